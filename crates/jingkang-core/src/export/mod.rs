@@ -1,0 +1,5 @@
+//! Spreadsheets out. `roster` writes 附件3 花名册 in the official layout.
+
+pub mod roster;
+
+pub use roster::{ExportSummary, export_roster};

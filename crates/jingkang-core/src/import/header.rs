@@ -1,0 +1,153 @@
+//! Finding the header row of a hand-made spreadsheet and mapping its columns.
+//!
+//! Column names and their usual variants are data ([`ColumnSpec`]); a row is the header when it names
+//! at least [`MIN_MATCHES`] known columns including every required one. Rows above it (title, 填报单位)
+//! are ignored.
+
+use super::sheet::{Cell, RawRow};
+
+/// One logical column: its code name, the name shown to users, and the header texts that mean it.
+#[derive(Debug)]
+pub struct ColumnSpec {
+    pub key: &'static str,
+    pub label_zh: &'static str,
+    pub aliases: &'static [&'static str],
+    pub required: bool,
+}
+
+/// At least this many known columns make a header row.
+pub const MIN_MATCHES: usize = 3;
+/// How far down the header may be.
+pub const MAX_HEADER_ROW: u32 = 30;
+
+/// Normalise header text: drop whitespace, line breaks, asterisks and bracketed notes such as
+/// `（必填）`; full-width parentheses to half-width.
+pub fn normalise_header(s: &str) -> String {
+    let s: String = s
+        .chars()
+        .filter(|c| !c.is_whitespace() && *c != '*' && *c != '＊')
+        .map(|c| match c {
+            '（' => '(',
+            '）' => ')',
+            _ => c,
+        })
+        .collect();
+    for note in ["(必填)", "(选填)", "(可选)"] {
+        if let Some(stripped) = s.strip_suffix(note) {
+            return stripped.to_string();
+        }
+    }
+    s
+}
+
+/// The columns found in a header row: for each spec index, the column number and header text.
+#[derive(Debug, Clone)]
+pub struct ColumnMap {
+    pub header_row: u32,
+    pub columns: Vec<Option<(usize, String)>>,
+    /// The header texts, by column, to recognise a repeated header further down.
+    pub header_texts: Vec<String>,
+}
+
+impl ColumnMap {
+    pub fn col(&self, spec_index: usize) -> Option<usize> {
+        self.columns.get(spec_index).and_then(|c| c.as_ref().map(|(i, _)| *i))
+    }
+    /// The header text as written in the file (for error messages), or the label.
+    pub fn header_text(&self, specs: &[ColumnSpec], spec_index: usize) -> String {
+        self.columns
+            .get(spec_index)
+            .and_then(|c| c.as_ref().map(|(_, t)| t.clone()))
+            .unwrap_or_else(|| specs[spec_index].label_zh.to_string())
+    }
+    pub fn is_repeated_header(&self, row: &RawRow) -> bool {
+        let texts: Vec<String> = row.cells.iter().map(|c| normalise_header(&c.text())).collect();
+        let matches = texts.iter().zip(&self.header_texts).filter(|(a, b)| !a.is_empty() && a == b).count();
+        matches >= MIN_MATCHES
+    }
+}
+
+fn match_row(specs: &[ColumnSpec], row: &RawRow) -> Vec<Option<(usize, String)>> {
+    let mut found: Vec<Option<(usize, String)>> = vec![None; specs.len()];
+    for (ci, cell) in row.cells.iter().enumerate() {
+        if !matches!(cell, Cell::Text(_)) {
+            continue;
+        }
+        let raw = cell.text();
+        let h = normalise_header(&raw);
+        if h.is_empty() {
+            continue;
+        }
+        if let Some(si) = specs.iter().position(|s| s.aliases.contains(&h.as_str()))
+            && found[si].is_none() {
+                found[si] = Some((ci, raw.trim().to_string()));
+            }
+    }
+    found
+}
+
+/// Try `row` as the header. `None` unless enough columns and all required ones are present.
+pub fn detect(specs: &[ColumnSpec], row: &RawRow) -> Option<ColumnMap> {
+    if row.number > MAX_HEADER_ROW {
+        return None;
+    }
+    let columns = match_row(specs, row);
+    let n = columns.iter().filter(|c| c.is_some()).count();
+    let required_ok = specs.iter().zip(&columns).all(|(s, c)| !s.required || c.is_some());
+    (n >= MIN_MATCHES && required_ok).then(|| ColumnMap {
+        header_row: row.number,
+        header_texts: row.cells.iter().map(|c| normalise_header(&c.text())).collect(),
+        columns,
+    })
+}
+
+/// The best near-miss among the rows seen, to explain why no header was found: the required columns
+/// it lacks.
+pub fn missing_required(specs: &[ColumnSpec], rows: &[RawRow]) -> Vec<&'static str> {
+    let best = rows.iter().map(|r| match_row(specs, r)).max_by_key(|c| c.iter().filter(|x| x.is_some()).count());
+    match best {
+        Some(cols) if cols.iter().any(|c| c.is_some()) => specs
+            .iter()
+            .zip(&cols)
+            .filter(|(s, c)| s.required && c.is_none())
+            .map(|(s, _)| s.label_zh)
+            .collect(),
+        _ => specs.iter().filter(|s| s.required).map(|s| s.label_zh).collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    static SPECS: &[ColumnSpec] = &[
+        ColumnSpec { key: "name", label_zh: "姓名", aliases: &["姓名"], required: true },
+        ColumnSpec { key: "id", label_zh: "身份证号", aliases: &["身份证号", "身份证号码"], required: true },
+        ColumnSpec { key: "sex", label_zh: "性别", aliases: &["性别"], required: false },
+        ColumnSpec { key: "town", label_zh: "镇街", aliases: &["镇街", "乡镇(街道)"], required: true },
+    ];
+
+    fn row(n: u32, cells: &[&str]) -> RawRow {
+        RawRow { number: n, cells: cells.iter().map(|s| Cell::Text(s.to_string())).collect() }
+    }
+
+    #[test]
+    fn finds_header_with_variants_and_notes() {
+        let title = row(1, &["万盛经开区XX镇精神障碍患者花名册"]);
+        assert!(detect(SPECS, &title).is_none());
+        let h = row(3, &["序号", "乡镇（街道）", "姓 名", "性别", "身份证号码*（必填）"]);
+        let m = detect(SPECS, &h).expect("header");
+        assert_eq!(m.col(0), Some(2));
+        assert_eq!(m.col(1), Some(4));
+        assert_eq!(m.col(3), Some(1));
+        assert_eq!(m.header_text(SPECS, 1), "身份证号码*（必填）");
+        assert!(m.is_repeated_header(&h));
+    }
+
+    #[test]
+    fn explains_missing_required_columns() {
+        let h = row(2, &["序号", "镇街", "姓名", "性别"]);
+        assert!(detect(SPECS, &h).is_none());
+        assert_eq!(missing_required(SPECS, &[h]), vec!["身份证号"]);
+    }
+}

@@ -1,0 +1,8 @@
+//! Reading spreadsheets and importing them. `sheet` streams rows out of .xlsx/.xls/.csv files,
+//! `header` finds the header row, `roster` imports 附件3 花名册.
+
+pub mod header;
+pub mod roster;
+pub mod sheet;
+
+pub use roster::{ImportError, ImportOptions, ImportReport, RowError, import_roster};

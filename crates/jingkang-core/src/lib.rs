@@ -1,0 +1,20 @@
+//! jingkang-core: domain types, rules, storage, import/export and reports. Knows nothing about HTTP
+//! or the command line.
+//!
+//! Public face by area:
+//! - [`domain`]: validated values (ID number, certificate, phone, name, sex, region code).
+//! - [`regions`]: the region tree and [`regions::Scope`].
+//! - [`registry`]: the person record, its fields and diffs.
+//! - [`store`]: database pool/transactions, migrations, repositories, audit.
+//! - [`import`] / [`export`]: spreadsheets in and out.
+//! - [`generate`]: synthetic rosters and demo data.
+//! - [`messages`]: every user-facing Chinese message.
+
+pub mod domain;
+pub mod export;
+pub mod generate;
+pub mod import;
+pub mod messages;
+pub mod regions;
+pub mod registry;
+pub mod store;

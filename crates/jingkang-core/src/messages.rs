@@ -1,0 +1,180 @@
+//! The one table of user-facing messages (Simplified Chinese).
+//!
+//! Every error a user can cause has a stable kebab-case `code` (used in JSON output, tests and logs)
+//! and a Chinese template here. Templates may contain `{name}` placeholders filled by [`render`].
+//! Nothing else in the code base spells out user-facing Chinese sentences for errors; a second
+//! language would be a second table.
+
+/// (code, Chinese template). Keep sorted by area, then code.
+pub static MESSAGES: &[(&str, &str)] = &[
+    // ---- filled in by the domain, import, export and CLI modules ----
+    // -- command line --
+    ("cli-import-summary", "读取数据 {rows_read} 行：接受 {accepted} 人（新建 {created}，更新 {updated}，无变化 {unchanged}），重复 {duplicates} 行，错误 {errors} 行"),
+    ("cli-import-dry-run", "这是预览（--dry-run），没有写入任何数据。确认无误后去掉 --dry-run 再导入。"),
+    ("cli-import-done", "导入完成，已全部写入（一次事务）。"),
+    ("cli-row-error", "第 {row} 行【{column}】{message}（{code}）"),
+    ("cli-duplicate", "第 {row} 行与第 {same_as_row} 行身份证号相同，是同一人，已只导入一次"),
+    ("cli-change", "第 {row} 行 {person}　{label}：{old} → {new}"),
+    ("cli-more", "……另有 {n} 条未显示（加 --json 可查看全部）"),
+    ("cli-import-failed", "导入没有进行，未做任何修改：{message}"),
+    ("cli-export-done", "已导出 {region} 花名册 {count} 人 → {file}"),
+    ("cli-region-unknown", "地区代码 {code} 不存在，可用“jingkang regions find 名称”查询"),
+    ("cli-init-done", "数据库已就绪：{db}（地区 {regions} 个）"),
+    ("cli-demo-done", "已载入演示数据：{county}"),
+    ("cli-summary-header", "花名册汇总 — {region}"),
+    ("cli-summary-line", "  {name}（{code}）　{count} 人"),
+    ("cli-summary-total", "  合计　{count} 人"),
+    ("cli-find-none", "没有找到名称含“{query}”的地区"),
+    ("cli-villages-done", "已导入村（社区）{imported} 个，跳过 {skipped} 个（所属乡镇不在地区库中或代码无效）"),
+    ("cli-gen-done", "已生成花名册 {rows} 行 → {file}"),
+    ("cli-audit-ok", "审计日志完整：共 {entries} 条，哈希链校验通过"),
+    ("cli-audit-broken", "审计日志校验失败：第 {id} 条记录被修改、删除或插入（此前 {entries} 条正常）"),
+    ("cli-internal-error", "系统内部错误，操作没有完成，未写入部分数据。技术细节已写入日志（stderr）。"),
+    ("cli-value-invalid", "参数 {name} 的值无效：{message}"),
+    // -- import: rows --
+    ("sex-id-mismatch", "性别与身份证号不符（按身份证号应为{id_sex}），请核对性别或身份证号"),
+    ("certificate-grade-mismatch", "残疾等级与残疾证号最后一位不一致（按残疾证号应为{grade}），请核对"),
+    ("township-missing", "镇街未填写，请填写此人现居住的乡镇（街道）"),
+    ("township-unknown", "“{value}”不是{county}下的乡镇（街道），请使用规范名称，如“万盛街道”"),
+    ("township-ambiguous", "“{value}”可对应{county}下的多个乡镇（街道），请写全称"),
+    ("guardian-name-invalid", "监护人姓名无效：不能含数字或符号，请填写监护人的真实姓名"),
+    ("guardian-name-missing", "填写了监护人电话但没有监护人姓名，请补填监护人姓名"),
+    ("person-outside-scope", "此身份证号已在其他地区登记，不能在本区县导入；如此人已迁入本区县，请办理迁移转介"),
+    ("row-invalid", "此行数据无效，请核对"),
+    // -- import: whole file (nothing was imported) --
+    ("header-not-found", "在表格前30行中找不到表头，缺少以下列：{columns}。请确认使用的是花名册（附件3）模板"),
+    ("county-unknown", "区县代码 {code} 不存在，可用“jingkang regions find 名称”查询代码"),
+    ("county-not-county", "地区 {code} 不是区县（或其下没有乡镇街道），花名册须按区县导入"),
+    ("file-not-found", "找不到文件，请检查路径"),
+    ("file-type-unsupported", "不支持的文件类型“.{ext}”，请使用 .xlsx、.xls 或 .csv 文件"),
+    ("file-unreadable", "文件无法读取：可能已损坏、加密或不是 Excel/CSV 文件。请用 Excel 打开后另存为 .xlsx 再试"),
+    ("file-no-sheet", "工作簿中没有工作表"),
+    ("internal-error", "系统内部错误，本次操作未做任何修改。请联系管理员"),
+    // -- domain: 残疾证号 --
+    (
+        "certificate-category-invalid",
+        "残疾证号第19位（残疾类别）应为1至7的数字，请对照残疾证核对",
+    ),
+    (
+        "certificate-characters",
+        "残疾证号只能由数字和字母X组成（补发证末尾的B1、B2等可保留），请删除其他文字或符号",
+    ),
+    (
+        "certificate-grade-invalid",
+        "残疾证号第20位（残疾等级）应为1至4的数字，请对照残疾证核对",
+    ),
+    (
+        "certificate-id-invalid",
+        "残疾证号前18位应为持证人身份证号，但这部分不是有效的身份证号，请对照残疾证核对",
+    ),
+    (
+        "certificate-id-mismatch",
+        "残疾证号前18位与此人的身份证号不一致，请核对是否填错了人或填错了号码",
+    ),
+    (
+        "certificate-length",
+        "残疾证号应为20位（身份证号18位+残疾类别1位+残疾等级1位），请核对是否多填或漏填",
+    ),
+    ("certificate-missing", "残疾证号未填写"),
+    (
+        "certificate-not-mental",
+        "残疾类别不是精神残疾或多重残疾（残疾证号第19位应为6或7），本系统只登记这两类，请对照残疾证核对",
+    ),
+    (
+        "certificate-not-text-precision-lost",
+        "残疾证号被表格软件当成数字保存，后几位已经丢失（如显示为5.0011E+19）。请把该列设为“文本”格式后按残疾证重新录入",
+    ),
+    // -- domain: 残疾等级 --
+    (
+        "grade-invalid",
+        "残疾等级应为一级至四级，可写作“3”“三级”“精神三级”等，请核对",
+    ),
+    ("grade-missing", "残疾等级未填写"),
+    // -- domain: 身份证号 --
+    (
+        "id-characters",
+        "身份证号只能由数字组成，最后一位可以是X，请删除其他文字或符号",
+    ),
+    (
+        "id-checksum",
+        "身份证号校验位错误，请核对最后一位，或检查前面是否有数字填错",
+    ),
+    (
+        "id-invalid-date",
+        "身份证号中的出生日期（第7至14位）不是有效日期，或晚于今天、早于1900年，请核对",
+    ),
+    (
+        "id-length",
+        "身份证号应为18位（旧证为15位），请核对是否多填或漏填",
+    ),
+    ("id-missing", "身份证号未填写"),
+    (
+        "id-not-text-precision-lost",
+        "身份证号被表格软件当成数字保存，后几位已经丢失（如显示为5.0011E+17或末尾变成000）。请把该列设为“文本”格式后按证件重新录入",
+    ),
+    // -- domain: 姓名 --
+    (
+        "name-invalid",
+        "姓名只能包含汉字或英文字母，少数民族姓名中间可用“·”分隔，不能包含数字或其他符号",
+    ),
+    ("name-missing", "姓名未填写"),
+    (
+        "name-too-long",
+        "姓名超过30个字，请核对是否把其他内容填进了姓名栏",
+    ),
+    // -- domain: 联系电话 --
+    (
+        "phone-invalid",
+        "电话号码无法识别，请填写11位手机号或带区号的固定电话（如023-48281234），多个号码用“/”分隔",
+    ),
+    ("phone-missing", "电话号码未填写"),
+    (
+        "phone-no-area-code",
+        "固定电话缺少区号，请在号码前加上区号（如023-48281234）",
+    ),
+    // -- domain: 行政区划代码 --
+    (
+        "region-code-invalid",
+        "行政区划代码应为6位（省、市、县）、9位（乡镇街道）或12位（村、社区）数字，请核对",
+    ),
+    ("region-code-missing", "行政区划代码未填写"),
+    // -- domain: 性别 --
+    ("sex-invalid", "性别应填写“男”或“女”"),
+    ("sex-missing", "性别未填写"),
+];
+
+/// The Chinese template for `code`, or the code itself if it is unknown (a bug, caught by tests).
+pub fn template(code: &str) -> &'static str {
+    MESSAGES
+        .iter()
+        .find(|(c, _)| *c == code)
+        .map(|(_, t)| *t)
+        .unwrap_or("未知错误")
+}
+
+/// Render the template of `code`, replacing each `{key}` with its value.
+pub fn render(code: &str, args: &[(&str, &str)]) -> String {
+    let mut s = template(code).to_string();
+    for (k, v) in args {
+        s = s.replace(&format!("{{{k}}}"), v);
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_unique_and_kebab_case() {
+        let mut seen = std::collections::HashSet::new();
+        for (code, text) in MESSAGES {
+            assert!(seen.insert(*code), "duplicate message code {code}");
+            assert!(
+                code.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'),
+                "code {code} is not kebab-case"
+            );
+            assert!(!text.is_empty());
+        }
+    }
+}

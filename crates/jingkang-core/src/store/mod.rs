@@ -1,0 +1,213 @@
+//! Storage: one code path over SQLite and PostgreSQL.
+//!
+//! The backend is chosen at run time from the database URL (`sqlite:` or `postgres:`). Queries are
+//! written once with `$1, $2, …` placeholders, which both sqlx drivers accept, and run through the
+//! [`on_tx!`] / [`on_pool!`] macros: the body is compiled once per backend, so row types and binds are
+//! native on each (dates are `DATE` on PostgreSQL and ISO text on SQLite). Where the dialects really
+//! differ, code matches on [`Backend`].
+//!
+//! Every repository function over persons takes a [`crate::regions::Scope`]; see `persons.rs`.
+
+pub mod audit;
+pub mod persons;
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use chrono::{DateTime, Utc};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{PgPool, Postgres, Sqlite, SqlitePool, Transaction};
+
+/// Run `$body` with `$c` bound to the concrete transaction (`&mut Transaction<'static, DB>`).
+#[macro_export]
+macro_rules! on_tx {
+    ($tx:expr, $c:ident => $body:expr) => {
+        match $tx {
+            $crate::store::Tx::Sqlite($c) => $body,
+            $crate::store::Tx::Postgres($c) => $body,
+        }
+    };
+}
+
+/// Run `$body` with `$p` bound to the concrete pool (`&SqlitePool` / `&PgPool`).
+#[macro_export]
+macro_rules! on_pool {
+    ($db:expr, $p:ident => $body:expr) => {
+        match $db {
+            $crate::store::Db::Sqlite($p) => $body,
+            $crate::store::Db::Postgres($p) => $body,
+        }
+    };
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A connection pool on one of the two backends. Cheap to clone.
+#[derive(Clone, Debug)]
+pub enum Db {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// A transaction on one of the two backends.
+pub enum Tx {
+    Sqlite(Transaction<'static, Sqlite>),
+    Postgres(Transaction<'static, Postgres>),
+}
+
+/// The default database URL for a data directory: an SQLite file `jingkang.db` inside it.
+pub fn default_url(data_dir: &Path) -> String {
+    format!("sqlite://{}", data_dir.join("jingkang.db").display())
+}
+
+/// Describe a URL without its password, for logs and messages.
+pub fn redact_url(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => match rest.rsplit_once('@') {
+            Some((_, host)) => format!("{scheme}://…@{host}"),
+            None => format!("{scheme}://{rest}"),
+        },
+        None => url.to_string(),
+    }
+}
+
+impl Db {
+    /// Open (creating if needed) the database at `url` and apply the embedded migrations.
+    pub async fn connect(url: &str) -> anyhow::Result<Db> {
+        let db = Self::connect_without_migrating(url).await?;
+        db.migrate().await?;
+        Ok(db)
+    }
+
+    pub async fn connect_without_migrating(url: &str) -> anyhow::Result<Db> {
+        if url.starts_with("sqlite:") {
+            let opts = SqliteConnectOptions::from_str(url)
+                .with_context(|| format!("invalid SQLite URL {}", redact_url(url)))?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .foreign_keys(true)
+                .busy_timeout(Duration::from_secs(30))
+                .pragma("cache_size", "-65536")
+                .pragma("temp_store", "memory");
+            if let Some(path) = opts.get_filename().parent()
+                && !path.as_os_str().is_empty() {
+                    std::fs::create_dir_all(path)
+                        .with_context(|| format!("cannot create data directory {}", path.display()))?;
+                }
+            let pool = SqlitePoolOptions::new()
+                .max_connections(4)
+                .connect_with(opts)
+                .await
+                .with_context(|| format!("cannot open SQLite database {}", redact_url(url)))?;
+            Ok(Db::Sqlite(pool))
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            let opts = PgConnectOptions::from_str(url)
+                .with_context(|| format!("invalid PostgreSQL URL {}", redact_url(url)))?;
+            Self::connect_postgres(opts).await
+        } else {
+            bail!("unsupported database URL {} (use sqlite://… or postgres://…)", redact_url(url))
+        }
+    }
+
+    pub async fn connect_postgres(opts: PgConnectOptions) -> anyhow::Result<Db> {
+        let pool = PgPoolOptions::new()
+            .max_connections(8)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(opts)
+            .await
+            .context("cannot connect to PostgreSQL")?;
+        Ok(Db::Postgres(pool))
+    }
+
+    pub async fn migrate(&self) -> anyhow::Result<()> {
+        match self {
+            Db::Sqlite(p) => sqlx::migrate!("./migrations/sqlite").run(p).await?,
+            Db::Postgres(p) => sqlx::migrate!("./migrations/postgres").run(p).await?,
+        }
+        Ok(())
+    }
+
+    pub fn backend(&self) -> Backend {
+        match self {
+            Db::Sqlite(_) => Backend::Sqlite,
+            Db::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    /// Begin a read-write transaction. On SQLite it is `BEGIN IMMEDIATE`, so the write lock is held
+    /// from the start (every person read writes an audit entry, and the audit chain reads its head).
+    pub async fn begin(&self) -> anyhow::Result<Tx> {
+        Ok(match self {
+            Db::Sqlite(p) => Tx::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?),
+            Db::Postgres(p) => Tx::Postgres(p.begin().await?),
+        })
+    }
+
+    pub async fn close(&self) {
+        on_pool!(self, p => p.close().await)
+    }
+}
+
+impl Tx {
+    pub fn backend(&self) -> Backend {
+        match self {
+            Tx::Sqlite(_) => Backend::Sqlite,
+            Tx::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    pub async fn commit(self) -> anyhow::Result<()> {
+        match self {
+            Tx::Sqlite(t) => t.commit().await?,
+            Tx::Postgres(t) => t.commit().await?,
+        }
+        Ok(())
+    }
+
+    pub async fn rollback(self) -> anyhow::Result<()> {
+        match self {
+            Tx::Sqlite(t) => t.rollback().await?,
+            Tx::Postgres(t) => t.rollback().await?,
+        }
+        Ok(())
+    }
+}
+
+/// Who did something: a user of the web app, a CLI operator, or the system itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor(String);
+
+impl Actor {
+    /// An operator at the command line, named after the OS user.
+    pub fn cli() -> Actor {
+        let user = std::env::var("USER").or_else(|_| std::env::var("USERNAME")).unwrap_or_else(|_| "unknown".into());
+        Actor(format!("cli:{user}"))
+    }
+    pub fn user(username: &str) -> Actor {
+        Actor(format!("user:{username}"))
+    }
+    pub fn system() -> Actor {
+        Actor("system".into())
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Open a change set: the unit of provenance (who, when, source) that history rows point to.
+pub async fn open_change_set(tx: &mut Tx, actor: &Actor, source: &str, action: &str) -> anyhow::Result<i64> {
+    let at: DateTime<Utc> = Utc::now();
+    let id: i64 = on_tx!(tx, c => sqlx::query_scalar(
+        "INSERT INTO change_sets (actor, source, action, at) VALUES ($1, $2, $3, $4) RETURNING id")
+        .bind(actor.as_str()).bind(source).bind(action).bind(at)
+        .fetch_one(&mut **c).await)?;
+    Ok(id)
+}

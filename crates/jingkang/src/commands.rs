@@ -1,0 +1,212 @@
+//! One function per subcommand.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use chrono::Local;
+use jingkang_core::export::export_roster;
+use jingkang_core::generate::{self, GenOptions};
+use jingkang_core::import::{ImportOptions, import_roster};
+use jingkang_core::messages::render;
+use jingkang_core::regions::{self, RegionTree, Scope};
+use jingkang_core::store::{self, Actor, Db, audit, persons};
+
+use crate::config::database_url;
+use crate::{AuditCmd, Cli, Command, ExportCmd, GenCmd, ImportCmd, RegionsCmd, ui};
+
+/// Exit code for bad user input (unreadable file, unknown region): nothing was changed.
+pub const EXIT_USER_ERROR: u8 = 2;
+
+/// Connect, migrate and make sure the region tree is installed.
+pub async fn open(url: &str) -> anyhow::Result<(Db, RegionTree)> {
+    let db = Db::connect(url).await?;
+    regions::ensure_installed(&db).await?;
+    let tree = regions::load_tree(&db, false).await?;
+    Ok((db, tree))
+}
+
+fn today() -> chrono::NaiveDate {
+    Local::now().date_naive()
+}
+
+fn user_error(msg: String) -> ExitCode {
+    eprintln!("{msg}");
+    ExitCode::from(EXIT_USER_ERROR)
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let url = database_url(&cli.global);
+    match cli.command {
+        Command::Init { demo, demo_county } => init(&url, demo, &demo_county).await,
+        Command::Import(ImportCmd::Roster { file, county, dry_run, json }) => {
+            let (db, tree) = open(&url).await?;
+            import(&db, &tree, &file, &county, dry_run, json).await
+        }
+        Command::Export(ExportCmd::Roster { region, out, reason, as_of }) => {
+            let (db, tree) = open(&url).await?;
+            let Some(r) = tree.get(&region) else {
+                return Ok(user_error(render("cli-region-unknown", &[("code", &region)])));
+            };
+            let scope = Scope::of(r);
+            let s = export_roster(&db, &tree, &scope, r, &out, as_of.unwrap_or_else(today), &Actor::cli(), &reason).await?;
+            println!(
+                "{}",
+                render(
+                    "cli-export-done",
+                    &[("region", &tree.path_name(&r.code)), ("count", &s.persons.to_string()), ("file", &out.display().to_string())]
+                )
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Regions(RegionsCmd::Find { query, limit }) => {
+            let (db, tree) = open(&url).await?;
+            let found = regions::find(&db, &tree, &query, limit).await?;
+            if found.is_empty() {
+                println!("{}", render("cli-find-none", &[("query", &query)]));
+            }
+            for path in found {
+                let Some(last) = path.last() else { continue };
+                let names: Vec<&str> = path.iter().map(|r| r.name.as_str()).collect();
+                println!("{}\t{}\t{}", last.code, last.level.label_zh(), names.join(" / "));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Regions(RegionsCmd::ImportVillages { file }) => {
+            let (db, tree) = open(&url).await?;
+            let f = std::fs::File::open(&file).with_context(|| format!("cannot open {}", file.display()))?;
+            let mut tx = db.begin().await?;
+            let (imported, skipped) = regions::import_villages(&mut tx, &tree, f).await?;
+            audit::record(&mut tx, &Actor::cli(), "regions.import-villages", None, serde_json::json!({"imported": imported, "skipped": skipped})).await?;
+            tx.commit().await?;
+            println!("{}", render("cli-villages-done", &[("imported", &imported.to_string()), ("skipped", &skipped.to_string())]));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Gen(GenCmd::Roster { rows, seed, error_rate, out, county, clean, truth }) => {
+            if !(0.0..=1.0).contains(&error_rate) {
+                return Ok(user_error(render("cli-value-invalid", &[("name", "--error-rate"), ("message", "0–1")])));
+            }
+            // The generator only needs the region tree: the embedded data, no database.
+            let tree = RegionTree::new(regions::embedded_regions()?);
+            let Some(c) = tree.get(&county) else {
+                return Ok(user_error(render("cli-region-unknown", &[("code", &county)])));
+            };
+            let pb = ui::progress(Some(rows), "gen roster");
+            let opts = GenOptions { rows, seed, error_rate, messy: !clean, today: today() };
+            let t = generate::write_roster(&tree, c, opts, &out, Some(&|n| pb.set_position(n)))?;
+            pb.finish_and_clear();
+            if let Some(p) = truth {
+                std::fs::write(&p, serde_json::to_string_pretty(&t)?)?;
+            }
+            eprintln!("{}", render("cli-gen-done", &[("rows", &rows.to_string()), ("file", &out.display().to_string())]));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Audit(AuditCmd::Verify) => {
+            let db = Db::connect(&url).await?;
+            let mut tx = db.begin().await?;
+            let v = audit::verify(&mut tx).await?;
+            tx.rollback().await?;
+            match v.first_broken {
+                None => {
+                    println!("{}", render("cli-audit-ok", &[("entries", &v.entries.to_string())]));
+                    Ok(ExitCode::SUCCESS)
+                }
+                Some(id) => {
+                    println!("{}", render("cli-audit-broken", &[("id", &id.to_string()), ("entries", &v.entries.to_string())]));
+                    Ok(ExitCode::from(1))
+                }
+            }
+        }
+        Command::Bench(cmd) => crate::bench::run(cmd, &url).await,
+    }
+}
+
+async fn import(db: &Db, tree: &RegionTree, file: &Path, county: &str, dry_run: bool, json: bool) -> anyhow::Result<ExitCode> {
+    let pb = ui::progress(None, "import roster");
+    if json {
+        pb.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    let progress = |n: u64| pb.set_position(n);
+    let source = format!("roster-import:{}", file.file_name().map(|f| f.to_string_lossy().to_string()).unwrap_or_default());
+    let actor = Actor::cli();
+    let opts = ImportOptions {
+        county,
+        dry_run,
+        actor: &actor,
+        source: &source,
+        today: today(),
+        progress: Some(&progress),
+    };
+    let result = import_roster(db, tree, file, &opts).await;
+    pb.finish_and_clear();
+    match result {
+        Ok(report) => {
+            if json {
+                println!("{}", serde_json::to_string(&report)?);
+            } else {
+                println!("{}", ui::import_report(&report));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) if e.code() != "internal-error" => {
+            if json {
+                println!("{}", serde_json::json!({"error": {"code": e.code(), "message": e.message_zh()}}));
+            }
+            Ok(user_error(render("cli-import-failed", &[("message", &e.message_zh())])))
+        }
+        Err(e) => Err(anyhow::Error::from(e)),
+    }
+}
+
+async fn init(url: &str, demo: bool, demo_county: &str) -> anyhow::Result<ExitCode> {
+    let db = Db::connect(url).await?;
+    let mut tx = db.begin().await?;
+    let n = regions::install_embedded(&mut tx).await?;
+    audit::record(&mut tx, &Actor::cli(), "system.init", None, serde_json::json!({"regions": n})).await?;
+    tx.commit().await?;
+    let tree = regions::load_tree(&db, false).await?;
+    println!("{}", render("cli-init-done", &[("db", &store::redact_url(url)), ("regions", &tree.len().to_string())]));
+    if !demo {
+        return Ok(ExitCode::SUCCESS);
+    }
+    let Some(county) = tree.get(demo_county) else {
+        return Ok(user_error(render("cli-region-unknown", &[("code", demo_county)])));
+    };
+    // Demo data goes through the real path: a generated roster file, imported by the importer.
+    let dir = tempfile_dir()?;
+    let file = dir.join("demo-roster.xlsx");
+    let opts = GenOptions { rows: 300, seed: 2023, error_rate: 0.0, messy: true, today: today() };
+    generate::write_roster(&tree, county, opts, &file, None)?;
+    let actor = Actor::system();
+    let iopts = ImportOptions { county: demo_county, dry_run: false, actor: &actor, source: "demo", today: today(), progress: None };
+    let result = import_roster(&db, &tree, &file, &iopts).await;
+    let _ = std::fs::remove_dir_all(&dir);
+    let report = result.map_err(anyhow::Error::from)?;
+    tracing::info!(created = report.created, unchanged = report.unchanged, "demo data loaded");
+    println!("{}", render("cli-demo-done", &[("county", &tree.path_name(&county.code))]));
+    print_summary(&db, &tree, county).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn tempfile_dir() -> anyhow::Result<std::path::PathBuf> {
+    let dir = std::env::temp_dir().join(format!("jingkang-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
+
+/// Persons per township of `region`, as the roster summary.
+pub async fn print_summary(db: &Db, tree: &RegionTree, region: &regions::Region) -> anyhow::Result<()> {
+    let scope = Scope::of(region);
+    let mut tx = db.begin().await?;
+    let counts = persons::count_by_township(&mut tx, &scope).await?;
+    tx.commit().await?;
+    println!("{}", render("cli-summary-header", &[("region", &tree.path_name(&region.code))]));
+    let mut total = 0;
+    for (code, n) in counts {
+        total += n;
+        let name = tree.get(&code).map(|r| r.name.clone()).unwrap_or_else(|| code.clone());
+        println!("{}", render("cli-summary-line", &[("name", &name), ("code", &code), ("count", &n.to_string())]));
+    }
+    println!("{}", render("cli-summary-total", &[("count", &total.to_string())]));
+    Ok(())
+}

