@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use chrono::Local;
-use jingkang_core::export::export_roster;
+use jingkang_core::export::{ExportRequest, export_roster};
 use jingkang_core::generate::{self, GenOptions};
 use jingkang_core::import::{ImportOptions, import_roster};
 use jingkang_core::messages::render;
@@ -49,7 +49,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 return Ok(user_error(render("cli-region-unknown", &[("code", &region)])));
             };
             let scope = Scope::of(r);
-            let s = export_roster(&db, &tree, &scope, r, &out, as_of.unwrap_or_else(today), &Actor::cli(), &reason).await?;
+            let actor = Actor::cli();
+            let req = ExportRequest { scope: &scope, region: r, out: &out, as_of: as_of.unwrap_or_else(today), actor: &actor, reason: &reason };
+            let s = export_roster(&db, &tree, &req).await?;
             println!(
                 "{}",
                 render(

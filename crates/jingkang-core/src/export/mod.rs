@@ -2,4 +2,4 @@
 
 pub mod roster;
 
-pub use roster::{ExportSummary, export_roster};
+pub use roster::{ExportRequest, ExportSummary, export_roster};

@@ -74,19 +74,28 @@ fn row_values(tree: &RegionTree, p: &PersonWithGuardian, as_of: NaiveDate) -> [S
     ]
 }
 
-/// Write the roster of `region` (a county or township inside `scope`) to `out`. The export is
-/// audited with its reason, in the same transaction that reads the persons.
-pub async fn export_roster(
-    db: &Db,
-    tree: &RegionTree,
-    scope: &Scope,
-    region: &Region,
-    out: &Path,
-    as_of: NaiveDate,
-    actor: &Actor,
-    reason: &str,
-) -> anyhow::Result<ExportSummary> {
+/// What to export, for whom and why.
+pub struct ExportRequest<'a> {
+    /// The caller's scope; `region` must lie inside it.
+    pub scope: &'a Scope,
+    /// A county or township.
+    pub region: &'a Region,
+    pub out: &'a Path,
+    /// Ages are computed as of this date.
+    pub as_of: NaiveDate,
+    pub actor: &'a Actor,
+    /// Recorded in the audit log.
+    pub reason: &'a str,
+}
+
+/// Write the roster of `req.region` to `req.out`. The export is audited with its reason, in the
+/// same transaction that reads the persons.
+pub async fn export_roster(db: &Db, tree: &RegionTree, req: &ExportRequest<'_>) -> anyhow::Result<ExportSummary> {
+    let ExportRequest { scope, region, out, as_of, actor, reason } = *req;
     let within = Scope::of(region);
+    if !within.is_within(scope) {
+        anyhow::bail!("export region outside the caller's scope");
+    }
     let mut tx = db.begin().await?;
     let filter = ListFilter { within: Some(within), ..Default::default() };
     let people = persons::list(&mut tx, scope, &filter).await?;

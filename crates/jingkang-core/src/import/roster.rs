@@ -343,6 +343,9 @@ fn validate(ctx: &mut Ctx<'_>, raw: &RawRow) -> Result<RosterRow, Vec<RowError>>
             errors.push(err(ctx, row, C_CERT, "certificate-not-text-precision-lost", &[]));
             None
         }
+        // When the ID itself is wrong, the certificate (which repeats it) is not checked: one root
+        // cause, one message.
+        _ if id.is_none() => None,
         c => {
             let parsed = match &id {
                 Some(id) => DisabilityCertificate::parse_for(&c.text(), id),

@@ -355,6 +355,21 @@ fn is_utf8_prefix(b: &[u8]) -> bool {
     }
 }
 
+/// The benchmark baseline: calamine's bare streaming read of the first worksheet of an .xlsx file,
+/// touching every cell and converting nothing. Returns the number of non-empty cells.
+pub fn bare_read_xlsx(path: &Path) -> Result<u64, ReadError> {
+    let mut wb: Xlsx<_> = open_workbook(path).map_err(|e: calamine::XlsxError| ReadError::Workbook(e.to_string()))?;
+    let name = wb.sheet_names().first().cloned().ok_or(ReadError::NoSheet)?;
+    let mut reader = wb.worksheet_cells_reader(&name).map_err(|e| ReadError::Workbook(e.to_string()))?;
+    let mut n = 0u64;
+    while let Some(cell) = reader.next_cell().map_err(|e| ReadError::Workbook(e.to_string()))? {
+        if !matches!(cell.get_value(), DataRef::Empty) {
+            n += 1;
+        }
+    }
+    Ok(n)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -374,19 +389,4 @@ mod tests {
         assert!(!is_utf8_prefix(&gbk));
         assert_eq!(decode_field(&gbk, true), "张三,男");
     }
-}
-
-/// The benchmark baseline: calamine's bare streaming read of the first worksheet of an .xlsx file,
-/// touching every cell and converting nothing. Returns the number of non-empty cells.
-pub fn bare_read_xlsx(path: &Path) -> Result<u64, ReadError> {
-    let mut wb: Xlsx<_> = open_workbook(path).map_err(|e: calamine::XlsxError| ReadError::Workbook(e.to_string()))?;
-    let name = wb.sheet_names().first().cloned().ok_or(ReadError::NoSheet)?;
-    let mut reader = wb.worksheet_cells_reader(&name).map_err(|e| ReadError::Workbook(e.to_string()))?;
-    let mut n = 0u64;
-    while let Some(cell) = reader.next_cell().map_err(|e| ReadError::Workbook(e.to_string()))? {
-        if !matches!(cell.get_value(), DataRef::Empty) {
-            n += 1;
-        }
-    }
-    Ok(n)
 }

@@ -326,10 +326,12 @@ pub async fn get(tx: &mut Tx, scope: &Scope, actor: &Actor, id: i64) -> anyhow::
 }
 
 /// One history entry with its provenance.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, sqlx::FromRow)]
 pub struct HistoryEntry {
     pub field: String,
+    #[sqlx(rename = "old_value")]
     pub old: Option<String>,
+    #[sqlx(rename = "new_value")]
     pub new: Option<String>,
     pub actor: String,
     pub source: String,
@@ -339,16 +341,13 @@ pub struct HistoryEntry {
 /// The field history of one person in scope, oldest first.
 pub async fn history(tx: &mut Tx, scope: &Scope, id: i64) -> anyhow::Result<Vec<HistoryEntry>> {
     let (lo, hi) = scope.bounds();
-    let rows: Vec<(String, Option<String>, Option<String>, String, String, chrono::DateTime<chrono::Utc>)> =
+    let rows: Vec<HistoryEntry> =
         on_tx!(tx, c => sqlx::query_as(
             "SELECT h.field, h.old_value, h.new_value, cs.actor, cs.source, cs.at FROM person_history h \
              JOIN persons p ON p.id = h.person_id JOIN change_sets cs ON cs.id = h.change_id \
              WHERE h.person_id = $1 AND p.residence_region >= $2 AND p.residence_region < $3 ORDER BY h.id")
             .bind(id).bind(&lo).bind(&hi).fetch_all(&mut **c).await)?;
-    Ok(rows
-        .into_iter()
-        .map(|(field, old, new, actor, source, at)| HistoryEntry { field, old, new, actor, source, at })
-        .collect())
+    Ok(rows)
 }
 
 /// Total persons in scope.

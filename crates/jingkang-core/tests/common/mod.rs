@@ -1,0 +1,127 @@
+//! Test helpers: a fresh database on each backend, a small region tree, roster files.
+//!
+//! Every backend-neutral test runs on a temp SQLite file and, when `JINGKANG_TEST_DATABASE_URL`
+//! names a PostgreSQL server, on a fresh schema there too. Under `CI=true` the PostgreSQL URL is
+//! mandatory, so CI can never silently skip the PostgreSQL half.
+
+#![allow(dead_code)]
+
+use std::str::FromStr;
+
+use jingkang_core::regions::{self, RegionTree};
+use jingkang_core::store::Db;
+use sqlx::Connection;
+use sqlx::postgres::PgConnectOptions;
+
+pub struct TestDb {
+    pub db: Db,
+    pub tree: RegionTree,
+    _dir: Option<tempfile::TempDir>,
+}
+
+/// Regions of 重庆 (and one township elsewhere) — enough for the tests, fast to install.
+async fn install_regions(db: &Db) -> RegionTree {
+    let all = regions::embedded_regions().expect("embedded regions");
+    let subset: Vec<_> = all.into_iter().filter(|r| r.code.starts_with("50") || r.code.starts_with("11")).collect();
+    let mut tx = db.begin().await.expect("begin");
+    regions::upsert(&mut tx, &subset).await.expect("install regions");
+    tx.commit().await.expect("commit");
+    regions::load_tree(db, false).await.expect("load tree")
+}
+
+pub async fn sqlite() -> TestDb {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("sqlite://{}", dir.path().join("test.db").display());
+    let db = Db::connect(&url).await.expect("connect sqlite");
+    let tree = install_regions(&db).await;
+    TestDb { db, tree, _dir: Some(dir) }
+}
+
+pub fn postgres_url() -> Option<String> {
+    match std::env::var("JINGKANG_TEST_DATABASE_URL") {
+        Ok(u) if !u.trim().is_empty() => Some(u),
+        _ => {
+            if std::env::var("CI").is_ok_and(|v| v == "true") {
+                panic!("CI=true but JINGKANG_TEST_DATABASE_URL is not set: the PostgreSQL half of the suite must run in CI");
+            }
+            eprintln!("JINGKANG_TEST_DATABASE_URL not set: PostgreSQL variant not run");
+            None
+        }
+    }
+}
+
+/// A fresh schema on the test server, used through `search_path`.
+pub async fn postgres() -> Option<TestDb> {
+    let url = postgres_url()?;
+    let schema = format!("t_{}", rand_suffix());
+    let mut conn = sqlx::PgConnection::connect(&url).await.expect("connect postgres");
+    sqlx::query(&format!("CREATE SCHEMA {schema}")).execute(&mut conn).await.expect("create schema");
+    conn.close().await.ok();
+    let opts = PgConnectOptions::from_str(&url).expect("pg url").options([("search_path", schema.as_str())]);
+    let db = Db::connect_postgres(opts).await.expect("pool");
+    db.migrate().await.expect("migrate");
+    let tree = install_regions(&db).await;
+    Some(TestDb { db, tree, _dir: None })
+}
+
+fn rand_suffix() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    format!("{}_{}_{}", std::process::id(), t % 1_000_000_000, N.fetch_add(1, Ordering::SeqCst))
+}
+
+/// Run each named `async fn name(t: TestDb)` on SQLite and on PostgreSQL.
+macro_rules! backend_tests {
+    ($($name:ident),* $(,)?) => { $(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name(crate::common::sqlite().await).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                if let Some(t) = crate::common::postgres().await {
+                    super::$name(t).await;
+                }
+            }
+        }
+    )* };
+}
+
+/// A valid ID number with the given first 17 characters' parts.
+pub fn id(prefix6: &str, birth: &str, seq3: &str) -> String {
+    let first17 = format!("{prefix6}{birth}{seq3}");
+    format!("{first17}{}", jingkang_core::domain::check_char(&first17))
+}
+
+/// Write a roster .xlsx the way a clerk lays it out: title, 填报单位, header on row 3, data, 合计, 填表人.
+/// Each data row is 11 text cells after 序号 (empty strings are left blank).
+pub fn write_roster_xlsx(path: &std::path::Path, rows: &[[&str; 11]]) {
+    use rust_xlsxwriter::Workbook;
+    let mut wb = Workbook::new();
+    let ws = wb.add_worksheet();
+    ws.write_string(0, 0, "綦江区万盛街道精神障碍患者花名册").unwrap();
+    ws.write_string(1, 0, "填报单位：万盛街道").unwrap();
+    let header = ["序号", "镇街", "姓名", "性别", "年龄", "身份证号", "残疾证号", "残疾等级", "家庭住址", "监护人", "监护人电话", "备注"];
+    for (c, h) in header.iter().enumerate() {
+        ws.write_string(2, c as u16, *h).unwrap();
+    }
+    for (i, row) in rows.iter().enumerate() {
+        let r = 3 + i as u32;
+        ws.write_number(r, 0, (i + 1) as f64).unwrap();
+        for (c, v) in row.iter().enumerate() {
+            if !v.is_empty() {
+                ws.write_string(r, (c + 1) as u16, *v).unwrap();
+            }
+        }
+    }
+    let end = 3 + rows.len() as u32;
+    ws.write_string(end, 0, "合计").unwrap();
+    ws.write_string(end + 1, 0, "填表人：").unwrap();
+    wb.save(path).unwrap();
+}
+
+pub fn today() -> chrono::NaiveDate {
+    chrono::NaiveDate::from_ymd_opt(2026, 11, 23).unwrap()
+}

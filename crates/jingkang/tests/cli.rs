@@ -1,0 +1,168 @@
+//! The binary as a user runs it: real files, real databases, exit codes and output.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn jk(data_dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_jingkang"))
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(args)
+        .env_remove("JINGKANG_DATABASE_URL")
+        .output()
+        .expect("run jingkang")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).to_string()
+}
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).to_string()
+}
+
+#[test]
+fn init_demo_prints_a_roster_summary_and_is_repeatable() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = jk(dir.path(), &["init", "--demo"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("万盛街道（500110004）"), "{out}");
+    assert!(out.contains("合计　300 人"), "{out}");
+    assert!(dir.path().join("jingkang.db").exists());
+    let again = jk(dir.path(), &["init", "--demo"]);
+    assert!(stdout(&again).contains("合计　300 人"), "a second init adds no one");
+    let v = jk(dir.path(), &["audit", "verify"]);
+    assert!(v.status.success() && stdout(&v).contains("校验通过"), "{}", stdout(&v));
+}
+
+fn import_json(dir: &Path, db: Option<&str>, file: &Path, extra: &[&str]) -> Value {
+    let mut args = vec!["import", "roster", file.to_str().unwrap(), "--county", "500110", "--json"];
+    args.extend_from_slice(extra);
+    let mut full = vec![];
+    if let Some(db) = db {
+        full.extend(["--database", db]);
+    }
+    full.extend(args);
+    let o = jk(dir, &full);
+    assert!(o.status.success(), "{}", stderr(&o));
+    serde_json::from_str(stdout(&o).trim()).expect("one JSON object on stdout")
+}
+
+fn gen_import_export_cycle(dir: &Path, db: Option<&str>) {
+    let roster = dir.join("gen.xlsx");
+    let truth_file = dir.join("truth.json");
+    let o = jk(dir, &["gen", "roster", "--rows", "300", "--seed", "9", "--error-rate", "0.05", "--out", roster.to_str().unwrap(), "--truth", truth_file.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let truth: Value = serde_json::from_str(&std::fs::read_to_string(&truth_file).unwrap()).unwrap();
+
+    let dry = import_json(dir, db, &roster, &["--dry-run"]);
+    assert_eq!(dry["created"], truth["valid"]);
+    let r = import_json(dir, db, &roster, &[]);
+    for key in ["rows_read", "accepted", "created", "updated", "unchanged", "duplicates", "errors"] {
+        assert!(r.get(key).is_some(), "JSON has {key}");
+    }
+    assert_eq!(r["rows_read"], truth["rows"]);
+    assert_eq!(r["created"], truth["valid"]);
+    let dups = r["duplicates"].as_array().unwrap();
+    assert_eq!(dups.len(), truth["duplicates"].as_array().unwrap().len());
+    assert!(dups.iter().all(|d| d["row"].is_u64() && d["same_as_row"].is_u64()));
+    let errors = r["errors"].as_array().unwrap();
+    let planted: usize = truth["errors"].as_object().unwrap().values().map(|v| v.as_array().unwrap().len()).sum();
+    assert_eq!(errors.len(), planted);
+    for e in errors {
+        for key in ["row", "column", "code", "message"] {
+            assert!(e.get(key).is_some(), "error has {key}: {e}");
+        }
+    }
+
+    let again = import_json(dir, db, &roster, &[]);
+    assert_eq!((again["created"].as_u64(), again["updated"].as_u64()), (Some(0), Some(0)));
+
+    let out = dir.join("export.xlsx");
+    let mut args = vec![];
+    if let Some(db) = db {
+        args.extend(["--database", db]);
+    }
+    args.extend(["export", "roster", "--region", "500110", "--out", out.to_str().unwrap()]);
+    let o = jk(dir, &args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("已导出"));
+    let back = import_json(dir, db, &out, &[]);
+    assert_eq!((back["created"].as_u64(), back["updated"].as_u64()), (Some(0), Some(0)));
+    assert_eq!(back["unchanged"], truth["valid"]);
+    assert_eq!(back["errors"].as_array().unwrap().len(), 0);
+}
+
+#[test]
+fn gen_import_export_cycle_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    gen_import_export_cycle(dir.path(), None);
+}
+
+#[test]
+fn gen_import_export_cycle_on_postgres() {
+    let Ok(url) = std::env::var("JINGKANG_TEST_DATABASE_URL") else {
+        assert!(std::env::var("CI").map_or(true, |v| v != "true"), "CI must set JINGKANG_TEST_DATABASE_URL");
+        eprintln!("JINGKANG_TEST_DATABASE_URL not set: PostgreSQL variant not run");
+        return;
+    };
+    // A database of its own, created and dropped through psql-free SQL over sqlx.
+    let name = format!("jk_cli_{}", std::process::id());
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        use sqlx::Connection;
+        let mut c = sqlx::PgConnection::connect(&url).await.unwrap();
+        sqlx::query(&format!("DROP DATABASE IF EXISTS {name}")).execute(&mut c).await.unwrap();
+        sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut c).await.unwrap();
+    });
+    let (base, _) = url.rsplit_once('/').unwrap();
+    let db_url = format!("{base}/{name}");
+    let dir = tempfile::tempdir().unwrap();
+    gen_import_export_cycle(dir.path(), Some(&db_url));
+    rt.block_on(async {
+        use sqlx::Connection;
+        let mut c = sqlx::PgConnection::connect(&url).await.unwrap();
+        sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut c).await.unwrap();
+    });
+}
+
+#[test]
+fn unreadable_file_exits_non_zero_with_a_chinese_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = jk(dir.path(), &["import", "roster", "/nonexistent/花名册.xlsx", "--county", "500110"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("找不到文件"), "{}", stderr(&o));
+    let bad = dir.path().join("bad.xlsx");
+    std::fs::write(&bad, "not excel").unwrap();
+    let o = jk(dir.path(), &["import", "roster", bad.to_str().unwrap(), "--county", "500110", "--json"]);
+    assert_eq!(o.status.code(), Some(2));
+    let v: Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+    assert_eq!(v["error"]["code"], "file-unreadable");
+    let o = jk(dir.path(), &["import", "roster", bad.to_str().unwrap(), "--county", "123"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("区县代码 123 不存在"), "{}", stderr(&o));
+}
+
+#[test]
+fn regions_find_and_villages() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = jk(dir.path(), &["regions", "find", "万盛"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("500110004\t街镇\t重庆市 / 市辖区 / 綦江区 / 万盛街道"), "{}", stdout(&o));
+    let villages = dir.path().join("villages.csv");
+    std::fs::write(
+        &villages,
+        "code,name,streetCode,provinceCode,cityCode,areaCode\n\
+         500110004001,\"新华社区居民委员会\",500110004,50,5001,500110\n\
+         500110004002,\"万东村村民委员会\",500110004,50,5001,500110\n\
+         999999999001,\"无主村\",999999999,99,9999,999999\n",
+    )
+    .unwrap();
+    let o = jk(dir.path(), &["regions", "import-villages", villages.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("已导入村（社区）2 个，跳过 1 个"), "{}", stdout(&o));
+    let o = jk(dir.path(), &["regions", "find", "新华社区"]);
+    assert!(stdout(&o).contains("500110004001\t社区/村\t重庆市 / 市辖区 / 綦江区 / 万盛街道 / 新华社区居民委员会"), "{}", stdout(&o));
+}
