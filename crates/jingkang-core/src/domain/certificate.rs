@@ -5,7 +5,6 @@
 //! the grade (1-4). A reissued certificate may carry a suffix such as `B1`; it is dropped.
 
 use std::fmt;
-use std::str::FromStr;
 
 use chrono::NaiveDate;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -363,38 +362,7 @@ fn is_reissue_suffix(suffix: &str) -> bool {
     }
 }
 
-impl fmt::Display for DisabilityCertificate {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.value)
-    }
-}
-
-impl fmt::Debug for DisabilityCertificate {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "DisabilityCertificate({})", self.masked())
-    }
-}
-
-impl FromStr for DisabilityCertificate {
-    type Err = CertificateError;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        DisabilityCertificate::parse(s)
-    }
-}
-
-impl Serialize for DisabilityCertificate {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&self.value)
-    }
-}
-
-/// Deserializes through [`DisabilityCertificate::parse`]; errors name only the code.
-impl<'de> Deserialize<'de> for DisabilityCertificate {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(deserializer)?;
-        DisabilityCertificate::parse(&s).map_err(|e| serde::de::Error::custom(e.code()))
-    }
-}
+super::text_value!(DisabilityCertificate, CertificateError, masked);
 
 #[cfg(test)]
 mod tests {

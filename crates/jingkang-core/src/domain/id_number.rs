@@ -5,11 +5,8 @@
 //! odd for men, even for women) and the ISO 7064 MOD 11-2 check character (`0`-`9` or `X`).
 //! Legacy 15-digit numbers (`RRRRRR YYMMDD SSS`, born 19YY) are upgraded to 18 characters.
 
-use std::fmt;
-use std::str::FromStr;
 
 use chrono::{Datelike, NaiveDate};
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::sex::Sex;
 use super::{looks_like_spreadsheet_number, normalize_code_text};
@@ -182,38 +179,7 @@ fn birth_date_of(yyyymmdd: &str) -> Option<NaiveDate> {
     NaiveDate::from_ymd_opt(y, m, d)
 }
 
-impl fmt::Display for IdNumber {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.value)
-    }
-}
-
-impl fmt::Debug for IdNumber {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "IdNumber({})", self.masked())
-    }
-}
-
-impl FromStr for IdNumber {
-    type Err = IdError;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        IdNumber::parse(s)
-    }
-}
-
-impl Serialize for IdNumber {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&self.value)
-    }
-}
-
-/// Deserializes through [`IdNumber::parse`]; the error names only the code, never the value.
-impl<'de> Deserialize<'de> for IdNumber {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(deserializer)?;
-        IdNumber::parse(&s).map_err(|e| serde::de::Error::custom(e.code()))
-    }
-}
+super::text_value!(IdNumber, IdError, masked);
 
 #[cfg(test)]
 pub(crate) mod tests {

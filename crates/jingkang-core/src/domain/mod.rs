@@ -25,6 +25,46 @@ pub use phone::{Phone, PhoneError, PhoneKind};
 pub use region_code::{RegionCode, RegionCodeError, RegionLevel};
 pub use sex::{Sex, SexError};
 
+/// The trait impls every validated text value shares: `Display` (the canonical value), `FromStr` and
+/// `Deserialize` through `parse` (a deserialisation error names only the code, never the value),
+/// `Serialize` as the canonical string, and — with `masked` — a `Debug` that prints the masked form,
+/// so personal data cannot reach a log through `{:?}`.
+macro_rules! text_value {
+    ($t:ident, $err:ty, masked) => {
+        $crate::domain::text_value!($t, $err, common);
+        impl std::fmt::Debug for $t {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, "{}({})", stringify!($t), self.masked())
+            }
+        }
+    };
+    ($t:ident, $err:ty, common) => {
+        impl std::fmt::Display for $t {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+        impl std::str::FromStr for $t {
+            type Err = $err;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                $t::parse(s)
+            }
+        }
+        impl serde::Serialize for $t {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.serialize_str(self.as_str())
+            }
+        }
+        impl<'de> serde::Deserialize<'de> for $t {
+            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                let s = String::deserialize(deserializer)?;
+                $t::parse(&s).map_err(|e| serde::de::Error::custom(e.code()))
+            }
+        }
+    };
+}
+pub(crate) use text_value;
+
 /// Maps full-width ASCII variants (U+FF01..U+FF5E, e.g. `０`, `Ｘ`, `（`) to ASCII and the
 /// ideographic space U+3000 to a plain space. Other characters are returned unchanged.
 pub(crate) fn fold_width(c: char) -> char {

@@ -4,10 +4,7 @@
 //! (`.`, `．`, `•`, `・`, `‧`, `･`, `∙`, `⋅`, `﹒`) become `·` (`买买提.艾力` → `买买提·艾力`).
 //! Latin-only names keep single inner spaces, `.`, `-` and `'` (`John  Smith` → `John Smith`).
 
-use std::fmt;
-use std::str::FromStr;
 
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::{fold_width, is_invisible};
 
@@ -139,38 +136,7 @@ impl PersonName {
     }
 }
 
-impl fmt::Display for PersonName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl fmt::Debug for PersonName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "PersonName({})", self.masked())
-    }
-}
-
-impl FromStr for PersonName {
-    type Err = NameError;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        PersonName::parse(s)
-    }
-}
-
-impl Serialize for PersonName {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&self.0)
-    }
-}
-
-/// Deserializes through [`PersonName::parse`]; errors name only the code.
-impl<'de> Deserialize<'de> for PersonName {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(deserializer)?;
-        PersonName::parse(&s).map_err(|e| serde::de::Error::custom(e.code()))
-    }
-}
+super::text_value!(PersonName, NameError, masked);
 
 #[cfg(test)]
 mod tests {

@@ -12,10 +12,8 @@
 //! `转801`, `分机801`, `ext 801`, `x801`, `#801` or a trailing `-801` group. An extension written
 //! after a mobile number is dropped.
 
-use std::fmt;
-use std::str::FromStr;
 
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
 
 use super::{fold_width, is_invisible};
 
@@ -336,38 +334,7 @@ impl Phone {
     }
 }
 
-impl fmt::Display for Phone {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.value)
-    }
-}
-
-impl fmt::Debug for Phone {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Phone({})", self.masked())
-    }
-}
-
-impl FromStr for Phone {
-    type Err = PhoneError;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Phone::parse(s)
-    }
-}
-
-impl Serialize for Phone {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&self.value)
-    }
-}
-
-/// Deserializes through [`Phone::parse`]; errors name only the code.
-impl<'de> Deserialize<'de> for Phone {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(deserializer)?;
-        Phone::parse(&s).map_err(|e| serde::de::Error::custom(e.code()))
-    }
-}
+super::text_value!(Phone, PhoneError, masked);
 
 #[cfg(test)]
 mod tests {

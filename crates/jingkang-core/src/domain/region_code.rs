@@ -4,10 +4,8 @@
 //! - 9 digits: township `500110001` (county code + 3 digits);
 //! - 12 digits: village / community `500110001001` (township code + 3 digits).
 
-use std::fmt;
-use std::str::FromStr;
 
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
 
 use super::{fold_width, is_invisible};
 
@@ -138,31 +136,7 @@ impl RegionCode {
     }
 }
 
-impl fmt::Display for RegionCode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.code)
-    }
-}
-
-impl FromStr for RegionCode {
-    type Err = RegionCodeError;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        RegionCode::parse(s)
-    }
-}
-
-impl Serialize for RegionCode {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&self.code)
-    }
-}
-
-impl<'de> Deserialize<'de> for RegionCode {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(deserializer)?;
-        RegionCode::parse(&s).map_err(|e| serde::de::Error::custom(e.code()))
-    }
-}
+super::text_value!(RegionCode, RegionCodeError, common);
 
 #[cfg(test)]
 mod tests {
