@@ -154,8 +154,10 @@ async fn bad_rows_are_rejected_whole_and_good_rows_imported(t: TestDb) {
         ["万盛街道", "郑十", "男", "", &format!("{}0", &good[..17]), "", "", "", "", "", ""],
         ["万盛街道", "冯一", "男", "", &id("500110", "19930231", "111"), "", "", "", "", "", ""],
         ["万盛街道", "陈二", "男", "", &good, "", "", "", "", "", "重复行"],
+        ["", "", "", "", "", "", "", "", "", "", ""], // a pre-numbered template row: only 序号
     ]);
     let r = import(&t, &path, COUNTY, false).await.unwrap();
+    assert_eq!(r.rows_read, 9, "the template row is skipped, not an error");
     let codes: Vec<(u32, &str, &str)> = r.errors.iter().map(|e| (e.row, e.column.as_str(), e.code.as_str())).collect();
     assert_eq!(codes, vec![
         (5, "监护人电话", "phone-invalid"),

@@ -73,7 +73,6 @@ pub static ROSTER_COLUMNS: &[ColumnSpec] = &[
     ColumnSpec { key: "notes", label_zh: "备注", aliases: &["备注"], required: false },
 ];
 
-const C_SEQ: usize = 0;
 const C_TOWNSHIP: usize = 1;
 const C_NAME: usize = 2;
 const C_SEX: usize = 3;
@@ -245,6 +244,13 @@ fn is_footer_or_noise(ctx: &Ctx<'_>, raw: &RawRow) -> bool {
     // A row of column numbers 1, 2, 3, … under the header.
     let nums: Vec<String> = raw.cells.iter().filter(|c| !c.is_blank()).map(Cell::text).collect();
     nums.len() >= 3 && nums.iter().enumerate().all(|(i, t)| *t == (i + 1).to_string())
+}
+
+/// A pre-numbered template row: only 序号 (or 年龄) filled, every personal column empty.
+fn is_template_row(ctx: &Ctx<'_>, raw: &RawRow) -> bool {
+    [C_TOWNSHIP, C_NAME, C_SEX, C_ID, C_CERT, C_GRADE, C_ADDRESS, C_GUARDIAN, C_GPHONE, C_NOTES]
+        .iter()
+        .all(|&c| cell(ctx, raw, c).is_blank())
 }
 
 fn resolve_township(ctx: &mut Ctx<'_>, written: &str) -> Result<String, &'static str> {
@@ -431,7 +437,6 @@ fn validate(ctx: &mut Ctx<'_>, raw: &RawRow) -> Result<RosterRow, Vec<RowError>>
         notes: text(ctx, raw, C_NOTES),
         ..Default::default()
     };
-    let _ = C_SEQ;
     Ok(RosterRow { row, record: PersonWithGuardian { data, guardian } })
 }
 
@@ -507,7 +512,7 @@ pub async fn import_roster(
             }
         };
         processed += 1;
-        if raw.is_blank() || is_footer_or_noise(&ctx, &raw) {
+        if raw.is_blank() || is_template_row(&ctx, &raw) || is_footer_or_noise(&ctx, &raw) {
             report.skipped_rows += 1;
             continue;
         }
