@@ -348,7 +348,94 @@ async fn audit_chain_detects_tampering(t: TestDb) {
     assert_eq!(v.first_broken, Some(second));
 }
 
+async fn every_field_round_trips_through_bulk_insert(t: TestDb) {
+    use jingkang_core::registry::{Guardian, PersonData, PersonWithGuardian};
+    let idn = id("500110", "19800101", "111");
+    let full = PersonWithGuardian {
+        data: PersonData {
+            id_number: idn.clone(),
+            name: "欧阳·娜娜".into(),
+            sex: "male".into(),
+            birth_date: chrono::NaiveDate::from_ymd_opt(1980, 1, 1).unwrap(),
+            ethnicity: Some("土家族".into()),
+            phone: Some("13812345678".into()),
+            phone_alt: Some("023-48281234-801".into()),
+            household_region: Some("500110001".into()),
+            household_address: Some("古南街道\"老街\"1号".into()),
+            residence_region: "500110004".into(),
+            residence_address: Some("万盛街道新华路12号".into()),
+            disability_certificate: Some(format!("{idn}63")),
+            disability_category: Some(6),
+            disability_grade: Some(3),
+            diagnosis_code: Some("F20.0".into()),
+            diagnosis_name: Some("偏执型精神分裂症".into()),
+            marital_status: Some("unmarried".into()),
+            education: Some("junior".into()),
+            employment: Some("unemployed".into()),
+            living_situation: Some("with_family".into()),
+            economic_status: Some("poor".into()),
+            subsistence_allowance: true,
+            extreme_poverty: false,
+            low_income: true,
+            medical_insurance: Some("resident".into()),
+            dangerous_history: Some("肇事肇祸史".into()),
+            risk_grade: Some(0),
+            medication_adherence: Some("regular".into()),
+            medication_method: Some("long_acting".into()),
+            side_effects: Some("无".into()),
+            treatment_effect: Some("improved".into()),
+            notes: Some("多行\n备注".into()),
+        },
+        guardian: Some(Guardian {
+            name: "张大山".into(),
+            relation: Some("父亲".into()),
+            phone: Some("13900001111".into()),
+            phone_alt: None,
+            id_number: Some(id("500110", "19550505", "111")),
+        }),
+    };
+    let sparse = PersonWithGuardian {
+        data: PersonData {
+            id_number: id("500110", "19900101", "222"),
+            name: "李四".into(),
+            sex: "female".into(),
+            birth_date: chrono::NaiveDate::from_ymd_opt(1990, 1, 1).unwrap(),
+            residence_region: "500110004".into(),
+            ..Default::default()
+        },
+        guardian: None,
+    };
+    let sc = scope(&t, COUNTY);
+    let mut tx = t.db.begin().await.unwrap();
+    let cs = jingkang_core::store::open_change_set(&mut tx, &Actor::user("tester"), "test", "create").await.unwrap();
+    let ids = persons::insert_many(&mut tx, &sc, cs, &[full.clone(), sparse.clone()]).await.unwrap();
+    assert_eq!(ids.len(), 2);
+    let found = persons::find_by_id_numbers(&mut tx, &sc, &[full.data.id_number.as_str(), sparse.data.id_number.as_str()]).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(found[&full.data.id_number].record, full);
+    assert_eq!(found[&sparse.data.id_number].record, sparse);
+    assert_eq!(found[&full.data.id_number].id, ids[0]);
+}
+
+async fn database_failure_mid_import_rolls_back_and_reports(t: TestDb) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gen.xlsx");
+    let county = t.tree.get(COUNTY).unwrap();
+    let opts = GenOptions { rows: 5000, seed: 21, error_rate: 0.0, messy: false, today: today() };
+    generate::write_roster(&t.tree, county, opts, &path, None).unwrap();
+    // Break the guardians table so the first guardian insert fails after persons were inserted.
+    on_pool!(&t.db, p => sqlx::query("ALTER TABLE guardians RENAME TO guardians_gone").execute(p).await.map(|_| ())).unwrap();
+    let before = count(&t.db, "persons").await;
+    let result = tokio::time::timeout(std::time::Duration::from_secs(60), import(&t, &path, COUNTY, false)).await;
+    let err = result.expect("the import must not hang").unwrap_err();
+    assert_eq!(err.code(), "internal-error");
+    assert_eq!(count(&t.db, "persons").await, before, "nothing written");
+    assert_eq!(count(&t.db, "change_sets").await, 0);
+}
+
 backend_tests!(
+    every_field_round_trips_through_bulk_insert,
+    database_failure_mid_import_rolls_back_and_reports,
     generated_roster_matches_truth,
     reimport_changes_nothing,
     changed_file_shows_diff_then_records_history,

@@ -61,8 +61,12 @@ impl ColumnMap {
             .unwrap_or_else(|| specs[spec_index].label_zh.to_string())
     }
     pub fn is_repeated_header(&self, row: &RawRow) -> bool {
-        let texts: Vec<String> = row.cells.iter().map(|c| normalise_header(&c.text())).collect();
-        let matches = texts.iter().zip(&self.header_texts).filter(|(a, b)| !a.is_empty() && a == b).count();
+        let matches = row
+            .cells
+            .iter()
+            .zip(&self.header_texts)
+            .filter(|(c, h)| !h.is_empty() && c.as_text().is_some_and(|t| normalise_header(t) == **h))
+            .count();
         matches >= MIN_MATCHES
     }
 }

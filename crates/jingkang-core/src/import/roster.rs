@@ -9,6 +9,7 @@
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::time::Instant;
 
 use chrono::NaiveDate;
 
@@ -16,7 +17,7 @@ use super::header::{self, ColumnMap, ColumnSpec};
 use super::sheet::{Cell, RawRow, ReadError, RowStream};
 use crate::domain::{DisabilityCategory, DisabilityCertificate, DisabilityGrade, IdNumber, PersonName, Phone, Sex};
 use crate::messages;
-use crate::regions::{Level, Region, RegionTree, Scope, TownshipMatch};
+use crate::regions::{Level, Region, RegionTree, Scope, TownshipMatch, resolve_township_among};
 use crate::registry::{self, FieldChange, Guardian, PersonData, PersonWithGuardian};
 use crate::store::audit::{self, Target};
 use crate::store::{self, Actor, Db, Tx, persons};
@@ -198,66 +199,90 @@ pub struct ImportOptions<'a> {
     pub progress: Option<&'a (dyn Fn(u64) + Sync)>,
 }
 
-struct Ctx<'a> {
-    tree: &'a RegionTree,
-    county: &'a Region,
+/// Everything row validation needs, owned, so it can run on its own thread.
+struct Ctx {
+    county_name: String,
+    townships: Vec<Region>,
     map: ColumnMap,
     today: NaiveDate,
     township_cache: HashMap<String, Result<String, &'static str>>,
 }
 
-fn err(ctx: &Ctx<'_>, row: u32, col: usize, code: &str, extra: &[(&str, &str)]) -> RowError {
+fn err(ctx: &Ctx, row: u32, col: usize, code: &str, extra: &[(&str, &str)]) -> RowError {
     let column = ctx.map.header_text(ROSTER_COLUMNS, col);
     let mut args: Vec<(&str, &str)> = vec![("column", column.as_str())];
     args.extend_from_slice(extra);
     RowError { row, column: column.clone(), code: code.to_string(), message: messages::render(code, &args) }
 }
 
-fn cell<'r>(ctx: &Ctx<'_>, raw: &'r RawRow, col: usize) -> &'r Cell {
+fn cell<'r>(ctx: &Ctx, raw: &'r RawRow, col: usize) -> &'r Cell {
     match ctx.map.col(col) {
         Some(i) => raw.get(i),
         None => &Cell::Empty,
     }
 }
 
-fn text(ctx: &Ctx<'_>, raw: &RawRow, col: usize) -> Option<String> {
+/// A free-text cell, trimmed, inner whitespace runs collapsed to one space; `None` when empty.
+fn text(ctx: &Ctx, raw: &RawRow, col: usize) -> Option<String> {
     let t = cell(ctx, raw, col).text();
-    let t = t.split_whitespace().collect::<Vec<_>>().join(" ");
-    (!t.is_empty()).then_some(t)
+    let t = t.trim();
+    if t.is_empty() {
+        return None;
+    }
+    if !t.contains(|c: char| c.is_whitespace()) {
+        return Some(t.to_string());
+    }
+    Some(t.split_whitespace().collect::<Vec<_>>().join(" "))
 }
 
-/// Rows that are not data: totals, signature lines, repeated headers, column-number rows.
-fn is_footer_or_noise(ctx: &Ctx<'_>, raw: &RawRow) -> bool {
+/// Rows that are not data: totals, signature lines, repeated headers, column-number rows. Cheap for
+/// ordinary data rows (no allocation unless a cell starts like a marker).
+fn is_footer_or_noise(ctx: &Ctx, raw: &RawRow) -> bool {
     const MARKERS: &[&str] = &[
         "合计", "总计", "小计", "填表人", "填报人", "审核人", "负责人", "单位负责人", "分管负责人", "填表日期",
         "填报日期", "制表", "联系电话：", "联系电话:", "填报单位", "说明", "填表说明", "注：", "注:",
     ];
+    const FIRST_CHARS: &[char] = &['合', '总', '小', '填', '审', '负', '单', '分', '制', '联', '说', '注'];
     for c in raw.cells.iter().take(4) {
-        let t: String = c.text().chars().filter(|c| !c.is_whitespace()).collect();
-        if MARKERS.iter().any(|m| t.starts_with(m)) {
+        let Some(t) = c.as_text() else { continue };
+        if t.starts_with(FIRST_CHARS) {
+            let t: String = t.chars().filter(|c| !c.is_whitespace()).collect();
+            if MARKERS.iter().any(|m| t.starts_with(m)) {
+                return true;
+            }
+        }
+    }
+    // A repeated header has header text in the name column.
+    if let Some(ci) = ctx.map.col(C_NAME) {
+        let name_header = ctx.map.header_texts.get(ci).map(String::as_str).unwrap_or("");
+        if raw.get(ci).as_text().is_some_and(|t| super::header::normalise_header(t) == name_header)
+            && ctx.map.is_repeated_header(raw)
+        {
             return true;
         }
     }
-    if ctx.map.is_repeated_header(raw) {
-        return true;
-    }
     // A row of column numbers 1, 2, 3, … under the header.
-    let nums: Vec<String> = raw.cells.iter().filter(|c| !c.is_blank()).map(Cell::text).collect();
-    nums.len() >= 3 && nums.iter().enumerate().all(|(i, t)| *t == (i + 1).to_string())
+    let first_is_one = matches!(raw.get(0), Cell::Number(n) if *n == 1.0) || raw.get(0).as_text() == Some("1");
+    if first_is_one {
+        let nums: Vec<String> = raw.cells.iter().filter(|c| !c.is_blank()).map(|c| c.text().into_owned()).collect();
+        return nums.len() >= 3 && nums.iter().enumerate().all(|(i, t)| *t == (i + 1).to_string());
+    }
+    false
 }
 
 /// A pre-numbered template row: only 序号 (or 年龄) filled, every personal column empty.
-fn is_template_row(ctx: &Ctx<'_>, raw: &RawRow) -> bool {
+fn is_template_row(ctx: &Ctx, raw: &RawRow) -> bool {
     [C_TOWNSHIP, C_NAME, C_SEX, C_ID, C_CERT, C_GRADE, C_ADDRESS, C_GUARDIAN, C_GPHONE, C_NOTES]
         .iter()
         .all(|&c| cell(ctx, raw, c).is_blank())
 }
 
-fn resolve_township(ctx: &mut Ctx<'_>, written: &str) -> Result<String, &'static str> {
+fn resolve_township(ctx: &mut Ctx, written: &str) -> Result<String, &'static str> {
     if let Some(r) = ctx.township_cache.get(written) {
         return r.clone();
     }
-    let r = match ctx.tree.resolve_township(&ctx.county.code, written) {
+    let candidates: Vec<&Region> = ctx.townships.iter().collect();
+    let r = match resolve_township_among(&candidates, written) {
         TownshipMatch::Found(t) => Ok(t.code.clone()),
         TownshipMatch::Unknown => Err("township-unknown"),
         TownshipMatch::Ambiguous(_) => Err("township-ambiguous"),
@@ -267,7 +292,7 @@ fn resolve_township(ctx: &mut Ctx<'_>, written: &str) -> Result<String, &'static
 }
 
 /// Validate one data row. All problems of the row are reported, not just the first.
-fn validate(ctx: &mut Ctx<'_>, raw: &RawRow) -> Result<RosterRow, Vec<RowError>> {
+fn validate(ctx: &mut Ctx, raw: &RawRow) -> Result<RosterRow, Vec<RowError>> {
     let row = raw.number;
     let mut errors = Vec::new();
 
@@ -319,7 +344,7 @@ fn validate(ctx: &mut Ctx<'_>, raw: &RawRow) -> Result<RosterRow, Vec<RowError>>
         Some(t) => match resolve_township(ctx, &t) {
             Ok(code) => Some(code),
             Err(code) => {
-                let county = ctx.county.name.clone();
+                let county = ctx.county_name.clone();
                 errors.push(err(ctx, row, C_TOWNSHIP, code, &[("value", &t), ("county", &county)]));
                 None
             }
@@ -497,41 +522,67 @@ pub async fn import_roster(
         }
     };
     let mut report = ImportReport { dry_run: opts.dry_run, header_row: map.header_row, ..Default::default() };
-    let mut ctx = Ctx { tree, county, map, today: opts.today, township_cache: HashMap::new() };
+    let mut ctx = Ctx {
+        county_name: county.name.clone(),
+        townships: tree.townships_under(&county.code).into_iter().cloned().collect(),
+        map,
+        today: opts.today,
+        township_cache: HashMap::new(),
+    };
+
+    // Three stages overlap: the file is read on one thread (RowStream), rows are validated on a
+    // second, and batches are written here (the database works on its own thread for SQLite, on the
+    // server for PostgreSQL). Bounded channels keep memory flat.
+    let (batches_tx, mut batches_rx) = tokio::sync::mpsc::channel::<Result<Validated, ReadError>>(4);
+    std::thread::Builder::new()
+        .name("roster-validate".into())
+        .spawn(move || {
+            let mut out = Validated::default();
+            while let Some(next) = stream.blocking_next() {
+                let raw = match next {
+                    Ok(r) => r,
+                    Err(e) => {
+                        let _ = batches_tx.blocking_send(Err(e));
+                        return;
+                    }
+                };
+                out.processed += 1;
+                if raw.is_blank() || is_template_row(&ctx, &raw) || is_footer_or_noise(&ctx, &raw) {
+                    out.skipped += 1;
+                    continue;
+                }
+                out.rows_read += 1;
+                match validate(&mut ctx, &raw) {
+                    Ok(r) => out.rows.push(r),
+                    Err(errs) => out.errors.extend(errs),
+                }
+                if out.rows.len() >= BATCH_ROWS {
+                    let processed = out.processed;
+                    let full = std::mem::replace(&mut out, Validated { processed, ..Default::default() });
+                    if batches_tx.blocking_send(Ok(full)).is_err() {
+                        return; // the writer stopped, with an error it reports itself
+                    }
+                }
+            }
+            let _ = batches_tx.blocking_send(Ok(out));
+        })
+        .map_err(|e| ImportError::Read(ReadError::Io(e)))?;
 
     let mut tx = db.begin().await?;
-    let mut applier = Applier { scope: &scope, opts, change_id: None, seen: HashMap::new() };
-    let mut batch: Vec<RosterRow> = Vec::with_capacity(BATCH_ROWS);
-    let mut processed = 0u64;
-    while let Some(next) = stream.next().await {
-        let raw = match next {
-            Ok(r) => r,
-            Err(e) => {
-                tx.rollback().await?;
-                return Err(e.into());
-            }
-        };
-        processed += 1;
-        if raw.is_blank() || is_template_row(&ctx, &raw) || is_footer_or_noise(&ctx, &raw) {
-            report.skipped_rows += 1;
-            continue;
-        }
-        report.rows_read += 1;
-        match validate(&mut ctx, &raw) {
-            Ok(r) => batch.push(r),
-            Err(errs) => report.errors.extend(errs),
-        }
-        if batch.len() >= BATCH_ROWS {
-            applier.apply(&mut tx, std::mem::take(&mut batch), &mut report).await?;
-            if let Some(p) = opts.progress {
-                p(processed);
-            }
+    let mut applier = Applier { scope: &scope, opts, change_id: None, seen: HashMap::new(), creates: Vec::new() };
+    // On any error below, `tx` is dropped, i.e. rolled back, and the channel closes, which stops the
+    // validating thread: nothing was written.
+    while let Some(msg) = batches_rx.recv().await {
+        let v = msg?;
+        report.rows_read += v.rows_read;
+        report.skipped_rows += v.skipped;
+        report.errors.extend(v.errors);
+        applier.apply(&mut tx, v.rows, &mut report).await?;
+        if let Some(p) = opts.progress {
+            p(v.processed);
         }
     }
-    applier.apply(&mut tx, batch, &mut report).await?;
-    if let Some(p) = opts.progress {
-        p(processed);
-    }
+    applier.finish(&mut tx, &mut report).await?;
     report.errors.sort_by_key(|e| e.row);
 
     let detail = serde_json::json!({
@@ -553,7 +604,18 @@ pub async fn import_roster(
     Ok(report)
 }
 
-const BATCH_ROWS: usize = 1000;
+const BATCH_ROWS: usize = 1024;
+
+/// A batch of validated rows and what validation found on the way.
+#[derive(Default)]
+struct Validated {
+    rows: Vec<RosterRow>,
+    errors: Vec<RowError>,
+    rows_read: u64,
+    skipped: u64,
+    /// Rows of the file processed so far (for progress).
+    processed: u64,
+}
 
 struct Applier<'a> {
     scope: &'a Scope,
@@ -561,6 +623,8 @@ struct Applier<'a> {
     change_id: Option<i64>,
     /// Canonical ID → the row that first had it.
     seen: HashMap<[u8; 18], u32>,
+    /// Validated new persons not yet written.
+    creates: Vec<PersonWithGuardian>,
 }
 
 fn id_key(id: &str) -> [u8; 18] {
@@ -597,12 +661,10 @@ impl Applier<'_> {
             return Ok(());
         }
         let ids: Vec<&str> = unique.iter().map(|r| r.record.data.id_number.as_str()).collect();
-        let existing = persons::find_by_id_numbers(tx, self.scope, &ids).await?;
-        let missing: Vec<&str> = ids.iter().copied().filter(|i| !existing.contains_key(*i)).collect();
-        let elsewhere =
-            if missing.is_empty() { Default::default() } else { persons::registered_outside(tx, self.scope, &missing).await? };
+        let tl = Instant::now();
+        let persons::IdLookup { inside: existing, elsewhere } = persons::lookup_id_numbers(tx, self.scope, &ids).await?;
 
-        let mut creates = Vec::new();
+        tracing::trace!(lookup = ?tl.elapsed(), "batch lookup");
         for r in unique {
             let idn = &r.record.data.id_number;
             if let Some(old) = existing.get(idn) {
@@ -637,15 +699,35 @@ impl Applier<'_> {
                     code: "person-outside-scope".into(),
                 });
             } else {
-                creates.push(r.record);
+                self.creates.push(r.record);
                 report.accepted += 1;
             }
         }
-        if !creates.is_empty() {
-            let cs = self.change_set(tx).await?;
-            persons::insert_many(tx, self.scope, cs, &creates).await?;
-            report.created += creates.len() as u64;
+        // New persons are written in whole chunks, so every INSERT has the same shape.
+        let whole = self.creates.len() / persons::INSERT_CHUNK * persons::INSERT_CHUNK;
+        if whole > 0 {
+            let rest = self.creates.split_off(whole);
+            let full = std::mem::replace(&mut self.creates, rest);
+            self.insert(tx, full, report).await?;
         }
+        Ok(())
+    }
+
+    /// Write the remaining new persons.
+    async fn finish(&mut self, tx: &mut Tx, report: &mut ImportReport) -> anyhow::Result<()> {
+        let rest = std::mem::take(&mut self.creates);
+        self.insert(tx, rest, report).await
+    }
+
+    async fn insert(&mut self, tx: &mut Tx, rows: Vec<PersonWithGuardian>, report: &mut ImportReport) -> anyhow::Result<()> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let cs = self.change_set(tx).await?;
+        let ti = Instant::now();
+        persons::insert_many(tx, self.scope, cs, &rows).await?;
+        tracing::trace!(insert = ?ti.elapsed(), rows = rows.len(), "insert");
+        report.created += rows.len() as u64;
         Ok(())
     }
 }

@@ -27,19 +27,27 @@ pub enum Cell {
 }
 
 impl Cell {
-    /// The cell as text, as a person reads it (numbers without a trailing `.0`).
-    pub fn text(&self) -> String {
+    /// The cell as text, as a person reads it (numbers without a trailing `.0`). Borrows text cells.
+    pub fn text(&self) -> std::borrow::Cow<'_, str> {
+        use std::borrow::Cow;
         match self {
-            Cell::Empty => String::new(),
-            Cell::Text(s) | Cell::Date(s) | Cell::Error(s) => s.clone(),
+            Cell::Empty => Cow::Borrowed(""),
+            Cell::Text(s) | Cell::Date(s) | Cell::Error(s) => Cow::Borrowed(s.as_str()),
             Cell::Number(n) => {
                 if n.fract() == 0.0 && n.abs() < 1e15 {
-                    format!("{}", *n as i64)
+                    Cow::Owned(format!("{}", *n as i64))
                 } else {
-                    format!("{n}")
+                    Cow::Owned(format!("{n}"))
                 }
             }
-            Cell::Bool(b) => if *b { "TRUE" } else { "FALSE" }.to_string(),
+            Cell::Bool(b) => Cow::Borrowed(if *b { "TRUE" } else { "FALSE" }),
+        }
+    }
+    /// The text of a text cell, trimmed; `None` for other kinds.
+    pub fn as_text(&self) -> Option<&str> {
+        match self {
+            Cell::Text(s) => Some(s.trim()),
+            _ => None,
         }
     }
     pub fn is_blank(&self) -> bool {
@@ -160,6 +168,26 @@ impl RowStream {
 }
 
 impl RowStream {
+    /// Like [`RowStream::next`], for a plain (non-async) thread.
+    pub fn blocking_next(&mut self) -> Option<Result<RawRow, ReadError>> {
+        loop {
+            if let Some(r) = self.pending.next() {
+                return Some(Ok(r));
+            }
+            if self.failed {
+                return None;
+            }
+            match self.rx.blocking_recv() {
+                Some(Ok(batch)) => self.pending = batch.into_iter(),
+                Some(Err(e)) => {
+                    self.failed = true;
+                    return Some(Err(e));
+                }
+                None => return None,
+            }
+        }
+    }
+
     /// The next row, or the error that stopped reading, or `None` at the end.
     pub async fn next(&mut self) -> Option<Result<RawRow, ReadError>> {
         loop {

@@ -11,7 +11,7 @@
 
 mod tree;
 
-pub use tree::{Region, RegionTree, TownshipMatch};
+pub use tree::{Region, RegionTree, TownshipMatch, resolve_township_among};
 
 use std::io::{BufReader, Read};
 

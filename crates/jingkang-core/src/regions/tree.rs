@@ -119,31 +119,36 @@ impl RegionTree {
     }
 
     /// Resolve a township name written in a roster (e.g. `万盛`, `万盛街道`, `万 盛 街道`) among the
-    /// townships under `county`: an exact name wins; otherwise a unique match of the name without its
-    /// administrative suffix, or a unique township whose name starts with what was written.
+    /// townships under `county`; see [`resolve_township_among`].
     pub fn resolve_township(&self, county: &str, written: &str) -> TownshipMatch<'_> {
-        let w = normalise_name(written);
-        if w.is_empty() {
-            return TownshipMatch::Unknown;
-        }
-        let candidates = self.townships_under(county);
-        let exact: Vec<&Region> = candidates.iter().copied().filter(|r| r.name == w).collect();
-        if exact.len() == 1 {
-            return TownshipMatch::Found(exact[0]);
-        }
-        let wb = strip_suffix(&w);
-        let by_base: Vec<&Region> = candidates.iter().copied().filter(|r| strip_suffix(&r.name) == wb).collect();
-        match by_base.len() {
-            1 => return TownshipMatch::Found(by_base[0]),
-            n if n > 1 => return TownshipMatch::Ambiguous(by_base),
-            _ => {}
-        }
-        let by_prefix: Vec<&Region> = candidates.iter().copied().filter(|r| r.name.starts_with(wb)).collect();
-        match by_prefix.len() {
-            1 => TownshipMatch::Found(by_prefix[0]),
-            0 => TownshipMatch::Unknown,
-            _ => TownshipMatch::Ambiguous(by_prefix),
-        }
+        resolve_township_among(&self.townships_under(county), written)
+    }
+}
+
+/// Resolve a written township name among `candidates`: an exact name wins; otherwise a unique match
+/// of the name without its administrative suffix, or a unique township whose name starts with what
+/// was written.
+pub fn resolve_township_among<'a>(candidates: &[&'a Region], written: &str) -> TownshipMatch<'a> {
+    let w = normalise_name(written);
+    if w.is_empty() {
+        return TownshipMatch::Unknown;
+    }
+    let exact: Vec<&Region> = candidates.iter().copied().filter(|r| r.name == w).collect();
+    if exact.len() == 1 {
+        return TownshipMatch::Found(exact[0]);
+    }
+    let wb = strip_suffix(&w);
+    let by_base: Vec<&Region> = candidates.iter().copied().filter(|r| strip_suffix(&r.name) == wb).collect();
+    match by_base.len() {
+        1 => return TownshipMatch::Found(by_base[0]),
+        n if n > 1 => return TownshipMatch::Ambiguous(by_base),
+        _ => {}
+    }
+    let by_prefix: Vec<&Region> = candidates.iter().copied().filter(|r| r.name.starts_with(wb)).collect();
+    match by_prefix.len() {
+        1 => TownshipMatch::Found(by_prefix[0]),
+        0 => TownshipMatch::Unknown,
+        _ => TownshipMatch::Ambiguous(by_prefix),
     }
 }
 

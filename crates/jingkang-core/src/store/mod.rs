@@ -9,6 +9,7 @@
 //! Every repository function over persons takes a [`crate::regions::Scope`]; see `persons.rs`.
 
 pub mod audit;
+pub mod bulk;
 pub mod persons;
 
 use std::path::Path;

@@ -5,6 +5,7 @@ use std::collections::{HashMap, HashSet};
 
 use anyhow::bail;
 use super::audit::{self, Target};
+use super::bulk::{self, Col, JsonRows};
 use super::{Actor, Tx};
 use crate::on_tx;
 use crate::regions::Scope;
@@ -18,8 +19,6 @@ pub struct StoredPerson {
     pub record: PersonWithGuardian,
 }
 
-/// Bind limit per statement: SQLite allows 32 766 variables, PostgreSQL 65 535.
-const MAX_BINDS: usize = 30_000;
 
 fn person_select(alias: &str) -> String {
     PERSON_COLUMNS.iter().map(|c| format!("{alias}.{c}")).collect::<Vec<_>>().join(", ")
@@ -61,57 +60,58 @@ const GUARDIAN_JOIN: &str = "LEFT JOIN guardians g ON g.person_id = p.id AND g.o
 const GUARDIAN_COLS: &str =
     "g.name AS g_name, g.relation AS g_relation, g.phone AS g_phone, g.phone_alt AS g_phone_alt, g.id_number AS g_id_number";
 
+/// What is known about a set of ID numbers, from the caller's point of view.
+#[derive(Debug, Default)]
+pub struct IdLookup {
+    /// Persons in scope, keyed by ID number.
+    pub inside: HashMap<String, StoredPerson>,
+    /// ID numbers registered *outside* the scope. Only the fact is revealed, not where or who: the
+    /// caller reports "registered elsewhere, needs a transfer" without seeing the record.
+    pub elsewhere: HashSet<String>,
+}
+
+/// Look up canonical ID numbers: one query per chunk, whose out-of-scope rows never leave this
+/// function beyond their ID number.
+pub async fn lookup_id_numbers(tx: &mut Tx, scope: &Scope, ids: &[&str]) -> anyhow::Result<IdLookup> {
+    let (lo, hi) = scope.bounds();
+    let mut out = IdLookup::default();
+    let sql = format!(
+        "SELECT p.id, p.version, {}, {GUARDIAN_COLS}, \
+         (p.residence_region >= $1 AND p.residence_region < $2) AS inside \
+         FROM persons p {GUARDIAN_JOIN} WHERE p.id_number IN ({})",
+        person_select("p"),
+        bulk::json_text_list(tx.backend(), 3)
+    );
+    for chunk in ids.chunks(10_000) {
+        let list = serde_json::to_string(chunk)?;
+        let rows: Vec<ScopedRow> = on_tx!(tx, c => sqlx::query_as(&sql)
+            .bind(&lo).bind(&hi).bind(&list).fetch_all(&mut **c).await)?;
+        for r in rows {
+            if r.inside {
+                let p = StoredPerson::from(r.row);
+                out.inside.insert(p.record.data.id_number.clone(), p);
+            } else {
+                out.elsewhere.insert(r.row.data.id_number);
+            }
+        }
+    }
+    Ok(out)
+}
+
+#[derive(sqlx::FromRow)]
+struct ScopedRow {
+    #[sqlx(flatten)]
+    row: PersonRow,
+    inside: bool,
+}
+
 /// Persons in scope with the given canonical ID numbers, keyed by ID number.
 pub async fn find_by_id_numbers(
     tx: &mut Tx,
     scope: &Scope,
     ids: &[&str],
 ) -> anyhow::Result<HashMap<String, StoredPerson>> {
-    let (lo, hi) = scope.bounds();
-    let mut out = HashMap::with_capacity(ids.len());
-    for chunk in ids.chunks(MAX_BINDS / 2) {
-        let placeholders = (0..chunk.len()).map(|i| format!("${}", i + 3)).collect::<Vec<_>>().join(",");
-        let sql = format!(
-            "SELECT p.id, p.version, {}, {GUARDIAN_COLS} FROM persons p {GUARDIAN_JOIN} \
-             WHERE p.residence_region >= $1 AND p.residence_region < $2 AND p.id_number IN ({placeholders})",
-            person_select("p")
-        );
-        on_tx!(tx, c => {
-            let mut q = sqlx::query_as::<_, PersonRow>(&sql).bind(&lo).bind(&hi);
-            for id in chunk {
-                q = q.bind(*id);
-            }
-            for row in q.fetch_all(&mut **c).await? {
-                let p = StoredPerson::from(row);
-                out.insert(p.record.data.id_number.clone(), p);
-            }
-            Ok::<_, anyhow::Error>(())
-        })?;
-    }
-    Ok(out)
-}
-
-/// Which of `ids` are registered *outside* the scope. Reveals only the fact, not where or who: the
-/// caller reports "registered elsewhere, needs a transfer" without seeing the record.
-pub async fn registered_outside(tx: &mut Tx, scope: &Scope, ids: &[&str]) -> anyhow::Result<HashSet<String>> {
-    let (lo, hi) = scope.bounds();
-    let mut out = HashSet::new();
-    for chunk in ids.chunks(MAX_BINDS / 2) {
-        let placeholders = (0..chunk.len()).map(|i| format!("${}", i + 3)).collect::<Vec<_>>().join(",");
-        let sql = format!(
-            "SELECT id_number FROM persons WHERE NOT (residence_region >= $1 AND residence_region < $2) \
-             AND id_number IN ({placeholders})"
-        );
-        let found: Vec<String> = on_tx!(tx, c => {
-            let mut q = sqlx::query_scalar(&sql).bind(&lo).bind(&hi);
-            for id in chunk {
-                q = q.bind(*id);
-            }
-            q.fetch_all(&mut **c).await
-        })?;
-        out.extend(found);
-    }
-    Ok(out)
+    Ok(lookup_id_numbers(tx, scope, ids).await?.inside)
 }
 
 fn check_in_scope(scope: &Scope, p: &PersonWithGuardian) -> anyhow::Result<()> {
@@ -131,63 +131,160 @@ pub async fn insert_many(
     for p in persons {
         check_in_scope(scope, p)?;
     }
-    let per_row = PERSON_COLUMNS.len() + 2;
     let mut ids = Vec::with_capacity(persons.len());
-    for chunk in persons.chunks(MAX_BINDS / per_row) {
-        let sql_head = format!(
-            "INSERT INTO persons ({}, created_change, updated_change) ",
-            PERSON_COLUMNS.join(", ")
-        );
-        let rows: Vec<(i64, String)> = on_tx!(tx, c => {
-            let mut qb = sqlx::QueryBuilder::new(&sql_head);
-            qb.push_values(chunk, |mut b, p| {
-                let d = &p.data;
-                b.push_bind(&d.id_number).push_bind(&d.name).push_bind(&d.sex).push_bind(d.birth_date)
-                    .push_bind(&d.ethnicity).push_bind(&d.phone).push_bind(&d.phone_alt)
-                    .push_bind(&d.household_region).push_bind(&d.household_address)
-                    .push_bind(&d.residence_region).push_bind(&d.residence_address)
-                    .push_bind(&d.disability_certificate).push_bind(d.disability_category)
-                    .push_bind(d.disability_grade).push_bind(&d.diagnosis_code).push_bind(&d.diagnosis_name)
-                    .push_bind(&d.marital_status).push_bind(&d.education).push_bind(&d.employment)
-                    .push_bind(&d.living_situation).push_bind(&d.economic_status)
-                    .push_bind(d.subsistence_allowance).push_bind(d.extreme_poverty).push_bind(d.low_income)
-                    .push_bind(&d.medical_insurance).push_bind(&d.dangerous_history).push_bind(d.risk_grade)
-                    .push_bind(&d.medication_adherence).push_bind(&d.medication_method)
-                    .push_bind(&d.side_effects).push_bind(&d.treatment_effect).push_bind(&d.notes)
-                    .push_bind(change_id).push_bind(change_id);
-            });
-            qb.push(" RETURNING id, id_number");
-            qb.build_query_as().fetch_all(&mut **c).await
-        })?;
-        let by_id: HashMap<String, i64> = rows.into_iter().map(|(id, n)| (n, id)).collect();
-        let mut guardians = Vec::new();
-        for p in chunk {
-            let Some(&id) = by_id.get(&p.data.id_number) else { bail!("insert did not return a row") };
-            ids.push(id);
-            if let Some(g) = &p.guardian {
-                guardians.push((id, g));
+    for chunk in persons.chunks(INSERT_CHUNK) {
+        // Only the columns some row of the chunk uses (a roster fills a third of them).
+        let used: Vec<usize> = (0..PERSON_COLUMNS.len())
+            .filter(|&i| i < MANDATORY_COLUMNS || !chunk.iter().all(|p| is_default(&p.data, i)))
+            .collect();
+        let mut cols = vec![("id", Col::Int)];
+        cols.extend(used.iter().map(|&i| (PERSON_COLUMNS[i], PERSON_COLUMN_TYPES[i])));
+        cols.extend([("created_change", Col::Int), ("updated_change", Col::Int)]);
+        let new_ids = reserve_ids(tx, "persons", chunk.len()).await?;
+        let mut rows = JsonRows::new();
+        for (p, id) in chunk.iter().zip(&new_ids) {
+            rows.row().int(Some(*id));
+            for &i in &used {
+                write_person_col(&mut rows, &p.data, i);
             }
+            rows.int(Some(change_id)).int(Some(change_id)).end_row();
         }
+        let sql = bulk::insert_sql(tx.backend(), "persons", &cols);
+        let json = rows.finish();
+        on_tx!(tx, c => sqlx::query(&sql).bind(&json).execute(&mut **c).await.map(|r| r.rows_affected()))?;
+        let guardians: Vec<(i64, &Guardian)> =
+            chunk.iter().zip(&new_ids).filter_map(|(p, id)| p.guardian.as_ref().map(|g| (*id, g))).collect();
         insert_guardians(tx, &guardians).await?;
+        ids.extend(new_ids);
     }
     Ok(ids)
 }
 
-async fn insert_guardians(tx: &mut Tx, guardians: &[(i64, &Guardian)]) -> anyhow::Result<()> {
-    for chunk in guardians.chunks(MAX_BINDS / 7) {
-        if chunk.is_empty() {
-            continue;
+/// SQL types of [`PERSON_COLUMNS`], in the same order.
+const PERSON_COLUMN_TYPES: [Col; 32] = {
+    use Col::*;
+    [
+        Text, Text, Text, Date, Text, Text, Text, Text, Text, Text, Text, Text, Int, Int, Text, Text, Text, Text,
+        Text, Text, Text, Bool, Bool, Bool, Text, Text, Int, Text, Text, Text, Text, Text,
+    ]
+};
+
+/// Write column `i` of [`PERSON_COLUMNS`] of `d` into the current JSON row.
+fn write_person_col(j: &mut JsonRows, d: &PersonData, i: usize) {
+    match PERSON_COLUMN_TYPES[i] {
+        Col::Date => {
+            j.date(d.birth_date);
         }
-        on_tx!(tx, c => {
-            let mut qb = sqlx::QueryBuilder::new(
-                "INSERT INTO guardians (person_id, ordinal, name, relation, phone, phone_alt, id_number) ");
-            qb.push_values(chunk, |mut b, (pid, g)| {
-                b.push_bind(*pid).push_bind(1i64).push_bind(&g.name).push_bind(&g.relation)
-                    .push_bind(&g.phone).push_bind(&g.phone_alt).push_bind(&g.id_number);
-            });
-            qb.build().execute(&mut **c).await.map(|r| r.rows_affected())
-        })?;
+        Col::Bool => {
+            j.bool(d.get(PERSON_COLUMNS[i]).as_deref() == Some("1"));
+        }
+        Col::Int => {
+            j.int(d.get(PERSON_COLUMNS[i]).and_then(|v| v.parse().ok()));
+        }
+        Col::Real | Col::Text => match i {
+            // The hot columns of a bulk import without an allocation.
+            0 => {
+                j.text(Some(&d.id_number));
+            }
+            1 => {
+                j.text(Some(&d.name));
+            }
+            2 => {
+                j.text(Some(&d.sex));
+            }
+            9 => {
+                j.text(Some(&d.residence_region));
+            }
+            10 => {
+                j.text(d.residence_address.as_deref());
+            }
+            11 => {
+                j.text(d.disability_certificate.as_deref());
+            }
+            31 => {
+                j.text(d.notes.as_deref());
+            }
+            _ => {
+                j.text(d.get(PERSON_COLUMNS[i]).as_deref());
+            }
+        },
     }
+}
+
+/// Reserve `n` new ids of `table`. Ids are taken up front so bulk inserts need no `RETURNING`
+/// (whose rows would travel back one by one). SQLite: the transaction holds the write lock
+/// (`BEGIN IMMEDIATE`), so the ids after the current maximum are free. PostgreSQL: the identity
+/// sequence hands them out, safe under concurrency.
+async fn reserve_ids(tx: &mut Tx, table: &str, n: usize) -> anyhow::Result<Vec<i64>> {
+    Ok(match tx {
+        Tx::Sqlite(c) => {
+            let max: i64 = sqlx::query_scalar(&format!("SELECT COALESCE(MAX(id), 0) FROM {table}"))
+                .fetch_one(&mut **c)
+                .await?;
+            (max + 1..=max + n as i64).collect()
+        }
+        Tx::Postgres(c) => {
+            sqlx::query_scalar(&format!(
+                "SELECT nextval(pg_get_serial_sequence('{table}', 'id')) FROM generate_series(1, $1)"
+            ))
+            .bind(n as i64)
+            .fetch_all(&mut **c)
+            .await?
+        }
+    })
+}
+
+/// Rows per INSERT statement (one JSON parameter each); bulk callers hand over multiples of it.
+pub const INSERT_CHUNK: usize = 1024;
+
+/// The first columns of [`PERSON_COLUMNS`] (id_number, name, sex, birth_date) are always bound.
+const MANDATORY_COLUMNS: usize = 4;
+
+/// Whether column `i` of `d` holds its database default (NULL or false), so it need not be bound.
+fn is_default(d: &PersonData, i: usize) -> bool {
+    match PERSON_COLUMNS[i] {
+        "residence_region" => false,
+        "subsistence_allowance" => !d.subsistence_allowance,
+        "extreme_poverty" => !d.extreme_poverty,
+        "low_income" => !d.low_income,
+        "disability_category" => d.disability_category.is_none(),
+        "disability_grade" => d.disability_grade.is_none(),
+        "risk_grade" => d.risk_grade.is_none(),
+        other => d.get(other).is_none(),
+    }
+}
+
+async fn insert_guardians(tx: &mut Tx, guardians: &[(i64, &Guardian)]) -> anyhow::Result<()> {
+    if guardians.is_empty() {
+        return Ok(());
+    }
+    let mut rows = JsonRows::new();
+    for (pid, g) in guardians {
+        rows.row()
+            .int(Some(*pid))
+            .int(Some(1))
+            .text(Some(&g.name))
+            .text(g.relation.as_deref())
+            .text(g.phone.as_deref())
+            .text(g.phone_alt.as_deref())
+            .text(g.id_number.as_deref())
+            .end_row();
+    }
+    let sql = bulk::insert_sql(
+        tx.backend(),
+        "guardians",
+        &[
+            ("person_id", Col::Int),
+            ("ordinal", Col::Int),
+            ("name", Col::Text),
+            ("relation", Col::Text),
+            ("phone", Col::Text),
+            ("phone_alt", Col::Text),
+            ("id_number", Col::Text),
+        ],
+    );
+    let json = rows.finish();
+    on_tx!(tx, c => sqlx::query(&sql).bind(&json).execute(&mut **c).await.map(|r| r.rows_affected()))?;
     Ok(())
 }
 
@@ -251,20 +348,34 @@ async fn upsert_guardian(tx: &mut Tx, person_id: i64, g: Option<&Guardian>) -> a
 
 /// Write history rows for several persons at once.
 pub async fn insert_history(tx: &mut Tx, change_id: i64, items: &[(i64, &[FieldChange])]) -> anyhow::Result<()> {
-    let rows: Vec<(i64, &FieldChange)> = items.iter().flat_map(|(pid, chs)| chs.iter().map(move |c| (*pid, c))).collect();
-    for chunk in rows.chunks(MAX_BINDS / 5) {
-        if chunk.is_empty() {
-            continue;
+    let mut rows = JsonRows::new();
+    for (pid, changes) in items {
+        for ch in *changes {
+            rows.row()
+                .int(Some(*pid))
+                .int(Some(change_id))
+                .text(Some(ch.field))
+                .text(ch.old.as_deref())
+                .text(ch.new.as_deref())
+                .end_row();
         }
-        on_tx!(tx, c => {
-            let mut qb = sqlx::QueryBuilder::new(
-                "INSERT INTO person_history (person_id, change_id, field, old_value, new_value) ");
-            qb.push_values(chunk, |mut b, (pid, ch)| {
-                b.push_bind(*pid).push_bind(change_id).push_bind(ch.field).push_bind(&ch.old).push_bind(&ch.new);
-            });
-            qb.build().execute(&mut **c).await.map(|r| r.rows_affected())
-        })?;
     }
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let sql = bulk::insert_sql(
+        tx.backend(),
+        "person_history",
+        &[
+            ("person_id", Col::Int),
+            ("change_id", Col::Int),
+            ("field", Col::Text),
+            ("old_value", Col::Text),
+            ("new_value", Col::Text),
+        ],
+    );
+    let json = rows.finish();
+    on_tx!(tx, c => sqlx::query(&sql).bind(&json).execute(&mut **c).await.map(|r| r.rows_affected()))?;
     Ok(())
 }
 
