@@ -52,7 +52,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let actor = Actor::cli();
             let req = ExportRequest { scope: &scope, region: r, out: &out, as_of: as_of.unwrap_or_else(today), actor: &actor, reason: &reason };
             let s = export_roster(&db, &tree, &req).await?;
-            println!(
+            out!(
                 "{}",
                 render(
                     "cli-export-done",
@@ -65,12 +65,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let (db, tree) = open(&url).await?;
             let found = regions::find(&db, &tree, &query, limit).await?;
             if found.is_empty() {
-                println!("{}", render("cli-find-none", &[("query", &query)]));
+                out!("{}", render("cli-find-none", &[("query", &query)]));
             }
             for path in found {
                 let Some(last) = path.last() else { continue };
                 let names: Vec<&str> = path.iter().map(|r| r.name.as_str()).collect();
-                println!("{}\t{}\t{}", last.code, last.level.label_zh(), names.join(" / "));
+                out!("{}\t{}\t{}", last.code, last.level.label_zh(), names.join(" / "));
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -81,7 +81,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let (imported, skipped) = regions::import_villages(&mut tx, &tree, f).await?;
             audit::record(&mut tx, &Actor::cli(), "regions.import-villages", None, serde_json::json!({"imported": imported, "skipped": skipped})).await?;
             tx.commit().await?;
-            println!("{}", render("cli-villages-done", &[("imported", &imported.to_string()), ("skipped", &skipped.to_string())]));
+            out!("{}", render("cli-villages-done", &[("imported", &imported.to_string()), ("skipped", &skipped.to_string())]));
             Ok(ExitCode::SUCCESS)
         }
         Command::Gen(GenCmd::Roster { rows, seed, error_rate, out, county, clean, truth }) => {
@@ -110,11 +110,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             tx.rollback().await?;
             match v.first_broken {
                 None => {
-                    println!("{}", render("cli-audit-ok", &[("entries", &v.entries.to_string())]));
+                    out!("{}", render("cli-audit-ok", &[("entries", &v.entries.to_string())]));
                     Ok(ExitCode::SUCCESS)
                 }
                 Some(id) => {
-                    println!("{}", render("cli-audit-broken", &[("id", &id.to_string()), ("entries", &v.entries.to_string())]));
+                    out!("{}", render("cli-audit-broken", &[("id", &id.to_string()), ("entries", &v.entries.to_string())]));
                     Ok(ExitCode::from(1))
                 }
             }
@@ -144,15 +144,15 @@ async fn import(db: &Db, tree: &RegionTree, file: &Path, county: &str, dry_run: 
     match result {
         Ok(report) => {
             if json {
-                println!("{}", serde_json::to_string(&report)?);
+                out!("{}", serde_json::to_string(&report)?);
             } else {
-                println!("{}", ui::import_report(&report));
+                out!("{}", ui::import_report(&report));
             }
             Ok(ExitCode::SUCCESS)
         }
         Err(e) if e.code() != "internal-error" => {
             if json {
-                println!("{}", serde_json::json!({"error": {"code": e.code(), "message": e.message_zh()}}));
+                out!("{}", serde_json::json!({"error": {"code": e.code(), "message": e.message_zh()}}));
             }
             Ok(user_error(render("cli-import-failed", &[("message", &e.message_zh())])))
         }
@@ -167,7 +167,7 @@ async fn init(url: &str, demo: bool, demo_county: &str) -> anyhow::Result<ExitCo
     audit::record(&mut tx, &Actor::cli(), "system.init", None, serde_json::json!({"regions": n})).await?;
     tx.commit().await?;
     let tree = regions::load_tree(&db, false).await?;
-    println!("{}", render("cli-init-done", &[("db", &store::redact_url(url)), ("regions", &tree.len().to_string())]));
+    out!("{}", render("cli-init-done", &[("db", &store::redact_url(url)), ("regions", &tree.len().to_string())]));
     if !demo {
         return Ok(ExitCode::SUCCESS);
     }
@@ -185,7 +185,7 @@ async fn init(url: &str, demo: bool, demo_county: &str) -> anyhow::Result<ExitCo
     let _ = std::fs::remove_dir_all(&dir);
     let report = result.map_err(anyhow::Error::from)?;
     tracing::info!(created = report.created, unchanged = report.unchanged, "demo data loaded");
-    println!("{}", render("cli-demo-done", &[("county", &tree.path_name(&county.code))]));
+    out!("{}", render("cli-demo-done", &[("county", &tree.path_name(&county.code))]));
     print_summary(&db, &tree, county).await?;
     Ok(ExitCode::SUCCESS)
 }
@@ -202,13 +202,13 @@ pub async fn print_summary(db: &Db, tree: &RegionTree, region: &regions::Region)
     let mut tx = db.begin().await?;
     let counts = persons::count_by_township(&mut tx, &scope).await?;
     tx.commit().await?;
-    println!("{}", render("cli-summary-header", &[("region", &tree.path_name(&region.code))]));
+    out!("{}", render("cli-summary-header", &[("region", &tree.path_name(&region.code))]));
     let mut total = 0;
     for (code, n) in counts {
         total += n;
         let name = tree.get(&code).map(|r| r.name.clone()).unwrap_or_else(|| code.clone());
-        println!("{}", render("cli-summary-line", &[("name", &name), ("code", &code), ("count", &n.to_string())]));
+        out!("{}", render("cli-summary-line", &[("name", &name), ("code", &code), ("count", &n.to_string())]));
     }
-    println!("{}", render("cli-summary-total", &[("count", &total.to_string())]));
+    out!("{}", render("cli-summary-total", &[("count", &total.to_string())]));
     Ok(())
 }

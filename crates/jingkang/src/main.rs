@@ -1,7 +1,15 @@
 //! `jingkang`: the command-line entry point. Parses arguments, sets up logging and the database, and
 //! calls into jingkang-core. Everything a user reads is Chinese, from the core message table.
 
-#![allow(clippy::print_stdout)]
+
+/// Print a line on stdout for the user. A closed pipe (`jingkang … | head`) is not an error: the
+/// rest of the output is simply not wanted.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
 
 mod bench;
 mod commands;

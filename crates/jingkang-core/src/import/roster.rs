@@ -9,7 +9,6 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::time::Instant;
 
 use chrono::NaiveDate;
 
@@ -569,7 +568,9 @@ pub async fn import_roster(
         .map_err(|e| ImportError::Read(ReadError::Io(e)))?;
 
     let mut tx = db.begin().await?;
-    let mut applier = Applier { scope: &scope, opts, change_id: None, seen: HashMap::new(), creates: Vec::new() };
+    let registry_empty = persons::registry_is_empty(&mut tx).await?;
+    let mut applier =
+        Applier { scope: &scope, opts, change_id: None, seen: HashMap::new(), creates: Vec::new(), registry_empty };
     // On any error below, `tx` is dropped, i.e. rolled back, and the channel closes, which stops the
     // validating thread: nothing was written.
     while let Some(msg) = batches_rx.recv().await {
@@ -625,6 +626,8 @@ struct Applier<'a> {
     seen: HashMap<[u8; 18], u32>,
     /// Validated new persons not yet written.
     creates: Vec<PersonWithGuardian>,
+    /// The registry held no person at all when the import began.
+    registry_empty: bool,
 }
 
 fn id_key(id: &str) -> [u8; 18] {
@@ -661,10 +664,11 @@ impl Applier<'_> {
             return Ok(());
         }
         let ids: Vec<&str> = unique.iter().map(|r| r.record.data.id_number.as_str()).collect();
-        let tl = Instant::now();
-        let persons::IdLookup { inside: existing, elsewhere } = persons::lookup_id_numbers(tx, self.scope, &ids).await?;
-
-        tracing::trace!(lookup = ?tl.elapsed(), "batch lookup");
+        // Into an empty registry (a first load) nobody can match: skip the lookups. On SQLite the
+        // transaction holds the write lock; on PostgreSQL a concurrent insert of the same ID would
+        // hit the unique index and roll this import back whole.
+        let persons::IdLookup { inside: existing, elsewhere } =
+            if self.registry_empty { persons::IdLookup::default() } else { persons::lookup_id_numbers(tx, self.scope, &ids).await? };
         for r in unique {
             let idn = &r.record.data.id_number;
             if let Some(old) = existing.get(idn) {
@@ -724,9 +728,7 @@ impl Applier<'_> {
             return Ok(());
         }
         let cs = self.change_set(tx).await?;
-        let ti = Instant::now();
         persons::insert_many(tx, self.scope, cs, &rows).await?;
-        tracing::trace!(insert = ?ti.elapsed(), rows = rows.len(), "insert");
         report.created += rows.len() as u64;
         Ok(())
     }

@@ -461,6 +461,14 @@ pub async fn history(tx: &mut Tx, scope: &Scope, id: i64) -> anyhow::Result<Vec<
     Ok(rows)
 }
 
+/// Whether the registry holds no person at all, in any region. Reveals nothing about anyone; used
+/// to skip matching on a first load.
+pub async fn registry_is_empty(tx: &mut Tx) -> anyhow::Result<bool> {
+    let any: Option<i64> =
+        on_tx!(tx, c => sqlx::query_scalar("SELECT id FROM persons LIMIT 1").fetch_optional(&mut **c).await)?;
+    Ok(any.is_none())
+}
+
 /// Total persons in scope.
 pub async fn count(tx: &mut Tx, scope: &Scope) -> anyhow::Result<i64> {
     let (lo, hi) = scope.bounds();
