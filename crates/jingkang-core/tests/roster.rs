@@ -1,5 +1,7 @@
 //! Roster import/export, history, scope and audit — on SQLite and PostgreSQL.
 
+#![allow(clippy::unwrap_used)] // tests: a panic is the failure report
+
 #[macro_use]
 mod common;
 

@@ -1,5 +1,7 @@
 //! The binary as a user runs it: real files, real databases, exit codes and output.
 
+#![allow(clippy::unwrap_used)] // tests: a panic is the failure report
+
 use std::path::Path;
 use std::process::{Command, Output};
 

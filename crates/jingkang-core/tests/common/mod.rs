@@ -4,7 +4,7 @@
 //! names a PostgreSQL server, on a fresh schema there too. Under `CI=true` the PostgreSQL URL is
 //! mandatory, so CI can never silently skip the PostgreSQL half.
 
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used)]
 
 use std::str::FromStr;
 
