@@ -4,8 +4,8 @@
 //! Flow: [`RowStream`] reads the file on a background thread → rows before the header are skipped →
 //! each data row is validated into a [`RosterRow`] or a list of [`RowError`]s (never half a row) →
 //! accepted rows are de-duplicated by canonical ID → batches are matched against the registry *in the
-//! county's scope* and created, updated (history per field) or left unchanged, all in one transaction
-//! (rolled back for a dry run).
+//! county's scope* and created, updated (history per field) or left unchanged, all in one transaction.
+//! A dry run reads, validates and matches the same way and writes nothing.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -677,8 +677,10 @@ impl Applier<'_> {
                 if changes.is_empty() {
                     report.unchanged += 1;
                 } else {
-                    let cs = self.change_set(tx).await?;
-                    persons::update_fields(tx, self.scope, cs, old.id, &new, &changes).await?;
+                    if !self.opts.dry_run {
+                        let cs = self.change_set(tx).await?;
+                        persons::update_fields(tx, self.scope, cs, old.id, &new, &changes).await?;
+                    }
                     report.updated += 1;
                     let who = format!("{} {}", new.data.name, registry::mask(registry::Sensitivity::Identifier, idn));
                     for ch in &changes {
@@ -727,8 +729,12 @@ impl Applier<'_> {
         if rows.is_empty() {
             return Ok(());
         }
-        let cs = self.change_set(tx).await?;
-        persons::insert_many(tx, self.scope, cs, &rows).await?;
+        // A dry run counts what would be created; duplicates are already settled in memory
+        // (`seen`), so nothing needs to be written to know the outcome.
+        if !self.opts.dry_run {
+            let cs = self.change_set(tx).await?;
+            persons::insert_many(tx, self.scope, cs, &rows).await?;
+        }
         report.created += rows.len() as u64;
         Ok(())
     }
