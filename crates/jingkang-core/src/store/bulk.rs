@@ -10,7 +10,7 @@ use std::io::Write;
 
 use chrono::NaiveDate;
 
-use super::Backend;
+use super::{Backend, Tx};
 
 /// The SQL type a JSON value is read back as.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -141,6 +141,17 @@ pub fn insert_sql(backend: Backend, table: &str, cols: &[(&str, Col)]) -> String
     let names: Vec<&str> = cols.iter().map(|(n, _)| *n).collect();
     let types: Vec<Col> = cols.iter().map(|(_, t)| *t).collect();
     format!("INSERT INTO {table} ({}) {}", names.join(", "), select_json_rows(backend, 1, &types))
+}
+
+/// Insert `rows` (one JSON array per row, columns as in `cols`) into `table` in one statement.
+/// Returns the number of rows inserted; does nothing for an empty batch.
+pub async fn insert(tx: &mut Tx, table: &str, cols: &[(&str, Col)], rows: JsonRows) -> anyhow::Result<u64> {
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    let sql = insert_sql(tx.backend(), table, cols);
+    let json = rows.finish();
+    Ok(crate::on_tx!(tx, c => sqlx::query(&sql).bind(&json).execute(&mut **c).await.map(|r| r.rows_affected()))?)
 }
 
 /// A subquery yielding the strings of the JSON array bound as `$param` (for `x IN (…)`).

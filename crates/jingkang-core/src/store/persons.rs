@@ -149,9 +149,7 @@ pub async fn insert_many(
             }
             rows.int(Some(change_id)).int(Some(change_id)).end_row();
         }
-        let sql = bulk::insert_sql(tx.backend(), "persons", &cols);
-        let json = rows.finish();
-        on_tx!(tx, c => sqlx::query(&sql).bind(&json).execute(&mut **c).await.map(|r| r.rows_affected()))?;
+        bulk::insert(tx, "persons", &cols, rows).await?;
         let guardians: Vec<(i64, &Guardian)> =
             chunk.iter().zip(&new_ids).filter_map(|(p, id)| p.guardian.as_ref().map(|g| (*id, g))).collect();
         insert_guardians(tx, &guardians).await?;
@@ -255,9 +253,6 @@ fn is_default(d: &PersonData, i: usize) -> bool {
 }
 
 async fn insert_guardians(tx: &mut Tx, guardians: &[(i64, &Guardian)]) -> anyhow::Result<()> {
-    if guardians.is_empty() {
-        return Ok(());
-    }
     let mut rows = JsonRows::new();
     for (pid, g) in guardians {
         rows.row()
@@ -270,21 +265,16 @@ async fn insert_guardians(tx: &mut Tx, guardians: &[(i64, &Guardian)]) -> anyhow
             .text(g.id_number.as_deref())
             .end_row();
     }
-    let sql = bulk::insert_sql(
-        tx.backend(),
-        "guardians",
-        &[
-            ("person_id", Col::Int),
-            ("ordinal", Col::Int),
-            ("name", Col::Text),
-            ("relation", Col::Text),
-            ("phone", Col::Text),
-            ("phone_alt", Col::Text),
-            ("id_number", Col::Text),
-        ],
-    );
-    let json = rows.finish();
-    on_tx!(tx, c => sqlx::query(&sql).bind(&json).execute(&mut **c).await.map(|r| r.rows_affected()))?;
+    const COLS: &[(&str, Col)] = &[
+        ("person_id", Col::Int),
+        ("ordinal", Col::Int),
+        ("name", Col::Text),
+        ("relation", Col::Text),
+        ("phone", Col::Text),
+        ("phone_alt", Col::Text),
+        ("id_number", Col::Text),
+    ];
+    bulk::insert(tx, "guardians", COLS, rows).await?;
     Ok(())
 }
 
@@ -360,22 +350,14 @@ pub async fn insert_history(tx: &mut Tx, change_id: i64, items: &[(i64, &[FieldC
                 .end_row();
         }
     }
-    if rows.is_empty() {
-        return Ok(());
-    }
-    let sql = bulk::insert_sql(
-        tx.backend(),
-        "person_history",
-        &[
-            ("person_id", Col::Int),
-            ("change_id", Col::Int),
-            ("field", Col::Text),
-            ("old_value", Col::Text),
-            ("new_value", Col::Text),
-        ],
-    );
-    let json = rows.finish();
-    on_tx!(tx, c => sqlx::query(&sql).bind(&json).execute(&mut **c).await.map(|r| r.rows_affected()))?;
+    const COLS: &[(&str, Col)] = &[
+        ("person_id", Col::Int),
+        ("change_id", Col::Int),
+        ("field", Col::Text),
+        ("old_value", Col::Text),
+        ("new_value", Col::Text),
+    ];
+    bulk::insert(tx, "person_history", COLS, rows).await?;
     Ok(())
 }
 
