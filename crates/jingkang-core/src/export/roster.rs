@@ -18,6 +18,9 @@ use crate::store::{Actor, Db};
 pub const HEADER: [&str; 12] =
     ["序号", "镇街", "姓名", "性别", "年龄", "身份证号", "残疾证号", "残疾等级", "家庭住址", "监护人", "监护人电话", "备注"];
 
+/// Persons read per query while exporting.
+const EXPORT_PAGE: i64 = 2000;
+
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct ExportSummary {
     pub region: String,
@@ -97,8 +100,6 @@ pub async fn export_roster(db: &Db, tree: &RegionTree, req: &ExportRequest<'_>) 
         anyhow::bail!("export region outside the caller's scope");
     }
     let mut tx = db.begin().await?;
-    let filter = ListFilter { within: Some(within), ..Default::default() };
-    let people = persons::list(&mut tx, scope, &filter).await?;
 
     let mut wb = Workbook::new();
     let ws = wb.add_worksheet_with_constant_memory()?;
@@ -116,23 +117,33 @@ pub async fn export_roster(db: &Db, tree: &RegionTree, req: &ExportRequest<'_>) 
     for (width, col) in [(6, 0), (12, 1), (10, 2), (6, 3), (6, 4), (22, 5), (26, 6), (12, 7), (36, 8), (10, 9), (26, 10), (16, 11)] {
         ws.set_column_width(col, width)?;
     }
+    // Page through the persons (keyset order) while the sheet streams to disk: memory stays flat
+    // however large the region.
     let mut r = 3u32;
-    for (i, p) in people.iter().enumerate() {
-        ws.write_number_with_format(r, 0, (i + 1) as f64, &cellf)?;
-        let vals = row_values(tree, &p.record, as_of);
-        for (c, v) in vals.iter().enumerate() {
-            let col = (c + 1) as u16;
-            if col == 4 {
-                ws.write_number_with_format(r, col, v.parse::<f64>().unwrap_or(0.0), &cellf)?;
-            } else {
-                // IDs, certificates and phones are written as text so Excel keeps every digit.
-                ws.write_string_with_format(r, col, v, if matches!(col, 5 | 6 | 10) { &textf } else { &cellf })?;
+    let mut total = 0usize;
+    let mut filter = ListFilter { within: Some(within), limit: Some(EXPORT_PAGE), ..Default::default() };
+    loop {
+        let page = persons::list(&mut tx, scope, &filter).await?;
+        let Some(last) = page.last() else { break };
+        filter.after = Some((last.record.data.residence_region.clone(), last.id));
+        for p in &page {
+            total += 1;
+            ws.write_number_with_format(r, 0, total as f64, &cellf)?;
+            let vals = row_values(tree, &p.record, as_of);
+            for (c, v) in vals.iter().enumerate() {
+                let col = (c + 1) as u16;
+                if col == 4 {
+                    ws.write_number_with_format(r, col, v.parse::<f64>().unwrap_or(0.0), &cellf)?;
+                } else {
+                    // IDs, certificates and phones are written as text so Excel keeps every digit.
+                    ws.write_string_with_format(r, col, v, if matches!(col, 5 | 6 | 10) { &textf } else { &cellf })?;
+                }
             }
+            r += 1;
         }
-        r += 1;
     }
     ws.write_string_with_format(r, 0, "合计", &head)?;
-    ws.write_string_with_format(r, 1, format!("{} 人", people.len()), &cellf)?;
+    ws.write_string_with_format(r, 1, format!("{total} 人"), &cellf)?;
     ws.write_string(r + 2, 0, "填表人：")?;
     ws.write_string(r + 2, 4, "联系电话：")?;
     ws.write_string(r + 2, 8, "单位负责人签字（盖章）：")?;
@@ -143,9 +154,9 @@ pub async fn export_roster(db: &Db, tree: &RegionTree, req: &ExportRequest<'_>) 
         actor,
         "roster.export",
         Some(Target::region(&region.code)),
-        serde_json::json!({"persons": people.len(), "reason": reason, "file": out.file_name().map(|f| f.to_string_lossy().to_string())}),
+        serde_json::json!({"persons": total, "reason": reason, "file": out.file_name().map(|f| f.to_string_lossy().to_string())}),
     )
     .await?;
     tx.commit().await?;
-    Ok(ExportSummary { region: region.code.clone(), persons: people.len() as u64 })
+    Ok(ExportSummary { region: region.code.clone(), persons: total as u64 })
 }

@@ -368,6 +368,9 @@ pub struct ListFilter {
     pub within: Option<Scope>,
     pub limit: Option<i64>,
     pub offset: i64,
+    /// Keyset pagination: only persons after this (residence region, id) in list order. Pages of a
+    /// long list cost the same however deep they are, unlike `offset`.
+    pub after: Option<(String, i64)>,
 }
 
 /// Persons in scope (and filter), ordered by residence region then id.
@@ -382,12 +385,15 @@ pub async fn list(tx: &mut Tx, scope: &Scope, filter: &ListFilter) -> anyhow::Re
     let sql = format!(
         "SELECT p.id, p.version, {}, {GUARDIAN_COLS} FROM persons p {GUARDIAN_JOIN} \
          WHERE p.residence_region >= $1 AND p.residence_region < $2 \
+         AND (p.residence_region > $5 OR (p.residence_region = $5 AND p.id > $6)) \
          ORDER BY p.residence_region, p.id LIMIT $3 OFFSET $4",
         person_select("p")
     );
     let limit = filter.limit.unwrap_or(i64::MAX);
+    let (after_region, after_id) = filter.after.clone().unwrap_or_default();
     let rows: Vec<PersonRow> = on_tx!(tx, c => sqlx::query_as(&sql)
-        .bind(&lo).bind(&hi).bind(limit).bind(filter.offset).fetch_all(&mut **c).await)?;
+        .bind(&lo).bind(&hi).bind(limit).bind(filter.offset).bind(&after_region).bind(after_id)
+        .fetch_all(&mut **c).await)?;
     Ok(rows.into_iter().map(StoredPerson::from).collect())
 }
 
