@@ -39,16 +39,22 @@ async fn table_counts(db: &Db) -> BTreeMap<&'static str, i64> {
     m
 }
 
+/// Generate a roster for COUNTY into `dir`; returns its path and what an import must find.
+fn gen_roster(t: &TestDb, dir: &Path, rows: u64, seed: u64, error_rate: f64, messy: bool) -> (std::path::PathBuf, generate::Truth) {
+    let path = dir.join("gen.xlsx");
+    let county = t.tree.get(COUNTY).unwrap();
+    let opts = GenOptions { rows, seed, error_rate, messy, today: today() };
+    let truth = generate::write_roster(&t.tree, county, opts, &path, None).unwrap();
+    (path, truth)
+}
+
 fn scope(t: &TestDb, code: &str) -> Scope {
     Scope::of(t.tree.get(code).expect("region"))
 }
 
 async fn generated_roster_matches_truth(t: TestDb) {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("gen.xlsx");
-    let county = t.tree.get(COUNTY).unwrap();
-    let opts = GenOptions { rows: 3000, seed: 11, error_rate: 0.05, messy: true, today: today() };
-    let truth = generate::write_roster(&t.tree, county, opts, &path, None).unwrap();
+    let (path, truth) = gen_roster(&t, dir.path(), 3000, 11, 0.05, true);
     assert!(truth.errors.len() >= 8, "all error kinds planted: {:?}", truth.errors.keys());
 
     let r = import(&t, &path, COUNTY, false).await.unwrap();
@@ -69,10 +75,7 @@ async fn generated_roster_matches_truth(t: TestDb) {
 
 async fn reimport_changes_nothing(t: TestDb) {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("gen.xlsx");
-    let county = t.tree.get(COUNTY).unwrap();
-    let opts = GenOptions { rows: 500, seed: 5, error_rate: 0.02, messy: true, today: today() };
-    let truth = generate::write_roster(&t.tree, county, opts, &path, None).unwrap();
+    let (path, truth) = gen_roster(&t, dir.path(), 500, 5, 0.02, true);
     let first = import(&t, &path, COUNTY, false).await.unwrap();
     assert_eq!(first.created, truth.valid);
     let before = table_counts(&t.db).await;
@@ -212,16 +215,13 @@ async fn scope_isolates_counties(t: TestDb) {
 
 async fn export_then_import_is_zero_changes(t: TestDb) {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("gen.xlsx");
-    let county = t.tree.get(COUNTY).unwrap();
-    let opts = GenOptions { rows: 400, seed: 3, error_rate: 0.0, messy: true, today: today() };
-    let truth = generate::write_roster(&t.tree, county, opts, &path, None).unwrap();
+    let (path, truth) = gen_roster(&t, dir.path(), 400, 3, 0.0, true);
     import(&t, &path, COUNTY, false).await.unwrap();
 
     let out = dir.path().join("export.xlsx");
     let sc = scope(&t, COUNTY);
     let actor = Actor::user("tester");
-    let req = ExportRequest { scope: &sc, region: county, out: &out, as_of: today(), actor: &actor, reason: "测试" };
+    let req = ExportRequest { scope: &sc, region: t.tree.get(COUNTY).unwrap(), out: &out, as_of: today(), actor: &actor, reason: "测试" };
     let s = export_roster(&t.db, &t.tree, &req).await.unwrap();
     assert_eq!(s.persons, truth.valid);
 
@@ -421,10 +421,7 @@ async fn every_field_round_trips_through_bulk_insert(t: TestDb) {
 
 async fn database_failure_mid_import_rolls_back_and_reports(t: TestDb) {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("gen.xlsx");
-    let county = t.tree.get(COUNTY).unwrap();
-    let opts = GenOptions { rows: 5000, seed: 21, error_rate: 0.0, messy: false, today: today() };
-    generate::write_roster(&t.tree, county, opts, &path, None).unwrap();
+    let (path, _) = gen_roster(&t, dir.path(), 5000, 21, 0.0, false);
     // Break the guardians table so the first guardian insert fails after persons were inserted.
     on_pool!(&t.db, p => sqlx::query("ALTER TABLE guardians RENAME TO guardians_gone").execute(p).await.map(|_| ())).unwrap();
     let before = count(&t.db, "persons").await;
@@ -437,10 +434,7 @@ async fn database_failure_mid_import_rolls_back_and_reports(t: TestDb) {
 
 async fn keyset_pages_cover_the_list_once_in_order(t: TestDb) {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("gen.xlsx");
-    let county = t.tree.get(COUNTY).unwrap();
-    let opts = GenOptions { rows: 120, seed: 8, error_rate: 0.0, messy: false, today: today() };
-    let truth = generate::write_roster(&t.tree, county, opts, &path, None).unwrap();
+    let (path, truth) = gen_roster(&t, dir.path(), 120, 8, 0.0, false);
     import(&t, &path, COUNTY, false).await.unwrap();
     let sc = scope(&t, COUNTY);
     let mut tx = t.db.begin().await.unwrap();
