@@ -78,6 +78,13 @@ async fn reimport_changes_nothing(t: TestDb) {
     let (path, truth) = gen_roster(&t, dir.path(), 500, 5, 0.02, true);
     let first = import(&t, &path, COUNTY, false).await.unwrap();
     assert_eq!(first.created, truth.valid);
+    // The first load into an empty registry drops and rebuilds the person indexes: all are back.
+    let mut tx = t.db.begin().await.unwrap();
+    assert_eq!(
+        jingkang_core::store::persons::index_names(&mut tx).await.unwrap(),
+        vec!["persons_id_number", "persons_residence"]
+    );
+    drop(tx);
     let before = table_counts(&t.db).await;
     let again = import(&t, &path, COUNTY, false).await.unwrap();
     assert_eq!((again.created, again.updated, again.unchanged), (0, 0, truth.valid));

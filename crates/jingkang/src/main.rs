@@ -11,6 +11,11 @@ macro_rules! out {
     }};
 }
 
+/// mimalloc instead of glibc malloc: the import allocates on the reader thread and frees on the
+/// validating thread, and glibc's arena locks made that cross-thread traffic a top cost.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod bench;
 mod commands;
 mod config;

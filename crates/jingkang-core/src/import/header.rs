@@ -132,7 +132,7 @@ mod tests {
     ];
 
     fn row(n: u32, cells: &[&str]) -> RawRow {
-        RawRow { number: n, cells: cells.iter().map(|s| Cell::Text(s.to_string())).collect() }
+        RawRow { number: n, cells: cells.iter().map(|s| Cell::Text((*s).into())).collect() }
     }
 
     #[test]

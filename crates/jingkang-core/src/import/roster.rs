@@ -569,6 +569,11 @@ pub async fn import_roster(
 
     let mut tx = db.begin().await?;
     let registry_empty = persons::registry_is_empty(&mut tx).await?;
+    // A first load into an empty registry builds the person indexes once at the end.
+    let bulk_load = registry_empty && !opts.dry_run;
+    if bulk_load {
+        persons::drop_indexes_for_bulk_load(&mut tx).await?;
+    }
     let mut applier =
         Applier { scope: &scope, opts, change_id: None, seen: HashMap::new(), creates: Vec::new(), registry_empty };
     // On any error below, `tx` is dropped, i.e. rolled back, and the channel closes, which stops the
@@ -584,6 +589,9 @@ pub async fn import_roster(
         }
     }
     applier.finish(&mut tx, &mut report).await?;
+    if bulk_load {
+        persons::rebuild_indexes_after_bulk_load(&mut tx).await?;
+    }
     report.errors.sort_by_key(|e| e.row);
 
     let detail = serde_json::json!({

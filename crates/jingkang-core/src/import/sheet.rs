@@ -10,13 +10,16 @@ use std::path::{Path, PathBuf};
 use std::thread::JoinHandle;
 
 use calamine::{Data, DataRef, Reader, Xls, Xlsx, open_workbook};
+use compact_str::CompactString;
 use tokio::sync::mpsc::{Receiver, Sender as BatchSender, channel};
 
 /// One cell as read from the file, owned.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Cell {
     Empty,
-    Text(String),
+    /// Text, inline up to 24 bytes (most roster cells: names, ID numbers, townships), so reading a
+    /// million rows does not cost ten million heap allocations.
+    Text(CompactString),
     /// A numeric cell. For identifiers this means the digits may already be lost.
     Number(f64),
     Bool(bool),
@@ -32,7 +35,8 @@ impl Cell {
         use std::borrow::Cow;
         match self {
             Cell::Empty => Cow::Borrowed(""),
-            Cell::Text(s) | Cell::Date(s) | Cell::Error(s) => Cow::Borrowed(s.as_str()),
+            Cell::Text(s) => Cow::Borrowed(s.as_str()),
+            Cell::Date(s) | Cell::Error(s) => Cow::Borrowed(s.as_str()),
             Cell::Number(n) => {
                 if n.fract() == 0.0 && n.abs() < 1e15 {
                     Cow::Owned(format!("{}", *n as i64))
@@ -225,8 +229,8 @@ type Sender = BatchSender<Result<Vec<RawRow>, ReadError>>;
 fn from_data_ref(d: &DataRef<'_>) -> Cell {
     match d {
         DataRef::Empty => Cell::Empty,
-        DataRef::String(s) => Cell::Text(s.clone()),
-        DataRef::SharedString(s) => Cell::Text((*s).to_string()),
+        DataRef::String(s) => Cell::Text(CompactString::from(s.as_str())),
+        DataRef::SharedString(s) => Cell::Text(CompactString::from(*s)),
         DataRef::Int(i) => Cell::Number(*i as f64),
         DataRef::Float(f) => Cell::Number(*f),
         DataRef::Bool(b) => Cell::Bool(*b),
@@ -242,7 +246,7 @@ fn from_data_ref(d: &DataRef<'_>) -> Cell {
 fn from_data(d: &Data) -> Cell {
     match d {
         Data::Empty => Cell::Empty,
-        Data::String(s) => Cell::Text(s.clone()),
+        Data::String(s) => Cell::Text(CompactString::from(s.as_str())),
         Data::Int(i) => Cell::Number(*i as f64),
         Data::Float(f) => Cell::Number(*f),
         Data::Bool(b) => Cell::Bool(*b),
@@ -318,13 +322,12 @@ fn read_xls(mut wb: Xls<BufReader<File>>, tx: &Sender) -> Result<(), ReadError> 
 /// Decode one CSV field: UTF-8 when valid, else GBK (GB18030), which is what Excel on a Chinese
 /// Windows writes. CSV delimiters are ASCII and GBK trail bytes are ≥ 0x40, so fields split correctly
 /// before decoding.
-fn decode_field(bytes: &[u8], gbk: bool) -> String {
-    if !gbk
-        && let Ok(s) = std::str::from_utf8(bytes) {
-            return s.to_string();
-        }
+fn decode_field(bytes: &[u8], gbk: bool) -> CompactString {
+    if !gbk && let Ok(s) = std::str::from_utf8(bytes) {
+        return CompactString::from(s);
+    }
     let (s, _, _) = encoding_rs::GB18030.decode(bytes);
-    s.into_owned()
+    CompactString::from(s)
 }
 
 fn read_csv(mut f: File, tx: &Sender) -> Result<(), ReadError> {

@@ -128,6 +128,20 @@ impl Db {
         Ok(Db::Postgres(pool))
     }
 
+    /// Apply the embedded migrations up to and including `version` only (tests of a migration over
+    /// data written by the schema before it).
+    pub async fn migrate_up_to(&self, version: i64) -> anyhow::Result<()> {
+        fn only(mut m: sqlx::migrate::Migrator, version: i64) -> sqlx::migrate::Migrator {
+            m.migrations = m.migrations.iter().filter(|x| x.version <= version).cloned().collect::<Vec<_>>().into();
+            m
+        }
+        match self {
+            Db::Sqlite(p) => only(sqlx::migrate!("./migrations/sqlite"), version).run(p).await?,
+            Db::Postgres(p) => only(sqlx::migrate!("./migrations/postgres"), version).run(p).await?,
+        }
+        Ok(())
+    }
+
     pub async fn migrate(&self) -> anyhow::Result<()> {
         match self {
             Db::Sqlite(p) => sqlx::migrate!("./migrations/sqlite").run(p).await?,

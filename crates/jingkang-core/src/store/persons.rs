@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 
 use anyhow::bail;
 use super::audit::{self, Target};
-use super::bulk::{self, Col, JsonRows};
+use super::bulk::{self, Col, Rows};
 use super::{Actor, Tx};
 use crate::on_tx;
 use crate::regions::Scope;
@@ -141,7 +141,7 @@ pub async fn insert_many(
         cols.extend(used.iter().map(|&i| (PERSON_COLUMNS[i], PERSON_COLUMN_TYPES[i])));
         cols.extend([("created_change", Col::Int), ("updated_change", Col::Int)]);
         let new_ids = reserve_ids(tx, "persons", chunk.len()).await?;
-        let mut rows = JsonRows::new();
+        let mut rows = Rows::new();
         for (p, id) in chunk.iter().zip(&new_ids) {
             rows.row().int(Some(*id));
             for &i in &used {
@@ -168,7 +168,7 @@ const PERSON_COLUMN_TYPES: [Col; 32] = {
 };
 
 /// Write column `i` of [`PERSON_COLUMNS`] of `d` into the current JSON row.
-fn write_person_col(j: &mut JsonRows, d: &PersonData, i: usize) {
+fn write_person_col(j: &mut Rows, d: &PersonData, i: usize) {
     match PERSON_COLUMN_TYPES[i] {
         Col::Date => {
             j.date(d.birth_date);
@@ -253,7 +253,7 @@ fn is_default(d: &PersonData, i: usize) -> bool {
 }
 
 async fn insert_guardians(tx: &mut Tx, guardians: &[(i64, &Guardian)]) -> anyhow::Result<()> {
-    let mut rows = JsonRows::new();
+    let mut rows = Rows::new();
     for (pid, g) in guardians {
         rows.row()
             .int(Some(*pid))
@@ -338,7 +338,7 @@ async fn upsert_guardian(tx: &mut Tx, person_id: i64, g: Option<&Guardian>) -> a
 
 /// Write history rows for several persons at once.
 pub async fn insert_history(tx: &mut Tx, change_id: i64, items: &[(i64, &[FieldChange])]) -> anyhow::Result<()> {
-    let mut rows = JsonRows::new();
+    let mut rows = Rows::new();
     for (pid, changes) in items {
         for ch in *changes {
             rows.row()
@@ -451,6 +451,69 @@ pub async fn history(tx: &mut Tx, scope: &Scope, id: i64) -> anyhow::Result<Vec<
 
 /// Whether the registry holds no person at all, in any region. Reveals nothing about anyone; used
 /// to skip matching on a first load.
+/// The indexes of `persons` as the migrations create them, per backend. A first load into an empty
+/// registry drops them, inserts, and builds them once at the end (what `pg_restore` does): building an
+/// index over sorted keys is several times cheaper than a million random B-tree inserts.
+const PERSON_INDEXES_SQLITE: &[(&str, &str)] = &[
+    ("persons_id_number", "CREATE UNIQUE INDEX persons_id_number ON persons(id_number)"),
+    ("persons_residence", "CREATE INDEX persons_residence ON persons(residence_region)"),
+];
+const PERSON_INDEXES_POSTGRES: &[(&str, &str)] = &[
+    ("persons_id_number", "CREATE UNIQUE INDEX persons_id_number ON persons(id_number)"),
+    ("persons_residence", "CREATE INDEX persons_residence ON persons(residence_region text_pattern_ops)"),
+];
+
+/// Drop the person indexes for a bulk load, inside `tx`. Only when the registry is empty (checked
+/// here, not trusted from the caller): nobody can match, and nothing is slowed for other readers.
+/// Pair with [`rebuild_indexes_after_bulk_load`] before committing; a rollback restores them anyway,
+/// DDL being transactional on both backends.
+pub async fn drop_indexes_for_bulk_load(tx: &mut Tx) -> anyhow::Result<()> {
+    if !registry_is_empty(tx).await? {
+        bail!("bulk load mode needs an empty registry");
+    }
+    let defs = match tx {
+        Tx::Sqlite(_) => PERSON_INDEXES_SQLITE,
+        Tx::Postgres(_) => PERSON_INDEXES_POSTGRES,
+    };
+    for (name, _) in defs {
+        let sql = format!("DROP INDEX {name}");
+        on_tx!(tx, c => sqlx::query(&sql).execute(&mut **c).await.map(drop))?;
+    }
+    Ok(())
+}
+
+/// Build the person indexes dropped by [`drop_indexes_for_bulk_load`]. Fails (and the caller rolls
+/// back) if the loaded rows break the unique ID index.
+pub async fn rebuild_indexes_after_bulk_load(tx: &mut Tx) -> anyhow::Result<()> {
+    let defs = match tx {
+        Tx::Sqlite(_) => PERSON_INDEXES_SQLITE,
+        Tx::Postgres(_) => PERSON_INDEXES_POSTGRES,
+    };
+    for (_, sql) in defs {
+        on_tx!(tx, c => sqlx::query(sql).execute(&mut **c).await.map(drop))?;
+    }
+    Ok(())
+}
+
+/// The names of the indexes on `persons`, sorted (for tests and `jingkang` diagnostics).
+pub async fn index_names(tx: &mut Tx) -> anyhow::Result<Vec<String>> {
+    let mut names: Vec<String> = match tx {
+        Tx::Sqlite(c) => sqlx::query_scalar(
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'persons' AND name NOT LIKE 'sqlite_%'",
+        )
+        .fetch_all(&mut **c)
+        .await?,
+        Tx::Postgres(c) => sqlx::query_scalar(
+            "SELECT indexname::text FROM pg_indexes WHERE tablename = 'persons' AND schemaname = current_schema() \
+             AND indexname <> 'persons_pkey'",
+        )
+        .fetch_all(&mut **c)
+        .await?,
+    };
+    names.sort();
+    Ok(names)
+}
+
 pub async fn registry_is_empty(tx: &mut Tx) -> anyhow::Result<bool> {
     let any: Option<i64> =
         on_tx!(tx, c => sqlx::query_scalar("SELECT id FROM persons LIMIT 1").fetch_optional(&mut **c).await)?;

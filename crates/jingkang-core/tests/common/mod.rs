@@ -20,7 +20,7 @@ pub struct TestDb {
 }
 
 /// Regions of 重庆 (and one township elsewhere) — enough for the tests, fast to install.
-async fn install_regions(db: &Db) -> RegionTree {
+pub async fn install_regions(db: &Db) -> RegionTree {
     let all = regions::embedded_regions().expect("embedded regions");
     let subset: Vec<_> = all.into_iter().filter(|r| r.code.starts_with("50") || r.code.starts_with("11")).collect();
     let mut tx = db.begin().await.expect("begin");
@@ -35,6 +35,28 @@ pub async fn sqlite() -> TestDb {
     let db = Db::connect(&url).await.expect("connect sqlite");
     let tree = install_regions(&db).await;
     TestDb { db, tree, _dir: Some(dir) }
+}
+
+/// A fresh SQLite database migrated only up to `version`, without regions.
+pub async fn sqlite_at(version: i64) -> (Db, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("sqlite://{}", dir.path().join("test.db").display());
+    let db = Db::connect_without_migrating(&url).await.expect("connect sqlite");
+    db.migrate_up_to(version).await.expect("migrate");
+    (db, dir)
+}
+
+/// A fresh PostgreSQL schema migrated only up to `version`, without regions.
+pub async fn postgres_at(version: i64) -> Option<Db> {
+    let url = postgres_url()?;
+    let schema = format!("t_{}", rand_suffix());
+    let mut conn = sqlx::PgConnection::connect(&url).await.expect("connect postgres");
+    sqlx::query(&format!("CREATE SCHEMA {schema}")).execute(&mut conn).await.expect("create schema");
+    conn.close().await.ok();
+    let opts = PgConnectOptions::from_str(&url).expect("pg url").options([("search_path", schema.as_str())]);
+    let db = Db::connect_postgres(opts).await.expect("pool");
+    db.migrate_up_to(version).await.expect("migrate");
+    Some(db)
 }
 
 pub fn postgres_url() -> Option<String> {
@@ -72,6 +94,7 @@ fn rand_suffix() -> String {
 }
 
 /// Run each named `async fn name(t: TestDb)` on SQLite and on PostgreSQL.
+#[allow(unused_macros)]
 macro_rules! backend_tests {
     ($($name:ident),* $(,)?) => { $(
         mod $name {
