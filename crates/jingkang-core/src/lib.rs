@@ -10,6 +10,7 @@
 //! - [`generate`]: synthetic rosters and demo data.
 //! - [`messages`]: every user-facing Chinese message.
 
+pub mod accounts;
 pub mod domain;
 pub mod export;
 pub mod generate;

@@ -13,7 +13,7 @@ use jingkang_core::regions::{self, RegionTree, Scope};
 use jingkang_core::store::{self, Actor, Db, audit, persons};
 
 use crate::config::database_url;
-use crate::{AuditCmd, Cli, Command, ExportCmd, GenCmd, ImportCmd, RegionsCmd, ui};
+use crate::{AuditCmd, Cli, Command, ExportCmd, GenCmd, ImportCmd, RegionsCmd, TokenCmd, ui};
 
 /// Exit code for bad user input (unreadable file, unknown region): nothing was changed.
 pub const EXIT_USER_ERROR: u8 = 2;
@@ -30,7 +30,7 @@ fn today() -> chrono::NaiveDate {
     Local::now().date_naive()
 }
 
-fn user_error(msg: String) -> ExitCode {
+pub fn user_error(msg: String) -> ExitCode {
     eprintln!("{msg}");
     ExitCode::from(EXIT_USER_ERROR)
 }
@@ -39,6 +39,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let url = database_url(&cli.global);
     match cli.command {
         Command::Init { demo, demo_county } => init(&url, demo, &demo_county).await,
+        Command::Serve { listen, demo, demo_county, behind_proxy } => {
+            crate::serve::run(&url, listen, demo, &demo_county, behind_proxy).await
+        }
+        Command::User(cmd) => crate::users::run(&url, cmd).await,
+        Command::Token(TokenCmd::Create { user }) => crate::users::create_token(&url, &user).await,
         Command::Import(ImportCmd::Roster { file, county, dry_run, json }) => {
             let (db, tree) = open(&url).await?;
             import(&db, &tree, &file, &county, dry_run, json).await
@@ -160,7 +165,7 @@ async fn import(db: &Db, tree: &RegionTree, file: &Path, county: &str, dry_run: 
     }
 }
 
-async fn init(url: &str, demo: bool, demo_county: &str) -> anyhow::Result<ExitCode> {
+pub async fn init(url: &str, demo: bool, demo_county: &str) -> anyhow::Result<ExitCode> {
     let db = Db::connect(url).await?;
     let mut tx = db.begin().await?;
     let n = regions::install_embedded(&mut tx).await?;
@@ -174,20 +179,25 @@ async fn init(url: &str, demo: bool, demo_county: &str) -> anyhow::Result<ExitCo
     let Some(county) = tree.get(demo_county) else {
         return Ok(user_error(render("cli-region-unknown", &[("code", demo_county)])));
     };
-    // Demo data goes through the real path: a generated roster file, imported by the importer.
-    let dir = tempfile_dir()?;
-    let file = dir.join("demo-roster.xlsx");
-    let opts = GenOptions { rows: 300, seed: 2023, error_rate: 0.0, messy: true, today: today() };
-    generate::write_roster(&tree, county, opts, &file, None)?;
-    let actor = Actor::system();
-    let iopts = ImportOptions { county: demo_county, dry_run: false, actor: &actor, source: "demo", today: today(), progress: None };
-    let result = import_roster(&db, &tree, &file, &iopts).await;
-    let _ = std::fs::remove_dir_all(&dir);
-    let report = result.map_err(anyhow::Error::from)?;
-    tracing::info!(created = report.created, unchanged = report.unchanged, "demo data loaded");
+    load_demo(&db, &tree, county).await?;
     out!("{}", render("cli-demo-done", &[("county", &tree.path_name(&county.code))]));
     print_summary(&db, &tree, county).await?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Demo persons, through the real path: a generated roster file, imported by the importer.
+pub async fn load_demo(db: &Db, tree: &RegionTree, county: &regions::Region) -> anyhow::Result<()> {
+    let dir = tempfile_dir()?;
+    let file = dir.join("demo-roster.xlsx");
+    let opts = GenOptions { rows: 300, seed: 2023, error_rate: 0.0, messy: true, today: today() };
+    generate::write_roster(tree, county, opts, &file, None)?;
+    let actor = Actor::system();
+    let iopts = ImportOptions { county: &county.code, dry_run: false, actor: &actor, source: "demo", today: today(), progress: None };
+    let result = import_roster(db, tree, &file, &iopts).await;
+    let _ = std::fs::remove_dir_all(&dir);
+    let report = result.map_err(anyhow::Error::from)?;
+    tracing::info!(created = report.created, unchanged = report.unchanged, "demo data loaded");
+    Ok(())
 }
 
 fn tempfile_dir() -> anyhow::Result<std::path::PathBuf> {

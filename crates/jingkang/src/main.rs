@@ -19,7 +19,9 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 mod bench;
 mod commands;
 mod config;
+mod serve;
 mod ui;
+mod users;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -61,6 +63,29 @@ pub enum Command {
         #[arg(long, default_value = "500110")]
         demo_county: String,
     },
+    /// Start the web application (pages and JSON API).
+    Serve {
+        /// Address to listen on. Behind a reverse proxy keep it on loopback.
+        #[arg(long, default_value = "127.0.0.1:8080", env = "JINGKANG_LISTEN")]
+        listen: std::net::SocketAddr,
+        /// Load demo persons (if the registry is empty) and create demo accounts, printing their
+        /// first passwords.
+        #[arg(long)]
+        demo: bool,
+        /// County for the demo data.
+        #[arg(long, default_value = "500110")]
+        demo_county: String,
+        /// A reverse proxy in front terminates TLS and sets X-Forwarded-For: trust it, and mark
+        /// cookies Secure.
+        #[arg(long, env = "JINGKANG_BEHIND_PROXY")]
+        behind_proxy: bool,
+    },
+    /// User accounts.
+    #[command(subcommand)]
+    User(UserCmd),
+    /// API tokens.
+    #[command(subcommand)]
+    Token(TokenCmd),
     /// Import spreadsheets.
     #[command(subcommand)]
     Import(ImportCmd),
@@ -79,6 +104,47 @@ pub enum Command {
     /// Benchmarks (figures for the closing notes).
     #[command(subcommand)]
     Bench(bench::BenchCmd),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum UserCmd {
+    /// Create a user bound to one region node. Without --password-stdin a first password is
+    /// generated and printed once; the user must change it at first login.
+    Add {
+        #[arg(long)]
+        username: String,
+        /// admin, civil, township, worker, doctor, hospital, police, disability, health, auditor.
+        #[arg(long)]
+        role: String,
+        /// Region code of the user's node (e.g. 500110 or 500110004).
+        #[arg(long)]
+        region: String,
+        /// Name shown in pages (default: the username).
+        #[arg(long)]
+        display_name: Option<String>,
+        /// Read the first password from standard input (one line).
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Set a new generated password, printed once; the user must change it at next login.
+    ResetPassword {
+        #[arg(long)]
+        username: String,
+    },
+    /// Disable a user: their sessions end and their API tokens stop working.
+    Disable {
+        #[arg(long)]
+        username: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TokenCmd {
+    /// Create an API token for a user (same scope and audit as the user); printed once.
+    Create {
+        #[arg(long)]
+        user: String,
+    },
 }
 
 #[derive(Subcommand, Debug)]

@@ -28,7 +28,7 @@ pub enum TownshipMatch<'a> {
     Ambiguous(Vec<&'a Region>),
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct RegionTree {
     regions: Vec<Region>,
     by_code: HashMap<String, usize>,

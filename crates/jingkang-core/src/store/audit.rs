@@ -109,3 +109,29 @@ pub async fn verify(tx: &mut Tx) -> anyhow::Result<Verification> {
     }
     Ok(Verification { entries: rows.len() as u64, first_broken: None })
 }
+
+/// One audit entry as read back.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct Entry {
+    pub id: i64,
+    pub at: DateTime<Utc>,
+    pub actor: String,
+    pub action: String,
+    pub target_kind: Option<String>,
+    pub target_id: Option<String>,
+    pub detail: String,
+}
+
+/// The newest `limit` entries, newest first.
+pub async fn recent(tx: &mut Tx, limit: i64) -> anyhow::Result<Vec<Entry>> {
+    Ok(on_tx!(tx, c => sqlx::query_as(
+        "SELECT id, at, actor, action, target_kind, target_id, detail FROM audit_log ORDER BY id DESC LIMIT $1")
+        .bind(limit).fetch_all(&mut **c).await)?)
+}
+
+/// Every entry in order (tests, exports of the log).
+pub async fn entries(tx: &mut Tx) -> anyhow::Result<Vec<Entry>> {
+    Ok(on_tx!(tx, c => sqlx::query_as(
+        "SELECT id, at, actor, action, target_kind, target_id, detail FROM audit_log ORDER BY id")
+        .fetch_all(&mut **c).await)?)
+}

@@ -8,6 +8,7 @@
 //!
 //! Every repository function over persons takes a [`crate::regions::Scope`]; see `persons.rs`.
 
+pub mod accounts;
 pub mod audit;
 pub mod bulk;
 pub mod persons;

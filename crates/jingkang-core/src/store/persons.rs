@@ -371,6 +371,50 @@ pub struct ListFilter {
     /// Keyset pagination: only persons after this (residence region, id) in list order. Pages of a
     /// long list cost the same however deep they are, unlike `offset`.
     pub after: Option<(String, i64)>,
+    /// What a user typed in the search box: the start of an ID number (digits, maybe a final X),
+    /// or part of a name.
+    pub search: Option<String>,
+    /// Only persons whose current risk grade is at least this (the police see grade ≥ 3 only).
+    pub min_risk_grade: Option<i64>,
+}
+
+/// `LIKE` pattern text with `%`, `_` and `\` escaped (used with `ESCAPE '\'`).
+fn like_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[cfg(test)]
+mod search_tests {
+    #[test]
+    fn id_prefixes() {
+        assert_eq!(super::id_prefix("5001"), Some("5001".into()));
+        assert_eq!(super::id_prefix(" 50011019800101111x "), Some("50011019800101111X".into()));
+        assert_eq!(super::id_prefix("500"), None);
+        assert_eq!(super::id_prefix("孔波秀"), None);
+        assert_eq!(super::id_prefix("50x1"), None);
+        assert_eq!(super::like_escape("a%b_c\\"), "a\\%b\\_c\\\\");
+    }
+}
+
+/// The search box text as an ID-number prefix, if it looks like one (≥ 4 digits, perhaps ending in X).
+fn id_prefix(q: &str) -> Option<String> {
+    let q = q.trim().to_ascii_uppercase();
+    if !q.is_ascii() {
+        return None;
+    }
+    let (body, last) = q.split_at(q.len().saturating_sub(1));
+    let ok = q.len() >= 4
+        && q.len() <= 18
+        && body.chars().all(|c| c.is_ascii_digit())
+        && last.chars().all(|c| c.is_ascii_digit() || c == 'X');
+    ok.then_some(q)
 }
 
 /// Persons in scope (and filter), ordered by residence region then id.
@@ -382,18 +426,49 @@ pub async fn list(tx: &mut Tx, scope: &Scope, filter: &ListFilter) -> anyhow::Re
         }
         (lo, hi) = inner.bounds();
     }
+    // Optional conditions, each with its own placeholder after the six fixed ones.
+    let mut extra = String::new();
+    let mut texts: Vec<String> = Vec::new();
+    let mut ints: Vec<i64> = Vec::new();
+    if let Some(q) = filter.search.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
+        if let Some(prefix) = id_prefix(q) {
+            // A range on the unique index: the prefix up to the prefix with its last byte + 1.
+            extra.push_str(&format!(" AND p.id_number >= ${} AND p.id_number < ${}", 7 + texts.len(), 8 + texts.len()));
+            let mut upper = prefix.clone().into_bytes();
+            if let Some(b) = upper.last_mut() {
+                *b += 1;
+            }
+            texts.push(prefix);
+            texts.push(String::from_utf8(upper).unwrap_or_default());
+        } else {
+            extra.push_str(&format!(" AND p.name LIKE ${} ESCAPE '\\'", 7 + texts.len()));
+            texts.push(format!("%{}%", like_escape(q)));
+        }
+    }
+    if let Some(min) = filter.min_risk_grade {
+        extra.push_str(&format!(" AND p.risk_grade >= ${}", 7 + texts.len()));
+        ints.push(min);
+    }
     let sql = format!(
         "SELECT p.id, p.version, {}, {GUARDIAN_COLS} FROM persons p {GUARDIAN_JOIN} \
          WHERE p.residence_region >= $1 AND p.residence_region < $2 \
-         AND (p.residence_region > $5 OR (p.residence_region = $5 AND p.id > $6)) \
+         AND (p.residence_region > $5 OR (p.residence_region = $5 AND p.id > $6)){extra} \
          ORDER BY p.residence_region, p.id LIMIT $3 OFFSET $4",
         person_select("p")
     );
     let limit = filter.limit.unwrap_or(i64::MAX);
     let (after_region, after_id) = filter.after.clone().unwrap_or_default();
-    let rows: Vec<PersonRow> = on_tx!(tx, c => sqlx::query_as(&sql)
-        .bind(&lo).bind(&hi).bind(limit).bind(filter.offset).bind(&after_region).bind(after_id)
-        .fetch_all(&mut **c).await)?;
+    let rows: Vec<PersonRow> = on_tx!(tx, c => {
+        let mut q = sqlx::query_as(&sql)
+            .bind(&lo).bind(&hi).bind(limit).bind(filter.offset).bind(&after_region).bind(after_id);
+        for t in &texts {
+            q = q.bind(t);
+        }
+        for i in &ints {
+            q = q.bind(*i);
+        }
+        q.fetch_all(&mut **c).await
+    })?;
     Ok(rows.into_iter().map(StoredPerson::from).collect())
 }
 

@@ -1,0 +1,166 @@
+//! Who is asking: the session (cookie) or API token behind a request, their region scope, and the
+//! role a handler needs — declared in the handler's signature with [`Need`].
+
+use std::marker::PhantomData;
+
+use axum::extract::{FromRef, FromRequestParts};
+use axum::http::request::Parts;
+use axum_extra::extract::CookieJar;
+use jingkang_core::accounts::Role;
+use jingkang_core::regions::Scope;
+use jingkang_core::store::accounts::{self, Session, User};
+
+use crate::AppState;
+use crate::error::AppError;
+
+pub const SESSION_COOKIE: &str = "jk_session";
+/// Double-submit token protecting the login form (there is no session yet to hold one).
+pub const LOGIN_CSRF_COOKIE: &str = "jk_login_csrf";
+
+/// The signed-in user of a request.
+#[derive(Debug, Clone)]
+pub struct CurrentUser {
+    pub user: User,
+    /// `None` for API token requests.
+    pub session: Option<Session>,
+    /// The user's region subtree: every person query of the request goes through it.
+    pub scope: Scope,
+}
+
+impl CurrentUser {
+    pub fn csrf(&self) -> &str {
+        self.session.as_ref().map(|s| s.csrf.as_str()).unwrap_or("")
+    }
+    /// Check the CSRF token a form sent against the session's.
+    pub fn check_csrf(&self, sent: &str) -> Result<(), AppError> {
+        match &self.session {
+            Some(s) if constant_time_eq(s.csrf.as_bytes(), sent.as_bytes()) => Ok(()),
+            Some(_) => Err(AppError::Csrf),
+            None => Ok(()), // bearer tokens are not sent by browsers automatically: no CSRF
+        }
+    }
+}
+
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Paths a user who must change the password (or give the second factor) may still reach.
+fn allowed_while_pending(path: &str) -> bool {
+    matches!(path, "/account/password" | "/logout" | "/login/totp" | "/account/totp")
+}
+
+impl<S> FromRequestParts<S> for CurrentUser
+where
+    AppState: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let state = AppState::from_ref(state);
+        let bearer = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim)
+            .map(str::to_string);
+        let jar = CookieJar::from_headers(&parts.headers);
+        let mut tx = state.db.begin().await?;
+        let (user, session) = if let Some(token) = bearer {
+            match accounts::token_user(&mut tx, &token).await? {
+                Some(u) => (u, None),
+                None => return Err(AppError::Login),
+            }
+        } else {
+            let Some(cookie) = jar.get(SESSION_COOKIE) else { return Err(AppError::Login) };
+            match accounts::session_user(&mut tx, cookie.value()).await? {
+                Some((u, s)) => (u, Some(s)),
+                None => {
+                    tx.commit().await?; // an expired session was deleted
+                    return Err(AppError::Login);
+                }
+            }
+        };
+        tx.commit().await?;
+        if let Some(s) = &session {
+            let path = parts.uri.path();
+            if !allowed_while_pending(path) {
+                if user.role.requires_totp() && !user.totp_enrolled {
+                    return Err(AppError::RedirectTo("/account/totp"));
+                }
+                if user.totp_enrolled && !s.totp_ok {
+                    return Err(AppError::RedirectTo("/login/totp"));
+                }
+                if user.must_change_password {
+                    return Err(AppError::RedirectTo("/account/password"));
+                }
+            }
+        }
+        let region = state.tree.get(&user.region_code).ok_or(AppError::Forbidden)?;
+        let scope = Scope::of(region);
+        Ok(CurrentUser { user, session, scope })
+    }
+}
+
+/// A set of roles allowed to use a handler.
+pub trait Policy: Send + Sync + 'static {
+    const ROLES: &'static [Role];
+}
+
+/// The signed-in user, if their role is allowed by `P`; otherwise 403.
+#[derive(Debug, Clone)]
+pub struct Need<P: Policy> {
+    pub who: CurrentUser,
+    _policy: PhantomData<P>,
+}
+
+impl<P: Policy> std::ops::Deref for Need<P> {
+    type Target = CurrentUser;
+    fn deref(&self) -> &CurrentUser {
+        &self.who
+    }
+}
+
+impl<S, P> FromRequestParts<S> for Need<P>
+where
+    AppState: FromRef<S>,
+    S: Send + Sync,
+    P: Policy,
+{
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let who = CurrentUser::from_request_parts(parts, state).await?;
+        if P::ROLES.contains(&who.user.role) {
+            Ok(Need { who, _policy: PhantomData })
+        } else {
+            Err(AppError::Forbidden)
+        }
+    }
+}
+
+/// Roles that read the person registry of their region. `admin` manages accounts and does not
+/// read person records (least privilege); `auditor` reads the audit log, not records.
+pub struct ReadRegistry;
+impl Policy for ReadRegistry {
+    const ROLES: &'static [Role] =
+        &[Role::Civil, Role::Township, Role::Worker, Role::Doctor, Role::Hospital, Role::Disability, Role::Health, Role::Police];
+}
+
+/// Any signed-in user.
+pub struct AnyUser;
+impl Policy for AnyUser {
+    const ROLES: &'static [Role] = &Role::ALL;
+}
+
+pub struct Admins;
+impl Policy for Admins {
+    const ROLES: &'static [Role] = &[Role::Admin];
+}
+
+pub struct Auditors;
+impl Policy for Auditors {
+    const ROLES: &'static [Role] = &[Role::Auditor, Role::Admin];
+}

@@ -1,0 +1,559 @@
+//! Server-rendered pages (askama templates under `templates/`).
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::Form;
+use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum_extra::extract::CookieJar;
+use axum_extra::extract::cookie::{Cookie, SameSite};
+use jingkang_core::accounts::{self, Role};
+use jingkang_core::messages;
+use jingkang_core::regions::Scope;
+use jingkang_core::registry::{self, Sensitivity};
+use jingkang_core::store::accounts as store_accounts;
+use jingkang_core::store::audit::{self, Target};
+use jingkang_core::store::persons::{self, ListFilter};
+use serde::Deserialize;
+use std::net::SocketAddr;
+
+use crate::AppState;
+use crate::auth::{AnyUser, CurrentUser, LOGIN_CSRF_COOKIE, Need, ReadRegistry, SESSION_COOKIE, constant_time_eq};
+use crate::error::{AppError, AppResult};
+
+/// What every signed-in page shows in its header.
+pub struct Chrome {
+    pub display_name: String,
+    pub role_label: &'static str,
+    pub region_name: String,
+    pub csrf: String,
+    pub can_read_registry: bool,
+    pub is_admin: bool,
+    pub can_audit: bool,
+}
+
+impl Chrome {
+    pub fn of(state: &AppState, who: &CurrentUser) -> Chrome {
+        let role = who.user.role;
+        Chrome {
+            display_name: who.user.display_name.clone(),
+            role_label: role.label_zh(),
+            region_name: state.tree.path_name(&who.user.region_code),
+            csrf: who.csrf().to_string(),
+            can_read_registry: <ReadRegistry as crate::auth::Policy>::ROLES.contains(&role),
+            is_admin: role == Role::Admin,
+            can_audit: matches!(role, Role::Admin | Role::Auditor),
+        }
+    }
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "error.html")]
+pub struct ErrorPage {
+    /// Error pages carry no header menu (the request may have no valid session).
+    pub chrome: Option<Chrome>,
+    pub status: u16,
+    pub message: String,
+}
+
+fn session_cookie(state: &AppState, value: String) -> Cookie<'static> {
+    Cookie::build((SESSION_COOKIE, value))
+        .http_only(true)
+        .same_site(SameSite::Strict)
+        .secure(state.settings.secure_cookies)
+        .path("/")
+        .build()
+}
+
+/// The client address for audit and rate limiting: the socket peer, or the first X-Forwarded-For
+/// hop when the deployment says a trusted reverse proxy sits in front.
+pub fn client_addr(state: &AppState, peer: Option<SocketAddr>, headers: &HeaderMap) -> String {
+    if state.settings.trust_proxy
+        && let Some(f) = headers.get("x-forwarded-for").and_then(|v| v.to_str().ok())
+        && let Some(first) = f.split(',').next()
+    {
+        return first.trim().to_string();
+    }
+    peer.map(|p| p.ip().to_string()).unwrap_or_default()
+}
+
+// ---------- login / logout ----------
+
+#[derive(Template, WebTemplate)]
+#[template(path = "login.html")]
+pub struct LoginPage {
+    chrome: Option<Chrome>,
+    csrf: String,
+    username: String,
+    error: Option<String>,
+}
+
+pub async fn login_form(State(state): State<AppState>, jar: CookieJar) -> impl IntoResponse {
+    let csrf = accounts::new_secret();
+    let cookie = Cookie::build((LOGIN_CSRF_COOKIE, csrf.clone()))
+        .http_only(true)
+        .same_site(SameSite::Strict)
+        .secure(state.settings.secure_cookies)
+        .path("/login")
+        .build();
+    (jar.add(cookie), LoginPage { chrome: None, csrf, username: String::new(), error: None })
+}
+
+#[derive(Deserialize)]
+pub struct LoginForm {
+    csrf: String,
+    username: String,
+    password: String,
+}
+
+pub async fn login(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    jar: CookieJar,
+    Form(form): Form<LoginForm>,
+) -> AppResult<Response> {
+    let expected = jar.get(LOGIN_CSRF_COOKIE).map(|c| c.value().to_string()).unwrap_or_default();
+    if expected.is_empty() || !constant_time_eq(expected.as_bytes(), form.csrf.as_bytes()) {
+        return Err(AppError::Csrf);
+    }
+    let client = client_addr(&state, Some(peer), &headers);
+    if !state.login_limiter.allow(&client) {
+        return Ok(login_again(&form.username, &expected, "login-rate-limited"));
+    }
+    let mut tx = state.db.begin().await?;
+    let outcome = store_accounts::check_login(&mut tx, form.username.trim(), &form.password, &client).await?;
+    let user = match outcome {
+        store_accounts::LoginOutcome::Ok(u) => u,
+        other => {
+            tx.commit().await?; // the failure count and its audit entry
+            let code = match other {
+                store_accounts::LoginOutcome::Locked => "login-locked",
+                store_accounts::LoginOutcome::Disabled => "login-disabled",
+                _ => "login-invalid",
+            };
+            return Ok(login_again(&form.username, &expected, code));
+        }
+    };
+    let totp_ok = !user.totp_enrolled;
+    let (token, _) = store_accounts::create_session(&mut tx, &user, totp_ok).await?;
+    audit::record(&mut tx, &user.actor(), "login", Some(Target { kind: "user", id: user.id.to_string() }),
+        serde_json::json!({"client": client})).await?;
+    tx.commit().await?;
+    let jar = jar.remove(Cookie::build(LOGIN_CSRF_COOKIE).path("/login")).add(session_cookie(&state, token));
+    Ok((jar, Redirect::to("/")).into_response())
+}
+
+fn login_again(username: &str, csrf: &str, code: &str) -> Response {
+    let page = LoginPage { chrome: None, csrf: csrf.to_string(), username: username.to_string(), error: Some(messages::render(code, &[])) };
+    (axum::http::StatusCode::UNAUTHORIZED, page).into_response()
+}
+
+#[derive(Deserialize)]
+pub struct CsrfForm {
+    csrf: String,
+}
+
+pub async fn logout(
+    State(state): State<AppState>,
+    who: CurrentUser,
+    jar: CookieJar,
+    Form(form): Form<CsrfForm>,
+) -> AppResult<Response> {
+    who.check_csrf(&form.csrf)?;
+    let mut tx = state.db.begin().await?;
+    if let Some(c) = jar.get(SESSION_COOKIE) {
+        store_accounts::delete_session(&mut tx, c.value()).await?;
+    }
+    audit::record(&mut tx, &who.user.actor(), "logout", None, serde_json::json!({})).await?;
+    tx.commit().await?;
+    Ok((jar.remove(Cookie::build(SESSION_COOKIE).path("/")), Redirect::to("/login")).into_response())
+}
+
+// ---------- password ----------
+
+#[derive(Template, WebTemplate)]
+#[template(path = "password.html")]
+pub struct PasswordPage {
+    chrome: Option<Chrome>,
+    csrf: String,
+    must_change: bool,
+    error: Option<String>,
+}
+
+pub async fn password_form(State(state): State<AppState>, Need { who, .. }: Need<AnyUser>) -> PasswordPage {
+    PasswordPage {
+        csrf: who.csrf().to_string(),
+        must_change: who.user.must_change_password,
+        chrome: Some(Chrome::of(&state, &who)),
+        error: None,
+    }
+}
+
+#[derive(Deserialize)]
+pub struct PasswordForm {
+    csrf: String,
+    current: String,
+    new: String,
+    confirm: String,
+}
+
+pub async fn password_change(
+    State(state): State<AppState>,
+    Need { who, .. }: Need<AnyUser>,
+    jar: CookieJar,
+    Form(form): Form<PasswordForm>,
+) -> AppResult<Response> {
+    who.check_csrf(&form.csrf)?;
+    let again = |code: &str| {
+        let page = PasswordPage {
+            csrf: who.csrf().to_string(),
+            must_change: who.user.must_change_password,
+            chrome: Some(Chrome::of(&state, &who)),
+            error: Some(messages::render(code, &[])),
+        };
+        (axum::http::StatusCode::BAD_REQUEST, page).into_response()
+    };
+    if form.new != form.confirm {
+        return Ok(again("password-mismatch"));
+    }
+    let mut tx = state.db.begin().await?;
+    // Re-check the current password (a stolen session alone cannot change it).
+    if !matches!(
+        store_accounts::check_login(&mut tx, &who.user.username, &form.current, "password-change").await?,
+        store_accounts::LoginOutcome::Ok(_)
+    ) {
+        tx.commit().await?;
+        return Ok(again("password-wrong"));
+    }
+    match store_accounts::set_password(&mut tx, &who.user.actor(), &who.user, &form.new, false).await? {
+        Ok(()) => {}
+        Err(e) => return Ok(again(e.0)),
+    }
+    // All sessions ended with the change; start a fresh one for this browser.
+    let user = store_accounts::get_user(&mut tx, who.user.id).await?.ok_or(AppError::Login)?;
+    let totp_ok = who.session.as_ref().is_some_and(|s| s.totp_ok) || !user.totp_enrolled;
+    let (token, _) = store_accounts::create_session(&mut tx, &user, totp_ok).await?;
+    tx.commit().await?;
+    Ok((jar.add(session_cookie(&state, token)), Redirect::to("/")).into_response())
+}
+
+// ---------- home ----------
+
+#[derive(Template, WebTemplate)]
+#[template(path = "home.html")]
+pub struct HomePage {
+    chrome: Option<Chrome>,
+    region_name: String,
+    rows: Vec<(String, String, i64)>,
+    total: i64,
+}
+
+pub async fn home(State(state): State<AppState>, who: CurrentUser) -> AppResult<Response> {
+    if !<ReadRegistry as crate::auth::Policy>::ROLES.contains(&who.user.role) {
+        let to = match who.user.role {
+            Role::Admin => "/admin/users",
+            _ => "/audit",
+        };
+        return Ok(Redirect::to(to).into_response());
+    }
+    let mut tx = state.db.begin().await?;
+    let counts = if who.user.role == Role::Police { vec![] } else { persons::count_by_township(&mut tx, &who.scope).await? };
+    tx.commit().await?;
+    let total = counts.iter().map(|(_, n)| n).sum();
+    let rows = counts
+        .into_iter()
+        .map(|(code, n)| {
+            let name = state.tree.get(&code).map(|r| r.name.clone()).unwrap_or_else(|| code.clone());
+            (code, name, n)
+        })
+        .collect();
+    Ok(HomePage { chrome: Some(Chrome::of(&state, &who)), region_name: state.tree.path_name(&who.user.region_code), rows, total }
+        .into_response())
+}
+
+// ---------- persons ----------
+
+pub struct PersonLine {
+    id: i64,
+    name: String,
+    sex: &'static str,
+    birth_date: String,
+    id_masked: String,
+    region: String,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "persons.html")]
+pub struct PersonsPage {
+    chrome: Option<Chrome>,
+    q: String,
+    region: String,
+    persons: Vec<PersonLine>,
+    next: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+pub struct PersonsQuery {
+    #[serde(default)]
+    q: String,
+    #[serde(default)]
+    region: String,
+    /// Keyset cursor: "region.id" of the last person of the previous page.
+    #[serde(default)]
+    after: String,
+}
+
+const PAGE_SIZE: i64 = 50;
+
+fn sex_label(code: &str) -> &'static str {
+    match code {
+        "male" => "男",
+        "female" => "女",
+        _ => "",
+    }
+}
+
+/// The police see only persons with a current risk grade of 3 or more (SPEC §10).
+fn visibility(who: &CurrentUser) -> Option<i64> {
+    (who.user.role == Role::Police).then_some(3)
+}
+
+pub async fn persons_list(
+    State(state): State<AppState>,
+    Need { who, .. }: Need<ReadRegistry>,
+    Query(query): Query<PersonsQuery>,
+) -> AppResult<Response> {
+    let within = if query.region.is_empty() {
+        None
+    } else {
+        let r = state.tree.get(query.region.trim()).ok_or(AppError::NotFound)?;
+        Some(Scope::of(r))
+    };
+    let after = query.after.split_once('.').and_then(|(r, id)| Some((r.to_string(), id.parse().ok()?)));
+    let filter = ListFilter {
+        within,
+        limit: Some(PAGE_SIZE + 1),
+        after,
+        search: Some(query.q.clone()).filter(|q| !q.trim().is_empty()),
+        min_risk_grade: visibility(&who),
+        ..Default::default()
+    };
+    let mut tx = state.db.begin().await?;
+    let mut found = persons::list(&mut tx, &who.scope, &filter).await?;
+    // Listing shows masked identifiers only; opening a record is what gets audited per person.
+    audit::record(&mut tx, &who.user.actor(), "person.list", None, serde_json::json!({"results": found.len().min(PAGE_SIZE as usize)}))
+        .await?;
+    tx.commit().await?;
+    let next = if found.len() as i64 > PAGE_SIZE {
+        found.truncate(PAGE_SIZE as usize);
+        found.last().map(|p| {
+            let mut url = format!("/persons?after={}.{}", p.record.data.residence_region, p.id);
+            if !query.q.is_empty() {
+                url.push_str(&format!("&q={}", urlencode(&query.q)));
+            }
+            if !query.region.is_empty() {
+                url.push_str(&format!("&region={}", urlencode(&query.region)));
+            }
+            url
+        })
+    } else {
+        None
+    };
+    let persons = found
+        .into_iter()
+        .map(|p| {
+            let d = &p.record.data;
+            PersonLine {
+                id: p.id,
+                name: d.name.clone(),
+                sex: sex_label(&d.sex),
+                birth_date: d.birth_date.to_string(),
+                id_masked: registry::mask(Sensitivity::Identifier, &d.id_number),
+                region: state.tree.get(&d.residence_region).map(|r| r.name.clone()).unwrap_or_default(),
+            }
+        })
+        .collect();
+    Ok(PersonsPage { chrome: Some(Chrome::of(&state, &who)), q: query.q, region: query.region, persons, next }.into_response())
+}
+
+fn urlencode(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+pub struct FieldLine {
+    key: String,
+    label: &'static str,
+    value: String,
+    masked: bool,
+}
+
+pub struct HistoryLine {
+    at: String,
+    label: String,
+    old: String,
+    new: String,
+    source: String,
+    actor: String,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "person.html")]
+pub struct PersonPage {
+    chrome: Option<Chrome>,
+    csrf: String,
+    id: i64,
+    name: String,
+    fields: Vec<FieldLine>,
+    history: Vec<HistoryLine>,
+}
+
+/// Fields the police may see (SPEC §10: identity, address, guardian and risk).
+const POLICE_FIELDS: &[&str] = &[
+    "id_number", "name", "sex", "birth_date", "residence_region", "residence_address", "risk_grade", "guardian1.name",
+    "guardian1.relation", "guardian1.phone", "guardian1.phone_alt",
+];
+
+fn visible_field(role: Role, field: &str) -> bool {
+    role != Role::Police || POLICE_FIELDS.contains(&field)
+}
+
+fn display_value(state: &AppState, field: &str, raw: &str) -> String {
+    match field {
+        "sex" => sex_label(raw).to_string(),
+        "residence_region" | "household_region" => state.tree.path_name(raw),
+        "subsistence_allowance" | "extreme_poverty" | "low_income" => (if raw == "1" || raw == "true" { "是" } else { "否" }).to_string(),
+        _ => {
+            let label = jingkang_core::registry::codes::label(field, raw);
+            if label.is_empty() { raw.to_string() } else { label }
+        }
+    }
+}
+
+async fn load_person(state: &AppState, who: &CurrentUser, id: i64) -> AppResult<(jingkang_core::store::persons::StoredPerson, Vec<HistoryLine>)> {
+    let mut tx = state.db.begin().await?;
+    let Some(p) = persons::get(&mut tx, &who.scope, &who.user.actor(), id).await? else {
+        return Err(AppError::NotFound);
+    };
+    if let Some(min) = visibility(who)
+        && p.record.data.risk_grade.is_none_or(|g| g < min)
+    {
+        return Err(AppError::NotFound); // dropping tx rolls back the read's audit entry: nothing was shown
+    }
+    let history = persons::history(&mut tx, &who.scope, id)
+        .await?
+        .into_iter()
+        .filter(|h| visible_field(who.user.role, &h.field))
+        .map(|h| {
+            let sens = registry::field(&h.field).map(|d| d.sensitivity).unwrap_or(Sensitivity::Plain);
+            let show = |v: Option<String>| v.map(|v| registry::mask(sens, &v)).unwrap_or_default();
+            HistoryLine {
+                at: beijing_time(h.at),
+                label: registry::field(&h.field).map(|d| d.label_zh.to_string()).unwrap_or(h.field.clone()),
+                old: show(h.old),
+                new: show(h.new),
+                source: h.source,
+                actor: h.actor,
+            }
+        })
+        .collect();
+    tx.commit().await?;
+    Ok((p, history))
+}
+
+/// A timestamp as users read it: China Standard Time (UTC+8), to the minute.
+pub fn beijing_time(t: chrono::DateTime<chrono::Utc>) -> String {
+    match chrono::FixedOffset::east_opt(8 * 3600) {
+        Some(cst) => t.with_timezone(&cst).format("%Y-%m-%d %H:%M").to_string(),
+        None => t.format("%Y-%m-%d %H:%M UTC").to_string(),
+    }
+}
+
+fn person_page(state: &AppState, who: &CurrentUser, p: &jingkang_core::store::persons::StoredPerson, history: Vec<HistoryLine>, revealed: Option<(&str, String)>) -> PersonPage {
+    let fields = registry::FIELDS
+        .iter()
+        .filter(|d| visible_field(who.user.role, d.name))
+        .filter_map(|d| {
+            let raw = p.record.get(d.name)?;
+            if raw.is_empty() {
+                return None;
+            }
+            let (value, masked) = match (&revealed, d.sensitivity) {
+                (Some((f, v)), _) if *f == d.name => (v.clone(), false),
+                (_, Sensitivity::Plain) => (display_value(state, d.name, &raw), false),
+                (_, s) => (registry::mask(s, &raw), true),
+            };
+            Some(FieldLine { key: d.name.replace('.', "-"), label: d.label_zh, value, masked })
+        })
+        .collect();
+    PersonPage {
+        chrome: Some(Chrome::of(state, who)),
+        csrf: who.csrf().to_string(),
+        id: p.id,
+        name: p.record.data.name.clone(),
+        fields,
+        history,
+    }
+}
+
+pub async fn person_show(
+    State(state): State<AppState>,
+    Need { who, .. }: Need<ReadRegistry>,
+    Path(id): Path<i64>,
+) -> AppResult<Response> {
+    let (p, history) = load_person(&state, &who, id).await?;
+    Ok(person_page(&state, &who, &p, history, None).into_response())
+}
+
+#[derive(Deserialize)]
+pub struct RevealForm {
+    csrf: String,
+    field: String,
+    reason: String,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "revealed.html")]
+pub struct Revealed {
+    value: String,
+}
+
+/// Show one masked field of one person in clear, after a reason is given; audited with the reason.
+pub async fn person_reveal(
+    State(state): State<AppState>,
+    Need { who, .. }: Need<ReadRegistry>,
+    Path(id): Path<i64>,
+    headers: HeaderMap,
+    Form(form): Form<RevealForm>,
+) -> AppResult<Response> {
+    who.check_csrf(&form.csrf)?;
+    let field = form.field.replace('-', ".");
+    let def = registry::field(&field).filter(|d| d.sensitivity != Sensitivity::Plain).ok_or(AppError::BadRequest("not-found".into()))?;
+    if !visible_field(who.user.role, def.name) {
+        return Err(AppError::Forbidden);
+    }
+    let reason = form.reason.trim();
+    if reason.is_empty() {
+        return Err(AppError::BadRequest("reveal-reason-missing".into()));
+    }
+    let (p, history) = load_person(&state, &who, id).await?;
+    let value = p.record.get(def.name).ok_or(AppError::NotFound)?;
+    let mut tx = state.db.begin().await?;
+    audit::record(&mut tx, &who.user.actor(), "person.reveal", Some(Target::person(id)),
+        serde_json::json!({"field": def.name, "reason": reason.chars().take(200).collect::<String>()})).await?;
+    tx.commit().await?;
+    if headers.contains_key("hx-request") {
+        Ok(Revealed { value }.into_response())
+    } else {
+        Ok(person_page(&state, &who, &p, history, Some((def.name, value))).into_response())
+    }
+}

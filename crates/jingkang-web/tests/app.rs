@@ -1,0 +1,372 @@
+//! The web application over real HTTP: `spawn_app()` serves on port 0 against a fresh database —
+//! a temp SQLite file, and a fresh PostgreSQL schema when `JINGKANG_TEST_DATABASE_URL` is set
+//! (mandatory under `CI=true`).
+
+#![allow(clippy::unwrap_used)]
+
+use std::str::FromStr;
+
+use jingkang_core::accounts::{self, Role};
+use jingkang_core::generate::{self, GenOptions};
+use jingkang_core::import::{ImportOptions, import_roster};
+use jingkang_core::regions::{self, RegionTree, Scope};
+use jingkang_core::store::accounts::{self as store_accounts, NewUser};
+use jingkang_core::store::persons::{self, ListFilter};
+use jingkang_core::store::{Actor, Db, audit};
+use jingkang_web::{AppState, Settings};
+use reqwest::StatusCode;
+use reqwest::redirect::Policy;
+use sqlx::Connection;
+
+const COUNTY: &str = "500110";
+const PASSWORD: &str = "Test-Password-2026";
+
+struct App {
+    base: String,
+    db: Db,
+    tree: RegionTree,
+    /// A township under the county, and another one, for scope tests.
+    town_a: String,
+    town_b: String,
+    _dir: Option<tempfile::TempDir>,
+}
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder().cookie_store(true).redirect(Policy::none()).build().unwrap()
+}
+
+async fn install(db: &Db) -> RegionTree {
+    let all = regions::embedded_regions().unwrap();
+    let subset: Vec<_> = all.into_iter().filter(|r| r.code.starts_with("50")).collect();
+    let mut tx = db.begin().await.unwrap();
+    regions::upsert(&mut tx, &subset).await.unwrap();
+    tx.commit().await.unwrap();
+    regions::load_tree(db, false).await.unwrap()
+}
+
+async fn sqlite_db() -> (Db, Option<tempfile::TempDir>) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::connect(&format!("sqlite://{}", dir.path().join("t.db").display())).await.unwrap();
+    (db, Some(dir))
+}
+
+async fn postgres_db() -> Option<Db> {
+    let url = match std::env::var("JINGKANG_TEST_DATABASE_URL") {
+        Ok(u) if !u.trim().is_empty() => u,
+        _ => {
+            assert!(std::env::var("CI").as_deref() != Ok("true"), "CI=true needs JINGKANG_TEST_DATABASE_URL");
+            return None;
+        }
+    };
+    let schema = format!("w_{}_{}", std::process::id(), rand_suffix());
+    let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
+    sqlx::query(&format!("CREATE SCHEMA {schema}")).execute(&mut conn).await.unwrap();
+    conn.close().await.ok();
+    let opts = sqlx::postgres::PgConnectOptions::from_str(&url).unwrap().options([("search_path", schema.as_str())]);
+    let db = Db::connect_postgres(opts).await.unwrap();
+    db.migrate().await.unwrap();
+    Some(db)
+}
+
+fn rand_suffix() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() % 1_000_000_000;
+    format!("{t}_{}", N.fetch_add(1, Ordering::SeqCst))
+}
+
+/// Serve the app on port 0 with 60 generated persons in the county.
+async fn spawn_app(db: Db, dir: Option<tempfile::TempDir>) -> App {
+    let tree = install(&db).await;
+    let county = tree.get(COUNTY).unwrap().clone();
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("r.xlsx");
+    let today = chrono::NaiveDate::from_ymd_opt(2026, 11, 25).unwrap();
+    generate::write_roster(&tree, &county, GenOptions { rows: 60, seed: 11, error_rate: 0.0, messy: false, today }, &file, None)
+        .unwrap();
+    let actor = Actor::system();
+    let opts = ImportOptions { county: COUNTY, dry_run: false, actor: &actor, source: "test", today, progress: None };
+    let r = import_roster(&db, &tree, &file, &opts).await.unwrap();
+    assert_eq!(r.created, 60);
+    // The two townships with the most persons.
+    let mut tx = db.begin().await.unwrap();
+    let mut counts = persons::count_by_township(&mut tx, &Scope::of(&county)).await.unwrap();
+    tx.commit().await.unwrap();
+    counts.sort_by_key(|(_, n)| -n);
+    let (town_a, town_b) = (counts[0].0.clone(), counts[1].0.clone());
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let state = AppState::new(db.clone(), tree.clone(), Settings::default());
+    tokio::spawn(jingkang_web::serve(listener, state, std::future::pending()));
+    App { base, db, tree, town_a, town_b, _dir: dir }
+}
+
+impl App {
+    async fn add_user(&self, username: &str, role: Role, region: &str, must_change: bool) {
+        let mut tx = self.db.begin().await.unwrap();
+        let new = NewUser {
+            username,
+            display_name: username,
+            role,
+            region_code: region,
+            password: PASSWORD,
+            must_change_password: must_change,
+        };
+        store_accounts::create_user(&mut tx, &Actor::cli(), &new).await.unwrap().unwrap();
+        tx.commit().await.unwrap();
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// GET the login page, then POST the form; returns the response to the POST.
+    async fn login(&self, c: &reqwest::Client, username: &str, password: &str) -> reqwest::Response {
+        let page = c.get(self.url("/login")).send().await.unwrap().text().await.unwrap();
+        let csrf = hidden(&page, "csrf");
+        c.post(self.url("/login")).form(&[("csrf", csrf.as_str()), ("username", username), ("password", password)]).send().await.unwrap()
+    }
+
+    async fn csrf_of(&self, c: &reqwest::Client, path: &str) -> String {
+        let page = c.get(self.url(path)).send().await.unwrap().text().await.unwrap();
+        hidden(&page, "csrf")
+    }
+
+    async fn audit_actions(&self) -> Vec<String> {
+        let mut tx = self.db.begin().await.unwrap();
+        let v = audit::entries(&mut tx).await.unwrap();
+        tx.commit().await.unwrap();
+        v.into_iter().map(|e| e.action).collect()
+    }
+
+    /// A person of `township`, by internal id.
+    async fn person_in(&self, township: &str) -> i64 {
+        let mut tx = self.db.begin().await.unwrap();
+        let scope = Scope::of(self.tree.get(township).unwrap());
+        let v = persons::list(&mut tx, &scope, &ListFilter { limit: Some(1), ..Default::default() }).await.unwrap();
+        tx.commit().await.unwrap();
+        v[0].id
+    }
+}
+
+/// The value of the first hidden input named `name` in an HTML page.
+fn hidden(html: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html.find(&marker).unwrap_or_else(|| panic!("no hidden {name} in page:\n{html}")) + marker.len();
+    html[start..].split('"').next().unwrap().to_string()
+}
+
+fn location(r: &reqwest::Response) -> String {
+    r.headers().get("location").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default()
+}
+
+macro_rules! app_tests {
+    ($($name:ident),* $(,)?) => { $(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                let (db, dir) = super::sqlite_db().await;
+                super::$name(super::spawn_app(db, dir).await).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                if let Some(db) = super::postgres_db().await {
+                    super::$name(super::spawn_app(db, None).await).await;
+                }
+            }
+        }
+    )* };
+}
+
+app_tests!(
+    login_lockout_and_first_password_change,
+    second_factor_enrolment_and_login,
+    township_scope_and_masking,
+    reveal_needs_a_reason_and_is_audited,
+    csrf_and_security_headers,
+    police_see_no_one_without_risk,
+);
+
+async fn login_lockout_and_first_password_change(app: App) {
+    app.add_user("jiezhen", Role::Township, &app.town_a, true).await;
+    let c = client();
+    // Not signed in: to the login page.
+    let r = c.get(app.url("/persons")).send().await.unwrap();
+    assert_eq!((r.status(), location(&r)), (StatusCode::SEE_OTHER, "/login".into()));
+    // Wrong password: the same answer as an unknown user.
+    let r = app.login(&c, "jiezhen", "wrong").await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert!(r.text().await.unwrap().contains("用户名或密码不正确"));
+    let r = app.login(&c, "nobody", "wrong").await;
+    assert!(r.text().await.unwrap().contains("用户名或密码不正确"));
+    // First login: must change the password before anything else.
+    let r = app.login(&c, "jiezhen", PASSWORD).await;
+    assert_eq!((r.status(), location(&r)), (StatusCode::SEE_OTHER, "/".into()));
+    let r = c.get(app.url("/persons")).send().await.unwrap();
+    assert_eq!(location(&r), "/account/password");
+    let csrf = app.csrf_of(&c, "/account/password").await;
+    let weak = c.post(app.url("/account/password"))
+        .form(&[("csrf", csrf.as_str()), ("current", PASSWORD), ("new", "short"), ("confirm", "short")])
+        .send().await.unwrap();
+    assert_eq!(weak.status(), StatusCode::BAD_REQUEST);
+    assert!(weak.text().await.unwrap().contains("至少需要 10 个字符"));
+    let new_pw = "Another-Secret-77";
+    let r = c.post(app.url("/account/password"))
+        .form(&[("csrf", csrf.as_str()), ("current", PASSWORD), ("new", new_pw), ("confirm", new_pw)])
+        .send().await.unwrap();
+    assert_eq!((r.status(), location(&r)), (StatusCode::SEE_OTHER, "/".into()));
+    let r = c.get(app.url("/persons")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+
+    // Five wrong passwords lock the account, even against the right one.
+    let other = client();
+    for _ in 0..5 {
+        let _ = app.login(&other, "jiezhen", "nope-nope").await;
+    }
+    let r = app.login(&other, "jiezhen", new_pw).await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert!(r.text().await.unwrap().contains("已锁定"));
+    let actions = app.audit_actions().await;
+    assert!(actions.iter().any(|a| a == "login.locked"), "{actions:?}");
+    assert!(actions.iter().any(|a| a == "user.password_change"));
+}
+
+async fn second_factor_enrolment_and_login(app: App) {
+    app.add_user("minzheng", Role::Civil, COUNTY, false).await;
+    let c = client();
+    let r = app.login(&c, "minzheng", PASSWORD).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    // Civil affairs must enrol a second factor before anything else.
+    let r = c.get(app.url("/persons")).send().await.unwrap();
+    assert_eq!(location(&r), "/account/totp");
+    let page = c.get(app.url("/account/totp")).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("<svg"), "QR code as SVG");
+    let secret = page.split("id=\"totp-secret\">").nth(1).unwrap().split('<').next().unwrap().to_string();
+    let csrf = hidden(&page, "csrf");
+    let now = u64::try_from(chrono::Utc::now().timestamp()).unwrap();
+    let bad = c.post(app.url("/account/totp")).form(&[("csrf", csrf.as_str()), ("code", "000000")]).send().await.unwrap();
+    assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+    let code = accounts::totp_code(&secret, now).unwrap();
+    let r = c.post(app.url("/account/totp")).form(&[("csrf", csrf.as_str()), ("code", code.as_str())]).send().await.unwrap();
+    let body = r.text().await.unwrap();
+    assert!(body.contains("recovery-codes"), "{body}");
+    let recovery: Vec<String> = body.split("<li>").skip(1).map(|s| s.split('<').next().unwrap().to_string()).collect();
+    assert_eq!(recovery.len(), 10);
+    assert_eq!(c.get(app.url("/persons")).send().await.unwrap().status(), StatusCode::OK);
+
+    // A new login asks for the code; the code already used does not work twice.
+    let c2 = client();
+    app.login(&c2, "minzheng", PASSWORD).await;
+    let r = c2.get(app.url("/persons")).send().await.unwrap();
+    assert_eq!(location(&r), "/login/totp");
+    let csrf = app.csrf_of(&c2, "/login/totp").await;
+    let r = c2.post(app.url("/login/totp")).form(&[("csrf", csrf.as_str()), ("code", code.as_str())]).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "a TOTP code is accepted once");
+    // A recovery code works once.
+    let r = c2.post(app.url("/login/totp")).form(&[("csrf", csrf.as_str()), ("code", recovery[0].as_str())]).send().await.unwrap();
+    assert_eq!((r.status(), location(&r)), (StatusCode::SEE_OTHER, "/".into()));
+    assert_eq!(c2.get(app.url("/persons")).send().await.unwrap().status(), StatusCode::OK);
+    let c3 = client();
+    app.login(&c3, "minzheng", PASSWORD).await;
+    let csrf = app.csrf_of(&c3, "/login/totp").await;
+    let r = c3.post(app.url("/login/totp")).form(&[("csrf", csrf.as_str()), ("code", recovery[0].as_str())]).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "a recovery code is spent");
+}
+
+async fn township_scope_and_masking(app: App) {
+    app.add_user("jiezhen", Role::Township, &app.town_a, false).await;
+    let c = client();
+    app.login(&c, "jiezhen", PASSWORD).await;
+    let list = c.get(app.url("/persons")).send().await.unwrap().text().await.unwrap();
+    let mine = app.person_in(&app.town_a).await;
+    let theirs = app.person_in(&app.town_b).await;
+    assert!(list.contains(&format!("/persons/{mine}\"")));
+    assert!(!list.contains(&format!("/persons/{theirs}\"")), "another township's person is not listed");
+    // IDs are masked in the list: no 18-character run of digits appears.
+    assert!(!list.as_bytes().windows(17).any(|w| w.iter().all(u8::is_ascii_digit)), "no clear ID number in the list");
+    // Out of scope answers exactly like absent.
+    let r = c.get(app.url(&format!("/persons/{theirs}"))).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let absent = c.get(app.url("/persons/999999")).send().await.unwrap();
+    assert_eq!(absent.status(), StatusCode::NOT_FOUND);
+    assert_eq!(r.text().await.unwrap(), absent.text().await.unwrap());
+    let r = c.get(app.url(&format!("/persons/{mine}"))).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let page = r.text().await.unwrap();
+    assert!(page.contains("**********"), "masked ID on the person page");
+    let actions = app.audit_actions().await;
+    assert!(actions.iter().any(|a| a == "person.read"), "{actions:?}");
+    // Searching by ID prefix and by name stays within scope.
+    let mut tx = app.db.begin().await.unwrap();
+    let scope = Scope::of(app.tree.get(&app.town_a).unwrap());
+    let p = persons::get(&mut tx, &scope, &Actor::system(), mine).await.unwrap().unwrap();
+    tx.commit().await.unwrap();
+    let by_id = c.get(app.url(&format!("/persons?q={}", &p.record.data.id_number[..14]))).send().await.unwrap().text().await.unwrap();
+    assert!(by_id.contains(&format!("/persons/{mine}\"")));
+    let by_name = c.get(app.url("/persons")).query(&[("q", p.record.data.name.as_str())]).send().await.unwrap().text().await.unwrap();
+    assert!(by_name.contains(&format!("/persons/{mine}\"")));
+}
+
+async fn reveal_needs_a_reason_and_is_audited(app: App) {
+    app.add_user("yisheng", Role::Doctor, COUNTY, false).await;
+    let c = client();
+    app.login(&c, "yisheng", PASSWORD).await;
+    let id = app.person_in(&app.town_a).await;
+    let page = c.get(app.url(&format!("/persons/{id}"))).send().await.unwrap().text().await.unwrap();
+    let csrf = hidden(&page, "csrf");
+    let r = c.post(app.url(&format!("/persons/{id}/reveal")))
+        .form(&[("csrf", csrf.as_str()), ("field", "id_number"), ("reason", "  ")]).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert!(r.text().await.unwrap().contains("请填写查看原因"));
+    let r = c.post(app.url(&format!("/persons/{id}/reveal")))
+        .header("HX-Request", "true")
+        .form(&[("csrf", csrf.as_str()), ("field", "id_number"), ("reason", "入户随访核对")]).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let fragment = r.text().await.unwrap();
+    assert!(fragment.as_bytes().windows(17).any(|w| w.iter().all(u8::is_ascii_digit)), "the clear ID: {fragment}");
+    let mut tx = app.db.begin().await.unwrap();
+    let entries = audit::entries(&mut tx).await.unwrap();
+    tx.commit().await.unwrap();
+    let reveal = entries.iter().find(|e| e.action == "person.reveal").unwrap();
+    assert!(reveal.detail.contains("入户随访核对"));
+    assert!(!reveal.detail.as_bytes().windows(17).any(|w| w.iter().all(u8::is_ascii_digit)), "no ID in the audit entry");
+}
+
+async fn csrf_and_security_headers(app: App) {
+    app.add_user("jiezhen", Role::Township, &app.town_a, false).await;
+    let c = client();
+    // A login POST without the login page's token is refused.
+    let r = c.post(app.url("/login")).form(&[("csrf", "x"), ("username", "jiezhen"), ("password", PASSWORD)]).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    app.login(&c, "jiezhen", PASSWORD).await;
+    let r = c.post(app.url("/logout")).form(&[("csrf", "forged")]).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let r = c.get(app.url("/persons")).send().await.unwrap();
+    let h = r.headers();
+    assert!(h["content-security-policy"].to_str().unwrap().contains("frame-ancestors 'none'"));
+    assert!(!h["content-security-policy"].to_str().unwrap().contains("unsafe-inline"));
+    assert_eq!(h["x-content-type-options"], "nosniff");
+    assert_eq!(h["referrer-policy"], "no-referrer");
+    assert_eq!(h["cache-control"], "no-store");
+    let css = c.get(app.url("/static/vendor/htmx-2.0.8.min.js")).send().await.unwrap();
+    assert_eq!(css.status(), StatusCode::OK);
+    // Logout with the right token ends the session.
+    let csrf = app.csrf_of(&c, "/persons").await;
+    let r = c.post(app.url("/logout")).form(&[("csrf", csrf.as_str())]).send().await.unwrap();
+    assert_eq!(location(&r), "/login");
+    let r = c.get(app.url("/persons")).send().await.unwrap();
+    assert_eq!(location(&r), "/login");
+}
+
+async fn police_see_no_one_without_risk(app: App) {
+    app.add_user("gongan", Role::Police, COUNTY, false).await;
+    let c = client();
+    app.login(&c, "gongan", PASSWORD).await;
+    let list = c.get(app.url("/persons")).send().await.unwrap().text().await.unwrap();
+    assert!(list.contains("没有符合条件的服务对象"));
+    let id = app.person_in(&app.town_a).await;
+    assert_eq!(c.get(app.url(&format!("/persons/{id}"))).send().await.unwrap().status(), StatusCode::NOT_FOUND);
+    // An admin manages accounts and does not read records.
+    app.add_user("guanli", Role::Auditor, COUNTY, false).await;
+}

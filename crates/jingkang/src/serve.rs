@@ -1,0 +1,95 @@
+//! `jingkang serve`: the web application, with optional demo data and accounts.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+
+use jingkang_core::accounts::{self, Role};
+use jingkang_core::messages::render;
+use jingkang_core::regions::{self, Level};
+use jingkang_core::store::accounts::{self as store_accounts, NewUser};
+use jingkang_core::store::{Actor, Db, persons};
+use jingkang_web::{AppState, Settings};
+
+use crate::commands::{load_demo, open, user_error};
+
+pub async fn run(url: &str, listen: SocketAddr, demo: bool, demo_county: &str, behind_proxy: bool) -> anyhow::Result<ExitCode> {
+    let (db, tree) = open(url).await?;
+    if demo {
+        let Some(county) = tree.get(demo_county).cloned() else {
+            return Ok(user_error(render("cli-region-unknown", &[("code", demo_county)])));
+        };
+        let mut tx = db.begin().await?;
+        let empty = persons::registry_is_empty(&mut tx).await?;
+        tx.commit().await?;
+        if empty {
+            load_demo(&db, &tree, &county).await?;
+        }
+        demo_accounts(&db, &tree, &county).await?;
+    }
+    let listener = tokio::net::TcpListener::bind(listen).await?;
+    let addr = listener.local_addr()?;
+    out!("{}", render("cli-serve-listening", &[("addr", &addr.to_string())]));
+    tracing::info!(%addr, "serving");
+    let settings = Settings { secure_cookies: behind_proxy, trust_proxy: behind_proxy };
+    jingkang_web::serve(listener, AppState::new(db, tree, settings), shutdown_signal()).await?;
+    tracing::info!("stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Demo accounts, created once, each printed with a first password that must be changed at first
+/// login: an administrator, a county 民政 officer, a township clerk and a doctor.
+async fn demo_accounts(db: &Db, tree: &regions::RegionTree, county: &regions::Region) -> anyhow::Result<()> {
+    let township = tree.children(&county.code).into_iter().find(|r| r.level == Level::Township).map(|r| r.code.clone());
+    let province = county.code[..2].to_string() + "0000";
+    let mut wanted = vec![
+        ("admin", "系统管理员", Role::Admin, province),
+        ("minzheng", "区民政局", Role::Civil, county.code.clone()),
+        ("yisheng", "精防医生", Role::Doctor, county.code.clone()),
+    ];
+    if let Some(t) = township {
+        wanted.push(("jiezhen", "街镇工作人员", Role::Township, t));
+    }
+    let mut tx = db.begin().await?;
+    for (username, display, role, region) in wanted {
+        if store_accounts::find_user(&mut tx, username).await?.is_some() {
+            continue;
+        }
+        let password = accounts::generate_password();
+        let new = NewUser { username, display_name: display, role, region_code: &region, password: &password, must_change_password: true };
+        if store_accounts::create_user(&mut tx, &Actor::system(), &new).await?.is_ok() {
+            out!(
+                "{}",
+                render("cli-serve-demo-account", &[
+                    ("username", username),
+                    ("role", role.label_zh()),
+                    ("region", &tree.path_name(&region)),
+                    ("password", &password)
+                ])
+            );
+        }
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}
