@@ -160,6 +160,8 @@ pub static MESSAGES: &[(&str, &str)] = &[
     ("forbidden", "您的角色无权进行此操作"),
     ("not-found", "没有找到该页面或记录（或不在您的管辖范围内）"),
     ("reveal-reason-missing", "请填写查看原因"),
+    ("form-invalid", "提交的内容不完整或格式不对，请检查后重新提交"),
+    ("date-invalid", "日期格式应为 年-月-日，如 2026-11-25"),
     ("cli-user-added", "已创建用户 {username}（{role}，{region}）"),
     ("cli-user-password", "初始密码（只显示这一次，首次登录须修改）：{password}"),
     ("cli-user-reset", "已重置用户 {username} 的密码，首次登录须修改"),

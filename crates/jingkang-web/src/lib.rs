@@ -3,9 +3,11 @@
 //! Only this crate knows axum. Handlers declare the roles they need in their signature
 //! ([`auth::Need`]); every person query goes through the caller's [`jingkang_core::regions::Scope`].
 
+pub mod admin;
 pub mod assets;
 pub mod auth;
 pub mod error;
+pub mod extract;
 pub mod limit;
 pub mod pages;
 pub mod security;
@@ -16,7 +18,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::routing::{get, post};
+use axum::http::Method;
+use axum::routing::{MethodRouter, get, post};
+use jingkang_core::accounts::Role;
 use jingkang_core::regions::RegionTree;
 use jingkang_core::store::Db;
 
@@ -50,21 +54,71 @@ impl AppState {
     }
 }
 
+/// Who may call a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// No session needed (login page, health check, static files).
+    Public,
+    /// Any signed-in user (own account pages).
+    AnyUser,
+    /// Signed-in users with one of these roles (the handler's `Need<P>` says the same).
+    Roles(&'static [Role]),
+}
+
+/// One route of the application, as the authorization matrix test enumerates them.
+#[derive(Debug, Clone)]
+pub struct RouteSpec {
+    pub method: Method,
+    pub path: &'static str,
+    pub access: Access,
+}
+
+fn roles<P: auth::Policy>() -> Access {
+    Access::Roles(P::ROLES)
+}
+
+/// Every route with its access rule and handler. The router is built from this table and the
+/// authorization matrix test walks the same table, so no route can be added without an entry.
+fn table() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
+    use Access::{AnyUser, Public};
+    let r = |method: Method, path: &'static str, access: Access, h: MethodRouter<AppState>| (RouteSpec { method, path, access }, h);
+    vec![
+        r(Method::GET, "/healthz", Public, get(healthz)),
+        r(Method::GET, "/static/{*path}", Public, get(assets::serve)),
+        r(Method::GET, "/login", Public, get(pages::login_form)),
+        r(Method::POST, "/login", Public, post(pages::login)),
+        r(Method::POST, "/logout", AnyUser, post(pages::logout)),
+        r(Method::GET, "/account/password", AnyUser, get(pages::password_form)),
+        r(Method::POST, "/account/password", AnyUser, post(pages::password_change)),
+        r(Method::GET, "/account/totp", AnyUser, get(totp::enrol_form)),
+        r(Method::POST, "/account/totp", AnyUser, post(totp::enrol)),
+        r(Method::GET, "/login/totp", AnyUser, get(totp::login_form)),
+        r(Method::POST, "/login/totp", AnyUser, post(totp::login)),
+        r(Method::GET, "/", AnyUser, get(pages::home)),
+        r(Method::GET, "/persons", roles::<auth::ReadRegistry>(), get(pages::persons_list)),
+        r(Method::GET, "/persons/{id}", roles::<auth::ReadRegistry>(), get(pages::person_show)),
+        r(Method::POST, "/persons/{id}/reveal", roles::<auth::ReadRegistry>(), post(pages::person_reveal)),
+        r(Method::GET, "/audit", roles::<auth::Auditors>(), get(admin::audit_page)),
+        r(Method::GET, "/admin/users", roles::<auth::Admins>(), get(admin::users)),
+        r(Method::POST, "/admin/users", roles::<auth::Admins>(), post(admin::user_create)),
+        r(Method::POST, "/admin/users/{id}/reset-password", roles::<auth::Admins>(), post(admin::user_reset)),
+        r(Method::POST, "/admin/users/{id}/disable", roles::<auth::Admins>(), post(admin::user_disable)),
+    ]
+}
+
+/// The routes and who may call them.
+pub fn route_specs() -> Vec<RouteSpec> {
+    table().into_iter().map(|(s, _)| s).collect()
+}
+
 /// The application router.
 pub fn router(state: AppState) -> Router {
     let secure = state.settings.secure_cookies;
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/static/{*path}", get(assets::serve))
-        .route("/login", get(pages::login_form).post(pages::login))
-        .route("/logout", post(pages::logout))
-        .route("/account/password", get(pages::password_form).post(pages::password_change))
-        .route("/account/totp", get(totp::enrol_form).post(totp::enrol))
-        .route("/login/totp", get(totp::login_form).post(totp::login))
-        .route("/", get(pages::home))
-        .route("/persons", get(pages::persons_list))
-        .route("/persons/{id}", get(pages::person_show))
-        .route("/persons/{id}/reveal", post(pages::person_reveal))
+    let mut router = Router::new();
+    for (spec, handler) in table() {
+        router = router.route(spec.path, handler);
+    }
+    router
         .fallback(|| async { error::AppError::NotFound })
         .layer(axum::middleware::from_fn(move |req, next| security::headers(secure, req, next)))
         .layer(tower_http::limit::RequestBodyLimitLayer::new(64 * 1024 * 1024))

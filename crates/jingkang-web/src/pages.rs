@@ -2,8 +2,9 @@
 
 use askama::Template;
 use askama_web::WebTemplate;
-use axum::Form;
-use axum::extract::{ConnectInfo, Path, Query, State};
+use crate::extract::Form;
+use axum::extract::{ConnectInfo, State};
+use crate::extract::{Path, Query};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::CookieJar;
@@ -378,7 +379,7 @@ pub async fn persons_list(
     Ok(PersonsPage { chrome: Some(Chrome::of(&state, &who)), q: query.q, region: query.region, persons, next }.into_response())
 }
 
-fn urlencode(s: &str) -> String {
+pub fn urlencode(s: &str) -> String {
     let mut out = String::new();
     for b in s.bytes() {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {

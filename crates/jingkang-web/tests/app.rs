@@ -186,6 +186,8 @@ app_tests!(
     reveal_needs_a_reason_and_is_audited,
     csrf_and_security_headers,
     police_see_no_one_without_risk,
+    authorization_matrix,
+    audit_page_finds_reads_and_admin_manages_users,
 );
 
 async fn login_lockout_and_first_password_change(app: App) {
@@ -369,4 +371,127 @@ async fn police_see_no_one_without_risk(app: App) {
     assert_eq!(c.get(app.url(&format!("/persons/{id}"))).send().await.unwrap().status(), StatusCode::NOT_FOUND);
     // An admin manages accounts and does not read records.
     app.add_user("guanli", Role::Auditor, COUNTY, false).await;
+}
+
+/// A signed-in client for a new user of `role` at `region`, with the second factor given.
+async fn session_for(app: &App, username: &str, role: Role, region: &str) -> (reqwest::Client, String, i64) {
+    app.add_user(username, role, region, false).await;
+    let mut tx = app.db.begin().await.unwrap();
+    let user = store_accounts::find_user(&mut tx, username).await.unwrap().unwrap();
+    if role.requires_totp() {
+        store_accounts::set_totp_secret(&mut tx, &user, Some(&accounts::new_totp_secret())).await.unwrap();
+    }
+    let user = store_accounts::find_user(&mut tx, username).await.unwrap().unwrap();
+    let (token, session) = store_accounts::create_session(&mut tx, &user, true).await.unwrap();
+    tx.commit().await.unwrap();
+    let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
+    jar.add_cookie_str(&format!("jk_session={token}"), &app.base.parse().unwrap());
+    let c = reqwest::Client::builder().cookie_provider(jar).redirect(Policy::none()).build().unwrap();
+    (c, session.csrf, user.id)
+}
+
+/// Every route × every role × (in scope, out of scope, no session) against the access rule the
+/// route table declares. The table is what the router is built from, so a new route is covered.
+async fn authorization_matrix(app: App) {
+    use jingkang_web::Access;
+    let in_person = app.person_in(&app.town_b).await;
+    let out_person = app.person_in(&app.town_a).await;
+    // Risk grade 3 on both, so that the police may see the one in their scope.
+    jingkang_core::on_pool!(&app.db, p => sqlx::query("UPDATE persons SET risk_grade = 3").execute(p).await.map(drop)).unwrap();
+    // Users live in town_b; a user of town_a is out of an admin's scope.
+    let (_, _, out_user) = session_for(&app, "someone-else", Role::Township, &app.town_a).await;
+    let anon = client();
+    for (i, spec) in jingkang_web::route_specs().into_iter().enumerate() {
+        for role in Role::ALL {
+            // A fresh user per route and role: some routes end the session or disable the account.
+            let (c, csrf, me) = session_for(&app, &format!("m{i}-{}", role.code()), role, &app.town_b).await;
+            // Out of scope first: an in-scope POST may end the session (reset, disable, logout).
+            for in_scope in [false, true] {
+                if !spec.path.contains("{id}") && !in_scope {
+                    continue;
+                }
+                let id = match (spec.path.starts_with("/admin/users"), in_scope) {
+                    (true, true) => me,
+                    (true, false) => out_user,
+                    (false, true) => in_person,
+                    (false, false) => out_person,
+                };
+                let path = spec.path.replace("{id}", &id.to_string()).replace("{*path}", "app.css");
+                let url = app.url(&path);
+                let send = |url: String| {
+                    let req = if spec.method == axum::http::Method::GET {
+                        c.get(&url)
+                    } else {
+                        c.post(&url).form(&[("csrf", csrf.as_str()), ("field", "id_number"), ("reason", "授权矩阵测试")])
+                    };
+                    async move { req.send().await.unwrap().status() }
+                };
+                let status = send(url).await;
+                let allowed = match spec.access {
+                    Access::Public | Access::AnyUser => true,
+                    Access::Roles(r) => r.contains(&role),
+                };
+                let what = format!("{} {path} as {} (in scope: {in_scope}) → {status}", spec.method, role.code());
+                if !allowed {
+                    assert_eq!(status, StatusCode::FORBIDDEN, "{what}");
+                } else if !in_scope {
+                    // Out of scope answers exactly like an id that does not exist.
+                    let absent = send(app.url(&spec.path.replace("{id}", "987654321"))).await;
+                    assert_eq!(status, absent, "{what}");
+                    assert!(status.is_client_error(), "{what}");
+                } else {
+                    assert!(status != StatusCode::FORBIDDEN && status != StatusCode::NOT_FOUND && !status.is_server_error(), "{what}");
+                }
+            }
+        }
+        // No session: public routes answer, the rest send the browser to the login page.
+        let path = spec.path.replace("{id}", &in_person.to_string()).replace("{*path}", "app.css");
+        let r = if spec.method == axum::http::Method::GET { anon.get(app.url(&path)) } else { anon.post(app.url(&path)).form(&[("csrf", "x")]) }
+            .send().await.unwrap();
+        match spec.access {
+            Access::Public => assert!(!r.status().is_server_error() && location(&r) != "/login", "{} {path}", spec.method),
+            _ => assert_eq!((r.status(), location(&r)), (StatusCode::SEE_OTHER, "/login".to_string()), "{} {path} without session", spec.method),
+        }
+    }
+}
+
+async fn audit_page_finds_reads_and_admin_manages_users(app: App) {
+    let (doctor, _, _) = session_for(&app, "yisheng", Role::Doctor, COUNTY).await;
+    let id = app.person_in(&app.town_a).await;
+    assert_eq!(doctor.get(app.url(&format!("/persons/{id}"))).send().await.unwrap().status(), StatusCode::OK);
+    let (auditor, _, _) = session_for(&app, "shenji", Role::Auditor, COUNTY).await;
+    let page = auditor.get(app.url(&format!("/audit?user=yisheng&person={id}"))).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("person.read") && page.contains(&format!("person:{id}")), "{page}");
+    assert!(page.contains("完整"), "the chain verifies");
+    let none = auditor.get(app.url("/audit?user=nobody")).send().await.unwrap().text().await.unwrap();
+    assert!(none.contains("没有符合条件的记录"));
+    let bad = auditor.get(app.url("/audit?from=2026-13-45")).send().await.unwrap();
+    assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+    assert!(bad.text().await.unwrap().contains("日期格式"));
+
+    let (admin, csrf, _) = session_for(&app, "guanli", Role::Admin, COUNTY).await;
+    let r = admin.post(app.url("/admin/users"))
+        .form(&[("csrf", csrf.as_str()), ("username", "xinren"), ("display_name", "新人"), ("role", "worker"), ("region", app.town_a.as_str())])
+        .send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let page = r.text().await.unwrap();
+    let password = page.split("首次登录须修改）：").nth(1).unwrap().split(['<', '。']).next().unwrap().trim().to_string();
+    assert_eq!(accounts::check_password_policy("xinren", &password), Ok(()));
+    // The new user can log in with it and must change it.
+    let c = client();
+    let r = app.login(&c, "xinren", &password).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&c.get(app.url("/persons")).send().await.unwrap()), "/account/password");
+    // Outside the admin's region: refused with a message, nothing created.
+    let r = admin.post(app.url("/admin/users"))
+        .form(&[("csrf", csrf.as_str()), ("username", "yuanfang"), ("display_name", "远方"), ("role", "worker"), ("region", "110101")])
+        .send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let mut tx = app.db.begin().await.unwrap();
+    assert!(store_accounts::find_user(&mut tx, "yuanfang").await.unwrap().is_none());
+    tx.commit().await.unwrap();
+    // A malformed form gets the Chinese message, not axum's English text.
+    let r = admin.post(app.url("/admin/users")).form(&[("csrf", csrf.as_str())]).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert!(r.text().await.unwrap().contains("提交的内容不完整"));
 }

@@ -1,0 +1,309 @@
+//! Pages for administrators (accounts) and auditors (the audit log).
+
+use askama::Template;
+use askama_web::WebTemplate;
+use crate::extract::Form;
+use axum::extract::State;
+use crate::extract::{Path, Query};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use jingkang_core::accounts::{self, Role};
+use jingkang_core::messages;
+use jingkang_core::store::accounts::{self as store_accounts, NewUser};
+use jingkang_core::store::audit;
+use serde::Deserialize;
+
+use crate::AppState;
+use crate::auth::{Admins, Auditors, CurrentUser, Need};
+use crate::error::{AppError, AppResult};
+use crate::pages::{Chrome, beijing_time};
+
+// ---------- audit ----------
+
+pub struct EntryLine {
+    id: i64,
+    at: String,
+    actor: String,
+    action: String,
+    target: String,
+    detail: String,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "audit.html")]
+pub struct AuditPage {
+    chrome: Option<Chrome>,
+    q_user: String,
+    q_person: String,
+    q_action: String,
+    q_from: String,
+    q_to: String,
+    actions: Vec<(&'static str, &'static str)>,
+    entries: Vec<EntryLine>,
+    chain: String,
+    next: Option<String>,
+    error: Option<String>,
+}
+
+/// The action families an auditor filters by.
+const ACTIONS: &[(&str, &str)] = &[
+    ("person.read", "查看服务对象"),
+    ("person.reveal", "显示敏感信息"),
+    ("person.list", "查询列表"),
+    ("roster.", "花名册导入导出"),
+    ("login", "登录"),
+    ("logout", "退出"),
+    ("user.", "账号管理"),
+    ("token.", "API 令牌"),
+];
+
+#[derive(Deserialize, Default)]
+pub struct AuditQuery {
+    #[serde(default)]
+    user: String,
+    #[serde(default)]
+    person: String,
+    #[serde(default)]
+    action: String,
+    #[serde(default)]
+    from: String,
+    #[serde(default)]
+    to: String,
+    #[serde(default)]
+    before: String,
+}
+
+const AUDIT_PAGE: i64 = 100;
+
+fn day_bound(s: &str, end: bool) -> Result<Option<chrono::DateTime<chrono::Utc>>, AppError> {
+    if s.trim().is_empty() {
+        return Ok(None);
+    }
+    let d = chrono::NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").map_err(|_| AppError::BadRequest("date-invalid".into()))?;
+    let t = if end { d.and_hms_opt(23, 59, 59) } else { d.and_hms_opt(0, 0, 0) };
+    // Days are China Standard Time.
+    Ok(t.map(|t| (t - chrono::Duration::hours(8)).and_utc()))
+}
+
+pub async fn audit_page(
+    State(state): State<AppState>,
+    Need { who, .. }: Need<Auditors>,
+    Query(q): Query<AuditQuery>,
+) -> AppResult<Response> {
+    let query = audit::Query {
+        actor: Some(q.user.trim()).filter(|s| !s.is_empty()).map(|u| format!("user:{u}")),
+        action: Some(q.action.trim()).filter(|s| !s.is_empty()).map(str::to_string),
+        target_kind: (!q.person.trim().is_empty()).then(|| "person".to_string()),
+        target_id: Some(q.person.trim()).filter(|s| !s.is_empty()).map(str::to_string),
+        from: day_bound(&q.from, false)?,
+        to: day_bound(&q.to, true)?,
+        before_id: q.before.parse().ok(),
+        limit: AUDIT_PAGE,
+    };
+    let mut tx = state.db.begin().await?;
+    let found = audit::search(&mut tx, &query).await?;
+    let chain = audit::verify(&mut tx).await?;
+    audit::record(&mut tx, &who.user.actor(), "audit.search", None, serde_json::json!({"results": found.len()})).await?;
+    tx.commit().await?;
+    let chain = match chain.first_broken {
+        None => format!("完整（{} 条）", chain.entries),
+        Some(id) => format!("第 {id} 条起被篡改！请立即报告"),
+    };
+    let next = (found.len() as i64 == AUDIT_PAGE).then(|| found.last().map(|e| e.id)).flatten().map(|id| {
+        format!(
+            "/audit?user={}&person={}&action={}&from={}&to={}&before={id}",
+            crate::pages::urlencode(&q.user),
+            crate::pages::urlencode(&q.person),
+            crate::pages::urlencode(&q.action),
+            crate::pages::urlencode(&q.from),
+            crate::pages::urlencode(&q.to)
+        )
+    });
+    let entries = found
+        .into_iter()
+        .map(|e| EntryLine {
+            id: e.id,
+            at: beijing_time(e.at),
+            actor: e.actor,
+            action: e.action,
+            target: match (e.target_kind, e.target_id) {
+                (Some(k), Some(i)) => format!("{k}:{i}"),
+                _ => String::new(),
+            },
+            detail: e.detail,
+        })
+        .collect();
+    Ok(AuditPage {
+        chrome: Some(Chrome::of(&state, &who)),
+        q_user: q.user,
+        q_person: q.person,
+        q_action: q.action,
+        q_from: q.from,
+        q_to: q.to,
+        actions: ACTIONS.to_vec(),
+        entries,
+        chain,
+        next,
+        error: None,
+    }
+    .into_response())
+}
+
+// ---------- users ----------
+
+pub struct UserLine {
+    id: i64,
+    username: String,
+    display_name: String,
+    role: &'static str,
+    region: String,
+    status: &'static str,
+    disabled: bool,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "users.html")]
+pub struct UsersPage {
+    chrome: Option<Chrome>,
+    csrf: String,
+    users: Vec<UserLine>,
+    roles: Vec<(&'static str, &'static str)>,
+    notice: Option<String>,
+    error: Option<String>,
+}
+
+async fn users_page(state: &AppState, who: &CurrentUser, notice: Option<String>, error: Option<String>) -> AppResult<Response> {
+    let mut tx = state.db.begin().await?;
+    let all = store_accounts::list_users(&mut tx).await?;
+    tx.commit().await?;
+    let now = chrono::Utc::now();
+    let users = all
+        .into_iter()
+        // An administrator manages the accounts of their own region subtree.
+        .filter(|u| who.scope.contains(&u.region_code))
+        .map(|u| UserLine {
+            id: u.id,
+            status: if u.disabled {
+                "已停用"
+            } else if u.is_locked(now) {
+                "已锁定"
+            } else if u.must_change_password {
+                "待首次登录"
+            } else {
+                "正常"
+            },
+            disabled: u.disabled,
+            region: state.tree.path_name(&u.region_code),
+            role: u.role.label_zh(),
+            username: u.username,
+            display_name: u.display_name,
+        })
+        .collect();
+    let status = if error.is_some() { StatusCode::BAD_REQUEST } else { StatusCode::OK };
+    let page = UsersPage {
+        chrome: Some(Chrome::of(state, who)),
+        csrf: who.csrf().to_string(),
+        users,
+        roles: Role::ALL.iter().map(|r| (r.code(), r.label_zh())).collect(),
+        notice,
+        error,
+    };
+    Ok((status, page).into_response())
+}
+
+pub async fn users(State(state): State<AppState>, Need { who, .. }: Need<Admins>) -> AppResult<Response> {
+    users_page(&state, &who, None, None).await
+}
+
+#[derive(Deserialize)]
+pub struct NewUserForm {
+    csrf: String,
+    username: String,
+    display_name: String,
+    role: String,
+    region: String,
+}
+
+pub async fn user_create(
+    State(state): State<AppState>,
+    Need { who, .. }: Need<Admins>,
+    Form(f): Form<NewUserForm>,
+) -> AppResult<Response> {
+    who.check_csrf(&f.csrf)?;
+    let Some(role) = Role::parse(&f.role) else {
+        return users_page(&state, &who, None, Some(messages::render("role-unknown", &[("role", &f.role), ("roles", "")]))).await;
+    };
+    let region = f.region.trim();
+    if !who.scope.contains(region) || state.tree.get(region).is_none() {
+        return users_page(&state, &who, None, Some(messages::render("region-unknown", &[]))).await;
+    }
+    let password = accounts::generate_password();
+    let new = NewUser {
+        username: f.username.trim(),
+        display_name: f.display_name.trim(),
+        role,
+        region_code: region,
+        password: &password,
+        must_change_password: true,
+    };
+    let mut tx = state.db.begin().await?;
+    match store_accounts::create_user(&mut tx, &who.user.actor(), &new).await? {
+        Ok(_) => tx.commit().await?,
+        Err(e) => return users_page(&state, &who, None, Some(messages::render(e.0, &[]))).await,
+    }
+    let notice = format!(
+        "{}。{}",
+        messages::render("cli-user-added", &[("username", new.username), ("role", role.label_zh()), ("region", &state.tree.path_name(region))]),
+        messages::render("cli-user-password", &[("password", &password)])
+    );
+    users_page(&state, &who, Some(notice), None).await
+}
+
+#[derive(Deserialize)]
+pub struct CsrfOnly {
+    csrf: String,
+}
+
+async fn managed_user(state: &AppState, who: &CurrentUser, id: i64) -> AppResult<store_accounts::User> {
+    let mut tx = state.db.begin().await?;
+    let u = store_accounts::get_user(&mut tx, id).await?;
+    tx.commit().await?;
+    u.filter(|u| who.scope.contains(&u.region_code)).ok_or(AppError::NotFound)
+}
+
+pub async fn user_reset(
+    State(state): State<AppState>,
+    Need { who, .. }: Need<Admins>,
+    Path(id): Path<i64>,
+    Form(f): Form<CsrfOnly>,
+) -> AppResult<Response> {
+    who.check_csrf(&f.csrf)?;
+    let user = managed_user(&state, &who, id).await?;
+    let password = accounts::generate_password();
+    let mut tx = state.db.begin().await?;
+    if let Err(e) = store_accounts::set_password(&mut tx, &who.user.actor(), &user, &password, true).await? {
+        return users_page(&state, &who, None, Some(messages::render(e.0, &[]))).await;
+    }
+    tx.commit().await?;
+    let notice = format!(
+        "{}。{}",
+        messages::render("cli-user-reset", &[("username", &user.username)]),
+        messages::render("cli-user-password", &[("password", &password)])
+    );
+    users_page(&state, &who, Some(notice), None).await
+}
+
+pub async fn user_disable(
+    State(state): State<AppState>,
+    Need { who, .. }: Need<Admins>,
+    Path(id): Path<i64>,
+    Form(f): Form<CsrfOnly>,
+) -> AppResult<Response> {
+    who.check_csrf(&f.csrf)?;
+    let user = managed_user(&state, &who, id).await?;
+    let mut tx = state.db.begin().await?;
+    store_accounts::set_disabled(&mut tx, &who.user.actor(), &user, true).await?;
+    tx.commit().await?;
+    let notice = messages::render("cli-user-disabled", &[("username", &user.username)]);
+    users_page(&state, &who, Some(notice), None).await
+}
