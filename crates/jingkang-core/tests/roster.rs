@@ -82,7 +82,7 @@ async fn reimport_changes_nothing(t: TestDb) {
     let mut tx = t.db.begin().await.unwrap();
     assert_eq!(
         jingkang_core::store::persons::index_names(&mut tx).await.unwrap(),
-        vec!["persons_id_number", "persons_residence"]
+        vec!["persons_id_number", "persons_initials", "persons_residence"]
     );
     drop(tx);
     let before = table_counts(&t.db).await;

@@ -308,6 +308,18 @@ async fn township_scope_and_masking(app: App) {
     assert!(by_id.contains(&format!("/persons/{mine}\"")));
     let by_name = c.get(app.url("/persons")).query(&[("q", p.record.data.name.as_str())]).send().await.unwrap().text().await.unwrap();
     assert!(by_name.contains(&format!("/persons/{mine}\"")));
+    let initials = persons::name_initials(&p.record.data.name);
+    let by_pinyin = c.get(app.url(&format!("/persons?q={}", initials.to_uppercase()))).send().await.unwrap().text().await.unwrap();
+    assert!(by_pinyin.contains(&format!("/persons/{mine}\"")), "pinyin initials {initials}");
+    let theirs_name = {
+        let mut tx = app.db.begin().await.unwrap();
+        let all = Scope::of(app.tree.get(COUNTY).unwrap());
+        let p = persons::get(&mut tx, &all, &Actor::system(), theirs).await.unwrap().unwrap();
+        tx.commit().await.unwrap();
+        p.record.data.name
+    };
+    let other = c.get(app.url("/persons")).query(&[("q", theirs_name.as_str())]).send().await.unwrap().text().await.unwrap();
+    assert!(!other.contains(&format!("/persons/{theirs}\"")), "search never crosses the scope");
 }
 
 async fn reveal_needs_a_reason_and_is_audited(app: App) {

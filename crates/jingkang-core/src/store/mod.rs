@@ -148,6 +148,8 @@ impl Db {
             Db::Sqlite(p) => sqlx::migrate!("./migrations/sqlite").run(p).await?,
             Db::Postgres(p) => sqlx::migrate!("./migrations/postgres").run(p).await?,
         }
+        // Data the SQL migrations cannot compute.
+        persons::backfill_initials(self).await?;
         Ok(())
     }
 

@@ -139,7 +139,7 @@ pub async fn insert_many(
             .collect();
         let mut cols = vec![("id", Col::Int)];
         cols.extend(used.iter().map(|&i| (PERSON_COLUMNS[i], PERSON_COLUMN_TYPES[i])));
-        cols.extend([("created_change", Col::Int), ("updated_change", Col::Int)]);
+        cols.extend([("name_initials", Col::Text), ("created_change", Col::Int), ("updated_change", Col::Int)]);
         let new_ids = reserve_ids(tx, "persons", chunk.len()).await?;
         let mut rows = Rows::new();
         for (p, id) in chunk.iter().zip(&new_ids) {
@@ -147,7 +147,7 @@ pub async fn insert_many(
             for &i in &used {
                 write_person_col(&mut rows, &p.data, i);
             }
-            rows.int(Some(change_id)).int(Some(change_id)).end_row();
+            rows.text(Some(&name_initials(&p.data.name))).int(Some(change_id)).int(Some(change_id)).end_row();
         }
         bulk::insert(tx, "persons", &cols, rows).await?;
         let guardians: Vec<(i64, &Guardian)> =
@@ -296,6 +296,9 @@ pub async fn update_fields(
     let person_cols: Vec<&str> = changes.iter().map(|c| c.field).filter(|f| !f.starts_with("guardian1.")).collect();
     let d = &new.data;
     let mut sets: Vec<String> = person_cols.iter().enumerate().map(|(i, c)| format!("{c} = ${}", i + 5)).collect();
+    if person_cols.contains(&"name") {
+        sets.push(format!("name_initials = ${}", person_cols.len() + 5));
+    }
     sets.push("updated_change = $1".into());
     sets.push("version = version + 1".into());
     let sql = format!(
@@ -315,6 +318,9 @@ pub async fn update_fields(
                 "low_income" => q.bind(d.low_income),
                 other => q.bind(d.get(other)),
             };
+        }
+        if person_cols.contains(&"name") {
+            q = q.bind(name_initials(&d.name));
         }
         q.execute(&mut **c).await.map(|r| r.rows_affected())
     })?;
@@ -399,7 +405,44 @@ mod search_tests {
         assert_eq!(super::id_prefix("500"), None);
         assert_eq!(super::id_prefix("孔波秀"), None);
         assert_eq!(super::id_prefix("50x1"), None);
+        assert_eq!(super::name_initials("张三"), "zs");
+        assert_eq!(super::name_initials("欧阳·娜娜"), "oynn");
+        assert_eq!(super::name_initials("阿依古丽A"), "aygla");
         assert_eq!(super::like_escape("a%b_c\\"), "a\\%b\\_c\\\\");
+    }
+}
+
+/// The pinyin initials of a name, lower case: 张三 → `zs`, 欧阳娜娜 → `oynn`. Characters without a
+/// reading (letters, the middle dot of minority names) are kept if ASCII letters, else dropped.
+/// Polyphonic characters take their most common reading (单 → d, not s).
+pub fn name_initials(name: &str) -> String {
+    use pinyin::ToPinyin;
+    name.chars()
+        .filter_map(|c| match c.to_pinyin() {
+            Some(p) => p.first_letter().chars().next(),
+            None if c.is_ascii_alphabetic() => Some(c.to_ascii_lowercase()),
+            None => None,
+        })
+        .collect()
+}
+
+/// Fill `name_initials` where it is missing (rows written before the column existed). Idempotent.
+pub async fn backfill_initials(db: &super::Db) -> anyhow::Result<u64> {
+    let mut total = 0;
+    loop {
+        let mut tx = db.begin().await?;
+        let rows: Vec<(i64, String)> = on_tx!(&mut tx, c => sqlx::query_as(
+            "SELECT id, name FROM persons WHERE name_initials IS NULL LIMIT 5000").fetch_all(&mut **c).await)?;
+        if rows.is_empty() {
+            tx.commit().await?;
+            return Ok(total);
+        }
+        for (id, name) in &rows {
+            on_tx!(&mut tx, c => sqlx::query("UPDATE persons SET name_initials = $1 WHERE id = $2")
+                .bind(name_initials(name)).bind(id).execute(&mut **c).await.map(drop))?;
+        }
+        total += rows.len() as u64;
+        tx.commit().await?;
     }
 }
 
@@ -439,6 +482,16 @@ pub async fn list(tx: &mut Tx, scope: &Scope, filter: &ListFilter) -> anyhow::Re
                 *b += 1;
             }
             texts.push(prefix);
+            texts.push(String::from_utf8(upper).unwrap_or_default());
+        } else if q.len() <= 8 && q.chars().all(|c| c.is_ascii_alphabetic()) {
+            // Pinyin initials: `zs` finds 张三, 赵四…; a range on the initials index.
+            let lower = q.to_ascii_lowercase();
+            let mut upper = lower.clone().into_bytes();
+            if let Some(b) = upper.last_mut() {
+                *b += 1;
+            }
+            extra.push_str(&format!(" AND p.name_initials >= ${} AND p.name_initials < ${}", 7 + texts.len(), 8 + texts.len()));
+            texts.push(lower);
             texts.push(String::from_utf8(upper).unwrap_or_default());
         } else {
             extra.push_str(&format!(" AND p.name LIKE ${} ESCAPE '\\'", 7 + texts.len()));
@@ -532,10 +585,12 @@ pub async fn history(tx: &mut Tx, scope: &Scope, id: i64) -> anyhow::Result<Vec<
 const PERSON_INDEXES_SQLITE: &[(&str, &str)] = &[
     ("persons_id_number", "CREATE UNIQUE INDEX persons_id_number ON persons(id_number)"),
     ("persons_residence", "CREATE INDEX persons_residence ON persons(residence_region)"),
+    ("persons_initials", "CREATE INDEX persons_initials ON persons(name_initials)"),
 ];
 const PERSON_INDEXES_POSTGRES: &[(&str, &str)] = &[
     ("persons_id_number", "CREATE UNIQUE INDEX persons_id_number ON persons(id_number)"),
     ("persons_residence", "CREATE INDEX persons_residence ON persons(residence_region text_pattern_ops)"),
+    ("persons_initials", "CREATE INDEX persons_initials ON persons(name_initials text_pattern_ops)"),
 ];
 
 /// Drop the person indexes for a bulk load, inside `tx`. Only when the registry is empty (checked
