@@ -4,6 +4,7 @@
 //! ([`auth::Need`]); every person query goes through the caller's [`jingkang_core::regions::Scope`].
 
 pub mod admin;
+pub mod api;
 pub mod assets;
 pub mod auth;
 pub mod error;
@@ -103,12 +104,18 @@ fn table() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
         r(Method::POST, "/admin/users", roles::<auth::Admins>(), post(admin::user_create)),
         r(Method::POST, "/admin/users/{id}/reset-password", roles::<auth::Admins>(), post(admin::user_reset)),
         r(Method::POST, "/admin/users/{id}/disable", roles::<auth::Admins>(), post(admin::user_disable)),
+        r(Method::GET, "/api/v1/openapi.json", Public, get(api::openapi_json)),
+        r(Method::GET, "/api/v1/persons", roles::<auth::ReadRegistry>(), get(api::persons_list)),
+        r(Method::GET, "/api/v1/persons/{id}", roles::<auth::ReadRegistry>(), get(api::person_get)),
+        r(Method::GET, "/api/v1/regions", AnyUser, get(api::regions_find)),
     ]
 }
 
-/// The routes and who may call them.
+/// The routes and who may call them (the API docs page is merged from utoipa-swagger-ui).
 pub fn route_specs() -> Vec<RouteSpec> {
-    table().into_iter().map(|(s, _)| s).collect()
+    let mut specs: Vec<RouteSpec> = table().into_iter().map(|(s, _)| s).collect();
+    specs.push(RouteSpec { method: Method::GET, path: "/api/v1/docs/", access: Access::Public });
+    specs
 }
 
 /// The application router.
@@ -118,7 +125,10 @@ pub fn router(state: AppState) -> Router {
     for (spec, handler) in table() {
         router = router.route(spec.path, handler);
     }
+    let docs = utoipa_swagger_ui::SwaggerUi::new("/api/v1/docs").config(utoipa_swagger_ui::Config::from("/api/v1/openapi.json"));
     router
+        .merge(docs)
+        .route("/api/{*rest}", get(api::not_found).post(api::not_found))
         .fallback(|| async { error::AppError::NotFound })
         .layer(axum::middleware::from_fn(move |req, next| security::headers(secure, req, next)))
         .layer(tower_http::limit::RequestBodyLimitLayer::new(64 * 1024 * 1024))

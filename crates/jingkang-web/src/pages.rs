@@ -419,7 +419,7 @@ pub struct PersonPage {
 }
 
 /// Fields the police may see (SPEC §10: identity, address, guardian and risk).
-const POLICE_FIELDS: &[&str] = &[
+pub const POLICE_FIELDS: &[&str] = &[
     "id_number", "name", "sex", "birth_date", "residence_region", "residence_address", "risk_grade", "guardian1.name",
     "guardian1.relation", "guardian1.phone", "guardian1.phone_alt",
 ];

@@ -140,6 +140,15 @@ impl App {
         v.into_iter().map(|e| e.action).collect()
     }
 
+    /// Every person of the county (read without audit, for assertions).
+    async fn all_persons(&self) -> Vec<persons::StoredPerson> {
+        let mut tx = self.db.begin().await.unwrap();
+        let scope = Scope::of(self.tree.get(COUNTY).unwrap());
+        let v = persons::list(&mut tx, &scope, &ListFilter::default()).await.unwrap();
+        tx.commit().await.unwrap();
+        v
+    }
+
     /// A person of `township`, by internal id.
     async fn person_in(&self, township: &str) -> i64 {
         let mut tx = self.db.begin().await.unwrap();
@@ -187,6 +196,7 @@ app_tests!(
     csrf_and_security_headers,
     police_see_no_one_without_risk,
     authorization_matrix,
+    api_with_bearer_token,
     audit_page_finds_reads_and_admin_manages_users,
 );
 
@@ -285,8 +295,10 @@ async fn township_scope_and_masking(app: App) {
     let theirs = app.person_in(&app.town_b).await;
     assert!(list.contains(&format!("/persons/{mine}\"")));
     assert!(!list.contains(&format!("/persons/{theirs}\"")), "another township's person is not listed");
-    // IDs are masked in the list: no 18-character run of digits appears.
-    assert!(!list.as_bytes().windows(17).any(|w| w.iter().all(u8::is_ascii_digit)), "no clear ID number in the list");
+    // IDs are masked in the list: no person's ID number appears in clear.
+    for p in app.all_persons().await {
+        assert!(!list.contains(&p.record.data.id_number), "clear ID number in the list");
+    }
     // Out of scope answers exactly like absent.
     let r = c.get(app.url(&format!("/persons/{theirs}"))).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
@@ -338,13 +350,14 @@ async fn reveal_needs_a_reason_and_is_audited(app: App) {
         .form(&[("csrf", csrf.as_str()), ("field", "id_number"), ("reason", "入户随访核对")]).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     let fragment = r.text().await.unwrap();
-    assert!(fragment.as_bytes().windows(17).any(|w| w.iter().all(u8::is_ascii_digit)), "the clear ID: {fragment}");
+    let clear = app.all_persons().await.into_iter().find(|p| p.id == id).unwrap().record.data.id_number;
+    assert!(fragment.contains(&clear), "the clear ID: {fragment}");
     let mut tx = app.db.begin().await.unwrap();
     let entries = audit::entries(&mut tx).await.unwrap();
     tx.commit().await.unwrap();
     let reveal = entries.iter().find(|e| e.action == "person.reveal").unwrap();
     assert!(reveal.detail.contains("入户随访核对"));
-    assert!(!reveal.detail.as_bytes().windows(17).any(|w| w.iter().all(u8::is_ascii_digit)), "no ID in the audit entry");
+    assert!(!reveal.detail.contains(&clear), "no ID in the audit entry");
 }
 
 async fn csrf_and_security_headers(app: App) {
@@ -462,6 +475,7 @@ async fn authorization_matrix(app: App) {
             .send().await.unwrap();
         match spec.access {
             Access::Public => assert!(!r.status().is_server_error() && location(&r) != "/login", "{} {path}", spec.method),
+            _ if path.starts_with("/api/") => assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{path} without token"),
             _ => assert_eq!((r.status(), location(&r)), (StatusCode::SEE_OTHER, "/login".to_string()), "{} {path} without session", spec.method),
         }
     }
@@ -506,4 +520,53 @@ async fn audit_page_finds_reads_and_admin_manages_users(app: App) {
     let r = admin.post(app.url("/admin/users")).form(&[("csrf", csrf.as_str())]).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     assert!(r.text().await.unwrap().contains("提交的内容不完整"));
+}
+
+async fn api_with_bearer_token(app: App) {
+    app.add_user("jiezhen", Role::Township, &app.town_a, false).await;
+    let mut tx = app.db.begin().await.unwrap();
+    let user = store_accounts::find_user(&mut tx, "jiezhen").await.unwrap().unwrap();
+    let token = store_accounts::create_api_token(&mut tx, &Actor::cli(), &user).await.unwrap();
+    tx.commit().await.unwrap();
+    let c = client();
+    // No token: 401 with a JSON error.
+    let r = c.get(app.url("/api/v1/persons")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["code"], "unauthenticated");
+    assert!(body["message"].as_str().unwrap().contains("登录"));
+    let bad = c.get(app.url("/api/v1/persons")).bearer_auth("jk_wrong").send().await.unwrap();
+    assert_eq!(bad.status(), StatusCode::UNAUTHORIZED);
+    // The token sees the user's scope, masked.
+    let page: serde_json::Value = c.get(app.url("/api/v1/persons?limit=200")).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
+    let items = page["items"].as_array().unwrap();
+    assert!(!items.is_empty());
+    assert!(items.iter().all(|p| p["residence_region"].as_str().unwrap().starts_with(&app.town_a)));
+    assert!(items.iter().all(|p| p["id_number_masked"].as_str().unwrap().contains("**********")));
+    let mine = items[0]["id"].as_i64().unwrap();
+    let rec: serde_json::Value = c.get(app.url(&format!("/api/v1/persons/{mine}"))).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
+    let idf = rec["fields"].as_array().unwrap().iter().find(|f| f["field"] == "id_number").unwrap();
+    assert_eq!(idf["masked"], true);
+    let theirs = app.person_in(&app.town_b).await;
+    let r = c.get(app.url(&format!("/api/v1/persons/{theirs}"))).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    assert_eq!(r.json::<serde_json::Value>().await.unwrap()["code"], "not-found");
+    let r = c.get(app.url("/api/v1/persons/abc")).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let r = c.get(app.url("/api/v1/nothing")).bearer_auth(&token).send().await.unwrap();
+    assert_eq!((r.status(), r.json::<serde_json::Value>().await.unwrap()["code"].clone()), (StatusCode::NOT_FOUND, "not-found".into()));
+    // Reads through the API are audited like page reads.
+    let mut tx = app.db.begin().await.unwrap();
+    let entries = audit::entries(&mut tx).await.unwrap();
+    tx.commit().await.unwrap();
+    assert!(entries.iter().any(|e| e.action == "person.read" && e.target_id.as_deref() == Some(&mine.to_string()) && e.actor == "user:jiezhen"));
+    // Regions, and the OpenAPI document generated from the handlers.
+    let regions: serde_json::Value = c.get(app.url("/api/v1/regions")).query(&[("q", "万盛")]).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
+    assert!(regions.as_array().unwrap().iter().any(|r| r["name"] == "万盛街道"));
+    let doc: serde_json::Value = c.get(app.url("/api/v1/openapi.json")).send().await.unwrap().json().await.unwrap();
+    assert!(doc["paths"]["/api/v1/persons/{id}"]["get"].is_object());
+    assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
+    let docs = c.get(app.url("/api/v1/docs/")).send().await.unwrap();
+    assert_eq!(docs.status(), StatusCode::OK);
+    assert!(docs.text().await.unwrap().contains("swagger"));
 }

@@ -1,0 +1,265 @@
+//! JSON API under `/api/v1`: the same scope, roles and audit as the pages, for bearer tokens from
+//! `jingkang token create` (or a browser session). Errors are `{"code","message"}`. The OpenAPI
+//! document is generated from these handlers by utoipa.
+
+use axum::Json;
+use axum::extract::{FromRef, FromRequestParts, State};
+use axum::http::request::Parts;
+use axum::response::{IntoResponse, Response};
+use jingkang_core::registry::{self, Sensitivity};
+use jingkang_core::regions::Scope;
+use jingkang_core::store::persons::{self, ListFilter};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, OpenApi, ToSchema};
+
+use crate::AppState;
+use crate::auth::{CurrentUser, Need, Policy, ReadRegistry};
+use crate::error::AppError;
+use crate::extract::{Path, Query};
+
+/// An error as the API returns it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ApiErrorBody {
+    /// Stable kebab-case code, e.g. `not-found`.
+    pub code: String,
+    /// The Chinese message for a person.
+    pub message: String,
+}
+
+/// [`AppError`] rendered as JSON (401 instead of a redirect to the login page).
+pub struct ApiError(pub AppError);
+
+impl From<AppError> for ApiError {
+    fn from(e: AppError) -> Self {
+        ApiError(e)
+    }
+}
+
+impl From<anyhow::Error> for ApiError {
+    fn from(e: anyhow::Error) -> Self {
+        ApiError(AppError::Internal(e))
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code) = match &self.0 {
+            AppError::Login | AppError::RedirectTo(_) => (axum::http::StatusCode::UNAUTHORIZED, "unauthenticated".to_string()),
+            other => (other.status(), other.code().to_string()),
+        };
+        if let AppError::Internal(e) = &self.0 {
+            tracing::error!(error = format!("{e:#}"), "api request failed");
+        }
+        let message = match code.as_str() {
+            "unauthenticated" => jingkang_core::messages::render("session-expired", &[]),
+            _ => self.0.message(),
+        };
+        (status, Json(ApiErrorBody { code, message })).into_response()
+    }
+}
+
+/// The caller, allowed by policy `P`, with API-style rejections.
+pub struct ApiNeed<P: Policy>(pub CurrentUser, std::marker::PhantomData<P>);
+
+impl<S, P> FromRequestParts<S> for ApiNeed<P>
+where
+    AppState: FromRef<S>,
+    S: Send + Sync,
+    P: Policy,
+{
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let need = Need::<P>::from_request_parts(parts, state).await?;
+        Ok(ApiNeed(need.who, std::marker::PhantomData))
+    }
+}
+
+/// A person in a list: identifiers masked.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PersonSummary {
+    pub id: i64,
+    pub name: String,
+    /// `male` or `female`.
+    pub sex: String,
+    pub birth_date: chrono::NaiveDate,
+    /// Masked, e.g. `5001**********1234`.
+    pub id_number_masked: String,
+    /// 9-digit township code of residence.
+    pub residence_region: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PersonPage {
+    pub items: Vec<PersonSummary>,
+    /// Pass as `after` to get the next page; absent on the last page.
+    pub next_after: Option<String>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct PersonQuery {
+    /// ID-number prefix (≥ 4 characters), pinyin initials, or part of a name.
+    pub q: Option<String>,
+    /// Only this region's subtree (inside the caller's scope).
+    pub region: Option<String>,
+    /// Cursor from `next_after`.
+    pub after: Option<String>,
+    /// Page size, 1–200 (default 50).
+    pub limit: Option<i64>,
+}
+
+/// One field of a record as the API returns it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FieldValue {
+    pub field: String,
+    pub label: String,
+    pub value: String,
+    /// The value is masked; reveal it in the web page, with a reason (audited).
+    pub masked: bool,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PersonRecord {
+    pub id: i64,
+    pub version: i64,
+    pub fields: Vec<FieldValue>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RegionItem {
+    pub code: String,
+    pub name: String,
+    pub path: String,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct RegionQuery {
+    /// Part of a region name, e.g. `万盛`.
+    pub q: String,
+}
+
+/// Persons in the caller's scope.
+#[utoipa::path(get, path = "/api/v1/persons", params(PersonQuery),
+    responses((status = 200, body = PersonPage), (status = 401, body = ApiErrorBody), (status = 403, body = ApiErrorBody)),
+    security(("bearer" = [])), tag = "persons")]
+pub async fn persons_list(
+    State(state): State<AppState>,
+    ApiNeed(who, _): ApiNeed<ReadRegistry>,
+    Query(q): Query<PersonQuery>,
+) -> Result<Json<PersonPage>, ApiError> {
+    let within = match q.region.as_deref().map(str::trim).filter(|r| !r.is_empty()) {
+        None => None,
+        Some(code) => Some(Scope::of(state.tree.get(code).ok_or(AppError::NotFound)?)),
+    };
+    let limit = q.limit.unwrap_or(50).clamp(1, 200);
+    let filter = ListFilter {
+        within,
+        limit: Some(limit + 1),
+        after: q.after.as_deref().and_then(|a| a.split_once('.')).and_then(|(r, id)| Some((r.to_string(), id.parse().ok()?))),
+        search: q.q.clone().filter(|s| !s.trim().is_empty()),
+        min_risk_grade: (who.user.role == jingkang_core::accounts::Role::Police).then_some(3),
+        ..Default::default()
+    };
+    let mut tx = state.db.begin().await?;
+    let mut found = persons::list(&mut tx, &who.scope, &filter).await?;
+    jingkang_core::store::audit::record(&mut tx, &who.user.actor(), "person.list", None,
+        serde_json::json!({"results": found.len().min(limit as usize), "via": "api"})).await?;
+    tx.commit().await?;
+    let next_after = if found.len() as i64 > limit {
+        found.truncate(limit as usize);
+        found.last().map(|p| format!("{}.{}", p.record.data.residence_region, p.id))
+    } else {
+        None
+    };
+    let items = found
+        .into_iter()
+        .map(|p| PersonSummary {
+            id: p.id,
+            id_number_masked: registry::mask(Sensitivity::Identifier, &p.record.data.id_number),
+            name: p.record.data.name,
+            sex: p.record.data.sex,
+            birth_date: p.record.data.birth_date,
+            residence_region: p.record.data.residence_region,
+        })
+        .collect();
+    Ok(Json(PersonPage { items, next_after }))
+}
+
+/// One person's record (masked where sensitive). The read is audited.
+#[utoipa::path(get, path = "/api/v1/persons/{id}", params(("id" = i64, Path, description = "Internal person id")),
+    responses((status = 200, body = PersonRecord), (status = 404, body = ApiErrorBody)),
+    security(("bearer" = [])), tag = "persons")]
+pub async fn person_get(
+    State(state): State<AppState>,
+    ApiNeed(who, _): ApiNeed<ReadRegistry>,
+    Path(id): Path<i64>,
+) -> Result<Json<PersonRecord>, ApiError> {
+    let mut tx = state.db.begin().await?;
+    let p = persons::get(&mut tx, &who.scope, &who.user.actor(), id).await?.ok_or(AppError::NotFound)?;
+    let police = who.user.role == jingkang_core::accounts::Role::Police;
+    if police && p.record.data.risk_grade.is_none_or(|g| g < 3) {
+        return Err(AppError::NotFound.into());
+    }
+    tx.commit().await?;
+    let fields = registry::FIELDS
+        .iter()
+        .filter(|d| !police || crate::pages::POLICE_FIELDS.contains(&d.name))
+        .filter_map(|d| {
+            let raw = p.record.get(d.name).filter(|v| !v.is_empty())?;
+            let masked = d.sensitivity != Sensitivity::Plain;
+            let value = if masked { registry::mask(d.sensitivity, &raw) } else { raw };
+            Some(FieldValue { field: d.name.to_string(), label: d.label_zh.to_string(), value, masked })
+        })
+        .collect();
+    Ok(Json(PersonRecord { id: p.id, version: p.version, fields }))
+}
+
+/// Regions by name, with their full paths.
+#[utoipa::path(get, path = "/api/v1/regions", params(RegionQuery),
+    responses((status = 200, body = Vec<RegionItem>)), security(("bearer" = [])), tag = "regions")]
+pub async fn regions_find(
+    State(state): State<AppState>,
+    ApiNeed(_who, _): ApiNeed<crate::auth::AnyUser>,
+    Query(q): Query<RegionQuery>,
+) -> Result<Json<Vec<RegionItem>>, ApiError> {
+    let found = jingkang_core::regions::find(&state.db, &state.tree, q.q.trim(), 50).await?;
+    Ok(Json(
+        found
+            .into_iter()
+            .filter_map(|path| {
+                let last = path.last()?;
+                Some(RegionItem {
+                    code: last.code.clone(),
+                    name: last.name.clone(),
+                    path: path.iter().map(|r| r.name.as_str()).collect::<Vec<_>>().join(" / "),
+                })
+            })
+            .collect(),
+    ))
+}
+
+struct BearerAuth;
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme("bearer", SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()));
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "精康 jingkang API", description = "社区康复服务信息系统接口：与网页相同的地区范围、角色与审计。令牌由 `jingkang token create` 生成。"),
+    paths(persons_list, person_get, regions_find),
+    components(schemas(ApiErrorBody, PersonSummary, PersonPage, FieldValue, PersonRecord, RegionItem)),
+    modifiers(&BearerAuth)
+)]
+pub struct ApiDoc;
+
+pub async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDoc::openapi())
+}
+
+/// Unknown paths under /api answer in JSON too.
+pub async fn not_found() -> ApiError {
+    ApiError(AppError::NotFound)
+}
