@@ -432,6 +432,16 @@ fn display_value(state: &AppState, field: &str, raw: &str) -> String {
     match field {
         "sex" => sex_label(raw).to_string(),
         "residence_region" | "household_region" => state.tree.path_name(raw),
+        "disability_category" => raw
+            .parse::<u8>()
+            .ok()
+            .and_then(jingkang_core::domain::DisabilityCategory::from_code)
+            .map_or_else(|| raw.to_string(), |c| c.label_zh().to_string()),
+        "disability_grade" => raw
+            .parse::<u8>()
+            .ok()
+            .and_then(jingkang_core::domain::DisabilityGrade::from_number)
+            .map_or_else(|| raw.to_string(), |g| g.label_zh().to_string()),
         "subsistence_allowance" | "extreme_poverty" | "low_income" => (if raw == "1" || raw == "true" { "是" } else { "否" }).to_string(),
         _ => {
             let label = jingkang_core::registry::codes::label(field, raw);

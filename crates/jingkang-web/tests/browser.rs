@@ -1,0 +1,171 @@
+//! Browser tests in real Chromium (Debian `chromium` + `chromedriver`, driven over WebDriver by
+//! fantoccini) against the real server on a fresh SQLite database. Screenshots of key pages go to
+//! `target/test-artifacts/`. Under `CI=true` a missing Chromium fails the test; elsewhere it is
+//! reported and the test returns.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use common::*;
+use fantoccini::{Client, ClientBuilder, Locator};
+use jingkang_core::accounts::{self, Role};
+use jingkang_core::store::accounts as store_accounts;
+use jingkang_core::store::persons;
+
+struct Driver(Child);
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn find(cmds: &[&str]) -> Option<PathBuf> {
+    cmds.iter().map(PathBuf::from).find(|p| p.exists())
+}
+
+async fn browser() -> Option<(Client, Driver)> {
+    let chromium = find(&["/usr/bin/chromium", "/usr/bin/chromium-browser"]);
+    let driver = find(&["/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver"]);
+    let (Some(chromium), Some(driver)) = (chromium, driver) else {
+        assert!(std::env::var("CI").as_deref() != Ok("true"), "CI=true but Chromium/chromedriver are not installed");
+        eprintln!("chromium or chromedriver not installed: browser test not run");
+        return None;
+    };
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let child = Command::new(driver).arg(format!("--port={port}")).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let guard = Driver(child);
+    let caps: serde_json::Map<String, serde_json::Value> = serde_json::from_value(serde_json::json!({
+        "goog:chromeOptions": {
+            "binary": chromium,
+            "args": ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--window-size=1024,900", "--lang=zh-CN"]
+        }
+    }))
+    .unwrap();
+    let url = format!("http://127.0.0.1:{port}");
+    for _ in 0..50 {
+        if let Ok(c) = ClientBuilder::rustls().unwrap().capabilities(caps.clone()).connect(&url).await {
+            return Some((c, guard));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!("chromedriver did not start");
+}
+
+fn artifacts() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/test-artifacts");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+async fn shot(c: &Client, name: &str) {
+    let png = c.screenshot().await.unwrap();
+    std::fs::write(artifacts().join(format!("{name}.png")), png).unwrap();
+}
+
+async fn fill(c: &Client, name: &str, value: &str) {
+    let e = c.find(Locator::Css(&format!("input[name=\"{name}\"]"))).await.unwrap();
+    e.clear().await.unwrap();
+    e.send_keys(value).await.unwrap();
+}
+
+async fn submit(c: &Client, form: &str) {
+    c.find(Locator::Css(&format!("{form} button[type=submit]"))).await.unwrap().click().await.unwrap();
+}
+
+async fn body(c: &Client) -> String {
+    c.find(Locator::Css("body")).await.unwrap().text().await.unwrap()
+}
+
+async fn login(c: &Client, app: &App, username: &str) {
+    c.goto(&app.url("/login")).await.unwrap();
+    fill(c, "username", username).await;
+    fill(c, "password", PASSWORD).await;
+    submit(c, "form[action=\"/login\"]").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clerk_and_an_officer_in_chromium() {
+    let Some((c, _driver)) = browser().await else { return };
+    let (db, dir) = sqlite_db().await;
+    let app = spawn_app(db, dir).await;
+    app.add_user("minzheng", Role::Civil, COUNTY, false).await;
+    app.add_user("jiezhen", Role::Township, &app.town_a, true).await;
+
+    // 1. 民政 officer: password, then the mandatory TOTP enrolment with its QR code.
+    login(&c, &app, "minzheng").await;
+    assert!(c.current_url().await.unwrap().path().ends_with("/account/totp"));
+    shot(&c, "01-totp-enrolment").await;
+    let secret = c.find(Locator::Id("totp-secret")).await.unwrap().text().await.unwrap();
+    let code = accounts::totp_code(&secret, u64::try_from(chrono::Utc::now().timestamp()).unwrap()).unwrap();
+    fill(&c, "code", &code).await;
+    submit(&c, "form[action=\"/account/totp\"]").await;
+    let codes = c.find(Locator::Id("recovery-codes")).await.unwrap().text().await.unwrap();
+    assert_eq!(codes.lines().count(), 10, "{codes}");
+    shot(&c, "02-recovery-codes").await;
+    c.find(Locator::LinkText("继续")).await.unwrap().click().await.unwrap();
+    assert!(body(&c).await.contains("合计"), "the county summary");
+    shot(&c, "03-home").await;
+    c.delete_all_cookies().await.unwrap();
+
+    // 2. Township clerk: first login forces a new password.
+    login(&c, &app, "jiezhen").await;
+    assert!(c.current_url().await.unwrap().path().ends_with("/account/password"));
+    fill(&c, "current", PASSWORD).await;
+    fill(&c, "new", "Clerk-Secret-2026").await;
+    fill(&c, "confirm", "Clerk-Secret-2026").await;
+    submit(&c, "form[action=\"/account/password\"]").await;
+
+    // 3. Search by pinyin initials, open the person: sensitive fields are masked.
+    let person = app.all_persons().await.into_iter().find(|p| p.record.data.residence_region.starts_with(&app.town_a)).unwrap();
+    let initials = persons::name_initials(&person.record.data.name);
+    c.goto(&app.url("/persons")).await.unwrap();
+    fill(&c, "q", &initials).await;
+    submit(&c, "form.search").await;
+    shot(&c, "04-search-pinyin").await;
+    c.find(Locator::Css(&format!("a[href=\"/persons/{}\"]", person.id))).await.unwrap().click().await.unwrap();
+    let page = body(&c).await;
+    assert!(page.contains(&person.record.data.name));
+    assert!(!page.contains(&person.record.data.id_number), "ID masked");
+    shot(&c, "05-person-masked").await;
+
+    // 4. Reveal the ID number with a reason (htmx swaps the cell in place).
+    let cell = c.find(Locator::Id("f-id_number")).await.unwrap();
+    cell.find(Locator::Css("input[name=reason]")).await.unwrap().send_keys("入户随访核对身份").await.unwrap();
+    cell.find(Locator::Css("button[type=submit]")).await.unwrap().click().await.unwrap();
+    let mut revealed = String::new();
+    for _ in 0..50 {
+        revealed = c.find(Locator::Id("f-id_number")).await.unwrap().text().await.unwrap();
+        if revealed.contains(&person.record.data.id_number) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(revealed.contains(&person.record.data.id_number), "revealed: {revealed}");
+    assert!(c.current_url().await.unwrap().path().ends_with(&format!("/persons/{}", person.id)), "htmx: no page change");
+    shot(&c, "06-person-revealed").await;
+    c.delete_all_cookies().await.unwrap();
+
+    // 5. An auditor sees the reveal, with its reason, in the audit log.
+    app.add_user("shenji", Role::Auditor, COUNTY, false).await;
+    let mut tx = app.db.begin().await.unwrap();
+    let auditor = store_accounts::find_user(&mut tx, "shenji").await.unwrap().unwrap();
+    let secret = accounts::new_totp_secret();
+    store_accounts::set_totp_secret(&mut tx, &auditor, Some(&secret)).await.unwrap();
+    tx.commit().await.unwrap();
+    login(&c, &app, "shenji").await;
+    assert!(c.current_url().await.unwrap().path().ends_with("/login/totp"));
+    let code = accounts::totp_code(&secret, u64::try_from(chrono::Utc::now().timestamp()).unwrap()).unwrap();
+    fill(&c, "code", &code).await;
+    submit(&c, "form[action=\"/login/totp\"]").await;
+    c.goto(&app.url("/audit?action=person.reveal")).await.unwrap();
+    let log = c.find(Locator::Id("audit")).await.unwrap().text().await.unwrap();
+    assert!(log.contains("user:jiezhen") && log.contains("入户随访核对身份"), "{log}");
+    shot(&c, "07-audit").await;
+    c.close().await.unwrap();
+}

@@ -1,0 +1,169 @@
+//! Shared by the web tests: a served app on a fresh database, logins, page helpers.
+
+#![allow(clippy::unwrap_used, dead_code)]
+
+use std::str::FromStr;
+
+use jingkang_core::accounts::Role;
+use jingkang_core::generate::{self, GenOptions};
+use jingkang_core::import::{ImportOptions, import_roster};
+use jingkang_core::regions::{self, RegionTree, Scope};
+use jingkang_core::store::accounts::{self as store_accounts, NewUser};
+use jingkang_core::store::persons::{self, ListFilter};
+use jingkang_core::store::{Actor, Db, audit};
+use jingkang_web::{AppState, Settings};
+use reqwest::redirect::Policy;
+use sqlx::Connection;
+
+pub const COUNTY: &str = "500110";
+pub const PASSWORD: &str = "Test-Password-2026";
+
+pub struct App {
+    pub base: String,
+    pub db: Db,
+    pub tree: RegionTree,
+    /// A township under the county, and another one, for scope tests.
+    pub town_a: String,
+    pub town_b: String,
+    _dir: Option<tempfile::TempDir>,
+}
+
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder().cookie_store(true).redirect(Policy::none()).build().unwrap()
+}
+
+pub async fn install(db: &Db) -> RegionTree {
+    let all = regions::embedded_regions().unwrap();
+    let subset: Vec<_> = all.into_iter().filter(|r| r.code.starts_with("50")).collect();
+    let mut tx = db.begin().await.unwrap();
+    regions::upsert(&mut tx, &subset).await.unwrap();
+    tx.commit().await.unwrap();
+    regions::load_tree(db, false).await.unwrap()
+}
+
+pub async fn sqlite_db() -> (Db, Option<tempfile::TempDir>) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::connect(&format!("sqlite://{}", dir.path().join("t.db").display())).await.unwrap();
+    (db, Some(dir))
+}
+
+pub async fn postgres_db() -> Option<Db> {
+    let url = match std::env::var("JINGKANG_TEST_DATABASE_URL") {
+        Ok(u) if !u.trim().is_empty() => u,
+        _ => {
+            assert!(std::env::var("CI").as_deref() != Ok("true"), "CI=true needs JINGKANG_TEST_DATABASE_URL");
+            return None;
+        }
+    };
+    let schema = format!("w_{}_{}", std::process::id(), rand_suffix());
+    let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
+    sqlx::query(&format!("CREATE SCHEMA {schema}")).execute(&mut conn).await.unwrap();
+    conn.close().await.ok();
+    let opts = sqlx::postgres::PgConnectOptions::from_str(&url).unwrap().options([("search_path", schema.as_str())]);
+    let db = Db::connect_postgres(opts).await.unwrap();
+    db.migrate().await.unwrap();
+    Some(db)
+}
+
+pub fn rand_suffix() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() % 1_000_000_000;
+    format!("{t}_{}", N.fetch_add(1, Ordering::SeqCst))
+}
+
+/// Serve the app on port 0 with 60 generated persons in the county.
+pub async fn spawn_app(db: Db, dir: Option<tempfile::TempDir>) -> App {
+    let tree = install(&db).await;
+    let county = tree.get(COUNTY).unwrap().clone();
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("r.xlsx");
+    let today = chrono::NaiveDate::from_ymd_opt(2026, 11, 25).unwrap();
+    generate::write_roster(&tree, &county, GenOptions { rows: 60, seed: 11, error_rate: 0.0, messy: false, today }, &file, None)
+        .unwrap();
+    let actor = Actor::system();
+    let opts = ImportOptions { county: COUNTY, dry_run: false, actor: &actor, source: "test", today, progress: None };
+    let r = import_roster(&db, &tree, &file, &opts).await.unwrap();
+    assert_eq!(r.created, 60);
+    // The two townships with the most persons.
+    let mut tx = db.begin().await.unwrap();
+    let mut counts = persons::count_by_township(&mut tx, &Scope::of(&county)).await.unwrap();
+    tx.commit().await.unwrap();
+    counts.sort_by_key(|(_, n)| -n);
+    let (town_a, town_b) = (counts[0].0.clone(), counts[1].0.clone());
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let state = AppState::new(db.clone(), tree.clone(), Settings::default());
+    tokio::spawn(jingkang_web::serve(listener, state, std::future::pending()));
+    App { base, db, tree, town_a, town_b, _dir: dir }
+}
+
+impl App {
+    pub async fn add_user(&self, username: &str, role: Role, region: &str, must_change: bool) {
+        let mut tx = self.db.begin().await.unwrap();
+        let new = NewUser {
+            username,
+            display_name: username,
+            role,
+            region_code: region,
+            password: PASSWORD,
+            must_change_password: must_change,
+        };
+        store_accounts::create_user(&mut tx, &Actor::cli(), &new).await.unwrap().unwrap();
+        tx.commit().await.unwrap();
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// GET the login page, then POST the form; returns the response to the POST.
+    pub async fn login(&self, c: &reqwest::Client, username: &str, password: &str) -> reqwest::Response {
+        let page = c.get(self.url("/login")).send().await.unwrap().text().await.unwrap();
+        let csrf = hidden(&page, "csrf");
+        c.post(self.url("/login")).form(&[("csrf", csrf.as_str()), ("username", username), ("password", password)]).send().await.unwrap()
+    }
+
+    pub async fn csrf_of(&self, c: &reqwest::Client, path: &str) -> String {
+        let page = c.get(self.url(path)).send().await.unwrap().text().await.unwrap();
+        hidden(&page, "csrf")
+    }
+
+    pub async fn audit_actions(&self) -> Vec<String> {
+        let mut tx = self.db.begin().await.unwrap();
+        let v = audit::entries(&mut tx).await.unwrap();
+        tx.commit().await.unwrap();
+        v.into_iter().map(|e| e.action).collect()
+    }
+
+    /// Every person of the county (read without audit, for assertions).
+    pub async fn all_persons(&self) -> Vec<persons::StoredPerson> {
+        let mut tx = self.db.begin().await.unwrap();
+        let scope = Scope::of(self.tree.get(COUNTY).unwrap());
+        let v = persons::list(&mut tx, &scope, &ListFilter::default()).await.unwrap();
+        tx.commit().await.unwrap();
+        v
+    }
+
+    /// A person of `township`, by internal id.
+    pub async fn person_in(&self, township: &str) -> i64 {
+        let mut tx = self.db.begin().await.unwrap();
+        let scope = Scope::of(self.tree.get(township).unwrap());
+        let v = persons::list(&mut tx, &scope, &ListFilter { limit: Some(1), ..Default::default() }).await.unwrap();
+        tx.commit().await.unwrap();
+        v[0].id
+    }
+}
+
+/// The value of the first hidden input named `name` in an HTML page.
+pub fn hidden(html: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html.find(&marker).unwrap_or_else(|| panic!("no hidden {name} in page:\n{html}")) + marker.len();
+    html[start..].split('"').next().unwrap().to_string()
+}
+
+pub fn location(r: &reqwest::Response) -> String {
+    r.headers().get("location").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default()
+}
+
