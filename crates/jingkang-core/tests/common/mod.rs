@@ -47,6 +47,7 @@ pub async fn sqlite_at(version: i64) -> (Db, tempfile::TempDir) {
 }
 
 /// A fresh PostgreSQL schema migrated only up to `version`, without regions.
+/// (`i64::MAX`: every migration, with the data steps that follow them.)
 pub async fn postgres_at(version: i64) -> Option<Db> {
     let url = postgres_url()?;
     let schema = format!("t_{}", rand_suffix());
@@ -55,7 +56,11 @@ pub async fn postgres_at(version: i64) -> Option<Db> {
     conn.close().await.ok();
     let opts = PgConnectOptions::from_str(&url).expect("pg url").options([("search_path", schema.as_str())]);
     let db = Db::connect_postgres(opts).await.expect("pool");
-    db.migrate_up_to(version).await.expect("migrate");
+    if version == i64::MAX {
+        db.migrate().await.expect("migrate");
+    } else {
+        db.migrate_up_to(version).await.expect("migrate");
+    }
     Some(db)
 }
 
@@ -74,14 +79,7 @@ pub fn postgres_url() -> Option<String> {
 
 /// A fresh schema on the test server, used through `search_path`.
 pub async fn postgres() -> Option<TestDb> {
-    let url = postgres_url()?;
-    let schema = format!("t_{}", rand_suffix());
-    let mut conn = sqlx::PgConnection::connect(&url).await.expect("connect postgres");
-    sqlx::query(&format!("CREATE SCHEMA {schema}")).execute(&mut conn).await.expect("create schema");
-    conn.close().await.ok();
-    let opts = PgConnectOptions::from_str(&url).expect("pg url").options([("search_path", schema.as_str())]);
-    let db = Db::connect_postgres(opts).await.expect("pool");
-    db.migrate().await.expect("migrate");
+    let db = postgres_at(i64::MAX).await?;
     let tree = install_regions(&db).await;
     Some(TestDb { db, tree, _dir: None })
 }
