@@ -130,6 +130,7 @@ pub fn router(state: AppState) -> Router {
         .merge(docs)
         .route("/api/{*rest}", get(api::not_found).post(api::not_found))
         .fallback(|| async { error::AppError::NotFound })
+        .route_layer(axum::middleware::from_fn(security::access_log))
         .layer(axum::middleware::from_fn(move |req, next| security::headers(secure, req, next)))
         .layer(tower_http::limit::RequestBodyLimitLayer::new(64 * 1024 * 1024))
         // A bug must not drop the connection: the user gets the Chinese error page, the log the detail.

@@ -32,3 +32,24 @@ pub async fn headers(secure: bool, req: Request, next: Next) -> Response {
     }
     res
 }
+
+/// One structured log line per request: method, the route *template* (`/persons/{id}`, never the
+/// concrete path or query string, which can hold ID prefixes or names), status and duration.
+pub async fn access_log(req: Request, next: Next) -> Response {
+    let method = req.method().clone();
+    let route = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or_else(|| "(unmatched)".to_string(), |m| m.as_str().to_string());
+    let started = std::time::Instant::now();
+    let res = next.run(req).await;
+    tracing::info!(
+        target: "jingkang_web::access",
+        method = %method,
+        route = %route,
+        status = res.status().as_u16(),
+        ms = started.elapsed().as_millis() as u64,
+        "request"
+    );
+    res
+}

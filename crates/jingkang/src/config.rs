@@ -11,8 +11,14 @@ pub fn database_url(g: &GlobalOpts) -> String {
 }
 
 /// Logs go to stderr in English, with no personal data (IDs, phones and names are never logged).
+/// `JINGKANG_LOG_FORMAT=json` writes one JSON object per line, for log collectors.
 pub fn init_logging(filter: &str) {
     let filter = tracing_subscriber::EnvFilter::try_new(filter)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = if std::env::var("JINGKANG_LOG_FORMAT").is_ok_and(|v| v == "json") {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
 }

@@ -168,3 +168,54 @@ fn regions_find_and_villages() {
     let o = jk(dir.path(), &["regions", "find", "新华社区"]);
     assert!(stdout(&o).contains("500110004001\t社区/村\t重庆市 / 市辖区 / 綦江区 / 万盛街道 / 新华社区居民委员会"), "{}", stdout(&o));
 }
+
+/// `serve` as an operator runs it: demo accounts printed once, one JSON access-log line per
+/// request with the route template only (never a query string that may hold an ID prefix), and a
+/// clean stop on SIGTERM.
+#[test]
+fn serve_logs_routes_without_personal_data_and_stops_on_sigterm() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_jingkang"))
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args(["--log", "info", "serve", "--demo", "--listen", &format!("127.0.0.1:{port}")])
+        .env_remove("JINGKANG_DATABASE_URL")
+        .env("JINGKANG_LOG_FORMAT", "json")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut printed = String::new();
+    loop {
+        let mut line = String::new();
+        assert!(out.read_line(&mut line).unwrap() > 0, "serve ended early: {printed}");
+        printed.push_str(&line);
+        if line.contains("精康已启动") {
+            break;
+        }
+    }
+    assert!(printed.contains("演示账号：jiezhen"), "{printed}");
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(s, "GET /persons?q=50011019 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).unwrap();
+    assert!(resp.starts_with("HTTP/1.1 303"), "{resp}");
+    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    let exit = child.wait().unwrap();
+    assert!(exit.success(), "graceful stop on SIGTERM");
+    let mut logs = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut logs).unwrap();
+    let access: Vec<Value> = logs
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v["target"] == "jingkang_web::access")
+        .collect();
+    assert_eq!(access.len(), 1, "{logs}");
+    assert_eq!(access[0]["fields"]["route"], "/persons");
+    assert_eq!(access[0]["fields"]["status"], 303);
+    assert!(!logs.contains("50011019"), "no query string in the logs: {logs}");
+}
