@@ -156,7 +156,7 @@ pub async fn persons_list(
         limit: Some(limit + 1),
         after: q.after.as_deref().and_then(|a| a.split_once('.')).and_then(|(r, id)| Some((r.to_string(), id.parse().ok()?))),
         search: q.q.clone().filter(|s| !s.trim().is_empty()),
-        min_risk_grade: (who.user.role == jingkang_core::accounts::Role::Police).then_some(3),
+        min_risk_grade: who.min_risk_grade(),
         ..Default::default()
     };
     let mut tx = state.db.begin().await?;
@@ -195,14 +195,13 @@ pub async fn person_get(
 ) -> Result<Json<PersonRecord>, ApiError> {
     let mut tx = state.db.begin().await?;
     let p = persons::get(&mut tx, &who.scope, &who.user.actor(), id).await?.ok_or(AppError::NotFound)?;
-    let police = who.user.role == jingkang_core::accounts::Role::Police;
-    if police && p.record.data.risk_grade.is_none_or(|g| g < 3) {
+    if !who.may_see(&p) {
         return Err(AppError::NotFound.into());
     }
     tx.commit().await?;
     let fields = registry::FIELDS
         .iter()
-        .filter(|d| !police || crate::pages::POLICE_FIELDS.contains(&d.name))
+        .filter(|d| who.may_see_field(d.name))
         .filter_map(|d| {
             let raw = p.record.get(d.name).filter(|v| !v.is_empty())?;
             let masked = d.sensitivity != Sensitivity::Plain;

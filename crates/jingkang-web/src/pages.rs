@@ -316,10 +316,6 @@ fn sex_label(code: &str) -> &'static str {
     }
 }
 
-/// The police see only persons with a current risk grade of 3 or more (SPEC §10).
-fn visibility(who: &CurrentUser) -> Option<i64> {
-    (who.user.role == Role::Police).then_some(3)
-}
 
 pub async fn persons_list(
     State(state): State<AppState>,
@@ -338,7 +334,7 @@ pub async fn persons_list(
         limit: Some(PAGE_SIZE + 1),
         after,
         search: Some(query.q.clone()).filter(|q| !q.trim().is_empty()),
-        min_risk_grade: visibility(&who),
+        min_risk_grade: who.min_risk_grade(),
         ..Default::default()
     };
     let mut tx = state.db.begin().await?;
@@ -418,15 +414,6 @@ pub struct PersonPage {
     history: Vec<HistoryLine>,
 }
 
-/// Fields the police may see (SPEC §10: identity, address, guardian and risk).
-pub const POLICE_FIELDS: &[&str] = &[
-    "id_number", "name", "sex", "birth_date", "residence_region", "residence_address", "risk_grade", "guardian1.name",
-    "guardian1.relation", "guardian1.phone", "guardian1.phone_alt",
-];
-
-fn visible_field(role: Role, field: &str) -> bool {
-    role != Role::Police || POLICE_FIELDS.contains(&field)
-}
 
 fn display_value(state: &AppState, field: &str, raw: &str) -> String {
     match field {
@@ -455,15 +442,13 @@ async fn load_person(state: &AppState, who: &CurrentUser, id: i64) -> AppResult<
     let Some(p) = persons::get(&mut tx, &who.scope, &who.user.actor(), id).await? else {
         return Err(AppError::NotFound);
     };
-    if let Some(min) = visibility(who)
-        && p.record.data.risk_grade.is_none_or(|g| g < min)
-    {
+    if !who.may_see(&p) {
         return Err(AppError::NotFound); // dropping tx rolls back the read's audit entry: nothing was shown
     }
     let history = persons::history(&mut tx, &who.scope, id)
         .await?
         .into_iter()
-        .filter(|h| visible_field(who.user.role, &h.field))
+        .filter(|h| who.may_see_field(&h.field))
         .map(|h| {
             let sens = registry::field(&h.field).map(|d| d.sensitivity).unwrap_or(Sensitivity::Plain);
             let show = |v: Option<String>| v.map(|v| registry::mask(sens, &v)).unwrap_or_default();
@@ -492,7 +477,7 @@ pub fn beijing_time(t: chrono::DateTime<chrono::Utc>) -> String {
 fn person_page(state: &AppState, who: &CurrentUser, p: &jingkang_core::store::persons::StoredPerson, history: Vec<HistoryLine>, revealed: Option<(&str, String)>) -> PersonPage {
     let fields = registry::FIELDS
         .iter()
-        .filter(|d| visible_field(who.user.role, d.name))
+        .filter(|d| who.may_see_field(d.name))
         .filter_map(|d| {
             let raw = p.record.get(d.name)?;
             if raw.is_empty() {
@@ -549,7 +534,7 @@ pub async fn person_reveal(
     who.check_csrf(&form.csrf)?;
     let field = form.field.replace('-', ".");
     let def = registry::field(&field).filter(|d| d.sensitivity != Sensitivity::Plain).ok_or(AppError::BadRequest("not-found".into()))?;
-    if !visible_field(who.user.role, def.name) {
+    if !who.may_see_field(def.name) {
         return Err(AppError::Forbidden);
     }
     let reason = form.reason.trim();
