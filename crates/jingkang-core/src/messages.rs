@@ -41,6 +41,10 @@ pub static MESSAGES: &[(&str, &str)] = &[
     ("guardian-name-missing", "填写了监护人电话但没有监护人姓名，请补填监护人姓名"),
     ("person-outside-scope", "此身份证号已在其他地区登记，不能在本区县导入；如此人已迁入本区县，请办理迁移转介"),
     ("row-invalid", "此行数据无效，请核对"),
+    // -- hand entry (the person form) --
+    ("entry-person-exists", "此身份证号已有档案（编号 {id}），请打开该档案修改，不要重复登记"),
+    ("entry-outside-scope", "此身份证号已在其他地区登记，不能在本地区重复登记；如此人已迁入，请办理迁移转介"),
+    ("entry-region-too-low", "您的账号属于社区（村）一级，不能登记服务对象，请由所属乡镇（街道）登记"),
     // -- import: whole file (nothing was imported) --
     ("header-not-found", "在表格前30行中找不到表头，缺少以下列：{columns}。请确认使用的是花名册（附件3）模板"),
     ("county-unknown", "区县代码 {code} 不存在，可用“jingkang regions find 名称”查询代码"),
@@ -160,6 +164,10 @@ pub static MESSAGES: &[(&str, &str)] = &[
     ("forbidden", "您的角色无权进行此操作"),
     ("not-found", "没有找到该页面或记录（或不在您的管辖范围内）"),
     ("reveal-reason-missing", "请填写查看原因"),
+    ("export-reason-missing", "请填写导出原因（导出记入审计日志）"),
+    ("upload-invalid", "上传失败：文件超过 64 MB 或传输中断，请重试"),
+    ("upload-missing", "请选择要导入的花名册文件（.xlsx、.xls 或 .csv）"),
+    ("upload-expired", "上传的文件已过期（超过 1 小时）或已导入，请重新上传"),
     ("form-invalid", "提交的内容不完整或格式不对，请检查后重新提交"),
     ("date-invalid", "日期格式应为 年-月-日，如 2026-11-25"),
     ("cli-user-added", "已创建用户 {username}（{role}，{region}）"),

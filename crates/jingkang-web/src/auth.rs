@@ -184,3 +184,10 @@ pub struct Auditors;
 impl Policy for Auditors {
     const ROLES: &'static [Role] = &[Role::Auditor, Role::Admin];
 }
+
+/// Roles that register and correct persons and import rosters (SPEC §1: 街镇 staff; 民政 staff of
+/// the district for their county).
+pub struct EditRegistry;
+impl Policy for EditRegistry {
+    const ROLES: &'static [Role] = &[Role::Civil, Role::Township];
+}

@@ -7,12 +7,15 @@ pub mod admin;
 pub mod api;
 pub mod assets;
 pub mod auth;
+pub mod entry;
 pub mod error;
 pub mod extract;
+pub mod imports;
 pub mod limit;
 pub mod pages;
 pub mod security;
 pub mod totp;
+pub mod uploads;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -41,6 +44,8 @@ pub struct AppState {
     pub tree: Arc<RegionTree>,
     pub settings: Arc<Settings>,
     pub login_limiter: Arc<limit::RateLimiter>,
+    /// Roster files between preview and confirmation.
+    pub uploads: Arc<uploads::Uploads>,
 }
 
 impl AppState {
@@ -51,6 +56,7 @@ impl AppState {
             settings: Arc::new(settings),
             // 10 login attempts per minute per client address, on top of the per-account lockout.
             login_limiter: Arc::new(limit::RateLimiter::new(10, std::time::Duration::from_secs(60))),
+            uploads: Arc::new(uploads::Uploads::default()),
         }
     }
 }
@@ -97,7 +103,15 @@ fn table() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
         r(Method::POST, "/login/totp", AnyUser, post(totp::login)),
         r(Method::GET, "/", AnyUser, get(pages::home)),
         r(Method::GET, "/persons", roles::<auth::ReadRegistry>(), get(pages::persons_list)),
+        r(Method::GET, "/persons/new", roles::<auth::EditRegistry>(), get(entry::new_form)),
+        r(Method::POST, "/persons/new", roles::<auth::EditRegistry>(), post(entry::create)),
         r(Method::GET, "/persons/{id}", roles::<auth::ReadRegistry>(), get(pages::person_show)),
+        r(Method::GET, "/persons/{id}/edit", roles::<auth::EditRegistry>(), get(entry::edit_form)),
+        r(Method::POST, "/persons/{id}/edit", roles::<auth::EditRegistry>(), post(entry::update)),
+        r(Method::GET, "/import", roles::<auth::EditRegistry>(), get(imports::page)),
+        r(Method::POST, "/import", roles::<auth::EditRegistry>(), post(imports::upload)),
+        r(Method::POST, "/import/confirm", roles::<auth::EditRegistry>(), post(imports::confirm)),
+        r(Method::POST, "/export", roles::<auth::EditRegistry>(), post(imports::export)),
         r(Method::POST, "/persons/{id}/reveal", roles::<auth::ReadRegistry>(), post(pages::person_reveal)),
         r(Method::GET, "/audit", roles::<auth::Auditors>(), get(admin::audit_page)),
         r(Method::GET, "/admin/users", roles::<auth::Admins>(), get(admin::users)),

@@ -30,6 +30,7 @@ pub struct Chrome {
     pub region_name: String,
     pub csrf: String,
     pub can_read_registry: bool,
+    pub can_edit_registry: bool,
     pub is_admin: bool,
     pub can_audit: bool,
 }
@@ -43,6 +44,7 @@ impl Chrome {
             region_name: state.tree.path_name(&who.user.region_code),
             csrf: who.csrf().to_string(),
             can_read_registry: <ReadRegistry as crate::auth::Policy>::ROLES.contains(&role),
+            can_edit_registry: <crate::auth::EditRegistry as crate::auth::Policy>::ROLES.contains(&role),
             is_admin: role == Role::Admin,
             can_audit: matches!(role, Role::Admin | Role::Auditor),
         }
@@ -408,6 +410,10 @@ pub struct HistoryLine {
 pub struct PersonPage {
     chrome: Option<Chrome>,
     csrf: String,
+    can_edit: bool,
+    /// After a save: how many fields changed (`Some(0)`: nothing).
+    saved: Option<u32>,
+    created: bool,
     id: i64,
     name: String,
     fields: Vec<FieldLine>,
@@ -494,6 +500,9 @@ fn person_page(state: &AppState, who: &CurrentUser, p: &jingkang_core::store::pe
     PersonPage {
         chrome: Some(Chrome::of(state, who)),
         csrf: who.csrf().to_string(),
+        can_edit: <crate::auth::EditRegistry as crate::auth::Policy>::ROLES.contains(&who.user.role),
+        saved: None,
+        created: false,
         id: p.id,
         name: p.record.data.name.clone(),
         fields,
@@ -505,9 +514,20 @@ pub async fn person_show(
     State(state): State<AppState>,
     Need { who, .. }: Need<ReadRegistry>,
     Path(id): Path<i64>,
+    Query(q): Query<ShowQuery>,
 ) -> AppResult<Response> {
     let (p, history) = load_person(&state, &who, id).await?;
-    Ok(person_page(&state, &who, &p, history, None).into_response())
+    let mut page = person_page(&state, &who, &p, history, None);
+    page.saved = q.saved;
+    page.created = q.created;
+    Ok(page.into_response())
+}
+
+#[derive(Deserialize, Default)]
+pub struct ShowQuery {
+    saved: Option<u32>,
+    #[serde(default)]
+    created: bool,
 }
 
 #[derive(Deserialize)]

@@ -43,6 +43,8 @@ app_tests!(
     authorization_matrix,
     api_with_bearer_token,
     audit_page_finds_reads_and_admin_manages_users,
+    person_form_uses_the_importer_rules,
+    roster_import_and_export_in_the_browser,
 );
 
 async fn login_lockout_and_first_password_change(app: App) {
@@ -414,4 +416,156 @@ async fn api_with_bearer_token(app: App) {
     let docs = c.get(app.url("/api/v1/docs/")).send().await.unwrap();
     assert_eq!(docs.status(), StatusCode::OK);
     assert!(docs.text().await.unwrap().contains("swagger"));
+}
+
+/// A valid ID number of a man born 1980-01-01 in the test county, with sequence `seq` (odd: male).
+fn valid_id(seq: u32) -> String {
+    let first17 = format!("{COUNTY}19800101{seq:03}");
+    format!("{first17}{}", jingkang_core::domain::id_number::check_char(&first17))
+}
+
+fn msg(code: &str, column: &str) -> String {
+    jingkang_core::messages::render(code, &[("column", column)])
+}
+
+async fn person_form_uses_the_importer_rules(app: App) {
+    app.add_user("jiezhen", Role::Township, &app.town_a, false).await;
+    let c = client();
+    app.login(&c, "jiezhen", PASSWORD).await;
+    let csrf = app.csrf_of(&c, "/persons/new").await;
+    let town = app.tree.get(&app.town_a).unwrap().name.clone();
+    let before = app.all_persons().await.len();
+    let id = valid_id(123);
+    let mut wrong_check = id.clone();
+    wrong_check.replace_range(17.., if id.ends_with('0') { "1" } else { "0" });
+
+    // Three mistakes, each reported on its field with the importer's message; nothing saved.
+    let r = c.post(app.url("/persons/new"))
+        .form(&[("csrf", csrf.as_str()), ("township", "不存在镇"), ("name", "王1"), ("id_number", wrong_check.as_str())])
+        .send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let page = r.text().await.unwrap();
+    assert!(page.contains(&msg("id-checksum", "身份证号")), "{page}");
+    assert!(page.contains("err-name") && page.contains("err-township") && page.contains("err-id_number"), "{page}");
+    assert!(page.contains("不存在镇"), "the values entered are kept");
+    assert_eq!(app.all_persons().await.len(), before, "nothing written");
+
+    // Correct values: saved, with guardian, audited.
+    let form = [
+        ("csrf", csrf.as_str()), ("township", town.as_str()), ("name", "王小明"), ("sex", "男"), ("id_number", id.as_str()),
+        ("address", "幸福路1号"), ("guardian", "王大明"), ("guardian_phone", "13800138000"),
+    ];
+    let r = c.post(app.url("/persons/new")).form(&form).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let to = location(&r);
+    assert!(to.ends_with("?created=true"), "{to}");
+    let new_id: i64 = to.trim_start_matches("/persons/").split('?').next().unwrap().parse().unwrap();
+    let page = c.get(app.url(&to)).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("已登记入档") && page.contains("王小明") && !page.contains(&id), "masked after saving");
+    assert!(app.audit_actions().await.iter().any(|a| a == "person.create"));
+
+    // The same ID again: refused, pointing at the existing record.
+    let r = c.post(app.url("/persons/new")).form(&form).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.text().await.unwrap().contains(&format!("编号 {new_id}")));
+    assert_eq!(app.all_persons().await.len(), before + 1);
+
+    // Edit: the form shows no clear ID or phone; a blank masked field keeps its value.
+    let page = c.get(app.url(&format!("/persons/{new_id}/edit"))).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("幸福路1号") && !page.contains(&id) && !page.contains("13800138000"), "{page}");
+    let r = c.post(app.url(&format!("/persons/{new_id}/edit")))
+        .form(&[("csrf", csrf.as_str()), ("township", town.as_str()), ("name", "王小明"), ("address", "幸福路2号"), ("guardian", "王大明"), ("guardian_phone", "")])
+        .send().await.unwrap();
+    assert_eq!((r.status(), location(&r)), (StatusCode::SEE_OTHER, format!("/persons/{new_id}?saved=1")));
+    let p = app.all_persons().await.into_iter().find(|p| p.id == new_id).unwrap();
+    assert_eq!(p.record.data.residence_address.as_deref(), Some("幸福路2号"));
+    assert_eq!(p.record.guardian.unwrap().phone.as_deref(), Some("13800138000"), "kept");
+    let page = c.get(app.url(&format!("/persons/{new_id}"))).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("幸福路1号") && page.contains("网页修改"), "history of the edit");
+    assert!(app.audit_actions().await.iter().any(|a| a == "person.update"));
+    // An invalid edit changes nothing.
+    let r = c.post(app.url(&format!("/persons/{new_id}/edit")))
+        .form(&[("csrf", csrf.as_str()), ("township", town.as_str()), ("name", "王小明"), ("sex", "女")])
+        .send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.text().await.unwrap().contains("性别与身份证号不符"));
+    // Another township's person cannot be edited, exactly as if absent.
+    let theirs = app.person_in(&app.town_b).await;
+    assert_eq!(c.get(app.url(&format!("/persons/{theirs}/edit"))).send().await.unwrap().status(), StatusCode::NOT_FOUND);
+}
+
+async fn roster_import_and_export_in_the_browser(app: App) {
+    let (c, csrf, _) = session_for(&app, "minzheng", Role::Civil, COUNTY).await;
+    let county = app.tree.get(COUNTY).unwrap().clone();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("花名册.xlsx");
+    let today = chrono::NaiveDate::from_ymd_opt(2026, 11, 25).unwrap();
+    let opts = jingkang_core::generate::GenOptions { rows: 40, seed: 5, error_rate: 0.2, messy: true, today };
+    let truth = jingkang_core::generate::write_roster(&app.tree, &county, opts, &file, None).unwrap();
+    let error_rows: std::collections::BTreeSet<u32> = truth.errors.values().flatten().copied().collect();
+    assert!(!error_rows.is_empty());
+    let before = app.all_persons().await.len();
+    let upload = |csrf: &str| {
+        let part = reqwest::multipart::Part::bytes(std::fs::read(&file).unwrap()).file_name("花名册.xlsx");
+        reqwest::multipart::Form::new().text("csrf", csrf.to_string()).part("file", part)
+    };
+    // Preview: errors by row and column, nothing written.
+    let r = c.post(app.url("/import")).multipart(upload(&csrf)).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let page = r.text().await.unwrap();
+    assert!(page.contains("导入检查"), "{page}");
+    assert!(page.contains(&format!("<strong id=\"n-error-rows\">{}</strong>", error_rows.len())), "{page}");
+    assert!(page.contains(&format!("<strong id=\"n-created\">{}</strong>", truth.valid)), "{page}");
+    for row in &error_rows {
+        assert!(page.contains(&format!("更正第 {row} 行")), "row {row} offered for correction");
+    }
+    assert_eq!(app.all_persons().await.len(), before, "a preview writes nothing");
+    // Without the CSRF token: refused.
+    let r = c.post(app.url("/import")).multipart(upload("wrong")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    // Confirm: the valid rows are imported, once.
+    let token = hidden(&page, "token");
+    let r = c.post(app.url("/import/confirm")).form(&[("csrf", csrf.as_str()), ("token", token.as_str())]).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(r.text().await.unwrap().contains("导入完成"));
+    assert_eq!(app.all_persons().await.len() as u64, before as u64 + truth.valid);
+    let r = c.post(app.url("/import/confirm")).form(&[("csrf", csrf.as_str()), ("token", token.as_str())]).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY, "a token is used once");
+    let actions = app.audit_actions().await;
+    assert!(actions.iter().any(|a| a == "roster.import.preview") && actions.iter().any(|a| a == "roster.import"));
+    // Files that are not rosters: a clear message each, nothing written.
+    for (name, bytes, expected) in [
+        ("notes.pdf", b"%PDF-1.4".to_vec(), "不支持的文件类型"),
+        ("broken.xlsx", b"PK\x03\x04 not really a workbook".to_vec(), "文件无法读取"),
+        ("list.csv", "姓名,电话\n张三,1\n".as_bytes().to_vec(), "找不到表头"),
+    ] {
+        let part = reqwest::multipart::Part::bytes(bytes).file_name(name);
+        let r = c.post(app.url("/import")).multipart(reqwest::multipart::Form::new().text("csrf", csrf.clone()).part("file", part)).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY, "{name}");
+        let page = r.text().await.unwrap();
+        assert!(page.contains(expected), "{name}: {page}");
+    }
+    assert_eq!(app.all_persons().await.len() as u64, before as u64 + truth.valid);
+
+    // Export: a reason is required; the file read back by the importer's reader has every person.
+    let r = c.post(app.url("/export")).form(&[("csrf", csrf.as_str()), ("region", COUNTY), ("reason", "")]).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let r = c.post(app.url("/export")).form(&[("csrf", csrf.as_str()), ("region", COUNTY), ("reason", "季度报送")]).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(r.headers()["content-disposition"].to_str().unwrap().contains("attachment"));
+    let out = dir.path().join("out.xlsx");
+    std::fs::write(&out, r.bytes().await.unwrap()).unwrap();
+    let mut stream = jingkang_core::import::sheet::RowStream::open(&out).unwrap();
+    let ids: std::collections::HashSet<String> = app.all_persons().await.into_iter().map(|p| p.record.data.id_number).collect();
+    let mut found = 0;
+    while let Some(row) = stream.next().await {
+        if row.unwrap().cells.iter().any(|c| ids.contains(c.text().as_ref())) {
+            found += 1;
+        }
+    }
+    assert_eq!(found, ids.len());
+    assert!(app.audit_actions().await.iter().any(|a| a == "roster.export"));
+    // A region outside the caller's scope answers like one that does not exist.
+    let r = c.post(app.url("/export")).form(&[("csrf", csrf.as_str()), ("region", "500101"), ("reason", "x")]).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
 }

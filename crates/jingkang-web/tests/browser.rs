@@ -78,6 +78,53 @@ async fn submit(c: &Client, form: &str) {
     c.find(Locator::Css(&format!("{form} button[type=submit]"))).await.unwrap().click().await.unwrap();
 }
 
+/// Waits (up to 15 s: CI machines are slow) for an element that appears after a navigation.
+async fn wait_for(c: &Client, locator: Locator<'_>) -> fantoccini::elements::Element {
+    match c.wait().at_most(Duration::from_secs(15)).for_element(locator).await {
+        Ok(e) => e,
+        Err(e) => {
+            let url = c.current_url().await.map(|u| u.to_string()).unwrap_or_default();
+            let text = body(c).await;
+            panic!("{e}: not found on {url}:\n{text}");
+        }
+    }
+}
+
+/// Waits until the browser is on a path ending in `suffix`.
+async fn wait_path(c: &Client, suffix: &str) {
+    for _ in 0..150 {
+        if c.current_url().await.unwrap().path().ends_with(suffix) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("not on …{suffix} but on {}:\n{}", c.current_url().await.unwrap(), body(c).await);
+}
+
+/// Waits until the browser has left a path ending in `suffix` (a form was accepted).
+async fn wait_left(c: &Client, suffix: &str) {
+    for _ in 0..150 {
+        if !c.current_url().await.unwrap().path().ends_with(suffix) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("still on …{suffix}:\n{}", body(c).await);
+}
+
+/// Waits until the page text contains `needle`.
+async fn wait_text(c: &Client, needle: &str) -> String {
+    let mut text = String::new();
+    for _ in 0..150 {
+        text = body(c).await;
+        if text.contains(needle) {
+            return text;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{needle:?} not on {}:\n{text}", c.current_url().await.unwrap());
+}
+
 async fn body(c: &Client) -> String {
     c.find(Locator::Css("body")).await.unwrap().text().await.unwrap()
 }
@@ -99,27 +146,28 @@ async fn a_clerk_and_an_officer_in_chromium() {
 
     // 1. 民政 officer: password, then the mandatory TOTP enrolment with its QR code.
     login(&c, &app, "minzheng").await;
-    assert!(c.current_url().await.unwrap().path().ends_with("/account/totp"));
+    wait_path(&c, "/account/totp").await;
     shot(&c, "01-totp-enrolment").await;
-    let secret = c.find(Locator::Id("totp-secret")).await.unwrap().text().await.unwrap();
+    let secret = wait_for(&c, Locator::Id("totp-secret")).await.text().await.unwrap();
     let code = accounts::totp_code(&secret, u64::try_from(chrono::Utc::now().timestamp()).unwrap()).unwrap();
     fill(&c, "code", &code).await;
     submit(&c, "form[action=\"/account/totp\"]").await;
-    let codes = c.find(Locator::Id("recovery-codes")).await.unwrap().text().await.unwrap();
+    let codes = wait_for(&c, Locator::Id("recovery-codes")).await.text().await.unwrap();
     assert_eq!(codes.lines().count(), 10, "{codes}");
     shot(&c, "02-recovery-codes").await;
-    c.find(Locator::LinkText("继续")).await.unwrap().click().await.unwrap();
-    assert!(body(&c).await.contains("合计"), "the county summary");
+    wait_for(&c, Locator::LinkText("继续")).await.click().await.unwrap();
+    wait_text(&c, "合计").await;
     shot(&c, "03-home").await;
     c.delete_all_cookies().await.unwrap();
 
     // 2. Township clerk: first login forces a new password.
     login(&c, &app, "jiezhen").await;
-    assert!(c.current_url().await.unwrap().path().ends_with("/account/password"));
+    wait_path(&c, "/account/password").await;
     fill(&c, "current", PASSWORD).await;
     fill(&c, "new", "Clerk-Secret-2026").await;
     fill(&c, "confirm", "Clerk-Secret-2026").await;
     submit(&c, "form[action=\"/account/password\"]").await;
+    wait_left(&c, "/account/password").await;
 
     // 3. Search by pinyin initials, open the person: sensitive fields are masked.
     let person = app.all_persons().await.into_iter().find(|p| p.record.data.residence_region.starts_with(&app.town_a)).unwrap();
@@ -128,14 +176,13 @@ async fn a_clerk_and_an_officer_in_chromium() {
     fill(&c, "q", &initials).await;
     submit(&c, "form.search").await;
     shot(&c, "04-search-pinyin").await;
-    c.find(Locator::Css(&format!("a[href=\"/persons/{}\"]", person.id))).await.unwrap().click().await.unwrap();
-    let page = body(&c).await;
-    assert!(page.contains(&person.record.data.name));
+    wait_for(&c, Locator::Css(&format!("a[href=\"/persons/{}\"]", person.id))).await.click().await.unwrap();
+    let page = wait_text(&c, &person.record.data.name).await;
     assert!(!page.contains(&person.record.data.id_number), "ID masked");
     shot(&c, "05-person-masked").await;
 
     // 4. Reveal the ID number with a reason (htmx swaps the cell in place).
-    let cell = c.find(Locator::Id("f-id_number")).await.unwrap();
+    let cell = wait_for(&c, Locator::Id("f-id_number")).await;
     cell.find(Locator::Css("input[name=reason]")).await.unwrap().send_keys("入户随访核对身份").await.unwrap();
     cell.find(Locator::Css("button[type=submit]")).await.unwrap().click().await.unwrap();
     let mut revealed = String::new();
@@ -159,12 +206,13 @@ async fn a_clerk_and_an_officer_in_chromium() {
     store_accounts::set_totp_secret(&mut tx, &auditor, Some(&secret)).await.unwrap();
     tx.commit().await.unwrap();
     login(&c, &app, "shenji").await;
-    assert!(c.current_url().await.unwrap().path().ends_with("/login/totp"));
+    wait_path(&c, "/login/totp").await;
     let code = accounts::totp_code(&secret, u64::try_from(chrono::Utc::now().timestamp()).unwrap()).unwrap();
     fill(&c, "code", &code).await;
     submit(&c, "form[action=\"/login/totp\"]").await;
+    wait_left(&c, "/login/totp").await;
     c.goto(&app.url("/audit?action=person.reveal")).await.unwrap();
-    let log = c.find(Locator::Id("audit")).await.unwrap().text().await.unwrap();
+    let log = wait_for(&c, Locator::Id("audit")).await.text().await.unwrap();
     assert!(log.contains("user:jiezhen") && log.contains("入户随访核对身份"), "{log}");
     shot(&c, "07-audit").await;
     c.close().await.unwrap();

@@ -76,6 +76,7 @@ pub static ROSTER_COLUMNS: &[ColumnSpec] = &[
 const C_TOWNSHIP: usize = 1;
 const C_NAME: usize = 2;
 const C_SEX: usize = 3;
+const C_AGE: usize = 4;
 const C_ID: usize = 5;
 const C_CERT: usize = 6;
 const C_GRADE: usize = 7;
@@ -103,6 +104,8 @@ pub const ROSTER_FIELDS: &[&str] = &[
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct RowError {
     pub row: u32,
+    /// The column's code name (a key of [`ROSTER_COLUMNS`]), for forms to put the message on the field.
+    pub field: &'static str,
     pub column: String,
     pub code: String,
     pub message: String,
@@ -146,6 +149,20 @@ pub struct ImportReport {
     pub dry_run: bool,
     pub header_row: u32,
     pub skipped_rows: u64,
+    /// The values of the first [`MAX_REJECTED_KEPT`] rows with errors, by column key, so a user can
+    /// correct them in the entry form. Never serialised: they hold ID numbers and phones in clear.
+    #[serde(skip)]
+    pub rejected: Vec<RejectedRow>,
+}
+
+/// How many rejected rows an import keeps the values of.
+pub const MAX_REJECTED_KEPT: usize = 500;
+
+/// A row that was not imported, with its cells as written (by column key).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RejectedRow {
+    pub row: u32,
+    pub values: Vec<(&'static str, String)>,
 }
 
 /// Why an import could not run at all. Nothing was changed.
@@ -211,7 +228,7 @@ fn err(ctx: &Ctx, row: u32, col: usize, code: &str, extra: &[(&str, &str)]) -> R
     let column = ctx.map.header_text(ROSTER_COLUMNS, col);
     let mut args: Vec<(&str, &str)> = vec![("column", column.as_str())];
     args.extend_from_slice(extra);
-    RowError { row, column: column.clone(), code: code.to_string(), message: messages::render(code, &args) }
+    RowError { row, field: ROSTER_COLUMNS[col].key, column: column.clone(), code: code.to_string(), message: messages::render(code, &args) }
 }
 
 fn cell<'r>(ctx: &Ctx, raw: &'r RawRow, col: usize) -> &'r Cell {
@@ -464,9 +481,55 @@ fn validate(ctx: &mut Ctx, raw: &RawRow) -> Result<RosterRow, Vec<RowError>> {
     Ok(RosterRow { row, record: PersonWithGuardian { data, guardian } })
 }
 
+/// The cells of a row by column key, as written.
+fn rejected_row(ctx: &Ctx, raw: &RawRow) -> RejectedRow {
+    let values = ROSTER_COLUMNS
+        .iter()
+        .enumerate()
+        .skip(1) // 序号 is not a field
+        .filter(|(i, _)| *i != C_AGE)
+        .map(|(i, spec)| (spec.key, cell(ctx, raw, i).text().trim().to_string()))
+        .collect();
+    RejectedRow { row: raw.number, values }
+}
+
+/// The keys of the roster columns a hand-entry form has, in form order (序号 and 年龄 are not
+/// entered: the age derives from the ID number).
+pub fn entry_keys() -> impl Iterator<Item = &'static ColumnSpec> {
+    ROSTER_COLUMNS.iter().enumerate().filter(|(i, _)| *i != 0 && *i != C_AGE).map(|(_, s)| s)
+}
+
+/// Validate one record entered by hand (a form), with exactly the rules and Chinese messages of
+/// the roster import. `values` are by column key; `region` is the caller's county or township,
+/// whose townships the 镇街 value must name. Errors carry row 0 and the field key.
+pub fn validate_entry(
+    tree: &RegionTree,
+    region: &Region,
+    today: NaiveDate,
+    values: &(dyn Fn(&str) -> Option<String> + Sync),
+) -> Result<PersonWithGuardian, Vec<RowError>> {
+    let cells: Vec<Cell> = ROSTER_COLUMNS
+        .iter()
+        .map(|s| values(s.key).map_or(Cell::Empty, |v| Cell::Text(v.as_str().into())))
+        .collect();
+    let map = ColumnMap {
+        header_row: 0,
+        columns: ROSTER_COLUMNS.iter().enumerate().map(|(i, s)| Some((i, s.label_zh.to_string()))).collect(),
+        header_texts: Vec::new(),
+    };
+    let mut ctx = Ctx {
+        county_name: region.name.clone(),
+        townships: tree.townships_under(&region.code).into_iter().cloned().collect(),
+        map,
+        today,
+        township_cache: HashMap::new(),
+    };
+    validate(&mut ctx, &RawRow { number: 0, cells }).map(|r| r.record)
+}
+
 /// The stored record with the roster's non-blank values laid over it. A different guardian name
 /// means a different guardian: relation and ID of the old one are not carried over.
-fn overlay(old: &PersonWithGuardian, new: &PersonWithGuardian) -> PersonWithGuardian {
+pub(crate) fn overlay(old: &PersonWithGuardian, new: &PersonWithGuardian) -> PersonWithGuardian {
     let mut out = old.clone();
     let (d, n) = (&mut out.data, &new.data);
     d.name = n.name.clone();
@@ -497,7 +560,8 @@ pub async fn import_roster(
     opts: &ImportOptions<'_>,
 ) -> Result<ImportReport, ImportError> {
     let county = tree.get(opts.county).ok_or_else(|| ImportError::UnknownCounty(opts.county.to_string()))?;
-    if !matches!(county.level, Level::County | Level::City) || tree.townships_under(&county.code).is_empty() {
+    // A county (or city) roster, or one township's part of it (a township clerk's import).
+    if !matches!(county.level, Level::County | Level::City | Level::Township) || tree.townships_under(&county.code).is_empty() {
         return Err(ImportError::NotACounty(opts.county.to_string()));
     }
     let scope = Scope::of(county);
@@ -537,6 +601,7 @@ pub async fn import_roster(
         .name("roster-validate".into())
         .spawn(move || {
             let mut out = Validated::default();
+            let mut kept = 0usize;
             while let Some(next) = stream.blocking_next() {
                 let raw = match next {
                     Ok(r) => r,
@@ -553,7 +618,13 @@ pub async fn import_roster(
                 out.rows_read += 1;
                 match validate(&mut ctx, &raw) {
                     Ok(r) => out.rows.push(r),
-                    Err(errs) => out.errors.extend(errs),
+                    Err(errs) => {
+                        if kept < MAX_REJECTED_KEPT {
+                            kept += 1;
+                            out.rejected.push(rejected_row(&ctx, &raw));
+                        }
+                        out.errors.extend(errs);
+                    }
                 }
                 if out.rows.len() >= BATCH_ROWS {
                     let processed = out.processed;
@@ -583,6 +654,7 @@ pub async fn import_roster(
         report.rows_read += v.rows_read;
         report.skipped_rows += v.skipped;
         report.errors.extend(v.errors);
+        report.rejected.extend(v.rejected);
         applier.apply(&mut tx, v.rows, &mut report).await?;
         if let Some(p) = opts.progress {
             p(v.processed);
@@ -620,6 +692,7 @@ const BATCH_ROWS: usize = 1024;
 struct Validated {
     rows: Vec<RosterRow>,
     errors: Vec<RowError>,
+    rejected: Vec<RejectedRow>,
     rows_read: u64,
     skipped: u64,
     /// Rows of the file processed so far (for progress).
@@ -708,6 +781,7 @@ impl Applier<'_> {
                 let column = "身份证号".to_string();
                 report.errors.push(RowError {
                     row: r.row,
+                    field: "id_number",
                     message: messages::render("person-outside-scope", &[("column", &column)]),
                     column,
                     code: "person-outside-scope".into(),

@@ -537,6 +537,16 @@ pub async fn count_by_township(tx: &mut Tx, scope: &Scope) -> anyhow::Result<Vec
 
 /// One person in scope, audited as a read by `actor`. `None` when absent or out of scope.
 pub async fn get(tx: &mut Tx, scope: &Scope, actor: &Actor, id: i64) -> anyhow::Result<Option<StoredPerson>> {
+    let found = get_unaudited(tx, scope, id).await?;
+    if found.is_some() {
+        audit::record(tx, actor, "person.read", Some(Target::person(id)), serde_json::json!({})).await?;
+    }
+    Ok(found)
+}
+
+/// One person in scope, *not* audited as a read: only for a change that writes its own audit entry
+/// in the same transaction (an edit), never to show a record.
+pub async fn get_unaudited(tx: &mut Tx, scope: &Scope, id: i64) -> anyhow::Result<Option<StoredPerson>> {
     let (lo, hi) = scope.bounds();
     let sql = format!(
         "SELECT p.id, p.version, {}, {GUARDIAN_COLS} FROM persons p {GUARDIAN_JOIN} \
@@ -545,11 +555,7 @@ pub async fn get(tx: &mut Tx, scope: &Scope, actor: &Actor, id: i64) -> anyhow::
     );
     let found: Option<PersonRow> = on_tx!(tx, c => sqlx::query_as(&sql)
         .bind(id).bind(&lo).bind(&hi).fetch_optional(&mut **c).await)?;
-    let found = found.map(StoredPerson::from);
-    if found.is_some() {
-        audit::record(tx, actor, "person.read", Some(Target::person(id)), serde_json::json!({})).await?;
-    }
-    Ok(found)
+    Ok(found.map(StoredPerson::from))
 }
 
 /// One history entry with its provenance.

@@ -1,0 +1,242 @@
+//! Roster import in the browser — upload, preview (errors by row and column, what would change),
+//! confirm — and roster export download. The import itself is the CLI's
+//! (`jingkang_core::import::import_roster`): same rules, same messages, all-or-nothing.
+
+use std::io::Write;
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::extract::State;
+use axum::extract::multipart::{Multipart, MultipartRejection};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use jingkang_core::export::roster::{ExportRequest, export_roster};
+use jingkang_core::import::entry::entry_region;
+use jingkang_core::import::roster::{ChangeLine, Duplicate, RejectedRow, RowError};
+use jingkang_core::import::{ImportOptions, ImportReport, import_roster};
+use jingkang_core::messages;
+use jingkang_core::regions::{Region, Scope};
+use serde::Deserialize;
+
+use crate::AppState;
+use crate::auth::{CurrentUser, EditRegistry, Need};
+use crate::entry::today;
+use crate::error::{AppError, AppResult};
+use crate::extract::Form;
+use crate::pages::{Chrome, urlencode};
+
+/// Errors and changes shown on the page (the rest are counted).
+const SHOWN: usize = 1000;
+
+#[derive(Template, WebTemplate)]
+#[template(path = "import.html")]
+pub struct ImportPage {
+    chrome: Option<Chrome>,
+    csrf: String,
+    region_name: String,
+    /// Regions the user may export: their own and the townships under it.
+    export_regions: Vec<(String, String)>,
+    error: Option<String>,
+}
+
+pub struct RejectedLine {
+    row: u32,
+    values: Vec<(&'static str, String)>,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "import_preview.html")]
+pub struct PreviewPage {
+    chrome: Option<Chrome>,
+    csrf: String,
+    file_name: String,
+    region_name: String,
+    /// The upload's token: `Some` on the preview (to confirm), `None` once imported.
+    token: Option<String>,
+    report: ImportReport,
+    error_rows: usize,
+    errors: Vec<RowError>,
+    changes: Vec<ChangeLine>,
+    duplicates: Vec<Duplicate>,
+    rejected: Vec<RejectedLine>,
+}
+
+fn import_page(state: &AppState, who: &CurrentUser, error: Option<String>) -> AppResult<ImportPage> {
+    let region = entry_region(&state.tree, &who.scope).ok_or(AppError::BadRequest("entry-region-too-low".into()))?;
+    let mut export_regions = vec![(region.code.clone(), state.tree.path_name(&region.code))];
+    if region.level != jingkang_core::regions::Level::Township {
+        export_regions.extend(state.tree.townships_under(&region.code).into_iter().map(|t| (t.code.clone(), t.name.clone())));
+    }
+    Ok(ImportPage {
+        chrome: Some(Chrome::of(state, who)),
+        csrf: who.csrf().to_string(),
+        region_name: state.tree.path_name(&region.code),
+        export_regions,
+        error,
+    })
+}
+
+pub async fn page(State(state): State<AppState>, Need { who, .. }: Need<EditRegistry>) -> AppResult<Response> {
+    Ok(import_page(&state, &who, None)?.into_response())
+}
+
+/// The extension of an uploaded file name, lower-case ASCII letters only (it picks the reader).
+fn extension(name: &str) -> String {
+    let ext = name.rsplit_once('.').map(|(_, e)| e).unwrap_or("");
+    ext.chars().filter(char::is_ascii_alphanumeric).take(8).collect::<String>().to_ascii_lowercase()
+}
+
+fn preview_page(state: &AppState, who: &CurrentUser, region: &Region, file_name: String, token: Option<String>, mut report: ImportReport) -> PreviewPage {
+    let mut rows: Vec<u32> = report.errors.iter().map(|e| e.row).collect();
+    rows.dedup();
+    let errors: Vec<RowError> = report.errors.iter().take(SHOWN).cloned().collect();
+    let changes: Vec<ChangeLine> = report.changes.iter().take(SHOWN).cloned().collect();
+    let duplicates: Vec<Duplicate> = report.duplicates.iter().take(SHOWN).cloned().collect();
+    let rejected = std::mem::take(&mut report.rejected)
+        .into_iter()
+        .map(|RejectedRow { row, values }| RejectedLine { row, values })
+        .collect();
+    PreviewPage {
+        chrome: Some(Chrome::of(state, who)),
+        csrf: who.csrf().to_string(),
+        file_name,
+        region_name: state.tree.path_name(&region.code),
+        token,
+        error_rows: rows.len(),
+        errors,
+        changes,
+        duplicates,
+        rejected,
+        report,
+    }
+}
+
+/// Receive the file, check it without writing anything, and show what an import would do.
+pub async fn upload(
+    State(state): State<AppState>,
+    Need { who, .. }: Need<EditRegistry>,
+    multipart: Result<Multipart, MultipartRejection>,
+) -> AppResult<Response> {
+    let region = entry_region(&state.tree, &who.scope).ok_or(AppError::BadRequest("entry-region-too-low".into()))?.clone();
+    let mut multipart = multipart.map_err(|_| AppError::BadRequest("upload-invalid".into()))?;
+    let mut csrf = String::new();
+    let mut file: Option<(String, tempfile::TempPath)> = None;
+    while let Some(mut field) = multipart.next_field().await.map_err(|_| AppError::BadRequest("upload-invalid".into()))? {
+        match field.name() {
+            Some("csrf") => csrf = field.text().await.map_err(|_| AppError::BadRequest("upload-invalid".into()))?,
+            Some("file") => {
+                let name = field.file_name().unwrap_or("").to_string();
+                let ext = extension(&name);
+                let mut tmp = tempfile::Builder::new()
+                    .prefix("jingkang-upload-")
+                    .suffix(&format!(".{ext}"))
+                    .tempfile()
+                    .map_err(|e| AppError::Internal(e.into()))?;
+                let mut size = 0usize;
+                while let Some(chunk) = field.chunk().await.map_err(|_| AppError::BadRequest("upload-invalid".into()))? {
+                    size += chunk.len();
+                    tmp.write_all(&chunk).map_err(|e| AppError::Internal(e.into()))?;
+                }
+                tmp.flush().map_err(|e| AppError::Internal(e.into()))?;
+                if size > 0 {
+                    file = Some((name, tmp.into_temp_path()));
+                }
+            }
+            _ => {}
+        }
+    }
+    who.check_csrf(&csrf)?;
+    let Some((name, path)) = file else {
+        let page = import_page(&state, &who, Some(messages::render("upload-missing", &[])))?;
+        return Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response());
+    };
+    let actor = who.user.actor();
+    let opts = ImportOptions { county: &region.code, dry_run: true, actor: &actor, source: &name, today: today(), progress: None };
+    match import_roster(&state.db, &state.tree, &path, &opts).await {
+        Ok(report) => {
+            let token = (report.accepted > 0).then(|| state.uploads.put(who.user.id, name.clone(), path));
+            Ok(preview_page(&state, &who, &region, name, token, report).into_response())
+        }
+        Err(e) => {
+            if e.code() == "internal-error" {
+                tracing::error!(error = format!("{e:#}"), "import preview failed");
+            }
+            let page = import_page(&state, &who, Some(e.message_zh()))?;
+            Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct ConfirmForm {
+    csrf: String,
+    token: String,
+}
+
+/// Import the previewed file for real.
+pub async fn confirm(
+    State(state): State<AppState>,
+    Need { who, .. }: Need<EditRegistry>,
+    Form(form): Form<ConfirmForm>,
+) -> AppResult<Response> {
+    who.check_csrf(&form.csrf)?;
+    let region = entry_region(&state.tree, &who.scope).ok_or(AppError::BadRequest("entry-region-too-low".into()))?.clone();
+    let Some(upload) = state.uploads.take(who.user.id, &form.token) else {
+        let page = import_page(&state, &who, Some(messages::render("upload-expired", &[])))?;
+        return Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response());
+    };
+    let actor = who.user.actor();
+    let opts = ImportOptions { county: &region.code, dry_run: false, actor: &actor, source: &upload.name, today: today(), progress: None };
+    match import_roster(&state.db, &state.tree, &upload.path, &opts).await {
+        Ok(report) => Ok(preview_page(&state, &who, &region, upload.name.clone(), None, report).into_response()),
+        Err(e) => {
+            if e.code() == "internal-error" {
+                tracing::error!(error = format!("{e:#}"), "import failed");
+            }
+            state.uploads.put_back(form.token, upload);
+            let page = import_page(&state, &who, Some(e.message_zh()))?;
+            Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct ExportForm {
+    csrf: String,
+    region: String,
+    #[serde(default)]
+    reason: String,
+}
+
+/// Download the roster of a region in the caller's scope as .xlsx (附件3 layout), audited with the
+/// reason given.
+pub async fn export(
+    State(state): State<AppState>,
+    Need { who, .. }: Need<EditRegistry>,
+    Form(form): Form<ExportForm>,
+) -> AppResult<Response> {
+    who.check_csrf(&form.csrf)?;
+    let region = state.tree.get(form.region.trim()).filter(|r| Scope::of(r).is_within(&who.scope)).ok_or(AppError::NotFound)?;
+    let reason = form.reason.trim();
+    if reason.is_empty() {
+        let page = import_page(&state, &who, Some(messages::render("export-reason-missing", &[])))?;
+        return Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response());
+    }
+    let tmp = tempfile::Builder::new().prefix("jingkang-export-").suffix(".xlsx").tempfile().map_err(|e| AppError::Internal(e.into()))?;
+    let actor = who.user.actor();
+    let reason: String = reason.chars().take(200).collect();
+    let req = ExportRequest { scope: &who.scope, region, out: tmp.path(), as_of: today(), actor: &actor, reason: &reason };
+    export_roster(&state.db, &state.tree, &req).await?;
+    let bytes = tokio::fs::read(tmp.path()).await.map_err(|e| AppError::Internal(e.into()))?;
+    let file_name = format!("{}花名册-{}.xlsx", region.name, today().format("%Y%m%d"));
+    let disposition = format!("attachment; filename=\"roster.xlsx\"; filename*=UTF-8''{}", urlencode(&file_name));
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet".to_string()),
+            (header::CONTENT_DISPOSITION, disposition),
+            (header::CACHE_CONTROL, "no-store".to_string()),
+        ],
+        bytes,
+    )
+        .into_response())
+}
