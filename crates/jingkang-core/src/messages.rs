@@ -175,7 +175,8 @@ pub static MESSAGES: &[(&str, &str)] = &[
     ("cli-user-reset", "已重置用户 {username} 的密码，首次登录须修改"),
     ("cli-user-disabled", "已停用用户 {username}，其会话和 API 令牌已全部失效"),
     ("cli-token-created", "API 令牌（只显示这一次，请妥善保存）：{token}"),
-    ("cli-serve-listening", "精康已启动：http://{addr}/"),
+    ("cli-serve-listening", "精康已启动：{scheme}://{addr}/"),
+    ("cli-tls-invalid", "无法使用 TLS 证书或私钥（{files}）：文件不存在、不是 PEM 格式，或证书与私钥不匹配"),
     ("cli-serve-demo-account", "演示账号：{username}（{role}，{region}）初始密码 {password}（首次登录须修改）"),
     // -- domain: 性别 --
     ("sex-invalid", "性别应填写“男”或“女”"),

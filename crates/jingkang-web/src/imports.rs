@@ -41,6 +41,7 @@ pub struct ImportPage {
 
 pub struct RejectedLine {
     row: u32,
+    name: String,
     values: Vec<(&'static str, String)>,
 }
 
@@ -94,7 +95,10 @@ fn preview_page(state: &AppState, who: &CurrentUser, region: &Region, file_name:
     let duplicates: Vec<Duplicate> = report.duplicates.iter().take(SHOWN).cloned().collect();
     let rejected = std::mem::take(&mut report.rejected)
         .into_iter()
-        .map(|RejectedRow { row, values }| RejectedLine { row, values })
+        .map(|RejectedRow { row, values }| {
+            let name = values.iter().find(|(k, _)| *k == "name").map(|(_, v)| v.clone()).unwrap_or_default();
+            RejectedLine { row, name, values }
+        })
         .collect();
     PreviewPage {
         chrome: Some(Chrome::of(state, who)),

@@ -168,3 +168,25 @@ pub async fn serve(
     let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, app).with_graceful_shutdown(shutdown).await
 }
+
+/// TLS certificate and key (PEM files) for serving HTTPS directly, without a reverse proxy.
+pub use axum_server::tls_rustls::RustlsConfig;
+
+/// Serve HTTPS on `listener` with `tls` until `shutdown` resolves; in-flight requests get up to
+/// 30 s to finish. Cookies are `Secure` and HSTS is sent (set `Settings::secure_cookies`).
+pub async fn serve_tls(
+    listener: std::net::TcpListener,
+    state: AppState,
+    tls: RustlsConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    let handle = axum_server::Handle::new();
+    let on_signal = handle.clone();
+    tokio::spawn(async move {
+        shutdown.await;
+        on_signal.graceful_shutdown(Some(std::time::Duration::from_secs(30)));
+    });
+    listener.set_nonblocking(true)?;
+    axum_server::from_tcp_rustls(listener, tls)?.handle(handle).serve(app).await
+}

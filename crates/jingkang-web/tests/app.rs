@@ -569,3 +569,29 @@ async fn roster_import_and_export_in_the_browser(app: App) {
     let r = c.post(app.url("/export")).form(&[("csrf", csrf.as_str()), ("region", "500101"), ("reason", "x")]).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
 }
+
+/// HTTPS served directly (rustls): pages answer, cookies are `Secure`, HSTS is sent, and plain
+/// HTTP on the same port gets no page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serves_https_with_secure_cookies_and_hsts() {
+    let (db, _dir) = sqlite_db().await;
+    let tree = install(&db).await;
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string(), "127.0.0.1".to_string()]).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (cert_file, key_file) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert_file, cert.cert.pem()).unwrap();
+    std::fs::write(&key_file, cert.signing_key.serialize_pem()).unwrap();
+    let tls = jingkang_web::RustlsConfig::from_pem_file(&cert_file, &key_file).await.unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let state = jingkang_web::AppState::new(db, tree, jingkang_web::Settings { secure_cookies: true, trust_proxy: false });
+    tokio::spawn(jingkang_web::serve_tls(listener, state, tls, std::future::pending()));
+    let c = reqwest::Client::builder().danger_accept_invalid_certs(true).redirect(Policy::none()).build().unwrap();
+    let r = c.get(format!("https://{addr}/login")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(r.headers()["strict-transport-security"].to_str().unwrap().contains("max-age="));
+    let cookie = r.headers()["set-cookie"].to_str().unwrap().to_string();
+    assert!(cookie.contains("Secure") && cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"), "{cookie}");
+    let plain = reqwest::Client::new().get(format!("http://{addr}/login")).send().await;
+    assert!(plain.map(|r| !r.status().is_success()).unwrap_or(true), "no page over plain HTTP");
+}

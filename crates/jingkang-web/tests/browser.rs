@@ -129,6 +129,12 @@ async fn body(c: &Client) -> String {
     c.find(Locator::Css("body")).await.unwrap().text().await.unwrap()
 }
 
+/// `first17` followed by its check character.
+fn id_with_check(first17: &str) -> String {
+    let first17 = &first17[..17];
+    format!("{first17}{}", jingkang_core::domain::check_char(first17))
+}
+
 async fn login(c: &Client, app: &App, username: &str) {
     c.goto(&app.url("/login")).await.unwrap();
     fill(c, "username", username).await;
@@ -169,19 +175,63 @@ async fn a_clerk_and_an_officer_in_chromium() {
     submit(&c, "form[action=\"/account/password\"]").await;
     wait_left(&c, "/account/password").await;
 
-    // 3. Search by pinyin initials, open the person: sensitive fields are masked.
+    // 3. Import a messy roster through the page: preview with errors by row and column, confirm,
+    //    then correct the rejected row in the form.
+    let town = app.tree.get(&app.town_a).unwrap().name.clone();
+    let (good1, good2, fixed) = (id_with_check("500110198002020013"), id_with_check("500110197503030024"), id_with_check("500110199004040035"));
+    let mut broken = fixed.clone();
+    broken.replace_range(17.., if fixed.ends_with('1') { "2" } else { "1" });
+    let dir = tempfile::tempdir().unwrap();
+    let roster = dir.path().join("roster.xlsx");
+    let mut wb = rust_xlsxwriter::Workbook::new();
+    let ws = wb.add_worksheet();
+    ws.write(0, 0, format!("{town}精神障碍患者花名册")).unwrap();
+    for (c, h) in ["序号", "乡镇（街道）", "姓 名", "性别", "公民身份号码", "家庭住址", "监护人姓名", "联系电话"].iter().enumerate() {
+        ws.write(2, c as u16, *h).unwrap();
+    }
+    let rows = [
+        ["1", town.as_str(), "李建国", "男", good1.as_str(), "幸福路3号", "李大国", "13900139000"],
+        ["2", town.as_str(), "赵春梅", "女", good2.as_str(), "幸福路5号", "", ""],
+        ["3", town.as_str(), "孙立新", "男", broken.as_str(), "幸福路7号", "孙大新", "13700137000"],
+    ];
+    for (r, row) in rows.iter().enumerate() {
+        for (c, v) in row.iter().enumerate() {
+            ws.write(3 + r as u32, c as u16, *v).unwrap();
+        }
+    }
+    ws.write(6, 0, "合计").unwrap();
+    wb.save(&roster).unwrap();
+    c.goto(&app.url("/import")).await.unwrap();
+    wait_for(&c, Locator::Css("input[type=file]")).await.send_keys(roster.to_str().unwrap()).await.unwrap();
+    submit(&c, "form.upload").await;
+    let preview = wait_text(&c, "导入检查").await;
+    assert!(preview.contains("身份证号") && preview.contains("校验"), "row 6's ID error: {preview}");
+    shot(&c, "04-import-preview").await;
+    submit(&c, "form.confirm").await;
+    wait_text(&c, "导入完成").await;
+    shot(&c, "05-import-done").await;
+    wait_for(&c, Locator::Css("form.rejected button")).await.click().await.unwrap();
+    wait_path(&c, "/persons/new").await;
+    wait_for(&c, Locator::Id("err-id_number")).await;
+    shot(&c, "06-correct-row").await;
+    fill(&c, "id_number", &fixed).await;
+    submit(&c, "form.entry").await;
+    let saved = wait_text(&c, "已登记入档").await;
+    assert!(saved.contains("孙立新") && !saved.contains(&fixed), "saved, ID masked: {saved}");
+
+    // 4. Search by pinyin initials, open the person: sensitive fields are masked.
     let person = app.all_persons().await.into_iter().find(|p| p.record.data.residence_region.starts_with(&app.town_a)).unwrap();
     let initials = persons::name_initials(&person.record.data.name);
     c.goto(&app.url("/persons")).await.unwrap();
     fill(&c, "q", &initials).await;
     submit(&c, "form.search").await;
-    shot(&c, "04-search-pinyin").await;
+    shot(&c, "07-search-pinyin").await;
     wait_for(&c, Locator::Css(&format!("a[href=\"/persons/{}\"]", person.id))).await.click().await.unwrap();
     let page = wait_text(&c, &person.record.data.name).await;
     assert!(!page.contains(&person.record.data.id_number), "ID masked");
-    shot(&c, "05-person-masked").await;
+    shot(&c, "08-person-masked").await;
 
-    // 4. Reveal the ID number with a reason (htmx swaps the cell in place).
+    // 5. Reveal the ID number with a reason (htmx swaps the cell in place).
     let cell = wait_for(&c, Locator::Id("f-id_number")).await;
     cell.find(Locator::Css("input[name=reason]")).await.unwrap().send_keys("入户随访核对身份").await.unwrap();
     cell.find(Locator::Css("button[type=submit]")).await.unwrap().click().await.unwrap();
@@ -195,10 +245,10 @@ async fn a_clerk_and_an_officer_in_chromium() {
     }
     assert!(revealed.contains(&person.record.data.id_number), "revealed: {revealed}");
     assert!(c.current_url().await.unwrap().path().ends_with(&format!("/persons/{}", person.id)), "htmx: no page change");
-    shot(&c, "06-person-revealed").await;
+    shot(&c, "09-person-revealed").await;
     c.delete_all_cookies().await.unwrap();
 
-    // 5. An auditor sees the reveal, with its reason, in the audit log.
+    // 6. An auditor sees the reveal, with its reason, in the audit log.
     app.add_user("shenji", Role::Auditor, COUNTY, false).await;
     let mut tx = app.db.begin().await.unwrap();
     let auditor = store_accounts::find_user(&mut tx, "shenji").await.unwrap().unwrap();
@@ -214,6 +264,6 @@ async fn a_clerk_and_an_officer_in_chromium() {
     c.goto(&app.url("/audit?action=person.reveal")).await.unwrap();
     let log = wait_for(&c, Locator::Id("audit")).await.text().await.unwrap();
     assert!(log.contains("user:jiezhen") && log.contains("入户随访核对身份"), "{log}");
-    shot(&c, "07-audit").await;
+    shot(&c, "10-audit").await;
     c.close().await.unwrap();
 }

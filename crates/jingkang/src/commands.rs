@@ -39,8 +39,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let url = database_url(&cli.global);
     match cli.command {
         Command::Init { demo, demo_county } => init(&url, demo, &demo_county).await,
-        Command::Serve { listen, demo, demo_county, behind_proxy } => {
-            crate::serve::run(&url, listen, demo, &demo_county, behind_proxy).await
+        Command::Serve { listen, demo, demo_county, behind_proxy, tls_cert, tls_key } => {
+            let tls = tls_cert.zip(tls_key);
+            crate::serve::run(&url, listen, demo, &demo_county, behind_proxy, tls).await
         }
         Command::User(cmd) => crate::users::run(&url, cmd).await,
         Command::Token(TokenCmd::Create { user }) => crate::users::create_token(&url, &user).await,

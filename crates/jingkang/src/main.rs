@@ -79,6 +79,12 @@ pub enum Command {
         /// cookies Secure.
         #[arg(long, env = "JINGKANG_BEHIND_PROXY")]
         behind_proxy: bool,
+        /// Serve HTTPS directly: the certificate chain (PEM). Needs --tls-key.
+        #[arg(long, env = "JINGKANG_TLS_CERT", requires = "tls_key")]
+        tls_cert: Option<std::path::PathBuf>,
+        /// The certificate's private key (PEM).
+        #[arg(long, env = "JINGKANG_TLS_KEY", requires = "tls_cert")]
+        tls_key: Option<std::path::PathBuf>,
     },
     /// User accounts.
     #[command(subcommand)]

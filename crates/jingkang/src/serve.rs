@@ -1,6 +1,7 @@
 //! `jingkang serve`: the web application, with optional demo data and accounts.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use jingkang_core::accounts::{self, Role};
@@ -12,7 +13,26 @@ use jingkang_web::{AppState, Settings};
 
 use crate::commands::{load_demo, open, user_error};
 
-pub async fn run(url: &str, listen: SocketAddr, demo: bool, demo_county: &str, behind_proxy: bool) -> anyhow::Result<ExitCode> {
+pub async fn run(
+    url: &str,
+    listen: SocketAddr,
+    demo: bool,
+    demo_county: &str,
+    behind_proxy: bool,
+    tls: Option<(PathBuf, PathBuf)>,
+) -> anyhow::Result<ExitCode> {
+    // Certificate problems are found before anything else happens.
+    let tls_config = match &tls {
+        None => None,
+        Some((cert, key)) => match jingkang_web::RustlsConfig::from_pem_file(cert, key).await {
+            Ok(c) => Some(c),
+            Err(e) => {
+                tracing::debug!(error = %e, "TLS configuration rejected");
+                let files = format!("{}、{}", cert.display(), key.display());
+                return Ok(user_error(render("cli-tls-invalid", &[("files", &files)])));
+            }
+        },
+    };
     let (db, tree) = open(url).await?;
     if demo {
         let Some(county) = tree.get(demo_county).cloned() else {
@@ -26,12 +46,20 @@ pub async fn run(url: &str, listen: SocketAddr, demo: bool, demo_county: &str, b
         }
         demo_accounts(&db, &tree, &county).await?;
     }
-    let listener = tokio::net::TcpListener::bind(listen).await?;
+    let listener = std::net::TcpListener::bind(listen)?;
     let addr = listener.local_addr()?;
-    out!("{}", render("cli-serve-listening", &[("addr", &addr.to_string())]));
-    tracing::info!(%addr, "serving");
-    let settings = Settings { secure_cookies: behind_proxy, trust_proxy: behind_proxy };
-    jingkang_web::serve(listener, AppState::new(db, tree, settings), shutdown_signal()).await?;
+    let scheme = if tls_config.is_some() { "https" } else { "http" };
+    out!("{}", render("cli-serve-listening", &[("scheme", scheme), ("addr", &addr.to_string())]));
+    tracing::info!(%addr, tls = tls_config.is_some(), "serving");
+    let settings = Settings { secure_cookies: behind_proxy || tls_config.is_some(), trust_proxy: behind_proxy };
+    let state = AppState::new(db, tree, settings);
+    match tls_config {
+        Some(tls) => jingkang_web::serve_tls(listener, state, tls, shutdown_signal()).await?,
+        None => {
+            listener.set_nonblocking(true)?;
+            jingkang_web::serve(tokio::net::TcpListener::from_std(listener)?, state, shutdown_signal()).await?;
+        }
+    }
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)
 }

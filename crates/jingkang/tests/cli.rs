@@ -219,3 +219,16 @@ fn serve_logs_routes_without_personal_data_and_stops_on_sigterm() {
     assert_eq!(access[0]["fields"]["status"], 303);
     assert!(!logs.contains("50011019"), "no query string in the logs: {logs}");
 }
+
+#[test]
+fn serve_refuses_unusable_tls_files_with_a_chinese_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let cert = dir.path().join("cert.pem");
+    std::fs::write(&cert, "not a certificate").unwrap();
+    let (c, k) = (cert.to_str().unwrap(), dir.path().join("missing-key.pem"));
+    let o = jk(dir.path(), &["serve", "--listen", "127.0.0.1:0", "--tls-cert", c, "--tls-key", k.to_str().unwrap()]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("无法使用 TLS 证书或私钥"), "{}", stderr(&o));
+    let o = jk(dir.path(), &["serve", "--listen", "127.0.0.1:0", "--tls-cert", c]);
+    assert!(!o.status.success(), "a certificate needs its key");
+}
