@@ -154,6 +154,7 @@ pub static MESSAGES: &[(&str, &str)] = &[
     ("user-unknown", "用户 {username} 不存在"),
     ("role-unknown", "角色“{role}”不存在，可选：{roles}"),
     ("region-unknown", "地区代码不存在"),
+    ("role-invalid", "角色代码无效，可选：admin、civil、township、worker、doctor、hospital、police、disability、health、auditor"),
     ("login-invalid", "用户名或密码不正确"),
     ("login-locked", "连续登录失败次数过多，账号已锁定 15 分钟，请稍后再试或联系管理员"),
     ("login-disabled", "账号已停用，请联系管理员"),

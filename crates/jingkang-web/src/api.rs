@@ -70,6 +70,12 @@ where
     type Rejection = ApiError;
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let need = Need::<P>::from_request_parts(parts, state).await?;
+        // A change made with a browser session (not a bearer token) must carry the session's CSRF
+        // token in `X-CSRF-Token`.
+        if !matches!(parts.method, axum::http::Method::GET | axum::http::Method::HEAD) {
+            let sent = parts.headers.get("x-csrf-token").and_then(|v| v.to_str().ok()).unwrap_or("");
+            need.who.check_csrf(sent)?;
+        }
         Ok(ApiNeed(need.who, std::marker::PhantomData))
     }
 }
@@ -236,6 +242,182 @@ pub async fn regions_find(
     ))
 }
 
+/// One problem in one cell of an imported file.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ImportRowError {
+    /// Row number as Excel shows it.
+    pub row: u32,
+    /// Column code name (`id_number`, `name`, `township`, …).
+    pub field: String,
+    /// The column's header as written in the file.
+    pub column: String,
+    pub code: String,
+    pub message: String,
+}
+
+/// What an import did, or — for a dry run — would do.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ImportResult {
+    pub dry_run: bool,
+    pub header_row: u32,
+    pub rows_read: u64,
+    pub accepted: u64,
+    pub created: u64,
+    pub updated: u64,
+    pub unchanged: u64,
+    /// `[row, same_as_row]` pairs: later rows with an ID number already seen.
+    pub duplicates: Vec<[u32; 2]>,
+    pub errors: Vec<ImportRowError>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct ImportQuery {
+    /// The file's name; its extension (.xlsx, .xls, .csv) selects the reader.
+    pub file_name: String,
+    /// Check only, write nothing (default `true`: writing must be asked for).
+    pub dry_run: Option<bool>,
+}
+
+/// Import a 附件3 roster (the request body is the file) into the caller's county or township.
+/// All-or-nothing; rows with errors are reported and not imported. Audited.
+#[utoipa::path(post, path = "/api/v1/imports", params(ImportQuery), request_body(content = Vec<u8>, content_type = "application/octet-stream"),
+    responses((status = 200, body = ImportResult), (status = 422, body = ApiErrorBody, description = "The file could not be imported at all; nothing was written")),
+    security(("bearer" = [])), tag = "imports")]
+pub async fn import_roster(
+    State(state): State<AppState>,
+    ApiNeed(who, _): ApiNeed<crate::auth::EditRegistry>,
+    Query(q): Query<ImportQuery>,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    use std::io::Write;
+    let region = jingkang_core::import::entry::entry_region(&state.tree, &who.scope)
+        .ok_or(AppError::BadRequest("entry-region-too-low".into()))?
+        .clone();
+    let ext: String = q.file_name.rsplit_once('.').map(|(_, e)| e).unwrap_or("").chars().filter(char::is_ascii_alphanumeric).take(8).collect();
+    let mut tmp = tempfile::Builder::new().prefix("jingkang-api-").suffix(&format!(".{}", ext.to_ascii_lowercase())).tempfile().map_err(anyhow::Error::from)?;
+    tmp.write_all(&body).and_then(|()| tmp.flush()).map_err(anyhow::Error::from)?;
+    let actor = who.user.actor();
+    let opts = jingkang_core::import::ImportOptions {
+        county: &region.code,
+        dry_run: q.dry_run.unwrap_or(true),
+        actor: &actor,
+        source: &q.file_name,
+        today: crate::entry::today(),
+        progress: None,
+    };
+    match jingkang_core::import::import_roster(&state.db, &state.tree, tmp.path(), &opts).await {
+        Ok(r) => Ok(Json(ImportResult {
+            dry_run: r.dry_run,
+            header_row: r.header_row,
+            rows_read: r.rows_read,
+            accepted: r.accepted,
+            created: r.created,
+            updated: r.updated,
+            unchanged: r.unchanged,
+            duplicates: r.duplicates.iter().map(|d| [d.row, d.same_as_row]).collect(),
+            errors: r
+                .errors
+                .into_iter()
+                .map(|e| ImportRowError { row: e.row, field: e.field.to_string(), column: e.column, code: e.code, message: e.message })
+                .collect(),
+        })
+        .into_response()),
+        Err(e) if e.code() == "internal-error" => Err(anyhow::anyhow!("{e:#}").into()),
+        Err(e) => Ok((axum::http::StatusCode::UNPROCESSABLE_ENTITY, Json(ApiErrorBody { code: e.code().to_string(), message: e.message_zh() }))
+            .into_response()),
+    }
+}
+
+/// A user account (no secrets).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserItem {
+    pub id: i64,
+    pub username: String,
+    pub display_name: String,
+    /// Role code: admin, civil, township, worker, doctor, hospital, police, disability, health, auditor.
+    pub role: String,
+    pub region: String,
+    pub disabled: bool,
+    pub must_change_password: bool,
+    pub second_factor: bool,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct NewUserRequest {
+    pub username: String,
+    pub display_name: String,
+    pub role: String,
+    /// Region code inside the administrator's own region.
+    pub region: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NewUserResponse {
+    pub id: i64,
+    pub username: String,
+    /// Shown once; the user must change it at first login.
+    pub first_password: String,
+}
+
+/// Accounts of the administrator's region subtree.
+#[utoipa::path(get, path = "/api/v1/users", responses((status = 200, body = Vec<UserItem>), (status = 403, body = ApiErrorBody)),
+    security(("bearer" = [])), tag = "users")]
+pub async fn users_list(State(state): State<AppState>, ApiNeed(who, _): ApiNeed<crate::auth::Admins>) -> Result<Json<Vec<UserItem>>, ApiError> {
+    let mut tx = state.db.begin().await?;
+    let all = jingkang_core::store::accounts::list_users(&mut tx).await?;
+    tx.commit().await?;
+    Ok(Json(
+        all.into_iter()
+            .filter(|u| who.scope.contains(&u.region_code))
+            .map(|u| UserItem {
+                id: u.id,
+                role: u.role.code().to_string(),
+                region: u.region_code,
+                disabled: u.disabled,
+                must_change_password: u.must_change_password,
+                second_factor: u.totp_enrolled,
+                username: u.username,
+                display_name: u.display_name,
+            })
+            .collect(),
+    ))
+}
+
+/// Create an account in the administrator's region subtree, with a first password shown once.
+#[utoipa::path(post, path = "/api/v1/users", request_body = NewUserRequest,
+    responses((status = 201, body = NewUserResponse), (status = 400, body = ApiErrorBody), (status = 403, body = ApiErrorBody)),
+    security(("bearer" = [])), tag = "users")]
+pub async fn users_create(
+    State(state): State<AppState>,
+    ApiNeed(who, _): ApiNeed<crate::auth::Admins>,
+    body: Result<Json<NewUserRequest>, axum::extract::rejection::JsonRejection>,
+) -> Result<Response, ApiError> {
+    let Json(req) = body.map_err(|_| AppError::BadRequest("form-invalid".into()))?;
+    let role = jingkang_core::accounts::Role::parse(&req.role).ok_or(AppError::BadRequest("role-invalid".into()))?;
+    let region = req.region.trim();
+    if !who.scope.contains(region) || state.tree.get(region).is_none() {
+        return Err(AppError::BadRequest("region-unknown".into()).into());
+    }
+    let password = jingkang_core::accounts::generate_password();
+    let new = jingkang_core::store::accounts::NewUser {
+        username: req.username.trim(),
+        display_name: req.display_name.trim(),
+        role,
+        region_code: region,
+        password: &password,
+        must_change_password: true,
+    };
+    let mut tx = state.db.begin().await?;
+    match jingkang_core::store::accounts::create_user(&mut tx, &who.user.actor(), &new).await? {
+        Ok(id) => {
+            tx.commit().await?;
+            let body = NewUserResponse { id, username: new.username.to_string(), first_password: password };
+            Ok((axum::http::StatusCode::CREATED, Json(body)).into_response())
+        }
+        Err(e) => Err(AppError::BadRequest(e.0.to_string()).into()),
+    }
+}
+
 struct BearerAuth;
 impl utoipa::Modify for BearerAuth {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
@@ -248,8 +430,9 @@ impl utoipa::Modify for BearerAuth {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "精康 jingkang API", description = "社区康复服务信息系统接口：与网页相同的地区范围、角色与审计。令牌由 `jingkang token create` 生成。"),
-    paths(persons_list, person_get, regions_find),
-    components(schemas(ApiErrorBody, PersonSummary, PersonPage, FieldValue, PersonRecord, RegionItem)),
+    paths(persons_list, person_get, regions_find, import_roster, users_list, users_create),
+    components(schemas(ApiErrorBody, PersonSummary, PersonPage, FieldValue, PersonRecord, RegionItem, ImportResult, ImportRowError,
+        UserItem, NewUserRequest, NewUserResponse)),
     modifiers(&BearerAuth)
 )]
 pub struct ApiDoc;

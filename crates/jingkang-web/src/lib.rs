@@ -122,6 +122,9 @@ fn table() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
         r(Method::GET, "/api/v1/persons", roles::<auth::ReadRegistry>(), get(api::persons_list)),
         r(Method::GET, "/api/v1/persons/{id}", roles::<auth::ReadRegistry>(), get(api::person_get)),
         r(Method::GET, "/api/v1/regions", AnyUser, get(api::regions_find)),
+        r(Method::POST, "/api/v1/imports", roles::<auth::EditRegistry>(), post(api::import_roster)),
+        r(Method::GET, "/api/v1/users", roles::<auth::Admins>(), get(api::users_list)),
+        r(Method::POST, "/api/v1/users", roles::<auth::Admins>(), post(api::users_create)),
     ]
 }
 

@@ -45,6 +45,7 @@ app_tests!(
     audit_page_finds_reads_and_admin_manages_users,
     person_form_uses_the_importer_rules,
     roster_import_and_export_in_the_browser,
+    api_imports_and_users,
 );
 
 async fn login_lockout_and_first_password_change(app: App) {
@@ -294,7 +295,9 @@ async fn authorization_matrix(app: App) {
                     let req = if spec.method == axum::http::Method::GET {
                         c.get(&url)
                     } else {
-                        c.post(&url).form(&[("csrf", csrf.as_str()), ("field", "id_number"), ("reason", "授权矩阵测试")])
+                        c.post(&url)
+                            .header("x-csrf-token", csrf.as_str())
+                            .form(&[("csrf", csrf.as_str()), ("field", "id_number"), ("reason", "授权矩阵测试")])
                     };
                     async move { req.send().await.unwrap().status() }
                 };
@@ -594,4 +597,62 @@ async fn serves_https_with_secure_cookies_and_hsts() {
     assert!(cookie.contains("Secure") && cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"), "{cookie}");
     let plain = reqwest::Client::new().get(format!("http://{addr}/login")).send().await;
     assert!(plain.map(|r| !r.status().is_success()).unwrap_or(true), "no page over plain HTTP");
+}
+
+async fn api_imports_and_users(app: App) {
+    app.add_user("jiezhen", Role::Township, &app.town_a, false).await;
+    app.add_user("guanli", Role::Admin, COUNTY, false).await;
+    let mut tx = app.db.begin().await.unwrap();
+    let clerk = store_accounts::find_user(&mut tx, "jiezhen").await.unwrap().unwrap();
+    let admin = store_accounts::find_user(&mut tx, "guanli").await.unwrap().unwrap();
+    let clerk_token = store_accounts::create_api_token(&mut tx, &Actor::cli(), &clerk).await.unwrap();
+    let admin_token = store_accounts::create_api_token(&mut tx, &Actor::cli(), &admin).await.unwrap();
+    tx.commit().await.unwrap();
+    let c = client();
+    // A township's roster: checked (dry run by default), then imported.
+    let town = app.tree.get(&app.town_a).unwrap().clone();
+    let today = chrono::NaiveDate::from_ymd_opt(2026, 11, 25).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("r.xlsx");
+    let opts = jingkang_core::generate::GenOptions { rows: 20, seed: 21, error_rate: 0.2, messy: true, today };
+    let truth = jingkang_core::generate::write_roster(&app.tree, &town, opts, &file, None).unwrap();
+    let bytes = std::fs::read(&file).unwrap();
+    let before = app.all_persons().await.len() as u64;
+    let post = |dry: &str| {
+        c.post(app.url(&format!("/api/v1/imports?file_name=r.xlsx&dry_run={dry}"))).bearer_auth(&clerk_token).body(bytes.clone()).send()
+    };
+    let check: serde_json::Value = post("true").await.unwrap().json().await.unwrap();
+    assert_eq!(check["dry_run"], true);
+    assert_eq!(check["created"].as_u64().unwrap(), truth.valid, "{check}");
+    let planted: usize = truth.errors.values().map(Vec::len).sum();
+    assert_eq!(check["errors"].as_array().unwrap().iter().map(|e| e["row"].as_u64().unwrap()).collect::<std::collections::BTreeSet<_>>().len(), planted);
+    assert_eq!(app.all_persons().await.len() as u64, before);
+    let done: serde_json::Value = post("false").await.unwrap().json().await.unwrap();
+    assert_eq!(done["created"].as_u64().unwrap(), truth.valid);
+    assert_eq!(app.all_persons().await.len() as u64, before + truth.valid);
+    // A whole-file problem: 422 with a code and a Chinese message, nothing written.
+    let r = c.post(app.url("/api/v1/imports?file_name=a.pdf")).bearer_auth(&clerk_token).body("x").send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(r.json::<serde_json::Value>().await.unwrap()["code"], "file-type-unsupported");
+    // A clerk may not manage users; an administrator may, within their region.
+    assert_eq!(c.get(app.url("/api/v1/users")).bearer_auth(&clerk_token).send().await.unwrap().status(), StatusCode::FORBIDDEN);
+    let users: serde_json::Value = c.get(app.url("/api/v1/users")).bearer_auth(&admin_token).send().await.unwrap().json().await.unwrap();
+    assert!(users.as_array().unwrap().iter().any(|u| u["username"] == "jiezhen" && u["role"] == "township"));
+    let new = serde_json::json!({"username": "xinren", "display_name": "新人", "role": "worker", "region": app.town_b});
+    let r = c.post(app.url("/api/v1/users")).bearer_auth(&admin_token).json(&new).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let made: serde_json::Value = r.json().await.unwrap();
+    assert!(made["first_password"].as_str().unwrap().len() >= 10);
+    let again = c.post(app.url("/api/v1/users")).bearer_auth(&admin_token).json(&new).send().await.unwrap();
+    assert_eq!(again.status(), StatusCode::BAD_REQUEST, "the username is taken");
+    let outside = serde_json::json!({"username": "waidi", "display_name": "外地", "role": "worker", "region": "500101"});
+    let r = c.post(app.url("/api/v1/users")).bearer_auth(&admin_token).json(&outside).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(r.json::<serde_json::Value>().await.unwrap()["code"], "region-unknown");
+    // With a browser session instead of a token, a change needs the CSRF header.
+    let (s, csrf, _) = session_for(&app, "guanli2", Role::Admin, COUNTY).await;
+    let third = serde_json::json!({"username": "xinren3", "display_name": "新人", "role": "worker", "region": app.town_b});
+    assert_eq!(s.post(app.url("/api/v1/users")).json(&third).send().await.unwrap().status(), StatusCode::FORBIDDEN);
+    let r = s.post(app.url("/api/v1/users")).header("x-csrf-token", csrf).json(&third).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
 }
