@@ -40,6 +40,19 @@ pub enum BenchCmd {
         #[arg(long, default_value_t = 1)]
         repeat: u32,
     },
+    /// Search latency (ID prefix, name, pinyin initials) on the persons already in the database.
+    Search {
+        /// Persons to sample as queries (each searched three ways, in two scopes).
+        #[arg(long, default_value_t = 1000)]
+        queries: usize,
+    },
+    /// wrk against an authenticated person page vs /healthz, served by this process; its peak RSS.
+    Web {
+        #[arg(long, default_value_t = 64)]
+        connections: u32,
+        #[arg(long, default_value_t = 20)]
+        seconds: u32,
+    },
     /// (internal) run one phase and print its JSON line.
     #[command(hide = true)]
     Phase {
@@ -66,8 +79,10 @@ fn child_peak_rss_mb(pid: u32) -> Option<f64> {
     Some(kb / 1024.0)
 }
 
-pub async fn run(cmd: BenchCmd, _url: &str) -> anyhow::Result<ExitCode> {
+pub async fn run(cmd: BenchCmd, url: &str) -> anyhow::Result<ExitCode> {
     match cmd {
+        BenchCmd::Search { queries } => crate::bench_web::search(url, queries).await,
+        BenchCmd::Web { connections, seconds } => crate::bench_web::web(url, connections, seconds).await,
         BenchCmd::Phase { phase, file, db, county } => {
             let out = phase_run(&phase, &file, db.as_deref(), &county).await?;
             out!("{out}");

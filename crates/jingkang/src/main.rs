@@ -17,6 +17,7 @@ macro_rules! out {
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod bench;
+mod bench_web;
 mod commands;
 mod config;
 mod serve;

@@ -232,3 +232,24 @@ fn serve_refuses_unusable_tls_files_with_a_chinese_message() {
     let o = jk(dir.path(), &["serve", "--listen", "127.0.0.1:0", "--tls-cert", c]);
     assert!(!o.status.success(), "a certificate needs its key");
 }
+
+#[test]
+fn bench_search_reports_latency_for_every_kind_and_scope() {
+    let dir = tempfile::tempdir().unwrap();
+    assert!(jk(dir.path(), &["init", "--demo"]).status.success());
+    let o = jk(dir.path(), &["bench", "search", "--queries", "20"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    for level in ["township", "county"] {
+        for kind in ["id_prefix", "name", "pinyin"] {
+            let s = &v[format!("{level}_{kind}")];
+            assert_eq!(s["queries"], 20, "{v}");
+            // Every sampled person is found by its own ID prefix, name and initials in its scope.
+            assert_eq!(s["found"], 20, "{level} {kind}: {v}");
+            assert!(s["p99_ms"].as_f64().unwrap() >= s["p50_ms"].as_f64().unwrap());
+        }
+    }
+    let empty = tempfile::tempdir().unwrap();
+    let o = jk(empty.path(), &["bench", "search"]);
+    assert!(!o.status.success(), "no persons: an error, not figures");
+}
