@@ -157,8 +157,15 @@ pub struct UserLine {
     display_name: String,
     role: &'static str,
     region: String,
+    organisation: String,
     status: &'static str,
     disabled: bool,
+}
+
+pub struct OrgLine {
+    id: i64,
+    name: String,
+    region: String,
 }
 
 #[derive(Template, WebTemplate)]
@@ -167,6 +174,7 @@ pub struct UsersPage {
     chrome: Option<Chrome>,
     csrf: String,
     users: Vec<UserLine>,
+    organisations: Vec<OrgLine>,
     roles: Vec<(&'static str, &'static str)>,
     notice: Option<String>,
     error: Option<String>,
@@ -175,7 +183,13 @@ pub struct UsersPage {
 async fn users_page(state: &AppState, who: &CurrentUser, notice: Option<String>, error: Option<String>) -> AppResult<Response> {
     let mut tx = state.db.begin().await?;
     let all = store_accounts::list_users(&mut tx).await?;
+    let orgs = store_accounts::list_organisations(&mut tx).await?;
     tx.commit().await?;
+    let organisations = orgs
+        .into_iter()
+        .filter(|o| who.scope.contains(&o.region_code))
+        .map(|o| OrgLine { id: o.id, region: state.tree.path_name(&o.region_code), name: o.name })
+        .collect();
     let now = chrono::Utc::now();
     let users = all
         .into_iter()
@@ -194,6 +208,7 @@ async fn users_page(state: &AppState, who: &CurrentUser, notice: Option<String>,
             },
             disabled: u.disabled,
             region: state.tree.path_name(&u.region_code),
+            organisation: u.organisation.clone().unwrap_or_default(),
             role: u.role.label_zh(),
             username: u.username,
             display_name: u.display_name,
@@ -204,6 +219,7 @@ async fn users_page(state: &AppState, who: &CurrentUser, notice: Option<String>,
         chrome: Some(Chrome::of(state, who)),
         csrf: who.csrf().to_string(),
         users,
+        organisations,
         roles: Role::ALL.iter().map(|r| (r.code(), r.label_zh())).collect(),
         notice,
         error,
@@ -222,6 +238,39 @@ pub struct NewUserForm {
     display_name: String,
     role: String,
     region: String,
+    /// Organisation id, or empty.
+    #[serde(default)]
+    organisation: String,
+}
+
+#[derive(Deserialize)]
+pub struct NewOrgForm {
+    csrf: String,
+    name: String,
+    region: String,
+}
+
+/// Add an organisation in the administrator's region subtree.
+pub async fn organisation_create(
+    State(state): State<AppState>,
+    Need { who, .. }: Need<Admins>,
+    Form(f): Form<NewOrgForm>,
+) -> AppResult<Response> {
+    who.check_csrf(&f.csrf)?;
+    let region = f.region.trim();
+    if !who.scope.contains(region) || state.tree.get(region).is_none() {
+        return users_page(&state, &who, None, Some(messages::render("region-unknown", &[]))).await;
+    }
+    let mut tx = state.db.begin().await?;
+    match store_accounts::create_organisation(&mut tx, &who.user.actor(), &f.name, region).await? {
+        Ok(_) => tx.commit().await?,
+        Err(e) => {
+            tx.rollback().await?; // the page below needs the connection (SQLite has one writer)
+            return users_page(&state, &who, None, Some(messages::render(e.0, &[]))).await;
+        }
+    }
+    let notice = messages::render("cli-org-added", &[("name", f.name.trim()), ("region", &state.tree.path_name(region))]);
+    users_page(&state, &who, Some(notice), None).await
 }
 
 pub async fn user_create(
@@ -245,11 +294,15 @@ pub async fn user_create(
         region_code: region,
         password: &password,
         must_change_password: true,
+        organisation_id: f.organisation.trim().parse().ok(),
     };
     let mut tx = state.db.begin().await?;
     match store_accounts::create_user(&mut tx, &who.user.actor(), &new).await? {
         Ok(_) => tx.commit().await?,
-        Err(e) => return users_page(&state, &who, None, Some(messages::render(e.0, &[]))).await,
+        Err(e) => {
+            tx.rollback().await?; // the page below needs the connection (SQLite has one writer)
+            return users_page(&state, &who, None, Some(messages::render(e.0, &[]))).await;
+        }
     }
     let notice = format!(
         "{}。{}",

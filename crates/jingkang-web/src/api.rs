@@ -337,6 +337,7 @@ pub struct UserItem {
     /// Role code: admin, civil, township, worker, doctor, hospital, police, disability, health, auditor.
     pub role: String,
     pub region: String,
+    pub organisation: Option<String>,
     pub disabled: bool,
     pub must_change_password: bool,
     pub second_factor: bool,
@@ -349,6 +350,8 @@ pub struct NewUserRequest {
     pub role: String,
     /// Region code inside the administrator's own region.
     pub region: String,
+    /// The user's organisation (its region must contain the user's).
+    pub organisation_id: Option<i64>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -373,6 +376,7 @@ pub async fn users_list(State(state): State<AppState>, ApiNeed(who, _): ApiNeed<
                 id: u.id,
                 role: u.role.code().to_string(),
                 region: u.region_code,
+                organisation: u.organisation,
                 disabled: u.disabled,
                 must_change_password: u.must_change_password,
                 second_factor: u.totp_enrolled,
@@ -406,6 +410,7 @@ pub async fn users_create(
         region_code: region,
         password: &password,
         must_change_password: true,
+        organisation_id: req.organisation_id,
     };
     let mut tx = state.db.begin().await?;
     match jingkang_core::store::accounts::create_user(&mut tx, &who.user.actor(), &new).await? {

@@ -118,6 +118,7 @@ fn table() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
         r(Method::POST, "/admin/users", roles::<auth::Admins>(), post(admin::user_create)),
         r(Method::POST, "/admin/users/{id}/reset-password", roles::<auth::Admins>(), post(admin::user_reset)),
         r(Method::POST, "/admin/users/{id}/disable", roles::<auth::Admins>(), post(admin::user_disable)),
+        r(Method::POST, "/admin/organisations", roles::<auth::Admins>(), post(admin::organisation_create)),
         r(Method::GET, "/api/v1/openapi.json", Public, get(api::openapi_json)),
         r(Method::GET, "/api/v1/persons", roles::<auth::ReadRegistry>(), get(api::persons_list)),
         r(Method::GET, "/api/v1/persons/{id}", roles::<auth::ReadRegistry>(), get(api::person_get)),

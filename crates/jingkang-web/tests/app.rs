@@ -46,6 +46,7 @@ app_tests!(
     person_form_uses_the_importer_rules,
     roster_import_and_export_in_the_browser,
     api_imports_and_users,
+    admin_manages_organisations,
 );
 
 async fn login_lockout_and_first_password_change(app: App) {
@@ -655,4 +656,36 @@ async fn api_imports_and_users(app: App) {
     assert_eq!(s.post(app.url("/api/v1/users")).json(&third).send().await.unwrap().status(), StatusCode::FORBIDDEN);
     let r = s.post(app.url("/api/v1/users")).header("x-csrf-token", csrf).json(&third).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::CREATED);
+}
+
+async fn admin_manages_organisations(app: App) {
+    let (c, csrf, _) = session_for(&app, "guanli", Role::Admin, COUNTY).await;
+    let add = |name: &'static str, region: String| {
+        c.post(app.url("/admin/organisations")).form(&[("csrf", csrf.clone()), ("name", name.to_string()), ("region", region)]).send()
+    };
+    let page = add("綦江区民政局", COUNTY.to_string()).await.unwrap().text().await.unwrap();
+    assert!(page.contains("已添加单位：綦江区民政局"), "{page}");
+    let r = add("綦江区民政局", COUNTY.to_string()).await.unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert!(r.text().await.unwrap().contains("该地区已有同名单位"));
+    let r = add("外区民政局", "500101".to_string()).await.unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST, "outside the administrator's region");
+    add("街道办事处", app.town_a.clone()).await.unwrap();
+    let mut tx = app.db.begin().await.unwrap();
+    let orgs = store_accounts::list_organisations(&mut tx).await.unwrap();
+    tx.commit().await.unwrap();
+    let county_org = orgs.iter().find(|o| o.name == "綦江区民政局").unwrap().id.to_string();
+    let town_org = orgs.iter().find(|o| o.name == "街道办事处").unwrap().id.to_string();
+    let user = |username: &'static str, region: String, org: String| {
+        c.post(app.url("/admin/users"))
+            .form(&[("csrf", csrf.clone()), ("username", username.into()), ("display_name", "张三".into()), ("role", "township".into()), ("region", region), ("organisation", org)])
+            .send()
+    };
+    // A township clerk of the county office: fine. Of another township's office: refused.
+    let page = user("zhangsan", app.town_b.clone(), county_org).await.unwrap().text().await.unwrap();
+    assert!(page.contains("zhangsan") && page.contains("<td>綦江区民政局</td>"), "{page}");
+    let r = user("lisi", app.town_b.clone(), town_org).await.unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert!(r.text().await.unwrap().contains("不在该单位的地区范围内"));
+    assert!(app.audit_actions().await.iter().any(|a| a == "organisation.create"));
 }

@@ -142,7 +142,7 @@ pub async fn web(url: &str, connections: u32, seconds: u32) -> anyhow::Result<Ex
     let username = format!("bench-{}", std::process::id());
     let password = jingkang_core::accounts::generate_password();
     let mut tx = db.begin().await?;
-    let new = NewUser { username: &username, display_name: "压测", role: Role::Township, region_code: &town, password: &password, must_change_password: false };
+    let new = NewUser { username: &username, display_name: "压测", role: Role::Township, region_code: &town, password: &password, must_change_password: false, organisation_id: None };
     store_accounts::create_user(&mut tx, &Actor::cli(), &new).await?.map_err(|e| anyhow::anyhow!("{}", e.0))?;
     let user = store_accounts::find_user(&mut tx, &username).await?.context("bench user")?;
     let (cookie, _) = store_accounts::create_session(&mut tx, &user, true).await?;

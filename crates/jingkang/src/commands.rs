@@ -44,6 +44,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             crate::serve::run(&url, listen, demo, &demo_county, behind_proxy, tls).await
         }
         Command::User(cmd) => crate::users::run(&url, cmd).await,
+        Command::Org(cmd) => crate::users::org(&url, cmd).await,
         Command::Token(TokenCmd::Create { user }) => crate::users::create_token(&url, &user).await,
         Command::Import(ImportCmd::Roster { file, county, dry_run, json }) => {
             let (db, tree) = open(&url).await?;

@@ -93,6 +93,9 @@ pub enum Command {
     /// API tokens.
     #[command(subcommand)]
     Token(TokenCmd),
+    /// Organisations users belong to.
+    #[command(subcommand)]
+    Org(OrgCmd),
     /// Import spreadsheets.
     #[command(subcommand)]
     Import(ImportCmd),
@@ -132,6 +135,9 @@ pub enum UserCmd {
         /// Read the first password from standard input (one line).
         #[arg(long)]
         password_stdin: bool,
+        /// The user's organisation (made with `org add`, in the user's region or above).
+        #[arg(long)]
+        org: Option<String>,
     },
     /// Set a new generated password, printed once; the user must change it at next login.
     ResetPassword {
@@ -143,6 +149,20 @@ pub enum UserCmd {
         #[arg(long)]
         username: String,
     },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum OrgCmd {
+    /// Add an organisation (区民政局, a township office, a hospital, a rehabilitation site…).
+    Add {
+        #[arg(long)]
+        name: String,
+        /// Region code the organisation belongs to.
+        #[arg(long)]
+        region: String,
+    },
+    /// List organisations with their regions.
+    List,
 }
 
 #[derive(Subcommand, Debug)]

@@ -69,21 +69,27 @@ pub async fn run(
 async fn demo_accounts(db: &Db, tree: &regions::RegionTree, county: &regions::Region) -> anyhow::Result<()> {
     let township = tree.children(&county.code).into_iter().find(|r| r.level == Level::Township).map(|r| r.code.clone());
     let province = county.code[..2].to_string() + "0000";
+    let name_of = |code: &str| tree.get(code).map(|r| r.name.clone()).unwrap_or_default();
     let mut wanted = vec![
-        ("admin", "系统管理员", Role::Admin, province),
-        ("minzheng", "区民政局", Role::Civil, county.code.clone()),
-        ("yisheng", "精防医生", Role::Doctor, county.code.clone()),
+        ("admin", "系统管理员", Role::Admin, province.clone(), format!("{}民政局", name_of(&province))),
+        ("minzheng", "区民政局", Role::Civil, county.code.clone(), format!("{}民政局", county.name)),
+        ("yisheng", "精防医生", Role::Doctor, county.code.clone(), format!("{}精神卫生中心", county.name)),
     ];
     if let Some(t) = township {
-        wanted.push(("jiezhen", "街镇工作人员", Role::Township, t));
+        let org = format!("{}办事处", name_of(&t));
+        wanted.push(("jiezhen", "街镇工作人员", Role::Township, t, org));
     }
     let mut tx = db.begin().await?;
-    for (username, display, role, region) in wanted {
+    for (username, display, role, region, org) in wanted {
         if store_accounts::find_user(&mut tx, username).await?.is_some() {
             continue;
         }
+        let organisation_id = match store_accounts::find_organisation_for(&mut tx, &org, &region).await? {
+            Some(o) => Some(o.id),
+            None => store_accounts::create_organisation(&mut tx, &Actor::system(), &org, &region).await?.ok(),
+        };
         let password = accounts::generate_password();
-        let new = NewUser { username, display_name: display, role, region_code: &region, password: &password, must_change_password: true };
+        let new = NewUser { username, display_name: display, role, region_code: &region, password: &password, must_change_password: true, organisation_id };
         if store_accounts::create_user(&mut tx, &Actor::system(), &new).await?.is_ok() {
             out!(
                 "{}",

@@ -8,7 +8,7 @@ use jingkang_core::messages::render;
 use jingkang_core::store::Actor;
 use jingkang_core::store::accounts::{self as store_accounts, NewUser};
 
-use crate::UserCmd;
+use crate::{OrgCmd, UserCmd};
 use crate::commands::{open, user_error};
 
 fn role_list() -> String {
@@ -19,7 +19,7 @@ pub async fn run(url: &str, cmd: UserCmd) -> anyhow::Result<ExitCode> {
     let (db, tree) = open(url).await?;
     let actor = Actor::cli();
     match cmd {
-        UserCmd::Add { username, role, region, display_name, password_stdin } => {
+        UserCmd::Add { username, role, region, display_name, password_stdin, org } => {
             let Some(role_v) = Role::parse(&role) else {
                 return Ok(user_error(render("role-unknown", &[("role", &role), ("roles", &role_list())])));
             };
@@ -31,6 +31,18 @@ pub async fn run(url: &str, cmd: UserCmd) -> anyhow::Result<ExitCode> {
                 (accounts::generate_password(), true)
             };
             let display = display_name.unwrap_or_else(|| username.clone());
+            let organisation_id = match &org {
+                None => None,
+                Some(name) => {
+                    let mut tx = db.begin().await?;
+                    let found = store_accounts::find_organisation_for(&mut tx, name, region.trim()).await?;
+                    tx.commit().await?;
+                    match found {
+                        Some(o) => Some(o.id),
+                        None => return Ok(user_error(render("organisation-unknown", &[]))),
+                    }
+                }
+            };
             let new = NewUser {
                 username: &username,
                 display_name: &display,
@@ -38,6 +50,7 @@ pub async fn run(url: &str, cmd: UserCmd) -> anyhow::Result<ExitCode> {
                 region_code: region.trim(),
                 password: &password,
                 must_change_password: true,
+                organisation_id,
             };
             let mut tx = db.begin().await?;
             match store_accounts::create_user(&mut tx, &actor, &new).await? {
@@ -88,4 +101,27 @@ pub async fn create_token(url: &str, username: &str) -> anyhow::Result<ExitCode>
     tx.commit().await?;
     out!("{}", render("cli-token-created", &[("token", &token)]));
     Ok(ExitCode::SUCCESS)
+}
+
+pub async fn org(url: &str, cmd: OrgCmd) -> anyhow::Result<ExitCode> {
+    let (db, tree) = open(url).await?;
+    let mut tx = db.begin().await?;
+    match cmd {
+        OrgCmd::Add { name, region } => match store_accounts::create_organisation(&mut tx, &Actor::cli(), &name, region.trim()).await? {
+            Ok(_) => {
+                tx.commit().await?;
+                out!("{}", render("cli-org-added", &[("name", name.trim()), ("region", &tree.path_name(region.trim()))]));
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(e) => Ok(user_error(render(e.0, &[]))),
+        },
+        OrgCmd::List => {
+            let orgs = store_accounts::list_organisations(&mut tx).await?;
+            tx.commit().await?;
+            for o in orgs {
+                out!("{}\t{}\t{}", o.region_code, o.name, tree.path_name(&o.region_code));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
 }

@@ -253,3 +253,19 @@ fn bench_search_reports_latency_for_every_kind_and_scope() {
     let o = jk(empty.path(), &["bench", "search"]);
     assert!(!o.status.success(), "no persons: an error, not figures");
 }
+
+#[test]
+fn organisations_and_users_that_belong_to_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = jk(dir.path(), &["org", "add", "--name", "綦江区民政局", "--region", "500110"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("已添加单位：綦江区民政局"));
+    let again = jk(dir.path(), &["org", "add", "--name", "綦江区民政局", "--region", "500110"]);
+    assert!(!again.status.success() && stderr(&again).contains("同名单位"), "{}", stderr(&again));
+    let o = jk(dir.path(), &["user", "add", "--username", "minzheng", "--role", "civil", "--region", "500110", "--org", "綦江区民政局"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = jk(dir.path(), &["user", "add", "--username", "other", "--role", "civil", "--region", "500101", "--org", "綦江区民政局"]);
+    assert!(!o.status.success() && stderr(&o).contains("单位不存在"), "another county's user cannot join: {}", stderr(&o));
+    let list = jk(dir.path(), &["org", "list"]);
+    assert!(stdout(&list).contains("500110\t綦江区民政局"), "{}", stdout(&list));
+}

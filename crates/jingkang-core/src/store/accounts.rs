@@ -32,6 +32,7 @@ struct UserRow {
     locked_until: Option<DateTime<Utc>>,
     disabled: bool,
     totp_secret: Option<String>,
+    organisation: Option<String>,
 }
 
 /// A user account. The password hash stays inside this module.
@@ -47,6 +48,8 @@ pub struct User {
     pub locked_until: Option<DateTime<Utc>>,
     pub disabled: bool,
     pub totp_enrolled: bool,
+    /// The name of the user's organisation (SPEC §1: every user belongs to one).
+    pub organisation: Option<String>,
     password_hash: String,
     totp_secret: Option<String>,
 }
@@ -84,6 +87,7 @@ impl TryFrom<UserRow> for User {
             locked_until: r.locked_until,
             disabled: r.disabled,
             totp_enrolled: r.totp_secret.is_some(),
+            organisation: r.organisation,
             password_hash: r.password_hash,
             totp_secret: r.totp_secret,
         })
@@ -91,7 +95,8 @@ impl TryFrom<UserRow> for User {
 }
 
 const USER_COLS: &str = "u.id, u.username, u.display_name, u.role, u.region_code, u.password_hash, \
-    u.must_change_password, u.failed_logins, u.locked_until, u.disabled, u.totp_secret";
+    u.must_change_password, u.failed_logins, u.locked_until, u.disabled, u.totp_secret, \
+    (SELECT o.name FROM organisations o WHERE o.id = u.organisation_id) AS organisation";
 
 /// A new account, as `user add` or the admin page gives it.
 pub struct NewUser<'a> {
@@ -103,6 +108,69 @@ pub struct NewUser<'a> {
     /// The user must choose a new password at first login (always, except for tests and tools
     /// that set a password the user chose).
     pub must_change_password: bool,
+    /// The user's organisation; its region must contain the user's.
+    pub organisation_id: Option<i64>,
+}
+
+/// An organisation users belong to (区民政局, a township office, a hospital, a rehabilitation site).
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct Organisation {
+    pub id: i64,
+    pub name: String,
+    pub region_code: String,
+}
+
+/// Create an organisation in a region. Names are unique within a region.
+pub async fn create_organisation(tx: &mut Tx, actor: &Actor, name: &str, region_code: &str) -> anyhow::Result<Result<i64, AccountError>> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 100 {
+        return Ok(Err(AccountError("organisation-name-invalid")));
+    }
+    let region: Option<String> = on_tx!(tx, c => sqlx::query_scalar("SELECT code FROM regions WHERE code = $1")
+        .bind(region_code).fetch_optional(&mut **c).await)?;
+    if region.is_none() {
+        return Ok(Err(AccountError("region-unknown")));
+    }
+    let taken: Option<i64> = on_tx!(tx, c => sqlx::query_scalar("SELECT id FROM organisations WHERE name = $1 AND region_code = $2")
+        .bind(name).bind(region_code).fetch_optional(&mut **c).await)?;
+    if taken.is_some() {
+        return Ok(Err(AccountError("organisation-taken")));
+    }
+    let id: i64 = on_tx!(tx, c => sqlx::query_scalar("INSERT INTO organisations (name, region_code) VALUES ($1, $2) RETURNING id")
+        .bind(name).bind(region_code).fetch_one(&mut **c).await)?;
+    audit::record(tx, actor, "organisation.create", Some(Target { kind: "organisation", id: id.to_string() }),
+        serde_json::json!({"name": name, "region": region_code})).await?;
+    Ok(Ok(id))
+}
+
+/// All organisations, by region and name.
+pub async fn list_organisations(tx: &mut Tx) -> anyhow::Result<Vec<Organisation>> {
+    Ok(on_tx!(tx, c => sqlx::query_as("SELECT id, name, region_code FROM organisations ORDER BY region_code, name")
+        .fetch_all(&mut **c).await)?)
+}
+
+pub async fn get_organisation(tx: &mut Tx, id: i64) -> anyhow::Result<Option<Organisation>> {
+    Ok(on_tx!(tx, c => sqlx::query_as("SELECT id, name, region_code FROM organisations WHERE id = $1")
+        .bind(id).fetch_optional(&mut **c).await)?)
+}
+
+/// The organisation of this name whose region is `region_code` or the nearest above it — how
+/// `user add --org NAME` finds it.
+pub async fn find_organisation_for(tx: &mut Tx, name: &str, region_code: &str) -> anyhow::Result<Option<Organisation>> {
+    let candidates: Vec<Organisation> = on_tx!(tx, c => sqlx::query_as("SELECT id, name, region_code FROM organisations WHERE name = $1")
+        .bind(name.trim()).fetch_all(&mut **c).await)?;
+    Ok(candidates
+        .into_iter()
+        .filter(|o| region_contains(&o.region_code, region_code))
+        .max_by_key(|o| o.region_code.trim_end_matches('0').len()))
+}
+
+/// Whether region `outer` contains (or is) region `inner`, by the structure of official codes.
+fn region_contains(outer: &str, inner: &str) -> bool {
+    match (crate::domain::RegionCode::parse(outer), crate::domain::RegionCode::parse(inner)) {
+        (Ok(o), Ok(i)) => o.contains(&i),
+        _ => false,
+    }
 }
 
 /// Why an account operation was refused: a message code of `messages.rs`.
@@ -126,14 +194,22 @@ pub async fn create_user(tx: &mut Tx, actor: &Actor, new: &NewUser<'_>) -> anyho
     if find_user(tx, new.username).await?.is_some() {
         return Ok(Err(AccountError("username-taken")));
     }
+    if let Some(org) = new.organisation_id {
+        match get_organisation(tx, org).await? {
+            Some(o) if region_contains(&o.region_code, new.region_code) => {}
+            Some(_) => return Ok(Err(AccountError("organisation-region-mismatch"))),
+            None => return Ok(Err(AccountError("organisation-unknown"))),
+        }
+    }
     let hash = accounts::hash_password(new.password)?;
     let now = Utc::now();
     let id: i64 = on_tx!(tx, c => sqlx::query_scalar(
         "INSERT INTO users (username, display_name, role, region_code, password_hash, must_change_password, \
-         password_changed_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING id")
+         password_changed_at, created_at, organisation_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8) RETURNING id")
         .bind(new.username).bind(new.display_name).bind(new.role.code()).bind(new.region_code).bind(&hash)
-        .bind(new.must_change_password).bind(now).fetch_one(&mut **c).await)?;
-    let detail = serde_json::json!({"username": new.username, "role": new.role.code(), "region": new.region_code});
+        .bind(new.must_change_password).bind(now).bind(new.organisation_id).fetch_one(&mut **c).await)?;
+    let detail = serde_json::json!({"username": new.username, "role": new.role.code(), "region": new.region_code,
+        "organisation": new.organisation_id});
     audit::record(tx, actor, "user.create", Some(Target { kind: "user", id: id.to_string() }), detail).await?;
     Ok(Ok(id))
 }

@@ -109,6 +109,7 @@ impl App {
             region_code: region,
             password: PASSWORD,
             must_change_password: must_change,
+            organisation_id: None,
         };
         store_accounts::create_user(&mut tx, &Actor::cli(), &new).await.unwrap().unwrap();
         tx.commit().await.unwrap();
