@@ -48,7 +48,7 @@ pub static MESSAGES: &[(&str, &str)] = &[
     // -- import: whole file (nothing was imported) --
     ("header-not-found", "在表格前30行中找不到表头，缺少以下列：{columns}。请确认使用的是花名册（附件3）模板"),
     ("county-unknown", "区县代码 {code} 不存在，可用“jingkang regions find 名称”查询代码"),
-    ("county-not-county", "地区 {code} 不是区县（或其下没有乡镇街道），花名册须按区县导入"),
+    ("county-not-county", "地区 {code} 不是区县或乡镇（街道），花名册须按区县或乡镇（街道）导入"),
     ("file-not-found", "找不到文件，请检查路径"),
     ("file-type-unsupported", "不支持的文件类型“.{ext}”，请使用 .xlsx、.xls 或 .csv 文件"),
     ("file-unreadable", "文件无法读取：可能已损坏、加密或不是 Excel/CSV 文件。请用 Excel 打开后另存为 .xlsx 再试"),

@@ -30,6 +30,8 @@ fn find(cmds: &[&str]) -> Option<PathBuf> {
 }
 
 async fn browser() -> Option<(Client, Driver)> {
+    // Two rustls crypto providers are compiled into the tests: choose one for the process.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let chromium = find(&["/usr/bin/chromium", "/usr/bin/chromium-browser"]);
     let driver = find(&["/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver"]);
     let (Some(chromium), Some(driver)) = (chromium, driver) else {
