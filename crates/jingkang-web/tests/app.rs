@@ -665,6 +665,7 @@ async fn admin_manages_organisations(app: App) {
     };
     let page = add("綦江区民政局", COUNTY.to_string()).await.unwrap().text().await.unwrap();
     assert!(page.contains("已添加单位：綦江区民政局"), "{page}");
+    assert!(page.contains("<title>用户管理 · "), "the page title is plain text");
     let r = add("綦江区民政局", COUNTY.to_string()).await.unwrap();
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     assert!(r.text().await.unwrap().contains("该地区已有同名单位"));
