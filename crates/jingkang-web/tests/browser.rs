@@ -127,8 +127,18 @@ async fn wait_text(c: &Client, needle: &str) -> String {
     panic!("{needle:?} not on {}:\n{text}", c.current_url().await.unwrap());
 }
 
+/// The page text. A navigation may replace the page between finding `body` and reading it (a
+/// stale element): then read the new page.
 async fn body(c: &Client) -> String {
-    c.find(Locator::Css("body")).await.unwrap().text().await.unwrap()
+    for _ in 0..50 {
+        if let Ok(e) = c.find(Locator::Css("body")).await
+            && let Ok(t) = e.text().await
+        {
+            return t;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("no readable page at {:?}", c.current_url().await.map(|u| u.to_string()));
 }
 
 /// `first17` followed by its check character.
