@@ -77,6 +77,20 @@ fn import_page(state: &AppState, who: &CurrentUser, error: Option<String>) -> Ap
     })
 }
 
+/// The import page again (422) with what was wrong; nothing was written.
+fn refused(state: &AppState, who: &CurrentUser, message: String) -> AppResult<Response> {
+    Ok((StatusCode::UNPROCESSABLE_ENTITY, import_page(state, who, Some(message))?).into_response())
+}
+
+/// An import that could not run at all: its Chinese message, and the detail to the log if it was
+/// the system's fault.
+fn refused_import(state: &AppState, who: &CurrentUser, e: &jingkang_core::import::ImportError) -> AppResult<Response> {
+    if e.code() == "internal-error" {
+        tracing::error!(error = format!("{e:#}"), "import failed");
+    }
+    refused(state, who, e.message_zh())
+}
+
 pub async fn page(State(state): State<AppState>, Need { who, .. }: Need<EditRegistry>) -> AppResult<Response> {
     Ok(import_page(&state, &who, None)?.into_response())
 }
@@ -151,8 +165,7 @@ pub async fn upload(
     }
     who.check_csrf(&csrf)?;
     let Some((name, path)) = file else {
-        let page = import_page(&state, &who, Some(messages::render("upload-missing", &[])))?;
-        return Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response());
+        return refused(&state, &who, messages::render("upload-missing", &[]));
     };
     let actor = who.user.actor();
     let opts = ImportOptions { county: &region.code, dry_run: true, actor: &actor, source: &name, today: today(), progress: None };
@@ -162,11 +175,7 @@ pub async fn upload(
             Ok(preview_page(&state, &who, &region, name, token, report).into_response())
         }
         Err(e) => {
-            if e.code() == "internal-error" {
-                tracing::error!(error = format!("{e:#}"), "import preview failed");
-            }
-            let page = import_page(&state, &who, Some(e.message_zh()))?;
-            Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
+            refused_import(&state, &who, &e)
         }
     }
 }
@@ -186,20 +195,15 @@ pub async fn confirm(
     who.check_csrf(&form.csrf)?;
     let region = entry_region(&state.tree, &who.scope).ok_or(AppError::BadRequest("entry-region-too-low".into()))?.clone();
     let Some(upload) = state.uploads.take(who.user.id, &form.token) else {
-        let page = import_page(&state, &who, Some(messages::render("upload-expired", &[])))?;
-        return Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response());
+        return refused(&state, &who, messages::render("upload-expired", &[]));
     };
     let actor = who.user.actor();
     let opts = ImportOptions { county: &region.code, dry_run: false, actor: &actor, source: &upload.name, today: today(), progress: None };
     match import_roster(&state.db, &state.tree, &upload.path, &opts).await {
         Ok(report) => Ok(preview_page(&state, &who, &region, upload.name.clone(), None, report).into_response()),
         Err(e) => {
-            if e.code() == "internal-error" {
-                tracing::error!(error = format!("{e:#}"), "import failed");
-            }
             state.uploads.put_back(form.token, upload);
-            let page = import_page(&state, &who, Some(e.message_zh()))?;
-            Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
+            refused_import(&state, &who, &e)
         }
     }
 }
@@ -223,8 +227,7 @@ pub async fn export(
     let region = state.tree.get(form.region.trim()).filter(|r| Scope::of(r).is_within(&who.scope)).ok_or(AppError::NotFound)?;
     let reason = form.reason.trim();
     if reason.is_empty() {
-        let page = import_page(&state, &who, Some(messages::render("export-reason-missing", &[])))?;
-        return Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response());
+        return refused(&state, &who, messages::render("export-reason-missing", &[]));
     }
     let tmp = tempfile::Builder::new().prefix("jingkang-export-").suffix(".xlsx").tempfile().map_err(|e| AppError::Internal(e.into()))?;
     let actor = who.user.actor();
