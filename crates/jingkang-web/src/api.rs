@@ -6,8 +6,10 @@ use axum::Json;
 use axum::extract::{FromRef, FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
+use jingkang_core::domain::RegistrationState;
 use jingkang_core::registry::{self, Sensitivity};
 use jingkang_core::regions::Scope;
+use jingkang_core::store::batch::Outcome;
 use jingkang_core::store::persons::{self, ListFilter};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, OpenApi, ToSchema};
@@ -92,6 +94,9 @@ pub struct PersonSummary {
     pub id_number_masked: String,
     /// 9-digit township code of residence.
     pub residence_region: String,
+    /// Registration state: `pending` (待评估), `registered` (已登记), `in_service` (服务中),
+    /// `suspended` (暂停), `closed` (结案) or `declined` (不参与).
+    pub state: String,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -107,6 +112,9 @@ pub struct PersonQuery {
     pub q: Option<String>,
     /// Only this region's subtree (inside the caller's scope).
     pub region: Option<String>,
+    /// Only persons in this registration state (`pending`, `registered`, `in_service`,
+    /// `suspended`, `closed`, `declined`).
+    pub state: Option<String>,
     /// Cursor from `next_after`.
     pub after: Option<String>,
     /// Page size, 1–200 (default 50).
@@ -127,6 +135,8 @@ pub struct FieldValue {
 pub struct PersonRecord {
     pub id: i64,
     pub version: i64,
+    /// Registration state code, as in the list.
+    pub state: String,
     pub fields: Vec<FieldValue>,
 }
 
@@ -157,7 +167,12 @@ pub async fn persons_list(
         Some(code) => Some(Scope::of(state.tree.get(code).ok_or(AppError::NotFound)?)),
     };
     let limit = q.limit.unwrap_or(50).clamp(1, 200);
+    let state_filter = match q.state.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        None => None,
+        Some(code) => Some(RegistrationState::from_code(code).ok_or(AppError::BadRequest("form-invalid".into()))?),
+    };
     let filter = ListFilter {
+        state: state_filter,
         within,
         limit: Some(limit + 1),
         after: q.after.as_deref().and_then(|a| a.split_once('.')).and_then(|(r, id)| Some((r.to_string(), id.parse().ok()?))),
@@ -165,11 +180,19 @@ pub async fn persons_list(
         min_risk_grade: who.min_risk_grade(),
         ..Default::default()
     };
-    let mut tx = state.db.begin().await?;
-    let mut found = persons::list(&mut tx, &who.scope, &filter).await?;
-    jingkang_core::store::audit::record(&mut tx, &who.user.actor(), "person.list", None,
-        serde_json::json!({"results": found.len().min(limit as usize), "via": "api"})).await?;
-    tx.commit().await?;
+    let (scope, actor) = (who.scope.clone(), who.user.actor());
+    let mut found = state
+        .writes
+        .run(move |tx| {
+            let (scope, actor, filter) = (scope.clone(), actor.clone(), filter.clone());
+            Box::pin(async move {
+                let found = persons::list(tx, &scope, &filter).await?;
+                jingkang_core::store::audit::record(tx, &actor, "person.list", None,
+                    serde_json::json!({"results": found.len().min(limit as usize), "via": "api"})).await?;
+                Ok(Outcome::Keep(found))
+            })
+        })
+        .await?;
     let next_after = if found.len() as i64 > limit {
         found.truncate(limit as usize);
         found.last().map(|p| format!("{}.{}", p.record.data.residence_region, p.id))
@@ -185,6 +208,7 @@ pub async fn persons_list(
             sex: p.record.data.sex,
             birth_date: p.record.data.birth_date,
             residence_region: p.record.data.residence_region,
+            state: p.state.code().to_string(),
         })
         .collect();
     Ok(Json(PersonPage { items, next_after }))
@@ -199,12 +223,21 @@ pub async fn person_get(
     ApiNeed(who, _): ApiNeed<ReadRegistry>,
     Path(id): Path<i64>,
 ) -> Result<Json<PersonRecord>, ApiError> {
-    let mut tx = state.db.begin().await?;
-    let p = persons::get(&mut tx, &who.scope, &who.user.actor(), id).await?.ok_or(AppError::NotFound)?;
-    if !who.may_see(&p) {
-        return Err(AppError::NotFound.into());
-    }
-    tx.commit().await?;
+    let reader = who.clone();
+    let p = state
+        .writes
+        .run(move |tx| {
+            let reader = reader.clone();
+            Box::pin(async move {
+                Ok(match persons::get(tx, &reader.scope, &reader.user.actor(), id).await? {
+                    // Not to be shown: undo the read's audit entry.
+                    Some(p) if !reader.may_see(&p) => Outcome::Discard(None),
+                    found => Outcome::Keep(found),
+                })
+            })
+        })
+        .await?
+        .ok_or(AppError::NotFound)?;
     let fields = registry::FIELDS
         .iter()
         .filter(|d| who.may_see_field(d.name))
@@ -215,7 +248,7 @@ pub async fn person_get(
             Some(FieldValue { field: d.name.to_string(), label: d.label_zh.to_string(), value, masked })
         })
         .collect();
-    Ok(Json(PersonRecord { id: p.id, version: p.version, fields }))
+    Ok(Json(PersonRecord { id: p.id, version: p.version, state: p.state.code().to_string(), fields }))
 }
 
 /// Regions by name, with their full paths.

@@ -87,23 +87,37 @@ where
             .map(str::trim)
             .map(str::to_string);
         let jar = CookieJar::from_headers(&parts.headers);
-        let mut tx = state.db.begin().await?;
+        // Reading only, beside the writer; the rare write (an expired session deleted, `last_seen`
+        // touched once a minute) gets its own short transaction.
         let (user, session) = if let Some(token) = bearer {
-            match accounts::token_user(&mut tx, &token).await? {
+            let mut tx = state.db.begin_read().await?;
+            let found = accounts::token_user(&mut tx, &token).await?;
+            tx.commit().await?;
+            match found {
                 Some(u) => (u, None),
                 None => return Err(AppError::Login),
             }
         } else {
             let Some(cookie) = jar.get(SESSION_COOKIE) else { return Err(AppError::Login) };
-            match accounts::session_user(&mut tx, cookie.value()).await? {
-                Some((u, s)) => (u, Some(s)),
-                None => {
-                    tx.commit().await?; // an expired session was deleted
+            let found = accounts::find_session(&state.db, cookie.value()).await?;
+            match found {
+                accounts::SessionLookup::Missing => return Err(AppError::Login),
+                accounts::SessionLookup::Expired => {
+                    let mut tx = state.db.begin().await?;
+                    accounts::delete_session(&mut tx, cookie.value()).await?;
+                    tx.commit().await?;
                     return Err(AppError::Login);
+                }
+                accounts::SessionLookup::Live { user, session, stale } => {
+                    if stale {
+                        let mut tx = state.db.begin().await?;
+                        accounts::touch_session(&mut tx, &session).await?;
+                        tx.commit().await?;
+                    }
+                    (*user, Some(session))
                 }
             }
         };
-        tx.commit().await?;
         if let Some(s) = &session {
             let path = parts.uri.path();
             if !allowed_while_pending(path) {

@@ -27,6 +27,7 @@ use axum::routing::{MethodRouter, get, post};
 use jingkang_core::accounts::Role;
 use jingkang_core::regions::RegionTree;
 use jingkang_core::store::Db;
+use jingkang_core::store::batch::WriteBatcher;
 
 /// Deployment settings the web layer needs.
 #[derive(Debug, Clone, Default)]
@@ -41,6 +42,8 @@ pub struct Settings {
 #[derive(Clone)]
 pub struct AppState {
     pub db: Db,
+    /// Group commit for the audited reads of person pages and lists (see `store::batch`).
+    pub writes: WriteBatcher,
     pub tree: Arc<RegionTree>,
     pub settings: Arc<Settings>,
     pub login_limiter: Arc<limit::RateLimiter>,
@@ -49,8 +52,10 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// Needs a Tokio runtime: it starts the write batcher's task.
     pub fn new(db: Db, tree: RegionTree, settings: Settings) -> AppState {
         AppState {
+            writes: WriteBatcher::start(db.clone()),
             db,
             tree: Arc::new(tree),
             settings: Arc::new(settings),

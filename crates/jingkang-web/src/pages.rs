@@ -11,10 +11,12 @@ use axum_extra::extract::CookieJar;
 use axum_extra::extract::cookie::{Cookie, SameSite};
 use jingkang_core::accounts::{self, Role};
 use jingkang_core::messages;
-use jingkang_core::regions::Scope;
+use jingkang_core::domain::RegistrationState;
+use jingkang_core::regions::{Level, Scope};
 use jingkang_core::registry::{self, Sensitivity};
 use jingkang_core::store::accounts as store_accounts;
 use jingkang_core::store::audit::{self, Target};
+use jingkang_core::store::batch::Outcome;
 use jingkang_core::store::persons::{self, ListFilter};
 use serde::Deserialize;
 use std::net::SocketAddr;
@@ -285,6 +287,14 @@ pub struct PersonLine {
     birth_date: String,
     id_masked: String,
     region: String,
+    state: &'static str,
+}
+
+/// One choice of a filter's select: value, label, chosen.
+pub struct Choice {
+    value: String,
+    label: String,
+    selected: bool,
 }
 
 #[derive(Template, WebTemplate)]
@@ -292,7 +302,8 @@ pub struct PersonLine {
 pub struct PersonsPage {
     chrome: Option<Chrome>,
     q: String,
-    region: String,
+    regions: Vec<Choice>,
+    states: Vec<Choice>,
     persons: Vec<PersonLine>,
     next: Option<String>,
 }
@@ -303,6 +314,9 @@ pub struct PersonsQuery {
     q: String,
     #[serde(default)]
     region: String,
+    /// Registration state code (`in_service`, …); empty for all.
+    #[serde(default)]
+    state: String,
     /// Keyset cursor: "region.id" of the last person of the previous page.
     #[serde(default)]
     after: String,
@@ -330,6 +344,11 @@ pub async fn persons_list(
         let r = state.tree.get(query.region.trim()).ok_or(AppError::NotFound)?;
         Some(Scope::of(r))
     };
+    let state_filter = if query.state.is_empty() {
+        None
+    } else {
+        Some(RegistrationState::from_code(query.state.trim()).ok_or(AppError::BadRequest("form-invalid".into()))?)
+    };
     let after = query.after.split_once('.').and_then(|(r, id)| Some((r.to_string(), id.parse().ok()?)));
     let filter = ListFilter {
         within,
@@ -337,14 +356,23 @@ pub async fn persons_list(
         after,
         search: Some(query.q.clone()).filter(|q| !q.trim().is_empty()),
         min_risk_grade: who.min_risk_grade(),
+        state: state_filter,
         ..Default::default()
     };
-    let mut tx = state.db.begin().await?;
-    let mut found = persons::list(&mut tx, &who.scope, &filter).await?;
-    // Listing shows masked identifiers only; opening a record is what gets audited per person.
-    audit::record(&mut tx, &who.user.actor(), "person.list", None, serde_json::json!({"results": found.len().min(PAGE_SIZE as usize)}))
+    let (scope, actor) = (who.scope.clone(), who.user.actor());
+    let mut found = state
+        .writes
+        .run(move |tx| {
+            let (scope, actor, filter) = (scope.clone(), actor.clone(), filter.clone());
+            Box::pin(async move {
+                let found = persons::list(tx, &scope, &filter).await?;
+                // Listing shows masked identifiers only; opening a record is what gets audited per person.
+                audit::record(tx, &actor, "person.list", None, serde_json::json!({"results": found.len().min(PAGE_SIZE as usize)}))
+                    .await?;
+                Ok(Outcome::Keep(found))
+            })
+        })
         .await?;
-    tx.commit().await?;
     let next = if found.len() as i64 > PAGE_SIZE {
         found.truncate(PAGE_SIZE as usize);
         found.last().map(|p| {
@@ -354,6 +382,9 @@ pub async fn persons_list(
             }
             if !query.region.is_empty() {
                 url.push_str(&format!("&region={}", urlencode(&query.region)));
+            }
+            if !query.state.is_empty() {
+                url.push_str(&format!("&state={}", urlencode(&query.state)));
             }
             url
         })
@@ -371,10 +402,26 @@ pub async fn persons_list(
                 birth_date: d.birth_date.to_string(),
                 id_masked: registry::mask(Sensitivity::Identifier, &d.id_number),
                 region: state.tree.get(&d.residence_region).map(|r| r.name.clone()).unwrap_or_default(),
+                state: p.state.label_zh(),
             }
         })
         .collect();
-    Ok(PersonsPage { chrome: Some(Chrome::of(&state, &who)), q: query.q, region: query.region, persons, next }.into_response())
+    let own = who.user.region_code.as_str();
+    let regions = std::iter::once(Choice { value: String::new(), label: "全部".into(), selected: query.region.is_empty() })
+        .chain(state.tree.descendants_to(own, Level::Township).into_iter().map(|r| Choice {
+            selected: r.code == query.region.trim(),
+            label: format!("{}{}", "\u{3000}".repeat((r.level as usize).saturating_sub(Level::County as usize)), r.name),
+            value: r.code.clone(),
+        }))
+        .collect();
+    let states = std::iter::once(Choice { value: String::new(), label: "全部".into(), selected: state_filter.is_none() })
+        .chain(RegistrationState::ALL.into_iter().map(|s| Choice {
+            value: s.code().into(),
+            label: s.label_zh().into(),
+            selected: Some(s) == state_filter,
+        }))
+        .collect();
+    Ok(PersonsPage { chrome: Some(Chrome::of(&state, &who)), q: query.q, regions, states, persons, next }.into_response())
 }
 
 pub fn urlencode(s: &str) -> String {
@@ -416,6 +463,8 @@ pub struct PersonPage {
     created: bool,
     id: i64,
     name: String,
+    /// 登记状态 label.
+    state_label: &'static str,
     fields: Vec<FieldLine>,
     history: Vec<HistoryLine>,
 }
@@ -444,15 +493,26 @@ fn display_value(state: &AppState, field: &str, raw: &str) -> String {
 }
 
 async fn load_person(state: &AppState, who: &CurrentUser, id: i64) -> AppResult<(jingkang_core::store::persons::StoredPerson, Vec<HistoryLine>)> {
-    let mut tx = state.db.begin().await?;
-    let Some(p) = persons::get(&mut tx, &who.scope, &who.user.actor(), id).await? else {
-        return Err(AppError::NotFound);
-    };
-    if !who.may_see(&p) {
-        return Err(AppError::NotFound); // dropping tx rolls back the read's audit entry: nothing was shown
-    }
-    let history = persons::history(&mut tx, &who.scope, id)
-        .await?
+    let reader = who.clone();
+    let found = state
+        .writes
+        .run(move |tx| {
+            let reader = reader.clone();
+            Box::pin(async move {
+                let Some(p) = persons::get(tx, &reader.scope, &reader.user.actor(), id).await? else {
+                    return Ok(Outcome::Keep(None));
+                };
+                if !reader.may_see(&p) {
+                    // Undo the read's audit entry: nothing is shown.
+                    return Ok(Outcome::Discard(None));
+                }
+                let history = persons::history(tx, &reader.scope, id).await?;
+                Ok(Outcome::Keep(Some((p, history))))
+            })
+        })
+        .await?;
+    let Some((p, history)) = found else { return Err(AppError::NotFound) };
+    let history = history
         .into_iter()
         .filter(|h| who.may_see_field(&h.field))
         .map(|h| {
@@ -468,7 +528,6 @@ async fn load_person(state: &AppState, who: &CurrentUser, id: i64) -> AppResult<
             }
         })
         .collect();
-    tx.commit().await?;
     Ok((p, history))
 }
 
@@ -505,6 +564,7 @@ fn person_page(state: &AppState, who: &CurrentUser, p: &jingkang_core::store::pe
         created: false,
         id: p.id,
         name: p.record.data.name.clone(),
+        state_label: p.state.label_zh(),
         fields,
         history,
     }

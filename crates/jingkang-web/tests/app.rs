@@ -11,6 +11,7 @@ use jingkang_core::accounts::{self, Role};
 use jingkang_core::regions::Scope;
 use jingkang_core::store::accounts as store_accounts;
 use jingkang_core::store::persons;
+use jingkang_core::on_pool;
 use jingkang_core::store::{Actor, audit};
 use reqwest::StatusCode;
 use reqwest::redirect::Policy;
@@ -181,6 +182,18 @@ async fn township_scope_and_masking(app: App) {
     };
     let other = c.get(app.url("/persons")).query(&[("q", theirs_name.as_str())]).send().await.unwrap().text().await.unwrap();
     assert!(!other.contains(&format!("/persons/{theirs}\"")), "search never crosses the scope");
+    // The state filter: everyone starts 待评估; a person moved to 服务中 is found by that state only.
+    assert!(list.contains("登记状态") && list.contains("<td>待评估</td>"), "state column");
+    on_pool!(&app.db, p => sqlx::query("UPDATE persons SET registration_state = 'in_service' WHERE id = $1").bind(mine).execute(p).await.map(drop)).unwrap();
+    let serving = c.get(app.url("/persons?state=in_service")).send().await.unwrap().text().await.unwrap();
+    assert!(serving.contains(&format!("/persons/{mine}\"")) && serving.contains("<option value=\"in_service\" selected>服务中"));
+    let pending = c.get(app.url("/persons?state=pending")).send().await.unwrap().text().await.unwrap();
+    assert!(!pending.contains(&format!("/persons/{mine}\"")));
+    let page = c.get(app.url(&format!("/persons/{mine}"))).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("服务中</span>"), "state on the person page");
+    let r = c.get(app.url("/persons?state=nonsense")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert!(r.text().await.unwrap().contains(jingkang_core::messages::template("form-invalid")));
 }
 
 async fn reveal_needs_a_reason_and_is_audited(app: App) {

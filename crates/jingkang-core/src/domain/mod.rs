@@ -14,6 +14,7 @@ pub mod id_number;
 pub mod name;
 pub mod phone;
 pub mod region_code;
+pub mod registration;
 pub mod sex;
 
 pub use certificate::{
@@ -23,6 +24,7 @@ pub use id_number::{IdError, IdNumber, check_char};
 pub use name::{NameError, PersonName};
 pub use phone::{Phone, PhoneError, PhoneKind};
 pub use region_code::{RegionCode, RegionCodeError, RegionLevel};
+pub use registration::RegistrationState;
 pub use sex::{Sex, SexError};
 
 /// The trait impls every validated text value shares: `Display` (the canonical value), `FromStr` and

@@ -111,6 +111,23 @@ impl RegionTree {
         self.path(code).iter().map(|r| r.name.as_str()).collect::<Vec<_>>().join(" / ")
     }
 
+    /// The regions strictly below `code` down to `deepest` (inclusive), each after its parent and
+    /// siblings in code order: the choices of a region filter.
+    pub fn descendants_to(&self, code: &str, deepest: Level) -> Vec<&Region> {
+        let mut out = Vec::new();
+        let mut stack: Vec<&Region> = self.children(code).filter(|r| r.level <= deepest).collect();
+        stack.sort_by(|a, b| b.code.cmp(&a.code));
+        while let Some(r) = stack.pop() {
+            out.push(r);
+            if r.level < deepest {
+                let mut kids: Vec<&Region> = self.children(&r.code).filter(|r| r.level <= deepest).collect();
+                kids.sort_by(|a, b| b.code.cmp(&a.code));
+                stack.extend(kids);
+            }
+        }
+        out
+    }
+
     /// All townships in the subtree of `code`.
     pub fn townships_under(&self, code: &str) -> Vec<&Region> {
         let Some(root) = self.get(code) else { return vec![] };
@@ -173,6 +190,22 @@ mod tests {
             r("500111", "大足区", Some("500100"), Level::County),
             r("500111001", "万盛镇", Some("500111"), Level::Township),
         ])
+    }
+
+    #[test]
+    fn descendants_come_in_tree_order_down_to_the_level_asked() {
+        let mut regions = sample().regions;
+        regions.push(r("500110001001", "古南社区", Some("500110001"), Level::Village));
+        let t = RegionTree::new(regions);
+        let codes = |v: Vec<&Region>| v.into_iter().map(|r| r.code.clone()).collect::<Vec<_>>();
+        assert_eq!(
+            codes(t.descendants_to("500100", Level::Township)),
+            ["500110", "500110001", "500110011", "500110012", "500110101", "500110102", "500111", "500111001"]
+        );
+        assert_eq!(codes(t.descendants_to("500100", Level::County)), ["500110", "500111"]);
+        assert_eq!(codes(t.descendants_to("500110001", Level::Township)), Vec::<String>::new());
+        assert_eq!(codes(t.descendants_to("500110001", Level::Village)), ["500110001001"]);
+        assert!(t.descendants_to("999999", Level::Township).is_empty());
     }
 
     #[test]

@@ -7,7 +7,7 @@
 use chrono::{DateTime, Duration, Utc};
 
 use super::audit::{self, Target};
-use super::{Actor, Tx};
+use super::{Actor, Db, Tx};
 use crate::accounts::{self, Role};
 use crate::on_tx;
 
@@ -372,37 +372,58 @@ pub async fn create_session(tx: &mut Tx, user: &User, totp_ok: bool) -> anyhow::
 
 #[derive(sqlx::FromRow)]
 struct SessionRow {
-    user_id: i64,
     csrf: String,
     created_at: DateTime<Utc>,
     last_seen: DateTime<Utc>,
     totp_ok: bool,
+    #[sqlx(flatten)]
+    user: UserRow,
 }
 
-/// The session and user of a cookie token, if the session is live; an expired one is deleted.
-/// Touches `last_seen` (at most once a minute, to spare writes).
-pub async fn session_user(tx: &mut Tx, token: &str) -> anyhow::Result<Option<(User, Session)>> {
+/// What a cookie token names, found by reading only (see [`session_user`]).
+pub enum SessionLookup {
+    /// No such session, or its user is gone or disabled.
+    Missing,
+    /// The session has timed out; it should be deleted.
+    Expired,
+    /// A live session; `stale` when its `last_seen` is due to be touched.
+    Live { user: Box<User>, session: Session, stale: bool },
+}
+
+/// Look a cookie token up without writing, in one statement outside any transaction (on SQLite on
+/// a read-only connection beside the writer): this runs on every request.
+pub async fn find_session(db: &Db, token: &str) -> anyhow::Result<SessionLookup> {
     let hash = accounts::secret_hash(token);
-    let row: Option<SessionRow> = on_tx!(tx, c => sqlx::query_as(
-        "SELECT user_id, csrf, created_at, last_seen, totp_ok FROM sessions WHERE token_hash = $1")
-        .bind(&hash).fetch_optional(&mut **c).await)?;
-    let Some(row) = row else { return Ok(None) };
+    // One statement for the session and its user: this runs on every request.
+    let sql = format!(
+        "SELECT s.csrf, s.created_at, s.last_seen, s.totp_ok, {USER_COLS} \
+         FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = $1"
+    );
+    let row: Option<SessionRow> = match db {
+        Db::Sqlite { read, .. } => sqlx::query_as(&sql).bind(&hash).fetch_optional(read).await?,
+        Db::Postgres(p) => sqlx::query_as(&sql).bind(&hash).fetch_optional(p).await?,
+    };
+    let Some(row) = row else { return Ok(SessionLookup::Missing) };
     let now = Utc::now();
     if now - row.last_seen > IDLE_TIMEOUT || now - row.created_at > MAX_SESSION_AGE {
-        delete_session(tx, token).await?;
-        return Ok(None);
+        return Ok(SessionLookup::Expired);
     }
-    let Some(user) = get_user(tx, row.user_id).await? else { return Ok(None) };
+    let user = User::try_from(row.user)?;
     if user.disabled {
-        return Ok(None);
+        return Ok(SessionLookup::Missing);
     }
-    if now - row.last_seen > Duration::minutes(1) {
-        on_tx!(tx, c => sqlx::query("UPDATE sessions SET last_seen = $1 WHERE token_hash = $2")
-            .bind(now).bind(&hash).execute(&mut **c).await.map(drop))?;
-    }
+    // Touched at most once a minute, to spare writes.
+    let stale = now - row.last_seen > Duration::minutes(1);
     let session =
         Session { token_hash: hash, csrf: row.csrf, created_at: row.created_at, last_seen: row.last_seen, totp_ok: row.totp_ok };
-    Ok(Some((user, session)))
+    Ok(SessionLookup::Live { user: Box::new(user), session, stale })
+}
+
+/// Record that `session` was used now (the idle timeout counts from here).
+pub async fn touch_session(tx: &mut Tx, session: &Session) -> anyhow::Result<()> {
+    on_tx!(tx, c => sqlx::query("UPDATE sessions SET last_seen = $1 WHERE token_hash = $2")
+        .bind(Utc::now()).bind(&session.token_hash).execute(&mut **c).await.map(drop))?;
+    Ok(())
 }
 
 /// Mark the second factor as given in this session.

@@ -5,6 +5,8 @@
 //! change they describe. Details never contain cleartext ID numbers or phone numbers: callers pass
 //! masked values or internal ids.
 
+use std::sync::{Arc, Mutex};
+
 use chrono::{DateTime, SecondsFormat, Utc};
 use sha2::{Digest, Sha256};
 
@@ -52,7 +54,25 @@ fn entry_hash(
     hex::encode(Sha256::digest(canonical.as_bytes()))
 }
 
-/// Append one entry in `tx`.
+/// An entry not yet in the chain: what [`record`] was given, with its time.
+#[derive(Debug, Clone)]
+pub(crate) struct Pending {
+    at: DateTime<Utc>,
+    actor: String,
+    action: String,
+    target_kind: Option<String>,
+    target_id: Option<String>,
+    detail: String,
+}
+
+tokio::task_local! {
+    /// Set by the write batcher (`store::batch`) around each piece of work it runs: [`record`] puts
+    /// entries here, and the batcher appends them all with [`append`], in order and in the same
+    /// transaction, just before that transaction commits.
+    pub(crate) static DEFERRED: Arc<Mutex<Vec<Pending>>>;
+}
+
+/// Append one entry in `tx` (inside a write batch: at the end of the batch's transaction).
 pub async fn record(
     tx: &mut Tx,
     actor: &Actor,
@@ -60,27 +80,58 @@ pub async fn record(
     target: Option<Target<'_>>,
     detail: serde_json::Value,
 ) -> anyhow::Result<()> {
+    // Microsecond precision so the stored value round-trips exactly on both backends.
+    let now = Utc::now();
+    let at = DateTime::from_timestamp_micros(now.timestamp_micros()).unwrap_or(now);
+    let (target_kind, target_id) = match target {
+        Some(t) => (Some(t.kind.to_string()), Some(t.id)),
+        None => (None, None),
+    };
+    let entry = Pending { at, actor: actor.as_str().to_string(), action: action.to_string(), target_kind, target_id, detail: detail.to_string() };
+    let mut slot = Some(entry);
+    let deferred = DEFERRED
+        .try_with(|buffer| {
+            if let Some(e) = slot.take() {
+                buffer.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).push(e);
+            }
+        })
+        .is_ok();
+    match slot {
+        Some(entry) if !deferred => append(tx, vec![entry]).await,
+        _ => Ok(()),
+    }
+}
+
+/// Append `entries` to the chain in `tx`, in order, with one statement.
+pub(crate) async fn append(tx: &mut Tx, entries: Vec<Pending>) -> anyhow::Result<()> {
+    if entries.is_empty() {
+        return Ok(());
+    }
     if tx.backend() == Backend::Postgres {
         // Serialise writers of the chain; released at commit/rollback.
         on_tx!(tx, c => sqlx::query("SELECT pg_advisory_xact_lock(727274)").execute(&mut **c).await.map(|r| r.rows_affected()))?;
     }
-    let prev: Option<String> = on_tx!(tx, c => sqlx::query_scalar(
+    let head: Option<String> = on_tx!(tx, c => sqlx::query_scalar(
         "SELECT hash FROM audit_log ORDER BY id DESC LIMIT 1").fetch_optional(&mut **c).await)?;
-    let prev = prev.unwrap_or_else(|| GENESIS.to_string());
-    // Microsecond precision so the stored value round-trips exactly on both backends.
-    let now = Utc::now();
-    let at = DateTime::from_timestamp_micros(now.timestamp_micros()).unwrap_or(now);
-    let detail = detail.to_string();
-    let (tk, tid) = match &target {
-        Some(t) => (Some(t.kind), Some(t.id.as_str())),
-        None => (None, None),
-    };
-    let hash = entry_hash(&prev, &at, actor.as_str(), action, tk, tid, &detail);
-    on_tx!(tx, c => sqlx::query(
-        "INSERT INTO audit_log (at, actor, action, target_kind, target_id, detail, prev_hash, hash) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
-        .bind(at).bind(actor.as_str()).bind(action).bind(tk).bind(tid).bind(&detail).bind(&prev).bind(&hash)
-        .execute(&mut **c).await.map(|r| r.rows_affected()))?;
+    let mut prev = head.unwrap_or_else(|| GENESIS.to_string());
+    let mut sql = String::from("INSERT INTO audit_log (at, actor, action, target_kind, target_id, detail, prev_hash, hash) VALUES ");
+    let mut links = Vec::with_capacity(entries.len());
+    for (i, e) in entries.iter().enumerate() {
+        let hash = entry_hash(&prev, &e.at, &e.actor, &e.action, e.target_kind.as_deref(), e.target_id.as_deref(), &e.detail);
+        let b = i * 8;
+        if i > 0 {
+            sql.push_str(", ");
+        }
+        sql.push_str(&format!("(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})", b + 1, b + 2, b + 3, b + 4, b + 5, b + 6, b + 7, b + 8));
+        links.push((std::mem::replace(&mut prev, hash.clone()), hash));
+    }
+    on_tx!(tx, c => {
+        let mut q = sqlx::query(&sql);
+        for (e, (prev, hash)) in entries.iter().zip(&links) {
+            q = q.bind(e.at).bind(&e.actor).bind(&e.action).bind(&e.target_kind).bind(&e.target_id).bind(&e.detail).bind(prev).bind(hash);
+        }
+        q.execute(&mut **c).await.map(drop)
+    })?;
     Ok(())
 }
 

@@ -10,6 +10,7 @@
 
 pub mod accounts;
 pub mod audit;
+pub mod batch;
 pub mod bulk;
 pub mod persons;
 
@@ -39,7 +40,7 @@ macro_rules! on_tx {
 macro_rules! on_pool {
     ($db:expr, $p:ident => $body:expr) => {
         match $db {
-            $crate::store::Db::Sqlite($p) => $body,
+            $crate::store::Db::Sqlite { write: $p, .. } => $body,
             $crate::store::Db::Postgres($p) => $body,
         }
     };
@@ -52,11 +53,22 @@ pub enum Backend {
 }
 
 /// A connection pool on one of the two backends. Cheap to clone.
+///
+/// SQLite has one writer at a time, so its writes go through a pool of exactly one connection:
+/// writers queue in the pool, in order, instead of sleeping in SQLite's busy handler (which costs
+/// milliseconds per collision under load). Reads that write nothing (a session lookup) use `read`,
+/// read-only connections that run beside the writer under WAL.
 #[derive(Clone, Debug)]
 pub enum Db {
-    Sqlite(SqlitePool),
+    Sqlite { write: SqlitePool, read: SqlitePool },
     Postgres(PgPool),
 }
+
+/// SQLite page cache per connection, in KiB: the writer's is larger (imports build indexes), the
+/// readers' small, so the server stays small at a million persons.
+const SQLITE_WRITE_CACHE_KIB: i64 = 32 * 1024;
+const SQLITE_READ_CACHE_KIB: i64 = 8 * 1024;
+const SQLITE_READERS: u32 = 4;
 
 /// A transaction on one of the two backends.
 pub enum Tx {
@@ -97,19 +109,29 @@ impl Db {
                 .synchronous(SqliteSynchronous::Normal)
                 .foreign_keys(true)
                 .busy_timeout(Duration::from_secs(30))
-                .pragma("cache_size", "-65536")
                 .pragma("temp_store", "memory");
+            let in_memory = opts.get_filename().as_os_str().is_empty() || url.contains(":memory:") || url.contains("mode=memory");
             if let Some(path) = opts.get_filename().parent()
                 && !path.as_os_str().is_empty() {
                     std::fs::create_dir_all(path)
                         .with_context(|| format!("cannot create data directory {}", path.display()))?;
                 }
-            let pool = SqlitePoolOptions::new()
-                .max_connections(4)
-                .connect_with(opts)
+            let write = SqlitePoolOptions::new()
+                .max_connections(1)
+                .acquire_timeout(Duration::from_secs(60))
+                .connect_with(opts.clone().pragma("cache_size", format!("-{SQLITE_WRITE_CACHE_KIB}")))
                 .await
                 .with_context(|| format!("cannot open SQLite database {}", redact_url(url)))?;
-            Ok(Db::Sqlite(pool))
+            // An in-memory database exists only in its one connection.
+            let read = if in_memory {
+                write.clone()
+            } else {
+                // Lazy: the readers open after the writer has created the file and migrated it.
+                SqlitePoolOptions::new().max_connections(SQLITE_READERS).connect_lazy_with(
+                    opts.create_if_missing(false).read_only(true).pragma("cache_size", format!("-{SQLITE_READ_CACHE_KIB}")),
+                )
+            };
+            Ok(Db::Sqlite { write, read })
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let opts = PgConnectOptions::from_str(url)
                 .with_context(|| format!("invalid PostgreSQL URL {}", redact_url(url)))?;
@@ -137,7 +159,7 @@ impl Db {
             m
         }
         match self {
-            Db::Sqlite(p) => only(sqlx::migrate!("./migrations/sqlite"), version).run(p).await?,
+            Db::Sqlite { write: p, .. } => only(sqlx::migrate!("./migrations/sqlite"), version).run(p).await?,
             Db::Postgres(p) => only(sqlx::migrate!("./migrations/postgres"), version).run(p).await?,
         }
         Ok(())
@@ -145,7 +167,7 @@ impl Db {
 
     pub async fn migrate(&self) -> anyhow::Result<()> {
         match self {
-            Db::Sqlite(p) => sqlx::migrate!("./migrations/sqlite").run(p).await?,
+            Db::Sqlite { write: p, .. } => sqlx::migrate!("./migrations/sqlite").run(p).await?,
             Db::Postgres(p) => sqlx::migrate!("./migrations/postgres").run(p).await?,
         }
         // Data the SQL migrations cannot compute.
@@ -155,7 +177,7 @@ impl Db {
 
     pub fn backend(&self) -> Backend {
         match self {
-            Db::Sqlite(_) => Backend::Sqlite,
+            Db::Sqlite { .. } => Backend::Sqlite,
             Db::Postgres(_) => Backend::Postgres,
         }
     }
@@ -164,13 +186,28 @@ impl Db {
     /// from the start (every person read writes an audit entry, and the audit chain reads its head).
     pub async fn begin(&self) -> anyhow::Result<Tx> {
         Ok(match self {
-            Db::Sqlite(p) => Tx::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?),
+            Db::Sqlite { write, .. } => Tx::Sqlite(write.begin_with("BEGIN IMMEDIATE").await?),
+            Db::Postgres(p) => Tx::Postgres(p.begin().await?),
+        })
+    }
+
+    /// Begin a transaction that only reads. On SQLite it runs on a read-only connection beside the
+    /// writer (a write in it fails); on PostgreSQL it is an ordinary transaction.
+    pub async fn begin_read(&self) -> anyhow::Result<Tx> {
+        Ok(match self {
+            Db::Sqlite { read, .. } => Tx::Sqlite(read.begin().await?),
             Db::Postgres(p) => Tx::Postgres(p.begin().await?),
         })
     }
 
     pub async fn close(&self) {
-        on_pool!(self, p => p.close().await)
+        match self {
+            Db::Sqlite { write, read } => {
+                read.close().await;
+                write.close().await;
+            }
+            Db::Postgres(p) => p.close().await,
+        }
     }
 }
 

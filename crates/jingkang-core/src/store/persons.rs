@@ -8,6 +8,7 @@ use super::audit::{self, Target};
 use super::bulk::{self, Col, Rows};
 use super::{Actor, Backend, Tx};
 use crate::on_tx;
+use crate::domain::RegistrationState;
 use crate::regions::Scope;
 use crate::registry::{FieldChange, Guardian, PERSON_COLUMNS, PersonData, PersonWithGuardian};
 
@@ -16,6 +17,8 @@ use crate::registry::{FieldChange, Guardian, PERSON_COLUMNS, PersonData, PersonW
 pub struct StoredPerson {
     pub id: i64,
     pub version: i64,
+    /// 登记状态.
+    pub state: RegistrationState,
     pub record: PersonWithGuardian,
 }
 
@@ -37,6 +40,7 @@ struct GuardianCols {
 struct PersonRow {
     id: i64,
     version: i64,
+    registration_state: String,
     #[sqlx(flatten)]
     data: PersonData,
     #[sqlx(flatten)]
@@ -52,7 +56,9 @@ impl From<PersonRow> for StoredPerson {
             phone_alt: r.g.g_phone_alt,
             id_number: r.g.g_id_number,
         });
-        StoredPerson { id: r.id, version: r.version, record: PersonWithGuardian { data: r.data, guardian } }
+        // The column's CHECK constraint admits only known codes.
+        let state = RegistrationState::from_code(&r.registration_state).unwrap_or(RegistrationState::Pending);
+        StoredPerson { id: r.id, version: r.version, state, record: PersonWithGuardian { data: r.data, guardian } }
     }
 }
 
@@ -76,7 +82,7 @@ pub async fn lookup_id_numbers(tx: &mut Tx, scope: &Scope, ids: &[&str]) -> anyh
     let (lo, hi) = scope.bounds();
     let mut out = IdLookup::default();
     let sql = format!(
-        "SELECT p.id, p.version, {}, {GUARDIAN_COLS}, \
+        "SELECT p.id, p.version, p.registration_state, {}, {GUARDIAN_COLS}, \
          (p.residence_region >= $1 AND p.residence_region < $2) AS inside \
          FROM persons p {GUARDIAN_JOIN} WHERE p.id_number IN ({})",
         person_select("p"),
@@ -382,6 +388,8 @@ pub struct ListFilter {
     pub search: Option<String>,
     /// Only persons whose current risk grade is at least this (the police see grade ≥ 3 only).
     pub min_risk_grade: Option<i64>,
+    /// Only persons in this registration state.
+    pub state: Option<RegistrationState>,
 }
 
 /// `LIKE` pattern text with `%`, `_` and `\` escaped (used with `ESCAPE '\'`).
@@ -476,7 +484,7 @@ pub async fn list(tx: &mut Tx, scope: &Scope, filter: &ListFilter) -> anyhow::Re
     if let Some(q) = filter.search.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
         if let Some(prefix) = id_prefix(q) {
             // A range on the unique index: the prefix up to the prefix with its last byte + 1.
-            extra.push_str(&format!(" AND p.id_number >= ${} AND p.id_number < ${}", 7 + texts.len(), 8 + texts.len()));
+            extra.push_str(&format!(" AND s.id_number >= ${} AND s.id_number < ${}", 7 + texts.len(), 8 + texts.len()));
             let mut upper = prefix.clone().into_bytes();
             if let Some(b) = upper.last_mut() {
                 *b += 1;
@@ -490,12 +498,18 @@ pub async fn list(tx: &mut Tx, scope: &Scope, filter: &ListFilter) -> anyhow::Re
             if let Some(b) = upper.last_mut() {
                 *b += 1;
             }
-            extra.push_str(&format!(" AND p.name_initials >= ${} AND p.name_initials < ${}", 7 + texts.len(), 8 + texts.len()));
-            texts.push(lower);
-            texts.push(String::from_utf8(upper).unwrap_or_default());
+            if tx.backend() == Backend::Postgres {
+                // LIKE 'zs%' is what the text_pattern_ops index serves under any collation.
+                extra.push_str(&format!(" AND s.name_initials LIKE ${}", 7 + texts.len()));
+                texts.push(format!("{lower}%"));
+            } else {
+                extra.push_str(&format!(" AND s.name_initials >= ${} AND s.name_initials < ${}", 7 + texts.len(), 8 + texts.len()));
+                texts.push(lower);
+                texts.push(String::from_utf8(upper).unwrap_or_default());
+            }
         } else if tx.backend() == Backend::Postgres {
             // A name prefix (张 finds 张三): LIKE 'q%' on the text_pattern_ops index.
-            extra.push_str(&format!(" AND p.name LIKE ${} ESCAPE '\\'", 7 + texts.len()));
+            extra.push_str(&format!(" AND s.name LIKE ${} ESCAPE '\\'", 7 + texts.len()));
             texts.push(format!("{}%", like_escape(q)));
         } else {
             // A name prefix as a range on the name index (BINARY collation: code point order).
@@ -503,24 +517,33 @@ pub async fn list(tx: &mut Tx, scope: &Scope, filter: &ListFilter) -> anyhow::Re
             if let Some(last) = upper.last_mut() {
                 *last = char::from_u32(u32::from(*last) + 1).unwrap_or(char::MAX);
             }
-            extra.push_str(&format!(" AND p.name >= ${} AND p.name < ${}", 7 + texts.len(), 8 + texts.len()));
+            extra.push_str(&format!(" AND s.name >= ${} AND s.name < ${}", 7 + texts.len(), 8 + texts.len()));
             texts.push(q.to_string());
             texts.push(upper.into_iter().collect());
         }
     }
-    if let Some(min) = filter.min_risk_grade {
-        extra.push_str(&format!(" AND p.risk_grade >= ${}", 7 + texts.len()));
-        ints.push(min);
-    }
     // A search term is selective and has its own index; SQLite's planner would rather walk the
     // region index in ORDER BY order through a whole county (seconds at a million persons), so the
-    // unary `+` takes the region terms out of index selection there and the few matches are sorted.
-    let region = if !texts.is_empty() && tx.backend() == Backend::Sqlite { "+p.residence_region" } else { "p.residence_region" };
+    // unary `+` takes the other terms out of index selection there and the few matches are sorted.
+    let plus = if !texts.is_empty() && tx.backend() == Backend::Sqlite { "+" } else { "" };
+    if let Some(state) = filter.state {
+        // Without a search term, (state, region, id) is the state index's own order: no sort.
+        extra.push_str(&format!(" AND {plus}s.registration_state = ${}", 7 + texts.len()));
+        texts.push(state.code().to_string());
+    }
+    if let Some(min) = filter.min_risk_grade {
+        extra.push_str(&format!(" AND s.risk_grade >= ${}", 7 + texts.len()));
+        ints.push(min);
+    }
+    // The page's ids are chosen first, from the indexes alone where the search term's index also
+    // holds the region (migration 0006); only the rows on the page are then read in full.
+    let region = format!("{plus}s.residence_region");
     let sql = format!(
-        "SELECT p.id, p.version, {}, {GUARDIAN_COLS} FROM persons p {GUARDIAN_JOIN} \
-         WHERE {region} >= $1 AND {region} < $2 \
-         AND ({region} > $5 OR ({region} = $5 AND p.id > $6)){extra} \
-         ORDER BY p.residence_region, p.id LIMIT $3 OFFSET $4",
+        "SELECT p.id, p.version, p.registration_state, {}, {GUARDIAN_COLS} FROM persons p {GUARDIAN_JOIN} \
+         WHERE p.id IN (SELECT s.id FROM persons s WHERE {region} >= $1 AND {region} < $2 \
+         AND ({region} > $5 OR ({region} = $5 AND s.id > $6)){extra} \
+         ORDER BY s.residence_region, s.id LIMIT $3 OFFSET $4) \
+         ORDER BY p.residence_region, p.id",
         person_select("p")
     );
     let limit = filter.limit.unwrap_or(i64::MAX);
@@ -563,7 +586,7 @@ pub async fn get(tx: &mut Tx, scope: &Scope, actor: &Actor, id: i64) -> anyhow::
 pub async fn get_unaudited(tx: &mut Tx, scope: &Scope, id: i64) -> anyhow::Result<Option<StoredPerson>> {
     let (lo, hi) = scope.bounds();
     let sql = format!(
-        "SELECT p.id, p.version, {}, {GUARDIAN_COLS} FROM persons p {GUARDIAN_JOIN} \
+        "SELECT p.id, p.version, p.registration_state, {}, {GUARDIAN_COLS} FROM persons p {GUARDIAN_JOIN} \
          WHERE p.id = $1 AND p.residence_region >= $2 AND p.residence_region < $3",
         person_select("p")
     );
@@ -597,22 +620,22 @@ pub async fn history(tx: &mut Tx, scope: &Scope, id: i64) -> anyhow::Result<Vec<
     Ok(rows)
 }
 
-/// Whether the registry holds no person at all, in any region. Reveals nothing about anyone; used
-/// to skip matching on a first load.
 /// The indexes of `persons` as the migrations create them, per backend. A first load into an empty
 /// registry drops them, inserts, and builds them once at the end (what `pg_restore` does): building an
 /// index over sorted keys is several times cheaper than a million random B-tree inserts.
 const PERSON_INDEXES_SQLITE: &[(&str, &str)] = &[
     ("persons_id_number", "CREATE UNIQUE INDEX persons_id_number ON persons(id_number)"),
     ("persons_residence", "CREATE INDEX persons_residence ON persons(residence_region)"),
-    ("persons_initials", "CREATE INDEX persons_initials ON persons(name_initials)"),
-    ("persons_name", "CREATE INDEX persons_name ON persons(name)"),
+    ("persons_initials_region", "CREATE INDEX persons_initials_region ON persons(name_initials, residence_region)"),
+    ("persons_name_region", "CREATE INDEX persons_name_region ON persons(name, residence_region)"),
+    ("persons_state_region", "CREATE INDEX persons_state_region ON persons(registration_state, residence_region)"),
 ];
 const PERSON_INDEXES_POSTGRES: &[(&str, &str)] = &[
     ("persons_id_number", "CREATE UNIQUE INDEX persons_id_number ON persons(id_number)"),
     ("persons_residence", "CREATE INDEX persons_residence ON persons(residence_region text_pattern_ops)"),
-    ("persons_initials", "CREATE INDEX persons_initials ON persons(name_initials text_pattern_ops)"),
-    ("persons_name", "CREATE INDEX persons_name ON persons(name text_pattern_ops)"),
+    ("persons_initials_region", "CREATE INDEX persons_initials_region ON persons(name_initials text_pattern_ops, residence_region)"),
+    ("persons_name_region", "CREATE INDEX persons_name_region ON persons(name text_pattern_ops, residence_region)"),
+    ("persons_state_region", "CREATE INDEX persons_state_region ON persons(registration_state, residence_region)"),
 ];
 
 /// Drop the person indexes for a bulk load, inside `tx`. Only when the registry is empty (checked
@@ -666,6 +689,8 @@ pub async fn index_names(tx: &mut Tx) -> anyhow::Result<Vec<String>> {
     Ok(names)
 }
 
+/// Whether the registry holds no person at all, in any region. Reveals nothing about anyone; used
+/// to skip matching on a first load.
 pub async fn registry_is_empty(tx: &mut Tx) -> anyhow::Result<bool> {
     let any: Option<i64> =
         on_tx!(tx, c => sqlx::query_scalar("SELECT id FROM persons LIMIT 1").fetch_optional(&mut **c).await)?;

@@ -1,0 +1,6 @@
+-- Search by name or pinyin initials within a region: the region is in the index too, so the matches
+-- in scope are found and ordered from the index alone and only the page of rows shown is read.
+DROP INDEX persons_initials;
+CREATE INDEX persons_initials_region ON persons(name_initials, residence_region);
+DROP INDEX persons_name;
+CREATE INDEX persons_name_region ON persons(name, residence_region);
