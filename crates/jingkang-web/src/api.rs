@@ -6,7 +6,6 @@ use axum::Json;
 use axum::extract::{FromRef, FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
-use jingkang_core::domain::RegistrationState;
 use jingkang_core::registry::{self, Sensitivity};
 use jingkang_core::regions::Scope;
 use jingkang_core::store::batch::Outcome;
@@ -167,12 +166,8 @@ pub async fn persons_list(
         Some(code) => Some(Scope::of(state.tree.get(code).ok_or(AppError::NotFound)?)),
     };
     let limit = q.limit.unwrap_or(50).clamp(1, 200);
-    let state_filter = match q.state.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
-        None => None,
-        Some(code) => Some(RegistrationState::from_code(code).ok_or(AppError::BadRequest("form-invalid".into()))?),
-    };
     let filter = ListFilter {
-        state: state_filter,
+        state: crate::pages::state_filter(q.state.as_deref().unwrap_or(""))?,
         within,
         limit: Some(limit + 1),
         after: q.after.as_deref().and_then(|a| a.split_once('.')).and_then(|(r, id)| Some((r.to_string(), id.parse().ok()?))),
@@ -180,19 +175,7 @@ pub async fn persons_list(
         min_risk_grade: who.min_risk_grade(),
         ..Default::default()
     };
-    let (scope, actor) = (who.scope.clone(), who.user.actor());
-    let mut found = state
-        .writes
-        .run(move |tx| {
-            let (scope, actor, filter) = (scope.clone(), actor.clone(), filter.clone());
-            Box::pin(async move {
-                let found = persons::list(tx, &scope, &filter).await?;
-                jingkang_core::store::audit::record(tx, &actor, "person.list", None,
-                    serde_json::json!({"results": found.len().min(limit as usize), "via": "api"})).await?;
-                Ok(Outcome::Keep(found))
-            })
-        })
-        .await?;
+    let mut found = crate::pages::list_audited(&state, &who, filter, limit as usize, "api").await?;
     let next_after = if found.len() as i64 > limit {
         found.truncate(limit as usize);
         found.last().map(|p| format!("{}.{}", p.record.data.residence_region, p.id))

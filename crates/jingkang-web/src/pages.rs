@@ -344,11 +344,7 @@ pub async fn persons_list(
         let r = state.tree.get(query.region.trim()).ok_or(AppError::NotFound)?;
         Some(Scope::of(r))
     };
-    let state_filter = if query.state.is_empty() {
-        None
-    } else {
-        Some(RegistrationState::from_code(query.state.trim()).ok_or(AppError::BadRequest("form-invalid".into()))?)
-    };
+    let state_filter = state_filter(&query.state)?;
     let after = query.after.split_once('.').and_then(|(r, id)| Some((r.to_string(), id.parse().ok()?)));
     let filter = ListFilter {
         within,
@@ -359,20 +355,7 @@ pub async fn persons_list(
         state: state_filter,
         ..Default::default()
     };
-    let (scope, actor) = (who.scope.clone(), who.user.actor());
-    let mut found = state
-        .writes
-        .run(move |tx| {
-            let (scope, actor, filter) = (scope.clone(), actor.clone(), filter.clone());
-            Box::pin(async move {
-                let found = persons::list(tx, &scope, &filter).await?;
-                // Listing shows masked identifiers only; opening a record is what gets audited per person.
-                audit::record(tx, &actor, "person.list", None, serde_json::json!({"results": found.len().min(PAGE_SIZE as usize)}))
-                    .await?;
-                Ok(Outcome::Keep(found))
-            })
-        })
-        .await?;
+    let mut found = list_audited(&state, &who, filter, PAGE_SIZE as usize, "page").await?;
     let next = if found.len() as i64 > PAGE_SIZE {
         found.truncate(PAGE_SIZE as usize);
         found.last().map(|p| {
@@ -422,6 +405,40 @@ pub async fn persons_list(
         }))
         .collect();
     Ok(PersonsPage { chrome: Some(Chrome::of(&state, &who)), q: query.q, regions, states, persons, next }.into_response())
+}
+
+/// The persons of a list page (pages and API), with the list's audit entry in the same
+/// transaction. Listing shows masked identifiers only; opening a record is what is audited per
+/// person. `shown` is how many of the rows the caller will show (it asks for one more).
+pub(crate) async fn list_audited(
+    state: &AppState,
+    who: &CurrentUser,
+    filter: ListFilter,
+    shown: usize,
+    via: &'static str,
+) -> AppResult<Vec<persons::StoredPerson>> {
+    let (scope, actor) = (who.scope.clone(), who.user.actor());
+    Ok(state
+        .writes
+        .run(move |tx| {
+            let (scope, actor, filter) = (scope.clone(), actor.clone(), filter.clone());
+            Box::pin(async move {
+                let found = persons::list(tx, &scope, &filter).await?;
+                audit::record(tx, &actor, "person.list", None, serde_json::json!({"results": found.len().min(shown), "via": via}))
+                    .await?;
+                Ok(Outcome::Keep(found))
+            })
+        })
+        .await?)
+}
+
+/// A registration-state code from a filter (empty: all states).
+pub(crate) fn state_filter(code: &str) -> AppResult<Option<RegistrationState>> {
+    let code = code.trim();
+    if code.is_empty() {
+        return Ok(None);
+    }
+    RegistrationState::from_code(code).map(Some).ok_or(AppError::BadRequest("form-invalid".into()))
 }
 
 pub fn urlencode(s: &str) -> String {

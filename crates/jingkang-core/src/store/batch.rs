@@ -25,7 +25,7 @@ use std::sync::Arc;
 use anyhow::anyhow;
 use tokio::sync::{Mutex, mpsc, oneshot};
 
-use super::{Db, Tx, audit};
+use super::{Backend, Db, Tx, audit};
 
 /// A boxed future borrowing the transaction.
 pub type BoxFuture<'t, T> = Pin<Box<dyn Future<Output = T> + Send + 't>>;
@@ -61,23 +61,34 @@ impl std::fmt::Debug for WriteBatcher {
 
 /// At most this many pieces share one transaction, so one commit never waits on a long queue.
 const MAX_BATCH: usize = 64;
+/// Batching loops on PostgreSQL (each holds one pooled connection while a batch runs).
+const POSTGRES_LOOPS: usize = 4;
 
 impl WriteBatcher {
     /// Start the batching task on the current Tokio runtime. It ends when every clone is dropped.
     pub fn start(db: Db) -> WriteBatcher {
         let (jobs, rx) = mpsc::channel::<Job>(4 * MAX_BATCH);
         let rx = Arc::new(Mutex::new(rx));
-        tokio::spawn(async move {
-            // A piece of work that panics takes its batch down (its transaction rolls back and its
-            // callers get an error), never the batcher: the loop is started again.
-            loop {
-                match tokio::spawn(run(db.clone(), rx.clone())).await {
-                    Ok(()) => break,
-                    Err(e) if e.is_panic() => tracing::error!("a batched transaction panicked; batcher restarted"),
-                    Err(_) => break,
+        // SQLite has one writer: one loop. PostgreSQL runs several batches at once (their reads in
+        // parallel); they meet only at the audit chain's lock, taken just before each commit.
+        let loops = match db.backend() {
+            Backend::Sqlite => 1,
+            Backend::Postgres => POSTGRES_LOOPS,
+        };
+        for _ in 0..loops {
+            let (db, rx) = (db.clone(), rx.clone());
+            tokio::spawn(async move {
+                // A panic outside the pieces (they are caught one by one) takes its batch down, never
+                // the batcher: the loop is started again.
+                loop {
+                    match tokio::spawn(run(db.clone(), rx.clone())).await {
+                        Ok(()) => break,
+                        Err(e) if e.is_panic() => tracing::error!("a batched transaction panicked; batcher restarted"),
+                        Err(_) => break,
+                    }
                 }
-            }
-        });
+            });
+        }
         WriteBatcher { jobs }
     }
 
@@ -119,20 +130,27 @@ impl<T, F: Future<Output = anyhow::Result<T>> + ?Sized> Future for CatchUnwind<F
 }
 
 async fn run(db: Db, rx: Arc<Mutex<mpsc::Receiver<Job>>>) {
-    let mut rx = rx.lock().await;
     // Pieces to run again after a rollback come first, in their order of arrival.
     let mut waiting: VecDeque<Job> = VecDeque::new();
     loop {
-        if waiting.is_empty() {
+        // The receiver is shared by the loops; each takes a batch and lets go. A loop with pieces
+        // to run again never waits for it: another loop may hold it while waiting for new work.
+        let held = if waiting.is_empty() {
+            let mut rx = rx.lock().await;
             match rx.recv().await {
                 Some(j) => waiting.push_back(j),
                 None => return,
             }
-        }
-        while waiting.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(j) => waiting.push_back(j),
-                Err(_) => break,
+            Some(rx)
+        } else {
+            rx.try_lock().ok()
+        };
+        if let Some(mut rx) = held {
+            while waiting.len() < MAX_BATCH {
+                match rx.try_recv() {
+                    Ok(j) => waiting.push_back(j),
+                    Err(_) => break,
+                }
             }
         }
         let batch: Vec<Job> = waiting.drain(..waiting.len().min(MAX_BATCH)).collect();

@@ -633,9 +633,9 @@ const PERSON_INDEXES_SQLITE: &[(&str, &str)] = &[
 const PERSON_INDEXES_POSTGRES: &[(&str, &str)] = &[
     ("persons_id_number", "CREATE UNIQUE INDEX persons_id_number ON persons(id_number)"),
     ("persons_residence", "CREATE INDEX persons_residence ON persons(residence_region text_pattern_ops)"),
-    ("persons_initials_region", "CREATE INDEX persons_initials_region ON persons(name_initials text_pattern_ops, residence_region)"),
-    ("persons_name_region", "CREATE INDEX persons_name_region ON persons(name text_pattern_ops, residence_region)"),
-    ("persons_state_region", "CREATE INDEX persons_state_region ON persons(registration_state, residence_region)"),
+    ("persons_initials_region", "CREATE INDEX persons_initials_region ON persons(name_initials text_pattern_ops, residence_region) INCLUDE (id)"),
+    ("persons_name_region", "CREATE INDEX persons_name_region ON persons(name text_pattern_ops, residence_region) INCLUDE (id)"),
+    ("persons_state_region", "CREATE INDEX persons_state_region ON persons(registration_state, residence_region) INCLUDE (id)"),
 ];
 
 /// Drop the person indexes for a bulk load, inside `tx`. Only when the registry is empty (checked
