@@ -116,8 +116,11 @@ impl Db {
                     std::fs::create_dir_all(path)
                         .with_context(|| format!("cannot create data directory {}", path.display()))?;
                 }
+            // No ping before each acquire: a file connection does not go stale, and the ping is one
+            // more round trip to the driver's thread on every request.
             let write = SqlitePoolOptions::new()
                 .max_connections(1)
+                .test_before_acquire(false)
                 .acquire_timeout(Duration::from_secs(60))
                 .connect_with(opts.clone().pragma("cache_size", format!("-{SQLITE_WRITE_CACHE_KIB}")))
                 .await
@@ -127,7 +130,7 @@ impl Db {
                 write.clone()
             } else {
                 // Lazy: the readers open after the writer has created the file and migrated it.
-                SqlitePoolOptions::new().max_connections(SQLITE_READERS).connect_lazy_with(
+                SqlitePoolOptions::new().max_connections(SQLITE_READERS).test_before_acquire(false).connect_lazy_with(
                     opts.create_if_missing(false).read_only(true).pragma("cache_size", format!("-{SQLITE_READ_CACHE_KIB}")),
                 )
             };
