@@ -11,6 +11,7 @@
 //! - [`messages`]: every user-facing Chinese message.
 
 pub mod accounts;
+pub mod care;
 pub mod domain;
 pub mod export;
 pub mod generate;

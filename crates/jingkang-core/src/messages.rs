@@ -184,6 +184,12 @@ pub static MESSAGES: &[(&str, &str)] = &[
     ("cli-serve-listening", "精康已启动：{scheme}://{addr}/"),
     ("cli-tls-invalid", "无法使用 TLS 证书或私钥（{files}）：文件不存在、不是 PEM 格式，或证书与私钥不匹配"),
     ("cli-serve-demo-account", "演示账号：{username}（{role}，{region}）初始密码 {password}（首次登录须修改）"),
+    // -- care: 登记状态 --
+    ("registration-illegal", "当前登记状态为“{state}”，不能“{event}”。可进行的操作：{allowed}"),
+    ("registration-reason-missing", "请填写原因"),
+    ("registration-note-missing", "结案原因为“其他”时，请填写说明"),
+    ("registration-reason-too-long", "原因或说明不超过 500 字"),
+    ("registration-close-reason-missing", "请选择结案原因"),
     // -- domain: 性别 --
     ("sex-invalid", "性别应填写“男”或“女”"),
     ("sex-missing", "性别未填写"),

@@ -8,8 +8,8 @@ use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use jingkang_core::registry::{self, Sensitivity};
 use jingkang_core::regions::Scope;
-use jingkang_core::store::batch::Outcome;
-use jingkang_core::store::persons::{self, ListFilter};
+use jingkang_core::store::persons::ListFilter;
+use jingkang_core::store::registration;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
@@ -206,21 +206,7 @@ pub async fn person_get(
     ApiNeed(who, _): ApiNeed<ReadRegistry>,
     Path(id): Path<i64>,
 ) -> Result<Json<PersonRecord>, ApiError> {
-    let reader = who.clone();
-    let p = state
-        .writes
-        .run(move |tx| {
-            let reader = reader.clone();
-            Box::pin(async move {
-                Ok(match persons::get(tx, &reader.scope, &reader.user.actor(), id).await? {
-                    // Not to be shown: undo the read's audit entry.
-                    Some(p) if !reader.may_see(&p) => Outcome::Discard(None),
-                    found => Outcome::Keep(found),
-                })
-            })
-        })
-        .await?
-        .ok_or(AppError::NotFound)?;
+    let (p, ()) = crate::pages::read_person(&state, &who, id, nothing_more).await?.ok_or(AppError::NotFound)?;
     let fields = registry::FIELDS
         .iter()
         .filter(|d| who.may_see_field(d.name))
@@ -344,6 +330,127 @@ pub async fn import_roster(
     }
 }
 
+/// A person's registration state, what may be done next, and every change so far.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RegistrationInfo {
+    /// `pending` (待评估), `registered` (已登记), `in_service` (服务中), `suspended` (暂停),
+    /// `closed` (结案) or `declined` (不参与).
+    pub state: String,
+    /// Event codes allowed now: `register`, `start_service`, `suspend`, `resume`, `close`,
+    /// `decline`, `reopen`.
+    pub allowed: Vec<String>,
+    /// Oldest first.
+    pub events: Vec<RegistrationEventItem>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RegistrationEventItem {
+    pub event: String,
+    pub from_state: String,
+    pub to_state: String,
+    /// For `close`: `recovered`, `moved_away`, `died`, `long_term_hospital`, `withdrew`, `other`.
+    pub close_reason: Option<String>,
+    pub reason: Option<String>,
+    /// Registered although the eligibility rule was not met (the reason says why).
+    pub exception: bool,
+    pub actor: String,
+    pub at: chrono::DateTime<chrono::Utc>,
+}
+
+/// A change of registration state.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct RegistrationRequest {
+    /// Event code, as in `allowed`.
+    pub event: String,
+    /// Needed for `suspend`, `decline`, `reopen` and `close` with `other`; for `register`, the
+    /// reason of an exception to the eligibility rule.
+    #[serde(default)]
+    pub reason: String,
+    /// Needed for `close`.
+    #[serde(default)]
+    pub close_reason: String,
+}
+
+fn nothing_more<'a>(
+    _: &'a mut jingkang_core::store::Tx,
+    _: &'a jingkang_core::regions::Scope,
+    _: i64,
+) -> jingkang_core::store::batch::BoxFuture<'a, anyhow::Result<()>> {
+    Box::pin(async { Ok(()) })
+}
+
+fn events_of<'a>(
+    tx: &'a mut jingkang_core::store::Tx,
+    scope: &'a jingkang_core::regions::Scope,
+    id: i64,
+) -> jingkang_core::store::batch::BoxFuture<'a, anyhow::Result<Vec<registration::RegistrationEvent>>> {
+    Box::pin(registration::events(tx, scope, id))
+}
+
+async fn registration_info(state: &AppState, who: &CurrentUser, id: i64) -> Result<RegistrationInfo, ApiError> {
+    let (p, events) = crate::pages::read_person(state, who, id, events_of).await?.ok_or(AppError::NotFound)?;
+    let current = p.state;
+    Ok(RegistrationInfo {
+        state: current.code().to_string(),
+        allowed: jingkang_core::care::registration::allowed(current).into_iter().map(str::to_string).collect(),
+        events: events
+            .into_iter()
+            .map(|e| RegistrationEventItem {
+                event: e.event,
+                from_state: e.from_state,
+                to_state: e.to_state,
+                close_reason: e.close_reason,
+                reason: e.reason,
+                exception: e.exception,
+                actor: e.actor,
+                at: e.at,
+            })
+            .collect(),
+    })
+}
+
+/// A person's registration state and its changes. The read is audited.
+#[utoipa::path(get, path = "/api/v1/persons/{id}/registration", params(("id" = i64, Path, description = "Internal person id")),
+    responses((status = 200, body = RegistrationInfo), (status = 404, body = ApiErrorBody)),
+    security(("bearer" = [])), tag = "registration")]
+pub async fn registration_get(
+    State(state): State<AppState>,
+    ApiNeed(who, _): ApiNeed<ReadRegistry>,
+    Path(id): Path<i64>,
+) -> Result<Json<RegistrationInfo>, ApiError> {
+    Ok(Json(registration_info(&state, &who, id).await?))
+}
+
+/// Change a person's registration state. A refusal (an event the state does not allow, a missing
+/// reason) answers 422 and changes nothing.
+#[utoipa::path(post, path = "/api/v1/persons/{id}/registration", request_body = RegistrationRequest,
+    params(("id" = i64, Path, description = "Internal person id")),
+    responses((status = 200, body = RegistrationInfo), (status = 404, body = ApiErrorBody),
+        (status = 422, body = ApiErrorBody, description = "Not allowed now, or a reason is missing; nothing was written")),
+    security(("bearer" = [])), tag = "registration")]
+pub async fn registration_post(
+    State(state): State<AppState>,
+    ApiNeed(who, _): ApiNeed<crate::auth::EditRegistry>,
+    Path(id): Path<i64>,
+    body: Result<Json<RegistrationRequest>, axum::extract::rejection::JsonRejection>,
+) -> Result<Response, ApiError> {
+    let Json(req) = body.map_err(|_| AppError::BadRequest("form-invalid".into()))?;
+    let unprocessable = |code: &str, message: String| {
+        (axum::http::StatusCode::UNPROCESSABLE_ENTITY, Json(ApiErrorBody { code: code.to_string(), message })).into_response()
+    };
+    let event = match crate::care::event_of(&req.event, &req.reason, &req.close_reason) {
+        Ok(e) => e,
+        Err(code) => return Ok(unprocessable(code, jingkang_core::messages::template(code).to_string())),
+    };
+    let mut tx = state.db.begin().await?;
+    match registration::transition(&mut tx, &who.scope, &who.user.actor(), id, &event).await? {
+        Ok(_) => tx.commit().await?,
+        Err(registration::Refusal::NotFound) => return Err(AppError::NotFound.into()),
+        Err(registration::Refusal::Rule(e)) => return Ok(unprocessable(e.code(), e.message())),
+    }
+    Ok(Json(registration_info(&state, &who, id).await?).into_response())
+}
+
 /// A user account (no secrets).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct UserItem {
@@ -451,9 +558,9 @@ impl utoipa::Modify for BearerAuth {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "精康 jingkang API", description = "社区康复服务信息系统接口：与网页相同的地区范围、角色与审计。令牌由 `jingkang token create` 生成。"),
-    paths(persons_list, person_get, regions_find, import_roster, users_list, users_create),
+    paths(persons_list, person_get, registration_get, registration_post, regions_find, import_roster, users_list, users_create),
     components(schemas(ApiErrorBody, PersonSummary, PersonPage, FieldValue, PersonRecord, RegionItem, ImportResult, ImportRowError,
-        UserItem, NewUserRequest, NewUserResponse)),
+        UserItem, NewUserRequest, NewUserResponse, RegistrationInfo, RegistrationEventItem, RegistrationRequest)),
     modifiers(&BearerAuth)
 )]
 pub struct ApiDoc;

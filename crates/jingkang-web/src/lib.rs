@@ -7,6 +7,7 @@ pub mod admin;
 pub mod api;
 pub mod assets;
 pub mod auth;
+pub mod care;
 pub mod entry;
 pub mod error;
 pub mod extract;
@@ -118,6 +119,7 @@ fn table() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
         r(Method::POST, "/import/confirm", roles::<auth::EditRegistry>(), post(imports::confirm)),
         r(Method::POST, "/export", roles::<auth::EditRegistry>(), post(imports::export)),
         r(Method::POST, "/persons/{id}/reveal", roles::<auth::ReadRegistry>(), post(pages::person_reveal)),
+        r(Method::POST, "/persons/{id}/registration", roles::<auth::EditRegistry>(), post(care::registration_change)),
         r(Method::GET, "/audit", roles::<auth::Auditors>(), get(admin::audit_page)),
         r(Method::GET, "/admin/users", roles::<auth::Admins>(), get(admin::users)),
         r(Method::POST, "/admin/users", roles::<auth::Admins>(), post(admin::user_create)),
@@ -127,6 +129,8 @@ fn table() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
         r(Method::GET, "/api/v1/openapi.json", Public, get(api::openapi_json)),
         r(Method::GET, "/api/v1/persons", roles::<auth::ReadRegistry>(), get(api::persons_list)),
         r(Method::GET, "/api/v1/persons/{id}", roles::<auth::ReadRegistry>(), get(api::person_get)),
+        r(Method::GET, "/api/v1/persons/{id}/registration", roles::<auth::ReadRegistry>(), get(api::registration_get)),
+        r(Method::POST, "/api/v1/persons/{id}/registration", roles::<auth::EditRegistry>(), post(api::registration_post)),
         r(Method::GET, "/api/v1/regions", AnyUser, get(api::regions_find)),
         r(Method::POST, "/api/v1/imports", roles::<auth::EditRegistry>(), post(api::import_roster)),
         r(Method::GET, "/api/v1/users", roles::<auth::Admins>(), get(api::users_list)),

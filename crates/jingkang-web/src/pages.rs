@@ -11,12 +11,15 @@ use axum_extra::extract::CookieJar;
 use axum_extra::extract::cookie::{Cookie, SameSite};
 use jingkang_core::accounts::{self, Role};
 use jingkang_core::messages;
+use jingkang_core::care::registration::{self as care_registration, CloseReason};
 use jingkang_core::domain::RegistrationState;
+use jingkang_core::store::registration::{self, RegistrationEvent};
 use jingkang_core::regions::{Level, Scope};
 use jingkang_core::registry::{self, Sensitivity};
 use jingkang_core::store::accounts as store_accounts;
 use jingkang_core::store::audit::{self, Target};
-use jingkang_core::store::batch::Outcome;
+use jingkang_core::store::Tx;
+use jingkang_core::store::batch::{BoxFuture, Outcome};
 use jingkang_core::store::persons::{self, ListFilter};
 use serde::Deserialize;
 use std::net::SocketAddr;
@@ -484,6 +487,28 @@ pub struct PersonPage {
     state_label: &'static str,
     fields: Vec<FieldLine>,
     history: Vec<HistoryLine>,
+    /// Registration: what can be done now, what was done, and the outcome of the last attempt.
+    reg_actions: Vec<Choice>,
+    close_reasons: Vec<Choice>,
+    reg_events: Vec<RegLine>,
+    reg_notice: Option<String>,
+    pub(crate) reg_error: Option<String>,
+}
+
+/// One registration state change on the person page.
+pub struct RegLine {
+    at: String,
+    event: &'static str,
+    change: String,
+    reason: String,
+    actor: String,
+}
+
+/// A person as its page shows it: the record, its field history, its registration events.
+pub(crate) struct Loaded {
+    pub(crate) p: persons::StoredPerson,
+    history: Vec<HistoryLine>,
+    events: Vec<RegistrationEvent>,
 }
 
 
@@ -509,9 +534,17 @@ fn display_value(state: &AppState, field: &str, raw: &str) -> String {
     }
 }
 
-async fn load_person(state: &AppState, who: &CurrentUser, id: i64) -> AppResult<(jingkang_core::store::persons::StoredPerson, Vec<HistoryLine>)> {
+/// Read person `id` as `who` may see it, audited, together with what `more` reads about the person
+/// in the same transaction (a group-committed one). `None`: absent, out of scope or not for this
+/// role — and then the read leaves no audit entry.
+pub(crate) async fn read_person<T: Send + 'static>(
+    state: &AppState,
+    who: &CurrentUser,
+    id: i64,
+    more: for<'a> fn(&'a mut Tx, &'a Scope, i64) -> BoxFuture<'a, anyhow::Result<T>>,
+) -> AppResult<Option<(persons::StoredPerson, T)>> {
     let reader = who.clone();
-    let found = state
+    Ok(state
         .writes
         .run(move |tx| {
             let reader = reader.clone();
@@ -520,32 +553,43 @@ async fn load_person(state: &AppState, who: &CurrentUser, id: i64) -> AppResult<
                     return Ok(Outcome::Keep(None));
                 };
                 if !reader.may_see(&p) {
-                    // Undo the read's audit entry: nothing is shown.
                     return Ok(Outcome::Discard(None));
                 }
-                let history = persons::history(tx, &reader.scope, id).await?;
-                Ok(Outcome::Keep(Some((p, history))))
+                let extra = more(tx, &reader.scope, id).await?;
+                Ok(Outcome::Keep(Some((p, extra))))
             })
         })
-        .await?;
-    let Some((p, history)) = found else { return Err(AppError::NotFound) };
+        .await?)
+}
+
+fn history_and_events<'a>(
+    tx: &'a mut Tx,
+    scope: &'a Scope,
+    id: i64,
+) -> BoxFuture<'a, anyhow::Result<(Vec<persons::HistoryEntry>, Vec<RegistrationEvent>)>> {
+    Box::pin(async move { Ok((persons::history(tx, scope, id).await?, registration::events(tx, scope, id).await?)) })
+}
+
+pub(crate) async fn load_person(state: &AppState, who: &CurrentUser, id: i64) -> AppResult<Loaded> {
+    let Some((p, (history, events))) = read_person(state, who, id, history_and_events).await? else {
+        return Err(AppError::NotFound);
+    };
     let history = history
         .into_iter()
         .filter(|h| who.may_see_field(&h.field))
         .map(|h| {
-            let sens = registry::field(&h.field).map(|d| d.sensitivity).unwrap_or(Sensitivity::Plain);
-            let show = |v: Option<String>| v.map(|v| registry::mask(sens, &v)).unwrap_or_default();
-            HistoryLine {
-                at: beijing_time(h.at),
-                label: registry::field(&h.field).map(|d| d.label_zh.to_string()).unwrap_or(h.field.clone()),
-                old: show(h.old),
-                new: show(h.new),
-                source: h.source,
-                actor: h.actor,
-            }
+            let (label, old, new) = if h.field == "registration_state" {
+                let show = |v: Option<String>| v.as_deref().and_then(RegistrationState::from_code).map(|s| s.label_zh().to_string()).unwrap_or_default();
+                ("登记状态".to_string(), show(h.old), show(h.new))
+            } else {
+                let sens = registry::field(&h.field).map(|d| d.sensitivity).unwrap_or(Sensitivity::Plain);
+                let show = |v: Option<String>| v.map(|v| registry::mask(sens, &v)).unwrap_or_default();
+                (registry::field(&h.field).map(|d| d.label_zh.to_string()).unwrap_or(h.field.clone()), show(h.old), show(h.new))
+            };
+            HistoryLine { at: beijing_time(h.at), label, old, new, source: h.source, actor: h.actor }
         })
         .collect();
-    Ok((p, history))
+    Ok(Loaded { p, history, events })
 }
 
 /// A timestamp as users read it: China Standard Time (UTC+8), to the minute.
@@ -556,7 +600,9 @@ pub fn beijing_time(t: chrono::DateTime<chrono::Utc>) -> String {
     }
 }
 
-fn person_page(state: &AppState, who: &CurrentUser, p: &jingkang_core::store::persons::StoredPerson, history: Vec<HistoryLine>, revealed: Option<(&str, String)>) -> PersonPage {
+pub(crate) fn person_page(state: &AppState, who: &CurrentUser, loaded: Loaded, revealed: Option<(&str, String)>) -> PersonPage {
+    let Loaded { p, history, events } = loaded;
+    let p = &p;
     let fields = registry::FIELDS
         .iter()
         .filter(|d| who.may_see_field(d.name))
@@ -573,10 +619,49 @@ fn person_page(state: &AppState, who: &CurrentUser, p: &jingkang_core::store::pe
             Some(FieldLine { key: d.name.replace('.', "-"), label: d.label_zh, value, masked })
         })
         .collect();
+    let can_edit = <crate::auth::EditRegistry as crate::auth::Policy>::ROLES.contains(&who.user.role);
+    let reg_actions = if can_edit {
+        care_registration::sample_events()
+            .into_iter()
+            .filter(|e| care_registration::allowed(p.state).contains(&e.code()))
+            .map(|e| Choice { value: e.code().into(), label: e.label_zh().into(), selected: false })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let close_reasons = CloseReason::ALL
+        .into_iter()
+        .map(|r| Choice { value: r.code().into(), label: r.label_zh().into(), selected: false })
+        .collect();
+    let label = |code: &str| RegistrationState::from_code(code).map_or("", |s| s.label_zh());
+    let reg_events = events
+        .into_iter()
+        .rev()
+        .map(|e| RegLine {
+            at: beijing_time(e.at),
+            event: care_registration::sample_events().into_iter().find(|s| s.code() == e.event).map_or("", |s| s.label_zh()),
+            change: format!("{} → {}", label(&e.from_state), label(&e.to_state)),
+            reason: [
+                e.close_reason().map(|r| r.label_zh().to_string()),
+                e.exception.then(|| "例外登记".to_string()),
+                e.reason.clone(),
+            ]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join("；"),
+            actor: e.actor,
+        })
+        .collect();
     PersonPage {
         chrome: Some(Chrome::of(state, who)),
         csrf: who.csrf().to_string(),
-        can_edit: <crate::auth::EditRegistry as crate::auth::Policy>::ROLES.contains(&who.user.role),
+        can_edit,
+        reg_actions,
+        close_reasons,
+        reg_events,
+        reg_notice: None,
+        reg_error: None,
         saved: None,
         created: false,
         id: p.id,
@@ -593,10 +678,11 @@ pub async fn person_show(
     Path(id): Path<i64>,
     Query(q): Query<ShowQuery>,
 ) -> AppResult<Response> {
-    let (p, history) = load_person(&state, &who, id).await?;
-    let mut page = person_page(&state, &who, &p, history, None);
+    let loaded = load_person(&state, &who, id).await?;
+    let mut page = person_page(&state, &who, loaded, None);
     page.saved = q.saved;
     page.created = q.created;
+    page.reg_notice = q.reg.as_deref().and_then(RegistrationState::from_code).map(|s| format!("登记状态已改为“{}”。", s.label_zh()));
     Ok(page.into_response())
 }
 
@@ -605,6 +691,8 @@ pub struct ShowQuery {
     saved: Option<u32>,
     #[serde(default)]
     created: bool,
+    /// After a registration change: the new state's code.
+    reg: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -638,8 +726,8 @@ pub async fn person_reveal(
     if reason.is_empty() {
         return Err(AppError::BadRequest("reveal-reason-missing".into()));
     }
-    let (p, history) = load_person(&state, &who, id).await?;
-    let value = p.record.get(def.name).ok_or(AppError::NotFound)?;
+    let loaded = load_person(&state, &who, id).await?;
+    let value = loaded.p.record.get(def.name).ok_or(AppError::NotFound)?;
     let mut tx = state.db.begin().await?;
     audit::record(&mut tx, &who.user.actor(), "person.reveal", Some(Target::person(id)),
         serde_json::json!({"field": def.name, "reason": reason.chars().take(200).collect::<String>()})).await?;
@@ -647,6 +735,6 @@ pub async fn person_reveal(
     if headers.contains_key("hx-request") {
         Ok(Revealed { value }.into_response())
     } else {
-        Ok(person_page(&state, &who, &p, history, Some((def.name, value))).into_response())
+        Ok(person_page(&state, &who, loaded, Some((def.name, value))).into_response())
     }
 }

@@ -48,6 +48,7 @@ app_tests!(
     roster_import_and_export_in_the_browser,
     api_imports_and_users,
     admin_manages_organisations,
+    registration_changes_on_the_person_page,
 );
 
 async fn login_lockout_and_first_password_change(app: App) {
@@ -702,4 +703,72 @@ async fn admin_manages_organisations(app: App) {
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     assert!(r.text().await.unwrap().contains("不在该单位的地区范围内"));
     assert!(app.audit_actions().await.iter().any(|a| a == "organisation.create"));
+}
+
+async fn registration_changes_on_the_person_page(app: App) {
+    let (c, csrf, _) = session_for(&app, "reg-clerk", Role::Township, &app.town_a).await;
+    let id = app.person_in(&app.town_a).await;
+    let url = app.url(&format!("/persons/{id}/registration"));
+    let post = |fields: Vec<(&'static str, &'static str)>| {
+        let mut form = vec![("csrf", csrf.clone())];
+        form.extend(fields.into_iter().map(|(k, v)| (k, v.to_string())));
+        c.post(&url).form(&form).send()
+    };
+    let page = c.get(app.url(&format!("/persons/{id}"))).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("登记状态：待评估") && page.contains("<option value=\"register\">登记</option>"), "{page}");
+    assert!(!page.contains("<option value=\"resume\">"), "only what the state allows is offered");
+
+    // 登记 → 开始服务, each redirected to the page with a notice.
+    let r = post(vec![("event", "register")]).await.unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(r.headers()["location"], format!("/persons/{id}?reg=registered").as_str());
+    let page = c.get(app.url(&format!("/persons/{id}?reg=registered"))).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("登记状态已改为“已登记”") && page.contains("待评估 → 已登记"), "{page}");
+    assert_eq!(post(vec![("event", "start_service")]).await.unwrap().status(), StatusCode::SEE_OTHER);
+
+    // Refusals: 422 with the reason on the page, and the state unchanged.
+    let r = post(vec![("event", "suspend"), ("reason", "  ")]).await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.text().await.unwrap().contains("请填写原因"));
+    let r = post(vec![("event", "start_service")]).await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let text = r.text().await.unwrap();
+    assert!(text.contains("当前登记状态为“服务中”，不能“开始服务”") && text.contains("可进行的操作：暂停服务、结案"), "{text}");
+    let r = post(vec![("event", "close")]).await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.text().await.unwrap().contains("请选择结案原因"));
+    assert_eq!(post(vec![("event", "fly")]).await.unwrap().status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let serving = c.get(app.url("/persons?state=in_service")).send().await.unwrap().text().await.unwrap();
+    assert!(serving.contains(&format!("/persons/{id}\"")), "still 服务中 after the refusals");
+
+    // 结案 with a reason; the events table shows it; each change is audited.
+    let r = post(vec![("event", "close"), ("close_reason", "moved_away"), ("reason", "迁往重庆市渝北区")]).await.unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let page = c.get(app.url(&format!("/persons/{id}"))).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("服务中 → 结案") && page.contains("迁出；迁往重庆市渝北区"), "{page}");
+    assert!(page.contains("<option value=\"reopen\">重新申请</option>"));
+    let actions = app.audit_actions().await;
+    for a in ["registration.register", "registration.start_service", "registration.close"] {
+        assert!(actions.iter().any(|x| x == a), "{a} in {actions:?}");
+    }
+    assert!(!actions.iter().any(|x| x == "registration.suspend"), "a refusal is not a change");
+    // A wrong CSRF token changes nothing.
+    let r = c.post(&url).form(&[("csrf", "forged"), ("event", "reopen"), ("reason", "x")]).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+
+    // The same through the API (session + X-CSRF-Token).
+    let api = app.url(&format!("/api/v1/persons/{id}/registration"));
+    let r = c.post(&api).header("x-csrf-token", csrf.as_str()).json(&serde_json::json!({"event": "resume"})).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["code"], "registration-illegal");
+    let r = c.post(&api).header("x-csrf-token", csrf.as_str()).json(&serde_json::json!({"event": "reopen", "reason": "迁回本区"})).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["state"], "pending");
+    assert_eq!(body["allowed"], serde_json::json!(["register", "decline"]));
+    let info: serde_json::Value = c.get(&api).send().await.unwrap().json().await.unwrap();
+    let events: Vec<&str> = info["events"].as_array().unwrap().iter().map(|e| e["event"].as_str().unwrap()).collect();
+    assert_eq!(events, ["register", "start_service", "close", "reopen"]);
+    assert_eq!(info["events"][2]["close_reason"], "moved_away");
 }

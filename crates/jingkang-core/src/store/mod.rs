@@ -13,6 +13,7 @@ pub mod audit;
 pub mod batch;
 pub mod bulk;
 pub mod persons;
+pub mod registration;
 
 use std::path::Path;
 use std::str::FromStr;

@@ -1,0 +1,102 @@
+//! Registration state changes in the database: a legal path writes state, history, event and
+//! audit together; a refused event, or a person out of scope, writes nothing — on both backends.
+
+#![allow(clippy::unwrap_used)]
+
+#[macro_use]
+mod common;
+
+use common::{TestDb, id, today, write_roster_xlsx};
+use jingkang_core::care::registration::{CloseReason, Event, TransitionError};
+use jingkang_core::domain::RegistrationState as S;
+use jingkang_core::import::{ImportOptions, import_roster};
+use jingkang_core::on_pool;
+use jingkang_core::regions::Scope;
+use jingkang_core::store::registration::{self, Refusal, Transitioned};
+use jingkang_core::store::{Actor, audit, persons};
+
+async fn one_person(t: &TestDb) -> i64 {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("r.xlsx");
+    let a = id("500110", "19900101", "123");
+    write_roster_xlsx(&path, &[["万盛街道", "张三", "男", "36", &a, "", "", "新华路12号", "张大山", "13812345678", ""]]);
+    let actor = Actor::user("tester");
+    let opts = ImportOptions { county: "500110", dry_run: false, actor: &actor, source: "test", today: today(), progress: None };
+    import_roster(&t.db, &t.tree, &path, &opts).await.unwrap();
+    on_pool!(&t.db, p => sqlx::query_scalar("SELECT id FROM persons").fetch_one(p).await).unwrap()
+}
+
+async fn counts(t: &TestDb) -> (i64, i64, i64, i64) {
+    let q = |sql: &'static str| async move { on_pool!(&t.db, p => sqlx::query_scalar::<_, i64>(sql).fetch_one(p).await).unwrap() };
+    (
+        q("SELECT COUNT(*) FROM registration_events").await,
+        q("SELECT COUNT(*) FROM person_history").await,
+        q("SELECT COUNT(*) FROM audit_log").await,
+        q("SELECT COUNT(*) FROM change_sets").await,
+    )
+}
+
+async fn apply(t: &TestDb, scope: &Scope, pid: i64, event: Event) -> Result<Transitioned, Refusal> {
+    let mut tx = t.db.begin().await.unwrap();
+    let r = registration::transition(&mut tx, scope, &Actor::user("clerk"), pid, &event).await.unwrap();
+    tx.commit().await.unwrap();
+    r
+}
+
+async fn a_whole_life_then_refusals_write_nothing(t: TestDb) {
+    let pid = one_person(&t).await;
+    let county = Scope::of(t.tree.get("500110").unwrap());
+    let path = [
+        (Event::Register { exception: Some("年龄 61 岁，家属申请，经评估同意".into()) }, S::Pending, S::Registered),
+        (Event::StartService, S::Registered, S::InService),
+        (Event::Suspend { reason: "住院治疗".into() }, S::InService, S::Suspended),
+        (Event::Resume, S::Suspended, S::InService),
+        (Event::Close { reason: CloseReason::MovedAway, note: String::new() }, S::InService, S::Closed),
+        (Event::Reopen { reason: "迁回本区".into() }, S::Closed, S::Pending),
+        (Event::Decline { reason: "监护人拒绝".into() }, S::Pending, S::Declined),
+    ];
+    let start = counts(&t).await;
+    for (event, from, to) in path.clone() {
+        assert_eq!(apply(&t, &county, pid, event).await, Ok(Transitioned { from, to }));
+    }
+    let n = path.len() as i64;
+    let after = counts(&t).await;
+    assert_eq!(after, (start.0 + n, start.1 + n, start.2 + n, start.3 + n), "one event, history row, audit entry and change set each");
+
+    // The record shows the state; the events read back with reasons, actor and the exception flag.
+    let mut tx = t.db.begin().await.unwrap();
+    let p = persons::get_unaudited(&mut tx, &county, pid).await.unwrap().unwrap();
+    assert_eq!(p.state, S::Declined);
+    let events = registration::events(&mut tx, &county, pid).await.unwrap();
+    assert_eq!(events.iter().map(|e| e.event.as_str()).collect::<Vec<_>>(),
+        ["register", "start_service", "suspend", "resume", "close", "reopen", "decline"]);
+    assert!(events[0].exception && !events[1].exception);
+    assert_eq!(events[4].close_reason(), Some(CloseReason::MovedAway));
+    assert_eq!(events[2].reason.as_deref(), Some("住院治疗"));
+    assert_eq!(events[0].actor, "user:clerk");
+    let history = persons::history(&mut tx, &county, pid).await.unwrap();
+    assert_eq!(history.iter().filter(|h| h.field == "registration_state").count(), path.len());
+    // The audit entries name the event, never the reason's text.
+    let log = audit::entries(&mut tx).await.unwrap();
+    let reg: Vec<_> = log.iter().filter(|e| e.action.starts_with("registration.")).collect();
+    assert_eq!(reg.len(), path.len());
+    assert!(reg.iter().all(|e| !e.detail.contains("住院") && !e.detail.contains("监护人")));
+    assert_eq!(audit::verify(&mut tx).await.unwrap().first_broken, None);
+    tx.commit().await.unwrap();
+
+    // Refusals: an illegal event, a missing reason, another county's scope. Nothing is written.
+    let before = counts(&t).await;
+    let illegal = apply(&t, &county, pid, Event::StartService).await;
+    assert!(matches!(&illegal, Err(Refusal::Rule(TransitionError::Illegal { from: S::Declined, .. }))), "{illegal:?}");
+    assert_eq!(apply(&t, &county, pid, Event::Reopen { reason: " ".into() }).await, Err(Refusal::Rule(TransitionError::ReasonMissing)));
+    let elsewhere = Scope::of(t.tree.get("500111").unwrap());
+    assert_eq!(apply(&t, &elsewhere, pid, Event::Reopen { reason: "x".into() }).await, Err(Refusal::NotFound));
+    assert_eq!(apply(&t, &county, 999_999, Event::Reopen { reason: "x".into() }).await, Err(Refusal::NotFound));
+    assert_eq!(counts(&t).await, before);
+    let mut tx = t.db.begin().await.unwrap();
+    assert!(registration::events(&mut tx, &elsewhere, pid).await.unwrap().is_empty(), "events are scoped too");
+    assert_eq!(persons::get_unaudited(&mut tx, &county, pid).await.unwrap().unwrap().state, S::Declined);
+    tx.commit().await.unwrap();
+}
+
+backend_tests!(a_whole_life_then_refusals_write_nothing);
