@@ -11,6 +11,7 @@ use axum_extra::extract::CookieJar;
 use axum_extra::extract::cookie::{Cookie, SameSite};
 use jingkang_core::accounts::{self, Role};
 use jingkang_core::messages;
+use jingkang_core::care::eligibility;
 use jingkang_core::care::registration::{self as care_registration, CloseReason};
 use jingkang_core::domain::RegistrationState;
 use jingkang_core::store::registration::{self, RegistrationEvent};
@@ -493,6 +494,9 @@ pub struct PersonPage {
     reg_events: Vec<RegLine>,
     reg_notice: Option<String>,
     pub(crate) reg_error: Option<String>,
+    /// Shown to those who register, while the person is 待评估.
+    eligibility: Vec<EligLine>,
+    eligible: bool,
 }
 
 /// One registration state change on the person page.
@@ -509,6 +513,29 @@ pub(crate) struct Loaded {
     pub(crate) p: persons::StoredPerson,
     history: Vec<HistoryLine>,
     events: Vec<RegistrationEvent>,
+    /// The eligibility rule's conditions, decided on the record and its risk history.
+    checks: Vec<eligibility::Check>,
+}
+
+/// One condition of the eligibility rule on the person page.
+pub struct EligLine {
+    condition: String,
+    verdict: &'static str,
+    pass: bool,
+    detail: String,
+}
+
+/// The shipped eligibility rule, parsed once (a test checks that it parses).
+fn eligibility_rule() -> Option<&'static eligibility::Rule> {
+    static RULE: std::sync::OnceLock<Option<eligibility::Rule>> = std::sync::OnceLock::new();
+    RULE.get_or_init(|| match eligibility::Rule::default_rule() {
+        Ok(r) => Some(r),
+        Err(e) => {
+            tracing::error!(error = %e, "the eligibility rule does not parse");
+            None
+        }
+    })
+    .as_ref()
 }
 
 
@@ -574,6 +601,19 @@ pub(crate) async fn load_person(state: &AppState, who: &CurrentUser, id: i64) ->
     let Some((p, (history, events))) = read_person(state, who, id, history_and_events).await? else {
         return Err(AppError::NotFound);
     };
+    let risk_changes = history
+        .iter()
+        .filter(|h| h.field == "risk_grade")
+        .map(|h| eligibility::RiskChange {
+            at: h.at,
+            old: h.old.as_deref().and_then(|v| v.parse().ok()),
+            new: h.new.as_deref().and_then(|v| v.parse().ok()),
+        })
+        .collect();
+    let evidence = eligibility::Evidence { risk_changes, ..Default::default() };
+    let checks = eligibility_rule()
+        .map(|rule| eligibility::evaluate(rule, &p.record.data, &evidence, crate::entry::today()))
+        .unwrap_or_default();
     let history = history
         .into_iter()
         .filter(|h| who.may_see_field(&h.field))
@@ -589,7 +629,7 @@ pub(crate) async fn load_person(state: &AppState, who: &CurrentUser, id: i64) ->
             HistoryLine { at: beijing_time(h.at), label, old, new, source: h.source, actor: h.actor }
         })
         .collect();
-    Ok(Loaded { p, history, events })
+    Ok(Loaded { p, history, events, checks })
 }
 
 /// A timestamp as users read it: China Standard Time (UTC+8), to the minute.
@@ -601,7 +641,7 @@ pub fn beijing_time(t: chrono::DateTime<chrono::Utc>) -> String {
 }
 
 pub(crate) fn person_page(state: &AppState, who: &CurrentUser, loaded: Loaded, revealed: Option<(&str, String)>) -> PersonPage {
-    let Loaded { p, history, events } = loaded;
+    let Loaded { p, history, events, checks } = loaded;
     let p = &p;
     let fields = registry::FIELDS
         .iter()
@@ -662,6 +702,15 @@ pub(crate) fn person_page(state: &AppState, who: &CurrentUser, loaded: Loaded, r
         reg_events,
         reg_notice: None,
         reg_error: None,
+        eligible: eligibility::eligible(&checks),
+        eligibility: if can_edit && p.state == RegistrationState::Pending {
+            checks
+                .into_iter()
+                .map(|c| EligLine { pass: c.verdict == eligibility::Verdict::Pass, verdict: c.verdict.label_zh(), condition: c.condition, detail: c.detail })
+                .collect()
+        } else {
+            Vec::new()
+        },
         saved: None,
         created: false,
         id: p.id,

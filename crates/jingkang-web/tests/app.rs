@@ -716,6 +716,9 @@ async fn registration_changes_on_the_person_page(app: App) {
     };
     let page = c.get(app.url(&format!("/persons/{id}"))).send().await.unwrap().text().await.unwrap();
     assert!(page.contains("登记状态：待评估") && page.contains("<option value=\"register\">登记</option>"), "{page}");
+    // While 待评估, the eligibility rule is shown condition by condition; nothing decides the
+    // agreement yet, so it is 待核实 and registering needs an exception's reason.
+    assert!(page.contains("登记评估：有条件不符合或待核实") && page.contains("年龄 18～60 周岁") && page.contains("需核实协议"), "{page}");
     assert!(!page.contains("<option value=\"resume\">"), "only what the state allows is offered");
 
     // 登记 → 开始服务, each redirected to the page with a notice.
@@ -724,6 +727,7 @@ async fn registration_changes_on_the_person_page(app: App) {
     assert_eq!(r.headers()["location"], format!("/persons/{id}?reg=registered").as_str());
     let page = c.get(app.url(&format!("/persons/{id}?reg=registered"))).send().await.unwrap().text().await.unwrap();
     assert!(page.contains("登记状态已改为“已登记”") && page.contains("待评估 → 已登记"), "{page}");
+    assert!(!page.contains("登记评估："), "the rule is shown only while 待评估");
     assert_eq!(post(vec![("event", "start_service")]).await.unwrap().status(), StatusCode::SEE_OTHER);
 
     // Refusals: 422 with the reason on the page, and the state unchanged.

@@ -1,4 +1,6 @@
-//! The care workflow (SPEC §3–§5): registration, and — as they land — agreements, risk, follow-up,
-//! emergencies and referrals. Rules only; storage is in `crate::store`.
+//! The care workflow (SPEC §3–§5): eligibility and registration, and — as they land — agreements,
+//! risk, follow-up, emergencies and referrals. Rules only; storage is in `crate::store`.
 
+pub mod eligibility;
 pub mod registration;
+pub mod schedule;
