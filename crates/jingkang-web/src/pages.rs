@@ -611,9 +611,17 @@ pub(crate) async fn load_person(state: &AppState, who: &CurrentUser, id: i64) ->
         })
         .collect();
     let evidence = eligibility::Evidence { risk_changes, ..Default::default() };
-    let checks = eligibility_rule()
+    let mut checks = eligibility_rule()
         .map(|rule| eligibility::evaluate(rule, &p.record.data, &evidence, crate::entry::today()))
         .unwrap_or_default();
+    // Places by name, as a clerk reads them.
+    let d = &p.record.data;
+    for c in checks.iter_mut().filter(|c| c.key == "area") {
+        c.detail = match d.household_region.as_deref().filter(|h| !h.is_empty()) {
+            Some(h) => format!("现居住地 {}；户籍地 {}", state.tree.path_name(&d.residence_region), state.tree.path_name(h)),
+            None => format!("现居住地 {}", state.tree.path_name(&d.residence_region)),
+        };
+    }
     let history = history
         .into_iter()
         .filter(|h| who.may_see_field(&h.field))

@@ -719,6 +719,7 @@ async fn registration_changes_on_the_person_page(app: App) {
     // While 待评估, the eligibility rule is shown condition by condition; nothing decides the
     // agreement yet, so it is 待核实 and registering needs an exception's reason.
     assert!(page.contains("登记评估：有条件不符合或待核实") && page.contains("年龄 18～60 周岁") && page.contains("需核实协议"), "{page}");
+    assert!(page.contains("现居住地 重庆市 / "), "places by name, not by code");
     assert!(!page.contains("<option value=\"resume\">"), "only what the state allows is offered");
 
     // 登记 → 开始服务, each redirected to the page with a notice.
