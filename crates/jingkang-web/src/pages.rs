@@ -687,7 +687,7 @@ pub(crate) fn person_page(state: &AppState, who: &CurrentUser, loaded: Loaded, r
         .rev()
         .map(|e| RegLine {
             at: beijing_time(e.at),
-            event: care_registration::sample_events().into_iter().find(|s| s.code() == e.event).map_or("", |s| s.label_zh()),
+            event: care_registration::event_label(&e.event),
             change: format!("{} → {}", label(&e.from_state), label(&e.to_state)),
             reason: [
                 e.close_reason().map(|r| r.label_zh().to_string()),

@@ -159,7 +159,8 @@ impl TransitionError {
     }
 }
 
-fn event_label(code: &str) -> &'static str {
+/// The Chinese label of an event code (as stored in `registration_events`).
+pub fn event_label(code: &str) -> &'static str {
     sample_events().into_iter().find(|e| e.code() == code).map(|e| e.label_zh()).unwrap_or("未知操作")
 }
 
