@@ -2,5 +2,6 @@
 //! risk, follow-up, emergencies and referrals. Rules only; storage is in `crate::store`.
 
 pub mod eligibility;
+pub mod followup;
 pub mod registration;
 pub mod schedule;

@@ -35,6 +35,10 @@ impl ConditionClass {
         }
     }
 
+    pub fn from_code(code: &str) -> Option<ConditionClass> {
+        [ConditionClass::Unstable, ConditionClass::BasicallyStable, ConditionClass::Stable].into_iter().find(|c| c.code() == code)
+    }
+
     pub fn label_zh(self) -> &'static str {
         match self {
             ConditionClass::Unstable => "不稳定",

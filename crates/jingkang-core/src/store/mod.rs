@@ -12,8 +12,10 @@ pub mod accounts;
 pub mod audit;
 pub mod batch;
 pub mod bulk;
+pub mod followups;
 pub mod persons;
 pub mod registration;
+pub mod worklists;
 
 use std::path::Path;
 use std::str::FromStr;

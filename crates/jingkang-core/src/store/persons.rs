@@ -629,6 +629,9 @@ const PERSON_INDEXES_SQLITE: &[(&str, &str)] = &[
     ("persons_initials_region", "CREATE INDEX persons_initials_region ON persons(name_initials, residence_region)"),
     ("persons_name_region", "CREATE INDEX persons_name_region ON persons(name, residence_region)"),
     ("persons_state_region", "CREATE INDEX persons_state_region ON persons(registration_state, residence_region)"),
+    ("persons_followup_due", "CREATE INDEX persons_followup_due ON persons(next_followup_date, residence_region)"),
+    ("persons_unstable", "CREATE INDEX persons_unstable ON persons(last_followup_date, residence_region) WHERE condition_class = 'unstable'"),
+    ("persons_lost", "CREATE INDEX persons_lost ON persons(last_followup_date, residence_region) WHERE followup_lost"),
 ];
 const PERSON_INDEXES_POSTGRES: &[(&str, &str)] = &[
     ("persons_id_number", "CREATE UNIQUE INDEX persons_id_number ON persons(id_number)"),
@@ -636,6 +639,9 @@ const PERSON_INDEXES_POSTGRES: &[(&str, &str)] = &[
     ("persons_initials_region", "CREATE INDEX persons_initials_region ON persons(name_initials text_pattern_ops, residence_region) INCLUDE (id)"),
     ("persons_name_region", "CREATE INDEX persons_name_region ON persons(name text_pattern_ops, residence_region) INCLUDE (id)"),
     ("persons_state_region", "CREATE INDEX persons_state_region ON persons(registration_state, residence_region) INCLUDE (id)"),
+    ("persons_followup_due", "CREATE INDEX persons_followup_due ON persons(next_followup_date, residence_region) INCLUDE (id)"),
+    ("persons_unstable", "CREATE INDEX persons_unstable ON persons(last_followup_date, residence_region) INCLUDE (id) WHERE condition_class = 'unstable'"),
+    ("persons_lost", "CREATE INDEX persons_lost ON persons(last_followup_date, residence_region) INCLUDE (id) WHERE followup_lost"),
 ];
 
 /// Drop the person indexes for a bulk load, inside `tx`. Only when the registry is empty (checked

@@ -1,0 +1,191 @@
+//! Follow-ups: a recorded 随访服务记录表 updates the person's risk grade, condition class and
+//! schedule, with a history row for the risk grade and an audit entry — all in the caller's
+//! transaction, or nothing when refused.
+//!
+//! A follow-up entered late (its visit date before the person's latest) is kept in the record but
+//! does not move the current schedule, which belongs to the latest visit.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::Serialize;
+use serde_json::Value;
+
+use super::audit::{self, Target};
+use super::{Actor, Backend, Tx, open_change_set};
+use crate::care::followup::{self, Conclusion, FieldError, FormDef, Followup};
+use crate::care::schedule::ConditionClass;
+use crate::on_tx;
+use crate::regions::Scope;
+
+/// Why nothing was recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// No such person in the caller's scope (the same answer as absent).
+    NotFound,
+    /// The form breaks a rule only the stored record can check (the next date).
+    Invalid(Vec<FieldError>),
+}
+
+/// A follow-up that was recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recorded {
+    pub id: i64,
+    pub conclusion: Conclusion,
+    /// Whether it became the person's current state (false for a late entry of an older visit).
+    pub current: bool,
+    /// The person's risk grade before, and after.
+    pub risk_before: Option<i64>,
+    pub risk_after: Option<i64>,
+}
+
+#[derive(sqlx::FromRow)]
+struct Current {
+    risk_grade: Option<i64>,
+    condition_class: Option<String>,
+    last_followup_date: Option<NaiveDate>,
+}
+
+/// Record follow-up `f` of person `id` in `scope`.
+pub async fn record(
+    tx: &mut Tx,
+    scope: &Scope,
+    actor: &Actor,
+    id: i64,
+    form: &FormDef,
+    f: &Followup,
+) -> anyhow::Result<Result<Recorded, Refusal>> {
+    let (lo, hi) = scope.bounds();
+    let lock = if tx.backend() == Backend::Postgres { " FOR UPDATE" } else { "" };
+    let sql = format!(
+        "SELECT risk_grade, condition_class, last_followup_date FROM persons \
+         WHERE id = $1 AND residence_region >= $2 AND residence_region < $3{lock}"
+    );
+    let cur: Option<Current> = on_tx!(tx, c => sqlx::query_as(&sql).bind(id).bind(&lo).bind(&hi).fetch_optional(&mut **c).await)?;
+    let Some(cur) = cur else { return Ok(Err(Refusal::NotFound)) };
+    let previous = cur.condition_class.as_deref().and_then(ConditionClass::from_code);
+    let conclusion = match followup::conclude(form, f, previous) {
+        Ok(c) => c,
+        Err(e) => return Ok(Err(Refusal::Invalid(vec![e]))),
+    };
+    let current = cur.last_followup_date.is_none_or(|last| f.visit_date >= last);
+    let change = open_change_set(tx, actor, "followup", "record").await?;
+    let answers = serde_json::to_string(&f.answers)?;
+    let risk = f.risk_grade.map(i64::from);
+    let class = conclusion.class.map(|c| c.code());
+    let adherence = f.answers.get("adherence").and_then(Value::as_str);
+    let fid: i64 = on_tx!(tx, c => sqlx::query_scalar(
+        "INSERT INTO followups (person_id, change_id, visit_date, mode, lost, died, risk_grade, condition_class, adherence, next_date, doctor, form_version, answers) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id")
+        .bind(id).bind(change).bind(f.visit_date).bind(&f.mode).bind(f.lost).bind(f.death_date.is_some()).bind(risk).bind(class)
+        .bind(adherence).bind(conclusion.next_date).bind(&f.doctor).bind(&form.version).bind(&answers)
+        .fetch_one(&mut **c).await)?;
+    let risk_after = if current { risk.or(cur.risk_grade) } else { cur.risk_grade };
+    if current {
+        // A lost follow-up keeps the last known risk and class; it moves only the date.
+        let class_after = class.map(str::to_string).or(if f.lost { cur.condition_class.clone() } else { None });
+        on_tx!(tx, c => sqlx::query(
+            "UPDATE persons SET risk_grade = $1, condition_class = $2, last_followup_date = $3, next_followup_date = $4, \
+             followup_lost = $5, last_followup_by = $6, version = version + 1, updated_change = $7 WHERE id = $8")
+            .bind(risk_after).bind(class_after).bind(f.visit_date).bind(conclusion.next_date).bind(f.lost)
+            .bind(actor.as_str()).bind(change).bind(id)
+            .execute(&mut **c).await.map(drop))?;
+        if risk_after != cur.risk_grade {
+            on_tx!(tx, c => sqlx::query(
+                "INSERT INTO person_history (person_id, change_id, field, old_value, new_value) VALUES ($1, $2, 'risk_grade', $3, $4)")
+                .bind(id).bind(change).bind(cur.risk_grade.map(|g| g.to_string())).bind(risk_after.map(|g| g.to_string()))
+                .execute(&mut **c).await.map(drop))?;
+        }
+    }
+    // Clinical content stays in `followups`; the audit entry says that a follow-up was recorded.
+    audit::record(tx, actor, "followup.record", Some(Target::person(id)), serde_json::json!({"followup": fid, "current": current})).await?;
+    Ok(Ok(Recorded { id: fid, conclusion, current, risk_before: cur.risk_grade, risk_after }))
+}
+
+/// One recorded follow-up.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StoredFollowup {
+    pub id: i64,
+    pub visit_date: NaiveDate,
+    pub mode: String,
+    pub lost: bool,
+    pub died: bool,
+    pub risk_grade: Option<i64>,
+    pub condition_class: Option<ConditionClass>,
+    pub next_date: Option<NaiveDate>,
+    pub doctor: String,
+    pub form_version: String,
+    pub answers: serde_json::Map<String, Value>,
+    /// Who entered it, and when.
+    pub recorded_by: String,
+    pub recorded_at: DateTime<Utc>,
+}
+
+#[derive(sqlx::FromRow)]
+struct FollowupRow {
+    id: i64,
+    visit_date: NaiveDate,
+    mode: String,
+    lost: bool,
+    died: bool,
+    risk_grade: Option<i64>,
+    condition_class: Option<String>,
+    next_date: Option<NaiveDate>,
+    doctor: String,
+    form_version: String,
+    answers: String,
+    actor: String,
+    at: DateTime<Utc>,
+}
+
+/// The follow-ups of person `id` in `scope`, newest visit first (at most `limit`).
+pub async fn list(tx: &mut Tx, scope: &Scope, id: i64, limit: i64) -> anyhow::Result<Vec<StoredFollowup>> {
+    let (lo, hi) = scope.bounds();
+    let rows: Vec<FollowupRow> = on_tx!(tx, c => sqlx::query_as(
+        "SELECT f.id, f.visit_date, f.mode, f.lost, f.died, f.risk_grade, f.condition_class, f.next_date, f.doctor, \
+         f.form_version, f.answers, cs.actor, cs.at \
+         FROM followups f JOIN persons p ON p.id = f.person_id JOIN change_sets cs ON cs.id = f.change_id \
+         WHERE f.person_id = $1 AND p.residence_region >= $2 AND p.residence_region < $3 \
+         ORDER BY f.visit_date DESC, f.id DESC LIMIT $4")
+        .bind(id).bind(&lo).bind(&hi).bind(limit).fetch_all(&mut **c).await)?;
+    rows.into_iter()
+        .map(|r| {
+            let answers = match serde_json::from_str(&r.answers)? {
+                Value::Object(m) => m,
+                _ => serde_json::Map::new(),
+            };
+            Ok(StoredFollowup {
+                id: r.id,
+                visit_date: r.visit_date,
+                mode: r.mode,
+                lost: r.lost,
+                died: r.died,
+                risk_grade: r.risk_grade,
+                condition_class: r.condition_class.as_deref().and_then(ConditionClass::from_code),
+                next_date: r.next_date,
+                doctor: r.doctor,
+                form_version: r.form_version,
+                answers,
+                recorded_by: r.actor,
+                recorded_at: r.at,
+            })
+        })
+        .collect()
+}
+
+/// The person's current risk and schedule, as the follow-ups left them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct Schedule {
+    pub risk_grade: Option<i64>,
+    pub condition_class: Option<String>,
+    pub last_followup_date: Option<NaiveDate>,
+    pub next_followup_date: Option<NaiveDate>,
+    pub followup_lost: bool,
+}
+
+/// The current schedule of person `id` in `scope`.
+pub async fn schedule(tx: &mut Tx, scope: &Scope, id: i64) -> anyhow::Result<Option<Schedule>> {
+    let (lo, hi) = scope.bounds();
+    Ok(on_tx!(tx, c => sqlx::query_as(
+        "SELECT risk_grade, condition_class, last_followup_date, next_followup_date, followup_lost FROM persons \
+         WHERE id = $1 AND residence_region >= $2 AND residence_region < $3")
+        .bind(id).bind(&lo).bind(&hi).fetch_optional(&mut **c).await)?)
+}

@@ -1,0 +1,167 @@
+//! Worklists (SPEC §4): computed from the data, never typed — follow-ups due this week, overdue,
+//! unstable persons without a follow-up in two weeks, persons lost to follow-up. Each is one
+//! condition on the person's schedule columns with its own index (migration 0009), scoped by
+//! region and optionally by the user who did the last follow-up.
+
+use chrono::{Duration, NaiveDate};
+use serde::Serialize;
+
+use super::Tx;
+use crate::on_tx;
+use crate::regions::Scope;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Worklist {
+    /// 本周应随访: next follow-up date within the next 7 days.
+    Due,
+    /// 逾期未随访: next follow-up date passed.
+    Overdue,
+    /// 不稳定且两周内未随访.
+    Unstable,
+    /// 失访: the last follow-up did not reach the person.
+    Lost,
+}
+
+/// Days an unstable person may go without a follow-up.
+pub const UNSTABLE_DAYS: i64 = 14;
+/// The "this week" of the due list.
+pub const DUE_DAYS: i64 = 7;
+
+impl Worklist {
+    pub const ALL: [Worklist; 4] = [Worklist::Due, Worklist::Overdue, Worklist::Unstable, Worklist::Lost];
+
+    pub fn code(self) -> &'static str {
+        match self {
+            Worklist::Due => "due",
+            Worklist::Overdue => "overdue",
+            Worklist::Unstable => "unstable",
+            Worklist::Lost => "lost",
+        }
+    }
+
+    pub fn from_code(code: &str) -> Option<Worklist> {
+        Worklist::ALL.into_iter().find(|w| w.code() == code)
+    }
+
+    pub fn label_zh(self) -> &'static str {
+        match self {
+            Worklist::Due => "本周应随访",
+            Worklist::Overdue => "逾期未随访",
+            Worklist::Unstable => "不稳定且两周内未随访",
+            Worklist::Lost => "失访",
+        }
+    }
+
+    /// The definition, with the dates it uses today, shown beside the list.
+    pub fn definition_zh(self, today: NaiveDate) -> String {
+        match self {
+            Worklist::Due => format!("下次随访日期在 {} 至 {} 之间（今天起 {DUE_DAYS} 天内）", today, today + Duration::days(DUE_DAYS - 1)),
+            Worklist::Overdue => format!("下次随访日期早于今天（{today}），至今未随访"),
+            Worklist::Unstable => format!(
+                "最近一次随访病情分类为“不稳定”，且该次随访早于 {}（{UNSTABLE_DAYS} 天前），此后未再随访",
+                today - Duration::days(UNSTABLE_DAYS)
+            ),
+            Worklist::Lost => "最近一次随访为失访（未见到本人也未能联系上）".to_string(),
+        }
+    }
+
+    /// The condition on `s` (persons), its date parameters and the order of the list.
+    fn sql(self, today: NaiveDate) -> (&'static str, Vec<NaiveDate>, &'static str) {
+        match self {
+            Worklist::Due => (
+                "s.next_followup_date >= $1 AND s.next_followup_date < $2",
+                vec![today, today + Duration::days(DUE_DAYS)],
+                "next_followup_date",
+            ),
+            Worklist::Overdue => ("s.next_followup_date < $1", vec![today], "next_followup_date"),
+            Worklist::Unstable => (
+                "s.condition_class = 'unstable' AND s.last_followup_date < $1",
+                vec![today - Duration::days(UNSTABLE_DAYS)],
+                "last_followup_date",
+            ),
+            Worklist::Lost => ("s.followup_lost AND s.last_followup_date <= $1", vec![today], "last_followup_date"),
+        }
+    }
+}
+
+/// One person on a worklist: what a clerk or doctor needs to act, no identity numbers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct WorkItem {
+    pub id: i64,
+    pub name: String,
+    pub sex: String,
+    pub birth_date: NaiveDate,
+    pub residence_region: String,
+    pub risk_grade: Option<i64>,
+    pub condition_class: Option<String>,
+    pub last_followup_date: Option<NaiveDate>,
+    pub next_followup_date: Option<NaiveDate>,
+    pub last_followup_by: Option<String>,
+}
+
+/// Narrowing of a worklist within the caller's scope.
+#[derive(Debug, Clone, Default)]
+pub struct WorkFilter {
+    /// A region inside the scope.
+    pub within: Option<Scope>,
+    /// Only persons whose last follow-up this actor recorded (`user:name`).
+    pub by: Option<String>,
+    pub limit: Option<i64>,
+    pub offset: i64,
+}
+
+/// The items of `list` on `today` in `scope` (a page of them, by `filter`), and how many there are
+/// in all.
+pub async fn items(tx: &mut Tx, scope: &Scope, list: Worklist, today: NaiveDate, filter: &WorkFilter) -> anyhow::Result<(Vec<WorkItem>, i64)> {
+    let (mut lo, mut hi) = scope.bounds();
+    if let Some(inner) = &filter.within {
+        if !inner.is_within(scope) {
+            return Ok((Vec::new(), 0));
+        }
+        (lo, hi) = inner.bounds();
+    }
+    let (cond, dates, order) = list.sql(today);
+    let mut n = dates.len();
+    let mut next = || {
+        n += 1;
+        n
+    };
+    let (p_lo, p_hi) = (next(), next());
+    let mut cond = format!("{cond} AND s.residence_region >= ${p_lo} AND s.residence_region < ${p_hi}");
+    if filter.by.is_some() {
+        cond.push_str(&format!(" AND s.last_followup_by = ${}", next()));
+    }
+    let count_sql = format!("SELECT count(*) FROM persons s WHERE {cond}");
+    let (p_limit, p_offset) = (next(), next());
+    let sql = format!(
+        "SELECT p.id, p.name, p.sex, p.birth_date, p.residence_region, p.risk_grade, p.condition_class, p.last_followup_date, \
+         p.next_followup_date, p.last_followup_by FROM persons p \
+         WHERE p.id IN (SELECT s.id FROM persons s WHERE {cond} ORDER BY s.{order}, s.id LIMIT ${p_limit} OFFSET ${p_offset}) \
+         ORDER BY p.{order}, p.id"
+    );
+    let limit = filter.limit.unwrap_or(i64::MAX);
+    let total: i64 = on_tx!(tx, c => {
+        let mut q = sqlx::query_scalar(&count_sql);
+        for d in &dates {
+            q = q.bind(*d);
+        }
+        q = q.bind(&lo).bind(&hi);
+        if let Some(by) = &filter.by {
+            q = q.bind(by);
+        }
+        q.fetch_one(&mut **c).await
+    })?;
+    let rows: Vec<WorkItem> = on_tx!(tx, c => {
+        let mut q = sqlx::query_as(&sql);
+        for d in &dates {
+            q = q.bind(*d);
+        }
+        q = q.bind(&lo).bind(&hi);
+        if let Some(by) = &filter.by {
+            q = q.bind(by);
+        }
+        q.bind(limit).bind(filter.offset).fetch_all(&mut **c).await
+    })?;
+    Ok((rows, total))
+}
