@@ -204,6 +204,7 @@ pub static MESSAGES: &[(&str, &str)] = &[
     ("followup-death-after-visit", "【{label}】不能晚于随访日期"),
     ("followup-next-not-after-visit", "【{label}】应晚于随访日期"),
     ("followup-next-too-late", "【{label}】不能晚于 {latest}（{why}规定的最晚随访日期），可以提前"),
+    ("followup-errors", "表中有 {n} 处需要修改，第一处：{first}"),
     ("followup-form-broken", "随访表定义文件有误，暂时不能填写随访，请联系管理员"),
     // -- domain: 性别 --
     ("sex-invalid", "性别应填写“男”或“女”"),

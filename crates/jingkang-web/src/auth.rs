@@ -205,3 +205,22 @@ pub struct EditRegistry;
 impl Policy for EditRegistry {
     const ROLES: &'static [Role] = &[Role::Civil, Role::Township];
 }
+
+/// Roles that read clinical content — follow-ups, risk history, worklists (SPEC §10): the health
+/// side, the township and its workers. Not the police (identity, address, guardian and current
+/// risk only), not 残联 or 民政.
+pub struct ReadClinical;
+impl Policy for ReadClinical {
+    const ROLES: &'static [Role] = &[Role::Township, Role::Worker, Role::Doctor, Role::Hospital, Role::Health];
+}
+
+/// Roles that record follow-ups: the doctors of primary care and of the psychiatric hospital.
+pub struct RecordFollowups;
+impl Policy for RecordFollowups {
+    const ROLES: &'static [Role] = &[Role::Doctor, Role::Hospital];
+}
+
+/// Whether `role` is allowed by policy `P` (for showing links and sections).
+pub fn allows<P: Policy>(role: Role) -> bool {
+    P::ROLES.contains(&role)
+}

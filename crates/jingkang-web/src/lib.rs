@@ -5,18 +5,21 @@
 
 pub mod admin;
 pub mod api;
+pub mod api_care;
 pub mod assets;
 pub mod auth;
 pub mod care;
 pub mod entry;
 pub mod error;
 pub mod extract;
+pub mod followups;
 pub mod imports;
 pub mod limit;
 pub mod pages;
 pub mod security;
 pub mod totp;
 pub mod uploads;
+pub mod worklists;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -120,6 +123,11 @@ fn table() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
         r(Method::POST, "/export", roles::<auth::EditRegistry>(), post(imports::export)),
         r(Method::POST, "/persons/{id}/reveal", roles::<auth::ReadRegistry>(), post(pages::person_reveal)),
         r(Method::POST, "/persons/{id}/registration", roles::<auth::EditRegistry>(), post(care::registration_change)),
+        r(Method::GET, "/persons/{id}/followups/new", roles::<auth::RecordFollowups>(), get(followups::new_form)),
+        r(Method::POST, "/persons/{id}/followups", roles::<auth::RecordFollowups>(), post(followups::create)),
+        r(Method::GET, "/worklists", roles::<auth::ReadClinical>(), get(worklists::overview)),
+        r(Method::GET, "/worklists/{name}", roles::<auth::ReadClinical>(), get(worklists::page)),
+        r(Method::POST, "/worklists/{name}/export", roles::<auth::ReadClinical>(), post(worklists::export)),
         r(Method::GET, "/audit", roles::<auth::Auditors>(), get(admin::audit_page)),
         r(Method::GET, "/admin/users", roles::<auth::Admins>(), get(admin::users)),
         r(Method::POST, "/admin/users", roles::<auth::Admins>(), post(admin::user_create)),
@@ -131,6 +139,11 @@ fn table() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
         r(Method::GET, "/api/v1/persons/{id}", roles::<auth::ReadRegistry>(), get(api::person_get)),
         r(Method::GET, "/api/v1/persons/{id}/registration", roles::<auth::ReadRegistry>(), get(api::registration_get)),
         r(Method::POST, "/api/v1/persons/{id}/registration", roles::<auth::EditRegistry>(), post(api::registration_post)),
+        r(Method::GET, "/api/v1/persons/{id}/followups", roles::<auth::ReadClinical>(), get(api_care::followups_get)),
+        r(Method::POST, "/api/v1/persons/{id}/followups", roles::<auth::RecordFollowups>(), post(api_care::followups_post)),
+        r(Method::GET, "/api/v1/persons/{id}/risk", roles::<auth::ReadClinical>(), get(api_care::risk_get)),
+        r(Method::GET, "/api/v1/forms/followup", roles::<auth::ReadClinical>(), get(api_care::followup_form)),
+        r(Method::GET, "/api/v1/worklists/{name}", roles::<auth::ReadClinical>(), get(api_care::worklist_get)),
         r(Method::GET, "/api/v1/regions", AnyUser, get(api::regions_find)),
         r(Method::POST, "/api/v1/imports", roles::<auth::EditRegistry>(), post(api::import_roster)),
         r(Method::GET, "/api/v1/users", roles::<auth::Admins>(), get(api::users_list)),

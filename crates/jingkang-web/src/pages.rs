@@ -21,6 +21,7 @@ use jingkang_core::store::accounts as store_accounts;
 use jingkang_core::store::audit::{self, Target};
 use jingkang_core::store::Tx;
 use jingkang_core::store::batch::{BoxFuture, Outcome};
+use jingkang_core::store::followups;
 use jingkang_core::store::persons::{self, ListFilter};
 use serde::Deserialize;
 use std::net::SocketAddr;
@@ -39,6 +40,7 @@ pub struct Chrome {
     pub can_edit_registry: bool,
     pub is_admin: bool,
     pub can_audit: bool,
+    pub can_read_clinical: bool,
 }
 
 impl Chrome {
@@ -53,6 +55,7 @@ impl Chrome {
             can_edit_registry: <crate::auth::EditRegistry as crate::auth::Policy>::ROLES.contains(&role),
             is_admin: role == Role::Admin,
             can_audit: matches!(role, Role::Admin | Role::Auditor),
+            can_read_clinical: crate::auth::allows::<crate::auth::ReadClinical>(role),
         }
     }
 }
@@ -296,9 +299,9 @@ pub struct PersonLine {
 
 /// One choice of a filter's select: value, label, chosen.
 pub struct Choice {
-    value: String,
-    label: String,
-    selected: bool,
+    pub(crate) value: String,
+    pub(crate) label: String,
+    pub(crate) selected: bool,
 }
 
 #[derive(Template, WebTemplate)]
@@ -328,7 +331,7 @@ pub struct PersonsQuery {
 
 const PAGE_SIZE: i64 = 50;
 
-fn sex_label(code: &str) -> &'static str {
+pub(crate) fn sex_label(code: &str) -> &'static str {
     match code {
         "male" => "男",
         "female" => "女",
@@ -342,12 +345,7 @@ pub async fn persons_list(
     Need { who, .. }: Need<ReadRegistry>,
     Query(query): Query<PersonsQuery>,
 ) -> AppResult<Response> {
-    let within = if query.region.is_empty() {
-        None
-    } else {
-        let r = state.tree.get(query.region.trim()).ok_or(AppError::NotFound)?;
-        Some(Scope::of(r))
-    };
+    let within = within_region(&state, &query.region)?;
     let state_filter = state_filter(&query.state)?;
     let after = query.after.split_once('.').and_then(|(r, id)| Some((r.to_string(), id.parse().ok()?)));
     let filter = ListFilter {
@@ -393,14 +391,7 @@ pub async fn persons_list(
             }
         })
         .collect();
-    let own = who.user.region_code.as_str();
-    let regions = std::iter::once(Choice { value: String::new(), label: "全部".into(), selected: query.region.is_empty() })
-        .chain(state.tree.descendants_to(own, Level::Township).into_iter().map(|r| Choice {
-            selected: r.code == query.region.trim(),
-            label: format!("{}{}", "\u{3000}".repeat((r.level as usize).saturating_sub(Level::County as usize)), r.name),
-            value: r.code.clone(),
-        }))
-        .collect();
+    let regions = region_choices(&state, &who, &query.region);
     let states = std::iter::once(Choice { value: String::new(), label: "全部".into(), selected: state_filter.is_none() })
         .chain(RegistrationState::ALL.into_iter().map(|s| Choice {
             value: s.code().into(),
@@ -409,6 +400,28 @@ pub async fn persons_list(
         }))
         .collect();
     Ok(PersonsPage { chrome: Some(Chrome::of(&state, &who)), q: query.q, regions, states, persons, next }.into_response())
+}
+
+/// The region select of a list: 全部, then every region of the user's subtree down to township,
+/// indented by level.
+pub(crate) fn region_choices(state: &AppState, who: &CurrentUser, selected: &str) -> Vec<Choice> {
+    let selected = selected.trim();
+    std::iter::once(Choice { value: String::new(), label: "全部".into(), selected: selected.is_empty() })
+        .chain(state.tree.descendants_to(&who.user.region_code, Level::Township).into_iter().map(|r| Choice {
+            selected: r.code == selected,
+            label: format!("{}{}", "\u{3000}".repeat((r.level as usize).saturating_sub(Level::County as usize)), r.name),
+            value: r.code.clone(),
+        }))
+        .collect()
+}
+
+/// The region a list is narrowed to (`region=` of a query), which must exist; empty: the scope.
+pub(crate) fn within_region(state: &AppState, code: &str) -> AppResult<Option<Scope>> {
+    let code = code.trim();
+    if code.is_empty() {
+        return Ok(None);
+    }
+    state.tree.get(code).map(|r| Some(Scope::of(r))).ok_or(AppError::NotFound)
 }
 
 /// The persons of a list page (pages and API), with the list's audit entry in the same
@@ -497,6 +510,8 @@ pub struct PersonPage {
     /// Shown to those who register, while the person is 待评估.
     eligibility: Vec<EligLine>,
     eligible: bool,
+    /// The 随访 section, for roles that read clinical content.
+    pub(crate) followups: Option<crate::followups::FollowupSection>,
 }
 
 /// One registration state change on the person page.
@@ -515,6 +530,9 @@ pub(crate) struct Loaded {
     events: Vec<RegistrationEvent>,
     /// The eligibility rule's conditions, decided on the record and its risk history.
     checks: Vec<eligibility::Check>,
+    followups: Option<(Option<followups::Schedule>, Vec<followups::StoredFollowup>)>,
+    /// The follow-up just recorded (its notice is shown).
+    pub(crate) just_recorded: Option<i64>,
 }
 
 /// One condition of the eligibility rule on the person page.
@@ -589,16 +607,36 @@ pub(crate) async fn read_person<T: Send + 'static>(
         .await?)
 }
 
-fn history_and_events<'a>(
-    tx: &'a mut Tx,
-    scope: &'a Scope,
-    id: i64,
-) -> BoxFuture<'a, anyhow::Result<(Vec<persons::HistoryEntry>, Vec<RegistrationEvent>)>> {
-    Box::pin(async move { Ok((persons::history(tx, scope, id).await?, registration::events(tx, scope, id).await?)) })
+/// What the person page shows besides the record, read in the same transaction.
+pub(crate) struct More {
+    history: Vec<persons::HistoryEntry>,
+    events: Vec<RegistrationEvent>,
+    /// For roles that read clinical content: the schedule and the follow-ups.
+    followups: Option<(Option<followups::Schedule>, Vec<followups::StoredFollowup>)>,
+}
+
+/// Follow-ups the person page lists, newest first.
+const PAGE_FOLLOWUPS: i64 = 100;
+
+fn more_basic<'a>(tx: &'a mut Tx, scope: &'a Scope, id: i64) -> BoxFuture<'a, anyhow::Result<More>> {
+    Box::pin(async move {
+        Ok(More { history: persons::history(tx, scope, id).await?, events: registration::events(tx, scope, id).await?, followups: None })
+    })
+}
+
+fn more_clinical<'a>(tx: &'a mut Tx, scope: &'a Scope, id: i64) -> BoxFuture<'a, anyhow::Result<More>> {
+    Box::pin(async move {
+        Ok(More {
+            history: persons::history(tx, scope, id).await?,
+            events: registration::events(tx, scope, id).await?,
+            followups: Some((followups::schedule(tx, scope, id).await?, followups::list(tx, scope, id, PAGE_FOLLOWUPS).await?)),
+        })
+    })
 }
 
 pub(crate) async fn load_person(state: &AppState, who: &CurrentUser, id: i64) -> AppResult<Loaded> {
-    let Some((p, (history, events))) = read_person(state, who, id, history_and_events).await? else {
+    let more = if crate::auth::allows::<crate::auth::ReadClinical>(who.user.role) { more_clinical } else { more_basic };
+    let Some((p, More { history, events, followups })) = read_person(state, who, id, more).await? else {
         return Err(AppError::NotFound);
     };
     let risk_changes = history
@@ -637,7 +675,7 @@ pub(crate) async fn load_person(state: &AppState, who: &CurrentUser, id: i64) ->
             HistoryLine { at: beijing_time(h.at), label, old, new, source: h.source, actor: h.actor }
         })
         .collect();
-    Ok(Loaded { p, history, events, checks })
+    Ok(Loaded { p, history, events, checks, followups, just_recorded: None })
 }
 
 /// A timestamp as users read it: China Standard Time (UTC+8), to the minute.
@@ -649,7 +687,7 @@ pub fn beijing_time(t: chrono::DateTime<chrono::Utc>) -> String {
 }
 
 pub(crate) fn person_page(state: &AppState, who: &CurrentUser, loaded: Loaded, revealed: Option<(&str, String)>) -> PersonPage {
-    let Loaded { p, history, events, checks } = loaded;
+    let Loaded { p, history, events, checks, followups, just_recorded } = loaded;
     let p = &p;
     let fields = registry::FIELDS
         .iter()
@@ -721,6 +759,7 @@ pub(crate) fn person_page(state: &AppState, who: &CurrentUser, loaded: Loaded, r
         },
         saved: None,
         created: false,
+        followups: followups.map(|(schedule, list)| crate::followups::section(who, schedule, list, just_recorded)),
         id: p.id,
         name: p.record.data.name.clone(),
         state_label: p.state.label_zh(),
@@ -735,7 +774,8 @@ pub async fn person_show(
     Path(id): Path<i64>,
     Query(q): Query<ShowQuery>,
 ) -> AppResult<Response> {
-    let loaded = load_person(&state, &who, id).await?;
+    let mut loaded = load_person(&state, &who, id).await?;
+    loaded.just_recorded = q.fu;
     let mut page = person_page(&state, &who, loaded, None);
     page.saved = q.saved;
     page.created = q.created;
@@ -750,6 +790,8 @@ pub struct ShowQuery {
     created: bool,
     /// After a registration change: the new state's code.
     reg: Option<String>,
+    /// After a follow-up was recorded: its id.
+    fu: Option<i64>,
 }
 
 #[derive(Deserialize)]

@@ -49,6 +49,7 @@ app_tests!(
     api_imports_and_users,
     admin_manages_organisations,
     registration_changes_on_the_person_page,
+    followups_risk_worklists_end_to_end,
 );
 
 async fn login_lockout_and_first_password_change(app: App) {
@@ -304,7 +305,7 @@ async fn authorization_matrix(app: App) {
                     (false, true) => in_person,
                     (false, false) => out_person,
                 };
-                let path = spec.path.replace("{id}", &id.to_string()).replace("{*path}", "app.css");
+                let path = spec.path.replace("{id}", &id.to_string()).replace("{*path}", "app.css").replace("{name}", "overdue");
                 let url = app.url(&path);
                 let send = |url: String| {
                     let req = if spec.method == axum::http::Method::GET {
@@ -335,7 +336,7 @@ async fn authorization_matrix(app: App) {
             }
         }
         // No session: public routes answer, the rest send the browser to the login page.
-        let path = spec.path.replace("{id}", &in_person.to_string()).replace("{*path}", "app.css");
+        let path = spec.path.replace("{id}", &in_person.to_string()).replace("{*path}", "app.css").replace("{name}", "overdue");
         let r = if spec.method == axum::http::Method::GET { anon.get(app.url(&path)) } else { anon.post(app.url(&path)).form(&[("csrf", "x")]) }
             .send().await.unwrap();
         match spec.access {
@@ -776,4 +777,134 @@ async fn registration_changes_on_the_person_page(app: App) {
     let events: Vec<&str> = info["events"].as_array().unwrap().iter().map(|e| e["event"].as_str().unwrap()).collect();
     assert_eq!(events, ["register", "start_service", "close", "reopen"]);
     assert_eq!(info["events"][2]["close_reason"], "moved_away");
+}
+
+/// A doctor fills the follow-up form (a refusal first), the class and next date follow the rules,
+/// the police then see the person at risk 3, the worklists list them, the export needs a reason and
+/// reads back; the API records and reads the same, and refuses field by field.
+async fn followups_risk_worklists_end_to_end(app: App) {
+    let (doc, csrf, _) = session_for(&app, "fu-doctor", Role::Doctor, &app.town_a).await;
+    let id = app.person_in(&app.town_a).await;
+    let before = app.audit_actions().await.len();
+    // The form comes from the definition, with today's date and the doctor's name filled in.
+    let form = doc.get(app.url(&format!("/persons/{id}/followups/new"))).send().await.unwrap();
+    assert_eq!(form.status(), StatusCode::OK);
+    let form = form.text().await.unwrap();
+    for label in ["本次随访形式", "若失访，原因", "目前症状", "自知力", "个人生活料理", "肇祸", "关锁", "用药依从性", "药物3", "长效针剂", "康复措施", "下次随访日期"] {
+        assert!(form.contains(label), "{label}");
+    }
+    assert!(form.contains("持管制性危险武器"), "the official risk definitions are shown in the form");
+    let post = |pairs: Vec<(&'static str, &'static str)>| {
+        let mut body = vec![("csrf", csrf.clone())];
+        body.extend(pairs.into_iter().map(|(k, v)| (k, v.to_string())));
+        doc.post(app.url(&format!("/persons/{id}/followups"))).form(&body).send()
+    };
+    let today = jingkang_web::entry::today();
+    let visit = (today - chrono::Duration::days(1)).to_string();
+    let visit: &'static str = Box::leak(visit.into_boxed_str());
+    // A refusal: every problem named with its field, the entries kept, nothing written.
+    let r = post(vec![("visit_date", visit), ("mode", "home"), ("risk_grade", "9"), ("danger.trouble", "x"), ("symptoms", "hallucination")]).await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let text = r.text().await.unwrap();
+    assert!(text.contains("【危险性评估】没有“9”这一选项") && text.contains("【肇事】应为 0 至 999 的整数") && text.contains("【自知力】未填写"), "{text}");
+    assert!(text.contains("value=\"hallucination\" checked"), "what was entered is kept");
+    // Risk 3 with a marked symptom: 不稳定, next in 2 weeks.
+    let full = vec![
+        ("visit_date", visit), ("mode", "home"), ("risk_grade", "3"), ("symptoms", "hallucination"), ("symptoms", "suspicion"),
+        ("symptom_level", "marked"), ("insight", "partial"), ("social.self_care", "fair"), ("social.housework", "poor"),
+        ("social.work", "na"), ("social.learning", "fair"), ("social.interpersonal", "poor"), ("danger.trouble", "1"),
+        ("adherence", "intermittent"), ("drug1.name", "利培酮"), ("drug1.night_mg", "2"), ("doctor", "王医生"),
+    ];
+    let r = post(full).await.unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER, "{:?}", r.text().await);
+    let to = location(&r);
+    assert!(to.starts_with(&format!("/persons/{id}?fu=")), "{to}");
+    let page = doc.get(app.url(&to)).send().await.unwrap().text().await.unwrap();
+    let next = (today - chrono::Duration::days(1) + chrono::Duration::days(14)).to_string();
+    assert!(page.contains(&format!("已记录随访：病情分类“不稳定”，下次随访日期 {next}")), "{page}");
+    assert!(page.contains("3 级：明显打砸行为") && page.contains("利培酮"), "{page}");
+    // The next form offers the lasting answers again, not the visit's own.
+    let again = doc.get(app.url(&format!("/persons/{id}/followups/new"))).send().await.unwrap().text().await.unwrap();
+    assert!(again.contains("value=\"利培酮\"") && again.contains("上次随访"), "previous values offered");
+    assert!(!again.contains("name=\"danger.trouble\" id=\"fu-danger-trouble-input\" value=\"1\""), "counts since the last visit start empty");
+    // Police of the county now see the person (risk ≥ 3), without the follow-ups.
+    let (police, _, _) = session_for(&app, "fu-police", Role::Police, COUNTY).await;
+    let seen = police.get(app.url(&format!("/persons/{id}"))).send().await.unwrap();
+    assert_eq!(seen.status(), StatusCode::OK);
+    let seen = seen.text().await.unwrap();
+    assert!(!seen.contains("id=\"followups\"") && !seen.contains("利培酮"), "no clinical content for the police");
+    assert_eq!(police.get(app.url(&format!("/api/v1/persons/{id}/followups"))).send().await.unwrap().status(), StatusCode::FORBIDDEN);
+    assert_eq!(police.get(app.url("/worklists")).send().await.unwrap().status(), StatusCode::FORBIDDEN);
+    // Worklists: not overdue yet; a township clerk sees the counts and the list.
+    let (clerk, clerk_csrf, _) = session_for(&app, "fu-clerk", Role::Township, &app.town_a).await;
+    let overview = clerk.get(app.url("/worklists")).send().await.unwrap().text().await.unwrap();
+    assert!(overview.contains("逾期未随访") && overview.contains("下次随访日期早于今天"), "{overview}");
+    // Make the visit 20 days old: overdue, and unstable without a follow-up for two weeks.
+    let old = (today - chrono::Duration::days(20)).to_string();
+    let old_next = (today - chrono::Duration::days(6)).to_string();
+    on_pool!(&app.db, p => sqlx::query(&format!(
+        "UPDATE persons SET last_followup_date = '{old}', next_followup_date = '{old_next}' WHERE id = {id}")).execute(p).await.map(drop)).unwrap();
+    for list in ["overdue", "unstable"] {
+        let page = clerk.get(app.url(&format!("/worklists/{list}"))).send().await.unwrap().text().await.unwrap();
+        assert!(page.contains(&format!("/persons/{id}#followups")), "{list}: {page}");
+    }
+    let due = clerk.get(app.url("/worklists/due")).send().await.unwrap().text().await.unwrap();
+    assert!(due.contains("清单为空"), "{due}");
+    assert_eq!(clerk.get(app.url("/worklists/nonsense")).send().await.unwrap().status(), StatusCode::NOT_FOUND);
+    // Export: a reason is required; the file reads back with the person on it.
+    let export = app.url("/worklists/overdue/export");
+    let r = clerk.post(&export).form(&[("csrf", clerk_csrf.as_str()), ("reason", " ")]).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let r = clerk.post(&export).form(&[("csrf", clerk_csrf.as_str()), ("reason", "本周随访安排")]).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let bytes = r.bytes().await.unwrap();
+    use calamine::Reader;
+    let mut wb = calamine::open_workbook_auto_from_rs(std::io::Cursor::new(bytes.to_vec())).unwrap();
+    let sheet = wb.worksheet_range("逾期未随访").unwrap();
+    let rows: Vec<Vec<String>> = sheet.rows().map(|r| r.iter().map(|c| c.to_string()).collect()).collect();
+    assert_eq!(rows[3][1], "姓名");
+    assert_eq!(rows.len(), 5, "title, definition, date, header, one person: {rows:?}");
+    assert_eq!(rows[4][6], "不稳定");
+    assert_eq!(rows[4][9], "6");
+    let actions = app.audit_actions().await;
+    assert!(actions[before..].iter().any(|a| a == "followup.record"));
+    assert!(actions[before..].iter().any(|a| a == "worklist.export"));
+    assert!(actions[before..].iter().any(|a| a == "worklist.view"));
+
+    // The API: record (201), refuse (422 with every field), read, risk history, worklist.
+    let api = app.url(&format!("/api/v1/persons/{id}/followups"));
+    let ok = serde_json::json!({
+        "visit_date": today.to_string(), "mode": "clinic", "risk_grade": 0, "symptom_level": "none", "insight": "complete",
+        "social.self_care": "good", "social.housework": "good", "social.work": "good", "social.learning": "good",
+        "social.interpersonal": "good", "adherence": "regular", "doctor": "王医生"
+    });
+    let r = doc.post(&api).header("x-csrf-token", csrf.as_str()).json(&ok).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let body: serde_json::Value = r.json().await.unwrap();
+    // After an unstable visit, a calm one is 稳定 → 3 months.
+    assert_eq!(body["condition_class"], "stable");
+    assert_eq!(body["risk_grade"], 0);
+    let bad = serde_json::json!({"visit_date": "2026-02-30", "mode": "fax", "doctor": ""});
+    let r = doc.post(&api).header("x-csrf-token", csrf.as_str()).json(&bad).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let body: serde_json::Value = r.json().await.unwrap();
+    let fields: Vec<&str> = body["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
+    for f in ["visit_date", "mode", "doctor", "risk_grade", "insight"] {
+        assert!(fields.contains(&f), "{f} in {fields:?}");
+    }
+    let info: serde_json::Value = clerk.get(&api).send().await.unwrap().json().await.unwrap();
+    assert_eq!(info["items"].as_array().unwrap().len(), 2);
+    assert_eq!(info["schedule"]["condition_class"], "stable");
+    assert_eq!(info["items"][1]["answers"]["drug1.name"], "利培酮");
+    let risk: serde_json::Value = clerk.get(app.url(&format!("/api/v1/persons/{id}/risk"))).send().await.unwrap().json().await.unwrap();
+    let grades: Vec<i64> = risk["history"].as_array().unwrap().iter().map(|p| p["risk_grade"].as_i64().unwrap()).collect();
+    assert_eq!(grades, [3, 0]);
+    let wl: serde_json::Value = clerk.get(app.url("/api/v1/worklists/overdue")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(wl["total"], 0, "followed up today: no longer overdue");
+    let form_def: serde_json::Value = clerk.get(app.url("/api/v1/forms/followup")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(form_def["version"], "2018");
+    // A person out of the doctor's scope answers 404, and writes nothing.
+    let other = app.person_in(&app.town_b).await;
+    let r = doc.post(app.url(&format!("/api/v1/persons/{other}/followups"))).header("x-csrf-token", csrf.as_str()).json(&ok).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
 }

@@ -92,7 +92,8 @@ pub struct Evidence {
     pub agreement_signed: Option<bool>,
 }
 
-fn age_on(birth: NaiveDate, day: NaiveDate) -> i32 {
+/// Age in whole years on `day`.
+pub fn age_on(birth: NaiveDate, day: NaiveDate) -> i32 {
     let mut age = day.year() - birth.year();
     if (day.month(), day.day()) < (birth.month(), birth.day()) {
         age -= 1;

@@ -1,0 +1,314 @@
+//! The care workflow in the JSON API: follow-ups, risk, the follow-up form definition and the
+//! worklists — the same scope, roles and audit as the pages.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use chrono::NaiveDate;
+use jingkang_core::care::followup::{self, FormDef};
+use jingkang_core::care::schedule::RISK_GRADES;
+use jingkang_core::regions::Scope;
+use jingkang_core::store::Tx;
+use jingkang_core::store::batch::BoxFuture;
+use jingkang_core::store::followups::{self, Refusal, Schedule, StoredFollowup};
+use jingkang_core::store::worklists::{WorkFilter, WorkItem};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::AppState;
+use crate::api::{ApiError, ApiErrorBody, ApiNeed};
+use crate::auth::{ReadClinical, RecordFollowups};
+use crate::entry::today;
+use crate::error::AppError;
+use crate::extract::{Path, Query};
+
+/// The person's current risk and follow-up schedule.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ScheduleInfo {
+    /// 危险性评估 0–5 from the latest follow-up (or the roster), if any.
+    pub risk_grade: Option<i64>,
+    /// The official definition of that grade.
+    pub risk_definition: Option<String>,
+    /// `unstable` (不稳定), `basically_stable` (基本稳定) or `stable` (稳定).
+    pub condition_class: Option<String>,
+    pub last_followup_date: Option<NaiveDate>,
+    pub next_followup_date: Option<NaiveDate>,
+    /// The latest follow-up did not reach the person (失访).
+    pub lost: bool,
+}
+
+impl From<Option<Schedule>> for ScheduleInfo {
+    fn from(s: Option<Schedule>) -> Self {
+        let s = s.unwrap_or(Schedule { risk_grade: None, condition_class: None, last_followup_date: None, next_followup_date: None, followup_lost: false });
+        ScheduleInfo {
+            risk_definition: s.risk_grade.and_then(|g| RISK_GRADES.iter().find(|(n, _)| i64::from(*n) == g)).map(|(_, t)| t.to_string()),
+            risk_grade: s.risk_grade,
+            condition_class: s.condition_class,
+            last_followup_date: s.last_followup_date,
+            next_followup_date: s.next_followup_date,
+            lost: s.followup_lost,
+        }
+    }
+}
+
+/// One follow-up as recorded.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FollowupItem {
+    pub id: i64,
+    pub visit_date: NaiveDate,
+    /// `clinic`, `home` or `phone`.
+    pub mode: String,
+    pub lost: bool,
+    pub died: bool,
+    pub risk_grade: Option<i64>,
+    pub condition_class: Option<String>,
+    pub next_date: Option<NaiveDate>,
+    pub doctor: String,
+    pub form_version: String,
+    /// Every answered field by key (see `/api/v1/forms/followup`).
+    #[schema(value_type = Object)]
+    pub answers: serde_json::Map<String, serde_json::Value>,
+    pub recorded_by: String,
+    pub recorded_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl From<StoredFollowup> for FollowupItem {
+    fn from(f: StoredFollowup) -> Self {
+        FollowupItem {
+            id: f.id,
+            visit_date: f.visit_date,
+            mode: f.mode,
+            lost: f.lost,
+            died: f.died,
+            risk_grade: f.risk_grade,
+            condition_class: f.condition_class.map(|c| c.code().to_string()),
+            next_date: f.next_date,
+            doctor: f.doctor,
+            form_version: f.form_version,
+            answers: f.answers,
+            recorded_by: f.recorded_by,
+            recorded_at: f.recorded_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FollowupsInfo {
+    pub schedule: ScheduleInfo,
+    /// Newest visit first.
+    pub items: Vec<FollowupItem>,
+}
+
+/// Most follow-ups one API answer lists.
+const API_FOLLOWUPS: i64 = 1000;
+
+fn followups_of<'a>(tx: &'a mut Tx, scope: &'a Scope, id: i64) -> BoxFuture<'a, anyhow::Result<(Option<Schedule>, Vec<StoredFollowup>)>> {
+    Box::pin(async move { Ok((followups::schedule(tx, scope, id).await?, followups::list(tx, scope, id, API_FOLLOWUPS).await?)) })
+}
+
+async fn followups_info(state: &AppState, who: &crate::auth::CurrentUser, id: i64) -> Result<FollowupsInfo, ApiError> {
+    let (_, (schedule, list)) = crate::pages::read_person(state, who, id, followups_of).await?.ok_or(AppError::NotFound)?;
+    Ok(FollowupsInfo { schedule: schedule.into(), items: list.into_iter().map(FollowupItem::from).collect() })
+}
+
+/// A person's follow-ups and current schedule. The read is audited.
+#[utoipa::path(get, path = "/api/v1/persons/{id}/followups", params(("id" = i64, Path, description = "Internal person id")),
+    responses((status = 200, body = FollowupsInfo), (status = 404, body = ApiErrorBody)),
+    security(("bearer" = [])), tag = "followups")]
+pub async fn followups_get(State(state): State<AppState>, ApiNeed(who, _): ApiNeed<ReadClinical>, Path(id): Path<i64>) -> Result<Json<FollowupsInfo>, ApiError> {
+    Ok(Json(followups_info(&state, &who, id).await?))
+}
+
+/// A field-level problem with a submitted follow-up.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FieldProblem {
+    pub field: String,
+    pub label: String,
+    pub code: String,
+    pub message: String,
+}
+
+/// A refused follow-up: every problem, each naming its field. Nothing was written.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FollowupRefused {
+    pub code: String,
+    pub message: String,
+    pub errors: Vec<FieldProblem>,
+}
+
+/// What a recorded follow-up concluded.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FollowupRecorded {
+    pub id: i64,
+    pub condition_class: Option<String>,
+    pub next_date: Option<NaiveDate>,
+    /// Whether it is the person's latest visit (an older visit entered late is kept but does not
+    /// move the schedule).
+    pub current: bool,
+    pub risk_grade: Option<i64>,
+}
+
+fn refused(errors: &[followup::FieldError]) -> Response {
+    let body = FollowupRefused {
+        code: "followup-invalid".into(),
+        message: crate::followups::errors_message(errors),
+        errors: errors
+            .iter()
+            .map(|e| FieldProblem { field: e.field.clone(), label: e.label.clone(), code: e.code.to_string(), message: e.message.clone() })
+            .collect(),
+    };
+    (StatusCode::UNPROCESSABLE_ENTITY, Json(body)).into_response()
+}
+
+/// Record a follow-up: a JSON object of the form's fields by key (strings, numbers, or arrays for
+/// multiple choices; see `/api/v1/forms/followup`). The class and next date are decided by the
+/// rules; a refusal answers 422 with every problem and writes nothing.
+#[utoipa::path(post, path = "/api/v1/persons/{id}/followups", request_body(content = Object, description = "Answers by field key"),
+    params(("id" = i64, Path, description = "Internal person id")),
+    responses((status = 201, body = FollowupRecorded), (status = 404, body = ApiErrorBody),
+        (status = 422, body = FollowupRefused, description = "Fields missing or invalid; nothing was written")),
+    security(("bearer" = [])), tag = "followups")]
+pub async fn followups_post(
+    State(state): State<AppState>,
+    ApiNeed(who, _): ApiNeed<RecordFollowups>,
+    Path(id): Path<i64>,
+    body: Result<Json<serde_json::Map<String, serde_json::Value>>, axum::extract::rejection::JsonRejection>,
+) -> Result<Response, ApiError> {
+    let Json(body) = body.map_err(|_| AppError::BadRequest("form-invalid".into()))?;
+    let form = crate::followups::form_def()?;
+    let f = match followup::validate_json(form, &body, today()) {
+        Ok(f) => f,
+        Err(errors) => return Ok(refused(&errors)),
+    };
+    match crate::followups::record(&state, &who, id, f).await? {
+        Ok(r) => Ok((
+            StatusCode::CREATED,
+            Json(FollowupRecorded {
+                id: r.id,
+                condition_class: r.conclusion.class.map(|c| c.code().to_string()),
+                next_date: r.conclusion.next_date,
+                current: r.current,
+                risk_grade: r.risk_after,
+            }),
+        )
+            .into_response()),
+        Err(Refusal::NotFound) => Err(AppError::NotFound.into()),
+        Err(Refusal::Invalid(errors)) => Ok(refused(&errors)),
+    }
+}
+
+/// One risk assessment in the history.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RiskPoint {
+    pub visit_date: NaiveDate,
+    pub risk_grade: Option<i64>,
+    pub condition_class: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RiskInfo {
+    pub current: ScheduleInfo,
+    /// Oldest first.
+    pub history: Vec<RiskPoint>,
+}
+
+/// A person's current risk grade, class and schedule, and the risk of every follow-up. Audited.
+#[utoipa::path(get, path = "/api/v1/persons/{id}/risk", params(("id" = i64, Path, description = "Internal person id")),
+    responses((status = 200, body = RiskInfo), (status = 404, body = ApiErrorBody)),
+    security(("bearer" = [])), tag = "followups")]
+pub async fn risk_get(State(state): State<AppState>, ApiNeed(who, _): ApiNeed<ReadClinical>, Path(id): Path<i64>) -> Result<Json<RiskInfo>, ApiError> {
+    let info = followups_info(&state, &who, id).await?;
+    let history = info
+        .items
+        .into_iter()
+        .rev()
+        .filter(|f| !f.lost)
+        .map(|f| RiskPoint { visit_date: f.visit_date, risk_grade: f.risk_grade, condition_class: f.condition_class })
+        .collect();
+    Ok(Json(RiskInfo { current: info.schedule, history }))
+}
+
+/// The follow-up form definition: sections, fields (key, label, kind, options) — what
+/// `POST /api/v1/persons/{id}/followups` accepts.
+#[utoipa::path(get, path = "/api/v1/forms/followup", responses((status = 200, body = Object)), security(("bearer" = [])), tag = "followups")]
+pub async fn followup_form(_who: ApiNeed<ReadClinical>) -> Result<Json<&'static FormDef>, ApiError> {
+    Ok(Json(crate::followups::form_def()?))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct WorklistQuery {
+    /// A region code inside the caller's scope.
+    pub region: Option<String>,
+    /// `true`: only persons whose last follow-up the caller recorded.
+    #[serde(default)]
+    pub mine: bool,
+    /// At most 1000 (default 100).
+    pub limit: Option<i64>,
+    #[serde(default)]
+    pub offset: i64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WorkItemOut {
+    pub id: i64,
+    pub name: String,
+    pub sex: String,
+    pub birth_date: NaiveDate,
+    pub residence_region: String,
+    pub risk_grade: Option<i64>,
+    pub condition_class: Option<String>,
+    pub last_followup_date: Option<NaiveDate>,
+    pub next_followup_date: Option<NaiveDate>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WorklistOut {
+    /// `due`, `overdue`, `unstable` or `lost`.
+    pub name: String,
+    pub label: String,
+    /// The definition with today's dates.
+    pub definition: String,
+    pub total: i64,
+    pub items: Vec<WorkItemOut>,
+}
+
+/// A worklist, computed now: `due` (本周应随访), `overdue` (逾期未随访), `unstable` (不稳定且两周内未随访),
+/// `lost` (失访). Audited.
+#[utoipa::path(get, path = "/api/v1/worklists/{name}", params(("name" = String, Path, description = "due, overdue, unstable or lost"), WorklistQuery),
+    responses((status = 200, body = WorklistOut), (status = 404, body = ApiErrorBody)),
+    security(("bearer" = [])), tag = "worklists")]
+pub async fn worklist_get(
+    State(state): State<AppState>,
+    ApiNeed(who, _): ApiNeed<ReadClinical>,
+    Path(name): Path<String>,
+    Query(q): Query<WorklistQuery>,
+) -> Result<Json<WorklistOut>, ApiError> {
+    let list = crate::worklists::named(&name)?;
+    let filter = WorkFilter {
+        limit: Some(q.limit.unwrap_or(100).clamp(0, 1000)),
+        offset: q.offset.max(0),
+        ..crate::worklists::filter_of(&state, &who, q.region.as_deref().unwrap_or(""), q.mine)?
+    };
+    let (items, total) = crate::worklists::read(&state, &who, list, filter, "api", None).await?;
+    Ok(Json(WorklistOut {
+        name: list.code().into(),
+        label: list.label_zh().into(),
+        definition: list.definition_zh(today()),
+        total,
+        items: items
+            .into_iter()
+            .map(|i: WorkItem| WorkItemOut {
+                id: i.id,
+                name: i.name,
+                sex: i.sex,
+                birth_date: i.birth_date,
+                residence_region: i.residence_region,
+                risk_grade: i.risk_grade,
+                condition_class: i.condition_class,
+                last_followup_date: i.last_followup_date,
+                next_followup_date: i.next_followup_date,
+            })
+            .collect(),
+    }))
+}
