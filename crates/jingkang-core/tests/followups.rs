@@ -207,3 +207,31 @@ async fn worklists_match_their_definitions(t: TestDb) {
 }
 
 backend_tests!(a_risk_trajectory_moves_class_and_schedule, worklists_match_their_definitions);
+
+/// `gen history` writes follow-ups and registration events whose last follow-up is each person's
+/// schedule, and refuses a second run without writing anything.
+async fn generated_history_is_consistent(t: TestDb) {
+    use jingkang_core::generate::history;
+    let pids = roster(&t).await;
+    let done = history::write(&t.db, 7, 2, today(), None).await.unwrap();
+    assert_eq!(done.persons, pids.len() as u64);
+    assert!(done.followups >= 4 * 4, "{done:?}");
+    let county = Scope::of(t.tree.get("500110").unwrap());
+    let mut tx = t.db.begin().await.unwrap();
+    for pid in &pids {
+        let list = followups::list(&mut tx, &county, *pid, 1000).await.unwrap();
+        let s = followups::schedule(&mut tx, &county, *pid).await.unwrap().unwrap();
+        let last = list.first().unwrap();
+        assert_eq!(s.last_followup_date, Some(last.visit_date));
+        assert_eq!(s.next_followup_date, last.next_date);
+        assert_eq!(s.followup_lost, last.lost);
+        assert!(list.iter().all(|f| f.visit_date <= today() && f.recorded_by == "system"));
+    }
+    tx.commit().await.unwrap();
+    let before = counts(&t).await;
+    let again = history::write(&t.db, 7, 2, today(), None).await.unwrap_err();
+    assert!(again.downcast_ref::<history::HistoryExists>().is_some());
+    assert_eq!(counts(&t).await, before);
+}
+
+backend_tests!(generated_history_is_consistent);

@@ -46,6 +46,18 @@ pub enum BenchCmd {
         #[arg(long, default_value_t = 1000)]
         queries: usize,
     },
+    /// Worklists (county, province) and recording follow-ups, through the application router, on
+    /// the persons and history already in the database.
+    Care {
+        /// Requests per worklist and scope.
+        #[arg(long, default_value_t = 200)]
+        queries: usize,
+        /// Follow-ups recorded one at a time; as many again from concurrent clients.
+        #[arg(long, default_value_t = 500)]
+        records: usize,
+        #[arg(long, default_value_t = 8)]
+        concurrency: usize,
+    },
     /// wrk against an authenticated person page vs /healthz, served by this process; its peak RSS.
     Web {
         #[arg(long, default_value_t = 64)]
@@ -83,6 +95,7 @@ pub async fn run(cmd: BenchCmd, url: &str) -> anyhow::Result<ExitCode> {
     match cmd {
         BenchCmd::Search { queries } => crate::bench_web::search(url, queries).await,
         BenchCmd::Web { connections, seconds } => crate::bench_web::web(url, connections, seconds).await,
+        BenchCmd::Care { queries, records, concurrency } => crate::bench_care::care(url, queries, records, concurrency).await,
         BenchCmd::Phase { phase, file, db, county } => {
             let out = phase_run(&phase, &file, db.as_deref(), &county).await?;
             out!("{out}");

@@ -29,7 +29,7 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[i.min(sorted.len() - 1)]
 }
 
-fn summary(mut ms: Vec<f64>) -> Value {
+pub(crate) fn summary(mut ms: Vec<f64>) -> Value {
     ms.sort_by(f64::total_cmp);
     json!({
         "queries": ms.len(),

@@ -91,6 +91,33 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             out!("{}", render("cli-villages-done", &[("imported", &imported.to_string()), ("skipped", &skipped.to_string())]));
             Ok(ExitCode::SUCCESS)
         }
+        Command::Worklist { name, region, json, out } => {
+            let (db, tree) = open(&url).await?;
+            worklist(&db, &tree, &name, &region, json, out.as_deref()).await
+        }
+        Command::Gen(GenCmd::History { years, seed, until }) => {
+            if !(1..=20).contains(&years) {
+                return Ok(user_error(render("cli-value-invalid", &[("name", "--years"), ("message", "1–20")])));
+            }
+            let (db, _) = open(&url).await?;
+            let total = jingkang_core::store::persons::count(&mut db.begin().await?, &jingkang_core::regions::Scope::national()).await?;
+            let pb = ui::progress(Some(total as u64), "gen history");
+            let started = std::time::Instant::now();
+            let done = match generate::history::write(&db, seed, years, until.unwrap_or_else(today), Some(&|n| pb.set_position(n))).await {
+                Ok(d) => d,
+                Err(e) if e.downcast_ref::<generate::history::HistoryExists>().is_some() => {
+                    pb.finish_and_clear();
+                    return Ok(user_error(render("cli-gen-history-exists", &[])));
+                }
+                Err(e) => return Err(e),
+            };
+            pb.finish_and_clear();
+            eprintln!("{}", render("cli-gen-history-done", &[
+                ("persons", &done.persons.to_string()), ("followups", &done.followups.to_string()),
+                ("events", &done.events.to_string()), ("seconds", &format!("{:.1}", started.elapsed().as_secs_f64())),
+            ]));
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Gen(GenCmd::Roster { rows, seed, error_rate, out, county, clean, truth }) => {
             if !(0.0..=1.0).contains(&error_rate) {
                 return Ok(user_error(render("cli-value-invalid", &[("name", "--error-rate"), ("message", "0–1")])));
@@ -187,7 +214,8 @@ pub async fn init(url: &str, demo: bool, demo_county: &str) -> anyhow::Result<Ex
     Ok(ExitCode::SUCCESS)
 }
 
-/// Demo persons, through the real path: a generated roster file, imported by the importer.
+/// Demo persons, through the real path: a generated roster file, imported by the importer; then
+/// their generated care history.
 pub async fn load_demo(db: &Db, tree: &RegionTree, county: &regions::Region) -> anyhow::Result<()> {
     let dir = tempfile_dir()?;
     let file = dir.join("demo-roster.xlsx");
@@ -198,7 +226,15 @@ pub async fn load_demo(db: &Db, tree: &RegionTree, county: &regions::Region) -> 
     let result = import_roster(db, tree, &file, &iopts).await;
     let _ = std::fs::remove_dir_all(&dir);
     let report = result.map_err(anyhow::Error::from)?;
-    tracing::info!(created = report.created, unchanged = report.unchanged, "demo data loaded");
+    // Two years of registrations and follow-ups, so that the person pages and worklists have
+    // something to show.
+    // Generated once: a second `init --demo` leaves the history as it is.
+    let followups = match generate::history::write(db, 2023, 2, today(), None).await {
+        Ok(h) => h.followups,
+        Err(e) if e.downcast_ref::<generate::history::HistoryExists>().is_some() => 0,
+        Err(e) => return Err(e),
+    };
+    tracing::info!(created = report.created, unchanged = report.unchanged, followups, "demo data loaded");
     Ok(())
 }
 
@@ -223,4 +259,36 @@ pub async fn print_summary(db: &Db, tree: &RegionTree, region: &regions::Region)
     }
     out!("{}", render("cli-summary-total", &[("count", &total.to_string())]));
     Ok(())
+}
+
+/// `jingkang worklist NAME --region CODE`: the list computed now, audited as an export.
+async fn worklist(db: &Db, tree: &RegionTree, name: &str, region: &str, json: bool, out: Option<&Path>) -> anyhow::Result<ExitCode> {
+    use jingkang_core::store::worklists::{self, WorkFilter, Worklist};
+    let Some(list) = Worklist::from_code(name) else {
+        let names = Worklist::ALL.map(|w| format!("{}（{}）", w.code(), w.label_zh())).join("、");
+        return Ok(user_error(render("cli-worklist-unknown", &[("name", name), ("names", &names)])));
+    };
+    let Some(r) = tree.get(region) else {
+        return Ok(user_error(render("cli-region-unknown", &[("code", region)])));
+    };
+    let scope = jingkang_core::regions::Scope::of(r);
+    let day = today();
+    let mut tx = db.begin().await?;
+    let (items, total) = worklists::items(&mut tx, &scope, list, day, &WorkFilter { limit: Some(if out.is_some() { 100_000 } else { 1000 }), ..Default::default() }).await?;
+    audit::record(&mut tx, &Actor::cli(), "worklist.export", Some(audit::Target::region(&r.code)),
+        serde_json::json!({"list": list.code(), "results": items.len(), "total": total, "via": "cli"})).await?;
+    tx.commit().await?;
+    if let Some(path) = out {
+        let bytes = jingkang_core::export::worklist::to_xlsx(tree, list, &tree.path_name(&r.code), day, &items)?;
+        std::fs::write(path, bytes)?;
+        eprintln!("{}", render("cli-worklist-written", &[("list", list.label_zh()), ("n", &items.len().to_string()), ("file", &path.display().to_string())]));
+    } else if json {
+        out!("{}", serde_json::to_string_pretty(&serde_json::json!({"name": list.code(), "definition": list.definition_zh(day), "total": total, "items": items}))?);
+    } else {
+        out!("{}（{}）：{} 人。口径：{}", list.label_zh(), tree.path_name(&r.code), total, list.definition_zh(day));
+        for i in &items {
+            out!("  {}", jingkang_core::export::worklist::row_cells(tree, i, day).join("　"));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }

@@ -17,6 +17,7 @@ macro_rules! out {
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod bench;
+mod bench_care;
 mod bench_web;
 mod commands;
 mod config;
@@ -111,6 +112,18 @@ pub enum Command {
     /// Audit log.
     #[command(subcommand)]
     Audit(AuditCmd),
+    /// A worklist for a region, computed now: due, overdue, unstable or lost. Prints a table (or
+    /// --json), or writes .xlsx with --out. Audited.
+    Worklist {
+        /// due (本周应随访), overdue (逾期未随访), unstable (不稳定且两周内未随访), lost (失访).
+        name: String,
+        #[arg(long)]
+        region: String,
+        #[arg(long)]
+        json: bool,
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Benchmarks (figures for the closing notes).
     #[command(subcommand)]
     Bench(bench::BenchCmd),
@@ -242,6 +255,17 @@ pub enum GenCmd {
         /// Also write what an importer must find (JSON) to this file.
         #[arg(long)]
         truth: Option<PathBuf>,
+    },
+    /// Generate years of care history (registrations, follow-ups with risk trajectories) for the
+    /// persons in the database (--database), up to a date. Once, onto a roster without follow-ups.
+    History {
+        #[arg(long, default_value_t = 1)]
+        years: u32,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Last day of the history (YYYY-MM-DD); default today.
+        #[arg(long)]
+        until: Option<chrono::NaiveDate>,
     },
 }
 

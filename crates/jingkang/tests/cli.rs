@@ -35,6 +35,18 @@ fn init_demo_prints_a_roster_summary_and_is_repeatable() {
     assert!(dir.path().join("jingkang.db").exists());
     let again = jk(dir.path(), &["init", "--demo"]);
     assert!(stdout(&again).contains("合计　300 人"), "a second init adds no one");
+    // The demo carries generated care history: the worklists have people on them.
+    let w = jk(dir.path(), &["worklist", "overdue", "--region", "500110", "--json"]);
+    assert!(w.status.success(), "{}", stderr(&w));
+    let v: Value = serde_json::from_str(&stdout(&w)).unwrap();
+    assert!(v["total"].as_i64().unwrap() > 0, "{v}");
+    assert_eq!(v["items"].as_array().unwrap().len() as i64, v["total"].as_i64().unwrap().min(1000));
+    let out = dir.path().join("overdue.xlsx");
+    let w = jk(dir.path(), &["worklist", "overdue", "--region", "500110", "--out", out.to_str().unwrap()]);
+    assert!(w.status.success() && out.exists(), "{}", stderr(&w));
+    let bad = jk(dir.path(), &["worklist", "someday", "--region", "500110"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(stderr(&bad).contains("清单"), "{}", stderr(&bad));
     let v = jk(dir.path(), &["audit", "verify"]);
     assert!(v.status.success() && stdout(&v).contains("校验通过"), "{}", stdout(&v));
 }

@@ -6,6 +6,8 @@
 //! 填表人 line — and, at the requested rate, rows with exactly one error of a known kind plus exact
 //! duplicate rows. [`Truth`] records what an importer must find, so tests can check it.
 
+pub mod history;
+
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 

@@ -1,0 +1,394 @@
+//! Years of realistic care history for the persons already in a database, for demos, tests and
+//! benchmarks (`jingkang gen history`): registration paths and follow-ups whose risk follows a
+//! plausible trajectory (mostly calm, occasional relapses that settle), scheduled by the official
+//! rules (`care::schedule`) with realistic lateness, missed visits and rare deaths.
+//!
+//! The generation of one person is a pure function of a seed ([`person_history`]); [`write`] runs
+//! it over the registry in one transaction.
+
+use std::collections::BTreeMap;
+
+use chrono::{Duration, Months, NaiveDate};
+use rand::seq::IndexedRandom;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde_json::{Value, json};
+
+use crate::care::followup::{LOST_RETRY_DAYS, SOCIAL_PREFIX};
+use crate::care::registration::{self, CloseReason, Event};
+use crate::care::schedule::{self, ConditionClass, Findings};
+use crate::domain::RegistrationState;
+use crate::on_tx;
+use crate::store::bulk::{self, Col, Rows};
+use crate::store::{Actor, Backend, Db, audit, open_change_set};
+
+/// One generated follow-up.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GenFollowup {
+    pub visit_date: NaiveDate,
+    pub mode: &'static str,
+    pub lost: bool,
+    pub died: bool,
+    pub risk_grade: Option<u8>,
+    pub class: Option<ConditionClass>,
+    pub adherence: Option<&'static str>,
+    pub next_date: Option<NaiveDate>,
+    pub doctor: &'static str,
+    pub answers: BTreeMap<String, Value>,
+}
+
+/// One generated registration event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GenEvent {
+    pub event: Event,
+    pub from: RegistrationState,
+    pub to: RegistrationState,
+}
+
+/// The history of one person and the state it leaves.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct PersonHistory {
+    pub followups: Vec<GenFollowup>,
+    pub events: Vec<GenEvent>,
+}
+
+impl PersonHistory {
+    /// The follow-up that sets the current schedule (the last one).
+    pub fn latest(&self) -> Option<&GenFollowup> {
+        self.followups.last()
+    }
+    pub fn state(&self) -> RegistrationState {
+        self.events.last().map_or(RegistrationState::Pending, |e| e.to)
+    }
+}
+
+const DOCTORS: &[&str] = &["王医生", "李医生", "张医生", "刘医生", "陈医生", "杨医生", "赵医生", "黄医生"];
+const SYMPTOMS: &[&str] = &["hallucination", "communication", "suspicion", "moody", "odd_behaviour", "excited", "pessimism", "self_talk", "withdrawn"];
+const DRUGS: &[(&str, f64)] = &[("利培酮", 2.0), ("奥氮平", 10.0), ("阿立哌唑", 10.0), ("喹硫平", 200.0), ("氯氮平", 100.0), ("丙戊酸钠", 500.0)];
+
+/// The next risk grade: mostly where it was or calmer; sometimes a relapse.
+fn next_risk(rng: &mut ChaCha8Rng, risk: u8, relapse_prone: bool) -> u8 {
+    let relapse = if relapse_prone { 0.08 } else { 0.02 };
+    let x: f64 = rng.random();
+    if x < relapse {
+        let top = if rng.random_bool(0.1) { 5 } else { 3 };
+        rng.random_range(2..=top)
+    } else if risk > 0 && x < relapse + 0.55 {
+        risk - 1
+    } else if risk == 0 && x > 0.93 {
+        1
+    } else {
+        risk
+    }
+}
+
+fn level(rng: &mut ChaCha8Rng, bad: bool) -> &'static str {
+    if bad {
+        ["fair", "poor", "poor"].choose(rng).copied().unwrap_or("poor")
+    } else {
+        ["good", "good", "good", "fair"].choose(rng).copied().unwrap_or("good")
+    }
+}
+
+/// The answers of a reached follow-up consistent with `risk`, and its findings.
+fn answers(rng: &mut ChaCha8Rng, visit: NaiveDate, mode: &'static str, risk: u8, drug: (&str, f64), doctor: &str) -> (BTreeMap<String, Value>, Findings, &'static str) {
+    let unwell = risk >= 3 || rng.random_bool(0.04);
+    let mut a = BTreeMap::new();
+    a.insert("visit_date".into(), json!(visit.to_string()));
+    a.insert("mode".into(), json!(mode));
+    a.insert("risk_grade".into(), json!(risk.to_string()));
+    let symptom_level = if unwell { "marked" } else if risk >= 1 || rng.random_bool(0.2) { "mild" } else { "none" };
+    a.insert("symptom_level".into(), json!(symptom_level));
+    if symptom_level != "none" {
+        let n = if unwell { 3 } else { 1 };
+        let picked: Vec<&str> = SYMPTOMS.choose_multiple(rng, n).copied().collect();
+        a.insert("symptoms".into(), json!(picked));
+    }
+    let insight = if unwell && rng.random_bool(0.5) { "none" } else if symptom_level == "none" { "complete" } else { "partial" };
+    a.insert("insight".into(), json!(insight));
+    a.insert("sleep".into(), json!(level(rng, unwell)));
+    a.insert("diet".into(), json!(level(rng, false)));
+    let mut social_poor = false;
+    for item in ["self_care", "housework", "work", "learning", "interpersonal"] {
+        let v = if item == "work" && rng.random_bool(0.3) { "na" } else { level(rng, unwell) };
+        social_poor |= v == "poor";
+        a.insert(format!("{SOCIAL_PREFIX}{item}"), json!(v));
+    }
+    if risk >= 2 {
+        a.insert("danger.minor_trouble".into(), json!(1));
+    }
+    if risk >= 3 {
+        a.insert("danger.trouble".into(), json!(1));
+    }
+    let adherence = if unwell { "intermittent" } else if rng.random_bool(0.85) { "regular" } else { ["intermittent", "none"].choose(rng).copied().unwrap_or("none") };
+    a.insert("adherence".into(), json!(adherence));
+    let adverse = if rng.random_bool(0.1) { "mild" } else { "none" };
+    a.insert("adverse_reaction".into(), json!(adverse));
+    a.insert("effect".into(), json!(if unwell { "worse" } else { "improved" }));
+    a.insert("drug1.name".into(), json!(drug.0));
+    a.insert("drug1.night_mg".into(), json!(drug.1));
+    a.insert("doctor".into(), json!(doctor));
+    if risk >= 3 {
+        a.insert("referral".into(), json!("yes"));
+        a.insert("referral_reason".into(), json!("病情不稳定"));
+    }
+    let findings = Findings {
+        risk_grade: risk,
+        marked_psychotic_symptoms: symptom_level == "marked",
+        no_insight: insight == "none",
+        serious_adverse_reaction: false,
+        serious_physical_illness: false,
+        areas_poor: u8::from(symptom_level == "mild") + u8::from(insight == "partial") + u8::from(social_poor),
+    };
+    (a, findings, adherence)
+}
+
+/// The history of one person from `start` to `until`, from `seed`.
+pub fn person_history(seed: u64, start: NaiveDate, until: NaiveDate) -> PersonHistory {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut h = PersonHistory::default();
+    // Registration: most are assessed and registered within months; some decline.
+    let mut state = RegistrationState::Pending;
+    let span = (until - start).num_days().max(1);
+    let push = |h: &mut PersonHistory, state: &mut RegistrationState, event: Event| {
+        if let Ok(to) = registration::next(*state, &event) {
+            h.events.push(GenEvent { event, from: *state, to });
+            *state = to;
+        }
+    };
+    let x: f64 = rng.random();
+    if x < 0.70 {
+        push(&mut h, &mut state, Event::Register { exception: None });
+        if rng.random_bool(0.85) {
+            push(&mut h, &mut state, Event::StartService);
+            let y: f64 = rng.random();
+            if y < 0.06 {
+                push(&mut h, &mut state, Event::Suspend { reason: "住院治疗".into() });
+            } else if y < 0.09 {
+                push(&mut h, &mut state, Event::Close { reason: CloseReason::Recovered, note: String::new() });
+            }
+        }
+    } else if x < 0.80 {
+        push(&mut h, &mut state, Event::Decline { reason: "本人不愿参加".into() });
+    }
+    // Follow-ups.
+    let relapse_prone = rng.random_bool(0.15);
+    let mut risk: u8 = if rng.random_bool(0.8) { 0 } else { rng.random_range(1..=2) };
+    let doctor = DOCTORS.choose(&mut rng).copied().unwrap_or("王医生");
+    let drug = DRUGS.choose(&mut rng).copied().unwrap_or(("利培酮", 2.0));
+    let mut day = start + Duration::days(rng.random_range(0..span.min(90)));
+    let mut previous: Option<ConditionClass> = None;
+    let mut misses = 0;
+    while day <= until {
+        let mode = *["home", "home", "clinic", "phone"].choose(&mut rng).unwrap_or(&"home");
+        // Death: rare.
+        if rng.random_bool(0.0015) {
+            let mut a = BTreeMap::new();
+            a.insert("visit_date".into(), json!(day.to_string()));
+            a.insert("mode".into(), json!(mode));
+            a.insert("death_date".into(), json!((day - Duration::days(rng.random_range(1..20))).to_string()));
+            a.insert("death_cause".into(), json!(["physical_heart", "physical_tumour", "accident", "suicide"].choose(&mut rng).copied().unwrap_or("accident")));
+            a.insert("doctor".into(), json!(doctor));
+            h.followups.push(GenFollowup { visit_date: day, mode, lost: false, died: true, risk_grade: None, class: None, adherence: None, next_date: None, doctor, answers: a });
+            break;
+        }
+        if rng.random_bool(0.03) {
+            misses += 1;
+            let next = day + Duration::days(LOST_RETRY_DAYS);
+            let mut a = BTreeMap::new();
+            a.insert("visit_date".into(), json!(day.to_string()));
+            a.insert("mode".into(), json!(mode));
+            a.insert("lost_reason".into(), json!(if misses >= 3 { "three_misses" } else { "migrant_work" }));
+            a.insert("doctor".into(), json!(doctor));
+            h.followups.push(GenFollowup { visit_date: day, mode, lost: true, died: false, risk_grade: None, class: None, adherence: None, next_date: Some(next), doctor, answers: a });
+            day = next + Duration::days(rng.random_range(0..5));
+            continue;
+        }
+        misses = 0;
+        risk = next_risk(&mut rng, risk, relapse_prone);
+        let (a, findings, adherence) = answers(&mut rng, day, mode, risk, drug, doctor);
+        let class = schedule::classify(&findings);
+        let next = schedule::next_followup(day, class, previous);
+        previous = Some(class);
+        h.followups.push(GenFollowup { visit_date: day, mode, lost: false, died: false, risk_grade: Some(risk), class: Some(class), adherence: Some(adherence), next_date: Some(next), doctor, answers: a });
+        // Most visits on time or a few days late; some weeks late.
+        let late = if rng.random_bool(0.08) { rng.random_range(15..60) } else { rng.random_range(0..8) };
+        day = next + Duration::days(late);
+    }
+    h
+}
+
+/// What [`write`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct HistorySummary {
+    pub persons: u64,
+    pub followups: u64,
+    pub events: u64,
+}
+
+/// The database already holds follow-ups: history is generated once, onto a roster without any.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the database already holds {0} follow-ups")]
+pub struct HistoryExists(pub i64);
+
+/// Persons per batch.
+const BATCH: usize = 5_000;
+
+/// Generate `years` of history up to `until` for every person in the database, in one transaction.
+/// Refuses when follow-ups exist already (history is generated once, onto a fresh roster).
+pub async fn write(db: &Db, seed: u64, years: u32, until: NaiveDate, progress: Option<&(dyn Fn(u64) + Sync)>) -> anyhow::Result<HistorySummary> {
+    let start = until.checked_sub_months(Months::new(12 * years)).unwrap_or(until);
+    let mut tx = db.begin().await?;
+    let existing: i64 = on_tx!(&mut tx, c => sqlx::query_scalar("SELECT count(*) FROM followups").fetch_one(&mut **c).await)?;
+    if existing > 0 {
+        return Err(HistoryExists(existing).into());
+    }
+    let ids: Vec<i64> = on_tx!(&mut tx, c => sqlx::query_scalar("SELECT id FROM persons WHERE registration_state = 'pending' ORDER BY id").fetch_all(&mut **c).await)?;
+    let actor = Actor::system();
+    let change = open_change_set(&mut tx, &actor, "gen-history", "generate").await?;
+    let backend = tx.backend();
+    let (int, text, date, boolean) = match backend {
+        Backend::Sqlite => ("INTEGER", "TEXT", "TEXT", "INTEGER"),
+        Backend::Postgres => ("BIGINT", "TEXT", "DATE", "BOOLEAN"),
+    };
+    let ddl = format!(
+        "CREATE TEMP TABLE gen_schedule (person_id {int} PRIMARY KEY, state {text} NOT NULL, risk_grade {int}, condition_class {text}, \
+         last_followup_date {date}, next_followup_date {date}, followup_lost {boolean} NOT NULL)"
+    );
+    on_tx!(&mut tx, c => sqlx::query(&ddl).execute(&mut **c).await.map(drop))?;
+    let fu_cols = [
+        ("person_id", Col::Int), ("change_id", Col::Int), ("visit_date", Col::Date), ("mode", Col::Text), ("lost", Col::Bool),
+        ("died", Col::Bool), ("risk_grade", Col::Int), ("condition_class", Col::Text), ("adherence", Col::Text), ("next_date", Col::Date),
+        ("doctor", Col::Text), ("form_version", Col::Text), ("answers", Col::Text),
+    ];
+    let ev_cols = [
+        ("person_id", Col::Int), ("change_id", Col::Int), ("event", Col::Text), ("from_state", Col::Text), ("to_state", Col::Text),
+        ("close_reason", Col::Text), ("reason", Col::Text),
+    ];
+    let sched_cols = [
+        ("person_id", Col::Int), ("state", Col::Text), ("risk_grade", Col::Int), ("condition_class", Col::Text),
+        ("last_followup_date", Col::Date), ("next_followup_date", Col::Date), ("followup_lost", Col::Bool),
+    ];
+    let mut summary = HistorySummary::default();
+    for chunk in ids.chunks(BATCH) {
+        let (mut fu, mut ev, mut sc) = (Rows::new(), Rows::new(), Rows::new());
+        for &pid in chunk {
+            let h = person_history(seed ^ (pid as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15), start, until);
+            for f in &h.followups {
+                fu.row()
+                    .int(Some(pid))
+                    .int(Some(change))
+                    .date(f.visit_date)
+                    .text(Some(f.mode))
+                    .bool(f.lost)
+                    .bool(f.died)
+                    .int(f.risk_grade.map(i64::from))
+                    .text(f.class.map(ConditionClass::code))
+                    .text(f.adherence);
+                match f.next_date {
+                    Some(d) => fu.date(d),
+                    None => fu.text(None),
+                };
+                fu.text(Some(f.doctor)).text(Some("2018")).text(Some(&serde_json::to_string(&f.answers)?));
+                fu.end_row();
+            }
+            for e in &h.events {
+                let close = match &e.event {
+                    Event::Close { reason, .. } => Some(reason.code()),
+                    _ => None,
+                };
+                ev.row()
+                    .int(Some(pid))
+                    .int(Some(change))
+                    .text(Some(e.event.code()))
+                    .text(Some(e.from.code()))
+                    .text(Some(e.to.code()))
+                    .text(close)
+                    .text(e.event.reason_text().filter(|r| !r.is_empty()));
+                ev.end_row();
+            }
+            // The schedule: the last follow-up's; a lost one keeps the last known risk and class.
+            let last = h.latest();
+            let known = h.followups.iter().rev().find(|f| f.risk_grade.is_some());
+            sc.row().int(Some(pid)).text(Some(h.state().code())).int(known.and_then(|f| f.risk_grade).map(i64::from)).text(known.and_then(|f| f.class).map(ConditionClass::code));
+            match last {
+                Some(f) => sc.date(f.visit_date),
+                None => sc.text(None),
+            };
+            match last.and_then(|f| f.next_date) {
+                Some(d) => sc.date(d),
+                None => sc.text(None),
+            };
+            sc.bool(last.is_some_and(|f| f.lost));
+            sc.end_row();
+            summary.followups += h.followups.len() as u64;
+            summary.events += h.events.len() as u64;
+        }
+        bulk::insert(&mut tx, "followups", &fu_cols, fu).await?;
+        bulk::insert(&mut tx, "registration_events", &ev_cols, ev).await?;
+        bulk::insert(&mut tx, "gen_schedule", &sched_cols, sc).await?;
+        summary.persons += chunk.len() as u64;
+        if let Some(p) = progress {
+            p(summary.persons);
+        }
+    }
+    on_tx!(&mut tx, c => sqlx::query(
+        "UPDATE persons SET registration_state = g.state, risk_grade = COALESCE(g.risk_grade, persons.risk_grade), \
+         condition_class = g.condition_class, last_followup_date = g.last_followup_date, next_followup_date = g.next_followup_date, \
+         followup_lost = g.followup_lost, last_followup_by = 'system', updated_change = $1 \
+         FROM gen_schedule g WHERE g.person_id = persons.id")
+        .bind(change).execute(&mut **c).await.map(drop))?;
+    on_tx!(&mut tx, c => sqlx::query("DROP TABLE gen_schedule").execute(&mut **c).await.map(drop))?;
+    audit::record(&mut tx, &actor, "gen.history", None, json!({"persons": summary.persons, "followups": summary.followups, "events": summary.events, "years": years})).await?;
+    tx.commit().await?;
+    Ok(summary)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(s: &str) -> NaiveDate {
+        NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
+    }
+
+    /// Every generated history obeys the rules it claims to follow.
+    #[test]
+    fn histories_follow_the_rules() {
+        let (start, until) = (d("2025-11-23"), d("2026-11-23"));
+        let mut total = 0;
+        let mut unstable = 0;
+        for seed in 0..2000 {
+            let h = person_history(seed, start, until);
+            assert_eq!(h, person_history(seed, start, until), "deterministic");
+            let mut state = RegistrationState::Pending;
+            for e in &h.events {
+                assert_eq!(registration::next(state, &e.event), Ok(e.to));
+                state = e.to;
+            }
+            let mut previous = None;
+            for (i, f) in h.followups.iter().enumerate() {
+                assert!(f.visit_date >= start && f.visit_date <= until);
+                if i > 0 {
+                    assert!(f.visit_date > h.followups[i - 1].visit_date);
+                }
+                if f.died {
+                    assert_eq!(i, h.followups.len() - 1, "nothing after a death");
+                    assert!(f.next_date.is_none());
+                } else if let Some(class) = f.class {
+                    assert_eq!(f.next_date, Some(schedule::next_followup(f.visit_date, class, previous)));
+                    previous = Some(class);
+                    unstable += usize::from(class == ConditionClass::Unstable);
+                    assert_eq!(class == ConditionClass::Unstable, f.risk_grade.unwrap_or(0) >= 3 || f.answers["symptom_level"] == "marked" || f.answers["insight"] == "none");
+                } else {
+                    assert!(f.lost);
+                }
+            }
+            total += h.followups.len();
+        }
+        // About four follow-ups a person a year, and some unstable visits among them.
+        let per_person = total as f64 / 2000.0;
+        assert!((3.0..6.0).contains(&per_person), "{per_person}");
+        assert!(unstable > 0);
+    }
+}

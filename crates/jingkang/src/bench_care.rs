@@ -1,0 +1,153 @@
+//! `jingkang bench care`: the care-workflow issue's benchmark, on a database that already holds
+//! persons and their history (`jingkang import roster`, then `jingkang gen history`).
+//!
+//! Requests go through the real application router in this process (`tower::ServiceExt::oneshot`):
+//! bearer-token lookup, role check, JSON, validation, the group-committed transaction with its
+//! audit entry, and the response — everything but the TCP socket.
+//! - worklists: `GET /api/v1/worklists/{name}?limit=50` (a page and the total) for a county user
+//!   and a province user, every list;
+//! - recording: `POST /api/v1/persons/{id}/followups` for persons across the registry, one at a
+//!   time and from concurrent clients.
+
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use jingkang_core::accounts::Role;
+use jingkang_core::on_pool;
+use jingkang_core::store::accounts::{self as store_accounts, NewUser};
+use jingkang_core::store::worklists::Worklist;
+use jingkang_core::store::{Actor, Db};
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+use crate::bench_web::summary;
+use crate::commands::open;
+
+async fn token_for(db: &Db, role: Role, region: &str, tag: &str) -> anyhow::Result<(String, store_accounts::User)> {
+    let username = format!("bench-{tag}-{}", std::process::id());
+    let password = jingkang_core::accounts::generate_password();
+    let mut tx = db.begin().await?;
+    let new = NewUser { username: &username, display_name: "压测", role, region_code: region, password: &password, must_change_password: false, organisation_id: None };
+    store_accounts::create_user(&mut tx, &Actor::cli(), &new).await?.map_err(|e| anyhow::anyhow!("{}", e.0))?;
+    let user = store_accounts::find_user(&mut tx, &username).await?.context("bench user")?;
+    let token = store_accounts::create_api_token(&mut tx, &Actor::cli(), &user).await?;
+    tx.commit().await?;
+    Ok((token, user))
+}
+
+async fn call(app: &axum::Router, req: Request<Body>) -> anyhow::Result<(StatusCode, f64)> {
+    let t = Instant::now();
+    let res = app.clone().oneshot(req).await?;
+    let status = res.status();
+    let _ = axum::body::to_bytes(res.into_body(), usize::MAX).await?;
+    Ok((status, t.elapsed().as_secs_f64() * 1000.0))
+}
+
+fn followup_body(day: chrono::NaiveDate, i: usize) -> Value {
+    json!({
+        "visit_date": day.to_string(), "mode": "home", "risk_grade": (i % 3).to_string(), "symptom_level": "none",
+        "insight": "complete", "social.self_care": "good", "social.housework": "good", "social.work": "na",
+        "social.learning": "good", "social.interpersonal": "good", "adherence": "regular", "doctor": "压测医生",
+        "drug1.name": "利培酮", "drug1.night_mg": 2
+    })
+}
+
+pub async fn care(url: &str, queries: usize, records: usize, concurrency: usize) -> anyhow::Result<ExitCode> {
+    let (db, tree) = open(url).await?;
+    let followups: i64 = on_pool!(&db, p => sqlx::query_scalar("SELECT COUNT(*) FROM followups").fetch_one(p).await)?;
+    let total: i64 = on_pool!(&db, p => sqlx::query_scalar("SELECT COUNT(*) FROM persons").fetch_one(p).await)?;
+    if total == 0 || followups == 0 {
+        bail!("load persons and their history first (jingkang import roster …; jingkang gen history)");
+    }
+    let region: String = on_pool!(&db, p => sqlx::query_scalar("SELECT residence_region FROM persons ORDER BY id LIMIT 1").fetch_one(p).await)?;
+    let county = region[..6].to_string();
+    let province = format!("{}0000", &region[..2]);
+    anyhow::ensure!(tree.get(&province).is_some() && tree.get(&county).is_some(), "region {region} not in the region tree");
+    let (county_token, county_user) = token_for(&db, Role::Health, &county, "county").await?;
+    let (province_token, province_user) = token_for(&db, Role::Health, &province, "province").await?;
+    let (doctor_token, doctor_user) = token_for(&db, Role::Doctor, &county, "doctor").await?;
+    let state = jingkang_web::AppState::new(db.clone(), tree, jingkang_web::Settings::default());
+    let app = jingkang_web::router(state);
+
+    let mut out = serde_json::Map::new();
+    out.insert("backend".into(), json!(format!("{:?}", db.backend())));
+    out.insert("persons".into(), json!(total));
+    out.insert("followups".into(), json!(followups));
+    // Worklists.
+    for (level, token) in [("county", &county_token), ("province", &province_token)] {
+        for list in Worklist::ALL {
+            let mut ms = Vec::with_capacity(queries);
+            let mut found = 0;
+            for i in 0..queries {
+                // Mostly the first page, sometimes a later one (a clerk paging through).
+                let offset = if i % 10 == 9 { 50 * (i % 20) } else { 0 };
+                let req = Request::get(format!("/api/v1/worklists/{}?limit=50&offset={offset}", list.code()))
+                    .header("authorization", format!("Bearer {token}"))
+                    .body(Body::empty())?;
+                let t = Instant::now();
+                let res = app.clone().oneshot(req).await?;
+                anyhow::ensure!(res.status() == StatusCode::OK, "worklist answered {}", res.status());
+                let bytes = axum::body::to_bytes(res.into_body(), usize::MAX).await?;
+                ms.push(t.elapsed().as_secs_f64() * 1000.0);
+                if i == 0 {
+                    found = serde_json::from_slice::<Value>(&bytes)?["total"].as_i64().unwrap_or(0);
+                }
+            }
+            let mut s = summary(ms);
+            s["total_on_list"] = json!(found);
+            out.insert(format!("worklist_{level}_{}", list.code()), s);
+        }
+    }
+    // Recording follow-ups: persons spread over the registry.
+    let step = (total / records.max(1) as i64).max(1);
+    let ids: Vec<i64> = on_pool!(&db, p => sqlx::query_scalar("SELECT id FROM persons WHERE id % $1 = 0 ORDER BY id LIMIT $2")
+        .bind(step).bind((records * 2) as i64).fetch_all(p).await)?;
+    let today = jingkang_web::entry::today();
+    let post = |id: i64, i: usize| -> anyhow::Result<Request<Body>> {
+        Ok(Request::post(format!("/api/v1/persons/{id}/followups"))
+            .header("authorization", format!("Bearer {doctor_token}"))
+            .header("content-type", "application/json")
+            .body(Body::from(followup_body(today, i).to_string()))?)
+    };
+    let mut ms = Vec::with_capacity(records);
+    for (i, id) in ids.iter().take(records).enumerate() {
+        let (status, t) = call(&app, post(*id, i)?).await?;
+        anyhow::ensure!(status == StatusCode::CREATED, "recording answered {status}");
+        ms.push(t);
+    }
+    out.insert("record_followup_sequential".into(), summary(ms));
+    let started = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for c in 0..concurrency {
+        let app = app.clone();
+        let reqs: Vec<Request<Body>> = ids.iter().skip(records).enumerate().filter(|(i, _)| i % concurrency == c).map(|(i, id)| post(*id, i)).collect::<anyhow::Result<_>>()?;
+        tasks.spawn(async move {
+            let mut ms = Vec::new();
+            for r in reqs {
+                let (status, t) = call(&app, r).await?;
+                anyhow::ensure!(status == StatusCode::CREATED, "recording answered {status}");
+                ms.push(t);
+            }
+            Ok::<_, anyhow::Error>(ms)
+        });
+    }
+    let mut all = Vec::new();
+    while let Some(r) = tasks.join_next().await {
+        all.extend(r??);
+    }
+    let n = all.len();
+    let mut s = summary(all);
+    s["clients"] = json!(concurrency);
+    s["per_second"] = json!((n as f64 / started.elapsed().as_secs_f64()).round());
+    out.insert("record_followup_concurrent".into(), s);
+    out!("{}", serde_json::to_string_pretty(&Value::Object(out))?);
+    let mut tx = db.begin().await?;
+    for u in [&county_user, &province_user, &doctor_user] {
+        store_accounts::set_disabled(&mut tx, &Actor::cli(), u, true).await?;
+    }
+    tx.commit().await?;
+    Ok(ExitCode::SUCCESS)
+}
