@@ -210,6 +210,13 @@ pub static MESSAGES: &[(&str, &str)] = &[
     ("followup-next-too-late", "【{label}】不能晚于 {latest}（{why}规定的最晚随访日期），可以提前"),
     ("followup-errors", "表中有 {n} 处需要修改，第一处：{first}"),
     ("followup-form-broken", "随访表定义文件有误，暂时不能填写随访，请联系管理员"),
+    // -- care: 应急处置, notifications, outbox --
+    ("emergency-time-invalid", "【{label}】“{value}”不是有效时间，格式应为 年-月-日 时:分，如 2026-11-25 09:30"),
+    ("emergency-late-reason-missing", "事件发生已超过 24 小时，请填写【{label}】"),
+    ("cli-outbox-empty", "待发送队列为空"),
+    ("cli-outbox-line", "#{id}　{created}　{topic}　尝试 {attempts} 次　{status}"),
+    ("cli-outbox-retry", "已将 {n} 条消息设为立即重发"),
+    ("cli-outbox-drained", "发送成功 {sent} 条，失败 {failed} 条（失败的将按退避时间重试）"),
     // -- domain: 性别 --
     ("sex-invalid", "性别应填写“男”或“女”"),
     ("sex-missing", "性别未填写"),

@@ -235,3 +235,92 @@ async fn generated_history_is_consistent(t: TestDb) {
 }
 
 backend_tests!(generated_history_is_consistent);
+
+async fn user(t: &TestDb, name: &str, role: jingkang_core::accounts::Role, region: &str) -> i64 {
+    use jingkang_core::store::accounts::{NewUser, create_user};
+    let mut tx = t.db.begin().await.unwrap();
+    let new = NewUser { username: name, display_name: name, role, region_code: region, password: "Pw-123456789!", must_change_password: false, organisation_id: None };
+    let id = create_user(&mut tx, &Actor::cli(), &new).await.unwrap().unwrap();
+    tx.commit().await.unwrap();
+    id
+}
+
+async fn outbox_count(t: &TestDb) -> i64 {
+    on_pool!(&t.db, p => sqlx::query_scalar("SELECT COUNT(*) FROM outbox").fetch_one(p).await).unwrap()
+}
+
+/// Risk ≥ 3 — from a follow-up or an emergency — alerts the police and the township of the area
+/// (notifications and one outbox message, no ID number or phone); lower grades do not; the
+/// notifications are scoped by role and region; the outbox retries with backoff.
+async fn high_risk_alerts_the_police_and_the_township(t: TestDb) {
+    use chrono::Utc;
+    use jingkang_core::accounts::Role;
+    use jingkang_core::care::emergency::{self, EmergencyInput};
+    use jingkang_core::store::{alerts, emergencies};
+    let pids = roster(&t).await;
+    let county = Scope::of(t.tree.get("500110").unwrap());
+    let police = user(&t, "police1", Role::Police, "500110").await;
+    let town = user(&t, "town1", Role::Township, "500110004").await;
+    let other_town = user(&t, "town2", Role::Township, "500110001").await;
+
+    record(&t, &county, pids[0], &filled(d("2026-11-20"), &[("risk_grade", "2")])).await.unwrap();
+    assert_eq!(outbox_count(&t).await, 0, "grade 2 alerts no one");
+    record(&t, &county, pids[0], &filled(d("2026-11-21"), &[("risk_grade", "3")])).await.unwrap();
+    assert_eq!(outbox_count(&t).await, 1);
+
+    // An emergency of grade 4 on 李四 (risk none): risk raised, alert; a grade-1 event changes nothing.
+    let now = Utc::now();
+    let at = (now + chrono::Duration::hours(8) - chrono::Duration::hours(2)).format("%Y-%m-%dT%H:%M").to_string();
+    let input = EmergencyInput { occurred_at: at.clone(), risk_grade: "4".into(), kinds: vec!["hurt_others".into()], description: "与邻居冲突并伤人".into(), measures: vec!["police_assist".into(), "sent_to_hospital".into()], ..Default::default() };
+    let e = emergency::validate(&input, now).unwrap();
+    let mut tx = t.db.begin().await.unwrap();
+    let elsewhere = Scope::of(t.tree.get("500111").unwrap());
+    assert!(emergencies::record(&mut tx, &elsewhere, &Actor::user("doc"), pids[1], &e).await.unwrap().is_none());
+    let r = emergencies::record(&mut tx, &county, &Actor::user("doc"), pids[1], &e).await.unwrap().unwrap();
+    assert_eq!((r.risk_before, r.risk_after, r.notifications.len()), (None, Some(4), 2));
+    let calm = emergency::validate(&EmergencyInput { risk_grade: "1".into(), ..input.clone() }, now).unwrap();
+    let r = emergencies::record(&mut tx, &county, &Actor::user("doc"), pids[1], &calm).await.unwrap().unwrap();
+    assert_eq!((r.risk_before, r.risk_after, r.notifications.len()), (Some(4), Some(4), 0));
+    assert_eq!(emergencies::of_person(&mut tx, &county, pids[1]).await.unwrap().len(), 2);
+    assert_eq!(emergencies::recent(&mut tx, &elsewhere, 10).await.unwrap().len(), 0);
+    tx.commit().await.unwrap();
+    assert_eq!(outbox_count(&t).await, 2);
+
+    // Who sees what: police and the township of 万盛街道, not another township, not a doctor.
+    let mut tx = t.db.begin().await.unwrap();
+    let seen = alerts::for_user(&mut tx, police, "police", &county, 50).await.unwrap();
+    assert_eq!(seen.len(), 2);
+    assert!(seen[0].title.contains("李四") && seen[0].title.contains("4 级"), "{seen:?}");
+    assert!(seen.iter().all(|n| !n.body.contains("500110") && !n.title.contains("1381")), "no ID or phone");
+    let wansheng = Scope::of(t.tree.get("500110004").unwrap());
+    assert_eq!(alerts::for_user(&mut tx, town, "township", &wansheng, 50).await.unwrap().len(), 2);
+    let guxiang = Scope::of(t.tree.get("500110001").unwrap());
+    assert_eq!(alerts::for_user(&mut tx, other_town, "township", &guxiang, 50).await.unwrap().len(), 0);
+    assert_eq!(alerts::for_user(&mut tx, police, "doctor", &county, 50).await.unwrap().len(), 0);
+    assert_eq!(alerts::unread(&mut tx, police, "police", &county).await.unwrap(), 2);
+    assert!(alerts::mark_read(&mut tx, police, "police", &county, seen[0].id).await.unwrap());
+    assert!(alerts::mark_read(&mut tx, police, "police", &county, seen[0].id).await.unwrap(), "twice is fine");
+    assert!(!alerts::mark_read(&mut tx, other_town, "township", &guxiang, seen[0].id).await.unwrap(), "not theirs");
+    assert_eq!(alerts::unread(&mut tx, police, "police", &county).await.unwrap(), 1);
+    assert_eq!(alerts::unread(&mut tx, town, "township", &wansheng).await.unwrap(), 2, "read per user");
+
+    // The outbox: due now, names no one; a failure backs off; retry makes it due; delivery ends it.
+    let due = alerts::due(&mut tx, Utc::now(), 10).await.unwrap();
+    assert_eq!(due.len(), 2);
+    assert!(!due[1].payload.contains("李四") && due[1].payload.contains("\"risk_grade\":4"), "{}", due[1].payload);
+    alerts::failed(&mut tx, &due[0], "connection refused").await.unwrap();
+    assert_eq!(alerts::due(&mut tx, Utc::now(), 10).await.unwrap().len(), 1, "backing off");
+    assert_eq!(alerts::retry_now(&mut tx, Some(due[0].id)).await.unwrap(), 1);
+    assert_eq!(alerts::due(&mut tx, Utc::now() + chrono::Duration::seconds(1), 10).await.unwrap().len(), 2);
+    alerts::delivered(&mut tx, due[0].id).await.unwrap();
+    alerts::delivered(&mut tx, due[1].id).await.unwrap();
+    assert!(alerts::due(&mut tx, Utc::now() + chrono::Duration::days(1), 10).await.unwrap().is_empty());
+    let recent = alerts::recent(&mut tx, 10).await.unwrap();
+    assert_eq!(recent.iter().map(|o| o.attempts).sum::<i64>(), 3);
+    tx.commit().await.unwrap();
+    assert_eq!(alerts::backoff(0), chrono::Duration::minutes(1));
+    assert_eq!(alerts::backoff(3), chrono::Duration::minutes(8));
+    assert_eq!(alerts::backoff(30), chrono::Duration::hours(6));
+}
+
+backend_tests!(high_risk_alerts_the_police_and_the_township);

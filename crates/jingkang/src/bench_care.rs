@@ -102,7 +102,7 @@ pub async fn care(url: &str, queries: usize, records: usize, concurrency: usize)
         }
     }
     // Recording follow-ups: persons spread over the registry.
-    let step = (total / records.max(1) as i64).max(1);
+    let step = (total / (2 * records.max(1)) as i64).max(1);
     let ids: Vec<i64> = on_pool!(&db, p => sqlx::query_scalar("SELECT id FROM persons WHERE id % $1 = 0 ORDER BY id LIMIT $2")
         .bind(step).bind((records * 2) as i64).fetch_all(p).await)?;
     let today = jingkang_web::entry::today();

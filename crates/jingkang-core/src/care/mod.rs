@@ -2,6 +2,7 @@
 //! risk, follow-up, emergencies and referrals. Rules only; storage is in `crate::store`.
 
 pub mod eligibility;
+pub mod emergency;
 pub mod followup;
 pub mod registration;
 pub mod schedule;

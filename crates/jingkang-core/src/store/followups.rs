@@ -9,6 +9,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 use serde_json::Value;
 
+use super::alerts;
 use super::audit::{self, Target};
 use super::{Actor, Backend, Tx, open_change_set};
 use crate::care::followup::{self, Conclusion, FieldError, FormDef, Followup};
@@ -39,6 +40,8 @@ pub struct Recorded {
 
 #[derive(sqlx::FromRow)]
 struct Current {
+    name: String,
+    residence_region: String,
     risk_grade: Option<i64>,
     condition_class: Option<String>,
     last_followup_date: Option<NaiveDate>,
@@ -56,7 +59,7 @@ pub async fn record(
     let (lo, hi) = scope.bounds();
     let lock = if tx.backend() == Backend::Postgres { " FOR UPDATE" } else { "" };
     let sql = format!(
-        "SELECT risk_grade, condition_class, last_followup_date FROM persons \
+        "SELECT name, residence_region, risk_grade, condition_class, last_followup_date FROM persons \
          WHERE id = $1 AND residence_region >= $2 AND residence_region < $3{lock}"
     );
     let cur: Option<Current> = on_tx!(tx, c => sqlx::query_as(&sql).bind(id).bind(&lo).bind(&hi).fetch_optional(&mut **c).await)?;
@@ -95,8 +98,16 @@ pub async fn record(
                 .execute(&mut **c).await.map(drop))?;
         }
     }
+    // Risk ≥ 3 on the latest visit alerts the police and the township at once (SPEC §4).
+    let alerted = match (current, risk) {
+        (true, Some(g)) if g >= i64::from(crate::care::emergency::ALERT_GRADE) => {
+            let detail = format!("{} 随访评估危险性 {g} 级，病情分类“{}”。", f.visit_date, conclusion.class.map_or("", ConditionClass::label_zh));
+            !alerts::high_risk(tx, id, &cur.name, &cur.residence_region, g, alerts::AlertKind::Followup, &detail).await?.is_empty()
+        }
+        _ => false,
+    };
     // Clinical content stays in `followups`; the audit entry says that a follow-up was recorded.
-    audit::record(tx, actor, "followup.record", Some(Target::person(id)), serde_json::json!({"followup": fid, "current": current})).await?;
+    audit::record(tx, actor, "followup.record", Some(Target::person(id)), serde_json::json!({"followup": fid, "current": current, "alerted": alerted})).await?;
     Ok(Ok(Recorded { id: fid, conclusion, current, risk_before: cur.risk_grade, risk_after }))
 }
 

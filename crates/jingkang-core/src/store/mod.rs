@@ -9,9 +9,11 @@
 //! Every repository function over persons takes a [`crate::regions::Scope`]; see `persons.rs`.
 
 pub mod accounts;
+pub mod alerts;
 pub mod audit;
 pub mod batch;
 pub mod bulk;
+pub mod emergencies;
 pub mod followups;
 pub mod persons;
 pub mod registration;
