@@ -560,12 +560,13 @@ impl utoipa::Modify for BearerAuth {
     info(title = "精康 jingkang API", description = "社区康复服务信息系统接口：与网页相同的地区范围、角色与审计。令牌由 `jingkang token create` 生成。"),
     paths(persons_list, person_get, registration_get, registration_post, regions_find, import_roster, users_list, users_create,
         crate::api_care::followups_get, crate::api_care::followups_post, crate::api_care::risk_get, crate::api_care::followup_form,
-        crate::api_care::worklist_get),
+        crate::api_care::worklist_get, crate::api_care::emergencies_get, crate::api_care::emergencies_post, crate::api_care::notifications_get),
     components(schemas(ApiErrorBody, PersonSummary, PersonPage, FieldValue, PersonRecord, RegionItem, ImportResult, ImportRowError,
         UserItem, NewUserRequest, NewUserResponse, RegistrationInfo, RegistrationEventItem, RegistrationRequest,
         crate::api_care::ScheduleInfo, crate::api_care::FollowupItem, crate::api_care::FollowupsInfo, crate::api_care::FieldProblem,
         crate::api_care::FollowupRefused, crate::api_care::FollowupRecorded, crate::api_care::RiskPoint, crate::api_care::RiskInfo,
-        crate::api_care::WorkItemOut, crate::api_care::WorklistOut)),
+        crate::api_care::WorkItemOut, crate::api_care::WorklistOut, crate::api_care::EmergencyItem, crate::api_care::EmergencyRequest,
+        crate::api_care::EmergencyRecorded, crate::api_care::NotificationItem)),
     modifiers(&BearerAuth)
 )]
 pub struct ApiDoc;

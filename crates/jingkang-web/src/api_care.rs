@@ -312,3 +312,146 @@ pub async fn worklist_get(
             .collect(),
     }))
 }
+
+/// An emergency event as the API shows it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EmergencyItem {
+    pub id: i64,
+    pub person_id: i64,
+    pub occurred_at: chrono::DateTime<chrono::Utc>,
+    pub risk_grade: i64,
+    /// Codes: hurt_others, damage, self_harm, suicide, disturbance, wandering, acute_relapse, other.
+    pub kinds: Vec<String>,
+    pub place: Option<String>,
+    pub description: String,
+    /// Codes: on_site, medication, sent_to_hospital, police_assist, emergency_admission, guardian_notified, other.
+    pub measures: Vec<String>,
+    pub outcome: Option<String>,
+    pub late_reason: Option<String>,
+    pub recorded_by: String,
+    pub recorded_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl From<jingkang_core::store::emergencies::StoredEmergency> for EmergencyItem {
+    fn from(e: jingkang_core::store::emergencies::StoredEmergency) -> Self {
+        EmergencyItem {
+            id: e.id,
+            person_id: e.person_id,
+            occurred_at: e.occurred_at,
+            risk_grade: e.risk_grade,
+            kinds: e.kinds,
+            place: e.place,
+            description: e.description,
+            measures: e.measures,
+            outcome: e.outcome,
+            late_reason: e.late_reason,
+            recorded_by: e.recorded_by,
+            recorded_at: e.recorded_at,
+        }
+    }
+}
+
+/// The latest emergency events in the caller's scope (at most 200). Audited.
+#[utoipa::path(get, path = "/api/v1/emergencies", responses((status = 200, body = Vec<EmergencyItem>)), security(("bearer" = [])), tag = "emergencies")]
+pub async fn emergencies_get(State(state): State<AppState>, ApiNeed(who, _): ApiNeed<ReadClinical>) -> Result<Json<Vec<EmergencyItem>>, ApiError> {
+    let (scope, actor) = (who.scope.clone(), who.user.actor());
+    let list = state
+        .writes
+        .run(move |tx| {
+            let (scope, actor) = (scope.clone(), actor.clone());
+            Box::pin(async move {
+                let list = jingkang_core::store::emergencies::recent(tx, &scope, 200).await?;
+                jingkang_core::store::audit::record(tx, &actor, "emergency.list", None, serde_json::json!({"results": list.len(), "via": "api"})).await?;
+                Ok(jingkang_core::store::batch::Outcome::Keep(list))
+            })
+        })
+        .await?;
+    Ok(Json(list.into_iter().map(EmergencyItem::from).collect()))
+}
+
+/// A new emergency event.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct EmergencyRequest {
+    pub person_id: i64,
+    /// Beijing time, `YYYY-MM-DDTHH:MM`.
+    pub occurred_at: String,
+    pub risk_grade: i64,
+    pub kinds: Vec<String>,
+    #[serde(default)]
+    pub place: String,
+    pub description: String,
+    pub measures: Vec<String>,
+    #[serde(default)]
+    pub outcome: String,
+    /// Needed when recorded more than 24 hours after the event.
+    #[serde(default)]
+    pub late_reason: String,
+}
+
+/// What recording an event did.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EmergencyRecorded {
+    pub id: i64,
+    /// The person's risk grade after the event.
+    pub risk_grade: Option<i64>,
+    /// Notifications sent to the police and the township (grade ≥ 3).
+    pub notified: usize,
+}
+
+/// Record an emergency event (within 24 hours, or with the reason for the delay). Grade ≥ 3
+/// notifies the police and the township of the person's area at once.
+#[utoipa::path(post, path = "/api/v1/emergencies", request_body = EmergencyRequest,
+    responses((status = 201, body = EmergencyRecorded), (status = 404, body = ApiErrorBody),
+        (status = 422, body = FollowupRefused, description = "Fields missing or invalid; nothing was written")),
+    security(("bearer" = [])), tag = "emergencies")]
+pub async fn emergencies_post(
+    State(state): State<AppState>,
+    ApiNeed(who, _): ApiNeed<crate::auth::RecordEmergencies>,
+    body: Result<Json<EmergencyRequest>, axum::extract::rejection::JsonRejection>,
+) -> Result<Response, ApiError> {
+    let Json(req) = body.map_err(|_| AppError::BadRequest("form-invalid".into()))?;
+    let input = jingkang_core::care::emergency::EmergencyInput {
+        occurred_at: req.occurred_at,
+        risk_grade: req.risk_grade.to_string(),
+        kinds: req.kinds,
+        place: req.place,
+        description: req.description,
+        measures: req.measures,
+        outcome: req.outcome,
+        late_reason: req.late_reason,
+    };
+    let e = match jingkang_core::care::emergency::validate(&input, chrono::Utc::now()) {
+        Ok(e) => e,
+        Err(errors) => return Ok(refused(&errors)),
+    };
+    match crate::alerts::record(&state, &who, req.person_id, e).await? {
+        Some(r) => Ok((StatusCode::CREATED, Json(EmergencyRecorded { id: r.id, risk_grade: r.risk_after, notified: r.notifications.len() })).into_response()),
+        None => Err(AppError::NotFound.into()),
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NotificationItem {
+    pub id: i64,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    pub region_code: String,
+    /// `followup` or `emergency`.
+    pub kind: String,
+    pub person_id: Option<i64>,
+    pub title: String,
+    pub body: String,
+    pub read: bool,
+}
+
+/// The caller's notifications (the police and the township receive high-risk alerts of their
+/// area), newest first.
+#[utoipa::path(get, path = "/api/v1/notifications", responses((status = 200, body = Vec<NotificationItem>)), security(("bearer" = [])), tag = "emergencies")]
+pub async fn notifications_get(State(state): State<AppState>, ApiNeed(who, _): ApiNeed<crate::auth::ReadRegistry>) -> Result<Json<Vec<NotificationItem>>, ApiError> {
+    let notes = crate::alerts::read_notes(&state, &who).await?;
+    Ok(Json(
+        notes
+            .into_iter()
+            .map(|n| NotificationItem { id: n.id, created_at: n.created_at, region_code: n.region_code, kind: n.kind, person_id: n.person_id, title: n.title, body: n.body, read: n.read })
+            .collect(),
+    ))
+}

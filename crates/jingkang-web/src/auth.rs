@@ -224,3 +224,9 @@ impl Policy for RecordFollowups {
 pub fn allows<P: Policy>(role: Role) -> bool {
     P::ROLES.contains(&role)
 }
+
+/// Roles that record emergency events: whoever handles one on the health or township side.
+pub struct RecordEmergencies;
+impl Policy for RecordEmergencies {
+    const ROLES: &'static [Role] = &[Role::Doctor, Role::Hospital, Role::Township, Role::Worker];
+}

@@ -4,6 +4,7 @@
 //! ([`auth::Need`]); every person query goes through the caller's [`jingkang_core::regions::Scope`].
 
 pub mod admin;
+pub mod alerts;
 pub mod api;
 pub mod api_care;
 pub mod assets;
@@ -125,6 +126,10 @@ fn table() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
         r(Method::POST, "/persons/{id}/registration", roles::<auth::EditRegistry>(), post(care::registration_change)),
         r(Method::GET, "/persons/{id}/followups/new", roles::<auth::RecordFollowups>(), get(followups::new_form)),
         r(Method::POST, "/persons/{id}/followups", roles::<auth::RecordFollowups>(), post(followups::create)),
+        r(Method::GET, "/persons/{id}/emergencies/new", roles::<auth::RecordEmergencies>(), get(alerts::new_form)),
+        r(Method::POST, "/persons/{id}/emergencies", roles::<auth::RecordEmergencies>(), post(alerts::create)),
+        r(Method::GET, "/notifications", roles::<auth::ReadRegistry>(), get(alerts::notifications)),
+        r(Method::POST, "/notifications/{id}/read", roles::<auth::ReadRegistry>(), post(alerts::mark_read)),
         r(Method::GET, "/worklists", roles::<auth::ReadClinical>(), get(worklists::overview)),
         r(Method::GET, "/worklists/{name}", roles::<auth::ReadClinical>(), get(worklists::page)),
         r(Method::POST, "/worklists/{name}/export", roles::<auth::ReadClinical>(), post(worklists::export)),
@@ -144,6 +149,9 @@ fn table() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
         r(Method::GET, "/api/v1/persons/{id}/risk", roles::<auth::ReadClinical>(), get(api_care::risk_get)),
         r(Method::GET, "/api/v1/forms/followup", roles::<auth::ReadClinical>(), get(api_care::followup_form)),
         r(Method::GET, "/api/v1/worklists/{name}", roles::<auth::ReadClinical>(), get(api_care::worklist_get)),
+        r(Method::GET, "/api/v1/emergencies", roles::<auth::ReadClinical>(), get(api_care::emergencies_get)),
+        r(Method::POST, "/api/v1/emergencies", roles::<auth::RecordEmergencies>(), post(api_care::emergencies_post)),
+        r(Method::GET, "/api/v1/notifications", roles::<auth::ReadRegistry>(), get(api_care::notifications_get)),
         r(Method::GET, "/api/v1/regions", AnyUser, get(api::regions_find)),
         r(Method::POST, "/api/v1/imports", roles::<auth::EditRegistry>(), post(api::import_roster)),
         r(Method::GET, "/api/v1/users", roles::<auth::Admins>(), get(api::users_list)),

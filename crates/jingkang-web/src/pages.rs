@@ -41,6 +41,7 @@ pub struct Chrome {
     pub is_admin: bool,
     pub can_audit: bool,
     pub can_read_clinical: bool,
+    pub can_read_notifications: bool,
 }
 
 impl Chrome {
@@ -56,6 +57,7 @@ impl Chrome {
             is_admin: role == Role::Admin,
             can_audit: matches!(role, Role::Admin | Role::Auditor),
             can_read_clinical: crate::auth::allows::<crate::auth::ReadClinical>(role),
+            can_read_notifications: crate::auth::allows::<ReadRegistry>(role),
         }
     }
 }
@@ -512,6 +514,10 @@ pub struct PersonPage {
     eligible: bool,
     /// The 随访 section, for roles that read clinical content.
     pub(crate) followups: Option<crate::followups::FollowupSection>,
+    /// 应急处置, for the same roles.
+    emergencies: Option<Vec<crate::alerts::EmergencyLine>>,
+    can_record_emergency: bool,
+    em_notice: Option<String>,
 }
 
 /// One registration state change on the person page.
@@ -533,6 +539,7 @@ pub(crate) struct Loaded {
     followups: Option<(Option<followups::Schedule>, Vec<followups::StoredFollowup>)>,
     /// The follow-up just recorded (its notice is shown).
     pub(crate) just_recorded: Option<i64>,
+    emergencies: Vec<jingkang_core::store::emergencies::StoredEmergency>,
 }
 
 /// One condition of the eligibility rule on the person page.
@@ -613,6 +620,7 @@ pub(crate) struct More {
     events: Vec<RegistrationEvent>,
     /// For roles that read clinical content: the schedule and the follow-ups.
     followups: Option<(Option<followups::Schedule>, Vec<followups::StoredFollowup>)>,
+    emergencies: Vec<jingkang_core::store::emergencies::StoredEmergency>,
 }
 
 /// Follow-ups the person page lists, newest first.
@@ -620,7 +628,12 @@ const PAGE_FOLLOWUPS: i64 = 100;
 
 fn more_basic<'a>(tx: &'a mut Tx, scope: &'a Scope, id: i64) -> BoxFuture<'a, anyhow::Result<More>> {
     Box::pin(async move {
-        Ok(More { history: persons::history(tx, scope, id).await?, events: registration::events(tx, scope, id).await?, followups: None })
+        Ok(More {
+            history: persons::history(tx, scope, id).await?,
+            events: registration::events(tx, scope, id).await?,
+            followups: None,
+            emergencies: Vec::new(),
+        })
     })
 }
 
@@ -630,13 +643,14 @@ fn more_clinical<'a>(tx: &'a mut Tx, scope: &'a Scope, id: i64) -> BoxFuture<'a,
             history: persons::history(tx, scope, id).await?,
             events: registration::events(tx, scope, id).await?,
             followups: Some((followups::schedule(tx, scope, id).await?, followups::list(tx, scope, id, PAGE_FOLLOWUPS).await?)),
+            emergencies: jingkang_core::store::emergencies::of_person(tx, scope, id).await?,
         })
     })
 }
 
 pub(crate) async fn load_person(state: &AppState, who: &CurrentUser, id: i64) -> AppResult<Loaded> {
     let more = if crate::auth::allows::<crate::auth::ReadClinical>(who.user.role) { more_clinical } else { more_basic };
-    let Some((p, More { history, events, followups })) = read_person(state, who, id, more).await? else {
+    let Some((p, More { history, events, followups, emergencies })) = read_person(state, who, id, more).await? else {
         return Err(AppError::NotFound);
     };
     let risk_changes = history
@@ -675,7 +689,7 @@ pub(crate) async fn load_person(state: &AppState, who: &CurrentUser, id: i64) ->
             HistoryLine { at: beijing_time(h.at), label, old, new, source: h.source, actor: h.actor }
         })
         .collect();
-    Ok(Loaded { p, history, events, checks, followups, just_recorded: None })
+    Ok(Loaded { p, history, events, checks, followups, just_recorded: None, emergencies })
 }
 
 /// A timestamp as users read it: China Standard Time (UTC+8), to the minute.
@@ -687,7 +701,8 @@ pub fn beijing_time(t: chrono::DateTime<chrono::Utc>) -> String {
 }
 
 pub(crate) fn person_page(state: &AppState, who: &CurrentUser, loaded: Loaded, revealed: Option<(&str, String)>) -> PersonPage {
-    let Loaded { p, history, events, checks, followups, just_recorded } = loaded;
+    let Loaded { p, history, events, checks, followups, just_recorded, emergencies } = loaded;
+    let clinical = followups.is_some();
     let p = &p;
     let fields = registry::FIELDS
         .iter()
@@ -760,6 +775,9 @@ pub(crate) fn person_page(state: &AppState, who: &CurrentUser, loaded: Loaded, r
         saved: None,
         created: false,
         followups: followups.map(|(schedule, list)| crate::followups::section(who, schedule, list, just_recorded)),
+        emergencies: clinical.then(|| crate::alerts::lines(emergencies)),
+        can_record_emergency: crate::auth::allows::<crate::auth::RecordEmergencies>(who.user.role),
+        em_notice: None,
         id: p.id,
         name: p.record.data.name.clone(),
         state_label: p.state.label_zh(),
@@ -778,6 +796,7 @@ pub async fn person_show(
     loaded.just_recorded = q.fu;
     let mut page = person_page(&state, &who, loaded, None);
     page.saved = q.saved;
+    page.em_notice = q.em.map(|n| if n > 0 { "已记录应急处置，并已通知辖区公安和街镇。".to_string() } else { "已记录应急处置。".to_string() });
     page.created = q.created;
     page.reg_notice = q.reg.as_deref().and_then(RegistrationState::from_code).map(|s| format!("登记状态已改为“{}”。", s.label_zh()));
     Ok(page.into_response())
@@ -792,6 +811,8 @@ pub struct ShowQuery {
     reg: Option<String>,
     /// After a follow-up was recorded: its id.
     fu: Option<i64>,
+    /// After an emergency was recorded: how many notifications went out.
+    em: Option<usize>,
 }
 
 #[derive(Deserialize)]

@@ -289,6 +289,19 @@ async fn authorization_matrix(app: App) {
     jingkang_core::on_pool!(&app.db, p => sqlx::query("UPDATE persons SET risk_grade = 3").execute(p).await.map(drop)).unwrap();
     // Users live in town_b; a user of town_a is out of an admin's scope.
     let (_, _, out_user) = session_for(&app, "someone-else", Role::Township, &app.town_a).await;
+    // One notification per role in scope (town_b) and one out of it (town_a), for the routes on
+    // a notification.
+    let mut notes = std::collections::HashMap::new();
+    for role in Role::ALL {
+        let mut ids = Vec::new();
+        for town in [&app.town_b, &app.town_a] {
+            let id: i64 = on_pool!(&app.db, p => sqlx::query_scalar(
+                "INSERT INTO notifications (created_at, region_code, audience, kind, title, body) VALUES ($1, $2, $3, 'followup', '测试', '测试') RETURNING id")
+                .bind(chrono::Utc::now()).bind(town.as_str()).bind(role.code()).fetch_one(p).await).unwrap();
+            ids.push(id);
+        }
+        notes.insert(role, (ids[0], ids[1]));
+    }
     let anon = client();
     for (i, spec) in jingkang_web::route_specs().into_iter().enumerate() {
         for role in Role::ALL {
@@ -300,6 +313,7 @@ async fn authorization_matrix(app: App) {
                     continue;
                 }
                 let id = match (spec.path.starts_with("/admin/users"), in_scope) {
+                    _ if spec.path.starts_with("/notifications/") => if in_scope { notes[&role].0 } else { notes[&role].1 },
                     (true, true) => me,
                     (true, false) => out_user,
                     (false, true) => in_person,
@@ -835,6 +849,16 @@ async fn followups_risk_worklists_end_to_end(app: App) {
     assert!(!seen.contains("id=\"followups\"") && !seen.contains("利培酮"), "no clinical content for the police");
     assert_eq!(police.get(app.url(&format!("/api/v1/persons/{id}/followups"))).send().await.unwrap().status(), StatusCode::FORBIDDEN);
     assert_eq!(police.get(app.url("/worklists")).send().await.unwrap().status(), StatusCode::FORBIDDEN);
+    // …and the alert, at once, in their notification centre; so does the township clerk.
+    let notes = police.get(app.url("/notifications")).send().await.unwrap().text().await.unwrap();
+    assert!(notes.contains("高风险提醒") && notes.contains("随访评估危险性 3 级") && notes.contains("1 条未读"), "{notes}");
+    let api: serde_json::Value = police.get(app.url("/api/v1/notifications")).send().await.unwrap().json().await.unwrap();
+    let police_note_id = api[0]["id"].as_i64().unwrap();
+    let police_csrf = hidden(&notes, "csrf");
+    let r = police.post(app.url(&format!("/notifications/{police_note_id}/read"))).form(&[("csrf", police_csrf.as_str())]).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let notes = police.get(app.url("/notifications")).send().await.unwrap().text().await.unwrap();
+    assert!(notes.contains("已读") && !notes.contains("条未读"), "{notes}");
     // Worklists: not overdue yet; a township clerk sees the counts and the list.
     let (clerk, clerk_csrf, _) = session_for(&app, "fu-clerk", Role::Township, &app.town_a).await;
     let overview = clerk.get(app.url("/worklists")).send().await.unwrap().text().await.unwrap();
@@ -903,6 +927,29 @@ async fn followups_risk_worklists_end_to_end(app: App) {
     assert_eq!(wl["total"], 0, "followed up today: no longer overdue");
     let form_def: serde_json::Value = clerk.get(app.url("/api/v1/forms/followup")).send().await.unwrap().json().await.unwrap();
     assert_eq!(form_def["version"], "2018");
+    // An emergency: a refusal names its fields; grade 4 notifies the police and the township.
+    let em = app.url(&format!("/persons/{id}/emergencies"));
+    let now_bj = (chrono::Utc::now() + chrono::Duration::hours(8) - chrono::Duration::minutes(30)).format("%Y-%m-%dT%H:%M").to_string();
+    let r = doc.post(&em).form(&[("csrf", csrf.as_str()), ("occurred_at", now_bj.as_str()), ("risk_grade", "4")]).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let text = r.text().await.unwrap();
+    assert!(text.contains("【事件类型】未填写") && text.contains("【处置措施】未填写") && text.contains("【事件经过】未填写"), "{text}");
+    let r = doc.post(&em).form(&[("csrf", csrf.as_str()), ("occurred_at", now_bj.as_str()), ("risk_grade", "4"), ("kinds", "damage"),
+        ("kinds", "hurt_others"), ("description", "在家中砸物并推伤家属"), ("measures", "police_assist"), ("measures", "sent_to_hospital")]).send().await.unwrap();
+    assert_eq!((r.status(), location(&r)), (StatusCode::SEE_OTHER, format!("/persons/{id}?em=2#emergencies")));
+    let page = doc.get(app.url(&format!("/persons/{id}?em=2"))).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("已记录应急处置，并已通知辖区公安和街镇") && page.contains("毁物、伤人") && page.contains("4 级"), "{page}");
+    let notes: serde_json::Value = police.get(app.url("/api/v1/notifications")).send().await.unwrap().json().await.unwrap();
+    assert!(notes[0]["title"].as_str().unwrap().starts_with("应急处置"), "{notes}");
+    let api_em = serde_json::json!({"person_id": id, "occurred_at": now_bj, "risk_grade": 1, "kinds": ["wandering"], "description": "外出未归，已找回", "measures": ["guardian_notified"]});
+    let r = clerk.post(app.url("/api/v1/emergencies")).header("x-csrf-token", clerk_csrf.as_str()).json(&api_em).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!((body["notified"].as_i64(), body["risk_grade"].as_i64()), (Some(0), Some(4)), "a calm event neither alerts nor lowers the risk");
+    let list: serde_json::Value = clerk.get(app.url("/api/v1/emergencies")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(list.as_array().unwrap().len(), 2);
+    assert_eq!(police.post(app.url("/api/v1/emergencies")).json(&api_em).send().await.unwrap().status(), StatusCode::FORBIDDEN);
+
     // A person out of the doctor's scope answers 404, and writes nothing.
     let other = app.person_in(&app.town_b).await;
     let r = doc.post(app.url(&format!("/api/v1/persons/{other}/followups"))).header("x-csrf-token", csrf.as_str()).json(&ok).send().await.unwrap();
