@@ -216,6 +216,7 @@ pub static MESSAGES: &[(&str, &str)] = &[
     ("cli-outbox-empty", "待发送队列为空"),
     ("cli-outbox-line", "#{id}　{created}　{topic}　尝试 {attempts} 次　{status}"),
     ("cli-outbox-retry", "已将 {n} 条消息设为立即重发"),
+    ("cli-outbox-secret-missing", "未设置环境变量 {var}（webhook 签名密钥），没有发送任何消息"),
     ("cli-outbox-drained", "发送成功 {sent} 条，失败 {failed} 条（失败的将按退避时间重试）"),
     // -- domain: 性别 --
     ("sex-invalid", "性别应填写“男”或“女”"),

@@ -124,6 +124,9 @@ pub enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// The outbox of alerts for external channels (SMS gateway, webhook): show, retry, deliver.
+    #[command(subcommand)]
+    Outbox(OutboxCmd),
     /// Benchmarks (figures for the closing notes).
     #[command(subcommand)]
     Bench(bench::BenchCmd),
@@ -270,6 +273,34 @@ pub enum GenCmd {
 }
 
 #[derive(Subcommand, Debug)]
+pub enum OutboxCmd {
+    /// The latest messages, delivered or not.
+    List {
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Make undelivered messages due now (all, or one).
+    Retry {
+        #[arg(long)]
+        id: Option<i64>,
+    },
+    /// POST each due message to a webhook, signed: `X-Jingkang-Signature: sha256=<hex HMAC-SHA256
+    /// of the body>` with the secret from the environment. 2xx marks it delivered; anything else is
+    /// retried later with backoff (1, 2, 4 … minutes, at most 6 hours).
+    Drain {
+        #[arg(long)]
+        webhook: String,
+        /// Environment variable holding the shared secret.
+        #[arg(long, default_value = "JINGKANG_WEBHOOK_SECRET")]
+        secret_env: String,
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+    },
+}
+
+#[derive(Subcommand, Debug)]
 pub enum AuditCmd {
     /// Verify the hash chain of the audit log.
     Verify,
@@ -277,6 +308,9 @@ pub enum AuditCmd {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // One TLS crypto provider for the process (serving HTTPS, calling webhooks), chosen here
+    // rather than left to whichever features the build unified.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     config::init_logging(&cli.global.log);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,

@@ -281,3 +281,77 @@ fn organisations_and_users_that_belong_to_them() {
     let list = jk(dir.path(), &["org", "list"]);
     assert!(stdout(&list).contains("500110\t綦江区民政局"), "{}", stdout(&list));
 }
+
+/// `outbox drain` posts each due alert to a real webhook, signed with HMAC-SHA256; a failure is
+/// kept and retried later; `outbox retry` makes it due now; a missing secret sends nothing.
+#[test]
+fn outbox_drains_to_a_signed_webhook_and_retries() {
+    use std::sync::{Arc, Mutex};
+    let dir = tempfile::tempdir().unwrap();
+    assert!(jk(dir.path(), &["init"]).status.success());
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("jingkang.db").display());
+    rt.block_on(async {
+        let db = jingkang_core::store::Db::connect(&url).await.unwrap();
+        for (i, grade) in [(1, 3), (2, 4)] {
+            let payload = format!(r#"{{"topic":"alert.high_risk","region":"500110004","risk_grade":{grade},"n":{i}}}"#);
+            jingkang_core::on_pool!(&db, p => sqlx::query("INSERT INTO outbox (created_at, topic, payload, next_attempt_at) VALUES ($1, 'alert.high_risk', $2, $1)")
+                .bind(chrono::Utc::now()).bind(payload).execute(p).await.map(drop)).unwrap();
+        }
+    });
+    // The receiver: checks the signature, fails the first request with 500.
+    let seen: Arc<Mutex<Vec<(String, bool)>>> = Arc::default();
+    let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let log = seen.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |headers: axum::http::HeaderMap, body: String| {
+            let log = log.clone();
+            async move {
+                use hmac::{Hmac, Mac};
+                let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(b"s3cret").unwrap();
+                mac.update(body.as_bytes());
+                let expected = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
+                let ok = headers.get("x-jingkang-signature").and_then(|v| v.to_str().ok()) == Some(expected.as_str());
+                let mut log = log.lock().unwrap();
+                log.push((body, ok));
+                if log.len() == 1 { axum::http::StatusCode::INTERNAL_SERVER_ERROR } else { axum::http::StatusCode::NO_CONTENT }
+            }
+        }),
+    );
+    rt.spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let hook = format!("http://127.0.0.1:{port}/hook");
+    let drain = |secret: Option<&str>| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_jingkang"));
+        c.arg("--data-dir").arg(dir.path()).args(["outbox", "drain", "--webhook", &hook]).env_remove("JINGKANG_DATABASE_URL");
+        match secret {
+            Some(s) => c.env("JINGKANG_WEBHOOK_SECRET", s),
+            None => c.env_remove("JINGKANG_WEBHOOK_SECRET"),
+        };
+        c.output().unwrap()
+    };
+    let o = drain(None);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("JINGKANG_WEBHOOK_SECRET"), "{}", stderr(&o));
+    assert!(seen.lock().unwrap().is_empty());
+
+    let o = drain(Some("s3cret"));
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("发送成功 1 条，失败 1 条"), "{}", stdout(&o));
+    {
+        let seen = seen.lock().unwrap();
+        assert_eq!(seen.len(), 2);
+        assert!(seen.iter().all(|(_, ok)| *ok), "every request signed");
+        assert!(seen[0].0.contains(r#""n":1"#));
+    }
+    // Backing off: nothing is due; retry makes it due; it is delivered.
+    assert!(stdout(&drain(Some("s3cret"))).contains("发送成功 0 条，失败 0 条"));
+    let list = stdout(&jk(dir.path(), &["outbox", "list"]));
+    assert!(list.contains("待重试") && list.contains("HTTP 500") && list.contains("已送达"), "{list}");
+    assert!(stdout(&jk(dir.path(), &["outbox", "retry"])).contains("已将 1 条消息设为立即重发"));
+    assert!(stdout(&drain(Some("s3cret"))).contains("发送成功 1 条，失败 0 条"));
+    assert_eq!(seen.lock().unwrap().len(), 3);
+    let v: Value = serde_json::from_str(&stdout(&jk(dir.path(), &["outbox", "list", "--json"]))).unwrap();
+    assert!(v.as_array().unwrap().iter().all(|i| !i["delivered_at"].is_null()));
+}

@@ -143,6 +143,15 @@ pub async fn delivered(tx: &mut Tx, id: i64) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The signature a webhook receiver checks: `sha256=` and the hex HMAC-SHA256 of the body under
+/// the shared secret.
+pub fn signature(secret: &[u8], body: &[u8]) -> String {
+    use hmac::{Hmac, Mac};
+    let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(secret).unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+    mac.update(body);
+    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+}
+
 /// Backoff after the `attempts`-th failure: 1, 2, 4 … minutes, at most 6 hours.
 pub fn backoff(attempts: i64) -> Duration {
     Duration::minutes(1i64 << attempts.clamp(0, 20)).min(Duration::hours(6))
