@@ -279,3 +279,70 @@ async fn a_clerk_and_an_officer_in_chromium() {
     shot(&c, "10-audit").await;
     c.close().await.unwrap();
 }
+
+async fn click(c: &Client, css: &str) {
+    c.find(Locator::Css(css)).await.unwrap_or_else(|e| panic!("{css}: {e}")).click().await.unwrap();
+}
+
+/// A doctor records a follow-up at risk grade 3 on a tablet-sized window; the police of the county
+/// then find the alert in their notification centre and open the person (without the clinical
+/// record).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follow_up_at_risk_three_reaches_the_police_in_chromium() {
+    let Some((c, _driver)) = browser().await else { return };
+    let (db, dir) = sqlite_db().await;
+    let app = spawn_app(db, dir).await;
+    app.add_user("yisheng", Role::Doctor, COUNTY, false).await;
+    app.add_user("gongan", Role::Police, COUNTY, false).await;
+    let id = app.person_in(&app.town_a).await;
+    let name = app.all_persons().await.into_iter().find(|p| p.id == id).unwrap().record.data.name;
+
+    // The police see no one before (no one at risk ≥ 3).
+    login(&c, &app, "gongan").await;
+    wait_left(&c, "/login").await;
+    c.goto(&app.url("/notifications")).await.unwrap();
+    wait_text(&c, "没有通知").await;
+    c.delete_all_cookies().await.unwrap();
+
+    // 1. The doctor fills the form: date and name are filled in, choices are one tap each.
+    login(&c, &app, "yisheng").await;
+    wait_left(&c, "/login").await;
+    c.set_window_size(820, 1180).await.unwrap();
+    c.goto(&app.url(&format!("/persons/{id}/followups/new"))).await.unwrap();
+    wait_text(&c, "严重精神障碍患者随访服务记录表").await;
+    shot(&c, "11-followup-form").await;
+    // Submitting with the clinical items missing: every problem listed, nothing saved.
+    click(&c, "form.followup button[type=submit]").await;
+    let text = wait_text(&c, "没有保存").await;
+    assert!(text.contains("【危险性评估】未填写") && text.contains("【自知力】未填写"), "{text}");
+    shot(&c, "12-followup-errors").await;
+    for (name, value) in [
+        ("mode", "home"), ("risk_grade", "3"), ("symptom_level", "marked"), ("insight", "partial"), ("social.self_care", "fair"),
+        ("social.housework", "fair"), ("social.work", "na"), ("social.learning", "fair"), ("social.interpersonal", "poor"),
+        ("adherence", "intermittent"), ("symptoms", "suspicion"),
+    ] {
+        click(&c, &format!("input[name=\"{name}\"][value=\"{value}\"]")).await;
+    }
+    fill(&c, "drug1.name", "利培酮").await;
+    fill(&c, "drug1.night_mg", "2").await;
+    click(&c, "form.followup button[type=submit]").await;
+    let page = wait_text(&c, "已记录随访").await;
+    assert!(page.contains("病情分类“不稳定”") && page.contains("立即转诊"), "{page}");
+    shot(&c, "13-followup-recorded").await;
+    c.delete_all_cookies().await.unwrap();
+
+    // 2. The police: the alert is waiting; it opens the person, whom they may now see.
+    c.set_window_size(1024, 900).await.unwrap();
+    login(&c, &app, "gongan").await;
+    wait_left(&c, "/login").await;
+    c.goto(&app.url("/notifications")).await.unwrap();
+    let notes = wait_text(&c, "高风险提醒").await;
+    assert!(notes.contains(&name) && notes.contains("1 条未读") && notes.contains("随访评估危险性 3 级"), "{notes}");
+    shot(&c, "14-police-notification").await;
+    click(&c, "table.notifications a").await;
+    wait_path(&c, &format!("/persons/{id}")).await;
+    let person = wait_text(&c, &name).await;
+    assert!(person.contains("危险性评估") && !person.contains("利培酮") && !person.contains("随访记录"), "{person}");
+    shot(&c, "15-police-person").await;
+    c.close().await.unwrap();
+}
