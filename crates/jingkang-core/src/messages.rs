@@ -213,6 +213,13 @@ pub static MESSAGES: &[(&str, &str)] = &[
     // -- care: 应急处置, notifications, outbox --
     ("emergency-time-invalid", "【{label}】“{value}”不是有效时间，格式应为 年-月-日 时:分，如 2026-11-25 09:30"),
     ("emergency-late-reason-missing", "事件发生已超过 24 小时，请填写【{label}】"),
+    ("agreement-signatory-missing", "请勾选本人签署或填写签署的监护人姓名"),
+    ("agreement-validity-invalid", "【{label}】应晚于签署日期"),
+    ("agreement-validity-too-long", "【{label}】不能超过签署日期后 {years} 年"),
+    ("agreement-file-empty", "请选择协议扫描件（PDF、JPG 或 PNG）"),
+    ("agreement-file-too-large", "扫描件超过 10 MB，请降低分辨率后重新扫描"),
+    ("agreement-file-type", "扫描件须为 PDF、JPG 或 PNG 文件（按文件内容判断，改扩展名无效）"),
+    ("registration-ineligible", "登记条件未全部符合（{conditions}）。如确需登记，请在“原因或说明”中写明例外理由"),
     ("cli-outbox-empty", "待发送队列为空"),
     ("cli-outbox-line", "#{id}　{created}　{topic}　尝试 {attempts} 次　{status}"),
     ("cli-outbox-retry", "已将 {n} 条消息设为立即重发"),

@@ -369,6 +369,10 @@ pub struct RegistrationRequest {
     /// Needed for `close`.
     #[serde(default)]
     pub close_reason: String,
+    /// For `register`: the evaluator states there is no serious physical or infectious disease.
+    /// Without an exception reason, `register` needs every eligibility condition met.
+    #[serde(default)]
+    pub no_serious_disease: bool,
 }
 
 fn nothing_more<'a>(
@@ -442,6 +446,9 @@ pub async fn registration_post(
         Ok(e) => e,
         Err(code) => return Ok(unprocessable(code, jingkang_core::messages::template(code).to_string())),
     };
+    if let Some(why) = crate::care::register_gate(&state, &who, id, &event, req.no_serious_disease).await? {
+        return Ok(unprocessable("registration-ineligible", why));
+    }
     let mut tx = state.db.begin().await?;
     match registration::transition(&mut tx, &who.scope, &who.user.actor(), id, &event).await? {
         Ok(_) => tx.commit().await?,

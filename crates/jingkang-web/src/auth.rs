@@ -230,3 +230,15 @@ pub struct RecordEmergencies;
 impl Policy for RecordEmergencies {
     const ROLES: &'static [Role] = &[Role::Doctor, Role::Hospital, Role::Township, Role::Worker];
 }
+
+/// Roles that record agreements with a person (the township and its workers, 民政 of the district).
+pub struct ManageAgreements;
+impl Policy for ManageAgreements {
+    const ROLES: &'static [Role] = &[Role::Civil, Role::Township, Role::Worker];
+}
+
+/// Roles that see a person's agreements and their scans.
+pub struct ReadAgreements;
+impl Policy for ReadAgreements {
+    const ROLES: &'static [Role] = &[Role::Civil, Role::Township, Role::Worker, Role::Doctor, Role::Hospital, Role::Health];
+}

@@ -4,6 +4,7 @@
 //! ([`auth::Need`]); every person query goes through the caller's [`jingkang_core::regions::Scope`].
 
 pub mod admin;
+pub mod agreements;
 pub mod alerts;
 pub mod api;
 pub mod api_care;
@@ -126,6 +127,8 @@ fn table() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
         r(Method::POST, "/persons/{id}/registration", roles::<auth::EditRegistry>(), post(care::registration_change)),
         r(Method::GET, "/persons/{id}/followups/new", roles::<auth::RecordFollowups>(), get(followups::new_form)),
         r(Method::POST, "/persons/{id}/followups", roles::<auth::RecordFollowups>(), post(followups::create)),
+        r(Method::POST, "/persons/{id}/agreements", roles::<auth::ManageAgreements>(), post(agreements::create)),
+        r(Method::GET, "/persons/{id}/agreements/{aid}/scan", roles::<auth::ReadAgreements>(), get(agreements::scan)),
         r(Method::GET, "/persons/{id}/emergencies/new", roles::<auth::RecordEmergencies>(), get(alerts::new_form)),
         r(Method::POST, "/persons/{id}/emergencies", roles::<auth::RecordEmergencies>(), post(alerts::create)),
         r(Method::GET, "/notifications", roles::<auth::ReadRegistry>(), get(alerts::notifications)),

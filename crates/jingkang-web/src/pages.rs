@@ -518,6 +518,12 @@ pub struct PersonPage {
     emergencies: Option<Vec<crate::alerts::EmergencyLine>>,
     can_record_emergency: bool,
     em_notice: Option<String>,
+    /// 协议, for those who sign them and the health side.
+    agreements: Option<Vec<crate::agreements::AgreementLine>>,
+    can_record_agreement: bool,
+    agreement_kinds: Vec<Choice>,
+    pub(crate) agreement_error: Option<String>,
+    today: String,
 }
 
 /// One registration state change on the person page.
@@ -540,6 +546,25 @@ pub(crate) struct Loaded {
     /// The follow-up just recorded (its notice is shown).
     pub(crate) just_recorded: Option<i64>,
     emergencies: Vec<jingkang_core::store::emergencies::StoredEmergency>,
+    agreements: Vec<jingkang_core::store::agreements::StoredAgreement>,
+    /// What the eligibility checks were decided on (the registration gate adds the evaluator's
+    /// statement to it).
+    pub(crate) evidence: eligibility::Evidence,
+}
+
+/// The eligibility rule's conditions for `p` on `evidence`, places by name.
+pub(crate) fn decide(state: &AppState, p: &persons::StoredPerson, evidence: &eligibility::Evidence) -> Vec<eligibility::Check> {
+    let mut checks = eligibility_rule()
+        .map(|rule| eligibility::evaluate(rule, &p.record.data, evidence, crate::entry::today()))
+        .unwrap_or_default();
+    let d = &p.record.data;
+    for c in checks.iter_mut().filter(|c| c.key == "area") {
+        c.detail = match d.household_region.as_deref().filter(|h| !h.is_empty()) {
+            Some(h) => format!("现居住地 {}；户籍地 {}", state.tree.path_name(&d.residence_region), state.tree.path_name(h)),
+            None => format!("现居住地 {}", state.tree.path_name(&d.residence_region)),
+        };
+    }
+    checks
 }
 
 /// One condition of the eligibility rule on the person page.
@@ -621,6 +646,7 @@ pub(crate) struct More {
     /// For roles that read clinical content: the schedule and the follow-ups.
     followups: Option<(Option<followups::Schedule>, Vec<followups::StoredFollowup>)>,
     emergencies: Vec<jingkang_core::store::emergencies::StoredEmergency>,
+    agreements: Vec<jingkang_core::store::agreements::StoredAgreement>,
 }
 
 /// Follow-ups the person page lists, newest first.
@@ -633,6 +659,7 @@ fn more_basic<'a>(tx: &'a mut Tx, scope: &'a Scope, id: i64) -> BoxFuture<'a, an
             events: registration::events(tx, scope, id).await?,
             followups: None,
             emergencies: Vec::new(),
+            agreements: jingkang_core::store::agreements::of_person(tx, scope, id).await?,
         })
     })
 }
@@ -644,13 +671,14 @@ fn more_clinical<'a>(tx: &'a mut Tx, scope: &'a Scope, id: i64) -> BoxFuture<'a,
             events: registration::events(tx, scope, id).await?,
             followups: Some((followups::schedule(tx, scope, id).await?, followups::list(tx, scope, id, PAGE_FOLLOWUPS).await?)),
             emergencies: jingkang_core::store::emergencies::of_person(tx, scope, id).await?,
+            agreements: jingkang_core::store::agreements::of_person(tx, scope, id).await?,
         })
     })
 }
 
 pub(crate) async fn load_person(state: &AppState, who: &CurrentUser, id: i64) -> AppResult<Loaded> {
     let more = if crate::auth::allows::<crate::auth::ReadClinical>(who.user.role) { more_clinical } else { more_basic };
-    let Some((p, More { history, events, followups, emergencies })) = read_person(state, who, id, more).await? else {
+    let Some((p, More { history, events, followups, emergencies, agreements })) = read_person(state, who, id, more).await? else {
         return Err(AppError::NotFound);
     };
     let risk_changes = history
@@ -662,18 +690,12 @@ pub(crate) async fn load_person(state: &AppState, who: &CurrentUser, id: i64) ->
             new: h.new.as_deref().and_then(|v| v.parse().ok()),
         })
         .collect();
-    let evidence = eligibility::Evidence { risk_changes, ..Default::default() };
-    let mut checks = eligibility_rule()
-        .map(|rule| eligibility::evaluate(rule, &p.record.data, &evidence, crate::entry::today()))
-        .unwrap_or_default();
-    // Places by name, as a clerk reads them.
-    let d = &p.record.data;
-    for c in checks.iter_mut().filter(|c| c.key == "area") {
-        c.detail = match d.household_region.as_deref().filter(|h| !h.is_empty()) {
-            Some(h) => format!("现居住地 {}；户籍地 {}", state.tree.path_name(&d.residence_region), state.tree.path_name(h)),
-            None => format!("现居住地 {}", state.tree.path_name(&d.residence_region)),
-        };
-    }
+    // The agreement condition from the stored agreements: unknown while none is recorded (it may
+    // be signed on paper and not yet entered).
+    let signed: Vec<_> = agreements.iter().filter_map(|a| Some((a.kind()?, a.signed_on, a.valid_until))).collect();
+    let agreement_signed = (!signed.is_empty()).then(|| jingkang_core::care::agreement::signed_and_valid(&signed, crate::entry::today()));
+    let evidence = eligibility::Evidence { risk_changes, agreement_signed, ..Default::default() };
+    let checks = decide(state, &p, &evidence);
     let history = history
         .into_iter()
         .filter(|h| who.may_see_field(&h.field))
@@ -689,7 +711,7 @@ pub(crate) async fn load_person(state: &AppState, who: &CurrentUser, id: i64) ->
             HistoryLine { at: beijing_time(h.at), label, old, new, source: h.source, actor: h.actor }
         })
         .collect();
-    Ok(Loaded { p, history, events, checks, followups, just_recorded: None, emergencies })
+    Ok(Loaded { p, history, events, checks, followups, just_recorded: None, emergencies, agreements, evidence })
 }
 
 /// A timestamp as users read it: China Standard Time (UTC+8), to the minute.
@@ -701,7 +723,8 @@ pub fn beijing_time(t: chrono::DateTime<chrono::Utc>) -> String {
 }
 
 pub(crate) fn person_page(state: &AppState, who: &CurrentUser, loaded: Loaded, revealed: Option<(&str, String)>) -> PersonPage {
-    let Loaded { p, history, events, checks, followups, just_recorded, emergencies } = loaded;
+    let Loaded { p, history, events, checks, followups, just_recorded, emergencies, agreements, evidence: _ } = loaded;
+    let agreement_lines = crate::agreements::lines(p.id, agreements);
     let clinical = followups.is_some();
     let p = &p;
     let fields = registry::FIELDS
@@ -776,6 +799,11 @@ pub(crate) fn person_page(state: &AppState, who: &CurrentUser, loaded: Loaded, r
         created: false,
         followups: followups.map(|(schedule, list)| crate::followups::section(who, schedule, list, just_recorded)),
         emergencies: clinical.then(|| crate::alerts::lines(emergencies)),
+        agreements: crate::auth::allows::<crate::auth::ReadAgreements>(who.user.role).then_some(agreement_lines),
+        can_record_agreement: crate::auth::allows::<crate::auth::ManageAgreements>(who.user.role),
+        agreement_kinds: jingkang_core::care::agreement::AgreementKind::ALL.into_iter().map(|k| Choice { value: k.code().into(), label: k.label_zh().into(), selected: false }).collect(),
+        agreement_error: None,
+        today: crate::entry::today().to_string(),
         can_record_emergency: crate::auth::allows::<crate::auth::RecordEmergencies>(who.user.role),
         em_notice: None,
         id: p.id,

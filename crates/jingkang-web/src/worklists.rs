@@ -123,7 +123,7 @@ pub async fn overview(State(state): State<AppState>, Need { who, .. }: Need<Read
 
 pub struct ItemLine {
     id: i64,
-    cells: [String; 9],
+    cells: [String; 10],
     overdue: bool,
 }
 

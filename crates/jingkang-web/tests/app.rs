@@ -50,6 +50,7 @@ app_tests!(
     admin_manages_organisations,
     registration_changes_on_the_person_page,
     followups_risk_worklists_end_to_end,
+    agreements_with_scans,
 );
 
 async fn login_lockout_and_first_password_change(app: App) {
@@ -302,6 +303,22 @@ async fn authorization_matrix(app: App) {
         }
         notes.insert(role, (ids[0], ids[1]));
     }
+    // An agreement with a scan on each person, for the scan route.
+    let mut aids = Vec::new();
+    for person in [in_person, out_person] {
+        let county = Scope::of(app.tree.get(COUNTY).unwrap());
+        let a = jingkang_core::care::agreement::Agreement {
+            kind: jingkang_core::care::agreement::AgreementKind::Consent,
+            signed_on: chrono::NaiveDate::from_ymd_opt(2026, 1, 1).unwrap(),
+            person_signed: true,
+            guardian_name: None,
+            valid_until: chrono::NaiveDate::from_ymd_opt(2026, 12, 31).unwrap(),
+        };
+        let scan = jingkang_core::store::agreements::Scan { media_type: "image/png", file_name: "a.png", bytes: b"\x89PNG\r\n\x1a\n" };
+        let mut tx = app.db.begin().await.unwrap();
+        aids.push(jingkang_core::store::agreements::record(&mut tx, &county, &Actor::cli(), person, &a, Some(scan)).await.unwrap().unwrap());
+        tx.commit().await.unwrap();
+    }
     let anon = client();
     for (i, spec) in jingkang_web::route_specs().into_iter().enumerate() {
         for role in Role::ALL {
@@ -319,7 +336,8 @@ async fn authorization_matrix(app: App) {
                     (false, true) => in_person,
                     (false, false) => out_person,
                 };
-                let path = spec.path.replace("{id}", &id.to_string()).replace("{*path}", "app.css").replace("{name}", "overdue");
+                let path = spec.path.replace("{id}", &id.to_string()).replace("{*path}", "app.css").replace("{name}", "overdue")
+                    .replace("{aid}", &aids[usize::from(!in_scope)].to_string());
                 let url = app.url(&path);
                 let send = |url: String| {
                     let req = if spec.method == axum::http::Method::GET {
@@ -737,8 +755,14 @@ async fn registration_changes_on_the_person_page(app: App) {
     assert!(page.contains("现居住地 重庆市 / "), "places by name, not by code");
     assert!(!page.contains("<option value=\"resume\">"), "only what the state allows is offered");
 
+    // 登记 while conditions are unmet or unknown: refused, naming them; with an exception's reason
+    // it goes through (and is marked 例外登记).
+    let r = post(vec![("event", "register"), ("no_serious_disease", "1")]).await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let text = r.text().await.unwrap();
+    assert!(text.contains("登记条件未全部符合") && text.contains("待核实") && text.contains("例外理由"), "{text}");
     // 登记 → 开始服务, each redirected to the page with a notice.
-    let r = post(vec![("event", "register")]).await.unwrap();
+    let r = post(vec![("event", "register"), ("reason", "纸质协议已签，扫描件待补")]).await.unwrap();
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     assert_eq!(r.headers()["location"], format!("/persons/{id}?reg=registered").as_str());
     let page = c.get(app.url(&format!("/persons/{id}?reg=registered"))).send().await.unwrap().text().await.unwrap();
@@ -954,4 +978,55 @@ async fn followups_risk_worklists_end_to_end(app: App) {
     let other = app.person_in(&app.town_b).await;
     let r = doc.post(app.url(&format!("/api/v1/persons/{other}/followups"))).header("x-csrf-token", csrf.as_str()).json(&ok).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
+}
+
+/// Agreements: a scan is checked by its content, stored, served only to the roles that read
+/// agreements (each read audited); a service agreement about to end puts the person on the list.
+async fn agreements_with_scans(app: App) {
+    let (c, csrf, _) = session_for(&app, "ag-clerk", Role::Township, &app.town_a).await;
+    let id = app.person_in(&app.town_a).await;
+    jingkang_core::on_pool!(&app.db, p => sqlx::query("UPDATE persons SET registration_state = 'in_service' WHERE id = $1").bind(id).execute(p).await.map(drop)).unwrap();
+    let today = jingkang_web::entry::today();
+    let upload = |kind: &'static str, bytes: Vec<u8>, name: &'static str, until: String| {
+        let form = reqwest::multipart::Form::new()
+            .text("csrf", csrf.clone())
+            .text("kind", kind)
+            .text("signed_on", today.to_string())
+            .text("person_signed", "1")
+            .text("guardian_name", "张大山")
+            .text("valid_until", until)
+            .part("file", reqwest::multipart::Part::bytes(bytes).file_name(name));
+        c.post(app.url(&format!("/persons/{id}/agreements"))).multipart(form).send()
+    };
+    let pdf = b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF".to_vec();
+    let png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0".to_vec();
+    // A program renamed .pdf is refused; nothing is written.
+    let r = upload("consent", b"MZ\x90\0\x03 not a scan".to_vec(), "同意书.pdf", String::new()).await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.text().await.unwrap().contains("扫描件须为 PDF、JPG 或 PNG 文件"));
+    let r = upload("consent", pdf.clone(), "同意书.pdf", "2020-01-01".into()).await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY, "ends before it was signed");
+    let n: i64 = jingkang_core::on_pool!(&app.db, p => sqlx::query_scalar("SELECT COUNT(*) FROM agreements").fetch_one(p).await).unwrap();
+    assert_eq!(n, 0);
+    assert_eq!(upload("consent", pdf.clone(), "同意书.pdf", String::new()).await.unwrap().status(), StatusCode::SEE_OTHER);
+    let soon = (today + chrono::Duration::days(10)).to_string();
+    assert_eq!(upload("service", png.clone(), "协议.png", soon.clone()).await.unwrap().status(), StatusCode::SEE_OTHER);
+    let page = c.get(app.url(&format!("/persons/{id}"))).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("知情同意书") && page.contains("服务协议") && page.contains("本人、监护人 张大山") && page.contains(&soon), "{page}");
+    // The scan, as stored, with its type; audited.
+    let link = page.split("href=\"").filter_map(|s| s.split('"').next()).find(|h| h.ends_with("/scan")).unwrap().to_string();
+    let r = c.get(app.url(&link)).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(r.headers()["content-type"] == "application/pdf" || r.headers()["content-type"] == "image/png");
+    let body = r.bytes().await.unwrap();
+    assert!(body.as_ref() == pdf.as_slice() || body.as_ref() == png.as_slice());
+    assert!(app.audit_actions().await.iter().any(|a| a == "agreement.scan.read"));
+    // The police may not fetch it (403), another township's clerk finds nothing (404).
+    let (police, _, _) = session_for(&app, "ag-police", Role::Police, COUNTY).await;
+    assert_eq!(police.get(app.url(&link)).send().await.unwrap().status(), StatusCode::FORBIDDEN);
+    let (other, _, _) = session_for(&app, "ag-other", Role::Township, &app.town_b).await;
+    assert_eq!(other.get(app.url(&link)).send().await.unwrap().status(), StatusCode::NOT_FOUND);
+    // Ending within 30 days: on the list.
+    let list = c.get(app.url("/worklists/agreements")).send().await.unwrap().text().await.unwrap();
+    assert!(list.contains(&format!("/persons/{id}#followups")) && list.contains(&soon), "{list}");
 }

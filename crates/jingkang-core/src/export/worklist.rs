@@ -10,10 +10,10 @@ use crate::regions::RegionTree;
 use crate::store::worklists::{WorkItem, Worklist};
 
 /// The column headers of an exported worklist.
-pub const HEADERS: [&str; 10] = ["序号", "姓名", "性别", "年龄", "现居住地", "危险性评估", "病情分类", "最近随访", "下次随访", "逾期天数"];
+pub const HEADERS: [&str; 11] = ["序号", "姓名", "性别", "年龄", "现居住地", "危险性评估", "病情分类", "最近随访", "下次随访", "逾期天数", "服务协议有效期至"];
 
 /// The cells of one row, as text (the numbers are written as numbers).
-pub fn row_cells(tree: &RegionTree, item: &WorkItem, today: NaiveDate) -> [String; 9] {
+pub fn row_cells(tree: &RegionTree, item: &WorkItem, today: NaiveDate) -> [String; 10] {
     [
         item.name.clone(),
         match item.sex.as_str() {
@@ -29,6 +29,7 @@ pub fn row_cells(tree: &RegionTree, item: &WorkItem, today: NaiveDate) -> [Strin
         item.last_followup_date.map_or(String::new(), |d| d.to_string()),
         item.next_followup_date.map_or(String::new(), |d| d.to_string()),
         item.next_followup_date.map_or(0, |d| (today - d).num_days().max(0)).to_string(),
+        item.agreement_valid_until.map_or(String::new(), |d| d.to_string()),
     ]
 }
 
@@ -46,7 +47,7 @@ pub fn to_xlsx(tree: &RegionTree, list: Worklist, region_name: &str, today: Naiv
     for (c, h) in HEADERS.iter().enumerate() {
         ws.write_string_with_format(3, c as u16, *h, &head)?;
     }
-    for (c, w) in [6, 10, 6, 6, 36, 12, 10, 12, 12, 10].into_iter().enumerate() {
+    for (c, w) in [6, 10, 6, 6, 36, 12, 10, 12, 12, 10, 16].into_iter().enumerate() {
         ws.set_column_width(c as u16, w)?;
     }
     for (i, item) in items.iter().enumerate() {

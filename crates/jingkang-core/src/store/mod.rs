@@ -9,6 +9,7 @@
 //! Every repository function over persons takes a [`crate::regions::Scope`]; see `persons.rs`.
 
 pub mod accounts;
+pub mod agreements;
 pub mod alerts;
 pub mod audit;
 pub mod batch;

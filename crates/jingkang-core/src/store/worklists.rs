@@ -21,6 +21,8 @@ pub enum Worklist {
     Unstable,
     /// 失访: the last follow-up did not reach the person.
     Lost,
+    /// 服务协议将到期: a registered person's service agreement ends within 30 days or has ended.
+    Agreements,
 }
 
 /// Days an unstable person may go without a follow-up.
@@ -29,7 +31,7 @@ pub const UNSTABLE_DAYS: i64 = 14;
 pub const DUE_DAYS: i64 = 7;
 
 impl Worklist {
-    pub const ALL: [Worklist; 4] = [Worklist::Due, Worklist::Overdue, Worklist::Unstable, Worklist::Lost];
+    pub const ALL: [Worklist; 5] = [Worklist::Due, Worklist::Overdue, Worklist::Unstable, Worklist::Lost, Worklist::Agreements];
 
     pub fn code(self) -> &'static str {
         match self {
@@ -37,6 +39,7 @@ impl Worklist {
             Worklist::Overdue => "overdue",
             Worklist::Unstable => "unstable",
             Worklist::Lost => "lost",
+            Worklist::Agreements => "agreements",
         }
     }
 
@@ -50,6 +53,7 @@ impl Worklist {
             Worklist::Overdue => "逾期未随访",
             Worklist::Unstable => "不稳定且两周内未随访",
             Worklist::Lost => "失访",
+            Worklist::Agreements => "服务协议将到期",
         }
     }
 
@@ -63,6 +67,11 @@ impl Worklist {
                 today - Duration::days(UNSTABLE_DAYS)
             ),
             Worklist::Lost => "最近一次随访为失访（未见到本人也未能联系上）".to_string(),
+            Worklist::Agreements => format!(
+                "已登记、服务中或暂停的服务对象，最近一份服务协议在 {} 前到期（{} 天内到期或已过期）",
+                today + Duration::days(crate::care::agreement::EXPIRING_DAYS),
+                crate::care::agreement::EXPIRING_DAYS
+            ),
         }
     }
 
@@ -81,6 +90,11 @@ impl Worklist {
                 "last_followup_date",
             ),
             Worklist::Lost => ("s.followup_lost AND s.last_followup_date <= $1", vec![today], "last_followup_date"),
+            Worklist::Agreements => (
+                "s.agreement_valid_until < $1 AND s.registration_state IN ('registered', 'in_service', 'suspended')",
+                vec![today + Duration::days(crate::care::agreement::EXPIRING_DAYS)],
+                "agreement_valid_until",
+            ),
         }
     }
 }
@@ -98,6 +112,7 @@ pub struct WorkItem {
     pub last_followup_date: Option<NaiveDate>,
     pub next_followup_date: Option<NaiveDate>,
     pub last_followup_by: Option<String>,
+    pub agreement_valid_until: Option<NaiveDate>,
 }
 
 /// Narrowing of a worklist within the caller's scope.
@@ -130,7 +145,11 @@ pub async fn items(tx: &mut Tx, scope: &Scope, list: Worklist, today: NaiveDate,
         n
     };
     let (p_lo, p_hi) = (next(), next());
-    let mut cond = format!("{cond} AND s.residence_region >= ${p_lo} AND s.residence_region < ${p_hi}");
+    // The date leads: on SQLite the unary `+` keeps the planner from a skip-scan over every date
+    // to use the region range (70 ms instead of a few for 60 000 overdue persons); the region is
+    // still checked from the index.
+    let plus = if tx.backend() == super::Backend::Sqlite { "+" } else { "" };
+    let mut cond = format!("{cond} AND {plus}s.residence_region >= ${p_lo} AND {plus}s.residence_region < ${p_hi}");
     if filter.by.is_some() {
         cond.push_str(&format!(" AND s.last_followup_by = ${}", next()));
     }
@@ -138,7 +157,7 @@ pub async fn items(tx: &mut Tx, scope: &Scope, list: Worklist, today: NaiveDate,
     let (p_limit, p_offset) = (next(), next());
     let sql = format!(
         "SELECT p.id, p.name, p.sex, p.birth_date, p.residence_region, p.risk_grade, p.condition_class, p.last_followup_date, \
-         p.next_followup_date, p.last_followup_by FROM persons p \
+         p.next_followup_date, p.last_followup_by, p.agreement_valid_until FROM persons p \
          WHERE p.id IN (SELECT s.id FROM persons s WHERE {cond} ORDER BY s.{order}, s.residence_region, s.id LIMIT ${p_limit} OFFSET ${p_offset}) \
          ORDER BY p.{order}, p.residence_region, p.id"
     );
