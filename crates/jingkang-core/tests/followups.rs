@@ -228,6 +228,13 @@ async fn generated_history_is_consistent(t: TestDb) {
         assert!(list.iter().all(|f| f.visit_date <= today() && f.recorded_by == "system"));
     }
     tx.commit().await.unwrap();
+    // Registered persons have their agreements, and the person's column is their end.
+    let n: i64 = on_pool!(&t.db, p => sqlx::query_scalar(
+        "SELECT COUNT(*) FROM persons p WHERE p.registration_state IN ('registered','in_service','suspended') \
+         AND p.agreement_valid_until = (SELECT max(valid_until) FROM agreements a WHERE a.person_id = p.id AND a.kind = 'service')").fetch_one(p).await).unwrap();
+    let registered: i64 = on_pool!(&t.db, p => sqlx::query_scalar(
+        "SELECT COUNT(*) FROM persons WHERE registration_state IN ('registered','in_service','suspended')").fetch_one(p).await).unwrap();
+    assert_eq!(n, registered);
     let before = counts(&t).await;
     let again = history::write(&t.db, 7, 2, today(), None).await.unwrap_err();
     assert!(again.downcast_ref::<history::HistoryExists>().is_some());

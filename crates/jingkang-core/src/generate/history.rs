@@ -50,6 +50,9 @@ pub struct GenEvent {
 pub struct PersonHistory {
     pub followups: Vec<GenFollowup>,
     pub events: Vec<GenEvent>,
+    /// For persons registered at the end: the end of their current consent and service
+    /// agreements (signed a year before it).
+    pub agreement_until: Option<NaiveDate>,
 }
 
 impl PersonHistory {
@@ -171,6 +174,9 @@ pub fn person_history(seed: u64, start: NaiveDate, until: NaiveDate) -> PersonHi
     } else if x < 0.80 {
         push(&mut h, &mut state, Event::Decline { reason: "本人不愿参加".into() });
     }
+    if matches!(state, RegistrationState::Registered | RegistrationState::InService | RegistrationState::Suspended) {
+        h.agreement_until = Some(until + Duration::days(rng.random_range(-20..=340)));
+    }
     // Follow-ups.
     let relapse_prone = rng.random_bool(0.15);
     let mut risk: u8 = if rng.random_bool(0.8) { 0 } else { rng.random_range(1..=2) };
@@ -253,7 +259,7 @@ pub async fn write(db: &Db, seed: u64, years: u32, until: NaiveDate, progress: O
     };
     let ddl = format!(
         "CREATE TEMP TABLE gen_schedule (person_id {int} PRIMARY KEY, state {text} NOT NULL, risk_grade {int}, condition_class {text}, \
-         last_followup_date {date}, next_followup_date {date}, followup_lost {boolean} NOT NULL)"
+         last_followup_date {date}, next_followup_date {date}, followup_lost {boolean} NOT NULL, agreement_valid_until {date})"
     );
     on_tx!(&mut tx, c => sqlx::query(&ddl).execute(&mut **c).await.map(drop))?;
     let fu_cols = [
@@ -267,11 +273,15 @@ pub async fn write(db: &Db, seed: u64, years: u32, until: NaiveDate, progress: O
     ];
     let sched_cols = [
         ("person_id", Col::Int), ("state", Col::Text), ("risk_grade", Col::Int), ("condition_class", Col::Text),
-        ("last_followup_date", Col::Date), ("next_followup_date", Col::Date), ("followup_lost", Col::Bool),
+        ("last_followup_date", Col::Date), ("next_followup_date", Col::Date), ("followup_lost", Col::Bool), ("agreement_valid_until", Col::Date),
+    ];
+    let ag_cols = [
+        ("person_id", Col::Int), ("change_id", Col::Int), ("kind", Col::Text), ("signed_on", Col::Date), ("person_signed", Col::Bool),
+        ("valid_until", Col::Date),
     ];
     let mut summary = HistorySummary::default();
     for chunk in ids.chunks(BATCH) {
-        let (mut fu, mut ev, mut sc) = (Rows::new(), Rows::new(), Rows::new());
+        let (mut fu, mut ev, mut sc, mut ag) = (Rows::new(), Rows::new(), Rows::new(), Rows::new());
         for &pid in chunk {
             let h = person_history(seed ^ (pid as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15), start, until);
             for f in &h.followups {
@@ -320,13 +330,25 @@ pub async fn write(db: &Db, seed: u64, years: u32, until: NaiveDate, progress: O
                 None => sc.text(None),
             };
             sc.bool(last.is_some_and(|f| f.lost));
+            match h.agreement_until {
+                Some(d) => sc.date(d),
+                None => sc.text(None),
+            };
             sc.end_row();
+            if let Some(until) = h.agreement_until {
+                let signed = until.checked_sub_months(Months::new(12)).unwrap_or(until) + Duration::days(1);
+                for kind in ["consent", "service"] {
+                    ag.row().int(Some(pid)).int(Some(change)).text(Some(kind)).date(signed).bool(true).date(until);
+                    ag.end_row();
+                }
+            }
             summary.followups += h.followups.len() as u64;
             summary.events += h.events.len() as u64;
         }
         bulk::insert(&mut tx, "followups", &fu_cols, fu).await?;
         bulk::insert(&mut tx, "registration_events", &ev_cols, ev).await?;
         bulk::insert(&mut tx, "gen_schedule", &sched_cols, sc).await?;
+        bulk::insert(&mut tx, "agreements", &ag_cols, ag).await?;
         summary.persons += chunk.len() as u64;
         if let Some(p) = progress {
             p(summary.persons);
@@ -335,7 +357,7 @@ pub async fn write(db: &Db, seed: u64, years: u32, until: NaiveDate, progress: O
     on_tx!(&mut tx, c => sqlx::query(
         "UPDATE persons SET registration_state = g.state, risk_grade = COALESCE(g.risk_grade, persons.risk_grade), \
          condition_class = g.condition_class, last_followup_date = g.last_followup_date, next_followup_date = g.next_followup_date, \
-         followup_lost = g.followup_lost, last_followup_by = 'system', updated_change = $1 \
+         followup_lost = g.followup_lost, last_followup_by = 'system', agreement_valid_until = g.agreement_valid_until, updated_change = $1 \
          FROM gen_schedule g WHERE g.person_id = persons.id")
         .bind(change).execute(&mut **c).await.map(drop))?;
     on_tx!(&mut tx, c => sqlx::query("DROP TABLE gen_schedule").execute(&mut **c).await.map(drop))?;
