@@ -570,10 +570,10 @@ impl utoipa::Modify for BearerAuth {
         crate::api_care::worklist_get, crate::api_care::emergencies_get, crate::api_care::emergencies_post, crate::api_care::notifications_get),
     components(schemas(ApiErrorBody, PersonSummary, PersonPage, FieldValue, PersonRecord, RegionItem, ImportResult, ImportRowError,
         UserItem, NewUserRequest, NewUserResponse, RegistrationInfo, RegistrationEventItem, RegistrationRequest,
-        crate::api_care::ScheduleInfo, crate::api_care::FollowupItem, crate::api_care::FollowupsInfo, crate::api_care::FieldProblem,
+        crate::api_care::ScheduleInfo, jingkang_core::store::followups::StoredFollowup, jingkang_core::care::schedule::ConditionClass, crate::api_care::FollowupsInfo, crate::api_care::FieldProblem,
         crate::api_care::FollowupRefused, crate::api_care::FollowupRecorded, crate::api_care::RiskPoint, crate::api_care::RiskInfo,
-        crate::api_care::WorkItemOut, crate::api_care::WorklistOut, crate::api_care::EmergencyItem, crate::api_care::EmergencyRequest,
-        crate::api_care::EmergencyRecorded, crate::api_care::NotificationItem)),
+        jingkang_core::store::worklists::WorkItem, crate::api_care::WorklistOut, jingkang_core::store::emergencies::StoredEmergency, crate::api_care::EmergencyRequest,
+        crate::api_care::EmergencyRecorded, jingkang_core::store::alerts::Notification)),
     modifiers(&BearerAuth)
 )]
 pub struct ApiDoc;

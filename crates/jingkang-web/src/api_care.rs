@@ -12,6 +12,8 @@ use jingkang_core::regions::Scope;
 use jingkang_core::store::Tx;
 use jingkang_core::store::batch::BoxFuture;
 use jingkang_core::store::followups::{self, Refusal, Schedule, StoredFollowup};
+use jingkang_core::store::alerts::Notification;
+use jingkang_core::store::emergencies::StoredEmergency;
 use jingkang_core::store::worklists::{WorkFilter, WorkItem};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -52,52 +54,11 @@ impl From<Option<Schedule>> for ScheduleInfo {
     }
 }
 
-/// One follow-up as recorded.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct FollowupItem {
-    pub id: i64,
-    pub visit_date: NaiveDate,
-    /// `clinic`, `home` or `phone`.
-    pub mode: String,
-    pub lost: bool,
-    pub died: bool,
-    pub risk_grade: Option<i64>,
-    pub condition_class: Option<String>,
-    pub next_date: Option<NaiveDate>,
-    pub doctor: String,
-    pub form_version: String,
-    /// Every answered field by key (see `/api/v1/forms/followup`).
-    #[schema(value_type = Object)]
-    pub answers: serde_json::Map<String, serde_json::Value>,
-    pub recorded_by: String,
-    pub recorded_at: chrono::DateTime<chrono::Utc>,
-}
-
-impl From<StoredFollowup> for FollowupItem {
-    fn from(f: StoredFollowup) -> Self {
-        FollowupItem {
-            id: f.id,
-            visit_date: f.visit_date,
-            mode: f.mode,
-            lost: f.lost,
-            died: f.died,
-            risk_grade: f.risk_grade,
-            condition_class: f.condition_class.map(|c| c.code().to_string()),
-            next_date: f.next_date,
-            doctor: f.doctor,
-            form_version: f.form_version,
-            answers: f.answers,
-            recorded_by: f.recorded_by,
-            recorded_at: f.recorded_at,
-        }
-    }
-}
-
 #[derive(Debug, Serialize, ToSchema)]
 pub struct FollowupsInfo {
     pub schedule: ScheduleInfo,
     /// Newest visit first.
-    pub items: Vec<FollowupItem>,
+    pub items: Vec<StoredFollowup>,
 }
 
 /// Most follow-ups one API answer lists.
@@ -109,7 +70,7 @@ fn followups_of<'a>(tx: &'a mut Tx, scope: &'a Scope, id: i64) -> BoxFuture<'a, 
 
 async fn followups_info(state: &AppState, who: &crate::auth::CurrentUser, id: i64) -> Result<FollowupsInfo, ApiError> {
     let (_, (schedule, list)) = crate::pages::read_person(state, who, id, followups_of).await?.ok_or(AppError::NotFound)?;
-    Ok(FollowupsInfo { schedule: schedule.into(), items: list.into_iter().map(FollowupItem::from).collect() })
+    Ok(FollowupsInfo { schedule: schedule.into(), items: list })
 }
 
 /// A person's follow-ups and current schedule. The read is audited.
@@ -224,7 +185,7 @@ pub async fn risk_get(State(state): State<AppState>, ApiNeed(who, _): ApiNeed<Re
         .into_iter()
         .rev()
         .filter(|f| !f.lost)
-        .map(|f| RiskPoint { visit_date: f.visit_date, risk_grade: f.risk_grade, condition_class: f.condition_class })
+        .map(|f| RiskPoint { visit_date: f.visit_date, risk_grade: f.risk_grade, condition_class: f.condition_class.map(|c| c.code().to_string()) })
         .collect();
     Ok(Json(RiskInfo { current: info.schedule, history }))
 }
@@ -250,19 +211,6 @@ pub struct WorklistQuery {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct WorkItemOut {
-    pub id: i64,
-    pub name: String,
-    pub sex: String,
-    pub birth_date: NaiveDate,
-    pub residence_region: String,
-    pub risk_grade: Option<i64>,
-    pub condition_class: Option<String>,
-    pub last_followup_date: Option<NaiveDate>,
-    pub next_followup_date: Option<NaiveDate>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
 pub struct WorklistOut {
     /// `due`, `overdue`, `unstable` or `lost`.
     pub name: String,
@@ -270,7 +218,7 @@ pub struct WorklistOut {
     /// The definition with today's dates.
     pub definition: String,
     pub total: i64,
-    pub items: Vec<WorkItemOut>,
+    pub items: Vec<WorkItem>,
 }
 
 /// A worklist, computed now: `due` (本周应随访), `overdue` (逾期未随访), `unstable` (不稳定且两周内未随访),
@@ -296,64 +244,13 @@ pub async fn worklist_get(
         label: list.label_zh().into(),
         definition: list.definition_zh(today()),
         total,
-        items: items
-            .into_iter()
-            .map(|i: WorkItem| WorkItemOut {
-                id: i.id,
-                name: i.name,
-                sex: i.sex,
-                birth_date: i.birth_date,
-                residence_region: i.residence_region,
-                risk_grade: i.risk_grade,
-                condition_class: i.condition_class,
-                last_followup_date: i.last_followup_date,
-                next_followup_date: i.next_followup_date,
-            })
-            .collect(),
+        items,
     }))
 }
 
-/// An emergency event as the API shows it.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct EmergencyItem {
-    pub id: i64,
-    pub person_id: i64,
-    pub occurred_at: chrono::DateTime<chrono::Utc>,
-    pub risk_grade: i64,
-    /// Codes: hurt_others, damage, self_harm, suicide, disturbance, wandering, acute_relapse, other.
-    pub kinds: Vec<String>,
-    pub place: Option<String>,
-    pub description: String,
-    /// Codes: on_site, medication, sent_to_hospital, police_assist, emergency_admission, guardian_notified, other.
-    pub measures: Vec<String>,
-    pub outcome: Option<String>,
-    pub late_reason: Option<String>,
-    pub recorded_by: String,
-    pub recorded_at: chrono::DateTime<chrono::Utc>,
-}
-
-impl From<jingkang_core::store::emergencies::StoredEmergency> for EmergencyItem {
-    fn from(e: jingkang_core::store::emergencies::StoredEmergency) -> Self {
-        EmergencyItem {
-            id: e.id,
-            person_id: e.person_id,
-            occurred_at: e.occurred_at,
-            risk_grade: e.risk_grade,
-            kinds: e.kinds,
-            place: e.place,
-            description: e.description,
-            measures: e.measures,
-            outcome: e.outcome,
-            late_reason: e.late_reason,
-            recorded_by: e.recorded_by,
-            recorded_at: e.recorded_at,
-        }
-    }
-}
-
 /// The latest emergency events in the caller's scope (at most 200). Audited.
-#[utoipa::path(get, path = "/api/v1/emergencies", responses((status = 200, body = Vec<EmergencyItem>)), security(("bearer" = [])), tag = "emergencies")]
-pub async fn emergencies_get(State(state): State<AppState>, ApiNeed(who, _): ApiNeed<ReadClinical>) -> Result<Json<Vec<EmergencyItem>>, ApiError> {
+#[utoipa::path(get, path = "/api/v1/emergencies", responses((status = 200, body = Vec<StoredEmergency>)), security(("bearer" = [])), tag = "emergencies")]
+pub async fn emergencies_get(State(state): State<AppState>, ApiNeed(who, _): ApiNeed<ReadClinical>) -> Result<Json<Vec<StoredEmergency>>, ApiError> {
     let (scope, actor) = (who.scope.clone(), who.user.actor());
     let list = state
         .writes
@@ -366,7 +263,7 @@ pub async fn emergencies_get(State(state): State<AppState>, ApiNeed(who, _): Api
             })
         })
         .await?;
-    Ok(Json(list.into_iter().map(EmergencyItem::from).collect()))
+    Ok(Json(list))
 }
 
 /// A new emergency event.
@@ -430,28 +327,9 @@ pub async fn emergencies_post(
     }
 }
 
-#[derive(Debug, Serialize, ToSchema)]
-pub struct NotificationItem {
-    pub id: i64,
-    pub created_at: chrono::DateTime<chrono::Utc>,
-    pub region_code: String,
-    /// `followup` or `emergency`.
-    pub kind: String,
-    pub person_id: Option<i64>,
-    pub title: String,
-    pub body: String,
-    pub read: bool,
-}
-
 /// The caller's notifications (the police and the township receive high-risk alerts of their
 /// area), newest first.
-#[utoipa::path(get, path = "/api/v1/notifications", responses((status = 200, body = Vec<NotificationItem>)), security(("bearer" = [])), tag = "emergencies")]
-pub async fn notifications_get(State(state): State<AppState>, ApiNeed(who, _): ApiNeed<crate::auth::ReadRegistry>) -> Result<Json<Vec<NotificationItem>>, ApiError> {
-    let notes = crate::alerts::read_notes(&state, &who).await?;
-    Ok(Json(
-        notes
-            .into_iter()
-            .map(|n| NotificationItem { id: n.id, created_at: n.created_at, region_code: n.region_code, kind: n.kind, person_id: n.person_id, title: n.title, body: n.body, read: n.read })
-            .collect(),
-    ))
+#[utoipa::path(get, path = "/api/v1/notifications", responses((status = 200, body = Vec<Notification>)), security(("bearer" = [])), tag = "emergencies")]
+pub async fn notifications_get(State(state): State<AppState>, ApiNeed(who, _): ApiNeed<crate::auth::ReadRegistry>) -> Result<Json<Vec<Notification>>, ApiError> {
+    Ok(Json(crate::alerts::read_notes(&state, &who).await?))
 }

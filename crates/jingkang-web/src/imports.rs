@@ -235,9 +235,13 @@ pub async fn export(
     let req = ExportRequest { scope: &who.scope, region, out: tmp.path(), as_of: today(), actor: &actor, reason: &reason };
     export_roster(&state.db, &state.tree, &req).await?;
     let bytes = tokio::fs::read(tmp.path()).await.map_err(|e| AppError::Internal(e.into()))?;
-    let file_name = format!("{}花名册-{}.xlsx", region.name, today().format("%Y%m%d"));
-    let disposition = format!("attachment; filename=\"roster.xlsx\"; filename*=UTF-8''{}", urlencode(&file_name));
-    Ok((
+    Ok(xlsx_download(&format!("{}花名册-{}.xlsx", region.name, today().format("%Y%m%d")), bytes))
+}
+
+/// An .xlsx file as a download named `file_name` (UTF-8, RFC 5987), never cached.
+pub(crate) fn xlsx_download(file_name: &str, bytes: Vec<u8>) -> Response {
+    let disposition = format!("attachment; filename=\"export.xlsx\"; filename*=UTF-8''{}", urlencode(file_name));
+    (
         [
             (header::CONTENT_TYPE, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet".to_string()),
             (header::CONTENT_DISPOSITION, disposition),
@@ -245,5 +249,5 @@ pub async fn export(
         ],
         bytes,
     )
-        .into_response())
+        .into_response()
 }

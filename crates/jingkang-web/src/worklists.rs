@@ -4,7 +4,6 @@
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::extract::State;
-use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use chrono::NaiveDate;
 use jingkang_core::export::worklist as xlsx;
@@ -228,15 +227,5 @@ pub async fn export(
     let region_name = state.tree.path_name(filter.within.as_ref().and_then(Scope::root).unwrap_or(&who.user.region_code));
     let (items, _) = read(&state, &who, list, filter, "export", Some(reason)).await?;
     let bytes = xlsx::to_xlsx(&state.tree, list, &region_name, today(), &items)?;
-    let file_name = format!("{}-{}.xlsx", list.label_zh(), today().format("%Y%m%d"));
-    let disposition = format!("attachment; filename=\"worklist.xlsx\"; filename*=UTF-8''{}", urlencode(&file_name));
-    Ok((
-        [
-            (header::CONTENT_TYPE, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet".to_string()),
-            (header::CONTENT_DISPOSITION, disposition),
-            (header::CACHE_CONTROL, "no-store".to_string()),
-        ],
-        bytes,
-    )
-        .into_response())
+    Ok(crate::imports::xlsx_download(&format!("{}-{}.xlsx", list.label_zh(), today().format("%Y%m%d")), bytes))
 }

@@ -16,6 +16,7 @@ pub const RISK_GRADES: [(u8, &str); 6] = [
 
 /// 病情分类.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ConditionClass {
     /// 不稳定

@@ -65,6 +65,7 @@ pub async fn high_risk(tx: &mut Tx, person_id: i64, name: &str, region: &str, gr
 
 /// A notification as its reader sees it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Notification {
     pub id: i64,
     pub created_at: DateTime<Utc>,

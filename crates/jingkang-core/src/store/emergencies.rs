@@ -61,6 +61,7 @@ pub async fn record(tx: &mut Tx, scope: &Scope, actor: &Actor, id: i64, e: &Emer
 
 /// One recorded event.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct StoredEmergency {
     pub id: i64,
     pub person_id: i64,

@@ -113,6 +113,7 @@ pub async fn record(
 
 /// One recorded follow-up.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct StoredFollowup {
     pub id: i64,
     pub visit_date: NaiveDate,
@@ -124,6 +125,8 @@ pub struct StoredFollowup {
     pub next_date: Option<NaiveDate>,
     pub doctor: String,
     pub form_version: String,
+    /// Every answered field by key (see `/api/v1/forms/followup`).
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub answers: serde_json::Map<String, Value>,
     /// Who entered it, and when.
     pub recorded_by: String,

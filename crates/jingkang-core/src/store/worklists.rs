@@ -101,6 +101,7 @@ impl Worklist {
 
 /// One person on a worklist: what a clerk or doctor needs to act, no identity numbers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct WorkItem {
     pub id: i64,
     pub name: String,
