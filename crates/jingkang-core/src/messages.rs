@@ -219,6 +219,8 @@ pub static MESSAGES: &[(&str, &str)] = &[
     ("agreement-file-empty", "请选择协议扫描件（PDF、JPG 或 PNG）"),
     ("agreement-file-too-large", "扫描件超过 10 MB，请降低分辨率后重新扫描"),
     ("agreement-file-type", "扫描件须为 PDF、JPG 或 PNG 文件（按文件内容判断，改扩展名无效）"),
+    ("referral-illegal", "转介当前为“{state}”，不能“{event}”。可进行的操作：{allowed}"),
+    ("referral-reason-missing", "退回转介请填写原因"),
     ("registration-ineligible", "登记条件未全部符合（{conditions}）。如确需登记，请在“原因或说明”中写明例外理由"),
     ("cli-outbox-empty", "待发送队列为空"),
     ("cli-outbox-line", "#{id}　{created}　{topic}　尝试 {attempts} 次　{status}"),

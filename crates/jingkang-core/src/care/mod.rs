@@ -5,5 +5,6 @@ pub mod agreement;
 pub mod eligibility;
 pub mod emergency;
 pub mod followup;
+pub mod referral;
 pub mod registration;
 pub mod schedule;
