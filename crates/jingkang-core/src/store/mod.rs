@@ -17,6 +17,7 @@ pub mod bulk;
 pub mod emergencies;
 pub mod followups;
 pub mod persons;
+pub mod referrals;
 pub mod registration;
 pub mod worklists;
 
