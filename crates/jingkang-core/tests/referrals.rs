@@ -9,9 +9,8 @@
 mod common;
 
 use chrono::NaiveDate;
-use common::{TestDb, id, today, write_roster_xlsx};
+use common::{TestDb, one_person};
 use jingkang_core::care::referral::{ReferralError, ReferralEvent, ReferralRules, ReferralState, WorkCalendar};
-use jingkang_core::import::{ImportOptions, import_roster};
 use jingkang_core::on_pool;
 use jingkang_core::regions::Scope;
 use jingkang_core::store::referrals::{self, ActRefusal, NewReferral, SendRefusal};
@@ -19,17 +18,6 @@ use jingkang_core::store::{Actor, persons};
 
 const WANSHENG: &str = "500110004";
 const OTHER: &str = "500110001";
-
-async fn one_person(t: &TestDb) -> i64 {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("r.xlsx");
-    let a = id("500110", "19900101", "123");
-    write_roster_xlsx(&path, &[["万盛街道", "张三", "男", "36", &a, "", "", "新华路12号", "张大山", "13812345678", ""]]);
-    let actor = Actor::user("tester");
-    let opts = ImportOptions { county: "500110", dry_run: false, actor: &actor, source: "test", today: today(), progress: None };
-    import_roster(&t.db, &t.tree, &path, &opts).await.unwrap();
-    on_pool!(&t.db, p => sqlx::query_scalar("SELECT id FROM persons").fetch_one(p).await).unwrap()
-}
 
 async fn counts(t: &TestDb) -> (i64, i64, i64) {
     let q = |sql: &'static str| async move { on_pool!(&t.db, p => sqlx::query_scalar::<_, i64>(sql).fetch_one(p).await).unwrap() };

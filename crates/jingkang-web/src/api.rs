@@ -567,13 +567,16 @@ impl utoipa::Modify for BearerAuth {
     info(title = "精康 jingkang API", description = "社区康复服务信息系统接口：与网页相同的地区范围、角色与审计。令牌由 `jingkang token create` 生成。"),
     paths(persons_list, person_get, registration_get, registration_post, regions_find, import_roster, users_list, users_create,
         crate::api_care::followups_get, crate::api_care::followups_post, crate::api_care::risk_get, crate::api_care::followup_form,
-        crate::api_care::worklist_get, crate::api_care::emergencies_get, crate::api_care::emergencies_post, crate::api_care::notifications_get),
+        crate::api_care::worklist_get, crate::api_care::emergencies_get, crate::api_care::emergencies_post, crate::api_care::notifications_get,
+        crate::api_care::referrals_get, crate::api_care::referrals_post, crate::api_care::referral_step),
     components(schemas(ApiErrorBody, PersonSummary, PersonPage, FieldValue, PersonRecord, RegionItem, ImportResult, ImportRowError,
         UserItem, NewUserRequest, NewUserResponse, RegistrationInfo, RegistrationEventItem, RegistrationRequest,
         crate::api_care::ScheduleInfo, jingkang_core::store::followups::StoredFollowup, jingkang_core::care::schedule::ConditionClass, crate::api_care::FollowupsInfo, crate::api_care::FieldProblem,
         crate::api_care::FollowupRefused, crate::api_care::FollowupRecorded, crate::api_care::RiskPoint, crate::api_care::RiskInfo,
         jingkang_core::store::worklists::WorkItem, crate::api_care::WorklistOut, jingkang_core::store::emergencies::StoredEmergency, crate::api_care::EmergencyRequest,
-        crate::api_care::EmergencyRecorded, jingkang_core::store::alerts::Notification)),
+        crate::api_care::EmergencyRecorded, jingkang_core::store::alerts::Notification,
+        jingkang_core::store::referrals::ReferralItem, crate::api_care::ReferralsOut, crate::api_care::ReferralRequest, crate::api_care::ReferralSent,
+        crate::api_care::ReferralStep, crate::api_care::ReferralStepped)),
     modifiers(&BearerAuth)
 )]
 pub struct ApiDoc;

@@ -333,3 +333,155 @@ pub async fn emergencies_post(
 pub async fn notifications_get(State(state): State<AppState>, ApiNeed(who, _): ApiNeed<crate::auth::ReadRegistry>) -> Result<Json<Vec<Notification>>, ApiError> {
     Ok(Json(crate::alerts::read_notes(&state, &who).await?))
 }
+
+fn referral_rules() -> Result<(jingkang_core::care::referral::ReferralRules, jingkang_core::care::referral::WorkCalendar), ApiError> {
+    let rules = jingkang_core::care::referral::ReferralRules::shipped();
+    let cal = jingkang_core::care::referral::WorkCalendar::shipped();
+    match (rules, cal) {
+        (Ok(r), Ok(c)) => Ok((r, c)),
+        (Err(e), _) | (_, Err(e)) => Err(ApiError(AppError::Internal(e))),
+    }
+}
+
+/// The caller's referrals: received and not finished (urgent first, then by deadline), and sent.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReferralsOut {
+    pub inbox: Vec<jingkang_core::store::referrals::ReferralItem>,
+    /// The latest 200 sent from the caller's region, whatever became of them.
+    pub sent: Vec<jingkang_core::store::referrals::ReferralItem>,
+}
+
+/// Referrals received and sent in the caller's scope. Audited.
+#[utoipa::path(get, path = "/api/v1/referrals", responses((status = 200, body = ReferralsOut)), security(("bearer" = [])), tag = "referrals")]
+pub async fn referrals_get(State(state): State<AppState>, ApiNeed(who, _): ApiNeed<crate::auth::Referrals>) -> Result<Json<ReferralsOut>, ApiError> {
+    let (scope, actor) = (who.scope.clone(), who.user.actor());
+    let out = state
+        .writes
+        .run(move |tx| {
+            let (scope, actor) = (scope.clone(), actor.clone());
+            Box::pin(async move {
+                let inbox = jingkang_core::store::referrals::inbox(tx, &scope).await?;
+                let sent = jingkang_core::store::referrals::sent(tx, &scope, 200).await?;
+                jingkang_core::store::audit::record(tx, &actor, "referral.list", None, serde_json::json!({"inbox": inbox.len(), "sent": sent.len(), "via": "api"})).await?;
+                Ok(jingkang_core::store::batch::Outcome::Keep(ReferralsOut { inbox, sent }))
+            })
+        })
+        .await?;
+    Ok(Json(out))
+}
+
+/// A referral to send.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct ReferralRequest {
+    /// `hospital_to_community`, `relapse`, `employment`, `transfer` or `between_sites`.
+    pub kind: String,
+    pub person_id: i64,
+    /// The receiving township or village code.
+    pub to_region: String,
+    #[serde(default)]
+    pub reason: String,
+    /// The documents attached, by the names of `data/referrals.json` (for a discharge, the 一历六单).
+    #[serde(default)]
+    pub documents: Vec<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReferralSent {
+    pub id: i64,
+}
+
+fn unprocessable(code: &str, message: String) -> Response {
+    (StatusCode::UNPROCESSABLE_ENTITY, Json(ApiErrorBody { code: code.to_string(), message })).into_response()
+}
+
+/// Send a referral from the caller's scope. Refusals (unknown kind or region, the person's own
+/// region, missing documents) answer 422 and write nothing.
+#[utoipa::path(post, path = "/api/v1/referrals", request_body = ReferralRequest,
+    responses((status = 201, body = ReferralSent), (status = 404, body = ApiErrorBody), (status = 422, body = ApiErrorBody)),
+    security(("bearer" = [])), tag = "referrals")]
+pub async fn referrals_post(
+    State(state): State<AppState>,
+    ApiNeed(who, _): ApiNeed<crate::auth::Referrals>,
+    body: Result<Json<ReferralRequest>, axum::extract::rejection::JsonRejection>,
+) -> Result<Response, ApiError> {
+    use jingkang_core::messages::render;
+    use jingkang_core::store::referrals::{NewReferral, SendRefusal};
+    let Json(req) = body.map_err(|_| AppError::BadRequest("form-invalid".into()))?;
+    if state.tree.get(req.to_region.trim()).is_none_or(|r| r.code.len() < 9) {
+        return Ok(unprocessable("referral-region-invalid", render("referral-region-invalid", &[])));
+    }
+    let (rules, cal) = referral_rules()?;
+    let new = NewReferral { kind: req.kind, person_id: req.person_id, to_region: req.to_region.trim().to_string(), reason: req.reason, documents: req.documents, sent_on: today() };
+    let (scope, actor) = (who.scope.clone(), who.user.actor());
+    let (new, rules, cal) = (std::sync::Arc::new(new), std::sync::Arc::new(rules), std::sync::Arc::new(cal));
+    let done = state
+        .writes
+        .run(move |tx| {
+            let (scope, actor, new, rules, cal) = (scope.clone(), actor.clone(), new.clone(), rules.clone(), cal.clone());
+            Box::pin(async move { Ok(jingkang_core::store::batch::Outcome::Keep(jingkang_core::store::referrals::send(tx, &scope, &actor, &rules, &cal, &new).await?)) })
+        })
+        .await?;
+    match done {
+        Ok(id) => Ok((StatusCode::CREATED, Json(ReferralSent { id })).into_response()),
+        Err(SendRefusal::NotFound) => Err(AppError::NotFound.into()),
+        Err(SendRefusal::KindUnknown) => Ok(unprocessable("referral-kind-unknown", render("referral-kind-unknown", &[]))),
+        Err(SendRefusal::SameRegion) => Ok(unprocessable("referral-same-region", render("referral-same-region", &[]))),
+        Err(SendRefusal::Incomplete(missing)) => Ok(unprocessable("referral-incomplete", render("referral-incomplete", &[("missing", &missing.join("、"))]))),
+    }
+}
+
+/// A step on a referral.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct ReferralStep {
+    /// `accept`, `return` (with a reason) or `complete` by the receiver; `resend` by the sender.
+    pub event: String,
+    #[serde(default)]
+    pub reason: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReferralStepped {
+    /// `initiated`, `accepted`, `returned`, `completed` or `timed_out`.
+    pub state: String,
+}
+
+/// Take a step on a referral. Only the receiving side accepts, returns or completes; only the
+/// sending side resends. A refusal answers 422 and writes nothing.
+#[utoipa::path(post, path = "/api/v1/referrals/{id}/events", request_body = ReferralStep,
+    params(("id" = i64, Path, description = "Referral id")),
+    responses((status = 200, body = ReferralStepped), (status = 404, body = ApiErrorBody), (status = 422, body = ApiErrorBody)),
+    security(("bearer" = [])), tag = "referrals")]
+pub async fn referral_step(
+    State(state): State<AppState>,
+    ApiNeed(who, _): ApiNeed<crate::auth::Referrals>,
+    Path(id): Path<i64>,
+    body: Result<Json<ReferralStep>, axum::extract::rejection::JsonRejection>,
+) -> Result<Response, ApiError> {
+    use jingkang_core::care::referral::ReferralEvent;
+    use jingkang_core::store::referrals::ActRefusal;
+    let Json(req) = body.map_err(|_| AppError::BadRequest("form-invalid".into()))?;
+    let event = match req.event.trim() {
+        "accept" => ReferralEvent::Accept,
+        "return" => ReferralEvent::Return { reason: req.reason },
+        "complete" => ReferralEvent::Complete,
+        "resend" => ReferralEvent::Resend,
+        _ => return Ok(unprocessable("form-invalid", jingkang_core::messages::template("form-invalid").to_string())),
+    };
+    let (rules, cal) = referral_rules()?;
+    let (scope, actor, day) = (who.scope.clone(), who.user.actor(), today());
+    let (event, rules, cal) = (std::sync::Arc::new(event), std::sync::Arc::new(rules), std::sync::Arc::new(cal));
+    let done = state
+        .writes
+        .run(move |tx| {
+            let (scope, actor, event, rules, cal) = (scope.clone(), actor.clone(), event.clone(), rules.clone(), cal.clone());
+            Box::pin(async move {
+                Ok(jingkang_core::store::batch::Outcome::Keep(jingkang_core::store::referrals::act(tx, &scope, &actor, &rules, &cal, id, &event, day).await?))
+            })
+        })
+        .await?;
+    match done {
+        Ok(s) => Ok(Json(ReferralStepped { state: s.code().into() }).into_response()),
+        Err(ActRefusal::NotFound) => Err(AppError::NotFound.into()),
+        Err(ActRefusal::Rule(e)) => Ok(unprocessable(e.code(), e.message())),
+    }
+}

@@ -242,3 +242,10 @@ pub struct ReadAgreements;
 impl Policy for ReadAgreements {
     const ROLES: &'static [Role] = &[Role::Civil, Role::Township, Role::Worker, Role::Doctor, Role::Hospital, Role::Health];
 }
+
+/// Roles that send and receive referrals (SPEC §5): hospitals, the township and its workers, the
+/// doctors, 残联 (employment), 民政 and 卫健 of the district. Which side a user is on is their scope.
+pub struct Referrals;
+impl Policy for Referrals {
+    const ROLES: &'static [Role] = &[Role::Civil, Role::Township, Role::Worker, Role::Doctor, Role::Hospital, Role::Disability, Role::Health];
+}

@@ -51,6 +51,7 @@ app_tests!(
     registration_changes_on_the_person_page,
     followups_risk_worklists_end_to_end,
     agreements_with_scans,
+    referrals_through_the_api,
 );
 
 async fn login_lockout_and_first_password_change(app: App) {
@@ -1029,4 +1030,40 @@ async fn agreements_with_scans(app: App) {
     // Ending within 30 days: on the list.
     let list = c.get(app.url("/worklists/agreements")).send().await.unwrap().text().await.unwrap();
     assert!(list.contains(&format!("/persons/{id}#followups")) && list.contains(&soon), "{list}");
+}
+
+/// A hospital sends a discharge referral with the 一历六单 (a refusal first, for missing
+/// documents); the receiving township finds it in its inbox and accepts; another township cannot.
+async fn referrals_through_the_api(app: App) {
+    let (hospital, h_csrf, _) = session_for(&app, "rf-hospital", Role::Hospital, COUNTY).await;
+    let (town_b, b_csrf, _) = session_for(&app, "rf-town-b", Role::Township, &app.town_b).await;
+    let (town_a, a_csrf, _) = session_for(&app, "rf-town-a", Role::Township, &app.town_a).await;
+    let id = app.person_in(&app.town_a).await;
+    let docs = jingkang_core::care::referral::ReferralRules::shipped().unwrap().kind("hospital_to_community").unwrap().documents.clone();
+    let send = |documents: Vec<String>| {
+        hospital.post(app.url("/api/v1/referrals")).header("x-csrf-token", h_csrf.as_str())
+            .json(&serde_json::json!({"kind": "hospital_to_community", "person_id": id, "to_region": app.town_b, "reason": "出院", "documents": documents})).send()
+    };
+    let r = send(docs[..1].to_vec()).await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["code"], "referral-incomplete");
+    assert!(body["message"].as_str().unwrap().contains(&docs[1]), "{body}");
+    let r = send(docs.clone()).await.unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let rid = r.json::<serde_json::Value>().await.unwrap()["id"].as_i64().unwrap();
+    let inbox: serde_json::Value = town_b.get(app.url("/api/v1/referrals")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(inbox["inbox"][0]["id"], rid);
+    assert_eq!(inbox["inbox"][0]["state"], "initiated");
+    let step = |c: &reqwest::Client, csrf: &str, event: &str| {
+        c.post(app.url(&format!("/api/v1/referrals/{rid}/events"))).header("x-csrf-token", csrf).json(&serde_json::json!({"event": event})).send()
+    };
+    assert_eq!(step(&town_a, &a_csrf, "accept").await.unwrap().status(), StatusCode::NOT_FOUND, "not the receiver");
+    let r = step(&town_b, &b_csrf, "return").await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY, "a return needs its reason");
+    let r = step(&town_b, &b_csrf, "accept").await.unwrap();
+    assert_eq!(r.json::<serde_json::Value>().await.unwrap()["state"], "accepted");
+    let sent: serde_json::Value = hospital.get(app.url("/api/v1/referrals")).send().await.unwrap().json().await.unwrap();
+    assert!(sent["sent"].as_array().unwrap().iter().any(|r| r["id"] == rid && r["state"] == "accepted"), "{sent}");
+    assert!(app.audit_actions().await.iter().any(|a| a == "referral.accept"));
 }

@@ -91,6 +91,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             out!("{}", render("cli-villages-done", &[("imported", &imported.to_string()), ("skipped", &skipped.to_string())]));
             Ok(ExitCode::SUCCESS)
         }
+        Command::ReferralsExpire => {
+            let (db, _) = open(&url).await?;
+            let rules = jingkang_core::care::referral::ReferralRules::shipped()?;
+            let cal = jingkang_core::care::referral::WorkCalendar::shipped()?;
+            let mut tx = db.begin().await?;
+            let n = jingkang_core::store::referrals::expire_due(&mut tx, &rules, &cal, today()).await?;
+            tx.commit().await?;
+            out!("{}", render("cli-referrals-expired", &[("n", &n.to_string())]));
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Outbox(cmd) => {
             let (db, _) = open(&url).await?;
             outbox(&db, cmd).await

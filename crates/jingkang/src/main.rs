@@ -124,6 +124,8 @@ pub enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Mark referrals whose deadline (in working days) has passed as 超时; run daily (cron/timer).
+    ReferralsExpire,
     /// The outbox of alerts for external channels (SMS gateway, webhook): show, retry, deliver.
     #[command(subcommand)]
     Outbox(OutboxCmd),

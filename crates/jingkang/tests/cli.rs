@@ -44,6 +44,8 @@ fn init_demo_prints_a_roster_summary_and_is_repeatable() {
     let out = dir.path().join("overdue.xlsx");
     let w = jk(dir.path(), &["worklist", "overdue", "--region", "500110", "--out", out.to_str().unwrap()]);
     assert!(w.status.success() && out.exists(), "{}", stderr(&w));
+    let sweep = jk(dir.path(), &["referrals-expire"]);
+    assert!(sweep.status.success() && stdout(&sweep).contains("已将 0 条逾期未处理的转介标为“超时”"), "{}", stderr(&sweep));
     let bad = jk(dir.path(), &["worklist", "someday", "--region", "500110"]);
     assert_eq!(bad.status.code(), Some(2));
     assert!(stderr(&bad).contains("清单"), "{}", stderr(&bad));

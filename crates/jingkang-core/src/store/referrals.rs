@@ -148,6 +148,7 @@ pub async fn act(
 
 /// A referral as its lists show it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ReferralItem {
     pub id: i64,
     pub person_id: Option<i64>,

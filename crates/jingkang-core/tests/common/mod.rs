@@ -146,3 +146,17 @@ pub fn write_roster_xlsx(path: &std::path::Path, rows: &[[&str; 11]]) {
 pub fn today() -> chrono::NaiveDate {
     chrono::NaiveDate::from_ymd_opt(2026, 11, 23).unwrap()
 }
+
+/// One person, 张三 of 万盛街道, imported through the roster importer; returns the person's id.
+pub async fn one_person(t: &TestDb) -> i64 {
+    use jingkang_core::import::{ImportOptions, import_roster};
+    use jingkang_core::store::Actor;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("r.xlsx");
+    let a = id("500110", "19900101", "123");
+    write_roster_xlsx(&path, &[["万盛街道", "张三", "男", "36", &a, "", "", "新华路12号", "张大山", "13812345678", ""]]);
+    let actor = Actor::user("tester");
+    let opts = ImportOptions { county: "500110", dry_run: false, actor: &actor, source: "test", today: today(), progress: None };
+    import_roster(&t.db, &t.tree, &path, &opts).await.unwrap();
+    jingkang_core::on_pool!(&t.db, p => sqlx::query_scalar("SELECT id FROM persons").fetch_one(p).await).unwrap()
+}
