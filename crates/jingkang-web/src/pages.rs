@@ -652,6 +652,20 @@ pub(crate) struct More {
 /// Follow-ups the person page lists, newest first.
 const PAGE_FOLLOWUPS: i64 = 100;
 
+/// For roles that see neither clinical content nor agreements (police, 残联): only the record's
+/// own history — nothing is read that the page would not show.
+fn more_limited<'a>(tx: &'a mut Tx, scope: &'a Scope, id: i64) -> BoxFuture<'a, anyhow::Result<More>> {
+    Box::pin(async move {
+        Ok(More {
+            history: persons::history(tx, scope, id).await?,
+            events: registration::events(tx, scope, id).await?,
+            followups: None,
+            emergencies: Vec::new(),
+            agreements: Vec::new(),
+        })
+    })
+}
+
 fn more_basic<'a>(tx: &'a mut Tx, scope: &'a Scope, id: i64) -> BoxFuture<'a, anyhow::Result<More>> {
     Box::pin(async move {
         Ok(More {
@@ -677,7 +691,14 @@ fn more_clinical<'a>(tx: &'a mut Tx, scope: &'a Scope, id: i64) -> BoxFuture<'a,
 }
 
 pub(crate) async fn load_person(state: &AppState, who: &CurrentUser, id: i64) -> AppResult<Loaded> {
-    let more = if crate::auth::allows::<crate::auth::ReadClinical>(who.user.role) { more_clinical } else { more_basic };
+    let role = who.user.role;
+    let more = if crate::auth::allows::<crate::auth::ReadClinical>(role) {
+        more_clinical
+    } else if crate::auth::allows::<crate::auth::ReadAgreements>(role) {
+        more_basic
+    } else {
+        more_limited
+    };
     let Some((p, More { history, events, followups, emergencies, agreements })) = read_person(state, who, id, more).await? else {
         return Err(AppError::NotFound);
     };
