@@ -334,15 +334,6 @@ pub async fn notifications_get(State(state): State<AppState>, ApiNeed(who, _): A
     Ok(Json(crate::alerts::read_notes(&state, &who).await?))
 }
 
-fn referral_rules() -> Result<(jingkang_core::care::referral::ReferralRules, jingkang_core::care::referral::WorkCalendar), ApiError> {
-    let rules = jingkang_core::care::referral::ReferralRules::shipped();
-    let cal = jingkang_core::care::referral::WorkCalendar::shipped();
-    match (rules, cal) {
-        (Ok(r), Ok(c)) => Ok((r, c)),
-        (Err(e), _) | (_, Err(e)) => Err(ApiError(AppError::Internal(e))),
-    }
-}
-
 /// The caller's referrals: received and not finished (urgent first, then by deadline), and sent.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ReferralsOut {
@@ -354,20 +345,8 @@ pub struct ReferralsOut {
 /// Referrals received and sent in the caller's scope. Audited.
 #[utoipa::path(get, path = "/api/v1/referrals", responses((status = 200, body = ReferralsOut)), security(("bearer" = [])), tag = "referrals")]
 pub async fn referrals_get(State(state): State<AppState>, ApiNeed(who, _): ApiNeed<crate::auth::Referrals>) -> Result<Json<ReferralsOut>, ApiError> {
-    let (scope, actor) = (who.scope.clone(), who.user.actor());
-    let out = state
-        .writes
-        .run(move |tx| {
-            let (scope, actor) = (scope.clone(), actor.clone());
-            Box::pin(async move {
-                let inbox = jingkang_core::store::referrals::inbox(tx, &scope).await?;
-                let sent = jingkang_core::store::referrals::sent(tx, &scope, 200).await?;
-                jingkang_core::store::audit::record(tx, &actor, "referral.list", None, serde_json::json!({"inbox": inbox.len(), "sent": sent.len(), "via": "api"})).await?;
-                Ok(jingkang_core::store::batch::Outcome::Keep(ReferralsOut { inbox, sent }))
-            })
-        })
-        .await?;
-    Ok(Json(out))
+    let (inbox, sent) = crate::referrals::lists(&state, &who, "api").await?;
+    Ok(Json(ReferralsOut { inbox, sent }))
 }
 
 /// A referral to send.
@@ -375,8 +354,17 @@ pub async fn referrals_get(State(state): State<AppState>, ApiNeed(who, _): ApiNe
 pub struct ReferralRequest {
     /// `hospital_to_community`, `relapse`, `employment`, `transfer` or `between_sites`.
     pub kind: String,
-    pub person_id: i64,
-    /// The receiving township or village code.
+    /// A person of the registry in the caller's scope; or, for a discharge, leave it out and give
+    /// `new_person`.
+    #[serde(default)]
+    pub person_id: Option<i64>,
+    /// A discharged patient not yet in the registry (kinds with `new_person` only): the person
+    /// form's fields `name`, `id_number`, `sex`, `grade`, `address`, `guardian`, `guardian_phone`,
+    /// `notes`. The receiving township's acceptance creates the record.
+    #[serde(default)]
+    pub new_person: Option<std::collections::BTreeMap<String, String>>,
+    /// The receiving region: a township or village code for the community's kinds, a county or
+    /// below for the others.
     pub to_region: String,
     #[serde(default)]
     pub reason: String,
@@ -404,29 +392,17 @@ pub async fn referrals_post(
     ApiNeed(who, _): ApiNeed<crate::auth::Referrals>,
     body: Result<Json<ReferralRequest>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Response, ApiError> {
-    use jingkang_core::messages::render;
-    use jingkang_core::store::referrals::{NewReferral, SendRefusal};
+    use jingkang_core::store::referrals::{NewReferral, Subject};
     let Json(req) = body.map_err(|_| AppError::BadRequest("form-invalid".into()))?;
-    if state.tree.get(req.to_region.trim()).is_none_or(|r| r.code.len() < 9) {
-        return Ok(unprocessable("referral-region-invalid", render("referral-region-invalid", &[])));
-    }
-    let (rules, cal) = referral_rules()?;
-    let new = NewReferral { kind: req.kind, person_id: req.person_id, to_region: req.to_region.trim().to_string(), reason: req.reason, documents: req.documents, sent_on: today() };
-    let (scope, actor) = (who.scope.clone(), who.user.actor());
-    let (new, rules, cal) = (std::sync::Arc::new(new), std::sync::Arc::new(rules), std::sync::Arc::new(cal));
-    let done = state
-        .writes
-        .run(move |tx| {
-            let (scope, actor, new, rules, cal) = (scope.clone(), actor.clone(), new.clone(), rules.clone(), cal.clone());
-            Box::pin(async move { Ok(jingkang_core::store::batch::Outcome::Keep(jingkang_core::store::referrals::send(tx, &scope, &actor, &rules, &cal, &new).await?)) })
-        })
-        .await?;
-    match done {
+    let subject = match (req.person_id, req.new_person) {
+        (Some(id), None) => Subject::Existing(id),
+        (None, Some(values)) => Subject::New(values),
+        _ => return Ok(unprocessable("form-invalid", jingkang_core::messages::template("form-invalid").to_string())),
+    };
+    let new = NewReferral { kind: req.kind, subject, to_region: req.to_region.trim().to_string(), reason: req.reason, documents: req.documents, sent_on: today() };
+    match crate::referrals::send(&state, &who, new).await? {
         Ok(id) => Ok((StatusCode::CREATED, Json(ReferralSent { id })).into_response()),
-        Err(SendRefusal::NotFound) => Err(AppError::NotFound.into()),
-        Err(SendRefusal::KindUnknown) => Ok(unprocessable("referral-kind-unknown", render("referral-kind-unknown", &[]))),
-        Err(SendRefusal::SameRegion) => Ok(unprocessable("referral-same-region", render("referral-same-region", &[]))),
-        Err(SendRefusal::Incomplete(missing)) => Ok(unprocessable("referral-incomplete", render("referral-incomplete", &[("missing", &missing.join("、"))]))),
+        Err(refusal) => Ok(unprocessable(refusal.code, refusal.message())),
     }
 }
 
@@ -457,31 +433,12 @@ pub async fn referral_step(
     Path(id): Path<i64>,
     body: Result<Json<ReferralStep>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Response, ApiError> {
-    use jingkang_core::care::referral::ReferralEvent;
-    use jingkang_core::store::referrals::ActRefusal;
     let Json(req) = body.map_err(|_| AppError::BadRequest("form-invalid".into()))?;
-    let event = match req.event.trim() {
-        "accept" => ReferralEvent::Accept,
-        "return" => ReferralEvent::Return { reason: req.reason },
-        "complete" => ReferralEvent::Complete,
-        "resend" => ReferralEvent::Resend,
-        _ => return Ok(unprocessable("form-invalid", jingkang_core::messages::template("form-invalid").to_string())),
+    let Some(event) = crate::referrals::event(&req.event, req.reason) else {
+        return Ok(unprocessable("form-invalid", jingkang_core::messages::template("form-invalid").to_string()));
     };
-    let (rules, cal) = referral_rules()?;
-    let (scope, actor, day) = (who.scope.clone(), who.user.actor(), today());
-    let (event, rules, cal) = (std::sync::Arc::new(event), std::sync::Arc::new(rules), std::sync::Arc::new(cal));
-    let done = state
-        .writes
-        .run(move |tx| {
-            let (scope, actor, event, rules, cal) = (scope.clone(), actor.clone(), event.clone(), rules.clone(), cal.clone());
-            Box::pin(async move {
-                Ok(jingkang_core::store::batch::Outcome::Keep(jingkang_core::store::referrals::act(tx, &scope, &actor, &rules, &cal, id, &event, day).await?))
-            })
-        })
-        .await?;
-    match done {
+    match crate::referrals::act(&state, &who, id, event).await? {
         Ok(s) => Ok(Json(ReferralStepped { state: s.code().into() }).into_response()),
-        Err(ActRefusal::NotFound) => Err(AppError::NotFound.into()),
-        Err(ActRefusal::Rule(e)) => Ok(unprocessable(e.code(), e.message())),
+        Err(refusal) => Ok(unprocessable(refusal.code, refusal.message())),
     }
 }

@@ -18,6 +18,7 @@ pub mod followups;
 pub mod imports;
 pub mod limit;
 pub mod pages;
+pub mod referrals;
 pub mod security;
 pub mod totp;
 pub mod uploads;
@@ -55,6 +56,8 @@ pub struct AppState {
     pub login_limiter: Arc<limit::RateLimiter>,
     /// Roster files between preview and confirmation.
     pub uploads: Arc<uploads::Uploads>,
+    /// The referral rules and working-day calendar (`data/referrals.json`, `data/holidays.json`).
+    pub referrals: Arc<jingkang_core::care::referral::Book>,
 }
 
 impl AppState {
@@ -68,6 +71,8 @@ impl AppState {
             // 10 login attempts per minute per client address, on top of the per-account lockout.
             login_limiter: Arc::new(limit::RateLimiter::new(10, std::time::Duration::from_secs(60))),
             uploads: Arc::new(uploads::Uploads::default()),
+            // Shipped data, checked by the core's tests: a failure here is a build defect.
+            referrals: Arc::new(jingkang_core::care::referral::Book::shipped().expect("shipped referral rules parse")),
         }
     }
 }
@@ -136,6 +141,12 @@ fn table() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
         r(Method::GET, "/worklists", roles::<auth::ReadClinical>(), get(worklists::overview)),
         r(Method::GET, "/worklists/{name}", roles::<auth::ReadClinical>(), get(worklists::page)),
         r(Method::POST, "/worklists/{name}/export", roles::<auth::ReadClinical>(), post(worklists::export)),
+        r(Method::GET, "/referrals", roles::<auth::Referrals>(), get(referrals::page)),
+        r(Method::GET, "/referrals/new", roles::<auth::Referrals>(), get(referrals::new_form)),
+        r(Method::POST, "/referrals", roles::<auth::Referrals>(), post(referrals::create)),
+        r(Method::POST, "/referrals/export", roles::<auth::Referrals>(), post(referrals::export)),
+        r(Method::GET, "/referrals/{id}", roles::<auth::Referrals>(), get(referrals::show)),
+        r(Method::POST, "/referrals/{id}/events", roles::<auth::Referrals>(), post(referrals::step)),
         r(Method::GET, "/audit", roles::<auth::Auditors>(), get(admin::audit_page)),
         r(Method::GET, "/admin/users", roles::<auth::Admins>(), get(admin::users)),
         r(Method::POST, "/admin/users", roles::<auth::Admins>(), post(admin::user_create)),

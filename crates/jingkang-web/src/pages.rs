@@ -42,6 +42,7 @@ pub struct Chrome {
     pub can_audit: bool,
     pub can_read_clinical: bool,
     pub can_read_notifications: bool,
+    pub can_refer: bool,
 }
 
 impl Chrome {
@@ -57,6 +58,7 @@ impl Chrome {
             is_admin: role == Role::Admin,
             can_audit: matches!(role, Role::Admin | Role::Auditor),
             can_read_clinical: crate::auth::allows::<crate::auth::ReadClinical>(role),
+            can_refer: crate::auth::allows::<crate::auth::Referrals>(role),
             can_read_notifications: crate::auth::allows::<ReadRegistry>(role),
         }
     }
@@ -517,6 +519,7 @@ pub struct PersonPage {
     /// 应急处置, for the same roles.
     emergencies: Option<Vec<crate::alerts::EmergencyLine>>,
     can_record_emergency: bool,
+    can_refer: bool,
     em_notice: Option<String>,
     /// 协议, for those who sign them and the health side.
     agreements: Option<Vec<crate::agreements::AgreementLine>>,
@@ -826,6 +829,7 @@ pub(crate) fn person_page(state: &AppState, who: &CurrentUser, loaded: Loaded, r
         agreement_error: None,
         today: crate::entry::today().to_string(),
         can_record_emergency: crate::auth::allows::<crate::auth::RecordEmergencies>(who.user.role),
+        can_refer: crate::referrals::may_refer(state, who),
         em_notice: None,
         id: p.id,
         name: p.record.data.name.clone(),

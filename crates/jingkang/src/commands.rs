@@ -92,11 +92,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::ReferralsExpire => {
-            let (db, _) = open(&url).await?;
-            let rules = jingkang_core::care::referral::ReferralRules::shipped()?;
-            let cal = jingkang_core::care::referral::WorkCalendar::shipped()?;
+            let (db, tree) = open(&url).await?;
+            let book = jingkang_core::care::referral::Book::shipped()?;
             let mut tx = db.begin().await?;
-            let n = jingkang_core::store::referrals::expire_due(&mut tx, &rules, &cal, today()).await?;
+            let n = jingkang_core::store::referrals::expire_due(&mut tx, &book, &tree, today()).await?;
             tx.commit().await?;
             out!("{}", render("cli-referrals-expired", &[("n", &n.to_string())]));
             Ok(ExitCode::SUCCESS)

@@ -14,6 +14,14 @@ pub struct KindRule {
     pub code: String,
     pub label: String,
     pub urgent: bool,
+    /// The roles that send it (role codes, `accounts::Role`).
+    pub senders: Vec<String>,
+    /// The roles that receive it: its inbox and its accept/return/complete.
+    pub receivers: Vec<String>,
+    /// It may carry a person not yet in the registry (a discharge from hospital): the receiving
+    /// township's acceptance creates the record from the identity it carries.
+    #[serde(default)]
+    pub new_person: bool,
     /// Working days the receiver has to accept (or return) it.
     pub accept_working_days: u32,
     /// Working days after acceptance to complete it.
@@ -37,6 +45,10 @@ impl ReferralRules {
         for k in &r.kinds {
             anyhow::ensure!(seen.insert(k.code.as_str()), "referral kind {} appears twice", k.code);
             anyhow::ensure!(k.accept_working_days > 0, "referral kind {}: accept_working_days must be at least 1", k.code);
+            for r in k.senders.iter().chain(&k.receivers) {
+                anyhow::ensure!(crate::accounts::Role::parse(r).is_some(), "referral kind {}: unknown role {r}", k.code);
+            }
+            anyhow::ensure!(!k.senders.is_empty() && !k.receivers.is_empty(), "referral kind {}: senders and receivers must not be empty", k.code);
         }
         Ok(r)
     }
@@ -47,6 +59,29 @@ impl ReferralRules {
 
     pub fn kind(&self, code: &str) -> Option<&KindRule> {
         self.kinds.iter().find(|k| k.code == code)
+    }
+
+    /// The kinds `role` sends.
+    pub fn sent_by(&self, role: &str) -> Vec<String> {
+        self.kinds.iter().filter(|k| k.senders.iter().any(|r| r == role)).map(|k| k.code.clone()).collect()
+    }
+
+    /// The kinds `role` receives.
+    pub fn received_by(&self, role: &str) -> Vec<String> {
+        self.kinds.iter().filter(|k| k.receivers.iter().any(|r| r == role)).map(|k| k.code.clone()).collect()
+    }
+}
+
+/// The referral rules and the working-day calendar, loaded once.
+#[derive(Debug, Clone)]
+pub struct Book {
+    pub rules: ReferralRules,
+    pub cal: WorkCalendar,
+}
+
+impl Book {
+    pub fn shipped() -> anyhow::Result<Book> {
+        Ok(Book { rules: ReferralRules::shipped()?, cal: WorkCalendar::shipped()? })
     }
 }
 
@@ -326,6 +361,12 @@ mod tests {
             assert!(rules.kind(code).is_some(), "{code}");
         }
         assert!(rules.kind("relapse").unwrap().urgent);
+        assert_eq!(rules.received_by("hospital"), vec!["relapse"]);
+        assert!(rules.sent_by("hospital").contains(&"hospital_to_community".to_string()));
+        assert!(rules.received_by("police").is_empty());
+        assert!(rules.kinds.iter().filter(|k| k.new_person).all(|k| k.receivers.iter().all(|r| r == "township" || r == "worker")));
+        let bad = SHIPPED_RULES.replacen("\"hospital\", \"doctor\"", "\"surgeon\"", 1);
+        assert!(ReferralRules::parse(&bad).unwrap_err().to_string().contains("surgeon"));
         assert_eq!(rules.kind("hospital_to_community").unwrap().documents.len(), 7, "一历六单");
         let cal = WorkCalendar::shipped().unwrap();
         assert!(cal.off.iter().all(|d| !matches!(d.weekday(), Weekday::Sat | Weekday::Sun)), "holidays listed are weekdays");

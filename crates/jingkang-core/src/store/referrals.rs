@@ -7,21 +7,59 @@
 //! Scope: the sender sees what it sent (`from_region` in its scope), the receiver what was sent to
 //! it (`to_region` in its scope); nothing else.
 
-use chrono::NaiveDate;
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 
 use super::audit::{self, Target};
-use super::{Actor, Backend, Tx, open_change_set};
-use crate::care::referral::{self, ReferralError, ReferralEvent, ReferralRules, ReferralState, WorkCalendar};
+use super::{Actor, Backend, Tx, open_change_set, persons};
+use crate::care::referral::{self, Book, ReferralError, ReferralEvent, ReferralState};
+use crate::import::roster::{self, RowError};
 use crate::on_tx;
-use crate::regions::Scope;
+use crate::regions::{Level, RegionTree, Scope};
+
+/// Who works on referrals: the region scope, the actor, and the kinds the actor's role sends
+/// (its sent list, its resends) and receives (its inbox, its accept/return/complete).
+#[derive(Debug, Clone)]
+pub struct Desk {
+    pub scope: Scope,
+    pub actor: Actor,
+    pub sends: Vec<String>,
+    pub receives: Vec<String>,
+}
+
+impl Desk {
+    /// The desk of a user with `role` (a role code) in `scope`.
+    pub fn of_role(book: &Book, scope: Scope, actor: Actor, role: &str) -> Desk {
+        Desk { sends: book.rules.sent_by(role), receives: book.rules.received_by(role), scope, actor }
+    }
+
+    /// The system: every kind, the whole country (expiry).
+    pub fn system(book: &Book) -> Desk {
+        let all: Vec<String> = book.rules.kinds.iter().map(|k| k.code.clone()).collect();
+        Desk { scope: Scope::national(), actor: Actor::system(), sends: all.clone(), receives: all }
+    }
+}
+
+/// Whom a referral is about.
+#[derive(Debug, Clone)]
+pub enum Subject {
+    /// A person of the registry, in the sender's scope.
+    Existing(i64),
+    /// A person not yet in the registry (a discharge): the person form's values by roster column
+    /// key (name, id_number, sex, grade, address, guardian, guardian_phone, notes). The township is
+    /// the receiving region.
+    New(BTreeMap<String, String>),
+}
 
 /// A referral to send.
 #[derive(Debug, Clone)]
 pub struct NewReferral {
     pub kind: String,
-    pub person_id: i64,
-    /// The receiving region (a township or village code).
+    pub subject: Subject,
+    /// The receiving region: a township or village for the community's kinds, a county or below
+    /// for the others.
     pub to_region: String,
     pub reason: String,
     /// The documents attached, by slot name.
@@ -34,37 +72,107 @@ pub struct NewReferral {
 pub enum SendRefusal {
     NotFound,
     KindUnknown,
-    /// To the region the person already lives in.
+    /// The caller's role does not send this kind.
+    NotSender,
+    /// The receiving region does not exist or is not of a level that receives this kind.
+    RegionInvalid,
+    /// A transfer to the region the person already lives in.
     SameRegion,
+    /// This kind cannot carry a person who is not in the registry.
+    NewPersonNotAllowed,
+    /// The identity of a new person has these problems (by field).
+    Invalid(Vec<RowError>),
     /// These documents are missing.
     Incomplete(Vec<String>),
 }
 
-/// Send `new` from the caller's scope.
-pub async fn send(tx: &mut Tx, scope: &Scope, actor: &Actor, rules: &ReferralRules, cal: &WorkCalendar, new: &NewReferral) -> anyhow::Result<Result<i64, SendRefusal>> {
-    let Some(rule) = rules.kind(&new.kind) else { return Ok(Err(SendRefusal::KindUnknown)) };
-    let (lo, hi) = scope.bounds();
-    let from: Option<String> = on_tx!(tx, c => sqlx::query_scalar("SELECT residence_region FROM persons WHERE id = $1 AND residence_region >= $2 AND residence_region < $3")
-        .bind(new.person_id).bind(&lo).bind(&hi).fetch_optional(&mut **c).await)?;
-    let Some(from) = from else { return Ok(Err(SendRefusal::NotFound)) };
-    if new.to_region == from {
+/// The level of region a kind goes to: the community's kinds (and a transfer) to a township or a
+/// village, the others (hospital, 残联, civil affairs) to a county or below.
+fn receiving_level_ok(rule: &referral::KindRule, level: Level) -> bool {
+    // A transfer moves the record's residence there: a township or a village.
+    let community = rule.code == "transfer" || rule.receivers.iter().all(|r| r == "township" || r == "worker");
+    if community { level >= Level::Township } else { level >= Level::County }
+}
+
+/// The county a township belongs to, for validating a new person's identity as its entry form does.
+fn county_of<'t>(tree: &'t RegionTree, township: &str) -> Option<(&'t crate::regions::Region, &'t crate::regions::Region)> {
+    let t = tree.get(township).filter(|t| t.level == Level::Township)?;
+    let county = tree.get(t.parent_code.as_deref()?)?;
+    Some((t, county))
+}
+
+/// Validate the identity a discharge carries, as the township's entry form would.
+fn validate_subject(tree: &RegionTree, township: &str, values: &BTreeMap<String, String>, today: NaiveDate) -> Result<crate::registry::PersonWithGuardian, Vec<RowError>> {
+    let Some((town, county)) = county_of(tree, township) else {
+        return Err(vec![RowError {
+            row: 0,
+            field: "township",
+            column: "乡镇（街道）".into(),
+            code: "referral-new-person-township".into(),
+            message: crate::messages::template("referral-new-person-township").to_string(),
+        }]);
+    };
+    let get = |k: &str| {
+        if k == "township" {
+            return Some(town.name.clone());
+        }
+        values.get(k).map(|v| v.trim().to_string()).filter(|v| !v.is_empty())
+    };
+    roster::validate_entry(tree, county, today, &get)
+}
+
+/// Send `new` from the desk's scope.
+pub async fn send(tx: &mut Tx, desk: &Desk, book: &Book, tree: &RegionTree, new: &NewReferral) -> anyhow::Result<Result<i64, SendRefusal>> {
+    let Some(rule) = book.rules.kind(&new.kind) else { return Ok(Err(SendRefusal::KindUnknown)) };
+    if !desk.sends.contains(&rule.code) {
+        return Ok(Err(SendRefusal::NotSender));
+    }
+    let to_region = new.to_region.trim();
+    if tree.get(to_region).is_none_or(|r| !receiving_level_ok(rule, r.level)) {
+        return Ok(Err(SendRefusal::RegionInvalid));
+    }
+    let (person_id, residence, subject, subject_name) = match &new.subject {
+        Subject::Existing(id) => {
+            let (lo, hi) = desk.scope.bounds();
+            let residence: Option<String> = on_tx!(tx, c => sqlx::query_scalar(
+                "SELECT residence_region FROM persons WHERE id = $1 AND residence_region >= $2 AND residence_region < $3")
+                .bind(id).bind(&lo).bind(&hi).fetch_optional(&mut **c).await)?;
+            let Some(residence) = residence else { return Ok(Err(SendRefusal::NotFound)) };
+            (Some(*id), Some(residence), None, None)
+        }
+        Subject::New(values) => {
+            if !rule.new_person {
+                return Ok(Err(SendRefusal::NewPersonNotAllowed));
+            }
+            let record = match validate_subject(tree, to_region, values, new.sent_on) {
+                Ok(r) => r,
+                Err(errors) => return Ok(Err(SendRefusal::Invalid(errors))),
+            };
+            let kept: BTreeMap<&String, &String> = values.iter().filter(|(k, v)| k.as_str() != "township" && !v.trim().is_empty()).collect();
+            (None, None, Some(serde_json::to_string(&kept)?), Some(record.data.name))
+        }
+    };
+    if rule.code == "transfer" && residence.as_deref() == Some(to_region) {
         return Ok(Err(SendRefusal::SameRegion));
     }
     let missing = referral::missing_documents(rule, &new.documents);
     if !missing.is_empty() {
         return Ok(Err(SendRefusal::Incomplete(missing.into_iter().map(str::to_string).collect())));
     }
-    let deadline = referral::deadline(rule, cal, ReferralState::Initiated, new.sent_on, None);
-    let change = open_change_set(tx, actor, "referral", "send").await?;
+    // The sender's own region (a hospital's county, a township): its sent list and resends.
+    let from = desk.scope.root().map(str::to_string).or(residence).unwrap_or_default();
+    let deadline = referral::deadline(rule, &book.cal, ReferralState::Initiated, new.sent_on, None);
+    let change = open_change_set(tx, &desk.actor, "referral", "send").await?;
     let id: i64 = on_tx!(tx, c => sqlx::query_scalar(
-        "INSERT INTO referrals (person_id, kind, state, urgent, from_region, to_region, reason, documents, sent_on, deadline, change_id) \
-         VALUES ($1, $2, 'initiated', $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id")
-        .bind(new.person_id).bind(&rule.code).bind(rule.urgent).bind(&from).bind(&new.to_region).bind(new.reason.trim())
-        .bind(serde_json::to_string(&new.documents)?).bind(new.sent_on).bind(deadline).bind(change)
+        "INSERT INTO referrals (person_id, kind, state, urgent, from_region, to_region, reason, documents, sent_on, deadline, change_id, subject, subject_name) \
+         VALUES ($1, $2, 'initiated', $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id")
+        .bind(person_id).bind(&rule.code).bind(rule.urgent).bind(&from).bind(to_region).bind(new.reason.trim())
+        .bind(serde_json::to_string(&new.documents)?).bind(new.sent_on).bind(deadline).bind(change).bind(&subject).bind(&subject_name)
         .fetch_one(&mut **c).await)?;
     on_tx!(tx, c => sqlx::query("INSERT INTO referral_events (referral_id, change_id, event, from_state, to_state) VALUES ($1, $2, 'send', NULL, 'initiated')")
         .bind(id).bind(change).execute(&mut **c).await.map(drop))?;
-    audit::record(tx, actor, "referral.send", Some(Target::person(new.person_id)), serde_json::json!({"referral": id, "kind": rule.code, "to": new.to_region})).await?;
+    audit::record(tx, &desk.actor, "referral.send", person_id.map(Target::person),
+        serde_json::json!({"referral": id, "kind": rule.code, "to": to_region, "new_person": subject.is_some()})).await?;
     Ok(Ok(id))
 }
 
@@ -74,6 +182,12 @@ pub enum ActRefusal {
     /// No such referral on the caller's side (the same answer as absent).
     NotFound,
     Rule(ReferralError),
+    /// Accepting a discharge of a new person: the identity it carries no longer passes the entry
+    /// rules (by field).
+    SubjectInvalid(Vec<RowError>),
+    /// Accepting a discharge of a new person: the ID number is registered outside the receiver's
+    /// scope; that region must send a transfer. Who and where is not revealed.
+    RegisteredElsewhere,
 }
 
 #[derive(sqlx::FromRow)]
@@ -84,46 +198,90 @@ struct Row {
     from_region: String,
     to_region: String,
     sent_on: NaiveDate,
+    subject: Option<String>,
 }
 
-/// Take `event` on referral `id`: accept, return, complete by the receiver (its `to_region` in
-/// `scope`), resend by the sender (`from_region` in `scope`), expire by the system.
-#[allow(clippy::too_many_arguments)]
+/// `AND kind IN ($n, …)` for the kinds of a desk, numbered from `first`.
+fn kinds_clause(column: &str, kinds: &[String], first: usize) -> String {
+    if kinds.is_empty() {
+        return " AND 1 = 0".into();
+    }
+    let list: Vec<String> = (0..kinds.len()).map(|i| format!("${}", first + i)).collect();
+    format!(" AND {column} IN ({})", list.join(", "))
+}
+
+/// Take `event` on referral `id`: accept, return, complete by the receiver (its `to_region` in the
+/// desk's scope, its kind one the desk receives), resend by the sender, expire by the system.
+/// Accepting a discharge of a person not yet in the registry creates the record in the receiving
+/// township (or links the one already there).
 pub async fn act(
     tx: &mut Tx,
-    scope: &Scope,
-    actor: &Actor,
-    rules: &ReferralRules,
-    cal: &WorkCalendar,
+    desk: &Desk,
+    book: &Book,
+    tree: &RegionTree,
     id: i64,
     event: &ReferralEvent,
     today: NaiveDate,
 ) -> anyhow::Result<Result<ReferralState, ActRefusal>> {
-    let (lo, hi) = scope.bounds();
-    let side = if matches!(event, ReferralEvent::Resend) { "from_region" } else { "to_region" };
+    let (lo, hi) = desk.scope.bounds();
+    let (side, kinds) = if matches!(event, ReferralEvent::Resend) { ("from_region", &desk.sends) } else { ("to_region", &desk.receives) };
     let lock = if tx.backend() == Backend::Postgres { " FOR UPDATE" } else { "" };
     let sql = format!(
-        "SELECT person_id, kind, state, from_region, to_region, sent_on FROM referrals WHERE id = $1 AND {side} >= $2 AND {side} < $3{lock}"
+        "SELECT person_id, kind, state, from_region, to_region, sent_on, subject FROM referrals WHERE id = $1 AND {side} >= $2 AND {side} < $3{}{lock}",
+        kinds_clause("kind", kinds, 4)
     );
-    let row: Option<Row> = on_tx!(tx, c => sqlx::query_as(&sql).bind(id).bind(&lo).bind(&hi).fetch_optional(&mut **c).await)?;
+    let row: Option<Row> = on_tx!(tx, c => {
+        let mut q = sqlx::query_as(&sql).bind(id).bind(&lo).bind(&hi);
+        for k in kinds {
+            q = q.bind(k);
+        }
+        q.fetch_optional(&mut **c).await
+    })?;
     let Some(row) = row else { return Ok(Err(ActRefusal::NotFound)) };
     let Some(from) = ReferralState::from_code(&row.state) else { return Ok(Err(ActRefusal::NotFound)) };
     let to = match referral::next(from, event) {
         Ok(to) => to,
         Err(e) => return Ok(Err(ActRefusal::Rule(e))),
     };
-    let rule = rules.kind(&row.kind);
+    // A new person's record is made (or found) before anything is written, so a refusal writes nothing.
+    let mut person_id = row.person_id;
+    let mut new_record = None;
+    if to == ReferralState::Accepted
+        && person_id.is_none()
+        && let Some(subject) = &row.subject
+    {
+        let values: BTreeMap<String, String> = serde_json::from_str(subject)?;
+        let record = match validate_subject(tree, &row.to_region, &values, today) {
+            Ok(r) => r,
+            Err(errors) => return Ok(Err(ActRefusal::SubjectInvalid(errors))),
+        };
+        let found = persons::lookup_id_numbers(tx, &desk.scope, &[record.data.id_number.as_str()]).await?;
+        if let Some(existing) = found.inside.values().next() {
+            person_id = Some(existing.id);
+        } else if !found.elsewhere.is_empty() {
+            return Ok(Err(ActRefusal::RegisteredElsewhere));
+        } else {
+            new_record = Some(record);
+        }
+    }
+    let rule = book.rules.kind(&row.kind);
     let accepted_on = matches!(to, ReferralState::Accepted).then_some(today);
     let deadline = match (rule, to) {
-        (Some(r), ReferralState::Initiated) => referral::deadline(r, cal, to, today, None),
-        (Some(r), ReferralState::Accepted) => referral::deadline(r, cal, to, row.sent_on, Some(today)),
+        (Some(r), ReferralState::Initiated) => referral::deadline(r, &book.cal, to, today, None),
+        (Some(r), ReferralState::Accepted) => referral::deadline(r, &book.cal, to, row.sent_on, Some(today)),
         _ => None,
     };
-    let change = open_change_set(tx, actor, "referral", event.code()).await?;
+    let change = open_change_set(tx, &desk.actor, "referral", event.code()).await?;
+    if let Some(record) = new_record {
+        let ids = persons::insert_many(tx, &desk.scope, change, std::slice::from_ref(&record)).await?;
+        let created = *ids.first().ok_or_else(|| anyhow::anyhow!("insert returned no id"))?;
+        audit::record(tx, &desk.actor, "person.create", Some(Target::person(created)), serde_json::json!({"change_set": change, "referral": id})).await?;
+        person_id = Some(created);
+    }
     on_tx!(tx, c => sqlx::query(
         "UPDATE referrals SET state = $1, accepted_on = COALESCE($2, accepted_on), deadline = $3, \
-         sent_on = CASE WHEN $1 = 'initiated' THEN $4 ELSE sent_on END WHERE id = $5")
-        .bind(to.code()).bind(accepted_on).bind(deadline).bind(today).bind(id).execute(&mut **c).await.map(drop))?;
+         sent_on = CASE WHEN $1 = 'initiated' THEN $4 ELSE sent_on END, person_id = $5 WHERE id = $6")
+        .bind(to.code()).bind(accepted_on).bind(deadline).bind(today).bind(person_id).bind(id).execute(&mut **c).await.map(drop))?;
     let reason = match event {
         ReferralEvent::Return { reason } => Some(reason.trim().to_string()),
         _ => None,
@@ -133,15 +291,17 @@ pub async fn act(
     // A transfer, once accepted, moves the person into the receiver's region (and scope).
     if row.kind == "transfer"
         && to == ReferralState::Accepted
-        && let Some(pid) = row.person_id
+        && let Some(pid) = person_id
     {
+        let old: Option<String> = on_tx!(tx, c => sqlx::query_scalar("SELECT residence_region FROM persons WHERE id = $1")
+            .bind(pid).fetch_optional(&mut **c).await)?;
         on_tx!(tx, c => sqlx::query("UPDATE persons SET residence_region = $1, version = version + 1, updated_change = $2 WHERE id = $3")
             .bind(&row.to_region).bind(change).bind(pid).execute(&mut **c).await.map(drop))?;
         on_tx!(tx, c => sqlx::query(
             "INSERT INTO person_history (person_id, change_id, field, old_value, new_value) VALUES ($1, $2, 'residence_region', $3, $4)")
-            .bind(pid).bind(change).bind(&row.from_region).bind(&row.to_region).execute(&mut **c).await.map(drop))?;
+            .bind(pid).bind(change).bind(old.unwrap_or(row.from_region)).bind(&row.to_region).execute(&mut **c).await.map(drop))?;
     }
-    audit::record(tx, actor, &format!("referral.{}", event.code()), row.person_id.map(Target::person),
+    audit::record(tx, &desk.actor, &format!("referral.{}", event.code()), person_id.map(Target::person),
         serde_json::json!({"referral": id, "from": from.code(), "to": to.code(), "reason_given": reason.is_some()})).await?;
     Ok(Ok(to))
 }
@@ -164,39 +324,140 @@ pub struct ReferralItem {
     pub deadline: Option<NaiveDate>,
 }
 
-const ITEM: &str = "r.id, r.person_id, p.name AS person_name, r.kind, r.state, r.urgent, r.from_region, r.to_region, r.reason, r.sent_on, r.accepted_on, r.deadline";
+const ITEM: &str = "r.id, r.person_id, COALESCE(p.name, r.subject_name) AS person_name, r.kind, r.state, r.urgent, r.from_region, r.to_region, r.reason, r.sent_on, r.accepted_on, r.deadline";
 
-/// What was sent to the caller's region and is not finished: urgent first, then by deadline.
-pub async fn inbox(tx: &mut Tx, scope: &Scope) -> anyhow::Result<Vec<ReferralItem>> {
-    let (lo, hi) = scope.bounds();
-    let sql = format!(
-        "SELECT {ITEM} FROM referrals r LEFT JOIN persons p ON p.id = r.person_id \
-         WHERE r.to_region >= $1 AND r.to_region < $2 AND r.state IN ('initiated', 'accepted', 'timed_out') \
-         ORDER BY r.urgent DESC, r.deadline, r.id"
-    );
-    Ok(on_tx!(tx, c => sqlx::query_as(&sql).bind(&lo).bind(&hi).fetch_all(&mut **c).await)?)
+/// Which of a desk's referrals a list shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tray {
+    /// Received and not finished (发起, 已接收, 超时): urgent first, then by deadline.
+    Inbox,
+    /// Received and waiting for acceptance (发起).
+    Waiting,
+    /// Received and late: 超时, or past its deadline and not yet marked.
+    Late,
 }
 
-/// What the caller's region sent, newest first — the sender's read-only trace, also after a
-/// transfer took the person out of its scope.
-pub async fn sent(tx: &mut Tx, scope: &Scope, limit: i64) -> anyhow::Result<Vec<ReferralItem>> {
-    let (lo, hi) = scope.bounds();
+/// Referrals received by the desk.
+pub async fn received(tx: &mut Tx, desk: &Desk, tray: Tray, today: NaiveDate) -> anyhow::Result<Vec<ReferralItem>> {
+    let (lo, hi) = desk.scope.bounds();
+    let which = match tray {
+        Tray::Inbox => "r.state IN ('initiated', 'accepted', 'timed_out')",
+        Tray::Waiting => "r.state = 'initiated'",
+        Tray::Late => "(r.state = 'timed_out' OR (r.state IN ('initiated', 'accepted') AND r.deadline < $3))",
+    };
+    let dated = tray == Tray::Late;
     let sql = format!(
         "SELECT {ITEM} FROM referrals r LEFT JOIN persons p ON p.id = r.person_id \
-         WHERE r.from_region >= $1 AND r.from_region < $2 ORDER BY r.id DESC LIMIT $3"
+         WHERE r.to_region >= $1 AND r.to_region < $2 AND {which}{} ORDER BY r.urgent DESC, r.deadline, r.id",
+        kinds_clause("r.kind", &desk.receives, if dated { 4 } else { 3 })
     );
-    Ok(on_tx!(tx, c => sqlx::query_as(&sql).bind(&lo).bind(&hi).bind(limit).fetch_all(&mut **c).await)?)
+    Ok(on_tx!(tx, c => {
+        let mut q = sqlx::query_as(&sql).bind(&lo).bind(&hi);
+        if dated {
+            q = q.bind(today);
+        }
+        for k in &desk.receives {
+            q = q.bind(k);
+        }
+        q.fetch_all(&mut **c).await
+    })?)
+}
+
+/// What was sent to the desk and is not finished: urgent first, then by deadline.
+pub async fn inbox(tx: &mut Tx, desk: &Desk) -> anyhow::Result<Vec<ReferralItem>> {
+    received(tx, desk, Tray::Inbox, NaiveDate::MIN).await
+}
+
+/// What the desk's region sent, newest first — the sender's read-only trace, also after a transfer
+/// took the person out of its scope.
+pub async fn sent(tx: &mut Tx, desk: &Desk, limit: i64) -> anyhow::Result<Vec<ReferralItem>> {
+    let (lo, hi) = desk.scope.bounds();
+    let sql = format!(
+        "SELECT {ITEM} FROM referrals r LEFT JOIN persons p ON p.id = r.person_id \
+         WHERE r.from_region >= $1 AND r.from_region < $2{} ORDER BY r.id DESC LIMIT $3",
+        kinds_clause("r.kind", &desk.sends, 4)
+    );
+    Ok(on_tx!(tx, c => {
+        let mut q = sqlx::query_as(&sql).bind(&lo).bind(&hi).bind(limit);
+        for k in &desk.sends {
+            q = q.bind(k);
+        }
+        q.fetch_all(&mut **c).await
+    })?)
+}
+
+/// One step of a referral: when, by whom, what.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ReferralStepRow {
+    pub at: DateTime<Utc>,
+    pub actor: String,
+    pub event: String,
+    pub from_state: Option<String>,
+    pub to_state: String,
+    pub reason: Option<String>,
+}
+
+/// A referral with its documents, the identity it carries (a new person) and its steps.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ReferralDetail {
+    pub item: ReferralItem,
+    pub documents: Vec<String>,
+    /// The person form's values of a person not yet in the registry (unmasked: the caller masks).
+    pub subject: Option<BTreeMap<String, String>>,
+    pub steps: Vec<ReferralStepRow>,
+    /// The desk is on the receiving side (may accept, return, complete).
+    pub receiving: bool,
+    /// The desk is on the sending side (may resend).
+    pub sending: bool,
+}
+
+#[derive(sqlx::FromRow)]
+struct DetailRow {
+    #[sqlx(flatten)]
+    item: ReferralItem,
+    documents: String,
+    subject: Option<String>,
+}
+
+/// Referral `id` if the desk is on either side of it; the read is audited.
+pub async fn get(tx: &mut Tx, desk: &Desk, id: i64) -> anyhow::Result<Option<ReferralDetail>> {
+    let sql = format!(
+        "SELECT {ITEM}, r.documents, r.subject FROM referrals r LEFT JOIN persons p ON p.id = r.person_id WHERE r.id = $1"
+    );
+    let row: Option<DetailRow> = on_tx!(tx, c => sqlx::query_as(&sql).bind(id).fetch_optional(&mut **c).await)?;
+    let Some(row) = row else { return Ok(None) };
+    let receiving = desk.scope.contains(&row.item.to_region) && desk.receives.contains(&row.item.kind);
+    let sending = desk.scope.contains(&row.item.from_region) && desk.sends.contains(&row.item.kind);
+    if !receiving && !sending {
+        return Ok(None);
+    }
+    let steps: Vec<ReferralStepRow> = on_tx!(tx, c => sqlx::query_as(
+        "SELECT cs.at, cs.actor, e.event, e.from_state, e.to_state, e.reason FROM referral_events e \
+         JOIN change_sets cs ON cs.id = e.change_id WHERE e.referral_id = $1 ORDER BY e.id")
+        .bind(id).fetch_all(&mut **c).await)?;
+    audit::record(tx, &desk.actor, "referral.read", row.item.person_id.map(Target::person), serde_json::json!({"referral": id})).await?;
+    Ok(Some(ReferralDetail {
+        documents: serde_json::from_str(&row.documents)?,
+        subject: row.subject.as_deref().map(serde_json::from_str).transpose()?,
+        item: row.item,
+        steps,
+        receiving,
+        sending,
+    }))
 }
 
 /// Mark every referral whose deadline passed before `today` as 超时 (a system step, audited).
 /// Returns how many.
-pub async fn expire_due(tx: &mut Tx, rules: &ReferralRules, cal: &WorkCalendar, today: NaiveDate) -> anyhow::Result<u64> {
+pub async fn expire_due(tx: &mut Tx, book: &Book, tree: &RegionTree, today: NaiveDate) -> anyhow::Result<u64> {
     let due: Vec<i64> = on_tx!(tx, c => sqlx::query_scalar(
         "SELECT id FROM referrals WHERE state IN ('initiated', 'accepted') AND deadline < $1 ORDER BY id")
         .bind(today).fetch_all(&mut **c).await)?;
+    let desk = Desk::system(book);
     let mut n = 0;
     for id in due {
-        if act(tx, &Scope::national(), &Actor::system(), rules, cal, id, &ReferralEvent::Expire, today).await?.is_ok() {
+        if act(tx, &desk, book, tree, id, &ReferralEvent::Expire, today).await?.is_ok() {
             n += 1;
         }
     }
