@@ -244,8 +244,9 @@ impl Policy for ReadAgreements {
 }
 
 /// Roles that send and receive referrals (SPEC §5): hospitals, the township and its workers, the
-/// doctors, 残联 (employment), 民政 and 卫健 of the district. Which side a user is on is their scope.
+/// doctors, 残联 (employment) and 民政. Which kinds each sends and receives is data
+/// (`data/referrals.json`); which side a user is on is their scope.
 pub struct Referrals;
 impl Policy for Referrals {
-    const ROLES: &'static [Role] = &[Role::Civil, Role::Township, Role::Worker, Role::Doctor, Role::Hospital, Role::Disability, Role::Health];
+    const ROLES: &'static [Role] = &[Role::Civil, Role::Township, Role::Worker, Role::Doctor, Role::Hospital, Role::Disability];
 }

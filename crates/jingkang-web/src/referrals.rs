@@ -700,3 +700,22 @@ pub async fn step(State(state): State<AppState>, Need { who, .. }: Need<crate::a
 pub(crate) fn may_refer(state: &AppState, who: &CurrentUser) -> bool {
     crate::auth::allows::<crate::auth::Referrals>(who.user.role) && !desk(state, who).sends.is_empty()
 }
+
+#[cfg(test)]
+mod tests {
+    use jingkang_core::accounts::Role;
+    use jingkang_core::care::referral::Book;
+
+    use crate::auth::{Policy, Referrals};
+
+    /// The route policy and the referral data agree: every role let in sends or receives some kind,
+    /// and every role the data names is let in.
+    #[test]
+    fn policy_matches_the_referral_data() {
+        let book = Book::shipped().unwrap();
+        for role in Role::ALL {
+            let works = !book.rules.sent_by(role.code()).is_empty() || !book.rules.received_by(role.code()).is_empty();
+            assert_eq!(Referrals::ROLES.contains(&role), works, "{role:?}");
+        }
+    }
+}

@@ -52,6 +52,7 @@ app_tests!(
     followups_risk_worklists_end_to_end,
     agreements_with_scans,
     referrals_through_the_api,
+    referral_pages_register_a_discharged_patient,
 );
 
 async fn login_lockout_and_first_password_change(app: App) {
@@ -320,6 +321,31 @@ async fn authorization_matrix(app: App) {
         aids.push(jingkang_core::store::agreements::record(&mut tx, &county, &Actor::cli(), person, &a, Some(scan)).await.unwrap().unwrap());
         tx.commit().await.unwrap();
     }
+    // A referral per role in scope (sent to town_b if the role receives some kind, else sent from
+    // it) and one out of it (town_a to town_a), for the routes on a referral.
+    let book = jingkang_core::care::referral::Book::shipped().unwrap();
+    let mut rids = std::collections::HashMap::new();
+    for role in Role::ALL {
+        let (receives, sends) = (book.rules.received_by(role.code()), book.rules.sent_by(role.code()));
+        let (kind, from, to) = match (receives.first(), sends.first()) {
+            (Some(k), _) => (k.clone(), app.town_a.clone(), app.town_b.clone()),
+            (None, Some(k)) => (k.clone(), app.town_b.clone(), app.town_a.clone()),
+            (None, None) => continue,
+        };
+        let mut ids = Vec::new();
+        for (from, to) in [(from, to), (app.town_a.clone(), app.town_a.clone())] {
+            let day = chrono::NaiveDate::from_ymd_opt(2026, 11, 20).unwrap();
+            let id: i64 = on_pool!(&app.db, p => async {
+                let cs: i64 = sqlx::query_scalar("INSERT INTO change_sets (actor, source, action, at) VALUES ('cli:test', 'test', 'send', $1) RETURNING id")
+                    .bind(chrono::Utc::now()).fetch_one(p).await?;
+                sqlx::query_scalar("INSERT INTO referrals (person_id, kind, state, urgent, from_region, to_region, reason, documents, sent_on, deadline, change_id) \
+                    VALUES ($1, $2, 'initiated', FALSE, $3, $4, '', '[]', $5, $5, $6) RETURNING id")
+                    .bind(in_person).bind(&kind).bind(&from).bind(&to).bind(day).bind(cs).fetch_one(p).await
+            }.await).unwrap();
+            ids.push(id);
+        }
+        rids.insert(role, (ids[0], ids[1]));
+    }
     let anon = client();
     for (i, spec) in jingkang_web::route_specs().into_iter().enumerate() {
         for role in Role::ALL {
@@ -332,6 +358,7 @@ async fn authorization_matrix(app: App) {
                 }
                 let id = match (spec.path.starts_with("/admin/users"), in_scope) {
                     _ if spec.path.starts_with("/notifications/") => if in_scope { notes[&role].0 } else { notes[&role].1 },
+                    _ if spec.path.contains("/referrals/") => rids.get(&role).map_or(in_person, |r| if in_scope { r.0 } else { r.1 }),
                     (true, true) => me,
                     (true, false) => out_user,
                     (false, true) => in_person,
@@ -1066,4 +1093,73 @@ async fn referrals_through_the_api(app: App) {
     let sent: serde_json::Value = hospital.get(app.url("/api/v1/referrals")).send().await.unwrap().json().await.unwrap();
     assert!(sent["sent"].as_array().unwrap().iter().any(|r| r["id"] == rid && r["state"] == "accepted"), "{sent}");
     assert!(app.audit_actions().await.iter().any(|a| a == "referral.accept"));
+}
+
+/// The pages: a hospital sends a discharge of a patient not yet in the registry with the 一历六单
+/// (refused first for a missing form and a wrong ID number, with what was entered kept); the
+/// township finds it in its waiting list with the identity masked, accepts it, and the person is in
+/// its registry; the list exports to .xlsx with a reason.
+async fn referral_pages_register_a_discharged_patient(app: App) {
+    let (hospital, h_csrf, _) = session_for(&app, "rp-hospital", Role::Hospital, COUNTY).await;
+    let (town, t_csrf, _) = session_for(&app, "rp-town", Role::Township, &app.town_b).await;
+    let form = hospital.get(app.url("/referrals/new?kind=hospital_to_community")).send().await.unwrap().text().await.unwrap();
+    let docs = jingkang_core::care::referral::ReferralRules::shipped().unwrap().kind("hospital_to_community").unwrap().documents.clone();
+    assert!(form.contains("出院患者") && docs.iter().all(|d| form.contains(d.as_str())), "{form}");
+    let first17 = format!("{COUNTY}19880808235");
+    let id_number = format!("{first17}{}", jingkang_core::domain::check_char(&first17));
+    let mut fields: Vec<(&str, String)> = vec![
+        ("csrf", h_csrf.clone()), ("kind", "hospital_to_community".into()), ("name", "王出院".into()), ("sex", "男".into()),
+        ("id_number", id_number.clone()), ("grade", "精神二级".into()), ("address", "和平路1号".into()), ("guardian", "王父".into()),
+        ("guardian_phone", "13700001111".into()), ("to_region", app.town_b.clone()), ("reason", "病情稳定出院".into()),
+    ];
+    for d in &docs[1..] {
+        fields.push(("documents", d.clone()));
+    }
+    let r = hospital.post(app.url("/referrals")).form(&fields).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let page = r.text().await.unwrap();
+    assert!(page.contains("转介材料不全") && page.contains(docs[0].as_str()) && page.contains("王出院"), "{page}");
+    fields.push(("documents", docs[0].clone()));
+    let mut wrong = fields.clone();
+    wrong.retain(|(k, _)| *k != "id_number");
+    wrong.push(("id_number", format!("{first17}{}", if id_number.ends_with('0') { '1' } else { '0' })));
+    let r = hospital.post(app.url("/referrals")).form(&wrong).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.text().await.unwrap().contains("field-error"), "the ID number's problem is shown beside it");
+    let r = hospital.post(app.url("/referrals")).form(&fields).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let at = location(&r);
+    let rid: i64 = at.trim_start_matches("/referrals/").split('?').next().unwrap().parse().unwrap();
+
+    // The township's waiting list shows it, unregistered; the page masks the ID number.
+    let list = town.get(app.url("/referrals?view=waiting")).send().await.unwrap().text().await.unwrap();
+    assert!(list.contains("王出院") && list.contains("未登记") && list.contains(&format!("/referrals/{rid}")), "{list}");
+    let page = town.get(app.url(&format!("/referrals/{rid}"))).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("尚未建档") && !page.contains(&id_number) && page.contains("接收"), "{page}");
+    let r = town.post(app.url(&format!("/referrals/{rid}/events"))).form(&[("csrf", t_csrf.as_str()), ("event", "accept")]).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let page = town.get(app.url(&location(&r))).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("已接收") && page.contains("data-state=\"accepted\""), "{page}");
+    let persons = town.get(app.url("/persons?q=王出院")).send().await.unwrap().text().await.unwrap();
+    assert!(persons.contains("王出院"), "in the township's registry: {persons}");
+    // Accepting twice is refused with the state machine's message.
+    let r = town.post(app.url(&format!("/referrals/{rid}/events"))).form(&[("csrf", t_csrf.as_str()), ("event", "accept")]).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.text().await.unwrap().contains("不能“接收”"));
+    // The hospital's trace; the export needs a reason.
+    let sent = hospital.get(app.url("/referrals?view=sent")).send().await.unwrap().text().await.unwrap();
+    assert!(sent.contains("王出院") && sent.contains("已接收"), "{sent}");
+    let r = town.post(app.url("/referrals/export")).form(&[("csrf", t_csrf.as_str()), ("view", "inbox"), ("reason", "")]).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let r = town.post(app.url("/referrals/export")).form(&[("csrf", t_csrf.as_str()), ("view", "inbox"), ("reason", "周报")]).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let bytes = r.bytes().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("r.xlsx");
+    std::fs::write(&path, &bytes).unwrap();
+    use calamine::Reader;
+    let mut wb: calamine::Xlsx<_> = calamine::open_workbook(&path).unwrap();
+    let sheet = wb.worksheet_range_at(0).unwrap().unwrap();
+    assert!(sheet.rows().any(|row| row.iter().any(|c| c.to_string() == "王出院")), "the export holds the referral");
+    assert!(app.audit_actions().await.iter().any(|a| a == "referral.export"));
 }
