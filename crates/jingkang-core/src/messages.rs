@@ -27,7 +27,7 @@ pub static MESSAGES: &[(&str, &str)] = &[
     ("cli-find-none", "没有找到名称含“{query}”的地区"),
     ("cli-villages-done", "已导入村（社区）{imported} 个，跳过 {skipped} 个（所属乡镇不在地区库中或代码无效）"),
     ("cli-gen-done", "已生成花名册 {rows} 行 → {file}"),
-    ("cli-gen-history-done", "已生成 {persons} 人的随访史：随访 {followups} 次，登记状态变化 {events} 次（{seconds} 秒）"),
+    ("cli-gen-history-done", "已生成 {persons} 人的随访史：随访 {followups} 次，登记状态变化 {events} 次，转介 {referrals} 条（{seconds} 秒）"),
     ("cli-gen-history-exists", "数据库中已有随访记录，随访史只能在没有随访记录的花名册上生成一次"),
     ("cli-worklist-unknown", "没有名为“{name}”的工作清单，可选：{names}"),
     ("cli-worklist-written", "已导出{list} {n} 人 → {file}"),

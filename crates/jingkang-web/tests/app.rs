@@ -1160,6 +1160,6 @@ async fn referral_pages_register_a_discharged_patient(app: App) {
     use calamine::Reader;
     let mut wb: calamine::Xlsx<_> = calamine::open_workbook(&path).unwrap();
     let sheet = wb.worksheet_range_at(0).unwrap().unwrap();
-    assert!(sheet.rows().any(|row| row.iter().any(|c| c.to_string() == "王出院")), "the export holds the referral");
+    assert!(sheet.rows().any(|row| row.iter().any(|c| matches!(c, calamine::Data::String(s) if s == "王出院"))), "the export holds the referral");
     assert!(app.audit_actions().await.iter().any(|a| a == "referral.export"));
 }

@@ -346,3 +346,71 @@ async fn a_follow_up_at_risk_three_reaches_the_police_in_chromium() {
     shot(&c, "15-police-person").await;
     c.close().await.unwrap();
 }
+
+/// A hospital sends a discharge referral for a patient not yet in the community registry, with the
+/// 一历六单 ticked one by one (first sent with a form missing: refused, what was entered kept);
+/// the receiving township finds it waiting, accepts it, and the patient is in its registry.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_discharge_referral_is_accepted_into_the_township_registry_in_chromium() {
+    let Some((c, _driver)) = browser().await else { return };
+    let (db, dir) = sqlite_db().await;
+    let app = spawn_app(db, dir).await;
+    app.add_user("yiyuan", Role::Hospital, COUNTY, false).await;
+    app.add_user("jiezhen", Role::Township, &app.town_b, false).await;
+    let id_number = id_with_check(&format!("{COUNTY}19790315532"));
+    let town_name = app.tree.get(&app.town_b).unwrap().name.clone();
+
+    // 1. The hospital: 转介 → 发起转介; the discharge is the default kind for a hospital.
+    login(&c, &app, "yiyuan").await;
+    wait_left(&c, "/login").await;
+    click(&c, "nav a[href=\"/referrals\"]").await;
+    wait_path(&c, "/referrals").await;
+    click(&c, "a[href=\"/referrals/new\"]").await;
+    wait_text(&c, "出院患者（尚未在社区登记）").await;
+    for (name, value) in [
+        ("name", "赵康复"), ("sex", "女"), ("id_number", id_number.as_str()), ("grade", "精神二级"), ("address", "团结路8号"),
+        ("guardian", "赵父"), ("guardian_phone", "13600002222"), ("reason", "病情稳定，出院回社区"),
+    ] {
+        fill(&c, name, value).await;
+    }
+    c.find(Locator::Css("select[name=\"to_region\"]")).await.unwrap().select_by_value(&app.town_b).await.unwrap();
+    let boxes = c.find_all(Locator::Css("input[name=\"documents\"]")).await.unwrap();
+    assert_eq!(boxes.len(), 7, "一历六单");
+    for b in &boxes[1..] {
+        b.click().await.unwrap();
+    }
+    shot(&c, "21-referral-form").await;
+    click(&c, "form.followup button[type=submit]").await;
+    let text = wait_text(&c, "没有发出").await;
+    assert!(text.contains("转介材料不全") && text.contains("病历摘要"), "{text}");
+    // What was entered is kept; tick the missing one and send.
+    let kept = c.find(Locator::Css("input[name=\"name\"]")).await.unwrap().prop("value").await.unwrap();
+    assert_eq!(kept.as_deref(), Some("赵康复"));
+    c.find(Locator::Css("input[name=\"documents\"]")).await.unwrap().click().await.unwrap();
+    click(&c, "form.followup button[type=submit]").await;
+    let sent = wait_text(&c, "转介已发出").await;
+    assert!(sent.contains("赵康复") && sent.contains("尚未建档") && !sent.contains(&id_number), "{sent}");
+    shot(&c, "22-referral-sent").await;
+    c.delete_all_cookies().await.unwrap();
+
+    // 2. The township: waiting list → the referral → 接收.
+    login(&c, &app, "jiezhen").await;
+    wait_left(&c, "/login").await;
+    c.goto(&app.url("/referrals?view=waiting")).await.unwrap();
+    let list = wait_text(&c, "赵康复").await;
+    assert!(list.contains("未登记") && list.contains(&town_name), "{list}");
+    shot(&c, "23-township-waiting").await;
+    click(&c, "table.data a[href^=\"/referrals/\"]").await;
+    wait_text(&c, "办理经过").await;
+    click(&c, "form.inline[action$=\"/events\"] button[type=submit]").await;
+    let done = wait_text(&c, "已接收。").await;
+    assert!(!done.contains("尚未建档"), "{done}");
+    shot(&c, "24-township-accepted").await;
+    // 3. The patient is in the township's registry.
+    c.goto(&app.url("/persons")).await.unwrap();
+    let persons = wait_text(&c, "赵康复").await;
+    assert!(persons.contains("赵康复"), "{persons}");
+    let in_db = app.all_persons().await.into_iter().find(|p| p.record.data.id_number == id_number).expect("registered");
+    assert_eq!(in_db.record.data.residence_region, app.town_b);
+    c.close().await.unwrap();
+}

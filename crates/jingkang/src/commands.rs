@@ -127,7 +127,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             pb.finish_and_clear();
             eprintln!("{}", render("cli-gen-history-done", &[
                 ("persons", &done.persons.to_string()), ("followups", &done.followups.to_string()),
-                ("events", &done.events.to_string()), ("seconds", &format!("{:.1}", started.elapsed().as_secs_f64())),
+                ("events", &done.events.to_string()), ("referrals", &done.referrals.to_string()), ("seconds", &format!("{:.1}", started.elapsed().as_secs_f64())),
             ]));
             Ok(ExitCode::SUCCESS)
         }

@@ -1,7 +1,9 @@
 //! Years of realistic care history for the persons already in a database, for demos, tests and
 //! benchmarks (`jingkang gen history`): registration paths and follow-ups whose risk follows a
 //! plausible trajectory (mostly calm, occasional relapses that settle), scheduled by the official
-//! rules (`care::schedule`) with realistic lateness, missed visits and rare deaths.
+//! rules (`care::schedule`) with realistic lateness, missed visits and rare deaths; and referrals
+//! (discharges, the relapse green channel, employment) through their state machine
+//! ([`person_referrals`]). Generated steps share one change set (the generation's time).
 //!
 //! The generation of one person is a pure function of a seed ([`person_history`]); [`write`] runs
 //! it over the registry in one transaction.
@@ -15,6 +17,7 @@ use rand_chacha::ChaCha8Rng;
 use serde_json::{Value, json};
 
 use crate::care::followup::{LOST_RETRY_DAYS, SOCIAL_PREFIX};
+use crate::care::referral::{self, Book, ReferralEvent, ReferralState};
 use crate::care::registration::{self, CloseReason, Event};
 use crate::care::schedule::{self, ConditionClass, Findings};
 use crate::domain::RegistrationState;
@@ -224,12 +227,93 @@ pub fn person_history(seed: u64, start: NaiveDate, until: NaiveDate) -> PersonHi
     h
 }
 
+/// One generated referral with its steps (event, from state, to state, reason).
+#[derive(Debug, Clone, PartialEq)]
+pub struct GenReferral {
+    pub kind: &'static str,
+    pub urgent: bool,
+    pub from_region: String,
+    pub to_region: String,
+    pub sent_on: NaiveDate,
+    pub accepted_on: Option<NaiveDate>,
+    pub deadline: Option<NaiveDate>,
+    pub state: ReferralState,
+    pub steps: Vec<(&'static str, Option<ReferralState>, ReferralState, Option<&'static str>)>,
+}
+
+/// The referrals of one person living in `township` (of `county`) with history `h`: a discharge
+/// from the county hospital for some (the newest still waiting), the relapse green channel after a
+/// follow-up at risk 3 or more, an employment referral to 残联 for a few stable ones. Each runs
+/// through the state machine; deadlines are in working days.
+pub fn person_referrals(seed: u64, h: &PersonHistory, township: &str, county: &str, until: NaiveDate, book: &Book) -> Vec<GenReferral> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x0005_EED0_F2EF);
+    let mut out = Vec::new();
+    let mut run = |rng: &mut ChaCha8Rng, kind: &'static str, from: &str, to: &str, sent: NaiveDate| {
+        let Some(rule) = book.rules.kind(kind) else { return };
+        let mut state = ReferralState::Initiated;
+        let mut steps = vec![("send", None, state, None)];
+        let mut accepted_on = None;
+        let mut deadline = referral::deadline(rule, &book.cal, state, sent, None);
+        let accept_day = book.cal.add_working_days(sent, rng.random_range(1..=rule.accept_working_days + 1));
+        let step = |state: &mut ReferralState, steps: &mut Vec<_>, e: ReferralEvent, reason: Option<&'static str>| {
+            if let Ok(to) = referral::next(*state, &e) {
+                steps.push((e.code(), Some(*state), to, reason));
+                *state = to;
+            }
+        };
+        if accept_day <= until {
+            if rng.random_bool(0.05) {
+                step(&mut state, &mut steps, ReferralEvent::Return { reason: "材料不全".into() }, Some("材料不全"));
+                deadline = None;
+            } else {
+                if deadline.is_some_and(|d| accept_day > d) {
+                    step(&mut state, &mut steps, ReferralEvent::Expire, None);
+                }
+                step(&mut state, &mut steps, ReferralEvent::Accept, None);
+                accepted_on = Some(accept_day);
+                deadline = referral::deadline(rule, &book.cal, ReferralState::Accepted, sent, Some(accept_day));
+                let done = book.cal.add_working_days(accept_day, rng.random_range(1..=rule.complete_working_days));
+                if done <= until {
+                    step(&mut state, &mut steps, ReferralEvent::Complete, None);
+                    deadline = None;
+                }
+            }
+        } else if deadline.is_some_and(|d| d < until) {
+            // Not accepted and past its deadline: already marked, as the daily sweep would.
+            step(&mut state, &mut steps, ReferralEvent::Expire, None);
+            deadline = None;
+        }
+        out.push(GenReferral { kind, urgent: rule.urgent, from_region: from.into(), to_region: to.into(), sent_on: sent, accepted_on, deadline, state, steps });
+    };
+    if let Some(first) = h.followups.first()
+        && rng.random_bool(0.08)
+    {
+        // Discharged shortly before the first follow-up.
+        let sent = first.visit_date - Duration::days(rng.random_range(3..20));
+        run(&mut rng, "hospital_to_community", county, township, sent);
+    }
+    if let Some(f) = h.followups.iter().find(|f| f.risk_grade.is_some_and(|r| r >= 3)) {
+        run(&mut rng, "relapse", township, county, f.visit_date);
+    }
+    if h.state() == RegistrationState::InService && rng.random_bool(0.02) {
+        let day = until - Duration::days(rng.random_range(0..300));
+        run(&mut rng, "employment", township, county, day);
+    }
+    // A few discharges in the last fortnight, still waiting for the township.
+    if rng.random_bool(0.003) {
+        let sent = until - Duration::days(rng.random_range(0..14));
+        run(&mut rng, "hospital_to_community", county, township, sent);
+    }
+    out
+}
+
 /// What [`write`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct HistorySummary {
     pub persons: u64,
     pub followups: u64,
     pub events: u64,
+    pub referrals: u64,
 }
 
 /// The database already holds follow-ups: history is generated once, onto a roster without any.
@@ -249,7 +333,9 @@ pub async fn write(db: &Db, seed: u64, years: u32, until: NaiveDate, progress: O
     if existing > 0 {
         return Err(HistoryExists(existing).into());
     }
-    let ids: Vec<i64> = on_tx!(&mut tx, c => sqlx::query_scalar("SELECT id FROM persons WHERE registration_state = 'pending' ORDER BY id").fetch_all(&mut **c).await)?;
+    let ids: Vec<(i64, String)> = on_tx!(&mut tx, c => sqlx::query_as("SELECT id, residence_region FROM persons WHERE registration_state = 'pending' ORDER BY id").fetch_all(&mut **c).await)?;
+    let book = Book::shipped()?;
+    let mut next_referral: i64 = on_tx!(&mut tx, c => sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM referrals").fetch_one(&mut **c).await)?;
     let actor = Actor::system();
     let change = open_change_set(&mut tx, &actor, "gen-history", "generate").await?;
     let backend = tx.backend();
@@ -279,11 +365,42 @@ pub async fn write(db: &Db, seed: u64, years: u32, until: NaiveDate, progress: O
         ("person_id", Col::Int), ("change_id", Col::Int), ("kind", Col::Text), ("signed_on", Col::Date), ("person_signed", Col::Bool),
         ("valid_until", Col::Date),
     ];
+    let rf_cols = [
+        ("id", Col::Int), ("person_id", Col::Int), ("kind", Col::Text), ("state", Col::Text), ("urgent", Col::Bool), ("from_region", Col::Text),
+        ("to_region", Col::Text), ("reason", Col::Text), ("documents", Col::Text), ("sent_on", Col::Date), ("accepted_on", Col::Date),
+        ("deadline", Col::Date), ("change_id", Col::Int),
+    ];
+    let rfe_cols = [
+        ("referral_id", Col::Int), ("change_id", Col::Int), ("event", Col::Text), ("from_state", Col::Text), ("to_state", Col::Text), ("reason", Col::Text),
+    ];
     let mut summary = HistorySummary::default();
     for chunk in ids.chunks(BATCH) {
         let (mut fu, mut ev, mut sc, mut ag) = (Rows::new(), Rows::new(), Rows::new(), Rows::new());
-        for &pid in chunk {
-            let h = person_history(seed ^ (pid as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15), start, until);
+        let (mut rf, mut rfe) = (Rows::new(), Rows::new());
+        for (pid, residence) in chunk {
+            let pid = *pid;
+            let person_seed = seed ^ (pid as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+            let h = person_history(person_seed, start, until);
+            let county = residence.get(..6).unwrap_or(residence);
+            for r in person_referrals(person_seed, &h, residence, county, until, &book) {
+                next_referral += 1;
+                let documents = book.rules.kind(r.kind).map(|k| serde_json::to_string(&k.documents)).transpose()?.unwrap_or_else(|| "[]".into());
+                rf.row().int(Some(next_referral)).int(Some(pid)).text(Some(r.kind)).text(Some(r.state.code())).bool(r.urgent)
+                    .text(Some(&r.from_region)).text(Some(&r.to_region)).text(None).text(Some(&documents)).date(r.sent_on);
+                for d in [r.accepted_on, r.deadline] {
+                    match d {
+                        Some(d) => rf.date(d),
+                        None => rf.text(None),
+                    };
+                }
+                rf.int(Some(change));
+                rf.end_row();
+                for (event, from, to, reason) in &r.steps {
+                    rfe.row().int(Some(next_referral)).int(Some(change)).text(Some(event)).text(from.map(ReferralState::code)).text(Some(to.code())).text(*reason);
+                    rfe.end_row();
+                }
+                summary.referrals += 1;
+            }
             for f in &h.followups {
                 fu.row()
                     .int(Some(pid))
@@ -349,6 +466,8 @@ pub async fn write(db: &Db, seed: u64, years: u32, until: NaiveDate, progress: O
         bulk::insert(&mut tx, "registration_events", &ev_cols, ev).await?;
         bulk::insert(&mut tx, "gen_schedule", &sched_cols, sc).await?;
         bulk::insert(&mut tx, "agreements", &ag_cols, ag).await?;
+        bulk::insert(&mut tx, "referrals", &rf_cols, rf).await?;
+        bulk::insert(&mut tx, "referral_events", &rfe_cols, rfe).await?;
         summary.persons += chunk.len() as u64;
         if let Some(p) = progress {
             p(summary.persons);
@@ -361,7 +480,12 @@ pub async fn write(db: &Db, seed: u64, years: u32, until: NaiveDate, progress: O
          FROM gen_schedule g WHERE g.person_id = persons.id")
         .bind(change).execute(&mut **c).await.map(drop))?;
     on_tx!(&mut tx, c => sqlx::query("DROP TABLE gen_schedule").execute(&mut **c).await.map(drop))?;
-    audit::record(&mut tx, &actor, "gen.history", None, json!({"persons": summary.persons, "followups": summary.followups, "events": summary.events, "years": years})).await?;
+    // The referral ids were given here: move PostgreSQL's identity past them.
+    if backend == Backend::Postgres {
+        on_tx!(&mut tx, c => sqlx::query("SELECT setval(pg_get_serial_sequence('referrals', 'id'), GREATEST((SELECT MAX(id) FROM referrals), 1))")
+            .execute(&mut **c).await.map(drop))?;
+    }
+    audit::record(&mut tx, &actor, "gen.history", None, json!({"persons": summary.persons, "followups": summary.followups, "events": summary.events, "referrals": summary.referrals, "years": years})).await?;
     tx.commit().await?;
     Ok(summary)
 }
@@ -412,5 +536,32 @@ mod tests {
         let per_person = total as f64 / 2000.0;
         assert!((3.0..6.0).contains(&per_person), "{per_person}");
         assert!(unstable > 0);
+    }
+
+    #[test]
+    fn referrals_follow_their_state_machine() {
+        let (start, until) = (d("2025-11-23"), d("2026-11-23"));
+        let book = Book::shipped().unwrap();
+        let mut kinds = std::collections::BTreeMap::new();
+        for seed in 0..3000 {
+            let h = person_history(seed, start, until);
+            let rs = person_referrals(seed, &h, "500110004", "500110", until, &book);
+            assert_eq!(rs, person_referrals(seed, &h, "500110004", "500110", until, &book), "deterministic");
+            for r in rs {
+                *kinds.entry(r.kind).or_insert(0) += 1;
+                let mut state = None;
+                for (event, from, to, _) in &r.steps {
+                    assert_eq!(*from, state, "{event}");
+                    state = Some(*to);
+                }
+                assert_eq!(state, Some(r.state));
+                assert_eq!(r.accepted_on.is_some(), r.steps.iter().any(|s| s.0 == "accept"));
+                assert!(r.sent_on <= until && r.accepted_on.is_none_or(|a| a <= until && a > r.sent_on));
+                let community = r.kind == "hospital_to_community";
+                assert_eq!(r.to_region, if community { "500110004" } else { "500110" });
+            }
+        }
+        assert!(kinds.get("hospital_to_community").copied().unwrap_or(0) > 100, "{kinds:?}");
+        assert!(kinds.get("relapse").copied().unwrap_or(0) > 10, "{kinds:?}");
     }
 }
