@@ -25,8 +25,10 @@ async fn counts(t: &TestDb) -> (i64, i64, i64, i64) {
 }
 
 async fn apply(t: &TestDb, scope: &Scope, pid: i64, event: Event) -> Result<Transitioned, Refusal> {
+    let rule = jingkang_core::care::eligibility::Rule::default_rule().unwrap();
+    let gate = registration::Gate { rule: &rule, today: common::today(), no_serious_disease: true };
     let mut tx = t.db.begin().await.unwrap();
-    let r = registration::transition(&mut tx, scope, &Actor::user("clerk"), pid, &event).await.unwrap();
+    let r = registration::transition(&mut tx, scope, &Actor::user("clerk"), pid, &event, &gate).await.unwrap();
     tx.commit().await.unwrap();
     r
 }
@@ -72,7 +74,22 @@ async fn a_whole_life_then_refusals_write_nothing(t: TestDb) {
     assert_eq!(audit::verify(&mut tx).await.unwrap().first_broken, None);
     tx.commit().await.unwrap();
 
-    // Refusals: an illegal event, a missing reason, another county's scope. Nothing is written.
+    // Refusals: an illegal event, a missing reason, another county's scope, registering without an
+    // exception someone the rule does not admit (no certificate, no agreement on record). Nothing
+    // is written.
+    assert_eq!(apply(&t, &county, pid, Event::Reopen { reason: "复核".into() }).await, Ok(Transitioned { from: S::Declined, to: S::Pending }));
+    let before_gate = counts(&t).await;
+    match apply(&t, &county, pid, Event::Register { exception: None }).await {
+        Err(r @ Refusal::Ineligible(_)) => {
+            let Refusal::Ineligible(open) = &r else { unreachable!() };
+            assert!(open.iter().any(|c| c.key == "agreement"), "{open:?}");
+            assert!(open.iter().all(|c| c.key != "age"), "36 is within 18–60: {open:?}");
+            assert!(r.message().starts_with("登记条件未全部符合") && r.message().contains("服务协议"), "{}", r.message());
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(counts(&t).await, before_gate);
+    assert_eq!(apply(&t, &county, pid, Event::Decline { reason: "监护人拒绝".into() }).await, Ok(Transitioned { from: S::Pending, to: S::Declined }));
     let before = counts(&t).await;
     let illegal = apply(&t, &county, pid, Event::StartService).await;
     assert!(matches!(&illegal, Err(Refusal::Rule(TransitionError::Illegal { from: S::Declined, .. }))), "{illegal:?}");

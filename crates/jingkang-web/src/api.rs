@@ -446,14 +446,12 @@ pub async fn registration_post(
         Ok(e) => e,
         Err(code) => return Ok(unprocessable(code, jingkang_core::messages::template(code).to_string())),
     };
-    if let Some(why) = crate::care::register_gate(&state, &who, id, &event, req.no_serious_disease).await? {
-        return Ok(unprocessable("registration-ineligible", why));
-    }
     let mut tx = state.db.begin().await?;
-    match registration::transition(&mut tx, &who.scope, &who.user.actor(), id, &event).await? {
+    match registration::transition(&mut tx, &who.scope, &who.user.actor(), id, &event, &crate::care::gate(req.no_serious_disease)?).await? {
         Ok(_) => tx.commit().await?,
         Err(registration::Refusal::NotFound) => return Err(AppError::NotFound.into()),
         Err(registration::Refusal::Rule(e)) => return Ok(unprocessable(e.code(), e.message())),
+        Err(r @ registration::Refusal::Ineligible(_)) => return Ok(unprocessable("registration-ineligible", r.message())),
     }
     Ok(Json(registration_info(&state, &who, id).await?).into_response())
 }

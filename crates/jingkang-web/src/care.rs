@@ -1,9 +1,9 @@
-//! Care-workflow pages (SPEC §3–§5). Registration: the state-change form on the person page.
+//! Care-workflow pages (SPEC §3–§5). Registration: the state-change form on the person page; the
+//! eligibility rule is applied by the store in the transaction that registers.
 
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use jingkang_core::care::eligibility;
 use jingkang_core::care::registration::{CloseReason, Event};
 use jingkang_core::messages;
 use jingkang_core::store::registration::{self, Refusal};
@@ -30,25 +30,10 @@ pub struct RegistrationForm {
     no_serious_disease: String,
 }
 
-/// Registering without an exception needs every condition of the eligibility rule met, on the
-/// stored data and the evaluator's statement; otherwise the message naming what is not met.
-pub(crate) async fn register_gate(state: &AppState, who: &crate::auth::CurrentUser, id: i64, event: &Event, no_serious_disease: bool) -> AppResult<Option<String>> {
-    if !matches!(event, Event::Register { exception: None }) {
-        return Ok(None);
-    }
-    let loaded = load_person(state, who, id).await?;
-    let mut evidence = loaded.evidence.clone();
-    evidence.no_serious_disease = no_serious_disease.then_some(true);
-    let checks = crate::pages::decide(state, &loaded.p, &evidence);
-    if eligibility::eligible(&checks) {
-        return Ok(None);
-    }
-    let open: Vec<String> = checks
-        .iter()
-        .filter(|c| c.verdict != eligibility::Verdict::Pass)
-        .map(|c| format!("{}：{}", c.condition, c.verdict.label_zh()))
-        .collect();
-    Ok(Some(messages::render("registration-ineligible", &[("conditions", &open.join("；"))])))
+/// The eligibility gate for a registration: the shipped rule, today, the evaluator's statement.
+pub(crate) fn gate(no_serious_disease: bool) -> AppResult<registration::Gate<'static>> {
+    let rule = crate::pages::eligibility_rule().ok_or_else(|| AppError::Internal(anyhow::anyhow!("the eligibility rule does not parse")))?;
+    Ok(registration::Gate { rule, today: crate::entry::today(), no_serious_disease })
 }
 
 /// The event a form or an API request asks for, or the message key of what is missing from it.
@@ -80,18 +65,17 @@ pub async fn registration_change(
     who.check_csrf(&form.csrf)?;
     let refused = match event_of(&form.event, &form.reason, &form.close_reason) {
         Err(code) => messages::template(code).to_string(),
-        Ok(event) if let Some(why) = register_gate(&state, &who, id, &event, form.no_serious_disease == "1").await? => why,
         Ok(event) => {
             let mut tx = state.db.begin().await?;
-            match registration::transition(&mut tx, &who.scope, &who.user.actor(), id, &event).await? {
+            match registration::transition(&mut tx, &who.scope, &who.user.actor(), id, &event, &gate(form.no_serious_disease == "1")?).await? {
                 Ok(done) => {
                     tx.commit().await?;
                     return Ok(Redirect::to(&format!("/persons/{id}?reg={}", done.to.code())).into_response());
                 }
                 Err(Refusal::NotFound) => return Err(AppError::NotFound),
-                Err(Refusal::Rule(e)) => {
+                Err(refusal) => {
                     tx.rollback().await?;
-                    e.message()
+                    refusal.message()
                 }
             }
         }

@@ -550,9 +550,6 @@ pub(crate) struct Loaded {
     pub(crate) just_recorded: Option<i64>,
     emergencies: Vec<jingkang_core::store::emergencies::StoredEmergency>,
     agreements: Vec<jingkang_core::store::agreements::StoredAgreement>,
-    /// What the eligibility checks were decided on (the registration gate adds the evaluator's
-    /// statement to it).
-    pub(crate) evidence: eligibility::Evidence,
 }
 
 /// The eligibility rule's conditions for `p` on `evidence`, places by name.
@@ -579,7 +576,7 @@ pub struct EligLine {
 }
 
 /// The shipped eligibility rule, parsed once (a test checks that it parses).
-fn eligibility_rule() -> Option<&'static eligibility::Rule> {
+pub(crate) fn eligibility_rule() -> Option<&'static eligibility::Rule> {
     static RULE: std::sync::OnceLock<Option<eligibility::Rule>> = std::sync::OnceLock::new();
     RULE.get_or_init(|| match eligibility::Rule::default_rule() {
         Ok(r) => Some(r),
@@ -705,20 +702,7 @@ pub(crate) async fn load_person(state: &AppState, who: &CurrentUser, id: i64) ->
     let Some((p, More { history, events, followups, emergencies, agreements })) = read_person(state, who, id, more).await? else {
         return Err(AppError::NotFound);
     };
-    let risk_changes = history
-        .iter()
-        .filter(|h| h.field == "risk_grade")
-        .map(|h| eligibility::RiskChange {
-            at: h.at,
-            old: h.old.as_deref().and_then(|v| v.parse().ok()),
-            new: h.new.as_deref().and_then(|v| v.parse().ok()),
-        })
-        .collect();
-    // The agreement condition from the stored agreements: unknown while none is recorded (it may
-    // be signed on paper and not yet entered).
-    let signed: Vec<_> = agreements.iter().filter_map(|a| Some((a.kind()?, a.signed_on, a.valid_until))).collect();
-    let agreement_signed = (!signed.is_empty()).then(|| jingkang_core::care::agreement::signed_and_valid(&signed, crate::entry::today()));
-    let evidence = eligibility::Evidence { risk_changes, agreement_signed, ..Default::default() };
+    let evidence = jingkang_core::store::registration::evidence_of(&history, &agreements, crate::entry::today());
     let checks = decide(state, &p, &evidence);
     let history = history
         .into_iter()
@@ -735,7 +719,7 @@ pub(crate) async fn load_person(state: &AppState, who: &CurrentUser, id: i64) ->
             HistoryLine { at: beijing_time(h.at), label, old, new, source: h.source, actor: h.actor }
         })
         .collect();
-    Ok(Loaded { p, history, events, checks, followups, just_recorded: None, emergencies, agreements, evidence })
+    Ok(Loaded { p, history, events, checks, followups, just_recorded: None, emergencies, agreements })
 }
 
 /// A timestamp as users read it: China Standard Time (UTC+8), to the minute.
@@ -747,7 +731,7 @@ pub fn beijing_time(t: chrono::DateTime<chrono::Utc>) -> String {
 }
 
 pub(crate) fn person_page(state: &AppState, who: &CurrentUser, loaded: Loaded, revealed: Option<(&str, String)>) -> PersonPage {
-    let Loaded { p, history, events, checks, followups, just_recorded, emergencies, agreements, evidence: _ } = loaded;
+    let Loaded { p, history, events, checks, followups, just_recorded, emergencies, agreements } = loaded;
     let agreement_lines = crate::agreements::lines(p.id, agreements);
     let clinical = followups.is_some();
     let p = &p;

@@ -1,10 +1,13 @@
 //! Registration state changes: the person's state, a history row, a `registration_events` row and
 //! an audit entry, all in the caller's transaction — or nothing, when the event is refused.
+//! Registering without a written exception is judged by the eligibility rule in the same
+//! transaction, on the data it is about to change.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 
 use super::audit::{self, Target};
 use super::{Actor, Backend, Tx, open_change_set};
+use crate::care::eligibility::{self, Check, Evidence, RiskChange, Verdict};
 use crate::care::registration::{self, CloseReason, Event, TransitionError};
 use crate::domain::RegistrationState;
 use crate::on_tx;
@@ -24,15 +27,66 @@ pub enum Refusal {
     NotFound,
     /// The event is not allowed now, or lacks its reason.
     Rule(TransitionError),
+    /// Registering without an exception, and these conditions of the eligibility rule are not met.
+    Ineligible(Vec<Check>),
 }
 
-/// Apply `event` to person `id` in `scope`. Refusals write nothing.
+impl Refusal {
+    /// The refusal in Chinese (`NotFound` has none: it is answered as absent).
+    pub fn message(&self) -> String {
+        match self {
+            Refusal::NotFound => String::new(),
+            Refusal::Rule(e) => e.message(),
+            Refusal::Ineligible(open) => {
+                let open: Vec<String> = open.iter().map(|c| format!("{}：{}", c.condition, c.verdict.label_zh())).collect();
+                crate::messages::render("registration-ineligible", &[("conditions", &open.join("；"))])
+            }
+        }
+    }
+}
+
+/// What registering without an exception is judged on: the rule, the day, and the evaluator's
+/// statement that there is no serious physical or infectious disease.
+#[derive(Debug, Clone, Copy)]
+pub struct Gate<'a> {
+    pub rule: &'a eligibility::Rule,
+    pub today: NaiveDate,
+    pub no_serious_disease: bool,
+}
+
+/// The evidence beyond the record: the risk grade's changes (from the history) and whether a
+/// consent and a service agreement are valid on `today` (unknown while none is recorded — it may
+/// be signed on paper and not yet entered).
+pub fn evidence_of(history: &[super::persons::HistoryEntry], agreements: &[super::agreements::StoredAgreement], today: NaiveDate) -> Evidence {
+    let risk_changes = history
+        .iter()
+        .filter(|h| h.field == "risk_grade")
+        .map(|h| RiskChange { at: h.at, old: h.old.as_deref().and_then(|v| v.parse().ok()), new: h.new.as_deref().and_then(|v| v.parse().ok()) })
+        .collect();
+    let signed: Vec<_> = agreements.iter().filter_map(|a| Some((a.kind()?, a.signed_on, a.valid_until))).collect();
+    let agreement_signed = (!signed.is_empty()).then(|| crate::care::agreement::signed_and_valid(&signed, today));
+    Evidence { risk_changes, agreement_signed, ..Default::default() }
+}
+
+/// The conditions of the rule person `id` does not meet (empty: eligible).
+async fn open_conditions(tx: &mut Tx, scope: &Scope, id: i64, gate: &Gate<'_>) -> anyhow::Result<Vec<Check>> {
+    let Some(p) = super::persons::get_unaudited(tx, scope, id).await? else { return Ok(Vec::new()) };
+    let history = super::persons::history(tx, scope, id).await?;
+    let agreements = super::agreements::of_person(tx, scope, id).await?;
+    let mut evidence = evidence_of(&history, &agreements, gate.today);
+    evidence.no_serious_disease = gate.no_serious_disease.then_some(true);
+    Ok(eligibility::evaluate(gate.rule, &p.record.data, &evidence, gate.today).into_iter().filter(|c| c.verdict != Verdict::Pass).collect())
+}
+
+/// Apply `event` to person `id` in `scope`; registering without an exception must pass `gate`.
+/// Refusals write nothing.
 pub async fn transition(
     tx: &mut Tx,
     scope: &Scope,
     actor: &Actor,
     id: i64,
     event: &Event,
+    gate: &Gate<'_>,
 ) -> anyhow::Result<Result<Transitioned, Refusal>> {
     let (lo, hi) = scope.bounds();
     // On PostgreSQL the row is locked until commit, so two clerks cannot both move the same state.
@@ -46,6 +100,12 @@ pub async fn transition(
         Ok(to) => to,
         Err(e) => return Ok(Err(Refusal::Rule(e))),
     };
+    if matches!(event, Event::Register { exception: None }) {
+        let open = open_conditions(tx, scope, id, gate).await?;
+        if !open.is_empty() {
+            return Ok(Err(Refusal::Ineligible(open)));
+        }
+    }
     let change = open_change_set(tx, actor, "registration", event.code()).await?;
     on_tx!(tx, c => sqlx::query(
         "UPDATE persons SET registration_state = $1, version = version + 1, updated_change = $2 WHERE id = $3")
