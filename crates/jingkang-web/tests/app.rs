@@ -789,6 +789,12 @@ async fn registration_changes_on_the_person_page(app: App) {
     assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let text = r.text().await.unwrap();
     assert!(text.contains("登记条件未全部符合") && text.contains("待核实") && text.contains("例外理由"), "{text}");
+    // The API answers the same refusal, with its code.
+    let r = c.post(app.url(&format!("/api/v1/persons/{id}/registration"))).header("x-csrf-token", csrf.as_str())
+        .json(&serde_json::json!({"event": "register", "no_serious_disease": true})).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert!(body["code"] == "registration-ineligible" && body["message"].as_str().unwrap().contains("待核实"), "{body}");
     // 登记 → 开始服务, each redirected to the page with a notice.
     let r = post(vec![("event", "register"), ("reason", "纸质协议已签，扫描件待补")]).await.unwrap();
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
