@@ -406,6 +406,20 @@ pub async fn referrals_post(
     }
 }
 
+/// One referral on either side of the caller: its documents, the identity of a discharged patient
+/// not yet in the registry (ID number and phone masked, the grade and notes withheld) and every
+/// step with its time and actor. Audited.
+#[utoipa::path(get, path = "/api/v1/referrals/{id}", params(("id" = i64, Path, description = "Referral id")),
+    responses((status = 200, body = jingkang_core::store::referrals::ReferralDetail), (status = 404, body = ApiErrorBody)),
+    security(("bearer" = [])), tag = "referrals")]
+pub async fn referral_get(
+    State(state): State<AppState>,
+    ApiNeed(who, _): ApiNeed<crate::auth::Referrals>,
+    Path(id): Path<i64>,
+) -> Result<Json<jingkang_core::store::referrals::ReferralDetail>, ApiError> {
+    Ok(Json(crate::referrals::read_masked(&state, &who, id).await?))
+}
+
 /// A step on a referral.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct ReferralStep {

@@ -168,6 +168,7 @@ fn table() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
         r(Method::GET, "/api/v1/notifications", roles::<auth::ReadRegistry>(), get(api_care::notifications_get)),
         r(Method::GET, "/api/v1/referrals", roles::<auth::Referrals>(), get(api_care::referrals_get)),
         r(Method::POST, "/api/v1/referrals", roles::<auth::Referrals>(), post(api_care::referrals_post)),
+        r(Method::GET, "/api/v1/referrals/{id}", roles::<auth::Referrals>(), get(api_care::referral_get)),
         r(Method::POST, "/api/v1/referrals/{id}/events", roles::<auth::Referrals>(), post(api_care::referral_step)),
         r(Method::GET, "/api/v1/regions", AnyUser, get(api::regions_find)),
         r(Method::POST, "/api/v1/imports", roles::<auth::EditRegistry>(), post(api::import_roster)),

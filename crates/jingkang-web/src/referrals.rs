@@ -636,6 +636,17 @@ fn detail_page(state: &AppState, who: &CurrentUser, d: ReferralDetail, notice: O
     }
 }
 
+/// A referral for the API: the carried identity masked as the page shows it.
+pub(crate) async fn read_masked(state: &AppState, who: &CurrentUser, id: i64) -> AppResult<ReferralDetail> {
+    let mut d = read_detail(state, who, id).await?;
+    if let Some(subject) = d.subject.as_mut() {
+        for (k, v) in subject.iter_mut() {
+            *v = registry::mask(sensitivity_of(k), v);
+        }
+    }
+    Ok(d)
+}
+
 async fn read_detail(state: &AppState, who: &CurrentUser, id: i64) -> AppResult<ReferralDetail> {
     let desk = desk(state, who);
     state

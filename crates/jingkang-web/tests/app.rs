@@ -1098,6 +1098,13 @@ async fn referrals_through_the_api(app: App) {
     assert_eq!(r.json::<serde_json::Value>().await.unwrap()["state"], "accepted");
     let sent: serde_json::Value = hospital.get(app.url("/api/v1/referrals")).send().await.unwrap().json().await.unwrap();
     assert!(sent["sent"].as_array().unwrap().iter().any(|r| r["id"] == rid && r["state"] == "accepted"), "{sent}");
+    // One referral with its steps, for either side; for no one else.
+    let one: serde_json::Value = town_b.get(app.url(&format!("/api/v1/referrals/{rid}"))).send().await.unwrap().json().await.unwrap();
+    let steps: Vec<&str> = one["steps"].as_array().unwrap().iter().map(|s| s["event"].as_str().unwrap()).collect();
+    assert_eq!(steps, ["send", "accept"], "{one}");
+    assert!(one["receiving"].as_bool().unwrap() && one["documents"].as_array().unwrap().len() == docs.len(), "{one}");
+    assert_eq!(hospital.get(app.url(&format!("/api/v1/referrals/{rid}"))).send().await.unwrap().status(), StatusCode::OK);
+    assert_eq!(town_a.get(app.url(&format!("/api/v1/referrals/{rid}"))).send().await.unwrap().status(), StatusCode::NOT_FOUND);
     assert!(app.audit_actions().await.iter().any(|a| a == "referral.accept"));
 }
 
@@ -1142,6 +1149,9 @@ async fn referral_pages_register_a_discharged_patient(app: App) {
     assert!(list.contains("王出院") && list.contains("未登记") && list.contains(&format!("/referrals/{rid}")), "{list}");
     let page = town.get(app.url(&format!("/referrals/{rid}"))).send().await.unwrap().text().await.unwrap();
     assert!(page.contains("尚未建档") && !page.contains(&id_number) && page.contains("接收"), "{page}");
+    let api: serde_json::Value = town.get(app.url(&format!("/api/v1/referrals/{rid}"))).send().await.unwrap().json().await.unwrap();
+    assert_eq!(api["subject"]["name"], "王出院");
+    assert!(api["subject"]["id_number"].as_str().unwrap().contains('*') && api["subject"]["grade"] == "***", "{api}");
     let r = town.post(app.url(&format!("/referrals/{rid}/events"))).form(&[("csrf", t_csrf.as_str()), ("event", "accept")]).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     let page = town.get(app.url(&location(&r))).send().await.unwrap().text().await.unwrap();
