@@ -7,7 +7,9 @@
 //! - worklists: `GET /api/v1/worklists/{name}?limit=50` (a page and the total) for a county user
 //!   and a province user, every list;
 //! - recording: `POST /api/v1/persons/{id}/followups` for persons across the registry, one at a
-//!   time and from concurrent clients.
+//!   time and from concurrent clients;
+//! - referrals: `GET /api/v1/referrals` (the inbox and the latest 200 sent) for a township (its
+//!   discharges) and the county hospital (the relapse green channel).
 
 use std::process::ExitCode;
 use std::time::Instant;
@@ -69,6 +71,10 @@ pub async fn care(url: &str, queries: usize, records: usize, concurrency: usize)
     let (county_token, county_user) = token_for(&db, Role::Health, &county, "county").await?;
     let (province_token, province_user) = token_for(&db, Role::Health, &province, "province").await?;
     let (doctor_token, doctor_user) = token_for(&db, Role::Doctor, &county, "doctor").await?;
+    let township = region.get(..9).unwrap_or(&region).to_string();
+    let (hospital_token, hospital_user) = token_for(&db, Role::Hospital, &county, "hospital").await?;
+    let (town_token, town_user) = token_for(&db, Role::Township, &township, "township").await?;
+    let referrals: i64 = on_pool!(&db, p => sqlx::query_scalar("SELECT COUNT(*) FROM referrals").fetch_one(p).await)?;
     let state = jingkang_web::AppState::new(db.clone(), tree, jingkang_web::Settings::default());
     let app = jingkang_web::router(state);
 
@@ -76,6 +82,7 @@ pub async fn care(url: &str, queries: usize, records: usize, concurrency: usize)
     out.insert("backend".into(), json!(format!("{:?}", db.backend())));
     out.insert("persons".into(), json!(total));
     out.insert("followups".into(), json!(followups));
+    out.insert("referrals".into(), json!(referrals));
     // Worklists.
     for (level, token) in [("county", &county_token), ("province", &province_token)] {
         for list in Worklist::ALL {
@@ -100,6 +107,27 @@ pub async fn care(url: &str, queries: usize, records: usize, concurrency: usize)
             s["total_on_list"] = json!(found);
             out.insert(format!("worklist_{level}_{}", list.code()), s);
         }
+    }
+    // Referral lists.
+    for (desk, token) in [("township", &town_token), ("county_hospital", &hospital_token)] {
+        let mut ms = Vec::with_capacity(queries);
+        let mut sizes = (0, 0);
+        for i in 0..queries {
+            let req = Request::get("/api/v1/referrals").header("authorization", format!("Bearer {token}")).body(Body::empty())?;
+            let t = Instant::now();
+            let res = app.clone().oneshot(req).await?;
+            anyhow::ensure!(res.status() == StatusCode::OK, "referrals answered {}", res.status());
+            let bytes = axum::body::to_bytes(res.into_body(), usize::MAX).await?;
+            ms.push(t.elapsed().as_secs_f64() * 1000.0);
+            if i == 0 {
+                let v: Value = serde_json::from_slice(&bytes)?;
+                sizes = (v["inbox"].as_array().map_or(0, Vec::len), v["sent"].as_array().map_or(0, Vec::len));
+            }
+        }
+        let mut s = summary(ms);
+        s["inbox"] = json!(sizes.0);
+        s["sent"] = json!(sizes.1);
+        out.insert(format!("referrals_{desk}"), s);
     }
     // Recording follow-ups: persons spread over the registry.
     let step = (total / (2 * records.max(1)) as i64).max(1);
@@ -145,7 +173,7 @@ pub async fn care(url: &str, queries: usize, records: usize, concurrency: usize)
     out.insert("record_followup_concurrent".into(), s);
     out!("{}", serde_json::to_string_pretty(&Value::Object(out))?);
     let mut tx = db.begin().await?;
-    for u in [&county_user, &province_user, &doctor_user] {
+    for u in [&county_user, &province_user, &doctor_user, &hospital_user, &town_user] {
         store_accounts::set_disabled(&mut tx, &Actor::cli(), u, true).await?;
     }
     tx.commit().await?;
