@@ -632,7 +632,7 @@ const PERSON_INDEXES_SQLITE: &[(&str, &str)] = &[
     ("persons_followup_due", "CREATE INDEX persons_followup_due ON persons(next_followup_date, residence_region)"),
     ("persons_unstable", "CREATE INDEX persons_unstable ON persons(last_followup_date, residence_region) WHERE condition_class = 'unstable'"),
     ("persons_lost", "CREATE INDEX persons_lost ON persons(last_followup_date, residence_region) WHERE followup_lost"),
-    ("persons_agreement_due", "CREATE INDEX persons_agreement_due ON persons(agreement_valid_until, residence_region) WHERE agreement_valid_until IS NOT NULL"),
+    ("persons_agreement_due", "CREATE INDEX persons_agreement_due ON persons(agreement_valid_until, residence_region, registration_state) WHERE agreement_valid_until IS NOT NULL"),
 ];
 const PERSON_INDEXES_POSTGRES: &[(&str, &str)] = &[
     ("persons_id_number", "CREATE UNIQUE INDEX persons_id_number ON persons(id_number)"),
@@ -643,7 +643,7 @@ const PERSON_INDEXES_POSTGRES: &[(&str, &str)] = &[
     ("persons_followup_due", "CREATE INDEX persons_followup_due ON persons(next_followup_date, residence_region) INCLUDE (id)"),
     ("persons_unstable", "CREATE INDEX persons_unstable ON persons(last_followup_date, residence_region) INCLUDE (id) WHERE condition_class = 'unstable'"),
     ("persons_lost", "CREATE INDEX persons_lost ON persons(last_followup_date, residence_region) INCLUDE (id) WHERE followup_lost"),
-    ("persons_agreement_due", "CREATE INDEX persons_agreement_due ON persons(agreement_valid_until, residence_region) INCLUDE (id) WHERE agreement_valid_until IS NOT NULL"),
+    ("persons_agreement_due", "CREATE INDEX persons_agreement_due ON persons(agreement_valid_until, residence_region, registration_state) INCLUDE (id) WHERE agreement_valid_until IS NOT NULL"),
 ];
 
 /// Drop the person indexes for a bulk load, inside `tx`. Only when the registry is empty (checked
