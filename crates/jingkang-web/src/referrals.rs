@@ -85,6 +85,10 @@ pub(crate) async fn send(state: &AppState, who: &CurrentUser, new: NewReferral) 
         Err(SendRefusal::NewPersonNotAllowed) => Err(Refused::new("referral-new-person-not-allowed", &[("kind", &kind)])),
         Err(SendRefusal::Invalid(fields)) => Err(Refused::invalid(fields)),
         Err(SendRefusal::Incomplete(missing)) => Err(Refused::new("referral-incomplete", &[("missing", &missing.join("、"))])),
+        Err(SendRefusal::AssessmentMissing { domain, within_days }) => Err(Refused::new(
+            "referral-assessment-missing",
+            &[("kind", &kind), ("days", &within_days.to_string()), ("domain", jingkang_core::care::instrument::domain_label_zh(&domain))],
+        )),
     })
 }
 

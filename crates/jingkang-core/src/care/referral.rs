@@ -22,12 +22,23 @@ pub struct KindRule {
     /// township's acceptance creates the record from the identity it carries.
     #[serde(default)]
     pub new_person: bool,
+    /// The assessment it needs: the latest of `domain` within `within_days` stands for `document`.
+    #[serde(default)]
+    pub assessment: Option<NeedsAssessment>,
     /// Working days the receiver has to accept (or return) it.
     pub accept_working_days: u32,
     /// Working days after acceptance to complete it.
     pub complete_working_days: u32,
     /// The documents (slots) it must carry; all present = complete.
     pub documents: Vec<String>,
+}
+
+/// An assessment a kind needs (the employment referral: a functional assessment, SPEC §5/§6).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+pub struct NeedsAssessment {
+    pub domain: String,
+    pub within_days: i64,
+    pub document: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]

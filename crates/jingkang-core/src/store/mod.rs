@@ -11,6 +11,7 @@
 pub mod accounts;
 pub mod agreements;
 pub mod alerts;
+pub mod assessments;
 pub mod audit;
 pub mod batch;
 pub mod bulk;

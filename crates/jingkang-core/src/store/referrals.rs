@@ -84,6 +84,8 @@ pub enum SendRefusal {
     Invalid(Vec<RowError>),
     /// These documents are missing.
     Incomplete(Vec<String>),
+    /// The kind needs an assessment of this domain within so many days, and there is none.
+    AssessmentMissing { domain: String, within_days: i64 },
 }
 
 /// The level of region a kind goes to: the community's kinds (and a transfer) to a township or a
@@ -155,7 +157,23 @@ pub async fn send(tx: &mut Tx, desk: &Desk, book: &Book, tree: &RegionTree, new:
     if rule.code == "transfer" && residence.as_deref() == Some(to_region) {
         return Ok(Err(SendRefusal::SameRegion));
     }
-    let missing = referral::missing_documents(rule, &new.documents);
+    // The latest assessment of the domain the kind needs stands for its document.
+    let mut documents = new.documents.clone();
+    let mut assessment_id = None;
+    if let Some(needs) = &rule.assessment {
+        let found = match person_id {
+            Some(pid) => super::assessments::latest_in_domain(tx, &desk.scope, pid, &needs.domain, new.sent_on - chrono::Duration::days(needs.within_days)).await?,
+            None => None,
+        };
+        let Some(found) = found else {
+            return Ok(Err(SendRefusal::AssessmentMissing { domain: needs.domain.clone(), within_days: needs.within_days }));
+        };
+        assessment_id = Some(found.id);
+        if !documents.contains(&needs.document) {
+            documents.push(needs.document.clone());
+        }
+    }
+    let missing = referral::missing_documents(rule, &documents);
     if !missing.is_empty() {
         return Ok(Err(SendRefusal::Incomplete(missing.into_iter().map(str::to_string).collect())));
     }
@@ -167,12 +185,12 @@ pub async fn send(tx: &mut Tx, desk: &Desk, book: &Book, tree: &RegionTree, new:
         "INSERT INTO referrals (person_id, kind, state, urgent, from_region, to_region, reason, documents, sent_on, deadline, change_id, subject, subject_name) \
          VALUES ($1, $2, 'initiated', $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id")
         .bind(person_id).bind(&rule.code).bind(rule.urgent).bind(&from).bind(to_region).bind(new.reason.trim())
-        .bind(serde_json::to_string(&new.documents)?).bind(new.sent_on).bind(deadline).bind(change).bind(&subject).bind(&subject_name)
+        .bind(serde_json::to_string(&documents)?).bind(new.sent_on).bind(deadline).bind(change).bind(&subject).bind(&subject_name)
         .fetch_one(&mut **c).await)?;
     on_tx!(tx, c => sqlx::query("INSERT INTO referral_events (referral_id, change_id, event, from_state, to_state) VALUES ($1, $2, 'send', NULL, 'initiated')")
         .bind(id).bind(change).execute(&mut **c).await.map(drop))?;
     audit::record(tx, &desk.actor, "referral.send", person_id.map(Target::person),
-        serde_json::json!({"referral": id, "kind": rule.code, "to": to_region, "new_person": subject.is_some()})).await?;
+        serde_json::json!({"referral": id, "kind": rule.code, "to": to_region, "new_person": subject.is_some(), "assessment": assessment_id})).await?;
     Ok(Ok(id))
 }
 
