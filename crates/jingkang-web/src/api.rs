@@ -566,7 +566,8 @@ impl utoipa::Modify for BearerAuth {
     paths(persons_list, person_get, registration_get, registration_post, regions_find, import_roster, users_list, users_create,
         crate::api_care::followups_get, crate::api_care::followups_post, crate::api_care::risk_get, crate::api_care::followup_form,
         crate::api_care::worklist_get, crate::api_care::emergencies_get, crate::api_care::emergencies_post, crate::api_care::notifications_get,
-        crate::api_care::referrals_get, crate::api_care::referrals_post, crate::api_care::referral_get, crate::api_care::referral_step),
+        crate::api_care::referrals_get, crate::api_care::referrals_post, crate::api_care::referral_get, crate::api_care::referral_step,
+        crate::api_care::instruments_get, crate::api_care::assessments_get, crate::api_care::assessments_post),
     components(schemas(ApiErrorBody, PersonSummary, PersonPage, FieldValue, PersonRecord, RegionItem, ImportResult, ImportRowError,
         UserItem, NewUserRequest, NewUserResponse, RegistrationInfo, RegistrationEventItem, RegistrationRequest,
         crate::api_care::ScheduleInfo, jingkang_core::store::followups::StoredFollowup, jingkang_core::care::schedule::ConditionClass, crate::api_care::FollowupsInfo, crate::api_care::FieldProblem,
@@ -575,7 +576,11 @@ impl utoipa::Modify for BearerAuth {
         crate::api_care::EmergencyRecorded, jingkang_core::store::alerts::Notification,
         jingkang_core::store::referrals::ReferralItem, crate::api_care::ReferralsOut, crate::api_care::ReferralRequest, crate::api_care::ReferralSent,
         crate::api_care::ReferralStep, crate::api_care::ReferralStepped, jingkang_core::store::referrals::ReferralDetail,
-        jingkang_core::store::referrals::ReferralStepRow)),
+        jingkang_core::store::referrals::ReferralStepRow, jingkang_core::care::instrument::Instrument, jingkang_core::care::instrument::Item,
+        jingkang_core::care::instrument::Choice, jingkang_core::care::instrument::Total, jingkang_core::care::instrument::Band,
+        jingkang_core::care::instrument::Scored, jingkang_core::care::instrument::ItemScore, jingkang_core::care::instrument::Problem,
+        jingkang_core::store::assessments::StoredAssessment, crate::api_care::AssessmentRequest, crate::api_care::AssessmentRecorded,
+        crate::api_care::AssessmentRefused)),
     modifiers(&BearerAuth)
 )]
 pub struct ApiDoc;

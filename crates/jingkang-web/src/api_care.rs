@@ -456,3 +456,69 @@ pub async fn referral_step(
         Err(refusal) => Ok(unprocessable(refusal.code, refusal.message())),
     }
 }
+
+/// The assessment instruments: items, options and scores, the total, bands and interpretation —
+/// the definitions the forms are rendered from.
+#[utoipa::path(get, path = "/api/v1/instruments", responses((status = 200, body = Vec<jingkang_core::care::instrument::Instrument>)), security(("bearer" = [])), tag = "assessments")]
+pub async fn instruments_get(State(state): State<AppState>, _need: ApiNeed<ReadClinical>) -> Json<Vec<jingkang_core::care::instrument::Instrument>> {
+    Json(state.instruments.instruments.clone())
+}
+
+/// The person's assessments, oldest first (the read of the person is audited).
+#[utoipa::path(get, path = "/api/v1/persons/{id}/assessments", params(("id" = i64, Path, description = "Person id")),
+    responses((status = 200, body = Vec<jingkang_core::store::assessments::StoredAssessment>), (status = 404, body = ApiErrorBody)),
+    security(("bearer" = [])), tag = "assessments")]
+pub async fn assessments_get(
+    State(state): State<AppState>,
+    ApiNeed(who, _): ApiNeed<ReadClinical>,
+    Path(id): Path<i64>,
+) -> Result<Json<Vec<jingkang_core::store::assessments::StoredAssessment>>, ApiError> {
+    let (_, list) = crate::pages::read_person(&state, &who, id, crate::assessments::of_person).await?.ok_or(AppError::NotFound)?;
+    Ok(Json(list))
+}
+
+/// An assessment to record.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct AssessmentRequest {
+    /// An instrument's code (`GET /api/v1/instruments`): `sdss`, `psp`, `social_function` …
+    pub instrument: String,
+    pub assessed_on: NaiveDate,
+    pub assessor: String,
+    /// Item key → option value; a rated total (PSP's `score`) under its key.
+    pub answers: std::collections::BTreeMap<String, String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AssessmentRecorded {
+    pub id: i64,
+    pub scored: jingkang_core::care::instrument::Scored,
+}
+
+/// A refused assessment: every problem, by item. Nothing was written.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AssessmentRefused {
+    pub code: String,
+    pub message: String,
+    pub problems: Vec<jingkang_core::care::instrument::Problem>,
+}
+
+/// Score and record an assessment. Problems answer 422 with every one of them, by item.
+#[utoipa::path(post, path = "/api/v1/persons/{id}/assessments", request_body = AssessmentRequest, params(("id" = i64, Path, description = "Person id")),
+    responses((status = 201, body = AssessmentRecorded), (status = 404, body = ApiErrorBody), (status = 422, body = AssessmentRefused)),
+    security(("bearer" = [])), tag = "assessments")]
+pub async fn assessments_post(
+    State(state): State<AppState>,
+    ApiNeed(who, _): ApiNeed<crate::auth::RecordAssessments>,
+    Path(id): Path<i64>,
+    body: Result<Json<AssessmentRequest>, axum::extract::rejection::JsonRejection>,
+) -> Result<Response, ApiError> {
+    let Json(req) = body.map_err(|_| AppError::BadRequest("form-invalid".into()))?;
+    let new = jingkang_core::store::assessments::NewAssessment { assessed_on: req.assessed_on, assessor: req.assessor, answers: req.answers };
+    match crate::assessments::record(&state, &who, id, &req.instrument, new).await? {
+        Ok((id, scored)) => Ok((StatusCode::CREATED, Json(AssessmentRecorded { id, scored })).into_response()),
+        Err(problems) => {
+            let message = problems.iter().map(|p| p.message.as_str()).collect::<Vec<_>>().join("；");
+            Ok((StatusCode::UNPROCESSABLE_ENTITY, Json(AssessmentRefused { code: "assessment-invalid".into(), message, problems })).into_response())
+        }
+    }
+}

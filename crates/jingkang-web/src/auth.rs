@@ -226,6 +226,12 @@ pub fn allows<P: Policy>(role: Role) -> bool {
 }
 
 /// Roles that record emergency events: whoever handles one on the health or township side.
+/// Roles that assess (SPEC §6): the township, site workers, doctors and hospitals.
+pub struct RecordAssessments;
+impl Policy for RecordAssessments {
+    const ROLES: &'static [Role] = &[Role::Township, Role::Worker, Role::Doctor, Role::Hospital];
+}
+
 pub struct RecordEmergencies;
 impl Policy for RecordEmergencies {
     const ROLES: &'static [Role] = &[Role::Doctor, Role::Hospital, Role::Township, Role::Worker];

@@ -8,6 +8,7 @@ pub mod agreements;
 pub mod alerts;
 pub mod api;
 pub mod api_care;
+pub mod assessments;
 pub mod assets;
 pub mod auth;
 pub mod care;
@@ -58,6 +59,8 @@ pub struct AppState {
     pub uploads: Arc<uploads::Uploads>,
     /// The referral rules and working-day calendar (`data/referrals.json`, `data/holidays.json`).
     pub referrals: Arc<jingkang_core::care::referral::Book>,
+    /// The assessment instruments: the shipped ones, and a deployment's own (`with_instruments`).
+    pub instruments: Arc<jingkang_core::care::instrument::Catalogue>,
 }
 
 impl AppState {
@@ -73,7 +76,14 @@ impl AppState {
             uploads: Arc::new(uploads::Uploads::default()),
             // Shipped data, checked by the core's tests: a failure here is a build defect.
             referrals: Arc::new(jingkang_core::care::referral::Book::shipped().expect("shipped referral rules parse")),
+            instruments: Arc::new(jingkang_core::care::instrument::Catalogue::shipped().expect("shipped instruments parse")),
         }
+    }
+
+    /// Use `catalogue` (the shipped instruments and a deployment's own) instead of the shipped ones.
+    pub fn with_instruments(mut self, catalogue: jingkang_core::care::instrument::Catalogue) -> AppState {
+        self.instruments = Arc::new(catalogue);
+        self
     }
 }
 
@@ -134,6 +144,8 @@ fn table() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
         r(Method::POST, "/persons/{id}/followups", roles::<auth::RecordFollowups>(), post(followups::create)),
         r(Method::POST, "/persons/{id}/agreements", roles::<auth::ManageAgreements>(), post(agreements::create)),
         r(Method::GET, "/persons/{id}/agreements/{aid}/scan", roles::<auth::ReadAgreements>(), get(agreements::scan)),
+        r(Method::GET, "/persons/{id}/assessments/new", roles::<auth::RecordAssessments>(), get(assessments::new_form)),
+        r(Method::POST, "/persons/{id}/assessments", roles::<auth::RecordAssessments>(), post(assessments::create)),
         r(Method::GET, "/persons/{id}/emergencies/new", roles::<auth::RecordEmergencies>(), get(alerts::new_form)),
         r(Method::POST, "/persons/{id}/emergencies", roles::<auth::RecordEmergencies>(), post(alerts::create)),
         r(Method::GET, "/notifications", roles::<auth::ReadRegistry>(), get(alerts::notifications)),
@@ -163,6 +175,9 @@ fn table() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
         r(Method::GET, "/api/v1/persons/{id}/risk", roles::<auth::ReadClinical>(), get(api_care::risk_get)),
         r(Method::GET, "/api/v1/forms/followup", roles::<auth::ReadClinical>(), get(api_care::followup_form)),
         r(Method::GET, "/api/v1/worklists/{name}", roles::<auth::ReadClinical>(), get(api_care::worklist_get)),
+        r(Method::GET, "/api/v1/instruments", roles::<auth::ReadClinical>(), get(api_care::instruments_get)),
+        r(Method::GET, "/api/v1/persons/{id}/assessments", roles::<auth::ReadClinical>(), get(api_care::assessments_get)),
+        r(Method::POST, "/api/v1/persons/{id}/assessments", roles::<auth::RecordAssessments>(), post(api_care::assessments_post)),
         r(Method::GET, "/api/v1/emergencies", roles::<auth::ReadClinical>(), get(api_care::emergencies_get)),
         r(Method::POST, "/api/v1/emergencies", roles::<auth::RecordEmergencies>(), post(api_care::emergencies_post)),
         r(Method::GET, "/api/v1/notifications", roles::<auth::ReadRegistry>(), get(api_care::notifications_get)),

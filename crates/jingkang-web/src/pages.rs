@@ -521,6 +521,10 @@ pub struct PersonPage {
     can_record_emergency: bool,
     can_refer: bool,
     em_notice: Option<String>,
+    /// 康复评估: the table and the charts, for the roles that read clinical content.
+    assessments: Option<(Vec<crate::assessments::AssessmentLine>, Vec<crate::assessments::Chart>)>,
+    can_assess: bool,
+    assessed: bool,
     /// 协议, for those who sign them and the health side.
     agreements: Option<Vec<crate::agreements::AgreementLine>>,
     can_record_agreement: bool,
@@ -550,6 +554,7 @@ pub(crate) struct Loaded {
     pub(crate) just_recorded: Option<i64>,
     emergencies: Vec<jingkang_core::store::emergencies::StoredEmergency>,
     agreements: Vec<jingkang_core::store::agreements::StoredAgreement>,
+    assessments: Vec<jingkang_core::store::assessments::StoredAssessment>,
 }
 
 /// The eligibility rule's conditions for `p` on `evidence`, places by name.
@@ -647,6 +652,7 @@ pub(crate) struct More {
     followups: Option<(Option<followups::Schedule>, Vec<followups::StoredFollowup>)>,
     emergencies: Vec<jingkang_core::store::emergencies::StoredEmergency>,
     agreements: Vec<jingkang_core::store::agreements::StoredAgreement>,
+    assessments: Vec<jingkang_core::store::assessments::StoredAssessment>,
 }
 
 /// Follow-ups the person page lists, newest first.
@@ -661,6 +667,7 @@ fn more_limited<'a>(tx: &'a mut Tx, scope: &'a Scope, id: i64) -> BoxFuture<'a, 
             events: registration::events(tx, scope, id).await?,
             followups: None,
             emergencies: Vec::new(),
+            assessments: Vec::new(),
             agreements: Vec::new(),
         })
     })
@@ -673,6 +680,7 @@ fn more_basic<'a>(tx: &'a mut Tx, scope: &'a Scope, id: i64) -> BoxFuture<'a, an
             events: registration::events(tx, scope, id).await?,
             followups: None,
             emergencies: Vec::new(),
+            assessments: Vec::new(),
             agreements: jingkang_core::store::agreements::of_person(tx, scope, id).await?,
         })
     })
@@ -686,6 +694,7 @@ fn more_clinical<'a>(tx: &'a mut Tx, scope: &'a Scope, id: i64) -> BoxFuture<'a,
             followups: Some((followups::schedule(tx, scope, id).await?, followups::list(tx, scope, id, PAGE_FOLLOWUPS).await?)),
             emergencies: jingkang_core::store::emergencies::of_person(tx, scope, id).await?,
             agreements: jingkang_core::store::agreements::of_person(tx, scope, id).await?,
+            assessments: jingkang_core::store::assessments::of_person(tx, scope, id).await?,
         })
     })
 }
@@ -699,7 +708,7 @@ pub(crate) async fn load_person(state: &AppState, who: &CurrentUser, id: i64) ->
     } else {
         more_limited
     };
-    let Some((p, More { history, events, followups, emergencies, agreements })) = read_person(state, who, id, more).await? else {
+    let Some((p, More { history, events, followups, emergencies, agreements, assessments })) = read_person(state, who, id, more).await? else {
         return Err(AppError::NotFound);
     };
     let evidence = jingkang_core::store::registration::evidence_of(&history, &agreements, crate::entry::today());
@@ -719,7 +728,7 @@ pub(crate) async fn load_person(state: &AppState, who: &CurrentUser, id: i64) ->
             HistoryLine { at: beijing_time(h.at), label, old, new, source: h.source, actor: h.actor }
         })
         .collect();
-    Ok(Loaded { p, history, events, checks, followups, just_recorded: None, emergencies, agreements })
+    Ok(Loaded { p, history, events, checks, followups, just_recorded: None, emergencies, agreements, assessments })
 }
 
 /// A timestamp as users read it: China Standard Time (UTC+8), to the minute.
@@ -731,7 +740,7 @@ pub fn beijing_time(t: chrono::DateTime<chrono::Utc>) -> String {
 }
 
 pub(crate) fn person_page(state: &AppState, who: &CurrentUser, loaded: Loaded, revealed: Option<(&str, String)>) -> PersonPage {
-    let Loaded { p, history, events, checks, followups, just_recorded, emergencies, agreements } = loaded;
+    let Loaded { p, history, events, checks, followups, just_recorded, emergencies, agreements, assessments } = loaded;
     let agreement_lines = crate::agreements::lines(p.id, agreements);
     let clinical = followups.is_some();
     let p = &p;
@@ -815,6 +824,9 @@ pub(crate) fn person_page(state: &AppState, who: &CurrentUser, loaded: Loaded, r
         can_record_emergency: crate::auth::allows::<crate::auth::RecordEmergencies>(who.user.role),
         can_refer: crate::referrals::may_refer(state, who),
         em_notice: None,
+        assessments: clinical.then(|| crate::assessments::section(state, &assessments)),
+        can_assess: crate::auth::allows::<crate::auth::RecordAssessments>(who.user.role),
+        assessed: false,
         id: p.id,
         name: p.record.data.name.clone(),
         state_label: p.state.label_zh(),
@@ -835,6 +847,7 @@ pub async fn person_show(
     page.saved = q.saved;
     page.em_notice = q.em.map(|n| if n > 0 { "已记录应急处置，并已通知辖区公安和街镇。".to_string() } else { "已记录应急处置。".to_string() });
     page.created = q.created;
+    page.assessed = q.assessed.is_some();
     page.reg_notice = q.reg.as_deref().and_then(RegistrationState::from_code).map(|s| format!("登记状态已改为“{}”。", s.label_zh()));
     Ok(page.into_response())
 }
@@ -850,6 +863,8 @@ pub struct ShowQuery {
     fu: Option<i64>,
     /// After an emergency was recorded: how many notifications went out.
     em: Option<usize>,
+    /// After an assessment was recorded: its id.
+    assessed: Option<i64>,
 }
 
 #[derive(Deserialize)]

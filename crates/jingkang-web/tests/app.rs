@@ -53,6 +53,7 @@ app_tests!(
     agreements_with_scans,
     referrals_through_the_api,
     referral_pages_register_a_discharged_patient,
+    assessments_on_the_person_page_and_in_the_api,
 );
 
 async fn login_lockout_and_first_password_change(app: App) {
@@ -1178,4 +1179,56 @@ async fn referral_pages_register_a_discharged_patient(app: App) {
     let sheet = wb.worksheet_range_at(0).unwrap().unwrap();
     assert!(sheet.rows().any(|row| row.iter().any(|c| matches!(c, calamine::Data::String(s) if s == "王出院"))), "the export holds the referral");
     assert!(app.audit_actions().await.iter().any(|a| a == "referral.export"));
+}
+
+/// A site worker records an SDSS from the form rendered from its definition (refused first for a
+/// missing item, shown beside it, with the answers kept), twice; the person page lists both and
+/// charts the totals; the API lists the instruments and scores a PSP (refusing a total off range).
+async fn assessments_on_the_person_page_and_in_the_api(app: App) {
+    let (c, csrf, _) = session_for(&app, "as-worker", Role::Worker, &app.town_a).await;
+    let id = app.person_in(&app.town_a).await;
+    let form = c.get(app.url(&format!("/persons/{id}/assessments/new?instrument=sdss"))).send().await.unwrap().text().await.unwrap();
+    assert!(form.contains("社会功能缺陷筛选量表") && form.contains("婚姻职能") && form.contains("不适用"), "{form}");
+    let keys = ["work", "marriage", "parenting", "withdrawal", "outside_activity", "home_activity", "family_role", "self_care", "interest", "responsibility"];
+    let post = |answers: Vec<(&'static str, &'static str)>, date: &'static str| {
+        let mut f: Vec<(String, String)> = vec![("csrf".into(), csrf.clone()), ("instrument".into(), "sdss".into()), ("assessed_on".into(), date.into()), ("assessor".into(), "李社工".into())];
+        f.extend(answers.into_iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        c.post(app.url(&format!("/persons/{id}/assessments"))).form(&f).send()
+    };
+    let mut answers: Vec<(&str, &str)> = keys.iter().map(|k| (*k, "0")).collect();
+    answers.retain(|(k, _)| *k != "interest");
+    let r = post(answers.clone(), "2026-05-10").await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let page = r.text().await.unwrap();
+    assert!(page.contains("【对外界的兴趣和关心】未填写") && page.contains("field-error"), "{page}");
+    assert!(page.contains("value=\"2026-05-10\""), "the date is kept");
+    answers.push(("interest", "2"));
+    answers.retain(|(k, _)| *k != "marriage");
+    answers.push(("marriage", "9"));
+    let r = post(answers.clone(), "2026-05-10").await.unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    answers.retain(|(k, _)| *k != "interest");
+    answers.push(("interest", "0"));
+    let r = post(answers, "2026-11-10").await.unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let person = c.get(app.url(&location(&r))).send().await.unwrap().text().await.unwrap();
+    assert!(person.contains("评估已保存") && person.contains("康复评估") && person.contains("有社会功能缺陷") && person.contains("无明显社会功能缺陷"), "{person}");
+    assert!(person.contains("<polyline") && person.contains("2026-05-10：2 分"), "the totals are charted: {person}");
+
+    // The API: the instruments, a PSP refused then scored, the list.
+    let list: serde_json::Value = c.get(app.url("/api/v1/instruments")).send().await.unwrap().json().await.unwrap();
+    assert!(list.as_array().unwrap().iter().any(|i| i["code"] == "psp" && i["total"]["kind"] == "rated"), "{list}");
+    let psp = |score: &str| serde_json::json!({"instrument": "psp", "assessed_on": "2026-11-20", "assessor": "王医生",
+        "answers": {"useful_activities": "manifest", "relationships": "mild", "self_care": "absent", "disturbing": "absent", "score": score}});
+    let r = c.post(app.url(&format!("/api/v1/persons/{id}/assessments"))).header("x-csrf-token", csrf.as_str()).json(&psp("120")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["problems"][0]["key"], "score", "{body}");
+    let r = c.post(app.url(&format!("/api/v1/persons/{id}/assessments"))).header("x-csrf-token", csrf.as_str()).json(&psp("65")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert!(body["scored"]["band"].as_str().unwrap().starts_with("61–70"), "{body}");
+    let all: serde_json::Value = c.get(app.url(&format!("/api/v1/persons/{id}/assessments"))).send().await.unwrap().json().await.unwrap();
+    assert_eq!(all.as_array().unwrap().iter().map(|a| a["total"].as_i64().unwrap()).collect::<Vec<_>>(), vec![2, 0, 65]);
+    assert!(app.audit_actions().await.iter().filter(|a| *a == "assessment.record").count() == 3);
 }
