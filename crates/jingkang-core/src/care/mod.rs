@@ -1,6 +1,6 @@
 //! The care workflow (SPEC §3–§5): eligibility and registration, and — as they land — agreements,
 //! risk, follow-up, emergencies and referrals; and the rehabilitation services (SPEC §6):
-//! assessment instruments. Rules only; storage is in `crate::store`.
+//! assessment instruments, service records. Rules only; storage is in `crate::store`.
 
 pub mod agreement;
 pub mod eligibility;
@@ -10,3 +10,4 @@ pub mod instrument;
 pub mod referral;
 pub mod registration;
 pub mod schedule;
+pub mod service;

@@ -208,6 +208,14 @@ pub fn json_text_list(backend: Backend, param: usize) -> String {
     }
 }
 
+/// A subquery yielding the integers of the JSON array bound as `$param` (for `id IN (…)`).
+pub fn json_int_list(backend: Backend, param: usize) -> String {
+    match backend {
+        Backend::Sqlite => format!("SELECT value FROM json_each(${param})"),
+        Backend::Postgres => format!("SELECT jsonb_array_elements_text(${param}::jsonb)::bigint"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

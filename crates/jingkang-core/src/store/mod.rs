@@ -20,6 +20,7 @@ pub mod followups;
 pub mod persons;
 pub mod referrals;
 pub mod registration;
+pub mod services;
 pub mod worklists;
 
 use std::path::Path;

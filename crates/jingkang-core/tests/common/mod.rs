@@ -160,3 +160,20 @@ pub async fn one_person(t: &TestDb) -> i64 {
     import_roster(&t.db, &t.tree, &path, &opts).await.unwrap();
     jingkang_core::on_pool!(&t.db, p => sqlx::query_scalar("SELECT id FROM persons").fetch_one(p).await).unwrap()
 }
+
+/// `n` persons in 万盛街道 (imported from a roster), their ids in order.
+#[allow(dead_code)]
+pub async fn some_persons(t: &TestDb, n: usize) -> Vec<i64> {
+    use jingkang_core::import::{ImportOptions, import_roster};
+    use jingkang_core::store::Actor;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("r.xlsx");
+    let ids: Vec<String> = (0..n).map(|i| id("500110", "19900101", &format!("{:03}", 100 + 2 * i))).collect();
+    let names: Vec<String> = (0..n).map(|i| format!("参加者{}", "一二三四五六七八九十".chars().nth(i % 10).unwrap_or('甲'))).collect();
+    let rows: Vec<[&str; 11]> = (0..n).map(|i| ["万盛街道", names[i].as_str(), "女", "36", ids[i].as_str(), "", "", "新华路1号", "", "", ""]).collect();
+    write_roster_xlsx(&path, &rows);
+    let actor = Actor::user("tester");
+    let opts = ImportOptions { county: "500110", dry_run: false, actor: &actor, source: "test", today: today(), progress: None };
+    import_roster(&t.db, &t.tree, &path, &opts).await.unwrap();
+    jingkang_core::on_pool!(&t.db, p => sqlx::query_scalar("SELECT id FROM persons ORDER BY id").fetch_all(p).await).unwrap()
+}
