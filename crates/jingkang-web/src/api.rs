@@ -567,7 +567,8 @@ impl utoipa::Modify for BearerAuth {
         crate::api_care::followups_get, crate::api_care::followups_post, crate::api_care::risk_get, crate::api_care::followup_form,
         crate::api_care::worklist_get, crate::api_care::emergencies_get, crate::api_care::emergencies_post, crate::api_care::notifications_get,
         crate::api_care::referrals_get, crate::api_care::referrals_post, crate::api_care::referral_get, crate::api_care::referral_step,
-        crate::api_care::instruments_get, crate::api_care::assessments_get, crate::api_care::assessments_post),
+        crate::api_care::instruments_get, crate::api_care::assessments_get, crate::api_care::assessments_post,
+        crate::services::api_list, crate::services::api_create),
     components(schemas(ApiErrorBody, PersonSummary, PersonPage, FieldValue, PersonRecord, RegionItem, ImportResult, ImportRowError,
         UserItem, NewUserRequest, NewUserResponse, RegistrationInfo, RegistrationEventItem, RegistrationRequest,
         crate::api_care::ScheduleInfo, jingkang_core::store::followups::StoredFollowup, jingkang_core::care::schedule::ConditionClass, crate::api_care::FollowupsInfo, crate::api_care::FieldProblem,
@@ -580,7 +581,8 @@ impl utoipa::Modify for BearerAuth {
         jingkang_core::care::instrument::Choice, jingkang_core::care::instrument::Total, jingkang_core::care::instrument::Band,
         jingkang_core::care::instrument::Scored, jingkang_core::care::instrument::ItemScore, jingkang_core::care::instrument::Problem,
         jingkang_core::store::assessments::StoredAssessment, crate::api_care::AssessmentRequest, crate::api_care::AssessmentRecorded,
-        crate::api_care::AssessmentRefused)),
+        crate::api_care::AssessmentRefused, jingkang_core::store::services::StoredSession, jingkang_core::care::service::SessionInput,
+        jingkang_core::care::service::FieldError, crate::services::ServicesRecorded, crate::services::ServicesRefused)),
     modifiers(&BearerAuth)
 )]
 pub struct ApiDoc;

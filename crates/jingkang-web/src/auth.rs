@@ -226,6 +226,12 @@ pub fn allows<P: Policy>(role: Role) -> bool {
 }
 
 /// Roles that record emergency events: whoever handles one on the health or township side.
+/// Roles that record rehabilitation services (SPEC §6): the township and site workers.
+pub struct RecordServices;
+impl Policy for RecordServices {
+    const ROLES: &'static [Role] = &[Role::Township, Role::Worker];
+}
+
 /// Roles that assess (SPEC §6): the township, site workers, doctors and hospitals.
 pub struct RecordAssessments;
 impl Policy for RecordAssessments {

@@ -21,6 +21,7 @@ pub mod limit;
 pub mod pages;
 pub mod referrals;
 pub mod security;
+pub mod services;
 pub mod totp;
 pub mod uploads;
 pub mod worklists;
@@ -61,6 +62,8 @@ pub struct AppState {
     pub referrals: Arc<jingkang_core::care::referral::Book>,
     /// The assessment instruments: the shipped ones, and a deployment's own (`with_instruments`).
     pub instruments: Arc<jingkang_core::care::instrument::Catalogue>,
+    /// The service catalogue and modes (`data/services.json`).
+    pub services: Arc<jingkang_core::care::service::ServiceCatalogue>,
 }
 
 impl AppState {
@@ -77,6 +80,7 @@ impl AppState {
             // Shipped data, checked by the core's tests: a failure here is a build defect.
             referrals: Arc::new(jingkang_core::care::referral::Book::shipped().expect("shipped referral rules parse")),
             instruments: Arc::new(jingkang_core::care::instrument::Catalogue::shipped().expect("shipped instruments parse")),
+            services: Arc::new(jingkang_core::care::service::ServiceCatalogue::shipped().expect("shipped service catalogue parses")),
         }
     }
 
@@ -153,6 +157,9 @@ fn table() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
         r(Method::GET, "/worklists", roles::<auth::ReadClinical>(), get(worklists::overview)),
         r(Method::GET, "/worklists/{name}", roles::<auth::ReadClinical>(), get(worklists::page)),
         r(Method::POST, "/worklists/{name}/export", roles::<auth::ReadClinical>(), post(worklists::export)),
+        r(Method::GET, "/services", roles::<auth::ReadClinical>(), get(services::page)),
+        r(Method::GET, "/services/new", roles::<auth::RecordServices>(), get(services::new_form)),
+        r(Method::POST, "/services", roles::<auth::RecordServices>(), post(services::create)),
         r(Method::GET, "/referrals", roles::<auth::Referrals>(), get(referrals::page)),
         r(Method::GET, "/referrals/new", roles::<auth::Referrals>(), get(referrals::new_form)),
         r(Method::POST, "/referrals", roles::<auth::Referrals>(), post(referrals::create)),
@@ -175,6 +182,8 @@ fn table() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
         r(Method::GET, "/api/v1/persons/{id}/risk", roles::<auth::ReadClinical>(), get(api_care::risk_get)),
         r(Method::GET, "/api/v1/forms/followup", roles::<auth::ReadClinical>(), get(api_care::followup_form)),
         r(Method::GET, "/api/v1/worklists/{name}", roles::<auth::ReadClinical>(), get(api_care::worklist_get)),
+        r(Method::GET, "/api/v1/services", roles::<auth::ReadClinical>(), get(services::api_list)),
+        r(Method::POST, "/api/v1/services", roles::<auth::RecordServices>(), post(services::api_create)),
         r(Method::GET, "/api/v1/instruments", roles::<auth::ReadClinical>(), get(api_care::instruments_get)),
         r(Method::GET, "/api/v1/persons/{id}/assessments", roles::<auth::ReadClinical>(), get(api_care::assessments_get)),
         r(Method::POST, "/api/v1/persons/{id}/assessments", roles::<auth::RecordAssessments>(), post(api_care::assessments_post)),

@@ -523,6 +523,8 @@ pub struct PersonPage {
     em_notice: Option<String>,
     /// 康复评估: the table and the charts, for the roles that read clinical content.
     assessments: Option<(Vec<crate::assessments::AssessmentLine>, Vec<crate::assessments::Chart>)>,
+    /// 康复服务 the person attended, newest first.
+    services: Option<Vec<crate::services::SessionLine>>,
     can_assess: bool,
     assessed: bool,
     /// 协议, for those who sign them and the health side.
@@ -555,6 +557,7 @@ pub(crate) struct Loaded {
     emergencies: Vec<jingkang_core::store::emergencies::StoredEmergency>,
     agreements: Vec<jingkang_core::store::agreements::StoredAgreement>,
     assessments: Vec<jingkang_core::store::assessments::StoredAssessment>,
+    services: Vec<jingkang_core::store::services::StoredSession>,
 }
 
 /// The eligibility rule's conditions for `p` on `evidence`, places by name.
@@ -653,6 +656,7 @@ pub(crate) struct More {
     emergencies: Vec<jingkang_core::store::emergencies::StoredEmergency>,
     agreements: Vec<jingkang_core::store::agreements::StoredAgreement>,
     assessments: Vec<jingkang_core::store::assessments::StoredAssessment>,
+    services: Vec<jingkang_core::store::services::StoredSession>,
 }
 
 /// Follow-ups the person page lists, newest first.
@@ -668,6 +672,7 @@ fn more_limited<'a>(tx: &'a mut Tx, scope: &'a Scope, id: i64) -> BoxFuture<'a, 
             followups: None,
             emergencies: Vec::new(),
             assessments: Vec::new(),
+            services: Vec::new(),
             agreements: Vec::new(),
         })
     })
@@ -681,6 +686,7 @@ fn more_basic<'a>(tx: &'a mut Tx, scope: &'a Scope, id: i64) -> BoxFuture<'a, an
             followups: None,
             emergencies: Vec::new(),
             assessments: Vec::new(),
+            services: Vec::new(),
             agreements: jingkang_core::store::agreements::of_person(tx, scope, id).await?,
         })
     })
@@ -695,6 +701,7 @@ fn more_clinical<'a>(tx: &'a mut Tx, scope: &'a Scope, id: i64) -> BoxFuture<'a,
             emergencies: jingkang_core::store::emergencies::of_person(tx, scope, id).await?,
             agreements: jingkang_core::store::agreements::of_person(tx, scope, id).await?,
             assessments: jingkang_core::store::assessments::of_person(tx, scope, id).await?,
+            services: jingkang_core::store::services::of_person(tx, scope, id, 100).await?,
         })
     })
 }
@@ -708,7 +715,7 @@ pub(crate) async fn load_person(state: &AppState, who: &CurrentUser, id: i64) ->
     } else {
         more_limited
     };
-    let Some((p, More { history, events, followups, emergencies, agreements, assessments })) = read_person(state, who, id, more).await? else {
+    let Some((p, More { history, events, followups, emergencies, agreements, assessments, services })) = read_person(state, who, id, more).await? else {
         return Err(AppError::NotFound);
     };
     let evidence = jingkang_core::store::registration::evidence_of(&history, &agreements, crate::entry::today());
@@ -728,7 +735,7 @@ pub(crate) async fn load_person(state: &AppState, who: &CurrentUser, id: i64) ->
             HistoryLine { at: beijing_time(h.at), label, old, new, source: h.source, actor: h.actor }
         })
         .collect();
-    Ok(Loaded { p, history, events, checks, followups, just_recorded: None, emergencies, agreements, assessments })
+    Ok(Loaded { p, history, events, checks, followups, just_recorded: None, emergencies, agreements, assessments, services })
 }
 
 /// A timestamp as users read it: China Standard Time (UTC+8), to the minute.
@@ -740,7 +747,7 @@ pub fn beijing_time(t: chrono::DateTime<chrono::Utc>) -> String {
 }
 
 pub(crate) fn person_page(state: &AppState, who: &CurrentUser, loaded: Loaded, revealed: Option<(&str, String)>) -> PersonPage {
-    let Loaded { p, history, events, checks, followups, just_recorded, emergencies, agreements, assessments } = loaded;
+    let Loaded { p, history, events, checks, followups, just_recorded, emergencies, agreements, assessments, services } = loaded;
     let agreement_lines = crate::agreements::lines(p.id, agreements);
     let clinical = followups.is_some();
     let p = &p;
@@ -825,6 +832,7 @@ pub(crate) fn person_page(state: &AppState, who: &CurrentUser, loaded: Loaded, r
         can_refer: crate::referrals::may_refer(state, who),
         em_notice: None,
         assessments: clinical.then(|| crate::assessments::section(state, &assessments)),
+        services: clinical.then(|| crate::services::lines(state, &services)),
         can_assess: crate::auth::allows::<crate::auth::RecordAssessments>(who.user.role),
         assessed: false,
         id: p.id,

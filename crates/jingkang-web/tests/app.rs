@@ -54,6 +54,7 @@ app_tests!(
     referrals_through_the_api,
     referral_pages_register_a_discharged_patient,
     assessments_on_the_person_page_and_in_the_api,
+    a_week_of_group_sessions_in_one_entry,
 );
 
 async fn login_lockout_and_first_password_change(app: App) {
@@ -1231,4 +1232,51 @@ async fn assessments_on_the_person_page_and_in_the_api(app: App) {
     let all: serde_json::Value = c.get(app.url(&format!("/api/v1/persons/{id}/assessments"))).send().await.unwrap().json().await.unwrap();
     assert_eq!(all.as_array().unwrap().iter().map(|a| a["total"].as_i64().unwrap()).collect::<Vec<_>>(), vec![2, 0, 65]);
     assert!(app.audit_actions().await.iter().filter(|a| *a == "assessment.record").count() == 3);
+}
+
+/// A site worker records a week of a group's sessions in one entry: the days of this week ticked,
+/// the participants ticked once (refused first without them, the rest kept); every day is one
+/// session with every participant; the person page lists them; the API refuses and records too.
+async fn a_week_of_group_sessions_in_one_entry(app: App) {
+    let (c, csrf, _) = session_for(&app, "sv-worker", Role::Worker, &app.town_b).await;
+    let scope = Scope::of(app.tree.get(&app.town_b).unwrap());
+    let ids: Vec<i64> = {
+        let mut tx = app.db.begin().await.unwrap();
+        let list = jingkang_core::store::persons::list(&mut tx, &scope, &jingkang_core::store::persons::ListFilter { limit: Some(3), ..Default::default() }).await.unwrap();
+        tx.commit().await.unwrap();
+        list.into_iter().map(|p| p.id).collect()
+    };
+    for id in &ids {
+        on_pool!(&app.db, p => sqlx::query("UPDATE persons SET registration_state = 'in_service' WHERE id = $1").bind(*id).execute(p).await.map(drop)).unwrap();
+    }
+    let form = c.get(app.url("/services/new")).send().await.unwrap().text().await.unwrap();
+    assert!(form.contains("社交技能训练") && form.contains("机构"), "{form}");
+    let today = jingkang_web::entry::today();
+    let day = today.to_string();
+    let yesterday = (today - chrono::Duration::days(1)).to_string();
+    let mut fields: Vec<(&str, String)> = vec![("csrf", csrf.clone()), ("item", "social_skills".into()), ("mode", "institution".into()),
+        ("dates", day.clone()), ("other_date", yesterday.clone()), ("start", "09:00".into()), ("end", "10:30".into()), ("staff", "李社工".into())];
+    let r = c.post(app.url("/services")).form(&fields).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let page = r.text().await.unwrap();
+    assert!(page.contains("请至少选择一名参加者") && page.contains("李社工"), "{page}");
+    for id in &ids {
+        fields.push(("participants", id.to_string()));
+    }
+    let r = c.post(app.url("/services")).form(&fields).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let list = c.get(app.url(&location(&r))).send().await.unwrap().text().await.unwrap();
+    assert!(list.contains(&format!("已保存 2 次服务，每次 {} 名参加者", ids.len())) && list.contains("社交技能训练"), "{list}");
+    let person = c.get(app.url(&format!("/persons/{}", ids[0]))).send().await.unwrap().text().await.unwrap();
+    assert!(person.contains("康复服务") && person.contains(&yesterday) && person.contains("09:00–10:30"), "{person}");
+    // The API: a participant out of scope refuses the whole entry.
+    let out = app.person_in(&app.town_a).await;
+    let body = |participants: Vec<i64>| serde_json::json!({"item": "medication", "mode": "home", "dates": [day], "start": "14:00", "end": "15:00", "staff": "李社工", "participants": participants});
+    let r = c.post(app.url("/api/v1/services")).header("x-csrf-token", csrf.as_str()).json(&body(vec![ids[0], out])).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(r.json::<serde_json::Value>().await.unwrap()["problems"][0]["code"], "service-participant-unknown");
+    let r = c.post(app.url("/api/v1/services")).header("x-csrf-token", csrf.as_str()).json(&body(vec![ids[0]])).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let all: serde_json::Value = c.get(app.url("/api/v1/services")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(all.as_array().unwrap().len(), 3);
 }

@@ -1,0 +1,273 @@
+//! Service-record pages (SPEC §6): the entry form made for a week of group sessions in under a
+//! minute — item, mode, the days of this week as checkboxes (or any dates), the times, and the
+//! participants ticked once for all the dates — the list of recent sessions, and the API.
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use chrono::{Datelike, Duration, NaiveDate};
+use jingkang_core::care::service::{self, FieldError, SessionInput};
+use jingkang_core::domain::RegistrationState;
+use jingkang_core::store::batch::Outcome;
+use jingkang_core::store::persons::{self, ListFilter};
+use jingkang_core::store::services::{self as store, Refusal, StoredSession};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::AppState;
+use crate::api::{ApiError, ApiNeed};
+use crate::auth::{CurrentUser, Need, ReadClinical, RecordServices};
+use crate::entry::today;
+use crate::error::{AppError, AppResult};
+use crate::extract::{Form, Query};
+use crate::pages::Chrome;
+
+/// Check and record an entry in one group-committed transaction.
+pub(crate) async fn record(state: &AppState, who: &CurrentUser, input: &SessionInput) -> AppResult<Result<Vec<i64>, Vec<FieldError>>> {
+    let session = match service::validate(&state.services, input, today()) {
+        Ok(s) => std::sync::Arc::new(s),
+        Err(e) => return Ok(Err(e)),
+    };
+    let (scope, actor) = (who.scope.clone(), who.user.actor());
+    let done = state
+        .writes
+        .run(move |tx| {
+            let (scope, actor, session) = (scope.clone(), actor.clone(), session.clone());
+            Box::pin(async move { Ok(Outcome::Keep(store::record(tx, &scope, &actor, &session).await?)) })
+        })
+        .await?;
+    Ok(match done {
+        Ok(ids) => Ok(ids),
+        Err(Refusal::UnknownParticipants(n)) => Err(vec![FieldError {
+            field: "participants".into(),
+            code: "service-participant-unknown".into(),
+            message: jingkang_core::messages::render("service-participant-unknown", &[("n", &n.to_string())]),
+        }]),
+    })
+}
+
+pub struct Pick {
+    value: String,
+    label: String,
+    checked: bool,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "service_form.html")]
+pub struct FormPage {
+    chrome: Option<Chrome>,
+    csrf: String,
+    items: Vec<Pick>,
+    modes: Vec<Pick>,
+    /// This week's days up to today.
+    days: Vec<Pick>,
+    other_date: String,
+    start: String,
+    end: String,
+    staff: String,
+    notes: String,
+    persons: Vec<Pick>,
+    errors: Vec<(String, String)>,
+}
+
+fn field_error(errors: &[FieldError], field: &str) -> Option<String> {
+    let m: Vec<&str> = errors.iter().filter(|e| e.field == field).map(|e| e.message.as_str()).collect();
+    (!m.is_empty()).then(|| m.join("；"))
+}
+
+async fn form_page(state: &AppState, who: &CurrentUser, input: &SessionInput, errors: &[FieldError]) -> AppResult<FormPage> {
+    let day = today();
+    let monday = day - Duration::days(i64::from(day.weekday().num_days_from_monday()));
+    let week: Vec<NaiveDate> = (0..7).map(|i| monday + Duration::days(i)).filter(|d| *d <= day).collect();
+    let days = week
+        .iter()
+        .map(|d| Pick {
+            value: d.to_string(),
+            label: format!("{} 周{}", d.format("%m-%d"), ["一", "二", "三", "四", "五", "六", "日"][d.weekday().num_days_from_monday() as usize]),
+            checked: input.dates.iter().any(|x| x == &d.to_string()),
+        })
+        .collect();
+    let other_date = input.dates.iter().find(|x| !week.iter().any(|d| &d.to_string() == *x)).cloned().unwrap_or_default();
+    // The persons in service in the user's scope (a site's or a township's), by name.
+    let scope = who.scope.clone();
+    let filter = ListFilter { limit: Some(300), ..Default::default() };
+    let list = state
+        .writes
+        .run(move |tx| {
+            let (scope, filter) = (scope.clone(), filter.clone());
+            Box::pin(async move { Ok(Outcome::Keep(persons::list(tx, &scope, &filter).await?)) })
+        })
+        .await?;
+    let mut persons: Vec<Pick> = list
+        .into_iter()
+        .filter(|p| matches!(p.state, RegistrationState::Registered | RegistrationState::InService))
+        .map(|p| Pick { checked: input.participants.contains(&p.id), value: p.id.to_string(), label: p.record.data.name })
+        .collect();
+    persons.sort_by(|a, b| a.label.cmp(&b.label));
+    let c = &state.services;
+    Ok(FormPage {
+        chrome: Some(Chrome::of(state, who)),
+        csrf: who.csrf().to_string(),
+        items: c.items.iter().map(|i| Pick { value: i.code.clone(), label: i.label.clone(), checked: i.code == input.item }).collect(),
+        modes: c.modes.iter().map(|m| Pick { value: m.code.clone(), label: m.label.clone(), checked: m.code == input.mode }).collect(),
+        days,
+        other_date,
+        start: if input.start.is_empty() { "09:00".into() } else { input.start.clone() },
+        end: if input.end.is_empty() { "10:00".into() } else { input.end.clone() },
+        staff: if input.staff.is_empty() { who.user.display_name.clone() } else { input.staff.clone() },
+        notes: input.notes.clone(),
+        persons,
+        errors: ["item", "mode", "dates", "start", "end", "staff", "participants"]
+            .into_iter()
+            .filter_map(|f| field_error(errors, f).map(|m| (f.to_string(), m)))
+            .collect(),
+    })
+}
+
+/// The entry form.
+pub async fn new_form(State(state): State<AppState>, Need { who, .. }: Need<RecordServices>) -> AppResult<Response> {
+    let input = SessionInput { mode: "institution".into(), ..Default::default() };
+    Ok(form_page(&state, &who, &input, &[]).await?.into_response())
+}
+
+/// Record from the form: every ticked day is one session for all ticked participants.
+pub async fn create(State(state): State<AppState>, Need { who, .. }: Need<RecordServices>, Form(pairs): Form<Vec<(String, String)>>) -> AppResult<Response> {
+    let mut input = SessionInput::default();
+    let mut csrf = String::new();
+    for (k, v) in pairs {
+        match k.as_str() {
+            "csrf" => csrf = v,
+            "item" => input.item = v,
+            "mode" => input.mode = v,
+            "dates" | "other_date" => {
+                if !v.trim().is_empty() {
+                    input.dates.push(v);
+                }
+            }
+            "start" => input.start = v,
+            "end" => input.end = v,
+            "staff" => input.staff = v,
+            "notes" => input.notes = v,
+            "participants" => {
+                if let Ok(id) = v.trim().parse() {
+                    input.participants.push(id);
+                }
+            }
+            _ => {}
+        }
+    }
+    who.check_csrf(&csrf)?;
+    match record(&state, &who, &input).await? {
+        Ok(ids) => Ok(Redirect::to(&format!("/services?recorded={}&people={}", ids.len(), input.participants.len())).into_response()),
+        Err(errors) => Ok((StatusCode::UNPROCESSABLE_ENTITY, form_page(&state, &who, &input, &errors).await?).into_response()),
+    }
+}
+
+pub struct SessionLine {
+    pub(crate) date: String,
+    pub(crate) time: String,
+    pub(crate) item: String,
+    pub(crate) mode: String,
+    pub(crate) participants: i64,
+    pub(crate) staff: String,
+    pub(crate) notes: String,
+}
+
+pub(crate) fn lines(state: &AppState, list: &[StoredSession]) -> Vec<SessionLine> {
+    list.iter()
+        .map(|s| SessionLine {
+            date: s.service_date.to_string(),
+            time: format!("{}–{}", s.start_time, s.end_time),
+            item: state.services.item(&s.item).map_or_else(|| s.item.clone(), |i| i.label.clone()),
+            mode: state.services.mode(&s.mode).map_or_else(|| s.mode.clone(), |m| m.label.clone()),
+            participants: s.participants,
+            staff: s.staff.clone(),
+            notes: s.notes.clone().unwrap_or_default(),
+        })
+        .collect()
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "services.html")]
+pub struct ListPage {
+    chrome: Option<Chrome>,
+    notice: Option<String>,
+    can_record: bool,
+    sessions: Vec<SessionLine>,
+}
+
+#[derive(Deserialize, Default)]
+pub struct ListQuery {
+    recorded: Option<usize>,
+    people: Option<usize>,
+}
+
+/// The latest sessions recorded in the user's scope.
+pub async fn page(State(state): State<AppState>, Need { who, .. }: Need<ReadClinical>, Query(q): Query<ListQuery>) -> AppResult<Response> {
+    let list = in_scope(&state, &who, 200).await?;
+    Ok(ListPage {
+        chrome: Some(Chrome::of(&state, &who)),
+        notice: q.recorded.map(|n| format!("已保存 {n} 次服务，每次 {} 名参加者。", q.people.unwrap_or(0))),
+        can_record: crate::auth::allows::<RecordServices>(who.user.role),
+        sessions: lines(&state, &list),
+    }
+    .into_response())
+}
+
+async fn in_scope(state: &AppState, who: &CurrentUser, limit: i64) -> AppResult<Vec<StoredSession>> {
+    let (scope, actor) = (who.scope.clone(), who.user.actor());
+    let region = who.user.region_code.clone();
+    Ok(state
+        .writes
+        .run(move |tx| {
+            let (scope, actor, region) = (scope.clone(), actor.clone(), region.clone());
+            Box::pin(async move {
+                let list = store::in_scope(tx, &scope, limit).await?;
+                jingkang_core::store::audit::record(tx, &actor, "service.list", Some(jingkang_core::store::audit::Target::region(&region)),
+                    serde_json::json!({"results": list.len()})).await?;
+                Ok(Outcome::Keep(list))
+            })
+        })
+        .await?)
+}
+
+/// The latest 500 sessions recorded in the caller's scope. Audited.
+#[utoipa::path(get, path = "/api/v1/services", responses((status = 200, body = Vec<StoredSession>)), security(("bearer" = [])), tag = "services")]
+pub async fn api_list(State(state): State<AppState>, ApiNeed(who, _): ApiNeed<ReadClinical>) -> Result<Json<Vec<StoredSession>>, ApiError> {
+    Ok(Json(in_scope(&state, &who, 500).await?))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ServicesRecorded {
+    /// One session per date.
+    pub ids: Vec<i64>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ServicesRefused {
+    pub code: String,
+    pub message: String,
+    pub problems: Vec<FieldError>,
+}
+
+/// Record a session (or the same group's sessions on several dates). Problems answer 422, by
+/// field; nothing is written.
+#[utoipa::path(post, path = "/api/v1/services", request_body = SessionInput,
+    responses((status = 201, body = ServicesRecorded), (status = 422, body = ServicesRefused)), security(("bearer" = [])), tag = "services")]
+pub async fn api_create(
+    State(state): State<AppState>,
+    ApiNeed(who, _): ApiNeed<RecordServices>,
+    body: Result<Json<SessionInput>, axum::extract::rejection::JsonRejection>,
+) -> Result<Response, ApiError> {
+    let Json(input) = body.map_err(|_| AppError::BadRequest("form-invalid".into()))?;
+    match record(&state, &who, &input).await? {
+        Ok(ids) => Ok((StatusCode::CREATED, Json(ServicesRecorded { ids })).into_response()),
+        Err(problems) => {
+            let message = problems.iter().map(|p| p.message.as_str()).collect::<Vec<_>>().join("；");
+            Ok((StatusCode::UNPROCESSABLE_ENTITY, Json(ServicesRefused { code: "service-invalid".into(), message, problems })).into_response())
+        }
+    }
+}
