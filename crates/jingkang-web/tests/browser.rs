@@ -414,3 +414,61 @@ async fn a_discharge_referral_is_accepted_into_the_township_registry_in_chromium
     assert_eq!(in_db.record.data.residence_region, app.town_b);
     c.close().await.unwrap();
 }
+
+/// A site worker records a group session for 8 participants (ticked once for the session) and an
+/// SDSS assessment for one of them; the person page shows both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_session_and_an_sdss_reach_the_person_page_in_chromium() {
+    let Some((c, _driver)) = browser().await else { return };
+    let (db, dir) = sqlite_db().await;
+    let app = spawn_app(db, dir).await;
+    // A worker of the county's centre: the fixture's townships hold a few persons each.
+    app.add_user("shegong", Role::Worker, COUNTY, false).await;
+    let scope = jingkang_core::regions::Scope::of(app.tree.get(COUNTY).unwrap());
+    let mut tx = app.db.begin().await.unwrap();
+    let group = persons::list(&mut tx, &scope, &persons::ListFilter { limit: Some(8), ..Default::default() }).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(group.len(), 8, "the fixture's county has 8 persons to serve");
+    for p in &group {
+        jingkang_core::on_pool!(&app.db, db => sqlx::query("UPDATE persons SET registration_state = 'in_service' WHERE id = $1").bind(p.id).execute(db).await.map(drop)).unwrap();
+    }
+    let first = &group[0];
+
+    login(&c, &app, "shegong").await;
+    wait_left(&c, "/login").await;
+    c.set_window_size(820, 1180).await.unwrap();
+    // 1. 康复服务 → 填写服务记录: item, today, the 8 participants.
+    click(&c, "nav a[href=\"/services\"]").await;
+    wait_path(&c, "/services").await;
+    click(&c, "a[href=\"/services/new\"]").await;
+    wait_text(&c, "参加者").await;
+    c.find(Locator::Css("select[name=\"item\"]")).await.unwrap().select_by_value("group_activity").await.unwrap();
+    let today = jingkang_web::entry::today().to_string();
+    click(&c, &format!("input[name=\"dates\"][value=\"{today}\"]")).await;
+    for p in &group {
+        click(&c, &format!("input[name=\"participants\"][value=\"{}\"]", p.id)).await;
+    }
+    fill(&c, "notes", "手工小组第一次活动").await;
+    shot(&c, "31-group-session-form").await;
+    click(&c, "form.followup button[type=submit]").await;
+    let done = wait_text(&c, "已保存 1 次服务，每次 8 名参加者").await;
+    assert!(done.contains("小组活动") && done.contains("手工小组第一次活动"), "{done}");
+    shot(&c, "32-sessions").await;
+
+    // 2. The first participant's page → 新增评估 → SDSS, one tap per item.
+    c.goto(&app.url(&format!("/persons/{}", first.id))).await.unwrap();
+    wait_text(&c, "康复评估").await;
+    click(&c, &format!("a[href=\"/persons/{}/assessments/new\"]", first.id)).await;
+    wait_text(&c, "社会功能缺陷筛选量表").await;
+    for (key, value) in [("work", "1"), ("marriage", "9"), ("parenting", "9"), ("withdrawal", "1"), ("outside_activity", "0"), ("home_activity", "0"),
+        ("family_role", "0"), ("self_care", "0"), ("interest", "1"), ("responsibility", "0")] {
+        click(&c, &format!("input[name=\"{key}\"][value=\"{value}\"]")).await;
+    }
+    shot(&c, "33-sdss-form").await;
+    click(&c, "form.followup button[type=submit]").await;
+    let page = wait_text(&c, "评估已保存").await;
+    assert!(page.contains("SDSS") && page.contains("有社会功能缺陷"), "{page}");
+    assert!(page.contains("小组活动") && page.contains(&today), "the session is on the person page too: {page}");
+    shot(&c, "34-person-services-and-assessment").await;
+    c.close().await.unwrap();
+}

@@ -83,6 +83,9 @@ pub struct Instrument {
     pub name: String,
     pub short: String,
     pub version: String,
+    /// Where it stands in the lists and forms (the first is the form's default).
+    #[serde(default)]
+    pub order: i64,
     /// What it measures (e.g. `social_function`): the employment referral reads the latest
     /// assessment of this domain.
     pub domain: String,
@@ -284,6 +287,7 @@ impl Catalogue {
             out.retain(|o| o.code != i.code);
             out.push(i);
         }
+        out.sort_by(|a, b| (a.order, &a.code).cmp(&(b.order, &b.code)));
         Ok(Catalogue { instruments: out })
     }
 
@@ -314,6 +318,7 @@ mod tests {
         for code in ["sdss", "psp", "social_function"] {
             assert!(codes.contains(&code), "{codes:?}");
         }
+        assert_eq!(codes, ["sdss", "social_function", "psp"], "in their order: SDSS is the form's default");
         assert_eq!(shipped("sdss").items.len(), 10);
         assert_eq!(shipped("psp").items.len(), 4);
         assert_eq!(shipped("psp").bands.len(), 10, "ten 10-point bands");
