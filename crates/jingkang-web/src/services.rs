@@ -142,11 +142,7 @@ pub async fn create(State(state): State<AppState>, Need { who, .. }: Need<Record
             "csrf" => csrf = v,
             "item" => input.item = v,
             "mode" => input.mode = v,
-            "dates" | "other_date" => {
-                if !v.trim().is_empty() {
-                    input.dates.push(v);
-                }
-            }
+            "dates" | "other_date" if !v.trim().is_empty() => input.dates.push(v),
             "start" => input.start = v,
             "end" => input.end = v,
             "staff" => input.staff = v,
