@@ -11,3 +11,4 @@ pub mod referral;
 pub mod registration;
 pub mod schedule;
 pub mod service;
+pub mod standard;

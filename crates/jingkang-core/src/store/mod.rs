@@ -18,9 +18,11 @@ pub mod bulk;
 pub mod emergencies;
 pub mod followups;
 pub mod persons;
+pub mod plans;
 pub mod referrals;
 pub mod registration;
 pub mod services;
+pub mod standard;
 pub mod worklists;
 
 use std::path::Path;

@@ -633,6 +633,7 @@ const PERSON_INDEXES_SQLITE: &[(&str, &str)] = &[
     ("persons_unstable", "CREATE INDEX persons_unstable ON persons(last_followup_date, residence_region) WHERE condition_class = 'unstable'"),
     ("persons_lost", "CREATE INDEX persons_lost ON persons(last_followup_date, residence_region) WHERE followup_lost"),
     ("persons_agreement_due", "CREATE INDEX persons_agreement_due ON persons(agreement_valid_until, residence_region, registration_state) WHERE agreement_valid_until IS NOT NULL"),
+    ("persons_plan_review", "CREATE INDEX persons_plan_review ON persons(plan_review_on, residence_region) WHERE plan_review_on IS NOT NULL"),
 ];
 const PERSON_INDEXES_POSTGRES: &[(&str, &str)] = &[
     ("persons_id_number", "CREATE UNIQUE INDEX persons_id_number ON persons(id_number)"),
@@ -644,6 +645,7 @@ const PERSON_INDEXES_POSTGRES: &[(&str, &str)] = &[
     ("persons_unstable", "CREATE INDEX persons_unstable ON persons(last_followup_date, residence_region) INCLUDE (id) WHERE condition_class = 'unstable'"),
     ("persons_lost", "CREATE INDEX persons_lost ON persons(last_followup_date, residence_region) INCLUDE (id) WHERE followup_lost"),
     ("persons_agreement_due", "CREATE INDEX persons_agreement_due ON persons(agreement_valid_until, residence_region, registration_state) INCLUDE (id) WHERE agreement_valid_until IS NOT NULL"),
+    ("persons_plan_review", "CREATE INDEX persons_plan_review ON persons(plan_review_on, residence_region) WHERE plan_review_on IS NOT NULL"),
 ];
 
 /// Drop the person indexes for a bulk load, inside `tx`. Only when the registry is empty (checked
