@@ -28,6 +28,8 @@ pub static MESSAGES: &[(&str, &str)] = &[
     ("cli-villages-done", "已导入村（社区）{imported} 个，跳过 {skipped} 个（所属乡镇不在地区库中或代码无效）"),
     ("cli-gen-done", "已生成花名册 {rows} 行 → {file}"),
     ("cli-gen-history-done", "已生成 {persons} 人的随访史：随访 {followups} 次，登记状态变化 {events} 次，转介 {referrals} 条（{seconds} 秒）"),
+    ("cli-gen-services-done", "已为 {persons} 名服务对象生成康复服务史：计划 {plans} 份，评估 {assessments} 次，服务 {sessions} 次，服务人次 {contacts}（{seconds} 秒）"),
+    ("cli-gen-services-exist", "数据库中已有服务记录，服务史只能生成一次"),
     ("cli-gen-history-exists", "数据库中已有随访记录，随访史只能在没有随访记录的花名册上生成一次"),
     ("cli-worklist-unknown", "没有名为“{name}”的工作清单，可选：{names}"),
     ("cli-worklist-written", "已导出{list} {n} 人 → {file}"),

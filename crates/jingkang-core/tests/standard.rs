@@ -80,14 +80,16 @@ async fn standard_service_by_township(t: TestDb) {
     }
     assert_eq!(expected, (5, 3, 4, 4, 1), "the table's own arithmetic");
     let mut tx = t.db.begin().await.unwrap();
-    let rows = standard::by_township(&mut tx, &scope, &rule, &q).await.unwrap();
+    let rows = standard::by_township(&mut tx, &scope, &rule, &q, true).await.unwrap();
     assert_eq!(rows.len(), 1);
     let r = &rows[0];
     assert_eq!(r.township, "500110004");
-    assert_eq!((r.registered, r.with_plan, r.assessed, r.served_monthly, r.standard), expected);
+    assert_eq!((r.registered, r.with_plan.unwrap(), r.assessed.unwrap(), r.served_monthly.unwrap(), r.standard), expected);
+    let headline = standard::by_township(&mut tx, &scope, &rule, &q, false).await.unwrap();
+    assert_eq!((headline[0].registered, headline[0].standard, headline[0].with_plan), (expected.0, expected.4, None));
     // The rule is data: no plan needed → the two with everything but a current plan count too.
     let loose = StandardRule { plan: false, ..rule.clone() };
-    assert_eq!(standard::by_township(&mut tx, &scope, &loose, &q).await.unwrap()[0].standard, 3);
+    assert_eq!(standard::by_township(&mut tx, &scope, &loose, &q, false).await.unwrap()[0].standard, 3);
     // Plans keep their versions; the person's review date follows the current one.
     let first = plans::of_person(&mut tx, &scope, ids[0]).await.unwrap();
     assert_eq!(first.len(), 1);

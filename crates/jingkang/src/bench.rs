@@ -58,6 +58,16 @@ pub enum BenchCmd {
         #[arg(long, default_value_t = 8)]
         concurrency: usize,
     },
+    /// 规范服务 by township for every person of the province (and of the county) for one quarter,
+    /// on the persons and service history already in the database (`gen history`, `gen services`).
+    Standard {
+        /// Runs per scope.
+        #[arg(long, default_value_t = 10)]
+        queries: usize,
+        /// The quarter, e.g. 2026Q3; default the last whole quarter.
+        #[arg(long)]
+        quarter: Option<String>,
+    },
     /// wrk against an authenticated person page vs /healthz, served by this process; its peak RSS.
     Web {
         #[arg(long, default_value_t = 64)]
@@ -96,6 +106,7 @@ pub async fn run(cmd: BenchCmd, url: &str) -> anyhow::Result<ExitCode> {
         BenchCmd::Search { queries } => crate::bench_web::search(url, queries).await,
         BenchCmd::Web { connections, seconds } => crate::bench_web::web(url, connections, seconds).await,
         BenchCmd::Care { queries, records, concurrency } => crate::bench_care::care(url, queries, records, concurrency).await,
+        BenchCmd::Standard { queries, quarter } => crate::bench_care::standard(url, queries, quarter.as_deref()).await,
         BenchCmd::Phase { phase, file, db, county } => {
             let out = phase_run(&phase, &file, db.as_deref(), &county).await?;
             out!("{out}");

@@ -179,3 +179,54 @@ pub async fn care(url: &str, queries: usize, records: usize, concurrency: usize)
     tx.commit().await?;
     Ok(ExitCode::SUCCESS)
 }
+
+/// `jingkang bench standard`: 规范服务 by township for a quarter, for the province and the county
+/// of the first person, timed as the store computes it (one query).
+pub async fn standard(url: &str, queries: usize, quarter: Option<&str>) -> anyhow::Result<ExitCode> {
+    use jingkang_core::care::standard::{Period, StandardRule};
+    let (db, tree) = open(url).await?;
+    let contacts: i64 = on_pool!(&db, p => sqlx::query_scalar("SELECT COUNT(*) FROM service_attendance").fetch_one(p).await)?;
+    let total: i64 = on_pool!(&db, p => sqlx::query_scalar("SELECT COUNT(*) FROM persons").fetch_one(p).await)?;
+    if contacts == 0 {
+        bail!("generate service history first (jingkang gen history; jingkang gen services)");
+    }
+    let period = match quarter {
+        Some(q) => {
+            let (y, n) = q.split_once(['Q', 'q']).context("--quarter like 2026Q3")?;
+            Period::quarter(y.parse()?, n.parse()?).context("--quarter like 2026Q3")?
+        }
+        None => {
+            let today = jingkang_web::entry::today();
+            let this = Period::quarter(chrono::Datelike::year(&today), (chrono::Datelike::month(&today) - 1) / 3 + 1).context("quarter")?;
+            let prev_end = this.start - chrono::Duration::days(1);
+            Period::quarter(chrono::Datelike::year(&prev_end), (chrono::Datelike::month(&prev_end) - 1) / 3 + 1).context("quarter")?
+        }
+    };
+    let rule = StandardRule::shipped()?;
+    let region: String = on_pool!(&db, p => sqlx::query_scalar("SELECT residence_region FROM persons ORDER BY id LIMIT 1").fetch_one(p).await)?;
+    let mut out = serde_json::Map::new();
+    out.insert("backend".into(), json!(format!("{:?}", db.backend())));
+    out.insert("persons".into(), json!(total));
+    out.insert("service_contacts".into(), json!(contacts));
+    out.insert("period".into(), json!(period.label_zh()));
+    for (level, code) in [("province", format!("{}0000", &region[..2])), ("county", region[..6].to_string())] {
+        let scope = jingkang_core::regions::Scope::of(tree.get(&code).with_context(|| format!("region {code}"))?);
+        let mut ms = Vec::with_capacity(queries);
+        let mut figures = (0, 0);
+        for _ in 0..queries {
+            let t = Instant::now();
+            // A report reads: on SQLite one of the read-only connections, never the writer.
+            let mut tx = db.begin_read().await?;
+            let rows = jingkang_core::store::standard::by_township(&mut tx, &scope, &rule, &period, false).await?;
+            tx.commit().await?;
+            ms.push(t.elapsed().as_secs_f64() * 1000.0);
+            figures = (rows.iter().map(|r| r.registered).sum::<i64>(), rows.iter().map(|r| r.standard).sum::<i64>());
+        }
+        let mut s = summary(ms);
+        s["registered"] = json!(figures.0);
+        s["standard"] = json!(figures.1);
+        out.insert(format!("standard_{level}"), s);
+    }
+    out!("{}", serde_json::to_string_pretty(&Value::Object(out))?);
+    Ok(ExitCode::SUCCESS)
+}

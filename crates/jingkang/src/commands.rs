@@ -131,6 +131,29 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             ]));
             Ok(ExitCode::SUCCESS)
         }
+        Command::Gen(GenCmd::Services { years, seed, until }) => {
+            if !(1..=20).contains(&years) {
+                return Ok(user_error(render("cli-value-invalid", &[("name", "--years"), ("message", "1–20")])));
+            }
+            let (db, _) = open(&url).await?;
+            let total = jingkang_core::store::persons::count(&mut db.begin().await?, &jingkang_core::regions::Scope::national()).await?;
+            let pb = ui::progress(Some(total as u64), "gen services");
+            let started = std::time::Instant::now();
+            let done = match generate::services::write(&db, seed, years, until.unwrap_or_else(today), Some(&|n| pb.set_position(n))).await {
+                Ok(d) => d,
+                Err(e) if e.downcast_ref::<generate::services::ServicesExist>().is_some() => {
+                    pb.finish_and_clear();
+                    return Ok(user_error(render("cli-gen-services-exist", &[])));
+                }
+                Err(e) => return Err(e),
+            };
+            pb.finish_and_clear();
+            eprintln!("{}", render("cli-gen-services-done", &[
+                ("persons", &done.persons.to_string()), ("plans", &done.plans.to_string()), ("assessments", &done.assessments.to_string()),
+                ("sessions", &done.sessions.to_string()), ("contacts", &done.contacts.to_string()), ("seconds", &format!("{:.1}", started.elapsed().as_secs_f64())),
+            ]));
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Gen(GenCmd::Roster { rows, seed, error_rate, out, county, clean, truth }) => {
             if !(0.0..=1.0).contains(&error_rate) {
                 return Ok(user_error(render("cli-value-invalid", &[("name", "--error-rate"), ("message", "0–1")])));

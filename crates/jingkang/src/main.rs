@@ -272,6 +272,18 @@ pub enum GenCmd {
         #[arg(long)]
         until: Option<chrono::NaiveDate>,
     },
+    /// Generate years of rehabilitation-service history (plans, SDSS assessments, group sessions,
+    /// about 20 contacts a person a year) for the persons registered or in service (--database).
+    /// Once, onto a database without service records; run `gen history` first.
+    Services {
+        #[arg(long, default_value_t = 1)]
+        years: u32,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Last day (YYYY-MM-DD); default today.
+        #[arg(long)]
+        until: Option<chrono::NaiveDate>,
+    },
 }
 
 #[derive(Subcommand, Debug)]

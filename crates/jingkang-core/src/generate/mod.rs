@@ -7,6 +7,7 @@
 //! duplicate rows. [`Truth`] records what an importer must find, so tests can check it.
 
 pub mod history;
+pub mod services;
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;

@@ -1,6 +1,7 @@
 //! Service records in the database: one session row per date (a group session is one row with
-//! many participants), its attendance, and one audit entry for the entry — all participants in the
-//! caller's scope, or nothing is written.
+//! many participants), its attendance, the participants' contacts per month (`service_months`,
+//! what 规范服务 reads), and one audit entry for the entry — all participants in the caller's
+//! scope, or nothing is written.
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
@@ -50,6 +51,13 @@ pub async fn record(tx: &mut Tx, scope: &Scope, actor: &Actor, session: &Session
         }
         bulk::insert(tx, "service_attendance", &cols, rows).await?;
         ids.push(id);
+        let month = date.format("%Y-%m").to_string();
+        let sql = format!(
+            "INSERT INTO service_months (person_id, month, contacts) SELECT id, $2, 1 FROM persons WHERE id IN ({}) \
+             ON CONFLICT (person_id, month) DO UPDATE SET contacts = service_months.contacts + 1",
+            bulk::json_int_list(tx.backend(), 1)
+        );
+        on_tx!(tx, c => sqlx::query(&sql).bind(&list).bind(&month).execute(&mut **c).await.map(drop))?;
     }
     audit::record(tx, actor, "service.record", Some(Target::region(&region)),
         serde_json::json!({"sessions": ids, "item": session.item, "persons": session.participants})).await?;

@@ -1,58 +1,67 @@
 //! 规范服务 for a whole region and period in one query (SPEC §6): registered persons (the
 //! denominator) and those meeting the rule (`care::standard`), by township. The monthly contacts
-//! are counted from `service_attendance(person_id, service_date)` within the period only.
+//! are read from `service_months`, kept by `store::services` with every record.
 
 use serde::Serialize;
 
-use super::{Backend, Tx};
+use super::Tx;
 use crate::care::standard::{Period, StandardRule};
 use crate::on_tx;
 use crate::regions::Scope;
 
-/// The figures of one township.
+/// The figures of one township. The conditions one by one (`with_plan`, `assessed`,
+/// `served_monthly`) are counted only when asked (`detail`): the headline decides each person with
+/// as few seeks as possible, the most selective condition first.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct StandardRow {
     pub township: String,
     pub registered: i64,
-    pub with_plan: i64,
-    pub assessed: i64,
-    pub served_monthly: i64,
     pub standard: i64,
+    pub with_plan: Option<i64>,
+    pub assessed: Option<i64>,
+    pub served_monthly: Option<i64>,
 }
 
-/// 规范服务 by township for the persons of `scope` in `period`.
-pub async fn by_township(tx: &mut Tx, scope: &Scope, rule: &StandardRule, period: &Period) -> anyhow::Result<Vec<StandardRow>> {
+/// 规范服务 by township for the persons of `scope` in `period`; with `detail`, each condition's
+/// count too.
+pub async fn by_township(tx: &mut Tx, scope: &Scope, rule: &StandardRule, period: &Period, detail: bool) -> anyhow::Result<Vec<StandardRow>> {
     let (lo, hi) = scope.bounds();
-    let month = match tx.backend() {
-        Backend::Sqlite => "substr(a.service_date, 1, 7)",
-        Backend::Postgres => "to_char(a.service_date, 'YYYY-MM')",
-    };
+    in_range(tx, &lo, &hi, rule, period, detail).await
+}
+
+async fn in_range(tx: &mut Tx, lo: &str, hi: &str, rule: &StandardRule, period: &Period, detail: bool) -> anyhow::Result<Vec<StandardRow>> {
     let states: Vec<String> = rule.registered_states.iter().map(|s| format!("'{}'", s.replace('\'', ""))).collect();
     let since = period.end - chrono::Duration::days(rule.assessment_within_days);
-    let months = period.months().len() as i64;
+    let months = period.months();
+    let (first, last) = match (months.first(), months.last()) {
+        (Some(f), Some(l)) => (format!("{:04}-{:02}", f.0, f.1), format!("{:04}-{:02}", l.0, l.1)),
+        _ => return Ok(Vec::new()),
+    };
+    // Each condition is one index seek for a person.
     let plan = if rule.plan {
         "EXISTS (SELECT 1 FROM rehab_plans r WHERE r.person_id = p.id AND r.starts_on <= $4 AND r.review_on >= $3)"
     } else {
-        "TRUE"
+        "1 = 1"
     };
-    // Persons with at least N contacts in every month of the period.
+    let served = "(SELECT COUNT(*) FROM service_months m WHERE m.person_id = p.id AND m.month >= $8 AND m.month <= $9 AND m.contacts >= $6) = $7";
+    let assessed = "EXISTS (SELECT 1 FROM assessments s WHERE s.person_id = p.id AND s.assessed_on >= $5 AND s.assessed_on <= $4)";
+    let count = |cond: &str| format!("SUM(CASE WHEN {cond} THEN 1 ELSE 0 END)");
+    let details = if detail {
+        format!("{} AS with_plan, {} AS assessed, {} AS served_monthly", count(plan), count(assessed), count(served))
+    } else {
+        "NULL AS with_plan, NULL AS assessed, NULL AS served_monthly".to_string()
+    };
     let sql = format!(
-        "WITH reg AS (SELECT p.id, substr(p.residence_region, 1, 9) AS township, \
-                 CASE WHEN {plan} THEN 1 ELSE 0 END AS has_plan, \
-                 CASE WHEN EXISTS (SELECT 1 FROM assessments s WHERE s.person_id = p.id AND s.assessed_on >= $5 AND s.assessed_on <= $4) THEN 1 ELSE 0 END AS assessed \
-              FROM persons p WHERE p.residence_region >= $1 AND p.residence_region < $2 AND p.registration_state IN ({states})), \
-         monthly AS (SELECT a.person_id, {month} AS m, COUNT(*) AS n FROM service_attendance a \
-              WHERE a.service_date >= $3 AND a.service_date <= $4 AND a.person_id IN (SELECT id FROM reg) GROUP BY a.person_id, {month}), \
-         served AS (SELECT person_id FROM monthly WHERE n >= $6 GROUP BY person_id HAVING COUNT(*) = $7) \
-         SELECT reg.township, COUNT(*) AS registered, SUM(reg.has_plan) AS with_plan, SUM(reg.assessed) AS assessed, \
-                SUM(CASE WHEN served.person_id IS NULL THEN 0 ELSE 1 END) AS served_monthly, \
-                SUM(CASE WHEN served.person_id IS NOT NULL AND reg.has_plan = 1 AND reg.assessed = 1 THEN 1 ELSE 0 END) AS standard \
-         FROM reg LEFT JOIN served ON served.person_id = reg.id GROUP BY reg.township ORDER BY reg.township",
+        "SELECT substr(p.residence_region, 1, 9) AS township, COUNT(*) AS registered, {standard} AS standard, {details} \
+         FROM persons p WHERE p.residence_region >= $1 AND p.residence_region < $2 AND p.registration_state IN ({states}) \
+         GROUP BY substr(p.residence_region, 1, 9) ORDER BY township",
+        standard = count(&format!("{plan} AND {served} AND {assessed}")),
         states = states.join(", ")
     );
     let rows: Vec<StandardRow> = on_tx!(tx, c => sqlx::query_as(&sql)
-        .bind(&lo).bind(&hi).bind(period.start).bind(period.end).bind(since).bind(rule.contacts_per_month).bind(months)
+        .bind(lo).bind(hi).bind(period.start).bind(period.end).bind(since).bind(rule.contacts_per_month).bind(months.len() as i64)
+        .bind(&first).bind(&last)
         .fetch_all(&mut **c).await)?;
     Ok(rows)
 }
