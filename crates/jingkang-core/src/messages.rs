@@ -246,6 +246,7 @@ pub static MESSAGES: &[(&str, &str)] = &[
     ("plan-responsible-missing", "请填写责任社工"),
     ("plan-review-before-start", "评估复核日期应晚于计划开始日期"),
     ("plan-signature-incomplete", "签字日期和签字人（本人或监护人）须同时填写"),
+    ("standard-quarter-invalid", "统计期格式应为 年份Q季度，如 2026Q3"),
     ("instrument-unknown", "量表不存在，请从列表中选择"),
     ("assessment-future", "评估日期不能晚于今天"),
     ("assessment-assessor-missing", "请填写评估人"),

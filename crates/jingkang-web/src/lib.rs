@@ -22,6 +22,7 @@ pub mod pages;
 pub mod referrals;
 pub mod security;
 pub mod services;
+pub mod standard;
 pub mod totp;
 pub mod uploads;
 pub mod worklists;
@@ -158,6 +159,7 @@ fn table() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
         r(Method::GET, "/worklists/{name}", roles::<auth::ReadClinical>(), get(worklists::page)),
         r(Method::POST, "/worklists/{name}/export", roles::<auth::ReadClinical>(), post(worklists::export)),
         r(Method::GET, "/services", roles::<auth::ReadClinical>(), get(services::page)),
+        r(Method::GET, "/standard", roles::<auth::ReadClinical>(), get(standard::page)),
         r(Method::GET, "/services/new", roles::<auth::RecordServices>(), get(services::new_form)),
         r(Method::POST, "/services", roles::<auth::RecordServices>(), post(services::create)),
         r(Method::GET, "/referrals", roles::<auth::Referrals>(), get(referrals::page)),

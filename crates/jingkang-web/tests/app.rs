@@ -55,6 +55,7 @@ app_tests!(
     referral_pages_register_a_discharged_patient,
     assessments_on_the_person_page_and_in_the_api,
     a_week_of_group_sessions_in_one_entry,
+    standard_service_rate_with_its_rule,
 );
 
 async fn login_lockout_and_first_password_change(app: App) {
@@ -1279,4 +1280,46 @@ async fn a_week_of_group_sessions_in_one_entry(app: App) {
     assert_eq!(r.status(), StatusCode::CREATED);
     let all: serde_json::Value = c.get(app.url("/api/v1/services")).send().await.unwrap().json().await.unwrap();
     assert_eq!(all.as_array().unwrap().len(), 3);
+}
+
+/// 规范服务 for the last whole quarter: one person with a plan, an assessment and a contact in every
+/// month counts; the page shows the rate, each condition, and the rule beside them.
+async fn standard_service_rate_with_its_rule(app: App) {
+    use chrono::Datelike;
+    use jingkang_core::care::standard::Period;
+    let (c, _, _) = session_for(&app, "st-town", Role::Township, &app.town_a).await;
+    let scope = Scope::of(app.tree.get(&app.town_a).unwrap());
+    let id = app.person_in(&app.town_a).await;
+    on_pool!(&app.db, p => sqlx::query("UPDATE persons SET registration_state = 'in_service' WHERE residence_region >= $1 AND residence_region < $2")
+        .bind(scope.bounds().0).bind(scope.bounds().1).execute(p).await.map(drop)).unwrap();
+    let today = jingkang_web::entry::today();
+    let this = Period::quarter(today.year(), (today.month() - 1) / 3 + 1).unwrap();
+    let before = this.start - chrono::Duration::days(1);
+    let q = Period::quarter(before.year(), (before.month() - 1) / 3 + 1).unwrap();
+    let actor = Actor::user("st-town");
+    let catalogue = jingkang_core::care::service::ServiceCatalogue::shipped().unwrap();
+    let mut tx = app.db.begin().await.unwrap();
+    let plan = jingkang_core::store::plans::NewPlan { goals: "规律服药".into(), items: vec![jingkang_core::store::plans::PlanItem { item: "medication".into(), per_month: 1 }],
+        responsible: "李社工".into(), starts_on: q.start, review_on: None, signed_on: None, signed_by: None };
+    jingkang_core::store::plans::record(&mut tx, &scope, &actor, &catalogue, id, &plan).await.unwrap().unwrap();
+    let answers = ["work", "marriage", "parenting", "withdrawal", "outside_activity", "home_activity", "family_role", "self_care", "interest", "responsibility"]
+        .into_iter().map(|k| (k.to_string(), "0".to_string())).collect();
+    let instruments = jingkang_core::care::instrument::Catalogue::shipped().unwrap();
+    jingkang_core::store::assessments::record(&mut tx, &scope, &actor, instruments.get("sdss").unwrap(), id,
+        &jingkang_core::store::assessments::NewAssessment { assessed_on: q.start, assessor: "李社工".into(), answers }, today).await.unwrap().unwrap();
+    let dates: Vec<String> = q.months().iter().map(|(y, m)| format!("{y:04}-{m:02}-10")).collect();
+    let input = jingkang_core::care::service::SessionInput { item: "medication".into(), mode: "home".into(), dates, start: "09:00".into(), end: "10:00".into(),
+        staff: "李社工".into(), participants: vec![id], notes: String::new() };
+    jingkang_core::store::services::record(&mut tx, &scope, &actor, &jingkang_core::care::service::validate(&catalogue, &input, today).unwrap()).await.unwrap().unwrap();
+    tx.commit().await.unwrap();
+    let page = c.get(app.url("/standard")).send().await.unwrap().text().await.unwrap();
+    let town = app.tree.get(&app.town_a).unwrap().name.clone();
+    assert!(page.contains(&q.label_zh()) && page.contains("口径：规范服务：") && page.contains(&town), "{page}");
+    let registered: i64 = on_pool!(&app.db, p => sqlx::query_scalar("SELECT COUNT(*) FROM persons WHERE residence_region >= $1 AND residence_region < $2")
+        .bind(scope.bounds().0).bind(scope.bounds().1).fetch_one(p).await).unwrap();
+    let expected = format!("{:.1}%", 100.0 / registered as f64);
+    assert!(page.contains(&expected), "one of {registered} is standard ({expected}): {page}");
+    let bad = c.get(app.url("/standard?quarter=2026Q7")).send().await.unwrap();
+    assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+    assert!(bad.text().await.unwrap().contains("2026Q3"));
 }
