@@ -71,7 +71,7 @@ impl Period {
 
     /// `YYYY年第N季度` for a quarter, else the dates.
     pub fn label_zh(&self) -> String {
-        let is_quarter = self.start.day() == 1 && (self.start.month() - 1) % 3 == 0 && Period::quarter(self.start.year(), (self.start.month() - 1) / 3 + 1) == Some(*self);
+        let is_quarter = self.start.day() == 1 && (self.start.month() - 1).is_multiple_of(3) && Period::quarter(self.start.year(), (self.start.month() - 1) / 3 + 1) == Some(*self);
         if is_quarter {
             format!("{}年第{}季度", self.start.year(), (self.start.month() - 1) / 3 + 1)
         } else {
