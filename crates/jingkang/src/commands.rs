@@ -13,7 +13,7 @@ use jingkang_core::regions::{self, RegionTree, Scope};
 use jingkang_core::store::{self, Actor, Db, audit, persons};
 
 use crate::config::database_url;
-use crate::{AuditCmd, Cli, Command, ExportCmd, GenCmd, ImportCmd, OutboxCmd, RegionsCmd, TokenCmd, ui};
+use crate::{AuditCmd, Cli, Command, ExportCmd, GenCmd, ImportCmd, OutboxCmd, RegionsCmd, Span, TokenCmd, ui};
 
 /// Exit code for bad user input (unreadable file, unknown region): nothing was changed.
 pub const EXIT_USER_ERROR: u8 = 2;
@@ -108,7 +108,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let (db, tree) = open(&url).await?;
             worklist(&db, &tree, &name, &region, json, out.as_deref()).await
         }
-        Command::Gen(GenCmd::History { years, seed, until }) => {
+        Command::Gen(GenCmd::History { span: Span { years, seed, until } }) => {
             if !(1..=20).contains(&years) {
                 return Ok(user_error(render("cli-value-invalid", &[("name", "--years"), ("message", "1–20")])));
             }
@@ -131,7 +131,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             ]));
             Ok(ExitCode::SUCCESS)
         }
-        Command::Gen(GenCmd::Services { years, seed, until }) => {
+        Command::Gen(GenCmd::Services { span: Span { years, seed, until } }) => {
             if !(1..=20).contains(&years) {
                 return Ok(user_error(render("cli-value-invalid", &[("name", "--years"), ("message", "1–20")])));
             }

@@ -264,26 +264,28 @@ pub enum GenCmd {
     /// Generate years of care history (registrations, follow-ups with risk trajectories) for the
     /// persons in the database (--database), up to a date. Once, onto a roster without follow-ups.
     History {
-        #[arg(long, default_value_t = 1)]
-        years: u32,
-        #[arg(long, default_value_t = 1)]
-        seed: u64,
-        /// Last day of the history (YYYY-MM-DD); default today.
-        #[arg(long)]
-        until: Option<chrono::NaiveDate>,
+        #[command(flatten)]
+        span: Span,
     },
     /// Generate years of rehabilitation-service history (plans, SDSS assessments, group sessions,
     /// about 20 contacts a person a year) for the persons registered or in service (--database).
     /// Once, onto a database without service records; run `gen history` first.
     Services {
-        #[arg(long, default_value_t = 1)]
-        years: u32,
-        #[arg(long, default_value_t = 1)]
-        seed: u64,
-        /// Last day (YYYY-MM-DD); default today.
-        #[arg(long)]
-        until: Option<chrono::NaiveDate>,
+        #[command(flatten)]
+        span: Span,
     },
+}
+
+/// How much generated history, from which seed, up to which day.
+#[derive(clap::Args, Debug)]
+pub struct Span {
+    #[arg(long, default_value_t = 1)]
+    pub years: u32,
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Last day of the history (YYYY-MM-DD); default today.
+    #[arg(long)]
+    pub until: Option<chrono::NaiveDate>,
 }
 
 #[derive(Subcommand, Debug)]
