@@ -2,8 +2,8 @@
 //! items, "not applicable", the total (a sum of the items, or a total the rater gives within a
 //! range), bands and the interpretation. The shipped instruments are the files of
 //! `data/instruments/` (SDSS, PSP, the follow-up form's five social-function items), embedded at
-//! build time; a deployment adds its own from a folder at start-up. A new instrument is a file,
-//! not code.
+//! build time; [`Catalogue::shipped_and`] adds those of a folder (the binary does not take one
+//! yet). A new instrument is a file, not code.
 
 use std::collections::{BTreeMap, BTreeSet};
 
