@@ -648,6 +648,7 @@ pub(crate) async fn read_person<T: Send + 'static>(
 }
 
 /// What the person page shows besides the record, read in the same transaction.
+#[derive(Default)]
 pub(crate) struct More {
     history: Vec<persons::HistoryEntry>,
     events: Vec<RegistrationEvent>,
@@ -669,11 +670,7 @@ fn more_limited<'a>(tx: &'a mut Tx, scope: &'a Scope, id: i64) -> BoxFuture<'a, 
         Ok(More {
             history: persons::history(tx, scope, id).await?,
             events: registration::events(tx, scope, id).await?,
-            followups: None,
-            emergencies: Vec::new(),
-            assessments: Vec::new(),
-            services: Vec::new(),
-            agreements: Vec::new(),
+            ..More::default()
         })
     })
 }
@@ -683,11 +680,8 @@ fn more_basic<'a>(tx: &'a mut Tx, scope: &'a Scope, id: i64) -> BoxFuture<'a, an
         Ok(More {
             history: persons::history(tx, scope, id).await?,
             events: registration::events(tx, scope, id).await?,
-            followups: None,
-            emergencies: Vec::new(),
-            assessments: Vec::new(),
-            services: Vec::new(),
             agreements: jingkang_core::store::agreements::of_person(tx, scope, id).await?,
+            ..More::default()
         })
     })
 }

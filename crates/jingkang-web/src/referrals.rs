@@ -444,6 +444,8 @@ fn send_page(
         .collect();
     let to_region = values.get("to_region_code").map(|c| c.trim().to_string()).filter(|c| !c.is_empty())
         .or_else(|| values.get("to_region").cloned()).unwrap_or_default();
+    let regions = region_choices(state, who, &to_region);
+    let typed_code = if regions.iter().any(|r| r.selected) { String::new() } else { to_region };
     SendPage {
         chrome: Some(Chrome::of(state, who)),
         csrf: who.csrf().to_string(),
@@ -455,8 +457,8 @@ fn send_page(
         new_person: person.is_none() && rule.is_some_and(|r| r.new_person),
         person,
         identity,
-        regions: region_choices(state, who, &to_region),
-        typed_code: if region_choices(state, who, &to_region).iter().any(|r| r.selected) { String::new() } else { to_region },
+        regions,
+        typed_code,
         reason: values.get("reason").cloned().unwrap_or_default(),
         documents: rule
             .map(|r| r.documents.iter().map(|n| DocChoice { name: n.clone(), checked: documents.contains(n) }).collect())

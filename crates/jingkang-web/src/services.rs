@@ -12,7 +12,7 @@ use chrono::{Datelike, Duration, NaiveDate};
 use jingkang_core::care::service::{self, FieldError, SessionInput};
 use jingkang_core::domain::RegistrationState;
 use jingkang_core::store::batch::Outcome;
-use jingkang_core::store::persons::{self, ListFilter};
+use jingkang_core::store::persons::ListFilter;
 use jingkang_core::store::services::{self as store, Refusal, StoredSession};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -91,16 +91,10 @@ async fn form_page(state: &AppState, who: &CurrentUser, input: &SessionInput, er
         })
         .collect();
     let other_date = input.dates.iter().find(|x| !week.iter().any(|d| &d.to_string() == *x)).cloned().unwrap_or_default();
-    // The persons in service in the user's scope (a site's or a township's), by name.
-    let scope = who.scope.clone();
+    // The persons in service in the user's scope (a site's or a township's), by name: a list
+    // read, audited as every list of persons is.
     let filter = ListFilter { limit: Some(300), ..Default::default() };
-    let list = state
-        .writes
-        .run(move |tx| {
-            let (scope, filter) = (scope.clone(), filter.clone());
-            Box::pin(async move { Ok(Outcome::Keep(persons::list(tx, &scope, &filter).await?)) })
-        })
-        .await?;
+    let list = crate::pages::list_audited(state, who, filter, 300, "service-form").await?;
     let mut persons: Vec<Pick> = list
         .into_iter()
         .filter(|p| matches!(p.state, RegistrationState::Registered | RegistrationState::InService))
