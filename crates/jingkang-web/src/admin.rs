@@ -160,6 +160,9 @@ pub struct UserLine {
     organisation: String,
     status: &'static str,
     disabled: bool,
+    is_worker: bool,
+    /// The site's id, empty for none.
+    site: String,
 }
 
 pub struct OrgLine {
@@ -207,6 +210,8 @@ async fn users_page(state: &AppState, who: &CurrentUser, notice: Option<String>,
                 "正常"
             },
             disabled: u.disabled,
+            is_worker: u.role == jingkang_core::accounts::Role::Worker,
+            site: u.site_id.map(|s| s.to_string()).unwrap_or_default(),
             region: state.tree.path_name(&u.region_code),
             organisation: u.organisation.clone().unwrap_or_default(),
             role: u.role.label_zh(),
@@ -344,6 +349,33 @@ pub async fn user_reset(
         messages::render("cli-user-password", &[("password", &password)])
     );
     users_page(&state, &who, Some(notice), None).await
+}
+
+#[derive(Deserialize)]
+pub struct SiteForm {
+    csrf: String,
+    #[serde(default)]
+    site: String,
+}
+
+/// Make a user staff of a rehabilitation site (an empty site: of none).
+pub async fn user_site(State(state): State<AppState>, Need { who, .. }: Need<Admins>, Path(id): Path<i64>, Form(f): Form<SiteForm>) -> AppResult<Response> {
+    who.check_csrf(&f.csrf)?;
+    let user = managed_user(&state, &who, id).await?;
+    let site = match f.site.trim() {
+        "" => None,
+        t => Some(t.parse::<i64>().map_err(|_| AppError::BadRequest("form-invalid".into()))?),
+    };
+    let mut tx = state.db.begin().await?;
+    let done = store_accounts::set_site(&mut tx, &who.user.actor(), &user, site).await?;
+    tx.commit().await?;
+    match done {
+        Ok(()) => users_page(&state, &who, Some(messages::render("cli-user-site", &[("username", &user.username)])), None).await,
+        Err(e) => {
+            let page = users_page(&state, &who, None, Some(messages::render(e.0, &[]))).await?;
+            Ok((axum::http::StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
+        }
+    }
 }
 
 pub async fn user_disable(

@@ -568,7 +568,9 @@ impl utoipa::Modify for BearerAuth {
         crate::api_care::worklist_get, crate::api_care::emergencies_get, crate::api_care::emergencies_post, crate::api_care::notifications_get,
         crate::api_care::referrals_get, crate::api_care::referrals_post, crate::api_care::referral_get, crate::api_care::referral_step,
         crate::api_care::instruments_get, crate::api_care::assessments_get, crate::api_care::assessments_post,
-        crate::services::api_list, crate::services::api_create),
+        crate::services::api_list, crate::services::api_create, crate::plans::api_list, crate::plans::api_create,
+        crate::institutions::api_list, crate::institutions::api_create, crate::institutions::api_get, crate::institutions::api_assign,
+        crate::institutions::api_staff, crate::institutions::api_staff_create, crate::institutions::api_training, crate::institutions::api_qualification),
     components(schemas(ApiErrorBody, PersonSummary, PersonPage, FieldValue, PersonRecord, RegionItem, ImportResult, ImportRowError,
         UserItem, NewUserRequest, NewUserResponse, RegistrationInfo, RegistrationEventItem, RegistrationRequest,
         crate::api_care::ScheduleInfo, jingkang_core::store::followups::StoredFollowup, jingkang_core::care::schedule::ConditionClass, crate::api_care::FollowupsInfo, crate::api_care::FieldProblem,
@@ -582,7 +584,13 @@ impl utoipa::Modify for BearerAuth {
         jingkang_core::care::instrument::Scored, jingkang_core::care::instrument::ItemScore, jingkang_core::care::instrument::Problem,
         jingkang_core::store::assessments::StoredAssessment, crate::api_care::AssessmentRequest, crate::api_care::AssessmentRecorded,
         crate::api_care::AssessmentRefused, jingkang_core::store::services::StoredSession, jingkang_core::care::service::SessionInput,
-        jingkang_core::care::service::FieldError, crate::services::ServicesRecorded, crate::services::ServicesRefused)),
+        jingkang_core::care::service::FieldError, crate::services::ServicesRecorded, crate::services::ServicesRefused,
+        jingkang_core::store::plans::StoredPlan, jingkang_core::store::plans::PlanItem, jingkang_core::store::plans::NewPlan,
+        crate::plans::PlanRecorded, crate::plans::PlanRefused, crate::plans::PlanProblem,
+        jingkang_core::store::institutions::Institution, jingkang_core::store::institutions::NewInstitution, jingkang_core::store::institutions::NewStaff,
+        jingkang_core::store::institutions::NewQualification, jingkang_core::store::institutions::NewTraining, jingkang_core::store::institutions::StaffMember,
+        jingkang_core::store::institutions::Qualification, crate::institutions::InstitutionProblem, crate::institutions::InstitutionRefused,
+        crate::institutions::Created, crate::institutions::AssignRequest, crate::institutions::Assigned)),
     modifiers(&BearerAuth)
 )]
 pub struct ApiDoc;

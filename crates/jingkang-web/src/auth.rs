@@ -133,7 +133,8 @@ where
             }
         }
         let region = state.tree.get(&user.region_code).ok_or(AppError::Forbidden)?;
-        let scope = Scope::of(region);
+        // A site's staff see the persons their site serves, within their region.
+        let scope = Scope::of(region).at_site(user.site_id);
         Ok(CurrentUser { user, session, scope })
     }
 }
@@ -225,10 +226,36 @@ pub fn allows<P: Policy>(role: Role) -> bool {
     P::ROLES.contains(&role)
 }
 
-/// Roles that record emergency events: whoever handles one on the health or township side.
 /// Roles that record rehabilitation services (SPEC §6): the township and site workers.
 pub struct RecordServices;
 impl Policy for RecordServices {
+    const ROLES: &'static [Role] = &[Role::Township, Role::Worker];
+}
+
+/// Roles that read the register of institutions and their staff (SPEC §7): 民政 oversees them,
+/// the township and the sites' own workers keep them, 卫健 reads.
+pub struct ReadInstitutions;
+impl Policy for ReadInstitutions {
+    const ROLES: &'static [Role] = &[Role::Civil, Role::Township, Role::Worker, Role::Health];
+}
+
+/// Roles that register institutions, change them and put persons in a site's care: 民政 and the
+/// township (SPEC §1: 民政 manages institutions and purchase contracts).
+pub struct ManageInstitutions;
+impl Policy for ManageInstitutions {
+    const ROLES: &'static [Role] = &[Role::Civil, Role::Township];
+}
+
+/// Roles that keep staff records (certificates, training hours): those who manage institutions
+/// and a site's own workers (for their site only, by their scope).
+pub struct ManageStaff;
+impl Policy for ManageStaff {
+    const ROLES: &'static [Role] = &[Role::Civil, Role::Township, Role::Worker];
+}
+
+/// Roles that write 个案康复计划 (SPEC §6): the township and site workers.
+pub struct RecordPlans;
+impl Policy for RecordPlans {
     const ROLES: &'static [Role] = &[Role::Township, Role::Worker];
 }
 

@@ -17,8 +17,10 @@ pub mod error;
 pub mod extract;
 pub mod followups;
 pub mod imports;
+pub mod institutions;
 pub mod limit;
 pub mod pages;
+pub mod plans;
 pub mod referrals;
 pub mod security;
 pub mod services;
@@ -65,6 +67,8 @@ pub struct AppState {
     pub instruments: Arc<jingkang_core::care::instrument::Catalogue>,
     /// The service catalogue and modes (`data/services.json`).
     pub services: Arc<jingkang_core::care::service::ServiceCatalogue>,
+    /// Institution kinds, statuses, qualifications and thresholds (`data/institutions.json`).
+    pub institutions: Arc<jingkang_core::care::institution::InstitutionRules>,
 }
 
 impl AppState {
@@ -82,6 +86,7 @@ impl AppState {
             referrals: Arc::new(jingkang_core::care::referral::Book::shipped().expect("shipped referral rules parse")),
             instruments: Arc::new(jingkang_core::care::instrument::Catalogue::shipped().expect("shipped instruments parse")),
             services: Arc::new(jingkang_core::care::service::ServiceCatalogue::shipped().expect("shipped service catalogue parses")),
+            institutions: Arc::new(jingkang_core::care::institution::InstitutionRules::shipped().expect("shipped institution rules parse")),
         }
     }
 
@@ -151,6 +156,8 @@ fn table() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
         r(Method::GET, "/persons/{id}/agreements/{aid}/scan", roles::<auth::ReadAgreements>(), get(agreements::scan)),
         r(Method::GET, "/persons/{id}/assessments/new", roles::<auth::RecordAssessments>(), get(assessments::new_form)),
         r(Method::POST, "/persons/{id}/assessments", roles::<auth::RecordAssessments>(), post(assessments::create)),
+        r(Method::GET, "/persons/{id}/plans/new", roles::<auth::RecordPlans>(), get(plans::new_form)),
+        r(Method::POST, "/persons/{id}/plans", roles::<auth::RecordPlans>(), post(plans::create)),
         r(Method::GET, "/persons/{id}/emergencies/new", roles::<auth::RecordEmergencies>(), get(alerts::new_form)),
         r(Method::POST, "/persons/{id}/emergencies", roles::<auth::RecordEmergencies>(), post(alerts::create)),
         r(Method::GET, "/notifications", roles::<auth::ReadRegistry>(), get(alerts::notifications)),
@@ -162,6 +169,16 @@ fn table() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
         r(Method::GET, "/standard", roles::<auth::ReadClinical>(), get(standard::page)),
         r(Method::GET, "/services/new", roles::<auth::RecordServices>(), get(services::new_form)),
         r(Method::POST, "/services", roles::<auth::RecordServices>(), post(services::create)),
+        r(Method::GET, "/institutions", roles::<auth::ReadInstitutions>(), get(institutions::page)),
+        r(Method::GET, "/institutions/new", roles::<auth::ManageInstitutions>(), get(institutions::new_form)),
+        r(Method::POST, "/institutions", roles::<auth::ManageInstitutions>(), post(institutions::create)),
+        r(Method::GET, "/institutions/{id}", roles::<auth::ReadInstitutions>(), get(institutions::show)),
+        r(Method::GET, "/institutions/{id}/edit", roles::<auth::ManageInstitutions>(), get(institutions::edit_form)),
+        r(Method::POST, "/institutions/{id}/edit", roles::<auth::ManageInstitutions>(), post(institutions::edit)),
+        r(Method::POST, "/institutions/{id}/persons", roles::<auth::ManageInstitutions>(), post(institutions::assign_form)),
+        r(Method::POST, "/institutions/{id}/staff", roles::<auth::ManageStaff>(), post(institutions::staff_form)),
+        r(Method::POST, "/institutions/{id}/trainings", roles::<auth::ManageStaff>(), post(institutions::training_form)),
+        r(Method::GET, "/staff", roles::<auth::ReadInstitutions>(), get(institutions::staff_page)),
         r(Method::GET, "/referrals", roles::<auth::Referrals>(), get(referrals::page)),
         r(Method::GET, "/referrals/new", roles::<auth::Referrals>(), get(referrals::new_form)),
         r(Method::POST, "/referrals", roles::<auth::Referrals>(), post(referrals::create)),
@@ -173,6 +190,7 @@ fn table() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
         r(Method::POST, "/admin/users", roles::<auth::Admins>(), post(admin::user_create)),
         r(Method::POST, "/admin/users/{id}/reset-password", roles::<auth::Admins>(), post(admin::user_reset)),
         r(Method::POST, "/admin/users/{id}/disable", roles::<auth::Admins>(), post(admin::user_disable)),
+        r(Method::POST, "/admin/users/{id}/site", roles::<auth::Admins>(), post(admin::user_site)),
         r(Method::POST, "/admin/organisations", roles::<auth::Admins>(), post(admin::organisation_create)),
         r(Method::GET, "/api/v1/openapi.json", Public, get(api::openapi_json)),
         r(Method::GET, "/api/v1/persons", roles::<auth::ReadRegistry>(), get(api::persons_list)),
@@ -189,6 +207,8 @@ fn table() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
         r(Method::GET, "/api/v1/instruments", roles::<auth::ReadClinical>(), get(api_care::instruments_get)),
         r(Method::GET, "/api/v1/persons/{id}/assessments", roles::<auth::ReadClinical>(), get(api_care::assessments_get)),
         r(Method::POST, "/api/v1/persons/{id}/assessments", roles::<auth::RecordAssessments>(), post(api_care::assessments_post)),
+        r(Method::GET, "/api/v1/persons/{id}/plans", roles::<auth::ReadClinical>(), get(plans::api_list)),
+        r(Method::POST, "/api/v1/persons/{id}/plans", roles::<auth::RecordPlans>(), post(plans::api_create)),
         r(Method::GET, "/api/v1/emergencies", roles::<auth::ReadClinical>(), get(api_care::emergencies_get)),
         r(Method::POST, "/api/v1/emergencies", roles::<auth::RecordEmergencies>(), post(api_care::emergencies_post)),
         r(Method::GET, "/api/v1/notifications", roles::<auth::ReadRegistry>(), get(api_care::notifications_get)),
@@ -196,6 +216,14 @@ fn table() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
         r(Method::POST, "/api/v1/referrals", roles::<auth::Referrals>(), post(api_care::referrals_post)),
         r(Method::GET, "/api/v1/referrals/{id}", roles::<auth::Referrals>(), get(api_care::referral_get)),
         r(Method::POST, "/api/v1/referrals/{id}/events", roles::<auth::Referrals>(), post(api_care::referral_step)),
+        r(Method::GET, "/api/v1/institutions", roles::<auth::ReadInstitutions>(), get(institutions::api_list)),
+        r(Method::POST, "/api/v1/institutions", roles::<auth::ManageInstitutions>(), post(institutions::api_create)),
+        r(Method::GET, "/api/v1/institutions/{id}", roles::<auth::ReadInstitutions>(), get(institutions::api_get)),
+        r(Method::POST, "/api/v1/institutions/{id}/persons", roles::<auth::ManageInstitutions>(), post(institutions::api_assign)),
+        r(Method::GET, "/api/v1/staff", roles::<auth::ReadInstitutions>(), get(institutions::api_staff)),
+        r(Method::POST, "/api/v1/staff", roles::<auth::ManageStaff>(), post(institutions::api_staff_create)),
+        r(Method::POST, "/api/v1/staff/{id}/trainings", roles::<auth::ManageStaff>(), post(institutions::api_training)),
+        r(Method::POST, "/api/v1/staff/{id}/qualifications", roles::<auth::ManageStaff>(), post(institutions::api_qualification)),
         r(Method::GET, "/api/v1/regions", AnyUser, get(api::regions_find)),
         r(Method::POST, "/api/v1/imports", roles::<auth::EditRegistry>(), post(api::import_roster)),
         r(Method::GET, "/api/v1/users", roles::<auth::Admins>(), get(api::users_list)),

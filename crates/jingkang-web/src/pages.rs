@@ -43,6 +43,7 @@ pub struct Chrome {
     pub can_read_clinical: bool,
     pub can_read_notifications: bool,
     pub can_refer: bool,
+    pub can_read_institutions: bool,
 }
 
 impl Chrome {
@@ -59,6 +60,7 @@ impl Chrome {
             can_audit: matches!(role, Role::Admin | Role::Auditor),
             can_read_clinical: crate::auth::allows::<crate::auth::ReadClinical>(role),
             can_refer: crate::auth::allows::<crate::auth::Referrals>(role),
+            can_read_institutions: crate::auth::allows::<crate::auth::ReadInstitutions>(role),
             can_read_notifications: crate::auth::allows::<ReadRegistry>(role),
         }
     }
@@ -438,7 +440,19 @@ pub(crate) async fn list_audited(
     shown: usize,
     via: &'static str,
 ) -> AppResult<Vec<persons::StoredPerson>> {
-    let (scope, actor) = (who.scope.clone(), who.user.actor());
+    list_audited_in(state, who, who.scope.clone(), filter, shown, via).await
+}
+
+/// [`list_audited`] in a scope narrower than the user's (a site's persons).
+pub(crate) async fn list_audited_in(
+    state: &AppState,
+    who: &CurrentUser,
+    scope: Scope,
+    filter: ListFilter,
+    shown: usize,
+    via: &'static str,
+) -> AppResult<Vec<persons::StoredPerson>> {
+    let actor = who.user.actor();
     Ok(state
         .writes
         .run(move |tx| {
@@ -527,6 +541,11 @@ pub struct PersonPage {
     services: Option<Vec<crate::services::SessionLine>>,
     can_assess: bool,
     assessed: bool,
+    /// 个案康复计划: the current version first, for the roles that read clinical content.
+    plans: Option<Vec<crate::plans::PlanView>>,
+    can_plan: bool,
+    /// After a plan was saved: its version.
+    planned: Option<i64>,
     /// 协议, for those who sign them and the health side.
     agreements: Option<Vec<crate::agreements::AgreementLine>>,
     can_record_agreement: bool,
@@ -558,6 +577,7 @@ pub(crate) struct Loaded {
     agreements: Vec<jingkang_core::store::agreements::StoredAgreement>,
     assessments: Vec<jingkang_core::store::assessments::StoredAssessment>,
     services: Vec<jingkang_core::store::services::StoredSession>,
+    plans: Vec<jingkang_core::store::plans::StoredPlan>,
 }
 
 /// The eligibility rule's conditions for `p` on `evidence`, places by name.
@@ -658,6 +678,7 @@ pub(crate) struct More {
     agreements: Vec<jingkang_core::store::agreements::StoredAgreement>,
     assessments: Vec<jingkang_core::store::assessments::StoredAssessment>,
     services: Vec<jingkang_core::store::services::StoredSession>,
+    plans: Vec<jingkang_core::store::plans::StoredPlan>,
 }
 
 /// Follow-ups the person page lists, newest first.
@@ -696,6 +717,7 @@ fn more_clinical<'a>(tx: &'a mut Tx, scope: &'a Scope, id: i64) -> BoxFuture<'a,
             agreements: jingkang_core::store::agreements::of_person(tx, scope, id).await?,
             assessments: jingkang_core::store::assessments::of_person(tx, scope, id).await?,
             services: jingkang_core::store::services::of_person(tx, scope, id, 100).await?,
+            plans: jingkang_core::store::plans::of_person(tx, scope, id).await?,
         })
     })
 }
@@ -709,7 +731,7 @@ pub(crate) async fn load_person(state: &AppState, who: &CurrentUser, id: i64) ->
     } else {
         more_limited
     };
-    let Some((p, More { history, events, followups, emergencies, agreements, assessments, services })) = read_person(state, who, id, more).await? else {
+    let Some((p, More { history, events, followups, emergencies, agreements, assessments, services, plans })) = read_person(state, who, id, more).await? else {
         return Err(AppError::NotFound);
     };
     let evidence = jingkang_core::store::registration::evidence_of(&history, &agreements, crate::entry::today());
@@ -729,7 +751,7 @@ pub(crate) async fn load_person(state: &AppState, who: &CurrentUser, id: i64) ->
             HistoryLine { at: beijing_time(h.at), label, old, new, source: h.source, actor: h.actor }
         })
         .collect();
-    Ok(Loaded { p, history, events, checks, followups, just_recorded: None, emergencies, agreements, assessments, services })
+    Ok(Loaded { p, history, events, checks, followups, just_recorded: None, emergencies, agreements, assessments, services, plans })
 }
 
 /// A timestamp as users read it: China Standard Time (UTC+8), to the minute.
@@ -741,7 +763,7 @@ pub fn beijing_time(t: chrono::DateTime<chrono::Utc>) -> String {
 }
 
 pub(crate) fn person_page(state: &AppState, who: &CurrentUser, loaded: Loaded, revealed: Option<(&str, String)>) -> PersonPage {
-    let Loaded { p, history, events, checks, followups, just_recorded, emergencies, agreements, assessments, services } = loaded;
+    let Loaded { p, history, events, checks, followups, just_recorded, emergencies, agreements, assessments, services, plans } = loaded;
     let agreement_lines = crate::agreements::lines(p.id, agreements);
     let clinical = followups.is_some();
     let p = &p;
@@ -829,6 +851,9 @@ pub(crate) fn person_page(state: &AppState, who: &CurrentUser, loaded: Loaded, r
         services: clinical.then(|| crate::services::lines(state, &services)),
         can_assess: crate::auth::allows::<crate::auth::RecordAssessments>(who.user.role),
         assessed: false,
+        plans: clinical.then(|| crate::plans::section(state, &plans)),
+        can_plan: crate::auth::allows::<crate::auth::RecordPlans>(who.user.role),
+        planned: None,
         id: p.id,
         name: p.record.data.name.clone(),
         state_label: p.state.label_zh(),
@@ -850,6 +875,7 @@ pub async fn person_show(
     page.em_notice = q.em.map(|n| if n > 0 { "已记录应急处置，并已通知辖区公安和街镇。".to_string() } else { "已记录应急处置。".to_string() });
     page.created = q.created;
     page.assessed = q.assessed.is_some();
+    page.planned = q.plan;
     page.reg_notice = q.reg.as_deref().and_then(RegistrationState::from_code).map(|s| format!("登记状态已改为“{}”。", s.label_zh()));
     Ok(page.into_response())
 }
@@ -867,6 +893,8 @@ pub struct ShowQuery {
     em: Option<usize>,
     /// After an assessment was recorded: its id.
     assessed: Option<i64>,
+    /// After a plan was saved: its version.
+    plan: Option<i64>,
 }
 
 #[derive(Deserialize)]

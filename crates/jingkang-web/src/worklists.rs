@@ -122,7 +122,7 @@ pub async fn overview(State(state): State<AppState>, Need { who, .. }: Need<Read
 
 pub struct ItemLine {
     id: i64,
-    cells: [String; 10],
+    cells: [String; 11],
     overdue: bool,
 }
 
@@ -143,6 +143,8 @@ pub struct ListPage {
     pages: i64,
     query: String,
     headers: &'static [&'static str],
+    /// The section of the person page each name opens.
+    anchor: &'static str,
     error: Option<String>,
 }
 
@@ -191,6 +193,11 @@ fn list_page(state: &AppState, who: &CurrentUser, list: Worklist, q: &ListQuery,
         pages: (total + PAGE - 1) / PAGE,
         query,
         headers: &xlsx::HEADERS[1..],
+        anchor: match list {
+            Worklist::Agreements => "agreements",
+            Worklist::Plans => "plans",
+            _ => "followups",
+        },
         error,
     }
 }

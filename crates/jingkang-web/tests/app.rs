@@ -56,6 +56,8 @@ app_tests!(
     assessments_on_the_person_page_and_in_the_api,
     a_week_of_group_sessions_in_one_entry,
     standard_service_rate_with_its_rule,
+    plans_keep_versions_and_come_up_for_review,
+    institutions_staff_and_site_scope,
 );
 
 async fn login_lockout_and_first_password_change(app: App) {
@@ -349,6 +351,22 @@ async fn authorization_matrix(app: App) {
         }
         rids.insert(role, (ids[0], ids[1]));
     }
+    // An institution with one staff member in scope (town_b) and out of it (town_a), for the
+    // routes on an institution or a staff member.
+    let (mut sites, mut staff) = (Vec::new(), Vec::new());
+    for town in [&app.town_b, &app.town_a] {
+        let county = Scope::of(app.tree.get(COUNTY).unwrap());
+        let rules = jingkang_core::care::institution::InstitutionRules::shipped().unwrap();
+        let new = jingkang_core::store::institutions::NewInstitution { name: "矩阵站点".into(), kind: "site".into(), urban: true, region: town.clone(),
+            address: "一号".into(), capacity: 10, operator: "运营方".into(), operator_code: "91110108551385082Q".into(), opened_on: None, status: "operating".into() };
+        let mut tx = app.db.begin().await.unwrap();
+        let sid = jingkang_core::store::institutions::create(&mut tx, &county, &Actor::cli(), (&rules, &app.tree), &new, jingkang_web::entry::today()).await.unwrap().unwrap();
+        let member = jingkang_core::store::institutions::NewStaff { institution_id: sid, name: "矩阵社工".into(), position: "社工".into(),
+            hired_on: chrono::NaiveDate::from_ymd_opt(2025, 1, 1).unwrap(), qualifications: vec![] };
+        staff.push(jingkang_core::store::institutions::add_staff(&mut tx, &county, &Actor::cli(), &rules, &member, jingkang_web::entry::today()).await.unwrap().unwrap());
+        tx.commit().await.unwrap();
+        sites.push(sid);
+    }
     let anon = client();
     for (i, spec) in jingkang_web::route_specs().into_iter().enumerate() {
         for role in Role::ALL {
@@ -362,6 +380,8 @@ async fn authorization_matrix(app: App) {
                 let id = match (spec.path.starts_with("/admin/users"), in_scope) {
                     _ if spec.path.starts_with("/notifications/") => if in_scope { notes[&role].0 } else { notes[&role].1 },
                     _ if spec.path.contains("/referrals/") => rids.get(&role).map_or(in_person, |r| if in_scope { r.0 } else { r.1 }),
+                    _ if spec.path.contains("/institutions/") => sites[usize::from(!in_scope)],
+                    _ if spec.path.contains("/staff/") => staff[usize::from(!in_scope)],
                     (true, true) => me,
                     (true, false) => out_user,
                     (false, true) => in_person,
@@ -1065,7 +1085,7 @@ async fn agreements_with_scans(app: App) {
     assert_eq!(other.get(app.url(&link)).send().await.unwrap().status(), StatusCode::NOT_FOUND);
     // Ending within 30 days: on the list.
     let list = c.get(app.url("/worklists/agreements")).send().await.unwrap().text().await.unwrap();
-    assert!(list.contains(&format!("/persons/{id}#followups")) && list.contains(&soon), "{list}");
+    assert!(list.contains(&format!("/persons/{id}#agreements")) && list.contains(&soon), "{list}");
 }
 
 /// A hospital sends a discharge referral with the 一历六单 (a refusal first, for missing
@@ -1322,4 +1342,176 @@ async fn standard_service_rate_with_its_rule(app: App) {
     let bad = c.get(app.url("/standard?quarter=2026Q7")).send().await.unwrap();
     assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
     assert!(bad.text().await.unwrap().contains("2026Q3"));
+}
+
+/// A worker writes a person's first plan (refused first, every problem beside its field), the
+/// person page shows it and, its review date passed, the review worklist lists the person; a
+/// second version through the API takes the person off the list and keeps the first; another
+/// township's worker sees none of it.
+async fn plans_keep_versions_and_come_up_for_review(app: App) {
+    let (c, csrf, _) = session_for(&app, "pl-worker", Role::Worker, &app.town_a).await;
+    let id = app.person_in(&app.town_a).await;
+    on_pool!(&app.db, p => sqlx::query("UPDATE persons SET registration_state = 'in_service' WHERE id = $1").bind(id).execute(p).await.map(drop)).unwrap();
+    let name = app.all_persons().await.into_iter().find(|p| p.id == id).unwrap().record.data.name;
+    let form = c.get(app.url(&format!("/persons/{id}/plans/new"))).send().await.unwrap().text().await.unwrap();
+    assert!(form.contains("这是此人的第一份康复计划") && form.contains("服药训练") && form.contains("per_month_social_skills"), "{form}");
+    let today = jingkang_web::entry::today();
+    let start = (today - chrono::Duration::days(200)).to_string();
+    let post = |pairs: Vec<(&str, String)>| {
+        let mut f: Vec<(String, String)> = vec![("csrf".into(), csrf.clone())];
+        f.extend(pairs.into_iter().map(|(k, v)| (k.to_string(), v)));
+        c.post(app.url(&format!("/persons/{id}/plans"))).form(&f).send()
+    };
+    let r = post(vec![("goals", " ".into()), ("per_month_medication", "40".into()), ("responsible", "李社工".into()), ("starts_on", start.clone()),
+        ("signed_on", today.to_string())]).await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let page = r.text().await.unwrap();
+    assert!(page.contains("请填写康复目标") && page.contains("每项每月 1 至 31 次") && page.contains("须同时填写") && page.contains("value=\"40\""), "{page}");
+    let r = post(vec![("goals", "规律服药，恢复社交".into()), ("per_month_medication", "4".into()), ("per_month_social_skills", "2".into()),
+        ("responsible", "李社工".into()), ("starts_on", start.clone()), ("signed_on", start.clone()), ("signed_by", "guardian".into())]).await.unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&r), format!("/persons/{id}?plan=1#plans"));
+    let person = c.get(app.url(&location(&r))).send().await.unwrap().text().await.unwrap();
+    assert!(person.contains("康复计划第 1 版已保存") && person.contains("服药训练 每月 4 次") && person.contains("社交技能训练 每月 2 次")
+        && person.contains("（待复核）") && person.contains(&format!("监护人于 {start} 签字")), "{person}");
+    let list = c.get(app.url("/worklists/plans")).send().await.unwrap().text().await.unwrap();
+    assert!(list.contains("康复计划待复核") && list.contains(&format!("/persons/{id}#plans")) && list.contains(&name), "{list}");
+    let api: serde_json::Value = c.get(app.url("/api/v1/worklists/plans")).send().await.unwrap().json().await.unwrap();
+    assert!(api.to_string().contains(&format!("\"id\":{id}")), "{api}");
+
+    // A review through the API: a new version, the old one kept, off the list.
+    let bad = serde_json::json!({"goals": "独立生活", "items": [{"item": "yoga", "per_month": 1}], "responsible": "", "starts_on": today});
+    let r = c.post(app.url(&format!("/api/v1/persons/{id}/plans"))).header("x-csrf-token", csrf.as_str()).json(&bad).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let body: serde_json::Value = r.json().await.unwrap();
+    let fields: Vec<&str> = body["problems"].as_array().unwrap().iter().map(|p| p["field"].as_str().unwrap()).collect();
+    assert_eq!(fields, ["items", "responsible"], "{body}");
+    let good = serde_json::json!({"goals": "独立生活", "items": [{"item": "living_skills", "per_month": 8}], "responsible": "王社工", "starts_on": today});
+    let r = c.post(app.url(&format!("/api/v1/persons/{id}/plans"))).header("x-csrf-token", csrf.as_str()).json(&good).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    assert_eq!(r.json::<serde_json::Value>().await.unwrap()["version"], 2);
+    let all: serde_json::Value = c.get(app.url(&format!("/api/v1/persons/{id}/plans"))).send().await.unwrap().json().await.unwrap();
+    let all = all.as_array().unwrap();
+    assert_eq!(all.iter().map(|p| p["version"].as_i64().unwrap()).collect::<Vec<_>>(), [2, 1]);
+    assert_eq!(all[0]["items"][0]["item"], "living_skills");
+    assert_eq!(all[0]["review_on"], serde_json::json!(today.checked_add_months(chrono::Months::new(6)).unwrap()));
+    let list = c.get(app.url("/worklists/plans")).send().await.unwrap().text().await.unwrap();
+    assert!(!list.contains(&format!("/persons/{id}#plans")), "{list}");
+    let form = c.get(app.url(&format!("/persons/{id}/plans/new"))).send().await.unwrap().text().await.unwrap();
+    assert!(form.contains("保存后成为第 3 版") && form.contains("独立生活") && form.contains("value=\"8\""), "the form starts from the current version: {form}");
+    let person = c.get(app.url(&format!("/persons/{id}"))).send().await.unwrap().text().await.unwrap();
+    assert!(person.contains("历次版本（1）") && person.contains("规律服药，恢复社交"), "{person}");
+
+    let (other, other_csrf, _) = session_for(&app, "pl-other", Role::Worker, &app.town_b).await;
+    assert_eq!(other.get(app.url(&format!("/api/v1/persons/{id}/plans"))).send().await.unwrap().status(), StatusCode::NOT_FOUND);
+    let r = other.post(app.url(&format!("/api/v1/persons/{id}/plans"))).header("x-csrf-token", other_csrf.as_str()).json(&good).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let other_list = other.get(app.url("/worklists/plans")).send().await.unwrap().text().await.unwrap();
+    assert!(!other_list.contains(&format!("/persons/{id}#")), "{other_list}");
+    assert_eq!(app.audit_actions().await.iter().filter(|a| *a == "plan.record").count(), 2);
+}
+
+/// A new session for an existing user (after their site changed, which ends their sessions).
+async fn new_session(app: &App, username: &str) -> (reqwest::Client, String) {
+    let mut tx = app.db.begin().await.unwrap();
+    let user = store_accounts::find_user(&mut tx, username).await.unwrap().unwrap();
+    let (token, session) = store_accounts::create_session(&mut tx, &user, true).await.unwrap();
+    tx.commit().await.unwrap();
+    let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
+    jar.add_cookie_str(&format!("jk_session={token}"), &app.base.parse().unwrap());
+    (reqwest::Client::builder().cookie_provider(jar).redirect(Policy::none()).build().unwrap(), session.csrf)
+}
+
+/// 民政 registers two sites of a township (a mistyped credit code refused first), adds staff with
+/// certificates and training through the API, and puts persons in each site's care; the admin
+/// makes two workers staff of one site each: each sees only the persons of their own site, on
+/// every page and in the API, and cannot write for the other's; the township still sees all.
+async fn institutions_staff_and_site_scope(app: App) {
+    let (civil, csrf, _) = session_for(&app, "in-civil", Role::Civil, COUNTY).await;
+    let form = civil.get(app.url("/institutions/new")).send().await.unwrap().text().await.unwrap();
+    assert!(form.contains("统一社会信用代码") && form.contains("渝康家园"), "{form}");
+    let fields = |name: &str, code: &str| vec![("csrf", csrf.clone()), ("name", name.to_string()), ("kind", "site".into()), ("urban", "1".into()),
+        ("region", app.town_b.clone()), ("address", "新华路 1 号".into()), ("capacity", "30".into()), ("operator", "心翼社工中心".into()),
+        ("operator_code", code.to_string()), ("opened_on", "2025-03-01".into()), ("status", "operating".into())];
+    let r = civil.post(app.url("/institutions")).form(&fields("甲站", "91110108551385082A")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let page = r.text().await.unwrap();
+    assert!(page.contains("校验位不对") && page.contains("value=\"甲站\""), "{page}");
+    let mut sites = Vec::new();
+    for name in ["甲站", "乙站"] {
+        let r = civil.post(app.url("/institutions")).form(&fields(name, "91110108551385082q")).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::SEE_OTHER);
+        let loc = location(&r);
+        sites.push(loc.trim_start_matches("/institutions/").split('?').next().unwrap().parse::<i64>().unwrap());
+    }
+    let (a, b) = (sites[0], sites[1]);
+    // Staff through the API: one certified with 24 hours, one without a certificate with 6.
+    let member = |name: &str, quals: serde_json::Value| serde_json::json!({"institution_id": a, "name": name, "position": "社工", "hired_on": "2025-03-01", "qualifications": quals});
+    let cert = serde_json::json!([{"kind": "social_worker", "number": "SW001", "issued_on": "2024-06-01"}]);
+    let mut staff = Vec::new();
+    for (name, q) in [("李社工", cert), ("王护士", serde_json::json!([]))] {
+        let r = civil.post(app.url("/api/v1/staff")).header("x-csrf-token", csrf.as_str()).json(&member(name, q)).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::CREATED);
+        staff.push(r.json::<serde_json::Value>().await.unwrap()["id"].as_i64().unwrap());
+    }
+    let today = jingkang_web::entry::today();
+    for (sid, hours) in [(staff[0], 24.0), (staff[1], 6.0)] {
+        let t = serde_json::json!({"trained_on": today, "topic": "危机干预", "hours": hours});
+        let r = civil.post(app.url(&format!("/api/v1/staff/{sid}/trainings"))).header("x-csrf-token", csrf.as_str()).json(&t).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::CREATED);
+    }
+    let bad = serde_json::json!({"trained_on": today, "topic": "", "hours": 0});
+    let r = civil.post(app.url(&format!("/api/v1/staff/{}/trainings", staff[1]))).header("x-csrf-token", csrf.as_str()).json(&bad).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["problems"].as_array().unwrap().len(), 2, "{body}");
+    let list = civil.get(app.url("/staff")).send().await.unwrap().text().await.unwrap();
+    assert!(list.contains("培训学时不足：<strong class=\"warn\">1</strong> 人") && list.contains("6（不足）"), "{list}");
+    let api: serde_json::Value = civil.get(app.url("/api/v1/institutions")).send().await.unwrap().json().await.unwrap();
+    let ia = api.as_array().unwrap().iter().find(|i| i["id"] == a).unwrap();
+    assert_eq!((ia["staff"].as_i64(), ia["qualified_staff"].as_i64(), ia["operator_code"].as_str()), (Some(2), Some(1), Some("91110108551385082Q")));
+
+    // Two persons in site a's care (one through the page), one in site b's.
+    let scope_b = Scope::of(app.tree.get(&app.town_b).unwrap());
+    let mut tx = app.db.begin().await.unwrap();
+    let people: Vec<i64> = persons::list(&mut tx, &scope_b, &persons::ListFilter::default()).await.unwrap().into_iter().map(|p| p.id).take(3).collect();
+    tx.commit().await.unwrap();
+    on_pool!(&app.db, p => sqlx::query("UPDATE persons SET registration_state = 'in_service'").execute(p).await.map(drop)).unwrap();
+    let r = civil.post(app.url(&format!("/institutions/{a}/persons"))).form(&[("csrf", csrf.clone()), ("persons", people[0].to_string()), ("persons", people[1].to_string())])
+        .send().await.unwrap();
+    assert_eq!(location(&r), format!("/institutions/{a}?assigned=2#persons"));
+    let r = civil.post(app.url(&format!("/api/v1/institutions/{b}/persons"))).header("x-csrf-token", csrf.as_str()).json(&serde_json::json!({"persons": [people[2]]}))
+        .send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let page = civil.get(app.url(&format!("/institutions/{a}"))).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("服务对象（2 人）") && page.contains(&format!("/persons/{}", people[0])) && page.contains("李社工"), "{page}");
+
+    // The admin makes two workers staff of a site each.
+    let (admin, admin_csrf, _) = session_for(&app, "in-admin", Role::Admin, COUNTY).await;
+    for (name, site) in [("in-worker-a", a), ("in-worker-b", b)] {
+        let (_, _, uid) = session_for(&app, name, Role::Worker, &app.town_b).await;
+        let r = admin.post(app.url(&format!("/admin/users/{uid}/site"))).form(&[("csrf", admin_csrf.as_str()), ("site", &site.to_string())]).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+    }
+    let (wa, wa_csrf) = new_session(&app, "in-worker-a").await;
+    let (wb, _) = new_session(&app, "in-worker-b").await;
+    let (town, _, _) = session_for(&app, "in-town", Role::Township, &app.town_b).await;
+    let ids_in = |html: &str| people.iter().map(|id| html.contains(&format!("/persons/{id}\""))).collect::<Vec<_>>();
+    let list_a = wa.get(app.url("/persons")).send().await.unwrap().text().await.unwrap();
+    let list_b = wb.get(app.url("/persons")).send().await.unwrap().text().await.unwrap();
+    let list_t = town.get(app.url("/persons")).send().await.unwrap().text().await.unwrap();
+    assert_eq!((ids_in(&list_a), ids_in(&list_b), ids_in(&list_t)), (vec![true, true, false], vec![false, false, true], vec![true, true, true]));
+    for (c, id, seen) in [(&wa, people[0], true), (&wb, people[0], false), (&wb, people[2], true), (&wa, people[2], false)] {
+        let want = if seen { StatusCode::OK } else { StatusCode::NOT_FOUND };
+        assert_eq!(c.get(app.url(&format!("/persons/{id}"))).send().await.unwrap().status(), want, "page {id}");
+        assert_eq!(c.get(app.url(&format!("/api/v1/persons/{id}"))).send().await.unwrap().status(), want, "api {id}");
+    }
+    assert_eq!(wb.get(app.url(&format!("/institutions/{a}"))).send().await.unwrap().status(), StatusCode::NOT_FOUND);
+    let plan = serde_json::json!({"goals": "独立生活", "items": [{"item": "living_skills", "per_month": 4}], "responsible": "甲站社工", "starts_on": today});
+    let r = wa.post(app.url(&format!("/api/v1/persons/{}/plans", people[2]))).header("x-csrf-token", wa_csrf.as_str()).json(&plan).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND, "no writing for another site's person");
+    let r = wa.post(app.url(&format!("/api/v1/persons/{}/plans", people[0]))).header("x-csrf-token", wa_csrf.as_str()).json(&plan).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let actions = app.audit_actions().await;
+    assert!(actions.iter().filter(|a| *a == "person.site").count() == 3 && actions.iter().filter(|a| *a == "user.site").count() == 2, "{actions:?}");
 }

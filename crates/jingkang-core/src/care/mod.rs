@@ -6,6 +6,7 @@ pub mod agreement;
 pub mod eligibility;
 pub mod emergency;
 pub mod followup;
+pub mod institution;
 pub mod instrument;
 pub mod referral;
 pub mod registration;

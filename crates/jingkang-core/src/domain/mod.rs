@@ -10,6 +10,7 @@
 //! certificate numbers, phone numbers, names) is masked so it cannot leak into logs by accident.
 
 pub mod certificate;
+pub mod credit_code;
 pub mod id_number;
 pub mod name;
 pub mod phone;
@@ -20,6 +21,7 @@ pub mod sex;
 pub use certificate::{
     CertificateError, DisabilityCategory, DisabilityCertificate, DisabilityGrade, GradeError,
 };
+pub use credit_code::{CreditCode, CreditCodeError};
 pub use id_number::{IdError, IdNumber, check_char};
 pub use name::{NameError, PersonName};
 pub use phone::{Phone, PhoneError, PhoneKind};

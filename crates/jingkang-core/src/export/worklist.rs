@@ -10,10 +10,11 @@ use super::table::{self, Table, Value};
 use crate::store::worklists::{WorkItem, Worklist};
 
 /// The column headers of an exported worklist.
-pub const HEADERS: [&str; 11] = ["序号", "姓名", "性别", "年龄", "现居住地", "危险性评估", "病情分类", "最近随访", "下次随访", "逾期天数", "服务协议有效期至"];
+pub const HEADERS: [&str; 12] =
+    ["序号", "姓名", "性别", "年龄", "现居住地", "危险性评估", "病情分类", "最近随访", "下次随访", "逾期天数", "服务协议有效期至", "康复计划复核日期"];
 
 /// The cells of one row, as text (the numbers are written as numbers).
-pub fn row_cells(tree: &RegionTree, item: &WorkItem, today: NaiveDate) -> [String; 10] {
+pub fn row_cells(tree: &RegionTree, item: &WorkItem, today: NaiveDate) -> [String; 11] {
     [
         item.name.clone(),
         match item.sex.as_str() {
@@ -30,6 +31,7 @@ pub fn row_cells(tree: &RegionTree, item: &WorkItem, today: NaiveDate) -> [Strin
         item.next_followup_date.map_or(String::new(), |d| d.to_string()),
         item.next_followup_date.map_or(0, |d| (today - d).num_days().max(0)).to_string(),
         item.agreement_valid_until.map_or(String::new(), |d| d.to_string()),
+        item.plan_review_on.map_or(String::new(), |d| d.to_string()),
     ]
 }
 
@@ -40,7 +42,7 @@ pub fn to_xlsx(tree: &RegionTree, list: Worklist, region_name: &str, today: Naiv
         title: format!("{}工作清单 — {}", list.label_zh(), region_name),
         notes: vec![format!("口径：{}", list.definition_zh(today)), format!("生成日期：{today}　共 {} 人", items.len())],
         headers: &HEADERS,
-        widths: &[6.0, 10.0, 6.0, 6.0, 36.0, 12.0, 10.0, 12.0, 12.0, 10.0, 16.0],
+        widths: &[6.0, 10.0, 6.0, 6.0, 36.0, 12.0, 10.0, 12.0, 12.0, 10.0, 16.0, 16.0],
     };
     let rows = items.iter().map(|item| {
         row_cells(tree, item, today)

@@ -76,24 +76,48 @@ impl Level {
 /// A caller's region subtree. Every repository function over persons takes one, so no query can
 /// forget to restrict itself. A `Scope` is only made from a region that exists ([`Scope::of`]) or
 /// explicitly for the whole country ([`Scope::national`], for system tasks such as `audit verify`).
+///
+/// A user of a rehabilitation site carries the site too ([`Scope::at_site`]): every query over
+/// persons then also keeps to the persons that site serves (`persons.site_id`), through
+/// [`Scope::site_sql`] appended to the region condition.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Scope {
     prefix: String,
     root: Option<String>,
+    site: Option<i64>,
 }
 
 impl Scope {
     pub fn of(region: &Region) -> Scope {
-        Scope { prefix: region.prefix().to_string(), root: Some(region.code.clone()) }
+        Scope { prefix: region.prefix().to_string(), root: Some(region.code.clone()), site: None }
     }
     pub fn national() -> Scope {
-        Scope { prefix: String::new(), root: None }
+        Scope { prefix: String::new(), root: None, site: None }
+    }
+    /// The same region, narrowed to the persons site `site` serves (`None`: not narrowed).
+    pub fn at_site(self, site: Option<i64>) -> Scope {
+        Scope { site, ..self }
+    }
+    /// The site the scope is narrowed to.
+    pub fn site(&self) -> Option<i64> {
+        self.site
+    }
+    /// The SQL condition of the site, to append after the region condition on `persons` as
+    /// `alias` (`""` for the bare table): empty without a site. The id is an integer from the
+    /// database, never user text, so it is written into the SQL.
+    pub fn site_sql(&self, alias: &str) -> String {
+        match self.site {
+            Some(id) if alias.is_empty() => format!(" AND site_id = {id}"),
+            Some(id) => format!(" AND {alias}.site_id = {id}"),
+            None => String::new(),
+        }
     }
     /// The code of the region at the top of the scope (`None` for national).
     pub fn root(&self) -> Option<&str> {
         self.root.as_deref()
     }
-    /// Whether this scope lies inside `outer` (a scope is inside itself).
+    /// Whether this scope's region lies inside `outer`'s (a scope is inside itself). The site is
+    /// not compared: a region filter inside a site user's scope keeps the user's site.
     pub fn is_within(&self, outer: &Scope) -> bool {
         self.prefix.starts_with(&outer.prefix)
     }

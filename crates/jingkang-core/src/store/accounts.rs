@@ -33,6 +33,7 @@ struct UserRow {
     disabled: bool,
     totp_secret: Option<String>,
     organisation: Option<String>,
+    site_id: Option<i64>,
 }
 
 /// A user account. The password hash stays inside this module.
@@ -50,6 +51,8 @@ pub struct User {
     pub totp_enrolled: bool,
     /// The name of the user's organisation (SPEC §1: every user belongs to one).
     pub organisation: Option<String>,
+    /// The rehabilitation site the user works at: the user sees only the persons it serves.
+    pub site_id: Option<i64>,
     password_hash: String,
     totp_secret: Option<String>,
 }
@@ -88,6 +91,7 @@ impl TryFrom<UserRow> for User {
             disabled: r.disabled,
             totp_enrolled: r.totp_secret.is_some(),
             organisation: r.organisation,
+            site_id: r.site_id,
             password_hash: r.password_hash,
             totp_secret: r.totp_secret,
         })
@@ -95,7 +99,7 @@ impl TryFrom<UserRow> for User {
 }
 
 const USER_COLS: &str = "u.id, u.username, u.display_name, u.role, u.region_code, u.password_hash, \
-    u.must_change_password, u.failed_logins, u.locked_until, u.disabled, u.totp_secret, \
+    u.must_change_password, u.failed_logins, u.locked_until, u.disabled, u.totp_secret, u.site_id, \
     (SELECT o.name FROM organisations o WHERE o.id = u.organisation_id) AS organisation";
 
 /// A new account, as `user add` or the admin page gives it.
@@ -325,6 +329,24 @@ pub async fn set_disabled(tx: &mut Tx, by: &Actor, user: &User, disabled: bool) 
     let action = if disabled { "user.disable" } else { "user.enable" };
     audit::record(tx, by, action, Some(user_target(user.id)), serde_json::json!({})).await?;
     Ok(())
+}
+
+/// Make `user` staff of rehabilitation site `site` (or of none): from the next request they see
+/// only the persons the site serves. The site must lie in the user's region. Sessions end, so the
+/// narrower scope applies at once.
+pub async fn set_site(tx: &mut Tx, by: &Actor, user: &User, site: Option<i64>) -> anyhow::Result<Result<(), AccountError>> {
+    if let Some(id) = site {
+        let region: Option<String> = on_tx!(tx, c => sqlx::query_scalar("SELECT region FROM institutions WHERE id = $1").bind(id).fetch_optional(&mut **c).await)?;
+        match region {
+            None => return Ok(Err(AccountError("institution-unknown"))),
+            Some(r) if !region_contains(&user.region_code, &r) => return Ok(Err(AccountError("user-site-region-mismatch"))),
+            Some(_) => {}
+        }
+    }
+    on_tx!(tx, c => sqlx::query("UPDATE users SET site_id = $1 WHERE id = $2").bind(site).bind(user.id).execute(&mut **c).await.map(drop))?;
+    on_tx!(tx, c => sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(user.id).execute(&mut **c).await.map(drop))?;
+    audit::record(tx, by, "user.site", Some(user_target(user.id)), serde_json::json!({"site": site})).await?;
+    Ok(Ok(()))
 }
 
 /// Store the TOTP secret of a user who completed enrolment.

@@ -21,7 +21,8 @@ pub struct Scan<'a> {
 
 async fn in_scope(tx: &mut Tx, scope: &Scope, id: i64) -> anyhow::Result<bool> {
     let (lo, hi) = scope.bounds();
-    let found: Option<i64> = on_tx!(tx, c => sqlx::query_scalar("SELECT id FROM persons WHERE id = $1 AND residence_region >= $2 AND residence_region < $3")
+    let sql = format!("SELECT id FROM persons WHERE id = $1 AND residence_region >= $2 AND residence_region < $3{}", scope.site_sql(""));
+    let found: Option<i64> = on_tx!(tx, c => sqlx::query_scalar(&sql)
         .bind(id).bind(&lo).bind(&hi).fetch_optional(&mut **c).await)?;
     Ok(found.is_some())
 }
@@ -83,10 +84,13 @@ impl StoredAgreement {
 /// The agreements of person `id` in `scope`, latest end first.
 pub async fn of_person(tx: &mut Tx, scope: &Scope, id: i64) -> anyhow::Result<Vec<StoredAgreement>> {
     let (lo, hi) = scope.bounds();
-    Ok(on_tx!(tx, c => sqlx::query_as(
+    let sql = format!(
         "SELECT a.id, a.kind, a.signed_on, a.person_signed, a.guardian_name, a.valid_until, d.media_type, d.file_name, d.size, cs.actor AS recorded_by, cs.at AS recorded_at \
          FROM agreements a JOIN persons p ON p.id = a.person_id JOIN change_sets cs ON cs.id = a.change_id LEFT JOIN documents d ON d.id = a.document_id \
-         WHERE a.person_id = $1 AND p.residence_region >= $2 AND p.residence_region < $3 ORDER BY a.valid_until DESC, a.id DESC")
+         WHERE a.person_id = $1 AND p.residence_region >= $2 AND p.residence_region < $3{} ORDER BY a.valid_until DESC, a.id DESC",
+        scope.site_sql("p")
+    );
+    Ok(on_tx!(tx, c => sqlx::query_as(&sql)
         .bind(id).bind(&lo).bind(&hi).fetch_all(&mut **c).await)?)
 }
 
@@ -94,9 +98,12 @@ pub async fn of_person(tx: &mut Tx, scope: &Scope, id: i64) -> anyhow::Result<Ve
 /// read is audited in `tx`.
 pub async fn scan(tx: &mut Tx, scope: &Scope, actor: &Actor, id: i64, aid: i64) -> anyhow::Result<Option<(String, String, Vec<u8>)>> {
     let (lo, hi) = scope.bounds();
-    let found: Option<(String, String, Vec<u8>)> = on_tx!(tx, c => sqlx::query_as(
+    let sql = format!(
         "SELECT d.media_type, d.file_name, d.content FROM agreements a JOIN documents d ON d.id = a.document_id JOIN persons p ON p.id = a.person_id \
-         WHERE a.id = $1 AND a.person_id = $2 AND p.residence_region >= $3 AND p.residence_region < $4")
+         WHERE a.id = $1 AND a.person_id = $2 AND p.residence_region >= $3 AND p.residence_region < $4{}",
+        scope.site_sql("p")
+    );
+    let found: Option<(String, String, Vec<u8>)> = on_tx!(tx, c => sqlx::query_as(&sql)
         .bind(aid).bind(id).bind(&lo).bind(&hi).fetch_optional(&mut **c).await)?;
     if found.is_some() {
         audit::record(tx, actor, "agreement.scan.read", Some(Target::person(id)), serde_json::json!({"agreement": aid})).await?;

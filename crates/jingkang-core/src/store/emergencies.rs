@@ -26,7 +26,7 @@ pub struct Recorded {
 pub async fn record(tx: &mut Tx, scope: &Scope, actor: &Actor, id: i64, e: &Emergency) -> anyhow::Result<Option<Recorded>> {
     let (lo, hi) = scope.bounds();
     let lock = if tx.backend() == Backend::Postgres { " FOR UPDATE" } else { "" };
-    let sql = format!("SELECT name, residence_region, risk_grade FROM persons WHERE id = $1 AND residence_region >= $2 AND residence_region < $3{lock}");
+    let sql = format!("SELECT name, residence_region, risk_grade FROM persons WHERE id = $1 AND residence_region >= $2 AND residence_region < $3{}{lock}", scope.site_sql(""));
     let row: Option<(String, String, Option<i64>)> = on_tx!(tx, c => sqlx::query_as(&sql).bind(id).bind(&lo).bind(&hi).fetch_optional(&mut **c).await)?;
     let Some((name, region, risk_before)) = row else { return Ok(None) };
     let change = open_change_set(tx, actor, "emergency", "record").await?;
@@ -103,7 +103,8 @@ pub async fn of_person(tx: &mut Tx, scope: &Scope, id: i64) -> anyhow::Result<Ve
     let (lo, hi) = scope.bounds();
     let sql = format!(
         "SELECT {COLS} FROM emergencies e JOIN persons p ON p.id = e.person_id JOIN change_sets cs ON cs.id = e.change_id \
-         WHERE e.person_id = $1 AND p.residence_region >= $2 AND p.residence_region < $3 ORDER BY e.occurred_at DESC, e.id DESC"
+         WHERE e.person_id = $1 AND p.residence_region >= $2 AND p.residence_region < $3{} ORDER BY e.occurred_at DESC, e.id DESC",
+        scope.site_sql("p")
     );
     let rows: Vec<Row> = on_tx!(tx, c => sqlx::query_as(&sql).bind(id).bind(&lo).bind(&hi).fetch_all(&mut **c).await)?;
     Ok(rows.into_iter().map(stored).collect())
@@ -114,7 +115,8 @@ pub async fn recent(tx: &mut Tx, scope: &Scope, limit: i64) -> anyhow::Result<Ve
     let (lo, hi) = scope.bounds();
     let sql = format!(
         "SELECT {COLS} FROM emergencies e JOIN persons p ON p.id = e.person_id JOIN change_sets cs ON cs.id = e.change_id \
-         WHERE p.residence_region >= $1 AND p.residence_region < $2 ORDER BY e.id DESC LIMIT $3"
+         WHERE p.residence_region >= $1 AND p.residence_region < $2{} ORDER BY e.id DESC LIMIT $3",
+        scope.site_sql("p")
     );
     let rows: Vec<Row> = on_tx!(tx, c => sqlx::query_as(&sql).bind(&lo).bind(&hi).bind(limit).fetch_all(&mut **c).await)?;
     Ok(rows.into_iter().map(stored).collect())

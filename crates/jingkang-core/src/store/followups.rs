@@ -60,7 +60,8 @@ pub async fn record(
     let lock = if tx.backend() == Backend::Postgres { " FOR UPDATE" } else { "" };
     let sql = format!(
         "SELECT name, residence_region, risk_grade, condition_class, last_followup_date FROM persons \
-         WHERE id = $1 AND residence_region >= $2 AND residence_region < $3{lock}"
+         WHERE id = $1 AND residence_region >= $2 AND residence_region < $3{}{lock}",
+        scope.site_sql("")
     );
     let cur: Option<Current> = on_tx!(tx, c => sqlx::query_as(&sql).bind(id).bind(&lo).bind(&hi).fetch_optional(&mut **c).await)?;
     let Some(cur) = cur else { return Ok(Err(Refusal::NotFound)) };
@@ -153,12 +154,15 @@ struct FollowupRow {
 /// The follow-ups of person `id` in `scope`, newest visit first (at most `limit`).
 pub async fn list(tx: &mut Tx, scope: &Scope, id: i64, limit: i64) -> anyhow::Result<Vec<StoredFollowup>> {
     let (lo, hi) = scope.bounds();
-    let rows: Vec<FollowupRow> = on_tx!(tx, c => sqlx::query_as(
+    let sql = format!(
         "SELECT f.id, f.visit_date, f.mode, f.lost, f.died, f.risk_grade, f.condition_class, f.next_date, f.doctor, \
          f.form_version, f.answers, cs.actor, cs.at \
          FROM followups f JOIN persons p ON p.id = f.person_id JOIN change_sets cs ON cs.id = f.change_id \
-         WHERE f.person_id = $1 AND p.residence_region >= $2 AND p.residence_region < $3 \
-         ORDER BY f.visit_date DESC, f.id DESC LIMIT $4")
+         WHERE f.person_id = $1 AND p.residence_region >= $2 AND p.residence_region < $3{} \
+         ORDER BY f.visit_date DESC, f.id DESC LIMIT $4",
+        scope.site_sql("p")
+    );
+    let rows: Vec<FollowupRow> = on_tx!(tx, c => sqlx::query_as(&sql)
         .bind(id).bind(&lo).bind(&hi).bind(limit).fetch_all(&mut **c).await)?;
     rows.into_iter()
         .map(|r| {
@@ -198,8 +202,11 @@ pub struct Schedule {
 /// The current schedule of person `id` in `scope`.
 pub async fn schedule(tx: &mut Tx, scope: &Scope, id: i64) -> anyhow::Result<Option<Schedule>> {
     let (lo, hi) = scope.bounds();
-    Ok(on_tx!(tx, c => sqlx::query_as(
+    let sql = format!(
         "SELECT risk_grade, condition_class, last_followup_date, next_followup_date, followup_lost FROM persons \
-         WHERE id = $1 AND residence_region >= $2 AND residence_region < $3")
+         WHERE id = $1 AND residence_region >= $2 AND residence_region < $3{}",
+        scope.site_sql("")
+    );
+    Ok(on_tx!(tx, c => sqlx::query_as(&sql)
         .bind(id).bind(&lo).bind(&hi).fetch_optional(&mut **c).await)?)
 }

@@ -17,6 +17,7 @@ pub mod batch;
 pub mod bulk;
 pub mod emergencies;
 pub mod followups;
+pub mod institutions;
 pub mod persons;
 pub mod plans;
 pub mod referrals;

@@ -83,9 +83,10 @@ pub async fn lookup_id_numbers(tx: &mut Tx, scope: &Scope, ids: &[&str]) -> anyh
     let mut out = IdLookup::default();
     let sql = format!(
         "SELECT p.id, p.version, p.registration_state, {}, {GUARDIAN_COLS}, \
-         (p.residence_region >= $1 AND p.residence_region < $2) AS inside \
+         (p.residence_region >= $1 AND p.residence_region < $2{}) AS inside \
          FROM persons p {GUARDIAN_JOIN} WHERE p.id_number IN ({})",
         person_select("p"),
+        scope.site_sql("p"),
         bulk::json_text_list(tx.backend(), 3)
     );
     for chunk in ids.chunks(10_000) {
@@ -308,8 +309,9 @@ pub async fn update_fields(
     sets.push("updated_change = $1".into());
     sets.push("version = version + 1".into());
     let sql = format!(
-        "UPDATE persons SET {} WHERE id = $2 AND residence_region >= $3 AND residence_region < $4",
-        sets.join(", ")
+        "UPDATE persons SET {} WHERE id = $2 AND residence_region >= $3 AND residence_region < $4{}",
+        sets.join(", "),
+        scope.site_sql("")
     );
     let affected = on_tx!(tx, c => {
         let mut q = sqlx::query(&sql).bind(change_id).bind(person_id).bind(&lo).bind(&hi);
@@ -535,6 +537,7 @@ pub async fn list(tx: &mut Tx, scope: &Scope, filter: &ListFilter) -> anyhow::Re
         extra.push_str(&format!(" AND s.risk_grade >= ${}", 7 + texts.len()));
         ints.push(min);
     }
+    extra.push_str(&scope.site_sql("s"));
     // The page's ids are chosen first, from the indexes alone where the search term's index also
     // holds the region (migration 0006); only the rows on the page are then read in full.
     let region = format!("{plus}s.residence_region");
@@ -565,9 +568,12 @@ pub async fn list(tx: &mut Tx, scope: &Scope, filter: &ListFilter) -> anyhow::Re
 /// Number of persons per residence township in scope: (township code, count), ordered by code.
 pub async fn count_by_township(tx: &mut Tx, scope: &Scope) -> anyhow::Result<Vec<(String, i64)>> {
     let (lo, hi) = scope.bounds();
-    let rows: Vec<(String, i64)> = on_tx!(tx, c => sqlx::query_as(
+    let sql = format!(
         "SELECT substr(residence_region, 1, 9) AS t, COUNT(*) FROM persons \
-         WHERE residence_region >= $1 AND residence_region < $2 GROUP BY t ORDER BY t")
+         WHERE residence_region >= $1 AND residence_region < $2{} GROUP BY t ORDER BY t",
+        scope.site_sql("")
+    );
+    let rows: Vec<(String, i64)> = on_tx!(tx, c => sqlx::query_as(&sql)
         .bind(&lo).bind(&hi).fetch_all(&mut **c).await)?;
     Ok(rows)
 }
@@ -587,8 +593,9 @@ pub async fn get_unaudited(tx: &mut Tx, scope: &Scope, id: i64) -> anyhow::Resul
     let (lo, hi) = scope.bounds();
     let sql = format!(
         "SELECT p.id, p.version, p.registration_state, {}, {GUARDIAN_COLS} FROM persons p {GUARDIAN_JOIN} \
-         WHERE p.id = $1 AND p.residence_region >= $2 AND p.residence_region < $3",
-        person_select("p")
+         WHERE p.id = $1 AND p.residence_region >= $2 AND p.residence_region < $3{}",
+        person_select("p"),
+        scope.site_sql("p")
     );
     let found: Option<PersonRow> = on_tx!(tx, c => sqlx::query_as(&sql)
         .bind(id).bind(&lo).bind(&hi).fetch_optional(&mut **c).await)?;
@@ -611,11 +618,14 @@ pub struct HistoryEntry {
 /// The field history of one person in scope, oldest first.
 pub async fn history(tx: &mut Tx, scope: &Scope, id: i64) -> anyhow::Result<Vec<HistoryEntry>> {
     let (lo, hi) = scope.bounds();
+    let sql = format!(
+        "SELECT h.field, h.old_value, h.new_value, cs.actor, cs.source, cs.at FROM person_history h \
+         JOIN persons p ON p.id = h.person_id JOIN change_sets cs ON cs.id = h.change_id \
+         WHERE h.person_id = $1 AND p.residence_region >= $2 AND p.residence_region < $3{} ORDER BY h.id",
+        scope.site_sql("p")
+    );
     let rows: Vec<HistoryEntry> =
-        on_tx!(tx, c => sqlx::query_as(
-            "SELECT h.field, h.old_value, h.new_value, cs.actor, cs.source, cs.at FROM person_history h \
-             JOIN persons p ON p.id = h.person_id JOIN change_sets cs ON cs.id = h.change_id \
-             WHERE h.person_id = $1 AND p.residence_region >= $2 AND p.residence_region < $3 ORDER BY h.id")
+        on_tx!(tx, c => sqlx::query_as(&sql)
             .bind(id).bind(&lo).bind(&hi).fetch_all(&mut **c).await)?;
     Ok(rows)
 }
@@ -634,6 +644,7 @@ const PERSON_INDEXES_SQLITE: &[(&str, &str)] = &[
     ("persons_lost", "CREATE INDEX persons_lost ON persons(last_followup_date, residence_region) WHERE followup_lost"),
     ("persons_agreement_due", "CREATE INDEX persons_agreement_due ON persons(agreement_valid_until, residence_region, registration_state) WHERE agreement_valid_until IS NOT NULL"),
     ("persons_plan_review", "CREATE INDEX persons_plan_review ON persons(plan_review_on, residence_region) WHERE plan_review_on IS NOT NULL"),
+    ("persons_site", "CREATE INDEX persons_site ON persons(site_id, residence_region) WHERE site_id IS NOT NULL"),
 ];
 const PERSON_INDEXES_POSTGRES: &[(&str, &str)] = &[
     ("persons_id_number", "CREATE UNIQUE INDEX persons_id_number ON persons(id_number)"),
@@ -646,6 +657,7 @@ const PERSON_INDEXES_POSTGRES: &[(&str, &str)] = &[
     ("persons_lost", "CREATE INDEX persons_lost ON persons(last_followup_date, residence_region) INCLUDE (id) WHERE followup_lost"),
     ("persons_agreement_due", "CREATE INDEX persons_agreement_due ON persons(agreement_valid_until, residence_region, registration_state) INCLUDE (id) WHERE agreement_valid_until IS NOT NULL"),
     ("persons_plan_review", "CREATE INDEX persons_plan_review ON persons(plan_review_on, residence_region) WHERE plan_review_on IS NOT NULL"),
+    ("persons_site", "CREATE INDEX persons_site ON persons(site_id, residence_region) WHERE site_id IS NOT NULL"),
 ];
 
 /// Drop the person indexes for a bulk load, inside `tx`. Only when the registry is empty (checked
@@ -710,7 +722,7 @@ pub async fn registry_is_empty(tx: &mut Tx) -> anyhow::Result<bool> {
 /// Total persons in scope.
 pub async fn count(tx: &mut Tx, scope: &Scope) -> anyhow::Result<i64> {
     let (lo, hi) = scope.bounds();
-    Ok(on_tx!(tx, c => sqlx::query_scalar(
-        "SELECT COUNT(*) FROM persons WHERE residence_region >= $1 AND residence_region < $2")
+    let sql = format!("SELECT COUNT(*) FROM persons WHERE residence_region >= $1 AND residence_region < $2{}", scope.site_sql(""));
+    Ok(on_tx!(tx, c => sqlx::query_scalar(&sql)
         .bind(&lo).bind(&hi).fetch_one(&mut **c).await)?)
 }

@@ -81,7 +81,7 @@ pub async fn record(
 ) -> anyhow::Result<Result<i64, Refusal>> {
     let (lo, hi) = scope.bounds();
     let lock = if tx.backend() == Backend::Postgres { " FOR UPDATE" } else { "" };
-    let sql = format!("SELECT id FROM persons WHERE id = $1 AND residence_region >= $2 AND residence_region < $3{lock}");
+    let sql = format!("SELECT id FROM persons WHERE id = $1 AND residence_region >= $2 AND residence_region < $3{}{lock}", scope.site_sql(""));
     let found: Option<i64> = on_tx!(tx, c => sqlx::query_scalar(&sql).bind(id).bind(&lo).bind(&hi).fetch_optional(&mut **c).await)?;
     if found.is_none() {
         return Ok(Err(Refusal::NotFound));
@@ -105,13 +105,12 @@ pub async fn record(
 }
 
 /// A stored plan version.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct StoredPlan {
     pub version: i64,
     pub goals: String,
-    /// `[{"item": …, "per_month": …}]` as JSON text.
-    pub items: String,
+    pub items: Vec<PlanItem>,
     pub responsible: String,
     pub starts_on: NaiveDate,
     pub review_on: NaiveDate,
@@ -121,12 +120,47 @@ pub struct StoredPlan {
     pub recorded_at: DateTime<Utc>,
 }
 
+#[derive(sqlx::FromRow)]
+struct PlanRow {
+    version: i64,
+    goals: String,
+    items: String,
+    responsible: String,
+    starts_on: NaiveDate,
+    review_on: NaiveDate,
+    signed_on: Option<NaiveDate>,
+    signed_by: Option<String>,
+    recorded_by: String,
+    recorded_at: DateTime<Utc>,
+}
+
+impl PlanRow {
+    fn stored(self) -> anyhow::Result<StoredPlan> {
+        Ok(StoredPlan {
+            version: self.version,
+            goals: self.goals,
+            items: serde_json::from_str(&self.items)?,
+            responsible: self.responsible,
+            starts_on: self.starts_on,
+            review_on: self.review_on,
+            signed_on: self.signed_on,
+            signed_by: self.signed_by,
+            recorded_by: self.recorded_by,
+            recorded_at: self.recorded_at,
+        })
+    }
+}
+
 /// Every version of person `id`'s plan, the current (latest) first.
 pub async fn of_person(tx: &mut Tx, scope: &Scope, id: i64) -> anyhow::Result<Vec<StoredPlan>> {
     let (lo, hi) = scope.bounds();
-    Ok(on_tx!(tx, c => sqlx::query_as(
+    let sql = format!(
         "SELECT r.version, r.goals, r.items, r.responsible, r.starts_on, r.review_on, r.signed_on, r.signed_by, cs.actor AS recorded_by, cs.at AS recorded_at \
          FROM rehab_plans r JOIN persons p ON p.id = r.person_id JOIN change_sets cs ON cs.id = r.change_id \
-         WHERE r.person_id = $1 AND p.residence_region >= $2 AND p.residence_region < $3 ORDER BY r.version DESC")
-        .bind(id).bind(&lo).bind(&hi).fetch_all(&mut **c).await)?)
+         WHERE r.person_id = $1 AND p.residence_region >= $2 AND p.residence_region < $3{} ORDER BY r.version DESC",
+        scope.site_sql("p")
+    );
+    let rows: Vec<PlanRow> = on_tx!(tx, c => sqlx::query_as(&sql)
+        .bind(id).bind(&lo).bind(&hi).fetch_all(&mut **c).await)?;
+    rows.into_iter().map(PlanRow::stored).collect()
 }

@@ -136,8 +136,11 @@ pub async fn send(tx: &mut Tx, desk: &Desk, book: &Book, tree: &RegionTree, new:
     let (person_id, residence, subject, subject_name) = match &new.subject {
         Subject::Existing(id) => {
             let (lo, hi) = desk.scope.bounds();
-            let residence: Option<String> = on_tx!(tx, c => sqlx::query_scalar(
-                "SELECT residence_region FROM persons WHERE id = $1 AND residence_region >= $2 AND residence_region < $3")
+            let sql = format!(
+                "SELECT residence_region FROM persons WHERE id = $1 AND residence_region >= $2 AND residence_region < $3{}",
+                desk.scope.site_sql("")
+            );
+            let residence: Option<String> = on_tx!(tx, c => sqlx::query_scalar(&sql)
                 .bind(id).bind(&lo).bind(&hi).fetch_optional(&mut **c).await)?;
             let Some(residence) = residence else { return Ok(Err(SendRefusal::NotFound)) };
             (Some(*id), Some(residence), None, None)

@@ -92,7 +92,8 @@ pub async fn transition(
     // On PostgreSQL the row is locked until commit, so two clerks cannot both move the same state.
     let lock = if tx.backend() == Backend::Postgres { " FOR UPDATE" } else { "" };
     let sql = format!(
-        "SELECT registration_state FROM persons WHERE id = $1 AND residence_region >= $2 AND residence_region < $3{lock}"
+        "SELECT registration_state FROM persons WHERE id = $1 AND residence_region >= $2 AND residence_region < $3{}{lock}",
+        scope.site_sql("")
     );
     let current: Option<String> = on_tx!(tx, c => sqlx::query_scalar(&sql).bind(id).bind(&lo).bind(&hi).fetch_optional(&mut **c).await)?;
     let Some(from) = current.as_deref().and_then(RegistrationState::from_code) else { return Ok(Err(Refusal::NotFound)) };
@@ -159,9 +160,12 @@ impl RegistrationEvent {
 /// The state changes of person `id` in `scope`, oldest first.
 pub async fn events(tx: &mut Tx, scope: &Scope, id: i64) -> anyhow::Result<Vec<RegistrationEvent>> {
     let (lo, hi) = scope.bounds();
-    Ok(on_tx!(tx, c => sqlx::query_as(
+    let sql = format!(
         "SELECT e.event, e.from_state, e.to_state, e.close_reason, e.reason, e.exception, cs.actor, cs.at \
          FROM registration_events e JOIN change_sets cs ON cs.id = e.change_id JOIN persons p ON p.id = e.person_id \
-         WHERE e.person_id = $1 AND p.residence_region >= $2 AND p.residence_region < $3 ORDER BY e.id")
+         WHERE e.person_id = $1 AND p.residence_region >= $2 AND p.residence_region < $3{} ORDER BY e.id",
+        scope.site_sql("p")
+    );
+    Ok(on_tx!(tx, c => sqlx::query_as(&sql)
         .bind(id).bind(&lo).bind(&hi).fetch_all(&mut **c).await)?)
 }

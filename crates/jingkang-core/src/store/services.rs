@@ -24,8 +24,9 @@ pub enum Refusal {
 pub async fn record(tx: &mut Tx, scope: &Scope, actor: &Actor, session: &Session) -> anyhow::Result<Result<Vec<i64>, Refusal>> {
     let (lo, hi) = scope.bounds();
     let sql = format!(
-        "SELECT COUNT(*) FROM persons WHERE id IN ({}) AND residence_region >= $2 AND residence_region < $3",
-        bulk::json_int_list(tx.backend(), 1)
+        "SELECT COUNT(*) FROM persons WHERE id IN ({}) AND residence_region >= $2 AND residence_region < $3{}",
+        bulk::json_int_list(tx.backend(), 1),
+        scope.site_sql("")
     );
     let list = serde_json::to_string(&session.participants)?;
     let found: i64 = on_tx!(tx, c => sqlx::query_scalar(&sql).bind(&list).bind(&lo).bind(&hi).fetch_one(&mut **c).await)?;
@@ -39,11 +40,11 @@ pub async fn record(tx: &mut Tx, scope: &Scope, actor: &Actor, session: &Session
     let cols = [("session_id", Col::Int), ("person_id", Col::Int), ("service_date", Col::Date)];
     for date in &session.dates {
         let id: i64 = on_tx!(tx, c => sqlx::query_scalar(
-            "INSERT INTO service_sessions (change_id, item, mode, service_date, start_time, end_time, staff, region, participants, notes) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id")
+            "INSERT INTO service_sessions (change_id, item, mode, service_date, start_time, end_time, staff, region, participants, notes, institution_id) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id")
             .bind(change).bind(&session.item).bind(&session.mode).bind(*date).bind(session.start.format("%H:%M").to_string())
             .bind(session.end.format("%H:%M").to_string()).bind(&session.staff).bind(&region).bind(session.participants.len() as i64)
-            .bind(&session.notes).fetch_one(&mut **c).await)?;
+            .bind(&session.notes).bind(scope.site()).fetch_one(&mut **c).await)?;
         let mut rows = Rows::new();
         for pid in &session.participants {
             rows.row().int(Some(id)).int(Some(*pid)).date(*date);
@@ -90,17 +91,20 @@ pub async fn of_person(tx: &mut Tx, scope: &Scope, id: i64, limit: i64) -> anyho
     let sql = format!(
         "SELECT {COLS} FROM service_attendance a JOIN service_sessions s ON s.id = a.session_id JOIN change_sets cs ON cs.id = s.change_id \
          JOIN persons p ON p.id = a.person_id \
-         WHERE a.person_id = $1 AND p.residence_region >= $2 AND p.residence_region < $3 ORDER BY a.service_date DESC, s.id DESC LIMIT $4"
+         WHERE a.person_id = $1 AND p.residence_region >= $2 AND p.residence_region < $3{} ORDER BY a.service_date DESC, s.id DESC LIMIT $4",
+        scope.site_sql("p")
     );
     Ok(on_tx!(tx, c => sqlx::query_as(&sql).bind(id).bind(&lo).bind(&hi).bind(limit).fetch_all(&mut **c).await)?)
 }
 
-/// The sessions recorded in `scope` (by the region of the recorder), newest first.
+/// The sessions recorded in `scope` (by the region of the recorder; a site's scope: those its
+/// staff recorded), newest first.
 pub async fn in_scope(tx: &mut Tx, scope: &Scope, limit: i64) -> anyhow::Result<Vec<StoredSession>> {
     let (lo, hi) = scope.bounds();
+    let site = scope.site().map_or(String::new(), |id| format!(" AND s.institution_id = {id}"));
     let sql = format!(
         "SELECT {COLS} FROM service_sessions s JOIN change_sets cs ON cs.id = s.change_id \
-         WHERE s.region >= $1 AND s.region < $2 ORDER BY s.service_date DESC, s.id DESC LIMIT $3"
+         WHERE s.region >= $1 AND s.region < $2{site} ORDER BY s.service_date DESC, s.id DESC LIMIT $3"
     );
     Ok(on_tx!(tx, c => sqlx::query_as(&sql).bind(&lo).bind(&hi).bind(limit).fetch_all(&mut **c).await)?)
 }

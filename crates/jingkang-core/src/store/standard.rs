@@ -27,10 +27,10 @@ pub struct StandardRow {
 /// count too.
 pub async fn by_township(tx: &mut Tx, scope: &Scope, rule: &StandardRule, period: &Period, detail: bool) -> anyhow::Result<Vec<StandardRow>> {
     let (lo, hi) = scope.bounds();
-    in_range(tx, &lo, &hi, rule, period, detail).await
+    in_range(tx, (&lo, &hi, &scope.site_sql("p")), rule, period, detail).await
 }
 
-async fn in_range(tx: &mut Tx, lo: &str, hi: &str, rule: &StandardRule, period: &Period, detail: bool) -> anyhow::Result<Vec<StandardRow>> {
+async fn in_range(tx: &mut Tx, (lo, hi, site): (&str, &str, &str), rule: &StandardRule, period: &Period, detail: bool) -> anyhow::Result<Vec<StandardRow>> {
     let states: Vec<String> = rule.registered_states.iter().map(|s| format!("'{}'", s.replace('\'', ""))).collect();
     let since = period.end - chrono::Duration::days(rule.assessment_within_days);
     let months = period.months();
@@ -47,7 +47,7 @@ async fn in_range(tx: &mut Tx, lo: &str, hi: &str, rule: &StandardRule, period: 
     let served = "(SELECT COUNT(*) FROM service_months m WHERE m.person_id = p.id AND m.month >= $8 AND m.month <= $9 AND m.contacts >= $6) = $7";
     let assessed = "EXISTS (SELECT 1 FROM assessments s WHERE s.person_id = p.id AND s.assessed_on >= $5 AND s.assessed_on <= $4)";
     if tx.backend() == super::Backend::Postgres {
-        return set_based(tx, lo, hi, &states.join(", "), rule, period, detail, (&first, &last, months.len() as i64, since)).await;
+        return set_based(tx, (lo, hi, site), &states.join(", "), rule, period, detail, (&first, &last, months.len() as i64, since)).await;
     }
     let count = |cond: &str| format!("SUM(CASE WHEN {cond} THEN 1 ELSE 0 END)");
     let details = if detail {
@@ -57,10 +57,10 @@ async fn in_range(tx: &mut Tx, lo: &str, hi: &str, rule: &StandardRule, period: 
     };
     let sql = format!(
         "SELECT substr(p.residence_region, 1, 9) AS township, COUNT(*) AS registered, {standard} AS standard, {details} \
-         FROM persons p WHERE p.residence_region >= $1 AND p.residence_region < $2 AND p.registration_state IN ({states}) \
+         FROM persons p WHERE p.residence_region >= $1 AND p.residence_region < $2{site} AND p.registration_state IN ({states}) \
          GROUP BY substr(p.residence_region, 1, 9) ORDER BY township",
         standard = count(&format!("{plan} AND {served} AND {assessed}")),
-        states = states.join(", ")
+        states = states.join(", "),
     );
     let rows: Vec<StandardRow> = on_tx!(tx, c => sqlx::query_as(&sql)
         .bind(lo).bind(hi).bind(period.start).bind(period.end).bind(since).bind(rule.contacts_per_month).bind(months.len() as i64)
@@ -74,8 +74,7 @@ async fn in_range(tx: &mut Tx, lo: &str, hi: &str, rule: &StandardRule, period: 
 #[allow(clippy::too_many_arguments)]
 async fn set_based(
     tx: &mut Tx,
-    lo: &str,
-    hi: &str,
+    (lo, hi, site): (&str, &str, &str),
     states: &str,
     rule: &StandardRule,
     period: &Period,
@@ -100,7 +99,7 @@ async fn set_based(
     };
     let sql = format!(
         "WITH reg AS (SELECT p.id, substr(p.residence_region, 1, 9) AS township FROM persons p \
-                      WHERE p.residence_region >= $1 AND p.residence_region < $2 AND p.registration_state IN ({states})), \
+                      WHERE p.residence_region >= $1 AND p.residence_region < $2{site} AND p.registration_state IN ({states})), \
               pl AS ({plan_set}), \
               ass AS (SELECT DISTINCT person_id FROM assessments WHERE assessed_on >= $5 AND assessed_on <= $4), \
               srv AS (SELECT person_id FROM service_months WHERE month >= $8 AND month <= $9 AND contacts >= $6 GROUP BY person_id HAVING COUNT(*) = $7) \

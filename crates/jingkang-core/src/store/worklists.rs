@@ -23,7 +23,13 @@ pub enum Worklist {
     Lost,
     /// 服务协议将到期: a registered person's service agreement ends within 30 days or has ended.
     Agreements,
+    /// 康复计划待复核: a registered person's current rehabilitation plan is due for review within
+    /// 14 days or overdue.
+    Plans,
 }
+
+/// Days ahead a plan review shows on the worklist.
+pub const PLAN_REVIEW_DAYS: i64 = 14;
 
 /// Days an unstable person may go without a follow-up.
 pub const UNSTABLE_DAYS: i64 = 14;
@@ -31,7 +37,7 @@ pub const UNSTABLE_DAYS: i64 = 14;
 pub const DUE_DAYS: i64 = 7;
 
 impl Worklist {
-    pub const ALL: [Worklist; 5] = [Worklist::Due, Worklist::Overdue, Worklist::Unstable, Worklist::Lost, Worklist::Agreements];
+    pub const ALL: [Worklist; 6] = [Worklist::Due, Worklist::Overdue, Worklist::Unstable, Worklist::Lost, Worklist::Agreements, Worklist::Plans];
 
     pub fn code(self) -> &'static str {
         match self {
@@ -40,6 +46,7 @@ impl Worklist {
             Worklist::Unstable => "unstable",
             Worklist::Lost => "lost",
             Worklist::Agreements => "agreements",
+            Worklist::Plans => "plans",
         }
     }
 
@@ -54,6 +61,7 @@ impl Worklist {
             Worklist::Unstable => "不稳定且两周内未随访",
             Worklist::Lost => "失访",
             Worklist::Agreements => "服务协议将到期",
+            Worklist::Plans => "康复计划待复核",
         }
     }
 
@@ -71,6 +79,10 @@ impl Worklist {
                 "已登记、服务中或暂停的服务对象，最近一份服务协议在 {} 前到期（{} 天内到期或已过期）",
                 today + Duration::days(crate::care::agreement::EXPIRING_DAYS),
                 crate::care::agreement::EXPIRING_DAYS
+            ),
+            Worklist::Plans => format!(
+                "已登记、服务中或暂停的服务对象，当前个案康复计划的复核日期在 {} 前（{PLAN_REVIEW_DAYS} 天内到期或已过期）",
+                today + Duration::days(PLAN_REVIEW_DAYS)
             ),
         }
     }
@@ -95,6 +107,11 @@ impl Worklist {
                 vec![today + Duration::days(crate::care::agreement::EXPIRING_DAYS)],
                 "agreement_valid_until",
             ),
+            Worklist::Plans => (
+                "s.plan_review_on < $1 AND s.registration_state IN ('registered', 'in_service', 'suspended')",
+                vec![today + Duration::days(PLAN_REVIEW_DAYS)],
+                "plan_review_on",
+            ),
         }
     }
 }
@@ -114,6 +131,7 @@ pub struct WorkItem {
     pub next_followup_date: Option<NaiveDate>,
     pub last_followup_by: Option<String>,
     pub agreement_valid_until: Option<NaiveDate>,
+    pub plan_review_on: Option<NaiveDate>,
 }
 
 /// Narrowing of a worklist within the caller's scope.
@@ -153,7 +171,7 @@ pub async fn items(tx: &mut Tx, scope: &Scope, list: Worklist, today: NaiveDate,
     // check every registered person's date.
     let plus = if tx.backend() == super::Backend::Sqlite { "+" } else { "" };
     let cond = cond.replace("s.registration_state", &format!("{plus}s.registration_state"));
-    let mut cond = format!("{cond} AND {plus}s.residence_region >= ${p_lo} AND {plus}s.residence_region < ${p_hi}");
+    let mut cond = format!("{cond} AND {plus}s.residence_region >= ${p_lo} AND {plus}s.residence_region < ${p_hi}{}", scope.site_sql("s"));
     if filter.by.is_some() {
         cond.push_str(&format!(" AND s.last_followup_by = ${}", next()));
     }
@@ -161,7 +179,7 @@ pub async fn items(tx: &mut Tx, scope: &Scope, list: Worklist, today: NaiveDate,
     let (p_limit, p_offset) = (next(), next());
     let sql = format!(
         "SELECT p.id, p.name, p.sex, p.birth_date, p.residence_region, p.risk_grade, p.condition_class, p.last_followup_date, \
-         p.next_followup_date, p.last_followup_by, p.agreement_valid_until FROM persons p \
+         p.next_followup_date, p.last_followup_by, p.agreement_valid_until, p.plan_review_on FROM persons p \
          WHERE p.id IN (SELECT s.id FROM persons s WHERE {cond} ORDER BY s.{order}, s.residence_region, s.id LIMIT ${p_limit} OFFSET ${p_offset}) \
          ORDER BY p.{order}, p.residence_region, p.id"
     );
