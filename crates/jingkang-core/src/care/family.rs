@@ -361,13 +361,15 @@ pub fn check_respite(input: &RespiteInput, today: NaiveDate) -> Result<Respite, 
         errors.push(problem("to_date", "family-respite-order", &[("from", &f.to_string()), ("to", &t.to_string())]));
     }
     let provider = text("provider", "provider", &input.provider, MAX_TEXT, &mut errors);
+    // At most 24 hours a day of the span; when the dates are wrong, only the hours themselves.
     let days = match (from, to) {
-        (Some(f), Some(t)) if t >= f => (t - f).num_days() + 1,
-        _ => 1,
+        (Some(f), Some(t)) if t >= f => Some((t - f).num_days() + 1),
+        _ => None,
     };
-    let max = days as f64 * 24.0;
+    let max = days.map_or(f64::INFINITY, |d| d as f64 * 24.0);
     if !(half_hours(input.hours) && input.hours > 0.0 && input.hours <= max) {
-        errors.push(problem("hours", "family-respite-hours", &[("days", &days.to_string()), ("max", &format!("{max}"))]));
+        let days = days.unwrap_or(1);
+        errors.push(problem("hours", "family-respite-hours", &[("days", &days.to_string()), ("max", &format!("{}", days * 24))]));
     }
     let notes = notes("notes", &input.notes, &mut errors);
     match (from, to) {
