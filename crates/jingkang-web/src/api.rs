@@ -568,7 +568,10 @@ impl utoipa::Modify for BearerAuth {
         crate::api_care::worklist_get, crate::api_care::emergencies_get, crate::api_care::emergencies_post, crate::api_care::notifications_get,
         crate::api_care::referrals_get, crate::api_care::referrals_post, crate::api_care::referral_get, crate::api_care::referral_step,
         crate::api_care::instruments_get, crate::api_care::assessments_get, crate::api_care::assessments_post,
-        crate::services::api_list, crate::services::api_create),
+        crate::services::api_list, crate::services::api_create,
+        crate::family::api_trainings, crate::family::api_training_create, crate::family::api_respite, crate::family::api_respite_create,
+        crate::family::api_groups, crate::family::api_group_create, crate::family::api_group, crate::family::api_meeting_create,
+        crate::family::api_members_change, crate::family::api_peers, crate::family::api_peer_create, crate::family::api_peer_update),
     components(schemas(ApiErrorBody, PersonSummary, PersonPage, FieldValue, PersonRecord, RegionItem, ImportResult, ImportRowError,
         UserItem, NewUserRequest, NewUserResponse, RegistrationInfo, RegistrationEventItem, RegistrationRequest,
         crate::api_care::ScheduleInfo, jingkang_core::store::followups::StoredFollowup, jingkang_core::care::schedule::ConditionClass, crate::api_care::FollowupsInfo, crate::api_care::FieldProblem,
@@ -582,7 +585,14 @@ impl utoipa::Modify for BearerAuth {
         jingkang_core::care::instrument::Scored, jingkang_core::care::instrument::ItemScore, jingkang_core::care::instrument::Problem,
         jingkang_core::store::assessments::StoredAssessment, crate::api_care::AssessmentRequest, crate::api_care::AssessmentRecorded,
         crate::api_care::AssessmentRefused, jingkang_core::store::services::StoredSession, jingkang_core::care::service::SessionInput,
-        jingkang_core::care::service::FieldError, crate::services::ServicesRecorded, crate::services::ServicesRefused)),
+        jingkang_core::care::service::FieldError, crate::services::ServicesRecorded, crate::services::ServicesRefused,
+        jingkang_core::care::family::FamilyMemberInput, jingkang_core::care::family::TrainingInput, jingkang_core::care::family::RespiteInput,
+        jingkang_core::care::family::GroupInput, jingkang_core::care::family::MembersInput, jingkang_core::care::family::LeaveInput,
+        jingkang_core::care::family::MeetingInput, jingkang_core::care::family::PeerInput, jingkang_core::care::family::PeerUpdateInput,
+        jingkang_core::store::family::StoredTraining, jingkang_core::store::family::StoredAttendee, jingkang_core::store::family::StoredRespite,
+        jingkang_core::store::family::StoredGroup, jingkang_core::store::family::StoredMember, jingkang_core::store::family::StoredMeeting,
+        jingkang_core::store::family::GroupDetail, jingkang_core::store::family::StoredPeer,
+        crate::family::FamilyRecorded, crate::family::FamilyRefused, crate::family::TrainingOut)),
     modifiers(&BearerAuth)
 )]
 pub struct ApiDoc;
