@@ -570,7 +570,10 @@ impl utoipa::Modify for BearerAuth {
         crate::api_care::instruments_get, crate::api_care::assessments_get, crate::api_care::assessments_post,
         crate::services::api_list, crate::services::api_create, crate::plans::api_list, crate::plans::api_create,
         crate::institutions::api_list, crate::institutions::api_create, crate::institutions::api_get, crate::institutions::api_assign,
-        crate::institutions::api_staff, crate::institutions::api_staff_create, crate::institutions::api_training, crate::institutions::api_qualification),
+        crate::institutions::api_staff, crate::institutions::api_staff_create, crate::institutions::api_training, crate::institutions::api_qualification,
+        crate::family::api_trainings, crate::family::api_training_create, crate::family::api_respite, crate::family::api_respite_create,
+        crate::family::api_groups, crate::family::api_group_create, crate::family::api_group, crate::family::api_meeting_create,
+        crate::family::api_members_change, crate::family::api_peers, crate::family::api_peer_create, crate::family::api_peer_update),
     components(schemas(ApiErrorBody, PersonSummary, PersonPage, FieldValue, PersonRecord, RegionItem, ImportResult, ImportRowError,
         UserItem, NewUserRequest, NewUserResponse, RegistrationInfo, RegistrationEventItem, RegistrationRequest,
         crate::api_care::ScheduleInfo, jingkang_core::store::followups::StoredFollowup, jingkang_core::care::schedule::ConditionClass, crate::api_care::FollowupsInfo, crate::api_care::FieldProblem,
@@ -590,7 +593,14 @@ impl utoipa::Modify for BearerAuth {
         jingkang_core::store::institutions::Institution, jingkang_core::store::institutions::NewInstitution, jingkang_core::store::institutions::NewStaff,
         jingkang_core::store::institutions::NewQualification, jingkang_core::store::institutions::NewTraining, jingkang_core::store::institutions::StaffMember,
         jingkang_core::store::institutions::Qualification, crate::institutions::InstitutionProblem, crate::institutions::InstitutionRefused,
-        crate::institutions::Created, crate::institutions::AssignRequest, crate::institutions::Assigned)),
+        crate::institutions::Created, crate::institutions::AssignRequest, crate::institutions::Assigned,
+        jingkang_core::care::family::FamilyMemberInput, jingkang_core::care::family::TrainingInput, jingkang_core::care::family::RespiteInput,
+        jingkang_core::care::family::GroupInput, jingkang_core::care::family::MembersInput, jingkang_core::care::family::LeaveInput,
+        jingkang_core::care::family::MeetingInput, jingkang_core::care::family::PeerInput, jingkang_core::care::family::PeerUpdateInput,
+        jingkang_core::store::family::StoredTraining, jingkang_core::store::family::StoredAttendee, jingkang_core::store::family::StoredRespite,
+        jingkang_core::store::family::StoredGroup, jingkang_core::store::family::StoredMember, jingkang_core::store::family::StoredMeeting,
+        jingkang_core::store::family::GroupDetail, jingkang_core::store::family::StoredPeer,
+        crate::family::FamilyRecorded, crate::family::FamilyRefused, crate::family::TrainingOut)),
     modifiers(&BearerAuth)
 )]
 pub struct ApiDoc;

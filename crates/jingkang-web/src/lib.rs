@@ -15,6 +15,7 @@ pub mod care;
 pub mod entry;
 pub mod error;
 pub mod extract;
+pub mod family;
 pub mod followups;
 pub mod imports;
 pub mod institutions;
@@ -179,6 +180,19 @@ fn table() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
         r(Method::POST, "/institutions/{id}/staff", roles::<auth::ManageStaff>(), post(institutions::staff_form)),
         r(Method::POST, "/institutions/{id}/trainings", roles::<auth::ManageStaff>(), post(institutions::training_form)),
         r(Method::GET, "/staff", roles::<auth::ReadInstitutions>(), get(institutions::staff_page)),
+        r(Method::GET, "/family", roles::<auth::ReadClinical>(), get(family::page)),
+        r(Method::GET, "/family/trainings/new", roles::<auth::RecordServices>(), get(family::training_new)),
+        r(Method::POST, "/family/trainings", roles::<auth::RecordServices>(), post(family::training_create)),
+        r(Method::GET, "/family/respite/new", roles::<auth::RecordServices>(), get(family::respite_new)),
+        r(Method::POST, "/family/respite", roles::<auth::RecordServices>(), post(family::respite_create)),
+        r(Method::GET, "/family/groups/new", roles::<auth::RecordServices>(), get(family::group_new)),
+        r(Method::POST, "/family/groups", roles::<auth::RecordServices>(), post(family::group_create)),
+        r(Method::GET, "/family/groups/{gid}", roles::<auth::ReadClinical>(), get(family::group_show)),
+        r(Method::POST, "/family/groups/{gid}/meetings", roles::<auth::RecordServices>(), post(family::meeting_create)),
+        r(Method::POST, "/family/groups/{gid}/members", roles::<auth::RecordServices>(), post(family::members_change)),
+        r(Method::GET, "/family/peers/new", roles::<auth::RecordServices>(), get(family::peer_new)),
+        r(Method::POST, "/family/peers", roles::<auth::RecordServices>(), post(family::peer_create)),
+        r(Method::POST, "/family/peers/{pid}", roles::<auth::RecordServices>(), post(family::peer_update)),
         r(Method::GET, "/referrals", roles::<auth::Referrals>(), get(referrals::page)),
         r(Method::GET, "/referrals/new", roles::<auth::Referrals>(), get(referrals::new_form)),
         r(Method::POST, "/referrals", roles::<auth::Referrals>(), post(referrals::create)),
@@ -204,6 +218,18 @@ fn table() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
         r(Method::GET, "/api/v1/worklists/{name}", roles::<auth::ReadClinical>(), get(api_care::worklist_get)),
         r(Method::GET, "/api/v1/services", roles::<auth::ReadClinical>(), get(services::api_list)),
         r(Method::POST, "/api/v1/services", roles::<auth::RecordServices>(), post(services::api_create)),
+        r(Method::GET, "/api/v1/family/trainings", roles::<auth::ReadClinical>(), get(family::api_trainings)),
+        r(Method::POST, "/api/v1/family/trainings", roles::<auth::RecordServices>(), post(family::api_training_create)),
+        r(Method::GET, "/api/v1/family/respite", roles::<auth::ReadClinical>(), get(family::api_respite)),
+        r(Method::POST, "/api/v1/family/respite", roles::<auth::RecordServices>(), post(family::api_respite_create)),
+        r(Method::GET, "/api/v1/family/groups", roles::<auth::ReadClinical>(), get(family::api_groups)),
+        r(Method::POST, "/api/v1/family/groups", roles::<auth::RecordServices>(), post(family::api_group_create)),
+        r(Method::GET, "/api/v1/family/groups/{gid}", roles::<auth::ReadClinical>(), get(family::api_group)),
+        r(Method::POST, "/api/v1/family/groups/{gid}/meetings", roles::<auth::RecordServices>(), post(family::api_meeting_create)),
+        r(Method::POST, "/api/v1/family/groups/{gid}/members", roles::<auth::RecordServices>(), post(family::api_members_change)),
+        r(Method::GET, "/api/v1/family/peers", roles::<auth::ReadClinical>(), get(family::api_peers)),
+        r(Method::POST, "/api/v1/family/peers", roles::<auth::RecordServices>(), post(family::api_peer_create)),
+        r(Method::POST, "/api/v1/family/peers/{pid}", roles::<auth::RecordServices>(), post(family::api_peer_update)),
         r(Method::GET, "/api/v1/instruments", roles::<auth::ReadClinical>(), get(api_care::instruments_get)),
         r(Method::GET, "/api/v1/persons/{id}/assessments", roles::<auth::ReadClinical>(), get(api_care::assessments_get)),
         r(Method::POST, "/api/v1/persons/{id}/assessments", roles::<auth::RecordAssessments>(), post(api_care::assessments_post)),

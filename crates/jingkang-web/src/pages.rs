@@ -539,6 +539,8 @@ pub struct PersonPage {
     assessments: Option<(Vec<crate::assessments::AssessmentLine>, Vec<crate::assessments::Chart>)>,
     /// 康复服务 the person attended, newest first.
     services: Option<Vec<crate::services::SessionLine>>,
+    /// 家庭支持: respite episodes, trainings the family attended, group memberships.
+    family: Option<crate::family::FamilySection>,
     can_assess: bool,
     assessed: bool,
     /// 个案康复计划: the current version first, for the roles that read clinical content.
@@ -578,6 +580,7 @@ pub(crate) struct Loaded {
     assessments: Vec<jingkang_core::store::assessments::StoredAssessment>,
     services: Vec<jingkang_core::store::services::StoredSession>,
     plans: Vec<jingkang_core::store::plans::StoredPlan>,
+    family: crate::family::PersonFamily,
 }
 
 /// The eligibility rule's conditions for `p` on `evidence`, places by name.
@@ -679,6 +682,8 @@ pub(crate) struct More {
     assessments: Vec<jingkang_core::store::assessments::StoredAssessment>,
     services: Vec<jingkang_core::store::services::StoredSession>,
     plans: Vec<jingkang_core::store::plans::StoredPlan>,
+    /// 家庭支持: respite, the family's trainings and groups.
+    family: crate::family::PersonFamily,
 }
 
 /// Follow-ups the person page lists, newest first.
@@ -718,6 +723,7 @@ fn more_clinical<'a>(tx: &'a mut Tx, scope: &'a Scope, id: i64) -> BoxFuture<'a,
             assessments: jingkang_core::store::assessments::of_person(tx, scope, id).await?,
             services: jingkang_core::store::services::of_person(tx, scope, id, 100).await?,
             plans: jingkang_core::store::plans::of_person(tx, scope, id).await?,
+            family: crate::family::of_person(tx, scope, id).await?,
         })
     })
 }
@@ -731,7 +737,7 @@ pub(crate) async fn load_person(state: &AppState, who: &CurrentUser, id: i64) ->
     } else {
         more_limited
     };
-    let Some((p, More { history, events, followups, emergencies, agreements, assessments, services, plans })) = read_person(state, who, id, more).await? else {
+    let Some((p, More { history, events, followups, emergencies, agreements, assessments, services, plans, family })) = read_person(state, who, id, more).await? else {
         return Err(AppError::NotFound);
     };
     let evidence = jingkang_core::store::registration::evidence_of(&history, &agreements, crate::entry::today());
@@ -751,7 +757,7 @@ pub(crate) async fn load_person(state: &AppState, who: &CurrentUser, id: i64) ->
             HistoryLine { at: beijing_time(h.at), label, old, new, source: h.source, actor: h.actor }
         })
         .collect();
-    Ok(Loaded { p, history, events, checks, followups, just_recorded: None, emergencies, agreements, assessments, services, plans })
+    Ok(Loaded { p, history, events, checks, followups, just_recorded: None, emergencies, agreements, assessments, services, plans, family })
 }
 
 /// A timestamp as users read it: China Standard Time (UTC+8), to the minute.
@@ -763,7 +769,7 @@ pub fn beijing_time(t: chrono::DateTime<chrono::Utc>) -> String {
 }
 
 pub(crate) fn person_page(state: &AppState, who: &CurrentUser, loaded: Loaded, revealed: Option<(&str, String)>) -> PersonPage {
-    let Loaded { p, history, events, checks, followups, just_recorded, emergencies, agreements, assessments, services, plans } = loaded;
+    let Loaded { p, history, events, checks, followups, just_recorded, emergencies, agreements, assessments, services, plans, family } = loaded;
     let agreement_lines = crate::agreements::lines(p.id, agreements);
     let clinical = followups.is_some();
     let p = &p;
@@ -849,6 +855,7 @@ pub(crate) fn person_page(state: &AppState, who: &CurrentUser, loaded: Loaded, r
         em_notice: None,
         assessments: clinical.then(|| crate::assessments::section(state, &assessments)),
         services: clinical.then(|| crate::services::lines(state, &services)),
+        family: clinical.then(|| crate::family::section(who, family)),
         can_assess: crate::auth::allows::<crate::auth::RecordAssessments>(who.user.role),
         assessed: false,
         plans: clinical.then(|| crate::plans::section(state, &plans)),

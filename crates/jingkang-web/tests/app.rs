@@ -58,6 +58,7 @@ app_tests!(
     standard_service_rate_with_its_rule,
     plans_keep_versions_and_come_up_for_review,
     institutions_staff_and_site_scope,
+    family_support_pages_and_api,
 );
 
 async fn login_lockout_and_first_password_change(app: App) {
@@ -367,6 +368,20 @@ async fn authorization_matrix(app: App) {
         tx.commit().await.unwrap();
         sites.push(sid);
     }
+    // A mutual-aid group and a peer supporter in scope (town_b) and out of it (town_a), for the
+    // family routes (`{gid}`, `{pid}`).
+    let (mut gids, mut pids) = (Vec::new(), Vec::new());
+    for town in [&app.town_b, &app.town_a] {
+        use jingkang_core::care::family::{GroupInput, PeerInput, check_group, check_peer};
+        let scope = Scope::of(app.tree.get(town).unwrap());
+        let today = jingkang_web::entry::today();
+        let group = check_group(&app.tree, &scope, &GroupInput { name: "互助小组".into(), facilitator: "李社工".into(), started_on: "2026-01-01".into(), ..Default::default() }, today).unwrap();
+        let peer = check_peer(&app.tree, &scope, &PeerInput { name: "同伴".into(), trained_on: "2026-01-01".into(), ..Default::default() }, today).unwrap();
+        let mut tx = app.db.begin().await.unwrap();
+        gids.push(jingkang_core::store::family::record_group(&mut tx, &scope, &Actor::cli(), &group).await.unwrap().unwrap());
+        pids.push(jingkang_core::store::family::record_peer(&mut tx, &scope, &Actor::cli(), &peer).await.unwrap().unwrap());
+        tx.commit().await.unwrap();
+    }
     let anon = client();
     for (i, spec) in jingkang_web::route_specs().into_iter().enumerate() {
         for role in Role::ALL {
@@ -374,7 +389,7 @@ async fn authorization_matrix(app: App) {
             let (c, csrf, me) = session_for(&app, &format!("m{i}-{}", role.code()), role, &app.town_b).await;
             // Out of scope first: an in-scope POST may end the session (reset, disable, logout).
             for in_scope in [false, true] {
-                if !spec.path.contains("{id}") && !in_scope {
+                if !["{id}", "{gid}", "{pid}"].iter().any(|p| spec.path.contains(p)) && !in_scope {
                     continue;
                 }
                 let id = match (spec.path.starts_with("/admin/users"), in_scope) {
@@ -388,7 +403,8 @@ async fn authorization_matrix(app: App) {
                     (false, false) => out_person,
                 };
                 let path = spec.path.replace("{id}", &id.to_string()).replace("{*path}", "app.css").replace("{name}", "overdue")
-                    .replace("{aid}", &aids[usize::from(!in_scope)].to_string());
+                    .replace("{aid}", &aids[usize::from(!in_scope)].to_string())
+                    .replace("{gid}", &gids[usize::from(!in_scope)].to_string()).replace("{pid}", &pids[usize::from(!in_scope)].to_string());
                 let url = app.url(&path);
                 let send = |url: String| {
                     let req = if spec.method == axum::http::Method::GET {
@@ -410,7 +426,7 @@ async fn authorization_matrix(app: App) {
                     assert_eq!(status, StatusCode::FORBIDDEN, "{what}");
                 } else if !in_scope {
                     // Out of scope answers exactly like an id that does not exist.
-                    let absent = send(app.url(&spec.path.replace("{id}", "987654321"))).await;
+                    let absent = send(app.url(&spec.path.replace("{id}", "987654321").replace("{gid}", "987654321").replace("{pid}", "987654321"))).await;
                     assert_eq!(status, absent, "{what}");
                     assert!(status.is_client_error(), "{what}");
                 } else {
@@ -419,7 +435,8 @@ async fn authorization_matrix(app: App) {
             }
         }
         // No session: public routes answer, the rest send the browser to the login page.
-        let path = spec.path.replace("{id}", &in_person.to_string()).replace("{*path}", "app.css").replace("{name}", "overdue");
+        let path = spec.path.replace("{id}", &in_person.to_string()).replace("{*path}", "app.css").replace("{name}", "overdue")
+            .replace("{gid}", &gids[0].to_string()).replace("{pid}", &pids[0].to_string());
         let r = if spec.method == axum::http::Method::GET { anon.get(app.url(&path)) } else { anon.post(app.url(&path)).form(&[("csrf", "x")]) }
             .send().await.unwrap();
         match spec.access {
@@ -1510,8 +1527,131 @@ async fn institutions_staff_and_site_scope(app: App) {
     let plan = serde_json::json!({"goals": "独立生活", "items": [{"item": "living_skills", "per_month": 4}], "responsible": "甲站社工", "starts_on": today});
     let r = wa.post(app.url(&format!("/api/v1/persons/{}/plans", people[2]))).header("x-csrf-token", wa_csrf.as_str()).json(&plan).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::NOT_FOUND, "no writing for another site's person");
+    let respite = serde_json::json!({"person_id": people[2], "from_date": today, "to_date": today, "provider": "甲站", "hours": 2});
+    let r = wa.post(app.url("/api/v1/family/respite")).header("x-csrf-token", wa_csrf.as_str()).json(&respite).send().await.unwrap();
+    assert_eq!(r.json::<serde_json::Value>().await.unwrap()["problems"][0]["code"], "family-persons-unknown", "family support keeps to the site too");
     let r = wa.post(app.url(&format!("/api/v1/persons/{}/plans", people[0]))).header("x-csrf-token", wa_csrf.as_str()).json(&plan).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::CREATED);
     let actions = app.audit_actions().await;
     assert!(actions.iter().filter(|a| *a == "person.site").count() == 3 && actions.iter().filter(|a| *a == "user.site").count() == 2, "{actions:?}");
+}
+
+/// 家庭支持 end to end: a site worker records a caregiver training (the family members ticked
+/// from the township's persons, refused first with every problem named), a respite episode, a
+/// group with its members and a meeting (attendance once for all), a peer supporter; the person
+/// page shows the family's part; the API reads and records the same, refuses a bad entry with 422
+/// and Chinese messages by field; a user of another township sees none of it.
+async fn family_support_pages_and_api(app: App) {
+    let (c, csrf, _) = session_for(&app, "fs-worker", Role::Worker, &app.town_b).await;
+    let scope = Scope::of(app.tree.get(&app.town_b).unwrap());
+    let ids: Vec<i64> = {
+        let mut tx = app.db.begin().await.unwrap();
+        let list = persons::list(&mut tx, &scope, &persons::ListFilter { limit: Some(3), ..Default::default() }).await.unwrap();
+        tx.commit().await.unwrap();
+        list.into_iter().map(|p| p.id).collect()
+    };
+    let page = c.get(app.url("/family")).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("家属护理培训") && page.contains("尚无培训记录") && page.contains("href=\"/family/trainings/new\""), "{page}");
+    let form = c.get(app.url("/family/trainings/new")).send().await.unwrap().text().await.unwrap();
+    assert!(form.contains(&format!("name=\"name_{}\"", ids[0])) && form.contains("兄弟姐妹"), "{form}");
+
+    // A training: refused with every problem, then recorded.
+    let day = jingkang_web::entry::today().to_string();
+    let mut fields: Vec<(String, String)> = vec![("csrf".into(), csrf.clone()), ("held_on".into(), day.clone()), ("topic".into(), " ".into()),
+        ("hours".into(), "1.25".into()), ("trainer".into(), "王医生".into())];
+    let r = c.post(app.url("/family/trainings")).form(&fields).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let body = r.text().await.unwrap();
+    assert!(body.contains("请填写培训主题") && body.contains("以半小时为单位") && body.contains("请至少选择一名参加培训的家属") && body.contains("王医生"), "{body}");
+    fields[2].1 = "服药照护与复发先兆".into();
+    fields[3].1 = "1.5".into();
+    for (id, name, relation) in [(ids[0], "张母", "parent"), (ids[1], "李妻", "spouse")] {
+        fields.extend([("person".to_string(), id.to_string()), (format!("name_{id}"), name.to_string()), (format!("relation_{id}"), relation.to_string())]);
+    }
+    let r = c.post(app.url("/family/trainings")).form(&fields).send().await.unwrap();
+    assert_eq!((r.status(), location(&r)), (StatusCode::SEE_OTHER, "/family?saved=training".to_string()));
+    let page = c.get(app.url("/family?saved=training")).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("已保存家属护理培训记录") && page.contains("服药照护与复发先兆"), "{page}");
+
+    // Respite from the form; the person page shows the family's part.
+    let first = ids[0].to_string();
+    let respite = [("csrf", csrf.as_str()), ("person_id", first.as_str()), ("from_date", day.as_str()), ("to_date", day.as_str()), ("provider", "万盛康复站"),
+        ("hours", "8"), ("notes", "")];
+    let r = c.post(app.url("/family/respite")).form(&respite).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let person = c.get(app.url(&format!("/persons/{}", ids[0]))).send().await.unwrap().text().await.unwrap();
+    assert!(person.contains("家庭支持") && person.contains("万盛康复站") && person.contains("张母（父母）"), "{person}");
+
+    // A group through the API, a meeting through its page.
+    let group = serde_json::json!({"name": "阳光家属小组", "facilitator": "李社工", "started_on": day,
+        "members": [{"person_id": ids[0], "name": "张母", "relation": "parent"}, {"person_id": ids[2], "name": "王父", "relation": "父母"}]});
+    let r = c.post(app.url("/api/v1/family/groups")).header("x-csrf-token", csrf.as_str()).json(&group).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let gid = r.json::<serde_json::Value>().await.unwrap()["id"].as_i64().unwrap();
+    let detail: serde_json::Value = c.get(app.url(&format!("/api/v1/family/groups/{gid}"))).send().await.unwrap().json().await.unwrap();
+    let members: Vec<i64> = detail["members"].as_array().unwrap().iter().map(|m| m["id"].as_i64().unwrap()).collect();
+    assert_eq!(members.len(), 2, "{detail}");
+    let mut meeting: Vec<(String, String)> = vec![("csrf".into(), csrf.clone()), ("held_on".into(), day.clone()), ("topic".into(), "照护压力与自我调适".into())];
+    let r = c.post(app.url(&format!("/family/groups/{gid}/meetings"))).form(&meeting).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.text().await.unwrap().contains("请至少勾选一名出席的成员"));
+    meeting.extend(members.iter().map(|m| ("attendees".to_string(), m.to_string())));
+    let r = c.post(app.url(&format!("/family/groups/{gid}/meetings"))).form(&meeting).send().await.unwrap();
+    assert_eq!((r.status(), location(&r)), (StatusCode::SEE_OTHER, format!("/family/groups/{gid}?saved=meeting")));
+    let page = c.get(app.url(&format!("/family/groups/{gid}"))).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("照护压力与自我调适") && page.contains("张母（") && page.contains("王父（"), "{page}");
+    let r = c.post(app.url(&format!("/api/v1/family/groups/{gid}/meetings"))).header("x-csrf-token", csrf.as_str())
+        .json(&serde_json::json!({"held_on": "2000-01-01", "topic": "x", "attendees": [members[0]]})).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(r.json::<serde_json::Value>().await.unwrap()["problems"][0]["code"], "family-meeting-before-start");
+
+    // The API: round trips, and a bad entry refused by field in Chinese.
+    let trainings: serde_json::Value = c.get(app.url("/api/v1/family/trainings")).send().await.unwrap().json().await.unwrap();
+    assert_eq!((trainings[0]["training"]["hours"].as_f64(), trainings[0]["attendees"].as_array().unwrap().len()), (Some(1.5), 2), "{trainings}");
+    let bad = serde_json::json!({"person_id": ids[1], "from_date": day, "to_date": "2000-01-01", "provider": "", "hours": 0});
+    let r = c.post(app.url("/api/v1/family/respite")).header("x-csrf-token", csrf.as_str()).json(&bad).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let refused: serde_json::Value = r.json().await.unwrap();
+    let fields: Vec<&str> = refused["problems"].as_array().unwrap().iter().map(|p| p["field"].as_str().unwrap()).collect();
+    assert_eq!(fields, ["to_date", "provider", "hours"], "{refused}");
+    assert!(refused["message"].as_str().unwrap().contains("请填写服务提供方"), "{refused}");
+    let respite: serde_json::Value = c.get(app.url("/api/v1/family/respite")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(respite.as_array().unwrap().len(), 1, "the refused entry wrote nothing");
+    let r = c.post(app.url("/api/v1/family/peers")).header("x-csrf-token", csrf.as_str())
+        .json(&serde_json::json!({"name": "周康复", "person_id": ids[2], "trained_on": day, "hours": 4})).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let pid = r.json::<serde_json::Value>().await.unwrap()["id"].as_i64().unwrap();
+    let r = c.post(app.url(&format!("/api/v1/family/peers/{pid}"))).header("x-csrf-token", csrf.as_str())
+        .json(&serde_json::json!({"add_hours": 2.5})).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let peers: serde_json::Value = c.get(app.url("/api/v1/family/peers")).send().await.unwrap().json().await.unwrap();
+    assert_eq!((peers[0]["hours"].as_f64(), peers[0]["person_id"].as_i64()), (Some(6.5), Some(ids[2])), "{peers}");
+    let doc: serde_json::Value = c.get(app.url("/api/v1/openapi.json")).send().await.unwrap().json().await.unwrap();
+    for path in ["/api/v1/family/trainings", "/api/v1/family/respite", "/api/v1/family/groups", "/api/v1/family/groups/{gid}/meetings", "/api/v1/family/peers"] {
+        assert!(doc["paths"][path].is_object(), "{path} documented");
+    }
+    let actions = app.audit_actions().await;
+    for a in ["family.training.record", "family.respite.record", "family.group.record", "family.meeting.record", "family.peer.record", "family.peer.update", "family.list", "family.group.read"] {
+        assert!(actions.iter().any(|x| x == a), "{a}: {actions:?}");
+    }
+
+    // Another township's user sees none of it.
+    let (other, other_csrf, _) = session_for(&app, "fs-other", Role::Township, &app.town_a).await;
+    let page = other.get(app.url("/family")).send().await.unwrap().text().await.unwrap();
+    assert!(!page.contains("服药照护与复发先兆") && !page.contains("阳光家属小组") && !page.contains("万盛康复站") && !page.contains("周康复"), "{page}");
+    assert_eq!(other.get(app.url(&format!("/family/groups/{gid}"))).send().await.unwrap().status(), StatusCode::NOT_FOUND);
+    assert_eq!(other.get(app.url(&format!("/api/v1/family/groups/{gid}"))).send().await.unwrap().status(), StatusCode::NOT_FOUND);
+    for list in ["trainings", "respite", "groups", "peers"] {
+        let v: serde_json::Value = other.get(app.url(&format!("/api/v1/family/{list}"))).send().await.unwrap().json().await.unwrap();
+        assert_eq!(v.as_array().unwrap().len(), 0, "{list}: {v}");
+    }
+    let r = other.post(app.url(&format!("/api/v1/family/groups/{gid}/meetings"))).header("x-csrf-token", other_csrf.as_str())
+        .json(&serde_json::json!({"held_on": day, "topic": "越权", "attendees": [members[0]]})).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let r = other.post(app.url("/api/v1/family/respite")).header("x-csrf-token", other_csrf.as_str())
+        .json(&serde_json::json!({"person_id": ids[0], "from_date": day, "to_date": day, "provider": "越权", "hours": 1})).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(r.json::<serde_json::Value>().await.unwrap()["problems"][0]["code"], "family-persons-unknown");
+    let count: i64 = on_pool!(&app.db, p => sqlx::query_scalar("SELECT COUNT(*) FROM respite_episodes").fetch_one(p).await).unwrap();
+    assert_eq!(count, 1);
 }

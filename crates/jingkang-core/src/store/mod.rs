@@ -16,6 +16,7 @@ pub mod audit;
 pub mod batch;
 pub mod bulk;
 pub mod emergencies;
+pub mod family;
 pub mod followups;
 pub mod institutions;
 pub mod persons;
