@@ -253,6 +253,18 @@ impl Policy for ManageStaff {
     const ROLES: &'static [Role] = &[Role::Civil, Role::Township, Role::Worker];
 }
 
+/// Roles that read purchase-of-service contracts and what they bought (SPEC §7).
+pub struct ReadContracts;
+impl Policy for ReadContracts {
+    const ROLES: &'static [Role] = &[Role::Civil, Role::Township];
+}
+
+/// Roles that record purchase-of-service contracts: 民政 (SPEC §1).
+pub struct ManageContracts;
+impl Policy for ManageContracts {
+    const ROLES: &'static [Role] = &[Role::Civil];
+}
+
 /// Roles that write 个案康复计划 (SPEC §6): the township and site workers.
 pub struct RecordPlans;
 impl Policy for RecordPlans {

@@ -232,9 +232,9 @@ pub async fn page(State(state): State<AppState>, Need { who, .. }: Need<ReadInst
 }
 
 pub struct Pick {
-    value: String,
-    label: String,
-    checked: bool,
+    pub(crate) value: String,
+    pub(crate) label: String,
+    pub(crate) checked: bool,
 }
 
 #[derive(Template, WebTemplate)]
@@ -258,7 +258,7 @@ impl FormPage {
 }
 
 /// The regions a user may put an institution in: their own and the ones below it, two levels.
-fn region_picks(state: &AppState, who: &CurrentUser, chosen: &str) -> Vec<Pick> {
+pub(crate) fn region_picks(state: &AppState, who: &CurrentUser, chosen: &str) -> Vec<Pick> {
     let mut out = Vec::new();
     if let Some(root) = state.tree.get(&who.user.region_code) {
         out.push(Pick { value: root.code.clone(), label: root.name.clone(), checked: root.code == chosen });

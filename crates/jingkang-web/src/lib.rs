@@ -12,6 +12,7 @@ pub mod assessments;
 pub mod assets;
 pub mod auth;
 pub mod care;
+pub mod contracts;
 pub mod entry;
 pub mod error;
 pub mod extract;
@@ -180,6 +181,8 @@ fn table() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
         r(Method::POST, "/institutions/{id}/staff", roles::<auth::ManageStaff>(), post(institutions::staff_form)),
         r(Method::POST, "/institutions/{id}/trainings", roles::<auth::ManageStaff>(), post(institutions::training_form)),
         r(Method::GET, "/staff", roles::<auth::ReadInstitutions>(), get(institutions::staff_page)),
+        r(Method::GET, "/contracts", roles::<auth::ReadContracts>(), get(contracts::page)),
+        r(Method::POST, "/contracts", roles::<auth::ManageContracts>(), post(contracts::create)),
         r(Method::GET, "/family", roles::<auth::ReadClinical>(), get(family::page)),
         r(Method::GET, "/family/trainings/new", roles::<auth::RecordServices>(), get(family::training_new)),
         r(Method::POST, "/family/trainings", roles::<auth::RecordServices>(), post(family::training_create)),
@@ -247,6 +250,8 @@ fn table() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
         r(Method::GET, "/api/v1/institutions/{id}", roles::<auth::ReadInstitutions>(), get(institutions::api_get)),
         r(Method::POST, "/api/v1/institutions/{id}/persons", roles::<auth::ManageInstitutions>(), post(institutions::api_assign)),
         r(Method::GET, "/api/v1/staff", roles::<auth::ReadInstitutions>(), get(institutions::api_staff)),
+        r(Method::GET, "/api/v1/contracts", roles::<auth::ReadContracts>(), get(contracts::api_list)),
+        r(Method::POST, "/api/v1/contracts", roles::<auth::ManageContracts>(), post(contracts::api_create)),
         r(Method::POST, "/api/v1/staff", roles::<auth::ManageStaff>(), post(institutions::api_staff_create)),
         r(Method::POST, "/api/v1/staff/{id}/trainings", roles::<auth::ManageStaff>(), post(institutions::api_training)),
         r(Method::POST, "/api/v1/staff/{id}/qualifications", roles::<auth::ManageStaff>(), post(institutions::api_qualification)),

@@ -58,6 +58,7 @@ app_tests!(
     standard_service_rate_with_its_rule,
     plans_keep_versions_and_come_up_for_review,
     institutions_staff_and_site_scope,
+    contracts_page_and_api,
     family_support_pages_and_api,
 );
 
@@ -1654,4 +1655,51 @@ async fn family_support_pages_and_api(app: App) {
     assert_eq!(r.json::<serde_json::Value>().await.unwrap()["problems"][0]["code"], "family-persons-unknown");
     let count: i64 = on_pool!(&app.db, p => sqlx::query_scalar("SELECT COUNT(*) FROM respite_episodes").fetch_one(p).await).unwrap();
     assert_eq!(count, 1);
+}
+
+/// 民政 records a purchase-of-service contract (refused first for a mistyped credit code, the
+/// values kept); the page and the API show what it bought from the provider's site's sessions; a
+/// township reads it, cannot record one; another county sees nothing.
+async fn contracts_page_and_api(app: App) {
+    let (civil, csrf, _) = session_for(&app, "ct-civil", Role::Civil, COUNTY).await;
+    let county = Scope::of(app.tree.get(COUNTY).unwrap());
+    let rules = jingkang_core::care::institution::InstitutionRules::shipped().unwrap();
+    let today = jingkang_web::entry::today();
+    let new = jingkang_core::store::institutions::NewInstitution { name: "甲站".into(), kind: "site".into(), urban: true, region: app.town_a.clone(),
+        address: "一号".into(), capacity: 10, operator: "心翼".into(), operator_code: "91110108551385082Q".into(), opened_on: None, status: "operating".into() };
+    let id = app.person_in(&app.town_a).await;
+    let mut tx = app.db.begin().await.unwrap();
+    let site = jingkang_core::store::institutions::create(&mut tx, &county, &Actor::cli(), (&rules, &app.tree), &new, today).await.unwrap().unwrap();
+    jingkang_core::store::institutions::assign_persons(&mut tx, &county, &Actor::cli(), &rules, Some(site), &[id]).await.unwrap().unwrap();
+    let catalogue = jingkang_core::care::service::ServiceCatalogue::shipped().unwrap();
+    let input = jingkang_core::care::service::SessionInput { item: "medication".into(), mode: "institution".into(), dates: vec![today.to_string()],
+        start: "09:00".into(), end: "10:00".into(), staff: "社工".into(), participants: vec![id], notes: String::new() };
+    let session = jingkang_core::care::service::validate(&catalogue, &input, today).unwrap();
+    jingkang_core::store::services::record(&mut tx, &county.clone().at_site(Some(site)), &Actor::cli(), &session).await.unwrap().unwrap();
+    tx.commit().await.unwrap();
+    let start = format!("{}-01-01", chrono::Datelike::year(&today));
+    let end = format!("{}-12-31", chrono::Datelike::year(&today));
+    let form = |code: &str| vec![("csrf", csrf.clone()), ("region", COUNTY.to_string()), ("buyer", "綦江区民政局".into()), ("provider", "心翼社工中心".into()),
+        ("provider_code", code.to_string()), ("starts_on", start.clone()), ("ends_on", end.clone()), ("budget_yuan", "30,000".into())];
+    let r = civil.post(app.url("/contracts")).form(&form("91110108551385082")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let page = r.text().await.unwrap();
+    assert!(page.contains("统一社会信用代码应为 18 位") && page.contains("value=\"心翼社工中心\""), "{page}");
+    let r = civil.post(app.url("/contracts")).form(&form("91110108551385082Q")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let page = civil.get(app.url(&location(&r))).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("购买服务合同已登记") && page.contains("30,000 元") && page.contains("（未达计划）"), "one served of three planned: {page}");
+    let api: serde_json::Value = civil.get(app.url("/api/v1/contracts")).send().await.unwrap().json().await.unwrap();
+    assert_eq!((api[0]["persons_served"].as_i64(), api[0]["spend_per_person_yuan"].as_i64(), api[0]["planned_persons"].as_i64()), (Some(1), Some(30_000), Some(3)), "{api}");
+    let bad = serde_json::json!({"region": COUNTY, "buyer": "", "provider": "x", "provider_code": "91110108551385082Q", "starts_on": start, "ends_on": end, "budget_yuan": 5});
+    let r = civil.post(app.url("/api/v1/contracts")).header("x-csrf-token", csrf.as_str()).json(&bad).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(r.json::<serde_json::Value>().await.unwrap()["problems"][0]["field"], "buyer");
+    let (town, _, _) = session_for(&app, "ct-town", Role::Township, &app.town_a).await;
+    let seen: serde_json::Value = town.get(app.url("/api/v1/contracts")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(seen.as_array().unwrap().len(), 0, "the county's contract lies above a township's scope");
+    let (other, _, _) = session_for(&app, "ct-other", Role::Civil, "500111").await;
+    let seen: serde_json::Value = other.get(app.url("/api/v1/contracts")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(seen.as_array().unwrap().len(), 0);
+    assert!(app.audit_actions().await.iter().any(|a| a == "contract.record"));
 }

@@ -14,6 +14,7 @@ pub mod alerts;
 pub mod assessments;
 pub mod audit;
 pub mod batch;
+pub mod contracts;
 pub mod bulk;
 pub mod emergencies;
 pub mod family;

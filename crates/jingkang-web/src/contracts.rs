@@ -1,0 +1,221 @@
+//! 购买服务 pages (SPEC §7): the contracts of the user's area with what each bought — persons
+//! served and contacts from the service records of the provider's institutions, the spend per
+//! person against the per-person standard — a form to record one, and the API.
+
+use std::collections::BTreeMap;
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use chrono::NaiveDate;
+use jingkang_core::store::batch::Outcome;
+use jingkang_core::store::contracts::{self as store, Contract, NewContract};
+
+use crate::AppState;
+use crate::api::{ApiError, ApiNeed};
+use crate::auth::{CurrentUser, ManageContracts, Need, ReadContracts};
+use crate::error::{AppError, AppResult};
+use crate::extract::{Form, Query};
+use crate::institutions::{Created, InstitutionProblem as Problem, InstitutionRefused, Pick, region_picks};
+use crate::pages::Chrome;
+
+fn problems_of(list: Vec<store::Problem>) -> Vec<Problem> {
+    list.into_iter().map(|(f, c)| Problem { field: f.to_string(), code: c.to_string(), message: jingkang_core::messages::render(c, &[]) }).collect()
+}
+
+async fn list(state: &AppState, who: &CurrentUser) -> AppResult<Vec<Contract>> {
+    let mut tx = state.db.begin_read().await?;
+    let found = store::list(&mut tx, &who.scope, 500).await?;
+    tx.commit().await?;
+    Ok(found)
+}
+
+/// Record a contract in one transaction.
+pub(crate) async fn record(state: &AppState, who: &CurrentUser, new: NewContract) -> AppResult<Result<i64, Vec<Problem>>> {
+    let (scope, actor, rules, tree, new) = (who.scope.clone(), who.user.actor(), state.institutions.clone(), state.tree.clone(), std::sync::Arc::new(new));
+    let done = state
+        .writes
+        .run(move |tx| {
+            let (scope, actor, rules, tree, new) = (scope.clone(), actor.clone(), rules.clone(), tree.clone(), new.clone());
+            Box::pin(async move { Ok(Outcome::Keep(store::record(tx, &scope, &actor, (&rules, &tree), &new).await?)) })
+        })
+        .await?;
+    Ok(done.map_err(problems_of))
+}
+
+/// One contract as the page shows it.
+pub struct Line {
+    place: String,
+    buyer: String,
+    provider: String,
+    code: String,
+    period: String,
+    budget: String,
+    standard: String,
+    planned: i64,
+    served: i64,
+    contacts: i64,
+    spend: String,
+    under_served: bool,
+    over_standard: bool,
+}
+
+fn yuan(n: i64) -> String {
+    let digits = n.abs().to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    if n < 0 { format!("-{out} 元") } else { format!("{out} 元") }
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "contracts.html")]
+pub struct Page {
+    chrome: Option<Chrome>,
+    csrf: String,
+    lines: Vec<Line>,
+    can_manage: bool,
+    values: BTreeMap<String, String>,
+    regions: Vec<Pick>,
+    standard: i64,
+    errors: Vec<(String, String)>,
+    notice: Option<String>,
+}
+
+impl Page {
+    fn value(&self, key: &str) -> &str {
+        self.values.get(key).map_or("", String::as_str)
+    }
+}
+
+#[derive(serde::Deserialize, Default)]
+pub struct PageQuery {
+    saved: Option<i64>,
+}
+
+async fn page_of(state: &AppState, who: &CurrentUser, values: BTreeMap<String, String>, problems: &[Problem], notice: Option<String>) -> AppResult<Page> {
+    let found = list(state, who).await?;
+    let lines = found
+        .iter()
+        .map(|c| Line {
+            place: state.tree.path_name(&c.region),
+            buyer: c.buyer.clone(),
+            provider: c.provider.clone(),
+            code: c.provider_code.clone(),
+            period: format!("{} 至 {}", c.starts_on, c.ends_on),
+            budget: yuan(c.budget_yuan),
+            standard: format!("{}（{} 元/人/年）", yuan(c.standard_for_period_yuan), c.per_person_yuan),
+            planned: c.planned_persons,
+            served: c.persons_served,
+            contacts: c.contacts,
+            spend: c.spend_per_person_yuan.map_or_else(|| "—".to_string(), yuan),
+            under_served: c.under_served,
+            over_standard: c.spend_per_person_yuan.is_some_and(|s| s > c.standard_for_period_yuan),
+        })
+        .collect();
+    let chosen = values.get("region").cloned().unwrap_or_default();
+    Ok(Page {
+        chrome: Some(Chrome::of(state, who)),
+        csrf: who.csrf().to_string(),
+        lines,
+        can_manage: crate::auth::allows::<ManageContracts>(who.user.role),
+        regions: region_picks(state, who, &chosen),
+        standard: state.institutions.per_person_standard_yuan,
+        errors: problems.iter().map(|p| (p.field.clone(), p.message.clone())).collect(),
+        notice,
+        values,
+    })
+}
+
+/// The contracts of the user's area, and the form to record one.
+pub async fn page(State(state): State<AppState>, Need { who, .. }: Need<ReadContracts>, Query(q): Query<PageQuery>) -> AppResult<Response> {
+    let values = BTreeMap::from([("region".to_string(), who.user.region_code.clone())]);
+    let notice = q.saved.map(|_| "购买服务合同已登记。".to_string());
+    Ok(page_of(&state, &who, values, &[], notice).await?.into_response())
+}
+
+/// What the form says, or the problems of its text (dates, numbers).
+fn contract_of(values: &BTreeMap<String, String>) -> Result<NewContract, Vec<Problem>> {
+    let get = |k: &str| values.get(k).map_or("", |s| s.trim()).to_string();
+    let mut problems = Vec::new();
+    let mut date = |k: &'static str| match NaiveDate::parse_from_str(&get(k), "%Y-%m-%d") {
+        Ok(d) => d,
+        Err(_) => {
+            problems.push(Problem { field: k.into(), code: "date-invalid".into(), message: jingkang_core::messages::render("date-invalid", &[]) });
+            NaiveDate::MIN
+        }
+    };
+    let (starts_on, ends_on) = (date("starts_on"), date("ends_on"));
+    let mut number = |k: &'static str, code: &'static str, required: bool| match get(k).replace([',', '，'], "") {
+        t if t.is_empty() && !required => None,
+        t => match t.parse::<i64>() {
+            Ok(n) => Some(n),
+            Err(_) => {
+                problems.push(Problem { field: k.into(), code: code.into(), message: jingkang_core::messages::render(code, &[]) });
+                None
+            }
+        },
+    };
+    let budget = number("budget_yuan", "contract-budget-invalid", true);
+    let per_person = number("per_person_yuan", "contract-standard-invalid", false);
+    let planned = number("planned_persons", "contract-planned-invalid", false);
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    Ok(NewContract {
+        region: get("region"),
+        buyer: get("buyer"),
+        provider: get("provider"),
+        provider_code: get("provider_code"),
+        starts_on,
+        ends_on,
+        budget_yuan: budget.unwrap_or(0),
+        per_person_yuan: per_person,
+        planned_persons: planned,
+    })
+}
+
+/// Record from the form; problems show the page again beside the form (422).
+pub async fn create(State(state): State<AppState>, Need { who, .. }: Need<ManageContracts>, Form(pairs): Form<Vec<(String, String)>>) -> AppResult<Response> {
+    let values: BTreeMap<String, String> = pairs.into_iter().collect();
+    who.check_csrf(values.get("csrf").map_or("", String::as_str))?;
+    let outcome = match contract_of(&values) {
+        Ok(new) => record(&state, &who, new).await?,
+        Err(p) => Err(p),
+    };
+    match outcome {
+        Ok(id) => Ok(Redirect::to(&format!("/contracts?saved={id}")).into_response()),
+        Err(problems) => Ok((StatusCode::UNPROCESSABLE_ENTITY, page_of(&state, &who, values, &problems, None).await?).into_response()),
+    }
+}
+
+/// The contracts of the caller's area with persons served, contacts and spend per person.
+#[utoipa::path(get, path = "/api/v1/contracts", responses((status = 200, body = Vec<Contract>)), security(("bearer" = [])), tag = "institutions")]
+pub async fn api_list(State(state): State<AppState>, ApiNeed(who, _): ApiNeed<ReadContracts>) -> Result<Json<Vec<Contract>>, ApiError> {
+    Ok(Json(list(&state, &who).await?))
+}
+
+/// Record a purchase-of-service contract (the provider's credit code is checked, GB 32100).
+#[utoipa::path(post, path = "/api/v1/contracts", request_body = NewContract,
+    responses((status = 201, body = Created), (status = 422, body = InstitutionRefused)), security(("bearer" = [])), tag = "institutions")]
+pub async fn api_create(
+    State(state): State<AppState>,
+    ApiNeed(who, _): ApiNeed<ManageContracts>,
+    body: Result<Json<NewContract>, axum::extract::rejection::JsonRejection>,
+) -> Result<Response, ApiError> {
+    let Json(new) = body.map_err(|_| AppError::BadRequest("form-invalid".into()))?;
+    match record(&state, &who, new).await? {
+        Ok(id) => Ok((StatusCode::CREATED, Json(Created { id })).into_response()),
+        Err(problems) => {
+            let message = problems.iter().map(|p| p.message.as_str()).collect::<Vec<_>>().join("；");
+            Ok((StatusCode::UNPROCESSABLE_ENTITY, Json(InstitutionRefused { code: "contract-invalid".into(), message, problems })).into_response())
+        }
+    }
+}
