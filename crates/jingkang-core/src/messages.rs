@@ -319,6 +319,7 @@ pub static MESSAGES: &[(&str, &str)] = &[
     ("contract-budget-invalid", "合同金额应为大于 0 的整数（元）"),
     ("contract-standard-invalid", "人均标准应为大于 0 的整数（元/人/年）"),
     ("contract-planned-invalid", "计划服务人数应为不小于 0 的整数"),
+    ("cli-instruments-invalid", "评估量表目录 {dir} 无法使用，没有启动：{detail}"),
     ("site-not-operating", "该机构不在运营中，不能接收服务对象"),
     ("site-persons-unknown", "有 {n} 名服务对象不在本辖区内或不存在"),
     ("staff-name-invalid", "请填写工作人员姓名（不超过 50 字）"),

@@ -39,9 +39,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let url = database_url(&cli.global);
     match cli.command {
         Command::Init { demo, demo_county } => init(&url, demo, &demo_county).await,
-        Command::Serve { listen, demo, demo_county, behind_proxy, tls_cert, tls_key } => {
+        Command::Serve { listen, demo, demo_county, behind_proxy, tls_cert, tls_key, instruments } => {
             let tls = tls_cert.zip(tls_key);
-            crate::serve::run(&url, listen, demo, &demo_county, behind_proxy, tls).await
+            crate::serve::run(&url, listen, (demo, &demo_county), behind_proxy, tls, instruments).await
         }
         Command::User(cmd) => crate::users::run(&url, cmd).await,
         Command::Org(cmd) => crate::users::org(&url, cmd).await,

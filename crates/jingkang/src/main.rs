@@ -87,6 +87,10 @@ pub enum Command {
         /// The certificate's private key (PEM).
         #[arg(long, env = "JINGKANG_TLS_KEY", requires = "tls_cert")]
         tls_key: Option<std::path::PathBuf>,
+        /// A folder of the deployment's own assessment instruments (`*.json`, as the shipped
+        /// ones): added to the shipped instruments, or replacing one of the same code.
+        #[arg(long, env = "JINGKANG_INSTRUMENTS")]
+        instruments: Option<std::path::PathBuf>,
     },
     /// User accounts.
     #[command(subcommand)]

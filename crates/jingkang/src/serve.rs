@@ -16,11 +16,22 @@ use crate::commands::{load_demo, open, user_error};
 pub async fn run(
     url: &str,
     listen: SocketAddr,
-    demo: bool,
-    demo_county: &str,
+    (demo, demo_county): (bool, &str),
     behind_proxy: bool,
     tls: Option<(PathBuf, PathBuf)>,
+    instruments: Option<PathBuf>,
 ) -> anyhow::Result<ExitCode> {
+    // A deployment's own instruments are checked before anything else happens, like the TLS files.
+    let catalogue = match &instruments {
+        None => None,
+        Some(dir) => match jingkang_core::care::instrument::Catalogue::shipped_and(dir) {
+            Ok(c) => Some(c),
+            Err(e) => {
+                let (dir, detail) = (dir.display().to_string(), format!("{e:#}"));
+                return Ok(user_error(render("cli-instruments-invalid", &[("dir", &dir), ("detail", &detail)])));
+            }
+        },
+    };
     // Certificate problems are found before anything else happens.
     let tls_config = match &tls {
         None => None,
@@ -52,7 +63,11 @@ pub async fn run(
     out!("{}", render("cli-serve-listening", &[("scheme", scheme), ("addr", &addr.to_string())]));
     tracing::info!(%addr, tls = tls_config.is_some(), "serving");
     let settings = Settings { secure_cookies: behind_proxy || tls_config.is_some(), trust_proxy: behind_proxy };
-    let state = AppState::new(db, tree, settings);
+    let mut state = AppState::new(db, tree, settings);
+    if let Some(c) = catalogue {
+        tracing::info!(instruments = c.instruments.len(), "assessment instruments loaded");
+        state = state.with_instruments(c);
+    }
     match tls_config {
         Some(tls) => jingkang_web::serve_tls(listener, state, tls, shutdown_signal()).await?,
         None => {

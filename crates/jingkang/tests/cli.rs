@@ -195,6 +195,15 @@ fn serve_logs_routes_without_personal_data_and_stops_on_sigterm() {
         .arg("--data-dir")
         .arg(dir.path())
         .args(["--log", "info", "serve", "--demo", "--listen", &format!("127.0.0.1:{port}")])
+        // A deployment's own instrument: a copy of SDSS under another code.
+        .arg("--instruments")
+        .arg({
+            let folder = dir.path().join("instruments");
+            std::fs::create_dir(&folder).unwrap();
+            let sdss = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../jingkang-core/data/instruments/sdss.json")).unwrap();
+            std::fs::write(folder.join("local.json"), sdss.replacen("\"code\": \"sdss\"", "\"code\": \"sdss_local\"", 1)).unwrap();
+            folder
+        })
         .env_remove("JINGKANG_DATABASE_URL")
         .env("JINGKANG_LOG_FORMAT", "json")
         .stdout(std::process::Stdio::piped())
@@ -228,6 +237,7 @@ fn serve_logs_routes_without_personal_data_and_stops_on_sigterm() {
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
         .filter(|v| v["target"] == "jingkang_web::access")
         .collect();
+    assert!(logs.contains("assessment instruments loaded"), "{logs}");
     assert_eq!(access.len(), 1, "{logs}");
     assert_eq!(access[0]["fields"]["route"], "/persons");
     assert_eq!(access[0]["fields"]["status"], 303);
@@ -245,6 +255,19 @@ fn serve_refuses_unusable_tls_files_with_a_chinese_message() {
     assert!(stderr(&o).contains("无法使用 TLS 证书或私钥"), "{}", stderr(&o));
     let o = jk(dir.path(), &["serve", "--listen", "127.0.0.1:0", "--tls-cert", c]);
     assert!(!o.status.success(), "a certificate needs its key");
+}
+
+#[test]
+fn serve_refuses_a_broken_instrument_folder_with_a_chinese_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().join("instruments");
+    std::fs::create_dir(&folder).unwrap();
+    std::fs::write(folder.join("broken.json"), "{\"code\": \"x\"").unwrap();
+    let o = jk(dir.path(), &["serve", "--listen", "127.0.0.1:0", "--instruments", folder.to_str().unwrap()]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("评估量表目录") && stderr(&o).contains("没有启动"), "{}", stderr(&o));
+    let o = jk(dir.path(), &["serve", "--listen", "127.0.0.1:0", "--instruments", dir.path().join("missing").to_str().unwrap()]);
+    assert!(!o.status.success() && stderr(&o).contains("评估量表目录"), "{}", stderr(&o));
 }
 
 #[test]
