@@ -470,5 +470,20 @@ async fn a_group_session_and_an_sdss_reach_the_person_page_in_chromium() {
     assert!(page.contains("SDSS") && page.contains("有社会功能缺陷"), "{page}");
     assert!(page.contains("小组活动") && page.contains(&today), "the session is on the person page too: {page}");
     shot(&c, "34-person-services-and-assessment").await;
+
+    // 3. 制定康复计划 from the person page: goals, times per month, the guardian's signature.
+    click(&c, &format!("a[href=\"/persons/{}/plans/new\"]", first.id)).await;
+    wait_text(&c, "这是此人的第一份康复计划").await;
+    let goals = c.find(Locator::Css("textarea[name=\"goals\"]")).await.unwrap();
+    goals.send_keys("规律服药，每周参加小组活动").await.unwrap();
+    fill(&c, "per_month_group_activity", "4").await;
+    fill(&c, "per_month_medication", "2").await;
+    click(&c, "input[name=\"signed_by\"][value=\"guardian\"]").await;
+    c.execute(&format!("document.querySelector('input[name=\"signed_on\"]').value = '{today}';"), vec![]).await.unwrap();
+    shot(&c, "35-plan-form").await;
+    click(&c, "form.followup button[type=submit]").await;
+    let page = wait_text(&c, "康复计划第 1 版已保存").await;
+    assert!(page.contains("小组活动 每月 4 次") && page.contains("服药训练 每月 2 次") && page.contains(&format!("监护人于 {today} 签字")), "{page}");
+    shot(&c, "36-person-plan").await;
     c.close().await.unwrap();
 }
