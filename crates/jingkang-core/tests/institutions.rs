@@ -113,7 +113,7 @@ async fn sites_staff_and_site_scope(t: TestDb) {
     assert_eq!(persons::count(&mut tx, &at_b).await.unwrap(), 1);
     assert!(persons::get(&mut tx, &at_b, &actor, ids[0]).await.unwrap().is_none(), "a person of another site is absent");
     assert!(persons::get(&mut tx, &at_a, &actor, ids[0]).await.unwrap().is_some());
-    assert!(institutions::get(&mut tx, &at_b, a).await.unwrap().is_none(), "another site's record is absent too");
+    assert!(institutions::get(&mut tx, &at_b, a, today()).await.unwrap().is_none(), "another site's record is absent too");
     // Writes keep to the site as well: site b cannot assess site a's person.
     let catalogue = Catalogue::shipped().unwrap();
     let answers = ["work", "marriage", "parenting", "withdrawal", "outside_activity", "home_activity", "family_role", "self_care", "interest", "responsibility"]

@@ -58,7 +58,7 @@ pub(crate) async fn list(state: &AppState, who: &CurrentUser) -> AppResult<Vec<I
 
 async fn get(state: &AppState, who: &CurrentUser, id: i64) -> AppResult<Institution> {
     let mut tx = state.db.begin_read().await?;
-    let found = store::get_on(&mut tx, &who.scope, id, today()).await?;
+    let found = store::get(&mut tx, &who.scope, id, today()).await?;
     tx.commit().await?;
     found.ok_or(AppError::NotFound)
 }

@@ -270,7 +270,20 @@ pub async fn load_demo(db: &Db, tree: &RegionTree, county: &regions::Region) -> 
         Err(e) if e.downcast_ref::<generate::history::HistoryExists>().is_some() => 0,
         Err(e) => return Err(e),
     };
-    tracing::info!(created = report.created, unchanged = report.unchanged, followups, "demo data loaded");
+    // Sites, staff, a contract and family support, then a year of services delivered by the
+    // sites (plans, assessments, group sessions), so that 规范服务, the institution pages and the
+    // contract's figures have something to show. Each once.
+    let institutions = match generate::sites::write(db, tree, county, today()).await {
+        Ok(s) => s.institutions,
+        Err(e) if e.downcast_ref::<generate::sites::SitesExist>().is_some() => 0,
+        Err(e) => return Err(e),
+    };
+    let contacts = match generate::services::write(db, 2023, 1, today(), None).await {
+        Ok(s) => s.contacts,
+        Err(e) if e.downcast_ref::<generate::services::ServicesExist>().is_some() => 0,
+        Err(e) => return Err(e),
+    };
+    tracing::info!(created = report.created, unchanged = report.unchanged, followups, institutions, contacts, "demo data loaded");
     Ok(())
 }
 

@@ -4,6 +4,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use anyhow::Context;
+
 use jingkang_core::accounts::{self, Role};
 use jingkang_core::messages::render;
 use jingkang_core::regions::{self, Level};
@@ -80,7 +82,8 @@ pub async fn run(
 }
 
 /// Demo accounts, created once, each printed with a first password that must be changed at first
-/// login: an administrator, a county 民政 officer, a township clerk and a doctor.
+/// login: an administrator, a county 民政 officer, a township clerk, a doctor and a
+/// social worker of a site.
 async fn demo_accounts(db: &Db, tree: &regions::RegionTree, county: &regions::Region) -> anyhow::Result<()> {
     let township = tree.children(&county.code).into_iter().find(|r| r.level == Level::Township).map(|r| r.code.clone());
     let province = county.code[..2].to_string() + "0000";
@@ -95,6 +98,14 @@ async fn demo_accounts(db: &Db, tree: &regions::RegionTree, county: &regions::Re
         wanted.push(("jiezhen", "街镇工作人员", Role::Township, t, org));
     }
     let mut tx = db.begin().await?;
+    // A social worker of the first township site: sees only the persons in that site's care.
+    let (lo, hi) = regions::Scope::of(county).bounds();
+    let site: Option<(i64, String, String)> = jingkang_core::on_tx!(&mut tx, c => sqlx::query_as(
+        "SELECT id, region, name FROM institutions WHERE kind <> 'center' AND region >= $1 AND region < $2 ORDER BY id LIMIT 1")
+        .bind(&lo).bind(&hi).fetch_optional(&mut **c).await)?;
+    if let Some((_, region, name)) = &site {
+        wanted.push(("shegong", "康复站社工", Role::Worker, region.clone(), name.clone()));
+    }
     for (username, display, role, region, org) in wanted {
         if store_accounts::find_user(&mut tx, username).await?.is_some() {
             continue;
@@ -106,6 +117,10 @@ async fn demo_accounts(db: &Db, tree: &regions::RegionTree, county: &regions::Re
         let password = accounts::generate_password();
         let new = NewUser { username, display_name: display, role, region_code: &region, password: &password, must_change_password: true, organisation_id };
         if store_accounts::create_user(&mut tx, &Actor::system(), &new).await?.is_ok() {
+            if let (Role::Worker, Some((site_id, _, _))) = (role, &site) {
+                let user = store_accounts::find_user(&mut tx, username).await?.context("demo worker")?;
+                store_accounts::set_site(&mut tx, &Actor::system(), &user, Some(*site_id)).await?.map_err(|e| anyhow::anyhow!("demo worker's site: {e:?}"))?;
+            }
             out!(
                 "{}",
                 render("cli-serve-demo-account", &[

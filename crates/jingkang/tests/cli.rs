@@ -221,6 +221,8 @@ fn serve_logs_routes_without_personal_data_and_stops_on_sigterm() {
         }
     }
     assert!(printed.contains("演示账号：jiezhen"), "{printed}");
+    // The demo's site has its own social worker.
+    assert!(printed.contains("演示账号：shegong") && printed.contains("康复机构社工"), "{printed}");
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
     write!(s, "GET /persons?q=50011019 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
     let mut resp = String::new();

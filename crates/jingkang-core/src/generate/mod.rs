@@ -8,6 +8,7 @@
 
 pub mod history;
 pub mod services;
+pub mod sites;
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;

@@ -47,8 +47,11 @@ pub async fn write(db: &Db, seed: u64, years: u32, until: NaiveDate, progress: O
     if existing > 0 {
         return Err(ServicesExist(existing).into());
     }
-    let persons: Vec<(i64, String)> = on_tx!(&mut tx, c => sqlx::query_as(
-        "SELECT id, substr(residence_region, 1, 9) FROM persons WHERE registration_state IN ('registered', 'in_service') ORDER BY residence_region, id")
+    // Township by township, and within it site by site: a group session is held by the site whose
+    // care its participants are in (no site: the township's own workers).
+    let persons: Vec<(i64, String, Option<i64>)> = on_tx!(&mut tx, c => sqlx::query_as(
+        "SELECT id, substr(residence_region, 1, 9), site_id FROM persons WHERE registration_state IN ('registered', 'in_service') \
+         ORDER BY substr(residence_region, 1, 9), site_id, residence_region, id")
         .fetch_all(&mut **c).await)?;
     let actor = Actor::system();
     let change = open_change_set(&mut tx, &actor, "gen-services", "generate").await?;
@@ -64,6 +67,7 @@ pub async fn write(db: &Db, seed: u64, years: u32, until: NaiveDate, progress: O
     let ss_cols = [
         ("id", Col::Int), ("change_id", Col::Int), ("item", Col::Text), ("mode", Col::Text), ("service_date", Col::Date), ("start_time", Col::Text),
         ("end_time", Col::Text), ("staff", Col::Text), ("region", Col::Text), ("participants", Col::Int), ("notes", Col::Text),
+        ("institution_id", Col::Int),
     ];
     let at_cols = [("session_id", Col::Int), ("person_id", Col::Int), ("service_date", Col::Date)];
     let rv_cols = [("person_id", Col::Int), ("review_on", Col::Date)];
@@ -80,11 +84,12 @@ pub async fn write(db: &Db, seed: u64, years: u32, until: NaiveDate, progress: O
     }
     let mut summary = ServicesSummary::default();
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    // Township by township: its persons' plans and assessments, then its sessions month by month.
+    // Township (and site) by township: its persons' plans and assessments, then its sessions
+    // month by month.
     let mut at = 0;
     while at < persons.len() {
-        let town = persons[at].1.clone();
-        let end = persons[at..].iter().position(|p| p.1 != town).map_or(persons.len(), |n| at + n);
+        let (town, site) = (persons[at].1.clone(), persons[at].2);
+        let end = persons[at..].iter().position(|p| p.1 != town || p.2 != site).map_or(persons.len(), |n| at + n);
         let group: Vec<i64> = persons[at..end].iter().map(|p| p.0).collect();
         at = end;
         let (mut pl, mut asr, mut ss, mut att) = (Rows::new(), Rows::new(), Rows::new(), Rows::new());
@@ -152,7 +157,8 @@ pub async fn write(db: &Db, seed: u64, years: u32, until: NaiveDate, progress: O
                     let date = *month + Duration::days(rng.random_range(0..=span));
                     ss.row().int(Some(next_session)).int(Some(change)).text(Some(ITEMS.choose(&mut rng).copied().unwrap_or("group_activity")))
                         .text(Some(if chunk.len() > 1 { "institution" } else { "home" })).date(date).text(Some("09:00")).text(Some("10:30"))
-                        .text(Some(STAFF.choose(&mut rng).copied().unwrap_or("李社工"))).text(Some(&town)).int(Some(chunk.len() as i64)).text(None);
+                        .text(Some(STAFF.choose(&mut rng).copied().unwrap_or("李社工"))).text(Some(&town)).int(Some(chunk.len() as i64)).text(None)
+                        .int(site);
                     ss.end_row();
                     for &pid in chunk {
                         att.row().int(Some(next_session)).int(Some(pid)).date(date);

@@ -91,6 +91,10 @@ impl Scope {
     pub fn of(region: &Region) -> Scope {
         Scope { prefix: region.prefix().to_string(), root: Some(region.code.clone()), site: None }
     }
+    /// The subtree of a valid code whose region is not at hand (a stored record's region).
+    pub fn under(code: &crate::domain::RegionCode) -> Scope {
+        Scope { prefix: code.prefix().to_string(), root: Some(code.as_str().to_string()), site: None }
+    }
     pub fn national() -> Scope {
         Scope { prefix: String::new(), root: None, site: None }
     }

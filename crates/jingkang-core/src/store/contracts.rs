@@ -151,10 +151,8 @@ pub async fn list(tx: &mut Tx, scope: &Scope, limit: i64) -> anyhow::Result<Vec<
     let mut out = Vec::with_capacity(rows.len());
     for r in rows {
         // The provider's institutions in the contract's region, their sessions in its period.
-        let (rlo, rhi) = match tree_bounds(&r.region) {
-            Some(b) => b,
-            None => continue,
-        };
+        let Ok(code) = crate::domain::RegionCode::parse(&r.region) else { continue };
+        let (rlo, rhi) = Scope::under(&code).bounds();
         let (served, contacts): (i64, i64) = on_tx!(tx, c => sqlx::query_as(
             "SELECT COUNT(DISTINCT a.person_id), COUNT(*) FROM service_attendance a JOIN service_sessions s ON s.id = a.session_id \
              JOIN institutions i ON i.id = s.institution_id \
@@ -179,13 +177,4 @@ pub async fn list(tx: &mut Tx, scope: &Scope, limit: i64) -> anyhow::Result<Vec<
         })
     }
     Ok(out)
-}
-
-/// The code range of a region's subtree, from the structure of official codes.
-fn tree_bounds(code: &str) -> Option<(String, String)> {
-    let region = crate::domain::RegionCode::parse(code).ok()?;
-    let prefix = region.prefix().to_string();
-    let mut hi = prefix.clone().into_bytes();
-    *hi.last_mut()? += 1;
-    Some((prefix, String::from_utf8(hi).ok()?))
 }

@@ -109,7 +109,7 @@ pub async fn update(
     new: &NewInstitution,
     today: NaiveDate,
 ) -> anyhow::Result<Option<Result<(), Vec<Problem>>>> {
-    if get(tx, scope, id).await?.is_none() {
+    if status_in_scope(tx, scope, id).await?.is_none() {
         return Ok(None);
     }
     let problems = check(new, rules, tree, scope, today);
@@ -167,19 +167,24 @@ pub async fn list(tx: &mut Tx, scope: &Scope, today: NaiveDate) -> anyhow::Resul
     Ok(on_tx!(tx, c => sqlx::query_as(&sql).bind(&lo).bind(&hi).bind(today).fetch_all(&mut **c).await)?)
 }
 
-/// One institution in scope.
-pub async fn get(tx: &mut Tx, scope: &Scope, id: i64) -> anyhow::Result<Option<Institution>> {
-    get_on(tx, scope, id, chrono::Utc::now().date_naive()).await
-}
-
 /// One institution in scope, with its figures on `today`.
-pub async fn get_on(tx: &mut Tx, scope: &Scope, id: i64, today: NaiveDate) -> anyhow::Result<Option<Institution>> {
+pub async fn get(tx: &mut Tx, scope: &Scope, id: i64, today: NaiveDate) -> anyhow::Result<Option<Institution>> {
     let (lo, hi) = scope.bounds();
     if scope.site().is_some_and(|s| s != id) {
         return Ok(None);
     }
     let sql = format!("SELECT {INSTITUTION_COLS} FROM institutions i WHERE i.region >= $1 AND i.region < $2 AND i.id = $4");
     Ok(on_tx!(tx, c => sqlx::query_as(&sql).bind(&lo).bind(&hi).bind(today).bind(id).fetch_optional(&mut **c).await)?)
+}
+
+/// The status of institution `id` if it is in scope (no figures: the check before a change).
+async fn status_in_scope(tx: &mut Tx, scope: &Scope, id: i64) -> anyhow::Result<Option<String>> {
+    let (lo, hi) = scope.bounds();
+    if scope.site().is_some_and(|s| s != id) {
+        return Ok(None);
+    }
+    Ok(on_tx!(tx, c => sqlx::query_scalar("SELECT status FROM institutions WHERE region >= $1 AND region < $2 AND id = $3")
+        .bind(&lo).bind(&hi).bind(id).fetch_optional(&mut **c).await)?)
 }
 
 /// Why persons could not be put in a site's care.
@@ -205,9 +210,9 @@ pub async fn assign_persons(
     persons: &[i64],
 ) -> anyhow::Result<Result<usize, AssignRefusal>> {
     if let Some(id) = site {
-        match get(tx, scope, id).await? {
+        match status_in_scope(tx, scope, id).await? {
             None => return Ok(Err(AssignRefusal::NotFound)),
-            Some(i) if !rules.status(&i.status).is_some_and(|s| s.operating) => return Ok(Err(AssignRefusal::NotOperating)),
+            Some(status) if !rules.status(&status).is_some_and(|s| s.operating) => return Ok(Err(AssignRefusal::NotOperating)),
             Some(_) => {}
         }
     }
@@ -290,7 +295,7 @@ async fn insert_qualification(tx: &mut Tx, change: i64, staff_id: i64, q: &NewQu
 /// Add a staff member (with their certificates) to an institution in scope.
 pub async fn add_staff(tx: &mut Tx, scope: &Scope, actor: &Actor, rules: &InstitutionRules, new: &NewStaff, today: NaiveDate) -> anyhow::Result<Result<i64, Vec<Problem>>> {
     let mut problems = Vec::new();
-    if get(tx, scope, new.institution_id).await?.is_none() {
+    if status_in_scope(tx, scope, new.institution_id).await?.is_none() {
         problems.push(("institution_id", "institution-unknown"));
     }
     if new.name.trim().is_empty() || new.name.trim().chars().count() > 50 {
@@ -324,7 +329,7 @@ pub async fn add_staff(tx: &mut Tx, scope: &Scope, actor: &Actor, rules: &Instit
 async fn staff_in_scope(tx: &mut Tx, scope: &Scope, id: i64) -> anyhow::Result<bool> {
     let institution: Option<i64> = on_tx!(tx, c => sqlx::query_scalar("SELECT institution_id FROM staff WHERE id = $1").bind(id).fetch_optional(&mut **c).await)?;
     Ok(match institution {
-        Some(i) => get(tx, scope, i).await?.is_some(),
+        Some(i) => status_in_scope(tx, scope, i).await?.is_some(),
         None => false,
     })
 }
