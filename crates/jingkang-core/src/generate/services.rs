@@ -191,6 +191,7 @@ pub async fn write(db: &Db, seed: u64, years: u32, until: NaiveDate, progress: O
     );
     on_tx!(&mut tx, c => sqlx::query("DELETE FROM service_months").execute(&mut **c).await.map(drop))?;
     on_tx!(&mut tx, c => sqlx::query(&rebuild).execute(&mut **c).await.map(drop))?;
+    crate::store::standard::rebuild_quarters(&mut tx).await?;
     if tx.backend() == Backend::Postgres {
         on_tx!(&mut tx, c => sqlx::query("SELECT setval(pg_get_serial_sequence('service_sessions', 'id'), GREATEST((SELECT MAX(id) FROM service_sessions), 1))")
             .execute(&mut **c).await.map(drop))?;

@@ -78,6 +78,7 @@ pub async fn record(
         .bind(id).bind(change).bind(&instrument.code).bind(&instrument.version).bind(&instrument.domain).bind(new.assessed_on)
         .bind(new.assessor.trim()).bind(serde_json::to_string(&kept)?).bind(scored.total).bind(&scored.band).bind(scored.flag)
         .fetch_one(&mut **c).await)?;
+    super::standard::refresh_quarters(tx, &[id], new.assessed_on).await?;
     audit::record(tx, actor, "assessment.record", Some(Target::person(id)), serde_json::json!({"assessment": aid, "instrument": instrument.code})).await?;
     Ok(Ok((aid, scored)))
 }

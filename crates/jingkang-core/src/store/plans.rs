@@ -100,6 +100,7 @@ pub async fn record(
         .bind(id).bind(change).bind(version).bind(plan.goals.trim()).bind(serde_json::to_string(&plan.items)?).bind(plan.responsible.trim())
         .bind(plan.starts_on).bind(review).bind(plan.signed_on).bind(&plan.signed_by).execute(&mut **c).await.map(drop))?;
     on_tx!(tx, c => sqlx::query("UPDATE persons SET plan_review_on = $1 WHERE id = $2").bind(review).bind(id).execute(&mut **c).await.map(drop))?;
+    super::standard::refresh_quarters(tx, &[id], plan.starts_on).await?;
     audit::record(tx, actor, "plan.record", Some(Target::person(id)), serde_json::json!({"version": version})).await?;
     Ok(Ok(version))
 }

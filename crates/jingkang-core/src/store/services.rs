@@ -60,6 +60,9 @@ pub async fn record(tx: &mut Tx, scope: &Scope, actor: &Actor, session: &Session
         );
         on_tx!(tx, c => sqlx::query(&sql).bind(&list).bind(&month).execute(&mut **c).await.map(drop))?;
     }
+    if let Some(first) = session.dates.iter().min() {
+        super::standard::refresh_quarters(tx, &session.participants, *first).await?;
+    }
     audit::record(tx, actor, "service.record", Some(Target::region(&region)),
         serde_json::json!({"sessions": ids, "item": session.item, "persons": session.participants})).await?;
     Ok(Ok(ids))

@@ -1,7 +1,16 @@
 //! 规范服务 for a whole region and period in one query (SPEC §6): registered persons (the
-//! denominator) and those meeting the rule (`care::standard`), by township. The monthly contacts
-//! are read from `service_months`, kept by `store::services` with every record.
+//! denominator) and those meeting the rule (`care::standard`), by township.
+//!
+//! Two facts tables are kept in the same transaction as every write they depend on:
+//! `service_months` (contacts per person and month, by `store::services`) and `service_quarters`
+//! (per person and quarter with contacts: contacts in each of its months, whether a plan was
+//! current, the latest assessment on or before its end — [`refresh_quarters`], called by the
+//! service, plan and assessment stores). The rule is applied when the figures are read, so a
+//! changed rule changes the figures, not these rows. A quarter's headline reads one
+//! `service_quarters` row per person; other periods, and the conditions one by one, are decided
+//! from `service_months`, the plans and the assessments.
 
+use chrono::{Datelike, NaiveDate};
 use serde::Serialize;
 
 use super::Tx;
@@ -27,11 +36,99 @@ pub struct StandardRow {
 /// count too.
 pub async fn by_township(tx: &mut Tx, scope: &Scope, rule: &StandardRule, period: &Period, detail: bool) -> anyhow::Result<Vec<StandardRow>> {
     let (lo, hi) = scope.bounds();
-    in_range(tx, (&lo, &hi, &scope.site_sql("p")), rule, period, detail).await
+    let quarter = Period::quarter(period.start.year(), (period.start.month() - 1) / 3 + 1).filter(|q| q == period);
+    match quarter {
+        // Only quarters with contacts have a row: a rule asking for none needs every person.
+        Some(q) if !detail && rule.contacts_per_month >= 1 => quarter_headline(tx, (&lo, &hi, &scope.site_sql("p")), rule, &q).await,
+        _ => in_range(tx, (&lo, &hi, &scope.site_sql("p")), rule, period, detail).await,
+    }
+}
+
+fn registered_states(rule: &StandardRule) -> String {
+    rule.registered_states.iter().map(|s| format!("'{}'", s.replace('\'', ""))).collect::<Vec<_>>().join(", ")
+}
+
+/// A quarter's headline from `service_quarters`: one row per person, joined to the registered
+/// persons of the region.
+async fn quarter_headline(tx: &mut Tx, (lo, hi, site): (&str, &str, &str), rule: &StandardRule, q: &Period) -> anyhow::Result<Vec<StandardRow>> {
+    let since = q.end - chrono::Duration::days(rule.assessment_within_days);
+    let plan = if rule.plan { " AND q.planned = TRUE" } else { "" };
+    let null = if tx.backend() == super::Backend::Postgres { "NULL::bigint" } else { "NULL" };
+    if tx.backend() == super::Backend::Postgres {
+        // One hash table of the quarter's rows, built once (parallel workers would each build
+        // their own), with room for a province in memory, in this transaction only.
+        on_tx!(tx, c => sqlx::query("SET LOCAL work_mem = '128MB'").execute(&mut **c).await.map(drop))?;
+        on_tx!(tx, c => sqlx::query("SET LOCAL max_parallel_workers_per_gather = 0").execute(&mut **c).await.map(drop))?;
+    }
+    let sql = format!(
+        "SELECT substr(p.residence_region, 1, 9) AS township, COUNT(*) AS registered, \
+                SUM(CASE WHEN q.person_id IS NOT NULL{plan} AND q.m1 >= $3 AND q.m2 >= $3 AND q.m3 >= $3 AND q.last_assessed_on >= $4 THEN 1 ELSE 0 END) AS standard, \
+                {null} AS with_plan, {null} AS assessed, {null} AS served_monthly \
+         FROM persons p LEFT JOIN service_quarters q ON q.person_id = p.id AND q.quarter_start = $5 \
+         WHERE p.residence_region >= $1 AND p.residence_region < $2{site} AND p.registration_state IN ({states}) \
+         GROUP BY substr(p.residence_region, 1, 9) ORDER BY township",
+        states = registered_states(rule),
+    );
+    let rows: Vec<StandardRow> = on_tx!(tx, c => sqlx::query_as(&sql)
+        .bind(lo).bind(hi).bind(rule.contacts_per_month).bind(since).bind(q.start)
+        .fetch_all(&mut **c).await)?;
+    Ok(rows)
+}
+
+/// The rows of `service_quarters` computed from the `service_months` rows that match `filter`
+/// (a condition on `service_months`), for `INSERT … SELECT`.
+fn quarters_select(backend: super::Backend, filter: &str) -> String {
+    let (qs, end) = match backend {
+        super::Backend::Sqlite => (
+            "substr(month, 1, 5) || printf('%02d', ((CAST(substr(month, 6, 2) AS INTEGER) - 1) / 3) * 3 + 1) || '-01'",
+            "date(g.qs, '+3 months', '-1 day')",
+        ),
+        super::Backend::Postgres => ("date_trunc('quarter', to_date(month, 'YYYY-MM'))::date", "(g.qs + interval '3 months' - interval '1 day')::date"),
+    };
+    format!(
+        "SELECT g.person_id, g.qs, g.m1, g.m2, g.m3, \
+                EXISTS (SELECT 1 FROM rehab_plans r WHERE r.person_id = g.person_id AND r.starts_on <= {end} AND r.review_on >= g.qs), \
+                (SELECT MAX(a.assessed_on) FROM assessments a WHERE a.person_id = g.person_id AND a.assessed_on <= {end}) \
+         FROM (SELECT person_id, qs, SUM(CASE WHEN k = 0 THEN contacts ELSE 0 END) AS m1, SUM(CASE WHEN k = 1 THEN contacts ELSE 0 END) AS m2, \
+                      SUM(CASE WHEN k = 2 THEN contacts ELSE 0 END) AS m3 \
+               FROM (SELECT person_id, contacts, (CAST(substr(month, 6, 2) AS INTEGER) - 1) % 3 AS k, {qs} AS qs \
+                     FROM service_months WHERE {filter}) mq \
+               GROUP BY person_id, qs) g"
+    )
+}
+
+const QUARTER_COLS: &str = "person_id, quarter_start, m1, m2, m3, planned, last_assessed_on";
+
+/// Recompute the `service_quarters` rows of `persons` from the quarter of `from` on, after a
+/// write that may change them: a service contact on `from`, a plan starting then, an assessment
+/// then (which counts as the latest in every later quarter too).
+pub async fn refresh_quarters(tx: &mut Tx, persons: &[i64], from: NaiveDate) -> anyhow::Result<()> {
+    if persons.is_empty() {
+        return Ok(());
+    }
+    let first = NaiveDate::from_ymd_opt(from.year(), (from.month() - 1) / 3 * 3 + 1, 1).unwrap_or(from);
+    let list = serde_json::to_string(persons)?;
+    let ids = super::bulk::json_int_list(tx.backend(), 1);
+    let delete = format!("DELETE FROM service_quarters WHERE person_id IN ({ids}) AND quarter_start >= $2");
+    on_tx!(tx, c => sqlx::query(&delete).bind(&list).bind(first).execute(&mut **c).await.map(drop))?;
+    let insert = format!(
+        "INSERT INTO service_quarters ({QUARTER_COLS}) {}",
+        quarters_select(tx.backend(), &format!("person_id IN ({ids}) AND month >= $2"))
+    );
+    on_tx!(tx, c => sqlx::query(&insert).bind(&list).bind(first.format("%Y-%m").to_string()).execute(&mut **c).await.map(drop))?;
+    Ok(())
+}
+
+/// Recompute every row of `service_quarters` (after a bulk load of services).
+pub async fn rebuild_quarters(tx: &mut Tx) -> anyhow::Result<()> {
+    on_tx!(tx, c => sqlx::query("DELETE FROM service_quarters").execute(&mut **c).await.map(drop))?;
+    let insert = format!("INSERT INTO service_quarters ({QUARTER_COLS}) {}", quarters_select(tx.backend(), "1 = 1"));
+    on_tx!(tx, c => sqlx::query(&insert).execute(&mut **c).await.map(drop))?;
+    Ok(())
 }
 
 async fn in_range(tx: &mut Tx, (lo, hi, site): (&str, &str, &str), rule: &StandardRule, period: &Period, detail: bool) -> anyhow::Result<Vec<StandardRow>> {
-    let states: Vec<String> = rule.registered_states.iter().map(|s| format!("'{}'", s.replace('\'', ""))).collect();
+    let states = registered_states(rule);
     let since = period.end - chrono::Duration::days(rule.assessment_within_days);
     let months = period.months();
     let (first, last) = match (months.first(), months.last()) {
@@ -47,7 +144,7 @@ async fn in_range(tx: &mut Tx, (lo, hi, site): (&str, &str, &str), rule: &Standa
     let served = "(SELECT COUNT(*) FROM service_months m WHERE m.person_id = p.id AND m.month >= $8 AND m.month <= $9 AND m.contacts >= $6) = $7";
     let assessed = "EXISTS (SELECT 1 FROM assessments s WHERE s.person_id = p.id AND s.assessed_on >= $5 AND s.assessed_on <= $4)";
     if tx.backend() == super::Backend::Postgres {
-        return set_based(tx, (lo, hi, site), &states.join(", "), rule, period, detail, (&first, &last, months.len() as i64, since)).await;
+        return set_based(tx, (lo, hi, site), &states, rule, period, detail, (&first, &last, months.len() as i64, since)).await;
     }
     let count = |cond: &str| format!("SUM(CASE WHEN {cond} THEN 1 ELSE 0 END)");
     let details = if detail {
@@ -60,7 +157,6 @@ async fn in_range(tx: &mut Tx, (lo, hi, site): (&str, &str, &str), rule: &Standa
          FROM persons p WHERE p.residence_region >= $1 AND p.residence_region < $2{site} AND p.registration_state IN ({states}) \
          GROUP BY substr(p.residence_region, 1, 9) ORDER BY township",
         standard = count(&format!("{plan} AND {served} AND {assessed}")),
-        states = states.join(", "),
     );
     let rows: Vec<StandardRow> = on_tx!(tx, c => sqlx::query_as(&sql)
         .bind(lo).bind(hi).bind(period.start).bind(period.end).bind(since).bind(rule.contacts_per_month).bind(months.len() as i64)
