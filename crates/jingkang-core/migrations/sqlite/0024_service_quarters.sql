@@ -13,6 +13,9 @@ CREATE TABLE service_quarters (
     last_assessed_on TEXT,
     PRIMARY KEY (person_id, quarter_start)
 ) WITHOUT ROWID;
+-- A region's quarter read from one index range (the persons meeting the rule, without a seek
+-- into the table); the key's person_id comes with every entry.
+CREATE INDEX service_quarters_quarter ON service_quarters(quarter_start, m1, m2, m3, planned, last_assessed_on);
 INSERT INTO service_quarters (person_id, quarter_start, m1, m2, m3, planned, last_assessed_on)
     SELECT g.person_id, g.qs, g.m1, g.m2, g.m3,
            EXISTS (SELECT 1 FROM rehab_plans r WHERE r.person_id = g.person_id AND r.starts_on <= date(g.qs, '+3 months', '-1 day') AND r.review_on >= g.qs),

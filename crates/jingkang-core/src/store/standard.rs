@@ -48,23 +48,33 @@ fn registered_states(rule: &StandardRule) -> String {
     rule.registered_states.iter().map(|s| format!("'{}'", s.replace('\'', ""))).collect::<Vec<_>>().join(", ")
 }
 
-/// A quarter's headline from `service_quarters`: one row per person, joined to the registered
-/// persons of the region.
+/// A quarter's headline from `service_quarters`: the persons meeting the rule are one index
+/// range of the quarter's rows (ids only), matched to the registered persons of the region.
 async fn quarter_headline(tx: &mut Tx, (lo, hi, site): (&str, &str, &str), rule: &StandardRule, q: &Period) -> anyhow::Result<Vec<StandardRow>> {
     let since = q.end - chrono::Duration::days(rule.assessment_within_days);
     let plan = if rule.plan { " AND q.planned = TRUE" } else { "" };
     let null = if tx.backend() == super::Backend::Postgres { "NULL::bigint" } else { "NULL" };
     if tx.backend() == super::Backend::Postgres {
-        // One hash table of the quarter's rows, built once (parallel workers would each build
-        // their own), with room for a province in memory, in this transaction only.
-        on_tx!(tx, c => sqlx::query("SET LOCAL work_mem = '128MB'").execute(&mut **c).await.map(drop))?;
-        on_tx!(tx, c => sqlx::query("SET LOCAL max_parallel_workers_per_gather = 0").execute(&mut **c).await.map(drop))?;
+        // One hash table of the ids meeting the rule, built once (parallel workers would each
+        // build their own); a plan for these bounds, not a generic one for any region (which
+        // seeks person by person); no JIT compilation for a query of well under a second.
+        for set in ["SET LOCAL work_mem = '128MB'", "SET LOCAL max_parallel_workers_per_gather = 0", "SET LOCAL plan_cache_mode = force_custom_plan", "SET LOCAL jit = off"] {
+            on_tx!(tx, c => sqlx::query(set).execute(&mut **c).await.map(drop))?;
+        }
     }
+    let meeting = format!(
+        "SELECT q.person_id FROM service_quarters q WHERE q.quarter_start = $5{plan} AND q.m1 >= $3 AND q.m2 >= $3 AND q.m3 >= $3 AND q.last_assessed_on >= $4"
+    );
+    // PostgreSQL hash-joins the ids to the persons; SQLite (no hash join) builds them into one
+    // in-memory index, then looks each person up there rather than in the table.
+    let (standard, join) = match tx.backend() {
+        super::Backend::Postgres => ("COUNT(s.person_id)".to_string(), format!(" LEFT JOIN ({meeting}) s ON s.person_id = p.id")),
+        super::Backend::Sqlite => (format!("SUM(CASE WHEN p.id IN ({meeting}) THEN 1 ELSE 0 END)"), String::new()),
+    };
     let sql = format!(
-        "SELECT substr(p.residence_region, 1, 9) AS township, COUNT(*) AS registered, \
-                SUM(CASE WHEN q.person_id IS NOT NULL{plan} AND q.m1 >= $3 AND q.m2 >= $3 AND q.m3 >= $3 AND q.last_assessed_on >= $4 THEN 1 ELSE 0 END) AS standard, \
+        "SELECT substr(p.residence_region, 1, 9) AS township, COUNT(*) AS registered, {standard} AS standard, \
                 {null} AS with_plan, {null} AS assessed, {null} AS served_monthly \
-         FROM persons p LEFT JOIN service_quarters q ON q.person_id = p.id AND q.quarter_start = $5 \
+         FROM persons p{join} \
          WHERE p.residence_region >= $1 AND p.residence_region < $2{site} AND p.registration_state IN ({states}) \
          GROUP BY substr(p.residence_region, 1, 9) ORDER BY township",
         states = registered_states(rule),
