@@ -19,6 +19,9 @@ use jingkang_core::regions::Scope;
 use jingkang_core::store::plans::{self, NewPlan, PlanItem, Refusal};
 use jingkang_core::store::{Actor, assessments, services, standard};
 
+/// A `service_quarters` row: person, quarter, contacts by month, planned, last assessment.
+type FactsRow = (i64, String, i64, i64, i64, bool, Option<String>);
+
 fn d(s: &str) -> NaiveDate {
     NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
 }
@@ -122,7 +125,7 @@ async fn standard_service_by_township(t: TestDb) {
     tx.commit().await.unwrap();
     // The facts kept write by write equal the facts rebuilt from scratch.
     let facts = || async {
-        let rows: Vec<(i64, String, i64, i64, i64, bool, Option<String>)> = on_pool!(&t.db, p => sqlx::query_as(
+        let rows: Vec<FactsRow> = on_pool!(&t.db, p => sqlx::query_as(
             "SELECT person_id, CAST(quarter_start AS TEXT), m1, m2, m3, planned, CAST(last_assessed_on AS TEXT) FROM service_quarters ORDER BY person_id, quarter_start")
             .fetch_all(p).await).unwrap();
         rows
