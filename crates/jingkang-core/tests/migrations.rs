@@ -59,7 +59,7 @@ async fn person_index_migration_keeps_data(db: Db) {
         },
         guardian: None,
     };
-    let again = persons::insert_many(&mut tx, &scope, cs, &[dup]).await;
+    let again = persons::insert_many(&mut tx, &scope, (cs, common::today()), &[dup]).await;
     assert!(again.is_err(), "a second person with the same ID number must be refused");
 }
 

@@ -420,7 +420,7 @@ async fn every_field_round_trips_through_bulk_insert(t: TestDb) {
     let sc = scope(&t, COUNTY);
     let mut tx = t.db.begin().await.unwrap();
     let cs = jingkang_core::store::open_change_set(&mut tx, &Actor::user("tester"), "test", "create").await.unwrap();
-    let ids = persons::insert_many(&mut tx, &sc, cs, &[full.clone(), sparse.clone()]).await.unwrap();
+    let ids = persons::insert_many(&mut tx, &sc, (cs, common::today()), &[full.clone(), sparse.clone()]).await.unwrap();
     assert_eq!(ids.len(), 2);
     let found = persons::find_by_id_numbers(&mut tx, &sc, &[full.data.id_number.as_str(), sparse.data.id_number.as_str()]).await.unwrap();
     tx.commit().await.unwrap();

@@ -46,6 +46,8 @@ pub struct GenEvent {
     pub event: Event,
     pub from: RegistrationState,
     pub to: RegistrationState,
+    /// The day it took effect.
+    pub on: NaiveDate,
 }
 
 /// The history of one person and the state it leaves.
@@ -156,10 +158,16 @@ pub fn person_history(seed: u64, start: NaiveDate, until: NaiveDate) -> PersonHi
     // Registration: most are assessed and registered within months; some decline.
     let mut state = RegistrationState::Pending;
     let span = (until - start).num_days().max(1);
-    let push = |h: &mut PersonHistory, state: &mut RegistrationState, event: Event| {
+    // The days events take effect come from a stream of their own, so the rest of the history
+    // does not depend on them: the first within four months of the start, each next one 1–9
+    // weeks later, none after `until`.
+    let mut days = ChaCha8Rng::seed_from_u64(seed ^ 0x0DA7_E5ED);
+    let mut on = start + Duration::days(days.random_range(0..span.min(120)));
+    let mut push = |h: &mut PersonHistory, state: &mut RegistrationState, event: Event| {
         if let Ok(to) = registration::next(*state, &event) {
-            h.events.push(GenEvent { event, from: *state, to });
+            h.events.push(GenEvent { event, from: *state, to, on: on.min(until) });
             *state = to;
+            on += Duration::days(days.random_range(7..63));
         }
     };
     let x: f64 = rng.random();
@@ -355,7 +363,7 @@ pub async fn write(db: &Db, seed: u64, years: u32, until: NaiveDate, progress: O
     ];
     let ev_cols = [
         ("person_id", Col::Int), ("change_id", Col::Int), ("event", Col::Text), ("from_state", Col::Text), ("to_state", Col::Text),
-        ("close_reason", Col::Text), ("reason", Col::Text),
+        ("close_reason", Col::Text), ("reason", Col::Text), ("effective_on", Col::Date),
     ];
     let sched_cols = [
         ("person_id", Col::Int), ("state", Col::Text), ("risk_grade", Col::Int), ("condition_class", Col::Text),
@@ -431,7 +439,8 @@ pub async fn write(db: &Db, seed: u64, years: u32, until: NaiveDate, progress: O
                     .text(Some(e.from.code()))
                     .text(Some(e.to.code()))
                     .text(close)
-                    .text(e.event.reason_text().filter(|r| !r.is_empty()));
+                    .text(e.event.reason_text().filter(|r| !r.is_empty()))
+                    .date(e.on);
                 ev.end_row();
             }
             // The schedule: the last follow-up's; a lost one keeps the last known risk and class.
@@ -479,6 +488,10 @@ pub async fn write(db: &Db, seed: u64, years: u32, until: NaiveDate, progress: O
          followup_lost = g.followup_lost, last_followup_by = 'system', agreement_valid_until = g.agreement_valid_until, updated_change = $1 \
          FROM gen_schedule g WHERE g.person_id = persons.id")
         .bind(change).execute(&mut **c).await.map(drop))?;
+    // Their history begins at `start`: they were in the registry by then.
+    on_tx!(&mut tx, c => sqlx::query(
+        "UPDATE persons SET known_since = $1 WHERE (known_since IS NULL OR known_since > $1) AND id IN (SELECT person_id FROM gen_schedule)")
+        .bind(start).execute(&mut **c).await.map(drop))?;
     on_tx!(&mut tx, c => sqlx::query("DROP TABLE gen_schedule").execute(&mut **c).await.map(drop))?;
     // The referral ids were given here: move PostgreSQL's identity past them.
     if backend == Backend::Postgres {
@@ -508,9 +521,13 @@ mod tests {
             let h = person_history(seed, start, until);
             assert_eq!(h, person_history(seed, start, until), "deterministic");
             let mut state = RegistrationState::Pending;
-            for e in &h.events {
+            for (i, e) in h.events.iter().enumerate() {
                 assert_eq!(registration::next(state, &e.event), Ok(e.to));
                 state = e.to;
+                assert!(e.on >= start && e.on <= until, "takes effect inside the history");
+                if i > 0 {
+                    assert!(e.on >= h.events[i - 1].on, "in order");
+                }
             }
             let mut previous = None;
             for (i, f) in h.followups.iter().enumerate() {

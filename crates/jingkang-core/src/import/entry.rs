@@ -73,7 +73,7 @@ pub async fn create(
         return Err(EntryError::Invalid(vec![field_error("id_number", "entry-outside-scope", &[])]));
     }
     let cs = store::open_change_set(&mut tx, actor, "网页录入", "web-create").await?;
-    let ids = persons::insert_many(&mut tx, scope, cs, std::slice::from_ref(&record)).await?;
+    let ids = persons::insert_many(&mut tx, scope, (cs, today), std::slice::from_ref(&record)).await?;
     let Some(&person_id) = ids.first() else { return Err(EntryError::Db(anyhow::anyhow!("insert returned no id"))) };
     audit::record(&mut tx, actor, "person.create", Some(Target::person(person_id)), serde_json::json!({"change_set": cs})).await?;
     tx.commit().await?;

@@ -815,7 +815,7 @@ impl Applier<'_> {
         // (`seen`), so nothing needs to be written to know the outcome.
         if !self.opts.dry_run {
             let cs = self.change_set(tx).await?;
-            persons::insert_many(tx, self.scope, cs, &rows).await?;
+            persons::insert_many(tx, self.scope, (cs, self.opts.today), &rows).await?;
         }
         report.created += rows.len() as u64;
         Ok(())

@@ -11,6 +11,7 @@
 pub mod accounts;
 pub mod agreements;
 pub mod alerts;
+pub mod asof;
 pub mod assessments;
 pub mod audit;
 pub mod batch;

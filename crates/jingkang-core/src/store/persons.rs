@@ -4,6 +4,7 @@
 use std::collections::{HashMap, HashSet};
 
 use anyhow::bail;
+use chrono::NaiveDate;
 use super::audit::{self, Target};
 use super::bulk::{self, Col, Rows};
 use super::{Actor, Backend, Tx};
@@ -128,11 +129,12 @@ fn check_in_scope(scope: &Scope, p: &PersonWithGuardian) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Insert new persons (with their first guardian) in one change set. Returns their ids in order.
+/// Insert new persons (with their first guardian) in one change set, entering the registry on
+/// `known_since` (the user's day). Returns their ids in order.
 pub async fn insert_many(
     tx: &mut Tx,
     scope: &Scope,
-    change_id: i64,
+    (change_id, known_since): (i64, NaiveDate),
     persons: &[PersonWithGuardian],
 ) -> anyhow::Result<Vec<i64>> {
     for p in persons {
@@ -146,7 +148,7 @@ pub async fn insert_many(
             .collect();
         let mut cols = vec![("id", Col::Int)];
         cols.extend(used.iter().map(|&i| (PERSON_COLUMNS[i], PERSON_COLUMN_TYPES[i])));
-        cols.extend([("name_initials", Col::Text), ("created_change", Col::Int), ("updated_change", Col::Int)]);
+        cols.extend([("name_initials", Col::Text), ("created_change", Col::Int), ("updated_change", Col::Int), ("known_since", Col::Date)]);
         let new_ids = reserve_ids(tx, "persons", chunk.len()).await?;
         let mut rows = Rows::new();
         for (p, id) in chunk.iter().zip(&new_ids) {
@@ -154,7 +156,7 @@ pub async fn insert_many(
             for &i in &used {
                 write_person_col(&mut rows, &p.data, i);
             }
-            rows.text(Some(&name_initials(&p.data.name))).int(Some(change_id)).int(Some(change_id)).end_row();
+            rows.text(Some(&name_initials(&p.data.name))).int(Some(change_id)).int(Some(change_id)).date(known_since).end_row();
         }
         bulk::insert(tx, "persons", &cols, rows).await?;
         let guardians: Vec<(i64, &Guardian)> =

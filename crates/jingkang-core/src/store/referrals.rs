@@ -294,7 +294,7 @@ pub async fn act(
     };
     let change = open_change_set(tx, &desk.actor, "referral", event.code()).await?;
     if let Some(record) = new_record {
-        let ids = persons::insert_many(tx, &desk.scope, change, std::slice::from_ref(&record)).await?;
+        let ids = persons::insert_many(tx, &desk.scope, (change, today), std::slice::from_ref(&record)).await?;
         let created = *ids.first().ok_or_else(|| anyhow::anyhow!("insert returned no id"))?;
         audit::record(tx, &desk.actor, "person.create", Some(Target::person(created)), serde_json::json!({"change_set": change, "referral": id})).await?;
         person_id = Some(created);

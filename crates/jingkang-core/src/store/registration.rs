@@ -121,9 +121,9 @@ pub async fn transition(
     let exception = matches!(event, Event::Register { exception: Some(_) });
     let reason = event.reason_text().filter(|r| !r.is_empty());
     on_tx!(tx, c => sqlx::query(
-        "INSERT INTO registration_events (person_id, change_id, event, from_state, to_state, close_reason, reason, exception) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
-        .bind(id).bind(change).bind(event.code()).bind(from.code()).bind(to.code()).bind(close_reason).bind(reason).bind(exception)
+        "INSERT INTO registration_events (person_id, change_id, event, from_state, to_state, close_reason, reason, exception, effective_on) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)")
+        .bind(id).bind(change).bind(event.code()).bind(from.code()).bind(to.code()).bind(close_reason).bind(reason).bind(exception).bind(gate.today)
         .execute(&mut **c).await.map(drop))?;
     // The reason's text stays in `registration_events` (it may name people); the audit entry says
     // what happened and that a reason was given.
