@@ -19,4 +19,5 @@ pub mod import;
 pub mod messages;
 pub mod regions;
 pub mod registry;
+pub mod report;
 pub mod store;

@@ -25,6 +25,7 @@ pub mod persons;
 pub mod plans;
 pub mod referrals;
 pub mod registration;
+pub mod report;
 pub mod services;
 pub mod standard;
 pub mod worklists;

@@ -1,0 +1,162 @@
+//! 附件2 against a hand-built data set, on both backends: two townships (a 街道 and a 镇), every
+//! column's value worked out by hand below, as of the quarter's end — a person registered after
+//! it is not counted, one who died during it is out of the registry, one imported after it does
+//! not exist yet; institutions, staff and contracts by their dates.
+
+#![allow(clippy::unwrap_used)]
+
+#[macro_use]
+mod common;
+
+use std::collections::BTreeMap;
+
+use chrono::NaiveDate;
+use common::{TestDb, id, today, write_roster_xlsx};
+use jingkang_core::care::institution::InstitutionRules;
+use jingkang_core::care::instrument::Catalogue;
+use jingkang_core::care::registration::{CloseReason, Event};
+use jingkang_core::care::service::{ServiceCatalogue, SessionInput, validate};
+use jingkang_core::care::standard::{Period, StandardRule};
+use jingkang_core::import::{ImportOptions, import_roster};
+use jingkang_core::on_pool;
+use jingkang_core::regions::Scope;
+use jingkang_core::report::{Cell, Definition, compute};
+use jingkang_core::store::institutions::{NewInstitution, NewQualification, NewStaff};
+use jingkang_core::store::plans::{NewPlan, PlanItem};
+use jingkang_core::store::{Actor, assessments, contracts, institutions, plans, registration, services};
+
+fn d(s: &str) -> NaiveDate {
+    s.parse().unwrap()
+}
+
+/// The persons, by name: township, diagnosis.
+const PERSONS: [(&str, &str, &str); 7] = [
+    ("甲一", "万盛街道", "F20.0"),
+    ("甲二", "万盛街道", "F32.1"),
+    ("甲三", "万盛街道", "F25"),
+    ("甲四", "万盛街道", "F31.2"),
+    ("甲五", "万盛街道", "F20"),
+    ("乙一", "黑山镇", ""),
+    ("乙二", "黑山镇", "f20.3"),
+];
+
+pub async fn hand_built(t: &TestDb) -> BTreeMap<&'static str, i64> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("r.xlsx");
+    let ids: Vec<String> = (0..PERSONS.len()).map(|i| id("500110", "19900101", &format!("{:03}", 200 + 2 * i))).collect();
+    let rows: Vec<[&str; 11]> = PERSONS.iter().zip(&ids).map(|((n, town, _), id)| [*town, *n, "女", "36", id.as_str(), "", "", "新华路1号", "", "", ""]).collect();
+    write_roster_xlsx(&path, &rows);
+    let actor = Actor::user("tester");
+    let opts = ImportOptions { county: "500110", dry_run: false, actor: &actor, source: "test", today: today(), progress: None };
+    let r = import_roster(&t.db, &t.tree, &path, &opts).await.unwrap();
+    assert_eq!(r.created, 7);
+    let mut pid = BTreeMap::new();
+    for (name, _, dx) in PERSONS {
+        let id: i64 = on_pool!(&t.db, p => sqlx::query_scalar("SELECT id FROM persons WHERE name = $1").bind(name).fetch_one(p).await).unwrap();
+        let known = if name == "甲五" { today() } else { d("2026-01-01") };
+        on_pool!(&t.db, p => sqlx::query("UPDATE persons SET known_since = $1, diagnosis_code = $2 WHERE id = $3")
+            .bind(known).bind((!dx.is_empty()).then_some(dx)).bind(id).execute(p).await.map(drop)).unwrap();
+        pid.insert(name, id);
+    }
+    pid
+}
+
+async fn on(t: &TestDb, scope: &Scope, pid: i64, day: &str, event: Event) {
+    let rule = jingkang_core::care::eligibility::Rule::default_rule().unwrap();
+    let gate = registration::Gate { rule: &rule, today: d(day), no_serious_disease: true };
+    let mut tx = t.db.begin().await.unwrap();
+    registration::transition(&mut tx, scope, &Actor::user("clerk"), pid, &event, &gate).await.unwrap().unwrap();
+    tx.commit().await.unwrap();
+}
+
+fn register() -> Event {
+    Event::Register { exception: Some("测试：条件另行核实".into()) }
+}
+
+/// A plan from July, an SDSS in July and a contact in each month of the quarter: 规范服务.
+async fn standard_service(t: &TestDb, scope: &Scope, pid: i64, months: &[&str]) {
+    let actor = Actor::user("worker");
+    let mut tx = t.db.begin().await.unwrap();
+    let plan = NewPlan { goals: "规律服药".into(), items: vec![PlanItem { item: "social_skills".into(), per_month: 1 }], responsible: "李社工".into(),
+        starts_on: d("2026-07-01"), review_on: None, signed_on: Some(d("2026-07-01")), signed_by: Some("guardian".into()) };
+    plans::record(&mut tx, scope, &actor, &ServiceCatalogue::shipped().unwrap(), pid, &plan).await.unwrap().unwrap();
+    let answers = ["work", "marriage", "parenting", "withdrawal", "outside_activity", "home_activity", "family_role", "self_care", "interest", "responsibility"]
+        .into_iter().map(|k| (k.to_string(), "0".to_string())).collect();
+    let new = assessments::NewAssessment { assessed_on: d("2026-07-15"), assessor: "李社工".into(), answers };
+    assessments::record(&mut tx, scope, &actor, Catalogue::shipped().unwrap().get("sdss").unwrap(), pid, &new, today()).await.unwrap().unwrap();
+    let input = SessionInput { item: "social_skills".into(), mode: "institution".into(), dates: months.iter().map(|s| s.to_string()).collect(),
+        start: "09:00".into(), end: "10:00".into(), staff: "李社工".into(), participants: vec![pid], notes: String::new() };
+    services::record(&mut tx, scope, &actor, &validate(&ServiceCatalogue::shipped().unwrap(), &input, today()).unwrap()).await.unwrap().unwrap();
+    tx.commit().await.unwrap();
+}
+
+async fn fujian2_by_hand(t: TestDb) {
+    let p = hand_built(&t).await;
+    let county = t.tree.get("500110").unwrap();
+    let scope = Scope::of(county);
+    let town = |name: &str| t.tree.townships_under("500110").into_iter().find(|r| r.name == name).unwrap().code.clone();
+    let (a, b) = (town("万盛街道"), town("黑山镇"));
+    on(&t, &scope, p["甲一"], "2026-08-01", register()).await;
+    on(&t, &scope, p["甲一"], "2026-08-05", Event::StartService).await;
+    on(&t, &scope, p["甲二"], "2026-03-01", register()).await;
+    on(&t, &scope, p["甲三"], "2026-05-01", Event::Decline { reason: "本人不愿参加".into() }).await;
+    on(&t, &scope, p["甲四"], "2026-02-01", register()).await;
+    on(&t, &scope, p["甲四"], "2026-09-10", Event::Close { reason: CloseReason::Died, note: String::new() }).await;
+    on(&t, &scope, p["甲五"], "2026-11-23", register()).await;
+    on(&t, &scope, p["乙一"], "2026-10-05", register()).await;
+    on(&t, &scope, p["乙二"], "2026-07-20", register()).await;
+    on(&t, &scope, p["乙二"], "2026-07-21", Event::StartService).await;
+    standard_service(&t, &scope, p["甲一"], &["2026-07-10", "2026-08-10", "2026-09-10"]).await;
+    standard_service(&t, &scope, p["甲二"], &["2026-07-10", "2026-09-10"]).await;
+    standard_service(&t, &scope, p["乙二"], &["2026-07-25", "2026-08-25", "2026-09-25"]).await;
+
+    let rules = InstitutionRules::shipped().unwrap();
+    let civil = Actor::user("civil");
+    let site = |name: &str, region: &str, urban: bool, opened: &str| NewInstitution { name: name.into(), kind: "site".into(), urban, region: region.into(),
+        address: "一号".into(), capacity: 20, operator: "心翼社工中心".into(), operator_code: "91110108551385082Q".into(), opened_on: Some(d(opened)), status: "operating".into() };
+    let mut tx = t.db.begin().await.unwrap();
+    let sa = institutions::create(&mut tx, &scope, &civil, (&rules, &t.tree), &site("甲站", &a, true, "2026-07-15"), today()).await.unwrap().unwrap();
+    institutions::create(&mut tx, &scope, &civil, (&rules, &t.tree), &site("乙站一", &b, false, "2026-05-01"), today()).await.unwrap().unwrap();
+    institutions::create(&mut tx, &scope, &civil, (&rules, &t.tree), &site("乙站二", &b, false, "2026-09-01"), today()).await.unwrap().unwrap();
+    let staff = |name: &str, hired: &str, certified: bool| NewStaff { institution_id: sa, name: name.into(), position: "社工".into(), hired_on: d(hired),
+        qualifications: if certified { vec![NewQualification { kind: "social_worker".into(), number: "SW001".into(), issued_on: d("2025-01-01"), valid_until: None }] } else { vec![] } };
+    for (n, h, c) in [("社工一", "2026-07-01", true), ("社工二", "2026-07-01", false), ("社工三", "2026-10-10", true)] {
+        institutions::add_staff(&mut tx, &scope, &civil, &rules, &staff(n, h, c), today()).await.unwrap().unwrap();
+    }
+    let contract = contracts::NewContract { region: "500110".into(), buyer: "綦江区民政局".into(), provider: "心翼社工中心".into(), provider_code: "91110108551385082Q".into(),
+        starts_on: d("2026-01-01"), ends_on: d("2026-12-31"), budget_yuan: 100_000, per_person_yuan: None, planned_persons: None };
+    contracts::record(&mut tx, &scope, &civil, (&rules, &t.tree), &contract).await.unwrap().unwrap();
+    tx.commit().await.unwrap();
+
+    let def = Definition::shipped("fujian2").unwrap();
+    let q3 = Period::quarter(2026, 3).unwrap();
+    let mut tx = t.db.begin_read().await.unwrap();
+    let report = compute(&mut tx, &t.tree, (&scope, county), &def, (&q3, "2026Q3"), &StandardRule::shipped().unwrap()).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(report.rows.len(), t.tree.townships_under("500110").len(), "every township has its row");
+    let row = |code: &str| report.rows.iter().find(|r| r.region == code).unwrap().columns.clone();
+    let expect = |v: [Option<f64>; 18]| -> BTreeMap<String, Option<f64>> { v.iter().enumerate().map(|(i, x)| ((i + 1).to_string(), *x)).collect() };
+    let numbers = |cols: BTreeMap<String, Cell>| -> BTreeMap<String, Option<f64>> { cols.into_iter().map(|(k, c)| (k, c.number())).collect() };
+    let (n, none) = (|x: f64| Some(x), None);
+    // 万盛街道: 甲一 甲二 甲三 in the registry (甲四 died in September, 甲五 came in November);
+    // severe 甲一 甲三; registered 甲一 (in service) 甲二; 规范服务 甲一 of 2 = 50 %; declined 甲三;
+    // the site opened in July; 甲一 newly registered (urban); two staff employed on 30 September,
+    // one certified; the contract is the county's.
+    assert_eq!(numbers(row(&a)), expect([n(3.), none, n(2.), n(1.), n(2.), n(50.), n(1.), n(1.), n(0.), n(1.), n(0.), n(2.), n(50.), n(2.), n(0.), none, none, n(1.)]));
+    // 黑山镇: 乙一 (registered only in October: pending on the day) and 乙二 (severe, registered
+    // in July, 规范服务: 100 %); one rural site opened in the quarter (the other in May).
+    assert_eq!(numbers(row(&b)), expect([n(2.), none, n(1.), n(1.), n(1.), n(100.), n(0.), n(0.), n(1.), n(0.), n(1.), n(1.), n(100.), n(0.), n(0.), none, none, n(0.)]));
+    // The total: the ratio recomputed (2 of 3 = 66.7 %), not summed; the county's contract counts.
+    assert_eq!(numbers(report.total.columns.clone()), expect([n(5.), none, n(3.), n(2.), n(3.), n(66.7), n(1.), n(1.), n(1.), n(1.), n(1.), n(3.), n(66.7), n(2.), n(1.), none, none, n(1.)]));
+    assert_eq!(report.total.name, "合计");
+    // Scoped: a township's clerk computes only their own row.
+    let mut tx = t.db.begin_read().await.unwrap();
+    let town_region = t.tree.get(&b).unwrap();
+    let mine = compute(&mut tx, &t.tree, (&Scope::of(town_region), town_region), &def, (&q3, "2026Q3"), &StandardRule::shipped().unwrap()).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(mine.rows.len(), 1);
+    assert_eq!(numbers(mine.rows[0].columns.clone())["1"], Some(2.0));
+    assert_eq!(numbers(mine.total.columns.clone())["15"], Some(0.0), "the county's contract is not the township's");
+}
+
+backend_tests!(fujian2_by_hand);
