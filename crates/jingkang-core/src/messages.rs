@@ -189,6 +189,9 @@ pub static MESSAGES: &[(&str, &str)] = &[
     ("cli-token-created", "API 令牌（只显示这一次，请妥善保存）：{token}"),
     ("cli-serve-listening", "精康已启动：{scheme}://{addr}/"),
     ("cli-tls-invalid", "无法使用 TLS 证书或私钥（{files}）：文件不存在、不是 PEM 格式，或证书与私钥不匹配"),
+    ("cli-quarter-invalid", "季度“{text}”无法识别，请写成 2025Q3 的形式（年份加 Q 加 1–4）。"),
+    ("cli-report-written", "已写出{name}（{quarter}）：{file}"),
+    ("cli-report-header", "{region}{name}，{quarter}（截至 {end}）；标“手填”的列须在报表中填写："),
     ("cli-serve-demo-account", "演示账号：{username}（{role}，{region}）初始密码 {password}（首次登录须修改）"),
     // -- care: 登记状态 --
     ("registration-illegal", "当前登记状态为“{state}”，不能“{event}”。可进行的操作：{allowed}"),

@@ -149,6 +149,28 @@ async fn fujian2_by_hand(t: TestDb) {
     // The total: the ratio recomputed (2 of 3 = 66.7 %), not summed; the county's contract counts.
     assert_eq!(numbers(report.total.columns.clone()), expect([n(5.), none, n(3.), n(2.), n(3.), n(66.7), n(1.), n(1.), n(1.), n(1.), n(1.), n(3.), n(66.7), n(2.), n(1.), none, none, n(1.)]));
     assert_eq!(report.total.name, "合计");
+    // The official layout, read back by calamine, holds the same figures.
+    let bytes = jingkang_core::export::report::to_xlsx(&def, &report).unwrap();
+    let mut wb: calamine::Xlsx<_> = calamine::open_workbook_from_rs(std::io::Cursor::new(bytes)).unwrap();
+    let sheet = calamine::Reader::worksheet_range(&mut wb, "2026Q3").unwrap();
+    let cell = |r: u32, c: u32| sheet.get_value((r, c)).cloned().unwrap_or(calamine::Data::Empty);
+    assert_eq!(cell(0, 0), calamine::Data::String("綦江区“精康融合行动”推进情况汇总表".into()));
+    assert_eq!(cell(3, 1), calamine::Data::String("辖区内精神障碍患者总数".into()));
+    assert_eq!((1..=18).map(|c| cell(4, c)).collect::<Vec<_>>(), (1..=18).map(|n| calamine::Data::Float(n as f64)).collect::<Vec<_>>());
+    let first = jingkang_core::export::report::FIRST_DATA_ROW;
+    for (i, row) in report.rows.iter().chain([&report.total]).enumerate() {
+        let r = first + i as u32;
+        assert_eq!(cell(r, 0), calamine::Data::String(row.name.clone()));
+        for c in 1..=18u32 {
+            let got = match cell(r, c) {
+                calamine::Data::Float(f) => Some(f),
+                calamine::Data::Int(n) => Some(n as f64),
+                calamine::Data::Empty => None,
+                other => panic!("row {r} column {c}: {other:?}"),
+            };
+            assert_eq!(got, row.columns[&c.to_string()].number(), "row {} column {c}", row.name);
+        }
+    }
     // Scoped: a township's clerk computes only their own row.
     let mut tx = t.db.begin_read().await.unwrap();
     let town_region = t.tree.get(&b).unwrap();

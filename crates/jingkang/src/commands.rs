@@ -104,6 +104,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let (db, _) = open(&url).await?;
             outbox(&db, cmd).await
         }
+        Command::Report(crate::ReportCmd::Quarterly { quarter, region, json, out }) => {
+            let (db, tree) = open(&url).await?;
+            quarterly(&db, &tree, quarter.as_deref(), &region, json, out.as_deref()).await
+        }
         Command::Worklist { name, region, json, out } => {
             let (db, tree) = open(&url).await?;
             worklist(&db, &tree, &name, &region, json, out.as_deref()).await
@@ -337,6 +341,59 @@ async fn worklist(db: &Db, tree: &RegionTree, name: &str, region: &str, json: bo
         out!("{}（{}）：{} 人。口径：{}", list.label_zh(), tree.path_name(&r.code), total, list.definition_zh(day));
         for i in &items {
             out!("  {}", jingkang_core::export::worklist::row_cells(tree, i, day).join("　"));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `jingkang report quarterly`: 附件2 computed now as of the quarter's end, audited as an export.
+async fn quarterly(db: &Db, tree: &RegionTree, quarter: Option<&str>, region: &str, json: bool, out: Option<&Path>) -> anyhow::Result<ExitCode> {
+    use jingkang_core::care::standard::{Period, StandardRule};
+    use jingkang_core::report::{Cell, Definition, compute};
+    let (y, q) = match quarter {
+        Some(text) => match text.trim().split_once(['Q', 'q']).and_then(|(y, n)| y.parse::<i32>().ok().zip(n.parse::<u32>().ok())) {
+            Some((y, q)) if Period::quarter(y, q).is_some() => (y, q),
+            _ => return Ok(user_error(render("cli-quarter-invalid", &[("text", text)]))),
+        },
+        None => jingkang_core::store::report::current_quarter(today()),
+    };
+    let period = Period::quarter(y, q).context("quarter")?;
+    let Some(r) = tree.get(region) else {
+        return Ok(user_error(render("cli-region-unknown", &[("code", region)])));
+    };
+    let def = Definition::shipped("fujian2")?;
+    let scope = jingkang_core::regions::Scope::of(r);
+    let label = format!("{y}Q{q}");
+    let mut tx = db.begin().await?;
+    let report = compute(&mut tx, tree, (&scope, r), &def, (&period, &label), &StandardRule::shipped()?).await?;
+    audit::record(&mut tx, &Actor::cli(), "report.export", Some(audit::Target::region(&r.code)),
+        serde_json::json!({"report": def.code, "quarter": label, "rows": report.rows.len(), "via": "cli"})).await?;
+    tx.commit().await?;
+    let columns = |row: &jingkang_core::report::Row| -> serde_json::Map<String, serde_json::Value> {
+        def.columns.iter().map(|c| (c.key.clone(), serde_json::json!(row.columns.get(&c.key).and_then(Cell::number)))).collect()
+    };
+    if let Some(path) = out {
+        std::fs::write(path, jingkang_core::export::report::to_xlsx(&def, &report)?)?;
+        eprintln!("{}", render("cli-report-written", &[("name", &def.name), ("quarter", &period.label_zh()), ("file", &path.display().to_string())]));
+    } else if json {
+        let rows: Vec<serde_json::Value> = report.rows.iter().map(|row| serde_json::json!({"region": row.region, "name": row.name, "columns": columns(row)})).collect();
+        out!("{}", serde_json::to_string_pretty(&serde_json::json!({
+            "quarter": label, "region": r.code, "rows": rows,
+            "total": {"region": report.total.region, "name": report.total.name, "columns": columns(&report.total)},
+        }))?);
+    } else {
+        out!("{}", render("cli-report-header", &[("region", &report.region_name), ("name", &def.name), ("quarter", &period.label_zh()), ("end", &period.end.to_string())]));
+        let heads: Vec<String> = def.columns.iter().map(|c| format!("{}.{}", c.key, c.label)).collect();
+        out!("  {}", heads.join("　"));
+        for row in report.rows.iter().chain([&report.total]) {
+            let cells: Vec<String> = def.columns.iter().map(|c| match row.columns.get(&c.key) {
+                Some(Cell::Count(n)) => n.to_string(),
+                Some(Cell::Percent(Some(p))) => format!("{p:.1}%"),
+                Some(Cell::Manual(None)) => "（手填）".to_string(),
+                Some(Cell::Manual(Some(v))) => v.to_string(),
+                Some(Cell::Percent(None)) | None => "—".to_string(),
+            }).collect();
+            out!("  {}：{}", row.name, cells.join("　"));
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -128,6 +128,9 @@ pub enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Reports whose layout is data (附件2 …), computed as of the period's end. Audited.
+    #[command(subcommand)]
+    Report(ReportCmd),
     /// Mark referrals whose deadline (in working days) has passed as 超时; run daily (cron/timer).
     ReferralsExpire,
     /// The outbox of alerts for external channels (SMS gateway, webhook): show, retry, deliver.
@@ -136,6 +139,23 @@ pub enum Command {
     /// Benchmarks (figures for the closing notes).
     #[command(subcommand)]
     Bench(bench::BenchCmd),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ReportCmd {
+    /// 附件2 季度推进情况汇总表 for a quarter and a region: one row per township and the total.
+    /// Prints a table (or --json), or writes the official .xlsx layout with --out.
+    Quarterly {
+        /// e.g. 2025Q3 (default: the current quarter).
+        #[arg(long)]
+        quarter: Option<String>,
+        #[arg(long)]
+        region: String,
+        #[arg(long)]
+        json: bool,
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand, Debug)]

@@ -49,6 +49,30 @@ fn init_demo_prints_a_roster_summary_and_is_repeatable() {
     let bad = jk(dir.path(), &["worklist", "someday", "--region", "500110"]);
     assert_eq!(bad.status.code(), Some(2));
     assert!(stderr(&bad).contains("清单"), "{}", stderr(&bad));
+    // 附件2 of the demo county for this quarter: a row per township, 18 columns, the JSON and
+    // the .xlsx agree, the registered persons of the rows add up to the total.
+    let r = jk(dir.path(), &["report", "quarterly", "--region", "500110", "--json"]);
+    assert!(r.status.success(), "{}", stderr(&r));
+    let v: Value = serde_json::from_str(&stdout(&r)).unwrap();
+    let rows = v["rows"].as_array().unwrap();
+    assert!(rows.len() > 20, "{}", rows.len());
+    assert_eq!(v["total"]["columns"].as_object().unwrap().len(), 18);
+    let total_registered = v["total"]["columns"]["5"].as_f64().unwrap();
+    assert!(total_registered > 0.0, "{v}");
+    assert_eq!(rows.iter().map(|r| r["columns"]["5"].as_f64().unwrap()).sum::<f64>(), total_registered);
+    assert!(v["total"]["columns"]["2"].is_null(), "entered by hand");
+    let xlsx = dir.path().join("fujian2.xlsx");
+    let w = jk(dir.path(), &["report", "quarterly", "--region", "500110", "--out", xlsx.to_str().unwrap()]);
+    assert!(w.status.success() && xlsx.exists(), "{}", stderr(&w));
+    let mut wb: calamine::Xlsx<_> = calamine::open_workbook(&xlsx).unwrap();
+    let name = calamine::Reader::sheet_names(&wb)[0].clone();
+    let sheet = calamine::Reader::worksheet_range(&mut wb, &name).unwrap();
+    let last = 5 + rows.len() as u32;
+    assert_eq!(sheet.get_value((last, 0)), Some(&calamine::Data::String("合计".into())));
+    assert_eq!(sheet.get_value((last, 5)).and_then(|d| calamine::DataType::as_f64(d)), Some(total_registered));
+    let bad = jk(dir.path(), &["report", "quarterly", "--region", "500110", "--quarter", "2026Q5"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(stderr(&bad).contains("季度“2026Q5”无法识别"), "{}", stderr(&bad));
     let v = jk(dir.path(), &["audit", "verify"]);
     assert!(v.status.success() && stdout(&v).contains("校验通过"), "{}", stdout(&v));
 }
