@@ -182,3 +182,73 @@ async fn fujian2_by_hand(t: TestDb) {
 }
 
 backend_tests!(fujian2_by_hand);
+
+async fn filings_are_filled_reviewed_signed_and_then_frozen(t: TestDb) {
+    use jingkang_core::report::diff;
+    use jingkang_core::store::filings::{self, FilingState, Refusal};
+    let p = hand_built(&t).await;
+    let county = t.tree.get("500110").unwrap();
+    let civil_scope = Scope::of(county);
+    let b = t.tree.townships_under("500110").into_iter().find(|r| r.name == "黑山镇").unwrap().clone();
+    let clerk_scope = Scope::of(&b);
+    on(&t, &civil_scope, p["乙二"], "2026-07-20", register()).await;
+    let def = Definition::shipped("fujian2").unwrap();
+    let rule = StandardRule::shipped().unwrap();
+    let (clerk, civil) = (Actor::user("clerk"), Actor::user("civil"));
+    let day = d("2026-09-28");
+    let manual = |pairs: &[(&str, i64)]| pairs.iter().map(|(k, v)| (k.to_string(), *v)).collect::<BTreeMap<_, _>>();
+    let problems = |r: Result<i64, Refusal>| match r {
+        Err(Refusal::Problems(p)) => p.into_iter().map(|e| e.code).collect::<Vec<_>>(),
+        other => panic!("{other:?}"),
+    };
+    let filings_count = || async { on_pool!(&t.db, p => sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM report_filings").fetch_one(p).await).unwrap() };
+
+    let mut tx = t.db.begin().await.unwrap();
+    assert_eq!(problems(filings::save(&mut tx, &clerk_scope, &clerk, &def, (&b.code, "2026Q3"), &manual(&[("1", 5), ("2", -1), ("99", 1)]), None, day).await.unwrap()),
+        ["filing-column-computed", "filing-value-invalid", "filing-column-unknown"]);
+    assert_eq!(filings::save(&mut tx, &clerk_scope, &clerk, &def, ("500110", "2026Q3"), &manual(&[]), None, day).await.unwrap(), Err(Refusal::NotFound), "outside the clerk's township");
+    tx.commit().await.unwrap();
+    assert_eq!(filings_count().await, 0, "refused: nothing written");
+
+    let mut tx = t.db.begin().await.unwrap();
+    let id = filings::save(&mut tx, &clerk_scope, &clerk, &def, (&b.code, "2026Q3"), &manual(&[("2", 3), ("16", 1)]), None, day).await.unwrap().unwrap();
+    assert_eq!(problems(filings::save(&mut tx, &clerk_scope, &clerk, &def, (&b.code, "2026Q3"), &manual(&[("2", 3)]), Some(" "), day).await.unwrap()), ["filing-name-missing"]);
+    assert_eq!(filings::save(&mut tx, &clerk_scope, &clerk, &def, (&b.code, "2026Q3"), &manual(&[("2", 3), ("16", 1), ("17", 2)]), Some("王填报"), day).await.unwrap(), Ok(id));
+    assert_eq!(problems(filings::save(&mut tx, &clerk_scope, &clerk, &def, (&b.code, "2026Q3"), &manual(&[]), None, day).await.unwrap()), ["filing-not-draft"]);
+    // 审核: a return needs a reason and sends it back to a draft; then it is filed again and approved.
+    assert!(matches!(filings::review(&mut tx, &civil_scope, &civil, id, "李审核", false, " ", day).await.unwrap(), Err(Refusal::Problems(_))));
+    filings::review(&mut tx, &civil_scope, &civil, id, "李审核", false, "第17列请核实", day).await.unwrap().unwrap();
+    assert_eq!(filings::versions(&mut tx, &civil_scope, "fujian2", &b.code, "2026Q3").await.unwrap()[0].state, FilingState::Draft);
+    filings::save(&mut tx, &clerk_scope, &clerk, &def, (&b.code, "2026Q3"), &manual(&[("2", 3), ("16", 1), ("17", 1)]), Some("王填报"), day).await.unwrap().unwrap();
+    assert!(matches!(filings::sign(&mut tx, &civil_scope, &civil, (&t.tree, &def, &rule), id, "张负责", day).await.unwrap(), Err(Refusal::Problems(_))), "not reviewed yet");
+    filings::review(&mut tx, &civil_scope, &civil, id, "李审核", true, "", day).await.unwrap().unwrap();
+    let v1 = filings::sign(&mut tx, &civil_scope, &civil, (&t.tree, &def, &rule), id, "张负责", day).await.unwrap().unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(v1.rows.len(), 1);
+    assert_eq!((v1.rows[0].columns["5"], v1.rows[0].columns["2"], v1.rows[0].columns["17"]), (Some(1.0), Some(3.0), Some(1.0)));
+
+    // A registration of September entered late: the live figures change, the signed ones do not.
+    on(&t, &civil_scope, p["乙一"], "2026-09-20", register()).await;
+    let mut tx = t.db.begin().await.unwrap();
+    let live = compute(&mut tx, &t.tree, (&clerk_scope, &b), &def, (&Period::quarter(2026, 3).unwrap(), "2026Q3"), &rule).await.unwrap();
+    assert_eq!(live.rows[0].columns["5"].number(), Some(2.0));
+    let stored = filings::versions(&mut tx, &clerk_scope, "fujian2", &b.code, "2026Q3").await.unwrap();
+    assert_eq!(stored.len(), 1);
+    assert_eq!((stored[0].state, stored[0].snapshot.as_ref()), (FilingState::Signed, Some(&v1)), "frozen");
+    assert_eq!((stored[0].filled_by.as_deref(), stored[0].reviewed_by.as_deref(), stored[0].signed_by.as_deref(), stored[0].signed_on), (Some("王填报"), Some("李审核"), Some("张负责"), Some(day)));
+    assert_eq!(problems(filings::save(&mut tx, &clerk_scope, &clerk, &def, (&b.code, "2026Q3"), &manual(&[]), None, day).await.unwrap()), ["filing-signed"]);
+    // The correction is version 2, filled from version 1, and shows what changed.
+    let v2id = filings::correct(&mut tx, &clerk_scope, &clerk, id).await.unwrap().unwrap();
+    assert!(matches!(filings::correct(&mut tx, &clerk_scope, &clerk, id).await.unwrap(), Err(Refusal::Problems(_))), "only the latest signed version");
+    filings::save(&mut tx, &clerk_scope, &clerk, &def, (&b.code, "2026Q3"), &stored[0].manual, Some("王填报"), day).await.unwrap().unwrap();
+    filings::review(&mut tx, &civil_scope, &civil, v2id, "李审核", true, "", day).await.unwrap().unwrap();
+    let v2 = filings::sign(&mut tx, &civil_scope, &civil, (&t.tree, &def, &rule), v2id, "张负责", day).await.unwrap().unwrap();
+    tx.commit().await.unwrap();
+    let changed: Vec<(String, Option<f64>, Option<f64>)> = diff(&v1, &v2).into_iter().filter(|c| c.region == b.code && c.name == b.name).map(|c| (c.key, c.before, c.after)).collect();
+    // 乙一 is now registered in the quarter: a new rural registration (11) and a participant (5, 12).
+    assert_eq!(changed, vec![("11".to_string(), Some(1.0), Some(2.0)), ("12".to_string(), Some(1.0), Some(2.0)), ("5".to_string(), Some(1.0), Some(2.0))]);
+    let audited: i64 = on_pool!(&t.db, p => sqlx::query_scalar("SELECT COUNT(*) FROM audit_log WHERE action LIKE 'report.%'").fetch_one(p).await).unwrap();
+    assert_eq!(audited, 10, "save, fill, return, fill, review, sign; correct, fill, review, sign (refusals write no entry)");
+}
+
+backend_tests!(filings_are_filled_reviewed_signed_and_then_frozen);

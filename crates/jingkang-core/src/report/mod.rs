@@ -128,6 +128,70 @@ pub struct Report {
     pub total: Row,
 }
 
+/// A row's figures as numbers (null: none), as a signed filing keeps them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FrozenRow {
+    pub region: String,
+    pub name: String,
+    pub columns: BTreeMap<String, Option<f64>>,
+}
+
+/// A report's figures as they stood when signed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Frozen {
+    pub rows: Vec<FrozenRow>,
+    pub total: FrozenRow,
+}
+
+impl FrozenRow {
+    fn of(row: &Row, manual: &BTreeMap<String, i64>) -> FrozenRow {
+        let columns = row
+            .columns
+            .iter()
+            .map(|(k, c)| {
+                let v = match c {
+                    Cell::Manual(_) => manual.get(k).map(|n| *n as f64),
+                    other => other.number(),
+                };
+                (k.clone(), v)
+            })
+            .collect();
+        FrozenRow { region: row.region.clone(), name: row.name.clone(), columns }
+    }
+}
+
+impl Frozen {
+    /// The figures of `report` with the hand-entered ones (`manual`, by column) in every row.
+    pub fn of(report: &Report, manual: &BTreeMap<String, i64>) -> Frozen {
+        Frozen { rows: report.rows.iter().map(|r| FrozenRow::of(r, manual)).collect(), total: FrozenRow::of(&report.total, manual) }
+    }
+}
+
+/// One figure that differs between two versions.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Difference {
+    pub region: String,
+    pub name: String,
+    pub key: String,
+    pub before: Option<f64>,
+    pub after: Option<f64>,
+}
+
+/// The figures of `after` that differ from `before`, row by row (rows matched by region).
+pub fn diff(before: &Frozen, after: &Frozen) -> Vec<Difference> {
+    let mut out = Vec::new();
+    let pairs = after.rows.iter().map(|r| (r, before.rows.iter().find(|b| b.region == r.region))).chain([(&after.total, Some(&before.total))]);
+    for (row, old) in pairs {
+        for (key, v) in &row.columns {
+            let was = old.and_then(|o| o.columns.get(key).copied().flatten());
+            if was != *v {
+                out.push(Difference { region: row.region.clone(), name: row.name.clone(), key: key.clone(), before: was, after: *v });
+            }
+        }
+    }
+    out
+}
+
 /// Percent with one decimal.
 fn percent(num: i64, den: i64) -> Option<f64> {
     (den > 0).then(|| (num as f64 * 1000.0 / den as f64).round() / 10.0)

@@ -18,6 +18,7 @@ pub mod batch;
 pub mod contracts;
 pub mod bulk;
 pub mod emergencies;
+pub mod filings;
 pub mod family;
 pub mod followups;
 pub mod institutions;
