@@ -265,6 +265,25 @@ impl Policy for ManageContracts {
     const ROLES: &'static [Role] = &[Role::Civil];
 }
 
+/// Roles that read the quarterly report (附件2, SPEC §9): the townships that file it and 民政,
+/// which reviews and signs it.
+pub struct ReadReports;
+impl Policy for ReadReports {
+    const ROLES: &'static [Role] = &[Role::Civil, Role::Township];
+}
+
+/// Roles that fill in and 填报 their township's report.
+pub struct FileReports;
+impl Policy for FileReports {
+    const ROLES: &'static [Role] = &[Role::Township];
+}
+
+/// Roles that 审核, 退回 and 签发 reports: 民政 (SPEC §9).
+pub struct ReviewReports;
+impl Policy for ReviewReports {
+    const ROLES: &'static [Role] = &[Role::Civil];
+}
+
 /// Roles that write 个案康复计划 (SPEC §6): the township and site workers.
 pub struct RecordPlans;
 impl Policy for RecordPlans {

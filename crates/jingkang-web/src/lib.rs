@@ -26,6 +26,7 @@ pub mod plans;
 pub mod referrals;
 pub mod security;
 pub mod services;
+pub mod reports;
 pub mod standard;
 pub mod totp;
 pub mod uploads;
@@ -169,6 +170,13 @@ fn table() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
         r(Method::POST, "/worklists/{name}/export", roles::<auth::ReadClinical>(), post(worklists::export)),
         r(Method::GET, "/services", roles::<auth::ReadClinical>(), get(services::page)),
         r(Method::GET, "/standard", roles::<auth::ReadClinical>(), get(standard::page)),
+        r(Method::GET, "/reports/fujian2", roles::<auth::ReadReports>(), get(reports::page)),
+        r(Method::POST, "/reports/fujian2", roles::<auth::FileReports>(), post(reports::save)),
+        r(Method::GET, "/reports/fujian2/print", roles::<auth::ReadReports>(), get(reports::print)),
+        r(Method::POST, "/reports/fujian2/export", roles::<auth::ReadReports>(), post(reports::export)),
+        r(Method::POST, "/reports/filings/{id}/review", roles::<auth::ReviewReports>(), post(reports::review)),
+        r(Method::POST, "/reports/filings/{id}/sign", roles::<auth::ReviewReports>(), post(reports::sign)),
+        r(Method::POST, "/reports/filings/{id}/correct", roles::<auth::ReadReports>(), post(reports::correct)),
         r(Method::GET, "/services/new", roles::<auth::RecordServices>(), get(services::new_form)),
         r(Method::POST, "/services", roles::<auth::RecordServices>(), post(services::create)),
         r(Method::GET, "/institutions", roles::<auth::ReadInstitutions>(), get(institutions::page)),

@@ -44,6 +44,7 @@ pub struct Chrome {
     pub can_read_notifications: bool,
     pub can_refer: bool,
     pub can_read_institutions: bool,
+    pub can_read_reports: bool,
 }
 
 impl Chrome {
@@ -61,6 +62,7 @@ impl Chrome {
             can_read_clinical: crate::auth::allows::<crate::auth::ReadClinical>(role),
             can_refer: crate::auth::allows::<crate::auth::Referrals>(role),
             can_read_institutions: crate::auth::allows::<crate::auth::ReadInstitutions>(role),
+            can_read_reports: crate::auth::allows::<crate::auth::ReadReports>(role),
             can_read_notifications: crate::auth::allows::<ReadRegistry>(role),
         }
     }

@@ -60,6 +60,7 @@ app_tests!(
     institutions_staff_and_site_scope,
     contracts_page_and_api,
     family_support_pages_and_api,
+    quarterly_report_filled_reviewed_signed,
 );
 
 async fn login_lockout_and_first_password_change(app: App) {
@@ -383,6 +384,16 @@ async fn authorization_matrix(app: App) {
         pids.push(jingkang_core::store::family::record_peer(&mut tx, &scope, &Actor::cli(), &peer).await.unwrap().unwrap());
         tx.commit().await.unwrap();
     }
+    // A filed report in scope (town_b) and out of it (town_a), for the routes on a filing.
+    let mut fids = Vec::new();
+    for town in [&app.town_b, &app.town_a] {
+        let scope = Scope::of(app.tree.get(town).unwrap());
+        let def = jingkang_core::report::Definition::shipped("fujian2").unwrap();
+        let mut tx = app.db.begin().await.unwrap();
+        fids.push(jingkang_core::store::filings::save(&mut tx, &scope, &Actor::cli(), &def, (town, "2026Q3"), &Default::default(), Some("矩阵"), jingkang_web::entry::today())
+            .await.unwrap().unwrap());
+        tx.commit().await.unwrap();
+    }
     let anon = client();
     for (i, spec) in jingkang_web::route_specs().into_iter().enumerate() {
         for role in Role::ALL {
@@ -398,6 +409,7 @@ async fn authorization_matrix(app: App) {
                     _ if spec.path.contains("/referrals/") => rids.get(&role).map_or(in_person, |r| if in_scope { r.0 } else { r.1 }),
                     _ if spec.path.contains("/institutions/") => sites[usize::from(!in_scope)],
                     _ if spec.path.contains("/staff/") => staff[usize::from(!in_scope)],
+                    _ if spec.path.contains("/filings/") => fids[usize::from(!in_scope)],
                     (true, true) => me,
                     (true, false) => out_user,
                     (false, true) => in_person,
@@ -1702,4 +1714,52 @@ async fn contracts_page_and_api(app: App) {
     let seen: serde_json::Value = other.get(app.url("/api/v1/contracts")).send().await.unwrap().json().await.unwrap();
     assert_eq!(seen.as_array().unwrap().len(), 0);
     assert!(app.audit_actions().await.iter().any(|a| a == "contract.record"));
+}
+
+async fn quarterly_report_filled_reviewed_signed(app: App) {
+    let (town, town_csrf, _) = session_for(&app, "rp-town", Role::Township, &app.town_a).await;
+    let (civil, csrf, _) = session_for(&app, "rp-civil", Role::Civil, COUNTY).await;
+    app.person_in(&app.town_a).await;
+    let page = town.get(app.url("/reports/fujian2?quarter=2026Q3")).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("“精康融合行动”推进情况汇总表") && page.contains("2026年第3季度") && page.contains("本镇街填报"), "{page}");
+    let fill = |m2: &str, submit: &str| vec![("csrf", town_csrf.clone()), ("quarter", "2026Q3".into()), ("m2", m2.into()), ("m16", "1".into()), ("m17", "2".into()),
+        ("name", "王填报".into()), ("submit", submit.into())];
+    let r = town.post(app.url("/reports/fujian2")).form(&fill("三", "1")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let page = r.text().await.unwrap();
+    assert!(page.contains("第 2 列“派出所登记在册的居家严重精神障碍患者人数”须为 0 至 1000000 的整数") && page.contains("value=\"三\""), "{page}");
+    let r = town.post(app.url("/reports/fujian2")).form(&fill("3", "1")).send().await.unwrap();
+    assert_eq!((r.status(), location(&r)), (StatusCode::SEE_OTHER, "/reports/fujian2?quarter=2026Q3&done=fill".to_string()));
+    let page = civil.get(app.url("/reports/fujian2?quarter=2026Q3")).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("已填报，待审核") && page.contains("填报 王填报") && page.contains("尚未填报"), "the other townships have not filed: {page}");
+    let fid: i64 = on_pool!(&app.db, p => sqlx::query_scalar("SELECT id FROM report_filings").fetch_one(p).await).unwrap();
+    let step = |path: String, form: Vec<(&'static str, String)>| civil.post(app.url(&path)).form(&form).send();
+    let r = step(format!("/reports/filings/{fid}/review"), vec![("csrf", csrf.clone()), ("quarter", "2026Q3".into()), ("name", "李审核".into()), ("decision", "approve".into())]).await.unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let r = step(format!("/reports/filings/{fid}/sign"), vec![("csrf", csrf.clone()), ("quarter", "2026Q3".into()), ("name", " ".into())]).await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY, "a signature needs a name");
+    let r = step(format!("/reports/filings/{fid}/sign"), vec![("csrf", csrf.clone()), ("quarter", "2026Q3".into()), ("name", "张负责".into())]).await.unwrap();
+    assert_eq!((r.status(), location(&r)), (StatusCode::SEE_OTHER, "/reports/fujian2?quarter=2026Q3&done=sign".to_string()));
+    let page = civil.get(app.url(&location(&r))).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("已签发，本季度报表已冻结") && page.contains("签发 张负责"), "{page}");
+    let r = town.post(app.url("/reports/fujian2")).form(&fill("4", "0")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.text().await.unwrap().contains("已签发，不能再修改"));
+    // Another county's 民政 does not see the filing at all.
+    let (other, other_csrf, _) = session_for(&app, "rp-other", Role::Civil, "500111").await;
+    let r = other.post(app.url(&format!("/reports/filings/{fid}/correct"))).form(&[("csrf", other_csrf.as_str())]).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    // Download: a reason first, then the official layout; audited.
+    let r = civil.post(app.url("/reports/fujian2/export")).form(&[("csrf", csrf.as_str()), ("quarter", "2026Q3"), ("reason", " ")]).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let r = civil.post(app.url("/reports/fujian2/export")).form(&[("csrf", csrf.as_str()), ("quarter", "2026Q3"), ("reason", "报送区政府")]).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let bytes = r.bytes().await.unwrap();
+    let mut wb: calamine::Xlsx<_> = calamine::open_workbook_from_rs(std::io::Cursor::new(bytes.to_vec())).unwrap();
+    let sheet = calamine::Reader::worksheet_range(&mut wb, "2026Q3").unwrap();
+    let row = (0..sheet.height() as u32).find(|r| sheet.get_value((*r, 0)) == Some(&calamine::Data::String(app.tree.get(&app.town_a).unwrap().name.clone()))).unwrap();
+    assert_eq!(sheet.get_value((row, 2)).and_then(calamine::DataType::as_f64), Some(3.0), "the hand-entered figure as signed");
+    assert!(app.audit_actions().await.iter().any(|a| a == "report.export"));
+    let print = civil.get(app.url("/reports/fujian2/print?quarter=2026Q3")).send().await.unwrap().text().await.unwrap();
+    assert!(print.contains("单位负责人签字") && !print.contains("主菜单"), "{print}");
 }

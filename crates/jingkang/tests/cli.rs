@@ -69,7 +69,7 @@ fn init_demo_prints_a_roster_summary_and_is_repeatable() {
     let sheet = calamine::Reader::worksheet_range(&mut wb, &name).unwrap();
     let last = 5 + rows.len() as u32;
     assert_eq!(sheet.get_value((last, 0)), Some(&calamine::Data::String("合计".into())));
-    assert_eq!(sheet.get_value((last, 5)).and_then(|d| calamine::DataType::as_f64(d)), Some(total_registered));
+    assert_eq!(sheet.get_value((last, 5)).and_then(calamine::DataType::as_f64), Some(total_registered));
     let bad = jk(dir.path(), &["report", "quarterly", "--region", "500110", "--quarter", "2026Q5"]);
     assert_eq!(bad.status.code(), Some(2));
     assert!(stderr(&bad).contains("季度“2026Q5”无法识别"), "{}", stderr(&bad));

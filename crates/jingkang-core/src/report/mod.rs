@@ -214,9 +214,8 @@ pub async fn compute(
             Source::Count { measure, urban } => vec![(*measure, *urban)],
         };
         for w in wanted {
-            if !measured.contains_key(&w) {
-                let m = crate::store::report::measure(tx, tree, scope, w, period, rule).await?;
-                measured.insert(w, m);
+            if let std::collections::btree_map::Entry::Vacant(slot) = measured.entry(w) {
+                slot.insert(crate::store::report::measure(tx, tree, scope, w, period, rule).await?);
             }
         }
     }

@@ -218,6 +218,7 @@ pub async fn save(
 }
 
 /// 审核: approve a filled filing under `name` on `today`, or return it to a draft (with `reason`).
+#[allow(clippy::too_many_arguments)]
 pub async fn review(tx: &mut Tx, scope: &Scope, actor: &Actor, id: i64, name: &str, approve: bool, reason: &str, today: NaiveDate) -> anyhow::Result<Result<(), Refusal>> {
     let Some(f) = by_id(tx, scope, id).await? else { return Ok(Err(Refusal::NotFound)) };
     if f.state != FilingState::Filled {
@@ -291,4 +292,40 @@ pub async fn correct(tx: &mut Tx, scope: &Scope, actor: &Actor, id: i64) -> anyh
 pub fn parse_quarter(text: &str) -> Option<Period> {
     let (y, q) = text.trim().split_once(['Q', 'q'])?;
     Period::quarter(y.parse().ok()?, q.parse().ok()?)
+}
+
+/// The report as its readers see it: a township whose latest filing is signed shows the row as
+/// signed; any other shows today's figures with its hand-entered ones. The total keeps today's
+/// figures, with the hand-entered columns summed over the filings.
+pub fn overlay(def: &Definition, report: &mut crate::report::Report, latest: &BTreeMap<String, Filing>) {
+    use crate::report::Cell;
+    for row in &mut report.rows {
+        let Some(f) = latest.get(&row.region) else { continue };
+        match &f.snapshot {
+            Some(frozen) if f.state == FilingState::Signed => {
+                if let Some(signed) = frozen.rows.first() {
+                    for c in &def.columns {
+                        let v = signed.columns.get(&c.key).copied().flatten();
+                        let cell = match c.value {
+                            Source::Manual { .. } => Cell::Manual(v),
+                            Source::Ratio { .. } => Cell::Percent(v),
+                            Source::Count { .. } => Cell::Count(v.map_or(0, |n| n as i64)),
+                        };
+                        row.columns.insert(c.key.clone(), cell);
+                    }
+                }
+            }
+            _ => {
+                for (k, v) in &f.manual {
+                    if let Some(Cell::Manual(slot)) = row.columns.get_mut(k) {
+                        *slot = Some(*v as f64);
+                    }
+                }
+            }
+        }
+    }
+    for c in def.columns.iter().filter(|c| matches!(c.value, Source::Manual { .. })) {
+        let sum: Option<f64> = report.rows.iter().filter_map(|r| r.columns.get(&c.key).and_then(Cell::number)).fold(None, |a, v| Some(a.unwrap_or(0.0) + v));
+        report.total.columns.insert(c.key.clone(), Cell::Manual(sum));
+    }
 }
