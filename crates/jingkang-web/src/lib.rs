@@ -17,6 +17,7 @@ pub mod entry;
 pub mod error;
 pub mod extract;
 pub mod family;
+pub mod forms;
 pub mod followups;
 pub mod imports;
 pub mod institutions;
@@ -170,6 +171,10 @@ fn table() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
         r(Method::POST, "/worklists/{name}/export", roles::<auth::ReadClinical>(), post(worklists::export)),
         r(Method::GET, "/services", roles::<auth::ReadClinical>(), get(services::page)),
         r(Method::GET, "/standard", roles::<auth::ReadClinical>(), get(standard::page)),
+        r(Method::GET, "/persons/form4", roles::<auth::ReadClinical>(), get(forms::ask_batch)),
+        r(Method::POST, "/persons/form4", roles::<auth::ReadClinical>(), post(forms::print_batch)),
+        r(Method::GET, "/persons/{id}/form4", roles::<auth::ReadClinical>(), get(forms::ask_one)),
+        r(Method::POST, "/persons/{id}/form4", roles::<auth::ReadClinical>(), post(forms::print_one)),
         r(Method::GET, "/reports/fujian2", roles::<auth::ReadReports>(), get(reports::page)),
         r(Method::POST, "/reports/fujian2", roles::<auth::FileReports>(), post(reports::save)),
         r(Method::GET, "/reports/fujian2/print", roles::<auth::ReadReports>(), get(reports::print)),

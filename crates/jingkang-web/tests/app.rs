@@ -61,6 +61,7 @@ app_tests!(
     contracts_page_and_api,
     family_support_pages_and_api,
     quarterly_report_filled_reviewed_signed,
+    registration_forms_printed_with_a_reason,
 );
 
 async fn login_lockout_and_first_password_change(app: App) {
@@ -1762,4 +1763,36 @@ async fn quarterly_report_filled_reviewed_signed(app: App) {
     assert!(app.audit_actions().await.iter().any(|a| a == "report.export"));
     let print = civil.get(app.url("/reports/fujian2/print?quarter=2026Q3")).send().await.unwrap().text().await.unwrap();
     assert!(print.contains("单位负责人签字") && !print.contains("主菜单"), "{print}");
+}
+
+async fn registration_forms_printed_with_a_reason(app: App) {
+    let (town, csrf, _) = session_for(&app, "f4-town", Role::Township, &app.town_a).await;
+    let id = app.person_in(&app.town_a).await;
+    let (name, id_number): (String, String) = on_pool!(&app.db, p => sqlx::query_as("SELECT name, id_number FROM persons WHERE id = $1").bind(id).fetch_one(p).await).unwrap();
+    let page = town.get(app.url(&format!("/persons/{id}"))).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains(&format!("/persons/{id}/form4")), "the person page offers the form");
+    let ask = town.get(app.url(&format!("/persons/{id}/form4"))).send().await.unwrap().text().await.unwrap();
+    assert!(ask.contains("打印原因"), "{ask}");
+    let r = town.post(app.url(&format!("/persons/{id}/form4"))).form(&[("csrf", csrf.as_str()), ("reason", " ")]).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let before = app.audit_actions().await.iter().filter(|a| *a == "person.print").count();
+    let r = town.post(app.url(&format!("/persons/{id}/form4"))).form(&[("csrf", csrf.as_str()), ("reason", "季度报送存档")]).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let sheet = r.text().await.unwrap();
+    assert!(sheet.contains("精神障碍患者登记表") && sheet.contains(&name) && sheet.contains(&id_number) && sheet.contains("☐已婚"), "filled from the record, unmasked: {sheet}");
+    assert_eq!(sheet.matches("<section class=\"form4\">").count(), 1);
+    let after = app.audit_actions().await.iter().filter(|a| *a == "person.print").count();
+    assert_eq!(after, before + 1);
+    // The whole township, one page each.
+    let in_town: i64 = {
+        let (lo, hi) = Scope::of(app.tree.get(&app.town_a).unwrap()).bounds();
+        on_pool!(&app.db, p => sqlx::query_scalar("SELECT COUNT(*) FROM persons WHERE residence_region >= $1 AND residence_region < $2").bind(lo).bind(hi).fetch_one(p).await).unwrap()
+    };
+    let r = town.post(app.url("/persons/form4")).form(&[("csrf", csrf.as_str()), ("reason", "季度报送存档")]).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.text().await.unwrap().matches("<section class=\"form4\">").count() as i64, in_town.min(jingkang_web::forms::BATCH_MAX));
+    // Another township's clerk: as if the person did not exist.
+    let (other, other_csrf, _) = session_for(&app, "f4-other", Role::Township, &app.town_b).await;
+    let r = other.post(app.url(&format!("/persons/{id}/form4"))).form(&[("csrf", other_csrf.as_str()), ("reason", "查看")]).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
 }

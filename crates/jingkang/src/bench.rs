@@ -68,6 +68,16 @@ pub enum BenchCmd {
         #[arg(long)]
         quarter: Option<String>,
     },
+    /// 附件2 (every measure of its 18 columns, computed live as of the quarter's end) for the
+    /// province and the county, on the data already in the database.
+    Report {
+        /// Runs per scope.
+        #[arg(long, default_value_t = 5)]
+        queries: usize,
+        /// The quarter, e.g. 2026Q3; default the last whole quarter.
+        #[arg(long)]
+        quarter: Option<String>,
+    },
     /// wrk against an authenticated person page vs /healthz, served by this process; its peak RSS.
     Web {
         #[arg(long, default_value_t = 64)]
@@ -106,7 +116,8 @@ pub async fn run(cmd: BenchCmd, url: &str) -> anyhow::Result<ExitCode> {
         BenchCmd::Search { queries } => crate::bench_web::search(url, queries).await,
         BenchCmd::Web { connections, seconds } => crate::bench_web::web(url, connections, seconds).await,
         BenchCmd::Care { queries, records, concurrency } => crate::bench_care::care(url, queries, records, concurrency).await,
-        BenchCmd::Standard { queries, quarter } => crate::bench_care::standard(url, queries, quarter.as_deref()).await,
+        BenchCmd::Standard { queries, quarter } => crate::bench_care::standard(url, queries, quarter.as_deref(), false).await,
+        BenchCmd::Report { queries, quarter } => crate::bench_care::standard(url, queries, quarter.as_deref(), true).await,
         BenchCmd::Phase { phase, file, db, county } => {
             let out = phase_run(&phase, &file, db.as_deref(), &county).await?;
             out!("{out}");

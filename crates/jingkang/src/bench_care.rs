@@ -181,8 +181,9 @@ pub async fn care(url: &str, queries: usize, records: usize, concurrency: usize)
 }
 
 /// `jingkang bench standard`: 规范服务 by township for a quarter, for the province and the county
-/// of the first person, timed as the store computes it (one query).
-pub async fn standard(url: &str, queries: usize, quarter: Option<&str>) -> anyhow::Result<ExitCode> {
+/// of the first person, timed as the store computes it (one query). With `report`
+/// (`jingkang bench report`): 附件2 of the same scopes, every column computed live.
+pub async fn standard(url: &str, queries: usize, quarter: Option<&str>, report: bool) -> anyhow::Result<ExitCode> {
     use jingkang_core::care::standard::{Period, StandardRule};
     let (db, tree) = open(url).await?;
     let contacts: i64 = on_pool!(&db, p => sqlx::query_scalar("SELECT COUNT(*) FROM service_attendance").fetch_one(p).await)?;
@@ -217,6 +218,16 @@ pub async fn standard(url: &str, queries: usize, quarter: Option<&str>) -> anyho
             let t = Instant::now();
             // A report reads: on SQLite one of the read-only connections, never the writer.
             let mut tx = db.begin_read().await?;
+            if report {
+                let region = tree.get(&code).with_context(|| format!("region {code}"))?;
+                let def = jingkang_core::report::Definition::shipped("fujian2")?;
+                let r = jingkang_core::report::compute(&mut tx, &tree, (&scope, region), &def, (&period, "bench"), &rule).await?;
+                tx.commit().await?;
+                ms.push(t.elapsed().as_secs_f64() * 1000.0);
+                let n = |k: &str| r.total.columns.get(k).and_then(jingkang_core::report::Cell::number).unwrap_or(0.0) as i64;
+                figures = (n("5"), n("1"));
+                continue;
+            }
             let rows = jingkang_core::store::standard::by_township(&mut tx, &scope, &rule, &period, false).await?;
             tx.commit().await?;
             ms.push(t.elapsed().as_secs_f64() * 1000.0);
@@ -224,8 +235,8 @@ pub async fn standard(url: &str, queries: usize, quarter: Option<&str>) -> anyho
         }
         let mut s = summary(ms);
         s["registered"] = json!(figures.0);
-        s["standard"] = json!(figures.1);
-        out.insert(format!("standard_{level}"), s);
+        s[if report { "in_registry" } else { "standard" }] = json!(figures.1);
+        out.insert(format!("{}_{level}", if report { "fujian2" } else { "standard" }), s);
     }
     out!("{}", serde_json::to_string_pretty(&Value::Object(out))?);
     Ok(ExitCode::SUCCESS)

@@ -14,6 +14,8 @@ use crate::regions::{Region, RegionTree, Scope};
 use crate::store::Tx;
 use crate::store::report::{Measure, Measured};
 
+pub mod form;
+
 /// How a column is obtained.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(untagged)]

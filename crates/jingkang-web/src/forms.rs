@@ -1,0 +1,145 @@
+//! 附件4 精神障碍患者登记表 (SPEC §9): one printable page per person filled from the record
+//! (`report::form`, layout as data), for one person or for every person of the user's area in
+//! one batch. The printed form shows the record unmasked, so it is given with a reason and every
+//! person printed is audited (`person.print`) in the transaction that reads them.
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use jingkang_core::report::form::{FilledCell, FormDef};
+use jingkang_core::store::audit::{self, Target};
+use jingkang_core::store::batch::Outcome;
+use jingkang_core::store::persons::{self, ListFilter, StoredPerson};
+use serde::Deserialize;
+
+use crate::AppState;
+use crate::auth::{CurrentUser, Need, ReadClinical};
+use crate::error::{AppError, AppResult};
+use crate::extract::Form;
+use crate::pages::Chrome;
+
+/// At most this many pages in one batch.
+pub const BATCH_MAX: i64 = 500;
+
+pub struct Sheet {
+    title: String,
+    rows: Vec<Vec<FilledCell>>,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "form4.html")]
+pub struct Printed {
+    sheets: Vec<Sheet>,
+    note: String,
+    more: bool,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "form4_ask.html")]
+pub struct Ask {
+    chrome: Option<Chrome>,
+    csrf: String,
+    action: String,
+    what: String,
+    error: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub struct ReasonForm {
+    csrf: String,
+    #[serde(default)]
+    reason: String,
+}
+
+fn ask(state: &AppState, who: &CurrentUser, action: String, what: String, error: Option<String>) -> Ask {
+    Ask { chrome: Some(Chrome::of(state, who)), csrf: who.csrf().to_string(), action, what, error }
+}
+
+/// The reason form before printing one person's 登记表 (a person out of scope: absent).
+pub async fn ask_one(State(state): State<AppState>, Need { who, .. }: Need<ReadClinical>, Path(id): Path<i64>) -> AppResult<Response> {
+    let mut tx = state.db.begin_read().await?;
+    let found = persons::get_unaudited(&mut tx, &who.scope, id).await?;
+    tx.commit().await?;
+    if !found.is_some_and(|p| who.may_see(&p)) {
+        return Err(AppError::NotFound);
+    }
+    Ok(ask(&state, &who, format!("/persons/{id}/form4"), "此人的精神障碍患者登记表（附件4）".into(), None).into_response())
+}
+
+/// The reason form before printing the 登记表 of every person of the user's area.
+pub async fn ask_batch(State(state): State<AppState>, Need { who, .. }: Need<ReadClinical>) -> AppResult<Response> {
+    let what = format!("{}全部服务对象的精神障碍患者登记表（附件4，每人一页，最多 {BATCH_MAX} 人）", state.tree.path_name(&who.user.region_code));
+    Ok(ask(&state, &who, "/persons/form4".into(), what, None).into_response())
+}
+
+fn reason_of(form: &ReasonForm) -> Option<String> {
+    let r: String = form.reason.trim().chars().take(200).collect();
+    (!r.is_empty()).then_some(r)
+}
+
+/// Read `ids` (or the first persons of the scope) and audit each as printed, in one transaction.
+async fn read_printed(state: &AppState, who: &CurrentUser, one: Option<i64>, reason: String) -> AppResult<(Vec<StoredPerson>, bool)> {
+    let reader = who.clone();
+    Ok(state
+        .writes
+        .run(move |tx| {
+            let (reader, reason) = (reader.clone(), reason.clone());
+            Box::pin(async move {
+                let (found, more) = match one {
+                    Some(id) => (persons::get(tx, &reader.scope, &reader.user.actor(), id).await?.into_iter().collect::<Vec<_>>(), false),
+                    None => {
+                        let filter = ListFilter { limit: Some(BATCH_MAX + 1), min_risk_grade: reader.min_risk_grade(), ..Default::default() };
+                        let mut all = persons::list(tx, &reader.scope, &filter).await?;
+                        let more = all.len() as i64 > BATCH_MAX;
+                        all.truncate(BATCH_MAX as usize);
+                        (all, more)
+                    }
+                };
+                let shown: Vec<StoredPerson> = found.into_iter().filter(|p| reader.may_see(p)).collect();
+                for p in &shown {
+                    audit::record(tx, &reader.user.actor(), "person.print", Some(Target::person(p.id)), serde_json::json!({"form": "fujian4", "reason": reason})).await?;
+                }
+                Ok(Outcome::Keep((shown, more)))
+            })
+        })
+        .await?)
+}
+
+fn printed(state: &AppState, list: &[StoredPerson], more: bool) -> AppResult<Printed> {
+    let def = FormDef::registration()?;
+    let sheets = list
+        .iter()
+        .map(|p| {
+            let town = state.tree.get(p.record.data.residence_region.get(..9).unwrap_or_default()).map(|r| r.name.clone()).unwrap_or_default();
+            Sheet { title: format!("{town}{}", def.title), rows: def.fill(&state.tree, &p.record) }
+        })
+        .collect();
+    Ok(Printed { sheets, note: def.note, more })
+}
+
+/// One person's 登记表, printed with a reason.
+pub async fn print_one(State(state): State<AppState>, Need { who, .. }: Need<ReadClinical>, Path(id): Path<i64>, Form(form): Form<ReasonForm>) -> AppResult<Response> {
+    who.check_csrf(&form.csrf)?;
+    let Some(reason) = reason_of(&form) else {
+        let error = Some(jingkang_core::messages::render("export-reason-missing", &[]));
+        return Ok((StatusCode::UNPROCESSABLE_ENTITY, ask(&state, &who, format!("/persons/{id}/form4"), "此人的精神障碍患者登记表（附件4）".into(), error)).into_response());
+    };
+    let (list, _) = read_printed(&state, &who, Some(id), reason).await?;
+    if list.is_empty() {
+        return Err(AppError::NotFound);
+    }
+    Ok(printed(&state, &list, false)?.into_response())
+}
+
+/// Every person of the user's area, one page each, printed with a reason.
+pub async fn print_batch(State(state): State<AppState>, Need { who, .. }: Need<ReadClinical>, Form(form): Form<ReasonForm>) -> AppResult<Response> {
+    who.check_csrf(&form.csrf)?;
+    let Some(reason) = reason_of(&form) else {
+        let error = Some(jingkang_core::messages::render("export-reason-missing", &[]));
+        return Ok((StatusCode::UNPROCESSABLE_ENTITY, ask(&state, &who, "/persons/form4".into(), "全部服务对象的登记表".into(), error)).into_response());
+    };
+    let (list, more) = read_printed(&state, &who, None, reason).await?;
+    Ok(printed(&state, &list, more)?.into_response())
+}
