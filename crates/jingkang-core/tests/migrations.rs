@@ -39,7 +39,7 @@ async fn person_index_migration_keeps_data(db: Db) {
 
     let mut tx = db.begin().await.unwrap();
     assert_eq!(persons::count(&mut tx, &scope).await.unwrap(), 2);
-    assert_eq!(persons::index_names(&mut tx).await.unwrap(), vec!["persons_agreement_due", "persons_followup_due", "persons_id_number", "persons_initials_region", "persons_lost", "persons_name_region", "persons_plan_review", "persons_residence", "persons_site", "persons_state_region", "persons_unstable"]);
+    assert_eq!(persons::index_names(&mut tx).await.unwrap(), vec!["persons_agreement_due", "persons_followup_due", "persons_id_number", "persons_initials_region", "persons_lost", "persons_name_region", "persons_plan_review", "persons_report", "persons_residence", "persons_site", "persons_state_region", "persons_unstable"]);
     let got = persons::get(&mut tx, &scope, &Actor::cli(), ids[0]).await.unwrap().unwrap();
     assert_eq!(got.record.guardian.unwrap().name, "张大山", "guardian survived the rebuild");
     assert_eq!(persons::history(&mut tx, &scope, ids[0]).await.unwrap().len(), 1, "history survived");

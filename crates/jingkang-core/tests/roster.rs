@@ -83,7 +83,7 @@ async fn reimport_changes_nothing(t: TestDb) {
     let mut tx = t.db.begin().await.unwrap();
     assert_eq!(
         jingkang_core::store::persons::index_names(&mut tx).await.unwrap(),
-        vec!["persons_agreement_due", "persons_followup_due", "persons_id_number", "persons_initials_region", "persons_lost", "persons_name_region", "persons_plan_review", "persons_residence", "persons_site", "persons_state_region", "persons_unstable"]
+        vec!["persons_agreement_due", "persons_followup_due", "persons_id_number", "persons_initials_region", "persons_lost", "persons_name_region", "persons_plan_review", "persons_report", "persons_residence", "persons_site", "persons_state_region", "persons_unstable"]
     );
     drop(tx);
     let before = table_counts(&t.db).await;

@@ -209,6 +209,7 @@ pub async fn compute(
     rule: &StandardRule,
 ) -> anyhow::Result<Report> {
     let mut measured: BTreeMap<(Measure, Option<bool>), Measured> = BTreeMap::new();
+    let mut people = None;
     for c in &def.columns {
         let wanted: Vec<(Measure, Option<bool>)> = match &c.value {
             Source::Manual { .. } => vec![],
@@ -217,7 +218,7 @@ pub async fn compute(
         };
         for w in wanted {
             if let std::collections::btree_map::Entry::Vacant(slot) = measured.entry(w) {
-                slot.insert(crate::store::report::measure(tx, tree, scope, w, period, rule).await?);
+                slot.insert(crate::store::report::measure(tx, tree, scope, w, period, rule, &mut people).await?);
             }
         }
     }

@@ -647,6 +647,7 @@ const PERSON_INDEXES_SQLITE: &[(&str, &str)] = &[
     ("persons_agreement_due", "CREATE INDEX persons_agreement_due ON persons(agreement_valid_until, residence_region, registration_state) WHERE agreement_valid_until IS NOT NULL"),
     ("persons_plan_review", "CREATE INDEX persons_plan_review ON persons(plan_review_on, residence_region) WHERE plan_review_on IS NOT NULL"),
     ("persons_site", "CREATE INDEX persons_site ON persons(site_id, residence_region) WHERE site_id IS NOT NULL"),
+    ("persons_report", "CREATE INDEX persons_report ON persons(residence_region, registration_state, known_since, diagnosis_code)"),
 ];
 const PERSON_INDEXES_POSTGRES: &[(&str, &str)] = &[
     ("persons_id_number", "CREATE UNIQUE INDEX persons_id_number ON persons(id_number)"),
@@ -660,6 +661,7 @@ const PERSON_INDEXES_POSTGRES: &[(&str, &str)] = &[
     ("persons_agreement_due", "CREATE INDEX persons_agreement_due ON persons(agreement_valid_until, residence_region, registration_state) INCLUDE (id) WHERE agreement_valid_until IS NOT NULL"),
     ("persons_plan_review", "CREATE INDEX persons_plan_review ON persons(plan_review_on, residence_region) WHERE plan_review_on IS NOT NULL"),
     ("persons_site", "CREATE INDEX persons_site ON persons(site_id, residence_region) WHERE site_id IS NOT NULL"),
+    ("persons_report", "CREATE INDEX persons_report ON persons(residence_region, registration_state, known_since, diagnosis_code) INCLUDE (id)"),
 ];
 
 /// Drop the person indexes for a bulk load, inside `tx`. Only when the registry is empty (checked
