@@ -8,28 +8,16 @@
 mod common;
 
 use chrono::NaiveDate;
-use common::TestDb;
+use common::{TestDb, register_by_exception as register, transition_on as on};
 use jingkang_core::care::registration::{CloseReason, Event};
 use jingkang_core::on_pool;
 use jingkang_core::regions::Scope;
 use jingkang_core::store::asof::{self, StateCount};
-use jingkang_core::store::{Actor, registration};
 
 fn d(s: &str) -> NaiveDate {
     s.parse().unwrap()
 }
 
-async fn on(t: &TestDb, scope: &Scope, pid: i64, day: &str, event: Event) {
-    let rule = jingkang_core::care::eligibility::Rule::default_rule().unwrap();
-    let gate = registration::Gate { rule: &rule, today: d(day), no_serious_disease: true };
-    let mut tx = t.db.begin().await.unwrap();
-    registration::transition(&mut tx, scope, &Actor::user("clerk"), pid, &event, &gate).await.unwrap().unwrap();
-    tx.commit().await.unwrap();
-}
-
-fn register() -> Event {
-    Event::Register { exception: Some("测试：条件另行核实".into()) }
-}
 
 async fn states(t: &TestDb, scope: &Scope, day: &str) -> Vec<(String, Option<String>, i64)> {
     let mut tx = t.db.begin_read().await.unwrap();

@@ -11,7 +11,7 @@ mod common;
 use std::collections::BTreeMap;
 
 use chrono::NaiveDate;
-use common::{TestDb, id, today, write_roster_xlsx};
+use common::{TestDb, id, register_by_exception as register, today, transition_on as on, write_roster_xlsx};
 use jingkang_core::care::institution::InstitutionRules;
 use jingkang_core::care::instrument::Catalogue;
 use jingkang_core::care::registration::{CloseReason, Event};
@@ -23,7 +23,7 @@ use jingkang_core::regions::Scope;
 use jingkang_core::report::{Cell, Definition, compute};
 use jingkang_core::store::institutions::{NewInstitution, NewQualification, NewStaff};
 use jingkang_core::store::plans::{NewPlan, PlanItem};
-use jingkang_core::store::{Actor, assessments, contracts, institutions, plans, registration, services};
+use jingkang_core::store::{Actor, assessments, contracts, institutions, plans, services};
 
 fn d(s: &str) -> NaiveDate {
     s.parse().unwrap()
@@ -61,17 +61,6 @@ pub async fn hand_built(t: &TestDb) -> BTreeMap<&'static str, i64> {
     pid
 }
 
-async fn on(t: &TestDb, scope: &Scope, pid: i64, day: &str, event: Event) {
-    let rule = jingkang_core::care::eligibility::Rule::default_rule().unwrap();
-    let gate = registration::Gate { rule: &rule, today: d(day), no_serious_disease: true };
-    let mut tx = t.db.begin().await.unwrap();
-    registration::transition(&mut tx, scope, &Actor::user("clerk"), pid, &event, &gate).await.unwrap().unwrap();
-    tx.commit().await.unwrap();
-}
-
-fn register() -> Event {
-    Event::Register { exception: Some("测试：条件另行核实".into()) }
-}
 
 /// A plan from July, an SDSS in July and a contact in each month of the quarter: 规范服务.
 async fn standard_service(t: &TestDb, scope: &Scope, pid: i64, months: &[&str]) {

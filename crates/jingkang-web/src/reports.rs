@@ -37,9 +37,9 @@ fn quarter_of(text: &str) -> AppResult<(Period, String)> {
     if text.is_empty() {
         let (y, q) = jingkang_core::store::report::current_quarter(today());
         let label = format!("{y}Q{q}");
-        return Ok((filings::parse_quarter(&label).ok_or_else(|| AppError::BadRequest("standard-quarter-invalid".into()))?, label));
+        return Ok((Period::parse_quarter(&label).ok_or_else(|| AppError::BadRequest("standard-quarter-invalid".into()))?, label));
     }
-    let p = filings::parse_quarter(text).ok_or_else(|| AppError::BadRequest("standard-quarter-invalid".into()))?;
+    let p = Period::parse_quarter(text).ok_or_else(|| AppError::BadRequest("standard-quarter-invalid".into()))?;
     Ok((p, text.to_uppercase()))
 }
 

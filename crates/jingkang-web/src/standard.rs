@@ -67,9 +67,9 @@ fn quarters(selected: &Period) -> Vec<(String, String, bool)> {
 }
 
 pub async fn page(State(state): State<AppState>, Need { who, .. }: Need<ReadClinical>, Query(q): Query<PageQuery>) -> AppResult<Response> {
-    let period = match q.quarter.trim().split_once(['Q', 'q']) {
-        Some((y, n)) => y.parse().ok().zip(n.parse().ok()).and_then(|(y, n)| Period::quarter(y, n)).ok_or_else(|| AppError::BadRequest("standard-quarter-invalid".into()))?,
-        None => {
+    let period = match q.quarter.trim() {
+        text if !text.is_empty() => Period::parse_quarter(text).ok_or_else(|| AppError::BadRequest("standard-quarter-invalid".into()))?,
+        _ => {
             let (y, n) = quarter_of(today());
             let this = Period::quarter(y, n).ok_or_else(|| AppError::BadRequest("standard-quarter-invalid".into()))?;
             let (y, n) = quarter_of(this.start - chrono::Duration::days(1));

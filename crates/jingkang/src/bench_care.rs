@@ -193,8 +193,7 @@ pub async fn standard(url: &str, queries: usize, quarter: Option<&str>, report: 
     }
     let period = match quarter {
         Some(q) => {
-            let (y, n) = q.split_once(['Q', 'q']).context("--quarter like 2026Q3")?;
-            Period::quarter(y.parse()?, n.parse()?).context("--quarter like 2026Q3")?
+            Period::parse_quarter(q).context("--quarter like 2026Q3")?
         }
         None => {
             let today = jingkang_web::entry::today();

@@ -350,14 +350,17 @@ async fn worklist(db: &Db, tree: &RegionTree, name: &str, region: &str, json: bo
 async fn quarterly(db: &Db, tree: &RegionTree, quarter: Option<&str>, region: &str, json: bool, out: Option<&Path>) -> anyhow::Result<ExitCode> {
     use jingkang_core::care::standard::{Period, StandardRule};
     use jingkang_core::report::{Cell, Definition, compute};
-    let (y, q) = match quarter {
-        Some(text) => match text.trim().split_once(['Q', 'q']).and_then(|(y, n)| y.parse::<i32>().ok().zip(n.parse::<u32>().ok())) {
-            Some((y, q)) if Period::quarter(y, q).is_some() => (y, q),
-            _ => return Ok(user_error(render("cli-quarter-invalid", &[("text", text)]))),
+    let period = match quarter {
+        Some(text) => match Period::parse_quarter(text) {
+            Some(p) => p,
+            None => return Ok(user_error(render("cli-quarter-invalid", &[("text", text)]))),
         },
-        None => jingkang_core::store::report::current_quarter(today()),
+        None => {
+            let (y, q) = jingkang_core::store::report::current_quarter(today());
+            Period::quarter(y, q).context("quarter")?
+        }
     };
-    let period = Period::quarter(y, q).context("quarter")?;
+    let (y, q) = (chrono::Datelike::year(&period.start), (chrono::Datelike::month(&period.start) - 1) / 3 + 1);
     let Some(r) = tree.get(region) else {
         return Ok(user_error(render("cli-region-unknown", &[("code", region)])));
     };

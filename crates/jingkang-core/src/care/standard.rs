@@ -57,6 +57,12 @@ impl Period {
         Some(Period { start, end })
     }
 
+    /// A quarter written `2026Q3` (or `2026q3`), surrounding spaces ignored.
+    pub fn parse_quarter(text: &str) -> Option<Period> {
+        let (y, q) = text.trim().split_once(['Q', 'q'])?;
+        Period::quarter(y.parse().ok()?, q.parse().ok()?)
+    }
+
     /// The months of the period as (year, month).
     pub fn months(&self) -> Vec<(i32, u32)> {
         let mut out = Vec::new();
@@ -131,6 +137,10 @@ mod tests {
         assert_eq!(Period::quarter(2026, 1).unwrap().end, d("2026-03-31"));
         assert_eq!(Period::quarter(2024, 1).unwrap().months().len(), 3);
         assert!(Period::quarter(2026, 5).is_none());
+        assert_eq!(Period::parse_quarter(" 2026q3 "), Some(q));
+        for bad in ["2026Q5", "2026", "Q3", "二〇二六Q3", ""] {
+            assert_eq!(Period::parse_quarter(bad), None, "{bad}");
+        }
     }
 
     /// The rule against a table of timelines for 2026 Q3 (Jul–Sep).

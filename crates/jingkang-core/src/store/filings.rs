@@ -258,7 +258,7 @@ pub async fn sign(
         return refuse("state", "filing-state", &[("state", f.state.label_zh())]);
     }
     let Some(name) = signer(name) else { return refuse("name", "filing-name-missing", &[]) };
-    let (period, region) = match (parse_quarter(&f.quarter), tree.get(&f.region)) {
+    let (period, region) = match (Period::parse_quarter(&f.quarter), tree.get(&f.region)) {
         (Some(p), Some(r)) => (p, r),
         _ => anyhow::bail!("filing {id}: quarter {} or region {}", f.quarter, f.region),
     };
@@ -288,11 +288,6 @@ pub async fn correct(tx: &mut Tx, scope: &Scope, actor: &Actor, id: i64) -> anyh
     Ok(Ok(new))
 }
 
-/// `2026Q3` → the quarter.
-pub fn parse_quarter(text: &str) -> Option<Period> {
-    let (y, q) = text.trim().split_once(['Q', 'q'])?;
-    Period::quarter(y.parse().ok()?, q.parse().ok()?)
-}
 
 /// The report as its readers see it: a township whose latest filing is signed shows the row as
 /// signed; any other shows today's figures with its hand-entered ones. The total keeps today's

@@ -177,3 +177,21 @@ pub async fn some_persons(t: &TestDb, n: usize) -> Vec<i64> {
     import_roster(&t.db, &t.tree, &path, &opts).await.unwrap();
     jingkang_core::on_pool!(&t.db, p => sqlx::query_scalar("SELECT id FROM persons ORDER BY id").fetch_all(p).await).unwrap()
 }
+
+/// Apply registration `event` to person `pid` as a clerk on `day` (`YYYY-MM-DD`): the day the
+/// change takes effect.
+#[allow(dead_code)]
+pub async fn transition_on(t: &TestDb, scope: &jingkang_core::regions::Scope, pid: i64, day: &str, event: jingkang_core::care::registration::Event) {
+    use jingkang_core::store::{Actor, registration};
+    let rule = jingkang_core::care::eligibility::Rule::default_rule().unwrap();
+    let gate = registration::Gate { rule: &rule, today: day.parse().unwrap(), no_serious_disease: true };
+    let mut tx = t.db.begin().await.unwrap();
+    registration::transition(&mut tx, scope, &Actor::user("clerk"), pid, &event, &gate).await.unwrap().unwrap();
+    tx.commit().await.unwrap();
+}
+
+/// Registration by exception (the conditions checked elsewhere), for tests about dates.
+#[allow(dead_code)]
+pub fn register_by_exception() -> jingkang_core::care::registration::Event {
+    jingkang_core::care::registration::Event::Register { exception: Some("测试：条件另行核实".into()) }
+}
