@@ -203,6 +203,7 @@ async fn filings_are_filled_reviewed_signed_and_then_frozen(t: TestDb) {
     let id = filings::save(&mut tx, &clerk_scope, &clerk, &def, (&b.code, "2026Q3"), &manual(&[("2", 3), ("16", 1)]), None, day).await.unwrap().unwrap();
     assert_eq!(problems(filings::save(&mut tx, &clerk_scope, &clerk, &def, (&b.code, "2026Q3"), &manual(&[("2", 3)]), Some(" "), day).await.unwrap()), ["filing-name-missing"]);
     assert_eq!(filings::save(&mut tx, &clerk_scope, &clerk, &def, (&b.code, "2026Q3"), &manual(&[("2", 3), ("16", 1), ("17", 2)]), Some("王填报"), day).await.unwrap(), Ok(id));
+    let change_sets = || async { on_pool!(&t.db, p => sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM change_sets").fetch_one(p).await).unwrap() };
     assert_eq!(problems(filings::save(&mut tx, &clerk_scope, &clerk, &def, (&b.code, "2026Q3"), &manual(&[]), None, day).await.unwrap()), ["filing-not-draft"]);
     // 审核: a return needs a reason and sends it back to a draft; then it is filed again and approved.
     assert!(matches!(filings::review(&mut tx, &civil_scope, &civil, id, "李审核", false, " ", day).await.unwrap(), Err(Refusal::Problems(_))));
@@ -225,7 +226,14 @@ async fn filings_are_filled_reviewed_signed_and_then_frozen(t: TestDb) {
     assert_eq!(stored.len(), 1);
     assert_eq!((stored[0].state, stored[0].snapshot.as_ref()), (FilingState::Signed, Some(&v1)), "frozen");
     assert_eq!((stored[0].filled_by.as_deref(), stored[0].reviewed_by.as_deref(), stored[0].signed_by.as_deref(), stored[0].signed_on), (Some("王填报"), Some("李审核"), Some("张负责"), Some(day)));
+    tx.commit().await.unwrap();
+    // A refusal writes nothing, not even a change set (it commits here, as the web's writer does).
+    let before = change_sets().await;
+    let mut tx = t.db.begin().await.unwrap();
     assert_eq!(problems(filings::save(&mut tx, &clerk_scope, &clerk, &def, (&b.code, "2026Q3"), &manual(&[]), None, day).await.unwrap()), ["filing-signed"]);
+    tx.commit().await.unwrap();
+    assert_eq!(change_sets().await, before);
+    let mut tx = t.db.begin().await.unwrap();
     // The correction is version 2, filled from version 1, and shows what changed.
     let v2id = filings::correct(&mut tx, &clerk_scope, &clerk, id).await.unwrap().unwrap();
     assert!(matches!(filings::correct(&mut tx, &clerk_scope, &clerk, id).await.unwrap(), Err(Refusal::Problems(_))), "only the latest signed version");

@@ -195,13 +195,13 @@ pub async fn save(
         None => None,
     };
     let latest = versions(tx, scope, &def.code, region, quarter).await?.into_iter().next();
+    if let Some(f) = latest.as_ref().filter(|f| f.state != FilingState::Draft) {
+        return refuse("state", if f.state == FilingState::Signed { "filing-signed" } else { "filing-not-draft" }, &[("state", f.state.label_zh())]);
+    }
     let state = if name.is_some() { FilingState::Filled } else { FilingState::Draft };
     let json = serde_json::to_string(manual)?;
     let change = open_change_set(tx, actor, "report", if name.is_some() { "fill" } else { "save" }).await?;
     let id = match latest {
-        Some(f) if f.state != FilingState::Draft => {
-            return refuse("state", if f.state == FilingState::Signed { "filing-signed" } else { "filing-not-draft" }, &[("state", f.state.label_zh())]);
-        }
         Some(f) => {
             on_tx!(tx, c => sqlx::query("UPDATE report_filings SET manual = $1, state = $2, filled_by = $3, filled_on = $4, change_id = $5 WHERE id = $6")
                 .bind(&json).bind(state.code()).bind(&name).bind(name.as_ref().map(|_| today)).bind(change).bind(f.id).execute(&mut **c).await.map(drop))?;
