@@ -57,6 +57,19 @@ impl Period {
         Some(Period { start, end })
     }
 
+    /// Month `m` (1–12) of `year`.
+    pub fn month(year: i32, m: u32) -> Option<Period> {
+        let start = NaiveDate::from_ymd_opt(year, m, 1)?;
+        let end = start.checked_add_months(Months::new(1))? - Duration::days(1);
+        Some(Period { start, end })
+    }
+
+    /// A month written `2026-08` (or `2026-8`), surrounding spaces ignored.
+    pub fn parse_month(text: &str) -> Option<Period> {
+        let (y, m) = text.trim().split_once('-')?;
+        Period::month(y.parse().ok()?, m.parse().ok()?)
+    }
+
     /// A quarter written `2026Q3` (or `2026q3`), surrounding spaces ignored.
     pub fn parse_quarter(text: &str) -> Option<Period> {
         let (y, q) = text.trim().split_once(['Q', 'q'])?;
@@ -80,6 +93,8 @@ impl Period {
         let is_quarter = self.start.day() == 1 && (self.start.month() - 1).is_multiple_of(3) && Period::quarter(self.start.year(), (self.start.month() - 1) / 3 + 1) == Some(*self);
         if is_quarter {
             format!("{}年第{}季度", self.start.year(), (self.start.month() - 1) / 3 + 1)
+        } else if Period::month(self.start.year(), self.start.month()) == Some(*self) {
+            format!("{}年{}月", self.start.year(), self.start.month())
         } else {
             format!("{} 至 {}", self.start, self.end)
         }

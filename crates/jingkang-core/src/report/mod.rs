@@ -15,6 +15,7 @@ use crate::store::Tx;
 use crate::store::report::{Measure, Measured};
 
 pub mod form;
+pub mod indicators;
 
 /// How a column is obtained.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
@@ -51,7 +52,7 @@ pub struct Group {
 pub struct Definition {
     pub code: String,
     pub name: String,
-    /// Only `quarter` for now.
+    /// `quarter` or `month`.
     pub period: String,
     pub row_label: String,
     pub total_label: String,
@@ -61,13 +62,16 @@ pub struct Definition {
     pub signatures: Vec<String>,
 }
 
-static SHIPPED: &[(&str, &str)] = &[("fujian2", include_str!("../../data/reports/fujian2.json"))];
+static SHIPPED: &[(&str, &str)] = &[
+    ("fujian2", include_str!("../../data/reports/fujian2.json")),
+    ("followup_monthly", include_str!("../../data/reports/followup_monthly.json")),
+];
 
 impl Definition {
     /// Parse and check a definition: unique column keys, groups of existing columns in order.
     pub fn parse(json: &str) -> anyhow::Result<Definition> {
         let d: Definition = serde_json::from_str(json).context("report definition")?;
-        ensure!(d.period == "quarter", "report {}: period {} (only quarter)", d.code, d.period);
+        ensure!(d.period == "quarter" || d.period == "month", "report {}: period {} (quarter or month)", d.code, d.period);
         let mut keys = BTreeSet::new();
         for c in &d.columns {
             ensure!(keys.insert(c.key.as_str()), "report {}: column {} twice", d.code, c.key);
@@ -209,7 +213,11 @@ pub async fn compute(
     rule: &StandardRule,
 ) -> anyhow::Result<Report> {
     let mut measured: BTreeMap<(Measure, Option<bool>), Measured> = BTreeMap::new();
-    let mut people = None;
+    let mut people = crate::store::report::People::wanting(def.columns.iter().flat_map(|c| match &c.value {
+        Source::Manual { .. } => vec![],
+        Source::Ratio { ratio } => ratio.to_vec(),
+        Source::Count { measure, .. } => vec![*measure],
+    }));
     for c in &def.columns {
         let wanted: Vec<(Measure, Option<bool>)> = match &c.value {
             Source::Manual { .. } => vec![],
@@ -277,6 +285,8 @@ mod tests {
         assert!(Definition::parse(&ok.replace("\"in_registry_severe\"", "\"in_registry_weird\"")).is_err(), "an unknown measure");
         assert!(Definition::parse(&ok.replace("[\"14\", \"15\"", "[\"15\", \"14\"")).is_err(), "groups out of order");
         assert!(Definition::parse(&ok.replace("\"period\": \"quarter\"", "\"period\": \"year\"")).is_err());
+        let monthly = Definition::shipped("followup_monthly").unwrap();
+        assert_eq!((monthly.period.as_str(), monthly.columns.len()), ("month", 11));
     }
 
     #[test]
