@@ -265,6 +265,12 @@ impl Policy for ManageContracts {
     const ROLES: &'static [Role] = &[Role::Civil];
 }
 
+/// The indicator dashboard and the lists behind its figures (民政, 街镇, 卫健).
+pub struct ReadIndicators;
+impl Policy for ReadIndicators {
+    const ROLES: &'static [Role] = &[Role::Civil, Role::Township, Role::Health];
+}
+
 /// Roles that read the quarterly report (附件2, SPEC §9): the townships that file it and 民政,
 /// which reviews and signs it.
 pub struct ReadReports;

@@ -20,6 +20,7 @@ pub mod family;
 pub mod forms;
 pub mod followups;
 pub mod imports;
+pub mod indicators;
 pub mod institutions;
 pub mod limit;
 pub mod pages;
@@ -73,6 +74,8 @@ pub struct AppState {
     pub services: Arc<jingkang_core::care::service::ServiceCatalogue>,
     /// Institution kinds, statuses, qualifications and thresholds (`data/institutions.json`).
     pub institutions: Arc<jingkang_core::care::institution::InstitutionRules>,
+    /// The indicators and their targets: the shipped ones or the deployment's (`with_indicators`).
+    pub indicators: Arc<jingkang_core::report::indicators::Indicators>,
 }
 
 impl AppState {
@@ -91,12 +94,19 @@ impl AppState {
             instruments: Arc::new(jingkang_core::care::instrument::Catalogue::shipped().expect("shipped instruments parse")),
             services: Arc::new(jingkang_core::care::service::ServiceCatalogue::shipped().expect("shipped service catalogue parses")),
             institutions: Arc::new(jingkang_core::care::institution::InstitutionRules::shipped().expect("shipped institution rules parse")),
+            indicators: Arc::new(jingkang_core::report::indicators::Indicators::shipped().expect("shipped indicators parse")),
         }
     }
 
     /// Use `catalogue` (the shipped instruments and a deployment's own) instead of the shipped ones.
     pub fn with_instruments(mut self, catalogue: jingkang_core::care::instrument::Catalogue) -> AppState {
         self.instruments = Arc::new(catalogue);
+        self
+    }
+
+    /// Use `indicators` (a deployment's targets) instead of the shipped ones.
+    pub fn with_indicators(mut self, indicators: jingkang_core::report::indicators::Indicators) -> AppState {
+        self.indicators = Arc::new(indicators);
         self
     }
 }
@@ -179,6 +189,9 @@ fn table() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
         r(Method::POST, "/reports/fujian2", roles::<auth::FileReports>(), post(reports::save)),
         r(Method::GET, "/reports/fujian2/print", roles::<auth::ReadReports>(), get(reports::print)),
         r(Method::POST, "/reports/fujian2/export", roles::<auth::ReadReports>(), post(reports::export)),
+        r(Method::GET, "/indicators", roles::<auth::ReadIndicators>(), get(indicators::page)),
+        r(Method::GET, "/indicators/list", roles::<auth::ReadIndicators>(), get(indicators::list)),
+        r(Method::POST, "/indicators/export", roles::<auth::ReadIndicators>(), post(indicators::export)),
         r(Method::POST, "/reports/filings/{id}/review", roles::<auth::ReviewReports>(), post(reports::review)),
         r(Method::POST, "/reports/filings/{id}/sign", roles::<auth::ReviewReports>(), post(reports::sign)),
         r(Method::POST, "/reports/filings/{id}/correct", roles::<auth::ReadReports>(), post(reports::correct)),

@@ -45,6 +45,7 @@ pub struct Chrome {
     pub can_refer: bool,
     pub can_read_institutions: bool,
     pub can_read_reports: bool,
+    pub can_read_indicators: bool,
 }
 
 impl Chrome {
@@ -63,6 +64,7 @@ impl Chrome {
             can_refer: crate::auth::allows::<crate::auth::Referrals>(role),
             can_read_institutions: crate::auth::allows::<crate::auth::ReadInstitutions>(role),
             can_read_reports: crate::auth::allows::<crate::auth::ReadReports>(role),
+            can_read_indicators: crate::auth::allows::<crate::auth::ReadIndicators>(role),
             can_read_notifications: crate::auth::allows::<ReadRegistry>(role),
         }
     }

@@ -61,6 +61,7 @@ app_tests!(
     contracts_page_and_api,
     family_support_pages_and_api,
     quarterly_report_filled_reviewed_signed,
+    indicators_with_targets_and_the_lists_behind_them,
     registration_forms_printed_with_a_reason,
 );
 
@@ -1763,6 +1764,60 @@ async fn quarterly_report_filled_reviewed_signed(app: App) {
     assert!(app.audit_actions().await.iter().any(|a| a == "report.export"));
     let print = civil.get(app.url("/reports/fujian2/print?quarter=2026Q3")).send().await.unwrap().text().await.unwrap();
     assert!(print.contains("单位负责人签字") && !print.contains("主菜单"), "{print}");
+}
+
+async fn indicators_with_targets_and_the_lists_behind_them(app: App) {
+    let (civil, csrf, _) = session_for(&app, "ind-civil", Role::Civil, COUNTY).await;
+    let id = app.person_in(&app.town_a).await;
+    on_pool!(&app.db, p => sqlx::query("UPDATE persons SET diagnosis_code = 'F20.0', known_since = '2025-01-01' WHERE id = $1").bind(id).execute(p).await.map(drop)).unwrap();
+    let name: String = on_pool!(&app.db, p => sqlx::query_scalar("SELECT name FROM persons WHERE id = $1").bind(id).fetch_one(p).await).unwrap();
+    let severe: i64 = on_pool!(&app.db, p => sqlx::query_scalar("SELECT COUNT(*) FROM persons WHERE diagnosis_code LIKE 'F20%' AND residence_region LIKE $1")
+        .bind(format!("{}%", app.town_a)).fetch_one(p).await).unwrap();
+    let page = civil.get(app.url("/indicators?quarter=2026Q3")).send().await.unwrap().text().await.unwrap();
+    for text in ["工作指标", "街镇覆盖率", "规范服务率", "管理率", "规范管理率", "服药率", "规律服药率", "病情不稳定患者个案管理率", "康复机构街镇覆盖率",
+        "2026年目标 80–90%", "未设目标", "定义：在管患者数 ÷ 在册患者数", "data-chart=\"bar-management_rate\"", "/static/vendor/echarts-6.1.0.min.js", "近四个季度合计"] {
+        assert!(page.contains(text), "{text}: {page}");
+    }
+    // 管理率 of town_a: nobody followed up, so 0 of the severe persons there; the gap lists them.
+    let gap = format!("/indicators/list?code=management_rate&amp;region={}&amp;quarter=2026Q3&amp;part=gap\">{severe}</a>", app.town_a);
+    assert!(page.contains(&gap), "{gap}: {page}");
+    let list = civil.get(app.url(&format!("/indicators/list?code=management_rate&region={}&quarter=2026Q3&part=gap", app.town_a))).send().await.unwrap();
+    assert_eq!(list.status(), StatusCode::OK);
+    let list = list.text().await.unwrap();
+    assert!(list.contains("管理率 · 未达") && list.contains(&name) && list.contains(&format!("/persons/{id}")), "{list}");
+    assert!(app.audit_actions().await.iter().any(|a| a == "indicator.list"));
+    // A township below the county opens its own board; outside the area answers as unknown.
+    let town = civil.get(app.url(&format!("/indicators?region={}&quarter=2026Q3", app.town_a))).send().await.unwrap();
+    assert_eq!(town.status(), StatusCode::OK);
+    assert_eq!(civil.get(app.url("/indicators?region=500111")).send().await.unwrap().status(), StatusCode::NOT_FOUND);
+    let r = civil.get(app.url("/indicators/list?code=nothing")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert!(r.text().await.unwrap().contains("没有这项指标"));
+    // The download needs a reason, and is audited with it.
+    let form = |reason: &str| vec![("csrf", csrf.clone()), ("code", "management_rate".into()), ("region", app.town_a.clone()), ("quarter", "2026Q3".into()),
+        ("part", "gap".into()), ("reason", reason.into())];
+    let r = civil.post(app.url("/indicators/export")).form(&form(" ")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let r = civil.post(app.url("/indicators/export")).form(&form("季度督导")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let bytes = r.bytes().await.unwrap();
+    let mut wb: calamine::Xlsx<_> = calamine::open_workbook_from_rs(std::io::Cursor::new(bytes.to_vec())).unwrap();
+    let sheet = calamine::Reader::worksheet_range(&mut wb, "管理率").unwrap();
+    // The numbered rows are the persons.
+    let names: Vec<String> = (0..sheet.height() as u32)
+        .filter(|r| sheet.get_value((*r, 0)).and_then(calamine::DataType::as_f64).is_some())
+        .filter_map(|r| sheet.get_value((r, 1)).map(|v| v.to_string()))
+        .collect();
+    assert!(names.contains(&name), "{names:?}");
+    assert_eq!(names.len() as i64, severe);
+    let detail: String = on_pool!(&app.db, p => sqlx::query_scalar("SELECT detail FROM audit_log WHERE action = 'indicator.export'").fetch_one(p).await).unwrap();
+    assert!(detail.contains("季度督导"), "{detail}");
+    // Townships behind 康复机构街镇覆盖率: none has a site.
+    let r = civil.get(app.url("/indicators/list?code=institution_coverage&part=gap&quarter=2026Q3")).send().await.unwrap().text().await.unwrap();
+    assert!(r.contains(&app.tree.get(&app.town_a).unwrap().name), "{r}");
+    // A doctor has no dashboard.
+    let (doctor, _, _) = session_for(&app, "ind-doc", Role::Doctor, COUNTY).await;
+    assert_eq!(doctor.get(app.url("/indicators")).send().await.unwrap().status(), StatusCode::FORBIDDEN);
 }
 
 async fn registration_forms_printed_with_a_reason(app: App) {

@@ -39,9 +39,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let url = database_url(&cli.global);
     match cli.command {
         Command::Init { demo, demo_county } => init(&url, demo, &demo_county).await,
-        Command::Serve { listen, demo, demo_county, behind_proxy, tls_cert, tls_key, instruments } => {
+        Command::Serve { listen, demo, demo_county, behind_proxy, tls_cert, tls_key, instruments, indicators } => {
             let tls = tls_cert.zip(tls_key);
-            crate::serve::run(&url, listen, (demo, &demo_county), behind_proxy, tls, instruments).await
+            crate::serve::run(&url, listen, (demo, &demo_county), behind_proxy, tls, (instruments, indicators)).await
         }
         Command::User(cmd) => crate::users::run(&url, cmd).await,
         Command::Org(cmd) => crate::users::org(&url, cmd).await,
@@ -107,6 +107,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Report(crate::ReportCmd::Quarterly { quarter, region, json, out }) => {
             let (db, tree) = open(&url).await?;
             quarterly(&db, &tree, quarter.as_deref(), &region, json, out.as_deref()).await
+        }
+        Command::Report(crate::ReportCmd::Monthly { month, region, json, out }) => {
+            let (db, tree) = open(&url).await?;
+            monthly(&db, &tree, month.as_deref(), &region, json, out.as_deref()).await
         }
         Command::Worklist { name, region, json, out } => {
             let (db, tree) = open(&url).await?;
@@ -348,8 +352,7 @@ async fn worklist(db: &Db, tree: &RegionTree, name: &str, region: &str, json: bo
 
 /// `jingkang report quarterly`: 附件2 computed now as of the quarter's end, audited as an export.
 async fn quarterly(db: &Db, tree: &RegionTree, quarter: Option<&str>, region: &str, json: bool, out: Option<&Path>) -> anyhow::Result<ExitCode> {
-    use jingkang_core::care::standard::{Period, StandardRule};
-    use jingkang_core::report::{Cell, Definition, compute};
+    use jingkang_core::care::standard::Period;
     let period = match quarter {
         Some(text) => match Period::parse_quarter(text) {
             Some(p) => p,
@@ -361,16 +364,49 @@ async fn quarterly(db: &Db, tree: &RegionTree, quarter: Option<&str>, region: &s
         }
     };
     let (y, q) = (chrono::Datelike::year(&period.start), (chrono::Datelike::month(&period.start) - 1) / 3 + 1);
+    run_report(db, tree, ("fujian2", "quarter"), (&period, &format!("{y}Q{q}")), region, json, out).await
+}
+
+/// `jingkang report monthly`.
+async fn monthly(db: &Db, tree: &RegionTree, month: Option<&str>, region: &str, json: bool, out: Option<&Path>) -> anyhow::Result<ExitCode> {
+    use chrono::Datelike;
+    use jingkang_core::care::standard::Period;
+    let period = match month {
+        Some(text) => match Period::parse_month(text) {
+            Some(p) => p,
+            None => return Ok(user_error(render("cli-month-invalid", &[("text", text)]))),
+        },
+        None => {
+            let last = today().with_day(1).context("month")? - chrono::Duration::days(1);
+            Period::month(last.year(), last.month()).context("month")?
+        }
+    };
+    let label = period.start.format("%Y-%m").to_string();
+    run_report(db, tree, ("followup_monthly", "month"), (&period, &label), region, json, out).await
+}
+
+/// Compute report `code` for `region` and `period` (labelled `label`, printed under `key` in
+/// JSON), audited; print it or write its .xlsx.
+async fn run_report(
+    db: &Db,
+    tree: &RegionTree,
+    (code, key): (&str, &str),
+    (period, label): (&jingkang_core::care::standard::Period, &str),
+    region: &str,
+    json: bool,
+    out: Option<&Path>,
+) -> anyhow::Result<ExitCode> {
+    use jingkang_core::care::standard::StandardRule;
+    use jingkang_core::report::{Cell, Definition, compute};
     let Some(r) = tree.get(region) else {
         return Ok(user_error(render("cli-region-unknown", &[("code", region)])));
     };
-    let def = Definition::shipped("fujian2")?;
+    let def = Definition::shipped(code)?;
     let scope = jingkang_core::regions::Scope::of(r);
-    let label = format!("{y}Q{q}");
     let mut tx = db.begin().await?;
-    let report = compute(&mut tx, tree, (&scope, r), &def, (&period, &label), &StandardRule::shipped()?).await?;
+    let report = compute(&mut tx, tree, (&scope, r), &def, (period, label), &StandardRule::shipped()?).await?;
     audit::record(&mut tx, &Actor::cli(), "report.export", Some(audit::Target::region(&r.code)),
-        serde_json::json!({"report": def.code, "quarter": label, "rows": report.rows.len(), "via": "cli"})).await?;
+        serde_json::json!({"report": def.code, key: label, "rows": report.rows.len(), "via": "cli"})).await?;
     tx.commit().await?;
     let columns = |row: &jingkang_core::report::Row| -> serde_json::Map<String, serde_json::Value> {
         def.columns.iter().map(|c| (c.key.clone(), serde_json::json!(row.columns.get(&c.key).and_then(Cell::number)))).collect()
@@ -381,7 +417,7 @@ async fn quarterly(db: &Db, tree: &RegionTree, quarter: Option<&str>, region: &s
     } else if json {
         let rows: Vec<serde_json::Value> = report.rows.iter().map(|row| serde_json::json!({"region": row.region, "name": row.name, "columns": columns(row)})).collect();
         out!("{}", serde_json::to_string_pretty(&serde_json::json!({
-            "quarter": label, "region": r.code, "rows": rows,
+            key: label, "region": r.code, "rows": rows,
             "total": {"region": report.total.region, "name": report.total.name, "columns": columns(&report.total)},
         }))?);
     } else {

@@ -91,6 +91,10 @@ pub enum Command {
         /// ones): added to the shipped instruments, or replacing one of the same code.
         #[arg(long, env = "JINGKANG_INSTRUMENTS")]
         instruments: Option<std::path::PathBuf>,
+        /// The deployment's indicators and yearly targets (as `data/indicators.json`), in place
+        /// of the shipped ones.
+        #[arg(long, env = "JINGKANG_INDICATORS")]
+        indicators: Option<std::path::PathBuf>,
     },
     /// User accounts.
     #[command(subcommand)]
@@ -149,6 +153,19 @@ pub enum ReportCmd {
         /// e.g. 2025Q3 (default: the current quarter).
         #[arg(long)]
         quarter: Option<String>,
+        #[arg(long)]
+        region: String,
+        #[arg(long)]
+        json: bool,
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// 严重精神障碍患者随访管理月报 (the monthly follow-up summary) for a month and a region, as
+    /// the quarterly report: a table, --json (`"month"` in place of `"quarter"`) or --out FILE.xlsx.
+    Monthly {
+        /// e.g. 2026-08 (default: the last whole month).
+        #[arg(long)]
+        month: Option<String>,
         #[arg(long)]
         region: String,
         #[arg(long)]

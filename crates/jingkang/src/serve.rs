@@ -21,7 +21,7 @@ pub async fn run(
     (demo, demo_county): (bool, &str),
     behind_proxy: bool,
     tls: Option<(PathBuf, PathBuf)>,
-    instruments: Option<PathBuf>,
+    (instruments, indicators): (Option<PathBuf>, Option<PathBuf>),
 ) -> anyhow::Result<ExitCode> {
     // A deployment's own instruments are checked before anything else happens, like the TLS files.
     let catalogue = match &instruments {
@@ -31,6 +31,16 @@ pub async fn run(
             Err(e) => {
                 let (dir, detail) = (dir.display().to_string(), format!("{e:#}"));
                 return Ok(user_error(render("cli-instruments-invalid", &[("dir", &dir), ("detail", &detail)])));
+            }
+        },
+    };
+    let indicators = match &indicators {
+        None => None,
+        Some(file) => match jingkang_core::report::indicators::Indicators::load(Some(file)) {
+            Ok(i) => Some(i),
+            Err(e) => {
+                let (file, detail) = (file.display().to_string(), format!("{e:#}"));
+                return Ok(user_error(render("cli-indicators-invalid", &[("file", &file), ("detail", &detail)])));
             }
         },
     };
@@ -66,6 +76,10 @@ pub async fn run(
     tracing::info!(%addr, tls = tls_config.is_some(), "serving");
     let settings = Settings { secure_cookies: behind_proxy || tls_config.is_some(), trust_proxy: behind_proxy };
     let mut state = AppState::new(db, tree, settings);
+    if let Some(i) = indicators {
+        tracing::info!(indicators = i.indicators.len(), "indicators loaded");
+        state = state.with_indicators(i);
+    }
     if let Some(c) = catalogue {
         tracing::info!(instruments = c.instruments.len(), "assessment instruments loaded");
         state = state.with_instruments(c);

@@ -73,6 +73,19 @@ fn init_demo_prints_a_roster_summary_and_is_repeatable() {
     let bad = jk(dir.path(), &["report", "quarterly", "--region", "500110", "--quarter", "2026Q5"]);
     assert_eq!(bad.status.code(), Some(2));
     assert!(stderr(&bad).contains("季度“2026Q5”无法识别"), "{}", stderr(&bad));
+    // The second report definition: the monthly follow-up summary, from the same measures; the
+    // demo's follow-ups put persons in every column's township rows.
+    let m = jk(dir.path(), &["report", "monthly", "--region", "500110", "--month", "2026-10", "--json"]);
+    assert!(m.status.success(), "{}", stderr(&m));
+    let v: Value = serde_json::from_str(&stdout(&m)).unwrap();
+    assert_eq!((v["month"].as_str(), v["total"]["columns"].as_object().unwrap().len()), (Some("2026-10"), 11));
+    let listed = v["total"]["columns"]["1"].as_f64().unwrap();
+    let seen = v["total"]["columns"]["2"].as_f64().unwrap();
+    assert!(listed > 0.0 && seen > 0.0 && seen <= listed, "{v}");
+    assert_eq!(v["rows"].as_array().unwrap().iter().map(|r| r["columns"]["2"].as_f64().unwrap()).sum::<f64>(), seen);
+    let bad = jk(dir.path(), &["report", "monthly", "--region", "500110", "--month", "2026-13"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(stderr(&bad).contains("月份“2026-13”无法识别"), "{}", stderr(&bad));
     let v = jk(dir.path(), &["audit", "verify"]);
     assert!(v.status.success() && stdout(&v).contains("校验通过"), "{}", stdout(&v));
 }

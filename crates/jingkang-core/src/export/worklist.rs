@@ -37,10 +37,19 @@ pub fn row_cells(tree: &RegionTree, item: &WorkItem, today: NaiveDate) -> [Strin
 
 /// Write `items` of `list` for `region_name` on `today` as an .xlsx file in memory.
 pub fn to_xlsx(tree: &RegionTree, list: Worklist, region_name: &str, today: NaiveDate, items: &[WorkItem]) -> anyhow::Result<Vec<u8>> {
+    let title = format!("{}工作清单 — {}", list.label_zh(), region_name);
+    persons_xlsx(tree, (list.label_zh(), &title), &[format!("口径：{}", list.definition_zh(today))], today, items)
+}
+
+/// Persons in the worklist's columns under a sheet name and title, the notes (the definition)
+/// and the date and count after them: a worklist, or the persons behind an indicator.
+pub fn persons_xlsx(tree: &RegionTree, (sheet, title): (&str, &str), notes: &[String], today: NaiveDate, items: &[WorkItem]) -> anyhow::Result<Vec<u8>> {
+    let mut notes = notes.to_vec();
+    notes.push(format!("生成日期：{today}　共 {} 人", items.len()));
     let table = Table {
-        sheet: list.label_zh(),
-        title: format!("{}工作清单 — {}", list.label_zh(), region_name),
-        notes: vec![format!("口径：{}", list.definition_zh(today)), format!("生成日期：{today}　共 {} 人", items.len())],
+        sheet,
+        title: title.to_string(),
+        notes,
         headers: &HEADERS,
         widths: &[6.0, 10.0, 6.0, 6.0, 36.0, 12.0, 10.0, 12.0, 12.0, 10.0, 16.0, 16.0],
     };

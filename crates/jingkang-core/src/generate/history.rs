@@ -492,6 +492,13 @@ pub async fn write(db: &Db, seed: u64, years: u32, until: NaiveDate, progress: O
     on_tx!(&mut tx, c => sqlx::query(
         "UPDATE persons SET known_since = $1 WHERE (known_since IS NULL OR known_since > $1) AND id IN (SELECT person_id FROM gen_schedule)")
         .bind(start).execute(&mut **c).await.map(drop))?;
+    // A diagnosis for those without one (a roster has none): mostly the six severe disorders,
+    // about one in seven another disorder, fixed by the person's id.
+    on_tx!(&mut tx, c => sqlx::query(
+        "UPDATE persons SET diagnosis_code = CASE WHEN id % 20 < 11 THEN 'F20.0' WHEN id % 20 < 13 THEN 'F31.2' WHEN id % 20 = 13 THEN 'F25.0' \
+         WHEN id % 20 = 14 THEN 'F22.0' WHEN id % 20 = 15 THEN 'F06.2' WHEN id % 20 = 16 THEN 'F71.1' WHEN id % 20 = 17 THEN 'F32.1' ELSE 'F41.1' END \
+         WHERE diagnosis_code IS NULL AND id IN (SELECT person_id FROM gen_schedule)")
+        .execute(&mut **c).await.map(drop))?;
     on_tx!(&mut tx, c => sqlx::query("DROP TABLE gen_schedule").execute(&mut **c).await.map(drop))?;
     // The referral ids were given here: move PostgreSQL's identity past them.
     if backend == Backend::Postgres {

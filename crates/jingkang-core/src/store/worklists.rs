@@ -208,3 +208,26 @@ pub async fn items(tx: &mut Tx, scope: &Scope, list: Worklist, today: NaiveDate,
     })?;
     Ok((rows, total))
 }
+
+/// The persons `ids` in scope as worklist rows, ordered by place then id (a drill-down's page).
+pub async fn items_by_ids(tx: &mut Tx, scope: &Scope, ids: &[i64]) -> anyhow::Result<Vec<WorkItem>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let (lo, hi) = scope.bounds();
+    let list = (0..ids.len()).map(|i| format!("${}", i + 3)).collect::<Vec<_>>().join(", ");
+    let sql = format!(
+        "SELECT p.id, p.name, p.sex, p.birth_date, p.residence_region, p.risk_grade, p.condition_class, p.last_followup_date, \
+         p.next_followup_date, p.last_followup_by, p.agreement_valid_until, p.plan_review_on FROM persons p \
+         WHERE p.residence_region >= $1 AND p.residence_region < $2{} AND p.id IN ({list}) ORDER BY p.residence_region, p.id",
+        scope.site_sql("p")
+    );
+    let rows: Vec<WorkItem> = on_tx!(tx, c => {
+        let mut q = sqlx::query_as(&sql).bind(&lo).bind(&hi);
+        for id in ids {
+            q = q.bind(*id);
+        }
+        q.fetch_all(&mut **c).await
+    })?;
+    Ok(rows)
+}
