@@ -78,6 +78,17 @@ pub enum BenchCmd {
         #[arg(long)]
         quarter: Option<String>,
     },
+    /// The indicator dashboard for the province and the county: every indicator by region for
+    /// one quarter (`board`), and as the page computes it, with the three quarters before
+    /// (`dashboard`), on the data already in the database.
+    Indicators {
+        /// Runs per scope.
+        #[arg(long, default_value_t = 5)]
+        queries: usize,
+        /// The quarter, e.g. 2026Q3; default the last whole quarter.
+        #[arg(long)]
+        quarter: Option<String>,
+    },
     /// wrk against an authenticated person page vs /healthz, served by this process; its peak RSS.
     Web {
         #[arg(long, default_value_t = 64)]
@@ -118,6 +129,7 @@ pub async fn run(cmd: BenchCmd, url: &str) -> anyhow::Result<ExitCode> {
         BenchCmd::Care { queries, records, concurrency } => crate::bench_care::care(url, queries, records, concurrency).await,
         BenchCmd::Standard { queries, quarter } => crate::bench_care::standard(url, queries, quarter.as_deref(), false).await,
         BenchCmd::Report { queries, quarter } => crate::bench_care::standard(url, queries, quarter.as_deref(), true).await,
+        BenchCmd::Indicators { queries, quarter } => crate::bench_care::indicators(url, queries, quarter.as_deref()).await,
         BenchCmd::Phase { phase, file, db, county } => {
             let out = phase_run(&phase, &file, db.as_deref(), &county).await?;
             out!("{out}");

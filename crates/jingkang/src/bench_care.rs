@@ -184,24 +184,14 @@ pub async fn care(url: &str, queries: usize, records: usize, concurrency: usize)
 /// of the first person, timed as the store computes it (one query). With `report`
 /// (`jingkang bench report`): 附件2 of the same scopes, every column computed live.
 pub async fn standard(url: &str, queries: usize, quarter: Option<&str>, report: bool) -> anyhow::Result<ExitCode> {
-    use jingkang_core::care::standard::{Period, StandardRule};
+    use jingkang_core::care::standard::StandardRule;
     let (db, tree) = open(url).await?;
     let contacts: i64 = on_pool!(&db, p => sqlx::query_scalar("SELECT COUNT(*) FROM service_attendance").fetch_one(p).await)?;
     let total: i64 = on_pool!(&db, p => sqlx::query_scalar("SELECT COUNT(*) FROM persons").fetch_one(p).await)?;
     if contacts == 0 {
         bail!("generate service history first (jingkang gen history; jingkang gen services)");
     }
-    let period = match quarter {
-        Some(q) => {
-            Period::parse_quarter(q).context("--quarter like 2026Q3")?
-        }
-        None => {
-            let today = jingkang_web::entry::today();
-            let this = Period::quarter(chrono::Datelike::year(&today), (chrono::Datelike::month(&today) - 1) / 3 + 1).context("quarter")?;
-            let prev_end = this.start - chrono::Duration::days(1);
-            Period::quarter(chrono::Datelike::year(&prev_end), (chrono::Datelike::month(&prev_end) - 1) / 3 + 1).context("quarter")?
-        }
-    };
+    let period = bench_quarter(quarter)?;
     let rule = StandardRule::shipped()?;
     let region: String = on_pool!(&db, p => sqlx::query_scalar("SELECT residence_region FROM persons ORDER BY id LIMIT 1").fetch_one(p).await)?;
     let mut out = serde_json::Map::new();
@@ -239,4 +229,60 @@ pub async fn standard(url: &str, queries: usize, quarter: Option<&str>, report: 
     }
     out!("{}", serde_json::to_string_pretty(&Value::Object(out))?);
     Ok(ExitCode::SUCCESS)
+}
+
+/// `bench indicators`: the dashboard's computation for the province and the county.
+pub async fn indicators(url: &str, queries: usize, quarter: Option<&str>) -> anyhow::Result<ExitCode> {
+    use jingkang_core::care::standard::StandardRule;
+    use jingkang_core::report::indicators::{Indicators, board, quarters_to, trend};
+    let db = Db::connect(url).await?;
+    db.migrate().await?;
+    let tree = jingkang_core::regions::load_tree(&db, false).await?;
+    let period = bench_quarter(quarter)?;
+    let (rule, defs) = (StandardRule::shipped()?, Indicators::shipped()?);
+    let runs = quarters_to(&period, 4);
+    let label = runs.last().map(|(l, _)| l.clone()).unwrap_or_default();
+    let total: i64 = on_pool!(&db, p => sqlx::query_scalar("SELECT COUNT(*) FROM persons").fetch_one(p).await)?;
+    let followups: i64 = on_pool!(&db, p => sqlx::query_scalar("SELECT COUNT(*) FROM followups").fetch_one(p).await)?;
+    let region: String = on_pool!(&db, p => sqlx::query_scalar("SELECT residence_region FROM persons ORDER BY id LIMIT 1").fetch_one(p).await)?;
+    let mut out = serde_json::Map::new();
+    out.insert("backend".into(), json!(format!("{:?}", db.backend())));
+    out.insert("persons".into(), json!(total));
+    out.insert("followups".into(), json!(followups));
+    out.insert("period".into(), json!(period.label_zh()));
+    for (level, code) in [("province", format!("{}0000", &region[..2])), ("county", region[..6].to_string())] {
+        let r = tree.get(&code).with_context(|| format!("region {code}"))?;
+        let scope = jingkang_core::regions::Scope::of(r);
+        let (mut one, mut page) = (Vec::with_capacity(queries), Vec::with_capacity(queries));
+        let mut figures = serde_json::Map::new();
+        for _ in 0..queries {
+            let t = Instant::now();
+            let mut tx = db.begin_read().await?;
+            let b = board(&mut tx, &tree, (&scope, r), &defs, (&period, &label), &rule).await?;
+            one.push(t.elapsed().as_secs_f64() * 1000.0);
+            trend(&mut tx, &tree, (&scope, r), &defs, &runs[..runs.len() - 1], &rule).await?;
+            tx.commit().await?;
+            page.push(t.elapsed().as_secs_f64() * 1000.0);
+            figures = b.values.iter().map(|v| (v.code.clone(), json!([v.total.numerator, v.total.denominator, v.total.percent]))).collect();
+        }
+        out.insert(format!("board_{level}"), summary(one));
+        out.insert(format!("dashboard_{level}"), summary(page));
+        out.insert(format!("figures_{level}"), Value::Object(figures));
+    }
+    out!("{}", serde_json::to_string_pretty(&Value::Object(out))?);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The quarter a bench asks for (`2026Q3`), or the last whole one.
+fn bench_quarter(quarter: Option<&str>) -> anyhow::Result<jingkang_core::care::standard::Period> {
+    use jingkang_core::care::standard::Period;
+    match quarter {
+        Some(q) => Period::parse_quarter(q).context("--quarter like 2026Q3"),
+        None => {
+            let today = jingkang_web::entry::today();
+            let this = Period::quarter(chrono::Datelike::year(&today), (chrono::Datelike::month(&today) - 1) / 3 + 1).context("quarter")?;
+            let prev_end = this.start - chrono::Duration::days(1);
+            Period::quarter(chrono::Datelike::year(&prev_end), (chrono::Datelike::month(&prev_end) - 1) / 3 + 1).context("quarter")
+        }
+    }
 }

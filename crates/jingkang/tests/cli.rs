@@ -83,6 +83,18 @@ fn init_demo_prints_a_roster_summary_and_is_repeatable() {
     let seen = v["total"]["columns"]["2"].as_f64().unwrap();
     assert!(listed > 0.0 && seen > 0.0 && seen <= listed, "{v}");
     assert_eq!(v["rows"].as_array().unwrap().iter().map(|r| r["columns"]["2"].as_f64().unwrap()).sum::<f64>(), seen);
+    // The dashboard bench on the demo: the persons' indicators for the province equal the
+    // county's (the demo is one county); the townships' count the province's townships.
+    let b = jk(dir.path(), &["bench", "indicators", "--queries", "1", "--quarter", "2026Q3"]);
+    assert!(b.status.success(), "{}", stderr(&b));
+    let v: Value = serde_json::from_str(&stdout(&b)).unwrap();
+    for code in ["management_rate", "standard_management_rate", "medication_rate", "standard_service_rate", "unstable_case_management_rate"] {
+        assert_eq!(v["figures_province"][code], v["figures_county"][code], "{code}: {v}");
+    }
+    let towns = |level: &str| v[format!("figures_{level}")]["township_coverage"][1].as_i64().unwrap();
+    assert!(towns("province") > towns("county") && towns("county") > 20, "{v}");
+    assert!(v["figures_county"]["management_rate"][1].as_i64().unwrap() > 0, "{v}");
+    assert!(v["dashboard_province"]["p50_ms"].as_f64().unwrap() >= v["board_province"]["p50_ms"].as_f64().unwrap(), "{v}");
     let bad = jk(dir.path(), &["report", "monthly", "--region", "500110", "--month", "2026-13"]);
     assert_eq!(bad.status.code(), Some(2));
     assert!(stderr(&bad).contains("月份“2026-13”无法识别"), "{}", stderr(&bad));
