@@ -8,21 +8,29 @@
     if (!source || typeof echarts === "undefined") { return; }
     var d = JSON.parse(source.textContent);
     var chart = echarts.init(el, null, { renderer: "canvas" });
+    // Many regions (a county's townships): horizontal bars, one line each, so every name reads.
+    var flat = d.kind === "bar" && d.names.length > 12;
+    if (flat) { el.style.height = Math.max(280, 22 * d.names.length + 60) + "px"; chart.resize(); }
+    var line = { type: "dashed", color: "#b3261e" };
     var target = d.target === null || d.target === undefined ? [] :
-      [{ yAxis: d.target, name: "目标", label: { formatter: "目标 " + d.target + "%" }, lineStyle: { type: "dashed", color: "#b3261e" } }];
+      [flat ? { xAxis: d.target, lineStyle: line, label: { formatter: "目标 " + d.target + "%" } }
+            : { yAxis: d.target, lineStyle: line, label: { formatter: "目标 " + d.target + "%" } }];
     var series = {
       type: d.kind === "bar" ? "bar" : "line",
       data: d.values,
-      label: { show: d.values.length <= 12, position: "top", formatter: function (p) { return p.value === null ? "—" : p.value + "%"; } },
+      label: { show: true, position: flat ? "right" : "top", formatter: function (p) { return p.value === null ? "—" : p.value + "%"; } },
       markLine: { symbol: "none", silent: true, data: target },
       itemStyle: { color: "#1f5f8b" }
     };
+    var names = { type: "category", data: d.names, axisLabel: { interval: 0 } };
+    var percent = { type: "value", min: 0, max: 100, axisLabel: { formatter: "{value}%" } };
+    if (flat) { names.inverse = true; }
     chart.setOption({
       animation: false,
-      grid: { left: 48, right: 24, top: 24, bottom: d.names.length > 6 ? 72 : 32 },
+      grid: { left: flat ? 88 : 48, right: flat ? 56 : 24, top: 24, bottom: 32 },
       tooltip: { trigger: "axis", valueFormatter: function (v) { return v === null ? "—" : v + "%"; } },
-      xAxis: { type: "category", data: d.names, axisLabel: { interval: 0, rotate: d.names.length > 6 ? 40 : 0 } },
-      yAxis: { type: "value", min: 0, max: 100, axisLabel: { formatter: "{value}%" } },
+      xAxis: flat ? percent : names,
+      yAxis: flat ? names : percent,
       series: [series]
     });
     if (d.links) {

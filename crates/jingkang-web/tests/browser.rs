@@ -487,3 +487,92 @@ async fn a_group_session_and_an_sdss_reach_the_person_page_in_chromium() {
     shot(&c, "36-person-plan").await;
     c.close().await.unwrap();
 }
+
+/// 附件2 through its workflow in the browser — the township enters its columns and 填报s, 民政
+/// 审核s and 签发s, the row is frozen, the official .xlsx downloads — and the 工作指标 dashboard:
+/// its charts drawn by the vendored ECharts, a figure opened to the persons behind it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_quarterly_report_is_signed_and_the_dashboard_drills_down_in_chromium() {
+    let Some((c, _driver)) = browser().await else { return };
+    let (db, dir) = sqlite_db().await;
+    let app = spawn_app(db, dir).await;
+    app.add_user("tianbao", Role::Township, &app.town_a, false).await;
+    app.add_user("shenhe", Role::Civil, COUNTY, false).await;
+    // The persons of town_a have a severe disorder and were in the registry all year.
+    let like = format!("{}%", app.town_a);
+    jingkang_core::on_pool!(&app.db, db => sqlx::query("UPDATE persons SET diagnosis_code = 'F20.0', known_since = '2025-01-01' WHERE residence_region LIKE $1")
+        .bind(&like).execute(db).await.map(drop)).unwrap();
+    let in_town: i64 = jingkang_core::on_pool!(&app.db, db => sqlx::query_scalar("SELECT COUNT(*) FROM persons WHERE residence_region LIKE $1").bind(&like).fetch_one(db).await).unwrap();
+    let town = app.tree.get(&app.town_a).unwrap().name.clone();
+
+    // 1. The township fills the hand-entered columns and 填报s.
+    login(&c, &app, "tianbao").await;
+    wait_left(&c, "/login").await;
+    c.goto(&app.url("/reports/fujian2?quarter=2026Q3")).await.unwrap();
+    wait_text(&c, "本镇街填报").await;
+    fill(&c, "m2", "3").await;
+    fill(&c, "m16", "1").await;
+    fill(&c, "m17", "2").await;
+    fill(&c, "name", "王填报").await;
+    shot(&c, "40-report-fill").await;
+    click(&c, "form.followup button[name=\"submit\"][value=\"1\"]").await;
+    wait_text(&c, "已填报，等待区民政局审核").await;
+    c.delete_all_cookies().await.unwrap();
+
+    // 2. 民政 (after the TOTP enrolment its role requires) 审核s and 签发s.
+    login(&c, &app, "shenhe").await;
+    wait_path(&c, "/account/totp").await;
+    let secret = wait_for(&c, Locator::Id("totp-secret")).await.text().await.unwrap();
+    let code = accounts::totp_code(&secret, u64::try_from(chrono::Utc::now().timestamp()).unwrap()).unwrap();
+    fill(&c, "code", &code).await;
+    submit(&c, "form[action=\"/account/totp\"]").await;
+    wait_for(&c, Locator::LinkText("继续")).await.click().await.unwrap();
+    wait_left(&c, "/account/totp").await;
+    c.goto(&app.url("/reports/fujian2?quarter=2026Q3")).await.unwrap();
+    wait_text(&c, "已填报，待审核").await;
+    shot(&c, "41-report-to-review").await;
+    let name = c.find(Locator::Css("form[action$=\"/review\"] input[name=\"name\"]")).await.unwrap();
+    name.clear().await.unwrap();
+    name.send_keys("李审核").await.unwrap();
+    click(&c, "form[action$=\"/review\"] button[value=\"approve\"]").await;
+    wait_text(&c, "已审核，待签发").await;
+    let name = c.find(Locator::Css("form[action$=\"/sign\"] input[name=\"name\"]")).await.unwrap();
+    name.clear().await.unwrap();
+    name.send_keys("张负责").await.unwrap();
+    click(&c, "form[action$=\"/sign\"] button[type=\"submit\"]").await;
+    let page = wait_text(&c, "已签发，本季度报表已冻结").await;
+    assert!(page.contains("签发 张负责") && page.contains("审核 李审核"), "{page}");
+    shot(&c, "42-report-signed").await;
+
+    // 3. The download, as the page's form posts it (with a reason), read back.
+    let got = c.execute_async(
+        "const done = arguments[arguments.length - 1];
+         const f = document.querySelector('form[action=\"/reports/fujian2/export\"]');
+         const body = new URLSearchParams(new FormData(f)); body.set('reason', '报送区政府');
+         fetch(f.action, { method: 'POST', body }).then(r => r.arrayBuffer().then(b => {
+           done([r.status, r.headers.get('content-type'), Array.from(new Uint8Array(b))]);
+         }));", vec![]).await.unwrap();
+    assert_eq!(got[0].as_i64(), Some(200), "{got:?}");
+    assert!(got[1].as_str().unwrap().contains("spreadsheetml"), "{got:?}");
+    let bytes: Vec<u8> = got[2].as_array().unwrap().iter().map(|b| u8::try_from(b.as_u64().unwrap()).unwrap()).collect();
+    let mut wb: calamine::Xlsx<_> = calamine::open_workbook_from_rs(std::io::Cursor::new(bytes)).unwrap();
+    let sheet = calamine::Reader::worksheet_range(&mut wb, "2026Q3").unwrap();
+    let row = (0..sheet.height() as u32).find(|r| sheet.get_value((*r, 0)) == Some(&calamine::Data::String(town.clone()))).unwrap();
+    assert_eq!(sheet.get_value((row, 2)).and_then(calamine::DataType::as_f64), Some(3.0), "the hand-entered figure as signed");
+    assert_eq!(sheet.get_value((row, 3)).and_then(calamine::DataType::as_f64), Some(in_town as f64), "column 3: the severe persons on the day");
+
+    // 4. 工作指标: the charts are drawn; 管理率's gap for the township opens its persons.
+    c.goto(&app.url("/indicators?quarter=2026Q3")).await.unwrap();
+    wait_for(&c, Locator::Css("[data-chart=\"bar-management_rate\"][data-drawn=\"1\"] canvas")).await;
+    wait_for(&c, Locator::Css("[data-chart=\"line-management_rate\"][data-drawn=\"1\"] canvas")).await;
+    shot(&c, "43-indicators").await;
+    let gap = format!("a[href=\"/indicators/list?code=management_rate&region={}&quarter=2026Q3&part=gap\"]", app.town_a);
+    assert_eq!(c.find(Locator::Css(&gap)).await.unwrap().text().await.unwrap(), in_town.to_string());
+    click(&c, &gap).await;
+    let page = wait_text(&c, "管理率 · 未达").await;
+    assert!(page.contains(&format!("{in_town} 人")), "{page}");
+    let rows = c.find_all(Locator::Css("table.worklist tbody tr")).await.unwrap();
+    assert_eq!(rows.len() as i64, in_town.min(50));
+    shot(&c, "44-indicator-persons").await;
+    c.close().await.unwrap();
+}
