@@ -16,6 +16,7 @@ use serde::Deserialize;
 
 use crate::AppState;
 use crate::auth::{CurrentUser, Need, ReadClinical};
+use crate::entry::today;
 use crate::error::{AppError, AppResult};
 use crate::extract::Form;
 use crate::pages::Chrome;
@@ -51,6 +52,9 @@ pub struct ReasonForm {
     csrf: String,
     #[serde(default)]
     reason: String,
+    /// `pdf`: a PDF file to save; otherwise the print page.
+    #[serde(default)]
+    format: String,
 }
 
 fn ask(state: &AppState, who: &CurrentUser, action: String, what: String, error: Option<String>) -> Ask {
@@ -119,6 +123,17 @@ fn printed(state: &AppState, list: &[StoredPerson], more: bool) -> AppResult<Pri
     Ok(Printed { sheets, note: def.note, more })
 }
 
+/// The printed forms as the print page, or (`format=pdf`) as a PDF file.
+fn deliver(p: Printed, format: &str) -> AppResult<Response> {
+    if format != "pdf" {
+        return Ok(p.into_response());
+    }
+    let sheets: Vec<jingkang_core::export::pdf::Sheet> =
+        p.sheets.iter().map(|s| jingkang_core::export::pdf::Sheet { title: &s.title, rows: &s.rows, note: &p.note }).collect();
+    let bytes = jingkang_core::export::pdf::form_pdf(&sheets)?;
+    Ok(crate::imports::download(&format!("精神障碍患者登记表-{}.pdf", today().format("%Y%m%d")), ("form4.pdf", "application/pdf"), bytes))
+}
+
 /// One person's 登记表, printed with a reason.
 pub async fn print_one(State(state): State<AppState>, Need { who, .. }: Need<ReadClinical>, Path(id): Path<i64>, Form(form): Form<ReasonForm>) -> AppResult<Response> {
     who.check_csrf(&form.csrf)?;
@@ -130,7 +145,7 @@ pub async fn print_one(State(state): State<AppState>, Need { who, .. }: Need<Rea
     if list.is_empty() {
         return Err(AppError::NotFound);
     }
-    Ok(printed(&state, &list, false)?.into_response())
+    deliver(printed(&state, &list, false)?, &form.format)
 }
 
 /// Every person of the user's area, one page each, printed with a reason.
@@ -141,5 +156,5 @@ pub async fn print_batch(State(state): State<AppState>, Need { who, .. }: Need<R
         return Ok((StatusCode::UNPROCESSABLE_ENTITY, ask(&state, &who, "/persons/form4".into(), "全部服务对象的登记表".into(), error)).into_response());
     };
     let (list, more) = read_printed(&state, &who, None, reason).await?;
-    Ok(printed(&state, &list, more)?.into_response())
+    deliver(printed(&state, &list, more)?, &form.format)
 }

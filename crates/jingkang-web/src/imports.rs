@@ -240,10 +240,15 @@ pub async fn export(
 
 /// An .xlsx file as a download named `file_name` (UTF-8, RFC 5987), never cached.
 pub(crate) fn xlsx_download(file_name: &str, bytes: Vec<u8>) -> Response {
-    let disposition = format!("attachment; filename=\"export.xlsx\"; filename*=UTF-8''{}", urlencode(file_name));
+    download(file_name, ("export.xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"), bytes)
+}
+
+/// A file to save (`fallback`: the ASCII name for old browsers), never cached.
+pub(crate) fn download(file_name: &str, (fallback, mime): (&str, &str), bytes: Vec<u8>) -> Response {
+    let disposition = format!("attachment; filename=\"{fallback}\"; filename*=UTF-8''{}", urlencode(file_name));
     (
         [
-            (header::CONTENT_TYPE, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet".to_string()),
+            (header::CONTENT_TYPE, mime.to_string()),
             (header::CONTENT_DISPOSITION, disposition),
             (header::CACHE_CONTROL, "no-store".to_string()),
         ],

@@ -1846,6 +1846,16 @@ async fn registration_forms_printed_with_a_reason(app: App) {
     let r = town.post(app.url("/persons/form4")).form(&[("csrf", csrf.as_str()), ("reason", "季度报送存档")]).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(r.text().await.unwrap().matches("<section class=\"form4\">").count() as i64, in_town.min(jingkang_web::forms::BATCH_MAX));
+    // The same as a PDF file: a page per person (A4, the standard Chinese font), each audited.
+    let before = app.audit_actions().await.iter().filter(|a| *a == "person.print").count() as i64;
+    let r = town.post(app.url("/persons/form4")).form(&[("csrf", csrf.as_str()), ("reason", "季度报送存档"), ("format", "pdf")]).send().await.unwrap();
+    assert_eq!((r.status(), r.headers()["content-type"].to_str().unwrap()), (StatusCode::OK, "application/pdf"));
+    let pdf = r.bytes().await.unwrap();
+    let text = String::from_utf8_lossy(&pdf);
+    assert!(pdf.starts_with(b"%PDF-") && text.contains("/STSong-Light"), "{text}");
+    assert!(text.contains(&format!("/Count {}", in_town.min(jingkang_web::forms::BATCH_MAX))), "a page each: {text}");
+    let after = app.audit_actions().await.iter().filter(|a| *a == "person.print").count() as i64;
+    assert_eq!(after - before, in_town.min(jingkang_web::forms::BATCH_MAX));
     // Another township's clerk: as if the person did not exist.
     let (other, other_csrf, _) = session_for(&app, "f4-other", Role::Township, &app.town_b).await;
     let r = other.post(app.url(&format!("/persons/{id}/form4"))).form(&[("csrf", other_csrf.as_str()), ("reason", "查看")]).send().await.unwrap();

@@ -2,6 +2,7 @@
 //! persons, `referrals` one of referrals, both through `table`.
 
 pub mod referrals;
+pub mod pdf;
 pub mod report;
 pub mod roster;
 pub mod table;
