@@ -10,6 +10,7 @@ use askama_web::WebTemplate;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use chrono::Datelike;
 use jingkang_core::care::standard::{Period, StandardRule};
 use jingkang_core::export::table::{self, Table, Value};
 use jingkang_core::messages;
@@ -71,11 +72,6 @@ fn percent(f: &Figure) -> String {
     f.percent.map_or_else(|| "—".to_string(), |p| format!("{p:.1}%"))
 }
 
-/// JSON for a `<script type="application/json">` block: `</` cannot close the element.
-fn script_json(v: &serde_json::Value) -> String {
-    v.to_string().replace("</", "<\\/")
-}
-
 pub struct Cell {
     region: String,
     name: String,
@@ -95,9 +91,7 @@ pub struct Card {
     unit: &'static str,
     total: Cell,
     cells: Vec<Cell>,
-    trend: Vec<(String, String, i64, i64)>,
     chart: String,
-    trend_chart: String,
 }
 
 #[derive(Template, WebTemplate)]
@@ -132,20 +126,15 @@ pub async fn page(State(state): State<AppState>, Need { who, .. }: Need<ReadIndi
     let (region, scope) = region_of(&state, &who, &q.region)?;
     let defs = state.indicators.clone();
     let rule = StandardRule::shipped()?;
-    let runs = quarters_to(&period, 4);
     let mut tx = state.db.begin_read().await?;
     let b = board(&mut tx, &state.tree, (&scope, region), &defs, (&period, &quarter), &rule).await?;
-    // The earlier quarters' totals; the selected one is the board's.
-    let mut past = trend(&mut tx, &state.tree, (&scope, region), &defs, &runs[..runs.len() - 1], &rule).await?;
     tx.commit().await?;
-    past.push((quarter.clone(), b.values.iter().map(|v| v.total).collect()));
     let rows = board_regions(&state.tree, region);
     let cards = defs
         .indicators
         .iter()
         .zip(&b.values)
-        .enumerate()
-        .map(|(i, (def, v))| {
+        .map(|(def, v)| {
             let target = v.target;
             let cell = |code: &str, name: &str, f: &Figure, deeper: bool| Cell {
                 region: code.to_string(),
@@ -165,13 +154,6 @@ pub async fn page(State(state): State<AppState>, Need { who, .. }: Need<ReadIndi
                 "target": target.map(|t| t.min),
                 "links": rows.iter().map(|r| drill(&def.code, &r.code, &quarter, "numerator")).collect::<Vec<_>>(),
             });
-            let trend_chart = json!({
-                "kind": "line",
-                "title": def.label,
-                "names": past.iter().map(|(l, _)| l.clone()).collect::<Vec<_>>(),
-                "values": past.iter().map(|(_, f)| f[i].percent).collect::<Vec<_>>(),
-                "target": target.map(|t| t.min),
-            });
             Card {
                 code: def.code.clone(),
                 label: def.label.clone(),
@@ -180,9 +162,7 @@ pub async fn page(State(state): State<AppState>, Need { who, .. }: Need<ReadIndi
                 unit: unit_label(def),
                 total: cell(&region.code, "合计", &v.total, false),
                 cells,
-                trend: past.iter().map(|(l, f)| (l.clone(), percent(&f[i]), f[i].numerator, f[i].denominator)).collect(),
-                chart: script_json(&chart),
-                trend_chart: script_json(&trend_chart),
+                chart: chart.to_string(),
             }
         })
         .collect();
@@ -200,6 +180,53 @@ pub async fn page(State(state): State<AppState>, Need { who, .. }: Need<ReadIndi
         cards,
     }
     .into_response())
+}
+
+pub struct TrendCard {
+    code: String,
+    label: String,
+    rows: Vec<(String, String, i64, i64)>,
+    chart: String,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "indicator_trend.html")]
+pub struct TrendPart {
+    region: String,
+    cards: Vec<TrendCard>,
+}
+
+/// The last four quarters' totals of every indicator (a part of the page, loaded after it: it
+/// computes four boards).
+pub async fn trend_part(State(state): State<AppState>, Need { who, .. }: Need<ReadIndicators>, Query(q): Query<BoardQuery>) -> AppResult<Response> {
+    let (period, _) = quarter_of(&q.quarter)?;
+    let (region, scope) = region_of(&state, &who, &q.region)?;
+    let defs = state.indicators.clone();
+    let runs = quarters_to(&period, 4);
+    let mut tx = state.db.begin_read().await?;
+    let past = trend(&mut tx, &state.tree, (&scope, region), &defs, &runs, &StandardRule::shipped()?).await?;
+    tx.commit().await?;
+    let cards = defs
+        .indicators
+        .iter()
+        .enumerate()
+        .map(|(i, def)| {
+            let chart = json!({
+                "kind": "line",
+                "title": def.label,
+                "names": past.iter().map(|(l, _)| l.clone()).collect::<Vec<_>>(),
+                "values": past.iter().map(|(_, f)| f[i].percent).collect::<Vec<_>>(),
+                "target": def.target(period.end.year()).map(|t| t.min),
+            });
+            TrendCard {
+                code: def.code.clone(),
+                label: def.label.clone(),
+                rows: past.iter().map(|(l, f)| (l.clone(), percent(&f[i]), f[i].numerator, f[i].denominator)).collect(),
+                chart: chart.to_string(),
+            }
+        })
+        .collect();
+    Ok(TrendPart { region: region.code.clone(), cards }.into_response())
 }
 
 fn unit_label(def: &Indicator) -> &'static str {

@@ -191,6 +191,7 @@ fn table() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
         r(Method::POST, "/reports/fujian2/export", roles::<auth::ReadReports>(), post(reports::export)),
         r(Method::GET, "/indicators", roles::<auth::ReadIndicators>(), get(indicators::page)),
         r(Method::GET, "/indicators/list", roles::<auth::ReadIndicators>(), get(indicators::list)),
+        r(Method::GET, "/indicators/trend", roles::<auth::ReadIndicators>(), get(indicators::trend_part)),
         r(Method::POST, "/indicators/export", roles::<auth::ReadIndicators>(), post(indicators::export)),
         r(Method::POST, "/reports/filings/{id}/review", roles::<auth::ReviewReports>(), post(reports::review)),
         r(Method::POST, "/reports/filings/{id}/sign", roles::<auth::ReviewReports>(), post(reports::sign)),

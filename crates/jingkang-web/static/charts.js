@@ -1,12 +1,12 @@
-// The indicator charts: each element with data-chart="ID" is drawn from the JSON in the
-// <script type="application/json" id="ID"> beside it (ECharts, vendored). Bars are regions
+// The indicator charts: each element with data-chart is drawn from the JSON of its data-spec
+// attribute (ECharts, vendored). Bars are regions
 // against the target (dashed line); a click opens the list behind the bar. Lines are quarters.
 (function () {
   "use strict";
   function draw(el) {
-    var source = document.getElementById(el.getAttribute("data-chart"));
-    if (!source || typeof echarts === "undefined") { return; }
-    var d = JSON.parse(source.textContent);
+    var spec = el.getAttribute("data-spec");
+    if (!spec || typeof echarts === "undefined") { return; }
+    var d = JSON.parse(spec);
     var chart = echarts.init(el, null, { renderer: "canvas" });
     // Many regions (a county's townships): horizontal bars, one line each, so every name reads.
     var flat = d.kind === "bar" && d.names.length > 12;
@@ -39,6 +39,8 @@
     el.setAttribute("data-drawn", "1");
     window.addEventListener("resize", function () { chart.resize(); });
   }
-  function start() { document.querySelectorAll("[data-chart]").forEach(draw); }
+  function start() { document.querySelectorAll("[data-chart]:not([data-drawn])").forEach(draw); }
   if (document.readyState === "loading") { document.addEventListener("DOMContentLoaded", start); } else { start(); }
+  // Parts loaded after the page (the trend) bring their own charts.
+  new MutationObserver(function () { start(); }).observe(document.documentElement, { childList: true, subtree: true });
 })();

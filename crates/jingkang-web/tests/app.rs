@@ -1775,9 +1775,15 @@ async fn indicators_with_targets_and_the_lists_behind_them(app: App) {
         .bind(format!("{}%", app.town_a)).fetch_one(p).await).unwrap();
     let page = civil.get(app.url("/indicators?quarter=2026Q3")).send().await.unwrap().text().await.unwrap();
     for text in ["工作指标", "街镇覆盖率", "规范服务率", "管理率", "规范管理率", "服药率", "规律服药率", "病情不稳定患者个案管理率", "康复机构街镇覆盖率",
-        "2026年目标 80–90%", "未设目标", "定义：在管患者数 ÷ 在册患者数", "data-chart=\"bar-management_rate\"", "/static/vendor/echarts-6.1.0.min.js", "近四个季度合计"] {
+        "2026年目标 80–90%", "未设目标", "定义：在管患者数 ÷ 在册患者数", "data-chart=\"bar-management_rate\" data-spec=", "/static/vendor/echarts-6.1.0.min.js", "hx-get=\"/indicators/trend?region=500110&amp;quarter=2026Q3\""] {
         assert!(page.contains(text), "{text}: {page}");
     }
+    // The four quarters' totals come after the page.
+    let trend = civil.get(app.url("/indicators/trend?quarter=2026Q3")).send().await.unwrap().text().await.unwrap();
+    for text in ["近四个季度合计", "2025Q4", "2026Q3", "data-chart=\"line-management_rate\"", "line-institution_coverage"] {
+        assert!(trend.contains(text), "{text}: {trend}");
+    }
+    assert!(!trend.contains("<html"), "a part of the page");
     // 管理率 of town_a: nobody followed up, so 0 of the severe persons there; the gap lists them.
     let gap = format!("/indicators/list?code=management_rate&amp;region={}&amp;quarter=2026Q3&amp;part=gap\">{severe}</a>", app.town_a);
     assert!(page.contains(&gap), "{gap}: {page}");

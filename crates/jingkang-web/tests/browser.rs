@@ -564,6 +564,7 @@ async fn a_quarterly_report_is_signed_and_the_dashboard_drills_down_in_chromium(
     // 4. 工作指标: the charts are drawn; 管理率's gap for the township opens its persons.
     c.goto(&app.url("/indicators?quarter=2026Q3")).await.unwrap();
     wait_for(&c, Locator::Css("[data-chart=\"bar-management_rate\"][data-drawn=\"1\"] canvas")).await;
+    wait_text(&c, "管理率：近四个季度合计").await;
     wait_for(&c, Locator::Css("[data-chart=\"line-management_rate\"][data-drawn=\"1\"] canvas")).await;
     shot(&c, "43-indicators").await;
     let gap = format!("a[href=\"/indicators/list?code=management_rate&region={}&quarter=2026Q3&part=gap\"]", app.town_a);
