@@ -160,6 +160,19 @@ async fn indicators_by_hand(t: TestDb) {
     institutions::create(&mut tx, &scope, &Actor::user("civil"), (&rules, &t.tree), &site("丙站", &a, "2026-10-10"), today()).await.unwrap().unwrap();
     tx.commit().await.unwrap();
 
+    // The quarters' follow-up facts kept write by write equal a rebuild from the follow-ups.
+    let facts = || async {
+        on_pool!(&t.db, p => sqlx::query_as::<_, (i64, String, i64, i64, i64, i64, Option<String>)>(
+            "SELECT person_id, CAST(quarter_start AS TEXT), CAST(seen_year AS BIGINT), CAST(seen AS BIGINT), CAST(lost AS BIGINT), CAST(unstable AS BIGINT), adherence FROM followup_quarters ORDER BY 1, 2").fetch_all(p).await).unwrap()
+    };
+    let kept = facts().await;
+    let mut tx = t.db.begin().await.unwrap();
+    jingkang_core::store::followups::rebuild_quarters(&mut tx).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(kept, facts().await);
+    assert!(kept.contains(&(p["丙一"], "2026-07-01".into(), 4, 1, 0, 0, Some("regular".into()))), "{kept:?}");
+    assert!(kept.contains(&(p["丙三"], "2026-07-01".into(), 1, 0, 1, 0, Some("none".into()))), "{kept:?}");
+
     let defs = Indicators::shipped().unwrap();
     let rule = StandardRule::shipped().unwrap();
     let q3 = Period::quarter(2026, 3).unwrap();

@@ -500,6 +500,7 @@ pub async fn write(db: &Db, seed: u64, years: u32, until: NaiveDate, progress: O
          WHERE diagnosis_code IS NULL AND id IN (SELECT person_id FROM gen_schedule)")
         .execute(&mut **c).await.map(drop))?;
     on_tx!(&mut tx, c => sqlx::query("DROP TABLE gen_schedule").execute(&mut **c).await.map(drop))?;
+    crate::store::followups::rebuild_quarters(&mut tx).await?;
     // The referral ids were given here: move PostgreSQL's identity past them.
     if backend == Backend::Postgres {
         on_tx!(&mut tx, c => sqlx::query("SELECT setval(pg_get_serial_sequence('referrals', 'id'), GREATEST((SELECT MAX(id) FROM referrals), 1))")

@@ -82,6 +82,7 @@ pub async fn record(
         .bind(id).bind(change).bind(f.visit_date).bind(&f.mode).bind(f.lost).bind(f.death_date.is_some()).bind(risk).bind(class)
         .bind(adherence).bind(conclusion.next_date).bind(&f.doctor).bind(&form.version).bind(&answers)
         .fetch_one(&mut **c).await)?;
+    refresh_quarters(tx, id).await?;
     let risk_after = if current { risk.or(cur.risk_grade) } else { cur.risk_grade };
     if current {
         // A lost follow-up keeps the last known risk and class; it moves only the date.
@@ -209,4 +210,48 @@ pub async fn schedule(tx: &mut Tx, scope: &Scope, id: i64) -> anyhow::Result<Opt
     );
     Ok(on_tx!(tx, c => sqlx::query_as(&sql)
         .bind(id).bind(&lo).bind(&hi).fetch_optional(&mut **c).await)?)
+}
+
+/// The `followup_quarters` rows computed from the follow-ups that match `cond` (over `f`): each
+/// follow-up counts in its quarter and the three after it (whose 12 months hold it).
+fn quarters_select(backend: Backend, cond: &str) -> String {
+    let (fq, qs) = match backend {
+        Backend::Postgres => (
+            "CAST(date_trunc('quarter', f.visit_date) AS DATE)".to_string(),
+            "CAST(date_trunc('quarter', f.visit_date) + k.n * INTERVAL '3 months' AS DATE)".to_string(),
+        ),
+        Backend::Sqlite => {
+            let fq = "substr(f.visit_date, 1, 5) || printf('%02d', ((CAST(substr(f.visit_date, 6, 2) AS INTEGER) - 1) / 3) * 3 + 1) || '-01'";
+            (fq.to_string(), format!("date({fq}, '+' || (3 * k.n) || ' months')"))
+        }
+    };
+    format!(
+        "SELECT person_id, qs, \
+                SUM(CASE WHEN lost OR died THEN 0 ELSE 1 END), \
+                SUM(CASE WHEN NOT (lost OR died) AND fq = qs THEN 1 ELSE 0 END), \
+                SUM(CASE WHEN lost AND fq = qs THEN 1 ELSE 0 END), \
+                SUM(CASE WHEN NOT (lost OR died) AND fq = qs AND condition_class = 'unstable' THEN 1 ELSE 0 END), \
+                substr(MAX(CASE WHEN lost OR died THEN NULL ELSE CAST(visit_date AS TEXT) || ':' || COALESCE(adherence, '') END), 12) \
+         FROM (SELECT f.person_id, f.lost, f.died, f.condition_class, f.adherence, f.visit_date, {fq} AS fq, {qs} AS qs \
+               FROM followups f CROSS JOIN (SELECT 0 AS n UNION ALL SELECT 1 UNION ALL SELECT 2 UNION ALL SELECT 3) k WHERE {cond}) x \
+         GROUP BY person_id, qs"
+    )
+}
+
+const QUARTER_COLS: &str = "person_id, quarter_start, seen_year, seen, lost, unstable, adherence";
+
+/// Recompute person `id`'s `followup_quarters` rows (after a follow-up is recorded).
+pub async fn refresh_quarters(tx: &mut Tx, id: i64) -> anyhow::Result<()> {
+    on_tx!(tx, c => sqlx::query("DELETE FROM followup_quarters WHERE person_id = $1").bind(id).execute(&mut **c).await.map(drop))?;
+    let insert = format!("INSERT INTO followup_quarters ({QUARTER_COLS}) {}", quarters_select(tx.backend(), "f.person_id = $1"));
+    on_tx!(tx, c => sqlx::query(&insert).bind(id).execute(&mut **c).await.map(drop))?;
+    Ok(())
+}
+
+/// Recompute every row of `followup_quarters` (after a bulk load of follow-ups).
+pub async fn rebuild_quarters(tx: &mut Tx) -> anyhow::Result<()> {
+    on_tx!(tx, c => sqlx::query("DELETE FROM followup_quarters").execute(&mut **c).await.map(drop))?;
+    let insert = format!("INSERT INTO followup_quarters ({QUARTER_COLS}) {}", quarters_select(tx.backend(), "1 = 1"));
+    on_tx!(tx, c => sqlx::query(&insert).execute(&mut **c).await.map(drop))?;
+    Ok(())
 }

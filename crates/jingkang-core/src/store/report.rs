@@ -243,31 +243,35 @@ fn person_sql(scope: &Scope, period: &Period, rule: &StandardRule, parts: Parts)
     if parts.served {
         flags.push_str(&format!(" + (CASE WHEN p.id IN (SELECT q.person_id FROM service_quarters q WHERE q.quarter_start = $4) THEN {SERVED} ELSE 0 END)"));
     }
-    let mut join = String::new();
+    let mut join_sql = String::new();
     if parts.followups {
-        // One pass over the scope's follow-ups of the 12 months to the day (covering index
-        // followups_facts): seen visits, those in the period, lost attempts, unstable findings,
-        // and the latest seen visit's adherence (`date:adherence`, the greatest is the latest).
-        flags.push_str(&format!(
-            " + (CASE WHEN fu.seen >= 1 THEN {MANAGED} ELSE 0 END) + (CASE WHEN fu.seen >= 4 THEN {STANDARD_MANAGED} ELSE 0 END) \
-             + (CASE WHEN fu.seen_in >= 1 THEN {FOLLOWED} ELSE 0 END) + (CASE WHEN fu.seen_in = 0 AND fu.lost_in >= 1 THEN {LOST} ELSE 0 END) \
-             + (CASE WHEN substr(fu.latest, 12) IN ('regular', 'intermittent') THEN {MEDICATED} ELSE 0 END) \
-             + (CASE WHEN substr(fu.latest, 12) = 'regular' THEN {REGULAR} ELSE 0 END) \
-             + (CASE WHEN fu.unstable_in >= 1 THEN {UNSTABLE} ELSE 0 END) \
-             + (CASE WHEN fu.unstable_in >= 1 AND EXISTS (SELECT 1 FROM service_attendance a JOIN service_sessions ss ON ss.id = a.session_id \
-                    WHERE a.person_id = p.id AND a.service_date >= $4 AND a.service_date <= $3 AND ss.item = 'case_management') THEN {CASE_MANAGED} ELSE 0 END)"
-        ));
-        join = String::from(
+        // A quarter reads one row per person of `followup_quarters` (the facts of the quarter
+        // and its 12 months); another period (a month) reads the scope's follow-ups of the 12
+        // months to the day in one pass (covering index followups_facts).
+        let join = if quarter.is_some() {
+            " LEFT JOIN followup_quarters fu ON fu.person_id = p.id AND fu.quarter_start = $4"
+        } else {
             " LEFT JOIN (SELECT f.person_id, \
-                 SUM(CASE WHEN f.lost OR f.died THEN 0 ELSE 1 END) AS seen, \
-                 SUM(CASE WHEN f.lost OR f.died OR f.visit_date < $4 THEN 0 ELSE 1 END) AS seen_in, \
-                 SUM(CASE WHEN f.lost AND f.visit_date >= $4 THEN 1 ELSE 0 END) AS lost_in, \
-                 SUM(CASE WHEN f.lost OR f.died OR f.visit_date < $4 OR f.condition_class IS NULL OR f.condition_class <> 'unstable' THEN 0 ELSE 1 END) AS unstable_in, \
-                 MAX(CASE WHEN f.lost OR f.died THEN NULL ELSE CAST(f.visit_date AS TEXT) || ':' || COALESCE(f.adherence, '') END) AS latest \
-               FROM followups f JOIN persons fp ON fp.id = f.person_id \
-               WHERE fp.residence_region >= $1 AND fp.residence_region < $2 AND f.visit_date > $7 AND f.visit_date <= $3 \
-               GROUP BY f.person_id) fu ON fu.person_id = p.id",
-        );
+                     SUM(CASE WHEN f.lost OR f.died THEN 0 ELSE 1 END) AS seen_year, \
+                     SUM(CASE WHEN f.lost OR f.died OR f.visit_date < $4 THEN 0 ELSE 1 END) AS seen, \
+                     SUM(CASE WHEN f.lost AND f.visit_date >= $4 THEN 1 ELSE 0 END) AS lost, \
+                     SUM(CASE WHEN f.lost OR f.died OR f.visit_date < $4 OR f.condition_class IS NULL OR f.condition_class <> 'unstable' THEN 0 ELSE 1 END) AS unstable, \
+                     substr(MAX(CASE WHEN f.lost OR f.died THEN NULL ELSE CAST(f.visit_date AS TEXT) || ':' || COALESCE(f.adherence, '') END), 12) AS adherence \
+                   FROM followups f JOIN persons fp ON fp.id = f.person_id \
+                   WHERE fp.residence_region >= $1 AND fp.residence_region < $2 AND f.visit_date > $7 AND f.visit_date <= $3 \
+                   GROUP BY f.person_id) fu ON fu.person_id = p.id"
+        };
+        let (year, seen, lost, unstable, adherence) = ("fu.seen_year", "fu.seen", "fu.lost", "fu.unstable", "fu.adherence");
+        flags.push_str(&format!(
+            " + (CASE WHEN {year} >= 1 THEN {MANAGED} ELSE 0 END) + (CASE WHEN {year} >= 4 THEN {STANDARD_MANAGED} ELSE 0 END) \
+             + (CASE WHEN {seen} >= 1 THEN {FOLLOWED} ELSE 0 END) + (CASE WHEN {seen} = 0 AND {lost} >= 1 THEN {LOST} ELSE 0 END) \
+             + (CASE WHEN {adherence} IN ('regular', 'intermittent') THEN {MEDICATED} ELSE 0 END) \
+             + (CASE WHEN {adherence} = 'regular' THEN {REGULAR} ELSE 0 END) \
+             + (CASE WHEN {unstable} >= 1 THEN {UNSTABLE} ELSE 0 END) \
+             + (CASE WHEN {unstable} >= 1 AND p.id IN (SELECT a.person_id FROM service_sessions ss JOIN service_attendance a ON a.session_id = ss.id \
+                    WHERE ss.item = 'case_management' AND ss.service_date >= $4 AND ss.service_date <= $3) THEN {CASE_MANAGED} ELSE 0 END)"
+        ));
+        join_sql = join.to_string();
     }
     // A person's state on the day is their current one unless an event took effect after it (or
     // they are closed: the reason is in the event); only those few are looked up event by event.
@@ -278,16 +282,24 @@ fn person_sql(scope: &Scope, period: &Period, rule: &StandardRule, parts: Parts)
                                     WHERE e.person_id = p.id AND e.effective_on <= $3 ORDER BY e.effective_on DESC, e.id DESC LIMIT 1), 'pending:') \
                      ELSE p.registration_state || ':' END AS state, \
                 CAST({flags} AS BIGINT) AS flags \
-         FROM persons p{join} \
+         FROM persons p{join_sql} \
          WHERE p.residence_region >= $1 AND p.residence_region < $2{site} AND (p.known_since IS NULL OR p.known_since <= $3)"
     ))
 }
 
 /// Settings for the per-person query on PostgreSQL: hash tables of the id sets built once, a
-/// plan for these dates, no JIT.
+/// plan for these dates, no JIT, grouping by hashing.
 async fn tune(tx: &mut Tx) -> anyhow::Result<()> {
     if tx.backend() == super::Backend::Postgres {
-        for set in ["SET LOCAL work_mem = '128MB'", "SET LOCAL max_parallel_workers_per_gather = 0", "SET LOCAL plan_cache_mode = force_custom_plan", "SET LOCAL jit = off"] {
+        // The counts are grouped by hashing (some thousand groups): the planner, expecting a group
+        // per person, would sort a million rows first.
+        for set in [
+            "SET LOCAL work_mem = '128MB'",
+            "SET LOCAL max_parallel_workers_per_gather = 0",
+            "SET LOCAL plan_cache_mode = force_custom_plan",
+            "SET LOCAL jit = off",
+            "SET LOCAL enable_sort = off",
+        ] {
             on_tx!(tx, c => sqlx::query(set).execute(&mut **c).await.map(drop))?;
         }
     }
