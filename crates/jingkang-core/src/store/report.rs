@@ -209,16 +209,20 @@ fn urban_township(tree: &RegionTree, code: &str) -> Option<bool> {
 }
 
 /// The SQL condition "diagnosis is severe" from the eligibility rule's ICD-10 prefixes (letters
-/// and digits only, so they can be written into the SQL).
+/// and digits only, so they can be written into the SQL): for each prefix length one lookup of
+/// the code's upper-cased start in a list, not one LIKE per prefix (a million rows are read).
 fn severe_sql(rule: &Rule) -> String {
-    let prefixes: Vec<String> = rule
-        .severe_disorders
-        .iter()
-        .flat_map(|d| d.icd10.iter())
-        .filter(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_alphanumeric()))
-        .map(|p| format!("upper(p.diagnosis_code) LIKE '{}%'", p.to_ascii_uppercase()))
-        .collect();
-    if prefixes.is_empty() { "1 = 0".to_string() } else { format!("({})", prefixes.join(" OR ")) }
+    let mut by_len: BTreeMap<usize, Vec<String>> = BTreeMap::new();
+    for p in rule.severe_disorders.iter().flat_map(|d| d.icd10.iter()) {
+        if !p.is_empty() && p.chars().all(|c| c.is_ascii_alphanumeric()) {
+            by_len.entry(p.len()).or_default().push(format!("'{}'", p.to_ascii_uppercase()));
+        }
+    }
+    if by_len.is_empty() {
+        return "1 = 0".to_string();
+    }
+    let terms: Vec<String> = by_len.iter().map(|(n, list)| format!("upper(substr(p.diagnosis_code, 1, {n})) IN ({})", list.join(", "))).collect();
+    format!("({})", terms.join(" OR "))
 }
 
 /// The per-person query of `scope` as of `period`'s end: each person's id, township, state on
@@ -292,13 +296,15 @@ fn person_sql(scope: &Scope, period: &Period, rule: &StandardRule, parts: Parts)
 async fn tune(tx: &mut Tx) -> anyhow::Result<()> {
     if tx.backend() == super::Backend::Postgres {
         // The counts are grouped by hashing (some thousand groups): the planner, expecting a group
-        // per person, would sort a million rows first.
+        // per person, would sort a million rows first. The persons are read from the covering
+        // index persons_report (a third faster than the table for a province).
         for set in [
             "SET LOCAL work_mem = '128MB'",
             "SET LOCAL max_parallel_workers_per_gather = 0",
             "SET LOCAL plan_cache_mode = force_custom_plan",
             "SET LOCAL jit = off",
             "SET LOCAL enable_sort = off",
+            "SET LOCAL enable_seqscan = off",
         ] {
             on_tx!(tx, c => sqlx::query(set).execute(&mut **c).await.map(drop))?;
         }
