@@ -11,22 +11,19 @@ mod common;
 use std::collections::BTreeMap;
 
 use chrono::NaiveDate;
-use common::{TestDb, id, register_by_exception as register, today, transition_on as on, write_roster_xlsx};
+use common::{TestDb, register_by_exception as register, today, transition_on as on};
 use jingkang_core::care::followup::{self, FormDef};
 use jingkang_core::care::institution::InstitutionRules;
-use jingkang_core::care::instrument::Catalogue;
 use jingkang_core::care::registration::{CloseReason, Event};
 use jingkang_core::care::service::{ServiceCatalogue, SessionInput, validate};
 use jingkang_core::care::standard::{Period, StandardRule};
-use jingkang_core::import::{ImportOptions, import_roster};
 use jingkang_core::on_pool;
 use jingkang_core::regions::Scope;
 use jingkang_core::report::indicators::{Figure, Indicators, board, quarters_to, trend};
 use jingkang_core::report::{Definition, compute};
 use jingkang_core::store::institutions::NewInstitution;
-use jingkang_core::store::plans::{NewPlan, PlanItem};
 use jingkang_core::store::report::{Measure, Members, members};
-use jingkang_core::store::{Actor, assessments, followups, institutions, plans, services};
+use jingkang_core::store::{Actor, followups, institutions, services};
 
 fn d(s: &str) -> NaiveDate {
     s.parse().unwrap()
@@ -44,22 +41,7 @@ const PERSONS: [(&str, &str, &str); 7] = [
 ];
 
 async fn persons(t: &TestDb) -> BTreeMap<&'static str, i64> {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("r.xlsx");
-    let ids: Vec<String> = (0..PERSONS.len()).map(|i| id("500110", "19880101", &format!("{:03}", 300 + 2 * i))).collect();
-    let rows: Vec<[&str; 11]> = PERSONS.iter().zip(&ids).map(|((n, town, _), id)| [*town, *n, "女", "38", id.as_str(), "", "", "新华路2号", "", "", ""]).collect();
-    write_roster_xlsx(&path, &rows);
-    let actor = Actor::user("tester");
-    let opts = ImportOptions { county: "500110", dry_run: false, actor: &actor, source: "test", today: today(), progress: None };
-    assert_eq!(import_roster(&t.db, &t.tree, &path, &opts).await.unwrap().created, 7);
-    let mut pid = BTreeMap::new();
-    for (name, _, dx) in PERSONS {
-        let id: i64 = on_pool!(&t.db, p => sqlx::query_scalar("SELECT id FROM persons WHERE name = $1").bind(name).fetch_one(p).await).unwrap();
-        on_pool!(&t.db, p => sqlx::query("UPDATE persons SET known_since = $1, diagnosis_code = $2 WHERE id = $3")
-            .bind(d("2025-01-01")).bind(dx).bind(id).execute(p).await.map(drop)).unwrap();
-        pid.insert(name, id);
-    }
-    pid
+    common::import_named(t, &PERSONS, (1988, 300), |_| d("2025-01-01")).await
 }
 
 /// A follow-up seen on `day` with risk grade `risk` and adherence `adherence`; or, with
@@ -92,20 +74,6 @@ async fn serve(t: &TestDb, scope: &Scope, pid: i64, item: &str, days: &[&str]) {
         start: "09:00".into(), end: "10:00".into(), staff: "李社工".into(), participants: vec![pid], notes: String::new() };
     let mut tx = t.db.begin().await.unwrap();
     services::record(&mut tx, scope, &Actor::user("worker"), &validate(&ServiceCatalogue::shipped().unwrap(), &input, today()).unwrap()).await.unwrap().unwrap();
-    tx.commit().await.unwrap();
-}
-
-/// 丙一 also gets a plan and an assessment: 规范服务 with a contact every month of Q3.
-async fn plan_and_assess(t: &TestDb, scope: &Scope, pid: i64) {
-    let actor = Actor::user("worker");
-    let mut tx = t.db.begin().await.unwrap();
-    let plan = NewPlan { goals: "规律服药".into(), items: vec![PlanItem { item: "social_skills".into(), per_month: 1 }], responsible: "李社工".into(),
-        starts_on: d("2026-07-01"), review_on: None, signed_on: Some(d("2026-07-01")), signed_by: Some("guardian".into()) };
-    plans::record(&mut tx, scope, &actor, &ServiceCatalogue::shipped().unwrap(), pid, &plan).await.unwrap().unwrap();
-    let answers = ["work", "marriage", "parenting", "withdrawal", "outside_activity", "home_activity", "family_role", "self_care", "interest", "responsibility"]
-        .into_iter().map(|k| (k.to_string(), "0".to_string())).collect();
-    let new = assessments::NewAssessment { assessed_on: d("2026-07-15"), assessor: "李社工".into(), answers };
-    assessments::record(&mut tx, scope, &actor, Catalogue::shipped().unwrap().get("sdss").unwrap(), pid, &new, today()).await.unwrap().unwrap();
     tx.commit().await.unwrap();
 }
 
@@ -147,7 +115,7 @@ async fn indicators_by_hand(t: TestDb) {
     for who in ["丙一", "丙二", "丁一"] {
         on(&t, &scope, p[who], "2026-02-01", register()).await;
     }
-    plan_and_assess(&t, &scope, p["丙一"]).await;
+    common::plan_and_assess(&t, &scope, p["丙一"]).await;
     serve(&t, &scope, p["丙一"], "social_skills", &["2026-07-10", "2026-08-10", "2026-09-10"]).await;
     serve(&t, &scope, p["丙二"], "case_management", &["2026-08-20"]).await;
 

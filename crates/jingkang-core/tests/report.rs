@@ -11,19 +11,16 @@ mod common;
 use std::collections::BTreeMap;
 
 use chrono::NaiveDate;
-use common::{TestDb, id, register_by_exception as register, today, transition_on as on, write_roster_xlsx};
+use common::{TestDb, register_by_exception as register, today, transition_on as on};
 use jingkang_core::care::institution::InstitutionRules;
-use jingkang_core::care::instrument::Catalogue;
 use jingkang_core::care::registration::{CloseReason, Event};
 use jingkang_core::care::service::{ServiceCatalogue, SessionInput, validate};
 use jingkang_core::care::standard::{Period, StandardRule};
-use jingkang_core::import::{ImportOptions, import_roster};
 use jingkang_core::on_pool;
 use jingkang_core::regions::Scope;
 use jingkang_core::report::{Cell, Definition, compute};
 use jingkang_core::store::institutions::{NewInstitution, NewQualification, NewStaff};
-use jingkang_core::store::plans::{NewPlan, PlanItem};
-use jingkang_core::store::{Actor, assessments, contracts, institutions, plans, services};
+use jingkang_core::store::{Actor, contracts, institutions, services};
 
 fn d(s: &str) -> NaiveDate {
     s.parse().unwrap()
@@ -41,38 +38,14 @@ const PERSONS: [(&str, &str, &str); 7] = [
 ];
 
 pub async fn hand_built(t: &TestDb) -> BTreeMap<&'static str, i64> {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("r.xlsx");
-    let ids: Vec<String> = (0..PERSONS.len()).map(|i| id("500110", "19900101", &format!("{:03}", 200 + 2 * i))).collect();
-    let rows: Vec<[&str; 11]> = PERSONS.iter().zip(&ids).map(|((n, town, _), id)| [*town, *n, "女", "36", id.as_str(), "", "", "新华路1号", "", "", ""]).collect();
-    write_roster_xlsx(&path, &rows);
-    let actor = Actor::user("tester");
-    let opts = ImportOptions { county: "500110", dry_run: false, actor: &actor, source: "test", today: today(), progress: None };
-    let r = import_roster(&t.db, &t.tree, &path, &opts).await.unwrap();
-    assert_eq!(r.created, 7);
-    let mut pid = BTreeMap::new();
-    for (name, _, dx) in PERSONS {
-        let id: i64 = on_pool!(&t.db, p => sqlx::query_scalar("SELECT id FROM persons WHERE name = $1").bind(name).fetch_one(p).await).unwrap();
-        let known = if name == "甲五" { today() } else { d("2026-01-01") };
-        on_pool!(&t.db, p => sqlx::query("UPDATE persons SET known_since = $1, diagnosis_code = $2 WHERE id = $3")
-            .bind(known).bind((!dx.is_empty()).then_some(dx)).bind(id).execute(p).await.map(drop)).unwrap();
-        pid.insert(name, id);
-    }
-    pid
+    common::import_named(t, &PERSONS, (1990, 200), |name| if name == "甲五" { today() } else { d("2026-01-01") }).await
 }
 
-
-/// A plan from July, an SDSS in July and a contact in each month of the quarter: 规范服务.
+/// 规范服务 in 2026Q3: a plan, an assessment and a contact on each of `months`.
 async fn standard_service(t: &TestDb, scope: &Scope, pid: i64, months: &[&str]) {
+    common::plan_and_assess(t, scope, pid).await;
     let actor = Actor::user("worker");
     let mut tx = t.db.begin().await.unwrap();
-    let plan = NewPlan { goals: "规律服药".into(), items: vec![PlanItem { item: "social_skills".into(), per_month: 1 }], responsible: "李社工".into(),
-        starts_on: d("2026-07-01"), review_on: None, signed_on: Some(d("2026-07-01")), signed_by: Some("guardian".into()) };
-    plans::record(&mut tx, scope, &actor, &ServiceCatalogue::shipped().unwrap(), pid, &plan).await.unwrap().unwrap();
-    let answers = ["work", "marriage", "parenting", "withdrawal", "outside_activity", "home_activity", "family_role", "self_care", "interest", "responsibility"]
-        .into_iter().map(|k| (k.to_string(), "0".to_string())).collect();
-    let new = assessments::NewAssessment { assessed_on: d("2026-07-15"), assessor: "李社工".into(), answers };
-    assessments::record(&mut tx, scope, &actor, Catalogue::shipped().unwrap().get("sdss").unwrap(), pid, &new, today()).await.unwrap().unwrap();
     let input = SessionInput { item: "social_skills".into(), mode: "institution".into(), dates: months.iter().map(|s| s.to_string()).collect(),
         start: "09:00".into(), end: "10:00".into(), staff: "李社工".into(), participants: vec![pid], notes: String::new() };
     services::record(&mut tx, scope, &actor, &validate(&ServiceCatalogue::shipped().unwrap(), &input, today()).unwrap()).await.unwrap().unwrap();

@@ -195,3 +195,56 @@ pub async fn transition_on(t: &TestDb, scope: &jingkang_core::regions::Scope, pi
 pub fn register_by_exception() -> jingkang_core::care::registration::Event {
     jingkang_core::care::registration::Event::Register { exception: Some("测试：条件另行核实".into()) }
 }
+
+/// Import persons (name, township written as in a roster, ICD-10 code or empty) into 500110 as
+/// women born 1 January `birth_year` with ID sequences from `seq` on, then set each one's
+/// diagnosis and `known_since` (`known(name)`). Their ids by name.
+#[allow(dead_code)]
+pub async fn import_named(
+    t: &TestDb,
+    persons: &[(&'static str, &str, &str)],
+    (birth_year, seq): (u32, usize),
+    known: impl Fn(&str) -> chrono::NaiveDate,
+) -> std::collections::BTreeMap<&'static str, i64> {
+    use jingkang_core::import::{ImportOptions, import_roster};
+    use jingkang_core::store::Actor;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("r.xlsx");
+    let ids: Vec<String> = (0..persons.len()).map(|i| id("500110", &format!("{birth_year}0101"), &format!("{:03}", seq + 2 * i))).collect();
+    let age = (2026 - birth_year).to_string();
+    let rows: Vec<[&str; 11]> = persons.iter().zip(&ids).map(|((n, town, _), id)| [*town, *n, "女", age.as_str(), id.as_str(), "", "", "新华路1号", "", "", ""]).collect();
+    write_roster_xlsx(&path, &rows);
+    let actor = Actor::user("tester");
+    let opts = ImportOptions { county: "500110", dry_run: false, actor: &actor, source: "test", today: today(), progress: None };
+    let r = import_roster(&t.db, &t.tree, &path, &opts).await.unwrap();
+    assert_eq!(r.created as usize, persons.len());
+    let mut pid = std::collections::BTreeMap::new();
+    for (name, _, dx) in persons {
+        let id: i64 = jingkang_core::on_pool!(&t.db, p => sqlx::query_scalar("SELECT id FROM persons WHERE name = $1").bind(*name).fetch_one(p).await).unwrap();
+        jingkang_core::on_pool!(&t.db, p => sqlx::query("UPDATE persons SET known_since = $1, diagnosis_code = $2 WHERE id = $3")
+            .bind(known(name)).bind((!dx.is_empty()).then_some(*dx)).bind(id).execute(p).await.map(drop)).unwrap();
+        pid.insert(*name, id);
+    }
+    pid
+}
+
+/// A plan from 1 July 2026 (signed by the guardian) and an SDSS on 15 July: with a contact every
+/// month of the quarter, 规范服务 in 2026Q3.
+#[allow(dead_code)]
+pub async fn plan_and_assess(t: &TestDb, scope: &jingkang_core::regions::Scope, pid: i64) {
+    use jingkang_core::care::instrument::Catalogue;
+    use jingkang_core::care::service::ServiceCatalogue;
+    use jingkang_core::store::plans::{NewPlan, PlanItem};
+    use jingkang_core::store::{Actor, assessments, plans};
+    let d = |s: &str| s.parse::<chrono::NaiveDate>().unwrap();
+    let actor = Actor::user("worker");
+    let mut tx = t.db.begin().await.unwrap();
+    let plan = NewPlan { goals: "规律服药".into(), items: vec![PlanItem { item: "social_skills".into(), per_month: 1 }], responsible: "李社工".into(),
+        starts_on: d("2026-07-01"), review_on: None, signed_on: Some(d("2026-07-01")), signed_by: Some("guardian".into()) };
+    plans::record(&mut tx, scope, &actor, &ServiceCatalogue::shipped().unwrap(), pid, &plan).await.unwrap().unwrap();
+    let answers = ["work", "marriage", "parenting", "withdrawal", "outside_activity", "home_activity", "family_role", "self_care", "interest", "responsibility"]
+        .into_iter().map(|k| (k.to_string(), "0".to_string())).collect();
+    let new = assessments::NewAssessment { assessed_on: d("2026-07-15"), assessor: "李社工".into(), answers };
+    assessments::record(&mut tx, scope, &actor, Catalogue::shipped().unwrap().get("sdss").unwrap(), pid, &new, today()).await.unwrap().unwrap();
+    tx.commit().await.unwrap();
+}
