@@ -181,6 +181,7 @@ fn table() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
         r(Method::POST, "/worklists/{name}/export", roles::<auth::ReadClinical>(), post(worklists::export)),
         r(Method::GET, "/services", roles::<auth::ReadClinical>(), get(services::page)),
         r(Method::GET, "/standard", roles::<auth::ReadClinical>(), get(standard::page)),
+        r(Method::POST, "/standard/export", roles::<auth::ReadClinical>(), post(standard::export)),
         r(Method::GET, "/persons/form4", roles::<auth::ReadClinical>(), get(forms::ask_batch)),
         r(Method::POST, "/persons/form4", roles::<auth::ReadClinical>(), post(forms::print_batch)),
         r(Method::GET, "/persons/{id}/form4", roles::<auth::ReadClinical>(), get(forms::ask_one)),

@@ -4,7 +4,11 @@
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::extract::State;
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use jingkang_core::export::table::{self, Table, Value};
+use jingkang_core::store::audit::{self, Target};
+use jingkang_core::store::batch::Outcome;
 use chrono::Datelike;
 use jingkang_core::care::standard::{Period, StandardRule};
 use jingkang_core::store::standard::{self, StandardRow};
@@ -14,7 +18,7 @@ use crate::AppState;
 use crate::auth::{Need, ReadClinical};
 use crate::entry::today;
 use crate::error::{AppError, AppResult};
-use crate::extract::Query;
+use crate::extract::{Form, Query};
 use crate::pages::Chrome;
 
 pub struct Line {
@@ -31,6 +35,10 @@ pub struct Line {
 #[template(path = "standard.html")]
 pub struct Page {
     chrome: Option<Chrome>,
+    csrf: String,
+    /// `2026Q3`.
+    quarter: String,
+    error: Option<String>,
     period: String,
     quarters: Vec<(String, String, bool)>,
     rule: String,
@@ -66,19 +74,24 @@ fn quarters(selected: &Period) -> Vec<(String, String, bool)> {
     out
 }
 
-pub async fn page(State(state): State<AppState>, Need { who, .. }: Need<ReadClinical>, Query(q): Query<PageQuery>) -> AppResult<Response> {
-    let period = match q.quarter.trim() {
-        text if !text.is_empty() => Period::parse_quarter(text).ok_or_else(|| AppError::BadRequest("standard-quarter-invalid".into()))?,
+/// The quarter asked for (`2026Q3`), or the last whole one.
+fn period_of(text: &str) -> AppResult<Period> {
+    let invalid = || AppError::BadRequest("standard-quarter-invalid".into());
+    match text.trim() {
+        text if !text.is_empty() => Period::parse_quarter(text).ok_or_else(invalid),
         _ => {
             let (y, n) = quarter_of(today());
-            let this = Period::quarter(y, n).ok_or_else(|| AppError::BadRequest("standard-quarter-invalid".into()))?;
+            let this = Period::quarter(y, n).ok_or_else(invalid)?;
             let (y, n) = quarter_of(this.start - chrono::Duration::days(1));
-            Period::quarter(y, n).ok_or_else(|| AppError::BadRequest("standard-quarter-invalid".into()))?
+            Period::quarter(y, n).ok_or_else(invalid)
         }
-    };
-    let rule = StandardRule::shipped()?;
+    }
+}
+
+/// The page's lines (a township each) and the total, for the user's area in `period`.
+async fn lines(state: &AppState, who: &crate::auth::CurrentUser, period: &Period, rule: &StandardRule) -> AppResult<(Vec<Line>, Line)> {
     let mut tx = state.db.begin_read().await?;
-    let rows: Vec<StandardRow> = standard::by_township(&mut tx, &who.scope, &rule, &period, true).await?;
+    let rows: Vec<StandardRow> = standard::by_township(&mut tx, &who.scope, rule, period, true).await?;
     tx.commit().await?;
     let line = |township: String, r: &[&StandardRow]| {
         let sum = |f: fn(&StandardRow) -> i64| r.iter().map(|x| f(x)).sum::<i64>();
@@ -93,15 +106,89 @@ pub async fn page(State(state): State<AppState>, Need { who, .. }: Need<ReadClin
             served: sum(|x| x.served_monthly.unwrap_or(0)),
         }
     };
-    let lines = rows.iter().map(|r| line(state.tree.get(&r.township).map_or_else(|| r.township.clone(), |t| t.name.clone()), &[r])).collect();
+    let out = rows.iter().map(|r| line(state.tree.get(&r.township).map_or_else(|| r.township.clone(), |t| t.name.clone()), &[r])).collect();
     let all: Vec<&StandardRow> = rows.iter().collect();
+    Ok((out, line("合计".into(), &all)))
+}
+
+pub async fn page(State(state): State<AppState>, Need { who, .. }: Need<ReadClinical>, Query(q): Query<PageQuery>) -> AppResult<Response> {
+    let period = period_of(&q.quarter)?;
+    let rule = StandardRule::shipped()?;
+    let (lines, total) = lines(&state, &who, &period, &rule).await?;
     Ok(Page {
         chrome: Some(Chrome::of(&state, &who)),
+        csrf: who.csrf().to_string(),
+        quarter: quarters_to_code(&period),
         period: period.label_zh(),
         quarters: quarters(&period),
         rule: rule.description,
         lines,
-        total: line("合计".into(), &all),
+        total,
+        error: None,
     }
     .into_response())
+}
+
+fn quarters_to_code(p: &Period) -> String {
+    let (y, q) = quarter_of(p.start);
+    format!("{y}Q{q}")
+}
+
+#[derive(Deserialize, Default)]
+pub struct ExportForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    quarter: String,
+    #[serde(default)]
+    reason: String,
+}
+
+/// The page's table as .xlsx, with a reason, audited `standard.export`.
+pub async fn export(State(state): State<AppState>, Need { who, .. }: Need<ReadClinical>, Form(form): Form<ExportForm>) -> AppResult<Response> {
+    who.check_csrf(&form.csrf)?;
+    let period = period_of(&form.quarter)?;
+    let rule = StandardRule::shipped()?;
+    let (lines, total) = lines(&state, &who, &period, &rule).await?;
+    let reason: String = form.reason.trim().chars().take(200).collect();
+    if reason.is_empty() {
+        let page = Page {
+            chrome: Some(Chrome::of(&state, &who)),
+            csrf: who.csrf().to_string(),
+            quarter: quarters_to_code(&period),
+            period: period.label_zh(),
+            quarters: quarters(&period),
+            rule: rule.description,
+            lines,
+            total,
+            error: Some(jingkang_core::messages::render("export-reason-missing", &[])),
+        };
+        return Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response());
+    }
+    let region = who.user.region_code.clone();
+    let (actor, detail) = (who.user.actor(), serde_json::json!({"quarter": quarters_to_code(&period), "rows": lines.len(), "reason": reason}));
+    state
+        .writes
+        .run(move |tx| {
+            let (actor, detail, region) = (actor.clone(), detail.clone(), region.clone());
+            Box::pin(async move {
+                audit::record(tx, &actor, "standard.export", Some(Target::region(&region)), detail).await?;
+                Ok(Outcome::Keep(()))
+            })
+        })
+        .await?;
+    let region_name = state.tree.path_name(&who.user.region_code);
+    let table = Table {
+        sheet: "规范服务率",
+        title: format!("登记康复对象接受规范服务情况 — {region_name}，{}", period.label_zh()),
+        notes: vec![format!("口径：{}", rule.description), format!("生成日期：{}", today())],
+        headers: &["序号", "乡镇（街道）", "登记康复对象", "接受规范服务", "规范服务率", "有有效计划", "半年内有评估", "每月均有服务"],
+        widths: &[6.0, 16.0, 12.0, 12.0, 10.0, 12.0, 12.0, 12.0],
+    };
+    let n = |v: i64| Value::Number(v as f64);
+    let rows = lines.iter().chain([&total]).map(|l| {
+        vec![Value::Text(l.township.clone()), n(l.registered), n(l.standard), Value::Text(l.rate.clone()), n(l.with_plan), n(l.assessed), n(l.served)]
+    });
+    let bytes = table::to_xlsx(&table, rows)?;
+    Ok(crate::imports::xlsx_download(&format!("规范服务率-{}.xlsx", quarters_to_code(&period)), bytes))
 }

@@ -1339,7 +1339,7 @@ async fn a_week_of_group_sessions_in_one_entry(app: App) {
 async fn standard_service_rate_with_its_rule(app: App) {
     use chrono::Datelike;
     use jingkang_core::care::standard::Period;
-    let (c, _, _) = session_for(&app, "st-town", Role::Township, &app.town_a).await;
+    let (c, csrf, _) = session_for(&app, "st-town", Role::Township, &app.town_a).await;
     let scope = Scope::of(app.tree.get(&app.town_a).unwrap());
     let id = app.person_in(&app.town_a).await;
     on_pool!(&app.db, p => sqlx::query("UPDATE persons SET registration_state = 'in_service' WHERE residence_region >= $1 AND residence_region < $2")
@@ -1374,6 +1374,22 @@ async fn standard_service_rate_with_its_rule(app: App) {
     let bad = c.get(app.url("/standard?quarter=2026Q7")).send().await.unwrap();
     assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
     assert!(bad.text().await.unwrap().contains("2026Q3"));
+    // The table as .xlsx: a reason first; the township's row and the total, audited with it.
+    let quarter = format!("{}Q{}", chrono::Datelike::year(&q.start), (chrono::Datelike::month(&q.start) - 1) / 3 + 1);
+    let r = c.post(app.url("/standard/export")).form(&[("csrf", csrf.as_str()), ("quarter", quarter.as_str()), ("reason", " ")]).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.text().await.unwrap().contains("请填写导出原因"));
+    let r = c.post(app.url("/standard/export")).form(&[("csrf", csrf.as_str()), ("quarter", quarter.as_str()), ("reason", "季度督导")]).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let mut wb: calamine::Xlsx<_> = calamine::open_workbook_from_rs(std::io::Cursor::new(r.bytes().await.unwrap().to_vec())).unwrap();
+    let sheet = calamine::Reader::worksheet_range(&mut wb, "规范服务率").unwrap();
+    let row_of = |name: &str| (0..sheet.height() as u32).find(|r| sheet.get_value((*r, 1)) == Some(&calamine::Data::String(name.into()))).unwrap();
+    let (t, total) = (row_of(&town), row_of("合计"));
+    assert_eq!(sheet.get_value((t, 2)).and_then(calamine::DataType::as_f64), Some(registered as f64));
+    assert_eq!(sheet.get_value((t, 3)).and_then(calamine::DataType::as_f64), Some(1.0));
+    assert_eq!(sheet.get_value((total, 3)).and_then(calamine::DataType::as_f64), Some(1.0));
+    let detail: String = on_pool!(&app.db, p => sqlx::query_scalar("SELECT detail FROM audit_log WHERE action = 'standard.export'").fetch_one(p).await).unwrap();
+    assert!(detail.contains("季度督导"), "{detail}");
 }
 
 /// A worker writes a person's first plan (refused first, every problem beside its field), the
