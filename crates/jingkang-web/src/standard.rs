@@ -115,18 +115,23 @@ pub async fn page(State(state): State<AppState>, Need { who, .. }: Need<ReadClin
     let period = period_of(&q.quarter)?;
     let rule = StandardRule::shipped()?;
     let (lines, total) = lines(&state, &who, &period, &rule).await?;
-    Ok(Page {
-        chrome: Some(Chrome::of(&state, &who)),
-        csrf: who.csrf().to_string(),
-        quarter: quarters_to_code(&period),
-        period: period.label_zh(),
-        quarters: quarters(&period),
-        rule: rule.description,
-        lines,
-        total,
-        error: None,
+    Ok(Page::of(&state, &who, &period, rule, (lines, total), None).into_response())
+}
+
+impl Page {
+    fn of(state: &AppState, who: &crate::auth::CurrentUser, period: &Period, rule: StandardRule, (lines, total): (Vec<Line>, Line), error: Option<String>) -> Page {
+        Page {
+            chrome: Some(Chrome::of(state, who)),
+            csrf: who.csrf().to_string(),
+            quarter: quarters_to_code(period),
+            period: period.label_zh(),
+            quarters: quarters(period),
+            rule: rule.description,
+            lines,
+            total,
+            error,
+        }
     }
-    .into_response())
 }
 
 fn quarters_to_code(p: &Period) -> String {
@@ -152,18 +157,8 @@ pub async fn export(State(state): State<AppState>, Need { who, .. }: Need<ReadCl
     let (lines, total) = lines(&state, &who, &period, &rule).await?;
     let reason: String = form.reason.trim().chars().take(200).collect();
     if reason.is_empty() {
-        let page = Page {
-            chrome: Some(Chrome::of(&state, &who)),
-            csrf: who.csrf().to_string(),
-            quarter: quarters_to_code(&period),
-            period: period.label_zh(),
-            quarters: quarters(&period),
-            rule: rule.description,
-            lines,
-            total,
-            error: Some(jingkang_core::messages::render("export-reason-missing", &[])),
-        };
-        return Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response());
+        let error = Some(jingkang_core::messages::render("export-reason-missing", &[]));
+        return Ok((StatusCode::UNPROCESSABLE_ENTITY, Page::of(&state, &who, &period, rule, (lines, total), error)).into_response());
     }
     let region = who.user.region_code.clone();
     let (actor, detail) = (who.user.actor(), serde_json::json!({"quarter": quarters_to_code(&period), "rows": lines.len(), "reason": reason}));
