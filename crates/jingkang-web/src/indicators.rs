@@ -424,17 +424,7 @@ pub async fn export(State(state): State<AppState>, Need { who, .. }: Need<ReadIn
         }
         Members::Townships(codes) => {
             let detail = json!({"indicator": drill.def.code, "part": drill.part, "quarter": quarter, "results": codes.len(), "reason": reason});
-            let (actor, target) = (who.user.actor(), region.code.clone());
-            state
-                .writes
-                .run(move |tx| {
-                    let (actor, target, detail) = (actor.clone(), target.clone(), detail.clone());
-                    Box::pin(async move {
-                        audit::record(tx, &actor, "indicator.export", Some(Target::region(&target)), detail).await?;
-                        Ok(Outcome::Keep(()))
-                    })
-                })
-                .await?;
+            crate::pages::audit_alone(&state, &who, "indicator.export", &region.code, detail).await?;
             let mut notes = notes.to_vec();
             notes.push(format!("生成日期：{}　共 {} 个街镇", today(), codes.len()));
             let table = Table { sheet: &drill.def.label, title, notes, headers: &["序号", "街道（乡镇）", "代码"], widths: &[6.0, 40.0, 14.0] };

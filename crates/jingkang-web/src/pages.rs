@@ -951,3 +951,19 @@ pub async fn person_reveal(
         Ok(person_page(&state, &who, loaded, Some((def.name, value))).into_response())
     }
 }
+
+/// Record one audit entry (a download of figures without persons in it) in its own write.
+pub(crate) async fn audit_alone(state: &AppState, who: &CurrentUser, action: &'static str, region: &str, detail: serde_json::Value) -> AppResult<()> {
+    let (actor, region) = (who.user.actor(), region.to_string());
+    state
+        .writes
+        .run(move |tx| {
+            let (actor, region, detail) = (actor.clone(), region.clone(), detail.clone());
+            Box::pin(async move {
+                audit::record(tx, &actor, action, Some(Target::region(&region)), detail).await?;
+                Ok(jingkang_core::store::batch::Outcome::Keep(()))
+            })
+        })
+        .await?;
+    Ok(())
+}

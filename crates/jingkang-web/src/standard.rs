@@ -7,8 +7,6 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use jingkang_core::export::table::{self, Table, Value};
-use jingkang_core::store::audit::{self, Target};
-use jingkang_core::store::batch::Outcome;
 use chrono::Datelike;
 use jingkang_core::care::standard::{Period, StandardRule};
 use jingkang_core::store::standard::{self, StandardRow};
@@ -160,18 +158,8 @@ pub async fn export(State(state): State<AppState>, Need { who, .. }: Need<ReadCl
         let error = Some(jingkang_core::messages::render("export-reason-missing", &[]));
         return Ok((StatusCode::UNPROCESSABLE_ENTITY, Page::of(&state, &who, &period, rule, (lines, total), error)).into_response());
     }
-    let region = who.user.region_code.clone();
-    let (actor, detail) = (who.user.actor(), serde_json::json!({"quarter": quarters_to_code(&period), "rows": lines.len(), "reason": reason}));
-    state
-        .writes
-        .run(move |tx| {
-            let (actor, detail, region) = (actor.clone(), detail.clone(), region.clone());
-            Box::pin(async move {
-                audit::record(tx, &actor, "standard.export", Some(Target::region(&region)), detail).await?;
-                Ok(Outcome::Keep(()))
-            })
-        })
-        .await?;
+    let detail = serde_json::json!({"quarter": quarters_to_code(&period), "rows": lines.len(), "reason": reason});
+    crate::pages::audit_alone(&state, &who, "standard.export", &who.user.region_code, detail).await?;
     let region_name = state.tree.path_name(&who.user.region_code);
     let table = Table {
         sheet: "规范服务率",
