@@ -177,6 +177,7 @@ pub static MESSAGES: &[(&str, &str)] = &[
     ("not-found", "没有找到该页面或记录（或不在您的管辖范围内）"),
     ("reveal-reason-missing", "请填写查看原因"),
     ("export-reason-missing", "请填写导出原因（导出记入审计日志）"),
+    ("services-export-days-invalid", "服务日期有误：请填写起止日期（年-月-日），且开始日期不晚于结束日期"),
     ("indicator-unknown", "没有这项指标，请从“工作指标”页进入"),
     ("indicator-part-unknown", "清单类别只能是分子、分母或未达"),
     ("upload-invalid", "上传失败：文件超过 64 MB 或传输中断，请重试"),

@@ -42,7 +42,7 @@ async fn a_week_of_group_sessions(t: TestDb) {
     assert_eq!(mine.len(), 5);
     assert_eq!((mine[0].service_date, mine[0].participants, mine[0].notes.as_deref()), (NaiveDate::from_ymd_opt(2026, 11, 20).unwrap(), 8, Some("第三单元")));
     assert!(services::of_person(&mut tx, &elsewhere, ids[3], 50).await.unwrap().is_empty());
-    assert_eq!(services::in_scope(&mut tx, &county, 100).await.unwrap().len(), 5);
+    assert_eq!(services::in_scope(&mut tx, &county, None, 100).await.unwrap().len(), 5);
     let log = audit::entries(&mut tx).await.unwrap();
     assert_eq!(log.iter().filter(|e| e.action == "service.record").count(), 1, "one entry, one audit entry");
     tx.commit().await.unwrap();

@@ -11,12 +11,14 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::NaiveDate;
+use jingkang_core::export::table::Table;
 use jingkang_core::store::batch::Outcome;
 use jingkang_core::store::contracts::{self as store, Contract, NewContract};
 
 use crate::AppState;
 use crate::api::{ApiError, ApiNeed};
 use crate::auth::{CurrentUser, ManageContracts, Need, ReadContracts};
+use crate::downloads::{self, ExportForm, num, text};
 use crate::error::{AppError, AppResult};
 use crate::extract::{Form, Query};
 use crate::institutions::{Created, InstitutionProblem as Problem, InstitutionRefused, Pick, region_picks};
@@ -80,6 +82,8 @@ fn yuan(n: i64) -> String {
 pub struct Page {
     chrome: Option<Chrome>,
     csrf: String,
+    export_action: &'static str,
+    export_error: Option<String>,
     lines: Vec<Line>,
     can_manage: bool,
     values: BTreeMap<String, String>,
@@ -124,6 +128,8 @@ async fn page_of(state: &AppState, who: &CurrentUser, values: BTreeMap<String, S
     Ok(Page {
         chrome: Some(Chrome::of(state, who)),
         csrf: who.csrf().to_string(),
+        export_action: "/contracts/export",
+        export_error: None,
         lines,
         can_manage: crate::auth::allows::<ManageContracts>(who.user.role),
         regions: region_picks(state, who, &chosen),
@@ -139,6 +145,37 @@ pub async fn page(State(state): State<AppState>, Need { who, .. }: Need<ReadCont
     let values = BTreeMap::from([("region".to_string(), who.user.region_code.clone())]);
     let notice = q.saved.map(|_| "购买服务合同已登记。".to_string());
     Ok(page_of(&state, &who, values, &[], notice).await?.into_response())
+}
+
+/// The contracts as .xlsx, with a reason, audited `contract.export`.
+pub async fn export(State(state): State<AppState>, Need { who, .. }: Need<ReadContracts>, Form(form): Form<ExportForm>) -> AppResult<Response> {
+    who.check_csrf(&form.csrf)?;
+    let Some(reason) = form.reason() else {
+        let values = BTreeMap::from([("region".to_string(), who.user.region_code.clone())]);
+        let mut page = page_of(&state, &who, values, &[], None).await?;
+        page.export_error = downloads::reason_missing();
+        return Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response());
+    };
+    let found = list(&state, &who).await?;
+    let table = Table {
+        sheet: "购买服务合同",
+        title: format!("政府购买精神障碍社区康复服务合同 — {}", state.tree.path_name(&who.user.region_code)),
+        notes: vec![
+            "口径：服务人数为合同期内在承接方于合同地区所办机构接受过服务的人数；人均经费 = 合同金额 ÷ 服务人数。".to_string(),
+            format!("导出日期：{}", crate::entry::today()),
+        ],
+        headers: &["序号", "地区", "购买方", "承接方", "统一社会信用代码", "开始日期", "结束日期", "合同金额（元）", "人均标准（元）", "计划人数", "服务人数", "服务人次", "人均经费（元）"],
+        widths: &[6.0, 30.0, 20.0, 24.0, 22.0, 12.0, 12.0, 14.0, 12.0, 10.0, 10.0, 10.0, 14.0],
+    };
+    let rows = found.iter().map(|c| {
+        vec![
+            text(state.tree.path_name(&c.region)), text(c.buyer.clone()), text(c.provider.clone()), text(c.provider_code.clone()),
+            text(c.starts_on.to_string()), text(c.ends_on.to_string()), num(c.budget_yuan as f64), num(c.standard_for_period_yuan as f64),
+            num(c.planned_persons as f64), num(c.persons_served as f64), num(c.contacts as f64),
+            c.spend_per_person_yuan.map_or_else(|| text("—"), |n| num(n as f64)),
+        ]
+    });
+    downloads::book(&state, &who, "contract.export", reason, "购买服务合同", vec![(table, rows.collect())]).await
 }
 
 /// What the form says, or the problems of its text (dates, numbers).

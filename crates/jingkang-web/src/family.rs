@@ -20,6 +20,7 @@ use jingkang_core::care::family::{
 };
 use jingkang_core::care::service::FieldError;
 use jingkang_core::domain::RegistrationState;
+use jingkang_core::export::table::Table;
 use jingkang_core::regions::{Level, Scope};
 use jingkang_core::store::audit::{self, Target};
 use jingkang_core::store::batch::{BoxFuture, Outcome};
@@ -34,6 +35,7 @@ use utoipa::ToSchema;
 use crate::AppState;
 use crate::api::{ApiError, ApiNeed};
 use crate::auth::{CurrentUser, Need, ReadClinical, RecordServices};
+use crate::downloads::{self, ExportForm, num, text};
 use crate::entry::today;
 use crate::error::{AppError, AppResult};
 use crate::extract::{Form, Path, Query};
@@ -74,11 +76,16 @@ struct Overview {
 
 /// Read what `which` asks for (`None`: everything) in scope, audited as one list read.
 async fn overview(state: &AppState, who: &CurrentUser, limit: i64, which: Option<&'static str>) -> AppResult<Overview> {
+    read_overview(state, who, limit, which, None).await
+}
+
+/// [`overview`], audited as a list read or, with a reason, as a download (`family.export`).
+async fn read_overview(state: &AppState, who: &CurrentUser, limit: i64, which: Option<&'static str>, reason: Option<String>) -> AppResult<Overview> {
     let (scope, actor, region) = (who.scope.clone(), who.user.actor(), who.user.region_code.clone());
     Ok(state
         .writes
         .run(move |tx| {
-            let (scope, actor, region) = (scope.clone(), actor.clone(), region.clone());
+            let (scope, actor, region, reason) = (scope.clone(), actor.clone(), region.clone(), reason.clone());
             Box::pin(async move {
                 let all = which.is_none();
                 let o = Overview {
@@ -87,9 +94,17 @@ async fn overview(state: &AppState, who: &CurrentUser, limit: i64, which: Option
                     groups: if all || which == Some("groups") { store::groups(tx, &scope, limit).await? } else { vec![] },
                     peers: if all || which == Some("peers") { store::peers(tx, &scope, limit).await? } else { vec![] },
                 };
-                audit::record(tx, &actor, "family.list", Some(Target::region(&region)), serde_json::json!({
+                let mut detail = serde_json::json!({
                     "trainings": o.trainings.len(), "respite": o.respite.len(), "groups": o.groups.len(), "peers": o.peers.len(),
-                    "via": which.unwrap_or("page")})).await?;
+                    "via": which.unwrap_or("page")});
+                let action = match reason {
+                    Some(reason) => {
+                        detail["reason"] = reason.into();
+                        "family.export"
+                    }
+                    None => "family.list",
+                };
+                audit::record(tx, &actor, action, Some(Target::region(&region)), detail).await?;
                 Ok(Outcome::Keep(o))
             })
         })
@@ -357,6 +372,8 @@ pub struct PeerLine {
 pub struct FamilyPage {
     chrome: Option<Chrome>,
     csrf: String,
+    export_action: &'static str,
+    export_error: Option<String>,
     notice: Option<String>,
     errors: Vec<(String, String)>,
     can_record: bool,
@@ -385,9 +402,16 @@ fn respite_line(r: &StoredRespite) -> RespiteLine {
 
 async fn family_page(state: &AppState, who: &CurrentUser, notice: Option<String>, errors: &[FieldError]) -> AppResult<FamilyPage> {
     let o = overview(state, who, PAGE_ROWS, None).await?;
-    Ok(FamilyPage {
+    Ok(FamilyPage::of(state, who, &o, notice, errors))
+}
+
+impl FamilyPage {
+  fn of(state: &AppState, who: &CurrentUser, o: &Overview, notice: Option<String>, errors: &[FieldError]) -> FamilyPage {
+    FamilyPage {
         chrome: Some(Chrome::of(state, who)),
         csrf: who.csrf().to_string(),
+        export_action: "/family/export",
+        export_error: None,
         notice,
         errors: field_errors(errors, &["add_hours", "status"]),
         can_record: crate::auth::allows::<RecordServices>(who.user.role),
@@ -435,7 +459,8 @@ async fn family_page(state: &AppState, who: &CurrentUser, notice: Option<String>
                 }
             })
             .collect(),
-    })
+    }
+  }
 }
 
 /// 家庭支持: the latest trainings, respite episodes, groups and peer supporters of the user's area.
@@ -451,6 +476,44 @@ pub async fn page(State(state): State<AppState>, Need { who, .. }: Need<ReadClin
         })
     });
     Ok(family_page(&state, &who, notice.map(str::to_string), &[]).await?.into_response())
+}
+
+/// The most rows of each list one download holds.
+const EXPORT_ROWS: i64 = 50_000;
+
+/// The four lists of 家庭支持 as one .xlsx (a sheet each), with a reason, audited `family.export`
+/// in the transaction that reads them.
+pub async fn export(State(state): State<AppState>, Need { who, .. }: Need<ReadClinical>, Form(form): Form<ExportForm>) -> AppResult<Response> {
+    who.check_csrf(&form.csrf)?;
+    let Some(reason) = form.reason() else {
+        let mut page = family_page(&state, &who, None, &[]).await?;
+        page.export_error = downloads::reason_missing();
+        return Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response());
+    };
+    let o = read_overview(&state, &who, EXPORT_ROWS, None, Some(reason)).await?;
+    let page = FamilyPage::of(&state, &who, &o, None, &[]);
+    let place = state.tree.path_name(&who.user.region_code);
+    let notes = || vec![format!("导出日期：{}", today())];
+    let sheet = |sheet, what: &str, headers, widths| Table { sheet, title: format!("{what} — {place}"), notes: notes(), headers, widths };
+    let sheets = vec![
+        (
+            sheet("家属护理培训", "家属护理培训", &["序号", "日期", "街镇", "主题", "时长（小时）", "授课人", "参加家属"], &[6.0, 12.0, 16.0, 30.0, 12.0, 12.0, 10.0]),
+            page.trainings.into_iter().map(|t| vec![text(t.held_on), text(t.region), text(t.topic), text(t.hours), text(t.trainer), num(t.attendees as f64)]).collect(),
+        ),
+        (
+            sheet("喘息服务", "喘息服务", &["序号", "服务对象", "日期", "服务提供方", "时长（小时）", "备注"], &[6.0, 12.0, 24.0, 24.0, 12.0, 30.0]),
+            page.respite.into_iter().map(|r| vec![text(r.person), text(r.dates), text(r.provider), text(r.hours), text(r.notes)]).collect(),
+        ),
+        (
+            sheet("家属互助小组", "家属互助小组", &["序号", "小组", "街镇", "带领人", "成立日期", "在组成员", "活动次数", "最近活动"], &[6.0, 20.0, 16.0, 12.0, 12.0, 10.0, 10.0, 12.0]),
+            page.groups.into_iter().map(|g| vec![text(g.name), text(g.region), text(g.facilitator), text(g.started_on), num(g.members as f64), num(g.meetings as f64), text(g.last_meeting)]).collect(),
+        ),
+        (
+            sheet("同伴支持者", "同伴支持者", &["序号", "姓名", "街镇", "培训合格日期", "状态", "累计服务（小时）"], &[6.0, 12.0, 16.0, 14.0, 8.0, 16.0]),
+            page.peers.into_iter().map(|p| vec![text(p.name), text(p.region), text(p.trained_on), text(p.status), text(p.hours)]).collect(),
+        ),
+    ];
+    downloads::file(&format!("家庭支持-{}", today().format("%Y%m%d")), sheets)
 }
 
 // ---------- caregiver training ----------

@@ -15,6 +15,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use chrono::{Datelike, NaiveDate};
 use jingkang_core::care::institution::InstitutionRules;
 use jingkang_core::domain::RegistrationState;
+use jingkang_core::export::table::Table;
 use jingkang_core::messages;
 use jingkang_core::store::batch::Outcome;
 use jingkang_core::store::institutions::{
@@ -27,6 +28,7 @@ use utoipa::ToSchema;
 use crate::AppState;
 use crate::api::{ApiError, ApiNeed};
 use crate::auth::{CurrentUser, ManageInstitutions, ManageStaff, Need, ReadInstitutions};
+use crate::downloads::{self, ExportForm, num, text};
 use crate::entry::today;
 use crate::error::{AppError, AppResult};
 use crate::extract::{Form, Path};
@@ -198,6 +200,9 @@ fn line(state: &AppState, i: &Institution) -> InstitutionLine {
 #[template(path = "institutions.html")]
 pub struct ListPage {
     chrome: Option<Chrome>,
+    csrf: String,
+    export_action: &'static str,
+    export_error: Option<String>,
     lines: Vec<InstitutionLine>,
     can_manage: bool,
     rule: String,
@@ -221,14 +226,43 @@ pub struct ListQuery {
 /// The institutions in scope.
 pub async fn page(State(state): State<AppState>, Need { who, .. }: Need<ReadInstitutions>, crate::extract::Query(q): crate::extract::Query<ListQuery>) -> AppResult<Response> {
     let found = list(&state, &who).await?;
-    Ok(ListPage {
-        chrome: Some(Chrome::of(&state, &who)),
-        lines: found.iter().map(|i| line(&state, i)).collect(),
-        can_manage: crate::auth::allows::<ManageInstitutions>(who.user.role),
-        rule: qualified_rule(&state.institutions),
-        notice: q.created.map(|_| "机构已登记。".to_string()),
+    Ok(ListPage::of(&state, &who, &found, q.created.map(|_| "机构已登记。".to_string()), None).into_response())
+}
+
+impl ListPage {
+    fn of(state: &AppState, who: &CurrentUser, found: &[Institution], notice: Option<String>, export_error: Option<String>) -> ListPage {
+        ListPage {
+            chrome: Some(Chrome::of(state, who)),
+            csrf: who.csrf().to_string(),
+            export_action: "/institutions/export",
+            export_error,
+            lines: found.iter().map(|i| line(state, i)).collect(),
+            can_manage: crate::auth::allows::<ManageInstitutions>(who.user.role),
+            rule: qualified_rule(&state.institutions),
+            notice,
+        }
     }
-    .into_response())
+}
+
+/// The institutions list as .xlsx, with a reason, audited `institution.export`.
+pub async fn export(State(state): State<AppState>, Need { who, .. }: Need<ReadInstitutions>, Form(form): Form<ExportForm>) -> AppResult<Response> {
+    who.check_csrf(&form.csrf)?;
+    let found = list(&state, &who).await?;
+    let Some(reason) = form.reason() else {
+        let page = ListPage::of(&state, &who, &found, None, downloads::reason_missing());
+        return Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response());
+    };
+    let table = Table {
+        sheet: "康复机构",
+        title: format!("精神障碍社区康复机构与站点 — {}", state.tree.path_name(&who.user.region_code)),
+        notes: vec![format!("口径：{}", qualified_rule(&state.institutions)), format!("导出日期：{}", today())],
+        headers: &["序号", "名称", "类型", "所在地", "城乡", "状态", "容量", "服务对象", "在职人员", "持证上岗"],
+        widths: &[6.0, 28.0, 14.0, 30.0, 6.0, 8.0, 8.0, 10.0, 10.0, 16.0],
+    };
+    let rows = found.iter().map(|i| line(&state, i)).map(|l| {
+        vec![text(l.name), text(l.kind), text(l.place), text(l.urban), text(l.status), num(l.capacity as f64), num(l.served as f64), num(l.staff as f64), text(l.qualified)]
+    });
+    downloads::book(&state, &who, "institution.export", reason, "康复机构", vec![(table, rows.collect())]).await
 }
 
 pub struct Pick {
@@ -596,6 +630,9 @@ pub async fn training_form(State(state): State<AppState>, Need { who, .. }: Need
 #[template(path = "staff.html")]
 pub struct StaffPage {
     chrome: Option<Chrome>,
+    csrf: String,
+    export_action: &'static str,
+    export_error: Option<String>,
     year: i32,
     lines: Vec<StaffLine>,
     under: usize,
@@ -605,17 +642,55 @@ pub struct StaffPage {
 
 /// Every current staff member in scope, those under the year's training hours first.
 pub async fn staff_page(State(state): State<AppState>, Need { who, .. }: Need<ReadInstitutions>) -> AppResult<Response> {
-    let mut list = staff_of(&state, &who, None).await?;
+    let list = staff_sorted(&state, &who).await?;
+    Ok(StaffPage::of(&state, &who, &list, None).into_response())
+}
+
+async fn staff_sorted(state: &AppState, who: &CurrentUser) -> AppResult<Vec<StaffMember>> {
+    let mut list = staff_of(state, who, None).await?;
     list.sort_by_key(|s| !s.under_trained);
-    Ok(StaffPage {
-        chrome: Some(Chrome::of(&state, &who)),
-        year: today().year(),
-        under: list.iter().filter(|s| s.under_trained).count(),
-        uncertified: list.iter().filter(|s| !s.certified).count(),
-        lines: staff_lines(&state, &list),
-        rule: qualified_rule(&state.institutions),
+    Ok(list)
+}
+
+impl StaffPage {
+    fn of(state: &AppState, who: &CurrentUser, list: &[StaffMember], export_error: Option<String>) -> StaffPage {
+        StaffPage {
+            chrome: Some(Chrome::of(state, who)),
+            csrf: who.csrf().to_string(),
+            export_action: "/staff/export",
+            export_error,
+            year: today().year(),
+            under: list.iter().filter(|s| s.under_trained).count(),
+            uncertified: list.iter().filter(|s| !s.certified).count(),
+            lines: staff_lines(state, list),
+            rule: qualified_rule(&state.institutions),
+        }
     }
-    .into_response())
+}
+
+/// The staff list as .xlsx, with a reason, audited `staff.export`.
+pub async fn staff_export(State(state): State<AppState>, Need { who, .. }: Need<ReadInstitutions>, Form(form): Form<ExportForm>) -> AppResult<Response> {
+    who.check_csrf(&form.csrf)?;
+    let list = staff_sorted(&state, &who).await?;
+    let Some(reason) = form.reason() else {
+        return Ok((StatusCode::UNPROCESSABLE_ENTITY, StaffPage::of(&state, &who, &list, downloads::reason_missing())).into_response());
+    };
+    let year = today().year();
+    let hours_header = format!("{year} 年培训学时");
+    let headers = ["序号", "姓名", "机构", "岗位", "入职日期", "资格证书", "持证", hours_header.as_str(), "学时是否足够"];
+    let table = Table {
+        sheet: "工作人员",
+        title: format!("康复机构工作人员 — {}", state.tree.path_name(&who.user.region_code)),
+        notes: vec![format!("口径：{}", qualified_rule(&state.institutions)), format!("导出日期：{}", today())],
+        headers: &headers,
+        widths: &[6.0, 10.0, 28.0, 12.0, 12.0, 30.0, 6.0, 14.0, 12.0],
+    };
+    let rows = staff_lines(&state, &list).into_iter().map(|s| {
+        let certificates = if s.certificates.is_empty() { "无".to_string() } else { s.certificates };
+        vec![text(s.name), text(s.institution), text(s.position), text(s.hired_on), text(certificates), text(if s.certified { "是" } else { "否" }),
+            text(s.hours), text(if s.under_trained { "不足" } else { "足够" })]
+    });
+    downloads::book(&state, &who, "staff.export", reason, "工作人员", vec![(table, rows.collect())]).await
 }
 
 // ---------------------------------------------------------------------------------------------

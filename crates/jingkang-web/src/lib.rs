@@ -13,6 +13,7 @@ pub mod assets;
 pub mod auth;
 pub mod care;
 pub mod contracts;
+pub mod downloads;
 pub mod entry;
 pub mod error;
 pub mod extract;
@@ -180,6 +181,7 @@ fn table() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
         r(Method::GET, "/worklists/{name}", roles::<auth::ReadClinical>(), get(worklists::page)),
         r(Method::POST, "/worklists/{name}/export", roles::<auth::ReadClinical>(), post(worklists::export)),
         r(Method::GET, "/services", roles::<auth::ReadClinical>(), get(services::page)),
+        r(Method::POST, "/services/export", roles::<auth::ReadClinical>(), post(services::export)),
         r(Method::GET, "/standard", roles::<auth::ReadClinical>(), get(standard::page)),
         r(Method::POST, "/standard/export", roles::<auth::ReadClinical>(), post(standard::export)),
         r(Method::GET, "/persons/form4", roles::<auth::ReadClinical>(), get(forms::ask_batch)),
@@ -200,6 +202,7 @@ fn table() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
         r(Method::GET, "/services/new", roles::<auth::RecordServices>(), get(services::new_form)),
         r(Method::POST, "/services", roles::<auth::RecordServices>(), post(services::create)),
         r(Method::GET, "/institutions", roles::<auth::ReadInstitutions>(), get(institutions::page)),
+        r(Method::POST, "/institutions/export", roles::<auth::ReadInstitutions>(), post(institutions::export)),
         r(Method::GET, "/institutions/new", roles::<auth::ManageInstitutions>(), get(institutions::new_form)),
         r(Method::POST, "/institutions", roles::<auth::ManageInstitutions>(), post(institutions::create)),
         r(Method::GET, "/institutions/{id}", roles::<auth::ReadInstitutions>(), get(institutions::show)),
@@ -209,9 +212,12 @@ fn table() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
         r(Method::POST, "/institutions/{id}/staff", roles::<auth::ManageStaff>(), post(institutions::staff_form)),
         r(Method::POST, "/institutions/{id}/trainings", roles::<auth::ManageStaff>(), post(institutions::training_form)),
         r(Method::GET, "/staff", roles::<auth::ReadInstitutions>(), get(institutions::staff_page)),
+        r(Method::POST, "/staff/export", roles::<auth::ReadInstitutions>(), post(institutions::staff_export)),
         r(Method::GET, "/contracts", roles::<auth::ReadContracts>(), get(contracts::page)),
         r(Method::POST, "/contracts", roles::<auth::ManageContracts>(), post(contracts::create)),
+        r(Method::POST, "/contracts/export", roles::<auth::ReadContracts>(), post(contracts::export)),
         r(Method::GET, "/family", roles::<auth::ReadClinical>(), get(family::page)),
+        r(Method::POST, "/family/export", roles::<auth::ReadClinical>(), post(family::export)),
         r(Method::GET, "/family/trainings/new", roles::<auth::RecordServices>(), get(family::training_new)),
         r(Method::POST, "/family/trainings", roles::<auth::RecordServices>(), post(family::training_create)),
         r(Method::GET, "/family/respite/new", roles::<auth::RecordServices>(), get(family::respite_new)),

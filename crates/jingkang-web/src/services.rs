@@ -11,6 +11,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use chrono::{Datelike, Duration, NaiveDate};
 use jingkang_core::care::service::{self, FieldError, SessionInput};
 use jingkang_core::domain::RegistrationState;
+use jingkang_core::export::table::Table;
 use jingkang_core::store::batch::Outcome;
 use jingkang_core::store::persons::ListFilter;
 use jingkang_core::store::services::{self as store, Refusal, StoredSession};
@@ -20,6 +21,7 @@ use utoipa::ToSchema;
 use crate::AppState;
 use crate::api::{ApiError, ApiNeed};
 use crate::auth::{CurrentUser, Need, ReadClinical, RecordServices};
+use crate::downloads::{num, text};
 use crate::entry::today;
 use crate::error::{AppError, AppResult};
 use crate::extract::{Form, Query};
@@ -184,9 +186,14 @@ pub(crate) fn lines(state: &AppState, list: &[StoredSession]) -> Vec<SessionLine
 #[template(path = "services.html")]
 pub struct ListPage {
     chrome: Option<Chrome>,
+    csrf: String,
     notice: Option<String>,
     can_record: bool,
     sessions: Vec<SessionLine>,
+    /// The download's days (`YYYY-MM-DD`): the month so far by default.
+    export_from: String,
+    export_to: String,
+    export_error: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -195,39 +202,104 @@ pub struct ListQuery {
     people: Option<usize>,
 }
 
+/// The most sessions one download holds.
+const EXPORT_MAX: i64 = 50_000;
+
 /// The latest sessions recorded in the user's scope.
 pub async fn page(State(state): State<AppState>, Need { who, .. }: Need<ReadClinical>, Query(q): Query<ListQuery>) -> AppResult<Response> {
-    let list = in_scope(&state, &who, 200).await?;
-    Ok(ListPage {
-        chrome: Some(Chrome::of(&state, &who)),
-        notice: q.recorded.map(|n| format!("已保存 {n} 次服务，每次 {} 名参加者。", q.people.unwrap_or(0))),
-        can_record: crate::auth::allows::<RecordServices>(who.user.role),
-        sessions: lines(&state, &list),
-    }
-    .into_response())
+    let notice = q.recorded.map(|n| format!("已保存 {n} 次服务，每次 {} 名参加者。", q.people.unwrap_or(0)));
+    Ok(list_page(&state, &who, notice, None, None).await?.into_response())
 }
 
-async fn in_scope(state: &AppState, who: &CurrentUser, limit: i64) -> AppResult<Vec<StoredSession>> {
+async fn list_page(state: &AppState, who: &CurrentUser, notice: Option<String>, days: Option<(String, String)>, export_error: Option<String>) -> AppResult<ListPage> {
+    let list = in_scope(state, who, None, 200, None).await?;
+    let today = today();
+    let (export_from, export_to) = days.unwrap_or_else(|| (today.with_day(1).unwrap_or(today).to_string(), today.to_string()));
+    Ok(ListPage {
+        chrome: Some(Chrome::of(state, who)),
+        csrf: who.csrf().to_string(),
+        notice,
+        can_record: crate::auth::allows::<RecordServices>(who.user.role),
+        sessions: lines(state, &list),
+        export_from,
+        export_to,
+        export_error,
+    })
+}
+
+/// The sessions of scope on the days of `within`, read with their audit entry: a list read, or
+/// with a reason a download (`service.export`).
+async fn in_scope(state: &AppState, who: &CurrentUser, within: Option<(NaiveDate, NaiveDate)>, limit: i64, reason: Option<String>) -> AppResult<Vec<StoredSession>> {
     let (scope, actor) = (who.scope.clone(), who.user.actor());
     let region = who.user.region_code.clone();
     Ok(state
         .writes
         .run(move |tx| {
-            let (scope, actor, region) = (scope.clone(), actor.clone(), region.clone());
+            let (scope, actor, region, reason) = (scope.clone(), actor.clone(), region.clone(), reason.clone());
             Box::pin(async move {
-                let list = store::in_scope(tx, &scope, limit).await?;
-                jingkang_core::store::audit::record(tx, &actor, "service.list", Some(jingkang_core::store::audit::Target::region(&region)),
-                    serde_json::json!({"results": list.len()})).await?;
+                let list = store::in_scope(tx, &scope, within, limit).await?;
+                let target = Some(jingkang_core::store::audit::Target::region(&region));
+                let (action, detail) = match reason {
+                    None => ("service.list", serde_json::json!({"results": list.len()})),
+                    Some(reason) => ("service.export", serde_json::json!({"results": list.len(), "from": within.map(|w| w.0), "to": within.map(|w| w.1), "reason": reason})),
+                };
+                jingkang_core::store::audit::record(tx, &actor, action, target, detail).await?;
                 Ok(Outcome::Keep(list))
             })
         })
         .await?)
 }
 
+#[derive(Deserialize, Default)]
+pub struct ExportForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    from: String,
+    #[serde(default)]
+    to: String,
+    #[serde(default)]
+    reason: String,
+}
+
+/// The sessions of the days asked for as .xlsx, with a reason, audited `service.export` in the
+/// transaction that reads them.
+pub async fn export(State(state): State<AppState>, Need { who, .. }: Need<ReadClinical>, Form(form): Form<ExportForm>) -> AppResult<Response> {
+    who.check_csrf(&form.csrf)?;
+    let days = (form.from.trim().to_string(), form.to.trim().to_string());
+    let date = |t: &str| NaiveDate::parse_from_str(t, "%Y-%m-%d").ok();
+    let (from, to) = match (date(&days.0), date(&days.1)) {
+        (Some(f), Some(t)) if f <= t => (f, t),
+        _ => {
+            let error = Some(jingkang_core::messages::render("services-export-days-invalid", &[]));
+            return Ok((StatusCode::UNPROCESSABLE_ENTITY, list_page(&state, &who, None, Some(days), error).await?).into_response());
+        }
+    };
+    let Some(reason) = crate::downloads::reason_of(&form.reason) else {
+        return Ok((StatusCode::UNPROCESSABLE_ENTITY, list_page(&state, &who, None, Some(days), crate::downloads::reason_missing()).await?).into_response());
+    };
+    let list = in_scope(&state, &who, Some((from, to)), EXPORT_MAX, Some(reason)).await?;
+    let mut notes = vec![format!("服务日期：{from} 至 {to}"), format!("导出日期：{}", today())];
+    if list.len() as i64 >= EXPORT_MAX {
+        notes.push(format!("仅含最近的 {EXPORT_MAX} 次服务，请缩短日期范围后分次导出。"));
+    }
+    let table = Table {
+        sheet: "康复服务",
+        title: format!("精神障碍社区康复服务记录 — {}", state.tree.path_name(&who.user.region_code)),
+        notes,
+        headers: &["序号", "日期", "时间", "服务项目", "方式", "参加人数", "服务人员", "内容摘要"],
+        widths: &[6.0, 12.0, 12.0, 16.0, 8.0, 10.0, 12.0, 40.0],
+    };
+    let rows = lines(&state, &list).into_iter().map(|l| {
+        vec![text(l.date), text(l.time), text(l.item), text(l.mode), num(l.participants as f64), text(l.staff), text(l.notes)]
+    });
+    crate::downloads::file(&format!("康复服务-{from}至{to}"), vec![(table, rows.collect())])
+}
+
 /// The latest 500 sessions recorded in the caller's scope. Audited.
 #[utoipa::path(get, path = "/api/v1/services", responses((status = 200, body = Vec<StoredSession>)), security(("bearer" = [])), tag = "services")]
 pub async fn api_list(State(state): State<AppState>, ApiNeed(who, _): ApiNeed<ReadClinical>) -> Result<Json<Vec<StoredSession>>, ApiError> {
-    Ok(Json(in_scope(&state, &who, 500).await?))
+    Ok(Json(in_scope(&state, &who, None, 500, None).await?))
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -1332,6 +1332,18 @@ async fn a_week_of_group_sessions_in_one_entry(app: App) {
     assert_eq!(r.status(), StatusCode::CREATED);
     let all: serde_json::Value = c.get(app.url("/api/v1/services")).send().await.unwrap().json().await.unwrap();
     assert_eq!(all.as_array().unwrap().len(), 3);
+    // The sessions of one day as .xlsx (a bad range refused, the dates kept), audited with the reason.
+    let r = c.post(app.url("/services/export")).form(&[("csrf", csrf.as_str()), ("from", day.as_str()), ("to", yesterday.as_str()), ("reason", "月报")]).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let page = r.text().await.unwrap();
+    assert!(page.contains("服务日期有误") && page.contains(&format!("value=\"{yesterday}\"")), "{page}");
+    let mut wb = download_list(&app, &c, "/services/export", &[("csrf", csrf.clone()), ("from", yesterday.clone()), ("to", yesterday.clone())]).await;
+    let rows = sheet_rows(&mut wb, "康复服务");
+    let sessions: Vec<&Vec<String>> = rows.iter().filter(|r| r.get(1) == Some(&yesterday)).collect();
+    assert_eq!(sessions.len(), 1, "{rows:?}");
+    assert_eq!((sessions[0][3].as_str(), sessions[0][5].as_str(), sessions[0][6].as_str()), ("社交技能训练", &*ids.len().to_string(), "李社工"));
+    let detail: String = on_pool!(&app.db, p => sqlx::query_scalar("SELECT detail FROM audit_log WHERE action = 'service.export'").fetch_one(p).await).unwrap();
+    assert!(detail.contains("年度检查") && detail.contains("\"results\":1"), "{detail}");
 }
 
 /// 规范服务 for the last whole quarter: one person with a plan, an assessment and a contact in every
@@ -1515,6 +1527,18 @@ async fn institutions_staff_and_site_scope(app: App) {
     assert_eq!(body["problems"].as_array().unwrap().len(), 2, "{body}");
     let list = civil.get(app.url("/staff")).send().await.unwrap().text().await.unwrap();
     assert!(list.contains("培训学时不足：<strong class=\"warn\">1</strong> 人") && list.contains("6（不足）"), "{list}");
+    // Both lists as .xlsx, each with a reason, audited.
+    let mut wb = download_list(&app, &civil, "/institutions/export", &[("csrf", csrf.clone())]).await;
+    let rows = sheet_rows(&mut wb, "康复机构");
+    let jia = rows.iter().find(|r| r.get(1).map(String::as_str) == Some("甲站")).unwrap_or_else(|| panic!("{rows:?}"));
+    assert_eq!((jia[8].as_str(), jia[9].as_str()), ("2", "1 / 2（50%）"), "{jia:?}");
+    assert!(rows.iter().any(|r| r.get(1).map(String::as_str) == Some("乙站")));
+    let mut wb = download_list(&app, &civil, "/staff/export", &[("csrf", csrf.clone())]).await;
+    let rows = sheet_rows(&mut wb, "工作人员");
+    let wang = rows.iter().find(|r| r.get(1).map(String::as_str) == Some("王护士")).unwrap_or_else(|| panic!("{rows:?}"));
+    assert_eq!((wang[2].as_str(), wang[6].as_str(), wang[7].as_str(), wang[8].as_str()), ("甲站", "否", "6", "不足"), "{wang:?}");
+    let actions = app.audit_actions().await;
+    assert!(actions.iter().any(|a| a == "institution.export") && actions.iter().any(|a| a == "staff.export"), "{actions:?}");
     let api: serde_json::Value = civil.get(app.url("/api/v1/institutions")).send().await.unwrap().json().await.unwrap();
     let ia = api.as_array().unwrap().iter().find(|i| i["id"] == a).unwrap();
     assert_eq!((ia["staff"].as_i64(), ia["qualified_staff"].as_i64(), ia["operator_code"].as_str()), (Some(2), Some(1), Some("91110108551385082Q")));
@@ -1661,8 +1685,12 @@ async fn family_support_pages_and_api(app: App) {
     for path in ["/api/v1/family/trainings", "/api/v1/family/respite", "/api/v1/family/groups", "/api/v1/family/groups/{gid}/meetings", "/api/v1/family/peers"] {
         assert!(doc["paths"][path].is_object(), "{path} documented");
     }
+    let mut wb = download_list(&app, &c, "/family/export", &[("csrf", csrf.clone())]).await;
+    let text = |wb: &mut calamine::Xlsx<_>, sheet| sheet_rows(wb, sheet).concat().join("|");
+    assert!(text(&mut wb, "家属护理培训").contains("服药照护与复发先兆") && text(&mut wb, "喘息服务").contains("万盛康复站"));
+    assert!(text(&mut wb, "家属互助小组").contains("阳光家属小组") && text(&mut wb, "同伴支持者").contains("周康复"));
     let actions = app.audit_actions().await;
-    for a in ["family.training.record", "family.respite.record", "family.group.record", "family.meeting.record", "family.peer.record", "family.peer.update", "family.list", "family.group.read"] {
+    for a in ["family.export", "family.training.record", "family.respite.record", "family.group.record", "family.meeting.record", "family.peer.record", "family.peer.update", "family.list", "family.group.read"] {
         assert!(actions.iter().any(|x| x == a), "{a}: {actions:?}");
     }
 
@@ -1721,6 +1749,11 @@ async fn contracts_page_and_api(app: App) {
     assert!(page.contains("购买服务合同已登记") && page.contains("30,000 元") && page.contains("（未达计划）"), "one served of three planned: {page}");
     let api: serde_json::Value = civil.get(app.url("/api/v1/contracts")).send().await.unwrap().json().await.unwrap();
     assert_eq!((api[0]["persons_served"].as_i64(), api[0]["spend_per_person_yuan"].as_i64(), api[0]["planned_persons"].as_i64()), (Some(1), Some(30_000), Some(3)), "{api}");
+    let mut wb = download_list(&app, &civil, "/contracts/export", &[("csrf", csrf.clone())]).await;
+    let rows = sheet_rows(&mut wb, "购买服务合同");
+    let line = rows.iter().find(|r| r.get(3).map(String::as_str) == Some("心翼社工中心")).unwrap_or_else(|| panic!("{rows:?}"));
+    assert_eq!((line[4].as_str(), line[7].as_str(), line[9].as_str(), line[10].as_str(), line[12].as_str()), ("91110108551385082Q", "30000", "3", "1", "30000"), "{line:?}");
+    assert!(app.audit_actions().await.iter().any(|a| a == "contract.export"));
     let bad = serde_json::json!({"region": COUNTY, "buyer": "", "provider": "x", "provider_code": "91110108551385082Q", "starts_on": start, "ends_on": end, "budget_yuan": 5});
     let r = civil.post(app.url("/api/v1/contracts")).header("x-csrf-token", csrf.as_str()).json(&bad).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);

@@ -100,14 +100,17 @@ pub async fn of_person(tx: &mut Tx, scope: &Scope, id: i64, limit: i64) -> anyho
     Ok(on_tx!(tx, c => sqlx::query_as(&sql).bind(id).bind(&lo).bind(&hi).bind(limit).fetch_all(&mut **c).await)?)
 }
 
-/// The sessions recorded in `scope` (by the region of the recorder; a site's scope: those its
-/// staff recorded), newest first.
-pub async fn in_scope(tx: &mut Tx, scope: &Scope, limit: i64) -> anyhow::Result<Vec<StoredSession>> {
+/// The sessions held in `scope` (by the session's region) on the days of `within` (inclusive;
+/// `None`: any day), newest first, at most `limit`.
+pub async fn in_scope(tx: &mut Tx, scope: &Scope, within: Option<(NaiveDate, NaiveDate)>, limit: i64) -> anyhow::Result<Vec<StoredSession>> {
     let (lo, hi) = scope.bounds();
     let site = scope.site().map_or(String::new(), |id| format!(" AND s.institution_id = {id}"));
+    // Dates every backend compares as dates (SQLite compares ISO text; chrono's MIN/MAX are not).
+    let any = (NaiveDate::from_ymd_opt(1, 1, 1).unwrap_or_default(), NaiveDate::from_ymd_opt(9999, 12, 31).unwrap_or_default());
+    let (from, to) = within.unwrap_or(any);
     let sql = format!(
         "SELECT {COLS} FROM service_sessions s JOIN change_sets cs ON cs.id = s.change_id \
-         WHERE s.region >= $1 AND s.region < $2{site} ORDER BY s.service_date DESC, s.id DESC LIMIT $3"
+         WHERE s.region >= $1 AND s.region < $2{site} AND s.service_date >= $3 AND s.service_date <= $4 ORDER BY s.service_date DESC, s.id DESC LIMIT $5"
     );
-    Ok(on_tx!(tx, c => sqlx::query_as(&sql).bind(&lo).bind(&hi).bind(limit).fetch_all(&mut **c).await)?)
+    Ok(on_tx!(tx, c => sqlx::query_as(&sql).bind(&lo).bind(&hi).bind(from).bind(to).bind(limit).fetch_all(&mut **c).await)?)
 }

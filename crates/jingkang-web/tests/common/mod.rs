@@ -168,3 +168,26 @@ pub fn location(r: &reqwest::Response) -> String {
     r.headers().get("location").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default()
 }
 
+
+/// Download a list as .xlsx from `path` with `fields`: refused first without a reason (422, the
+/// page again with the message), then given one, it answers a workbook, returned opened.
+pub async fn download_list(app: &App, c: &reqwest::Client, path: &str, fields: &[(&str, String)]) -> calamine::Xlsx<std::io::Cursor<Vec<u8>>> {
+    let with = |reason: &str| {
+        let mut f: Vec<(String, String)> = fields.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
+        f.push(("reason".into(), reason.into()));
+        f
+    };
+    let r = c.post(app.url(path)).form(&with("  ")).send().await.unwrap();
+    assert_eq!(r.status(), reqwest::StatusCode::UNPROCESSABLE_ENTITY, "{path} without a reason");
+    assert!(r.text().await.unwrap().contains("请填写导出原因"), "{path}: the page says why");
+    let r = c.post(app.url(path)).form(&with("年度检查")).send().await.unwrap();
+    assert_eq!(r.status(), reqwest::StatusCode::OK, "{path}");
+    assert!(r.headers()["content-disposition"].to_str().unwrap().contains(".xlsx"), "{path}");
+    calamine::open_workbook_from_rs(std::io::Cursor::new(r.bytes().await.unwrap().to_vec())).unwrap()
+}
+
+/// The text of every cell of a sheet, row by row (numbers as written).
+pub fn sheet_rows(wb: &mut calamine::Xlsx<std::io::Cursor<Vec<u8>>>, sheet: &str) -> Vec<Vec<String>> {
+    let range = calamine::Reader::worksheet_range(wb, sheet).unwrap_or_else(|e| panic!("sheet {sheet}: {e}"));
+    range.rows().map(|r| r.iter().map(|c| c.to_string()).collect()).collect()
+}
