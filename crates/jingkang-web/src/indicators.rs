@@ -15,7 +15,7 @@ use jingkang_core::care::standard::{Period, StandardRule};
 use jingkang_core::export::table::{self, Table, Value};
 use jingkang_core::messages;
 use jingkang_core::regions::{Region, Scope};
-use jingkang_core::report::indicators::{Figure, Indicator, board, board_regions, quarters_to, trend};
+use jingkang_core::report::indicators::{Figure, Indicator, board_regions, quarters_to};
 use jingkang_core::store::audit::{self, Target};
 use jingkang_core::store::batch::Outcome;
 use jingkang_core::store::report::{Members, members};
@@ -25,6 +25,7 @@ use serde_json::json;
 
 use crate::AppState;
 use crate::auth::{CurrentUser, Need, ReadIndicators};
+use crate::boards::{Ask, Boards, Kept};
 use crate::entry::today;
 use crate::error::{AppError, AppResult};
 use crate::extract::{Form, Query};
@@ -41,6 +42,9 @@ pub struct BoardQuery {
     quarter: String,
     #[serde(default)]
     region: String,
+    /// `1`: compute the board anew rather than show the one kept (`boards`).
+    #[serde(default)]
+    fresh: String,
 }
 
 /// The quarter asked for (`2026Q3`), or the last whole one.
@@ -106,6 +110,9 @@ pub struct Page {
     /// Links up to the user's own region: (code, name).
     path: Vec<(String, String)>,
     cards: Vec<Card>,
+    /// When the board shown was computed (Beijing time), and for how long one is reused.
+    computed_at: String,
+    minutes_kept: i64,
 }
 
 /// The last eight whole quarters, newest first.
@@ -125,10 +132,8 @@ pub async fn page(State(state): State<AppState>, Need { who, .. }: Need<ReadIndi
     let (period, quarter) = quarter_of(&q.quarter)?;
     let (region, scope) = region_of(&state, &who, &q.region)?;
     let defs = state.indicators.clone();
-    let rule = StandardRule::shipped()?;
-    let mut tx = state.db.begin_read().await?;
-    let b = board(&mut tx, &state.tree, (&scope, region), &defs, (&period, &quarter), &rule).await?;
-    tx.commit().await?;
+    let ask = Ask { scope: scope.clone(), region: region.code.clone(), period, quarter: quarter.clone() };
+    let Kept { board: b, at } = Boards::get(&state, ask, q.fresh == "1").await?;
     let rows = board_regions(&state.tree, region);
     let cards = defs
         .indicators
@@ -175,9 +180,11 @@ pub async fn page(State(state): State<AppState>, Need { who, .. }: Need<ReadIndi
         quarter: quarter.clone(),
         quarters: quarters(&quarter),
         region: region.code.clone(),
-        region_name: b.region_name,
+        region_name: b.region_name.clone(),
         path,
         cards,
+        computed_at: crate::pages::beijing_time(at),
+        minutes_kept: crate::boards::FRESH_FOR.num_minutes(),
     }
     .into_response())
 }
@@ -203,9 +210,13 @@ pub async fn trend_part(State(state): State<AppState>, Need { who, .. }: Need<Re
     let (region, scope) = region_of(&state, &who, &q.region)?;
     let defs = state.indicators.clone();
     let runs = quarters_to(&period, 4);
-    let mut tx = state.db.begin_read().await?;
-    let past = trend(&mut tx, &state.tree, (&scope, region), &defs, &runs, &StandardRule::shipped()?).await?;
-    tx.commit().await?;
+    // The quarters' boards, each kept like the page's (the last one is the page's own).
+    let mut past: Vec<(String, Vec<Figure>)> = Vec::new();
+    for (label, p) in runs {
+        let ask = Ask { scope: scope.clone(), region: region.code.clone(), period: p, quarter: label.clone() };
+        let kept = Boards::get(&state, ask, false).await?;
+        past.push((label, kept.board.values.iter().map(|v| v.total).collect()));
+    }
     let cards = defs
         .indicators
         .iter()

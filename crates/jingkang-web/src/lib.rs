@@ -11,6 +11,7 @@ pub mod api_care;
 pub mod assessments;
 pub mod assets;
 pub mod auth;
+pub mod boards;
 pub mod care;
 pub mod contracts;
 pub mod downloads;
@@ -77,6 +78,8 @@ pub struct AppState {
     pub institutions: Arc<jingkang_core::care::institution::InstitutionRules>,
     /// The indicators and their targets: the shipped ones or the deployment's (`with_indicators`).
     pub indicators: Arc<jingkang_core::report::indicators::Indicators>,
+    /// The indicator boards computed lately (`boards`).
+    pub boards: Arc<boards::Boards>,
 }
 
 impl AppState {
@@ -96,6 +99,7 @@ impl AppState {
             services: Arc::new(jingkang_core::care::service::ServiceCatalogue::shipped().expect("shipped service catalogue parses")),
             institutions: Arc::new(jingkang_core::care::institution::InstitutionRules::shipped().expect("shipped institution rules parse")),
             indicators: Arc::new(jingkang_core::report::indicators::Indicators::shipped().expect("shipped indicators parse")),
+            boards: Arc::new(boards::Boards::default()),
         }
     }
 
@@ -108,6 +112,7 @@ impl AppState {
     /// Use `indicators` (a deployment's targets) instead of the shipped ones.
     pub fn with_indicators(mut self, indicators: jingkang_core::report::indicators::Indicators) -> AppState {
         self.indicators = Arc::new(indicators);
+        self.boards = Arc::new(boards::Boards::default());
         self
     }
 }

@@ -1873,6 +1873,20 @@ async fn indicators_with_targets_and_the_lists_behind_them(app: App) {
     // A doctor has no dashboard.
     let (doctor, _, _) = session_for(&app, "ind-doc", Role::Doctor, COUNTY).await;
     assert_eq!(doctor.get(app.url("/indicators")).send().await.unwrap().status(), StatusCode::FORBIDDEN);
+    // The board is kept for a while and says when it was computed; 重新计算 reads the data anew.
+    let computed = |page: &str| page.split("本页数字计算于 ").nth(1).and_then(|t| t.split('（').next()).map(str::to_string);
+    let before = computed(&page).unwrap_or_else(|| panic!("{page}"));
+    let another: i64 = on_pool!(&app.db, p => sqlx::query_scalar("SELECT id FROM persons WHERE residence_region LIKE $1 AND (diagnosis_code IS NULL OR diagnosis_code NOT LIKE 'F20%') ORDER BY id LIMIT 1")
+        .bind(format!("{}%", app.town_a)).fetch_one(p).await).unwrap();
+    on_pool!(&app.db, p => sqlx::query("UPDATE persons SET diagnosis_code = 'F20.1', known_since = '2025-01-01' WHERE id = $1").bind(another).execute(p).await.map(drop)).unwrap();
+    let kept = civil.get(app.url("/indicators?quarter=2026Q3")).send().await.unwrap().text().await.unwrap();
+    assert!(kept.contains(&gap) && computed(&kept) == Some(before.clone()), "the kept board: {kept}");
+    assert!(kept.contains("quarter=2026Q3&amp;fresh=1\">重新计算</a>"), "{kept}");
+    let fresh = civil.get(app.url("/indicators?quarter=2026Q3&fresh=1")).send().await.unwrap().text().await.unwrap();
+    let gap_now = format!("/indicators/list?code=management_rate&amp;region={}&amp;quarter=2026Q3&amp;part=gap\">{}</a>", app.town_a, severe + 1);
+    assert!(fresh.contains(&gap_now), "{gap_now}: {fresh}");
+    let again = civil.get(app.url("/indicators?quarter=2026Q3")).send().await.unwrap().text().await.unwrap();
+    assert!(again.contains(&gap_now), "the new board is the one kept now");
 }
 
 async fn registration_forms_printed_with_a_reason(app: App) {
