@@ -63,12 +63,9 @@ async fn assemble(state: &AppState, who: &CurrentUser, period: &Period, quarter:
     let region = state.tree.get(&who.user.region_code).ok_or_else(|| AppError::BadRequest("region-unknown".into()))?.clone();
     let mut tx = state.db.begin_read().await?;
     let mut report = compute(&mut tx, &state.tree, (&who.scope, &region), &def, (period, quarter), &StandardRule::shipped()?).await?;
-    let latest = filings::latest_in(&mut tx, &who.scope, CODE, quarter).await?;
-    let mut history = BTreeMap::new();
-    for code in latest.keys() {
-        history.insert(code.clone(), filings::versions(&mut tx, &who.scope, CODE, code, quarter).await?);
-    }
+    let history = filings::history_in(&mut tx, &who.scope, CODE, quarter).await?;
     tx.commit().await?;
+    let latest: BTreeMap<String, Filing> = history.iter().filter_map(|(region, v)| v.first().map(|f| (region.clone(), f.clone()))).collect();
     filings::overlay(&def, &mut report, &latest);
     Ok((def, report, latest, history))
 }

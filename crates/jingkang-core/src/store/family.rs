@@ -12,22 +12,13 @@ use super::audit::{self, Target};
 use super::bulk::{self, Col, Rows};
 use super::{Actor, Backend, Tx, open_change_set};
 use crate::care::family::{FamilyMember, Group, Meeting, MembersChange, Peer, PeerUpdate, Respite, Training, problem};
-use crate::care::service::FieldError;
 use crate::on_tx;
 use crate::regions::Scope;
 
-/// Why nothing was written.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Refusal {
-    /// The group or supporter is absent or outside the caller's scope.
-    NotFound,
-    /// Problems by field (persons not in scope, members not in the group …).
-    Problems(Vec<FieldError>),
-}
-
-fn refuse<T>(field: &str, code: &str, args: &[(&str, &str)]) -> anyhow::Result<Result<T, Refusal>> {
-    Ok(Err(Refusal::Problems(vec![problem(field, code, args)])))
-}
+/// Why nothing was written: the group or supporter absent or outside the caller's scope, or
+/// problems by field (persons not in scope, members not in the group …).
+pub use super::Refusal;
+use super::refuse;
 
 /// How many of `ids` are not persons in `scope`.
 async fn persons_missing(tx: &mut Tx, scope: &Scope, ids: &[i64]) -> anyhow::Result<usize> {

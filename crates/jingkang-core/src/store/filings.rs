@@ -114,15 +114,15 @@ pub async fn versions(tx: &mut Tx, scope: &Scope, code: &str, region: &str, quar
     rows.into_iter().map(from_row).collect()
 }
 
-/// The latest version of every filing in `scope` for `quarter`, by region.
-pub async fn latest_in(tx: &mut Tx, scope: &Scope, code: &str, quarter: &str) -> anyhow::Result<BTreeMap<String, Filing>> {
+/// Every version of every filing in `scope` for `quarter`, by region, the newest first (one query).
+pub async fn history_in(tx: &mut Tx, scope: &Scope, code: &str, quarter: &str) -> anyhow::Result<BTreeMap<String, Vec<Filing>>> {
     let (lo, hi) = scope.bounds();
-    let sql = format!("SELECT {COLS} FROM report_filings WHERE code = $1 AND quarter = $2 AND region >= $3 AND region < $4 ORDER BY region, version");
+    let sql = format!("SELECT {COLS} FROM report_filings WHERE code = $1 AND quarter = $2 AND region >= $3 AND region < $4 ORDER BY region, version DESC");
     let rows: Vec<FilingRow> = on_tx!(tx, c => sqlx::query_as(&sql).bind(code).bind(quarter).bind(&lo).bind(&hi).fetch_all(&mut **c).await)?;
-    let mut out = BTreeMap::new();
+    let mut out: BTreeMap<String, Vec<Filing>> = BTreeMap::new();
     for r in rows {
         let f = from_row(r)?;
-        out.insert(f.region.clone(), f);
+        out.entry(f.region.clone()).or_default().push(f);
     }
     Ok(out)
 }
@@ -134,15 +134,8 @@ async fn by_id(tx: &mut Tx, scope: &Scope, id: i64) -> anyhow::Result<Option<Fil
 }
 
 /// Why nothing was written.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Refusal {
-    NotFound,
-    Problems(Vec<FieldError>),
-}
-
-fn refuse<T>(field: &str, code: &str, args: &[(&str, &str)]) -> anyhow::Result<Result<T, Refusal>> {
-    Ok(Err(Refusal::Problems(vec![problem(field, code, args)])))
-}
+pub use super::Refusal;
+use super::refuse;
 
 fn signer(name: &str) -> Option<String> {
     let n = name.trim();

@@ -286,3 +286,16 @@ pub async fn open_change_set(tx: &mut Tx, actor: &Actor, source: &str, action: &
         .fetch_one(&mut **c).await)?;
     Ok(id)
 }
+
+/// Why an entry was not written (family support, report filings): the thing is absent or outside
+/// the caller's scope (the same answer), or these problems by field. Nothing was written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    NotFound,
+    Problems(Vec<crate::care::service::FieldError>),
+}
+
+/// A refusal of one problem: `field`, message `code` with `args`.
+pub(crate) fn refuse<T>(field: &str, code: &str, args: &[(&str, &str)]) -> anyhow::Result<Result<T, Refusal>> {
+    Ok(Err(Refusal::Problems(vec![crate::care::family::problem(field, code, args)])))
+}
