@@ -483,11 +483,16 @@ pub async fn write(db: &Db, seed: u64, years: u32, until: NaiveDate, progress: O
         }
     }
     on_tx!(&mut tx, c => sqlx::query(
-        "UPDATE persons SET registration_state = g.state, risk_grade = COALESCE(g.risk_grade, persons.risk_grade), \
+        "UPDATE persons SET registration_state = g.state, close_reason = NULL, risk_grade = COALESCE(g.risk_grade, persons.risk_grade), \
          condition_class = g.condition_class, last_followup_date = g.last_followup_date, next_followup_date = g.next_followup_date, \
          followup_lost = g.followup_lost, last_followup_by = 'system', agreement_valid_until = g.agreement_valid_until, updated_change = $1 \
          FROM gen_schedule g WHERE g.person_id = persons.id")
         .bind(change).execute(&mut **c).await.map(drop))?;
+    // A closed person's reason, from their closing event.
+    on_tx!(&mut tx, c => sqlx::query(
+        "UPDATE persons SET close_reason = (SELECT e.close_reason FROM registration_events e WHERE e.person_id = persons.id AND e.to_state = 'closed' \
+         ORDER BY e.effective_on DESC, e.id DESC LIMIT 1) WHERE registration_state = 'closed' AND id IN (SELECT person_id FROM gen_schedule)")
+        .execute(&mut **c).await.map(drop))?;
     // Their history begins at `start`: they were in the registry by then.
     on_tx!(&mut tx, c => sqlx::query(
         "UPDATE persons SET known_since = $1 WHERE (known_since IS NULL OR known_since > $1) AND id IN (SELECT person_id FROM gen_schedule)")

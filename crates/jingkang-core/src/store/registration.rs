@@ -108,16 +108,16 @@ pub async fn transition(
         }
     }
     let change = open_change_set(tx, actor, "registration", event.code()).await?;
-    on_tx!(tx, c => sqlx::query(
-        "UPDATE persons SET registration_state = $1, version = version + 1, updated_change = $2 WHERE id = $3")
-        .bind(to.code()).bind(change).bind(id).execute(&mut **c).await.map(drop))?;
-    on_tx!(tx, c => sqlx::query(
-        "INSERT INTO person_history (person_id, change_id, field, old_value, new_value) VALUES ($1, $2, 'registration_state', $3, $4)")
-        .bind(id).bind(change).bind(from.code()).bind(to.code()).execute(&mut **c).await.map(drop))?;
     let close_reason = match event {
         Event::Close { reason, .. } => Some(reason.code()),
         _ => None,
     };
+    on_tx!(tx, c => sqlx::query(
+        "UPDATE persons SET registration_state = $1, close_reason = $4, version = version + 1, updated_change = $2 WHERE id = $3")
+        .bind(to.code()).bind(change).bind(id).bind(close_reason).execute(&mut **c).await.map(drop))?;
+    on_tx!(tx, c => sqlx::query(
+        "INSERT INTO person_history (person_id, change_id, field, old_value, new_value) VALUES ($1, $2, 'registration_state', $3, $4)")
+        .bind(id).bind(change).bind(from.code()).bind(to.code()).execute(&mut **c).await.map(drop))?;
     let exception = matches!(event, Event::Register { exception: Some(_) });
     let reason = event.reason_text().filter(|r| !r.is_empty());
     on_tx!(tx, c => sqlx::query(

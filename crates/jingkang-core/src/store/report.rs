@@ -113,37 +113,74 @@ impl Measure {
         }
     }
 
-    /// Whether a person in state `state` (`state:reason`) with facts `flags` counts.
-    fn counts(self, rule: &StandardRule, state: &str, flags: i64) -> bool {
+    /// Whether a person in state `state` (`state:reason`), of a severe disorder or not, is of the
+    /// population this measure counts in (before the fact it asks for, [`Measure::fact`]).
+    fn holds(self, rule: &StandardRule, state: &str, severe: bool) -> bool {
         use Measure::*;
         let (st, reason) = state.split_once(':').unwrap_or((state, ""));
         let alive = !(st == "closed" && reason == "died");
         let registered = rule.registered_states.iter().any(|s| s == st);
-        let listed = alive && flags & SEVERE != 0;
-        let has = |bit: i64| flags & bit != 0;
+        let listed = alive && severe;
         match self {
             InRegistry => alive,
             InRegistrySevere => listed,
-            InRegistryGeneral => alive && !has(SEVERE),
-            Registered => registered,
+            InRegistryGeneral => alive && !severe,
+            Registered | Standard | Served | TownshipsServing => registered,
             Declined => st == "declined",
-            Standard => registered && has(STANDARD),
-            Served | TownshipsServing => registered && has(SERVED),
-            Managed => listed && has(MANAGED),
-            StandardManaged => listed && has(STANDARD_MANAGED),
-            FollowedUp => listed && has(FOLLOWED),
-            LostToFollowUp => listed && has(LOST),
-            OnMedication => listed && has(MEDICATED),
-            RegularMedication => listed && has(REGULAR),
-            Unstable => listed && has(UNSTABLE),
-            UnstableCaseManaged => listed && has(UNSTABLE) && has(CASE_MANAGED),
+            Managed | StandardManaged | FollowedUp | LostToFollowUp | OnMedication | RegularMedication | Unstable | UnstableCaseManaged => listed,
             _ => false,
+        }
+    }
+
+    /// The one fact (bit) a person must have besides [`Measure::holds`], or 0. (个案管理 is only
+    /// set for persons found unstable, so it alone stands for both.)
+    fn fact(self) -> i64 {
+        use Measure::*;
+        match self {
+            Standard => STANDARD,
+            Served | TownshipsServing => SERVED,
+            Managed => MANAGED,
+            StandardManaged => STANDARD_MANAGED,
+            FollowedUp => FOLLOWED,
+            LostToFollowUp => LOST,
+            OnMedication => MEDICATED,
+            RegularMedication => REGULAR,
+            Unstable => UNSTABLE,
+            UnstableCaseManaged => CASE_MANAGED,
+            _ => 0,
+        }
+    }
+
+    /// Whether a person in state `state` (`state:reason`) with facts `flags` counts.
+    fn counts(self, rule: &StandardRule, state: &str, flags: i64) -> bool {
+        self.holds(rule, state, flags & SEVERE != 0) && (self.fact() == 0 || flags & self.fact() != 0)
+    }
+
+    /// How many of a group of persons count.
+    fn count_in(self, rule: &StandardRule, g: &FactCount) -> i64 {
+        if !self.holds(rule, &g.state, g.severe) {
+            return 0;
+        }
+        match FACTS.iter().position(|b| *b == self.fact()) {
+            Some(i) => g.with[i],
+            None => g.persons,
         }
     }
 }
 
-/// Persons of a township with one state on the day (`state:reason`) and the same facts, counted.
-pub type FactCount = (String, String, i64, i64);
+/// The facts counted for each group of persons, in this order.
+const FACTS: [i64; 10] = [STANDARD, MANAGED, STANDARD_MANAGED, FOLLOWED, LOST, MEDICATED, REGULAR, UNSTABLE, CASE_MANAGED, SERVED];
+
+/// The persons of a township with one state on the day (`state:reason`) and one severity,
+/// counted in all and with each fact of [`FACTS`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FactCount {
+    pub township: String,
+    pub state: String,
+    pub severe: bool,
+    pub persons: i64,
+    pub with: [i64; 10],
+}
 
 /// Which optional parts the per-person query computes.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -213,10 +250,8 @@ fn urban_township(tree: &RegionTree, code: &str) -> Option<bool> {
 /// the code's upper-cased start in a list, not one LIKE per prefix (a million rows are read).
 fn severe_sql(rule: &Rule) -> String {
     let mut by_len: BTreeMap<usize, Vec<String>> = BTreeMap::new();
-    for p in rule.severe_disorders.iter().flat_map(|d| d.icd10.iter()) {
-        if !p.is_empty() && p.chars().all(|c| c.is_ascii_alphanumeric()) {
-            by_len.entry(p.len()).or_default().push(format!("'{}'", p.to_ascii_uppercase()));
-        }
+    for p in severe_prefixes(rule) {
+        by_len.entry(p.len()).or_default().push(format!("'{p}'"));
     }
     if by_len.is_empty() {
         return "1 = 0".to_string();
@@ -225,34 +260,44 @@ fn severe_sql(rule: &Rule) -> String {
     format!("({})", terms.join(" OR "))
 }
 
-/// The per-person query of `scope` as of `period`'s end: each person's id, township, state on
-/// the day (as `state:reason`) and facts (bits), with the `parts` asked for.
-fn person_sql(scope: &Scope, period: &Period, rule: &StandardRule, parts: Parts) -> anyhow::Result<String> {
-    let site = scope.site_sql("p");
-    let severe = severe_sql(&Rule::default_rule()?);
-    let plan = if rule.plan { " AND q.planned = TRUE" } else { "" };
+/// The eligibility rule's ICD-10 prefixes of the severe disorders, upper-cased; those of letters
+/// and digits only (so they can be written into SQL).
+fn severe_prefixes(rule: &Rule) -> Vec<String> {
+    rule.severe_disorders
+        .iter()
+        .flat_map(|d| d.icd10.iter())
+        .filter(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_alphanumeric()))
+        .map(|p| p.to_ascii_uppercase())
+        .collect()
+}
+
+/// What the per-person queries join to the persons, and the condition of each fact (bit,
+/// without [`SEVERE`]) they compute from it, for the `parts` asked for.
+fn facts_sql(period: &Period, rule: &StandardRule, parts: Parts) -> anyhow::Result<(String, Vec<(i64, String)>)> {
     let quarter = Period::quarter(period.start.year(), (period.start.month() - 1) / 3 + 1).filter(|q| q == period);
     if parts.standard || parts.served {
         anyhow::ensure!(quarter.is_some(), "service measures need a quarter");
         anyhow::ensure!(rule.contacts_per_month >= 1, "report measures need a rule asking for contacts");
     }
-    let mut flags = format!("(CASE WHEN {severe} THEN {SEVERE} ELSE 0 END)");
-    // The persons meeting 规范服务 (or served at all) are one index range of the quarter's facts.
+    let mut joins = String::new();
+    let mut facts = Vec::new();
+    // The quarter's service facts: one row per person served (`service_quarters`); 规范服务 is the
+    // rule applied to it.
+    if parts.standard || parts.served {
+        joins.push_str(" LEFT JOIN service_quarters sq ON sq.person_id = p.id AND sq.quarter_start = $4");
+    }
     if parts.standard {
-        flags.push_str(&format!(
-            " + (CASE WHEN p.id IN (SELECT q.person_id FROM service_quarters q WHERE q.quarter_start = $4{plan} \
-             AND q.m1 >= $5 AND q.m2 >= $5 AND q.m3 >= $5 AND q.last_assessed_on >= $6) THEN {STANDARD} ELSE 0 END)"
-        ));
+        let plan = if rule.plan { "sq.planned = TRUE AND " } else { "" };
+        facts.push((STANDARD, format!("{plan}sq.m1 >= $5 AND sq.m2 >= $5 AND sq.m3 >= $5 AND sq.last_assessed_on >= $6")));
     }
     if parts.served {
-        flags.push_str(&format!(" + (CASE WHEN p.id IN (SELECT q.person_id FROM service_quarters q WHERE q.quarter_start = $4) THEN {SERVED} ELSE 0 END)"));
+        facts.push((SERVED, "sq.person_id IS NOT NULL".to_string()));
     }
-    let mut join_sql = String::new();
     if parts.followups {
         // A quarter reads one row per person of `followup_quarters` (the facts of the quarter
         // and its 12 months); another period (a month) reads the scope's follow-ups of the 12
         // months to the day in one pass (covering index followups_facts).
-        let join = if quarter.is_some() {
+        joins.push_str(if quarter.is_some() {
             " LEFT JOIN followup_quarters fu ON fu.person_id = p.id AND fu.quarter_start = $4"
         } else {
             " LEFT JOIN (SELECT f.person_id, \
@@ -264,52 +309,83 @@ fn person_sql(scope: &Scope, period: &Period, rule: &StandardRule, parts: Parts)
                    FROM followups f JOIN persons fp ON fp.id = f.person_id \
                    WHERE fp.residence_region >= $1 AND fp.residence_region < $2 AND f.visit_date > $7 AND f.visit_date <= $3 \
                    GROUP BY f.person_id) fu ON fu.person_id = p.id"
-        };
-        let (year, seen, lost, unstable, adherence) = ("fu.seen_year", "fu.seen", "fu.lost", "fu.unstable", "fu.adherence");
-        flags.push_str(&format!(
-            " + (CASE WHEN {year} >= 1 THEN {MANAGED} ELSE 0 END) + (CASE WHEN {year} >= 4 THEN {STANDARD_MANAGED} ELSE 0 END) \
-             + (CASE WHEN {seen} >= 1 THEN {FOLLOWED} ELSE 0 END) + (CASE WHEN {seen} = 0 AND {lost} >= 1 THEN {LOST} ELSE 0 END) \
-             + (CASE WHEN {adherence} IN ('regular', 'intermittent') THEN {MEDICATED} ELSE 0 END) \
-             + (CASE WHEN {adherence} = 'regular' THEN {REGULAR} ELSE 0 END) \
-             + (CASE WHEN {unstable} >= 1 THEN {UNSTABLE} ELSE 0 END) \
-             + (CASE WHEN {unstable} >= 1 AND p.id IN (SELECT a.person_id FROM service_sessions ss JOIN service_attendance a ON a.session_id = ss.id \
-                    WHERE ss.item = 'case_management' AND ss.service_date >= $4 AND ss.service_date <= $3) THEN {CASE_MANAGED} ELSE 0 END)"
-        ));
-        join_sql = join.to_string();
+        });
+        // 个案管理 in the period: the persons of its sessions, once each.
+        joins.push_str(
+            " LEFT JOIN (SELECT DISTINCT a.person_id FROM service_sessions ss JOIN service_attendance a ON a.session_id = ss.id \
+                 WHERE ss.item = 'case_management' AND ss.service_date >= $4 AND ss.service_date <= $3) cm ON cm.person_id = p.id",
+        );
+        for (bit, cond) in [
+            (MANAGED, "fu.seen_year >= 1"),
+            (STANDARD_MANAGED, "fu.seen_year >= 4"),
+            (FOLLOWED, "fu.seen >= 1"),
+            (LOST, "fu.seen = 0 AND fu.lost >= 1"),
+            (MEDICATED, "fu.adherence IN ('regular', 'intermittent')"),
+            (REGULAR, "fu.adherence = 'regular'"),
+            (UNSTABLE, "fu.unstable >= 1"),
+            (CASE_MANAGED, "fu.unstable >= 1 AND cm.person_id IS NOT NULL"),
+        ] {
+            facts.push((bit, cond.to_string()));
+        }
     }
-    // A person's state on the day is their current one unless an event took effect after it (or
-    // they are closed: the reason is in the event); only those few are looked up event by event.
+    Ok((joins, facts))
+}
+
+/// The persons of `scope` known by the day (`$1`, `$2`, `$3`), with the site's restriction.
+fn persons_where(scope: &Scope) -> String {
+    format!("p.residence_region >= $1 AND p.residence_region < $2{} AND (p.known_since IS NULL OR p.known_since <= $3)", scope.site_sql("p"))
+}
+
+/// A person's state on the day (`state:reason`) from their events: the last one in effect by
+/// then (before their first, `pending`).
+const STATE_ON_THE_DAY: &str = "COALESCE((SELECT e.to_state || ':' || COALESCE(e.close_reason, '') FROM registration_events e \
+     WHERE e.person_id = p.id AND e.effective_on <= $3 ORDER BY e.effective_on DESC, e.id DESC LIMIT 1), 'pending:')";
+
+/// The persons whose state on the day is not their current one: an event took effect after it.
+const STATE_DIFFERS: &str = "p.id IN (SELECT l.person_id FROM registration_events l WHERE l.effective_on > $3)";
+
+/// A person's current state with its reason (`state:reason`; the reason of a closing only).
+const STATE_NOW: &str = "p.registration_state || ':' || COALESCE(p.close_reason, '')";
+
+/// The per-person query of `scope` as of `period`'s end: each person's id, township, state on
+/// the day (as `state:reason`) and facts (bits), with the `parts` asked for.
+fn person_sql(scope: &Scope, period: &Period, rule: &StandardRule, parts: Parts) -> anyhow::Result<String> {
+    let severe = severe_sql(&Rule::default_rule()?);
+    let (joins, facts) = facts_sql(period, rule, parts)?;
+    let flags: String = facts.iter().map(|(bit, cond)| format!(" + (CASE WHEN {cond} THEN {bit} ELSE 0 END)")).collect();
     Ok(format!(
         "SELECT p.id AS id, substr(p.residence_region, 1, 9) AS township, \
-                CASE WHEN p.registration_state = 'closed' OR p.id IN (SELECT l.person_id FROM registration_events l WHERE l.effective_on > $3) \
-                     THEN COALESCE((SELECT e.to_state || ':' || COALESCE(e.close_reason, '') FROM registration_events e \
-                                    WHERE e.person_id = p.id AND e.effective_on <= $3 ORDER BY e.effective_on DESC, e.id DESC LIMIT 1), 'pending:') \
-                     ELSE p.registration_state || ':' END AS state, \
-                CAST({flags} AS BIGINT) AS flags \
-         FROM persons p{join_sql} \
-         WHERE p.residence_region >= $1 AND p.residence_region < $2{site} AND (p.known_since IS NULL OR p.known_since <= $3)"
+                CASE WHEN {STATE_DIFFERS} THEN {STATE_ON_THE_DAY} ELSE {STATE_NOW} END AS state, \
+                CAST((CASE WHEN {severe} THEN {SEVERE} ELSE 0 END){flags} AS BIGINT) AS flags \
+         FROM persons p{joins} WHERE {}",
+        persons_where(scope)
     ))
 }
 
-/// Settings for the per-person query on PostgreSQL: hash tables of the id sets built once, a
-/// plan for these dates, no JIT, grouping by hashing.
-async fn tune(tx: &mut Tx) -> anyhow::Result<()> {
+/// Settings for the per-person queries on PostgreSQL: no JIT, a plan for these dates, the
+/// covering indexes rather than the tables. The counts ([`Query::Counts`]) are aggregated in
+/// parallel (two workers and the leader, each its share of the persons, then the groups merged);
+/// a drill-down list of one figure ([`Query::List`]) runs in one process, grouping by hashing.
+async fn tune(tx: &mut Tx, query: Query) -> anyhow::Result<()> {
     if tx.backend() == super::Backend::Postgres {
-        // The counts are grouped by hashing (some thousand groups): the planner, expecting a group
-        // per person, would sort a million rows first. The persons are read from the covering
-        // index persons_report (a third faster than the table for a province).
-        for set in [
-            "SET LOCAL work_mem = '128MB'",
-            "SET LOCAL max_parallel_workers_per_gather = 0",
-            "SET LOCAL plan_cache_mode = force_custom_plan",
-            "SET LOCAL jit = off",
-            "SET LOCAL enable_sort = off",
-            "SET LOCAL enable_seqscan = off",
-        ] {
+        let sets: &[&str] = match query {
+            Query::Counts => &["SET LOCAL max_parallel_workers_per_gather = 2"],
+            Query::List => &["SET LOCAL max_parallel_workers_per_gather = 0", "SET LOCAL enable_sort = off"],
+        };
+        for set in ["SET LOCAL work_mem = '128MB'", "SET LOCAL plan_cache_mode = force_custom_plan", "SET LOCAL jit = off", "SET LOCAL enable_seqscan = off"]
+            .iter()
+            .chain(sets)
+        {
             on_tx!(tx, c => sqlx::query(set).execute(&mut **c).await.map(drop))?;
         }
     }
     Ok(())
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Query {
+    Counts,
+    List,
 }
 
 /// The query's parameters: scope bounds, the day, the period's start, contacts a month, the
@@ -321,15 +397,72 @@ fn person_params(scope: &Scope, period: &Period, rule: &StandardRule) -> (String
     (lo, hi, period.end, period.start, rule.contacts_per_month, since, year_before)
 }
 
-/// Persons by township, state on the day and facts, counted.
+/// Persons by township, state on the day and facts, counted. One statement of two parts: every
+/// person of the scope counted by township, current state (with a closing's reason), diagnosis
+/// and facts (one pass PostgreSQL runs in parallel, grouped on the columns as stored, each fact
+/// summed); then the few whose state on the day differs (an event after the day) one by one, each
+/// moved here from their current state to that one. The diagnosis becomes [`SEVERE`] here, by the eligibility rule's ICD-10 prefixes
+/// as `severe_sql` tests them.
 async fn person_counts(tx: &mut Tx, scope: &Scope, period: &Period, rule: &StandardRule, parts: Parts) -> anyhow::Result<Vec<FactCount>> {
-    tune(tx).await?;
-    let sql = format!("SELECT township, state, flags, COUNT(*) FROM ({}) s GROUP BY township, state, flags", person_sql(scope, period, rule, parts)?);
+    tune(tx, Query::Counts).await?;
+    let (joins, facts) = facts_sql(period, rule, parts)?;
+    let (within, township) = (persons_where(scope), "substr(p.residence_region, 1, 9)");
+    // Per fact: how many of the group have it (0 when not asked for).
+    let each = |sum: bool| -> String {
+        FACTS
+            .iter()
+            .map(|bit| match facts.iter().find(|(b, _)| b == bit) {
+                Some((_, cond)) if sum => format!(", SUM(CASE WHEN {cond} THEN 1 ELSE 0 END)"),
+                Some((_, cond)) => format!(", CAST(CASE WHEN {cond} THEN 1 ELSE 0 END AS BIGINT)"),
+                None => ", CAST(0 AS BIGINT)".to_string(),
+            })
+            .collect()
+    };
+    let (sums, ones) = (each(true), each(false));
+    // One statement, so both parts read the same snapshot: the counts by current state, then the
+    // persons whose state on the day differs (one row each, with that state).
+    let sql = format!(
+        "SELECT {township}, p.registration_state, p.close_reason, p.diagnosis_code, CAST(NULL AS TEXT), COUNT(*){sums} \
+         FROM persons p{joins} WHERE {within} GROUP BY 1, 2, 3, 4 \
+         UNION ALL \
+         SELECT {township}, p.registration_state, p.close_reason, p.diagnosis_code, {STATE_ON_THE_DAY}, CAST(1 AS BIGINT){ones} \
+         FROM persons p{joins} WHERE {within} AND {STATE_DIFFERS}"
+    );
     let (lo, hi, day, start, contacts, since, year_before) = person_params(scope, period, rule);
-    let rows: Vec<FactCount> = on_tx!(tx, c => sqlx::query_as(&sql)
-        .bind(&lo).bind(&hi).bind(day).bind(start).bind(contacts).bind(since).bind(year_before)
-        .fetch_all(&mut **c).await)?;
-    Ok(rows)
+    type Row = (String, String, Option<String>, Option<String>, Option<String>, Vec<i64>);
+    let decode = |r: &dyn Fn(usize) -> Result<i64, sqlx::Error>| -> Result<Vec<i64>, sqlx::Error> { (5..5 + 1 + FACTS.len()).map(r).collect() };
+    let rows: Vec<Row> = on_tx!(tx, c => {
+        use sqlx::Row as _;
+        let found = sqlx::query(&sql).bind(&lo).bind(&hi).bind(day).bind(start).bind(contacts).bind(since).bind(year_before).fetch_all(&mut **c).await?;
+        found.iter().map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?, r.try_get(4)?, decode(&|i| r.try_get::<i64, _>(i))?)))
+            .collect::<Result<Vec<Row>, sqlx::Error>>()
+    })?;
+    let prefixes = severe_prefixes(&Rule::default_rule()?);
+    let severe = |dx: &Option<String>| dx.as_ref().is_some_and(|code| {
+        let code = code.to_ascii_uppercase();
+        prefixes.iter().any(|p| code.starts_with(p.as_str()))
+    });
+    let mut groups: std::collections::HashMap<(String, String, bool), FactCount> = std::collections::HashMap::new();
+    let mut add = |township: &str, state: String, sev: bool, counts: &[i64], sign: i64| {
+        let g = groups.entry((township.to_string(), state.clone(), sev)).or_insert_with(|| FactCount {
+            township: township.to_string(), state, severe: sev, persons: 0, with: [0; 10],
+        });
+        g.persons += sign * counts[0];
+        for (w, n) in g.with.iter_mut().zip(&counts[1..]) {
+            *w += sign * n;
+        }
+    };
+    for (t, st, reason, dx, on_the_day, counts) in &rows {
+        let (sev, now) = (severe(dx), format!("{st}:{}", reason.as_deref().unwrap_or("")));
+        match on_the_day {
+            None => add(t, now, sev, counts, 1),
+            Some(state) => {
+                add(t, now, sev, counts, -1);
+                add(t, state.clone(), sev, counts, 1);
+            }
+        }
+    }
+    Ok(groups.into_values().filter(|g| g.persons != 0).collect())
 }
 
 /// What a drill-down lists: the persons, or the townships (by code), behind a figure.
@@ -348,7 +481,7 @@ pub async fn members(tx: &mut Tx, tree: &RegionTree, scope: &Scope, what: Measur
         }
         Unit::Persons if what.parts().is_some() => {
             let parts = what.parts().unwrap_or_default();
-            tune(tx).await?;
+            tune(tx, Query::List).await?;
             let sql = format!("SELECT id, state, flags FROM ({}) s ORDER BY id", person_sql(scope, period, rule, parts)?);
             let (lo, hi, day, start, contacts, since, year_before) = person_params(scope, period, rule);
             let rows: Vec<(i64, String, i64)> = on_tx!(tx, c => sqlx::query_as(&sql)
@@ -407,7 +540,7 @@ pub async fn measure(
                 }
                 _ => {
                     let rows = person_rows(tx, (scope, period, rule), what, people).await?;
-                    rows.iter().filter(|(_, st, f, _)| what.counts(rule, st, *f)).map(|(t, ..)| t.clone()).collect()
+                    rows.iter().filter(|g| what.count_in(rule, g) > 0).map(|g| g.township.clone()).collect()
                 }
             };
             let by_township: BTreeMap<String, i64> = towns.into_iter().map(|t| {
@@ -421,7 +554,7 @@ pub async fn measure(
         | Measure::Served | Measure::Managed | Measure::StandardManaged | Measure::FollowedUp | Measure::LostToFollowUp | Measure::OnMedication
         | Measure::RegularMedication | Measure::Unstable | Measure::UnstableCaseManaged) => {
             let rows = person_rows(tx, (scope, period, rule), what, people).await?;
-            rows.iter().filter(|(_, st, f, _)| m.counts(rule, st, *f)).map(|(t, _, _, n)| (t.clone(), *n)).collect()
+            rows.iter().map(|g| (g.township.clone(), m.count_in(rule, g))).filter(|(_, n)| *n != 0).collect()
         }
         Measure::NewSites => {
             let rows: Vec<(String, bool, i64)> = on_tx!(tx, c => sqlx::query_as(
