@@ -397,11 +397,10 @@ fn person_params(scope: &Scope, period: &Period, rule: &StandardRule) -> (String
     (lo, hi, period.end, period.start, rule.contacts_per_month, since, year_before)
 }
 
-/// Persons by township, state on the day and facts, counted. One statement of two parts: every
-/// person of the scope counted by township, current state (with a closing's reason), diagnosis
-/// and facts (one pass PostgreSQL runs in parallel, grouped on the columns as stored, each fact
-/// summed); then the few whose state on the day differs (an event after the day) one by one, each
-/// moved here from their current state to that one. The diagnosis becomes [`SEVERE`] here, by the eligibility rule's ICD-10 prefixes
+/// Persons by township, state on the day and facts, counted in one pass PostgreSQL runs in
+/// parallel: grouped on the columns as stored (township, current state with a closing's reason,
+/// diagnosis) and, for the persons with an event after the day, the state their last event by
+/// then gave them; each fact summed. The diagnosis becomes [`SEVERE`] here, by the eligibility rule's ICD-10 prefixes
 /// as `severe_sql` tests them.
 async fn person_counts(tx: &mut Tx, scope: &Scope, period: &Period, rule: &StandardRule, parts: Parts) -> anyhow::Result<Vec<FactCount>> {
     tune(tx, Query::Counts).await?;
@@ -418,17 +417,26 @@ async fn person_counts(tx: &mut Tx, scope: &Scope, period: &Period, rule: &Stand
             })
             .collect()
     };
-    let (sums, ones) = (each(true), each(false));
-    // One statement, so both parts read the same snapshot: the counts by current state, then the
-    // persons whose state on the day differs (one row each, with that state).
-    let sql = format!(
-        "SELECT {township}, p.registration_state, p.close_reason, p.diagnosis_code, CAST(NULL AS TEXT), COUNT(*){sums} \
-         FROM persons p{joins} WHERE {within} GROUP BY 1, 2, 3, 4 \
-         UNION ALL \
-         SELECT {township}, p.registration_state, p.close_reason, p.diagnosis_code, {STATE_ON_THE_DAY}, CAST(1 AS BIGINT){ones} \
-         FROM persons p{joins} WHERE {within} AND {STATE_DIFFERS}"
+    let sums = each(true);
+    // The persons with an event after the day, each with the last event in effect on it (its
+    // day, id and state, so that the greatest is the last; none: not yet registered, pending).
+    let id = match tx.backend() {
+        super::Backend::Postgres => "lpad(CAST(e.id AS TEXT), 19, '0')",
+        super::Backend::Sqlite => "printf('%019d', e.id)",
+    };
+    let later = format!(
+        "SELECT e.person_id, MAX(CASE WHEN e.effective_on <= $3 THEN CAST(e.effective_on AS TEXT) || {id} || '|' || e.to_state || ':' || COALESCE(e.close_reason, '') END) AS last \
+         FROM registration_events e WHERE e.person_id IN (SELECT l.person_id FROM registration_events l WHERE l.effective_on > $3) GROUP BY e.person_id"
     );
     let (lo, hi, day, start, contacts, since, year_before) = person_params(scope, period, rule);
+    let join = format!(" LEFT JOIN ({later}) w ON w.person_id = p.id");
+    // One pass: the persons counted by township, current state (with a closing's reason),
+    // diagnosis and, for those with an event after the day, their state on it.
+    let sql = format!(
+        "SELECT {township}, p.registration_state, p.close_reason, p.diagnosis_code, \
+                CASE WHEN w.person_id IS NULL THEN NULL ELSE COALESCE(substr(w.last, 31), 'pending:') END, COUNT(*){sums} \
+         FROM persons p{joins}{join} WHERE {within} GROUP BY 1, 2, 3, 4, 5"
+    );
     type Row = (String, String, Option<String>, Option<String>, Option<String>, Vec<i64>);
     let decode = |r: &dyn Fn(usize) -> Result<i64, sqlx::Error>| -> Result<Vec<i64>, sqlx::Error> { (5..5 + 1 + FACTS.len()).map(r).collect() };
     let rows: Vec<Row> = on_tx!(tx, c => {
@@ -443,23 +451,12 @@ async fn person_counts(tx: &mut Tx, scope: &Scope, period: &Period, rule: &Stand
         prefixes.iter().any(|p| code.starts_with(p.as_str()))
     });
     let mut groups: std::collections::HashMap<(String, String, bool), FactCount> = std::collections::HashMap::new();
-    let mut add = |township: &str, state: String, sev: bool, counts: &[i64], sign: i64| {
-        let g = groups.entry((township.to_string(), state.clone(), sev)).or_insert_with(|| FactCount {
-            township: township.to_string(), state, severe: sev, persons: 0, with: [0; 10],
-        });
-        g.persons += sign * counts[0];
+    for (t, st, reason, dx, on_the_day, counts) in rows {
+        let (sev, state) = (severe(&dx), on_the_day.unwrap_or_else(|| format!("{st}:{}", reason.as_deref().unwrap_or(""))));
+        let g = groups.entry((t.clone(), state.clone(), sev)).or_insert_with(|| FactCount { township: t, state, severe: sev, persons: 0, with: [0; 10] });
+        g.persons += counts[0];
         for (w, n) in g.with.iter_mut().zip(&counts[1..]) {
-            *w += sign * n;
-        }
-    };
-    for (t, st, reason, dx, on_the_day, counts) in &rows {
-        let (sev, now) = (severe(dx), format!("{st}:{}", reason.as_deref().unwrap_or("")));
-        match on_the_day {
-            None => add(t, now, sev, counts, 1),
-            Some(state) => {
-                add(t, now, sev, counts, -1);
-                add(t, state.clone(), sev, counts, 1);
-            }
+            *w += n;
         }
     }
     Ok(groups.into_values().filter(|g| g.persons != 0).collect())
