@@ -79,8 +79,7 @@ pub async fn ask_batch(State(state): State<AppState>, Need { who, .. }: Need<Rea
 }
 
 fn reason_of(form: &ReasonForm) -> Option<String> {
-    let r: String = form.reason.trim().chars().take(200).collect();
-    (!r.is_empty()).then_some(r)
+    crate::downloads::reason_of(&form.reason)
 }
 
 /// Read `ids` (or the first persons of the scope) and audit each as printed, in one transaction.

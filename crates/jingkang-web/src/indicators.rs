@@ -13,7 +13,6 @@ use axum::response::{IntoResponse, Response};
 use chrono::Datelike;
 use jingkang_core::care::standard::{Period, StandardRule};
 use jingkang_core::export::table::{self, Table, Value};
-use jingkang_core::messages;
 use jingkang_core::regions::{Region, Scope};
 use jingkang_core::report::indicators::{Figure, Indicator, board_regions, quarters_to};
 use jingkang_core::store::audit::{self, Target};
@@ -413,11 +412,10 @@ pub async fn list(State(state): State<AppState>, Need { who, .. }: Need<ReadIndi
 pub async fn export(State(state): State<AppState>, Need { who, .. }: Need<ReadIndicators>, Form(form): Form<ExportForm>) -> AppResult<Response> {
     who.check_csrf(&form.csrf)?;
     let q = ListQuery { code: form.code.clone(), quarter: form.quarter.clone(), region: form.region.clone(), part: form.part.clone(), page: 0 };
-    let reason: String = form.reason.trim().chars().take(200).collect();
-    if reason.is_empty() {
-        let page = list_page(&state, &who, &q, Some(messages::render("export-reason-missing", &[]))).await?;
+    let Some(reason) = crate::downloads::reason_of(&form.reason) else {
+        let page = list_page(&state, &who, &q, crate::downloads::reason_missing()).await?;
         return Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response());
-    }
+    };
     let drill = drill_of(&state.indicators, &q.code, &q.part)?;
     let (period, quarter) = quarter_of(&q.quarter)?;
     let (region, scope) = region_of(&state, &who, &q.region)?;

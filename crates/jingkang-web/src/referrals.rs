@@ -312,12 +312,11 @@ pub struct ExportForm {
 pub async fn export(State(state): State<AppState>, Need { who, .. }: Need<crate::auth::Referrals>, Form(form): Form<ExportForm>) -> AppResult<Response> {
     who.check_csrf(&form.csrf)?;
     let view = View::parse(&form.view);
-    let reason: String = form.reason.trim().chars().take(200).collect();
-    if reason.is_empty() {
+    let Some(reason) = crate::downloads::reason_of(&form.reason) else {
         let items = read_view(&state, &who, view, "page", None).await?;
-        let page = list_page(&state, &who, view, &items, Some(render("export-reason-missing", &[])));
+        let page = list_page(&state, &who, view, &items, crate::downloads::reason_missing());
         return Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response());
-    }
+    };
     let items = read_view(&state, &who, view, "export", Some(reason)).await?;
     let day = today();
     let rows: Vec<(ReferralItem, u32)> = items.into_iter().map(|i| {

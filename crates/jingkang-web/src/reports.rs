@@ -390,11 +390,10 @@ pub async fn correct(State(state): State<AppState>, Need { who, .. }: Need<ReadR
 /// The report in the official .xlsx layout; a reason is required and audited with the export.
 pub async fn export(State(state): State<AppState>, Need { who, .. }: Need<ReadReports>, Form(form): Form<StepForm>) -> AppResult<Response> {
     who.check_csrf(&form.csrf)?;
-    let reason: String = form.reason.trim().chars().take(200).collect();
-    if reason.is_empty() {
-        let errors = vec![jingkang_core::messages::render("export-reason-missing", &[])];
+    let Some(reason) = crate::downloads::reason_of(&form.reason) else {
+        let errors = crate::downloads::reason_missing().into_iter().collect();
         return Ok((StatusCode::UNPROCESSABLE_ENTITY, page_of(&state, &who, &form.quarter, errors, None, None, false).await?).into_response());
-    }
+    };
     let (period, quarter) = quarter_of(&form.quarter)?;
     let (def, report, _, _) = assemble(&state, &who, &period, &quarter).await?;
     let bytes = jingkang_core::export::report::to_xlsx(&def, &report)?;

@@ -153,11 +153,9 @@ pub async fn export(State(state): State<AppState>, Need { who, .. }: Need<ReadCl
     let period = period_of(&form.quarter)?;
     let rule = StandardRule::shipped()?;
     let (lines, total) = lines(&state, &who, &period, &rule).await?;
-    let reason: String = form.reason.trim().chars().take(200).collect();
-    if reason.is_empty() {
-        let error = Some(jingkang_core::messages::render("export-reason-missing", &[]));
-        return Ok((StatusCode::UNPROCESSABLE_ENTITY, Page::of(&state, &who, &period, rule, (lines, total), error)).into_response());
-    }
+    let Some(reason) = crate::downloads::reason_of(&form.reason) else {
+        return Ok((StatusCode::UNPROCESSABLE_ENTITY, Page::of(&state, &who, &period, rule, (lines, total), crate::downloads::reason_missing())).into_response());
+    };
     let detail = serde_json::json!({"quarter": quarters_to_code(&period), "rows": lines.len(), "reason": reason});
     crate::pages::audit_alone(&state, &who, "standard.export", &who.user.region_code, detail).await?;
     let region_name = state.tree.path_name(&who.user.region_code);

@@ -7,7 +7,6 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use chrono::NaiveDate;
 use jingkang_core::export::worklist as xlsx;
-use jingkang_core::messages;
 use jingkang_core::regions::Scope;
 use jingkang_core::store::audit::{self, Target};
 use jingkang_core::store::batch::Outcome;
@@ -223,13 +222,12 @@ pub async fn export(
     who.check_csrf(&form.csrf)?;
     let list = named(&name)?;
     let q = ListQuery { region: form.region.clone(), mine: form.mine.clone(), page: 0 };
-    let reason: String = form.reason.trim().chars().take(200).collect();
-    if reason.is_empty() {
+    let Some(reason) = crate::downloads::reason_of(&form.reason) else {
         let filter = WorkFilter { limit: Some(PAGE), ..filter_of(&state, &who, &q.region, q.mine == "1")? };
         let (items, total) = read(&state, &who, list, filter, "page", None).await?;
-        let page = list_page(&state, &who, list, &q, items, total, Some(messages::render("export-reason-missing", &[])));
+        let page = list_page(&state, &who, list, &q, items, total, crate::downloads::reason_missing());
         return Ok((axum::http::StatusCode::UNPROCESSABLE_ENTITY, page).into_response());
-    }
+    };
     let filter = WorkFilter { limit: Some(EXPORT_MAX), ..filter_of(&state, &who, &q.region, q.mine == "1")? };
     let region_name = state.tree.path_name(filter.within.as_ref().and_then(Scope::root).unwrap_or(&who.user.region_code));
     let (items, _) = read(&state, &who, list, filter, "export", Some(reason)).await?;

@@ -417,17 +417,13 @@ async fn person_counts(tx: &mut Tx, scope: &Scope, period: &Period, rule: &Stand
     let (joins, facts) = facts_sql(tx.backend(), period, rule, parts)?;
     let (within, township) = (persons_where(scope), "substr(p.residence_region, 1, 9)");
     // Per fact: how many of the group have it (0 when not asked for).
-    let each = |sum: bool| -> String {
-        FACTS
-            .iter()
-            .map(|bit| match facts.iter().find(|(b, _)| b == bit) {
-                Some((_, cond)) if sum => format!(", SUM(CASE WHEN {cond} THEN 1 ELSE 0 END)"),
-                Some((_, cond)) => format!(", CAST(CASE WHEN {cond} THEN 1 ELSE 0 END AS BIGINT)"),
-                None => ", CAST(0 AS BIGINT)".to_string(),
-            })
-            .collect()
-    };
-    let sums = each(true);
+    let sums: String = FACTS
+        .iter()
+        .map(|bit| match facts.iter().find(|(b, _)| b == bit) {
+            Some((_, cond)) => format!(", SUM(CASE WHEN {cond} THEN 1 ELSE 0 END)"),
+            None => ", CAST(0 AS BIGINT)".to_string(),
+        })
+        .collect();
     // The persons with an event after the day, each with the last event in effect on it (its
     // day, id and state, so that the greatest is the last; none: not yet registered, pending).
     let id = match tx.backend() {
