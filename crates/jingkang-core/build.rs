@@ -10,16 +10,28 @@ fn main() {
     println!("cargo:rerun-if-changed=data/instruments");
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data/instruments");
     let mut names: Vec<String> = std::fs::read_dir(&dir)
-        .map(|rd| rd.filter_map(Result::ok).map(|e| e.file_name().to_string_lossy().into_owned()).filter(|n| n.ends_with(".json")).collect())
+        .map(|rd| {
+            rd.filter_map(Result::ok)
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.ends_with(".json"))
+                .collect()
+        })
         .unwrap_or_default();
     names.sort();
-    let mut out = String::from("/// The shipped instrument files: (file name, content).\npub static SHIPPED: &[(&str, &str)] = &[\n");
+    let mut out = String::from(
+        "/// The shipped instrument files: (file name, content).\npub static SHIPPED: &[(&str, &str)] = &[\n",
+    );
     for n in &names {
         let path = dir.join(n);
-        let _ = writeln!(out, "    ({n:?}, include_str!({:?})),", path.display().to_string());
+        let _ = writeln!(
+            out,
+            "    ({n:?}, include_str!({:?})),",
+            path.display().to_string()
+        );
     }
     out.push_str("];\n");
-    let target = std::path::Path::new(&std::env::var("OUT_DIR").unwrap_or_else(|_| ".".into())).join("instruments.rs");
+    let target = std::path::Path::new(&std::env::var("OUT_DIR").unwrap_or_else(|_| ".".into()))
+        .join("instruments.rs");
     if let Err(e) = std::fs::write(&target, out) {
         panic!("cannot write {}: {e}", target.display());
     }

@@ -24,27 +24,63 @@ fn d(s: &str) -> NaiveDate {
 }
 
 async fn counts(t: &TestDb) -> (i64, i64) {
-    let q = |sql: &'static str| async move { on_pool!(&t.db, p => sqlx::query_scalar::<_, i64>(sql).fetch_one(p).await).unwrap() };
-    (q("SELECT COUNT(*) FROM assessments").await, q("SELECT COUNT(*) FROM audit_log").await)
+    let q = |sql: &'static str| async move {
+        on_pool!(&t.db, p => sqlx::query_scalar::<_, i64>(sql).fetch_one(p).await).unwrap()
+    };
+    (
+        q("SELECT COUNT(*) FROM assessments").await,
+        q("SELECT COUNT(*) FROM audit_log").await,
+    )
 }
 
 fn sdss(values: &[(&str, &str)]) -> BTreeMap<String, String> {
-    let mut a: BTreeMap<String, String> =
-        ["work", "marriage", "parenting", "withdrawal", "outside_activity", "home_activity", "family_role", "self_care", "interest", "responsibility"]
-            .into_iter()
-            .map(|k| (k.to_string(), "0".to_string()))
-            .collect();
+    let mut a: BTreeMap<String, String> = [
+        "work",
+        "marriage",
+        "parenting",
+        "withdrawal",
+        "outside_activity",
+        "home_activity",
+        "family_role",
+        "self_care",
+        "interest",
+        "responsibility",
+    ]
+    .into_iter()
+    .map(|k| (k.to_string(), "0".to_string()))
+    .collect();
     for (k, v) in values {
         a.insert(k.to_string(), v.to_string());
     }
     a
 }
 
-async fn record(t: &TestDb, scope: &Scope, pid: i64, on: NaiveDate, assessor: &str, answers: BTreeMap<String, String>) -> Result<i64, Refusal> {
+async fn record(
+    t: &TestDb,
+    scope: &Scope,
+    pid: i64,
+    on: NaiveDate,
+    assessor: &str,
+    answers: BTreeMap<String, String>,
+) -> Result<i64, Refusal> {
     let catalogue = Catalogue::shipped().unwrap();
-    let new = NewAssessment { assessed_on: on, assessor: assessor.into(), answers };
+    let new = NewAssessment {
+        assessed_on: on,
+        assessor: assessor.into(),
+        answers,
+    };
     let mut tx = t.db.begin().await.unwrap();
-    let r = assessments::record(&mut tx, scope, &Actor::user("worker"), catalogue.get("sdss").unwrap(), pid, &new, d("2026-11-23")).await.unwrap();
+    let r = assessments::record(
+        &mut tx,
+        scope,
+        &Actor::user("worker"),
+        catalogue.get("sdss").unwrap(),
+        pid,
+        &new,
+        d("2026-11-23"),
+    )
+    .await
+    .unwrap();
     tx.commit().await.unwrap();
     r.map(|(id, _)| id)
 }
@@ -54,33 +90,94 @@ async fn assessments_are_scored_and_refusals_write_nothing(t: TestDb) {
     let town = Scope::of(t.tree.get("500110004").unwrap());
     let other = Scope::of(t.tree.get("500110001").unwrap());
     let before = counts(&t).await;
-    assert_eq!(record(&t, &other, pid, d("2026-11-20"), "李社工", sdss(&[])).await, Err(Refusal::NotFound));
-    assert_eq!(record(&t, &town, pid, d("2026-11-24"), "李社工", sdss(&[])).await, Err(Refusal::Future));
-    assert_eq!(record(&t, &town, pid, d("2026-11-20"), " ", sdss(&[])).await, Err(Refusal::AssessorMissing));
-    match record(&t, &town, pid, d("2026-11-20"), "李社工", sdss(&[("work", "5")])).await {
+    assert_eq!(
+        record(&t, &other, pid, d("2026-11-20"), "李社工", sdss(&[])).await,
+        Err(Refusal::NotFound)
+    );
+    assert_eq!(
+        record(&t, &town, pid, d("2026-11-24"), "李社工", sdss(&[])).await,
+        Err(Refusal::Future)
+    );
+    assert_eq!(
+        record(&t, &town, pid, d("2026-11-20"), " ", sdss(&[])).await,
+        Err(Refusal::AssessorMissing)
+    );
+    match record(
+        &t,
+        &town,
+        pid,
+        d("2026-11-20"),
+        "李社工",
+        sdss(&[("work", "5")]),
+    )
+    .await
+    {
         Err(Refusal::Invalid(p)) => assert_eq!(p[0].key, "work"),
         other => panic!("{other:?}"),
     }
     assert_eq!(counts(&t).await, before, "refusals write nothing");
-    record(&t, &town, pid, d("2026-05-01"), "李社工", sdss(&[("work", "2"), ("marriage", "9")])).await.unwrap();
-    record(&t, &town, pid, d("2026-11-20"), "李社工", sdss(&[("work", "1")])).await.unwrap();
+    record(
+        &t,
+        &town,
+        pid,
+        d("2026-05-01"),
+        "李社工",
+        sdss(&[("work", "2"), ("marriage", "9")]),
+    )
+    .await
+    .unwrap();
+    record(
+        &t,
+        &town,
+        pid,
+        d("2026-11-20"),
+        "李社工",
+        sdss(&[("work", "1")]),
+    )
+    .await
+    .unwrap();
     let mut tx = t.db.begin().await.unwrap();
     let all = assessments::of_person(&mut tx, &town, pid).await.unwrap();
-    assert_eq!(all.iter().map(|a| (a.total, a.flag)).collect::<Vec<_>>(), vec![(2, true), (1, false)], "oldest first");
+    assert_eq!(
+        all.iter().map(|a| (a.total, a.flag)).collect::<Vec<_>>(),
+        vec![(2, true), (1, false)],
+        "oldest first"
+    );
     let answers: BTreeMap<String, String> = serde_json::from_str(&all[0].answers).unwrap();
     assert_eq!(answers["marriage"], "9");
-    assert!(assessments::of_person(&mut tx, &other, pid).await.unwrap().is_empty());
-    let latest = assessments::latest_in_domain(&mut tx, &town, pid, "social_function", d("2026-06-01")).await.unwrap().unwrap();
+    assert!(
+        assessments::of_person(&mut tx, &other, pid)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let latest =
+        assessments::latest_in_domain(&mut tx, &town, pid, "social_function", d("2026-06-01"))
+            .await
+            .unwrap()
+            .unwrap();
     assert_eq!(latest.assessed_on, d("2026-11-20"));
-    assert!(assessments::latest_in_domain(&mut tx, &town, pid, "mood", d("2020-01-01")).await.unwrap().is_none());
+    assert!(
+        assessments::latest_in_domain(&mut tx, &town, pid, "mood", d("2020-01-01"))
+            .await
+            .unwrap()
+            .is_none()
+    );
     let log = audit::entries(&mut tx).await.unwrap();
-    assert_eq!(log.iter().filter(|e| e.action == "assessment.record").count(), 2);
+    assert_eq!(
+        log.iter()
+            .filter(|e| e.action == "assessment.record")
+            .count(),
+        2
+    );
     tx.commit().await.unwrap();
 }
 
 async fn send(t: &TestDb, desk: &Desk, book: &Book, n: &NewReferral) -> Result<i64, SendRefusal> {
     let mut tx = t.db.begin().await.unwrap();
-    let r = referrals::send(&mut tx, desk, book, &t.tree, n).await.unwrap();
+    let r = referrals::send(&mut tx, desk, book, &t.tree, n)
+        .await
+        .unwrap();
     tx.commit().await.unwrap();
     r
 }
@@ -94,25 +191,79 @@ async fn employment_needs_a_recent_functional_assessment(t: TestDb) {
     let desk = Desk::of_role(&book, town.clone(), Actor::user("clerk"), "township");
     let sent_on = common::today();
     let new = NewReferral {
-        kind: "employment".into(), subject: Subject::Existing(pid), to_region: "500110".into(), reason: "希望就业".into(),
-        documents: vec!["就业意向表".into()], sent_on,
+        kind: "employment".into(),
+        subject: Subject::Existing(pid),
+        to_region: "500110".into(),
+        reason: "希望就业".into(),
+        documents: vec!["就业意向表".into()],
+        sent_on,
     };
-    assert_eq!(send(&t, &desk, &book, &new).await, Err(SendRefusal::AssessmentMissing { domain: "social_function".into(), within_days: 183 }));
+    assert_eq!(
+        send(&t, &desk, &book, &new).await,
+        Err(SendRefusal::AssessmentMissing {
+            domain: "social_function".into(),
+            within_days: 183
+        })
+    );
     let catalogue = Catalogue::shipped().unwrap();
-    let old = NewAssessment { assessed_on: sent_on - Duration::days(200), assessor: "李社工".into(), answers: sdss(&[]) };
+    let old = NewAssessment {
+        assessed_on: sent_on - Duration::days(200),
+        assessor: "李社工".into(),
+        answers: sdss(&[]),
+    };
     let mut tx = t.db.begin().await.unwrap();
-    assessments::record(&mut tx, &town, &Actor::user("worker"), catalogue.get("sdss").unwrap(), pid, &old, sent_on).await.unwrap().unwrap();
+    assessments::record(
+        &mut tx,
+        &town,
+        &Actor::user("worker"),
+        catalogue.get("sdss").unwrap(),
+        pid,
+        &old,
+        sent_on,
+    )
+    .await
+    .unwrap()
+    .unwrap();
     tx.commit().await.unwrap();
-    assert!(matches!(send(&t, &desk, &book, &new).await, Err(SendRefusal::AssessmentMissing { .. })), "200 days is too old");
-    let recent = NewAssessment { assessed_on: sent_on - Duration::days(10), assessor: "李社工".into(), answers: sdss(&[("work", "1")]) };
+    assert!(
+        matches!(
+            send(&t, &desk, &book, &new).await,
+            Err(SendRefusal::AssessmentMissing { .. })
+        ),
+        "200 days is too old"
+    );
+    let recent = NewAssessment {
+        assessed_on: sent_on - Duration::days(10),
+        assessor: "李社工".into(),
+        answers: sdss(&[("work", "1")]),
+    };
     let mut tx = t.db.begin().await.unwrap();
-    assessments::record(&mut tx, &town, &Actor::user("worker"), catalogue.get("sdss").unwrap(), pid, &recent, sent_on).await.unwrap().unwrap();
+    assessments::record(
+        &mut tx,
+        &town,
+        &Actor::user("worker"),
+        catalogue.get("sdss").unwrap(),
+        pid,
+        &recent,
+        sent_on,
+    )
+    .await
+    .unwrap()
+    .unwrap();
     tx.commit().await.unwrap();
     let rid = send(&t, &desk, &book, &new).await.unwrap();
     let mut tx = t.db.begin().await.unwrap();
     let detail = referrals::get(&mut tx, &desk, rid).await.unwrap().unwrap();
-    assert!(detail.documents.contains(&"功能评估结果".to_string()) && detail.documents.contains(&"就业意向表".to_string()), "{:?}", detail.documents);
+    assert!(
+        detail.documents.contains(&"功能评估结果".to_string())
+            && detail.documents.contains(&"就业意向表".to_string()),
+        "{:?}",
+        detail.documents
+    );
     tx.commit().await.unwrap();
 }
 
-backend_tests!(assessments_are_scored_and_refusals_write_nothing, employment_needs_a_recent_functional_assessment);
+backend_tests!(
+    assessments_are_scored_and_refusals_write_nothing,
+    employment_needs_a_recent_functional_assessment
+);

@@ -14,7 +14,14 @@ async fn audited(batcher: &WriteBatcher, n: i64, outcome: &'static str) -> anyho
     batcher
         .run(move |tx| {
             Box::pin(async move {
-                audit::record(tx, &Actor::system(), "test.piece", None, serde_json::json!({"n": n, "outcome": outcome})).await?;
+                audit::record(
+                    tx,
+                    &Actor::system(),
+                    "test.piece",
+                    None,
+                    serde_json::json!({"n": n, "outcome": outcome}),
+                )
+                .await?;
                 match outcome {
                     "keep" => Ok(Outcome::Keep(n)),
                     "discard" => Ok(Outcome::Discard(-n)),
@@ -40,7 +47,9 @@ async fn concurrent_pieces_each_get_their_own_outcome(t: TestDb) {
     let mut handles = Vec::new();
     for n in 0..200i64 {
         let b = batcher.clone();
-        handles.push(tokio::spawn(async move { (n, audited(&b, n, kind(n)).await) }));
+        handles.push(tokio::spawn(
+            async move { (n, audited(&b, n, kind(n)).await) },
+        ));
     }
     let mut kept = Vec::new();
     for h in handles {
@@ -51,7 +60,12 @@ async fn concurrent_pieces_each_get_their_own_outcome(t: TestDb) {
                 kept.push(n);
             }
             "discard" => assert_eq!(result.unwrap(), -n),
-            "fail" => assert!(result.unwrap_err().to_string().contains(&format!("piece {n} fails"))),
+            "fail" => assert!(
+                result
+                    .unwrap_err()
+                    .to_string()
+                    .contains(&format!("piece {n} fails"))
+            ),
             _ => assert!(result.is_err(), "a panicking piece gets an error"),
         }
     }
@@ -64,7 +78,11 @@ async fn concurrent_pieces_each_get_their_own_outcome(t: TestDb) {
     let mut logged: Vec<i64> = entries
         .iter()
         .filter(|e| e.action == "test.piece")
-        .map(|e| serde_json::from_str::<serde_json::Value>(&e.detail).unwrap()["n"].as_i64().unwrap())
+        .map(|e| {
+            serde_json::from_str::<serde_json::Value>(&e.detail).unwrap()["n"]
+                .as_i64()
+                .unwrap()
+        })
         .collect();
     logged.sort_unstable();
     kept.sort_unstable();
@@ -80,12 +98,22 @@ async fn batched_and_direct_entries_chain_together(t: TestDb) {
     let batcher = WriteBatcher::start(t.db.clone());
     for round in 0..5i64 {
         let mut tx = t.db.begin().await.unwrap();
-        audit::record(&mut tx, &Actor::cli(), "test.direct", None, serde_json::json!({"round": round})).await.unwrap();
+        audit::record(
+            &mut tx,
+            &Actor::cli(),
+            "test.direct",
+            None,
+            serde_json::json!({"round": round}),
+        )
+        .await
+        .unwrap();
         tx.commit().await.unwrap();
-        let pieces: Vec<_> = (0..10).map(|i| {
-            let b = batcher.clone();
-            tokio::spawn(async move { audited(&b, round * 100 + i, "keep").await })
-        }).collect();
+        let pieces: Vec<_> = (0..10)
+            .map(|i| {
+                let b = batcher.clone();
+                tokio::spawn(async move { audited(&b, round * 100 + i, "keep").await })
+            })
+            .collect();
         for p in pieces {
             p.await.unwrap().unwrap();
         }
@@ -96,4 +124,7 @@ async fn batched_and_direct_entries_chain_together(t: TestDb) {
     tx.commit().await.unwrap();
 }
 
-backend_tests!(concurrent_pieces_each_get_their_own_outcome, batched_and_direct_entries_chain_together);
+backend_tests!(
+    concurrent_pieces_each_get_their_own_outcome,
+    batched_and_direct_entries_chain_together
+);

@@ -15,9 +15,14 @@ async fn person_index_migration_keeps_data(db: Db) {
     let tree = install_regions(&db).await;
     let scope = Scope::of(tree.get("500110").unwrap());
     let mut tx = db.begin().await.unwrap();
-    let cs = store::open_change_set(&mut tx, &Actor::cli(), "test", "test").await.unwrap();
+    let cs = store::open_change_set(&mut tx, &Actor::cli(), "test", "test")
+        .await
+        .unwrap();
     tx.commit().await.unwrap();
-    let (a, b) = (id("500110", "19800101", "111"), id("500110", "19800101", "131"));
+    let (a, b) = (
+        id("500110", "19800101", "111"),
+        id("500110", "19800101", "131"),
+    );
     // Rows as schema version 1 has them, written with plain SQL (the repository code targets the
     // newest schema).
     let mut ids = Vec::new();
@@ -39,12 +44,45 @@ async fn person_index_migration_keeps_data(db: Db) {
 
     let mut tx = db.begin().await.unwrap();
     assert_eq!(persons::count(&mut tx, &scope).await.unwrap(), 2);
-    assert_eq!(persons::index_names(&mut tx).await.unwrap(), vec!["persons_agreement_due", "persons_followup_due", "persons_id_number", "persons_initials_region", "persons_lost", "persons_name_region", "persons_plan_review", "persons_report", "persons_residence", "persons_site", "persons_state_region", "persons_unstable"]);
-    let got = persons::get(&mut tx, &scope, &Actor::cli(), ids[0]).await.unwrap().unwrap();
-    assert_eq!(got.record.guardian.unwrap().name, "张大山", "guardian survived the rebuild");
-    assert_eq!(persons::history(&mut tx, &scope, ids[0]).await.unwrap().len(), 1, "history survived");
+    assert_eq!(
+        persons::index_names(&mut tx).await.unwrap(),
+        vec![
+            "persons_agreement_due",
+            "persons_followup_due",
+            "persons_id_number",
+            "persons_initials_region",
+            "persons_lost",
+            "persons_name_region",
+            "persons_plan_review",
+            "persons_report",
+            "persons_residence",
+            "persons_site",
+            "persons_state_region",
+            "persons_unstable"
+        ]
+    );
+    let got = persons::get(&mut tx, &scope, &Actor::cli(), ids[0])
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        got.record.guardian.unwrap().name,
+        "张大山",
+        "guardian survived the rebuild"
+    );
+    assert_eq!(
+        persons::history(&mut tx, &scope, ids[0])
+            .await
+            .unwrap()
+            .len(),
+        1,
+        "history survived"
+    );
     // Rows written before the initials column were backfilled: 甲 is found by `j`.
-    let filter = persons::ListFilter { search: Some("j".into()), ..Default::default() };
+    let filter = persons::ListFilter {
+        search: Some("j".into()),
+        ..Default::default()
+    };
     let found = persons::list(&mut tx, &scope, &filter).await.unwrap();
     assert_eq!(found.iter().map(|p| p.id).collect::<Vec<_>>(), vec![ids[0]]);
     // The unique rule on the ID number still holds.
@@ -60,7 +98,10 @@ async fn person_index_migration_keeps_data(db: Db) {
         guardian: None,
     };
     let again = persons::insert_many(&mut tx, &scope, (cs, common::today()), &[dup]).await;
-    assert!(again.is_err(), "a second person with the same ID number must be refused");
+    assert!(
+        again.is_err(),
+        "a second person with the same ID number must be refused"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

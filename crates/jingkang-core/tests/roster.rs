@@ -9,21 +9,33 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use common::{TestDb, id, today, write_roster_xlsx};
+use jingkang_core::domain::RegistrationState;
 use jingkang_core::export::{ExportRequest, export_roster};
 use jingkang_core::generate::{self, GenOptions};
 use jingkang_core::import::{ImportError, ImportOptions, ImportReport, import_roster};
+use jingkang_core::on_pool;
 use jingkang_core::regions::Scope;
-use jingkang_core::domain::RegistrationState;
 use jingkang_core::store::persons::{self, ListFilter};
 use jingkang_core::store::{Actor, Db, audit};
-use jingkang_core::on_pool;
 
 const COUNTY: &str = "500110"; // 綦江区 (万盛街道 500110004)
 const OTHER_COUNTY: &str = "500111"; // 大足区
 
-async fn import(t: &TestDb, path: &Path, county: &str, dry_run: bool) -> Result<ImportReport, ImportError> {
+async fn import(
+    t: &TestDb,
+    path: &Path,
+    county: &str,
+    dry_run: bool,
+) -> Result<ImportReport, ImportError> {
     let actor = Actor::user("tester");
-    let opts = ImportOptions { county, dry_run, actor: &actor, source: "test", today: today(), progress: None };
+    let opts = ImportOptions {
+        county,
+        dry_run,
+        actor: &actor,
+        source: "test",
+        today: today(),
+        progress: None,
+    };
     import_roster(&t.db, &t.tree, path, &opts).await
 }
 
@@ -41,10 +53,23 @@ async fn table_counts(db: &Db) -> BTreeMap<&'static str, i64> {
 }
 
 /// Generate a roster for COUNTY into `dir`; returns its path and what an import must find.
-fn gen_roster(t: &TestDb, dir: &Path, rows: u64, seed: u64, error_rate: f64, messy: bool) -> (std::path::PathBuf, generate::Truth) {
+fn gen_roster(
+    t: &TestDb,
+    dir: &Path,
+    rows: u64,
+    seed: u64,
+    error_rate: f64,
+    messy: bool,
+) -> (std::path::PathBuf, generate::Truth) {
     let path = dir.join("gen.xlsx");
     let county = t.tree.get(COUNTY).unwrap();
-    let opts = GenOptions { rows, seed, error_rate, messy, today: today() };
+    let opts = GenOptions {
+        rows,
+        seed,
+        error_rate,
+        messy,
+        today: today(),
+    };
     let truth = generate::write_roster(&t.tree, county, opts, &path, None).unwrap();
     (path, truth)
 }
@@ -56,19 +81,33 @@ fn scope(t: &TestDb, code: &str) -> Scope {
 async fn generated_roster_matches_truth(t: TestDb) {
     let dir = tempfile::tempdir().unwrap();
     let (path, truth) = gen_roster(&t, dir.path(), 3000, 11, 0.05, true);
-    assert!(truth.errors.len() >= 8, "all error kinds planted: {:?}", truth.errors.keys());
+    assert!(
+        truth.errors.len() >= 8,
+        "all error kinds planted: {:?}",
+        truth.errors.keys()
+    );
 
     let r = import(&t, &path, COUNTY, false).await.unwrap();
     assert_eq!(r.rows_read, truth.rows);
     assert_eq!(r.created, truth.valid);
     assert_eq!(r.accepted, truth.valid);
-    let dups: Vec<(u32, u32)> = r.duplicates.iter().map(|d| (d.row, d.same_as_row)).collect();
+    let dups: Vec<(u32, u32)> = r
+        .duplicates
+        .iter()
+        .map(|d| (d.row, d.same_as_row))
+        .collect();
     assert_eq!(dups, truth.duplicates);
     let mut found: BTreeMap<String, Vec<u32>> = BTreeMap::new();
     for e in &r.errors {
         found.entry(e.code.clone()).or_default().push(e.row);
         assert!(!e.message.is_empty() && !e.column.is_empty());
-        assert!(e.message.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c)), "message in Chinese: {}", e.message);
+        assert!(
+            e.message
+                .chars()
+                .any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c)),
+            "message in Chinese: {}",
+            e.message
+        );
     }
     assert_eq!(found, truth.errors);
     assert_eq!(count(&t.db, "persons").await as u64, truth.valid);
@@ -82,15 +121,37 @@ async fn reimport_changes_nothing(t: TestDb) {
     // The first load into an empty registry drops and rebuilds the person indexes: all are back.
     let mut tx = t.db.begin().await.unwrap();
     assert_eq!(
-        jingkang_core::store::persons::index_names(&mut tx).await.unwrap(),
-        vec!["persons_agreement_due", "persons_followup_due", "persons_id_number", "persons_initials_region", "persons_lost", "persons_name_region", "persons_plan_review", "persons_report", "persons_residence", "persons_site", "persons_state_region", "persons_unstable"]
+        jingkang_core::store::persons::index_names(&mut tx)
+            .await
+            .unwrap(),
+        vec![
+            "persons_agreement_due",
+            "persons_followup_due",
+            "persons_id_number",
+            "persons_initials_region",
+            "persons_lost",
+            "persons_name_region",
+            "persons_plan_review",
+            "persons_report",
+            "persons_residence",
+            "persons_site",
+            "persons_state_region",
+            "persons_unstable"
+        ]
     );
     drop(tx);
     let before = table_counts(&t.db).await;
     let again = import(&t, &path, COUNTY, false).await.unwrap();
-    assert_eq!((again.created, again.updated, again.unchanged), (0, 0, truth.valid));
+    assert_eq!(
+        (again.created, again.updated, again.unchanged),
+        (0, 0, truth.valid)
+    );
     assert!(again.changes.is_empty());
-    assert_eq!(table_counts(&t.db).await, before, "a re-import writes no data rows");
+    assert_eq!(
+        table_counts(&t.db).await,
+        before,
+        "a re-import writes no data rows"
+    );
 }
 
 async fn changed_file_shows_diff_then_records_history(t: TestDb) {
@@ -99,37 +160,108 @@ async fn changed_file_shows_diff_then_records_history(t: TestDb) {
     let b = id("500110", "19850615", "246");
     let cert_a = format!("{a}63");
     let v1 = dir.path().join("v1.xlsx");
-    write_roster_xlsx(&v1, &[
-        ["万盛街道", "张三", "男", "36", &a, &cert_a, "精神三级", "新华路12号", "张大山", "13812345678", ""],
-        ["东林街道", "李四", "女", "41", &b, "", "", "东林村3组", "李老汉", "023-48281234", "独居"],
-    ]);
+    write_roster_xlsx(
+        &v1,
+        &[
+            [
+                "万盛街道",
+                "张三",
+                "男",
+                "36",
+                &a,
+                &cert_a,
+                "精神三级",
+                "新华路12号",
+                "张大山",
+                "13812345678",
+                "",
+            ],
+            [
+                "东林街道",
+                "李四",
+                "女",
+                "41",
+                &b,
+                "",
+                "",
+                "东林村3组",
+                "李老汉",
+                "023-48281234",
+                "独居",
+            ],
+        ],
+    );
     let r = import(&t, &v1, COUNTY, false).await.unwrap();
     assert_eq!((r.created, r.errors.len()), (2, 0), "{:?}", r.errors);
 
     // v2: 张三 moved within the county and has a new guardian phone; 李四 unchanged; a blank cell keeps data.
     let v2 = dir.path().join("v2.xlsx");
-    write_roster_xlsx(&v2, &[
-        ["古南街道", "张三", "男", "36", &a, &cert_a, "三级", "古南大道8号", "张大山", "13900001111", ""],
-        ["东林街道", "李四", "女", "41", &b, "", "", "东林村3组", "李老汉", "023-48281234", ""],
-    ]);
+    write_roster_xlsx(
+        &v2,
+        &[
+            [
+                "古南街道",
+                "张三",
+                "男",
+                "36",
+                &a,
+                &cert_a,
+                "三级",
+                "古南大道8号",
+                "张大山",
+                "13900001111",
+                "",
+            ],
+            [
+                "东林街道",
+                "李四",
+                "女",
+                "41",
+                &b,
+                "",
+                "",
+                "东林村3组",
+                "李老汉",
+                "023-48281234",
+                "",
+            ],
+        ],
+    );
     let before = table_counts(&t.db).await;
     let preview = import(&t, &v2, COUNTY, true).await.unwrap();
     assert!(preview.dry_run);
     assert_eq!((preview.updated, preview.unchanged), (1, 1));
     let mut fields: Vec<&str> = preview.changes.iter().map(|c| c.field.as_str()).collect();
     fields.sort();
-    assert_eq!(fields, ["guardian1.phone", "residence_address", "residence_region"]);
-    let phone = preview.changes.iter().find(|c| c.field == "guardian1.phone").unwrap();
-    assert_eq!(phone.old.as_deref(), Some("138****5678"), "phones masked in the diff");
+    assert_eq!(
+        fields,
+        ["guardian1.phone", "residence_address", "residence_region"]
+    );
+    let phone = preview
+        .changes
+        .iter()
+        .find(|c| c.field == "guardian1.phone")
+        .unwrap();
+    assert_eq!(
+        phone.old.as_deref(),
+        Some("138****5678"),
+        "phones masked in the diff"
+    );
     assert_eq!(phone.new.as_deref(), Some("139****1111"));
-    assert!(preview.changes[0].person.contains("5001**********"), "ID masked: {}", preview.changes[0].person);
+    assert!(
+        preview.changes[0].person.contains("5001**********"),
+        "ID masked: {}",
+        preview.changes[0].person
+    );
     assert_eq!(table_counts(&t.db).await, before, "dry run writes nothing");
 
     let applied = import(&t, &v2, COUNTY, false).await.unwrap();
     assert_eq!(applied.updated, 1);
     let sc = scope(&t, COUNTY);
     let mut tx = t.db.begin().await.unwrap();
-    let found = persons::find_by_id_numbers(&mut tx, &sc, &[a.as_str()]).await.unwrap();
+    let found = persons::find_by_id_numbers(&mut tx, &sc, &[a.as_str()])
+        .await
+        .unwrap();
     let p = &found[&a];
     assert_eq!(p.record.data.residence_region, "500110001");
     assert_eq!(p.record.data.notes, None);
@@ -145,7 +277,9 @@ async fn changed_file_shows_diff_then_records_history(t: TestDb) {
 
     // 李四's 备注 was blank in v2: kept.
     let mut tx = t.db.begin().await.unwrap();
-    let lisi = persons::find_by_id_numbers(&mut tx, &sc, &[b.as_str()]).await.unwrap();
+    let lisi = persons::find_by_id_numbers(&mut tx, &sc, &[b.as_str()])
+        .await
+        .unwrap();
     tx.commit().await.unwrap();
     assert_eq!(lisi[&b].record.data.notes.as_deref(), Some("独居"));
 }
@@ -157,48 +291,164 @@ async fn bad_rows_are_rejected_whole_and_good_rows_imported(t: TestDb) {
     let wrong_sex = id("500110", "19800808", "246"); // even → female
     let mismatch = id("500110", "19820202", "112");
     let path = dir.path().join("bad.xlsx");
-    write_roster_xlsx(&path, &[
-        ["万盛", "王五", "男", "", &good, "", "4级", "", "", "", ""],
-        ["万盛街道", "赵六", "男", "", &bad_phone, "", "", "", "赵妻", "12345", ""],
-        ["万盛街道", "孙七", "男", "", &wrong_sex, "", "", "", "", "", ""],
-        ["万盛街道", "周八", "女", "", &mismatch, &format!("{good}63"), "", "", "", "", ""],
-        ["万盛街道", "", "女", "", &id("500110", "19900909", "222"), "", "", "", "", "", ""],
-        ["北京街道", "吴九", "女", "", &id("500110", "19911111", "224"), "", "", "", "", "", ""],
-        ["万盛街道", "郑十", "男", "", &format!("{}0", &good[..17]), "", "", "", "", "", ""],
-        ["万盛街道", "冯一", "男", "", &id("500110", "19930231", "111"), "", "", "", "", "", ""],
-        ["万盛街道", "陈二", "男", "", &good, "", "", "", "", "", "重复行"],
-        ["", "", "", "", "", "", "", "", "", "", ""], // a pre-numbered template row: only 序号
-    ]);
+    write_roster_xlsx(
+        &path,
+        &[
+            ["万盛", "王五", "男", "", &good, "", "4级", "", "", "", ""],
+            [
+                "万盛街道",
+                "赵六",
+                "男",
+                "",
+                &bad_phone,
+                "",
+                "",
+                "",
+                "赵妻",
+                "12345",
+                "",
+            ],
+            [
+                "万盛街道",
+                "孙七",
+                "男",
+                "",
+                &wrong_sex,
+                "",
+                "",
+                "",
+                "",
+                "",
+                "",
+            ],
+            [
+                "万盛街道",
+                "周八",
+                "女",
+                "",
+                &mismatch,
+                &format!("{good}63"),
+                "",
+                "",
+                "",
+                "",
+                "",
+            ],
+            [
+                "万盛街道",
+                "",
+                "女",
+                "",
+                &id("500110", "19900909", "222"),
+                "",
+                "",
+                "",
+                "",
+                "",
+                "",
+            ],
+            [
+                "北京街道",
+                "吴九",
+                "女",
+                "",
+                &id("500110", "19911111", "224"),
+                "",
+                "",
+                "",
+                "",
+                "",
+                "",
+            ],
+            [
+                "万盛街道",
+                "郑十",
+                "男",
+                "",
+                &format!("{}0", &good[..17]),
+                "",
+                "",
+                "",
+                "",
+                "",
+                "",
+            ],
+            [
+                "万盛街道",
+                "冯一",
+                "男",
+                "",
+                &id("500110", "19930231", "111"),
+                "",
+                "",
+                "",
+                "",
+                "",
+                "",
+            ],
+            [
+                "万盛街道",
+                "陈二",
+                "男",
+                "",
+                &good,
+                "",
+                "",
+                "",
+                "",
+                "",
+                "重复行",
+            ],
+            ["", "", "", "", "", "", "", "", "", "", ""], // a pre-numbered template row: only 序号
+        ],
+    );
     let r = import(&t, &path, COUNTY, false).await.unwrap();
     assert_eq!(r.rows_read, 9, "the template row is skipped, not an error");
-    let codes: Vec<(u32, &str, &str)> = r.errors.iter().map(|e| (e.row, e.column.as_str(), e.code.as_str())).collect();
-    assert_eq!(codes, vec![
-        (5, "监护人电话", "phone-invalid"),
-        (6, "性别", "sex-id-mismatch"),
-        (7, "残疾证号", "certificate-id-mismatch"),
-        (8, "姓名", "name-missing"),
-        (9, "镇街", "township-unknown"),
-        (10, "身份证号", "id-checksum"),
-        (11, "身份证号", "id-invalid-date"),
-    ]);
+    let codes: Vec<(u32, &str, &str)> = r
+        .errors
+        .iter()
+        .map(|e| (e.row, e.column.as_str(), e.code.as_str()))
+        .collect();
+    assert_eq!(
+        codes,
+        vec![
+            (5, "监护人电话", "phone-invalid"),
+            (6, "性别", "sex-id-mismatch"),
+            (7, "残疾证号", "certificate-id-mismatch"),
+            (8, "姓名", "name-missing"),
+            (9, "镇街", "township-unknown"),
+            (10, "身份证号", "id-checksum"),
+            (11, "身份证号", "id-invalid-date"),
+        ]
+    );
     assert_eq!(r.duplicates.len(), 1);
     assert_eq!((r.duplicates[0].row, r.duplicates[0].same_as_row), (12, 4));
     assert_eq!(r.created, 1);
     assert_eq!(count(&t.db, "persons").await, 1, "no half rows");
-    assert_eq!(count(&t.db, "guardians").await, 0, "the rejected row's guardian was not written");
+    assert_eq!(
+        count(&t.db, "guardians").await,
+        0,
+        "the rejected row's guardian was not written"
+    );
 }
 
 async fn scope_isolates_counties(t: TestDb) {
     let dir = tempfile::tempdir().unwrap();
     let a = id("500110", "19900101", "123");
     let path = dir.path().join("a.xlsx");
-    write_roster_xlsx(&path, &[["万盛街道", "张三", "男", "", &a, "", "", "", "", "", ""]]);
+    write_roster_xlsx(
+        &path,
+        &[["万盛街道", "张三", "男", "", &a, "", "", "", "", "", ""]],
+    );
     import(&t, &path, COUNTY, false).await.unwrap();
 
     // The same person in another county's roster: refused, nothing changed, nothing revealed.
     let other = t.tree.townships_under(OTHER_COUNTY)[0].name.clone();
     let path2 = dir.path().join("b.xlsx");
-    write_roster_xlsx(&path2, &[[&other, "张三", "男", "", &a, "", "", "", "", "", ""]]);
+    write_roster_xlsx(
+        &path2,
+        &[[&other, "张三", "男", "", &a, "", "", "", "", "", ""]],
+    );
     let before = table_counts(&t.db).await;
     let r = import(&t, &path2, OTHER_COUNTY, false).await.unwrap();
     assert_eq!(r.errors.len(), 1);
@@ -206,18 +456,43 @@ async fn scope_isolates_counties(t: TestDb) {
     assert_eq!(table_counts(&t.db).await, before);
 
     let mut tx = t.db.begin().await.unwrap();
-    let own = persons::list(&mut tx, &scope(&t, COUNTY), &ListFilter::default()).await.unwrap();
+    let own = persons::list(&mut tx, &scope(&t, COUNTY), &ListFilter::default())
+        .await
+        .unwrap();
     assert_eq!(own.len(), 1);
     let id_ = own[0].id;
-    let theirs = persons::list(&mut tx, &scope(&t, OTHER_COUNTY), &ListFilter::default()).await.unwrap();
+    let theirs = persons::list(&mut tx, &scope(&t, OTHER_COUNTY), &ListFilter::default())
+        .await
+        .unwrap();
     assert!(theirs.is_empty());
     let actor = Actor::user("tester");
-    assert!(persons::get(&mut tx, &scope(&t, OTHER_COUNTY), &actor, id_).await.unwrap().is_none());
-    assert!(persons::history(&mut tx, &scope(&t, OTHER_COUNTY), id_).await.unwrap().is_empty());
-    assert!(persons::get(&mut tx, &scope(&t, "500000"), &actor, id_).await.unwrap().is_some(), "the city sees its subtree");
+    assert!(
+        persons::get(&mut tx, &scope(&t, OTHER_COUNTY), &actor, id_)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        persons::history(&mut tx, &scope(&t, OTHER_COUNTY), id_)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        persons::get(&mut tx, &scope(&t, "500000"), &actor, id_)
+            .await
+            .unwrap()
+            .is_some(),
+        "the city sees its subtree"
+    );
     let township = scope(&t, "500110004");
     assert_eq!(persons::count(&mut tx, &township).await.unwrap(), 1);
-    assert_eq!(persons::count(&mut tx, &scope(&t, "500110001")).await.unwrap(), 0);
+    assert_eq!(
+        persons::count(&mut tx, &scope(&t, "500110001"))
+            .await
+            .unwrap(),
+        0
+    );
     tx.commit().await.unwrap();
 }
 
@@ -229,7 +504,14 @@ async fn export_then_import_is_zero_changes(t: TestDb) {
     let out = dir.path().join("export.xlsx");
     let sc = scope(&t, COUNTY);
     let actor = Actor::user("tester");
-    let req = ExportRequest { scope: &sc, region: t.tree.get(COUNTY).unwrap(), out: &out, as_of: today(), actor: &actor, reason: "测试" };
+    let req = ExportRequest {
+        scope: &sc,
+        region: t.tree.get(COUNTY).unwrap(),
+        out: &out,
+        as_of: today(),
+        actor: &actor,
+        reason: "测试",
+    };
     let s = export_roster(&t.db, &t.tree, &req).await.unwrap();
     assert_eq!(s.persons, truth.valid);
 
@@ -237,12 +519,24 @@ async fn export_then_import_is_zero_changes(t: TestDb) {
     use calamine::{Data, Reader, Xlsx, open_workbook};
     let mut wb: Xlsx<_> = open_workbook(&out).unwrap();
     let range = wb.worksheet_range("花名册").unwrap();
-    assert_eq!(range.get_value((0, 0)), Some(&Data::String("綦江区精神障碍患者花名册".into())));
-    assert_eq!(range.get_value((2, 5)), Some(&Data::String("身份证号".into())));
+    assert_eq!(
+        range.get_value((0, 0)),
+        Some(&Data::String("綦江区精神障碍患者花名册".into()))
+    );
+    assert_eq!(
+        range.get_value((2, 5)),
+        Some(&Data::String("身份证号".into()))
+    );
     let first_id = range.get_value((3, 5)).unwrap();
-    assert!(matches!(first_id, Data::String(s) if s.len() == 18), "ID written as text: {first_id:?}");
+    assert!(
+        matches!(first_id, Data::String(s) if s.len() == 18),
+        "ID written as text: {first_id:?}"
+    );
     let total_row = 3 + truth.valid as u32;
-    assert_eq!(range.get_value((total_row, 0)), Some(&Data::String("合计".into())));
+    assert_eq!(
+        range.get_value((total_row, 0)),
+        Some(&Data::String("合计".into()))
+    );
     if let Data::String(idn) = first_id {
         let parsed = jingkang_core::domain::IdNumber::parse(idn).unwrap();
         let age = range.get_value((3, 4)).unwrap();
@@ -251,13 +545,25 @@ async fn export_then_import_is_zero_changes(t: TestDb) {
 
     let before = table_counts(&t.db).await;
     let r = import(&t, &out, COUNTY, false).await.unwrap();
-    assert_eq!((r.created, r.updated, r.unchanged, r.errors.len()), (0, 0, truth.valid, 0), "{:?}", r.errors.first());
+    assert_eq!(
+        (r.created, r.updated, r.unchanged, r.errors.len()),
+        (0, 0, truth.valid, 0),
+        "{:?}",
+        r.errors.first()
+    );
     assert_eq!(table_counts(&t.db).await, before);
 
     // A township export re-imports under its county too.
     let town = t.tree.get("500110004").unwrap();
     let out2 = dir.path().join("town.xlsx");
-    let req = ExportRequest { scope: &sc, region: town, out: &out2, as_of: today(), actor: &actor, reason: "测试" };
+    let req = ExportRequest {
+        scope: &sc,
+        region: town,
+        out: &out2,
+        as_of: today(),
+        actor: &actor,
+        reason: "测试",
+    };
     export_roster(&t.db, &t.tree, &req).await.unwrap();
     let r2 = import(&t, &out2, COUNTY, false).await.unwrap();
     assert_eq!((r2.created, r2.updated, r2.errors.len()), (0, 0, 0));
@@ -280,20 +586,38 @@ async fn csv_in_gbk_and_utf8_import_alike(t: TestDb) {
     std::fs::write(&gbk, &bytes).unwrap();
 
     let r1 = import(&t, &utf8, COUNTY, false).await.unwrap();
-    assert_eq!((r1.rows_read, r1.created, r1.errors.len()), (2, 2, 0), "{:?}", r1.errors);
+    assert_eq!(
+        (r1.rows_read, r1.created, r1.errors.len()),
+        (2, 2, 0),
+        "{:?}",
+        r1.errors
+    );
     let r2 = import(&t, &gbk, COUNTY, false).await.unwrap();
-    assert_eq!((r2.created, r2.updated, r2.unchanged, r2.errors.len()), (0, 0, 2, 0), "{:?}", r2.errors);
+    assert_eq!(
+        (r2.created, r2.updated, r2.unchanged, r2.errors.len()),
+        (0, 0, 2, 0),
+        "{:?}",
+        r2.errors
+    );
     let mut tx = t.db.begin().await.unwrap();
-    let found = persons::find_by_id_numbers(&mut tx, &scope(&t, COUNTY), &[b.as_str()]).await.unwrap();
+    let found = persons::find_by_id_numbers(&mut tx, &scope(&t, COUNTY), &[b.as_str()])
+        .await
+        .unwrap();
     tx.commit().await.unwrap();
-    assert_eq!(found[&b].record.data.residence_address.as_deref(), Some("东林村3组,5号"));
+    assert_eq!(
+        found[&b].record.data.residence_address.as_deref(),
+        Some("东林村3组,5号")
+    );
 }
 
 async fn xls_fixture_imports(t: TestDb) {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/roster-small.xls");
     let r = import(&t, &path, COUNTY, false).await.unwrap();
     let codes: Vec<(u32, &str)> = r.errors.iter().map(|e| (e.row, e.code.as_str())).collect();
-    assert_eq!(codes, vec![(6, "id-not-text-precision-lost"), (9, "township-unknown")]);
+    assert_eq!(
+        codes,
+        vec![(6, "id-not-text-precision-lost"), (9, "township-unknown")]
+    );
     assert_eq!(r.created, 3);
     assert_eq!(r.header_row, 3);
 }
@@ -303,7 +627,9 @@ async fn unreadable_files_change_nothing(t: TestDb) {
     let before = table_counts(&t.db).await;
     let audit_before = count(&t.db, "audit_log").await;
 
-    let missing = import(&t, &dir.path().join("nope.xlsx"), COUNTY, false).await.unwrap_err();
+    let missing = import(&t, &dir.path().join("nope.xlsx"), COUNTY, false)
+        .await
+        .unwrap_err();
     assert_eq!(missing.code(), "file-not-found");
     let garbage = dir.path().join("garbage.xlsx");
     std::fs::write(&garbage, b"this is not a zip file").unwrap();
@@ -312,16 +638,38 @@ async fn unreadable_files_change_nothing(t: TestDb) {
     assert!(e.message_zh().contains("无法读取"));
     let pdf = dir.path().join("roster.pdf");
     std::fs::write(&pdf, b"%PDF").unwrap();
-    assert_eq!(import(&t, &pdf, COUNTY, false).await.unwrap_err().code(), "file-type-unsupported");
+    assert_eq!(
+        import(&t, &pdf, COUNTY, false).await.unwrap_err().code(),
+        "file-type-unsupported"
+    );
     let no_header = dir.path().join("noheader.csv");
     std::fs::write(&no_header, "序号,镇街,姓名,性别\n1,万盛,张三,男\n").unwrap();
     let e = import(&t, &no_header, COUNTY, false).await.unwrap_err();
     assert_eq!(e.code(), "header-not-found");
     assert!(e.message_zh().contains("身份证号"), "{}", e.message_zh());
-    assert_eq!(import(&t, &no_header, "999999", false).await.unwrap_err().code(), "county-unknown");
-    assert_eq!(import(&t, &no_header, "500000", false).await.unwrap_err().code(), "county-not-county", "a province");
+    assert_eq!(
+        import(&t, &no_header, "999999", false)
+            .await
+            .unwrap_err()
+            .code(),
+        "county-unknown"
+    );
+    assert_eq!(
+        import(&t, &no_header, "500000", false)
+            .await
+            .unwrap_err()
+            .code(),
+        "county-not-county",
+        "a province"
+    );
     // A township imports its own part of the roster (a township clerk's upload).
-    assert_eq!(import(&t, &no_header, "500110004", false).await.unwrap_err().code(), "header-not-found");
+    assert_eq!(
+        import(&t, &no_header, "500110004", false)
+            .await
+            .unwrap_err()
+            .code(),
+        "header-not-found"
+    );
 
     assert_eq!(table_counts(&t.db).await, before);
     assert_eq!(count(&t.db, "audit_log").await, audit_before);
@@ -330,7 +678,22 @@ async fn unreadable_files_change_nothing(t: TestDb) {
 async fn audit_chain_detects_tampering(t: TestDb) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("a.xlsx");
-    write_roster_xlsx(&path, &[["万盛街道", "张三", "男", "", &id("500110", "19900101", "123"), "", "", "", "", "", ""]]);
+    write_roster_xlsx(
+        &path,
+        &[[
+            "万盛街道",
+            "张三",
+            "男",
+            "",
+            &id("500110", "19900101", "123"),
+            "",
+            "",
+            "",
+            "",
+            "",
+            "",
+        ]],
+    );
     import(&t, &path, COUNTY, true).await.unwrap();
     import(&t, &path, COUNTY, false).await.unwrap();
     import(&t, &path, COUNTY, false).await.unwrap();
@@ -340,11 +703,14 @@ async fn audit_chain_detects_tampering(t: TestDb) {
     assert_eq!((v.entries, v.first_broken), (3, None));
 
     // No cleartext ID numbers in audit details.
-    let details: Vec<String> = on_pool!(&t.db, p => sqlx::query_scalar("SELECT detail FROM audit_log").fetch_all(p).await).unwrap();
+    let details: Vec<String> =
+        on_pool!(&t.db, p => sqlx::query_scalar("SELECT detail FROM audit_log").fetch_all(p).await)
+            .unwrap();
     assert!(details.iter().all(|d| !d.contains("19900101")));
 
     // The table refuses updates; an attacker who drops the guard is still caught by the chain.
-    let upd = "UPDATE audit_log SET actor = 'someone' WHERE id = (SELECT MIN(id) FROM audit_log) + 1";
+    let upd =
+        "UPDATE audit_log SET actor = 'someone' WHERE id = (SELECT MIN(id) FROM audit_log) + 1";
     let refused = on_pool!(&t.db, p => sqlx::query(upd).execute(p).await.map(|_| ()));
     assert!(refused.is_err(), "append-only");
     let ddl = match t.db.backend() {
@@ -419,10 +785,26 @@ async fn every_field_round_trips_through_bulk_insert(t: TestDb) {
     };
     let sc = scope(&t, COUNTY);
     let mut tx = t.db.begin().await.unwrap();
-    let cs = jingkang_core::store::open_change_set(&mut tx, &Actor::user("tester"), "test", "create").await.unwrap();
-    let ids = persons::insert_many(&mut tx, &sc, (cs, common::today()), &[full.clone(), sparse.clone()]).await.unwrap();
+    let cs =
+        jingkang_core::store::open_change_set(&mut tx, &Actor::user("tester"), "test", "create")
+            .await
+            .unwrap();
+    let ids = persons::insert_many(
+        &mut tx,
+        &sc,
+        (cs, common::today()),
+        &[full.clone(), sparse.clone()],
+    )
+    .await
+    .unwrap();
     assert_eq!(ids.len(), 2);
-    let found = persons::find_by_id_numbers(&mut tx, &sc, &[full.data.id_number.as_str(), sparse.data.id_number.as_str()]).await.unwrap();
+    let found = persons::find_by_id_numbers(
+        &mut tx,
+        &sc,
+        &[full.data.id_number.as_str(), sparse.data.id_number.as_str()],
+    )
+    .await
+    .unwrap();
     tx.commit().await.unwrap();
     assert_eq!(found[&full.data.id_number].record, full);
     assert_eq!(found[&sparse.data.id_number].record, sparse);
@@ -435,7 +817,11 @@ async fn database_failure_mid_import_rolls_back_and_reports(t: TestDb) {
     // Break the guardians table so the first guardian insert fails after persons were inserted.
     on_pool!(&t.db, p => sqlx::query("ALTER TABLE guardians RENAME TO guardians_gone").execute(p).await.map(|_| ())).unwrap();
     let before = count(&t.db, "persons").await;
-    let result = tokio::time::timeout(std::time::Duration::from_secs(60), import(&t, &path, COUNTY, false)).await;
+    let result = tokio::time::timeout(
+        std::time::Duration::from_secs(60),
+        import(&t, &path, COUNTY, false),
+    )
+    .await;
     let err = result.expect("the import must not hang").unwrap_err();
     assert_eq!(err.code(), "internal-error");
     assert_eq!(count(&t.db, "persons").await, before, "nothing written");
@@ -448,10 +834,15 @@ async fn keyset_pages_cover_the_list_once_in_order(t: TestDb) {
     import(&t, &path, COUNTY, false).await.unwrap();
     let sc = scope(&t, COUNTY);
     let mut tx = t.db.begin().await.unwrap();
-    let all = persons::list(&mut tx, &sc, &ListFilter::default()).await.unwrap();
+    let all = persons::list(&mut tx, &sc, &ListFilter::default())
+        .await
+        .unwrap();
     assert_eq!(all.len() as u64, truth.valid);
     let mut paged = Vec::new();
-    let mut filter = ListFilter { limit: Some(7), ..Default::default() };
+    let mut filter = ListFilter {
+        limit: Some(7),
+        ..Default::default()
+    };
     loop {
         let page = persons::list(&mut tx, &sc, &filter).await.unwrap();
         let Some(last) = page.last() else { break };
@@ -473,11 +864,29 @@ async fn search_and_state_filters_match_a_scan(t: TestDb) {
     on_pool!(&t.db, p => sqlx::query("UPDATE persons SET registration_state = 'closed' WHERE id % 5 = 0").execute(p).await.map(drop)).unwrap();
     let sc = scope(&t, COUNTY);
     let mut tx = t.db.begin().await.unwrap();
-    let all = persons::list(&mut tx, &sc, &ListFilter::default()).await.unwrap();
-    assert_eq!(all.iter().filter(|p| p.state == RegistrationState::Pending).count(), all.iter().filter(|p| p.id % 3 != 0 && p.id % 5 != 0).count());
+    let all = persons::list(&mut tx, &sc, &ListFilter::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        all.iter()
+            .filter(|p| p.state == RegistrationState::Pending)
+            .count(),
+        all.iter()
+            .filter(|p| p.id % 3 != 0 && p.id % 5 != 0)
+            .count()
+    );
     let ids = |v: &[persons::StoredPerson]| v.iter().map(|p| p.id).collect::<Vec<_>>();
     for state in RegistrationState::ALL {
-        let found = persons::list(&mut tx, &sc, &ListFilter { state: Some(state), ..Default::default() }).await.unwrap();
+        let found = persons::list(
+            &mut tx,
+            &sc,
+            &ListFilter {
+                state: Some(state),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
         let expected: Vec<_> = all.iter().filter(|p| p.state == state).cloned().collect();
         assert_eq!(ids(&found), ids(&expected), "{state:?}");
     }
@@ -488,15 +897,35 @@ async fn search_and_state_filters_match_a_scan(t: TestDb) {
     let id_prefix = someone.id_number[..10].to_string();
     type Keep<'a> = Box<dyn Fn(&persons::StoredPerson) -> bool + 'a>;
     let cases: Vec<(String, Keep<'_>)> = vec![
-        (initials.clone(), Box::new(|p: &persons::StoredPerson| persons::name_initials(&p.record.data.name).starts_with(&initials))),
-        (surname.clone(), Box::new(|p: &persons::StoredPerson| p.record.data.name.starts_with(&surname))),
-        (id_prefix.clone(), Box::new(|p: &persons::StoredPerson| p.record.data.id_number.starts_with(&id_prefix))),
+        (
+            initials.clone(),
+            Box::new(|p: &persons::StoredPerson| {
+                persons::name_initials(&p.record.data.name).starts_with(&initials)
+            }),
+        ),
+        (
+            surname.clone(),
+            Box::new(|p: &persons::StoredPerson| p.record.data.name.starts_with(&surname)),
+        ),
+        (
+            id_prefix.clone(),
+            Box::new(|p: &persons::StoredPerson| p.record.data.id_number.starts_with(&id_prefix)),
+        ),
     ];
     for (q, keep) in &cases {
         for state in [None, Some(RegistrationState::InService)] {
-            let expected: Vec<_> = all.iter().filter(|p| keep(p) && state.is_none_or(|s| p.state == s)).cloned().collect();
+            let expected: Vec<_> = all
+                .iter()
+                .filter(|p| keep(p) && state.is_none_or(|s| p.state == s))
+                .cloned()
+                .collect();
             assert!(state.is_some() || !expected.is_empty(), "{q} finds someone");
-            let mut filter = ListFilter { search: Some(q.clone()), state, limit: Some(2), ..Default::default() };
+            let mut filter = ListFilter {
+                search: Some(q.clone()),
+                state,
+                limit: Some(2),
+                ..Default::default()
+            };
             let mut paged = Vec::new();
             loop {
                 let page = persons::list(&mut tx, &sc, &filter).await.unwrap();

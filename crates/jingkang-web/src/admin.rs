@@ -1,10 +1,10 @@
 //! Pages for administrators (accounts) and auditors (the audit log).
 
+use crate::extract::Form;
+use crate::extract::{Path, Query};
 use askama::Template;
 use askama_web::WebTemplate;
-use crate::extract::Form;
 use axum::extract::State;
-use crate::extract::{Path, Query};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use jingkang_core::accounts::{self, Role};
@@ -79,8 +79,13 @@ fn day_bound(s: &str, end: bool) -> Result<Option<chrono::DateTime<chrono::Utc>>
     if s.trim().is_empty() {
         return Ok(None);
     }
-    let d = chrono::NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").map_err(|_| AppError::BadRequest("date-invalid".into()))?;
-    let t = if end { d.and_hms_opt(23, 59, 59) } else { d.and_hms_opt(0, 0, 0) };
+    let d = chrono::NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d")
+        .map_err(|_| AppError::BadRequest("date-invalid".into()))?;
+    let t = if end {
+        d.and_hms_opt(23, 59, 59)
+    } else {
+        d.and_hms_opt(0, 0, 0)
+    };
     // Days are China Standard Time.
     Ok(t.map(|t| (t - chrono::Duration::hours(8)).and_utc()))
 }
@@ -91,10 +96,16 @@ pub async fn audit_page(
     Query(q): Query<AuditQuery>,
 ) -> AppResult<Response> {
     let query = audit::Query {
-        actor: Some(q.user.trim()).filter(|s| !s.is_empty()).map(|u| format!("user:{u}")),
-        action: Some(q.action.trim()).filter(|s| !s.is_empty()).map(str::to_string),
+        actor: Some(q.user.trim())
+            .filter(|s| !s.is_empty())
+            .map(|u| format!("user:{u}")),
+        action: Some(q.action.trim())
+            .filter(|s| !s.is_empty())
+            .map(str::to_string),
         target_kind: (!q.person.trim().is_empty()).then(|| "person".to_string()),
-        target_id: Some(q.person.trim()).filter(|s| !s.is_empty()).map(str::to_string),
+        target_id: Some(q.person.trim())
+            .filter(|s| !s.is_empty())
+            .map(str::to_string),
         from: day_bound(&q.from, false)?,
         to: day_bound(&q.to, true)?,
         before_id: q.before.parse().ok(),
@@ -103,22 +114,32 @@ pub async fn audit_page(
     let mut tx = state.db.begin().await?;
     let found = audit::search(&mut tx, &query).await?;
     let chain = audit::verify(&mut tx).await?;
-    audit::record(&mut tx, &who.user.actor(), "audit.search", None, serde_json::json!({"results": found.len()})).await?;
+    audit::record(
+        &mut tx,
+        &who.user.actor(),
+        "audit.search",
+        None,
+        serde_json::json!({"results": found.len()}),
+    )
+    .await?;
     tx.commit().await?;
     let chain = match chain.first_broken {
         None => format!("完整（{} 条）", chain.entries),
         Some(id) => format!("第 {id} 条起被篡改！请立即报告"),
     };
-    let next = (found.len() as i64 == AUDIT_PAGE).then(|| found.last().map(|e| e.id)).flatten().map(|id| {
-        format!(
-            "/audit?user={}&person={}&action={}&from={}&to={}&before={id}",
-            crate::pages::urlencode(&q.user),
-            crate::pages::urlencode(&q.person),
-            crate::pages::urlencode(&q.action),
-            crate::pages::urlencode(&q.from),
-            crate::pages::urlencode(&q.to)
-        )
-    });
+    let next = (found.len() as i64 == AUDIT_PAGE)
+        .then(|| found.last().map(|e| e.id))
+        .flatten()
+        .map(|id| {
+            format!(
+                "/audit?user={}&person={}&action={}&from={}&to={}&before={id}",
+                crate::pages::urlencode(&q.user),
+                crate::pages::urlencode(&q.person),
+                crate::pages::urlencode(&q.action),
+                crate::pages::urlencode(&q.from),
+                crate::pages::urlencode(&q.to)
+            )
+        });
     let entries = found
         .into_iter()
         .map(|e| EntryLine {
@@ -183,7 +204,12 @@ pub struct UsersPage {
     error: Option<String>,
 }
 
-async fn users_page(state: &AppState, who: &CurrentUser, notice: Option<String>, error: Option<String>) -> AppResult<Response> {
+async fn users_page(
+    state: &AppState,
+    who: &CurrentUser,
+    notice: Option<String>,
+    error: Option<String>,
+) -> AppResult<Response> {
     let mut tx = state.db.begin().await?;
     let all = store_accounts::list_users(&mut tx).await?;
     let orgs = store_accounts::list_organisations(&mut tx).await?;
@@ -191,7 +217,11 @@ async fn users_page(state: &AppState, who: &CurrentUser, notice: Option<String>,
     let organisations = orgs
         .into_iter()
         .filter(|o| who.scope.contains(&o.region_code))
-        .map(|o| OrgLine { id: o.id, region: state.tree.path_name(&o.region_code), name: o.name })
+        .map(|o| OrgLine {
+            id: o.id,
+            region: state.tree.path_name(&o.region_code),
+            name: o.name,
+        })
         .collect();
     let now = chrono::Utc::now();
     let users = all
@@ -219,7 +249,11 @@ async fn users_page(state: &AppState, who: &CurrentUser, notice: Option<String>,
             display_name: u.display_name,
         })
         .collect();
-    let status = if error.is_some() { StatusCode::BAD_REQUEST } else { StatusCode::OK };
+    let status = if error.is_some() {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    };
     let page = UsersPage {
         chrome: Some(Chrome::of(state, who)),
         csrf: who.csrf().to_string(),
@@ -232,7 +266,10 @@ async fn users_page(state: &AppState, who: &CurrentUser, notice: Option<String>,
     Ok((status, page).into_response())
 }
 
-pub async fn users(State(state): State<AppState>, Need { who, .. }: Need<Admins>) -> AppResult<Response> {
+pub async fn users(
+    State(state): State<AppState>,
+    Need { who, .. }: Need<Admins>,
+) -> AppResult<Response> {
     users_page(&state, &who, None, None).await
 }
 
@@ -264,7 +301,13 @@ pub async fn organisation_create(
     who.check_csrf(&f.csrf)?;
     let region = f.region.trim();
     if !who.scope.contains(region) || state.tree.get(region).is_none() {
-        return users_page(&state, &who, None, Some(messages::render("region-unknown", &[]))).await;
+        return users_page(
+            &state,
+            &who,
+            None,
+            Some(messages::render("region-unknown", &[])),
+        )
+        .await;
     }
     let mut tx = state.db.begin().await?;
     match store_accounts::create_organisation(&mut tx, &who.user.actor(), &f.name, region).await? {
@@ -274,7 +317,13 @@ pub async fn organisation_create(
             return users_page(&state, &who, None, Some(messages::render(e.0, &[]))).await;
         }
     }
-    let notice = messages::render("cli-org-added", &[("name", f.name.trim()), ("region", &state.tree.path_name(region))]);
+    let notice = messages::render(
+        "cli-org-added",
+        &[
+            ("name", f.name.trim()),
+            ("region", &state.tree.path_name(region)),
+        ],
+    );
     users_page(&state, &who, Some(notice), None).await
 }
 
@@ -285,11 +334,26 @@ pub async fn user_create(
 ) -> AppResult<Response> {
     who.check_csrf(&f.csrf)?;
     let Some(role) = Role::parse(&f.role) else {
-        return users_page(&state, &who, None, Some(messages::render("role-unknown", &[("role", &f.role), ("roles", "")]))).await;
+        return users_page(
+            &state,
+            &who,
+            None,
+            Some(messages::render(
+                "role-unknown",
+                &[("role", &f.role), ("roles", "")],
+            )),
+        )
+        .await;
     };
     let region = f.region.trim();
     if !who.scope.contains(region) || state.tree.get(region).is_none() {
-        return users_page(&state, &who, None, Some(messages::render("region-unknown", &[]))).await;
+        return users_page(
+            &state,
+            &who,
+            None,
+            Some(messages::render("region-unknown", &[])),
+        )
+        .await;
     }
     let password = accounts::generate_password();
     let new = NewUser {
@@ -311,7 +375,14 @@ pub async fn user_create(
     }
     let notice = format!(
         "{}。{}",
-        messages::render("cli-user-added", &[("username", new.username), ("role", role.label_zh()), ("region", &state.tree.path_name(region))]),
+        messages::render(
+            "cli-user-added",
+            &[
+                ("username", new.username),
+                ("role", role.label_zh()),
+                ("region", &state.tree.path_name(region))
+            ]
+        ),
         messages::render("cli-user-password", &[("password", &password)])
     );
     users_page(&state, &who, Some(notice), None).await
@@ -322,11 +393,16 @@ pub struct CsrfOnly {
     csrf: String,
 }
 
-async fn managed_user(state: &AppState, who: &CurrentUser, id: i64) -> AppResult<store_accounts::User> {
+async fn managed_user(
+    state: &AppState,
+    who: &CurrentUser,
+    id: i64,
+) -> AppResult<store_accounts::User> {
     let mut tx = state.db.begin().await?;
     let u = store_accounts::get_user(&mut tx, id).await?;
     tx.commit().await?;
-    u.filter(|u| who.scope.contains(&u.region_code)).ok_or(AppError::NotFound)
+    u.filter(|u| who.scope.contains(&u.region_code))
+        .ok_or(AppError::NotFound)
 }
 
 pub async fn user_reset(
@@ -339,7 +415,9 @@ pub async fn user_reset(
     let user = managed_user(&state, &who, id).await?;
     let password = accounts::generate_password();
     let mut tx = state.db.begin().await?;
-    if let Err(e) = store_accounts::set_password(&mut tx, &who.user.actor(), &user, &password, true).await? {
+    if let Err(e) =
+        store_accounts::set_password(&mut tx, &who.user.actor(), &user, &password, true).await?
+    {
         return users_page(&state, &who, None, Some(messages::render(e.0, &[]))).await;
     }
     tx.commit().await?;
@@ -359,18 +437,37 @@ pub struct SiteForm {
 }
 
 /// Make a user staff of a rehabilitation site (an empty site: of none).
-pub async fn user_site(State(state): State<AppState>, Need { who, .. }: Need<Admins>, Path(id): Path<i64>, Form(f): Form<SiteForm>) -> AppResult<Response> {
+pub async fn user_site(
+    State(state): State<AppState>,
+    Need { who, .. }: Need<Admins>,
+    Path(id): Path<i64>,
+    Form(f): Form<SiteForm>,
+) -> AppResult<Response> {
     who.check_csrf(&f.csrf)?;
     let user = managed_user(&state, &who, id).await?;
     let site = match f.site.trim() {
         "" => None,
-        t => Some(t.parse::<i64>().map_err(|_| AppError::BadRequest("form-invalid".into()))?),
+        t => Some(
+            t.parse::<i64>()
+                .map_err(|_| AppError::BadRequest("form-invalid".into()))?,
+        ),
     };
     let mut tx = state.db.begin().await?;
     let done = store_accounts::set_site(&mut tx, &who.user.actor(), &user, site).await?;
     tx.commit().await?;
     match done {
-        Ok(()) => users_page(&state, &who, Some(messages::render("cli-user-site", &[("username", &user.username)])), None).await,
+        Ok(()) => {
+            users_page(
+                &state,
+                &who,
+                Some(messages::render(
+                    "cli-user-site",
+                    &[("username", &user.username)],
+                )),
+                None,
+            )
+            .await
+        }
         Err(e) => {
             let page = users_page(&state, &who, None, Some(messages::render(e.0, &[]))).await?;
             Ok((axum::http::StatusCode::UNPROCESSABLE_ENTITY, page).into_response())

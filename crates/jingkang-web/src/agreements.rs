@@ -35,18 +35,24 @@ pub(crate) fn lines(person: i64, list: Vec<StoredAgreement>) -> Vec<AgreementLin
     let today = today();
     list.into_iter()
         .map(|a| {
-            let signatories = [a.person_signed.then(|| "本人".to_string()), a.guardian_name.as_ref().map(|g| format!("监护人 {g}"))]
-                .into_iter()
-                .flatten()
-                .collect::<Vec<_>>()
-                .join("、");
+            let signatories = [
+                a.person_signed.then(|| "本人".to_string()),
+                a.guardian_name.as_ref().map(|g| format!("监护人 {g}")),
+            ]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join("、");
             AgreementLine {
                 kind: a.kind().map_or("", AgreementKind::label_zh),
                 signed_on: a.signed_on.to_string(),
                 signatories,
                 valid_until: a.valid_until.to_string(),
                 expired: a.valid_until < today,
-                scan: a.media_type.as_ref().map(|_| format!("/persons/{person}/agreements/{}/scan", a.id)),
+                scan: a
+                    .media_type
+                    .as_ref()
+                    .map(|_| format!("/persons/{person}/agreements/{}/scan", a.id)),
                 scan_label: match (a.media_type.as_deref(), a.size) {
                     (Some("application/pdf"), Some(n)) => format!("PDF，{} KB", (n + 1023) / 1024),
                     (Some(_), Some(n)) => format!("图片，{} KB", (n + 1023) / 1024),
@@ -103,11 +109,39 @@ pub async fn create(
     who.check_csrf(&csrf)?;
     let a = match agreement::validate(&input, today()) {
         Ok(a) => a,
-        Err(errors) => return refuse(&state, &who, id, errors.into_iter().map(|e| e.message).collect::<Vec<_>>().join("；")).await,
+        Err(errors) => {
+            return refuse(
+                &state,
+                &who,
+                id,
+                errors
+                    .into_iter()
+                    .map(|e| e.message)
+                    .collect::<Vec<_>>()
+                    .join("；"),
+            )
+            .await;
+        }
     };
     let scan = match file {
-        None => return refuse(&state, &who, id, messages::render("agreement-file-empty", &[])).await,
-        Some(_) if too_large => return refuse(&state, &who, id, messages::render("agreement-file-too-large", &[])).await,
+        None => {
+            return refuse(
+                &state,
+                &who,
+                id,
+                messages::render("agreement-file-empty", &[]),
+            )
+            .await;
+        }
+        Some(_) if too_large => {
+            return refuse(
+                &state,
+                &who,
+                id,
+                messages::render("agreement-file-too-large", &[]),
+            )
+            .await;
+        }
         Some((name, bytes)) => match agreement::check_scan(&bytes) {
             Ok(media) => (media, name, bytes),
             Err(code) => return refuse(&state, &who, id, messages::render(code, &[])).await,
@@ -120,8 +154,14 @@ pub async fn create(
         .run(move |tx| {
             let (scope, actor, a, scan) = (scope.clone(), actor.clone(), a.clone(), scan.clone());
             Box::pin(async move {
-                let s = Scan { media_type: scan.0, file_name: &scan.1, bytes: &scan.2 };
-                Ok(Outcome::Keep(agreements::record(tx, &scope, &actor, id, &a, Some(s)).await?))
+                let s = Scan {
+                    media_type: scan.0,
+                    file_name: &scan.1,
+                    bytes: &scan.2,
+                };
+                Ok(Outcome::Keep(
+                    agreements::record(tx, &scope, &actor, id, &a, Some(s)).await?,
+                ))
             })
         })
         .await?;
@@ -132,7 +172,12 @@ pub async fn create(
 }
 
 /// The person page again with why the agreement was not saved (422); nothing was written.
-async fn refuse(state: &AppState, who: &crate::auth::CurrentUser, id: i64, message: String) -> AppResult<Response> {
+async fn refuse(
+    state: &AppState,
+    who: &crate::auth::CurrentUser,
+    id: i64,
+    message: String,
+) -> AppResult<Response> {
     let loaded = load_person(state, who, id).await?;
     let mut page = person_page(state, who, loaded, None);
     page.agreement_error = Some(message);
@@ -140,23 +185,37 @@ async fn refuse(state: &AppState, who: &crate::auth::CurrentUser, id: i64, messa
 }
 
 /// The scan of an agreement, as stored; audited.
-pub async fn scan(State(state): State<AppState>, Need { who, .. }: Need<ReadAgreements>, Path((id, aid)): Path<(i64, i64)>) -> AppResult<Response> {
+pub async fn scan(
+    State(state): State<AppState>,
+    Need { who, .. }: Need<ReadAgreements>,
+    Path((id, aid)): Path<(i64, i64)>,
+) -> AppResult<Response> {
     let (scope, actor) = (who.scope.clone(), who.user.actor());
     let found = state
         .writes
         .run(move |tx| {
             let (scope, actor) = (scope.clone(), actor.clone());
-            Box::pin(async move { Ok(Outcome::Keep(agreements::scan(tx, &scope, &actor, id, aid).await?)) })
+            Box::pin(async move {
+                Ok(Outcome::Keep(
+                    agreements::scan(tx, &scope, &actor, id, aid).await?,
+                ))
+            })
         })
         .await?;
     let (media, name, bytes) = found.ok_or(AppError::NotFound)?;
-    let disposition = format!("inline; filename=\"scan\"; filename*=UTF-8''{}", urlencode(&name));
+    let disposition = format!(
+        "inline; filename=\"scan\"; filename*=UTF-8''{}",
+        urlencode(&name)
+    );
     Ok((
         [
             (header::CONTENT_TYPE, media),
             (header::CONTENT_DISPOSITION, disposition),
             (header::CACHE_CONTROL, "no-store".to_string()),
-            (header::HeaderName::from_static("x-content-type-options"), "nosniff".to_string()),
+            (
+                header::HeaderName::from_static("x-content-type-options"),
+                "nosniff".to_string(),
+            ),
         ],
         bytes,
     )

@@ -48,17 +48,34 @@ pub struct EmergencyPage {
 }
 
 fn opts(table: &'static [(&'static str, &'static str)], chosen: &[String]) -> Vec<Opt> {
-    table.iter().map(|(v, l)| Opt { value: v, label: l, checked: chosen.iter().any(|c| c == v) }).collect()
+    table
+        .iter()
+        .map(|(v, l)| Opt {
+            value: v,
+            label: l,
+            checked: chosen.iter().any(|c| c == v),
+        })
+        .collect()
 }
 
 fn nothing<'a>(_: &'a mut Tx, _: &'a Scope, _: i64) -> BoxFuture<'a, anyhow::Result<()>> {
     Box::pin(async { Ok(()) })
 }
 
-async fn page(state: &AppState, who: &CurrentUser, id: i64, input: EmergencyInput, errors: Vec<FieldError>) -> AppResult<EmergencyPage> {
-    let (p, ()) = read_person(state, who, id, nothing).await?.ok_or(AppError::NotFound)?;
+async fn page(
+    state: &AppState,
+    who: &CurrentUser,
+    id: i64,
+    input: EmergencyInput,
+    errors: Vec<FieldError>,
+) -> AppResult<EmergencyPage> {
+    let (p, ()) = read_person(state, who, id, nothing)
+        .await?
+        .ok_or(AppError::NotFound)?;
     let occurred_at = if input.occurred_at.is_empty() {
-        (Utc::now() + chrono::Duration::hours(8)).format("%Y-%m-%dT%H:%M").to_string()
+        (Utc::now() + chrono::Duration::hours(8))
+            .format("%Y-%m-%dT%H:%M")
+            .to_string()
     } else {
         input.occurred_at.clone()
     };
@@ -80,8 +97,16 @@ async fn page(state: &AppState, who: &CurrentUser, id: i64, input: EmergencyInpu
     })
 }
 
-pub async fn new_form(State(state): State<AppState>, Need { who, .. }: Need<RecordEmergencies>, Path(id): Path<i64>) -> AppResult<Response> {
-    Ok(page(&state, &who, id, EmergencyInput::default(), Vec::new()).await?.into_response())
+pub async fn new_form(
+    State(state): State<AppState>,
+    Need { who, .. }: Need<RecordEmergencies>,
+    Path(id): Path<i64>,
+) -> AppResult<Response> {
+    Ok(
+        page(&state, &who, id, EmergencyInput::default(), Vec::new())
+            .await?
+            .into_response(),
+    )
 }
 
 /// Form pairs as an [`EmergencyInput`] and the CSRF token.
@@ -106,14 +131,23 @@ fn input_of(pairs: Vec<(String, String)>) -> (EmergencyInput, String) {
 }
 
 /// Record a validated event in one group-committed transaction; `None`: no such person in scope.
-pub(crate) async fn record(state: &AppState, who: &CurrentUser, id: i64, e: emergency::Emergency) -> AppResult<Option<emergencies::Recorded>> {
+pub(crate) async fn record(
+    state: &AppState,
+    who: &CurrentUser,
+    id: i64,
+    e: emergency::Emergency,
+) -> AppResult<Option<emergencies::Recorded>> {
     let (scope, actor) = (who.scope.clone(), who.user.actor());
     let e = std::sync::Arc::new(e);
     Ok(state
         .writes
         .run(move |tx| {
             let (scope, actor, e) = (scope.clone(), actor.clone(), e.clone());
-            Box::pin(async move { Ok(Outcome::Keep(emergencies::record(tx, &scope, &actor, id, &e).await?)) })
+            Box::pin(async move {
+                Ok(Outcome::Keep(
+                    emergencies::record(tx, &scope, &actor, id, &e).await?,
+                ))
+            })
         })
         .await?)
 }
@@ -128,10 +162,18 @@ pub async fn create(
     who.check_csrf(&csrf)?;
     match emergency::validate(&input, Utc::now()) {
         Ok(e) => match record(&state, &who, id, e).await? {
-            Some(r) => Ok(Redirect::to(&format!("/persons/{id}?em={}#emergencies", r.notifications.len())).into_response()),
+            Some(r) => Ok(Redirect::to(&format!(
+                "/persons/{id}?em={}#emergencies",
+                r.notifications.len()
+            ))
+            .into_response()),
             None => Err(AppError::NotFound),
         },
-        Err(errors) => Ok((StatusCode::UNPROCESSABLE_ENTITY, page(&state, &who, id, input, errors).await?).into_response()),
+        Err(errors) => Ok((
+            StatusCode::UNPROCESSABLE_ENTITY,
+            page(&state, &who, id, input, errors).await?,
+        )
+            .into_response()),
     }
 }
 
@@ -152,11 +194,24 @@ pub(crate) fn lines(list: Vec<StoredEmergency>) -> Vec<EmergencyLine> {
         .map(|e| EmergencyLine {
             occurred_at: emergency::beijing_minute(e.occurred_at),
             grade: e.risk_grade,
-            kinds: e.kinds.iter().map(|k| emergency::kind_label(k)).collect::<Vec<_>>().join("、"),
-            measures: e.measures.iter().map(|m| emergency::measure_label(m)).collect::<Vec<_>>().join("、"),
+            kinds: e
+                .kinds
+                .iter()
+                .map(|k| emergency::kind_label(k))
+                .collect::<Vec<_>>()
+                .join("、"),
+            measures: e
+                .measures
+                .iter()
+                .map(|m| emergency::measure_label(m))
+                .collect::<Vec<_>>()
+                .join("、"),
             description: e.description,
             outcome: e.outcome.unwrap_or_default(),
-            late: e.late_reason.map(|r| format!("（迟报：{r}）")).unwrap_or_default(),
+            late: e
+                .late_reason
+                .map(|r| format!("（迟报：{r}）"))
+                .unwrap_or_default(),
             recorded: format!("{} {}", beijing_time(e.recorded_at), e.recorded_by),
         })
         .collect()
@@ -186,7 +241,10 @@ pub struct NotificationsPage {
 /// Notifications one page shows.
 const NOTES: i64 = 100;
 
-pub(crate) async fn read_notes(state: &AppState, who: &CurrentUser) -> AppResult<Vec<Notification>> {
+pub(crate) async fn read_notes(
+    state: &AppState,
+    who: &CurrentUser,
+) -> AppResult<Vec<Notification>> {
     let (uid, role, scope) = (who.user.id, who.user.role.code(), who.scope.clone());
     let mut tx = state.db.begin_read().await?;
     let notes = alerts::for_user(&mut tx, uid, role, &scope, NOTES).await?;
@@ -194,7 +252,10 @@ pub(crate) async fn read_notes(state: &AppState, who: &CurrentUser) -> AppResult
     Ok(notes)
 }
 
-pub async fn notifications(State(state): State<AppState>, Need { who, .. }: Need<ReadRegistry>) -> AppResult<Response> {
+pub async fn notifications(
+    State(state): State<AppState>,
+    Need { who, .. }: Need<ReadRegistry>,
+) -> AppResult<Response> {
     let notes: Vec<NoteLine> = read_notes(&state, &who)
         .await?
         .into_iter()
@@ -209,7 +270,13 @@ pub async fn notifications(State(state): State<AppState>, Need { who, .. }: Need
         })
         .collect();
     let unread = notes.iter().filter(|n| !n.read).count();
-    Ok(NotificationsPage { chrome: Some(Chrome::of(&state, &who)), csrf: who.csrf().to_string(), notes, unread }.into_response())
+    Ok(NotificationsPage {
+        chrome: Some(Chrome::of(&state, &who)),
+        csrf: who.csrf().to_string(),
+        notes,
+        unread,
+    }
+    .into_response())
 }
 
 #[derive(serde::Deserialize)]
@@ -225,7 +292,8 @@ pub async fn mark_read(
 ) -> AppResult<Response> {
     who.check_csrf(&form.csrf)?;
     let mut tx = state.db.begin().await?;
-    let mine = alerts::mark_read(&mut tx, who.user.id, who.user.role.code(), &who.scope, id).await?;
+    let mine =
+        alerts::mark_read(&mut tx, who.user.id, who.user.role.code(), &who.scope, id).await?;
     tx.commit().await?;
     if !mine {
         return Err(AppError::NotFound);

@@ -6,8 +6,8 @@ use axum::Json;
 use axum::extract::{FromRef, FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
-use jingkang_core::registry::{self, Sensitivity};
 use jingkang_core::regions::Scope;
+use jingkang_core::registry::{self, Sensitivity};
 use jingkang_core::store::persons::ListFilter;
 use jingkang_core::store::registration;
 use serde::{Deserialize, Serialize};
@@ -45,7 +45,10 @@ impl From<anyhow::Error> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code) = match &self.0 {
-            AppError::Login | AppError::RedirectTo(_) => (axum::http::StatusCode::UNAUTHORIZED, "unauthenticated".to_string()),
+            AppError::Login | AppError::RedirectTo(_) => (
+                axum::http::StatusCode::UNAUTHORIZED,
+                "unauthenticated".to_string(),
+            ),
             other => (other.status(), other.code().to_string()),
         };
         if let AppError::Internal(e) = &self.0 {
@@ -73,8 +76,15 @@ where
         let need = Need::<P>::from_request_parts(parts, state).await?;
         // A change made with a browser session (not a bearer token) must carry the session's CSRF
         // token in `X-CSRF-Token`.
-        if !matches!(parts.method, axum::http::Method::GET | axum::http::Method::HEAD) {
-            let sent = parts.headers.get("x-csrf-token").and_then(|v| v.to_str().ok()).unwrap_or("");
+        if !matches!(
+            parts.method,
+            axum::http::Method::GET | axum::http::Method::HEAD
+        ) {
+            let sent = parts
+                .headers
+                .get("x-csrf-token")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
             need.who.check_csrf(sent)?;
         }
         Ok(ApiNeed(need.who, std::marker::PhantomData))
@@ -170,7 +180,11 @@ pub async fn persons_list(
         state: crate::pages::state_filter(q.state.as_deref().unwrap_or(""))?,
         within,
         limit: Some(limit + 1),
-        after: q.after.as_deref().and_then(|a| a.split_once('.')).and_then(|(r, id)| Some((r.to_string(), id.parse().ok()?))),
+        after: q
+            .after
+            .as_deref()
+            .and_then(|a| a.split_once('.'))
+            .and_then(|(r, id)| Some((r.to_string(), id.parse().ok()?))),
         search: q.q.clone().filter(|s| !s.trim().is_empty()),
         min_risk_grade: who.min_risk_grade(),
         ..Default::default()
@@ -178,7 +192,9 @@ pub async fn persons_list(
     let mut found = crate::pages::list_audited(&state, &who, filter, limit as usize, "api").await?;
     let next_after = if found.len() as i64 > limit {
         found.truncate(limit as usize);
-        found.last().map(|p| format!("{}.{}", p.record.data.residence_region, p.id))
+        found
+            .last()
+            .map(|p| format!("{}.{}", p.record.data.residence_region, p.id))
     } else {
         None
     };
@@ -206,18 +222,34 @@ pub async fn person_get(
     ApiNeed(who, _): ApiNeed<ReadRegistry>,
     Path(id): Path<i64>,
 ) -> Result<Json<PersonRecord>, ApiError> {
-    let (p, ()) = crate::pages::read_person(&state, &who, id, nothing_more).await?.ok_or(AppError::NotFound)?;
+    let (p, ()) = crate::pages::read_person(&state, &who, id, nothing_more)
+        .await?
+        .ok_or(AppError::NotFound)?;
     let fields = registry::FIELDS
         .iter()
         .filter(|d| who.may_see_field(d.name))
         .filter_map(|d| {
             let raw = p.record.get(d.name).filter(|v| !v.is_empty())?;
             let masked = d.sensitivity != Sensitivity::Plain;
-            let value = if masked { registry::mask(d.sensitivity, &raw) } else { raw };
-            Some(FieldValue { field: d.name.to_string(), label: d.label_zh.to_string(), value, masked })
+            let value = if masked {
+                registry::mask(d.sensitivity, &raw)
+            } else {
+                raw
+            };
+            Some(FieldValue {
+                field: d.name.to_string(),
+                label: d.label_zh.to_string(),
+                value,
+                masked,
+            })
         })
         .collect();
-    Ok(Json(PersonRecord { id: p.id, version: p.version, state: p.state.code().to_string(), fields }))
+    Ok(Json(PersonRecord {
+        id: p.id,
+        version: p.version,
+        state: p.state.code().to_string(),
+        fields,
+    }))
 }
 
 /// Regions by name, with their full paths.
@@ -237,7 +269,11 @@ pub async fn regions_find(
                 Some(RegionItem {
                     code: last.code.clone(),
                     name: last.name.clone(),
-                    path: path.iter().map(|r| r.name.as_str()).collect::<Vec<_>>().join(" / "),
+                    path: path
+                        .iter()
+                        .map(|r| r.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(" / "),
                 })
             })
             .collect(),
@@ -295,9 +331,23 @@ pub async fn import_roster(
     let region = jingkang_core::import::entry::entry_region(&state.tree, &who.scope)
         .ok_or(AppError::BadRequest("entry-region-too-low".into()))?
         .clone();
-    let ext: String = q.file_name.rsplit_once('.').map(|(_, e)| e).unwrap_or("").chars().filter(char::is_ascii_alphanumeric).take(8).collect();
-    let mut tmp = tempfile::Builder::new().prefix("jingkang-api-").suffix(&format!(".{}", ext.to_ascii_lowercase())).tempfile().map_err(anyhow::Error::from)?;
-    tmp.write_all(&body).and_then(|()| tmp.flush()).map_err(anyhow::Error::from)?;
+    let ext: String = q
+        .file_name
+        .rsplit_once('.')
+        .map(|(_, e)| e)
+        .unwrap_or("")
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .take(8)
+        .collect();
+    let mut tmp = tempfile::Builder::new()
+        .prefix("jingkang-api-")
+        .suffix(&format!(".{}", ext.to_ascii_lowercase()))
+        .tempfile()
+        .map_err(anyhow::Error::from)?;
+    tmp.write_all(&body)
+        .and_then(|()| tmp.flush())
+        .map_err(anyhow::Error::from)?;
     let actor = who.user.actor();
     let opts = jingkang_core::import::ImportOptions {
         county: &region.code,
@@ -316,16 +366,32 @@ pub async fn import_roster(
             created: r.created,
             updated: r.updated,
             unchanged: r.unchanged,
-            duplicates: r.duplicates.iter().map(|d| [d.row, d.same_as_row]).collect(),
+            duplicates: r
+                .duplicates
+                .iter()
+                .map(|d| [d.row, d.same_as_row])
+                .collect(),
             errors: r
                 .errors
                 .into_iter()
-                .map(|e| ImportRowError { row: e.row, field: e.field.to_string(), column: e.column, code: e.code, message: e.message })
+                .map(|e| ImportRowError {
+                    row: e.row,
+                    field: e.field.to_string(),
+                    column: e.column,
+                    code: e.code,
+                    message: e.message,
+                })
                 .collect(),
         })
         .into_response()),
         Err(e) if e.code() == "internal-error" => Err(anyhow::anyhow!("{e:#}").into()),
-        Err(e) => Ok((axum::http::StatusCode::UNPROCESSABLE_ENTITY, Json(ApiErrorBody { code: e.code().to_string(), message: e.message_zh() }))
+        Err(e) => Ok((
+            axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+            Json(ApiErrorBody {
+                code: e.code().to_string(),
+                message: e.message_zh(),
+            }),
+        )
             .into_response()),
     }
 }
@@ -387,16 +453,26 @@ fn events_of<'a>(
     tx: &'a mut jingkang_core::store::Tx,
     scope: &'a jingkang_core::regions::Scope,
     id: i64,
-) -> jingkang_core::store::batch::BoxFuture<'a, anyhow::Result<Vec<registration::RegistrationEvent>>> {
+) -> jingkang_core::store::batch::BoxFuture<'a, anyhow::Result<Vec<registration::RegistrationEvent>>>
+{
     Box::pin(registration::events(tx, scope, id))
 }
 
-async fn registration_info(state: &AppState, who: &CurrentUser, id: i64) -> Result<RegistrationInfo, ApiError> {
-    let (p, events) = crate::pages::read_person(state, who, id, events_of).await?.ok_or(AppError::NotFound)?;
+async fn registration_info(
+    state: &AppState,
+    who: &CurrentUser,
+    id: i64,
+) -> Result<RegistrationInfo, ApiError> {
+    let (p, events) = crate::pages::read_person(state, who, id, events_of)
+        .await?
+        .ok_or(AppError::NotFound)?;
     let current = p.state;
     Ok(RegistrationInfo {
         state: current.code().to_string(),
-        allowed: jingkang_core::care::registration::allowed(current).into_iter().map(str::to_string).collect(),
+        allowed: jingkang_core::care::registration::allowed(current)
+            .into_iter()
+            .map(str::to_string)
+            .collect(),
         events: events
             .into_iter()
             .map(|e| RegistrationEventItem {
@@ -440,18 +516,41 @@ pub async fn registration_post(
 ) -> Result<Response, ApiError> {
     let Json(req) = body.map_err(|_| AppError::BadRequest("form-invalid".into()))?;
     let unprocessable = |code: &str, message: String| {
-        (axum::http::StatusCode::UNPROCESSABLE_ENTITY, Json(ApiErrorBody { code: code.to_string(), message })).into_response()
+        (
+            axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+            Json(ApiErrorBody {
+                code: code.to_string(),
+                message,
+            }),
+        )
+            .into_response()
     };
     let event = match crate::care::event_of(&req.event, &req.reason, &req.close_reason) {
         Ok(e) => e,
-        Err(code) => return Ok(unprocessable(code, jingkang_core::messages::template(code).to_string())),
+        Err(code) => {
+            return Ok(unprocessable(
+                code,
+                jingkang_core::messages::template(code).to_string(),
+            ));
+        }
     };
     let mut tx = state.db.begin().await?;
-    match registration::transition(&mut tx, &who.scope, &who.user.actor(), id, &event, &crate::care::gate(req.no_serious_disease)?).await? {
+    match registration::transition(
+        &mut tx,
+        &who.scope,
+        &who.user.actor(),
+        id,
+        &event,
+        &crate::care::gate(req.no_serious_disease)?,
+    )
+    .await?
+    {
         Ok(_) => tx.commit().await?,
         Err(registration::Refusal::NotFound) => return Err(AppError::NotFound.into()),
         Err(registration::Refusal::Rule(e)) => return Ok(unprocessable(e.code(), e.message())),
-        Err(r @ registration::Refusal::Ineligible(_)) => return Ok(unprocessable("registration-ineligible", r.message())),
+        Err(r @ registration::Refusal::Ineligible(_)) => {
+            return Ok(unprocessable("registration-ineligible", r.message()));
+        }
     }
     Ok(Json(registration_info(&state, &who, id).await?).into_response())
 }
@@ -493,7 +592,10 @@ pub struct NewUserResponse {
 /// Accounts of the administrator's region subtree.
 #[utoipa::path(get, path = "/api/v1/users", responses((status = 200, body = Vec<UserItem>), (status = 403, body = ApiErrorBody)),
     security(("bearer" = [])), tag = "users")]
-pub async fn users_list(State(state): State<AppState>, ApiNeed(who, _): ApiNeed<crate::auth::Admins>) -> Result<Json<Vec<UserItem>>, ApiError> {
+pub async fn users_list(
+    State(state): State<AppState>,
+    ApiNeed(who, _): ApiNeed<crate::auth::Admins>,
+) -> Result<Json<Vec<UserItem>>, ApiError> {
     let mut tx = state.db.begin().await?;
     let all = jingkang_core::store::accounts::list_users(&mut tx).await?;
     tx.commit().await?;
@@ -525,7 +627,8 @@ pub async fn users_create(
     body: Result<Json<NewUserRequest>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Response, ApiError> {
     let Json(req) = body.map_err(|_| AppError::BadRequest("form-invalid".into()))?;
-    let role = jingkang_core::accounts::Role::parse(&req.role).ok_or(AppError::BadRequest("role-invalid".into()))?;
+    let role = jingkang_core::accounts::Role::parse(&req.role)
+        .ok_or(AppError::BadRequest("role-invalid".into()))?;
     let region = req.region.trim();
     if !who.scope.contains(region) || state.tree.get(region).is_none() {
         return Err(AppError::BadRequest("region-unknown".into()).into());
@@ -544,7 +647,11 @@ pub async fn users_create(
     match jingkang_core::store::accounts::create_user(&mut tx, &who.user.actor(), &new).await? {
         Ok(id) => {
             tx.commit().await?;
-            let body = NewUserResponse { id, username: new.username.to_string(), first_password: password };
+            let body = NewUserResponse {
+                id,
+                username: new.username.to_string(),
+                first_password: password,
+            };
             Ok((axum::http::StatusCode::CREATED, Json(body)).into_response())
         }
         Err(e) => Err(AppError::BadRequest(e.0.to_string()).into()),
@@ -556,7 +663,10 @@ impl utoipa::Modify for BearerAuth {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
         let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme("bearer", SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()));
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
     }
 }
 

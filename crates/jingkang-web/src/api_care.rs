@@ -10,10 +10,10 @@ use jingkang_core::care::followup::{self, FormDef};
 use jingkang_core::care::schedule::RISK_GRADES;
 use jingkang_core::regions::Scope;
 use jingkang_core::store::Tx;
-use jingkang_core::store::batch::BoxFuture;
-use jingkang_core::store::followups::{self, Refusal, Schedule, StoredFollowup};
 use jingkang_core::store::alerts::Notification;
+use jingkang_core::store::batch::BoxFuture;
 use jingkang_core::store::emergencies::StoredEmergency;
+use jingkang_core::store::followups::{self, Refusal, Schedule, StoredFollowup};
 use jingkang_core::store::worklists::{WorkFilter, WorkItem};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -42,9 +42,18 @@ pub struct ScheduleInfo {
 
 impl From<Option<Schedule>> for ScheduleInfo {
     fn from(s: Option<Schedule>) -> Self {
-        let s = s.unwrap_or(Schedule { risk_grade: None, condition_class: None, last_followup_date: None, next_followup_date: None, followup_lost: false });
+        let s = s.unwrap_or(Schedule {
+            risk_grade: None,
+            condition_class: None,
+            last_followup_date: None,
+            next_followup_date: None,
+            followup_lost: false,
+        });
         ScheduleInfo {
-            risk_definition: s.risk_grade.and_then(|g| RISK_GRADES.iter().find(|(n, _)| i64::from(*n) == g)).map(|(_, t)| t.to_string()),
+            risk_definition: s
+                .risk_grade
+                .and_then(|g| RISK_GRADES.iter().find(|(n, _)| i64::from(*n) == g))
+                .map(|(_, t)| t.to_string()),
             risk_grade: s.risk_grade,
             condition_class: s.condition_class,
             last_followup_date: s.last_followup_date,
@@ -64,20 +73,42 @@ pub struct FollowupsInfo {
 /// Most follow-ups one API answer lists.
 const API_FOLLOWUPS: i64 = 1000;
 
-fn followups_of<'a>(tx: &'a mut Tx, scope: &'a Scope, id: i64) -> BoxFuture<'a, anyhow::Result<(Option<Schedule>, Vec<StoredFollowup>)>> {
-    Box::pin(async move { Ok((followups::schedule(tx, scope, id).await?, followups::list(tx, scope, id, API_FOLLOWUPS).await?)) })
+fn followups_of<'a>(
+    tx: &'a mut Tx,
+    scope: &'a Scope,
+    id: i64,
+) -> BoxFuture<'a, anyhow::Result<(Option<Schedule>, Vec<StoredFollowup>)>> {
+    Box::pin(async move {
+        Ok((
+            followups::schedule(tx, scope, id).await?,
+            followups::list(tx, scope, id, API_FOLLOWUPS).await?,
+        ))
+    })
 }
 
-async fn followups_info(state: &AppState, who: &crate::auth::CurrentUser, id: i64) -> Result<FollowupsInfo, ApiError> {
-    let (_, (schedule, list)) = crate::pages::read_person(state, who, id, followups_of).await?.ok_or(AppError::NotFound)?;
-    Ok(FollowupsInfo { schedule: schedule.into(), items: list })
+async fn followups_info(
+    state: &AppState,
+    who: &crate::auth::CurrentUser,
+    id: i64,
+) -> Result<FollowupsInfo, ApiError> {
+    let (_, (schedule, list)) = crate::pages::read_person(state, who, id, followups_of)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    Ok(FollowupsInfo {
+        schedule: schedule.into(),
+        items: list,
+    })
 }
 
 /// A person's follow-ups and current schedule. The read is audited.
 #[utoipa::path(get, path = "/api/v1/persons/{id}/followups", params(("id" = i64, Path, description = "Internal person id")),
     responses((status = 200, body = FollowupsInfo), (status = 404, body = ApiErrorBody)),
     security(("bearer" = [])), tag = "followups")]
-pub async fn followups_get(State(state): State<AppState>, ApiNeed(who, _): ApiNeed<ReadClinical>, Path(id): Path<i64>) -> Result<Json<FollowupsInfo>, ApiError> {
+pub async fn followups_get(
+    State(state): State<AppState>,
+    ApiNeed(who, _): ApiNeed<ReadClinical>,
+    Path(id): Path<i64>,
+) -> Result<Json<FollowupsInfo>, ApiError> {
     Ok(Json(followups_info(&state, &who, id).await?))
 }
 
@@ -116,7 +147,12 @@ fn refused(errors: &[followup::FieldError]) -> Response {
         message: crate::followups::errors_message(errors),
         errors: errors
             .iter()
-            .map(|e| FieldProblem { field: e.field.clone(), label: e.label.clone(), code: e.code.to_string(), message: e.message.clone() })
+            .map(|e| FieldProblem {
+                field: e.field.clone(),
+                label: e.label.clone(),
+                code: e.code.to_string(),
+                message: e.message.clone(),
+            })
             .collect(),
     };
     (StatusCode::UNPROCESSABLE_ENTITY, Json(body)).into_response()
@@ -134,7 +170,10 @@ pub async fn followups_post(
     State(state): State<AppState>,
     ApiNeed(who, _): ApiNeed<RecordFollowups>,
     Path(id): Path<i64>,
-    body: Result<Json<serde_json::Map<String, serde_json::Value>>, axum::extract::rejection::JsonRejection>,
+    body: Result<
+        Json<serde_json::Map<String, serde_json::Value>>,
+        axum::extract::rejection::JsonRejection,
+    >,
 ) -> Result<Response, ApiError> {
     let Json(body) = body.map_err(|_| AppError::BadRequest("form-invalid".into()))?;
     let form = crate::followups::form_def()?;
@@ -178,22 +217,35 @@ pub struct RiskInfo {
 #[utoipa::path(get, path = "/api/v1/persons/{id}/risk", params(("id" = i64, Path, description = "Internal person id")),
     responses((status = 200, body = RiskInfo), (status = 404, body = ApiErrorBody)),
     security(("bearer" = [])), tag = "followups")]
-pub async fn risk_get(State(state): State<AppState>, ApiNeed(who, _): ApiNeed<ReadClinical>, Path(id): Path<i64>) -> Result<Json<RiskInfo>, ApiError> {
+pub async fn risk_get(
+    State(state): State<AppState>,
+    ApiNeed(who, _): ApiNeed<ReadClinical>,
+    Path(id): Path<i64>,
+) -> Result<Json<RiskInfo>, ApiError> {
     let info = followups_info(&state, &who, id).await?;
     let history = info
         .items
         .into_iter()
         .rev()
         .filter(|f| !f.lost)
-        .map(|f| RiskPoint { visit_date: f.visit_date, risk_grade: f.risk_grade, condition_class: f.condition_class.map(|c| c.code().to_string()) })
+        .map(|f| RiskPoint {
+            visit_date: f.visit_date,
+            risk_grade: f.risk_grade,
+            condition_class: f.condition_class.map(|c| c.code().to_string()),
+        })
         .collect();
-    Ok(Json(RiskInfo { current: info.schedule, history }))
+    Ok(Json(RiskInfo {
+        current: info.schedule,
+        history,
+    }))
 }
 
 /// The follow-up form definition: sections, fields (key, label, kind, options) — what
 /// `POST /api/v1/persons/{id}/followups` accepts.
 #[utoipa::path(get, path = "/api/v1/forms/followup", responses((status = 200, body = Object)), security(("bearer" = [])), tag = "followups")]
-pub async fn followup_form(_who: ApiNeed<ReadClinical>) -> Result<Json<&'static FormDef>, ApiError> {
+pub async fn followup_form(
+    _who: ApiNeed<ReadClinical>,
+) -> Result<Json<&'static FormDef>, ApiError> {
     Ok(Json(crate::followups::form_def()?))
 }
 
@@ -250,7 +302,10 @@ pub async fn worklist_get(
 
 /// The latest emergency events in the caller's scope (at most 200). Audited.
 #[utoipa::path(get, path = "/api/v1/emergencies", responses((status = 200, body = Vec<StoredEmergency>)), security(("bearer" = [])), tag = "emergencies")]
-pub async fn emergencies_get(State(state): State<AppState>, ApiNeed(who, _): ApiNeed<ReadClinical>) -> Result<Json<Vec<StoredEmergency>>, ApiError> {
+pub async fn emergencies_get(
+    State(state): State<AppState>,
+    ApiNeed(who, _): ApiNeed<ReadClinical>,
+) -> Result<Json<Vec<StoredEmergency>>, ApiError> {
     let (scope, actor) = (who.scope.clone(), who.user.actor());
     let list = state
         .writes
@@ -258,7 +313,14 @@ pub async fn emergencies_get(State(state): State<AppState>, ApiNeed(who, _): Api
             let (scope, actor) = (scope.clone(), actor.clone());
             Box::pin(async move {
                 let list = jingkang_core::store::emergencies::recent(tx, &scope, 200).await?;
-                jingkang_core::store::audit::record(tx, &actor, "emergency.list", None, serde_json::json!({"results": list.len(), "via": "api"})).await?;
+                jingkang_core::store::audit::record(
+                    tx,
+                    &actor,
+                    "emergency.list",
+                    None,
+                    serde_json::json!({"results": list.len(), "via": "api"}),
+                )
+                .await?;
                 Ok(jingkang_core::store::batch::Outcome::Keep(list))
             })
         })
@@ -322,7 +384,15 @@ pub async fn emergencies_post(
         Err(errors) => return Ok(refused(&errors)),
     };
     match crate::alerts::record(&state, &who, req.person_id, e).await? {
-        Some(r) => Ok((StatusCode::CREATED, Json(EmergencyRecorded { id: r.id, risk_grade: r.risk_after, notified: r.notifications.len() })).into_response()),
+        Some(r) => Ok((
+            StatusCode::CREATED,
+            Json(EmergencyRecorded {
+                id: r.id,
+                risk_grade: r.risk_after,
+                notified: r.notifications.len(),
+            }),
+        )
+            .into_response()),
         None => Err(AppError::NotFound.into()),
     }
 }
@@ -330,7 +400,10 @@ pub async fn emergencies_post(
 /// The caller's notifications (the police and the township receive high-risk alerts of their
 /// area), newest first.
 #[utoipa::path(get, path = "/api/v1/notifications", responses((status = 200, body = Vec<Notification>)), security(("bearer" = [])), tag = "emergencies")]
-pub async fn notifications_get(State(state): State<AppState>, ApiNeed(who, _): ApiNeed<crate::auth::ReadRegistry>) -> Result<Json<Vec<Notification>>, ApiError> {
+pub async fn notifications_get(
+    State(state): State<AppState>,
+    ApiNeed(who, _): ApiNeed<crate::auth::ReadRegistry>,
+) -> Result<Json<Vec<Notification>>, ApiError> {
     Ok(Json(crate::alerts::read_notes(&state, &who).await?))
 }
 
@@ -344,7 +417,10 @@ pub struct ReferralsOut {
 
 /// Referrals received and sent in the caller's scope. Audited.
 #[utoipa::path(get, path = "/api/v1/referrals", responses((status = 200, body = ReferralsOut)), security(("bearer" = [])), tag = "referrals")]
-pub async fn referrals_get(State(state): State<AppState>, ApiNeed(who, _): ApiNeed<crate::auth::Referrals>) -> Result<Json<ReferralsOut>, ApiError> {
+pub async fn referrals_get(
+    State(state): State<AppState>,
+    ApiNeed(who, _): ApiNeed<crate::auth::Referrals>,
+) -> Result<Json<ReferralsOut>, ApiError> {
     let (inbox, sent) = crate::referrals::lists(&state, &who, "api").await?;
     Ok(Json(ReferralsOut { inbox, sent }))
 }
@@ -379,7 +455,14 @@ pub struct ReferralSent {
 }
 
 fn unprocessable(code: &str, message: String) -> Response {
-    (StatusCode::UNPROCESSABLE_ENTITY, Json(ApiErrorBody { code: code.to_string(), message })).into_response()
+    (
+        StatusCode::UNPROCESSABLE_ENTITY,
+        Json(ApiErrorBody {
+            code: code.to_string(),
+            message,
+        }),
+    )
+        .into_response()
 }
 
 /// Send a referral from the caller's scope. Refusals (unknown kind or region, the person's own
@@ -397,9 +480,21 @@ pub async fn referrals_post(
     let subject = match (req.person_id, req.new_person) {
         (Some(id), None) => Subject::Existing(id),
         (None, Some(values)) => Subject::New(values),
-        _ => return Ok(unprocessable("form-invalid", jingkang_core::messages::template("form-invalid").to_string())),
+        _ => {
+            return Ok(unprocessable(
+                "form-invalid",
+                jingkang_core::messages::template("form-invalid").to_string(),
+            ));
+        }
     };
-    let new = NewReferral { kind: req.kind, subject, to_region: req.to_region.trim().to_string(), reason: req.reason, documents: req.documents, sent_on: today() };
+    let new = NewReferral {
+        kind: req.kind,
+        subject,
+        to_region: req.to_region.trim().to_string(),
+        reason: req.reason,
+        documents: req.documents,
+        sent_on: today(),
+    };
     match crate::referrals::send(&state, &who, new).await? {
         Ok(id) => Ok((StatusCode::CREATED, Json(ReferralSent { id })).into_response()),
         Err(refusal) => Ok(unprocessable(refusal.code, refusal.message())),
@@ -449,10 +544,16 @@ pub async fn referral_step(
 ) -> Result<Response, ApiError> {
     let Json(req) = body.map_err(|_| AppError::BadRequest("form-invalid".into()))?;
     let Some(event) = crate::referrals::event(&req.event, req.reason) else {
-        return Ok(unprocessable("form-invalid", jingkang_core::messages::template("form-invalid").to_string()));
+        return Ok(unprocessable(
+            "form-invalid",
+            jingkang_core::messages::template("form-invalid").to_string(),
+        ));
     };
     match crate::referrals::act(&state, &who, id, event).await? {
-        Ok(s) => Ok(Json(ReferralStepped { state: s.code().into() }).into_response()),
+        Ok(s) => Ok(Json(ReferralStepped {
+            state: s.code().into(),
+        })
+        .into_response()),
         Err(refusal) => Ok(unprocessable(refusal.code, refusal.message())),
     }
 }
@@ -460,7 +561,10 @@ pub async fn referral_step(
 /// The assessment instruments: items, options and scores, the total, bands and interpretation —
 /// the definitions the forms are rendered from.
 #[utoipa::path(get, path = "/api/v1/instruments", responses((status = 200, body = Vec<jingkang_core::care::instrument::Instrument>)), security(("bearer" = [])), tag = "assessments")]
-pub async fn instruments_get(State(state): State<AppState>, _need: ApiNeed<ReadClinical>) -> Json<Vec<jingkang_core::care::instrument::Instrument>> {
+pub async fn instruments_get(
+    State(state): State<AppState>,
+    _need: ApiNeed<ReadClinical>,
+) -> Json<Vec<jingkang_core::care::instrument::Instrument>> {
     Json(state.instruments.instruments.clone())
 }
 
@@ -473,7 +577,9 @@ pub async fn assessments_get(
     ApiNeed(who, _): ApiNeed<ReadClinical>,
     Path(id): Path<i64>,
 ) -> Result<Json<Vec<jingkang_core::store::assessments::StoredAssessment>>, ApiError> {
-    let (_, list) = crate::pages::read_person(&state, &who, id, crate::assessments::of_person).await?.ok_or(AppError::NotFound)?;
+    let (_, list) = crate::pages::read_person(&state, &who, id, crate::assessments::of_person)
+        .await?
+        .ok_or(AppError::NotFound)?;
     Ok(Json(list))
 }
 
@@ -513,12 +619,30 @@ pub async fn assessments_post(
     body: Result<Json<AssessmentRequest>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Response, ApiError> {
     let Json(req) = body.map_err(|_| AppError::BadRequest("form-invalid".into()))?;
-    let new = jingkang_core::store::assessments::NewAssessment { assessed_on: req.assessed_on, assessor: req.assessor, answers: req.answers };
+    let new = jingkang_core::store::assessments::NewAssessment {
+        assessed_on: req.assessed_on,
+        assessor: req.assessor,
+        answers: req.answers,
+    };
     match crate::assessments::record(&state, &who, id, &req.instrument, new).await? {
-        Ok((id, scored)) => Ok((StatusCode::CREATED, Json(AssessmentRecorded { id, scored })).into_response()),
+        Ok((id, scored)) => {
+            Ok((StatusCode::CREATED, Json(AssessmentRecorded { id, scored })).into_response())
+        }
         Err(problems) => {
-            let message = problems.iter().map(|p| p.message.as_str()).collect::<Vec<_>>().join("；");
-            Ok((StatusCode::UNPROCESSABLE_ENTITY, Json(AssessmentRefused { code: "assessment-invalid".into(), message, problems })).into_response())
+            let message = problems
+                .iter()
+                .map(|p| p.message.as_str())
+                .collect::<Vec<_>>()
+                .join("；");
+            Ok((
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Json(AssessmentRefused {
+                    code: "assessment-invalid".into(),
+                    message,
+                    problems,
+                }),
+            )
+                .into_response())
         }
     }
 }

@@ -26,7 +26,13 @@ use crate::extract::{Form, Path, Query};
 use crate::pages::Chrome;
 
 /// Score and record one assessment in a group-committed transaction. `Err(NotFound)` is 404.
-pub(crate) async fn record(state: &AppState, who: &CurrentUser, id: i64, code: &str, new: NewAssessment) -> AppResult<Result<(i64, Scored), Vec<Problem>>> {
+pub(crate) async fn record(
+    state: &AppState,
+    who: &CurrentUser,
+    id: i64,
+    code: &str,
+    new: NewAssessment,
+) -> AppResult<Result<(i64, Scored), Vec<Problem>>> {
     let Some(instrument) = state.instruments.get(code).cloned() else {
         return Ok(Err(vec![problem("instrument", "instrument-unknown", &[])]));
     };
@@ -35,25 +41,46 @@ pub(crate) async fn record(state: &AppState, who: &CurrentUser, id: i64, code: &
     let done = state
         .writes
         .run(move |tx| {
-            let (scope, actor, instrument, new) = (scope.clone(), actor.clone(), instrument.clone(), new.clone());
-            Box::pin(async move { Ok(Outcome::Keep(assessments::record(tx, &scope, &actor, &instrument, id, &new, day).await?)) })
+            let (scope, actor, instrument, new) = (
+                scope.clone(),
+                actor.clone(),
+                instrument.clone(),
+                new.clone(),
+            );
+            Box::pin(async move {
+                Ok(Outcome::Keep(
+                    assessments::record(tx, &scope, &actor, &instrument, id, &new, day).await?,
+                ))
+            })
         })
         .await?;
     match done {
         Ok(v) => Ok(Ok(v)),
         Err(Refusal::NotFound) => Err(AppError::NotFound),
         Err(Refusal::Future) => Ok(Err(vec![problem("assessed_on", "assessment-future", &[])])),
-        Err(Refusal::AssessorMissing) => Ok(Err(vec![problem("assessor", "assessment-assessor-missing", &[])])),
+        Err(Refusal::AssessorMissing) => Ok(Err(vec![problem(
+            "assessor",
+            "assessment-assessor-missing",
+            &[],
+        )])),
         Err(Refusal::Invalid(p)) => Ok(Err(p)),
     }
 }
 
 fn problem(key: &str, code: &str, args: &[(&str, &str)]) -> Problem {
-    Problem { key: key.to_string(), code: code.to_string(), message: messages::render(code, args) }
+    Problem {
+        key: key.to_string(),
+        code: code.to_string(),
+        message: messages::render(code, args),
+    }
 }
 
 /// The person's assessments (for the person page and the API), read with the person.
-pub(crate) fn of_person<'a>(tx: &'a mut Tx, scope: &'a Scope, id: i64) -> BoxFuture<'a, anyhow::Result<Vec<StoredAssessment>>> {
+pub(crate) fn of_person<'a>(
+    tx: &'a mut Tx,
+    scope: &'a Scope,
+    id: i64,
+) -> BoxFuture<'a, anyhow::Result<Vec<StoredAssessment>>> {
     Box::pin(async move { assessments::of_person(tx, scope, id).await })
 }
 
@@ -102,9 +129,21 @@ pub struct FormQuery {
     instrument: String,
 }
 
-fn form_page(state: &AppState, who: &CurrentUser, id: i64, name: String, instrument: &Instrument, values: &BTreeMap<String, String>, problems: &[Problem]) -> FormPage {
+fn form_page(
+    state: &AppState,
+    who: &CurrentUser,
+    id: i64,
+    name: String,
+    instrument: &Instrument,
+    values: &BTreeMap<String, String>,
+    problems: &[Problem],
+) -> FormPage {
     let error_of = |key: &str| {
-        let m: Vec<&str> = problems.iter().filter(|p| p.key == key).map(|p| p.message.as_str()).collect();
+        let m: Vec<&str> = problems
+            .iter()
+            .filter(|p| p.key == key)
+            .map(|p| p.message.as_str())
+            .collect();
         (!m.is_empty()).then(|| m.join("；"))
     };
     let items = instrument
@@ -116,16 +155,37 @@ fn form_page(state: &AppState, who: &CurrentUser, id: i64, name: String, instrum
             options: instrument
                 .options_of(item)
                 .iter()
-                .map(|o| OptionView { value: o.value.clone(), label: o.label.clone(), checked: values.get(&item.key) == Some(&o.value) })
+                .map(|o| OptionView {
+                    value: o.value.clone(),
+                    label: o.label.clone(),
+                    checked: values.get(&item.key) == Some(&o.value),
+                })
                 .collect(),
             error: error_of(&item.key),
         })
         .collect();
     let rated = match &instrument.total {
-        Total::Rated { key, label, min, max } => Some((key.clone(), label.clone(), *min, *max, values.get(key).cloned().unwrap_or_default(), error_of(key))),
+        Total::Rated {
+            key,
+            label,
+            min,
+            max,
+        } => Some((
+            key.clone(),
+            label.clone(),
+            *min,
+            *max,
+            values.get(key).cloned().unwrap_or_default(),
+            error_of(key),
+        )),
         Total::Sum => None,
     };
-    let known: Vec<&str> = instrument.items.iter().map(|i| i.key.as_str()).chain(["assessed_on", "assessor"]).collect();
+    let known: Vec<&str> = instrument
+        .items
+        .iter()
+        .map(|i| i.key.as_str())
+        .chain(["assessed_on", "assessor"])
+        .collect();
     let general: Vec<String> = problems
         .iter()
         .filter(|p| !known.contains(&p.key.as_str()) && rated.as_ref().is_none_or(|r| r.0 != p.key))
@@ -136,54 +196,101 @@ fn form_page(state: &AppState, who: &CurrentUser, id: i64, name: String, instrum
         csrf: who.csrf().to_string(),
         id,
         name,
-        instruments: state.instruments.instruments.iter().map(|i| InstrumentLink { code: i.code.clone(), name: i.name.clone(), current: i.code == instrument.code }).collect(),
+        instruments: state
+            .instruments
+            .instruments
+            .iter()
+            .map(|i| InstrumentLink {
+                code: i.code.clone(),
+                name: i.name.clone(),
+                current: i.code == instrument.code,
+            })
+            .collect(),
         code: instrument.code.clone(),
         title: instrument.name.clone(),
         interpretation: instrument.interpretation.clone(),
         items,
         rated,
-        assessed_on: values.get("assessed_on").cloned().unwrap_or_else(|| today().to_string()),
-        assessor: values.get("assessor").cloned().unwrap_or_else(|| who.user.display_name.clone()),
-        general: [error_of("assessed_on"), error_of("assessor")].into_iter().flatten().chain(general).collect(),
+        assessed_on: values
+            .get("assessed_on")
+            .cloned()
+            .unwrap_or_else(|| today().to_string()),
+        assessor: values
+            .get("assessor")
+            .cloned()
+            .unwrap_or_else(|| who.user.display_name.clone()),
+        general: [error_of("assessed_on"), error_of("assessor")]
+            .into_iter()
+            .flatten()
+            .chain(general)
+            .collect(),
         has_errors: !problems.is_empty(),
     }
 }
 
 async fn person_name(state: &AppState, who: &CurrentUser, id: i64) -> AppResult<String> {
-    let (p, _) = crate::pages::read_person(state, who, id, of_person).await?.ok_or(AppError::NotFound)?;
+    let (p, _) = crate::pages::read_person(state, who, id, of_person)
+        .await?
+        .ok_or(AppError::NotFound)?;
     Ok(p.record.data.name)
 }
 
 fn instrument_or_first<'a>(state: &'a AppState, code: &str) -> AppResult<&'a Instrument> {
-    state.instruments.get(code).or_else(|| state.instruments.instruments.first()).ok_or(AppError::NotFound)
+    state
+        .instruments
+        .get(code)
+        .or_else(|| state.instruments.instruments.first())
+        .ok_or(AppError::NotFound)
 }
 
 /// The form of an instrument (`?instrument=sdss`; the first one otherwise).
-pub async fn new_form(State(state): State<AppState>, Need { who, .. }: Need<RecordAssessments>, Path(id): Path<i64>, Query(q): Query<FormQuery>) -> AppResult<Response> {
+pub async fn new_form(
+    State(state): State<AppState>,
+    Need { who, .. }: Need<RecordAssessments>,
+    Path(id): Path<i64>,
+    Query(q): Query<FormQuery>,
+) -> AppResult<Response> {
     let name = person_name(&state, &who, id).await?;
     let instrument = instrument_or_first(&state, &q.instrument)?;
     Ok(form_page(&state, &who, id, name, instrument, &BTreeMap::new(), &[]).into_response())
 }
 
 /// Record from the form; problems show the form again beside their items (422).
-pub async fn create(State(state): State<AppState>, Need { who, .. }: Need<RecordAssessments>, Path(id): Path<i64>, Form(pairs): Form<Vec<(String, String)>>) -> AppResult<Response> {
+pub async fn create(
+    State(state): State<AppState>,
+    Need { who, .. }: Need<RecordAssessments>,
+    Path(id): Path<i64>,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> AppResult<Response> {
     let values: BTreeMap<String, String> = pairs.into_iter().collect();
     who.check_csrf(values.get("csrf").map_or("", String::as_str))?;
     let code = values.get("instrument").cloned().unwrap_or_default();
-    let assessed_on = values.get("assessed_on").and_then(|d| NaiveDate::parse_from_str(d.trim(), "%Y-%m-%d").ok());
+    let assessed_on = values
+        .get("assessed_on")
+        .and_then(|d| NaiveDate::parse_from_str(d.trim(), "%Y-%m-%d").ok());
     let outcome = match assessed_on {
         None => Err(vec![problem("assessed_on", "assessment-date-invalid", &[])]),
         Some(assessed_on) => {
-            let new = NewAssessment { assessed_on, assessor: values.get("assessor").cloned().unwrap_or_default(), answers: values.clone() };
+            let new = NewAssessment {
+                assessed_on,
+                assessor: values.get("assessor").cloned().unwrap_or_default(),
+                answers: values.clone(),
+            };
             record(&state, &who, id, &code, new).await?
         }
     };
     match outcome {
-        Ok((aid, _)) => Ok(Redirect::to(&format!("/persons/{id}?assessed={aid}#assessments")).into_response()),
+        Ok((aid, _)) => {
+            Ok(Redirect::to(&format!("/persons/{id}?assessed={aid}#assessments")).into_response())
+        }
         Err(problems) => {
             let name = person_name(&state, &who, id).await?;
             let instrument = instrument_or_first(&state, &code)?;
-            Ok((StatusCode::UNPROCESSABLE_ENTITY, form_page(&state, &who, id, name, instrument, &values, &problems)).into_response())
+            Ok((
+                StatusCode::UNPROCESSABLE_ENTITY,
+                form_page(&state, &who, id, name, instrument, &values, &problems),
+            )
+                .into_response())
         }
     }
 }
@@ -214,8 +321,16 @@ const H: f64 = 160.0;
 const PAD: f64 = 30.0;
 
 /// The section: newest first in the table; one chart per instrument with two or more assessments.
-pub(crate) fn section(state: &AppState, list: &[StoredAssessment]) -> (Vec<AssessmentLine>, Vec<Chart>) {
-    let name_of = |code: &str| state.instruments.get(code).map_or_else(|| code.to_string(), |i| i.short.clone());
+pub(crate) fn section(
+    state: &AppState,
+    list: &[StoredAssessment],
+) -> (Vec<AssessmentLine>, Vec<Chart>) {
+    let name_of = |code: &str| {
+        state
+            .instruments
+            .get(code)
+            .map_or_else(|| code.to_string(), |i| i.short.clone())
+    };
     let lines = list
         .iter()
         .rev()
@@ -236,25 +351,51 @@ pub(crate) fn section(state: &AppState, list: &[StoredAssessment]) -> (Vec<Asses
     let charts = codes
         .into_iter()
         .filter_map(|code| {
-            let series: Vec<&StoredAssessment> = list.iter().filter(|a| a.instrument == code).collect();
+            let series: Vec<&StoredAssessment> =
+                list.iter().filter(|a| a.instrument == code).collect();
             if series.len() < 2 {
                 return None;
             }
             let (lo, hi) = match state.instruments.get(code) {
                 Some(i) => match &i.total {
                     Total::Rated { min, max, .. } => (*min, *max),
-                    Total::Sum => (0, i.bands.iter().map(|b| b.max).max().unwrap_or(1).min(i.items.len() as i64 * 5).max(1)),
+                    Total::Sum => (
+                        0,
+                        i.bands
+                            .iter()
+                            .map(|b| b.max)
+                            .max()
+                            .unwrap_or(1)
+                            .min(i.items.len() as i64 * 5)
+                            .max(1),
+                    ),
                 },
                 None => (0, series.iter().map(|a| a.total).max().unwrap_or(1).max(1)),
             };
             let (first, last) = (series[0].assessed_on, series[series.len() - 1].assessed_on);
             let span = (last - first).num_days().max(1) as f64;
             let x = |d: NaiveDate| PAD + (W - 2.0 * PAD) * ((d - first).num_days() as f64 / span);
-            let y = |v: i64| H - PAD - (H - 2.0 * PAD) * ((v.clamp(lo, hi) - lo) as f64 / (hi - lo).max(1) as f64);
-            let dots: Vec<(f64, f64, String)> = series.iter().map(|a| (x(a.assessed_on), y(a.total), format!("{}：{} 分", a.assessed_on, a.total))).collect();
+            let y = |v: i64| {
+                H - PAD
+                    - (H - 2.0 * PAD) * ((v.clamp(lo, hi) - lo) as f64 / (hi - lo).max(1) as f64)
+            };
+            let dots: Vec<(f64, f64, String)> = series
+                .iter()
+                .map(|a| {
+                    (
+                        x(a.assessed_on),
+                        y(a.total),
+                        format!("{}：{} 分", a.assessed_on, a.total),
+                    )
+                })
+                .collect();
             Some(Chart {
                 title: name_of(code),
-                points: dots.iter().map(|(x, y, _)| format!("{x:.1},{y:.1}")).collect::<Vec<_>>().join(" "),
+                points: dots
+                    .iter()
+                    .map(|(x, y, _)| format!("{x:.1},{y:.1}"))
+                    .collect::<Vec<_>>()
+                    .join(" "),
                 dots,
                 y_labels: vec![(y(lo), lo.to_string()), (y(hi), hi.to_string())],
                 first: first.to_string(),

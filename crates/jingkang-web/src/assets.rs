@@ -18,7 +18,10 @@ pub async fn serve(Path(path): Path<String>) -> Response {
                 res.headers_mut().insert(header::CONTENT_TYPE, v);
             }
             // Vendored files carry their version in the name; ours change with the binary.
-            res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600"));
+            res.headers_mut().insert(
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("public, max-age=3600"),
+            );
             res
         }
         None => StatusCode::NOT_FOUND.into_response(),

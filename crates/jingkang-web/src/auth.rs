@@ -15,8 +15,17 @@ use crate::error::AppError;
 
 /// Fields the police may see (SPEC §10: identity, address, guardian and risk).
 const POLICE_FIELDS: &[&str] = &[
-    "id_number", "name", "sex", "birth_date", "residence_region", "residence_address", "risk_grade", "guardian1.name",
-    "guardian1.relation", "guardian1.phone", "guardian1.phone_alt",
+    "id_number",
+    "name",
+    "sex",
+    "birth_date",
+    "residence_region",
+    "residence_address",
+    "risk_grade",
+    "guardian1.name",
+    "guardian1.relation",
+    "guardian1.phone",
+    "guardian1.phone_alt",
 ];
 
 pub const SESSION_COOKIE: &str = "jk_session";
@@ -41,7 +50,8 @@ impl CurrentUser {
     }
     /// Whether this user may see `person` (already in scope) at all.
     pub fn may_see(&self, person: &jingkang_core::store::persons::StoredPerson) -> bool {
-        self.min_risk_grade().is_none_or(|min| person.record.data.risk_grade.is_some_and(|g| g >= min))
+        self.min_risk_grade()
+            .is_none_or(|min| person.record.data.risk_grade.is_some_and(|g| g >= min))
     }
     /// Whether this user may see a field of a record: the police only identity, address, guardian
     /// and risk.
@@ -67,7 +77,10 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 
 /// Paths a user who must change the password (or give the second factor) may still reach.
 fn allowed_while_pending(path: &str) -> bool {
-    matches!(path, "/account/password" | "/logout" | "/login/totp" | "/account/totp")
+    matches!(
+        path,
+        "/account/password" | "/logout" | "/login/totp" | "/account/totp"
+    )
 }
 
 impl<S> FromRequestParts<S> for CurrentUser
@@ -98,7 +111,9 @@ where
                 None => return Err(AppError::Login),
             }
         } else {
-            let Some(cookie) = jar.get(SESSION_COOKIE) else { return Err(AppError::Login) };
+            let Some(cookie) = jar.get(SESSION_COOKIE) else {
+                return Err(AppError::Login);
+            };
             let found = accounts::find_session(&state.db, cookie.value()).await?;
             match found {
                 accounts::SessionLookup::Missing => return Err(AppError::Login),
@@ -108,7 +123,11 @@ where
                     tx.commit().await?;
                     return Err(AppError::Login);
                 }
-                accounts::SessionLookup::Live { user, session, stale } => {
+                accounts::SessionLookup::Live {
+                    user,
+                    session,
+                    stale,
+                } => {
                     if stale {
                         let mut tx = state.db.begin().await?;
                         accounts::touch_session(&mut tx, &session).await?;
@@ -132,10 +151,17 @@ where
                 }
             }
         }
-        let region = state.tree.get(&user.region_code).ok_or(AppError::Forbidden)?;
+        let region = state
+            .tree
+            .get(&user.region_code)
+            .ok_or(AppError::Forbidden)?;
         // A site's staff see the persons their site serves, within their region.
         let scope = Scope::of(region).at_site(user.site_id);
-        Ok(CurrentUser { user, session, scope })
+        Ok(CurrentUser {
+            user,
+            session,
+            scope,
+        })
     }
 }
 
@@ -169,7 +195,10 @@ where
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let who = CurrentUser::from_request_parts(parts, state).await?;
         if P::ROLES.contains(&who.user.role) {
-            Ok(Need { who, _policy: PhantomData })
+            Ok(Need {
+                who,
+                _policy: PhantomData,
+            })
         } else {
             Err(AppError::Forbidden)
         }
@@ -180,8 +209,16 @@ where
 /// read person records (least privilege); `auditor` reads the audit log, not records.
 pub struct ReadRegistry;
 impl Policy for ReadRegistry {
-    const ROLES: &'static [Role] =
-        &[Role::Civil, Role::Township, Role::Worker, Role::Doctor, Role::Hospital, Role::Disability, Role::Health, Role::Police];
+    const ROLES: &'static [Role] = &[
+        Role::Civil,
+        Role::Township,
+        Role::Worker,
+        Role::Doctor,
+        Role::Hospital,
+        Role::Disability,
+        Role::Health,
+        Role::Police,
+    ];
 }
 
 /// Any signed-in user.
@@ -212,7 +249,13 @@ impl Policy for EditRegistry {
 /// risk only), not 残联 or 民政.
 pub struct ReadClinical;
 impl Policy for ReadClinical {
-    const ROLES: &'static [Role] = &[Role::Township, Role::Worker, Role::Doctor, Role::Hospital, Role::Health];
+    const ROLES: &'static [Role] = &[
+        Role::Township,
+        Role::Worker,
+        Role::Doctor,
+        Role::Hospital,
+        Role::Health,
+    ];
 }
 
 /// Roles that record follow-ups: the doctors of primary care and of the psychiatric hospital.
@@ -316,7 +359,14 @@ impl Policy for ManageAgreements {
 /// Roles that see a person's agreements and their scans.
 pub struct ReadAgreements;
 impl Policy for ReadAgreements {
-    const ROLES: &'static [Role] = &[Role::Civil, Role::Township, Role::Worker, Role::Doctor, Role::Hospital, Role::Health];
+    const ROLES: &'static [Role] = &[
+        Role::Civil,
+        Role::Township,
+        Role::Worker,
+        Role::Doctor,
+        Role::Hospital,
+        Role::Health,
+    ];
 }
 
 /// Roles that send and receive referrals (SPEC §5): hospitals, the township and its workers, the
@@ -324,5 +374,12 @@ impl Policy for ReadAgreements {
 /// (`data/referrals.json`); which side a user is on is their scope.
 pub struct Referrals;
 impl Policy for Referrals {
-    const ROLES: &'static [Role] = &[Role::Civil, Role::Township, Role::Worker, Role::Doctor, Role::Hospital, Role::Disability];
+    const ROLES: &'static [Role] = &[
+        Role::Civil,
+        Role::Township,
+        Role::Worker,
+        Role::Doctor,
+        Role::Hospital,
+        Role::Disability,
+    ];
 }

@@ -6,6 +6,13 @@
 //! waits for a new one. One computation per board at a time: concurrent requests for a missing
 //! board wait for the first. Only counts are kept (no person); the lists behind a figure are
 //! always read live, scope and audit applied.
+//!
+//! Boards of whole regions (no site, a township or wider) share one count of the registry per
+//! quarter (a tally: `report::registry_counts`, by township, state and facts), kept the same way:
+//! a region's board is then its townships' groups summed and the few other measures (sites) read,
+//! milliseconds instead of one read of all its persons per region and user. [`keep_warm`] counts
+//! the dashboard's quarters when the server starts and again as they age, so no user waits for
+//! them; a board asked `fresh` is still computed live, and served until a newer tally.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -13,7 +20,8 @@ use std::sync::{Arc, Mutex};
 use chrono::{DateTime, Utc};
 use jingkang_core::care::standard::{Period, StandardRule};
 use jingkang_core::regions::Scope;
-use jingkang_core::report::indicators::{Board, board};
+use jingkang_core::report::indicators::{Board, board, board_of, quarters_to};
+use jingkang_core::store::report::{FactCount, People, current_quarter, registry_counts};
 
 use crate::AppState;
 use crate::error::{AppError, AppResult};
@@ -39,11 +47,24 @@ pub struct Kept {
     pub at: DateTime<Utc>,
 }
 
+/// The registry's facts counted for a quarter, and when.
+#[derive(Clone)]
+struct Tally {
+    counts: Arc<Vec<FactCount>>,
+    at: DateTime<Utc>,
+}
+
+/// The most quarters whose tally is kept (the dashboard offers nine, each with three before).
+const TALLIES_AT_MOST: usize = 16;
+
 #[derive(Default)]
 pub struct Boards {
     kept: Mutex<HashMap<Key, Kept>>,
     /// One lock per board being computed (single flight).
     flights: Mutex<HashMap<Key, Arc<tokio::sync::Mutex<()>>>>,
+    /// The tallies by quarter (`2026Q3`), and one lock per quarter being counted.
+    tallies: Mutex<HashMap<String, Tally>>,
+    counting: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 /// What a board is asked for: the user's scope, the region shown and the quarter.
@@ -57,7 +78,12 @@ pub struct Ask {
 
 impl Ask {
     fn key(&self) -> Key {
-        Key { bounds: self.scope.bounds(), site: self.scope.site(), region: self.region.clone(), quarter: self.quarter.clone() }
+        Key {
+            bounds: self.scope.bounds(),
+            site: self.scope.site(),
+            region: self.region.clone(),
+            quarter: self.quarter.clone(),
+        }
     }
 }
 
@@ -74,12 +100,37 @@ impl Boards {
         lock(&self.flights).entry(key.clone()).or_default().clone()
     }
 
+    fn tally(&self, quarter: &str) -> Option<Tally> {
+        lock(&self.tallies).get(quarter).cloned()
+    }
+
     /// The board asked for: kept (fresh, or stale while a new one is computed in the background),
-    /// or computed now when there is none or `fresh` is asked.
+    /// or computed now when there is none or `fresh` is asked. A whole region's board comes from
+    /// the quarter's tally when there is one (newer than a board of its own).
     pub async fn get(state: &AppState, ask: Ask, fresh: bool) -> AppResult<Kept> {
         let boards = &state.boards;
         let key = ask.key();
         let asked_at = Utc::now();
+        let whole = ask.scope.site().is_none() && ask.scope.prefix().len() <= 9;
+        if fresh && whole {
+            // The other regions' boards of the quarter are brought up to date too.
+            count_in_background(state, &ask.quarter, ask.period);
+        }
+        if !fresh && whole {
+            match boards.tally(&ask.quarter) {
+                Some(t) => {
+                    if asked_at - t.at >= FRESH_FOR {
+                        count_in_background(state, &ask.quarter, ask.period);
+                    }
+                    match boards.kept(&key) {
+                        Some(k) if k.at >= t.at => return Ok(k),
+                        _ => return from_tally(state, &ask, &t).await,
+                    }
+                }
+                // Counted in the background for the next time; this board is computed now.
+                None => count_in_background(state, &ask.quarter, ask.period),
+            }
+        }
         if !fresh && let Some(k) = boards.kept(&key) {
             if asked_at - k.at >= FRESH_FOR
                 && let Ok(guard) = boards.flight(&key).try_lock_owned()
@@ -88,7 +139,10 @@ impl Boards {
                 tokio::spawn(async move {
                     let _guard = guard;
                     if let Err(e) = compute(&state, &ask).await {
-                        tracing::warn!(error = format!("{e:?}"), "refreshing an indicator board failed");
+                        tracing::warn!(
+                            error = format!("{e:?}"),
+                            "refreshing an indicator board failed"
+                        );
                     }
                 });
             }
@@ -110,9 +164,56 @@ async fn compute(state: &AppState, ask: &Ask) -> AppResult<Kept> {
     let rule = StandardRule::shipped()?;
     let at = Utc::now();
     let mut tx = state.db.begin_read().await?;
-    let b = board(&mut tx, &state.tree, (&ask.scope, region), &state.indicators, (&ask.period, &ask.quarter), &rule).await?;
+    let b = board(
+        &mut tx,
+        &state.tree,
+        (&ask.scope, region),
+        &state.indicators,
+        (&ask.period, &ask.quarter),
+        &rule,
+    )
+    .await?;
     tx.commit().await?;
-    let kept = Kept { board: Arc::new(b), at };
+    Ok(keep(
+        state,
+        ask,
+        Kept {
+            board: Arc::new(b),
+            at,
+        },
+    ))
+}
+
+/// The board of a whole region from the quarter's tally (its other measures read now), kept
+/// with the tally's time.
+async fn from_tally(state: &AppState, ask: &Ask, tally: &Tally) -> AppResult<Kept> {
+    let region = state.tree.get(&ask.region).ok_or(AppError::NotFound)?;
+    let people = People::within(&tally.counts, &ask.scope).ok_or(AppError::NotFound)?;
+    let rule = StandardRule::shipped()?;
+    let mut tx = state.db.begin_read().await?;
+    let b = board_of(
+        &mut tx,
+        &state.tree,
+        (&ask.scope, region),
+        &state.indicators,
+        (&ask.period, &ask.quarter),
+        &rule,
+        people,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(keep(
+        state,
+        ask,
+        Kept {
+            board: Arc::new(b),
+            at: tally.at,
+        },
+    ))
+}
+
+/// Keep a board computed (the oldest half going when full).
+fn keep(state: &AppState, ask: &Ask, kept: Kept) -> Kept {
     let mut all = lock(&state.boards.kept);
     if all.len() >= KEEP_AT_MOST {
         // The oldest half goes: boards asked for lately stay.
@@ -122,5 +223,115 @@ async fn compute(state: &AppState, ask: &Ask) -> AppResult<Kept> {
         all.retain(|_, k| k.at > cut);
     }
     all.insert(ask.key(), kept.clone());
-    Ok(kept)
+    kept
+}
+
+/// Count the registry for `quarter` now (waiting for a count already running, and then not
+/// counting again) and keep the tally.
+pub async fn count(state: &AppState, quarter: &str, period: Period) -> AppResult<()> {
+    let asked_at = Utc::now();
+    let flight = lock(&state.boards.counting)
+        .entry(quarter.to_string())
+        .or_default()
+        .clone();
+    let _guard = flight.lock().await;
+    if state
+        .boards
+        .tally(quarter)
+        .is_some_and(|t| t.at >= asked_at)
+    {
+        return Ok(());
+    }
+    tally(state, quarter, period).await
+}
+
+async fn tally(state: &AppState, quarter: &str, period: Period) -> AppResult<()> {
+    let rule = StandardRule::shipped()?;
+    let at = Utc::now();
+    let mut tx = state.db.begin_read().await?;
+    let counts = registry_counts(&mut tx, &period, &rule).await?;
+    tx.commit().await?;
+    let mut all = lock(&state.boards.tallies);
+    if all.len() >= TALLIES_AT_MOST && !all.contains_key(quarter) {
+        let oldest = all.iter().min_by_key(|(_, t)| t.at).map(|(q, _)| q.clone());
+        if let Some(q) = oldest {
+            all.remove(&q);
+        }
+    }
+    all.insert(
+        quarter.to_string(),
+        Tally {
+            counts: Arc::new(counts),
+            at,
+        },
+    );
+    Ok(())
+}
+
+/// Count `quarter` in a background task unless one is counting it already.
+fn count_in_background(state: &AppState, quarter: &str, period: Period) {
+    let flight = lock(&state.boards.counting)
+        .entry(quarter.to_string())
+        .or_default()
+        .clone();
+    let Ok(guard) = flight.try_lock_owned() else {
+        return;
+    };
+    let (state, quarter) = (state.clone(), quarter.to_string());
+    tokio::spawn(async move {
+        let _guard = guard;
+        if let Err(e) = tally(&state, &quarter, period).await {
+            tracing::warn!(
+                error = format!("{e:?}"),
+                quarter,
+                "counting the registry for the boards failed"
+            );
+        }
+    });
+}
+
+/// The quarters the dashboard opens on: the last whole one and the three before (its trend),
+/// and the current one.
+pub fn dashboard_quarters() -> Vec<(String, Period)> {
+    let (y, q) = current_quarter(crate::entry::today());
+    let mut all = Period::quarter(y, q)
+        .map(|p| quarters_to(&p, 5))
+        .unwrap_or_default();
+    // The page's own quarter first, then the current one, then its trend's.
+    all.reverse();
+    if all.len() > 1 {
+        all.swap(0, 1);
+    }
+    all
+}
+
+/// Count the dashboard's quarters now, then again each time their tallies are [`FRESH_FOR`] old,
+/// for as long as the server runs (a task of its own; errors are logged and tried again).
+pub fn keep_warm(state: AppState) {
+    tokio::spawn(async move {
+        loop {
+            for (quarter, period) in dashboard_quarters() {
+                let started = std::time::Instant::now();
+                let due = state
+                    .boards
+                    .tally(&quarter)
+                    .is_none_or(|t| Utc::now() - t.at >= FRESH_FOR);
+                if due {
+                    match count(&state, &quarter, period).await {
+                        Ok(()) => tracing::info!(
+                            quarter,
+                            ms = started.elapsed().as_millis() as u64,
+                            "registry counted for the boards"
+                        ),
+                        Err(e) => tracing::warn!(
+                            error = format!("{e:?}"),
+                            quarter,
+                            "counting the registry for the boards failed"
+                        ),
+                    }
+                }
+            }
+            tokio::time::sleep(std::time::Duration::from_secs(30)).await;
+        }
+    });
 }

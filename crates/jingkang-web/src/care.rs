@@ -32,20 +32,33 @@ pub struct RegistrationForm {
 
 /// The eligibility gate for a registration: the shipped rule, today, the evaluator's statement.
 pub(crate) fn gate(no_serious_disease: bool) -> AppResult<registration::Gate<'static>> {
-    let rule = crate::pages::eligibility_rule().ok_or_else(|| AppError::Internal(anyhow::anyhow!("the eligibility rule does not parse")))?;
-    Ok(registration::Gate { rule, today: crate::entry::today(), no_serious_disease })
+    let rule = crate::pages::eligibility_rule().ok_or_else(|| {
+        AppError::Internal(anyhow::anyhow!("the eligibility rule does not parse"))
+    })?;
+    Ok(registration::Gate {
+        rule,
+        today: crate::entry::today(),
+        no_serious_disease,
+    })
 }
 
 /// The event a form or an API request asks for, or the message key of what is missing from it.
-pub(crate) fn event_of(event: &str, reason: &str, close_reason: &str) -> Result<Event, &'static str> {
+pub(crate) fn event_of(
+    event: &str,
+    reason: &str,
+    close_reason: &str,
+) -> Result<Event, &'static str> {
     let reason = reason.trim().to_string();
     Ok(match event.trim() {
-        "register" => Event::Register { exception: Some(reason).filter(|r| !r.is_empty()) },
+        "register" => Event::Register {
+            exception: Some(reason).filter(|r| !r.is_empty()),
+        },
         "start_service" => Event::StartService,
         "suspend" => Event::Suspend { reason },
         "resume" => Event::Resume,
         "close" => Event::Close {
-            reason: CloseReason::from_code(close_reason.trim()).ok_or("registration-close-reason-missing")?,
+            reason: CloseReason::from_code(close_reason.trim())
+                .ok_or("registration-close-reason-missing")?,
             note: reason,
         },
         "decline" => Event::Decline { reason },
@@ -67,10 +80,22 @@ pub async fn registration_change(
         Err(code) => messages::template(code).to_string(),
         Ok(event) => {
             let mut tx = state.db.begin().await?;
-            match registration::transition(&mut tx, &who.scope, &who.user.actor(), id, &event, &gate(form.no_serious_disease == "1")?).await? {
+            match registration::transition(
+                &mut tx,
+                &who.scope,
+                &who.user.actor(),
+                id,
+                &event,
+                &gate(form.no_serious_disease == "1")?,
+            )
+            .await?
+            {
                 Ok(done) => {
                     tx.commit().await?;
-                    return Ok(Redirect::to(&format!("/persons/{id}?reg={}", done.to.code())).into_response());
+                    return Ok(
+                        Redirect::to(&format!("/persons/{id}?reg={}", done.to.code()))
+                            .into_response(),
+                    );
                 }
                 Err(Refusal::NotFound) => return Err(AppError::NotFound),
                 Err(refusal) => {

@@ -21,11 +21,19 @@ use crate::auth::{CurrentUser, ManageContracts, Need, ReadContracts};
 use crate::downloads::{self, ExportForm, num, text};
 use crate::error::{AppError, AppResult};
 use crate::extract::{Form, Query};
-use crate::institutions::{Created, InstitutionProblem as Problem, InstitutionRefused, Pick, region_picks};
+use crate::institutions::{
+    Created, InstitutionProblem as Problem, InstitutionRefused, Pick, region_picks,
+};
 use crate::pages::Chrome;
 
 fn problems_of(list: Vec<store::Problem>) -> Vec<Problem> {
-    list.into_iter().map(|(f, c)| Problem { field: f.to_string(), code: c.to_string(), message: jingkang_core::messages::render(c, &[]) }).collect()
+    list.into_iter()
+        .map(|(f, c)| Problem {
+            field: f.to_string(),
+            code: c.to_string(),
+            message: jingkang_core::messages::render(c, &[]),
+        })
+        .collect()
 }
 
 async fn list(state: &AppState, who: &CurrentUser) -> AppResult<Vec<Contract>> {
@@ -36,13 +44,33 @@ async fn list(state: &AppState, who: &CurrentUser) -> AppResult<Vec<Contract>> {
 }
 
 /// Record a contract in one transaction.
-pub(crate) async fn record(state: &AppState, who: &CurrentUser, new: NewContract) -> AppResult<Result<i64, Vec<Problem>>> {
-    let (scope, actor, rules, tree, new) = (who.scope.clone(), who.user.actor(), state.institutions.clone(), state.tree.clone(), std::sync::Arc::new(new));
+pub(crate) async fn record(
+    state: &AppState,
+    who: &CurrentUser,
+    new: NewContract,
+) -> AppResult<Result<i64, Vec<Problem>>> {
+    let (scope, actor, rules, tree, new) = (
+        who.scope.clone(),
+        who.user.actor(),
+        state.institutions.clone(),
+        state.tree.clone(),
+        std::sync::Arc::new(new),
+    );
     let done = state
         .writes
         .run(move |tx| {
-            let (scope, actor, rules, tree, new) = (scope.clone(), actor.clone(), rules.clone(), tree.clone(), new.clone());
-            Box::pin(async move { Ok(Outcome::Keep(store::record(tx, &scope, &actor, (&rules, &tree), &new).await?)) })
+            let (scope, actor, rules, tree, new) = (
+                scope.clone(),
+                actor.clone(),
+                rules.clone(),
+                tree.clone(),
+                new.clone(),
+            );
+            Box::pin(async move {
+                Ok(Outcome::Keep(
+                    store::record(tx, &scope, &actor, (&rules, &tree), &new).await?,
+                ))
+            })
         })
         .await?;
     Ok(done.map_err(problems_of))
@@ -74,7 +102,11 @@ fn yuan(n: i64) -> String {
         }
         out.push(c);
     }
-    if n < 0 { format!("-{out} 元") } else { format!("{out} 元") }
+    if n < 0 {
+        format!("-{out} 元")
+    } else {
+        format!("{out} 元")
+    }
 }
 
 #[derive(Template, WebTemplate)]
@@ -104,7 +136,13 @@ pub struct PageQuery {
     saved: Option<i64>,
 }
 
-async fn page_of(state: &AppState, who: &CurrentUser, values: BTreeMap<String, String>, problems: &[Problem], notice: Option<String>) -> AppResult<Page> {
+async fn page_of(
+    state: &AppState,
+    who: &CurrentUser,
+    values: BTreeMap<String, String>,
+    problems: &[Problem],
+    notice: Option<String>,
+) -> AppResult<Page> {
     let found = list(state, who).await?;
     let lines = found
         .iter()
@@ -115,13 +153,21 @@ async fn page_of(state: &AppState, who: &CurrentUser, values: BTreeMap<String, S
             code: c.provider_code.clone(),
             period: format!("{} 至 {}", c.starts_on, c.ends_on),
             budget: yuan(c.budget_yuan),
-            standard: format!("{}（{} 元/人/年）", yuan(c.standard_for_period_yuan), c.per_person_yuan),
+            standard: format!(
+                "{}（{} 元/人/年）",
+                yuan(c.standard_for_period_yuan),
+                c.per_person_yuan
+            ),
             planned: c.planned_persons,
             served: c.persons_served,
             contacts: c.contacts,
-            spend: c.spend_per_person_yuan.map_or_else(|| "—".to_string(), yuan),
+            spend: c
+                .spend_per_person_yuan
+                .map_or_else(|| "—".to_string(), yuan),
             under_served: c.under_served,
-            over_standard: c.spend_per_person_yuan.is_some_and(|s| s > c.standard_for_period_yuan),
+            over_standard: c
+                .spend_per_person_yuan
+                .is_some_and(|s| s > c.standard_for_period_yuan),
         })
         .collect();
     let chosen = values.get("region").cloned().unwrap_or_default();
@@ -134,21 +180,34 @@ async fn page_of(state: &AppState, who: &CurrentUser, values: BTreeMap<String, S
         can_manage: crate::auth::allows::<ManageContracts>(who.user.role),
         regions: region_picks(state, who, &chosen),
         standard: state.institutions.per_person_standard_yuan,
-        errors: problems.iter().map(|p| (p.field.clone(), p.message.clone())).collect(),
+        errors: problems
+            .iter()
+            .map(|p| (p.field.clone(), p.message.clone()))
+            .collect(),
         notice,
         values,
     })
 }
 
 /// The contracts of the user's area, and the form to record one.
-pub async fn page(State(state): State<AppState>, Need { who, .. }: Need<ReadContracts>, Query(q): Query<PageQuery>) -> AppResult<Response> {
+pub async fn page(
+    State(state): State<AppState>,
+    Need { who, .. }: Need<ReadContracts>,
+    Query(q): Query<PageQuery>,
+) -> AppResult<Response> {
     let values = BTreeMap::from([("region".to_string(), who.user.region_code.clone())]);
     let notice = q.saved.map(|_| "购买服务合同已登记。".to_string());
-    Ok(page_of(&state, &who, values, &[], notice).await?.into_response())
+    Ok(page_of(&state, &who, values, &[], notice)
+        .await?
+        .into_response())
 }
 
 /// The contracts as .xlsx, with a reason, audited `contract.export`.
-pub async fn export(State(state): State<AppState>, Need { who, .. }: Need<ReadContracts>, Form(form): Form<ExportForm>) -> AppResult<Response> {
+pub async fn export(
+    State(state): State<AppState>,
+    Need { who, .. }: Need<ReadContracts>,
+    Form(form): Form<ExportForm>,
+) -> AppResult<Response> {
     who.check_csrf(&form.csrf)?;
     let Some(reason) = form.reason() else {
         let values = BTreeMap::from([("region".to_string(), who.user.region_code.clone())]);
@@ -169,13 +228,30 @@ pub async fn export(State(state): State<AppState>, Need { who, .. }: Need<ReadCo
     };
     let rows = found.iter().map(|c| {
         vec![
-            text(state.tree.path_name(&c.region)), text(c.buyer.clone()), text(c.provider.clone()), text(c.provider_code.clone()),
-            text(c.starts_on.to_string()), text(c.ends_on.to_string()), num(c.budget_yuan as f64), num(c.standard_for_period_yuan as f64),
-            num(c.planned_persons as f64), num(c.persons_served as f64), num(c.contacts as f64),
-            c.spend_per_person_yuan.map_or_else(|| text("—"), |n| num(n as f64)),
+            text(state.tree.path_name(&c.region)),
+            text(c.buyer.clone()),
+            text(c.provider.clone()),
+            text(c.provider_code.clone()),
+            text(c.starts_on.to_string()),
+            text(c.ends_on.to_string()),
+            num(c.budget_yuan as f64),
+            num(c.standard_for_period_yuan as f64),
+            num(c.planned_persons as f64),
+            num(c.persons_served as f64),
+            num(c.contacts as f64),
+            c.spend_per_person_yuan
+                .map_or_else(|| text("—"), |n| num(n as f64)),
         ]
     });
-    downloads::book(&state, &who, "contract.export", reason, "购买服务合同", vec![(table, rows.collect())]).await
+    downloads::book(
+        &state,
+        &who,
+        "contract.export",
+        reason,
+        "购买服务合同",
+        vec![(table, rows.collect())],
+    )
+    .await
 }
 
 /// What the form says, or the problems of its text (dates, numbers).
@@ -185,17 +261,27 @@ fn contract_of(values: &BTreeMap<String, String>) -> Result<NewContract, Vec<Pro
     let mut date = |k: &'static str| match NaiveDate::parse_from_str(&get(k), "%Y-%m-%d") {
         Ok(d) => d,
         Err(_) => {
-            problems.push(Problem { field: k.into(), code: "date-invalid".into(), message: jingkang_core::messages::render("date-invalid", &[]) });
+            problems.push(Problem {
+                field: k.into(),
+                code: "date-invalid".into(),
+                message: jingkang_core::messages::render("date-invalid", &[]),
+            });
             NaiveDate::MIN
         }
     };
     let (starts_on, ends_on) = (date("starts_on"), date("ends_on"));
-    let mut number = |k: &'static str, code: &'static str, required: bool| match get(k).replace([',', '，'], "") {
+    let mut number = |k: &'static str, code: &'static str, required: bool| match get(k)
+        .replace([',', '，'], "")
+    {
         t if t.is_empty() && !required => None,
         t => match t.parse::<i64>() {
             Ok(n) => Some(n),
             Err(_) => {
-                problems.push(Problem { field: k.into(), code: code.into(), message: jingkang_core::messages::render(code, &[]) });
+                problems.push(Problem {
+                    field: k.into(),
+                    code: code.into(),
+                    message: jingkang_core::messages::render(code, &[]),
+                });
                 None
             }
         },
@@ -220,7 +306,11 @@ fn contract_of(values: &BTreeMap<String, String>) -> Result<NewContract, Vec<Pro
 }
 
 /// Record from the form; problems show the page again beside the form (422).
-pub async fn create(State(state): State<AppState>, Need { who, .. }: Need<ManageContracts>, Form(pairs): Form<Vec<(String, String)>>) -> AppResult<Response> {
+pub async fn create(
+    State(state): State<AppState>,
+    Need { who, .. }: Need<ManageContracts>,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> AppResult<Response> {
     let values: BTreeMap<String, String> = pairs.into_iter().collect();
     who.check_csrf(values.get("csrf").map_or("", String::as_str))?;
     let outcome = match contract_of(&values) {
@@ -229,13 +319,20 @@ pub async fn create(State(state): State<AppState>, Need { who, .. }: Need<Manage
     };
     match outcome {
         Ok(id) => Ok(Redirect::to(&format!("/contracts?saved={id}")).into_response()),
-        Err(problems) => Ok((StatusCode::UNPROCESSABLE_ENTITY, page_of(&state, &who, values, &problems, None).await?).into_response()),
+        Err(problems) => Ok((
+            StatusCode::UNPROCESSABLE_ENTITY,
+            page_of(&state, &who, values, &problems, None).await?,
+        )
+            .into_response()),
     }
 }
 
 /// The contracts of the caller's area with persons served, contacts and spend per person.
 #[utoipa::path(get, path = "/api/v1/contracts", responses((status = 200, body = Vec<Contract>)), security(("bearer" = [])), tag = "institutions")]
-pub async fn api_list(State(state): State<AppState>, ApiNeed(who, _): ApiNeed<ReadContracts>) -> Result<Json<Vec<Contract>>, ApiError> {
+pub async fn api_list(
+    State(state): State<AppState>,
+    ApiNeed(who, _): ApiNeed<ReadContracts>,
+) -> Result<Json<Vec<Contract>>, ApiError> {
     Ok(Json(list(&state, &who).await?))
 }
 
@@ -251,8 +348,20 @@ pub async fn api_create(
     match record(&state, &who, new).await? {
         Ok(id) => Ok((StatusCode::CREATED, Json(Created { id })).into_response()),
         Err(problems) => {
-            let message = problems.iter().map(|p| p.message.as_str()).collect::<Vec<_>>().join("；");
-            Ok((StatusCode::UNPROCESSABLE_ENTITY, Json(InstitutionRefused { code: "contract-invalid".into(), message, problems })).into_response())
+            let message = problems
+                .iter()
+                .map(|p| p.message.as_str())
+                .collect::<Vec<_>>()
+                .join("；");
+            Ok((
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Json(InstitutionRefused {
+                    code: "contract-invalid".into(),
+                    message,
+                    problems,
+                }),
+            )
+                .into_response())
         }
     }
 }

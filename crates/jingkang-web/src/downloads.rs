@@ -36,16 +36,36 @@ pub fn reason_of(text: &str) -> Option<String> {
 
 /// The message shown above a download form sent without a reason.
 pub fn reason_missing() -> Option<String> {
-    Some(jingkang_core::messages::render("export-reason-missing", &[]))
+    Some(jingkang_core::messages::render(
+        "export-reason-missing",
+        &[],
+    ))
 }
 
 /// `sheets` as one .xlsx file named `stem-YYYYMMDD.xlsx`, after recording `action` (with the
 /// reason and each sheet's row count) in the audit log. For lists of figures and of institutions
 /// or staff; a list of persons is read and audited in one transaction, then given to [`file`].
-pub async fn book(state: &AppState, who: &CurrentUser, action: &'static str, reason: String, stem: &str, sheets: Vec<(Table<'_>, Vec<Vec<Value>>)>) -> AppResult<Response> {
-    let rows: serde_json::Map<String, serde_json::Value> = sheets.iter().map(|(t, r)| (t.sheet.to_string(), r.len().into())).collect();
+pub async fn book(
+    state: &AppState,
+    who: &CurrentUser,
+    action: &'static str,
+    reason: String,
+    stem: &str,
+    sheets: Vec<(Table<'_>, Vec<Vec<Value>>)>,
+) -> AppResult<Response> {
+    let rows: serde_json::Map<String, serde_json::Value> = sheets
+        .iter()
+        .map(|(t, r)| (t.sheet.to_string(), r.len().into()))
+        .collect();
     let download = file(&format!("{stem}-{}", today().format("%Y%m%d")), sheets)?;
-    crate::pages::audit_alone(state, who, action, &who.user.region_code, serde_json::json!({"rows": rows, "reason": reason})).await?;
+    crate::pages::audit_alone(
+        state,
+        who,
+        action,
+        &who.user.region_code,
+        serde_json::json!({"rows": rows, "reason": reason}),
+    )
+    .await?;
     Ok(download)
 }
 
@@ -53,7 +73,10 @@ pub async fn book(state: &AppState, who: &CurrentUser, action: &'static str, rea
 pub fn file(name: &str, sheets: Vec<(Table<'_>, Vec<Vec<Value>>)>) -> AppResult<Response> {
     let (tables, lines): (Vec<Table>, Vec<Vec<Vec<Value>>>) = sheets.into_iter().unzip();
     let bytes = table::to_book(tables.iter().zip(lines))?;
-    Ok(crate::imports::xlsx_download(&format!("{name}.xlsx"), bytes))
+    Ok(crate::imports::xlsx_download(
+        &format!("{name}.xlsx"),
+        bytes,
+    ))
 }
 
 /// A text cell.

@@ -60,7 +60,14 @@ pub fn today() -> chrono::NaiveDate {
 
 fn townships(state: &AppState, who: &CurrentUser) -> Vec<String> {
     entry::entry_region(&state.tree, &who.scope)
-        .map(|r| state.tree.townships_under(&r.code).into_iter().map(|t| t.name.clone()).collect())
+        .map(|r| {
+            state
+                .tree
+                .townships_under(&r.code)
+                .into_iter()
+                .map(|t| t.name.clone())
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -82,13 +89,21 @@ fn form(
             required: s.required,
             kept_hidden: hidden.get(s.key).cloned(),
             error: {
-                let msgs: Vec<&str> = errors.iter().filter(|e| e.field == s.key).map(|e| e.message.as_str()).collect();
+                let msgs: Vec<&str> = errors
+                    .iter()
+                    .filter(|e| e.field == s.key)
+                    .map(|e| e.message.as_str())
+                    .collect();
                 (!msgs.is_empty()).then(|| msgs.join("；"))
             },
         })
         .collect();
     let shown: Vec<&str> = fields.iter().map(|f| f.key).collect();
-    let general = errors.iter().filter(|e| !shown.contains(&e.field)).map(|e| e.message.clone()).collect();
+    let general = errors
+        .iter()
+        .filter(|e| !shown.contains(&e.field))
+        .map(|e| e.message.clone())
+        .collect();
     PersonForm {
         chrome: Some(Chrome::of(state, who)),
         csrf: who.csrf().to_string(),
@@ -102,11 +117,28 @@ fn form(
 }
 
 fn lookup(values: &HashMap<String, String>) -> impl Fn(&str) -> Option<String> + '_ {
-    |k| values.get(k).map(|v| v.trim().to_string()).filter(|v| !v.is_empty())
+    |k| {
+        values
+            .get(k)
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+    }
 }
 
-pub async fn new_form(State(state): State<AppState>, Need { who, .. }: Need<EditRegistry>) -> AppResult<Response> {
-    Ok(form(&state, &who, None, "登记服务对象".into(), &HashMap::new(), &HashMap::new(), &[]).into_response())
+pub async fn new_form(
+    State(state): State<AppState>,
+    Need { who, .. }: Need<EditRegistry>,
+) -> AppResult<Response> {
+    Ok(form(
+        &state,
+        &who,
+        None,
+        "登记服务对象".into(),
+        &HashMap::new(),
+        &HashMap::new(),
+        &[],
+    )
+    .into_response())
 }
 
 /// Save a new person; or, with `prefill`, show the values of a rejected import row with their
@@ -128,14 +160,41 @@ pub async fn create(
             Ok(_) => Vec::new(),
             Err(e) => e,
         };
-        let mut page = form(&state, &who, None, "登记服务对象".into(), &values, &HashMap::new(), &errors);
+        let mut page = form(
+            &state,
+            &who,
+            None,
+            "登记服务对象".into(),
+            &values,
+            &HashMap::new(),
+            &errors,
+        );
         page.from_row = Some(row);
         return Ok(page.into_response());
     }
-    match entry::create(&state.db, &state.tree, &who.scope, &who.user.actor(), today(), &get).await {
-        Ok(saved) => Ok(Redirect::to(&format!("/persons/{}?created=true", saved.person_id)).into_response()),
+    match entry::create(
+        &state.db,
+        &state.tree,
+        &who.scope,
+        &who.user.actor(),
+        today(),
+        &get,
+    )
+    .await
+    {
+        Ok(saved) => {
+            Ok(Redirect::to(&format!("/persons/{}?created=true", saved.person_id)).into_response())
+        }
         Err(EntryError::Invalid(errors)) => {
-            let page = form(&state, &who, None, "登记服务对象".into(), &values, &HashMap::new(), &errors);
+            let page = form(
+                &state,
+                &who,
+                None,
+                "登记服务对象".into(),
+                &values,
+                &HashMap::new(),
+                &errors,
+            );
             Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
         }
         Err(EntryError::NotFound) => Err(AppError::NotFound),
@@ -149,24 +208,54 @@ async fn stored_values(
     state: &AppState,
     who: &CurrentUser,
     id: i64,
-) -> AppResult<(String, HashMap<String, String>, HashMap<&'static str, String>)> {
+) -> AppResult<(
+    String,
+    HashMap<String, String>,
+    HashMap<&'static str, String>,
+)> {
     let mut tx = state.db.begin().await?;
     // Opening the edit form shows the record: audited as a read.
-    let p = persons::get(&mut tx, &who.scope, &who.user.actor(), id).await?.ok_or(AppError::NotFound)?;
+    let p = persons::get(&mut tx, &who.scope, &who.user.actor(), id)
+        .await?
+        .ok_or(AppError::NotFound)?;
     tx.commit().await?;
     let d = &p.record.data;
     let g = p.record.guardian.as_ref();
     let mut values = HashMap::new();
     let mut hidden = HashMap::new();
-    let town = state.tree.get(&d.residence_region).map(|r| r.name.clone()).unwrap_or_default();
+    let town = state
+        .tree
+        .get(&d.residence_region)
+        .map(|r| r.name.clone())
+        .unwrap_or_default();
     values.insert("township".to_string(), town);
     values.insert("name".to_string(), d.name.clone());
-    values.insert("sex".to_string(), match d.sex.as_str() { "male" => "男", "female" => "女", _ => "" }.to_string());
-    values.insert("grade".to_string(), grade_text(d.disability_category, d.disability_grade));
-    values.insert("address".to_string(), d.residence_address.clone().unwrap_or_default());
-    values.insert("guardian".to_string(), g.map(|g| g.name.clone()).unwrap_or_default());
+    values.insert(
+        "sex".to_string(),
+        match d.sex.as_str() {
+            "male" => "男",
+            "female" => "女",
+            _ => "",
+        }
+        .to_string(),
+    );
+    values.insert(
+        "grade".to_string(),
+        grade_text(d.disability_category, d.disability_grade),
+    );
+    values.insert(
+        "address".to_string(),
+        d.residence_address.clone().unwrap_or_default(),
+    );
+    values.insert(
+        "guardian".to_string(),
+        g.map(|g| g.name.clone()).unwrap_or_default(),
+    );
     values.insert("notes".to_string(), d.notes.clone().unwrap_or_default());
-    hidden.insert("id_number", registry::mask(Sensitivity::Identifier, &d.id_number));
+    hidden.insert(
+        "id_number",
+        registry::mask(Sensitivity::Identifier, &d.id_number),
+    );
     if let Some(c) = &d.disability_certificate {
         hidden.insert("certificate", registry::mask(Sensitivity::Identifier, c));
     }
@@ -186,7 +275,16 @@ pub async fn edit_form(
     Path(id): Path<i64>,
 ) -> AppResult<Response> {
     let (name, values, hidden) = stored_values(&state, &who, id).await?;
-    Ok(form(&state, &who, Some(id), format!("修改档案：{name}"), &values, &hidden, &[]).into_response())
+    Ok(form(
+        &state,
+        &who,
+        Some(id),
+        format!("修改档案：{name}"),
+        &values,
+        &hidden,
+        &[],
+    )
+    .into_response())
 }
 
 pub async fn update(
@@ -197,11 +295,33 @@ pub async fn update(
 ) -> AppResult<Response> {
     who.check_csrf(values.get("csrf").map_or("", String::as_str))?;
     let get = lookup(&values);
-    match entry::update(&state.db, &state.tree, &who.scope, &who.user.actor(), today(), id, &get).await {
-        Ok(saved) => Ok(Redirect::to(&format!("/persons/{}?saved={}", saved.person_id, saved.changed)).into_response()),
+    match entry::update(
+        &state.db,
+        &state.tree,
+        &who.scope,
+        &who.user.actor(),
+        today(),
+        id,
+        &get,
+    )
+    .await
+    {
+        Ok(saved) => Ok(Redirect::to(&format!(
+            "/persons/{}?saved={}",
+            saved.person_id, saved.changed
+        ))
+        .into_response()),
         Err(EntryError::Invalid(errors)) => {
             let (name, _, hidden) = stored_values(&state, &who, id).await?;
-            let page = form(&state, &who, Some(id), format!("修改档案：{name}"), &values, &hidden, &errors);
+            let page = form(
+                &state,
+                &who,
+                Some(id),
+                format!("修改档案：{name}"),
+                &values,
+                &hidden,
+                &errors,
+            );
             Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
         }
         Err(EntryError::NotFound) => Err(AppError::NotFound),

@@ -65,7 +65,11 @@ impl IntoResponse for AppError {
                     // The detail goes to the log; the user gets the generic message.
                     tracing::error!(error = format!("{e:#}"), "request failed");
                 }
-                let page = ErrorPage { chrome: None, status: other.status().as_u16(), message: other.message() };
+                let page = ErrorPage {
+                    chrome: None,
+                    status: other.status().as_u16(),
+                    message: other.message(),
+                };
                 (other.status(), page).into_response()
             }
         }

@@ -15,8 +15,8 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use jingkang_core::care::family::{
-    self as rules, FamilyMemberInput, GroupInput, LeaveInput, MeetingInput, MembersInput, PeerInput, PeerStatus, PeerUpdateInput, Relation,
-    RespiteInput, TrainingInput,
+    self as rules, FamilyMemberInput, GroupInput, LeaveInput, MeetingInput, MembersInput,
+    PeerInput, PeerStatus, PeerUpdateInput, Relation, RespiteInput, TrainingInput,
 };
 use jingkang_core::care::service::FieldError;
 use jingkang_core::domain::RegistrationState;
@@ -25,7 +25,8 @@ use jingkang_core::regions::{Level, Scope};
 use jingkang_core::store::audit::{self, Target};
 use jingkang_core::store::batch::{BoxFuture, Outcome};
 use jingkang_core::store::family::{
-    self as store, GroupDetail, Refusal, StoredAttendee, StoredGroup, StoredPeer, StoredRespite, StoredTraining,
+    self as store, GroupDetail, Refusal, StoredAttendee, StoredGroup, StoredPeer, StoredRespite,
+    StoredTraining,
 };
 use jingkang_core::store::persons::ListFilter;
 use jingkang_core::store::{Actor, Tx};
@@ -50,13 +51,26 @@ const API_ROWS: i64 = 500;
 type Answer<T> = anyhow::Result<Result<T, Refusal>>;
 
 /// Run one change in a group-committed transaction as `who`, with `who`'s scope.
-async fn write<T, V, F>(state: &AppState, who: &CurrentUser, value: V, f: F) -> AppResult<Result<T, Refusal>>
+async fn write<T, V, F>(
+    state: &AppState,
+    who: &CurrentUser,
+    value: V,
+    f: F,
+) -> AppResult<Result<T, Refusal>>
 where
     T: Send + 'static,
     V: Send + Sync + 'static,
-    F: for<'t> Fn(&'t mut Tx, &'t Scope, &'t Actor, &'t V) -> BoxFuture<'t, Answer<T>> + Send + Sync + 'static,
+    F: for<'t> Fn(&'t mut Tx, &'t Scope, &'t Actor, &'t V) -> BoxFuture<'t, Answer<T>>
+        + Send
+        + Sync
+        + 'static,
 {
-    let (scope, actor, value, f) = (who.scope.clone(), who.user.actor(), Arc::new(value), Arc::new(f));
+    let (scope, actor, value, f) = (
+        who.scope.clone(),
+        who.user.actor(),
+        Arc::new(value),
+        Arc::new(f),
+    );
     Ok(state
         .writes
         .run(move |tx| {
@@ -75,13 +89,28 @@ struct Overview {
 }
 
 /// Read what `which` asks for (`None`: everything) in scope, audited as one list read.
-async fn overview(state: &AppState, who: &CurrentUser, limit: i64, which: Option<&'static str>) -> AppResult<Overview> {
+async fn overview(
+    state: &AppState,
+    who: &CurrentUser,
+    limit: i64,
+    which: Option<&'static str>,
+) -> AppResult<Overview> {
     read_overview(state, who, limit, which, None).await
 }
 
 /// [`overview`], audited as a list read or, with a reason, as a download (`family.export`).
-async fn read_overview(state: &AppState, who: &CurrentUser, limit: i64, which: Option<&'static str>, reason: Option<String>) -> AppResult<Overview> {
-    let (scope, actor, region) = (who.scope.clone(), who.user.actor(), who.user.region_code.clone());
+async fn read_overview(
+    state: &AppState,
+    who: &CurrentUser,
+    limit: i64,
+    which: Option<&'static str>,
+    reason: Option<String>,
+) -> AppResult<Overview> {
+    let (scope, actor, region) = (
+        who.scope.clone(),
+        who.user.actor(),
+        who.user.region_code.clone(),
+    );
     Ok(state
         .writes
         .run(move |tx| {
@@ -113,68 +142,149 @@ async fn read_overview(state: &AppState, who: &CurrentUser, limit: i64, which: O
 
 /// Group `gid` in scope with its members and meetings, audited; `None` when absent or out of
 /// scope (and then no audit entry).
-async fn read_group(state: &AppState, who: &CurrentUser, gid: i64) -> AppResult<Option<GroupDetail>> {
+async fn read_group(
+    state: &AppState,
+    who: &CurrentUser,
+    gid: i64,
+) -> AppResult<Option<GroupDetail>> {
     let (scope, actor) = (who.scope.clone(), who.user.actor());
     Ok(state
         .writes
         .run(move |tx| {
             let (scope, actor) = (scope.clone(), actor.clone());
             Box::pin(async move {
-                let Some(g) = store::group(tx, &scope, gid).await? else { return Ok(Outcome::Keep(None)) };
+                let Some(g) = store::group(tx, &scope, gid).await? else {
+                    return Ok(Outcome::Keep(None));
+                };
                 let persons: Vec<i64> = g.members.iter().map(|m| m.person_id).collect();
-                audit::record(tx, &actor, "family.group.read", Some(Target { kind: "mutual_aid_group", id: gid.to_string() }),
-                    serde_json::json!({"persons": persons})).await?;
+                audit::record(
+                    tx,
+                    &actor,
+                    "family.group.read",
+                    Some(Target {
+                        kind: "mutual_aid_group",
+                        id: gid.to_string(),
+                    }),
+                    serde_json::json!({"persons": persons}),
+                )
+                .await?;
                 Ok(Outcome::Keep(Some(g)))
             })
         })
         .await?)
 }
 
-async fn record_training(state: &AppState, who: &CurrentUser, input: &TrainingInput) -> AppResult<Result<i64, Refusal>> {
+async fn record_training(
+    state: &AppState,
+    who: &CurrentUser,
+    input: &TrainingInput,
+) -> AppResult<Result<i64, Refusal>> {
     match rules::check_training(&state.tree, &who.scope, input, today()) {
-        Ok(t) => write(state, who, t, |tx, s, a, t| Box::pin(store::record_training(tx, s, a, t))).await,
+        Ok(t) => {
+            write(state, who, t, |tx, s, a, t| {
+                Box::pin(store::record_training(tx, s, a, t))
+            })
+            .await
+        }
         Err(e) => Ok(Err(Refusal::Problems(e))),
     }
 }
 
-async fn record_respite(state: &AppState, who: &CurrentUser, input: &RespiteInput) -> AppResult<Result<i64, Refusal>> {
+async fn record_respite(
+    state: &AppState,
+    who: &CurrentUser,
+    input: &RespiteInput,
+) -> AppResult<Result<i64, Refusal>> {
     match rules::check_respite(input, today()) {
-        Ok(r) => write(state, who, r, |tx, s, a, r| Box::pin(store::record_respite(tx, s, a, r))).await,
+        Ok(r) => {
+            write(state, who, r, |tx, s, a, r| {
+                Box::pin(store::record_respite(tx, s, a, r))
+            })
+            .await
+        }
         Err(e) => Ok(Err(Refusal::Problems(e))),
     }
 }
 
-async fn record_group(state: &AppState, who: &CurrentUser, input: &GroupInput) -> AppResult<Result<i64, Refusal>> {
+async fn record_group(
+    state: &AppState,
+    who: &CurrentUser,
+    input: &GroupInput,
+) -> AppResult<Result<i64, Refusal>> {
     match rules::check_group(&state.tree, &who.scope, input, today()) {
-        Ok(g) => write(state, who, g, |tx, s, a, g| Box::pin(store::record_group(tx, s, a, g))).await,
+        Ok(g) => {
+            write(state, who, g, |tx, s, a, g| {
+                Box::pin(store::record_group(tx, s, a, g))
+            })
+            .await
+        }
         Err(e) => Ok(Err(Refusal::Problems(e))),
     }
 }
 
-async fn change_members(state: &AppState, who: &CurrentUser, gid: i64, input: &MembersInput) -> AppResult<Result<(), Refusal>> {
+async fn change_members(
+    state: &AppState,
+    who: &CurrentUser,
+    gid: i64,
+    input: &MembersInput,
+) -> AppResult<Result<(), Refusal>> {
     match rules::check_members(input, today()) {
-        Ok(m) => write(state, who, (gid, m), |tx, s, a, (gid, m)| Box::pin(store::change_members(tx, s, a, *gid, m))).await,
+        Ok(m) => {
+            write(state, who, (gid, m), |tx, s, a, (gid, m)| {
+                Box::pin(store::change_members(tx, s, a, *gid, m))
+            })
+            .await
+        }
         Err(e) => Ok(Err(Refusal::Problems(e))),
     }
 }
 
-async fn record_meeting(state: &AppState, who: &CurrentUser, gid: i64, input: &MeetingInput) -> AppResult<Result<i64, Refusal>> {
+async fn record_meeting(
+    state: &AppState,
+    who: &CurrentUser,
+    gid: i64,
+    input: &MeetingInput,
+) -> AppResult<Result<i64, Refusal>> {
     match rules::check_meeting(input, today()) {
-        Ok(m) => write(state, who, (gid, m), |tx, s, a, (gid, m)| Box::pin(store::record_meeting(tx, s, a, *gid, m))).await,
+        Ok(m) => {
+            write(state, who, (gid, m), |tx, s, a, (gid, m)| {
+                Box::pin(store::record_meeting(tx, s, a, *gid, m))
+            })
+            .await
+        }
         Err(e) => Ok(Err(Refusal::Problems(e))),
     }
 }
 
-async fn record_peer(state: &AppState, who: &CurrentUser, input: &PeerInput) -> AppResult<Result<i64, Refusal>> {
+async fn record_peer(
+    state: &AppState,
+    who: &CurrentUser,
+    input: &PeerInput,
+) -> AppResult<Result<i64, Refusal>> {
     match rules::check_peer(&state.tree, &who.scope, input, today()) {
-        Ok(p) => write(state, who, p, |tx, s, a, p| Box::pin(store::record_peer(tx, s, a, p))).await,
+        Ok(p) => {
+            write(state, who, p, |tx, s, a, p| {
+                Box::pin(store::record_peer(tx, s, a, p))
+            })
+            .await
+        }
         Err(e) => Ok(Err(Refusal::Problems(e))),
     }
 }
 
-async fn update_peer(state: &AppState, who: &CurrentUser, pid: i64, input: &PeerUpdateInput) -> AppResult<Result<(), Refusal>> {
+async fn update_peer(
+    state: &AppState,
+    who: &CurrentUser,
+    pid: i64,
+    input: &PeerUpdateInput,
+) -> AppResult<Result<(), Refusal>> {
     match rules::check_peer_update(input) {
-        Ok(u) => write(state, who, (pid, u), |tx, s, a, (pid, u)| Box::pin(store::update_peer(tx, s, a, *pid, u))).await,
+        Ok(u) => {
+            write(state, who, (pid, u), |tx, s, a, (pid, u)| {
+                Box::pin(store::update_peer(tx, s, a, *pid, u))
+            })
+            .await
+        }
         Err(e) => Ok(Err(Refusal::Problems(e))),
     }
 }
@@ -207,39 +317,83 @@ pub struct PersonRow {
 }
 
 fn relations(selected: Option<Relation>) -> Vec<Pick> {
-    Relation::ALL.into_iter().map(|r| Pick { value: r.code().into(), label: r.label_zh().into(), checked: Some(r) == selected }).collect()
+    Relation::ALL
+        .into_iter()
+        .map(|r| Pick {
+            value: r.code().into(),
+            label: r.label_zh().into(),
+            checked: Some(r) == selected,
+        })
+        .collect()
 }
 
 /// The persons of the user's area family support is for (not closed, not declined), by name: a
 /// list read, audited as every list of persons is.
-async fn area_persons(state: &AppState, who: &CurrentUser, via: &'static str) -> AppResult<Vec<jingkang_core::store::persons::StoredPerson>> {
-    let filter = ListFilter { limit: Some(300), ..Default::default() };
+async fn area_persons(
+    state: &AppState,
+    who: &CurrentUser,
+    via: &'static str,
+) -> AppResult<Vec<jingkang_core::store::persons::StoredPerson>> {
+    let filter = ListFilter {
+        limit: Some(300),
+        ..Default::default()
+    };
     let mut list = crate::pages::list_audited(state, who, filter, 300, via).await?;
-    list.retain(|p| !matches!(p.state, RegistrationState::Closed | RegistrationState::Declined));
+    list.retain(|p| {
+        !matches!(
+            p.state,
+            RegistrationState::Closed | RegistrationState::Declined
+        )
+    });
     list.sort_by(|a, b| a.record.data.name.cmp(&b.record.data.name));
     Ok(list)
 }
 
 /// The picker's rows: the ticked ones keep what was entered; the others offer the guardian.
-async fn person_rows(state: &AppState, who: &CurrentUser, entered: &[FamilyMemberInput], via: &'static str) -> AppResult<Vec<PersonRow>> {
+async fn person_rows(
+    state: &AppState,
+    who: &CurrentUser,
+    entered: &[FamilyMemberInput],
+    via: &'static str,
+) -> AppResult<Vec<PersonRow>> {
     Ok(area_persons(state, who, via)
         .await?
         .into_iter()
         .map(|p| {
             let given = entered.iter().find(|m| m.person_id == p.id);
             let guardian = p.record.guardian.as_ref();
-            let name = given.map(|m| m.name.clone()).or_else(|| guardian.map(|g| g.name.clone())).unwrap_or_default();
+            let name = given
+                .map(|m| m.name.clone())
+                .or_else(|| guardian.map(|g| g.name.clone()))
+                .unwrap_or_default();
             let relation = match given {
                 Some(m) => Relation::parse(&m.relation),
-                None => guardian.and_then(|g| g.relation.as_deref()).and_then(Relation::guess),
+                None => guardian
+                    .and_then(|g| g.relation.as_deref())
+                    .and_then(Relation::guess),
             };
-            PersonRow { id: p.id, label: p.record.data.name, checked: given.is_some(), name, relations: relations(relation) }
+            PersonRow {
+                id: p.id,
+                label: p.record.data.name,
+                checked: given.is_some(),
+                name,
+                relations: relations(relation),
+            }
         })
         .collect())
 }
 
-fn person_picks(list: Vec<jingkang_core::store::persons::StoredPerson>, selected: Option<i64>) -> Vec<Pick> {
-    list.into_iter().map(|p| Pick { checked: Some(p.id) == selected, value: p.id.to_string(), label: p.record.data.name }).collect()
+fn person_picks(
+    list: Vec<jingkang_core::store::persons::StoredPerson>,
+    selected: Option<i64>,
+) -> Vec<Pick> {
+    list.into_iter()
+        .map(|p| Pick {
+            checked: Some(p.id) == selected,
+            value: p.id.to_string(),
+            label: p.record.data.name,
+        })
+        .collect()
 }
 
 /// The townships the user may record for: none when the user's own region is a township or a
@@ -254,12 +408,19 @@ fn region_picks(state: &AppState, who: &CurrentUser, selected: &str) -> Vec<Pick
         .descendants_to(&who.user.region_code, Level::Township)
         .into_iter()
         .filter(|r| r.level == Level::Township)
-        .map(|r| Pick { value: r.code.clone(), label: r.name.clone(), checked: r.code == selected })
+        .map(|r| Pick {
+            value: r.code.clone(),
+            label: r.name.clone(),
+            checked: r.code == selected,
+        })
         .collect()
 }
 
 fn region_name(state: &AppState, code: &str) -> String {
-    state.tree.get(code).map_or_else(|| code.to_string(), |r| r.name.clone())
+    state
+        .tree
+        .get(code)
+        .map_or_else(|| code.to_string(), |r| r.name.clone())
 }
 
 /// Hours as users write them: `2`, `1.5`.
@@ -279,7 +440,11 @@ fn field_errors(errors: &[FieldError], fields: &[&str]) -> Vec<(String, String)>
     fields
         .iter()
         .filter_map(|f| {
-            let m: Vec<&str> = errors.iter().filter(|e| e.field == *f).map(|e| e.message.as_str()).collect();
+            let m: Vec<&str> = errors
+                .iter()
+                .filter(|e| e.field == *f)
+                .map(|e| e.message.as_str())
+                .collect();
             (!m.is_empty()).then(|| (f.to_string(), m.join("；")))
         })
         .collect()
@@ -295,7 +460,11 @@ struct Picked {
 
 impl Picked {
     fn new() -> Picked {
-        Picked { persons: Vec::new(), names: HashMap::new(), relations: HashMap::new() }
+        Picked {
+            persons: Vec::new(),
+            names: HashMap::new(),
+            relations: HashMap::new(),
+        }
     }
     /// Take `k = v` if it belongs to the picker.
     fn take(&mut self, k: &str, v: &str) -> bool {
@@ -318,7 +487,11 @@ impl Picked {
             .map(|id| FamilyMemberInput {
                 person_id: *id,
                 name: self.names.get(&id.to_string()).cloned().unwrap_or_default(),
-                relation: self.relations.get(&id.to_string()).cloned().unwrap_or_default(),
+                relation: self
+                    .relations
+                    .get(&id.to_string())
+                    .cloned()
+                    .unwrap_or_default(),
                 joined_on: String::new(),
             })
             .collect()
@@ -393,78 +566,97 @@ fn respite_line(r: &StoredRespite) -> RespiteLine {
     RespiteLine {
         person_id: r.person_id,
         person: r.person_name.clone(),
-        dates: if r.from_date == r.to_date { r.from_date.to_string() } else { format!("{} 至 {}", r.from_date, r.to_date) },
+        dates: if r.from_date == r.to_date {
+            r.from_date.to_string()
+        } else {
+            format!("{} 至 {}", r.from_date, r.to_date)
+        },
         provider: r.provider.clone(),
         hours: hours(r.hours),
         notes: r.notes.clone().unwrap_or_default(),
     }
 }
 
-async fn family_page(state: &AppState, who: &CurrentUser, notice: Option<String>, errors: &[FieldError]) -> AppResult<FamilyPage> {
+async fn family_page(
+    state: &AppState,
+    who: &CurrentUser,
+    notice: Option<String>,
+    errors: &[FieldError],
+) -> AppResult<FamilyPage> {
     let o = overview(state, who, PAGE_ROWS, None).await?;
     Ok(FamilyPage::of(state, who, &o, notice, errors))
 }
 
 impl FamilyPage {
-  fn of(state: &AppState, who: &CurrentUser, o: &Overview, notice: Option<String>, errors: &[FieldError]) -> FamilyPage {
-    FamilyPage {
-        chrome: Some(Chrome::of(state, who)),
-        csrf: who.csrf().to_string(),
-        export_action: "/family/export",
-        export_error: None,
-        notice,
-        errors: field_errors(errors, &["add_hours", "status"]),
-        can_record: crate::auth::allows::<RecordServices>(who.user.role),
-        trainings: o
-            .trainings
-            .iter()
-            .map(|t| TrainingLine {
-                held_on: t.held_on.to_string(),
-                region: region_name(state, &t.region),
-                topic: t.topic.clone(),
-                hours: hours(t.hours),
-                trainer: t.trainer.clone(),
-                attendees: t.attendees,
-            })
-            .collect(),
-        respite: o.respite.iter().map(respite_line).collect(),
-        groups: o
-            .groups
-            .iter()
-            .map(|g| GroupLine {
-                id: g.id,
-                name: g.name.clone(),
-                region: region_name(state, &g.region),
-                facilitator: g.facilitator.clone(),
-                started_on: g.started_on.to_string(),
-                members: g.members,
-                meetings: g.meetings,
-                last_meeting: g.last_meeting.map(|d| d.to_string()).unwrap_or_default(),
-            })
-            .collect(),
-        peers: o
-            .peers
-            .iter()
-            .map(|p| {
-                let status = PeerStatus::parse(&p.status).unwrap_or(PeerStatus::Inactive);
-                PeerLine {
-                    id: p.id,
-                    name: p.name.clone(),
-                    region: region_name(state, &p.region),
-                    person_id: p.person_id,
-                    trained_on: p.trained_on.to_string(),
-                    active: status == PeerStatus::Active,
-                    status: status.label_zh(),
-                    hours: hours(p.hours),
-                }
-            })
-            .collect(),
+    fn of(
+        state: &AppState,
+        who: &CurrentUser,
+        o: &Overview,
+        notice: Option<String>,
+        errors: &[FieldError],
+    ) -> FamilyPage {
+        FamilyPage {
+            chrome: Some(Chrome::of(state, who)),
+            csrf: who.csrf().to_string(),
+            export_action: "/family/export",
+            export_error: None,
+            notice,
+            errors: field_errors(errors, &["add_hours", "status"]),
+            can_record: crate::auth::allows::<RecordServices>(who.user.role),
+            trainings: o
+                .trainings
+                .iter()
+                .map(|t| TrainingLine {
+                    held_on: t.held_on.to_string(),
+                    region: region_name(state, &t.region),
+                    topic: t.topic.clone(),
+                    hours: hours(t.hours),
+                    trainer: t.trainer.clone(),
+                    attendees: t.attendees,
+                })
+                .collect(),
+            respite: o.respite.iter().map(respite_line).collect(),
+            groups: o
+                .groups
+                .iter()
+                .map(|g| GroupLine {
+                    id: g.id,
+                    name: g.name.clone(),
+                    region: region_name(state, &g.region),
+                    facilitator: g.facilitator.clone(),
+                    started_on: g.started_on.to_string(),
+                    members: g.members,
+                    meetings: g.meetings,
+                    last_meeting: g.last_meeting.map(|d| d.to_string()).unwrap_or_default(),
+                })
+                .collect(),
+            peers: o
+                .peers
+                .iter()
+                .map(|p| {
+                    let status = PeerStatus::parse(&p.status).unwrap_or(PeerStatus::Inactive);
+                    PeerLine {
+                        id: p.id,
+                        name: p.name.clone(),
+                        region: region_name(state, &p.region),
+                        person_id: p.person_id,
+                        trained_on: p.trained_on.to_string(),
+                        active: status == PeerStatus::Active,
+                        status: status.label_zh(),
+                        hours: hours(p.hours),
+                    }
+                })
+                .collect(),
+        }
     }
-  }
 }
 
 /// 家庭支持: the latest trainings, respite episodes, groups and peer supporters of the user's area.
-pub async fn page(State(state): State<AppState>, Need { who, .. }: Need<ReadClinical>, Query(q): Query<PageQuery>) -> AppResult<Response> {
+pub async fn page(
+    State(state): State<AppState>,
+    Need { who, .. }: Need<ReadClinical>,
+    Query(q): Query<PageQuery>,
+) -> AppResult<Response> {
     let notice = q.saved.as_deref().and_then(|s| {
         Some(match s {
             "training" => "已保存家属护理培训记录。",
@@ -475,7 +667,9 @@ pub async fn page(State(state): State<AppState>, Need { who, .. }: Need<ReadClin
             _ => return None,
         })
     });
-    Ok(family_page(&state, &who, notice.map(str::to_string), &[]).await?.into_response())
+    Ok(family_page(&state, &who, notice.map(str::to_string), &[])
+        .await?
+        .into_response())
 }
 
 /// The most rows of each list one download holds.
@@ -483,7 +677,11 @@ const EXPORT_ROWS: i64 = 50_000;
 
 /// The four lists of 家庭支持 as one .xlsx (a sheet each), with a reason, audited `family.export`
 /// in the transaction that reads them.
-pub async fn export(State(state): State<AppState>, Need { who, .. }: Need<ReadClinical>, Form(form): Form<ExportForm>) -> AppResult<Response> {
+pub async fn export(
+    State(state): State<AppState>,
+    Need { who, .. }: Need<ReadClinical>,
+    Form(form): Form<ExportForm>,
+) -> AppResult<Response> {
     who.check_csrf(&form.csrf)?;
     let Some(reason) = form.reason() else {
         let mut page = family_page(&state, &who, None, &[]).await?;
@@ -494,23 +692,127 @@ pub async fn export(State(state): State<AppState>, Need { who, .. }: Need<ReadCl
     let page = FamilyPage::of(&state, &who, &o, None, &[]);
     let place = state.tree.path_name(&who.user.region_code);
     let notes = || vec![format!("导出日期：{}", today())];
-    let sheet = |sheet, what: &str, headers, widths| Table { sheet, title: format!("{what} — {place}"), notes: notes(), headers, widths };
+    let sheet = |sheet, what: &str, headers, widths| Table {
+        sheet,
+        title: format!("{what} — {place}"),
+        notes: notes(),
+        headers,
+        widths,
+    };
     let sheets = vec![
         (
-            sheet("家属护理培训", "家属护理培训", &["序号", "日期", "街镇", "主题", "时长（小时）", "授课人", "参加家属"], &[6.0, 12.0, 16.0, 30.0, 12.0, 12.0, 10.0]),
-            page.trainings.into_iter().map(|t| vec![text(t.held_on), text(t.region), text(t.topic), text(t.hours), text(t.trainer), num(t.attendees as f64)]).collect(),
+            sheet(
+                "家属护理培训",
+                "家属护理培训",
+                &[
+                    "序号",
+                    "日期",
+                    "街镇",
+                    "主题",
+                    "时长（小时）",
+                    "授课人",
+                    "参加家属",
+                ],
+                &[6.0, 12.0, 16.0, 30.0, 12.0, 12.0, 10.0],
+            ),
+            page.trainings
+                .into_iter()
+                .map(|t| {
+                    vec![
+                        text(t.held_on),
+                        text(t.region),
+                        text(t.topic),
+                        text(t.hours),
+                        text(t.trainer),
+                        num(t.attendees as f64),
+                    ]
+                })
+                .collect(),
         ),
         (
-            sheet("喘息服务", "喘息服务", &["序号", "服务对象", "日期", "服务提供方", "时长（小时）", "备注"], &[6.0, 12.0, 24.0, 24.0, 12.0, 30.0]),
-            page.respite.into_iter().map(|r| vec![text(r.person), text(r.dates), text(r.provider), text(r.hours), text(r.notes)]).collect(),
+            sheet(
+                "喘息服务",
+                "喘息服务",
+                &[
+                    "序号",
+                    "服务对象",
+                    "日期",
+                    "服务提供方",
+                    "时长（小时）",
+                    "备注",
+                ],
+                &[6.0, 12.0, 24.0, 24.0, 12.0, 30.0],
+            ),
+            page.respite
+                .into_iter()
+                .map(|r| {
+                    vec![
+                        text(r.person),
+                        text(r.dates),
+                        text(r.provider),
+                        text(r.hours),
+                        text(r.notes),
+                    ]
+                })
+                .collect(),
         ),
         (
-            sheet("家属互助小组", "家属互助小组", &["序号", "小组", "街镇", "带领人", "成立日期", "在组成员", "活动次数", "最近活动"], &[6.0, 20.0, 16.0, 12.0, 12.0, 10.0, 10.0, 12.0]),
-            page.groups.into_iter().map(|g| vec![text(g.name), text(g.region), text(g.facilitator), text(g.started_on), num(g.members as f64), num(g.meetings as f64), text(g.last_meeting)]).collect(),
+            sheet(
+                "家属互助小组",
+                "家属互助小组",
+                &[
+                    "序号",
+                    "小组",
+                    "街镇",
+                    "带领人",
+                    "成立日期",
+                    "在组成员",
+                    "活动次数",
+                    "最近活动",
+                ],
+                &[6.0, 20.0, 16.0, 12.0, 12.0, 10.0, 10.0, 12.0],
+            ),
+            page.groups
+                .into_iter()
+                .map(|g| {
+                    vec![
+                        text(g.name),
+                        text(g.region),
+                        text(g.facilitator),
+                        text(g.started_on),
+                        num(g.members as f64),
+                        num(g.meetings as f64),
+                        text(g.last_meeting),
+                    ]
+                })
+                .collect(),
         ),
         (
-            sheet("同伴支持者", "同伴支持者", &["序号", "姓名", "街镇", "培训合格日期", "状态", "累计服务（小时）"], &[6.0, 12.0, 16.0, 14.0, 8.0, 16.0]),
-            page.peers.into_iter().map(|p| vec![text(p.name), text(p.region), text(p.trained_on), text(p.status), text(p.hours)]).collect(),
+            sheet(
+                "同伴支持者",
+                "同伴支持者",
+                &[
+                    "序号",
+                    "姓名",
+                    "街镇",
+                    "培训合格日期",
+                    "状态",
+                    "累计服务（小时）",
+                ],
+                &[6.0, 12.0, 16.0, 14.0, 8.0, 16.0],
+            ),
+            page.peers
+                .into_iter()
+                .map(|p| {
+                    vec![
+                        text(p.name),
+                        text(p.region),
+                        text(p.trained_on),
+                        text(p.status),
+                        text(p.hours),
+                    ]
+                })
+                .collect(),
         ),
     ];
     downloads::file(&format!("家庭支持-{}", today().format("%Y%m%d")), sheets)
@@ -532,27 +834,64 @@ pub struct TrainingForm {
     errors: Vec<(String, String)>,
 }
 
-async fn training_form(state: &AppState, who: &CurrentUser, input: &TrainingInput, hours_text: &str, errors: &[FieldError]) -> AppResult<TrainingForm> {
+async fn training_form(
+    state: &AppState,
+    who: &CurrentUser,
+    input: &TrainingInput,
+    hours_text: &str,
+    errors: &[FieldError],
+) -> AppResult<TrainingForm> {
     Ok(TrainingForm {
         chrome: Some(Chrome::of(state, who)),
         csrf: who.csrf().to_string(),
-        held_on: if input.held_on.is_empty() { today().to_string() } else { input.held_on.clone() },
+        held_on: if input.held_on.is_empty() {
+            today().to_string()
+        } else {
+            input.held_on.clone()
+        },
         regions: region_picks(state, who, &input.region),
         topic: input.topic.clone(),
         hours: hours_text.to_string(),
         trainer: input.trainer.clone(),
         people: person_rows(state, who, &input.attendees, "family-training-form").await?,
-        errors: field_errors(errors, &["held_on", "region", "topic", "hours", "trainer", "attendees"]),
+        errors: field_errors(
+            errors,
+            &[
+                "held_on",
+                "region",
+                "topic",
+                "hours",
+                "trainer",
+                "attendees",
+            ],
+        ),
     })
 }
 
-pub async fn training_new(State(state): State<AppState>, Need { who, .. }: Need<RecordServices>) -> AppResult<Response> {
-    let input = TrainingInput { trainer: who.user.display_name.clone(), ..Default::default() };
-    Ok(training_form(&state, &who, &input, "2", &[]).await?.into_response())
+pub async fn training_new(
+    State(state): State<AppState>,
+    Need { who, .. }: Need<RecordServices>,
+) -> AppResult<Response> {
+    let input = TrainingInput {
+        trainer: who.user.display_name.clone(),
+        ..Default::default()
+    };
+    Ok(training_form(&state, &who, &input, "2", &[])
+        .await?
+        .into_response())
 }
 
-pub async fn training_create(State(state): State<AppState>, Need { who, .. }: Need<RecordServices>, Form(pairs): Form<Vec<(String, String)>>) -> AppResult<Response> {
-    let (mut input, mut csrf, mut hours_text, mut picked) = (TrainingInput::default(), String::new(), String::new(), Picked::new());
+pub async fn training_create(
+    State(state): State<AppState>,
+    Need { who, .. }: Need<RecordServices>,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> AppResult<Response> {
+    let (mut input, mut csrf, mut hours_text, mut picked) = (
+        TrainingInput::default(),
+        String::new(),
+        String::new(),
+        Picked::new(),
+    );
     for (k, v) in pairs {
         if picked.take(&k, &v) {
             continue;
@@ -574,7 +913,11 @@ pub async fn training_create(State(state): State<AppState>, Need { who, .. }: Ne
         Ok(_) => Ok(Redirect::to("/family?saved=training").into_response()),
         Err(r) => {
             let errors = problems(r)?;
-            Ok((StatusCode::UNPROCESSABLE_ENTITY, training_form(&state, &who, &input, &hours_text, &errors).await?).into_response())
+            Ok((
+                StatusCode::UNPROCESSABLE_ENTITY,
+                training_form(&state, &who, &input, &hours_text, &errors).await?,
+            )
+                .into_response())
         }
     }
 }
@@ -601,7 +944,13 @@ pub struct RespiteQuery {
     person: Option<i64>,
 }
 
-async fn respite_form(state: &AppState, who: &CurrentUser, input: &RespiteInput, hours_text: &str, errors: &[FieldError]) -> AppResult<RespiteForm> {
+async fn respite_form(
+    state: &AppState,
+    who: &CurrentUser,
+    input: &RespiteInput,
+    hours_text: &str,
+    errors: &[FieldError],
+) -> AppResult<RespiteForm> {
     let persons = area_persons(state, who, "family-respite-form").await?;
     Ok(RespiteForm {
         chrome: Some(Chrome::of(state, who)),
@@ -612,17 +961,41 @@ async fn respite_form(state: &AppState, who: &CurrentUser, input: &RespiteInput,
         provider: input.provider.clone(),
         hours: hours_text.to_string(),
         notes: input.notes.clone(),
-        errors: field_errors(errors, &["person_id", "from_date", "to_date", "provider", "hours", "notes"]),
+        errors: field_errors(
+            errors,
+            &[
+                "person_id",
+                "from_date",
+                "to_date",
+                "provider",
+                "hours",
+                "notes",
+            ],
+        ),
     })
 }
 
-pub async fn respite_new(State(state): State<AppState>, Need { who, .. }: Need<RecordServices>, Query(q): Query<RespiteQuery>) -> AppResult<Response> {
-    let input = RespiteInput { person_id: q.person.unwrap_or(0), ..Default::default() };
-    Ok(respite_form(&state, &who, &input, "", &[]).await?.into_response())
+pub async fn respite_new(
+    State(state): State<AppState>,
+    Need { who, .. }: Need<RecordServices>,
+    Query(q): Query<RespiteQuery>,
+) -> AppResult<Response> {
+    let input = RespiteInput {
+        person_id: q.person.unwrap_or(0),
+        ..Default::default()
+    };
+    Ok(respite_form(&state, &who, &input, "", &[])
+        .await?
+        .into_response())
 }
 
-pub async fn respite_create(State(state): State<AppState>, Need { who, .. }: Need<RecordServices>, Form(pairs): Form<Vec<(String, String)>>) -> AppResult<Response> {
-    let (mut input, mut csrf, mut hours_text) = (RespiteInput::default(), String::new(), String::new());
+pub async fn respite_create(
+    State(state): State<AppState>,
+    Need { who, .. }: Need<RecordServices>,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> AppResult<Response> {
+    let (mut input, mut csrf, mut hours_text) =
+        (RespiteInput::default(), String::new(), String::new());
     for (k, v) in pairs {
         match k.as_str() {
             "csrf" => csrf = v,
@@ -641,7 +1014,11 @@ pub async fn respite_create(State(state): State<AppState>, Need { who, .. }: Nee
         Ok(_) => Ok(Redirect::to("/family?saved=respite").into_response()),
         Err(r) => {
             let errors = problems(r)?;
-            Ok((StatusCode::UNPROCESSABLE_ENTITY, respite_form(&state, &who, &input, &hours_text, &errors).await?).into_response())
+            Ok((
+                StatusCode::UNPROCESSABLE_ENTITY,
+                respite_form(&state, &who, &input, &hours_text, &errors).await?,
+            )
+                .into_response())
         }
     }
 }
@@ -661,25 +1038,47 @@ pub struct GroupForm {
     errors: Vec<(String, String)>,
 }
 
-async fn group_form(state: &AppState, who: &CurrentUser, input: &GroupInput, errors: &[FieldError]) -> AppResult<GroupForm> {
+async fn group_form(
+    state: &AppState,
+    who: &CurrentUser,
+    input: &GroupInput,
+    errors: &[FieldError],
+) -> AppResult<GroupForm> {
     Ok(GroupForm {
         chrome: Some(Chrome::of(state, who)),
         csrf: who.csrf().to_string(),
         name: input.name.clone(),
         regions: region_picks(state, who, &input.region),
         facilitator: input.facilitator.clone(),
-        started_on: if input.started_on.is_empty() { today().to_string() } else { input.started_on.clone() },
+        started_on: if input.started_on.is_empty() {
+            today().to_string()
+        } else {
+            input.started_on.clone()
+        },
         people: person_rows(state, who, &input.members, "family-group-form").await?,
-        errors: field_errors(errors, &["name", "region", "facilitator", "started_on", "members"]),
+        errors: field_errors(
+            errors,
+            &["name", "region", "facilitator", "started_on", "members"],
+        ),
     })
 }
 
-pub async fn group_new(State(state): State<AppState>, Need { who, .. }: Need<RecordServices>) -> AppResult<Response> {
-    let input = GroupInput { facilitator: who.user.display_name.clone(), ..Default::default() };
+pub async fn group_new(
+    State(state): State<AppState>,
+    Need { who, .. }: Need<RecordServices>,
+) -> AppResult<Response> {
+    let input = GroupInput {
+        facilitator: who.user.display_name.clone(),
+        ..Default::default()
+    };
     Ok(group_form(&state, &who, &input, &[]).await?.into_response())
 }
 
-pub async fn group_create(State(state): State<AppState>, Need { who, .. }: Need<RecordServices>, Form(pairs): Form<Vec<(String, String)>>) -> AppResult<Response> {
+pub async fn group_create(
+    State(state): State<AppState>,
+    Need { who, .. }: Need<RecordServices>,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> AppResult<Response> {
     let (mut input, mut csrf, mut picked) = (GroupInput::default(), String::new(), Picked::new());
     for (k, v) in pairs {
         if picked.take(&k, &v) {
@@ -700,7 +1099,11 @@ pub async fn group_create(State(state): State<AppState>, Need { who, .. }: Need<
         Ok(id) => Ok(Redirect::to(&format!("/family/groups/{id}?saved=group")).into_response()),
         Err(r) => {
             let errors = problems(r)?;
-            Ok((StatusCode::UNPROCESSABLE_ENTITY, group_form(&state, &who, &input, &errors).await?).into_response())
+            Ok((
+                StatusCode::UNPROCESSABLE_ENTITY,
+                group_form(&state, &who, &input, &errors).await?,
+            )
+                .into_response())
         }
     }
 }
@@ -761,12 +1164,31 @@ struct GroupEntered {
     member_errors: Vec<FieldError>,
 }
 
-async fn group_page(state: &AppState, who: &CurrentUser, gid: i64, notice: Option<String>, entered: GroupEntered) -> AppResult<GroupPage> {
-    let g = read_group(state, who, gid).await?.ok_or(AppError::NotFound)?;
+async fn group_page(
+    state: &AppState,
+    who: &CurrentUser,
+    gid: i64,
+    notice: Option<String>,
+    entered: GroupEntered,
+) -> AppResult<GroupPage> {
+    let g = read_group(state, who, gid)
+        .await?
+        .ok_or(AppError::NotFound)?;
     let can_record = crate::auth::allows::<RecordServices>(who.user.role);
-    let persons = if can_record { person_picks(area_persons(state, who, "family-group-page").await?, None) } else { Vec::new() };
-    let meeting = entered.meeting.unwrap_or_else(|| MeetingInput { held_on: today().to_string(), ..Default::default() });
-    let name_of: HashMap<i64, String> = g.members.iter().map(|m| (m.id, format!("{}（{}）", m.name, m.person_name))).collect();
+    let persons = if can_record {
+        person_picks(area_persons(state, who, "family-group-page").await?, None)
+    } else {
+        Vec::new()
+    };
+    let meeting = entered.meeting.unwrap_or_else(|| MeetingInput {
+        held_on: today().to_string(),
+        ..Default::default()
+    });
+    let name_of: HashMap<i64, String> = g
+        .members
+        .iter()
+        .map(|m| (m.id, format!("{}（{}）", m.name, m.person_name)))
+        .collect();
     Ok(GroupPage {
         chrome: Some(Chrome::of(state, who)),
         csrf: who.csrf().to_string(),
@@ -800,14 +1222,22 @@ async fn group_page(state: &AppState, who: &CurrentUser, gid: i64, notice: Optio
                 held_on: m.held_on.to_string(),
                 topic: m.topic.clone(),
                 attendees: m.attendees,
-                names: m.members.iter().filter_map(|id| name_of.get(id).cloned()).collect::<Vec<_>>().join("、"),
+                names: m
+                    .members
+                    .iter()
+                    .filter_map(|id| name_of.get(id).cloned())
+                    .collect::<Vec<_>>()
+                    .join("、"),
                 notes: m.notes.clone().unwrap_or_default(),
             })
             .collect(),
         held_on: meeting.held_on,
         topic: meeting.topic,
         notes: meeting.notes,
-        meeting_errors: field_errors(&entered.meeting_errors, &["held_on", "topic", "attendees", "notes"]),
+        meeting_errors: field_errors(
+            &entered.meeting_errors,
+            &["held_on", "topic", "attendees", "notes"],
+        ),
         persons,
         relations: relations(None),
         today: today().to_string(),
@@ -821,7 +1251,12 @@ pub struct GroupQuery {
 }
 
 /// A group: its members (current first) and meetings, the meeting form and the member form.
-pub async fn group_show(State(state): State<AppState>, Need { who, .. }: Need<ReadClinical>, Path(gid): Path<i64>, Query(q): Query<GroupQuery>) -> AppResult<Response> {
+pub async fn group_show(
+    State(state): State<AppState>,
+    Need { who, .. }: Need<ReadClinical>,
+    Path(gid): Path<i64>,
+    Query(q): Query<GroupQuery>,
+) -> AppResult<Response> {
     let notice = q.saved.as_deref().and_then(|s| {
         Some(match s {
             "group" => "已建立小组。",
@@ -830,7 +1265,15 @@ pub async fn group_show(State(state): State<AppState>, Need { who, .. }: Need<Re
             _ => return None,
         })
     });
-    Ok(group_page(&state, &who, gid, notice.map(str::to_string), GroupEntered::default()).await?.into_response())
+    Ok(group_page(
+        &state,
+        &who,
+        gid,
+        notice.map(str::to_string),
+        GroupEntered::default(),
+    )
+    .await?
+    .into_response())
 }
 
 /// Record a meeting: the ticked members attended.
@@ -860,8 +1303,16 @@ pub async fn meeting_create(
         Ok(_) => Ok(Redirect::to(&format!("/family/groups/{gid}?saved=meeting")).into_response()),
         Err(r) => {
             let meeting_errors = problems(r)?;
-            let entered = GroupEntered { meeting: Some(input), meeting_errors, ..Default::default() };
-            Ok((StatusCode::UNPROCESSABLE_ENTITY, group_page(&state, &who, gid, None, entered).await?).into_response())
+            let entered = GroupEntered {
+                meeting: Some(input),
+                meeting_errors,
+                ..Default::default()
+            };
+            Ok((
+                StatusCode::UNPROCESSABLE_ENTITY,
+                group_page(&state, &who, gid, None, entered).await?,
+            )
+                .into_response())
         }
     }
 }
@@ -874,7 +1325,11 @@ pub async fn members_change(
     Path(gid): Path<i64>,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> AppResult<Response> {
-    let (mut add, mut leave, mut csrf) = (FamilyMemberInput::default(), LeaveInput::default(), String::new());
+    let (mut add, mut leave, mut csrf) = (
+        FamilyMemberInput::default(),
+        LeaveInput::default(),
+        String::new(),
+    );
     let mut leaving = false;
     for (k, v) in pairs {
         match k.as_str() {
@@ -892,13 +1347,30 @@ pub async fn members_change(
         }
     }
     who.check_csrf(&csrf)?;
-    let input = if leaving { MembersInput { leave: vec![leave], ..Default::default() } } else { MembersInput { add: vec![add], ..Default::default() } };
+    let input = if leaving {
+        MembersInput {
+            leave: vec![leave],
+            ..Default::default()
+        }
+    } else {
+        MembersInput {
+            add: vec![add],
+            ..Default::default()
+        }
+    };
     match change_members(&state, &who, gid, &input).await? {
         Ok(()) => Ok(Redirect::to(&format!("/family/groups/{gid}?saved=members")).into_response()),
         Err(r) => {
             let member_errors = problems(r)?;
-            let entered = GroupEntered { member_errors, ..Default::default() };
-            Ok((StatusCode::UNPROCESSABLE_ENTITY, group_page(&state, &who, gid, None, entered).await?).into_response())
+            let entered = GroupEntered {
+                member_errors,
+                ..Default::default()
+            };
+            Ok((
+                StatusCode::UNPROCESSABLE_ENTITY,
+                group_page(&state, &who, gid, None, entered).await?,
+            )
+                .into_response())
         }
     }
 }
@@ -919,7 +1391,13 @@ pub struct PeerForm {
     errors: Vec<(String, String)>,
 }
 
-async fn peer_form(state: &AppState, who: &CurrentUser, input: &PeerInput, hours_text: &str, errors: &[FieldError]) -> AppResult<PeerForm> {
+async fn peer_form(
+    state: &AppState,
+    who: &CurrentUser,
+    input: &PeerInput,
+    hours_text: &str,
+    errors: &[FieldError],
+) -> AppResult<PeerForm> {
     let persons = area_persons(state, who, "family-peer-form").await?;
     let status = PeerStatus::parse(&input.status).unwrap_or(PeerStatus::Active);
     Ok(PeerForm {
@@ -929,18 +1407,45 @@ async fn peer_form(state: &AppState, who: &CurrentUser, input: &PeerInput, hours
         regions: region_picks(state, who, &input.region),
         persons: person_picks(persons, input.person_id),
         trained_on: input.trained_on.clone(),
-        statuses: PeerStatus::ALL.into_iter().map(|s| Pick { value: s.code().into(), label: s.label_zh().into(), checked: s == status }).collect(),
+        statuses: PeerStatus::ALL
+            .into_iter()
+            .map(|s| Pick {
+                value: s.code().into(),
+                label: s.label_zh().into(),
+                checked: s == status,
+            })
+            .collect(),
         hours: hours_text.to_string(),
-        errors: field_errors(errors, &["name", "region", "person_id", "trained_on", "status", "hours"]),
+        errors: field_errors(
+            errors,
+            &[
+                "name",
+                "region",
+                "person_id",
+                "trained_on",
+                "status",
+                "hours",
+            ],
+        ),
     })
 }
 
-pub async fn peer_new(State(state): State<AppState>, Need { who, .. }: Need<RecordServices>) -> AppResult<Response> {
-    Ok(peer_form(&state, &who, &PeerInput::default(), "0", &[]).await?.into_response())
+pub async fn peer_new(
+    State(state): State<AppState>,
+    Need { who, .. }: Need<RecordServices>,
+) -> AppResult<Response> {
+    Ok(peer_form(&state, &who, &PeerInput::default(), "0", &[])
+        .await?
+        .into_response())
 }
 
-pub async fn peer_create(State(state): State<AppState>, Need { who, .. }: Need<RecordServices>, Form(pairs): Form<Vec<(String, String)>>) -> AppResult<Response> {
-    let (mut input, mut csrf, mut hours_text) = (PeerInput::default(), String::new(), String::new());
+pub async fn peer_create(
+    State(state): State<AppState>,
+    Need { who, .. }: Need<RecordServices>,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> AppResult<Response> {
+    let (mut input, mut csrf, mut hours_text) =
+        (PeerInput::default(), String::new(), String::new());
     for (k, v) in pairs {
         match k.as_str() {
             "csrf" => csrf = v,
@@ -959,7 +1464,11 @@ pub async fn peer_create(State(state): State<AppState>, Need { who, .. }: Need<R
         Ok(_) => Ok(Redirect::to("/family?saved=peer").into_response()),
         Err(r) => {
             let errors = problems(r)?;
-            Ok((StatusCode::UNPROCESSABLE_ENTITY, peer_form(&state, &who, &input, &hours_text, &errors).await?).into_response())
+            Ok((
+                StatusCode::UNPROCESSABLE_ENTITY,
+                peer_form(&state, &who, &input, &hours_text, &errors).await?,
+            )
+                .into_response())
         }
     }
 }
@@ -985,7 +1494,11 @@ pub async fn peer_update(
         Ok(()) => Ok(Redirect::to("/family?saved=peer-update").into_response()),
         Err(r) => {
             let errors = problems(r)?;
-            Ok((StatusCode::UNPROCESSABLE_ENTITY, family_page(&state, &who, None, &errors).await?).into_response())
+            Ok((
+                StatusCode::UNPROCESSABLE_ENTITY,
+                family_page(&state, &who, None, &errors).await?,
+            )
+                .into_response())
         }
     }
 }
@@ -1087,8 +1600,20 @@ pub struct TrainingOut {
 
 fn refused(r: Refusal) -> Result<Response, ApiError> {
     let problems = problems(r)?;
-    let message = problems.iter().map(|p| p.message.as_str()).collect::<Vec<_>>().join("；");
-    Ok((StatusCode::UNPROCESSABLE_ENTITY, Json(FamilyRefused { code: "family-invalid".into(), message, problems })).into_response())
+    let message = problems
+        .iter()
+        .map(|p| p.message.as_str())
+        .collect::<Vec<_>>()
+        .join("；");
+    Ok((
+        StatusCode::UNPROCESSABLE_ENTITY,
+        Json(FamilyRefused {
+            code: "family-invalid".into(),
+            message,
+            problems,
+        }),
+    )
+        .into_response())
 }
 
 fn created(r: Result<i64, Refusal>) -> Result<Response, ApiError> {
@@ -1099,14 +1624,18 @@ fn created(r: Result<i64, Refusal>) -> Result<Response, ApiError> {
 }
 
 fn body<T>(b: Result<Json<T>, axum::extract::rejection::JsonRejection>) -> Result<T, ApiError> {
-    b.map(|Json(v)| v).map_err(|_| AppError::BadRequest("form-invalid".into()).into())
+    b.map(|Json(v)| v)
+        .map_err(|_| AppError::BadRequest("form-invalid".into()).into())
 }
 
 type JsonBody<T> = Result<Json<T>, axum::extract::rejection::JsonRejection>;
 
 /// The latest 500 caregiver trainings of the caller's scope, with their attendees. Audited.
 #[utoipa::path(get, path = "/api/v1/family/trainings", responses((status = 200, body = Vec<TrainingOut>)), security(("bearer" = [])), tag = "family")]
-pub async fn api_trainings(State(state): State<AppState>, ApiNeed(who, _): ApiNeed<ReadClinical>) -> Result<Json<Vec<TrainingOut>>, ApiError> {
+pub async fn api_trainings(
+    State(state): State<AppState>,
+    ApiNeed(who, _): ApiNeed<ReadClinical>,
+) -> Result<Json<Vec<TrainingOut>>, ApiError> {
     let (scope, actor) = (who.scope.clone(), who.user.actor());
     let region = who.user.region_code.clone();
     let out = state
@@ -1138,35 +1667,61 @@ pub async fn api_trainings(State(state): State<AppState>, ApiNeed(who, _): ApiNe
 /// field; nothing is written.
 #[utoipa::path(post, path = "/api/v1/family/trainings", request_body = TrainingInput,
     responses((status = 201, body = FamilyRecorded), (status = 422, body = FamilyRefused)), security(("bearer" = [])), tag = "family")]
-pub async fn api_training_create(State(state): State<AppState>, ApiNeed(who, _): ApiNeed<RecordServices>, b: JsonBody<TrainingInput>) -> Result<Response, ApiError> {
+pub async fn api_training_create(
+    State(state): State<AppState>,
+    ApiNeed(who, _): ApiNeed<RecordServices>,
+    b: JsonBody<TrainingInput>,
+) -> Result<Response, ApiError> {
     let input = body(b)?;
     created(record_training(&state, &who, &input).await?)
 }
 
 /// The latest 500 respite episodes of the persons in the caller's scope. Audited.
 #[utoipa::path(get, path = "/api/v1/family/respite", responses((status = 200, body = Vec<StoredRespite>)), security(("bearer" = [])), tag = "family")]
-pub async fn api_respite(State(state): State<AppState>, ApiNeed(who, _): ApiNeed<ReadClinical>) -> Result<Json<Vec<StoredRespite>>, ApiError> {
-    Ok(Json(overview(&state, &who, API_ROWS, Some("respite")).await?.respite))
+pub async fn api_respite(
+    State(state): State<AppState>,
+    ApiNeed(who, _): ApiNeed<ReadClinical>,
+) -> Result<Json<Vec<StoredRespite>>, ApiError> {
+    Ok(Json(
+        overview(&state, &who, API_ROWS, Some("respite"))
+            .await?
+            .respite,
+    ))
 }
 
 /// Record a respite episode (喘息服务) of a person in the caller's scope.
 #[utoipa::path(post, path = "/api/v1/family/respite", request_body = RespiteInput,
     responses((status = 201, body = FamilyRecorded), (status = 422, body = FamilyRefused)), security(("bearer" = [])), tag = "family")]
-pub async fn api_respite_create(State(state): State<AppState>, ApiNeed(who, _): ApiNeed<RecordServices>, b: JsonBody<RespiteInput>) -> Result<Response, ApiError> {
+pub async fn api_respite_create(
+    State(state): State<AppState>,
+    ApiNeed(who, _): ApiNeed<RecordServices>,
+    b: JsonBody<RespiteInput>,
+) -> Result<Response, ApiError> {
     let input = body(b)?;
     created(record_respite(&state, &who, &input).await?)
 }
 
 /// The mutual-aid groups of the caller's scope, with member and meeting counts. Audited.
 #[utoipa::path(get, path = "/api/v1/family/groups", responses((status = 200, body = Vec<StoredGroup>)), security(("bearer" = [])), tag = "family")]
-pub async fn api_groups(State(state): State<AppState>, ApiNeed(who, _): ApiNeed<ReadClinical>) -> Result<Json<Vec<StoredGroup>>, ApiError> {
-    Ok(Json(overview(&state, &who, API_ROWS, Some("groups")).await?.groups))
+pub async fn api_groups(
+    State(state): State<AppState>,
+    ApiNeed(who, _): ApiNeed<ReadClinical>,
+) -> Result<Json<Vec<StoredGroup>>, ApiError> {
+    Ok(Json(
+        overview(&state, &who, API_ROWS, Some("groups"))
+            .await?
+            .groups,
+    ))
 }
 
 /// Set up a mutual-aid group (家属互助小组) with its first members.
 #[utoipa::path(post, path = "/api/v1/family/groups", request_body = GroupInput,
     responses((status = 201, body = FamilyRecorded), (status = 422, body = FamilyRefused)), security(("bearer" = [])), tag = "family")]
-pub async fn api_group_create(State(state): State<AppState>, ApiNeed(who, _): ApiNeed<RecordServices>, b: JsonBody<GroupInput>) -> Result<Response, ApiError> {
+pub async fn api_group_create(
+    State(state): State<AppState>,
+    ApiNeed(who, _): ApiNeed<RecordServices>,
+    b: JsonBody<GroupInput>,
+) -> Result<Response, ApiError> {
     let input = body(b)?;
     created(record_group(&state, &who, &input).await?)
 }
@@ -1174,8 +1729,16 @@ pub async fn api_group_create(State(state): State<AppState>, ApiNeed(who, _): Ap
 /// One group with its members (whose person is in the caller's scope) and meetings. Audited.
 #[utoipa::path(get, path = "/api/v1/family/groups/{gid}", params(("gid" = i64, Path, description = "group id")),
     responses((status = 200, body = GroupDetail), (status = 404, body = crate::api::ApiErrorBody)), security(("bearer" = [])), tag = "family")]
-pub async fn api_group(State(state): State<AppState>, ApiNeed(who, _): ApiNeed<ReadClinical>, Path(gid): Path<i64>) -> Result<Json<GroupDetail>, ApiError> {
-    Ok(Json(read_group(&state, &who, gid).await?.ok_or(AppError::NotFound)?))
+pub async fn api_group(
+    State(state): State<AppState>,
+    ApiNeed(who, _): ApiNeed<ReadClinical>,
+    Path(gid): Path<i64>,
+) -> Result<Json<GroupDetail>, ApiError> {
+    Ok(Json(
+        read_group(&state, &who, gid)
+            .await?
+            .ok_or(AppError::NotFound)?,
+    ))
 }
 
 /// Record a meeting of a group: the member ids who attended, once for all.
@@ -1211,14 +1774,23 @@ pub async fn api_members_change(
 
 /// The peer supporters (同伴支持者) of the caller's scope. Audited.
 #[utoipa::path(get, path = "/api/v1/family/peers", responses((status = 200, body = Vec<StoredPeer>)), security(("bearer" = [])), tag = "family")]
-pub async fn api_peers(State(state): State<AppState>, ApiNeed(who, _): ApiNeed<ReadClinical>) -> Result<Json<Vec<StoredPeer>>, ApiError> {
-    Ok(Json(overview(&state, &who, API_ROWS, Some("peers")).await?.peers))
+pub async fn api_peers(
+    State(state): State<AppState>,
+    ApiNeed(who, _): ApiNeed<ReadClinical>,
+) -> Result<Json<Vec<StoredPeer>>, ApiError> {
+    Ok(Json(
+        overview(&state, &who, API_ROWS, Some("peers")).await?.peers,
+    ))
 }
 
 /// Register a peer supporter.
 #[utoipa::path(post, path = "/api/v1/family/peers", request_body = PeerInput,
     responses((status = 201, body = FamilyRecorded), (status = 422, body = FamilyRefused)), security(("bearer" = [])), tag = "family")]
-pub async fn api_peer_create(State(state): State<AppState>, ApiNeed(who, _): ApiNeed<RecordServices>, b: JsonBody<PeerInput>) -> Result<Response, ApiError> {
+pub async fn api_peer_create(
+    State(state): State<AppState>,
+    ApiNeed(who, _): ApiNeed<RecordServices>,
+    b: JsonBody<PeerInput>,
+) -> Result<Response, ApiError> {
     let input = body(b)?;
     created(record_peer(&state, &who, &input).await?)
 }

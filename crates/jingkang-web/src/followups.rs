@@ -26,8 +26,19 @@ use crate::pages::{Chrome, read_person};
 /// Fields whose previous answer is offered again: the person's lasting state (symptoms, function,
 /// drugs), not what belongs to one visit (its date, mode, events since the last one).
 fn carried_forward(key: &str) -> bool {
-    !(matches!(key, "visit_date" | "mode" | "lost_reason" | "death_date" | "death_cause" | "next_date" | "doctor" | "lab" | "lab_detail" | "last_discharge")
-        || key.starts_with("danger.")
+    !(matches!(
+        key,
+        "visit_date"
+            | "mode"
+            | "lost_reason"
+            | "death_date"
+            | "death_cause"
+            | "next_date"
+            | "doctor"
+            | "lab"
+            | "lab_detail"
+            | "last_discharge"
+    ) || key.starts_with("danger.")
         || key.starts_with("referral"))
 }
 
@@ -104,23 +115,36 @@ fn field_view(f: &FieldDef, values: &[String], carried: bool, error: Option<Stri
         options: f
             .options
             .iter()
-            .map(|(c, l)| OptionView { value: c.clone(), label: l.clone(), checked: values.iter().any(|v| v == c) })
+            .map(|(c, l)| OptionView {
+                value: c.clone(),
+                label: l.clone(),
+                checked: values.iter().any(|v| v == c),
+            })
             .collect(),
         value: values.first().cloned().unwrap_or_default(),
         carried,
         error,
-        risk_definitions: if f.show_risk_definitions { schedule::RISK_GRADES.to_vec() } else { Vec::new() },
+        risk_definitions: if f.show_risk_definitions {
+            schedule::RISK_GRADES.to_vec()
+        } else {
+            Vec::new()
+        },
     }
 }
 
 /// Stored answers as submitted values (`key → values`).
-fn as_values(answers: &serde_json::Map<String, serde_json::Value>) -> BTreeMap<String, Vec<String>> {
+fn as_values(
+    answers: &serde_json::Map<String, serde_json::Value>,
+) -> BTreeMap<String, Vec<String>> {
     answers
         .iter()
         .map(|(k, v)| {
             let vals = match v {
                 serde_json::Value::String(s) => vec![s.clone()],
-                serde_json::Value::Array(items) => items.iter().filter_map(|i| i.as_str().map(str::to_string)).collect(),
+                serde_json::Value::Array(items) => items
+                    .iter()
+                    .filter_map(|i| i.as_str().map(str::to_string))
+                    .collect(),
                 serde_json::Value::Null => Vec::new(),
                 other => vec![other.to_string()],
             };
@@ -129,7 +153,12 @@ fn as_values(answers: &serde_json::Map<String, serde_json::Value>) -> BTreeMap<S
         .collect()
 }
 
-fn sections(form: &FormDef, values: &BTreeMap<String, Vec<String>>, carried: &BTreeMap<String, Vec<String>>, errors: &[FieldError]) -> Vec<SectionView> {
+fn sections(
+    form: &FormDef,
+    values: &BTreeMap<String, Vec<String>>,
+    carried: &BTreeMap<String, Vec<String>>,
+    errors: &[FieldError],
+) -> Vec<SectionView> {
     form.sections
         .iter()
         .map(|s| SectionView {
@@ -145,7 +174,11 @@ fn sections(form: &FormDef, values: &BTreeMap<String, Vec<String>>, carried: &BT
                             None => (Vec::new(), false),
                         },
                     };
-                    let error = errors.iter().filter(|e| e.field == f.key).map(|e| e.message.clone()).reduce(|a, b| format!("{a}；{b}"));
+                    let error = errors
+                        .iter()
+                        .filter(|e| e.field == f.key)
+                        .map(|e| e.message.clone())
+                        .reduce(|a, b| format!("{a}；{b}"));
                     field_view(f, &vals, from_previous, error)
                 })
                 .collect(),
@@ -153,13 +186,22 @@ fn sections(form: &FormDef, values: &BTreeMap<String, Vec<String>>, carried: &BT
         .collect()
 }
 
-fn latest<'a>(tx: &'a mut Tx, scope: &'a Scope, id: i64) -> BoxFuture<'a, anyhow::Result<Vec<StoredFollowup>>> {
+fn latest<'a>(
+    tx: &'a mut Tx,
+    scope: &'a Scope,
+    id: i64,
+) -> BoxFuture<'a, anyhow::Result<Vec<StoredFollowup>>> {
     Box::pin(followups::list(tx, scope, id, 1))
 }
 
 fn previous_line(f: &StoredFollowup) -> String {
-    let class = f.condition_class.map_or(if f.lost { "失访" } else { "—" }, ConditionClass::label_zh);
-    format!("上次随访 {}（{}），病情分类：{}。已带入上次的症状、社会功能和用药，请逐项核对后修改。", f.visit_date, f.doctor, class)
+    let class = f
+        .condition_class
+        .map_or(if f.lost { "失访" } else { "—" }, ConditionClass::label_zh);
+    format!(
+        "上次随访 {}（{}），病情分类：{}。已带入上次的症状、社会功能和用药，请逐项核对后修改。",
+        f.visit_date, f.doctor, class
+    )
 }
 
 /// The page of a new follow-up for person `id`, with `values` as entered (after a refusal) or the
@@ -172,15 +214,26 @@ async fn form_page(
     errors: Vec<FieldError>,
 ) -> AppResult<FollowupFormPage> {
     let form = form_def()?;
-    let (p, last) = read_person(state, who, id, latest).await?.ok_or(AppError::NotFound)?;
+    let (p, last) = read_person(state, who, id, latest)
+        .await?
+        .ok_or(AppError::NotFound)?;
     let previous = last.first();
     let mut carried: BTreeMap<String, Vec<String>> = previous
-        .map(|f| as_values(&f.answers).into_iter().filter(|(k, _)| carried_forward(k)).collect())
+        .map(|f| {
+            as_values(&f.answers)
+                .into_iter()
+                .filter(|(k, _)| carried_forward(k))
+                .collect()
+        })
         .unwrap_or_default();
     let mut values = values;
     if errors.is_empty() {
-        values.entry("visit_date".into()).or_insert_with(|| vec![today().to_string()]);
-        values.entry("doctor".into()).or_insert_with(|| vec![who.user.display_name.clone()]);
+        values
+            .entry("visit_date".into())
+            .or_insert_with(|| vec![today().to_string()]);
+        values
+            .entry("doctor".into())
+            .or_insert_with(|| vec![who.user.display_name.clone()]);
     } else {
         // After a refusal the form shows exactly what was sent.
         carried.clear();
@@ -192,18 +245,33 @@ async fn form_page(
         name: p.record.data.name.clone(),
         form_name: form.name.clone(),
         form_version: form.version.clone(),
-        previous: if errors.is_empty() { previous.map(previous_line) } else { None },
+        previous: if errors.is_empty() {
+            previous.map(previous_line)
+        } else {
+            None
+        },
         sections: sections(form, &values, &carried, &errors),
         errors,
     })
 }
 
-pub async fn new_form(State(state): State<AppState>, Need { who, .. }: Need<RecordFollowups>, Path(id): Path<i64>) -> AppResult<Response> {
-    Ok(form_page(&state, &who, id, BTreeMap::new(), Vec::new()).await?.into_response())
+pub async fn new_form(
+    State(state): State<AppState>,
+    Need { who, .. }: Need<RecordFollowups>,
+    Path(id): Path<i64>,
+) -> AppResult<Response> {
+    Ok(form_page(&state, &who, id, BTreeMap::new(), Vec::new())
+        .await?
+        .into_response())
 }
 
 /// Validate and record follow-up `f` of person `id` in one group-committed transaction.
-pub(crate) async fn record(state: &AppState, who: &CurrentUser, id: i64, f: followup::Followup) -> AppResult<Result<Recorded, Refusal>> {
+pub(crate) async fn record(
+    state: &AppState,
+    who: &CurrentUser,
+    id: i64,
+    f: followup::Followup,
+) -> AppResult<Result<Recorded, Refusal>> {
     let form = form_def()?;
     let (scope, actor) = (who.scope.clone(), who.user.actor());
     let f = std::sync::Arc::new(f);
@@ -211,7 +279,11 @@ pub(crate) async fn record(state: &AppState, who: &CurrentUser, id: i64, f: foll
         .writes
         .run(move |tx| {
             let (scope, actor, f) = (scope.clone(), actor.clone(), f.clone());
-            Box::pin(async move { Ok(Outcome::Keep(followups::record(tx, &scope, &actor, id, form, &f).await?)) })
+            Box::pin(async move {
+                Ok(Outcome::Keep(
+                    followups::record(tx, &scope, &actor, id, form, &f).await?,
+                ))
+            })
         })
         .await?)
 }
@@ -231,14 +303,23 @@ pub async fn create(
     Path(id): Path<i64>,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> AppResult<Response> {
-    let csrf = pairs.iter().find(|(k, _)| k == "csrf").map(|(_, v)| v.clone()).unwrap_or_default();
+    let csrf = pairs
+        .iter()
+        .find(|(k, _)| k == "csrf")
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default();
     who.check_csrf(&csrf)?;
     let values = submitted(pairs);
     let form = form_def()?;
     let errors = match followup::validate(form, &values, today()) {
         Err(errors) => errors,
         Ok(f) => match record(&state, &who, id, f).await? {
-            Ok(done) => return Ok(Redirect::to(&format!("/persons/{id}?fu={}#followups", done.id)).into_response()),
+            Ok(done) => {
+                return Ok(
+                    Redirect::to(&format!("/persons/{id}?fu={}#followups", done.id))
+                        .into_response(),
+                );
+            }
             Err(Refusal::NotFound) => return Err(AppError::NotFound),
             Err(Refusal::Invalid(errors)) => errors,
         },
@@ -275,7 +356,12 @@ pub struct FollowupSection {
     pub(crate) notice: Option<String>,
 }
 
-pub(crate) fn section(who: &CurrentUser, schedule: Option<followups::Schedule>, list: Vec<StoredFollowup>, just_recorded: Option<i64>) -> FollowupSection {
+pub(crate) fn section(
+    who: &CurrentUser,
+    schedule: Option<followups::Schedule>,
+    list: Vec<StoredFollowup>,
+    just_recorded: Option<i64>,
+) -> FollowupSection {
     let form = FormDef::shipped().ok();
     let s = schedule.unwrap_or(followups::Schedule {
         risk_grade: None,
@@ -284,33 +370,60 @@ pub(crate) fn section(who: &CurrentUser, schedule: Option<followups::Schedule>, 
         next_followup_date: None,
         followup_lost: false,
     });
-    let class_label = |c: Option<&str>| c.and_then(ConditionClass::from_code).map_or("—", ConditionClass::label_zh).to_string();
-    let mode_label = |f: &StoredFollowup| {
-        form.and_then(|d| d.field("mode")).and_then(|m| m.option_label(&f.mode)).unwrap_or(&f.mode).to_string()
+    let class_label = |c: Option<&str>| {
+        c.and_then(ConditionClass::from_code)
+            .map_or("—", ConditionClass::label_zh)
+            .to_string()
     };
-    let notice = just_recorded.and_then(|id| list.iter().find(|f| f.id == id)).map(|f| {
-        let next = f.next_date.map_or("无（已死亡）".to_string(), |d| d.to_string());
-        match f.condition_class {
-            Some(c) => format!("已记录随访：病情分类“{}”，下次随访日期 {}。{}", c.label_zh(), next, c.handling_zh()),
-            None if f.lost => format!("已记录失访，请在 {next} 前再次随访。"),
-            None => "已记录随访。".to_string(),
-        }
-    });
+    let mode_label = |f: &StoredFollowup| {
+        form.and_then(|d| d.field("mode"))
+            .and_then(|m| m.option_label(&f.mode))
+            .unwrap_or(&f.mode)
+            .to_string()
+    };
+    let notice = just_recorded
+        .and_then(|id| list.iter().find(|f| f.id == id))
+        .map(|f| {
+            let next = f
+                .next_date
+                .map_or("无（已死亡）".to_string(), |d| d.to_string());
+            match f.condition_class {
+                Some(c) => format!(
+                    "已记录随访：病情分类“{}”，下次随访日期 {}。{}",
+                    c.label_zh(),
+                    next,
+                    c.handling_zh()
+                ),
+                None if f.lost => format!("已记录失访，请在 {next} 前再次随访。"),
+                None => "已记录随访。".to_string(),
+            }
+        });
     let lines = list
         .iter()
         .map(|f| FollowupLine {
             id: f.id,
             visit_date: f.visit_date.to_string(),
-            mode: if f.lost { format!("{}（失访）", mode_label(f)) } else { mode_label(f) },
+            mode: if f.lost {
+                format!("{}（失访）", mode_label(f))
+            } else {
+                mode_label(f)
+            },
             risk: f.risk_grade.map_or("—".into(), |g| format!("{g} 级")),
-            class: f.condition_class.map_or("—", ConditionClass::label_zh).to_string(),
+            class: f
+                .condition_class
+                .map_or("—", ConditionClass::label_zh)
+                .to_string(),
             unstable: f.condition_class == Some(ConditionClass::Unstable),
             next_date: f.next_date.map_or("—".into(), |d| d.to_string()),
             doctor: f.doctor.clone(),
             details: form
                 .map(|d| {
                     d.fields()
-                        .filter_map(|fd| f.answers.get(&fd.key).map(|v| (fd.label.clone(), followup::display_answer(fd, v))))
+                        .filter_map(|fd| {
+                            f.answers
+                                .get(&fd.key)
+                                .map(|v| (fd.label.clone(), followup::display_answer(fd, v)))
+                        })
                         .collect()
                 })
                 .unwrap_or_default(),
@@ -321,13 +434,21 @@ pub(crate) fn section(who: &CurrentUser, schedule: Option<followups::Schedule>, 
         risk: s.risk_grade.map_or("未评估".into(), |g| format!("{g} 级")),
         risk_definition: s
             .risk_grade
-            .and_then(|g| schedule::RISK_GRADES.iter().find(|(n, _)| i64::from(*n) == g))
+            .and_then(|g| {
+                schedule::RISK_GRADES
+                    .iter()
+                    .find(|(n, _)| i64::from(*n) == g)
+            })
             .map(|(_, t)| t.to_string())
             .unwrap_or_default(),
         class: class_label(s.condition_class.as_deref()),
-        last: s.last_followup_date.map_or("尚未随访".into(), |d| d.to_string()),
+        last: s
+            .last_followup_date
+            .map_or("尚未随访".into(), |d| d.to_string()),
         next: s.next_followup_date.map_or("—".into(), |d| d.to_string()),
-        overdue_days: s.next_followup_date.map_or(0, |d| (today - d).num_days().max(0)),
+        overdue_days: s
+            .next_followup_date
+            .map_or(0, |d| (today - d).num_days().max(0)),
         lost: s.followup_lost,
         lines,
         can_record: crate::auth::allows::<RecordFollowups>(who.user.role),
@@ -339,6 +460,12 @@ pub(crate) fn section(who: &CurrentUser, schedule: Option<followups::Schedule>, 
 pub(crate) fn errors_message(errors: &[FieldError]) -> String {
     match errors {
         [one] => one.message.clone(),
-        _ => messages::render("followup-errors", &[("n", &errors.len().to_string()), ("first", errors.first().map_or("", |e| e.message.as_str()))]),
+        _ => messages::render(
+            "followup-errors",
+            &[
+                ("n", &errors.len().to_string()),
+                ("first", errors.first().map_or("", |e| e.message.as_str())),
+            ],
+        ),
     }
 }

@@ -57,24 +57,53 @@ pub struct ReasonForm {
     format: String,
 }
 
-fn ask(state: &AppState, who: &CurrentUser, action: String, what: String, error: Option<String>) -> Ask {
-    Ask { chrome: Some(Chrome::of(state, who)), csrf: who.csrf().to_string(), action, what, error }
+fn ask(
+    state: &AppState,
+    who: &CurrentUser,
+    action: String,
+    what: String,
+    error: Option<String>,
+) -> Ask {
+    Ask {
+        chrome: Some(Chrome::of(state, who)),
+        csrf: who.csrf().to_string(),
+        action,
+        what,
+        error,
+    }
 }
 
 /// The reason form before printing one person's 登记表 (a person out of scope: absent).
-pub async fn ask_one(State(state): State<AppState>, Need { who, .. }: Need<ReadClinical>, Path(id): Path<i64>) -> AppResult<Response> {
+pub async fn ask_one(
+    State(state): State<AppState>,
+    Need { who, .. }: Need<ReadClinical>,
+    Path(id): Path<i64>,
+) -> AppResult<Response> {
     let mut tx = state.db.begin_read().await?;
     let found = persons::get_unaudited(&mut tx, &who.scope, id).await?;
     tx.commit().await?;
     if !found.is_some_and(|p| who.may_see(&p)) {
         return Err(AppError::NotFound);
     }
-    Ok(ask(&state, &who, format!("/persons/{id}/form4"), "此人的精神障碍患者登记表（附件4）".into(), None).into_response())
+    Ok(ask(
+        &state,
+        &who,
+        format!("/persons/{id}/form4"),
+        "此人的精神障碍患者登记表（附件4）".into(),
+        None,
+    )
+    .into_response())
 }
 
 /// The reason form before printing the 登记表 of every person of the user's area.
-pub async fn ask_batch(State(state): State<AppState>, Need { who, .. }: Need<ReadClinical>) -> AppResult<Response> {
-    let what = format!("{}全部服务对象的精神障碍患者登记表（附件4，每人一页，最多 {BATCH_MAX} 人）", state.tree.path_name(&who.user.region_code));
+pub async fn ask_batch(
+    State(state): State<AppState>,
+    Need { who, .. }: Need<ReadClinical>,
+) -> AppResult<Response> {
+    let what = format!(
+        "{}全部服务对象的精神障碍患者登记表（附件4，每人一页，最多 {BATCH_MAX} 人）",
+        state.tree.path_name(&who.user.region_code)
+    );
     Ok(ask(&state, &who, "/persons/form4".into(), what, None).into_response())
 }
 
@@ -83,7 +112,12 @@ fn reason_of(form: &ReasonForm) -> Option<String> {
 }
 
 /// Read `ids` (or the first persons of the scope) and audit each as printed, in one transaction.
-async fn read_printed(state: &AppState, who: &CurrentUser, one: Option<i64>, reason: String) -> AppResult<(Vec<StoredPerson>, bool)> {
+async fn read_printed(
+    state: &AppState,
+    who: &CurrentUser,
+    one: Option<i64>,
+    reason: String,
+) -> AppResult<(Vec<StoredPerson>, bool)> {
     let reader = who.clone();
     Ok(state
         .writes
@@ -91,18 +125,36 @@ async fn read_printed(state: &AppState, who: &CurrentUser, one: Option<i64>, rea
             let (reader, reason) = (reader.clone(), reason.clone());
             Box::pin(async move {
                 let (found, more) = match one {
-                    Some(id) => (persons::get(tx, &reader.scope, &reader.user.actor(), id).await?.into_iter().collect::<Vec<_>>(), false),
+                    Some(id) => (
+                        persons::get(tx, &reader.scope, &reader.user.actor(), id)
+                            .await?
+                            .into_iter()
+                            .collect::<Vec<_>>(),
+                        false,
+                    ),
                     None => {
-                        let filter = ListFilter { limit: Some(BATCH_MAX + 1), min_risk_grade: reader.min_risk_grade(), ..Default::default() };
+                        let filter = ListFilter {
+                            limit: Some(BATCH_MAX + 1),
+                            min_risk_grade: reader.min_risk_grade(),
+                            ..Default::default()
+                        };
                         let mut all = persons::list(tx, &reader.scope, &filter).await?;
                         let more = all.len() as i64 > BATCH_MAX;
                         all.truncate(BATCH_MAX as usize);
                         (all, more)
                     }
                 };
-                let shown: Vec<StoredPerson> = found.into_iter().filter(|p| reader.may_see(p)).collect();
+                let shown: Vec<StoredPerson> =
+                    found.into_iter().filter(|p| reader.may_see(p)).collect();
                 for p in &shown {
-                    audit::record(tx, &reader.user.actor(), "person.print", Some(Target::person(p.id)), serde_json::json!({"form": "fujian4", "reason": reason})).await?;
+                    audit::record(
+                        tx,
+                        &reader.user.actor(),
+                        "person.print",
+                        Some(Target::person(p.id)),
+                        serde_json::json!({"form": "fujian4", "reason": reason}),
+                    )
+                    .await?;
                 }
                 Ok(Outcome::Keep((shown, more)))
             })
@@ -115,11 +167,22 @@ fn printed(state: &AppState, list: &[StoredPerson], more: bool) -> AppResult<Pri
     let sheets = list
         .iter()
         .map(|p| {
-            let town = state.tree.get(p.record.data.residence_region.get(..9).unwrap_or_default()).map(|r| r.name.clone()).unwrap_or_default();
-            Sheet { title: format!("{town}{}", def.title), rows: def.fill(&state.tree, &p.record) }
+            let town = state
+                .tree
+                .get(p.record.data.residence_region.get(..9).unwrap_or_default())
+                .map(|r| r.name.clone())
+                .unwrap_or_default();
+            Sheet {
+                title: format!("{town}{}", def.title),
+                rows: def.fill(&state.tree, &p.record),
+            }
         })
         .collect();
-    Ok(Printed { sheets, note: def.note, more })
+    Ok(Printed {
+        sheets,
+        note: def.note,
+        more,
+    })
 }
 
 /// The printed forms as the print page, or (`format=pdf`) as a PDF file.
@@ -127,18 +190,47 @@ fn deliver(p: Printed, format: &str) -> AppResult<Response> {
     if format != "pdf" {
         return Ok(p.into_response());
     }
-    let sheets: Vec<jingkang_core::export::pdf::Sheet> =
-        p.sheets.iter().map(|s| jingkang_core::export::pdf::Sheet { title: &s.title, rows: &s.rows, note: &p.note }).collect();
+    let sheets: Vec<jingkang_core::export::pdf::Sheet> = p
+        .sheets
+        .iter()
+        .map(|s| jingkang_core::export::pdf::Sheet {
+            title: &s.title,
+            rows: &s.rows,
+            note: &p.note,
+        })
+        .collect();
     let bytes = jingkang_core::export::pdf::form_pdf(&sheets)?;
-    Ok(crate::imports::download(&format!("精神障碍患者登记表-{}.pdf", today().format("%Y%m%d")), ("form4.pdf", "application/pdf"), bytes))
+    Ok(crate::imports::download(
+        &format!("精神障碍患者登记表-{}.pdf", today().format("%Y%m%d")),
+        ("form4.pdf", "application/pdf"),
+        bytes,
+    ))
 }
 
 /// One person's 登记表, printed with a reason.
-pub async fn print_one(State(state): State<AppState>, Need { who, .. }: Need<ReadClinical>, Path(id): Path<i64>, Form(form): Form<ReasonForm>) -> AppResult<Response> {
+pub async fn print_one(
+    State(state): State<AppState>,
+    Need { who, .. }: Need<ReadClinical>,
+    Path(id): Path<i64>,
+    Form(form): Form<ReasonForm>,
+) -> AppResult<Response> {
     who.check_csrf(&form.csrf)?;
     let Some(reason) = reason_of(&form) else {
-        let error = Some(jingkang_core::messages::render("export-reason-missing", &[]));
-        return Ok((StatusCode::UNPROCESSABLE_ENTITY, ask(&state, &who, format!("/persons/{id}/form4"), "此人的精神障碍患者登记表（附件4）".into(), error)).into_response());
+        let error = Some(jingkang_core::messages::render(
+            "export-reason-missing",
+            &[],
+        ));
+        return Ok((
+            StatusCode::UNPROCESSABLE_ENTITY,
+            ask(
+                &state,
+                &who,
+                format!("/persons/{id}/form4"),
+                "此人的精神障碍患者登记表（附件4）".into(),
+                error,
+            ),
+        )
+            .into_response());
     };
     let (list, _) = read_printed(&state, &who, Some(id), reason).await?;
     if list.is_empty() {
@@ -148,11 +240,28 @@ pub async fn print_one(State(state): State<AppState>, Need { who, .. }: Need<Rea
 }
 
 /// Every person of the user's area, one page each, printed with a reason.
-pub async fn print_batch(State(state): State<AppState>, Need { who, .. }: Need<ReadClinical>, Form(form): Form<ReasonForm>) -> AppResult<Response> {
+pub async fn print_batch(
+    State(state): State<AppState>,
+    Need { who, .. }: Need<ReadClinical>,
+    Form(form): Form<ReasonForm>,
+) -> AppResult<Response> {
     who.check_csrf(&form.csrf)?;
     let Some(reason) = reason_of(&form) else {
-        let error = Some(jingkang_core::messages::render("export-reason-missing", &[]));
-        return Ok((StatusCode::UNPROCESSABLE_ENTITY, ask(&state, &who, "/persons/form4".into(), "全部服务对象的登记表".into(), error)).into_response());
+        let error = Some(jingkang_core::messages::render(
+            "export-reason-missing",
+            &[],
+        ));
+        return Ok((
+            StatusCode::UNPROCESSABLE_ENTITY,
+            ask(
+                &state,
+                &who,
+                "/persons/form4".into(),
+                "全部服务对象的登记表".into(),
+                error,
+            ),
+        )
+            .into_response());
     };
     let (list, more) = read_printed(&state, &who, None, reason).await?;
     deliver(printed(&state, &list, more)?, &form.format)

@@ -62,11 +62,22 @@ pub struct PreviewPage {
     rejected: Vec<RejectedLine>,
 }
 
-fn import_page(state: &AppState, who: &CurrentUser, error: Option<String>) -> AppResult<ImportPage> {
-    let region = entry_region(&state.tree, &who.scope).ok_or(AppError::BadRequest("entry-region-too-low".into()))?;
+fn import_page(
+    state: &AppState,
+    who: &CurrentUser,
+    error: Option<String>,
+) -> AppResult<ImportPage> {
+    let region = entry_region(&state.tree, &who.scope)
+        .ok_or(AppError::BadRequest("entry-region-too-low".into()))?;
     let mut export_regions = vec![(region.code.clone(), state.tree.path_name(&region.code))];
     if region.level != jingkang_core::regions::Level::Township {
-        export_regions.extend(state.tree.townships_under(&region.code).into_iter().map(|t| (t.code.clone(), t.name.clone())));
+        export_regions.extend(
+            state
+                .tree
+                .townships_under(&region.code)
+                .into_iter()
+                .map(|t| (t.code.clone(), t.name.clone())),
+        );
     }
     Ok(ImportPage {
         chrome: Some(Chrome::of(state, who)),
@@ -79,29 +90,51 @@ fn import_page(state: &AppState, who: &CurrentUser, error: Option<String>) -> Ap
 
 /// The import page again (422) with what was wrong; nothing was written.
 fn refused(state: &AppState, who: &CurrentUser, message: String) -> AppResult<Response> {
-    Ok((StatusCode::UNPROCESSABLE_ENTITY, import_page(state, who, Some(message))?).into_response())
+    Ok((
+        StatusCode::UNPROCESSABLE_ENTITY,
+        import_page(state, who, Some(message))?,
+    )
+        .into_response())
 }
 
 /// An import that could not run at all: its Chinese message, and the detail to the log if it was
 /// the system's fault.
-fn refused_import(state: &AppState, who: &CurrentUser, e: &jingkang_core::import::ImportError) -> AppResult<Response> {
+fn refused_import(
+    state: &AppState,
+    who: &CurrentUser,
+    e: &jingkang_core::import::ImportError,
+) -> AppResult<Response> {
     if e.code() == "internal-error" {
         tracing::error!(error = format!("{e:#}"), "import failed");
     }
     refused(state, who, e.message_zh())
 }
 
-pub async fn page(State(state): State<AppState>, Need { who, .. }: Need<EditRegistry>) -> AppResult<Response> {
+pub async fn page(
+    State(state): State<AppState>,
+    Need { who, .. }: Need<EditRegistry>,
+) -> AppResult<Response> {
     Ok(import_page(&state, &who, None)?.into_response())
 }
 
 /// The extension of an uploaded file name, lower-case ASCII letters only (it picks the reader).
 fn extension(name: &str) -> String {
     let ext = name.rsplit_once('.').map(|(_, e)| e).unwrap_or("");
-    ext.chars().filter(char::is_ascii_alphanumeric).take(8).collect::<String>().to_ascii_lowercase()
+    ext.chars()
+        .filter(char::is_ascii_alphanumeric)
+        .take(8)
+        .collect::<String>()
+        .to_ascii_lowercase()
 }
 
-fn preview_page(state: &AppState, who: &CurrentUser, region: &Region, file_name: String, token: Option<String>, mut report: ImportReport) -> PreviewPage {
+fn preview_page(
+    state: &AppState,
+    who: &CurrentUser,
+    region: &Region,
+    file_name: String,
+    token: Option<String>,
+    mut report: ImportReport,
+) -> PreviewPage {
     let mut rows: Vec<u32> = report.errors.iter().map(|e| e.row).collect();
     rows.dedup();
     let errors: Vec<RowError> = report.errors.iter().take(SHOWN).cloned().collect();
@@ -110,7 +143,11 @@ fn preview_page(state: &AppState, who: &CurrentUser, region: &Region, file_name:
     let rejected = std::mem::take(&mut report.rejected)
         .into_iter()
         .map(|RejectedRow { row, values }| {
-            let name = values.iter().find(|(k, _)| *k == "name").map(|(_, v)| v.clone()).unwrap_or_default();
+            let name = values
+                .iter()
+                .find(|(k, _)| *k == "name")
+                .map(|(_, v)| v.clone())
+                .unwrap_or_default();
             RejectedLine { row, name, values }
         })
         .collect();
@@ -135,13 +172,24 @@ pub async fn upload(
     Need { who, .. }: Need<EditRegistry>,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> AppResult<Response> {
-    let region = entry_region(&state.tree, &who.scope).ok_or(AppError::BadRequest("entry-region-too-low".into()))?.clone();
+    let region = entry_region(&state.tree, &who.scope)
+        .ok_or(AppError::BadRequest("entry-region-too-low".into()))?
+        .clone();
     let mut multipart = multipart.map_err(|_| AppError::BadRequest("upload-invalid".into()))?;
     let mut csrf = String::new();
     let mut file: Option<(String, tempfile::TempPath)> = None;
-    while let Some(mut field) = multipart.next_field().await.map_err(|_| AppError::BadRequest("upload-invalid".into()))? {
+    while let Some(mut field) = multipart
+        .next_field()
+        .await
+        .map_err(|_| AppError::BadRequest("upload-invalid".into()))?
+    {
         match field.name() {
-            Some("csrf") => csrf = field.text().await.map_err(|_| AppError::BadRequest("upload-invalid".into()))?,
+            Some("csrf") => {
+                csrf = field
+                    .text()
+                    .await
+                    .map_err(|_| AppError::BadRequest("upload-invalid".into()))?
+            }
             Some("file") => {
                 let name = field.file_name().unwrap_or("").to_string();
                 let ext = extension(&name);
@@ -151,9 +199,14 @@ pub async fn upload(
                     .tempfile()
                     .map_err(|e| AppError::Internal(e.into()))?;
                 let mut size = 0usize;
-                while let Some(chunk) = field.chunk().await.map_err(|_| AppError::BadRequest("upload-invalid".into()))? {
+                while let Some(chunk) = field
+                    .chunk()
+                    .await
+                    .map_err(|_| AppError::BadRequest("upload-invalid".into()))?
+                {
                     size += chunk.len();
-                    tmp.write_all(&chunk).map_err(|e| AppError::Internal(e.into()))?;
+                    tmp.write_all(&chunk)
+                        .map_err(|e| AppError::Internal(e.into()))?;
                 }
                 tmp.flush().map_err(|e| AppError::Internal(e.into()))?;
                 if size > 0 {
@@ -168,15 +221,21 @@ pub async fn upload(
         return refused(&state, &who, messages::render("upload-missing", &[]));
     };
     let actor = who.user.actor();
-    let opts = ImportOptions { county: &region.code, dry_run: true, actor: &actor, source: &name, today: today(), progress: None };
+    let opts = ImportOptions {
+        county: &region.code,
+        dry_run: true,
+        actor: &actor,
+        source: &name,
+        today: today(),
+        progress: None,
+    };
     match import_roster(&state.db, &state.tree, &path, &opts).await {
         Ok(report) => {
-            let token = (report.accepted > 0).then(|| state.uploads.put(who.user.id, name.clone(), path));
+            let token =
+                (report.accepted > 0).then(|| state.uploads.put(who.user.id, name.clone(), path));
             Ok(preview_page(&state, &who, &region, name, token, report).into_response())
         }
-        Err(e) => {
-            refused_import(&state, &who, &e)
-        }
+        Err(e) => refused_import(&state, &who, &e),
     }
 }
 
@@ -193,14 +252,25 @@ pub async fn confirm(
     Form(form): Form<ConfirmForm>,
 ) -> AppResult<Response> {
     who.check_csrf(&form.csrf)?;
-    let region = entry_region(&state.tree, &who.scope).ok_or(AppError::BadRequest("entry-region-too-low".into()))?.clone();
+    let region = entry_region(&state.tree, &who.scope)
+        .ok_or(AppError::BadRequest("entry-region-too-low".into()))?
+        .clone();
     let Some(upload) = state.uploads.take(who.user.id, &form.token) else {
         return refused(&state, &who, messages::render("upload-expired", &[]));
     };
     let actor = who.user.actor();
-    let opts = ImportOptions { county: &region.code, dry_run: false, actor: &actor, source: &upload.name, today: today(), progress: None };
+    let opts = ImportOptions {
+        county: &region.code,
+        dry_run: false,
+        actor: &actor,
+        source: &upload.name,
+        today: today(),
+        progress: None,
+    };
     match import_roster(&state.db, &state.tree, &upload.path, &opts).await {
-        Ok(report) => Ok(preview_page(&state, &who, &region, upload.name.clone(), None, report).into_response()),
+        Ok(report) => Ok(
+            preview_page(&state, &who, &region, upload.name.clone(), None, report).into_response(),
+        ),
         Err(e) => {
             state.uploads.put_back(form.token, upload);
             refused_import(&state, &who, &e)
@@ -224,28 +294,62 @@ pub async fn export(
     Form(form): Form<ExportForm>,
 ) -> AppResult<Response> {
     who.check_csrf(&form.csrf)?;
-    let region = state.tree.get(form.region.trim()).filter(|r| Scope::of(r).is_within(&who.scope)).ok_or(AppError::NotFound)?;
+    let region = state
+        .tree
+        .get(form.region.trim())
+        .filter(|r| Scope::of(r).is_within(&who.scope))
+        .ok_or(AppError::NotFound)?;
     let reason = form.reason.trim();
     if reason.is_empty() {
         return refused(&state, &who, messages::render("export-reason-missing", &[]));
     }
-    let tmp = tempfile::Builder::new().prefix("jingkang-export-").suffix(".xlsx").tempfile().map_err(|e| AppError::Internal(e.into()))?;
+    let tmp = tempfile::Builder::new()
+        .prefix("jingkang-export-")
+        .suffix(".xlsx")
+        .tempfile()
+        .map_err(|e| AppError::Internal(e.into()))?;
     let actor = who.user.actor();
     let reason: String = reason.chars().take(200).collect();
-    let req = ExportRequest { scope: &who.scope, region, out: tmp.path(), as_of: today(), actor: &actor, reason: &reason };
+    let req = ExportRequest {
+        scope: &who.scope,
+        region,
+        out: tmp.path(),
+        as_of: today(),
+        actor: &actor,
+        reason: &reason,
+    };
     export_roster(&state.db, &state.tree, &req).await?;
-    let bytes = tokio::fs::read(tmp.path()).await.map_err(|e| AppError::Internal(e.into()))?;
-    Ok(xlsx_download(&format!("{}花名册-{}.xlsx", region.name, today().format("%Y%m%d")), bytes))
+    let bytes = tokio::fs::read(tmp.path())
+        .await
+        .map_err(|e| AppError::Internal(e.into()))?;
+    Ok(xlsx_download(
+        &format!("{}花名册-{}.xlsx", region.name, today().format("%Y%m%d")),
+        bytes,
+    ))
 }
 
 /// An .xlsx file as a download named `file_name` (UTF-8, RFC 5987), never cached.
 pub(crate) fn xlsx_download(file_name: &str, bytes: Vec<u8>) -> Response {
-    download(file_name, ("export.xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"), bytes)
+    download(
+        file_name,
+        (
+            "export.xlsx",
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        ),
+        bytes,
+    )
 }
 
 /// A file to save (`fallback`: the ASCII name for old browsers), never cached.
-pub(crate) fn download(file_name: &str, (fallback, mime): (&str, &str), bytes: Vec<u8>) -> Response {
-    let disposition = format!("attachment; filename=\"{fallback}\"; filename*=UTF-8''{}", urlencode(file_name));
+pub(crate) fn download(
+    file_name: &str,
+    (fallback, mime): (&str, &str),
+    bytes: Vec<u8>,
+) -> Response {
+    let disposition = format!(
+        "attachment; filename=\"{fallback}\"; filename*=UTF-8''{}",
+        urlencode(file_name)
+    );
     (
         [
             (header::CONTENT_TYPE, mime.to_string()),

@@ -51,7 +51,8 @@ fn quarter_of(text: &str) -> AppResult<(Period, String)> {
     let text = text.trim();
     let p = if text.is_empty() {
         let (y, q) = jingkang_core::store::report::current_quarter(today());
-        let this = Period::quarter(y, q).ok_or_else(|| AppError::BadRequest("standard-quarter-invalid".into()))?;
+        let this = Period::quarter(y, q)
+            .ok_or_else(|| AppError::BadRequest("standard-quarter-invalid".into()))?;
         let before = this.start - chrono::Duration::days(1);
         let (y, q) = jingkang_core::store::report::current_quarter(before);
         Period::quarter(y, q)
@@ -65,14 +66,27 @@ fn quarter_of(text: &str) -> AppResult<(Period, String)> {
 
 /// The region asked for, inside the user's area (default: the user's own); the scope to count
 /// it in keeps the user's site. Outside the area answers like an unknown region.
-fn region_of<'a>(state: &'a AppState, who: &CurrentUser, code: &str) -> AppResult<(&'a Region, Scope)> {
-    let code = if code.trim().is_empty() { who.user.region_code.as_str() } else { code.trim() };
-    let region = state.tree.get(code).filter(|r| who.scope.contains(r.prefix())).ok_or(AppError::NotFound)?;
+fn region_of<'a>(
+    state: &'a AppState,
+    who: &CurrentUser,
+    code: &str,
+) -> AppResult<(&'a Region, Scope)> {
+    let code = if code.trim().is_empty() {
+        who.user.region_code.as_str()
+    } else {
+        code.trim()
+    };
+    let region = state
+        .tree
+        .get(code)
+        .filter(|r| who.scope.contains(r.prefix()))
+        .ok_or(AppError::NotFound)?;
     Ok((region, Scope::of(region).at_site(who.scope.site())))
 }
 
 fn percent(f: &Figure) -> String {
-    f.percent.map_or_else(|| "—".to_string(), |p| format!("{p:.1}%"))
+    f.percent
+        .map_or_else(|| "—".to_string(), |p| format!("{p:.1}%"))
 }
 
 pub struct Cell {
@@ -117,8 +131,13 @@ pub struct Page {
 /// The last eight whole quarters, newest first.
 fn quarters(selected: &str) -> Vec<(String, String, bool)> {
     let (y, q) = jingkang_core::store::report::current_quarter(today());
-    let Some(this) = Period::quarter(y, q) else { return vec![] };
-    let mut out: Vec<(String, String, bool)> = quarters_to(&this, 9).into_iter().map(|(l, p)| (l.clone(), p.label_zh(), l == selected)).collect();
+    let Some(this) = Period::quarter(y, q) else {
+        return vec![];
+    };
+    let mut out: Vec<(String, String, bool)> = quarters_to(&this, 9)
+        .into_iter()
+        .map(|(l, p)| (l.clone(), p.label_zh(), l == selected))
+        .collect();
     out.reverse();
     out
 }
@@ -127,11 +146,20 @@ fn drill(code: &str, region: &str, quarter: &str, part: &str) -> String {
     format!("/indicators/list?code={code}&region={region}&quarter={quarter}&part={part}")
 }
 
-pub async fn page(State(state): State<AppState>, Need { who, .. }: Need<ReadIndicators>, Query(q): Query<BoardQuery>) -> AppResult<Response> {
+pub async fn page(
+    State(state): State<AppState>,
+    Need { who, .. }: Need<ReadIndicators>,
+    Query(q): Query<BoardQuery>,
+) -> AppResult<Response> {
     let (period, quarter) = quarter_of(&q.quarter)?;
     let (region, scope) = region_of(&state, &who, &q.region)?;
     let defs = state.indicators.clone();
-    let ask = Ask { scope: scope.clone(), region: region.code.clone(), period, quarter: quarter.clone() };
+    let ask = Ask {
+        scope: scope.clone(),
+        region: region.code.clone(),
+        period,
+        quarter: quarter.clone(),
+    };
     let Kept { board: b, at } = Boards::get(&state, ask, q.fresh == "1").await?;
     let rows = board_regions(&state.tree, region);
     let cards = defs
@@ -170,8 +198,13 @@ pub async fn page(State(state): State<AppState>, Need { who, .. }: Need<ReadIndi
             }
         })
         .collect();
-    let mut path: Vec<(String, String)> =
-        state.tree.path(&region.code).into_iter().filter(|r| who.scope.contains(r.prefix())).map(|r| (r.code.clone(), r.name.clone())).collect();
+    let mut path: Vec<(String, String)> = state
+        .tree
+        .path(&region.code)
+        .into_iter()
+        .filter(|r| who.scope.contains(r.prefix()))
+        .map(|r| (r.code.clone(), r.name.clone()))
+        .collect();
     path.pop();
     Ok(Page {
         chrome: Some(Chrome::of(&state, &who)),
@@ -204,7 +237,11 @@ pub struct TrendPart {
 
 /// The last four quarters' totals of every indicator (a part of the page, loaded after it: it
 /// computes four boards).
-pub async fn trend_part(State(state): State<AppState>, Need { who, .. }: Need<ReadIndicators>, Query(q): Query<BoardQuery>) -> AppResult<Response> {
+pub async fn trend_part(
+    State(state): State<AppState>,
+    Need { who, .. }: Need<ReadIndicators>,
+    Query(q): Query<BoardQuery>,
+) -> AppResult<Response> {
     let (period, _) = quarter_of(&q.quarter)?;
     let (region, scope) = region_of(&state, &who, &q.region)?;
     let defs = state.indicators.clone();
@@ -212,7 +249,12 @@ pub async fn trend_part(State(state): State<AppState>, Need { who, .. }: Need<Re
     // The quarters' boards, each kept like the page's (the last one is the page's own).
     let mut past: Vec<(String, Vec<Figure>)> = Vec::new();
     for (label, p) in runs {
-        let ask = Ask { scope: scope.clone(), region: region.code.clone(), period: p, quarter: label.clone() };
+        let ask = Ask {
+            scope: scope.clone(),
+            region: region.code.clone(),
+            period: p,
+            quarter: label.clone(),
+        };
         let kept = Boards::get(&state, ask, false).await?;
         past.push((label, kept.board.values.iter().map(|v| v.total).collect()));
     }
@@ -231,12 +273,19 @@ pub async fn trend_part(State(state): State<AppState>, Need { who, .. }: Need<Re
             TrendCard {
                 code: def.code.clone(),
                 label: def.label.clone(),
-                rows: past.iter().map(|(l, f)| (l.clone(), percent(&f[i]), f[i].numerator, f[i].denominator)).collect(),
+                rows: past
+                    .iter()
+                    .map(|(l, f)| (l.clone(), percent(&f[i]), f[i].numerator, f[i].denominator))
+                    .collect(),
                 chart: chart.to_string(),
             }
         })
         .collect();
-    Ok(TrendPart { region: region.code.clone(), cards }.into_response())
+    Ok(TrendPart {
+        region: region.code.clone(),
+        cards,
+    }
+    .into_response())
 }
 
 fn unit_label(def: &Indicator) -> &'static str {
@@ -284,32 +333,61 @@ struct Drill<'a> {
     title: String,
 }
 
-fn drill_of<'a>(defs: &'a jingkang_core::report::indicators::Indicators, code: &str, part: &str) -> AppResult<Drill<'a>> {
-    let def = defs.get(code.trim()).ok_or_else(|| AppError::BadRequest("indicator-unknown".into()))?;
+fn drill_of<'a>(
+    defs: &'a jingkang_core::report::indicators::Indicators,
+    code: &str,
+    part: &str,
+) -> AppResult<Drill<'a>> {
+    let def = defs
+        .get(code.trim())
+        .ok_or_else(|| AppError::BadRequest("indicator-unknown".into()))?;
     let (part, what) = match part.trim() {
         "" | "numerator" => ("numerator", "分子"),
         "denominator" => ("denominator", "分母"),
         "gap" => ("gap", "未达（分母中不在分子内）"),
         _ => return Err(AppError::BadRequest("indicator-part-unknown".into())),
     };
-    Ok(Drill { def, part, title: format!("{} · {what}", def.label) })
+    Ok(Drill {
+        def,
+        part,
+        title: format!("{} · {what}", def.label),
+    })
 }
 
 /// The members behind the figure: the numerator's, the denominator's, or the denominator's not
 /// in the numerator.
-async fn behind(state: &AppState, scope: &Scope, drill: &Drill<'_>, period: &Period) -> AppResult<Members> {
+async fn behind(
+    state: &AppState,
+    scope: &Scope,
+    drill: &Drill<'_>,
+    period: &Period,
+) -> AppResult<Members> {
     let rule = StandardRule::shipped()?;
     let mut tx = state.db.begin_read().await?;
-    let which = if drill.part == "numerator" { drill.def.numerator } else { drill.def.denominator };
+    let which = if drill.part == "numerator" {
+        drill.def.numerator
+    } else {
+        drill.def.denominator
+    };
     let mut out = members(&mut tx, &state.tree, scope, which, period, &rule).await?;
     if drill.part == "gap" {
-        let num = members(&mut tx, &state.tree, scope, drill.def.numerator, period, &rule).await?;
+        let num = members(
+            &mut tx,
+            &state.tree,
+            scope,
+            drill.def.numerator,
+            period,
+            &rule,
+        )
+        .await?;
         out = match (out, num) {
             (Members::Persons(d), Members::Persons(n)) => {
                 let n: std::collections::HashSet<i64> = n.into_iter().collect();
                 Members::Persons(d.into_iter().filter(|i| !n.contains(i)).collect())
             }
-            (Members::Townships(d), Members::Townships(n)) => Members::Townships(d.into_iter().filter(|t| !n.contains(t)).collect()),
+            (Members::Townships(d), Members::Townships(n)) => {
+                Members::Townships(d.into_iter().filter(|t| !n.contains(t)).collect())
+            }
             (d, _) => d,
         };
     }
@@ -345,13 +423,26 @@ pub struct ListPage {
 }
 
 /// Read the page's persons and record the list in the audit log, in one transaction.
-async fn read_audited(state: &AppState, who: &CurrentUser, scope: &Scope, ids: Vec<i64>, detail: serde_json::Value, action: &'static str) -> AppResult<Vec<WorkItem>> {
+async fn read_audited(
+    state: &AppState,
+    who: &CurrentUser,
+    scope: &Scope,
+    ids: Vec<i64>,
+    detail: serde_json::Value,
+    action: &'static str,
+) -> AppResult<Vec<WorkItem>> {
     let (scope, actor) = (scope.clone(), who.user.actor());
     let region = scope.root().unwrap_or("").to_string();
     Ok(state
         .writes
         .run(move |tx| {
-            let (scope, actor, ids, detail, region) = (scope.clone(), actor.clone(), ids.clone(), detail.clone(), region.clone());
+            let (scope, actor, ids, detail, region) = (
+                scope.clone(),
+                actor.clone(),
+                ids.clone(),
+                detail.clone(),
+                region.clone(),
+            );
             Box::pin(async move {
                 let mut items = Vec::with_capacity(ids.len());
                 for chunk in ids.chunks(500) {
@@ -364,7 +455,12 @@ async fn read_audited(state: &AppState, who: &CurrentUser, scope: &Scope, ids: V
         .await?)
 }
 
-async fn list_page(state: &AppState, who: &CurrentUser, q: &ListQuery, error: Option<String>) -> AppResult<ListPage> {
+async fn list_page(
+    state: &AppState,
+    who: &CurrentUser,
+    q: &ListQuery,
+    error: Option<String>,
+) -> AppResult<ListPage> {
     let drill = drill_of(&state.indicators, &q.code, &q.part)?;
     let (period, quarter) = quarter_of(&q.quarter)?;
     let (region, scope) = region_of(state, who, &q.region)?;
@@ -376,11 +472,20 @@ async fn list_page(state: &AppState, who: &CurrentUser, q: &ListQuery, error: Op
             let page: Vec<i64> = ids.into_iter().skip(q.page * PAGE).take(PAGE).collect();
             let detail = json!({"indicator": drill.def.code, "part": drill.part, "quarter": quarter, "results": page.len(), "total": n});
             let items = read_audited(state, who, &scope, page, detail, "indicator.list").await?;
-            persons = items.iter().map(|i| PersonLine { id: i.id, cells: jingkang_core::export::worklist::row_cells(&state.tree, i, today()) }).collect();
+            persons = items
+                .iter()
+                .map(|i| PersonLine {
+                    id: i.id,
+                    cells: jingkang_core::export::worklist::row_cells(&state.tree, i, today()),
+                })
+                .collect();
             n
         }
         Members::Townships(codes) => {
-            townships = codes.iter().map(|c| state.tree.path_name(c)).collect::<Vec<_>>();
+            townships = codes
+                .iter()
+                .map(|c| state.tree.path_name(c))
+                .collect::<Vec<_>>();
             townships.len()
         }
     };
@@ -405,13 +510,27 @@ async fn list_page(state: &AppState, who: &CurrentUser, q: &ListQuery, error: Op
     })
 }
 
-pub async fn list(State(state): State<AppState>, Need { who, .. }: Need<ReadIndicators>, Query(q): Query<ListQuery>) -> AppResult<Response> {
+pub async fn list(
+    State(state): State<AppState>,
+    Need { who, .. }: Need<ReadIndicators>,
+    Query(q): Query<ListQuery>,
+) -> AppResult<Response> {
     Ok(list_page(&state, &who, &q, None).await?.into_response())
 }
 
-pub async fn export(State(state): State<AppState>, Need { who, .. }: Need<ReadIndicators>, Form(form): Form<ExportForm>) -> AppResult<Response> {
+pub async fn export(
+    State(state): State<AppState>,
+    Need { who, .. }: Need<ReadIndicators>,
+    Form(form): Form<ExportForm>,
+) -> AppResult<Response> {
     who.check_csrf(&form.csrf)?;
-    let q = ListQuery { code: form.code.clone(), quarter: form.quarter.clone(), region: form.region.clone(), part: form.part.clone(), page: 0 };
+    let q = ListQuery {
+        code: form.code.clone(),
+        quarter: form.quarter.clone(),
+        region: form.region.clone(),
+        part: form.part.clone(),
+        page: 0,
+    };
     let Some(reason) = crate::downloads::reason_of(&form.reason) else {
         let page = list_page(&state, &who, &q, crate::downloads::reason_missing()).await?;
         return Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response());
@@ -429,16 +548,37 @@ pub async fn export(State(state): State<AppState>, Need { who, .. }: Need<ReadIn
             let ids: Vec<i64> = ids.into_iter().take(EXPORT_MAX).collect();
             let detail = json!({"indicator": drill.def.code, "part": drill.part, "quarter": quarter, "results": ids.len(), "total": n, "reason": reason});
             let items = read_audited(&state, &who, &scope, ids, detail, "indicator.export").await?;
-            jingkang_core::export::worklist::persons_xlsx(&state.tree, (&drill.def.label, &title), &notes, today(), &items)?
+            jingkang_core::export::worklist::persons_xlsx(
+                &state.tree,
+                (&drill.def.label, &title),
+                &notes,
+                today(),
+                &items,
+            )?
         }
         Members::Townships(codes) => {
             let detail = json!({"indicator": drill.def.code, "part": drill.part, "quarter": quarter, "results": codes.len(), "reason": reason});
-            crate::pages::audit_alone(&state, &who, "indicator.export", &region.code, detail).await?;
+            crate::pages::audit_alone(&state, &who, "indicator.export", &region.code, detail)
+                .await?;
             let mut notes = notes.to_vec();
             notes.push(format!("生成日期：{}　共 {} 个街镇", today(), codes.len()));
-            let table = Table { sheet: &drill.def.label, title, notes, headers: &["序号", "街道（乡镇）", "代码"], widths: &[6.0, 40.0, 14.0] };
-            table::to_xlsx(&table, codes.iter().map(|c| vec![Value::Text(state.tree.path_name(c)), Value::Text(c.clone())]))?
+            let table = Table {
+                sheet: &drill.def.label,
+                title,
+                notes,
+                headers: &["序号", "街道（乡镇）", "代码"],
+                widths: &[6.0, 40.0, 14.0],
+            };
+            table::to_xlsx(
+                &table,
+                codes
+                    .iter()
+                    .map(|c| vec![Value::Text(state.tree.path_name(c)), Value::Text(c.clone())]),
+            )?
         }
     };
-    Ok(crate::imports::xlsx_download(&format!("{}-{}-{}.xlsx", drill.def.label, region.name, quarter), bytes))
+    Ok(crate::imports::xlsx_download(
+        &format!("{}-{}-{}.xlsx", drill.def.label, region.name, quarter),
+        bytes,
+    ))
 }

@@ -19,7 +19,8 @@ use jingkang_core::export::table::Table;
 use jingkang_core::messages;
 use jingkang_core::store::batch::Outcome;
 use jingkang_core::store::institutions::{
-    self as store, AssignRefusal, Institution, NewInstitution, NewQualification, NewStaff, NewTraining, StaffMember,
+    self as store, AssignRefusal, Institution, NewInstitution, NewQualification, NewStaff,
+    NewTraining, StaffMember,
 };
 use jingkang_core::store::persons::ListFilter;
 use serde::{Deserialize, Serialize};
@@ -43,11 +44,21 @@ pub struct InstitutionProblem {
 }
 
 fn problems_of(list: Vec<store::Problem>) -> Vec<InstitutionProblem> {
-    list.into_iter().map(|(f, c)| InstitutionProblem { field: f.to_string(), code: c.to_string(), message: messages::render(c, &[]) }).collect()
+    list.into_iter()
+        .map(|(f, c)| InstitutionProblem {
+            field: f.to_string(),
+            code: c.to_string(),
+            message: messages::render(c, &[]),
+        })
+        .collect()
 }
 
 fn problem(field: &str, code: &str, args: &[(&str, &str)]) -> InstitutionProblem {
-    InstitutionProblem { field: field.to_string(), code: code.to_string(), message: messages::render(code, args) }
+    InstitutionProblem {
+        field: field.to_string(),
+        code: code.to_string(),
+        message: messages::render(code, args),
+    }
 }
 
 /// The institutions in scope, read beside the writer.
@@ -65,94 +76,214 @@ async fn get(state: &AppState, who: &CurrentUser, id: i64) -> AppResult<Institut
     found.ok_or(AppError::NotFound)
 }
 
-async fn staff_of(state: &AppState, who: &CurrentUser, institution: Option<i64>) -> AppResult<Vec<StaffMember>> {
+async fn staff_of(
+    state: &AppState,
+    who: &CurrentUser,
+    institution: Option<i64>,
+) -> AppResult<Vec<StaffMember>> {
     let mut tx = state.db.begin_read().await?;
-    let found = store::staff(&mut tx, &who.scope, &state.institutions, institution, today()).await?;
+    let found = store::staff(
+        &mut tx,
+        &who.scope,
+        &state.institutions,
+        institution,
+        today(),
+    )
+    .await?;
     tx.commit().await?;
     Ok(found)
 }
 
 /// Register an institution in one transaction.
-pub(crate) async fn create_institution(state: &AppState, who: &CurrentUser, new: NewInstitution) -> AppResult<Result<i64, Vec<InstitutionProblem>>> {
-    let (scope, actor, rules, tree, new, day) = (who.scope.clone(), who.user.actor(), state.institutions.clone(), state.tree.clone(), std::sync::Arc::new(new), today());
+pub(crate) async fn create_institution(
+    state: &AppState,
+    who: &CurrentUser,
+    new: NewInstitution,
+) -> AppResult<Result<i64, Vec<InstitutionProblem>>> {
+    let (scope, actor, rules, tree, new, day) = (
+        who.scope.clone(),
+        who.user.actor(),
+        state.institutions.clone(),
+        state.tree.clone(),
+        std::sync::Arc::new(new),
+        today(),
+    );
     let done = state
         .writes
         .run(move |tx| {
-            let (scope, actor, rules, tree, new) = (scope.clone(), actor.clone(), rules.clone(), tree.clone(), new.clone());
-            Box::pin(async move { Ok(Outcome::Keep(store::create(tx, &scope, &actor, (&rules, &tree), &new, day).await?)) })
+            let (scope, actor, rules, tree, new) = (
+                scope.clone(),
+                actor.clone(),
+                rules.clone(),
+                tree.clone(),
+                new.clone(),
+            );
+            Box::pin(async move {
+                Ok(Outcome::Keep(
+                    store::create(tx, &scope, &actor, (&rules, &tree), &new, day).await?,
+                ))
+            })
         })
         .await?;
     Ok(done.map_err(problems_of))
 }
 
 /// Change an institution's details in one transaction; `NotFound` out of scope.
-pub(crate) async fn update_institution(state: &AppState, who: &CurrentUser, id: i64, new: NewInstitution) -> AppResult<Result<(), Vec<InstitutionProblem>>> {
-    let (scope, actor, rules, tree, new, day) = (who.scope.clone(), who.user.actor(), state.institutions.clone(), state.tree.clone(), std::sync::Arc::new(new), today());
+pub(crate) async fn update_institution(
+    state: &AppState,
+    who: &CurrentUser,
+    id: i64,
+    new: NewInstitution,
+) -> AppResult<Result<(), Vec<InstitutionProblem>>> {
+    let (scope, actor, rules, tree, new, day) = (
+        who.scope.clone(),
+        who.user.actor(),
+        state.institutions.clone(),
+        state.tree.clone(),
+        std::sync::Arc::new(new),
+        today(),
+    );
     let done = state
         .writes
         .run(move |tx| {
-            let (scope, actor, rules, tree, new) = (scope.clone(), actor.clone(), rules.clone(), tree.clone(), new.clone());
-            Box::pin(async move { Ok(Outcome::Keep(store::update(tx, &scope, &actor, (&rules, &tree), id, &new, day).await?)) })
+            let (scope, actor, rules, tree, new) = (
+                scope.clone(),
+                actor.clone(),
+                rules.clone(),
+                tree.clone(),
+                new.clone(),
+            );
+            Box::pin(async move {
+                Ok(Outcome::Keep(
+                    store::update(tx, &scope, &actor, (&rules, &tree), id, &new, day).await?,
+                ))
+            })
         })
         .await?;
-    done.map(|r| r.map_err(problems_of)).ok_or(AppError::NotFound)
+    done.map(|r| r.map_err(problems_of))
+        .ok_or(AppError::NotFound)
 }
 
 /// Put persons in a site's care (`None`: out of any site's care).
-pub(crate) async fn assign(state: &AppState, who: &CurrentUser, site: Option<i64>, persons: Vec<i64>) -> AppResult<Result<usize, InstitutionProblem>> {
-    let (scope, actor, rules, persons) = (who.scope.clone(), who.user.actor(), state.institutions.clone(), std::sync::Arc::new(persons));
+pub(crate) async fn assign(
+    state: &AppState,
+    who: &CurrentUser,
+    site: Option<i64>,
+    persons: Vec<i64>,
+) -> AppResult<Result<usize, InstitutionProblem>> {
+    let (scope, actor, rules, persons) = (
+        who.scope.clone(),
+        who.user.actor(),
+        state.institutions.clone(),
+        std::sync::Arc::new(persons),
+    );
     let done = state
         .writes
         .run(move |tx| {
-            let (scope, actor, rules, persons) = (scope.clone(), actor.clone(), rules.clone(), persons.clone());
-            Box::pin(async move { Ok(Outcome::Keep(store::assign_persons(tx, &scope, &actor, &rules, site, &persons).await?)) })
+            let (scope, actor, rules, persons) =
+                (scope.clone(), actor.clone(), rules.clone(), persons.clone());
+            Box::pin(async move {
+                Ok(Outcome::Keep(
+                    store::assign_persons(tx, &scope, &actor, &rules, site, &persons).await?,
+                ))
+            })
         })
         .await?;
     match done {
         Ok(n) => Ok(Ok(n)),
         Err(AssignRefusal::NotFound) => Err(AppError::NotFound),
         Err(AssignRefusal::NotOperating) => Ok(Err(problem("site", "site-not-operating", &[]))),
-        Err(AssignRefusal::UnknownPersons(n)) => Ok(Err(problem("persons", "site-persons-unknown", &[("n", &n.to_string())]))),
+        Err(AssignRefusal::UnknownPersons(n)) => Ok(Err(problem(
+            "persons",
+            "site-persons-unknown",
+            &[("n", &n.to_string())],
+        ))),
     }
 }
 
 /// Add a staff member in one transaction.
-pub(crate) async fn create_staff(state: &AppState, who: &CurrentUser, new: NewStaff) -> AppResult<Result<i64, Vec<InstitutionProblem>>> {
-    let (scope, actor, rules, new, day) = (who.scope.clone(), who.user.actor(), state.institutions.clone(), std::sync::Arc::new(new), today());
+pub(crate) async fn create_staff(
+    state: &AppState,
+    who: &CurrentUser,
+    new: NewStaff,
+) -> AppResult<Result<i64, Vec<InstitutionProblem>>> {
+    let (scope, actor, rules, new, day) = (
+        who.scope.clone(),
+        who.user.actor(),
+        state.institutions.clone(),
+        std::sync::Arc::new(new),
+        today(),
+    );
     let done = state
         .writes
         .run(move |tx| {
-            let (scope, actor, rules, new) = (scope.clone(), actor.clone(), rules.clone(), new.clone());
-            Box::pin(async move { Ok(Outcome::Keep(store::add_staff(tx, &scope, &actor, &rules, &new, day).await?)) })
+            let (scope, actor, rules, new) =
+                (scope.clone(), actor.clone(), rules.clone(), new.clone());
+            Box::pin(async move {
+                Ok(Outcome::Keep(
+                    store::add_staff(tx, &scope, &actor, &rules, &new, day).await?,
+                ))
+            })
         })
         .await?;
     Ok(done.map_err(problems_of))
 }
 
 /// Record training hours; `NotFound` out of scope.
-pub(crate) async fn record_training(state: &AppState, who: &CurrentUser, staff: i64, t: NewTraining) -> AppResult<Result<(), Vec<InstitutionProblem>>> {
-    let (scope, actor, t, day) = (who.scope.clone(), who.user.actor(), std::sync::Arc::new(t), today());
+pub(crate) async fn record_training(
+    state: &AppState,
+    who: &CurrentUser,
+    staff: i64,
+    t: NewTraining,
+) -> AppResult<Result<(), Vec<InstitutionProblem>>> {
+    let (scope, actor, t, day) = (
+        who.scope.clone(),
+        who.user.actor(),
+        std::sync::Arc::new(t),
+        today(),
+    );
     let done = state
         .writes
         .run(move |tx| {
             let (scope, actor, t) = (scope.clone(), actor.clone(), t.clone());
-            Box::pin(async move { Ok(Outcome::Keep(store::add_training(tx, &scope, &actor, staff, &t, day).await?)) })
+            Box::pin(async move {
+                Ok(Outcome::Keep(
+                    store::add_training(tx, &scope, &actor, staff, &t, day).await?,
+                ))
+            })
         })
         .await?;
-    done.map(|r| r.map_err(problems_of)).ok_or(AppError::NotFound)
+    done.map(|r| r.map_err(problems_of))
+        .ok_or(AppError::NotFound)
 }
 
 /// Add a certificate; `NotFound` out of scope.
-pub(crate) async fn record_qualification(state: &AppState, who: &CurrentUser, staff: i64, q: NewQualification) -> AppResult<Result<(), Vec<InstitutionProblem>>> {
-    let (scope, actor, rules, q, day) = (who.scope.clone(), who.user.actor(), state.institutions.clone(), std::sync::Arc::new(q), today());
+pub(crate) async fn record_qualification(
+    state: &AppState,
+    who: &CurrentUser,
+    staff: i64,
+    q: NewQualification,
+) -> AppResult<Result<(), Vec<InstitutionProblem>>> {
+    let (scope, actor, rules, q, day) = (
+        who.scope.clone(),
+        who.user.actor(),
+        state.institutions.clone(),
+        std::sync::Arc::new(q),
+        today(),
+    );
     let done = state
         .writes
         .run(move |tx| {
             let (scope, actor, rules, q) = (scope.clone(), actor.clone(), rules.clone(), q.clone());
-            Box::pin(async move { Ok(Outcome::Keep(store::add_qualification(tx, &scope, &actor, &rules, staff, &q, day).await?)) })
+            Box::pin(async move {
+                Ok(Outcome::Keep(
+                    store::add_qualification(tx, &scope, &actor, &rules, staff, &q, day).await?,
+                ))
+            })
         })
         .await?;
-    done.map(|r| r.map_err(problems_of)).ok_or(AppError::NotFound)
+    done.map(|r| r.map_err(problems_of))
+        .ok_or(AppError::NotFound)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -175,7 +306,11 @@ pub struct InstitutionLine {
 }
 
 fn share(part: i64, whole: i64) -> String {
-    if whole == 0 { "—".into() } else { format!("{:.0}%", 100.0 * part as f64 / whole as f64) }
+    if whole == 0 {
+        "—".into()
+    } else {
+        format!("{:.0}%", 100.0 * part as f64 / whole as f64)
+    }
 }
 
 fn line(state: &AppState, i: &Institution) -> InstitutionLine {
@@ -183,16 +318,26 @@ fn line(state: &AppState, i: &Institution) -> InstitutionLine {
     InstitutionLine {
         id: i.id,
         name: i.name.clone(),
-        kind: rules.kind(&i.kind).map_or_else(|| i.kind.clone(), |k| k.label.clone()),
+        kind: rules
+            .kind(&i.kind)
+            .map_or_else(|| i.kind.clone(), |k| k.label.clone()),
         place: state.tree.path_name(&i.region),
         urban: if i.urban { "城市" } else { "农村" },
-        status: rules.status(&i.status).map_or_else(|| i.status.clone(), |s| s.label.clone()),
+        status: rules
+            .status(&i.status)
+            .map_or_else(|| i.status.clone(), |s| s.label.clone()),
         operating: rules.status(&i.status).is_some_and(|s| s.operating),
         capacity: i.capacity,
         served: i.persons_served,
         staff: i.staff,
-        qualified: format!("{} / {}（{}）", i.qualified_staff, i.staff, share(i.qualified_staff, i.staff)),
-        under_qualified: rules.status(&i.status).is_some_and(|s| s.operating) && rules.under_qualified(i.qualified_staff, i.staff),
+        qualified: format!(
+            "{} / {}（{}）",
+            i.qualified_staff,
+            i.staff,
+            share(i.qualified_staff, i.staff)
+        ),
+        under_qualified: rules.status(&i.status).is_some_and(|s| s.operating)
+            && rules.under_qualified(i.qualified_staff, i.staff),
     }
 }
 
@@ -212,7 +357,12 @@ pub struct ListPage {
 fn qualified_rule(rules: &InstitutionRules) -> String {
     format!(
         "持证上岗：在职人员持有在有效期内的{}之一；持证比例低于 {:.0}% 的运营中机构标红；年度培训不足 {} 学时的人员在人员名单中标出。",
-        rules.qualifications.iter().map(|q| q.label.as_str()).collect::<Vec<_>>().join("、"),
+        rules
+            .qualifications
+            .iter()
+            .map(|q| q.label.as_str())
+            .collect::<Vec<_>>()
+            .join("、"),
         rules.min_qualified_share * 100.0,
         rules.min_training_hours_per_year
     )
@@ -224,13 +374,30 @@ pub struct ListQuery {
 }
 
 /// The institutions in scope.
-pub async fn page(State(state): State<AppState>, Need { who, .. }: Need<ReadInstitutions>, crate::extract::Query(q): crate::extract::Query<ListQuery>) -> AppResult<Response> {
+pub async fn page(
+    State(state): State<AppState>,
+    Need { who, .. }: Need<ReadInstitutions>,
+    crate::extract::Query(q): crate::extract::Query<ListQuery>,
+) -> AppResult<Response> {
     let found = list(&state, &who).await?;
-    Ok(ListPage::of(&state, &who, &found, q.created.map(|_| "机构已登记。".to_string()), None).into_response())
+    Ok(ListPage::of(
+        &state,
+        &who,
+        &found,
+        q.created.map(|_| "机构已登记。".to_string()),
+        None,
+    )
+    .into_response())
 }
 
 impl ListPage {
-    fn of(state: &AppState, who: &CurrentUser, found: &[Institution], notice: Option<String>, export_error: Option<String>) -> ListPage {
+    fn of(
+        state: &AppState,
+        who: &CurrentUser,
+        found: &[Institution],
+        notice: Option<String>,
+        export_error: Option<String>,
+    ) -> ListPage {
         ListPage {
             chrome: Some(Chrome::of(state, who)),
             csrf: who.csrf().to_string(),
@@ -245,7 +412,11 @@ impl ListPage {
 }
 
 /// The institutions list as .xlsx, with a reason, audited `institution.export`.
-pub async fn export(State(state): State<AppState>, Need { who, .. }: Need<ReadInstitutions>, Form(form): Form<ExportForm>) -> AppResult<Response> {
+pub async fn export(
+    State(state): State<AppState>,
+    Need { who, .. }: Need<ReadInstitutions>,
+    Form(form): Form<ExportForm>,
+) -> AppResult<Response> {
     who.check_csrf(&form.csrf)?;
     let found = list(&state, &who).await?;
     let Some(reason) = form.reason() else {
@@ -254,15 +425,50 @@ pub async fn export(State(state): State<AppState>, Need { who, .. }: Need<ReadIn
     };
     let table = Table {
         sheet: "康复机构",
-        title: format!("精神障碍社区康复机构与站点 — {}", state.tree.path_name(&who.user.region_code)),
-        notes: vec![format!("口径：{}", qualified_rule(&state.institutions)), format!("导出日期：{}", today())],
-        headers: &["序号", "名称", "类型", "所在地", "城乡", "状态", "容量", "服务对象", "在职人员", "持证上岗"],
+        title: format!(
+            "精神障碍社区康复机构与站点 — {}",
+            state.tree.path_name(&who.user.region_code)
+        ),
+        notes: vec![
+            format!("口径：{}", qualified_rule(&state.institutions)),
+            format!("导出日期：{}", today()),
+        ],
+        headers: &[
+            "序号",
+            "名称",
+            "类型",
+            "所在地",
+            "城乡",
+            "状态",
+            "容量",
+            "服务对象",
+            "在职人员",
+            "持证上岗",
+        ],
         widths: &[6.0, 28.0, 14.0, 30.0, 6.0, 8.0, 8.0, 10.0, 10.0, 16.0],
     };
     let rows = found.iter().map(|i| line(&state, i)).map(|l| {
-        vec![text(l.name), text(l.kind), text(l.place), text(l.urban), text(l.status), num(l.capacity as f64), num(l.served as f64), num(l.staff as f64), text(l.qualified)]
+        vec![
+            text(l.name),
+            text(l.kind),
+            text(l.place),
+            text(l.urban),
+            text(l.status),
+            num(l.capacity as f64),
+            num(l.served as f64),
+            num(l.staff as f64),
+            text(l.qualified),
+        ]
     });
-    downloads::book(&state, &who, "institution.export", reason, "康复机构", vec![(table, rows.collect())]).await
+    downloads::book(
+        &state,
+        &who,
+        "institution.export",
+        reason,
+        "康复机构",
+        vec![(table, rows.collect())],
+    )
+    .await
 }
 
 pub struct Pick {
@@ -295,18 +501,37 @@ impl FormPage {
 pub(crate) fn region_picks(state: &AppState, who: &CurrentUser, chosen: &str) -> Vec<Pick> {
     let mut out = Vec::new();
     if let Some(root) = state.tree.get(&who.user.region_code) {
-        out.push(Pick { value: root.code.clone(), label: root.name.clone(), checked: root.code == chosen });
+        out.push(Pick {
+            value: root.code.clone(),
+            label: root.name.clone(),
+            checked: root.code == chosen,
+        });
         for child in state.tree.children(&root.code) {
-            out.push(Pick { value: child.code.clone(), label: format!("{} {}", root.name, child.name), checked: child.code == chosen });
+            out.push(Pick {
+                value: child.code.clone(),
+                label: format!("{} {}", root.name, child.name),
+                checked: child.code == chosen,
+            });
             for grand in state.tree.children(&child.code) {
-                out.push(Pick { value: grand.code.clone(), label: format!("{} {} {}", root.name, child.name, grand.name), checked: grand.code == chosen });
+                out.push(Pick {
+                    value: grand.code.clone(),
+                    label: format!("{} {} {}", root.name, child.name, grand.name),
+                    checked: grand.code == chosen,
+                });
             }
         }
     }
     out
 }
 
-fn form_page(state: &AppState, who: &CurrentUser, action: String, title: String, values: BTreeMap<String, String>, problems: &[InstitutionProblem]) -> FormPage {
+fn form_page(
+    state: &AppState,
+    who: &CurrentUser,
+    action: String,
+    title: String,
+    values: BTreeMap<String, String>,
+    problems: &[InstitutionProblem],
+) -> FormPage {
     let get = |k: &str| values.get(k).cloned().unwrap_or_default();
     let rules = &state.institutions;
     FormPage {
@@ -314,16 +539,37 @@ fn form_page(state: &AppState, who: &CurrentUser, action: String, title: String,
         csrf: who.csrf().to_string(),
         action,
         title,
-        kinds: rules.kinds.iter().map(|k| Pick { value: k.code.clone(), label: k.label.clone(), checked: k.code == get("kind") }).collect(),
-        statuses: rules.statuses.iter().map(|s| Pick { value: s.code.clone(), label: s.label.clone(), checked: s.code == get("status") }).collect(),
+        kinds: rules
+            .kinds
+            .iter()
+            .map(|k| Pick {
+                value: k.code.clone(),
+                label: k.label.clone(),
+                checked: k.code == get("kind"),
+            })
+            .collect(),
+        statuses: rules
+            .statuses
+            .iter()
+            .map(|s| Pick {
+                value: s.code.clone(),
+                label: s.label.clone(),
+                checked: s.code == get("status"),
+            })
+            .collect(),
         regions: region_picks(state, who, &get("region")),
-        errors: problems.iter().map(|p| (p.field.clone(), p.message.clone())).collect(),
+        errors: problems
+            .iter()
+            .map(|p| (p.field.clone(), p.message.clone()))
+            .collect(),
         values,
     }
 }
 
 /// What a form says, as an institution, or the problems of its text.
-fn institution_of(values: &BTreeMap<String, String>) -> Result<NewInstitution, Vec<InstitutionProblem>> {
+fn institution_of(
+    values: &BTreeMap<String, String>,
+) -> Result<NewInstitution, Vec<InstitutionProblem>> {
     let get = |k: &str| values.get(k).map_or("", |s| s.trim()).to_string();
     let mut problems = Vec::new();
     let capacity = match get("capacity").parse::<i64>() {
@@ -364,25 +610,49 @@ fn values_of(i: &Institution) -> BTreeMap<String, String> {
     BTreeMap::from([
         ("name".to_string(), i.name.clone()),
         ("kind".to_string(), i.kind.clone()),
-        ("urban".to_string(), if i.urban { "1" } else { "0" }.to_string()),
+        (
+            "urban".to_string(),
+            if i.urban { "1" } else { "0" }.to_string(),
+        ),
         ("region".to_string(), i.region.clone()),
         ("address".to_string(), i.address.clone()),
         ("capacity".to_string(), i.capacity.to_string()),
         ("operator".to_string(), i.operator.clone()),
         ("operator_code".to_string(), i.operator_code.clone()),
-        ("opened_on".to_string(), i.opened_on.map(|d| d.to_string()).unwrap_or_default()),
+        (
+            "opened_on".to_string(),
+            i.opened_on.map(|d| d.to_string()).unwrap_or_default(),
+        ),
         ("status".to_string(), i.status.clone()),
     ])
 }
 
 /// The form for a new institution.
-pub async fn new_form(State(state): State<AppState>, Need { who, .. }: Need<ManageInstitutions>) -> AppResult<Response> {
-    let values = BTreeMap::from([("status".to_string(), "operating".to_string()), ("urban".to_string(), "1".to_string())]);
-    Ok(form_page(&state, &who, "/institutions".into(), "登记康复机构".into(), values, &[]).into_response())
+pub async fn new_form(
+    State(state): State<AppState>,
+    Need { who, .. }: Need<ManageInstitutions>,
+) -> AppResult<Response> {
+    let values = BTreeMap::from([
+        ("status".to_string(), "operating".to_string()),
+        ("urban".to_string(), "1".to_string()),
+    ]);
+    Ok(form_page(
+        &state,
+        &who,
+        "/institutions".into(),
+        "登记康复机构".into(),
+        values,
+        &[],
+    )
+    .into_response())
 }
 
 /// Register from the form; problems show the form again beside their fields (422).
-pub async fn create(State(state): State<AppState>, Need { who, .. }: Need<ManageInstitutions>, Form(pairs): Form<Vec<(String, String)>>) -> AppResult<Response> {
+pub async fn create(
+    State(state): State<AppState>,
+    Need { who, .. }: Need<ManageInstitutions>,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> AppResult<Response> {
     let values: BTreeMap<String, String> = pairs.into_iter().collect();
     who.check_csrf(values.get("csrf").map_or("", String::as_str))?;
     let outcome = match institution_of(&values) {
@@ -391,17 +661,45 @@ pub async fn create(State(state): State<AppState>, Need { who, .. }: Need<Manage
     };
     match outcome {
         Ok(id) => Ok(Redirect::to(&format!("/institutions/{id}?created=1")).into_response()),
-        Err(problems) => Ok((StatusCode::UNPROCESSABLE_ENTITY, form_page(&state, &who, "/institutions".into(), "登记康复机构".into(), values, &problems)).into_response()),
+        Err(problems) => Ok((
+            StatusCode::UNPROCESSABLE_ENTITY,
+            form_page(
+                &state,
+                &who,
+                "/institutions".into(),
+                "登记康复机构".into(),
+                values,
+                &problems,
+            ),
+        )
+            .into_response()),
     }
 }
 
 /// The form to change an institution (status, capacity …).
-pub async fn edit_form(State(state): State<AppState>, Need { who, .. }: Need<ManageInstitutions>, Path(id): Path<i64>) -> AppResult<Response> {
+pub async fn edit_form(
+    State(state): State<AppState>,
+    Need { who, .. }: Need<ManageInstitutions>,
+    Path(id): Path<i64>,
+) -> AppResult<Response> {
     let i = get(&state, &who, id).await?;
-    Ok(form_page(&state, &who, format!("/institutions/{id}/edit"), format!("修改机构信息 — {}", i.name), values_of(&i), &[]).into_response())
+    Ok(form_page(
+        &state,
+        &who,
+        format!("/institutions/{id}/edit"),
+        format!("修改机构信息 — {}", i.name),
+        values_of(&i),
+        &[],
+    )
+    .into_response())
 }
 
-pub async fn edit(State(state): State<AppState>, Need { who, .. }: Need<ManageInstitutions>, Path(id): Path<i64>, Form(pairs): Form<Vec<(String, String)>>) -> AppResult<Response> {
+pub async fn edit(
+    State(state): State<AppState>,
+    Need { who, .. }: Need<ManageInstitutions>,
+    Path(id): Path<i64>,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> AppResult<Response> {
     let values: BTreeMap<String, String> = pairs.into_iter().collect();
     who.check_csrf(values.get("csrf").map_or("", String::as_str))?;
     let i = get(&state, &who, id).await?;
@@ -412,7 +710,14 @@ pub async fn edit(State(state): State<AppState>, Need { who, .. }: Need<ManageIn
     match outcome {
         Ok(()) => Ok(Redirect::to(&format!("/institutions/{id}?saved=1")).into_response()),
         Err(problems) => {
-            let page = form_page(&state, &who, format!("/institutions/{id}/edit"), format!("修改机构信息 — {}", i.name), values, &problems);
+            let page = form_page(
+                &state,
+                &who,
+                format!("/institutions/{id}/edit"),
+                format!("修改机构信息 — {}", i.name),
+                values,
+                &problems,
+            );
             Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
         }
     }
@@ -445,7 +750,10 @@ fn staff_lines(state: &AppState, list: &[StaffMember]) -> Vec<StaffLine> {
                 .qualifications
                 .iter()
                 .map(|q| {
-                    let label = state.institutions.qualification(&q.kind).map_or(q.kind.as_str(), |c| c.label.as_str());
+                    let label = state
+                        .institutions
+                        .qualification(&q.kind)
+                        .map_or(q.kind.as_str(), |c| c.label.as_str());
                     match q.valid_until {
                         Some(v) => format!("{label}（{}，有效期至 {v}）", q.number),
                         None => format!("{label}（{}）", q.number),
@@ -491,20 +799,56 @@ pub struct ShowQuery {
     trained: Option<i64>,
 }
 
-async fn show_page(state: &AppState, who: &CurrentUser, id: i64, notice: Option<String>, errors: Vec<String>) -> AppResult<ShowPage> {
+async fn show_page(
+    state: &AppState,
+    who: &CurrentUser,
+    id: i64,
+    notice: Option<String>,
+    errors: Vec<String>,
+) -> AppResult<ShowPage> {
     let i = get(state, who, id).await?;
     let staff = staff_of(state, who, Some(id)).await?;
     // The persons the site serves, and those in service in scope who could join it: person
     // lists, audited as every list is.
     let served_scope = who.scope.clone().at_site(Some(id));
-    let served = crate::pages::list_audited_in(state, who, served_scope, ListFilter { limit: Some(500), ..Default::default() }, 500, "institution").await?;
+    let served = crate::pages::list_audited_in(
+        state,
+        who,
+        served_scope,
+        ListFilter {
+            limit: Some(500),
+            ..Default::default()
+        },
+        500,
+        "institution",
+    )
+    .await?;
     let can_manage = crate::auth::allows::<ManageInstitutions>(who.user.role);
     let candidates = if can_manage {
-        let all = crate::pages::list_audited(state, who, ListFilter { limit: Some(300), ..Default::default() }, 300, "institution-assign").await?;
+        let all = crate::pages::list_audited(
+            state,
+            who,
+            ListFilter {
+                limit: Some(300),
+                ..Default::default()
+            },
+            300,
+            "institution-assign",
+        )
+        .await?;
         let mut c: Vec<Pick> = all
             .into_iter()
-            .filter(|p| matches!(p.state, RegistrationState::Registered | RegistrationState::InService) && !served.iter().any(|s| s.id == p.id))
-            .map(|p| Pick { value: p.id.to_string(), label: p.record.data.name, checked: false })
+            .filter(|p| {
+                matches!(
+                    p.state,
+                    RegistrationState::Registered | RegistrationState::InService
+                ) && !served.iter().any(|s| s.id == p.id)
+            })
+            .map(|p| Pick {
+                value: p.id.to_string(),
+                label: p.record.data.name,
+                checked: false,
+            })
             .collect();
         c.sort_by(|a, b| a.label.cmp(&b.label));
         c
@@ -521,9 +865,27 @@ async fn show_page(state: &AppState, who: &CurrentUser, id: i64, notice: Option<
         i: line(state, &i),
         staff: staff_lines(state, &staff),
         year: today().year(),
-        persons: served.into_iter().map(|p| (p.id, p.record.data.name, state.tree.path_name(&p.record.data.residence_region))).collect(),
+        persons: served
+            .into_iter()
+            .map(|p| {
+                (
+                    p.id,
+                    p.record.data.name,
+                    state.tree.path_name(&p.record.data.residence_region),
+                )
+            })
+            .collect(),
         candidates,
-        qualifications: state.institutions.qualifications.iter().map(|q| Pick { value: q.code.clone(), label: q.label.clone(), checked: false }).collect(),
+        qualifications: state
+            .institutions
+            .qualifications
+            .iter()
+            .map(|q| Pick {
+                value: q.code.clone(),
+                label: q.label.clone(),
+                checked: false,
+            })
+            .collect(),
         can_manage,
         can_staff: crate::auth::allows::<ManageStaff>(who.user.role),
         today: today().to_string(),
@@ -533,7 +895,12 @@ async fn show_page(state: &AppState, who: &CurrentUser, id: i64, notice: Option<
 }
 
 /// An institution's page.
-pub async fn show(State(state): State<AppState>, Need { who, .. }: Need<ReadInstitutions>, Path(id): Path<i64>, crate::extract::Query(q): crate::extract::Query<ShowQuery>) -> AppResult<Response> {
+pub async fn show(
+    State(state): State<AppState>,
+    Need { who, .. }: Need<ReadInstitutions>,
+    Path(id): Path<i64>,
+    crate::extract::Query(q): crate::extract::Query<ShowQuery>,
+) -> AppResult<Response> {
     let notice = if q.created.is_some() {
         Some("机构已登记。".to_string())
     } else if q.saved.is_some() {
@@ -545,24 +912,44 @@ pub async fn show(State(state): State<AppState>, Need { who, .. }: Need<ReadInst
     } else {
         q.trained.map(|_| "已保存。".to_string())
     };
-    Ok(show_page(&state, &who, id, notice, Vec::new()).await?.into_response())
+    Ok(show_page(&state, &who, id, notice, Vec::new())
+        .await?
+        .into_response())
 }
 
 fn ids_of(pairs: &[(String, String)], key: &str) -> Vec<i64> {
-    pairs.iter().filter(|(k, _)| k == key).filter_map(|(_, v)| v.trim().parse().ok()).collect()
+    pairs
+        .iter()
+        .filter(|(k, _)| k == key)
+        .filter_map(|(_, v)| v.trim().parse().ok())
+        .collect()
 }
 
 fn value<'a>(pairs: &'a [(String, String)], key: &str) -> &'a str {
-    pairs.iter().find(|(k, _)| k == key).map_or("", |(_, v)| v.trim())
+    pairs
+        .iter()
+        .find(|(k, _)| k == key)
+        .map_or("", |(_, v)| v.trim())
 }
 
 /// Put the ticked persons in the site's care.
-pub async fn assign_form(State(state): State<AppState>, Need { who, .. }: Need<ManageInstitutions>, Path(id): Path<i64>, Form(pairs): Form<Vec<(String, String)>>) -> AppResult<Response> {
+pub async fn assign_form(
+    State(state): State<AppState>,
+    Need { who, .. }: Need<ManageInstitutions>,
+    Path(id): Path<i64>,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> AppResult<Response> {
     who.check_csrf(value(&pairs, "csrf"))?;
     let persons = ids_of(&pairs, "persons");
     match assign(&state, &who, Some(id), persons).await? {
-        Ok(n) => Ok(Redirect::to(&format!("/institutions/{id}?assigned={n}#persons")).into_response()),
-        Err(p) => Ok((StatusCode::UNPROCESSABLE_ENTITY, show_page(&state, &who, id, None, vec![p.message]).await?).into_response()),
+        Ok(n) => {
+            Ok(Redirect::to(&format!("/institutions/{id}?assigned={n}#persons")).into_response())
+        }
+        Err(p) => Ok((
+            StatusCode::UNPROCESSABLE_ENTITY,
+            show_page(&state, &who, id, None, vec![p.message]).await?,
+        )
+            .into_response()),
     }
 }
 
@@ -577,7 +964,12 @@ fn date_of(text: &str, field: &str, problems: &mut Vec<InstitutionProblem>) -> N
 }
 
 /// Add a staff member (and a first certificate) from the institution page.
-pub async fn staff_form(State(state): State<AppState>, Need { who, .. }: Need<ManageStaff>, Path(id): Path<i64>, Form(pairs): Form<Vec<(String, String)>>) -> AppResult<Response> {
+pub async fn staff_form(
+    State(state): State<AppState>,
+    Need { who, .. }: Need<ManageStaff>,
+    Path(id): Path<i64>,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> AppResult<Response> {
     who.check_csrf(value(&pairs, "csrf"))?;
     let mut problems = Vec::new();
     let hired_on = date_of(value(&pairs, "hired_on"), "hired_on", &mut problems);
@@ -592,21 +984,47 @@ pub async fn staff_form(State(state): State<AppState>, Need { who, .. }: Need<Ma
         }]
     };
     let outcome = if problems.is_empty() {
-        let new = NewStaff { institution_id: id, name: value(&pairs, "name").to_string(), position: value(&pairs, "position").to_string(), hired_on, qualifications };
+        let new = NewStaff {
+            institution_id: id,
+            name: value(&pairs, "name").to_string(),
+            position: value(&pairs, "position").to_string(),
+            hired_on,
+            qualifications,
+        };
         create_staff(&state, &who, new).await?
     } else {
         Err(problems)
     };
     match outcome {
-        Ok(sid) => Ok(Redirect::to(&format!("/institutions/{id}?staff={sid}#staff")).into_response()),
-        Err(p) => Ok((StatusCode::UNPROCESSABLE_ENTITY, show_page(&state, &who, id, None, p.into_iter().map(|p| p.message).collect()).await?).into_response()),
+        Ok(sid) => {
+            Ok(Redirect::to(&format!("/institutions/{id}?staff={sid}#staff")).into_response())
+        }
+        Err(p) => Ok((
+            StatusCode::UNPROCESSABLE_ENTITY,
+            show_page(
+                &state,
+                &who,
+                id,
+                None,
+                p.into_iter().map(|p| p.message).collect(),
+            )
+            .await?,
+        )
+            .into_response()),
     }
 }
 
 /// Record training hours (or a certificate) of a staff member from the institution page.
-pub async fn training_form(State(state): State<AppState>, Need { who, .. }: Need<ManageStaff>, Path(id): Path<i64>, Form(pairs): Form<Vec<(String, String)>>) -> AppResult<Response> {
+pub async fn training_form(
+    State(state): State<AppState>,
+    Need { who, .. }: Need<ManageStaff>,
+    Path(id): Path<i64>,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> AppResult<Response> {
     who.check_csrf(value(&pairs, "csrf"))?;
-    let staff: i64 = value(&pairs, "staff").parse().map_err(|_| AppError::BadRequest("form-invalid".into()))?;
+    let staff: i64 = value(&pairs, "staff")
+        .parse()
+        .map_err(|_| AppError::BadRequest("form-invalid".into()))?;
     // The staff member must belong to this institution (and it to the scope).
     let members = staff_of(&state, &who, Some(id)).await?;
     if !members.iter().any(|m| m.id == staff) {
@@ -616,13 +1034,36 @@ pub async fn training_form(State(state): State<AppState>, Need { who, .. }: Need
     let trained_on = date_of(value(&pairs, "trained_on"), "trained_on", &mut problems);
     let hours: f64 = value(&pairs, "hours").parse().unwrap_or(0.0);
     let outcome = if problems.is_empty() {
-        record_training(&state, &who, staff, NewTraining { trained_on, topic: value(&pairs, "topic").to_string(), hours }).await?
+        record_training(
+            &state,
+            &who,
+            staff,
+            NewTraining {
+                trained_on,
+                topic: value(&pairs, "topic").to_string(),
+                hours,
+            },
+        )
+        .await?
     } else {
         Err(problems)
     };
     match outcome {
-        Ok(()) => Ok(Redirect::to(&format!("/institutions/{id}?trained={staff}#staff")).into_response()),
-        Err(p) => Ok((StatusCode::UNPROCESSABLE_ENTITY, show_page(&state, &who, id, None, p.into_iter().map(|p| p.message).collect()).await?).into_response()),
+        Ok(()) => {
+            Ok(Redirect::to(&format!("/institutions/{id}?trained={staff}#staff")).into_response())
+        }
+        Err(p) => Ok((
+            StatusCode::UNPROCESSABLE_ENTITY,
+            show_page(
+                &state,
+                &who,
+                id,
+                None,
+                p.into_iter().map(|p| p.message).collect(),
+            )
+            .await?,
+        )
+            .into_response()),
     }
 }
 
@@ -641,7 +1082,10 @@ pub struct StaffPage {
 }
 
 /// Every current staff member in scope, those under the year's training hours first.
-pub async fn staff_page(State(state): State<AppState>, Need { who, .. }: Need<ReadInstitutions>) -> AppResult<Response> {
+pub async fn staff_page(
+    State(state): State<AppState>,
+    Need { who, .. }: Need<ReadInstitutions>,
+) -> AppResult<Response> {
     let list = staff_sorted(&state, &who).await?;
     Ok(StaffPage::of(&state, &who, &list, None).into_response())
 }
@@ -653,7 +1097,12 @@ async fn staff_sorted(state: &AppState, who: &CurrentUser) -> AppResult<Vec<Staf
 }
 
 impl StaffPage {
-    fn of(state: &AppState, who: &CurrentUser, list: &[StaffMember], export_error: Option<String>) -> StaffPage {
+    fn of(
+        state: &AppState,
+        who: &CurrentUser,
+        list: &[StaffMember],
+        export_error: Option<String>,
+    ) -> StaffPage {
         StaffPage {
             chrome: Some(Chrome::of(state, who)),
             csrf: who.csrf().to_string(),
@@ -669,28 +1118,72 @@ impl StaffPage {
 }
 
 /// The staff list as .xlsx, with a reason, audited `staff.export`.
-pub async fn staff_export(State(state): State<AppState>, Need { who, .. }: Need<ReadInstitutions>, Form(form): Form<ExportForm>) -> AppResult<Response> {
+pub async fn staff_export(
+    State(state): State<AppState>,
+    Need { who, .. }: Need<ReadInstitutions>,
+    Form(form): Form<ExportForm>,
+) -> AppResult<Response> {
     who.check_csrf(&form.csrf)?;
     let list = staff_sorted(&state, &who).await?;
     let Some(reason) = form.reason() else {
-        return Ok((StatusCode::UNPROCESSABLE_ENTITY, StaffPage::of(&state, &who, &list, downloads::reason_missing())).into_response());
+        return Ok((
+            StatusCode::UNPROCESSABLE_ENTITY,
+            StaffPage::of(&state, &who, &list, downloads::reason_missing()),
+        )
+            .into_response());
     };
     let year = today().year();
     let hours_header = format!("{year} 年培训学时");
-    let headers = ["序号", "姓名", "机构", "岗位", "入职日期", "资格证书", "持证", hours_header.as_str(), "学时是否足够"];
+    let headers = [
+        "序号",
+        "姓名",
+        "机构",
+        "岗位",
+        "入职日期",
+        "资格证书",
+        "持证",
+        hours_header.as_str(),
+        "学时是否足够",
+    ];
     let table = Table {
         sheet: "工作人员",
-        title: format!("康复机构工作人员 — {}", state.tree.path_name(&who.user.region_code)),
-        notes: vec![format!("口径：{}", qualified_rule(&state.institutions)), format!("导出日期：{}", today())],
+        title: format!(
+            "康复机构工作人员 — {}",
+            state.tree.path_name(&who.user.region_code)
+        ),
+        notes: vec![
+            format!("口径：{}", qualified_rule(&state.institutions)),
+            format!("导出日期：{}", today()),
+        ],
         headers: &headers,
         widths: &[6.0, 10.0, 28.0, 12.0, 12.0, 30.0, 6.0, 14.0, 12.0],
     };
     let rows = staff_lines(&state, &list).into_iter().map(|s| {
-        let certificates = if s.certificates.is_empty() { "无".to_string() } else { s.certificates };
-        vec![text(s.name), text(s.institution), text(s.position), text(s.hired_on), text(certificates), text(if s.certified { "是" } else { "否" }),
-            text(s.hours), text(if s.under_trained { "不足" } else { "足够" })]
+        let certificates = if s.certificates.is_empty() {
+            "无".to_string()
+        } else {
+            s.certificates
+        };
+        vec![
+            text(s.name),
+            text(s.institution),
+            text(s.position),
+            text(s.hired_on),
+            text(certificates),
+            text(if s.certified { "是" } else { "否" }),
+            text(s.hours),
+            text(if s.under_trained { "不足" } else { "足够" }),
+        ]
     });
-    downloads::book(&state, &who, "staff.export", reason, "工作人员", vec![(table, rows.collect())]).await
+    downloads::book(
+        &state,
+        &who,
+        "staff.export",
+        reason,
+        "工作人员",
+        vec![(table, rows.collect())],
+    )
+    .await
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -698,14 +1191,21 @@ pub async fn staff_export(State(state): State<AppState>, Need { who, .. }: Need<
 
 /// The institutions in scope with their figures (persons served, staff, qualified staff).
 #[utoipa::path(get, path = "/api/v1/institutions", responses((status = 200, body = Vec<Institution>)), security(("bearer" = [])), tag = "institutions")]
-pub async fn api_list(State(state): State<AppState>, ApiNeed(who, _): ApiNeed<ReadInstitutions>) -> Result<Json<Vec<Institution>>, ApiError> {
+pub async fn api_list(
+    State(state): State<AppState>,
+    ApiNeed(who, _): ApiNeed<ReadInstitutions>,
+) -> Result<Json<Vec<Institution>>, ApiError> {
     Ok(Json(list(&state, &who).await?))
 }
 
 /// One institution in scope.
 #[utoipa::path(get, path = "/api/v1/institutions/{id}", params(("id" = i64, Path, description = "institution id")),
     responses((status = 200, body = Institution), (status = 404)), security(("bearer" = [])), tag = "institutions")]
-pub async fn api_get(State(state): State<AppState>, ApiNeed(who, _): ApiNeed<ReadInstitutions>, Path(id): Path<i64>) -> Result<Json<Institution>, ApiError> {
+pub async fn api_get(
+    State(state): State<AppState>,
+    ApiNeed(who, _): ApiNeed<ReadInstitutions>,
+    Path(id): Path<i64>,
+) -> Result<Json<Institution>, ApiError> {
     Ok(Json(get(&state, &who, id).await?))
 }
 
@@ -723,12 +1223,25 @@ pub struct InstitutionRefused {
 }
 
 fn refused(code: &str, problems: Vec<InstitutionProblem>) -> Response {
-    let message = problems.iter().map(|p| p.message.as_str()).collect::<Vec<_>>().join("；");
-    (StatusCode::UNPROCESSABLE_ENTITY, Json(InstitutionRefused { code: code.into(), message, problems })).into_response()
+    let message = problems
+        .iter()
+        .map(|p| p.message.as_str())
+        .collect::<Vec<_>>()
+        .join("；");
+    (
+        StatusCode::UNPROCESSABLE_ENTITY,
+        Json(InstitutionRefused {
+            code: code.into(),
+            message,
+            problems,
+        }),
+    )
+        .into_response()
 }
 
 fn json<T>(body: Result<Json<T>, axum::extract::rejection::JsonRejection>) -> Result<T, AppError> {
-    body.map(|Json(t)| t).map_err(|_| AppError::BadRequest("form-invalid".into()))
+    body.map(|Json(t)| t)
+        .map_err(|_| AppError::BadRequest("form-invalid".into()))
 }
 
 /// Register an institution (the operator's credit code is checked, GB 32100).
@@ -773,7 +1286,10 @@ pub async fn api_assign(
 
 /// The current staff in scope, with certificates (持证上岗) and this year's training hours.
 #[utoipa::path(get, path = "/api/v1/staff", responses((status = 200, body = Vec<StaffMember>)), security(("bearer" = [])), tag = "institutions")]
-pub async fn api_staff(State(state): State<AppState>, ApiNeed(who, _): ApiNeed<ReadInstitutions>) -> Result<Json<Vec<StaffMember>>, ApiError> {
+pub async fn api_staff(
+    State(state): State<AppState>,
+    ApiNeed(who, _): ApiNeed<ReadInstitutions>,
+) -> Result<Json<Vec<StaffMember>>, ApiError> {
     Ok(Json(staff_of(&state, &who, None).await?))
 }
 

@@ -19,8 +19,8 @@ pub mod entry;
 pub mod error;
 pub mod extract;
 pub mod family;
-pub mod forms;
 pub mod followups;
+pub mod forms;
 pub mod imports;
 pub mod indicators;
 pub mod institutions;
@@ -28,9 +28,9 @@ pub mod limit;
 pub mod pages;
 pub mod plans;
 pub mod referrals;
+pub mod reports;
 pub mod security;
 pub mod services;
-pub mod reports;
 pub mod standard;
 pub mod totp;
 pub mod uploads;
@@ -91,26 +91,50 @@ impl AppState {
             tree: Arc::new(tree),
             settings: Arc::new(settings),
             // 10 login attempts per minute per client address, on top of the per-account lockout.
-            login_limiter: Arc::new(limit::RateLimiter::new(10, std::time::Duration::from_secs(60))),
+            login_limiter: Arc::new(limit::RateLimiter::new(
+                10,
+                std::time::Duration::from_secs(60),
+            )),
             uploads: Arc::new(uploads::Uploads::default()),
             // Shipped data, checked by the core's tests: a failure here is a build defect.
-            referrals: Arc::new(jingkang_core::care::referral::Book::shipped().expect("shipped referral rules parse")),
-            instruments: Arc::new(jingkang_core::care::instrument::Catalogue::shipped().expect("shipped instruments parse")),
-            services: Arc::new(jingkang_core::care::service::ServiceCatalogue::shipped().expect("shipped service catalogue parses")),
-            institutions: Arc::new(jingkang_core::care::institution::InstitutionRules::shipped().expect("shipped institution rules parse")),
-            indicators: Arc::new(jingkang_core::report::indicators::Indicators::shipped().expect("shipped indicators parse")),
+            referrals: Arc::new(
+                jingkang_core::care::referral::Book::shipped()
+                    .expect("shipped referral rules parse"),
+            ),
+            instruments: Arc::new(
+                jingkang_core::care::instrument::Catalogue::shipped()
+                    .expect("shipped instruments parse"),
+            ),
+            services: Arc::new(
+                jingkang_core::care::service::ServiceCatalogue::shipped()
+                    .expect("shipped service catalogue parses"),
+            ),
+            institutions: Arc::new(
+                jingkang_core::care::institution::InstitutionRules::shipped()
+                    .expect("shipped institution rules parse"),
+            ),
+            indicators: Arc::new(
+                jingkang_core::report::indicators::Indicators::shipped()
+                    .expect("shipped indicators parse"),
+            ),
             boards: Arc::new(boards::Boards::default()),
         }
     }
 
     /// Use `catalogue` (the shipped instruments and a deployment's own) instead of the shipped ones.
-    pub fn with_instruments(mut self, catalogue: jingkang_core::care::instrument::Catalogue) -> AppState {
+    pub fn with_instruments(
+        mut self,
+        catalogue: jingkang_core::care::instrument::Catalogue,
+    ) -> AppState {
         self.instruments = Arc::new(catalogue);
         self
     }
 
     /// Use `indicators` (a deployment's targets) instead of the shipped ones.
-    pub fn with_indicators(mut self, indicators: jingkang_core::report::indicators::Indicators) -> AppState {
+    pub fn with_indicators(
+        mut self,
+        indicators: jingkang_core::report::indicators::Indicators,
+    ) -> AppState {
         self.indicators = Arc::new(indicators);
         self.boards = Arc::new(boards::Boards::default());
         self
@@ -144,167 +168,890 @@ fn roles<P: auth::Policy>() -> Access {
 /// authorization matrix test walks the same table, so no route can be added without an entry.
 fn table() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
     use Access::{AnyUser, Public};
-    let r = |method: Method, path: &'static str, access: Access, h: MethodRouter<AppState>| (RouteSpec { method, path, access }, h);
+    let r = |method: Method, path: &'static str, access: Access, h: MethodRouter<AppState>| {
+        (
+            RouteSpec {
+                method,
+                path,
+                access,
+            },
+            h,
+        )
+    };
     vec![
         r(Method::GET, "/healthz", Public, get(healthz)),
         r(Method::GET, "/static/{*path}", Public, get(assets::serve)),
         r(Method::GET, "/login", Public, get(pages::login_form)),
         r(Method::POST, "/login", Public, post(pages::login)),
         r(Method::POST, "/logout", AnyUser, post(pages::logout)),
-        r(Method::GET, "/account/password", AnyUser, get(pages::password_form)),
-        r(Method::POST, "/account/password", AnyUser, post(pages::password_change)),
+        r(
+            Method::GET,
+            "/account/password",
+            AnyUser,
+            get(pages::password_form),
+        ),
+        r(
+            Method::POST,
+            "/account/password",
+            AnyUser,
+            post(pages::password_change),
+        ),
         r(Method::GET, "/account/totp", AnyUser, get(totp::enrol_form)),
         r(Method::POST, "/account/totp", AnyUser, post(totp::enrol)),
         r(Method::GET, "/login/totp", AnyUser, get(totp::login_form)),
         r(Method::POST, "/login/totp", AnyUser, post(totp::login)),
         r(Method::GET, "/", AnyUser, get(pages::home)),
-        r(Method::GET, "/persons", roles::<auth::ReadRegistry>(), get(pages::persons_list)),
-        r(Method::GET, "/persons/new", roles::<auth::EditRegistry>(), get(entry::new_form)),
-        r(Method::POST, "/persons/new", roles::<auth::EditRegistry>(), post(entry::create)),
-        r(Method::GET, "/persons/{id}", roles::<auth::ReadRegistry>(), get(pages::person_show)),
-        r(Method::GET, "/persons/{id}/edit", roles::<auth::EditRegistry>(), get(entry::edit_form)),
-        r(Method::POST, "/persons/{id}/edit", roles::<auth::EditRegistry>(), post(entry::update)),
-        r(Method::GET, "/import", roles::<auth::EditRegistry>(), get(imports::page)),
-        r(Method::POST, "/import", roles::<auth::EditRegistry>(), post(imports::upload)),
-        r(Method::POST, "/import/confirm", roles::<auth::EditRegistry>(), post(imports::confirm)),
-        r(Method::POST, "/export", roles::<auth::EditRegistry>(), post(imports::export)),
-        r(Method::POST, "/persons/{id}/reveal", roles::<auth::ReadRegistry>(), post(pages::person_reveal)),
-        r(Method::POST, "/persons/{id}/registration", roles::<auth::EditRegistry>(), post(care::registration_change)),
-        r(Method::GET, "/persons/{id}/followups/new", roles::<auth::RecordFollowups>(), get(followups::new_form)),
-        r(Method::POST, "/persons/{id}/followups", roles::<auth::RecordFollowups>(), post(followups::create)),
-        r(Method::POST, "/persons/{id}/agreements", roles::<auth::ManageAgreements>(), post(agreements::create)),
-        r(Method::GET, "/persons/{id}/agreements/{aid}/scan", roles::<auth::ReadAgreements>(), get(agreements::scan)),
-        r(Method::GET, "/persons/{id}/assessments/new", roles::<auth::RecordAssessments>(), get(assessments::new_form)),
-        r(Method::POST, "/persons/{id}/assessments", roles::<auth::RecordAssessments>(), post(assessments::create)),
-        r(Method::GET, "/persons/{id}/plans/new", roles::<auth::RecordPlans>(), get(plans::new_form)),
-        r(Method::POST, "/persons/{id}/plans", roles::<auth::RecordPlans>(), post(plans::create)),
-        r(Method::GET, "/persons/{id}/emergencies/new", roles::<auth::RecordEmergencies>(), get(alerts::new_form)),
-        r(Method::POST, "/persons/{id}/emergencies", roles::<auth::RecordEmergencies>(), post(alerts::create)),
-        r(Method::GET, "/notifications", roles::<auth::ReadRegistry>(), get(alerts::notifications)),
-        r(Method::POST, "/notifications/{id}/read", roles::<auth::ReadRegistry>(), post(alerts::mark_read)),
-        r(Method::GET, "/worklists", roles::<auth::ReadClinical>(), get(worklists::overview)),
-        r(Method::GET, "/worklists/{name}", roles::<auth::ReadClinical>(), get(worklists::page)),
-        r(Method::POST, "/worklists/{name}/export", roles::<auth::ReadClinical>(), post(worklists::export)),
-        r(Method::GET, "/services", roles::<auth::ReadClinical>(), get(services::page)),
-        r(Method::POST, "/services/export", roles::<auth::ReadClinical>(), post(services::export)),
-        r(Method::GET, "/standard", roles::<auth::ReadClinical>(), get(standard::page)),
-        r(Method::POST, "/standard/export", roles::<auth::ReadClinical>(), post(standard::export)),
-        r(Method::GET, "/persons/form4", roles::<auth::ReadClinical>(), get(forms::ask_batch)),
-        r(Method::POST, "/persons/form4", roles::<auth::ReadClinical>(), post(forms::print_batch)),
-        r(Method::GET, "/persons/{id}/form4", roles::<auth::ReadClinical>(), get(forms::ask_one)),
-        r(Method::POST, "/persons/{id}/form4", roles::<auth::ReadClinical>(), post(forms::print_one)),
-        r(Method::GET, "/reports/fujian2", roles::<auth::ReadReports>(), get(reports::page)),
-        r(Method::POST, "/reports/fujian2", roles::<auth::FileReports>(), post(reports::save)),
-        r(Method::GET, "/reports/fujian2/print", roles::<auth::ReadReports>(), get(reports::print)),
-        r(Method::POST, "/reports/fujian2/export", roles::<auth::ReadReports>(), post(reports::export)),
-        r(Method::GET, "/indicators", roles::<auth::ReadIndicators>(), get(indicators::page)),
-        r(Method::GET, "/indicators/list", roles::<auth::ReadIndicators>(), get(indicators::list)),
-        r(Method::GET, "/indicators/trend", roles::<auth::ReadIndicators>(), get(indicators::trend_part)),
-        r(Method::POST, "/indicators/export", roles::<auth::ReadIndicators>(), post(indicators::export)),
-        r(Method::POST, "/reports/filings/{id}/review", roles::<auth::ReviewReports>(), post(reports::review)),
-        r(Method::POST, "/reports/filings/{id}/sign", roles::<auth::ReviewReports>(), post(reports::sign)),
-        r(Method::POST, "/reports/filings/{id}/correct", roles::<auth::ReadReports>(), post(reports::correct)),
-        r(Method::GET, "/services/new", roles::<auth::RecordServices>(), get(services::new_form)),
-        r(Method::POST, "/services", roles::<auth::RecordServices>(), post(services::create)),
-        r(Method::GET, "/institutions", roles::<auth::ReadInstitutions>(), get(institutions::page)),
-        r(Method::POST, "/institutions/export", roles::<auth::ReadInstitutions>(), post(institutions::export)),
-        r(Method::GET, "/institutions/new", roles::<auth::ManageInstitutions>(), get(institutions::new_form)),
-        r(Method::POST, "/institutions", roles::<auth::ManageInstitutions>(), post(institutions::create)),
-        r(Method::GET, "/institutions/{id}", roles::<auth::ReadInstitutions>(), get(institutions::show)),
-        r(Method::GET, "/institutions/{id}/edit", roles::<auth::ManageInstitutions>(), get(institutions::edit_form)),
-        r(Method::POST, "/institutions/{id}/edit", roles::<auth::ManageInstitutions>(), post(institutions::edit)),
-        r(Method::POST, "/institutions/{id}/persons", roles::<auth::ManageInstitutions>(), post(institutions::assign_form)),
-        r(Method::POST, "/institutions/{id}/staff", roles::<auth::ManageStaff>(), post(institutions::staff_form)),
-        r(Method::POST, "/institutions/{id}/trainings", roles::<auth::ManageStaff>(), post(institutions::training_form)),
-        r(Method::GET, "/staff", roles::<auth::ReadInstitutions>(), get(institutions::staff_page)),
-        r(Method::POST, "/staff/export", roles::<auth::ReadInstitutions>(), post(institutions::staff_export)),
-        r(Method::GET, "/contracts", roles::<auth::ReadContracts>(), get(contracts::page)),
-        r(Method::POST, "/contracts", roles::<auth::ManageContracts>(), post(contracts::create)),
-        r(Method::POST, "/contracts/export", roles::<auth::ReadContracts>(), post(contracts::export)),
-        r(Method::GET, "/family", roles::<auth::ReadClinical>(), get(family::page)),
-        r(Method::POST, "/family/export", roles::<auth::ReadClinical>(), post(family::export)),
-        r(Method::GET, "/family/trainings/new", roles::<auth::RecordServices>(), get(family::training_new)),
-        r(Method::POST, "/family/trainings", roles::<auth::RecordServices>(), post(family::training_create)),
-        r(Method::GET, "/family/respite/new", roles::<auth::RecordServices>(), get(family::respite_new)),
-        r(Method::POST, "/family/respite", roles::<auth::RecordServices>(), post(family::respite_create)),
-        r(Method::GET, "/family/groups/new", roles::<auth::RecordServices>(), get(family::group_new)),
-        r(Method::POST, "/family/groups", roles::<auth::RecordServices>(), post(family::group_create)),
-        r(Method::GET, "/family/groups/{gid}", roles::<auth::ReadClinical>(), get(family::group_show)),
-        r(Method::POST, "/family/groups/{gid}/meetings", roles::<auth::RecordServices>(), post(family::meeting_create)),
-        r(Method::POST, "/family/groups/{gid}/members", roles::<auth::RecordServices>(), post(family::members_change)),
-        r(Method::GET, "/family/peers/new", roles::<auth::RecordServices>(), get(family::peer_new)),
-        r(Method::POST, "/family/peers", roles::<auth::RecordServices>(), post(family::peer_create)),
-        r(Method::POST, "/family/peers/{pid}", roles::<auth::RecordServices>(), post(family::peer_update)),
-        r(Method::GET, "/referrals", roles::<auth::Referrals>(), get(referrals::page)),
-        r(Method::GET, "/referrals/new", roles::<auth::Referrals>(), get(referrals::new_form)),
-        r(Method::POST, "/referrals", roles::<auth::Referrals>(), post(referrals::create)),
-        r(Method::POST, "/referrals/export", roles::<auth::Referrals>(), post(referrals::export)),
-        r(Method::GET, "/referrals/{id}", roles::<auth::Referrals>(), get(referrals::show)),
-        r(Method::POST, "/referrals/{id}/events", roles::<auth::Referrals>(), post(referrals::step)),
-        r(Method::GET, "/audit", roles::<auth::Auditors>(), get(admin::audit_page)),
-        r(Method::GET, "/admin/users", roles::<auth::Admins>(), get(admin::users)),
-        r(Method::POST, "/admin/users", roles::<auth::Admins>(), post(admin::user_create)),
-        r(Method::POST, "/admin/users/{id}/reset-password", roles::<auth::Admins>(), post(admin::user_reset)),
-        r(Method::POST, "/admin/users/{id}/disable", roles::<auth::Admins>(), post(admin::user_disable)),
-        r(Method::POST, "/admin/users/{id}/site", roles::<auth::Admins>(), post(admin::user_site)),
-        r(Method::POST, "/admin/organisations", roles::<auth::Admins>(), post(admin::organisation_create)),
-        r(Method::GET, "/api/v1/openapi.json", Public, get(api::openapi_json)),
-        r(Method::GET, "/api/v1/persons", roles::<auth::ReadRegistry>(), get(api::persons_list)),
-        r(Method::GET, "/api/v1/persons/{id}", roles::<auth::ReadRegistry>(), get(api::person_get)),
-        r(Method::GET, "/api/v1/persons/{id}/registration", roles::<auth::ReadRegistry>(), get(api::registration_get)),
-        r(Method::POST, "/api/v1/persons/{id}/registration", roles::<auth::EditRegistry>(), post(api::registration_post)),
-        r(Method::GET, "/api/v1/persons/{id}/followups", roles::<auth::ReadClinical>(), get(api_care::followups_get)),
-        r(Method::POST, "/api/v1/persons/{id}/followups", roles::<auth::RecordFollowups>(), post(api_care::followups_post)),
-        r(Method::GET, "/api/v1/persons/{id}/risk", roles::<auth::ReadClinical>(), get(api_care::risk_get)),
-        r(Method::GET, "/api/v1/forms/followup", roles::<auth::ReadClinical>(), get(api_care::followup_form)),
-        r(Method::GET, "/api/v1/worklists/{name}", roles::<auth::ReadClinical>(), get(api_care::worklist_get)),
-        r(Method::GET, "/api/v1/services", roles::<auth::ReadClinical>(), get(services::api_list)),
-        r(Method::POST, "/api/v1/services", roles::<auth::RecordServices>(), post(services::api_create)),
-        r(Method::GET, "/api/v1/family/trainings", roles::<auth::ReadClinical>(), get(family::api_trainings)),
-        r(Method::POST, "/api/v1/family/trainings", roles::<auth::RecordServices>(), post(family::api_training_create)),
-        r(Method::GET, "/api/v1/family/respite", roles::<auth::ReadClinical>(), get(family::api_respite)),
-        r(Method::POST, "/api/v1/family/respite", roles::<auth::RecordServices>(), post(family::api_respite_create)),
-        r(Method::GET, "/api/v1/family/groups", roles::<auth::ReadClinical>(), get(family::api_groups)),
-        r(Method::POST, "/api/v1/family/groups", roles::<auth::RecordServices>(), post(family::api_group_create)),
-        r(Method::GET, "/api/v1/family/groups/{gid}", roles::<auth::ReadClinical>(), get(family::api_group)),
-        r(Method::POST, "/api/v1/family/groups/{gid}/meetings", roles::<auth::RecordServices>(), post(family::api_meeting_create)),
-        r(Method::POST, "/api/v1/family/groups/{gid}/members", roles::<auth::RecordServices>(), post(family::api_members_change)),
-        r(Method::GET, "/api/v1/family/peers", roles::<auth::ReadClinical>(), get(family::api_peers)),
-        r(Method::POST, "/api/v1/family/peers", roles::<auth::RecordServices>(), post(family::api_peer_create)),
-        r(Method::POST, "/api/v1/family/peers/{pid}", roles::<auth::RecordServices>(), post(family::api_peer_update)),
-        r(Method::GET, "/api/v1/instruments", roles::<auth::ReadClinical>(), get(api_care::instruments_get)),
-        r(Method::GET, "/api/v1/persons/{id}/assessments", roles::<auth::ReadClinical>(), get(api_care::assessments_get)),
-        r(Method::POST, "/api/v1/persons/{id}/assessments", roles::<auth::RecordAssessments>(), post(api_care::assessments_post)),
-        r(Method::GET, "/api/v1/persons/{id}/plans", roles::<auth::ReadClinical>(), get(plans::api_list)),
-        r(Method::POST, "/api/v1/persons/{id}/plans", roles::<auth::RecordPlans>(), post(plans::api_create)),
-        r(Method::GET, "/api/v1/emergencies", roles::<auth::ReadClinical>(), get(api_care::emergencies_get)),
-        r(Method::POST, "/api/v1/emergencies", roles::<auth::RecordEmergencies>(), post(api_care::emergencies_post)),
-        r(Method::GET, "/api/v1/notifications", roles::<auth::ReadRegistry>(), get(api_care::notifications_get)),
-        r(Method::GET, "/api/v1/referrals", roles::<auth::Referrals>(), get(api_care::referrals_get)),
-        r(Method::POST, "/api/v1/referrals", roles::<auth::Referrals>(), post(api_care::referrals_post)),
-        r(Method::GET, "/api/v1/referrals/{id}", roles::<auth::Referrals>(), get(api_care::referral_get)),
-        r(Method::POST, "/api/v1/referrals/{id}/events", roles::<auth::Referrals>(), post(api_care::referral_step)),
-        r(Method::GET, "/api/v1/institutions", roles::<auth::ReadInstitutions>(), get(institutions::api_list)),
-        r(Method::POST, "/api/v1/institutions", roles::<auth::ManageInstitutions>(), post(institutions::api_create)),
-        r(Method::GET, "/api/v1/institutions/{id}", roles::<auth::ReadInstitutions>(), get(institutions::api_get)),
-        r(Method::POST, "/api/v1/institutions/{id}/persons", roles::<auth::ManageInstitutions>(), post(institutions::api_assign)),
-        r(Method::GET, "/api/v1/staff", roles::<auth::ReadInstitutions>(), get(institutions::api_staff)),
-        r(Method::GET, "/api/v1/contracts", roles::<auth::ReadContracts>(), get(contracts::api_list)),
-        r(Method::POST, "/api/v1/contracts", roles::<auth::ManageContracts>(), post(contracts::api_create)),
-        r(Method::POST, "/api/v1/staff", roles::<auth::ManageStaff>(), post(institutions::api_staff_create)),
-        r(Method::POST, "/api/v1/staff/{id}/trainings", roles::<auth::ManageStaff>(), post(institutions::api_training)),
-        r(Method::POST, "/api/v1/staff/{id}/qualifications", roles::<auth::ManageStaff>(), post(institutions::api_qualification)),
-        r(Method::GET, "/api/v1/regions", AnyUser, get(api::regions_find)),
-        r(Method::POST, "/api/v1/imports", roles::<auth::EditRegistry>(), post(api::import_roster)),
-        r(Method::GET, "/api/v1/users", roles::<auth::Admins>(), get(api::users_list)),
-        r(Method::POST, "/api/v1/users", roles::<auth::Admins>(), post(api::users_create)),
+        r(
+            Method::GET,
+            "/persons",
+            roles::<auth::ReadRegistry>(),
+            get(pages::persons_list),
+        ),
+        r(
+            Method::GET,
+            "/persons/new",
+            roles::<auth::EditRegistry>(),
+            get(entry::new_form),
+        ),
+        r(
+            Method::POST,
+            "/persons/new",
+            roles::<auth::EditRegistry>(),
+            post(entry::create),
+        ),
+        r(
+            Method::GET,
+            "/persons/{id}",
+            roles::<auth::ReadRegistry>(),
+            get(pages::person_show),
+        ),
+        r(
+            Method::GET,
+            "/persons/{id}/edit",
+            roles::<auth::EditRegistry>(),
+            get(entry::edit_form),
+        ),
+        r(
+            Method::POST,
+            "/persons/{id}/edit",
+            roles::<auth::EditRegistry>(),
+            post(entry::update),
+        ),
+        r(
+            Method::GET,
+            "/import",
+            roles::<auth::EditRegistry>(),
+            get(imports::page),
+        ),
+        r(
+            Method::POST,
+            "/import",
+            roles::<auth::EditRegistry>(),
+            post(imports::upload),
+        ),
+        r(
+            Method::POST,
+            "/import/confirm",
+            roles::<auth::EditRegistry>(),
+            post(imports::confirm),
+        ),
+        r(
+            Method::POST,
+            "/export",
+            roles::<auth::EditRegistry>(),
+            post(imports::export),
+        ),
+        r(
+            Method::POST,
+            "/persons/{id}/reveal",
+            roles::<auth::ReadRegistry>(),
+            post(pages::person_reveal),
+        ),
+        r(
+            Method::POST,
+            "/persons/{id}/registration",
+            roles::<auth::EditRegistry>(),
+            post(care::registration_change),
+        ),
+        r(
+            Method::GET,
+            "/persons/{id}/followups/new",
+            roles::<auth::RecordFollowups>(),
+            get(followups::new_form),
+        ),
+        r(
+            Method::POST,
+            "/persons/{id}/followups",
+            roles::<auth::RecordFollowups>(),
+            post(followups::create),
+        ),
+        r(
+            Method::POST,
+            "/persons/{id}/agreements",
+            roles::<auth::ManageAgreements>(),
+            post(agreements::create),
+        ),
+        r(
+            Method::GET,
+            "/persons/{id}/agreements/{aid}/scan",
+            roles::<auth::ReadAgreements>(),
+            get(agreements::scan),
+        ),
+        r(
+            Method::GET,
+            "/persons/{id}/assessments/new",
+            roles::<auth::RecordAssessments>(),
+            get(assessments::new_form),
+        ),
+        r(
+            Method::POST,
+            "/persons/{id}/assessments",
+            roles::<auth::RecordAssessments>(),
+            post(assessments::create),
+        ),
+        r(
+            Method::GET,
+            "/persons/{id}/plans/new",
+            roles::<auth::RecordPlans>(),
+            get(plans::new_form),
+        ),
+        r(
+            Method::POST,
+            "/persons/{id}/plans",
+            roles::<auth::RecordPlans>(),
+            post(plans::create),
+        ),
+        r(
+            Method::GET,
+            "/persons/{id}/emergencies/new",
+            roles::<auth::RecordEmergencies>(),
+            get(alerts::new_form),
+        ),
+        r(
+            Method::POST,
+            "/persons/{id}/emergencies",
+            roles::<auth::RecordEmergencies>(),
+            post(alerts::create),
+        ),
+        r(
+            Method::GET,
+            "/notifications",
+            roles::<auth::ReadRegistry>(),
+            get(alerts::notifications),
+        ),
+        r(
+            Method::POST,
+            "/notifications/{id}/read",
+            roles::<auth::ReadRegistry>(),
+            post(alerts::mark_read),
+        ),
+        r(
+            Method::GET,
+            "/worklists",
+            roles::<auth::ReadClinical>(),
+            get(worklists::overview),
+        ),
+        r(
+            Method::GET,
+            "/worklists/{name}",
+            roles::<auth::ReadClinical>(),
+            get(worklists::page),
+        ),
+        r(
+            Method::POST,
+            "/worklists/{name}/export",
+            roles::<auth::ReadClinical>(),
+            post(worklists::export),
+        ),
+        r(
+            Method::GET,
+            "/services",
+            roles::<auth::ReadClinical>(),
+            get(services::page),
+        ),
+        r(
+            Method::POST,
+            "/services/export",
+            roles::<auth::ReadClinical>(),
+            post(services::export),
+        ),
+        r(
+            Method::GET,
+            "/standard",
+            roles::<auth::ReadClinical>(),
+            get(standard::page),
+        ),
+        r(
+            Method::POST,
+            "/standard/export",
+            roles::<auth::ReadClinical>(),
+            post(standard::export),
+        ),
+        r(
+            Method::GET,
+            "/persons/form4",
+            roles::<auth::ReadClinical>(),
+            get(forms::ask_batch),
+        ),
+        r(
+            Method::POST,
+            "/persons/form4",
+            roles::<auth::ReadClinical>(),
+            post(forms::print_batch),
+        ),
+        r(
+            Method::GET,
+            "/persons/{id}/form4",
+            roles::<auth::ReadClinical>(),
+            get(forms::ask_one),
+        ),
+        r(
+            Method::POST,
+            "/persons/{id}/form4",
+            roles::<auth::ReadClinical>(),
+            post(forms::print_one),
+        ),
+        r(
+            Method::GET,
+            "/reports/fujian2",
+            roles::<auth::ReadReports>(),
+            get(reports::page),
+        ),
+        r(
+            Method::POST,
+            "/reports/fujian2",
+            roles::<auth::FileReports>(),
+            post(reports::save),
+        ),
+        r(
+            Method::GET,
+            "/reports/fujian2/print",
+            roles::<auth::ReadReports>(),
+            get(reports::print),
+        ),
+        r(
+            Method::POST,
+            "/reports/fujian2/export",
+            roles::<auth::ReadReports>(),
+            post(reports::export),
+        ),
+        r(
+            Method::GET,
+            "/indicators",
+            roles::<auth::ReadIndicators>(),
+            get(indicators::page),
+        ),
+        r(
+            Method::GET,
+            "/indicators/list",
+            roles::<auth::ReadIndicators>(),
+            get(indicators::list),
+        ),
+        r(
+            Method::GET,
+            "/indicators/trend",
+            roles::<auth::ReadIndicators>(),
+            get(indicators::trend_part),
+        ),
+        r(
+            Method::POST,
+            "/indicators/export",
+            roles::<auth::ReadIndicators>(),
+            post(indicators::export),
+        ),
+        r(
+            Method::POST,
+            "/reports/filings/{id}/review",
+            roles::<auth::ReviewReports>(),
+            post(reports::review),
+        ),
+        r(
+            Method::POST,
+            "/reports/filings/{id}/sign",
+            roles::<auth::ReviewReports>(),
+            post(reports::sign),
+        ),
+        r(
+            Method::POST,
+            "/reports/filings/{id}/correct",
+            roles::<auth::ReadReports>(),
+            post(reports::correct),
+        ),
+        r(
+            Method::GET,
+            "/services/new",
+            roles::<auth::RecordServices>(),
+            get(services::new_form),
+        ),
+        r(
+            Method::POST,
+            "/services",
+            roles::<auth::RecordServices>(),
+            post(services::create),
+        ),
+        r(
+            Method::GET,
+            "/institutions",
+            roles::<auth::ReadInstitutions>(),
+            get(institutions::page),
+        ),
+        r(
+            Method::POST,
+            "/institutions/export",
+            roles::<auth::ReadInstitutions>(),
+            post(institutions::export),
+        ),
+        r(
+            Method::GET,
+            "/institutions/new",
+            roles::<auth::ManageInstitutions>(),
+            get(institutions::new_form),
+        ),
+        r(
+            Method::POST,
+            "/institutions",
+            roles::<auth::ManageInstitutions>(),
+            post(institutions::create),
+        ),
+        r(
+            Method::GET,
+            "/institutions/{id}",
+            roles::<auth::ReadInstitutions>(),
+            get(institutions::show),
+        ),
+        r(
+            Method::GET,
+            "/institutions/{id}/edit",
+            roles::<auth::ManageInstitutions>(),
+            get(institutions::edit_form),
+        ),
+        r(
+            Method::POST,
+            "/institutions/{id}/edit",
+            roles::<auth::ManageInstitutions>(),
+            post(institutions::edit),
+        ),
+        r(
+            Method::POST,
+            "/institutions/{id}/persons",
+            roles::<auth::ManageInstitutions>(),
+            post(institutions::assign_form),
+        ),
+        r(
+            Method::POST,
+            "/institutions/{id}/staff",
+            roles::<auth::ManageStaff>(),
+            post(institutions::staff_form),
+        ),
+        r(
+            Method::POST,
+            "/institutions/{id}/trainings",
+            roles::<auth::ManageStaff>(),
+            post(institutions::training_form),
+        ),
+        r(
+            Method::GET,
+            "/staff",
+            roles::<auth::ReadInstitutions>(),
+            get(institutions::staff_page),
+        ),
+        r(
+            Method::POST,
+            "/staff/export",
+            roles::<auth::ReadInstitutions>(),
+            post(institutions::staff_export),
+        ),
+        r(
+            Method::GET,
+            "/contracts",
+            roles::<auth::ReadContracts>(),
+            get(contracts::page),
+        ),
+        r(
+            Method::POST,
+            "/contracts",
+            roles::<auth::ManageContracts>(),
+            post(contracts::create),
+        ),
+        r(
+            Method::POST,
+            "/contracts/export",
+            roles::<auth::ReadContracts>(),
+            post(contracts::export),
+        ),
+        r(
+            Method::GET,
+            "/family",
+            roles::<auth::ReadClinical>(),
+            get(family::page),
+        ),
+        r(
+            Method::POST,
+            "/family/export",
+            roles::<auth::ReadClinical>(),
+            post(family::export),
+        ),
+        r(
+            Method::GET,
+            "/family/trainings/new",
+            roles::<auth::RecordServices>(),
+            get(family::training_new),
+        ),
+        r(
+            Method::POST,
+            "/family/trainings",
+            roles::<auth::RecordServices>(),
+            post(family::training_create),
+        ),
+        r(
+            Method::GET,
+            "/family/respite/new",
+            roles::<auth::RecordServices>(),
+            get(family::respite_new),
+        ),
+        r(
+            Method::POST,
+            "/family/respite",
+            roles::<auth::RecordServices>(),
+            post(family::respite_create),
+        ),
+        r(
+            Method::GET,
+            "/family/groups/new",
+            roles::<auth::RecordServices>(),
+            get(family::group_new),
+        ),
+        r(
+            Method::POST,
+            "/family/groups",
+            roles::<auth::RecordServices>(),
+            post(family::group_create),
+        ),
+        r(
+            Method::GET,
+            "/family/groups/{gid}",
+            roles::<auth::ReadClinical>(),
+            get(family::group_show),
+        ),
+        r(
+            Method::POST,
+            "/family/groups/{gid}/meetings",
+            roles::<auth::RecordServices>(),
+            post(family::meeting_create),
+        ),
+        r(
+            Method::POST,
+            "/family/groups/{gid}/members",
+            roles::<auth::RecordServices>(),
+            post(family::members_change),
+        ),
+        r(
+            Method::GET,
+            "/family/peers/new",
+            roles::<auth::RecordServices>(),
+            get(family::peer_new),
+        ),
+        r(
+            Method::POST,
+            "/family/peers",
+            roles::<auth::RecordServices>(),
+            post(family::peer_create),
+        ),
+        r(
+            Method::POST,
+            "/family/peers/{pid}",
+            roles::<auth::RecordServices>(),
+            post(family::peer_update),
+        ),
+        r(
+            Method::GET,
+            "/referrals",
+            roles::<auth::Referrals>(),
+            get(referrals::page),
+        ),
+        r(
+            Method::GET,
+            "/referrals/new",
+            roles::<auth::Referrals>(),
+            get(referrals::new_form),
+        ),
+        r(
+            Method::POST,
+            "/referrals",
+            roles::<auth::Referrals>(),
+            post(referrals::create),
+        ),
+        r(
+            Method::POST,
+            "/referrals/export",
+            roles::<auth::Referrals>(),
+            post(referrals::export),
+        ),
+        r(
+            Method::GET,
+            "/referrals/{id}",
+            roles::<auth::Referrals>(),
+            get(referrals::show),
+        ),
+        r(
+            Method::POST,
+            "/referrals/{id}/events",
+            roles::<auth::Referrals>(),
+            post(referrals::step),
+        ),
+        r(
+            Method::GET,
+            "/audit",
+            roles::<auth::Auditors>(),
+            get(admin::audit_page),
+        ),
+        r(
+            Method::GET,
+            "/admin/users",
+            roles::<auth::Admins>(),
+            get(admin::users),
+        ),
+        r(
+            Method::POST,
+            "/admin/users",
+            roles::<auth::Admins>(),
+            post(admin::user_create),
+        ),
+        r(
+            Method::POST,
+            "/admin/users/{id}/reset-password",
+            roles::<auth::Admins>(),
+            post(admin::user_reset),
+        ),
+        r(
+            Method::POST,
+            "/admin/users/{id}/disable",
+            roles::<auth::Admins>(),
+            post(admin::user_disable),
+        ),
+        r(
+            Method::POST,
+            "/admin/users/{id}/site",
+            roles::<auth::Admins>(),
+            post(admin::user_site),
+        ),
+        r(
+            Method::POST,
+            "/admin/organisations",
+            roles::<auth::Admins>(),
+            post(admin::organisation_create),
+        ),
+        r(
+            Method::GET,
+            "/api/v1/openapi.json",
+            Public,
+            get(api::openapi_json),
+        ),
+        r(
+            Method::GET,
+            "/api/v1/persons",
+            roles::<auth::ReadRegistry>(),
+            get(api::persons_list),
+        ),
+        r(
+            Method::GET,
+            "/api/v1/persons/{id}",
+            roles::<auth::ReadRegistry>(),
+            get(api::person_get),
+        ),
+        r(
+            Method::GET,
+            "/api/v1/persons/{id}/registration",
+            roles::<auth::ReadRegistry>(),
+            get(api::registration_get),
+        ),
+        r(
+            Method::POST,
+            "/api/v1/persons/{id}/registration",
+            roles::<auth::EditRegistry>(),
+            post(api::registration_post),
+        ),
+        r(
+            Method::GET,
+            "/api/v1/persons/{id}/followups",
+            roles::<auth::ReadClinical>(),
+            get(api_care::followups_get),
+        ),
+        r(
+            Method::POST,
+            "/api/v1/persons/{id}/followups",
+            roles::<auth::RecordFollowups>(),
+            post(api_care::followups_post),
+        ),
+        r(
+            Method::GET,
+            "/api/v1/persons/{id}/risk",
+            roles::<auth::ReadClinical>(),
+            get(api_care::risk_get),
+        ),
+        r(
+            Method::GET,
+            "/api/v1/forms/followup",
+            roles::<auth::ReadClinical>(),
+            get(api_care::followup_form),
+        ),
+        r(
+            Method::GET,
+            "/api/v1/worklists/{name}",
+            roles::<auth::ReadClinical>(),
+            get(api_care::worklist_get),
+        ),
+        r(
+            Method::GET,
+            "/api/v1/services",
+            roles::<auth::ReadClinical>(),
+            get(services::api_list),
+        ),
+        r(
+            Method::POST,
+            "/api/v1/services",
+            roles::<auth::RecordServices>(),
+            post(services::api_create),
+        ),
+        r(
+            Method::GET,
+            "/api/v1/family/trainings",
+            roles::<auth::ReadClinical>(),
+            get(family::api_trainings),
+        ),
+        r(
+            Method::POST,
+            "/api/v1/family/trainings",
+            roles::<auth::RecordServices>(),
+            post(family::api_training_create),
+        ),
+        r(
+            Method::GET,
+            "/api/v1/family/respite",
+            roles::<auth::ReadClinical>(),
+            get(family::api_respite),
+        ),
+        r(
+            Method::POST,
+            "/api/v1/family/respite",
+            roles::<auth::RecordServices>(),
+            post(family::api_respite_create),
+        ),
+        r(
+            Method::GET,
+            "/api/v1/family/groups",
+            roles::<auth::ReadClinical>(),
+            get(family::api_groups),
+        ),
+        r(
+            Method::POST,
+            "/api/v1/family/groups",
+            roles::<auth::RecordServices>(),
+            post(family::api_group_create),
+        ),
+        r(
+            Method::GET,
+            "/api/v1/family/groups/{gid}",
+            roles::<auth::ReadClinical>(),
+            get(family::api_group),
+        ),
+        r(
+            Method::POST,
+            "/api/v1/family/groups/{gid}/meetings",
+            roles::<auth::RecordServices>(),
+            post(family::api_meeting_create),
+        ),
+        r(
+            Method::POST,
+            "/api/v1/family/groups/{gid}/members",
+            roles::<auth::RecordServices>(),
+            post(family::api_members_change),
+        ),
+        r(
+            Method::GET,
+            "/api/v1/family/peers",
+            roles::<auth::ReadClinical>(),
+            get(family::api_peers),
+        ),
+        r(
+            Method::POST,
+            "/api/v1/family/peers",
+            roles::<auth::RecordServices>(),
+            post(family::api_peer_create),
+        ),
+        r(
+            Method::POST,
+            "/api/v1/family/peers/{pid}",
+            roles::<auth::RecordServices>(),
+            post(family::api_peer_update),
+        ),
+        r(
+            Method::GET,
+            "/api/v1/instruments",
+            roles::<auth::ReadClinical>(),
+            get(api_care::instruments_get),
+        ),
+        r(
+            Method::GET,
+            "/api/v1/persons/{id}/assessments",
+            roles::<auth::ReadClinical>(),
+            get(api_care::assessments_get),
+        ),
+        r(
+            Method::POST,
+            "/api/v1/persons/{id}/assessments",
+            roles::<auth::RecordAssessments>(),
+            post(api_care::assessments_post),
+        ),
+        r(
+            Method::GET,
+            "/api/v1/persons/{id}/plans",
+            roles::<auth::ReadClinical>(),
+            get(plans::api_list),
+        ),
+        r(
+            Method::POST,
+            "/api/v1/persons/{id}/plans",
+            roles::<auth::RecordPlans>(),
+            post(plans::api_create),
+        ),
+        r(
+            Method::GET,
+            "/api/v1/emergencies",
+            roles::<auth::ReadClinical>(),
+            get(api_care::emergencies_get),
+        ),
+        r(
+            Method::POST,
+            "/api/v1/emergencies",
+            roles::<auth::RecordEmergencies>(),
+            post(api_care::emergencies_post),
+        ),
+        r(
+            Method::GET,
+            "/api/v1/notifications",
+            roles::<auth::ReadRegistry>(),
+            get(api_care::notifications_get),
+        ),
+        r(
+            Method::GET,
+            "/api/v1/referrals",
+            roles::<auth::Referrals>(),
+            get(api_care::referrals_get),
+        ),
+        r(
+            Method::POST,
+            "/api/v1/referrals",
+            roles::<auth::Referrals>(),
+            post(api_care::referrals_post),
+        ),
+        r(
+            Method::GET,
+            "/api/v1/referrals/{id}",
+            roles::<auth::Referrals>(),
+            get(api_care::referral_get),
+        ),
+        r(
+            Method::POST,
+            "/api/v1/referrals/{id}/events",
+            roles::<auth::Referrals>(),
+            post(api_care::referral_step),
+        ),
+        r(
+            Method::GET,
+            "/api/v1/institutions",
+            roles::<auth::ReadInstitutions>(),
+            get(institutions::api_list),
+        ),
+        r(
+            Method::POST,
+            "/api/v1/institutions",
+            roles::<auth::ManageInstitutions>(),
+            post(institutions::api_create),
+        ),
+        r(
+            Method::GET,
+            "/api/v1/institutions/{id}",
+            roles::<auth::ReadInstitutions>(),
+            get(institutions::api_get),
+        ),
+        r(
+            Method::POST,
+            "/api/v1/institutions/{id}/persons",
+            roles::<auth::ManageInstitutions>(),
+            post(institutions::api_assign),
+        ),
+        r(
+            Method::GET,
+            "/api/v1/staff",
+            roles::<auth::ReadInstitutions>(),
+            get(institutions::api_staff),
+        ),
+        r(
+            Method::GET,
+            "/api/v1/contracts",
+            roles::<auth::ReadContracts>(),
+            get(contracts::api_list),
+        ),
+        r(
+            Method::POST,
+            "/api/v1/contracts",
+            roles::<auth::ManageContracts>(),
+            post(contracts::api_create),
+        ),
+        r(
+            Method::POST,
+            "/api/v1/staff",
+            roles::<auth::ManageStaff>(),
+            post(institutions::api_staff_create),
+        ),
+        r(
+            Method::POST,
+            "/api/v1/staff/{id}/trainings",
+            roles::<auth::ManageStaff>(),
+            post(institutions::api_training),
+        ),
+        r(
+            Method::POST,
+            "/api/v1/staff/{id}/qualifications",
+            roles::<auth::ManageStaff>(),
+            post(institutions::api_qualification),
+        ),
+        r(
+            Method::GET,
+            "/api/v1/regions",
+            AnyUser,
+            get(api::regions_find),
+        ),
+        r(
+            Method::POST,
+            "/api/v1/imports",
+            roles::<auth::EditRegistry>(),
+            post(api::import_roster),
+        ),
+        r(
+            Method::GET,
+            "/api/v1/users",
+            roles::<auth::Admins>(),
+            get(api::users_list),
+        ),
+        r(
+            Method::POST,
+            "/api/v1/users",
+            roles::<auth::Admins>(),
+            post(api::users_create),
+        ),
     ]
 }
 
 /// The routes and who may call them (the API docs page is merged from utoipa-swagger-ui).
 pub fn route_specs() -> Vec<RouteSpec> {
     let mut specs: Vec<RouteSpec> = table().into_iter().map(|(s, _)| s).collect();
-    specs.push(RouteSpec { method: Method::GET, path: "/api/v1/docs/", access: Access::Public });
+    specs.push(RouteSpec {
+        method: Method::GET,
+        path: "/api/v1/docs/",
+        access: Access::Public,
+    });
     specs
 }
 
@@ -315,19 +1062,26 @@ pub fn router(state: AppState) -> Router {
     for (spec, handler) in table() {
         router = router.route(spec.path, handler);
     }
-    let docs = utoipa_swagger_ui::SwaggerUi::new("/api/v1/docs").config(utoipa_swagger_ui::Config::from("/api/v1/openapi.json"));
+    let docs = utoipa_swagger_ui::SwaggerUi::new("/api/v1/docs")
+        .config(utoipa_swagger_ui::Config::from("/api/v1/openapi.json"));
     router
         .merge(docs)
         .route("/api/{*rest}", get(api::not_found).post(api::not_found))
         .fallback(|| async { error::AppError::NotFound })
         .route_layer(axum::middleware::from_fn(security::access_log))
-        .layer(axum::middleware::from_fn(move |req, next| security::headers(secure, req, next)))
-        .layer(tower_http::limit::RequestBodyLimitLayer::new(64 * 1024 * 1024))
-        // A bug must not drop the connection: the user gets the Chinese error page, the log the detail.
-        .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_: Box<dyn std::any::Any + Send>| {
-            use axum::response::IntoResponse;
-            error::AppError::Internal(anyhow::anyhow!("handler panicked")).into_response()
+        .layer(axum::middleware::from_fn(move |req, next| {
+            security::headers(secure, req, next)
         }))
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(
+            64 * 1024 * 1024,
+        ))
+        // A bug must not drop the connection: the user gets the Chinese error page, the log the detail.
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+            |_: Box<dyn std::any::Any + Send>| {
+                use axum::response::IntoResponse;
+                error::AppError::Internal(anyhow::anyhow!("handler panicked")).into_response()
+            },
+        ))
         .with_state(state)
 }
 
@@ -342,7 +1096,9 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
 }
 
 /// TLS certificate and key (PEM files) for serving HTTPS directly, without a reverse proxy.
@@ -364,5 +1120,8 @@ pub async fn serve_tls(
         on_signal.graceful_shutdown(Some(std::time::Duration::from_secs(30)));
     });
     listener.set_nonblocking(true)?;
-    axum_server::from_tcp_rustls(listener, tls)?.handle(handle).serve(app).await
+    axum_server::from_tcp_rustls(listener, tls)?
+        .handle(handle)
+        .serve(app)
+        .await
 }

@@ -13,13 +13,19 @@ pub struct RateLimiter {
 
 impl RateLimiter {
     pub fn new(max: u32, window: Duration) -> RateLimiter {
-        RateLimiter { max, window, seen: Mutex::new(HashMap::new()) }
+        RateLimiter {
+            max,
+            window,
+            seen: Mutex::new(HashMap::new()),
+        }
     }
 
     /// Count one attempt by `key`; false when it is over the limit.
     pub fn allow(&self, key: &str) -> bool {
         let now = Instant::now();
-        let Ok(mut seen) = self.seen.lock() else { return true };
+        let Ok(mut seen) = self.seen.lock() else {
+            return true;
+        };
         if seen.len() > 100_000 {
             seen.retain(|_, (start, _)| now.duration_since(*start) < self.window);
         }

@@ -1,33 +1,35 @@
 //! Server-rendered pages (askama templates under `templates/`).
 
+use crate::extract::Form;
+use crate::extract::{Path, Query};
 use askama::Template;
 use askama_web::WebTemplate;
-use crate::extract::Form;
 use axum::extract::{ConnectInfo, State};
-use crate::extract::{Path, Query};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::CookieJar;
 use axum_extra::extract::cookie::{Cookie, SameSite};
 use jingkang_core::accounts::{self, Role};
-use jingkang_core::messages;
 use jingkang_core::care::eligibility;
 use jingkang_core::care::registration::{self as care_registration, CloseReason};
 use jingkang_core::domain::RegistrationState;
-use jingkang_core::store::registration::{self, RegistrationEvent};
+use jingkang_core::messages;
 use jingkang_core::regions::{Level, Scope};
 use jingkang_core::registry::{self, Sensitivity};
+use jingkang_core::store::Tx;
 use jingkang_core::store::accounts as store_accounts;
 use jingkang_core::store::audit::{self, Target};
-use jingkang_core::store::Tx;
 use jingkang_core::store::batch::{BoxFuture, Outcome};
 use jingkang_core::store::followups;
 use jingkang_core::store::persons::{self, ListFilter};
+use jingkang_core::store::registration::{self, RegistrationEvent};
 use serde::Deserialize;
 use std::net::SocketAddr;
 
 use crate::AppState;
-use crate::auth::{AnyUser, CurrentUser, LOGIN_CSRF_COOKIE, Need, ReadRegistry, SESSION_COOKIE, constant_time_eq};
+use crate::auth::{
+    AnyUser, CurrentUser, LOGIN_CSRF_COOKIE, Need, ReadRegistry, SESSION_COOKIE, constant_time_eq,
+};
 use crate::error::{AppError, AppResult};
 
 /// What every signed-in page shows in its header.
@@ -57,7 +59,8 @@ impl Chrome {
             region_name: state.tree.path_name(&who.user.region_code),
             csrf: who.csrf().to_string(),
             can_read_registry: <ReadRegistry as crate::auth::Policy>::ROLES.contains(&role),
-            can_edit_registry: <crate::auth::EditRegistry as crate::auth::Policy>::ROLES.contains(&role),
+            can_edit_registry: <crate::auth::EditRegistry as crate::auth::Policy>::ROLES
+                .contains(&role),
             is_admin: role == Role::Admin,
             can_audit: matches!(role, Role::Admin | Role::Auditor),
             can_read_clinical: crate::auth::allows::<crate::auth::ReadClinical>(role),
@@ -119,7 +122,15 @@ pub async fn login_form(State(state): State<AppState>, jar: CookieJar) -> impl I
         .secure(state.settings.secure_cookies)
         .path("/login")
         .build();
-    (jar.add(cookie), LoginPage { chrome: None, csrf, username: String::new(), error: None })
+    (
+        jar.add(cookie),
+        LoginPage {
+            chrome: None,
+            csrf,
+            username: String::new(),
+            error: None,
+        },
+    )
 }
 
 #[derive(Deserialize)]
@@ -136,7 +147,10 @@ pub async fn login(
     jar: CookieJar,
     Form(form): Form<LoginForm>,
 ) -> AppResult<Response> {
-    let expected = jar.get(LOGIN_CSRF_COOKIE).map(|c| c.value().to_string()).unwrap_or_default();
+    let expected = jar
+        .get(LOGIN_CSRF_COOKIE)
+        .map(|c| c.value().to_string())
+        .unwrap_or_default();
     if expected.is_empty() || !constant_time_eq(expected.as_bytes(), form.csrf.as_bytes()) {
         return Err(AppError::Csrf);
     }
@@ -145,7 +159,8 @@ pub async fn login(
         return Ok(login_again(&form.username, &expected, "login-rate-limited"));
     }
     let mut tx = state.db.begin().await?;
-    let outcome = store_accounts::check_login(&mut tx, form.username.trim(), &form.password, &client).await?;
+    let outcome =
+        store_accounts::check_login(&mut tx, form.username.trim(), &form.password, &client).await?;
     let user = match outcome {
         store_accounts::LoginOutcome::Ok(u) => u,
         other => {
@@ -160,15 +175,31 @@ pub async fn login(
     };
     let totp_ok = !user.totp_enrolled;
     let (token, _) = store_accounts::create_session(&mut tx, &user, totp_ok).await?;
-    audit::record(&mut tx, &user.actor(), "login", Some(Target { kind: "user", id: user.id.to_string() }),
-        serde_json::json!({"client": client})).await?;
+    audit::record(
+        &mut tx,
+        &user.actor(),
+        "login",
+        Some(Target {
+            kind: "user",
+            id: user.id.to_string(),
+        }),
+        serde_json::json!({"client": client}),
+    )
+    .await?;
     tx.commit().await?;
-    let jar = jar.remove(Cookie::build(LOGIN_CSRF_COOKIE).path("/login")).add(session_cookie(&state, token));
+    let jar = jar
+        .remove(Cookie::build(LOGIN_CSRF_COOKIE).path("/login"))
+        .add(session_cookie(&state, token));
     Ok((jar, Redirect::to("/")).into_response())
 }
 
 fn login_again(username: &str, csrf: &str, code: &str) -> Response {
-    let page = LoginPage { chrome: None, csrf: csrf.to_string(), username: username.to_string(), error: Some(messages::render(code, &[])) };
+    let page = LoginPage {
+        chrome: None,
+        csrf: csrf.to_string(),
+        username: username.to_string(),
+        error: Some(messages::render(code, &[])),
+    };
     (axum::http::StatusCode::UNAUTHORIZED, page).into_response()
 }
 
@@ -188,9 +219,20 @@ pub async fn logout(
     if let Some(c) = jar.get(SESSION_COOKIE) {
         store_accounts::delete_session(&mut tx, c.value()).await?;
     }
-    audit::record(&mut tx, &who.user.actor(), "logout", None, serde_json::json!({})).await?;
+    audit::record(
+        &mut tx,
+        &who.user.actor(),
+        "logout",
+        None,
+        serde_json::json!({}),
+    )
+    .await?;
     tx.commit().await?;
-    Ok((jar.remove(Cookie::build(SESSION_COOKIE).path("/")), Redirect::to("/login")).into_response())
+    Ok((
+        jar.remove(Cookie::build(SESSION_COOKIE).path("/")),
+        Redirect::to("/login"),
+    )
+        .into_response())
 }
 
 // ---------- password ----------
@@ -204,7 +246,10 @@ pub struct PasswordPage {
     error: Option<String>,
 }
 
-pub async fn password_form(State(state): State<AppState>, Need { who, .. }: Need<AnyUser>) -> PasswordPage {
+pub async fn password_form(
+    State(state): State<AppState>,
+    Need { who, .. }: Need<AnyUser>,
+) -> PasswordPage {
     PasswordPage {
         csrf: who.csrf().to_string(),
         must_change: who.user.must_change_password,
@@ -243,18 +288,28 @@ pub async fn password_change(
     let mut tx = state.db.begin().await?;
     // Re-check the current password (a stolen session alone cannot change it).
     if !matches!(
-        store_accounts::check_login(&mut tx, &who.user.username, &form.current, "password-change").await?,
+        store_accounts::check_login(
+            &mut tx,
+            &who.user.username,
+            &form.current,
+            "password-change"
+        )
+        .await?,
         store_accounts::LoginOutcome::Ok(_)
     ) {
         tx.commit().await?;
         return Ok(again("password-wrong"));
     }
-    match store_accounts::set_password(&mut tx, &who.user.actor(), &who.user, &form.new, false).await? {
+    match store_accounts::set_password(&mut tx, &who.user.actor(), &who.user, &form.new, false)
+        .await?
+    {
         Ok(()) => {}
         Err(e) => return Ok(again(e.0)),
     }
     // All sessions ended with the change; start a fresh one for this browser.
-    let user = store_accounts::get_user(&mut tx, who.user.id).await?.ok_or(AppError::Login)?;
+    let user = store_accounts::get_user(&mut tx, who.user.id)
+        .await?
+        .ok_or(AppError::Login)?;
     let totp_ok = who.session.as_ref().is_some_and(|s| s.totp_ok) || !user.totp_enrolled;
     let (token, _) = store_accounts::create_session(&mut tx, &user, totp_ok).await?;
     tx.commit().await?;
@@ -281,18 +336,31 @@ pub async fn home(State(state): State<AppState>, who: CurrentUser) -> AppResult<
         return Ok(Redirect::to(to).into_response());
     }
     let mut tx = state.db.begin().await?;
-    let counts = if who.user.role == Role::Police { vec![] } else { persons::count_by_township(&mut tx, &who.scope).await? };
+    let counts = if who.user.role == Role::Police {
+        vec![]
+    } else {
+        persons::count_by_township(&mut tx, &who.scope).await?
+    };
     tx.commit().await?;
     let total = counts.iter().map(|(_, n)| n).sum();
     let rows = counts
         .into_iter()
         .map(|(code, n)| {
-            let name = state.tree.get(&code).map(|r| r.name.clone()).unwrap_or_else(|| code.clone());
+            let name = state
+                .tree
+                .get(&code)
+                .map(|r| r.name.clone())
+                .unwrap_or_else(|| code.clone());
             (code, name, n)
         })
         .collect();
-    Ok(HomePage { chrome: Some(Chrome::of(&state, &who)), region_name: state.tree.path_name(&who.user.region_code), rows, total }
-        .into_response())
+    Ok(HomePage {
+        chrome: Some(Chrome::of(&state, &who)),
+        region_name: state.tree.path_name(&who.user.region_code),
+        rows,
+        total,
+    }
+    .into_response())
 }
 
 // ---------- persons ----------
@@ -349,7 +417,6 @@ pub(crate) fn sex_label(code: &str) -> &'static str {
     }
 }
 
-
 pub async fn persons_list(
     State(state): State<AppState>,
     Need { who, .. }: Need<ReadRegistry>,
@@ -357,7 +424,10 @@ pub async fn persons_list(
 ) -> AppResult<Response> {
     let within = within_region(&state, &query.region)?;
     let state_filter = state_filter(&query.state)?;
-    let after = query.after.split_once('.').and_then(|(r, id)| Some((r.to_string(), id.parse().ok()?)));
+    let after = query
+        .after
+        .split_once('.')
+        .and_then(|(r, id)| Some((r.to_string(), id.parse().ok()?)));
     let filter = ListFilter {
         within,
         limit: Some(PAGE_SIZE + 1),
@@ -396,33 +466,63 @@ pub async fn persons_list(
                 sex: sex_label(&d.sex),
                 birth_date: d.birth_date.to_string(),
                 id_masked: registry::mask(Sensitivity::Identifier, &d.id_number),
-                region: state.tree.get(&d.residence_region).map(|r| r.name.clone()).unwrap_or_default(),
+                region: state
+                    .tree
+                    .get(&d.residence_region)
+                    .map(|r| r.name.clone())
+                    .unwrap_or_default(),
                 state: p.state.label_zh(),
             }
         })
         .collect();
     let regions = region_choices(&state, &who, &query.region);
-    let states = std::iter::once(Choice { value: String::new(), label: "全部".into(), selected: state_filter.is_none() })
-        .chain(RegistrationState::ALL.into_iter().map(|s| Choice {
-            value: s.code().into(),
-            label: s.label_zh().into(),
-            selected: Some(s) == state_filter,
-        }))
-        .collect();
-    Ok(PersonsPage { chrome: Some(Chrome::of(&state, &who)), q: query.q, regions, states, persons, next }.into_response())
+    let states = std::iter::once(Choice {
+        value: String::new(),
+        label: "全部".into(),
+        selected: state_filter.is_none(),
+    })
+    .chain(RegistrationState::ALL.into_iter().map(|s| Choice {
+        value: s.code().into(),
+        label: s.label_zh().into(),
+        selected: Some(s) == state_filter,
+    }))
+    .collect();
+    Ok(PersonsPage {
+        chrome: Some(Chrome::of(&state, &who)),
+        q: query.q,
+        regions,
+        states,
+        persons,
+        next,
+    }
+    .into_response())
 }
 
 /// The region select of a list: 全部, then every region of the user's subtree down to township,
 /// indented by level.
 pub(crate) fn region_choices(state: &AppState, who: &CurrentUser, selected: &str) -> Vec<Choice> {
     let selected = selected.trim();
-    std::iter::once(Choice { value: String::new(), label: "全部".into(), selected: selected.is_empty() })
-        .chain(state.tree.descendants_to(&who.user.region_code, Level::Township).into_iter().map(|r| Choice {
-            selected: r.code == selected,
-            label: format!("{}{}", "\u{3000}".repeat((r.level as usize).saturating_sub(Level::County as usize)), r.name),
-            value: r.code.clone(),
-        }))
-        .collect()
+    std::iter::once(Choice {
+        value: String::new(),
+        label: "全部".into(),
+        selected: selected.is_empty(),
+    })
+    .chain(
+        state
+            .tree
+            .descendants_to(&who.user.region_code, Level::Township)
+            .into_iter()
+            .map(|r| Choice {
+                selected: r.code == selected,
+                label: format!(
+                    "{}{}",
+                    "\u{3000}".repeat((r.level as usize).saturating_sub(Level::County as usize)),
+                    r.name
+                ),
+                value: r.code.clone(),
+            }),
+    )
+    .collect()
 }
 
 /// The region a list is narrowed to (`region=` of a query), which must exist; empty: the scope.
@@ -431,7 +531,11 @@ pub(crate) fn within_region(state: &AppState, code: &str) -> AppResult<Option<Sc
     if code.is_empty() {
         return Ok(None);
     }
-    state.tree.get(code).map(|r| Some(Scope::of(r))).ok_or(AppError::NotFound)
+    state
+        .tree
+        .get(code)
+        .map(|r| Some(Scope::of(r)))
+        .ok_or(AppError::NotFound)
 }
 
 /// The persons of a list page (pages and API), with the list's audit entry in the same
@@ -463,8 +567,14 @@ pub(crate) async fn list_audited_in(
             let (scope, actor, filter) = (scope.clone(), actor.clone(), filter.clone());
             Box::pin(async move {
                 let found = persons::list(tx, &scope, &filter).await?;
-                audit::record(tx, &actor, "person.list", None, serde_json::json!({"results": found.len().min(shown), "via": via}))
-                    .await?;
+                audit::record(
+                    tx,
+                    &actor,
+                    "person.list",
+                    None,
+                    serde_json::json!({"results": found.len().min(shown), "via": via}),
+                )
+                .await?;
                 Ok(Outcome::Keep(found))
             })
         })
@@ -477,7 +587,9 @@ pub(crate) fn state_filter(code: &str) -> AppResult<Option<RegistrationState>> {
     if code.is_empty() {
         return Ok(None);
     }
-    RegistrationState::from_code(code).map(Some).ok_or(AppError::BadRequest("form-invalid".into()))
+    RegistrationState::from_code(code)
+        .map(Some)
+        .ok_or(AppError::BadRequest("form-invalid".into()))
 }
 
 pub fn urlencode(s: &str) -> String {
@@ -540,7 +652,10 @@ pub struct PersonPage {
     can_refer: bool,
     em_notice: Option<String>,
     /// 康复评估: the table and the charts, for the roles that read clinical content.
-    assessments: Option<(Vec<crate::assessments::AssessmentLine>, Vec<crate::assessments::Chart>)>,
+    assessments: Option<(
+        Vec<crate::assessments::AssessmentLine>,
+        Vec<crate::assessments::Chart>,
+    )>,
     /// 康复服务 the person attended, newest first.
     services: Option<Vec<crate::services::SessionLine>>,
     /// 家庭支持: respite episodes, trainings the family attended, group memberships.
@@ -588,14 +703,22 @@ pub(crate) struct Loaded {
 }
 
 /// The eligibility rule's conditions for `p` on `evidence`, places by name.
-pub(crate) fn decide(state: &AppState, p: &persons::StoredPerson, evidence: &eligibility::Evidence) -> Vec<eligibility::Check> {
+pub(crate) fn decide(
+    state: &AppState,
+    p: &persons::StoredPerson,
+    evidence: &eligibility::Evidence,
+) -> Vec<eligibility::Check> {
     let mut checks = eligibility_rule()
         .map(|rule| eligibility::evaluate(rule, &p.record.data, evidence, crate::entry::today()))
         .unwrap_or_default();
     let d = &p.record.data;
     for c in checks.iter_mut().filter(|c| c.key == "area") {
         c.detail = match d.household_region.as_deref().filter(|h| !h.is_empty()) {
-            Some(h) => format!("现居住地 {}；户籍地 {}", state.tree.path_name(&d.residence_region), state.tree.path_name(h)),
+            Some(h) => format!(
+                "现居住地 {}；户籍地 {}",
+                state.tree.path_name(&d.residence_region),
+                state.tree.path_name(h)
+            ),
             None => format!("现居住地 {}", state.tree.path_name(&d.residence_region)),
         };
     }
@@ -623,7 +746,6 @@ pub(crate) fn eligibility_rule() -> Option<&'static eligibility::Rule> {
     .as_ref()
 }
 
-
 fn display_value(state: &AppState, field: &str, raw: &str) -> String {
     match field {
         "sex" => sex_label(raw).to_string(),
@@ -638,10 +760,21 @@ fn display_value(state: &AppState, field: &str, raw: &str) -> String {
             .ok()
             .and_then(jingkang_core::domain::DisabilityGrade::from_number)
             .map_or_else(|| raw.to_string(), |g| g.label_zh().to_string()),
-        "subsistence_allowance" | "extreme_poverty" | "low_income" => (if raw == "1" || raw == "true" { "是" } else { "否" }).to_string(),
+        "subsistence_allowance" | "extreme_poverty" | "low_income" => {
+            (if raw == "1" || raw == "true" {
+                "是"
+            } else {
+                "否"
+            })
+            .to_string()
+        }
         _ => {
             let label = jingkang_core::registry::codes::label(field, raw);
-            if label.is_empty() { raw.to_string() } else { label }
+            if label.is_empty() {
+                raw.to_string()
+            } else {
+                label
+            }
         }
     }
 }
@@ -661,7 +794,8 @@ pub(crate) async fn read_person<T: Send + 'static>(
         .run(move |tx| {
             let reader = reader.clone();
             Box::pin(async move {
-                let Some(p) = persons::get(tx, &reader.scope, &reader.user.actor(), id).await? else {
+                let Some(p) = persons::get(tx, &reader.scope, &reader.user.actor(), id).await?
+                else {
                     return Ok(Outcome::Keep(None));
                 };
                 if !reader.may_see(&p) {
@@ -695,7 +829,11 @@ const PAGE_FOLLOWUPS: i64 = 100;
 
 /// For roles that see neither clinical content nor agreements (police, 残联): only the record's
 /// own history — nothing is read that the page would not show.
-fn more_limited<'a>(tx: &'a mut Tx, scope: &'a Scope, id: i64) -> BoxFuture<'a, anyhow::Result<More>> {
+fn more_limited<'a>(
+    tx: &'a mut Tx,
+    scope: &'a Scope,
+    id: i64,
+) -> BoxFuture<'a, anyhow::Result<More>> {
     Box::pin(async move {
         Ok(More {
             history: persons::history(tx, scope, id).await?,
@@ -705,7 +843,11 @@ fn more_limited<'a>(tx: &'a mut Tx, scope: &'a Scope, id: i64) -> BoxFuture<'a, 
     })
 }
 
-fn more_basic<'a>(tx: &'a mut Tx, scope: &'a Scope, id: i64) -> BoxFuture<'a, anyhow::Result<More>> {
+fn more_basic<'a>(
+    tx: &'a mut Tx,
+    scope: &'a Scope,
+    id: i64,
+) -> BoxFuture<'a, anyhow::Result<More>> {
     Box::pin(async move {
         Ok(More {
             history: persons::history(tx, scope, id).await?,
@@ -716,12 +858,19 @@ fn more_basic<'a>(tx: &'a mut Tx, scope: &'a Scope, id: i64) -> BoxFuture<'a, an
     })
 }
 
-fn more_clinical<'a>(tx: &'a mut Tx, scope: &'a Scope, id: i64) -> BoxFuture<'a, anyhow::Result<More>> {
+fn more_clinical<'a>(
+    tx: &'a mut Tx,
+    scope: &'a Scope,
+    id: i64,
+) -> BoxFuture<'a, anyhow::Result<More>> {
     Box::pin(async move {
         Ok(More {
             history: persons::history(tx, scope, id).await?,
             events: registration::events(tx, scope, id).await?,
-            followups: Some((followups::schedule(tx, scope, id).await?, followups::list(tx, scope, id, PAGE_FOLLOWUPS).await?)),
+            followups: Some((
+                followups::schedule(tx, scope, id).await?,
+                followups::list(tx, scope, id, PAGE_FOLLOWUPS).await?,
+            )),
             emergencies: jingkang_core::store::emergencies::of_person(tx, scope, id).await?,
             agreements: jingkang_core::store::agreements::of_person(tx, scope, id).await?,
             assessments: jingkang_core::store::assessments::of_person(tx, scope, id).await?,
@@ -741,27 +890,79 @@ pub(crate) async fn load_person(state: &AppState, who: &CurrentUser, id: i64) ->
     } else {
         more_limited
     };
-    let Some((p, More { history, events, followups, emergencies, agreements, assessments, services, plans, family })) = read_person(state, who, id, more).await? else {
+    let Some((
+        p,
+        More {
+            history,
+            events,
+            followups,
+            emergencies,
+            agreements,
+            assessments,
+            services,
+            plans,
+            family,
+        },
+    )) = read_person(state, who, id, more).await?
+    else {
         return Err(AppError::NotFound);
     };
-    let evidence = jingkang_core::store::registration::evidence_of(&history, &agreements, crate::entry::today());
+    let evidence = jingkang_core::store::registration::evidence_of(
+        &history,
+        &agreements,
+        crate::entry::today(),
+    );
     let checks = decide(state, &p, &evidence);
     let history = history
         .into_iter()
         .filter(|h| who.may_see_field(&h.field))
         .map(|h| {
             let (label, old, new) = if h.field == "registration_state" {
-                let show = |v: Option<String>| v.as_deref().and_then(RegistrationState::from_code).map(|s| s.label_zh().to_string()).unwrap_or_default();
+                let show = |v: Option<String>| {
+                    v.as_deref()
+                        .and_then(RegistrationState::from_code)
+                        .map(|s| s.label_zh().to_string())
+                        .unwrap_or_default()
+                };
                 ("登记状态".to_string(), show(h.old), show(h.new))
             } else {
-                let sens = registry::field(&h.field).map(|d| d.sensitivity).unwrap_or(Sensitivity::Plain);
-                let show = |v: Option<String>| v.map(|v| registry::mask(sens, &v)).unwrap_or_default();
-                (registry::field(&h.field).map(|d| d.label_zh.to_string()).unwrap_or(h.field.clone()), show(h.old), show(h.new))
+                let sens = registry::field(&h.field)
+                    .map(|d| d.sensitivity)
+                    .unwrap_or(Sensitivity::Plain);
+                let show =
+                    |v: Option<String>| v.map(|v| registry::mask(sens, &v)).unwrap_or_default();
+                (
+                    registry::field(&h.field)
+                        .map(|d| d.label_zh.to_string())
+                        .unwrap_or(h.field.clone()),
+                    show(h.old),
+                    show(h.new),
+                )
             };
-            HistoryLine { at: beijing_time(h.at), label, old, new, source: h.source, actor: h.actor }
+            HistoryLine {
+                at: beijing_time(h.at),
+                label,
+                old,
+                new,
+                source: h.source,
+                actor: h.actor,
+            }
         })
         .collect();
-    Ok(Loaded { p, history, events, checks, followups, just_recorded: None, emergencies, agreements, assessments, services, plans, family })
+    Ok(Loaded {
+        p,
+        history,
+        events,
+        checks,
+        followups,
+        just_recorded: None,
+        emergencies,
+        agreements,
+        assessments,
+        services,
+        plans,
+        family,
+    })
 }
 
 /// A timestamp as users read it: China Standard Time (UTC+8), to the minute.
@@ -772,8 +973,26 @@ pub fn beijing_time(t: chrono::DateTime<chrono::Utc>) -> String {
     }
 }
 
-pub(crate) fn person_page(state: &AppState, who: &CurrentUser, loaded: Loaded, revealed: Option<(&str, String)>) -> PersonPage {
-    let Loaded { p, history, events, checks, followups, just_recorded, emergencies, agreements, assessments, services, plans, family } = loaded;
+pub(crate) fn person_page(
+    state: &AppState,
+    who: &CurrentUser,
+    loaded: Loaded,
+    revealed: Option<(&str, String)>,
+) -> PersonPage {
+    let Loaded {
+        p,
+        history,
+        events,
+        checks,
+        followups,
+        just_recorded,
+        emergencies,
+        agreements,
+        assessments,
+        services,
+        plans,
+        family,
+    } = loaded;
     let agreement_lines = crate::agreements::lines(p.id, agreements);
     let clinical = followups.is_some();
     let p = &p;
@@ -790,22 +1009,36 @@ pub(crate) fn person_page(state: &AppState, who: &CurrentUser, loaded: Loaded, r
                 (_, Sensitivity::Plain) => (display_value(state, d.name, &raw), false),
                 (_, s) => (registry::mask(s, &raw), true),
             };
-            Some(FieldLine { key: d.name.replace('.', "-"), label: d.label_zh, value, masked })
+            Some(FieldLine {
+                key: d.name.replace('.', "-"),
+                label: d.label_zh,
+                value,
+                masked,
+            })
         })
         .collect();
-    let can_edit = <crate::auth::EditRegistry as crate::auth::Policy>::ROLES.contains(&who.user.role);
+    let can_edit =
+        <crate::auth::EditRegistry as crate::auth::Policy>::ROLES.contains(&who.user.role);
     let reg_actions = if can_edit {
         care_registration::sample_events()
             .into_iter()
             .filter(|e| care_registration::allowed(p.state).contains(&e.code()))
-            .map(|e| Choice { value: e.code().into(), label: e.label_zh().into(), selected: false })
+            .map(|e| Choice {
+                value: e.code().into(),
+                label: e.label_zh().into(),
+                selected: false,
+            })
             .collect()
     } else {
         Vec::new()
     };
     let close_reasons = CloseReason::ALL
         .into_iter()
-        .map(|r| Choice { value: r.code().into(), label: r.label_zh().into(), selected: false })
+        .map(|r| Choice {
+            value: r.code().into(),
+            label: r.label_zh().into(),
+            selected: false,
+        })
         .collect();
     let label = |code: &str| RegistrationState::from_code(code).map_or("", |s| s.label_zh());
     let reg_events = events
@@ -840,18 +1073,32 @@ pub(crate) fn person_page(state: &AppState, who: &CurrentUser, loaded: Loaded, r
         eligibility: if can_edit && p.state == RegistrationState::Pending {
             checks
                 .into_iter()
-                .map(|c| EligLine { pass: c.verdict == eligibility::Verdict::Pass, verdict: c.verdict.label_zh(), condition: c.condition, detail: c.detail })
+                .map(|c| EligLine {
+                    pass: c.verdict == eligibility::Verdict::Pass,
+                    verdict: c.verdict.label_zh(),
+                    condition: c.condition,
+                    detail: c.detail,
+                })
                 .collect()
         } else {
             Vec::new()
         },
         saved: None,
         created: false,
-        followups: followups.map(|(schedule, list)| crate::followups::section(who, schedule, list, just_recorded)),
+        followups: followups
+            .map(|(schedule, list)| crate::followups::section(who, schedule, list, just_recorded)),
         emergencies: clinical.then(|| crate::alerts::lines(emergencies)),
-        agreements: crate::auth::allows::<crate::auth::ReadAgreements>(who.user.role).then_some(agreement_lines),
+        agreements: crate::auth::allows::<crate::auth::ReadAgreements>(who.user.role)
+            .then_some(agreement_lines),
         can_record_agreement: crate::auth::allows::<crate::auth::ManageAgreements>(who.user.role),
-        agreement_kinds: jingkang_core::care::agreement::AgreementKind::ALL.into_iter().map(|k| Choice { value: k.code().into(), label: k.label_zh().into(), selected: false }).collect(),
+        agreement_kinds: jingkang_core::care::agreement::AgreementKind::ALL
+            .into_iter()
+            .map(|k| Choice {
+                value: k.code().into(),
+                label: k.label_zh().into(),
+                selected: false,
+            })
+            .collect(),
         agreement_error: None,
         today: crate::entry::today().to_string(),
         can_record_emergency: crate::auth::allows::<crate::auth::RecordEmergencies>(who.user.role),
@@ -883,11 +1130,21 @@ pub async fn person_show(
     loaded.just_recorded = q.fu;
     let mut page = person_page(&state, &who, loaded, None);
     page.saved = q.saved;
-    page.em_notice = q.em.map(|n| if n > 0 { "已记录应急处置，并已通知辖区公安和街镇。".to_string() } else { "已记录应急处置。".to_string() });
+    page.em_notice = q.em.map(|n| {
+        if n > 0 {
+            "已记录应急处置，并已通知辖区公安和街镇。".to_string()
+        } else {
+            "已记录应急处置。".to_string()
+        }
+    });
     page.created = q.created;
     page.assessed = q.assessed.is_some();
     page.planned = q.plan;
-    page.reg_notice = q.reg.as_deref().and_then(RegistrationState::from_code).map(|s| format!("登记状态已改为“{}”。", s.label_zh()));
+    page.reg_notice = q
+        .reg
+        .as_deref()
+        .and_then(RegistrationState::from_code)
+        .map(|s| format!("登记状态已改为“{}”。", s.label_zh()));
     Ok(page.into_response())
 }
 
@@ -931,7 +1188,9 @@ pub async fn person_reveal(
 ) -> AppResult<Response> {
     who.check_csrf(&form.csrf)?;
     let field = form.field.replace('-', ".");
-    let def = registry::field(&field).filter(|d| d.sensitivity != Sensitivity::Plain).ok_or(AppError::BadRequest("not-found".into()))?;
+    let def = registry::field(&field)
+        .filter(|d| d.sensitivity != Sensitivity::Plain)
+        .ok_or(AppError::BadRequest("not-found".into()))?;
     if !who.may_see_field(def.name) {
         return Err(AppError::Forbidden);
     }
@@ -953,7 +1212,13 @@ pub async fn person_reveal(
 }
 
 /// Record one audit entry (a download of figures without persons in it) in its own write.
-pub(crate) async fn audit_alone(state: &AppState, who: &CurrentUser, action: &'static str, region: &str, detail: serde_json::Value) -> AppResult<()> {
+pub(crate) async fn audit_alone(
+    state: &AppState,
+    who: &CurrentUser,
+    action: &'static str,
+    region: &str,
+    detail: serde_json::Value,
+) -> AppResult<()> {
     let (actor, region) = (who.user.actor(), region.to_string());
     state
         .writes

@@ -37,31 +37,60 @@ pub struct PlanProblem {
 }
 
 fn problem(field: &str, code: &str) -> PlanProblem {
-    PlanProblem { field: field.to_string(), code: code.to_string(), message: messages::render(code, &[]) }
+    PlanProblem {
+        field: field.to_string(),
+        code: code.to_string(),
+        message: messages::render(code, &[]),
+    }
 }
 
 /// Record a new version in one group-committed transaction. `Err(NotFound)` is 404.
-pub(crate) async fn record(state: &AppState, who: &CurrentUser, id: i64, plan: NewPlan) -> AppResult<Result<i64, Vec<PlanProblem>>> {
+pub(crate) async fn record(
+    state: &AppState,
+    who: &CurrentUser,
+    id: i64,
+    plan: NewPlan,
+) -> AppResult<Result<i64, Vec<PlanProblem>>> {
     if plan.signed_on.is_some_and(|d| d > today()) {
         return Ok(Err(vec![problem("signed_on", "plan-signed-future")]));
     }
-    let (scope, actor, catalogue, plan) = (who.scope.clone(), who.user.actor(), state.services.clone(), std::sync::Arc::new(plan));
+    let (scope, actor, catalogue, plan) = (
+        who.scope.clone(),
+        who.user.actor(),
+        state.services.clone(),
+        std::sync::Arc::new(plan),
+    );
     let done = state
         .writes
         .run(move |tx| {
-            let (scope, actor, catalogue, plan) = (scope.clone(), actor.clone(), catalogue.clone(), plan.clone());
-            Box::pin(async move { Ok(Outcome::Keep(plans::record(tx, &scope, &actor, &catalogue, id, &plan).await?)) })
+            let (scope, actor, catalogue, plan) = (
+                scope.clone(),
+                actor.clone(),
+                catalogue.clone(),
+                plan.clone(),
+            );
+            Box::pin(async move {
+                Ok(Outcome::Keep(
+                    plans::record(tx, &scope, &actor, &catalogue, id, &plan).await?,
+                ))
+            })
         })
         .await?;
     match done {
         Ok(version) => Ok(Ok(version)),
         Err(Refusal::NotFound) => Err(AppError::NotFound),
-        Err(Refusal::Invalid(list)) => Ok(Err(list.into_iter().map(|(f, c)| problem(f, c)).collect())),
+        Err(Refusal::Invalid(list)) => {
+            Ok(Err(list.into_iter().map(|(f, c)| problem(f, c)).collect()))
+        }
     }
 }
 
 /// The person's plan versions, read with the person (audited).
-pub(crate) fn of_person<'a>(tx: &'a mut Tx, scope: &'a Scope, id: i64) -> BoxFuture<'a, anyhow::Result<Vec<StoredPlan>>> {
+pub(crate) fn of_person<'a>(
+    tx: &'a mut Tx,
+    scope: &'a Scope,
+    id: i64,
+) -> BoxFuture<'a, anyhow::Result<Vec<StoredPlan>>> {
     Box::pin(async move { plans::of_person(tx, scope, id).await })
 }
 
@@ -94,17 +123,33 @@ fn view(state: &AppState, p: &StoredPlan, day: NaiveDate) -> PlanView {
         items: p
             .items
             .iter()
-            .map(|i| format!("{} 每月 {} 次", state.services.item(&i.item).map_or(i.item.as_str(), |c| c.label.as_str()), i.per_month))
+            .map(|i| {
+                format!(
+                    "{} 每月 {} 次",
+                    state
+                        .services
+                        .item(&i.item)
+                        .map_or(i.item.as_str(), |c| c.label.as_str()),
+                    i.per_month
+                )
+            })
             .collect(),
         responsible: p.responsible.clone(),
         period: format!("{} 起", p.starts_on),
         review_on: p.review_on.to_string(),
-        review_due: p.review_on < day + chrono::Duration::days(jingkang_core::store::worklists::PLAN_REVIEW_DAYS),
+        review_due: p.review_on
+            < day + chrono::Duration::days(jingkang_core::store::worklists::PLAN_REVIEW_DAYS),
         signed: match p.signed_on {
             Some(d) => format!("{}于 {d} 签字", signer_label(p.signed_by.as_deref())),
             None => "未签字".to_string(),
         },
-        recorded: format!("{} {}", p.recorded_by.split_once(':').map_or(p.recorded_by.as_str(), |(_, n)| n), crate::pages::beijing_time(p.recorded_at)),
+        recorded: format!(
+            "{} {}",
+            p.recorded_by
+                .split_once(':')
+                .map_or(p.recorded_by.as_str(), |(_, n)| n),
+            crate::pages::beijing_time(p.recorded_at)
+        ),
     }
 }
 
@@ -139,10 +184,29 @@ pub struct FormPage {
     errors: Vec<(String, String)>,
 }
 
-fn form_page(state: &AppState, who: &CurrentUser, id: i64, name: String, current: i64, values: &BTreeMap<String, String>, problems: &[PlanProblem]) -> FormPage {
+fn form_page(
+    state: &AppState,
+    who: &CurrentUser,
+    id: i64,
+    name: String,
+    current: i64,
+    values: &BTreeMap<String, String>,
+    problems: &[PlanProblem],
+) -> FormPage {
     let get = |k: &str| values.get(k).cloned().unwrap_or_default();
-    let order = ["goals", "items", "responsible", "starts_on", "review_on", "signed_on", "signed_by"];
-    let mut errors: Vec<(String, String)> = problems.iter().map(|p| (p.field.clone(), p.message.clone())).collect();
+    let order = [
+        "goals",
+        "items",
+        "responsible",
+        "starts_on",
+        "review_on",
+        "signed_on",
+        "signed_by",
+    ];
+    let mut errors: Vec<(String, String)> = problems
+        .iter()
+        .map(|p| (p.field.clone(), p.message.clone()))
+        .collect();
     errors.sort_by_key(|(f, _)| order.iter().position(|o| o == f).unwrap_or(order.len()));
     FormPage {
         chrome: Some(Chrome::of(state, who)),
@@ -151,7 +215,16 @@ fn form_page(state: &AppState, who: &CurrentUser, id: i64, name: String, current
         name,
         current,
         goals: get("goals"),
-        items: state.services.items.iter().map(|i| ItemLine { code: i.code.clone(), label: i.label.clone(), per_month: get(&format!("per_month_{}", i.code)) }).collect(),
+        items: state
+            .services
+            .items
+            .iter()
+            .map(|i| ItemLine {
+                code: i.code.clone(),
+                label: i.label.clone(),
+                per_month: get(&format!("per_month_{}", i.code)),
+            })
+            .collect(),
         responsible: get("responsible"),
         starts_on: get("starts_on"),
         review_on: get("review_on"),
@@ -181,26 +254,52 @@ fn values_of(current: Option<&StoredPlan>, who: &CurrentUser) -> BTreeMap<String
 }
 
 /// The plan form, filled in from the current version.
-pub async fn new_form(State(state): State<AppState>, Need { who, .. }: Need<RecordPlans>, Path(id): Path<i64>) -> AppResult<Response> {
-    let (p, list) = crate::pages::read_person(&state, &who, id, of_person).await?.ok_or(AppError::NotFound)?;
+pub async fn new_form(
+    State(state): State<AppState>,
+    Need { who, .. }: Need<RecordPlans>,
+    Path(id): Path<i64>,
+) -> AppResult<Response> {
+    let (p, list) = crate::pages::read_person(&state, &who, id, of_person)
+        .await?
+        .ok_or(AppError::NotFound)?;
     let values = values_of(list.first(), &who);
-    Ok(form_page(&state, &who, id, p.record.data.name, list.first().map_or(0, |p| p.version), &values, &[]).into_response())
+    Ok(form_page(
+        &state,
+        &who,
+        id,
+        p.record.data.name,
+        list.first().map_or(0, |p| p.version),
+        &values,
+        &[],
+    )
+    .into_response())
 }
 
-fn parse_date(values: &BTreeMap<String, String>, field: &str, problems: &mut Vec<PlanProblem>) -> Option<NaiveDate> {
+fn parse_date(
+    values: &BTreeMap<String, String>,
+    field: &str,
+    problems: &mut Vec<PlanProblem>,
+) -> Option<NaiveDate> {
     let text = values.get(field).map_or("", |s| s.trim());
     if text.is_empty() {
         return None;
     }
     let parsed = NaiveDate::parse_from_str(text, "%Y-%m-%d").ok();
     if parsed.is_none() {
-        problems.push(PlanProblem { field: field.to_string(), code: "date-invalid".into(), message: messages::render("date-invalid", &[]) });
+        problems.push(PlanProblem {
+            field: field.to_string(),
+            code: "date-invalid".into(),
+            message: messages::render("date-invalid", &[]),
+        });
     }
     parsed
 }
 
 /// The plan a form describes, or the problems of its text (dates, numbers).
-fn plan_of(state: &AppState, values: &BTreeMap<String, String>) -> Result<NewPlan, Vec<PlanProblem>> {
+fn plan_of(
+    state: &AppState,
+    values: &BTreeMap<String, String>,
+) -> Result<NewPlan, Vec<PlanProblem>> {
     let mut problems = Vec::new();
     let starts_on = parse_date(values, "starts_on", &mut problems);
     if starts_on.is_none() && !problems.iter().any(|p| p.field == "starts_on") {
@@ -210,16 +309,27 @@ fn plan_of(state: &AppState, values: &BTreeMap<String, String>) -> Result<NewPla
     let signed_on = parse_date(values, "signed_on", &mut problems);
     let mut items = Vec::new();
     for i in &state.services.items {
-        let text = values.get(&format!("per_month_{}", i.code)).map_or("", |s| s.trim());
+        let text = values
+            .get(&format!("per_month_{}", i.code))
+            .map_or("", |s| s.trim());
         if text.is_empty() {
             continue;
         }
         match text.parse::<i64>() {
-            Ok(n) => items.push(PlanItem { item: i.code.clone(), per_month: n }),
-            Err(_) => items.push(PlanItem { item: i.code.clone(), per_month: 0 }),
+            Ok(n) => items.push(PlanItem {
+                item: i.code.clone(),
+                per_month: n,
+            }),
+            Err(_) => items.push(PlanItem {
+                item: i.code.clone(),
+                per_month: 0,
+            }),
         }
     }
-    let signed_by = values.get("signed_by").map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
+    let signed_by = values
+        .get("signed_by")
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty());
     match starts_on {
         Some(starts_on) if problems.is_empty() => Ok(NewPlan {
             goals: values.get("goals").cloned().unwrap_or_default(),
@@ -235,7 +345,12 @@ fn plan_of(state: &AppState, values: &BTreeMap<String, String>) -> Result<NewPla
 }
 
 /// Save a new version from the form; problems show the form again beside their fields (422).
-pub async fn create(State(state): State<AppState>, Need { who, .. }: Need<RecordPlans>, Path(id): Path<i64>, Form(pairs): Form<Vec<(String, String)>>) -> AppResult<Response> {
+pub async fn create(
+    State(state): State<AppState>,
+    Need { who, .. }: Need<RecordPlans>,
+    Path(id): Path<i64>,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> AppResult<Response> {
     let values: BTreeMap<String, String> = pairs.into_iter().collect();
     who.check_csrf(values.get("csrf").map_or("", String::as_str))?;
     let outcome = match plan_of(&state, &values) {
@@ -243,10 +358,22 @@ pub async fn create(State(state): State<AppState>, Need { who, .. }: Need<Record
         Err(problems) => Err(problems),
     };
     match outcome {
-        Ok(version) => Ok(Redirect::to(&format!("/persons/{id}?plan={version}#plans")).into_response()),
+        Ok(version) => {
+            Ok(Redirect::to(&format!("/persons/{id}?plan={version}#plans")).into_response())
+        }
         Err(problems) => {
-            let (p, list) = crate::pages::read_person(&state, &who, id, of_person).await?.ok_or(AppError::NotFound)?;
-            let page = form_page(&state, &who, id, p.record.data.name, list.first().map_or(0, |p| p.version), &values, &problems);
+            let (p, list) = crate::pages::read_person(&state, &who, id, of_person)
+                .await?
+                .ok_or(AppError::NotFound)?;
+            let page = form_page(
+                &state,
+                &who,
+                id,
+                p.record.data.name,
+                list.first().map_or(0, |p| p.version),
+                &values,
+                &problems,
+            );
             Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
         }
     }
@@ -255,8 +382,14 @@ pub async fn create(State(state): State<AppState>, Need { who, .. }: Need<Record
 /// Every version of the person's plan, the current one first. Audited as a read of the person.
 #[utoipa::path(get, path = "/api/v1/persons/{id}/plans", params(("id" = i64, Path, description = "person id")),
     responses((status = 200, body = Vec<StoredPlan>), (status = 404)), security(("bearer" = [])), tag = "services")]
-pub async fn api_list(State(state): State<AppState>, ApiNeed(who, _): ApiNeed<ReadClinical>, Path(id): Path<i64>) -> Result<Json<Vec<StoredPlan>>, ApiError> {
-    let (_, list) = crate::pages::read_person(&state, &who, id, of_person).await?.ok_or(AppError::NotFound)?;
+pub async fn api_list(
+    State(state): State<AppState>,
+    ApiNeed(who, _): ApiNeed<ReadClinical>,
+    Path(id): Path<i64>,
+) -> Result<Json<Vec<StoredPlan>>, ApiError> {
+    let (_, list) = crate::pages::read_person(&state, &who, id, of_person)
+        .await?
+        .ok_or(AppError::NotFound)?;
     Ok(Json(list))
 }
 
@@ -286,8 +419,20 @@ pub async fn api_create(
     match record(&state, &who, id, plan).await? {
         Ok(version) => Ok((StatusCode::CREATED, Json(PlanRecorded { version })).into_response()),
         Err(problems) => {
-            let message = problems.iter().map(|p| p.message.as_str()).collect::<Vec<_>>().join("；");
-            Ok((StatusCode::UNPROCESSABLE_ENTITY, Json(PlanRefused { code: "plan-invalid".into(), message, problems })).into_response())
+            let message = problems
+                .iter()
+                .map(|p| p.message.as_str())
+                .collect::<Vec<_>>()
+                .join("；");
+            Ok((
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Json(PlanRefused {
+                    code: "plan-invalid".into(),
+                    message,
+                    problems,
+                }),
+            )
+                .into_response())
         }
     }
 }

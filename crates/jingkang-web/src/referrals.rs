@@ -17,10 +17,12 @@ use jingkang_core::import::roster::{ROSTER_COLUMNS, RowError};
 use jingkang_core::messages::{self, render};
 use jingkang_core::regions::Level;
 use jingkang_core::registry::{self, Sensitivity};
+use jingkang_core::store::Tx;
 use jingkang_core::store::audit::{self, Target};
 use jingkang_core::store::batch::Outcome;
-use jingkang_core::store::referrals::{self, ActRefusal, Desk, NewReferral, ReferralDetail, ReferralItem, SendRefusal, Subject, Tray};
-use jingkang_core::store::Tx;
+use jingkang_core::store::referrals::{
+    self, ActRefusal, Desk, NewReferral, ReferralDetail, ReferralItem, SendRefusal, Subject, Tray,
+};
 use serde::Deserialize;
 
 use crate::AppState;
@@ -32,7 +34,12 @@ use crate::pages::Chrome;
 
 /// The referral desk of the signed-in user.
 pub(crate) fn desk(state: &AppState, who: &CurrentUser) -> Desk {
-    Desk::of_role(&state.referrals, who.scope.clone(), who.user.actor(), who.user.role.code())
+    Desk::of_role(
+        &state.referrals,
+        who.scope.clone(),
+        who.user.actor(),
+        who.user.role.code(),
+    )
 }
 
 /// A refusal as the user reads it: a message code, the Chinese text, and for a new person's
@@ -46,12 +53,23 @@ pub(crate) struct Refused {
 
 impl Refused {
     fn new(code: &'static str, args: &[(&str, &str)]) -> Refused {
-        Refused { code, text: render(code, args), fields: Vec::new() }
+        Refused {
+            code,
+            text: render(code, args),
+            fields: Vec::new(),
+        }
     }
 
     fn invalid(fields: Vec<RowError>) -> Refused {
         let problems: Vec<&str> = fields.iter().map(|e| e.message.as_str()).collect();
-        Refused { code: "referral-new-person-invalid", text: render("referral-new-person-invalid", &[("problems", &problems.join("；"))]), fields }
+        Refused {
+            code: "referral-new-person-invalid",
+            text: render(
+                "referral-new-person-invalid",
+                &[("problems", &problems.join("；"))],
+            ),
+            fields,
+        }
     }
 
     pub fn message(&self) -> String {
@@ -60,19 +78,35 @@ impl Refused {
 }
 
 fn kind_label(state: &AppState, kind: &str) -> String {
-    state.referrals.rules.kind(kind).map_or_else(|| kind.to_string(), |k| k.label.clone())
+    state
+        .referrals
+        .rules
+        .kind(kind)
+        .map_or_else(|| kind.to_string(), |k| k.label.clone())
 }
 
 /// Send a referral from the user's desk. A referral about a person out of scope answers 404.
-pub(crate) async fn send(state: &AppState, who: &CurrentUser, new: NewReferral) -> AppResult<Result<i64, Refused>> {
-    let (desk, book, tree) = (desk(state, who), state.referrals.clone(), state.tree.clone());
+pub(crate) async fn send(
+    state: &AppState,
+    who: &CurrentUser,
+    new: NewReferral,
+) -> AppResult<Result<i64, Refused>> {
+    let (desk, book, tree) = (
+        desk(state, who),
+        state.referrals.clone(),
+        state.tree.clone(),
+    );
     let kind = kind_label(state, &new.kind);
     let new = std::sync::Arc::new(new);
     let done = state
         .writes
         .run(move |tx| {
             let (desk, book, tree, new) = (desk.clone(), book.clone(), tree.clone(), new.clone());
-            Box::pin(async move { Ok(Outcome::Keep(referrals::send(tx, &desk, &book, &tree, &new).await?)) })
+            Box::pin(async move {
+                Ok(Outcome::Keep(
+                    referrals::send(tx, &desk, &book, &tree, &new).await?,
+                ))
+            })
         })
         .await?;
     Ok(match done {
@@ -82,12 +116,28 @@ pub(crate) async fn send(state: &AppState, who: &CurrentUser, new: NewReferral) 
         Err(SendRefusal::NotSender) => Err(Refused::new("referral-not-sender", &[("kind", &kind)])),
         Err(SendRefusal::RegionInvalid) => Err(Refused::new("referral-region-invalid", &[])),
         Err(SendRefusal::SameRegion) => Err(Refused::new("referral-same-region", &[])),
-        Err(SendRefusal::NewPersonNotAllowed) => Err(Refused::new("referral-new-person-not-allowed", &[("kind", &kind)])),
+        Err(SendRefusal::NewPersonNotAllowed) => Err(Refused::new(
+            "referral-new-person-not-allowed",
+            &[("kind", &kind)],
+        )),
         Err(SendRefusal::Invalid(fields)) => Err(Refused::invalid(fields)),
-        Err(SendRefusal::Incomplete(missing)) => Err(Refused::new("referral-incomplete", &[("missing", &missing.join("、"))])),
-        Err(SendRefusal::AssessmentMissing { domain, within_days }) => Err(Refused::new(
+        Err(SendRefusal::Incomplete(missing)) => Err(Refused::new(
+            "referral-incomplete",
+            &[("missing", &missing.join("、"))],
+        )),
+        Err(SendRefusal::AssessmentMissing {
+            domain,
+            within_days,
+        }) => Err(Refused::new(
             "referral-assessment-missing",
-            &[("kind", &kind), ("days", &within_days.to_string()), ("domain", jingkang_core::care::instrument::domain_label_zh(&domain))],
+            &[
+                ("kind", &kind),
+                ("days", &within_days.to_string()),
+                (
+                    "domain",
+                    jingkang_core::care::instrument::domain_label_zh(&domain),
+                ),
+            ],
         )),
     })
 }
@@ -104,27 +154,52 @@ pub(crate) fn event(code: &str, reason: String) -> Option<ReferralEvent> {
 }
 
 /// Take a step on referral `id` from the user's desk; not on the user's side answers 404.
-pub(crate) async fn act(state: &AppState, who: &CurrentUser, id: i64, event: ReferralEvent) -> AppResult<Result<ReferralState, Refused>> {
-    let (desk, book, tree, day) = (desk(state, who), state.referrals.clone(), state.tree.clone(), today());
+pub(crate) async fn act(
+    state: &AppState,
+    who: &CurrentUser,
+    id: i64,
+    event: ReferralEvent,
+) -> AppResult<Result<ReferralState, Refused>> {
+    let (desk, book, tree, day) = (
+        desk(state, who),
+        state.referrals.clone(),
+        state.tree.clone(),
+        today(),
+    );
     let event = std::sync::Arc::new(event);
     let done = state
         .writes
         .run(move |tx| {
-            let (desk, book, tree, event) = (desk.clone(), book.clone(), tree.clone(), event.clone());
-            Box::pin(async move { Ok(Outcome::Keep(referrals::act(tx, &desk, &book, &tree, id, &event, day).await?)) })
+            let (desk, book, tree, event) =
+                (desk.clone(), book.clone(), tree.clone(), event.clone());
+            Box::pin(async move {
+                Ok(Outcome::Keep(
+                    referrals::act(tx, &desk, &book, &tree, id, &event, day).await?,
+                ))
+            })
         })
         .await?;
     Ok(match done {
         Ok(s) => Ok(s),
         Err(ActRefusal::NotFound) => return Err(AppError::NotFound),
-        Err(ActRefusal::Rule(e)) => Err(Refused { code: e.code(), text: e.message(), fields: Vec::new() }),
+        Err(ActRefusal::Rule(e)) => Err(Refused {
+            code: e.code(),
+            text: e.message(),
+            fields: Vec::new(),
+        }),
         Err(ActRefusal::SubjectInvalid(fields)) => Err(Refused::invalid(fields)),
-        Err(ActRefusal::RegisteredElsewhere) => Err(Refused::new("referral-registered-elsewhere", &[])),
+        Err(ActRefusal::RegisteredElsewhere) => {
+            Err(Refused::new("referral-registered-elsewhere", &[]))
+        }
     })
 }
 
 /// Inbox and sent lists (API), audited.
-pub(crate) async fn lists(state: &AppState, who: &CurrentUser, via: &'static str) -> AppResult<(Vec<ReferralItem>, Vec<ReferralItem>)> {
+pub(crate) async fn lists(
+    state: &AppState,
+    who: &CurrentUser,
+    via: &'static str,
+) -> AppResult<(Vec<ReferralItem>, Vec<ReferralItem>)> {
     let desk = desk(state, who);
     Ok(state
         .writes
@@ -133,7 +208,14 @@ pub(crate) async fn lists(state: &AppState, who: &CurrentUser, via: &'static str
             Box::pin(async move {
                 let inbox = referrals::inbox(tx, &desk).await?;
                 let sent = referrals::sent(tx, &desk, 200).await?;
-                audit::record(tx, &desk.actor, "referral.list", None, serde_json::json!({"inbox": inbox.len(), "sent": sent.len(), "via": via})).await?;
+                audit::record(
+                    tx,
+                    &desk.actor,
+                    "referral.list",
+                    None,
+                    serde_json::json!({"inbox": inbox.len(), "sent": sent.len(), "via": via}),
+                )
+                .await?;
                 Ok(Outcome::Keep((inbox, sent)))
             })
         })
@@ -162,7 +244,10 @@ impl View {
     }
 
     fn parse(code: &str) -> View {
-        View::ALL.into_iter().find(|v| v.code() == code).unwrap_or(View::Waiting)
+        View::ALL
+            .into_iter()
+            .find(|v| v.code() == code)
+            .unwrap_or(View::Waiting)
     }
 
     fn label(self) -> &'static str {
@@ -176,7 +261,9 @@ impl View {
 
     fn definition(self) -> &'static str {
         match self {
-            View::Waiting => "转至本辖区、状态为“发起”、尚未接收或退回的转介，紧急的在前，按期限排序",
+            View::Waiting => {
+                "转至本辖区、状态为“发起”、尚未接收或退回的转介，紧急的在前，按期限排序"
+            }
             View::Late => "转至本辖区、已超时或已过期限（工作日计）仍未处理完的转介",
             View::Inbox => "转至本辖区、尚未完成的全部转介（发起、已接收、超时）",
             View::Sent => "本辖区发出的转介（最近 500 条），含已被对方接收后迁出本辖区的，只读留痕",
@@ -187,7 +274,13 @@ impl View {
 /// Most rows the sent view and an export hold.
 const SENT_MAX: i64 = 500;
 
-async fn read_view(state: &AppState, who: &CurrentUser, view: View, via: &'static str, reason: Option<String>) -> AppResult<Vec<ReferralItem>> {
+async fn read_view(
+    state: &AppState,
+    who: &CurrentUser,
+    view: View,
+    via: &'static str,
+    reason: Option<String>,
+) -> AppResult<Vec<ReferralItem>> {
     let (desk, day) = (desk(state, who), today());
     let region = who.user.region_code.clone();
     Ok(state
@@ -252,23 +345,43 @@ fn late_days(state: &AppState, item: &ReferralItem, day: chrono::NaiveDate) -> u
     }
 }
 
-fn list_page(state: &AppState, who: &CurrentUser, view: View, items: &[ReferralItem], error: Option<String>) -> ListPage {
+fn list_page(
+    state: &AppState,
+    who: &CurrentUser,
+    view: View,
+    items: &[ReferralItem],
+    error: Option<String>,
+) -> ListPage {
     let day = today();
     let d = desk(state, who);
     ListPage {
         chrome: Some(Chrome::of(state, who)),
         csrf: who.csrf().to_string(),
-        tabs: View::ALL.into_iter().map(|v| Tab { code: v.code(), label: v.label(), current: v == view }).collect(),
+        tabs: View::ALL
+            .into_iter()
+            .map(|v| Tab {
+                code: v.code(),
+                label: v.label(),
+                current: v == view,
+            })
+            .collect(),
         view: view.code(),
         label: view.label(),
         definition: view.definition(),
         lines: items
             .iter()
             .map(|i| {
-                let cells = xlsx::row_cells(&state.tree, &state.referrals.rules, i, late_days(state, i, day));
+                let cells = xlsx::row_cells(
+                    &state.tree,
+                    &state.referrals.rules,
+                    i,
+                    late_days(state, i, day),
+                );
                 Line {
                     id: i.id,
-                    person_id: i.person_id.filter(|_| view != View::Sent || i.kind != "transfer" || i.state != "accepted"),
+                    person_id: i.person_id.filter(|_| {
+                        view != View::Sent || i.kind != "transfer" || i.state != "accepted"
+                    }),
                     kind: cells[0].clone(),
                     urgent: i.urgent,
                     person: cells[2].clone(),
@@ -293,7 +406,11 @@ pub struct ListQuery {
 }
 
 /// The referral worklists: waiting, late, the whole inbox, and the sent trace.
-pub async fn page(State(state): State<AppState>, Need { who, .. }: Need<crate::auth::Referrals>, Query(q): Query<ListQuery>) -> AppResult<Response> {
+pub async fn page(
+    State(state): State<AppState>,
+    Need { who, .. }: Need<crate::auth::Referrals>,
+    Query(q): Query<ListQuery>,
+) -> AppResult<Response> {
     let view = View::parse(&q.view);
     let items = read_view(&state, &who, view, "page", None).await?;
     Ok(list_page(&state, &who, view, &items, None).into_response())
@@ -309,22 +426,46 @@ pub struct ExportForm {
 }
 
 /// A referral view as .xlsx; a reason is required and audited with the export.
-pub async fn export(State(state): State<AppState>, Need { who, .. }: Need<crate::auth::Referrals>, Form(form): Form<ExportForm>) -> AppResult<Response> {
+pub async fn export(
+    State(state): State<AppState>,
+    Need { who, .. }: Need<crate::auth::Referrals>,
+    Form(form): Form<ExportForm>,
+) -> AppResult<Response> {
     who.check_csrf(&form.csrf)?;
     let view = View::parse(&form.view);
     let Some(reason) = crate::downloads::reason_of(&form.reason) else {
         let items = read_view(&state, &who, view, "page", None).await?;
-        let page = list_page(&state, &who, view, &items, crate::downloads::reason_missing());
+        let page = list_page(
+            &state,
+            &who,
+            view,
+            &items,
+            crate::downloads::reason_missing(),
+        );
         return Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response());
     };
     let items = read_view(&state, &who, view, "export", Some(reason)).await?;
     let day = today();
-    let rows: Vec<(ReferralItem, u32)> = items.into_iter().map(|i| {
-        let late = late_days(&state, &i, day);
-        (i, late)
-    }).collect();
-    let bytes = xlsx::to_xlsx(&state.tree, &state.referrals.rules, view.label(), view.definition(), &state.tree.path_name(&who.user.region_code), day, &rows)?;
-    Ok(crate::imports::xlsx_download(&format!("{}-{}.xlsx", view.label(), day.format("%Y%m%d")), bytes))
+    let rows: Vec<(ReferralItem, u32)> = items
+        .into_iter()
+        .map(|i| {
+            let late = late_days(&state, &i, day);
+            (i, late)
+        })
+        .collect();
+    let bytes = xlsx::to_xlsx(
+        &state.tree,
+        &state.referrals.rules,
+        view.label(),
+        view.definition(),
+        &state.tree.path_name(&who.user.region_code),
+        day,
+        &rows,
+    )?;
+    Ok(crate::imports::xlsx_download(
+        &format!("{}-{}.xlsx", view.label(), day.format("%Y%m%d")),
+        bytes,
+    ))
 }
 
 /// A kind the user may send, as the form offers it.
@@ -378,21 +519,43 @@ pub struct SendPage {
 
 /// The identity fields a discharge carries: the person form's, without the township (the
 /// receiving region is the township).
-const IDENTITY_KEYS: [&str; 8] = ["name", "id_number", "sex", "grade", "address", "guardian", "guardian_phone", "notes"];
+const IDENTITY_KEYS: [&str; 8] = [
+    "name",
+    "id_number",
+    "sex",
+    "grade",
+    "address",
+    "guardian",
+    "guardian_phone",
+    "notes",
+];
 
 /// The regions the form offers: the sender's county (or its own region above it) and the
 /// townships under it. Any other region's 9- or 12-digit code may be typed instead.
 fn region_choices(state: &AppState, who: &CurrentUser, selected: &str) -> Vec<RegionChoice> {
-    let Some(own) = state.tree.get(&who.user.region_code) else { return Vec::new() };
+    let Some(own) = state.tree.get(&who.user.region_code) else {
+        return Vec::new();
+    };
     let county_code = if own.level > Level::County {
-        state.tree.path(&own.code).into_iter().find(|r| r.level == Level::County).map_or_else(|| own.code.clone(), |r| r.code)
+        state
+            .tree
+            .path(&own.code)
+            .into_iter()
+            .find(|r| r.level == Level::County)
+            .map_or_else(|| own.code.clone(), |r| r.code)
     } else {
         own.code.clone()
     };
-    let Some(county) = state.tree.get(&county_code) else { return Vec::new() };
+    let Some(county) = state.tree.get(&county_code) else {
+        return Vec::new();
+    };
     std::iter::once(county)
         .chain(state.tree.townships_under(&county.code))
-        .map(|r| RegionChoice { code: r.code.clone(), label: state.tree.path_name(&r.code), selected: r.code == selected })
+        .map(|r| RegionChoice {
+            code: r.code.clone(),
+            label: state.tree.path_name(&r.code),
+            selected: r.code == selected,
+        })
         .collect()
 }
 
@@ -405,10 +568,16 @@ pub struct NewQuery {
 }
 
 async fn person_name(state: &AppState, who: &CurrentUser, id: i64) -> AppResult<String> {
-    fn nothing<'a>(_: &'a mut Tx, _: &'a jingkang_core::regions::Scope, _: i64) -> jingkang_core::store::batch::BoxFuture<'a, anyhow::Result<()>> {
+    fn nothing<'a>(
+        _: &'a mut Tx,
+        _: &'a jingkang_core::regions::Scope,
+        _: i64,
+    ) -> jingkang_core::store::batch::BoxFuture<'a, anyhow::Result<()>> {
         Box::pin(async { Ok(()) })
     }
-    let (p, ()) = crate::pages::read_person(state, who, id, nothing).await?.ok_or(AppError::NotFound)?;
+    let (p, ()) = crate::pages::read_person(state, who, id, nothing)
+        .await?
+        .ok_or(AppError::NotFound)?;
     Ok(p.record.data.name)
 }
 
@@ -424,14 +593,22 @@ fn send_page(
 ) -> SendPage {
     let d = desk(state, who);
     let rules = &state.referrals.rules;
-    let kind = if d.sends.iter().any(|k| k == kind) { kind.to_string() } else { d.sends.first().cloned().unwrap_or_default() };
+    let kind = if d.sends.iter().any(|k| k == kind) {
+        kind.to_string()
+    } else {
+        d.sends.first().cloned().unwrap_or_default()
+    };
     let rule = rules.kind(&kind);
     let fields = refused.map(|r| r.fields.as_slice()).unwrap_or_default();
     let identity = IDENTITY_KEYS
         .iter()
         .filter_map(|k| ROSTER_COLUMNS.iter().find(|c| c.key == *k))
         .map(|c| {
-            let msgs: Vec<&str> = fields.iter().filter(|e| e.field == c.key).map(|e| e.message.as_str()).collect();
+            let msgs: Vec<&str> = fields
+                .iter()
+                .filter(|e| e.field == c.key)
+                .map(|e| e.message.as_str())
+                .collect();
             IdentityField {
                 key: c.key,
                 label: c.label_zh,
@@ -441,10 +618,18 @@ fn send_page(
             }
         })
         .collect();
-    let to_region = values.get("to_region_code").map(|c| c.trim().to_string()).filter(|c| !c.is_empty())
-        .or_else(|| values.get("to_region").cloned()).unwrap_or_default();
+    let to_region = values
+        .get("to_region_code")
+        .map(|c| c.trim().to_string())
+        .filter(|c| !c.is_empty())
+        .or_else(|| values.get("to_region").cloned())
+        .unwrap_or_default();
     let regions = region_choices(state, who, &to_region);
-    let typed_code = if regions.iter().any(|r| r.selected) { String::new() } else { to_region };
+    let typed_code = if regions.iter().any(|r| r.selected) {
+        String::new()
+    } else {
+        to_region
+    };
     SendPage {
         chrome: Some(Chrome::of(state, who)),
         csrf: who.csrf().to_string(),
@@ -468,7 +653,11 @@ fn send_page(
 }
 
 /// The send form: for a person of the registry (`?person=`), or a discharged patient not yet in it.
-pub async fn new_form(State(state): State<AppState>, Need { who, .. }: Need<crate::auth::Referrals>, Query(q): Query<NewQuery>) -> AppResult<Response> {
+pub async fn new_form(
+    State(state): State<AppState>,
+    Need { who, .. }: Need<crate::auth::Referrals>,
+    Query(q): Query<NewQuery>,
+) -> AppResult<Response> {
     let person = match q.person {
         Some(id) => Some((id, person_name(&state, &who, id).await?)),
         None => None,
@@ -477,7 +666,11 @@ pub async fn new_form(State(state): State<AppState>, Need { who, .. }: Need<crat
 }
 
 /// Send from the form. A refusal shows the form again with what was entered and why.
-pub async fn create(State(state): State<AppState>, Need { who, .. }: Need<crate::auth::Referrals>, Form(pairs): Form<Vec<(String, String)>>) -> AppResult<Response> {
+pub async fn create(
+    State(state): State<AppState>,
+    Need { who, .. }: Need<crate::auth::Referrals>,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> AppResult<Response> {
     let mut values: HashMap<String, String> = HashMap::new();
     let mut documents = Vec::new();
     for (k, v) in pairs {
@@ -489,17 +682,31 @@ pub async fn create(State(state): State<AppState>, Need { who, .. }: Need<crate:
     }
     who.check_csrf(values.get("csrf").map_or("", String::as_str))?;
     let kind = values.get("kind").cloned().unwrap_or_default();
-    let person_id = match values.get("person").map(|p| p.trim()).filter(|p| !p.is_empty()) {
+    let person_id = match values
+        .get("person")
+        .map(|p| p.trim())
+        .filter(|p| !p.is_empty())
+    {
         Some(p) => Some(p.parse::<i64>().map_err(|_| AppError::NotFound)?),
         None => None,
     };
     let subject = match person_id {
         Some(id) => Subject::Existing(id),
         None => Subject::New(
-            IDENTITY_KEYS.iter().filter_map(|k| values.get(*k).map(|v| (k.to_string(), v.trim().to_string()))).collect::<BTreeMap<_, _>>(),
+            IDENTITY_KEYS
+                .iter()
+                .filter_map(|k| {
+                    values
+                        .get(*k)
+                        .map(|v| (k.to_string(), v.trim().to_string()))
+                })
+                .collect::<BTreeMap<_, _>>(),
         ),
     };
-    let typed = values.get("to_region_code").map(|c| c.trim().to_string()).filter(|c| !c.is_empty());
+    let typed = values
+        .get("to_region_code")
+        .map(|c| c.trim().to_string())
+        .filter(|c| !c.is_empty());
     let to_region = typed.unwrap_or_else(|| values.get("to_region").cloned().unwrap_or_default());
     let new = NewReferral {
         kind: kind.clone(),
@@ -516,7 +723,15 @@ pub async fn create(State(state): State<AppState>, Need { who, .. }: Need<crate:
                 Some(id) => Some((id, person_name(&state, &who, id).await?)),
                 None => None,
             };
-            let page = send_page(&state, &who, &kind, person, &values, &documents, Some(&refused));
+            let page = send_page(
+                &state,
+                &who,
+                &kind,
+                person,
+                &values,
+                &documents,
+                Some(&refused),
+            );
             Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
         }
     }
@@ -582,10 +797,17 @@ fn sensitivity_of(key: &str) -> Sensitivity {
     }
 }
 
-fn detail_page(state: &AppState, who: &CurrentUser, d: ReferralDetail, notice: Option<&'static str>, error: Option<String>) -> DetailPage {
+fn detail_page(
+    state: &AppState,
+    who: &CurrentUser,
+    d: ReferralDetail,
+    notice: Option<&'static str>,
+    error: Option<String>,
+) -> DetailPage {
     let rule = state.referrals.rules.kind(&d.item.kind);
     let from = ReferralState::from_code(&d.item.state);
-    let allowed = |e: &ReferralEvent| from.is_some_and(|s| jingkang_core::care::referral::next(s, e).is_ok());
+    let allowed =
+        |e: &ReferralEvent| from.is_some_and(|s| jingkang_core::care::referral::next(s, e).is_ok());
     let identity = d
         .subject
         .as_ref()
@@ -594,14 +816,20 @@ fn detail_page(state: &AppState, who: &CurrentUser, d: ReferralDetail, notice: O
                 .iter()
                 .filter_map(|k| {
                     let v = s.get(*k)?;
-                    let label = ROSTER_COLUMNS.iter().find(|c| c.key == *k).map_or(*k, |c| c.label_zh);
+                    let label = ROSTER_COLUMNS
+                        .iter()
+                        .find(|c| c.key == *k)
+                        .map_or(*k, |c| c.label_zh);
                     Some((label, registry::mask(sensitivity_of(k), v)))
                 })
                 .collect()
         })
         .unwrap_or_default();
     // The person's record opens for a user whose scope holds it now (a transfer's sender no longer).
-    let person_link = d.item.person_id.filter(|_| d.receiving || d.item.kind != "transfer" || d.item.state != "accepted");
+    let person_link = d
+        .item
+        .person_id
+        .filter(|_| d.receiving || d.item.kind != "transfer" || d.item.state != "accepted");
     let late = late_days(state, &d.item, today());
     DetailPage {
         chrome: Some(Chrome::of(state, who)),
@@ -620,13 +848,28 @@ fn detail_page(state: &AppState, who: &CurrentUser, d: ReferralDetail, notice: O
         deadline: d.item.deadline.map_or(String::new(), |x| x.to_string()),
         late_days: late,
         reason: d.item.reason.clone().unwrap_or_default(),
-        documents: rule.map_or_else(Vec::new, |r| r.documents.iter().map(|n| (n.clone(), d.documents.contains(n))).collect()),
+        documents: rule.map_or_else(Vec::new, |r| {
+            r.documents
+                .iter()
+                .map(|n| (n.clone(), d.documents.contains(n)))
+                .collect()
+        }),
         steps: d
             .steps
             .iter()
             .map(|s| StepLine {
-                at: (s.at + chrono::Duration::hours(8)).format("%Y-%m-%d %H:%M").to_string(),
-                actor: s.actor.strip_prefix("user:").unwrap_or(if s.actor == "system" { "系统" } else { &s.actor }).to_string(),
+                at: (s.at + chrono::Duration::hours(8))
+                    .format("%Y-%m-%d %H:%M")
+                    .to_string(),
+                actor: s
+                    .actor
+                    .strip_prefix("user:")
+                    .unwrap_or(if s.actor == "system" {
+                        "系统"
+                    } else {
+                        &s.actor
+                    })
+                    .to_string(),
                 event: event_label(&s.event),
                 to_state: ReferralState::from_code(&s.to_state).map_or("", ReferralState::label_zh),
                 reason: s.reason.clone().unwrap_or_default(),
@@ -642,7 +885,11 @@ fn detail_page(state: &AppState, who: &CurrentUser, d: ReferralDetail, notice: O
 }
 
 /// A referral for the API: the carried identity masked as the page shows it.
-pub(crate) async fn read_masked(state: &AppState, who: &CurrentUser, id: i64) -> AppResult<ReferralDetail> {
+pub(crate) async fn read_masked(
+    state: &AppState,
+    who: &CurrentUser,
+    id: i64,
+) -> AppResult<ReferralDetail> {
     let mut d = read_detail(state, who, id).await?;
     if let Some(subject) = d.subject.as_mut() {
         for (k, v) in subject.iter_mut() {
@@ -673,7 +920,12 @@ pub struct ShowQuery {
 }
 
 /// One referral with its documents, steps and the actions open to the user.
-pub async fn show(State(state): State<AppState>, Need { who, .. }: Need<crate::auth::Referrals>, Path(id): Path<i64>, Query(q): Query<ShowQuery>) -> AppResult<Response> {
+pub async fn show(
+    State(state): State<AppState>,
+    Need { who, .. }: Need<crate::auth::Referrals>,
+    Path(id): Path<i64>,
+    Query(q): Query<ShowQuery>,
+) -> AppResult<Response> {
     let d = read_detail(&state, &who, id).await?;
     let notice = if q.sent == "1" {
         Some("转介已发出，接收方会在其待接收清单中看到。")
@@ -699,22 +951,41 @@ pub struct StepForm {
 }
 
 /// Accept, return (with a reason), complete, or resend. A refusal shows the referral with why.
-pub async fn step(State(state): State<AppState>, Need { who, .. }: Need<crate::auth::Referrals>, Path(id): Path<i64>, Form(form): Form<StepForm>) -> AppResult<Response> {
+pub async fn step(
+    State(state): State<AppState>,
+    Need { who, .. }: Need<crate::auth::Referrals>,
+    Path(id): Path<i64>,
+    Form(form): Form<StepForm>,
+) -> AppResult<Response> {
     who.check_csrf(&form.csrf)?;
     let refused = match event(&form.event, form.reason.clone()) {
-        None => Refused { code: "form-invalid", text: messages::template("form-invalid").to_string(), fields: Vec::new() },
+        None => Refused {
+            code: "form-invalid",
+            text: messages::template("form-invalid").to_string(),
+            fields: Vec::new(),
+        },
         Some(e) => match act(&state, &who, id, e).await? {
-            Ok(_) => return Ok(Redirect::to(&format!("/referrals/{id}?done={}", form.event.trim())).into_response()),
+            Ok(_) => {
+                return Ok(
+                    Redirect::to(&format!("/referrals/{id}?done={}", form.event.trim()))
+                        .into_response(),
+                );
+            }
             Err(r) => r,
         },
     };
     let d = read_detail(&state, &who, id).await?;
-    Ok((StatusCode::UNPROCESSABLE_ENTITY, detail_page(&state, &who, d, None, Some(refused.message()))).into_response())
+    Ok((
+        StatusCode::UNPROCESSABLE_ENTITY,
+        detail_page(&state, &who, d, None, Some(refused.message())),
+    )
+        .into_response())
 }
 
 /// For the person page: the referral kinds the user may send about a person.
 pub(crate) fn may_refer(state: &AppState, who: &CurrentUser) -> bool {
-    crate::auth::allows::<crate::auth::Referrals>(who.user.role) && !desk(state, who).sends.is_empty()
+    crate::auth::allows::<crate::auth::Referrals>(who.user.role)
+        && !desk(state, who).sends.is_empty()
 }
 
 #[cfg(test)]
@@ -730,7 +1001,8 @@ mod tests {
     fn policy_matches_the_referral_data() {
         let book = Book::shipped().unwrap();
         for role in Role::ALL {
-            let works = !book.rules.sent_by(role.code()).is_empty() || !book.rules.received_by(role.code()).is_empty();
+            let works = !book.rules.sent_by(role.code()).is_empty()
+                || !book.rules.received_by(role.code()).is_empty();
             assert_eq!(Referrals::ROLES.contains(&role), works, "{role:?}");
         }
     }

@@ -37,9 +37,14 @@ fn quarter_of(text: &str) -> AppResult<(Period, String)> {
     if text.is_empty() {
         let (y, q) = jingkang_core::store::report::current_quarter(today());
         let label = format!("{y}Q{q}");
-        return Ok((Period::parse_quarter(&label).ok_or_else(|| AppError::BadRequest("standard-quarter-invalid".into()))?, label));
+        return Ok((
+            Period::parse_quarter(&label)
+                .ok_or_else(|| AppError::BadRequest("standard-quarter-invalid".into()))?,
+            label,
+        ));
     }
-    let p = Period::parse_quarter(text).ok_or_else(|| AppError::BadRequest("standard-quarter-invalid".into()))?;
+    let p = Period::parse_quarter(text)
+        .ok_or_else(|| AppError::BadRequest("standard-quarter-invalid".into()))?;
     Ok((p, text.to_uppercase()))
 }
 
@@ -58,14 +63,39 @@ fn quarters(selected: &str) -> Vec<(String, String, bool)> {
 }
 
 /// The report of the user's area with its filings laid over it.
-async fn assemble(state: &AppState, who: &CurrentUser, period: &Period, quarter: &str) -> AppResult<(Definition, Report, BTreeMap<String, Filing>, BTreeMap<String, Vec<Filing>>)> {
+async fn assemble(
+    state: &AppState,
+    who: &CurrentUser,
+    period: &Period,
+    quarter: &str,
+) -> AppResult<(
+    Definition,
+    Report,
+    BTreeMap<String, Filing>,
+    BTreeMap<String, Vec<Filing>>,
+)> {
     let def = definition()?;
-    let region = state.tree.get(&who.user.region_code).ok_or_else(|| AppError::BadRequest("region-unknown".into()))?.clone();
+    let region = state
+        .tree
+        .get(&who.user.region_code)
+        .ok_or_else(|| AppError::BadRequest("region-unknown".into()))?
+        .clone();
     let mut tx = state.db.begin_read().await?;
-    let mut report = compute(&mut tx, &state.tree, (&who.scope, &region), &def, (period, quarter), &StandardRule::shipped()?).await?;
+    let mut report = compute(
+        &mut tx,
+        &state.tree,
+        (&who.scope, &region),
+        &def,
+        (period, quarter),
+        &StandardRule::shipped()?,
+    )
+    .await?;
     let history = filings::history_in(&mut tx, &who.scope, CODE, quarter).await?;
     tx.commit().await?;
-    let latest: BTreeMap<String, Filing> = history.iter().filter_map(|(region, v)| v.first().map(|f| (region.clone(), f.clone()))).collect();
+    let latest: BTreeMap<String, Filing> = history
+        .iter()
+        .filter_map(|(region, v)| v.first().map(|f| (region.clone(), f.clone())))
+        .collect();
     filings::overlay(&def, &mut report, &latest);
     Ok((def, report, latest, history))
 }
@@ -155,26 +185,58 @@ fn change_lines(def: &Definition, d: &[Difference]) -> Vec<String> {
     d.iter()
         .filter(|c| c.name != def.total_label)
         .map(|c| {
-            let label = def.columns.iter().find(|x| x.key == c.key).map_or(c.key.as_str(), |x| x.label.as_str());
+            let label = def
+                .columns
+                .iter()
+                .find(|x| x.key == c.key)
+                .map_or(c.key.as_str(), |x| x.label.as_str());
             let v = |x: Option<f64>| x.map_or_else(|| "—".to_string(), |n| format!("{n}"));
-            format!("第 {} 列 {}：{} → {}", c.key, label, v(c.before), v(c.after))
+            format!(
+                "第 {} 列 {}：{} → {}",
+                c.key,
+                label,
+                v(c.before),
+                v(c.after)
+            )
         })
         .collect()
 }
 
 #[allow(clippy::too_many_arguments)]
-async fn page_of(state: &AppState, who: &CurrentUser, q: &str, errors: Vec<String>, notice: Option<String>, typed: Option<&BTreeMap<String, String>>, print: bool) -> AppResult<Page> {
+async fn page_of(
+    state: &AppState,
+    who: &CurrentUser,
+    q: &str,
+    errors: Vec<String>,
+    notice: Option<String>,
+    typed: Option<&BTreeMap<String, String>>,
+    print: bool,
+) -> AppResult<Page> {
     let (period, quarter) = quarter_of(q)?;
     let (def, report, latest, history) = assemble(state, who, &period, &quarter).await?;
     let mut groups = Vec::new();
     for c in &def.columns {
         match def.groups.iter().find(|g| g.columns.contains(&c.key)) {
-            Some(g) if g.columns.first() == Some(&c.key) => groups.push(GroupHead { label: g.label.clone(), span: g.columns.len() }),
+            Some(g) if g.columns.first() == Some(&c.key) => groups.push(GroupHead {
+                label: g.label.clone(),
+                span: g.columns.len(),
+            }),
             Some(_) => {}
-            None => groups.push(GroupHead { label: String::new(), span: 1 }),
+            None => groups.push(GroupHead {
+                label: String::new(),
+                span: 1,
+            }),
         }
     }
-    let heads = def.columns.iter().map(|c| Head { key: c.key.clone(), label: c.label.clone(), manual: matches!(c.value, jingkang_core::report::Source::Manual { .. }) }).collect();
+    let heads = def
+        .columns
+        .iter()
+        .map(|c| Head {
+            key: c.key.clone(),
+            label: c.label.clone(),
+            manual: matches!(c.value, jingkang_core::report::Source::Manual { .. }),
+        })
+        .collect();
     let role = who.user.role;
     let lines = report
         .rows
@@ -183,27 +245,53 @@ async fn page_of(state: &AppState, who: &CurrentUser, q: &str, errors: Vec<Strin
             let f = latest.get(&r.region);
             let state_label = f.map_or("未填报", |f| f.state.label_zh()).to_string();
             // The changes of the latest signed version against the one before it.
-            let signed: Vec<&Filing> = history.get(&r.region).map(|v| v.iter().filter(|f| f.state == FilingState::Signed).collect()).unwrap_or_default();
-            let changes = match (signed.first().and_then(|f| f.snapshot.as_ref()), signed.get(1).and_then(|f| f.snapshot.as_ref())) {
+            let signed: Vec<&Filing> = history
+                .get(&r.region)
+                .map(|v| {
+                    v.iter()
+                        .filter(|f| f.state == FilingState::Signed)
+                        .collect()
+                })
+                .unwrap_or_default();
+            let changes = match (
+                signed.first().and_then(|f| f.snapshot.as_ref()),
+                signed.get(1).and_then(|f| f.snapshot.as_ref()),
+            ) {
                 (Some(now), Some(before)) => change_lines(&def, &diff(before, now)),
                 _ => Vec::new(),
             };
             Line {
                 region: r.region.clone(),
                 name: r.name.clone(),
-                cells: def.columns.iter().map(|c| show(r.columns.get(&c.key))).collect(),
+                cells: def
+                    .columns
+                    .iter()
+                    .map(|c| show(r.columns.get(&c.key)))
+                    .collect(),
                 state: state_label,
                 signed: f.is_some_and(|f| f.state == FilingState::Signed),
                 filing: f.map(|f| f.id),
-                can_review: allows::<ReviewReports>(role) && f.is_some_and(|f| f.state == FilingState::Filled),
-                can_sign: allows::<ReviewReports>(role) && f.is_some_and(|f| f.state == FilingState::Reviewed),
-                can_correct: allows::<ReadReports>(role) && f.is_some_and(|f| f.state == FilingState::Signed),
+                can_review: allows::<ReviewReports>(role)
+                    && f.is_some_and(|f| f.state == FilingState::Filled),
+                can_sign: allows::<ReviewReports>(role)
+                    && f.is_some_and(|f| f.state == FilingState::Reviewed),
+                can_correct: allows::<ReadReports>(role)
+                    && f.is_some_and(|f| f.state == FilingState::Signed),
                 steps: f.map(steps).unwrap_or_default(),
                 changes,
             }
         })
         .collect::<Vec<_>>();
-    let not_filed = report.rows.iter().filter(|r| latest.get(&r.region).is_none_or(|f| f.state == FilingState::Draft)).map(|r| r.name.clone()).collect();
+    let not_filed = report
+        .rows
+        .iter()
+        .filter(|r| {
+            latest
+                .get(&r.region)
+                .is_none_or(|f| f.state == FilingState::Draft)
+        })
+        .map(|r| r.name.clone())
+        .collect();
     // A township's own filing: its hand-entered columns (what was typed, else what is saved).
     let own = (allows::<FileReports>(role) && who.user.region_code.len() == 9).then(|| {
         let f = latest.get(&who.user.region_code);
@@ -213,8 +301,13 @@ async fn page_of(state: &AppState, who: &CurrentUser, q: &str, errors: Vec<Strin
             .iter()
             .filter(|c| matches!(c.value, jingkang_core::report::Source::Manual { .. }))
             .map(|c| {
-                let saved = f.and_then(|f| f.manual.get(&c.key)).map(|v| v.to_string()).unwrap_or_default();
-                let value = typed.and_then(|t| t.get(&format!("m{}", c.key)).cloned()).unwrap_or(saved);
+                let saved = f
+                    .and_then(|f| f.manual.get(&c.key))
+                    .map(|v| v.to_string())
+                    .unwrap_or_default();
+                let value = typed
+                    .and_then(|t| t.get(&format!("m{}", c.key)).cloned())
+                    .unwrap_or(saved);
                 (c.key.clone(), c.label.clone(), value)
             })
             .collect();
@@ -223,14 +316,26 @@ async fn page_of(state: &AppState, who: &CurrentUser, q: &str, errors: Vec<Strin
     Ok(Page {
         chrome: (!print).then(|| Chrome::of(state, who)),
         csrf: who.csrf().to_string(),
-        title: format!("{}{}", report.region_name.rsplit(" / ").next().unwrap_or(&report.region_name), def.name),
+        title: format!(
+            "{}{}",
+            report
+                .region_name
+                .rsplit(" / ")
+                .next()
+                .unwrap_or(&report.region_name),
+            def.name
+        ),
         period: format!("{}（截至 {}）", period.label_zh(), period.end),
         quarters: quarters(&quarter),
         quarter,
         groups,
         heads,
         lines,
-        total: def.columns.iter().map(|c| show(report.total.columns.get(&c.key))).collect(),
+        total: def
+            .columns
+            .iter()
+            .map(|c| show(report.total.columns.get(&c.key)))
+            .collect(),
         total_label: def.total_label.clone(),
         not_filed,
         own,
@@ -265,13 +370,35 @@ fn notice_of(done: &str) -> Option<String> {
 }
 
 /// The report of the user's area for a quarter.
-pub async fn page(State(state): State<AppState>, Need { who, .. }: Need<ReadReports>, Query(q): Query<PageQuery>) -> AppResult<Response> {
-    Ok(page_of(&state, &who, &q.quarter, Vec::new(), notice_of(&q.done), None, false).await?.into_response())
+pub async fn page(
+    State(state): State<AppState>,
+    Need { who, .. }: Need<ReadReports>,
+    Query(q): Query<PageQuery>,
+) -> AppResult<Response> {
+    Ok(page_of(
+        &state,
+        &who,
+        &q.quarter,
+        Vec::new(),
+        notice_of(&q.done),
+        None,
+        false,
+    )
+    .await?
+    .into_response())
 }
 
 /// The print view: the same table without the menu, with the note and signature line.
-pub async fn print(State(state): State<AppState>, Need { who, .. }: Need<ReadReports>, Query(q): Query<PageQuery>) -> AppResult<Response> {
-    Ok(page_of(&state, &who, &q.quarter, Vec::new(), None, None, true).await?.into_response())
+pub async fn print(
+    State(state): State<AppState>,
+    Need { who, .. }: Need<ReadReports>,
+    Query(q): Query<PageQuery>,
+) -> AppResult<Response> {
+    Ok(
+        page_of(&state, &who, &q.quarter, Vec::new(), None, None, true)
+            .await?
+            .into_response(),
+    )
 }
 
 fn refusal_messages(r: Refusal) -> AppResult<Vec<String>> {
@@ -282,7 +409,11 @@ fn refusal_messages(r: Refusal) -> AppResult<Vec<String>> {
 }
 
 /// Save the township's hand-entered figures; with `submit=1`, 填报 under the name given.
-pub async fn save(State(state): State<AppState>, Need { who, .. }: Need<FileReports>, Form(pairs): Form<Vec<(String, String)>>) -> AppResult<Response> {
+pub async fn save(
+    State(state): State<AppState>,
+    Need { who, .. }: Need<FileReports>,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> AppResult<Response> {
     let values: BTreeMap<String, String> = pairs.into_iter().collect();
     who.check_csrf(values.get("csrf").map_or("", String::as_str))?;
     let quarter = values.get("quarter").cloned().unwrap_or_default();
@@ -290,7 +421,11 @@ pub async fn save(State(state): State<AppState>, Need { who, .. }: Need<FileRepo
     let def = definition()?;
     let mut manual = BTreeMap::new();
     let mut errors = Vec::new();
-    for c in def.columns.iter().filter(|c| matches!(c.value, jingkang_core::report::Source::Manual { .. })) {
+    for c in def
+        .columns
+        .iter()
+        .filter(|c| matches!(c.value, jingkang_core::report::Source::Manual { .. }))
+    {
         let text = values.get(&format!("m{}", c.key)).map_or("", |s| s.trim());
         if text.is_empty() {
             continue;
@@ -299,27 +434,70 @@ pub async fn save(State(state): State<AppState>, Need { who, .. }: Need<FileRepo
             Ok(n) => {
                 manual.insert(c.key.clone(), n);
             }
-            Err(_) => errors.push(jingkang_core::messages::render("filing-value-invalid", &[("key", &c.key), ("label", &c.label), ("max", &filings::MAX_MANUAL.to_string())])),
+            Err(_) => errors.push(jingkang_core::messages::render(
+                "filing-value-invalid",
+                &[
+                    ("key", &c.key),
+                    ("label", &c.label),
+                    ("max", &filings::MAX_MANUAL.to_string()),
+                ],
+            )),
         }
     }
     let submit = values.get("submit").is_some_and(|s| s == "1");
     if errors.is_empty() {
         let name = values.get("name").cloned().unwrap_or_default();
-        let (scope, actor, region, q, def) = (who.scope.clone(), who.user.actor(), who.user.region_code.clone(), quarter.clone(), def.clone());
-        let outcome = state.writes.run(move |tx| {
-            let (scope, actor, region, q, def, manual, name) = (scope.clone(), actor.clone(), region.clone(), q.clone(), def.clone(), manual.clone(), name.clone());
-            Box::pin(async move {
-                let r = filings::save(tx, &scope, &actor, &def, (&region, &q), &manual, submit.then_some(name.as_str()), today()).await?;
-                Ok(Outcome::Keep(r))
+        let (scope, actor, region, q, def) = (
+            who.scope.clone(),
+            who.user.actor(),
+            who.user.region_code.clone(),
+            quarter.clone(),
+            def.clone(),
+        );
+        let outcome = state
+            .writes
+            .run(move |tx| {
+                let (scope, actor, region, q, def, manual, name) = (
+                    scope.clone(),
+                    actor.clone(),
+                    region.clone(),
+                    q.clone(),
+                    def.clone(),
+                    manual.clone(),
+                    name.clone(),
+                );
+                Box::pin(async move {
+                    let r = filings::save(
+                        tx,
+                        &scope,
+                        &actor,
+                        &def,
+                        (&region, &q),
+                        &manual,
+                        submit.then_some(name.as_str()),
+                        today(),
+                    )
+                    .await?;
+                    Ok(Outcome::Keep(r))
+                })
             })
-        })
-        .await?;
+            .await?;
         match outcome {
-            Ok(_) => return Ok(Redirect::to(&format!("/reports/fujian2?quarter={quarter}&done={}", if submit { "fill" } else { "save" })).into_response()),
+            Ok(_) => {
+                return Ok(Redirect::to(&format!(
+                    "/reports/fujian2?quarter={quarter}&done={}",
+                    if submit { "fill" } else { "save" }
+                ))
+                .into_response());
+            }
             Err(r) => errors = refusal_messages(r)?,
         }
     }
-    Ok((StatusCode::UNPROCESSABLE_ENTITY, page_of(&state, &who, &quarter, errors, None, Some(&values), false).await?).into_response())
+    Ok((
+        StatusCode::UNPROCESSABLE_ENTITY,
+        page_of(&state, &who, &quarter, errors, None, Some(&values), false).await?,
+    )
+        .into_response())
 }
 
 #[derive(Deserialize)]
@@ -335,64 +513,143 @@ pub struct StepForm {
     reason: String,
 }
 
-async fn after_step(state: &AppState, who: &CurrentUser, quarter: &str, done: &str, outcome: Result<(), Refusal>) -> AppResult<Response> {
+async fn after_step(
+    state: &AppState,
+    who: &CurrentUser,
+    quarter: &str,
+    done: &str,
+    outcome: Result<(), Refusal>,
+) -> AppResult<Response> {
     let (_, quarter) = quarter_of(quarter)?;
     match outcome {
-        Ok(()) => Ok(Redirect::to(&format!("/reports/fujian2?quarter={quarter}&done={done}")).into_response()),
+        Ok(()) => Ok(
+            Redirect::to(&format!("/reports/fujian2?quarter={quarter}&done={done}"))
+                .into_response(),
+        ),
         Err(r) => {
             let errors = refusal_messages(r)?;
-            Ok((StatusCode::UNPROCESSABLE_ENTITY, page_of(state, who, &quarter, errors, None, None, false).await?).into_response())
+            Ok((
+                StatusCode::UNPROCESSABLE_ENTITY,
+                page_of(state, who, &quarter, errors, None, None, false).await?,
+            )
+                .into_response())
         }
     }
 }
 
 /// 审核: approve (`decision=approve`) or return with a reason.
-pub async fn review(State(state): State<AppState>, Need { who, .. }: Need<ReviewReports>, Path(id): Path<i64>, Form(form): Form<StepForm>) -> AppResult<Response> {
+pub async fn review(
+    State(state): State<AppState>,
+    Need { who, .. }: Need<ReviewReports>,
+    Path(id): Path<i64>,
+    Form(form): Form<StepForm>,
+) -> AppResult<Response> {
     who.check_csrf(&form.csrf)?;
     let approve = form.decision == "approve";
-    let (scope, actor, name, reason) = (who.scope.clone(), who.user.actor(), form.name.clone(), form.reason.clone());
-    let outcome = state.writes.run(move |tx| {
-        let (scope, actor, name, reason) = (scope.clone(), actor.clone(), name.clone(), reason.clone());
-        Box::pin(async move { Ok(Outcome::Keep(filings::review(tx, &scope, &actor, id, &name, approve, &reason, today()).await?)) })
-    })
-    .await?;
-    after_step(&state, &who, &form.quarter, if approve { "review" } else { "return" }, outcome).await
+    let (scope, actor, name, reason) = (
+        who.scope.clone(),
+        who.user.actor(),
+        form.name.clone(),
+        form.reason.clone(),
+    );
+    let outcome = state
+        .writes
+        .run(move |tx| {
+            let (scope, actor, name, reason) =
+                (scope.clone(), actor.clone(), name.clone(), reason.clone());
+            Box::pin(async move {
+                Ok(Outcome::Keep(
+                    filings::review(tx, &scope, &actor, id, &name, approve, &reason, today())
+                        .await?,
+                ))
+            })
+        })
+        .await?;
+    after_step(
+        &state,
+        &who,
+        &form.quarter,
+        if approve { "review" } else { "return" },
+        outcome,
+    )
+    .await
 }
 
 /// 签发: freeze a reviewed filing.
-pub async fn sign(State(state): State<AppState>, Need { who, .. }: Need<ReviewReports>, Path(id): Path<i64>, Form(form): Form<StepForm>) -> AppResult<Response> {
+pub async fn sign(
+    State(state): State<AppState>,
+    Need { who, .. }: Need<ReviewReports>,
+    Path(id): Path<i64>,
+    Form(form): Form<StepForm>,
+) -> AppResult<Response> {
     who.check_csrf(&form.csrf)?;
     let def = definition()?;
-    let (scope, actor, name, tree) = (who.scope.clone(), who.user.actor(), form.name.clone(), state.tree.clone());
-    let outcome = state.writes.run(move |tx| {
-        let (scope, actor, name, tree, def) = (scope.clone(), actor.clone(), name.clone(), tree.clone(), def.clone());
-        Box::pin(async move {
-            let rule = StandardRule::shipped()?;
-            Ok(Outcome::Keep(filings::sign(tx, &scope, &actor, (&tree, &def, &rule), id, &name, today()).await?.map(drop)))
+    let (scope, actor, name, tree) = (
+        who.scope.clone(),
+        who.user.actor(),
+        form.name.clone(),
+        state.tree.clone(),
+    );
+    let outcome = state
+        .writes
+        .run(move |tx| {
+            let (scope, actor, name, tree, def) = (
+                scope.clone(),
+                actor.clone(),
+                name.clone(),
+                tree.clone(),
+                def.clone(),
+            );
+            Box::pin(async move {
+                let rule = StandardRule::shipped()?;
+                Ok(Outcome::Keep(
+                    filings::sign(tx, &scope, &actor, (&tree, &def, &rule), id, &name, today())
+                        .await?
+                        .map(drop),
+                ))
+            })
         })
-    })
-    .await?;
+        .await?;
     after_step(&state, &who, &form.quarter, "sign", outcome).await
 }
 
 /// 更正: a new version from the latest signed one.
-pub async fn correct(State(state): State<AppState>, Need { who, .. }: Need<ReadReports>, Path(id): Path<i64>, Form(form): Form<StepForm>) -> AppResult<Response> {
+pub async fn correct(
+    State(state): State<AppState>,
+    Need { who, .. }: Need<ReadReports>,
+    Path(id): Path<i64>,
+    Form(form): Form<StepForm>,
+) -> AppResult<Response> {
     who.check_csrf(&form.csrf)?;
     let (scope, actor) = (who.scope.clone(), who.user.actor());
-    let outcome = state.writes.run(move |tx| {
-        let (scope, actor) = (scope.clone(), actor.clone());
-        Box::pin(async move { Ok(Outcome::Keep(filings::correct(tx, &scope, &actor, id).await?.map(drop))) })
-    })
-    .await?;
+    let outcome = state
+        .writes
+        .run(move |tx| {
+            let (scope, actor) = (scope.clone(), actor.clone());
+            Box::pin(async move {
+                Ok(Outcome::Keep(
+                    filings::correct(tx, &scope, &actor, id).await?.map(drop),
+                ))
+            })
+        })
+        .await?;
     after_step(&state, &who, &form.quarter, "correct", outcome).await
 }
 
 /// The report in the official .xlsx layout; a reason is required and audited with the export.
-pub async fn export(State(state): State<AppState>, Need { who, .. }: Need<ReadReports>, Form(form): Form<StepForm>) -> AppResult<Response> {
+pub async fn export(
+    State(state): State<AppState>,
+    Need { who, .. }: Need<ReadReports>,
+    Form(form): Form<StepForm>,
+) -> AppResult<Response> {
     who.check_csrf(&form.csrf)?;
     let Some(reason) = crate::downloads::reason_of(&form.reason) else {
         let errors = crate::downloads::reason_missing().into_iter().collect();
-        return Ok((StatusCode::UNPROCESSABLE_ENTITY, page_of(&state, &who, &form.quarter, errors, None, None, false).await?).into_response());
+        return Ok((
+            StatusCode::UNPROCESSABLE_ENTITY,
+            page_of(&state, &who, &form.quarter, errors, None, None, false).await?,
+        )
+            .into_response());
     };
     let (period, quarter) = quarter_of(&form.quarter)?;
     let (def, report, _, _) = assemble(&state, &who, &period, &quarter).await?;
@@ -401,5 +658,8 @@ pub async fn export(State(state): State<AppState>, Need { who, .. }: Need<ReadRe
     audit::record(&mut tx, &who.user.actor(), "report.export", Some(Target::region(&who.user.region_code)),
         serde_json::json!({"report": CODE, "quarter": quarter, "rows": report.rows.len(), "reason": reason})).await?;
     tx.commit().await?;
-    Ok(crate::imports::xlsx_download(&format!("{}-{quarter}.xlsx", def.name), bytes))
+    Ok(crate::imports::xlsx_download(
+        &format!("{}-{quarter}.xlsx", def.name),
+        bytes,
+    ))
 }

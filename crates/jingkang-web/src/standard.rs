@@ -6,9 +6,9 @@ use askama_web::WebTemplate;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use jingkang_core::export::table::{self, Table, Value};
 use chrono::Datelike;
 use jingkang_core::care::standard::{Period, StandardRule};
+use jingkang_core::export::table::{self, Table, Value};
 use jingkang_core::store::standard::{self, StandardRow};
 use serde::Deserialize;
 
@@ -52,7 +52,11 @@ pub struct PageQuery {
 }
 
 fn rate(n: i64, d: i64) -> String {
-    if d == 0 { "—".into() } else { format!("{:.1}%", 100.0 * n as f64 / d as f64) }
+    if d == 0 {
+        "—".into()
+    } else {
+        format!("{:.1}%", 100.0 * n as f64 / d as f64)
+    }
 }
 
 fn quarter_of(d: chrono::NaiveDate) -> (i32, u32) {
@@ -87,9 +91,15 @@ fn period_of(text: &str) -> AppResult<Period> {
 }
 
 /// The page's lines (a township each) and the total, for the user's area in `period`.
-async fn lines(state: &AppState, who: &crate::auth::CurrentUser, period: &Period, rule: &StandardRule) -> AppResult<(Vec<Line>, Line)> {
+async fn lines(
+    state: &AppState,
+    who: &crate::auth::CurrentUser,
+    period: &Period,
+    rule: &StandardRule,
+) -> AppResult<(Vec<Line>, Line)> {
     let mut tx = state.db.begin_read().await?;
-    let rows: Vec<StandardRow> = standard::by_township(&mut tx, &who.scope, rule, period, true).await?;
+    let rows: Vec<StandardRow> =
+        standard::by_township(&mut tx, &who.scope, rule, period, true).await?;
     tx.commit().await?;
     let line = |township: String, r: &[&StandardRow]| {
         let sum = |f: fn(&StandardRow) -> i64| r.iter().map(|x| f(x)).sum::<i64>();
@@ -104,12 +114,27 @@ async fn lines(state: &AppState, who: &crate::auth::CurrentUser, period: &Period
             served: sum(|x| x.served_monthly.unwrap_or(0)),
         }
     };
-    let out = rows.iter().map(|r| line(state.tree.get(&r.township).map_or_else(|| r.township.clone(), |t| t.name.clone()), &[r])).collect();
+    let out = rows
+        .iter()
+        .map(|r| {
+            line(
+                state
+                    .tree
+                    .get(&r.township)
+                    .map_or_else(|| r.township.clone(), |t| t.name.clone()),
+                &[r],
+            )
+        })
+        .collect();
     let all: Vec<&StandardRow> = rows.iter().collect();
     Ok((out, line("合计".into(), &all)))
 }
 
-pub async fn page(State(state): State<AppState>, Need { who, .. }: Need<ReadClinical>, Query(q): Query<PageQuery>) -> AppResult<Response> {
+pub async fn page(
+    State(state): State<AppState>,
+    Need { who, .. }: Need<ReadClinical>,
+    Query(q): Query<PageQuery>,
+) -> AppResult<Response> {
     let period = period_of(&q.quarter)?;
     let rule = StandardRule::shipped()?;
     let (lines, total) = lines(&state, &who, &period, &rule).await?;
@@ -117,7 +142,14 @@ pub async fn page(State(state): State<AppState>, Need { who, .. }: Need<ReadClin
 }
 
 impl Page {
-    fn of(state: &AppState, who: &crate::auth::CurrentUser, period: &Period, rule: StandardRule, (lines, total): (Vec<Line>, Line), error: Option<String>) -> Page {
+    fn of(
+        state: &AppState,
+        who: &crate::auth::CurrentUser,
+        period: &Period,
+        rule: StandardRule,
+        (lines, total): (Vec<Line>, Line),
+        error: Option<String>,
+    ) -> Page {
         Page {
             chrome: Some(Chrome::of(state, who)),
             csrf: who.csrf().to_string(),
@@ -148,28 +180,76 @@ pub struct ExportForm {
 }
 
 /// The page's table as .xlsx, with a reason, audited `standard.export`.
-pub async fn export(State(state): State<AppState>, Need { who, .. }: Need<ReadClinical>, Form(form): Form<ExportForm>) -> AppResult<Response> {
+pub async fn export(
+    State(state): State<AppState>,
+    Need { who, .. }: Need<ReadClinical>,
+    Form(form): Form<ExportForm>,
+) -> AppResult<Response> {
     who.check_csrf(&form.csrf)?;
     let period = period_of(&form.quarter)?;
     let rule = StandardRule::shipped()?;
     let (lines, total) = lines(&state, &who, &period, &rule).await?;
     let Some(reason) = crate::downloads::reason_of(&form.reason) else {
-        return Ok((StatusCode::UNPROCESSABLE_ENTITY, Page::of(&state, &who, &period, rule, (lines, total), crate::downloads::reason_missing())).into_response());
+        return Ok((
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Page::of(
+                &state,
+                &who,
+                &period,
+                rule,
+                (lines, total),
+                crate::downloads::reason_missing(),
+            ),
+        )
+            .into_response());
     };
     let detail = serde_json::json!({"quarter": quarters_to_code(&period), "rows": lines.len(), "reason": reason});
-    crate::pages::audit_alone(&state, &who, "standard.export", &who.user.region_code, detail).await?;
+    crate::pages::audit_alone(
+        &state,
+        &who,
+        "standard.export",
+        &who.user.region_code,
+        detail,
+    )
+    .await?;
     let region_name = state.tree.path_name(&who.user.region_code);
     let table = Table {
         sheet: "规范服务率",
-        title: format!("登记康复对象接受规范服务情况 — {region_name}，{}", period.label_zh()),
-        notes: vec![format!("口径：{}", rule.description), format!("生成日期：{}", today())],
-        headers: &["序号", "乡镇（街道）", "登记康复对象", "接受规范服务", "规范服务率", "有有效计划", "半年内有评估", "每月均有服务"],
+        title: format!(
+            "登记康复对象接受规范服务情况 — {region_name}，{}",
+            period.label_zh()
+        ),
+        notes: vec![
+            format!("口径：{}", rule.description),
+            format!("生成日期：{}", today()),
+        ],
+        headers: &[
+            "序号",
+            "乡镇（街道）",
+            "登记康复对象",
+            "接受规范服务",
+            "规范服务率",
+            "有有效计划",
+            "半年内有评估",
+            "每月均有服务",
+        ],
         widths: &[6.0, 16.0, 12.0, 12.0, 10.0, 12.0, 12.0, 12.0],
     };
     let n = |v: i64| Value::Number(v as f64);
     let rows = lines.iter().chain([&total]).map(|l| {
-        vec![Value::Text(l.township.clone()), n(l.registered), n(l.standard), Value::Text(l.rate.clone()), n(l.with_plan), n(l.assessed), n(l.served)]
+        vec![
+            Value::Text(l.township.clone()),
+            n(l.registered),
+            n(l.standard),
+            Value::Text(l.rate.clone()),
+            n(l.with_plan),
+            n(l.assessed),
+            n(l.served),
+        ]
     });
     let bytes = table::to_xlsx(&table, rows)?;
-    Ok(crate::imports::xlsx_download(&format!("规范服务率-{}.xlsx", quarters_to_code(&period)), bytes))
+    Ok(crate::imports::xlsx_download(
+        &format!("规范服务率-{}.xlsx", quarters_to_code(&period)),
+        bytes,
+    ))
 }

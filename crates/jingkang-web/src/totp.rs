@@ -1,8 +1,8 @@
 //! The second factor: TOTP enrolment (QR code as SVG) with recovery codes, and the code step at login.
 
+use crate::extract::Form;
 use askama::Template;
 use askama_web::WebTemplate;
-use crate::extract::Form;
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -51,10 +51,17 @@ pub struct CodeForm {
 
 fn qr_svg(url: &str) -> anyhow::Result<String> {
     let code = qrcode::QrCode::new(url.as_bytes())?;
-    Ok(code.render::<qrcode::render::svg::Color<'_>>().min_dimensions(200, 200).build())
+    Ok(code
+        .render::<qrcode::render::svg::Color<'_>>()
+        .min_dimensions(200, 200)
+        .build())
 }
 
-async fn enrol_page(state: &AppState, who: &CurrentUser, error: Option<String>) -> AppResult<Response> {
+async fn enrol_page(
+    state: &AppState,
+    who: &CurrentUser,
+    error: Option<String>,
+) -> AppResult<Response> {
     let session = who.session.as_ref().ok_or(AppError::Forbidden)?;
     let mut tx = state.db.begin().await?;
     let secret = match store_accounts::pending_totp(&mut tx, session).await? {
@@ -63,7 +70,11 @@ async fn enrol_page(state: &AppState, who: &CurrentUser, error: Option<String>) 
     };
     tx.commit().await?;
     let url = accounts::totp_url(&secret, &who.user.username)?;
-    let status = if error.is_some() { StatusCode::BAD_REQUEST } else { StatusCode::OK };
+    let status = if error.is_some() {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    };
     let page = EnrolPage {
         chrome: None,
         csrf: who.csrf().to_string(),
@@ -75,7 +86,10 @@ async fn enrol_page(state: &AppState, who: &CurrentUser, error: Option<String>) 
     Ok((status, page).into_response())
 }
 
-pub async fn enrol_form(State(state): State<AppState>, Need { who, .. }: Need<AnyUser>) -> AppResult<Response> {
+pub async fn enrol_form(
+    State(state): State<AppState>,
+    Need { who, .. }: Need<AnyUser>,
+) -> AppResult<Response> {
     if who.user.totp_enrolled {
         return Ok(Redirect::to("/").into_response());
     }
@@ -93,10 +107,15 @@ pub async fn enrol(
     }
     let session = who.session.as_ref().ok_or(AppError::Forbidden)?;
     let mut tx = state.db.begin().await?;
-    let codes = store_accounts::finish_totp_enrolment(&mut tx, &who.user, session, &form.code).await?;
+    let codes =
+        store_accounts::finish_totp_enrolment(&mut tx, &who.user, session, &form.code).await?;
     tx.commit().await?;
     match codes {
-        Some(codes) => Ok(RecoveryPage { chrome: None, codes }.into_response()),
+        Some(codes) => Ok(RecoveryPage {
+            chrome: None,
+            codes,
+        }
+        .into_response()),
         None => enrol_page(&state, &who, Some(messages::render("totp-invalid", &[]))).await,
     }
 }
@@ -105,7 +124,12 @@ pub async fn login_form(who: CurrentUser) -> AppResult<Response> {
     if who.session.as_ref().is_none_or(|s| s.totp_ok) {
         return Ok(Redirect::to("/").into_response());
     }
-    Ok(TotpLoginPage { chrome: None, csrf: who.csrf().to_string(), error: None }.into_response())
+    Ok(TotpLoginPage {
+        chrome: None,
+        csrf: who.csrf().to_string(),
+        error: None,
+    }
+    .into_response())
 }
 
 pub async fn login(
@@ -122,14 +146,23 @@ pub async fn login(
     }
     let client = client_addr(&state, Some(peer), &headers);
     let again = |code: &str| {
-        let page = TotpLoginPage { chrome: None, csrf: who.csrf().to_string(), error: Some(messages::render(code, &[])) };
+        let page = TotpLoginPage {
+            chrome: None,
+            csrf: who.csrf().to_string(),
+            error: Some(messages::render(code, &[])),
+        };
         (StatusCode::UNAUTHORIZED, page).into_response()
     };
     if !state.login_limiter.allow(&client) {
         return Ok(again("login-rate-limited"));
     }
     let mut tx = state.db.begin().await?;
-    let ok = store_accounts::verify_second_factor(&mut tx, &who.user, session, &form.code, &client).await?;
+    let ok = store_accounts::verify_second_factor(&mut tx, &who.user, session, &form.code, &client)
+        .await?;
     tx.commit().await?;
-    if ok { Ok(Redirect::to("/").into_response()) } else { Ok(again("totp-invalid")) }
+    if ok {
+        Ok(Redirect::to("/").into_response())
+    } else {
+        Ok(again("totp-invalid"))
+    }
 }

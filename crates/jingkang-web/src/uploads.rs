@@ -28,24 +28,43 @@ impl Uploads {
     /// Keep `path` for `user_id`; returns the token that names it.
     pub fn put(&self, user_id: i64, name: String, path: TempPath) -> String {
         let token = jingkang_core::accounts::new_secret();
-        let mut files = self.files.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut files = self
+            .files
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         files.retain(|_, u| u.created.elapsed() < UPLOAD_TTL);
-        files.insert(token.clone(), Upload { user_id, name, path, created: Instant::now() });
+        files.insert(
+            token.clone(),
+            Upload {
+                user_id,
+                name,
+                path,
+                created: Instant::now(),
+            },
+        );
         token
     }
 
     /// Take the upload named by `token` if it belongs to `user_id` and has not expired.
     pub fn take(&self, user_id: i64, token: &str) -> Option<Upload> {
-        let mut files = self.files.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut files = self
+            .files
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         match files.get(token) {
-            Some(u) if u.user_id == user_id && u.created.elapsed() < UPLOAD_TTL => files.remove(token),
+            Some(u) if u.user_id == user_id && u.created.elapsed() < UPLOAD_TTL => {
+                files.remove(token)
+            }
             _ => None,
         }
     }
 
     /// Put back an upload taken for a run that failed, so the user may try again.
     pub fn put_back(&self, token: String, upload: Upload) {
-        let mut files = self.files.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut files = self
+            .files
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         files.insert(token, upload);
     }
 }

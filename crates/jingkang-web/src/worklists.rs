@@ -18,7 +18,7 @@ use crate::auth::{CurrentUser, Need, ReadClinical};
 use crate::entry::today;
 use crate::error::{AppError, AppResult};
 use crate::extract::{Form, Path, Query};
-use crate::pages::{Chrome, Choice, region_choices, urlencode, within_region};
+use crate::pages::{Choice, Chrome, region_choices, urlencode, within_region};
 
 /// Rows per page.
 const PAGE: i64 = 50;
@@ -41,7 +41,12 @@ pub(crate) async fn read(
     reason: Option<String>,
 ) -> AppResult<(Vec<WorkItem>, i64)> {
     let (scope, actor, today) = (who.scope.clone(), who.user.actor(), today());
-    let region = filter.within.as_ref().and_then(Scope::root).unwrap_or(&who.user.region_code).to_string();
+    let region = filter
+        .within
+        .as_ref()
+        .and_then(Scope::root)
+        .unwrap_or(&who.user.region_code)
+        .to_string();
     Ok(state
         .writes
         .run(move |tx| {
@@ -68,9 +73,18 @@ pub struct ListQuery {
     page: u32,
 }
 
-pub(crate) fn filter_of(state: &AppState, who: &CurrentUser, region: &str, mine: bool) -> AppResult<WorkFilter> {
+pub(crate) fn filter_of(
+    state: &AppState,
+    who: &CurrentUser,
+    region: &str,
+    mine: bool,
+) -> AppResult<WorkFilter> {
     let within: Option<Scope> = within_region(state, region)?;
-    Ok(WorkFilter { within, by: mine.then(|| who.user.actor().as_str().to_string()), ..Default::default() })
+    Ok(WorkFilter {
+        within,
+        by: mine.then(|| who.user.actor().as_str().to_string()),
+        ..Default::default()
+    })
 }
 
 pub struct ListLink {
@@ -91,21 +105,41 @@ pub struct OverviewPage {
 }
 
 /// Every worklist with its count, for the user's scope (or a region within it).
-pub async fn overview(State(state): State<AppState>, Need { who, .. }: Need<ReadClinical>, Query(q): Query<ListQuery>) -> AppResult<Response> {
+pub async fn overview(
+    State(state): State<AppState>,
+    Need { who, .. }: Need<ReadClinical>,
+    Query(q): Query<ListQuery>,
+) -> AppResult<Response> {
     let mine = q.mine == "1";
-    let filter = WorkFilter { limit: Some(0), ..filter_of(&state, &who, &q.region, mine)? };
+    let filter = WorkFilter {
+        limit: Some(0),
+        ..filter_of(&state, &who, &q.region, mine)?
+    };
     let (scope, actor, today) = (who.scope.clone(), who.user.actor(), today());
-    let region = filter.within.as_ref().and_then(Scope::root).unwrap_or(&who.user.region_code).to_string();
+    let region = filter
+        .within
+        .as_ref()
+        .and_then(Scope::root)
+        .unwrap_or(&who.user.region_code)
+        .to_string();
     let totals = state
         .writes
         .run(move |tx| {
-            let (scope, actor, filter, region) = (scope.clone(), actor.clone(), filter.clone(), region.clone());
+            let (scope, actor, filter, region) =
+                (scope.clone(), actor.clone(), filter.clone(), region.clone());
             Box::pin(async move {
                 let mut totals = Vec::new();
                 for list in Worklist::ALL {
                     totals.push(worklists::items(tx, &scope, list, today, &filter).await?.1);
                 }
-                audit::record(tx, &actor, "worklist.view", Some(Target::region(&region)), serde_json::json!({"list": "all", "totals": totals, "via": "overview"})).await?;
+                audit::record(
+                    tx,
+                    &actor,
+                    "worklist.view",
+                    Some(Target::region(&region)),
+                    serde_json::json!({"list": "all", "totals": totals, "via": "overview"}),
+                )
+                .await?;
                 Ok(Outcome::Keep(totals))
             })
         })
@@ -113,10 +147,22 @@ pub async fn overview(State(state): State<AppState>, Need { who, .. }: Need<Read
     let lists = Worklist::ALL
         .into_iter()
         .zip(totals)
-        .map(|(list, total)| ListLink { code: list.code(), label: list.label_zh(), definition: list.definition_zh(today), total })
+        .map(|(list, total)| ListLink {
+            code: list.code(),
+            label: list.label_zh(),
+            definition: list.definition_zh(today),
+            total,
+        })
         .collect();
     let regions = region_choices(&state, &who, &q.region);
-    Ok(OverviewPage { chrome: Some(Chrome::of(&state, &who)), lists, regions, region: q.region, mine }.into_response())
+    Ok(OverviewPage {
+        chrome: Some(Chrome::of(&state, &who)),
+        lists,
+        regions,
+        region: q.region,
+        mine,
+    }
+    .into_response())
 }
 
 pub struct ItemLine {
@@ -166,12 +212,24 @@ pub async fn page(
 ) -> AppResult<Response> {
     let list = named(&name)?;
     let mine = q.mine == "1";
-    let filter = WorkFilter { limit: Some(PAGE), offset: i64::from(q.page) * PAGE, ..filter_of(&state, &who, &q.region, mine)? };
+    let filter = WorkFilter {
+        limit: Some(PAGE),
+        offset: i64::from(q.page) * PAGE,
+        ..filter_of(&state, &who, &q.region, mine)?
+    };
     let (items, total) = read(&state, &who, list, filter, "page", None).await?;
     Ok(list_page(&state, &who, list, &q, items, total, None).into_response())
 }
 
-fn list_page(state: &AppState, who: &CurrentUser, list: Worklist, q: &ListQuery, items: Vec<WorkItem>, total: i64, error: Option<String>) -> ListPage {
+fn list_page(
+    state: &AppState,
+    who: &CurrentUser,
+    list: Worklist,
+    q: &ListQuery,
+    items: Vec<WorkItem>,
+    total: i64,
+    error: Option<String>,
+) -> ListPage {
     let mine = q.mine == "1";
     let mut query = format!("region={}", urlencode(q.region.trim()));
     if mine {
@@ -221,16 +279,43 @@ pub async fn export(
 ) -> AppResult<Response> {
     who.check_csrf(&form.csrf)?;
     let list = named(&name)?;
-    let q = ListQuery { region: form.region.clone(), mine: form.mine.clone(), page: 0 };
+    let q = ListQuery {
+        region: form.region.clone(),
+        mine: form.mine.clone(),
+        page: 0,
+    };
     let Some(reason) = crate::downloads::reason_of(&form.reason) else {
-        let filter = WorkFilter { limit: Some(PAGE), ..filter_of(&state, &who, &q.region, q.mine == "1")? };
+        let filter = WorkFilter {
+            limit: Some(PAGE),
+            ..filter_of(&state, &who, &q.region, q.mine == "1")?
+        };
         let (items, total) = read(&state, &who, list, filter, "page", None).await?;
-        let page = list_page(&state, &who, list, &q, items, total, crate::downloads::reason_missing());
+        let page = list_page(
+            &state,
+            &who,
+            list,
+            &q,
+            items,
+            total,
+            crate::downloads::reason_missing(),
+        );
         return Ok((axum::http::StatusCode::UNPROCESSABLE_ENTITY, page).into_response());
     };
-    let filter = WorkFilter { limit: Some(EXPORT_MAX), ..filter_of(&state, &who, &q.region, q.mine == "1")? };
-    let region_name = state.tree.path_name(filter.within.as_ref().and_then(Scope::root).unwrap_or(&who.user.region_code));
+    let filter = WorkFilter {
+        limit: Some(EXPORT_MAX),
+        ..filter_of(&state, &who, &q.region, q.mine == "1")?
+    };
+    let region_name = state.tree.path_name(
+        filter
+            .within
+            .as_ref()
+            .and_then(Scope::root)
+            .unwrap_or(&who.user.region_code),
+    );
     let (items, _) = read(&state, &who, list, filter, "export", Some(reason)).await?;
     let bytes = xlsx::to_xlsx(&state.tree, list, &region_name, today(), &items)?;
-    Ok(crate::imports::xlsx_download(&format!("{}-{}.xlsx", list.label_zh(), today().format("%Y%m%d")), bytes))
+    Ok(crate::imports::xlsx_download(
+        &format!("{}-{}.xlsx", list.label_zh(), today().format("%Y%m%d")),
+        bytes,
+    ))
 }

@@ -35,12 +35,24 @@ async fn browser() -> Option<(Client, Driver)> {
     let chromium = find(&["/usr/bin/chromium", "/usr/bin/chromium-browser"]);
     let driver = find(&["/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver"]);
     let (Some(chromium), Some(driver)) = (chromium, driver) else {
-        assert!(std::env::var("CI").as_deref() != Ok("true"), "CI=true but Chromium/chromedriver are not installed");
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "CI=true but Chromium/chromedriver are not installed"
+        );
         eprintln!("chromium or chromedriver not installed: browser test not run");
         return None;
     };
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let child = Command::new(driver).arg(format!("--port={port}")).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = Command::new(driver)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
     let guard = Driver(child);
     let caps: serde_json::Map<String, serde_json::Value> = serde_json::from_value(serde_json::json!({
         "goog:chromeOptions": {
@@ -51,7 +63,12 @@ async fn browser() -> Option<(Client, Driver)> {
     .unwrap();
     let url = format!("http://127.0.0.1:{port}");
     for _ in 0..50 {
-        if let Ok(c) = ClientBuilder::rustls().unwrap().capabilities(caps.clone()).connect(&url).await {
+        if let Ok(c) = ClientBuilder::rustls()
+            .unwrap()
+            .capabilities(caps.clone())
+            .connect(&url)
+            .await
+        {
             return Some((c, guard));
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -71,21 +88,38 @@ async fn shot(c: &Client, name: &str) {
 }
 
 async fn fill(c: &Client, name: &str, value: &str) {
-    let e = c.find(Locator::Css(&format!("input[name=\"{name}\"]"))).await.unwrap();
+    let e = c
+        .find(Locator::Css(&format!("input[name=\"{name}\"]")))
+        .await
+        .unwrap();
     e.clear().await.unwrap();
     e.send_keys(value).await.unwrap();
 }
 
 async fn submit(c: &Client, form: &str) {
-    c.find(Locator::Css(&format!("{form} button[type=submit]"))).await.unwrap().click().await.unwrap();
+    c.find(Locator::Css(&format!("{form} button[type=submit]")))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
 }
 
 /// Waits (up to 15 s: CI machines are slow) for an element that appears after a navigation.
 async fn wait_for(c: &Client, locator: Locator<'_>) -> fantoccini::elements::Element {
-    match c.wait().at_most(Duration::from_secs(15)).for_element(locator).await {
+    match c
+        .wait()
+        .at_most(Duration::from_secs(15))
+        .for_element(locator)
+        .await
+    {
         Ok(e) => e,
         Err(e) => {
-            let url = c.current_url().await.map(|u| u.to_string()).unwrap_or_default();
+            let url = c
+                .current_url()
+                .await
+                .map(|u| u.to_string())
+                .unwrap_or_default();
             let text = body(c).await;
             panic!("{e}: not found on {url}:\n{text}");
         }
@@ -100,7 +134,11 @@ async fn wait_path(c: &Client, suffix: &str) {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    panic!("not on …{suffix} but on {}:\n{}", c.current_url().await.unwrap(), body(c).await);
+    panic!(
+        "not on …{suffix} but on {}:\n{}",
+        c.current_url().await.unwrap(),
+        body(c).await
+    );
 }
 
 /// Waits until the browser has left a path ending in `suffix` (a form was accepted).
@@ -124,7 +162,10 @@ async fn wait_text(c: &Client, needle: &str) -> String {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    panic!("{needle:?} not on {}:\n{text}", c.current_url().await.unwrap());
+    panic!(
+        "{needle:?} not on {}:\n{text}",
+        c.current_url().await.unwrap()
+    );
 }
 
 /// The page text. A navigation may replace the page between finding `body` and reading it (a
@@ -138,7 +179,10 @@ async fn body(c: &Client) -> String {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    panic!("no readable page at {:?}", c.current_url().await.map(|u| u.to_string()));
+    panic!(
+        "no readable page at {:?}",
+        c.current_url().await.map(|u| u.to_string())
+    );
 }
 
 /// `first17` followed by its check character.
@@ -156,24 +200,43 @@ async fn login(c: &Client, app: &App, username: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_clerk_and_an_officer_in_chromium() {
-    let Some((c, _driver)) = browser().await else { return };
+    let Some((c, _driver)) = browser().await else {
+        return;
+    };
     let (db, dir) = sqlite_db().await;
     let app = spawn_app(db, dir).await;
     app.add_user("minzheng", Role::Civil, COUNTY, false).await;
-    app.add_user("jiezhen", Role::Township, &app.town_a, true).await;
+    app.add_user("jiezhen", Role::Township, &app.town_a, true)
+        .await;
 
     // 1. 民政 officer: password, then the mandatory TOTP enrolment with its QR code.
     login(&c, &app, "minzheng").await;
     wait_path(&c, "/account/totp").await;
     shot(&c, "01-totp-enrolment").await;
-    let secret = wait_for(&c, Locator::Id("totp-secret")).await.text().await.unwrap();
-    let code = accounts::totp_code(&secret, u64::try_from(chrono::Utc::now().timestamp()).unwrap()).unwrap();
+    let secret = wait_for(&c, Locator::Id("totp-secret"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let code = accounts::totp_code(
+        &secret,
+        u64::try_from(chrono::Utc::now().timestamp()).unwrap(),
+    )
+    .unwrap();
     fill(&c, "code", &code).await;
     submit(&c, "form[action=\"/account/totp\"]").await;
-    let codes = wait_for(&c, Locator::Id("recovery-codes")).await.text().await.unwrap();
+    let codes = wait_for(&c, Locator::Id("recovery-codes"))
+        .await
+        .text()
+        .await
+        .unwrap();
     assert_eq!(codes.lines().count(), 10, "{codes}");
     shot(&c, "02-recovery-codes").await;
-    wait_for(&c, Locator::LinkText("继续")).await.click().await.unwrap();
+    wait_for(&c, Locator::LinkText("继续"))
+        .await
+        .click()
+        .await
+        .unwrap();
     wait_text(&c, "合计").await;
     shot(&c, "03-home").await;
     c.delete_all_cookies().await.unwrap();
@@ -190,7 +253,11 @@ async fn a_clerk_and_an_officer_in_chromium() {
     // 3. Import a messy roster through the page: preview with errors by row and column, confirm,
     //    then correct the rejected row in the form.
     let town = app.tree.get(&app.town_a).unwrap().name.clone();
-    let (good1, good2, fixed) = (id_with_check("500110198002020013"), id_with_check("500110197503030024"), id_with_check("500110199004040035"));
+    let (good1, good2, fixed) = (
+        id_with_check("500110198002020013"),
+        id_with_check("500110197503030024"),
+        id_with_check("500110199004040035"),
+    );
     let mut broken = fixed.clone();
     broken.replace_range(17.., if fixed.ends_with('1') { "2" } else { "1" });
     let dir = tempfile::tempdir().unwrap();
@@ -198,13 +265,52 @@ async fn a_clerk_and_an_officer_in_chromium() {
     let mut wb = rust_xlsxwriter::Workbook::new();
     let ws = wb.add_worksheet();
     ws.write(0, 0, format!("{town}精神障碍患者花名册")).unwrap();
-    for (c, h) in ["序号", "乡镇（街道）", "姓 名", "性别", "公民身份号码", "家庭住址", "监护人姓名", "联系电话"].iter().enumerate() {
+    for (c, h) in [
+        "序号",
+        "乡镇（街道）",
+        "姓 名",
+        "性别",
+        "公民身份号码",
+        "家庭住址",
+        "监护人姓名",
+        "联系电话",
+    ]
+    .iter()
+    .enumerate()
+    {
         ws.write(2, c as u16, *h).unwrap();
     }
     let rows = [
-        ["1", town.as_str(), "李建国", "男", good1.as_str(), "幸福路3号", "李大国", "13900139000"],
-        ["2", town.as_str(), "赵春梅", "女", good2.as_str(), "幸福路5号", "", ""],
-        ["3", town.as_str(), "孙立新", "男", broken.as_str(), "幸福路7号", "孙大新", "13700137000"],
+        [
+            "1",
+            town.as_str(),
+            "李建国",
+            "男",
+            good1.as_str(),
+            "幸福路3号",
+            "李大国",
+            "13900139000",
+        ],
+        [
+            "2",
+            town.as_str(),
+            "赵春梅",
+            "女",
+            good2.as_str(),
+            "幸福路5号",
+            "",
+            "",
+        ],
+        [
+            "3",
+            town.as_str(),
+            "孙立新",
+            "男",
+            broken.as_str(),
+            "幸福路7号",
+            "孙大新",
+            "13700137000",
+        ],
     ];
     for (r, row) in rows.iter().enumerate() {
         for (c, v) in row.iter().enumerate() {
@@ -214,74 +320,149 @@ async fn a_clerk_and_an_officer_in_chromium() {
     ws.write(6, 0, "合计").unwrap();
     wb.save(&roster).unwrap();
     c.goto(&app.url("/import")).await.unwrap();
-    wait_for(&c, Locator::Css("input[type=file]")).await.send_keys(roster.to_str().unwrap()).await.unwrap();
+    wait_for(&c, Locator::Css("input[type=file]"))
+        .await
+        .send_keys(roster.to_str().unwrap())
+        .await
+        .unwrap();
     submit(&c, "form.upload").await;
     let preview = wait_text(&c, "导入检查").await;
-    assert!(preview.contains("身份证号") && preview.contains("校验"), "row 6's ID error: {preview}");
+    assert!(
+        preview.contains("身份证号") && preview.contains("校验"),
+        "row 6's ID error: {preview}"
+    );
     shot(&c, "04-import-preview").await;
     submit(&c, "form.confirm").await;
     wait_text(&c, "导入完成").await;
     shot(&c, "05-import-done").await;
-    wait_for(&c, Locator::Css("form.rejected button")).await.click().await.unwrap();
+    wait_for(&c, Locator::Css("form.rejected button"))
+        .await
+        .click()
+        .await
+        .unwrap();
     wait_path(&c, "/persons/new").await;
     wait_for(&c, Locator::Id("err-id_number")).await;
     shot(&c, "06-correct-row").await;
     fill(&c, "id_number", &fixed).await;
     submit(&c, "form.entry").await;
     let saved = wait_text(&c, "已登记入档").await;
-    assert!(saved.contains("孙立新") && !saved.contains(&fixed), "saved, ID masked: {saved}");
+    assert!(
+        saved.contains("孙立新") && !saved.contains(&fixed),
+        "saved, ID masked: {saved}"
+    );
 
     // 4. Search by pinyin initials, open the person: sensitive fields are masked.
-    let person = app.all_persons().await.into_iter().find(|p| p.record.data.residence_region.starts_with(&app.town_a)).unwrap();
+    let person = app
+        .all_persons()
+        .await
+        .into_iter()
+        .find(|p| p.record.data.residence_region.starts_with(&app.town_a))
+        .unwrap();
     let initials = persons::name_initials(&person.record.data.name);
     c.goto(&app.url("/persons")).await.unwrap();
     fill(&c, "q", &initials).await;
     submit(&c, "form.search").await;
     shot(&c, "07-search-pinyin").await;
-    wait_for(&c, Locator::Css(&format!("a[href=\"/persons/{}\"]", person.id))).await.click().await.unwrap();
+    wait_for(
+        &c,
+        Locator::Css(&format!("a[href=\"/persons/{}\"]", person.id)),
+    )
+    .await
+    .click()
+    .await
+    .unwrap();
     let page = wait_text(&c, &person.record.data.name).await;
     assert!(!page.contains(&person.record.data.id_number), "ID masked");
     shot(&c, "08-person-masked").await;
 
     // 5. Reveal the ID number with a reason (htmx swaps the cell in place).
     let cell = wait_for(&c, Locator::Id("f-id_number")).await;
-    cell.find(Locator::Css("input[name=reason]")).await.unwrap().send_keys("入户随访核对身份").await.unwrap();
-    cell.find(Locator::Css("button[type=submit]")).await.unwrap().click().await.unwrap();
+    cell.find(Locator::Css("input[name=reason]"))
+        .await
+        .unwrap()
+        .send_keys("入户随访核对身份")
+        .await
+        .unwrap();
+    cell.find(Locator::Css("button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
     let mut revealed = String::new();
     for _ in 0..50 {
-        revealed = c.find(Locator::Id("f-id_number")).await.unwrap().text().await.unwrap();
+        revealed = c
+            .find(Locator::Id("f-id_number"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
         if revealed.contains(&person.record.data.id_number) {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert!(revealed.contains(&person.record.data.id_number), "revealed: {revealed}");
-    assert!(c.current_url().await.unwrap().path().ends_with(&format!("/persons/{}", person.id)), "htmx: no page change");
+    assert!(
+        revealed.contains(&person.record.data.id_number),
+        "revealed: {revealed}"
+    );
+    assert!(
+        c.current_url()
+            .await
+            .unwrap()
+            .path()
+            .ends_with(&format!("/persons/{}", person.id)),
+        "htmx: no page change"
+    );
     shot(&c, "09-person-revealed").await;
     c.delete_all_cookies().await.unwrap();
 
     // 6. An auditor sees the reveal, with its reason, in the audit log.
     app.add_user("shenji", Role::Auditor, COUNTY, false).await;
     let mut tx = app.db.begin().await.unwrap();
-    let auditor = store_accounts::find_user(&mut tx, "shenji").await.unwrap().unwrap();
+    let auditor = store_accounts::find_user(&mut tx, "shenji")
+        .await
+        .unwrap()
+        .unwrap();
     let secret = accounts::new_totp_secret();
-    store_accounts::set_totp_secret(&mut tx, &auditor, Some(&secret)).await.unwrap();
+    store_accounts::set_totp_secret(&mut tx, &auditor, Some(&secret))
+        .await
+        .unwrap();
     tx.commit().await.unwrap();
     login(&c, &app, "shenji").await;
     wait_path(&c, "/login/totp").await;
-    let code = accounts::totp_code(&secret, u64::try_from(chrono::Utc::now().timestamp()).unwrap()).unwrap();
+    let code = accounts::totp_code(
+        &secret,
+        u64::try_from(chrono::Utc::now().timestamp()).unwrap(),
+    )
+    .unwrap();
     fill(&c, "code", &code).await;
     submit(&c, "form[action=\"/login/totp\"]").await;
     wait_left(&c, "/login/totp").await;
-    c.goto(&app.url("/audit?action=person.reveal")).await.unwrap();
-    let log = wait_for(&c, Locator::Id("audit")).await.text().await.unwrap();
-    assert!(log.contains("user:jiezhen") && log.contains("入户随访核对身份"), "{log}");
+    c.goto(&app.url("/audit?action=person.reveal"))
+        .await
+        .unwrap();
+    let log = wait_for(&c, Locator::Id("audit"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        log.contains("user:jiezhen") && log.contains("入户随访核对身份"),
+        "{log}"
+    );
     shot(&c, "10-audit").await;
     c.close().await.unwrap();
 }
 
 async fn click(c: &Client, css: &str) {
-    c.find(Locator::Css(css)).await.unwrap_or_else(|e| panic!("{css}: {e}")).click().await.unwrap();
+    c.find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"))
+        .click()
+        .await
+        .unwrap();
 }
 
 /// A doctor records a follow-up at risk grade 3 on a tablet-sized window; the police of the county
@@ -289,13 +470,23 @@ async fn click(c: &Client, css: &str) {
 /// record).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_follow_up_at_risk_three_reaches_the_police_in_chromium() {
-    let Some((c, _driver)) = browser().await else { return };
+    let Some((c, _driver)) = browser().await else {
+        return;
+    };
     let (db, dir) = sqlite_db().await;
     let app = spawn_app(db, dir).await;
     app.add_user("yisheng", Role::Doctor, COUNTY, false).await;
     app.add_user("gongan", Role::Police, COUNTY, false).await;
     let id = app.person_in(&app.town_a).await;
-    let name = app.all_persons().await.into_iter().find(|p| p.id == id).unwrap().record.data.name;
+    let name = app
+        .all_persons()
+        .await
+        .into_iter()
+        .find(|p| p.id == id)
+        .unwrap()
+        .record
+        .data
+        .name;
 
     // The police see no one before (no one at risk ≥ 3).
     login(&c, &app, "gongan").await;
@@ -308,18 +499,31 @@ async fn a_follow_up_at_risk_three_reaches_the_police_in_chromium() {
     login(&c, &app, "yisheng").await;
     wait_left(&c, "/login").await;
     c.set_window_size(820, 1180).await.unwrap();
-    c.goto(&app.url(&format!("/persons/{id}/followups/new"))).await.unwrap();
+    c.goto(&app.url(&format!("/persons/{id}/followups/new")))
+        .await
+        .unwrap();
     wait_text(&c, "严重精神障碍患者随访服务记录表").await;
     shot(&c, "11-followup-form").await;
     // Submitting with the clinical items missing: every problem listed, nothing saved.
     click(&c, "form.followup button[type=submit]").await;
     let text = wait_text(&c, "没有保存").await;
-    assert!(text.contains("【危险性评估】未填写") && text.contains("【自知力】未填写"), "{text}");
+    assert!(
+        text.contains("【危险性评估】未填写") && text.contains("【自知力】未填写"),
+        "{text}"
+    );
     shot(&c, "12-followup-errors").await;
     for (name, value) in [
-        ("mode", "home"), ("risk_grade", "3"), ("symptom_level", "marked"), ("insight", "partial"), ("social.self_care", "fair"),
-        ("social.housework", "fair"), ("social.work", "na"), ("social.learning", "fair"), ("social.interpersonal", "poor"),
-        ("adherence", "intermittent"), ("symptoms", "suspicion"),
+        ("mode", "home"),
+        ("risk_grade", "3"),
+        ("symptom_level", "marked"),
+        ("insight", "partial"),
+        ("social.self_care", "fair"),
+        ("social.housework", "fair"),
+        ("social.work", "na"),
+        ("social.learning", "fair"),
+        ("social.interpersonal", "poor"),
+        ("adherence", "intermittent"),
+        ("symptoms", "suspicion"),
     ] {
         click(&c, &format!("input[name=\"{name}\"][value=\"{value}\"]")).await;
     }
@@ -327,7 +531,10 @@ async fn a_follow_up_at_risk_three_reaches_the_police_in_chromium() {
     fill(&c, "drug1.night_mg", "2").await;
     click(&c, "form.followup button[type=submit]").await;
     let page = wait_text(&c, "已记录随访").await;
-    assert!(page.contains("病情分类“不稳定”") && page.contains("立即转诊"), "{page}");
+    assert!(
+        page.contains("病情分类“不稳定”") && page.contains("立即转诊"),
+        "{page}"
+    );
     shot(&c, "13-followup-recorded").await;
     c.delete_all_cookies().await.unwrap();
 
@@ -337,12 +544,20 @@ async fn a_follow_up_at_risk_three_reaches_the_police_in_chromium() {
     wait_left(&c, "/login").await;
     c.goto(&app.url("/notifications")).await.unwrap();
     let notes = wait_text(&c, "高风险提醒").await;
-    assert!(notes.contains(&name) && notes.contains("1 条未读") && notes.contains("随访评估危险性 3 级"), "{notes}");
+    assert!(
+        notes.contains(&name)
+            && notes.contains("1 条未读")
+            && notes.contains("随访评估危险性 3 级"),
+        "{notes}"
+    );
     shot(&c, "14-police-notification").await;
     click(&c, "table.notifications a").await;
     wait_path(&c, &format!("/persons/{id}")).await;
     let person = wait_text(&c, &name).await;
-    assert!(person.contains("危险性评估") && !person.contains("利培酮") && !person.contains("随访记录"), "{person}");
+    assert!(
+        person.contains("危险性评估") && !person.contains("利培酮") && !person.contains("随访记录"),
+        "{person}"
+    );
     shot(&c, "15-police-person").await;
     c.close().await.unwrap();
 }
@@ -352,11 +567,14 @@ async fn a_follow_up_at_risk_three_reaches_the_police_in_chromium() {
 /// the receiving township finds it waiting, accepts it, and the patient is in its registry.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_discharge_referral_is_accepted_into_the_township_registry_in_chromium() {
-    let Some((c, _driver)) = browser().await else { return };
+    let Some((c, _driver)) = browser().await else {
+        return;
+    };
     let (db, dir) = sqlite_db().await;
     let app = spawn_app(db, dir).await;
     app.add_user("yiyuan", Role::Hospital, COUNTY, false).await;
-    app.add_user("jiezhen", Role::Township, &app.town_b, false).await;
+    app.add_user("jiezhen", Role::Township, &app.town_b, false)
+        .await;
     let id_number = id_with_check(&format!("{COUNTY}19790315532"));
     let town_name = app.tree.get(&app.town_b).unwrap().name.clone();
 
@@ -368,13 +586,27 @@ async fn a_discharge_referral_is_accepted_into_the_township_registry_in_chromium
     click(&c, "a[href=\"/referrals/new\"]").await;
     wait_text(&c, "出院患者（尚未在社区登记）").await;
     for (name, value) in [
-        ("name", "赵康复"), ("sex", "女"), ("id_number", id_number.as_str()), ("grade", "精神二级"), ("address", "团结路8号"),
-        ("guardian", "赵父"), ("guardian_phone", "13600002222"), ("reason", "病情稳定，出院回社区"),
+        ("name", "赵康复"),
+        ("sex", "女"),
+        ("id_number", id_number.as_str()),
+        ("grade", "精神二级"),
+        ("address", "团结路8号"),
+        ("guardian", "赵父"),
+        ("guardian_phone", "13600002222"),
+        ("reason", "病情稳定，出院回社区"),
     ] {
         fill(&c, name, value).await;
     }
-    c.find(Locator::Css("select[name=\"to_region\"]")).await.unwrap().select_by_value(&app.town_b).await.unwrap();
-    let boxes = c.find_all(Locator::Css("input[name=\"documents\"]")).await.unwrap();
+    c.find(Locator::Css("select[name=\"to_region\"]"))
+        .await
+        .unwrap()
+        .select_by_value(&app.town_b)
+        .await
+        .unwrap();
+    let boxes = c
+        .find_all(Locator::Css("input[name=\"documents\"]"))
+        .await
+        .unwrap();
     assert_eq!(boxes.len(), 7, "一历六单");
     for b in &boxes[1..] {
         b.click().await.unwrap();
@@ -382,14 +614,31 @@ async fn a_discharge_referral_is_accepted_into_the_township_registry_in_chromium
     shot(&c, "21-referral-form").await;
     click(&c, "form.followup button[type=submit]").await;
     let text = wait_text(&c, "没有发出").await;
-    assert!(text.contains("转介材料不全") && text.contains("病历摘要"), "{text}");
+    assert!(
+        text.contains("转介材料不全") && text.contains("病历摘要"),
+        "{text}"
+    );
     // What was entered is kept; tick the missing one and send.
-    let kept = c.find(Locator::Css("input[name=\"name\"]")).await.unwrap().prop("value").await.unwrap();
+    let kept = c
+        .find(Locator::Css("input[name=\"name\"]"))
+        .await
+        .unwrap()
+        .prop("value")
+        .await
+        .unwrap();
     assert_eq!(kept.as_deref(), Some("赵康复"));
-    c.find(Locator::Css("input[name=\"documents\"]")).await.unwrap().click().await.unwrap();
+    c.find(Locator::Css("input[name=\"documents\"]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
     click(&c, "form.followup button[type=submit]").await;
     let sent = wait_text(&c, "转介已发出").await;
-    assert!(sent.contains("赵康复") && sent.contains("尚未建档") && !sent.contains(&id_number), "{sent}");
+    assert!(
+        sent.contains("赵康复") && sent.contains("尚未建档") && !sent.contains(&id_number),
+        "{sent}"
+    );
     shot(&c, "22-referral-sent").await;
     c.delete_all_cookies().await.unwrap();
 
@@ -398,7 +647,10 @@ async fn a_discharge_referral_is_accepted_into_the_township_registry_in_chromium
     wait_left(&c, "/login").await;
     c.goto(&app.url("/referrals?view=waiting")).await.unwrap();
     let list = wait_text(&c, "赵康复").await;
-    assert!(list.contains("未登记") && list.contains(&town_name), "{list}");
+    assert!(
+        list.contains("未登记") && list.contains(&town_name),
+        "{list}"
+    );
     shot(&c, "23-township-waiting").await;
     click(&c, "table.data a[href^=\"/referrals/\"]").await;
     wait_text(&c, "办理经过").await;
@@ -410,7 +662,12 @@ async fn a_discharge_referral_is_accepted_into_the_township_registry_in_chromium
     c.goto(&app.url("/persons")).await.unwrap();
     let persons = wait_text(&c, "赵康复").await;
     assert!(persons.contains("赵康复"), "{persons}");
-    let in_db = app.all_persons().await.into_iter().find(|p| p.record.data.id_number == id_number).expect("registered");
+    let in_db = app
+        .all_persons()
+        .await
+        .into_iter()
+        .find(|p| p.record.data.id_number == id_number)
+        .expect("registered");
     assert_eq!(in_db.record.data.residence_region, app.town_b);
     c.close().await.unwrap();
 }
@@ -419,16 +676,31 @@ async fn a_discharge_referral_is_accepted_into_the_township_registry_in_chromium
 /// SDSS assessment for one of them; the person page shows both.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_group_session_and_an_sdss_reach_the_person_page_in_chromium() {
-    let Some((c, _driver)) = browser().await else { return };
+    let Some((c, _driver)) = browser().await else {
+        return;
+    };
     let (db, dir) = sqlite_db().await;
     let app = spawn_app(db, dir).await;
     // A worker of the county's centre: the fixture's townships hold a few persons each.
     app.add_user("shegong", Role::Worker, COUNTY, false).await;
     let scope = jingkang_core::regions::Scope::of(app.tree.get(COUNTY).unwrap());
     let mut tx = app.db.begin().await.unwrap();
-    let group = persons::list(&mut tx, &scope, &persons::ListFilter { limit: Some(8), ..Default::default() }).await.unwrap();
+    let group = persons::list(
+        &mut tx,
+        &scope,
+        &persons::ListFilter {
+            limit: Some(8),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
     tx.commit().await.unwrap();
-    assert_eq!(group.len(), 8, "the fixture's county has 8 persons to serve");
+    assert_eq!(
+        group.len(),
+        8,
+        "the fixture's county has 8 persons to serve"
+    );
     for p in &group {
         jingkang_core::on_pool!(&app.db, db => sqlx::query("UPDATE persons SET registration_state = 'in_service' WHERE id = $1").bind(p.id).execute(db).await.map(drop)).unwrap();
     }
@@ -442,48 +714,95 @@ async fn a_group_session_and_an_sdss_reach_the_person_page_in_chromium() {
     wait_path(&c, "/services").await;
     click(&c, "a[href=\"/services/new\"]").await;
     wait_text(&c, "参加者").await;
-    c.find(Locator::Css("select[name=\"item\"]")).await.unwrap().select_by_value("group_activity").await.unwrap();
+    c.find(Locator::Css("select[name=\"item\"]"))
+        .await
+        .unwrap()
+        .select_by_value("group_activity")
+        .await
+        .unwrap();
     let today = jingkang_web::entry::today().to_string();
     click(&c, &format!("input[name=\"dates\"][value=\"{today}\"]")).await;
     for p in &group {
-        click(&c, &format!("input[name=\"participants\"][value=\"{}\"]", p.id)).await;
+        click(
+            &c,
+            &format!("input[name=\"participants\"][value=\"{}\"]", p.id),
+        )
+        .await;
     }
     fill(&c, "notes", "手工小组第一次活动").await;
     shot(&c, "31-group-session-form").await;
     click(&c, "form.followup button[type=submit]").await;
     let done = wait_text(&c, "已保存 1 次服务，每次 8 名参加者").await;
-    assert!(done.contains("小组活动") && done.contains("手工小组第一次活动"), "{done}");
+    assert!(
+        done.contains("小组活动") && done.contains("手工小组第一次活动"),
+        "{done}"
+    );
     shot(&c, "32-sessions").await;
 
     // 2. The first participant's page → 新增评估 → SDSS, one tap per item.
-    c.goto(&app.url(&format!("/persons/{}", first.id))).await.unwrap();
+    c.goto(&app.url(&format!("/persons/{}", first.id)))
+        .await
+        .unwrap();
     wait_text(&c, "康复评估").await;
-    click(&c, &format!("a[href=\"/persons/{}/assessments/new\"]", first.id)).await;
+    click(
+        &c,
+        &format!("a[href=\"/persons/{}/assessments/new\"]", first.id),
+    )
+    .await;
     wait_text(&c, "社会功能缺陷筛选量表").await;
-    for (key, value) in [("work", "1"), ("marriage", "9"), ("parenting", "9"), ("withdrawal", "1"), ("outside_activity", "0"), ("home_activity", "0"),
-        ("family_role", "0"), ("self_care", "0"), ("interest", "1"), ("responsibility", "0")] {
+    for (key, value) in [
+        ("work", "1"),
+        ("marriage", "9"),
+        ("parenting", "9"),
+        ("withdrawal", "1"),
+        ("outside_activity", "0"),
+        ("home_activity", "0"),
+        ("family_role", "0"),
+        ("self_care", "0"),
+        ("interest", "1"),
+        ("responsibility", "0"),
+    ] {
         click(&c, &format!("input[name=\"{key}\"][value=\"{value}\"]")).await;
     }
     shot(&c, "33-sdss-form").await;
     click(&c, "form.followup button[type=submit]").await;
     let page = wait_text(&c, "评估已保存").await;
-    assert!(page.contains("SDSS") && page.contains("有社会功能缺陷"), "{page}");
-    assert!(page.contains("小组活动") && page.contains(&today), "the session is on the person page too: {page}");
+    assert!(
+        page.contains("SDSS") && page.contains("有社会功能缺陷"),
+        "{page}"
+    );
+    assert!(
+        page.contains("小组活动") && page.contains(&today),
+        "the session is on the person page too: {page}"
+    );
     shot(&c, "34-person-services-and-assessment").await;
 
     // 3. 制定康复计划 from the person page: goals, times per month, the guardian's signature.
     click(&c, &format!("a[href=\"/persons/{}/plans/new\"]", first.id)).await;
     wait_text(&c, "这是此人的第一份康复计划").await;
-    let goals = c.find(Locator::Css("textarea[name=\"goals\"]")).await.unwrap();
+    let goals = c
+        .find(Locator::Css("textarea[name=\"goals\"]"))
+        .await
+        .unwrap();
     goals.send_keys("规律服药，每周参加小组活动").await.unwrap();
     fill(&c, "per_month_group_activity", "4").await;
     fill(&c, "per_month_medication", "2").await;
     click(&c, "input[name=\"signed_by\"][value=\"guardian\"]").await;
-    c.execute(&format!("document.querySelector('input[name=\"signed_on\"]').value = '{today}';"), vec![]).await.unwrap();
+    c.execute(
+        &format!("document.querySelector('input[name=\"signed_on\"]').value = '{today}';"),
+        vec![],
+    )
+    .await
+    .unwrap();
     shot(&c, "35-plan-form").await;
     click(&c, "form.followup button[type=submit]").await;
     let page = wait_text(&c, "康复计划第 1 版已保存").await;
-    assert!(page.contains("小组活动 每月 4 次") && page.contains("服药训练 每月 2 次") && page.contains(&format!("监护人于 {today} 签字")), "{page}");
+    assert!(
+        page.contains("小组活动 每月 4 次")
+            && page.contains("服药训练 每月 2 次")
+            && page.contains(&format!("监护人于 {today} 签字")),
+        "{page}"
+    );
     shot(&c, "36-person-plan").await;
     c.close().await.unwrap();
 }
@@ -493,10 +812,13 @@ async fn a_group_session_and_an_sdss_reach_the_person_page_in_chromium() {
 /// its charts drawn by the vendored ECharts, a figure opened to the persons behind it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_quarterly_report_is_signed_and_the_dashboard_drills_down_in_chromium() {
-    let Some((c, _driver)) = browser().await else { return };
+    let Some((c, _driver)) = browser().await else {
+        return;
+    };
     let (db, dir) = sqlite_db().await;
     let app = spawn_app(db, dir).await;
-    app.add_user("tianbao", Role::Township, &app.town_a, false).await;
+    app.add_user("tianbao", Role::Township, &app.town_a, false)
+        .await;
     app.add_user("shenhe", Role::Civil, COUNTY, false).await;
     // The persons of town_a have a severe disorder and were in the registry all year.
     let like = format!("{}%", app.town_a);
@@ -508,7 +830,9 @@ async fn a_quarterly_report_is_signed_and_the_dashboard_drills_down_in_chromium(
     // 1. The township fills the hand-entered columns and 填报s.
     login(&c, &app, "tianbao").await;
     wait_left(&c, "/login").await;
-    c.goto(&app.url("/reports/fujian2?quarter=2026Q3")).await.unwrap();
+    c.goto(&app.url("/reports/fujian2?quarter=2026Q3"))
+        .await
+        .unwrap();
     wait_text(&c, "本镇街填报").await;
     fill(&c, "m2", "3").await;
     fill(&c, "m16", "1").await;
@@ -522,57 +846,134 @@ async fn a_quarterly_report_is_signed_and_the_dashboard_drills_down_in_chromium(
     // 2. 民政 (after the TOTP enrolment its role requires) 审核s and 签发s.
     login(&c, &app, "shenhe").await;
     wait_path(&c, "/account/totp").await;
-    let secret = wait_for(&c, Locator::Id("totp-secret")).await.text().await.unwrap();
-    let code = accounts::totp_code(&secret, u64::try_from(chrono::Utc::now().timestamp()).unwrap()).unwrap();
+    let secret = wait_for(&c, Locator::Id("totp-secret"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let code = accounts::totp_code(
+        &secret,
+        u64::try_from(chrono::Utc::now().timestamp()).unwrap(),
+    )
+    .unwrap();
     fill(&c, "code", &code).await;
     submit(&c, "form[action=\"/account/totp\"]").await;
-    wait_for(&c, Locator::LinkText("继续")).await.click().await.unwrap();
+    wait_for(&c, Locator::LinkText("继续"))
+        .await
+        .click()
+        .await
+        .unwrap();
     wait_left(&c, "/account/totp").await;
-    c.goto(&app.url("/reports/fujian2?quarter=2026Q3")).await.unwrap();
+    c.goto(&app.url("/reports/fujian2?quarter=2026Q3"))
+        .await
+        .unwrap();
     wait_text(&c, "已填报，待审核").await;
     shot(&c, "41-report-to-review").await;
-    let name = c.find(Locator::Css("form[action$=\"/review\"] input[name=\"name\"]")).await.unwrap();
+    let name = c
+        .find(Locator::Css(
+            "form[action$=\"/review\"] input[name=\"name\"]",
+        ))
+        .await
+        .unwrap();
     name.clear().await.unwrap();
     name.send_keys("李审核").await.unwrap();
     click(&c, "form[action$=\"/review\"] button[value=\"approve\"]").await;
     wait_text(&c, "已审核，待签发").await;
-    let name = c.find(Locator::Css("form[action$=\"/sign\"] input[name=\"name\"]")).await.unwrap();
+    let name = c
+        .find(Locator::Css("form[action$=\"/sign\"] input[name=\"name\"]"))
+        .await
+        .unwrap();
     name.clear().await.unwrap();
     name.send_keys("张负责").await.unwrap();
     click(&c, "form[action$=\"/sign\"] button[type=\"submit\"]").await;
     let page = wait_text(&c, "已签发，本季度报表已冻结").await;
-    assert!(page.contains("签发 张负责") && page.contains("审核 李审核"), "{page}");
+    assert!(
+        page.contains("签发 张负责") && page.contains("审核 李审核"),
+        "{page}"
+    );
     shot(&c, "42-report-signed").await;
 
     // 3. The download, as the page's form posts it (with a reason), read back.
-    let got = c.execute_async(
-        "const done = arguments[arguments.length - 1];
+    let got = c
+        .execute_async(
+            "const done = arguments[arguments.length - 1];
          const f = document.querySelector('form[action=\"/reports/fujian2/export\"]');
          const body = new URLSearchParams(new FormData(f)); body.set('reason', '报送区政府');
          fetch(f.action, { method: 'POST', body }).then(r => r.arrayBuffer().then(b => {
            done([r.status, r.headers.get('content-type'), Array.from(new Uint8Array(b))]);
-         }));", vec![]).await.unwrap();
+         }));",
+            vec![],
+        )
+        .await
+        .unwrap();
     assert_eq!(got[0].as_i64(), Some(200), "{got:?}");
-    assert!(got[1].as_str().unwrap().contains("spreadsheetml"), "{got:?}");
-    let bytes: Vec<u8> = got[2].as_array().unwrap().iter().map(|b| u8::try_from(b.as_u64().unwrap()).unwrap()).collect();
-    let mut wb: calamine::Xlsx<_> = calamine::open_workbook_from_rs(std::io::Cursor::new(bytes)).unwrap();
+    assert!(
+        got[1].as_str().unwrap().contains("spreadsheetml"),
+        "{got:?}"
+    );
+    let bytes: Vec<u8> = got[2]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| u8::try_from(b.as_u64().unwrap()).unwrap())
+        .collect();
+    let mut wb: calamine::Xlsx<_> =
+        calamine::open_workbook_from_rs(std::io::Cursor::new(bytes)).unwrap();
     let sheet = calamine::Reader::worksheet_range(&mut wb, "2026Q3").unwrap();
-    let row = (0..sheet.height() as u32).find(|r| sheet.get_value((*r, 0)) == Some(&calamine::Data::String(town.clone()))).unwrap();
-    assert_eq!(sheet.get_value((row, 2)).and_then(calamine::DataType::as_f64), Some(3.0), "the hand-entered figure as signed");
-    assert_eq!(sheet.get_value((row, 3)).and_then(calamine::DataType::as_f64), Some(in_town as f64), "column 3: the severe persons on the day");
+    let row = (0..sheet.height() as u32)
+        .find(|r| sheet.get_value((*r, 0)) == Some(&calamine::Data::String(town.clone())))
+        .unwrap();
+    assert_eq!(
+        sheet
+            .get_value((row, 2))
+            .and_then(calamine::DataType::as_f64),
+        Some(3.0),
+        "the hand-entered figure as signed"
+    );
+    assert_eq!(
+        sheet
+            .get_value((row, 3))
+            .and_then(calamine::DataType::as_f64),
+        Some(in_town as f64),
+        "column 3: the severe persons on the day"
+    );
 
     // 4. 工作指标: the charts are drawn; 管理率's gap for the township opens its persons.
-    c.goto(&app.url("/indicators?quarter=2026Q3")).await.unwrap();
-    wait_for(&c, Locator::Css("[data-chart=\"bar-management_rate\"][data-drawn=\"1\"] canvas")).await;
+    c.goto(&app.url("/indicators?quarter=2026Q3"))
+        .await
+        .unwrap();
+    wait_for(
+        &c,
+        Locator::Css("[data-chart=\"bar-management_rate\"][data-drawn=\"1\"] canvas"),
+    )
+    .await;
     wait_text(&c, "管理率：近四个季度合计").await;
-    wait_for(&c, Locator::Css("[data-chart=\"line-management_rate\"][data-drawn=\"1\"] canvas")).await;
+    wait_for(
+        &c,
+        Locator::Css("[data-chart=\"line-management_rate\"][data-drawn=\"1\"] canvas"),
+    )
+    .await;
     shot(&c, "43-indicators").await;
-    let gap = format!("a[href=\"/indicators/list?code=management_rate&region={}&quarter=2026Q3&part=gap\"]", app.town_a);
-    assert_eq!(c.find(Locator::Css(&gap)).await.unwrap().text().await.unwrap(), in_town.to_string());
+    let gap = format!(
+        "a[href=\"/indicators/list?code=management_rate&region={}&quarter=2026Q3&part=gap\"]",
+        app.town_a
+    );
+    assert_eq!(
+        c.find(Locator::Css(&gap))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+        in_town.to_string()
+    );
     click(&c, &gap).await;
     let page = wait_text(&c, "管理率 · 未达").await;
     assert!(page.contains(&format!("{in_town} 人")), "{page}");
-    let rows = c.find_all(Locator::Css("table.worklist tbody tr")).await.unwrap();
+    let rows = c
+        .find_all(Locator::Css("table.worklist tbody tr"))
+        .await
+        .unwrap();
     assert_eq!(rows.len() as i64, in_town.min(50));
     shot(&c, "44-indicator-persons").await;
     c.close().await.unwrap();

@@ -125,17 +125,42 @@ fn child_peak_rss_mb(pid: u32) -> Option<f64> {
 pub async fn run(cmd: BenchCmd, url: &str) -> anyhow::Result<ExitCode> {
     match cmd {
         BenchCmd::Search { queries } => crate::bench_web::search(url, queries).await,
-        BenchCmd::Web { connections, seconds } => crate::bench_web::web(url, connections, seconds).await,
-        BenchCmd::Care { queries, records, concurrency } => crate::bench_care::care(url, queries, records, concurrency).await,
-        BenchCmd::Standard { queries, quarter } => crate::bench_care::standard(url, queries, quarter.as_deref(), false).await,
-        BenchCmd::Report { queries, quarter } => crate::bench_care::standard(url, queries, quarter.as_deref(), true).await,
-        BenchCmd::Indicators { queries, quarter } => crate::bench_care::indicators(url, queries, quarter.as_deref()).await,
-        BenchCmd::Phase { phase, file, db, county } => {
+        BenchCmd::Web {
+            connections,
+            seconds,
+        } => crate::bench_web::web(url, connections, seconds).await,
+        BenchCmd::Care {
+            queries,
+            records,
+            concurrency,
+        } => crate::bench_care::care(url, queries, records, concurrency).await,
+        BenchCmd::Standard { queries, quarter } => {
+            crate::bench_care::standard(url, queries, quarter.as_deref(), false).await
+        }
+        BenchCmd::Report { queries, quarter } => {
+            crate::bench_care::standard(url, queries, quarter.as_deref(), true).await
+        }
+        BenchCmd::Indicators { queries, quarter } => {
+            crate::bench_care::indicators(url, queries, quarter.as_deref()).await
+        }
+        BenchCmd::Phase {
+            phase,
+            file,
+            db,
+            county,
+        } => {
             let out = phase_run(&phase, &file, db.as_deref(), &county).await?;
             out!("{out}");
             Ok(ExitCode::SUCCESS)
         }
-        BenchCmd::Import { rows, file, postgres, python, work_dir, repeat } => {
+        BenchCmd::Import {
+            rows,
+            file,
+            postgres,
+            python,
+            work_dir,
+            repeat,
+        } => {
             std::fs::create_dir_all(&work_dir)?;
             let file = match file {
                 Some(f) => f,
@@ -144,7 +169,17 @@ pub async fn run(cmd: BenchCmd, url: &str) -> anyhow::Result<ExitCode> {
                     if !f.exists() {
                         eprintln!("generating {} ({rows} rows)…", f.display());
                         let status = Command::new(std::env::current_exe()?)
-                            .args(["gen", "roster", "--rows", &rows.to_string(), "--seed", "7", "--error-rate", "0.01", "--out"])
+                            .args([
+                                "gen",
+                                "roster",
+                                "--rows",
+                                &rows.to_string(),
+                                "--seed",
+                                "7",
+                                "--error-rate",
+                                "0.01",
+                                "--out",
+                            ])
                             .arg(&f)
                             .status()?;
                         if !status.success() {
@@ -178,9 +213,15 @@ pub async fn run(cmd: BenchCmd, url: &str) -> anyhow::Result<ExitCode> {
             results.push(best("dry-run", Some(dry))?);
             let mut sqlite_best: Option<Value> = None;
             for i in 0..repeat.max(1) {
-                let url = format!("sqlite://{}", sqlite_dir.join(format!("import-{i}.db")).display());
+                let url = format!(
+                    "sqlite://{}",
+                    sqlite_dir.join(format!("import-{i}.db")).display()
+                );
                 let v = spawn_phase("sqlite", &file, Some(&url))?;
-                if sqlite_best.as_ref().is_none_or(|b| v["seconds"].as_f64() < b["seconds"].as_f64()) {
+                if sqlite_best
+                    .as_ref()
+                    .is_none_or(|b| v["seconds"].as_f64() < b["seconds"].as_f64())
+                {
                     sqlite_best = Some(v);
                 }
             }
@@ -192,7 +233,10 @@ pub async fn run(cmd: BenchCmd, url: &str) -> anyhow::Result<ExitCode> {
                     let v = spawn_phase("postgres", &file, Some(&url));
                     drop_pg_database(pg, &name).await?;
                     let v = v?;
-                    if pg_best.as_ref().is_none_or(|b| v["seconds"].as_f64() < b["seconds"].as_f64()) {
+                    if pg_best
+                        .as_ref()
+                        .is_none_or(|b| v["seconds"].as_f64() < b["seconds"].as_f64())
+                    {
                         pg_best = Some(v);
                     }
                 }
@@ -203,7 +247,12 @@ pub async fn run(cmd: BenchCmd, url: &str) -> anyhow::Result<ExitCode> {
                 Err(e) => results.push(json!({"phase": "python", "skipped": format!("{e:#}")})),
             }
             let _ = std::fs::remove_dir_all(&sqlite_dir);
-            let secs = |p: &str| results.iter().find(|r| r["phase"] == p).and_then(|r| r["seconds"].as_f64());
+            let secs = |p: &str| {
+                results
+                    .iter()
+                    .find(|r| r["phase"] == p)
+                    .and_then(|r| r["seconds"].as_f64())
+            };
             let summary = json!({
                 "file": file.display().to_string(),
                 "phases": results,
@@ -234,7 +283,12 @@ fn spawn_phase(phase: &str, file: &Path, db: Option<&str>) -> anyhow::Result<Val
     Ok(serde_json::from_str(line)?)
 }
 
-async fn phase_run(phase: &str, file: &Path, db: Option<&str>, county: &str) -> anyhow::Result<Value> {
+async fn phase_run(
+    phase: &str,
+    file: &Path,
+    db: Option<&str>,
+    county: &str,
+) -> anyhow::Result<Value> {
     if phase == "read-range" {
         // calamine's usual API, which loads the whole sheet into memory: for comparison only.
         use calamine::{Reader, Xlsx, open_workbook};
@@ -243,12 +297,16 @@ async fn phase_run(phase: &str, file: &Path, db: Option<&str>, county: &str) -> 
         let name = wb.sheet_names().first().cloned().context("no sheet")?;
         let range = wb.worksheet_range(&name)?;
         let cells = range.used_cells().count();
-        return Ok(json!({"phase": "read-range", "seconds": t.elapsed().as_secs_f64(), "cells": cells, "peak_rss_mb": peak_rss_mb()}));
+        return Ok(
+            json!({"phase": "read-range", "seconds": t.elapsed().as_secs_f64(), "cells": cells, "peak_rss_mb": peak_rss_mb()}),
+        );
     }
     if phase == "read" {
         let t = Instant::now();
         let cells = bare_read_xlsx(file)?;
-        return Ok(json!({"phase": "read", "seconds": t.elapsed().as_secs_f64(), "cells": cells, "peak_rss_mb": peak_rss_mb()}));
+        return Ok(
+            json!({"phase": "read", "seconds": t.elapsed().as_secs_f64(), "cells": cells, "peak_rss_mb": peak_rss_mb()}),
+        );
     }
     let url = db.context("phase needs --db")?;
     let dry_run = phase == "dry-run";
@@ -264,7 +322,9 @@ async fn phase_run(phase: &str, file: &Path, db: Option<&str>, county: &str) -> 
         progress: None,
     };
     let t = Instant::now();
-    let report = import_roster(&db, &tree, file, &opts).await.map_err(anyhow::Error::from)?;
+    let report = import_roster(&db, &tree, file, &opts)
+        .await
+        .map_err(anyhow::Error::from)?;
     let seconds = t.elapsed().as_secs_f64();
     db.close().await;
     Ok(json!({
@@ -281,7 +341,11 @@ fn run_python(python: &str, file: &Path) -> anyhow::Result<Value> {
     }
     eprintln!("running phase python…");
     let t = Instant::now();
-    let mut child = Command::new(python).arg(script).arg(file).stdout(Stdio::piped()).spawn()
+    let mut child = Command::new(python)
+        .arg(script)
+        .arg(file)
+        .stdout(Stdio::piped())
+        .spawn()
         .with_context(|| format!("cannot run {python}"))?;
     let pid = child.id();
     let mut peak = None;
@@ -309,9 +373,15 @@ fn run_python(python: &str, file: &Path) -> anyhow::Result<Value> {
 
 async fn create_pg_database(server: &str) -> anyhow::Result<(String, String)> {
     let name = format!("jingkang_bench_{}", std::process::id());
-    let mut conn = sqlx::PgConnection::connect(server).await.context("cannot connect to PostgreSQL")?;
-    sqlx::query(&format!("DROP DATABASE IF EXISTS {name}")).execute(&mut conn).await?;
-    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await?;
+    let mut conn = sqlx::PgConnection::connect(server)
+        .await
+        .context("cannot connect to PostgreSQL")?;
+    sqlx::query(&format!("DROP DATABASE IF EXISTS {name}"))
+        .execute(&mut conn)
+        .await?;
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut conn)
+        .await?;
     conn.close().await?;
     let url = match server.rsplit_once('/') {
         Some((base, _)) if base.contains("://") && !base.ends_with('/') => format!("{base}/{name}"),
@@ -322,7 +392,9 @@ async fn create_pg_database(server: &str) -> anyhow::Result<(String, String)> {
 
 async fn drop_pg_database(server: &str, name: &str) -> anyhow::Result<()> {
     let mut conn = sqlx::PgConnection::connect(server).await?;
-    sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut conn).await?;
+    sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .execute(&mut conn)
+        .await?;
     conn.close().await?;
     Ok(())
 }

@@ -41,9 +41,12 @@ pub(crate) fn summary(mut ms: Vec<f64>) -> Value {
 
 /// `queries` persons spread over the registry: (ID number, name, township code).
 async fn sample(db: &Db, queries: usize) -> anyhow::Result<Vec<(String, String, String)>> {
-    let total: i64 = on_pool!(db, p => sqlx::query_scalar("SELECT COUNT(*) FROM persons").fetch_one(p).await)?;
+    let total: i64 =
+        on_pool!(db, p => sqlx::query_scalar("SELECT COUNT(*) FROM persons").fetch_one(p).await)?;
     if total == 0 {
-        bail!("the database holds no persons: load some first (jingkang import roster FILE --county CODE)");
+        bail!(
+            "the database holds no persons: load some first (jingkang import roster FILE --county CODE)"
+        );
     }
     let step = (total / queries as i64).max(1);
     let rows: Vec<(String, String, String)> = on_pool!(db, p => sqlx::query_as(
@@ -63,7 +66,11 @@ pub async fn search(url: &str, queries: usize) -> anyhow::Result<ExitCode> {
             let mut ms = Vec::with_capacity(people.len());
             let mut hits = 0usize;
             for (id, name, town) in &people {
-                let region = if level == "township" { town.clone() } else { town[..6].to_string() };
+                let region = if level == "township" {
+                    town.clone()
+                } else {
+                    town[..6].to_string()
+                };
                 let Some(r) = tree.get(&region) else { continue };
                 let scope = Scope::of(r);
                 let q = match kind {
@@ -71,7 +78,11 @@ pub async fn search(url: &str, queries: usize) -> anyhow::Result<ExitCode> {
                     "name" => name.clone(),
                     _ => persons::name_initials(name),
                 };
-                let filter = ListFilter { limit: Some(51), search: Some(q), ..Default::default() };
+                let filter = ListFilter {
+                    limit: Some(51),
+                    search: Some(q),
+                    ..Default::default()
+                };
                 let t = Instant::now();
                 let mut tx = db.begin().await?;
                 let found = persons::list(&mut tx, &scope, &filter).await?;
@@ -111,11 +122,24 @@ fn parse_ms(s: &str) -> Option<f64> {
 
 fn run_wrk(url: &str, cookie: &str, connections: u32, seconds: u32) -> anyhow::Result<Wrk> {
     let out = Command::new("wrk")
-        .args(["-t2", &format!("-c{connections}"), &format!("-d{seconds}s"), "--latency", "-H", &format!("Cookie: jk_session={cookie}"), url])
+        .args([
+            "-t2",
+            &format!("-c{connections}"),
+            &format!("-d{seconds}s"),
+            "--latency",
+            "-H",
+            &format!("Cookie: jk_session={cookie}"),
+            url,
+        ])
         .output()
         .context("cannot run wrk (Debian: apt-get install wrk)")?;
     let text = String::from_utf8_lossy(&out.stdout).to_string();
-    let mut w = Wrk { requests_per_sec: 0.0, p50_ms: 0.0, p99_ms: 0.0, non_2xx: 0 };
+    let mut w = Wrk {
+        requests_per_sec: 0.0,
+        p50_ms: 0.0,
+        p99_ms: 0.0,
+        non_2xx: 0,
+    };
     for line in text.lines() {
         let t = line.trim();
         if let Some(v) = t.strip_prefix("Requests/sec:") {
@@ -142,12 +166,32 @@ pub async fn web(url: &str, connections: u32, seconds: u32) -> anyhow::Result<Ex
     let username = format!("bench-{}", std::process::id());
     let password = jingkang_core::accounts::generate_password();
     let mut tx = db.begin().await?;
-    let new = NewUser { username: &username, display_name: "压测", role: Role::Township, region_code: &town, password: &password, must_change_password: false, organisation_id: None };
-    store_accounts::create_user(&mut tx, &Actor::cli(), &new).await?.map_err(|e| anyhow::anyhow!("{}", e.0))?;
-    let user = store_accounts::find_user(&mut tx, &username).await?.context("bench user")?;
+    let new = NewUser {
+        username: &username,
+        display_name: "压测",
+        role: Role::Township,
+        region_code: &town,
+        password: &password,
+        must_change_password: false,
+        organisation_id: None,
+    };
+    store_accounts::create_user(&mut tx, &Actor::cli(), &new)
+        .await?
+        .map_err(|e| anyhow::anyhow!("{}", e.0))?;
+    let user = store_accounts::find_user(&mut tx, &username)
+        .await?
+        .context("bench user")?;
     let (cookie, _) = store_accounts::create_session(&mut tx, &user, true).await?;
     let scope = Scope::of(tree.get(&town).context("township")?);
-    let person = persons::list(&mut tx, &scope, &ListFilter { limit: Some(1), ..Default::default() }).await?;
+    let person = persons::list(
+        &mut tx,
+        &scope,
+        &ListFilter {
+            limit: Some(1),
+            ..Default::default()
+        },
+    )
+    .await?;
     let person_id = person.first().context("a person in the township")?.id;
     tx.commit().await?;
 

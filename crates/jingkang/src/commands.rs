@@ -13,7 +13,9 @@ use jingkang_core::regions::{self, RegionTree, Scope};
 use jingkang_core::store::{self, Actor, Db, audit, persons};
 
 use crate::config::database_url;
-use crate::{AuditCmd, Cli, Command, ExportCmd, GenCmd, ImportCmd, OutboxCmd, RegionsCmd, Span, TokenCmd, ui};
+use crate::{
+    AuditCmd, Cli, Command, ExportCmd, GenCmd, ImportCmd, OutboxCmd, RegionsCmd, Span, TokenCmd, ui,
+};
 
 /// Exit code for bad user input (unreadable file, unknown region): nothing was changed.
 pub const EXIT_USER_ERROR: u8 = 2;
@@ -39,31 +41,72 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let url = database_url(&cli.global);
     match cli.command {
         Command::Init { demo, demo_county } => init(&url, demo, &demo_county).await,
-        Command::Serve { listen, demo, demo_county, behind_proxy, tls_cert, tls_key, instruments, indicators } => {
+        Command::Serve {
+            listen,
+            demo,
+            demo_county,
+            behind_proxy,
+            tls_cert,
+            tls_key,
+            instruments,
+            indicators,
+        } => {
             let tls = tls_cert.zip(tls_key);
-            crate::serve::run(&url, listen, (demo, &demo_county), behind_proxy, tls, (instruments, indicators)).await
+            crate::serve::run(
+                &url,
+                listen,
+                (demo, &demo_county),
+                behind_proxy,
+                tls,
+                (instruments, indicators),
+            )
+            .await
         }
         Command::User(cmd) => crate::users::run(&url, cmd).await,
         Command::Org(cmd) => crate::users::org(&url, cmd).await,
         Command::Token(TokenCmd::Create { user }) => crate::users::create_token(&url, &user).await,
-        Command::Import(ImportCmd::Roster { file, county, dry_run, json }) => {
+        Command::Import(ImportCmd::Roster {
+            file,
+            county,
+            dry_run,
+            json,
+        }) => {
             let (db, tree) = open(&url).await?;
             import(&db, &tree, &file, &county, dry_run, json).await
         }
-        Command::Export(ExportCmd::Roster { region, out, reason, as_of }) => {
+        Command::Export(ExportCmd::Roster {
+            region,
+            out,
+            reason,
+            as_of,
+        }) => {
             let (db, tree) = open(&url).await?;
             let Some(r) = tree.get(&region) else {
-                return Ok(user_error(render("cli-region-unknown", &[("code", &region)])));
+                return Ok(user_error(render(
+                    "cli-region-unknown",
+                    &[("code", &region)],
+                )));
             };
             let scope = Scope::of(r);
             let actor = Actor::cli();
-            let req = ExportRequest { scope: &scope, region: r, out: &out, as_of: as_of.unwrap_or_else(today), actor: &actor, reason: &reason };
+            let req = ExportRequest {
+                scope: &scope,
+                region: r,
+                out: &out,
+                as_of: as_of.unwrap_or_else(today),
+                actor: &actor,
+                reason: &reason,
+            };
             let s = export_roster(&db, &tree, &req).await?;
             out!(
                 "{}",
                 render(
                     "cli-export-done",
-                    &[("region", &tree.path_name(&r.code)), ("count", &s.persons.to_string()), ("file", &out.display().to_string())]
+                    &[
+                        ("region", &tree.path_name(&r.code)),
+                        ("count", &s.persons.to_string()),
+                        ("file", &out.display().to_string())
+                    ]
                 )
             );
             Ok(ExitCode::SUCCESS)
@@ -77,108 +120,251 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             for path in found {
                 let Some(last) = path.last() else { continue };
                 let names: Vec<&str> = path.iter().map(|r| r.name.as_str()).collect();
-                out!("{}\t{}\t{}", last.code, last.level.label_zh(), names.join(" / "));
+                out!(
+                    "{}\t{}\t{}",
+                    last.code,
+                    last.level.label_zh(),
+                    names.join(" / ")
+                );
             }
             Ok(ExitCode::SUCCESS)
         }
         Command::Regions(RegionsCmd::ImportVillages { file }) => {
             let (db, tree) = open(&url).await?;
-            let f = std::fs::File::open(&file).with_context(|| format!("cannot open {}", file.display()))?;
+            let f = std::fs::File::open(&file)
+                .with_context(|| format!("cannot open {}", file.display()))?;
             let mut tx = db.begin().await?;
             let (imported, skipped) = regions::import_villages(&mut tx, &tree, f).await?;
-            audit::record(&mut tx, &Actor::cli(), "regions.import-villages", None, serde_json::json!({"imported": imported, "skipped": skipped})).await?;
+            audit::record(
+                &mut tx,
+                &Actor::cli(),
+                "regions.import-villages",
+                None,
+                serde_json::json!({"imported": imported, "skipped": skipped}),
+            )
+            .await?;
             tx.commit().await?;
-            out!("{}", render("cli-villages-done", &[("imported", &imported.to_string()), ("skipped", &skipped.to_string())]));
+            out!(
+                "{}",
+                render(
+                    "cli-villages-done",
+                    &[
+                        ("imported", &imported.to_string()),
+                        ("skipped", &skipped.to_string())
+                    ]
+                )
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::ReferralsExpire => {
             let (db, tree) = open(&url).await?;
             let book = jingkang_core::care::referral::Book::shipped()?;
             let mut tx = db.begin().await?;
-            let n = jingkang_core::store::referrals::expire_due(&mut tx, &book, &tree, today()).await?;
+            let n =
+                jingkang_core::store::referrals::expire_due(&mut tx, &book, &tree, today()).await?;
             tx.commit().await?;
-            out!("{}", render("cli-referrals-expired", &[("n", &n.to_string())]));
+            out!(
+                "{}",
+                render("cli-referrals-expired", &[("n", &n.to_string())])
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::Outbox(cmd) => {
             let (db, _) = open(&url).await?;
             outbox(&db, cmd).await
         }
-        Command::Report(crate::ReportCmd::Quarterly { quarter, region, json, out }) => {
+        Command::Report(crate::ReportCmd::Quarterly {
+            quarter,
+            region,
+            json,
+            out,
+        }) => {
             let (db, tree) = open(&url).await?;
-            quarterly(&db, &tree, quarter.as_deref(), &region, json, out.as_deref()).await
+            quarterly(
+                &db,
+                &tree,
+                quarter.as_deref(),
+                &region,
+                json,
+                out.as_deref(),
+            )
+            .await
         }
-        Command::Report(crate::ReportCmd::Monthly { month, region, json, out }) => {
+        Command::Report(crate::ReportCmd::Monthly {
+            month,
+            region,
+            json,
+            out,
+        }) => {
             let (db, tree) = open(&url).await?;
             monthly(&db, &tree, month.as_deref(), &region, json, out.as_deref()).await
         }
-        Command::Worklist { name, region, json, out } => {
+        Command::Worklist {
+            name,
+            region,
+            json,
+            out,
+        } => {
             let (db, tree) = open(&url).await?;
             worklist(&db, &tree, &name, &region, json, out.as_deref()).await
         }
-        Command::Gen(GenCmd::History { span: Span { years, seed, until } }) => {
+        Command::Gen(GenCmd::History {
+            span: Span { years, seed, until },
+        }) => {
             if !(1..=20).contains(&years) {
-                return Ok(user_error(render("cli-value-invalid", &[("name", "--years"), ("message", "1–20")])));
+                return Ok(user_error(render(
+                    "cli-value-invalid",
+                    &[("name", "--years"), ("message", "1–20")],
+                )));
             }
             let (db, _) = open(&url).await?;
-            let total = jingkang_core::store::persons::count(&mut db.begin().await?, &jingkang_core::regions::Scope::national()).await?;
+            let total = jingkang_core::store::persons::count(
+                &mut db.begin().await?,
+                &jingkang_core::regions::Scope::national(),
+            )
+            .await?;
             let pb = ui::progress(Some(total as u64), "gen history");
             let started = std::time::Instant::now();
-            let done = match generate::history::write(&db, seed, years, until.unwrap_or_else(today), Some(&|n| pb.set_position(n))).await {
+            let done = match generate::history::write(
+                &db,
+                seed,
+                years,
+                until.unwrap_or_else(today),
+                Some(&|n| pb.set_position(n)),
+            )
+            .await
+            {
                 Ok(d) => d,
-                Err(e) if e.downcast_ref::<generate::history::HistoryExists>().is_some() => {
+                Err(e)
+                    if e.downcast_ref::<generate::history::HistoryExists>()
+                        .is_some() =>
+                {
                     pb.finish_and_clear();
                     return Ok(user_error(render("cli-gen-history-exists", &[])));
                 }
                 Err(e) => return Err(e),
             };
             pb.finish_and_clear();
-            eprintln!("{}", render("cli-gen-history-done", &[
-                ("persons", &done.persons.to_string()), ("followups", &done.followups.to_string()),
-                ("events", &done.events.to_string()), ("referrals", &done.referrals.to_string()), ("seconds", &format!("{:.1}", started.elapsed().as_secs_f64())),
-            ]));
+            eprintln!(
+                "{}",
+                render(
+                    "cli-gen-history-done",
+                    &[
+                        ("persons", &done.persons.to_string()),
+                        ("followups", &done.followups.to_string()),
+                        ("events", &done.events.to_string()),
+                        ("referrals", &done.referrals.to_string()),
+                        (
+                            "seconds",
+                            &format!("{:.1}", started.elapsed().as_secs_f64())
+                        ),
+                    ]
+                )
+            );
             Ok(ExitCode::SUCCESS)
         }
-        Command::Gen(GenCmd::Services { span: Span { years, seed, until } }) => {
+        Command::Gen(GenCmd::Services {
+            span: Span { years, seed, until },
+        }) => {
             if !(1..=20).contains(&years) {
-                return Ok(user_error(render("cli-value-invalid", &[("name", "--years"), ("message", "1–20")])));
+                return Ok(user_error(render(
+                    "cli-value-invalid",
+                    &[("name", "--years"), ("message", "1–20")],
+                )));
             }
             let (db, _) = open(&url).await?;
-            let total = jingkang_core::store::persons::count(&mut db.begin().await?, &jingkang_core::regions::Scope::national()).await?;
+            let total = jingkang_core::store::persons::count(
+                &mut db.begin().await?,
+                &jingkang_core::regions::Scope::national(),
+            )
+            .await?;
             let pb = ui::progress(Some(total as u64), "gen services");
             let started = std::time::Instant::now();
-            let done = match generate::services::write(&db, seed, years, until.unwrap_or_else(today), Some(&|n| pb.set_position(n))).await {
+            let done = match generate::services::write(
+                &db,
+                seed,
+                years,
+                until.unwrap_or_else(today),
+                Some(&|n| pb.set_position(n)),
+            )
+            .await
+            {
                 Ok(d) => d,
-                Err(e) if e.downcast_ref::<generate::services::ServicesExist>().is_some() => {
+                Err(e)
+                    if e.downcast_ref::<generate::services::ServicesExist>()
+                        .is_some() =>
+                {
                     pb.finish_and_clear();
                     return Ok(user_error(render("cli-gen-services-exist", &[])));
                 }
                 Err(e) => return Err(e),
             };
             pb.finish_and_clear();
-            eprintln!("{}", render("cli-gen-services-done", &[
-                ("persons", &done.persons.to_string()), ("plans", &done.plans.to_string()), ("assessments", &done.assessments.to_string()),
-                ("sessions", &done.sessions.to_string()), ("contacts", &done.contacts.to_string()), ("seconds", &format!("{:.1}", started.elapsed().as_secs_f64())),
-            ]));
+            eprintln!(
+                "{}",
+                render(
+                    "cli-gen-services-done",
+                    &[
+                        ("persons", &done.persons.to_string()),
+                        ("plans", &done.plans.to_string()),
+                        ("assessments", &done.assessments.to_string()),
+                        ("sessions", &done.sessions.to_string()),
+                        ("contacts", &done.contacts.to_string()),
+                        (
+                            "seconds",
+                            &format!("{:.1}", started.elapsed().as_secs_f64())
+                        ),
+                    ]
+                )
+            );
             Ok(ExitCode::SUCCESS)
         }
-        Command::Gen(GenCmd::Roster { rows, seed, error_rate, out, county, clean, truth }) => {
+        Command::Gen(GenCmd::Roster {
+            rows,
+            seed,
+            error_rate,
+            out,
+            county,
+            clean,
+            truth,
+        }) => {
             if !(0.0..=1.0).contains(&error_rate) {
-                return Ok(user_error(render("cli-value-invalid", &[("name", "--error-rate"), ("message", "0–1")])));
+                return Ok(user_error(render(
+                    "cli-value-invalid",
+                    &[("name", "--error-rate"), ("message", "0–1")],
+                )));
             }
             // The generator only needs the region tree: the embedded data, no database.
             let tree = RegionTree::new(regions::embedded_regions()?);
             let Some(c) = tree.get(&county) else {
-                return Ok(user_error(render("cli-region-unknown", &[("code", &county)])));
+                return Ok(user_error(render(
+                    "cli-region-unknown",
+                    &[("code", &county)],
+                )));
             };
             let pb = ui::progress(Some(rows), "gen roster");
-            let opts = GenOptions { rows, seed, error_rate, messy: !clean, today: today() };
+            let opts = GenOptions {
+                rows,
+                seed,
+                error_rate,
+                messy: !clean,
+                today: today(),
+            };
             let t = generate::write_roster(&tree, c, opts, &out, Some(&|n| pb.set_position(n)))?;
             pb.finish_and_clear();
             if let Some(p) = truth {
                 std::fs::write(&p, serde_json::to_string_pretty(&t)?)?;
             }
-            eprintln!("{}", render("cli-gen-done", &[("rows", &rows.to_string()), ("file", &out.display().to_string())]));
+            eprintln!(
+                "{}",
+                render(
+                    "cli-gen-done",
+                    &[
+                        ("rows", &rows.to_string()),
+                        ("file", &out.display().to_string())
+                    ]
+                )
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::Audit(AuditCmd::Verify) => {
@@ -188,11 +374,20 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             tx.rollback().await?;
             match v.first_broken {
                 None => {
-                    out!("{}", render("cli-audit-ok", &[("entries", &v.entries.to_string())]));
+                    out!(
+                        "{}",
+                        render("cli-audit-ok", &[("entries", &v.entries.to_string())])
+                    );
                     Ok(ExitCode::SUCCESS)
                 }
                 Some(id) => {
-                    out!("{}", render("cli-audit-broken", &[("id", &id.to_string()), ("entries", &v.entries.to_string())]));
+                    out!(
+                        "{}",
+                        render(
+                            "cli-audit-broken",
+                            &[("id", &id.to_string()), ("entries", &v.entries.to_string())]
+                        )
+                    );
                     Ok(ExitCode::from(1))
                 }
             }
@@ -201,13 +396,25 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
-async fn import(db: &Db, tree: &RegionTree, file: &Path, county: &str, dry_run: bool, json: bool) -> anyhow::Result<ExitCode> {
+async fn import(
+    db: &Db,
+    tree: &RegionTree,
+    file: &Path,
+    county: &str,
+    dry_run: bool,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
     let pb = ui::progress(None, "import roster");
     if json {
         pb.set_draw_target(indicatif::ProgressDrawTarget::hidden());
     }
     let progress = |n: u64| pb.set_position(n);
-    let source = format!("roster-import:{}", file.file_name().map(|f| f.to_string_lossy().to_string()).unwrap_or_default());
+    let source = format!(
+        "roster-import:{}",
+        file.file_name()
+            .map(|f| f.to_string_lossy().to_string())
+            .unwrap_or_default()
+    );
     let actor = Actor::cli();
     let opts = ImportOptions {
         county,
@@ -230,9 +437,15 @@ async fn import(db: &Db, tree: &RegionTree, file: &Path, county: &str, dry_run: 
         }
         Err(e) if e.code() != "internal-error" => {
             if json {
-                out!("{}", serde_json::json!({"error": {"code": e.code(), "message": e.message_zh()}}));
+                out!(
+                    "{}",
+                    serde_json::json!({"error": {"code": e.code(), "message": e.message_zh()}})
+                );
             }
-            Ok(user_error(render("cli-import-failed", &[("message", &e.message_zh())])))
+            Ok(user_error(render(
+                "cli-import-failed",
+                &[("message", &e.message_zh())],
+            )))
         }
         Err(e) => Err(anyhow::Error::from(e)),
     }
@@ -242,18 +455,43 @@ pub async fn init(url: &str, demo: bool, demo_county: &str) -> anyhow::Result<Ex
     let db = Db::connect(url).await?;
     let mut tx = db.begin().await?;
     let n = regions::install_embedded(&mut tx).await?;
-    audit::record(&mut tx, &Actor::cli(), "system.init", None, serde_json::json!({"regions": n})).await?;
+    audit::record(
+        &mut tx,
+        &Actor::cli(),
+        "system.init",
+        None,
+        serde_json::json!({"regions": n}),
+    )
+    .await?;
     tx.commit().await?;
     let tree = regions::load_tree(&db, false).await?;
-    out!("{}", render("cli-init-done", &[("db", &store::redact_url(url)), ("regions", &tree.len().to_string())]));
+    out!(
+        "{}",
+        render(
+            "cli-init-done",
+            &[
+                ("db", &store::redact_url(url)),
+                ("regions", &tree.len().to_string())
+            ]
+        )
+    );
     if !demo {
         return Ok(ExitCode::SUCCESS);
     }
     let Some(county) = tree.get(demo_county) else {
-        return Ok(user_error(render("cli-region-unknown", &[("code", demo_county)])));
+        return Ok(user_error(render(
+            "cli-region-unknown",
+            &[("code", demo_county)],
+        )));
     };
     load_demo(&db, &tree, county).await?;
-    out!("{}", render("cli-demo-done", &[("county", &tree.path_name(&county.code))]));
+    out!(
+        "{}",
+        render(
+            "cli-demo-done",
+            &[("county", &tree.path_name(&county.code))]
+        )
+    );
     print_summary(&db, &tree, county).await?;
     Ok(ExitCode::SUCCESS)
 }
@@ -263,10 +501,23 @@ pub async fn init(url: &str, demo: bool, demo_county: &str) -> anyhow::Result<Ex
 pub async fn load_demo(db: &Db, tree: &RegionTree, county: &regions::Region) -> anyhow::Result<()> {
     let dir = tempfile_dir()?;
     let file = dir.join("demo-roster.xlsx");
-    let opts = GenOptions { rows: 300, seed: 2023, error_rate: 0.0, messy: true, today: today() };
+    let opts = GenOptions {
+        rows: 300,
+        seed: 2023,
+        error_rate: 0.0,
+        messy: true,
+        today: today(),
+    };
     generate::write_roster(tree, county, opts, &file, None)?;
     let actor = Actor::system();
-    let iopts = ImportOptions { county: &county.code, dry_run: false, actor: &actor, source: "demo", today: today(), progress: None };
+    let iopts = ImportOptions {
+        county: &county.code,
+        dry_run: false,
+        actor: &actor,
+        source: "demo",
+        today: today(),
+        progress: None,
+    };
     let result = import_roster(db, tree, &file, &iopts).await;
     let _ = std::fs::remove_dir_all(&dir);
     let report = result.map_err(anyhow::Error::from)?;
@@ -275,7 +526,12 @@ pub async fn load_demo(db: &Db, tree: &RegionTree, county: &regions::Region) -> 
     // Generated once: a second `init --demo` leaves the history as it is.
     let followups = match generate::history::write(db, 2023, 2, today(), None).await {
         Ok(h) => h.followups,
-        Err(e) if e.downcast_ref::<generate::history::HistoryExists>().is_some() => 0,
+        Err(e)
+            if e.downcast_ref::<generate::history::HistoryExists>()
+                .is_some() =>
+        {
+            0
+        }
         Err(e) => return Err(e),
     };
     // Sites, staff, a contract and family support, then a year of services delivered by the
@@ -288,10 +544,22 @@ pub async fn load_demo(db: &Db, tree: &RegionTree, county: &regions::Region) -> 
     };
     let contacts = match generate::services::write(db, 2023, 1, today(), None).await {
         Ok(s) => s.contacts,
-        Err(e) if e.downcast_ref::<generate::services::ServicesExist>().is_some() => 0,
+        Err(e)
+            if e.downcast_ref::<generate::services::ServicesExist>()
+                .is_some() =>
+        {
+            0
+        }
         Err(e) => return Err(e),
     };
-    tracing::info!(created = report.created, unchanged = report.unchanged, followups, institutions, contacts, "demo data loaded");
+    tracing::info!(
+        created = report.created,
+        unchanged = report.unchanged,
+        followups,
+        institutions,
+        contacts,
+        "demo data loaded"
+    );
     Ok(())
 }
 
@@ -302,56 +570,140 @@ fn tempfile_dir() -> anyhow::Result<std::path::PathBuf> {
 }
 
 /// Persons per township of `region`, as the roster summary.
-pub async fn print_summary(db: &Db, tree: &RegionTree, region: &regions::Region) -> anyhow::Result<()> {
+pub async fn print_summary(
+    db: &Db,
+    tree: &RegionTree,
+    region: &regions::Region,
+) -> anyhow::Result<()> {
     let scope = Scope::of(region);
     let mut tx = db.begin().await?;
     let counts = persons::count_by_township(&mut tx, &scope).await?;
     tx.commit().await?;
-    out!("{}", render("cli-summary-header", &[("region", &tree.path_name(&region.code))]));
+    out!(
+        "{}",
+        render(
+            "cli-summary-header",
+            &[("region", &tree.path_name(&region.code))]
+        )
+    );
     let mut total = 0;
     for (code, n) in counts {
         total += n;
-        let name = tree.get(&code).map(|r| r.name.clone()).unwrap_or_else(|| code.clone());
-        out!("{}", render("cli-summary-line", &[("name", &name), ("code", &code), ("count", &n.to_string())]));
+        let name = tree
+            .get(&code)
+            .map(|r| r.name.clone())
+            .unwrap_or_else(|| code.clone());
+        out!(
+            "{}",
+            render(
+                "cli-summary-line",
+                &[("name", &name), ("code", &code), ("count", &n.to_string())]
+            )
+        );
     }
-    out!("{}", render("cli-summary-total", &[("count", &total.to_string())]));
+    out!(
+        "{}",
+        render("cli-summary-total", &[("count", &total.to_string())])
+    );
     Ok(())
 }
 
 /// `jingkang worklist NAME --region CODE`: the list computed now, audited as an export.
-async fn worklist(db: &Db, tree: &RegionTree, name: &str, region: &str, json: bool, out: Option<&Path>) -> anyhow::Result<ExitCode> {
+async fn worklist(
+    db: &Db,
+    tree: &RegionTree,
+    name: &str,
+    region: &str,
+    json: bool,
+    out: Option<&Path>,
+) -> anyhow::Result<ExitCode> {
     use jingkang_core::store::worklists::{self, WorkFilter, Worklist};
     let Some(list) = Worklist::from_code(name) else {
-        let names = Worklist::ALL.map(|w| format!("{}（{}）", w.code(), w.label_zh())).join("、");
-        return Ok(user_error(render("cli-worklist-unknown", &[("name", name), ("names", &names)])));
+        let names = Worklist::ALL
+            .map(|w| format!("{}（{}）", w.code(), w.label_zh()))
+            .join("、");
+        return Ok(user_error(render(
+            "cli-worklist-unknown",
+            &[("name", name), ("names", &names)],
+        )));
     };
     let Some(r) = tree.get(region) else {
-        return Ok(user_error(render("cli-region-unknown", &[("code", region)])));
+        return Ok(user_error(render(
+            "cli-region-unknown",
+            &[("code", region)],
+        )));
     };
     let scope = jingkang_core::regions::Scope::of(r);
     let day = today();
     let mut tx = db.begin().await?;
-    let (items, total) = worklists::items(&mut tx, &scope, list, day, &WorkFilter { limit: Some(if out.is_some() { 100_000 } else { 1000 }), ..Default::default() }).await?;
+    let (items, total) = worklists::items(
+        &mut tx,
+        &scope,
+        list,
+        day,
+        &WorkFilter {
+            limit: Some(if out.is_some() { 100_000 } else { 1000 }),
+            ..Default::default()
+        },
+    )
+    .await?;
     audit::record(&mut tx, &Actor::cli(), "worklist.export", Some(audit::Target::region(&r.code)),
         serde_json::json!({"list": list.code(), "results": items.len(), "total": total, "via": "cli"})).await?;
     tx.commit().await?;
     if let Some(path) = out {
-        let bytes = jingkang_core::export::worklist::to_xlsx(tree, list, &tree.path_name(&r.code), day, &items)?;
+        let bytes = jingkang_core::export::worklist::to_xlsx(
+            tree,
+            list,
+            &tree.path_name(&r.code),
+            day,
+            &items,
+        )?;
         std::fs::write(path, bytes)?;
-        eprintln!("{}", render("cli-worklist-written", &[("list", list.label_zh()), ("n", &items.len().to_string()), ("file", &path.display().to_string())]));
+        eprintln!(
+            "{}",
+            render(
+                "cli-worklist-written",
+                &[
+                    ("list", list.label_zh()),
+                    ("n", &items.len().to_string()),
+                    ("file", &path.display().to_string())
+                ]
+            )
+        );
     } else if json {
-        out!("{}", serde_json::to_string_pretty(&serde_json::json!({"name": list.code(), "definition": list.definition_zh(day), "total": total, "items": items}))?);
+        out!(
+            "{}",
+            serde_json::to_string_pretty(
+                &serde_json::json!({"name": list.code(), "definition": list.definition_zh(day), "total": total, "items": items})
+            )?
+        );
     } else {
-        out!("{}（{}）：{} 人。口径：{}", list.label_zh(), tree.path_name(&r.code), total, list.definition_zh(day));
+        out!(
+            "{}（{}）：{} 人。口径：{}",
+            list.label_zh(),
+            tree.path_name(&r.code),
+            total,
+            list.definition_zh(day)
+        );
         for i in &items {
-            out!("  {}", jingkang_core::export::worklist::row_cells(tree, i, day).join("　"));
+            out!(
+                "  {}",
+                jingkang_core::export::worklist::row_cells(tree, i, day).join("　")
+            );
         }
     }
     Ok(ExitCode::SUCCESS)
 }
 
 /// `jingkang report quarterly`: 附件2 computed now as of the quarter's end, audited as an export.
-async fn quarterly(db: &Db, tree: &RegionTree, quarter: Option<&str>, region: &str, json: bool, out: Option<&Path>) -> anyhow::Result<ExitCode> {
+async fn quarterly(
+    db: &Db,
+    tree: &RegionTree,
+    quarter: Option<&str>,
+    region: &str,
+    json: bool,
+    out: Option<&Path>,
+) -> anyhow::Result<ExitCode> {
     use jingkang_core::care::standard::Period;
     let period = match quarter {
         Some(text) => match Period::parse_quarter(text) {
@@ -363,12 +715,31 @@ async fn quarterly(db: &Db, tree: &RegionTree, quarter: Option<&str>, region: &s
             Period::quarter(y, q).context("quarter")?
         }
     };
-    let (y, q) = (chrono::Datelike::year(&period.start), (chrono::Datelike::month(&period.start) - 1) / 3 + 1);
-    run_report(db, tree, ("fujian2", "quarter"), (&period, &format!("{y}Q{q}")), region, json, out).await
+    let (y, q) = (
+        chrono::Datelike::year(&period.start),
+        (chrono::Datelike::month(&period.start) - 1) / 3 + 1,
+    );
+    run_report(
+        db,
+        tree,
+        ("fujian2", "quarter"),
+        (&period, &format!("{y}Q{q}")),
+        region,
+        json,
+        out,
+    )
+    .await
 }
 
 /// `jingkang report monthly`.
-async fn monthly(db: &Db, tree: &RegionTree, month: Option<&str>, region: &str, json: bool, out: Option<&Path>) -> anyhow::Result<ExitCode> {
+async fn monthly(
+    db: &Db,
+    tree: &RegionTree,
+    month: Option<&str>,
+    region: &str,
+    json: bool,
+    out: Option<&Path>,
+) -> anyhow::Result<ExitCode> {
     use chrono::Datelike;
     use jingkang_core::care::standard::Period;
     let period = match month {
@@ -382,7 +753,16 @@ async fn monthly(db: &Db, tree: &RegionTree, month: Option<&str>, region: &str, 
         }
     };
     let label = period.start.format("%Y-%m").to_string();
-    run_report(db, tree, ("followup_monthly", "month"), (&period, &label), region, json, out).await
+    run_report(
+        db,
+        tree,
+        ("followup_monthly", "month"),
+        (&period, &label),
+        region,
+        json,
+        out,
+    )
+    .await
 }
 
 /// Compute report `code` for `region` and `period` (labelled `label`, printed under `key` in
@@ -399,39 +779,90 @@ async fn run_report(
     use jingkang_core::care::standard::StandardRule;
     use jingkang_core::report::{Cell, Definition, compute};
     let Some(r) = tree.get(region) else {
-        return Ok(user_error(render("cli-region-unknown", &[("code", region)])));
+        return Ok(user_error(render(
+            "cli-region-unknown",
+            &[("code", region)],
+        )));
     };
     let def = Definition::shipped(code)?;
     let scope = jingkang_core::regions::Scope::of(r);
     let mut tx = db.begin().await?;
-    let report = compute(&mut tx, tree, (&scope, r), &def, (period, label), &StandardRule::shipped()?).await?;
+    let report = compute(
+        &mut tx,
+        tree,
+        (&scope, r),
+        &def,
+        (period, label),
+        &StandardRule::shipped()?,
+    )
+    .await?;
     audit::record(&mut tx, &Actor::cli(), "report.export", Some(audit::Target::region(&r.code)),
         serde_json::json!({"report": def.code, key: label, "rows": report.rows.len(), "via": "cli"})).await?;
     tx.commit().await?;
     let columns = |row: &jingkang_core::report::Row| -> serde_json::Map<String, serde_json::Value> {
-        def.columns.iter().map(|c| (c.key.clone(), serde_json::json!(row.columns.get(&c.key).and_then(Cell::number)))).collect()
+        def.columns
+            .iter()
+            .map(|c| {
+                (
+                    c.key.clone(),
+                    serde_json::json!(row.columns.get(&c.key).and_then(Cell::number)),
+                )
+            })
+            .collect()
     };
     if let Some(path) = out {
         std::fs::write(path, jingkang_core::export::report::to_xlsx(&def, &report)?)?;
-        eprintln!("{}", render("cli-report-written", &[("name", &def.name), ("quarter", &period.label_zh()), ("file", &path.display().to_string())]));
+        eprintln!(
+            "{}",
+            render(
+                "cli-report-written",
+                &[
+                    ("name", &def.name),
+                    ("quarter", &period.label_zh()),
+                    ("file", &path.display().to_string())
+                ]
+            )
+        );
     } else if json {
         let rows: Vec<serde_json::Value> = report.rows.iter().map(|row| serde_json::json!({"region": row.region, "name": row.name, "columns": columns(row)})).collect();
-        out!("{}", serde_json::to_string_pretty(&serde_json::json!({
-            key: label, "region": r.code, "rows": rows,
-            "total": {"region": report.total.region, "name": report.total.name, "columns": columns(&report.total)},
-        }))?);
+        out!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                key: label, "region": r.code, "rows": rows,
+                "total": {"region": report.total.region, "name": report.total.name, "columns": columns(&report.total)},
+            }))?
+        );
     } else {
-        out!("{}", render("cli-report-header", &[("region", &report.region_name), ("name", &def.name), ("quarter", &period.label_zh()), ("end", &period.end.to_string())]));
-        let heads: Vec<String> = def.columns.iter().map(|c| format!("{}.{}", c.key, c.label)).collect();
+        out!(
+            "{}",
+            render(
+                "cli-report-header",
+                &[
+                    ("region", &report.region_name),
+                    ("name", &def.name),
+                    ("quarter", &period.label_zh()),
+                    ("end", &period.end.to_string())
+                ]
+            )
+        );
+        let heads: Vec<String> = def
+            .columns
+            .iter()
+            .map(|c| format!("{}.{}", c.key, c.label))
+            .collect();
         out!("  {}", heads.join("　"));
         for row in report.rows.iter().chain([&report.total]) {
-            let cells: Vec<String> = def.columns.iter().map(|c| match row.columns.get(&c.key) {
-                Some(Cell::Count(n)) => n.to_string(),
-                Some(Cell::Percent(Some(p))) => format!("{p:.1}%"),
-                Some(Cell::Manual(None)) => "（手填）".to_string(),
-                Some(Cell::Manual(Some(v))) => v.to_string(),
-                Some(Cell::Percent(None)) | None => "—".to_string(),
-            }).collect();
+            let cells: Vec<String> = def
+                .columns
+                .iter()
+                .map(|c| match row.columns.get(&c.key) {
+                    Some(Cell::Count(n)) => n.to_string(),
+                    Some(Cell::Percent(Some(p))) => format!("{p:.1}%"),
+                    Some(Cell::Manual(None)) => "（手填）".to_string(),
+                    Some(Cell::Manual(Some(v))) => v.to_string(),
+                    Some(Cell::Percent(None)) | None => "—".to_string(),
+                })
+                .collect();
             out!("  {}：{}", row.name, cells.join("　"));
         }
     }
@@ -454,13 +885,28 @@ async fn outbox(db: &Db, cmd: OutboxCmd) -> anyhow::Result<ExitCode> {
                 for i in &items {
                     let status = match (&i.delivered_at, &i.last_error) {
                         (Some(at), _) => format!("已送达 {}", at.format("%Y-%m-%d %H:%M:%S")),
-                        (None, Some(e)) => format!("待重试（{}）：{e}", i.next_attempt_at.format("%Y-%m-%d %H:%M:%S")),
+                        (None, Some(e)) => format!(
+                            "待重试（{}）：{e}",
+                            i.next_attempt_at.format("%Y-%m-%d %H:%M:%S")
+                        ),
                         (None, None) => "待发送".to_string(),
                     };
-                    out!("{}", render("cli-outbox-line", &[
-                        ("id", &i.id.to_string()), ("created", &i.created_at.format("%Y-%m-%d %H:%M:%S").to_string()),
-                        ("topic", &i.topic), ("attempts", &i.attempts.to_string()), ("status", &status),
-                    ]));
+                    out!(
+                        "{}",
+                        render(
+                            "cli-outbox-line",
+                            &[
+                                ("id", &i.id.to_string()),
+                                (
+                                    "created",
+                                    &i.created_at.format("%Y-%m-%d %H:%M:%S").to_string()
+                                ),
+                                ("topic", &i.topic),
+                                ("attempts", &i.attempts.to_string()),
+                                ("status", &status),
+                            ]
+                        )
+                    );
                 }
             }
             Ok(ExitCode::SUCCESS)
@@ -468,19 +914,38 @@ async fn outbox(db: &Db, cmd: OutboxCmd) -> anyhow::Result<ExitCode> {
         OutboxCmd::Retry { id } => {
             let mut tx = db.begin().await?;
             let n = alerts::retry_now(&mut tx, id).await?;
-            audit::record(&mut tx, &Actor::cli(), "outbox.retry", None, serde_json::json!({"id": id, "n": n})).await?;
+            audit::record(
+                &mut tx,
+                &Actor::cli(),
+                "outbox.retry",
+                None,
+                serde_json::json!({"id": id, "n": n}),
+            )
+            .await?;
             tx.commit().await?;
             out!("{}", render("cli-outbox-retry", &[("n", &n.to_string())]));
             Ok(ExitCode::SUCCESS)
         }
-        OutboxCmd::Drain { webhook, secret_env, limit } => {
+        OutboxCmd::Drain {
+            webhook,
+            secret_env,
+            limit,
+        } => {
             let Ok(secret) = std::env::var(&secret_env) else {
-                return Ok(user_error(render("cli-outbox-secret-missing", &[("var", &secret_env)])));
+                return Ok(user_error(render(
+                    "cli-outbox-secret-missing",
+                    &[("var", &secret_env)],
+                )));
             };
             if !(webhook.starts_with("http://") || webhook.starts_with("https://")) {
-                return Ok(user_error(render("cli-value-invalid", &[("name", "--webhook"), ("message", "http(s)://…")])));
+                return Ok(user_error(render(
+                    "cli-value-invalid",
+                    &[("name", "--webhook"), ("message", "http(s)://…")],
+                )));
             }
-            let client = reqwest::Client::builder().timeout(std::time::Duration::from_secs(10)).build()?;
+            let client = reqwest::Client::builder()
+                .timeout(std::time::Duration::from_secs(10))
+                .build()?;
             let mut tx = db.begin().await?;
             let due = alerts::due(&mut tx, chrono::Utc::now(), limit).await?;
             tx.commit().await?;
@@ -503,19 +968,32 @@ async fn outbox(db: &Db, cmd: OutboxCmd) -> anyhow::Result<ExitCode> {
                         sent += 1;
                     }
                     Ok(r) => {
-                        alerts::failed(&mut tx, &item, &format!("HTTP {}", r.status().as_u16())).await?;
+                        alerts::failed(&mut tx, &item, &format!("HTTP {}", r.status().as_u16()))
+                            .await?;
                         failed += 1;
                     }
                     Err(e) => {
                         // The URL may carry credentials: log the kind of failure, not the URL.
-                        let kind = if e.is_timeout() { "timeout" } else if e.is_connect() { "connect" } else { "request" };
+                        let kind = if e.is_timeout() {
+                            "timeout"
+                        } else if e.is_connect() {
+                            "connect"
+                        } else {
+                            "request"
+                        };
                         alerts::failed(&mut tx, &item, kind).await?;
                         failed += 1;
                     }
                 }
                 tx.commit().await?;
             }
-            out!("{}", render("cli-outbox-drained", &[("sent", &sent.to_string()), ("failed", &failed.to_string())]));
+            out!(
+                "{}",
+                render(
+                    "cli-outbox-drained",
+                    &[("sent", &sent.to_string()), ("failed", &failed.to_string())]
+                )
+            );
             Ok(ExitCode::SUCCESS)
         }
     }

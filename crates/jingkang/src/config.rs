@@ -15,7 +15,9 @@ pub fn database_url(g: &GlobalOpts) -> String {
 pub fn init_logging(filter: &str) {
     let filter = tracing_subscriber::EnvFilter::try_new(filter)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     let _ = if std::env::var("JINGKANG_LOG_FORMAT").is_ok_and(|v| v == "json") {
         builder.json().try_init()
     } else {

@@ -1,7 +1,6 @@
 //! `jingkang`: the command-line entry point. Parses arguments, sets up logging and the database, and
 //! calls into jingkang-core. Everything a user reads is Chinese, from the core message table.
 
-
 /// Print a line on stdout for the user. A closed pipe (`jingkang … | head`) is not an error: the
 /// rest of the output is simply not wanted.
 macro_rules! out {
@@ -46,7 +45,12 @@ pub struct GlobalOpts {
     #[arg(long, global = true, env = "JINGKANG_DATABASE_URL")]
     pub database: Option<String>,
     /// Data directory (SQLite file, uploads).
-    #[arg(long, global = true, env = "JINGKANG_DATA_DIR", default_value = "./data")]
+    #[arg(
+        long,
+        global = true,
+        env = "JINGKANG_DATA_DIR",
+        default_value = "./data"
+    )]
     pub data_dir: PathBuf,
     /// Log filter for developers (tracing EnvFilter syntax), e.g. `info` or `jingkang_core=debug`.
     #[arg(long, global = true, env = "JINGKANG_LOG", default_value = "warn")]
@@ -369,7 +373,10 @@ fn main() -> ExitCode {
     // rather than left to whichever features the build unified.
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     config::init_logging(&cli.global.log);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("cannot start runtime: {e}");

@@ -30,7 +30,10 @@ pub async fn run(
             Ok(c) => Some(c),
             Err(e) => {
                 let (dir, detail) = (dir.display().to_string(), format!("{e:#}"));
-                return Ok(user_error(render("cli-instruments-invalid", &[("dir", &dir), ("detail", &detail)])));
+                return Ok(user_error(render(
+                    "cli-instruments-invalid",
+                    &[("dir", &dir), ("detail", &detail)],
+                )));
             }
         },
     };
@@ -40,7 +43,10 @@ pub async fn run(
             Ok(i) => Some(i),
             Err(e) => {
                 let (file, detail) = (file.display().to_string(), format!("{e:#}"));
-                return Ok(user_error(render("cli-indicators-invalid", &[("file", &file), ("detail", &detail)])));
+                return Ok(user_error(render(
+                    "cli-indicators-invalid",
+                    &[("file", &file), ("detail", &detail)],
+                )));
             }
         },
     };
@@ -59,7 +65,10 @@ pub async fn run(
     let (db, tree) = open(url).await?;
     if demo {
         let Some(county) = tree.get(demo_county).cloned() else {
-            return Ok(user_error(render("cli-region-unknown", &[("code", demo_county)])));
+            return Ok(user_error(render(
+                "cli-region-unknown",
+                &[("code", demo_county)],
+            )));
         };
         let mut tx = db.begin().await?;
         let empty = persons::registry_is_empty(&mut tx).await?;
@@ -71,24 +80,47 @@ pub async fn run(
     }
     let listener = std::net::TcpListener::bind(listen)?;
     let addr = listener.local_addr()?;
-    let scheme = if tls_config.is_some() { "https" } else { "http" };
-    out!("{}", render("cli-serve-listening", &[("scheme", scheme), ("addr", &addr.to_string())]));
+    let scheme = if tls_config.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    out!(
+        "{}",
+        render(
+            "cli-serve-listening",
+            &[("scheme", scheme), ("addr", &addr.to_string())]
+        )
+    );
     tracing::info!(%addr, tls = tls_config.is_some(), "serving");
-    let settings = Settings { secure_cookies: behind_proxy || tls_config.is_some(), trust_proxy: behind_proxy };
+    let settings = Settings {
+        secure_cookies: behind_proxy || tls_config.is_some(),
+        trust_proxy: behind_proxy,
+    };
     let mut state = AppState::new(db, tree, settings);
     if let Some(i) = indicators {
         tracing::info!(indicators = i.indicators.len(), "indicators loaded");
         state = state.with_indicators(i);
     }
     if let Some(c) = catalogue {
-        tracing::info!(instruments = c.instruments.len(), "assessment instruments loaded");
+        tracing::info!(
+            instruments = c.instruments.len(),
+            "assessment instruments loaded"
+        );
         state = state.with_instruments(c);
     }
+    // The dashboard's quarters counted in the background from now on (`jingkang_web::boards`).
+    jingkang_web::boards::keep_warm(state.clone());
     match tls_config {
         Some(tls) => jingkang_web::serve_tls(listener, state, tls, shutdown_signal()).await?,
         None => {
             listener.set_nonblocking(true)?;
-            jingkang_web::serve(tokio::net::TcpListener::from_std(listener)?, state, shutdown_signal()).await?;
+            jingkang_web::serve(
+                tokio::net::TcpListener::from_std(listener)?,
+                state,
+                shutdown_signal(),
+            )
+            .await?;
         }
     }
     tracing::info!("stopped");
@@ -98,14 +130,40 @@ pub async fn run(
 /// Demo accounts, created once, each printed with a first password that must be changed at first
 /// login: an administrator, a county 民政 officer, a township clerk, a doctor and a
 /// social worker of a site.
-async fn demo_accounts(db: &Db, tree: &regions::RegionTree, county: &regions::Region) -> anyhow::Result<()> {
-    let township = tree.children(&county.code).into_iter().find(|r| r.level == Level::Township).map(|r| r.code.clone());
+async fn demo_accounts(
+    db: &Db,
+    tree: &regions::RegionTree,
+    county: &regions::Region,
+) -> anyhow::Result<()> {
+    let township = tree
+        .children(&county.code)
+        .into_iter()
+        .find(|r| r.level == Level::Township)
+        .map(|r| r.code.clone());
     let province = county.code[..2].to_string() + "0000";
     let name_of = |code: &str| tree.get(code).map(|r| r.name.clone()).unwrap_or_default();
     let mut wanted = vec![
-        ("admin", "系统管理员", Role::Admin, province.clone(), format!("{}民政局", name_of(&province))),
-        ("minzheng", "区民政局", Role::Civil, county.code.clone(), format!("{}民政局", county.name)),
-        ("yisheng", "精防医生", Role::Doctor, county.code.clone(), format!("{}精神卫生中心", county.name)),
+        (
+            "admin",
+            "系统管理员",
+            Role::Admin,
+            province.clone(),
+            format!("{}民政局", name_of(&province)),
+        ),
+        (
+            "minzheng",
+            "区民政局",
+            Role::Civil,
+            county.code.clone(),
+            format!("{}民政局", county.name),
+        ),
+        (
+            "yisheng",
+            "精防医生",
+            Role::Doctor,
+            county.code.clone(),
+            format!("{}精神卫生中心", county.name),
+        ),
     ];
     if let Some(t) = township {
         let org = format!("{}办事处", name_of(&t));
@@ -118,31 +176,62 @@ async fn demo_accounts(db: &Db, tree: &regions::RegionTree, county: &regions::Re
         "SELECT id, region, name FROM institutions WHERE kind <> 'center' AND region >= $1 AND region < $2 ORDER BY id LIMIT 1")
         .bind(&lo).bind(&hi).fetch_optional(&mut **c).await)?;
     if let Some((_, region, name)) = &site {
-        wanted.push(("shegong", "康复站社工", Role::Worker, region.clone(), name.clone()));
+        wanted.push((
+            "shegong",
+            "康复站社工",
+            Role::Worker,
+            region.clone(),
+            name.clone(),
+        ));
     }
     for (username, display, role, region, org) in wanted {
-        if store_accounts::find_user(&mut tx, username).await?.is_some() {
+        if store_accounts::find_user(&mut tx, username)
+            .await?
+            .is_some()
+        {
             continue;
         }
-        let organisation_id = match store_accounts::find_organisation_for(&mut tx, &org, &region).await? {
+        let organisation_id = match store_accounts::find_organisation_for(&mut tx, &org, &region)
+            .await?
+        {
             Some(o) => Some(o.id),
-            None => store_accounts::create_organisation(&mut tx, &Actor::system(), &org, &region).await?.ok(),
+            None => store_accounts::create_organisation(&mut tx, &Actor::system(), &org, &region)
+                .await?
+                .ok(),
         };
         let password = accounts::generate_password();
-        let new = NewUser { username, display_name: display, role, region_code: &region, password: &password, must_change_password: true, organisation_id };
-        if store_accounts::create_user(&mut tx, &Actor::system(), &new).await?.is_ok() {
+        let new = NewUser {
+            username,
+            display_name: display,
+            role,
+            region_code: &region,
+            password: &password,
+            must_change_password: true,
+            organisation_id,
+        };
+        if store_accounts::create_user(&mut tx, &Actor::system(), &new)
+            .await?
+            .is_ok()
+        {
             if let (Role::Worker, Some((site_id, _, _))) = (role, &site) {
-                let user = store_accounts::find_user(&mut tx, username).await?.context("demo worker")?;
-                store_accounts::set_site(&mut tx, &Actor::system(), &user, Some(*site_id)).await?.map_err(|e| anyhow::anyhow!("demo worker's site: {e:?}"))?;
+                let user = store_accounts::find_user(&mut tx, username)
+                    .await?
+                    .context("demo worker")?;
+                store_accounts::set_site(&mut tx, &Actor::system(), &user, Some(*site_id))
+                    .await?
+                    .map_err(|e| anyhow::anyhow!("demo worker's site: {e:?}"))?;
             }
             out!(
                 "{}",
-                render("cli-serve-demo-account", &[
-                    ("username", username),
-                    ("role", role.label_zh()),
-                    ("region", &tree.path_name(&region)),
-                    ("password", &password)
-                ])
+                render(
+                    "cli-serve-demo-account",
+                    &[
+                        ("username", username),
+                        ("role", role.label_zh()),
+                        ("region", &tree.path_name(&region)),
+                        ("password", &password)
+                    ]
+                )
             );
         }
     }

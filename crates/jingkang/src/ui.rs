@@ -27,17 +27,34 @@ pub fn import_report(r: &ImportReport) -> String {
     for e in r.errors.iter().take(SHOW) {
         out.push(render(
             "cli-row-error",
-            &[("row", &e.row.to_string()), ("column", &e.column), ("message", &e.message), ("code", &e.code)],
+            &[
+                ("row", &e.row.to_string()),
+                ("column", &e.column),
+                ("message", &e.message),
+                ("code", &e.code),
+            ],
         ));
     }
     if r.errors.len() > SHOW {
-        out.push(render("cli-more", &[("n", &(r.errors.len() - SHOW).to_string())]));
+        out.push(render(
+            "cli-more",
+            &[("n", &(r.errors.len() - SHOW).to_string())],
+        ));
     }
     for d in r.duplicates.iter().take(SHOW) {
-        out.push(render("cli-duplicate", &[("row", &d.row.to_string()), ("same_as_row", &d.same_as_row.to_string())]));
+        out.push(render(
+            "cli-duplicate",
+            &[
+                ("row", &d.row.to_string()),
+                ("same_as_row", &d.same_as_row.to_string()),
+            ],
+        ));
     }
     if r.duplicates.len() > SHOW {
-        out.push(render("cli-more", &[("n", &(r.duplicates.len() - SHOW).to_string())]));
+        out.push(render(
+            "cli-more",
+            &[("n", &(r.duplicates.len() - SHOW).to_string())],
+        ));
     }
     for c in r.changes.iter().take(SHOW) {
         out.push(render(
@@ -52,9 +69,19 @@ pub fn import_report(r: &ImportReport) -> String {
         ));
     }
     if r.changes.len() > SHOW {
-        out.push(render("cli-more", &[("n", &(r.changes.len() - SHOW).to_string())]));
+        out.push(render(
+            "cli-more",
+            &[("n", &(r.changes.len() - SHOW).to_string())],
+        ));
     }
-    out.push(render(if r.dry_run { "cli-import-dry-run" } else { "cli-import-done" }, &[]));
+    out.push(render(
+        if r.dry_run {
+            "cli-import-dry-run"
+        } else {
+            "cli-import-done"
+        },
+        &[],
+    ));
     out.join("\n")
 }
 
@@ -64,8 +91,10 @@ pub fn progress(len: Option<u64>, what: &str) -> indicatif::ProgressBar {
         Some(n) => indicatif::ProgressBar::new(n),
         None => indicatif::ProgressBar::new_spinner(),
     };
-    let style = indicatif::ProgressStyle::with_template("{spinner} {msg} [{elapsed_precise}] {bar:40} {pos}/{len} ({per_sec})")
-        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+    let style = indicatif::ProgressStyle::with_template(
+        "{spinner} {msg} [{elapsed_precise}] {bar:40} {pos}/{len} ({per_sec})",
+    )
+    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
     pb.set_style(style);
     pb.set_message(what.to_string());
     pb.set_draw_target(indicatif::ProgressDrawTarget::stderr_with_hz(4));

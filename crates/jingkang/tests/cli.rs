@@ -34,24 +34,50 @@ fn init_demo_prints_a_roster_summary_and_is_repeatable() {
     assert!(out.contains("合计　300 人"), "{out}");
     assert!(dir.path().join("jingkang.db").exists());
     let again = jk(dir.path(), &["init", "--demo"]);
-    assert!(stdout(&again).contains("合计　300 人"), "a second init adds no one");
+    assert!(
+        stdout(&again).contains("合计　300 人"),
+        "a second init adds no one"
+    );
     // The demo carries generated care history: the worklists have people on them.
-    let w = jk(dir.path(), &["worklist", "overdue", "--region", "500110", "--json"]);
+    let w = jk(
+        dir.path(),
+        &["worklist", "overdue", "--region", "500110", "--json"],
+    );
     assert!(w.status.success(), "{}", stderr(&w));
     let v: Value = serde_json::from_str(&stdout(&w)).unwrap();
     assert!(v["total"].as_i64().unwrap() > 0, "{v}");
-    assert_eq!(v["items"].as_array().unwrap().len() as i64, v["total"].as_i64().unwrap().min(1000));
+    assert_eq!(
+        v["items"].as_array().unwrap().len() as i64,
+        v["total"].as_i64().unwrap().min(1000)
+    );
     let out = dir.path().join("overdue.xlsx");
-    let w = jk(dir.path(), &["worklist", "overdue", "--region", "500110", "--out", out.to_str().unwrap()]);
+    let w = jk(
+        dir.path(),
+        &[
+            "worklist",
+            "overdue",
+            "--region",
+            "500110",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    );
     assert!(w.status.success() && out.exists(), "{}", stderr(&w));
     let sweep = jk(dir.path(), &["referrals-expire"]);
-    assert!(sweep.status.success() && stdout(&sweep).contains("已将 0 条逾期未处理的转介标为“超时”"), "{}", stderr(&sweep));
+    assert!(
+        sweep.status.success() && stdout(&sweep).contains("已将 0 条逾期未处理的转介标为“超时”"),
+        "{}",
+        stderr(&sweep)
+    );
     let bad = jk(dir.path(), &["worklist", "someday", "--region", "500110"]);
     assert_eq!(bad.status.code(), Some(2));
     assert!(stderr(&bad).contains("清单"), "{}", stderr(&bad));
     // 附件2 of the demo county for this quarter: a row per township, 18 columns, the JSON and
     // the .xlsx agree, the registered persons of the rows add up to the total.
-    let r = jk(dir.path(), &["report", "quarterly", "--region", "500110", "--json"]);
+    let r = jk(
+        dir.path(),
+        &["report", "quarterly", "--region", "500110", "--json"],
+    );
     assert!(r.status.success(), "{}", stderr(&r));
     let v: Value = serde_json::from_str(&stdout(&r)).unwrap();
     let rows = v["rows"].as_array().unwrap();
@@ -59,51 +85,160 @@ fn init_demo_prints_a_roster_summary_and_is_repeatable() {
     assert_eq!(v["total"]["columns"].as_object().unwrap().len(), 18);
     let total_registered = v["total"]["columns"]["5"].as_f64().unwrap();
     assert!(total_registered > 0.0, "{v}");
-    assert_eq!(rows.iter().map(|r| r["columns"]["5"].as_f64().unwrap()).sum::<f64>(), total_registered);
+    assert_eq!(
+        rows.iter()
+            .map(|r| r["columns"]["5"].as_f64().unwrap())
+            .sum::<f64>(),
+        total_registered
+    );
     assert!(v["total"]["columns"]["2"].is_null(), "entered by hand");
     let xlsx = dir.path().join("fujian2.xlsx");
-    let w = jk(dir.path(), &["report", "quarterly", "--region", "500110", "--out", xlsx.to_str().unwrap()]);
+    let w = jk(
+        dir.path(),
+        &[
+            "report",
+            "quarterly",
+            "--region",
+            "500110",
+            "--out",
+            xlsx.to_str().unwrap(),
+        ],
+    );
     assert!(w.status.success() && xlsx.exists(), "{}", stderr(&w));
     let mut wb: calamine::Xlsx<_> = calamine::open_workbook(&xlsx).unwrap();
     let name = calamine::Reader::sheet_names(&wb)[0].clone();
     let sheet = calamine::Reader::worksheet_range(&mut wb, &name).unwrap();
     let last = 5 + rows.len() as u32;
-    assert_eq!(sheet.get_value((last, 0)), Some(&calamine::Data::String("合计".into())));
-    assert_eq!(sheet.get_value((last, 5)).and_then(calamine::DataType::as_f64), Some(total_registered));
-    let bad = jk(dir.path(), &["report", "quarterly", "--region", "500110", "--quarter", "2026Q5"]);
+    assert_eq!(
+        sheet.get_value((last, 0)),
+        Some(&calamine::Data::String("合计".into()))
+    );
+    assert_eq!(
+        sheet
+            .get_value((last, 5))
+            .and_then(calamine::DataType::as_f64),
+        Some(total_registered)
+    );
+    let bad = jk(
+        dir.path(),
+        &[
+            "report",
+            "quarterly",
+            "--region",
+            "500110",
+            "--quarter",
+            "2026Q5",
+        ],
+    );
     assert_eq!(bad.status.code(), Some(2));
-    assert!(stderr(&bad).contains("季度“2026Q5”无法识别"), "{}", stderr(&bad));
+    assert!(
+        stderr(&bad).contains("季度“2026Q5”无法识别"),
+        "{}",
+        stderr(&bad)
+    );
     // The second report definition: the monthly follow-up summary, from the same measures; the
     // demo's follow-ups put persons in every column's township rows.
-    let m = jk(dir.path(), &["report", "monthly", "--region", "500110", "--month", "2026-10", "--json"]);
+    let m = jk(
+        dir.path(),
+        &[
+            "report", "monthly", "--region", "500110", "--month", "2026-10", "--json",
+        ],
+    );
     assert!(m.status.success(), "{}", stderr(&m));
     let v: Value = serde_json::from_str(&stdout(&m)).unwrap();
-    assert_eq!((v["month"].as_str(), v["total"]["columns"].as_object().unwrap().len()), (Some("2026-10"), 11));
+    assert_eq!(
+        (
+            v["month"].as_str(),
+            v["total"]["columns"].as_object().unwrap().len()
+        ),
+        (Some("2026-10"), 11)
+    );
     let listed = v["total"]["columns"]["1"].as_f64().unwrap();
     let seen = v["total"]["columns"]["2"].as_f64().unwrap();
     assert!(listed > 0.0 && seen > 0.0 && seen <= listed, "{v}");
-    assert_eq!(v["rows"].as_array().unwrap().iter().map(|r| r["columns"]["2"].as_f64().unwrap()).sum::<f64>(), seen);
+    assert_eq!(
+        v["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["columns"]["2"].as_f64().unwrap())
+            .sum::<f64>(),
+        seen
+    );
     // The dashboard bench on the demo: the persons' indicators for the province equal the
     // county's (the demo is one county); the townships' count the province's townships.
-    let b = jk(dir.path(), &["bench", "indicators", "--queries", "1", "--quarter", "2026Q3"]);
+    let b = jk(
+        dir.path(),
+        &[
+            "bench",
+            "indicators",
+            "--queries",
+            "1",
+            "--quarter",
+            "2026Q3",
+        ],
+    );
     assert!(b.status.success(), "{}", stderr(&b));
     let v: Value = serde_json::from_str(&stdout(&b)).unwrap();
-    for code in ["management_rate", "standard_management_rate", "medication_rate", "standard_service_rate", "unstable_case_management_rate"] {
-        assert_eq!(v["figures_province"][code], v["figures_county"][code], "{code}: {v}");
+    for code in [
+        "management_rate",
+        "standard_management_rate",
+        "medication_rate",
+        "standard_service_rate",
+        "unstable_case_management_rate",
+    ] {
+        assert_eq!(
+            v["figures_province"][code], v["figures_county"][code],
+            "{code}: {v}"
+        );
     }
-    let towns = |level: &str| v[format!("figures_{level}")]["township_coverage"][1].as_i64().unwrap();
-    assert!(towns("province") > towns("county") && towns("county") > 20, "{v}");
-    assert!(v["figures_county"]["management_rate"][1].as_i64().unwrap() > 0, "{v}");
-    assert!(v["dashboard_province"]["p50_ms"].as_f64().unwrap() >= v["board_province"]["p50_ms"].as_f64().unwrap(), "{v}");
-    let bad = jk(dir.path(), &["report", "monthly", "--region", "500110", "--month", "2026-13"]);
+    let towns = |level: &str| {
+        v[format!("figures_{level}")]["township_coverage"][1]
+            .as_i64()
+            .unwrap()
+    };
+    assert!(
+        towns("province") > towns("county") && towns("county") > 20,
+        "{v}"
+    );
+    assert!(
+        v["figures_county"]["management_rate"][1].as_i64().unwrap() > 0,
+        "{v}"
+    );
+    assert!(
+        v["dashboard_province"]["p50_ms"].as_f64().unwrap()
+            >= v["board_province"]["p50_ms"].as_f64().unwrap(),
+        "{v}"
+    );
+    let bad = jk(
+        dir.path(),
+        &[
+            "report", "monthly", "--region", "500110", "--month", "2026-13",
+        ],
+    );
     assert_eq!(bad.status.code(), Some(2));
-    assert!(stderr(&bad).contains("月份“2026-13”无法识别"), "{}", stderr(&bad));
+    assert!(
+        stderr(&bad).contains("月份“2026-13”无法识别"),
+        "{}",
+        stderr(&bad)
+    );
     let v = jk(dir.path(), &["audit", "verify"]);
-    assert!(v.status.success() && stdout(&v).contains("校验通过"), "{}", stdout(&v));
+    assert!(
+        v.status.success() && stdout(&v).contains("校验通过"),
+        "{}",
+        stdout(&v)
+    );
 }
 
 fn import_json(dir: &Path, db: Option<&str>, file: &Path, extra: &[&str]) -> Value {
-    let mut args = vec!["import", "roster", file.to_str().unwrap(), "--county", "500110", "--json"];
+    let mut args = vec![
+        "import",
+        "roster",
+        file.to_str().unwrap(),
+        "--county",
+        "500110",
+        "--json",
+    ];
     args.extend_from_slice(extra);
     let mut full = vec![];
     if let Some(db) = db {
@@ -118,23 +253,56 @@ fn import_json(dir: &Path, db: Option<&str>, file: &Path, extra: &[&str]) -> Val
 fn gen_import_export_cycle(dir: &Path, db: Option<&str>) {
     let roster = dir.join("gen.xlsx");
     let truth_file = dir.join("truth.json");
-    let o = jk(dir, &["gen", "roster", "--rows", "300", "--seed", "9", "--error-rate", "0.05", "--out", roster.to_str().unwrap(), "--truth", truth_file.to_str().unwrap()]);
+    let o = jk(
+        dir,
+        &[
+            "gen",
+            "roster",
+            "--rows",
+            "300",
+            "--seed",
+            "9",
+            "--error-rate",
+            "0.05",
+            "--out",
+            roster.to_str().unwrap(),
+            "--truth",
+            truth_file.to_str().unwrap(),
+        ],
+    );
     assert!(o.status.success(), "{}", stderr(&o));
-    let truth: Value = serde_json::from_str(&std::fs::read_to_string(&truth_file).unwrap()).unwrap();
+    let truth: Value =
+        serde_json::from_str(&std::fs::read_to_string(&truth_file).unwrap()).unwrap();
 
     let dry = import_json(dir, db, &roster, &["--dry-run"]);
     assert_eq!(dry["created"], truth["valid"]);
     let r = import_json(dir, db, &roster, &[]);
-    for key in ["rows_read", "accepted", "created", "updated", "unchanged", "duplicates", "errors"] {
+    for key in [
+        "rows_read",
+        "accepted",
+        "created",
+        "updated",
+        "unchanged",
+        "duplicates",
+        "errors",
+    ] {
         assert!(r.get(key).is_some(), "JSON has {key}");
     }
     assert_eq!(r["rows_read"], truth["rows"]);
     assert_eq!(r["created"], truth["valid"]);
     let dups = r["duplicates"].as_array().unwrap();
     assert_eq!(dups.len(), truth["duplicates"].as_array().unwrap().len());
-    assert!(dups.iter().all(|d| d["row"].is_u64() && d["same_as_row"].is_u64()));
+    assert!(
+        dups.iter()
+            .all(|d| d["row"].is_u64() && d["same_as_row"].is_u64())
+    );
     let errors = r["errors"].as_array().unwrap();
-    let planted: usize = truth["errors"].as_object().unwrap().values().map(|v| v.as_array().unwrap().len()).sum();
+    let planted: usize = truth["errors"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|v| v.as_array().unwrap().len())
+        .sum();
     assert_eq!(errors.len(), planted);
     for e in errors {
         for key in ["row", "column", "code", "message"] {
@@ -143,19 +311,32 @@ fn gen_import_export_cycle(dir: &Path, db: Option<&str>) {
     }
 
     let again = import_json(dir, db, &roster, &[]);
-    assert_eq!((again["created"].as_u64(), again["updated"].as_u64()), (Some(0), Some(0)));
+    assert_eq!(
+        (again["created"].as_u64(), again["updated"].as_u64()),
+        (Some(0), Some(0))
+    );
 
     let out = dir.join("export.xlsx");
     let mut args = vec![];
     if let Some(db) = db {
         args.extend(["--database", db]);
     }
-    args.extend(["export", "roster", "--region", "500110", "--out", out.to_str().unwrap()]);
+    args.extend([
+        "export",
+        "roster",
+        "--region",
+        "500110",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
     let o = jk(dir, &args);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stdout(&o).contains("已导出"));
     let back = import_json(dir, db, &out, &[]);
-    assert_eq!((back["created"].as_u64(), back["updated"].as_u64()), (Some(0), Some(0)));
+    assert_eq!(
+        (back["created"].as_u64(), back["updated"].as_u64()),
+        (Some(0), Some(0))
+    );
     assert_eq!(back["unchanged"], truth["valid"]);
     assert_eq!(back["errors"].as_array().unwrap().len(), 0);
 }
@@ -169,18 +350,30 @@ fn gen_import_export_cycle_on_sqlite() {
 #[test]
 fn gen_import_export_cycle_on_postgres() {
     let Ok(url) = std::env::var("JINGKANG_TEST_DATABASE_URL") else {
-        assert!(std::env::var("CI").map_or(true, |v| v != "true"), "CI must set JINGKANG_TEST_DATABASE_URL");
+        assert!(
+            std::env::var("CI").map_or(true, |v| v != "true"),
+            "CI must set JINGKANG_TEST_DATABASE_URL"
+        );
         eprintln!("JINGKANG_TEST_DATABASE_URL not set: PostgreSQL variant not run");
         return;
     };
     // A database of its own, created and dropped through psql-free SQL over sqlx.
     let name = format!("jk_cli_{}", std::process::id());
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async {
         use sqlx::Connection;
         let mut c = sqlx::PgConnection::connect(&url).await.unwrap();
-        sqlx::query(&format!("DROP DATABASE IF EXISTS {name}")).execute(&mut c).await.unwrap();
-        sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut c).await.unwrap();
+        sqlx::query(&format!("DROP DATABASE IF EXISTS {name}"))
+            .execute(&mut c)
+            .await
+            .unwrap();
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&mut c)
+            .await
+            .unwrap();
     });
     let (base, _) = url.rsplit_once('/').unwrap();
     let db_url = format!("{base}/{name}");
@@ -189,23 +382,48 @@ fn gen_import_export_cycle_on_postgres() {
     rt.block_on(async {
         use sqlx::Connection;
         let mut c = sqlx::PgConnection::connect(&url).await.unwrap();
-        sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut c).await.unwrap();
+        sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            .execute(&mut c)
+            .await
+            .unwrap();
     });
 }
 
 #[test]
 fn unreadable_file_exits_non_zero_with_a_chinese_message() {
     let dir = tempfile::tempdir().unwrap();
-    let o = jk(dir.path(), &["import", "roster", "/nonexistent/花名册.xlsx", "--county", "500110"]);
+    let o = jk(
+        dir.path(),
+        &[
+            "import",
+            "roster",
+            "/nonexistent/花名册.xlsx",
+            "--county",
+            "500110",
+        ],
+    );
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("找不到文件"), "{}", stderr(&o));
     let bad = dir.path().join("bad.xlsx");
     std::fs::write(&bad, "not excel").unwrap();
-    let o = jk(dir.path(), &["import", "roster", bad.to_str().unwrap(), "--county", "500110", "--json"]);
+    let o = jk(
+        dir.path(),
+        &[
+            "import",
+            "roster",
+            bad.to_str().unwrap(),
+            "--county",
+            "500110",
+            "--json",
+        ],
+    );
     assert_eq!(o.status.code(), Some(2));
     let v: Value = serde_json::from_str(stdout(&o).trim()).unwrap();
     assert_eq!(v["error"]["code"], "file-unreadable");
-    let o = jk(dir.path(), &["import", "roster", bad.to_str().unwrap(), "--county", "123"]);
+    let o = jk(
+        dir.path(),
+        &["import", "roster", bad.to_str().unwrap(), "--county", "123"],
+    );
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("区县代码 123 不存在"), "{}", stderr(&o));
 }
@@ -215,7 +433,11 @@ fn regions_find_and_villages() {
     let dir = tempfile::tempdir().unwrap();
     let o = jk(dir.path(), &["regions", "find", "万盛"]);
     assert!(o.status.success(), "{}", stderr(&o));
-    assert!(stdout(&o).contains("500110004\t街镇\t重庆市 / 市辖区 / 綦江区 / 万盛街道"), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("500110004\t街镇\t重庆市 / 市辖区 / 綦江区 / 万盛街道"),
+        "{}",
+        stdout(&o)
+    );
     let villages = dir.path().join("villages.csv");
     std::fs::write(
         &villages,
@@ -225,11 +447,24 @@ fn regions_find_and_villages() {
          999999999001,\"无主村\",999999999,99,9999,999999\n",
     )
     .unwrap();
-    let o = jk(dir.path(), &["regions", "import-villages", villages.to_str().unwrap()]);
+    let o = jk(
+        dir.path(),
+        &["regions", "import-villages", villages.to_str().unwrap()],
+    );
     assert!(o.status.success(), "{}", stderr(&o));
-    assert!(stdout(&o).contains("已导入村（社区）2 个，跳过 1 个"), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("已导入村（社区）2 个，跳过 1 个"),
+        "{}",
+        stdout(&o)
+    );
     let o = jk(dir.path(), &["regions", "find", "新华社区"]);
-    assert!(stdout(&o).contains("500110004001\t社区/村\t重庆市 / 市辖区 / 綦江区 / 万盛街道 / 新华社区居民委员会"), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains(
+            "500110004001\t社区/村\t重庆市 / 市辖区 / 綦江区 / 万盛街道 / 新华社区居民委员会"
+        ),
+        "{}",
+        stdout(&o)
+    );
 }
 
 /// `serve` as an operator runs it: demo accounts printed once, one JSON access-log line per
@@ -239,18 +474,37 @@ fn regions_find_and_villages() {
 fn serve_logs_routes_without_personal_data_and_stops_on_sigterm() {
     use std::io::{BufRead, BufReader, Read, Write};
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let mut child = Command::new(env!("CARGO_BIN_EXE_jingkang"))
         .arg("--data-dir")
         .arg(dir.path())
-        .args(["--log", "info", "serve", "--demo", "--listen", &format!("127.0.0.1:{port}")])
+        .args([
+            "--log",
+            "info",
+            "serve",
+            "--demo",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+        ])
         // A deployment's own instrument: a copy of SDSS under another code.
         .arg("--instruments")
         .arg({
             let folder = dir.path().join("instruments");
             std::fs::create_dir(&folder).unwrap();
-            let sdss = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../jingkang-core/data/instruments/sdss.json")).unwrap();
-            std::fs::write(folder.join("local.json"), sdss.replacen("\"code\": \"sdss\"", "\"code\": \"sdss_local\"", 1)).unwrap();
+            let sdss = std::fs::read_to_string(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../jingkang-core/data/instruments/sdss.json"
+            ))
+            .unwrap();
+            std::fs::write(
+                folder.join("local.json"),
+                sdss.replacen("\"code\": \"sdss\"", "\"code\": \"sdss_local\"", 1),
+            )
+            .unwrap();
             folder
         })
         .env_remove("JINGKANG_DATABASE_URL")
@@ -263,7 +517,10 @@ fn serve_logs_routes_without_personal_data_and_stops_on_sigterm() {
     let mut printed = String::new();
     loop {
         let mut line = String::new();
-        assert!(out.read_line(&mut line).unwrap() > 0, "serve ended early: {printed}");
+        assert!(
+            out.read_line(&mut line).unwrap() > 0,
+            "serve ended early: {printed}"
+        );
         printed.push_str(&line);
         if line.contains("精康已启动") {
             break;
@@ -271,18 +528,33 @@ fn serve_logs_routes_without_personal_data_and_stops_on_sigterm() {
     }
     assert!(printed.contains("演示账号：jiezhen"), "{printed}");
     // The demo's site has its own social worker.
-    assert!(printed.contains("演示账号：shegong") && printed.contains("康复机构社工"), "{printed}");
+    assert!(
+        printed.contains("演示账号：shegong") && printed.contains("康复机构社工"),
+        "{printed}"
+    );
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-    write!(s, "GET /persons?q=50011019 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+    write!(
+        s,
+        "GET /persons?q=50011019 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
     let mut resp = String::new();
     s.read_to_string(&mut resp).unwrap();
     assert!(resp.starts_with("HTTP/1.1 303"), "{resp}");
-    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
     assert!(status.success());
     let exit = child.wait().unwrap();
     assert!(exit.success(), "graceful stop on SIGTERM");
     let mut logs = String::new();
-    child.stderr.take().unwrap().read_to_string(&mut logs).unwrap();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut logs)
+        .unwrap();
     let access: Vec<Value> = logs
         .lines()
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
@@ -292,7 +564,10 @@ fn serve_logs_routes_without_personal_data_and_stops_on_sigterm() {
     assert_eq!(access.len(), 1, "{logs}");
     assert_eq!(access[0]["fields"]["route"], "/persons");
     assert_eq!(access[0]["fields"]["status"], 303);
-    assert!(!logs.contains("50011019"), "no query string in the logs: {logs}");
+    assert!(
+        !logs.contains("50011019"),
+        "no query string in the logs: {logs}"
+    );
 }
 
 #[test]
@@ -301,10 +576,28 @@ fn serve_refuses_unusable_tls_files_with_a_chinese_message() {
     let cert = dir.path().join("cert.pem");
     std::fs::write(&cert, "not a certificate").unwrap();
     let (c, k) = (cert.to_str().unwrap(), dir.path().join("missing-key.pem"));
-    let o = jk(dir.path(), &["serve", "--listen", "127.0.0.1:0", "--tls-cert", c, "--tls-key", k.to_str().unwrap()]);
+    let o = jk(
+        dir.path(),
+        &[
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--tls-cert",
+            c,
+            "--tls-key",
+            k.to_str().unwrap(),
+        ],
+    );
     assert!(!o.status.success());
-    assert!(stderr(&o).contains("无法使用 TLS 证书或私钥"), "{}", stderr(&o));
-    let o = jk(dir.path(), &["serve", "--listen", "127.0.0.1:0", "--tls-cert", c]);
+    assert!(
+        stderr(&o).contains("无法使用 TLS 证书或私钥"),
+        "{}",
+        stderr(&o)
+    );
+    let o = jk(
+        dir.path(),
+        &["serve", "--listen", "127.0.0.1:0", "--tls-cert", c],
+    );
     assert!(!o.status.success(), "a certificate needs its key");
 }
 
@@ -314,11 +607,37 @@ fn serve_refuses_a_broken_instrument_folder_with_a_chinese_message() {
     let folder = dir.path().join("instruments");
     std::fs::create_dir(&folder).unwrap();
     std::fs::write(folder.join("broken.json"), "{\"code\": \"x\"").unwrap();
-    let o = jk(dir.path(), &["serve", "--listen", "127.0.0.1:0", "--instruments", folder.to_str().unwrap()]);
+    let o = jk(
+        dir.path(),
+        &[
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--instruments",
+            folder.to_str().unwrap(),
+        ],
+    );
     assert!(!o.status.success());
-    assert!(stderr(&o).contains("评估量表目录") && stderr(&o).contains("没有启动"), "{}", stderr(&o));
-    let o = jk(dir.path(), &["serve", "--listen", "127.0.0.1:0", "--instruments", dir.path().join("missing").to_str().unwrap()]);
-    assert!(!o.status.success() && stderr(&o).contains("评估量表目录"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("评估量表目录") && stderr(&o).contains("没有启动"),
+        "{}",
+        stderr(&o)
+    );
+    let o = jk(
+        dir.path(),
+        &[
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--instruments",
+            dir.path().join("missing").to_str().unwrap(),
+        ],
+    );
+    assert!(
+        !o.status.success() && stderr(&o).contains("评估量表目录"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[test]
@@ -345,17 +664,63 @@ fn bench_search_reports_latency_for_every_kind_and_scope() {
 #[test]
 fn organisations_and_users_that_belong_to_them() {
     let dir = tempfile::tempdir().unwrap();
-    let o = jk(dir.path(), &["org", "add", "--name", "綦江区民政局", "--region", "500110"]);
+    let o = jk(
+        dir.path(),
+        &["org", "add", "--name", "綦江区民政局", "--region", "500110"],
+    );
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stdout(&o).contains("已添加单位：綦江区民政局"));
-    let again = jk(dir.path(), &["org", "add", "--name", "綦江区民政局", "--region", "500110"]);
-    assert!(!again.status.success() && stderr(&again).contains("同名单位"), "{}", stderr(&again));
-    let o = jk(dir.path(), &["user", "add", "--username", "minzheng", "--role", "civil", "--region", "500110", "--org", "綦江区民政局"]);
+    let again = jk(
+        dir.path(),
+        &["org", "add", "--name", "綦江区民政局", "--region", "500110"],
+    );
+    assert!(
+        !again.status.success() && stderr(&again).contains("同名单位"),
+        "{}",
+        stderr(&again)
+    );
+    let o = jk(
+        dir.path(),
+        &[
+            "user",
+            "add",
+            "--username",
+            "minzheng",
+            "--role",
+            "civil",
+            "--region",
+            "500110",
+            "--org",
+            "綦江区民政局",
+        ],
+    );
     assert!(o.status.success(), "{}", stderr(&o));
-    let o = jk(dir.path(), &["user", "add", "--username", "other", "--role", "civil", "--region", "500101", "--org", "綦江区民政局"]);
-    assert!(!o.status.success() && stderr(&o).contains("单位不存在"), "another county's user cannot join: {}", stderr(&o));
+    let o = jk(
+        dir.path(),
+        &[
+            "user",
+            "add",
+            "--username",
+            "other",
+            "--role",
+            "civil",
+            "--region",
+            "500101",
+            "--org",
+            "綦江区民政局",
+        ],
+    );
+    assert!(
+        !o.status.success() && stderr(&o).contains("单位不存在"),
+        "another county's user cannot join: {}",
+        stderr(&o)
+    );
     let list = jk(dir.path(), &["org", "list"]);
-    assert!(stdout(&list).contains("500110\t綦江区民政局"), "{}", stdout(&list));
+    assert!(
+        stdout(&list).contains("500110\t綦江区民政局"),
+        "{}",
+        stdout(&list)
+    );
 }
 
 /// `outbox drain` posts each due alert to a real webhook, signed with HMAC-SHA256; a failure is
@@ -377,7 +742,9 @@ fn outbox_drains_to_a_signed_webhook_and_retries() {
     });
     // The receiver: checks the signature, fails the first request with 500.
     let seen: Arc<Mutex<Vec<(String, bool)>>> = Arc::default();
-    let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
     let port = listener.local_addr().unwrap().port();
     let log = seen.clone();
     let app = axum::Router::new().route(
@@ -389,10 +756,17 @@ fn outbox_drains_to_a_signed_webhook_and_retries() {
                 let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(b"s3cret").unwrap();
                 mac.update(body.as_bytes());
                 let expected = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
-                let ok = headers.get("x-jingkang-signature").and_then(|v| v.to_str().ok()) == Some(expected.as_str());
+                let ok = headers
+                    .get("x-jingkang-signature")
+                    .and_then(|v| v.to_str().ok())
+                    == Some(expected.as_str());
                 let mut log = log.lock().unwrap();
                 log.push((body, ok));
-                if log.len() == 1 { axum::http::StatusCode::INTERNAL_SERVER_ERROR } else { axum::http::StatusCode::NO_CONTENT }
+                if log.len() == 1 {
+                    axum::http::StatusCode::INTERNAL_SERVER_ERROR
+                } else {
+                    axum::http::StatusCode::NO_CONTENT
+                }
             }
         }),
     );
@@ -400,7 +774,10 @@ fn outbox_drains_to_a_signed_webhook_and_retries() {
     let hook = format!("http://127.0.0.1:{port}/hook");
     let drain = |secret: Option<&str>| {
         let mut c = Command::new(env!("CARGO_BIN_EXE_jingkang"));
-        c.arg("--data-dir").arg(dir.path()).args(["outbox", "drain", "--webhook", &hook]).env_remove("JINGKANG_DATABASE_URL");
+        c.arg("--data-dir")
+            .arg(dir.path())
+            .args(["outbox", "drain", "--webhook", &hook])
+            .env_remove("JINGKANG_DATABASE_URL");
         match secret {
             Some(s) => c.env("JINGKANG_WEBHOOK_SECRET", s),
             None => c.env_remove("JINGKANG_WEBHOOK_SECRET"),
@@ -409,12 +786,20 @@ fn outbox_drains_to_a_signed_webhook_and_retries() {
     };
     let o = drain(None);
     assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("JINGKANG_WEBHOOK_SECRET"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("JINGKANG_WEBHOOK_SECRET"),
+        "{}",
+        stderr(&o)
+    );
     assert!(seen.lock().unwrap().is_empty());
 
     let o = drain(Some("s3cret"));
     assert!(o.status.success(), "{}", stderr(&o));
-    assert!(stdout(&o).contains("发送成功 1 条，失败 1 条"), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("发送成功 1 条，失败 1 条"),
+        "{}",
+        stdout(&o)
+    );
     {
         let seen = seen.lock().unwrap();
         assert_eq!(seen.len(), 2);
@@ -424,10 +809,19 @@ fn outbox_drains_to_a_signed_webhook_and_retries() {
     // Backing off: nothing is due; retry makes it due; it is delivered.
     assert!(stdout(&drain(Some("s3cret"))).contains("发送成功 0 条，失败 0 条"));
     let list = stdout(&jk(dir.path(), &["outbox", "list"]));
-    assert!(list.contains("待重试") && list.contains("HTTP 500") && list.contains("已送达"), "{list}");
+    assert!(
+        list.contains("待重试") && list.contains("HTTP 500") && list.contains("已送达"),
+        "{list}"
+    );
     assert!(stdout(&jk(dir.path(), &["outbox", "retry"])).contains("已将 1 条消息设为立即重发"));
     assert!(stdout(&drain(Some("s3cret"))).contains("发送成功 1 条，失败 0 条"));
     assert_eq!(seen.lock().unwrap().len(), 3);
-    let v: Value = serde_json::from_str(&stdout(&jk(dir.path(), &["outbox", "list", "--json"]))).unwrap();
-    assert!(v.as_array().unwrap().iter().all(|i| !i["delivered_at"].is_null()));
+    let v: Value =
+        serde_json::from_str(&stdout(&jk(dir.path(), &["outbox", "list", "--json"]))).unwrap();
+    assert!(
+        v.as_array()
+            .unwrap()
+            .iter()
+            .all(|i| !i["delivered_at"].is_null())
+    );
 }

@@ -52,7 +52,9 @@ impl Role {
     }
 
     pub fn parse(code: &str) -> Option<Role> {
-        Role::ALL.into_iter().find(|r| r.code() == code.trim().to_ascii_lowercase())
+        Role::ALL
+            .into_iter()
+            .find(|r| r.code() == code.trim().to_ascii_lowercase())
     }
 
     pub fn label_zh(self) -> &'static str {
@@ -100,7 +102,11 @@ pub fn check_password_policy(username: &str, password: &str) -> Result<(), &'sta
 /// A valid username: 3–32 characters of ASCII letters, digits, `.`, `_`, `-`.
 pub fn check_username(username: &str) -> Result<(), &'static str> {
     let ok_len = (3..=32).contains(&username.len());
-    if ok_len && username.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')) {
+    if ok_len
+        && username
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+    {
         Ok(())
     } else {
         Err("username-invalid")
@@ -120,7 +126,9 @@ pub fn hash_password(password: &str) -> anyhow::Result<String> {
 pub fn verify_password(password: &str, phc: &str) -> bool {
     use argon2::{PasswordHash, PasswordVerifier};
     match PasswordHash::new(phc) {
-        Ok(h) => argon2::Argon2::default().verify_password(password.as_bytes(), &h).is_ok(),
+        Ok(h) => argon2::Argon2::default()
+            .verify_password(password.as_bytes(), &h)
+            .is_ok(),
         Err(_) => false,
     }
 }
@@ -174,7 +182,8 @@ pub fn new_totp_secret() -> String {
 }
 
 fn totp(secret_b32: &str, username: &str) -> anyhow::Result<totp_rs::Totp> {
-    let secret = totp_rs::Secret::try_from_base32(secret_b32).map_err(|e| anyhow::anyhow!("bad TOTP secret: {e:?}"))?;
+    let secret = totp_rs::Secret::try_from_base32(secret_b32)
+        .map_err(|e| anyhow::anyhow!("bad TOTP secret: {e:?}"))?;
     totp_rs::Builder::new()
         .with_secret(secret)
         .with_account_name(username)
@@ -185,7 +194,9 @@ fn totp(secret_b32: &str, username: &str) -> anyhow::Result<totp_rs::Totp> {
 
 /// The `otpauth://` URL an authenticator app scans.
 pub fn totp_url(secret_b32: &str, username: &str) -> anyhow::Result<String> {
-    totp(secret_b32, username)?.to_url().map_err(|e| anyhow::anyhow!("TOTP URL failed: {e:?}"))
+    totp(secret_b32, username)?
+        .to_url()
+        .map_err(|e| anyhow::anyhow!("TOTP URL failed: {e:?}"))
 }
 
 /// The time step a 6-digit `code` matches at `unix_time` (±1 step of 30 s), if any.
@@ -209,7 +220,11 @@ pub fn generate_recovery_codes() -> Vec<String> {
     (0..10)
         .map(|_| {
             (0..3)
-                .map(|_| (0..4).map(|_| ALPHABET[(rng.next_u32() as usize) % ALPHABET.len()] as char).collect::<String>())
+                .map(|_| {
+                    (0..4)
+                        .map(|_| ALPHABET[(rng.next_u32() as usize) % ALPHABET.len()] as char)
+                        .collect::<String>()
+                })
                 .collect::<Vec<_>>()
                 .join("-")
         })
@@ -218,7 +233,10 @@ pub fn generate_recovery_codes() -> Vec<String> {
 
 /// A recovery code as typed, normalised (case, spaces) before hashing.
 pub fn normalise_recovery_code(code: &str) -> String {
-    code.chars().filter(|c| !c.is_whitespace()).collect::<String>().to_lowercase()
+    code.chars()
+        .filter(|c| !c.is_whitespace())
+        .collect::<String>()
+        .to_lowercase()
 }
 
 #[cfg(test)]
@@ -232,7 +250,11 @@ mod tests {
             ("zhang", "alllowercaseletters", Err("password-classes")),
             ("zhang", "lowercase123456", Err("password-classes")),
             ("zhang", "Lowercase123456", Ok(())),
-            ("zhang", "Zhang-2026-pass", Err("password-contains-username")),
+            (
+                "zhang",
+                "Zhang-2026-pass",
+                Err("password-contains-username"),
+            ),
             ("zhang", "长城-abc-123-XYZ", Ok(())),
             ("li", "abcdefghiJ!", Ok(())),
         ] {
@@ -274,11 +296,19 @@ mod tests {
         let now = 1_790_000_000;
         let code = totp_code(&secret, now).unwrap();
         assert_eq!(totp_step(&secret, &code, now), Some(now / 30));
-        assert_eq!(totp_step(&secret, &format!(" {} {} ", &code[..3], &code[3..]), now), Some(now / 30), "spaces tolerated");
+        assert_eq!(
+            totp_step(&secret, &format!(" {} {} ", &code[..3], &code[3..]), now),
+            Some(now / 30),
+            "spaces tolerated"
+        );
         assert_eq!(totp_step(&secret, &code, now + 600), None, "expired");
         assert_eq!(totp_step(&secret, "12345", now), None);
         assert_eq!(totp_step(&secret, "abcdef", now), None);
-        assert!(totp_url(&secret, "zhang").unwrap().starts_with("otpauth://totp/"));
+        assert!(
+            totp_url(&secret, "zhang")
+                .unwrap()
+                .starts_with("otpauth://totp/")
+        );
         let codes = generate_recovery_codes();
         assert_eq!(codes.len(), 10);
         assert_eq!(normalise_recovery_code(&codes[0].to_uppercase()), codes[0]);

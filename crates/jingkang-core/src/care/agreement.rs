@@ -73,7 +73,12 @@ pub struct Agreement {
 fn err(field: &str, label: &str, code: &'static str, args: &[(&str, &str)]) -> FieldError {
     let mut all = vec![("label", label)];
     all.extend_from_slice(args);
-    FieldError { field: field.into(), label: label.into(), code, message: messages::render(code, &all) }
+    FieldError {
+        field: field.into(),
+        label: label.into(),
+        code,
+        message: messages::render(code, &all),
+    }
 }
 
 fn date(s: &str) -> Option<NaiveDate> {
@@ -99,33 +104,68 @@ pub fn validate(input: &AgreementInput, today: NaiveDate) -> Result<Agreement, V
             }
             Some(d) => Some(d),
             None => {
-                errors.push(err("signed_on", "签署日期", "followup-date-invalid", &[("value", s)]));
+                errors.push(err(
+                    "signed_on",
+                    "签署日期",
+                    "followup-date-invalid",
+                    &[("value", s)],
+                ));
                 None
             }
         },
     };
     let guardian = input.guardian_name.trim();
     if guardian.chars().count() > MAX_TEXT {
-        errors.push(err("guardian_name", "监护人", "followup-text-too-long", &[("max", &MAX_TEXT.to_string())]));
+        errors.push(err(
+            "guardian_name",
+            "监护人",
+            "followup-text-too-long",
+            &[("max", &MAX_TEXT.to_string())],
+        ));
     }
     if !input.person_signed && guardian.is_empty() {
-        errors.push(err("signatories", "签署人", "agreement-signatory-missing", &[]));
+        errors.push(err(
+            "signatories",
+            "签署人",
+            "agreement-signatory-missing",
+            &[],
+        ));
     }
     let valid_until = match (input.valid_until.trim(), signed_on) {
-        ("", Some(s)) => s.checked_add_months(Months::new(12)).map(|d| d - Duration::days(1)),
+        ("", Some(s)) => s
+            .checked_add_months(Months::new(12))
+            .map(|d| d - Duration::days(1)),
         ("", None) => None,
         (v, s) => match date(v) {
             Some(d) if s.is_some_and(|s| d <= s) => {
-                errors.push(err("valid_until", "有效期至", "agreement-validity-invalid", &[]));
+                errors.push(err(
+                    "valid_until",
+                    "有效期至",
+                    "agreement-validity-invalid",
+                    &[],
+                ));
                 None
             }
-            Some(d) if s.and_then(|s| s.checked_add_months(Months::new(12 * MAX_YEARS))).is_some_and(|max| d > max) => {
-                errors.push(err("valid_until", "有效期至", "agreement-validity-too-long", &[("years", &MAX_YEARS.to_string())]));
+            Some(d)
+                if s.and_then(|s| s.checked_add_months(Months::new(12 * MAX_YEARS)))
+                    .is_some_and(|max| d > max) =>
+            {
+                errors.push(err(
+                    "valid_until",
+                    "有效期至",
+                    "agreement-validity-too-long",
+                    &[("years", &MAX_YEARS.to_string())],
+                ));
                 None
             }
             Some(d) => Some(d),
             None => {
-                errors.push(err("valid_until", "有效期至", "followup-date-invalid", &[("value", v)]));
+                errors.push(err(
+                    "valid_until",
+                    "有效期至",
+                    "followup-date-invalid",
+                    &[("value", v)],
+                ));
                 None
             }
         },
@@ -153,15 +193,23 @@ pub fn check_scan(bytes: &[u8]) -> Result<&'static str, &'static str> {
         return Err("agreement-file-too-large");
     }
     let detected = infer::get(bytes).map(|t| t.mime_type());
-    SCAN_TYPES.into_iter().find(|t| Some(*t) == detected).ok_or("agreement-file-type")
+    SCAN_TYPES
+        .into_iter()
+        .find(|t| Some(*t) == detected)
+        .ok_or("agreement-file-type")
 }
 
 /// Whether the stored agreements make the eligibility condition "signed agreement" true on
 /// `today`: a consent and a service agreement, each valid that day.
-pub fn signed_and_valid(agreements: &[(AgreementKind, NaiveDate, NaiveDate)], today: NaiveDate) -> bool {
-    AgreementKind::ALL
-        .iter()
-        .all(|k| agreements.iter().any(|(kind, from, until)| kind == k && *from <= today && today <= *until))
+pub fn signed_and_valid(
+    agreements: &[(AgreementKind, NaiveDate, NaiveDate)],
+    today: NaiveDate,
+) -> bool {
+    AgreementKind::ALL.iter().all(|k| {
+        agreements
+            .iter()
+            .any(|(kind, from, until)| kind == k && *from <= today && today <= *until)
+    })
 }
 
 #[cfg(test)]
@@ -173,44 +221,92 @@ mod tests {
     }
 
     fn input() -> AgreementInput {
-        AgreementInput { kind: "service".into(), signed_on: "2026-11-01".into(), person_signed: true, guardian_name: "张大山".into(), valid_until: String::new() }
+        AgreementInput {
+            kind: "service".into(),
+            signed_on: "2026-11-01".into(),
+            person_signed: true,
+            guardian_name: "张大山".into(),
+            valid_until: String::new(),
+        }
     }
 
     #[test]
     fn a_year_by_default() {
         let a = validate(&input(), d("2026-11-23")).unwrap();
-        assert_eq!((a.kind, a.valid_until, a.guardian_name.as_deref()), (AgreementKind::Service, d("2027-10-31"), Some("张大山")));
+        assert_eq!(
+            (a.kind, a.valid_until, a.guardian_name.as_deref()),
+            (AgreementKind::Service, d("2027-10-31"), Some("张大山"))
+        );
     }
 
     #[test]
     fn problems_name_their_fields() {
-        let bad = AgreementInput { kind: "x".into(), signed_on: "2026-12-01".into(), person_signed: false, guardian_name: " ".into(), valid_until: "2026-11-01".into() };
+        let bad = AgreementInput {
+            kind: "x".into(),
+            signed_on: "2026-12-01".into(),
+            person_signed: false,
+            guardian_name: " ".into(),
+            valid_until: "2026-11-01".into(),
+        };
         let errs = validate(&bad, d("2026-11-23")).unwrap_err();
         let fields: Vec<&str> = errs.iter().map(|e| e.field.as_str()).collect();
         assert_eq!(fields, ["kind", "signed_on", "signatories"]);
-        let backwards = AgreementInput { valid_until: "2026-10-01".into(), ..input() };
-        assert_eq!(validate(&backwards, d("2026-11-23")).unwrap_err()[0].code, "agreement-validity-invalid");
-        let forever = AgreementInput { valid_until: "2040-01-01".into(), ..input() };
-        assert_eq!(validate(&forever, d("2026-11-23")).unwrap_err()[0].code, "agreement-validity-too-long");
+        let backwards = AgreementInput {
+            valid_until: "2026-10-01".into(),
+            ..input()
+        };
+        assert_eq!(
+            validate(&backwards, d("2026-11-23")).unwrap_err()[0].code,
+            "agreement-validity-invalid"
+        );
+        let forever = AgreementInput {
+            valid_until: "2040-01-01".into(),
+            ..input()
+        };
+        assert_eq!(
+            validate(&forever, d("2026-11-23")).unwrap_err()[0].code,
+            "agreement-validity-too-long"
+        );
     }
 
     #[test]
     fn scans_are_checked_by_content() {
-        assert_eq!(check_scan(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj"), Ok("application/pdf"));
-        assert_eq!(check_scan(b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR"), Ok("image/png"));
-        assert_eq!(check_scan(b"\xFF\xD8\xFF\xE0\0\x10JFIF\0"), Ok("image/jpeg"));
-        assert_eq!(check_scan(b"MZ\x90\0 this is an .exe named scan.pdf"), Err("agreement-file-type"));
+        assert_eq!(
+            check_scan(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj"),
+            Ok("application/pdf")
+        );
+        assert_eq!(
+            check_scan(b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR"),
+            Ok("image/png")
+        );
+        assert_eq!(
+            check_scan(b"\xFF\xD8\xFF\xE0\0\x10JFIF\0"),
+            Ok("image/jpeg")
+        );
+        assert_eq!(
+            check_scan(b"MZ\x90\0 this is an .exe named scan.pdf"),
+            Err("agreement-file-type")
+        );
         assert_eq!(check_scan(b"PK\x03\x04 a docx"), Err("agreement-file-type"));
         assert_eq!(check_scan(b""), Err("agreement-file-empty"));
-        assert_eq!(check_scan(&vec![0xFF; MAX_SCAN_BYTES + 1]), Err("agreement-file-too-large"));
+        assert_eq!(
+            check_scan(&vec![0xFF; MAX_SCAN_BYTES + 1]),
+            Err("agreement-file-too-large")
+        );
     }
 
     #[test]
     fn signed_means_both_valid_today() {
         let today = d("2026-11-23");
-        let both = [(AgreementKind::Consent, d("2026-01-01"), d("2026-12-31")), (AgreementKind::Service, d("2026-01-01"), d("2026-11-23"))];
+        let both = [
+            (AgreementKind::Consent, d("2026-01-01"), d("2026-12-31")),
+            (AgreementKind::Service, d("2026-01-01"), d("2026-11-23")),
+        ];
         assert!(signed_and_valid(&both, today));
         assert!(!signed_and_valid(&both[..1], today));
-        assert!(!signed_and_valid(&both, d("2026-11-24")), "the service agreement ended");
+        assert!(
+            !signed_and_valid(&both, d("2026-11-24")),
+            "the service agreement ended"
+        );
     }
 }

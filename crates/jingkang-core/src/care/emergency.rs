@@ -84,17 +84,25 @@ impl Emergency {
 
 /// A time as users read it: Beijing, to the minute.
 pub fn beijing_minute(t: DateTime<Utc>) -> String {
-    t.with_timezone(&beijing()).format("%Y-%m-%d %H:%M").to_string()
+    t.with_timezone(&beijing())
+        .format("%Y-%m-%d %H:%M")
+        .to_string()
 }
 
 fn beijing() -> FixedOffset {
-    FixedOffset::east_opt(8 * 3600).unwrap_or_else(|| FixedOffset::east_opt(0).unwrap_or_else(|| unreachable!()))
+    FixedOffset::east_opt(8 * 3600)
+        .unwrap_or_else(|| FixedOffset::east_opt(0).unwrap_or_else(|| unreachable!()))
 }
 
 fn err(field: &str, label: &str, code: &'static str, args: &[(&str, &str)]) -> FieldError {
     let mut all = vec![("label", label)];
     all.extend_from_slice(args);
-    FieldError { field: field.into(), label: label.into(), code, message: messages::render(code, &all) }
+    FieldError {
+        field: field.into(),
+        label: label.into(),
+        code,
+        message: messages::render(code, &all),
+    }
 }
 
 /// Validate `input` at `now`; every problem is reported with its field.
@@ -102,23 +110,44 @@ pub fn validate(input: &EmergencyInput, now: DateTime<Utc>) -> Result<Emergency,
     let mut errors = Vec::new();
     let occurred = input.occurred_at.trim();
     let occurred_at = if occurred.is_empty() {
-        errors.push(err("occurred_at", "发生时间", "followup-field-missing", &[]));
+        errors.push(err(
+            "occurred_at",
+            "发生时间",
+            "followup-field-missing",
+            &[],
+        ));
         None
     } else {
-        match NaiveDateTime::parse_from_str(occurred, "%Y-%m-%dT%H:%M").or_else(|_| NaiveDateTime::parse_from_str(occurred, "%Y-%m-%d %H:%M")) {
-            Ok(t) => match beijing().from_local_datetime(&t).single().map(|t| t.with_timezone(&Utc)) {
+        match NaiveDateTime::parse_from_str(occurred, "%Y-%m-%dT%H:%M")
+            .or_else(|_| NaiveDateTime::parse_from_str(occurred, "%Y-%m-%d %H:%M"))
+        {
+            Ok(t) => match beijing()
+                .from_local_datetime(&t)
+                .single()
+                .map(|t| t.with_timezone(&Utc))
+            {
                 Some(t) if t > now + Duration::minutes(5) => {
                     errors.push(err("occurred_at", "发生时间", "followup-date-future", &[]));
                     None
                 }
                 Some(t) => Some(t),
                 None => {
-                    errors.push(err("occurred_at", "发生时间", "emergency-time-invalid", &[("value", occurred)]));
+                    errors.push(err(
+                        "occurred_at",
+                        "发生时间",
+                        "emergency-time-invalid",
+                        &[("value", occurred)],
+                    ));
                     None
                 }
             },
             Err(_) => {
-                errors.push(err("occurred_at", "发生时间", "emergency-time-invalid", &[("value", occurred)]));
+                errors.push(err(
+                    "occurred_at",
+                    "发生时间",
+                    "emergency-time-invalid",
+                    &[("value", occurred)],
+                ));
                 None
             }
         }
@@ -126,19 +155,39 @@ pub fn validate(input: &EmergencyInput, now: DateTime<Utc>) -> Result<Emergency,
     let risk_grade = match input.risk_grade.trim().parse::<u8>() {
         Ok(g) if g <= 5 => Some(g),
         _ if input.risk_grade.trim().is_empty() => {
-            errors.push(err("risk_grade", "危险性评估", "followup-field-missing", &[]));
+            errors.push(err(
+                "risk_grade",
+                "危险性评估",
+                "followup-field-missing",
+                &[],
+            ));
             None
         }
         _ => {
-            errors.push(err("risk_grade", "危险性评估", "followup-option-unknown", &[("value", input.risk_grade.trim())]));
+            errors.push(err(
+                "risk_grade",
+                "危险性评估",
+                "followup-option-unknown",
+                &[("value", input.risk_grade.trim())],
+            ));
             None
         }
     };
-    let pick = |field: &str, label: &str, values: &[String], table: &[(&str, &'static str)], errors: &mut Vec<FieldError>| -> Vec<String> {
+    let pick = |field: &str,
+                label: &str,
+                values: &[String],
+                table: &[(&str, &'static str)],
+                errors: &mut Vec<FieldError>|
+     -> Vec<String> {
         let mut out: Vec<String> = Vec::new();
         for v in values.iter().map(|v| v.trim()).filter(|v| !v.is_empty()) {
             if label_of(table, v).is_none() {
-                errors.push(err(field, label, "followup-option-unknown", &[("value", v)]));
+                errors.push(err(
+                    field,
+                    label,
+                    "followup-option-unknown",
+                    &[("value", v)],
+                ));
             } else if !out.iter().any(|o| o == v) {
                 out.push(v.to_string());
             }
@@ -149,25 +198,58 @@ pub fn validate(input: &EmergencyInput, now: DateTime<Utc>) -> Result<Emergency,
         out
     };
     let kinds = pick("kinds", "事件类型", &input.kinds, KINDS, &mut errors);
-    let measures = pick("measures", "处置措施", &input.measures, MEASURES, &mut errors);
-    let text = |field: &str, label: &str, v: &str, required: bool, errors: &mut Vec<FieldError>| -> String {
+    let measures = pick(
+        "measures",
+        "处置措施",
+        &input.measures,
+        MEASURES,
+        &mut errors,
+    );
+    let text = |field: &str,
+                label: &str,
+                v: &str,
+                required: bool,
+                errors: &mut Vec<FieldError>|
+     -> String {
         let v = v.trim();
         if v.is_empty() && required {
             errors.push(err(field, label, "followup-field-missing", &[]));
         } else if v.chars().count() > MAX_TEXT {
-            errors.push(err(field, label, "followup-text-too-long", &[("max", &MAX_TEXT.to_string())]));
+            errors.push(err(
+                field,
+                label,
+                "followup-text-too-long",
+                &[("max", &MAX_TEXT.to_string())],
+            ));
         }
         v.to_string()
     };
     let place = text("place", "发生地点", &input.place, false, &mut errors);
-    let description = text("description", "事件经过", &input.description, true, &mut errors);
+    let description = text(
+        "description",
+        "事件经过",
+        &input.description,
+        true,
+        &mut errors,
+    );
     let outcome = text("outcome", "处置结果", &input.outcome, false, &mut errors);
-    let late_reason = text("late_reason", "延迟报告原因", &input.late_reason, false, &mut errors);
+    let late_reason = text(
+        "late_reason",
+        "延迟报告原因",
+        &input.late_reason,
+        false,
+        &mut errors,
+    );
     if let Some(t) = occurred_at
         && now - t > Duration::hours(RECORD_WITHIN_HOURS)
         && late_reason.is_empty()
     {
-        errors.push(err("late_reason", "延迟报告原因", "emergency-late-reason-missing", &[]));
+        errors.push(err(
+            "late_reason",
+            "延迟报告原因",
+            "emergency-late-reason-missing",
+            &[],
+        ));
     }
     match (occurred_at, risk_grade) {
         (Some(occurred_at), Some(risk_grade)) if errors.is_empty() => Ok(Emergency {
@@ -209,31 +291,85 @@ mod tests {
     #[test]
     fn a_timely_record_passes_and_alerts_from_grade_three() {
         let e = validate(&input(), now()).unwrap();
-        assert_eq!(e.occurred_at, Utc.with_ymd_and_hms(2026, 11, 23, 1, 30, 0).unwrap(), "Beijing time");
+        assert_eq!(
+            e.occurred_at,
+            Utc.with_ymd_and_hms(2026, 11, 23, 1, 30, 0).unwrap(),
+            "Beijing time"
+        );
         assert!(e.alerts());
-        let calm = validate(&EmergencyInput { risk_grade: "2".into(), ..input() }, now()).unwrap();
+        let calm = validate(
+            &EmergencyInput {
+                risk_grade: "2".into(),
+                ..input()
+            },
+            now(),
+        )
+        .unwrap();
         assert!(!calm.alerts());
     }
 
     #[test]
     fn late_records_need_a_reason() {
-        let late = EmergencyInput { occurred_at: "2026-11-22T11:59".into(), ..input() };
+        let late = EmergencyInput {
+            occurred_at: "2026-11-22T11:59".into(),
+            ..input()
+        };
         let errs = validate(&late, now()).unwrap_err();
-        assert_eq!(errs.iter().map(|e| e.code).collect::<Vec<_>>(), ["emergency-late-reason-missing"]);
-        let ok = EmergencyInput { late_reason: "家属次日才告知".into(), ..late };
-        assert_eq!(validate(&ok, now()).unwrap().late_reason.as_deref(), Some("家属次日才告知"));
+        assert_eq!(
+            errs.iter().map(|e| e.code).collect::<Vec<_>>(),
+            ["emergency-late-reason-missing"]
+        );
+        let ok = EmergencyInput {
+            late_reason: "家属次日才告知".into(),
+            ..late
+        };
+        assert_eq!(
+            validate(&ok, now()).unwrap().late_reason.as_deref(),
+            Some("家属次日才告知")
+        );
         // Exactly 24 hours before is still on time.
-        assert!(validate(&EmergencyInput { occurred_at: "2026-11-22T12:00".into(), ..input() }, now()).is_ok());
+        assert!(
+            validate(
+                &EmergencyInput {
+                    occurred_at: "2026-11-22T12:00".into(),
+                    ..input()
+                },
+                now()
+            )
+            .is_ok()
+        );
     }
 
     #[test]
     fn every_problem_names_its_field() {
-        let bad = EmergencyInput { occurred_at: "昨天".into(), risk_grade: "6".into(), kinds: vec!["fire".into()], measures: vec![], description: " ".into(), ..input() };
+        let bad = EmergencyInput {
+            occurred_at: "昨天".into(),
+            risk_grade: "6".into(),
+            kinds: vec!["fire".into()],
+            measures: vec![],
+            description: " ".into(),
+            ..input()
+        };
         let errs = validate(&bad, now()).unwrap_err();
         let fields: Vec<&str> = errs.iter().map(|e| e.field.as_str()).collect();
-        assert_eq!(fields, ["occurred_at", "risk_grade", "kinds", "measures", "description"]);
+        assert_eq!(
+            fields,
+            [
+                "occurred_at",
+                "risk_grade",
+                "kinds",
+                "measures",
+                "description"
+            ]
+        );
         assert!(errs.iter().all(|e| e.message.contains('【')), "{errs:?}");
-        let future = EmergencyInput { occurred_at: "2026-11-23T13:00".into(), ..input() };
-        assert_eq!(validate(&future, now()).unwrap_err()[0].code, "followup-date-future");
+        let future = EmergencyInput {
+            occurred_at: "2026-11-23T13:00".into(),
+            ..input()
+        };
+        assert_eq!(
+            validate(&future, now()).unwrap_err()[0].code,
+            "followup-date-future"
+        );
     }
 }

@@ -24,7 +24,13 @@ pub enum Relation {
 }
 
 impl Relation {
-    pub const ALL: [Relation; 5] = [Relation::Parent, Relation::Spouse, Relation::Child, Relation::Sibling, Relation::Other];
+    pub const ALL: [Relation; 5] = [
+        Relation::Parent,
+        Relation::Spouse,
+        Relation::Child,
+        Relation::Sibling,
+        Relation::Other,
+    ];
 
     pub fn code(self) -> &'static str {
         match self {
@@ -49,7 +55,9 @@ impl Relation {
     /// A code (`parent`) or the Chinese label (`父母`).
     pub fn parse(s: &str) -> Option<Relation> {
         let s = s.trim();
-        Relation::ALL.into_iter().find(|r| r.code() == s || r.label_zh() == s)
+        Relation::ALL
+            .into_iter()
+            .find(|r| r.code() == s || r.label_zh() == s)
     }
 
     /// The label of a stored code (the code itself if unknown).
@@ -109,7 +117,9 @@ impl PeerStatus {
 
     pub fn parse(s: &str) -> Option<PeerStatus> {
         let s = s.trim();
-        PeerStatus::ALL.into_iter().find(|p| p.code() == s || p.label_zh() == s)
+        PeerStatus::ALL
+            .into_iter()
+            .find(|p| p.code() == s || p.label_zh() == s)
     }
 }
 
@@ -124,7 +134,11 @@ pub const MAX_PEER_HOURS: f64 = 100_000.0;
 
 /// A problem with one field, its message rendered from the table.
 pub fn problem(field: &str, code: &str, args: &[(&str, &str)]) -> FieldError {
-    FieldError { field: field.to_string(), code: code.to_string(), message: messages::render(code, args) }
+    FieldError {
+        field: field.to_string(),
+        code: code.to_string(),
+        message: messages::render(code, args),
+    }
 }
 
 /// The Chinese name of a field, from the message table (`family-label-…`).
@@ -138,7 +152,11 @@ fn text(field: &str, key: &str, v: &str, max: usize, errors: &mut Vec<FieldError
     if v.is_empty() {
         errors.push(problem(field, "family-missing", &[("label", label(key))]));
     } else if v.chars().count() > max {
-        errors.push(problem(field, "family-too-long", &[("label", label(key)), ("max", &max.to_string())]));
+        errors.push(problem(
+            field,
+            "family-too-long",
+            &[("label", label(key)), ("max", &max.to_string())],
+        ));
     }
     v.to_string()
 }
@@ -147,13 +165,23 @@ fn text(field: &str, key: &str, v: &str, max: usize, errors: &mut Vec<FieldError
 fn notes(field: &str, v: &str, errors: &mut Vec<FieldError>) -> Option<String> {
     let v = v.trim();
     if v.chars().count() > MAX_NOTES {
-        errors.push(problem(field, "family-too-long", &[("label", label("notes")), ("max", &MAX_NOTES.to_string())]));
+        errors.push(problem(
+            field,
+            "family-too-long",
+            &[("label", label("notes")), ("max", &MAX_NOTES.to_string())],
+        ));
     }
     Some(v.to_string()).filter(|n| !n.is_empty())
 }
 
 /// A required date `YYYY-MM-DD`, not after `today`.
-fn date(field: &str, key: &str, v: &str, today: NaiveDate, errors: &mut Vec<FieldError>) -> Option<NaiveDate> {
+fn date(
+    field: &str,
+    key: &str,
+    v: &str,
+    today: NaiveDate,
+    errors: &mut Vec<FieldError>,
+) -> Option<NaiveDate> {
     let v = v.trim();
     if v.is_empty() {
         errors.push(problem(field, "family-missing", &[("label", label(key))]));
@@ -161,12 +189,20 @@ fn date(field: &str, key: &str, v: &str, today: NaiveDate, errors: &mut Vec<Fiel
     }
     match NaiveDate::parse_from_str(v, "%Y-%m-%d") {
         Ok(d) if d > today => {
-            errors.push(problem(field, "family-date-future", &[("label", label(key)), ("date", v)]));
+            errors.push(problem(
+                field,
+                "family-date-future",
+                &[("label", label(key)), ("date", v)],
+            ));
             None
         }
         Ok(d) => Some(d),
         Err(_) => {
-            errors.push(problem(field, "family-date-invalid", &[("label", label(key)), ("date", v)]));
+            errors.push(problem(
+                field,
+                "family-date-invalid",
+                &[("label", label(key)), ("date", v)],
+            ));
             None
         }
     }
@@ -188,12 +224,22 @@ fn region(tree: &RegionTree, scope: &Scope, given: &str, errors: &mut Vec<FieldE
         _ if code.is_empty() => errors.push(problem("region", "family-region-missing", &[])),
         Some(r) if r.level >= Level::Township => {
             if !scope.contains(&code) {
-                errors.push(problem("region", "family-region-outside", &[("code", &code)]));
+                errors.push(problem(
+                    "region",
+                    "family-region-outside",
+                    &[("code", &code)],
+                ));
             }
         }
         // The recorder's own region above a township: they must choose one.
-        Some(_) if given.trim().is_empty() => errors.push(problem("region", "family-region-missing", &[])),
-        _ => errors.push(problem("region", "family-region-invalid", &[("code", &code)])),
+        Some(_) if given.trim().is_empty() => {
+            errors.push(problem("region", "family-region-missing", &[]))
+        }
+        _ => errors.push(problem(
+            "region",
+            "family-region-invalid",
+            &[("code", &code)],
+        )),
     }
     code
 }
@@ -224,9 +270,19 @@ pub struct FamilyMember {
 
 /// Check a list of family members (`field`: `attendees` or `members`); the same person and name
 /// given twice is one.
-fn family(field: &str, list: &[FamilyMemberInput], joined_default: Option<NaiveDate>, today: NaiveDate, errors: &mut Vec<FieldError>) -> Vec<FamilyMember> {
+fn family(
+    field: &str,
+    list: &[FamilyMemberInput],
+    joined_default: Option<NaiveDate>,
+    today: NaiveDate,
+    errors: &mut Vec<FieldError>,
+) -> Vec<FamilyMember> {
     if list.len() > MAX_PEOPLE {
-        errors.push(problem(field, "family-too-many", &[("max", &MAX_PEOPLE.to_string())]));
+        errors.push(problem(
+            field,
+            "family-too-many",
+            &[("max", &MAX_PEOPLE.to_string())],
+        ));
         return Vec::new();
     }
     let mut seen = BTreeSet::new();
@@ -237,7 +293,11 @@ fn family(field: &str, list: &[FamilyMemberInput], joined_default: Option<NaiveD
         if name.is_empty() {
             errors.push(problem(field, "family-member-name-missing", &[("n", &n)]));
         } else if name.chars().count() > MAX_NAME {
-            errors.push(problem(field, "family-member-name-too-long", &[("n", &n), ("max", &MAX_NAME.to_string())]));
+            errors.push(problem(
+                field,
+                "family-member-name-too-long",
+                &[("n", &n), ("max", &MAX_NAME.to_string())],
+            ));
         }
         let relation = Relation::parse(&m.relation);
         if relation.is_none() {
@@ -247,7 +307,11 @@ fn family(field: &str, list: &[FamilyMemberInput], joined_default: Option<NaiveD
             ("", Some(d)) => Some(d),
             (v, _) => match NaiveDate::parse_from_str(v, "%Y-%m-%d") {
                 Ok(d) if d > today => {
-                    errors.push(problem(field, "family-member-joined-future", &[("n", &n), ("date", v)]));
+                    errors.push(problem(
+                        field,
+                        "family-member-joined-future",
+                        &[("n", &n), ("date", v)],
+                    ));
                     None
                 }
                 Ok(d) => Some(d),
@@ -261,7 +325,12 @@ fn family(field: &str, list: &[FamilyMemberInput], joined_default: Option<NaiveD
             && !name.is_empty()
             && seen.insert((m.person_id, name.to_string()))
         {
-            out.push(FamilyMember { person_id: m.person_id, name: name.to_string(), relation, joined_on });
+            out.push(FamilyMember {
+                person_id: m.person_id,
+                name: name.to_string(),
+                relation,
+                joined_on,
+            });
         }
     }
     out
@@ -298,21 +367,51 @@ pub struct Training {
 }
 
 /// Check a training entry of a recorder with `scope`, on `today`: every problem, by field.
-pub fn check_training(tree: &RegionTree, scope: &Scope, input: &TrainingInput, today: NaiveDate) -> Result<Training, Vec<FieldError>> {
+pub fn check_training(
+    tree: &RegionTree,
+    scope: &Scope,
+    input: &TrainingInput,
+    today: NaiveDate,
+) -> Result<Training, Vec<FieldError>> {
     let mut errors = Vec::new();
-    let held_on = date("held_on", "training-date", &input.held_on, today, &mut errors);
+    let held_on = date(
+        "held_on",
+        "training-date",
+        &input.held_on,
+        today,
+        &mut errors,
+    );
     let region = region(tree, scope, &input.region, &mut errors);
-    let topic = text("topic", "training-topic", &input.topic, MAX_TEXT, &mut errors);
+    let topic = text(
+        "topic",
+        "training-topic",
+        &input.topic,
+        MAX_TEXT,
+        &mut errors,
+    );
     if !(half_hours(input.hours) && (0.5..=24.0).contains(&input.hours)) {
         errors.push(problem("hours", "family-training-hours", &[]));
     }
     let trainer = text("trainer", "trainer", &input.trainer, MAX_NAME, &mut errors);
-    let attendees = family("attendees", &input.attendees, Some(today), today, &mut errors);
+    let attendees = family(
+        "attendees",
+        &input.attendees,
+        Some(today),
+        today,
+        &mut errors,
+    );
     if input.attendees.is_empty() {
         errors.push(problem("attendees", "family-attendees-missing", &[]));
     }
     match held_on {
-        Some(held_on) if errors.is_empty() => Ok(Training { held_on, region, topic, hours: input.hours, trainer, attendees }),
+        Some(held_on) if errors.is_empty() => Ok(Training {
+            held_on,
+            region,
+            topic,
+            hours: input.hours,
+            trainer,
+            attendees,
+        }),
         _ => Err(errors),
     }
 }
@@ -353,14 +452,30 @@ pub fn check_respite(input: &RespiteInput, today: NaiveDate) -> Result<Respite, 
     if input.person_id <= 0 {
         errors.push(problem("person_id", "family-person-missing", &[]));
     }
-    let from = date("from_date", "respite-from", &input.from_date, today, &mut errors);
+    let from = date(
+        "from_date",
+        "respite-from",
+        &input.from_date,
+        today,
+        &mut errors,
+    );
     let to = date("to_date", "respite-to", &input.to_date, today, &mut errors);
     if let (Some(f), Some(t)) = (from, to)
         && t < f
     {
-        errors.push(problem("to_date", "family-respite-order", &[("from", &f.to_string()), ("to", &t.to_string())]));
+        errors.push(problem(
+            "to_date",
+            "family-respite-order",
+            &[("from", &f.to_string()), ("to", &t.to_string())],
+        ));
     }
-    let provider = text("provider", "provider", &input.provider, MAX_TEXT, &mut errors);
+    let provider = text(
+        "provider",
+        "provider",
+        &input.provider,
+        MAX_TEXT,
+        &mut errors,
+    );
     // At most 24 hours a day of the span; when the dates are wrong, only the hours themselves.
     let days = match (from, to) {
         (Some(f), Some(t)) if t >= f => Some((t - f).num_days() + 1),
@@ -369,13 +484,25 @@ pub fn check_respite(input: &RespiteInput, today: NaiveDate) -> Result<Respite, 
     let max = days.map_or(f64::INFINITY, |d| d as f64 * 24.0);
     if !(half_hours(input.hours) && input.hours > 0.0 && input.hours <= max) {
         let days = days.unwrap_or(1);
-        errors.push(problem("hours", "family-respite-hours", &[("days", &days.to_string()), ("max", &format!("{}", days * 24))]));
+        errors.push(problem(
+            "hours",
+            "family-respite-hours",
+            &[
+                ("days", &days.to_string()),
+                ("max", &format!("{}", days * 24)),
+            ],
+        ));
     }
     let notes = notes("notes", &input.notes, &mut errors);
     match (from, to) {
-        (Some(from_date), Some(to_date)) if errors.is_empty() => {
-            Ok(Respite { person_id: input.person_id, from_date, to_date, provider, hours: input.hours, notes })
-        }
+        (Some(from_date), Some(to_date)) if errors.is_empty() => Ok(Respite {
+            person_id: input.person_id,
+            from_date,
+            to_date,
+            provider,
+            hours: input.hours,
+            notes,
+        }),
         _ => Err(errors),
     }
 }
@@ -409,20 +536,57 @@ pub struct Group {
     pub members: Vec<FamilyMember>,
 }
 
-pub fn check_group(tree: &RegionTree, scope: &Scope, input: &GroupInput, today: NaiveDate) -> Result<Group, Vec<FieldError>> {
+pub fn check_group(
+    tree: &RegionTree,
+    scope: &Scope,
+    input: &GroupInput,
+    today: NaiveDate,
+) -> Result<Group, Vec<FieldError>> {
     let mut errors = Vec::new();
     let name = text("name", "group-name", &input.name, MAX_NAME, &mut errors);
     let region = region(tree, scope, &input.region, &mut errors);
-    let facilitator = text("facilitator", "facilitator", &input.facilitator, MAX_NAME, &mut errors);
-    let started_on = date("started_on", "group-started", &input.started_on, today, &mut errors);
-    let members = family("members", &input.members, started_on.or(Some(today)), today, &mut errors);
+    let facilitator = text(
+        "facilitator",
+        "facilitator",
+        &input.facilitator,
+        MAX_NAME,
+        &mut errors,
+    );
+    let started_on = date(
+        "started_on",
+        "group-started",
+        &input.started_on,
+        today,
+        &mut errors,
+    );
+    let members = family(
+        "members",
+        &input.members,
+        started_on.or(Some(today)),
+        today,
+        &mut errors,
+    );
     if let Some(s) = started_on {
         for (i, m) in members.iter().enumerate().filter(|(_, m)| m.joined_on < s) {
-            errors.push(problem("members", "family-member-before-start", &[("n", &(i + 1).to_string()), ("date", &s.to_string()), ("joined", &m.joined_on.to_string())]));
+            errors.push(problem(
+                "members",
+                "family-member-before-start",
+                &[
+                    ("n", &(i + 1).to_string()),
+                    ("date", &s.to_string()),
+                    ("joined", &m.joined_on.to_string()),
+                ],
+            ));
         }
     }
     match started_on {
-        Some(started_on) if errors.is_empty() => Ok(Group { name, region, facilitator, started_on, members }),
+        Some(started_on) if errors.is_empty() => Ok(Group {
+            name,
+            region,
+            facilitator,
+            started_on,
+            members,
+        }),
         _ => Err(errors),
     }
 }
@@ -456,7 +620,10 @@ pub struct MembersChange {
     pub leave: Vec<(i64, NaiveDate)>,
 }
 
-pub fn check_members(input: &MembersInput, today: NaiveDate) -> Result<MembersChange, Vec<FieldError>> {
+pub fn check_members(
+    input: &MembersInput,
+    today: NaiveDate,
+) -> Result<MembersChange, Vec<FieldError>> {
     let mut errors = Vec::new();
     if input.add.is_empty() && input.leave.is_empty() {
         errors.push(problem("add", "family-members-nothing", &[]));
@@ -465,7 +632,11 @@ pub fn check_members(input: &MembersInput, today: NaiveDate) -> Result<MembersCh
     let mut leave = Vec::new();
     let mut seen = BTreeSet::new();
     if input.leave.len() > MAX_PEOPLE {
-        errors.push(problem("leave", "family-too-many", &[("max", &MAX_PEOPLE.to_string())]));
+        errors.push(problem(
+            "leave",
+            "family-too-many",
+            &[("max", &MAX_PEOPLE.to_string())],
+        ));
     }
     for l in input.leave.iter().take(MAX_PEOPLE) {
         let on = match l.left_on.trim() {
@@ -478,7 +649,11 @@ pub fn check_members(input: &MembersInput, today: NaiveDate) -> Result<MembersCh
             leave.push((l.member_id, on));
         }
     }
-    if errors.is_empty() { Ok(MembersChange { add, leave }) } else { Err(errors) }
+    if errors.is_empty() {
+        Ok(MembersChange { add, leave })
+    } else {
+        Err(errors)
+    }
 }
 
 /// A group meeting as entered: attendance once for all attending members.
@@ -505,17 +680,42 @@ pub struct Meeting {
 
 pub fn check_meeting(input: &MeetingInput, today: NaiveDate) -> Result<Meeting, Vec<FieldError>> {
     let mut errors = Vec::new();
-    let held_on = date("held_on", "meeting-date", &input.held_on, today, &mut errors);
-    let topic = text("topic", "meeting-topic", &input.topic, MAX_TEXT, &mut errors);
+    let held_on = date(
+        "held_on",
+        "meeting-date",
+        &input.held_on,
+        today,
+        &mut errors,
+    );
+    let topic = text(
+        "topic",
+        "meeting-topic",
+        &input.topic,
+        MAX_TEXT,
+        &mut errors,
+    );
     let attendees: BTreeSet<i64> = input.attendees.iter().copied().collect();
     if attendees.is_empty() {
-        errors.push(problem("attendees", "family-meeting-attendees-missing", &[]));
+        errors.push(problem(
+            "attendees",
+            "family-meeting-attendees-missing",
+            &[],
+        ));
     } else if attendees.len() > MAX_PEOPLE {
-        errors.push(problem("attendees", "family-too-many", &[("max", &MAX_PEOPLE.to_string())]));
+        errors.push(problem(
+            "attendees",
+            "family-too-many",
+            &[("max", &MAX_PEOPLE.to_string())],
+        ));
     }
     let notes = notes("notes", &input.notes, &mut errors);
     match held_on {
-        Some(held_on) if errors.is_empty() => Ok(Meeting { held_on, topic, attendees: attendees.into_iter().collect(), notes }),
+        Some(held_on) if errors.is_empty() => Ok(Meeting {
+            held_on,
+            topic,
+            attendees: attendees.into_iter().collect(),
+            notes,
+        }),
         _ => Err(errors),
     }
 }
@@ -556,11 +756,19 @@ pub struct Peer {
 
 fn peer_hours(field: &str, h: f64, errors: &mut Vec<FieldError>) {
     if !(half_hours(h) && (0.0..=MAX_PEER_HOURS).contains(&h)) {
-        errors.push(problem(field, "family-peer-hours", &[("max", &format!("{MAX_PEER_HOURS}"))]));
+        errors.push(problem(
+            field,
+            "family-peer-hours",
+            &[("max", &format!("{MAX_PEER_HOURS}"))],
+        ));
     }
 }
 
-fn status(v: &str, default: Option<PeerStatus>, errors: &mut Vec<FieldError>) -> Option<PeerStatus> {
+fn status(
+    v: &str,
+    default: Option<PeerStatus>,
+    errors: &mut Vec<FieldError>,
+) -> Option<PeerStatus> {
     match (v.trim(), default) {
         ("", d) => d,
         (v, _) => {
@@ -573,20 +781,40 @@ fn status(v: &str, default: Option<PeerStatus>, errors: &mut Vec<FieldError>) ->
     }
 }
 
-pub fn check_peer(tree: &RegionTree, scope: &Scope, input: &PeerInput, today: NaiveDate) -> Result<Peer, Vec<FieldError>> {
+pub fn check_peer(
+    tree: &RegionTree,
+    scope: &Scope,
+    input: &PeerInput,
+    today: NaiveDate,
+) -> Result<Peer, Vec<FieldError>> {
     let mut errors = Vec::new();
     let name = text("name", "peer-name", &input.name, MAX_NAME, &mut errors);
     let region = region(tree, scope, &input.region, &mut errors);
-    let trained_on = date("trained_on", "peer-trained", &input.trained_on, today, &mut errors);
+    let trained_on = date(
+        "trained_on",
+        "peer-trained",
+        &input.trained_on,
+        today,
+        &mut errors,
+    );
     let status = status(&input.status, Some(PeerStatus::Active), &mut errors);
     peer_hours("hours", input.hours, &mut errors);
     if input.person_id.is_some_and(|p| p <= 0) {
-        errors.push(problem("person_id", "family-persons-unknown", &[("n", "1")]));
+        errors.push(problem(
+            "person_id",
+            "family-persons-unknown",
+            &[("n", "1")],
+        ));
     }
     match (trained_on, status) {
-        (Some(trained_on), Some(status)) if errors.is_empty() => {
-            Ok(Peer { name, region, person_id: input.person_id, trained_on, status, hours: input.hours })
-        }
+        (Some(trained_on), Some(status)) if errors.is_empty() => Ok(Peer {
+            name,
+            region,
+            person_id: input.person_id,
+            trained_on,
+            status,
+            hours: input.hours,
+        }),
         _ => Err(errors),
     }
 }
@@ -617,7 +845,14 @@ pub fn check_peer_update(input: &PeerUpdateInput) -> Result<PeerUpdate, Vec<Fiel
     if errors.is_empty() && input.add_hours == 0.0 && status.is_none() {
         errors.push(problem("add_hours", "family-peer-nothing", &[]));
     }
-    if errors.is_empty() { Ok(PeerUpdate { add_hours: input.add_hours, status }) } else { Err(errors) }
+    if errors.is_empty() {
+        Ok(PeerUpdate {
+            add_hours: input.add_hours,
+            status,
+        })
+    } else {
+        Err(errors)
+    }
 }
 
 #[cfg(test)]
@@ -626,7 +861,11 @@ mod tests {
 
     fn tree() -> RegionTree {
         let all = crate::regions::embedded_regions().unwrap();
-        RegionTree::new(all.into_iter().filter(|r| r.code.starts_with("500110")).collect())
+        RegionTree::new(
+            all.into_iter()
+                .filter(|r| r.code.starts_with("500110"))
+                .collect(),
+        )
     }
 
     fn today() -> NaiveDate {
@@ -634,7 +873,12 @@ mod tests {
     }
 
     fn member(person_id: i64, name: &str, relation: &str) -> FamilyMemberInput {
-        FamilyMemberInput { person_id, name: name.into(), relation: relation.into(), joined_on: String::new() }
+        FamilyMemberInput {
+            person_id,
+            name: name.into(),
+            relation: relation.into(),
+            joined_on: String::new(),
+        }
     }
 
     #[test]
@@ -662,11 +906,22 @@ mod tests {
             topic: "照护技能".into(),
             hours: 1.5,
             trainer: "王医生".into(),
-            attendees: vec![member(1, "张母", "父母"), member(2, "李妻", "spouse"), member(1, "张母", "parent")],
+            attendees: vec![
+                member(1, "张母", "父母"),
+                member(2, "李妻", "spouse"),
+                member(1, "张母", "parent"),
+            ],
         };
         let t = check_training(&tree, &county, &ok, today()).unwrap();
-        assert_eq!(t.attendees.len(), 2, "the same family member given twice attends once");
-        assert_eq!((t.region.as_str(), t.attendees[0].relation), (town.as_str(), Relation::Parent));
+        assert_eq!(
+            t.attendees.len(),
+            2,
+            "the same family member given twice attends once"
+        );
+        assert_eq!(
+            (t.region.as_str(), t.attendees[0].relation),
+            (town.as_str(), Relation::Parent)
+        );
         let bad = TrainingInput {
             held_on: "2026-11-24".into(),
             region: "500111001".into(),
@@ -677,31 +932,119 @@ mod tests {
         };
         let e = check_training(&tree, &county, &bad, today()).unwrap_err();
         let fields: Vec<&str> = e.iter().map(|e| e.field.as_str()).collect();
-        assert_eq!(fields, ["held_on", "region", "topic", "hours", "trainer", "attendees", "attendees"]);
-        assert!(e[0].message.contains("培训日期") && e[0].message.contains("2026-11-24"), "{e:?}");
+        assert_eq!(
+            fields,
+            [
+                "held_on",
+                "region",
+                "topic",
+                "hours",
+                "trainer",
+                "attendees",
+                "attendees"
+            ]
+        );
+        assert!(
+            e[0].message.contains("培训日期") && e[0].message.contains("2026-11-24"),
+            "{e:?}"
+        );
         assert!(e[2].message.contains("培训主题"), "{e:?}");
         assert!(e[5].message.contains("第 1 位"), "{e:?}");
-        let none = TrainingInput { attendees: vec![], hours: 25.0, ..ok.clone() };
+        let none = TrainingInput {
+            attendees: vec![],
+            hours: 25.0,
+            ..ok.clone()
+        };
         let e = check_training(&tree, &county, &none, today()).unwrap_err();
-        assert_eq!(e.iter().map(|e| e.code.as_str()).collect::<Vec<_>>(), ["family-training-hours", "family-attendees-missing"]);
+        assert_eq!(
+            e.iter().map(|e| e.code.as_str()).collect::<Vec<_>>(),
+            ["family-training-hours", "family-attendees-missing"]
+        );
         // The county user must choose a township; a township user's own is the default.
-        let e = check_training(&tree, &county, &TrainingInput { region: String::new(), ..ok.clone() }, today()).unwrap_err();
+        let e = check_training(
+            &tree,
+            &county,
+            &TrainingInput {
+                region: String::new(),
+                ..ok.clone()
+            },
+            today(),
+        )
+        .unwrap_err();
         assert_eq!(e[0].code, "family-region-missing");
         let mine = crate::regions::Scope::of(tree.get(&town).unwrap());
-        assert_eq!(check_training(&tree, &mine, &TrainingInput { region: String::new(), ..ok }, today()).unwrap().region, town);
+        assert_eq!(
+            check_training(
+                &tree,
+                &mine,
+                &TrainingInput {
+                    region: String::new(),
+                    ..ok
+                },
+                today()
+            )
+            .unwrap()
+            .region,
+            town
+        );
     }
 
     #[test]
     fn respite_dates_and_hours() {
-        let ok = RespiteInput { person_id: 7, from_date: "2026-11-01".into(), to_date: "2026-11-03".into(), provider: "万盛敬老院".into(), hours: 72.0, notes: " ".into() };
+        let ok = RespiteInput {
+            person_id: 7,
+            from_date: "2026-11-01".into(),
+            to_date: "2026-11-03".into(),
+            provider: "万盛敬老院".into(),
+            hours: 72.0,
+            notes: " ".into(),
+        };
         let r = check_respite(&ok, today()).unwrap();
         assert_eq!((r.hours, r.notes), (72.0, None));
-        let e = check_respite(&RespiteInput { hours: 72.5, ..ok.clone() }, today()).unwrap_err();
-        assert!(e[0].field == "hours" && e[0].message.contains("3 天"), "{e:?}");
-        let e = check_respite(&RespiteInput { to_date: "2026-10-31".into(), hours: 0.0, provider: String::new(), ..ok.clone() }, today()).unwrap_err();
-        assert_eq!(e.iter().map(|e| e.field.as_str()).collect::<Vec<_>>(), ["to_date", "provider", "hours"]);
-        let e = check_respite(&RespiteInput { person_id: 0, from_date: "11/01/2026".into(), to_date: "2026-12-01".into(), ..ok }, today()).unwrap_err();
-        assert_eq!(e.iter().map(|e| e.code.as_str()).collect::<Vec<_>>(), ["family-person-missing", "family-date-invalid", "family-date-future"]);
+        let e = check_respite(
+            &RespiteInput {
+                hours: 72.5,
+                ..ok.clone()
+            },
+            today(),
+        )
+        .unwrap_err();
+        assert!(
+            e[0].field == "hours" && e[0].message.contains("3 天"),
+            "{e:?}"
+        );
+        let e = check_respite(
+            &RespiteInput {
+                to_date: "2026-10-31".into(),
+                hours: 0.0,
+                provider: String::new(),
+                ..ok.clone()
+            },
+            today(),
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.iter().map(|e| e.field.as_str()).collect::<Vec<_>>(),
+            ["to_date", "provider", "hours"]
+        );
+        let e = check_respite(
+            &RespiteInput {
+                person_id: 0,
+                from_date: "11/01/2026".into(),
+                to_date: "2026-12-01".into(),
+                ..ok
+            },
+            today(),
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.iter().map(|e| e.code.as_str()).collect::<Vec<_>>(),
+            [
+                "family-person-missing",
+                "family-date-invalid",
+                "family-date-future"
+            ]
+        );
     }
 
     #[test]
@@ -709,23 +1052,99 @@ mod tests {
         let tree = tree();
         let town = tree.children("500110").next().unwrap().code.clone();
         let scope = crate::regions::Scope::of(tree.get(&town).unwrap());
-        let g = GroupInput { name: "阳光家属小组".into(), region: String::new(), facilitator: "李社工".into(), started_on: "2026-03-01".into(),
-            members: vec![member(1, "张母", "parent"), FamilyMemberInput { joined_on: "2026-02-01".into(), ..member(2, "李妻", "spouse") }] };
+        let g = GroupInput {
+            name: "阳光家属小组".into(),
+            region: String::new(),
+            facilitator: "李社工".into(),
+            started_on: "2026-03-01".into(),
+            members: vec![
+                member(1, "张母", "parent"),
+                FamilyMemberInput {
+                    joined_on: "2026-02-01".into(),
+                    ..member(2, "李妻", "spouse")
+                },
+            ],
+        };
         let e = check_group(&tree, &scope, &g, today()).unwrap_err();
         assert_eq!(e[0].code, "family-member-before-start");
-        let g = GroupInput { members: vec![member(1, "张母", "parent")], ..g };
+        let g = GroupInput {
+            members: vec![member(1, "张母", "parent")],
+            ..g
+        };
         let ok = check_group(&tree, &scope, &g, today()).unwrap();
-        assert_eq!((ok.region.as_str(), ok.members[0].joined_on), (town.as_str(), NaiveDate::from_ymd_opt(2026, 3, 1).unwrap()));
-        assert_eq!(check_members(&MembersInput::default(), today()).unwrap_err()[0].code, "family-members-nothing");
-        let m = check_members(&MembersInput { add: vec![member(3, "王父", "父母")], leave: vec![LeaveInput { member_id: 9, left_on: String::new() }] }, today()).unwrap();
+        assert_eq!(
+            (ok.region.as_str(), ok.members[0].joined_on),
+            (town.as_str(), NaiveDate::from_ymd_opt(2026, 3, 1).unwrap())
+        );
+        assert_eq!(
+            check_members(&MembersInput::default(), today()).unwrap_err()[0].code,
+            "family-members-nothing"
+        );
+        let m = check_members(
+            &MembersInput {
+                add: vec![member(3, "王父", "父母")],
+                leave: vec![LeaveInput {
+                    member_id: 9,
+                    left_on: String::new(),
+                }],
+            },
+            today(),
+        )
+        .unwrap();
         assert_eq!((m.add[0].joined_on, m.leave[0]), (today(), (9, today())));
-        let e = check_meeting(&MeetingInput { held_on: "2026-11-23".into(), topic: String::new(), attendees: vec![], notes: String::new() }, today()).unwrap_err();
-        assert_eq!(e.iter().map(|e| e.field.as_str()).collect::<Vec<_>>(), ["topic", "attendees"]);
-        let p = PeerInput { name: "周康复".into(), region: String::new(), person_id: Some(4), trained_on: "2026-01-10".into(), status: String::new(), hours: 0.0 };
-        assert_eq!(check_peer(&tree, &scope, &p, today()).unwrap().status, PeerStatus::Active);
-        let e = check_peer(&tree, &scope, &PeerInput { status: "busy".into(), hours: -1.0, ..p }, today()).unwrap_err();
-        assert_eq!(e.iter().map(|e| e.field.as_str()).collect::<Vec<_>>(), ["status", "hours"]);
-        assert_eq!(check_peer_update(&PeerUpdateInput::default()).unwrap_err()[0].code, "family-peer-nothing");
-        assert_eq!(check_peer_update(&PeerUpdateInput { add_hours: 2.5, status: "inactive".into() }).unwrap().status, Some(PeerStatus::Inactive));
+        let e = check_meeting(
+            &MeetingInput {
+                held_on: "2026-11-23".into(),
+                topic: String::new(),
+                attendees: vec![],
+                notes: String::new(),
+            },
+            today(),
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.iter().map(|e| e.field.as_str()).collect::<Vec<_>>(),
+            ["topic", "attendees"]
+        );
+        let p = PeerInput {
+            name: "周康复".into(),
+            region: String::new(),
+            person_id: Some(4),
+            trained_on: "2026-01-10".into(),
+            status: String::new(),
+            hours: 0.0,
+        };
+        assert_eq!(
+            check_peer(&tree, &scope, &p, today()).unwrap().status,
+            PeerStatus::Active
+        );
+        let e = check_peer(
+            &tree,
+            &scope,
+            &PeerInput {
+                status: "busy".into(),
+                hours: -1.0,
+                ..p
+            },
+            today(),
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.iter().map(|e| e.field.as_str()).collect::<Vec<_>>(),
+            ["status", "hours"]
+        );
+        assert_eq!(
+            check_peer_update(&PeerUpdateInput::default()).unwrap_err()[0].code,
+            "family-peer-nothing"
+        );
+        assert_eq!(
+            check_peer_update(&PeerUpdateInput {
+                add_hours: 2.5,
+                status: "inactive".into()
+            })
+            .unwrap()
+            .status,
+            Some(PeerStatus::Inactive)
+        );
     }
 }

@@ -56,7 +56,10 @@ pub struct FieldDef {
 impl FieldDef {
     /// The label of option `code`, if it is one.
     pub fn option_label(&self, code: &str) -> Option<&str> {
-        self.options.iter().find(|(c, _)| c == code).map(|(_, l)| l.as_str())
+        self.options
+            .iter()
+            .find(|(c, _)| c == code)
+            .map(|(_, l)| l.as_str())
     }
 }
 
@@ -118,7 +121,11 @@ impl FormDef {
                             fields: s
                                 .fields
                                 .iter()
-                                .map(|f| FieldDef { key: f.key.replace("{n}", &n), label: f.label.replace("{n}", &n), ..f.clone() })
+                                .map(|f| FieldDef {
+                                    key: f.key.replace("{n}", &n),
+                                    label: f.label.replace("{n}", &n),
+                                    ..f.clone()
+                                })
                                 .collect(),
                         });
                     }
@@ -142,7 +149,9 @@ impl FormDef {
                 None => bail!("the rules need field {key}"),
             }
         }
-        let risk = def.field("risk_grade").map(|f| f.options.iter().map(|(c, _)| c.clone()).collect::<Vec<_>>());
+        let risk = def
+            .field("risk_grade")
+            .map(|f| f.options.iter().map(|(c, _)| c.clone()).collect::<Vec<_>>());
         if risk.as_deref() != Some(&["0", "1", "2", "3", "4", "5"].map(String::from)[..]) {
             bail!("risk_grade options must be the codes 0 to 5");
         }
@@ -152,7 +161,9 @@ impl FormDef {
     /// The shipped form (parsed once; a test checks that it parses).
     pub fn shipped() -> anyhow::Result<&'static FormDef> {
         static FORM: std::sync::OnceLock<Result<FormDef, String>> = std::sync::OnceLock::new();
-        FORM.get_or_init(|| FormDef::parse(SHIPPED).map_err(|e| format!("{e:#}"))).as_ref().map_err(|e| anyhow::anyhow!("{e}"))
+        FORM.get_or_init(|| FormDef::parse(SHIPPED).map_err(|e| format!("{e:#}")))
+            .as_ref()
+            .map_err(|e| anyhow::anyhow!("{e}"))
     }
 
     pub fn fields(&self) -> impl Iterator<Item = &FieldDef> {
@@ -204,12 +215,19 @@ pub struct Conclusion {
 fn field_error(f: &FieldDef, code: &'static str, args: &[(&str, &str)]) -> FieldError {
     let mut all = vec![("label", f.label.as_str())];
     all.extend_from_slice(args);
-    FieldError { field: f.key.clone(), label: f.label.clone(), code, message: messages::render(code, &all) }
+    FieldError {
+        field: f.key.clone(),
+        label: f.label.clone(),
+        code,
+        message: messages::render(code, &all),
+    }
 }
 
 fn parse_date(s: &str) -> Option<NaiveDate> {
     let s = s.trim();
-    NaiveDate::parse_from_str(s, "%Y-%m-%d").or_else(|_| NaiveDate::parse_from_str(s, "%Y/%m/%d")).ok()
+    NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .or_else(|_| NaiveDate::parse_from_str(s, "%Y/%m/%d"))
+        .ok()
 }
 
 /// Days within which a lost follow-up is tried again.
@@ -218,7 +236,11 @@ pub const LOST_RETRY_DAYS: i64 = 14;
 /// Validate submitted values (`key → values`; a multi-choice may have several, every other field
 /// at most one non-empty) against `form`. Every problem is reported, each naming its field; nothing
 /// is decided until all pass.
-pub fn validate(form: &FormDef, submitted: &BTreeMap<String, Vec<String>>, today: NaiveDate) -> Result<Followup, Vec<FieldError>> {
+pub fn validate(
+    form: &FormDef,
+    submitted: &BTreeMap<String, Vec<String>>,
+    today: NaiveDate,
+) -> Result<Followup, Vec<FieldError>> {
     let mut errors = Vec::new();
     for key in submitted.keys() {
         if form.field(key).is_none() {
@@ -230,12 +252,23 @@ pub fn validate(form: &FormDef, submitted: &BTreeMap<String, Vec<String>>, today
             });
         }
     }
-    let lost = submitted.get("lost_reason").is_some_and(|v| v.iter().any(|s| !s.trim().is_empty()));
-    let died = submitted.get("death_date").is_some_and(|v| v.iter().any(|s| !s.trim().is_empty()));
+    let lost = submitted
+        .get("lost_reason")
+        .is_some_and(|v| v.iter().any(|s| !s.trim().is_empty()));
+    let died = submitted
+        .get("death_date")
+        .is_some_and(|v| v.iter().any(|s| !s.trim().is_empty()));
     let mut answers = BTreeMap::new();
     for f in form.fields() {
-        let values: Vec<&str> =
-            submitted.get(&f.key).map(|v| v.iter().map(|s| s.trim()).filter(|s| !s.is_empty()).collect()).unwrap_or_default();
+        let values: Vec<&str> = submitted
+            .get(&f.key)
+            .map(|v| {
+                v.iter()
+                    .map(|s| s.trim())
+                    .filter(|s| !s.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default();
         if values.is_empty() {
             if f.required || (f.required_unless_lost && !lost && !died) {
                 errors.push(field_error(f, "followup-field-missing", &[]));
@@ -249,8 +282,12 @@ pub fn validate(form: &FormDef, submitted: &BTreeMap<String, Vec<String>>, today
         let v = values[0];
         let parsed = match f.kind {
             Kind::Date => match parse_date(v) {
-                Some(d) if d > today && f.key != "next_date" => Err(field_error(f, "followup-date-future", &[])),
-                Some(d) if d.year() < 1900 => Err(field_error(f, "followup-date-invalid", &[("value", v)])),
+                Some(d) if d > today && f.key != "next_date" => {
+                    Err(field_error(f, "followup-date-future", &[]))
+                }
+                Some(d) if d.year() < 1900 => {
+                    Err(field_error(f, "followup-date-invalid", &[("value", v)]))
+                }
                 Some(d) => Ok(Value::String(d.to_string())),
                 None => Err(field_error(f, "followup-date-invalid", &[("value", v)])),
             },
@@ -270,7 +307,12 @@ pub fn validate(form: &FormDef, submitted: &BTreeMap<String, Vec<String>>, today
                 }
                 match bad {
                     Some(b) => Err(field_error(f, "followup-option-unknown", &[("value", b)])),
-                    None => Ok(Value::Array(codes.into_iter().map(|c| Value::String(c.to_string())).collect())),
+                    None => Ok(Value::Array(
+                        codes
+                            .into_iter()
+                            .map(|c| Value::String(c.to_string()))
+                            .collect(),
+                    )),
                 }
             }
             Kind::Count => match v.parse::<u32>() {
@@ -283,7 +325,11 @@ pub fn validate(form: &FormDef, submitted: &BTreeMap<String, Vec<String>>, today
             },
             Kind::Text => {
                 if v.chars().count() > MAX_TEXT {
-                    Err(field_error(f, "followup-text-too-long", &[("max", &MAX_TEXT.to_string())]))
+                    Err(field_error(
+                        f,
+                        "followup-text-too-long",
+                        &[("max", &MAX_TEXT.to_string())],
+                    ))
                 } else {
                     Ok(Value::String(v.to_string()))
                 }
@@ -298,10 +344,19 @@ pub fn validate(form: &FormDef, submitted: &BTreeMap<String, Vec<String>>, today
     }
     // A dose needs its drug.
     for s in &form.sections {
-        let Some(name_field) = s.fields.iter().find(|f| f.key.ends_with(".name")) else { continue };
-        let has_dose = s.fields.iter().any(|f| f.kind == Kind::Number && answers.contains_key(&f.key));
+        let Some(name_field) = s.fields.iter().find(|f| f.key.ends_with(".name")) else {
+            continue;
+        };
+        let has_dose = s
+            .fields
+            .iter()
+            .any(|f| f.kind == Kind::Number && answers.contains_key(&f.key));
         if has_dose && !answers.contains_key(&name_field.key) {
-            errors.push(field_error(name_field, "followup-drug-name-missing", &[("section", &s.title)]));
+            errors.push(field_error(
+                name_field,
+                "followup-drug-name-missing",
+                &[("section", &s.title)],
+            ));
         }
     }
     let text = |k: &str| answers.get(k).and_then(Value::as_str).map(str::to_string);
@@ -321,21 +376,32 @@ pub fn validate(form: &FormDef, submitted: &BTreeMap<String, Vec<String>>, today
     if !errors.is_empty() {
         return Err(errors);
     }
-    let (Some(visit_date), Some(mode), Some(doctor)) = (date("visit_date"), text("mode"), text("doctor")) else {
+    let (Some(visit_date), Some(mode), Some(doctor)) =
+        (date("visit_date"), text("mode"), text("doctor"))
+    else {
         // Required fields were checked above; reaching here would be a form-definition bug.
-        return Err(vec![FieldError { field: "form".into(), label: form.name.clone(), code: "form-invalid", message: messages::template("form-invalid").into() }]);
+        return Err(vec![FieldError {
+            field: "form".into(),
+            label: form.name.clone(),
+            code: "form-invalid",
+            message: messages::template("form-invalid").into(),
+        }]);
     };
     let risk_grade = text("risk_grade").and_then(|s| s.parse::<u8>().ok());
     let is = |k: &str, code: &str| text(k).as_deref() == Some(code);
     let findings = (!lost && !died).then(|| {
-        let social_poor = answers.iter().any(|(k, v)| k.starts_with(SOCIAL_PREFIX) && v.as_str() == Some("poor"));
+        let social_poor = answers
+            .iter()
+            .any(|(k, v)| k.starts_with(SOCIAL_PREFIX) && v.as_str() == Some("poor"));
         Findings {
             risk_grade: risk_grade.unwrap_or(0),
             marked_psychotic_symptoms: is("symptom_level", "marked"),
             no_insight: is("insight", "none"),
             serious_adverse_reaction: is("adverse_reaction", "serious"),
             serious_physical_illness: is("physical_illness", "yes"),
-            areas_poor: u8::from(is("symptom_level", "mild")) + u8::from(is("insight", "partial")) + u8::from(social_poor),
+            areas_poor: u8::from(is("symptom_level", "mild"))
+                + u8::from(is("insight", "partial"))
+                + u8::from(social_poor),
         }
     });
     Ok(Followup {
@@ -352,7 +418,11 @@ pub fn validate(form: &FormDef, submitted: &BTreeMap<String, Vec<String>>, today
 }
 
 /// Validate a JSON object (the API's body): strings, numbers, booleans or arrays of strings.
-pub fn validate_json(form: &FormDef, body: &serde_json::Map<String, Value>, today: NaiveDate) -> Result<Followup, Vec<FieldError>> {
+pub fn validate_json(
+    form: &FormDef,
+    body: &serde_json::Map<String, Value>,
+    today: NaiveDate,
+) -> Result<Followup, Vec<FieldError>> {
     let mut submitted = BTreeMap::new();
     for (k, v) in body {
         let values = match v {
@@ -375,14 +445,24 @@ pub fn validate_json(form: &FormDef, body: &serde_json::Map<String, Value>, toda
 
 /// The class and next date of a validated follow-up; `previous` is the class the last follow-up
 /// found. A next date the doctor chose may be earlier than the rule's, never later.
-pub fn conclude(form: &FormDef, f: &Followup, previous: Option<ConditionClass>) -> Result<Conclusion, FieldError> {
+pub fn conclude(
+    form: &FormDef,
+    f: &Followup,
+    previous: Option<ConditionClass>,
+) -> Result<Conclusion, FieldError> {
     if f.death_date.is_some() {
-        return Ok(Conclusion { class: None, next_date: None });
+        return Ok(Conclusion {
+            class: None,
+            next_date: None,
+        });
     }
     let (class, rule_date) = match &f.findings {
         Some(findings) => {
             let class = schedule::classify(findings);
-            (Some(class), schedule::next_followup(f.visit_date, class, previous))
+            (
+                Some(class),
+                schedule::next_followup(f.visit_date, class, previous),
+            )
         }
         None => (None, f.visit_date + chrono::Duration::days(LOST_RETRY_DAYS)),
     };
@@ -398,13 +478,22 @@ pub fn conclude(form: &FormDef, f: &Followup, previous: Option<ConditionClass>) 
                 hint: None,
                 show_risk_definitions: false,
             });
-            let why = class.map_or("失访".to_string(), |c| format!("病情分类“{}”", c.label_zh()));
-            return Err(field_error(&field, "followup-next-too-late", &[("latest", &rule_date.to_string()), ("why", &why)]));
+            let why = class.map_or("失访".to_string(), |c| {
+                format!("病情分类“{}”", c.label_zh())
+            });
+            return Err(field_error(
+                &field,
+                "followup-next-too-late",
+                &[("latest", &rule_date.to_string()), ("why", &why)],
+            ));
         }
         Some(d) => d,
         None => rule_date,
     };
-    Ok(Conclusion { class, next_date: Some(next_date) })
+    Ok(Conclusion {
+        class,
+        next_date: Some(next_date),
+    })
 }
 
 /// A readable rendering of one stored answer (option labels, not codes).
@@ -460,8 +549,14 @@ mod tests {
         ]
     }
 
-    fn with(base: Vec<(&'static str, &'static str)>, over: &[(&'static str, &'static str)]) -> BTreeMap<String, Vec<String>> {
-        let mut pairs: Vec<_> = base.into_iter().filter(|(k, _)| !over.iter().any(|(o, _)| o == k)).collect();
+    fn with(
+        base: Vec<(&'static str, &'static str)>,
+        over: &[(&'static str, &'static str)],
+    ) -> BTreeMap<String, Vec<String>> {
+        let mut pairs: Vec<_> = base
+            .into_iter()
+            .filter(|(k, _)| !over.iter().any(|(o, _)| o == k))
+            .collect();
         pairs.extend_from_slice(over);
         filled(&pairs)
     }
@@ -472,17 +567,59 @@ mod tests {
     fn the_shipped_form_has_every_section_of_the_2018_record() {
         let f = form();
         for key in [
-            "mode", "lost_reason", "death_date", "death_cause", "risk_grade", "symptoms", "insight", "sleep", "diet",
-            "social.self_care", "social.housework", "social.work", "social.learning", "social.interpersonal",
-            "danger.minor_trouble", "danger.trouble", "danger.disaster", "danger.other", "danger.self_harm", "danger.suicide_attempt",
-            "locked", "hospitalisation", "last_discharge", "lab", "adherence", "adverse_reaction", "effect", "referral",
-            "drug1.name", "drug2.morning_mg", "drug3.night_mg", "injection.name", "rehab_measures", "next_date", "doctor",
+            "mode",
+            "lost_reason",
+            "death_date",
+            "death_cause",
+            "risk_grade",
+            "symptoms",
+            "insight",
+            "sleep",
+            "diet",
+            "social.self_care",
+            "social.housework",
+            "social.work",
+            "social.learning",
+            "social.interpersonal",
+            "danger.minor_trouble",
+            "danger.trouble",
+            "danger.disaster",
+            "danger.other",
+            "danger.self_harm",
+            "danger.suicide_attempt",
+            "locked",
+            "hospitalisation",
+            "last_discharge",
+            "lab",
+            "adherence",
+            "adverse_reaction",
+            "effect",
+            "referral",
+            "drug1.name",
+            "drug2.morning_mg",
+            "drug3.night_mg",
+            "injection.name",
+            "rehab_measures",
+            "next_date",
+            "doctor",
         ] {
             assert!(f.field(key).is_some(), "{key}");
         }
-        assert_eq!(f.field("symptoms").unwrap().options.len(), 12, "12 symptoms");
-        assert_eq!(f.fields().filter(|f| f.key.starts_with(SOCIAL_PREFIX)).count(), 5);
-        assert!(f.fields().all(|f| !f.key.contains("{n}")), "repeats expanded");
+        assert_eq!(
+            f.field("symptoms").unwrap().options.len(),
+            12,
+            "12 symptoms"
+        );
+        assert_eq!(
+            f.fields()
+                .filter(|f| f.key.starts_with(SOCIAL_PREFIX))
+                .count(),
+            5
+        );
+        assert!(
+            f.fields().all(|f| !f.key.contains("{n}")),
+            "repeats expanded"
+        );
     }
 
     #[test]
@@ -502,17 +639,27 @@ mod tests {
             (&[("risk_grade", "3")], ConditionClass::Unstable),
             (&[("risk_grade", "2")], ConditionClass::BasicallyStable),
             (&[("symptom_level", "marked")], ConditionClass::Unstable),
-            (&[("symptom_level", "mild")], ConditionClass::BasicallyStable),
+            (
+                &[("symptom_level", "mild")],
+                ConditionClass::BasicallyStable,
+            ),
             (&[("insight", "none")], ConditionClass::Unstable),
             (&[("insight", "partial")], ConditionClass::BasicallyStable),
-            (&[("social.housework", "poor")], ConditionClass::BasicallyStable),
+            (
+                &[("social.housework", "poor")],
+                ConditionClass::BasicallyStable,
+            ),
             (&[("adverse_reaction", "serious")], ConditionClass::Unstable),
             (&[("adverse_reaction", "mild")], ConditionClass::Stable),
             (&[("physical_illness", "yes")], ConditionClass::Unstable),
         ];
         for (over, class) in cases {
             let f = validate(form(), &with(calm(), over), d(TODAY)).unwrap();
-            assert_eq!(conclude(form(), &f, None).unwrap().class, Some(*class), "{over:?}");
+            assert_eq!(
+                conclude(form(), &f, None).unwrap().class,
+                Some(*class),
+                "{over:?}"
+            );
         }
     }
 
@@ -528,7 +675,11 @@ mod tests {
             ("nonsense", "1"),
         ]);
         let errs = validate(form(), &sub, d(TODAY)).unwrap_err();
-        let by = |k: &str| errs.iter().find(|e| e.field == k).unwrap_or_else(|| panic!("no error for {k}: {errs:?}"));
+        let by = |k: &str| {
+            errs.iter()
+                .find(|e| e.field == k)
+                .unwrap_or_else(|| panic!("no error for {k}: {errs:?}"))
+        };
         assert!(by("visit_date").message.contains("随访日期"));
         assert!(by("mode").message.contains("fax"));
         assert_eq!(by("risk_grade").code, "followup-option-unknown");
@@ -538,44 +689,103 @@ mod tests {
         assert_eq!(by("nonsense").code, "followup-field-unknown");
         assert_eq!(by("doctor").code, "followup-field-missing");
         assert_eq!(by("insight").code, "followup-field-missing");
-        assert!(errs.iter().all(|e| !e.message.is_empty() && !e.message.contains('{')), "{errs:?}");
+        assert!(
+            errs.iter()
+                .all(|e| !e.message.is_empty() && !e.message.contains('{')),
+            "{errs:?}"
+        );
     }
 
     #[test]
     fn dates_are_checked() {
-        let errs = validate(form(), &with(calm(), &[("visit_date", "2026-11-24")]), d(TODAY)).unwrap_err();
+        let errs = validate(
+            form(),
+            &with(calm(), &[("visit_date", "2026-11-24")]),
+            d(TODAY),
+        )
+        .unwrap_err();
         assert_eq!(errs[0].code, "followup-date-future");
-        let errs = validate(form(), &with(calm(), &[("next_date", "2026-11-20")]), d(TODAY)).unwrap_err();
+        let errs = validate(
+            form(),
+            &with(calm(), &[("next_date", "2026-11-20")]),
+            d(TODAY),
+        )
+        .unwrap_err();
         assert_eq!(errs[0].code, "followup-next-not-after-visit");
-        let errs = validate(form(), &with(calm(), &[("death_date", "2026-11-21")]), d(TODAY)).unwrap_err();
+        let errs = validate(
+            form(),
+            &with(calm(), &[("death_date", "2026-11-21")]),
+            d(TODAY),
+        )
+        .unwrap_err();
         assert_eq!(errs[0].code, "followup-death-after-visit");
     }
 
     #[test]
     fn a_lost_follow_up_needs_no_findings_and_is_retried_in_two_weeks() {
-        let sub = filled(&[("visit_date", "2026-11-20"), ("mode", "phone"), ("lost_reason", "migrant_work"), ("doctor", "王医生")]);
+        let sub = filled(&[
+            ("visit_date", "2026-11-20"),
+            ("mode", "phone"),
+            ("lost_reason", "migrant_work"),
+            ("doctor", "王医生"),
+        ]);
         let f = validate(form(), &sub, d(TODAY)).unwrap();
         assert!(f.lost);
         assert_eq!(f.findings, None);
         let c = conclude(form(), &f, Some(ConditionClass::Stable)).unwrap();
-        assert_eq!(c, Conclusion { class: None, next_date: Some(d("2026-12-04")) });
+        assert_eq!(
+            c,
+            Conclusion {
+                class: None,
+                next_date: Some(d("2026-12-04"))
+            }
+        );
     }
 
     #[test]
     fn a_death_ends_the_schedule() {
-        let sub = filled(&[("visit_date", "2026-11-20"), ("mode", "home"), ("death_date", "2026-11-18"), ("death_cause", "accident"), ("doctor", "王医生")]);
+        let sub = filled(&[
+            ("visit_date", "2026-11-20"),
+            ("mode", "home"),
+            ("death_date", "2026-11-18"),
+            ("death_cause", "accident"),
+            ("doctor", "王医生"),
+        ]);
         let f = validate(form(), &sub, d(TODAY)).unwrap();
-        assert_eq!(conclude(form(), &f, None).unwrap(), Conclusion { class: None, next_date: None });
+        assert_eq!(
+            conclude(form(), &f, None).unwrap(),
+            Conclusion {
+                class: None,
+                next_date: None
+            }
+        );
     }
 
     #[test]
     fn the_doctor_may_bring_the_next_date_forward_not_back() {
-        let f = validate(form(), &with(calm(), &[("next_date", "2026-12-20")]), d(TODAY)).unwrap();
-        assert_eq!(conclude(form(), &f, None).unwrap().next_date, Some(d("2026-12-20")));
-        let f = validate(form(), &with(calm(), &[("risk_grade", "3"), ("next_date", "2026-12-20")]), d(TODAY)).unwrap();
+        let f = validate(
+            form(),
+            &with(calm(), &[("next_date", "2026-12-20")]),
+            d(TODAY),
+        )
+        .unwrap();
+        assert_eq!(
+            conclude(form(), &f, None).unwrap().next_date,
+            Some(d("2026-12-20"))
+        );
+        let f = validate(
+            form(),
+            &with(calm(), &[("risk_grade", "3"), ("next_date", "2026-12-20")]),
+            d(TODAY),
+        )
+        .unwrap();
         let e = conclude(form(), &f, None).unwrap_err();
         assert_eq!(e.code, "followup-next-too-late");
-        assert!(e.message.contains("2026-12-04") && e.message.contains("不稳定"), "{}", e.message);
+        assert!(
+            e.message.contains("2026-12-04") && e.message.contains("不稳定"),
+            "{}",
+            e.message
+        );
     }
 
     #[test]
@@ -588,19 +798,41 @@ mod tests {
         });
         let f = validate_json(form(), body.as_object().unwrap(), d(TODAY)).unwrap();
         assert_eq!(f.risk_grade, Some(1));
-        assert_eq!(f.answers["symptoms"], serde_json::json!(["suspicion", "withdrawn"]));
+        assert_eq!(
+            f.answers["symptoms"],
+            serde_json::json!(["suspicion", "withdrawn"])
+        );
         assert_eq!(f.answers["drug1.night_mg"], serde_json::json!(2.0));
-        assert_eq!(conclude(form(), &f, None).unwrap().class, Some(ConditionClass::BasicallyStable));
+        assert_eq!(
+            conclude(form(), &f, None).unwrap().class,
+            Some(ConditionClass::BasicallyStable)
+        );
     }
 
     #[test]
     fn broken_definitions_are_refused() {
         let mut v: Value = serde_json::from_str(SHIPPED).unwrap();
-        v["sections"][0]["fields"].as_array_mut().unwrap().retain(|f| f["key"] != "mode");
-        assert!(FormDef::parse(&v.to_string()).unwrap_err().to_string().contains("mode"));
+        v["sections"][0]["fields"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|f| f["key"] != "mode");
+        assert!(
+            FormDef::parse(&v.to_string())
+                .unwrap_err()
+                .to_string()
+                .contains("mode")
+        );
         let mut v: Value = serde_json::from_str(SHIPPED).unwrap();
         let first = v["sections"][0]["fields"][0].clone();
-        v["sections"][0]["fields"].as_array_mut().unwrap().push(first);
-        assert!(FormDef::parse(&v.to_string()).unwrap_err().to_string().contains("twice"));
+        v["sections"][0]["fields"]
+            .as_array_mut()
+            .unwrap()
+            .push(first);
+        assert!(
+            FormDef::parse(&v.to_string())
+                .unwrap_err()
+                .to_string()
+                .contains("twice")
+        );
     }
 }

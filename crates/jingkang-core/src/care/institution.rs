@@ -43,13 +43,34 @@ impl InstitutionRules {
     pub fn parse(json: &str) -> anyhow::Result<InstitutionRules> {
         let r: InstitutionRules = serde_json::from_str(json)?;
         let mut seen = BTreeSet::new();
-        for code in r.kinds.iter().map(|k| &k.code).chain(r.statuses.iter().map(|s| &s.code)).chain(r.qualifications.iter().map(|q| &q.code)) {
-            anyhow::ensure!(seen.insert(code.as_str()), "institution code {code} appears twice");
+        for code in r
+            .kinds
+            .iter()
+            .map(|k| &k.code)
+            .chain(r.statuses.iter().map(|s| &s.code))
+            .chain(r.qualifications.iter().map(|q| &q.code))
+        {
+            anyhow::ensure!(
+                seen.insert(code.as_str()),
+                "institution code {code} appears twice"
+            );
         }
-        anyhow::ensure!(!r.kinds.is_empty() && !r.statuses.is_empty() && !r.qualifications.is_empty(), "kinds, statuses and qualifications are needed");
-        anyhow::ensure!(r.statuses.iter().any(|s| s.operating), "one status must be operating");
-        anyhow::ensure!((0.0..=1.0).contains(&r.min_qualified_share), "min_qualified_share is a share between 0 and 1");
-        anyhow::ensure!(r.min_training_hours_per_year >= 0.0 && r.per_person_standard_yuan > 0, "thresholds must be positive");
+        anyhow::ensure!(
+            !r.kinds.is_empty() && !r.statuses.is_empty() && !r.qualifications.is_empty(),
+            "kinds, statuses and qualifications are needed"
+        );
+        anyhow::ensure!(
+            r.statuses.iter().any(|s| s.operating),
+            "one status must be operating"
+        );
+        anyhow::ensure!(
+            (0.0..=1.0).contains(&r.min_qualified_share),
+            "min_qualified_share is a share between 0 and 1"
+        );
+        anyhow::ensure!(
+            r.min_training_hours_per_year >= 0.0 && r.per_person_standard_yuan > 0,
+            "thresholds must be positive"
+        );
         Ok(r)
     }
 
@@ -91,7 +112,12 @@ mod tests {
         assert_eq!(r.kind("yukang_home").unwrap().label, "渝康家园");
         assert!(r.status("operating").unwrap().operating && !r.status("closed").unwrap().operating);
         // 30 %: 3 of 10 is enough, 2 of 10 is not; 1 of 3 is enough; nobody at all is flagged.
-        assert!(!r.under_qualified(3, 10) && r.under_qualified(2, 10) && !r.under_qualified(1, 3) && r.under_qualified(0, 0));
+        assert!(
+            !r.under_qualified(3, 10)
+                && r.under_qualified(2, 10)
+                && !r.under_qualified(1, 3)
+                && r.under_qualified(0, 0)
+        );
         assert!(r.under_trained(19.5) && !r.under_trained(20.0));
         assert_eq!(r.per_person_standard_yuan, 10_000);
     }
@@ -100,7 +126,10 @@ mod tests {
     fn broken_rules_are_refused() {
         let dup = SHIPPED.replace("\"code\": \"clubhouse\"", "\"code\": \"center\"");
         assert!(InstitutionRules::parse(&dup).is_err());
-        let share = SHIPPED.replace("\"min_qualified_share\": 0.3", "\"min_qualified_share\": 30");
+        let share = SHIPPED.replace(
+            "\"min_qualified_share\": 0.3",
+            "\"min_qualified_share\": 30",
+        );
         assert!(InstitutionRules::parse(&share).is_err());
     }
 }

@@ -61,7 +61,12 @@ pub enum Total {
     /// The sum of the applicable items' scores.
     Sum,
     /// A total the rater gives (as PSP's 1–100), in the answer `key`.
-    Rated { key: String, label: String, min: i64, max: i64 },
+    Rated {
+        key: String,
+        label: String,
+        min: i64,
+        max: i64,
+    },
 }
 
 /// A range of totals with its meaning; `flag` marks the ranges that call for attention.
@@ -103,28 +108,67 @@ impl Instrument {
     /// scores on every applicable option, bands that do not overlap.
     pub fn parse(json: &str) -> anyhow::Result<Instrument> {
         let i: Instrument = serde_json::from_str(json)?;
-        anyhow::ensure!(!i.code.trim().is_empty() && !i.items.is_empty(), "instrument without a code or items");
+        anyhow::ensure!(
+            !i.code.trim().is_empty() && !i.items.is_empty(),
+            "instrument without a code or items"
+        );
         let mut keys = BTreeSet::new();
         for item in &i.items {
-            anyhow::ensure!(keys.insert(item.key.as_str()), "{}: item {} appears twice", i.code, item.key);
+            anyhow::ensure!(
+                keys.insert(item.key.as_str()),
+                "{}: item {} appears twice",
+                i.code,
+                item.key
+            );
             let options = i.options_of(item);
-            anyhow::ensure!(!options.is_empty(), "{}: item {} has no options", i.code, item.key);
+            anyhow::ensure!(
+                !options.is_empty(),
+                "{}: item {} has no options",
+                i.code,
+                item.key
+            );
             let mut values = BTreeSet::new();
             for o in options {
-                anyhow::ensure!(values.insert(o.value.as_str()), "{}: item {}: option {} appears twice", i.code, item.key, o.value);
-                anyhow::ensure!(o.not_applicable || o.score.is_some(), "{}: item {}: option {} has no score", i.code, item.key, o.value);
+                anyhow::ensure!(
+                    values.insert(o.value.as_str()),
+                    "{}: item {}: option {} appears twice",
+                    i.code,
+                    item.key,
+                    o.value
+                );
+                anyhow::ensure!(
+                    o.not_applicable || o.score.is_some(),
+                    "{}: item {}: option {} has no score",
+                    i.code,
+                    item.key,
+                    o.value
+                );
             }
         }
         if let Total::Rated { key, min, max, .. } = &i.total {
-            anyhow::ensure!(!keys.contains(key.as_str()), "{}: the rated total's key {key} is also an item", i.code);
+            anyhow::ensure!(
+                !keys.contains(key.as_str()),
+                "{}: the rated total's key {key} is also an item",
+                i.code
+            );
             anyhow::ensure!(min < max, "{}: the rated total's range is empty", i.code);
         }
         let mut bands: Vec<&Band> = i.bands.iter().collect();
         bands.sort_by_key(|b| b.min);
         for w in bands.windows(2) {
-            anyhow::ensure!(w[0].max < w[1].min, "{}: bands {} and {} overlap", i.code, w[0].label, w[1].label);
+            anyhow::ensure!(
+                w[0].max < w[1].min,
+                "{}: bands {} and {} overlap",
+                i.code,
+                w[0].label,
+                w[1].label
+            );
         }
-        anyhow::ensure!(bands.iter().all(|b| b.min <= b.max), "{}: a band is empty", i.code);
+        anyhow::ensure!(
+            bands.iter().all(|b| b.min <= b.max),
+            "{}: a band is empty",
+            i.code
+        );
         Ok(i)
     }
 
@@ -145,25 +189,46 @@ impl Instrument {
         let mut sum = 0;
         for item in &self.items {
             let options = self.options_of(item);
-            let given = answers.get(&item.key).map(|v| v.trim()).filter(|v| !v.is_empty());
+            let given = answers
+                .get(&item.key)
+                .map(|v| v.trim())
+                .filter(|v| !v.is_empty());
             let Some(given) = given else {
                 if item.optional {
-                    items.push(ItemScore { key: item.key.clone(), value: None, score: None });
+                    items.push(ItemScore {
+                        key: item.key.clone(),
+                        value: None,
+                        score: None,
+                    });
                 } else {
-                    problems.push(Problem::new(&item.key, "instrument-item-missing", &[("item", &item.label)]));
+                    problems.push(Problem::new(
+                        &item.key,
+                        "instrument-item-missing",
+                        &[("item", &item.label)],
+                    ));
                 }
                 continue;
             };
             let Some(choice) = options.iter().find(|o| o.value == given) else {
-                let allowed: Vec<String> = options.iter().map(|o| format!("{}（{}）", o.value, o.label)).collect();
-                problems.push(Problem::new(&item.key, "instrument-item-invalid", &[("item", &item.label), ("allowed", &allowed.join("、"))]));
+                let allowed: Vec<String> = options
+                    .iter()
+                    .map(|o| format!("{}（{}）", o.value, o.label))
+                    .collect();
+                problems.push(Problem::new(
+                    &item.key,
+                    "instrument-item-invalid",
+                    &[("item", &item.label), ("allowed", &allowed.join("、"))],
+                ));
                 continue;
             };
             let score = match choice.score {
                 Some(s) if !choice.not_applicable => {
                     let s = if item.reverse {
                         let scores: Vec<i64> = options.iter().filter_map(|o| o.score).collect();
-                        let (lo, hi) = (scores.iter().min().copied().unwrap_or(0), scores.iter().max().copied().unwrap_or(0));
+                        let (lo, hi) = (
+                            scores.iter().min().copied().unwrap_or(0),
+                            scores.iter().max().copied().unwrap_or(0),
+                        );
                         lo + hi - s
                     } else {
                         s
@@ -173,20 +238,37 @@ impl Instrument {
                 }
                 _ => None,
             };
-            items.push(ItemScore { key: item.key.clone(), value: Some(choice.value.clone()), score });
+            items.push(ItemScore {
+                key: item.key.clone(),
+                value: Some(choice.value.clone()),
+                score,
+            });
         }
         let total = match &self.total {
             Total::Sum => Some(sum),
-            Total::Rated { key, label, min, max } => match answers.get(key).map(|v| v.trim()).filter(|v| !v.is_empty()) {
+            Total::Rated {
+                key,
+                label,
+                min,
+                max,
+            } => match answers.get(key).map(|v| v.trim()).filter(|v| !v.is_empty()) {
                 None => {
-                    problems.push(Problem::new(key, "instrument-item-missing", &[("item", label)]));
+                    problems.push(Problem::new(
+                        key,
+                        "instrument-item-missing",
+                        &[("item", label)],
+                    ));
                     None
                 }
                 Some(v) => match v.parse::<i64>() {
                     Ok(n) if (*min..=*max).contains(&n) => Some(n),
                     _ => {
                         let (lo, hi) = (min.to_string(), max.to_string());
-                        problems.push(Problem::new(key, "instrument-total-range", &[("item", label), ("min", &lo), ("max", &hi)]));
+                        problems.push(Problem::new(
+                            key,
+                            "instrument-total-range",
+                            &[("item", label), ("min", &lo), ("max", &hi)],
+                        ));
                         None
                     }
                 },
@@ -245,7 +327,11 @@ pub struct Problem {
 
 impl Problem {
     fn new(key: &str, code: &str, args: &[(&str, &str)]) -> Problem {
-        Problem { key: key.to_string(), code: code.to_string(), message: messages::render(code, args) }
+        Problem {
+            key: key.to_string(),
+            code: code.to_string(),
+            message: messages::render(code, args),
+        }
     }
 }
 
@@ -262,12 +348,19 @@ pub struct Catalogue {
 
 impl Catalogue {
     pub fn shipped() -> anyhow::Result<Catalogue> {
-        Catalogue::with(SHIPPED.iter().map(|(name, json)| (name.to_string(), json.to_string())))
+        Catalogue::with(
+            SHIPPED
+                .iter()
+                .map(|(name, json)| (name.to_string(), json.to_string())),
+        )
     }
 
     /// The shipped instruments and those of the `*.json` files in `dir`.
     pub fn shipped_and(dir: &std::path::Path) -> anyhow::Result<Catalogue> {
-        let mut files: Vec<(String, String)> = SHIPPED.iter().map(|(n, j)| (n.to_string(), j.to_string())).collect();
+        let mut files: Vec<(String, String)> = SHIPPED
+            .iter()
+            .map(|(n, j)| (n.to_string(), j.to_string()))
+            .collect();
         let mut local = Vec::new();
         for entry in std::fs::read_dir(dir)? {
             let path = entry?.path();
@@ -283,7 +376,8 @@ impl Catalogue {
     fn with(files: impl IntoIterator<Item = (String, String)>) -> anyhow::Result<Catalogue> {
         let mut out: Vec<Instrument> = Vec::new();
         for (name, json) in files {
-            let i = Instrument::parse(&json).map_err(|e| anyhow::anyhow!("instrument file {name}: {e}"))?;
+            let i = Instrument::parse(&json)
+                .map_err(|e| anyhow::anyhow!("instrument file {name}: {e}"))?;
             out.retain(|o| o.code != i.code);
             out.push(i);
         }
@@ -301,15 +395,28 @@ mod tests {
     use super::*;
 
     fn answers(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     fn shipped(code: &str) -> Instrument {
         Catalogue::shipped().unwrap().get(code).unwrap().clone()
     }
 
-    const SDSS_KEYS: [&str; 10] =
-        ["work", "marriage", "parenting", "withdrawal", "outside_activity", "home_activity", "family_role", "self_care", "interest", "responsibility"];
+    const SDSS_KEYS: [&str; 10] = [
+        "work",
+        "marriage",
+        "parenting",
+        "withdrawal",
+        "outside_activity",
+        "home_activity",
+        "family_role",
+        "self_care",
+        "interest",
+        "responsibility",
+    ];
 
     #[test]
     fn the_shipped_instruments_parse() {
@@ -318,7 +425,11 @@ mod tests {
         for code in ["sdss", "psp", "social_function"] {
             assert!(codes.contains(&code), "{codes:?}");
         }
-        assert_eq!(codes, ["sdss", "social_function", "psp"], "in their order: SDSS is the form's default");
+        assert_eq!(
+            codes,
+            ["sdss", "social_function", "psp"],
+            "in their order: SDSS is the form's default"
+        );
         assert_eq!(shipped("sdss").items.len(), 10);
         assert_eq!(shipped("psp").items.len(), 4);
         assert_eq!(shipped("psp").bands.len(), 10, "ten 10-point bands");
@@ -331,7 +442,10 @@ mod tests {
         let sdss = shipped("sdss");
         let all = |v: &str| answers(&SDSS_KEYS.map(|k| (k, v)));
         let s = sdss.score(&all("0")).unwrap();
-        assert_eq!((s.total, s.flag, s.applicable, s.band.as_deref()), (0, false, 10, Some("无明显社会功能缺陷")));
+        assert_eq!(
+            (s.total, s.flag, s.applicable, s.band.as_deref()),
+            (0, false, 10, Some("无明显社会功能缺陷"))
+        );
         // 1 + 1 = 2: a deficit.
         let mut a = all("0");
         a.insert("work".into(), "1".into());
@@ -347,7 +461,14 @@ mod tests {
         a.insert("self_care".into(), "2".into());
         let s = sdss.score(&a).unwrap();
         assert_eq!((s.total, s.applicable, s.excluded, s.flag), (5, 8, 2, true));
-        assert_eq!(s.items[1], ItemScore { key: "marriage".into(), value: Some("9".into()), score: None });
+        assert_eq!(
+            s.items[1],
+            ItemScore {
+                key: "marriage".into(),
+                value: Some("9".into()),
+                score: None
+            }
+        );
         // Everything not applicable: 0, no deficit.
         assert_eq!(sdss.score(&all("9")).unwrap().total, 0);
         // A missing answer and a 3: both reported, nothing scored.
@@ -355,16 +476,32 @@ mod tests {
         a.remove("family_role");
         a.insert("interest".into(), "3".into());
         let p = sdss.score(&a).unwrap_err();
-        assert_eq!(p.iter().map(|p| (p.key.as_str(), p.code.as_str())).collect::<Vec<_>>(),
-            vec![("family_role", "instrument-item-missing"), ("interest", "instrument-item-invalid")]);
-        assert!(p[0].message.contains("家庭职能") && p[1].message.contains("不适用"), "{p:?}");
+        assert_eq!(
+            p.iter()
+                .map(|p| (p.key.as_str(), p.code.as_str()))
+                .collect::<Vec<_>>(),
+            vec![
+                ("family_role", "instrument-item-missing"),
+                ("interest", "instrument-item-invalid")
+            ]
+        );
+        assert!(
+            p[0].message.contains("家庭职能") && p[1].message.contains("不适用"),
+            "{p:?}"
+        );
     }
 
     /// PSP: the domains are rated on six levels and the rater's total (1–100) gives the band.
     #[test]
     fn psp_scores_by_hand() {
         let psp = shipped("psp");
-        let mut a = answers(&[("useful_activities", "manifest"), ("relationships", "mild"), ("self_care", "absent"), ("disturbing", "absent"), ("score", "65")]);
+        let mut a = answers(&[
+            ("useful_activities", "manifest"),
+            ("relationships", "mild"),
+            ("self_care", "absent"),
+            ("disturbing", "absent"),
+            ("score", "65"),
+        ]);
         let s = psp.score(&a).unwrap();
         assert_eq!(s.total, 65);
         assert!(s.band.as_deref().unwrap().starts_with("61–70") && s.flag);
@@ -376,19 +513,32 @@ mod tests {
         for bad in ["0", "101", "七十"] {
             a.insert("score".into(), bad.into());
             let p = psp.score(&a).unwrap_err();
-            assert_eq!((p.len(), p[0].key.as_str(), p[0].code.as_str()), (1, "score", "instrument-total-range"), "{bad}");
+            assert_eq!(
+                (p.len(), p[0].key.as_str(), p[0].code.as_str()),
+                (1, "score", "instrument-total-range"),
+                "{bad}"
+            );
         }
         a.remove("score");
         a.remove("disturbing");
         let p = psp.score(&a).unwrap_err();
-        assert_eq!(p.iter().map(|p| p.key.as_str()).collect::<Vec<_>>(), vec!["disturbing", "score"]);
+        assert_eq!(
+            p.iter().map(|p| p.key.as_str()).collect::<Vec<_>>(),
+            vec!["disturbing", "score"]
+        );
     }
 
     /// The follow-up form's five items score a follow-up's answers as they are stored.
     #[test]
     fn social_function_scores_follow_up_answers() {
         let sf = shipped("social_function");
-        let a = answers(&[("social.self_care", "good"), ("social.housework", "fair"), ("social.work", "na"), ("social.learning", "poor"), ("social.interpersonal", "fair")]);
+        let a = answers(&[
+            ("social.self_care", "good"),
+            ("social.housework", "fair"),
+            ("social.work", "na"),
+            ("social.learning", "poor"),
+            ("social.interpersonal", "fair"),
+        ]);
         let s = sf.score(&a).unwrap();
         assert_eq!((s.total, s.applicable, s.excluded, s.flag), (4, 4, 1, true));
         assert_eq!(s.band.as_deref(), Some("社会功能部分受损"));
@@ -409,21 +559,49 @@ mod tests {
             "interpretation": "示例"}"#;
         let i = Instrument::parse(json).unwrap();
         // 经常难过 (3) + 经常有希望 reversed (1 + 3 − 3 = 1) = 4; the optional item left out.
-        let s = i.score(&answers(&[("sad", "c"), ("hopeful", "c")])).unwrap();
+        let s = i
+            .score(&answers(&[("sad", "c"), ("hopeful", "c")]))
+            .unwrap();
         assert_eq!((s.total, s.flag, s.excluded), (4, true, 1));
-        assert_eq!(i.score(&answers(&[("sad", "a"), ("hopeful", "a")])).unwrap().total, 4, "从不有希望 counts 3");
+        assert_eq!(
+            i.score(&answers(&[("sad", "a"), ("hopeful", "a")]))
+                .unwrap()
+                .total,
+            4,
+            "从不有希望 counts 3"
+        );
         let dup = json.replace(r#""key": "hopeful""#, r#""key": "sad""#);
-        assert!(Instrument::parse(&dup).unwrap_err().to_string().contains("twice"));
+        assert!(
+            Instrument::parse(&dup)
+                .unwrap_err()
+                .to_string()
+                .contains("twice")
+        );
         let overlap = json.replace(r#""min": 4"#, r#""min": 3"#);
-        assert!(Instrument::parse(&overlap).unwrap_err().to_string().contains("overlap"));
+        assert!(
+            Instrument::parse(&overlap)
+                .unwrap_err()
+                .to_string()
+                .contains("overlap")
+        );
         let unscored = json.replace(r#""label": "有时", "score": 2"#, r#""label": "有时""#);
-        assert!(Instrument::parse(&unscored).unwrap_err().to_string().contains("no score"));
+        assert!(
+            Instrument::parse(&unscored)
+                .unwrap_err()
+                .to_string()
+                .contains("no score")
+        );
         // A local folder adds it, and replaces a shipped one of the same code.
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("mood.json"), json).unwrap();
         let c = Catalogue::shipped_and(dir.path()).unwrap();
         assert!(c.get("mood").is_some() && c.get("sdss").is_some());
         std::fs::write(dir.path().join("broken.json"), "{").unwrap();
-        assert!(Catalogue::shipped_and(dir.path()).unwrap_err().to_string().contains("broken.json"));
+        assert!(
+            Catalogue::shipped_and(dir.path())
+                .unwrap_err()
+                .to_string()
+                .contains("broken.json")
+        );
     }
 }

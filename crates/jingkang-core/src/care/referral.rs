@@ -54,12 +54,28 @@ impl ReferralRules {
         let r: ReferralRules = serde_json::from_str(json)?;
         let mut seen = BTreeSet::new();
         for k in &r.kinds {
-            anyhow::ensure!(seen.insert(k.code.as_str()), "referral kind {} appears twice", k.code);
-            anyhow::ensure!(k.accept_working_days > 0, "referral kind {}: accept_working_days must be at least 1", k.code);
+            anyhow::ensure!(
+                seen.insert(k.code.as_str()),
+                "referral kind {} appears twice",
+                k.code
+            );
+            anyhow::ensure!(
+                k.accept_working_days > 0,
+                "referral kind {}: accept_working_days must be at least 1",
+                k.code
+            );
             for r in k.senders.iter().chain(&k.receivers) {
-                anyhow::ensure!(crate::accounts::Role::parse(r).is_some(), "referral kind {}: unknown role {r}", k.code);
+                anyhow::ensure!(
+                    crate::accounts::Role::parse(r).is_some(),
+                    "referral kind {}: unknown role {r}",
+                    k.code
+                );
             }
-            anyhow::ensure!(!k.senders.is_empty() && !k.receivers.is_empty(), "referral kind {}: senders and receivers must not be empty", k.code);
+            anyhow::ensure!(
+                !k.senders.is_empty() && !k.receivers.is_empty(),
+                "referral kind {}: senders and receivers must not be empty",
+                k.code
+            );
         }
         Ok(r)
     }
@@ -74,12 +90,20 @@ impl ReferralRules {
 
     /// The kinds `role` sends.
     pub fn sent_by(&self, role: &str) -> Vec<String> {
-        self.kinds.iter().filter(|k| k.senders.iter().any(|r| r == role)).map(|k| k.code.clone()).collect()
+        self.kinds
+            .iter()
+            .filter(|k| k.senders.iter().any(|r| r == role))
+            .map(|k| k.code.clone())
+            .collect()
     }
 
     /// The kinds `role` receives.
     pub fn received_by(&self, role: &str) -> Vec<String> {
-        self.kinds.iter().filter(|k| k.receivers.iter().any(|r| r == role)).map(|k| k.code.clone()).collect()
+        self.kinds
+            .iter()
+            .filter(|k| k.receivers.iter().any(|r| r == role))
+            .map(|k| k.code.clone())
+            .collect()
     }
 }
 
@@ -92,7 +116,10 @@ pub struct Book {
 
 impl Book {
     pub fn shipped() -> anyhow::Result<Book> {
-        Ok(Book { rules: ReferralRules::shipped()?, cal: WorkCalendar::shipped()? })
+        Ok(Book {
+            rules: ReferralRules::shipped()?,
+            cal: WorkCalendar::shipped()?,
+        })
     }
 }
 
@@ -121,7 +148,11 @@ impl WorkCalendar {
 
     pub fn is_working_day(&self, d: NaiveDate) -> bool {
         let weekend = matches!(d.weekday(), Weekday::Sat | Weekday::Sun);
-        if weekend { self.on.contains(&d) } else { !self.off.contains(&d) }
+        if weekend {
+            self.on.contains(&d)
+        } else {
+            !self.off.contains(&d)
+        }
     }
 
     /// The `n`-th working day after `from` (the day itself does not count).
@@ -166,8 +197,13 @@ pub enum ReferralState {
 }
 
 impl ReferralState {
-    pub const ALL: [ReferralState; 5] =
-        [ReferralState::Initiated, ReferralState::Accepted, ReferralState::Returned, ReferralState::Completed, ReferralState::TimedOut];
+    pub const ALL: [ReferralState; 5] = [
+        ReferralState::Initiated,
+        ReferralState::Accepted,
+        ReferralState::Returned,
+        ReferralState::Completed,
+        ReferralState::TimedOut,
+    ];
 
     pub fn code(self) -> &'static str {
         match self {
@@ -245,7 +281,10 @@ impl ReferralEvent {
 /// Why an event was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ReferralError {
-    Illegal { from: ReferralState, event: &'static str },
+    Illegal {
+        from: ReferralState,
+        event: &'static str,
+    },
     ReasonMissing,
 }
 
@@ -260,11 +299,28 @@ impl ReferralError {
     pub fn message(&self) -> String {
         match self {
             ReferralError::Illegal { from, event } => {
-                let allowed: Vec<&str> = ReferralEvent::samples().iter().filter(|e| target(*from, e).is_some()).map(ReferralEvent::label_zh).collect();
-                let allowed = if allowed.is_empty() { "无（已结束）".to_string() } else { allowed.join("、") };
-                crate::messages::render("referral-illegal", &[("state", from.label_zh()), ("event", event), ("allowed", &allowed)])
+                let allowed: Vec<&str> = ReferralEvent::samples()
+                    .iter()
+                    .filter(|e| target(*from, e).is_some())
+                    .map(ReferralEvent::label_zh)
+                    .collect();
+                let allowed = if allowed.is_empty() {
+                    "无（已结束）".to_string()
+                } else {
+                    allowed.join("、")
+                };
+                crate::messages::render(
+                    "referral-illegal",
+                    &[
+                        ("state", from.label_zh()),
+                        ("event", event),
+                        ("allowed", &allowed),
+                    ],
+                )
             }
-            ReferralError::ReasonMissing => crate::messages::template("referral-reason-missing").to_string(),
+            ReferralError::ReasonMissing => {
+                crate::messages::template("referral-reason-missing").to_string()
+            }
         }
     }
 }
@@ -292,7 +348,10 @@ fn target(from: ReferralState, event: &ReferralEvent) -> Option<ReferralState> {
 
 /// The state after `event`, or why not.
 pub fn next(from: ReferralState, event: &ReferralEvent) -> Result<ReferralState, ReferralError> {
-    let to = target(from, event).ok_or(ReferralError::Illegal { from, event: event.label_zh() })?;
+    let to = target(from, event).ok_or(ReferralError::Illegal {
+        from,
+        event: event.label_zh(),
+    })?;
     if let ReferralEvent::Return { reason } = event
         && reason.trim().is_empty()
     {
@@ -302,17 +361,29 @@ pub fn next(from: ReferralState, event: &ReferralEvent) -> Result<ReferralState,
 }
 
 /// The deadline of a referral in `state`, sent on `sent` and accepted on `accepted`.
-pub fn deadline(rule: &KindRule, cal: &WorkCalendar, state: ReferralState, sent: NaiveDate, accepted: Option<NaiveDate>) -> Option<NaiveDate> {
+pub fn deadline(
+    rule: &KindRule,
+    cal: &WorkCalendar,
+    state: ReferralState,
+    sent: NaiveDate,
+    accepted: Option<NaiveDate>,
+) -> Option<NaiveDate> {
     match (state, accepted) {
         (ReferralState::Initiated, _) => Some(cal.add_working_days(sent, rule.accept_working_days)),
-        (ReferralState::Accepted, Some(a)) => Some(cal.add_working_days(a, rule.complete_working_days)),
+        (ReferralState::Accepted, Some(a)) => {
+            Some(cal.add_working_days(a, rule.complete_working_days))
+        }
         _ => None,
     }
 }
 
 /// The documents of `rule` missing from `attached`.
 pub fn missing_documents<'a>(rule: &'a KindRule, attached: &[String]) -> Vec<&'a str> {
-    rule.documents.iter().filter(|d| !attached.iter().any(|a| a == *d)).map(String::as_str).collect()
+    rule.documents
+        .iter()
+        .filter(|d| !attached.iter().any(|a| a == *d))
+        .map(String::as_str)
+        .collect()
 }
 
 #[cfg(test)]
@@ -338,7 +409,10 @@ mod tests {
         ];
         for from in S::ALL {
             for e in ReferralEvent::samples() {
-                let want = legal.iter().find(|(f, c, _)| *f == from && *c == e.code()).map(|(_, _, t)| *t);
+                let want = legal
+                    .iter()
+                    .find(|(f, c, _)| *f == from && *c == e.code())
+                    .map(|(_, _, t)| *t);
                 match (next(from, &e), want) {
                     (Ok(to), Some(t)) => assert_eq!(to, t, "{from:?} {e:?}"),
                     (Err(ReferralError::Illegal { .. }), None) => {}
@@ -346,9 +420,17 @@ mod tests {
                 }
             }
         }
-        assert_eq!(next(S::Initiated, &ReferralEvent::Return { reason: " ".into() }), Err(ReferralError::ReasonMissing));
-        let m = next(S::Completed, &ReferralEvent::Accept).unwrap_err().message();
-        assert!(m.contains("已完成") && m.contains("接收") && m.contains("无（已结束）"), "{m}");
+        assert_eq!(
+            next(S::Initiated, &ReferralEvent::Return { reason: " ".into() }),
+            Err(ReferralError::ReasonMissing)
+        );
+        let m = next(S::Completed, &ReferralEvent::Accept)
+            .unwrap_err()
+            .message();
+        assert!(
+            m.contains("已完成") && m.contains("接收") && m.contains("无（已结束）"),
+            "{m}"
+        );
     }
 
     #[test]
@@ -360,28 +442,69 @@ mod tests {
         // Across 国庆: Sep 30 + 1 = Oct 8; the makeup Saturday Oct 10 counts.
         assert_eq!(cal.add_working_days(d("2026-09-30"), 1), d("2026-10-08"));
         assert_eq!(cal.add_working_days(d("2026-09-30"), 3), d("2026-10-10"));
-        assert_eq!(cal.working_days_between(d("2026-09-30"), d("2026-10-10")), 3);
-        assert_eq!(cal.working_days_between(d("2026-10-10"), d("2026-09-30")), 0);
+        assert_eq!(
+            cal.working_days_between(d("2026-09-30"), d("2026-10-10")),
+            3
+        );
+        assert_eq!(
+            cal.working_days_between(d("2026-10-10"), d("2026-09-30")),
+            0
+        );
         assert!(WorkCalendar::parse(r#"{"off": ["2026-10-10"], "on": ["2026-10-10"]}"#).is_err());
     }
 
     #[test]
     fn the_shipped_data_is_sound() {
         let rules = ReferralRules::shipped().unwrap();
-        for code in ["hospital_to_community", "relapse", "employment", "transfer", "between_sites"] {
+        for code in [
+            "hospital_to_community",
+            "relapse",
+            "employment",
+            "transfer",
+            "between_sites",
+        ] {
             assert!(rules.kind(code).is_some(), "{code}");
         }
         assert!(rules.kind("relapse").unwrap().urgent);
         assert_eq!(rules.received_by("hospital"), vec!["relapse"]);
-        assert!(rules.sent_by("hospital").contains(&"hospital_to_community".to_string()));
+        assert!(
+            rules
+                .sent_by("hospital")
+                .contains(&"hospital_to_community".to_string())
+        );
         assert!(rules.received_by("police").is_empty());
-        assert!(rules.kinds.iter().filter(|k| k.new_person).all(|k| k.receivers.iter().all(|r| r == "township" || r == "worker")));
+        assert!(
+            rules
+                .kinds
+                .iter()
+                .filter(|k| k.new_person)
+                .all(|k| k.receivers.iter().all(|r| r == "township" || r == "worker"))
+        );
         let bad = SHIPPED_RULES.replacen("\"hospital\", \"doctor\"", "\"surgeon\"", 1);
-        assert!(ReferralRules::parse(&bad).unwrap_err().to_string().contains("surgeon"));
-        assert_eq!(rules.kind("hospital_to_community").unwrap().documents.len(), 7, "一历六单");
+        assert!(
+            ReferralRules::parse(&bad)
+                .unwrap_err()
+                .to_string()
+                .contains("surgeon")
+        );
+        assert_eq!(
+            rules.kind("hospital_to_community").unwrap().documents.len(),
+            7,
+            "一历六单"
+        );
         let cal = WorkCalendar::shipped().unwrap();
-        assert!(cal.off.iter().all(|d| !matches!(d.weekday(), Weekday::Sat | Weekday::Sun)), "holidays listed are weekdays");
-        assert!(cal.on.iter().all(|d| matches!(d.weekday(), Weekday::Sat | Weekday::Sun)), "makeup days are weekend days");
+        assert!(
+            cal.off
+                .iter()
+                .all(|d| !matches!(d.weekday(), Weekday::Sat | Weekday::Sun)),
+            "holidays listed are weekdays"
+        );
+        assert!(
+            cal.on
+                .iter()
+                .all(|d| matches!(d.weekday(), Weekday::Sat | Weekday::Sun)),
+            "makeup days are weekend days"
+        );
     }
 
     #[test]
@@ -389,9 +512,30 @@ mod tests {
         let rules = ReferralRules::shipped().unwrap();
         let cal = WorkCalendar::default();
         let h = rules.kind("hospital_to_community").unwrap();
-        assert_eq!(deadline(h, &cal, ReferralState::Initiated, d("2026-11-23"), None), Some(d("2026-11-30")));
-        assert_eq!(deadline(h, &cal, ReferralState::Accepted, d("2026-11-23"), Some(d("2026-11-24"))), Some(d("2026-12-08")));
-        assert_eq!(deadline(h, &cal, ReferralState::Completed, d("2026-11-23"), Some(d("2026-11-24"))), None);
+        assert_eq!(
+            deadline(h, &cal, ReferralState::Initiated, d("2026-11-23"), None),
+            Some(d("2026-11-30"))
+        );
+        assert_eq!(
+            deadline(
+                h,
+                &cal,
+                ReferralState::Accepted,
+                d("2026-11-23"),
+                Some(d("2026-11-24"))
+            ),
+            Some(d("2026-12-08"))
+        );
+        assert_eq!(
+            deadline(
+                h,
+                &cal,
+                ReferralState::Completed,
+                d("2026-11-23"),
+                Some(d("2026-11-24"))
+            ),
+            None
+        );
         let all: Vec<String> = h.documents.clone();
         assert!(missing_documents(h, &all).is_empty());
         assert_eq!(missing_documents(h, &all[1..]), vec!["病历摘要（一历）"]);

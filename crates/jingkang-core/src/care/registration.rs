@@ -113,7 +113,9 @@ impl Event {
     pub fn reason_text(&self) -> Option<&str> {
         match self {
             Event::Register { exception } => exception.as_deref().map(str::trim),
-            Event::Suspend { reason } | Event::Decline { reason } | Event::Reopen { reason } => Some(reason.trim()),
+            Event::Suspend { reason } | Event::Decline { reason } | Event::Reopen { reason } => {
+                Some(reason.trim())
+            }
             Event::Close { note, .. } => Some(note.trim()).filter(|n| !n.is_empty()),
             Event::StartService | Event::Resume => None,
         }
@@ -152,7 +154,11 @@ impl TransitionError {
         match self {
             TransitionError::Illegal { from, event } => crate::messages::render(
                 self.code(),
-                &[("state", from.label_zh()), ("event", event_label(event)), ("allowed", &allowed_labels(*from))],
+                &[
+                    ("state", from.label_zh()),
+                    ("event", event_label(event)),
+                    ("allowed", &allowed_labels(*from)),
+                ],
             ),
             _ => crate::messages::template(self.code()).to_string(),
         }
@@ -161,7 +167,11 @@ impl TransitionError {
 
 /// The Chinese label of an event code (as stored in `registration_events`).
 pub fn event_label(code: &str) -> &'static str {
-    sample_events().into_iter().find(|e| e.code() == code).map(|e| e.label_zh()).unwrap_or("未知操作")
+    sample_events()
+        .into_iter()
+        .find(|e| e.code() == code)
+        .map(|e| e.label_zh())
+        .unwrap_or("未知操作")
 }
 
 /// One event of each kind (with placeholder reasons), for listing what a state allows.
@@ -171,7 +181,10 @@ pub fn sample_events() -> Vec<Event> {
         Event::StartService,
         Event::Suspend { reason: "-".into() },
         Event::Resume,
-        Event::Close { reason: CloseReason::Recovered, note: String::new() },
+        Event::Close {
+            reason: CloseReason::Recovered,
+            note: String::new(),
+        },
         Event::Decline { reason: "-".into() },
         Event::Reopen { reason: "-".into() },
     ]
@@ -179,12 +192,20 @@ pub fn sample_events() -> Vec<Event> {
 
 /// The events legal from `from`, by code.
 pub fn allowed(from: S) -> Vec<&'static str> {
-    sample_events().into_iter().filter(|e| target(from, e).is_some()).map(|e| e.code()).collect()
+    sample_events()
+        .into_iter()
+        .filter(|e| target(from, e).is_some())
+        .map(|e| e.code())
+        .collect()
 }
 
 fn allowed_labels(from: S) -> String {
     let labels: Vec<&str> = allowed(from).into_iter().map(event_label).collect();
-    if labels.is_empty() { "无".into() } else { labels.join("、") }
+    if labels.is_empty() {
+        "无".into()
+    } else {
+        labels.join("、")
+    }
 }
 
 /// The state `event` leads to from `from`, if the pair is legal (reasons not checked).
@@ -212,8 +233,14 @@ fn target(from: S, event: &Event) -> Option<S> {
 
 /// The state after `event`, or why it cannot happen.
 pub fn next(from: S, event: &Event) -> Result<S, TransitionError> {
-    let to = target(from, event).ok_or(TransitionError::Illegal { from, event: event.code() })?;
-    let needs_reason = matches!(event, Event::Suspend { .. } | Event::Decline { .. } | Event::Reopen { .. });
+    let to = target(from, event).ok_or(TransitionError::Illegal {
+        from,
+        event: event.code(),
+    })?;
+    let needs_reason = matches!(
+        event,
+        Event::Suspend { .. } | Event::Decline { .. } | Event::Reopen { .. }
+    );
     let reason = event.reason_text();
     if needs_reason && reason.is_none_or(str::is_empty) {
         return Err(TransitionError::ReasonMissing);
@@ -223,7 +250,14 @@ pub fn next(from: S, event: &Event) -> Result<S, TransitionError> {
     {
         return Err(TransitionError::ReasonMissing);
     }
-    if matches!(event, Event::Close { reason: CloseReason::Other, .. }) && reason.is_none() {
+    if matches!(
+        event,
+        Event::Close {
+            reason: CloseReason::Other,
+            ..
+        }
+    ) && reason.is_none()
+    {
         return Err(TransitionError::NoteMissing);
     }
     if reason.is_some_and(|r| r.chars().count() > MAX_REASON_CHARS) {
@@ -237,7 +271,10 @@ mod tests {
     use super::*;
 
     fn ev(code: &str) -> Event {
-        sample_events().into_iter().find(|e| e.code() == code).unwrap()
+        sample_events()
+            .into_iter()
+            .find(|e| e.code() == code)
+            .unwrap()
     }
 
     /// Every (state, event) pair against the table of SPEC §3.
@@ -259,7 +296,10 @@ mod tests {
         let mut checked = 0;
         for from in S::ALL {
             for e in sample_events() {
-                let expected = legal.iter().find(|(f, c, _)| *f == from && *c == e.code()).map(|(_, _, t)| *t);
+                let expected = legal
+                    .iter()
+                    .find(|(f, c, _)| *f == from && *c == e.code())
+                    .map(|(_, _, t)| *t);
                 match (next(from, &e), expected) {
                     (Ok(to), Some(t)) => assert_eq!(to, t),
                     (Err(TransitionError::Illegal { from: f, event }), None) => {
@@ -275,27 +315,99 @@ mod tests {
 
     #[test]
     fn reasons_are_required_where_the_spec_asks() {
-        assert_eq!(next(S::InService, &Event::Suspend { reason: "  ".into() }), Err(TransitionError::ReasonMissing));
-        assert_eq!(next(S::Pending, &Event::Decline { reason: String::new() }), Err(TransitionError::ReasonMissing));
-        assert_eq!(next(S::Closed, &Event::Reopen { reason: "\n".into() }), Err(TransitionError::ReasonMissing));
-        assert_eq!(next(S::Pending, &Event::Register { exception: Some(" ".into()) }), Err(TransitionError::ReasonMissing));
-        assert_eq!(next(S::Pending, &Event::Register { exception: Some("家属强烈要求，经评估可控".into()) }), Ok(S::Registered));
         assert_eq!(
-            next(S::InService, &Event::Close { reason: CloseReason::Other, note: " ".into() }),
+            next(
+                S::InService,
+                &Event::Suspend {
+                    reason: "  ".into()
+                }
+            ),
+            Err(TransitionError::ReasonMissing)
+        );
+        assert_eq!(
+            next(
+                S::Pending,
+                &Event::Decline {
+                    reason: String::new()
+                }
+            ),
+            Err(TransitionError::ReasonMissing)
+        );
+        assert_eq!(
+            next(
+                S::Closed,
+                &Event::Reopen {
+                    reason: "\n".into()
+                }
+            ),
+            Err(TransitionError::ReasonMissing)
+        );
+        assert_eq!(
+            next(
+                S::Pending,
+                &Event::Register {
+                    exception: Some(" ".into())
+                }
+            ),
+            Err(TransitionError::ReasonMissing)
+        );
+        assert_eq!(
+            next(
+                S::Pending,
+                &Event::Register {
+                    exception: Some("家属强烈要求，经评估可控".into())
+                }
+            ),
+            Ok(S::Registered)
+        );
+        assert_eq!(
+            next(
+                S::InService,
+                &Event::Close {
+                    reason: CloseReason::Other,
+                    note: " ".into()
+                }
+            ),
             Err(TransitionError::NoteMissing)
         );
-        assert_eq!(next(S::InService, &Event::Close { reason: CloseReason::Died, note: String::new() }), Ok(S::Closed));
+        assert_eq!(
+            next(
+                S::InService,
+                &Event::Close {
+                    reason: CloseReason::Died,
+                    note: String::new()
+                }
+            ),
+            Ok(S::Closed)
+        );
         let long = "很".repeat(MAX_REASON_CHARS + 1);
-        assert_eq!(next(S::InService, &Event::Suspend { reason: long }), Err(TransitionError::ReasonTooLong));
+        assert_eq!(
+            next(S::InService, &Event::Suspend { reason: long }),
+            Err(TransitionError::ReasonTooLong)
+        );
         // The legality check comes first: an illegal event is illegal whatever its reason.
-        assert!(matches!(next(S::Closed, &Event::Suspend { reason: String::new() }), Err(TransitionError::Illegal { .. })));
+        assert!(matches!(
+            next(
+                S::Closed,
+                &Event::Suspend {
+                    reason: String::new()
+                }
+            ),
+            Err(TransitionError::Illegal { .. })
+        ));
     }
 
     #[test]
     fn illegal_events_say_what_is_allowed_in_chinese() {
         let err = next(S::Pending, &ev("start_service")).unwrap_err();
         let m = err.message();
-        assert!(m.contains("待评估") && m.contains("开始服务") && m.contains("登记") && m.contains("记为不参与"), "{m}");
+        assert!(
+            m.contains("待评估")
+                && m.contains("开始服务")
+                && m.contains("登记")
+                && m.contains("记为不参与"),
+            "{m}"
+        );
         assert_eq!(allowed(S::Suspended), vec!["resume", "close"]);
         for r in CloseReason::ALL {
             assert_eq!(CloseReason::from_code(r.code()), Some(r));

@@ -10,8 +10,14 @@ pub const RISK_GRADES: [(u8, &str); 6] = [
     (1, "口头威胁，喊叫，但没有打砸行为"),
     (2, "打砸行为，局限在家里，针对财物，能被劝说制止"),
     (3, "明显打砸行为，不分场合，针对财物，不能接受劝说而停止"),
-    (4, "持续的打砸行为，不分场合，针对财物或人，不能接受劝说而停止（包括自伤、自杀）"),
-    (5, "持管制性危险武器的针对人的任何暴力行为，或者纵火、爆炸等行为，无论在家里还是公共场合"),
+    (
+        4,
+        "持续的打砸行为，不分场合，针对财物或人，不能接受劝说而停止（包括自伤、自杀）",
+    ),
+    (
+        5,
+        "持管制性危险武器的针对人的任何暴力行为，或者纵火、爆炸等行为，无论在家里还是公共场合",
+    ),
 ];
 
 /// 病情分类.
@@ -37,7 +43,13 @@ impl ConditionClass {
     }
 
     pub fn from_code(code: &str) -> Option<ConditionClass> {
-        [ConditionClass::Unstable, ConditionClass::BasicallyStable, ConditionClass::Stable].into_iter().find(|c| c.code() == code)
+        [
+            ConditionClass::Unstable,
+            ConditionClass::BasicallyStable,
+            ConditionClass::Stable,
+        ]
+        .into_iter()
+        .find(|c| c.code() == code)
     }
 
     pub fn label_zh(self) -> &'static str {
@@ -51,8 +63,12 @@ impl ConditionClass {
     /// What the rule asks the doctor to do, as the form shows it.
     pub fn handling_zh(self) -> &'static str {
         match self {
-            ConditionClass::Unstable => "对症处理后立即转诊上级医院；必要时报告当地公安部门，协助送院治疗；未能住院或转诊的，2 周内随访",
-            ConditionClass::BasicallyStable => "在规定剂量范围内调整用药或对症处理，2 周时随访；病情趋于稳定的维持治疗方案，3 个月时随访",
+            ConditionClass::Unstable => {
+                "对症处理后立即转诊上级医院；必要时报告当地公安部门，协助送院治疗；未能住院或转诊的，2 周内随访"
+            }
+            ConditionClass::BasicallyStable => {
+                "在规定剂量范围内调整用药或对症处理，2 周时随访；病情趋于稳定的维持治疗方案，3 个月时随访"
+            }
             ConditionClass::Stable => "继续执行上级医院制定的治疗方案，3 个月时随访",
         }
     }
@@ -78,7 +94,12 @@ pub struct Findings {
 /// The condition class: 不稳定 if risk 3–5 or any severe finding; 基本稳定 if risk 1–2 or at
 /// least one area poor; otherwise 稳定.
 pub fn classify(f: &Findings) -> ConditionClass {
-    if f.risk_grade >= 3 || f.marked_psychotic_symptoms || f.no_insight || f.serious_adverse_reaction || f.serious_physical_illness {
+    if f.risk_grade >= 3
+        || f.marked_psychotic_symptoms
+        || f.no_insight
+        || f.serious_adverse_reaction
+        || f.serious_physical_illness
+    {
         ConditionClass::Unstable
     } else if f.risk_grade >= 1 || f.areas_poor >= 1 {
         ConditionClass::BasicallyStable
@@ -91,12 +112,19 @@ pub fn classify(f: &Findings) -> ConditionClass {
 /// the follow-up before it found. 不稳定: 2 weeks. 基本稳定: 2 weeks, and 3 months when the previous
 /// follow-up was already 基本稳定 or better (the adjustment has held). 稳定: 3 months — which also
 /// keeps every person at four or more follow-ups a year.
-pub fn next_followup(date: NaiveDate, class: ConditionClass, previous: Option<ConditionClass>) -> NaiveDate {
+pub fn next_followup(
+    date: NaiveDate,
+    class: ConditionClass,
+    previous: Option<ConditionClass>,
+) -> NaiveDate {
     let two_weeks = date + chrono::Duration::days(14);
     let three_months = date.checked_add_months(Months::new(3)).unwrap_or(two_weeks);
     match (class, previous) {
         (ConditionClass::Unstable, _) => two_weeks,
-        (ConditionClass::BasicallyStable, Some(ConditionClass::BasicallyStable | ConditionClass::Stable)) => three_months,
+        (
+            ConditionClass::BasicallyStable,
+            Some(ConditionClass::BasicallyStable | ConditionClass::Stable),
+        ) => three_months,
         (ConditionClass::BasicallyStable, Some(ConditionClass::Unstable) | None) => two_weeks,
         (ConditionClass::Stable, _) => three_months,
     }
@@ -116,18 +144,103 @@ mod tests {
         let base = Findings::default();
         let cases: &[(&str, Findings, ConditionClass)] = &[
             ("危险性 0 级，各方面良好", base, ConditionClass::Stable),
-            ("危险性 1 级", Findings { risk_grade: 1, ..base }, ConditionClass::BasicallyStable),
-            ("危险性 2 级", Findings { risk_grade: 2, ..base }, ConditionClass::BasicallyStable),
-            ("危险性 3 级", Findings { risk_grade: 3, ..base }, ConditionClass::Unstable),
-            ("危险性 4 级", Findings { risk_grade: 4, ..base }, ConditionClass::Unstable),
-            ("危险性 5 级", Findings { risk_grade: 5, ..base }, ConditionClass::Unstable),
-            ("精神病症状明显", Findings { marked_psychotic_symptoms: true, ..base }, ConditionClass::Unstable),
-            ("自知力缺乏", Findings { no_insight: true, ..base }, ConditionClass::Unstable),
-            ("严重药物不良反应", Findings { serious_adverse_reaction: true, ..base }, ConditionClass::Unstable),
-            ("严重躯体疾病", Findings { serious_physical_illness: true, ..base }, ConditionClass::Unstable),
-            ("0 级，社会功能较差", Findings { areas_poor: 1, ..base }, ConditionClass::BasicallyStable),
-            ("0 级，三方面较差", Findings { areas_poor: 3, ..base }, ConditionClass::BasicallyStable),
-            ("2 级且自知力缺乏", Findings { risk_grade: 2, no_insight: true, ..base }, ConditionClass::Unstable),
+            (
+                "危险性 1 级",
+                Findings {
+                    risk_grade: 1,
+                    ..base
+                },
+                ConditionClass::BasicallyStable,
+            ),
+            (
+                "危险性 2 级",
+                Findings {
+                    risk_grade: 2,
+                    ..base
+                },
+                ConditionClass::BasicallyStable,
+            ),
+            (
+                "危险性 3 级",
+                Findings {
+                    risk_grade: 3,
+                    ..base
+                },
+                ConditionClass::Unstable,
+            ),
+            (
+                "危险性 4 级",
+                Findings {
+                    risk_grade: 4,
+                    ..base
+                },
+                ConditionClass::Unstable,
+            ),
+            (
+                "危险性 5 级",
+                Findings {
+                    risk_grade: 5,
+                    ..base
+                },
+                ConditionClass::Unstable,
+            ),
+            (
+                "精神病症状明显",
+                Findings {
+                    marked_psychotic_symptoms: true,
+                    ..base
+                },
+                ConditionClass::Unstable,
+            ),
+            (
+                "自知力缺乏",
+                Findings {
+                    no_insight: true,
+                    ..base
+                },
+                ConditionClass::Unstable,
+            ),
+            (
+                "严重药物不良反应",
+                Findings {
+                    serious_adverse_reaction: true,
+                    ..base
+                },
+                ConditionClass::Unstable,
+            ),
+            (
+                "严重躯体疾病",
+                Findings {
+                    serious_physical_illness: true,
+                    ..base
+                },
+                ConditionClass::Unstable,
+            ),
+            (
+                "0 级，社会功能较差",
+                Findings {
+                    areas_poor: 1,
+                    ..base
+                },
+                ConditionClass::BasicallyStable,
+            ),
+            (
+                "0 级，三方面较差",
+                Findings {
+                    areas_poor: 3,
+                    ..base
+                },
+                ConditionClass::BasicallyStable,
+            ),
+            (
+                "2 级且自知力缺乏",
+                Findings {
+                    risk_grade: 2,
+                    no_insight: true,
+                    ..base
+                },
+                ConditionClass::Unstable,
+            ),
         ];
         for (what, f, class) in cases {
             assert_eq!(classify(f), *class, "{what}");
@@ -137,19 +250,57 @@ mod tests {
     #[test]
     fn next_dates_follow_the_class() {
         let day = d("2026-01-31");
-        assert_eq!(next_followup(day, ConditionClass::Unstable, None), d("2026-02-14"));
-        assert_eq!(next_followup(day, ConditionClass::Unstable, Some(ConditionClass::Stable)), d("2026-02-14"));
-        assert_eq!(next_followup(day, ConditionClass::BasicallyStable, None), d("2026-02-14"), "first time: review in 2 weeks");
-        assert_eq!(next_followup(day, ConditionClass::BasicallyStable, Some(ConditionClass::Unstable)), d("2026-02-14"));
-        assert_eq!(next_followup(day, ConditionClass::BasicallyStable, Some(ConditionClass::BasicallyStable)), d("2026-04-30"), "held: 3 months");
-        assert_eq!(next_followup(day, ConditionClass::Stable, None), d("2026-04-30"), "month end clamps");
-        assert_eq!(next_followup(d("2025-11-30"), ConditionClass::Stable, None), d("2026-02-28"));
+        assert_eq!(
+            next_followup(day, ConditionClass::Unstable, None),
+            d("2026-02-14")
+        );
+        assert_eq!(
+            next_followup(day, ConditionClass::Unstable, Some(ConditionClass::Stable)),
+            d("2026-02-14")
+        );
+        assert_eq!(
+            next_followup(day, ConditionClass::BasicallyStable, None),
+            d("2026-02-14"),
+            "first time: review in 2 weeks"
+        );
+        assert_eq!(
+            next_followup(
+                day,
+                ConditionClass::BasicallyStable,
+                Some(ConditionClass::Unstable)
+            ),
+            d("2026-02-14")
+        );
+        assert_eq!(
+            next_followup(
+                day,
+                ConditionClass::BasicallyStable,
+                Some(ConditionClass::BasicallyStable)
+            ),
+            d("2026-04-30"),
+            "held: 3 months"
+        );
+        assert_eq!(
+            next_followup(day, ConditionClass::Stable, None),
+            d("2026-04-30"),
+            "month end clamps"
+        );
+        assert_eq!(
+            next_followup(d("2025-11-30"), ConditionClass::Stable, None),
+            d("2026-02-28")
+        );
     }
 
     /// A person kept stable all year is followed up at least four times.
     #[test]
     fn stable_all_year_means_four_or_more_follow_ups() {
-        for start in ["2026-01-01", "2026-01-31", "2026-02-28", "2026-03-31", "2026-12-31"] {
+        for start in [
+            "2026-01-01",
+            "2026-01-31",
+            "2026-02-28",
+            "2026-03-31",
+            "2026-12-31",
+        ] {
             let mut day = d(start);
             let end = day + chrono::Duration::days(365);
             let mut n = 0;

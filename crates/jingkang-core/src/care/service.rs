@@ -41,10 +41,21 @@ impl ServiceCatalogue {
     pub fn parse(json: &str) -> anyhow::Result<ServiceCatalogue> {
         let c: ServiceCatalogue = serde_json::from_str(json)?;
         let mut seen = BTreeSet::new();
-        for code in c.items.iter().map(|i| &i.code).chain(c.modes.iter().map(|m| &m.code)) {
-            anyhow::ensure!(seen.insert(code.as_str()), "service code {code} appears twice");
+        for code in c
+            .items
+            .iter()
+            .map(|i| &i.code)
+            .chain(c.modes.iter().map(|m| &m.code))
+        {
+            anyhow::ensure!(
+                seen.insert(code.as_str()),
+                "service code {code} appears twice"
+            );
         }
-        anyhow::ensure!(!c.items.is_empty() && !c.modes.is_empty(), "the service catalogue needs items and modes");
+        anyhow::ensure!(
+            !c.items.is_empty() && !c.modes.is_empty(),
+            "the service catalogue needs items and modes"
+        );
         Ok(c)
     }
 
@@ -102,7 +113,11 @@ pub struct FieldError {
 }
 
 fn err(field: &str, code: &str, args: &[(&str, &str)]) -> FieldError {
-    FieldError { field: field.to_string(), code: code.to_string(), message: messages::render(code, args) }
+    FieldError {
+        field: field.to_string(),
+        code: code.to_string(),
+        message: messages::render(code, args),
+    }
 }
 
 /// Most dates one entry may carry (a month of daily sessions).
@@ -111,7 +126,11 @@ pub const MAX_DATES: usize = 31;
 pub const MAX_PARTICIPANTS: usize = 200;
 
 /// Check an entry against the catalogue on `today`: every problem, by field.
-pub fn validate(c: &ServiceCatalogue, input: &SessionInput, today: NaiveDate) -> Result<Session, Vec<FieldError>> {
+pub fn validate(
+    c: &ServiceCatalogue,
+    input: &SessionInput,
+    today: NaiveDate,
+) -> Result<Session, Vec<FieldError>> {
     let mut errors = Vec::new();
     if c.item(input.item.trim()).is_none() {
         errors.push(err("item", "service-item-invalid", &[]));
@@ -120,9 +139,16 @@ pub fn validate(c: &ServiceCatalogue, input: &SessionInput, today: NaiveDate) ->
         errors.push(err("mode", "service-mode-invalid", &[]));
     }
     let mut dates = BTreeSet::new();
-    for d in input.dates.iter().map(|d| d.trim()).filter(|d| !d.is_empty()) {
+    for d in input
+        .dates
+        .iter()
+        .map(|d| d.trim())
+        .filter(|d| !d.is_empty())
+    {
         match NaiveDate::parse_from_str(d, "%Y-%m-%d") {
-            Ok(date) if date > today => errors.push(err("dates", "service-date-future", &[("date", d)])),
+            Ok(date) if date > today => {
+                errors.push(err("dates", "service-date-future", &[("date", d)]))
+            }
             Ok(date) => {
                 dates.insert(date);
             }
@@ -133,9 +159,16 @@ pub fn validate(c: &ServiceCatalogue, input: &SessionInput, today: NaiveDate) ->
         errors.push(err("dates", "service-date-missing", &[]));
     }
     if dates.len() > MAX_DATES {
-        errors.push(err("dates", "service-too-many-dates", &[("max", &MAX_DATES.to_string())]));
+        errors.push(err(
+            "dates",
+            "service-too-many-dates",
+            &[("max", &MAX_DATES.to_string())],
+        ));
     }
-    let time = |field: &str, v: &str, errors: &mut Vec<FieldError>| match NaiveTime::parse_from_str(v.trim(), "%H:%M") {
+    let time = |field: &str, v: &str, errors: &mut Vec<FieldError>| match NaiveTime::parse_from_str(
+        v.trim(),
+        "%H:%M",
+    ) {
         Ok(t) => Some(t),
         Err(_) => {
             errors.push(err(field, "service-time-invalid", &[]));
@@ -156,12 +189,18 @@ pub fn validate(c: &ServiceCatalogue, input: &SessionInput, today: NaiveDate) ->
     if participants.is_empty() {
         errors.push(err("participants", "service-participants-missing", &[]));
     } else if participants.len() > MAX_PARTICIPANTS {
-        errors.push(err("participants", "service-too-many-participants", &[("max", &MAX_PARTICIPANTS.to_string())]));
+        errors.push(err(
+            "participants",
+            "service-too-many-participants",
+            &[("max", &MAX_PARTICIPANTS.to_string())],
+        ));
     }
     if !errors.is_empty() {
         return Err(errors);
     }
-    let (Some(start), Some(end)) = (start, end) else { return Err(errors) };
+    let (Some(start), Some(end)) = (start, end) else {
+        return Err(errors);
+    };
     Ok(Session {
         item: input.item.trim().to_string(),
         mode: input.mode.trim().to_string(),
@@ -182,7 +221,11 @@ mod tests {
         SessionInput {
             item: "social_skills".into(),
             mode: "institution".into(),
-            dates: vec!["2026-11-16".into(), "2026-11-18".into(), "2026-11-16".into()],
+            dates: vec![
+                "2026-11-16".into(),
+                "2026-11-18".into(),
+                "2026-11-16".into(),
+            ],
             start: "09:00".into(),
             end: "10:30".into(),
             staff: "李社工".into(),
@@ -198,7 +241,10 @@ mod tests {
         for label in ["服药训练", "同伴支持", "喘息服务", "就业支持"] {
             assert!(c.items.iter().any(|i| i.label == label), "{label}");
         }
-        assert_eq!(c.modes.iter().map(|m| m.label.as_str()).collect::<Vec<_>>(), ["机构", "居家", "社区", "线上"]);
+        assert_eq!(
+            c.modes.iter().map(|m| m.label.as_str()).collect::<Vec<_>>(),
+            ["机构", "居家", "社区", "线上"]
+        );
         assert!(ServiceCatalogue::parse(r#"{"items": [{"code": "a", "label": "A"}, {"code": "a", "label": "B"}], "modes": [{"code": "m", "label": "M"}]}"#).is_err());
     }
 
@@ -208,7 +254,11 @@ mod tests {
         let today = NaiveDate::from_ymd_opt(2026, 11, 23).unwrap();
         let s = validate(&c, &ok_input(), today).unwrap();
         assert_eq!(s.dates.len(), 2, "a date given twice is one session");
-        assert_eq!(s.participants, vec![1, 2, 3], "a participant ticked twice attends once");
+        assert_eq!(
+            s.participants,
+            vec![1, 2, 3],
+            "a participant ticked twice attends once"
+        );
         assert_eq!(s.notes, None);
         let bad = SessionInput {
             item: "yoga".into(),
@@ -222,11 +272,35 @@ mod tests {
         };
         let e = validate(&c, &bad, today).unwrap_err();
         let fields: Vec<&str> = e.iter().map(|e| e.field.as_str()).collect();
-        assert_eq!(fields, ["item", "mode", "dates", "dates", "start", "staff", "participants"]);
-        assert!(e[2].message.contains("2026-11-31") && e[3].message.contains("2026-12-01"), "{e:?}");
-        let backwards = SessionInput { start: "10:00".into(), end: "09:00".into(), ..ok_input() };
+        assert_eq!(
+            fields,
+            [
+                "item",
+                "mode",
+                "dates",
+                "dates",
+                "start",
+                "staff",
+                "participants"
+            ]
+        );
+        assert!(
+            e[2].message.contains("2026-11-31") && e[3].message.contains("2026-12-01"),
+            "{e:?}"
+        );
+        let backwards = SessionInput {
+            start: "10:00".into(),
+            end: "09:00".into(),
+            ..ok_input()
+        };
         assert_eq!(validate(&c, &backwards, today).unwrap_err()[0].field, "end");
-        let none = SessionInput { dates: vec![], ..ok_input() };
-        assert_eq!(validate(&c, &none, today).unwrap_err()[0].code, "service-date-missing");
+        let none = SessionInput {
+            dates: vec![],
+            ..ok_input()
+        };
+        assert_eq!(
+            validate(&c, &none, today).unwrap_err()[0].code,
+            "service-date-missing"
+        );
     }
 }

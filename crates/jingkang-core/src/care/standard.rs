@@ -24,9 +24,15 @@ static SHIPPED: &str = include_str!("../../data/standard_service.json");
 impl StandardRule {
     pub fn parse(json: &str) -> anyhow::Result<StandardRule> {
         let r: StandardRule = serde_json::from_str(json)?;
-        anyhow::ensure!(r.assessment_within_days >= 0 && r.contacts_per_month >= 0, "规范服务 rule: negative numbers");
+        anyhow::ensure!(
+            r.assessment_within_days >= 0 && r.contacts_per_month >= 0,
+            "规范服务 rule: negative numbers"
+        );
         for s in &r.registered_states {
-            anyhow::ensure!(crate::domain::RegistrationState::from_code(s).is_some(), "规范服务 rule: unknown state {s}");
+            anyhow::ensure!(
+                crate::domain::RegistrationState::from_code(s).is_some(),
+                "规范服务 rule: unknown state {s}"
+            );
         }
         Ok(r)
     }
@@ -82,7 +88,9 @@ impl Period {
         let mut d = self.start;
         while d <= self.end {
             out.push((d.year(), d.month()));
-            let Some(next) = d.checked_add_months(Months::new(1)) else { break };
+            let Some(next) = d.checked_add_months(Months::new(1)) else {
+                break;
+            };
             d = next;
         }
         out
@@ -90,9 +98,15 @@ impl Period {
 
     /// `YYYY年第N季度` for a quarter, else the dates.
     pub fn label_zh(&self) -> String {
-        let is_quarter = self.start.day() == 1 && (self.start.month() - 1).is_multiple_of(3) && Period::quarter(self.start.year(), (self.start.month() - 1) / 3 + 1) == Some(*self);
+        let is_quarter = self.start.day() == 1
+            && (self.start.month() - 1).is_multiple_of(3)
+            && Period::quarter(self.start.year(), (self.start.month() - 1) / 3 + 1) == Some(*self);
         if is_quarter {
-            format!("{}年第{}季度", self.start.year(), (self.start.month() - 1) / 3 + 1)
+            format!(
+                "{}年第{}季度",
+                self.start.year(),
+                (self.start.month() - 1) / 3 + 1
+            )
         } else if Period::month(self.start.year(), self.start.month()) == Some(*self) {
             format!("{}年{}月", self.start.year(), self.start.month())
         } else {
@@ -126,13 +140,27 @@ impl Decision {
 
 /// Decide for one person: the reference the region-wide query is tested against.
 pub fn decide(rule: &StandardRule, period: &Period, t: &Timeline) -> Decision {
-    let plan = !rule.plan || t.plans.iter().any(|(s, r)| *s <= period.end && *r >= period.start);
+    let plan = !rule.plan
+        || t.plans
+            .iter()
+            .any(|(s, r)| *s <= period.end && *r >= period.start);
     let since = period.end - Duration::days(rule.assessment_within_days);
-    let assessment = t.assessments.iter().any(|d| *d >= since && *d <= period.end);
+    let assessment = t
+        .assessments
+        .iter()
+        .any(|d| *d >= since && *d <= period.end);
     let contacts = period.months().iter().all(|(y, m)| {
-        t.contacts.iter().filter(|d| d.year() == *y && d.month() == *m).count() as i64 >= rule.contacts_per_month
+        t.contacts
+            .iter()
+            .filter(|d| d.year() == *y && d.month() == *m)
+            .count() as i64
+            >= rule.contacts_per_month
     });
-    Decision { plan, assessment, contacts }
+    Decision {
+        plan,
+        assessment,
+        contacts,
+    }
 }
 
 #[cfg(test)]
@@ -166,27 +194,128 @@ mod tests {
         let plan = vec![(d("2026-03-01"), d("2026-09-01"))];
         let monthly = vec![d("2026-07-15"), d("2026-08-03"), d("2026-09-30")];
         let cases: Vec<(&str, Timeline, (bool, bool, bool))> = vec![
-            ("everything", Timeline { plans: plan.clone(), assessments: vec![d("2026-05-01")], contacts: monthly.clone() }, (true, true, true)),
-            ("no plan", Timeline { plans: vec![], assessments: vec![d("2026-05-01")], contacts: monthly.clone() }, (false, true, true)),
-            ("plan reviewed before the quarter", Timeline { plans: vec![(d("2025-12-01"), d("2026-06-30"))], assessments: vec![d("2026-05-01")], contacts: monthly.clone() }, (false, true, true)),
-            ("plan starting on the last day", Timeline { plans: vec![(d("2026-09-30"), d("2027-03-30"))], assessments: vec![d("2026-09-30")], contacts: monthly.clone() }, (true, true, true)),
-            ("assessment 183 days before the end", Timeline { plans: plan.clone(), assessments: vec![d("2026-03-31")], contacts: monthly.clone() }, (true, true, true)),
-            ("assessment 184 days before the end", Timeline { plans: plan.clone(), assessments: vec![d("2026-03-30")], contacts: monthly.clone() }, (true, false, true)),
-            ("assessment after the quarter", Timeline { plans: plan.clone(), assessments: vec![d("2026-10-01")], contacts: monthly.clone() }, (true, false, true)),
-            ("August missed", Timeline { plans: plan.clone(), assessments: vec![d("2026-05-01")], contacts: vec![d("2026-07-01"), d("2026-07-31"), d("2026-09-01")] }, (true, true, false)),
-            ("contacts outside the quarter", Timeline { plans: plan.clone(), assessments: vec![d("2026-05-01")], contacts: vec![d("2026-06-30"), d("2026-10-01")] }, (true, true, false)),
+            (
+                "everything",
+                Timeline {
+                    plans: plan.clone(),
+                    assessments: vec![d("2026-05-01")],
+                    contacts: monthly.clone(),
+                },
+                (true, true, true),
+            ),
+            (
+                "no plan",
+                Timeline {
+                    plans: vec![],
+                    assessments: vec![d("2026-05-01")],
+                    contacts: monthly.clone(),
+                },
+                (false, true, true),
+            ),
+            (
+                "plan reviewed before the quarter",
+                Timeline {
+                    plans: vec![(d("2025-12-01"), d("2026-06-30"))],
+                    assessments: vec![d("2026-05-01")],
+                    contacts: monthly.clone(),
+                },
+                (false, true, true),
+            ),
+            (
+                "plan starting on the last day",
+                Timeline {
+                    plans: vec![(d("2026-09-30"), d("2027-03-30"))],
+                    assessments: vec![d("2026-09-30")],
+                    contacts: monthly.clone(),
+                },
+                (true, true, true),
+            ),
+            (
+                "assessment 183 days before the end",
+                Timeline {
+                    plans: plan.clone(),
+                    assessments: vec![d("2026-03-31")],
+                    contacts: monthly.clone(),
+                },
+                (true, true, true),
+            ),
+            (
+                "assessment 184 days before the end",
+                Timeline {
+                    plans: plan.clone(),
+                    assessments: vec![d("2026-03-30")],
+                    contacts: monthly.clone(),
+                },
+                (true, false, true),
+            ),
+            (
+                "assessment after the quarter",
+                Timeline {
+                    plans: plan.clone(),
+                    assessments: vec![d("2026-10-01")],
+                    contacts: monthly.clone(),
+                },
+                (true, false, true),
+            ),
+            (
+                "August missed",
+                Timeline {
+                    plans: plan.clone(),
+                    assessments: vec![d("2026-05-01")],
+                    contacts: vec![d("2026-07-01"), d("2026-07-31"), d("2026-09-01")],
+                },
+                (true, true, false),
+            ),
+            (
+                "contacts outside the quarter",
+                Timeline {
+                    plans: plan.clone(),
+                    assessments: vec![d("2026-05-01")],
+                    contacts: vec![d("2026-06-30"), d("2026-10-01")],
+                },
+                (true, true, false),
+            ),
         ];
         for (what, t, (p, a, c)) in cases {
             let got = decide(&rule, &q, &t);
-            assert_eq!((got.plan, got.assessment, got.contacts), (p, a, c), "{what}");
+            assert_eq!(
+                (got.plan, got.assessment, got.contacts),
+                (p, a, c),
+                "{what}"
+            );
             assert_eq!(got.standard(), p && a && c, "{what}");
         }
         // The rule is data: two contacts a month and no plan needed change the answer.
-        let strict = StandardRule { contacts_per_month: 2, plan: false, ..rule.clone() };
-        let t = Timeline { plans: vec![], assessments: vec![d("2026-05-01")], contacts: monthly.clone() };
-        assert_eq!(decide(&strict, &q, &t), Decision { plan: true, assessment: true, contacts: false });
+        let strict = StandardRule {
+            contacts_per_month: 2,
+            plan: false,
+            ..rule.clone()
+        };
+        let t = Timeline {
+            plans: vec![],
+            assessments: vec![d("2026-05-01")],
+            contacts: monthly.clone(),
+        };
+        assert_eq!(
+            decide(&strict, &q, &t),
+            Decision {
+                plan: true,
+                assessment: true,
+                contacts: false
+            }
+        );
         let twice: Vec<NaiveDate> = monthly.iter().flat_map(|x| [*x, *x]).collect();
-        assert!(decide(&strict, &q, &Timeline { contacts: twice, ..t }).standard());
+        assert!(
+            decide(
+                &strict,
+                &q,
+                &Timeline {
+                    contacts: twice,
+                    ..t
+                }
+            )
+            .standard()
+        );
         assert!(StandardRule::parse(&SHIPPED.replace("\"suspended\"", "\"asleep\"")).is_err());
     }
 }

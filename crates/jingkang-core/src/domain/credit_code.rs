@@ -11,7 +11,9 @@ use super::{looks_like_spreadsheet_number, normalize_code_text};
 /// The 31 characters of the code, in value order.
 const ALPHABET: &[u8; 31] = b"0123456789ABCDEFGHJKLMNPQRTUWXY";
 /// Weights of positions 1–17: 3^(i−1) mod 31.
-const WEIGHTS: [u32; 17] = [1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28];
+const WEIGHTS: [u32; 17] = [
+    1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28,
+];
 
 /// Why a text is not a credit code. `code()` names the message in [`crate::messages`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,25 +96,57 @@ mod tests {
     #[test]
     fn published_codes_pass() {
         // Codes printed on public business licences.
-        for code in ["91350100M000100Y43", "91110108551385082Q", "91440300708461136T", "12100000400000624D"] {
-            assert_eq!(CreditCode::parse(code).map(|c| c.to_string()), Ok(code.to_string()), "{code}");
+        for code in [
+            "91350100M000100Y43",
+            "91110108551385082Q",
+            "91440300708461136T",
+            "12100000400000624D",
+        ] {
+            assert_eq!(
+                CreditCode::parse(code).map(|c| c.to_string()),
+                Ok(code.to_string()),
+                "{code}"
+            );
         }
     }
 
     #[test]
     fn messy_text_is_normalised() {
-        assert_eq!(CreditCode::parse(" ９１３５０１００m000100y43\u{3000}").unwrap().as_str(), "91350100M000100Y43");
-        assert_eq!(CreditCode::parse("'91350100M000100Y43").unwrap().as_str(), "91350100M000100Y43");
+        assert_eq!(
+            CreditCode::parse(" ９１３５０１００m000100y43\u{3000}")
+                .unwrap()
+                .as_str(),
+            "91350100M000100Y43"
+        );
+        assert_eq!(
+            CreditCode::parse("'91350100M000100Y43").unwrap().as_str(),
+            "91350100M000100Y43"
+        );
     }
 
     #[test]
     fn every_error_is_named() {
         assert_eq!(CreditCode::parse(""), Err(CreditCodeError::Empty));
-        assert_eq!(CreditCode::parse("9.1350100E+17"), Err(CreditCodeError::SpreadsheetNumber));
-        assert_eq!(CreditCode::parse("91350100M000100Y4"), Err(CreditCodeError::Length));
-        assert_eq!(CreditCode::parse("91350100M000I00Y43"), Err(CreditCodeError::Character));
-        assert_eq!(CreditCode::parse("913A0100M000100Y43"), Err(CreditCodeError::Region));
-        assert_eq!(CreditCode::parse("91350100M000100Y4A"), Err(CreditCodeError::Checksum));
+        assert_eq!(
+            CreditCode::parse("9.1350100E+17"),
+            Err(CreditCodeError::SpreadsheetNumber)
+        );
+        assert_eq!(
+            CreditCode::parse("91350100M000100Y4"),
+            Err(CreditCodeError::Length)
+        );
+        assert_eq!(
+            CreditCode::parse("91350100M000I00Y43"),
+            Err(CreditCodeError::Character)
+        );
+        assert_eq!(
+            CreditCode::parse("913A0100M000100Y43"),
+            Err(CreditCodeError::Region)
+        );
+        assert_eq!(
+            CreditCode::parse("91350100M000100Y4A"),
+            Err(CreditCodeError::Checksum)
+        );
         // One changed character anywhere is caught.
         let good = b"91110108551385082Q";
         for i in 0..17 {
@@ -130,7 +164,11 @@ mod tests {
         let found = ALPHABET.iter().find_map(|c| {
             let mut p = prefix.to_vec();
             p.push(*c);
-            let sum: u32 = p.iter().zip(WEIGHTS).map(|(x, w)| ALPHABET.iter().position(|a| a == x).unwrap() as u32 * w).sum();
+            let sum: u32 = p
+                .iter()
+                .zip(WEIGHTS)
+                .map(|(x, w)| ALPHABET.iter().position(|a| a == x).unwrap() as u32 * w)
+                .sum();
             sum.is_multiple_of(31).then_some(p)
         });
         let p = found.expect("some 17th character makes the sum a multiple of 31");

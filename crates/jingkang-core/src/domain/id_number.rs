@@ -5,7 +5,6 @@
 //! odd for men, even for women) and the ISO 7064 MOD 11-2 check character (`0`-`9` or `X`).
 //! Legacy 15-digit numbers (`RRRRRR YYMMDD SSS`, born 19YY) are upgraded to 18 characters.
 
-
 use chrono::{Datelike, NaiveDate};
 
 use super::sex::Sex;

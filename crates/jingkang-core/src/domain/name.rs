@@ -4,8 +4,6 @@
 //! (`.`, `．`, `•`, `・`, `‧`, `･`, `∙`, `⋅`, `﹒`) become `·` (`买买提.艾力` → `买买提·艾力`).
 //! Latin-only names keep single inner spaces, `.`, `-` and `'` (`John  Smith` → `John Smith`).
 
-
-
 use super::{fold_width, is_invisible};
 
 /// Maximum length in characters after normalisation.

@@ -12,7 +12,6 @@
 //! `转801`, `分机801`, `ext 801`, `x801`, `#801` or a trailing `-801` group. An extension written
 //! after a mobile number is dropped.
 
-
 use serde::{Deserialize, Serialize};
 
 use super::{fold_width, is_invisible};

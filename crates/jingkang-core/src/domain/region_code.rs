@@ -4,7 +4,6 @@
 //! - 9 digits: township `500110001` (county code + 3 digits);
 //! - 12 digits: village / community `500110001001` (township code + 3 digits).
 
-
 use serde::{Deserialize, Serialize};
 
 use super::{fold_width, is_invisible};

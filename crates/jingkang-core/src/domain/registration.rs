@@ -46,7 +46,9 @@ impl RegistrationState {
     }
 
     pub fn from_code(code: &str) -> Option<RegistrationState> {
-        RegistrationState::ALL.into_iter().find(|s| s.code() == code)
+        RegistrationState::ALL
+            .into_iter()
+            .find(|s| s.code() == code)
     }
 
     pub fn label_zh(self) -> &'static str {
@@ -71,7 +73,10 @@ mod tests {
         for s in RegistrationState::ALL {
             assert_eq!(RegistrationState::from_code(s.code()), Some(s));
             assert!(seen.insert(s.code()));
-            assert_eq!(serde_json::to_value(s).unwrap(), serde_json::json!(s.code()));
+            assert_eq!(
+                serde_json::to_value(s).unwrap(),
+                serde_json::json!(s.code())
+            );
         }
         assert_eq!(RegistrationState::from_code("服务中"), None);
         assert_eq!(RegistrationState::InService.label_zh(), "服务中");

@@ -25,7 +25,9 @@ const LABEL: f32 = 96.0;
 
 /// Width of `s` in ems: CJK and other wide characters one, ASCII half.
 fn ems(s: &str) -> f32 {
-    s.chars().map(|c| if c.is_ascii() { 0.5 } else { 1.0 }).sum()
+    s.chars()
+        .map(|c| if c.is_ascii() { 0.5 } else { 1.0 })
+        .sum()
 }
 
 /// `s` broken into lines of at most `width` points at `size`.
@@ -50,7 +52,13 @@ fn wrap(s: &str, width: f32, size: f32) -> Vec<String> {
 
 /// `s` as the font's UCS-2 (big-endian) codes; characters outside the BMP become `?`.
 fn ucs2(s: &str) -> Vec<u8> {
-    s.chars().flat_map(|c| u16::try_from(u32::from(c)).unwrap_or(u16::from(b'?')).to_be_bytes()).collect()
+    s.chars()
+        .flat_map(|c| {
+            u16::try_from(u32::from(c))
+                .unwrap_or(u16::from(b'?'))
+                .to_be_bytes()
+        })
+        .collect()
 }
 
 /// A cell's text: its value, or its boxes (■ ticked, □ not).
@@ -58,7 +66,11 @@ fn cell_text(c: &FilledCell) -> String {
     if c.boxes.is_empty() {
         return c.value.clone();
     }
-    c.boxes.iter().map(|(label, ticked)| format!("{}{label}", if *ticked { "■" } else { "□" })).collect::<Vec<_>>().join("  ")
+    c.boxes
+        .iter()
+        .map(|(label, ticked)| format!("{}{label}", if *ticked { "■" } else { "□" }))
+        .collect::<Vec<_>>()
+        .join("  ")
 }
 
 struct Page {
@@ -67,7 +79,9 @@ struct Page {
 
 impl Page {
     fn new() -> Page {
-        Page { content: Content::new() }
+        Page {
+            content: Content::new(),
+        }
     }
 
     fn text(&mut self, x: f32, y: f32, size: f32, s: &str) {
@@ -80,7 +94,12 @@ impl Page {
 
     fn lines(&mut self, x: f32, top: f32, lines: &[String]) {
         for (i, l) in lines.iter().enumerate() {
-            self.text(x + PAD, top - PAD - SIZE - i as f32 * LEADING + 2.0, SIZE, l);
+            self.text(
+                x + PAD,
+                top - PAD - SIZE - i as f32 * LEADING + 2.0,
+                SIZE,
+                l,
+            );
         }
     }
 
@@ -98,14 +117,34 @@ pub fn form_pdf(sheets: &[Sheet]) -> anyhow::Result<Vec<u8>> {
         let mut page = Page::new();
         page.content.set_line_width(0.6);
         let title = 16.0;
-        page.text((PAGE.0 - ems(sheet.title) * title) / 2.0, PAGE.1 - MARGIN - title, title, sheet.title);
+        page.text(
+            (PAGE.0 - ems(sheet.title) * title) / 2.0,
+            PAGE.1 - MARGIN - title,
+            title,
+            sheet.title,
+        );
         let mut top = PAGE.1 - MARGIN - title - 18.0;
         for row in sheet.rows {
             // Two cells: label, value, label, value; one: its value across the row.
-            let value_w = if row.len() > 1 { (width - 2.0 * LABEL) / 2.0 } else { width - LABEL };
-            let cells: Vec<(Vec<String>, Vec<String>)> =
-                row.iter().map(|c| (wrap(&c.label, LABEL - 2.0 * PAD, SIZE), wrap(&cell_text(c), value_w - 2.0 * PAD, SIZE))).collect();
-            let lines = cells.iter().map(|(l, v)| l.len().max(v.len())).max().unwrap_or(1);
+            let value_w = if row.len() > 1 {
+                (width - 2.0 * LABEL) / 2.0
+            } else {
+                width - LABEL
+            };
+            let cells: Vec<(Vec<String>, Vec<String>)> = row
+                .iter()
+                .map(|c| {
+                    (
+                        wrap(&c.label, LABEL - 2.0 * PAD, SIZE),
+                        wrap(&cell_text(c), value_w - 2.0 * PAD, SIZE),
+                    )
+                })
+                .collect();
+            let lines = cells
+                .iter()
+                .map(|(l, v)| l.len().max(v.len()))
+                .max()
+                .unwrap_or(1);
             let h = (lines as f32 * LEADING + 2.0 * PAD).max(22.0);
             if top - h < MARGIN {
                 pages.push(std::mem::replace(&mut page, Page::new()));
@@ -137,15 +176,32 @@ pub fn form_pdf(sheets: &[Sheet]) -> anyhow::Result<Vec<u8>> {
     }
 
     let mut pdf = Pdf::new();
-    let (catalog, tree, font, cid, descriptor) = (Ref::new(1), Ref::new(2), Ref::new(3), Ref::new(4), Ref::new(5));
-    let ids: Vec<(Ref, Ref)> = (0..pages.len()).map(|i| (Ref::new(6 + 2 * i as i32), Ref::new(7 + 2 * i as i32))).collect();
+    let (catalog, tree, font, cid, descriptor) = (
+        Ref::new(1),
+        Ref::new(2),
+        Ref::new(3),
+        Ref::new(4),
+        Ref::new(5),
+    );
+    let ids: Vec<(Ref, Ref)> = (0..pages.len())
+        .map(|i| (Ref::new(6 + 2 * i as i32), Ref::new(7 + 2 * i as i32)))
+        .collect();
     pdf.catalog(catalog).pages(tree);
-    pdf.pages(tree).kids(ids.iter().map(|(p, _)| *p)).count(ids.len() as i32);
-    pdf.type0_font(font).base_font(Name(b"STSong-Light")).encoding_predefined(Name(b"UniGB-UCS2-H")).descendant_font(cid);
+    pdf.pages(tree)
+        .kids(ids.iter().map(|(p, _)| *p))
+        .count(ids.len() as i32);
+    pdf.type0_font(font)
+        .base_font(Name(b"STSong-Light"))
+        .encoding_predefined(Name(b"UniGB-UCS2-H"))
+        .descendant_font(cid);
     let mut c = pdf.cid_font(cid);
     c.subtype(CidFontType::Type0)
         .base_font(Name(b"STSong-Light"))
-        .system_info(SystemInfo { registry: Str(b"Adobe"), ordering: Str(b"GB1"), supplement: 2 })
+        .system_info(SystemInfo {
+            registry: Str(b"Adobe"),
+            ordering: Str(b"GB1"),
+            supplement: 2,
+        })
         .font_descriptor(descriptor)
         .default_width(1000.0);
     // The ASCII characters (CIDs 1–95) are half as wide as the Chinese ones.
@@ -162,7 +218,9 @@ pub fn form_pdf(sheets: &[Sheet]) -> anyhow::Result<Vec<u8>> {
         .stem_v(93.0);
     for (page, (page_id, content_id)) in pages.into_iter().zip(&ids) {
         let mut p = pdf.page(*page_id);
-        p.media_box(Rect::new(0.0, 0.0, PAGE.0, PAGE.1)).parent(tree).contents(*content_id);
+        p.media_box(Rect::new(0.0, 0.0, PAGE.0, PAGE.1))
+            .parent(tree)
+            .contents(*content_id);
         p.resources().fonts().pair(Name(b"F1"), font);
         drop(p);
         pdf.stream(*content_id, &page.content.finish());
@@ -175,12 +233,19 @@ mod tests {
     use super::*;
 
     fn cell(label: &str, value: &str) -> FilledCell {
-        FilledCell { label: label.into(), value: value.into(), boxes: vec![] }
+        FilledCell {
+            label: label.into(),
+            value: value.into(),
+            boxes: vec![],
+        }
     }
 
     #[test]
     fn lines_wrap_by_width_with_ascii_half_wide() {
-        assert_eq!(wrap("重庆市綦江区古南街道", 5.0 * 10.0, 10.0), ["重庆市綦江", "区古南街道"]);
+        assert_eq!(
+            wrap("重庆市綦江区古南街道", 5.0 * 10.0, 10.0),
+            ["重庆市綦江", "区古南街道"]
+        );
         assert_eq!(wrap("ab重庆", 2.0 * 10.0, 10.0), ["ab重", "庆"]);
         assert_eq!(wrap("", 50.0, 10.0), [""]);
     }
@@ -188,13 +253,40 @@ mod tests {
     #[test]
     fn text_is_written_as_ucs2_of_the_standard_chinese_font() {
         assert_eq!(ucs2("张A"), vec![0x5f, 0x20, 0x00, 0x41]);
-        let rows = vec![vec![cell("姓名", "张三"), cell("性别", "男")], vec![FilledCell { label: "居住情况".into(), value: String::new(), boxes: vec![("独居".into(), true), ("与家人同住".into(), false)] }]];
-        let pdf = form_pdf(&[Sheet { title: "精神障碍患者登记表", rows: &rows, note: "填表说明" }, Sheet { title: "精神障碍患者登记表", rows: &rows, note: "" }]).unwrap();
+        let rows = vec![
+            vec![cell("姓名", "张三"), cell("性别", "男")],
+            vec![FilledCell {
+                label: "居住情况".into(),
+                value: String::new(),
+                boxes: vec![("独居".into(), true), ("与家人同住".into(), false)],
+            }],
+        ];
+        let pdf = form_pdf(&[
+            Sheet {
+                title: "精神障碍患者登记表",
+                rows: &rows,
+                note: "填表说明",
+            },
+            Sheet {
+                title: "精神障碍患者登记表",
+                rows: &rows,
+                note: "",
+            },
+        ])
+        .unwrap();
         let text = String::from_utf8_lossy(&pdf);
         assert!(pdf.starts_with(b"%PDF-"));
-        assert!(text.contains("/STSong-Light") && text.contains("/UniGB-UCS2-H") && text.contains("/Count 2"), "{text}");
+        assert!(
+            text.contains("/STSong-Light")
+                && text.contains("/UniGB-UCS2-H")
+                && text.contains("/Count 2"),
+            "{text}"
+        );
         // UCS-2 bytes are written literally (escaped) when printable, else in hex: 张三 is 5F20 4E09.
-        assert!(text.contains("(_ N\\t) Tj") || text.to_ascii_uppercase().contains("<5F204E09>"), "张三 in UCS-2: {text}");
+        assert!(
+            text.contains("(_ N\\t) Tj") || text.to_ascii_uppercase().contains("<5F204E09>"),
+            "张三 in UCS-2: {text}"
+        );
         assert!(text.to_ascii_uppercase().contains("25A0"), "a ticked box");
     }
 
@@ -202,8 +294,16 @@ mod tests {
     fn a_tall_record_continues_on_a_second_page() {
         let long = "很长的地址".repeat(60);
         let rows: Vec<Vec<FilledCell>> = (0..12).map(|_| vec![cell("现居住地", &long)]).collect();
-        let pdf = form_pdf(&[Sheet { title: "登记表", rows: &rows, note: "" }]).unwrap();
+        let pdf = form_pdf(&[Sheet {
+            title: "登记表",
+            rows: &rows,
+            note: "",
+        }])
+        .unwrap();
         let text = String::from_utf8_lossy(&pdf);
-        assert!(!text.contains("/Count 1") && text.contains("/Count "), "{text}");
+        assert!(
+            !text.contains("/Count 1") && text.contains("/Count "),
+            "{text}"
+        );
     }
 }

@@ -19,14 +19,53 @@ pub fn to_xlsx(def: &Definition, report: &Report) -> anyhow::Result<Vec<u8>> {
     let ws = wb.add_worksheet();
     ws.set_name(&report.quarter)?;
     let last = def.columns.len() as u16;
-    let title = Format::new().set_bold().set_font_size(16).set_align(FormatAlign::Center);
-    let head = Format::new().set_bold().set_border(FormatBorder::Thin).set_align(FormatAlign::Center).set_align(FormatAlign::VerticalCenter).set_text_wrap();
+    let title = Format::new()
+        .set_bold()
+        .set_font_size(16)
+        .set_align(FormatAlign::Center);
+    let head = Format::new()
+        .set_bold()
+        .set_border(FormatBorder::Thin)
+        .set_align(FormatAlign::Center)
+        .set_align(FormatAlign::VerticalCenter)
+        .set_text_wrap();
     let cell = Format::new().set_border(FormatBorder::Thin);
-    let percent = Format::new().set_border(FormatBorder::Thin).set_num_format("0.0");
-    let manual = Format::new().set_border(FormatBorder::Thin).set_background_color(Color::RGB(0x00FF_F2CC));
+    let percent = Format::new()
+        .set_border(FormatBorder::Thin)
+        .set_num_format("0.0");
+    let manual = Format::new()
+        .set_border(FormatBorder::Thin)
+        .set_background_color(Color::RGB(0x00FF_F2CC));
     let bold = Format::new().set_bold().set_border(FormatBorder::Thin);
-    ws.merge_range(0, 0, 0, last, &format!("{}{}", report.region_name.rsplit(" / ").next().unwrap_or(&report.region_name), def.name), &title)?;
-    ws.merge_range(1, 0, 1, last, &format!("填报单位：{}　　统计期：{}（截至 {}）", report.region_name, report.period.label_zh(), report.period.end), &Format::new())?;
+    ws.merge_range(
+        0,
+        0,
+        0,
+        last,
+        &format!(
+            "{}{}",
+            report
+                .region_name
+                .rsplit(" / ")
+                .next()
+                .unwrap_or(&report.region_name),
+            def.name
+        ),
+        &title,
+    )?;
+    ws.merge_range(
+        1,
+        0,
+        1,
+        last,
+        &format!(
+            "填报单位：{}　　统计期：{}（截至 {}）",
+            report.region_name,
+            report.period.label_zh(),
+            report.period.end
+        ),
+        &Format::new(),
+    )?;
     // Groups over labels; a column in no group has its label over both rows.
     ws.merge_range(2, 0, 3, 0, &def.row_label, &head)?;
     for (i, c) in def.columns.iter().enumerate() {
@@ -61,7 +100,9 @@ pub fn to_xlsx(def: &Definition, report: &Report) -> anyhow::Result<Vec<u8>> {
             let col = i as u16 + 1;
             match row.columns.get(&c.key) {
                 Some(Cell::Count(n)) => ws.write_number_with_format(r, col, *n as f64, &cell)?,
-                Some(Cell::Percent(Some(p))) => ws.write_number_with_format(r, col, *p, &percent)?,
+                Some(Cell::Percent(Some(p))) => {
+                    ws.write_number_with_format(r, col, *p, &percent)?
+                }
                 Some(Cell::Manual(Some(v))) => ws.write_number_with_format(r, col, *v, &manual)?,
                 Some(Cell::Manual(None)) => ws.write_blank(r, col, &manual)?,
                 Some(Cell::Percent(None)) | None => ws.write_blank(r, col, &cell)?,
@@ -78,6 +119,14 @@ pub fn to_xlsx(def: &Definition, report: &Report) -> anyhow::Result<Vec<u8>> {
     ws.merge_range(r, 0, r, last, &def.note, &Format::new().set_text_wrap())?;
     ws.set_row_height(r, 32)?;
     r += 2;
-    ws.merge_range(r, 0, r, last, &def.signatures.join("　　　　　　　　"), &Format::new())?;
-    wb.save_to_buffer().with_context(|| format!("cannot write the workbook of report {}", def.code))
+    ws.merge_range(
+        r,
+        0,
+        r,
+        last,
+        &def.signatures.join("　　　　　　　　"),
+        &Format::new(),
+    )?;
+    wb.save_to_buffer()
+        .with_context(|| format!("cannot write the workbook of report {}", def.code))
 }

@@ -15,8 +15,20 @@ use crate::store::audit::{self, Target};
 use crate::store::persons::{self, ListFilter};
 use crate::store::{Actor, Db};
 
-pub const HEADER: [&str; 12] =
-    ["序号", "镇街", "姓名", "性别", "年龄", "身份证号", "残疾证号", "残疾等级", "家庭住址", "监护人", "监护人电话", "备注"];
+pub const HEADER: [&str; 12] = [
+    "序号",
+    "镇街",
+    "姓名",
+    "性别",
+    "年龄",
+    "身份证号",
+    "残疾证号",
+    "残疾等级",
+    "家庭住址",
+    "监护人",
+    "监护人电话",
+    "备注",
+];
 
 /// Persons read per query while exporting.
 const EXPORT_PAGE: i64 = 2000;
@@ -29,7 +41,10 @@ pub struct ExportSummary {
 
 /// The roster's text for a grade: `精神三级`, `多重二级`, or `三级` when the category is unknown.
 pub fn grade_text(category: Option<i64>, grade: Option<i64>) -> String {
-    let Some(g) = grade.and_then(|g| u8::try_from(g).ok()).and_then(DisabilityGrade::from_number) else {
+    let Some(g) = grade
+        .and_then(|g| u8::try_from(g).ok())
+        .and_then(DisabilityGrade::from_number)
+    else {
         return String::new();
     };
     let cat = category
@@ -51,8 +66,10 @@ fn row_values(tree: &RegionTree, p: &PersonWithGuardian, as_of: NaiveDate) -> [S
     let age = {
         let b = d.birth_date;
         let mut a = chrono::Datelike::year(&as_of) - chrono::Datelike::year(&b);
-        if (chrono::Datelike::month(&as_of), chrono::Datelike::day(&as_of))
-            < (chrono::Datelike::month(&b), chrono::Datelike::day(&b))
+        if (
+            chrono::Datelike::month(&as_of),
+            chrono::Datelike::day(&as_of),
+        ) < (chrono::Datelike::month(&b), chrono::Datelike::day(&b))
         {
             a -= 1;
         }
@@ -60,7 +77,13 @@ fn row_values(tree: &RegionTree, p: &PersonWithGuardian, as_of: NaiveDate) -> [S
     };
     let g = p.guardian.as_ref();
     let phones = g
-        .map(|g| [g.phone.clone(), g.phone_alt.clone()].into_iter().flatten().collect::<Vec<_>>().join("/"))
+        .map(|g| {
+            [g.phone.clone(), g.phone_alt.clone()]
+                .into_iter()
+                .flatten()
+                .collect::<Vec<_>>()
+                .join("/")
+        })
         .unwrap_or_default();
     [
         township,
@@ -93,8 +116,19 @@ pub struct ExportRequest<'a> {
 
 /// Write the roster of `req.region` to `req.out`. The export is audited with its reason, in the
 /// same transaction that reads the persons.
-pub async fn export_roster(db: &Db, tree: &RegionTree, req: &ExportRequest<'_>) -> anyhow::Result<ExportSummary> {
-    let ExportRequest { scope, region, out, as_of, actor, reason } = *req;
+pub async fn export_roster(
+    db: &Db,
+    tree: &RegionTree,
+    req: &ExportRequest<'_>,
+) -> anyhow::Result<ExportSummary> {
+    let ExportRequest {
+        scope,
+        region,
+        out,
+        as_of,
+        actor,
+        reason,
+    } = *req;
     let within = Scope::of(region);
     if !within.is_within(scope) {
         anyhow::bail!("export region outside the caller's scope");
@@ -104,24 +138,56 @@ pub async fn export_roster(db: &Db, tree: &RegionTree, req: &ExportRequest<'_>) 
     let mut wb = Workbook::new();
     let ws = wb.add_worksheet_with_constant_memory()?;
     ws.set_name("花名册")?;
-    let title = Format::new().set_bold().set_font_size(16).set_align(FormatAlign::Center);
-    let head = Format::new().set_bold().set_border(FormatBorder::Thin).set_align(FormatAlign::Center);
+    let title = Format::new()
+        .set_bold()
+        .set_font_size(16)
+        .set_align(FormatAlign::Center);
+    let head = Format::new()
+        .set_bold()
+        .set_border(FormatBorder::Thin)
+        .set_align(FormatAlign::Center);
     let cellf = Format::new().set_border(FormatBorder::Thin);
-    let textf = Format::new().set_border(FormatBorder::Thin).set_num_format("@");
-    ws.merge_range(0, 0, 0, 11, &format!("{}精神障碍患者花名册", region.name), &title)?;
+    let textf = Format::new()
+        .set_border(FormatBorder::Thin)
+        .set_num_format("@");
+    ws.merge_range(
+        0,
+        0,
+        0,
+        11,
+        &format!("{}精神障碍患者花名册", region.name),
+        &title,
+    )?;
     ws.write_string(1, 0, format!("填报单位：{}", tree.path_name(&region.code)))?;
     ws.write_string(1, 8, format!("导出日期：{as_of}"))?;
     for (c, h) in HEADER.iter().enumerate() {
         ws.write_string_with_format(2, c as u16, *h, &head)?;
     }
-    for (width, col) in [(6, 0), (12, 1), (10, 2), (6, 3), (6, 4), (22, 5), (26, 6), (12, 7), (36, 8), (10, 9), (26, 10), (16, 11)] {
+    for (width, col) in [
+        (6, 0),
+        (12, 1),
+        (10, 2),
+        (6, 3),
+        (6, 4),
+        (22, 5),
+        (26, 6),
+        (12, 7),
+        (36, 8),
+        (10, 9),
+        (26, 10),
+        (16, 11),
+    ] {
         ws.set_column_width(col, width)?;
     }
     // Page through the persons (keyset order) while the sheet streams to disk: memory stays flat
     // however large the region.
     let mut r = 3u32;
     let mut total = 0usize;
-    let mut filter = ListFilter { within: Some(within), limit: Some(EXPORT_PAGE), ..Default::default() };
+    let mut filter = ListFilter {
+        within: Some(within),
+        limit: Some(EXPORT_PAGE),
+        ..Default::default()
+    };
     loop {
         let page = persons::list(&mut tx, scope, &filter).await?;
         let Some(last) = page.last() else { break };
@@ -136,7 +202,16 @@ pub async fn export_roster(db: &Db, tree: &RegionTree, req: &ExportRequest<'_>) 
                     ws.write_number_with_format(r, col, v.parse::<f64>().unwrap_or(0.0), &cellf)?;
                 } else {
                     // IDs, certificates and phones are written as text so Excel keeps every digit.
-                    ws.write_string_with_format(r, col, v, if matches!(col, 5 | 6 | 10) { &textf } else { &cellf })?;
+                    ws.write_string_with_format(
+                        r,
+                        col,
+                        v,
+                        if matches!(col, 5 | 6 | 10) {
+                            &textf
+                        } else {
+                            &cellf
+                        },
+                    )?;
                 }
             }
             r += 1;
@@ -147,7 +222,8 @@ pub async fn export_roster(db: &Db, tree: &RegionTree, req: &ExportRequest<'_>) 
     ws.write_string(r + 2, 0, "填表人：")?;
     ws.write_string(r + 2, 4, "联系电话：")?;
     ws.write_string(r + 2, 8, "单位负责人签字（盖章）：")?;
-    wb.save(out).with_context(|| format!("cannot write {}", out.display()))?;
+    wb.save(out)
+        .with_context(|| format!("cannot write {}", out.display()))?;
 
     audit::record(
         &mut tx,
@@ -158,5 +234,8 @@ pub async fn export_roster(db: &Db, tree: &RegionTree, req: &ExportRequest<'_>) 
     )
     .await?;
     tx.commit().await?;
-    Ok(ExportSummary { region: region.code.clone(), persons: total as u64 })
+    Ok(ExportSummary {
+        region: region.code.clone(),
+        persons: total as u64,
+    })
 }

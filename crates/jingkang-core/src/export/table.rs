@@ -22,26 +22,38 @@ pub struct Table<'a> {
 }
 
 /// Write `rows` (without the row number, which is added) under `table` as an .xlsx file in memory.
-pub fn to_xlsx(table: &Table, rows: impl IntoIterator<Item = Vec<Value>>) -> anyhow::Result<Vec<u8>> {
+pub fn to_xlsx(
+    table: &Table,
+    rows: impl IntoIterator<Item = Vec<Value>>,
+) -> anyhow::Result<Vec<u8>> {
     to_book([(table, rows.into_iter().collect())])
 }
 
 /// Several titled lists, one sheet each, in one .xlsx file (in memory).
-pub fn to_book<'t, 'a: 't>(sheets: impl IntoIterator<Item = (&'t Table<'a>, Vec<Vec<Value>>)>) -> anyhow::Result<Vec<u8>> {
+pub fn to_book<'t, 'a: 't>(
+    sheets: impl IntoIterator<Item = (&'t Table<'a>, Vec<Vec<Value>>)>,
+) -> anyhow::Result<Vec<u8>> {
     let mut wb = Workbook::new();
     let mut names = Vec::new();
     for (table, rows) in sheets {
         write_sheet(&mut wb, table, rows)?;
         names.push(table.sheet);
     }
-    wb.save_to_buffer().with_context(|| format!("cannot write the workbook {}", names.join(", ")))
+    wb.save_to_buffer()
+        .with_context(|| format!("cannot write the workbook {}", names.join(", ")))
 }
 
 fn write_sheet(wb: &mut Workbook, table: &Table, rows: Vec<Vec<Value>>) -> anyhow::Result<()> {
     let ws = wb.add_worksheet();
     ws.set_name(table.sheet)?;
-    let title = Format::new().set_bold().set_font_size(16).set_align(FormatAlign::Center);
-    let head = Format::new().set_bold().set_border(FormatBorder::Thin).set_align(FormatAlign::Center);
+    let title = Format::new()
+        .set_bold()
+        .set_font_size(16)
+        .set_align(FormatAlign::Center);
+    let head = Format::new()
+        .set_bold()
+        .set_border(FormatBorder::Thin)
+        .set_align(FormatAlign::Center);
     let cell = Format::new().set_border(FormatBorder::Thin);
     let last_col = table.headers.len().saturating_sub(1) as u16;
     ws.merge_range(0, 0, 0, last_col.max(1), &table.title, &title)?;

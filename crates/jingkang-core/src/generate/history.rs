@@ -66,13 +66,41 @@ impl PersonHistory {
         self.followups.last()
     }
     pub fn state(&self) -> RegistrationState {
-        self.events.last().map_or(RegistrationState::Pending, |e| e.to)
+        self.events
+            .last()
+            .map_or(RegistrationState::Pending, |e| e.to)
     }
 }
 
-const DOCTORS: &[&str] = &["王医生", "李医生", "张医生", "刘医生", "陈医生", "杨医生", "赵医生", "黄医生"];
-const SYMPTOMS: &[&str] = &["hallucination", "communication", "suspicion", "moody", "odd_behaviour", "excited", "pessimism", "self_talk", "withdrawn"];
-const DRUGS: &[(&str, f64)] = &[("利培酮", 2.0), ("奥氮平", 10.0), ("阿立哌唑", 10.0), ("喹硫平", 200.0), ("氯氮平", 100.0), ("丙戊酸钠", 500.0)];
+const DOCTORS: &[&str] = &[
+    "王医生",
+    "李医生",
+    "张医生",
+    "刘医生",
+    "陈医生",
+    "杨医生",
+    "赵医生",
+    "黄医生",
+];
+const SYMPTOMS: &[&str] = &[
+    "hallucination",
+    "communication",
+    "suspicion",
+    "moody",
+    "odd_behaviour",
+    "excited",
+    "pessimism",
+    "self_talk",
+    "withdrawn",
+];
+const DRUGS: &[(&str, f64)] = &[
+    ("利培酮", 2.0),
+    ("奥氮平", 10.0),
+    ("阿立哌唑", 10.0),
+    ("喹硫平", 200.0),
+    ("氯氮平", 100.0),
+    ("丙戊酸钠", 500.0),
+];
 
 /// The next risk grade: mostly where it was or calmer; sometimes a relapse.
 fn next_risk(rng: &mut ChaCha8Rng, risk: u8, relapse_prone: bool) -> u8 {
@@ -92,33 +120,68 @@ fn next_risk(rng: &mut ChaCha8Rng, risk: u8, relapse_prone: bool) -> u8 {
 
 fn level(rng: &mut ChaCha8Rng, bad: bool) -> &'static str {
     if bad {
-        ["fair", "poor", "poor"].choose(rng).copied().unwrap_or("poor")
+        ["fair", "poor", "poor"]
+            .choose(rng)
+            .copied()
+            .unwrap_or("poor")
     } else {
-        ["good", "good", "good", "fair"].choose(rng).copied().unwrap_or("good")
+        ["good", "good", "good", "fair"]
+            .choose(rng)
+            .copied()
+            .unwrap_or("good")
     }
 }
 
 /// The answers of a reached follow-up consistent with `risk`, and its findings.
-fn answers(rng: &mut ChaCha8Rng, visit: NaiveDate, mode: &'static str, risk: u8, drug: (&str, f64), doctor: &str) -> (BTreeMap<String, Value>, Findings, &'static str) {
+fn answers(
+    rng: &mut ChaCha8Rng,
+    visit: NaiveDate,
+    mode: &'static str,
+    risk: u8,
+    drug: (&str, f64),
+    doctor: &str,
+) -> (BTreeMap<String, Value>, Findings, &'static str) {
     let unwell = risk >= 3 || rng.random_bool(0.04);
     let mut a = BTreeMap::new();
     a.insert("visit_date".into(), json!(visit.to_string()));
     a.insert("mode".into(), json!(mode));
     a.insert("risk_grade".into(), json!(risk.to_string()));
-    let symptom_level = if unwell { "marked" } else if risk >= 1 || rng.random_bool(0.2) { "mild" } else { "none" };
+    let symptom_level = if unwell {
+        "marked"
+    } else if risk >= 1 || rng.random_bool(0.2) {
+        "mild"
+    } else {
+        "none"
+    };
     a.insert("symptom_level".into(), json!(symptom_level));
     if symptom_level != "none" {
         let n = if unwell { 3 } else { 1 };
         let picked: Vec<&str> = SYMPTOMS.choose_multiple(rng, n).copied().collect();
         a.insert("symptoms".into(), json!(picked));
     }
-    let insight = if unwell && rng.random_bool(0.5) { "none" } else if symptom_level == "none" { "complete" } else { "partial" };
+    let insight = if unwell && rng.random_bool(0.5) {
+        "none"
+    } else if symptom_level == "none" {
+        "complete"
+    } else {
+        "partial"
+    };
     a.insert("insight".into(), json!(insight));
     a.insert("sleep".into(), json!(level(rng, unwell)));
     a.insert("diet".into(), json!(level(rng, false)));
     let mut social_poor = false;
-    for item in ["self_care", "housework", "work", "learning", "interpersonal"] {
-        let v = if item == "work" && rng.random_bool(0.3) { "na" } else { level(rng, unwell) };
+    for item in [
+        "self_care",
+        "housework",
+        "work",
+        "learning",
+        "interpersonal",
+    ] {
+        let v = if item == "work" && rng.random_bool(0.3) {
+            "na"
+        } else {
+            level(rng, unwell)
+        };
         social_poor |= v == "poor";
         a.insert(format!("{SOCIAL_PREFIX}{item}"), json!(v));
     }
@@ -128,11 +191,23 @@ fn answers(rng: &mut ChaCha8Rng, visit: NaiveDate, mode: &'static str, risk: u8,
     if risk >= 3 {
         a.insert("danger.trouble".into(), json!(1));
     }
-    let adherence = if unwell { "intermittent" } else if rng.random_bool(0.85) { "regular" } else { ["intermittent", "none"].choose(rng).copied().unwrap_or("none") };
+    let adherence = if unwell {
+        "intermittent"
+    } else if rng.random_bool(0.85) {
+        "regular"
+    } else {
+        ["intermittent", "none"]
+            .choose(rng)
+            .copied()
+            .unwrap_or("none")
+    };
     a.insert("adherence".into(), json!(adherence));
     let adverse = if rng.random_bool(0.1) { "mild" } else { "none" };
     a.insert("adverse_reaction".into(), json!(adverse));
-    a.insert("effect".into(), json!(if unwell { "worse" } else { "improved" }));
+    a.insert(
+        "effect".into(),
+        json!(if unwell { "worse" } else { "improved" }),
+    );
     a.insert("drug1.name".into(), json!(drug.0));
     a.insert("drug1.night_mg".into(), json!(drug.1));
     a.insert("doctor".into(), json!(doctor));
@@ -146,7 +221,9 @@ fn answers(rng: &mut ChaCha8Rng, visit: NaiveDate, mode: &'static str, risk: u8,
         no_insight: insight == "none",
         serious_adverse_reaction: false,
         serious_physical_illness: false,
-        areas_poor: u8::from(symptom_level == "mild") + u8::from(insight == "partial") + u8::from(social_poor),
+        areas_poor: u8::from(symptom_level == "mild")
+            + u8::from(insight == "partial")
+            + u8::from(social_poor),
     };
     (a, findings, adherence)
 }
@@ -165,7 +242,12 @@ pub fn person_history(seed: u64, start: NaiveDate, until: NaiveDate) -> PersonHi
     let mut on = start + Duration::days(days.random_range(0..span.min(120)));
     let mut push = |h: &mut PersonHistory, state: &mut RegistrationState, event: Event| {
         if let Ok(to) = registration::next(*state, &event) {
-            h.events.push(GenEvent { event, from: *state, to, on: on.min(until) });
+            h.events.push(GenEvent {
+                event,
+                from: *state,
+                to,
+                on: on.min(until),
+            });
             *state = to;
             on += Duration::days(days.random_range(7..63));
         }
@@ -177,36 +259,86 @@ pub fn person_history(seed: u64, start: NaiveDate, until: NaiveDate) -> PersonHi
             push(&mut h, &mut state, Event::StartService);
             let y: f64 = rng.random();
             if y < 0.06 {
-                push(&mut h, &mut state, Event::Suspend { reason: "住院治疗".into() });
+                push(
+                    &mut h,
+                    &mut state,
+                    Event::Suspend {
+                        reason: "住院治疗".into(),
+                    },
+                );
             } else if y < 0.09 {
-                push(&mut h, &mut state, Event::Close { reason: CloseReason::Recovered, note: String::new() });
+                push(
+                    &mut h,
+                    &mut state,
+                    Event::Close {
+                        reason: CloseReason::Recovered,
+                        note: String::new(),
+                    },
+                );
             }
         }
     } else if x < 0.80 {
-        push(&mut h, &mut state, Event::Decline { reason: "本人不愿参加".into() });
+        push(
+            &mut h,
+            &mut state,
+            Event::Decline {
+                reason: "本人不愿参加".into(),
+            },
+        );
     }
-    if matches!(state, RegistrationState::Registered | RegistrationState::InService | RegistrationState::Suspended) {
+    if matches!(
+        state,
+        RegistrationState::Registered | RegistrationState::InService | RegistrationState::Suspended
+    ) {
         h.agreement_until = Some(until + Duration::days(rng.random_range(-20..=340)));
     }
     // Follow-ups.
     let relapse_prone = rng.random_bool(0.15);
-    let mut risk: u8 = if rng.random_bool(0.8) { 0 } else { rng.random_range(1..=2) };
+    let mut risk: u8 = if rng.random_bool(0.8) {
+        0
+    } else {
+        rng.random_range(1..=2)
+    };
     let doctor = DOCTORS.choose(&mut rng).copied().unwrap_or("王医生");
     let drug = DRUGS.choose(&mut rng).copied().unwrap_or(("利培酮", 2.0));
     let mut day = start + Duration::days(rng.random_range(0..span.min(90)));
     let mut previous: Option<ConditionClass> = None;
     let mut misses = 0;
     while day <= until {
-        let mode = *["home", "home", "clinic", "phone"].choose(&mut rng).unwrap_or(&"home");
+        let mode = *["home", "home", "clinic", "phone"]
+            .choose(&mut rng)
+            .unwrap_or(&"home");
         // Death: rare.
         if rng.random_bool(0.0015) {
             let mut a = BTreeMap::new();
             a.insert("visit_date".into(), json!(day.to_string()));
             a.insert("mode".into(), json!(mode));
-            a.insert("death_date".into(), json!((day - Duration::days(rng.random_range(1..20))).to_string()));
-            a.insert("death_cause".into(), json!(["physical_heart", "physical_tumour", "accident", "suicide"].choose(&mut rng).copied().unwrap_or("accident")));
+            a.insert(
+                "death_date".into(),
+                json!((day - Duration::days(rng.random_range(1..20))).to_string()),
+            );
+            a.insert(
+                "death_cause".into(),
+                json!(
+                    ["physical_heart", "physical_tumour", "accident", "suicide"]
+                        .choose(&mut rng)
+                        .copied()
+                        .unwrap_or("accident")
+                ),
+            );
             a.insert("doctor".into(), json!(doctor));
-            h.followups.push(GenFollowup { visit_date: day, mode, lost: false, died: true, risk_grade: None, class: None, adherence: None, next_date: None, doctor, answers: a });
+            h.followups.push(GenFollowup {
+                visit_date: day,
+                mode,
+                lost: false,
+                died: true,
+                risk_grade: None,
+                class: None,
+                adherence: None,
+                next_date: None,
+                doctor,
+                answers: a,
+            });
             break;
         }
         if rng.random_bool(0.03) {
@@ -215,9 +347,27 @@ pub fn person_history(seed: u64, start: NaiveDate, until: NaiveDate) -> PersonHi
             let mut a = BTreeMap::new();
             a.insert("visit_date".into(), json!(day.to_string()));
             a.insert("mode".into(), json!(mode));
-            a.insert("lost_reason".into(), json!(if misses >= 3 { "three_misses" } else { "migrant_work" }));
+            a.insert(
+                "lost_reason".into(),
+                json!(if misses >= 3 {
+                    "three_misses"
+                } else {
+                    "migrant_work"
+                }),
+            );
             a.insert("doctor".into(), json!(doctor));
-            h.followups.push(GenFollowup { visit_date: day, mode, lost: true, died: false, risk_grade: None, class: None, adherence: None, next_date: Some(next), doctor, answers: a });
+            h.followups.push(GenFollowup {
+                visit_date: day,
+                mode,
+                lost: true,
+                died: false,
+                risk_grade: None,
+                class: None,
+                adherence: None,
+                next_date: Some(next),
+                doctor,
+                answers: a,
+            });
             day = next + Duration::days(rng.random_range(0..5));
             continue;
         }
@@ -227,9 +377,24 @@ pub fn person_history(seed: u64, start: NaiveDate, until: NaiveDate) -> PersonHi
         let class = schedule::classify(&findings);
         let next = schedule::next_followup(day, class, previous);
         previous = Some(class);
-        h.followups.push(GenFollowup { visit_date: day, mode, lost: false, died: false, risk_grade: Some(risk), class: Some(class), adherence: Some(adherence), next_date: Some(next), doctor, answers: a });
+        h.followups.push(GenFollowup {
+            visit_date: day,
+            mode,
+            lost: false,
+            died: false,
+            risk_grade: Some(risk),
+            class: Some(class),
+            adherence: Some(adherence),
+            next_date: Some(next),
+            doctor,
+            answers: a,
+        });
         // Most visits on time or a few days late; some weeks late.
-        let late = if rng.random_bool(0.08) { rng.random_range(15..60) } else { rng.random_range(0..8) };
+        let late = if rng.random_bool(0.08) {
+            rng.random_range(15..60)
+        } else {
+            rng.random_range(0..8)
+        };
         day = next + Duration::days(late);
     }
     h
@@ -246,53 +411,99 @@ pub struct GenReferral {
     pub accepted_on: Option<NaiveDate>,
     pub deadline: Option<NaiveDate>,
     pub state: ReferralState,
-    pub steps: Vec<(&'static str, Option<ReferralState>, ReferralState, Option<&'static str>)>,
+    pub steps: Vec<(
+        &'static str,
+        Option<ReferralState>,
+        ReferralState,
+        Option<&'static str>,
+    )>,
 }
 
 /// The referrals of one person living in `township` (of `county`) with history `h`: a discharge
 /// from the county hospital for some (the newest still waiting), the relapse green channel after a
 /// follow-up at risk 3 or more, an employment referral to 残联 for a few stable ones. Each runs
 /// through the state machine; deadlines are in working days.
-pub fn person_referrals(seed: u64, h: &PersonHistory, township: &str, county: &str, until: NaiveDate, book: &Book) -> Vec<GenReferral> {
+pub fn person_referrals(
+    seed: u64,
+    h: &PersonHistory,
+    township: &str,
+    county: &str,
+    until: NaiveDate,
+    book: &Book,
+) -> Vec<GenReferral> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x0005_EED0_F2EF);
     let mut out = Vec::new();
-    let mut run = |rng: &mut ChaCha8Rng, kind: &'static str, from: &str, to: &str, sent: NaiveDate| {
-        let Some(rule) = book.rules.kind(kind) else { return };
-        let mut state = ReferralState::Initiated;
-        let mut steps = vec![("send", None, state, None)];
-        let mut accepted_on = None;
-        let mut deadline = referral::deadline(rule, &book.cal, state, sent, None);
-        let accept_day = book.cal.add_working_days(sent, rng.random_range(1..=rule.accept_working_days + 1));
-        let step = |state: &mut ReferralState, steps: &mut Vec<_>, e: ReferralEvent, reason: Option<&'static str>| {
-            if let Ok(to) = referral::next(*state, &e) {
-                steps.push((e.code(), Some(*state), to, reason));
-                *state = to;
-            }
-        };
-        if accept_day <= until {
-            if rng.random_bool(0.05) {
-                step(&mut state, &mut steps, ReferralEvent::Return { reason: "材料不全".into() }, Some("材料不全"));
-                deadline = None;
-            } else {
-                if deadline.is_some_and(|d| accept_day > d) {
-                    step(&mut state, &mut steps, ReferralEvent::Expire, None);
+    let mut run =
+        |rng: &mut ChaCha8Rng, kind: &'static str, from: &str, to: &str, sent: NaiveDate| {
+            let Some(rule) = book.rules.kind(kind) else {
+                return;
+            };
+            let mut state = ReferralState::Initiated;
+            let mut steps = vec![("send", None, state, None)];
+            let mut accepted_on = None;
+            let mut deadline = referral::deadline(rule, &book.cal, state, sent, None);
+            let accept_day = book
+                .cal
+                .add_working_days(sent, rng.random_range(1..=rule.accept_working_days + 1));
+            let step = |state: &mut ReferralState,
+                        steps: &mut Vec<_>,
+                        e: ReferralEvent,
+                        reason: Option<&'static str>| {
+                if let Ok(to) = referral::next(*state, &e) {
+                    steps.push((e.code(), Some(*state), to, reason));
+                    *state = to;
                 }
-                step(&mut state, &mut steps, ReferralEvent::Accept, None);
-                accepted_on = Some(accept_day);
-                deadline = referral::deadline(rule, &book.cal, ReferralState::Accepted, sent, Some(accept_day));
-                let done = book.cal.add_working_days(accept_day, rng.random_range(1..=rule.complete_working_days));
-                if done <= until {
-                    step(&mut state, &mut steps, ReferralEvent::Complete, None);
+            };
+            if accept_day <= until {
+                if rng.random_bool(0.05) {
+                    step(
+                        &mut state,
+                        &mut steps,
+                        ReferralEvent::Return {
+                            reason: "材料不全".into(),
+                        },
+                        Some("材料不全"),
+                    );
                     deadline = None;
+                } else {
+                    if deadline.is_some_and(|d| accept_day > d) {
+                        step(&mut state, &mut steps, ReferralEvent::Expire, None);
+                    }
+                    step(&mut state, &mut steps, ReferralEvent::Accept, None);
+                    accepted_on = Some(accept_day);
+                    deadline = referral::deadline(
+                        rule,
+                        &book.cal,
+                        ReferralState::Accepted,
+                        sent,
+                        Some(accept_day),
+                    );
+                    let done = book.cal.add_working_days(
+                        accept_day,
+                        rng.random_range(1..=rule.complete_working_days),
+                    );
+                    if done <= until {
+                        step(&mut state, &mut steps, ReferralEvent::Complete, None);
+                        deadline = None;
+                    }
                 }
+            } else if deadline.is_some_and(|d| d < until) {
+                // Not accepted and past its deadline: already marked, as the daily sweep would.
+                step(&mut state, &mut steps, ReferralEvent::Expire, None);
+                deadline = None;
             }
-        } else if deadline.is_some_and(|d| d < until) {
-            // Not accepted and past its deadline: already marked, as the daily sweep would.
-            step(&mut state, &mut steps, ReferralEvent::Expire, None);
-            deadline = None;
-        }
-        out.push(GenReferral { kind, urgent: rule.urgent, from_region: from.into(), to_region: to.into(), sent_on: sent, accepted_on, deadline, state, steps });
-    };
+            out.push(GenReferral {
+                kind,
+                urgent: rule.urgent,
+                from_region: from.into(),
+                to_region: to.into(),
+                sent_on: sent,
+                accepted_on,
+                deadline,
+                state,
+                steps,
+            });
+        };
     if let Some(first) = h.followups.first()
         && rng.random_bool(0.08)
     {
@@ -300,7 +511,11 @@ pub fn person_referrals(seed: u64, h: &PersonHistory, township: &str, county: &s
         let sent = first.visit_date - Duration::days(rng.random_range(3..20));
         run(&mut rng, "hospital_to_community", county, township, sent);
     }
-    if let Some(f) = h.followups.iter().find(|f| f.risk_grade.is_some_and(|r| r >= 3)) {
+    if let Some(f) = h
+        .followups
+        .iter()
+        .find(|f| f.risk_grade.is_some_and(|r| r >= 3))
+    {
         run(&mut rng, "relapse", township, county, f.visit_date);
     }
     if h.state() == RegistrationState::InService && rng.random_bool(0.02) {
@@ -334,8 +549,16 @@ const BATCH: usize = 5_000;
 
 /// Generate `years` of history up to `until` for every person in the database, in one transaction.
 /// Refuses when follow-ups exist already (history is generated once, onto a fresh roster).
-pub async fn write(db: &Db, seed: u64, years: u32, until: NaiveDate, progress: Option<&(dyn Fn(u64) + Sync)>) -> anyhow::Result<HistorySummary> {
-    let start = until.checked_sub_months(Months::new(12 * years)).unwrap_or(until);
+pub async fn write(
+    db: &Db,
+    seed: u64,
+    years: u32,
+    until: NaiveDate,
+    progress: Option<&(dyn Fn(u64) + Sync)>,
+) -> anyhow::Result<HistorySummary> {
+    let start = until
+        .checked_sub_months(Months::new(12 * years))
+        .unwrap_or(until);
     let mut tx = db.begin().await?;
     let existing: i64 = on_tx!(&mut tx, c => sqlx::query_scalar("SELECT count(*) FROM followups").fetch_one(&mut **c).await)?;
     if existing > 0 {
@@ -357,29 +580,70 @@ pub async fn write(db: &Db, seed: u64, years: u32, until: NaiveDate, progress: O
     );
     on_tx!(&mut tx, c => sqlx::query(&ddl).execute(&mut **c).await.map(drop))?;
     let fu_cols = [
-        ("person_id", Col::Int), ("change_id", Col::Int), ("visit_date", Col::Date), ("mode", Col::Text), ("lost", Col::Bool),
-        ("died", Col::Bool), ("risk_grade", Col::Int), ("condition_class", Col::Text), ("adherence", Col::Text), ("next_date", Col::Date),
-        ("doctor", Col::Text), ("form_version", Col::Text), ("answers", Col::Text),
+        ("person_id", Col::Int),
+        ("change_id", Col::Int),
+        ("visit_date", Col::Date),
+        ("mode", Col::Text),
+        ("lost", Col::Bool),
+        ("died", Col::Bool),
+        ("risk_grade", Col::Int),
+        ("condition_class", Col::Text),
+        ("adherence", Col::Text),
+        ("next_date", Col::Date),
+        ("doctor", Col::Text),
+        ("form_version", Col::Text),
+        ("answers", Col::Text),
     ];
     let ev_cols = [
-        ("person_id", Col::Int), ("change_id", Col::Int), ("event", Col::Text), ("from_state", Col::Text), ("to_state", Col::Text),
-        ("close_reason", Col::Text), ("reason", Col::Text), ("effective_on", Col::Date),
+        ("person_id", Col::Int),
+        ("change_id", Col::Int),
+        ("event", Col::Text),
+        ("from_state", Col::Text),
+        ("to_state", Col::Text),
+        ("close_reason", Col::Text),
+        ("reason", Col::Text),
+        ("effective_on", Col::Date),
     ];
     let sched_cols = [
-        ("person_id", Col::Int), ("state", Col::Text), ("risk_grade", Col::Int), ("condition_class", Col::Text),
-        ("last_followup_date", Col::Date), ("next_followup_date", Col::Date), ("followup_lost", Col::Bool), ("agreement_valid_until", Col::Date),
+        ("person_id", Col::Int),
+        ("state", Col::Text),
+        ("risk_grade", Col::Int),
+        ("condition_class", Col::Text),
+        ("last_followup_date", Col::Date),
+        ("next_followup_date", Col::Date),
+        ("followup_lost", Col::Bool),
+        ("agreement_valid_until", Col::Date),
     ];
     let ag_cols = [
-        ("person_id", Col::Int), ("change_id", Col::Int), ("kind", Col::Text), ("signed_on", Col::Date), ("person_signed", Col::Bool),
+        ("person_id", Col::Int),
+        ("change_id", Col::Int),
+        ("kind", Col::Text),
+        ("signed_on", Col::Date),
+        ("person_signed", Col::Bool),
         ("valid_until", Col::Date),
     ];
     let rf_cols = [
-        ("id", Col::Int), ("person_id", Col::Int), ("kind", Col::Text), ("state", Col::Text), ("urgent", Col::Bool), ("from_region", Col::Text),
-        ("to_region", Col::Text), ("reason", Col::Text), ("documents", Col::Text), ("sent_on", Col::Date), ("accepted_on", Col::Date),
-        ("deadline", Col::Date), ("change_id", Col::Int),
+        ("id", Col::Int),
+        ("person_id", Col::Int),
+        ("kind", Col::Text),
+        ("state", Col::Text),
+        ("urgent", Col::Bool),
+        ("from_region", Col::Text),
+        ("to_region", Col::Text),
+        ("reason", Col::Text),
+        ("documents", Col::Text),
+        ("sent_on", Col::Date),
+        ("accepted_on", Col::Date),
+        ("deadline", Col::Date),
+        ("change_id", Col::Int),
     ];
     let rfe_cols = [
-        ("referral_id", Col::Int), ("change_id", Col::Int), ("event", Col::Text), ("from_state", Col::Text), ("to_state", Col::Text), ("reason", Col::Text),
+        ("referral_id", Col::Int),
+        ("change_id", Col::Int),
+        ("event", Col::Text),
+        ("from_state", Col::Text),
+        ("to_state", Col::Text),
+        ("reason", Col::Text),
     ];
     let mut summary = HistorySummary::default();
     for chunk in ids.chunks(BATCH) {
@@ -392,9 +656,23 @@ pub async fn write(db: &Db, seed: u64, years: u32, until: NaiveDate, progress: O
             let county = residence.get(..6).unwrap_or(residence);
             for r in person_referrals(person_seed, &h, residence, county, until, &book) {
                 next_referral += 1;
-                let documents = book.rules.kind(r.kind).map(|k| serde_json::to_string(&k.documents)).transpose()?.unwrap_or_else(|| "[]".into());
-                rf.row().int(Some(next_referral)).int(Some(pid)).text(Some(r.kind)).text(Some(r.state.code())).bool(r.urgent)
-                    .text(Some(&r.from_region)).text(Some(&r.to_region)).text(None).text(Some(&documents)).date(r.sent_on);
+                let documents = book
+                    .rules
+                    .kind(r.kind)
+                    .map(|k| serde_json::to_string(&k.documents))
+                    .transpose()?
+                    .unwrap_or_else(|| "[]".into());
+                rf.row()
+                    .int(Some(next_referral))
+                    .int(Some(pid))
+                    .text(Some(r.kind))
+                    .text(Some(r.state.code()))
+                    .bool(r.urgent)
+                    .text(Some(&r.from_region))
+                    .text(Some(&r.to_region))
+                    .text(None)
+                    .text(Some(&documents))
+                    .date(r.sent_on);
                 for d in [r.accepted_on, r.deadline] {
                     match d {
                         Some(d) => rf.date(d),
@@ -404,7 +682,13 @@ pub async fn write(db: &Db, seed: u64, years: u32, until: NaiveDate, progress: O
                 rf.int(Some(change));
                 rf.end_row();
                 for (event, from, to, reason) in &r.steps {
-                    rfe.row().int(Some(next_referral)).int(Some(change)).text(Some(event)).text(from.map(ReferralState::code)).text(Some(to.code())).text(*reason);
+                    rfe.row()
+                        .int(Some(next_referral))
+                        .int(Some(change))
+                        .text(Some(event))
+                        .text(from.map(ReferralState::code))
+                        .text(Some(to.code()))
+                        .text(*reason);
                     rfe.end_row();
                 }
                 summary.referrals += 1;
@@ -424,7 +708,9 @@ pub async fn write(db: &Db, seed: u64, years: u32, until: NaiveDate, progress: O
                     Some(d) => fu.date(d),
                     None => fu.text(None),
                 };
-                fu.text(Some(f.doctor)).text(Some("2018")).text(Some(&serde_json::to_string(&f.answers)?));
+                fu.text(Some(f.doctor))
+                    .text(Some("2018"))
+                    .text(Some(&serde_json::to_string(&f.answers)?));
                 fu.end_row();
             }
             for e in &h.events {
@@ -446,7 +732,11 @@ pub async fn write(db: &Db, seed: u64, years: u32, until: NaiveDate, progress: O
             // The schedule: the last follow-up's; a lost one keeps the last known risk and class.
             let last = h.latest();
             let known = h.followups.iter().rev().find(|f| f.risk_grade.is_some());
-            sc.row().int(Some(pid)).text(Some(h.state().code())).int(known.and_then(|f| f.risk_grade).map(i64::from)).text(known.and_then(|f| f.class).map(ConditionClass::code));
+            sc.row()
+                .int(Some(pid))
+                .text(Some(h.state().code()))
+                .int(known.and_then(|f| f.risk_grade).map(i64::from))
+                .text(known.and_then(|f| f.class).map(ConditionClass::code));
             match last {
                 Some(f) => sc.date(f.visit_date),
                 None => sc.text(None),
@@ -462,9 +752,16 @@ pub async fn write(db: &Db, seed: u64, years: u32, until: NaiveDate, progress: O
             };
             sc.end_row();
             if let Some(until) = h.agreement_until {
-                let signed = until.checked_sub_months(Months::new(12)).unwrap_or(until) + Duration::days(1);
+                let signed =
+                    until.checked_sub_months(Months::new(12)).unwrap_or(until) + Duration::days(1);
                 for kind in ["consent", "service"] {
-                    ag.row().int(Some(pid)).int(Some(change)).text(Some(kind)).date(signed).bool(true).date(until);
+                    ag.row()
+                        .int(Some(pid))
+                        .int(Some(change))
+                        .text(Some(kind))
+                        .date(signed)
+                        .bool(true)
+                        .date(until);
                     ag.end_row();
                 }
             }
@@ -537,7 +834,10 @@ mod tests {
             for (i, e) in h.events.iter().enumerate() {
                 assert_eq!(registration::next(state, &e.event), Ok(e.to));
                 state = e.to;
-                assert!(e.on >= start && e.on <= until, "takes effect inside the history");
+                assert!(
+                    e.on >= start && e.on <= until,
+                    "takes effect inside the history"
+                );
                 if i > 0 {
                     assert!(e.on >= h.events[i - 1].on, "in order");
                 }
@@ -552,10 +852,18 @@ mod tests {
                     assert_eq!(i, h.followups.len() - 1, "nothing after a death");
                     assert!(f.next_date.is_none());
                 } else if let Some(class) = f.class {
-                    assert_eq!(f.next_date, Some(schedule::next_followup(f.visit_date, class, previous)));
+                    assert_eq!(
+                        f.next_date,
+                        Some(schedule::next_followup(f.visit_date, class, previous))
+                    );
                     previous = Some(class);
                     unstable += usize::from(class == ConditionClass::Unstable);
-                    assert_eq!(class == ConditionClass::Unstable, f.risk_grade.unwrap_or(0) >= 3 || f.answers["symptom_level"] == "marked" || f.answers["insight"] == "none");
+                    assert_eq!(
+                        class == ConditionClass::Unstable,
+                        f.risk_grade.unwrap_or(0) >= 3
+                            || f.answers["symptom_level"] == "marked"
+                            || f.answers["insight"] == "none"
+                    );
                 } else {
                     assert!(f.lost);
                 }
@@ -576,7 +884,11 @@ mod tests {
         for seed in 0..3000 {
             let h = person_history(seed, start, until);
             let rs = person_referrals(seed, &h, "500110004", "500110", until, &book);
-            assert_eq!(rs, person_referrals(seed, &h, "500110004", "500110", until, &book), "deterministic");
+            assert_eq!(
+                rs,
+                person_referrals(seed, &h, "500110004", "500110", until, &book),
+                "deterministic"
+            );
             for r in rs {
                 *kinds.entry(r.kind).or_insert(0) += 1;
                 let mut state = None;
@@ -585,13 +897,21 @@ mod tests {
                     state = Some(*to);
                 }
                 assert_eq!(state, Some(r.state));
-                assert_eq!(r.accepted_on.is_some(), r.steps.iter().any(|s| s.0 == "accept"));
-                assert!(r.sent_on <= until && r.accepted_on.is_none_or(|a| a <= until && a > r.sent_on));
+                assert_eq!(
+                    r.accepted_on.is_some(),
+                    r.steps.iter().any(|s| s.0 == "accept")
+                );
+                assert!(
+                    r.sent_on <= until && r.accepted_on.is_none_or(|a| a <= until && a > r.sent_on)
+                );
                 let community = r.kind == "hospital_to_community";
                 assert_eq!(r.to_region, if community { "500110004" } else { "500110" });
             }
         }
-        assert!(kinds.get("hospital_to_community").copied().unwrap_or(0) > 100, "{kinds:?}");
+        assert!(
+            kinds.get("hospital_to_community").copied().unwrap_or(0) > 100,
+            "{kinds:?}"
+        );
         assert!(kinds.get("relapse").copied().unwrap_or(0) > 10, "{kinds:?}");
     }
 }

@@ -24,21 +24,34 @@ use crate::domain::check_char;
 use crate::regions::{Region, RegionTree, TownshipMatch};
 
 const SURNAMES: &[&str] = &[
-    "王", "李", "张", "刘", "陈", "杨", "黄", "赵", "吴", "周", "徐", "孙", "马", "朱", "胡", "郭", "何", "高", "林",
-    "罗", "郑", "梁", "谢", "宋", "唐", "许", "韩", "冯", "邓", "曹", "彭", "曾", "肖", "田", "董", "袁", "潘", "于",
-    "蒋", "蔡", "余", "杜", "叶", "程", "苏", "魏", "吕", "丁", "任", "沈", "姚", "卢", "姜", "崔", "钟", "谭", "陆",
-    "汪", "范", "金", "石", "廖", "贾", "夏", "韦", "付", "方", "白", "邹", "孟", "熊", "秦", "邱", "江", "尹", "薛",
-    "闫", "段", "雷", "侯", "龙", "史", "陶", "黎", "贺", "顾", "毛", "郝", "龚", "邵", "万", "钱", "严", "覃", "武",
-    "戴", "莫", "孔", "向", "汤", "欧阳", "司马", "诸葛",
+    "王", "李", "张", "刘", "陈", "杨", "黄", "赵", "吴", "周", "徐", "孙", "马", "朱", "胡", "郭",
+    "何", "高", "林", "罗", "郑", "梁", "谢", "宋", "唐", "许", "韩", "冯", "邓", "曹", "彭", "曾",
+    "肖", "田", "董", "袁", "潘", "于", "蒋", "蔡", "余", "杜", "叶", "程", "苏", "魏", "吕", "丁",
+    "任", "沈", "姚", "卢", "姜", "崔", "钟", "谭", "陆", "汪", "范", "金", "石", "廖", "贾", "夏",
+    "韦", "付", "方", "白", "邹", "孟", "熊", "秦", "邱", "江", "尹", "薛", "闫", "段", "雷", "侯",
+    "龙", "史", "陶", "黎", "贺", "顾", "毛", "郝", "龚", "邵", "万", "钱", "严", "覃", "武", "戴",
+    "莫", "孔", "向", "汤", "欧阳", "司马", "诸葛",
 ];
 const GIVEN: &[&str] = &[
-    "伟", "芳", "娜", "敏", "静", "丽", "强", "磊", "军", "洋", "勇", "艳", "杰", "娟", "涛", "明", "超", "秀", "霞",
-    "平", "刚", "桂", "英", "华", "建", "国", "文", "辉", "红", "玉", "兰", "志", "林", "春", "海", "云", "小", "德",
-    "成", "福", "生", "荣", "富", "贵", "琴", "梅", "燕", "凤", "莲", "晓", "永", "清", "龙", "飞", "鹏", "斌", "宇",
-    "浩", "凯", "婷", "雪", "倩", "佳", "欣", "萍", "慧", "俊", "波", "宁", "亮", "学", "光", "维", "群", "良",
+    "伟", "芳", "娜", "敏", "静", "丽", "强", "磊", "军", "洋", "勇", "艳", "杰", "娟", "涛", "明",
+    "超", "秀", "霞", "平", "刚", "桂", "英", "华", "建", "国", "文", "辉", "红", "玉", "兰", "志",
+    "林", "春", "海", "云", "小", "德", "成", "福", "生", "荣", "富", "贵", "琴", "梅", "燕", "凤",
+    "莲", "晓", "永", "清", "龙", "飞", "鹏", "斌", "宇", "浩", "凯", "婷", "雪", "倩", "佳", "欣",
+    "萍", "慧", "俊", "波", "宁", "亮", "学", "光", "维", "群", "良",
 ];
-const ROADS: &[&str] = &["人民", "建设", "解放", "新华", "和平", "胜利", "朝阳", "文化", "中山", "滨江", "万东", "东林"];
-const NOTES: &[&str] = &["独居", "低保户", "长期住院", "外出务工", "特困供养", "家属不配合", "已服药", "新发现"];
+const ROADS: &[&str] = &[
+    "人民", "建设", "解放", "新华", "和平", "胜利", "朝阳", "文化", "中山", "滨江", "万东", "东林",
+];
+const NOTES: &[&str] = &[
+    "独居",
+    "低保户",
+    "长期住院",
+    "外出务工",
+    "特困供养",
+    "家属不配合",
+    "已服药",
+    "新发现",
+];
 const RELATIONS_NOTE: &[&str] = &["父", "母", "配偶", "子", "女", "兄", "姐"];
 
 /// The kinds of error the generator plants, with the importer's error code for each.
@@ -105,7 +118,13 @@ fn id18(prefix6: &str, birth: NaiveDate, seq3: u32) -> String {
 
 fn full_width(s: &str) -> String {
     s.chars()
-        .map(|c| if c.is_ascii_digit() { char::from_u32(c as u32 + 0xFEE0).unwrap_or(c) } else { c })
+        .map(|c| {
+            if c.is_ascii_digit() {
+                char::from_u32(c as u32 + 0xFEE0).unwrap_or(c)
+            } else {
+                c
+            }
+        })
         .collect()
 }
 
@@ -120,10 +139,11 @@ impl<'a> RosterGenerator<'a> {
             let mut spellings = vec![t.name.clone()];
             for suffix in ["街道办事处", "街道", "镇", "乡"] {
                 if let Some(base) = t.name.strip_suffix(suffix)
-                    && !base.is_empty() {
-                        spellings.push(base.to_string());
-                        spellings.push(format!("{base} {suffix}"));
-                    }
+                    && !base.is_empty()
+                {
+                    spellings.push(base.to_string());
+                    spellings.push(format!("{base} {suffix}"));
+                }
             }
             spellings.retain(|s| matches!(tree.resolve_township(&county.code, s), TownshipMatch::Found(r) if r.code == t.code));
             townships.push((t, spellings));
@@ -143,7 +163,9 @@ impl<'a> RosterGenerator<'a> {
     }
 
     fn name(&mut self, surname: Option<&str>) -> String {
-        let s = surname.map(str::to_string).unwrap_or_else(|| SURNAMES.choose(&mut self.rng).unwrap_or(&"王").to_string());
+        let s = surname
+            .map(str::to_string)
+            .unwrap_or_else(|| SURNAMES.choose(&mut self.rng).unwrap_or(&"王").to_string());
         let n = if self.rng.random_bool(0.7) { 2 } else { 1 };
         let mut out = s;
         for _ in 0..n {
@@ -153,8 +175,15 @@ impl<'a> RosterGenerator<'a> {
     }
 
     fn mobile(&mut self) -> String {
-        let prefixes = ["130", "131", "133", "135", "136", "137", "138", "139", "150", "151", "152", "158", "159", "177", "180", "181", "186", "187", "189", "199"];
-        format!("{}{:08}", prefixes.choose(&mut self.rng).unwrap_or(&"138"), self.rng.random_range(0..100_000_000u32))
+        let prefixes = [
+            "130", "131", "133", "135", "136", "137", "138", "139", "150", "151", "152", "158",
+            "159", "177", "180", "181", "186", "187", "189", "199",
+        ];
+        format!(
+            "{}{:08}",
+            prefixes.choose(&mut self.rng).unwrap_or(&"138"),
+            self.rng.random_range(0..100_000_000u32)
+        )
     }
 
     fn fresh_id(&mut self, sex_male: bool) -> (String, NaiveDate) {
@@ -177,7 +206,11 @@ impl<'a> RosterGenerator<'a> {
     pub fn next_row(&mut self, row: u32) -> GenRow {
         self.truth.rows += 1;
         // A planted duplicate: an exact copy of an earlier valid row.
-        if !self.valid_rows.is_empty() && self.rng.random_bool((self.opts.error_rate / 5.0).clamp(0.0, 1.0)) {
+        if !self.valid_rows.is_empty()
+            && self
+                .rng
+                .random_bool((self.opts.error_rate / 5.0).clamp(0.0, 1.0))
+        {
             let i = self.rng.random_range(0..self.valid_rows.len());
             let (first, copy) = self.valid_rows[i].clone();
             self.truth.duplicates.push((row, first));
@@ -193,7 +226,11 @@ impl<'a> RosterGenerator<'a> {
         let (mut id, birth) = self.fresh_id(male);
         let surname = SURNAMES.choose(&mut self.rng).unwrap_or(&"王").to_string();
         let mut name = self.name(Some(&surname));
-        let (town, spellings) = self.townships.choose(&mut self.rng).map(|(t, s)| (*t, s.clone())).unwrap_or((self.county, vec![]));
+        let (town, spellings) = self
+            .townships
+            .choose(&mut self.rng)
+            .map(|(t, s)| (*t, s.clone()))
+            .unwrap_or((self.county, vec![]));
         let mut town_text = if messy && spellings.len() > 1 && self.rng.random_bool(0.3) {
             spellings.choose(&mut self.rng).cloned().unwrap_or_default()
         } else {
@@ -201,8 +238,14 @@ impl<'a> RosterGenerator<'a> {
         };
         let has_cert = self.rng.random_bool(0.7);
         let category = if self.rng.random_bool(0.9) { 6 } else { 7 };
-        let grade = *[1u32, 2, 2, 3, 3, 3, 4, 4, 4, 4].choose(&mut self.rng).unwrap_or(&3);
-        let mut cert = if has_cert { format!("{id}{category}{grade}") } else { String::new() };
+        let grade = *[1u32, 2, 2, 3, 3, 3, 4, 4, 4, 4]
+            .choose(&mut self.rng)
+            .unwrap_or(&3);
+        let mut cert = if has_cert {
+            format!("{id}{category}{grade}")
+        } else {
+            String::new()
+        };
         let cat_zh = if category == 6 { "精神" } else { "多重" };
         let gi = (grade - 1) as usize;
         let mut grade_text = if !has_cert && !self.rng.random_bool(0.2) {
@@ -223,12 +266,29 @@ impl<'a> RosterGenerator<'a> {
             sex_text.push('性');
         }
         let address = if self.rng.random_bool(0.5) {
-            format!("{}{}村{}组{}号", town.name, self.name(Some("")).chars().take(2).collect::<String>(), self.rng.random_range(1..12), self.rng.random_range(1..200))
+            format!(
+                "{}{}村{}组{}号",
+                town.name,
+                self.name(Some("")).chars().take(2).collect::<String>(),
+                self.rng.random_range(1..12),
+                self.rng.random_range(1..200)
+            )
         } else {
-            format!("{}{}路{}号{}栋{}单元", town.name, ROADS.choose(&mut self.rng).unwrap_or(&"人民"), self.rng.random_range(1..300), self.rng.random_range(1..20), self.rng.random_range(1..6))
+            format!(
+                "{}{}路{}号{}栋{}单元",
+                town.name,
+                ROADS.choose(&mut self.rng).unwrap_or(&"人民"),
+                self.rng.random_range(1..300),
+                self.rng.random_range(1..20),
+                self.rng.random_range(1..6)
+            )
         };
         let guardian_same_surname = self.rng.random_bool(0.6);
-        let guardian = self.name(if guardian_same_surname { Some(&surname) } else { None });
+        let guardian = self.name(if guardian_same_surname {
+            Some(&surname)
+        } else {
+            None
+        });
         let mut phone = self.mobile();
         if messy {
             match self.rng.random_range(0..20) {
@@ -327,7 +387,12 @@ impl<'a> RosterGenerator<'a> {
             id_as_number,
         };
         match error {
-            Some(code) => self.truth.errors.entry(code.to_string()).or_default().push(row),
+            Some(code) => self
+                .truth
+                .errors
+                .entry(code.to_string())
+                .or_default()
+                .push(row),
             None => {
                 self.truth.valid += 1;
                 if self.valid_rows.len() < 10_000 {
@@ -339,8 +404,34 @@ impl<'a> RosterGenerator<'a> {
     }
 }
 
-const HEADERS: [&str; 12] = ["序号", "镇街", "姓名", "性别", "年龄", "身份证号码", "残疾证号", "残疾等级", "家庭住址", "监护人", "监护人电话", "备注"];
-const HEADERS_ALT: [&str; 12] = ["序号", "乡镇（街道）", "姓 名", "性别", "年龄", "公民身份号码", "残疾证号码", "残疾等级", "现住址", "监护人姓名", "联系电话", "备注"];
+const HEADERS: [&str; 12] = [
+    "序号",
+    "镇街",
+    "姓名",
+    "性别",
+    "年龄",
+    "身份证号码",
+    "残疾证号",
+    "残疾等级",
+    "家庭住址",
+    "监护人",
+    "监护人电话",
+    "备注",
+];
+const HEADERS_ALT: [&str; 12] = [
+    "序号",
+    "乡镇（街道）",
+    "姓 名",
+    "性别",
+    "年龄",
+    "公民身份号码",
+    "残疾证号码",
+    "残疾等级",
+    "现住址",
+    "监护人姓名",
+    "联系电话",
+    "备注",
+];
 
 /// Write a generated roster to `out` (.xlsx or .csv by extension). Returns the truth.
 pub fn write_roster(
@@ -355,13 +446,20 @@ pub fn write_roster(
     let headers = if alt_header { HEADERS_ALT } else { HEADERS };
     let title = format!("{}精神障碍患者花名册", county.name);
     let unit = format!("填报单位：{}民政局", county.name);
-    let ext = out.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+    let ext = out
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or("")
+        .to_ascii_lowercase();
     let blank_every = if opts.messy { 997 } else { u64::MAX };
     match ext.as_str() {
         "xlsx" => {
             let mut wb = Workbook::new();
             let ws = wb.add_worksheet_with_constant_memory()?;
-            let tf = Format::new().set_bold().set_font_size(16).set_align(FormatAlign::Center);
+            let tf = Format::new()
+                .set_bold()
+                .set_font_size(16)
+                .set_align(FormatAlign::Center);
             ws.merge_range(0, 0, 0, 11, &title, &tf)?;
             ws.write_string(1, 0, &unit)?;
             for (c, h) in headers.iter().enumerate() {
@@ -376,34 +474,41 @@ pub fn write_roster(
                 ws.write_number(r, 0, (i + 1) as f64)?;
                 for (c, v) in row.cells.iter().enumerate().skip(1) {
                     if c == 5
-                        && let Some(n) = row.id_as_number {
-                            ws.write_number(r, 5, n)?;
-                            continue;
-                        }
+                        && let Some(n) = row.id_as_number
+                    {
+                        ws.write_number(r, 5, n)?;
+                        continue;
+                    }
                     if c == 4
-                        && let Ok(n) = v.parse::<f64>() {
-                            ws.write_number(r, 4, n)?;
-                            continue;
-                        }
+                        && let Ok(n) = v.parse::<f64>()
+                    {
+                        ws.write_number(r, 4, n)?;
+                        continue;
+                    }
                     if !v.is_empty() {
                         ws.write_string(r, c as u16, v)?;
                     }
                 }
                 r += 1;
                 if let Some(p) = progress
-                    && i % 10_000 == 0 {
-                        p(i);
-                    }
+                    && i % 10_000 == 0
+                {
+                    p(i);
+                }
             }
             ws.write_string(r, 0, "合计")?;
             ws.write_string(r, 1, format!("{} 人", opts.rows))?;
             ws.write_string(r + 2, 0, "填表人：")?;
             ws.write_string(r + 2, 4, "联系电话：")?;
-            wb.save(out).with_context(|| format!("cannot write {}", out.display()))?;
+            wb.save(out)
+                .with_context(|| format!("cannot write {}", out.display()))?;
         }
         "csv" => {
-            let f = std::fs::File::create(out).with_context(|| format!("cannot write {}", out.display()))?;
-            let mut w = csv::WriterBuilder::new().flexible(true).from_writer(std::io::BufWriter::new(f));
+            let f = std::fs::File::create(out)
+                .with_context(|| format!("cannot write {}", out.display()))?;
+            let mut w = csv::WriterBuilder::new()
+                .flexible(true)
+                .from_writer(std::io::BufWriter::new(f));
             w.write_record([title.as_str()])?;
             w.write_record([unit.as_str()])?;
             w.write_record(headers)?;
@@ -418,9 +523,10 @@ pub fn write_roster(
                 w.write_record(&row.cells)?;
                 line += 1;
                 if let Some(p) = progress
-                    && i % 10_000 == 0 {
-                        p(i);
-                    }
+                    && i % 10_000 == 0
+                {
+                    p(i);
+                }
             }
             w.write_record(["合计", &format!("{} 人", opts.rows)])?;
             w.write_record(["填表人：", "", "", "", "联系电话："])?;

@@ -38,10 +38,20 @@ pub struct Saved {
 }
 
 fn field_error(field: &'static str, code: &str, args: &[(&str, &str)]) -> RowError {
-    let column = roster::ROSTER_COLUMNS.iter().find(|c| c.key == field).map_or(field, |c| c.label_zh).to_string();
+    let column = roster::ROSTER_COLUMNS
+        .iter()
+        .find(|c| c.key == field)
+        .map_or(field, |c| c.label_zh)
+        .to_string();
     let mut all: Vec<(&str, &str)> = vec![("column", column.as_str())];
     all.extend_from_slice(args);
-    RowError { row: 0, field, code: code.to_string(), message: messages::render(code, &all), column }
+    RowError {
+        row: 0,
+        field,
+        code: code.to_string(),
+        message: messages::render(code, &all),
+        column,
+    }
 }
 
 /// The region whose townships a form may name: the caller's own region (a county, a city or a
@@ -61,23 +71,49 @@ pub async fn create(
     today: NaiveDate,
     values: &(dyn Fn(&str) -> Option<String> + Sync),
 ) -> Result<Saved, EntryError> {
-    let region = entry_region(tree, scope).ok_or_else(|| EntryError::Invalid(vec![field_error("township", "entry-region-too-low", &[])]))?;
-    let record = roster::validate_entry(tree, region, today, values).map_err(EntryError::Invalid)?;
+    let region = entry_region(tree, scope).ok_or_else(|| {
+        EntryError::Invalid(vec![field_error("township", "entry-region-too-low", &[])])
+    })?;
+    let record =
+        roster::validate_entry(tree, region, today, values).map_err(EntryError::Invalid)?;
     let mut tx = db.begin().await?;
-    let lookup = persons::lookup_id_numbers(&mut tx, scope, &[record.data.id_number.as_str()]).await?;
+    let lookup =
+        persons::lookup_id_numbers(&mut tx, scope, &[record.data.id_number.as_str()]).await?;
     if let Some(existing) = lookup.inside.values().next() {
         let id = existing.id.to_string();
-        return Err(EntryError::Invalid(vec![field_error("id_number", "entry-person-exists", &[("id", &id)])]));
+        return Err(EntryError::Invalid(vec![field_error(
+            "id_number",
+            "entry-person-exists",
+            &[("id", &id)],
+        )]));
     }
     if !lookup.elsewhere.is_empty() {
-        return Err(EntryError::Invalid(vec![field_error("id_number", "entry-outside-scope", &[])]));
+        return Err(EntryError::Invalid(vec![field_error(
+            "id_number",
+            "entry-outside-scope",
+            &[],
+        )]));
     }
     let cs = store::open_change_set(&mut tx, actor, "网页录入", "web-create").await?;
-    let ids = persons::insert_many(&mut tx, scope, (cs, today), std::slice::from_ref(&record)).await?;
-    let Some(&person_id) = ids.first() else { return Err(EntryError::Db(anyhow::anyhow!("insert returned no id"))) };
-    audit::record(&mut tx, actor, "person.create", Some(Target::person(person_id)), serde_json::json!({"change_set": cs})).await?;
+    let ids =
+        persons::insert_many(&mut tx, scope, (cs, today), std::slice::from_ref(&record)).await?;
+    let Some(&person_id) = ids.first() else {
+        return Err(EntryError::Db(anyhow::anyhow!("insert returned no id")));
+    };
+    audit::record(
+        &mut tx,
+        actor,
+        "person.create",
+        Some(Target::person(person_id)),
+        serde_json::json!({"change_set": cs}),
+    )
+    .await?;
     tx.commit().await?;
-    Ok(Saved { person_id, created: true, changed: 0 })
+    Ok(Saved {
+        person_id,
+        created: true,
+        changed: 0,
+    })
 }
 
 /// Correct a person's record from form values. The ID number is the record's key and is not
@@ -92,22 +128,43 @@ pub async fn update(
     person_id: i64,
     values: &(dyn Fn(&str) -> Option<String> + Sync),
 ) -> Result<Saved, EntryError> {
-    let region = entry_region(tree, scope).ok_or_else(|| EntryError::Invalid(vec![field_error("township", "entry-region-too-low", &[])]))?;
+    let region = entry_region(tree, scope).ok_or_else(|| {
+        EntryError::Invalid(vec![field_error("township", "entry-region-too-low", &[])])
+    })?;
     let mut tx = db.begin().await?;
     // Read without a read audit: the edit itself is audited below, with what changed.
-    let Some(old) = persons::get_unaudited(&mut tx, scope, person_id).await? else { return Err(EntryError::NotFound) };
+    let Some(old) = persons::get_unaudited(&mut tx, scope, person_id).await? else {
+        return Err(EntryError::NotFound);
+    };
     let stored_id = old.record.data.id_number.clone();
-    let with_id = |k: &str| if k == "id_number" { Some(stored_id.clone()) } else { values(k) };
-    let entered = roster::validate_entry(tree, region, today, &with_id).map_err(EntryError::Invalid)?;
+    let with_id = |k: &str| {
+        if k == "id_number" {
+            Some(stored_id.clone())
+        } else {
+            values(k)
+        }
+    };
+    let entered =
+        roster::validate_entry(tree, region, today, &with_id).map_err(EntryError::Invalid)?;
     let new = roster::overlay(&old.record, &entered);
     let changes: Vec<FieldChange> = registry::diff(&old.record, &new, ROSTER_FIELDS, false);
     if !changes.is_empty() {
         let cs = store::open_change_set(&mut tx, actor, "网页修改", "web-edit").await?;
         persons::update_fields(&mut tx, scope, cs, person_id, &new, &changes).await?;
         let fields: Vec<&str> = changes.iter().map(|c| c.field).collect();
-        audit::record(&mut tx, actor, "person.update", Some(Target::person(person_id)), serde_json::json!({"change_set": cs, "fields": fields}))
-            .await?;
+        audit::record(
+            &mut tx,
+            actor,
+            "person.update",
+            Some(Target::person(person_id)),
+            serde_json::json!({"change_set": cs, "fields": fields}),
+        )
+        .await?;
     }
     tx.commit().await?;
-    Ok(Saved { person_id, created: false, changed: changes.len() })
+    Ok(Saved {
+        person_id,
+        created: false,
+        changed: changes.len(),
+    })
 }

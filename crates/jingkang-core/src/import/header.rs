@@ -51,7 +51,9 @@ pub struct ColumnMap {
 
 impl ColumnMap {
     pub fn col(&self, spec_index: usize) -> Option<usize> {
-        self.columns.get(spec_index).and_then(|c| c.as_ref().map(|(i, _)| *i))
+        self.columns
+            .get(spec_index)
+            .and_then(|c| c.as_ref().map(|(i, _)| *i))
     }
     /// The header text as written in the file (for error messages), or the label.
     pub fn header_text(&self, specs: &[ColumnSpec], spec_index: usize) -> String {
@@ -65,7 +67,9 @@ impl ColumnMap {
             .cells
             .iter()
             .zip(&self.header_texts)
-            .filter(|(c, h)| !h.is_empty() && c.as_text().is_some_and(|t| normalise_header(t) == **h))
+            .filter(|(c, h)| {
+                !h.is_empty() && c.as_text().is_some_and(|t| normalise_header(t) == **h)
+            })
             .count();
         matches >= MIN_MATCHES
     }
@@ -83,9 +87,10 @@ fn match_row(specs: &[ColumnSpec], row: &RawRow) -> Vec<Option<(usize, String)>>
             continue;
         }
         if let Some(si) = specs.iter().position(|s| s.aliases.contains(&h.as_str()))
-            && found[si].is_none() {
-                found[si] = Some((ci, raw.trim().to_string()));
-            }
+            && found[si].is_none()
+        {
+            found[si] = Some((ci, raw.trim().to_string()));
+        }
     }
     found
 }
@@ -97,10 +102,17 @@ pub fn detect(specs: &[ColumnSpec], row: &RawRow) -> Option<ColumnMap> {
     }
     let columns = match_row(specs, row);
     let n = columns.iter().filter(|c| c.is_some()).count();
-    let required_ok = specs.iter().zip(&columns).all(|(s, c)| !s.required || c.is_some());
+    let required_ok = specs
+        .iter()
+        .zip(&columns)
+        .all(|(s, c)| !s.required || c.is_some());
     (n >= MIN_MATCHES && required_ok).then(|| ColumnMap {
         header_row: row.number,
-        header_texts: row.cells.iter().map(|c| normalise_header(&c.text())).collect(),
+        header_texts: row
+            .cells
+            .iter()
+            .map(|c| normalise_header(&c.text()))
+            .collect(),
         columns,
     })
 }
@@ -108,7 +120,10 @@ pub fn detect(specs: &[ColumnSpec], row: &RawRow) -> Option<ColumnMap> {
 /// The best near-miss among the rows seen, to explain why no header was found: the required columns
 /// it lacks.
 pub fn missing_required(specs: &[ColumnSpec], rows: &[RawRow]) -> Vec<&'static str> {
-    let best = rows.iter().map(|r| match_row(specs, r)).max_by_key(|c| c.iter().filter(|x| x.is_some()).count());
+    let best = rows
+        .iter()
+        .map(|r| match_row(specs, r))
+        .max_by_key(|c| c.iter().filter(|x| x.is_some()).count());
     match best {
         Some(cols) if cols.iter().any(|c| c.is_some()) => specs
             .iter()
@@ -116,7 +131,11 @@ pub fn missing_required(specs: &[ColumnSpec], rows: &[RawRow]) -> Vec<&'static s
             .filter(|(s, c)| s.required && c.is_none())
             .map(|(s, _)| s.label_zh)
             .collect(),
-        _ => specs.iter().filter(|s| s.required).map(|s| s.label_zh).collect(),
+        _ => specs
+            .iter()
+            .filter(|s| s.required)
+            .map(|s| s.label_zh)
+            .collect(),
     }
 }
 
@@ -125,21 +144,53 @@ mod tests {
     use super::*;
 
     static SPECS: &[ColumnSpec] = &[
-        ColumnSpec { key: "name", label_zh: "姓名", aliases: &["姓名"], required: true },
-        ColumnSpec { key: "id", label_zh: "身份证号", aliases: &["身份证号", "身份证号码"], required: true },
-        ColumnSpec { key: "sex", label_zh: "性别", aliases: &["性别"], required: false },
-        ColumnSpec { key: "town", label_zh: "镇街", aliases: &["镇街", "乡镇(街道)"], required: true },
+        ColumnSpec {
+            key: "name",
+            label_zh: "姓名",
+            aliases: &["姓名"],
+            required: true,
+        },
+        ColumnSpec {
+            key: "id",
+            label_zh: "身份证号",
+            aliases: &["身份证号", "身份证号码"],
+            required: true,
+        },
+        ColumnSpec {
+            key: "sex",
+            label_zh: "性别",
+            aliases: &["性别"],
+            required: false,
+        },
+        ColumnSpec {
+            key: "town",
+            label_zh: "镇街",
+            aliases: &["镇街", "乡镇(街道)"],
+            required: true,
+        },
     ];
 
     fn row(n: u32, cells: &[&str]) -> RawRow {
-        RawRow { number: n, cells: cells.iter().map(|s| Cell::Text((*s).into())).collect() }
+        RawRow {
+            number: n,
+            cells: cells.iter().map(|s| Cell::Text((*s).into())).collect(),
+        }
     }
 
     #[test]
     fn finds_header_with_variants_and_notes() {
         let title = row(1, &["万盛经开区XX镇精神障碍患者花名册"]);
         assert!(detect(SPECS, &title).is_none());
-        let h = row(3, &["序号", "乡镇（街道）", "姓 名", "性别", "身份证号码*（必填）"]);
+        let h = row(
+            3,
+            &[
+                "序号",
+                "乡镇（街道）",
+                "姓 名",
+                "性别",
+                "身份证号码*（必填）",
+            ],
+        );
         let m = detect(SPECS, &h).expect("header");
         assert_eq!(m.col(0), Some(2));
         assert_eq!(m.col(1), Some(4));

@@ -14,7 +14,9 @@ use chrono::NaiveDate;
 
 use super::header::{self, ColumnMap, ColumnSpec};
 use super::sheet::{Cell, RawRow, ReadError, RowStream};
-use crate::domain::{DisabilityCategory, DisabilityCertificate, DisabilityGrade, IdNumber, PersonName, Phone, Sex};
+use crate::domain::{
+    DisabilityCategory, DisabilityCertificate, DisabilityGrade, IdNumber, PersonName, Phone, Sex,
+};
 use crate::messages;
 use crate::regions::{Level, Region, RegionTree, Scope, TownshipMatch, resolve_township_among};
 use crate::registry::{self, FieldChange, Guardian, PersonData, PersonWithGuardian};
@@ -23,24 +25,61 @@ use crate::store::{self, Actor, Db, Tx, persons};
 
 /// The roster's columns (附件3) and the header texts found in real files.
 pub static ROSTER_COLUMNS: &[ColumnSpec] = &[
-    ColumnSpec { key: "seq", label_zh: "序号", aliases: &["序号", "编号"], required: false },
+    ColumnSpec {
+        key: "seq",
+        label_zh: "序号",
+        aliases: &["序号", "编号"],
+        required: false,
+    },
     ColumnSpec {
         key: "township",
         label_zh: "镇街",
         aliases: &[
-            "镇街", "街镇", "乡镇(街道)", "乡镇街道", "乡镇/街道", "街道(镇)", "镇(街道)", "镇(街)", "所属镇街",
-            "所属乡镇(街道)", "乡镇", "街道", "镇街名称",
+            "镇街",
+            "街镇",
+            "乡镇(街道)",
+            "乡镇街道",
+            "乡镇/街道",
+            "街道(镇)",
+            "镇(街道)",
+            "镇(街)",
+            "所属镇街",
+            "所属乡镇(街道)",
+            "乡镇",
+            "街道",
+            "镇街名称",
         ],
         required: true,
     },
-    ColumnSpec { key: "name", label_zh: "姓名", aliases: &["姓名", "患者姓名", "服务对象姓名"], required: true },
-    ColumnSpec { key: "sex", label_zh: "性别", aliases: &["性别"], required: false },
-    ColumnSpec { key: "age", label_zh: "年龄", aliases: &["年龄"], required: false },
+    ColumnSpec {
+        key: "name",
+        label_zh: "姓名",
+        aliases: &["姓名", "患者姓名", "服务对象姓名"],
+        required: true,
+    },
+    ColumnSpec {
+        key: "sex",
+        label_zh: "性别",
+        aliases: &["性别"],
+        required: false,
+    },
+    ColumnSpec {
+        key: "age",
+        label_zh: "年龄",
+        aliases: &["年龄"],
+        required: false,
+    },
     ColumnSpec {
         key: "id_number",
         label_zh: "身份证号",
         aliases: &[
-            "身份证号", "身份证号码", "公民身份号码", "公民身份证号码", "居民身份证号", "居民身份证号码", "身份证",
+            "身份证号",
+            "身份证号码",
+            "公民身份号码",
+            "公民身份证号码",
+            "居民身份证号",
+            "居民身份证号码",
+            "身份证",
             "证件号码",
         ],
         required: true,
@@ -48,7 +87,13 @@ pub static ROSTER_COLUMNS: &[ColumnSpec] = &[
     ColumnSpec {
         key: "certificate",
         label_zh: "残疾证号",
-        aliases: &["残疾证号", "残疾证号码", "残疾人证号", "残疾人证号码", "残疾证"],
+        aliases: &[
+            "残疾证号",
+            "残疾证号码",
+            "残疾人证号",
+            "残疾人证号码",
+            "残疾证",
+        ],
         required: false,
     },
     ColumnSpec {
@@ -60,17 +105,42 @@ pub static ROSTER_COLUMNS: &[ColumnSpec] = &[
     ColumnSpec {
         key: "address",
         label_zh: "家庭住址",
-        aliases: &["家庭住址", "现住址", "居住地址", "现居住地址", "家庭地址", "住址", "现居住地"],
+        aliases: &[
+            "家庭住址",
+            "现住址",
+            "居住地址",
+            "现居住地址",
+            "家庭地址",
+            "住址",
+            "现居住地",
+        ],
         required: false,
     },
-    ColumnSpec { key: "guardian", label_zh: "监护人", aliases: &["监护人", "监护人姓名"], required: false },
+    ColumnSpec {
+        key: "guardian",
+        label_zh: "监护人",
+        aliases: &["监护人", "监护人姓名"],
+        required: false,
+    },
     ColumnSpec {
         key: "guardian_phone",
         label_zh: "监护人电话",
-        aliases: &["监护人电话", "监护人联系电话", "监护人手机", "联系电话", "电话", "联系方式"],
+        aliases: &[
+            "监护人电话",
+            "监护人联系电话",
+            "监护人手机",
+            "联系电话",
+            "电话",
+            "联系方式",
+        ],
         required: false,
     },
-    ColumnSpec { key: "notes", label_zh: "备注", aliases: &["备注"], required: false },
+    ColumnSpec {
+        key: "notes",
+        label_zh: "备注",
+        aliases: &["备注"],
+        required: false,
+    },
 ];
 
 const C_TOWNSHIP: usize = 1;
@@ -193,8 +263,12 @@ impl ImportError {
     /// The Chinese message for the user.
     pub fn message_zh(&self) -> String {
         match self {
-            ImportError::NoHeader(cols) => messages::render("header-not-found", &[("columns", &cols.join("、"))]),
-            ImportError::UnknownCounty(c) | ImportError::NotACounty(c) => messages::render(self.code(), &[("code", c)]),
+            ImportError::NoHeader(cols) => {
+                messages::render("header-not-found", &[("columns", &cols.join("、"))])
+            }
+            ImportError::UnknownCounty(c) | ImportError::NotACounty(c) => {
+                messages::render(self.code(), &[("code", c)])
+            }
             ImportError::Read(ReadError::UnsupportedType(ext)) => {
                 messages::render("file-type-unsupported", &[("ext", ext)])
             }
@@ -228,7 +302,13 @@ fn err(ctx: &Ctx, row: u32, col: usize, code: &str, extra: &[(&str, &str)]) -> R
     let column = ctx.map.header_text(ROSTER_COLUMNS, col);
     let mut args: Vec<(&str, &str)> = vec![("column", column.as_str())];
     args.extend_from_slice(extra);
-    RowError { row, field: ROSTER_COLUMNS[col].key, column: column.clone(), code: code.to_string(), message: messages::render(code, &args) }
+    RowError {
+        row,
+        field: ROSTER_COLUMNS[col].key,
+        column: column.clone(),
+        code: code.to_string(),
+        message: messages::render(code, &args),
+    }
 }
 
 fn cell<'r>(ctx: &Ctx, raw: &'r RawRow, col: usize) -> &'r Cell {
@@ -255,10 +335,29 @@ fn text(ctx: &Ctx, raw: &RawRow, col: usize) -> Option<String> {
 /// ordinary data rows (no allocation unless a cell starts like a marker).
 fn is_footer_or_noise(ctx: &Ctx, raw: &RawRow) -> bool {
     const MARKERS: &[&str] = &[
-        "合计", "总计", "小计", "填表人", "填报人", "审核人", "负责人", "单位负责人", "分管负责人", "填表日期",
-        "填报日期", "制表", "联系电话：", "联系电话:", "填报单位", "说明", "填表说明", "注：", "注:",
+        "合计",
+        "总计",
+        "小计",
+        "填表人",
+        "填报人",
+        "审核人",
+        "负责人",
+        "单位负责人",
+        "分管负责人",
+        "填表日期",
+        "填报日期",
+        "制表",
+        "联系电话：",
+        "联系电话:",
+        "填报单位",
+        "说明",
+        "填表说明",
+        "注：",
+        "注:",
     ];
-    const FIRST_CHARS: &[char] = &['合', '总', '小', '填', '审', '负', '单', '分', '制', '联', '说', '注'];
+    const FIRST_CHARS: &[char] = &[
+        '合', '总', '小', '填', '审', '负', '单', '分', '制', '联', '说', '注',
+    ];
     for c in raw.cells.iter().take(4) {
         let Some(t) = c.as_text() else { continue };
         if t.starts_with(FIRST_CHARS) {
@@ -270,27 +369,47 @@ fn is_footer_or_noise(ctx: &Ctx, raw: &RawRow) -> bool {
     }
     // A repeated header has header text in the name column.
     if let Some(ci) = ctx.map.col(C_NAME) {
-        let name_header = ctx.map.header_texts.get(ci).map(String::as_str).unwrap_or("");
-        if raw.get(ci).as_text().is_some_and(|t| super::header::normalise_header(t) == name_header)
+        let name_header = ctx
+            .map
+            .header_texts
+            .get(ci)
+            .map(String::as_str)
+            .unwrap_or("");
+        if raw
+            .get(ci)
+            .as_text()
+            .is_some_and(|t| super::header::normalise_header(t) == name_header)
             && ctx.map.is_repeated_header(raw)
         {
             return true;
         }
     }
     // A row of column numbers 1, 2, 3, … under the header.
-    let first_is_one = matches!(raw.get(0), Cell::Number(n) if *n == 1.0) || raw.get(0).as_text() == Some("1");
+    let first_is_one =
+        matches!(raw.get(0), Cell::Number(n) if *n == 1.0) || raw.get(0).as_text() == Some("1");
     if first_is_one {
-        let nums: Vec<String> = raw.cells.iter().filter(|c| !c.is_blank()).map(|c| c.text().into_owned()).collect();
-        return nums.len() >= 3 && nums.iter().enumerate().all(|(i, t)| *t == (i + 1).to_string());
+        let nums: Vec<String> = raw
+            .cells
+            .iter()
+            .filter(|c| !c.is_blank())
+            .map(|c| c.text().into_owned())
+            .collect();
+        return nums.len() >= 3
+            && nums
+                .iter()
+                .enumerate()
+                .all(|(i, t)| *t == (i + 1).to_string());
     }
     false
 }
 
 /// A pre-numbered template row: only 序号 (or 年龄) filled, every personal column empty.
 fn is_template_row(ctx: &Ctx, raw: &RawRow) -> bool {
-    [C_TOWNSHIP, C_NAME, C_SEX, C_ID, C_CERT, C_GRADE, C_ADDRESS, C_GUARDIAN, C_GPHONE, C_NOTES]
-        .iter()
-        .all(|&c| cell(ctx, raw, c).is_blank())
+    [
+        C_TOWNSHIP, C_NAME, C_SEX, C_ID, C_CERT, C_GRADE, C_ADDRESS, C_GUARDIAN, C_GPHONE, C_NOTES,
+    ]
+    .iter()
+    .all(|&c| cell(ctx, raw, c).is_blank())
 }
 
 fn resolve_township(ctx: &mut Ctx, written: &str) -> Result<String, &'static str> {
@@ -340,9 +459,16 @@ fn validate(ctx: &mut Ctx, raw: &RawRow) -> Result<RosterRow, Vec<RowError>> {
         Some(t) => match Sex::parse(&t) {
             Ok(s) => {
                 if let Some(id) = &id
-                    && id.sex() != s {
-                        errors.push(err(ctx, row, C_SEX, "sex-id-mismatch", &[("id_sex", id.sex().label_zh())]));
-                    }
+                    && id.sex() != s
+                {
+                    errors.push(err(
+                        ctx,
+                        row,
+                        C_SEX,
+                        "sex-id-mismatch",
+                        &[("id_sex", id.sex().label_zh())],
+                    ));
+                }
                 Some(s)
             }
             Err(e) => {
@@ -361,7 +487,13 @@ fn validate(ctx: &mut Ctx, raw: &RawRow) -> Result<RosterRow, Vec<RowError>> {
             Ok(code) => Some(code),
             Err(code) => {
                 let county = ctx.county_name.clone();
-                errors.push(err(ctx, row, C_TOWNSHIP, code, &[("value", &t), ("county", &county)]));
+                errors.push(err(
+                    ctx,
+                    row,
+                    C_TOWNSHIP,
+                    code,
+                    &[("value", &t), ("county", &county)],
+                ));
                 None
             }
         },
@@ -373,9 +505,16 @@ fn validate(ctx: &mut Ctx, raw: &RawRow) -> Result<RosterRow, Vec<RowError>> {
         Some(t) => match DisabilityGrade::parse_text(&t) {
             Ok((cat, grade)) => {
                 if let Some(cat) = cat
-                    && !cat.is_registry_category() {
-                        errors.push(err(ctx, row, C_GRADE, "certificate-not-mental", &[("category", cat.label_zh())]));
-                    }
+                    && !cat.is_registry_category()
+                {
+                    errors.push(err(
+                        ctx,
+                        row,
+                        C_GRADE,
+                        "certificate-not-mental",
+                        &[("category", cat.label_zh())],
+                    ));
+                }
                 Some((cat, grade))
             }
             Err(e) => {
@@ -387,7 +526,13 @@ fn validate(ctx: &mut Ctx, raw: &RawRow) -> Result<RosterRow, Vec<RowError>> {
     let certificate = match cell(ctx, raw, C_CERT) {
         c if c.is_blank() => None,
         Cell::Number(_) => {
-            errors.push(err(ctx, row, C_CERT, "certificate-not-text-precision-lost", &[]));
+            errors.push(err(
+                ctx,
+                row,
+                C_CERT,
+                "certificate-not-text-precision-lost",
+                &[],
+            ));
             None
         }
         // When the ID itself is wrong, the certificate (which repeats it) is not checked: one root
@@ -401,15 +546,16 @@ fn validate(ctx: &mut Ctx, raw: &RawRow) -> Result<RosterRow, Vec<RowError>> {
             match parsed {
                 Ok(cert) => {
                     if let Some((_, g)) = grade_text
-                        && g != cert.grade() {
-                            errors.push(err(
-                                ctx,
-                                row,
-                                C_GRADE,
-                                "certificate-grade-mismatch",
-                                &[("grade", cert.grade().label_zh())],
-                            ));
-                        }
+                        && g != cert.grade()
+                    {
+                        errors.push(err(
+                            ctx,
+                            row,
+                            C_GRADE,
+                            "certificate-grade-mismatch",
+                            &[("grade", cert.grade().label_zh())],
+                        ));
+                    }
                     Some(cert)
                 }
                 Err(e) => {
@@ -478,7 +624,10 @@ fn validate(ctx: &mut Ctx, raw: &RawRow) -> Result<RosterRow, Vec<RowError>> {
         notes: text(ctx, raw, C_NOTES),
         ..Default::default()
     };
-    Ok(RosterRow { row, record: PersonWithGuardian { data, guardian } })
+    Ok(RosterRow {
+        row,
+        record: PersonWithGuardian { data, guardian },
+    })
 }
 
 /// The cells of a row by column key, as written.
@@ -490,13 +639,20 @@ fn rejected_row(ctx: &Ctx, raw: &RawRow) -> RejectedRow {
         .filter(|(i, _)| *i != C_AGE)
         .map(|(i, spec)| (spec.key, cell(ctx, raw, i).text().trim().to_string()))
         .collect();
-    RejectedRow { row: raw.number, values }
+    RejectedRow {
+        row: raw.number,
+        values,
+    }
 }
 
 /// The keys of the roster columns a hand-entry form has, in form order (序号 and 年龄 are not
 /// entered: the age derives from the ID number).
 pub fn entry_keys() -> impl Iterator<Item = &'static ColumnSpec> {
-    ROSTER_COLUMNS.iter().enumerate().filter(|(i, _)| *i != 0 && *i != C_AGE).map(|(_, s)| s)
+    ROSTER_COLUMNS
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != 0 && *i != C_AGE)
+        .map(|(_, s)| s)
 }
 
 /// Validate one record entered by hand (a form), with exactly the rules and Chinese messages of
@@ -514,12 +670,20 @@ pub fn validate_entry(
         .collect();
     let map = ColumnMap {
         header_row: 0,
-        columns: ROSTER_COLUMNS.iter().enumerate().map(|(i, s)| Some((i, s.label_zh.to_string()))).collect(),
+        columns: ROSTER_COLUMNS
+            .iter()
+            .enumerate()
+            .map(|(i, s)| Some((i, s.label_zh.to_string())))
+            .collect(),
         header_texts: Vec::new(),
     };
     let mut ctx = Ctx {
         county_name: region.name.clone(),
-        townships: tree.townships_under(&region.code).into_iter().cloned().collect(),
+        townships: tree
+            .townships_under(&region.code)
+            .into_iter()
+            .cloned()
+            .collect(),
         map,
         today,
         township_cache: HashMap::new(),
@@ -537,11 +701,20 @@ pub(crate) fn overlay(old: &PersonWithGuardian, new: &PersonWithGuardian) -> Per
     macro_rules! keep_or_set {
         ($($f:ident),*) => { $( if n.$f.is_some() { d.$f = n.$f.clone(); } )* };
     }
-    keep_or_set!(residence_address, disability_certificate, disability_category, disability_grade, notes);
+    keep_or_set!(
+        residence_address,
+        disability_certificate,
+        disability_category,
+        disability_grade,
+        notes
+    );
     if let Some(g) = &new.guardian {
         let mut merged = match &old.guardian {
             Some(og) if og.name == g.name => og.clone(),
-            _ => Guardian { name: g.name.clone(), ..Default::default() },
+            _ => Guardian {
+                name: g.name.clone(),
+                ..Default::default()
+            },
         };
         if g.phone.is_some() {
             merged.phone = g.phone.clone();
@@ -559,9 +732,13 @@ pub async fn import_roster(
     path: &Path,
     opts: &ImportOptions<'_>,
 ) -> Result<ImportReport, ImportError> {
-    let county = tree.get(opts.county).ok_or_else(|| ImportError::UnknownCounty(opts.county.to_string()))?;
+    let county = tree
+        .get(opts.county)
+        .ok_or_else(|| ImportError::UnknownCounty(opts.county.to_string()))?;
     // A county (or city) roster, or one township's part of it (a township clerk's import).
-    if !matches!(county.level, Level::County | Level::City | Level::Township) || tree.townships_under(&county.code).is_empty() {
+    if !matches!(county.level, Level::County | Level::City | Level::Township)
+        || tree.townships_under(&county.code).is_empty()
+    {
         return Err(ImportError::NotACounty(opts.county.to_string()));
     }
     let scope = Scope::of(county);
@@ -576,18 +753,34 @@ pub async fn import_roster(
                     break m;
                 }
                 if row.number > header::MAX_HEADER_ROW {
-                    return Err(ImportError::NoHeader(header::missing_required(ROSTER_COLUMNS, &before)));
+                    return Err(ImportError::NoHeader(header::missing_required(
+                        ROSTER_COLUMNS,
+                        &before,
+                    )));
                 }
                 before.push(row);
             }
             Some(Err(e)) => return Err(e.into()),
-            None => return Err(ImportError::NoHeader(header::missing_required(ROSTER_COLUMNS, &before))),
+            None => {
+                return Err(ImportError::NoHeader(header::missing_required(
+                    ROSTER_COLUMNS,
+                    &before,
+                )));
+            }
         }
     };
-    let mut report = ImportReport { dry_run: opts.dry_run, header_row: map.header_row, ..Default::default() };
+    let mut report = ImportReport {
+        dry_run: opts.dry_run,
+        header_row: map.header_row,
+        ..Default::default()
+    };
     let mut ctx = Ctx {
         county_name: county.name.clone(),
-        townships: tree.townships_under(&county.code).into_iter().cloned().collect(),
+        townships: tree
+            .townships_under(&county.code)
+            .into_iter()
+            .cloned()
+            .collect(),
         map,
         today: opts.today,
         township_cache: HashMap::new(),
@@ -596,7 +789,8 @@ pub async fn import_roster(
     // Three stages overlap: the file is read on one thread (RowStream), rows are validated on a
     // second, and batches are written here (the database works on its own thread for SQLite, on the
     // server for PostgreSQL). Bounded channels keep memory flat.
-    let (batches_tx, mut batches_rx) = tokio::sync::mpsc::channel::<Result<Validated, ReadError>>(4);
+    let (batches_tx, mut batches_rx) =
+        tokio::sync::mpsc::channel::<Result<Validated, ReadError>>(4);
     std::thread::Builder::new()
         .name("roster-validate".into())
         .spawn(move || {
@@ -628,7 +822,13 @@ pub async fn import_roster(
                 }
                 if out.rows.len() >= BATCH_ROWS {
                     let processed = out.processed;
-                    let full = std::mem::replace(&mut out, Validated { processed, ..Default::default() });
+                    let full = std::mem::replace(
+                        &mut out,
+                        Validated {
+                            processed,
+                            ..Default::default()
+                        },
+                    );
                     if batches_tx.blocking_send(Ok(full)).is_err() {
                         return; // the writer stopped, with an error it reports itself
                     }
@@ -645,8 +845,14 @@ pub async fn import_roster(
     if bulk_load {
         persons::drop_indexes_for_bulk_load(&mut tx).await?;
     }
-    let mut applier =
-        Applier { scope: &scope, opts, change_id: None, seen: HashMap::new(), creates: Vec::new(), registry_empty };
+    let mut applier = Applier {
+        scope: &scope,
+        opts,
+        change_id: None,
+        seen: HashMap::new(),
+        creates: Vec::new(),
+        registry_empty,
+    };
     // On any error below, `tx` is dropped, i.e. rolled back, and the channel closes, which stops the
     // validating thread: nothing was written.
     while let Some(msg) = batches_rx.recv().await {
@@ -676,10 +882,24 @@ pub async fn import_roster(
         // Nothing is written, but the dry run did read persons to compare them: audit that alone.
         tx.rollback().await?;
         let mut tx = db.begin().await?;
-        audit::record(&mut tx, opts.actor, "roster.import.preview", Some(Target::region(&county.code)), detail).await?;
+        audit::record(
+            &mut tx,
+            opts.actor,
+            "roster.import.preview",
+            Some(Target::region(&county.code)),
+            detail,
+        )
+        .await?;
         tx.commit().await?;
     } else {
-        audit::record(&mut tx, opts.actor, "roster.import", Some(Target::region(&county.code)), detail).await?;
+        audit::record(
+            &mut tx,
+            opts.actor,
+            "roster.import",
+            Some(Target::region(&county.code)),
+            detail,
+        )
+        .await?;
         tx.commit().await?;
     }
     Ok(report)
@@ -724,17 +944,26 @@ impl Applier<'_> {
         if let Some(id) = self.change_id {
             return Ok(id);
         }
-        let id = store::open_change_set(tx, self.opts.actor, self.opts.source, "roster-import").await?;
+        let id =
+            store::open_change_set(tx, self.opts.actor, self.opts.source, "roster-import").await?;
         self.change_id = Some(id);
         Ok(id)
     }
 
-    async fn apply(&mut self, tx: &mut Tx, rows: Vec<RosterRow>, report: &mut ImportReport) -> anyhow::Result<()> {
+    async fn apply(
+        &mut self,
+        tx: &mut Tx,
+        rows: Vec<RosterRow>,
+        report: &mut ImportReport,
+    ) -> anyhow::Result<()> {
         let mut unique = Vec::with_capacity(rows.len());
         for r in rows {
             let key = id_key(&r.record.data.id_number);
             match self.seen.get(&key) {
-                Some(&first) => report.duplicates.push(Duplicate { row: r.row, same_as_row: first }),
+                Some(&first) => report.duplicates.push(Duplicate {
+                    row: r.row,
+                    same_as_row: first,
+                }),
                 None => {
                     self.seen.insert(key, r.row);
                     unique.push(r);
@@ -744,17 +973,27 @@ impl Applier<'_> {
         if unique.is_empty() {
             return Ok(());
         }
-        let ids: Vec<&str> = unique.iter().map(|r| r.record.data.id_number.as_str()).collect();
+        let ids: Vec<&str> = unique
+            .iter()
+            .map(|r| r.record.data.id_number.as_str())
+            .collect();
         // Into an empty registry (a first load) nobody can match: skip the lookups. On SQLite the
         // transaction holds the write lock; on PostgreSQL a concurrent insert of the same ID would
         // hit the unique index and roll this import back whole.
-        let persons::IdLookup { inside: existing, elsewhere } =
-            if self.registry_empty { persons::IdLookup::default() } else { persons::lookup_id_numbers(tx, self.scope, &ids).await? };
+        let persons::IdLookup {
+            inside: existing,
+            elsewhere,
+        } = if self.registry_empty {
+            persons::IdLookup::default()
+        } else {
+            persons::lookup_id_numbers(tx, self.scope, &ids).await?
+        };
         for r in unique {
             let idn = &r.record.data.id_number;
             if let Some(old) = existing.get(idn) {
                 let new = overlay(&old.record, &r.record);
-                let changes: Vec<FieldChange> = registry::diff(&old.record, &new, ROSTER_FIELDS, false);
+                let changes: Vec<FieldChange> =
+                    registry::diff(&old.record, &new, ROSTER_FIELDS, false);
                 if changes.is_empty() {
                     report.unchanged += 1;
                 } else {
@@ -763,7 +1002,11 @@ impl Applier<'_> {
                         persons::update_fields(tx, self.scope, cs, old.id, &new, &changes).await?;
                     }
                     report.updated += 1;
-                    let who = format!("{} {}", new.data.name, registry::mask(registry::Sensitivity::Identifier, idn));
+                    let who = format!(
+                        "{} {}",
+                        new.data.name,
+                        registry::mask(registry::Sensitivity::Identifier, idn)
+                    );
                     for ch in &changes {
                         let (old_v, new_v) = ch.masked();
                         report.changes.push(ChangeLine {
@@ -807,7 +1050,12 @@ impl Applier<'_> {
         self.insert(tx, rest, report).await
     }
 
-    async fn insert(&mut self, tx: &mut Tx, rows: Vec<PersonWithGuardian>, report: &mut ImportReport) -> anyhow::Result<()> {
+    async fn insert(
+        &mut self,
+        tx: &mut Tx,
+        rows: Vec<PersonWithGuardian>,
+        report: &mut ImportReport,
+    ) -> anyhow::Result<()> {
         if rows.is_empty() {
             return Ok(());
         }

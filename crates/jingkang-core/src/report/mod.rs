@@ -64,30 +64,63 @@ pub struct Definition {
 
 static SHIPPED: &[(&str, &str)] = &[
     ("fujian2", include_str!("../../data/reports/fujian2.json")),
-    ("followup_monthly", include_str!("../../data/reports/followup_monthly.json")),
+    (
+        "followup_monthly",
+        include_str!("../../data/reports/followup_monthly.json"),
+    ),
 ];
 
 impl Definition {
     /// Parse and check a definition: unique column keys, groups of existing columns in order.
     pub fn parse(json: &str) -> anyhow::Result<Definition> {
         let d: Definition = serde_json::from_str(json).context("report definition")?;
-        ensure!(d.period == "quarter" || d.period == "month", "report {}: period {} (quarter or month)", d.code, d.period);
+        ensure!(
+            d.period == "quarter" || d.period == "month",
+            "report {}: period {} (quarter or month)",
+            d.code,
+            d.period
+        );
         let mut keys = BTreeSet::new();
         for c in &d.columns {
-            ensure!(keys.insert(c.key.as_str()), "report {}: column {} twice", d.code, c.key);
+            ensure!(
+                keys.insert(c.key.as_str()),
+                "report {}: column {} twice",
+                d.code,
+                c.key
+            );
             if let Source::Manual { manual } = &c.value {
-                ensure!(*manual, "report {}: column {}: manual must be true", d.code, c.key);
+                ensure!(
+                    *manual,
+                    "report {}: column {}: manual must be true",
+                    d.code,
+                    c.key
+                );
             }
         }
-        let grouped: Vec<&str> = d.groups.iter().flat_map(|g| g.columns.iter().map(String::as_str)).collect();
-        let order: Vec<&str> = d.columns.iter().map(|c| c.key.as_str()).filter(|k| grouped.contains(k)).collect();
-        ensure!(grouped == order, "report {}: groups must name existing columns, in order, once", d.code);
+        let grouped: Vec<&str> = d
+            .groups
+            .iter()
+            .flat_map(|g| g.columns.iter().map(String::as_str))
+            .collect();
+        let order: Vec<&str> = d
+            .columns
+            .iter()
+            .map(|c| c.key.as_str())
+            .filter(|k| grouped.contains(k))
+            .collect();
+        ensure!(
+            grouped == order,
+            "report {}: groups must name existing columns, in order, once",
+            d.code
+        );
         Ok(d)
     }
 
     /// A shipped definition by code.
     pub fn shipped(code: &str) -> anyhow::Result<Definition> {
-        let Some((_, json)) = SHIPPED.iter().find(|(c, _)| *c == code) else { bail!("no report definition {code}") };
+        let Some((_, json)) = SHIPPED.iter().find(|(c, _)| *c == code) else {
+            bail!("no report definition {code}")
+        };
         Definition::parse(json)
     }
 }
@@ -162,14 +195,25 @@ impl FrozenRow {
                 (k.clone(), v)
             })
             .collect();
-        FrozenRow { region: row.region.clone(), name: row.name.clone(), columns }
+        FrozenRow {
+            region: row.region.clone(),
+            name: row.name.clone(),
+            columns,
+        }
     }
 }
 
 impl Frozen {
     /// The figures of `report` with the hand-entered ones (`manual`, by column) in every row.
     pub fn of(report: &Report, manual: &BTreeMap<String, i64>) -> Frozen {
-        Frozen { rows: report.rows.iter().map(|r| FrozenRow::of(r, manual)).collect(), total: FrozenRow::of(&report.total, manual) }
+        Frozen {
+            rows: report
+                .rows
+                .iter()
+                .map(|r| FrozenRow::of(r, manual))
+                .collect(),
+            total: FrozenRow::of(&report.total, manual),
+        }
     }
 }
 
@@ -186,12 +230,22 @@ pub struct Difference {
 /// The figures of `after` that differ from `before`, row by row (rows matched by region).
 pub fn diff(before: &Frozen, after: &Frozen) -> Vec<Difference> {
     let mut out = Vec::new();
-    let pairs = after.rows.iter().map(|r| (r, before.rows.iter().find(|b| b.region == r.region))).chain([(&after.total, Some(&before.total))]);
+    let pairs = after
+        .rows
+        .iter()
+        .map(|r| (r, before.rows.iter().find(|b| b.region == r.region)))
+        .chain([(&after.total, Some(&before.total))]);
     for (row, old) in pairs {
         for (key, v) in &row.columns {
             let was = old.and_then(|o| o.columns.get(key).copied().flatten());
             if was != *v {
-                out.push(Difference { region: row.region.clone(), name: row.name.clone(), key: key.clone(), before: was, after: *v });
+                out.push(Difference {
+                    region: row.region.clone(),
+                    name: row.name.clone(),
+                    key: key.clone(),
+                    before: was,
+                    after: *v,
+                });
             }
         }
     }
@@ -213,11 +267,12 @@ pub async fn compute(
     rule: &StandardRule,
 ) -> anyhow::Result<Report> {
     let mut measured: BTreeMap<(Measure, Option<bool>), Measured> = BTreeMap::new();
-    let mut people = crate::store::report::People::wanting(def.columns.iter().flat_map(|c| match &c.value {
-        Source::Manual { .. } => vec![],
-        Source::Ratio { ratio } => ratio.to_vec(),
-        Source::Count { measure, .. } => vec![*measure],
-    }));
+    let mut people =
+        crate::store::report::People::wanting(def.columns.iter().flat_map(|c| match &c.value {
+            Source::Manual { .. } => vec![],
+            Source::Ratio { ratio } => ratio.to_vec(),
+            Source::Count { measure, .. } => vec![*measure],
+        }));
     for c in &def.columns {
         let wanted: Vec<(Measure, Option<bool>)> = match &c.value {
             Source::Manual { .. } => vec![],
@@ -226,7 +281,10 @@ pub async fn compute(
         };
         for w in wanted {
             if let std::collections::btree_map::Entry::Vacant(slot) = measured.entry(w) {
-                slot.insert(crate::store::report::measure(tx, tree, scope, w, period, rule, &mut people).await?);
+                slot.insert(
+                    crate::store::report::measure(tx, tree, scope, w, period, rule, &mut people)
+                        .await?,
+                );
             }
         }
     }
@@ -245,15 +303,24 @@ pub async fn compute(
             .map(|c| {
                 let cell = match &c.value {
                     Source::Manual { .. } => Cell::Manual(None),
-                    Source::Ratio { ratio: [n, d] } => Cell::Percent(percent(get((*n, None), town), get((*d, None), town))),
+                    Source::Ratio { ratio: [n, d] } => {
+                        Cell::Percent(percent(get((*n, None), town), get((*d, None), town)))
+                    }
                     Source::Count { measure, urban } => Cell::Count(get((*measure, *urban), town)),
                 };
                 (c.key.clone(), cell)
             })
             .collect(),
     };
-    let towns: Vec<&Region> = if region.code.len() >= 9 { vec![region] } else { tree.townships_under(&region.code) };
-    let rows = towns.iter().map(|t| row(&t.code, &t.name, Some(&t.code))).collect();
+    let towns: Vec<&Region> = if region.code.len() >= 9 {
+        vec![region]
+    } else {
+        tree.townships_under(&region.code)
+    };
+    let rows = towns
+        .iter()
+        .map(|t| row(&t.code, &t.name, Some(&t.code)))
+        .collect();
     Ok(Report {
         code: def.code.clone(),
         name: def.name.clone(),
@@ -273,20 +340,48 @@ mod tests {
     #[test]
     fn the_shipped_definition_has_eighteen_numbered_columns_in_three_groups() {
         let d = Definition::shipped("fujian2").unwrap();
-        assert_eq!(d.columns.iter().map(|c| c.key.as_str()).collect::<Vec<_>>(), (1..=18).map(|n| n.to_string()).collect::<Vec<_>>());
-        assert_eq!(d.groups.iter().map(|g| g.columns.len()).collect::<Vec<_>>(), [7, 6, 5]);
-        assert_eq!(d.columns.iter().filter(|c| matches!(c.value, Source::Manual { .. })).count(), 3);
+        assert_eq!(
+            d.columns.iter().map(|c| c.key.as_str()).collect::<Vec<_>>(),
+            (1..=18).map(|n| n.to_string()).collect::<Vec<_>>()
+        );
+        assert_eq!(
+            d.groups.iter().map(|g| g.columns.len()).collect::<Vec<_>>(),
+            [7, 6, 5]
+        );
+        assert_eq!(
+            d.columns
+                .iter()
+                .filter(|c| matches!(c.value, Source::Manual { .. }))
+                .count(),
+            3
+        );
     }
 
     #[test]
     fn a_broken_definition_is_refused() {
         let ok = include_str!("../../data/reports/fujian2.json");
-        assert!(Definition::parse(&ok.replace("\"key\": \"2\"", "\"key\": \"1\"")).is_err(), "a key twice");
-        assert!(Definition::parse(&ok.replace("\"in_registry_severe\"", "\"in_registry_weird\"")).is_err(), "an unknown measure");
-        assert!(Definition::parse(&ok.replace("[\"14\", \"15\"", "[\"15\", \"14\"")).is_err(), "groups out of order");
-        assert!(Definition::parse(&ok.replace("\"period\": \"quarter\"", "\"period\": \"year\"")).is_err());
+        assert!(
+            Definition::parse(&ok.replace("\"key\": \"2\"", "\"key\": \"1\"")).is_err(),
+            "a key twice"
+        );
+        assert!(
+            Definition::parse(&ok.replace("\"in_registry_severe\"", "\"in_registry_weird\""))
+                .is_err(),
+            "an unknown measure"
+        );
+        assert!(
+            Definition::parse(&ok.replace("[\"14\", \"15\"", "[\"15\", \"14\"")).is_err(),
+            "groups out of order"
+        );
+        assert!(
+            Definition::parse(&ok.replace("\"period\": \"quarter\"", "\"period\": \"year\""))
+                .is_err()
+        );
         let monthly = Definition::shipped("followup_monthly").unwrap();
-        assert_eq!((monthly.period.as_str(), monthly.columns.len()), ("month", 11));
+        assert_eq!(
+            (monthly.period.as_str(), monthly.columns.len()),
+            ("month", 11)
+        );
     }
 
     #[test]

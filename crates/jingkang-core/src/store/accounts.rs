@@ -59,7 +59,11 @@ pub struct User {
 
 impl std::fmt::Debug for User {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("User").field("id", &self.id).field("username", &self.username).field("role", &self.role).finish()
+        f.debug_struct("User")
+            .field("id", &self.id)
+            .field("username", &self.username)
+            .field("role", &self.role)
+            .finish()
     }
 }
 
@@ -78,7 +82,8 @@ impl User {
 impl TryFrom<UserRow> for User {
     type Error = anyhow::Error;
     fn try_from(r: UserRow) -> anyhow::Result<User> {
-        let role = Role::parse(&r.role).ok_or_else(|| anyhow::anyhow!("unknown role in users row {}", r.id))?;
+        let role = Role::parse(&r.role)
+            .ok_or_else(|| anyhow::anyhow!("unknown role in users row {}", r.id))?;
         Ok(User {
             id: r.id,
             username: r.username,
@@ -125,7 +130,12 @@ pub struct Organisation {
 }
 
 /// Create an organisation in a region. Names are unique within a region.
-pub async fn create_organisation(tx: &mut Tx, actor: &Actor, name: &str, region_code: &str) -> anyhow::Result<Result<i64, AccountError>> {
+pub async fn create_organisation(
+    tx: &mut Tx,
+    actor: &Actor,
+    name: &str,
+    region_code: &str,
+) -> anyhow::Result<Result<i64, AccountError>> {
     let name = name.trim();
     if name.is_empty() || name.chars().count() > 100 {
         return Ok(Err(AccountError("organisation-name-invalid")));
@@ -142,25 +152,42 @@ pub async fn create_organisation(tx: &mut Tx, actor: &Actor, name: &str, region_
     }
     let id: i64 = on_tx!(tx, c => sqlx::query_scalar("INSERT INTO organisations (name, region_code) VALUES ($1, $2) RETURNING id")
         .bind(name).bind(region_code).fetch_one(&mut **c).await)?;
-    audit::record(tx, actor, "organisation.create", Some(Target { kind: "organisation", id: id.to_string() }),
-        serde_json::json!({"name": name, "region": region_code})).await?;
+    audit::record(
+        tx,
+        actor,
+        "organisation.create",
+        Some(Target {
+            kind: "organisation",
+            id: id.to_string(),
+        }),
+        serde_json::json!({"name": name, "region": region_code}),
+    )
+    .await?;
     Ok(Ok(id))
 }
 
 /// All organisations, by region and name.
 pub async fn list_organisations(tx: &mut Tx) -> anyhow::Result<Vec<Organisation>> {
-    Ok(on_tx!(tx, c => sqlx::query_as("SELECT id, name, region_code FROM organisations ORDER BY region_code, name")
-        .fetch_all(&mut **c).await)?)
+    Ok(
+        on_tx!(tx, c => sqlx::query_as("SELECT id, name, region_code FROM organisations ORDER BY region_code, name")
+        .fetch_all(&mut **c).await)?,
+    )
 }
 
 pub async fn get_organisation(tx: &mut Tx, id: i64) -> anyhow::Result<Option<Organisation>> {
-    Ok(on_tx!(tx, c => sqlx::query_as("SELECT id, name, region_code FROM organisations WHERE id = $1")
-        .bind(id).fetch_optional(&mut **c).await)?)
+    Ok(
+        on_tx!(tx, c => sqlx::query_as("SELECT id, name, region_code FROM organisations WHERE id = $1")
+        .bind(id).fetch_optional(&mut **c).await)?,
+    )
 }
 
 /// The organisation of this name whose region is `region_code` or the nearest above it — how
 /// `user add --org NAME` finds it.
-pub async fn find_organisation_for(tx: &mut Tx, name: &str, region_code: &str) -> anyhow::Result<Option<Organisation>> {
+pub async fn find_organisation_for(
+    tx: &mut Tx,
+    name: &str,
+    region_code: &str,
+) -> anyhow::Result<Option<Organisation>> {
     let candidates: Vec<Organisation> = on_tx!(tx, c => sqlx::query_as("SELECT id, name, region_code FROM organisations WHERE name = $1")
         .bind(name.trim()).fetch_all(&mut **c).await)?;
     Ok(candidates
@@ -171,7 +198,10 @@ pub async fn find_organisation_for(tx: &mut Tx, name: &str, region_code: &str) -
 
 /// Whether region `outer` contains (or is) region `inner`, by the structure of official codes.
 fn region_contains(outer: &str, inner: &str) -> bool {
-    match (crate::domain::RegionCode::parse(outer), crate::domain::RegionCode::parse(inner)) {
+    match (
+        crate::domain::RegionCode::parse(outer),
+        crate::domain::RegionCode::parse(inner),
+    ) {
         (Ok(o), Ok(i)) => o.contains(&i),
         _ => false,
     }
@@ -183,7 +213,11 @@ fn region_contains(outer: &str, inner: &str) -> bool {
 pub struct AccountError(pub &'static str);
 
 /// Create a user. Checks the username, the password policy, the region and uniqueness.
-pub async fn create_user(tx: &mut Tx, actor: &Actor, new: &NewUser<'_>) -> anyhow::Result<Result<i64, AccountError>> {
+pub async fn create_user(
+    tx: &mut Tx,
+    actor: &Actor,
+    new: &NewUser<'_>,
+) -> anyhow::Result<Result<i64, AccountError>> {
     if let Err(code) = accounts::check_username(new.username) {
         return Ok(Err(AccountError(code)));
     }
@@ -214,20 +248,32 @@ pub async fn create_user(tx: &mut Tx, actor: &Actor, new: &NewUser<'_>) -> anyho
         .bind(new.must_change_password).bind(now).bind(new.organisation_id).fetch_one(&mut **c).await)?;
     let detail = serde_json::json!({"username": new.username, "role": new.role.code(), "region": new.region_code,
         "organisation": new.organisation_id});
-    audit::record(tx, actor, "user.create", Some(Target { kind: "user", id: id.to_string() }), detail).await?;
+    audit::record(
+        tx,
+        actor,
+        "user.create",
+        Some(Target {
+            kind: "user",
+            id: id.to_string(),
+        }),
+        detail,
+    )
+    .await?;
     Ok(Ok(id))
 }
 
 /// The user with this username (exact, case-sensitive as stored), if any.
 pub async fn find_user(tx: &mut Tx, username: &str) -> anyhow::Result<Option<User>> {
     let sql = format!("SELECT {USER_COLS} FROM users u WHERE u.username = $1");
-    let row: Option<UserRow> = on_tx!(tx, c => sqlx::query_as(&sql).bind(username).fetch_optional(&mut **c).await)?;
+    let row: Option<UserRow> =
+        on_tx!(tx, c => sqlx::query_as(&sql).bind(username).fetch_optional(&mut **c).await)?;
     row.map(User::try_from).transpose()
 }
 
 pub async fn get_user(tx: &mut Tx, id: i64) -> anyhow::Result<Option<User>> {
     let sql = format!("SELECT {USER_COLS} FROM users u WHERE u.id = $1");
-    let row: Option<UserRow> = on_tx!(tx, c => sqlx::query_as(&sql).bind(id).fetch_optional(&mut **c).await)?;
+    let row: Option<UserRow> =
+        on_tx!(tx, c => sqlx::query_as(&sql).bind(id).fetch_optional(&mut **c).await)?;
     row.map(User::try_from).transpose()
 }
 
@@ -251,7 +297,12 @@ pub enum LoginOutcome {
 /// Check a username and password, counting failures and locking the account after
 /// [`MAX_FAILED_LOGINS`]. Writes `login.failed` / `login.locked` audit entries itself; a success is
 /// audited by the caller once the session exists.
-pub async fn check_login(tx: &mut Tx, username: &str, password: &str, client: &str) -> anyhow::Result<LoginOutcome> {
+pub async fn check_login(
+    tx: &mut Tx,
+    username: &str,
+    password: &str,
+    client: &str,
+) -> anyhow::Result<LoginOutcome> {
     let now = Utc::now();
     let Some(user) = find_user(tx, username).await? else {
         // Same cost as a real check.
@@ -262,12 +313,26 @@ pub async fn check_login(tx: &mut Tx, username: &str, password: &str, client: &s
     };
     if user.disabled {
         let detail = serde_json::json!({"client": client, "reason": "disabled"});
-        audit::record(tx, &user.actor(), "login.failed", Some(user_target(user.id)), detail).await?;
+        audit::record(
+            tx,
+            &user.actor(),
+            "login.failed",
+            Some(user_target(user.id)),
+            detail,
+        )
+        .await?;
         return Ok(LoginOutcome::Disabled);
     }
     if user.is_locked(now) {
         let detail = serde_json::json!({"client": client, "reason": "locked"});
-        audit::record(tx, &user.actor(), "login.failed", Some(user_target(user.id)), detail).await?;
+        audit::record(
+            tx,
+            &user.actor(),
+            "login.failed",
+            Some(user_target(user.id)),
+            detail,
+        )
+        .await?;
         return Ok(LoginOutcome::Locked);
     }
     if accounts::verify_password(password, &user.password_hash) {
@@ -277,17 +342,34 @@ pub async fn check_login(tx: &mut Tx, username: &str, password: &str, client: &s
     }
     let failures = user.failed_logins + 1;
     let lock = failures >= MAX_FAILED_LOGINS;
-    let (failures, locked_until) = if lock { (0, Some(now + LOCKOUT)) } else { (failures, None) };
+    let (failures, locked_until) = if lock {
+        (0, Some(now + LOCKOUT))
+    } else {
+        (failures, None)
+    };
     on_tx!(tx, c => sqlx::query("UPDATE users SET failed_logins = $1, locked_until = $2 WHERE id = $3")
         .bind(failures).bind(locked_until).bind(user.id).execute(&mut **c).await.map(drop))?;
     let detail = serde_json::json!({"client": client, "reason": "wrong-password", "locked": lock});
-    audit::record(tx, &user.actor(), if lock { "login.locked" } else { "login.failed" }, Some(user_target(user.id)), detail)
-        .await?;
-    Ok(if lock { LoginOutcome::Locked } else { LoginOutcome::Invalid })
+    audit::record(
+        tx,
+        &user.actor(),
+        if lock { "login.locked" } else { "login.failed" },
+        Some(user_target(user.id)),
+        detail,
+    )
+    .await?;
+    Ok(if lock {
+        LoginOutcome::Locked
+    } else {
+        LoginOutcome::Invalid
+    })
 }
 
 fn user_target<'a>(id: i64) -> Target<'a> {
-    Target { kind: "user", id: id.to_string() }
+    Target {
+        kind: "user",
+        id: id.to_string(),
+    }
 }
 
 /// Set a new password (policy checked). `by` is who did it: the user, or an admin resetting it, in
@@ -312,13 +394,29 @@ pub async fn set_password(
         .bind(&hash).bind(must_change).bind(Utc::now()).bind(user.id).execute(&mut **c).await.map(drop))?;
     // A password change ends every other session of the user.
     on_tx!(tx, c => sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(user.id).execute(&mut **c).await.map(drop))?;
-    let action = if must_change { "user.password_reset" } else { "user.password_change" };
-    audit::record(tx, by, action, Some(user_target(user.id)), serde_json::json!({})).await?;
+    let action = if must_change {
+        "user.password_reset"
+    } else {
+        "user.password_change"
+    };
+    audit::record(
+        tx,
+        by,
+        action,
+        Some(user_target(user.id)),
+        serde_json::json!({}),
+    )
+    .await?;
     Ok(Ok(()))
 }
 
 /// Disable (or re-enable) an account; disabling ends its sessions and revokes its API tokens.
-pub async fn set_disabled(tx: &mut Tx, by: &Actor, user: &User, disabled: bool) -> anyhow::Result<()> {
+pub async fn set_disabled(
+    tx: &mut Tx,
+    by: &Actor,
+    user: &User,
+    disabled: bool,
+) -> anyhow::Result<()> {
     on_tx!(tx, c => sqlx::query("UPDATE users SET disabled = $1 WHERE id = $2")
         .bind(disabled).bind(user.id).execute(&mut **c).await.map(drop))?;
     if disabled {
@@ -326,26 +424,51 @@ pub async fn set_disabled(tx: &mut Tx, by: &Actor, user: &User, disabled: bool) 
         on_tx!(tx, c => sqlx::query("UPDATE api_tokens SET revoked = $1 WHERE user_id = $2")
             .bind(true).bind(user.id).execute(&mut **c).await.map(drop))?;
     }
-    let action = if disabled { "user.disable" } else { "user.enable" };
-    audit::record(tx, by, action, Some(user_target(user.id)), serde_json::json!({})).await?;
+    let action = if disabled {
+        "user.disable"
+    } else {
+        "user.enable"
+    };
+    audit::record(
+        tx,
+        by,
+        action,
+        Some(user_target(user.id)),
+        serde_json::json!({}),
+    )
+    .await?;
     Ok(())
 }
 
 /// Make `user` staff of rehabilitation site `site` (or of none): from the next request they see
 /// only the persons the site serves. The site must lie in the user's region. Sessions end, so the
 /// narrower scope applies at once.
-pub async fn set_site(tx: &mut Tx, by: &Actor, user: &User, site: Option<i64>) -> anyhow::Result<Result<(), AccountError>> {
+pub async fn set_site(
+    tx: &mut Tx,
+    by: &Actor,
+    user: &User,
+    site: Option<i64>,
+) -> anyhow::Result<Result<(), AccountError>> {
     if let Some(id) = site {
         let region: Option<String> = on_tx!(tx, c => sqlx::query_scalar("SELECT region FROM institutions WHERE id = $1").bind(id).fetch_optional(&mut **c).await)?;
         match region {
             None => return Ok(Err(AccountError("institution-unknown"))),
-            Some(r) if !region_contains(&user.region_code, &r) => return Ok(Err(AccountError("user-site-region-mismatch"))),
+            Some(r) if !region_contains(&user.region_code, &r) => {
+                return Ok(Err(AccountError("user-site-region-mismatch")));
+            }
             Some(_) => {}
         }
     }
     on_tx!(tx, c => sqlx::query("UPDATE users SET site_id = $1 WHERE id = $2").bind(site).bind(user.id).execute(&mut **c).await.map(drop))?;
     on_tx!(tx, c => sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(user.id).execute(&mut **c).await.map(drop))?;
-    audit::record(tx, by, "user.site", Some(user_target(user.id)), serde_json::json!({"site": site})).await?;
+    audit::record(
+        tx,
+        by,
+        "user.site",
+        Some(user_target(user.id)),
+        serde_json::json!({"site": site}),
+    )
+    .await?;
     Ok(Ok(()))
 }
 
@@ -353,8 +476,19 @@ pub async fn set_site(tx: &mut Tx, by: &Actor, user: &User, site: Option<i64>) -
 pub async fn set_totp_secret(tx: &mut Tx, user: &User, secret: Option<&str>) -> anyhow::Result<()> {
     on_tx!(tx, c => sqlx::query("UPDATE users SET totp_secret = $1 WHERE id = $2")
         .bind(secret).bind(user.id).execute(&mut **c).await.map(drop))?;
-    let action = if secret.is_some() { "user.totp_enrol" } else { "user.totp_remove" };
-    audit::record(tx, &user.actor(), action, Some(user_target(user.id)), serde_json::json!({})).await?;
+    let action = if secret.is_some() {
+        "user.totp_enrol"
+    } else {
+        "user.totp_remove"
+    };
+    audit::record(
+        tx,
+        &user.actor(),
+        action,
+        Some(user_target(user.id)),
+        serde_json::json!({}),
+    )
+    .await?;
     Ok(())
 }
 
@@ -371,12 +505,19 @@ pub struct Session {
 
 impl std::fmt::Debug for Session {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Session").field("created_at", &self.created_at).field("totp_ok", &self.totp_ok).finish()
+        f.debug_struct("Session")
+            .field("created_at", &self.created_at)
+            .field("totp_ok", &self.totp_ok)
+            .finish()
     }
 }
 
 /// Start a session for `user`; returns the cookie token (shown once, stored hashed) and the session.
-pub async fn create_session(tx: &mut Tx, user: &User, totp_ok: bool) -> anyhow::Result<(String, Session)> {
+pub async fn create_session(
+    tx: &mut Tx,
+    user: &User,
+    totp_ok: bool,
+) -> anyhow::Result<(String, Session)> {
     let token = accounts::new_secret();
     let s = Session {
         token_hash: accounts::secret_hash(&token),
@@ -409,7 +550,11 @@ pub enum SessionLookup {
     /// The session has timed out; it should be deleted.
     Expired,
     /// A live session; `stale` when its `last_seen` is due to be touched.
-    Live { user: Box<User>, session: Session, stale: bool },
+    Live {
+        user: Box<User>,
+        session: Session,
+        stale: bool,
+    },
 }
 
 /// Look a cookie token up without writing, in one statement outside any transaction (on SQLite on
@@ -422,10 +567,17 @@ pub async fn find_session(db: &Db, token: &str) -> anyhow::Result<SessionLookup>
          FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = $1"
     );
     let row: Option<SessionRow> = match db {
-        Db::Sqlite { read, .. } => sqlx::query_as(&sql).bind(&hash).fetch_optional(read).await?,
+        Db::Sqlite { read, .. } => {
+            sqlx::query_as(&sql)
+                .bind(&hash)
+                .fetch_optional(read)
+                .await?
+        }
         Db::Postgres(p) => sqlx::query_as(&sql).bind(&hash).fetch_optional(p).await?,
     };
-    let Some(row) = row else { return Ok(SessionLookup::Missing) };
+    let Some(row) = row else {
+        return Ok(SessionLookup::Missing);
+    };
     let now = Utc::now();
     if now - row.last_seen > IDLE_TIMEOUT || now - row.created_at > MAX_SESSION_AGE {
         return Ok(SessionLookup::Expired);
@@ -436,9 +588,18 @@ pub async fn find_session(db: &Db, token: &str) -> anyhow::Result<SessionLookup>
     }
     // Touched at most once a minute, to spare writes.
     let stale = now - row.last_seen > Duration::minutes(1);
-    let session =
-        Session { token_hash: hash, csrf: row.csrf, created_at: row.created_at, last_seen: row.last_seen, totp_ok: row.totp_ok };
-    Ok(SessionLookup::Live { user: Box::new(user), session, stale })
+    let session = Session {
+        token_hash: hash,
+        csrf: row.csrf,
+        created_at: row.created_at,
+        last_seen: row.last_seen,
+        totp_ok: row.totp_ok,
+    };
+    Ok(SessionLookup::Live {
+        user: Box::new(user),
+        session,
+        stale,
+    })
 }
 
 /// Record that `session` was used now (the idle timeout counts from here).
@@ -467,7 +628,14 @@ pub async fn create_api_token(tx: &mut Tx, by: &Actor, user: &User) -> anyhow::R
     let id: i64 = on_tx!(tx, c => sqlx::query_scalar(
         "INSERT INTO api_tokens (user_id, token_hash, created_at) VALUES ($1, $2, $3) RETURNING id")
         .bind(user.id).bind(accounts::secret_hash(&token)).bind(Utc::now()).fetch_one(&mut **c).await)?;
-    audit::record(tx, by, "token.create", Some(user_target(user.id)), serde_json::json!({"token_id": id})).await?;
+    audit::record(
+        tx,
+        by,
+        "token.create",
+        Some(user_target(user.id)),
+        serde_json::json!({"token_id": id}),
+    )
+    .await?;
     Ok(token)
 }
 
@@ -503,8 +671,12 @@ pub async fn finish_totp_enrolment(
     session: &Session,
     code: &str,
 ) -> anyhow::Result<Option<Vec<String>>> {
-    let Some(secret) = pending_totp(tx, session).await? else { return Ok(None) };
-    let Some(step) = accounts::totp_step(&secret, code, unix_now()) else { return Ok(None) };
+    let Some(secret) = pending_totp(tx, session).await? else {
+        return Ok(None);
+    };
+    let Some(step) = accounts::totp_step(&secret, code, unix_now()) else {
+        return Ok(None);
+    };
     set_totp_secret(tx, user, Some(&secret)).await?;
     on_tx!(tx, c => sqlx::query("UPDATE users SET totp_last_step = $1 WHERE id = $2")
         .bind(step as i64).bind(user.id).execute(&mut **c).await.map(drop))?;
@@ -525,7 +697,13 @@ fn unix_now() -> u64 {
 
 /// Check the second factor at login: a current TOTP code not used before, or an unused recovery
 /// code (which is then spent). On success the session is marked; either way it is audited.
-pub async fn verify_second_factor(tx: &mut Tx, user: &User, session: &Session, code: &str, client: &str) -> anyhow::Result<bool> {
+pub async fn verify_second_factor(
+    tx: &mut Tx,
+    user: &User,
+    session: &Session,
+    code: &str,
+    client: &str,
+) -> anyhow::Result<bool> {
     let mut ok = false;
     let mut method = "totp";
     if let Some(secret) = user.totp_secret()
@@ -556,7 +734,17 @@ pub async fn verify_second_factor(tx: &mut Tx, user: &User, session: &Session, c
         confirm_totp(tx, session).await?;
     }
     let detail = serde_json::json!({"client": client, "method": method, "ok": ok});
-    audit::record(tx, &user.actor(), if ok { "login.second_factor" } else { "login.second_factor_failed" }, Some(user_target(user.id)), detail)
-        .await?;
+    audit::record(
+        tx,
+        &user.actor(),
+        if ok {
+            "login.second_factor"
+        } else {
+            "login.second_factor_failed"
+        },
+        Some(user_target(user.id)),
+        detail,
+    )
+    .await?;
     Ok(ok)
 }

@@ -21,14 +21,24 @@ pub struct Scan<'a> {
 
 async fn in_scope(tx: &mut Tx, scope: &Scope, id: i64) -> anyhow::Result<bool> {
     let (lo, hi) = scope.bounds();
-    let sql = format!("SELECT id FROM persons WHERE id = $1 AND residence_region >= $2 AND residence_region < $3{}", scope.site_sql(""));
+    let sql = format!(
+        "SELECT id FROM persons WHERE id = $1 AND residence_region >= $2 AND residence_region < $3{}",
+        scope.site_sql("")
+    );
     let found: Option<i64> = on_tx!(tx, c => sqlx::query_scalar(&sql)
         .bind(id).bind(&lo).bind(&hi).fetch_optional(&mut **c).await)?;
     Ok(found.is_some())
 }
 
 /// Record `a` (with its scan) for person `id` in `scope`; `None` when there is no such person.
-pub async fn record(tx: &mut Tx, scope: &Scope, actor: &Actor, id: i64, a: &Agreement, scan: Option<Scan<'_>>) -> anyhow::Result<Option<i64>> {
+pub async fn record(
+    tx: &mut Tx,
+    scope: &Scope,
+    actor: &Actor,
+    id: i64,
+    a: &Agreement,
+    scan: Option<Scan<'_>>,
+) -> anyhow::Result<Option<i64>> {
     if !in_scope(tx, scope, id).await? {
         return Ok(None);
     }
@@ -54,8 +64,14 @@ pub async fn record(tx: &mut Tx, scope: &Scope, actor: &Actor, id: i64, a: &Agre
             "UPDATE persons SET agreement_valid_until = (SELECT max(valid_until) FROM agreements WHERE person_id = $1 AND kind = 'service') WHERE id = $1")
             .bind(id).execute(&mut **c).await.map(drop))?;
     }
-    audit::record(tx, actor, &format!("agreement.{}", a.kind.code()), Some(Target::person(id)),
-        serde_json::json!({"agreement": aid, "scan": document.is_some()})).await?;
+    audit::record(
+        tx,
+        actor,
+        &format!("agreement.{}", a.kind.code()),
+        Some(Target::person(id)),
+        serde_json::json!({"agreement": aid, "scan": document.is_some()}),
+    )
+    .await?;
     Ok(Some(aid))
 }
 
@@ -82,7 +98,11 @@ impl StoredAgreement {
 }
 
 /// The agreements of person `id` in `scope`, latest end first.
-pub async fn of_person(tx: &mut Tx, scope: &Scope, id: i64) -> anyhow::Result<Vec<StoredAgreement>> {
+pub async fn of_person(
+    tx: &mut Tx,
+    scope: &Scope,
+    id: i64,
+) -> anyhow::Result<Vec<StoredAgreement>> {
     let (lo, hi) = scope.bounds();
     let sql = format!(
         "SELECT a.id, a.kind, a.signed_on, a.person_signed, a.guardian_name, a.valid_until, d.media_type, d.file_name, d.size, cs.actor AS recorded_by, cs.at AS recorded_at \
@@ -96,7 +116,13 @@ pub async fn of_person(tx: &mut Tx, scope: &Scope, id: i64) -> anyhow::Result<Ve
 
 /// The scan of agreement `aid` of person `id` in `scope`: (media type, file name, content). The
 /// read is audited in `tx`.
-pub async fn scan(tx: &mut Tx, scope: &Scope, actor: &Actor, id: i64, aid: i64) -> anyhow::Result<Option<(String, String, Vec<u8>)>> {
+pub async fn scan(
+    tx: &mut Tx,
+    scope: &Scope,
+    actor: &Actor,
+    id: i64,
+    aid: i64,
+) -> anyhow::Result<Option<(String, String, Vec<u8>)>> {
     let (lo, hi) = scope.bounds();
     let sql = format!(
         "SELECT d.media_type, d.file_name, d.content FROM agreements a JOIN documents d ON d.id = a.document_id JOIN persons p ON p.id = a.person_id \
@@ -106,7 +132,14 @@ pub async fn scan(tx: &mut Tx, scope: &Scope, actor: &Actor, id: i64, aid: i64) 
     let found: Option<(String, String, Vec<u8>)> = on_tx!(tx, c => sqlx::query_as(&sql)
         .bind(aid).bind(id).bind(&lo).bind(&hi).fetch_optional(&mut **c).await)?;
     if found.is_some() {
-        audit::record(tx, actor, "agreement.scan.read", Some(Target::person(id)), serde_json::json!({"agreement": aid})).await?;
+        audit::record(
+            tx,
+            actor,
+            "agreement.scan.read",
+            Some(Target::person(id)),
+            serde_json::json!({"agreement": aid}),
+        )
+        .await?;
     }
     Ok(found)
 }

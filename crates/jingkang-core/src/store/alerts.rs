@@ -42,7 +42,15 @@ fn now() -> DateTime<Utc> {
 
 /// Alert the police and the township of `region` (the person's township or village) that person
 /// `person_id` (`name`) is at risk grade `grade`, and queue the same for external channels.
-pub async fn high_risk(tx: &mut Tx, person_id: i64, name: &str, region: &str, grade: i64, kind: AlertKind, detail: &str) -> anyhow::Result<Vec<i64>> {
+pub async fn high_risk(
+    tx: &mut Tx,
+    person_id: i64,
+    name: &str,
+    region: &str,
+    grade: i64,
+    kind: AlertKind,
+    detail: &str,
+) -> anyhow::Result<Vec<i64>> {
     let at = now();
     let title = match kind {
         AlertKind::Followup => format!("高风险提醒：{name} 随访评估危险性 {grade} 级"),
@@ -78,7 +86,13 @@ pub struct Notification {
 }
 
 /// The notifications for `role` in `scope`, newest first, with whether `user_id` has read each.
-pub async fn for_user(tx: &mut Tx, user_id: i64, role: &str, scope: &Scope, limit: i64) -> anyhow::Result<Vec<Notification>> {
+pub async fn for_user(
+    tx: &mut Tx,
+    user_id: i64,
+    role: &str,
+    scope: &Scope,
+    limit: i64,
+) -> anyhow::Result<Vec<Notification>> {
     let (lo, hi) = scope.bounds();
     Ok(on_tx!(tx, c => sqlx::query_as(
         "SELECT n.id, n.created_at, n.region_code, n.kind, n.person_id, n.title, n.body, (r.user_id IS NOT NULL) AS read \
@@ -97,7 +111,13 @@ pub async fn unread(tx: &mut Tx, user_id: i64, role: &str, scope: &Scope) -> any
 }
 
 /// Mark notification `id` read by `user_id`, if it is one of theirs. Returns whether it was.
-pub async fn mark_read(tx: &mut Tx, user_id: i64, role: &str, scope: &Scope, id: i64) -> anyhow::Result<bool> {
+pub async fn mark_read(
+    tx: &mut Tx,
+    user_id: i64,
+    role: &str,
+    scope: &Scope,
+    id: i64,
+) -> anyhow::Result<bool> {
     let (lo, hi) = scope.bounds();
     let mine: Option<i64> = on_tx!(tx, c => sqlx::query_scalar(
         "SELECT id FROM notifications WHERE id = $1 AND audience = $2 AND region_code >= $3 AND region_code < $4")
@@ -124,11 +144,14 @@ pub struct OutboxItem {
     pub last_error: Option<String>,
 }
 
-const OUTBOX_COLS: &str = "id, created_at, topic, payload, attempts, next_attempt_at, delivered_at, last_error";
+const OUTBOX_COLS: &str =
+    "id, created_at, topic, payload, attempts, next_attempt_at, delivered_at, last_error";
 
 /// Undelivered messages due at `at`, oldest first.
 pub async fn due(tx: &mut Tx, at: DateTime<Utc>, limit: i64) -> anyhow::Result<Vec<OutboxItem>> {
-    let sql = format!("SELECT {OUTBOX_COLS} FROM outbox WHERE delivered_at IS NULL AND next_attempt_at <= $1 ORDER BY id LIMIT $2");
+    let sql = format!(
+        "SELECT {OUTBOX_COLS} FROM outbox WHERE delivered_at IS NULL AND next_attempt_at <= $1 ORDER BY id LIMIT $2"
+    );
     Ok(on_tx!(tx, c => sqlx::query_as(&sql).bind(at).bind(limit).fetch_all(&mut **c).await)?)
 }
 
@@ -148,7 +171,8 @@ pub async fn delivered(tx: &mut Tx, id: i64) -> anyhow::Result<()> {
 /// the shared secret.
 pub fn signature(secret: &[u8], body: &[u8]) -> String {
     use hmac::{Hmac, Mac};
-    let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(secret).unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+    let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(secret)
+        .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
     mac.update(body);
     format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
 }
@@ -170,9 +194,13 @@ pub async fn failed(tx: &mut Tx, item: &OutboxItem, error: &str) -> anyhow::Resu
 pub async fn retry_now(tx: &mut Tx, id: Option<i64>) -> anyhow::Result<u64> {
     let at = now();
     Ok(match id {
-        Some(id) => on_tx!(tx, c => sqlx::query("UPDATE outbox SET next_attempt_at = $1 WHERE delivered_at IS NULL AND id = $2")
-            .bind(at).bind(id).execute(&mut **c).await.map(|r| r.rows_affected()))?,
-        None => on_tx!(tx, c => sqlx::query("UPDATE outbox SET next_attempt_at = $1 WHERE delivered_at IS NULL")
-            .bind(at).execute(&mut **c).await.map(|r| r.rows_affected()))?,
+        Some(id) => {
+            on_tx!(tx, c => sqlx::query("UPDATE outbox SET next_attempt_at = $1 WHERE delivered_at IS NULL AND id = $2")
+            .bind(at).bind(id).execute(&mut **c).await.map(|r| r.rows_affected()))?
+        }
+        None => {
+            on_tx!(tx, c => sqlx::query("UPDATE outbox SET next_attempt_at = $1 WHERE delivered_at IS NULL")
+            .bind(at).execute(&mut **c).await.map(|r| r.rows_affected()))?
+        }
     })
 }

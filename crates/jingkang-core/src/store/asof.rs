@@ -25,7 +25,11 @@ pub struct StateCount {
 }
 
 /// The persons of `scope` in the registry on `day`, by township and their state on that day.
-pub async fn states_on(tx: &mut Tx, scope: &Scope, day: NaiveDate) -> anyhow::Result<Vec<StateCount>> {
+pub async fn states_on(
+    tx: &mut Tx,
+    scope: &Scope,
+    day: NaiveDate,
+) -> anyhow::Result<Vec<StateCount>> {
     let (lo, hi) = scope.bounds();
     let site = scope.site_sql("p");
     // The last event by then, as `state:reason` (one seek on registration_events_effective).
@@ -43,14 +47,25 @@ pub async fn states_on(tx: &mut Tx, scope: &Scope, day: NaiveDate) -> anyhow::Re
         .into_iter()
         .map(|(township, key, persons)| {
             let (state, reason) = key.split_once(':').unwrap_or((key.as_str(), ""));
-            StateCount { township, state: state.to_string(), close_reason: (!reason.is_empty()).then(|| reason.to_string()), persons }
+            StateCount {
+                township,
+                state: state.to_string(),
+                close_reason: (!reason.is_empty()).then(|| reason.to_string()),
+                persons,
+            }
         })
         .collect())
 }
 
 /// Registration events `event` (an `Event` code, e.g. `register`) of the persons of `scope` that
 /// took effect from `from` to `to`, by township: the distinct persons.
-pub async fn events_between(tx: &mut Tx, scope: &Scope, event: &str, from: NaiveDate, to: NaiveDate) -> anyhow::Result<Vec<(String, i64)>> {
+pub async fn events_between(
+    tx: &mut Tx,
+    scope: &Scope,
+    event: &str,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> anyhow::Result<Vec<(String, i64)>> {
     let (lo, hi) = scope.bounds();
     let site = scope.site_sql("p");
     let sql = format!(
@@ -58,5 +73,7 @@ pub async fn events_between(tx: &mut Tx, scope: &Scope, event: &str, from: Naive
          WHERE e.event = $3 AND e.effective_on >= $4 AND e.effective_on <= $5 AND p.residence_region >= $1 AND p.residence_region < $2{site} \
          GROUP BY substr(p.residence_region, 1, 9) ORDER BY township"
     );
-    Ok(on_tx!(tx, c => sqlx::query_as(&sql).bind(&lo).bind(&hi).bind(event).bind(from).bind(to).fetch_all(&mut **c).await)?)
+    Ok(
+        on_tx!(tx, c => sqlx::query_as(&sql).bind(&lo).bind(&hi).bind(event).bind(from).bind(to).fetch_all(&mut **c).await)?,
+    )
 }

@@ -45,7 +45,10 @@ pub async fn record(
     today: NaiveDate,
 ) -> anyhow::Result<Result<(i64, Scored), Refusal>> {
     let (lo, hi) = scope.bounds();
-    let sql = format!("SELECT id FROM persons WHERE id = $1 AND residence_region >= $2 AND residence_region < $3{}", scope.site_sql(""));
+    let sql = format!(
+        "SELECT id FROM persons WHERE id = $1 AND residence_region >= $2 AND residence_region < $3{}",
+        scope.site_sql("")
+    );
     let found: Option<i64> = on_tx!(tx, c => sqlx::query_scalar(&sql)
         .bind(id).bind(&lo).bind(&hi).fetch_optional(&mut **c).await)?;
     if found.is_none() {
@@ -79,7 +82,14 @@ pub async fn record(
         .bind(new.assessor.trim()).bind(serde_json::to_string(&kept)?).bind(scored.total).bind(&scored.band).bind(scored.flag)
         .fetch_one(&mut **c).await)?;
     super::standard::refresh_quarters(tx, &[id], new.assessed_on).await?;
-    audit::record(tx, actor, "assessment.record", Some(Target::person(id)), serde_json::json!({"assessment": aid, "instrument": instrument.code})).await?;
+    audit::record(
+        tx,
+        actor,
+        "assessment.record",
+        Some(Target::person(id)),
+        serde_json::json!({"assessment": aid, "instrument": instrument.code}),
+    )
+    .await?;
     Ok(Ok((aid, scored)))
 }
 
@@ -107,18 +117,30 @@ const COLS: &str = "a.id, a.person_id, a.instrument, a.version, a.domain, a.asse
                     cs.actor AS recorded_by, cs.at AS recorded_at";
 
 /// The assessments of person `id` in `scope`, oldest first.
-pub async fn of_person(tx: &mut Tx, scope: &Scope, id: i64) -> anyhow::Result<Vec<StoredAssessment>> {
+pub async fn of_person(
+    tx: &mut Tx,
+    scope: &Scope,
+    id: i64,
+) -> anyhow::Result<Vec<StoredAssessment>> {
     let (lo, hi) = scope.bounds();
     let sql = format!(
         "SELECT {COLS} FROM assessments a JOIN persons p ON p.id = a.person_id JOIN change_sets cs ON cs.id = a.change_id \
          WHERE a.person_id = $1 AND p.residence_region >= $2 AND p.residence_region < $3{} ORDER BY a.assessed_on, a.id",
         scope.site_sql("p")
     );
-    Ok(on_tx!(tx, c => sqlx::query_as(&sql).bind(id).bind(&lo).bind(&hi).fetch_all(&mut **c).await)?)
+    Ok(
+        on_tx!(tx, c => sqlx::query_as(&sql).bind(id).bind(&lo).bind(&hi).fetch_all(&mut **c).await)?,
+    )
 }
 
 /// The latest assessment of person `id` in `domain` (e.g. `social_function`) on or after `since`.
-pub async fn latest_in_domain(tx: &mut Tx, scope: &Scope, id: i64, domain: &str, since: NaiveDate) -> anyhow::Result<Option<StoredAssessment>> {
+pub async fn latest_in_domain(
+    tx: &mut Tx,
+    scope: &Scope,
+    id: i64,
+    domain: &str,
+    since: NaiveDate,
+) -> anyhow::Result<Option<StoredAssessment>> {
     let (lo, hi) = scope.bounds();
     let sql = format!(
         "SELECT {COLS} FROM assessments a JOIN persons p ON p.id = a.person_id JOIN change_sets cs ON cs.id = a.change_id \
@@ -126,5 +148,7 @@ pub async fn latest_in_domain(tx: &mut Tx, scope: &Scope, id: i64, domain: &str,
          ORDER BY a.assessed_on DESC, a.id DESC LIMIT 1",
         scope.site_sql("p")
     );
-    Ok(on_tx!(tx, c => sqlx::query_as(&sql).bind(id).bind(domain).bind(since).bind(&lo).bind(&hi).fetch_optional(&mut **c).await)?)
+    Ok(
+        on_tx!(tx, c => sqlx::query_as(&sql).bind(id).bind(domain).bind(since).bind(&lo).bind(&hi).fetch_optional(&mut **c).await)?,
+    )
 }

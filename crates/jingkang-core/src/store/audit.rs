@@ -24,10 +24,16 @@ pub struct Target<'a> {
 
 impl<'a> Target<'a> {
     pub fn person(id: i64) -> Target<'a> {
-        Target { kind: "person", id: id.to_string() }
+        Target {
+            kind: "person",
+            id: id.to_string(),
+        }
     }
     pub fn region(code: &str) -> Target<'a> {
-        Target { kind: "region", id: code.to_string() }
+        Target {
+            kind: "region",
+            id: code.to_string(),
+        }
     }
 }
 
@@ -87,12 +93,22 @@ pub async fn record(
         Some(t) => (Some(t.kind.to_string()), Some(t.id)),
         None => (None, None),
     };
-    let entry = Pending { at, actor: actor.as_str().to_string(), action: action.to_string(), target_kind, target_id, detail: detail.to_string() };
+    let entry = Pending {
+        at,
+        actor: actor.as_str().to_string(),
+        action: action.to_string(),
+        target_kind,
+        target_id,
+        detail: detail.to_string(),
+    };
     let mut slot = Some(entry);
     let deferred = DEFERRED
         .try_with(|buffer| {
             if let Some(e) = slot.take() {
-                buffer.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).push(e);
+                buffer
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner())
+                    .push(e);
             }
         })
         .is_ok();
@@ -114,15 +130,35 @@ pub(crate) async fn append(tx: &mut Tx, entries: Vec<Pending>) -> anyhow::Result
     let head: Option<String> = on_tx!(tx, c => sqlx::query_scalar(
         "SELECT hash FROM audit_log ORDER BY id DESC LIMIT 1").fetch_optional(&mut **c).await)?;
     let mut prev = head.unwrap_or_else(|| GENESIS.to_string());
-    let mut sql = String::from("INSERT INTO audit_log (at, actor, action, target_kind, target_id, detail, prev_hash, hash) VALUES ");
+    let mut sql = String::from(
+        "INSERT INTO audit_log (at, actor, action, target_kind, target_id, detail, prev_hash, hash) VALUES ",
+    );
     let mut links = Vec::with_capacity(entries.len());
     for (i, e) in entries.iter().enumerate() {
-        let hash = entry_hash(&prev, &e.at, &e.actor, &e.action, e.target_kind.as_deref(), e.target_id.as_deref(), &e.detail);
+        let hash = entry_hash(
+            &prev,
+            &e.at,
+            &e.actor,
+            &e.action,
+            e.target_kind.as_deref(),
+            e.target_id.as_deref(),
+            &e.detail,
+        );
         let b = i * 8;
         if i > 0 {
             sql.push_str(", ");
         }
-        sql.push_str(&format!("(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})", b + 1, b + 2, b + 3, b + 4, b + 5, b + 6, b + 7, b + 8));
+        sql.push_str(&format!(
+            "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
+            b + 1,
+            b + 2,
+            b + 3,
+            b + 4,
+            b + 5,
+            b + 6,
+            b + 7,
+            b + 8
+        ));
         links.push((std::mem::replace(&mut prev, hash.clone()), hash));
     }
     on_tx!(tx, c => {
@@ -143,7 +179,17 @@ pub struct Verification {
     pub first_broken: Option<i64>,
 }
 
-type AuditRow = (i64, DateTime<Utc>, String, String, Option<String>, Option<String>, String, String, String);
+type AuditRow = (
+    i64,
+    DateTime<Utc>,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    String,
+    String,
+    String,
+);
 
 /// Recompute every hash in order and check each link.
 pub async fn verify(tx: &mut Tx) -> anyhow::Result<Verification> {
@@ -152,13 +198,27 @@ pub async fn verify(tx: &mut Tx) -> anyhow::Result<Verification> {
         .fetch_all(&mut **c).await)?;
     let mut prev = GENESIS.to_string();
     for (i, (id, at, actor, action, tk, tid, detail, prev_hash, hash)) in rows.iter().enumerate() {
-        let expected = entry_hash(&prev, at, actor, action, tk.as_deref(), tid.as_deref(), detail);
+        let expected = entry_hash(
+            &prev,
+            at,
+            actor,
+            action,
+            tk.as_deref(),
+            tid.as_deref(),
+            detail,
+        );
         if *prev_hash != prev || *hash != expected {
-            return Ok(Verification { entries: i as u64, first_broken: Some(*id) });
+            return Ok(Verification {
+                entries: i as u64,
+                first_broken: Some(*id),
+            });
         }
         prev = hash.clone();
     }
-    Ok(Verification { entries: rows.len() as u64, first_broken: None })
+    Ok(Verification {
+        entries: rows.len() as u64,
+        first_broken: None,
+    })
 }
 
 /// One audit entry as read back.
@@ -205,7 +265,9 @@ pub struct Query {
 
 /// Entries matching `q`, newest first.
 pub async fn search(tx: &mut Tx, q: &Query) -> anyhow::Result<Vec<Entry>> {
-    let mut sql = String::from("SELECT id, at, actor, action, target_kind, target_id, detail FROM audit_log WHERE 1 = 1");
+    let mut sql = String::from(
+        "SELECT id, at, actor, action, target_kind, target_id, detail FROM audit_log WHERE 1 = 1",
+    );
     let mut texts: Vec<String> = Vec::new();
     let mut n = 0;
     let mut next = || {
@@ -234,7 +296,9 @@ pub async fn search(tx: &mut Tx, q: &Query) -> anyhow::Result<Vec<Entry>> {
     ));
     // Bounds with four-digit years: SQLite compares the stored RFC 3339 text.
     let from = q.from.unwrap_or(DateTime::<Utc>::UNIX_EPOCH);
-    let to = q.to.or_else(|| DateTime::from_timestamp(253_402_300_799, 0)).unwrap_or_else(Utc::now);
+    let to =
+        q.to.or_else(|| DateTime::from_timestamp(253_402_300_799, 0))
+            .unwrap_or_else(Utc::now);
     Ok(on_tx!(tx, c => {
         let mut query = sqlx::query_as(&sql);
         for t in &texts {

@@ -40,7 +40,8 @@ pub enum Outcome<T> {
 }
 
 type Erased = Box<dyn Any + Send>;
-type Work = Box<dyn for<'t> Fn(&'t mut Tx) -> BoxFuture<'t, anyhow::Result<Outcome<Erased>>> + Send + Sync>;
+type Work =
+    Box<dyn for<'t> Fn(&'t mut Tx) -> BoxFuture<'t, anyhow::Result<Outcome<Erased>>> + Send + Sync>;
 
 struct Job {
     work: Work,
@@ -83,7 +84,9 @@ impl WriteBatcher {
                 loop {
                     match tokio::spawn(run(db.clone(), rx.clone())).await {
                         Ok(()) => break,
-                        Err(e) if e.is_panic() => tracing::error!("a batched transaction panicked; batcher restarted"),
+                        Err(e) if e.is_panic() => {
+                            tracing::error!("a batched transaction panicked; batcher restarted")
+                        }
                         Err(_) => break,
                     }
                 }
@@ -96,7 +99,10 @@ impl WriteBatcher {
     pub async fn run<T, F>(&self, work: F) -> anyhow::Result<T>
     where
         T: Send + 'static,
-        F: for<'t> Fn(&'t mut Tx) -> BoxFuture<'t, anyhow::Result<Outcome<T>>> + Send + Sync + 'static,
+        F: for<'t> Fn(&'t mut Tx) -> BoxFuture<'t, anyhow::Result<Outcome<T>>>
+            + Send
+            + Sync
+            + 'static,
     {
         let work: Work = Box::new(move |tx: &mut Tx| {
             let piece = work(tx);
@@ -108,9 +114,17 @@ impl WriteBatcher {
             })
         });
         let (done, answer) = oneshot::channel();
-        self.jobs.send(Job { work, done }).await.map_err(|_| anyhow!("the write batcher has stopped"))?;
-        let value = answer.await.map_err(|_| anyhow!("the batched transaction failed"))??;
-        value.downcast::<T>().map(|b| *b).map_err(|_| anyhow!("batched work returned the wrong type"))
+        self.jobs
+            .send(Job { work, done })
+            .await
+            .map_err(|_| anyhow!("the write batcher has stopped"))?;
+        let value = answer
+            .await
+            .map_err(|_| anyhow!("the batched transaction failed"))??;
+        value
+            .downcast::<T>()
+            .map(|b| *b)
+            .map_err(|_| anyhow!("batched work returned the wrong type"))
     }
 }
 
@@ -120,7 +134,10 @@ struct CatchUnwind<F: ?Sized>(Pin<Box<F>>);
 
 impl<T, F: Future<Output = anyhow::Result<T>> + ?Sized> Future for CatchUnwind<F> {
     type Output = anyhow::Result<T>;
-    fn poll(mut self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Self::Output> {
+    fn poll(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
         let inner = self.0.as_mut();
         match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| inner.poll(cx))) {
             Ok(poll) => poll,
@@ -195,7 +212,11 @@ async fn run(db: Db, rx: Arc<Mutex<mpsc::Receiver<Job>>>) {
             }
             continue;
         }
-        let entries = std::mem::take(&mut *entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner()));
+        let entries = std::mem::take(
+            &mut *entries
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()),
+        );
         let committed = match audit::append(&mut tx, entries).await {
             Ok(()) => tx.commit().await,
             Err(e) => {
@@ -212,7 +233,9 @@ async fn run(db: Db, rx: Arc<Mutex<mpsc::Receiver<Job>>>) {
             Err(e) => {
                 tracing::error!(error = %e, "a batched transaction did not commit");
                 for (job, _) in kept {
-                    let _ = job.done.send(Err(anyhow!("the transaction did not commit: {e}")));
+                    let _ = job
+                        .done
+                        .send(Err(anyhow!("the transaction did not commit: {e}")));
                 }
             }
         }

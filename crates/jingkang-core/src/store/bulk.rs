@@ -58,7 +58,8 @@ impl Rows {
     /// End the current row (kept for symmetry with `row`; rows are delimited by width).
     pub fn end_row(&mut self) {}
     pub fn text(&mut self, v: Option<&str>) -> &mut Self {
-        self.vals.push(v.map_or(Val::Null, |s| Val::Text(s.to_string())));
+        self.vals
+            .push(v.map_or(Val::Null, |s| Val::Text(s.to_string())));
         self
     }
     pub fn int(&mut self, v: Option<i64>) -> &mut Self {
@@ -66,7 +67,8 @@ impl Rows {
         self
     }
     pub fn real(&mut self, v: Option<f64>) -> &mut Self {
-        self.vals.push(v.filter(|f| f.is_finite()).map_or(Val::Null, Val::Real));
+        self.vals
+            .push(v.filter(|f| f.is_finite()).map_or(Val::Null, Val::Real));
         self
     }
     pub fn bool(&mut self, v: bool) -> &mut Self {
@@ -106,7 +108,9 @@ impl Rows {
                     Val::Int(n) => write!(buf, "{n}"),
                     Val::Real(f) => write!(buf, "{f}"),
                     Val::Bool(b) => buf.write_all(if *b { b"true" } else { b"false" }),
-                    Val::Text(s) => serde_json::to_writer(&mut buf, s).map_err(std::io::Error::other),
+                    Val::Text(s) => {
+                        serde_json::to_writer(&mut buf, s).map_err(std::io::Error::other)
+                    }
                     Val::Date(d) => write!(buf, "\"{}\"", d.format("%Y-%m-%d")),
                 };
             }
@@ -123,7 +127,10 @@ fn values_sql(table: &str, cols: &[(&str, Col)], rows: usize) -> String {
     let names: Vec<&str> = cols.iter().map(|(n, _)| *n).collect();
     let one = format!("({})", vec!["?"; cols.len()].join(","));
     let mut sql = String::with_capacity(64 + rows * (one.len() + 1));
-    sql.push_str(&format!("INSERT INTO {table} ({}) VALUES ", names.join(", ")));
+    sql.push_str(&format!(
+        "INSERT INTO {table} ({}) VALUES ",
+        names.join(", ")
+    ));
     for i in 0..rows {
         if i > 0 {
             sql.push(',');
@@ -161,16 +168,28 @@ pub fn select_json_rows(backend: Backend, param: usize, cols: &[Col]) -> String 
 pub fn insert_sql(backend: Backend, table: &str, cols: &[(&str, Col)]) -> String {
     let names: Vec<&str> = cols.iter().map(|(n, _)| *n).collect();
     let types: Vec<Col> = cols.iter().map(|(_, t)| *t).collect();
-    format!("INSERT INTO {table} ({}) {}", names.join(", "), select_json_rows(backend, 1, &types))
+    format!(
+        "INSERT INTO {table} ({}) {}",
+        names.join(", "),
+        select_json_rows(backend, 1, &types)
+    )
 }
 
 /// Insert `rows` (columns as in `cols`) into `table`. Returns the number of rows inserted; does
 /// nothing for an empty batch.
-pub async fn insert(tx: &mut Tx, table: &str, cols: &[(&str, Col)], rows: Rows) -> anyhow::Result<u64> {
+pub async fn insert(
+    tx: &mut Tx,
+    table: &str,
+    cols: &[(&str, Col)],
+    rows: Rows,
+) -> anyhow::Result<u64> {
     if rows.is_empty() {
         return Ok(0);
     }
-    anyhow::ensure!(rows.width() == cols.len() && rows.vals.len() == rows.rows * cols.len(), "bulk insert into {table}: rows do not match the columns");
+    anyhow::ensure!(
+        rows.width() == cols.len() && rows.vals.len() == rows.rows * cols.len(),
+        "bulk insert into {table}: rows do not match the columns"
+    );
     match tx {
         Tx::Sqlite(c) => {
             let per_statement = (SQLITE_MAX_PARAMS / cols.len()).max(1);
@@ -195,7 +214,11 @@ pub async fn insert(tx: &mut Tx, table: &str, cols: &[(&str, Col)], rows: Rows) 
         Tx::Postgres(c) => {
             let sql = insert_sql(Backend::Postgres, table, cols);
             let json = rows.to_json();
-            Ok(sqlx::query(&sql).bind(&json).execute(&mut **c).await?.rows_affected())
+            Ok(sqlx::query(&sql)
+                .bind(&json)
+                .execute(&mut **c)
+                .await?
+                .rows_affected())
         }
     }
 }
@@ -223,9 +246,17 @@ mod tests {
     #[test]
     fn writes_compact_json_rows() {
         let mut j = Rows::new();
-        j.row().int(Some(1)).text(Some("张\"三")).text(None).bool(true);
+        j.row()
+            .int(Some(1))
+            .text(Some("张\"三"))
+            .text(None)
+            .bool(true);
         j.end_row();
-        j.row().int(None).text(Some("b")).date(NaiveDate::from_ymd_opt(1990, 1, 2).unwrap()).real(Some(2.5));
+        j.row()
+            .int(None)
+            .text(Some("b"))
+            .date(NaiveDate::from_ymd_opt(1990, 1, 2).unwrap())
+            .real(Some(2.5));
         j.end_row();
         let s = j.to_json();
         assert_eq!(s, r#"[[1,"张\"三",null,true],[null,"b","1990-01-02",2.5]]"#);
@@ -235,12 +266,19 @@ mod tests {
 
     #[test]
     fn sql_per_backend() {
-        let cols = [("id", Col::Int), ("name", Col::Text), ("birth_date", Col::Date)];
+        let cols = [
+            ("id", Col::Int),
+            ("name", Col::Text),
+            ("birth_date", Col::Date),
+        ];
         assert_eq!(
             insert_sql(Backend::Sqlite, "t", &cols),
             "INSERT INTO t (id, name, birth_date) SELECT j.value ->> 0, j.value ->> 1, j.value ->> 2 FROM json_each($1) AS j"
         );
         assert!(insert_sql(Backend::Postgres, "t", &cols).contains("(j.e ->> 2)::date"));
-        assert_eq!(values_sql("t", &cols[..2], 2), "INSERT INTO t (id, name) VALUES (?,?),(?,?)");
+        assert_eq!(
+            values_sql("t", &cols[..2], 2),
+            "INSERT INTO t (id, name) VALUES (?,?),(?,?)"
+        );
     }
 }

@@ -71,32 +71,59 @@ pub fn check(new: &NewContract, tree: &RegionTree, scope: &Scope) -> Vec<Problem
     if !(1..=10_000_000_000).contains(&new.budget_yuan) {
         out.push(("budget_yuan", "contract-budget-invalid"));
     }
-    if new.per_person_yuan.is_some_and(|p| !(1..=10_000_000).contains(&p)) {
+    if new
+        .per_person_yuan
+        .is_some_and(|p| !(1..=10_000_000).contains(&p))
+    {
         out.push(("per_person_yuan", "contract-standard-invalid"));
     }
-    if new.planned_persons.is_some_and(|p| !(0..=10_000_000).contains(&p)) {
+    if new
+        .planned_persons
+        .is_some_and(|p| !(0..=10_000_000).contains(&p))
+    {
         out.push(("planned_persons", "contract-planned-invalid"));
     }
     out
 }
 
 /// Record a contract in the caller's scope. Returns its id, or every problem.
-pub async fn record(tx: &mut Tx, scope: &Scope, actor: &Actor, (rules, tree): (&InstitutionRules, &RegionTree), new: &NewContract) -> anyhow::Result<Result<i64, Vec<Problem>>> {
+pub async fn record(
+    tx: &mut Tx,
+    scope: &Scope,
+    actor: &Actor,
+    (rules, tree): (&InstitutionRules, &RegionTree),
+    new: &NewContract,
+) -> anyhow::Result<Result<i64, Vec<Problem>>> {
     let problems = check(new, tree, scope);
     if !problems.is_empty() {
         return Ok(Err(problems));
     }
-    let per_person = new.per_person_yuan.unwrap_or(rules.per_person_standard_yuan);
-    let planned = new.planned_persons.unwrap_or_else(|| new.budget_yuan / standard_for_period(per_person, new.starts_on, new.ends_on).max(1));
-    let code = CreditCode::parse(&new.provider_code).map(|c| c.to_string()).unwrap_or_default();
+    let per_person = new
+        .per_person_yuan
+        .unwrap_or(rules.per_person_standard_yuan);
+    let planned = new.planned_persons.unwrap_or_else(|| {
+        new.budget_yuan / standard_for_period(per_person, new.starts_on, new.ends_on).max(1)
+    });
+    let code = CreditCode::parse(&new.provider_code)
+        .map(|c| c.to_string())
+        .unwrap_or_default();
     let change = open_change_set(tx, actor, "contract", "record").await?;
     let id: i64 = on_tx!(tx, c => sqlx::query_scalar(
         "INSERT INTO service_contracts (change_id, region, buyer, provider, provider_code, starts_on, ends_on, budget_yuan, per_person_yuan, planned_persons) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id")
         .bind(change).bind(new.region.trim()).bind(new.buyer.trim()).bind(new.provider.trim()).bind(&code).bind(new.starts_on).bind(new.ends_on)
         .bind(new.budget_yuan).bind(per_person).bind(planned).fetch_one(&mut **c).await)?;
-    audit::record(tx, actor, "contract.record", Some(Target { kind: "contract", id: id.to_string() }),
-        serde_json::json!({"region": new.region.trim(), "budget_yuan": new.budget_yuan})).await?;
+    audit::record(
+        tx,
+        actor,
+        "contract.record",
+        Some(Target {
+            kind: "contract",
+            id: id.to_string(),
+        }),
+        serde_json::json!({"region": new.region.trim(), "budget_yuan": new.budget_yuan}),
+    )
+    .await?;
     Ok(Ok(id))
 }
 
@@ -151,7 +178,9 @@ pub async fn list(tx: &mut Tx, scope: &Scope, limit: i64) -> anyhow::Result<Vec<
     let mut out = Vec::with_capacity(rows.len());
     for r in rows {
         // The provider's institutions in the contract's region, their sessions in its period.
-        let Ok(code) = crate::domain::RegionCode::parse(&r.region) else { continue };
+        let Ok(code) = crate::domain::RegionCode::parse(&r.region) else {
+            continue;
+        };
         let (rlo, rhi) = Scope::under(&code).bounds();
         let (served, contacts): (i64, i64) = on_tx!(tx, c => sqlx::query_as(
             "SELECT COUNT(DISTINCT a.person_id), COUNT(*) FROM service_attendance a JOIN service_sessions s ON s.id = a.session_id \
@@ -160,7 +189,11 @@ pub async fn list(tx: &mut Tx, scope: &Scope, limit: i64) -> anyhow::Result<Vec<
             .bind(&r.provider_code).bind(&rlo).bind(&rhi).bind(r.starts_on).bind(r.ends_on).fetch_one(&mut **c).await)?;
         out.push(Contract {
             spend_per_person_yuan: (served > 0).then(|| r.budget_yuan / served),
-            standard_for_period_yuan: standard_for_period(r.per_person_yuan, r.starts_on, r.ends_on),
+            standard_for_period_yuan: standard_for_period(
+                r.per_person_yuan,
+                r.starts_on,
+                r.ends_on,
+            ),
             under_served: served < r.planned_persons,
             persons_served: served,
             contacts,

@@ -23,12 +23,27 @@ pub struct Recorded {
 
 /// Record `e` for person `id` in `scope`; `None` when there is no such person in scope (nothing
 /// is written).
-pub async fn record(tx: &mut Tx, scope: &Scope, actor: &Actor, id: i64, e: &Emergency) -> anyhow::Result<Option<Recorded>> {
+pub async fn record(
+    tx: &mut Tx,
+    scope: &Scope,
+    actor: &Actor,
+    id: i64,
+    e: &Emergency,
+) -> anyhow::Result<Option<Recorded>> {
     let (lo, hi) = scope.bounds();
-    let lock = if tx.backend() == Backend::Postgres { " FOR UPDATE" } else { "" };
-    let sql = format!("SELECT name, residence_region, risk_grade FROM persons WHERE id = $1 AND residence_region >= $2 AND residence_region < $3{}{lock}", scope.site_sql(""));
+    let lock = if tx.backend() == Backend::Postgres {
+        " FOR UPDATE"
+    } else {
+        ""
+    };
+    let sql = format!(
+        "SELECT name, residence_region, risk_grade FROM persons WHERE id = $1 AND residence_region >= $2 AND residence_region < $3{}{lock}",
+        scope.site_sql("")
+    );
     let row: Option<(String, String, Option<i64>)> = on_tx!(tx, c => sqlx::query_as(&sql).bind(id).bind(&lo).bind(&hi).fetch_optional(&mut **c).await)?;
-    let Some((name, region, risk_before)) = row else { return Ok(None) };
+    let Some((name, region, risk_before)) = row else {
+        return Ok(None);
+    };
     let change = open_change_set(tx, actor, "emergency", "record").await?;
     let grade = i64::from(e.risk_grade);
     let eid: i64 = on_tx!(tx, c => sqlx::query_scalar(
@@ -49,14 +64,23 @@ pub async fn record(tx: &mut Tx, scope: &Scope, actor: &Actor, id: i64, e: &Emer
     }
     let notifications = if e.alerts() {
         let what: Vec<&str> = e.kinds.iter().map(|k| emergency::kind_label(k)).collect();
-        let detail = format!("{}发生{}，已采取处置。", crate::care::emergency::beijing_minute(e.occurred_at), what.join("、"));
+        let detail = format!(
+            "{}发生{}，已采取处置。",
+            crate::care::emergency::beijing_minute(e.occurred_at),
+            what.join("、")
+        );
         alerts::high_risk(tx, id, &name, &region, grade, AlertKind::Emergency, &detail).await?
     } else {
         Vec::new()
     };
     audit::record(tx, actor, "emergency.record", Some(Target::person(id)),
         serde_json::json!({"emergency": eid, "alerted": !notifications.is_empty(), "late": e.late_reason.is_some()})).await?;
-    Ok(Some(Recorded { id: eid, notifications, risk_before, risk_after }))
+    Ok(Some(Recorded {
+        id: eid,
+        notifications,
+        risk_before,
+        risk_after,
+    }))
 }
 
 /// One recorded event.
@@ -77,7 +101,20 @@ pub struct StoredEmergency {
     pub recorded_at: DateTime<Utc>,
 }
 
-type Row = (i64, i64, DateTime<Utc>, i64, String, Option<String>, String, String, Option<String>, Option<String>, String, DateTime<Utc>);
+type Row = (
+    i64,
+    i64,
+    DateTime<Utc>,
+    i64,
+    String,
+    Option<String>,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    String,
+    DateTime<Utc>,
+);
 
 fn stored(r: Row) -> StoredEmergency {
     StoredEmergency {
@@ -99,7 +136,11 @@ fn stored(r: Row) -> StoredEmergency {
 const COLS: &str = "e.id, e.person_id, e.occurred_at, e.risk_grade, e.kinds, e.place, e.description, e.measures, e.outcome, e.late_reason, cs.actor, cs.at";
 
 /// The events of person `id` in `scope`, newest first.
-pub async fn of_person(tx: &mut Tx, scope: &Scope, id: i64) -> anyhow::Result<Vec<StoredEmergency>> {
+pub async fn of_person(
+    tx: &mut Tx,
+    scope: &Scope,
+    id: i64,
+) -> anyhow::Result<Vec<StoredEmergency>> {
     let (lo, hi) = scope.bounds();
     let sql = format!(
         "SELECT {COLS} FROM emergencies e JOIN persons p ON p.id = e.person_id JOIN change_sets cs ON cs.id = e.change_id \
@@ -111,7 +152,11 @@ pub async fn of_person(tx: &mut Tx, scope: &Scope, id: i64) -> anyhow::Result<Ve
 }
 
 /// The latest events in `scope`, newest first.
-pub async fn recent(tx: &mut Tx, scope: &Scope, limit: i64) -> anyhow::Result<Vec<StoredEmergency>> {
+pub async fn recent(
+    tx: &mut Tx,
+    scope: &Scope,
+    limit: i64,
+) -> anyhow::Result<Vec<StoredEmergency>> {
     let (lo, hi) = scope.bounds();
     let sql = format!(
         "SELECT {COLS} FROM emergencies e JOIN persons p ON p.id = e.person_id JOIN change_sets cs ON cs.id = e.change_id \

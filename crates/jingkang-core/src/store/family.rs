@@ -11,7 +11,9 @@ use serde::Serialize;
 use super::audit::{self, Target};
 use super::bulk::{self, Col, Rows};
 use super::{Actor, Backend, Tx, open_change_set};
-use crate::care::family::{FamilyMember, Group, Meeting, MembersChange, Peer, PeerUpdate, Respite, Training, problem};
+use crate::care::family::{
+    FamilyMember, Group, Meeting, MembersChange, Peer, PeerUpdate, Respite, Training, problem,
+};
 use crate::on_tx;
 use crate::regions::Scope;
 
@@ -36,26 +38,43 @@ async fn persons_missing(tx: &mut Tx, scope: &Scope, ids: &[i64]) -> anyhow::Res
     );
     let list = serde_json::to_string(&distinct)?;
     let found: i64 = on_tx!(tx, c => sqlx::query_scalar(&sql).bind(&list).bind(&lo).bind(&hi).fetch_one(&mut **c).await)?;
-    Ok(distinct.len().saturating_sub(usize::try_from(found).unwrap_or(0)))
+    Ok(distinct
+        .len()
+        .saturating_sub(usize::try_from(found).unwrap_or(0)))
 }
 
 /// Refuse a region outside the scope (the check of the entry has done so already; this is the
 /// storage's own guard).
 fn region_outside(scope: &Scope, region: &str) -> Option<Refusal> {
-    (!scope.contains(region)).then(|| Refusal::Problems(vec![problem("region", "family-region-outside", &[("code", region)])]))
+    (!scope.contains(region)).then(|| {
+        Refusal::Problems(vec![problem(
+            "region",
+            "family-region-outside",
+            &[("code", region)],
+        )])
+    })
 }
 
 // ---------- caregiver trainings ----------
 
 /// Record a training session with all its attendees. Returns its id.
-pub async fn record_training(tx: &mut Tx, scope: &Scope, actor: &Actor, t: &Training) -> anyhow::Result<Result<i64, Refusal>> {
+pub async fn record_training(
+    tx: &mut Tx,
+    scope: &Scope,
+    actor: &Actor,
+    t: &Training,
+) -> anyhow::Result<Result<i64, Refusal>> {
     if let Some(r) = region_outside(scope, &t.region) {
         return Ok(Err(r));
     }
     let persons: Vec<i64> = t.attendees.iter().map(|a| a.person_id).collect();
     let missing = persons_missing(tx, scope, &persons).await?;
     if missing > 0 {
-        return refuse("attendees", "family-persons-unknown", &[("n", &missing.to_string())]);
+        return refuse(
+            "attendees",
+            "family-persons-unknown",
+            &[("n", &missing.to_string())],
+        );
     }
     let change = open_change_set(tx, actor, "family", "training").await?;
     let id: i64 = on_tx!(tx, c => sqlx::query_scalar(
@@ -64,12 +83,30 @@ pub async fn record_training(tx: &mut Tx, scope: &Scope, actor: &Actor, t: &Trai
         .fetch_one(&mut **c).await)?;
     let mut rows = Rows::new();
     for (i, a) in t.attendees.iter().enumerate() {
-        rows.row().int(Some(id)).int(Some(i as i64 + 1)).int(Some(a.person_id)).text(Some(&a.name)).text(Some(a.relation.code()));
+        rows.row()
+            .int(Some(id))
+            .int(Some(i as i64 + 1))
+            .int(Some(a.person_id))
+            .text(Some(&a.name))
+            .text(Some(a.relation.code()));
         rows.end_row();
     }
-    let cols = [("training_id", Col::Int), ("ordinal", Col::Int), ("person_id", Col::Int), ("name", Col::Text), ("relation", Col::Text)];
+    let cols = [
+        ("training_id", Col::Int),
+        ("ordinal", Col::Int),
+        ("person_id", Col::Int),
+        ("name", Col::Text),
+        ("relation", Col::Text),
+    ];
     bulk::insert(tx, "caregiver_training_attendees", &cols, rows).await?;
-    audit::record(tx, actor, "family.training.record", Some(Target::region(&t.region)), serde_json::json!({"training": id, "persons": persons})).await?;
+    audit::record(
+        tx,
+        actor,
+        "family.training.record",
+        Some(Target::region(&t.region)),
+        serde_json::json!({"training": id, "persons": persons}),
+    )
+    .await?;
     Ok(Ok(id))
 }
 
@@ -104,17 +141,27 @@ pub struct StoredAttendee {
 const TRAINING_COLS: &str = "t.id, t.held_on, t.region, t.topic, t.hours, t.trainer, t.attendees, cs.actor AS recorded_by, cs.at AS recorded_at";
 
 /// The trainings held in `scope`, newest first.
-pub async fn trainings(tx: &mut Tx, scope: &Scope, limit: i64) -> anyhow::Result<Vec<StoredTraining>> {
+pub async fn trainings(
+    tx: &mut Tx,
+    scope: &Scope,
+    limit: i64,
+) -> anyhow::Result<Vec<StoredTraining>> {
     let (lo, hi) = scope.bounds();
     let sql = format!(
         "SELECT {TRAINING_COLS} FROM caregiver_trainings t JOIN change_sets cs ON cs.id = t.change_id \
          WHERE t.region >= $1 AND t.region < $2 ORDER BY t.held_on DESC, t.id DESC LIMIT $3"
     );
-    Ok(on_tx!(tx, c => sqlx::query_as(&sql).bind(&lo).bind(&hi).bind(limit).fetch_all(&mut **c).await)?)
+    Ok(
+        on_tx!(tx, c => sqlx::query_as(&sql).bind(&lo).bind(&hi).bind(limit).fetch_all(&mut **c).await)?,
+    )
 }
 
 /// The attendees of trainings `ids` whose person is in `scope`.
-pub async fn training_attendees(tx: &mut Tx, scope: &Scope, ids: &[i64]) -> anyhow::Result<Vec<StoredAttendee>> {
+pub async fn training_attendees(
+    tx: &mut Tx,
+    scope: &Scope,
+    ids: &[i64],
+) -> anyhow::Result<Vec<StoredAttendee>> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }
@@ -126,7 +173,9 @@ pub async fn training_attendees(tx: &mut Tx, scope: &Scope, ids: &[i64]) -> anyh
         bulk::json_int_list(tx.backend(), 1)
     );
     let list = serde_json::to_string(ids)?;
-    Ok(on_tx!(tx, c => sqlx::query_as(&sql).bind(&list).bind(&lo).bind(&hi).fetch_all(&mut **c).await)?)
+    Ok(
+        on_tx!(tx, c => sqlx::query_as(&sql).bind(&list).bind(&lo).bind(&hi).fetch_all(&mut **c).await)?,
+    )
 }
 
 /// A training a family member of a person attended.
@@ -144,7 +193,12 @@ pub struct PersonTraining {
 }
 
 /// The trainings the family of person `id` (in `scope`) attended, newest first.
-pub async fn trainings_of_person(tx: &mut Tx, scope: &Scope, id: i64, limit: i64) -> anyhow::Result<Vec<PersonTraining>> {
+pub async fn trainings_of_person(
+    tx: &mut Tx,
+    scope: &Scope,
+    id: i64,
+    limit: i64,
+) -> anyhow::Result<Vec<PersonTraining>> {
     let (lo, hi) = scope.bounds();
     let site = scope.site_sql("p");
     Ok(on_tx!(tx, c => sqlx::query_as(&format!(
@@ -157,7 +211,12 @@ pub async fn trainings_of_person(tx: &mut Tx, scope: &Scope, id: i64, limit: i64
 // ---------- respite ----------
 
 /// Record a respite episode of a person in `scope`. Returns its id.
-pub async fn record_respite(tx: &mut Tx, scope: &Scope, actor: &Actor, r: &Respite) -> anyhow::Result<Result<i64, Refusal>> {
+pub async fn record_respite(
+    tx: &mut Tx,
+    scope: &Scope,
+    actor: &Actor,
+    r: &Respite,
+) -> anyhow::Result<Result<i64, Refusal>> {
     if persons_missing(tx, scope, &[r.person_id]).await? > 0 {
         return refuse("person_id", "family-persons-unknown", &[("n", "1")]);
     }
@@ -166,7 +225,14 @@ pub async fn record_respite(tx: &mut Tx, scope: &Scope, actor: &Actor, r: &Respi
         "INSERT INTO respite_episodes (change_id, person_id, from_date, to_date, provider, hours, notes) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id")
         .bind(change).bind(r.person_id).bind(r.from_date).bind(r.to_date).bind(&r.provider).bind(r.hours).bind(&r.notes)
         .fetch_one(&mut **c).await)?;
-    audit::record(tx, actor, "family.respite.record", Some(Target::person(r.person_id)), serde_json::json!({"respite": id})).await?;
+    audit::record(
+        tx,
+        actor,
+        "family.respite.record",
+        Some(Target::person(r.person_id)),
+        serde_json::json!({"respite": id}),
+    )
+    .await?;
     Ok(Ok(id))
 }
 
@@ -196,49 +262,92 @@ pub async fn respite(tx: &mut Tx, scope: &Scope, limit: i64) -> anyhow::Result<V
         "SELECT {RESPITE_COLS} FROM respite_episodes r JOIN persons p ON p.id = r.person_id JOIN change_sets cs ON cs.id = r.change_id \
          WHERE p.residence_region >= $1 AND p.residence_region < $2{site} ORDER BY r.from_date DESC, r.id DESC LIMIT $3"
     );
-    Ok(on_tx!(tx, c => sqlx::query_as(&sql).bind(&lo).bind(&hi).bind(limit).fetch_all(&mut **c).await)?)
+    Ok(
+        on_tx!(tx, c => sqlx::query_as(&sql).bind(&lo).bind(&hi).bind(limit).fetch_all(&mut **c).await)?,
+    )
 }
 
 /// The respite episodes of person `id` (in `scope`), newest first.
-pub async fn respite_of_person(tx: &mut Tx, scope: &Scope, id: i64, limit: i64) -> anyhow::Result<Vec<StoredRespite>> {
+pub async fn respite_of_person(
+    tx: &mut Tx,
+    scope: &Scope,
+    id: i64,
+    limit: i64,
+) -> anyhow::Result<Vec<StoredRespite>> {
     let (lo, hi) = scope.bounds();
     let site = scope.site_sql("p");
     let sql = format!(
         "SELECT {RESPITE_COLS} FROM respite_episodes r JOIN persons p ON p.id = r.person_id JOIN change_sets cs ON cs.id = r.change_id \
          WHERE r.person_id = $1 AND p.residence_region >= $2 AND p.residence_region < $3{site} ORDER BY r.from_date DESC, r.id DESC LIMIT $4"
     );
-    Ok(on_tx!(tx, c => sqlx::query_as(&sql).bind(id).bind(&lo).bind(&hi).bind(limit).fetch_all(&mut **c).await)?)
+    Ok(
+        on_tx!(tx, c => sqlx::query_as(&sql).bind(id).bind(&lo).bind(&hi).bind(limit).fetch_all(&mut **c).await)?,
+    )
 }
 
 // ---------- mutual-aid groups ----------
 
-async fn insert_members(tx: &mut Tx, group: i64, change: i64, members: &[FamilyMember]) -> anyhow::Result<()> {
+async fn insert_members(
+    tx: &mut Tx,
+    group: i64,
+    change: i64,
+    members: &[FamilyMember],
+) -> anyhow::Result<()> {
     let mut rows = Rows::new();
     for m in members {
-        rows.row().int(Some(group)).int(Some(m.person_id)).text(Some(&m.name)).text(Some(m.relation.code())).date(m.joined_on).int(Some(change));
+        rows.row()
+            .int(Some(group))
+            .int(Some(m.person_id))
+            .text(Some(&m.name))
+            .text(Some(m.relation.code()))
+            .date(m.joined_on)
+            .int(Some(change));
         rows.end_row();
     }
-    let cols = [("group_id", Col::Int), ("person_id", Col::Int), ("name", Col::Text), ("relation", Col::Text), ("joined_on", Col::Date), ("change_id", Col::Int)];
+    let cols = [
+        ("group_id", Col::Int),
+        ("person_id", Col::Int),
+        ("name", Col::Text),
+        ("relation", Col::Text),
+        ("joined_on", Col::Date),
+        ("change_id", Col::Int),
+    ];
     bulk::insert(tx, "mutual_aid_members", &cols, rows).await?;
     Ok(())
 }
 
 /// Record a group with its first members. Returns its id.
-pub async fn record_group(tx: &mut Tx, scope: &Scope, actor: &Actor, g: &Group) -> anyhow::Result<Result<i64, Refusal>> {
+pub async fn record_group(
+    tx: &mut Tx,
+    scope: &Scope,
+    actor: &Actor,
+    g: &Group,
+) -> anyhow::Result<Result<i64, Refusal>> {
     if let Some(r) = region_outside(scope, &g.region) {
         return Ok(Err(r));
     }
     let persons: Vec<i64> = g.members.iter().map(|m| m.person_id).collect();
     let missing = persons_missing(tx, scope, &persons).await?;
     if missing > 0 {
-        return refuse("members", "family-persons-unknown", &[("n", &missing.to_string())]);
+        return refuse(
+            "members",
+            "family-persons-unknown",
+            &[("n", &missing.to_string())],
+        );
     }
     let change = open_change_set(tx, actor, "family", "group").await?;
     let id: i64 = on_tx!(tx, c => sqlx::query_scalar(
         "INSERT INTO mutual_aid_groups (change_id, name, region, facilitator, started_on) VALUES ($1, $2, $3, $4, $5) RETURNING id")
         .bind(change).bind(&g.name).bind(&g.region).bind(&g.facilitator).bind(g.started_on).fetch_one(&mut **c).await)?;
     insert_members(tx, id, change, &g.members).await?;
-    audit::record(tx, actor, "family.group.record", Some(Target::region(&g.region)), serde_json::json!({"group": id, "persons": persons})).await?;
+    audit::record(
+        tx,
+        actor,
+        "family.group.record",
+        Some(Target::region(&g.region)),
+        serde_json::json!({"group": id, "persons": persons}),
+    )
+    .await?;
     Ok(Ok(id))
 }
 
@@ -246,29 +355,66 @@ pub async fn record_group(tx: &mut Tx, scope: &Scope, actor: &Actor, g: &Group) 
 /// meetings are checked against what stays true until the commit.
 async fn group_in_scope(tx: &mut Tx, scope: &Scope, id: i64) -> anyhow::Result<Option<NaiveDate>> {
     let (lo, hi) = scope.bounds();
-    let lock = if tx.backend() == Backend::Postgres { " FOR UPDATE" } else { "" };
-    let sql = format!("SELECT started_on FROM mutual_aid_groups WHERE id = $1 AND region >= $2 AND region < $3{lock}");
-    Ok(on_tx!(tx, c => sqlx::query_scalar(&sql).bind(id).bind(&lo).bind(&hi).fetch_optional(&mut **c).await)?)
+    let lock = if tx.backend() == Backend::Postgres {
+        " FOR UPDATE"
+    } else {
+        ""
+    };
+    let sql = format!(
+        "SELECT started_on FROM mutual_aid_groups WHERE id = $1 AND region >= $2 AND region < $3{lock}"
+    );
+    Ok(
+        on_tx!(tx, c => sqlx::query_scalar(&sql).bind(id).bind(&lo).bind(&hi).fetch_optional(&mut **c).await)?,
+    )
 }
 
 /// Members join and leave group `gid`, all at once.
-pub async fn change_members(tx: &mut Tx, scope: &Scope, actor: &Actor, gid: i64, m: &MembersChange) -> anyhow::Result<Result<(), Refusal>> {
-    let Some(started) = group_in_scope(tx, scope, gid).await? else { return Ok(Err(Refusal::NotFound)) };
+pub async fn change_members(
+    tx: &mut Tx,
+    scope: &Scope,
+    actor: &Actor,
+    gid: i64,
+    m: &MembersChange,
+) -> anyhow::Result<Result<(), Refusal>> {
+    let Some(started) = group_in_scope(tx, scope, gid).await? else {
+        return Ok(Err(Refusal::NotFound));
+    };
     let mut problems = Vec::new();
-    for (i, a) in m.add.iter().enumerate().filter(|(_, a)| a.joined_on < started) {
-        problems.push(problem("add", "family-member-before-start", &[("n", &(i + 1).to_string()), ("date", &started.to_string()), ("joined", &a.joined_on.to_string())]));
+    for (i, a) in m
+        .add
+        .iter()
+        .enumerate()
+        .filter(|(_, a)| a.joined_on < started)
+    {
+        problems.push(problem(
+            "add",
+            "family-member-before-start",
+            &[
+                ("n", &(i + 1).to_string()),
+                ("date", &started.to_string()),
+                ("joined", &a.joined_on.to_string()),
+            ],
+        ));
     }
     let persons: Vec<i64> = m.add.iter().map(|a| a.person_id).collect();
     let missing = persons_missing(tx, scope, &persons).await?;
     if missing > 0 {
-        problems.push(problem("add", "family-persons-unknown", &[("n", &missing.to_string())]));
+        problems.push(problem(
+            "add",
+            "family-persons-unknown",
+            &[("n", &missing.to_string())],
+        ));
     }
     for a in &m.add {
         let current: i64 = on_tx!(tx, c => sqlx::query_scalar(
             "SELECT COUNT(*) FROM mutual_aid_members WHERE group_id = $1 AND person_id = $2 AND name = $3 AND left_on IS NULL")
             .bind(gid).bind(a.person_id).bind(&a.name).fetch_one(&mut **c).await)?;
         if current > 0 {
-            problems.push(problem("add", "family-member-duplicate", &[("name", &a.name)]));
+            problems.push(problem(
+                "add",
+                "family-member-duplicate",
+                &[("name", &a.name)],
+            ));
         }
     }
     // Who leaves: current members of this group, whose person is in scope, leaving on or after joining.
@@ -282,12 +428,18 @@ pub async fn change_members(tx: &mut Tx, scope: &Scope, actor: &Actor, gid: i64,
             .bind(*member).bind(gid).bind(&lo).bind(&hi).fetch_optional(&mut **c).await)?;
         match joined {
             None => unknown += 1,
-            Some(j) if *on < j => problems.push(problem("leave", "family-member-left-before-joined", &[])),
+            Some(j) if *on < j => {
+                problems.push(problem("leave", "family-member-left-before-joined", &[]))
+            }
             Some(_) => {}
         }
     }
     if unknown > 0 {
-        problems.push(problem("leave", "family-member-unknown", &[("n", &unknown.to_string())]));
+        problems.push(problem(
+            "leave",
+            "family-member-unknown",
+            &[("n", &unknown.to_string())],
+        ));
     }
     if !problems.is_empty() {
         return Ok(Err(Refusal::Problems(problems)));
@@ -299,16 +451,40 @@ pub async fn change_members(tx: &mut Tx, scope: &Scope, actor: &Actor, gid: i64,
             .bind(*on).bind(change).bind(*member).execute(&mut **c).await.map(drop))?;
     }
     let left: Vec<i64> = m.leave.iter().map(|(id, _)| *id).collect();
-    audit::record(tx, actor, "family.group.members", Some(Target { kind: "mutual_aid_group", id: gid.to_string() }),
-        serde_json::json!({"joined": persons, "left_members": left})).await?;
+    audit::record(
+        tx,
+        actor,
+        "family.group.members",
+        Some(Target {
+            kind: "mutual_aid_group",
+            id: gid.to_string(),
+        }),
+        serde_json::json!({"joined": persons, "left_members": left}),
+    )
+    .await?;
     Ok(Ok(()))
 }
 
 /// Record a meeting of group `gid` with the members who attended. Returns its id.
-pub async fn record_meeting(tx: &mut Tx, scope: &Scope, actor: &Actor, gid: i64, m: &Meeting) -> anyhow::Result<Result<i64, Refusal>> {
-    let Some(started) = group_in_scope(tx, scope, gid).await? else { return Ok(Err(Refusal::NotFound)) };
+pub async fn record_meeting(
+    tx: &mut Tx,
+    scope: &Scope,
+    actor: &Actor,
+    gid: i64,
+    m: &Meeting,
+) -> anyhow::Result<Result<i64, Refusal>> {
+    let Some(started) = group_in_scope(tx, scope, gid).await? else {
+        return Ok(Err(Refusal::NotFound));
+    };
     if m.held_on < started {
-        return refuse("held_on", "family-meeting-before-start", &[("held", &m.held_on.to_string()), ("date", &started.to_string())]);
+        return refuse(
+            "held_on",
+            "family-meeting-before-start",
+            &[
+                ("held", &m.held_on.to_string()),
+                ("date", &started.to_string()),
+            ],
+        );
     }
     // Every attendee a member of this group on the day, their person in scope.
     let (lo, hi) = scope.bounds();
@@ -321,9 +497,19 @@ pub async fn record_meeting(tx: &mut Tx, scope: &Scope, actor: &Actor, gid: i64,
     );
     let list = serde_json::to_string(&m.attendees)?;
     let found: i64 = on_tx!(tx, c => sqlx::query_scalar(&sql).bind(&list).bind(gid).bind(m.held_on).bind(&lo).bind(&hi).fetch_one(&mut **c).await)?;
-    let missing = m.attendees.len().saturating_sub(usize::try_from(found).unwrap_or(0));
+    let missing = m
+        .attendees
+        .len()
+        .saturating_sub(usize::try_from(found).unwrap_or(0));
     if missing > 0 {
-        return refuse("attendees", "family-meeting-attendee-unknown", &[("n", &missing.to_string()), ("date", &m.held_on.to_string())]);
+        return refuse(
+            "attendees",
+            "family-meeting-attendee-unknown",
+            &[
+                ("n", &missing.to_string()),
+                ("date", &m.held_on.to_string()),
+            ],
+        );
     }
     let change = open_change_set(tx, actor, "family", "meeting").await?;
     let id: i64 = on_tx!(tx, c => sqlx::query_scalar(
@@ -334,9 +520,24 @@ pub async fn record_meeting(tx: &mut Tx, scope: &Scope, actor: &Actor, gid: i64,
         rows.row().int(Some(id)).int(Some(*member));
         rows.end_row();
     }
-    bulk::insert(tx, "mutual_aid_attendance", &[("meeting_id", Col::Int), ("member_id", Col::Int)], rows).await?;
-    audit::record(tx, actor, "family.meeting.record", Some(Target { kind: "mutual_aid_group", id: gid.to_string() }),
-        serde_json::json!({"meeting": id, "members": m.attendees})).await?;
+    bulk::insert(
+        tx,
+        "mutual_aid_attendance",
+        &[("meeting_id", Col::Int), ("member_id", Col::Int)],
+        rows,
+    )
+    .await?;
+    audit::record(
+        tx,
+        actor,
+        "family.meeting.record",
+        Some(Target {
+            kind: "mutual_aid_group",
+            id: gid.to_string(),
+        }),
+        serde_json::json!({"meeting": id, "members": m.attendees}),
+    )
+    .await?;
     Ok(Ok(id))
 }
 
@@ -374,7 +575,9 @@ pub async fn groups(tx: &mut Tx, scope: &Scope, limit: i64) -> anyhow::Result<Ve
         "SELECT {group_cols} FROM mutual_aid_groups g JOIN change_sets cs ON cs.id = g.change_id \
          WHERE g.region >= $1 AND g.region < $2 ORDER BY g.started_on DESC, g.id DESC LIMIT $3"
     );
-    Ok(on_tx!(tx, c => sqlx::query_as(&sql).bind(&lo).bind(&hi).bind(limit).fetch_all(&mut **c).await)?)
+    Ok(
+        on_tx!(tx, c => sqlx::query_as(&sql).bind(&lo).bind(&hi).bind(limit).fetch_all(&mut **c).await)?,
+    )
 }
 
 /// A member of a group (present or past).
@@ -448,9 +651,17 @@ pub async fn group(tx: &mut Tx, scope: &Scope, id: i64) -> anyhow::Result<Option
          WHERE x.group_id = $1 AND p.residence_region >= $2 AND p.residence_region < $3{site} ORDER BY a.meeting_id, a.member_id"))
         .bind(id).bind(&lo).bind(&hi).fetch_all(&mut **c).await)?;
     for m in &mut meetings {
-        m.members = attendance.iter().filter(|(meeting, _)| *meeting == m.id).map(|(_, member)| *member).collect();
+        m.members = attendance
+            .iter()
+            .filter(|(meeting, _)| *meeting == m.id)
+            .map(|(_, member)| *member)
+            .collect();
     }
-    Ok(Some(GroupDetail { group, members, meetings }))
+    Ok(Some(GroupDetail {
+        group,
+        members,
+        meetings,
+    }))
 }
 
 /// A group a family member of a person belongs (or belonged) to.
@@ -467,7 +678,11 @@ pub struct Membership {
 }
 
 /// The groups the family of person `id` (in `scope`) joined, current ones first.
-pub async fn groups_of_person(tx: &mut Tx, scope: &Scope, id: i64) -> anyhow::Result<Vec<Membership>> {
+pub async fn groups_of_person(
+    tx: &mut Tx,
+    scope: &Scope,
+    id: i64,
+) -> anyhow::Result<Vec<Membership>> {
     let (lo, hi) = scope.bounds();
     let site = scope.site_sql("p");
     Ok(on_tx!(tx, c => sqlx::query_as(&format!(
@@ -482,7 +697,12 @@ pub async fn groups_of_person(tx: &mut Tx, scope: &Scope, id: i64) -> anyhow::Re
 // ---------- peer supporters ----------
 
 /// Record a peer supporter. Returns the id.
-pub async fn record_peer(tx: &mut Tx, scope: &Scope, actor: &Actor, p: &Peer) -> anyhow::Result<Result<i64, Refusal>> {
+pub async fn record_peer(
+    tx: &mut Tx,
+    scope: &Scope,
+    actor: &Actor,
+    p: &Peer,
+) -> anyhow::Result<Result<i64, Refusal>> {
     if let Some(r) = region_outside(scope, &p.region) {
         return Ok(Err(r));
     }
@@ -497,27 +717,61 @@ pub async fn record_peer(tx: &mut Tx, scope: &Scope, actor: &Actor, p: &Peer) ->
          VALUES ($1, $1, $2, $3, $4, $5, $6, $7) RETURNING id")
         .bind(change).bind(&p.name).bind(&p.region).bind(p.person_id).bind(p.trained_on).bind(p.status.code()).bind(p.hours)
         .fetch_one(&mut **c).await)?;
-    audit::record(tx, actor, "family.peer.record", Some(Target::region(&p.region)), serde_json::json!({"peer": id, "person": p.person_id})).await?;
+    audit::record(
+        tx,
+        actor,
+        "family.peer.record",
+        Some(Target::region(&p.region)),
+        serde_json::json!({"peer": id, "person": p.person_id}),
+    )
+    .await?;
     Ok(Ok(id))
 }
 
 /// Add hours of support to peer supporter `id` (in `scope`) and/or change their status.
-pub async fn update_peer(tx: &mut Tx, scope: &Scope, actor: &Actor, id: i64, u: &PeerUpdate) -> anyhow::Result<Result<(), Refusal>> {
+pub async fn update_peer(
+    tx: &mut Tx,
+    scope: &Scope,
+    actor: &Actor,
+    id: i64,
+    u: &PeerUpdate,
+) -> anyhow::Result<Result<(), Refusal>> {
     let (lo, hi) = scope.bounds();
-    let lock = if tx.backend() == Backend::Postgres { " FOR UPDATE" } else { "" };
-    let sql = format!("SELECT hours FROM peer_supporters WHERE id = $1 AND region >= $2 AND region < $3{lock}");
+    let lock = if tx.backend() == Backend::Postgres {
+        " FOR UPDATE"
+    } else {
+        ""
+    };
+    let sql = format!(
+        "SELECT hours FROM peer_supporters WHERE id = $1 AND region >= $2 AND region < $3{lock}"
+    );
     let found: Option<f64> = on_tx!(tx, c => sqlx::query_scalar(&sql).bind(id).bind(&lo).bind(&hi).fetch_optional(&mut **c).await)?;
-    let Some(hours) = found else { return Ok(Err(Refusal::NotFound)) };
+    let Some(hours) = found else {
+        return Ok(Err(Refusal::NotFound));
+    };
     let max = crate::care::family::MAX_PEER_HOURS;
     if hours + u.add_hours > max {
-        return refuse("add_hours", "family-peer-hours", &[("max", &format!("{max}"))]);
+        return refuse(
+            "add_hours",
+            "family-peer-hours",
+            &[("max", &format!("{max}"))],
+        );
     }
     let change = open_change_set(tx, actor, "family", "peer-update").await?;
     on_tx!(tx, c => sqlx::query(
         "UPDATE peer_supporters SET hours = hours + $1, status = COALESCE($2, status), updated_change = $3 WHERE id = $4")
         .bind(u.add_hours).bind(u.status.map(|s| s.code())).bind(change).bind(id).execute(&mut **c).await.map(drop))?;
-    audit::record(tx, actor, "family.peer.update", Some(Target { kind: "peer_supporter", id: id.to_string() }),
-        serde_json::json!({"add_hours": u.add_hours, "status": u.status.map(|s| s.code())})).await?;
+    audit::record(
+        tx,
+        actor,
+        "family.peer.update",
+        Some(Target {
+            kind: "peer_supporter",
+            id: id.to_string(),
+        }),
+        serde_json::json!({"add_hours": u.add_hours, "status": u.status.map(|s| s.code())}),
+    )
+    .await?;
     Ok(Ok(()))
 }
 

@@ -48,7 +48,14 @@ impl FilingState {
         }
     }
     pub fn from_code(s: &str) -> Option<FilingState> {
-        [FilingState::Draft, FilingState::Filled, FilingState::Reviewed, FilingState::Signed].into_iter().find(|f| f.code() == s)
+        [
+            FilingState::Draft,
+            FilingState::Filled,
+            FilingState::Reviewed,
+            FilingState::Signed,
+        ]
+        .into_iter()
+        .find(|f| f.code() == s)
     }
     pub fn label_zh(self) -> &'static str {
         match self {
@@ -81,7 +88,22 @@ pub struct Filing {
     pub signed_on: Option<NaiveDate>,
 }
 
-type FilingRow = (i64, String, String, String, i64, String, String, Option<String>, Option<String>, Option<NaiveDate>, Option<String>, Option<NaiveDate>, Option<String>, Option<NaiveDate>);
+type FilingRow = (
+    i64,
+    String,
+    String,
+    String,
+    i64,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<NaiveDate>,
+    Option<String>,
+    Option<NaiveDate>,
+    Option<String>,
+    Option<NaiveDate>,
+);
 
 const COLS: &str = "id, code, region, quarter, version, state, manual, snapshot, filled_by, filled_on, reviewed_by, reviewed_on, signed_by, signed_on";
 
@@ -92,7 +114,8 @@ fn from_row(r: FilingRow) -> anyhow::Result<Filing> {
         region: r.2,
         quarter: r.3,
         version: r.4,
-        state: FilingState::from_code(&r.5).ok_or_else(|| anyhow::anyhow!("filing state {}", r.5))?,
+        state: FilingState::from_code(&r.5)
+            .ok_or_else(|| anyhow::anyhow!("filing state {}", r.5))?,
         manual: serde_json::from_str(&r.6)?,
         snapshot: r.7.as_deref().map(serde_json::from_str).transpose()?,
         filled_by: r.8,
@@ -105,19 +128,34 @@ fn from_row(r: FilingRow) -> anyhow::Result<Filing> {
 }
 
 /// Every version of the filing of `region` for `quarter`, newest first (none outside `scope`).
-pub async fn versions(tx: &mut Tx, scope: &Scope, code: &str, region: &str, quarter: &str) -> anyhow::Result<Vec<Filing>> {
+pub async fn versions(
+    tx: &mut Tx,
+    scope: &Scope,
+    code: &str,
+    region: &str,
+    quarter: &str,
+) -> anyhow::Result<Vec<Filing>> {
     if !scope.contains(region) {
         return Ok(Vec::new());
     }
-    let sql = format!("SELECT {COLS} FROM report_filings WHERE code = $1 AND region = $2 AND quarter = $3 ORDER BY version DESC");
+    let sql = format!(
+        "SELECT {COLS} FROM report_filings WHERE code = $1 AND region = $2 AND quarter = $3 ORDER BY version DESC"
+    );
     let rows: Vec<FilingRow> = on_tx!(tx, c => sqlx::query_as(&sql).bind(code).bind(region).bind(quarter).fetch_all(&mut **c).await)?;
     rows.into_iter().map(from_row).collect()
 }
 
 /// Every version of every filing in `scope` for `quarter`, by region, the newest first (one query).
-pub async fn history_in(tx: &mut Tx, scope: &Scope, code: &str, quarter: &str) -> anyhow::Result<BTreeMap<String, Vec<Filing>>> {
+pub async fn history_in(
+    tx: &mut Tx,
+    scope: &Scope,
+    code: &str,
+    quarter: &str,
+) -> anyhow::Result<BTreeMap<String, Vec<Filing>>> {
     let (lo, hi) = scope.bounds();
-    let sql = format!("SELECT {COLS} FROM report_filings WHERE code = $1 AND quarter = $2 AND region >= $3 AND region < $4 ORDER BY region, version DESC");
+    let sql = format!(
+        "SELECT {COLS} FROM report_filings WHERE code = $1 AND quarter = $2 AND region >= $3 AND region < $4 ORDER BY region, version DESC"
+    );
     let rows: Vec<FilingRow> = on_tx!(tx, c => sqlx::query_as(&sql).bind(code).bind(quarter).bind(&lo).bind(&hi).fetch_all(&mut **c).await)?;
     let mut out: BTreeMap<String, Vec<Filing>> = BTreeMap::new();
     for r in rows {
@@ -129,8 +167,12 @@ pub async fn history_in(tx: &mut Tx, scope: &Scope, code: &str, quarter: &str) -
 
 async fn by_id(tx: &mut Tx, scope: &Scope, id: i64) -> anyhow::Result<Option<Filing>> {
     let sql = format!("SELECT {COLS} FROM report_filings WHERE id = $1");
-    let row: Option<FilingRow> = on_tx!(tx, c => sqlx::query_as(&sql).bind(id).fetch_optional(&mut **c).await)?;
-    Ok(row.map(from_row).transpose()?.filter(|f| scope.contains(&f.region)))
+    let row: Option<FilingRow> =
+        on_tx!(tx, c => sqlx::query_as(&sql).bind(id).fetch_optional(&mut **c).await)?;
+    Ok(row
+        .map(from_row)
+        .transpose()?
+        .filter(|f| scope.contains(&f.region)))
 }
 
 /// Why nothing was written.
@@ -149,11 +191,27 @@ pub fn check_manual(def: &Definition, manual: &BTreeMap<String, i64>) -> Vec<Fie
         match def.columns.iter().find(|c| &c.key == key) {
             Some(c) if matches!(c.value, Source::Manual { .. }) => {
                 if !(0..=MAX_MANUAL).contains(v) {
-                    out.push(problem(&format!("manual.{key}"), "filing-value-invalid", &[("key", key), ("label", &c.label), ("max", &MAX_MANUAL.to_string())]));
+                    out.push(problem(
+                        &format!("manual.{key}"),
+                        "filing-value-invalid",
+                        &[
+                            ("key", key),
+                            ("label", &c.label),
+                            ("max", &MAX_MANUAL.to_string()),
+                        ],
+                    ));
                 }
             }
-            Some(c) => out.push(problem(&format!("manual.{key}"), "filing-column-computed", &[("key", key), ("label", &c.label)])),
-            None => out.push(problem(&format!("manual.{key}"), "filing-column-unknown", &[("key", key)])),
+            Some(c) => out.push(problem(
+                &format!("manual.{key}"),
+                "filing-column-computed",
+                &[("key", key), ("label", &c.label)],
+            )),
+            None => out.push(problem(
+                &format!("manual.{key}"),
+                "filing-column-unknown",
+                &[("key", key)],
+            )),
         }
     }
     out
@@ -187,13 +245,34 @@ pub async fn save(
         Some(Some(n)) => Some(n),
         None => None,
     };
-    let latest = versions(tx, scope, &def.code, region, quarter).await?.into_iter().next();
+    let latest = versions(tx, scope, &def.code, region, quarter)
+        .await?
+        .into_iter()
+        .next();
     if let Some(f) = latest.as_ref().filter(|f| f.state != FilingState::Draft) {
-        return refuse("state", if f.state == FilingState::Signed { "filing-signed" } else { "filing-not-draft" }, &[("state", f.state.label_zh())]);
+        return refuse(
+            "state",
+            if f.state == FilingState::Signed {
+                "filing-signed"
+            } else {
+                "filing-not-draft"
+            },
+            &[("state", f.state.label_zh())],
+        );
     }
-    let state = if name.is_some() { FilingState::Filled } else { FilingState::Draft };
+    let state = if name.is_some() {
+        FilingState::Filled
+    } else {
+        FilingState::Draft
+    };
     let json = serde_json::to_string(manual)?;
-    let change = open_change_set(tx, actor, "report", if name.is_some() { "fill" } else { "save" }).await?;
+    let change = open_change_set(
+        tx,
+        actor,
+        "report",
+        if name.is_some() { "fill" } else { "save" },
+    )
+    .await?;
     let id = match latest {
         Some(f) => {
             on_tx!(tx, c => sqlx::query("UPDATE report_filings SET manual = $1, state = $2, filled_by = $3, filled_on = $4, change_id = $5 WHERE id = $6")
@@ -205,23 +284,52 @@ pub async fn save(
             .bind(&def.code).bind(region).bind(quarter).bind(state.code()).bind(&json).bind(&name).bind(name.as_ref().map(|_| today)).bind(change)
             .fetch_one(&mut **c).await)?,
     };
-    audit::record(tx, actor, if name.is_some() { "report.fill" } else { "report.save" }, Some(Target::region(region)),
-        serde_json::json!({"report": def.code, "quarter": quarter, "filing": id})).await?;
+    audit::record(
+        tx,
+        actor,
+        if name.is_some() {
+            "report.fill"
+        } else {
+            "report.save"
+        },
+        Some(Target::region(region)),
+        serde_json::json!({"report": def.code, "quarter": quarter, "filing": id}),
+    )
+    .await?;
     Ok(Ok(id))
 }
 
 /// 审核: approve a filled filing under `name` on `today`, or return it to a draft (with `reason`).
 #[allow(clippy::too_many_arguments)]
-pub async fn review(tx: &mut Tx, scope: &Scope, actor: &Actor, id: i64, name: &str, approve: bool, reason: &str, today: NaiveDate) -> anyhow::Result<Result<(), Refusal>> {
-    let Some(f) = by_id(tx, scope, id).await? else { return Ok(Err(Refusal::NotFound)) };
+pub async fn review(
+    tx: &mut Tx,
+    scope: &Scope,
+    actor: &Actor,
+    id: i64,
+    name: &str,
+    approve: bool,
+    reason: &str,
+    today: NaiveDate,
+) -> anyhow::Result<Result<(), Refusal>> {
+    let Some(f) = by_id(tx, scope, id).await? else {
+        return Ok(Err(Refusal::NotFound));
+    };
     if f.state != FilingState::Filled {
         return refuse("state", "filing-state", &[("state", f.state.label_zh())]);
     }
-    let Some(name) = signer(name) else { return refuse("name", "filing-name-missing", &[]) };
+    let Some(name) = signer(name) else {
+        return refuse("name", "filing-name-missing", &[]);
+    };
     if !approve && reason.trim().is_empty() {
         return refuse("reason", "filing-return-reason", &[]);
     }
-    let change = open_change_set(tx, actor, "report", if approve { "review" } else { "return" }).await?;
+    let change = open_change_set(
+        tx,
+        actor,
+        "report",
+        if approve { "review" } else { "return" },
+    )
+    .await?;
     if approve {
         on_tx!(tx, c => sqlx::query("UPDATE report_filings SET state = 'reviewed', reviewed_by = $1, reviewed_on = $2, change_id = $3 WHERE id = $4")
             .bind(&name).bind(today).bind(change).bind(id).execute(&mut **c).await.map(drop))?;
@@ -246,28 +354,58 @@ pub async fn sign(
     name: &str,
     today: NaiveDate,
 ) -> anyhow::Result<Result<Frozen, Refusal>> {
-    let Some(f) = by_id(tx, scope, id).await? else { return Ok(Err(Refusal::NotFound)) };
+    let Some(f) = by_id(tx, scope, id).await? else {
+        return Ok(Err(Refusal::NotFound));
+    };
     if f.state != FilingState::Reviewed {
         return refuse("state", "filing-state", &[("state", f.state.label_zh())]);
     }
-    let Some(name) = signer(name) else { return refuse("name", "filing-name-missing", &[]) };
+    let Some(name) = signer(name) else {
+        return refuse("name", "filing-name-missing", &[]);
+    };
     let (period, region) = match (Period::parse_quarter(&f.quarter), tree.get(&f.region)) {
         (Some(p), Some(r)) => (p, r),
         _ => anyhow::bail!("filing {id}: quarter {} or region {}", f.quarter, f.region),
     };
-    let report = compute(tx, tree, (&Scope::of(region), region), def, (&period, &f.quarter), rule).await?;
+    let report = compute(
+        tx,
+        tree,
+        (&Scope::of(region), region),
+        def,
+        (&period, &f.quarter),
+        rule,
+    )
+    .await?;
     let frozen = Frozen::of(&report, &f.manual);
     let change = open_change_set(tx, actor, "report", "sign").await?;
     on_tx!(tx, c => sqlx::query("UPDATE report_filings SET state = 'signed', snapshot = $1, signed_by = $2, signed_on = $3, change_id = $4 WHERE id = $5")
         .bind(serde_json::to_string(&frozen)?).bind(&name).bind(today).bind(change).bind(id).execute(&mut **c).await.map(drop))?;
-    audit::record(tx, actor, "report.sign", Some(Target::region(&f.region)), serde_json::json!({"report": f.code, "quarter": f.quarter, "filing": id})).await?;
+    audit::record(
+        tx,
+        actor,
+        "report.sign",
+        Some(Target::region(&f.region)),
+        serde_json::json!({"report": f.code, "quarter": f.quarter, "filing": id}),
+    )
+    .await?;
     Ok(Ok(frozen))
 }
 
 /// 更正: start version n + 1 from a signed filing (its hand-entered figures copied). Returns its id.
-pub async fn correct(tx: &mut Tx, scope: &Scope, actor: &Actor, id: i64) -> anyhow::Result<Result<i64, Refusal>> {
-    let Some(f) = by_id(tx, scope, id).await? else { return Ok(Err(Refusal::NotFound)) };
-    let latest = versions(tx, scope, &f.code, &f.region, &f.quarter).await?.into_iter().next().map_or(0, |l| l.version);
+pub async fn correct(
+    tx: &mut Tx,
+    scope: &Scope,
+    actor: &Actor,
+    id: i64,
+) -> anyhow::Result<Result<i64, Refusal>> {
+    let Some(f) = by_id(tx, scope, id).await? else {
+        return Ok(Err(Refusal::NotFound));
+    };
+    let latest = versions(tx, scope, &f.code, &f.region, &f.quarter)
+        .await?
+        .into_iter()
+        .next()
+        .map_or(0, |l| l.version);
     if f.state != FilingState::Signed || f.version != latest {
         return refuse("state", "filing-correct-latest-signed", &[]);
     }
@@ -281,14 +419,19 @@ pub async fn correct(tx: &mut Tx, scope: &Scope, actor: &Actor, id: i64) -> anyh
     Ok(Ok(new))
 }
 
-
 /// The report as its readers see it: a township whose latest filing is signed shows the row as
 /// signed; any other shows today's figures with its hand-entered ones. The total keeps today's
 /// figures, with the hand-entered columns summed over the filings.
-pub fn overlay(def: &Definition, report: &mut crate::report::Report, latest: &BTreeMap<String, Filing>) {
+pub fn overlay(
+    def: &Definition,
+    report: &mut crate::report::Report,
+    latest: &BTreeMap<String, Filing>,
+) {
     use crate::report::Cell;
     for row in &mut report.rows {
-        let Some(f) = latest.get(&row.region) else { continue };
+        let Some(f) = latest.get(&row.region) else {
+            continue;
+        };
         match &f.snapshot {
             Some(frozen) if f.state == FilingState::Signed => {
                 if let Some(signed) = frozen.rows.first() {
@@ -312,8 +455,19 @@ pub fn overlay(def: &Definition, report: &mut crate::report::Report, latest: &BT
             }
         }
     }
-    for c in def.columns.iter().filter(|c| matches!(c.value, Source::Manual { .. })) {
-        let sum: Option<f64> = report.rows.iter().filter_map(|r| r.columns.get(&c.key).and_then(Cell::number)).fold(None, |a, v| Some(a.unwrap_or(0.0) + v));
-        report.total.columns.insert(c.key.clone(), Cell::Manual(sum));
+    for c in def
+        .columns
+        .iter()
+        .filter(|c| matches!(c.value, Source::Manual { .. }))
+    {
+        let sum: Option<f64> = report
+            .rows
+            .iter()
+            .filter_map(|r| r.columns.get(&c.key).and_then(Cell::number))
+            .fold(None, |a, v| Some(a.unwrap_or(0.0) + v));
+        report
+            .total
+            .columns
+            .insert(c.key.clone(), Cell::Manual(sum));
     }
 }

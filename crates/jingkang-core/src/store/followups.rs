@@ -12,7 +12,7 @@ use serde_json::Value;
 use super::alerts;
 use super::audit::{self, Target};
 use super::{Actor, Backend, Tx, open_change_set};
-use crate::care::followup::{self, Conclusion, FieldError, FormDef, Followup};
+use crate::care::followup::{self, Conclusion, FieldError, Followup, FormDef};
 use crate::care::schedule::ConditionClass;
 use crate::on_tx;
 use crate::regions::Scope;
@@ -57,20 +57,31 @@ pub async fn record(
     f: &Followup,
 ) -> anyhow::Result<Result<Recorded, Refusal>> {
     let (lo, hi) = scope.bounds();
-    let lock = if tx.backend() == Backend::Postgres { " FOR UPDATE" } else { "" };
+    let lock = if tx.backend() == Backend::Postgres {
+        " FOR UPDATE"
+    } else {
+        ""
+    };
     let sql = format!(
         "SELECT name, residence_region, risk_grade, condition_class, last_followup_date FROM persons \
          WHERE id = $1 AND residence_region >= $2 AND residence_region < $3{}{lock}",
         scope.site_sql("")
     );
     let cur: Option<Current> = on_tx!(tx, c => sqlx::query_as(&sql).bind(id).bind(&lo).bind(&hi).fetch_optional(&mut **c).await)?;
-    let Some(cur) = cur else { return Ok(Err(Refusal::NotFound)) };
-    let previous = cur.condition_class.as_deref().and_then(ConditionClass::from_code);
+    let Some(cur) = cur else {
+        return Ok(Err(Refusal::NotFound));
+    };
+    let previous = cur
+        .condition_class
+        .as_deref()
+        .and_then(ConditionClass::from_code);
     let conclusion = match followup::conclude(form, f, previous) {
         Ok(c) => c,
         Err(e) => return Ok(Err(Refusal::Invalid(vec![e]))),
     };
-    let current = cur.last_followup_date.is_none_or(|last| f.visit_date >= last);
+    let current = cur
+        .last_followup_date
+        .is_none_or(|last| f.visit_date >= last);
     let change = open_change_set(tx, actor, "followup", "record").await?;
     let answers = serde_json::to_string(&f.answers)?;
     let risk = f.risk_grade.map(i64::from);
@@ -83,10 +94,18 @@ pub async fn record(
         .bind(adherence).bind(conclusion.next_date).bind(&f.doctor).bind(&form.version).bind(&answers)
         .fetch_one(&mut **c).await)?;
     refresh_quarters(tx, id).await?;
-    let risk_after = if current { risk.or(cur.risk_grade) } else { cur.risk_grade };
+    let risk_after = if current {
+        risk.or(cur.risk_grade)
+    } else {
+        cur.risk_grade
+    };
     if current {
         // A lost follow-up keeps the last known risk and class; it moves only the date.
-        let class_after = class.map(str::to_string).or(if f.lost { cur.condition_class.clone() } else { None });
+        let class_after = class.map(str::to_string).or(if f.lost {
+            cur.condition_class.clone()
+        } else {
+            None
+        });
         on_tx!(tx, c => sqlx::query(
             "UPDATE persons SET risk_grade = $1, condition_class = $2, last_followup_date = $3, next_followup_date = $4, \
              followup_lost = $5, last_followup_by = $6, version = version + 1, updated_change = $7 WHERE id = $8")
@@ -103,14 +122,41 @@ pub async fn record(
     // Risk ≥ 3 on the latest visit alerts the police and the township at once (SPEC §4).
     let alerted = match (current, risk) {
         (true, Some(g)) if g >= i64::from(crate::care::emergency::ALERT_GRADE) => {
-            let detail = format!("{} 随访评估危险性 {g} 级，病情分类“{}”。", f.visit_date, conclusion.class.map_or("", ConditionClass::label_zh));
-            !alerts::high_risk(tx, id, &cur.name, &cur.residence_region, g, alerts::AlertKind::Followup, &detail).await?.is_empty()
+            let detail = format!(
+                "{} 随访评估危险性 {g} 级，病情分类“{}”。",
+                f.visit_date,
+                conclusion.class.map_or("", ConditionClass::label_zh)
+            );
+            !alerts::high_risk(
+                tx,
+                id,
+                &cur.name,
+                &cur.residence_region,
+                g,
+                alerts::AlertKind::Followup,
+                &detail,
+            )
+            .await?
+            .is_empty()
         }
         _ => false,
     };
     // Clinical content stays in `followups`; the audit entry says that a follow-up was recorded.
-    audit::record(tx, actor, "followup.record", Some(Target::person(id)), serde_json::json!({"followup": fid, "current": current, "alerted": alerted})).await?;
-    Ok(Ok(Recorded { id: fid, conclusion, current, risk_before: cur.risk_grade, risk_after }))
+    audit::record(
+        tx,
+        actor,
+        "followup.record",
+        Some(Target::person(id)),
+        serde_json::json!({"followup": fid, "current": current, "alerted": alerted}),
+    )
+    .await?;
+    Ok(Ok(Recorded {
+        id: fid,
+        conclusion,
+        current,
+        risk_before: cur.risk_grade,
+        risk_after,
+    }))
 }
 
 /// One recorded follow-up.
@@ -153,7 +199,12 @@ struct FollowupRow {
 }
 
 /// The follow-ups of person `id` in `scope`, newest visit first (at most `limit`).
-pub async fn list(tx: &mut Tx, scope: &Scope, id: i64, limit: i64) -> anyhow::Result<Vec<StoredFollowup>> {
+pub async fn list(
+    tx: &mut Tx,
+    scope: &Scope,
+    id: i64,
+    limit: i64,
+) -> anyhow::Result<Vec<StoredFollowup>> {
     let (lo, hi) = scope.bounds();
     let sql = format!(
         "SELECT f.id, f.visit_date, f.mode, f.lost, f.died, f.risk_grade, f.condition_class, f.next_date, f.doctor, \
@@ -178,7 +229,10 @@ pub async fn list(tx: &mut Tx, scope: &Scope, id: i64, limit: i64) -> anyhow::Re
                 lost: r.lost,
                 died: r.died,
                 risk_grade: r.risk_grade,
-                condition_class: r.condition_class.as_deref().and_then(ConditionClass::from_code),
+                condition_class: r
+                    .condition_class
+                    .as_deref()
+                    .and_then(ConditionClass::from_code),
                 next_date: r.next_date,
                 doctor: r.doctor,
                 form_version: r.form_version,
@@ -218,11 +272,15 @@ fn quarters_select(backend: Backend, cond: &str) -> String {
     let (fq, qs) = match backend {
         Backend::Postgres => (
             "CAST(date_trunc('quarter', f.visit_date) AS DATE)".to_string(),
-            "CAST(date_trunc('quarter', f.visit_date) + k.n * INTERVAL '3 months' AS DATE)".to_string(),
+            "CAST(date_trunc('quarter', f.visit_date) + k.n * INTERVAL '3 months' AS DATE)"
+                .to_string(),
         ),
         Backend::Sqlite => {
             let fq = "substr(f.visit_date, 1, 5) || printf('%02d', ((CAST(substr(f.visit_date, 6, 2) AS INTEGER) - 1) / 3) * 3 + 1) || '-01'";
-            (fq.to_string(), format!("date({fq}, '+' || (3 * k.n) || ' months')"))
+            (
+                fq.to_string(),
+                format!("date({fq}, '+' || (3 * k.n) || ' months')"),
+            )
         }
     };
     format!(
@@ -243,7 +301,10 @@ const QUARTER_COLS: &str = "person_id, quarter_start, seen_year, seen, lost, uns
 /// Recompute person `id`'s `followup_quarters` rows (after a follow-up is recorded).
 pub async fn refresh_quarters(tx: &mut Tx, id: i64) -> anyhow::Result<()> {
     on_tx!(tx, c => sqlx::query("DELETE FROM followup_quarters WHERE person_id = $1").bind(id).execute(&mut **c).await.map(drop))?;
-    let insert = format!("INSERT INTO followup_quarters ({QUARTER_COLS}) {}", quarters_select(tx.backend(), "f.person_id = $1"));
+    let insert = format!(
+        "INSERT INTO followup_quarters ({QUARTER_COLS}) {}",
+        quarters_select(tx.backend(), "f.person_id = $1")
+    );
     on_tx!(tx, c => sqlx::query(&insert).bind(id).execute(&mut **c).await.map(drop))?;
     Ok(())
 }
@@ -251,7 +312,10 @@ pub async fn refresh_quarters(tx: &mut Tx, id: i64) -> anyhow::Result<()> {
 /// Recompute every row of `followup_quarters` (after a bulk load of follow-ups).
 pub async fn rebuild_quarters(tx: &mut Tx) -> anyhow::Result<()> {
     on_tx!(tx, c => sqlx::query("DELETE FROM followup_quarters").execute(&mut **c).await.map(drop))?;
-    let insert = format!("INSERT INTO followup_quarters ({QUARTER_COLS}) {}", quarters_select(tx.backend(), "1 = 1"));
+    let insert = format!(
+        "INSERT INTO followup_quarters ({QUARTER_COLS}) {}",
+        quarters_select(tx.backend(), "1 = 1")
+    );
     on_tx!(tx, c => sqlx::query(&insert).execute(&mut **c).await.map(drop))?;
     Ok(())
 }

@@ -40,7 +40,13 @@ pub struct NewInstitution {
 pub type Problem = (&'static str, &'static str);
 
 /// Check an institution's details: every problem, by field.
-pub fn check(new: &NewInstitution, rules: &InstitutionRules, tree: &RegionTree, scope: &Scope, today: NaiveDate) -> Vec<Problem> {
+pub fn check(
+    new: &NewInstitution,
+    rules: &InstitutionRules,
+    tree: &RegionTree,
+    scope: &Scope,
+    today: NaiveDate,
+) -> Vec<Problem> {
     let mut out = Vec::new();
     if new.name.trim().is_empty() || new.name.trim().chars().count() > 100 {
         out.push(("name", "institution-name-invalid"));
@@ -86,7 +92,9 @@ pub async fn create(
     if !problems.is_empty() {
         return Ok(Err(problems));
     }
-    let code = CreditCode::parse(&new.operator_code).map(|c| c.to_string()).unwrap_or_default();
+    let code = CreditCode::parse(&new.operator_code)
+        .map(|c| c.to_string())
+        .unwrap_or_default();
     let change = open_change_set(tx, actor, "institution", "create").await?;
     let id: i64 = on_tx!(tx, c => sqlx::query_scalar(
         "INSERT INTO institutions (change_id, name, kind, urban, region, address, capacity, operator, operator_code, opened_on, status) \
@@ -116,7 +124,9 @@ pub async fn update(
     if !problems.is_empty() {
         return Ok(Some(Err(problems)));
     }
-    let code = CreditCode::parse(&new.operator_code).map(|c| c.to_string()).unwrap_or_default();
+    let code = CreditCode::parse(&new.operator_code)
+        .map(|c| c.to_string())
+        .unwrap_or_default();
     let change = open_change_set(tx, actor, "institution", "update").await?;
     on_tx!(tx, c => sqlx::query(
         "UPDATE institutions SET change_id = $1, name = $2, kind = $3, urban = $4, region = $5, address = $6, capacity = $7, \
@@ -124,8 +134,17 @@ pub async fn update(
         .bind(change).bind(new.name.trim()).bind(&new.kind).bind(new.urban).bind(new.region.trim()).bind(new.address.trim())
         .bind(new.capacity).bind(new.operator.trim()).bind(&code).bind(new.opened_on).bind(&new.status).bind(id)
         .execute(&mut **c).await.map(drop))?;
-    audit::record(tx, actor, "institution.update", Some(Target { kind: "institution", id: id.to_string() }),
-        serde_json::json!({"status": new.status, "capacity": new.capacity})).await?;
+    audit::record(
+        tx,
+        actor,
+        "institution.update",
+        Some(Target {
+            kind: "institution",
+            id: id.to_string(),
+        }),
+        serde_json::json!({"status": new.status, "capacity": new.capacity}),
+    )
+    .await?;
     Ok(Some(Ok(())))
 }
 
@@ -160,21 +179,40 @@ const INSTITUTION_COLS: &str = "i.id, i.name, i.kind, i.urban, i.region, i.addre
 
 /// The institutions in scope (a site user: their own site), by region and name, with figures on
 /// `today`.
-pub async fn list(tx: &mut Tx, scope: &Scope, today: NaiveDate) -> anyhow::Result<Vec<Institution>> {
+pub async fn list(
+    tx: &mut Tx,
+    scope: &Scope,
+    today: NaiveDate,
+) -> anyhow::Result<Vec<Institution>> {
     let (lo, hi) = scope.bounds();
-    let site = scope.site().map_or(String::new(), |id| format!(" AND i.id = {id}"));
-    let sql = format!("SELECT {INSTITUTION_COLS} FROM institutions i WHERE i.region >= $1 AND i.region < $2{site} ORDER BY i.region, i.name");
-    Ok(on_tx!(tx, c => sqlx::query_as(&sql).bind(&lo).bind(&hi).bind(today).fetch_all(&mut **c).await)?)
+    let site = scope
+        .site()
+        .map_or(String::new(), |id| format!(" AND i.id = {id}"));
+    let sql = format!(
+        "SELECT {INSTITUTION_COLS} FROM institutions i WHERE i.region >= $1 AND i.region < $2{site} ORDER BY i.region, i.name"
+    );
+    Ok(
+        on_tx!(tx, c => sqlx::query_as(&sql).bind(&lo).bind(&hi).bind(today).fetch_all(&mut **c).await)?,
+    )
 }
 
 /// One institution in scope, with its figures on `today`.
-pub async fn get(tx: &mut Tx, scope: &Scope, id: i64, today: NaiveDate) -> anyhow::Result<Option<Institution>> {
+pub async fn get(
+    tx: &mut Tx,
+    scope: &Scope,
+    id: i64,
+    today: NaiveDate,
+) -> anyhow::Result<Option<Institution>> {
     let (lo, hi) = scope.bounds();
     if scope.site().is_some_and(|s| s != id) {
         return Ok(None);
     }
-    let sql = format!("SELECT {INSTITUTION_COLS} FROM institutions i WHERE i.region >= $1 AND i.region < $2 AND i.id = $4");
-    Ok(on_tx!(tx, c => sqlx::query_as(&sql).bind(&lo).bind(&hi).bind(today).bind(id).fetch_optional(&mut **c).await)?)
+    let sql = format!(
+        "SELECT {INSTITUTION_COLS} FROM institutions i WHERE i.region >= $1 AND i.region < $2 AND i.id = $4"
+    );
+    Ok(
+        on_tx!(tx, c => sqlx::query_as(&sql).bind(&lo).bind(&hi).bind(today).bind(id).fetch_optional(&mut **c).await)?,
+    )
 }
 
 /// The status of institution `id` if it is in scope (no figures: the check before a change).
@@ -183,8 +221,10 @@ async fn status_in_scope(tx: &mut Tx, scope: &Scope, id: i64) -> anyhow::Result<
     if scope.site().is_some_and(|s| s != id) {
         return Ok(None);
     }
-    Ok(on_tx!(tx, c => sqlx::query_scalar("SELECT status FROM institutions WHERE region >= $1 AND region < $2 AND id = $3")
-        .bind(&lo).bind(&hi).bind(id).fetch_optional(&mut **c).await)?)
+    Ok(
+        on_tx!(tx, c => sqlx::query_scalar("SELECT status FROM institutions WHERE region >= $1 AND region < $2 AND id = $3")
+        .bind(&lo).bind(&hi).bind(id).fetch_optional(&mut **c).await)?,
+    )
 }
 
 /// Why persons could not be put in a site's care.
@@ -212,7 +252,9 @@ pub async fn assign_persons(
     if let Some(id) = site {
         match status_in_scope(tx, scope, id).await? {
             None => return Ok(Err(AssignRefusal::NotFound)),
-            Some(status) if !rules.status(&status).is_some_and(|s| s.operating) => return Ok(Err(AssignRefusal::NotOperating)),
+            Some(status) if !rules.status(&status).is_some_and(|s| s.operating) => {
+                return Ok(Err(AssignRefusal::NotOperating));
+            }
             Some(_) => {}
         }
     }
@@ -227,14 +269,26 @@ pub async fn assign_persons(
         scope.site_sql("")
     );
     let found: i64 = on_tx!(tx, c => sqlx::query_scalar(&sql).bind(&list).bind(&lo).bind(&hi).fetch_one(&mut **c).await)?;
-    let missing = ids.len().saturating_sub(usize::try_from(found).unwrap_or(0));
+    let missing = ids
+        .len()
+        .saturating_sub(usize::try_from(found).unwrap_or(0));
     if missing > 0 {
         return Ok(Err(AssignRefusal::UnknownPersons(missing)));
     }
-    let sql = format!("UPDATE persons SET site_id = $2 WHERE id IN ({})", bulk::json_int_list(tx.backend(), 1));
+    let sql = format!(
+        "UPDATE persons SET site_id = $2 WHERE id IN ({})",
+        bulk::json_int_list(tx.backend(), 1)
+    );
     on_tx!(tx, c => sqlx::query(&sql).bind(&list).bind(site).execute(&mut **c).await.map(drop))?;
     for pid in &ids {
-        audit::record(tx, actor, "person.site", Some(Target::person(*pid)), serde_json::json!({"site": site})).await?;
+        audit::record(
+            tx,
+            actor,
+            "person.site",
+            Some(Target::person(*pid)),
+            serde_json::json!({"site": site}),
+        )
+        .await?;
     }
     Ok(Ok(ids.len()))
 }
@@ -274,7 +328,12 @@ pub struct NewTraining {
     pub hours: f64,
 }
 
-fn check_qualification(q: &NewQualification, rules: &InstitutionRules, today: NaiveDate, out: &mut Vec<Problem>) {
+fn check_qualification(
+    q: &NewQualification,
+    rules: &InstitutionRules,
+    today: NaiveDate,
+    out: &mut Vec<Problem>,
+) {
     if rules.qualification(&q.kind).is_none() {
         out.push(("qualifications", "staff-qualification-unknown"));
     }
@@ -286,16 +345,31 @@ fn check_qualification(q: &NewQualification, rules: &InstitutionRules, today: Na
     }
 }
 
-async fn insert_qualification(tx: &mut Tx, change: i64, staff_id: i64, q: &NewQualification) -> anyhow::Result<()> {
+async fn insert_qualification(
+    tx: &mut Tx,
+    change: i64,
+    staff_id: i64,
+    q: &NewQualification,
+) -> anyhow::Result<()> {
     on_tx!(tx, c => sqlx::query("INSERT INTO staff_qualifications (staff_id, change_id, kind, number, issued_on, valid_until) VALUES ($1, $2, $3, $4, $5, $6)")
         .bind(staff_id).bind(change).bind(&q.kind).bind(q.number.trim()).bind(q.issued_on).bind(q.valid_until).execute(&mut **c).await.map(drop))?;
     Ok(())
 }
 
 /// Add a staff member (with their certificates) to an institution in scope.
-pub async fn add_staff(tx: &mut Tx, scope: &Scope, actor: &Actor, rules: &InstitutionRules, new: &NewStaff, today: NaiveDate) -> anyhow::Result<Result<i64, Vec<Problem>>> {
+pub async fn add_staff(
+    tx: &mut Tx,
+    scope: &Scope,
+    actor: &Actor,
+    rules: &InstitutionRules,
+    new: &NewStaff,
+    today: NaiveDate,
+) -> anyhow::Result<Result<i64, Vec<Problem>>> {
     let mut problems = Vec::new();
-    if status_in_scope(tx, scope, new.institution_id).await?.is_none() {
+    if status_in_scope(tx, scope, new.institution_id)
+        .await?
+        .is_none()
+    {
         problems.push(("institution_id", "institution-unknown"));
     }
     if new.name.trim().is_empty() || new.name.trim().chars().count() > 50 {
@@ -335,7 +409,15 @@ async fn staff_in_scope(tx: &mut Tx, scope: &Scope, id: i64) -> anyhow::Result<b
 }
 
 /// Add a certificate to staff member `id`. `Ok(None)` when not in scope.
-pub async fn add_qualification(tx: &mut Tx, scope: &Scope, actor: &Actor, rules: &InstitutionRules, id: i64, q: &NewQualification, today: NaiveDate) -> anyhow::Result<Option<Result<(), Vec<Problem>>>> {
+pub async fn add_qualification(
+    tx: &mut Tx,
+    scope: &Scope,
+    actor: &Actor,
+    rules: &InstitutionRules,
+    id: i64,
+    q: &NewQualification,
+    today: NaiveDate,
+) -> anyhow::Result<Option<Result<(), Vec<Problem>>>> {
     if !staff_in_scope(tx, scope, id).await? {
         return Ok(None);
     }
@@ -346,12 +428,29 @@ pub async fn add_qualification(tx: &mut Tx, scope: &Scope, actor: &Actor, rules:
     }
     let change = open_change_set(tx, actor, "staff", "qualification").await?;
     insert_qualification(tx, change, id, q).await?;
-    audit::record(tx, actor, "staff.qualification", Some(Target { kind: "staff", id: id.to_string() }), serde_json::json!({"kind": q.kind})).await?;
+    audit::record(
+        tx,
+        actor,
+        "staff.qualification",
+        Some(Target {
+            kind: "staff",
+            id: id.to_string(),
+        }),
+        serde_json::json!({"kind": q.kind}),
+    )
+    .await?;
     Ok(Some(Ok(())))
 }
 
 /// Record training hours of staff member `id`. `Ok(None)` when not in scope.
-pub async fn add_training(tx: &mut Tx, scope: &Scope, actor: &Actor, id: i64, t: &NewTraining, today: NaiveDate) -> anyhow::Result<Option<Result<(), Vec<Problem>>>> {
+pub async fn add_training(
+    tx: &mut Tx,
+    scope: &Scope,
+    actor: &Actor,
+    id: i64,
+    t: &NewTraining,
+    today: NaiveDate,
+) -> anyhow::Result<Option<Result<(), Vec<Problem>>>> {
     if !staff_in_scope(tx, scope, id).await? {
         return Ok(None);
     }
@@ -371,18 +470,44 @@ pub async fn add_training(tx: &mut Tx, scope: &Scope, actor: &Actor, id: i64, t:
     let change = open_change_set(tx, actor, "staff", "training").await?;
     on_tx!(tx, c => sqlx::query("INSERT INTO staff_trainings (staff_id, change_id, trained_on, topic, hours) VALUES ($1, $2, $3, $4, $5)")
         .bind(id).bind(change).bind(t.trained_on).bind(t.topic.trim()).bind(t.hours).execute(&mut **c).await.map(drop))?;
-    audit::record(tx, actor, "staff.training", Some(Target { kind: "staff", id: id.to_string() }), serde_json::json!({"hours": t.hours})).await?;
+    audit::record(
+        tx,
+        actor,
+        "staff.training",
+        Some(Target {
+            kind: "staff",
+            id: id.to_string(),
+        }),
+        serde_json::json!({"hours": t.hours}),
+    )
+    .await?;
     Ok(Some(Ok(())))
 }
 
 /// Record that staff member `id` left on `day`. `Ok(false)` when not in scope.
-pub async fn staff_left(tx: &mut Tx, scope: &Scope, actor: &Actor, id: i64, day: NaiveDate) -> anyhow::Result<bool> {
+pub async fn staff_left(
+    tx: &mut Tx,
+    scope: &Scope,
+    actor: &Actor,
+    id: i64,
+    day: NaiveDate,
+) -> anyhow::Result<bool> {
     if !staff_in_scope(tx, scope, id).await? {
         return Ok(false);
     }
     let change = open_change_set(tx, actor, "staff", "leave").await?;
     on_tx!(tx, c => sqlx::query("UPDATE staff SET left_on = $1, change_id = $2 WHERE id = $3").bind(day).bind(change).bind(id).execute(&mut **c).await.map(drop))?;
-    audit::record(tx, actor, "staff.leave", Some(Target { kind: "staff", id: id.to_string() }), serde_json::json!({"on": day})).await?;
+    audit::record(
+        tx,
+        actor,
+        "staff.leave",
+        Some(Target {
+            kind: "staff",
+            id: id.to_string(),
+        }),
+        serde_json::json!({"on": day}),
+    )
+    .await?;
     Ok(true)
 }
 
@@ -439,10 +564,18 @@ struct QualificationRow {
 
 /// The current staff of the institutions in scope (or of one), with their certificates on `today`
 /// and their training hours in `today`'s year.
-pub async fn staff(tx: &mut Tx, scope: &Scope, rules: &InstitutionRules, institution: Option<i64>, today: NaiveDate) -> anyhow::Result<Vec<StaffMember>> {
+pub async fn staff(
+    tx: &mut Tx,
+    scope: &Scope,
+    rules: &InstitutionRules,
+    institution: Option<i64>,
+    today: NaiveDate,
+) -> anyhow::Result<Vec<StaffMember>> {
     let (lo, hi) = scope.bounds();
     let year_start = NaiveDate::from_ymd_opt(today.year(), 1, 1).unwrap_or(today);
-    let mut only = scope.site().map_or(String::new(), |id| format!(" AND i.id = {id}"));
+    let mut only = scope
+        .site()
+        .map_or(String::new(), |id| format!(" AND i.id = {id}"));
     if let Some(id) = institution {
         only.push_str(&format!(" AND i.id = {id}"));
     }
@@ -461,16 +594,24 @@ pub async fn staff(tx: &mut Tx, scope: &Scope, rules: &InstitutionRules, institu
         "SELECT staff_id, kind, number, issued_on, valid_until FROM staff_qualifications WHERE staff_id IN ({}) ORDER BY staff_id, issued_on",
         bulk::json_int_list(tx.backend(), 1)
     );
-    let quals: Vec<QualificationRow> = on_tx!(tx, c => sqlx::query_as(&sql).bind(&ids).fetch_all(&mut **c).await)?;
+    let quals: Vec<QualificationRow> =
+        on_tx!(tx, c => sqlx::query_as(&sql).bind(&ids).fetch_all(&mut **c).await)?;
     Ok(rows
         .into_iter()
         .map(|r| {
             let qualifications: Vec<Qualification> = quals
                 .iter()
                 .filter(|q| q.staff_id == r.id)
-                .map(|q| Qualification { kind: q.kind.clone(), number: q.number.clone(), issued_on: q.issued_on, valid_until: q.valid_until })
+                .map(|q| Qualification {
+                    kind: q.kind.clone(),
+                    number: q.number.clone(),
+                    issued_on: q.issued_on,
+                    valid_until: q.valid_until,
+                })
                 .collect();
-            let certified = qualifications.iter().any(|q| q.issued_on <= today && q.valid_until.is_none_or(|v| v >= today));
+            let certified = qualifications
+                .iter()
+                .any(|q| q.issued_on <= today && q.valid_until.is_none_or(|v| v >= today));
             let hours = r.training_hours.unwrap_or(0.0);
             StaffMember {
                 id: r.id,

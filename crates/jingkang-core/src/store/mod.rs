@@ -15,11 +15,11 @@ pub mod asof;
 pub mod assessments;
 pub mod audit;
 pub mod batch;
-pub mod contracts;
 pub mod bulk;
+pub mod contracts;
 pub mod emergencies;
-pub mod filings;
 pub mod family;
+pub mod filings;
 pub mod followups;
 pub mod institutions;
 pub mod persons;
@@ -127,19 +127,25 @@ impl Db {
                 .foreign_keys(true)
                 .busy_timeout(Duration::from_secs(30))
                 .pragma("temp_store", "memory");
-            let in_memory = opts.get_filename().as_os_str().is_empty() || url.contains(":memory:") || url.contains("mode=memory");
+            let in_memory = opts.get_filename().as_os_str().is_empty()
+                || url.contains(":memory:")
+                || url.contains("mode=memory");
             if let Some(path) = opts.get_filename().parent()
-                && !path.as_os_str().is_empty() {
-                    std::fs::create_dir_all(path)
-                        .with_context(|| format!("cannot create data directory {}", path.display()))?;
-                }
+                && !path.as_os_str().is_empty()
+            {
+                std::fs::create_dir_all(path)
+                    .with_context(|| format!("cannot create data directory {}", path.display()))?;
+            }
             // No ping before each acquire: a file connection does not go stale, and the ping is one
             // more round trip to the driver's thread on every request.
             let write = SqlitePoolOptions::new()
                 .max_connections(1)
                 .test_before_acquire(false)
                 .acquire_timeout(Duration::from_secs(60))
-                .connect_with(opts.clone().pragma("cache_size", format!("-{SQLITE_WRITE_CACHE_KIB}")))
+                .connect_with(
+                    opts.clone()
+                        .pragma("cache_size", format!("-{SQLITE_WRITE_CACHE_KIB}")),
+                )
                 .await
                 .with_context(|| format!("cannot open SQLite database {}", redact_url(url)))?;
             // An in-memory database exists only in its one connection.
@@ -147,9 +153,14 @@ impl Db {
                 write.clone()
             } else {
                 // Lazy: the readers open after the writer has created the file and migrated it.
-                SqlitePoolOptions::new().max_connections(SQLITE_READERS).test_before_acquire(false).connect_lazy_with(
-                    opts.create_if_missing(false).read_only(true).pragma("cache_size", format!("-{SQLITE_READ_CACHE_KIB}")),
-                )
+                SqlitePoolOptions::new()
+                    .max_connections(SQLITE_READERS)
+                    .test_before_acquire(false)
+                    .connect_lazy_with(
+                        opts.create_if_missing(false)
+                            .read_only(true)
+                            .pragma("cache_size", format!("-{SQLITE_READ_CACHE_KIB}")),
+                    )
             };
             Ok(Db::Sqlite { write, read })
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
@@ -157,7 +168,10 @@ impl Db {
                 .with_context(|| format!("invalid PostgreSQL URL {}", redact_url(url)))?;
             Self::connect_postgres(opts).await
         } else {
-            bail!("unsupported database URL {} (use sqlite://… or postgres://…)", redact_url(url))
+            bail!(
+                "unsupported database URL {} (use sqlite://… or postgres://…)",
+                redact_url(url)
+            )
         }
     }
 
@@ -175,12 +189,26 @@ impl Db {
     /// data written by the schema before it).
     pub async fn migrate_up_to(&self, version: i64) -> anyhow::Result<()> {
         fn only(mut m: sqlx::migrate::Migrator, version: i64) -> sqlx::migrate::Migrator {
-            m.migrations = m.migrations.iter().filter(|x| x.version <= version).cloned().collect::<Vec<_>>().into();
+            m.migrations = m
+                .migrations
+                .iter()
+                .filter(|x| x.version <= version)
+                .cloned()
+                .collect::<Vec<_>>()
+                .into();
             m
         }
         match self {
-            Db::Sqlite { write: p, .. } => only(sqlx::migrate!("./migrations/sqlite"), version).run(p).await?,
-            Db::Postgres(p) => only(sqlx::migrate!("./migrations/postgres"), version).run(p).await?,
+            Db::Sqlite { write: p, .. } => {
+                only(sqlx::migrate!("./migrations/sqlite"), version)
+                    .run(p)
+                    .await?
+            }
+            Db::Postgres(p) => {
+                only(sqlx::migrate!("./migrations/postgres"), version)
+                    .run(p)
+                    .await?
+            }
         }
         Ok(())
     }
@@ -263,7 +291,9 @@ pub struct Actor(String);
 impl Actor {
     /// An operator at the command line, named after the OS user.
     pub fn cli() -> Actor {
-        let user = std::env::var("USER").or_else(|_| std::env::var("USERNAME")).unwrap_or_else(|_| "unknown".into());
+        let user = std::env::var("USER")
+            .or_else(|_| std::env::var("USERNAME"))
+            .unwrap_or_else(|_| "unknown".into());
         Actor(format!("cli:{user}"))
     }
     pub fn user(username: &str) -> Actor {
@@ -278,7 +308,12 @@ impl Actor {
 }
 
 /// Open a change set: the unit of provenance (who, when, source) that history rows point to.
-pub async fn open_change_set(tx: &mut Tx, actor: &Actor, source: &str, action: &str) -> anyhow::Result<i64> {
+pub async fn open_change_set(
+    tx: &mut Tx,
+    actor: &Actor,
+    source: &str,
+    action: &str,
+) -> anyhow::Result<i64> {
     let at: DateTime<Utc> = Utc::now();
     let id: i64 = on_tx!(tx, c => sqlx::query_scalar(
         "INSERT INTO change_sets (actor, source, action, at) VALUES ($1, $2, $3, $4) RETURNING id")
@@ -296,6 +331,12 @@ pub enum Refusal {
 }
 
 /// A refusal of one problem: `field`, message `code` with `args`.
-pub(crate) fn refuse<T>(field: &str, code: &str, args: &[(&str, &str)]) -> anyhow::Result<Result<T, Refusal>> {
-    Ok(Err(Refusal::Problems(vec![crate::care::family::problem(field, code, args)])))
+pub(crate) fn refuse<T>(
+    field: &str,
+    code: &str,
+    args: &[(&str, &str)],
+) -> anyhow::Result<Result<T, Refusal>> {
+    Ok(Err(Refusal::Problems(vec![crate::care::family::problem(
+        field, code, args,
+    )])))
 }

@@ -3,15 +3,15 @@
 
 use std::collections::{HashMap, HashSet};
 
-use anyhow::bail;
-use chrono::NaiveDate;
 use super::audit::{self, Target};
 use super::bulk::{self, Col, Rows};
 use super::{Actor, Backend, Tx};
-use crate::on_tx;
 use crate::domain::RegistrationState;
+use crate::on_tx;
 use crate::regions::Scope;
 use crate::registry::{FieldChange, Guardian, PERSON_COLUMNS, PersonData, PersonWithGuardian};
+use anyhow::bail;
+use chrono::NaiveDate;
 
 /// A person as stored, with its internal id.
 #[derive(Debug, Clone, PartialEq)]
@@ -23,9 +23,12 @@ pub struct StoredPerson {
     pub record: PersonWithGuardian,
 }
 
-
 fn person_select(alias: &str) -> String {
-    PERSON_COLUMNS.iter().map(|c| format!("{alias}.{c}")).collect::<Vec<_>>().join(", ")
+    PERSON_COLUMNS
+        .iter()
+        .map(|c| format!("{alias}.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 #[derive(sqlx::FromRow)]
@@ -58,14 +61,22 @@ impl From<PersonRow> for StoredPerson {
             id_number: r.g.g_id_number,
         });
         // The column's CHECK constraint admits only known codes.
-        let state = RegistrationState::from_code(&r.registration_state).unwrap_or(RegistrationState::Pending);
-        StoredPerson { id: r.id, version: r.version, state, record: PersonWithGuardian { data: r.data, guardian } }
+        let state = RegistrationState::from_code(&r.registration_state)
+            .unwrap_or(RegistrationState::Pending);
+        StoredPerson {
+            id: r.id,
+            version: r.version,
+            state,
+            record: PersonWithGuardian {
+                data: r.data,
+                guardian,
+            },
+        }
     }
 }
 
 const GUARDIAN_JOIN: &str = "LEFT JOIN guardians g ON g.person_id = p.id AND g.ordinal = 1";
-const GUARDIAN_COLS: &str =
-    "g.name AS g_name, g.relation AS g_relation, g.phone AS g_phone, g.phone_alt AS g_phone_alt, g.id_number AS g_id_number";
+const GUARDIAN_COLS: &str = "g.name AS g_name, g.relation AS g_relation, g.phone AS g_phone, g.phone_alt AS g_phone_alt, g.id_number AS g_id_number";
 
 /// What is known about a set of ID numbers, from the caller's point of view.
 #[derive(Debug, Default)]
@@ -79,7 +90,11 @@ pub struct IdLookup {
 
 /// Look up canonical ID numbers: one query per chunk, whose out-of-scope rows never leave this
 /// function beyond their ID number.
-pub async fn lookup_id_numbers(tx: &mut Tx, scope: &Scope, ids: &[&str]) -> anyhow::Result<IdLookup> {
+pub async fn lookup_id_numbers(
+    tx: &mut Tx,
+    scope: &Scope,
+    ids: &[&str],
+) -> anyhow::Result<IdLookup> {
     let (lo, hi) = scope.bounds();
     let mut out = IdLookup::default();
     let sql = format!(
@@ -147,8 +162,16 @@ pub async fn insert_many(
             .filter(|&i| i < MANDATORY_COLUMNS || !chunk.iter().all(|p| is_default(&p.data, i)))
             .collect();
         let mut cols = vec![("id", Col::Int)];
-        cols.extend(used.iter().map(|&i| (PERSON_COLUMNS[i], PERSON_COLUMN_TYPES[i])));
-        cols.extend([("name_initials", Col::Text), ("created_change", Col::Int), ("updated_change", Col::Int), ("known_since", Col::Date)]);
+        cols.extend(
+            used.iter()
+                .map(|&i| (PERSON_COLUMNS[i], PERSON_COLUMN_TYPES[i])),
+        );
+        cols.extend([
+            ("name_initials", Col::Text),
+            ("created_change", Col::Int),
+            ("updated_change", Col::Int),
+            ("known_since", Col::Date),
+        ]);
         let new_ids = reserve_ids(tx, "persons", chunk.len()).await?;
         let mut rows = Rows::new();
         for (p, id) in chunk.iter().zip(&new_ids) {
@@ -156,11 +179,18 @@ pub async fn insert_many(
             for &i in &used {
                 write_person_col(&mut rows, &p.data, i);
             }
-            rows.text(Some(&name_initials(&p.data.name))).int(Some(change_id)).int(Some(change_id)).date(known_since).end_row();
+            rows.text(Some(&name_initials(&p.data.name)))
+                .int(Some(change_id))
+                .int(Some(change_id))
+                .date(known_since)
+                .end_row();
         }
         bulk::insert(tx, "persons", &cols, rows).await?;
-        let guardians: Vec<(i64, &Guardian)> =
-            chunk.iter().zip(&new_ids).filter_map(|(p, id)| p.guardian.as_ref().map(|g| (*id, g))).collect();
+        let guardians: Vec<(i64, &Guardian)> = chunk
+            .iter()
+            .zip(&new_ids)
+            .filter_map(|(p, id)| p.guardian.as_ref().map(|g| (*id, g)))
+            .collect();
         insert_guardians(tx, &guardians).await?;
         ids.extend(new_ids);
     }
@@ -171,8 +201,9 @@ pub async fn insert_many(
 const PERSON_COLUMN_TYPES: [Col; 32] = {
     use Col::*;
     [
-        Text, Text, Text, Date, Text, Text, Text, Text, Text, Text, Text, Text, Int, Int, Text, Text, Text, Text,
-        Text, Text, Text, Bool, Bool, Bool, Text, Text, Int, Text, Text, Text, Text, Text,
+        Text, Text, Text, Date, Text, Text, Text, Text, Text, Text, Text, Text, Int, Int, Text,
+        Text, Text, Text, Text, Text, Text, Bool, Bool, Bool, Text, Text, Int, Text, Text, Text,
+        Text, Text,
     ]
 };
 
@@ -230,14 +261,12 @@ async fn reserve_ids(tx: &mut Tx, table: &str, n: usize) -> anyhow::Result<Vec<i
                 .await?;
             (max + 1..=max + n as i64).collect()
         }
-        Tx::Postgres(c) => {
-            sqlx::query_scalar(&format!(
-                "SELECT nextval(pg_get_serial_sequence('{table}', 'id')) FROM generate_series(1, $1)"
-            ))
-            .bind(n as i64)
-            .fetch_all(&mut **c)
-            .await?
-        }
+        Tx::Postgres(c) => sqlx::query_scalar(&format!(
+            "SELECT nextval(pg_get_serial_sequence('{table}', 'id')) FROM generate_series(1, $1)"
+        ))
+        .bind(n as i64)
+        .fetch_all(&mut **c)
+        .await?,
     })
 }
 
@@ -302,9 +331,17 @@ pub async fn update_fields(
     }
     let (lo, hi) = scope.bounds();
     // Person columns: one UPDATE with every changed column, written from the new typed record.
-    let person_cols: Vec<&str> = changes.iter().map(|c| c.field).filter(|f| !f.starts_with("guardian1.")).collect();
+    let person_cols: Vec<&str> = changes
+        .iter()
+        .map(|c| c.field)
+        .filter(|f| !f.starts_with("guardian1."))
+        .collect();
     let d = &new.data;
-    let mut sets: Vec<String> = person_cols.iter().enumerate().map(|(i, c)| format!("{c} = ${}", i + 5)).collect();
+    let mut sets: Vec<String> = person_cols
+        .iter()
+        .enumerate()
+        .map(|(i, c)| format!("{c} = ${}", i + 5))
+        .collect();
     if person_cols.contains(&"name") {
         sets.push(format!("name_initials = ${}", person_cols.len() + 5));
     }
@@ -353,7 +390,11 @@ async fn upsert_guardian(tx: &mut Tx, person_id: i64, g: Option<&Guardian>) -> a
 }
 
 /// Write history rows for several persons at once.
-pub async fn insert_history(tx: &mut Tx, change_id: i64, items: &[(i64, &[FieldChange])]) -> anyhow::Result<()> {
+pub async fn insert_history(
+    tx: &mut Tx,
+    change_id: i64,
+    items: &[(i64, &[FieldChange])],
+) -> anyhow::Result<()> {
     let mut rows = Rows::new();
     for (pid, changes) in items {
         for ch in *changes {
@@ -413,7 +454,10 @@ mod search_tests {
     #[test]
     fn id_prefixes() {
         assert_eq!(super::id_prefix("5001"), Some("5001".into()));
-        assert_eq!(super::id_prefix(" 50011019800101111x "), Some("50011019800101111X".into()));
+        assert_eq!(
+            super::id_prefix(" 50011019800101111x "),
+            Some("50011019800101111X".into())
+        );
         assert_eq!(super::id_prefix("500"), None);
         assert_eq!(super::id_prefix("孔波秀"), None);
         assert_eq!(super::id_prefix("50x1"), None);
@@ -473,7 +517,11 @@ fn id_prefix(q: &str) -> Option<String> {
 }
 
 /// Persons in scope (and filter), ordered by residence region then id.
-pub async fn list(tx: &mut Tx, scope: &Scope, filter: &ListFilter) -> anyhow::Result<Vec<StoredPerson>> {
+pub async fn list(
+    tx: &mut Tx,
+    scope: &Scope,
+    filter: &ListFilter,
+) -> anyhow::Result<Vec<StoredPerson>> {
     let (mut lo, mut hi) = scope.bounds();
     if let Some(inner) = &filter.within {
         if !inner.is_within(scope) {
@@ -485,10 +533,19 @@ pub async fn list(tx: &mut Tx, scope: &Scope, filter: &ListFilter) -> anyhow::Re
     let mut extra = String::new();
     let mut texts: Vec<String> = Vec::new();
     let mut ints: Vec<i64> = Vec::new();
-    if let Some(q) = filter.search.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
+    if let Some(q) = filter
+        .search
+        .as_deref()
+        .map(str::trim)
+        .filter(|q| !q.is_empty())
+    {
         if let Some(prefix) = id_prefix(q) {
             // A range on the unique index: the prefix up to the prefix with its last byte + 1.
-            extra.push_str(&format!(" AND s.id_number >= ${} AND s.id_number < ${}", 7 + texts.len(), 8 + texts.len()));
+            extra.push_str(&format!(
+                " AND s.id_number >= ${} AND s.id_number < ${}",
+                7 + texts.len(),
+                8 + texts.len()
+            ));
             let mut upper = prefix.clone().into_bytes();
             if let Some(b) = upper.last_mut() {
                 *b += 1;
@@ -507,13 +564,20 @@ pub async fn list(tx: &mut Tx, scope: &Scope, filter: &ListFilter) -> anyhow::Re
                 extra.push_str(&format!(" AND s.name_initials LIKE ${}", 7 + texts.len()));
                 texts.push(format!("{lower}%"));
             } else {
-                extra.push_str(&format!(" AND s.name_initials >= ${} AND s.name_initials < ${}", 7 + texts.len(), 8 + texts.len()));
+                extra.push_str(&format!(
+                    " AND s.name_initials >= ${} AND s.name_initials < ${}",
+                    7 + texts.len(),
+                    8 + texts.len()
+                ));
                 texts.push(lower);
                 texts.push(String::from_utf8(upper).unwrap_or_default());
             }
         } else if tx.backend() == Backend::Postgres {
             // A name prefix (张 finds 张三): LIKE 'q%' on the text_pattern_ops index.
-            extra.push_str(&format!(" AND s.name LIKE ${} ESCAPE '\\'", 7 + texts.len()));
+            extra.push_str(&format!(
+                " AND s.name LIKE ${} ESCAPE '\\'",
+                7 + texts.len()
+            ));
             texts.push(format!("{}%", like_escape(q)));
         } else {
             // A name prefix as a range on the name index (BINARY collation: code point order).
@@ -521,7 +585,11 @@ pub async fn list(tx: &mut Tx, scope: &Scope, filter: &ListFilter) -> anyhow::Re
             if let Some(last) = upper.last_mut() {
                 *last = char::from_u32(u32::from(*last) + 1).unwrap_or(char::MAX);
             }
-            extra.push_str(&format!(" AND s.name >= ${} AND s.name < ${}", 7 + texts.len(), 8 + texts.len()));
+            extra.push_str(&format!(
+                " AND s.name >= ${} AND s.name < ${}",
+                7 + texts.len(),
+                8 + texts.len()
+            ));
             texts.push(q.to_string());
             texts.push(upper.into_iter().collect());
         }
@@ -529,10 +597,17 @@ pub async fn list(tx: &mut Tx, scope: &Scope, filter: &ListFilter) -> anyhow::Re
     // A search term is selective and has its own index; SQLite's planner would rather walk the
     // region index in ORDER BY order through a whole county (seconds at a million persons), so the
     // unary `+` takes the other terms out of index selection there and the few matches are sorted.
-    let plus = if !texts.is_empty() && tx.backend() == Backend::Sqlite { "+" } else { "" };
+    let plus = if !texts.is_empty() && tx.backend() == Backend::Sqlite {
+        "+"
+    } else {
+        ""
+    };
     if let Some(state) = filter.state {
         // Without a search term, (state, region, id) is the state index's own order: no sort.
-        extra.push_str(&format!(" AND {plus}s.registration_state = ${}", 7 + texts.len()));
+        extra.push_str(&format!(
+            " AND {plus}s.registration_state = ${}",
+            7 + texts.len()
+        ));
         texts.push(state.code().to_string());
     }
     if let Some(min) = filter.min_risk_grade {
@@ -581,17 +656,33 @@ pub async fn count_by_township(tx: &mut Tx, scope: &Scope) -> anyhow::Result<Vec
 }
 
 /// One person in scope, audited as a read by `actor`. `None` when absent or out of scope.
-pub async fn get(tx: &mut Tx, scope: &Scope, actor: &Actor, id: i64) -> anyhow::Result<Option<StoredPerson>> {
+pub async fn get(
+    tx: &mut Tx,
+    scope: &Scope,
+    actor: &Actor,
+    id: i64,
+) -> anyhow::Result<Option<StoredPerson>> {
     let found = get_unaudited(tx, scope, id).await?;
     if found.is_some() {
-        audit::record(tx, actor, "person.read", Some(Target::person(id)), serde_json::json!({})).await?;
+        audit::record(
+            tx,
+            actor,
+            "person.read",
+            Some(Target::person(id)),
+            serde_json::json!({}),
+        )
+        .await?;
     }
     Ok(found)
 }
 
 /// One person in scope, *not* audited as a read: only for a change that writes its own audit entry
 /// in the same transaction (an edit), never to show a record.
-pub async fn get_unaudited(tx: &mut Tx, scope: &Scope, id: i64) -> anyhow::Result<Option<StoredPerson>> {
+pub async fn get_unaudited(
+    tx: &mut Tx,
+    scope: &Scope,
+    id: i64,
+) -> anyhow::Result<Option<StoredPerson>> {
     let (lo, hi) = scope.bounds();
     let sql = format!(
         "SELECT p.id, p.version, p.registration_state, {}, {GUARDIAN_COLS} FROM persons p {GUARDIAN_JOIN} \
@@ -626,8 +717,7 @@ pub async fn history(tx: &mut Tx, scope: &Scope, id: i64) -> anyhow::Result<Vec<
          WHERE h.person_id = $1 AND p.residence_region >= $2 AND p.residence_region < $3{} ORDER BY h.id",
         scope.site_sql("p")
     );
-    let rows: Vec<HistoryEntry> =
-        on_tx!(tx, c => sqlx::query_as(&sql)
+    let rows: Vec<HistoryEntry> = on_tx!(tx, c => sqlx::query_as(&sql)
             .bind(id).bind(&lo).bind(&hi).fetch_all(&mut **c).await)?;
     Ok(rows)
 }
@@ -636,32 +726,104 @@ pub async fn history(tx: &mut Tx, scope: &Scope, id: i64) -> anyhow::Result<Vec<
 /// registry drops them, inserts, and builds them once at the end (what `pg_restore` does): building an
 /// index over sorted keys is several times cheaper than a million random B-tree inserts.
 const PERSON_INDEXES_SQLITE: &[(&str, &str)] = &[
-    ("persons_id_number", "CREATE UNIQUE INDEX persons_id_number ON persons(id_number)"),
-    ("persons_residence", "CREATE INDEX persons_residence ON persons(residence_region)"),
-    ("persons_initials_region", "CREATE INDEX persons_initials_region ON persons(name_initials, residence_region)"),
-    ("persons_name_region", "CREATE INDEX persons_name_region ON persons(name, residence_region)"),
-    ("persons_state_region", "CREATE INDEX persons_state_region ON persons(registration_state, residence_region)"),
-    ("persons_followup_due", "CREATE INDEX persons_followup_due ON persons(next_followup_date, residence_region)"),
-    ("persons_unstable", "CREATE INDEX persons_unstable ON persons(last_followup_date, residence_region) WHERE condition_class = 'unstable'"),
-    ("persons_lost", "CREATE INDEX persons_lost ON persons(last_followup_date, residence_region) WHERE followup_lost"),
-    ("persons_agreement_due", "CREATE INDEX persons_agreement_due ON persons(agreement_valid_until, residence_region, registration_state) WHERE agreement_valid_until IS NOT NULL"),
-    ("persons_plan_review", "CREATE INDEX persons_plan_review ON persons(plan_review_on, residence_region) WHERE plan_review_on IS NOT NULL"),
-    ("persons_site", "CREATE INDEX persons_site ON persons(site_id, residence_region) WHERE site_id IS NOT NULL"),
-    ("persons_report", "CREATE INDEX persons_report ON persons(residence_region, registration_state, known_since, diagnosis_code)"),
+    (
+        "persons_id_number",
+        "CREATE UNIQUE INDEX persons_id_number ON persons(id_number)",
+    ),
+    (
+        "persons_residence",
+        "CREATE INDEX persons_residence ON persons(residence_region)",
+    ),
+    (
+        "persons_initials_region",
+        "CREATE INDEX persons_initials_region ON persons(name_initials, residence_region)",
+    ),
+    (
+        "persons_name_region",
+        "CREATE INDEX persons_name_region ON persons(name, residence_region)",
+    ),
+    (
+        "persons_state_region",
+        "CREATE INDEX persons_state_region ON persons(registration_state, residence_region)",
+    ),
+    (
+        "persons_followup_due",
+        "CREATE INDEX persons_followup_due ON persons(next_followup_date, residence_region)",
+    ),
+    (
+        "persons_unstable",
+        "CREATE INDEX persons_unstable ON persons(last_followup_date, residence_region) WHERE condition_class = 'unstable'",
+    ),
+    (
+        "persons_lost",
+        "CREATE INDEX persons_lost ON persons(last_followup_date, residence_region) WHERE followup_lost",
+    ),
+    (
+        "persons_agreement_due",
+        "CREATE INDEX persons_agreement_due ON persons(agreement_valid_until, residence_region, registration_state) WHERE agreement_valid_until IS NOT NULL",
+    ),
+    (
+        "persons_plan_review",
+        "CREATE INDEX persons_plan_review ON persons(plan_review_on, residence_region) WHERE plan_review_on IS NOT NULL",
+    ),
+    (
+        "persons_site",
+        "CREATE INDEX persons_site ON persons(site_id, residence_region) WHERE site_id IS NOT NULL",
+    ),
+    (
+        "persons_report",
+        "CREATE INDEX persons_report ON persons(residence_region, registration_state, known_since, diagnosis_code)",
+    ),
 ];
 const PERSON_INDEXES_POSTGRES: &[(&str, &str)] = &[
-    ("persons_id_number", "CREATE UNIQUE INDEX persons_id_number ON persons(id_number)"),
-    ("persons_residence", "CREATE INDEX persons_residence ON persons(residence_region text_pattern_ops)"),
-    ("persons_initials_region", "CREATE INDEX persons_initials_region ON persons(name_initials text_pattern_ops, residence_region) INCLUDE (id)"),
-    ("persons_name_region", "CREATE INDEX persons_name_region ON persons(name text_pattern_ops, residence_region) INCLUDE (id)"),
-    ("persons_state_region", "CREATE INDEX persons_state_region ON persons(registration_state, residence_region) INCLUDE (id)"),
-    ("persons_followup_due", "CREATE INDEX persons_followup_due ON persons(next_followup_date, residence_region) INCLUDE (id)"),
-    ("persons_unstable", "CREATE INDEX persons_unstable ON persons(last_followup_date, residence_region) INCLUDE (id) WHERE condition_class = 'unstable'"),
-    ("persons_lost", "CREATE INDEX persons_lost ON persons(last_followup_date, residence_region) INCLUDE (id) WHERE followup_lost"),
-    ("persons_agreement_due", "CREATE INDEX persons_agreement_due ON persons(agreement_valid_until, residence_region, registration_state) INCLUDE (id) WHERE agreement_valid_until IS NOT NULL"),
-    ("persons_plan_review", "CREATE INDEX persons_plan_review ON persons(plan_review_on, residence_region) WHERE plan_review_on IS NOT NULL"),
-    ("persons_site", "CREATE INDEX persons_site ON persons(site_id, residence_region) WHERE site_id IS NOT NULL"),
-    ("persons_report", "CREATE INDEX persons_report ON persons(residence_region, registration_state, known_since, diagnosis_code) INCLUDE (id)"),
+    (
+        "persons_id_number",
+        "CREATE UNIQUE INDEX persons_id_number ON persons(id_number)",
+    ),
+    (
+        "persons_residence",
+        "CREATE INDEX persons_residence ON persons(residence_region text_pattern_ops)",
+    ),
+    (
+        "persons_initials_region",
+        "CREATE INDEX persons_initials_region ON persons(name_initials text_pattern_ops, residence_region) INCLUDE (id)",
+    ),
+    (
+        "persons_name_region",
+        "CREATE INDEX persons_name_region ON persons(name text_pattern_ops, residence_region) INCLUDE (id)",
+    ),
+    (
+        "persons_state_region",
+        "CREATE INDEX persons_state_region ON persons(registration_state, residence_region) INCLUDE (id)",
+    ),
+    (
+        "persons_followup_due",
+        "CREATE INDEX persons_followup_due ON persons(next_followup_date, residence_region) INCLUDE (id)",
+    ),
+    (
+        "persons_unstable",
+        "CREATE INDEX persons_unstable ON persons(last_followup_date, residence_region) INCLUDE (id) WHERE condition_class = 'unstable'",
+    ),
+    (
+        "persons_lost",
+        "CREATE INDEX persons_lost ON persons(last_followup_date, residence_region) INCLUDE (id) WHERE followup_lost",
+    ),
+    (
+        "persons_agreement_due",
+        "CREATE INDEX persons_agreement_due ON persons(agreement_valid_until, residence_region, registration_state) INCLUDE (id) WHERE agreement_valid_until IS NOT NULL",
+    ),
+    (
+        "persons_plan_review",
+        "CREATE INDEX persons_plan_review ON persons(plan_review_on, residence_region) WHERE plan_review_on IS NOT NULL",
+    ),
+    (
+        "persons_site",
+        "CREATE INDEX persons_site ON persons(site_id, residence_region) WHERE site_id IS NOT NULL",
+    ),
+    (
+        "persons_report",
+        "CREATE INDEX persons_report ON persons(residence_region, registration_state, known_since, diagnosis_code) INCLUDE (id)",
+    ),
 ];
 
 /// Drop the person indexes for a bulk load, inside `tx`. Only when the registry is empty (checked
@@ -718,15 +880,17 @@ pub async fn index_names(tx: &mut Tx) -> anyhow::Result<Vec<String>> {
 /// Whether the registry holds no person at all, in any region. Reveals nothing about anyone; used
 /// to skip matching on a first load.
 pub async fn registry_is_empty(tx: &mut Tx) -> anyhow::Result<bool> {
-    let any: Option<i64> =
-        on_tx!(tx, c => sqlx::query_scalar("SELECT id FROM persons LIMIT 1").fetch_optional(&mut **c).await)?;
+    let any: Option<i64> = on_tx!(tx, c => sqlx::query_scalar("SELECT id FROM persons LIMIT 1").fetch_optional(&mut **c).await)?;
     Ok(any.is_none())
 }
 
 /// Total persons in scope.
 pub async fn count(tx: &mut Tx, scope: &Scope) -> anyhow::Result<i64> {
     let (lo, hi) = scope.bounds();
-    let sql = format!("SELECT COUNT(*) FROM persons WHERE residence_region >= $1 AND residence_region < $2{}", scope.site_sql(""));
+    let sql = format!(
+        "SELECT COUNT(*) FROM persons WHERE residence_region >= $1 AND residence_region < $2{}",
+        scope.site_sql("")
+    );
     Ok(on_tx!(tx, c => sqlx::query_scalar(&sql)
         .bind(&lo).bind(&hi).fetch_one(&mut **c).await)?)
 }

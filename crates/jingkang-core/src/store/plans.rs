@@ -50,12 +50,20 @@ pub enum Refusal {
 }
 
 /// Check a plan against the catalogue: the fields and message codes of every problem.
-pub fn check(plan: &NewPlan, catalogue: &crate::care::service::ServiceCatalogue) -> Vec<(&'static str, &'static str)> {
+pub fn check(
+    plan: &NewPlan,
+    catalogue: &crate::care::service::ServiceCatalogue,
+) -> Vec<(&'static str, &'static str)> {
     let mut out = Vec::new();
     if plan.goals.trim().is_empty() {
         out.push(("goals", "plan-goals-missing"));
     }
-    if plan.items.is_empty() || plan.items.iter().any(|i| catalogue.item(&i.item).is_none() || !(1..=31).contains(&i.per_month)) {
+    if plan.items.is_empty()
+        || plan
+            .items
+            .iter()
+            .any(|i| catalogue.item(&i.item).is_none() || !(1..=31).contains(&i.per_month))
+    {
         out.push(("items", "plan-items-invalid"));
     }
     if plan.responsible.trim().is_empty() {
@@ -64,7 +72,12 @@ pub fn check(plan: &NewPlan, catalogue: &crate::care::service::ServiceCatalogue)
     if plan.review_on.is_some_and(|r| r <= plan.starts_on) {
         out.push(("review_on", "plan-review-before-start"));
     }
-    if plan.signed_on.is_some() != plan.signed_by.as_deref().is_some_and(|s| s == "person" || s == "guardian") {
+    if plan.signed_on.is_some()
+        != plan
+            .signed_by
+            .as_deref()
+            .is_some_and(|s| s == "person" || s == "guardian")
+    {
         out.push(("signed_by", "plan-signature-incomplete"));
     }
     out
@@ -80,8 +93,15 @@ pub async fn record(
     plan: &NewPlan,
 ) -> anyhow::Result<Result<i64, Refusal>> {
     let (lo, hi) = scope.bounds();
-    let lock = if tx.backend() == Backend::Postgres { " FOR UPDATE" } else { "" };
-    let sql = format!("SELECT id FROM persons WHERE id = $1 AND residence_region >= $2 AND residence_region < $3{}{lock}", scope.site_sql(""));
+    let lock = if tx.backend() == Backend::Postgres {
+        " FOR UPDATE"
+    } else {
+        ""
+    };
+    let sql = format!(
+        "SELECT id FROM persons WHERE id = $1 AND residence_region >= $2 AND residence_region < $3{}{lock}",
+        scope.site_sql("")
+    );
     let found: Option<i64> = on_tx!(tx, c => sqlx::query_scalar(&sql).bind(id).bind(&lo).bind(&hi).fetch_optional(&mut **c).await)?;
     if found.is_none() {
         return Ok(Err(Refusal::NotFound));
@@ -90,7 +110,13 @@ pub async fn record(
     if !problems.is_empty() {
         return Ok(Err(Refusal::Invalid(problems)));
     }
-    let review = plan.review_on.or_else(|| plan.starts_on.checked_add_months(Months::new(REVIEW_MONTHS))).unwrap_or(plan.starts_on);
+    let review = plan
+        .review_on
+        .or_else(|| {
+            plan.starts_on
+                .checked_add_months(Months::new(REVIEW_MONTHS))
+        })
+        .unwrap_or(plan.starts_on);
     let version: i64 = on_tx!(tx, c => sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) + 1 FROM rehab_plans WHERE person_id = $1")
         .bind(id).fetch_one(&mut **c).await)?;
     let change = open_change_set(tx, actor, "plan", "record").await?;
@@ -101,7 +127,14 @@ pub async fn record(
         .bind(plan.starts_on).bind(review).bind(plan.signed_on).bind(&plan.signed_by).execute(&mut **c).await.map(drop))?;
     on_tx!(tx, c => sqlx::query("UPDATE persons SET plan_review_on = $1 WHERE id = $2").bind(review).bind(id).execute(&mut **c).await.map(drop))?;
     super::standard::refresh_quarters(tx, &[id], plan.starts_on).await?;
-    audit::record(tx, actor, "plan.record", Some(Target::person(id)), serde_json::json!({"version": version})).await?;
+    audit::record(
+        tx,
+        actor,
+        "plan.record",
+        Some(Target::person(id)),
+        serde_json::json!({"version": version}),
+    )
+    .await?;
     Ok(Ok(version))
 }
 

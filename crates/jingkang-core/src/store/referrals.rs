@@ -32,13 +32,23 @@ pub struct Desk {
 impl Desk {
     /// The desk of a user with `role` (a role code) in `scope`.
     pub fn of_role(book: &Book, scope: Scope, actor: Actor, role: &str) -> Desk {
-        Desk { sends: book.rules.sent_by(role), receives: book.rules.received_by(role), scope, actor }
+        Desk {
+            sends: book.rules.sent_by(role),
+            receives: book.rules.received_by(role),
+            scope,
+            actor,
+        }
     }
 
     /// The system: every kind, the whole country (expiry).
     pub fn system(book: &Book) -> Desk {
         let all: Vec<String> = book.rules.kinds.iter().map(|k| k.code.clone()).collect();
-        Desk { scope: Scope::national(), actor: Actor::system(), sends: all.clone(), receives: all }
+        Desk {
+            scope: Scope::national(),
+            actor: Actor::system(),
+            sends: all.clone(),
+            receives: all,
+        }
     }
 }
 
@@ -85,26 +95,45 @@ pub enum SendRefusal {
     /// These documents are missing.
     Incomplete(Vec<String>),
     /// The kind needs an assessment of this domain within so many days, and there is none.
-    AssessmentMissing { domain: String, within_days: i64 },
+    AssessmentMissing {
+        domain: String,
+        within_days: i64,
+    },
 }
 
 /// The level of region a kind goes to: the community's kinds (and a transfer) to a township or a
 /// village, the others (hospital, 残联, civil affairs) to a county or below.
 fn receiving_level_ok(rule: &referral::KindRule, level: Level) -> bool {
     // A transfer moves the record's residence there: a township or a village.
-    let community = rule.code == "transfer" || rule.receivers.iter().all(|r| r == "township" || r == "worker");
-    if community { level >= Level::Township } else { level >= Level::County }
+    let community = rule.code == "transfer"
+        || rule
+            .receivers
+            .iter()
+            .all(|r| r == "township" || r == "worker");
+    if community {
+        level >= Level::Township
+    } else {
+        level >= Level::County
+    }
 }
 
 /// The county a township belongs to, for validating a new person's identity as its entry form does.
-fn county_of<'t>(tree: &'t RegionTree, township: &str) -> Option<(&'t crate::regions::Region, &'t crate::regions::Region)> {
+fn county_of<'t>(
+    tree: &'t RegionTree,
+    township: &str,
+) -> Option<(&'t crate::regions::Region, &'t crate::regions::Region)> {
     let t = tree.get(township).filter(|t| t.level == Level::Township)?;
     let county = tree.get(t.parent_code.as_deref()?)?;
     Some((t, county))
 }
 
 /// Validate the identity a discharge carries, as the township's entry form would.
-fn validate_subject(tree: &RegionTree, township: &str, values: &BTreeMap<String, String>, today: NaiveDate) -> Result<crate::registry::PersonWithGuardian, Vec<RowError>> {
+fn validate_subject(
+    tree: &RegionTree,
+    township: &str,
+    values: &BTreeMap<String, String>,
+    today: NaiveDate,
+) -> Result<crate::registry::PersonWithGuardian, Vec<RowError>> {
     let Some((town, county)) = county_of(tree, township) else {
         return Err(vec![RowError {
             row: 0,
@@ -118,19 +147,33 @@ fn validate_subject(tree: &RegionTree, township: &str, values: &BTreeMap<String,
         if k == "township" {
             return Some(town.name.clone());
         }
-        values.get(k).map(|v| v.trim().to_string()).filter(|v| !v.is_empty())
+        values
+            .get(k)
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
     };
     roster::validate_entry(tree, county, today, &get)
 }
 
 /// Send `new` from the desk's scope.
-pub async fn send(tx: &mut Tx, desk: &Desk, book: &Book, tree: &RegionTree, new: &NewReferral) -> anyhow::Result<Result<i64, SendRefusal>> {
-    let Some(rule) = book.rules.kind(&new.kind) else { return Ok(Err(SendRefusal::KindUnknown)) };
+pub async fn send(
+    tx: &mut Tx,
+    desk: &Desk,
+    book: &Book,
+    tree: &RegionTree,
+    new: &NewReferral,
+) -> anyhow::Result<Result<i64, SendRefusal>> {
+    let Some(rule) = book.rules.kind(&new.kind) else {
+        return Ok(Err(SendRefusal::KindUnknown));
+    };
     if !desk.sends.contains(&rule.code) {
         return Ok(Err(SendRefusal::NotSender));
     }
     let to_region = new.to_region.trim();
-    if tree.get(to_region).is_none_or(|r| !receiving_level_ok(rule, r.level)) {
+    if tree
+        .get(to_region)
+        .is_none_or(|r| !receiving_level_ok(rule, r.level))
+    {
         return Ok(Err(SendRefusal::RegionInvalid));
     }
     let (person_id, residence, subject, subject_name) = match &new.subject {
@@ -142,7 +185,9 @@ pub async fn send(tx: &mut Tx, desk: &Desk, book: &Book, tree: &RegionTree, new:
             );
             let residence: Option<String> = on_tx!(tx, c => sqlx::query_scalar(&sql)
                 .bind(id).bind(&lo).bind(&hi).fetch_optional(&mut **c).await)?;
-            let Some(residence) = residence else { return Ok(Err(SendRefusal::NotFound)) };
+            let Some(residence) = residence else {
+                return Ok(Err(SendRefusal::NotFound));
+            };
             (Some(*id), Some(residence), None, None)
         }
         Subject::New(values) => {
@@ -153,8 +198,16 @@ pub async fn send(tx: &mut Tx, desk: &Desk, book: &Book, tree: &RegionTree, new:
                 Ok(r) => r,
                 Err(errors) => return Ok(Err(SendRefusal::Invalid(errors))),
             };
-            let kept: BTreeMap<&String, &String> = values.iter().filter(|(k, v)| k.as_str() != "township" && !v.trim().is_empty()).collect();
-            (None, None, Some(serde_json::to_string(&kept)?), Some(record.data.name))
+            let kept: BTreeMap<&String, &String> = values
+                .iter()
+                .filter(|(k, v)| k.as_str() != "township" && !v.trim().is_empty())
+                .collect();
+            (
+                None,
+                None,
+                Some(serde_json::to_string(&kept)?),
+                Some(record.data.name),
+            )
         }
     };
     if rule.code == "transfer" && residence.as_deref() == Some(to_region) {
@@ -165,11 +218,23 @@ pub async fn send(tx: &mut Tx, desk: &Desk, book: &Book, tree: &RegionTree, new:
     let mut assessment_id = None;
     if let Some(needs) = &rule.assessment {
         let found = match person_id {
-            Some(pid) => super::assessments::latest_in_domain(tx, &desk.scope, pid, &needs.domain, new.sent_on - chrono::Duration::days(needs.within_days)).await?,
+            Some(pid) => {
+                super::assessments::latest_in_domain(
+                    tx,
+                    &desk.scope,
+                    pid,
+                    &needs.domain,
+                    new.sent_on - chrono::Duration::days(needs.within_days),
+                )
+                .await?
+            }
             None => None,
         };
         let Some(found) = found else {
-            return Ok(Err(SendRefusal::AssessmentMissing { domain: needs.domain.clone(), within_days: needs.within_days }));
+            return Ok(Err(SendRefusal::AssessmentMissing {
+                domain: needs.domain.clone(),
+                within_days: needs.within_days,
+            }));
         };
         assessment_id = Some(found.id);
         if !documents.contains(&needs.document) {
@@ -178,10 +243,17 @@ pub async fn send(tx: &mut Tx, desk: &Desk, book: &Book, tree: &RegionTree, new:
     }
     let missing = referral::missing_documents(rule, &documents);
     if !missing.is_empty() {
-        return Ok(Err(SendRefusal::Incomplete(missing.into_iter().map(str::to_string).collect())));
+        return Ok(Err(SendRefusal::Incomplete(
+            missing.into_iter().map(str::to_string).collect(),
+        )));
     }
     // The sender's own region (a hospital's county, a township): its sent list and resends.
-    let from = desk.scope.root().map(str::to_string).or(residence).unwrap_or_default();
+    let from = desk
+        .scope
+        .root()
+        .map(str::to_string)
+        .or(residence)
+        .unwrap_or_default();
     let deadline = referral::deadline(rule, &book.cal, ReferralState::Initiated, new.sent_on, None);
     let change = open_change_set(tx, &desk.actor, "referral", "send").await?;
     let id: i64 = on_tx!(tx, c => sqlx::query_scalar(
@@ -227,7 +299,9 @@ fn kinds_clause(column: &str, kinds: &[String], first: usize) -> String {
     if kinds.is_empty() {
         return " AND 1 = 0".into();
     }
-    let list: Vec<String> = (0..kinds.len()).map(|i| format!("${}", first + i)).collect();
+    let list: Vec<String> = (0..kinds.len())
+        .map(|i| format!("${}", first + i))
+        .collect();
     format!(" AND {column} IN ({})", list.join(", "))
 }
 
@@ -245,8 +319,16 @@ pub async fn act(
     today: NaiveDate,
 ) -> anyhow::Result<Result<ReferralState, ActRefusal>> {
     let (lo, hi) = desk.scope.bounds();
-    let (side, kinds) = if matches!(event, ReferralEvent::Resend) { ("from_region", &desk.sends) } else { ("to_region", &desk.receives) };
-    let lock = if tx.backend() == Backend::Postgres { " FOR UPDATE" } else { "" };
+    let (side, kinds) = if matches!(event, ReferralEvent::Resend) {
+        ("from_region", &desk.sends)
+    } else {
+        ("to_region", &desk.receives)
+    };
+    let lock = if tx.backend() == Backend::Postgres {
+        " FOR UPDATE"
+    } else {
+        ""
+    };
     let sql = format!(
         "SELECT person_id, kind, state, from_region, to_region, sent_on, subject FROM referrals WHERE id = $1 AND {side} >= $2 AND {side} < $3{}{lock}",
         kinds_clause("kind", kinds, 4)
@@ -258,8 +340,12 @@ pub async fn act(
         }
         q.fetch_optional(&mut **c).await
     })?;
-    let Some(row) = row else { return Ok(Err(ActRefusal::NotFound)) };
-    let Some(from) = ReferralState::from_code(&row.state) else { return Ok(Err(ActRefusal::NotFound)) };
+    let Some(row) = row else {
+        return Ok(Err(ActRefusal::NotFound));
+    };
+    let Some(from) = ReferralState::from_code(&row.state) else {
+        return Ok(Err(ActRefusal::NotFound));
+    };
     let to = match referral::next(from, event) {
         Ok(to) => to,
         Err(e) => return Ok(Err(ActRefusal::Rule(e))),
@@ -276,7 +362,8 @@ pub async fn act(
             Ok(r) => r,
             Err(errors) => return Ok(Err(ActRefusal::SubjectInvalid(errors))),
         };
-        let found = persons::lookup_id_numbers(tx, &desk.scope, &[record.data.id_number.as_str()]).await?;
+        let found =
+            persons::lookup_id_numbers(tx, &desk.scope, &[record.data.id_number.as_str()]).await?;
         if let Some(existing) = found.inside.values().next() {
             person_id = Some(existing.id);
         } else if !found.elsewhere.is_empty() {
@@ -289,14 +376,31 @@ pub async fn act(
     let accepted_on = matches!(to, ReferralState::Accepted).then_some(today);
     let deadline = match (rule, to) {
         (Some(r), ReferralState::Initiated) => referral::deadline(r, &book.cal, to, today, None),
-        (Some(r), ReferralState::Accepted) => referral::deadline(r, &book.cal, to, row.sent_on, Some(today)),
+        (Some(r), ReferralState::Accepted) => {
+            referral::deadline(r, &book.cal, to, row.sent_on, Some(today))
+        }
         _ => None,
     };
     let change = open_change_set(tx, &desk.actor, "referral", event.code()).await?;
     if let Some(record) = new_record {
-        let ids = persons::insert_many(tx, &desk.scope, (change, today), std::slice::from_ref(&record)).await?;
-        let created = *ids.first().ok_or_else(|| anyhow::anyhow!("insert returned no id"))?;
-        audit::record(tx, &desk.actor, "person.create", Some(Target::person(created)), serde_json::json!({"change_set": change, "referral": id})).await?;
+        let ids = persons::insert_many(
+            tx,
+            &desk.scope,
+            (change, today),
+            std::slice::from_ref(&record),
+        )
+        .await?;
+        let created = *ids
+            .first()
+            .ok_or_else(|| anyhow::anyhow!("insert returned no id"))?;
+        audit::record(
+            tx,
+            &desk.actor,
+            "person.create",
+            Some(Target::person(created)),
+            serde_json::json!({"change_set": change, "referral": id}),
+        )
+        .await?;
         person_id = Some(created);
     }
     on_tx!(tx, c => sqlx::query(
@@ -359,12 +463,19 @@ pub enum Tray {
 }
 
 /// Referrals received by the desk.
-pub async fn received(tx: &mut Tx, desk: &Desk, tray: Tray, today: NaiveDate) -> anyhow::Result<Vec<ReferralItem>> {
+pub async fn received(
+    tx: &mut Tx,
+    desk: &Desk,
+    tray: Tray,
+    today: NaiveDate,
+) -> anyhow::Result<Vec<ReferralItem>> {
     let (lo, hi) = desk.scope.bounds();
     let which = match tray {
         Tray::Inbox => "r.state IN ('initiated', 'accepted', 'timed_out')",
         Tray::Waiting => "r.state = 'initiated'",
-        Tray::Late => "(r.state = 'timed_out' OR (r.state IN ('initiated', 'accepted') AND r.deadline < $3))",
+        Tray::Late => {
+            "(r.state = 'timed_out' OR (r.state IN ('initiated', 'accepted') AND r.deadline < $3))"
+        }
     };
     let dated = tray == Tray::Late;
     let sql = format!(
@@ -449,9 +560,11 @@ pub async fn get(tx: &mut Tx, desk: &Desk, id: i64) -> anyhow::Result<Option<Ref
     let sql = format!(
         "SELECT {ITEM}, r.documents, r.subject FROM referrals r LEFT JOIN persons p ON p.id = r.person_id WHERE r.id = $1"
     );
-    let row: Option<DetailRow> = on_tx!(tx, c => sqlx::query_as(&sql).bind(id).fetch_optional(&mut **c).await)?;
+    let row: Option<DetailRow> =
+        on_tx!(tx, c => sqlx::query_as(&sql).bind(id).fetch_optional(&mut **c).await)?;
     let Some(row) = row else { return Ok(None) };
-    let receiving = desk.scope.contains(&row.item.to_region) && desk.receives.contains(&row.item.kind);
+    let receiving =
+        desk.scope.contains(&row.item.to_region) && desk.receives.contains(&row.item.kind);
     let sending = desk.scope.contains(&row.item.from_region) && desk.sends.contains(&row.item.kind);
     if !receiving && !sending {
         return Ok(None);
@@ -460,10 +573,21 @@ pub async fn get(tx: &mut Tx, desk: &Desk, id: i64) -> anyhow::Result<Option<Ref
         "SELECT cs.at, cs.actor, e.event, e.from_state, e.to_state, e.reason FROM referral_events e \
          JOIN change_sets cs ON cs.id = e.change_id WHERE e.referral_id = $1 ORDER BY e.id")
         .bind(id).fetch_all(&mut **c).await)?;
-    audit::record(tx, &desk.actor, "referral.read", row.item.person_id.map(Target::person), serde_json::json!({"referral": id})).await?;
+    audit::record(
+        tx,
+        &desk.actor,
+        "referral.read",
+        row.item.person_id.map(Target::person),
+        serde_json::json!({"referral": id}),
+    )
+    .await?;
     Ok(Some(ReferralDetail {
         documents: serde_json::from_str(&row.documents)?,
-        subject: row.subject.as_deref().map(serde_json::from_str).transpose()?,
+        subject: row
+            .subject
+            .as_deref()
+            .map(serde_json::from_str)
+            .transpose()?,
         item: row.item,
         steps,
         receiving,
@@ -473,14 +597,22 @@ pub async fn get(tx: &mut Tx, desk: &Desk, id: i64) -> anyhow::Result<Option<Ref
 
 /// Mark every referral whose deadline passed before `today` as 超时 (a system step, audited).
 /// Returns how many.
-pub async fn expire_due(tx: &mut Tx, book: &Book, tree: &RegionTree, today: NaiveDate) -> anyhow::Result<u64> {
+pub async fn expire_due(
+    tx: &mut Tx,
+    book: &Book,
+    tree: &RegionTree,
+    today: NaiveDate,
+) -> anyhow::Result<u64> {
     let due: Vec<i64> = on_tx!(tx, c => sqlx::query_scalar(
         "SELECT id FROM referrals WHERE state IN ('initiated', 'accepted') AND deadline < $1 ORDER BY id")
         .bind(today).fetch_all(&mut **c).await)?;
     let desk = Desk::system(book);
     let mut n = 0;
     for id in due {
-        if act(tx, &desk, book, tree, id, &ReferralEvent::Expire, today).await?.is_ok() {
+        if act(tx, &desk, book, tree, id, &ReferralEvent::Expire, today)
+            .await?
+            .is_ok()
+        {
             n += 1;
         }
     }

@@ -38,8 +38,14 @@ impl Refusal {
             Refusal::NotFound => String::new(),
             Refusal::Rule(e) => e.message(),
             Refusal::Ineligible(open) => {
-                let open: Vec<String> = open.iter().map(|c| format!("{}：{}", c.condition, c.verdict.label_zh())).collect();
-                crate::messages::render("registration-ineligible", &[("conditions", &open.join("；"))])
+                let open: Vec<String> = open
+                    .iter()
+                    .map(|c| format!("{}：{}", c.condition, c.verdict.label_zh()))
+                    .collect();
+                crate::messages::render(
+                    "registration-ineligible",
+                    &[("conditions", &open.join("；"))],
+                )
             }
         }
     }
@@ -57,25 +63,53 @@ pub struct Gate<'a> {
 /// The evidence beyond the record: the risk grade's changes (from the history) and whether a
 /// consent and a service agreement are valid on `today` (unknown while none is recorded — it may
 /// be signed on paper and not yet entered).
-pub fn evidence_of(history: &[super::persons::HistoryEntry], agreements: &[super::agreements::StoredAgreement], today: NaiveDate) -> Evidence {
+pub fn evidence_of(
+    history: &[super::persons::HistoryEntry],
+    agreements: &[super::agreements::StoredAgreement],
+    today: NaiveDate,
+) -> Evidence {
     let risk_changes = history
         .iter()
         .filter(|h| h.field == "risk_grade")
-        .map(|h| RiskChange { at: h.at, old: h.old.as_deref().and_then(|v| v.parse().ok()), new: h.new.as_deref().and_then(|v| v.parse().ok()) })
+        .map(|h| RiskChange {
+            at: h.at,
+            old: h.old.as_deref().and_then(|v| v.parse().ok()),
+            new: h.new.as_deref().and_then(|v| v.parse().ok()),
+        })
         .collect();
-    let signed: Vec<_> = agreements.iter().filter_map(|a| Some((a.kind()?, a.signed_on, a.valid_until))).collect();
-    let agreement_signed = (!signed.is_empty()).then(|| crate::care::agreement::signed_and_valid(&signed, today));
-    Evidence { risk_changes, agreement_signed, ..Default::default() }
+    let signed: Vec<_> = agreements
+        .iter()
+        .filter_map(|a| Some((a.kind()?, a.signed_on, a.valid_until)))
+        .collect();
+    let agreement_signed =
+        (!signed.is_empty()).then(|| crate::care::agreement::signed_and_valid(&signed, today));
+    Evidence {
+        risk_changes,
+        agreement_signed,
+        ..Default::default()
+    }
 }
 
 /// The conditions of the rule person `id` does not meet (empty: eligible).
-async fn open_conditions(tx: &mut Tx, scope: &Scope, id: i64, gate: &Gate<'_>) -> anyhow::Result<Vec<Check>> {
-    let Some(p) = super::persons::get_unaudited(tx, scope, id).await? else { return Ok(Vec::new()) };
+async fn open_conditions(
+    tx: &mut Tx,
+    scope: &Scope,
+    id: i64,
+    gate: &Gate<'_>,
+) -> anyhow::Result<Vec<Check>> {
+    let Some(p) = super::persons::get_unaudited(tx, scope, id).await? else {
+        return Ok(Vec::new());
+    };
     let history = super::persons::history(tx, scope, id).await?;
     let agreements = super::agreements::of_person(tx, scope, id).await?;
     let mut evidence = evidence_of(&history, &agreements, gate.today);
     evidence.no_serious_disease = gate.no_serious_disease.then_some(true);
-    Ok(eligibility::evaluate(gate.rule, &p.record.data, &evidence, gate.today).into_iter().filter(|c| c.verdict != Verdict::Pass).collect())
+    Ok(
+        eligibility::evaluate(gate.rule, &p.record.data, &evidence, gate.today)
+            .into_iter()
+            .filter(|c| c.verdict != Verdict::Pass)
+            .collect(),
+    )
 }
 
 /// Apply `event` to person `id` in `scope`; registering without an exception must pass `gate`.
@@ -90,13 +124,19 @@ pub async fn transition(
 ) -> anyhow::Result<Result<Transitioned, Refusal>> {
     let (lo, hi) = scope.bounds();
     // On PostgreSQL the row is locked until commit, so two clerks cannot both move the same state.
-    let lock = if tx.backend() == Backend::Postgres { " FOR UPDATE" } else { "" };
+    let lock = if tx.backend() == Backend::Postgres {
+        " FOR UPDATE"
+    } else {
+        ""
+    };
     let sql = format!(
         "SELECT registration_state FROM persons WHERE id = $1 AND residence_region >= $2 AND residence_region < $3{}{lock}",
         scope.site_sql("")
     );
     let current: Option<String> = on_tx!(tx, c => sqlx::query_scalar(&sql).bind(id).bind(&lo).bind(&hi).fetch_optional(&mut **c).await)?;
-    let Some(from) = current.as_deref().and_then(RegistrationState::from_code) else { return Ok(Err(Refusal::NotFound)) };
+    let Some(from) = current.as_deref().and_then(RegistrationState::from_code) else {
+        return Ok(Err(Refusal::NotFound));
+    };
     let to = match registration::next(from, event) {
         Ok(to) => to,
         Err(e) => return Ok(Err(Refusal::Rule(e))),
@@ -153,7 +193,9 @@ pub struct RegistrationEvent {
 
 impl RegistrationEvent {
     pub fn close_reason(&self) -> Option<CloseReason> {
-        self.close_reason.as_deref().and_then(CloseReason::from_code)
+        self.close_reason
+            .as_deref()
+            .and_then(CloseReason::from_code)
     }
 }
 

@@ -92,8 +92,11 @@ impl Measure {
         use Measure::*;
         match self {
             Townships | TownshipsServing | TownshipsWithSite => Unit::Townships,
-            InRegistry | InRegistrySevere | InRegistryGeneral | Registered | Declined | Standard | Served | Managed | StandardManaged
-            | FollowedUp | LostToFollowUp | OnMedication | RegularMedication | Unstable | UnstableCaseManaged | NewRegistered => Unit::Persons,
+            InRegistry | InRegistrySevere | InRegistryGeneral | Registered | Declined
+            | Standard | Served | Managed | StandardManaged | FollowedUp | LostToFollowUp
+            | OnMedication | RegularMedication | Unstable | UnstableCaseManaged | NewRegistered => {
+                Unit::Persons
+            }
             NewSites | Staff | StaffCertified | ContractProviders => Unit::Other,
         }
     }
@@ -104,11 +107,16 @@ impl Measure {
         let p = Parts::default();
         match self {
             InRegistry | InRegistrySevere | InRegistryGeneral | Registered | Declined => Some(p),
-            Standard => Some(Parts { standard: true, ..p }),
+            Standard => Some(Parts {
+                standard: true,
+                ..p
+            }),
             Served | TownshipsServing => Some(Parts { served: true, ..p }),
-            Managed | StandardManaged | FollowedUp | LostToFollowUp | OnMedication | RegularMedication | Unstable | UnstableCaseManaged => {
-                Some(Parts { followups: true, ..p })
-            }
+            Managed | StandardManaged | FollowedUp | LostToFollowUp | OnMedication
+            | RegularMedication | Unstable | UnstableCaseManaged => Some(Parts {
+                followups: true,
+                ..p
+            }),
             _ => None,
         }
     }
@@ -127,7 +135,8 @@ impl Measure {
             InRegistryGeneral => alive && !severe,
             Registered | Standard | Served | TownshipsServing => registered,
             Declined => st == "declined",
-            Managed | StandardManaged | FollowedUp | LostToFollowUp | OnMedication | RegularMedication | Unstable | UnstableCaseManaged => listed,
+            Managed | StandardManaged | FollowedUp | LostToFollowUp | OnMedication
+            | RegularMedication | Unstable | UnstableCaseManaged => listed,
             _ => false,
         }
     }
@@ -153,7 +162,8 @@ impl Measure {
 
     /// Whether a person in state `state` (`state:reason`) with facts `flags` counts.
     fn counts(self, rule: &StandardRule, state: &str, flags: i64) -> bool {
-        self.holds(rule, state, flags & SEVERE != 0) && (self.fact() == 0 || flags & self.fact() != 0)
+        self.holds(rule, state, flags & SEVERE != 0)
+            && (self.fact() == 0 || flags & self.fact() != 0)
     }
 
     /// How many of a group of persons count.
@@ -169,7 +179,18 @@ impl Measure {
 }
 
 /// The facts counted for each group of persons, in this order.
-const FACTS: [i64; 10] = [STANDARD, MANAGED, STANDARD_MANAGED, FOLLOWED, LOST, MEDICATED, REGULAR, UNSTABLE, CASE_MANAGED, SERVED];
+const FACTS: [i64; 10] = [
+    STANDARD,
+    MANAGED,
+    STANDARD_MANAGED,
+    FOLLOWED,
+    LOST,
+    MEDICATED,
+    REGULAR,
+    UNSTABLE,
+    CASE_MANAGED,
+    SERVED,
+];
 
 /// The persons of a township with one state on the day (`state:reason`) and one severity,
 /// counted in all and with each fact of [`FACTS`].
@@ -194,8 +215,19 @@ pub struct Parts {
 }
 
 impl Parts {
+    /// Every part a per-person measure can ask for.
+    pub const ALL: Parts = Parts {
+        standard: true,
+        served: true,
+        followups: true,
+    };
+
     fn union(self, o: Parts) -> Parts {
-        Parts { standard: self.standard || o.standard, served: self.served || o.served, followups: self.followups || o.followups }
+        Parts {
+            standard: self.standard || o.standard,
+            served: self.served || o.served,
+            followups: self.followups || o.followups,
+        }
     }
     fn covers(self, o: Parts) -> bool {
         self.union(o) == self
@@ -213,9 +245,41 @@ pub struct People {
 impl People {
     /// Facts for these measures (their parts computed in one read).
     pub fn wanting(measures: impl IntoIterator<Item = Measure>) -> People {
-        let wanted = measures.into_iter().filter_map(Measure::parts).fold(Parts::default(), Parts::union);
+        let wanted = measures
+            .into_iter()
+            .filter_map(Measure::parts)
+            .fold(Parts::default(), Parts::union);
         People { wanted, rows: None }
     }
+
+    /// The facts of `scope`'s persons taken from counts made for the whole registry with every
+    /// part ([`registry_counts`]): its townships' groups. `None` when they cannot tell: a scope
+    /// narrowed to a site, or finer than a township (the counts go no deeper).
+    pub fn within(counts: &[FactCount], scope: &Scope) -> Option<People> {
+        if scope.site().is_some() || scope.prefix().len() > 9 {
+            return None;
+        }
+        let rows = counts
+            .iter()
+            .filter(|g| scope.contains(&g.township))
+            .cloned()
+            .collect();
+        Some(People {
+            wanted: Parts::ALL,
+            rows: Some((Parts::ALL, rows)),
+        })
+    }
+}
+
+/// The per-person facts of the whole registry for a quarter, by township, state on its last day
+/// and facts, with every part: what [`People::within`] narrows to any region's board. A
+/// province's boards then share one read of its persons instead of one per region and user.
+pub async fn registry_counts(
+    tx: &mut Tx,
+    period: &Period,
+    rule: &StandardRule,
+) -> anyhow::Result<Vec<FactCount>> {
+    person_counts(tx, &Scope::national(), period, rule, Parts::ALL).await
 }
 
 /// A measure's value by township (9-digit code) and in total (the total also holds what belongs
@@ -256,7 +320,15 @@ fn severe_sql(rule: &Rule) -> String {
     if by_len.is_empty() {
         return "1 = 0".to_string();
     }
-    let terms: Vec<String> = by_len.iter().map(|(n, list)| format!("upper(substr(p.diagnosis_code, 1, {n})) IN ({})", list.join(", "))).collect();
+    let terms: Vec<String> = by_len
+        .iter()
+        .map(|(n, list)| {
+            format!(
+                "upper(substr(p.diagnosis_code, 1, {n})) IN ({})",
+                list.join(", ")
+            )
+        })
+        .collect();
     format!("({})", terms.join(" OR "))
 }
 
@@ -276,11 +348,20 @@ fn severe_prefixes(rule: &Rule) -> Vec<String> {
 /// On PostgreSQL the quarter's service facts are joined (a parallel hash join); SQLite tests each
 /// person against the set of those meeting the condition (an index it builds once per query,
 /// twice as fast there as looking each person up in `service_quarters`).
-fn facts_sql(backend: super::Backend, period: &Period, rule: &StandardRule, parts: Parts) -> anyhow::Result<(String, Vec<(i64, String)>)> {
-    let quarter = Period::quarter(period.start.year(), (period.start.month() - 1) / 3 + 1).filter(|q| q == period);
+fn facts_sql(
+    backend: super::Backend,
+    period: &Period,
+    rule: &StandardRule,
+    parts: Parts,
+) -> anyhow::Result<(String, Vec<(i64, String)>)> {
+    let quarter = Period::quarter(period.start.year(), (period.start.month() - 1) / 3 + 1)
+        .filter(|q| q == period);
     if parts.standard || parts.served {
         anyhow::ensure!(quarter.is_some(), "service measures need a quarter");
-        anyhow::ensure!(rule.contacts_per_month >= 1, "report measures need a rule asking for contacts");
+        anyhow::ensure!(
+            rule.contacts_per_month >= 1,
+            "report measures need a rule asking for contacts"
+        );
     }
     let mut joins = String::new();
     let mut facts = Vec::new();
@@ -288,17 +369,33 @@ fn facts_sql(backend: super::Backend, period: &Period, rule: &StandardRule, part
     // rule applied to it.
     let joined = backend == super::Backend::Postgres;
     if joined && (parts.standard || parts.served) {
-        joins.push_str(" LEFT JOIN service_quarters sq ON sq.person_id = p.id AND sq.quarter_start = $4");
+        joins.push_str(
+            " LEFT JOIN service_quarters sq ON sq.person_id = p.id AND sq.quarter_start = $4",
+        );
     }
     let service = |cond: &str| match (joined, cond) {
         (true, "") => "sq.person_id IS NOT NULL".to_string(),
         (true, cond) => cond.to_string(),
-        (false, "") => "p.id IN (SELECT sq.person_id FROM service_quarters sq WHERE sq.quarter_start = $4)".to_string(),
-        (false, cond) => format!("p.id IN (SELECT sq.person_id FROM service_quarters sq WHERE sq.quarter_start = $4 AND {cond})"),
+        (false, "") => {
+            "p.id IN (SELECT sq.person_id FROM service_quarters sq WHERE sq.quarter_start = $4)"
+                .to_string()
+        }
+        (false, cond) => format!(
+            "p.id IN (SELECT sq.person_id FROM service_quarters sq WHERE sq.quarter_start = $4 AND {cond})"
+        ),
     };
     if parts.standard {
-        let plan = if rule.plan { "sq.planned = TRUE AND " } else { "" };
-        facts.push((STANDARD, service(&format!("{plan}sq.m1 >= $5 AND sq.m2 >= $5 AND sq.m3 >= $5 AND sq.last_assessed_on >= $6"))));
+        let plan = if rule.plan {
+            "sq.planned = TRUE AND "
+        } else {
+            ""
+        };
+        facts.push((
+            STANDARD,
+            service(&format!(
+                "{plan}sq.m1 >= $5 AND sq.m2 >= $5 AND sq.m3 >= $5 AND sq.last_assessed_on >= $6"
+            )),
+        ));
     }
     if parts.served {
         facts.push((SERVED, service("")));
@@ -333,7 +430,10 @@ fn facts_sql(backend: super::Backend, period: &Period, rule: &StandardRule, part
             (MEDICATED, "fu.adherence IN ('regular', 'intermittent')"),
             (REGULAR, "fu.adherence = 'regular'"),
             (UNSTABLE, "fu.unstable >= 1"),
-            (CASE_MANAGED, "fu.unstable >= 1 AND cm.person_id IS NOT NULL"),
+            (
+                CASE_MANAGED,
+                "fu.unstable >= 1 AND cm.person_id IS NOT NULL",
+            ),
         ] {
             facts.push((bit, cond.to_string()));
         }
@@ -343,7 +443,10 @@ fn facts_sql(backend: super::Backend, period: &Period, rule: &StandardRule, part
 
 /// The persons of `scope` known by the day (`$1`, `$2`, `$3`), with the site's restriction.
 fn persons_where(scope: &Scope) -> String {
-    format!("p.residence_region >= $1 AND p.residence_region < $2{} AND (p.known_since IS NULL OR p.known_since <= $3)", scope.site_sql("p"))
+    format!(
+        "p.residence_region >= $1 AND p.residence_region < $2{} AND (p.known_since IS NULL OR p.known_since <= $3)",
+        scope.site_sql("p")
+    )
 }
 
 /// A person's state on the day (`state:reason`) from their events: the last one in effect by
@@ -352,17 +455,27 @@ const STATE_ON_THE_DAY: &str = "COALESCE((SELECT e.to_state || ':' || COALESCE(e
      WHERE e.person_id = p.id AND e.effective_on <= $3 ORDER BY e.effective_on DESC, e.id DESC LIMIT 1), 'pending:')";
 
 /// The persons whose state on the day is not their current one: an event took effect after it.
-const STATE_DIFFERS: &str = "p.id IN (SELECT l.person_id FROM registration_events l WHERE l.effective_on > $3)";
+const STATE_DIFFERS: &str =
+    "p.id IN (SELECT l.person_id FROM registration_events l WHERE l.effective_on > $3)";
 
 /// A person's current state with its reason (`state:reason`; the reason of a closing only).
 const STATE_NOW: &str = "p.registration_state || ':' || COALESCE(p.close_reason, '')";
 
 /// The per-person query of `scope` as of `period`'s end: each person's id, township, state on
 /// the day (as `state:reason`) and facts (bits), with the `parts` asked for.
-fn person_sql(backend: super::Backend, scope: &Scope, period: &Period, rule: &StandardRule, parts: Parts) -> anyhow::Result<String> {
+fn person_sql(
+    backend: super::Backend,
+    scope: &Scope,
+    period: &Period,
+    rule: &StandardRule,
+    parts: Parts,
+) -> anyhow::Result<String> {
     let severe = severe_sql(&Rule::default_rule()?);
     let (joins, facts) = facts_sql(backend, period, rule, parts)?;
-    let flags: String = facts.iter().map(|(bit, cond)| format!(" + (CASE WHEN {cond} THEN {bit} ELSE 0 END)")).collect();
+    let flags: String = facts
+        .iter()
+        .map(|(bit, cond)| format!(" + (CASE WHEN {cond} THEN {bit} ELSE 0 END)"))
+        .collect();
     Ok(format!(
         "SELECT p.id AS id, substr(p.residence_region, 1, 9) AS township, \
                 CASE WHEN {STATE_DIFFERS} THEN {STATE_ON_THE_DAY} ELSE {STATE_NOW} END AS state, \
@@ -380,11 +493,19 @@ async fn tune(tx: &mut Tx, query: Query) -> anyhow::Result<()> {
     if tx.backend() == super::Backend::Postgres {
         let sets: &[&str] = match query {
             Query::Counts => &["SET LOCAL max_parallel_workers_per_gather = 2"],
-            Query::List => &["SET LOCAL max_parallel_workers_per_gather = 0", "SET LOCAL enable_sort = off"],
+            Query::List => &[
+                "SET LOCAL max_parallel_workers_per_gather = 0",
+                "SET LOCAL enable_sort = off",
+            ],
         };
-        for set in ["SET LOCAL work_mem = '128MB'", "SET LOCAL plan_cache_mode = force_custom_plan", "SET LOCAL jit = off", "SET LOCAL enable_seqscan = off"]
-            .iter()
-            .chain(sets)
+        for set in [
+            "SET LOCAL work_mem = '128MB'",
+            "SET LOCAL plan_cache_mode = force_custom_plan",
+            "SET LOCAL jit = off",
+            "SET LOCAL enable_seqscan = off",
+        ]
+        .iter()
+        .chain(sets)
         {
             on_tx!(tx, c => sqlx::query(set).execute(&mut **c).await.map(drop))?;
         }
@@ -400,11 +521,34 @@ enum Query {
 
 /// The query's parameters: scope bounds, the day, the period's start, contacts a month, the
 /// assessment window's start and the follow-up window's start (the day 12 months before).
-fn person_params(scope: &Scope, period: &Period, rule: &StandardRule) -> (String, String, NaiveDate, NaiveDate, i64, NaiveDate, NaiveDate) {
+fn person_params(
+    scope: &Scope,
+    period: &Period,
+    rule: &StandardRule,
+) -> (
+    String,
+    String,
+    NaiveDate,
+    NaiveDate,
+    i64,
+    NaiveDate,
+    NaiveDate,
+) {
     let (lo, hi) = scope.bounds();
     let since = period.end - chrono::Duration::days(rule.assessment_within_days);
-    let year_before = period.end.checked_sub_months(chrono::Months::new(12)).unwrap_or(period.end);
-    (lo, hi, period.end, period.start, rule.contacts_per_month, since, year_before)
+    let year_before = period
+        .end
+        .checked_sub_months(chrono::Months::new(12))
+        .unwrap_or(period.end);
+    (
+        lo,
+        hi,
+        period.end,
+        period.start,
+        rule.contacts_per_month,
+        since,
+        year_before,
+    )
 }
 
 /// Persons by township, state on the day and facts, counted in one pass PostgreSQL runs in
@@ -412,7 +556,13 @@ fn person_params(scope: &Scope, period: &Period, rule: &StandardRule) -> (String
 /// diagnosis) and, for the persons with an event after the day, the state their last event by
 /// then gave them; each fact summed. The diagnosis becomes [`SEVERE`] here, by the eligibility rule's ICD-10 prefixes
 /// as `severe_sql` tests them.
-async fn person_counts(tx: &mut Tx, scope: &Scope, period: &Period, rule: &StandardRule, parts: Parts) -> anyhow::Result<Vec<FactCount>> {
+async fn person_counts(
+    tx: &mut Tx,
+    scope: &Scope,
+    period: &Period,
+    rule: &StandardRule,
+    parts: Parts,
+) -> anyhow::Result<Vec<FactCount>> {
     tune(tx, Query::Counts).await?;
     let (joins, facts) = facts_sql(tx.backend(), period, rule, parts)?;
     let (within, township) = (persons_where(scope), "substr(p.residence_region, 1, 9)");
@@ -443,8 +593,17 @@ async fn person_counts(tx: &mut Tx, scope: &Scope, period: &Period, rule: &Stand
                 CASE WHEN w.person_id IS NULL THEN NULL ELSE COALESCE(substr(w.last, 31), 'pending:') END, COUNT(*){sums} \
          FROM persons p{joins}{join} WHERE {within} GROUP BY 1, 2, 3, 4, 5"
     );
-    type Row = (String, String, Option<String>, Option<String>, Option<String>, Vec<i64>);
-    let decode = |r: &dyn Fn(usize) -> Result<i64, sqlx::Error>| -> Result<Vec<i64>, sqlx::Error> { (5..5 + 1 + FACTS.len()).map(r).collect() };
+    type Row = (
+        String,
+        String,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Vec<i64>,
+    );
+    let decode = |r: &dyn Fn(usize) -> Result<i64, sqlx::Error>| -> Result<Vec<i64>, sqlx::Error> {
+        (5..5 + 1 + FACTS.len()).map(r).collect()
+    };
     let rows: Vec<Row> = on_tx!(tx, c => {
         use sqlx::Row as _;
         let found = sqlx::query(&sql).bind(&lo).bind(&hi).bind(day).bind(start).bind(contacts).bind(since).bind(year_before).fetch_all(&mut **c).await?;
@@ -452,14 +611,28 @@ async fn person_counts(tx: &mut Tx, scope: &Scope, period: &Period, rule: &Stand
             .collect::<Result<Vec<Row>, sqlx::Error>>()
     })?;
     let prefixes = severe_prefixes(&Rule::default_rule()?);
-    let severe = |dx: &Option<String>| dx.as_ref().is_some_and(|code| {
-        let code = code.to_ascii_uppercase();
-        prefixes.iter().any(|p| code.starts_with(p.as_str()))
-    });
-    let mut groups: std::collections::HashMap<(String, String, bool), FactCount> = std::collections::HashMap::new();
+    let severe = |dx: &Option<String>| {
+        dx.as_ref().is_some_and(|code| {
+            let code = code.to_ascii_uppercase();
+            prefixes.iter().any(|p| code.starts_with(p.as_str()))
+        })
+    };
+    let mut groups: std::collections::HashMap<(String, String, bool), FactCount> =
+        std::collections::HashMap::new();
     for (t, st, reason, dx, on_the_day, counts) in rows {
-        let (sev, state) = (severe(&dx), on_the_day.unwrap_or_else(|| format!("{st}:{}", reason.as_deref().unwrap_or(""))));
-        let g = groups.entry((t.clone(), state.clone(), sev)).or_insert_with(|| FactCount { township: t, state, severe: sev, persons: 0, with: [0; 10] });
+        let (sev, state) = (
+            severe(&dx),
+            on_the_day.unwrap_or_else(|| format!("{st}:{}", reason.as_deref().unwrap_or(""))),
+        );
+        let g = groups
+            .entry((t.clone(), state.clone(), sev))
+            .or_insert_with(|| FactCount {
+                township: t,
+                state,
+                severe: sev,
+                persons: 0,
+                with: [0; 10],
+            });
         g.persons += counts[0];
         for (w, n) in g.with.iter_mut().zip(&counts[1..]) {
             *w += n;
@@ -476,21 +649,52 @@ pub enum Members {
 }
 
 /// The persons (or townships) `what` counts in `scope` for `period`, as [`measure`] counts them.
-pub async fn members(tx: &mut Tx, tree: &RegionTree, scope: &Scope, what: Measure, period: &Period, rule: &StandardRule) -> anyhow::Result<Members> {
+pub async fn members(
+    tx: &mut Tx,
+    tree: &RegionTree,
+    scope: &Scope,
+    what: Measure,
+    period: &Period,
+    rule: &StandardRule,
+) -> anyhow::Result<Members> {
     match what.unit() {
         Unit::Townships => {
-            let m = measure(tx, tree, scope, (what, None), period, rule, &mut People::wanting([what])).await?;
-            Ok(Members::Townships(m.by_township.into_iter().filter(|(_, n)| *n > 0).map(|(t, _)| t).collect()))
+            let m = measure(
+                tx,
+                tree,
+                scope,
+                (what, None),
+                period,
+                rule,
+                &mut People::wanting([what]),
+            )
+            .await?;
+            Ok(Members::Townships(
+                m.by_township
+                    .into_iter()
+                    .filter(|(_, n)| *n > 0)
+                    .map(|(t, _)| t)
+                    .collect(),
+            ))
         }
         Unit::Persons if what.parts().is_some() => {
             let parts = what.parts().unwrap_or_default();
             tune(tx, Query::List).await?;
-            let sql = format!("SELECT id, state, flags FROM ({}) s ORDER BY id", person_sql(tx.backend(), scope, period, rule, parts)?);
-            let (lo, hi, day, start, contacts, since, year_before) = person_params(scope, period, rule);
+            let sql = format!(
+                "SELECT id, state, flags FROM ({}) s ORDER BY id",
+                person_sql(tx.backend(), scope, period, rule, parts)?
+            );
+            let (lo, hi, day, start, contacts, since, year_before) =
+                person_params(scope, period, rule);
             let rows: Vec<(i64, String, i64)> = on_tx!(tx, c => sqlx::query_as(&sql)
                 .bind(&lo).bind(&hi).bind(day).bind(start).bind(contacts).bind(since).bind(year_before)
                 .fetch_all(&mut **c).await)?;
-            Ok(Members::Persons(rows.into_iter().filter(|(_, st, f)| what.counts(rule, st, *f)).map(|(id, _, _)| id).collect()))
+            Ok(Members::Persons(
+                rows.into_iter()
+                    .filter(|(_, st, f)| what.counts(rule, st, *f))
+                    .map(|(id, _, _)| id)
+                    .collect(),
+            ))
         }
         _ => anyhow::bail!("no list behind {what:?}"),
     }
@@ -509,7 +713,11 @@ async fn person_rows<'a>(
         let rows = person_counts(tx, scope, period, rule, people.wanted).await?;
         people.rows = Some((people.wanted, rows));
     }
-    Ok(people.rows.as_ref().map(|(_, r)| r.as_slice()).unwrap_or(&[]))
+    Ok(people
+        .rows
+        .as_ref()
+        .map(|(_, r)| r.as_slice())
+        .unwrap_or(&[]))
 }
 
 /// Measure `what` (narrowed to urban or rural townships with `urban`) for `scope` in `period`.
@@ -529,8 +737,16 @@ pub async fn measure(
     let by_region: Vec<(String, i64)> = match what {
         Measure::Townships | Measure::TownshipsWithSite | Measure::TownshipsServing => {
             let towns: Vec<String> = match scope.root() {
-                Some(root) => tree.townships_under(root).into_iter().map(|r| r.code.clone()).collect(),
-                None => tree.townships_under("").into_iter().map(|r| r.code.clone()).collect(),
+                Some(root) => tree
+                    .townships_under(root)
+                    .into_iter()
+                    .map(|r| r.code.clone())
+                    .collect(),
+                None => tree
+                    .townships_under("")
+                    .into_iter()
+                    .map(|r| r.code.clone())
+                    .collect(),
             };
             let having: std::collections::BTreeSet<String> = match what {
                 Measure::Townships => towns.iter().cloned().collect(),
@@ -543,31 +759,57 @@ pub async fn measure(
                 }
                 _ => {
                     let rows = person_rows(tx, (scope, period, rule), what, people).await?;
-                    rows.iter().filter(|g| what.count_in(rule, g) > 0).map(|g| g.township.clone()).collect()
+                    rows.iter()
+                        .filter(|g| what.count_in(rule, g) > 0)
+                        .map(|g| g.township.clone())
+                        .collect()
                 }
             };
-            let by_township: BTreeMap<String, i64> = towns.into_iter().map(|t| {
-                let n = i64::from(having.contains(&t));
-                (t, n)
-            }).collect();
+            let by_township: BTreeMap<String, i64> = towns
+                .into_iter()
+                .map(|t| {
+                    let n = i64::from(having.contains(&t));
+                    (t, n)
+                })
+                .collect();
             let total = by_township.values().sum();
             return Ok(Measured { by_township, total });
         }
-        m @ (Measure::InRegistry | Measure::InRegistrySevere | Measure::InRegistryGeneral | Measure::Registered | Measure::Declined | Measure::Standard
-        | Measure::Served | Measure::Managed | Measure::StandardManaged | Measure::FollowedUp | Measure::LostToFollowUp | Measure::OnMedication
-        | Measure::RegularMedication | Measure::Unstable | Measure::UnstableCaseManaged) => {
+        m @ (Measure::InRegistry
+        | Measure::InRegistrySevere
+        | Measure::InRegistryGeneral
+        | Measure::Registered
+        | Measure::Declined
+        | Measure::Standard
+        | Measure::Served
+        | Measure::Managed
+        | Measure::StandardManaged
+        | Measure::FollowedUp
+        | Measure::LostToFollowUp
+        | Measure::OnMedication
+        | Measure::RegularMedication
+        | Measure::Unstable
+        | Measure::UnstableCaseManaged) => {
             let rows = person_rows(tx, (scope, period, rule), what, people).await?;
-            rows.iter().map(|g| (g.township.clone(), m.count_in(rule, g))).filter(|(_, n)| *n != 0).collect()
+            rows.iter()
+                .map(|g| (g.township.clone(), m.count_in(rule, g)))
+                .filter(|(_, n)| *n != 0)
+                .collect()
         }
         Measure::NewSites => {
             let rows: Vec<(String, bool, i64)> = on_tx!(tx, c => sqlx::query_as(
                 "SELECT region, urban, COUNT(*) FROM institutions WHERE region >= $1 AND region < $2 AND opened_on >= $3 AND opened_on <= $4 GROUP BY region, urban")
                 .bind(&lo).bind(&hi).bind(start).bind(end).fetch_all(&mut **c).await)?;
-            rows.into_iter().filter(|(_, u, _)| urban.is_none_or(|w| w == *u)).map(|(r, _, n)| (r, n)).collect()
+            rows.into_iter()
+                .filter(|(_, u, _)| urban.is_none_or(|w| w == *u))
+                .map(|(r, _, n)| (r, n))
+                .collect()
         }
         Measure::NewRegistered => {
             let rows = super::asof::events_between(tx, scope, "register", start, end).await?;
-            rows.into_iter().filter(|(t, _)| urban.is_none_or(|w| urban_township(tree, t) == Some(w))).collect()
+            rows.into_iter()
+                .filter(|(t, _)| urban.is_none_or(|w| urban_township(tree, t) == Some(w)))
+                .collect()
         }
         Measure::Staff | Measure::StaffCertified => {
             let certified = if what == Measure::StaffCertified {
@@ -587,7 +829,11 @@ pub async fn measure(
                 "SELECT DISTINCT region, provider_code FROM service_contracts WHERE region >= $1 AND region < $2 AND starts_on <= $4 AND ends_on >= $3")
                 .bind(&lo).bind(&hi).bind(start).bind(end).fetch_all(&mut **c).await)?;
             let mut m = Measured::from_regions(rows.iter().map(|(r, _)| (r.clone(), 1)).collect());
-            m.total = rows.iter().map(|(_, p)| p).collect::<std::collections::BTreeSet<_>>().len() as i64;
+            m.total = rows
+                .iter()
+                .map(|(_, p)| p)
+                .collect::<std::collections::BTreeSet<_>>()
+                .len() as i64;
             return Ok(m);
         }
     };

@@ -21,7 +21,12 @@ pub enum Refusal {
 }
 
 /// Record `session` (one row per date) for its participants, all in `scope`. Returns the ids.
-pub async fn record(tx: &mut Tx, scope: &Scope, actor: &Actor, session: &Session) -> anyhow::Result<Result<Vec<i64>, Refusal>> {
+pub async fn record(
+    tx: &mut Tx,
+    scope: &Scope,
+    actor: &Actor,
+    session: &Session,
+) -> anyhow::Result<Result<Vec<i64>, Refusal>> {
     let (lo, hi) = scope.bounds();
     let sql = format!(
         "SELECT COUNT(*) FROM persons WHERE id IN ({}) AND residence_region >= $2 AND residence_region < $3{}",
@@ -30,14 +35,21 @@ pub async fn record(tx: &mut Tx, scope: &Scope, actor: &Actor, session: &Session
     );
     let list = serde_json::to_string(&session.participants)?;
     let found: i64 = on_tx!(tx, c => sqlx::query_scalar(&sql).bind(&list).bind(&lo).bind(&hi).fetch_one(&mut **c).await)?;
-    let missing = session.participants.len().saturating_sub(usize::try_from(found).unwrap_or(0));
+    let missing = session
+        .participants
+        .len()
+        .saturating_sub(usize::try_from(found).unwrap_or(0));
     if missing > 0 {
         return Ok(Err(Refusal::UnknownParticipants(missing)));
     }
     let region = scope.root().unwrap_or_default().to_string();
     let change = open_change_set(tx, actor, "service", &session.item).await?;
     let mut ids = Vec::with_capacity(session.dates.len());
-    let cols = [("session_id", Col::Int), ("person_id", Col::Int), ("service_date", Col::Date)];
+    let cols = [
+        ("session_id", Col::Int),
+        ("person_id", Col::Int),
+        ("service_date", Col::Date),
+    ];
     for date in &session.dates {
         let id: i64 = on_tx!(tx, c => sqlx::query_scalar(
             "INSERT INTO service_sessions (change_id, item, mode, service_date, start_time, end_time, staff, region, participants, notes, institution_id) \
@@ -63,8 +75,14 @@ pub async fn record(tx: &mut Tx, scope: &Scope, actor: &Actor, session: &Session
     if let Some(first) = session.dates.iter().min() {
         super::standard::refresh_quarters(tx, &session.participants, *first).await?;
     }
-    audit::record(tx, actor, "service.record", Some(Target::region(&region)),
-        serde_json::json!({"sessions": ids, "item": session.item, "persons": session.participants})).await?;
+    audit::record(
+        tx,
+        actor,
+        "service.record",
+        Some(Target::region(&region)),
+        serde_json::json!({"sessions": ids, "item": session.item, "persons": session.participants}),
+    )
+    .await?;
     Ok(Ok(ids))
 }
 
@@ -89,7 +107,12 @@ pub struct StoredSession {
 const COLS: &str = "s.id, s.item, s.mode, s.service_date, s.start_time, s.end_time, s.staff, s.region, s.participants, s.notes, cs.actor AS recorded_by, cs.at AS recorded_at";
 
 /// The sessions person `id` (in `scope`) attended, newest first.
-pub async fn of_person(tx: &mut Tx, scope: &Scope, id: i64, limit: i64) -> anyhow::Result<Vec<StoredSession>> {
+pub async fn of_person(
+    tx: &mut Tx,
+    scope: &Scope,
+    id: i64,
+    limit: i64,
+) -> anyhow::Result<Vec<StoredSession>> {
     let (lo, hi) = scope.bounds();
     let sql = format!(
         "SELECT {COLS} FROM service_attendance a JOIN service_sessions s ON s.id = a.session_id JOIN change_sets cs ON cs.id = s.change_id \
@@ -97,20 +120,34 @@ pub async fn of_person(tx: &mut Tx, scope: &Scope, id: i64, limit: i64) -> anyho
          WHERE a.person_id = $1 AND p.residence_region >= $2 AND p.residence_region < $3{} ORDER BY a.service_date DESC, s.id DESC LIMIT $4",
         scope.site_sql("p")
     );
-    Ok(on_tx!(tx, c => sqlx::query_as(&sql).bind(id).bind(&lo).bind(&hi).bind(limit).fetch_all(&mut **c).await)?)
+    Ok(
+        on_tx!(tx, c => sqlx::query_as(&sql).bind(id).bind(&lo).bind(&hi).bind(limit).fetch_all(&mut **c).await)?,
+    )
 }
 
 /// The sessions held in `scope` (by the session's region) on the days of `within` (inclusive;
 /// `None`: any day), newest first, at most `limit`.
-pub async fn in_scope(tx: &mut Tx, scope: &Scope, within: Option<(NaiveDate, NaiveDate)>, limit: i64) -> anyhow::Result<Vec<StoredSession>> {
+pub async fn in_scope(
+    tx: &mut Tx,
+    scope: &Scope,
+    within: Option<(NaiveDate, NaiveDate)>,
+    limit: i64,
+) -> anyhow::Result<Vec<StoredSession>> {
     let (lo, hi) = scope.bounds();
-    let site = scope.site().map_or(String::new(), |id| format!(" AND s.institution_id = {id}"));
+    let site = scope
+        .site()
+        .map_or(String::new(), |id| format!(" AND s.institution_id = {id}"));
     // Dates every backend compares as dates (SQLite compares ISO text; chrono's MIN/MAX are not).
-    let any = (NaiveDate::from_ymd_opt(1, 1, 1).unwrap_or_default(), NaiveDate::from_ymd_opt(9999, 12, 31).unwrap_or_default());
+    let any = (
+        NaiveDate::from_ymd_opt(1, 1, 1).unwrap_or_default(),
+        NaiveDate::from_ymd_opt(9999, 12, 31).unwrap_or_default(),
+    );
     let (from, to) = within.unwrap_or(any);
     let sql = format!(
         "SELECT {COLS} FROM service_sessions s JOIN change_sets cs ON cs.id = s.change_id \
          WHERE s.region >= $1 AND s.region < $2{site} AND s.service_date >= $3 AND s.service_date <= $4 ORDER BY s.service_date DESC, s.id DESC LIMIT $5"
     );
-    Ok(on_tx!(tx, c => sqlx::query_as(&sql).bind(&lo).bind(&hi).bind(from).bind(to).bind(limit).fetch_all(&mut **c).await)?)
+    Ok(
+        on_tx!(tx, c => sqlx::query_as(&sql).bind(&lo).bind(&hi).bind(from).bind(to).bind(limit).fetch_all(&mut **c).await)?,
+    )
 }

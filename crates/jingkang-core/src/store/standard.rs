@@ -34,31 +34,62 @@ pub struct StandardRow {
 
 /// 规范服务 by township for the persons of `scope` in `period`; with `detail`, each condition's
 /// count too.
-pub async fn by_township(tx: &mut Tx, scope: &Scope, rule: &StandardRule, period: &Period, detail: bool) -> anyhow::Result<Vec<StandardRow>> {
+pub async fn by_township(
+    tx: &mut Tx,
+    scope: &Scope,
+    rule: &StandardRule,
+    period: &Period,
+    detail: bool,
+) -> anyhow::Result<Vec<StandardRow>> {
     let (lo, hi) = scope.bounds();
-    let quarter = Period::quarter(period.start.year(), (period.start.month() - 1) / 3 + 1).filter(|q| q == period);
+    let quarter = Period::quarter(period.start.year(), (period.start.month() - 1) / 3 + 1)
+        .filter(|q| q == period);
     match quarter {
         // Only quarters with contacts have a row: a rule asking for none needs every person.
-        Some(q) if !detail && rule.contacts_per_month >= 1 => quarter_headline(tx, (&lo, &hi, &scope.site_sql("p")), rule, &q).await,
+        Some(q) if !detail && rule.contacts_per_month >= 1 => {
+            quarter_headline(tx, (&lo, &hi, &scope.site_sql("p")), rule, &q).await
+        }
         _ => in_range(tx, (&lo, &hi, &scope.site_sql("p")), rule, period, detail).await,
     }
 }
 
 fn registered_states(rule: &StandardRule) -> String {
-    rule.registered_states.iter().map(|s| format!("'{}'", s.replace('\'', ""))).collect::<Vec<_>>().join(", ")
+    rule.registered_states
+        .iter()
+        .map(|s| format!("'{}'", s.replace('\'', "")))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// A quarter's headline from `service_quarters`: the persons meeting the rule are one index
 /// range of the quarter's rows (ids only), matched to the registered persons of the region.
-async fn quarter_headline(tx: &mut Tx, (lo, hi, site): (&str, &str, &str), rule: &StandardRule, q: &Period) -> anyhow::Result<Vec<StandardRow>> {
+async fn quarter_headline(
+    tx: &mut Tx,
+    (lo, hi, site): (&str, &str, &str),
+    rule: &StandardRule,
+    q: &Period,
+) -> anyhow::Result<Vec<StandardRow>> {
     let since = q.end - chrono::Duration::days(rule.assessment_within_days);
-    let plan = if rule.plan { " AND q.planned = TRUE" } else { "" };
-    let null = if tx.backend() == super::Backend::Postgres { "NULL::bigint" } else { "NULL" };
+    let plan = if rule.plan {
+        " AND q.planned = TRUE"
+    } else {
+        ""
+    };
+    let null = if tx.backend() == super::Backend::Postgres {
+        "NULL::bigint"
+    } else {
+        "NULL"
+    };
     if tx.backend() == super::Backend::Postgres {
         // One hash table of the ids meeting the rule, built once (parallel workers would each
         // build their own); a plan for these bounds, not a generic one for any region (which
         // seeks person by person); no JIT compilation for a query of well under a second.
-        for set in ["SET LOCAL work_mem = '128MB'", "SET LOCAL max_parallel_workers_per_gather = 0", "SET LOCAL plan_cache_mode = force_custom_plan", "SET LOCAL jit = off"] {
+        for set in [
+            "SET LOCAL work_mem = '128MB'",
+            "SET LOCAL max_parallel_workers_per_gather = 0",
+            "SET LOCAL plan_cache_mode = force_custom_plan",
+            "SET LOCAL jit = off",
+        ] {
             on_tx!(tx, c => sqlx::query(set).execute(&mut **c).await.map(drop))?;
         }
     }
@@ -68,8 +99,14 @@ async fn quarter_headline(tx: &mut Tx, (lo, hi, site): (&str, &str, &str), rule:
     // PostgreSQL hash-joins the ids to the persons; SQLite (no hash join) builds them into one
     // in-memory index, then looks each person up there rather than in the table.
     let (standard, join) = match tx.backend() {
-        super::Backend::Postgres => ("COUNT(s.person_id)".to_string(), format!(" LEFT JOIN ({meeting}) s ON s.person_id = p.id")),
-        super::Backend::Sqlite => (format!("SUM(CASE WHEN p.id IN ({meeting}) THEN 1 ELSE 0 END)"), String::new()),
+        super::Backend::Postgres => (
+            "COUNT(s.person_id)".to_string(),
+            format!(" LEFT JOIN ({meeting}) s ON s.person_id = p.id"),
+        ),
+        super::Backend::Sqlite => (
+            format!("SUM(CASE WHEN p.id IN ({meeting}) THEN 1 ELSE 0 END)"),
+            String::new(),
+        ),
     };
     let sql = format!(
         "SELECT substr(p.residence_region, 1, 9) AS township, COUNT(*) AS registered, {standard} AS standard, \
@@ -93,7 +130,10 @@ fn quarters_select(backend: super::Backend, filter: &str) -> String {
             "substr(month, 1, 5) || printf('%02d', ((CAST(substr(month, 6, 2) AS INTEGER) - 1) / 3) * 3 + 1) || '-01'",
             "date(g.qs, '+3 months', '-1 day')",
         ),
-        super::Backend::Postgres => ("date_trunc('quarter', to_date(month, 'YYYY-MM'))::date", "(g.qs + interval '3 months' - interval '1 day')::date"),
+        super::Backend::Postgres => (
+            "date_trunc('quarter', to_date(month, 'YYYY-MM'))::date",
+            "(g.qs + interval '3 months' - interval '1 day')::date",
+        ),
     };
     format!(
         "SELECT g.person_id, g.qs, g.m1, g.m2, g.m3, \
@@ -116,14 +156,19 @@ pub async fn refresh_quarters(tx: &mut Tx, persons: &[i64], from: NaiveDate) -> 
     if persons.is_empty() {
         return Ok(());
     }
-    let first = NaiveDate::from_ymd_opt(from.year(), (from.month() - 1) / 3 * 3 + 1, 1).unwrap_or(from);
+    let first =
+        NaiveDate::from_ymd_opt(from.year(), (from.month() - 1) / 3 * 3 + 1, 1).unwrap_or(from);
     let list = serde_json::to_string(persons)?;
     let ids = super::bulk::json_int_list(tx.backend(), 1);
-    let delete = format!("DELETE FROM service_quarters WHERE person_id IN ({ids}) AND quarter_start >= $2");
+    let delete =
+        format!("DELETE FROM service_quarters WHERE person_id IN ({ids}) AND quarter_start >= $2");
     on_tx!(tx, c => sqlx::query(&delete).bind(&list).bind(first).execute(&mut **c).await.map(drop))?;
     let insert = format!(
         "INSERT INTO service_quarters ({QUARTER_COLS}) {}",
-        quarters_select(tx.backend(), &format!("person_id IN ({ids}) AND month >= $2"))
+        quarters_select(
+            tx.backend(),
+            &format!("person_id IN ({ids}) AND month >= $2")
+        )
     );
     on_tx!(tx, c => sqlx::query(&insert).bind(&list).bind(first.format("%Y-%m").to_string()).execute(&mut **c).await.map(drop))?;
     Ok(())
@@ -132,17 +177,29 @@ pub async fn refresh_quarters(tx: &mut Tx, persons: &[i64], from: NaiveDate) -> 
 /// Recompute every row of `service_quarters` (after a bulk load of services).
 pub async fn rebuild_quarters(tx: &mut Tx) -> anyhow::Result<()> {
     on_tx!(tx, c => sqlx::query("DELETE FROM service_quarters").execute(&mut **c).await.map(drop))?;
-    let insert = format!("INSERT INTO service_quarters ({QUARTER_COLS}) {}", quarters_select(tx.backend(), "1 = 1"));
+    let insert = format!(
+        "INSERT INTO service_quarters ({QUARTER_COLS}) {}",
+        quarters_select(tx.backend(), "1 = 1")
+    );
     on_tx!(tx, c => sqlx::query(&insert).execute(&mut **c).await.map(drop))?;
     Ok(())
 }
 
-async fn in_range(tx: &mut Tx, (lo, hi, site): (&str, &str, &str), rule: &StandardRule, period: &Period, detail: bool) -> anyhow::Result<Vec<StandardRow>> {
+async fn in_range(
+    tx: &mut Tx,
+    (lo, hi, site): (&str, &str, &str),
+    rule: &StandardRule,
+    period: &Period,
+    detail: bool,
+) -> anyhow::Result<Vec<StandardRow>> {
     let states = registered_states(rule);
     let since = period.end - chrono::Duration::days(rule.assessment_within_days);
     let months = period.months();
     let (first, last) = match (months.first(), months.last()) {
-        (Some(f), Some(l)) => (format!("{:04}-{:02}", f.0, f.1), format!("{:04}-{:02}", l.0, l.1)),
+        (Some(f), Some(l)) => (
+            format!("{:04}-{:02}", f.0, f.1),
+            format!("{:04}-{:02}", l.0, l.1),
+        ),
         _ => return Ok(Vec::new()),
     };
     // Each condition is one index seek for a person.
@@ -154,11 +211,25 @@ async fn in_range(tx: &mut Tx, (lo, hi, site): (&str, &str, &str), rule: &Standa
     let served = "(SELECT COUNT(*) FROM service_months m WHERE m.person_id = p.id AND m.month >= $8 AND m.month <= $9 AND m.contacts >= $6) = $7";
     let assessed = "EXISTS (SELECT 1 FROM assessments s WHERE s.person_id = p.id AND s.assessed_on >= $5 AND s.assessed_on <= $4)";
     if tx.backend() == super::Backend::Postgres {
-        return set_based(tx, (lo, hi, site), &states, rule, period, detail, (&first, &last, months.len() as i64, since)).await;
+        return set_based(
+            tx,
+            (lo, hi, site),
+            &states,
+            rule,
+            period,
+            detail,
+            (&first, &last, months.len() as i64, since),
+        )
+        .await;
     }
     let count = |cond: &str| format!("SUM(CASE WHEN {cond} THEN 1 ELSE 0 END)");
     let details = if detail {
-        format!("{} AS with_plan, {} AS assessed, {} AS served_monthly", count(plan), count(assessed), count(served))
+        format!(
+            "{} AS with_plan, {} AS assessed, {} AS served_monthly",
+            count(plan),
+            count(assessed),
+            count(served)
+        )
     } else {
         "NULL AS with_plan, NULL AS assessed, NULL AS served_monthly".to_string()
     };
@@ -199,9 +270,15 @@ async fn set_based(
     let flag = |t: &str| format!("{t}.person_id IS NOT NULL");
     let count = |cond: &str| format!("SUM(CASE WHEN {cond} THEN 1 ELSE 0 END)");
     let details = if detail {
-        format!("{} AS with_plan, {} AS assessed, {} AS served_monthly", count(&flag("pl")), count(&flag("ass")), count(&flag("srv")))
+        format!(
+            "{} AS with_plan, {} AS assessed, {} AS served_monthly",
+            count(&flag("pl")),
+            count(&flag("ass")),
+            count(&flag("srv"))
+        )
     } else {
-        "NULL::bigint AS with_plan, NULL::bigint AS assessed, NULL::bigint AS served_monthly".to_string()
+        "NULL::bigint AS with_plan, NULL::bigint AS assessed, NULL::bigint AS served_monthly"
+            .to_string()
     };
     let sql = format!(
         "WITH reg AS (SELECT p.id, substr(p.residence_region, 1, 9) AS township FROM persons p \
@@ -212,7 +289,12 @@ async fn set_based(
          SELECT reg.township, COUNT(*) AS registered, {standard} AS standard, {details} \
          FROM reg LEFT JOIN pl ON pl.person_id = reg.id LEFT JOIN ass ON ass.person_id = reg.id LEFT JOIN srv ON srv.person_id = reg.id \
          GROUP BY reg.township ORDER BY reg.township",
-        standard = count(&format!("{} AND {} AND {}", flag("pl"), flag("ass"), flag("srv")))
+        standard = count(&format!(
+            "{} AND {} AND {}",
+            flag("pl"),
+            flag("ass"),
+            flag("srv")
+        ))
     );
     let rows: Vec<StandardRow> = on_tx!(tx, c => sqlx::query_as(&sql)
         .bind(lo).bind(hi).bind(period.start).bind(period.end).bind(since).bind(rule.contacts_per_month).bind(months)

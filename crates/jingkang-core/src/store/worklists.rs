@@ -37,7 +37,14 @@ pub const UNSTABLE_DAYS: i64 = 14;
 pub const DUE_DAYS: i64 = 7;
 
 impl Worklist {
-    pub const ALL: [Worklist; 6] = [Worklist::Due, Worklist::Overdue, Worklist::Unstable, Worklist::Lost, Worklist::Agreements, Worklist::Plans];
+    pub const ALL: [Worklist; 6] = [
+        Worklist::Due,
+        Worklist::Overdue,
+        Worklist::Unstable,
+        Worklist::Lost,
+        Worklist::Agreements,
+        Worklist::Plans,
+    ];
 
     pub fn code(self) -> &'static str {
         match self {
@@ -68,7 +75,11 @@ impl Worklist {
     /// The definition, with the dates it uses today, shown beside the list.
     pub fn definition_zh(self, today: NaiveDate) -> String {
         match self {
-            Worklist::Due => format!("下次随访日期在 {} 至 {} 之间（今天起 {DUE_DAYS} 天内）", today, today + Duration::days(DUE_DAYS - 1)),
+            Worklist::Due => format!(
+                "下次随访日期在 {} 至 {} 之间（今天起 {DUE_DAYS} 天内）",
+                today,
+                today + Duration::days(DUE_DAYS - 1)
+            ),
             Worklist::Overdue => format!("下次随访日期早于今天（{today}），至今未随访"),
             Worklist::Unstable => format!(
                 "最近一次随访病情分类为“不稳定”，且该次随访早于 {}（{UNSTABLE_DAYS} 天前），此后未再随访",
@@ -95,13 +106,21 @@ impl Worklist {
                 vec![today, today + Duration::days(DUE_DAYS)],
                 "next_followup_date",
             ),
-            Worklist::Overdue => ("s.next_followup_date < $1", vec![today], "next_followup_date"),
+            Worklist::Overdue => (
+                "s.next_followup_date < $1",
+                vec![today],
+                "next_followup_date",
+            ),
             Worklist::Unstable => (
                 "s.condition_class = 'unstable' AND s.last_followup_date < $1",
                 vec![today - Duration::days(UNSTABLE_DAYS)],
                 "last_followup_date",
             ),
-            Worklist::Lost => ("s.followup_lost AND s.last_followup_date <= $1", vec![today], "last_followup_date"),
+            Worklist::Lost => (
+                "s.followup_lost AND s.last_followup_date <= $1",
+                vec![today],
+                "last_followup_date",
+            ),
             Worklist::Agreements => (
                 "s.agreement_valid_until < $1 AND s.registration_state IN ('registered', 'in_service', 'suspended')",
                 vec![today + Duration::days(crate::care::agreement::EXPIRING_DAYS)],
@@ -147,7 +166,13 @@ pub struct WorkFilter {
 
 /// The items of `list` on `today` in `scope` (a page of them, by `filter`), and how many there are
 /// in all.
-pub async fn items(tx: &mut Tx, scope: &Scope, list: Worklist, today: NaiveDate, filter: &WorkFilter) -> anyhow::Result<(Vec<WorkItem>, i64)> {
+pub async fn items(
+    tx: &mut Tx,
+    scope: &Scope,
+    list: Worklist,
+    today: NaiveDate,
+    filter: &WorkFilter,
+) -> anyhow::Result<(Vec<WorkItem>, i64)> {
     let (mut lo, mut hi) = scope.bounds();
     if let Some(inner) = &filter.within {
         if !inner.is_within(scope) {
@@ -169,9 +194,19 @@ pub async fn items(tx: &mut Tx, scope: &Scope, list: Worklist, today: NaiveDate,
     // still checked from the index.
     // Likewise the registration state (agreements): SQLite would rather walk the state index and
     // check every registered person's date.
-    let plus = if tx.backend() == super::Backend::Sqlite { "+" } else { "" };
-    let cond = cond.replace("s.registration_state", &format!("{plus}s.registration_state"));
-    let mut cond = format!("{cond} AND {plus}s.residence_region >= ${p_lo} AND {plus}s.residence_region < ${p_hi}{}", scope.site_sql("s"));
+    let plus = if tx.backend() == super::Backend::Sqlite {
+        "+"
+    } else {
+        ""
+    };
+    let cond = cond.replace(
+        "s.registration_state",
+        &format!("{plus}s.registration_state"),
+    );
+    let mut cond = format!(
+        "{cond} AND {plus}s.residence_region >= ${p_lo} AND {plus}s.residence_region < ${p_hi}{}",
+        scope.site_sql("s")
+    );
     if filter.by.is_some() {
         cond.push_str(&format!(" AND s.last_followup_by = ${}", next()));
     }
@@ -210,12 +245,19 @@ pub async fn items(tx: &mut Tx, scope: &Scope, list: Worklist, today: NaiveDate,
 }
 
 /// The persons `ids` in scope as worklist rows, ordered by place then id (a drill-down's page).
-pub async fn items_by_ids(tx: &mut Tx, scope: &Scope, ids: &[i64]) -> anyhow::Result<Vec<WorkItem>> {
+pub async fn items_by_ids(
+    tx: &mut Tx,
+    scope: &Scope,
+    ids: &[i64],
+) -> anyhow::Result<Vec<WorkItem>> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }
     let (lo, hi) = scope.bounds();
-    let list = (0..ids.len()).map(|i| format!("${}", i + 3)).collect::<Vec<_>>().join(", ");
+    let list = (0..ids.len())
+        .map(|i| format!("${}", i + 3))
+        .collect::<Vec<_>>()
+        .join(", ");
     let sql = format!(
         "SELECT p.id, p.name, p.sex, p.birth_date, p.residence_region, p.risk_grade, p.condition_class, p.last_followup_date, \
          p.next_followup_date, p.last_followup_by, p.agreement_valid_until, p.plan_review_on FROM persons p \

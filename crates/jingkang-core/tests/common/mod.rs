@@ -22,9 +22,14 @@ pub struct TestDb {
 /// Regions of 重庆 (and one township elsewhere) — enough for the tests, fast to install.
 pub async fn install_regions(db: &Db) -> RegionTree {
     let all = regions::embedded_regions().expect("embedded regions");
-    let subset: Vec<_> = all.into_iter().filter(|r| r.code.starts_with("50") || r.code.starts_with("11")).collect();
+    let subset: Vec<_> = all
+        .into_iter()
+        .filter(|r| r.code.starts_with("50") || r.code.starts_with("11"))
+        .collect();
     let mut tx = db.begin().await.expect("begin");
-    regions::upsert(&mut tx, &subset).await.expect("install regions");
+    regions::upsert(&mut tx, &subset)
+        .await
+        .expect("install regions");
     tx.commit().await.expect("commit");
     regions::load_tree(db, false).await.expect("load tree")
 }
@@ -34,14 +39,20 @@ pub async fn sqlite() -> TestDb {
     let url = format!("sqlite://{}", dir.path().join("test.db").display());
     let db = Db::connect(&url).await.expect("connect sqlite");
     let tree = install_regions(&db).await;
-    TestDb { db, tree, _dir: Some(dir) }
+    TestDb {
+        db,
+        tree,
+        _dir: Some(dir),
+    }
 }
 
 /// A fresh SQLite database migrated only up to `version`, without regions.
 pub async fn sqlite_at(version: i64) -> (Db, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("tempdir");
     let url = format!("sqlite://{}", dir.path().join("test.db").display());
-    let db = Db::connect_without_migrating(&url).await.expect("connect sqlite");
+    let db = Db::connect_without_migrating(&url)
+        .await
+        .expect("connect sqlite");
     db.migrate_up_to(version).await.expect("migrate");
     (db, dir)
 }
@@ -51,10 +62,17 @@ pub async fn sqlite_at(version: i64) -> (Db, tempfile::TempDir) {
 pub async fn postgres_at(version: i64) -> Option<Db> {
     let url = postgres_url()?;
     let schema = format!("t_{}", rand_suffix());
-    let mut conn = sqlx::PgConnection::connect(&url).await.expect("connect postgres");
-    sqlx::query(&format!("CREATE SCHEMA {schema}")).execute(&mut conn).await.expect("create schema");
+    let mut conn = sqlx::PgConnection::connect(&url)
+        .await
+        .expect("connect postgres");
+    sqlx::query(&format!("CREATE SCHEMA {schema}"))
+        .execute(&mut conn)
+        .await
+        .expect("create schema");
     conn.close().await.ok();
-    let opts = PgConnectOptions::from_str(&url).expect("pg url").options([("search_path", schema.as_str())]);
+    let opts = PgConnectOptions::from_str(&url)
+        .expect("pg url")
+        .options([("search_path", schema.as_str())]);
     let db = Db::connect_postgres(opts).await.expect("pool");
     if version == i64::MAX {
         db.migrate().await.expect("migrate");
@@ -69,7 +87,9 @@ pub fn postgres_url() -> Option<String> {
         Ok(u) if !u.trim().is_empty() => Some(u),
         _ => {
             if std::env::var("CI").is_ok_and(|v| v == "true") {
-                panic!("CI=true but JINGKANG_TEST_DATABASE_URL is not set: the PostgreSQL half of the suite must run in CI");
+                panic!(
+                    "CI=true but JINGKANG_TEST_DATABASE_URL is not set: the PostgreSQL half of the suite must run in CI"
+                );
             }
             eprintln!("JINGKANG_TEST_DATABASE_URL not set: PostgreSQL variant not run");
             None
@@ -81,14 +101,26 @@ pub fn postgres_url() -> Option<String> {
 pub async fn postgres() -> Option<TestDb> {
     let db = postgres_at(i64::MAX).await?;
     let tree = install_regions(&db).await;
-    Some(TestDb { db, tree, _dir: None })
+    Some(TestDb {
+        db,
+        tree,
+        _dir: None,
+    })
 }
 
 fn rand_suffix() -> String {
     use std::sync::atomic::{AtomicU64, Ordering};
     static N: AtomicU64 = AtomicU64::new(0);
-    let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
-    format!("{}_{}_{}", std::process::id(), t % 1_000_000_000, N.fetch_add(1, Ordering::SeqCst))
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    format!(
+        "{}_{}_{}",
+        std::process::id(),
+        t % 1_000_000_000,
+        N.fetch_add(1, Ordering::SeqCst)
+    )
 }
 
 /// Run each named `async fn name(t: TestDb)` on SQLite and on PostgreSQL.
@@ -122,9 +154,23 @@ pub fn write_roster_xlsx(path: &std::path::Path, rows: &[[&str; 11]]) {
     use rust_xlsxwriter::Workbook;
     let mut wb = Workbook::new();
     let ws = wb.add_worksheet();
-    ws.write_string(0, 0, "綦江区万盛街道精神障碍患者花名册").unwrap();
+    ws.write_string(0, 0, "綦江区万盛街道精神障碍患者花名册")
+        .unwrap();
     ws.write_string(1, 0, "填报单位：万盛街道").unwrap();
-    let header = ["序号", "镇街", "姓名", "性别", "年龄", "身份证号", "残疾证号", "残疾等级", "家庭住址", "监护人", "监护人电话", "备注"];
+    let header = [
+        "序号",
+        "镇街",
+        "姓名",
+        "性别",
+        "年龄",
+        "身份证号",
+        "残疾证号",
+        "残疾等级",
+        "家庭住址",
+        "监护人",
+        "监护人电话",
+        "备注",
+    ];
     for (c, h) in header.iter().enumerate() {
         ws.write_string(2, c as u16, *h).unwrap();
     }
@@ -154,9 +200,31 @@ pub async fn one_person(t: &TestDb) -> i64 {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("r.xlsx");
     let a = id("500110", "19900101", "123");
-    write_roster_xlsx(&path, &[["万盛街道", "张三", "男", "36", &a, "", "", "新华路12号", "张大山", "13812345678", ""]]);
+    write_roster_xlsx(
+        &path,
+        &[[
+            "万盛街道",
+            "张三",
+            "男",
+            "36",
+            &a,
+            "",
+            "",
+            "新华路12号",
+            "张大山",
+            "13812345678",
+            "",
+        ]],
+    );
     let actor = Actor::user("tester");
-    let opts = ImportOptions { county: "500110", dry_run: false, actor: &actor, source: "test", today: today(), progress: None };
+    let opts = ImportOptions {
+        county: "500110",
+        dry_run: false,
+        actor: &actor,
+        source: "test",
+        today: today(),
+        progress: None,
+    };
     import_roster(&t.db, &t.tree, &path, &opts).await.unwrap();
     jingkang_core::on_pool!(&t.db, p => sqlx::query_scalar("SELECT id FROM persons").fetch_one(p).await).unwrap()
 }
@@ -168,12 +236,44 @@ pub async fn some_persons(t: &TestDb, n: usize) -> Vec<i64> {
     use jingkang_core::store::Actor;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("r.xlsx");
-    let ids: Vec<String> = (0..n).map(|i| id("500110", "19900101", &format!("{:03}", 100 + 2 * i))).collect();
-    let names: Vec<String> = (0..n).map(|i| format!("参加者{}", "一二三四五六七八九十".chars().nth(i % 10).unwrap_or('甲'))).collect();
-    let rows: Vec<[&str; 11]> = (0..n).map(|i| ["万盛街道", names[i].as_str(), "女", "36", ids[i].as_str(), "", "", "新华路1号", "", "", ""]).collect();
+    let ids: Vec<String> = (0..n)
+        .map(|i| id("500110", "19900101", &format!("{:03}", 100 + 2 * i)))
+        .collect();
+    let names: Vec<String> = (0..n)
+        .map(|i| {
+            format!(
+                "参加者{}",
+                "一二三四五六七八九十".chars().nth(i % 10).unwrap_or('甲')
+            )
+        })
+        .collect();
+    let rows: Vec<[&str; 11]> = (0..n)
+        .map(|i| {
+            [
+                "万盛街道",
+                names[i].as_str(),
+                "女",
+                "36",
+                ids[i].as_str(),
+                "",
+                "",
+                "新华路1号",
+                "",
+                "",
+                "",
+            ]
+        })
+        .collect();
     write_roster_xlsx(&path, &rows);
     let actor = Actor::user("tester");
-    let opts = ImportOptions { county: "500110", dry_run: false, actor: &actor, source: "test", today: today(), progress: None };
+    let opts = ImportOptions {
+        county: "500110",
+        dry_run: false,
+        actor: &actor,
+        source: "test",
+        today: today(),
+        progress: None,
+    };
     import_roster(&t.db, &t.tree, &path, &opts).await.unwrap();
     jingkang_core::on_pool!(&t.db, p => sqlx::query_scalar("SELECT id FROM persons ORDER BY id").fetch_all(p).await).unwrap()
 }
@@ -181,19 +281,34 @@ pub async fn some_persons(t: &TestDb, n: usize) -> Vec<i64> {
 /// Apply registration `event` to person `pid` as a clerk on `day` (`YYYY-MM-DD`): the day the
 /// change takes effect.
 #[allow(dead_code)]
-pub async fn transition_on(t: &TestDb, scope: &jingkang_core::regions::Scope, pid: i64, day: &str, event: jingkang_core::care::registration::Event) {
+pub async fn transition_on(
+    t: &TestDb,
+    scope: &jingkang_core::regions::Scope,
+    pid: i64,
+    day: &str,
+    event: jingkang_core::care::registration::Event,
+) {
     use jingkang_core::store::{Actor, registration};
     let rule = jingkang_core::care::eligibility::Rule::default_rule().unwrap();
-    let gate = registration::Gate { rule: &rule, today: day.parse().unwrap(), no_serious_disease: true };
+    let gate = registration::Gate {
+        rule: &rule,
+        today: day.parse().unwrap(),
+        no_serious_disease: true,
+    };
     let mut tx = t.db.begin().await.unwrap();
-    registration::transition(&mut tx, scope, &Actor::user("clerk"), pid, &event, &gate).await.unwrap().unwrap();
+    registration::transition(&mut tx, scope, &Actor::user("clerk"), pid, &event, &gate)
+        .await
+        .unwrap()
+        .unwrap();
     tx.commit().await.unwrap();
 }
 
 /// Registration by exception (the conditions checked elsewhere), for tests about dates.
 #[allow(dead_code)]
 pub fn register_by_exception() -> jingkang_core::care::registration::Event {
-    jingkang_core::care::registration::Event::Register { exception: Some("测试：条件另行核实".into()) }
+    jingkang_core::care::registration::Event::Register {
+        exception: Some("测试：条件另行核实".into()),
+    }
 }
 
 /// Import persons (name, township written as in a roster, ICD-10 code or empty) into 500110 as
@@ -210,12 +325,45 @@ pub async fn import_named(
     use jingkang_core::store::Actor;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("r.xlsx");
-    let ids: Vec<String> = (0..persons.len()).map(|i| id("500110", &format!("{birth_year}0101"), &format!("{:03}", seq + 2 * i))).collect();
+    let ids: Vec<String> = (0..persons.len())
+        .map(|i| {
+            id(
+                "500110",
+                &format!("{birth_year}0101"),
+                &format!("{:03}", seq + 2 * i),
+            )
+        })
+        .collect();
     let age = (2026 - birth_year).to_string();
-    let rows: Vec<[&str; 11]> = persons.iter().zip(&ids).map(|((n, town, _), id)| [*town, *n, "女", age.as_str(), id.as_str(), "", "", "新华路1号", "", "", ""]).collect();
+    let rows: Vec<[&str; 11]> = persons
+        .iter()
+        .zip(&ids)
+        .map(|((n, town, _), id)| {
+            [
+                *town,
+                *n,
+                "女",
+                age.as_str(),
+                id.as_str(),
+                "",
+                "",
+                "新华路1号",
+                "",
+                "",
+                "",
+            ]
+        })
+        .collect();
     write_roster_xlsx(&path, &rows);
     let actor = Actor::user("tester");
-    let opts = ImportOptions { county: "500110", dry_run: false, actor: &actor, source: "test", today: today(), progress: None };
+    let opts = ImportOptions {
+        county: "500110",
+        dry_run: false,
+        actor: &actor,
+        source: "test",
+        today: today(),
+        progress: None,
+    };
     let r = import_roster(&t.db, &t.tree, &path, &opts).await.unwrap();
     assert_eq!(r.created as usize, persons.len());
     let mut pid = std::collections::BTreeMap::new();
@@ -239,12 +387,60 @@ pub async fn plan_and_assess(t: &TestDb, scope: &jingkang_core::regions::Scope, 
     let d = |s: &str| s.parse::<chrono::NaiveDate>().unwrap();
     let actor = Actor::user("worker");
     let mut tx = t.db.begin().await.unwrap();
-    let plan = NewPlan { goals: "规律服药".into(), items: vec![PlanItem { item: "social_skills".into(), per_month: 1 }], responsible: "李社工".into(),
-        starts_on: d("2026-07-01"), review_on: None, signed_on: Some(d("2026-07-01")), signed_by: Some("guardian".into()) };
-    plans::record(&mut tx, scope, &actor, &ServiceCatalogue::shipped().unwrap(), pid, &plan).await.unwrap().unwrap();
-    let answers = ["work", "marriage", "parenting", "withdrawal", "outside_activity", "home_activity", "family_role", "self_care", "interest", "responsibility"]
-        .into_iter().map(|k| (k.to_string(), "0".to_string())).collect();
-    let new = assessments::NewAssessment { assessed_on: d("2026-07-15"), assessor: "李社工".into(), answers };
-    assessments::record(&mut tx, scope, &actor, Catalogue::shipped().unwrap().get("sdss").unwrap(), pid, &new, today()).await.unwrap().unwrap();
+    let plan = NewPlan {
+        goals: "规律服药".into(),
+        items: vec![PlanItem {
+            item: "social_skills".into(),
+            per_month: 1,
+        }],
+        responsible: "李社工".into(),
+        starts_on: d("2026-07-01"),
+        review_on: None,
+        signed_on: Some(d("2026-07-01")),
+        signed_by: Some("guardian".into()),
+    };
+    plans::record(
+        &mut tx,
+        scope,
+        &actor,
+        &ServiceCatalogue::shipped().unwrap(),
+        pid,
+        &plan,
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    let answers = [
+        "work",
+        "marriage",
+        "parenting",
+        "withdrawal",
+        "outside_activity",
+        "home_activity",
+        "family_role",
+        "self_care",
+        "interest",
+        "responsibility",
+    ]
+    .into_iter()
+    .map(|k| (k.to_string(), "0".to_string()))
+    .collect();
+    let new = assessments::NewAssessment {
+        assessed_on: d("2026-07-15"),
+        assessor: "李社工".into(),
+        answers,
+    };
+    assessments::record(
+        &mut tx,
+        scope,
+        &actor,
+        Catalogue::shipped().unwrap().get("sdss").unwrap(),
+        pid,
+        &new,
+        today(),
+    )
+    .await
+    .unwrap()
+    .unwrap();
     tx.commit().await.unwrap();
 }

@@ -25,16 +25,25 @@ pub struct App {
     /// A township under the county, and another one, for scope tests.
     pub town_a: String,
     pub town_b: String,
+    /// The server's state (shared with it: its kept boards, say).
+    pub state: AppState,
     _dir: Option<tempfile::TempDir>,
 }
 
 pub fn client() -> reqwest::Client {
-    reqwest::Client::builder().cookie_store(true).redirect(Policy::none()).build().unwrap()
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(Policy::none())
+        .build()
+        .unwrap()
 }
 
 pub async fn install(db: &Db) -> RegionTree {
     let all = regions::embedded_regions().unwrap();
-    let subset: Vec<_> = all.into_iter().filter(|r| r.code.starts_with("50")).collect();
+    let subset: Vec<_> = all
+        .into_iter()
+        .filter(|r| r.code.starts_with("50"))
+        .collect();
     let mut tx = db.begin().await.unwrap();
     regions::upsert(&mut tx, &subset).await.unwrap();
     tx.commit().await.unwrap();
@@ -43,7 +52,9 @@ pub async fn install(db: &Db) -> RegionTree {
 
 pub async fn sqlite_db() -> (Db, Option<tempfile::TempDir>) {
     let dir = tempfile::tempdir().unwrap();
-    let db = Db::connect(&format!("sqlite://{}", dir.path().join("t.db").display())).await.unwrap();
+    let db = Db::connect(&format!("sqlite://{}", dir.path().join("t.db").display()))
+        .await
+        .unwrap();
     (db, Some(dir))
 }
 
@@ -51,15 +62,23 @@ pub async fn postgres_db() -> Option<Db> {
     let url = match std::env::var("JINGKANG_TEST_DATABASE_URL") {
         Ok(u) if !u.trim().is_empty() => u,
         _ => {
-            assert!(std::env::var("CI").as_deref() != Ok("true"), "CI=true needs JINGKANG_TEST_DATABASE_URL");
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "CI=true needs JINGKANG_TEST_DATABASE_URL"
+            );
             return None;
         }
     };
     let schema = format!("w_{}_{}", std::process::id(), rand_suffix());
     let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
-    sqlx::query(&format!("CREATE SCHEMA {schema}")).execute(&mut conn).await.unwrap();
+    sqlx::query(&format!("CREATE SCHEMA {schema}"))
+        .execute(&mut conn)
+        .await
+        .unwrap();
     conn.close().await.ok();
-    let opts = sqlx::postgres::PgConnectOptions::from_str(&url).unwrap().options([("search_path", schema.as_str())]);
+    let opts = sqlx::postgres::PgConnectOptions::from_str(&url)
+        .unwrap()
+        .options([("search_path", schema.as_str())]);
     let db = Db::connect_postgres(opts).await.unwrap();
     db.migrate().await.unwrap();
     Some(db)
@@ -68,7 +87,11 @@ pub async fn postgres_db() -> Option<Db> {
 pub fn rand_suffix() -> String {
     use std::sync::atomic::{AtomicU64, Ordering};
     static N: AtomicU64 = AtomicU64::new(0);
-    let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() % 1_000_000_000;
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos()
+        % 1_000_000_000;
     format!("{t}_{}", N.fetch_add(1, Ordering::SeqCst))
 }
 
@@ -79,15 +102,36 @@ pub async fn spawn_app(db: Db, dir: Option<tempfile::TempDir>) -> App {
     let tmp = tempfile::tempdir().unwrap();
     let file = tmp.path().join("r.xlsx");
     let today = chrono::NaiveDate::from_ymd_opt(2026, 11, 25).unwrap();
-    generate::write_roster(&tree, &county, GenOptions { rows: 60, seed: 11, error_rate: 0.0, messy: false, today }, &file, None)
-        .unwrap();
+    generate::write_roster(
+        &tree,
+        &county,
+        GenOptions {
+            rows: 60,
+            seed: 11,
+            error_rate: 0.0,
+            messy: false,
+            today,
+        },
+        &file,
+        None,
+    )
+    .unwrap();
     let actor = Actor::system();
-    let opts = ImportOptions { county: COUNTY, dry_run: false, actor: &actor, source: "test", today, progress: None };
+    let opts = ImportOptions {
+        county: COUNTY,
+        dry_run: false,
+        actor: &actor,
+        source: "test",
+        today,
+        progress: None,
+    };
     let r = import_roster(&db, &tree, &file, &opts).await.unwrap();
     assert_eq!(r.created, 60);
     // The two townships with the most persons.
     let mut tx = db.begin().await.unwrap();
-    let mut counts = persons::count_by_township(&mut tx, &Scope::of(&county)).await.unwrap();
+    let mut counts = persons::count_by_township(&mut tx, &Scope::of(&county))
+        .await
+        .unwrap();
     tx.commit().await.unwrap();
     counts.sort_by_key(|(_, n)| -n);
     let (town_a, town_b) = (counts[0].0.clone(), counts[1].0.clone());
@@ -95,8 +139,20 @@ pub async fn spawn_app(db: Db, dir: Option<tempfile::TempDir>) -> App {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let state = AppState::new(db.clone(), tree.clone(), Settings::default());
-    tokio::spawn(jingkang_web::serve(listener, state, std::future::pending()));
-    App { base, db, tree, town_a, town_b, _dir: dir }
+    tokio::spawn(jingkang_web::serve(
+        listener,
+        state.clone(),
+        std::future::pending(),
+    ));
+    App {
+        base,
+        db,
+        tree,
+        town_a,
+        town_b,
+        state,
+        _dir: dir,
+    }
 }
 
 impl App {
@@ -111,7 +167,10 @@ impl App {
             must_change_password: must_change,
             organisation_id: None,
         };
-        store_accounts::create_user(&mut tx, &Actor::cli(), &new).await.unwrap().unwrap();
+        store_accounts::create_user(&mut tx, &Actor::cli(), &new)
+            .await
+            .unwrap()
+            .unwrap();
         tx.commit().await.unwrap();
     }
 
@@ -120,14 +179,41 @@ impl App {
     }
 
     /// GET the login page, then POST the form; returns the response to the POST.
-    pub async fn login(&self, c: &reqwest::Client, username: &str, password: &str) -> reqwest::Response {
-        let page = c.get(self.url("/login")).send().await.unwrap().text().await.unwrap();
+    pub async fn login(
+        &self,
+        c: &reqwest::Client,
+        username: &str,
+        password: &str,
+    ) -> reqwest::Response {
+        let page = c
+            .get(self.url("/login"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
         let csrf = hidden(&page, "csrf");
-        c.post(self.url("/login")).form(&[("csrf", csrf.as_str()), ("username", username), ("password", password)]).send().await.unwrap()
+        c.post(self.url("/login"))
+            .form(&[
+                ("csrf", csrf.as_str()),
+                ("username", username),
+                ("password", password),
+            ])
+            .send()
+            .await
+            .unwrap()
     }
 
     pub async fn csrf_of(&self, c: &reqwest::Client, path: &str) -> String {
-        let page = c.get(self.url(path)).send().await.unwrap().text().await.unwrap();
+        let page = c
+            .get(self.url(path))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
         hidden(&page, "csrf")
     }
 
@@ -142,7 +228,9 @@ impl App {
     pub async fn all_persons(&self) -> Vec<persons::StoredPerson> {
         let mut tx = self.db.begin().await.unwrap();
         let scope = Scope::of(self.tree.get(COUNTY).unwrap());
-        let v = persons::list(&mut tx, &scope, &ListFilter::default()).await.unwrap();
+        let v = persons::list(&mut tx, &scope, &ListFilter::default())
+            .await
+            .unwrap();
         tx.commit().await.unwrap();
         v
     }
@@ -151,7 +239,16 @@ impl App {
     pub async fn person_in(&self, township: &str) -> i64 {
         let mut tx = self.db.begin().await.unwrap();
         let scope = Scope::of(self.tree.get(township).unwrap());
-        let v = persons::list(&mut tx, &scope, &ListFilter { limit: Some(1), ..Default::default() }).await.unwrap();
+        let v = persons::list(
+            &mut tx,
+            &scope,
+            &ListFilter {
+                limit: Some(1),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
         tx.commit().await.unwrap();
         v[0].id
     }
@@ -160,34 +257,78 @@ impl App {
 /// The value of the first hidden input named `name` in an HTML page.
 pub fn hidden(html: &str, name: &str) -> String {
     let marker = format!("name=\"{name}\" value=\"");
-    let start = html.find(&marker).unwrap_or_else(|| panic!("no hidden {name} in page:\n{html}")) + marker.len();
+    let start = html
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no hidden {name} in page:\n{html}"))
+        + marker.len();
     html[start..].split('"').next().unwrap().to_string()
 }
 
 pub fn location(r: &reqwest::Response) -> String {
-    r.headers().get("location").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default()
+    r.headers()
+        .get("location")
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default()
 }
-
 
 /// Download a list as .xlsx from `path` with `fields`: refused first without a reason (422, the
 /// page again with the message), then given one, it answers a workbook, returned opened.
-pub async fn download_list(app: &App, c: &reqwest::Client, path: &str, fields: &[(&str, String)]) -> calamine::Xlsx<std::io::Cursor<Vec<u8>>> {
+pub async fn download_list(
+    app: &App,
+    c: &reqwest::Client,
+    path: &str,
+    fields: &[(&str, String)],
+) -> calamine::Xlsx<std::io::Cursor<Vec<u8>>> {
     let with = |reason: &str| {
-        let mut f: Vec<(String, String)> = fields.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
+        let mut f: Vec<(String, String)> = fields
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect();
         f.push(("reason".into(), reason.into()));
         f
     };
-    let r = c.post(app.url(path)).form(&with("  ")).send().await.unwrap();
-    assert_eq!(r.status(), reqwest::StatusCode::UNPROCESSABLE_ENTITY, "{path} without a reason");
-    assert!(r.text().await.unwrap().contains("请填写导出原因"), "{path}: the page says why");
-    let r = c.post(app.url(path)).form(&with("年度检查")).send().await.unwrap();
+    let r = c
+        .post(app.url(path))
+        .form(&with("  "))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        reqwest::StatusCode::UNPROCESSABLE_ENTITY,
+        "{path} without a reason"
+    );
+    assert!(
+        r.text().await.unwrap().contains("请填写导出原因"),
+        "{path}: the page says why"
+    );
+    let r = c
+        .post(app.url(path))
+        .form(&with("年度检查"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), reqwest::StatusCode::OK, "{path}");
-    assert!(r.headers()["content-disposition"].to_str().unwrap().contains(".xlsx"), "{path}");
-    calamine::open_workbook_from_rs(std::io::Cursor::new(r.bytes().await.unwrap().to_vec())).unwrap()
+    assert!(
+        r.headers()["content-disposition"]
+            .to_str()
+            .unwrap()
+            .contains(".xlsx"),
+        "{path}"
+    );
+    calamine::open_workbook_from_rs(std::io::Cursor::new(r.bytes().await.unwrap().to_vec()))
+        .unwrap()
 }
 
 /// The text of every cell of a sheet, row by row (numbers as written).
-pub fn sheet_rows(wb: &mut calamine::Xlsx<std::io::Cursor<Vec<u8>>>, sheet: &str) -> Vec<Vec<String>> {
-    let range = calamine::Reader::worksheet_range(wb, sheet).unwrap_or_else(|e| panic!("sheet {sheet}: {e}"));
-    range.rows().map(|r| r.iter().map(|c| c.to_string()).collect()).collect()
+pub fn sheet_rows(
+    wb: &mut calamine::Xlsx<std::io::Cursor<Vec<u8>>>,
+    sheet: &str,
+) -> Vec<Vec<String>> {
+    let range = calamine::Reader::worksheet_range(wb, sheet)
+        .unwrap_or_else(|e| panic!("sheet {sheet}: {e}"));
+    range
+        .rows()
+        .map(|r| r.iter().map(|c| c.to_string()).collect())
+        .collect()
 }
