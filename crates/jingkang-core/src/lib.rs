@@ -8,6 +8,7 @@
 //! - [`store`]: database pool/transactions, migrations, repositories, audit.
 //! - [`import`] / [`export`]: spreadsheets in and out.
 //! - [`generate`]: synthetic rosters and demo data.
+//! - [`link`]: record linkage (comparators, Fellegi–Sunter by EM, blocking), independent of the sources.
 //! - [`messages`]: every user-facing Chinese message.
 
 pub mod accounts;
@@ -16,6 +17,7 @@ pub mod domain;
 pub mod export;
 pub mod generate;
 pub mod import;
+pub mod link;
 pub mod messages;
 pub mod regions;
 pub mod registry;

@@ -48,6 +48,34 @@ pub static MESSAGES: &[(&str, &str)] = &[
         "已导入村（社区）{imported} 个，跳过 {skipped} 个（所属乡镇不在地区库中或代码无效）",
     ),
     ("cli-gen-done", "已生成花名册 {rows} 行 → {file}"),
+    // -- record linkage (link) --
+    ("link-config-invalid", "匹配配置文件 {file} 有误：{message}"),
+    (
+        "link-config-key",
+        "分块规则中的键“{key}”写法不对：应为“列名”或“列名:sound”“列名:first3”“列名:last8”",
+    ),
+    ("link-file-unreadable", "无法读取文件 {file}：{message}"),
+    (
+        "link-column-missing",
+        "{file} 缺少列【{column}】（配置文件要求）；表头中有：{found}",
+    ),
+    ("link-row-invalid", "{file} 第 {row} 行读不出来：{message}"),
+    (
+        "link-id-missing",
+        "{file} 第 {row} 行【{column}】为空，每条记录都要有编号",
+    ),
+    (
+        "link-id-repeated",
+        "{file} 第 {row} 行【{column}】“{id}”与第 {first} 行重复，编号不能重复",
+    ),
+    (
+        "cli-link-summary",
+        "比较候选对 {compared} 个，判为同一人 {matches} 对（匹配概率 ≥ {threshold}）",
+    ),
+    (
+        "cli-link-pair",
+        "  {left} ⇄ {right}　概率 {score}　{fields}",
+    ),
     (
         "cli-gen-history-done",
         "已生成 {persons} 人的随访史：随访 {followups} 次，登记状态变化 {events} 次，转介 {referrals} 条（{seconds} 秒）",

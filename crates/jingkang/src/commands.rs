@@ -14,7 +14,8 @@ use jingkang_core::store::{self, Actor, Db, audit, persons};
 
 use crate::config::database_url;
 use crate::{
-    AuditCmd, Cli, Command, ExportCmd, GenCmd, ImportCmd, OutboxCmd, RegionsCmd, Span, TokenCmd, ui,
+    AuditCmd, Cli, Command, ExportCmd, GenCmd, ImportCmd, LinkCmd, OutboxCmd, RegionsCmd, Span,
+    TokenCmd, ui,
 };
 
 /// Exit code for bad user input (unreadable file, unknown region): nothing was changed.
@@ -40,6 +41,13 @@ pub fn user_error(msg: String) -> ExitCode {
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let url = database_url(&cli.global);
     match cli.command {
+        Command::Link(LinkCmd::Csv {
+            config,
+            left,
+            right,
+            json,
+            explain,
+        }) => link_csv(&config, &left, right.as_deref(), (json, explain)),
         Command::Init { demo, demo_county } => init(&url, demo, &demo_county).await,
         Command::Serve {
             listen,
@@ -997,4 +1005,96 @@ async fn outbox(db: &Db, cmd: OutboxCmd) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// `jingkang link csv`: the linkage engine over CSV files, as its configuration says.
+fn link_csv(
+    config: &Path,
+    left: &Path,
+    right: Option<&Path>,
+    (json, explain): (bool, bool),
+) -> anyhow::Result<ExitCode> {
+    use jingkang_core::link::{self, Config, Table};
+    let name = config.display().to_string();
+    let text = match std::fs::read_to_string(config) {
+        Ok(t) => t,
+        Err(e) => {
+            return Ok(user_error(render(
+                "link-file-unreadable",
+                &[("file", &name), ("message", &e.to_string())],
+            )));
+        }
+    };
+    let read = || -> Result<(Config, Table, Option<Table>), link::Problem> {
+        let c = Config::parse(&text, &name)?;
+        let l = Table::read_csv(left, &c)?;
+        let r = right.map(|r| Table::read_csv(r, &c)).transpose()?;
+        Ok((c, l, r))
+    };
+    let (c, l, r) = match read() {
+        Ok(x) => x,
+        Err(p) => return Ok(user_error(p.message())),
+    };
+    let started = std::time::Instant::now();
+    let outcome = link::run(&c, &l, r.as_ref());
+    tracing::info!(
+        left = l.len(),
+        right = r.as_ref().map_or(0, Table::len),
+        compared = outcome.compared,
+        matches = outcome.pairs.len(),
+        ms = started.elapsed().as_millis() as u64,
+        rounds = outcome.model.iterations,
+        "linked"
+    );
+    if json {
+        let pairs: Vec<serde_json::Value> = outcome
+            .pairs
+            .iter()
+            .map(|p| {
+                let mut v = serde_json::json!({ "left": p.left, "right": p.right, "score": p.score });
+                if explain {
+                    v["weight"] = serde_json::json!(p.weight);
+                    v["fields"] = serde_json::json!(p.fields.iter().map(|(c, l, w)| serde_json::json!({ "column": c, "level": l, "weight": w })).collect::<Vec<_>>());
+                }
+                v
+            })
+            .collect();
+        let mut out = serde_json::json!({ "pairs": pairs, "threshold": outcome.threshold, "compared": outcome.compared });
+        if explain {
+            out["model"] = serde_json::to_value(&outcome.model)?;
+        }
+        out!("{}", serde_json::to_string(&out)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    out!(
+        "{}",
+        render(
+            "cli-link-summary",
+            &[
+                ("compared", &outcome.compared.to_string()),
+                ("matches", &outcome.pairs.len().to_string()),
+                ("threshold", &outcome.threshold.to_string())
+            ]
+        )
+    );
+    for p in &outcome.pairs {
+        let fields: Vec<String> = p
+            .fields
+            .iter()
+            .map(|(c, l, _)| format!("{c}:{l}"))
+            .collect();
+        out!(
+            "{}",
+            render(
+                "cli-link-pair",
+                &[
+                    ("left", &p.left),
+                    ("right", &p.right),
+                    ("score", &format!("{:.3}", p.score)),
+                    ("fields", &fields.join(" "))
+                ]
+            )
+        );
+    }
+    Ok(ExitCode::SUCCESS)
 }

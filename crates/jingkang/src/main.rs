@@ -147,6 +147,28 @@ pub enum Command {
     /// Benchmarks (figures for the closing notes).
     #[command(subcommand)]
     Bench(bench::BenchCmd),
+    /// Record linkage: find the same persons in two lists, or duplicates in one.
+    #[command(subcommand)]
+    Link(LinkCmd),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum LinkCmd {
+    /// Link two CSV files (or find the duplicates in one) as a TOML configuration says: the id
+    /// column, the fields and their comparators, the blocking rules (docs/linkage.md). Prints the
+    /// pairs judged matches (or --json: `{"pairs":[{"left","right","score"}],"threshold"}`).
+    /// Reads no database.
+    Csv {
+        #[arg(long)]
+        config: PathBuf,
+        left: PathBuf,
+        right: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+        /// With --json, each pair's fields (level and weight) and the model's parameters too.
+        #[arg(long)]
+        explain: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]

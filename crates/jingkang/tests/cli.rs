@@ -825,3 +825,160 @@ fn outbox_drains_to_a_signed_webhook_and_retries() {
             .all(|i| !i["delivered_at"].is_null())
     );
 }
+
+#[test]
+fn link_csv_finds_the_same_persons_and_explains_bad_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("link.toml");
+    std::fs::write(
+        &config,
+        r#"id = "编号"
+threshold = 0.5
+u_sample = 5000
+[[field]]
+column = "姓名"
+compare = "name"
+[[field]]
+column = "出生日期"
+compare = "date"
+[[field]]
+column = "电话"
+compare = "phone"
+[[block]]
+on = ["姓名:sound"]
+[[block]]
+on = ["出生日期:first4"]
+[[block]]
+on = ["电话"]
+"#,
+    )
+    .unwrap();
+    // Ours: twenty persons. Theirs: three of them written otherwise, and three others (赵大海 born
+    // the year 赵伟明 was: compared, and judged another person).
+    let surnames = ["张", "王", "李", "赵", "刘"];
+    let given = ["伟", "芳", "娜", "敏"];
+    let mut ours = String::from("编号,姓名,出生日期,电话\n");
+    for i in 0..20 {
+        ours.push_str(&format!(
+            "a{i},{}{}明,19{}-0{}-1{},1380013{:04}\n",
+            surnames[i % 5],
+            given[i / 5],
+            60 + i,
+            1 + i % 9,
+            i % 10,
+            i
+        ));
+    }
+    let left = dir.path().join("ours.csv");
+    std::fs::write(&left, &ours).unwrap();
+    let theirs = "编号,姓名,出生日期,电话\n\
+        b1,张伟鸣,1960/1/10,13800130000\n\
+        b2,王伟明,1961-02-12,\n\
+        b3,明李伟,19620311,138-0013-0002\n\
+        b4,孙悟空,1900-01-01,13900000000\n\
+        b5,猪八戒,1901-02-02,\n\
+        b6,赵大海,1963-05-05,13700000000\n";
+    let right = dir.path().join("theirs.csv");
+    std::fs::write(&right, theirs).unwrap();
+    let o = jk(
+        dir.path(),
+        &[
+            "link",
+            "csv",
+            "--config",
+            config.to_str().unwrap(),
+            left.to_str().unwrap(),
+            right.to_str().unwrap(),
+            "--json",
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["threshold"], 0.5);
+    let mut pairs: Vec<(String, String)> = v["pairs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["left"].as_str().unwrap().to_string(),
+                p["right"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    pairs.sort();
+    // 张伟鸣 sounds as 张伟明; 王伟明 has the birth day one digit off; 明李伟 is 李伟明 swapped.
+    assert_eq!(
+        pairs,
+        [("a0", "b1"), ("a1", "b2"), ("a2", "b3")].map(|(a, b)| (a.to_string(), b.to_string())),
+        "{v}"
+    );
+    assert!(v["pairs"][0]["score"].as_f64().unwrap() >= 0.5);
+    // The text summary, in Chinese.
+    let o = jk(
+        dir.path(),
+        &[
+            "link",
+            "csv",
+            "--config",
+            config.to_str().unwrap(),
+            left.to_str().unwrap(),
+            right.to_str().unwrap(),
+        ],
+    );
+    assert!(stdout(&o).contains("判为同一人 3 对"), "{}", stdout(&o));
+    // Duplicates within one file: none among ours.
+    let o = jk(
+        dir.path(),
+        &[
+            "link",
+            "csv",
+            "--config",
+            config.to_str().unwrap(),
+            left.to_str().unwrap(),
+            "--json",
+        ],
+    );
+    let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["pairs"].as_array().unwrap().len(), 0, "{v}");
+    // A column the configuration names is missing: what and where, exit code 2.
+    std::fs::write(&right, "编号,名字,出生日期,电话\nb1,张伟鸣,1960/1/10,\n").unwrap();
+    let o = jk(
+        dir.path(),
+        &[
+            "link",
+            "csv",
+            "--config",
+            config.to_str().unwrap(),
+            left.to_str().unwrap(),
+            right.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("theirs.csv 缺少列【姓名】"),
+        "{}",
+        stderr(&o)
+    );
+    std::fs::write(
+        &config,
+        "id = \"编号\"\n[[field]]\ncolumn = \"姓名\"\ncompare = \"fuzzy\"\n",
+    )
+    .unwrap();
+    let o = jk(
+        dir.path(),
+        &[
+            "link",
+            "csv",
+            "--config",
+            config.to_str().unwrap(),
+            left.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("匹配配置文件") && stderr(&o).contains("link.toml"),
+        "{}",
+        stderr(&o)
+    );
+}
