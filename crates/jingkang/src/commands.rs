@@ -1062,6 +1062,7 @@ fn link_csv(
         let mut out = serde_json::json!({ "pairs": pairs, "threshold": outcome.threshold, "compared": outcome.compared });
         if explain {
             out["model"] = serde_json::to_value(&outcome.model)?;
+            out["candidate_share"] = serde_json::json!(outcome.candidate_share);
         }
         out!("{}", serde_json::to_string(&out)?);
         return Ok(ExitCode::SUCCESS);

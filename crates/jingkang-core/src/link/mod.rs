@@ -328,6 +328,9 @@ pub struct Outcome {
     pub pairs: Vec<Scored>,
     /// Candidate pairs compared.
     pub compared: u64,
+    /// The share of the candidates EM took for matches.
+    pub candidate_share: f64,
+    /// The model pairs were scored with (its λ the prior of a random pair).
     pub model: Model,
 }
 
@@ -498,7 +501,25 @@ pub fn run(config: &Config, left: &Table, right: Option<&Table>) -> Outcome {
         of_pair.push(id);
     }
     let fix_u = u.is_some();
-    let fitted = model::estimate(&counts, Model::start(&levels, u), fix_u, config.max_rounds);
+    let trained = model::estimate(&counts, Model::start(&levels, u), fix_u, config.max_rounds);
+    // EM's λ is the share of matches among the candidates; `u` is of random pairs, so a pair is
+    // scored with the prior of a random pair: the matches EM found among all possible pairs
+    // (blocking is taken to find nearly every match).
+    let candidate_share = trained.lambda;
+    let all_pairs = if right.is_some() {
+        possible as f64
+    } else {
+        possible as f64 / 2.0
+    };
+    let prior = if fix_u && all_pairs > 0.0 {
+        (candidate_share * pairs.len() as f64 / all_pairs).clamp(1e-12, 0.5)
+    } else {
+        candidate_share
+    };
+    let fitted = Model {
+        lambda: prior,
+        ..trained
+    };
     let probability: Vec<f64> = patterns.iter().map(|p| fitted.probability(p)).collect();
     let names: Vec<Vec<&'static str>> = config
         .fields
@@ -542,6 +563,7 @@ pub fn run(config: &Config, left: &Table, right: Option<&Table>) -> Outcome {
         threshold: config.threshold,
         pairs: matched,
         compared: pairs.len() as u64,
+        candidate_share,
         model: fitted,
     }
 }
