@@ -73,6 +73,10 @@ pub static MESSAGES: &[(&str, &str)] = &[
         "比较候选对 {compared} 个，判为同一人 {matches} 对（匹配概率 ≥ {threshold}）",
     ),
     (
+        "cli-gen-linkage-done",
+        "已生成登记库 {registry} 人、部门名单 {list} 人（其中同一人 {pairs} 对）→ {dir}",
+    ),
+    (
         "cli-link-pair",
         "  {left} ⇄ {right}　概率 {score}　{fields}",
     ),
@@ -849,5 +853,56 @@ mod tests {
             );
             assert!(!text.is_empty());
         }
+    }
+
+    /// Every code the sources render (`render("…"`, `Problem::new("…"`) is in the table: a
+    /// missing one would reach the user as 未知错误.
+    #[test]
+    fn every_code_rendered_is_in_the_table() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let mut files = Vec::new();
+        let mut dirs = vec![
+            root.join("jingkang-core/src"),
+            root.join("jingkang-web/src"),
+            root.join("jingkang/src"),
+        ];
+        while let Some(d) = dirs.pop() {
+            for e in std::fs::read_dir(&d).unwrap() {
+                let p = e.unwrap().path();
+                if p.is_dir() {
+                    dirs.push(p);
+                } else if p.extension().is_some_and(|x| x == "rs") {
+                    files.push(p);
+                }
+            }
+        }
+        let known: std::collections::HashSet<&str> = MESSAGES.iter().map(|(c, _)| *c).collect();
+        let mut checked = 0;
+        for f in files {
+            let text = std::fs::read_to_string(&f).unwrap();
+            for call in ["render(", "Problem::new("] {
+                for (at, _) in text.match_indices(call) {
+                    let rest = text[at + call.len()..].trim_start();
+                    let Some(rest) = rest.strip_prefix('"') else {
+                        continue;
+                    };
+                    let code = &rest[..rest.find('"').unwrap()];
+                    if code.is_empty()
+                        || !code
+                            .chars()
+                            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+                    {
+                        continue;
+                    }
+                    assert!(
+                        known.contains(code),
+                        "{}: {call}\"{code}\" has no message",
+                        f.display()
+                    );
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked > 100, "{checked}");
     }
 }

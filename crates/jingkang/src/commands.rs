@@ -271,6 +271,50 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
+        Command::Gen(GenCmd::Linkage {
+            rows,
+            listed,
+            others,
+            seed,
+            out,
+        }) => {
+            if !(0.0..=1.0).contains(&listed) || !(0.0..=10.0).contains(&others) {
+                return Ok(user_error(render(
+                    "cli-value-invalid",
+                    &[("name", "--listed / --others"), ("message", "0–1 / 0–10")],
+                )));
+            }
+            let opts = jingkang_core::generate::linkage::LinkageOptions {
+                rows,
+                listed,
+                others,
+                seed,
+            };
+            match jingkang_core::generate::linkage::write_linkage(&out, opts) {
+                Ok(s) => {
+                    out!(
+                        "{}",
+                        render(
+                            "cli-gen-linkage-done",
+                            &[
+                                ("registry", &s.registry.to_string()),
+                                ("list", &s.list.to_string()),
+                                ("pairs", &s.true_pairs.to_string()),
+                                ("dir", &out.display().to_string())
+                            ]
+                        )
+                    );
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(e) => Ok(user_error(render(
+                    "link-file-unreadable",
+                    &[
+                        ("file", &out.display().to_string()),
+                        ("message", &e.to_string()),
+                    ],
+                ))),
+            }
+        }
         Command::Gen(GenCmd::Services {
             span: Span { years, seed, until },
         }) => {

@@ -341,6 +341,22 @@ pub enum GenCmd {
         #[command(flatten)]
         span: Span,
     },
+    /// A registry and a department's list of mostly the same persons written otherwise, with the
+    /// truth (`registry.csv`, `list.csv`, `truth.csv` in --out): for `link csv` (bench/linkage_zh.toml).
+    Linkage {
+        #[arg(long, default_value_t = 10_000)]
+        rows: usize,
+        /// The share of the registry on the list.
+        #[arg(long, default_value_t = 0.8)]
+        listed: f64,
+        /// Persons only on the list, as a share of the registry.
+        #[arg(long, default_value_t = 0.2)]
+        others: f64,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 /// How much generated history, from which seed, up to which day.

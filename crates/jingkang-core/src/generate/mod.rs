@@ -7,6 +7,7 @@
 //! duplicate rows. [`Truth`] records what an importer must find, so tests can check it.
 
 pub mod history;
+pub mod linkage;
 pub mod services;
 pub mod sites;
 

@@ -27,6 +27,9 @@ pub enum Comparator {
     Tokens,
     /// A telephone number: the same digits; the same last eight (a changed area code).
     Phone,
+    /// A resident ID number: a legacy 15-digit number is read as its 18-character form; exact,
+    /// or one character wrong (a typo), or the same region and birth date (the first 14).
+    IdNumber,
 }
 
 fn default_thresholds() -> Vec<f64> {
@@ -55,6 +58,7 @@ impl Comparator {
             ],
             Comparator::Tokens => vec!["disagree", "some", "most", "exact"],
             Comparator::Phone => vec!["disagree", "last_eight", "exact"],
+            Comparator::IdNumber => vec!["disagree", "same_birth", "one_char", "exact"],
         }
     }
 
@@ -80,6 +84,12 @@ impl Comparator {
                     .collect::<String>(),
             )
             .filter(|d| d.len() >= 5),
+            Comparator::IdNumber => Some(id_canonical(&folded)),
+            // The name and its sound, computed once per record (see `name_level`).
+            Comparator::Name => {
+                let sound = sound(&folded);
+                Some(format!("{folded}\u{1F}{sound}"))
+            }
             _ => Some(folded),
         }
     }
@@ -116,8 +126,34 @@ impl Comparator {
             Comparator::Phone => {
                 u8::from(a.len() >= 8 && b.len() >= 8 && a[a.len() - 8..] == b[b.len() - 8..])
             }
+            Comparator::IdNumber => {
+                if a.len() == 18
+                    && b.len() == 18
+                    && a.bytes().zip(b.bytes()).filter(|(x, y)| x != y).count() == 1
+                {
+                    2
+                } else {
+                    u8::from(a.len() == 18 && b.len() == 18 && a[..14] == b[..14])
+                }
+            }
         })
     }
+}
+
+/// An ID number as 18 characters, upper case: a legacy 15-digit one (`RRRRRR YYMMDD SSS`,
+/// born 19YY) with its century and check character; other text as it is.
+pub fn id_canonical(v: &str) -> String {
+    let v: String = v
+        .chars()
+        .filter(|c| !c.is_whitespace() && *c != '\'')
+        .collect::<String>()
+        .to_ascii_uppercase();
+    if v.len() == 15 && v.bytes().all(|b| b.is_ascii_digit()) {
+        let first17 = format!("{}19{}", &v[..6], &v[6..]);
+        let c = crate::domain::check_char(&first17);
+        return format!("{first17}{c}");
+    }
+    v
 }
 
 /// Full-width ASCII to half-width, the ideographic space to a space.
@@ -166,12 +202,22 @@ fn name_parts(name: &str) -> Vec<String> {
     vec![chars[..cut].iter().collect(), chars[cut..].iter().collect()]
 }
 
+/// A prepared name's text and sound (`Comparator::prepare`).
+pub fn name_and_sound(v: &str) -> (&str, &str) {
+    v.split_once('\u{1F}').unwrap_or((v, ""))
+}
+
 fn name_level(a: &str, b: &str) -> u8 {
-    let (sa, sb) = (sound(a), sound(b));
+    let ((a, sa), (b, sb)) = (name_and_sound(a), name_and_sound(b));
     if !sa.is_empty() && sa == sb {
         return 3;
     }
-    // Swapped: the parts of one, in the other order, sound as the other.
+    // Swapped: the same characters, and the parts of one in the other order sound as the other.
+    let letters = |x: &str| {
+        let mut c: Vec<char> = x.chars().filter(|c| !c.is_whitespace()).collect();
+        c.sort_unstable();
+        c
+    };
     let swapped = |x: &str, other: &str| {
         let mut parts = name_parts(x);
         parts.len() >= 2 && {
@@ -179,10 +225,10 @@ fn name_level(a: &str, b: &str) -> u8 {
             sound(&parts.concat()) == other
         }
     };
-    if swapped(a, &sb) || swapped(b, &sa) {
+    if a.len() == b.len() && letters(a) == letters(b) && (swapped(a, sb) || swapped(b, sa)) {
         return 2;
     }
-    u8::from(strsim::jaro_winkler(&sa, &sb) >= 0.9)
+    u8::from(strsim::jaro_winkler(sa, sb) >= 0.9)
 }
 
 /// A date's eight digits `YYYYMMDD` from the common ways of writing it, or the value as it is
@@ -353,6 +399,31 @@ mod tests {
         assert_eq!(lv(&c, "万盛街道子如路12号", "黑山镇石坝村"), Some(0));
         assert_eq!(lv(&c, "12 miller street", "12 miller st"), Some(1));
         assert_eq!(tokens("子如路12号"), ["12", "号", "如路", "子如"]);
+    }
+
+    #[test]
+    fn id_numbers_legacy_and_typos() {
+        let c = Comparator::IdNumber;
+        let id = "50011019850615123X";
+        assert_eq!(lv(&c, id, "50011019850615123x"), Some(3));
+        assert_eq!(
+            id_canonical("500110850615123"),
+            id,
+            "the legacy number upgraded"
+        );
+        assert_eq!(
+            lv(&c, "500110850615123", id),
+            Some(3),
+            "15 and 18 digits, one person"
+        );
+        assert_eq!(lv(&c, id, "50011019850615128X"), Some(2), "one digit wrong");
+        assert_eq!(
+            lv(&c, id, "500110198506155214"),
+            Some(1),
+            "same region and birth"
+        );
+        assert_eq!(lv(&c, id, "110101199001011234"), Some(0));
+        assert_eq!(lv(&c, id, " "), None);
     }
 
     #[test]
