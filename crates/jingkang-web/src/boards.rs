@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex};
 use chrono::{DateTime, Utc};
 use jingkang_core::care::standard::{Period, StandardRule};
 use jingkang_core::regions::Scope;
-use jingkang_core::report::indicators::{Board, board, board_of, quarters_to};
+use jingkang_core::report::indicators::{Board, board_of, quarters_to};
 use jingkang_core::store::report::{FactCount, People, current_quarter, registry_counts};
 
 use crate::AppState;
@@ -160,42 +160,39 @@ impl Boards {
 
 /// Compute the board now and keep it.
 async fn compute(state: &AppState, ask: &Ask) -> AppResult<Kept> {
-    let region = state.tree.get(&ask.region).ok_or(AppError::NotFound)?;
-    let rule = StandardRule::shipped()?;
-    let at = Utc::now();
-    let mut tx = state.db.begin_read().await?;
-    let b = board(
-        &mut tx,
-        &state.tree,
-        (&ask.scope, region),
-        &state.indicators,
-        (&ask.period, &ask.quarter),
-        &rule,
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(keep(
-        state,
-        ask,
-        Kept {
-            board: Arc::new(b),
-            at,
-        },
-    ))
+    build(state, ask, None, Utc::now()).await
 }
 
 /// The board of a whole region from the quarter's tally (its other measures read now), kept
 /// with the tally's time.
 async fn from_tally(state: &AppState, ask: &Ask, tally: &Tally) -> AppResult<Kept> {
-    let region = state.tree.get(&ask.region).ok_or(AppError::NotFound)?;
     let people = People::within(&tally.counts, &ask.scope).ok_or(AppError::NotFound)?;
+    build(state, ask, Some(people), tally.at).await
+}
+
+/// The board asked for, its person measures from `people` (or read now), kept as of `at`.
+async fn build(
+    state: &AppState,
+    ask: &Ask,
+    people: Option<People>,
+    at: DateTime<Utc>,
+) -> AppResult<Kept> {
+    let region = state.tree.get(&ask.region).ok_or(AppError::NotFound)?;
     let rule = StandardRule::shipped()?;
+    let defs = &state.indicators;
+    let people = people.unwrap_or_else(|| {
+        People::wanting(
+            defs.indicators
+                .iter()
+                .flat_map(|i| [i.numerator, i.denominator]),
+        )
+    });
     let mut tx = state.db.begin_read().await?;
     let b = board_of(
         &mut tx,
         &state.tree,
         (&ask.scope, region),
-        &state.indicators,
+        defs,
         (&ask.period, &ask.quarter),
         &rule,
         people,
@@ -207,7 +204,7 @@ async fn from_tally(state: &AppState, ask: &Ask, tally: &Tally) -> AppResult<Kep
         ask,
         Kept {
             board: Arc::new(b),
-            at: tally.at,
+            at,
         },
     ))
 }
