@@ -206,8 +206,21 @@ fn init_demo_prints_a_roster_summary_and_is_repeatable() {
         "{v}"
     );
     assert!(
-        v["dashboard_province"]["p50_ms"].as_f64().unwrap()
-            >= v["board_province"]["p50_ms"].as_f64().unwrap(),
+        v["dashboard_live_province"]["p50_ms"].as_f64().unwrap()
+            >= v["board_live_province"]["p50_ms"].as_f64().unwrap(),
+        "{v}"
+    );
+    // Served from the registry's counts (the bench fails if they differ from the live board).
+    for level in ["province", "county", "township"] {
+        assert!(
+            v[format!("dashboard_served_first_{level}")]["p50_ms"]
+                .as_f64()
+                .is_some(),
+            "{v}"
+        );
+    }
+    assert!(
+        v["registry_count_per_quarter"]["queries"].as_u64() == Some(4),
         "{v}"
     );
     let bad = jk(

@@ -103,7 +103,8 @@ struct Person {
 
 const HEADER: &str = "编号,姓名,身份证号,性别,出生日期,地址,电话\n";
 
-fn person(rng: &mut ChaCha8Rng, seq: u32) -> Person {
+/// A new person, their ID number unlike any given before (`used`).
+fn person(rng: &mut ChaCha8Rng, used: &mut std::collections::HashSet<String>) -> Person {
     let surname = SURNAMES[rng.random_range(0..SURNAMES.len())];
     let mut given = GIVEN[rng.random_range(0..GIVEN.len())].to_string();
     if rng.random_bool(0.7) {
@@ -113,11 +114,17 @@ fn person(rng: &mut ChaCha8Rng, seq: u32) -> Person {
         + Duration::days(rng.random_range(0..365 * 65));
     let county = ["500110", "500111", "500112", "500113", "500114"][rng.random_range(0..5)];
     let sex = if rng.random_bool(0.5) { "男" } else { "女" };
-    // The sequence's last digit is odd for men.
-    let seq3 = (seq % 500) * 2 + u32::from(sex == "男");
+    // The sequence's last digit is odd for men; one not taken on that day in that county.
+    let id = loop {
+        let seq3 = rng.random_range(0..500u32) * 2 + u32::from(sex == "男");
+        let id = id18(county, birth, seq3);
+        if used.insert(id.clone()) {
+            break id;
+        }
+    };
     Person {
         name: format!("{surname}{given}"),
-        id: id18(county, birth, seq3),
+        id,
         sex,
         birth,
         address: format!(
@@ -234,16 +241,17 @@ pub fn write_linkage(dir: &Path, opts: LinkageOptions) -> std::io::Result<Linkag
     let mut truth = std::io::BufWriter::new(std::fs::File::create(dir.join("truth.csv"))?);
     truth.write_all(b"registry,list\n")?;
     let mut listed: Vec<(u32, Person)> = Vec::new();
+    let mut used = std::collections::HashSet::new();
     for i in 0..opts.rows {
-        let p = person(&mut rng, i as u32);
+        let p = person(&mut rng, &mut used);
         line(&mut registry, &format!("R{i}"), &p)?;
         if rng.random_bool(opts.listed.clamp(0.0, 1.0)) {
             listed.push((i as u32, garble(&mut rng, &p)));
         }
     }
     let others = (opts.rows as f64 * opts.others.max(0.0)) as usize;
-    for j in 0..others {
-        listed.push((u32::MAX, person(&mut rng, (opts.rows + j) as u32)));
+    for _ in 0..others {
+        listed.push((u32::MAX, person(&mut rng, &mut used)));
     }
     // The list in an order of its own.
     for i in (1..listed.len()).rev() {

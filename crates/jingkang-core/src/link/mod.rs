@@ -407,9 +407,10 @@ fn block_keys(
         .collect()
 }
 
-/// The candidate pairs (left row, right row) of the blocking rules, each once. With no right
-/// table, the pairs within `left` (row < row).
-fn candidates(left: &Table, right: Option<&Table>, config: &Config) -> Vec<(u32, u32)> {
+/// The candidate pairs (left row, right row) of the blocking rules, each once, and for each the
+/// rules that find it (bit `r` for rule `r`). With no right table, the pairs within `left`
+/// (row < row).
+fn candidates(left: &Table, right: Option<&Table>, config: &Config) -> (Vec<(u32, u32)>, Vec<u32>) {
     let hasher = std::hash::RandomState::new();
     let lkeys: Vec<Vec<Option<u64>>> = config
         .blocks
@@ -425,6 +426,8 @@ fn candidates(left: &Table, right: Option<&Table>, config: &Config) -> Vec<(u32,
         None => lkeys.clone(),
     };
     let mut out = Vec::new();
+    let mut found_by = Vec::new();
+    let agree = |e: usize, a: usize, b: usize| lkeys[e][a].is_some() && lkeys[e][a] == rkeys[e][b];
     for (r, (lk, rk)) in lkeys.iter().zip(&rkeys).enumerate() {
         let mut groups: HashMap<u64, Vec<u32>> = HashMap::new();
         for (row, k) in rk.iter().enumerate() {
@@ -432,10 +435,6 @@ fn candidates(left: &Table, right: Option<&Table>, config: &Config) -> Vec<(u32,
                 groups.entry(*k).or_default().push(row as u32);
             }
         }
-        // Found by an earlier rule already.
-        let earlier = |a: usize, b: usize| {
-            (0..r).any(|e| lkeys[e][a].is_some() && lkeys[e][a] == rkeys[e][b])
-        };
         for (a, k) in lk.iter().enumerate() {
             let Some(group) = k.and_then(|k| groups.get(&k)) else {
                 continue;
@@ -444,13 +443,19 @@ fn candidates(left: &Table, right: Option<&Table>, config: &Config) -> Vec<(u32,
                 if right.is_none() && b as usize <= a {
                     continue;
                 }
-                if !earlier(a, b as usize) {
+                // Found by an earlier rule already: compared there.
+                if !(0..r).any(|e| agree(e, a, b as usize)) {
                     out.push((a as u32, b));
+                    found_by.push(
+                        (r..lkeys.len())
+                            .filter(|e| agree(*e, a, b as usize))
+                            .fold(0u32, |m, e| m | (1 << e)),
+                    );
                 }
             }
         }
     }
-    out
+    (out, found_by)
 }
 
 /// A missing value's level in a packed pattern.
@@ -544,7 +549,7 @@ pub fn run(config: &Config, left: &Table, right: Option<&Table>) -> Outcome {
     let u = (!random.is_empty()).then(|| model::level_shares(&levels, &random));
 
     // m and λ by EM over the candidates' patterns.
-    let pairs = candidates(left, right, config);
+    let (pairs, found_by) = candidates(left, right, config);
     let codes = in_parallel(&pairs, &code);
     let tallied = tally(&codes);
     let ids: HashMap<u64, u32> = tallied
@@ -556,10 +561,64 @@ pub fn run(config: &Config, left: &Table, right: Option<&Table>) -> Outcome {
     let counts: HashMap<Pattern, u64> = tallied.iter().map(|(c, n)| (unpack(*c), *n)).collect();
     let of_pair: Vec<u32> = codes.iter().map(|c| ids[c]).collect();
     let fix_u = u.is_some();
-    let trained = model::estimate(&counts, Model::start(&levels, u), fix_u, config.max_rounds);
-    // EM's λ is the share of matches among the candidates; `u` is of random pairs, so a pair is
-    // scored with the prior of a random pair: the matches EM found among all possible pairs
-    // (blocking is taken to find nearly every match).
+    let start = Model::start(&levels, u);
+    // m by EM rule by rule, as Splink trains: a rule's pairs all agree on the fields it blocks
+    // on, so there those fields are left out (taken as missing) and their m not learnt; a
+    // field's m is the mean of the rules that learnt it (or, learnt by none, of EM over all).
+    let whole = model::estimate(&counts, start.clone(), fix_u, config.max_rounds);
+    let mut learnt: Vec<Vec<Vec<f64>>> = vec![Vec::new(); config.fields.len()];
+    for (r, rule) in config.blocks.iter().enumerate() {
+        let blocked: Vec<bool> = config
+            .fields
+            .iter()
+            .map(|f| {
+                rule.on
+                    .iter()
+                    .filter_map(|k| parse_key(k).ok())
+                    .any(|k| k.column == f.column)
+            })
+            .collect();
+        let mask = blocked
+            .iter()
+            .enumerate()
+            .filter(|(_, b)| **b)
+            .fold(0u64, |m, (f, _)| m | (MISSING << (4 * f)));
+        // Every pair the rule finds, also those an earlier rule found first.
+        let of_rule: Vec<u64> = codes
+            .iter()
+            .zip(&found_by)
+            .filter(|(_, f)| *f & (1 << r) != 0)
+            .map(|(c, _)| c | mask)
+            .collect();
+        let session: HashMap<Pattern, u64> = tally(&of_rule)
+            .into_iter()
+            .map(|(c, n)| (unpack(c), n))
+            .collect();
+        if session.values().sum::<u64>() < 100 {
+            continue;
+        }
+        let fitted = model::estimate(&session, start.clone(), fix_u, config.max_rounds);
+        for (f, b) in blocked.iter().enumerate() {
+            if !b {
+                learnt[f].push(fitted.m[f].clone());
+            }
+        }
+    }
+    let m: Vec<Vec<f64>> = learnt
+        .iter()
+        .enumerate()
+        .map(|(f, ms)| {
+            if ms.is_empty() {
+                whole.m[f].clone()
+            } else {
+                (0..levels[f])
+                    .map(|l| ms.iter().map(|v| v[l]).sum::<f64>() / ms.len() as f64)
+                    .collect()
+            }
+        })
+        .collect();
+    // λ among the candidates with m and u as learnt.
+    let trained = model::estimate_lambda(&counts, Model { m, ..whole }, config.max_rounds);
     let candidate_share = trained.lambda;
     let all_pairs = if right.is_some() {
         possible as f64
@@ -728,12 +787,13 @@ on = ["dob"]
             ],
             &c,
         );
-        let mut pairs = candidates(&l, Some(&r), &c);
-        pairs.sort();
-        // 张晓明–张小明 by sound and by birth day, once; 李四–王五 by day; 李四–李四 by sound.
-        assert_eq!(pairs, [(0, 0), (1, 1), (1, 2)]);
-        let mut within = candidates(&r, None, &c);
-        within.sort();
+        let (pairs, found_by) = candidates(&l, Some(&r), &c);
+        let mut found: Vec<((u32, u32), u32)> = pairs.into_iter().zip(found_by).collect();
+        found.sort();
+        // 张晓明–张小明 by sound and by birth day, once (both rules find it); 李四–王五 by day;
+        // 李四–李四 by sound.
+        assert_eq!(found, [((0, 0), 0b11), ((1, 1), 0b10), ((1, 2), 0b01)]);
+        let (within, _) = candidates(&r, None, &c);
         assert!(within.is_empty(), "{within:?}");
     }
 

@@ -171,6 +171,30 @@ pub fn estimate(
     model
 }
 
+/// The share of matches among the pairs with `m` and `u` as given (EM over λ alone).
+pub fn estimate_lambda(patterns: &HashMap<Pattern, u64>, start: Model, max_rounds: usize) -> Model {
+    let mut model = start;
+    let total: f64 = patterns.values().map(|n| *n as f64).sum();
+    if total == 0.0 {
+        return model;
+    }
+    for round in 1..=max_rounds {
+        let matched: f64 = patterns
+            .iter()
+            .map(|(p, n)| *n as f64 * model.probability(p))
+            .sum();
+        let next = (matched / total).clamp(FLOOR, 1.0 - FLOOR);
+        let moved = (next - model.lambda).abs();
+        model.lambda = next;
+        model.iterations = round;
+        if moved < 1e-9 {
+            model.converged = true;
+            break;
+        }
+    }
+    model
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
