@@ -100,6 +100,13 @@ impl Boards {
         lock(&self.flights).entry(key.clone()).or_default().clone()
     }
 
+    fn counting(&self, quarter: &str) -> Arc<tokio::sync::Mutex<()>> {
+        lock(&self.counting)
+            .entry(quarter.to_string())
+            .or_default()
+            .clone()
+    }
+
     fn tally(&self, quarter: &str) -> Option<Tally> {
         lock(&self.tallies).get(quarter).cloned()
     }
@@ -227,10 +234,7 @@ fn keep(state: &AppState, ask: &Ask, kept: Kept) -> Kept {
 /// counting again) and keep the tally.
 pub async fn count(state: &AppState, quarter: &str, period: Period) -> AppResult<()> {
     let asked_at = Utc::now();
-    let flight = lock(&state.boards.counting)
-        .entry(quarter.to_string())
-        .or_default()
-        .clone();
+    let flight = state.boards.counting(quarter);
     let _guard = flight.lock().await;
     if state
         .boards
@@ -267,10 +271,7 @@ async fn tally(state: &AppState, quarter: &str, period: Period) -> AppResult<()>
 
 /// Count `quarter` in a background task unless one is counting it already.
 fn count_in_background(state: &AppState, quarter: &str, period: Period) {
-    let flight = lock(&state.boards.counting)
-        .entry(quarter.to_string())
-        .or_default()
-        .clone();
+    let flight = state.boards.counting(quarter);
     let Ok(guard) = flight.try_lock_owned() else {
         return;
     };

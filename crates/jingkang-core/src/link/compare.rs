@@ -68,7 +68,7 @@ impl Comparator {
         let folded: String = raw
             .trim()
             .chars()
-            .map(fold)
+            .map(crate::domain::fold_width)
             .collect::<String>()
             .to_lowercase();
         let folded = folded.trim().to_string();
@@ -154,15 +154,6 @@ pub fn id_canonical(v: &str) -> String {
         return format!("{first17}{c}");
     }
     v
-}
-
-/// Full-width ASCII to half-width, the ideographic space to a space.
-fn fold(c: char) -> char {
-    match c {
-        '\u{3000}' => ' ',
-        '\u{FF01}'..='\u{FF5E}' => char::from_u32(c as u32 - 0xFEE0).unwrap_or(c),
-        _ => c,
-    }
 }
 
 /// A name's sound: the pinyin of its Chinese characters (without tones), other letters kept,
