@@ -14,6 +14,7 @@
 pub mod accounts;
 pub mod care;
 pub mod domain;
+pub mod exchange;
 pub mod export;
 pub mod generate;
 pub mod import;

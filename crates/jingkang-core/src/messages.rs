@@ -17,6 +17,27 @@ pub static MESSAGES: &[(&str, &str)] = &[
         "cli-import-dry-run",
         "这是预览（--dry-run），没有写入任何数据。确认无误后去掉 --dry-run 再导入。",
     ),
+    (
+        "cli-exchange-summary",
+        "{source}名单（{county}）：读取 {rows_read} 行，参与比对 {kept} 人，错误 {errors} 行，提示 {warnings} 条，重复 {duplicates} 行；本库 {registry} 人。身份证号相同 {by_id} 人，概率匹配 {by_linkage} 人，信息完全一致 {agreeing} 人。",
+    ),
+    ("cli-exchange-class", "　{class}：{n} 条"),
+    (
+        "cli-exchange-saved",
+        "比对结果已保存（比对编号 {run}），登记库未作任何修改；请在“信息比对”页面逐条处理。",
+    ),
+    (
+        "cli-exchange-failed",
+        "比对没有进行，未做任何修改：{message}",
+    ),
+    (
+        "cli-exchange-source-unknown",
+        "不认识的部门“{source}”，可选：{known}",
+    ),
+    (
+        "cli-row-warning",
+        "第 {row} 行【{column}】{message}（{code}），该项不参与比对",
+    ),
     ("cli-import-done", "导入完成，已全部写入（一次事务）。"),
     (
         "cli-row-error",
@@ -49,6 +70,14 @@ pub static MESSAGES: &[(&str, &str)] = &[
     ),
     ("cli-gen-done", "已生成花名册 {rows} 行 → {file}"),
     // -- record linkage (link) --
+    (
+        "exchange-mapping-form",
+        "列名对应“{text}”应写作 表头=字段，如 人员姓名=name",
+    ),
+    (
+        "exchange-mapping-key",
+        "列名对应“{text}”中的字段不认识，可用的字段：{keys}",
+    ),
     ("link-config-invalid", "匹配配置文件 {file} 有误：{message}"),
     (
         "link-config-key",

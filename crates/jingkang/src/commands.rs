@@ -48,6 +48,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             json,
             explain,
         }) => link_csv(&config, &left, right.as_deref(), (json, explain)),
+        Command::Link(LinkCmd::Run {
+            source,
+            file,
+            county,
+            taken_on,
+            map,
+            json,
+        }) => {
+            let (db, tree) = open(&url).await?;
+            link_run(&db, &tree, (&source, &file, &county), taken_on, &map, json).await
+        }
         Command::Init { demo, demo_county } => init(&url, demo, &demo_county).await,
         Command::Serve {
             listen,
@@ -1048,6 +1059,85 @@ async fn outbox(db: &Db, cmd: OutboxCmd) -> anyhow::Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
+    }
+}
+
+/// `jingkang link run`: a department's list compared with a county's registry, saved for review.
+async fn link_run(
+    db: &Db,
+    tree: &RegionTree,
+    (source, file, county): (&str, &Path, &str),
+    taken_on: Option<chrono::NaiveDate>,
+    map: &[String],
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    use jingkang_core::exchange::{self, run::RunRequest};
+    let Some(source) = exchange::source(source) else {
+        let known: Vec<String> = exchange::sources()
+            .iter()
+            .map(|s| format!("{}（{}）", s.names[0], s.label))
+            .collect();
+        return Ok(user_error(render(
+            "cli-exchange-source-unknown",
+            &[("source", source), ("known", &known.join("、"))],
+        )));
+    };
+    let mapping = match exchange::list::parse_mapping(map) {
+        Ok(m) => m,
+        Err(message) => return Ok(user_error(message)),
+    };
+    let actor = Actor::cli();
+    let file_name = file
+        .file_name()
+        .map(|f| f.to_string_lossy().to_string())
+        .unwrap_or_default();
+    let req = RunRequest {
+        source,
+        county,
+        path: file,
+        file_name: &file_name,
+        taken_on: taken_on.unwrap_or_else(today),
+        mapping,
+        actor: &actor,
+        today: today(),
+    };
+    match exchange::run::run_list(db, tree, req).await {
+        Ok(report) => {
+            if json {
+                out!(
+                    "{}",
+                    serde_json::json!({
+                        "list": report.list,
+                        "run": report.run,
+                        "source": source.code,
+                        "county": county,
+                        "summary": report.summary,
+                        "errors": report.read.errors,
+                        "warnings": report.read.warnings,
+                        "duplicates": report.read.duplicates,
+                    })
+                );
+            } else {
+                out!(
+                    "{}",
+                    ui::exchange_report(source, &tree.path_name(county), &report)
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) if e.code() != "internal-error" => {
+            if json {
+                out!(
+                    "{}",
+                    serde_json::json!({"error": {"code": e.code(), "message": e.message_zh()}})
+                );
+            }
+            Ok(user_error(render(
+                "cli-exchange-failed",
+                &[("message", &e.message_zh())],
+            )))
+        }
+        Err(e) => Err(anyhow::Error::from(e)),
     }
 }
 

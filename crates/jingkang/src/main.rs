@@ -154,6 +154,29 @@ pub enum Command {
 
 #[derive(Subcommand, Debug)]
 pub enum LinkCmd {
+    /// Compare a department's list (公安, 民政, 残联 or 卫健; .xlsx, .xls or .csv) with a county's
+    /// registry (信息比对): the list is kept as a dated snapshot, and the discrepancies (theirs only,
+    /// ours only, conflicting fields, probable duplicates in the registry) are saved for review.
+    /// Prints the counts per class (or --json). Changes nothing in the registry.
+    Run {
+        /// gongan (公安), minzheng (民政), canlian (残联), weijian (卫健); or police,
+        /// civil_affairs, disability_federation, health.
+        #[arg(long)]
+        source: String,
+        file: PathBuf,
+        /// County (区县) code, 6 digits.
+        #[arg(long)]
+        county: String,
+        /// The day the list stands as of (YYYY-MM-DD; default today).
+        #[arg(long)]
+        taken_on: Option<chrono::NaiveDate>,
+        /// A column name this department uses, as 表头=字段 (e.g. 人员姓名=name); remembered for
+        /// the source's later lists. May be repeated.
+        #[arg(long = "map")]
+        map: Vec<String>,
+        #[arg(long)]
+        json: bool,
+    },
     /// Link two CSV files (or find the duplicates in one) as a TOML configuration says: the id
     /// column, the fields and their comparators, the blocking rules (docs/linkage.md). Prints the
     /// pairs judged matches (or --json: `{"pairs":[{"left","right","score"}],"threshold"}`).
@@ -342,7 +365,7 @@ pub enum GenCmd {
         span: Span,
     },
     /// A registry and a department's list of mostly the same persons written otherwise, with the
-    /// truth (`registry.csv`, `list.csv`, `truth.csv` in --out): for `link csv` (bench/linkage_zh.toml).
+    /// truth (`registry.csv`, `list.csv`, `truth.csv` in --out): for `link csv` (crates/jingkang-core/data/linkage_zh.toml).
     Linkage {
         #[arg(long, default_value_t = 10_000)]
         rows: usize,

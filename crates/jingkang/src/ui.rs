@@ -1,10 +1,97 @@
 //! Rendering results for a person at the terminal, in Chinese, from the core message table.
 
+use jingkang_core::exchange::run::RunReport;
+use jingkang_core::exchange::{Class, Source};
 use jingkang_core::import::ImportReport;
+use jingkang_core::import::roster::{Duplicate, RowError};
 use jingkang_core::messages::render;
 
 /// How many error/change lines to show before "… and N more".
 const SHOW: usize = 200;
+
+/// Row errors and repeated rows, the first [`SHOW`] of each.
+fn row_problems(out: &mut Vec<String>, errors: &[RowError], duplicates: &[Duplicate]) {
+    for e in errors.iter().take(SHOW) {
+        out.push(render(
+            "cli-row-error",
+            &[
+                ("row", &e.row.to_string()),
+                ("column", &e.column),
+                ("message", &e.message),
+                ("code", &e.code),
+            ],
+        ));
+    }
+    if errors.len() > SHOW {
+        out.push(render(
+            "cli-more",
+            &[("n", &(errors.len() - SHOW).to_string())],
+        ));
+    }
+    for d in duplicates.iter().take(SHOW) {
+        out.push(render(
+            "cli-duplicate",
+            &[
+                ("row", &d.row.to_string()),
+                ("same_as_row", &d.same_as_row.to_string()),
+            ],
+        ));
+    }
+    if duplicates.len() > SHOW {
+        out.push(render(
+            "cli-more",
+            &[("n", &(duplicates.len() - SHOW).to_string())],
+        ));
+    }
+}
+
+/// What `link run` found: the list read, the matches, the items per class.
+pub fn exchange_report(source: &Source, county: &str, r: &RunReport) -> String {
+    let s = &r.summary;
+    let mut out = vec![render(
+        "cli-exchange-summary",
+        &[
+            ("source", &source.label),
+            ("county", county),
+            ("rows_read", &s.rows_read.to_string()),
+            ("kept", &s.kept.to_string()),
+            ("errors", &s.errors.to_string()),
+            ("warnings", &s.warnings.to_string()),
+            ("duplicates", &s.duplicates.to_string()),
+            ("registry", &s.registry.to_string()),
+            ("by_id", &s.matched_by_id.to_string()),
+            ("by_linkage", &s.matched_by_linkage.to_string()),
+            ("agreeing", &s.agreeing.to_string()),
+        ],
+    )];
+    for class in Class::ALL {
+        let n = s.counts.get(class.code()).copied().unwrap_or(0);
+        out.push(render(
+            "cli-exchange-class",
+            &[("class", class.label_zh()), ("n", &n.to_string())],
+        ));
+    }
+    row_problems(&mut out, &r.read.errors, &r.read.duplicates);
+    for w in r.read.warnings.iter().take(SHOW) {
+        out.push(render(
+            "cli-row-warning",
+            &[
+                ("row", &w.row.to_string()),
+                ("column", &w.column),
+                ("message", &w.message),
+                ("code", &w.code),
+            ],
+        ));
+    }
+    if r.read.warnings.len() > SHOW {
+        out.push(render(
+            "cli-more",
+            &[("n", &(r.read.warnings.len() - SHOW).to_string())],
+        ));
+    }
+    out.push(render("cli-exchange-saved", &[("run", &r.run.to_string())]));
+    out.join("\n")
+}
 
 pub fn internal_error(_e: &anyhow::Error) -> String {
     render("cli-internal-error", &[])
@@ -24,38 +111,7 @@ pub fn import_report(r: &ImportReport) -> String {
             ("errors", &r.errors.len().to_string()),
         ],
     ));
-    for e in r.errors.iter().take(SHOW) {
-        out.push(render(
-            "cli-row-error",
-            &[
-                ("row", &e.row.to_string()),
-                ("column", &e.column),
-                ("message", &e.message),
-                ("code", &e.code),
-            ],
-        ));
-    }
-    if r.errors.len() > SHOW {
-        out.push(render(
-            "cli-more",
-            &[("n", &(r.errors.len() - SHOW).to_string())],
-        ));
-    }
-    for d in r.duplicates.iter().take(SHOW) {
-        out.push(render(
-            "cli-duplicate",
-            &[
-                ("row", &d.row.to_string()),
-                ("same_as_row", &d.same_as_row.to_string()),
-            ],
-        ));
-    }
-    if r.duplicates.len() > SHOW {
-        out.push(render(
-            "cli-more",
-            &[("n", &(r.duplicates.len() - SHOW).to_string())],
-        ));
-    }
+    row_problems(&mut out, &r.errors, &r.duplicates);
     for c in r.changes.iter().take(SHOW) {
         out.push(render(
             "cli-change",

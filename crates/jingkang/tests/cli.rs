@@ -995,3 +995,119 @@ on = ["电话"]
         stderr(&o)
     );
 }
+
+#[test]
+fn link_run_compares_a_department_list_and_explains_bad_input() {
+    let dir = tempfile::tempdir().unwrap();
+    assert!(jk(dir.path(), &["init", "--demo"]).status.success());
+    // The county's own roster, exported, stands in for 卫健's registry export: everyone on it is
+    // found by ID number, and no one on it is missing from the registry.
+    let roster = dir.path().join("roster.xlsx");
+    let o = jk(
+        dir.path(),
+        &[
+            "export",
+            "roster",
+            "--region",
+            "500110",
+            "--out",
+            roster.to_str().unwrap(),
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = jk(
+        dir.path(),
+        &[
+            "link",
+            "run",
+            "--source",
+            "weijian",
+            roster.to_str().unwrap(),
+            "--county",
+            "500110",
+            "--taken-on",
+            "2026-10-31",
+            "--json",
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let s = &v["summary"];
+    let kept = s["kept"].as_u64().unwrap();
+    assert!(kept > 100, "{v}");
+    assert_eq!(s["matched_by_id"].as_u64(), Some(kept), "{v}");
+    assert_eq!(s["counts"]["theirs_only"].as_u64(), Some(0), "{v}");
+    assert_eq!(v["source"], "health");
+    assert!(v["run"].as_i64().unwrap() > 0);
+    // No ID number or phone in what is printed.
+    assert!(!stdout(&o).contains("500110199"), "{}", stdout(&o));
+
+    // The Chinese summary names the classes.
+    let o = jk(
+        dir.path(),
+        &[
+            "link",
+            "run",
+            "--source",
+            "公安",
+            roster.to_str().unwrap(),
+            "--county",
+            "500110",
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    for class in [
+        "对方有、本库无",
+        "本库有、对方无",
+        "信息不一致",
+        "本库疑似重复",
+    ] {
+        assert!(stdout(&o).contains(class), "{}", stdout(&o));
+    }
+
+    // Bad input: a department no one knows, a mapping to no column, a county that is not one.
+    let o = jk(
+        dir.path(),
+        &[
+            "link",
+            "run",
+            "--source",
+            "shuiwu",
+            roster.to_str().unwrap(),
+            "--county",
+            "500110",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("gongan（公安）"), "{}", stderr(&o));
+    let o = jk(
+        dir.path(),
+        &[
+            "link",
+            "run",
+            "--source",
+            "gongan",
+            roster.to_str().unwrap(),
+            "--county",
+            "500110",
+            "--map",
+            "人员姓名=nom",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("nom"), "{}", stderr(&o));
+    let o = jk(
+        dir.path(),
+        &[
+            "link",
+            "run",
+            "--source",
+            "gongan",
+            roster.to_str().unwrap(),
+            "--county",
+            "509999",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("比对没有进行"), "{}", stderr(&o));
+}

@@ -331,78 +331,6 @@ fn text(ctx: &Ctx, raw: &RawRow, col: usize) -> Option<String> {
     Some(t.split_whitespace().collect::<Vec<_>>().join(" "))
 }
 
-/// Rows that are not data: totals, signature lines, repeated headers, column-number rows. Cheap for
-/// ordinary data rows (no allocation unless a cell starts like a marker).
-fn is_footer_or_noise(ctx: &Ctx, raw: &RawRow) -> bool {
-    const MARKERS: &[&str] = &[
-        "合计",
-        "总计",
-        "小计",
-        "填表人",
-        "填报人",
-        "审核人",
-        "负责人",
-        "单位负责人",
-        "分管负责人",
-        "填表日期",
-        "填报日期",
-        "制表",
-        "联系电话：",
-        "联系电话:",
-        "填报单位",
-        "说明",
-        "填表说明",
-        "注：",
-        "注:",
-    ];
-    const FIRST_CHARS: &[char] = &[
-        '合', '总', '小', '填', '审', '负', '单', '分', '制', '联', '说', '注',
-    ];
-    for c in raw.cells.iter().take(4) {
-        let Some(t) = c.as_text() else { continue };
-        if t.starts_with(FIRST_CHARS) {
-            let t: String = t.chars().filter(|c| !c.is_whitespace()).collect();
-            if MARKERS.iter().any(|m| t.starts_with(m)) {
-                return true;
-            }
-        }
-    }
-    // A repeated header has header text in the name column.
-    if let Some(ci) = ctx.map.col(C_NAME) {
-        let name_header = ctx
-            .map
-            .header_texts
-            .get(ci)
-            .map(String::as_str)
-            .unwrap_or("");
-        if raw
-            .get(ci)
-            .as_text()
-            .is_some_and(|t| super::header::normalise_header(t) == name_header)
-            && ctx.map.is_repeated_header(raw)
-        {
-            return true;
-        }
-    }
-    // A row of column numbers 1, 2, 3, … under the header.
-    let first_is_one =
-        matches!(raw.get(0), Cell::Number(n) if *n == 1.0) || raw.get(0).as_text() == Some("1");
-    if first_is_one {
-        let nums: Vec<String> = raw
-            .cells
-            .iter()
-            .filter(|c| !c.is_blank())
-            .map(|c| c.text().into_owned())
-            .collect();
-        return nums.len() >= 3
-            && nums
-                .iter()
-                .enumerate()
-                .all(|(i, t)| *t == (i + 1).to_string());
-    }
-    false
-}
-
 /// A pre-numbered template row: only 序号 (or 年龄) filled, every personal column empty.
 fn is_template_row(ctx: &Ctx, raw: &RawRow) -> bool {
     [
@@ -805,7 +733,10 @@ pub async fn import_roster(
                     }
                 };
                 out.processed += 1;
-                if raw.is_blank() || is_template_row(&ctx, &raw) || is_footer_or_noise(&ctx, &raw) {
+                if raw.is_blank()
+                    || is_template_row(&ctx, &raw)
+                    || header::is_noise_row(&ctx.map, C_NAME, &raw)
+                {
                     out.skipped += 1;
                     continue;
                 }

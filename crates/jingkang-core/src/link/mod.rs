@@ -880,7 +880,7 @@ on = ["dob"]
         };
         let s = crate::generate::linkage::write_linkage(dir.path(), opts).unwrap();
         let c = Config::parse(
-            include_str!("../../../../bench/linkage_zh.toml"),
+            include_str!("../../data/linkage_zh.toml"),
             "linkage_zh.toml",
         )
         .unwrap();

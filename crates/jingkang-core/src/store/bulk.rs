@@ -79,6 +79,10 @@ impl Rows {
         self.vals.push(Val::Date(v));
         self
     }
+    pub fn opt_date(&mut self, v: Option<NaiveDate>) -> &mut Self {
+        self.vals.push(v.map_or(Val::Null, Val::Date));
+        self
+    }
     pub fn len(&self) -> usize {
         self.rows
     }

@@ -18,6 +18,7 @@ pub mod batch;
 pub mod bulk;
 pub mod contracts;
 pub mod emergencies;
+pub mod exchange;
 pub mod family;
 pub mod filings;
 pub mod followups;

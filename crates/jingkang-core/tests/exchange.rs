@@ -1,0 +1,455 @@
+//! Information exchange: a department's list, as a clerk receives it, compared with the registry.
+//! The list is written as a real .xlsx and read by the real reader; every designed discrepancy must
+//! land in its class, and bad input must change nothing.
+
+#![allow(clippy::unwrap_used)]
+
+#[macro_use]
+mod common;
+
+use std::collections::HashSet;
+
+use common::{TestDb, id, today, write_roster_xlsx};
+use jingkang_core::exchange::{self, Check, Class, MatchedBy, run::RunRequest};
+use jingkang_core::import::{ImportOptions, import_roster};
+use jingkang_core::store::Actor;
+
+const SURNAMES: &[&str] = &["张", "王", "李", "赵", "刘", "陈", "杨", "黄", "周", "吴"];
+const GIVEN: &[&str] = &[
+    "伟", "芳", "娜", "敏", "静", "丽", "强", "磊", "军", "洋", "勇", "艳", "杰", "涛", "明", "超",
+    "秀英", "桂英", "建华", "志强",
+];
+const N: usize = 60;
+
+/// A registry person of the test: name, ID number, address, guardian.
+struct Person {
+    name: String,
+    id: String,
+    address: String,
+    guardian: String,
+}
+
+fn persons() -> Vec<Person> {
+    (0..N)
+        .map(|i| {
+            let birth = format!(
+                "{}{:02}{:02}",
+                1950 + (i * 37) % 50,
+                1 + i % 12,
+                1 + (i * 5) % 28
+            );
+            Person {
+                name: format!("{}{}", SURNAMES[i % 10], GIVEN[(i * 7 + i / 10) % 20]),
+                id: id("500110", &birth, &format!("{:03}", 100 + i)),
+                address: format!(
+                    "{}路{}号{}栋",
+                    ["新华", "建设", "人民", "胜利"][i % 4],
+                    10 + i,
+                    i % 9 + 1
+                ),
+                guardian: format!("{}{}", SURNAMES[(i + 3) % 10], GIVEN[(i * 3) % 20]),
+            }
+        })
+        .collect()
+}
+
+async fn import(t: &TestDb, county: &str, town: &str, people: &[Person]) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("r.xlsx");
+    let rows: Vec<[&str; 11]> = people
+        .iter()
+        .map(|p| {
+            [
+                town,
+                p.name.as_str(),
+                "",
+                "",
+                p.id.as_str(),
+                "",
+                "",
+                p.address.as_str(),
+                p.guardian.as_str(),
+                "",
+                "",
+            ]
+        })
+        .collect();
+    write_roster_xlsx(&path, &rows);
+    let actor = Actor::user("tester");
+    let opts = ImportOptions {
+        county,
+        dry_run: false,
+        actor: &actor,
+        source: "test",
+        today: today(),
+        progress: None,
+    };
+    let r = import_roster(&t.db, &t.tree, &path, &opts).await.unwrap();
+    assert_eq!(r.created as usize, people.len(), "{:?}", r.errors);
+}
+
+/// A 公安 list as they send it: a title, their own header texts, a 合计 line.
+fn write_list(path: &std::path::Path, header: &[&str], rows: &[Vec<String>]) {
+    let mut wb = rust_xlsxwriter::Workbook::new();
+    let ws = wb.add_worksheet();
+    ws.write_string(0, 0, "綦江区公安局 严重精神障碍患者名单")
+        .unwrap();
+    for (c, h) in header.iter().enumerate() {
+        ws.write_string(1, c as u16, *h).unwrap();
+    }
+    for (r, row) in rows.iter().enumerate() {
+        for (c, v) in row.iter().enumerate() {
+            if !v.is_empty() {
+                ws.write_string(2 + r as u32, c as u16, v).unwrap();
+            }
+        }
+    }
+    ws.write_string(2 + rows.len() as u32, 0, "合计").unwrap();
+    wb.save(path).unwrap();
+}
+
+async fn count(t: &TestDb, table: &str) -> i64 {
+    let sql = format!("SELECT COUNT(*) FROM {table}");
+    jingkang_core::on_pool!(&t.db, p => sqlx::query_scalar(&sql).fetch_one(p).await).unwrap()
+}
+
+async fn person_id(t: &TestDb, id_number: &str) -> i64 {
+    jingkang_core::on_pool!(&t.db, p => sqlx::query_scalar("SELECT id FROM persons WHERE id_number = $1")
+        .bind(id_number).fetch_one(p).await)
+    .unwrap()
+}
+
+async fn police_list_lands_in_its_classes(t: TestDb) {
+    let people = persons();
+    import(&t, "500110", "万盛街道", &people).await;
+    // The same person registered twice, under an ID number with a wrong sequence.
+    let twin = Person {
+        name: people[5].name.clone(),
+        id: id("500110", &people[5].id[6..14], "195"),
+        address: people[5].address.clone(),
+        guardian: people[5].guardian.clone(),
+    };
+    import(&t, "500110", "万盛街道", std::slice::from_ref(&twin)).await;
+    // A person registered in another county.
+    let far_town = t.tree.townships_under("500101")[0].name.clone();
+    let far = Person {
+        name: "钱多多".into(),
+        id: id("500101", "19800808", "555"),
+        address: "万州某路1号".into(),
+        guardian: "钱大".into(),
+    };
+    import(&t, "500101", &far_town, std::slice::from_ref(&far)).await;
+
+    let header = [
+        "序号",
+        "人员姓名",
+        "公民身份号码",
+        "性别",
+        "出生日期",
+        "户籍详址",
+        "监护人",
+        "人员状态",
+    ];
+    let mut rows = Vec::new();
+    let mut missing_id = Vec::new();
+    for (i, p) in people.iter().enumerate() {
+        if i % 10 == 0 {
+            continue; // not on their list
+        }
+        let id = if i % 7 == 0 {
+            missing_id.push(p.id.clone());
+            String::new()
+        } else {
+            p.id.clone()
+        };
+        let address = if i == 9 || i == 27 {
+            "南桐镇红岩社区八栋二单元".to_string()
+        } else {
+            p.address.clone()
+        };
+        let guardian = if i == 13 {
+            "孙悟空".to_string()
+        } else {
+            p.guardian.clone()
+        };
+        let birth = format!("{}-{}-{}", &p.id[6..10], &p.id[10..12], &p.id[12..14]);
+        let sex = if (p.id.as_bytes()[16] - b'0') % 2 == 1 {
+            "男"
+        } else {
+            "女"
+        };
+        let state = if i == 11 { "死亡" } else { "正常" };
+        rows.push(vec![
+            (rows.len() + 1).to_string(),
+            p.name.clone(),
+            id,
+            sex.into(),
+            birth,
+            address,
+            guardian,
+            state.into(),
+        ]);
+    }
+    let strangers = [
+        ("欧阳明月", id("500110", "19660606", "771")),
+        ("司马青", id("500110", "19770707", "882")),
+    ];
+    for (name, sid) in &strangers {
+        rows.push(vec![
+            (rows.len() + 1).to_string(),
+            (*name).into(),
+            sid.clone(),
+            String::new(),
+            String::new(),
+            "东林街道".into(),
+            String::new(),
+            "正常".into(),
+        ]);
+    }
+    rows.push(vec![
+        (rows.len() + 1).to_string(),
+        far.name.clone(),
+        far.id.clone(),
+        String::new(),
+        String::new(),
+        far.address.clone(),
+        String::new(),
+        "正常".into(),
+    ]);
+    // A row with a name no one could have, and the same ID number as an earlier row.
+    rows.push(vec![
+        "99".into(),
+        "12345".into(),
+        String::new(),
+        String::new(),
+        String::new(),
+        String::new(),
+        String::new(),
+        String::new(),
+    ]);
+    rows.push(vec![
+        "100".into(),
+        people[1].name.clone(),
+        people[1].id.clone(),
+        String::new(),
+        String::new(),
+        String::new(),
+        String::new(),
+        String::new(),
+    ]);
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("公安名单.xlsx");
+    write_list(&path, &header, &rows);
+
+    let police = exchange::source("gongan").unwrap();
+    let actor = Actor::user("clerk");
+    let before_persons = count(&t, "persons").await;
+    let report = exchange::run::run_list(
+        &t.db,
+        &t.tree,
+        RunRequest {
+            source: police,
+            county: "500110",
+            path: &path,
+            file_name: "公安名单.xlsx",
+            taken_on: "2026-10-31".parse().unwrap(),
+            mapping: exchange::list::parse_mapping(&["户籍详址=address".into()]).unwrap(),
+            actor: &actor,
+            today: today(),
+        },
+    )
+    .await
+    .unwrap();
+
+    // Rows: the bad name is an error naming its row and column; the repeated ID is kept once.
+    assert_eq!(report.read.errors.len(), 1, "{:?}", report.read.errors);
+    let e = &report.read.errors[0];
+    assert_eq!(
+        (e.row, e.column.as_str(), e.field),
+        (2 + rows.len() as u32 - 1, "人员姓名", "name")
+    );
+    assert_eq!(report.read.duplicates.len(), 1);
+    assert_eq!(report.read.header_row, 2);
+
+    let cmp = &report.comparison;
+    let of = |class: Class| cmp.items.iter().filter(move |i| i.class == class);
+    // Ours only: every tenth person, and the twin (active, not on their list).
+    let mut ours_only: Vec<i64> = of(Class::OursOnly).map(|i| i.person.unwrap()).collect();
+    ours_only.sort();
+    let mut expected = Vec::new();
+    for (i, p) in people.iter().enumerate() {
+        if i % 10 == 0 {
+            expected.push(person_id(&t, &p.id).await);
+        }
+    }
+    expected.push(person_id(&t, &twin.id).await);
+    expected.sort();
+    assert_eq!(ours_only, expected);
+
+    // Persons without an ID number on their list were found by the linkage.
+    assert_eq!(cmp.matched_by_linkage as usize, missing_id.len());
+    assert_eq!(
+        cmp.matched_by_id as usize,
+        people.len() - people.len() / 10 - missing_id.len()
+    );
+
+    // Theirs only: the two strangers, and the person of another county, flagged as such.
+    let theirs: Vec<&exchange::Item> = of(Class::TheirsOnly).collect();
+    assert_eq!(theirs.len(), 3, "{theirs:?}");
+    let names: HashSet<&str> = theirs
+        .iter()
+        .map(|i| report.read.rows[i.row.unwrap()].name.as_str())
+        .collect();
+    assert_eq!(names, HashSet::from(["欧阳明月", "司马青", "钱多多"]));
+    let far_item = theirs
+        .iter()
+        .find(|i| report.read.rows[i.row.unwrap()].name == "钱多多")
+        .unwrap();
+    assert!(far_item.elsewhere);
+
+    // Conflicts: the moved addresses, the death, the guardian — each on its field.
+    let conflict_of = |pid: i64| {
+        of(Class::Conflict)
+            .find(|i| i.person == Some(pid))
+            .map(|i| i.conflicts.iter().map(|c| c.check).collect::<Vec<_>>())
+    };
+    assert_eq!(
+        conflict_of(person_id(&t, &people[9].id).await),
+        Some(vec![Check::Address])
+    );
+    assert_eq!(
+        conflict_of(person_id(&t, &people[27].id).await),
+        Some(vec![Check::Address])
+    );
+    assert_eq!(
+        conflict_of(person_id(&t, &people[11].id).await),
+        Some(vec![Check::Death])
+    );
+    assert_eq!(
+        conflict_of(person_id(&t, &people[13].id).await),
+        Some(vec![Check::Guardian])
+    );
+    assert_eq!(of(Class::Conflict).count(), 4);
+    // A person linked without an ID who agrees on everything is no item at all.
+    assert!(of(Class::Conflict).all(|i| i.matched_by == Some(MatchedBy::IdNumber)));
+
+    // Duplicates inside the registry: the twin, with the fields that agreed.
+    let dups: Vec<&exchange::Item> = of(Class::Duplicate).collect();
+    assert_eq!(dups.len(), 1, "{dups:?}");
+    let pair = (dups[0].person.unwrap(), dups[0].other.unwrap());
+    assert_eq!(
+        pair,
+        (
+            person_id(&t, &people[5].id).await,
+            person_id(&t, &twin.id).await
+        )
+    );
+    assert!(
+        dups[0]
+            .fields
+            .iter()
+            .any(|(c, l, _)| c == "姓名" && l == "exact")
+    );
+
+    // Saved: the list as a snapshot, the run with its counts, every item; the registry untouched.
+    assert_eq!(count(&t, "exchange_lists").await, 1);
+    assert_eq!(
+        count(&t, "exchange_rows").await,
+        report.read.rows.len() as i64
+    );
+    assert_eq!(count(&t, "exchange_items").await, cmp.items.len() as i64);
+    assert_eq!(count(&t, "persons").await, before_persons);
+    assert_eq!(report.summary.counts["theirs_only"], 3);
+    let audited: i64 = jingkang_core::on_pool!(&t.db, p => sqlx::query_scalar(
+        "SELECT COUNT(*) FROM audit_log WHERE action = 'exchange.run' AND actor = 'user:clerk'").fetch_one(p).await).unwrap();
+    assert_eq!(audited, 1);
+
+    // The header text was remembered for 公安: the next list reads without being told.
+    let again = exchange::run::run_list(
+        &t.db,
+        &t.tree,
+        RunRequest {
+            source: police,
+            county: "500110",
+            path: &path,
+            file_name: "公安名单.xlsx",
+            taken_on: "2026-11-30".parse().unwrap(),
+            mapping: Default::default(),
+            actor: &actor,
+            today: today(),
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(again.summary.counts, report.summary.counts);
+    assert_eq!(count(&t, "exchange_lists").await, 2);
+}
+
+async fn bad_lists_change_nothing(t: TestDb) {
+    common::some_persons(&t, 3).await;
+    let dir = tempfile::tempdir().unwrap();
+    let police = exchange::source("police").unwrap();
+    let actor = Actor::user("clerk");
+    let run = |path: std::path::PathBuf, county: &'static str| {
+        let (db, tree, actor) = (&t.db, &t.tree, &actor);
+        async move {
+            exchange::run::run_list(
+                db,
+                tree,
+                RunRequest {
+                    source: police,
+                    county,
+                    path: &path,
+                    file_name: "x",
+                    taken_on: today(),
+                    mapping: Default::default(),
+                    actor,
+                    today: today(),
+                },
+            )
+            .await
+        }
+    };
+    // No header: says which column is missing.
+    let no_header = dir.path().join("a.xlsx");
+    write_list(
+        &no_header,
+        &["序号", "人名", "号码"],
+        &[vec!["1".into(), "张三".into(), "1".into()]],
+    );
+    let e = run(no_header.clone(), "500110").await.unwrap_err();
+    assert_eq!(e.code(), "header-not-found");
+    assert!(e.message_zh().contains("姓名"), "{}", e.message_zh());
+    // Not a spreadsheet; an unknown county; a township instead of a county.
+    let txt = dir.path().join("a.pdf");
+    std::fs::write(&txt, "x").unwrap();
+    assert_eq!(
+        run(txt, "500110").await.unwrap_err().code(),
+        "file-type-unsupported"
+    );
+    let ok = dir.path().join("b.xlsx");
+    write_list(
+        &ok,
+        &["姓名", "身份证号", "性别"],
+        &[vec!["张三".into(), String::new(), "男".into()]],
+    );
+    assert_eq!(
+        run(ok.clone(), "509999").await.unwrap_err().code(),
+        "county-unknown"
+    );
+    let town = t.tree.townships_under("500110")[0].code.clone();
+    let town: &'static str = Box::leak(town.into_boxed_str());
+    assert_eq!(run(ok, town).await.unwrap_err().code(), "county-not-county");
+    for table in [
+        "exchange_lists",
+        "exchange_rows",
+        "exchange_runs",
+        "exchange_items",
+        "exchange_mappings",
+    ] {
+        assert_eq!(count(&t, table).await, 0, "{table}");
+    }
+}
+
+backend_tests!(police_list_lands_in_its_classes, bad_lists_change_nothing);
