@@ -70,6 +70,23 @@ pub static MESSAGES: &[(&str, &str)] = &[
     ),
     ("cli-gen-done", "已生成花名册 {rows} 行 → {file}"),
     // -- record linkage (link) --
+    ("exchange-item-open", "该条目尚未处理，无需撤销"),
+    (
+        "exchange-item-final",
+        "该条目已{state}，已写入登记库，不能撤销；如有错误请在人员档案中更正",
+    ),
+    (
+        "exchange-item-decided",
+        "该条目已处理（{state}），如需改变请先撤销",
+    ),
+    (
+        "exchange-link-person-missing",
+        "请选择对应的本库人员后再确认关联",
+    ),
+    (
+        "exchange-link-person-unknown",
+        "编号为 {id} 的人员不在本次比对的区县登记库中",
+    ),
     (
         "exchange-mapping-form",
         "列名对应“{text}”应写作 表头=字段，如 人员姓名=name",

@@ -384,6 +384,125 @@ async fn police_list_lands_in_its_classes(t: TestDb) {
     .unwrap();
     assert_eq!(again.summary.counts, report.summary.counts);
     assert_eq!(count(&t, "exchange_lists").await, 2);
+
+    // Review: the county sees both runs, another county none; items by class, with their rows.
+    use jingkang_core::regions::Scope;
+    use jingkang_core::store::Refusal;
+    use jingkang_core::store::exchange::{self as saved, Decision, ItemState};
+    let county = Scope::of(t.tree.get("500110").unwrap());
+    let elsewhere = Scope::of(t.tree.get("500101").unwrap());
+    let far_pid = person_id(&t, &far.id).await;
+    let here = person_id(&t, &people[0].id).await;
+    let mut tx = t.db.begin().await.unwrap();
+    let runs = saved::runs(&mut tx, &county, 10).await.unwrap();
+    assert_eq!(
+        runs.iter().map(|r| r.id).collect::<Vec<_>>(),
+        vec![again.run, report.run]
+    );
+    assert_eq!(runs[1].taken_on.to_string(), "2026-10-31");
+    assert!(
+        saved::runs(&mut tx, &elsewhere, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        saved::items(&mut tx, &elsewhere, report.run, None)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let theirs = saved::items(&mut tx, &county, report.run, Some(Class::TheirsOnly))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(theirs.len(), 3);
+    assert!(
+        theirs
+            .iter()
+            .all(|i| i.row.is_some() && i.state == ItemState::Open)
+    );
+    let conflict = saved::items(&mut tx, &county, report.run, Some(Class::Conflict))
+        .await
+        .unwrap()
+        .unwrap()
+        .remove(0);
+
+    // Decisions: each audited, reversible, refused with a reason when they do not fit.
+    async fn decide(
+        tx: &mut jingkang_core::store::Tx,
+        id: i64,
+        d: Decision,
+    ) -> Result<ItemState, Refusal> {
+        let county = Scope::under(&"500110".parse().unwrap());
+        saved::decide(tx, &county, &Actor::user("clerk"), id, &d, "核实")
+            .await
+            .unwrap()
+    }
+    let code = |r: Result<ItemState, Refusal>| match r {
+        Err(Refusal::Problems(p)) => p[0].code.clone(),
+        other => format!("{other:?}"),
+    };
+    assert_eq!(
+        decide(&mut tx, conflict.id, Decision::Reject).await,
+        Ok(ItemState::Rejected)
+    );
+    assert_eq!(
+        code(decide(&mut tx, conflict.id, Decision::Reject).await),
+        "exchange-item-decided"
+    );
+    assert_eq!(
+        decide(&mut tx, conflict.id, Decision::Reopen).await,
+        Ok(ItemState::Open)
+    );
+    assert_eq!(
+        code(decide(&mut tx, conflict.id, Decision::Reopen).await),
+        "exchange-item-open"
+    );
+    let stranger = theirs[0].id;
+    assert_eq!(
+        code(decide(&mut tx, stranger, Decision::Link { person: None }).await),
+        "exchange-link-person-missing"
+    );
+    assert_eq!(
+        code(
+            decide(
+                &mut tx,
+                stranger,
+                Decision::Link {
+                    person: Some(far_pid)
+                }
+            )
+            .await
+        ),
+        "exchange-link-person-unknown"
+    );
+    assert_eq!(
+        decide(&mut tx, stranger, Decision::Link { person: Some(here) }).await,
+        Ok(ItemState::Linked)
+    );
+    // Another county's user cannot touch it.
+    assert_eq!(
+        saved::decide(&mut tx, &elsewhere, &actor, stranger, &Decision::Reject, "")
+            .await
+            .unwrap(),
+        Err(Refusal::NotFound)
+    );
+    tx.commit().await.unwrap();
+    let mut tx = t.db.begin_read().await.unwrap();
+    let (_, linked) = saved::item(&mut tx, &county, stranger)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (linked.state, linked.person),
+        (ItemState::Linked, Some(here))
+    );
+    drop(tx);
+    let decided: i64 = jingkang_core::on_pool!(&t.db, p => sqlx::query_scalar(
+        "SELECT COUNT(*) FROM audit_log WHERE action = 'exchange.decide'").fetch_one(p).await)
+    .unwrap();
+    assert_eq!(decided, 3);
 }
 
 async fn bad_lists_change_nothing(t: TestDb) {

@@ -498,19 +498,7 @@ async fn import(
             }
             Ok(ExitCode::SUCCESS)
         }
-        Err(e) if e.code() != "internal-error" => {
-            if json {
-                out!(
-                    "{}",
-                    serde_json::json!({"error": {"code": e.code(), "message": e.message_zh()}})
-                );
-            }
-            Ok(user_error(render(
-                "cli-import-failed",
-                &[("message", &e.message_zh())],
-            )))
-        }
-        Err(e) => Err(anyhow::Error::from(e)),
+        Err(e) => refused(e, json, "cli-import-failed"),
     }
 }
 
@@ -1062,6 +1050,25 @@ async fn outbox(db: &Db, cmd: OutboxCmd) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// A file that could not be taken in: the user's mistake (exit code 2, with `--json` an error
+/// object), or an internal error.
+fn refused(
+    e: jingkang_core::import::ImportError,
+    json: bool,
+    message: &str,
+) -> anyhow::Result<ExitCode> {
+    if e.code() == "internal-error" {
+        return Err(anyhow::Error::from(e));
+    }
+    if json {
+        out!(
+            "{}",
+            serde_json::json!({"error": {"code": e.code(), "message": e.message_zh()}})
+        );
+    }
+    Ok(user_error(render(message, &[("message", &e.message_zh())])))
+}
+
 /// `jingkang link run`: a department's list compared with a county's registry, saved for review.
 async fn link_run(
     db: &Db,
@@ -1125,19 +1132,7 @@ async fn link_run(
             }
             Ok(ExitCode::SUCCESS)
         }
-        Err(e) if e.code() != "internal-error" => {
-            if json {
-                out!(
-                    "{}",
-                    serde_json::json!({"error": {"code": e.code(), "message": e.message_zh()}})
-                );
-            }
-            Ok(user_error(render(
-                "cli-exchange-failed",
-                &[("message", &e.message_zh())],
-            )))
-        }
-        Err(e) => Err(anyhow::Error::from(e)),
+        Err(e) => refused(e, json, "cli-exchange-failed"),
     }
 }
 

@@ -15,6 +15,28 @@ pub struct ColumnSpec {
     pub required: bool,
 }
 
+/// Header texts of the ID number column, seen in rosters and department lists alike.
+pub const ID_NUMBER_ALIASES: &[&str] = &[
+    "身份证号",
+    "身份证号码",
+    "公民身份号码",
+    "公民身份证号码",
+    "居民身份证号",
+    "居民身份证号码",
+    "身份证",
+    "证件号码",
+];
+/// Header texts of the 残疾证号 column.
+pub const CERTIFICATE_ALIASES: &[&str] = &[
+    "残疾证号",
+    "残疾证号码",
+    "残疾人证号",
+    "残疾人证号码",
+    "残疾证",
+];
+/// Header texts of the 残疾等级 column.
+pub const GRADE_ALIASES: &[&str] = &["残疾等级", "残疾级别", "残疾类别等级", "等级"];
+
 /// At least this many known columns make a header row.
 pub const MIN_MATCHES: usize = 3;
 /// How far down the header may be.

@@ -72,34 +72,19 @@ pub static ROSTER_COLUMNS: &[ColumnSpec] = &[
     ColumnSpec {
         key: "id_number",
         label_zh: "身份证号",
-        aliases: &[
-            "身份证号",
-            "身份证号码",
-            "公民身份号码",
-            "公民身份证号码",
-            "居民身份证号",
-            "居民身份证号码",
-            "身份证",
-            "证件号码",
-        ],
+        aliases: header::ID_NUMBER_ALIASES,
         required: true,
     },
     ColumnSpec {
         key: "certificate",
         label_zh: "残疾证号",
-        aliases: &[
-            "残疾证号",
-            "残疾证号码",
-            "残疾人证号",
-            "残疾人证号码",
-            "残疾证",
-        ],
+        aliases: header::CERTIFICATE_ALIASES,
         required: false,
     },
     ColumnSpec {
         key: "grade",
         label_zh: "残疾等级",
-        aliases: &["残疾等级", "残疾级别", "残疾类别等级", "等级"],
+        aliases: header::GRADE_ALIASES,
         required: false,
     },
     ColumnSpec {

@@ -285,3 +285,324 @@ pub async fn save_run(tx: &mut Tx, actor: &Actor, new: &NewRun<'_>) -> anyhow::R
     .await?;
     Ok((list, run))
 }
+
+/// A saved run, as the review pages list it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RunRow {
+    pub id: i64,
+    pub source: String,
+    pub county: String,
+    pub taken_on: NaiveDate,
+    pub file_name: String,
+    pub summary: Summary,
+    pub at: chrono::DateTime<chrono::Utc>,
+}
+
+#[derive(sqlx::FromRow)]
+struct RunCols {
+    id: i64,
+    source: String,
+    county: String,
+    taken_on: NaiveDate,
+    file_name: String,
+    summary: String,
+    at: chrono::DateTime<chrono::Utc>,
+}
+
+impl RunCols {
+    fn into_row(self) -> RunRow {
+        RunRow {
+            id: self.id,
+            source: self.source,
+            county: self.county,
+            taken_on: self.taken_on,
+            file_name: self.file_name,
+            summary: serde_json::from_str(&self.summary).unwrap_or_default(),
+            at: self.at,
+        }
+    }
+}
+
+const RUN_SELECT: &str = "SELECT r.id, r.source, r.county, l.taken_on, l.file_name, r.summary, c.at \
+     FROM exchange_runs r JOIN exchange_lists l ON l.id = r.list_id JOIN change_sets c ON c.id = r.change_id";
+
+/// The comparison of a county is county work (the departments exchange at county level): a run is
+/// seen by users whose scope holds its whole county.
+fn county_filter(scope: &Scope) -> (String, String) {
+    scope.bounds()
+}
+
+/// The latest runs of counties in the scope, newest first.
+pub async fn runs(tx: &mut Tx, scope: &Scope, limit: i64) -> anyhow::Result<Vec<RunRow>> {
+    let (lo, hi) = county_filter(scope);
+    let sql =
+        format!("{RUN_SELECT} WHERE r.county >= $1 AND r.county < $2 ORDER BY r.id DESC LIMIT $3");
+    let rows: Vec<RunCols> = on_tx!(tx, c => sqlx::query_as(&sql)
+        .bind(&lo).bind(&hi).bind(limit).fetch_all(&mut **c).await)?;
+    Ok(rows.into_iter().map(RunCols::into_row).collect())
+}
+
+/// One run, if its county is in the scope.
+pub async fn run(tx: &mut Tx, scope: &Scope, id: i64) -> anyhow::Result<Option<RunRow>> {
+    let (lo, hi) = county_filter(scope);
+    let sql = format!("{RUN_SELECT} WHERE r.id = $1 AND r.county >= $2 AND r.county < $3");
+    let row: Option<RunCols> = on_tx!(tx, c => sqlx::query_as(&sql)
+        .bind(id).bind(&lo).bind(&hi).fetch_optional(&mut **c).await)?;
+    Ok(row.map(RunCols::into_row))
+}
+
+/// Where an item stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ItemState {
+    Open,
+    Linked,
+    Merged,
+    Created,
+    Rejected,
+}
+
+impl ItemState {
+    pub const ALL: [ItemState; 5] = [
+        ItemState::Open,
+        ItemState::Linked,
+        ItemState::Merged,
+        ItemState::Created,
+        ItemState::Rejected,
+    ];
+    pub fn code(self) -> &'static str {
+        match self {
+            ItemState::Open => "open",
+            ItemState::Linked => "linked",
+            ItemState::Merged => "merged",
+            ItemState::Created => "created",
+            ItemState::Rejected => "rejected",
+        }
+    }
+    pub fn from_code(code: &str) -> Option<ItemState> {
+        ItemState::ALL.into_iter().find(|s| s.code() == code)
+    }
+    pub fn label_zh(self) -> &'static str {
+        match self {
+            ItemState::Open => "待处理",
+            ItemState::Linked => "已确认关联",
+            ItemState::Merged => "已合并",
+            ItemState::Created => "已新建",
+            ItemState::Rejected => "不予采纳",
+        }
+    }
+}
+
+/// An item of a run, with their row as kept in the snapshot (ID numbers and phones in clear: show
+/// them masked).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ItemRow {
+    pub id: i64,
+    pub class: Class,
+    pub person: Option<i64>,
+    pub other: Option<i64>,
+    pub row: Option<crate::exchange::ListRow>,
+    pub score: Option<f64>,
+    pub detail: serde_json::Value,
+    pub state: ItemState,
+}
+
+#[derive(sqlx::FromRow)]
+struct ItemCols {
+    id: i64,
+    class: String,
+    person_id: Option<i64>,
+    other_person_id: Option<i64>,
+    score: Option<f64>,
+    detail: String,
+    state: String,
+    row_number: Option<i64>,
+    name: Option<String>,
+    id_number: Option<String>,
+    id_valid: Option<bool>,
+    sex: Option<String>,
+    birth_date: Option<NaiveDate>,
+    address: Option<String>,
+    phone: Option<String>,
+    guardian: Option<String>,
+    died: Option<bool>,
+    died_on: Option<NaiveDate>,
+    certificate: Option<String>,
+    grade: Option<i64>,
+    township: Option<String>,
+    category: Option<String>,
+}
+
+impl ItemCols {
+    fn into_row(self) -> Option<ItemRow> {
+        let row = self.name.map(|name| crate::exchange::ListRow {
+            row: self.row_number.unwrap_or(0) as u32,
+            name,
+            id_number: self.id_number,
+            id_valid: self.id_valid.unwrap_or(false),
+            sex: self
+                .sex
+                .as_deref()
+                .and_then(|s| crate::domain::Sex::parse(s).ok()),
+            birth_date: self.birth_date,
+            address: self.address,
+            phone: self.phone,
+            guardian: self.guardian,
+            died: self.died.unwrap_or(false),
+            died_on: self.died_on,
+            certificate: self.certificate,
+            grade: self.grade.and_then(|g| u8::try_from(g).ok()),
+            township: self.township,
+            category: self.category,
+        });
+        Some(ItemRow {
+            id: self.id,
+            class: Class::from_code(&self.class)?,
+            person: self.person_id,
+            other: self.other_person_id,
+            row,
+            score: self.score,
+            detail: serde_json::from_str(&self.detail).unwrap_or_default(),
+            state: ItemState::from_code(&self.state)?,
+        })
+    }
+}
+
+const ITEM_SELECT: &str = "SELECT r.id AS run_id, i.id, i.class, i.person_id, i.other_person_id, i.score, i.detail, i.state, \
+     x.row_number, x.name, x.id_number, x.id_valid, x.sex, x.birth_date, x.address, x.phone, x.guardian, x.died, \
+     x.died_on, x.certificate, x.grade, x.township, x.category \
+     FROM exchange_items i JOIN exchange_runs r ON r.id = i.run_id LEFT JOIN exchange_rows x ON x.id = i.row_id";
+
+/// The items of a run in the scope (of one class, or all), in the order saved. `None` when the run
+/// is absent or out of scope.
+pub async fn items(
+    tx: &mut Tx,
+    scope: &Scope,
+    run: i64,
+    class: Option<Class>,
+) -> anyhow::Result<Option<Vec<ItemRow>>> {
+    if self::run(tx, scope, run).await?.is_none() {
+        return Ok(None);
+    }
+    let sql =
+        format!("{ITEM_SELECT} WHERE i.run_id = $1 AND ($2 = '' OR i.class = $2) ORDER BY i.id");
+    let class = class.map_or("", Class::code);
+    let rows: Vec<ItemCols> = on_tx!(tx, c => sqlx::query_as(&sql)
+        .bind(run).bind(class).fetch_all(&mut **c).await)?;
+    Ok(Some(
+        rows.into_iter().filter_map(ItemCols::into_row).collect(),
+    ))
+}
+
+/// One item, if its run's county is in the scope; with its run's id.
+pub async fn item(tx: &mut Tx, scope: &Scope, id: i64) -> anyhow::Result<Option<(i64, ItemRow)>> {
+    let (lo, hi) = county_filter(scope);
+    let sql = format!("{ITEM_SELECT} WHERE i.id = $1 AND r.county >= $2 AND r.county < $3");
+    #[derive(sqlx::FromRow)]
+    struct WithRun {
+        run_id: i64,
+        #[sqlx(flatten)]
+        cols: ItemCols,
+    }
+    let row: Option<WithRun> = on_tx!(tx, c => sqlx::query_as(&sql)
+        .bind(id).bind(&lo).bind(&hi).fetch_optional(&mut **c).await)?;
+    Ok(row.and_then(|r| Some((r.run_id, r.cols.into_row()?))))
+}
+
+/// A user's decision on an item.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// The two records are one person: for a theirs-only item, the registry person (in the run's
+    /// county) it is; for the others, the difference was seen and is handled in the record.
+    Link { person: Option<i64> },
+    /// Not taken up (their list is wrong, or the difference is not ours to act on).
+    Reject,
+    /// Undo a decision: the item is open again.
+    Reopen,
+}
+
+/// Decide an item, audited in the same transaction with the state before and after. Refused with a
+/// message when the item is absent or out of scope, the decision does not fit its state, or the
+/// person named is not in the run's county.
+pub async fn decide(
+    tx: &mut Tx,
+    scope: &Scope,
+    actor: &Actor,
+    id: i64,
+    decision: &Decision,
+    note: &str,
+) -> anyhow::Result<Result<ItemState, super::Refusal>> {
+    let Some((run_id, item)) = item(tx, scope, id).await? else {
+        return Ok(Err(super::Refusal::NotFound));
+    };
+    let (to, person) = match (decision, item.state) {
+        (Decision::Reopen, ItemState::Open) => {
+            return super::refuse("decision", "exchange-item-open", &[]);
+        }
+        (Decision::Reopen, ItemState::Merged | ItemState::Created) => {
+            return super::refuse(
+                "decision",
+                "exchange-item-final",
+                &[("state", item.state.label_zh())],
+            );
+        }
+        (Decision::Reopen, _) => (ItemState::Open, item.person),
+        (_, s) if s != ItemState::Open => {
+            return super::refuse(
+                "decision",
+                "exchange-item-decided",
+                &[("state", s.label_zh())],
+            );
+        }
+        (Decision::Reject, _) => (ItemState::Rejected, item.person),
+        (Decision::Link { person }, _) => match (item.class, person) {
+            (Class::TheirsOnly, None) => {
+                return super::refuse("person", "exchange-link-person-missing", &[]);
+            }
+            (Class::TheirsOnly, Some(pid)) => {
+                let county: String = on_tx!(tx, c => sqlx::query_scalar("SELECT county FROM exchange_runs WHERE id = $1")
+                    .bind(run_id).fetch_one(&mut **c).await)?;
+                let in_county = super::persons::get_unaudited(
+                    tx,
+                    &Scope::under(&crate::domain::RegionCode::parse(&county)?),
+                    *pid,
+                )
+                .await?
+                .is_some();
+                if !in_county || !scope.contains(&county) {
+                    return super::refuse(
+                        "person",
+                        "exchange-link-person-unknown",
+                        &[("id", &pid.to_string())],
+                    );
+                }
+                (ItemState::Linked, Some(*pid))
+            }
+            _ => (ItemState::Linked, item.person),
+        },
+    };
+    let change = open_change_set(tx, actor, "exchange", "decide").await?;
+    let decided = (to != ItemState::Open).then_some(change);
+    on_tx!(tx, c => sqlx::query(
+        "UPDATE exchange_items SET state = $1, person_id = $2, decided_change = $3 WHERE id = $4")
+        .bind(to.code()).bind(person).bind(decided).bind(id).execute(&mut **c).await.map(drop))?;
+    audit::record(
+        tx,
+        actor,
+        "exchange.decide",
+        Some(Target {
+            kind: "exchange_item",
+            id: id.to_string(),
+        }),
+        serde_json::json!({
+            "run": run_id,
+            "class": item.class.code(),
+            "from": item.state.code(),
+            "to": to.code(),
+            "person": person,
+            "note": note,
+        }),
+    )
+    .await?;
+    Ok(Ok(to))
+}
