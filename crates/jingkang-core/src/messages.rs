@@ -70,6 +70,21 @@ pub static MESSAGES: &[(&str, &str)] = &[
     ),
     ("cli-gen-done", "已生成花名册 {rows} 行 → {file}"),
     // -- record linkage (link) --
+    (
+        "exchange-region-too-low",
+        "您的账号所在地区低于乡镇（街道），不能进行信息比对",
+    ),
+    ("exchange-source-missing", "请选择名单来自哪个部门"),
+    (
+        "exchange-taken-on-invalid",
+        "名单日期“{text}”应为不晚于今天的 年-月-日，如 2026-10-31",
+    ),
+    ("exchange-decision-missing", "请选择处理方式"),
+    ("exchange-elsewhere", "已在其他地区登记，应办理转入"),
+    ("exchange-side-ours", "本库档案"),
+    ("exchange-side-other", "本库另一份档案"),
+    ("exchange-side-theirs", "对方名单第 {row} 行"),
+    ("exchange-side-theirs-none", "对方名单（无）"),
     ("exchange-item-open", "该条目尚未处理，无需撤销"),
     (
         "exchange-item-final",

@@ -250,7 +250,7 @@ async fn police_list_lands_in_its_classes(t: TestDb) {
         &t.tree,
         RunRequest {
             source: police,
-            county: "500110",
+            region: "500110",
             path: &path,
             file_name: "公安名单.xlsx",
             taken_on: "2026-10-31".parse().unwrap(),
@@ -371,7 +371,7 @@ async fn police_list_lands_in_its_classes(t: TestDb) {
         &t.tree,
         RunRequest {
             source: police,
-            county: "500110",
+            region: "500110",
             path: &path,
             file_name: "公安名单.xlsx",
             taken_on: "2026-11-30".parse().unwrap(),
@@ -518,7 +518,7 @@ async fn bad_lists_change_nothing(t: TestDb) {
                 tree,
                 RunRequest {
                     source: police,
-                    county,
+                    region: county,
                     path: &path,
                     file_name: "x",
                     taken_on: today(),
@@ -540,7 +540,7 @@ async fn bad_lists_change_nothing(t: TestDb) {
     let e = run(no_header.clone(), "500110").await.unwrap_err();
     assert_eq!(e.code(), "header-not-found");
     assert!(e.message_zh().contains("姓名"), "{}", e.message_zh());
-    // Not a spreadsheet; an unknown county; a township instead of a county.
+    // Not a spreadsheet; an unknown county; a province instead of a county.
     let txt = dir.path().join("a.pdf");
     std::fs::write(&txt, "x").unwrap();
     assert_eq!(
@@ -557,9 +557,8 @@ async fn bad_lists_change_nothing(t: TestDb) {
         run(ok.clone(), "509999").await.unwrap_err().code(),
         "county-unknown"
     );
-    let town = t.tree.townships_under("500110")[0].code.clone();
-    let town: &'static str = Box::leak(town.into_boxed_str());
-    assert_eq!(run(ok, town).await.unwrap_err().code(), "county-not-county");
+    // A province is too wide a list (a township is fine: a 派出所 lists its township).
+    assert_eq!(run(ok, "500000").await.unwrap_err().code(), "county-not-county");
     for table in [
         "exchange_lists",
         "exchange_rows",

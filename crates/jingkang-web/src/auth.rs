@@ -221,6 +221,19 @@ impl Policy for ReadRegistry {
     ];
 }
 
+/// Roles that compare a department's list with the registry of their region (信息比对): the
+/// departments that exchange lists, and the township that checks the differences on the ground.
+pub struct CompareLists;
+impl Policy for CompareLists {
+    const ROLES: &'static [Role] = &[
+        Role::Civil,
+        Role::Township,
+        Role::Health,
+        Role::Police,
+        Role::Disability,
+    ];
+}
+
 /// Any signed-in user.
 pub struct AnyUser;
 impl Policy for AnyUser {

@@ -166,6 +166,50 @@ fn preview_page(
     }
 }
 
+/// An uploaded form: its text fields, and its file (name as uploaded, saved to a temporary file
+/// whose extension picks the reader) when one was sent and is not empty.
+pub(crate) type Upload = (
+    std::collections::HashMap<String, String>,
+    Option<(String, tempfile::TempPath)>,
+);
+
+/// Read a multipart form, streaming the file to disk.
+pub(crate) async fn read_upload(
+    multipart: Result<Multipart, MultipartRejection>,
+) -> AppResult<Upload> {
+    let invalid = || AppError::BadRequest("upload-invalid".into());
+    let mut multipart = multipart.map_err(|_| invalid())?;
+    let mut fields = std::collections::HashMap::new();
+    let mut file: Option<(String, tempfile::TempPath)> = None;
+    while let Some(mut field) = multipart.next_field().await.map_err(|_| invalid())? {
+        let Some(key) = field.name().map(str::to_string) else {
+            continue;
+        };
+        if key != "file" {
+            fields.insert(key, field.text().await.map_err(|_| invalid())?);
+            continue;
+        }
+        let name = field.file_name().unwrap_or("").to_string();
+        let ext = extension(&name);
+        let mut tmp = tempfile::Builder::new()
+            .prefix("jingkang-upload-")
+            .suffix(&format!(".{ext}"))
+            .tempfile()
+            .map_err(|e| AppError::Internal(e.into()))?;
+        let mut size = 0usize;
+        while let Some(chunk) = field.chunk().await.map_err(|_| invalid())? {
+            size += chunk.len();
+            tmp.write_all(&chunk)
+                .map_err(|e| AppError::Internal(e.into()))?;
+        }
+        tmp.flush().map_err(|e| AppError::Internal(e.into()))?;
+        if size > 0 {
+            file = Some((name, tmp.into_temp_path()));
+        }
+    }
+    Ok((fields, file))
+}
+
 /// Receive the file, check it without writing anything, and show what an import would do.
 pub async fn upload(
     State(state): State<AppState>,
@@ -175,47 +219,8 @@ pub async fn upload(
     let region = entry_region(&state.tree, &who.scope)
         .ok_or(AppError::BadRequest("entry-region-too-low".into()))?
         .clone();
-    let mut multipart = multipart.map_err(|_| AppError::BadRequest("upload-invalid".into()))?;
-    let mut csrf = String::new();
-    let mut file: Option<(String, tempfile::TempPath)> = None;
-    while let Some(mut field) = multipart
-        .next_field()
-        .await
-        .map_err(|_| AppError::BadRequest("upload-invalid".into()))?
-    {
-        match field.name() {
-            Some("csrf") => {
-                csrf = field
-                    .text()
-                    .await
-                    .map_err(|_| AppError::BadRequest("upload-invalid".into()))?
-            }
-            Some("file") => {
-                let name = field.file_name().unwrap_or("").to_string();
-                let ext = extension(&name);
-                let mut tmp = tempfile::Builder::new()
-                    .prefix("jingkang-upload-")
-                    .suffix(&format!(".{ext}"))
-                    .tempfile()
-                    .map_err(|e| AppError::Internal(e.into()))?;
-                let mut size = 0usize;
-                while let Some(chunk) = field
-                    .chunk()
-                    .await
-                    .map_err(|_| AppError::BadRequest("upload-invalid".into()))?
-                {
-                    size += chunk.len();
-                    tmp.write_all(&chunk)
-                        .map_err(|e| AppError::Internal(e.into()))?;
-                }
-                tmp.flush().map_err(|e| AppError::Internal(e.into()))?;
-                if size > 0 {
-                    file = Some((name, tmp.into_temp_path()));
-                }
-            }
-            _ => {}
-        }
-    }
+    let (fields, file) = read_upload(multipart).await?;
+    let csrf = fields.get("csrf").cloned().unwrap_or_default();
     who.check_csrf(&csrf)?;
     let Some((name, path)) = file else {
         return refused(&state, &who, messages::render("upload-missing", &[]));

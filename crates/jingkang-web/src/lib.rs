@@ -6,6 +6,7 @@
 pub mod admin;
 pub mod agreements;
 pub mod alerts;
+pub mod exchange;
 pub mod api;
 pub mod api_care;
 pub mod assessments;
@@ -332,6 +333,36 @@ fn table() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
             "/persons/{id}/emergencies",
             roles::<auth::RecordEmergencies>(),
             post(alerts::create),
+        ),
+        r(
+            Method::GET,
+            "/exchange",
+            roles::<auth::CompareLists>(),
+            get(exchange::page),
+        ),
+        r(
+            Method::POST,
+            "/exchange",
+            roles::<auth::CompareLists>(),
+            post(exchange::upload),
+        ),
+        r(
+            Method::GET,
+            "/exchange/runs/{id}",
+            roles::<auth::CompareLists>(),
+            get(exchange::run),
+        ),
+        r(
+            Method::GET,
+            "/exchange/items/{id}",
+            roles::<auth::CompareLists>(),
+            get(exchange::item),
+        ),
+        r(
+            Method::POST,
+            "/exchange/items/{id}/decide",
+            roles::<auth::CompareLists>(),
+            post(exchange::decide),
         ),
         r(
             Method::GET,

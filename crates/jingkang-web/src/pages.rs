@@ -48,6 +48,7 @@ pub struct Chrome {
     pub can_read_institutions: bool,
     pub can_read_reports: bool,
     pub can_read_indicators: bool,
+    pub can_compare_lists: bool,
 }
 
 impl Chrome {
@@ -69,6 +70,7 @@ impl Chrome {
             can_read_reports: crate::auth::allows::<crate::auth::ReadReports>(role),
             can_read_indicators: crate::auth::allows::<crate::auth::ReadIndicators>(role),
             can_read_notifications: crate::auth::allows::<ReadRegistry>(role),
+            can_compare_lists: crate::auth::allows::<crate::auth::CompareLists>(role),
         }
     }
 }

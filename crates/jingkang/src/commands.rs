@@ -1100,7 +1100,7 @@ async fn link_run(
         .unwrap_or_default();
     let req = RunRequest {
         source,
-        county,
+        region: county,
         path: file,
         file_name: &file_name,
         taken_on: taken_on.unwrap_or_else(today),

@@ -12,13 +12,13 @@ CREATE TABLE exchange_mappings (
 CREATE TABLE exchange_lists (
     id          INTEGER PRIMARY KEY,
     source      TEXT NOT NULL,
-    county      TEXT NOT NULL REFERENCES regions(code),
+    region      TEXT NOT NULL REFERENCES regions(code),
     taken_on    TEXT NOT NULL,
     file_name   TEXT NOT NULL,
     row_count   INTEGER NOT NULL,
     change_id   INTEGER NOT NULL REFERENCES change_sets(id)
 );
-CREATE INDEX exchange_lists_county ON exchange_lists(county, source, taken_on);
+CREATE INDEX exchange_lists_region ON exchange_lists(region, source, taken_on);
 
 CREATE TABLE exchange_rows (
     id           INTEGER PRIMARY KEY,
@@ -45,11 +45,11 @@ CREATE TABLE exchange_runs (
     id          INTEGER PRIMARY KEY,
     list_id     INTEGER REFERENCES exchange_lists(id),
     source      TEXT NOT NULL,
-    county      TEXT NOT NULL REFERENCES regions(code),
+    region      TEXT NOT NULL REFERENCES regions(code),
     summary     TEXT NOT NULL,
     change_id   INTEGER NOT NULL REFERENCES change_sets(id)
 );
-CREATE INDEX exchange_runs_county ON exchange_runs(county, id);
+CREATE INDEX exchange_runs_region ON exchange_runs(region, id);
 
 CREATE TABLE exchange_items (
     id              INTEGER PRIMARY KEY,

@@ -1,6 +1,6 @@
 //! One exchange run end to end: read a department's file with the source's saved column names,
-//! compare it with the county's registry, and save the list, the run and its items in one
-//! transaction. A file that cannot be read, an unknown county or a bad mapping change nothing.
+//! compare it with the region's registry, and save the list, the run and its items in one
+//! transaction. A file that cannot be read, an unknown region or a bad mapping change nothing.
 
 use std::path::Path;
 
@@ -15,8 +15,8 @@ use crate::store::{Actor, Db};
 /// What to run.
 pub struct RunRequest<'a> {
     pub source: &'static Source,
-    /// County (or city) code.
-    pub county: &'a str,
+    /// County (or city, or township for a 派出所's list) code.
+    pub region: &'a str,
     pub path: &'a Path,
     /// The name the file is kept under (its name as uploaded).
     pub file_name: &'a str,
@@ -38,17 +38,17 @@ pub struct RunReport {
     pub summary: Summary,
 }
 
-/// Read, compare and save. The registry is read in the county's scope.
+/// Read, compare and save. The registry is read in the region's scope.
 pub async fn run_list(
     db: &Db,
     tree: &RegionTree,
     req: RunRequest<'_>,
 ) -> Result<RunReport, ImportError> {
     let county = tree
-        .get(req.county)
-        .ok_or_else(|| ImportError::UnknownCounty(req.county.to_string()))?;
-    if !matches!(county.level, Level::County | Level::City) {
-        return Err(ImportError::NotACounty(req.county.to_string()));
+        .get(req.region)
+        .ok_or_else(|| ImportError::UnknownCounty(req.region.to_string()))?;
+    if !matches!(county.level, Level::County | Level::City | Level::Township) {
+        return Err(ImportError::NotACounty(req.region.to_string()));
     }
     let scope = Scope::of(county);
     let mut tx = db.begin_read().await?;
@@ -88,7 +88,7 @@ pub async fn run_list(
         req.actor,
         &NewRun {
             source,
-            county: &county.code,
+            region: &county.code,
             taken_on: req.taken_on,
             file_name: req.file_name,
             read: &read,

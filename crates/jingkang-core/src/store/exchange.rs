@@ -169,7 +169,7 @@ impl Summary {
 /// A list and its run to save.
 pub struct NewRun<'a> {
     pub source: &'a Source,
-    pub county: &'a str,
+    pub region: &'a str,
     pub taken_on: NaiveDate,
     pub file_name: &'a str,
     pub read: &'a ListRead,
@@ -181,9 +181,9 @@ pub struct NewRun<'a> {
 pub async fn save_run(tx: &mut Tx, actor: &Actor, new: &NewRun<'_>) -> anyhow::Result<(i64, i64)> {
     let change = open_change_set(tx, actor, "exchange", &new.source.code).await?;
     let list: i64 = on_tx!(tx, c => sqlx::query_scalar(
-        "INSERT INTO exchange_lists (source, county, taken_on, file_name, row_count, change_id) \
+        "INSERT INTO exchange_lists (source, region, taken_on, file_name, row_count, change_id) \
          VALUES ($1, $2, $3, $4, $5, $6) RETURNING id")
-        .bind(&new.source.code).bind(new.county).bind(new.taken_on).bind(new.file_name)
+        .bind(&new.source.code).bind(new.region).bind(new.taken_on).bind(new.file_name)
         .bind(new.read.rows.len() as i64).bind(change).fetch_one(&mut **c).await)?;
     const COLS: &[(&str, Col)] = &[
         ("list_id", Col::Int),
@@ -232,8 +232,8 @@ pub async fn save_run(tx: &mut Tx, actor: &Actor, new: &NewRun<'_>) -> anyhow::R
         .bind(list).fetch_all(&mut **c).await)?;
     let row_id: HashMap<i64, i64> = ids.into_iter().collect();
     let run: i64 = on_tx!(tx, c => sqlx::query_scalar(
-        "INSERT INTO exchange_runs (list_id, source, county, summary, change_id) VALUES ($1, $2, $3, $4, $5) RETURNING id")
-        .bind(list).bind(&new.source.code).bind(new.county)
+        "INSERT INTO exchange_runs (list_id, source, region, summary, change_id) VALUES ($1, $2, $3, $4, $5) RETURNING id")
+        .bind(list).bind(&new.source.code).bind(new.region)
         .bind(serde_json::to_string(new.summary)?).bind(change).fetch_one(&mut **c).await)?;
     const ITEM_COLS: &[(&str, Col)] = &[
         ("run_id", Col::Int),
@@ -273,7 +273,7 @@ pub async fn save_run(tx: &mut Tx, actor: &Actor, new: &NewRun<'_>) -> anyhow::R
         tx,
         actor,
         "exchange.run",
-        Some(Target::region(new.county)),
+        Some(Target::region(new.region)),
         serde_json::json!({
             "source": new.source.code,
             "list": list,
@@ -291,7 +291,7 @@ pub async fn save_run(tx: &mut Tx, actor: &Actor, new: &NewRun<'_>) -> anyhow::R
 pub struct RunRow {
     pub id: i64,
     pub source: String,
-    pub county: String,
+    pub region: String,
     pub taken_on: NaiveDate,
     pub file_name: String,
     pub summary: Summary,
@@ -302,7 +302,7 @@ pub struct RunRow {
 struct RunCols {
     id: i64,
     source: String,
-    county: String,
+    region: String,
     taken_on: NaiveDate,
     file_name: String,
     summary: String,
@@ -314,7 +314,7 @@ impl RunCols {
         RunRow {
             id: self.id,
             source: self.source,
-            county: self.county,
+            region: self.region,
             taken_on: self.taken_on,
             file_name: self.file_name,
             summary: serde_json::from_str(&self.summary).unwrap_or_default(),
@@ -323,29 +323,29 @@ impl RunCols {
     }
 }
 
-const RUN_SELECT: &str = "SELECT r.id, r.source, r.county, l.taken_on, l.file_name, r.summary, c.at \
+const RUN_SELECT: &str = "SELECT r.id, r.source, r.region, l.taken_on, l.file_name, r.summary, c.at \
      FROM exchange_runs r JOIN exchange_lists l ON l.id = r.list_id JOIN change_sets c ON c.id = r.change_id";
 
-/// The comparison of a county is county work (the departments exchange at county level): a run is
-/// seen by users whose scope holds its whole county.
-fn county_filter(scope: &Scope) -> (String, String) {
+/// A run is seen by users whose scope holds its whole region (the county's departments exchange at
+/// county level; a 派出所's list is compared by its township).
+fn region_filter(scope: &Scope) -> (String, String) {
     scope.bounds()
 }
 
-/// The latest runs of counties in the scope, newest first.
+/// The latest runs of regions in the scope, newest first.
 pub async fn runs(tx: &mut Tx, scope: &Scope, limit: i64) -> anyhow::Result<Vec<RunRow>> {
-    let (lo, hi) = county_filter(scope);
+    let (lo, hi) = region_filter(scope);
     let sql =
-        format!("{RUN_SELECT} WHERE r.county >= $1 AND r.county < $2 ORDER BY r.id DESC LIMIT $3");
+        format!("{RUN_SELECT} WHERE r.region >= $1 AND r.region < $2 ORDER BY r.id DESC LIMIT $3");
     let rows: Vec<RunCols> = on_tx!(tx, c => sqlx::query_as(&sql)
         .bind(&lo).bind(&hi).bind(limit).fetch_all(&mut **c).await)?;
     Ok(rows.into_iter().map(RunCols::into_row).collect())
 }
 
-/// One run, if its county is in the scope.
+/// One run, if its region is in the scope.
 pub async fn run(tx: &mut Tx, scope: &Scope, id: i64) -> anyhow::Result<Option<RunRow>> {
-    let (lo, hi) = county_filter(scope);
-    let sql = format!("{RUN_SELECT} WHERE r.id = $1 AND r.county >= $2 AND r.county < $3");
+    let (lo, hi) = region_filter(scope);
+    let sql = format!("{RUN_SELECT} WHERE r.id = $1 AND r.region >= $2 AND r.region < $3");
     let row: Option<RunCols> = on_tx!(tx, c => sqlx::query_as(&sql)
         .bind(id).bind(&lo).bind(&hi).fetch_optional(&mut **c).await)?;
     Ok(row.map(RunCols::into_row))
@@ -494,10 +494,10 @@ pub async fn items(
     ))
 }
 
-/// One item, if its run's county is in the scope; with its run's id.
+/// One item, if its run's region is in the scope; with its run's id.
 pub async fn item(tx: &mut Tx, scope: &Scope, id: i64) -> anyhow::Result<Option<(i64, ItemRow)>> {
-    let (lo, hi) = county_filter(scope);
-    let sql = format!("{ITEM_SELECT} WHERE i.id = $1 AND r.county >= $2 AND r.county < $3");
+    let (lo, hi) = region_filter(scope);
+    let sql = format!("{ITEM_SELECT} WHERE i.id = $1 AND r.region >= $2 AND r.region < $3");
     #[derive(sqlx::FromRow)]
     struct WithRun {
         run_id: i64,
@@ -513,7 +513,7 @@ pub async fn item(tx: &mut Tx, scope: &Scope, id: i64) -> anyhow::Result<Option<
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
     /// The two records are one person: for a theirs-only item, the registry person (in the run's
-    /// county) it is; for the others, the difference was seen and is handled in the record.
+    /// region) it is; for the others, the difference was seen and is handled in the record.
     Link { person: Option<i64> },
     /// Not taken up (their list is wrong, or the difference is not ours to act on).
     Reject,
@@ -523,7 +523,7 @@ pub enum Decision {
 
 /// Decide an item, audited in the same transaction with the state before and after. Refused with a
 /// message when the item is absent or out of scope, the decision does not fit its state, or the
-/// person named is not in the run's county.
+/// person named is not in the run's region.
 pub async fn decide(
     tx: &mut Tx,
     scope: &Scope,
@@ -560,16 +560,14 @@ pub async fn decide(
                 return super::refuse("person", "exchange-link-person-missing", &[]);
             }
             (Class::TheirsOnly, Some(pid)) => {
-                let county: String = on_tx!(tx, c => sqlx::query_scalar("SELECT county FROM exchange_runs WHERE id = $1")
+                let region: String = on_tx!(tx, c => sqlx::query_scalar("SELECT region FROM exchange_runs WHERE id = $1")
                     .bind(run_id).fetch_one(&mut **c).await)?;
-                let in_county = super::persons::get_unaudited(
-                    tx,
-                    &Scope::under(&crate::domain::RegionCode::parse(&county)?),
-                    *pid,
-                )
-                .await?
-                .is_some();
-                if !in_county || !scope.contains(&county) {
+                // In the user's scope and in the run's region.
+                let run_scope = Scope::under(&crate::domain::RegionCode::parse(&region)?);
+                let here = super::persons::get_unaudited(tx, scope, *pid)
+                    .await?
+                    .is_some_and(|p| run_scope.contains(&p.record.data.residence_region));
+                if !here {
                     return super::refuse(
                         "person",
                         "exchange-link-person-unknown",
@@ -605,4 +603,28 @@ pub async fn decide(
     )
     .await?;
     Ok(Ok(to))
+}
+
+/// Names and ID numbers of registry persons in the scope, for an item list (show the ID masked;
+/// opening an item reads the records in full, audited).
+pub async fn names(
+    tx: &mut Tx,
+    scope: &Scope,
+    ids: &[i64],
+) -> anyhow::Result<HashMap<i64, (String, String)>> {
+    let (lo, hi) = scope.bounds();
+    let sql = format!(
+        "SELECT id, name, id_number FROM persons WHERE id IN ({}) \
+         AND residence_region >= $2 AND residence_region < $3{}",
+        bulk::json_int_list(tx.backend(), 1),
+        scope.site_sql("")
+    );
+    let mut out = HashMap::new();
+    for chunk in ids.chunks(10_000) {
+        let list = serde_json::to_string(chunk)?;
+        let rows: Vec<(i64, String, String)> = on_tx!(tx, c => sqlx::query_as(&sql)
+            .bind(&list).bind(&lo).bind(&hi).fetch_all(&mut **c).await)?;
+        out.extend(rows.into_iter().map(|(id, n, i)| (id, (n, i))));
+    }
+    Ok(out)
 }
