@@ -558,7 +558,10 @@ async fn bad_lists_change_nothing(t: TestDb) {
         "county-unknown"
     );
     // A province is too wide a list (a township is fine: a 派出所 lists its township).
-    assert_eq!(run(ok, "500000").await.unwrap_err().code(), "county-not-county");
+    assert_eq!(
+        run(ok, "500000").await.unwrap_err().code(),
+        "county-not-county"
+    );
     for table in [
         "exchange_lists",
         "exchange_rows",

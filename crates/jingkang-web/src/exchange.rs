@@ -225,7 +225,9 @@ fn masked_id(id: &str) -> String {
 
 fn their_side(r: &ListRow) -> String {
     let id = r.id_number.as_deref().map(masked_id).unwrap_or_default();
-    format!("第{}行 {} {}", r.row, r.name, id).trim().to_string()
+    format!("第{}行 {} {}", r.row, r.name, id)
+        .trim()
+        .to_string()
 }
 
 fn what(item: &ItemRow) -> String {
@@ -540,7 +542,9 @@ async fn item_page(
                 .filter_map(|f| {
                     let col = f[0].as_str()?.to_string();
                     let level = level_label(f[1].as_str()?).to_string();
-                    let weight = f[2].as_f64().map_or_else(String::new, |w| format!("{w:+.1}"));
+                    let weight = f[2]
+                        .as_f64()
+                        .map_or_else(String::new, |w| format!("{w:+.1}"));
                     Some((col, level, weight))
                 })
                 .collect()
@@ -651,15 +655,7 @@ pub async fn decide(
     };
     let note: String = form.note.trim().chars().take(500).collect();
     let mut tx = state.db.begin().await?;
-    let done = saved::decide(
-        &mut tx,
-        &who.scope,
-        &who.user.actor(),
-        id,
-        &decision,
-        &note,
-    )
-    .await?;
+    let done = saved::decide(&mut tx, &who.scope, &who.user.actor(), id, &decision, &note).await?;
     match done {
         Ok(_) => {
             tx.commit().await?;

@@ -6,7 +6,6 @@
 pub mod admin;
 pub mod agreements;
 pub mod alerts;
-pub mod exchange;
 pub mod api;
 pub mod api_care;
 pub mod assessments;
@@ -18,6 +17,7 @@ pub mod contracts;
 pub mod downloads;
 pub mod entry;
 pub mod error;
+pub mod exchange;
 pub mod extract;
 pub mod family;
 pub mod followups;

@@ -46,6 +46,7 @@ app_tests!(
     audit_page_finds_reads_and_admin_manages_users,
     person_form_uses_the_importer_rules,
     roster_import_and_export_in_the_browser,
+    exchange_in_the_browser,
     api_imports_and_users,
     admin_manages_organisations,
     registration_changes_on_the_person_page,
@@ -783,6 +784,36 @@ async fn authorization_matrix(app: App) {
         );
         tx.commit().await.unwrap();
     }
+    // A 派出所's list compared in scope (town_b) and out of it (town_a), for the exchange routes.
+    let (mut xruns, mut xitems) = (Vec::new(), Vec::new());
+    for town in [&app.town_b, &app.town_a] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("list.csv");
+        std::fs::write(&path, "姓名,身份证号,性别\n欧阳明月,,女\n").unwrap();
+        let today = jingkang_web::entry::today();
+        let r = jingkang_core::exchange::run::run_list(
+            &app.db,
+            &app.tree,
+            jingkang_core::exchange::run::RunRequest {
+                source: jingkang_core::exchange::source("police").unwrap(),
+                region: town,
+                path: &path,
+                file_name: "list.csv",
+                taken_on: today,
+                mapping: Default::default(),
+                actor: &Actor::cli(),
+                today,
+            },
+        )
+        .await
+        .unwrap();
+        let item: i64 = on_pool!(&app.db, p => sqlx::query_scalar(
+            "SELECT id FROM exchange_items WHERE run_id = $1 ORDER BY id LIMIT 1")
+            .bind(r.run).fetch_one(p).await)
+        .unwrap();
+        xruns.push(r.run);
+        xitems.push(item);
+    }
     let anon = client();
     for (i, spec) in jingkang_web::route_specs().into_iter().enumerate() {
         for role in Role::ALL {
@@ -812,6 +843,8 @@ async fn authorization_matrix(app: App) {
                     _ if spec.path.contains("/institutions/") => sites[usize::from(!in_scope)],
                     _ if spec.path.contains("/staff/") => staff[usize::from(!in_scope)],
                     _ if spec.path.contains("/filings/") => fids[usize::from(!in_scope)],
+                    _ if spec.path.contains("/exchange/runs/") => xruns[usize::from(!in_scope)],
+                    _ if spec.path.contains("/exchange/items/") => xitems[usize::from(!in_scope)],
                     (true, true) => me,
                     (true, false) => out_user,
                     (false, true) => in_person,
@@ -5370,4 +5403,218 @@ async fn registration_forms_printed_with_a_reason(app: App) {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
+}
+
+async fn exchange_in_the_browser(app: App) {
+    let (c, csrf, _) = session_for(&app, "minzheng-bidui", Role::Civil, COUNTY).await;
+    let pid = app.person_in(&app.town_b).await;
+    let (name, id_number): (String, String) = on_pool!(&app.db, p => sqlx::query_as(
+        "SELECT name, id_number FROM persons WHERE id = $1").bind(pid).fetch_one(p).await)
+    .unwrap();
+    let lists = || async {
+        let n: i64 = on_pool!(&app.db, p => sqlx::query_scalar("SELECT COUNT(*) FROM exchange_lists").fetch_one(p).await).unwrap();
+        n
+    };
+    // A 公安 list: the person, at an address that is not ours; someone the registry does not know.
+    let list = format!(
+        "序号,人员姓名,身份证号码,性别,户籍详址\n1,{name},{id_number},,南桐镇红岩社区八栋二单元\n2,欧阳明月,,女,东林街道\n"
+    );
+    let upload = |source: &str, file_name: &str, bytes: Vec<u8>| {
+        reqwest::multipart::Form::new()
+            .text("csrf", csrf.clone())
+            .text("source", source.to_string())
+            .text("taken_on", "2026-10-31")
+            .text("mapping", "户籍详址=address")
+            .part(
+                "file",
+                reqwest::multipart::Part::bytes(bytes).file_name(file_name.to_string()),
+            )
+    };
+    // Bad input first: no department, a PDF, a mapping to no column — each explained, nothing kept.
+    for (source, file, bytes, says) in [
+        (
+            "",
+            "公安.csv",
+            list.clone().into_bytes(),
+            "请选择名单来自哪个部门",
+        ),
+        ("police", "公安.pdf", b"%PDF".to_vec(), "pdf"),
+    ] {
+        let r = c
+            .post(app.url("/exchange"))
+            .multipart(upload(source, file, bytes))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        let page = r.text().await.unwrap();
+        assert!(page.contains(says), "{page}");
+    }
+    assert_eq!(lists().await, 0);
+
+    let r = c
+        .post(app.url("/exchange"))
+        .multipart(upload("police", "公安.csv", list.clone().into_bytes()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        StatusCode::SEE_OTHER,
+        "{}",
+        r.text().await.unwrap()
+    );
+    let run_url = location(&r);
+    assert!(run_url.starts_with("/exchange/runs/"), "{run_url}");
+    assert_eq!(lists().await, 1);
+
+    // The run: the conflict on the address, the ID masked.
+    let page = c
+        .get(app.url(&format!("{run_url}?class=conflict")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("地址") && page.contains(&name), "{page}");
+    assert!(
+        !page.contains(&id_number),
+        "ID number in clear on the run page"
+    );
+    let item = page
+        .split("href=\"/exchange/items/")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .unwrap()
+        .to_string();
+    // The item side by side, the difference marked; opening it is an audited read of the person.
+    let reads_before = app
+        .audit_actions()
+        .await
+        .iter()
+        .filter(|a| a.as_str() == "person.read")
+        .count();
+    let item_url = app.url(&format!("/exchange/items/{item}"));
+    let page = c.get(&item_url).send().await.unwrap().text().await.unwrap();
+    assert!(
+        page.contains("南桐镇红岩社区八栋二单元") && page.contains("（不一致）"),
+        "{page}"
+    );
+    assert!(
+        !page.contains(&id_number),
+        "ID number in clear on the item page"
+    );
+    let reads = app
+        .audit_actions()
+        .await
+        .iter()
+        .filter(|a| a.as_str() == "person.read")
+        .count();
+    assert_eq!(reads, reads_before + 1);
+
+    // Decide, undo, decide again.
+    let decide = |url: String, fields: Vec<(&'static str, String)>| {
+        let mut form = vec![("csrf", csrf.clone())];
+        form.extend(fields);
+        let c = c.clone();
+        async move { c.post(url).form(&form).send().await.unwrap() }
+    };
+    let r = decide(format!("{item_url}/decide"), vec![]).await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.text().await.unwrap().contains("请选择处理方式"));
+    let r = decide(
+        format!("{item_url}/decide"),
+        vec![
+            ("decision", "reject".into()),
+            ("note", "地址以我方为准".into()),
+        ],
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let page = c.get(&item_url).send().await.unwrap().text().await.unwrap();
+    assert!(
+        page.contains("不予采纳") && page.contains("撤销处理"),
+        "{page}"
+    );
+    let r = decide(
+        format!("{item_url}/decide"),
+        vec![("decision", "reopen".into())],
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let page = c.get(&item_url).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("待处理"), "{page}");
+
+    // Theirs only: linked to a registry person named by ID number; an unknown one is refused.
+    let page = c
+        .get(app.url(&format!("{run_url}?class=theirs_only")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("欧阳明月"), "{page}");
+    let stranger = page
+        .split("href=\"/exchange/items/")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .unwrap()
+        .to_string();
+    let stranger_url = app.url(&format!("/exchange/items/{stranger}"));
+    let r = decide(
+        format!("{stranger_url}/decide"),
+        vec![("decision", "link".into()), ("person", "99999999".into())],
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.text().await.unwrap().contains("不在本次比对"));
+    let r = decide(
+        format!("{stranger_url}/decide"),
+        vec![("decision", "link".into()), ("person", id_number.clone())],
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let page = c
+        .get(&stranger_url)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("已确认关联"), "{page}");
+    let decided = app
+        .audit_actions()
+        .await
+        .iter()
+        .filter(|a| a.as_str() == "exchange.decide")
+        .count();
+    assert_eq!(decided, 3);
+
+    // The list page shows the run; a township clerk of another township sees none of it.
+    let page = c
+        .get(app.url("/exchange"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("公安.csv"), "{page}");
+    let (other, _, _) = session_for(&app, "zhenjie-bidui", Role::Township, &app.town_a).await;
+    let page = other
+        .get(app.url("/exchange"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!page.contains("公安.csv"), "{page}");
+    assert_eq!(
+        other.get(&item_url).send().await.unwrap().status(),
+        StatusCode::NOT_FOUND
+    );
 }
