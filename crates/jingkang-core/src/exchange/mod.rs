@@ -555,8 +555,27 @@ pub fn compare(
     out
 }
 
+/// Whether a pair the model judges one person is a duplicate a user can act on. Inside one registry
+/// every ID number differs, so the ID's birth-date part and the birth date agree together for any
+/// two persons born the same day in the county, and EM (with hardly a true pair to learn from) takes
+/// that for a match. A registry duplicate is the same person entered twice: the name agrees (or
+/// sounds the same, or is swapped) and something personal beyond the birth date agrees too — the ID
+/// number but for one character, the address, or the phone.
+fn actionable(s: &link::Scored) -> bool {
+    let level = |column: &str| {
+        s.fields
+            .iter()
+            .find(|(c, _, _)| c == column)
+            .map_or("missing", |(_, l, _)| *l)
+    };
+    matches!(level(C_NAME), "exact" | "same_sound" | "swapped")
+        && (level(C_ID) == "one_char"
+            || matches!(level(C_ADDRESS), "most" | "exact")
+            || matches!(level(C_PHONE), "last_eight" | "exact"))
+}
+
 /// Pairs of registry persons the linkage judges one person (their ID numbers differ: the registry
-/// holds each once).
+/// holds each once), kept when [`actionable`].
 pub fn duplicates(ours: &[Ours]) -> Vec<Item> {
     if ours.len() < 2 {
         return Vec::new();
@@ -565,6 +584,7 @@ pub fn duplicates(ours: &[Ours]) -> Vec<Item> {
     outcome
         .pairs
         .iter()
+        .filter(|s| actionable(s))
         .filter_map(|s| {
             let (i, j) = (
                 s.left.parse::<usize>().ok()?,
