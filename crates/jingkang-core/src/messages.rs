@@ -87,10 +87,6 @@ pub static MESSAGES: &[(&str, &str)] = &[
     ("exchange-side-theirs-none", "对方名单（无）"),
     ("exchange-item-open", "该条目尚未处理，无需撤销"),
     (
-        "exchange-item-final",
-        "该条目已{state}，已写入登记库，不能撤销；如有错误请在人员档案中更正",
-    ),
-    (
         "exchange-item-decided",
         "该条目已处理（{state}），如需改变请先撤销",
     ),
@@ -495,6 +491,49 @@ pub static MESSAGES: &[(&str, &str)] = &[
     ),
     ("registration-reason-too-long", "原因或说明不超过 500 字"),
     ("registration-close-reason-missing", "请选择结案原因"),
+    (
+        "exchange-needs-registry-role",
+        "合并档案、新建档案须由街镇或民政的登记人员办理",
+    ),
+    ("merge-line", "档案 {absorbed} 并入档案 {survivor}"),
+    (
+        "merge-line-undone",
+        "档案 {absorbed} 并入档案 {survivor}（已撤销）",
+    ),
+    ("merge-same", "保留的档案与并入的档案不能是同一份"),
+    ("merge-already", "档案 {id} 已并入其他档案，不能再合并"),
+    ("merge-field-unknown", "不认识的字段“{field}”"),
+    ("merge-outside-scope", "合并后的现居住地不在您的管辖范围内"),
+    ("merge-undone", "该合并已经撤销"),
+    (
+        "exchange-merge-class",
+        "只有“疑似重复建档”的两份档案可以合并",
+    ),
+    ("exchange-merge-survivor", "请在两份档案中选择保留的一份"),
+    (
+        "exchange-create-class",
+        "只有“对方名单有、本系统无”的人员可以新建档案",
+    ),
+    (
+        "exchange-create-outside",
+        "所填镇街不在您的管辖范围内，不能在此建档",
+    ),
+    (
+        "exchange-create-exists",
+        "该身份证号已有档案（档案号 {id}），请改用“确认关联”",
+    ),
+    (
+        "exchange-create-elsewhere",
+        "该身份证号已在其他地区建档，应办理转移，不能在此新建",
+    ),
+    (
+        "exchange-create-used",
+        "新建的档案已有修改、随访、服务或状态变更记录，不能撤销；如建档有误，请结案处理",
+    ),
+    (
+        "registration-merged",
+        "本档案是重复档案，已并入另一档案；如合并有误，请在信息比对中撤销合并",
+    ),
     // -- care: 随访 --
     ("followup-field-unknown", "表中没有字段“{field}”"),
     ("followup-field-missing", "【{label}】未填写"),

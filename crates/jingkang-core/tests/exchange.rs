@@ -431,43 +431,49 @@ async fn police_list_lands_in_its_classes(t: TestDb) {
     // Decisions: each audited, reversible, refused with a reason when they do not fit.
     async fn decide(
         tx: &mut jingkang_core::store::Tx,
+        tree: &jingkang_core::regions::RegionTree,
         id: i64,
         d: Decision,
     ) -> Result<ItemState, Refusal> {
         let county = Scope::under(&"500110".parse().unwrap());
-        saved::decide(tx, &county, &Actor::user("clerk"), id, &d, "核实")
-            .await
-            .unwrap()
+        let desk = saved::Desk {
+            scope: &county,
+            actor: &Actor::user("clerk"),
+            tree,
+            today: today(),
+        };
+        saved::decide(tx, &desk, id, &d, "核实").await.unwrap()
     }
     let code = |r: Result<ItemState, Refusal>| match r {
         Err(Refusal::Problems(p)) => p[0].code.clone(),
         other => format!("{other:?}"),
     };
     assert_eq!(
-        decide(&mut tx, conflict.id, Decision::Reject).await,
+        decide(&mut tx, &t.tree, conflict.id, Decision::Reject).await,
         Ok(ItemState::Rejected)
     );
     assert_eq!(
-        code(decide(&mut tx, conflict.id, Decision::Reject).await),
+        code(decide(&mut tx, &t.tree, conflict.id, Decision::Reject).await),
         "exchange-item-decided"
     );
     assert_eq!(
-        decide(&mut tx, conflict.id, Decision::Reopen).await,
+        decide(&mut tx, &t.tree, conflict.id, Decision::Reopen).await,
         Ok(ItemState::Open)
     );
     assert_eq!(
-        code(decide(&mut tx, conflict.id, Decision::Reopen).await),
+        code(decide(&mut tx, &t.tree, conflict.id, Decision::Reopen).await),
         "exchange-item-open"
     );
     let stranger = theirs[0].id;
     assert_eq!(
-        code(decide(&mut tx, stranger, Decision::Link { person: None }).await),
+        code(decide(&mut tx, &t.tree, stranger, Decision::Link { person: None }).await),
         "exchange-link-person-missing"
     );
     assert_eq!(
         code(
             decide(
                 &mut tx,
+                &t.tree,
                 stranger,
                 Decision::Link {
                     person: Some(far_pid)
@@ -478,14 +484,31 @@ async fn police_list_lands_in_its_classes(t: TestDb) {
         "exchange-link-person-unknown"
     );
     assert_eq!(
-        decide(&mut tx, stranger, Decision::Link { person: Some(here) }).await,
+        decide(
+            &mut tx,
+            &t.tree,
+            stranger,
+            Decision::Link { person: Some(here) }
+        )
+        .await,
         Ok(ItemState::Linked)
     );
     // Another county's user cannot touch it.
     assert_eq!(
-        saved::decide(&mut tx, &elsewhere, &actor, stranger, &Decision::Reject, "")
-            .await
-            .unwrap(),
+        saved::decide(
+            &mut tx,
+            &saved::Desk {
+                scope: &elsewhere,
+                actor: &actor,
+                tree: &t.tree,
+                today: today(),
+            },
+            stranger,
+            &Decision::Reject,
+            ""
+        )
+        .await
+        .unwrap(),
         Err(Refusal::NotFound)
     );
     tx.commit().await.unwrap();
@@ -503,6 +526,122 @@ async fn police_list_lands_in_its_classes(t: TestDb) {
         "SELECT COUNT(*) FROM audit_log WHERE action = 'exchange.decide'").fetch_one(p).await)
     .unwrap();
     assert_eq!(decided, 3);
+
+    // Merge the twin into the person it duplicates, then undo it.
+    let mut tx = t.db.begin().await.unwrap();
+    let dup = saved::items(&mut tx, &county, report.run, Some(Class::Duplicate))
+        .await
+        .unwrap()
+        .unwrap()
+        .remove(0);
+    let theirs = saved::items(&mut tx, &county, report.run, Some(Class::TheirsOnly))
+        .await
+        .unwrap()
+        .unwrap();
+    let item_named = |name: &str| {
+        theirs
+            .iter()
+            .find(|i| i.row.as_ref().is_some_and(|r| r.name == name))
+            .unwrap()
+            .id
+    };
+    let (sima, qian) = (item_named("司马青"), item_named("钱多多"));
+    let (kept, twin_pid) = (dup.person.unwrap(), dup.other.unwrap());
+    let merge = |survivor| Decision::Merge {
+        survivor,
+        take: vec!["guardian1.name".into()],
+    };
+    assert_eq!(
+        code(decide(&mut tx, &t.tree, conflict.id, merge(kept)).await),
+        "exchange-merge-class"
+    );
+    assert_eq!(
+        code(decide(&mut tx, &t.tree, dup.id, merge(here)).await),
+        "exchange-merge-survivor"
+    );
+    assert_eq!(
+        decide(&mut tx, &t.tree, dup.id, merge(kept)).await,
+        Ok(ItemState::Merged)
+    );
+    assert_eq!(
+        jingkang_core::store::merge::merged_into(&mut tx, twin_pid)
+            .await
+            .unwrap(),
+        Some(kept)
+    );
+    assert_eq!(
+        decide(&mut tx, &t.tree, dup.id, Decision::Reopen).await,
+        Ok(ItemState::Open)
+    );
+    assert_eq!(
+        jingkang_core::store::merge::merged_into(&mut tx, twin_pid)
+            .await
+            .unwrap(),
+        None
+    );
+
+    // Create a record from their row: the township is needed (their list has none), the
+    // person must not be registered elsewhere; undone while nothing was recorded for them.
+    let create = |township: Option<&str>| Decision::Create {
+        township: township.map(str::to_string),
+    };
+    match decide(&mut tx, &t.tree, sima, create(None)).await {
+        Err(Refusal::Problems(p)) => assert_eq!(p[0].field, "township", "{p:?}"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        code(decide(&mut tx, &t.tree, qian, create(Some("万盛街道"))).await),
+        "exchange-create-elsewhere"
+    );
+    assert_eq!(
+        code(decide(&mut tx, &t.tree, conflict.id, create(Some("万盛街道"))).await),
+        "exchange-create-class"
+    );
+    assert_eq!(
+        decide(&mut tx, &t.tree, sima, create(Some("万盛街道"))).await,
+        Ok(ItemState::Created)
+    );
+    tx.commit().await.unwrap();
+    let sima_id = strangers[1].1.clone();
+    let created = person_id(&t, &sima_id).await;
+    let state: String = jingkang_core::on_pool!(&t.db, p => sqlx::query_scalar("SELECT registration_state FROM persons WHERE id = $1")
+        .bind(created).fetch_one(p).await).unwrap();
+    assert_eq!(state, "pending");
+    let mut tx = t.db.begin().await.unwrap();
+    assert_eq!(
+        decide(&mut tx, &t.tree, sima, Decision::Reopen).await,
+        Ok(ItemState::Open)
+    );
+    tx.commit().await.unwrap();
+    let left: i64 = jingkang_core::on_pool!(&t.db, p => sqlx::query_scalar("SELECT COUNT(*) FROM persons WHERE id_number = $1")
+        .bind(&sima_id).fetch_one(p).await).unwrap();
+    assert_eq!(left, 0);
+    let mut tx = t.db.begin().await.unwrap();
+    assert_eq!(
+        decide(&mut tx, &t.tree, sima, create(Some("万盛街道"))).await,
+        Ok(ItemState::Created)
+    );
+    tx.commit().await.unwrap();
+    // Once the record is used (registered), creating it is no longer undone.
+    let created = person_id(&t, &sima_id).await;
+    common::transition_on(
+        &t,
+        &county,
+        created,
+        "2026-11-23",
+        common::register_by_exception(),
+    )
+    .await;
+    let mut tx = t.db.begin().await.unwrap();
+    assert_eq!(
+        code(decide(&mut tx, &t.tree, sima, Decision::Reopen).await),
+        "exchange-create-used"
+    );
+    tx.commit().await.unwrap();
+    let audited: i64 = jingkang_core::on_pool!(&t.db, p => sqlx::query_scalar(
+        "SELECT COUNT(*) FROM audit_log WHERE action IN ('person.create', 'person.delete') AND actor = 'user:clerk'").fetch_one(p).await)
+    .unwrap();
+    assert_eq!(audited, 3);
 }
 
 async fn bad_lists_change_nothing(t: TestDb) {

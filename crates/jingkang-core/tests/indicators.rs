@@ -11,11 +11,9 @@ mod common;
 use std::collections::BTreeMap;
 
 use chrono::NaiveDate;
-use common::{TestDb, register_by_exception as register, today, transition_on as on};
-use jingkang_core::care::followup::{self, FormDef};
+use common::{TestDb, register_by_exception as register, today, transition_on as on, visit};
 use jingkang_core::care::institution::InstitutionRules;
 use jingkang_core::care::registration::{CloseReason, Event};
-use jingkang_core::care::service::{ServiceCatalogue, SessionInput, validate};
 use jingkang_core::care::standard::{Period, StandardRule};
 use jingkang_core::on_pool;
 use jingkang_core::regions::Scope;
@@ -23,7 +21,7 @@ use jingkang_core::report::indicators::{Figure, Indicators, board, board_of, qua
 use jingkang_core::report::{Definition, compute};
 use jingkang_core::store::institutions::NewInstitution;
 use jingkang_core::store::report::{Measure, Members, People, members, registry_counts};
-use jingkang_core::store::{Actor, followups, institutions, services};
+use jingkang_core::store::{Actor, institutions};
 
 fn d(s: &str) -> NaiveDate {
     s.parse().unwrap()
@@ -44,66 +42,8 @@ async fn persons(t: &TestDb) -> BTreeMap<&'static str, i64> {
     common::import_named(t, &PERSONS, (1988, 300), |_| d("2025-01-01")).await
 }
 
-/// A follow-up seen on `day` with risk grade `risk` and adherence `adherence`; or, with
-/// `risk` "lost", an attempt that found nobody.
-async fn visit(t: &TestDb, scope: &Scope, pid: i64, day: &str, risk: &str, adherence: &str) {
-    let mut m: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    let mut put = |k: &str, v: &str| {
-        m.insert(k.to_string(), vec![v.to_string()]);
-    };
-    put("visit_date", day);
-    put("doctor", "王医生");
-    if risk == "lost" {
-        put("mode", "phone");
-        put("lost_reason", "migrant_work");
-    } else {
-        for (k, v) in [
-            ("mode", "home"),
-            ("risk_grade", risk),
-            ("symptom_level", "none"),
-            ("insight", "complete"),
-            ("social.self_care", "good"),
-            ("social.housework", "good"),
-            ("social.work", "good"),
-            ("social.learning", "good"),
-            ("social.interpersonal", "good"),
-            ("adherence", adherence),
-        ] {
-            put(k, v);
-        }
-    }
-    let form = FormDef::shipped().unwrap();
-    let f = followup::validate(form, &m, today()).unwrap();
-    let mut tx = t.db.begin().await.unwrap();
-    followups::record(&mut tx, scope, &Actor::user("doctor"), pid, form, &f)
-        .await
-        .unwrap()
-        .unwrap();
-    tx.commit().await.unwrap();
-}
-
 async fn serve(t: &TestDb, scope: &Scope, pid: i64, item: &str, days: &[&str]) {
-    let input = SessionInput {
-        item: item.into(),
-        mode: "home".into(),
-        dates: days.iter().map(|s| s.to_string()).collect(),
-        start: "09:00".into(),
-        end: "10:00".into(),
-        staff: "李社工".into(),
-        participants: vec![pid],
-        notes: String::new(),
-    };
-    let mut tx = t.db.begin().await.unwrap();
-    services::record(
-        &mut tx,
-        scope,
-        &Actor::user("worker"),
-        &validate(&ServiceCatalogue::shipped().unwrap(), &input, today()).unwrap(),
-    )
-    .await
-    .unwrap()
-    .unwrap();
-    tx.commit().await.unwrap();
+    common::serve_all(t, scope, &[pid], item, days).await;
 }
 
 fn f(n: i64, d: i64) -> Figure {

@@ -15,7 +15,7 @@ use jingkang_core::domain::IdNumber;
 use jingkang_core::exchange::{self, Class, ListRow, run::RunRequest};
 use jingkang_core::import::entry::entry_region;
 use jingkang_core::messages::render;
-use jingkang_core::registry::{Sensitivity, mask};
+use jingkang_core::registry::{self, Sensitivity, mask};
 use jingkang_core::store::exchange::{self as saved, Decision, ItemRow, ItemState, RunRow};
 use jingkang_core::store::persons::{self, StoredPerson};
 use jingkang_core::store::{Refusal, Tx};
@@ -355,6 +355,65 @@ pub struct ItemPage {
     anchor: &'static str,
     note: String,
     person_key: String,
+    /// May merge and create (registry roles).
+    may_edit: bool,
+    /// A duplicate's fields that differ, to choose from (field, label, left, right).
+    merge_fields: Vec<MergeField>,
+    /// A theirs-only item: the townships a new record may be placed in, and their row's.
+    townships: Vec<String>,
+    row_township: String,
+}
+
+pub struct MergeField {
+    key: &'static str,
+    label: &'static str,
+    left: String,
+    right: String,
+}
+
+/// A field's value as the merge form shows it: masked by sensitivity, codes as their labels.
+fn shown(state: &AppState, field: &str, value: Option<String>) -> String {
+    let Some(v) = value else {
+        return String::new();
+    };
+    let sensitivity = registry::field(field).map_or(Sensitivity::Plain, |d| d.sensitivity);
+    if sensitivity != Sensitivity::Plain {
+        return mask(sensitivity, &v);
+    }
+    match field {
+        "sex" => match v.as_str() {
+            "male" => "男".into(),
+            "female" => "女".into(),
+            _ => v,
+        },
+        "household_region" | "residence_region" => state.tree.path_name(&v),
+        "subsistence_allowance" | "extreme_poverty" | "low_income" => {
+            if v == "1" { "是" } else { "否" }.into()
+        }
+        _ => registry::codes::label(field, &v),
+    }
+}
+
+/// The fields of two records that differ and the user may see, for the merge form.
+fn merge_fields(
+    state: &AppState,
+    who: &CurrentUser,
+    a: &StoredPerson,
+    b: &StoredPerson,
+) -> Vec<MergeField> {
+    registry::FIELDS
+        .iter()
+        .filter(|f| who.may_see_field(f.name))
+        .filter_map(|f| {
+            let (x, y) = (a.record.get(f.name), b.record.get(f.name));
+            (x != y).then(|| MergeField {
+                key: f.name,
+                label: f.label_zh,
+                left: shown(state, f.name, x),
+                right: shown(state, f.name, y),
+            })
+        })
+        .collect()
 }
 
 /// A record's fields in the comparison's order, masked as the person page masks them.
@@ -523,7 +582,29 @@ async fn item_page(
     // Opening an item reads the registry records in full: audited reads, as on the person page.
     let ours = read_person(&mut tx, who, item.person).await?;
     let other = read_person(&mut tx, who, item.other).await?;
+    let run_region = saved::run(&mut tx, &who.scope, run)
+        .await?
+        .map(|r| r.region)
+        .unwrap_or_default();
     tx.commit().await?;
+    let open = item.state == ItemState::Open;
+    let merge_fields = match (&ours, &other) {
+        (Some(a), Some(b)) if open && item.class == Class::Duplicate => {
+            merge_fields(state, who, a, b)
+        }
+        _ => Vec::new(),
+    };
+    let townships = if open && item.class == Class::TheirsOnly {
+        state
+            .tree
+            .townships_under(&run_region)
+            .into_iter()
+            .filter(|t| who.scope.contains(&t.code))
+            .map(|t| t.name.clone())
+            .collect()
+    } else {
+        Vec::new()
+    };
     let (theirs_title, theirs) = match (item.class, &item.row) {
         (Class::Duplicate, _) => (
             render("exchange-side-other", &[]),
@@ -558,7 +639,7 @@ async fn item_page(
         class_code: item.class.code(),
         class_label: item.class.label_zh(),
         state_label: item.state.label_zh(),
-        open: item.state == ItemState::Open,
+        open,
         theirs_only: item.class == Class::TheirsOnly,
         duplicate: item.class == Class::Duplicate,
         elsewhere: item.detail["elsewhere"] == true,
@@ -573,6 +654,14 @@ async fn item_page(
         anchor: "item",
         note,
         person_key,
+        may_edit: crate::auth::allows::<crate::auth::EditRegistry>(who.user.role),
+        merge_fields,
+        townships,
+        row_township: item
+            .row
+            .as_ref()
+            .and_then(|r| r.township.clone())
+            .unwrap_or_default(),
     })
 }
 
@@ -586,16 +675,43 @@ pub async fn item(
         .into_response())
 }
 
-#[derive(Deserialize)]
+/// The decision form, read as pairs: its fields plus, for a merge, one `use.<field>` per
+/// differing field (`left`: the item's registry record, `right`: the other).
+#[derive(Default)]
 pub struct DecideForm {
     csrf: String,
-    #[serde(default)]
     decision: String,
     /// For linking a theirs-only item: the registry person's ID number or record number.
-    #[serde(default)]
     person: String,
-    #[serde(default)]
     note: String,
+    /// For creating from a theirs-only item: the township's name.
+    township: String,
+    /// For a merge: which record stays (`left` or `right`).
+    survivor: String,
+    /// For a merge: each differing field and whether the right record's value is chosen.
+    uses: Vec<(String, bool)>,
+}
+
+impl DecideForm {
+    fn of(pairs: Vec<(String, String)>) -> DecideForm {
+        let mut f = DecideForm::default();
+        for (k, v) in pairs {
+            match k.as_str() {
+                "csrf" => f.csrf = v,
+                "decision" => f.decision = v,
+                "person" => f.person = v,
+                "note" => f.note = v,
+                "township" => f.township = v,
+                "survivor" => f.survivor = v,
+                _ => {
+                    if let Some(field) = k.strip_prefix("use.") {
+                        f.uses.push((field.to_string(), v == "right"));
+                    }
+                }
+            }
+        }
+        f
+    }
 }
 
 /// The registry person a user names by ID number (in scope) or record number.
@@ -617,8 +733,9 @@ pub async fn decide(
     State(state): State<AppState>,
     Need { who, .. }: Need<CompareLists>,
     Path(id): Path<i64>,
-    Form(form): Form<DecideForm>,
+    Form(pairs): Form<Vec<(String, String)>>,
 ) -> AppResult<Response> {
+    let form = DecideForm::of(pairs);
     who.check_csrf(&form.csrf)?;
     let again = |errors: Vec<(String, String)>| {
         let (state, who, form) = (&state, &who, &form);
@@ -639,12 +756,60 @@ pub async fn decide(
             )
         }
     };
+    let may_edit = crate::auth::allows::<crate::auth::EditRegistry>(who.user.role);
     let decision = match form.decision.as_str() {
         "link" => Decision::Link {
             person: named_person(&state, &who, &form.person).await?,
         },
         "reject" => Decision::Reject,
+        "reopen" if !may_edit => {
+            // Undoing a merge or a creation changes the registry: registry roles only.
+            let mut tx = state.db.begin_read().await?;
+            let found = saved::item(&mut tx, &who.scope, id).await?;
+            tx.commit().await?;
+            match found {
+                Some((_, item)) if matches!(item.state, ItemState::Merged | ItemState::Created) => {
+                    return again(vec![(
+                        "decision".into(),
+                        render("exchange-needs-registry-role", &[]),
+                    )])
+                    .await;
+                }
+                _ => Decision::Reopen,
+            }
+        }
         "reopen" => Decision::Reopen,
+        "merge" | "create" if !may_edit => {
+            return again(vec![(
+                "decision".into(),
+                render("exchange-needs-registry-role", &[]),
+            )])
+            .await;
+        }
+        "merge" => {
+            let mut tx = state.db.begin_read().await?;
+            let found = saved::item(&mut tx, &who.scope, id).await?;
+            tx.commit().await?;
+            let Some((_, item)) = found else {
+                return Err(AppError::NotFound);
+            };
+            let (left, right) = (item.person.unwrap_or(0), item.other.unwrap_or(0));
+            // The fields taken from the record that is not kept.
+            let keep_right = form.survivor == "right";
+            let take = form
+                .uses
+                .iter()
+                .filter(|(_, right)| *right != keep_right)
+                .map(|(f, _)| f.clone())
+                .collect();
+            Decision::Merge {
+                survivor: if keep_right { right } else { left },
+                take,
+            }
+        }
+        "create" => Decision::Create {
+            township: Some(form.township.clone()).filter(|t| !t.trim().is_empty()),
+        },
         _ => {
             return again(vec![(
                 "decision".into(),
@@ -655,7 +820,14 @@ pub async fn decide(
     };
     let note: String = form.note.trim().chars().take(500).collect();
     let mut tx = state.db.begin().await?;
-    let done = saved::decide(&mut tx, &who.scope, &who.user.actor(), id, &decision, &note).await?;
+    let actor = who.user.actor();
+    let desk = saved::Desk {
+        scope: &who.scope,
+        actor: &actor,
+        tree: &state.tree,
+        today: today(),
+    };
+    let done = saved::decide(&mut tx, &desk, id, &decision, &note).await?;
     match done {
         Ok(_) => {
             tx.commit().await?;

@@ -675,6 +675,17 @@ pub struct PersonPage {
     agreement_kinds: Vec<Choice>,
     pub(crate) agreement_error: Option<String>,
     today: String,
+    /// The record this duplicate was merged into.
+    merged_into: Option<i64>,
+    merges: Vec<MergeLine>,
+}
+
+/// A merge on the person page.
+pub struct MergeLine {
+    at: String,
+    text: String,
+    item: Option<i64>,
+    actor: String,
 }
 
 /// One registration state change on the person page.
@@ -691,6 +702,7 @@ pub(crate) struct Loaded {
     pub(crate) p: persons::StoredPerson,
     history: Vec<HistoryLine>,
     events: Vec<RegistrationEvent>,
+    merges: Vec<jingkang_core::store::merge::MergeRow>,
     /// The eligibility rule's conditions, decided on the record and its risk history.
     checks: Vec<eligibility::Check>,
     followups: Option<(Option<followups::Schedule>, Vec<followups::StoredFollowup>)>,
@@ -815,6 +827,8 @@ pub(crate) async fn read_person<T: Send + 'static>(
 pub(crate) struct More {
     history: Vec<persons::HistoryEntry>,
     events: Vec<RegistrationEvent>,
+    /// Merges the record took part in (信息比对).
+    merges: Vec<jingkang_core::store::merge::MergeRow>,
     /// For roles that read clinical content: the schedule and the follow-ups.
     followups: Option<(Option<followups::Schedule>, Vec<followups::StoredFollowup>)>,
     emergencies: Vec<jingkang_core::store::emergencies::StoredEmergency>,
@@ -840,6 +854,7 @@ fn more_limited<'a>(
         Ok(More {
             history: persons::history(tx, scope, id).await?,
             events: registration::events(tx, scope, id).await?,
+            merges: jingkang_core::store::merge::of_person(tx, scope, id).await?,
             ..More::default()
         })
     })
@@ -854,6 +869,7 @@ fn more_basic<'a>(
         Ok(More {
             history: persons::history(tx, scope, id).await?,
             events: registration::events(tx, scope, id).await?,
+            merges: jingkang_core::store::merge::of_person(tx, scope, id).await?,
             agreements: jingkang_core::store::agreements::of_person(tx, scope, id).await?,
             ..More::default()
         })
@@ -869,6 +885,7 @@ fn more_clinical<'a>(
         Ok(More {
             history: persons::history(tx, scope, id).await?,
             events: registration::events(tx, scope, id).await?,
+            merges: jingkang_core::store::merge::of_person(tx, scope, id).await?,
             followups: Some((
                 followups::schedule(tx, scope, id).await?,
                 followups::list(tx, scope, id, PAGE_FOLLOWUPS).await?,
@@ -897,6 +914,7 @@ pub(crate) async fn load_person(state: &AppState, who: &CurrentUser, id: i64) ->
         More {
             history,
             events,
+            merges,
             followups,
             emergencies,
             agreements,
@@ -955,6 +973,7 @@ pub(crate) async fn load_person(state: &AppState, who: &CurrentUser, id: i64) ->
         p,
         history,
         events,
+        merges,
         checks,
         followups,
         just_recorded: None,
@@ -985,6 +1004,7 @@ pub(crate) fn person_page(
         p,
         history,
         events,
+        merges,
         checks,
         followups,
         just_recorded,
@@ -1114,6 +1134,29 @@ pub(crate) fn person_page(
         plans: clinical.then(|| crate::plans::section(state, &plans)),
         can_plan: crate::auth::allows::<crate::auth::RecordPlans>(who.user.role),
         planned: None,
+        merged_into: merges
+            .iter()
+            .find(|m| m.absorbed_id == p.id && !m.undone)
+            .map(|m| m.survivor_id),
+        merges: merges
+            .iter()
+            .map(|m| MergeLine {
+                at: beijing_time(m.at),
+                text: jingkang_core::messages::render(
+                    if m.undone {
+                        "merge-line-undone"
+                    } else {
+                        "merge-line"
+                    },
+                    &[
+                        ("absorbed", &m.absorbed_id.to_string()),
+                        ("survivor", &m.survivor_id.to_string()),
+                    ],
+                ),
+                item: m.item_id,
+                actor: m.actor.clone(),
+            })
+            .collect(),
         id: p.id,
         name: p.record.data.name.clone(),
         state_label: p.state.label_zh(),

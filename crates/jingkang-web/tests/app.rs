@@ -5411,6 +5411,24 @@ async fn exchange_in_the_browser(app: App) {
     let (name, id_number): (String, String) = on_pool!(&app.db, p => sqlx::query_as(
         "SELECT name, id_number FROM persons WHERE id = $1").bind(pid).fetch_one(p).await)
     .unwrap();
+    // The same person registered twice: another sequence number, the same name and address.
+    let first17 = format!("{}9{}", &id_number[..14], &id_number[15..17]);
+    let twin_id = format!(
+        "{first17}{}",
+        jingkang_core::domain::id_number::check_char(&first17)
+    );
+    on_pool!(&app.db, p => sqlx::query("UPDATE persons SET residence_address = '新华路9号3栋', phone = NULL WHERE id = $1")
+        .bind(pid).execute(p).await.map(drop))
+    .unwrap();
+    on_pool!(&app.db, p => sqlx::query(
+        "INSERT INTO persons (id_number, name, name_initials, sex, birth_date, residence_region, residence_address, phone, created_change, updated_change, known_since) \
+         SELECT $1, name, name_initials, sex, birth_date, residence_region, residence_address, '13800001111', created_change, updated_change, known_since FROM persons WHERE id = $2")
+        .bind(&twin_id).bind(pid).execute(p).await.map(drop))
+    .unwrap();
+    let twin: i64 =
+        on_pool!(&app.db, p => sqlx::query_scalar("SELECT id FROM persons WHERE id_number = $1")
+        .bind(&twin_id).fetch_one(p).await)
+        .unwrap();
     let lists = || async {
         let n: i64 = on_pool!(&app.db, p => sqlx::query_scalar("SELECT COUNT(*) FROM exchange_lists").fetch_one(p).await).unwrap();
         n
@@ -5592,6 +5610,120 @@ async fn exchange_in_the_browser(app: App) {
         .filter(|a| a.as_str() == "exchange.decide")
         .count();
     assert_eq!(decided, 3);
+
+    // The twin: merged into the person, taking its phone; the twin's page says where it went;
+    // undone from the item.
+    let page = c
+        .get(app.url(&format!("{run_url}?class=duplicate")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let dup = page
+        .split("href=\"/exchange/items/")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .unwrap()
+        .to_string();
+    let dup_url = app.url(&format!("/exchange/items/{dup}"));
+    let page = c.get(&dup_url).send().await.unwrap().text().await.unwrap();
+    assert!(
+        page.contains("合并为一份档案") && page.contains("name=\"use.phone\""),
+        "{page}"
+    );
+    assert!(
+        !page.contains(&twin_id),
+        "ID number in clear on the merge form"
+    );
+    let (left, right) = on_pool!(&app.db, p => sqlx::query_as::<_, (i64, i64)>(
+        "SELECT person_id, other_person_id FROM exchange_items WHERE id = $1").bind(dup.parse::<i64>().unwrap()).fetch_one(p).await)
+    .unwrap();
+    let (survivor, phone_side) = if left == pid {
+        ("left", "right")
+    } else {
+        ("right", "left")
+    };
+    assert_eq!(if left == pid { right } else { left }, twin);
+    let r = decide(
+        format!("{dup_url}/decide"),
+        vec![
+            ("decision", "merge".into()),
+            ("survivor", survivor.into()),
+            ("use.phone", phone_side.into()),
+            ("use.id_number", survivor.into()),
+            ("note", "同一人".into()),
+        ],
+    )
+    .await;
+    assert_eq!(
+        r.status(),
+        StatusCode::SEE_OTHER,
+        "{}",
+        r.text().await.unwrap()
+    );
+    let merged: (Option<String>, Option<i64>, String) = on_pool!(&app.db, p => sqlx::query_as(
+        "SELECT (SELECT phone FROM persons WHERE id = $1), (SELECT merged_into FROM persons WHERE id = $2), (SELECT id_number FROM persons WHERE id = $1)")
+        .bind(pid).bind(twin).fetch_one(p).await)
+    .unwrap();
+    assert_eq!(
+        merged,
+        (Some("13800001111".into()), Some(pid), id_number.clone())
+    );
+    let page = c
+        .get(app.url(&format!("/persons/{twin}")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("已并入") && page.contains(&format!("/persons/{pid}")),
+        "{page}"
+    );
+    let page = c.get(&dup_url).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("撤销合并"), "{page}");
+    // The health side may compare but neither merge nor undo a merge.
+    let (doctor, doctor_csrf, _) = session_for(&app, "jiankang-bidui", Role::Health, COUNTY).await;
+    let r = doctor
+        .post(format!("{dup_url}/decide"))
+        .form(&[("csrf", doctor_csrf.as_str()), ("decision", "reopen")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.text().await.unwrap().contains("须由街镇或民政"));
+    let r = decide(
+        format!("{dup_url}/decide"),
+        vec![("decision", "reopen".into())],
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let undone: Option<i64> =
+        on_pool!(&app.db, p => sqlx::query_scalar("SELECT merged_into FROM persons WHERE id = $1")
+        .bind(twin).fetch_one(p).await)
+        .unwrap();
+    assert_eq!(undone, None);
+    let r = doctor
+        .post(format!("{dup_url}/decide"))
+        .form(&[
+            ("csrf", doctor_csrf.as_str()),
+            ("decision", "merge"),
+            ("survivor", "left"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.text().await.unwrap().contains("须由街镇或民政"));
+    assert!(
+        app.audit_actions()
+            .await
+            .iter()
+            .any(|a| a.as_str() == "person.unmerge")
+    );
 
     // The list page shows the run; a township clerk of another township sees none of it.
     let page = c

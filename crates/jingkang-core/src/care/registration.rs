@@ -25,6 +25,9 @@ pub enum CloseReason {
     Withdrew,
     /// 其他 (needs a note)
     Other,
+    /// A duplicate record merged into another (信息比对): set by a merge only, never chosen in
+    /// the close form, not in [`CloseReason::ALL`]; the reports count such a record nowhere.
+    Merged,
 }
 
 impl CloseReason {
@@ -45,11 +48,15 @@ impl CloseReason {
             CloseReason::LongTermHospital => "long_term_hospital",
             CloseReason::Withdrew => "withdrew",
             CloseReason::Other => "other",
+            CloseReason::Merged => "merged",
         }
     }
 
     pub fn from_code(code: &str) -> Option<CloseReason> {
-        CloseReason::ALL.into_iter().find(|r| r.code() == code)
+        CloseReason::ALL
+            .into_iter()
+            .chain([CloseReason::Merged])
+            .find(|r| r.code() == code)
     }
 
     pub fn label_zh(self) -> &'static str {
@@ -60,6 +67,7 @@ impl CloseReason {
             CloseReason::LongTermHospital => "长期住院",
             CloseReason::Withdrew => "本人/监护人退出",
             CloseReason::Other => "其他",
+            CloseReason::Merged => "重复档案已合并",
         }
     }
 }
@@ -133,6 +141,8 @@ pub enum TransitionError {
     NoteMissing,
     #[error("a reason is limited to 500 characters")]
     ReasonTooLong,
+    #[error("the record was merged into another")]
+    Merged,
 }
 
 /// Longest reason or note kept, in characters.
@@ -146,6 +156,7 @@ impl TransitionError {
             TransitionError::ReasonMissing => "registration-reason-missing",
             TransitionError::NoteMissing => "registration-note-missing",
             TransitionError::ReasonTooLong => "registration-reason-too-long",
+            TransitionError::Merged => "registration-merged",
         }
     }
 
@@ -167,6 +178,11 @@ impl TransitionError {
 
 /// The Chinese label of an event code (as stored in `registration_events`).
 pub fn event_label(code: &str) -> &'static str {
+    match code {
+        "merge" => return "并入其他档案",
+        "unmerge" => return "撤销合并",
+        _ => {}
+    }
     sample_events()
         .into_iter()
         .find(|e| e.code() == code)

@@ -8,6 +8,7 @@
 //! one, best score first. The model is fitted on every person of both lists, so the pairs the ID
 //! settles teach it what a match looks like even when few are left to link.
 
+pub mod census;
 pub mod list;
 pub mod run;
 
@@ -178,6 +179,9 @@ pub struct Conflict {
     pub check: Check,
     pub ours: Option<String>,
     pub theirs: Option<String>,
+    /// The department whose list says `theirs` (a census compares several).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
 }
 
 /// How two records were matched.
@@ -209,6 +213,22 @@ pub struct Item {
     pub conflicts: Vec<Conflict>,
     /// Their ID number is registered in a region outside the scope: a transfer, not a new person.
     pub elsewhere: bool,
+    /// In a census: every row of every list that is this person.
+    pub seen: Vec<Sighting>,
+    /// In a census: the departments that should list this registry person and do not.
+    pub missing_from: Vec<String>,
+}
+
+/// A row of a department's list found to be the item's person.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Sighting {
+    /// The department's code.
+    pub source: String,
+    /// Index of the row among the rows of all lists, in order.
+    pub row: usize,
+    /// How the row was tied to the person (`None`: the first row of a person not in the registry).
+    pub matched_by: Option<MatchedBy>,
+    pub score: Option<f64>,
 }
 
 impl Item {
@@ -223,6 +243,8 @@ impl Item {
             fields: Vec::new(),
             conflicts: Vec::new(),
             elsewhere: false,
+            seen: Vec::new(),
+            missing_from: Vec::new(),
         }
     }
 }
@@ -302,25 +324,27 @@ fn our_table(ours: &[Ours]) -> Table {
 }
 
 fn their_table(theirs: &[ListRow]) -> Table {
+    rows_table(theirs.iter().enumerate())
+}
+
+/// A table of list rows, each with its index as id.
+fn rows_table<'r>(rows: impl Iterator<Item = (usize, &'r ListRow)>) -> Table {
     table(
         "list",
-        theirs
-            .iter()
-            .enumerate()
-            .map(|(i, r)| {
-                (
-                    i.to_string(),
-                    [
-                        r.id_number.clone(),
-                        Some(r.name.clone()),
-                        r.sex.map(|s| s.label_zh().to_string()),
-                        r.birth_date.map(|d| d.to_string()),
-                        r.address.clone(),
-                        r.phone.clone(),
-                    ],
-                )
-            })
-            .collect(),
+        rows.map(|(i, r)| {
+            (
+                i.to_string(),
+                [
+                    r.id_number.clone(),
+                    Some(r.name.clone()),
+                    r.sex.map(|s| s.label_zh().to_string()),
+                    r.birth_date.map(|d| d.to_string()),
+                    r.address.clone(),
+                    r.phone.clone(),
+                ],
+            )
+        })
+        .collect(),
     )
 }
 
@@ -368,6 +392,7 @@ pub fn conflicts(source: &Source, o: &Ours, r: &ListRow, by: MatchedBy) -> Vec<C
             check,
             ours,
             theirs,
+            source: None,
         })
     };
     for check in &source.compare {
@@ -456,15 +481,19 @@ fn expected(source: &Source, o: &Ours) -> bool {
         }
 }
 
-/// Compare a department's list with the registry of a scope. `elsewhere` holds the canonical ID
-/// numbers of their list registered outside the scope.
-pub fn compare(
-    source: &Source,
-    ours: &[Ours],
-    theirs: &[ListRow],
-    elsewhere: &HashSet<String>,
-) -> Comparison {
-    let mut out = Comparison::default();
+/// The one-to-one matches of a list's rows with registry persons.
+struct Matched {
+    /// Per registry person: their row, how matched, the linkage's score.
+    our_match: Vec<Option<(usize, MatchedBy, Option<f64>)>>,
+    /// Per row: the registry person.
+    their_match: Vec<Option<usize>>,
+    /// The linkage's explanation of the pairs it matched.
+    explained: HashMap<(usize, usize), Vec<FieldLevel>>,
+}
+
+/// Match rows with registry persons: exact on the canonical ID number first, then the linkage,
+/// one to one, best first; counted in `out`.
+fn match_rows(ours: &[Ours], theirs: &[ListRow], out: &mut Comparison) -> Matched {
     let mut our_match: Vec<Option<(usize, MatchedBy, Option<f64>)>> = vec![None; ours.len()];
     let mut their_match: Vec<Option<usize>> = vec![None; theirs.len()];
     let mut explained: HashMap<(usize, usize), Vec<FieldLevel>> = HashMap::new();
@@ -494,7 +523,7 @@ pub fn compare(
             &our_table(ours),
             Some(&their_table(theirs)),
         );
-        out.compared = outcome.compared;
+        out.compared += outcome.compared;
         // Best first: `outcome.pairs` is sorted by score.
         for s in &outcome.pairs {
             let (Ok(i), Ok(j)) = (s.left.parse::<usize>(), s.right.parse::<usize>()) else {
@@ -509,6 +538,27 @@ pub fn compare(
             out.matched_by_linkage += 1;
         }
     }
+    Matched {
+        our_match,
+        their_match,
+        explained,
+    }
+}
+
+/// Compare a department's list with the registry of a scope. `elsewhere` holds the canonical ID
+/// numbers of their list registered outside the scope.
+pub fn compare(
+    source: &Source,
+    ours: &[Ours],
+    theirs: &[ListRow],
+    elsewhere: &HashSet<String>,
+) -> Comparison {
+    let mut out = Comparison::default();
+    let Matched {
+        our_match,
+        their_match,
+        mut explained,
+    } = match_rows(ours, theirs, &mut out);
 
     for (i, o) in ours.iter().enumerate() {
         match our_match[i] {

@@ -115,7 +115,7 @@ fn mask_tail(s: &str, tail: usize) -> String {
 }
 
 /// The stored person fields (one `persons` row without its bookkeeping columns).
-#[derive(Debug, Clone, PartialEq, Default, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Default, sqlx::FromRow, serde::Serialize, serde::Deserialize)]
 pub struct PersonData {
     pub id_number: String,
     pub name: String,
@@ -187,7 +187,9 @@ pub const PERSON_COLUMNS: &[&str] = &[
     "notes",
 ];
 
-#[derive(Debug, Clone, PartialEq, Eq, Default, sqlx::FromRow)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Default, sqlx::FromRow, serde::Serialize, serde::Deserialize,
+)]
 pub struct Guardian {
     pub name: String,
     pub relation: Option<String>,

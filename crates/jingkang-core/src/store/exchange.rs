@@ -79,7 +79,7 @@ pub async fn registry(tx: &mut Tx, scope: &Scope) -> anyhow::Result<Vec<Ours>> {
          p.phone, g.name AS guardian, p.disability_certificate, p.disability_grade, p.subsistence_allowance, \
          p.extreme_poverty, p.registration_state, p.close_reason \
          FROM persons p LEFT JOIN guardians g ON g.person_id = p.id AND g.ordinal = 1 \
-         WHERE p.residence_region >= $1 AND p.residence_region < $2{} ORDER BY p.id",
+         WHERE p.residence_region >= $1 AND p.residence_region < $2{} AND p.merged_into IS NULL ORDER BY p.id",
         scope.site_sql("p")
     );
     let rows: Vec<OursRow> = on_tx!(tx, c => sqlx::query_as(&sql)
@@ -515,36 +515,68 @@ pub enum Decision {
     /// The two records are one person: for a theirs-only item, the registry person (in the run's
     /// region) it is; for the others, the difference was seen and is handled in the record.
     Link { person: Option<i64> },
+    /// A duplicate item: keep `survivor` (one of its two records), taking the fields `take` from
+    /// the other, which is merged into it ([`super::merge`]).
+    Merge { survivor: i64, take: Vec<String> },
+    /// A theirs-only item: register their row as a new person (待评估), in `township` (a name; the
+    /// row's own when `None`), through the same rules as a form entry.
+    Create { township: Option<String> },
     /// Not taken up (their list is wrong, or the difference is not ours to act on).
     Reject,
-    /// Undo a decision: the item is open again.
+    /// Undo a decision: the item is open again (a merge is undone; a person created is removed
+    /// while nothing has been recorded for them).
     Reopen,
 }
 
+/// Who decides, where, on which day.
+#[derive(Clone, Copy)]
+pub struct Desk<'a> {
+    pub scope: &'a Scope,
+    pub actor: &'a Actor,
+    pub tree: &'a crate::regions::RegionTree,
+    pub today: NaiveDate,
+}
+
 /// Decide an item, audited in the same transaction with the state before and after. Refused with a
-/// message when the item is absent or out of scope, the decision does not fit its state, or the
-/// person named is not in the run's region.
+/// message when the item is absent or out of scope, the decision does not fit its state or class,
+/// or the person named is not in the run's region.
 pub async fn decide(
     tx: &mut Tx,
-    scope: &Scope,
-    actor: &Actor,
+    desk: &Desk<'_>,
     id: i64,
     decision: &Decision,
     note: &str,
 ) -> anyhow::Result<Result<ItemState, super::Refusal>> {
+    let scope = desk.scope;
     let Some((run_id, item)) = item(tx, scope, id).await? else {
         return Ok(Err(super::Refusal::NotFound));
     };
+    let region: String = on_tx!(tx, c => sqlx::query_scalar("SELECT region FROM exchange_runs WHERE id = $1")
+        .bind(run_id).fetch_one(&mut **c).await)?;
+    let mut merge_id = None;
     let (to, person) = match (decision, item.state) {
         (Decision::Reopen, ItemState::Open) => {
             return super::refuse("decision", "exchange-item-open", &[]);
         }
-        (Decision::Reopen, ItemState::Merged | ItemState::Created) => {
-            return super::refuse(
-                "decision",
-                "exchange-item-final",
-                &[("state", item.state.label_zh())],
-            );
+        (Decision::Reopen, ItemState::Merged) => {
+            let merge: Option<i64> = on_tx!(tx, c => sqlx::query_scalar(
+                "SELECT id FROM person_merges WHERE item_id = $1 AND undone_change IS NULL")
+                .bind(id).fetch_optional(&mut **c).await)?;
+            if let Some(m) = merge {
+                if let Err(r) = super::merge::unmerge(tx, scope, desk.actor, m, desk.today).await? {
+                    return Ok(Err(r));
+                }
+                merge_id = Some(m);
+            }
+            (ItemState::Open, item.person)
+        }
+        (Decision::Reopen, ItemState::Created) => {
+            if let Some(pid) = item.person
+                && let Err(r) = undo_create(tx, scope, desk.actor, pid, id).await?
+            {
+                return Ok(Err(r));
+            }
+            (ItemState::Open, None)
         }
         (Decision::Reopen, _) => (ItemState::Open, item.person),
         (_, s) if s != ItemState::Open => {
@@ -560,8 +592,6 @@ pub async fn decide(
                 return super::refuse("person", "exchange-link-person-missing", &[]);
             }
             (Class::TheirsOnly, Some(pid)) => {
-                let region: String = on_tx!(tx, c => sqlx::query_scalar("SELECT region FROM exchange_runs WHERE id = $1")
-                    .bind(run_id).fetch_one(&mut **c).await)?;
                 // In the user's scope and in the run's region.
                 let run_scope = Scope::under(&crate::domain::RegionCode::parse(&region)?);
                 let here = super::persons::get_unaudited(tx, scope, *pid)
@@ -578,15 +608,53 @@ pub async fn decide(
             }
             _ => (ItemState::Linked, item.person),
         },
+        (Decision::Merge { survivor, take }, _) => {
+            let pair = (item.class == Class::Duplicate)
+                .then_some(item.person.zip(item.other))
+                .flatten();
+            let Some((a, b)) = pair else {
+                return super::refuse("decision", "exchange-merge-class", &[]);
+            };
+            let absorbed = match *survivor {
+                s if s == a => b,
+                s if s == b => a,
+                _ => return super::refuse("survivor", "exchange-merge-survivor", &[]),
+            };
+            let req = super::merge::MergeRequest {
+                survivor: *survivor,
+                absorbed,
+                take,
+                item: Some(id),
+                today: desk.today,
+            };
+            match super::merge::merge(tx, scope, desk.actor, &req).await? {
+                Ok(m) => merge_id = Some(m.id),
+                Err(r) => return Ok(Err(r)),
+            }
+            (ItemState::Merged, item.person)
+        }
+        (Decision::Create { township }, _) => {
+            let Some(row) = item
+                .row
+                .as_ref()
+                .filter(|_| item.class == Class::TheirsOnly)
+            else {
+                return super::refuse("decision", "exchange-create-class", &[]);
+            };
+            match create_person(tx, desk, &region, row, township.as_deref(), id).await? {
+                Ok(pid) => (ItemState::Created, Some(pid)),
+                Err(r) => return Ok(Err(r)),
+            }
+        }
     };
-    let change = open_change_set(tx, actor, "exchange", "decide").await?;
+    let change = open_change_set(tx, desk.actor, "exchange", "decide").await?;
     let decided = (to != ItemState::Open).then_some(change);
     on_tx!(tx, c => sqlx::query(
         "UPDATE exchange_items SET state = $1, person_id = $2, decided_change = $3 WHERE id = $4")
         .bind(to.code()).bind(person).bind(decided).bind(id).execute(&mut **c).await.map(drop))?;
     audit::record(
         tx,
-        actor,
+        desk.actor,
         "exchange.decide",
         Some(Target {
             kind: "exchange_item",
@@ -598,11 +666,168 @@ pub async fn decide(
             "from": item.state.code(),
             "to": to.code(),
             "person": person,
+            "merge": merge_id,
             "note": note,
         }),
     )
     .await?;
     Ok(Ok(to))
+}
+
+/// Register their row as a new person in the run's region, validated as a form entry is.
+async fn create_person(
+    tx: &mut Tx,
+    desk: &Desk<'_>,
+    region: &str,
+    row: &crate::exchange::ListRow,
+    township: Option<&str>,
+    item: i64,
+) -> anyhow::Result<Result<i64, super::Refusal>> {
+    use crate::import::roster;
+    let Some(region) = desk.tree.get(region) else {
+        anyhow::bail!("run region {region} is not in the region tree");
+    };
+    let township = township
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .or(row.township.as_deref());
+    let value = |key: &str| -> Option<String> {
+        match key {
+            "name" => Some(row.name.clone()),
+            "id_number" => row.id_number.clone(),
+            "township" => township.map(str::to_string),
+            "address" => row.address.clone(),
+            "guardian" => row.guardian.clone(),
+            "certificate" => row.certificate.clone(),
+            "grade" => row.grade.map(|g| g.to_string()),
+            _ => None,
+        }
+    };
+    let mut record = match roster::validate_entry(desk.tree, region, desk.today, &value) {
+        Ok(r) => r,
+        Err(errors) => {
+            return Ok(Err(super::Refusal::Problems(
+                errors
+                    .into_iter()
+                    .map(|e| crate::care::service::FieldError {
+                        field: e.field.to_string(),
+                        code: e.code,
+                        message: e.message,
+                    })
+                    .collect(),
+            )));
+        }
+    };
+    if record.data.phone.is_none() {
+        record.data.phone = row
+            .phone
+            .as_deref()
+            .and_then(|p| crate::domain::Phone::parse(p).ok())
+            .map(|p| p.to_string());
+    }
+    if !desk.scope.contains(&record.data.residence_region) {
+        return super::refuse("township", "exchange-create-outside", &[]);
+    }
+    let found =
+        super::persons::lookup_id_numbers(tx, desk.scope, &[record.data.id_number.as_str()])
+            .await?;
+    if let Some(existing) = found.inside.values().next() {
+        return super::refuse(
+            "id_number",
+            "exchange-create-exists",
+            &[("id", &existing.id.to_string())],
+        );
+    }
+    if !found.elsewhere.is_empty() {
+        return super::refuse("id_number", "exchange-create-elsewhere", &[]);
+    }
+    let change = open_change_set(tx, desk.actor, "信息比对", "exchange-create").await?;
+    let ids = super::persons::insert_many(
+        tx,
+        desk.scope,
+        (change, desk.today),
+        std::slice::from_ref(&record),
+    )
+    .await?;
+    let pid = *ids
+        .first()
+        .ok_or_else(|| anyhow::anyhow!("insert returned no id"))?;
+    audit::record(
+        tx,
+        desk.actor,
+        "person.create",
+        Some(Target::person(pid)),
+        serde_json::json!({"change_set": change, "exchange_item": item}),
+    )
+    .await?;
+    Ok(Ok(pid))
+}
+
+/// Tables whose rows say a person's record has been used since it was created.
+const USED_BY: &[&str] = &[
+    "followups",
+    "assessments",
+    "emergencies",
+    "documents",
+    "agreements",
+    "referrals",
+    "respite_episodes",
+    "mutual_aid_members",
+    "service_attendance",
+    "caregiver_training_attendees",
+    "rehab_plans",
+    "registration_events",
+];
+
+/// Remove a person created from item `item`, while nothing has been recorded for them: never
+/// edited, no follow-up, service, plan, state change or other item. Otherwise refused (close the
+/// record through registration instead).
+async fn undo_create(
+    tx: &mut Tx,
+    scope: &Scope,
+    actor: &Actor,
+    pid: i64,
+    item: i64,
+) -> anyhow::Result<Result<(), super::Refusal>> {
+    let Some(p) = super::persons::get_unaudited(tx, scope, pid).await? else {
+        return Ok(Err(super::Refusal::NotFound));
+    };
+    let mut used = p.version != 1;
+    for table in USED_BY {
+        if used {
+            break;
+        }
+        let n: i64 = on_tx!(tx, c => sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table} WHERE person_id = $1"))
+            .bind(pid).fetch_one(&mut **c).await)?;
+        used = n > 0;
+    }
+    if !used {
+        let n: i64 = on_tx!(tx, c => sqlx::query_scalar(
+            "SELECT (SELECT COUNT(*) FROM person_merges WHERE survivor_id = $1 OR absorbed_id = $1) \
+                  + (SELECT COUNT(*) FROM exchange_items WHERE (person_id = $1 OR other_person_id = $1) AND id <> $2)")
+            .bind(pid).bind(item).fetch_one(&mut **c).await)?;
+        used = n > 0;
+    }
+    if used {
+        return super::refuse("decision", "exchange-create-used", &[]);
+    }
+    on_tx!(tx, c => sqlx::query("UPDATE exchange_items SET person_id = NULL WHERE id = $1")
+        .bind(item).execute(&mut **c).await.map(drop))?;
+    for sql in [
+        "DELETE FROM person_history WHERE person_id = $1",
+        "DELETE FROM persons WHERE id = $1",
+    ] {
+        on_tx!(tx, c => sqlx::query(sql).bind(pid).execute(&mut **c).await.map(drop))?;
+    }
+    audit::record(
+        tx,
+        actor,
+        "person.delete",
+        Some(Target::person(pid)),
+        serde_json::json!({"exchange_item": item, "reason": "undo_create"}),
+    )
+    .await?;
+    Ok(Ok(()))
 }
 
 /// Names and ID numbers of registry persons in the scope, for an item list (show the ID masked;

@@ -23,6 +23,7 @@ pub mod family;
 pub mod filings;
 pub mod followups;
 pub mod institutions;
+pub mod merge;
 pub mod persons;
 pub mod plans;
 pub mod referrals;

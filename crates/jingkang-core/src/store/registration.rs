@@ -130,13 +130,20 @@ pub async fn transition(
         ""
     };
     let sql = format!(
-        "SELECT registration_state FROM persons WHERE id = $1 AND residence_region >= $2 AND residence_region < $3{}{lock}",
+        "SELECT registration_state, merged_into FROM persons WHERE id = $1 AND residence_region >= $2 AND residence_region < $3{}{lock}",
         scope.site_sql("")
     );
-    let current: Option<String> = on_tx!(tx, c => sqlx::query_scalar(&sql).bind(id).bind(&lo).bind(&hi).fetch_optional(&mut **c).await)?;
-    let Some(from) = current.as_deref().and_then(RegistrationState::from_code) else {
+    let current: Option<(String, Option<i64>)> = on_tx!(tx, c => sqlx::query_as(&sql).bind(id).bind(&lo).bind(&hi).fetch_optional(&mut **c).await)?;
+    let Some((from, merged_into)) = current else {
         return Ok(Err(Refusal::NotFound));
     };
+    let Some(from) = RegistrationState::from_code(&from) else {
+        return Ok(Err(Refusal::NotFound));
+    };
+    // A duplicate merged into another record changes only by undoing the merge.
+    if merged_into.is_some() {
+        return Ok(Err(Refusal::Rule(TransitionError::Merged)));
+    }
     let to = match registration::next(from, event) {
         Ok(to) => to,
         Err(e) => return Ok(Err(Refusal::Rule(e))),

@@ -18,7 +18,8 @@ use crate::regions::{RegionTree, Scope};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Measure {
-    /// Persons in the registry on the day, less those who had died (closed, reason died).
+    /// Persons in the registry on the day, less those who had died (closed, reason died) and the
+    /// duplicates merged into another record (closed, reason merged).
     InRegistry,
     /// Of those, with a severe disorder (the eligibility rule's six, by ICD-10): 在册.
     InRegistrySevere,
@@ -126,7 +127,8 @@ impl Measure {
     fn holds(self, rule: &StandardRule, state: &str, severe: bool) -> bool {
         use Measure::*;
         let (st, reason) = state.split_once(':').unwrap_or((state, ""));
-        let alive = !(st == "closed" && reason == "died");
+        // A duplicate merged into another record is no person of its own.
+        let alive = !(st == "closed" && (reason == "died" || reason == "merged"));
         let registered = rule.registered_states.iter().any(|s| s == st);
         let listed = alive && severe;
         match self {

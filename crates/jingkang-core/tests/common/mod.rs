@@ -444,3 +444,85 @@ pub async fn plan_and_assess(t: &TestDb, scope: &jingkang_core::regions::Scope, 
     .unwrap();
     tx.commit().await.unwrap();
 }
+
+/// A follow-up seen on `day` with risk grade `risk` and adherence `adherence`; or, with
+/// `risk` "lost", an attempt that found nobody.
+#[allow(dead_code)]
+pub async fn visit(
+    t: &TestDb,
+    scope: &jingkang_core::regions::Scope,
+    pid: i64,
+    day: &str,
+    risk: &str,
+    adherence: &str,
+) {
+    use jingkang_core::care::followup::{self, FormDef};
+    use jingkang_core::store::{Actor, followups};
+    let mut m: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    let mut put = |k: &str, v: &str| {
+        m.insert(k.to_string(), vec![v.to_string()]);
+    };
+    put("visit_date", day);
+    put("doctor", "王医生");
+    if risk == "lost" {
+        put("mode", "phone");
+        put("lost_reason", "migrant_work");
+    } else {
+        for (k, v) in [
+            ("mode", "home"),
+            ("risk_grade", risk),
+            ("symptom_level", "none"),
+            ("insight", "complete"),
+            ("social.self_care", "good"),
+            ("social.housework", "good"),
+            ("social.work", "good"),
+            ("social.learning", "good"),
+            ("social.interpersonal", "good"),
+            ("adherence", adherence),
+        ] {
+            put(k, v);
+        }
+    }
+    let form = FormDef::shipped().unwrap();
+    let f = followup::validate(form, &m, today()).unwrap();
+    let mut tx = t.db.begin().await.unwrap();
+    followups::record(&mut tx, scope, &Actor::user("doctor"), pid, form, &f)
+        .await
+        .unwrap()
+        .unwrap();
+    tx.commit().await.unwrap();
+}
+
+/// A service session of `item` on each of `days`, attended by `pids`.
+#[allow(dead_code)]
+pub async fn serve_all(
+    t: &TestDb,
+    scope: &jingkang_core::regions::Scope,
+    pids: &[i64],
+    item: &str,
+    days: &[&str],
+) {
+    use jingkang_core::care::service::{ServiceCatalogue, SessionInput, validate};
+    use jingkang_core::store::{Actor, services};
+    let input = SessionInput {
+        item: item.into(),
+        mode: "home".into(),
+        dates: days.iter().map(|s| s.to_string()).collect(),
+        start: "09:00".into(),
+        end: "10:00".into(),
+        staff: "李社工".into(),
+        participants: pids.to_vec(),
+        notes: String::new(),
+    };
+    let mut tx = t.db.begin().await.unwrap();
+    services::record(
+        &mut tx,
+        scope,
+        &Actor::user("worker"),
+        &validate(&ServiceCatalogue::shipped().unwrap(), &input, today()).unwrap(),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    tx.commit().await.unwrap();
+}
