@@ -18,6 +18,7 @@ pub mod exchange;
 pub mod export;
 pub mod generate;
 pub mod import;
+pub mod interop;
 pub mod link;
 pub mod messages;
 pub mod regions;

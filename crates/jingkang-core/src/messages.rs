@@ -23,6 +23,34 @@ pub static MESSAGES: &[(&str, &str)] = &[
     ),
     ("cli-exchange-class", "　{class}：{n} 条"),
     (
+        "cli-fhir-done",
+        "已导出 {persons} 人、{resources} 个 FHIR 资源到 {file}（{masked}）；已记入审计日志。",
+    ),
+    (
+        "cli-fhir-reason-missing",
+        "导出未遮蔽的数据须用 --reason 写明原因",
+    ),
+    (
+        "cli-fhir-subject-missing",
+        "请用 --person 指定一人，或用 --region 指定地区",
+    ),
+    (
+        "cli-fhir-not-found",
+        "没有这个人员档案（或不在该地区），没有导出任何数据",
+    ),
+    (
+        "cli-census-summary",
+        "年度联合普查（{county}）：{lists} 个部门的名单，本库 {registry} 人，各名单与本库完全一致 {agreeing} 人。每人一条：",
+    ),
+    (
+        "cli-census-list",
+        "　{source}名单：读取 {rows_read} 行，参与比对 {kept} 人，错误 {errors} 行，提示 {warnings} 条",
+    ),
+    (
+        "cli-census-list-bad",
+        "--list 应写成 部门=文件，如 gongan=公安名单.xlsx；“{value}”不是这样",
+    ),
+    (
         "cli-exchange-saved",
         "比对结果已保存（比对编号 {run}），登记库未作任何修改；请在“信息比对”页面逐条处理。",
     ),
@@ -222,6 +250,10 @@ pub static MESSAGES: &[(&str, &str)] = &[
     (
         "header-not-found",
         "在表格前30行中找不到表头，缺少以下列：{columns}。请确认使用的是花名册（附件3）模板",
+    ),
+    (
+        "list-header-not-found",
+        "在表格前30行中找不到名单的表头{columns}：须有“姓名”列和至少一个其他能认出的列（如身份证号、性别、出生日期、地址）；列名不同的，请用“列名=字段”告诉系统",
     ),
     (
         "county-unknown",
@@ -500,6 +532,14 @@ pub static MESSAGES: &[(&str, &str)] = &[
         "merge-line-undone",
         "档案 {absorbed} 并入档案 {survivor}（已撤销）",
     ),
+    (
+        "census-needs-lists",
+        "年度联合普查须同时比对至少两个部门的名单",
+    ),
+    ("census-source-twice", "{source}的名单只能提供一份"),
+    ("census-file", "{list}名单：{message}"),
+    ("census-missing-from", "不在{lists}名单上"),
+    ("census-seen-on", "见于{lists}名单"),
     ("merge-same", "保留的档案与并入的档案不能是同一份"),
     ("merge-already", "档案 {id} 已并入其他档案，不能再合并"),
     ("merge-field-unknown", "不认识的字段“{field}”"),

@@ -677,7 +677,7 @@ async fn bad_lists_change_nothing(t: TestDb) {
         &[vec!["1".into(), "张三".into(), "1".into()]],
     );
     let e = run(no_header.clone(), "500110").await.unwrap_err();
-    assert_eq!(e.code(), "header-not-found");
+    assert_eq!(e.code(), "list-header-not-found");
     assert!(e.message_zh().contains("姓名"), "{}", e.message_zh());
     // Not a spreadsheet; an unknown county; a province instead of a county.
     let txt = dir.path().join("a.pdf");
@@ -712,4 +712,183 @@ async fn bad_lists_change_nothing(t: TestDb) {
     }
 }
 
-backend_tests!(police_list_lands_in_its_classes, bad_lists_change_nothing);
+/// Write a CSV list: a header line and rows.
+fn write_csv(path: &std::path::Path, header: &str, rows: &[String]) {
+    let mut text = format!("{header}\n");
+    for r in rows {
+        text.push_str(r);
+        text.push('\n');
+    }
+    std::fs::write(path, text).unwrap();
+}
+
+async fn census_gives_one_item_per_person(t: TestDb) {
+    use jingkang_core::exchange::run::{CensusError, CensusFile, CensusRequest, run_census};
+    let people: Vec<Person> = persons().into_iter().take(20).collect();
+    import(&t, "500110", "万盛街道", &people).await;
+    let pid = |i: usize| person_id(&t, &people[i].id);
+    let certificate = format!("{}62", people[3].id);
+    jingkang_core::on_pool!(&t.db, p => sqlx::query("UPDATE persons SET disability_certificate = $1, disability_grade = 2 WHERE id_number = $2")
+        .bind(&certificate).bind(&people[3].id).execute(p).await.map(drop)).unwrap();
+    jingkang_core::on_pool!(&t.db, p => sqlx::query("UPDATE persons SET subsistence_allowance = $1 WHERE id_number = $2")
+        .bind(true).bind(&people[4].id).execute(p).await.map(drop)).unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let line = |p: &Person| format!("{},{},{}", p.name, p.id, p.address);
+    let stranger = Person {
+        name: "欧阳明月".into(),
+        id: id("500110", "19660606", "771"),
+        address: "东林街道红岩路5号".into(),
+        guardian: String::new(),
+    };
+    // 公安: all but persons 0 and 1, and a stranger with an ID number.
+    let mut police: Vec<String> = people.iter().skip(2).map(line).collect();
+    police.push(line(&stranger));
+    // 卫健: all but person 1.
+    let health: Vec<String> = people
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != 1)
+        .map(|(_, p)| line(p))
+        .collect();
+    // 民政: the allowance recipient, and someone who is only a recipient (not reported).
+    let civil = vec![
+        format!(
+            "{},{},{},低保",
+            people[4].name, people[4].id, people[4].address
+        ),
+        format!("赵铁柱,{},南桐镇1号,特困", id("500110", "19500101", "313")),
+    ];
+    // 残联: person 3 with another grade; the stranger again, without an ID number.
+    let disability = vec![
+        format!("{},{},{},一级", people[3].name, people[3].id, certificate),
+        format!("{},,,二级,1966-06-06,{}", stranger.name, stranger.address),
+    ];
+    let files = [
+        ("gongan", "公安.csv", "姓名,身份证号,地址", police),
+        ("weijian", "卫健.csv", "姓名,身份证号,地址", health),
+        ("minzheng", "民政.csv", "姓名,身份证号,地址,救助类别", civil),
+        (
+            "canlian",
+            "残联.csv",
+            "姓名,身份证号,残疾证号,残疾等级,出生日期,地址",
+            disability,
+        ),
+    ];
+    let mut paths = Vec::new();
+    for (_, name, header, rows) in &files {
+        let path = dir.path().join(name);
+        write_csv(&path, header, rows);
+        paths.push(path);
+    }
+    let actor = Actor::user("clerk");
+    let request = |which: &[usize]| CensusRequest {
+        region: "500110",
+        files: which
+            .iter()
+            .map(|&k| CensusFile {
+                source: exchange::source(files[k].0).unwrap(),
+                path: &paths[k],
+                file_name: files[k].1,
+            })
+            .collect(),
+        taken_on: "2026-10-31".parse().unwrap(),
+        actor: &actor,
+        today: today(),
+    };
+
+    // Refused, nothing saved: one list; one department twice; a file that is no spreadsheet.
+    let code = |r: Result<_, CensusError>| {
+        r.map(|_: jingkang_core::exchange::run::CensusReport| ())
+            .unwrap_err()
+    };
+    assert_eq!(
+        code(run_census(&t.db, &t.tree, request(&[0])).await).code(),
+        "census-needs-lists"
+    );
+    let e = code(run_census(&t.db, &t.tree, request(&[0, 0])).await);
+    assert_eq!(e.code(), "census-source-twice");
+    assert!(e.message_zh().contains("公安"), "{}", e.message_zh());
+    let pdf = dir.path().join("残联.pdf");
+    std::fs::write(&pdf, "%PDF").unwrap();
+    let mut bad = request(&[0, 3]);
+    bad.files[1].path = &pdf;
+    let e = code(run_census(&t.db, &t.tree, bad).await);
+    assert!(e.message_zh().starts_with("残联名单"), "{}", e.message_zh());
+    assert_eq!(count(&t, "exchange_runs").await, 0);
+
+    let report = run_census(&t.db, &t.tree, request(&[0, 1, 2, 3]))
+        .await
+        .unwrap();
+    let items = &report.comparison.items;
+    let of = |class: Class| items.iter().filter(move |i| i.class == class);
+    // One item per person: person 0 missing from 公安; person 1 from 公安 and 卫健.
+    let mut missing: Vec<(i64, Vec<String>)> = of(Class::OursOnly)
+        .map(|i| (i.person.unwrap(), i.missing_from.clone()))
+        .collect();
+    missing.sort();
+    assert_eq!(
+        missing,
+        vec![
+            (pid(0).await, vec!["police".to_string()]),
+            (
+                pid(1).await,
+                vec!["police".to_string(), "health".to_string()]
+            ),
+        ]
+    );
+    // Person 3: the grade 残联 reports, tagged with the department, seen on three lists.
+    let conflicts: Vec<&exchange::Item> = of(Class::Conflict).collect();
+    assert_eq!(conflicts.len(), 1, "{conflicts:?}");
+    assert_eq!(conflicts[0].person, Some(pid(3).await));
+    assert_eq!(
+        conflicts[0]
+            .conflicts
+            .iter()
+            .map(|c| (c.check, c.source.as_deref()))
+            .collect::<Vec<_>>(),
+        vec![(Check::Grade, Some("disability_federation"))]
+    );
+    assert_eq!(conflicts[0].seen.len(), 3);
+    // The stranger is one person on two lists (linked without an ID number); the 民政-only
+    // recipient is no item.
+    let theirs: Vec<&exchange::Item> = of(Class::TheirsOnly).collect();
+    assert_eq!(theirs.len(), 1, "{theirs:?}");
+    let sources: Vec<&str> = theirs[0].seen.iter().map(|s| s.source.as_str()).collect();
+    assert_eq!(sources, vec!["police", "disability_federation"]);
+    assert_eq!(theirs[0].seen[1].matched_by, Some(MatchedBy::Linkage));
+    assert_eq!(of(Class::Duplicate).count(), 0);
+    assert_eq!(items.len(), 4);
+
+    // Saved: four lists, one run, its items with their rows on every list.
+    assert_eq!(count(&t, "exchange_lists").await, 4);
+    assert_eq!(count(&t, "exchange_runs").await, 1);
+    assert_eq!(report.summary.files.len(), 4);
+    let county = jingkang_core::regions::Scope::of(t.tree.get("500110").unwrap());
+    let mut tx = t.db.begin_read().await.unwrap();
+    let saved = jingkang_core::store::exchange::items(
+        &mut tx,
+        &county,
+        report.run,
+        Some(Class::TheirsOnly),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    let seen = saved[0].detail["seen"].as_array().unwrap();
+    assert_eq!(seen.len(), 2);
+    assert_eq!(seen[1]["source"], "disability_federation");
+    assert_eq!(seen[1]["row_number"], 3);
+    assert_eq!(saved[0].row.as_ref().unwrap().name, "欧阳明月");
+    let run = jingkang_core::store::exchange::run(&mut tx, &county, report.run)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(run.source, "census");
+}
+
+backend_tests!(
+    police_list_lands_in_its_classes,
+    bad_lists_change_nothing,
+    census_gives_one_item_per_person
+);

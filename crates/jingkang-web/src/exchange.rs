@@ -43,7 +43,7 @@ pub struct RunLine {
 }
 
 fn source_label(code: &str) -> String {
-    exchange::source(code).map_or_else(|| code.to_string(), |s| s.label.clone())
+    exchange::run_label(code)
 }
 
 fn run_line(state: &AppState, r: &RunRow) -> RunLine {
@@ -145,12 +145,9 @@ pub async fn upload(
     let Some(source) = form.get("source").and_then(|s| exchange::source(s)) else {
         return refuse(render("exchange-source-missing", &[])).await;
     };
-    let taken_on = match form.get("taken_on").map(|s| s.trim()) {
-        None | Some("") => today(),
-        Some(t) => match t.parse::<NaiveDate>() {
-            Ok(d) if d <= today() => d,
-            _ => return refuse(render("exchange-taken-on-invalid", &[("text", t)])).await,
-        },
+    let taken_on = match taken_on_of(&form) {
+        Ok(d) => d,
+        Err(message) => return refuse(message).await,
     };
     let lines: Vec<String> = form
         .get("mapping")
@@ -191,6 +188,77 @@ pub async fn upload(
     }
 }
 
+/// The day a form says its lists stand as of (today when blank; never after today).
+fn taken_on_of(form: &HashMap<String, String>) -> Result<NaiveDate, String> {
+    match form.get("taken_on").map(|s| s.trim()) {
+        None | Some("") => Ok(today()),
+        Some(t) => match t.parse::<NaiveDate>() {
+            Ok(d) if d <= today() => Ok(d),
+            _ => Err(render("exchange-taken-on-invalid", &[("text", t)])),
+        },
+    }
+}
+
+/// The annual joint census: one file per department (`file.<code>`), at least two, compared
+/// with the user's region at once; then show the run.
+pub async fn census(
+    State(state): State<AppState>,
+    Need { who, .. }: Need<CompareLists>,
+    multipart: Result<Multipart, MultipartRejection>,
+) -> AppResult<Response> {
+    use jingkang_core::exchange::run::{CensusFile, CensusRequest, run_census};
+    let (form, files) = crate::imports::read_uploads(multipart).await?;
+    who.check_csrf(form.get("csrf").map_or("", String::as_str))?;
+    let refuse = |message: String| {
+        let (state, who, form) = (&state, &who, &form);
+        async move {
+            Ok::<_, AppError>(
+                (
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    exchange_page(state, who, Some(message), form).await?,
+                )
+                    .into_response(),
+            )
+        }
+    };
+    let Some(region) = entry_region(&state.tree, &who.scope) else {
+        return refuse(render("exchange-region-too-low", &[])).await;
+    };
+    let taken_on = match taken_on_of(&form) {
+        Ok(d) => d,
+        Err(message) => return refuse(message).await,
+    };
+    let given: Vec<(&'static exchange::Source, &(String, tempfile::TempPath))> =
+        exchange::sources()
+            .iter()
+            .filter_map(|s| Some((s, files.get(&format!("file.{}", s.code))?)))
+            .collect();
+    let actor = who.user.actor();
+    let req = CensusRequest {
+        region: &region.code,
+        files: given
+            .iter()
+            .map(|(source, (name, path))| CensusFile {
+                source,
+                path,
+                file_name: name,
+            })
+            .collect(),
+        taken_on,
+        actor: &actor,
+        today: today(),
+    };
+    match run_census(&state.db, &state.tree, req).await {
+        Ok(report) => Ok(Redirect::to(&format!("/exchange/runs/{}", report.run)).into_response()),
+        Err(e) => {
+            if e.code() == "internal-error" {
+                tracing::error!(error = ?e.code(), "census failed");
+            }
+            refuse(e.message_zh()).await
+        }
+    }
+}
+
 pub struct ItemLine {
     id: i64,
     state: &'static str,
@@ -207,6 +275,8 @@ pub struct RunPage {
     chrome: Option<Chrome>,
     run: RunLine,
     summary: saved::Summary,
+    /// The lists of a census: (department, file, persons).
+    files: Vec<(String, String, u64)>,
     /// (code, label, count, selected)
     classes: Vec<(&'static str, &'static str, u64, bool)>,
     class_label: &'static str,
@@ -235,17 +305,127 @@ fn what(item: &ItemRow) -> String {
         .as_array()
         .map(|a| {
             a.iter()
-                .filter_map(|c| c["check"].as_str())
-                .filter_map(check_label)
-                .map(str::to_string)
+                .filter_map(|c| {
+                    let label = check_label(c["check"].as_str()?)?;
+                    Some(match c["source"].as_str() {
+                        Some(source) => format!("{label}（{}）", exchange::run_label(source)),
+                        None => label.to_string(),
+                    })
+                })
                 .collect()
         })
         .unwrap_or_default();
+    let sources = |key: &str| -> Vec<String> {
+        item.detail[key]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().or_else(|| v["source"].as_str()))
+                    .map(exchange::run_label)
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let mut out = Vec::new();
     match item.class {
-        Class::Conflict => conflicts.join("、"),
-        Class::TheirsOnly if item.detail["elsewhere"] == true => render("exchange-elsewhere", &[]),
-        _ => String::new(),
+        Class::Conflict => out.push(conflicts.join("、")),
+        Class::TheirsOnly if item.detail["elsewhere"] == true => {
+            out.push(render("exchange-elsewhere", &[]));
+        }
+        _ => {}
     }
+    let missing = sources("missing");
+    if !missing.is_empty() {
+        out.push(render(
+            "census-missing-from",
+            &[("lists", &missing.join("、"))],
+        ));
+    }
+    if item.class == Class::TheirsOnly {
+        let seen = sources("seen");
+        if !seen.is_empty() {
+            out.push(render("census-seen-on", &[("lists", &seen.join("、"))]));
+        }
+    }
+    out.join("；")
+}
+
+/// A census item's rows on each list, and the lists that should have the person and do not.
+pub struct CensusLine {
+    list: String,
+    found: String,
+    detail: String,
+}
+
+fn census_lines(item: &ItemRow) -> Vec<CensusLine> {
+    let mut out: Vec<CensusLine> = item.detail["seen"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|s| {
+                    let source = s["source"].as_str().unwrap_or_default();
+                    let how = match s["matched_by"].as_str() {
+                        Some("id_number") => "身份证号相同".to_string(),
+                        Some("linkage") => s["score"]
+                            .as_f64()
+                            .map_or_else(|| "概率匹配".to_string(), |p| format!("概率匹配 {p:.3}")),
+                        _ => String::new(),
+                    };
+                    let differs: Vec<String> = item.detail["conflicts"]
+                        .as_array()
+                        .map(|cs| {
+                            cs.iter()
+                                .filter(|c| c["source"].as_str() == Some(source))
+                                .filter_map(|c| {
+                                    let check = c["check"].as_str()?;
+                                    let shown = |v: &serde_json::Value| {
+                                        let v = v.as_str().unwrap_or("空");
+                                        if matches!(check, "id_number" | "certificate") {
+                                            masked_id(v)
+                                        } else {
+                                            v.to_string()
+                                        }
+                                    };
+                                    Some(format!(
+                                        "{}：本库 {}，对方 {}",
+                                        check_label(check)?,
+                                        shown(&c["ours"]),
+                                        shown(&c["theirs"])
+                                    ))
+                                })
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    CensusLine {
+                        list: exchange::run_label(source),
+                        found: format!(
+                            "第 {} 行{}",
+                            s["row_number"].as_u64().unwrap_or(0),
+                            if how.is_empty() {
+                                String::new()
+                            } else {
+                                format!("（{how}）")
+                            }
+                        ),
+                        detail: differs.join("；"),
+                    }
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    if let Some(missing) = item.detail["missing"].as_array() {
+        out.extend(
+            missing
+                .iter()
+                .filter_map(|m| m.as_str())
+                .map(|m| CensusLine {
+                    list: exchange::run_label(m),
+                    found: "名单上没有此人".to_string(),
+                    detail: String::new(),
+                }),
+        );
+    }
+    out
 }
 
 fn check_label(code: &str) -> Option<&'static str> {
@@ -301,6 +481,12 @@ pub async fn run(
         .collect();
     Ok(RunPage {
         chrome: Some(Chrome::of(&state, &who)),
+        files: run
+            .summary
+            .files
+            .iter()
+            .map(|(code, file, kept)| (exchange::run_label(code), file.clone(), *kept))
+            .collect(),
         open: lines.iter().filter(|l| l.open).count(),
         classes: Class::ALL
             .iter()
@@ -359,6 +545,8 @@ pub struct ItemPage {
     may_edit: bool,
     /// A duplicate's fields that differ, to choose from (field, label, left, right).
     merge_fields: Vec<MergeField>,
+    /// A census item: the person on each list.
+    census: Vec<CensusLine>,
     /// A theirs-only item: the townships a new record may be placed in, and their row's.
     townships: Vec<String>,
     row_township: String,
@@ -656,6 +844,7 @@ async fn item_page(
         person_key,
         may_edit: crate::auth::allows::<crate::auth::EditRegistry>(who.user.role),
         merge_fields,
+        census: census_lines(&item),
         townships,
         row_township: item
             .row

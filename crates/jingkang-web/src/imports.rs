@@ -177,19 +177,30 @@ pub(crate) type Upload = (
 pub(crate) async fn read_upload(
     multipart: Result<Multipart, MultipartRejection>,
 ) -> AppResult<Upload> {
+    let (fields, mut files) = read_uploads(multipart).await?;
+    Ok((fields, files.remove("file")))
+}
+
+/// A form with several files: its text fields, and each file given (by field name) as its name
+/// and a temporary copy. Empty file fields are left out.
+pub(crate) async fn read_uploads(
+    multipart: Result<Multipart, MultipartRejection>,
+) -> AppResult<(
+    std::collections::HashMap<String, String>,
+    std::collections::HashMap<String, (String, tempfile::TempPath)>,
+)> {
     let invalid = || AppError::BadRequest("upload-invalid".into());
     let mut multipart = multipart.map_err(|_| invalid())?;
     let mut fields = std::collections::HashMap::new();
-    let mut file: Option<(String, tempfile::TempPath)> = None;
+    let mut files = std::collections::HashMap::new();
     while let Some(mut field) = multipart.next_field().await.map_err(|_| invalid())? {
         let Some(key) = field.name().map(str::to_string) else {
             continue;
         };
-        if key != "file" {
+        let Some(name) = field.file_name().map(str::to_string) else {
             fields.insert(key, field.text().await.map_err(|_| invalid())?);
             continue;
-        }
-        let name = field.file_name().unwrap_or("").to_string();
+        };
         let ext = extension(&name);
         let mut tmp = tempfile::Builder::new()
             .prefix("jingkang-upload-")
@@ -204,10 +215,10 @@ pub(crate) async fn read_upload(
         }
         tmp.flush().map_err(|e| AppError::Internal(e.into()))?;
         if size > 0 {
-            file = Some((name, tmp.into_temp_path()));
+            files.insert(key, (name, tmp.into_temp_path()));
         }
     }
-    Ok((fields, file))
+    Ok((fields, files))
 }
 
 /// Receive the file, check it without writing anything, and show what an import would do.

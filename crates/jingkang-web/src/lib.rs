@@ -347,6 +347,12 @@ fn table() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
             post(exchange::upload),
         ),
         r(
+            Method::POST,
+            "/exchange/census",
+            roles::<auth::CompareLists>(),
+            post(exchange::census),
+        ),
+        r(
             Method::GET,
             "/exchange/runs/{id}",
             roles::<auth::CompareLists>(),

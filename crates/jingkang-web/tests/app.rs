@@ -5725,6 +5725,80 @@ async fn exchange_in_the_browser(app: App) {
             .any(|a| a.as_str() == "person.unmerge")
     );
 
+    // The annual census: one file refused; 公安's and 卫健's lists at once, one item a person.
+    let census = |files: Vec<(&str, &str)>| {
+        let mut form = reqwest::multipart::Form::new()
+            .text("csrf", csrf.clone())
+            .text("taken_on", "2026-10-31");
+        for (code, text) in files {
+            form = form.part(
+                format!("file.{code}"),
+                reqwest::multipart::Part::bytes(text.as_bytes().to_vec())
+                    .file_name(format!("{code}.csv")),
+            );
+        }
+        let c = c.clone();
+        let url = app.url("/exchange/census");
+        async move { c.post(url).multipart(form).send().await.unwrap() }
+    };
+    let r = census(vec![("police", list.as_str())]).await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.text().await.unwrap().contains("至少两个部门"));
+    let health = format!("姓名,身份证号\n{name},{id_number}\n");
+    let r = census(vec![("police", list.as_str()), ("health", health.as_str())]).await;
+    assert_eq!(
+        r.status(),
+        StatusCode::SEE_OTHER,
+        "{}",
+        r.text().await.unwrap()
+    );
+    let census_url = location(&r);
+    let page = c
+        .get(app.url(&format!("{census_url}?class=theirs_only")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("本次普查的名单")
+            && page.contains("欧阳明月")
+            && page.contains("见于公安名单"),
+        "{page}"
+    );
+    // A registry person on neither list: one item naming both lists.
+    let page = c
+        .get(app.url(&format!("{census_url}?class=ours_only")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("不在卫健、公安名单上") || page.contains("不在公安、卫健名单上"),
+        "{page}"
+    );
+    let item = page
+        .split("href=\"/exchange/items/")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .unwrap()
+        .to_string();
+    let page = c
+        .get(app.url(&format!("/exchange/items/{item}")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("各部门名单") && page.contains("名单上没有此人"),
+        "{page}"
+    );
+
     // The list page shows the run; a township clerk of another township sees none of it.
     let page = c
         .get(app.url("/exchange"))

@@ -59,6 +59,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let (db, tree) = open(&url).await?;
             link_run(&db, &tree, (&source, &file, &county), taken_on, &map, json).await
         }
+        Command::Link(LinkCmd::Census {
+            county,
+            lists,
+            taken_on,
+            json,
+        }) => {
+            let (db, tree) = open(&url).await?;
+            link_census(&db, &tree, &county, &lists, taken_on, json).await
+        }
         Command::Init { demo, demo_county } => init(&url, demo, &demo_county).await,
         Command::Serve {
             listen,
@@ -129,6 +138,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 )
             );
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Export(ExportCmd::Fhir {
+            subject,
+            out,
+            reveal,
+            reason,
+        }) => {
+            let (db, tree) = open(&url).await?;
+            export_fhir(&db, &tree, &subject, &out, (reveal, reason.as_deref())).await
         }
         Command::Regions(RegionsCmd::Find { query, limit }) => {
             let (db, tree) = open(&url).await?;
@@ -1079,25 +1097,16 @@ async fn link_run(
     json: bool,
 ) -> anyhow::Result<ExitCode> {
     use jingkang_core::exchange::{self, run::RunRequest};
-    let Some(source) = exchange::source(source) else {
-        let known: Vec<String> = exchange::sources()
-            .iter()
-            .map(|s| format!("{}（{}）", s.names[0], s.label))
-            .collect();
-        return Ok(user_error(render(
-            "cli-exchange-source-unknown",
-            &[("source", source), ("known", &known.join("、"))],
-        )));
+    let source = match named_source(source) {
+        Ok(s) => s,
+        Err(message) => return Ok(user_error(message)),
     };
     let mapping = match exchange::list::parse_mapping(map) {
         Ok(m) => m,
         Err(message) => return Ok(user_error(message)),
     };
     let actor = Actor::cli();
-    let file_name = file
-        .file_name()
-        .map(|f| f.to_string_lossy().to_string())
-        .unwrap_or_default();
+    let file_name = file_name_of(file);
     let req = RunRequest {
         source,
         region: county,
@@ -1133,6 +1142,183 @@ async fn link_run(
             Ok(ExitCode::SUCCESS)
         }
         Err(e) => refused(e, json, "cli-exchange-failed"),
+    }
+}
+
+/// `jingkang export fhir`: a person or a region as a FHIR R4 Bundle, masked unless revealed.
+async fn export_fhir(
+    db: &Db,
+    tree: &RegionTree,
+    subject: &crate::FhirSubject,
+    out: &Path,
+    (reveal, reason): (bool, Option<&str>),
+) -> anyhow::Result<ExitCode> {
+    use jingkang_core::interop::fhir::{self, FhirExport, Subject};
+    let reason = reason.map(str::trim).filter(|r| !r.is_empty());
+    if reveal && reason.is_none() {
+        return Ok(user_error(render("cli-fhir-reason-missing", &[])));
+    }
+    let (scope, what) = match (&subject.person, &subject.region) {
+        (Some(id), _) => (Scope::national(), Subject::Person(*id)),
+        (None, Some(code)) => {
+            let Some(r) = tree.get(code) else {
+                return Ok(user_error(render("cli-region-unknown", &[("code", code)])));
+            };
+            (Scope::of(r), Subject::Region(r))
+        }
+        (None, None) => return Ok(user_error(render("cli-fhir-subject-missing", &[]))),
+    };
+    let actor = Actor::cli();
+    let req = FhirExport {
+        scope: &scope,
+        subject: what,
+        out,
+        reveal,
+        actor: &actor,
+        reason: reason.unwrap_or("数据交换"),
+        today: today(),
+    };
+    match fhir::export(db, tree, &req).await? {
+        Some(s) => {
+            out!(
+                "{}",
+                render(
+                    "cli-fhir-done",
+                    &[
+                        ("persons", &s.persons.to_string()),
+                        ("resources", &s.resources.to_string()),
+                        ("file", &out.display().to_string()),
+                        (
+                            "masked",
+                            if reveal {
+                                "身份证号、电话和健康信息未遮蔽"
+                            } else {
+                                "身份证号、电话已遮蔽，健康信息未导出"
+                            }
+                        ),
+                    ]
+                )
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        None => {
+            let _ = std::fs::remove_file(out);
+            Ok(user_error(render("cli-fhir-not-found", &[])))
+        }
+    }
+}
+
+/// The department a user names, or the message listing the known ones.
+fn named_source(name: &str) -> Result<&'static jingkang_core::exchange::Source, String> {
+    use jingkang_core::exchange;
+    exchange::source(name).ok_or_else(|| {
+        let known: Vec<String> = exchange::sources()
+            .iter()
+            .map(|s| format!("{}（{}）", s.names[0], s.label))
+            .collect();
+        render(
+            "cli-exchange-source-unknown",
+            &[("source", name), ("known", &known.join("、"))],
+        )
+    })
+}
+
+fn file_name_of(path: &Path) -> String {
+    path.file_name()
+        .map(|f| f.to_string_lossy().to_string())
+        .unwrap_or_default()
+}
+
+/// `jingkang link census`: every department's list of a county against its registry at once.
+async fn link_census(
+    db: &Db,
+    tree: &RegionTree,
+    county: &str,
+    lists: &[String],
+    taken_on: Option<chrono::NaiveDate>,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    use jingkang_core::exchange::run::{CensusError, CensusFile, CensusRequest, run_census};
+    let mut named = Vec::new();
+    for l in lists {
+        let Some((source, file)) = l
+            .split_once('=')
+            .filter(|(s, f)| !s.trim().is_empty() && !f.trim().is_empty())
+        else {
+            return Ok(user_error(render("cli-census-list-bad", &[("value", l)])));
+        };
+        match named_source(source) {
+            Ok(s) => named.push((s, std::path::PathBuf::from(file.trim()))),
+            Err(message) => return Ok(user_error(message)),
+        }
+    }
+    let names: Vec<String> = named.iter().map(|(_, p)| file_name_of(p)).collect();
+    let actor = Actor::cli();
+    let req = CensusRequest {
+        region: county,
+        files: named
+            .iter()
+            .zip(&names)
+            .map(|((source, path), file_name)| CensusFile {
+                source,
+                path,
+                file_name,
+            })
+            .collect(),
+        taken_on: taken_on.unwrap_or_else(today),
+        actor: &actor,
+        today: today(),
+    };
+    match run_census(db, tree, req).await {
+        Ok(report) => {
+            if json {
+                let lists: Vec<serde_json::Value> = named
+                    .iter()
+                    .zip(&report.reads)
+                    .map(|((s, _), r)| {
+                        serde_json::json!({
+                            "source": s.code,
+                            "errors": r.errors,
+                            "warnings": r.warnings,
+                            "duplicates": r.duplicates,
+                        })
+                    })
+                    .collect();
+                out!(
+                    "{}",
+                    serde_json::json!({
+                        "run": report.run,
+                        "county": county,
+                        "summary": report.summary,
+                        "lists": lists,
+                    })
+                );
+            } else {
+                let sources: Vec<&jingkang_core::exchange::Source> =
+                    named.iter().map(|(s, _)| *s).collect();
+                out!(
+                    "{}",
+                    ui::census_report(&sources, &tree.path_name(county), &report)
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(CensusError::Region(e)) => refused(e, json, "cli-exchange-failed"),
+        Err(CensusError::File { error, .. }) if error.code() == "internal-error" => {
+            Err(anyhow::Error::from(error))
+        }
+        Err(e) => {
+            if json {
+                out!(
+                    "{}",
+                    serde_json::json!({"error": {"code": e.code(), "message": e.message_zh()}})
+                );
+            }
+            Ok(user_error(render(
+                "cli-exchange-failed",
+                &[("message", &e.message_zh())],
+            )))
+        }
     }
 }
 

@@ -177,6 +177,25 @@ pub enum LinkCmd {
         #[arg(long)]
         json: bool,
     },
+    /// The annual joint census (年度联合普查): several departments' lists of a county compared with
+    /// its registry at once, one item per person — a registry person with what each list says of
+    /// them and which lists lack them, a person on no registry record with every list they are on.
+    /// Each list is read with its department's saved column names. Saved for review; changes
+    /// nothing in the registry.
+    Census {
+        /// County (区县) code, 6 digits.
+        #[arg(long)]
+        county: String,
+        /// A department's list as 部门=文件 (e.g. gongan=公安名单.xlsx); at least two, each
+        /// department once.
+        #[arg(long = "list", required = true)]
+        lists: Vec<String>,
+        /// The day the lists stand as of (YYYY-MM-DD; default today).
+        #[arg(long)]
+        taken_on: Option<chrono::NaiveDate>,
+        #[arg(long)]
+        json: bool,
+    },
     /// Link two CSV files (or find the duplicates in one) as a TOML configuration says: the id
     /// column, the fields and their comparators, the blocking rules (docs/linkage.md). Prints the
     /// pairs judged matches (or --json: `{"pairs":[{"left","right","score"}],"threshold"}`).
@@ -315,6 +334,32 @@ pub enum ExportCmd {
         #[arg(long)]
         as_of: Option<chrono::NaiveDate>,
     },
+    /// A person or a region as a FHIR R4 Bundle (Patient, Condition, Observation, Encounter,
+    /// CarePlan, ServiceRequest; docs/fhir.md). ID numbers and phones are masked and health
+    /// content withheld unless --reveal is given, with a reason; the export is audited.
+    Fhir {
+        #[command(flatten)]
+        subject: FhirSubject,
+        #[arg(long)]
+        out: PathBuf,
+        /// Identifiers, phones and health content in clear (needs --reason).
+        #[arg(long)]
+        reveal: bool,
+        /// Why the data is exported (recorded in the audit log).
+        #[arg(long)]
+        reason: Option<String>,
+    },
+}
+
+#[derive(clap::Args, Debug)]
+#[group(required = true, multiple = false)]
+pub struct FhirSubject {
+    /// One person, by record number.
+    #[arg(long)]
+    pub person: Option<i64>,
+    /// Every person of a region (province, city, county or township code).
+    #[arg(long)]
+    pub region: Option<String>,
 }
 
 #[derive(Subcommand, Debug)]

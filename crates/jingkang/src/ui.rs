@@ -1,6 +1,6 @@
 //! Rendering results for a person at the terminal, in Chinese, from the core message table.
 
-use jingkang_core::exchange::run::RunReport;
+use jingkang_core::exchange::run::{CensusReport, RunReport};
 use jingkang_core::exchange::{Class, Source};
 use jingkang_core::import::ImportReport;
 use jingkang_core::import::roster::{Duplicate, RowError};
@@ -87,6 +87,42 @@ pub fn exchange_report(source: &Source, county: &str, r: &RunReport) -> String {
         out.push(render(
             "cli-more",
             &[("n", &(r.read.warnings.len() - SHOW).to_string())],
+        ));
+    }
+    out.push(render("cli-exchange-saved", &[("run", &r.run.to_string())]));
+    out.join("\n")
+}
+
+/// A census as the terminal shows it: the lists, the counts per class, each list's problems.
+pub fn census_report(sources: &[&Source], county: &str, r: &CensusReport) -> String {
+    let s = &r.summary;
+    let mut out = vec![render(
+        "cli-census-summary",
+        &[
+            ("county", county),
+            ("lists", &sources.len().to_string()),
+            ("registry", &s.registry.to_string()),
+            ("agreeing", &s.agreeing.to_string()),
+        ],
+    )];
+    for (source, read) in sources.iter().zip(&r.reads) {
+        out.push(render(
+            "cli-census-list",
+            &[
+                ("source", &source.label),
+                ("rows_read", &read.rows_read.to_string()),
+                ("kept", &read.rows.len().to_string()),
+                ("errors", &read.errors.len().to_string()),
+                ("warnings", &read.warnings.len().to_string()),
+            ],
+        ));
+        row_problems(&mut out, &read.errors, &read.duplicates);
+    }
+    for class in Class::ALL {
+        let n = s.counts.get(class.code()).copied().unwrap_or(0);
+        out.push(render(
+            "cli-exchange-class",
+            &[("class", class.label_zh()), ("n", &n.to_string())],
         ));
     }
     out.push(render("cli-exchange-saved", &[("run", &r.run.to_string())]));

@@ -1110,4 +1110,72 @@ fn link_run_compares_a_department_list_and_explains_bad_input() {
     );
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("比对没有进行"), "{}", stderr(&o));
+
+    // The annual joint census: the same export as 卫健's and 公安's list, one run, one item a person.
+    let list = |source: &str| format!("{source}={}", roster.to_str().unwrap());
+    let o = jk(
+        dir.path(),
+        &[
+            "link",
+            "census",
+            "--county",
+            "500110",
+            "--list",
+            &list("weijian"),
+            "--list",
+            &list("gongan"),
+            "--json",
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(
+        v["summary"]["files"].as_array().map(Vec::len),
+        Some(2),
+        "{v}"
+    );
+    assert_eq!(
+        v["summary"]["counts"]["theirs_only"].as_u64(),
+        Some(0),
+        "{v}"
+    );
+    assert_eq!(
+        v["summary"]["matched_by_id"].as_u64(),
+        Some(2 * kept),
+        "{v}"
+    );
+    assert!(!stdout(&o).contains("500110199"), "{}", stdout(&o));
+    let o = jk(
+        dir.path(),
+        &[
+            "link",
+            "census",
+            "--county",
+            "500110",
+            "--list",
+            &list("weijian"),
+            "--list",
+            &list("canlian"),
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("年度联合普查") && stdout(&o).contains("残联名单"),
+        "{}",
+        stdout(&o)
+    );
+    // Bad: a list without its department, a department twice, a single list.
+    for (lists, says) in [
+        (vec!["gongan".to_string(), list("weijian")], "部门=文件"),
+        (vec![list("gongan"), list("公安")], "只能提供一份"),
+        (vec![list("gongan")], "至少两个部门"),
+    ] {
+        let mut args = vec!["link", "census", "--county", "500110"];
+        for l in &lists {
+            args.extend(["--list", l.as_str()]);
+        }
+        let o = jk(dir.path(), &args);
+        assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+        assert!(stderr(&o).contains(says), "{}", stderr(&o));
+    }
 }

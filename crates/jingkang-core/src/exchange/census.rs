@@ -70,11 +70,7 @@ fn same_person(s: &link::Scored) -> bool {
 /// Compare the lists with the registry of a scope at once. Item rows ([`super::Item::row`],
 /// [`Sighting::row`]) index the rows of all lists in order. `elsewhere` holds the canonical ID
 /// numbers on the lists registered outside the scope.
-pub fn census(
-    lists: &[CensusList<'_>],
-    ours: &[Ours],
-    elsewhere: &HashSet<String>,
-) -> Comparison {
+pub fn census(lists: &[CensusList<'_>], ours: &[Ours], elsewhere: &HashSet<String>) -> Comparison {
     let mut out = Comparison::default();
     let mut offsets = Vec::with_capacity(lists.len());
     let mut total = 0;
@@ -131,23 +127,26 @@ pub fn census(
         }
     }
 
-    // The rows no registry person took, linked across the lists: one person, one item.
-    let open: Vec<(usize, usize)> = lists
+    // The rows no registry person took, linked across the lists: one person, one item. The
+    // model is fitted on every row of every list — the rows of one registry person on several
+    // lists teach it what one person looks like — and only pairs of open rows are used.
+    let mut at: Vec<(usize, usize)> = Vec::with_capacity(total);
+    for (k, l) in lists.iter().enumerate() {
+        at.extend((0..l.rows.len()).map(|j| (k, j)));
+    }
+    let row = |n: usize| {
+        let (k, j) = at[n];
+        &lists[k].rows[j]
+    };
+    let open: Vec<bool> = at
         .iter()
-        .enumerate()
-        .flat_map(|(k, l)| {
-            let m = &matched[k];
-            (0..l.rows.len())
-                .filter(move |&j| m.their_match[j].is_none())
-                .map(move |j| (k, j))
-        })
+        .map(|&(k, j)| matched[k].their_match[j].is_none())
         .collect();
-    let row = |(k, j): (usize, usize)| &lists[k].rows[j];
-    let mut sets = Sets::new(open.len());
+    let mut sets = Sets::new(total);
     let mut by_id: HashMap<&str, usize> = HashMap::new();
     let mut how: HashMap<usize, (MatchedBy, Option<f64>)> = HashMap::new();
-    for (n, &at) in open.iter().enumerate() {
-        let r = row(at);
+    for n in (0..total).filter(|&n| open[n]) {
+        let r = row(n);
         if r.id_valid
             && let Some(id) = r.id_number.as_deref()
         {
@@ -162,15 +161,15 @@ pub fn census(
             }
         }
     }
-    if open.len() > 1 {
-        let table = rows_table(open.iter().enumerate().map(|(n, &at)| (n, row(at))));
+    if open.iter().filter(|o| **o).count() > 1 {
+        let table = rows_table((0..total).map(|n| (n, row(n))));
         let outcome = link::run(linkage_config(), &table, None);
         out.compared += outcome.compared;
         for s in outcome.pairs.iter().filter(|s| same_person(s)) {
             let (Ok(a), Ok(b)) = (s.left.parse::<usize>(), s.right.parse::<usize>()) else {
                 continue;
             };
-            if sets.find(a) != sets.find(b) {
+            if open[a] && open[b] && sets.find(a) != sets.find(b) {
                 sets.union(a, b);
                 how.entry(a.max(b))
                     .or_insert((MatchedBy::Linkage, Some(s.score)));
@@ -179,7 +178,7 @@ pub fn census(
     }
     let mut clusters: Vec<Vec<usize>> = Vec::new();
     let mut cluster_of: HashMap<usize, usize> = HashMap::new();
-    for n in 0..open.len() {
+    for n in (0..total).filter(|&n| open[n]) {
         let root = sets.find(n);
         let c = *cluster_of.entry(root).or_insert_with(|| {
             clusters.push(Vec::new());
@@ -189,24 +188,23 @@ pub fn census(
     }
     for members in clusters {
         let far = members.iter().any(|&n| {
-            let r = row(open[n]);
-            r.id_valid && r.id_number.as_ref().is_some_and(|id| elsewhere.contains(id))
+            let r = row(n);
+            r.id_valid
+                && r.id_number
+                    .as_ref()
+                    .is_some_and(|id| elsewhere.contains(id))
         });
-        let report = far
-            || members
-                .iter()
-                .any(|&n| lists[open[n].0].source.report_theirs);
+        let report = far || members.iter().any(|&n| lists[at[n].0].source.report_theirs);
         if !report {
             continue;
         }
         let seen: Vec<Sighting> = members
             .iter()
             .map(|&n| {
-                let (k, j) = open[n];
                 let (by, score) = how.get(&n).copied().unzip();
                 Sighting {
-                    source: lists[k].source.code.clone(),
-                    row: offsets[k] + j,
+                    source: lists[at[n].0].source.code.clone(),
+                    row: n,
                     matched_by: by,
                     score: score.flatten(),
                 }

@@ -251,7 +251,8 @@ fn renamed(row: &RawRow, mapping: &Mapping) -> RawRow {
 }
 
 fn detect(row: &RawRow, mapping: &Mapping) -> Option<ColumnMap> {
-    let mut map = header::detect(LIST_COLUMNS, &renamed(row, mapping))?;
+    // The name and one more known column: a list may be just 姓名 and 身份证号.
+    let mut map = header::detect_min(LIST_COLUMNS, &renamed(row, mapping), 2)?;
     // Messages name the columns as the file wrote them.
     for slot in map.columns.iter_mut().flatten() {
         slot.1 = row.get(slot.0).text().trim().to_string();
@@ -280,7 +281,7 @@ pub fn read_list(
                     break m;
                 }
                 if row.number > header::MAX_HEADER_ROW {
-                    return Err(ImportError::NoHeader(header::missing_required(
+                    return Err(ImportError::NoListHeader(header::missing_required(
                         LIST_COLUMNS,
                         &before,
                     )));
@@ -289,7 +290,7 @@ pub fn read_list(
             }
             Some(Err(e)) => return Err(e.into()),
             None => {
-                return Err(ImportError::NoHeader(header::missing_required(
+                return Err(ImportError::NoListHeader(header::missing_required(
                     LIST_COLUMNS,
                     &before,
                 )));

@@ -99,6 +99,14 @@ pub fn source(name: &str) -> Option<&'static Source> {
         .find(|s| s.code == name || s.names.iter().any(|n| n == name))
 }
 
+/// What a run compared, for people: the department's name, or 年度联合普查.
+pub fn run_label(kind: &str) -> String {
+    if kind == crate::store::exchange::CENSUS {
+        return "年度联合普查".to_string();
+    }
+    source(kind).map_or_else(|| kind.to_string(), |s| s.label.clone())
+}
+
 /// The linkage configuration department lists are matched with (data/linkage_zh.toml).
 pub fn linkage_config() -> &'static link::Config {
     static CONFIG: LazyLock<link::Config> = LazyLock::new(|| {

@@ -119,6 +119,12 @@ fn match_row(specs: &[ColumnSpec], row: &RawRow) -> Vec<Option<(usize, String)>>
 
 /// Try `row` as the header. `None` unless enough columns and all required ones are present.
 pub fn detect(specs: &[ColumnSpec], row: &RawRow) -> Option<ColumnMap> {
+    detect_min(specs, row, MIN_MATCHES)
+}
+
+/// [`detect`] with another least number of known columns (a department's list may hold only a
+/// name and an ID number).
+pub fn detect_min(specs: &[ColumnSpec], row: &RawRow, min: usize) -> Option<ColumnMap> {
     if row.number > MAX_HEADER_ROW {
         return None;
     }
@@ -128,7 +134,7 @@ pub fn detect(specs: &[ColumnSpec], row: &RawRow) -> Option<ColumnMap> {
         .iter()
         .zip(&columns)
         .all(|(s, c)| !s.required || c.is_some());
-    (n >= MIN_MATCHES && required_ok).then(|| ColumnMap {
+    (n >= min && required_ok).then(|| ColumnMap {
         header_row: row.number,
         header_texts: row
             .cells

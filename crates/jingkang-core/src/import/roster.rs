@@ -227,6 +227,9 @@ pub enum ImportError {
     Read(#[from] ReadError),
     #[error("no header row found; missing columns: {0:?}")]
     NoHeader(Vec<&'static str>),
+    /// A department's list without a header (the name and one more known column).
+    #[error("no list header row found; missing columns: {0:?}")]
+    NoListHeader(Vec<&'static str>),
     #[error("unknown county code {0}")]
     UnknownCounty(String),
     #[error("region {0} is not a county")]
@@ -240,6 +243,7 @@ impl ImportError {
         match self {
             ImportError::Read(e) => e.code(),
             ImportError::NoHeader(_) => "header-not-found",
+            ImportError::NoListHeader(_) => "list-header-not-found",
             ImportError::UnknownCounty(_) => "county-unknown",
             ImportError::NotACounty(_) => "county-not-county",
             ImportError::Db(_) => "internal-error",
@@ -251,6 +255,17 @@ impl ImportError {
             ImportError::NoHeader(cols) => {
                 messages::render("header-not-found", &[("columns", &cols.join("、"))])
             }
+            ImportError::NoListHeader(cols) => messages::render(
+                "list-header-not-found",
+                &[(
+                    "columns",
+                    &if cols.is_empty() {
+                        String::new()
+                    } else {
+                        format!("（缺少：{}）", cols.join("、"))
+                    },
+                )],
+            ),
             ImportError::UnknownCounty(c) | ImportError::NotACounty(c) => {
                 messages::render(self.code(), &[("code", c)])
             }

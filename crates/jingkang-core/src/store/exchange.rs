@@ -143,16 +143,29 @@ pub struct Summary {
     pub compared: u64,
     /// Items per class code.
     pub counts: std::collections::BTreeMap<String, u64>,
+    /// The lists compared: (department code, file name, rows kept).
+    #[serde(default)]
+    pub files: Vec<(String, String, u64)>,
 }
 
 impl Summary {
     pub fn of(read: &ListRead, registry: usize, cmp: &Comparison) -> Summary {
+        Summary::of_lists(&[("", "", read)], registry, cmp)
+    }
+
+    /// The summary of several lists (department code, file name, what was read) compared at once.
+    pub fn of_lists(
+        lists: &[(&str, &str, &ListRead)],
+        registry: usize,
+        cmp: &Comparison,
+    ) -> Summary {
+        let sum = |f: &dyn Fn(&ListRead) -> u64| lists.iter().map(|(_, _, r)| f(r)).sum::<u64>();
         Summary {
-            rows_read: read.rows_read,
-            kept: read.rows.len() as u64,
-            errors: read.errors.len() as u64,
-            warnings: read.warnings.len() as u64,
-            duplicates: read.duplicates.len() as u64,
+            rows_read: sum(&|r| r.rows_read),
+            kept: sum(&|r| r.rows.len() as u64),
+            errors: sum(&|r| r.errors.len() as u64),
+            warnings: sum(&|r| r.warnings.len() as u64),
+            duplicates: sum(&|r| r.duplicates.len() as u64),
             registry: registry as u64,
             matched_by_id: cmp.matched_by_id,
             matched_by_linkage: cmp.matched_by_linkage,
@@ -162,47 +175,69 @@ impl Summary {
                 .iter()
                 .map(|c| (c.code().to_string(), cmp.count(*c)))
                 .collect(),
+            files: lists
+                .iter()
+                .filter(|(code, _, _)| !code.is_empty())
+                .map(|(code, file, r)| (code.to_string(), file.to_string(), r.rows.len() as u64))
+                .collect(),
         }
     }
 }
 
-/// A list and its run to save.
-pub struct NewRun<'a> {
+/// A department's list to keep.
+pub struct NewList<'a> {
     pub source: &'a Source,
-    pub region: &'a str,
-    pub taken_on: NaiveDate,
     pub file_name: &'a str,
     pub read: &'a ListRead,
+}
+
+/// The lists of a run and its items to save.
+pub struct NewRun<'a> {
+    /// The department's code, or [`CENSUS`] for the annual joint census.
+    pub kind: &'a str,
+    pub region: &'a str,
+    pub taken_on: NaiveDate,
+    /// The lists, in the order the items' rows index them.
+    pub lists: &'a [NewList<'a>],
     pub comparison: &'a Comparison,
     pub summary: &'a Summary,
 }
 
-/// Save the list as a snapshot, the run and its items, in one change set. Returns (list, run).
-pub async fn save_run(tx: &mut Tx, actor: &Actor, new: &NewRun<'_>) -> anyhow::Result<(i64, i64)> {
-    let change = open_change_set(tx, actor, "exchange", &new.source.code).await?;
+/// The run kind of the annual joint census.
+pub const CENSUS: &str = "census";
+
+const ROW_COLS: &[(&str, Col)] = &[
+    ("list_id", Col::Int),
+    ("row_number", Col::Int),
+    ("name", Col::Text),
+    ("id_number", Col::Text),
+    ("id_valid", Col::Bool),
+    ("sex", Col::Text),
+    ("birth_date", Col::Date),
+    ("address", Col::Text),
+    ("phone", Col::Text),
+    ("guardian", Col::Text),
+    ("died", Col::Bool),
+    ("died_on", Col::Date),
+    ("certificate", Col::Text),
+    ("grade", Col::Int),
+    ("township", Col::Text),
+    ("category", Col::Text),
+];
+
+/// Keep one list as a snapshot; its rows' ids in the order of `read.rows`.
+async fn save_list(
+    tx: &mut Tx,
+    change: i64,
+    region: &str,
+    taken_on: NaiveDate,
+    new: &NewList<'_>,
+) -> anyhow::Result<(i64, Vec<i64>)> {
     let list: i64 = on_tx!(tx, c => sqlx::query_scalar(
         "INSERT INTO exchange_lists (source, region, taken_on, file_name, row_count, change_id) \
          VALUES ($1, $2, $3, $4, $5, $6) RETURNING id")
-        .bind(&new.source.code).bind(new.region).bind(new.taken_on).bind(new.file_name)
+        .bind(&new.source.code).bind(region).bind(taken_on).bind(new.file_name)
         .bind(new.read.rows.len() as i64).bind(change).fetch_one(&mut **c).await)?;
-    const COLS: &[(&str, Col)] = &[
-        ("list_id", Col::Int),
-        ("row_number", Col::Int),
-        ("name", Col::Text),
-        ("id_number", Col::Text),
-        ("id_valid", Col::Bool),
-        ("sex", Col::Text),
-        ("birth_date", Col::Date),
-        ("address", Col::Text),
-        ("phone", Col::Text),
-        ("guardian", Col::Text),
-        ("died", Col::Bool),
-        ("died_on", Col::Date),
-        ("certificate", Col::Text),
-        ("grade", Col::Int),
-        ("township", Col::Text),
-        ("category", Col::Text),
-    ];
     for chunk in new.read.rows.chunks(5_000) {
         let mut rows = Rows::new();
         for r in chunk {
@@ -225,15 +260,40 @@ pub async fn save_run(tx: &mut Tx, actor: &Actor, new: &NewRun<'_>) -> anyhow::R
                 .text(r.category.as_deref())
                 .end_row();
         }
-        bulk::insert(tx, "exchange_rows", COLS, rows).await?;
+        bulk::insert(tx, "exchange_rows", ROW_COLS, rows).await?;
     }
     let ids: Vec<(i64, i64)> = on_tx!(tx, c => sqlx::query_as(
         "SELECT row_number, id FROM exchange_rows WHERE list_id = $1")
         .bind(list).fetch_all(&mut **c).await)?;
     let row_id: HashMap<i64, i64> = ids.into_iter().collect();
+    let ids = new
+        .read
+        .rows
+        .iter()
+        .map(|r| row_id.get(&i64::from(r.row)).copied().unwrap_or(0))
+        .collect();
+    Ok((list, ids))
+}
+
+/// Save the lists as snapshots, the run and its items, in one change set. Returns (first list, run).
+pub async fn save_run(tx: &mut Tx, actor: &Actor, new: &NewRun<'_>) -> anyhow::Result<(i64, i64)> {
+    let change = open_change_set(tx, actor, "exchange", new.kind).await?;
+    let mut lists = Vec::new();
+    let mut row_ids: Vec<i64> = Vec::new();
+    // Row numbers in the sheets, in the same order, for the items' detail.
+    let mut row_numbers: Vec<u32> = Vec::new();
+    for l in new.lists {
+        let (list, ids) = save_list(tx, change, new.region, new.taken_on, l).await?;
+        lists.push(list);
+        row_ids.extend(ids);
+        row_numbers.extend(l.read.rows.iter().map(|r| r.row));
+    }
+    let first = *lists
+        .first()
+        .ok_or_else(|| anyhow::anyhow!("a run needs a list"))?;
     let run: i64 = on_tx!(tx, c => sqlx::query_scalar(
         "INSERT INTO exchange_runs (list_id, source, region, summary, change_id) VALUES ($1, $2, $3, $4, $5) RETURNING id")
-        .bind(list).bind(&new.source.code).bind(new.region)
+        .bind(first).bind(new.kind).bind(new.region)
         .bind(serde_json::to_string(new.summary)?).bind(change).fetch_one(&mut **c).await)?;
     const ITEM_COLS: &[(&str, Col)] = &[
         ("run_id", Col::Int),
@@ -247,16 +307,30 @@ pub async fn save_run(tx: &mut Tx, actor: &Actor, new: &NewRun<'_>) -> anyhow::R
     for chunk in new.comparison.items.chunks(5_000) {
         let mut rows = Rows::new();
         for item in chunk {
-            let row = item
-                .row
-                .and_then(|j| new.read.rows.get(j))
-                .and_then(|r| row_id.get(&i64::from(r.row)).copied());
-            let detail = serde_json::json!({
+            let row = item.row.and_then(|j| row_ids.get(j).copied());
+            let seen: Vec<serde_json::Value> = item
+                .seen
+                .iter()
+                .map(|s| {
+                    serde_json::json!({
+                        "source": s.source,
+                        "row": row_ids.get(s.row),
+                        "row_number": row_numbers.get(s.row),
+                        "matched_by": s.matched_by,
+                        "score": s.score,
+                    })
+                })
+                .collect();
+            let mut detail = serde_json::json!({
                 "matched_by": item.matched_by,
                 "fields": item.fields,
                 "conflicts": item.conflicts,
                 "elsewhere": item.elsewhere,
             });
+            if new.kind == CENSUS {
+                detail["seen"] = seen.into();
+                detail["missing"] = item.missing_from.clone().into();
+            }
             rows.row()
                 .int(Some(run))
                 .text(Some(item.class.code()))
@@ -275,15 +349,15 @@ pub async fn save_run(tx: &mut Tx, actor: &Actor, new: &NewRun<'_>) -> anyhow::R
         "exchange.run",
         Some(Target::region(new.region)),
         serde_json::json!({
-            "source": new.source.code,
-            "list": list,
+            "source": new.kind,
+            "lists": lists,
             "run": run,
             "taken_on": new.taken_on,
             "counts": new.summary.counts,
         }),
     )
     .await?;
-    Ok((list, run))
+    Ok((first, run))
 }
 
 /// A saved run, as the review pages list it.

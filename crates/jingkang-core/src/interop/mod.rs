@@ -1,0 +1,3 @@
+//! Exchange with other systems: FHIR R4 (`fhir`).
+
+pub mod fhir;
