@@ -540,6 +540,28 @@ pub static MESSAGES: &[(&str, &str)] = &[
     ("census-file", "{list}名单：{message}"),
     ("census-missing-from", "不在{lists}名单上"),
     ("census-seen-on", "见于{lists}名单"),
+    (
+        "fhir-import-invalid",
+        "FHIR 文件没有导入，未做任何修改。共 {n} 处问题：\n{problems}",
+    ),
+    ("fhir-import-problem", "{path}：{what}"),
+    ("fhir-import-unreadable", "读不了这个文件：{message}"),
+    (
+        "fhir-import-not-bundle",
+        "这不是 FHIR R4 的 Bundle（JSON 格式）",
+    ),
+    (
+        "fhir-import-patient",
+        "第 {entry} 个条目（Patient）【{column}】{message}",
+    ),
+    (
+        "fhir-import-elsewhere",
+        "第 {entry} 个条目（Patient）的身份证号已在其他地区建档，应办理转移",
+    ),
+    (
+        "fhir-import-twice",
+        "第 {entry} 个条目（Patient）与前面的条目身份证号相同",
+    ),
     ("merge-same", "保留的档案与并入的档案不能是同一份"),
     ("merge-already", "档案 {id} 已并入其他档案，不能再合并"),
     ("merge-field-unknown", "不认识的字段“{field}”"),

@@ -194,4 +194,140 @@ async fn bundles_are_valid_r4_and_masked_unless_revealed(t: TestDb) {
     assert!(audited[0].contains("省平台对接测试"));
 }
 
-backend_tests!(bundles_are_valid_r4_and_masked_unless_revealed);
+async fn bundle_import_links_and_registers(t: TestDb) {
+    use jingkang_core::interop::fhir_import::{self, FhirImport, FhirImportError};
+    let pid = common::import_named(
+        &t,
+        &[
+            ("壬一", "万盛街道", "F20.0"),
+            ("壬二", "万盛街道", "F20.0"),
+            ("壬三", "黑山镇", "F20.0"),
+        ],
+        (1975, 600),
+        |_| d("2025-01-01"),
+    )
+    .await;
+    let county = t.tree.get("500110").unwrap();
+    let scope = Scope::of(county);
+    let dir = tempfile::tempdir().unwrap();
+    let actor = Actor::user("platform");
+    let exported = dir.path().join("out.json");
+    fhir::export(
+        &t.db,
+        &t.tree,
+        &FhirExport {
+            scope: &scope,
+            subject: Subject::Region(county),
+            out: &exported,
+            reveal: true,
+            actor: &actor,
+            reason: "回传测试",
+            today: today(),
+        },
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    let run = |bundle: &Value, dry_run: bool| {
+        let path = dir.path().join("in.json");
+        std::fs::write(&path, bundle.to_string()).unwrap();
+        let (t, actor) = (&t, &actor);
+        async move {
+            fhir_import::import(
+                &t.db,
+                &t.tree,
+                &FhirImport {
+                    county,
+                    path: &path,
+                    dry_run,
+                    actor,
+                    today: today(),
+                },
+            )
+            .await
+        }
+    };
+    let persons = || async {
+        let n: i64 = on_pool!(&t.db, p => sqlx::query_scalar("SELECT COUNT(*) FROM persons").fetch_one(p).await).unwrap();
+        n
+    };
+    let before = persons().await;
+    let mut bundle: Value =
+        serde_json::from_str(&std::fs::read_to_string(&exported).unwrap()).unwrap();
+
+    // As exported: every Patient is the person it came from, by ID number.
+    let r = run(&bundle, false).await.unwrap();
+    assert_eq!((r.patients, r.linked, r.created), (3, 3, 0));
+    let mut linked: Vec<i64> = r.outcomes.iter().map(|o| o.person.unwrap()).collect();
+    linked.sort();
+    let mut ids: Vec<i64> = pid.values().copied().collect();
+    ids.sort();
+    assert_eq!(linked, ids);
+    assert!(r.outcomes.iter().all(|o| o.how == "id_number"));
+
+    // Without its ID number one is found by the linkage; another, a new person, is registered.
+    let entries = bundle["entry"].as_array_mut().unwrap();
+    let patients: Vec<usize> = (0..entries.len())
+        .filter(|&i| entries[i]["resource"]["resourceType"] == "Patient")
+        .collect();
+    entries[patients[0]]["resource"]
+        .as_object_mut()
+        .unwrap()
+        .remove("identifier");
+    let newcomer = common::id("500110", "19900315", "713");
+    let p1 = &mut entries[patients[1]]["resource"];
+    p1["identifier"][0]["value"] = newcomer.clone().into();
+    p1["name"] = serde_json::json!([{"family": "欧阳", "given": ["新来"]}]);
+    p1["birthDate"] = "1990-03-15".into();
+    let dry = run(&bundle, true).await.unwrap();
+    assert_eq!((dry.linked, dry.created), (2, 1));
+    assert_eq!(persons().await, before);
+    let r = run(&bundle, false).await.unwrap();
+    assert_eq!((r.linked, r.created), (2, 1));
+    let by_linkage = r.outcomes.iter().find(|o| o.entry == patients[0]).unwrap();
+    assert_eq!(by_linkage.how, "linkage");
+    assert_eq!(by_linkage.person, Some(pid["壬一"]));
+    let created = r
+        .outcomes
+        .iter()
+        .find(|o| o.how == "created")
+        .unwrap()
+        .person
+        .unwrap();
+    let (name, state, region): (String, String, String) = on_pool!(&t.db, p => sqlx::query_as(
+        "SELECT name, registration_state, residence_region FROM persons WHERE id = $1").bind(created).fetch_one(p).await).unwrap();
+    assert_eq!((name.as_str(), state.as_str()), ("欧阳新来", "pending"));
+    assert!(region.starts_with("500110"), "{region}");
+    assert_eq!(persons().await, before + 1);
+
+    // Refused, nothing written: an impossible birth date (where it is), a stranger without an ID.
+    let mut bad = bundle.clone();
+    bad["entry"][patients[2]]["resource"]["birthDate"] = "1990-13-45".into();
+    match run(&bad, false).await {
+        Err(e @ FhirImportError::Invalid(_)) => {
+            assert!(e.message_zh().contains("birthDate"), "{}", e.message_zh());
+        }
+        other => panic!("{other:?}"),
+    }
+    let mut stranger = bundle.clone();
+    let p2 = &mut stranger["entry"][patients[2]]["resource"];
+    p2.as_object_mut().unwrap().remove("identifier");
+    p2["name"] = serde_json::json!([{"text": "查无此人"}]);
+    p2["birthDate"] = "1961-07-07".into();
+    match run(&stranger, false).await {
+        Err(e @ FhirImportError::Invalid(_)) => {
+            assert!(e.message_zh().contains("身份证号"), "{}", e.message_zh());
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(persons().await, before + 1);
+    let audited: i64 = on_pool!(&t.db, p => sqlx::query_scalar(
+        "SELECT COUNT(*) FROM audit_log WHERE action = 'import.fhir'").fetch_one(p).await)
+    .unwrap();
+    assert_eq!(audited, 2);
+}
+
+backend_tests!(
+    bundles_are_valid_r4_and_masked_unless_revealed,
+    bundle_import_links_and_registers
+);

@@ -93,6 +93,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::User(cmd) => crate::users::run(&url, cmd).await,
         Command::Org(cmd) => crate::users::org(&url, cmd).await,
         Command::Token(TokenCmd::Create { user }) => crate::users::create_token(&url, &user).await,
+        Command::Import(ImportCmd::Fhir {
+            file,
+            county,
+            dry_run,
+            json,
+        }) => {
+            let (db, tree) = open(&url).await?;
+            import_fhir(&db, &tree, &file, &county, (dry_run, json)).await
+        }
         Command::Import(ImportCmd::Roster {
             file,
             county,
@@ -1142,6 +1151,68 @@ async fn link_run(
             Ok(ExitCode::SUCCESS)
         }
         Err(e) => refused(e, json, "cli-exchange-failed"),
+    }
+}
+
+/// `jingkang import fhir`: a Bundle's Patients linked to a county's registry or registered.
+async fn import_fhir(
+    db: &Db,
+    tree: &RegionTree,
+    file: &Path,
+    county: &str,
+    (dry_run, json): (bool, bool),
+) -> anyhow::Result<ExitCode> {
+    use jingkang_core::interop::fhir_import::{self, FhirImport, FhirImportError};
+    let Some(region) = tree
+        .get(county)
+        .filter(|r| r.level == jingkang_core::regions::Level::County)
+    else {
+        return Ok(user_error(render("county-unknown", &[("code", county)])));
+    };
+    let actor = Actor::cli();
+    let req = FhirImport {
+        county: region,
+        path: file,
+        dry_run,
+        actor: &actor,
+        today: today(),
+    };
+    match fhir_import::import(db, tree, &req).await {
+        Ok(report) => {
+            if json {
+                out!(
+                    "{}",
+                    serde_json::json!({"dry_run": dry_run, "report": report})
+                );
+            } else {
+                out!(
+                    "{}",
+                    render(
+                        if dry_run {
+                            "cli-fhir-import-dry"
+                        } else {
+                            "cli-fhir-import-done"
+                        },
+                        &[
+                            ("patients", &report.patients.to_string()),
+                            ("linked", &report.linked.to_string()),
+                            ("created", &report.created.to_string()),
+                        ],
+                    )
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(FhirImportError::Db(e)) => Err(e),
+        Err(e) => {
+            if json {
+                out!(
+                    "{}",
+                    serde_json::json!({"error": {"code": "fhir-import-invalid", "message": e.message_zh()}})
+                );
+            }
+            Ok(user_error(e.message_zh()))
+        }
     }
 }
 

@@ -316,6 +316,20 @@ pub enum ImportCmd {
         #[arg(long)]
         json: bool,
     },
+    /// Import the Patients of a FHIR R4 Bundle into a county: each linked to its registry person
+    /// (by ID number, else by the linkage engine) or registered (待评估). Nothing is written unless
+    /// every Patient can be linked or registered (docs/fhir.md).
+    Fhir {
+        file: PathBuf,
+        /// County (区县) code, 6 digits.
+        #[arg(long)]
+        county: String,
+        /// Check and show what would happen, without writing anything.
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]

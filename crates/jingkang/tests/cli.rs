@@ -997,6 +997,81 @@ on = ["电话"]
 }
 
 #[test]
+fn fhir_export_and_import_round_trip() {
+    let dir = tempfile::tempdir().unwrap();
+    assert!(jk(dir.path(), &["init", "--demo"]).status.success());
+    let out = dir.path().join("county.json");
+    let out_s = out.to_str().unwrap();
+    // Revealing needs a reason; a person who is not there exports nothing.
+    let o = jk(
+        dir.path(),
+        &[
+            "export", "fhir", "--region", "500110", "--out", out_s, "--reveal",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("--reason"), "{}", stderr(&o));
+    let o = jk(
+        dir.path(),
+        &["export", "fhir", "--person", "99999999", "--out", out_s],
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(!out.exists());
+    // Masked: no ID number in the file.
+    let o = jk(
+        dir.path(),
+        &["export", "fhir", "--region", "500110", "--out", out_s],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("已遮蔽"), "{}", stdout(&o));
+    let text = std::fs::read_to_string(&out).unwrap();
+    let v: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(v["resourceType"], "Bundle");
+    assert!(
+        !text.contains("500110199"),
+        "an ID number in a masked export"
+    );
+    // Revealed and read back: every Patient is the person it came from.
+    let o = jk(
+        dir.path(),
+        &[
+            "export",
+            "fhir",
+            "--region",
+            "500110",
+            "--out",
+            out_s,
+            "--reveal",
+            "--reason",
+            "回传测试",
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = jk(
+        dir.path(),
+        &[
+            "import",
+            "fhir",
+            out_s,
+            "--county",
+            "500110",
+            "--dry-run",
+            "--json",
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let r: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let patients = r["report"]["patients"].as_u64().unwrap();
+    assert!(patients > 100, "{r}");
+    assert_eq!(r["report"]["linked"].as_u64(), Some(patients), "{r}");
+    // Not a Bundle: explained, exit 2.
+    std::fs::write(&out, r#"{"resourceType":"Patient"}"#).unwrap();
+    let o = jk(dir.path(), &["import", "fhir", out_s, "--county", "500110"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("没有导入"), "{}", stderr(&o));
+}
+
+#[test]
 fn link_run_compares_a_department_list_and_explains_bad_input() {
     let dir = tempfile::tempdir().unwrap();
     assert!(jk(dir.path(), &["init", "--demo"]).status.success());

@@ -553,6 +553,43 @@ fn match_rows(ours: &[Ours], theirs: &[ListRow], out: &mut Comparison) -> Matche
     }
 }
 
+/// The registry person each row is (by ID number, then by the linkage engine; one to one), with
+/// how it was matched and the linkage's score.
+///
+/// A handful of rows (one Patient sent from a hospital) is too few for EM to learn from; a row it
+/// leaves unlinked is then still linked when exactly one free registry person has the same name,
+/// birth date and sex and no other ID number is given — in a county, that is the same person.
+pub fn link_rows(ours: &[Ours], rows: &[ListRow]) -> Vec<Option<(i64, MatchedBy, Option<f64>)>> {
+    let m = match_rows(ours, rows, &mut Comparison::default());
+    let mut out = vec![None; rows.len()];
+    let mut taken = vec![false; ours.len()];
+    for (i, found) in m.our_match.iter().enumerate() {
+        if let Some((j, by, score)) = found {
+            out[*j] = Some((ours[i].person, *by, *score));
+            taken[i] = true;
+        }
+    }
+    for (j, r) in rows.iter().enumerate() {
+        if out[j].is_some() || r.id_valid || r.birth_date.is_none() || r.name.trim().is_empty() {
+            continue;
+        }
+        let same: Vec<usize> = (0..ours.len())
+            .filter(|&i| {
+                let o = &ours[i];
+                !taken[i]
+                    && o.name == r.name.trim()
+                    && o.birth_date == r.birth_date
+                    && r.sex.is_none_or(|s| s.code() == o.sex)
+            })
+            .collect();
+        if let [i] = same[..] {
+            out[j] = Some((ours[i].person, MatchedBy::Linkage, None));
+            taken[i] = true;
+        }
+    }
+    out
+}
+
 /// Compare a department's list with the registry of a scope. `elsewhere` holds the canonical ID
 /// numbers of their list registered outside the scope.
 pub fn compare(

@@ -1,3 +1,4 @@
-//! Exchange with other systems: FHIR R4 (`fhir`).
+//! Exchange with other systems: FHIR R4 export (`fhir`) and import (`fhir_import`).
 
 pub mod fhir;
+pub mod fhir_import;
