@@ -28,7 +28,19 @@ pub static MESSAGES: &[(&str, &str)] = &[
     ),
     (
         "cli-fhir-reason-missing",
-        "导出未遮蔽的数据须用 --reason 写明原因",
+        "导出含身份信息的数据须用 --reason 写明原因",
+    ),
+    (
+        "cli-fhir-import-done",
+        "FHIR 导入完成：{patients} 个 Patient，关联到已有档案 {linked} 人，新建档案（待评估）{created} 人。",
+    ),
+    (
+        "cli-fhir-import-dry",
+        "这是预览（--dry-run），没有写入：{patients} 个 Patient，将关联已有档案 {linked} 人，将新建档案 {created} 人。",
+    ),
+    (
+        "cli-platform-done",
+        "已导出{region}的登记 {registrations} 人、转介 {referrals} 条到 {file}（含身份信息，已记入审计日志）。",
     ),
     (
         "cli-fhir-subject-missing",

@@ -127,18 +127,7 @@ pub async fn upload(
 ) -> AppResult<Response> {
     let (form, file) = read_upload(multipart).await?;
     who.check_csrf(form.get("csrf").map_or("", String::as_str))?;
-    let refuse = |message: String| {
-        let (state, who, form) = (&state, &who, &form);
-        async move {
-            Ok::<_, AppError>(
-                (
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    exchange_page(state, who, Some(message), form).await?,
-                )
-                    .into_response(),
-            )
-        }
-    };
+    let refuse = |message: String| refused(&state, &who, &form, message);
     let Some(region) = entry_region(&state.tree, &who.scope) else {
         return refuse(render("exchange-region-too-low", &[])).await;
     };
@@ -188,6 +177,20 @@ pub async fn upload(
     }
 }
 
+/// The list page again with what was wrong (422), the form as it was sent.
+async fn refused(
+    state: &AppState,
+    who: &CurrentUser,
+    form: &HashMap<String, String>,
+    message: String,
+) -> AppResult<Response> {
+    Ok((
+        StatusCode::UNPROCESSABLE_ENTITY,
+        exchange_page(state, who, Some(message), form).await?,
+    )
+        .into_response())
+}
+
 /// The day a form says its lists stand as of (today when blank; never after today).
 fn taken_on_of(form: &HashMap<String, String>) -> Result<NaiveDate, String> {
     match form.get("taken_on").map(|s| s.trim()) {
@@ -209,18 +212,7 @@ pub async fn census(
     use jingkang_core::exchange::run::{CensusFile, CensusRequest, run_census};
     let (form, files) = crate::imports::read_uploads(multipart).await?;
     who.check_csrf(form.get("csrf").map_or("", String::as_str))?;
-    let refuse = |message: String| {
-        let (state, who, form) = (&state, &who, &form);
-        async move {
-            Ok::<_, AppError>(
-                (
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    exchange_page(state, who, Some(message), form).await?,
-                )
-                    .into_response(),
-            )
-        }
-    };
+    let refuse = |message: String| refused(&state, &who, &form, message);
     let Some(region) = entry_region(&state.tree, &who.scope) else {
         return refuse(render("exchange-region-too-low", &[])).await;
     };

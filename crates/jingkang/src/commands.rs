@@ -148,6 +148,50 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
+        Command::Export(ExportCmd::Platform {
+            region,
+            out,
+            reason,
+            since,
+        }) => {
+            use jingkang_core::interop::platform::{self, PlatformExport};
+            let (db, tree) = open(&url).await?;
+            let Some(r) = tree.get(&region) else {
+                return Ok(user_error(render(
+                    "cli-region-unknown",
+                    &[("code", &region)],
+                )));
+            };
+            if reason.trim().is_empty() {
+                return Ok(user_error(render("cli-fhir-reason-missing", &[])));
+            }
+            let scope = Scope::of(r);
+            let actor = Actor::cli();
+            let req = PlatformExport {
+                scope: &scope,
+                region: r,
+                since,
+                out: &out,
+                actor: &actor,
+                reason: reason.trim(),
+            };
+            let s = platform::export(&db, &tree, &req)
+                .await?
+                .context("the region is its own scope")?;
+            out!(
+                "{}",
+                render(
+                    "cli-platform-done",
+                    &[
+                        ("region", &tree.path_name(&r.code)),
+                        ("registrations", &s.registrations.to_string()),
+                        ("referrals", &s.referrals.to_string()),
+                        ("file", &out.display().to_string()),
+                    ]
+                )
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Export(ExportCmd::Fhir {
             subject,
             out,

@@ -348,6 +348,22 @@ pub enum ExportCmd {
         #[arg(long)]
         as_of: Option<chrono::NaiveDate>,
     },
+    /// A region's registrations (identity, state, every state change) and referrals as the
+    /// referral-platform exchange file (docs/platform-exchange.md; format version in the file).
+    /// Identities are in clear: a reason is required and the export is audited.
+    Platform {
+        /// Region code (province, city, county or township).
+        #[arg(long)]
+        region: String,
+        #[arg(long)]
+        out: PathBuf,
+        /// Why the data is exported (recorded in the audit log).
+        #[arg(long)]
+        reason: String,
+        /// Only what changed on or after this day (YYYY-MM-DD).
+        #[arg(long)]
+        since: Option<chrono::NaiveDate>,
+    },
     /// A person or a region as a FHIR R4 Bundle (Patient, Condition, Observation, Encounter,
     /// CarePlan, ServiceRequest; docs/fhir.md). ID numbers and phones are masked and health
     /// content withheld unless --reveal is given, with a reason; the export is audited.

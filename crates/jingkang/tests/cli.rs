@@ -1064,6 +1064,29 @@ fn fhir_export_and_import_round_trip() {
     let patients = r["report"]["patients"].as_u64().unwrap();
     assert!(patients > 100, "{r}");
     assert_eq!(r["report"]["linked"].as_u64(), Some(patients), "{r}");
+    // The referral-platform exchange file of the demo county.
+    let platform = dir.path().join("platform.json");
+    let o = jk(
+        dir.path(),
+        &[
+            "export",
+            "platform",
+            "--region",
+            "500110",
+            "--out",
+            platform.to_str().unwrap(),
+            "--reason",
+            "与国家转介平台交换",
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(&platform).unwrap()).unwrap();
+    assert_eq!(v["format"], "jingkang.platform-exchange");
+    assert!(
+        !v["registrations"].as_array().unwrap().is_empty(),
+        "{}",
+        stdout(&o)
+    );
     // Not a Bundle: explained, exit 2.
     std::fs::write(&out, r#"{"resourceType":"Patient"}"#).unwrap();
     let o = jk(dir.path(), &["import", "fhir", out_s, "--county", "500110"]);

@@ -12,9 +12,8 @@
 use std::collections::{HashMap, HashSet};
 
 use super::{
-    C_ADDRESS, C_BIRTH, C_ID, C_NAME, C_PHONE, Class, Comparison, Item, ListRow, Matched,
-    MatchedBy, Ours, Sighting, Source, conflicts, duplicates, expected, linkage_config, match_rows,
-    rows_table,
+    Class, Comparison, Item, ListRow, Matched, MatchedBy, Ours, Sighting, Source, conflicts,
+    duplicates, expected, linkage_config, match_rows, one_person, rows_table,
 };
 use crate::link;
 
@@ -47,24 +46,6 @@ impl Sets {
             self.0[hi] = lo;
         }
     }
-}
-
-/// Whether two rows the model judges one person are: the name agrees (or sounds the same, or is
-/// swapped) and something personal agrees too — the ID number (but for one character), the
-/// birth date, the address or the phone. Two rows of a county with the same name and nothing
-/// else in common are two people.
-fn same_person(s: &link::Scored) -> bool {
-    let level = |column: &str| {
-        s.fields
-            .iter()
-            .find(|(c, _, _)| c == column)
-            .map_or("missing", |(_, l, _)| *l)
-    };
-    matches!(level(C_NAME), "exact" | "same_sound" | "swapped")
-        && (matches!(level(C_ID), "one_char" | "exact")
-            || level(C_BIRTH) == "exact"
-            || matches!(level(C_ADDRESS), "most" | "exact")
-            || matches!(level(C_PHONE), "last_eight" | "exact"))
 }
 
 /// Compare the lists with the registry of a scope at once. Item rows ([`super::Item::row`],
@@ -165,7 +146,7 @@ pub fn census(lists: &[CensusList<'_>], ours: &[Ours], elsewhere: &HashSet<Strin
         let table = rows_table((0..total).map(|n| (n, row(n))));
         let outcome = link::run(linkage_config(), &table, None);
         out.compared += outcome.compared;
-        for s in outcome.pairs.iter().filter(|s| same_person(s)) {
+        for s in outcome.pairs.iter().filter(|s| one_person(s, true)) {
             let (Ok(a), Ok(b)) = (s.left.parse::<usize>(), s.right.parse::<usize>()) else {
                 continue;
             };

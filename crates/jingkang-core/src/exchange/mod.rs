@@ -650,13 +650,14 @@ pub fn compare(
     out
 }
 
-/// Whether a pair the model judges one person is a duplicate a user can act on. Inside one registry
-/// every ID number differs, so the ID's birth-date part and the birth date agree together for any
-/// two persons born the same day in the county, and EM (with hardly a true pair to learn from) takes
-/// that for a match. A registry duplicate is the same person entered twice: the name agrees (or
-/// sounds the same, or is swapped) and something personal beyond the birth date agrees too — the ID
-/// number but for one character, the address, or the phone.
-fn actionable(s: &link::Scored) -> bool {
+/// Whether a pair the model judges one person is one a user can act on. Inside one registry every
+/// ID number differs, so the ID's birth-date part and the birth date agree together for any two
+/// persons born the same day in the county, and EM (with hardly a true pair to learn from) takes
+/// that for a match. The same person twice has the name agreeing (or sounding the same, or
+/// swapped) and something personal beyond the birth date agreeing too — the ID number but for one
+/// character, the address, or the phone. Between the rows of different lists (a census),
+/// `birth_counts`: there an exact birth date beside the name is the same person too.
+fn one_person(s: &link::Scored, birth_counts: bool) -> bool {
     let level = |column: &str| {
         s.fields
             .iter()
@@ -664,13 +665,14 @@ fn actionable(s: &link::Scored) -> bool {
             .map_or("missing", |(_, l, _)| *l)
     };
     matches!(level(C_NAME), "exact" | "same_sound" | "swapped")
-        && (level(C_ID) == "one_char"
+        && (matches!(level(C_ID), "one_char" | "exact")
+            || (birth_counts && level(C_BIRTH) == "exact")
             || matches!(level(C_ADDRESS), "most" | "exact")
             || matches!(level(C_PHONE), "last_eight" | "exact"))
 }
 
 /// Pairs of registry persons the linkage judges one person (their ID numbers differ: the registry
-/// holds each once), kept when [`actionable`].
+/// holds each once), kept when [`one_person`].
 pub fn duplicates(ours: &[Ours]) -> Vec<Item> {
     if ours.len() < 2 {
         return Vec::new();
@@ -679,7 +681,7 @@ pub fn duplicates(ours: &[Ours]) -> Vec<Item> {
     outcome
         .pairs
         .iter()
-        .filter(|s| actionable(s))
+        .filter(|s| one_person(s, false))
         .filter_map(|s| {
             let (i, j) = (
                 s.left.parse::<usize>().ok()?,

@@ -205,51 +205,133 @@ fn row_of(
     }
 }
 
-/// Read, link, register, report. Nothing is written when anything is wrong or `dry_run`.
-pub async fn import(
-    db: &Db,
+/// The Bundle's entries, one at a time, as the file is read: the Bundle never stands whole in
+/// memory (a county's Bundle is half a gigabyte).
+struct Entries<'f>(&'f mut dyn FnMut(Value));
+
+impl<'de> serde::de::DeserializeSeed<'de> for Entries<'_> {
+    type Value = ();
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Entries<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("an array of Bundle entries")
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while let Some(entry) = seq.next_element::<Value>()? {
+            (self.0)(entry);
+        }
+        Ok(())
+    }
+}
+
+/// The Bundle's members but its entries, which go to the callback.
+struct Top<'f>(&'f mut dyn FnMut(Value));
+
+impl<'de> serde::de::Visitor<'de> for Top<'_> {
+    type Value = serde_json::Map<String, Value>;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a FHIR Bundle")
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut head = serde_json::Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if key == "entry" {
+                map.next_value_seed(Entries(&mut *self.0))?;
+            } else {
+                head.insert(key, map.next_value()?);
+            }
+        }
+        Ok(head)
+    }
+}
+
+/// Read the file as it streams: the Bundle's own members and each entry checked by the R4
+/// library (each entry as a Bundle of one, so that problems carry the entry's place), the
+/// Patients kept as rows. Every problem comes back, with where it is.
+fn read_patients(
+    path: &Path,
     tree: &RegionTree,
-    req: &FhirImport<'_>,
-) -> Result<FhirImportReport, FhirImportError> {
-    let text = std::fs::read_to_string(req.path).map_err(|e| {
+    county: &Region,
+    today: NaiveDate,
+) -> Result<Vec<ListRow>, FhirImportError> {
+    let file = std::fs::File::open(path).map_err(|e| {
         FhirImportError::Invalid(vec![render(
             "fhir-import-unreadable",
             &[("message", &e.to_string())],
         )])
     })?;
-    let issues = match fhirkit::from_json::<fhirkit::r4::Bundle>(&text) {
-        Ok((Some(_), issues)) => issues,
-        Ok((None, issues)) if !issues.is_empty() => issues,
-        Ok((None, _)) | Err(_) => {
+    let mut problems: Vec<String> = Vec::new();
+    let mut rows = Vec::new();
+    let mut n = 0usize;
+    let mut on_entry = |entry: Value| {
+        let one =
+            serde_json::json!({"resourceType": "Bundle", "type": "collection", "entry": [entry]});
+        if let Ok((_, issues)) = fhirkit::from_json::<fhirkit::r4::Bundle>(&one.to_string()) {
+            let at = format!("Bundle.entry[{n}]");
+            problems.extend(
+                issues
+                    .iter()
+                    .filter(|i| i.severity == fhirkit::Severity::Error)
+                    .map(|i| {
+                        problem_zh(&fhirkit::Issue {
+                            path: i.path.replacen("Bundle.entry[0]", &at, 1),
+                            ..i.clone()
+                        })
+                    }),
+            );
+        }
+        let resource = &one["entry"][0]["resource"];
+        if resource["resourceType"] == "Patient" {
+            rows.push(row_of(tree, county, n, resource, today));
+        }
+        n += 1;
+    };
+    let mut de = serde_json::Deserializer::from_reader(std::io::BufReader::new(file));
+    let head = match serde::Deserializer::deserialize_map(&mut de, Top(&mut on_entry)) {
+        Ok(head) => head,
+        Err(_) => {
             return Err(FhirImportError::Invalid(vec![render(
                 "fhir-import-not-bundle",
                 &[],
             )]));
         }
     };
-    let errors: Vec<String> = issues
-        .iter()
-        .filter(|i| i.severity == fhirkit::Severity::Error)
-        .map(problem_zh)
-        .collect();
-    if !errors.is_empty() {
-        return Err(FhirImportError::Invalid(errors));
+    if head.get("resourceType").and_then(Value::as_str) != Some("Bundle") {
+        return Err(FhirImportError::Invalid(vec![render(
+            "fhir-import-not-bundle",
+            &[],
+        )]));
     }
-    let bundle: Value = serde_json::from_str(&text).map_err(anyhow::Error::from)?;
-    let patients: Vec<(usize, &Value)> = bundle["entry"]
-        .as_array()
-        .map(|e| {
-            e.iter()
-                .enumerate()
-                .filter(|(_, e)| e["resource"]["resourceType"] == "Patient")
-                .map(|(i, e)| (i, &e["resource"]))
-                .collect()
-        })
-        .unwrap_or_default();
-    let rows: Vec<ListRow> = patients
-        .iter()
-        .map(|(i, p)| row_of(tree, req.county, *i, p, req.today))
-        .collect();
+    if let Ok((_, issues)) =
+        fhirkit::from_json::<fhirkit::r4::Bundle>(&Value::Object(head).to_string())
+    {
+        problems.extend(
+            issues
+                .iter()
+                .filter(|i| i.severity == fhirkit::Severity::Error)
+                .map(problem_zh),
+        );
+    }
+    if problems.is_empty() {
+        Ok(rows)
+    } else {
+        Err(FhirImportError::Invalid(problems))
+    }
+}
+
+/// Read, link, register, report. Nothing is written when anything is wrong or `dry_run`.
+pub async fn import(
+    db: &Db,
+    tree: &RegionTree,
+    req: &FhirImport<'_>,
+) -> Result<FhirImportReport, FhirImportError> {
+    // Read on this thread (the command line's; no page imports a Bundle).
+    let rows = read_patients(req.path, tree, req.county, req.today)?;
 
     let scope = Scope::of(req.county);
     let mut tx = db.begin().await?;

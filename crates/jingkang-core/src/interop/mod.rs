@@ -1,4 +1,6 @@
-//! Exchange with other systems: FHIR R4 export (`fhir`) and import (`fhir_import`).
+//! Exchange with other systems: FHIR R4 export (`fhir`) and import (`fhir_import`); the
+//! referral-platform exchange file (`platform`).
 
 pub mod fhir;
 pub mod fhir_import;
+pub mod platform;

@@ -837,16 +837,9 @@ async fn create_person(
     Ok(Ok(pid))
 }
 
-/// Tables whose rows say a person's record has been used since it was created.
+/// Tables whose rows say a person's record has been used since it was created: those a merge
+/// moves, and these.
 const USED_BY: &[&str] = &[
-    "followups",
-    "assessments",
-    "emergencies",
-    "documents",
-    "agreements",
-    "referrals",
-    "respite_episodes",
-    "mutual_aid_members",
     "service_attendance",
     "caregiver_training_attendees",
     "rehab_plans",
@@ -867,7 +860,7 @@ async fn undo_create(
         return Ok(Err(super::Refusal::NotFound));
     };
     let mut used = p.version != 1;
-    for table in USED_BY {
+    for table in super::merge::MOVED_BY_ID.iter().chain(USED_BY) {
         if used {
             break;
         }

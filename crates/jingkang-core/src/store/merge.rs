@@ -25,7 +25,7 @@ use crate::regions::Scope;
 use crate::registry::{self, FieldChange, PersonWithGuardian};
 
 /// Tables whose rows belong to a person by `person_id` and have an `id` of their own: moved whole.
-const MOVED_BY_ID: &[&str] = &[
+pub(crate) const MOVED_BY_ID: &[&str] = &[
     "followups",
     "assessments",
     "emergencies",

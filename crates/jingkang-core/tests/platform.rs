@@ -1,0 +1,112 @@
+//! The referral-platform exchange file, on both backends: a county's registrations and referrals in
+//! the documented format, codes mapped by the shipped mapping, filtered by day, audited.
+
+#![allow(clippy::unwrap_used)]
+
+#[macro_use]
+mod common;
+
+use chrono::NaiveDate;
+use common::{TestDb, register_by_exception, transition_on};
+use jingkang_core::care::registration::Event;
+use jingkang_core::interop::platform::{self, Mapping, PlatformExport};
+use jingkang_core::on_pool;
+use jingkang_core::regions::Scope;
+use jingkang_core::store::Actor;
+use serde_json::Value;
+
+fn d(s: &str) -> NaiveDate {
+    s.parse().unwrap()
+}
+
+async fn registrations_and_referrals_in_the_exchange_format(t: TestDb) {
+    let pid = common::import_named(
+        &t,
+        &[("癸一", "万盛街道", "F20.0"), ("癸二", "黑山镇", "F20.0")],
+        (1980, 700),
+        |_| d("2025-01-01"),
+    )
+    .await;
+    let a = pid["癸一"];
+    let county = t.tree.get("500110").unwrap();
+    let scope = Scope::of(county);
+    transition_on(&t, &scope, a, "2026-01-05", register_by_exception()).await;
+    transition_on(&t, &scope, a, "2026-02-01", Event::StartService).await;
+    on_pool!(&t.db, p => sqlx::query(
+        "INSERT INTO referrals (person_id, kind, state, from_region, to_region, reason, documents, sent_on, change_id) \
+         VALUES ($1, 'relapse', 'accepted', '500110001', '500110', '病情波动', '[\"referral_form\"]', '2026-03-02', (SELECT MAX(id) FROM change_sets))")
+        .bind(a).execute(p).await.map(drop)).unwrap();
+    let id_number: String = on_pool!(&t.db, p => sqlx::query_scalar("SELECT id_number FROM persons WHERE id = $1").bind(a).fetch_one(p).await).unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let actor = Actor::user("province");
+    let export = |since: Option<NaiveDate>, scope: Scope| {
+        let out = dir.path().join("x.json");
+        let (t, actor) = (&t, &actor);
+        async move {
+            let s = platform::export(
+                &t.db,
+                &t.tree,
+                &PlatformExport {
+                    scope: &scope,
+                    region: county,
+                    since,
+                    out: &out,
+                    actor,
+                    reason: "与国家转介平台交换",
+                },
+            )
+            .await
+            .unwrap();
+            let v: Option<Value> = s
+                .as_ref()
+                .map(|_| serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap());
+            (s, v)
+        }
+    };
+    let m = Mapping::shipped();
+    let (s, v) = export(None, scope.clone()).await;
+    let (s, v) = (s.unwrap(), v.unwrap());
+    assert_eq!((s.registrations, s.referrals), (1, 1));
+    assert_eq!(v["format"], "jingkang.platform-exchange");
+    assert_eq!(v["version"], m.version.as_str());
+    let r = &v["registrations"][0];
+    assert_eq!(r["id_number"], id_number.as_str());
+    assert_eq!(r["state"], m.registration_state["in_service"].as_str());
+    assert_eq!(r["sex"], m.sex["female"].as_str());
+    let events: Vec<(&str, &str)> = r["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["event"].as_str().unwrap(), e["on"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        events,
+        vec![
+            (m.registration_event["register"].as_str(), "2026-01-05"),
+            (m.registration_event["start_service"].as_str(), "2026-02-01"),
+        ]
+    );
+    let f = &v["referrals"][0];
+    assert_eq!(f["kind"], m.referral_kind["relapse"].as_str());
+    assert_eq!(f["state"], m.referral_state["accepted"].as_str());
+    assert_eq!(f["id_number"], id_number.as_str());
+    assert_eq!(f["documents"][0], "referral_form");
+
+    // Since a later day: nothing that changed before it.
+    let (s, _) = export(Some(d("2026-04-01")), scope.clone()).await;
+    assert_eq!(s.unwrap(), platform::PlatformSummary::default());
+    // A township's user cannot export the county.
+    let town = Scope::of(
+        t.tree
+            .get(&t.tree.townships_under("500110")[0].code)
+            .unwrap(),
+    );
+    assert_eq!(export(None, town).await.0, None);
+    let audited: Vec<String> = on_pool!(&t.db, p => sqlx::query_scalar(
+        "SELECT detail FROM audit_log WHERE action = 'export.platform' ORDER BY id").fetch_all(p).await).unwrap();
+    assert_eq!(audited.len(), 2);
+    assert!(audited[0].contains("与国家转介平台交换"));
+}
+
+backend_tests!(registrations_and_referrals_in_the_exchange_format);
