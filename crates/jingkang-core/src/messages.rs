@@ -574,6 +574,34 @@ pub static MESSAGES: &[(&str, &str)] = &[
         "fhir-import-twice",
         "第 {entry} 个条目（Patient）与前面的条目身份证号相同",
     ),
+    (
+        "platform-import-invalid",
+        "交换文件没有导入，未做任何修改。共 {n} 处问题：\n{problems}",
+    ),
+    ("platform-import-missing", "{at}：缺少或格式不对"),
+    ("platform-import-code", "{at}：不认识的代码“{code}”"),
+    (
+        "platform-import-not-json",
+        "这不是 JSON 格式的交换文件：{message}",
+    ),
+    (
+        "platform-import-version",
+        "交换文件的格式或版本不支持（文件：{format} {version}；本系统：{ours}）",
+    ),
+    ("platform-import-id", "{at}：身份证号无效"),
+    ("platform-import-entry", "{at}【{column}】{message}"),
+    (
+        "platform-import-referral-person",
+        "{at}：此人不在本县登记库，这类转介也不能带未登记的人员",
+    ),
+    (
+        "cli-platform-import-done",
+        "交换文件已导入：本县登记 {registrations} 人，状态一致 {agreeing} 人，状态不同 {differing} 人（请在档案中核实办理），新建档案（待评估）{created} 人，已在外地建档 {elsewhere} 人；新转介 {referrals} 条已进入待接收（之前已导入 {known} 条）。",
+    ),
+    (
+        "cli-platform-import-dry",
+        "这是预览（--dry-run），没有写入：本县登记 {registrations} 人，状态一致 {agreeing} 人，状态不同 {differing} 人，将新建档案 {created} 人，已在外地建档 {elsewhere} 人；将收到新转介 {referrals} 条（之前已导入 {known} 条）。",
+    ),
     ("merge-same", "保留的档案与并入的档案不能是同一份"),
     ("merge-already", "档案 {id} 已并入其他档案，不能再合并"),
     ("merge-field-unknown", "不认识的字段“{field}”"),

@@ -93,6 +93,67 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::User(cmd) => crate::users::run(&url, cmd).await,
         Command::Org(cmd) => crate::users::org(&url, cmd).await,
         Command::Token(TokenCmd::Create { user }) => crate::users::create_token(&url, &user).await,
+        Command::Import(ImportCmd::Platform {
+            file,
+            county,
+            dry_run,
+            json,
+        }) => {
+            use jingkang_core::interop::platform::{self, PlatformImport, PlatformImportError};
+            let (db, tree) = open(&url).await?;
+            let Some(region) = tree
+                .get(&county)
+                .filter(|r| r.level == jingkang_core::regions::Level::County)
+            else {
+                return Ok(user_error(render("county-unknown", &[("code", &county)])));
+            };
+            let actor = Actor::cli();
+            let req = PlatformImport {
+                county: region,
+                path: &file,
+                dry_run,
+                actor: &actor,
+                today: today(),
+            };
+            match platform::import(&db, &tree, &req).await {
+                Ok(r) => {
+                    if json {
+                        out!("{}", serde_json::json!({"dry_run": dry_run, "report": r}));
+                    } else {
+                        out!(
+                            "{}",
+                            render(
+                                if dry_run {
+                                    "cli-platform-import-dry"
+                                } else {
+                                    "cli-platform-import-done"
+                                },
+                                &[
+                                    ("registrations", &r.registrations.to_string()),
+                                    ("agreeing", &r.agreeing.to_string()),
+                                    ("differing", &r.differing.len().to_string()),
+                                    ("created", &r.created.to_string()),
+                                    ("elsewhere", &r.elsewhere.to_string()),
+                                    ("referrals", &r.referrals_new.to_string()),
+                                    ("known", &r.referrals_known.to_string()),
+                                ],
+                            )
+                        );
+                    }
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(PlatformImportError::Db(e)) => Err(e),
+                Err(e) => {
+                    if json {
+                        out!(
+                            "{}",
+                            serde_json::json!({"error": {"code": "platform-import-invalid", "message": e.message_zh()}})
+                        );
+                    }
+                    Ok(user_error(e.message_zh()))
+                }
+            }
+        }
         Command::Import(ImportCmd::Fhir {
             file,
             county,

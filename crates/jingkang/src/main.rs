@@ -316,6 +316,20 @@ pub enum ImportCmd {
         #[arg(long)]
         json: bool,
     },
+    /// Read a referral-platform exchange file into a county (docs/platform-exchange.md): its
+    /// registrations linked by ID number (states compared; the unknown registered 待评估), the
+    /// referrals waiting for the county put in its inbox once. All or nothing.
+    Platform {
+        file: PathBuf,
+        /// County (区县) code, 6 digits.
+        #[arg(long)]
+        county: String,
+        /// Check and show what would happen, without writing anything.
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long)]
+        json: bool,
+    },
     /// Import the Patients of a FHIR R4 Bundle into a county: each linked to its registry person
     /// (by ID number, else by the linkage engine) or registered (待评估). Nothing is written unless
     /// every Patient can be linked or registered (docs/fhir.md).

@@ -1087,6 +1087,40 @@ fn fhir_export_and_import_round_trip() {
         "{}",
         stdout(&o)
     );
+    // Read back into the county it came from: every registration agrees, nothing new.
+    let o = jk(
+        dir.path(),
+        &[
+            "import",
+            "platform",
+            platform.to_str().unwrap(),
+            "--county",
+            "500110",
+            "--dry-run",
+            "--json",
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let r: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(r["report"]["agreeing"], r["report"]["registrations"], "{r}");
+    assert_eq!(r["report"]["created"], 0, "{r}");
+    std::fs::write(
+        &platform,
+        r#"{"format":"jingkang.platform-exchange","version":"9.0"}"#,
+    )
+    .unwrap();
+    let o = jk(
+        dir.path(),
+        &[
+            "import",
+            "platform",
+            platform.to_str().unwrap(),
+            "--county",
+            "500110",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("版本"), "{}", stderr(&o));
     // Not a Bundle: explained, exit 2.
     std::fs::write(&out, r#"{"resourceType":"Patient"}"#).unwrap();
     let o = jk(dir.path(), &["import", "fhir", out_s, "--county", "500110"]);

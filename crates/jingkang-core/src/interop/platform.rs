@@ -48,9 +48,8 @@ impl Mapping {
         &M
     }
 
-    /// The file's code of jingkang's `code` in `field`.
-    fn to_file(&self, field: &str, code: &str) -> anyhow::Result<String> {
-        let table = match field {
+    fn table(&self, field: &str) -> anyhow::Result<&BTreeMap<String, String>> {
+        Ok(match field {
             "sex" => &self.sex,
             "registration_state" => &self.registration_state,
             "registration_event" => &self.registration_event,
@@ -58,11 +57,24 @@ impl Mapping {
             "referral_kind" => &self.referral_kind,
             "referral_state" => &self.referral_state,
             other => anyhow::bail!("no mapping field {other}"),
-        };
-        table
+        })
+    }
+
+    /// The file's code of jingkang's `code` in `field`.
+    fn to_file(&self, field: &str, code: &str) -> anyhow::Result<String> {
+        self.table(field)?
             .get(code)
             .cloned()
             .ok_or_else(|| anyhow::anyhow!("no {field} mapping for {code}"))
+    }
+
+    /// jingkang's code of the file's `code` in `field`.
+    fn ours_of(&self, field: &str, code: &str) -> Option<String> {
+        self.table(field)
+            .ok()?
+            .iter()
+            .find(|(_, v)| *v == code)
+            .map(|(k, _)| k.clone())
     }
 }
 
@@ -226,6 +238,357 @@ pub async fn export(
     .await?;
     tx.commit().await?;
     Ok(Some(summary))
+}
+
+/// A file to read into a county.
+pub struct PlatformImport<'a> {
+    pub county: &'a Region,
+    pub path: &'a Path,
+    /// Check and report, write nothing.
+    pub dry_run: bool,
+    pub actor: &'a Actor,
+    pub today: NaiveDate,
+}
+
+/// A person whose state in the file is not the registry's: for the township to act on (states
+/// change through the registration rules here, not by a file).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct StateDiff {
+    pub person: i64,
+    pub ours: String,
+    pub theirs: String,
+}
+
+/// What reading a file did (or would do, dry).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct PlatformImportReport {
+    /// Registrations of the county in the file (others are not this county's).
+    pub registrations: usize,
+    pub outside: usize,
+    /// In the registry in the same state.
+    pub agreeing: usize,
+    pub differing: Vec<StateDiff>,
+    /// Registered here (待评估) from the file.
+    pub created: usize,
+    /// Registered in another region: a transfer, not read.
+    pub elsewhere: usize,
+    /// Referrals to the county waiting to be accepted, put in its inbox.
+    pub referrals_new: usize,
+    /// Already read from an earlier file.
+    pub referrals_known: usize,
+    /// Not for the county, or not waiting (accepted, completed … elsewhere).
+    pub referrals_skipped: usize,
+}
+
+/// Why nothing was read: each problem with where it is, in Chinese.
+#[derive(Debug)]
+pub enum PlatformImportError {
+    Invalid(Vec<String>),
+    Db(anyhow::Error),
+}
+
+impl From<anyhow::Error> for PlatformImportError {
+    fn from(e: anyhow::Error) -> Self {
+        PlatformImportError::Db(e)
+    }
+}
+
+impl From<sqlx::Error> for PlatformImportError {
+    fn from(e: sqlx::Error) -> Self {
+        PlatformImportError::Db(e.into())
+    }
+}
+
+impl From<serde_json::Error> for PlatformImportError {
+    fn from(e: serde_json::Error) -> Self {
+        PlatformImportError::Db(e.into())
+    }
+}
+
+impl PlatformImportError {
+    pub fn message_zh(&self) -> String {
+        match self {
+            PlatformImportError::Invalid(p) => crate::messages::render(
+                "platform-import-invalid",
+                &[
+                    ("n", &p.len().to_string()),
+                    (
+                        "problems",
+                        &p.iter().take(20).cloned().collect::<Vec<_>>().join("\n"),
+                    ),
+                ],
+            ),
+            PlatformImportError::Db(_) => crate::messages::render("internal-error", &[]),
+        }
+    }
+}
+
+/// A string member, or a problem saying where it is missing.
+fn text<'v>(v: &'v Value, key: &str, at: &str, problems: &mut Vec<String>) -> Option<&'v str> {
+    let found = v[key].as_str().map(str::trim).filter(|s| !s.is_empty());
+    if found.is_none() {
+        problems.push(crate::messages::render(
+            "platform-import-missing",
+            &[("at", &format!("{at}.{key}"))],
+        ));
+    }
+    found
+}
+
+/// jingkang's code of a member's file code, or a problem saying where it is unknown.
+fn code(
+    m: &Mapping,
+    field: &str,
+    v: &Value,
+    key: &str,
+    at: &str,
+    problems: &mut Vec<String>,
+) -> Option<String> {
+    let c = text(v, key, at, problems)?;
+    let ours = m.ours_of(field, c);
+    if ours.is_none() {
+        problems.push(crate::messages::render(
+            "platform-import-code",
+            &[("at", &format!("{at}.{key}")), ("code", c)],
+        ));
+    }
+    ours
+}
+
+/// Read an exchange file into a county: registrations linked by ID number (states compared, the
+/// unknown registered 待评估 through the entry rules), referrals waiting for the county put in its
+/// inbox once (by `ref`). All or nothing; nothing is written when anything is wrong or dry.
+pub async fn import(
+    db: &Db,
+    tree: &RegionTree,
+    req: &PlatformImport<'_>,
+) -> Result<PlatformImportReport, PlatformImportError> {
+    let m = Mapping::shipped();
+    let invalid = |code: &str, args: &[(&str, &str)]| {
+        PlatformImportError::Invalid(vec![crate::messages::render(code, args)])
+    };
+    let text_of_file = std::fs::read_to_string(req.path)
+        .map_err(|e| invalid("fhir-import-unreadable", &[("message", &e.to_string())]))?;
+    let file: Value = serde_json::from_str(&text_of_file)
+        .map_err(|e| invalid("platform-import-not-json", &[("message", &e.to_string())]))?;
+    let major = |v: &str| v.split('.').next().unwrap_or_default().to_string();
+    if file["format"] != m.format.as_str()
+        || file["version"].as_str().map(major) != Some(major(&m.version))
+    {
+        return Err(invalid(
+            "platform-import-version",
+            &[
+                ("format", file["format"].as_str().unwrap_or("")),
+                ("version", file["version"].as_str().unwrap_or("")),
+                ("ours", &m.version),
+            ],
+        ));
+    }
+    let county = Scope::of(req.county);
+    let mut problems = Vec::new();
+    let mut report = PlatformImportReport::default();
+    let mut tx = db.begin().await?;
+    let change = if req.dry_run {
+        None
+    } else {
+        Some(
+            crate::store::open_change_set(&mut tx, req.actor, "转介平台交换", "platform-import")
+                .await?,
+        )
+    };
+
+    // Registrations.
+    let empty = Vec::new();
+    let regs = file["registrations"].as_array().unwrap_or(&empty);
+    let mut new_records = Vec::new();
+    for (i, r) in regs.iter().enumerate() {
+        let at = format!("registrations[{i}]");
+        let Some(region) = text(r, "region", &at, &mut problems) else {
+            continue;
+        };
+        if !county.contains(region) {
+            report.outside += 1;
+            continue;
+        }
+        report.registrations += 1;
+        let (Some(id_text), Some(state)) = (
+            text(r, "id_number", &at, &mut problems),
+            code(m, "registration_state", r, "state", &at, &mut problems),
+        ) else {
+            continue;
+        };
+        for (k, e) in r["events"].as_array().unwrap_or(&empty).iter().enumerate() {
+            let at = format!("{at}.events[{k}]");
+            code(m, "registration_event", e, "event", &at, &mut problems);
+        }
+        let Ok(id) = crate::domain::IdNumber::parse_as_of(id_text, req.today) else {
+            problems.push(crate::messages::render(
+                "platform-import-id",
+                &[("at", &format!("{at}.id_number"))],
+            ));
+            continue;
+        };
+        let found = persons::lookup_id_numbers(&mut tx, &county, &[id.as_str()]).await?;
+        if let Some(p) = found.inside.values().next() {
+            if p.state.code() == state {
+                report.agreeing += 1;
+            } else {
+                report.differing.push(StateDiff {
+                    person: p.id,
+                    ours: p.state.code().to_string(),
+                    theirs: state,
+                });
+            }
+            continue;
+        }
+        if !found.elsewhere.is_empty() {
+            report.elsewhere += 1;
+            continue;
+        }
+        let township = tree
+            .get(region.get(..9).unwrap_or(region))
+            .map(|t| t.name.clone());
+        let value = |key: &str| -> Option<String> {
+            match key {
+                "name" => r["name"].as_str().map(str::to_string),
+                "id_number" => Some(id.as_str().to_string()),
+                "township" => township.clone(),
+                "address" => r["address"].as_str().map(str::to_string),
+                _ => None,
+            }
+        };
+        match crate::import::roster::validate_entry(tree, req.county, req.today, &value) {
+            Ok(record) => new_records.push(record),
+            Err(errors) => problems.extend(errors.into_iter().map(|e| {
+                crate::messages::render(
+                    "platform-import-entry",
+                    &[("at", &at), ("column", &e.column), ("message", &e.message)],
+                )
+            })),
+        }
+    }
+
+    // Referrals waiting for the county.
+    let rules = crate::care::referral::ReferralRules::shipped()?;
+    let refs = file["referrals"].as_array().unwrap_or(&empty);
+    for (i, f) in refs.iter().enumerate() {
+        let at = format!("referrals[{i}]");
+        let (Some(external), Some(to), Some(from), Some(kind), Some(state)) = (
+            text(f, "ref", &at, &mut problems),
+            text(f, "to_region", &at, &mut problems),
+            text(f, "from_region", &at, &mut problems),
+            code(m, "referral_kind", f, "kind", &at, &mut problems),
+            code(m, "referral_state", f, "state", &at, &mut problems),
+        ) else {
+            continue;
+        };
+        if !county.contains(to) || county.contains(from) || state != "initiated" {
+            report.referrals_skipped += 1;
+            continue;
+        }
+        let known: Option<i64> = on_tx!(&mut tx, c => sqlx::query_scalar(
+            "SELECT id FROM referrals WHERE external_ref = $1").bind(external).fetch_optional(&mut **c).await)?;
+        if known.is_some() {
+            report.referrals_known += 1;
+            continue;
+        }
+        let Some(sent_on) = f["sent_on"]
+            .as_str()
+            .and_then(|d| d.parse::<NaiveDate>().ok())
+        else {
+            problems.push(crate::messages::render(
+                "platform-import-missing",
+                &[("at", &format!("{at}.sent_on"))],
+            ));
+            continue;
+        };
+        let id = f["id_number"]
+            .as_str()
+            .and_then(|t| crate::domain::IdNumber::parse_as_of(t, req.today).ok());
+        let person = match &id {
+            Some(id) => persons::lookup_id_numbers(&mut tx, &county, &[id.as_str()])
+                .await?
+                .inside
+                .values()
+                .next()
+                .map(|p| p.id),
+            None => None,
+        };
+        let rule = rules.kind(&kind);
+        let name = f["name"].as_str().map(str::to_string);
+        let subject = match (person, rule) {
+            (Some(_), _) => None,
+            (None, Some(r)) if r.new_person && name.is_some() => Some(serde_json::to_string(
+                &serde_json::json!({"name": name, "id_number": id.as_ref().map(|i| i.as_str())}),
+            )?),
+            _ => {
+                problems.push(crate::messages::render(
+                    "platform-import-referral-person",
+                    &[("at", &at)],
+                ));
+                continue;
+            }
+        };
+        report.referrals_new += 1;
+        let Some(change) = change else { continue };
+        let documents =
+            serde_json::to_string(&f["documents"].as_array().cloned().unwrap_or_default())?;
+        let deadline = f["deadline"]
+            .as_str()
+            .and_then(|d| d.parse::<NaiveDate>().ok());
+        let urgent = f["urgent"].as_bool().unwrap_or(false);
+        let reason = f["reason"].as_str().map(str::to_string);
+        let rid: i64 = on_tx!(&mut tx, c => sqlx::query_scalar(
+            "INSERT INTO referrals (person_id, kind, state, urgent, from_region, to_region, reason, documents, sent_on, deadline, change_id, subject, subject_name, external_ref) \
+             VALUES ($1, $2, 'initiated', $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id")
+            .bind(person).bind(&kind).bind(urgent).bind(from).bind(to).bind(&reason)
+            .bind(&documents).bind(sent_on).bind(deadline).bind(change).bind(&subject).bind(if person.is_none() { name.clone() } else { None }).bind(external)
+            .fetch_one(&mut **c).await)?;
+        on_tx!(&mut tx, c => sqlx::query("INSERT INTO referral_events (referral_id, change_id, event, from_state, to_state) VALUES ($1, $2, 'send', NULL, 'initiated')")
+            .bind(rid).bind(change).execute(&mut **c).await.map(drop))?;
+        audit::record(
+            &mut tx,
+            req.actor,
+            "referral.import",
+            person.map(Target::person),
+            json!({"referral": rid, "ref": external, "kind": kind, "to": to}),
+        )
+        .await?;
+    }
+    if !problems.is_empty() {
+        return Err(PlatformImportError::Invalid(problems));
+    }
+    report.created = new_records.len();
+    if let Some(change) = change {
+        let ids = persons::insert_many(&mut tx, &county, (change, req.today), &new_records).await?;
+        for pid in ids {
+            audit::record(
+                &mut tx,
+                req.actor,
+                "person.create",
+                Some(Target::person(pid)),
+                json!({"change_set": change, "source": "platform"}),
+            )
+            .await?;
+        }
+        audit::record(
+            &mut tx,
+            req.actor,
+            "import.platform",
+            Some(Target::region(&req.county.code)),
+            json!({
+                "file": req.path.file_name().map(|f| f.to_string_lossy().to_string()),
+                "version": file["version"],
+                "registrations": report.registrations,
+                "created": report.created,
+                "differing": report.differing.len(),
+                "referrals": report.referrals_new,
+            }),
+        )
+        .await?;
+        tx.commit().await?;
+    }
+    Ok(report)
 }
 
 #[cfg(test)]
