@@ -19,24 +19,36 @@ fn d(s: &str) -> NaiveDate {
     s.parse().unwrap()
 }
 
-async fn registrations_and_referrals_in_the_exchange_format(t: TestDb) {
+/// Two persons of 500110 (万盛街道, 黑山镇); the first registered on 5 January and in service
+/// from 1 February, with a relapse referral (in `state`) from its township to the county sent on
+/// 2 March. The first's id and ID number.
+async fn setup(t: &TestDb, names: [&'static str; 2], seq: usize, state: &str) -> (i64, String) {
     let pid = common::import_named(
-        &t,
-        &[("癸一", "万盛街道", "F20.0"), ("癸二", "黑山镇", "F20.0")],
-        (1980, 700),
+        t,
+        &[
+            (names[0], "万盛街道", "F20.0"),
+            (names[1], "黑山镇", "F20.0"),
+        ],
+        (1980, seq),
         |_| d("2025-01-01"),
     )
     .await;
-    let a = pid["癸一"];
-    let county = t.tree.get("500110").unwrap();
-    let scope = Scope::of(county);
-    transition_on(&t, &scope, a, "2026-01-05", register_by_exception()).await;
-    transition_on(&t, &scope, a, "2026-02-01", Event::StartService).await;
+    let a = pid[names[0]];
+    let scope = Scope::of(t.tree.get("500110").unwrap());
+    transition_on(t, &scope, a, "2026-01-05", register_by_exception()).await;
+    transition_on(t, &scope, a, "2026-02-01", Event::StartService).await;
     on_pool!(&t.db, p => sqlx::query(
         "INSERT INTO referrals (person_id, kind, state, from_region, to_region, reason, documents, sent_on, change_id) \
-         VALUES ($1, 'relapse', 'accepted', '500110001', '500110', '病情波动', '[\"referral_form\"]', '2026-03-02', (SELECT MAX(id) FROM change_sets))")
-        .bind(a).execute(p).await.map(drop)).unwrap();
+         VALUES ($1, 'relapse', $2, '500110001', '500110', '病情波动', '[\"referral_form\"]', '2026-03-02', (SELECT MAX(id) FROM change_sets))")
+        .bind(a).bind(state).execute(p).await.map(drop)).unwrap();
     let id_number: String = on_pool!(&t.db, p => sqlx::query_scalar("SELECT id_number FROM persons WHERE id = $1").bind(a).fetch_one(p).await).unwrap();
+    (a, id_number)
+}
+
+async fn registrations_and_referrals_in_the_exchange_format(t: TestDb) {
+    let (_, id_number) = setup(&t, ["癸一", "癸二"], 700, "accepted").await;
+    let county = t.tree.get("500110").unwrap();
+    let scope = Scope::of(county);
 
     let dir = tempfile::tempdir().unwrap();
     let actor = Actor::user("province");
@@ -111,23 +123,9 @@ async fn registrations_and_referrals_in_the_exchange_format(t: TestDb) {
 
 async fn exchange_file_read_into_a_county(t: TestDb) {
     use jingkang_core::interop::platform::{PlatformImport, PlatformImportError};
-    let pid = common::import_named(
-        &t,
-        &[("子一", "万盛街道", "F20.0"), ("子二", "黑山镇", "F20.0")],
-        (1979, 800),
-        |_| d("2025-01-01"),
-    )
-    .await;
-    let a = pid["子一"];
+    let (a, id_a) = setup(&t, ["子一", "子二"], 800, "initiated").await;
     let county = t.tree.get("500110").unwrap();
     let scope = Scope::of(county);
-    transition_on(&t, &scope, a, "2026-01-05", register_by_exception()).await;
-    transition_on(&t, &scope, a, "2026-02-01", Event::StartService).await;
-    on_pool!(&t.db, p => sqlx::query(
-        "INSERT INTO referrals (person_id, kind, state, from_region, to_region, reason, documents, sent_on, change_id) \
-         VALUES ($1, 'relapse', 'initiated', '500110001', '500110', '病情波动', '[]', '2026-03-02', (SELECT MAX(id) FROM change_sets))")
-        .bind(a).execute(p).await.map(drop)).unwrap();
-    let id_a: String = on_pool!(&t.db, p => sqlx::query_scalar("SELECT id_number FROM persons WHERE id = $1").bind(a).fetch_one(p).await).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let actor = Actor::user("province");
     let exported = dir.path().join("out.json");

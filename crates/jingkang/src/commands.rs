@@ -143,15 +143,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     Ok(ExitCode::SUCCESS)
                 }
                 Err(PlatformImportError::Db(e)) => Err(e),
-                Err(e) => {
-                    if json {
-                        out!(
-                            "{}",
-                            serde_json::json!({"error": {"code": "platform-import-invalid", "message": e.message_zh()}})
-                        );
-                    }
-                    Ok(user_error(e.message_zh()))
-                }
+                Err(e) => Ok(file_refused(
+                    "platform-import-invalid",
+                    &e.message_zh(),
+                    json,
+                )),
             }
         }
         Command::Import(ImportCmd::Fhir {
@@ -1259,6 +1255,18 @@ async fn link_run(
     }
 }
 
+/// A file refused with what was wrong: the Chinese message on stderr (and, with --json, as an
+/// error object on stdout); exit 2.
+fn file_refused(code: &str, message: &str, json: bool) -> ExitCode {
+    if json {
+        out!(
+            "{}",
+            serde_json::json!({"error": {"code": code, "message": message}})
+        );
+    }
+    user_error(message.to_string())
+}
+
 /// `jingkang import fhir`: a Bundle's Patients linked to a county's registry or registered.
 async fn import_fhir(
     db: &Db,
@@ -1309,15 +1317,7 @@ async fn import_fhir(
             Ok(ExitCode::SUCCESS)
         }
         Err(FhirImportError::Db(e)) => Err(e),
-        Err(e) => {
-            if json {
-                out!(
-                    "{}",
-                    serde_json::json!({"error": {"code": "fhir-import-invalid", "message": e.message_zh()}})
-                );
-            }
-            Ok(user_error(e.message_zh()))
-        }
+        Err(e) => Ok(file_refused("fhir-import-invalid", &e.message_zh(), json)),
     }
 }
 
