@@ -12,7 +12,7 @@ use crate::domain::{DisabilityCategory, DisabilityGrade};
 use crate::regions::{Region, RegionTree, Scope};
 use crate::registry::PersonWithGuardian;
 use crate::store::audit::{self, Target};
-use crate::store::persons::{self, ListFilter};
+use crate::store::persons;
 use crate::store::{Actor, Db};
 
 pub const HEADER: [&str; 12] = [
@@ -183,15 +183,12 @@ pub async fn export_roster(
     // however large the region.
     let mut r = 3u32;
     let mut total = 0usize;
-    let mut filter = ListFilter {
-        within: Some(within),
-        limit: Some(EXPORT_PAGE),
-        ..Default::default()
-    };
+    let mut pages = persons::RegionPages::new(within, EXPORT_PAGE);
     loop {
-        let page = persons::list(&mut tx, scope, &filter).await?;
-        let Some(last) = page.last() else { break };
-        filter.after = Some((last.record.data.residence_region.clone(), last.id));
+        let page = pages.next(&mut tx, scope).await?;
+        if page.is_empty() {
+            break;
+        }
         for p in &page {
             total += 1;
             ws.write_number_with_format(r, 0, total as f64, &cellf)?;

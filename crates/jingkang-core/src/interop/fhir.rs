@@ -22,7 +22,7 @@ use crate::on_tx;
 use crate::regions::{Region, RegionTree, Scope};
 use crate::registry::{self, Sensitivity};
 use crate::store::audit::{self, Target};
-use crate::store::persons::{self, ListFilter, StoredPerson};
+use crate::store::persons::{self, StoredPerson};
 use crate::store::{Actor, Db, Tx, assessments, followups, plans, services};
 
 static SYSTEMS: &str = include_str!("../../data/fhir.toml");
@@ -132,15 +132,12 @@ pub async fn export(
             if !within.is_within(req.scope) {
                 return Ok(None);
             }
-            let mut filter = ListFilter {
-                within: Some(within),
-                limit: Some(PAGE),
-                ..Default::default()
-            };
+            let mut pages = persons::RegionPages::new(within, PAGE);
             loop {
-                let page = persons::list(&mut tx, req.scope, &filter).await?;
-                let Some(last) = page.last() else { break };
-                filter.after = Some((last.record.data.residence_region.clone(), last.id));
+                let page = pages.next(&mut tx, req.scope).await?;
+                if page.is_empty() {
+                    break;
+                }
                 for p in &page {
                     let resources =
                         person_resources(&mut tx, req.scope, tree, p, req.reveal).await?;

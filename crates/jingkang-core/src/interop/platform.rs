@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 use crate::on_tx;
 use crate::regions::{Region, RegionTree, Scope};
 use crate::store::audit::{self, Target};
-use crate::store::persons::{self, ListFilter};
+use crate::store::persons;
 use crate::store::{Actor, Db, registration};
 
 static SHIPPED: &str = include_str!("../../data/platform_exchange.json");
@@ -123,15 +123,12 @@ pub async fn export(
     .to_string();
     write!(w, "{},\"registrations\":[", &head[..head.len() - 1])?;
     let mut summary = PlatformSummary::default();
-    let mut filter = ListFilter {
-        within: Some(within.clone()),
-        limit: Some(PAGE),
-        ..Default::default()
-    };
+    let mut pages = persons::RegionPages::new(within.clone(), PAGE);
     loop {
-        let page = persons::list(&mut tx, req.scope, &filter).await?;
-        let Some(last) = page.last() else { break };
-        filter.after = Some((last.record.data.residence_region.clone(), last.id));
+        let page = pages.next(&mut tx, req.scope).await?;
+        if page.is_empty() {
+            break;
+        }
         for p in &page {
             let events = registration::events(&mut tx, req.scope, p.id).await?;
             let on_days: Vec<Option<NaiveDate>> = on_tx!(&mut tx, c => sqlx::query_scalar(

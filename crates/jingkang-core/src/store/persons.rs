@@ -437,6 +437,33 @@ pub struct ListFilter {
     pub state: Option<RegistrationState>,
 }
 
+/// Every person of a region, a page at a time in list order (keyset pagination), for exports that
+/// stream a region of any size with flat memory.
+pub struct RegionPages {
+    filter: ListFilter,
+}
+
+impl RegionPages {
+    pub fn new(within: Scope, page: i64) -> RegionPages {
+        RegionPages {
+            filter: ListFilter {
+                within: Some(within),
+                limit: Some(page),
+                ..Default::default()
+            },
+        }
+    }
+
+    /// The next page (empty when done), read in `scope`.
+    pub async fn next(&mut self, tx: &mut Tx, scope: &Scope) -> anyhow::Result<Vec<StoredPerson>> {
+        let page = list(tx, scope, &self.filter).await?;
+        if let Some(last) = page.last() {
+            self.filter.after = Some((last.record.data.residence_region.clone(), last.id));
+        }
+        Ok(page)
+    }
+}
+
 /// `LIKE` pattern text with `%`, `_` and `\` escaped (used with `ESCAPE '\'`).
 fn like_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
