@@ -424,6 +424,26 @@ pub static MESSAGES: &[(&str, &str)] = &[
     ("csrf-invalid", "页面已过期或来源不明，请刷新页面后重试"),
     ("session-expired", "登录已超时（30 分钟无操作），请重新登录"),
     ("forbidden", "您的角色无权进行此操作"),
+    (
+        "unauthenticated",
+        "缺少或无效的访问令牌：请在 Authorization 头中提供 Bearer 令牌",
+    ),
+    (
+        "account-disabled",
+        "此账号已停用，其访问令牌不再有效，请联系系统管理员",
+    ),
+    (
+        "bad-request",
+        "请求格式不正确：请检查路径、查询参数和请求正文",
+    ),
+    ("query-invalid", "查询参数不正确：请检查参数的名称和取值"),
+    ("body-invalid", "请求正文不正确：须为符合接口说明的 JSON"),
+    ("method-not-allowed", "此地址不支持该请求方法"),
+    (
+        "media-type-unsupported",
+        "请求正文的类型（Content-Type）不正确",
+    ),
+    ("too-many-requests", "请求过于频繁，请稍后再试"),
     ("not-found", "没有找到该页面或记录（或不在您的管辖范围内）"),
     ("reveal-reason-missing", "请填写查看原因"),
     (
@@ -437,8 +457,45 @@ pub static MESSAGES: &[(&str, &str)] = &[
     ("indicator-unknown", "没有这项指标，请从“工作指标”页进入"),
     ("indicator-part-unknown", "清单类别只能是分子、分母或未达"),
     (
-        "upload-invalid",
-        "上传失败：文件超过 64 MB 或传输中断，请重试",
+        "xlsx-part-too-large",
+        "文件无法导入：其中的“{part}”解压后超过 {limit}（可能是损坏或伪造的文件）",
+    ),
+    (
+        "xlsx-ratio",
+        "文件无法导入：其中的“{part}”压缩比超过 {ratio} 倍（可能是压缩炸弹）",
+    ),
+    (
+        "xlsx-malformed",
+        "文件无法导入：其中的“{part}”格式不正确，请用 Excel 或 WPS 打开后另存为 .xlsx 再试",
+    ),
+    (
+        "xlsx-too-many-strings",
+        "文件无法导入：文本单元格（共享字符串）超过 {limit} 个，请拆分后分批导入",
+    ),
+    (
+        "xlsx-strings-too-large",
+        "文件无法导入：文本内容合计超过 {limit}，请拆分后分批导入",
+    ),
+    (
+        "xls-too-large",
+        "文件无法导入：旧版 .xls 表格的单元格超过 {limit} 个，请另存为 .xlsx 或 .csv 后再导入",
+    ),
+    (
+        "file-too-many-rows",
+        "文件无法导入：超过 {limit} 行，请拆分后分批导入",
+    ),
+    (
+        "file-too-many-columns",
+        "文件无法导入：第 {row} 行超过 {limit} 列，请删除多余的列后再导入",
+    ),
+    (
+        "cell-too-long",
+        "“{column}”的内容超过 {limit}，本行未导入：请核对该单元格（可能粘贴了整段文字或错误数据）",
+    ),
+    ("upload-invalid", "上传失败：传输中断或格式不正确，请重试"),
+    (
+        "upload-too-large",
+        "上传的文件超过 {limit} 的上限：请拆分后分批上传，或由管理员用命令行导入",
     ),
     (
         "upload-missing",

@@ -257,6 +257,7 @@ async fn police_list_lands_in_its_classes(t: TestDb) {
             mapping: exchange::list::parse_mapping(&["户籍详址=address".into()]).unwrap(),
             actor: &actor,
             today: today(),
+            rules: jingkang_core::regions::Rows::ALL,
         },
     )
     .await
@@ -378,6 +379,7 @@ async fn police_list_lands_in_its_classes(t: TestDb) {
             mapping: Default::default(),
             actor: &actor,
             today: today(),
+            rules: jingkang_core::regions::Rows::ALL,
         },
     )
     .await
@@ -664,6 +666,7 @@ async fn bad_lists_change_nothing(t: TestDb) {
                     mapping: Default::default(),
                     actor,
                     today: today(),
+                    rules: jingkang_core::regions::Rows::ALL,
                 },
             )
             .await
@@ -795,6 +798,7 @@ async fn census_gives_one_item_per_person(t: TestDb) {
         taken_on: "2026-10-31".parse().unwrap(),
         actor: &actor,
         today: today(),
+        rules: jingkang_core::regions::Rows::ALL,
     };
 
     // Refused, nothing saved: one list; one department twice; a file that is no spreadsheet.

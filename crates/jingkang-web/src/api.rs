@@ -54,10 +54,7 @@ impl IntoResponse for ApiError {
         if let AppError::Internal(e) = &self.0 {
             tracing::error!(error = format!("{e:#}"), "api request failed");
         }
-        let message = match code.as_str() {
-            "unauthenticated" => jingkang_core::messages::render("session-expired", &[]),
-            _ => self.0.message(),
-        };
+        let message = crate::error::message_of(&code);
         (status, Json(ApiErrorBody { code, message })).into_response()
     }
 }
@@ -186,7 +183,6 @@ pub async fn persons_list(
             .and_then(|a| a.split_once('.'))
             .and_then(|(r, id)| Some((r.to_string(), id.parse().ok()?))),
         search: q.q.clone().filter(|s| !s.trim().is_empty()),
-        min_risk_grade: who.min_risk_grade(),
         ..Default::default()
     };
     let mut found = crate::pages::list_audited(&state, &who, filter, limit as usize, "api").await?;
@@ -303,9 +299,15 @@ pub struct ImportResult {
     pub created: u64,
     pub updated: u64,
     pub unchanged: u64,
-    /// `[row, same_as_row]` pairs: later rows with an ID number already seen.
+    /// `[row, same_as_row]` pairs: later rows with an ID number already seen (the first 1 000).
     pub duplicates: Vec<[u32; 2]>,
+    pub duplicates_total: u64,
+    /// The first 1 000 problems by row; `errors_total` in all, `error_counts` per code.
     pub errors: Vec<ImportRowError>,
+    pub errors_total: u64,
+    pub error_counts: std::collections::BTreeMap<String, u64>,
+    /// Rows not imported because of a problem.
+    pub rows_rejected: u64,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -325,8 +327,9 @@ pub async fn import_roster(
     State(state): State<AppState>,
     ApiNeed(who, _): ApiNeed<crate::auth::EditRegistry>,
     Query(q): Query<ImportQuery>,
-    body: axum::body::Bytes,
+    body: axum::body::Body,
 ) -> Result<Response, ApiError> {
+    use http_body_util::BodyExt;
     use std::io::Write;
     let region = jingkang_core::import::entry::entry_region(&state.tree, &who.scope)
         .ok_or(AppError::BadRequest("entry-region-too-low".into()))?
@@ -345,9 +348,21 @@ pub async fn import_roster(
         .suffix(&format!(".{}", ext.to_ascii_lowercase()))
         .tempfile()
         .map_err(anyhow::Error::from)?;
-    tmp.write_all(&body)
-        .and_then(|()| tmp.flush())
-        .map_err(anyhow::Error::from)?;
+    // Streamed to the file: the body is never held whole (up to the one upload limit).
+    let mut body = body;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| {
+            if e.into_inner().is::<http_body_util::LengthLimitError>() {
+                ApiError(AppError::TooLarge)
+            } else {
+                ApiError(AppError::BadRequest("upload-invalid".into()))
+            }
+        })?;
+        if let Ok(chunk) = frame.into_data() {
+            tmp.write_all(&chunk).map_err(anyhow::Error::from)?;
+        }
+    }
+    tmp.flush().map_err(anyhow::Error::from)?;
     let actor = who.user.actor();
     let opts = jingkang_core::import::ImportOptions {
         county: &region.code,
@@ -371,6 +386,10 @@ pub async fn import_roster(
                 .iter()
                 .map(|d| [d.row, d.same_as_row])
                 .collect(),
+            duplicates_total: r.duplicates_total,
+            errors_total: r.errors_total,
+            error_counts: r.error_counts.clone(),
+            rows_rejected: r.rows_rejected,
             errors: r
                 .errors
                 .into_iter()
@@ -479,8 +498,12 @@ async fn registration_info(
                 event: e.event,
                 from_state: e.from_state,
                 to_state: e.to_state,
-                close_reason: e.close_reason,
-                reason: e.reason,
+                close_reason: e
+                    .close_reason
+                    .filter(|_| who.may_see_field("registration.reason")),
+                reason: e
+                    .reason
+                    .filter(|_| who.may_see_field("registration.reason")),
                 exception: e.exception,
                 actor: e.actor,
                 at: e.at,

@@ -13,21 +13,6 @@ use jingkang_core::store::accounts::{self, Session, User};
 use crate::AppState;
 use crate::error::AppError;
 
-/// Fields the police may see (SPEC §10: identity, address, guardian and risk).
-const POLICE_FIELDS: &[&str] = &[
-    "id_number",
-    "name",
-    "sex",
-    "birth_date",
-    "residence_region",
-    "residence_address",
-    "risk_grade",
-    "guardian1.name",
-    "guardian1.relation",
-    "guardian1.phone",
-    "guardian1.phone_alt",
-];
-
 pub const SESSION_COOKIE: &str = "jk_session";
 /// Double-submit token protecting the login form (there is no session yet to hold one).
 pub const LOGIN_CSRF_COOKIE: &str = "jk_login_csrf";
@@ -43,20 +28,9 @@ pub struct CurrentUser {
 }
 
 impl CurrentUser {
-    /// The lowest current risk grade of the persons this user may see at all: the police see only
-    /// grade ≥ 3 (SPEC §10); everyone else every person in scope.
-    pub fn min_risk_grade(&self) -> Option<i64> {
-        (self.user.role == Role::Police).then_some(3)
-    }
-    /// Whether this user may see `person` (already in scope) at all.
-    pub fn may_see(&self, person: &jingkang_core::store::persons::StoredPerson) -> bool {
-        self.min_risk_grade()
-            .is_none_or(|min| person.record.data.risk_grade.is_some_and(|g| g >= min))
-    }
-    /// Whether this user may see a field of a record: the police only identity, address, guardian
-    /// and risk.
+    /// Whether this user may see a field of a person (`accounts::policy`'s field table).
     pub fn may_see_field(&self, field: &str) -> bool {
-        self.user.role != Role::Police || POLICE_FIELDS.contains(&field)
+        jingkang_core::accounts::policy::may_see_field(self.user.role, field)
     }
     pub fn csrf(&self) -> &str {
         self.session.as_ref().map(|s| s.csrf.as_str()).unwrap_or("")
@@ -107,6 +81,7 @@ where
             let found = accounts::token_user(&mut tx, &token).await?;
             tx.commit().await?;
             match found {
+                Some(u) if u.disabled => return Err(AppError::Disabled),
                 Some(u) => (u, None),
                 None => return Err(AppError::Login),
             }
@@ -155,8 +130,12 @@ where
             .tree
             .get(&user.region_code)
             .ok_or(AppError::Forbidden)?;
-        // A site's staff see the persons their site serves, within their region.
-        let scope = Scope::of(region).at_site(user.site_id);
+        // The region and the row rules of the role (a site's staff: their site's persons; the
+        // police: persons at risk ≥ 3), applied by the store to every person query.
+        let scope = Scope::of(region).with_rows(jingkang_core::accounts::policy::rows(
+            user.role,
+            user.site_id,
+        ));
         Ok(CurrentUser {
             user,
             session,

@@ -165,6 +165,7 @@ pub async fn upload(
         mapping,
         actor: &actor,
         today: today(),
+        rules: who.scope.rows(),
     };
     match exchange::run::run_list(&state.db, &state.tree, req).await {
         Ok(report) => Ok(Redirect::to(&format!("/exchange/runs/{}", report.run)).into_response()),
@@ -239,6 +240,7 @@ pub async fn census(
         taken_on,
         actor: &actor,
         today: today(),
+        rules: who.scope.rows(),
     };
     match run_census(&state.db, &state.tree, req).await {
         Ok(report) => Ok(Redirect::to(&format!("/exchange/runs/{}", report.run)).into_response()),
@@ -292,13 +294,17 @@ fn their_side(r: &ListRow) -> String {
         .to_string()
 }
 
-fn what(item: &ItemRow) -> String {
+fn what(who: &CurrentUser, item: &ItemRow) -> String {
     let conflicts: Vec<String> = item.detail["conflicts"]
         .as_array()
         .map(|a| {
             a.iter()
                 .filter_map(|c| {
-                    let label = check_label(c["check"].as_str()?)?;
+                    let code = c["check"].as_str()?;
+                    if !may_see_check(who, code) {
+                        return None;
+                    }
+                    let label = check_label(code)?;
                     Some(match c["source"].as_str() {
                         Some(source) => format!("{label}（{}）", exchange::run_label(source)),
                         None => label.to_string(),
@@ -349,7 +355,7 @@ pub struct CensusLine {
     detail: String,
 }
 
-fn census_lines(item: &ItemRow) -> Vec<CensusLine> {
+fn census_lines(who: &CurrentUser, item: &ItemRow) -> Vec<CensusLine> {
     let mut out: Vec<CensusLine> = item.detail["seen"]
         .as_array()
         .map(|a| {
@@ -368,6 +374,9 @@ fn census_lines(item: &ItemRow) -> Vec<CensusLine> {
                         .map(|cs| {
                             cs.iter()
                                 .filter(|c| c["source"].as_str() == Some(source))
+                                .filter(|c| {
+                                    c["check"].as_str().is_some_and(|k| may_see_check(who, k))
+                                })
                                 .filter_map(|c| {
                                     let check = c["check"].as_str()?;
                                     let shown = |v: &serde_json::Value| {
@@ -421,9 +430,17 @@ fn census_lines(item: &ItemRow) -> Vec<CensusLine> {
 }
 
 fn check_label(code: &str) -> Option<&'static str> {
-    use jingkang_core::exchange::Check;
-    let check: Check = serde_json::from_value(serde_json::Value::String(code.into())).ok()?;
-    Some(check.label_zh())
+    check_of(code).map(jingkang_core::exchange::Check::label_zh)
+}
+
+fn check_of(code: &str) -> Option<jingkang_core::exchange::Check> {
+    serde_json::from_value(serde_json::Value::String(code.into())).ok()
+}
+
+/// Whether `who` may see what a conflict's check compares (the police: not disability or
+/// allowance fields).
+fn may_see_check(who: &CurrentUser, code: &str) -> bool {
+    check_of(code).is_some_and(|c| who.may_see_field(c.field()))
 }
 
 pub async fn run(
@@ -468,7 +485,7 @@ pub async fn run(
                 _ => i.row.as_ref().map(their_side).unwrap_or_default(),
             },
             score: i.score.map(|s| format!("{s:.3}")).unwrap_or_default(),
-            what: what(i),
+            what: what(&who, i),
         })
         .collect();
     Ok(RunPage {
@@ -674,7 +691,19 @@ fn their_facts(r: &ListRow) -> Facts {
     }
 }
 
-fn sides(ours: Option<Facts>, theirs: Option<Facts>) -> Vec<Side> {
+/// The record field a comparison column holds, for the field table (`accounts::policy`).
+fn column_field(column: &str) -> &str {
+    match column {
+        "address" => "residence_address",
+        "guardian" => "guardian1.name",
+        "certificate" => "disability_certificate",
+        "grade" => "disability_grade",
+        other => other,
+    }
+}
+
+/// The two sides, field by field, of what `who` may see.
+fn sides(who: &CurrentUser, ours: Option<Facts>, theirs: Option<Facts>) -> Vec<Side> {
     let get = |f: &Option<Facts>, k: usize| -> String {
         f.as_ref().map_or_else(String::new, |f| {
             [
@@ -693,20 +722,21 @@ fn sides(ours: Option<Facts>, theirs: Option<Facts>) -> Vec<Side> {
         })
     };
     [
-        "姓名",
-        "身份证号",
-        "性别",
-        "出生日期",
-        "地址",
-        "电话",
-        "监护人",
-        "死亡",
-        "残疾证号",
-        "残疾等级",
+        ("姓名", "name"),
+        ("身份证号", "id_number"),
+        ("性别", "sex"),
+        ("出生日期", "birth_date"),
+        ("地址", "residence_address"),
+        ("电话", "phone"),
+        ("监护人", "guardian1.name"),
+        ("死亡", "died"),
+        ("残疾证号", "disability_certificate"),
+        ("残疾等级", "disability_grade"),
     ]
     .iter()
     .enumerate()
-    .map(|(k, label)| {
+    .filter(|(_, (_, field))| who.may_see_field(field))
+    .map(|(k, (label, _))| {
         let (a, b) = (get(&ours, k), get(&theirs, k));
         Side {
             label,
@@ -802,6 +832,9 @@ async fn item_page(
             a.iter()
                 .filter_map(|f| {
                     let col = f[0].as_str()?.to_string();
+                    if !who.may_see_field(column_field(&col)) {
+                        return None;
+                    }
                     let level = level_label(f[1].as_str()?).to_string();
                     let weight = f[2]
                         .as_f64()
@@ -828,7 +861,7 @@ async fn item_page(
         person: ours.as_ref().map(|p| p.id),
         other: other.as_ref().map(|p| p.id),
         score: item.score.map(|s| format!("{s:.3}")).unwrap_or_default(),
-        sides: sides(ours.as_ref().map(ours_facts), theirs),
+        sides: sides(who, ours.as_ref().map(ours_facts), theirs),
         fields,
         errors,
         anchor: "item",
@@ -836,7 +869,7 @@ async fn item_page(
         person_key,
         may_edit: crate::auth::allows::<crate::auth::EditRegistry>(who.user.role),
         merge_fields,
-        census: census_lines(&item),
+        census: census_lines(who, &item),
         townships,
         row_township: item
             .row

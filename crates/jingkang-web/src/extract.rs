@@ -35,6 +35,6 @@ impl From<PathRejection> for AppError {
 impl From<QueryRejection> for AppError {
     fn from(e: QueryRejection) -> Self {
         tracing::debug!(error = %e, "query rejected");
-        AppError::BadRequest("form-invalid".into())
+        AppError::BadRequest("query-invalid".into())
     }
 }

@@ -157,7 +157,9 @@ fn preview_page(
         file_name,
         region_name: state.tree.path_name(&region.code),
         token,
-        error_rows: rows.len(),
+        error_rows: usize::try_from(report.rows_rejected)
+            .unwrap_or(usize::MAX)
+            .max(rows.len()),
         errors,
         changes,
         duplicates,
@@ -190,15 +192,29 @@ pub(crate) async fn read_uploads(
     std::collections::HashMap<String, (String, tempfile::TempPath)>,
 )> {
     let invalid = || AppError::BadRequest("upload-invalid".into());
-    let mut multipart = multipart.map_err(|_| invalid())?;
+    // Over the upload limit: 413 with the limit named; anything else: a broken upload.
+    let failed = |e: axum::extract::multipart::MultipartError| {
+        if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+            AppError::TooLarge
+        } else {
+            invalid()
+        }
+    };
+    let mut multipart = multipart.map_err(|e| {
+        if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+            AppError::TooLarge
+        } else {
+            invalid()
+        }
+    })?;
     let mut fields = std::collections::HashMap::new();
     let mut files = std::collections::HashMap::new();
-    while let Some(mut field) = multipart.next_field().await.map_err(|_| invalid())? {
+    while let Some(mut field) = multipart.next_field().await.map_err(failed)? {
         let Some(key) = field.name().map(str::to_string) else {
             continue;
         };
         let Some(name) = field.file_name().map(str::to_string) else {
-            fields.insert(key, field.text().await.map_err(|_| invalid())?);
+            fields.insert(key, field.text().await.map_err(failed)?);
             continue;
         };
         let ext = extension(&name);
@@ -208,7 +224,7 @@ pub(crate) async fn read_uploads(
             .tempfile()
             .map_err(|e| AppError::Internal(e.into()))?;
         let mut size = 0usize;
-        while let Some(chunk) = field.chunk().await.map_err(|_| invalid())? {
+        while let Some(chunk) = field.chunk().await.map_err(failed)? {
             size += chunk.len();
             tmp.write_all(&chunk)
                 .map_err(|e| AppError::Internal(e.into()))?;

@@ -81,7 +81,7 @@ fn region_of<'a>(
         .get(code)
         .filter(|r| who.scope.contains(r.prefix()))
         .ok_or(AppError::NotFound)?;
-    Ok((region, Scope::of(region).at_site(who.scope.site())))
+    Ok((region, who.scope.narrowed_to(region)))
 }
 
 fn percent(f: &Figure) -> String {

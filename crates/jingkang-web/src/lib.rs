@@ -161,6 +161,12 @@ pub struct RouteSpec {
     pub access: Access,
 }
 
+/// Routes that take a file (rosters, department lists): the one upload limit instead of the
+/// framework's 2 MB for forms, for the page and the API alike.
+fn uploads_limit() -> axum::extract::DefaultBodyLimit {
+    axum::extract::DefaultBodyLimit::max(jingkang_core::import::limits::UPLOAD_BYTES as usize)
+}
+
 fn roles<P: auth::Policy>() -> Access {
     Access::Roles(P::ROLES)
 }
@@ -248,7 +254,7 @@ fn table() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
             Method::POST,
             "/import",
             roles::<auth::EditRegistry>(),
-            post(imports::upload),
+            post(imports::upload).layer(uploads_limit()),
         ),
         r(
             Method::POST,
@@ -344,13 +350,13 @@ fn table() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
             Method::POST,
             "/exchange",
             roles::<auth::CompareLists>(),
-            post(exchange::upload),
+            post(exchange::upload).layer(uploads_limit()),
         ),
         r(
             Method::POST,
             "/exchange/census",
             roles::<auth::CompareLists>(),
-            post(exchange::census),
+            post(exchange::census).layer(uploads_limit()),
         ),
         r(
             Method::GET,
@@ -1064,7 +1070,7 @@ fn table() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
             Method::POST,
             "/api/v1/imports",
             roles::<auth::EditRegistry>(),
-            post(api::import_roster),
+            post(api::import_roster).layer(uploads_limit()),
         ),
         r(
             Method::GET,
@@ -1110,7 +1116,7 @@ pub fn router(state: AppState) -> Router {
             security::headers(secure, req, next)
         }))
         .layer(tower_http::limit::RequestBodyLimitLayer::new(
-            64 * 1024 * 1024,
+            jingkang_core::import::limits::UPLOAD_BYTES as usize,
         ))
         // A bug must not drop the connection: the user gets the Chinese error page, the log the detail.
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(
@@ -1119,6 +1125,8 @@ pub fn router(state: AppState) -> Router {
                 error::AppError::Internal(anyhow::anyhow!("handler panicked")).into_response()
             },
         ))
+        // Outermost: every error under /api/ is JSON, whichever layer or extractor made it.
+        .layer(axum::middleware::from_fn(error::api_json_errors))
         .with_state(state)
 }
 

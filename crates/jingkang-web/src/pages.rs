@@ -435,7 +435,6 @@ pub async fn persons_list(
         limit: Some(PAGE_SIZE + 1),
         after,
         search: Some(query.q.clone()).filter(|q| !q.trim().is_empty()),
-        min_risk_grade: who.min_risk_grade(),
         state: state_filter,
         ..Default::default()
     };
@@ -812,9 +811,6 @@ pub(crate) async fn read_person<T: Send + 'static>(
                 else {
                     return Ok(Outcome::Keep(None));
                 };
-                if !reader.may_see(&p) {
-                    return Ok(Outcome::Discard(None));
-                }
                 let extra = more(tx, &reader.scope, id).await?;
                 Ok(Outcome::Keep(Some((p, extra))))
             })
@@ -1063,6 +1059,7 @@ pub(crate) fn person_page(
         })
         .collect();
     let label = |code: &str| RegistrationState::from_code(code).map_or("", |s| s.label_zh());
+    let reasons_shown = who.may_see_field("registration.reason");
     let reg_events = events
         .into_iter()
         .rev()
@@ -1077,6 +1074,7 @@ pub(crate) fn person_page(
             ]
             .into_iter()
             .flatten()
+            .filter(|_| reasons_shown)
             .collect::<Vec<_>>()
             .join("；"),
             actor: e.actor,

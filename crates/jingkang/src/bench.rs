@@ -330,7 +330,7 @@ async fn phase_run(
     Ok(json!({
         "phase": phase, "seconds": seconds, "peak_rss_mb": peak_rss_mb(),
         "rows_read": report.rows_read, "accepted": report.accepted, "created": report.created,
-        "errors": report.errors.len(), "duplicates": report.duplicates.len(),
+        "errors": report.errors_total, "duplicates": report.duplicates_total,
     }))
 }
 

@@ -1226,6 +1226,7 @@ async fn link_run(
         mapping,
         actor: &actor,
         today: today(),
+        rules: jingkang_core::regions::Rows::ALL,
     };
     match exchange::run::run_list(db, tree, req).await {
         Ok(report) => {
@@ -1444,6 +1445,7 @@ async fn link_census(
         taken_on: taken_on.unwrap_or_else(today),
         actor: &actor,
         today: today(),
+        rules: jingkang_core::regions::Rows::ALL,
     };
     match run_census(db, tree, req).await {
         Ok(report) => {

@@ -9,8 +9,13 @@ use jingkang_core::messages::render;
 /// How many error/change lines to show before "… and N more".
 const SHOW: usize = 200;
 
-/// Row errors and repeated rows, the first [`SHOW`] of each.
-fn row_problems(out: &mut Vec<String>, errors: &[RowError], duplicates: &[Duplicate]) {
+/// Row errors and repeated rows, the first [`SHOW`] of each, then how many more (of their totals:
+/// a report lists only the first problems of a file and counts the rest).
+fn row_problems(
+    out: &mut Vec<String>,
+    (errors, errors_total): (&[RowError], u64),
+    (duplicates, duplicates_total): (&[Duplicate], u64),
+) {
     for e in errors.iter().take(SHOW) {
         out.push(render(
             "cli-row-error",
@@ -22,10 +27,11 @@ fn row_problems(out: &mut Vec<String>, errors: &[RowError], duplicates: &[Duplic
             ],
         ));
     }
-    if errors.len() > SHOW {
+    let shown = errors.len().min(SHOW) as u64;
+    if errors_total > shown {
         out.push(render(
             "cli-more",
-            &[("n", &(errors.len() - SHOW).to_string())],
+            &[("n", &(errors_total - shown).to_string())],
         ));
     }
     for d in duplicates.iter().take(SHOW) {
@@ -37,10 +43,11 @@ fn row_problems(out: &mut Vec<String>, errors: &[RowError], duplicates: &[Duplic
             ],
         ));
     }
-    if duplicates.len() > SHOW {
+    let shown = duplicates.len().min(SHOW) as u64;
+    if duplicates_total > shown {
         out.push(render(
             "cli-more",
-            &[("n", &(duplicates.len() - SHOW).to_string())],
+            &[("n", &(duplicates_total - shown).to_string())],
         ));
     }
 }
@@ -71,7 +78,11 @@ pub fn exchange_report(source: &Source, county: &str, r: &RunReport) -> String {
             &[("class", class.label_zh()), ("n", &n.to_string())],
         ));
     }
-    row_problems(&mut out, &r.read.errors, &r.read.duplicates);
+    row_problems(
+        &mut out,
+        (&r.read.errors, r.read.errors.len() as u64),
+        (&r.read.duplicates, r.read.duplicates.len() as u64),
+    );
     for w in r.read.warnings.iter().take(SHOW) {
         out.push(render(
             "cli-row-warning",
@@ -116,7 +127,11 @@ pub fn census_report(sources: &[&Source], county: &str, r: &CensusReport) -> Str
                 ("warnings", &read.warnings.len().to_string()),
             ],
         ));
-        row_problems(&mut out, &read.errors, &read.duplicates);
+        row_problems(
+            &mut out,
+            (&read.errors, read.errors.len() as u64),
+            (&read.duplicates, read.duplicates.len() as u64),
+        );
     }
     for class in Class::ALL {
         let n = s.counts.get(class.code()).copied().unwrap_or(0);
@@ -143,11 +158,15 @@ pub fn import_report(r: &ImportReport) -> String {
             ("created", &r.created.to_string()),
             ("updated", &r.updated.to_string()),
             ("unchanged", &r.unchanged.to_string()),
-            ("duplicates", &r.duplicates.len().to_string()),
-            ("errors", &r.errors.len().to_string()),
+            ("duplicates", &r.duplicates_total.to_string()),
+            ("errors", &r.errors_total.to_string()),
         ],
     ));
-    row_problems(&mut out, &r.errors, &r.duplicates);
+    row_problems(
+        &mut out,
+        (&r.errors, r.errors_total),
+        (&r.duplicates, r.duplicates_total),
+    );
     for c in r.changes.iter().take(SHOW) {
         out.push(render(
             "cli-change",
@@ -160,10 +179,11 @@ pub fn import_report(r: &ImportReport) -> String {
             ],
         ));
     }
-    if r.changes.len() > SHOW {
+    let shown = r.changes.len().min(SHOW) as u64;
+    if r.changes_total > shown {
         out.push(render(
             "cli-more",
-            &[("n", &(r.changes.len() - SHOW).to_string())],
+            &[("n", &(r.changes_total - shown).to_string())],
         ));
     }
     out.push(render(

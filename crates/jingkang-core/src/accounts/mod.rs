@@ -3,6 +3,8 @@
 //! Storage lives in `store::accounts`; this module is pure rules, shared by the web server and the
 //! command line (`jingkang user …`).
 
+pub mod policy;
+
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 

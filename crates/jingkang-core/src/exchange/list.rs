@@ -387,6 +387,23 @@ impl RowReader<'_> {
 
     fn row(&self, raw: &RawRow, warnings: &mut Vec<RowError>) -> Result<ListRow, RowError> {
         let row = raw.number;
+        // A cell over the length limit rejects its row (its text was never read).
+        if let Some(col) =
+            (0..LIST_COLUMNS.len()).find(|&c| matches!(self.cell(raw, c), Cell::TooLong))
+        {
+            let column = self.map.header_text(LIST_COLUMNS, col);
+            let limit = crate::import::limits::size_label(crate::import::limits::CELL_BYTES as u64);
+            return Err(RowError {
+                row,
+                field: LIST_COLUMNS[col].key,
+                column: column.clone(),
+                code: "cell-too-long".into(),
+                message: messages::render(
+                    "cell-too-long",
+                    &[("column", &column), ("limit", &limit)],
+                ),
+            });
+        }
         let name = PersonName::parse(&self.cell(raw, C_NAME).text())
             .map_err(|e| self.problem(row, C_NAME, e.code()))?;
         let mut out = ListRow {

@@ -61,6 +61,18 @@ impl Check {
             Check::Allowance => "低保/特困",
         }
     }
+    /// The record field the check compares, for the field table (`accounts::policy`).
+    pub fn field(self) -> &'static str {
+        match self {
+            Check::IdNumber => "id_number",
+            Check::Address => "residence_address",
+            Check::Guardian => "guardian1.name",
+            Check::Death => "died",
+            Check::Grade => "disability_grade",
+            Check::Certificate => "disability_certificate",
+            Check::Allowance => "subsistence_allowance",
+        }
+    }
 }
 
 /// A department whose lists are compared (data/exchange.toml).

@@ -8,7 +8,7 @@ use chrono::NaiveDate;
 
 use super::{Comparison, ListRead, Mapping, Source, census, compare, read_list};
 use crate::import::ImportError;
-use crate::regions::{Level, Region, RegionTree, Scope};
+use crate::regions::{Level, Region, RegionTree, Rows, Scope};
 use crate::store::exchange::{self, CENSUS, NewList, NewRun, Summary};
 use crate::store::{Actor, Db};
 
@@ -26,6 +26,8 @@ pub struct RunRequest<'a> {
     pub mapping: Mapping,
     pub actor: &'a Actor,
     pub today: NaiveDate,
+    /// The requester's row rules (`accounts::policy::rows`): the registry is compared under them.
+    pub rules: Rows,
 }
 
 /// What a run did.
@@ -45,7 +47,7 @@ pub async fn run_list(
     req: RunRequest<'_>,
 ) -> Result<RunReport, ImportError> {
     let county = region_of(tree, req.region)?;
-    let scope = Scope::of(county);
+    let scope = Scope::of(county).with_rows(req.rules);
     let mut tx = db.begin_read().await?;
     let mut mapping = exchange::mapping(&mut tx, &req.source.code).await?;
     mapping.extend(req.mapping.clone());
@@ -92,6 +94,7 @@ pub async fn run_list(
             }],
             comparison: &comparison,
             summary: &summary,
+            rules: req.rules,
         },
     )
     .await?;
@@ -131,6 +134,8 @@ pub struct CensusRequest<'a> {
     pub taken_on: NaiveDate,
     pub actor: &'a Actor,
     pub today: NaiveDate,
+    /// The requester's row rules, as for [`RunRequest::rules`].
+    pub rules: Rows,
 }
 
 /// What a census did.
@@ -202,7 +207,7 @@ pub async fn run_census(
         return Err(CensusError::Lists("census-needs-lists", None));
     }
     let region = region_of(tree, req.region).map_err(CensusError::Region)?;
-    let scope = Scope::of(region);
+    let scope = Scope::of(region).with_rows(req.rules);
     let mut tx = db.begin_read().await?;
     let ours = exchange::registry(&mut tx, &scope).await?;
     let mut mappings = Vec::new();
@@ -278,6 +283,7 @@ pub async fn run_census(
             lists: &lists,
             comparison: &comparison,
             summary: &summary,
+            rules: req.rules,
         },
     )
     .await?;

@@ -3,7 +3,9 @@
 //! person entered by hand with the roster's rules.
 
 pub mod entry;
+pub mod guard;
 pub mod header;
+pub mod limits;
 pub mod roster;
 pub mod sheet;
 

@@ -7,7 +7,7 @@
 //! county's scope* and created, updated (history per field) or left unchanged, all in one transaction.
 //! A dry run reads, validates and matches the same way and writes nothing.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 use chrono::NaiveDate;
@@ -198,9 +198,20 @@ pub struct ImportReport {
     pub created: u64,
     pub updated: u64,
     pub unchanged: u64,
+    /// The first [`limits::LISTED_PROBLEMS`] repeated rows ([`Self::duplicates_total`] in all).
     pub duplicates: Vec<Duplicate>,
+    pub duplicates_total: u64,
+    /// The first [`limits::LISTED_PROBLEMS`] problems, by row ([`Self::errors_total`] in all,
+    /// [`Self::error_counts`] per message code): a file of millions of bad rows answers with a
+    /// bounded report.
     pub errors: Vec<RowError>,
+    pub errors_total: u64,
+    pub error_counts: BTreeMap<String, u64>,
+    /// Rows not imported because of a problem.
+    pub rows_rejected: u64,
+    /// The first [`limits::LISTED_PROBLEMS`] field changes ([`Self::changes_total`] in all).
     pub changes: Vec<ChangeLine>,
+    pub changes_total: u64,
     pub dry_run: bool,
     pub header_row: u32,
     pub skipped_rows: u64,
@@ -208,6 +219,25 @@ pub struct ImportReport {
     /// correct them in the entry form. Never serialised: they hold ID numbers and phones in clear.
     #[serde(skip)]
     pub rejected: Vec<RejectedRow>,
+}
+
+impl ImportReport {
+    /// Count a problem; list it while fewer than [`limits::LISTED_PROBLEMS`] are.
+    pub fn add_error(&mut self, e: RowError) {
+        self.rows_rejected += 1;
+        self.errors_total += 1;
+        *self.error_counts.entry(e.code.clone()).or_default() += 1;
+        if self.errors.len() < super::limits::LISTED_PROBLEMS {
+            self.errors.push(e);
+        }
+    }
+    /// Count a repeated row; list it while fewer than [`limits::LISTED_PROBLEMS`] are.
+    pub fn add_duplicate(&mut self, d: Duplicate) {
+        self.duplicates_total += 1;
+        if self.duplicates.len() < super::limits::LISTED_PROBLEMS {
+            self.duplicates.push(d);
+        }
+    }
 }
 
 /// How many rejected rows an import keeps the values of.
@@ -269,9 +299,7 @@ impl ImportError {
             ImportError::UnknownCounty(c) | ImportError::NotACounty(c) => {
                 messages::render(self.code(), &[("code", c)])
             }
-            ImportError::Read(ReadError::UnsupportedType(ext)) => {
-                messages::render("file-type-unsupported", &[("ext", ext)])
-            }
+            ImportError::Read(e) => e.message_zh(),
             _ => messages::render(self.code(), &[]),
         }
     }
@@ -358,6 +386,20 @@ fn resolve_township(ctx: &mut Ctx, written: &str) -> Result<String, &'static str
 fn validate(ctx: &mut Ctx, raw: &RawRow) -> Result<RosterRow, Vec<RowError>> {
     let row = raw.number;
     let mut errors = Vec::new();
+
+    // A cell over the length limit rejects its row, the column named (its text was never read).
+    let long: Vec<usize> = raw.too_long().collect();
+    if !long.is_empty() {
+        let limit = super::limits::size_label(super::limits::CELL_BYTES as u64);
+        for col in 0..ROSTER_COLUMNS.len() {
+            if ctx.map.col(col).is_some_and(|i| long.contains(&i)) {
+                errors.push(err(ctx, row, col, "cell-too-long", &[("limit", &limit)]));
+            }
+        }
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+    }
 
     // ID number: a numeric cell has lost its digits (Excel keeps 15 significant digits).
     let id = match cell(ctx, raw, C_ID) {
@@ -724,6 +766,7 @@ pub async fn import_roster(
         .spawn(move || {
             let mut out = Validated::default();
             let mut kept = 0usize;
+            let mut listed = 0usize;
             while let Some(next) = stream.blocking_next() {
                 let raw = match next {
                     Ok(r) => r,
@@ -748,7 +791,14 @@ pub async fn import_roster(
                             kept += 1;
                             out.rejected.push(rejected_row(&ctx, &raw));
                         }
-                        out.errors.extend(errs);
+                        out.rows_rejected += 1;
+                        for e in errs {
+                            *out.counts.entry(e.code.clone()).or_default() += 1;
+                            if listed < super::limits::LISTED_PROBLEMS {
+                                listed += 1;
+                                out.errors.push(e);
+                            }
+                        }
                     }
                 }
                 if out.rows.len() >= BATCH_ROWS {
@@ -790,7 +840,16 @@ pub async fn import_roster(
         let v = msg?;
         report.rows_read += v.rows_read;
         report.skipped_rows += v.skipped;
-        report.errors.extend(v.errors);
+        report.rows_rejected += v.rows_rejected;
+        for (code, n) in v.counts {
+            report.errors_total += n;
+            *report.error_counts.entry(code).or_default() += n;
+        }
+        for e in v.errors {
+            if report.errors.len() < super::limits::LISTED_PROBLEMS {
+                report.errors.push(e);
+            }
+        }
         report.rejected.extend(v.rejected);
         applier.apply(&mut tx, v.rows, &mut report).await?;
         if let Some(p) = opts.progress {
@@ -806,7 +865,7 @@ pub async fn import_roster(
     let detail = serde_json::json!({
         "source": opts.source, "county": county.code, "dry_run": opts.dry_run,
         "rows_read": report.rows_read, "created": report.created, "updated": report.updated,
-        "unchanged": report.unchanged, "errors": report.errors.len(), "duplicates": report.duplicates.len(),
+        "unchanged": report.unchanged, "errors": report.errors_total, "duplicates": report.duplicates_total,
         "change_set": applier.change_id,
     });
     if opts.dry_run {
@@ -842,7 +901,11 @@ const BATCH_ROWS: usize = 1024;
 #[derive(Default)]
 struct Validated {
     rows: Vec<RosterRow>,
+    /// Problems, each counted; only the first listed ones are kept (the thread counts how many it
+    /// has passed on).
     errors: Vec<RowError>,
+    counts: BTreeMap<String, u64>,
+    rows_rejected: u64,
     rejected: Vec<RejectedRow>,
     rows_read: u64,
     skipped: u64,
@@ -891,7 +954,7 @@ impl Applier<'_> {
         for r in rows {
             let key = id_key(&r.record.data.id_number);
             match self.seen.get(&key) {
-                Some(&first) => report.duplicates.push(Duplicate {
+                Some(&first) => report.add_duplicate(Duplicate {
                     row: r.row,
                     same_as_row: first,
                 }),
@@ -940,20 +1003,23 @@ impl Applier<'_> {
                     );
                     for ch in &changes {
                         let (old_v, new_v) = ch.masked();
-                        report.changes.push(ChangeLine {
-                            row: r.row,
-                            person: who.clone(),
-                            field: ch.field.to_string(),
-                            label: ch.label_zh().to_string(),
-                            old: old_v,
-                            new: new_v,
-                        });
+                        report.changes_total += 1;
+                        if report.changes.len() < super::limits::LISTED_PROBLEMS {
+                            report.changes.push(ChangeLine {
+                                row: r.row,
+                                person: who.clone(),
+                                field: ch.field.to_string(),
+                                label: ch.label_zh().to_string(),
+                                old: old_v,
+                                new: new_v,
+                            });
+                        }
                     }
                 }
                 report.accepted += 1;
             } else if elsewhere.contains(idn) {
                 let column = "身份证号".to_string();
-                report.errors.push(RowError {
+                report.add_error(RowError {
                     row: r.row,
                     field: "id_number",
                     message: messages::render("person-outside-scope", &[("column", &column)]),

@@ -27,6 +27,9 @@ pub enum Cell {
     Date(String),
     /// An Excel error value such as `#N/A`.
     Error(String),
+    /// A cell longer than `limits::CELL_BYTES`: its text was never held whole, and its row is
+    /// rejected (the column named) by whoever reads the row.
+    TooLong,
 }
 
 impl Cell {
@@ -45,6 +48,7 @@ impl Cell {
                 }
             }
             Cell::Bool(b) => Cow::Borrowed(if *b { "TRUE" } else { "FALSE" }),
+            Cell::TooLong => Cow::Borrowed(""),
         }
     }
     /// The text of a text cell, trimmed; `None` for other kinds.
@@ -77,6 +81,23 @@ impl RawRow {
     pub fn is_blank(&self) -> bool {
         self.cells.iter().all(Cell::is_blank)
     }
+    /// The columns (0-based) whose cell was over the length limit.
+    pub fn too_long(&self) -> impl Iterator<Item = usize> + '_ {
+        self.cells
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| matches!(c, Cell::TooLong))
+            .map(|(i, _)| i)
+    }
+}
+
+/// A text cell, or [`Cell::TooLong`] when over the limit (or cut by the guard).
+fn text_cell(s: &str) -> Cell {
+    if s.len() > super::limits::CELL_BYTES || s.contains(super::guard::TOO_LONG) {
+        Cell::TooLong
+    } else {
+        Cell::Text(CompactString::from(s))
+    }
 }
 
 /// Why a file could not be read at all (as opposed to a bad row).
@@ -92,6 +113,12 @@ pub enum ReadError {
     NoSheet,
     #[error("cannot read file: {0}")]
     Io(#[from] std::io::Error),
+    /// Over one of `limits`: the message code and its arguments (the limit, the place).
+    #[error("over a limit: {code}")]
+    Limit {
+        code: &'static str,
+        args: Vec<(&'static str, String)>,
+    },
 }
 
 impl ReadError {
@@ -102,6 +129,20 @@ impl ReadError {
             ReadError::Workbook(_) => "file-unreadable",
             ReadError::NoSheet => "file-no-sheet",
             ReadError::Io(_) => "file-unreadable",
+            ReadError::Limit { code, .. } => code,
+        }
+    }
+    /// The Chinese message for the user.
+    pub fn message_zh(&self) -> String {
+        match self {
+            ReadError::UnsupportedType(ext) => {
+                crate::messages::render("file-type-unsupported", &[("ext", ext)])
+            }
+            ReadError::Limit { code, args } => {
+                let args: Vec<(&str, &str)> = args.iter().map(|(k, v)| (*k, v.as_str())).collect();
+                crate::messages::render(code, &args)
+            }
+            other => crate::messages::render(other.code(), &[]),
         }
     }
 }
@@ -133,6 +174,8 @@ const BATCH: usize = 2048;
 /// A stream of rows read by a background thread. Dropping it stops the reader.
 pub struct RowStream {
     rx: Receiver<Result<Vec<RawRow>, ReadError>>,
+    /// The guard's copy of the file (long cells cut), read instead of it; deleted with the stream.
+    _checked: Option<tempfile::TempPath>,
     handle: Option<JoinHandle<()>>,
     pending: std::vec::IntoIter<RawRow>,
     failed: bool,
@@ -145,14 +188,19 @@ impl RowStream {
             return Err(ReadError::NotFound(path.to_path_buf()));
         }
         let kind = kind_of(path)?;
+        // Nothing is read by calamine before the guard has checked the file against the limits.
+        let mut checked = None;
         // Open synchronously so that "cannot read" is reported before anything else happens.
         let source = match kind {
             Kind::Xlsx => {
-                let wb: Xlsx<_> = open_workbook(path)
+                checked = super::guard::check_xlsx(path)?;
+                let read = checked.as_deref().unwrap_or(path);
+                let wb: Xlsx<_> = open_workbook(read)
                     .map_err(|e: calamine::XlsxError| ReadError::Workbook(e.to_string()))?;
                 Source::Xlsx(wb)
             }
             Kind::Xls => {
+                super::guard::check_xls(path)?;
                 let wb: Xls<_> = open_workbook(path)
                     .map_err(|e: calamine::XlsError| ReadError::Workbook(e.to_string()))?;
                 Source::Xls(wb)
@@ -175,6 +223,7 @@ impl RowStream {
             .map_err(ReadError::Io)?;
         Ok(RowStream {
             rx,
+            _checked: checked,
             handle: Some(handle),
             pending: Vec::new().into_iter(),
             failed: false,
@@ -240,8 +289,8 @@ type Sender = BatchSender<Result<Vec<RawRow>, ReadError>>;
 fn from_data_ref(d: &DataRef<'_>) -> Cell {
     match d {
         DataRef::Empty => Cell::Empty,
-        DataRef::String(s) => Cell::Text(CompactString::from(s.as_str())),
-        DataRef::SharedString(s) => Cell::Text(CompactString::from(*s)),
+        DataRef::String(s) => text_cell(s),
+        DataRef::SharedString(s) => text_cell(s),
         DataRef::Int(i) => Cell::Number(*i as f64),
         DataRef::Float(f) => Cell::Number(*f),
         DataRef::Bool(b) => Cell::Bool(*b),
@@ -257,7 +306,7 @@ fn from_data_ref(d: &DataRef<'_>) -> Cell {
 fn from_data(d: &Data) -> Cell {
     match d {
         Data::Empty => Cell::Empty,
-        Data::String(s) => Cell::Text(CompactString::from(s.as_str())),
+        Data::String(s) => text_cell(s),
         Data::Int(i) => Cell::Number(*i as f64),
         Data::Float(f) => Cell::Number(*f),
         Data::Bool(b) => Cell::Bool(*b),
@@ -364,6 +413,8 @@ fn decode_field(bytes: &[u8], gbk: bool) -> CompactString {
 }
 
 fn read_csv(mut f: File, tx: &Sender) -> Result<(), ReadError> {
+    use super::limits;
+    use std::io::BufRead;
     // Sniff the encoding from the first 64 KiB.
     let mut head = vec![0u8; 64 * 1024];
     let n = read_up_to(&mut f, &mut head)?;
@@ -372,34 +423,94 @@ fn read_csv(mut f: File, tx: &Sender) -> Result<(), ReadError> {
     let gbk = !bom && !is_utf8_prefix(&head);
     let start = if bom { 3 } else { 0 };
     let chained = std::io::Cursor::new(head[start..].to_vec()).chain(f);
-    let mut rdr = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .from_reader(BufReader::new(chained));
+    let mut input = BufReader::with_capacity(256 * 1024, chained);
+    // csv_core parses field by field into a buffer of the cell limit: a longer field is read on
+    // into a scratch buffer and dropped (the cell is `TooLong`), so no field or record is ever
+    // held whole, whatever the file.
+    let mut rdr = csv_core::ReaderBuilder::new().build();
+    let mut field = vec![0u8; limits::CELL_BYTES];
+    let mut scratch = vec![0u8; 64 * 1024];
+    let (mut len, mut over) = (0usize, false);
+    let mut cells: Vec<Cell> = Vec::with_capacity(32);
     let mut batch = Vec::with_capacity(BATCH);
-    let mut record = csv::ByteRecord::new();
+    // The physical line (1-based) the input is at, and the one the current record started on: the
+    // row a person sees when opening the file.
+    let (mut line, mut record_line, mut in_record) = (1u64, 1u64, false);
+    let mut rows = 0u64;
     loop {
-        match rdr.read_byte_record(&mut record) {
-            Ok(false) => break,
-            Ok(true) => {
-                let number = record.position().map(|p| p.line() as u32).unwrap_or(0);
-                let cells = record
-                    .iter()
-                    .map(|b| {
-                        let s = decode_field(b, gbk);
-                        if s.is_empty() {
-                            Cell::Empty
-                        } else {
-                            Cell::Text(s)
-                        }
-                    })
-                    .collect();
-                batch.push(RawRow { number, cells });
-                if batch.len() >= BATCH && !send(tx, &mut batch) {
-                    return Ok(());
+        let buf = input.fill_buf()?;
+        if !in_record {
+            // Skip blank lines before a record, so that the record's own line is known.
+            let skip = buf
+                .iter()
+                .take_while(|&&b| b == b'\n' || b == b'\r')
+                .count();
+            if skip > 0 {
+                line += buf[..skip].iter().filter(|&&b| b == b'\n').count() as u64;
+                input.consume(skip);
+                continue;
+            }
+            record_line = line;
+            in_record = true;
+        }
+        let buf = input.fill_buf()?;
+        let out: &mut [u8] = if over {
+            &mut scratch
+        } else {
+            &mut field[len..]
+        };
+        let (res, nin, nout) = rdr.read_field(buf, out);
+        line += buf[..nin].iter().filter(|&&b| b == b'\n').count() as u64;
+        input.consume(nin);
+        if !over {
+            len += nout;
+        }
+        match res {
+            csv_core::ReadFieldResult::InputEmpty => {}
+            csv_core::ReadFieldResult::OutputFull => over = true,
+            csv_core::ReadFieldResult::Field { record_end } => {
+                let cell = if over {
+                    Cell::TooLong
+                } else if len == 0 {
+                    Cell::Empty
+                } else {
+                    let s = decode_field(&field[..len], gbk);
+                    if s.contains(super::guard::TOO_LONG) {
+                        Cell::TooLong
+                    } else {
+                        Cell::Text(s)
+                    }
+                };
+                (len, over) = (0, false);
+                cells.push(cell);
+                if cells.len() > limits::COLUMNS {
+                    return Err(super::guard::refuse(
+                        "file-too-many-columns",
+                        vec![
+                            ("row", record_line.to_string()),
+                            ("limit", limits::COLUMNS.to_string()),
+                        ],
+                    ));
+                }
+                if record_end {
+                    rows += 1;
+                    if rows > limits::ROWS {
+                        return Err(super::guard::refuse(
+                            "file-too-many-rows",
+                            vec![("limit", limits::ROWS.to_string())],
+                        ));
+                    }
+                    in_record = false;
+                    batch.push(RawRow {
+                        number: u32::try_from(record_line).unwrap_or(u32::MAX),
+                        cells: std::mem::replace(&mut cells, Vec::with_capacity(32)),
+                    });
+                    if batch.len() >= BATCH && !send(tx, &mut batch) {
+                        return Ok(());
+                    }
                 }
             }
-            Err(e) => return Err(ReadError::Workbook(e.to_string())),
+            csv_core::ReadFieldResult::End => break,
         }
     }
     send(tx, &mut batch);

@@ -73,18 +73,48 @@ impl Level {
     }
 }
 
+/// The row rules of a reader (SPEC §10), applied by the store together with the region on every
+/// query that returns persons or anything about a person: a site's staff see the persons their
+/// site serves (`persons.site_id`); the police see persons whose current risk grade is at least
+/// `min_risk`. Which rule a role gets is decided in one place, `accounts::policy::rows`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
+pub struct Rows {
+    pub site: Option<i64>,
+    pub min_risk: Option<i64>,
+}
+
+impl Rows {
+    /// No row rule: every person of the region.
+    pub const ALL: Rows = Rows {
+        site: None,
+        min_risk: None,
+    };
+    pub fn is_all(&self) -> bool {
+        *self == Rows::ALL
+    }
+    /// Whether everything `self` lets a reader see, `outer` lets them see too (a narrower or equal
+    /// rule). Used for things made under a rule, such as a comparison run.
+    pub fn is_within(&self, outer: &Rows) -> bool {
+        let site = outer.site.is_none_or(|s| self.site == Some(s));
+        let risk = outer
+            .min_risk
+            .is_none_or(|m| self.min_risk.is_some_and(|r| r >= m));
+        site && risk
+    }
+}
+
 /// A caller's region subtree. Every repository function over persons takes one, so no query can
 /// forget to restrict itself. A `Scope` is only made from a region that exists ([`Scope::of`]) or
 /// explicitly for the whole country ([`Scope::national`], for system tasks such as `audit verify`).
 ///
-/// A user of a rehabilitation site carries the site too ([`Scope::at_site`]): every query over
-/// persons then also keeps to the persons that site serves (`persons.site_id`), through
-/// [`Scope::site_sql`] appended to the region condition.
+/// A scope also carries the reader's row rules ([`Rows`]: a site user's site, the police's risk
+/// floor), applied in SQL through [`Scope::rows_sql`] on `persons` and [`Scope::about_sql`] on
+/// tables that point at a person — the one visibility predicate of SPEC §10.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Scope {
     prefix: String,
     root: Option<String>,
-    site: Option<i64>,
+    rows: Rows,
 }
 
 impl Scope {
@@ -92,7 +122,7 @@ impl Scope {
         Scope {
             prefix: region.prefix().to_string(),
             root: Some(region.code.clone()),
-            site: None,
+            rows: Rows::ALL,
         }
     }
     /// The subtree of a valid code whose region is not at hand (a stored record's region).
@@ -100,32 +130,75 @@ impl Scope {
         Scope {
             prefix: code.prefix().to_string(),
             root: Some(code.as_str().to_string()),
-            site: None,
+            rows: Rows::ALL,
         }
     }
     pub fn national() -> Scope {
         Scope {
             prefix: String::new(),
             root: None,
-            site: None,
+            rows: Rows::ALL,
         }
     }
-    /// The same region, narrowed to the persons site `site` serves (`None`: not narrowed).
+    /// The same region, narrowed to the persons site `site` serves (`None`: not narrowed by site).
     pub fn at_site(self, site: Option<i64>) -> Scope {
-        Scope { site, ..self }
+        Scope {
+            rows: Rows { site, ..self.rows },
+            ..self
+        }
+    }
+    /// The same region under the row rules `rows`.
+    pub fn with_rows(self, rows: Rows) -> Scope {
+        Scope { rows, ..self }
+    }
+    /// `region`'s subtree under this scope's row rules (a drill-down keeps the reader's rules).
+    pub fn narrowed_to(&self, region: &Region) -> Scope {
+        Scope::of(region).with_rows(self.rows)
+    }
+    /// The row rules of the scope.
+    pub fn rows(&self) -> Rows {
+        self.rows
     }
     /// The site the scope is narrowed to.
     pub fn site(&self) -> Option<i64> {
-        self.site
+        self.rows.site
     }
-    /// The SQL condition of the site, to append after the region condition on `persons` as
-    /// `alias` (`""` for the bare table): empty without a site. The id is an integer from the
-    /// database, never user text, so it is written into the SQL.
-    pub fn site_sql(&self, alias: &str) -> String {
-        match self.site {
-            Some(id) if alias.is_empty() => format!(" AND site_id = {id}"),
-            Some(id) => format!(" AND {alias}.site_id = {id}"),
-            None => String::new(),
+    /// The row rules as SQL conditions on `persons` as `alias` (`""` for the bare table), to append
+    /// after the region condition: empty without a rule. The values are integers from the database
+    /// or from code, never user text, so they are written into the SQL.
+    pub fn rows_sql(&self, alias: &str) -> String {
+        let col = |c: &str| {
+            if alias.is_empty() {
+                c.to_string()
+            } else {
+                format!("{alias}.{c}")
+            }
+        };
+        let mut out = String::new();
+        if let Some(id) = self.rows.site {
+            out.push_str(&format!(" AND {} = {id}", col("site_id")));
+        }
+        if let Some(min) = self.rows.min_risk {
+            out.push_str(&format!(" AND {} >= {min}", col("risk_grade")));
+        }
+        out
+    }
+    /// The row rules as a condition on a column `person_col` that points at a person (a referral's,
+    /// a notification's, a comparison item's): empty without a rule; otherwise the person must
+    /// pass the rules — or, where `absent_ok`, the column may be empty (a thing about no registry
+    /// person, such as a row of a department's list).
+    pub fn about_sql(&self, person_col: &str, absent_ok: bool) -> String {
+        if self.rows.is_all() {
+            return String::new();
+        }
+        let exists = format!(
+            "EXISTS (SELECT 1 FROM persons rp WHERE rp.id = {person_col}{})",
+            self.rows_sql("rp")
+        );
+        if absent_ok {
+            format!(" AND ({person_col} IS NULL OR {exists})")
+        } else {
+            format!(" AND {exists}")
         }
     }
     /// The code prefix every region of the scope starts with (`""` for national).

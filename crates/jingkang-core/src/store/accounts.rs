@@ -639,13 +639,14 @@ pub async fn create_api_token(tx: &mut Tx, by: &Actor, user: &User) -> anyhow::R
     Ok(token)
 }
 
-/// The user of a bearer token, if the token is valid and the user active.
+/// The user of a bearer token, if the token is valid (the user may be disabled: check `disabled`).
 pub async fn token_user(tx: &mut Tx, token: &str) -> anyhow::Result<Option<User>> {
     let uid: Option<i64> = on_tx!(tx, c => sqlx::query_scalar(
         "SELECT user_id FROM api_tokens WHERE token_hash = $1 AND revoked = $2")
         .bind(accounts::secret_hash(token)).bind(false).fetch_optional(&mut **c).await)?;
     let Some(uid) = uid else { return Ok(None) };
-    Ok(get_user(tx, uid).await?.filter(|u| !u.disabled))
+    // A disabled user's token is found, so that the caller can say the account is disabled.
+    get_user(tx, uid).await
 }
 
 /// Start TOTP enrolment in this session: a new secret, kept with the session until confirmed.

@@ -23,7 +23,7 @@ async fn in_scope(tx: &mut Tx, scope: &Scope, id: i64) -> anyhow::Result<bool> {
     let (lo, hi) = scope.bounds();
     let sql = format!(
         "SELECT id FROM persons WHERE id = $1 AND residence_region >= $2 AND residence_region < $3{}",
-        scope.site_sql("")
+        scope.rows_sql("")
     );
     let found: Option<i64> = on_tx!(tx, c => sqlx::query_scalar(&sql)
         .bind(id).bind(&lo).bind(&hi).fetch_optional(&mut **c).await)?;
@@ -108,7 +108,7 @@ pub async fn of_person(
         "SELECT a.id, a.kind, a.signed_on, a.person_signed, a.guardian_name, a.valid_until, d.media_type, d.file_name, d.size, cs.actor AS recorded_by, cs.at AS recorded_at \
          FROM agreements a JOIN persons p ON p.id = a.person_id JOIN change_sets cs ON cs.id = a.change_id LEFT JOIN documents d ON d.id = a.document_id \
          WHERE a.person_id = $1 AND p.residence_region >= $2 AND p.residence_region < $3{} ORDER BY a.valid_until DESC, a.id DESC",
-        scope.site_sql("p")
+        scope.rows_sql("p")
     );
     Ok(on_tx!(tx, c => sqlx::query_as(&sql)
         .bind(id).bind(&lo).bind(&hi).fetch_all(&mut **c).await)?)
@@ -127,7 +127,7 @@ pub async fn scan(
     let sql = format!(
         "SELECT d.media_type, d.file_name, d.content FROM agreements a JOIN documents d ON d.id = a.document_id JOIN persons p ON p.id = a.person_id \
          WHERE a.id = $1 AND a.person_id = $2 AND p.residence_region >= $3 AND p.residence_region < $4{}",
-        scope.site_sql("p")
+        scope.rows_sql("p")
     );
     let found: Option<(String, String, Vec<u8>)> = on_tx!(tx, c => sqlx::query_as(&sql)
         .bind(aid).bind(id).bind(&lo).bind(&hi).fetch_optional(&mut **c).await)?;

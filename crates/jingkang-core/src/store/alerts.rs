@@ -94,19 +94,21 @@ pub async fn for_user(
     limit: i64,
 ) -> anyhow::Result<Vec<Notification>> {
     let (lo, hi) = scope.bounds();
-    Ok(on_tx!(tx, c => sqlx::query_as(
+    Ok(on_tx!(tx, c => sqlx::query_as(&format!(
         "SELECT n.id, n.created_at, n.region_code, n.kind, n.person_id, n.title, n.body, (r.user_id IS NOT NULL) AS read \
          FROM notifications n LEFT JOIN notification_reads r ON r.notification_id = n.id AND r.user_id = $1 \
-         WHERE n.audience = $2 AND n.region_code >= $3 AND n.region_code < $4 ORDER BY n.id DESC LIMIT $5")
+         WHERE n.audience = $2 AND n.region_code >= $3 AND n.region_code < $4{} ORDER BY n.id DESC LIMIT $5",
+         scope.about_sql("n.person_id", true)))
         .bind(user_id).bind(role).bind(&lo).bind(&hi).bind(limit).fetch_all(&mut **c).await)?)
 }
 
 /// How many notifications for `role` in `scope` `user_id` has not read.
 pub async fn unread(tx: &mut Tx, user_id: i64, role: &str, scope: &Scope) -> anyhow::Result<i64> {
     let (lo, hi) = scope.bounds();
-    Ok(on_tx!(tx, c => sqlx::query_scalar(
-        "SELECT count(*) FROM notifications n WHERE n.audience = $2 AND n.region_code >= $3 AND n.region_code < $4 \
-         AND NOT EXISTS (SELECT 1 FROM notification_reads r WHERE r.notification_id = n.id AND r.user_id = $1)")
+    Ok(on_tx!(tx, c => sqlx::query_scalar(&format!(
+        "SELECT count(*) FROM notifications n WHERE n.audience = $2 AND n.region_code >= $3 AND n.region_code < $4{} \
+         AND NOT EXISTS (SELECT 1 FROM notification_reads r WHERE r.notification_id = n.id AND r.user_id = $1)",
+         scope.about_sql("n.person_id", true)))
         .bind(user_id).bind(role).bind(&lo).bind(&hi).fetch_one(&mut **c).await)?)
 }
 
@@ -119,8 +121,9 @@ pub async fn mark_read(
     id: i64,
 ) -> anyhow::Result<bool> {
     let (lo, hi) = scope.bounds();
-    let mine: Option<i64> = on_tx!(tx, c => sqlx::query_scalar(
-        "SELECT id FROM notifications WHERE id = $1 AND audience = $2 AND region_code >= $3 AND region_code < $4")
+    let mine: Option<i64> = on_tx!(tx, c => sqlx::query_scalar(&format!(
+        "SELECT id FROM notifications n WHERE n.id = $1 AND n.audience = $2 AND n.region_code >= $3 AND n.region_code < $4{}",
+        scope.about_sql("n.person_id", true)))
         .bind(id).bind(role).bind(&lo).bind(&hi).fetch_optional(&mut **c).await)?;
     if mine.is_none() {
         return Ok(false);

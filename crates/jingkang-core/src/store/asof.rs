@@ -31,7 +31,7 @@ pub async fn states_on(
     day: NaiveDate,
 ) -> anyhow::Result<Vec<StateCount>> {
     let (lo, hi) = scope.bounds();
-    let site = scope.site_sql("p");
+    let site = scope.rows_sql("p");
     // The last event by then, as `state:reason` (one seek on registration_events_effective).
     let sql = format!(
         "SELECT township, state, COUNT(*) AS persons FROM ( \
@@ -67,7 +67,7 @@ pub async fn events_between(
     to: NaiveDate,
 ) -> anyhow::Result<Vec<(String, i64)>> {
     let (lo, hi) = scope.bounds();
-    let site = scope.site_sql("p");
+    let site = scope.rows_sql("p");
     let sql = format!(
         "SELECT substr(p.residence_region, 1, 9) AS township, COUNT(DISTINCT p.id) FROM registration_events e JOIN persons p ON p.id = e.person_id \
          WHERE e.event = $3 AND e.effective_on >= $4 AND e.effective_on <= $5 AND p.residence_region >= $1 AND p.residence_region < $2{site} \

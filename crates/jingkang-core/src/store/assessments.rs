@@ -47,7 +47,7 @@ pub async fn record(
     let (lo, hi) = scope.bounds();
     let sql = format!(
         "SELECT id FROM persons WHERE id = $1 AND residence_region >= $2 AND residence_region < $3{}",
-        scope.site_sql("")
+        scope.rows_sql("")
     );
     let found: Option<i64> = on_tx!(tx, c => sqlx::query_scalar(&sql)
         .bind(id).bind(&lo).bind(&hi).fetch_optional(&mut **c).await)?;
@@ -126,7 +126,7 @@ pub async fn of_person(
     let sql = format!(
         "SELECT {COLS} FROM assessments a JOIN persons p ON p.id = a.person_id JOIN change_sets cs ON cs.id = a.change_id \
          WHERE a.person_id = $1 AND p.residence_region >= $2 AND p.residence_region < $3{} ORDER BY a.assessed_on, a.id",
-        scope.site_sql("p")
+        scope.rows_sql("p")
     );
     Ok(
         on_tx!(tx, c => sqlx::query_as(&sql).bind(id).bind(&lo).bind(&hi).fetch_all(&mut **c).await)?,
@@ -146,7 +146,7 @@ pub async fn latest_in_domain(
         "SELECT {COLS} FROM assessments a JOIN persons p ON p.id = a.person_id JOIN change_sets cs ON cs.id = a.change_id \
          WHERE a.person_id = $1 AND a.domain = $2 AND a.assessed_on >= $3 AND p.residence_region >= $4 AND p.residence_region < $5{} \
          ORDER BY a.assessed_on DESC, a.id DESC LIMIT 1",
-        scope.site_sql("p")
+        scope.rows_sql("p")
     );
     Ok(
         on_tx!(tx, c => sqlx::query_as(&sql).bind(id).bind(domain).bind(since).bind(&lo).bind(&hi).fetch_optional(&mut **c).await)?,

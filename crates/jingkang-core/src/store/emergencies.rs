@@ -38,7 +38,7 @@ pub async fn record(
     };
     let sql = format!(
         "SELECT name, residence_region, risk_grade FROM persons WHERE id = $1 AND residence_region >= $2 AND residence_region < $3{}{lock}",
-        scope.site_sql("")
+        scope.rows_sql("")
     );
     let row: Option<(String, String, Option<i64>)> = on_tx!(tx, c => sqlx::query_as(&sql).bind(id).bind(&lo).bind(&hi).fetch_optional(&mut **c).await)?;
     let Some((name, region, risk_before)) = row else {
@@ -145,7 +145,7 @@ pub async fn of_person(
     let sql = format!(
         "SELECT {COLS} FROM emergencies e JOIN persons p ON p.id = e.person_id JOIN change_sets cs ON cs.id = e.change_id \
          WHERE e.person_id = $1 AND p.residence_region >= $2 AND p.residence_region < $3{} ORDER BY e.occurred_at DESC, e.id DESC",
-        scope.site_sql("p")
+        scope.rows_sql("p")
     );
     let rows: Vec<Row> = on_tx!(tx, c => sqlx::query_as(&sql).bind(id).bind(&lo).bind(&hi).fetch_all(&mut **c).await)?;
     Ok(rows.into_iter().map(stored).collect())
@@ -161,7 +161,7 @@ pub async fn recent(
     let sql = format!(
         "SELECT {COLS} FROM emergencies e JOIN persons p ON p.id = e.person_id JOIN change_sets cs ON cs.id = e.change_id \
          WHERE p.residence_region >= $1 AND p.residence_region < $2{} ORDER BY e.id DESC LIMIT $3",
-        scope.site_sql("p")
+        scope.rows_sql("p")
     );
     let rows: Vec<Row> = on_tx!(tx, c => sqlx::query_as(&sql).bind(&lo).bind(&hi).bind(limit).fetch_all(&mut **c).await)?;
     Ok(rows.into_iter().map(stored).collect())

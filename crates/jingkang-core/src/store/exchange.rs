@@ -80,7 +80,7 @@ pub async fn registry(tx: &mut Tx, scope: &Scope) -> anyhow::Result<Vec<Ours>> {
          p.extreme_poverty, p.registration_state, p.close_reason \
          FROM persons p LEFT JOIN guardians g ON g.person_id = p.id AND g.ordinal = 1 \
          WHERE p.residence_region >= $1 AND p.residence_region < $2{} AND p.merged_into IS NULL ORDER BY p.id",
-        scope.site_sql("p")
+        scope.rows_sql("p")
     );
     let rows: Vec<OursRow> = on_tx!(tx, c => sqlx::query_as(&sql)
         .bind(&lo).bind(&hi).fetch_all(&mut **c).await)?;
@@ -105,18 +105,22 @@ pub async fn registry(tx: &mut Tx, scope: &Scope) -> anyhow::Result<Vec<Ours>> {
         .collect())
 }
 
-/// Which of these canonical ID numbers are registered outside the scope (only the fact).
+/// Which of these canonical ID numbers are registered outside the scope (only the fact). A reader
+/// under a row rule learns nothing of persons outside it (empty set).
 pub async fn registered_elsewhere(
     tx: &mut Tx,
     scope: &Scope,
     ids: &[&str],
 ) -> anyhow::Result<HashSet<String>> {
+    if !scope.rows().is_all() {
+        return Ok(HashSet::new());
+    }
     let (lo, hi) = scope.bounds();
     let sql = format!(
         "SELECT id_number FROM persons WHERE id_number IN ({}) \
          AND NOT (residence_region >= $2 AND residence_region < $3{})",
         bulk::json_text_list(tx.backend(), 1),
-        scope.site_sql("")
+        scope.rows_sql("")
     );
     let mut out = HashSet::new();
     for chunk in ids.chunks(10_000) {
@@ -201,6 +205,8 @@ pub struct NewRun<'a> {
     pub lists: &'a [NewList<'a>],
     pub comparison: &'a Comparison,
     pub summary: &'a Summary,
+    /// The row rules of its maker: the registry it compared ([`registry`]) was read under them.
+    pub rules: crate::regions::Rows,
 }
 
 /// The run kind of the annual joint census.
@@ -292,9 +298,11 @@ pub async fn save_run(tx: &mut Tx, actor: &Actor, new: &NewRun<'_>) -> anyhow::R
         .first()
         .ok_or_else(|| anyhow::anyhow!("a run needs a list"))?;
     let run: i64 = on_tx!(tx, c => sqlx::query_scalar(
-        "INSERT INTO exchange_runs (list_id, source, region, summary, change_id) VALUES ($1, $2, $3, $4, $5) RETURNING id")
+        "INSERT INTO exchange_runs (list_id, source, region, summary, change_id, rows_min_risk, rows_site) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id")
         .bind(first).bind(new.kind).bind(new.region)
-        .bind(serde_json::to_string(new.summary)?).bind(change).fetch_one(&mut **c).await)?;
+        .bind(serde_json::to_string(new.summary)?).bind(change)
+        .bind(new.rules.min_risk).bind(new.rules.site).fetch_one(&mut **c).await)?;
     const ITEM_COLS: &[(&str, Col)] = &[
         ("run_id", Col::Int),
         ("class", Col::Text),
@@ -401,16 +409,43 @@ const RUN_SELECT: &str = "SELECT r.id, r.source, r.region, l.taken_on, l.file_na
      FROM exchange_runs r JOIN exchange_lists l ON l.id = r.list_id JOIN change_sets c ON c.id = r.change_id";
 
 /// A run is seen by users whose scope holds its whole region (the county's departments exchange at
-/// county level; a 派出所's list is compared by its township).
+/// county level; a 派出所's list is compared by its township) and whose row rules are as wide as
+/// the rules it was made under or wider (the police see the runs made under the police's rule).
 fn region_filter(scope: &Scope) -> (String, String) {
     scope.bounds()
+}
+
+/// The condition on `exchange_runs r` of [`region_filter`]'s second half: the run's rules lie
+/// within the reader's. Integers from code or the database, written into the SQL.
+fn rules_sql(scope: &Scope) -> String {
+    let rows = scope.rows();
+    let mut out = String::new();
+    if let Some(min) = rows.min_risk {
+        out.push_str(&format!(" AND r.rows_min_risk >= {min}"));
+    }
+    if let Some(site) = rows.site {
+        out.push_str(&format!(" AND r.rows_site = {site}"));
+    }
+    out
+}
+
+/// The condition on an item `i` of a run: the persons it is about pass the reader's row rules (a
+/// person whose risk fell since the run is no longer shown to the police).
+fn item_rows_sql(scope: &Scope) -> String {
+    format!(
+        "{}{}",
+        scope.about_sql("i.person_id", true),
+        scope.about_sql("i.other_person_id", true)
+    )
 }
 
 /// The latest runs of regions in the scope, newest first.
 pub async fn runs(tx: &mut Tx, scope: &Scope, limit: i64) -> anyhow::Result<Vec<RunRow>> {
     let (lo, hi) = region_filter(scope);
-    let sql =
-        format!("{RUN_SELECT} WHERE r.region >= $1 AND r.region < $2 ORDER BY r.id DESC LIMIT $3");
+    let sql = format!(
+        "{RUN_SELECT} WHERE r.region >= $1 AND r.region < $2{} ORDER BY r.id DESC LIMIT $3",
+        rules_sql(scope)
+    );
     let rows: Vec<RunCols> = on_tx!(tx, c => sqlx::query_as(&sql)
         .bind(&lo).bind(&hi).bind(limit).fetch_all(&mut **c).await)?;
     Ok(rows.into_iter().map(RunCols::into_row).collect())
@@ -419,7 +454,10 @@ pub async fn runs(tx: &mut Tx, scope: &Scope, limit: i64) -> anyhow::Result<Vec<
 /// One run, if its region is in the scope.
 pub async fn run(tx: &mut Tx, scope: &Scope, id: i64) -> anyhow::Result<Option<RunRow>> {
     let (lo, hi) = region_filter(scope);
-    let sql = format!("{RUN_SELECT} WHERE r.id = $1 AND r.region >= $2 AND r.region < $3");
+    let sql = format!(
+        "{RUN_SELECT} WHERE r.id = $1 AND r.region >= $2 AND r.region < $3{}",
+        rules_sql(scope)
+    );
     let row: Option<RunCols> = on_tx!(tx, c => sqlx::query_as(&sql)
         .bind(id).bind(&lo).bind(&hi).fetch_optional(&mut **c).await)?;
     Ok(row.map(RunCols::into_row))
@@ -558,8 +596,10 @@ pub async fn items(
     if self::run(tx, scope, run).await?.is_none() {
         return Ok(None);
     }
-    let sql =
-        format!("{ITEM_SELECT} WHERE i.run_id = $1 AND ($2 = '' OR i.class = $2) ORDER BY i.id");
+    let sql = format!(
+        "{ITEM_SELECT} WHERE i.run_id = $1 AND ($2 = '' OR i.class = $2){} ORDER BY i.id",
+        item_rows_sql(scope)
+    );
     let class = class.map_or("", Class::code);
     let rows: Vec<ItemCols> = on_tx!(tx, c => sqlx::query_as(&sql)
         .bind(run).bind(class).fetch_all(&mut **c).await)?;
@@ -571,7 +611,11 @@ pub async fn items(
 /// One item, if its run's region is in the scope; with its run's id.
 pub async fn item(tx: &mut Tx, scope: &Scope, id: i64) -> anyhow::Result<Option<(i64, ItemRow)>> {
     let (lo, hi) = region_filter(scope);
-    let sql = format!("{ITEM_SELECT} WHERE i.id = $1 AND r.region >= $2 AND r.region < $3");
+    let sql = format!(
+        "{ITEM_SELECT} WHERE i.id = $1 AND r.region >= $2 AND r.region < $3{}{}",
+        rules_sql(scope),
+        item_rows_sql(scope)
+    );
     #[derive(sqlx::FromRow)]
     struct WithRun {
         run_id: i64,
@@ -909,7 +953,7 @@ pub async fn names(
         "SELECT id, name, id_number FROM persons WHERE id IN ({}) \
          AND residence_region >= $2 AND residence_region < $3{}",
         bulk::json_int_list(tx.backend(), 1),
-        scope.site_sql("")
+        scope.rows_sql("")
     );
     let mut out = HashMap::new();
     for chunk in ids.chunks(10_000) {

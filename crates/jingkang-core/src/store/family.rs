@@ -31,7 +31,7 @@ async fn persons_missing(tx: &mut Tx, scope: &Scope, ids: &[i64]) -> anyhow::Res
         return Ok(0);
     }
     let (lo, hi) = scope.bounds();
-    let site = scope.site_sql("p");
+    let site = scope.rows_sql("p");
     let sql = format!(
         "SELECT COUNT(*) FROM persons p WHERE p.id IN ({}) AND p.residence_region >= $2 AND p.residence_region < $3{site}",
         bulk::json_int_list(tx.backend(), 1)
@@ -166,7 +166,7 @@ pub async fn training_attendees(
         return Ok(Vec::new());
     }
     let (lo, hi) = scope.bounds();
-    let site = scope.site_sql("p");
+    let site = scope.rows_sql("p");
     let sql = format!(
         "SELECT a.training_id, a.person_id, a.name, a.relation FROM caregiver_training_attendees a JOIN persons p ON p.id = a.person_id \
          WHERE a.training_id IN ({}) AND p.residence_region >= $2 AND p.residence_region < $3{site} ORDER BY a.training_id, a.ordinal",
@@ -200,7 +200,7 @@ pub async fn trainings_of_person(
     limit: i64,
 ) -> anyhow::Result<Vec<PersonTraining>> {
     let (lo, hi) = scope.bounds();
-    let site = scope.site_sql("p");
+    let site = scope.rows_sql("p");
     Ok(on_tx!(tx, c => sqlx::query_as(&format!(
         "SELECT t.id, t.held_on, t.topic, t.hours, t.trainer, a.name, a.relation FROM caregiver_training_attendees a \
          JOIN caregiver_trainings t ON t.id = a.training_id JOIN persons p ON p.id = a.person_id \
@@ -257,7 +257,7 @@ const RESPITE_COLS: &str = "r.id, r.person_id, p.name AS person_name, r.from_dat
 /// The respite episodes of the persons in `scope`, newest first.
 pub async fn respite(tx: &mut Tx, scope: &Scope, limit: i64) -> anyhow::Result<Vec<StoredRespite>> {
     let (lo, hi) = scope.bounds();
-    let site = scope.site_sql("p");
+    let site = scope.rows_sql("p");
     let sql = format!(
         "SELECT {RESPITE_COLS} FROM respite_episodes r JOIN persons p ON p.id = r.person_id JOIN change_sets cs ON cs.id = r.change_id \
          WHERE p.residence_region >= $1 AND p.residence_region < $2{site} ORDER BY r.from_date DESC, r.id DESC LIMIT $3"
@@ -275,7 +275,7 @@ pub async fn respite_of_person(
     limit: i64,
 ) -> anyhow::Result<Vec<StoredRespite>> {
     let (lo, hi) = scope.bounds();
-    let site = scope.site_sql("p");
+    let site = scope.rows_sql("p");
     let sql = format!(
         "SELECT {RESPITE_COLS} FROM respite_episodes r JOIN persons p ON p.id = r.person_id JOIN change_sets cs ON cs.id = r.change_id \
          WHERE r.person_id = $1 AND p.residence_region >= $2 AND p.residence_region < $3{site} ORDER BY r.from_date DESC, r.id DESC LIMIT $4"
@@ -419,7 +419,7 @@ pub async fn change_members(
     }
     // Who leaves: current members of this group, whose person is in scope, leaving on or after joining.
     let (lo, hi) = scope.bounds();
-    let site = scope.site_sql("p");
+    let site = scope.rows_sql("p");
     let mut unknown = 0;
     for (member, on) in &m.leave {
         let joined: Option<NaiveDate> = on_tx!(tx, c => sqlx::query_scalar(&format!(
@@ -488,7 +488,7 @@ pub async fn record_meeting(
     }
     // Every attendee a member of this group on the day, their person in scope.
     let (lo, hi) = scope.bounds();
-    let site = scope.site_sql("p");
+    let site = scope.rows_sql("p");
     let sql = format!(
         "SELECT COUNT(*) FROM mutual_aid_members m JOIN persons p ON p.id = m.person_id \
          WHERE m.id IN ({}) AND m.group_id = $2 AND m.joined_on <= $3 AND (m.left_on IS NULL OR m.left_on >= $3) \
@@ -569,7 +569,7 @@ const GROUP_COLS: &str = "g.id, g.name, g.region, g.facilitator, g.started_on, \
 /// The groups in `scope`, the newest first.
 pub async fn groups(tx: &mut Tx, scope: &Scope, limit: i64) -> anyhow::Result<Vec<StoredGroup>> {
     let (lo, hi) = scope.bounds();
-    let site = scope.site_sql("p");
+    let site = scope.rows_sql("p");
     let group_cols = GROUP_COLS.replace("{SITE}", &site);
     let sql = format!(
         "SELECT {group_cols} FROM mutual_aid_groups g JOIN change_sets cs ON cs.id = g.change_id \
@@ -626,7 +626,7 @@ pub struct GroupDetail {
 /// Group `id` if it is in `scope`, with its members and meetings.
 pub async fn group(tx: &mut Tx, scope: &Scope, id: i64) -> anyhow::Result<Option<GroupDetail>> {
     let (lo, hi) = scope.bounds();
-    let site = scope.site_sql("p");
+    let site = scope.rows_sql("p");
     let group_cols = GROUP_COLS.replace("{SITE}", &site);
     let sql = format!(
         "SELECT {group_cols} FROM mutual_aid_groups g JOIN change_sets cs ON cs.id = g.change_id \
@@ -684,7 +684,7 @@ pub async fn groups_of_person(
     id: i64,
 ) -> anyhow::Result<Vec<Membership>> {
     let (lo, hi) = scope.bounds();
-    let site = scope.site_sql("p");
+    let site = scope.rows_sql("p");
     Ok(on_tx!(tx, c => sqlx::query_as(&format!(
         "SELECT g.id AS group_id, g.name AS group_name, m.name, m.relation, m.joined_on, m.left_on, \
          (SELECT COUNT(*) FROM mutual_aid_attendance a WHERE a.member_id = m.id) AS meetings_attended \
@@ -797,7 +797,7 @@ pub struct StoredPeer {
 /// The peer supporters of `scope`, active first, by name.
 pub async fn peers(tx: &mut Tx, scope: &Scope, limit: i64) -> anyhow::Result<Vec<StoredPeer>> {
     let (lo, hi) = scope.bounds();
-    let site = scope.site_sql("p");
+    let site = scope.rows_sql("p");
     Ok(on_tx!(tx, c => sqlx::query_as(&format!(
         "SELECT s.id, s.name, s.region, p.id AS person_id, s.trained_on, s.status, s.hours, cs.actor AS updated_by, cs.at AS updated_at \
          FROM peer_supporters s JOIN change_sets cs ON cs.id = s.updated_change \

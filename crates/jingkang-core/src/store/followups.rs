@@ -65,7 +65,7 @@ pub async fn record(
     let sql = format!(
         "SELECT name, residence_region, risk_grade, condition_class, last_followup_date FROM persons \
          WHERE id = $1 AND residence_region >= $2 AND residence_region < $3{}{lock}",
-        scope.site_sql("")
+        scope.rows_sql("")
     );
     let cur: Option<Current> = on_tx!(tx, c => sqlx::query_as(&sql).bind(id).bind(&lo).bind(&hi).fetch_optional(&mut **c).await)?;
     let Some(cur) = cur else {
@@ -212,7 +212,7 @@ pub async fn list(
          FROM followups f JOIN persons p ON p.id = f.person_id JOIN change_sets cs ON cs.id = f.change_id \
          WHERE f.person_id = $1 AND p.residence_region >= $2 AND p.residence_region < $3{} \
          ORDER BY f.visit_date DESC, f.id DESC LIMIT $4",
-        scope.site_sql("p")
+        scope.rows_sql("p")
     );
     let rows: Vec<FollowupRow> = on_tx!(tx, c => sqlx::query_as(&sql)
         .bind(id).bind(&lo).bind(&hi).bind(limit).fetch_all(&mut **c).await)?;
@@ -260,7 +260,7 @@ pub async fn schedule(tx: &mut Tx, scope: &Scope, id: i64) -> anyhow::Result<Opt
     let sql = format!(
         "SELECT risk_grade, condition_class, last_followup_date, next_followup_date, followup_lost FROM persons \
          WHERE id = $1 AND residence_region >= $2 AND residence_region < $3{}",
-        scope.site_sql("")
+        scope.rows_sql("")
     );
     Ok(on_tx!(tx, c => sqlx::query_as(&sql)
         .bind(id).bind(&lo).bind(&hi).fetch_optional(&mut **c).await)?)

@@ -266,7 +266,7 @@ pub async fn assign_persons(
     let sql = format!(
         "SELECT COUNT(*) FROM persons WHERE id IN ({}) AND residence_region >= $2 AND residence_region < $3{}",
         bulk::json_int_list(tx.backend(), 1),
-        scope.site_sql("")
+        scope.rows_sql("")
     );
     let found: i64 = on_tx!(tx, c => sqlx::query_scalar(&sql).bind(&list).bind(&lo).bind(&hi).fetch_one(&mut **c).await)?;
     let missing = ids

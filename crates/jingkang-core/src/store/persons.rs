@@ -102,7 +102,7 @@ pub async fn lookup_id_numbers(
          (p.residence_region >= $1 AND p.residence_region < $2{}) AS inside \
          FROM persons p {GUARDIAN_JOIN} WHERE p.id_number IN ({})",
         person_select("p"),
-        scope.site_sql("p"),
+        scope.rows_sql("p"),
         bulk::json_text_list(tx.backend(), 3)
     );
     for chunk in ids.chunks(10_000) {
@@ -350,7 +350,7 @@ pub async fn update_fields(
     let sql = format!(
         "UPDATE persons SET {} WHERE id = $2 AND residence_region >= $3 AND residence_region < $4{}",
         sets.join(", "),
-        scope.site_sql("")
+        scope.rows_sql("")
     );
     let affected = on_tx!(tx, c => {
         let mut q = sqlx::query(&sql).bind(change_id).bind(person_id).bind(&lo).bind(&hi);
@@ -431,8 +431,6 @@ pub struct ListFilter {
     /// What a user typed in the search box: the start of an ID number (digits, maybe a final X),
     /// or part of a name.
     pub search: Option<String>,
-    /// Only persons whose current risk grade is at least this (the police see grade ≥ 3 only).
-    pub min_risk_grade: Option<i64>,
     /// Only persons in this registration state.
     pub state: Option<RegistrationState>,
 }
@@ -559,7 +557,6 @@ pub async fn list(
     // Optional conditions, each with its own placeholder after the six fixed ones.
     let mut extra = String::new();
     let mut texts: Vec<String> = Vec::new();
-    let mut ints: Vec<i64> = Vec::new();
     if let Some(q) = filter
         .search
         .as_deref()
@@ -637,11 +634,7 @@ pub async fn list(
         ));
         texts.push(state.code().to_string());
     }
-    if let Some(min) = filter.min_risk_grade {
-        extra.push_str(&format!(" AND s.risk_grade >= ${}", 7 + texts.len()));
-        ints.push(min);
-    }
-    extra.push_str(&scope.site_sql("s"));
+    extra.push_str(&scope.rows_sql("s"));
     // The page's ids are chosen first, from the indexes alone where the search term's index also
     // holds the region (migration 0006); only the rows on the page are then read in full.
     let region = format!("{plus}s.residence_region");
@@ -661,9 +654,6 @@ pub async fn list(
         for t in &texts {
             q = q.bind(t);
         }
-        for i in &ints {
-            q = q.bind(*i);
-        }
         q.fetch_all(&mut **c).await
     })?;
     Ok(rows.into_iter().map(StoredPerson::from).collect())
@@ -675,7 +665,7 @@ pub async fn count_by_township(tx: &mut Tx, scope: &Scope) -> anyhow::Result<Vec
     let sql = format!(
         "SELECT substr(residence_region, 1, 9) AS t, COUNT(*) FROM persons \
          WHERE residence_region >= $1 AND residence_region < $2{} GROUP BY t ORDER BY t",
-        scope.site_sql("")
+        scope.rows_sql("")
     );
     let rows: Vec<(String, i64)> = on_tx!(tx, c => sqlx::query_as(&sql)
         .bind(&lo).bind(&hi).fetch_all(&mut **c).await)?;
@@ -715,7 +705,7 @@ pub async fn get_unaudited(
         "SELECT p.id, p.version, p.registration_state, {}, {GUARDIAN_COLS} FROM persons p {GUARDIAN_JOIN} \
          WHERE p.id = $1 AND p.residence_region >= $2 AND p.residence_region < $3{}",
         person_select("p"),
-        scope.site_sql("p")
+        scope.rows_sql("p")
     );
     let found: Option<PersonRow> = on_tx!(tx, c => sqlx::query_as(&sql)
         .bind(id).bind(&lo).bind(&hi).fetch_optional(&mut **c).await)?;
@@ -742,7 +732,7 @@ pub async fn history(tx: &mut Tx, scope: &Scope, id: i64) -> anyhow::Result<Vec<
         "SELECT h.field, h.old_value, h.new_value, cs.actor, cs.source, cs.at FROM person_history h \
          JOIN persons p ON p.id = h.person_id JOIN change_sets cs ON cs.id = h.change_id \
          WHERE h.person_id = $1 AND p.residence_region >= $2 AND p.residence_region < $3{} ORDER BY h.id",
-        scope.site_sql("p")
+        scope.rows_sql("p")
     );
     let rows: Vec<HistoryEntry> = on_tx!(tx, c => sqlx::query_as(&sql)
             .bind(id).bind(&lo).bind(&hi).fetch_all(&mut **c).await)?;
@@ -916,7 +906,7 @@ pub async fn count(tx: &mut Tx, scope: &Scope) -> anyhow::Result<i64> {
     let (lo, hi) = scope.bounds();
     let sql = format!(
         "SELECT COUNT(*) FROM persons WHERE residence_region >= $1 AND residence_region < $2{}",
-        scope.site_sql("")
+        scope.rows_sql("")
     );
     Ok(on_tx!(tx, c => sqlx::query_scalar(&sql)
         .bind(&lo).bind(&hi).fetch_one(&mut **c).await)?)

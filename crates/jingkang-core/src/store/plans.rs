@@ -100,7 +100,7 @@ pub async fn record(
     };
     let sql = format!(
         "SELECT id FROM persons WHERE id = $1 AND residence_region >= $2 AND residence_region < $3{}{lock}",
-        scope.site_sql("")
+        scope.rows_sql("")
     );
     let found: Option<i64> = on_tx!(tx, c => sqlx::query_scalar(&sql).bind(id).bind(&lo).bind(&hi).fetch_optional(&mut **c).await)?;
     if found.is_none() {
@@ -192,7 +192,7 @@ pub async fn of_person(tx: &mut Tx, scope: &Scope, id: i64) -> anyhow::Result<Ve
         "SELECT r.version, r.goals, r.items, r.responsible, r.starts_on, r.review_on, r.signed_on, r.signed_by, cs.actor AS recorded_by, cs.at AS recorded_at \
          FROM rehab_plans r JOIN persons p ON p.id = r.person_id JOIN change_sets cs ON cs.id = r.change_id \
          WHERE r.person_id = $1 AND p.residence_region >= $2 AND p.residence_region < $3{} ORDER BY r.version DESC",
-        scope.site_sql("p")
+        scope.rows_sql("p")
     );
     let rows: Vec<PlanRow> = on_tx!(tx, c => sqlx::query_as(&sql)
         .bind(id).bind(&lo).bind(&hi).fetch_all(&mut **c).await)?;

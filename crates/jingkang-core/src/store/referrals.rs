@@ -181,7 +181,7 @@ pub async fn send(
             let (lo, hi) = desk.scope.bounds();
             let sql = format!(
                 "SELECT residence_region FROM persons WHERE id = $1 AND residence_region >= $2 AND residence_region < $3{}",
-                desk.scope.site_sql("")
+                desk.scope.rows_sql("")
             );
             let residence: Option<String> = on_tx!(tx, c => sqlx::query_scalar(&sql)
                 .bind(id).bind(&lo).bind(&hi).fetch_optional(&mut **c).await)?;
@@ -330,8 +330,9 @@ pub async fn act(
         ""
     };
     let sql = format!(
-        "SELECT person_id, kind, state, from_region, to_region, sent_on, subject FROM referrals WHERE id = $1 AND {side} >= $2 AND {side} < $3{}{lock}",
-        kinds_clause("kind", kinds, 4)
+        "SELECT person_id, kind, state, from_region, to_region, sent_on, subject FROM referrals WHERE id = $1 AND {side} >= $2 AND {side} < $3{}{}{lock}",
+        kinds_clause("kind", kinds, 4),
+        desk.scope.about_sql("referrals.person_id", false)
     );
     let row: Option<Row> = on_tx!(tx, c => {
         let mut q = sqlx::query_as(&sql).bind(id).bind(&lo).bind(&hi);
@@ -480,8 +481,9 @@ pub async fn received(
     let dated = tray == Tray::Late;
     let sql = format!(
         "SELECT {ITEM} FROM referrals r LEFT JOIN persons p ON p.id = r.person_id \
-         WHERE r.to_region >= $1 AND r.to_region < $2 AND {which}{} ORDER BY r.urgent DESC, r.deadline, r.id",
-        kinds_clause("r.kind", &desk.receives, if dated { 4 } else { 3 })
+         WHERE r.to_region >= $1 AND r.to_region < $2 AND {which}{}{} ORDER BY r.urgent DESC, r.deadline, r.id",
+        kinds_clause("r.kind", &desk.receives, if dated { 4 } else { 3 }),
+        desk.scope.about_sql("r.person_id", false)
     );
     Ok(on_tx!(tx, c => {
         let mut q = sqlx::query_as(&sql).bind(&lo).bind(&hi);
@@ -508,8 +510,9 @@ pub async fn sent(tx: &mut Tx, desk: &Desk, limit: i64) -> anyhow::Result<Vec<Re
     // read and joined (a county hospital sends tens of thousands a year).
     let sql = format!(
         "SELECT {ITEM} FROM referrals r LEFT JOIN persons p ON p.id = r.person_id WHERE r.id IN \
-         (SELECT id FROM referrals WHERE from_region >= $1 AND from_region < $2{} ORDER BY id DESC LIMIT $3) ORDER BY r.id DESC",
-        kinds_clause("kind", &desk.sends, 4)
+         (SELECT id FROM referrals WHERE from_region >= $1 AND from_region < $2{}{} ORDER BY id DESC LIMIT $3) ORDER BY r.id DESC",
+        kinds_clause("kind", &desk.sends, 4),
+        desk.scope.about_sql("referrals.person_id", false)
     );
     Ok(on_tx!(tx, c => {
         let mut q = sqlx::query_as(&sql).bind(&lo).bind(&hi).bind(limit);
@@ -558,7 +561,8 @@ struct DetailRow {
 /// Referral `id` if the desk is on either side of it; the read is audited.
 pub async fn get(tx: &mut Tx, desk: &Desk, id: i64) -> anyhow::Result<Option<ReferralDetail>> {
     let sql = format!(
-        "SELECT {ITEM}, r.documents, r.subject FROM referrals r LEFT JOIN persons p ON p.id = r.person_id WHERE r.id = $1"
+        "SELECT {ITEM}, r.documents, r.subject FROM referrals r LEFT JOIN persons p ON p.id = r.person_id WHERE r.id = $1{}",
+        desk.scope.about_sql("r.person_id", false)
     );
     let row: Option<DetailRow> =
         on_tx!(tx, c => sqlx::query_as(&sql).bind(id).fetch_optional(&mut **c).await)?;

@@ -131,7 +131,7 @@ pub async fn transition(
     };
     let sql = format!(
         "SELECT registration_state, merged_into FROM persons WHERE id = $1 AND residence_region >= $2 AND residence_region < $3{}{lock}",
-        scope.site_sql("")
+        scope.rows_sql("")
     );
     let current: Option<(String, Option<i64>)> = on_tx!(tx, c => sqlx::query_as(&sql).bind(id).bind(&lo).bind(&hi).fetch_optional(&mut **c).await)?;
     let Some((from, merged_into)) = current else {
@@ -213,7 +213,7 @@ pub async fn events(tx: &mut Tx, scope: &Scope, id: i64) -> anyhow::Result<Vec<R
         "SELECT e.event, e.from_state, e.to_state, e.close_reason, e.reason, e.exception, cs.actor, cs.at \
          FROM registration_events e JOIN change_sets cs ON cs.id = e.change_id JOIN persons p ON p.id = e.person_id \
          WHERE e.person_id = $1 AND p.residence_region >= $2 AND p.residence_region < $3{} ORDER BY e.id",
-        scope.site_sql("p")
+        scope.rows_sql("p")
     );
     Ok(on_tx!(tx, c => sqlx::query_as(&sql)
         .bind(id).bind(&lo).bind(&hi).fetch_all(&mut **c).await)?)

@@ -447,7 +447,7 @@ fn facts_sql(
 fn persons_where(scope: &Scope) -> String {
     format!(
         "p.residence_region >= $1 AND p.residence_region < $2{} AND (p.known_since IS NULL OR p.known_since <= $3)",
-        scope.site_sql("p")
+        scope.rows_sql("p")
     )
 }
 

@@ -31,7 +31,7 @@ pub async fn record(
     let sql = format!(
         "SELECT COUNT(*) FROM persons WHERE id IN ({}) AND residence_region >= $2 AND residence_region < $3{}",
         bulk::json_int_list(tx.backend(), 1),
-        scope.site_sql("")
+        scope.rows_sql("")
     );
     let list = serde_json::to_string(&session.participants)?;
     let found: i64 = on_tx!(tx, c => sqlx::query_scalar(&sql).bind(&list).bind(&lo).bind(&hi).fetch_one(&mut **c).await)?;
@@ -118,7 +118,7 @@ pub async fn of_person(
         "SELECT {COLS} FROM service_attendance a JOIN service_sessions s ON s.id = a.session_id JOIN change_sets cs ON cs.id = s.change_id \
          JOIN persons p ON p.id = a.person_id \
          WHERE a.person_id = $1 AND p.residence_region >= $2 AND p.residence_region < $3{} ORDER BY a.service_date DESC, s.id DESC LIMIT $4",
-        scope.site_sql("p")
+        scope.rows_sql("p")
     );
     Ok(
         on_tx!(tx, c => sqlx::query_as(&sql).bind(id).bind(&lo).bind(&hi).bind(limit).fetch_all(&mut **c).await)?,

@@ -47,9 +47,9 @@ pub async fn by_township(
     match quarter {
         // Only quarters with contacts have a row: a rule asking for none needs every person.
         Some(q) if !detail && rule.contacts_per_month >= 1 => {
-            quarter_headline(tx, (&lo, &hi, &scope.site_sql("p")), rule, &q).await
+            quarter_headline(tx, (&lo, &hi, &scope.rows_sql("p")), rule, &q).await
         }
-        _ => in_range(tx, (&lo, &hi, &scope.site_sql("p")), rule, period, detail).await,
+        _ => in_range(tx, (&lo, &hi, &scope.rows_sql("p")), rule, period, detail).await,
     }
 }
 

@@ -205,7 +205,7 @@ pub async fn items(
     );
     let mut cond = format!(
         "{cond} AND {plus}s.residence_region >= ${p_lo} AND {plus}s.residence_region < ${p_hi}{}",
-        scope.site_sql("s")
+        scope.rows_sql("s")
     );
     if filter.by.is_some() {
         cond.push_str(&format!(" AND s.last_followup_by = ${}", next()));
@@ -262,7 +262,7 @@ pub async fn items_by_ids(
         "SELECT p.id, p.name, p.sex, p.birth_date, p.residence_region, p.risk_grade, p.condition_class, p.last_followup_date, \
          p.next_followup_date, p.last_followup_by, p.agreement_valid_until, p.plan_review_on FROM persons p \
          WHERE p.residence_region >= $1 AND p.residence_region < $2{} AND p.id IN ({list}) ORDER BY p.residence_region, p.id",
-        scope.site_sql("p")
+        scope.rows_sql("p")
     );
     let rows: Vec<WorkItem> = on_tx!(tx, c => {
         let mut q = sqlx::query_as(&sql).bind(&lo).bind(&hi);
