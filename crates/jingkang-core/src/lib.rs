@@ -24,4 +24,6 @@ pub mod messages;
 pub mod regions;
 pub mod registry;
 pub mod report;
+pub mod secrets;
 pub mod store;
+pub mod witness;

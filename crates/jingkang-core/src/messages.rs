@@ -421,6 +421,19 @@ pub static MESSAGES: &[(&str, &str)] = &[
     ("login-disabled", "账号已停用，请联系管理员"),
     ("login-rate-limited", "登录尝试过于频繁，请稍后再试"),
     ("totp-invalid", "动态验证码不正确或已过期"),
+    (
+        "totp-locked",
+        "动态验证码错误次数过多，请稍后再试；如非本人操作请联系管理员",
+    ),
+    ("notice-login-locked-title", "账号登录已锁定"),
+    (
+        "notice-login-locked",
+        "账号 {username} 从 {client} 连续输错{step}，该地址已被锁定至 {until}（其他地址不受影响）。如非本人操作，请核查。",
+    ),
+    (
+        "password-guessable",
+        "密码太容易被猜到（如常见单词、键盘顺序、年份或用户名的变形），请换一个更难猜的密码",
+    ),
     ("csrf-invalid", "页面已过期或来源不明，请刷新页面后重试"),
     ("session-expired", "登录已超时（30 分钟无操作），请重新登录"),
     ("forbidden", "您的角色无权进行此操作"),
@@ -491,6 +504,67 @@ pub static MESSAGES: &[(&str, &str)] = &[
     (
         "cell-too-long",
         "“{column}”的内容超过 {limit}，本行未导入：请核对该单元格（可能粘贴了整段文字或错误数据）",
+    ),
+    (
+        "key-unreadable",
+        "无法读取密钥文件 {file}：请检查路径（--key-file 或 JINGKANG_KEY_FILE）和权限",
+    ),
+    (
+        "key-malformed",
+        "密钥文件 {file} 内容不正确（应为 64 位十六进制字符），请使用原来的密钥文件",
+    ),
+    (
+        "key-exposed",
+        "密钥文件 {file} 的权限过宽（其他用户可读），请执行 chmod 600 后再启动",
+    ),
+    (
+        "key-mismatch",
+        "密钥文件 {file} 与此数据库不匹配：请使用创建此数据库时的密钥文件，否则加密数据和审计见证都无法核验",
+    ),
+    (
+        "cli-key-created",
+        "已在 {file} 创建密钥文件（权限 600）。生产环境请把密钥放在数据目录以外（--key-file），并与数据库备份分开保存；丢失密钥将无法读取加密数据。",
+    ),
+    (
+        "cli-backup-done",
+        "已备份到 {file}（{mb} MB，审计记录 {entries} 条，最新哈希 {head}…，已核验），清单见 {file}.manifest.json",
+    ),
+    (
+        "cli-restore-done",
+        "已把 {file} 恢复到 {db} 并完成迁移，下面核验审计日志：",
+    ),
+    (
+        "cli-restore-not-empty",
+        "目标数据库 {db} 不是空的，未做任何改动：请恢复到新的空数据库，或确认后加 --force 覆盖",
+    ),
+    (
+        "cli-restore-not-backup",
+        "{file} 不是本系统的备份文件（或与其清单不符、已损坏），未做任何改动",
+    ),
+    ("notice-backup-failed-title", "定时备份失败"),
+    (
+        "notice-backup-failed",
+        "{at} 的定时备份没有完成，请检查备份目录的空间和权限；详情见服务日志。",
+    ),
+    (
+        "cli-audit-witness-agrees",
+        "审计见证：{checkpoints} 个检查点均与审计链一致",
+    ),
+    (
+        "cli-audit-witness-none",
+        "审计见证：{file} 中尚无检查点（服务运行时每分钟写入一次）",
+    ),
+    (
+        "cli-audit-truncated",
+        "审计日志被截短：见证于 {at} 记录了 {seen} 条，现仅有 {entries} 条，从第 {first} 条起缺失（最新记录被删除，或恢复了较旧的备份）",
+    ),
+    (
+        "cli-audit-diverged",
+        "审计日志与见证不符：第 {entry} 条不是见证于 {at} 记录的那一条（审计日志被改写）",
+    ),
+    (
+        "cli-audit-witness-forged",
+        "审计见证文件 {file} 第 {line} 行无法用密钥核验（被改动或不是本系统写入的）",
     ),
     ("upload-invalid", "上传失败：传输中断或格式不正确，请重试"),
     (

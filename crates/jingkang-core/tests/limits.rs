@@ -67,7 +67,10 @@ fn sex(seq: u32) -> &'static str {
 }
 
 /// A minimal .xlsx whose sheet XML is written by `sheet` (a stream), the other parts fixed.
-fn xlsx(path: &Path, shared: Option<&dyn Fn(&mut dyn Write)>, sheet: &dyn Fn(&mut dyn Write)) {
+/// Writes one part of a file as a stream.
+type Part<'a> = &'a dyn Fn(&mut dyn Write);
+
+fn xlsx(path: &Path, shared: Option<Part<'_>>, sheet: Part<'_>) {
     let f = std::fs::File::create(path).unwrap();
     let mut z = zip::ZipWriter::new(f);
     let opt = zip::write::SimpleFileOptions::default()

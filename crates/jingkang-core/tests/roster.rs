@@ -13,10 +13,10 @@ use jingkang_core::domain::RegistrationState;
 use jingkang_core::export::{ExportRequest, export_roster};
 use jingkang_core::generate::{self, GenOptions};
 use jingkang_core::import::{ImportError, ImportOptions, ImportReport, import_roster};
-use jingkang_core::on_pool;
 use jingkang_core::regions::Scope;
 use jingkang_core::store::persons::{self, ListFilter};
 use jingkang_core::store::{Actor, Db, audit};
+use jingkang_core::{on_pool, on_tx};
 
 const COUNTY: &str = "500110"; // 綦江区 (万盛街道 500110004)
 const OTHER_COUNTY: &str = "500111"; // 大足区
@@ -465,6 +465,12 @@ async fn scope_isolates_counties(t: TestDb) {
         .await
         .unwrap();
     assert!(theirs.is_empty());
+    // Learning that the record exists in another county was audited with the person.
+    let disclosed: i64 = on_tx!(&mut tx, c => sqlx::query_scalar(
+        "SELECT count(*) FROM audit_log WHERE action = 'person.exists_elsewhere' AND target_kind = 'person' AND target_id = $1")
+        .bind(id_.to_string()).fetch_one(&mut **c).await)
+    .unwrap();
+    assert_eq!(disclosed, 1);
     let actor = Actor::user("tester");
     assert!(
         persons::get(&mut tx, &scope(&t, OTHER_COUNTY), &actor, id_)

@@ -121,7 +121,10 @@ where
                 if user.totp_enrolled && !s.totp_ok {
                     return Err(AppError::RedirectTo("/login/totp"));
                 }
-                if user.must_change_password {
+                if user.must_change_password
+                    || user
+                        .password_expired(chrono::Utc::now(), state.settings.password_max_age_days)
+                {
                     return Err(AppError::RedirectTo("/account/password"));
                 }
             }

@@ -50,12 +50,27 @@ use jingkang_core::store::Db;
 use jingkang_core::store::batch::WriteBatcher;
 
 /// Deployment settings the web layer needs.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Settings {
     /// Mark cookies `Secure` and send HSTS: served over TLS, directly or by a proxy.
     pub secure_cookies: bool,
-    /// A trusted reverse proxy sets `X-Forwarded-For`: use it as the client address.
-    pub trust_proxy: bool,
+    /// The reverse proxies in front (addresses or networks): a request from one of them has its
+    /// client address taken from `X-Forwarded-For`, right to left, as the first address that is
+    /// not itself a trusted proxy (what a client writes there is never believed). Empty: the
+    /// socket peer is the client.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Days a password may be kept (SPEC §10 rotation).
+    pub password_max_age_days: i64,
+}
+
+impl Default for Settings {
+    fn default() -> Settings {
+        Settings {
+            secure_cookies: false,
+            trusted_proxies: Vec::new(),
+            password_max_age_days: jingkang_core::accounts::PASSWORD_MAX_AGE_DAYS,
+        }
+    }
 }
 
 /// What every handler can reach. Cheap to clone.

@@ -93,16 +93,76 @@ fn session_cookie(state: &AppState, value: String) -> Cookie<'static> {
         .build()
 }
 
-/// The client address for audit and rate limiting: the socket peer, or the first X-Forwarded-For
-/// hop when the deployment says a trusted reverse proxy sits in front.
+/// The client address for audit and rate limiting: the socket peer; when the peer is a trusted
+/// proxy, the right-most address of `X-Forwarded-For` that is not a trusted proxy — the one the
+/// last trusted proxy saw. Entries left of it were written by the client and are never believed.
 pub fn client_addr(state: &AppState, peer: Option<SocketAddr>, headers: &HeaderMap) -> String {
-    if state.settings.trust_proxy
-        && let Some(f) = headers.get("x-forwarded-for").and_then(|v| v.to_str().ok())
-        && let Some(first) = f.split(',').next()
-    {
-        return first.trim().to_string();
+    client_of(
+        &state.settings.trusted_proxies,
+        peer.map(|p| p.ip()),
+        headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok()),
+    )
+}
+
+fn client_of<'h>(
+    trusted: &[ipnet::IpNet],
+    peer: Option<std::net::IpAddr>,
+    forwarded: impl Iterator<Item = &'h str>,
+) -> String {
+    let Some(peer) = peer else {
+        return String::new();
+    };
+    let is_trusted = |ip: &std::net::IpAddr| trusted.iter().any(|n| n.contains(ip));
+    if !is_trusted(&peer) {
+        return peer.to_string();
     }
-    peer.map(|p| p.ip().to_string()).unwrap_or_default()
+    let hops: Vec<&str> = forwarded
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .collect();
+    let mut client = peer;
+    for hop in hops.iter().rev() {
+        match hop.parse::<std::net::IpAddr>() {
+            Ok(ip) if is_trusted(&ip) => client = ip,
+            Ok(ip) => return ip.to_string(),
+            // Not an address: what the last trusted hop received it from is all that is known.
+            Err(_) => return client.to_string(),
+        }
+    }
+    client.to_string()
+}
+
+#[cfg(test)]
+mod client_tests {
+    use super::client_of;
+
+    #[test]
+    fn only_the_proxies_own_entry_is_believed() {
+        let trusted: Vec<ipnet::IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
+        let peer = Some("10.0.0.2".parse().unwrap());
+        // The client wrote 1.2.3.4 itself; the proxy appended the address it saw.
+        let xff = ["1.2.3.4, 203.0.113.9"];
+        assert_eq!(client_of(&trusted, peer, xff.into_iter()), "203.0.113.9");
+        // Two proxies in a row: the right-most untrusted address.
+        let xff = ["1.2.3.4, 203.0.113.9, 10.0.0.7"];
+        assert_eq!(client_of(&trusted, peer, xff.into_iter()), "203.0.113.9");
+        // A request straight from the internet: its header is ignored.
+        let outside = Some("198.51.100.1".parse().unwrap());
+        assert_eq!(
+            client_of(&trusted, outside, ["1.2.3.4"].into_iter()),
+            "198.51.100.1"
+        );
+        // No proxy configured: the peer.
+        assert_eq!(client_of(&[], peer, ["1.2.3.4"].into_iter()), "10.0.0.2");
+        // Garbage in the header: the last trusted hop's peer.
+        assert_eq!(
+            client_of(&trusted, peer, ["<script>"].into_iter()),
+            "10.0.0.2"
+        );
+    }
 }
 
 // ---------- login / logout ----------
@@ -164,7 +224,7 @@ pub async fn login(
     let outcome =
         store_accounts::check_login(&mut tx, form.username.trim(), &form.password, &client).await?;
     let user = match outcome {
-        store_accounts::LoginOutcome::Ok(u) => u,
+        store_accounts::LoginOutcome::Ok(u) => *u,
         other => {
             tx.commit().await?; // the failure count and its audit entry
             let code = match other {

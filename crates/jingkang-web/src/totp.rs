@@ -157,12 +157,13 @@ pub async fn login(
         return Ok(again("login-rate-limited"));
     }
     let mut tx = state.db.begin().await?;
-    let ok = store_accounts::verify_second_factor(&mut tx, &who.user, session, &form.code, &client)
-        .await?;
+    let outcome =
+        store_accounts::verify_second_factor(&mut tx, &who.user, session, &form.code, &client)
+            .await?;
     tx.commit().await?;
-    if ok {
-        Ok(Redirect::to("/").into_response())
-    } else {
-        Ok(again("totp-invalid"))
+    match outcome {
+        store_accounts::SecondFactor::Ok => Ok(Redirect::to("/").into_response()),
+        store_accounts::SecondFactor::Invalid => Ok(again("totp-invalid")),
+        store_accounts::SecondFactor::Locked => Ok(again("totp-locked")),
     }
 }

@@ -7,6 +7,8 @@
 #[path = "app_parts/api_contract.rs"]
 mod api_contract;
 mod common;
+#[path = "app_parts/login.rs"]
+mod login;
 #[path = "app_parts/row_rules.rs"]
 mod row_rules;
 
@@ -18,6 +20,7 @@ use jingkang_core::regions::Scope;
 use jingkang_core::store::accounts as store_accounts;
 use jingkang_core::store::persons;
 use jingkang_core::store::{Actor, audit};
+use login::sign_in_is_hardened;
 use reqwest::StatusCode;
 use reqwest::redirect::Policy;
 use row_rules::row_rules_on_every_route;
@@ -50,6 +53,7 @@ app_tests!(
     authorization_matrix,
     row_rules_on_every_route,
     api_errors_are_json_everywhere,
+    sign_in_is_hardened,
     api_with_bearer_token,
     audit_page_finds_reads_and_admin_manages_users,
     person_form_uses_the_importer_rules,
@@ -1617,7 +1621,7 @@ async fn serves_https_with_secure_cookies_and_hsts() {
         tree,
         jingkang_web::Settings {
             secure_cookies: true,
-            trust_proxy: false,
+            ..Default::default()
         },
     );
     tokio::spawn(jingkang_web::serve_tls(

@@ -359,7 +359,7 @@ pub async fn indicators(
         tree.clone(),
         jingkang_web::Settings {
             secure_cookies: false,
-            trust_proxy: false,
+            ..Default::default()
         },
     );
     let mut counting = Vec::with_capacity(runs.len());

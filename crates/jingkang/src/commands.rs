@@ -68,28 +68,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let (db, tree) = open(&url).await?;
             link_census(&db, &tree, &county, &lists, taken_on, json).await
         }
-        Command::Init { demo, demo_county } => init(&url, demo, &demo_county).await,
-        Command::Serve {
-            listen,
-            demo,
-            demo_county,
-            behind_proxy,
-            tls_cert,
-            tls_key,
-            instruments,
-            indicators,
-        } => {
-            let tls = tls_cert.zip(tls_key);
-            crate::serve::run(
-                &url,
-                listen,
-                (demo, &demo_county),
-                behind_proxy,
-                tls,
-                (instruments, indicators),
-            )
-            .await
-        }
+        Command::Init { demo, demo_county } => init(&url, &cli.global, demo, &demo_county).await,
+        Command::Serve(args) => crate::serve::run(&url, &cli.global, args).await,
         Command::User(cmd) => crate::users::run(&url, cmd).await,
         Command::Org(cmd) => crate::users::org(&url, cmd).await,
         Command::Token(TokenCmd::Create { user }) => crate::users::create_token(&url, &user).await,
@@ -558,28 +538,42 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
-        Command::Audit(AuditCmd::Verify) => {
+        Command::Audit(AuditCmd::Verify) => audit_verify(&url, &cli.global).await,
+        Command::Backup { out, pg_dump } => {
             let db = Db::connect(&url).await?;
-            let mut tx = db.begin().await?;
-            let v = audit::verify(&mut tx).await?;
-            tx.rollback().await?;
-            match v.first_broken {
-                None => {
-                    out!(
-                        "{}",
-                        render("cli-audit-ok", &[("entries", &v.entries.to_string())])
-                    );
-                    Ok(ExitCode::SUCCESS)
-                }
-                Some(id) => {
+            let m = store::backup::backup(&db, &url, &out, &pg_dump).await?;
+            db.close().await;
+            out!("{}", backup_done(&out, &m));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Restore {
+            file,
+            force,
+            pg_dump,
+        } => {
+            let shown = file.display().to_string();
+            match store::backup::restore(&url, &file, force, &pg_dump).await? {
+                Ok(db) => {
+                    db.close().await;
                     out!(
                         "{}",
                         render(
-                            "cli-audit-broken",
-                            &[("id", &id.to_string()), ("entries", &v.entries.to_string())]
+                            "cli-restore-done",
+                            &[("file", &shown), ("db", &store::redact_url(&url))]
                         )
                     );
-                    Ok(ExitCode::from(1))
+                    audit_verify(&url, &cli.global).await
+                }
+                Err(store::backup::RestoreRefusal::NotEmpty) => Ok(user_error(render(
+                    "cli-restore-not-empty",
+                    &[("db", &store::redact_url(&url))],
+                ))),
+                Err(store::backup::RestoreRefusal::NotABackup(detail)) => {
+                    tracing::debug!(%detail, "restore refused");
+                    Ok(user_error(render(
+                        "cli-restore-not-backup",
+                        &[("file", &shown)],
+                    )))
                 }
             }
         }
@@ -630,8 +624,16 @@ async fn import(
     }
 }
 
-pub async fn init(url: &str, demo: bool, demo_county: &str) -> anyhow::Result<ExitCode> {
+pub async fn init(
+    url: &str,
+    global: &crate::GlobalOpts,
+    demo: bool,
+    demo_county: &str,
+) -> anyhow::Result<ExitCode> {
     let db = Db::connect(url).await?;
+    if let Err(message) = crate::config::master_key(global, &db, true).await? {
+        return Ok(user_error(message));
+    }
     let mut tx = db.begin().await?;
     let n = regions::install_embedded(&mut tx).await?;
     audit::record(
@@ -1591,4 +1593,135 @@ fn link_csv(
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `audit verify`: the hash chain entry by entry, then against the witness's checkpoints.
+async fn audit_verify(url: &str, global: &crate::GlobalOpts) -> anyhow::Result<ExitCode> {
+    let db = Db::connect(url).await?;
+    let mut tx = db.begin_read().await?;
+    let v = audit::verify(&mut tx).await?;
+    tx.commit().await?;
+    let mut ok = true;
+    match v.first_broken {
+        None => out!(
+            "{}",
+            render("cli-audit-ok", &[("entries", &v.entries.to_string())])
+        ),
+        Some(id) => {
+            ok = false;
+            out!(
+                "{}",
+                render(
+                    "cli-audit-broken",
+                    &[("id", &id.to_string()), ("entries", &v.entries.to_string())]
+                )
+            );
+        }
+    }
+    let witness = crate::config::witness_path(global);
+    let shown = witness.display().to_string();
+    if !witness.exists() && !crate::config::key_path(global).exists() {
+        out!("{}", render("cli-audit-witness-none", &[("file", &shown)]));
+        return Ok(if ok {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(1)
+        });
+    }
+    let key = match crate::config::master_key(global, &db, false).await? {
+        Ok(k) => k,
+        Err(message) => return Ok(user_error(message)),
+    };
+    let checkpoints = match jingkang_core::witness::read(&witness, &key)? {
+        Ok(c) => c,
+        Err(jingkang_core::witness::WitnessError::Forged(line)) => {
+            out!(
+                "{}",
+                render(
+                    "cli-audit-witness-forged",
+                    &[("file", &shown), ("line", &line.to_string())]
+                )
+            );
+            return Ok(ExitCode::from(1));
+        }
+    };
+    if checkpoints.is_empty() {
+        out!("{}", render("cli-audit-witness-none", &[("file", &shown)]));
+        return Ok(if ok {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(1)
+        });
+    }
+    let mut tx = db.begin_read().await?;
+    let entries = audit::checkpoint(&mut tx).await?.entries;
+    let tx = tokio::sync::Mutex::new(tx);
+    let finding = jingkang_core::witness::compare(&checkpoints, entries, |n| {
+        let tx = &tx;
+        async move { audit::hash_at(&mut *tx.lock().await, n).await }
+    })
+    .await?;
+    tx.into_inner().commit().await?;
+    let at = |t: chrono::DateTime<chrono::Utc>| {
+        (t + chrono::Duration::hours(8))
+            .format("%Y-%m-%d %H:%M:%S")
+            .to_string()
+    };
+    use jingkang_core::witness::Finding;
+    match finding {
+        Finding::Agrees { checkpoints } => out!(
+            "{}",
+            render(
+                "cli-audit-witness-agrees",
+                &[("checkpoints", &checkpoints.to_string())]
+            )
+        ),
+        Finding::Truncated {
+            first_missing,
+            seen,
+            at: t,
+        } => {
+            ok = false;
+            out!(
+                "{}",
+                render(
+                    "cli-audit-truncated",
+                    &[
+                        ("at", &at(t)),
+                        ("seen", &seen.to_string()),
+                        ("entries", &entries.to_string()),
+                        ("first", &first_missing.to_string()),
+                    ]
+                )
+            );
+        }
+        Finding::Diverged { entry, at: t } => {
+            ok = false;
+            out!(
+                "{}",
+                render(
+                    "cli-audit-diverged",
+                    &[("entry", &entry.to_string()), ("at", &at(t))]
+                )
+            );
+        }
+    }
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// What a backup holds, for the terminal.
+pub fn backup_done(out: &std::path::Path, m: &store::backup::Manifest) -> String {
+    render(
+        "cli-backup-done",
+        &[
+            ("file", &out.display().to_string()),
+            ("mb", &format!("{:.1}", m.bytes as f64 / 1_048_576.0)),
+            ("entries", &m.audit_entries.to_string()),
+            ("head", m.audit_head.get(..12).unwrap_or(&m.audit_head)),
+        ],
+    )
 }

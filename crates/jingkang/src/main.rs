@@ -52,6 +52,16 @@ pub struct GlobalOpts {
         default_value = "./data"
     )]
     pub data_dir: PathBuf,
+    /// The master key file (32 random bytes in hex, mode 0600). Default: jingkang.key in
+    /// --data-dir, created by `init` or a first `serve`. In production keep it outside the data
+    /// directory and back it up apart from the database backups.
+    #[arg(long, global = true, env = "JINGKANG_KEY_FILE")]
+    pub key_file: Option<PathBuf>,
+    /// Where the audit chain's checkpoints are written (and checked by `audit verify`). Default:
+    /// audit-witness.log in --data-dir; in production a write-once mount or a file shipped to
+    /// another host.
+    #[arg(long, global = true, env = "JINGKANG_AUDIT_WITNESS")]
+    pub audit_witness: Option<PathBuf>,
     /// Log filter for developers (tracing EnvFilter syntax), e.g. `info` or `jingkang_core=debug`.
     #[arg(long, global = true, env = "JINGKANG_LOG", default_value = "warn")]
     pub log: String,
@@ -70,36 +80,7 @@ pub enum Command {
         demo_county: String,
     },
     /// Start the web application (pages and JSON API).
-    Serve {
-        /// Address to listen on. Behind a reverse proxy keep it on loopback.
-        #[arg(long, default_value = "127.0.0.1:8080", env = "JINGKANG_LISTEN")]
-        listen: std::net::SocketAddr,
-        /// Load demo persons (if the registry is empty) and create demo accounts, printing their
-        /// first passwords.
-        #[arg(long)]
-        demo: bool,
-        /// County for the demo data.
-        #[arg(long, default_value = "500110")]
-        demo_county: String,
-        /// A reverse proxy in front terminates TLS and sets X-Forwarded-For: trust it, and mark
-        /// cookies Secure.
-        #[arg(long, env = "JINGKANG_BEHIND_PROXY")]
-        behind_proxy: bool,
-        /// Serve HTTPS directly: the certificate chain (PEM). Needs --tls-key.
-        #[arg(long, env = "JINGKANG_TLS_CERT", requires = "tls_key")]
-        tls_cert: Option<std::path::PathBuf>,
-        /// The certificate's private key (PEM).
-        #[arg(long, env = "JINGKANG_TLS_KEY", requires = "tls_cert")]
-        tls_key: Option<std::path::PathBuf>,
-        /// A folder of the deployment's own assessment instruments (`*.json`, as the shipped
-        /// ones): added to the shipped instruments, or replacing one of the same code.
-        #[arg(long, env = "JINGKANG_INSTRUMENTS")]
-        instruments: Option<std::path::PathBuf>,
-        /// The deployment's indicators and yearly targets (as `data/indicators.json`), in place
-        /// of the shipped ones.
-        #[arg(long, env = "JINGKANG_INDICATORS")]
-        indicators: Option<std::path::PathBuf>,
-    },
+    Serve(ServeArgs),
     /// User accounts.
     #[command(subcommand)]
     User(UserCmd),
@@ -124,6 +105,28 @@ pub enum Command {
     /// Audit log.
     #[command(subcommand)]
     Audit(AuditCmd),
+    /// A consistent online backup (SQLite: VACUUM INTO; PostgreSQL: pg_dump custom format), with
+    /// its audit head recorded in FILE.manifest.json and checked.
+    Backup {
+        /// The backup file to write (must not exist).
+        #[arg(long)]
+        out: PathBuf,
+        /// pg_dump to use on PostgreSQL (its pg_restore beside it checks the dump).
+        #[arg(long, default_value = "pg_dump", env = "JINGKANG_PG_DUMP")]
+        pg_dump: PathBuf,
+    },
+    /// Restore a backup into an empty database (the --database URL), migrate it and run
+    /// `audit verify` (which reports a backup older than the witness's newest checkpoint).
+    Restore {
+        /// The backup file.
+        file: PathBuf,
+        /// Replace a database that is not empty.
+        #[arg(long)]
+        force: bool,
+        /// pg_dump of the PostgreSQL installation (its pg_restore is used).
+        #[arg(long, default_value = "pg_dump", env = "JINGKANG_PG_DUMP")]
+        pg_dump: PathBuf,
+    },
     /// A worklist for a region, computed now: due, overdue, unstable or lost. Prints a table (or
     /// --json), or writes .xlsx with --out. Audited.
     Worklist {
@@ -541,4 +544,78 @@ fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// `jingkang serve`.
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// Address to listen on. Behind a reverse proxy keep it on loopback.
+    #[arg(long, default_value = "127.0.0.1:8080", env = "JINGKANG_LISTEN")]
+    pub listen: std::net::SocketAddr,
+    /// Load demo persons (if the registry is empty) and create demo accounts, printing their
+    /// first passwords.
+    #[arg(long)]
+    pub demo: bool,
+    /// County for the demo data.
+    #[arg(long, default_value = "500110")]
+    pub demo_county: String,
+    /// A reverse proxy in front terminates TLS and sets X-Forwarded-For: mark cookies Secure and
+    /// take the client address from the proxies named by --trusted-proxy (loopback by default).
+    #[arg(long, env = "JINGKANG_BEHIND_PROXY")]
+    pub behind_proxy: bool,
+    /// A trusted reverse proxy's address or network (repeatable, or comma-separated): only the
+    /// `X-Forwarded-For` entry such a proxy added is believed (the right-most address that is not
+    /// itself a trusted proxy).
+    #[arg(long, env = "JINGKANG_TRUSTED_PROXY", value_delimiter = ',')]
+    pub trusted_proxy: Vec<ipnet::IpNet>,
+    /// Days a password may be kept before it must be changed.
+    #[arg(long, default_value_t = jingkang_core::accounts::PASSWORD_MAX_AGE_DAYS,
+          env = "JINGKANG_PASSWORD_MAX_AGE_DAYS")]
+    pub password_max_age_days: i64,
+    /// Serve HTTPS directly: the certificate chain (PEM). Needs --tls-key.
+    #[arg(long, env = "JINGKANG_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<std::path::PathBuf>,
+    /// The certificate's private key (PEM).
+    #[arg(long, env = "JINGKANG_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<std::path::PathBuf>,
+    /// A folder of the deployment's own assessment instruments (`*.json`, as the shipped
+    /// ones): added to the shipped instruments, or replacing one of the same code.
+    #[arg(long, env = "JINGKANG_INSTRUMENTS")]
+    pub instruments: Option<std::path::PathBuf>,
+    /// The deployment's indicators and yearly targets (as `data/indicators.json`), in place
+    /// of the shipped ones.
+    #[arg(long, env = "JINGKANG_INDICATORS")]
+    pub indicators: Option<std::path::PathBuf>,
+    /// Take backups on a schedule into this folder (named by time), as `jingkang backup` does.
+    #[arg(long, env = "JINGKANG_BACKUP_DIR")]
+    pub backup_dir: Option<std::path::PathBuf>,
+    /// How often: e.g. `24h`, `6h`, `30m`, `1d`.
+    #[arg(long, default_value = "24h", value_parser = parse_every, env = "JINGKANG_BACKUP_EVERY")]
+    pub backup_every: std::time::Duration,
+    /// How many scheduled backups to keep (the oldest are deleted).
+    #[arg(long, default_value_t = 14, env = "JINGKANG_BACKUP_KEEP")]
+    pub backup_keep: usize,
+    /// pg_dump for the scheduled backups on PostgreSQL.
+    #[arg(long, default_value = "pg_dump", env = "JINGKANG_PG_DUMP")]
+    pub pg_dump: std::path::PathBuf,
+}
+
+/// A period as people write it: `90s`, `30m`, `24h`, `1d`.
+fn parse_every(s: &str) -> Result<std::time::Duration, String> {
+    let s = s.trim();
+    let (n, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: u64 = n
+        .parse()
+        .map_err(|_| format!("“{s}”不是时长，请写成 24h、30m 或 1d"))?;
+    let secs = match unit {
+        "s" => n,
+        "m" => n * 60,
+        "h" | "" => n * 3600,
+        "d" => n * 86_400,
+        _ => return Err(format!("“{s}”不是时长，请写成 24h、30m 或 1d")),
+    };
+    if secs == 0 {
+        return Err("备份间隔不能为 0".into());
+    }
+    Ok(std::time::Duration::from_secs(secs))
 }

@@ -1,6 +1,5 @@
 //! `jingkang serve`: the web application, with optional demo data and accounts.
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -17,12 +16,36 @@ use crate::commands::{load_demo, open, user_error};
 
 pub async fn run(
     url: &str,
-    listen: SocketAddr,
-    (demo, demo_county): (bool, &str),
-    behind_proxy: bool,
-    tls: Option<(PathBuf, PathBuf)>,
-    (instruments, indicators): (Option<PathBuf>, Option<PathBuf>),
+    global: &crate::GlobalOpts,
+    args: crate::ServeArgs,
 ) -> anyhow::Result<ExitCode> {
+    let crate::ServeArgs {
+        listen,
+        demo,
+        demo_county,
+        behind_proxy,
+        trusted_proxy,
+        password_max_age_days,
+        tls_cert,
+        tls_key,
+        instruments,
+        indicators,
+        backup_dir,
+        backup_every,
+        backup_keep,
+        pg_dump,
+    } = args;
+    let demo_county = demo_county.as_str();
+    let tls: Option<(PathBuf, PathBuf)> = tls_cert.zip(tls_key);
+    // Behind a proxy with none named: the proxy is on this host.
+    let trusted_proxies = if behind_proxy && trusted_proxy.is_empty() {
+        ["127.0.0.0/8", "::1/128"]
+            .iter()
+            .filter_map(|n| n.parse().ok())
+            .collect()
+    } else {
+        trusted_proxy
+    };
     // A deployment's own instruments are checked before anything else happens, like the TLS files.
     let catalogue = match &instruments {
         None => None,
@@ -63,6 +86,11 @@ pub async fn run(
         },
     };
     let (db, tree) = open(url).await?;
+    // The master key (created in the data directory at a first start) must be this database's.
+    let key = match crate::config::master_key(global, &db, true).await? {
+        Ok(k) => k,
+        Err(message) => return Ok(user_error(message)),
+    };
     if demo {
         let Some(county) = tree.get(demo_county).cloned() else {
             return Ok(user_error(render(
@@ -95,7 +123,8 @@ pub async fn run(
     tracing::info!(%addr, tls = tls_config.is_some(), "serving");
     let settings = Settings {
         secure_cookies: behind_proxy || tls_config.is_some(),
-        trust_proxy: behind_proxy,
+        trusted_proxies,
+        password_max_age_days,
     };
     let mut state = AppState::new(db, tree, settings);
     if let Some(i) = indicators {
@@ -111,6 +140,38 @@ pub async fn run(
     }
     // The dashboard's quarters counted in the background from now on (`jingkang_web::boards`).
     jingkang_web::boards::keep_warm(state.clone());
+    // Scheduled backups, when asked for.
+    if let Some(dir) = backup_dir {
+        let schedule = Backups {
+            db: state.db.clone(),
+            url: url.to_string(),
+            dir,
+            keep: backup_keep.max(1),
+            pg_dump,
+        };
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(backup_every);
+            every.tick().await; // the first one after one period, not at start
+            loop {
+                every.tick().await;
+                schedule.take().await;
+            }
+        });
+    }
+    // The audit chain's checkpoints go to the witness every minute and at shutdown.
+    let witness = Witness {
+        db: state.db.clone(),
+        key,
+        path: crate::config::witness_path(global),
+    };
+    let ticking = witness.clone();
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
+        loop {
+            every.tick().await;
+            ticking.write().await;
+        }
+    });
     match tls_config {
         Some(tls) => jingkang_web::serve_tls(listener, state, tls, shutdown_signal()).await?,
         None => {
@@ -123,8 +184,47 @@ pub async fn run(
             .await?;
         }
     }
+    witness.write().await;
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// Where and how the server writes the audit chain's checkpoints.
+#[derive(Clone)]
+struct Witness {
+    db: Db,
+    key: jingkang_core::secrets::MasterKey,
+    path: PathBuf,
+}
+
+impl Witness {
+    /// Append a checkpoint when the chain grew since the last one written. A failure is logged
+    /// (without personal data) and retried at the next tick.
+    async fn write(&self) {
+        static LAST: std::sync::Mutex<Option<(u64, String)>> = std::sync::Mutex::new(None);
+        let result: anyhow::Result<()> = async {
+            let mut tx = self.db.begin_read().await?;
+            let c = jingkang_core::store::audit::checkpoint(&mut tx).await?;
+            tx.commit().await?;
+            let seen = Some((c.entries, c.head.clone()));
+            if *LAST
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                == seen
+            {
+                return Ok(());
+            }
+            jingkang_core::witness::append(&self.path, &self.key, &c)?;
+            *LAST
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = seen;
+            Ok(())
+        }
+        .await;
+        if let Err(e) = result {
+            tracing::error!(error = %format!("{e:#}"), path = %self.path.display(), "audit witness not written");
+        }
+    }
 }
 
 /// Demo accounts, created once, each printed with a first password that must be changed at first
@@ -259,4 +359,79 @@ async fn shutdown_signal() {
         () = term => {},
     }
     tracing::info!("shutting down: finishing requests in flight");
+}
+
+/// The server's scheduled backups.
+struct Backups {
+    db: Db,
+    url: String,
+    dir: PathBuf,
+    keep: usize,
+    pg_dump: PathBuf,
+}
+
+impl Backups {
+    /// Take one backup, then keep only the newest `keep`. A failure is logged and shown to the
+    /// administrators (a notification), and the next period tries again.
+    async fn take(&self) {
+        let ext = match self.db.backend() {
+            jingkang_core::store::Backend::Sqlite => "db",
+            jingkang_core::store::Backend::Postgres => "dump",
+        };
+        let now = chrono::Utc::now();
+        let file = self
+            .dir
+            .join(format!("jingkang-{}.{ext}", now.format("%Y%m%d-%H%M%S")));
+        match jingkang_core::store::backup::backup(&self.db, &self.url, &file, &self.pg_dump).await
+        {
+            Ok(m) => {
+                tracing::info!(file = %file.display(), bytes = m.bytes, audit_entries = m.audit_entries, "backup taken");
+                self.prune(ext);
+            }
+            Err(e) => {
+                tracing::error!(error = %format!("{e:#}"), dir = %self.dir.display(), "scheduled backup failed");
+                if let Err(e) = self.tell_admins(now).await {
+                    tracing::error!(error = %format!("{e:#}"), "backup failure notice not written");
+                }
+            }
+        }
+    }
+
+    fn prune(&self, ext: &str) {
+        let Ok(entries) = std::fs::read_dir(&self.dir) else {
+            return;
+        };
+        let mut ours: Vec<PathBuf> = entries
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| {
+                p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with("jingkang-") && n.ends_with(&format!(".{ext}")))
+            })
+            .collect();
+        ours.sort();
+        let excess = ours.len().saturating_sub(self.keep);
+        for old in ours.into_iter().take(excess) {
+            let _ = std::fs::remove_file(jingkang_core::store::backup::manifest_path(&old));
+            let _ = std::fs::remove_file(&old);
+        }
+    }
+
+    async fn tell_admins(&self, at: chrono::DateTime<chrono::Utc>) -> anyhow::Result<()> {
+        let when = (at + chrono::Duration::hours(8))
+            .format("%Y-%m-%d %H:%M")
+            .to_string();
+        let (title, body) = (
+            render("notice-backup-failed-title", &[]),
+            render("notice-backup-failed", &[("at", &when)]),
+        );
+        let mut tx = self.db.begin().await?;
+        jingkang_core::on_tx!(&mut tx, c => sqlx::query(
+            "INSERT INTO notifications (created_at, region_code, audience, kind, person_id, title, body) \
+             SELECT DISTINCT $1, region_code, 'admin', 'backup', NULL, $2, $3 FROM users WHERE role = 'admin'")
+            .bind(at).bind(&title).bind(&body).execute(&mut **c).await.map(drop))?;
+        tx.commit().await?;
+        Ok(())
+    }
 }

@@ -1311,3 +1311,249 @@ fn link_run_compares_a_department_list_and_explains_bad_input() {
         assert!(stderr(&o).contains(says), "{}", stderr(&o));
     }
 }
+
+/// Start `serve` on a free port, wait until it listens, stop it with SIGTERM (which writes the
+/// final audit checkpoint). Returns what it printed.
+fn serve_once(dir: &Path) -> (bool, String) {
+    serve_for(dir, &[], std::time::Duration::ZERO)
+}
+
+/// Like [`serve_once`], with more arguments, running for `run` before it is stopped.
+fn serve_for(dir: &Path, extra: &[&str], run: std::time::Duration) -> (bool, String) {
+    use std::io::{BufRead, BufReader, Read};
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_jingkang"))
+        .arg("--data-dir")
+        .arg(dir)
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .args(extra)
+        .env_remove("JINGKANG_DATABASE_URL")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut printed = String::new();
+    loop {
+        let mut line = String::new();
+        if out.read_line(&mut line).unwrap() == 0 {
+            let mut err = String::new();
+            child
+                .stderr
+                .take()
+                .unwrap()
+                .read_to_string(&mut err)
+                .unwrap();
+            let ok = child.wait().unwrap().success();
+            return (ok, format!("{printed}{err}"));
+        }
+        printed.push_str(&line);
+        if line.contains("精康已启动") {
+            break;
+        }
+    }
+    // Wait until it answers (its signal handler is then in place).
+    for _ in 0..100 {
+        use std::io::Write;
+        if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+            let _ = write!(
+                s,
+                "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+            );
+            let mut resp = String::new();
+            let _ = s.read_to_string(&mut resp);
+            if resp.contains("200 OK") {
+                break;
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    std::thread::sleep(run);
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    (child.wait().unwrap().success(), printed)
+}
+
+/// The audit chain is anchored outside the database: cutting off its newest entries (with the
+/// append-only triggers dropped) is found by `audit verify`, naming the first missing entry; a
+/// forged witness line and another key file are refused.
+#[test]
+fn the_audit_witness_sees_a_cut_tail_and_the_key_must_match() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = jk(dir.path(), &["init"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let key = dir.path().join("jingkang.key");
+    assert!(
+        key.exists() && stderr(&o).contains("创建密钥文件"),
+        "{}",
+        stderr(&o)
+    );
+    let (ok, printed) = serve_once(dir.path());
+    assert!(ok, "{printed}");
+    let witness = dir.path().join("audit-witness.log");
+    assert!(witness.exists());
+    let v = jk(dir.path(), &["audit", "verify"]);
+    assert!(v.status.success(), "{}{}", stdout(&v), stderr(&v));
+    assert!(stdout(&v).contains("均与审计链一致"), "{}", stdout(&v));
+
+    // A backup, then more audited work and a newer checkpoint: restoring the older backup is
+    // reported as older than the witness's newest checkpoint.
+    let older = dir.path().join("older.db");
+    let o = jk(dir.path(), &["backup", "--out", older.to_str().unwrap()]);
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    assert!(stdout(&o).contains("已备份到"), "{}", stdout(&o));
+    let o = jk(
+        dir.path(),
+        &["org", "add", "--name", "綦江区民政局", "--region", "500110"],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let (ok, printed) = serve_once(dir.path());
+    assert!(ok, "{printed}");
+    let restored = format!("sqlite://{}", dir.path().join("restored.db").display());
+    let o = jk(
+        dir.path(),
+        &["--database", &restored, "restore", older.to_str().unwrap()],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}{}", stdout(&o), stderr(&o));
+    assert!(
+        stdout(&o).contains("已把") && stdout(&o).contains("审计日志被截短"),
+        "{}",
+        stdout(&o)
+    );
+    // Into a database that is not empty: refused, nothing changed.
+    let o = jk(
+        dir.path(),
+        &["--database", &restored, "restore", older.to_str().unwrap()],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}{}", stdout(&o), stderr(&o));
+    assert!(stderr(&o).contains("不是空的"), "{}", stderr(&o));
+
+    // Entries written after the checkpoint are fine; cutting below it is not.
+    let url = format!("sqlite://{}", dir.path().join("jingkang.db").display());
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let total: i64 = rt.block_on(async {
+        use sqlx::Connection;
+        let mut c = sqlx::SqliteConnection::connect(&url).await.unwrap();
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_log")
+            .fetch_one(&mut c)
+            .await
+            .unwrap();
+        sqlx::query("DROP TRIGGER audit_log_no_delete")
+            .execute(&mut c)
+            .await
+            .unwrap();
+        sqlx::query(
+            "DELETE FROM audit_log WHERE id IN (SELECT id FROM audit_log ORDER BY id DESC LIMIT 1)",
+        )
+        .execute(&mut c)
+        .await
+        .unwrap();
+        n
+    });
+    let v = jk(dir.path(), &["audit", "verify"]);
+    assert_eq!(v.status.code(), Some(1), "{}", stdout(&v));
+    let first = format!("从第 {total} 条起缺失");
+    assert!(stdout(&v).contains(&first), "{}", stdout(&v));
+    // The hash chain alone still passes: only the witness sees it.
+    assert!(stdout(&v).contains("校验通过"), "{}", stdout(&v));
+
+    // A hand-written checkpoint is not believed.
+    let mut text = std::fs::read_to_string(&witness).unwrap();
+    text.push_str(
+        "{\"entries\":1,\"head\":\"x\",\"at\":\"2026-01-01T00:00:00Z\",\"mac\":\"00\"}\n",
+    );
+    std::fs::write(&witness, text).unwrap();
+    let v = jk(dir.path(), &["audit", "verify"]);
+    assert_eq!(v.status.code(), Some(1));
+    assert!(stdout(&v).contains("无法用密钥核验"), "{}", stdout(&v));
+
+    // Another key file: the server refuses to start, saying why.
+    std::fs::remove_file(&key).unwrap();
+    let o = jk(dir.path(), &["init"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("与此数据库不匹配"), "{}", stderr(&o));
+    let (ok, printed) = serve_once(dir.path());
+    assert!(!ok && printed.contains("与此数据库不匹配"), "{printed}");
+}
+
+/// Scheduled backups: taken every period, the newest `--backup-keep` kept; a failing one is shown
+/// to the administrators.
+#[test]
+fn serve_takes_backups_on_a_schedule_and_reports_a_failure() {
+    let dir = tempfile::tempdir().unwrap();
+    assert!(jk(dir.path(), &["init"]).status.success());
+    let backups = dir.path().join("backups");
+    let args = [
+        "--backup-dir",
+        backups.to_str().unwrap(),
+        "--backup-every",
+        "1s",
+        "--backup-keep",
+        "2",
+    ];
+    let (ok, printed) = serve_for(dir.path(), &args, std::time::Duration::from_millis(4500));
+    assert!(ok, "{printed}");
+    let files: Vec<String> = std::fs::read_dir(&backups)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .filter(|n| n.ends_with(".db"))
+        .collect();
+    assert_eq!(files.len(), 2, "{files:?}");
+    for f in &files {
+        assert!(backups.join(format!("{f}.manifest.json")).exists());
+    }
+    // A backup folder that cannot be written: logged, and the administrators are told.
+    let blocked = dir.path().join("blocked");
+    std::fs::write(&blocked, b"a file, not a folder").unwrap();
+    assert!(
+        jk(
+            dir.path(),
+            &["org", "add", "--name", "重庆市民政局", "--region", "500000"]
+        )
+        .status
+        .success()
+    );
+    let o = jk(
+        dir.path(),
+        &[
+            "user",
+            "add",
+            "--username",
+            "admin",
+            "--role",
+            "admin",
+            "--region",
+            "500000",
+            "--org",
+            "重庆市民政局",
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let args = [
+        "--backup-dir",
+        blocked.to_str().unwrap(),
+        "--backup-every",
+        "1s",
+    ];
+    let (ok, printed) = serve_for(dir.path(), &args, std::time::Duration::from_millis(2500));
+    assert!(ok, "{printed}");
+    let url = format!("sqlite://{}", dir.path().join("jingkang.db").display());
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let told: i64 = rt.block_on(async {
+        use sqlx::Connection;
+        let mut c = sqlx::SqliteConnection::connect(&url).await.unwrap();
+        sqlx::query_scalar(
+            "SELECT count(*) FROM notifications WHERE audience = 'admin' AND kind = 'backup'",
+        )
+        .fetch_one(&mut c)
+        .await
+        .unwrap()
+    });
+    assert!(told >= 1);
+}

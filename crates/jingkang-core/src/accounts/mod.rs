@@ -98,8 +98,18 @@ pub fn check_password_policy(username: &str, password: &str) -> Result<(), &'sta
     if !user.is_empty() && password.to_lowercase().contains(&user) {
         return Err("password-contains-username");
     }
+    // Guessable despite the rules (`Passw0rd!!`, keyboard walks, dates, the username's variants):
+    // zxcvbn's estimate must reach 10¹⁰ guesses (score 3).
+    if zxcvbn::zxcvbn(password, &[user.as_str(), "jingkang", "精康"]).score() < zxcvbn::Score::Three
+    {
+        return Err("password-guessable");
+    }
     Ok(())
 }
+
+/// How long a password may be kept before it must be changed (SPEC §10; a deployment sets its
+/// own with `serve --password-max-age-days`).
+pub const PASSWORD_MAX_AGE_DAYS: i64 = 180;
 
 /// A valid username: 3–32 characters of ASCII letters, digits, `.`, `_`, `-`.
 pub fn check_username(username: &str) -> Result<(), &'static str> {
@@ -251,14 +261,16 @@ mod tests {
             ("zhang", "short1A!", Err("password-too-short")),
             ("zhang", "alllowercaseletters", Err("password-classes")),
             ("zhang", "lowercase123456", Err("password-classes")),
-            ("zhang", "Lowercase123456", Ok(())),
+            ("zhang", "Lowercase123456", Err("password-guessable")),
+            ("zhang", "Passw0rd!!", Err("password-guessable")),
+            ("zhang", "Vm7#tq-Lh2s9", Ok(())),
             (
                 "zhang",
                 "Zhang-2026-pass",
                 Err("password-contains-username"),
             ),
             ("zhang", "长城-abc-123-XYZ", Ok(())),
-            ("li", "abcdefghiJ!", Ok(())),
+            ("li", "abcdefghiJ!", Err("password-guessable")),
         ] {
             assert_eq!(check_password_policy(user, pw), want, "{user} / {pw}");
         }

@@ -833,6 +833,7 @@ pub async fn import_roster(
         seen: HashMap::new(),
         creates: Vec::new(),
         registry_empty,
+        disclosed: Vec::new(),
     };
     // On any error below, `tx` is dropped, i.e. rolled back, and the channel closes, which stops the
     // validating thread: nothing was written.
@@ -868,6 +869,7 @@ pub async fn import_roster(
         "unchanged": report.unchanged, "errors": report.errors_total, "duplicates": report.duplicates_total,
         "change_set": applier.change_id,
     });
+    let disclosed = std::mem::take(&mut applier.disclosed);
     if opts.dry_run {
         // Nothing is written, but the dry run did read persons to compare them: audit that alone.
         tx.rollback().await?;
@@ -880,6 +882,7 @@ pub async fn import_roster(
             detail,
         )
         .await?;
+        audit_disclosures(&mut tx, opts, &disclosed).await?;
         tx.commit().await?;
     } else {
         audit::record(
@@ -890,9 +893,31 @@ pub async fn import_roster(
             detail,
         )
         .await?;
+        audit_disclosures(&mut tx, opts, &disclosed).await?;
         tx.commit().await?;
     }
     Ok(report)
+}
+
+/// Telling an importer that an ID number is registered in another region is a disclosure about
+/// that person (the importing roles, 街镇 and 民政, handle transfers: `data/referrals.json`): each
+/// is audited with the person, dry run or not.
+async fn audit_disclosures(
+    tx: &mut Tx,
+    opts: &ImportOptions<'_>,
+    disclosed: &[(i64, u32)],
+) -> anyhow::Result<()> {
+    for (person, row) in disclosed {
+        audit::record(
+            tx,
+            opts.actor,
+            "person.exists_elsewhere",
+            Some(Target::person(*person)),
+            serde_json::json!({"source": opts.source, "row": row, "dry_run": opts.dry_run}),
+        )
+        .await?;
+    }
+    Ok(())
 }
 
 const BATCH_ROWS: usize = 1024;
@@ -923,6 +948,8 @@ struct Applier<'a> {
     creates: Vec<PersonWithGuardian>,
     /// The registry held no person at all when the import began.
     registry_empty: bool,
+    /// Persons registered elsewhere whose existence a row disclosed: (person, row).
+    disclosed: Vec<(i64, u32)>,
 }
 
 fn id_key(id: &str) -> [u8; 18] {
@@ -1017,7 +1044,10 @@ impl Applier<'_> {
                     }
                 }
                 report.accepted += 1;
-            } else if elsewhere.contains(idn) {
+            } else if let Some(&other) = elsewhere.get(idn) {
+                // Telling an importer that a record exists in another region is a disclosure
+                // about that person (the importing roles handle transfers): audited with them.
+                self.disclosed.push((other, r.row));
                 let column = "身份证号".to_string();
                 report.add_error(RowError {
                     row: r.row,

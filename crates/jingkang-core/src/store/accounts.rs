@@ -7,7 +7,7 @@
 use chrono::{DateTime, Duration, Utc};
 
 use super::audit::{self, Target};
-use super::{Actor, Db, Tx};
+use super::{Actor, Db, Tx, throttle};
 use crate::accounts::{self, Role};
 use crate::on_tx;
 
@@ -28,6 +28,7 @@ struct UserRow {
     region_code: String,
     password_hash: String,
     must_change_password: bool,
+    password_changed_at: DateTime<Utc>,
     failed_logins: i64,
     locked_until: Option<DateTime<Utc>>,
     disabled: bool,
@@ -45,6 +46,8 @@ pub struct User {
     pub role: Role,
     pub region_code: String,
     pub must_change_password: bool,
+    /// When the password was last set: past the deployment's maximum age it must be changed.
+    pub password_changed_at: DateTime<Utc>,
     pub failed_logins: i64,
     pub locked_until: Option<DateTime<Utc>>,
     pub disabled: bool,
@@ -74,6 +77,10 @@ impl User {
     pub fn totp_secret(&self) -> Option<&str> {
         self.totp_secret.as_deref()
     }
+    /// Whether the password is older than `max_age_days` and must be changed before anything else.
+    pub fn password_expired(&self, now: DateTime<Utc>, max_age_days: i64) -> bool {
+        now - self.password_changed_at > Duration::days(max_age_days)
+    }
     pub fn is_locked(&self, now: DateTime<Utc>) -> bool {
         self.locked_until.is_some_and(|t| t > now)
     }
@@ -91,6 +98,7 @@ impl TryFrom<UserRow> for User {
             role,
             region_code: r.region_code,
             must_change_password: r.must_change_password,
+            password_changed_at: r.password_changed_at,
             failed_logins: r.failed_logins,
             locked_until: r.locked_until,
             disabled: r.disabled,
@@ -104,7 +112,7 @@ impl TryFrom<UserRow> for User {
 }
 
 const USER_COLS: &str = "u.id, u.username, u.display_name, u.role, u.region_code, u.password_hash, \
-    u.must_change_password, u.failed_logins, u.locked_until, u.disabled, u.totp_secret, u.site_id, \
+    u.must_change_password, u.password_changed_at, u.failed_logins, u.locked_until, u.disabled, u.totp_secret, u.site_id, \
     (SELECT o.name FROM organisations o WHERE o.id = u.organisation_id) AS organisation";
 
 /// A new account, as `user add` or the admin page gives it.
@@ -287,7 +295,7 @@ pub async fn list_users(tx: &mut Tx) -> anyhow::Result<Vec<User>> {
 /// The outcome of a password check at login.
 #[derive(Debug)]
 pub enum LoginOutcome {
-    Ok(User),
+    Ok(Box<User>),
     /// Wrong username or password (the same answer for both, so usernames cannot be probed).
     Invalid,
     Locked,
@@ -311,58 +319,60 @@ pub async fn check_login(
         audit::record(tx, &Actor::system(), "login.failed", None, detail).await?;
         return Ok(LoginOutcome::Invalid);
     };
-    if user.disabled {
-        let detail = serde_json::json!({"client": client, "reason": "disabled"});
+    // The password is checked first, whatever the account's state, so that every failure costs
+    // the same; the state is said only to whoever gave the right password.
+    let correct = accounts::verify_password(password, &user.password_hash);
+    let fail = |reason: &'static str| serde_json::json!({"client": client, "reason": reason});
+    if throttle::locked(tx, user.id, client, throttle::Step::Password, now)
+        .await?
+        .is_some()
+    {
         audit::record(
             tx,
             &user.actor(),
             "login.failed",
             Some(user_target(user.id)),
-            detail,
+            fail("locked"),
+        )
+        .await?;
+        return Ok(if correct {
+            LoginOutcome::Locked
+        } else {
+            LoginOutcome::Invalid
+        });
+    }
+    if !correct {
+        audit::record(
+            tx,
+            &user.actor(),
+            "login.failed",
+            Some(user_target(user.id)),
+            fail("wrong-password"),
+        )
+        .await?;
+        throttle::failed(
+            tx,
+            (user.id, &user.username, &user.region_code),
+            client,
+            throttle::Step::Password,
+            now,
+        )
+        .await?;
+        return Ok(LoginOutcome::Invalid);
+    }
+    throttle::cleared(tx, user.id, client, throttle::Step::Password).await?;
+    if user.disabled {
+        audit::record(
+            tx,
+            &user.actor(),
+            "login.failed",
+            Some(user_target(user.id)),
+            fail("disabled"),
         )
         .await?;
         return Ok(LoginOutcome::Disabled);
     }
-    if user.is_locked(now) {
-        let detail = serde_json::json!({"client": client, "reason": "locked"});
-        audit::record(
-            tx,
-            &user.actor(),
-            "login.failed",
-            Some(user_target(user.id)),
-            detail,
-        )
-        .await?;
-        return Ok(LoginOutcome::Locked);
-    }
-    if accounts::verify_password(password, &user.password_hash) {
-        on_tx!(tx, c => sqlx::query("UPDATE users SET failed_logins = 0, locked_until = NULL WHERE id = $1")
-            .bind(user.id).execute(&mut **c).await.map(drop))?;
-        return Ok(LoginOutcome::Ok(user));
-    }
-    let failures = user.failed_logins + 1;
-    let lock = failures >= MAX_FAILED_LOGINS;
-    let (failures, locked_until) = if lock {
-        (0, Some(now + LOCKOUT))
-    } else {
-        (failures, None)
-    };
-    on_tx!(tx, c => sqlx::query("UPDATE users SET failed_logins = $1, locked_until = $2 WHERE id = $3")
-        .bind(failures).bind(locked_until).bind(user.id).execute(&mut **c).await.map(drop))?;
-    let detail = serde_json::json!({"client": client, "reason": "wrong-password", "locked": lock});
-    audit::record(
-        tx,
-        &user.actor(),
-        if lock { "login.locked" } else { "login.failed" },
-        Some(user_target(user.id)),
-        detail,
-    )
-    .await?;
-    Ok(if lock {
-        LoginOutcome::Locked
-    } else {
-        LoginOutcome::Invalid
-    })
+    Ok(LoginOutcome::Ok(Box::new(user)))
 }
 
 fn user_target<'a>(id: i64) -> Target<'a> {
@@ -704,7 +714,23 @@ pub async fn verify_second_factor(
     session: &Session,
     code: &str,
     client: &str,
-) -> anyhow::Result<bool> {
+) -> anyhow::Result<SecondFactor> {
+    let now = Utc::now();
+    if throttle::locked(tx, user.id, client, throttle::Step::Totp, now)
+        .await?
+        .is_some()
+    {
+        let detail = serde_json::json!({"client": client, "reason": "locked"});
+        audit::record(
+            tx,
+            &user.actor(),
+            "login.second_factor_failed",
+            Some(user_target(user.id)),
+            detail,
+        )
+        .await?;
+        return Ok(SecondFactor::Locked);
+    }
     let mut ok = false;
     let mut method = "totp";
     if let Some(secret) = user.totp_secret()
@@ -733,6 +759,16 @@ pub async fn verify_second_factor(
     }
     if ok {
         confirm_totp(tx, session).await?;
+        throttle::cleared(tx, user.id, client, throttle::Step::Totp).await?;
+    } else {
+        throttle::failed(
+            tx,
+            (user.id, &user.username, &user.region_code),
+            client,
+            throttle::Step::Totp,
+            now,
+        )
+        .await?;
     }
     let detail = serde_json::json!({"client": client, "method": method, "ok": ok});
     audit::record(
@@ -747,5 +783,18 @@ pub async fn verify_second_factor(
         detail,
     )
     .await?;
-    Ok(ok)
+    Ok(if ok {
+        SecondFactor::Ok
+    } else {
+        SecondFactor::Invalid
+    })
+}
+
+/// What a second-factor code did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecondFactor {
+    Ok,
+    Invalid,
+    /// Too many wrong codes from this client: not checked until the lock ends.
+    Locked,
 }

@@ -307,3 +307,43 @@ pub async fn search(tx: &mut Tx, q: &Query) -> anyhow::Result<Vec<Entry>> {
         query.bind(from).bind(to).bind(q.before_id.unwrap_or(i64::MAX)).bind(q.limit).fetch_all(&mut **c).await
     })?)
 }
+
+/// The chain as it stands: how many entries and the newest one's hash, for the witness.
+pub async fn checkpoint(tx: &mut Tx) -> anyhow::Result<crate::witness::Checkpoint> {
+    let entries: i64 = on_tx!(tx, c => sqlx::query_scalar("SELECT count(*) FROM audit_log")
+        .fetch_one(&mut **c).await)?;
+    let head: Option<String> = on_tx!(tx, c => sqlx::query_scalar(
+        "SELECT hash FROM audit_log ORDER BY id DESC LIMIT 1").fetch_optional(&mut **c).await)?;
+    Ok(crate::witness::Checkpoint {
+        entries: u64::try_from(entries).unwrap_or(0),
+        head: head.unwrap_or_else(|| GENESIS.to_string()),
+        at: Utc::now(),
+    })
+}
+
+/// The hash of the entry at 1-based position `n` in the chain's order.
+pub async fn hash_at(tx: &mut Tx, n: u64) -> anyhow::Result<Option<String>> {
+    let offset = i64::try_from(n.saturating_sub(1)).unwrap_or(i64::MAX);
+    Ok(on_tx!(tx, c => sqlx::query_scalar(
+        "SELECT hash FROM audit_log ORDER BY id LIMIT 1 OFFSET $1").bind(offset)
+        .fetch_optional(&mut **c).await)?)
+}
+
+/// Whether `key` is the key this database is used with: the first use records its fingerprint,
+/// every later one compares (`false`: another key file — refuse to start).
+pub async fn key_matches(db: &super::Db, key: &crate::secrets::MasterKey) -> anyhow::Result<bool> {
+    let mut tx = db.begin().await?;
+    let known: Option<String> = on_tx!(&mut tx, c => sqlx::query_scalar(
+        "SELECT fingerprint FROM key_check WHERE id = 1").fetch_optional(&mut **c).await)?;
+    let mine = key.fingerprint();
+    let ok = match known {
+        Some(f) => f == mine,
+        None => {
+            on_tx!(&mut tx, c => sqlx::query("INSERT INTO key_check (id, fingerprint) VALUES (1, $1)")
+                .bind(&mine).execute(&mut **c).await.map(drop))?;
+            true
+        }
+    };
+    tx.commit().await?;
+    Ok(ok)
+}

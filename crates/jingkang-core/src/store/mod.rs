@@ -14,6 +14,7 @@ pub mod alerts;
 pub mod asof;
 pub mod assessments;
 pub mod audit;
+pub mod backup;
 pub mod batch;
 pub mod bulk;
 pub mod contracts;
@@ -31,6 +32,7 @@ pub mod registration;
 pub mod report;
 pub mod services;
 pub mod standard;
+pub mod throttle;
 pub mod worklists;
 
 use std::path::Path;

@@ -1,7 +1,7 @@
 //! Person repository. Every function over persons takes the caller's [`Scope`]: a query can only see
 //! persons whose residence region lies in the scope, and a write outside it is refused.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use super::audit::{self, Target};
 use super::bulk::{self, Col, Rows};
@@ -83,9 +83,10 @@ const GUARDIAN_COLS: &str = "g.name AS g_name, g.relation AS g_relation, g.phone
 pub struct IdLookup {
     /// Persons in scope, keyed by ID number.
     pub inside: HashMap<String, StoredPerson>,
-    /// ID numbers registered *outside* the scope. Only the fact is revealed, not where or who: the
-    /// caller reports "registered elsewhere, needs a transfer" without seeing the record.
-    pub elsewhere: HashSet<String>,
+    /// ID numbers registered *outside* the scope, with the record's id for the audit entry of the
+    /// disclosure. Only the fact is revealed to the user, not where or who: the caller reports
+    /// "registered elsewhere, needs a transfer" without showing the record.
+    pub elsewhere: HashMap<String, i64>,
 }
 
 /// Look up canonical ID numbers: one query per chunk, whose out-of-scope rows never leave this
@@ -114,7 +115,7 @@ pub async fn lookup_id_numbers(
                 let p = StoredPerson::from(r.row);
                 out.inside.insert(p.record.data.id_number.clone(), p);
             } else {
-                out.elsewhere.insert(r.row.data.id_number);
+                out.elsewhere.insert(r.row.data.id_number, r.row.id);
             }
         }
     }
