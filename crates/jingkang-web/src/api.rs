@@ -693,6 +693,71 @@ impl utoipa::Modify for BearerAuth {
     }
 }
 
+/// Every error an operation can answer, documented where it can occur, each as [`ApiErrorBody`]
+/// (the JSON layer, `error::api_json_errors`, makes every error under `/api` that shape):
+/// 401 and 403 with a token; 429 everywhere (too many requests); 400 where there are parameters
+/// or a body; 404 for a path with an id or a parameter naming something (a region); 413, 415 and
+/// 422 where there is a body. Declared here
+/// once, so that no handler can forget one.
+struct ErrorResponses;
+impl utoipa::Modify for ErrorResponses {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
+        let error = |what: &str| -> RefOr<utoipa::openapi::Response> {
+            RefOr::T(
+                ResponseBuilder::new()
+                    .description(what)
+                    .content(
+                        "application/json",
+                        ContentBuilder::new()
+                            .schema(Some(Ref::from_schema_name("ApiErrorBody")))
+                            .build(),
+                    )
+                    .build(),
+            )
+        };
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            let has_id = path.contains('{');
+            for op in [
+                &mut item.get,
+                &mut item.post,
+                &mut item.put,
+                &mut item.delete,
+                &mut item.patch,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                let secured = op.security.as_ref().is_some_and(|s| !s.is_empty());
+                let has_body = op.request_body.is_some();
+                let has_params = op.parameters.as_ref().is_some_and(|p| !p.is_empty());
+                let mut add = |code: &str, what: &str| {
+                    op.responses
+                        .responses
+                        .entry(code.to_string())
+                        .or_insert_with(|| error(what));
+                };
+                if secured {
+                    add("401", "缺少或无效的令牌，或账号已停用");
+                    add("403", "角色无权进行此操作");
+                }
+                add("429", "请求过于频繁");
+                if has_params || has_body {
+                    add("400", "请求格式不正确");
+                }
+                if has_id || has_params {
+                    add("404", "不存在，或不在调用者的管辖范围内");
+                }
+                if has_body {
+                    add("413", "请求正文超过上限");
+                    add("415", "请求正文类型不正确");
+                    add("422", "请求内容不符合规则（逐项列出）");
+                }
+            }
+        }
+    }
+}
+
 #[derive(OpenApi)]
 #[openapi(
     info(title = "精康 jingkang API", description = "社区康复服务信息系统接口：与网页相同的地区范围、角色与审计。令牌由 `jingkang token create` 生成。"),
@@ -735,7 +800,7 @@ impl utoipa::Modify for BearerAuth {
         jingkang_core::store::family::StoredGroup, jingkang_core::store::family::StoredMember, jingkang_core::store::family::StoredMeeting,
         jingkang_core::store::family::GroupDetail, jingkang_core::store::family::StoredPeer,
         crate::family::FamilyRecorded, crate::family::FamilyRefused, crate::family::TrainingOut)),
-    modifiers(&BearerAuth)
+    modifiers(&BearerAuth, &ErrorResponses)
 )]
 pub struct ApiDoc;
 
