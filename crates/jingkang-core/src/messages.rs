@@ -501,6 +501,15 @@ pub static MESSAGES: &[(&str, &str)] = &[
         "file-too-many-columns",
         "文件无法导入：第 {row} 行超过 {limit} 列，请删除多余的列后再导入",
     ),
+    ("cli-import-warning", "提示　第 {row} 行：{message}"),
+    (
+        "import-busy",
+        "另一项导入（{file}，{since} 开始）正在进行：同一时间只能进行一项导入，请稍后再试",
+    ),
+    (
+        "formula-no-value",
+        "单元格 {cell} 是公式，但文件中没有保存计算结果，已按空值读取：请用 Excel 或 WPS 打开、保存后再导入，或把公式改为数值",
+    ),
     (
         "cell-too-long",
         "“{column}”的内容超过 {limit}，本行未导入：请核对该单元格（可能粘贴了整段文字或错误数据）",

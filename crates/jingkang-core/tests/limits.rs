@@ -195,6 +195,40 @@ async fn hostile_files_are_read_in_bounded_memory(t: TestDb) {
     assert_eq!(r.accepted, 0);
     assert_eq!(r.errors[0].code, "cell-too-long");
 
+    // A formula without a saved result (a file written by a program that does not compute): read
+    // as empty and named in a warning, not silently lost.
+    let formula = p("formula.xlsx");
+    xlsx(&formula, None, &|w| {
+        w.write_all(br#"<worksheet><sheetData><row r="1">"#)
+            .unwrap();
+        for (c, h) in HEADER.iter().enumerate() {
+            inline(w, 1, c, h);
+        }
+        w.write_all(b"</row><row r=\"2\">").unwrap();
+        inline(w, 2, 0, "1");
+        w.write_all("<c r=\"B2\" t=\"str\"><f>\"万盛\"&amp;\"街道\"</f></c>".as_bytes())
+            .unwrap();
+        inline(w, 2, 2, "张三");
+        inline(w, 2, 3, sex(31));
+        inline(w, 2, 4, &id(31));
+        w.write_all(b"</row></sheetData></worksheet>").unwrap();
+    });
+    let r = import(&t, &formula).await.unwrap();
+    assert_eq!(r.warnings_total, 1);
+    assert_eq!(
+        (
+            r.warnings[0].row,
+            r.warnings[0].column.as_str(),
+            r.warnings[0].code.as_str()
+        ),
+        (2, "B", "formula-no-value")
+    );
+    assert!(
+        r.warnings[0].message.contains("B2"),
+        "{}",
+        r.warnings[0].message
+    );
+
     // A zip bomb: a part that grows more than the allowed ratio is refused, naming the part.
     let bomb = p("bomb.xlsx");
     xlsx(&bomb, None, &|w| {
@@ -279,6 +313,30 @@ async fn hostile_files_are_read_in_bounded_memory(t: TestDb) {
     drop(f);
     let e = import(&t, &tall).await.unwrap_err();
     assert_eq!(e.code(), "file-too-many-rows");
+
+    // One import at a time per database: while another holds the lease, an import is refused
+    // with the file and the time it started; once it is given back, imports run again.
+    let lease = jingkang_core::store::leases::ImportLease::take(&t.db, "县花名册.xlsx")
+        .await
+        .unwrap()
+        .unwrap();
+    let e = import(&t, &long).await.unwrap_err();
+    assert_eq!(e.code(), "import-busy");
+    assert!(
+        e.message_zh().contains("县花名册.xlsx"),
+        "{}",
+        e.message_zh()
+    );
+    drop(lease);
+    let mut again = import(&t, &long).await;
+    for _ in 0..50 {
+        if !matches!(&again, Err(e) if e.code() == "import-busy") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        again = import(&t, &long).await;
+    }
+    assert_eq!(again.unwrap().accepted, 1);
 
     let peak = peak_rss_mb();
     eprintln!("peak RSS of the hostile imports: {peak} MB");

@@ -308,6 +308,10 @@ pub struct ImportResult {
     pub error_counts: std::collections::BTreeMap<String, u64>,
     /// Rows not imported because of a problem.
     pub rows_rejected: u64,
+    /// Read, but to be checked (a formula cell without a saved result, read as empty): the first
+    /// 1 000; `warnings_total` in all.
+    pub warnings: Vec<ImportRowError>,
+    pub warnings_total: u64,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -390,6 +394,18 @@ pub async fn import_roster(
             errors_total: r.errors_total,
             error_counts: r.error_counts.clone(),
             rows_rejected: r.rows_rejected,
+            warnings_total: r.warnings_total,
+            warnings: r
+                .warnings
+                .iter()
+                .map(|e| ImportRowError {
+                    row: e.row,
+                    field: e.field.to_string(),
+                    column: e.column.clone(),
+                    code: e.code.clone(),
+                    message: e.message.clone(),
+                })
+                .collect(),
             errors: r
                 .errors
                 .into_iter()

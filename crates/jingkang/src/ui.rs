@@ -167,6 +167,12 @@ pub fn import_report(r: &ImportReport) -> String {
         (&r.errors, r.errors_total),
         (&r.duplicates, r.duplicates_total),
     );
+    for w in r.warnings.iter().take(SHOW) {
+        out.push(render(
+            "cli-import-warning",
+            &[("row", &w.row.to_string()), ("message", &w.message)],
+        ));
+    }
     for c in r.changes.iter().take(SHOW) {
         out.push(render(
             "cli-change",

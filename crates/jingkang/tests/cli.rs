@@ -1557,3 +1557,199 @@ fn serve_takes_backups_on_a_schedule_and_reports_a_failure() {
     });
     assert!(told >= 1);
 }
+
+/// A roster import killed with SIGKILL at 20 points from start to end leaves nothing or
+/// everything: the persons are 0 or all of them, the database is intact (SQLite
+/// `integrity_check`; PostgreSQL `amcheck` of every index of the person tables) and the audit chain
+/// verifies. On SQLite, and on PostgreSQL when `JINGKANG_TEST_DATABASE_URL` names a server.
+#[test]
+fn an_import_killed_at_any_point_leaves_nothing_or_everything() {
+    let dir = tempfile::tempdir().unwrap();
+    let roster = dir.path().join("roster.csv");
+    let o = jk(
+        dir.path(),
+        &[
+            "gen",
+            "roster",
+            "--rows",
+            "6000",
+            "--seed",
+            "5",
+            "--error-rate",
+            "0",
+            "--clean",
+            "--out",
+            roster.to_str().unwrap(),
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    // Each backend with the URL of a fresh database for run `i`.
+    type FreshDb = Box<dyn Fn(usize) -> String>;
+    let mut backends: Vec<(String, FreshDb)> = vec![(
+        "sqlite".into(),
+        Box::new({
+            let base = dir.path().to_path_buf();
+            move |i| format!("sqlite://{}", base.join(format!("crash-{i}.db")).display())
+        }),
+    )];
+    if let Ok(pg) = std::env::var("JINGKANG_TEST_DATABASE_URL")
+        && !pg.trim().is_empty()
+    {
+        let base = pg.rsplit_once('/').unwrap().0.to_string();
+        let admin = pg.clone();
+        backends.push((
+            "postgres".into(),
+            Box::new(move |i| {
+                let name = format!("jk_crash_{}_{i}", std::process::id());
+                psql(
+                    &admin,
+                    &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+                );
+                psql(&admin, &format!("CREATE DATABASE {name}"));
+                format!("{base}/{name}")
+            }),
+        ));
+    }
+    for (backend, url_of) in &backends {
+        let run = |url: &str| {
+            Command::new(env!("CARGO_BIN_EXE_jingkang"))
+                .arg("--data-dir")
+                .arg(dir.path())
+                .args(["--database", url, "import", "roster"])
+                .arg(&roster)
+                .args(["--county", "500110"])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap()
+        };
+        // How long a whole import takes here.
+        let url = url_of(0);
+        assert!(
+            jk(dir.path(), &["--database", &url, "init"])
+                .status
+                .success()
+        );
+        let t = std::time::Instant::now();
+        assert!(run(&url).wait().unwrap().success());
+        let whole = t.elapsed();
+        let all = persons(&url);
+        assert_eq!(all, 6000, "{backend}");
+        let mut seen = (0, 0);
+        for i in 1..=20u32 {
+            let url = url_of(i as usize);
+            assert!(
+                jk(dir.path(), &["--database", &url, "init"])
+                    .status
+                    .success()
+            );
+            let mut child = run(&url);
+            std::thread::sleep(whole.mul_f64(f64::from(i) / 20.0 * 1.1));
+            let _ = Command::new("kill")
+                .args(["-KILL", &child.id().to_string()])
+                .status();
+            let _ = child.wait();
+            let n = persons(&url);
+            assert!(
+                n == 0 || n == all,
+                "{backend}: {n} persons after a kill at {i}/20"
+            );
+            if n == 0 {
+                seen.0 += 1
+            } else {
+                seen.1 += 1
+            }
+            let v = jk(dir.path(), &["--database", &url, "audit", "verify"]);
+            assert!(v.status.success(), "{backend} at {i}/20: {}", stdout(&v));
+            assert_eq!(intact(&url), "ok", "{backend} at {i}/20");
+        }
+        assert_eq!(intact(&url_of_first(backend, dir.path())), "ok");
+        assert!(
+            seen.0 > 0,
+            "{backend}: no kill landed mid-import ({seen:?})"
+        );
+        eprintln!(
+            "{backend}: killed mid-import {} times, after the end {} times",
+            seen.0, seen.1
+        );
+    }
+}
+
+/// The database of the whole (unkilled) import, checked and dropped last.
+fn url_of_first(backend: &str, dir: &Path) -> String {
+    if backend == "sqlite" {
+        format!("sqlite://{}", dir.join("crash-0.db").display())
+    } else {
+        let pg = std::env::var("JINGKANG_TEST_DATABASE_URL").unwrap();
+        let base = pg.rsplit_once('/').unwrap().0.to_string();
+        format!("{base}/jk_crash_{}_0", std::process::id())
+    }
+}
+
+fn psql(url: &str, sql: &str) {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        use sqlx::Connection;
+        let mut c = sqlx::PgConnection::connect(url).await.unwrap();
+        sqlx::query(sql).execute(&mut c).await.unwrap();
+    });
+}
+
+fn persons(url: &str) -> i64 {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let db = jingkang_core::store::Db::connect_without_migrating(url)
+            .await
+            .unwrap();
+        let n = jingkang_core::on_pool!(&db, p => sqlx::query_scalar::<_, i64>("SELECT count(*) FROM persons").fetch_one(p).await).unwrap();
+        db.close().await;
+        n
+    })
+}
+
+/// `ok` when the database is intact.
+fn intact(url: &str) -> String {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        use sqlx::Connection;
+        if url.starts_with("sqlite:") {
+            let mut c = sqlx::SqliteConnection::connect(url).await.unwrap();
+            sqlx::query_scalar::<_, String>("PRAGMA integrity_check")
+                .fetch_one(&mut c)
+                .await
+                .unwrap()
+        } else {
+            let mut c = sqlx::PgConnection::connect(url).await.unwrap();
+            sqlx::query("CREATE EXTENSION IF NOT EXISTS amcheck")
+                .execute(&mut c)
+                .await
+                .unwrap();
+            let indexes: Vec<String> = sqlx::query_scalar(
+                "SELECT c.relname::text FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid \
+                 JOIN pg_class t ON t.oid = i.indrelid JOIN pg_am a ON a.oid = c.relam \
+                 WHERE a.amname = 'btree' AND t.relname IN ('persons', 'guardians', 'person_history', 'audit_log')",
+            )
+            .fetch_all(&mut c)
+            .await
+            .unwrap();
+            for ix in &indexes {
+                sqlx::query(&format!("SELECT bt_index_check('{ix}'::regclass, true)"))
+                    .execute(&mut c)
+                    .await
+                    .unwrap();
+            }
+            let name: String = sqlx::query_scalar("SELECT current_database()::text")
+                .fetch_one(&mut c)
+                .await
+                .unwrap();
+            c.close().await.unwrap();
+            let admin = url.rsplit_once('/').unwrap().0.to_string() + "/postgres";
+            let mut a = sqlx::PgConnection::connect(&admin).await.unwrap();
+            sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                .execute(&mut a)
+                .await
+                .unwrap();
+            if indexes.is_empty() { "no indexes".into() } else { "ok".into() }
+        }
+    })
+}

@@ -299,6 +299,7 @@ pub fn read_list(
     };
     let mut out = ListRead {
         header_row: map.header_row,
+        warnings: crate::import::roster::formula_warnings(stream.formulas_without_value().0),
         ..Default::default()
     };
     let reader = RowReader { map: &map, today };

@@ -46,6 +46,21 @@ pub async fn run_list(
     tree: &RegionTree,
     req: RunRequest<'_>,
 ) -> Result<RunReport, ImportError> {
+    // One import at a time per database; the lease is given back however the run ends.
+    let lease = match crate::store::leases::ImportLease::take(db, req.file_name).await? {
+        Ok(lease) => lease,
+        Err(held) => return Err(ImportError::Busy(held)),
+    };
+    let done = run_list_leased(db, tree, req).await;
+    lease.release().await?;
+    done
+}
+
+async fn run_list_leased(
+    db: &Db,
+    tree: &RegionTree,
+    req: RunRequest<'_>,
+) -> Result<RunReport, ImportError> {
     let county = region_of(tree, req.region)?;
     let scope = Scope::of(county).with_rows(req.rules);
     let mut tx = db.begin_read().await?;
@@ -190,6 +205,21 @@ impl From<anyhow::Error> for CensusError {
 /// Read every list, compare them all with the region's registry at once, save. Each list is read
 /// with its department's saved column names.
 pub async fn run_census(
+    db: &Db,
+    tree: &RegionTree,
+    req: CensusRequest<'_>,
+) -> Result<CensusReport, CensusError> {
+    let first = req.files.first().map_or("", |f| f.file_name);
+    let lease = match crate::store::leases::ImportLease::take(db, first).await? {
+        Ok(lease) => lease,
+        Err(held) => return Err(CensusError::Region(ImportError::Busy(held))),
+    };
+    let done = run_census_leased(db, tree, req).await;
+    lease.release().await?;
+    done
+}
+
+async fn run_census_leased(
     db: &Db,
     tree: &RegionTree,
     req: CensusRequest<'_>,

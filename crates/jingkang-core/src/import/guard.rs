@@ -30,8 +30,16 @@ pub fn refuse(code: &'static str, args: Vec<(&'static str, String)>) -> ReadErro
     ReadError::Limit { code, args }
 }
 
-/// The result of checking an .xlsx file: `Some` copy to read instead, when cells were cut.
-pub type Checked = Option<tempfile::TempPath>;
+/// The result of checking an .xlsx file.
+#[derive(Debug, Default)]
+pub struct Checked {
+    /// The copy to read instead, when cells were cut.
+    pub copy: Option<tempfile::TempPath>,
+    /// Cells holding a formula without a saved result (read as empty): their references (`C5`),
+    /// the first [`limits::LISTED_PROBLEMS`], and how many in all.
+    pub formulas: Vec<String>,
+    pub formulas_total: u64,
+}
 
 /// How a part is read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,12 +67,13 @@ fn part_kind(name: &str) -> PartKind {
     }
 }
 
-/// Check an .xlsx file. `Err` refuses it; `Ok(Some(copy))` is the copy to read (cells cut).
+/// Check an .xlsx file. `Err` refuses it; a copy in the result is the file to read (cells cut).
 pub fn check_xlsx(path: &Path) -> Result<Checked, ReadError> {
     let file = std::fs::File::open(path)?;
     let broken = |e: zip::result::ZipError| ReadError::Workbook(e.to_string());
     let mut zip = zip::ZipArchive::new(std::io::BufReader::new(file)).map_err(broken)?;
     let mut cut = false;
+    let mut checked = Checked::default();
     for i in 0..zip.len() {
         let mut part = zip.by_index(i).map_err(broken)?;
         if part.is_dir() {
@@ -88,11 +97,16 @@ pub fn check_xlsx(path: &Path) -> Result<Checked, ReadError> {
         }
         scan.finish()?;
         cut |= scan.cut;
+        checked.formulas_total += scan.formulas_total;
+        let room = limits::LISTED_PROBLEMS.saturating_sub(checked.formulas.len());
+        checked
+            .formulas
+            .extend(scan.formulas.into_iter().take(room));
     }
-    if !cut {
-        return Ok(None);
+    if cut {
+        checked.copy = Some(copy_cut(path, &mut zip)?);
     }
-    copy_cut(path, &mut zip).map(Some)
+    Ok(checked)
 }
 
 /// The declared sizes, before inflating anything (a part may lie: the scan counts real bytes).
@@ -190,7 +204,7 @@ struct Scanner<'n> {
     part: &'n str,
     packed: u64,
     at: At,
-    /// The bytes of the current tag, up to the first 16 (its name).
+    /// The bytes of the current tag, up to the first [`TAG_KEPT`] (its name and first attributes).
     tag: Vec<u8>,
     tag_len: usize,
     /// Unpacked bytes so far.
@@ -211,6 +225,24 @@ struct Scanner<'n> {
     held: Vec<u8>,
     /// Whether any cell was cut.
     cut: bool,
+    /// The current cell's reference, and whether it has a formula (`<f>`) and a value (`<v>`).
+    cell_ref: String,
+    cell_f: bool,
+    cell_v: bool,
+    /// Formula cells without a saved value: the first ones, and how many.
+    formulas: Vec<String>,
+    formulas_total: u64,
+}
+
+/// How much of a tag is kept to read its name and `r` attribute.
+const TAG_KEPT: usize = 48;
+
+/// The value of attribute `r` in a tag's first bytes (`c r="C5" s="1"` → `C5`).
+fn r_attribute(tag: &[u8]) -> Option<String> {
+    let at = tag.windows(4).position(|w| w == b" r=\"")?;
+    let rest = &tag[at + 4..];
+    let end = rest.iter().position(|&b| b == b'"')?;
+    std::str::from_utf8(&rest[..end]).ok().map(str::to_string)
 }
 
 impl<'n> Scanner<'n> {
@@ -233,6 +265,11 @@ impl<'n> Scanner<'n> {
             string_bytes: 0,
             held: Vec::with_capacity(16),
             cut: false,
+            cell_ref: String::new(),
+            cell_f: false,
+            cell_v: false,
+            formulas: Vec::new(),
+            formulas_total: 0,
         }
     }
 
@@ -293,7 +330,7 @@ impl<'n> Scanner<'n> {
                             vec![("part", self.part.to_string())],
                         ));
                     }
-                    if self.tag.len() < 16 {
+                    if self.tag.len() < TAG_KEPT {
                         self.tag.push(b);
                         if self.tag == b"![CDATA[" {
                             write(&mut out, &chunk[start..=i])?;
@@ -369,7 +406,11 @@ impl<'n> Scanner<'n> {
                     .position(|c| matches!(c, b' ' | b'\t' | b'\r' | b'\n' | b'>'))
                     .unwrap_or(rest.len());
                 match (&rest[..end], self.kind) {
-                    (b"c", PartKind::Sheet) | (b"si", PartKind::Shared) => self.end_item(),
+                    (b"c", PartKind::Sheet) => {
+                        self.end_cell();
+                        self.end_item();
+                    }
+                    (b"si", PartKind::Shared) => self.end_item(),
                     _ => {}
                 }
                 return Ok(());
@@ -401,7 +442,14 @@ impl<'n> Scanner<'n> {
                     ));
                 }
                 self.begin_item(empty);
+                self.cell_ref = r_attribute(&self.tag).unwrap_or_default();
+                (self.cell_f, self.cell_v) = (false, false);
+                if empty {
+                    self.end_cell();
+                }
             }
+            (b"f", PartKind::Sheet) => self.cell_f = true,
+            (b"v", PartKind::Sheet) => self.cell_v = true,
             (b"si", PartKind::Shared) => {
                 self.strings += 1;
                 if self.strings > limits::SHARED_STRINGS {
@@ -425,6 +473,17 @@ impl<'n> Scanner<'n> {
 
     fn end_item(&mut self) {
         self.in_item = false;
+    }
+
+    /// A cell ended: a formula without a saved value is noted.
+    fn end_cell(&mut self) {
+        if self.cell_f && !self.cell_v {
+            self.formulas_total += 1;
+            if self.formulas.len() < limits::LISTED_PROBLEMS {
+                self.formulas.push(std::mem::take(&mut self.cell_ref));
+            }
+        }
+        (self.cell_f, self.cell_v) = (false, false);
     }
 
     /// Text between tags: counted, and written unless its cell is over the limit (then the marker
@@ -684,6 +743,18 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    #[test]
+    fn formulas_without_a_saved_value_are_named() {
+        let xml = "<row r=\"5\"><c r=\"B5\"><f>A5*2</f><v>4</v></c><c r=\"C5\" s=\"1\"><f>A5+1</f></c>\
+                   <c r=\"D5\" t=\"s\"><v>0</v></c><c r=\"E5\"><f t=\"shared\" si=\"0\"/></c></row>";
+        let mut s = Scanner::new(PartKind::Sheet, "part", xml.len() as u64);
+        for piece in xml.as_bytes().chunks(5) {
+            s.feed(piece, None).unwrap();
+        }
+        assert_eq!(s.formulas, vec!["C5".to_string(), "E5".to_string()]);
+        assert_eq!(s.formulas_total, 2);
     }
 
     #[test]

@@ -209,6 +209,10 @@ pub struct ImportReport {
     pub error_counts: BTreeMap<String, u64>,
     /// Rows not imported because of a problem.
     pub rows_rejected: u64,
+    /// What was read but should be checked (a formula cell without a saved result, read as
+    /// empty): the first [`limits::LISTED_PROBLEMS`], and how many in all.
+    pub warnings: Vec<RowError>,
+    pub warnings_total: u64,
     /// The first [`limits::LISTED_PROBLEMS`] field changes ([`Self::changes_total`] in all).
     pub changes: Vec<ChangeLine>,
     pub changes_total: u64,
@@ -264,6 +268,9 @@ pub enum ImportError {
     UnknownCounty(String),
     #[error("region {0} is not a county")]
     NotACounty(String),
+    /// Another import runs (one at a time per database).
+    #[error("another import runs")]
+    Busy(store::leases::Held),
     #[error(transparent)]
     Db(#[from] anyhow::Error),
 }
@@ -276,6 +283,7 @@ impl ImportError {
             ImportError::NoListHeader(_) => "list-header-not-found",
             ImportError::UnknownCounty(_) => "county-unknown",
             ImportError::NotACounty(_) => "county-not-county",
+            ImportError::Busy(_) => "import-busy",
             ImportError::Db(_) => "internal-error",
         }
     }
@@ -300,6 +308,18 @@ impl ImportError {
                 messages::render(self.code(), &[("code", c)])
             }
             ImportError::Read(e) => e.message_zh(),
+            ImportError::Busy(held) => messages::render(
+                "import-busy",
+                &[
+                    ("file", held.source()),
+                    (
+                        "since",
+                        &(held.since + chrono::Duration::hours(8))
+                            .format("%H:%M")
+                            .to_string(),
+                    ),
+                ],
+            ),
             _ => messages::render(self.code(), &[]),
         }
     }
@@ -702,6 +722,22 @@ pub async fn import_roster(
     path: &Path,
     opts: &ImportOptions<'_>,
 ) -> Result<ImportReport, ImportError> {
+    // One import at a time per database (all servers): the others are told who runs and since when.
+    let lease = match store::leases::ImportLease::take(db, opts.source).await? {
+        Ok(lease) => lease,
+        Err(held) => return Err(ImportError::Busy(held)),
+    };
+    let done = import_roster_leased(db, tree, path, opts).await;
+    lease.release().await?;
+    done
+}
+
+async fn import_roster_leased(
+    db: &Db,
+    tree: &RegionTree,
+    path: &Path,
+    opts: &ImportOptions<'_>,
+) -> Result<ImportReport, ImportError> {
     let county = tree
         .get(opts.county)
         .ok_or_else(|| ImportError::UnknownCounty(opts.county.to_string()))?;
@@ -739,9 +775,12 @@ pub async fn import_roster(
             }
         }
     };
+    let (formulas, formulas_total) = stream.formulas_without_value();
     let mut report = ImportReport {
         dry_run: opts.dry_run,
         header_row: map.header_row,
+        warnings: formula_warnings(formulas),
+        warnings_total: formulas_total,
         ..Default::default()
     };
     let mut ctx = Ctx {
@@ -819,7 +858,13 @@ pub async fn import_roster(
         })
         .map_err(|e| ImportError::Read(ReadError::Io(e)))?;
 
-    let mut tx = db.begin().await?;
+    // A dry run only reads: on SQLite it runs beside the writer, so person pages (whose reads are
+    // audited, i.e. written) never wait for a preview.
+    let mut tx = if opts.dry_run {
+        db.begin_read().await?
+    } else {
+        db.begin().await?
+    };
     let registry_empty = persons::registry_is_empty(&mut tx).await?;
     // A first load into an empty registry builds the person indexes once at the end.
     let bulk_load = registry_empty && !opts.dry_run;
@@ -897,6 +942,27 @@ pub async fn import_roster(
         tx.commit().await?;
     }
     Ok(report)
+}
+
+/// A warning for each formula cell without a saved result (`C5` → row 5, column C).
+pub fn formula_warnings(cells: &[String]) -> Vec<RowError> {
+    cells
+        .iter()
+        .map(|cell| {
+            let row = cell
+                .trim_start_matches(|c: char| c.is_ascii_alphabetic())
+                .parse()
+                .unwrap_or(0);
+            let column: String = cell.chars().take_while(char::is_ascii_alphabetic).collect();
+            RowError {
+                row,
+                field: "",
+                message: messages::render("formula-no-value", &[("cell", cell)]),
+                column,
+                code: "formula-no-value".into(),
+            }
+        })
+        .collect()
 }
 
 /// Telling an importer that an ID number is registered in another region is a disclosure about

@@ -176,6 +176,8 @@ pub struct RowStream {
     rx: Receiver<Result<Vec<RawRow>, ReadError>>,
     /// The guard's copy of the file (long cells cut), read instead of it; deleted with the stream.
     _checked: Option<tempfile::TempPath>,
+    /// Formula cells without a saved value (read as empty): the first ones' references, and how many.
+    formulas: (Vec<String>, u64),
     handle: Option<JoinHandle<()>>,
     pending: std::vec::IntoIter<RawRow>,
     failed: bool,
@@ -189,12 +191,12 @@ impl RowStream {
         }
         let kind = kind_of(path)?;
         // Nothing is read by calamine before the guard has checked the file against the limits.
-        let mut checked = None;
+        let mut checked = super::guard::Checked::default();
         // Open synchronously so that "cannot read" is reported before anything else happens.
         let source = match kind {
             Kind::Xlsx => {
                 checked = super::guard::check_xlsx(path)?;
-                let read = checked.as_deref().unwrap_or(path);
+                let read = checked.copy.as_deref().unwrap_or(path);
                 let wb: Xlsx<_> = open_workbook(read)
                     .map_err(|e: calamine::XlsxError| ReadError::Workbook(e.to_string()))?;
                 Source::Xlsx(wb)
@@ -223,7 +225,8 @@ impl RowStream {
             .map_err(ReadError::Io)?;
         Ok(RowStream {
             rx,
-            _checked: checked,
+            _checked: checked.copy,
+            formulas: (checked.formulas, checked.formulas_total),
             handle: Some(handle),
             pending: Vec::new().into_iter(),
             failed: false,
@@ -232,6 +235,13 @@ impl RowStream {
 }
 
 impl RowStream {
+    /// Cells holding a formula whose result the file does not hold (saved by a program that does
+    /// not compute): read as empty, to be reported as a warning naming each cell. The first ones'
+    /// references (`C5`) and how many in all.
+    pub fn formulas_without_value(&self) -> (&[String], u64) {
+        (&self.formulas.0, self.formulas.1)
+    }
+
     /// Like [`RowStream::next`], for a plain (non-async) thread.
     pub fn blocking_next(&mut self) -> Option<Result<RawRow, ReadError>> {
         loop {

@@ -24,6 +24,7 @@ pub mod family;
 pub mod filings;
 pub mod followups;
 pub mod institutions;
+pub mod leases;
 pub mod merge;
 pub mod persons;
 pub mod plans;
