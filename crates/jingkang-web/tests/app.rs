@@ -1068,15 +1068,7 @@ async fn audit_page_finds_reads_and_admin_manages_users(app: App) {
 async fn api_with_bearer_token(app: App) {
     app.add_user("jiezhen", Role::Township, &app.town_a, false)
         .await;
-    let mut tx = app.db.begin().await.unwrap();
-    let user = store_accounts::find_user(&mut tx, "jiezhen")
-        .await
-        .unwrap()
-        .unwrap();
-    let token = store_accounts::create_api_token(&mut tx, &Actor::cli(), &user)
-        .await
-        .unwrap();
-    tx.commit().await.unwrap();
+    let token = app.token_for("jiezhen").await;
     let c = client();
     // No token: 401 with a JSON error.
     let r = c.get(app.url("/api/v1/persons")).send().await.unwrap();
@@ -4216,22 +4208,12 @@ async fn institutions_staff_and_site_scope(app: App) {
 /// and Chinese messages by field; a user of another township sees none of it.
 async fn family_support_pages_and_api(app: App) {
     let (c, csrf, _) = session_for(&app, "fs-worker", Role::Worker, &app.town_b).await;
-    let scope = Scope::of(app.tree.get(&app.town_b).unwrap());
-    let ids: Vec<i64> = {
-        let mut tx = app.db.begin().await.unwrap();
-        let list = persons::list(
-            &mut tx,
-            &scope,
-            &persons::ListFilter {
-                limit: Some(3),
-                ..Default::default()
-            },
-        )
+    let ids: Vec<i64> = app
+        .persons_in(&app.town_b, 3)
         .await
-        .unwrap();
-        tx.commit().await.unwrap();
-        list.into_iter().map(|p| p.id).collect()
-    };
+        .into_iter()
+        .map(|p| p.id)
+        .collect();
     let page = c
         .get(app.url("/family"))
         .send()

@@ -10,6 +10,7 @@ use super::{Comparison, ListRead, Mapping, Source, census, compare, read_list};
 use crate::import::ImportError;
 use crate::regions::{Level, Region, RegionTree, Rows, Scope};
 use crate::store::exchange::{self, CENSUS, NewList, NewRun, Summary};
+use crate::store::leases::ImportLease;
 use crate::store::{Actor, Db};
 
 /// What to run.
@@ -47,13 +48,8 @@ pub async fn run_list(
     req: RunRequest<'_>,
 ) -> Result<RunReport, ImportError> {
     // One import at a time per database; the lease is given back however the run ends.
-    let lease = match crate::store::leases::ImportLease::take(db, req.file_name).await? {
-        Ok(lease) => lease,
-        Err(held) => return Err(ImportError::Busy(held)),
-    };
-    let done = run_list_leased(db, tree, req).await;
-    lease.release().await?;
-    done
+    let file = req.file_name;
+    ImportLease::run(db, file, ImportError::Busy, run_list_leased(db, tree, req)).await
 }
 
 async fn run_list_leased(
@@ -210,13 +206,8 @@ pub async fn run_census(
     req: CensusRequest<'_>,
 ) -> Result<CensusReport, CensusError> {
     let first = req.files.first().map_or("", |f| f.file_name);
-    let lease = match crate::store::leases::ImportLease::take(db, first).await? {
-        Ok(lease) => lease,
-        Err(held) => return Err(CensusError::Region(ImportError::Busy(held))),
-    };
-    let done = run_census_leased(db, tree, req).await;
-    lease.release().await?;
-    done
+    let busy = |held| CensusError::Region(ImportError::Busy(held));
+    ImportLease::run(db, first, busy, run_census_leased(db, tree, req)).await
 }
 
 async fn run_census_leased(

@@ -723,13 +723,13 @@ pub async fn import_roster(
     opts: &ImportOptions<'_>,
 ) -> Result<ImportReport, ImportError> {
     // One import at a time per database (all servers): the others are told who runs and since when.
-    let lease = match store::leases::ImportLease::take(db, opts.source).await? {
-        Ok(lease) => lease,
-        Err(held) => return Err(ImportError::Busy(held)),
-    };
-    let done = import_roster_leased(db, tree, path, opts).await;
-    lease.release().await?;
-    done
+    store::leases::ImportLease::run(
+        db,
+        opts.source,
+        ImportError::Busy,
+        import_roster_leased(db, tree, path, opts),
+    )
+    .await
 }
 
 async fn import_roster_leased(

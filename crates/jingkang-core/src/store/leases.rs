@@ -93,6 +93,23 @@ impl ImportLease {
 }
 
 impl ImportLease {
+    /// Run `work` under the import lease for `source`, giving the lease back however `work`
+    /// ends; while another import holds it, `busy` says who (nothing runs).
+    pub async fn run<T, E: From<anyhow::Error>>(
+        db: &Db,
+        source: &str,
+        busy: impl FnOnce(Held) -> E,
+        work: impl std::future::Future<Output = Result<T, E>>,
+    ) -> Result<T, E> {
+        let lease = match Self::take(db, source).await? {
+            Ok(lease) => lease,
+            Err(held) => return Err(busy(held)),
+        };
+        let done = work.await;
+        lease.release().await?;
+        done
+    }
+
     /// Give the lease back now (the next import may start at once). Dropping it gives it back
     /// too, a moment later (when a request is cancelled mid-import).
     pub async fn release(mut self) -> anyhow::Result<()> {

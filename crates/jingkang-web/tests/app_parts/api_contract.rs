@@ -29,15 +29,7 @@ async fn json_error(r: reqwest::Response) -> (StatusCode, String, String) {
 pub async fn api_errors_are_json_everywhere(app: App) {
     app.add_user("api-jz", Role::Township, &app.town_a, false)
         .await;
-    let mut tx = app.db.begin().await.unwrap();
-    let user = store_accounts::find_user(&mut tx, "api-jz")
-        .await
-        .unwrap()
-        .unwrap();
-    let token = store_accounts::create_api_token(&mut tx, &Actor::cli(), &user)
-        .await
-        .unwrap();
-    tx.commit().await.unwrap();
+    let token = app.token_for("api-jz").await;
     let c = client();
     let get = |path: &str| c.get(app.url(path)).bearer_auth(&token).send();
 

@@ -65,18 +65,7 @@ fn probe_of(path: &str) -> Probe {
 
 pub async fn row_rules_on_every_route(app: App) {
     // Two persons of town_b: `hidden` (risk 0, no site) and `seen` (risk 3, at the site).
-    let mut tx = app.db.begin().await.unwrap();
-    let town = persons::list(
-        &mut tx,
-        &Scope::of(app.tree.get(&app.town_b).unwrap()),
-        &persons::ListFilter {
-            limit: Some(2),
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
-    tx.commit().await.unwrap();
+    let town = app.persons_in(&app.town_b, 2).await;
     let (hidden, seen) = (town[0].id, town[1].id);
     let hidden_id_number = town[0].record.data.id_number.clone();
     let hidden_name = "隐没测试甲";

@@ -235,6 +235,38 @@ impl App {
         v
     }
 
+    /// The first `n` persons of `township` in list order (read without audit).
+    pub async fn persons_in(&self, township: &str, n: i64) -> Vec<persons::StoredPerson> {
+        let mut tx = self.db.begin().await.unwrap();
+        let scope = Scope::of(self.tree.get(township).unwrap());
+        let v = persons::list(
+            &mut tx,
+            &scope,
+            &ListFilter {
+                limit: Some(n),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+        v
+    }
+
+    /// An API token of user `username` (who exists).
+    pub async fn token_for(&self, username: &str) -> String {
+        let mut tx = self.db.begin().await.unwrap();
+        let user = store_accounts::find_user(&mut tx, username)
+            .await
+            .unwrap()
+            .unwrap();
+        let token = store_accounts::create_api_token(&mut tx, &Actor::cli(), &user)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        token
+    }
+
     /// A person of `township`, by internal id.
     pub async fn person_in(&self, township: &str) -> i64 {
         let mut tx = self.db.begin().await.unwrap();
