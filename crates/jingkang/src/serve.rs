@@ -106,6 +106,7 @@ pub async fn run(
         }
         demo_accounts(&db, &tree, &county).await?;
     }
+    let stop = shutdown_signal()?;
     let listener = std::net::TcpListener::bind(listen)?;
     let addr = listener.local_addr()?;
     let scheme = if tls_config.is_some() {
@@ -173,13 +174,13 @@ pub async fn run(
         }
     });
     match tls_config {
-        Some(tls) => jingkang_web::serve_tls(listener, state, tls, shutdown_signal()).await?,
+        Some(tls) => jingkang_web::serve_tls(listener, state, tls, stop).await?,
         None => {
             listener.set_nonblocking(true)?;
             jingkang_web::serve(
                 tokio::net::TcpListener::from_std(listener)?,
                 state,
-                shutdown_signal(),
+                stop,
             )
             .await?;
         }
@@ -339,26 +340,25 @@ async fn demo_accounts(
     Ok(())
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// The stop signals, registered at once: a SIGTERM that arrives right after the server said it
+/// started must stop it gracefully, not kill it with the default disposition (which it would if
+/// the handler were only installed when the future is first polled).
+fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
+    let (mut term, mut int) = {
+        use tokio::signal::unix::{signal, SignalKind};
+        (signal(SignalKind::terminate())?, signal(SignalKind::interrupt())?)
     };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
-    }
-    tracing::info!("shutting down: finishing requests in flight");
+    Ok(async move {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = term.recv() => {},
+            _ = int.recv() => {},
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("shutting down: finishing requests in flight");
+    })
 }
 
 /// The server's scheduled backups.

@@ -559,8 +559,6 @@ fn serve_logs_routes_without_personal_data_and_stops_on_sigterm() {
         .status()
         .unwrap();
     assert!(status.success());
-    let exit = child.wait().unwrap();
-    assert!(exit.success(), "graceful stop on SIGTERM");
     let mut logs = String::new();
     child
         .stderr
@@ -568,6 +566,8 @@ fn serve_logs_routes_without_personal_data_and_stops_on_sigterm() {
         .unwrap()
         .read_to_string(&mut logs)
         .unwrap();
+    let exit = child.wait().unwrap();
+    assert!(exit.success(), "graceful stop on SIGTERM: {exit:?}\n{logs}");
     let access: Vec<Value> = logs
         .lines()
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())

@@ -35,6 +35,9 @@ pub struct Block {
     pub on: Vec<String>,
 }
 
+/// The most blocking rules a configuration may have (a pair's rules are the bits of a `u32`).
+pub const MAX_BLOCKS: usize = 32;
+
 /// A linkage configuration (TOML, see `docs/linkage.md`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -155,6 +158,10 @@ impl Config {
         }
         if config.blocks.is_empty() || config.blocks.iter().any(|b| b.on.is_empty()) {
             return Err(invalid("至少要有一条 [[block]]，且每条的 on 不能为空"));
+        }
+        // A candidate pair records the rules that find it as the bits of a `u32` (`candidates`).
+        if config.blocks.len() > MAX_BLOCKS {
+            return Err(invalid(&format!("最多 {MAX_BLOCKS} 条 [[block]]")));
         }
         if !(config.threshold > 0.0 && config.threshold < 1.0) {
             return Err(invalid("threshold 应在 0 与 1 之间"));
@@ -738,6 +745,12 @@ on = ["dob"]
             .code,
             "link-config-invalid"
         );
+        // More rules than the bits a pair records them in are refused (they overflowed a shift).
+        let rule = "[[block]]\non = [\"dob\"]\n";
+        let most = format!("{CONFIG}{}", rule.repeat(MAX_BLOCKS - 2));
+        assert!(Config::parse(&most, "c.toml").is_ok());
+        let e = Config::parse(&format!("{most}{rule}"), "c.toml").unwrap_err();
+        assert!(e.message().contains("32"), "{}", e.message());
     }
 
     #[test]
