@@ -16,6 +16,8 @@ pub mod care;
 pub mod domain;
 pub mod exchange;
 pub mod export;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod generate;
 pub mod import;
 pub mod interop;

@@ -482,6 +482,10 @@ pub static MESSAGES: &[(&str, &str)] = &[
         "文件无法导入：其中的“{part}”格式不正确，请用 Excel 或 WPS 打开后另存为 .xlsx 再试",
     ),
     (
+        "xlsx-bad-reference",
+        "文件无法导入：“{part}”第 {row} 行附近的单元格位置“{reference}”超出表格范围（列 A–XFD，行 1–1048576），文件可能已损坏，请用 Excel 或 WPS 打开后另存为 .xlsx 再试",
+    ),
+    (
         "xlsx-too-many-strings",
         "文件无法导入：文本单元格（共享字符串）超过 {limit} 个，请拆分后分批导入",
     ),

@@ -177,12 +177,7 @@ pub async fn run(
         Some(tls) => jingkang_web::serve_tls(listener, state, tls, stop).await?,
         None => {
             listener.set_nonblocking(true)?;
-            jingkang_web::serve(
-                tokio::net::TcpListener::from_std(listener)?,
-                state,
-                stop,
-            )
-            .await?;
+            jingkang_web::serve(tokio::net::TcpListener::from_std(listener)?, state, stop).await?;
         }
     }
     witness.write().await;
@@ -346,8 +341,11 @@ async fn demo_accounts(
 fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
     #[cfg(unix)]
     let (mut term, mut int) = {
-        use tokio::signal::unix::{signal, SignalKind};
-        (signal(SignalKind::terminate())?, signal(SignalKind::interrupt())?)
+        use tokio::signal::unix::{SignalKind, signal};
+        (
+            signal(SignalKind::terminate())?,
+            signal(SignalKind::interrupt())?,
+        )
     };
     Ok(async move {
         #[cfg(unix)]

@@ -234,15 +234,74 @@ struct Scanner<'n> {
     formulas_total: u64,
 }
 
-/// How much of a tag is kept to read its name and `r` attribute.
-const TAG_KEPT: usize = 48;
+/// How much of a tag is kept to read its name and attributes: all of it (a tag is at most
+/// [`TAG_BYTES`]), so that an attribute far into a tag is seen too.
+const TAG_KEPT: usize = TAG_BYTES;
 
-/// The value of attribute `r` in a tag's first bytes (`c r="C5" s="1"` → `C5`).
-fn r_attribute(tag: &[u8]) -> Option<String> {
-    let at = tag.windows(4).position(|w| w == b" r=\"")?;
-    let rest = &tag[at + 4..];
-    let end = rest.iter().position(|&b| b == b'"')?;
-    std::str::from_utf8(&rest[..end]).ok().map(str::to_string)
+/// The value of attribute `name` in a tag (`c r="C5" s="1"`, `r` → `C5`), read as XML does:
+/// whitespace around `=`, either quote.
+fn attribute<'t>(tag: &'t [u8], name: &[u8]) -> Option<&'t [u8]> {
+    let mut i = tag.iter().position(|c| c.is_ascii_whitespace())?;
+    loop {
+        while i < tag.len() && tag[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        let start = i;
+        while i < tag.len()
+            && !matches!(tag[i], b'=' | b'/' | b'>')
+            && !tag[i].is_ascii_whitespace()
+        {
+            i += 1;
+        }
+        let key = &tag[start..i];
+        while i < tag.len() && tag[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        if key.is_empty() || tag.get(i) != Some(&b'=') {
+            return None;
+        }
+        i += 1;
+        while i < tag.len() && tag[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        let quote = *tag.get(i).filter(|q| matches!(q, b'"' | b'\''))?;
+        let from = i + 1;
+        let len = tag[from..].iter().position(|&c| c == quote)?;
+        if key == name {
+            return Some(&tag[from..from + len]);
+        }
+        i = from + len + 1;
+    }
+}
+
+/// Excel's grid: columns A..XFD, rows 1..1 048 576.
+const MAX_COLUMN: u32 = 16_384;
+const MAX_ROW: u32 = 1_048_576;
+
+/// Whether `text` is a cell reference inside Excel's grid (`C5`, `$C$5`; with `row_only`, also a
+/// row number alone as `<row r="5">` has it).
+fn reference_ok(text: &[u8], row_only: bool) -> bool {
+    let text: Vec<u8> = text.iter().copied().filter(|&c| c != b'$').collect();
+    let letters = text.iter().take_while(|c| c.is_ascii_alphabetic()).count();
+    let (col, row) = text.split_at(letters);
+    if col.is_empty() && !row_only || col.len() > 3 || row.is_empty() || row.len() > 7 {
+        return false;
+    }
+    if !row.iter().all(u8::is_ascii_digit) {
+        return false;
+    }
+    let column = col.iter().fold(0u32, |n, c| {
+        n * 26 + u32::from(c.to_ascii_uppercase() - b'A') + 1
+    });
+    let row = row.iter().fold(0u32, |n, c| n * 10 + u32::from(c - b'0'));
+    column <= MAX_COLUMN && (1..=MAX_ROW).contains(&row)
+}
+
+/// Whether `text` is a reference or a range of them (`A1:C9`).
+fn range_ok(text: &[u8]) -> bool {
+    let mut parts = text.splitn(2, |&c| c == b':');
+    parts.next().is_some_and(|a| reference_ok(a, false))
+        && parts.next().is_none_or(|b| reference_ok(b, false))
 }
 
 impl<'n> Scanner<'n> {
@@ -418,10 +477,36 @@ impl<'n> Scanner<'n> {
             &self.tag[..end]
         };
         let empty = self.tag.ends_with(b"/>");
+        // The positions calamine computes from references: one outside Excel's grid is no real
+        // file's (and overflowed calamine's arithmetic, found by fuzzing).
+        if self.kind == PartKind::Sheet {
+            let bad = match name {
+                b"c" => attribute(&self.tag, b"r").filter(|r| !reference_ok(r, false)),
+                b"row" => attribute(&self.tag, b"r").filter(|r| !reference_ok(r, true)),
+                b"dimension" | b"f" | b"mergeCell" => {
+                    attribute(&self.tag, b"ref").filter(|r| !range_ok(r))
+                }
+                _ => None,
+            };
+            if let Some(bad) = bad {
+                let shown: String = String::from_utf8_lossy(bad).chars().take(20).collect();
+                return Err(refuse(
+                    "xlsx-bad-reference",
+                    vec![
+                        ("part", self.part.to_string()),
+                        ("reference", shown),
+                        ("row", (self.row + u64::from(name == b"row")).to_string()),
+                    ],
+                ));
+            }
+        }
         match (name, self.kind) {
             (b"row", PartKind::Sheet) => {
                 self.rows += 1;
-                self.row = self.rows;
+                // The row's number as Excel shows it (a row without one follows the previous).
+                self.row = attribute(&self.tag, b"r")
+                    .and_then(|r| std::str::from_utf8(r).ok()?.parse().ok())
+                    .unwrap_or(self.row + 1);
                 self.cells_in_row = 0;
                 if self.rows > limits::ROWS {
                     return Err(refuse(
@@ -442,7 +527,9 @@ impl<'n> Scanner<'n> {
                     ));
                 }
                 self.begin_item(empty);
-                self.cell_ref = r_attribute(&self.tag).unwrap_or_default();
+                self.cell_ref = attribute(&self.tag, b"r")
+                    .map(|r| String::from_utf8_lossy(r).into_owned())
+                    .unwrap_or_default();
                 (self.cell_f, self.cell_v) = (false, false);
                 if empty {
                     self.end_cell();
@@ -743,6 +830,47 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    #[test]
+    fn references_outside_the_grid_are_refused_with_the_place() {
+        // Real references pass, whatever the quoting and spacing.
+        let fine = "<dimension ref=\"A1:XFD1048576\"/><row r=\"1\" spans=\"1:2\"><c r=\"$A$1\"/>\
+                    <c s=\"1\"   r = 'XFD1'><f t=\"shared\" ref=\"B1:B9\" si=\"0\">A1</f></c></row>\
+                    <row><c><v>1</v></c></row><mergeCell ref=\"A1:B2\"/>";
+        assert!(scan(PartKind::Sheet, fine).0.is_ok());
+        for (xml, reference, row) in [
+            // What the fuzzer found: letters only overflowed calamine's column arithmetic.
+            (
+                "<sheetData><row r=\"1\"><c r=\"inlineSr\">",
+                "inlineSr",
+                "1",
+            ),
+            ("<row r=\"2\"><c r=\"XFE2\"/>", "XFE2", "2"),
+            ("<row r=\"3\"><c r=\"A99999999999\"/>", "A99999999999", "3"),
+            ("<row r=\"0\">", "0", "1"),
+            ("<row r=\"1048577\">", "1048577", "1"),
+            ("<dimension ref=\"A1:ZZZZ9\"/>", "A1:ZZZZ9", "0"),
+            (
+                "<row r=\"4\"><c r=\"A4\"><f t=\"shared\" ref=\"A4:A\">",
+                "A4:A",
+                "4",
+            ),
+        ] {
+            let (r, _, _) = scan(PartKind::Sheet, xml);
+            let Err(ReadError::Limit { code, args }) = r else {
+                panic!("{xml}: {r:?}")
+            };
+            assert_eq!(code, "xlsx-bad-reference", "{xml}");
+            assert!(
+                args.contains(&("reference", reference.to_string())),
+                "{args:?}"
+            );
+            assert!(args.contains(&("row", row.to_string())), "{xml}: {args:?}");
+        }
+        // An attribute past the first bytes of a long tag is still seen.
+        let long = format!("<row r=\"1\"><c {} r=\"AAAA1\"/>", "x=\"y\" ".repeat(100));
+        assert!(scan(PartKind::Sheet, &long).0.is_err());
     }
 
     #[test]

@@ -250,9 +250,6 @@ impl<'de> serde::de::Visitor<'de> for Top<'_> {
     }
 }
 
-/// Read the file as it streams: the Bundle's own members and each entry checked by the R4
-/// library (each entry as a Bundle of one, so that problems carry the entry's place), the
-/// Patients kept as rows. Every problem comes back, with where it is.
 fn read_patients(
     path: &Path,
     tree: &RegionTree,
@@ -265,6 +262,19 @@ fn read_patients(
             &[("message", &e.to_string())],
         )])
     })?;
+    read_bundle(std::io::BufReader::new(file), tree, county, today)
+}
+
+/// Read a Bundle as it streams: its own members and each entry checked by the R4 library (each
+/// entry as a Bundle of one, so that problems carry the entry's place), the Patients kept as
+/// rows. Every problem comes back, with where it is. No database: the fuzz target
+/// `fhir_bundle` runs this as the import does.
+pub fn read_bundle(
+    reader: impl std::io::Read,
+    tree: &RegionTree,
+    county: &Region,
+    today: NaiveDate,
+) -> Result<Vec<ListRow>, FhirImportError> {
     let mut problems: Vec<String> = Vec::new();
     let mut rows = Vec::new();
     let mut n = 0usize;
@@ -291,7 +301,7 @@ fn read_patients(
         }
         n += 1;
     };
-    let mut de = serde_json::Deserializer::from_reader(std::io::BufReader::new(file));
+    let mut de = serde_json::Deserializer::from_reader(reader);
     let head = match serde::Deserializer::deserialize_map(&mut de, Top(&mut on_entry)) {
         Ok(head) => head,
         Err(_) => {
@@ -336,69 +346,11 @@ pub async fn import(
     let scope = Scope::of(req.county);
     let mut tx = db.begin().await?;
     let ours = exchange::registry(&mut tx, &scope).await?;
-    let links = link_rows(&ours, &rows);
-    let mut report = FhirImportReport {
-        patients: rows.len(),
-        ..Default::default()
-    };
-    let mut problems = Vec::new();
-    let mut new = Vec::new();
-    for (row, link) in rows.iter().zip(&links) {
-        let entry = row.row as usize - 1;
-        match link {
-            Some((person, by, score)) => {
-                report.linked += 1;
-                report.outcomes.push(PatientOutcome {
-                    entry,
-                    person: Some(*person),
-                    how: match by {
-                        MatchedBy::IdNumber => "id_number",
-                        MatchedBy::Linkage => "linkage",
-                    },
-                    score: *score,
-                });
-            }
-            None => {
-                let value = |key: &str| -> Option<String> {
-                    match key {
-                        "name" => Some(row.name.clone()).filter(|n| !n.is_empty()),
-                        "id_number" => row.id_number.clone(),
-                        "township" => row.township.clone(),
-                        "address" => row.address.clone(),
-                        "guardian" => row.guardian.clone(),
-                        _ => None,
-                    }
-                };
-                match roster::validate_entry(tree, req.county, req.today, &value) {
-                    Ok(mut record) => {
-                        record.data.phone = row
-                            .phone
-                            .as_deref()
-                            .and_then(|p| crate::domain::Phone::parse(p).ok())
-                            .map(|p| p.to_string());
-                        report.created += 1;
-                        report.outcomes.push(PatientOutcome {
-                            entry,
-                            person: None,
-                            how: "created",
-                            score: None,
-                        });
-                        new.push((report.outcomes.len() - 1, record));
-                    }
-                    Err(errors) => problems.extend(errors.into_iter().map(|e| {
-                        render(
-                            "fhir-import-patient",
-                            &[
-                                ("entry", &entry.to_string()),
-                                ("column", &e.column),
-                                ("message", &e.message),
-                            ],
-                        )
-                    })),
-                }
-            }
-        }
-    }
+    let Plan {
+        mut report,
+        new,
+        mut problems,
+    } = plan(tree, req.county, req.today, &ours, &rows);
     // The same new person twice in one Bundle, or registered outside the county: refused.
     let ids: Vec<&str> = new.iter().map(|(_, r)| r.data.id_number.as_str()).collect();
     let elsewhere = exchange::registered_elsewhere(&mut tx, &scope, &ids).await?;
@@ -438,6 +390,95 @@ pub async fn import(
     audit_import(&mut tx, req, &report).await?;
     tx.commit().await?;
     Ok(report)
+}
+
+/// What the Patients of a Bundle come to against a registry, before anything is written: each
+/// linked (by ID number or linkage) or to be registered through the entry rules, and the
+/// problems of those that can be neither.
+pub struct Plan {
+    pub report: FhirImportReport,
+    /// The persons to register: their outcome's index in `report.outcomes`, and the record.
+    pub new: Vec<(usize, crate::registry::PersonWithGuardian)>,
+    pub problems: Vec<String>,
+}
+
+/// Link `rows` to `ours` and check the unlinked ones with the entry rules. No database: the fuzz
+/// target `fhir_bundle` runs this as the import does.
+pub fn plan(
+    tree: &RegionTree,
+    county: &Region,
+    today: NaiveDate,
+    ours: &[crate::exchange::Ours],
+    rows: &[ListRow],
+) -> Plan {
+    let links = link_rows(ours, rows);
+    let mut report = FhirImportReport {
+        patients: rows.len(),
+        ..Default::default()
+    };
+    let mut problems = Vec::new();
+    let mut new = Vec::new();
+    for (row, link) in rows.iter().zip(&links) {
+        let entry = row.row as usize - 1;
+        match link {
+            Some((person, by, score)) => {
+                report.linked += 1;
+                report.outcomes.push(PatientOutcome {
+                    entry,
+                    person: Some(*person),
+                    how: match by {
+                        MatchedBy::IdNumber => "id_number",
+                        MatchedBy::Linkage => "linkage",
+                    },
+                    score: *score,
+                });
+            }
+            None => {
+                let value = |key: &str| -> Option<String> {
+                    match key {
+                        "name" => Some(row.name.clone()).filter(|n| !n.is_empty()),
+                        "id_number" => row.id_number.clone(),
+                        "township" => row.township.clone(),
+                        "address" => row.address.clone(),
+                        "guardian" => row.guardian.clone(),
+                        _ => None,
+                    }
+                };
+                match roster::validate_entry(tree, county, today, &value) {
+                    Ok(mut record) => {
+                        record.data.phone = row
+                            .phone
+                            .as_deref()
+                            .and_then(|p| crate::domain::Phone::parse(p).ok())
+                            .map(|p| p.to_string());
+                        report.created += 1;
+                        report.outcomes.push(PatientOutcome {
+                            entry,
+                            person: None,
+                            how: "created",
+                            score: None,
+                        });
+                        new.push((report.outcomes.len() - 1, record));
+                    }
+                    Err(errors) => problems.extend(errors.into_iter().map(|e| {
+                        render(
+                            "fhir-import-patient",
+                            &[
+                                ("entry", &entry.to_string()),
+                                ("column", &e.column),
+                                ("message", &e.message),
+                            ],
+                        )
+                    })),
+                }
+            }
+        }
+    }
+    Plan {
+        report,
+        new,
+        problems,
+    }
 }
 
 async fn audit_import(

@@ -321,7 +321,12 @@ impl PlatformImportError {
 }
 
 /// A string member, or a problem saying where it is missing.
-fn text<'v>(v: &'v Value, key: &str, at: &str, problems: &mut Vec<String>) -> Option<&'v str> {
+fn text_member<'v>(
+    v: &'v Value,
+    key: &str,
+    at: &str,
+    problems: &mut Vec<String>,
+) -> Option<&'v str> {
     let found = v[key].as_str().map(str::trim).filter(|s| !s.is_empty());
     if found.is_none() {
         problems.push(crate::messages::render(
@@ -341,7 +346,7 @@ fn code(
     at: &str,
     problems: &mut Vec<String>,
 ) -> Option<String> {
-    let c = text(v, key, at, problems)?;
+    let c = text_member(v, key, at, problems)?;
     let ours = m.ours_of(field, c);
     if ours.is_none() {
         problems.push(crate::messages::render(
@@ -360,30 +365,21 @@ pub async fn import(
     tree: &RegionTree,
     req: &PlatformImport<'_>,
 ) -> Result<PlatformImportReport, PlatformImportError> {
-    let m = Mapping::shipped();
-    let invalid = |code: &str, args: &[(&str, &str)]| {
-        PlatformImportError::Invalid(vec![crate::messages::render(code, args)])
-    };
-    let text_of_file = std::fs::read_to_string(req.path)
-        .map_err(|e| invalid("fhir-import-unreadable", &[("message", &e.to_string())]))?;
-    let file: Value = serde_json::from_str(&text_of_file)
-        .map_err(|e| invalid("platform-import-not-json", &[("message", &e.to_string())]))?;
-    let major = |v: &str| v.split('.').next().unwrap_or_default().to_string();
-    if file["format"] != m.format.as_str()
-        || file["version"].as_str().map(major) != Some(major(&m.version))
-    {
-        return Err(invalid(
-            "platform-import-version",
-            &[
-                ("format", file["format"].as_str().unwrap_or("")),
-                ("version", file["version"].as_str().unwrap_or("")),
-                ("ours", &m.version),
-            ],
-        ));
-    }
+    let text_of_file = std::fs::read_to_string(req.path).map_err(|e| {
+        PlatformImportError::Invalid(vec![crate::messages::render(
+            "fhir-import-unreadable",
+            &[("message", &e.to_string())],
+        )])
+    })?;
+    let read = read_file(&text_of_file, tree, req.county, req.today)?;
     let county = Scope::of(req.county);
-    let mut problems = Vec::new();
-    let mut report = PlatformImportReport::default();
+    let mut problems = read.problems;
+    let mut report = PlatformImportReport {
+        outside: read.outside,
+        registrations: read.registrations.len() + read.unusable,
+        referrals_skipped: read.referrals_skipped,
+        ..Default::default()
+    };
     let mut tx = db.begin().await?;
     let change = if req.dry_run {
         None
@@ -394,46 +390,18 @@ pub async fn import(
         )
     };
 
-    // Registrations.
-    let empty = Vec::new();
-    let regs = file["registrations"].as_array().unwrap_or(&empty);
+    // Registrations: compared with the registry, or registered through the entry rules.
     let mut new_records = Vec::new();
-    for (i, r) in regs.iter().enumerate() {
-        let at = format!("registrations[{i}]");
-        let Some(region) = text(r, "region", &at, &mut problems) else {
-            continue;
-        };
-        if !county.contains(region) {
-            report.outside += 1;
-            continue;
-        }
-        report.registrations += 1;
-        let (Some(id_text), Some(state)) = (
-            text(r, "id_number", &at, &mut problems),
-            code(m, "registration_state", r, "state", &at, &mut problems),
-        ) else {
-            continue;
-        };
-        for (k, e) in r["events"].as_array().unwrap_or(&empty).iter().enumerate() {
-            let at = format!("{at}.events[{k}]");
-            code(m, "registration_event", e, "event", &at, &mut problems);
-        }
-        let Ok(id) = crate::domain::IdNumber::parse_as_of(id_text, req.today) else {
-            problems.push(crate::messages::render(
-                "platform-import-id",
-                &[("at", &format!("{at}.id_number"))],
-            ));
-            continue;
-        };
-        let found = persons::lookup_id_numbers(&mut tx, &county, &[id.as_str()]).await?;
+    for r in read.registrations {
+        let found = persons::lookup_id_numbers(&mut tx, &county, &[r.id.as_str()]).await?;
         if let Some(p) = found.inside.values().next() {
-            if p.state.code() == state {
+            if p.state.code() == r.state {
                 report.agreeing += 1;
             } else {
                 report.differing.push(StateDiff {
                     person: p.id,
                     ours: p.state.code().to_string(),
-                    theirs: state,
+                    theirs: r.state,
                 });
             }
             continue;
@@ -442,67 +410,30 @@ pub async fn import(
             report.elsewhere += 1;
             continue;
         }
-        let township = tree
-            .get(region.get(..9).unwrap_or(region))
-            .map(|t| t.name.clone());
-        let value = |key: &str| -> Option<String> {
-            match key {
-                "name" => r["name"].as_str().map(str::to_string),
-                "id_number" => Some(id.as_str().to_string()),
-                "township" => township.clone(),
-                "address" => r["address"].as_str().map(str::to_string),
-                _ => None,
-            }
-        };
-        match crate::import::roster::validate_entry(tree, req.county, req.today, &value) {
+        match r.entry {
             Ok(record) => new_records.push(record),
-            Err(errors) => problems.extend(errors.into_iter().map(|e| {
-                crate::messages::render(
-                    "platform-import-entry",
-                    &[("at", &at), ("column", &e.column), ("message", &e.message)],
-                )
-            })),
+            Err(errors) => problems.extend(errors),
         }
     }
 
     // Referrals waiting for the county.
     let rules = crate::care::referral::ReferralRules::shipped()?;
-    let refs = file["referrals"].as_array().unwrap_or(&empty);
-    for (i, f) in refs.iter().enumerate() {
-        let at = format!("referrals[{i}]");
-        let (Some(external), Some(to), Some(from), Some(kind), Some(state)) = (
-            text(f, "ref", &at, &mut problems),
-            text(f, "to_region", &at, &mut problems),
-            text(f, "from_region", &at, &mut problems),
-            code(m, "referral_kind", f, "kind", &at, &mut problems),
-            code(m, "referral_state", f, "state", &at, &mut problems),
-        ) else {
-            continue;
-        };
-        if !county.contains(to) || county.contains(from) || state != "initiated" {
-            report.referrals_skipped += 1;
-            continue;
-        }
+    for f in read.referrals {
+        let at = &f.at;
         let known: Option<i64> = on_tx!(&mut tx, c => sqlx::query_scalar(
-            "SELECT id FROM referrals WHERE external_ref = $1").bind(external).fetch_optional(&mut **c).await)?;
+            "SELECT id FROM referrals WHERE external_ref = $1").bind(&f.external).fetch_optional(&mut **c).await)?;
         if known.is_some() {
             report.referrals_known += 1;
             continue;
         }
-        let Some(sent_on) = f["sent_on"]
-            .as_str()
-            .and_then(|d| d.parse::<NaiveDate>().ok())
-        else {
+        let Some(sent_on) = f.sent_on else {
             problems.push(crate::messages::render(
                 "platform-import-missing",
                 &[("at", &format!("{at}.sent_on"))],
             ));
             continue;
         };
-        let id = f["id_number"]
-            .as_str()
-            .and_then(|t| crate::domain::IdNumber::parse_as_of(t, req.today).ok());
-        let person = match &id {
+        let person = match &f.id {
             Some(id) => persons::lookup_id_numbers(&mut tx, &county, &[id.as_str()])
                 .await?
                 .inside
@@ -511,35 +442,27 @@ pub async fn import(
                 .map(|p| p.id),
             None => None,
         };
-        let rule = rules.kind(&kind);
-        let name = f["name"].as_str().map(str::to_string);
+        let rule = rules.kind(&f.kind);
         let subject = match (person, rule) {
             (Some(_), _) => None,
-            (None, Some(r)) if r.new_person && name.is_some() => Some(serde_json::to_string(
-                &serde_json::json!({"name": name, "id_number": id.as_ref().map(|i| i.as_str())}),
+            (None, Some(r)) if r.new_person && f.name.is_some() => Some(serde_json::to_string(
+                &json!({"name": f.name, "id_number": f.id.as_ref().map(|i| i.as_str())}),
             )?),
             _ => {
                 problems.push(crate::messages::render(
                     "platform-import-referral-person",
-                    &[("at", &at)],
+                    &[("at", at)],
                 ));
                 continue;
             }
         };
         report.referrals_new += 1;
         let Some(change) = change else { continue };
-        let documents =
-            serde_json::to_string(&f["documents"].as_array().cloned().unwrap_or_default())?;
-        let deadline = f["deadline"]
-            .as_str()
-            .and_then(|d| d.parse::<NaiveDate>().ok());
-        let urgent = f["urgent"].as_bool().unwrap_or(false);
-        let reason = f["reason"].as_str().map(str::to_string);
         let rid: i64 = on_tx!(&mut tx, c => sqlx::query_scalar(
             "INSERT INTO referrals (person_id, kind, state, urgent, from_region, to_region, reason, documents, sent_on, deadline, change_id, subject, subject_name, external_ref) \
              VALUES ($1, $2, 'initiated', $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id")
-            .bind(person).bind(&kind).bind(urgent).bind(from).bind(to).bind(&reason)
-            .bind(&documents).bind(sent_on).bind(deadline).bind(change).bind(&subject).bind(if person.is_none() { name.clone() } else { None }).bind(external)
+            .bind(person).bind(&f.kind).bind(f.urgent).bind(&f.from).bind(&f.to).bind(&f.reason)
+            .bind(&f.documents).bind(sent_on).bind(f.deadline).bind(change).bind(&subject).bind(if person.is_none() { f.name.clone() } else { None }).bind(&f.external)
             .fetch_one(&mut **c).await)?;
         on_tx!(&mut tx, c => sqlx::query("INSERT INTO referral_events (referral_id, change_id, event, from_state, to_state) VALUES ($1, $2, 'send', NULL, 'initiated')")
             .bind(rid).bind(change).execute(&mut **c).await.map(drop))?;
@@ -548,7 +471,7 @@ pub async fn import(
             req.actor,
             "referral.import",
             person.map(Target::person),
-            json!({"referral": rid, "ref": external, "kind": kind, "to": to}),
+            json!({"referral": rid, "ref": f.external, "kind": f.kind, "to": f.to}),
         )
         .await?;
     }
@@ -575,7 +498,7 @@ pub async fn import(
             Some(Target::region(&req.county.code)),
             json!({
                 "file": req.path.file_name().map(|f| f.to_string_lossy().to_string()),
-                "version": file["version"],
+                "version": read.version,
                 "registrations": report.registrations,
                 "created": report.created,
                 "differing": report.differing.len(),
@@ -586,6 +509,194 @@ pub async fn import(
         tx.commit().await?;
     }
     Ok(report)
+}
+
+/// A registration of the county as the file has it.
+#[derive(Debug)]
+pub struct FileRegistration {
+    pub id: crate::domain::IdNumber,
+    /// jingkang's state code.
+    pub state: String,
+    /// The person to register should the registry not know them (entry rules applied), or the
+    /// problems that stop it, with where they are.
+    pub entry: Result<crate::registry::PersonWithGuardian, Vec<String>>,
+}
+
+/// A referral waiting for the county as the file has it.
+#[derive(Debug)]
+pub struct FileReferral {
+    /// Where it is in the file (`referrals[3]`).
+    pub at: String,
+    pub external: String,
+    pub to: String,
+    pub from: String,
+    /// jingkang's kind code.
+    pub kind: String,
+    pub sent_on: Option<NaiveDate>,
+    pub id: Option<crate::domain::IdNumber>,
+    pub name: Option<String>,
+    /// The documents, as JSON.
+    pub documents: String,
+    pub deadline: Option<NaiveDate>,
+    pub urgent: bool,
+    pub reason: Option<String>,
+}
+
+/// An exchange file read for a county, before the registry is asked.
+#[derive(Debug, Default)]
+pub struct FileRead {
+    pub version: String,
+    pub registrations: Vec<FileRegistration>,
+    /// Registrations of the county that cannot be read (their problems are in `problems`).
+    pub unusable: usize,
+    /// Registrations of other regions.
+    pub outside: usize,
+    pub referrals: Vec<FileReferral>,
+    /// Referrals not for the county, or not waiting.
+    pub referrals_skipped: usize,
+    pub problems: Vec<String>,
+}
+
+/// Read an exchange file for `county`: the format and version, each registration's region, ID
+/// number and codes (read back through the shipped mapping) and the entry rules for a person to
+/// register, each referral's members. No database: the fuzz target `platform_file` runs this as
+/// the import does. A file of another format or major version is refused.
+pub fn read_file(
+    text: &str,
+    tree: &RegionTree,
+    county_region: &Region,
+    today: NaiveDate,
+) -> Result<FileRead, PlatformImportError> {
+    let m = Mapping::shipped();
+    let invalid = |code: &str, args: &[(&str, &str)]| {
+        PlatformImportError::Invalid(vec![crate::messages::render(code, args)])
+    };
+    let file: Value = serde_json::from_str(text)
+        .map_err(|e| invalid("platform-import-not-json", &[("message", &e.to_string())]))?;
+    let major = |v: &str| v.split('.').next().unwrap_or_default().to_string();
+    if file["format"] != m.format.as_str()
+        || file["version"].as_str().map(major) != Some(major(&m.version))
+    {
+        return Err(invalid(
+            "platform-import-version",
+            &[
+                ("format", file["format"].as_str().unwrap_or("")),
+                ("version", file["version"].as_str().unwrap_or("")),
+                ("ours", &m.version),
+            ],
+        ));
+    }
+    let county = Scope::of(county_region);
+    let mut read = FileRead {
+        version: file["version"].as_str().unwrap_or_default().to_string(),
+        ..Default::default()
+    };
+    let problems = &mut read.problems;
+    let empty = Vec::new();
+    for (i, r) in file["registrations"]
+        .as_array()
+        .unwrap_or(&empty)
+        .iter()
+        .enumerate()
+    {
+        let at = format!("registrations[{i}]");
+        let Some(region) = text_member(r, "region", &at, problems) else {
+            continue;
+        };
+        if !county.contains(region) {
+            read.outside += 1;
+            continue;
+        }
+        let (Some(id_text), Some(state)) = (
+            text_member(r, "id_number", &at, problems),
+            code(m, "registration_state", r, "state", &at, problems),
+        ) else {
+            read.unusable += 1;
+            continue;
+        };
+        for (k, e) in r["events"].as_array().unwrap_or(&empty).iter().enumerate() {
+            let at = format!("{at}.events[{k}]");
+            code(m, "registration_event", e, "event", &at, problems);
+        }
+        let Ok(id) = crate::domain::IdNumber::parse_as_of(id_text, today) else {
+            problems.push(crate::messages::render(
+                "platform-import-id",
+                &[("at", &format!("{at}.id_number"))],
+            ));
+            read.unusable += 1;
+            continue;
+        };
+        let township = tree
+            .get(region.get(..9).unwrap_or(region))
+            .map(|t| t.name.clone());
+        let value = |key: &str| -> Option<String> {
+            match key {
+                "name" => r["name"].as_str().map(str::to_string),
+                "id_number" => Some(id.as_str().to_string()),
+                "township" => township.clone(),
+                "address" => r["address"].as_str().map(str::to_string),
+                _ => None,
+            }
+        };
+        let entry = crate::import::roster::validate_entry(tree, county_region, today, &value)
+            .map_err(|errors| {
+                errors
+                    .into_iter()
+                    .map(|e| {
+                        crate::messages::render(
+                            "platform-import-entry",
+                            &[("at", &at), ("column", &e.column), ("message", &e.message)],
+                        )
+                    })
+                    .collect()
+            });
+        read.registrations
+            .push(FileRegistration { id, state, entry });
+    }
+    for (i, f) in file["referrals"]
+        .as_array()
+        .unwrap_or(&empty)
+        .iter()
+        .enumerate()
+    {
+        let at = format!("referrals[{i}]");
+        let (Some(external), Some(to), Some(from), Some(kind), Some(state)) = (
+            text_member(f, "ref", &at, problems),
+            text_member(f, "to_region", &at, problems),
+            text_member(f, "from_region", &at, problems),
+            code(m, "referral_kind", f, "kind", &at, problems),
+            code(m, "referral_state", f, "state", &at, problems),
+        ) else {
+            continue;
+        };
+        if !county.contains(to) || county.contains(from) || state != "initiated" {
+            read.referrals_skipped += 1;
+            continue;
+        }
+        read.referrals.push(FileReferral {
+            external: external.to_string(),
+            to: to.to_string(),
+            from: from.to_string(),
+            kind,
+            sent_on: f["sent_on"]
+                .as_str()
+                .and_then(|d| d.parse::<NaiveDate>().ok()),
+            id: f["id_number"]
+                .as_str()
+                .and_then(|t| crate::domain::IdNumber::parse_as_of(t, today).ok()),
+            name: f["name"].as_str().map(str::to_string),
+            documents: serde_json::to_string(
+                &f["documents"].as_array().cloned().unwrap_or_default(),
+            )?,
+            deadline: f["deadline"]
+                .as_str()
+                .and_then(|d| d.parse::<NaiveDate>().ok()),
+            urgent: f["urgent"].as_bool().unwrap_or(false),
+            reason: f["reason"].as_str().map(str::to_string),
+            at,
+        });
+    }
+    Ok(read)
 }
 
 #[cfg(test)]
