@@ -535,6 +535,22 @@ pub static MESSAGES: &[(&str, &str)] = &[
         "密钥文件 {file} 与此数据库不匹配：请使用创建此数据库时的密钥文件，否则加密数据和审计见证都无法核验",
     ),
     (
+        "key-rotation-unfinished",
+        "密钥轮换尚未完成：请用原密钥重新运行 jingkang key rotate --new-key-file 新密钥文件，完成轮换（会从中断处继续）后再用新密钥启动",
+    ),
+    (
+        "cli-sealed",
+        "已加密此数据库中尚未加密的敏感信息：人员 {persons} 条、监护人 {guardians} 条、修改记录 {history} 条",
+    ),
+    (
+        "cli-key-rotated",
+        "密钥轮换完成：重新加密人员 {persons} 条、监护人 {guardians} 条、修改记录 {history} 条。今后请使用新密钥文件 {file}（--key-file），旧密钥文件可在确认备份后销毁",
+    ),
+    (
+        "cli-key-rotate-same",
+        "新密钥文件 {file} 与当前密钥相同，无需轮换",
+    ),
+    (
         "cli-key-created",
         "已在 {file} 创建密钥文件（权限 600）。生产环境请把密钥放在数据目录以外（--key-file），并与数据库备份分开保存；丢失密钥将无法读取加密数据。",
     ),

@@ -112,7 +112,10 @@ async fn backup_under_load_then_restore(src: &Db, src_url: &str, dst_url: &str, 
 async fn sqlite_backup_under_load_and_restore() {
     let dir = tempfile::tempdir().unwrap();
     let src_url = format!("sqlite://{}", dir.path().join("src.db").display());
-    let src = Db::connect(&src_url).await.unwrap();
+    let src = Db::connect(&src_url)
+        .await
+        .unwrap()
+        .with_keys(common::test_keys());
     common::install_regions(&src).await;
     let dst_url = format!("sqlite://{}", dir.path().join("dst.db").display());
     backup_under_load_then_restore(&src, &src_url, &dst_url, dir.path()).await;
@@ -147,7 +150,10 @@ async fn postgres_backup_under_load_and_restore() {
         with_database(&url, &src_name),
         with_database(&url, &dst_name),
     );
-    let src = Db::connect(&src_url).await.unwrap();
+    let src = Db::connect(&src_url)
+        .await
+        .unwrap()
+        .with_keys(common::test_keys());
     common::install_regions(&src).await;
     let dir = tempfile::tempdir().unwrap();
     backup_under_load_then_restore(&src, &src_url, &dst_url, dir.path()).await;

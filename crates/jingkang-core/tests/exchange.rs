@@ -114,9 +114,7 @@ async fn count(t: &TestDb, table: &str) -> i64 {
 }
 
 async fn person_id(t: &TestDb, id_number: &str) -> i64 {
-    jingkang_core::on_pool!(&t.db, p => sqlx::query_scalar("SELECT id FROM persons WHERE id_number = $1")
-        .bind(id_number).fetch_one(p).await)
-    .unwrap()
+    common::person_by_id_number(&t.db, id_number).await
 }
 
 async fn police_list_lands_in_its_classes(t: TestDb) {
@@ -615,8 +613,12 @@ async fn police_list_lands_in_its_classes(t: TestDb) {
         Ok(ItemState::Open)
     );
     tx.commit().await.unwrap();
-    let left: i64 = jingkang_core::on_pool!(&t.db, p => sqlx::query_scalar("SELECT COUNT(*) FROM persons WHERE id_number = $1")
-        .bind(&sima_id).fetch_one(p).await).unwrap();
+    let hash =
+        t.db.keys()
+            .index(jingkang_core::secrets::Index::IdNumber, &sima_id)
+            .unwrap();
+    let left: i64 = jingkang_core::on_pool!(&t.db, p => sqlx::query_scalar("SELECT COUNT(*) FROM persons WHERE id_hash = $1")
+        .bind(&hash).fetch_one(p).await).unwrap();
     assert_eq!(left, 0);
     let mut tx = t.db.begin().await.unwrap();
     assert_eq!(
@@ -731,10 +733,11 @@ async fn census_gives_one_item_per_person(t: TestDb) {
     import(&t, "500110", "万盛街道", &people).await;
     let pid = |i: usize| person_id(&t, &people[i].id);
     let certificate = format!("{}62", people[3].id);
-    jingkang_core::on_pool!(&t.db, p => sqlx::query("UPDATE persons SET disability_certificate = $1, disability_grade = 2 WHERE id_number = $2")
-        .bind(&certificate).bind(&people[3].id).execute(p).await.map(drop)).unwrap();
-    jingkang_core::on_pool!(&t.db, p => sqlx::query("UPDATE persons SET subsistence_allowance = $1 WHERE id_number = $2")
-        .bind(true).bind(&people[4].id).execute(p).await.map(drop)).unwrap();
+    let (third, fourth) = (pid(3).await, pid(4).await);
+    jingkang_core::on_pool!(&t.db, p => sqlx::query("UPDATE persons SET disability_certificate = $1, disability_grade = 2 WHERE id = $2")
+        .bind(&certificate).bind(third).execute(p).await.map(drop)).unwrap();
+    jingkang_core::on_pool!(&t.db, p => sqlx::query("UPDATE persons SET subsistence_allowance = $1 WHERE id = $2")
+        .bind(true).bind(fourth).execute(p).await.map(drop)).unwrap();
 
     let dir = tempfile::tempdir().unwrap();
     let line = |p: &Person| format!("{},{},{}", p.name, p.id, p.address);

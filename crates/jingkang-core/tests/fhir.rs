@@ -57,12 +57,20 @@ async fn bundles_are_valid_r4_and_masked_unless_revealed(t: TestDb) {
     serve_all(&t, &scope, &[a, b], "case_management", &["2026-10-20"]).await;
     plan_and_assess(&t, &scope, a).await;
     on_pool!(&t.db, p => sqlx::query("UPDATE persons SET phone = '13800001111', diagnosis_name = '精神分裂症' WHERE id = $1").bind(a).execute(p).await.map(drop)).unwrap();
+    common::reseal(&t.db).await;
     // A referral to the county's hospital, as a township sends it.
     on_pool!(&t.db, p => sqlx::query(
         "INSERT INTO referrals (person_id, kind, state, from_region, to_region, reason, documents, sent_on, change_id) \
          VALUES ($1, 'relapse', 'initiated', '500110001', '500110', '病情波动，近一周拒绝服药', '[]', '2026-10-13', (SELECT MAX(id) FROM change_sets))")
         .bind(a).execute(p).await.map(drop)).unwrap();
-    let id_number: String = on_pool!(&t.db, p => sqlx::query_scalar("SELECT id_number FROM persons WHERE id = $1").bind(a).fetch_one(p).await).unwrap();
+    let id_number = common::opened(
+        &t.db,
+        "persons.id_number",
+        "SELECT id_number FROM persons WHERE id = $1",
+        a,
+    )
+    .await
+    .unwrap();
 
     let dir = tempfile::tempdir().unwrap();
     let actor = Actor::user("exporter");

@@ -99,7 +99,7 @@ async fn roster(t: &TestDb) -> Vec<i64> {
     import_roster(&t.db, &t.tree, &path, &opts).await.unwrap();
     let mut out = Vec::new();
     for n in &ids {
-        out.push(on_pool!(&t.db, p => sqlx::query_scalar("SELECT id FROM persons WHERE id_number = $1").bind(n).fetch_one(p).await).unwrap());
+        out.push(common::person_by_id_number(&t.db, n).await);
     }
     out
 }

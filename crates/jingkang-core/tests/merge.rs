@@ -30,8 +30,25 @@ const PERSONS: [(&str, &str, &str); 3] = [
 
 /// Everything a merge may touch, as rows of text, in a stable order.
 async fn snapshot(t: &TestDb) -> Vec<String> {
+    // The sealed ID number and phone opened (a re-sealed value differs by its nonce).
+    let sealed: Vec<(i64, String, Option<String>)> = on_pool!(&t.db, p => sqlx::query_as(
+        "SELECT id, id_number, phone FROM persons ORDER BY id").fetch_all(p).await)
+    .unwrap();
+    let keys = t.db.keys();
+    let mut out: Vec<String> = sealed
+        .into_iter()
+        .map(|(id, idn, phone)| {
+            format!(
+                "{id}:{}:{}",
+                keys.open("persons.id_number", &idn).unwrap(),
+                keys.open_opt("persons.phone", phone.as_deref())
+                    .unwrap()
+                    .unwrap_or_default()
+            )
+        })
+        .collect();
     let queries = [
-        "SELECT id || ':' || id_number || ':' || COALESCE(phone, '') || ':' || registration_state || ':' || COALESCE(close_reason, '') \
+        "SELECT id || ':' || registration_state || ':' || COALESCE(close_reason, '') \
          || ':' || COALESCE(CAST(merged_into AS TEXT), '') || ':' || COALESCE(CAST(agreement_valid_until AS TEXT), '') || ':' || COALESCE(CAST(plan_review_on AS TEXT), '') \
          FROM persons ORDER BY id",
         "SELECT 'f' || id || ':' || person_id FROM followups ORDER BY id",
@@ -42,7 +59,6 @@ async fn snapshot(t: &TestDb) -> Vec<String> {
         "SELECT 'q' || person_id || ':' || CAST(quarter_start AS TEXT) || ':' || seen_year || ':' || seen FROM followup_quarters ORDER BY person_id, quarter_start",
         "SELECT 'r' || person_id || ':' || CAST(quarter_start AS TEXT) || ':' || m1 || m2 || m3 || ':' || CAST(planned AS TEXT) FROM service_quarters ORDER BY person_id, quarter_start",
     ];
-    let mut out = Vec::new();
     for q in queries {
         let rows: Vec<String> =
             on_pool!(&t.db, p => sqlx::query_scalar(q).fetch_all(p).await).unwrap();
@@ -55,8 +71,16 @@ async fn scalar(t: &TestDb, sql: &str, id: i64) -> i64 {
     on_pool!(&t.db, p => sqlx::query_scalar(sql).bind(id).fetch_one(p).await).unwrap()
 }
 
+/// A stored value, opened when it is sealed (the column's label from the query).
 async fn text(t: &TestDb, sql: &str, id: i64) -> Option<String> {
-    on_pool!(&t.db, p => sqlx::query_scalar(sql).bind(id).fetch_one(p).await).unwrap()
+    let label = if sql.contains("SELECT id_number") {
+        "persons.id_number"
+    } else if sql.contains("SELECT phone") {
+        "persons.phone"
+    } else {
+        return on_pool!(&t.db, p => sqlx::query_scalar(sql).bind(id).fetch_one(p).await).unwrap();
+    };
+    common::opened(&t.db, label, sql, id).await
 }
 
 async fn merge_undo_restores_everything(t: TestDb) {
@@ -79,6 +103,7 @@ async fn merge_undo_restores_everything(t: TestDb) {
     plan_and_assess(&t, &scope, a).await;
     plan_and_assess(&t, &scope, b).await;
     on_pool!(&t.db, p => sqlx::query("UPDATE persons SET phone = '13800001111' WHERE id = $1").bind(b).execute(p).await.map(drop)).unwrap();
+    common::reseal(&t.db).await;
     let (a_id, b_id) = (
         text(&t, "SELECT id_number FROM persons WHERE id = $1", a).await,
         text(&t, "SELECT id_number FROM persons WHERE id = $1", b).await,
@@ -287,6 +312,7 @@ async fn merge_undo_restores_everything(t: TestDb) {
         .unwrap();
     tx.commit().await.unwrap();
     on_pool!(&t.db, p => sqlx::query("UPDATE persons SET phone = '13911112222' WHERE id = $1").bind(a).execute(p).await.map(drop)).unwrap();
+    common::reseal(&t.db).await;
     let mut tx = t.db.begin().await.unwrap();
     let undone = merge::unmerge(&mut tx, &scope, &actor, again.id, today())
         .await

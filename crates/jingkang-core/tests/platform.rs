@@ -41,7 +41,14 @@ async fn setup(t: &TestDb, names: [&'static str; 2], seq: usize, state: &str) ->
         "INSERT INTO referrals (person_id, kind, state, from_region, to_region, reason, documents, sent_on, change_id) \
          VALUES ($1, 'relapse', $2, '500110001', '500110', '病情波动', '[\"referral_form\"]', '2026-03-02', (SELECT MAX(id) FROM change_sets))")
         .bind(a).bind(state).execute(p).await.map(drop)).unwrap();
-    let id_number: String = on_pool!(&t.db, p => sqlx::query_scalar("SELECT id_number FROM persons WHERE id = $1").bind(a).fetch_one(p).await).unwrap();
+    let id_number = common::opened(
+        &t.db,
+        "persons.id_number",
+        "SELECT id_number FROM persons WHERE id = $1",
+        a,
+    )
+    .await
+    .unwrap();
     (a, id_number)
 }
 

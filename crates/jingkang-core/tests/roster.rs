@@ -127,7 +127,10 @@ async fn reimport_changes_nothing(t: TestDb) {
         vec![
             "persons_agreement_due",
             "persons_followup_due",
-            "persons_id_number",
+            "persons_id_bi14",
+            "persons_id_bi4",
+            "persons_id_bi6",
+            "persons_id_hash",
             "persons_initials_region",
             "persons_lost",
             "persons_name_region",

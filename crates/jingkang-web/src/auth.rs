@@ -114,6 +114,9 @@ where
         };
         if let Some(s) = &session {
             let path = parts.uri.path();
+            if s.held.is_some() && !matches!(path, "/login/totp" | "/logout") {
+                return Err(AppError::RedirectTo("/login/totp"));
+            }
             if !allowed_while_pending(path) {
                 if user.role.requires_totp() && !user.totp_enrolled {
                     return Err(AppError::RedirectTo("/account/totp"));

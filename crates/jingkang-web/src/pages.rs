@@ -225,6 +225,15 @@ pub async fn login(
         store_accounts::check_login(&mut tx, form.username.trim(), &form.password, &client).await?;
     let user = match outcome {
         store_accounts::LoginOutcome::Ok(u) => *u,
+        store_accounts::LoginOutcome::Held(u, hold) => {
+            // Answered as for any account with a second factor; the state is said after it.
+            let (token, _) = store_accounts::create_held_session(&mut tx, &u, hold).await?;
+            tx.commit().await?;
+            let jar = jar
+                .remove(Cookie::build(LOGIN_CSRF_COOKIE).path("/login"))
+                .add(session_cookie(&state, token));
+            return Ok((jar, Redirect::to("/")).into_response());
+        }
         other => {
             tx.commit().await?; // the failure count and its audit entry
             let code = match other {

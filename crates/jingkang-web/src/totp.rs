@@ -13,9 +13,10 @@ use serde::Deserialize;
 use std::net::SocketAddr;
 
 use crate::AppState;
-use crate::auth::{AnyUser, CurrentUser, Need};
+use crate::auth::{AnyUser, CurrentUser, Need, SESSION_COOKIE};
 use crate::error::{AppError, AppResult};
 use crate::pages::{Chrome, client_addr};
+use axum_extra::extract::cookie::{Cookie, CookieJar};
 
 #[derive(Template, WebTemplate)]
 #[template(path = "totp_enrol.html")]
@@ -136,6 +137,7 @@ pub async fn login(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
+    jar: CookieJar,
     who: CurrentUser,
     Form(form): Form<CodeForm>,
 ) -> AppResult<Response> {
@@ -161,6 +163,21 @@ pub async fn login(
         store_accounts::verify_second_factor(&mut tx, &who.user, session, &form.code, &client)
             .await?;
     tx.commit().await?;
+    if let (store_accounts::SecondFactor::Ok, Some(hold)) = (outcome, session.held) {
+        // The right password and code of a disabled or locked account: now its state is said,
+        // and the held session ends.
+        let mut tx = state.db.begin().await?;
+        if let Some(c) = jar.get(SESSION_COOKIE) {
+            store_accounts::delete_session(&mut tx, c.value()).await?;
+        }
+        tx.commit().await?;
+        let code = match hold {
+            store_accounts::Hold::Disabled => "login-disabled",
+            store_accounts::Hold::Locked => "login-locked",
+        };
+        let jar = jar.remove(Cookie::build(SESSION_COOKIE).path("/"));
+        return Ok((jar, again(code)).into_response());
+    }
     match outcome {
         store_accounts::SecondFactor::Ok => Ok(Redirect::to("/").into_response()),
         store_accounts::SecondFactor::Invalid => Ok(again("totp-invalid")),

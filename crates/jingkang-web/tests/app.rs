@@ -5015,9 +5015,13 @@ async fn indicators_with_targets_and_the_lists_behind_them(app: App) {
     let (civil, csrf, _) = session_for(&app, "ind-civil", Role::Civil, COUNTY).await;
     let id = app.person_in(&app.town_a).await;
     on_pool!(&app.db, p => sqlx::query("UPDATE persons SET diagnosis_code = 'F20.0', known_since = '2025-01-01' WHERE id = $1").bind(id).execute(p).await.map(drop)).unwrap();
+    common::reseal(&app.db).await;
     let name: String = on_pool!(&app.db, p => sqlx::query_scalar("SELECT name FROM persons WHERE id = $1").bind(id).fetch_one(p).await).unwrap();
-    let severe: i64 = on_pool!(&app.db, p => sqlx::query_scalar("SELECT COUNT(*) FROM persons WHERE diagnosis_code LIKE 'F20%' AND residence_region LIKE $1")
-        .bind(format!("{}%", app.town_a)).fetch_one(p).await).unwrap();
+    let severe = common::diagnoses(&app.db, &app.town_a)
+        .await
+        .iter()
+        .filter(|(_, dx)| dx.as_deref().is_some_and(|d| d.starts_with("F20")))
+        .count();
     let page = civil
         .get(app.url("/indicators?quarter=2026Q3"))
         .send()
@@ -5155,7 +5159,7 @@ async fn indicators_with_targets_and_the_lists_behind_them(app: App) {
         .filter_map(|r| sheet.get_value((r, 1)).map(|v| v.to_string()))
         .collect();
     assert!(names.contains(&name), "{names:?}");
-    assert_eq!(names.len() as i64, severe);
+    assert_eq!(names.len(), severe);
     let detail: String = on_pool!(&app.db, p => sqlx::query_scalar("SELECT detail FROM audit_log WHERE action = 'indicator.export'").fetch_one(p).await).unwrap();
     assert!(detail.contains("季度督导"), "{detail}");
     // Townships behind 康复机构街镇覆盖率: none has a site.
@@ -5221,9 +5225,14 @@ async fn indicators_with_targets_and_the_lists_behind_them(app: App) {
         "a township's board from the same count: {own}"
     );
     assert!(own.contains(&format!("part=gap\">{severe}</a>")), "{own}");
-    let another: i64 = on_pool!(&app.db, p => sqlx::query_scalar("SELECT id FROM persons WHERE residence_region LIKE $1 AND (diagnosis_code IS NULL OR diagnosis_code NOT LIKE 'F20%') ORDER BY id LIMIT 1")
-        .bind(format!("{}%", app.town_a)).fetch_one(p).await).unwrap();
+    let another: i64 = common::diagnoses(&app.db, &app.town_a)
+        .await
+        .into_iter()
+        .find(|(_, dx)| !dx.as_deref().is_some_and(|d| d.starts_with("F20")))
+        .unwrap()
+        .0;
     on_pool!(&app.db, p => sqlx::query("UPDATE persons SET diagnosis_code = 'F20.1', known_since = '2025-01-01' WHERE id = $1").bind(another).execute(p).await.map(drop)).unwrap();
+    common::reseal(&app.db).await;
     let kept = civil
         .get(app.url("/indicators?quarter=2026Q3"))
         .send()
@@ -5271,7 +5280,7 @@ async fn indicators_with_targets_and_the_lists_behind_them(app: App) {
 async fn registration_forms_printed_with_a_reason(app: App) {
     let (town, csrf, _) = session_for(&app, "f4-town", Role::Township, &app.town_a).await;
     let id = app.person_in(&app.town_a).await;
-    let (name, id_number): (String, String) = on_pool!(&app.db, p => sqlx::query_as("SELECT name, id_number FROM persons WHERE id = $1").bind(id).fetch_one(p).await).unwrap();
+    let (name, id_number) = app.name_and_id_number(id).await;
     let page = town
         .get(app.url(&format!("/persons/{id}")))
         .send()
@@ -5404,9 +5413,7 @@ async fn registration_forms_printed_with_a_reason(app: App) {
 async fn exchange_in_the_browser(app: App) {
     let (c, csrf, _) = session_for(&app, "minzheng-bidui", Role::Civil, COUNTY).await;
     let pid = app.person_in(&app.town_b).await;
-    let (name, id_number): (String, String) = on_pool!(&app.db, p => sqlx::query_as(
-        "SELECT name, id_number FROM persons WHERE id = $1").bind(pid).fetch_one(p).await)
-    .unwrap();
+    let (name, id_number) = app.name_and_id_number(pid).await;
     // The same person registered twice: another sequence number, the same name and address.
     let first17 = format!("{}9{}", &id_number[..14], &id_number[15..17]);
     let twin_id = format!(
@@ -5421,10 +5428,8 @@ async fn exchange_in_the_browser(app: App) {
          SELECT $1, name, name_initials, sex, birth_date, residence_region, residence_address, '13800001111', created_change, updated_change, known_since FROM persons WHERE id = $2")
         .bind(&twin_id).bind(pid).execute(p).await.map(drop))
     .unwrap();
-    let twin: i64 =
-        on_pool!(&app.db, p => sqlx::query_scalar("SELECT id FROM persons WHERE id_number = $1")
-        .bind(&twin_id).fetch_one(p).await)
-        .unwrap();
+    common::reseal(&app.db).await;
+    let twin = common::person_by_id_number(&app.db, &twin_id).await;
     let lists = || async {
         let n: i64 = on_pool!(&app.db, p => sqlx::query_scalar("SELECT COUNT(*) FROM exchange_lists").fetch_one(p).await).unwrap();
         n
@@ -5659,10 +5664,26 @@ async fn exchange_in_the_browser(app: App) {
         "{}",
         r.text().await.unwrap()
     );
-    let merged: (Option<String>, Option<i64>, String) = on_pool!(&app.db, p => sqlx::query_as(
-        "SELECT (SELECT phone FROM persons WHERE id = $1), (SELECT merged_into FROM persons WHERE id = $2), (SELECT id_number FROM persons WHERE id = $1)")
-        .bind(pid).bind(twin).fetch_one(p).await)
-    .unwrap();
+    let merged: (Option<String>, Option<i64>, String) = (
+        common::opened(
+            &app.db,
+            "persons.phone",
+            "SELECT phone FROM persons WHERE id = $1",
+            pid,
+        )
+        .await,
+        on_pool!(&app.db, p => sqlx::query_scalar("SELECT merged_into FROM persons WHERE id = $1")
+            .bind(twin).fetch_one(p).await)
+        .unwrap(),
+        common::opened(
+            &app.db,
+            "persons.id_number",
+            "SELECT id_number FROM persons WHERE id = $1",
+            pid,
+        )
+        .await
+        .unwrap(),
+    );
     assert_eq!(
         merged,
         (Some("13800001111".into()), Some(pid), id_number.clone())

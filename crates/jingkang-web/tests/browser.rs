@@ -824,6 +824,7 @@ async fn a_quarterly_report_is_signed_and_the_dashboard_drills_down_in_chromium(
     let like = format!("{}%", app.town_a);
     jingkang_core::on_pool!(&app.db, db => sqlx::query("UPDATE persons SET diagnosis_code = 'F20.0', known_since = '2025-01-01' WHERE residence_region LIKE $1")
         .bind(&like).execute(db).await.map(drop)).unwrap();
+    common::reseal(&app.db).await;
     let in_town: i64 = jingkang_core::on_pool!(&app.db, db => sqlx::query_scalar("SELECT COUNT(*) FROM persons WHERE residence_region LIKE $1").bind(&like).fetch_one(db).await).unwrap();
     let town = app.tree.get(&app.town_a).unwrap().name.clone();
 

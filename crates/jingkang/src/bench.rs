@@ -270,6 +270,10 @@ pub async fn run(cmd: BenchCmd, url: &str) -> anyhow::Result<ExitCode> {
 fn spawn_phase(phase: &str, file: &Path, db: Option<&str>) -> anyhow::Result<Value> {
     let mut cmd = Command::new(std::env::current_exe()?);
     cmd.args(["bench", "phase", phase]).arg(file);
+    // The scratch databases' master key, beside the roster (not in ./data).
+    if std::env::var_os("JINGKANG_KEY_FILE").is_none() {
+        cmd.env("JINGKANG_KEY_FILE", file.with_file_name("bench.key"));
+    }
     if let Some(db) = db {
         cmd.args(["--db", db]);
     }

@@ -336,8 +336,7 @@ pub async fn indicators(
     use jingkang_core::care::standard::StandardRule;
     use jingkang_core::report::indicators::{Indicators, board, quarters_to, trend};
     use jingkang_web::boards::{Ask, Boards};
-    let db = Db::connect(url).await?;
-    db.migrate().await?;
+    let (db, _) = crate::commands::open_keyed(url).await?;
     let tree = jingkang_core::regions::load_tree(&db, false).await?;
     let period = bench_quarter(quarter)?;
     let (rule, defs) = (StandardRule::shipped()?, Indicators::shipped()?);

@@ -52,7 +52,9 @@ async fn sample(db: &Db, queries: usize) -> anyhow::Result<Vec<(String, String, 
     let rows: Vec<(String, String, String)> = on_pool!(db, p => sqlx::query_as(
         "SELECT id_number, name, residence_region FROM persons WHERE id % $1 = 0 ORDER BY id LIMIT $2")
         .bind(step).bind(queries as i64).fetch_all(p).await)?;
-    Ok(rows)
+    rows.into_iter()
+        .map(|(id, name, region)| Ok((db.keys().open("persons.id_number", &id)?, name, region)))
+        .collect()
 }
 
 pub async fn search(url: &str, queries: usize) -> anyhow::Result<ExitCode> {

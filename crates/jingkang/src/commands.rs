@@ -14,19 +14,106 @@ use jingkang_core::store::{self, Actor, Db, audit, persons};
 
 use crate::config::database_url;
 use crate::{
-    AuditCmd, Cli, Command, ExportCmd, GenCmd, ImportCmd, LinkCmd, OutboxCmd, RegionsCmd, Span,
-    TokenCmd, ui,
+    AuditCmd, Cli, Command, ExportCmd, GenCmd, ImportCmd, KeyCmd, LinkCmd, OutboxCmd, RegionsCmd,
+    Span, TokenCmd, ui,
 };
 
 /// Exit code for bad user input (unreadable file, unknown region): nothing was changed.
 pub const EXIT_USER_ERROR: u8 = 2;
 
-/// Connect, migrate and make sure the region tree is installed.
+/// Connect, migrate, attach the master key (created at a first start; one that is not this
+/// database's stops the command with a message) and make sure the region tree is installed.
 pub async fn open(url: &str) -> anyhow::Result<(Db, RegionTree)> {
-    let db = Db::connect(url).await?;
+    let (db, tree, _) = open_all(url).await?;
+    Ok((db, tree))
+}
+
+/// [`open`], with the master key.
+pub async fn open_all(
+    url: &str,
+) -> anyhow::Result<(Db, RegionTree, jingkang_core::secrets::MasterKey)> {
+    let (db, key) = open_keyed(url).await?;
     regions::ensure_installed(&db).await?;
     let tree = regions::load_tree(&db, false).await?;
-    Ok((db, tree))
+    Ok((db, tree, key))
+}
+
+/// Connect, migrate and attach the master key (see [`open`]); the key is returned too.
+pub async fn open_keyed(url: &str) -> anyhow::Result<(Db, jingkang_core::secrets::MasterKey)> {
+    let db = Db::connect(url).await?;
+    let key = crate::config::master_key(&crate::config::global(), &db, true)
+        .await?
+        .map_err(crate::config::UserError)?;
+    let keys = jingkang_core::secrets::Keys::of(&key);
+    let db = db.with_keys(keys);
+    // A rotation under way must be finished first; values of a database from before encryption
+    // are sealed now, once.
+    if let Some(state) = store::sealing::key_state(&db).await?
+        && state.rotating_to.is_some()
+    {
+        return Err(crate::config::UserError(render("key-rotation-unfinished", &[])).into());
+    }
+    if let Some(done) = store::sealing::ensure_sealed(&db, &key.fingerprint()).await?
+        && done.persons + done.guardians + done.history > 0
+    {
+        eprintln!(
+            "{}",
+            render(
+                "cli-sealed",
+                &[
+                    ("persons", &done.persons.to_string()),
+                    ("guardians", &done.guardians.to_string()),
+                    ("history", &done.history.to_string()),
+                ]
+            )
+        );
+    }
+    Ok((db, key))
+}
+
+/// `key rotate`: the database's key (checked) to the key of `new_file` (created when absent).
+pub async fn key_rotate(url: &str, new_file: &std::path::Path) -> anyhow::Result<ExitCode> {
+    use jingkang_core::secrets::MasterKey;
+    let db = Db::connect(url).await?;
+    let old = crate::config::master_key(&crate::config::global(), &db, false)
+        .await?
+        .map_err(crate::config::UserError)?;
+    let new = if new_file.exists() {
+        MasterKey::load(new_file).map_err(|e| crate::config::UserError(e.message_zh()))?
+    } else {
+        let k = MasterKey::create(new_file)?;
+        eprintln!(
+            "{}",
+            render(
+                "cli-key-created",
+                &[("file", &new_file.display().to_string())]
+            )
+        );
+        k
+    };
+    let shown = new_file.display().to_string();
+    if new.fingerprint() == old.fingerprint() {
+        return Ok(user_error(render(
+            "cli-key-rotate-same",
+            &[("file", &shown)],
+        )));
+    }
+    let (done, finished) =
+        store::sealing::rotate(&db, &old, &new, (store::sealing::BATCH, None)).await?;
+    anyhow::ensure!(finished, "the rotation stopped before the end");
+    out!(
+        "{}",
+        render(
+            "cli-key-rotated",
+            &[
+                ("persons", &done.persons.to_string()),
+                ("guardians", &done.guardians.to_string()),
+                ("history", &done.history.to_string()),
+                ("file", &shown),
+            ]
+        )
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 fn today() -> chrono::NaiveDate {
@@ -539,6 +626,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Audit(AuditCmd::Verify) => audit_verify(&url, &cli.global).await,
+        Command::Key(KeyCmd::Rotate { new_key_file }) => key_rotate(&url, &new_key_file).await,
         Command::Backup { out, pg_dump } => {
             let db = Db::connect(&url).await?;
             let m = store::backup::backup(&db, &url, &out, &pg_dump).await?;
@@ -630,10 +718,8 @@ pub async fn init(
     demo: bool,
     demo_county: &str,
 ) -> anyhow::Result<ExitCode> {
-    let db = Db::connect(url).await?;
-    if let Err(message) = crate::config::master_key(global, &db, true).await? {
-        return Ok(user_error(message));
-    }
+    let _ = global;
+    let (db, _) = open_keyed(url).await?;
     let mut tx = db.begin().await?;
     let n = regions::install_embedded(&mut tx).await?;
     audit::record(

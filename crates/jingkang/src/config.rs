@@ -25,6 +25,38 @@ pub fn init_logging(filter: &str) {
     };
 }
 
+/// This process's global options, set once at start (`main`): where the key file is, for every
+/// command that opens the database.
+static GLOBAL: std::sync::OnceLock<GlobalOpts> = std::sync::OnceLock::new();
+
+pub fn set_global(g: &GlobalOpts) {
+    let _ = GLOBAL.set(g.clone());
+}
+
+/// The options set at start (defaults when none were, as in unit tests).
+pub fn global() -> GlobalOpts {
+    GLOBAL.get().cloned().unwrap_or_else(|| GlobalOpts {
+        database: None,
+        data_dir: "./data".into(),
+        key_file: None,
+        audit_witness: None,
+        log: "warn".into(),
+    })
+}
+
+/// A Chinese message for the user: the command stops with it (exit code 2), having changed
+/// nothing.
+#[derive(Debug)]
+pub struct UserError(pub String);
+
+impl std::fmt::Display for UserError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UserError {}
+
 /// The master key file: `--key-file`, else `jingkang.key` in the data directory.
 pub fn key_path(g: &GlobalOpts) -> std::path::PathBuf {
     g.key_file

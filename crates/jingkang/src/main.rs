@@ -105,6 +105,9 @@ pub enum Command {
     /// Audit log.
     #[command(subcommand)]
     Audit(AuditCmd),
+    /// The master key.
+    #[command(subcommand)]
+    Key(KeyCmd),
     /// A consistent online backup (SQLite: VACUUM INTO; PostgreSQL: pg_dump custom format), with
     /// its audit head recorded in FILE.manifest.json and checked.
     Backup {
@@ -515,6 +518,18 @@ pub enum OutboxCmd {
 }
 
 #[derive(Subcommand, Debug)]
+pub enum KeyCmd {
+    /// Re-seal every sensitive value and recompute every blind index under a new key (created at
+    /// FILE, mode 0600, when it does not exist), in batches; interrupted, run it again to resume.
+    /// Nothing starts until it is finished; then use FILE as --key-file.
+    Rotate {
+        /// The new key file.
+        #[arg(long)]
+        new_key_file: PathBuf,
+    },
+}
+
+#[derive(Subcommand, Debug)]
 pub enum AuditCmd {
     /// Verify the hash chain of the audit log.
     Verify,
@@ -526,6 +541,7 @@ fn main() -> ExitCode {
     // rather than left to whichever features the build unified.
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     config::init_logging(&cli.global.log);
+    config::set_global(&cli.global);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -539,6 +555,10 @@ fn main() -> ExitCode {
     match runtime.block_on(commands::run(cli)) {
         Ok(code) => code,
         Err(e) => {
+            if let Some(user) = e.downcast_ref::<config::UserError>() {
+                eprintln!("{user}");
+                return ExitCode::from(commands::EXIT_USER_ERROR);
+            }
             tracing::error!(error = %format!("{e:#}"), "command failed");
             eprintln!("{}", ui::internal_error(&e));
             ExitCode::from(1)

@@ -1753,3 +1753,173 @@ fn intact(url: &str) -> String {
         }
     })
 }
+
+/// Encryption at rest as an operator meets it: no ID number is in the database file in the clear;
+/// `key rotate` re-seals everything under a new key; afterwards the old key file is refused and
+/// the new one reads the registry (an exchange file with identities in clear).
+#[test]
+fn a_key_rotation_reseals_everything_and_the_old_key_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = jk(dir.path(), &["init", "--demo"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // The demo's ID numbers, from a platform file; none of them anywhere in the database's files.
+    let ids_file = dir.path().join("ids.json");
+    let o = jk(
+        dir.path(),
+        &[
+            "export",
+            "platform",
+            "--region",
+            "500110",
+            "--reason",
+            "加密核对",
+            "--out",
+            ids_file.to_str().unwrap(),
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let file: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&ids_file).unwrap()).unwrap();
+    let ids: std::collections::HashSet<Vec<u8>> = file["registrations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id_number"].as_str().unwrap().as_bytes().to_vec())
+        .collect();
+    assert!(ids.len() > 100, "{}", ids.len());
+    std::fs::remove_file(&ids_file).unwrap();
+    let plain_ids = |dir: &Path| -> usize {
+        let mut found = 0;
+        for name in ["jingkang.db", "jingkang.db-wal"] {
+            let Ok(bytes) = std::fs::read(dir.join(name)) else {
+                continue;
+            };
+            let mut run = 0usize;
+            for (i, &b) in bytes.iter().enumerate() {
+                run = if b.is_ascii_digit() || b == b'X' {
+                    run + 1
+                } else {
+                    0
+                };
+                if run >= 18 && ids.contains(&bytes[i + 1 - 18..=i]) {
+                    found += 1;
+                }
+            }
+        }
+        found
+    };
+    assert_eq!(
+        plain_ids(dir.path()),
+        0,
+        "an ID number is stored in the clear"
+    );
+    // Every sealed column holds only sealed values, and the demo wrote some into each kind of
+    // note (so that a write path that forgets to seal fails here).
+    let census = |dir: &Path| {
+        let url = format!("sqlite://{}", dir.join("jingkang.db").display());
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let db = jingkang_core::store::Db::connect(&url).await.unwrap();
+            let c = jingkang_core::store::sealing::census(&db).await.unwrap();
+            db.close().await;
+            c
+        })
+    };
+    let before = census(dir.path());
+    for c in &before {
+        assert_eq!(c.plain, 0, "plain values in {}.{}", c.table, c.column);
+    }
+    for (table, column) in [
+        ("persons", "id_number"),
+        ("persons", "diagnosis_code"),
+        ("persons", "disability_certificate"),
+        ("guardians", "phone"),
+        ("followups", "answers"),
+        ("assessments", "answers"),
+        ("registration_events", "reason"),
+        ("referral_events", "reason"),
+    ] {
+        let c = before
+            .iter()
+            .find(|c| (c.table, c.column) == (table, column))
+            .unwrap();
+        assert!(c.sealed > 0, "nothing sealed in {table}.{column}");
+    }
+
+    let new_key = dir.path().join("new.key");
+    let o = jk(
+        dir.path(),
+        &["key", "rotate", "--new-key-file", new_key.to_str().unwrap()],
+    );
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    assert!(stdout(&o).contains("密钥轮换完成"), "{}", stdout(&o));
+    assert!(new_key.exists());
+    // The same key again: nothing to do.
+    let o = jk(
+        dir.path(),
+        &[
+            "--key-file",
+            new_key.to_str().unwrap(),
+            "key",
+            "rotate",
+            "--new-key-file",
+            new_key.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}{}", stdout(&o), stderr(&o));
+    assert!(stderr(&o).contains("无需轮换"), "{}", stderr(&o));
+
+    // The old key file (the default in the data directory) is refused, with the reason.
+    let out = dir.path().join("p.json");
+    let export = |key: Option<&Path>| {
+        let mut args: Vec<String> = Vec::new();
+        if let Some(k) = key {
+            args.extend(["--key-file".into(), k.display().to_string()]);
+        }
+        args.extend(
+            [
+                "export",
+                "platform",
+                "--region",
+                "500110",
+                "--reason",
+                "轮换核对",
+                "--out",
+            ]
+            .map(String::from),
+        );
+        args.push(out.display().to_string());
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        jk(dir.path(), &refs)
+    };
+    let o = export(None);
+    assert_eq!(o.status.code(), Some(2), "{}{}", stdout(&o), stderr(&o));
+    assert!(stderr(&o).contains("不匹配"), "{}", stderr(&o));
+    let o = export(Some(&new_key));
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    let file: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    let regs = file["registrations"].as_array().unwrap();
+    assert!(!regs.is_empty());
+    for r in regs {
+        let id = r["id_number"].as_str().unwrap();
+        assert!(
+            jingkang_core::domain::IdNumber::parse(id).is_ok(),
+            "opened under the new key: {id}"
+        );
+    }
+    assert_eq!(plain_ids(dir.path()), 0);
+    let after = census(dir.path());
+    for (b, a) in before.iter().zip(&after) {
+        assert_eq!(
+            (a.sealed, a.plain),
+            (b.sealed, 0),
+            "{}.{}",
+            a.table,
+            a.column
+        );
+    }
+}

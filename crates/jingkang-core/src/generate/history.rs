@@ -23,7 +23,7 @@ use crate::care::schedule::{self, ConditionClass, Findings};
 use crate::domain::RegistrationState;
 use crate::on_tx;
 use crate::store::bulk::{self, Col, Rows};
-use crate::store::{Actor, Backend, Db, audit, open_change_set};
+use crate::store::{Actor, Backend, Db, audit, open_change_set, sealing};
 
 /// One generated follow-up.
 #[derive(Debug, Clone, PartialEq)]
@@ -560,6 +560,7 @@ pub async fn write(
         .checked_sub_months(Months::new(12 * years))
         .unwrap_or(until);
     let mut tx = db.begin().await?;
+    let keys = tx.keys.clone();
     let existing: i64 = on_tx!(&mut tx, c => sqlx::query_scalar("SELECT count(*) FROM followups").fetch_one(&mut **c).await)?;
     if existing > 0 {
         return Err(HistoryExists(existing).into());
@@ -688,7 +689,10 @@ pub async fn write(
                         .text(Some(event))
                         .text(from.map(ReferralState::code))
                         .text(Some(to.code()))
-                        .text(*reason);
+                        .text(
+                            keys.seal_opt(sealing::REFERRAL_EVENT_REASON, *reason)?
+                                .as_deref(),
+                        );
                     rfe.end_row();
                 }
                 summary.referrals += 1;
@@ -710,7 +714,10 @@ pub async fn write(
                 };
                 fu.text(Some(f.doctor))
                     .text(Some("2018"))
-                    .text(Some(&serde_json::to_string(&f.answers)?));
+                    .text(Some(&keys.seal(
+                        sealing::FOLLOWUP_ANSWERS,
+                        &serde_json::to_string(&f.answers)?,
+                    )?));
                 fu.end_row();
             }
             for e in &h.events {
@@ -725,7 +732,13 @@ pub async fn write(
                     .text(Some(e.from.code()))
                     .text(Some(e.to.code()))
                     .text(close)
-                    .text(e.event.reason_text().filter(|r| !r.is_empty()))
+                    .text(
+                        keys.seal_opt(
+                            sealing::REGISTRATION_REASON,
+                            e.event.reason_text().filter(|r| !r.is_empty()),
+                        )?
+                        .as_deref(),
+                    )
                     .date(e.on);
                 ev.end_row();
             }
@@ -796,11 +809,44 @@ pub async fn write(
         .bind(start).execute(&mut **c).await.map(drop))?;
     // A diagnosis for those without one (a roster has none): mostly the six severe disorders,
     // about one in seven another disorder, fixed by the person's id.
-    on_tx!(&mut tx, c => sqlx::query(
-        "UPDATE persons SET diagnosis_code = CASE WHEN id % 20 < 11 THEN 'F20.0' WHEN id % 20 < 13 THEN 'F31.2' WHEN id % 20 = 13 THEN 'F25.0' \
-         WHEN id % 20 = 14 THEN 'F22.0' WHEN id % 20 = 15 THEN 'F06.2' WHEN id % 20 = 16 THEN 'F71.1' WHEN id % 20 = 17 THEN 'F32.1' ELSE 'F41.1' END \
-         WHERE diagnosis_code IS NULL AND id IN (SELECT person_id FROM gen_schedule)")
-        .execute(&mut **c).await.map(drop))?;
+    // Sealed, with the category's blind index, as any diagnosis is stored.
+    let undiagnosed: Vec<i64> = on_tx!(&mut tx, c => sqlx::query_scalar(
+        "SELECT id FROM persons WHERE diagnosis_code IS NULL AND id IN (SELECT person_id FROM gen_schedule) ORDER BY id")
+        .fetch_all(&mut **c).await)?;
+    for chunk in undiagnosed.chunks(crate::store::sealing::BATCH) {
+        let mut rows = crate::store::bulk::Rows::new();
+        for &id in chunk {
+            let code = match id % 20 {
+                0..=10 => "F20.0",
+                11 | 12 => "F31.2",
+                13 => "F25.0",
+                14 => "F22.0",
+                15 => "F06.2",
+                16 => "F71.1",
+                17 => "F32.1",
+                _ => "F41.1",
+            };
+            let sealed = tx.keys.seal("persons.diagnosis_code", code)?;
+            let index = crate::store::sealing::diagnosis_index(&tx.keys, Some(code))?;
+            rows.row()
+                .int(Some(id))
+                .text(Some(&sealed))
+                .text(index.as_deref())
+                .end_row();
+        }
+        use crate::store::bulk::Col;
+        crate::store::bulk::update(
+            &mut tx,
+            "persons",
+            &[
+                ("id", Col::Int),
+                ("diagnosis_code", Col::Text),
+                ("dx_bi3", Col::Text),
+            ],
+            rows,
+        )
+        .await?;
+    }
     on_tx!(&mut tx, c => sqlx::query("DROP TABLE gen_schedule").execute(&mut **c).await.map(drop))?;
     crate::store::followups::rebuild_quarters(&mut tx).await?;
     // The referral ids were given here: move PostgreSQL's identity past them.

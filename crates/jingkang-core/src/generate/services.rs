@@ -13,7 +13,7 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::on_tx;
 use crate::store::bulk::{self, Col, Rows};
-use crate::store::{Actor, Backend, Db, audit, open_change_set};
+use crate::store::{Actor, Backend, Db, audit, open_change_set, sealing};
 
 /// What [`write`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -71,6 +71,7 @@ pub async fn write(
             .unwrap_or(until),
     );
     let mut tx = db.begin().await?;
+    let keys = tx.keys.clone();
     let existing: i64 = on_tx!(&mut tx, c => sqlx::query_scalar("SELECT count(*) FROM service_sessions").fetch_one(&mut **c).await)?;
     if existing > 0 {
         return Err(ServicesExist(existing).into());
@@ -219,7 +220,10 @@ pub async fn write(
                     .text(Some("social_function"))
                     .date(day)
                     .text(Some(STAFF.choose(&mut rng).copied().unwrap_or("李社工")))
-                    .text(Some(&serde_json::to_string(&answers)?))
+                    .text(Some(&keys.seal(
+                        sealing::ASSESSMENT_ANSWERS,
+                        &serde_json::to_string(&answers)?,
+                    )?))
                     .int(Some(total))
                     .text(Some(band))
                     .bool(flag);

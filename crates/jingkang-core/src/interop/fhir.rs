@@ -447,6 +447,9 @@ async fn person_resources(
             "requester": {"display": tree.path_name(&from)},
             "performer": [{"display": tree.path_name(&to)}],
         });
+        let reason = tx
+            .keys
+            .open_opt(crate::store::sealing::REFERRAL_REASON, reason.as_deref())?;
         if let Some(r) = reason.filter(|r| reveal && !r.trim().is_empty()) {
             sr["reasonCode"] = json!([{"text": r}]);
         }

@@ -19,8 +19,8 @@ use serde_json::{Value, json};
 use crate::on_tx;
 use crate::regions::{Region, RegionTree, Scope};
 use crate::store::audit::{self, Target};
-use crate::store::persons;
 use crate::store::{Actor, Db, registration};
+use crate::store::{persons, sealing};
 
 static SHIPPED: &str = include_str!("../../data/platform_exchange.json");
 
@@ -194,7 +194,13 @@ pub async fn export(
          WHERE ((r.from_region >= $1 AND r.from_region < $2) OR (r.to_region >= $1 AND r.to_region < $2)) \
            AND ($3 IS NULL OR r.sent_on >= $3) ORDER BY r.id")
         .bind(&lo).bind(&hi).bind(req.since).fetch_all(&mut **c).await)?;
-    for r in rows {
+    for mut r in rows {
+        r.id_number = tx
+            .keys
+            .open_opt("persons.id_number", r.id_number.as_deref())?;
+        r.reason = tx
+            .keys
+            .open_opt(sealing::REFERRAL_REASON, r.reason.as_deref())?;
         let documents: Value = serde_json::from_str(&r.documents).unwrap_or(Value::Null);
         let record = json!({
             "ref": format!("jingkang:{}:{}", req.region.code, r.id),
@@ -287,6 +293,12 @@ pub enum PlatformImportError {
 impl From<anyhow::Error> for PlatformImportError {
     fn from(e: anyhow::Error) -> Self {
         PlatformImportError::Db(e)
+    }
+}
+
+impl From<crate::secrets::SealError> for PlatformImportError {
+    fn from(e: crate::secrets::SealError) -> Self {
+        PlatformImportError::Db(e.into())
     }
 }
 
@@ -458,10 +470,16 @@ pub async fn import(
         };
         report.referrals_new += 1;
         let Some(change) = change else { continue };
+        let reason = tx
+            .keys
+            .seal_opt(sealing::REFERRAL_REASON, f.reason.as_deref())?;
+        let subject = tx
+            .keys
+            .seal_opt(sealing::REFERRAL_SUBJECT, subject.as_deref())?;
         let rid: i64 = on_tx!(&mut tx, c => sqlx::query_scalar(
             "INSERT INTO referrals (person_id, kind, state, urgent, from_region, to_region, reason, documents, sent_on, deadline, change_id, subject, subject_name, external_ref) \
              VALUES ($1, $2, 'initiated', $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id")
-            .bind(person).bind(&f.kind).bind(f.urgent).bind(&f.from).bind(&f.to).bind(&f.reason)
+            .bind(person).bind(&f.kind).bind(f.urgent).bind(&f.from).bind(&f.to).bind(&reason)
             .bind(&f.documents).bind(sent_on).bind(f.deadline).bind(change).bind(&subject).bind(if person.is_none() { f.name.clone() } else { None }).bind(&f.external)
             .fetch_one(&mut **c).await)?;
         on_tx!(&mut tx, c => sqlx::query("INSERT INTO referral_events (referral_id, change_id, event, from_state, to_state) VALUES ($1, $2, 'send', NULL, 'initiated')")

@@ -7,7 +7,7 @@
 use chrono::{DateTime, Duration, Utc};
 
 use super::audit::{self, Target};
-use super::{Actor, Db, Tx, throttle};
+use super::{Actor, Db, Pool, Tx, throttle};
 use crate::accounts::{self, Role};
 use crate::on_tx;
 
@@ -300,6 +300,34 @@ pub enum LoginOutcome {
     Invalid,
     Locked,
     Disabled,
+    /// The right password of a locked or disabled account with a second factor: the state is
+    /// said only once the code is given too, so the caller answers as for any such account
+    /// and starts a held session ([`create_held_session`]).
+    Held(Box<User>, Hold),
+}
+
+/// Why a session is held (see [`LoginOutcome::Held`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hold {
+    Disabled,
+    Locked,
+}
+
+impl Hold {
+    pub fn code(self) -> &'static str {
+        match self {
+            Hold::Disabled => "disabled",
+            Hold::Locked => "locked",
+        }
+    }
+
+    pub fn from_code(code: &str) -> Option<Hold> {
+        match code {
+            "disabled" => Some(Hold::Disabled),
+            "locked" => Some(Hold::Locked),
+            _ => None,
+        }
+    }
 }
 
 /// Check a username and password, counting failures and locking the account after
@@ -335,10 +363,10 @@ pub async fn check_login(
             fail("locked"),
         )
         .await?;
-        return Ok(if correct {
-            LoginOutcome::Locked
-        } else {
-            LoginOutcome::Invalid
+        return Ok(match (correct, user.totp_enrolled) {
+            (true, true) => LoginOutcome::Held(Box::new(user), Hold::Locked),
+            (true, false) => LoginOutcome::Locked,
+            (false, _) => LoginOutcome::Invalid,
         });
     }
     if !correct {
@@ -370,7 +398,11 @@ pub async fn check_login(
             fail("disabled"),
         )
         .await?;
-        return Ok(LoginOutcome::Disabled);
+        return Ok(if user.totp_enrolled {
+            LoginOutcome::Held(Box::new(user), Hold::Disabled)
+        } else {
+            LoginOutcome::Disabled
+        });
     }
     Ok(LoginOutcome::Ok(Box::new(user)))
 }
@@ -511,6 +543,8 @@ pub struct Session {
     pub last_seen: DateTime<Utc>,
     /// The second factor was given in this session (or the user has none).
     pub totp_ok: bool,
+    /// A held session: it may only give the second factor, then learns the account's state.
+    pub held: Option<Hold>,
 }
 
 impl std::fmt::Debug for Session {
@@ -518,6 +552,7 @@ impl std::fmt::Debug for Session {
         f.debug_struct("Session")
             .field("created_at", &self.created_at)
             .field("totp_ok", &self.totp_ok)
+            .field("held", &self.held)
             .finish()
     }
 }
@@ -528,6 +563,24 @@ pub async fn create_session(
     user: &User,
     totp_ok: bool,
 ) -> anyhow::Result<(String, Session)> {
+    insert_session(tx, user, totp_ok, None).await
+}
+
+/// Start a held session (see [`LoginOutcome::Held`]): it can only give the second factor.
+pub async fn create_held_session(
+    tx: &mut Tx,
+    user: &User,
+    hold: Hold,
+) -> anyhow::Result<(String, Session)> {
+    insert_session(tx, user, false, Some(hold)).await
+}
+
+async fn insert_session(
+    tx: &mut Tx,
+    user: &User,
+    totp_ok: bool,
+    held: Option<Hold>,
+) -> anyhow::Result<(String, Session)> {
     let token = accounts::new_secret();
     let s = Session {
         token_hash: accounts::secret_hash(&token),
@@ -535,10 +588,11 @@ pub async fn create_session(
         created_at: Utc::now(),
         last_seen: Utc::now(),
         totp_ok,
+        held,
     };
     on_tx!(tx, c => sqlx::query(
-        "INSERT INTO sessions (token_hash, user_id, csrf, created_at, last_seen, totp_ok) VALUES ($1, $2, $3, $4, $4, $5)")
-        .bind(&s.token_hash).bind(user.id).bind(&s.csrf).bind(s.created_at).bind(totp_ok)
+        "INSERT INTO sessions (token_hash, user_id, csrf, created_at, last_seen, totp_ok, held) VALUES ($1, $2, $3, $4, $4, $5, $6)")
+        .bind(&s.token_hash).bind(user.id).bind(&s.csrf).bind(s.created_at).bind(totp_ok).bind(held.map(Hold::code))
         .execute(&mut **c).await.map(drop))?;
     Ok((token, s))
 }
@@ -549,6 +603,7 @@ struct SessionRow {
     created_at: DateTime<Utc>,
     last_seen: DateTime<Utc>,
     totp_ok: bool,
+    held: Option<String>,
     #[sqlx(flatten)]
     user: UserRow,
 }
@@ -573,17 +628,17 @@ pub async fn find_session(db: &Db, token: &str) -> anyhow::Result<SessionLookup>
     let hash = accounts::secret_hash(token);
     // One statement for the session and its user: this runs on every request.
     let sql = format!(
-        "SELECT s.csrf, s.created_at, s.last_seen, s.totp_ok, {USER_COLS} \
+        "SELECT s.csrf, s.created_at, s.last_seen, s.totp_ok, s.held, {USER_COLS} \
          FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = $1"
     );
-    let row: Option<SessionRow> = match db {
-        Db::Sqlite { read, .. } => {
+    let row: Option<SessionRow> = match &db.pool {
+        Pool::Sqlite { read, .. } => {
             sqlx::query_as(&sql)
                 .bind(&hash)
                 .fetch_optional(read)
                 .await?
         }
-        Db::Postgres(p) => sqlx::query_as(&sql).bind(&hash).fetch_optional(p).await?,
+        Pool::Postgres(p) => sqlx::query_as(&sql).bind(&hash).fetch_optional(p).await?,
     };
     let Some(row) = row else {
         return Ok(SessionLookup::Missing);
@@ -593,7 +648,8 @@ pub async fn find_session(db: &Db, token: &str) -> anyhow::Result<SessionLookup>
         return Ok(SessionLookup::Expired);
     }
     let user = User::try_from(row.user)?;
-    if user.disabled {
+    let held = row.held.as_deref().and_then(Hold::from_code);
+    if user.disabled && held.is_none() {
         return Ok(SessionLookup::Missing);
     }
     // Touched at most once a minute, to spare writes.
@@ -604,6 +660,7 @@ pub async fn find_session(db: &Db, token: &str) -> anyhow::Result<SessionLookup>
         created_at: row.created_at,
         last_seen: row.last_seen,
         totp_ok: row.totp_ok,
+        held,
     };
     Ok(SessionLookup::Live {
         user: Box::new(user),

@@ -8,6 +8,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 
 use super::audit::{self, Target};
+use super::sealing::{ASSESSMENT_ANSWERS, open_text};
 use super::{Actor, Tx, open_change_set};
 use crate::care::instrument::{Instrument, Problem, Scored};
 use crate::on_tx;
@@ -75,11 +76,14 @@ pub async fn record(
         kept.insert(key, new.answers.get(key).map_or("", |v| v.trim()));
     }
     let change = open_change_set(tx, actor, "assessment", &instrument.code).await?;
+    let answers = tx
+        .keys
+        .seal(ASSESSMENT_ANSWERS, &serde_json::to_string(&kept)?)?;
     let aid: i64 = on_tx!(tx, c => sqlx::query_scalar(
         "INSERT INTO assessments (person_id, change_id, instrument, version, domain, assessed_on, assessor, answers, total, band, flag) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id")
         .bind(id).bind(change).bind(&instrument.code).bind(&instrument.version).bind(&instrument.domain).bind(new.assessed_on)
-        .bind(new.assessor.trim()).bind(serde_json::to_string(&kept)?).bind(scored.total).bind(&scored.band).bind(scored.flag)
+        .bind(new.assessor.trim()).bind(&answers).bind(scored.total).bind(&scored.band).bind(scored.flag)
         .fetch_one(&mut **c).await)?;
     super::standard::refresh_quarters(tx, &[id], new.assessed_on).await?;
     audit::record(
@@ -128,9 +132,11 @@ pub async fn of_person(
          WHERE a.person_id = $1 AND p.residence_region >= $2 AND p.residence_region < $3{} ORDER BY a.assessed_on, a.id",
         scope.rows_sql("p")
     );
-    Ok(
-        on_tx!(tx, c => sqlx::query_as(&sql).bind(id).bind(&lo).bind(&hi).fetch_all(&mut **c).await)?,
-    )
+    let mut rows: Vec<StoredAssessment> = on_tx!(tx, c => sqlx::query_as(&sql).bind(id).bind(&lo).bind(&hi).fetch_all(&mut **c).await)?;
+    for r in &mut rows {
+        open_text(&tx.keys, ASSESSMENT_ANSWERS, &mut r.answers)?;
+    }
+    Ok(rows)
 }
 
 /// The latest assessment of person `id` in `domain` (e.g. `social_function`) on or after `since`.
@@ -148,7 +154,9 @@ pub async fn latest_in_domain(
          ORDER BY a.assessed_on DESC, a.id DESC LIMIT 1",
         scope.rows_sql("p")
     );
-    Ok(
-        on_tx!(tx, c => sqlx::query_as(&sql).bind(id).bind(domain).bind(since).bind(&lo).bind(&hi).fetch_optional(&mut **c).await)?,
-    )
+    let mut row: Option<StoredAssessment> = on_tx!(tx, c => sqlx::query_as(&sql).bind(id).bind(domain).bind(since).bind(&lo).bind(&hi).fetch_optional(&mut **c).await)?;
+    if let Some(r) = &mut row {
+        open_text(&tx.keys, ASSESSMENT_ANSWERS, &mut r.answers)?;
+    }
+    Ok(row)
 }

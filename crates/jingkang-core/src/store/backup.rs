@@ -20,7 +20,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::Digest;
 
-use super::{Backend, Db, audit};
+use super::{Backend, Db, Pool, audit};
 
 /// What a backup holds, written beside it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -49,8 +49,8 @@ pub async fn backup(db: &Db, url: &str, out: &Path, pg_dump: &Path) -> anyhow::R
     if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)?;
     }
-    let checkpoint = match db {
-        Db::Sqlite { read, .. } => {
+    let checkpoint = match &db.pool {
+        Pool::Sqlite { read, .. } => {
             let target = out.to_string_lossy().to_string();
             sqlx::query("VACUUM INTO $1")
                 .bind(&target)
@@ -67,10 +67,10 @@ pub async fn backup(db: &Db, url: &str, out: &Path, pg_dump: &Path) -> anyhow::R
                 )
                 .await
                 .context("opening the backup")?;
-            let copy = Db::Sqlite {
+            let copy = Db::of(Pool::Sqlite {
                 write: pool.clone(),
                 read: pool,
-            };
+            });
             let mut tx = copy.begin_read().await?;
             let v = audit::verify(&mut tx).await?;
             let c = audit::checkpoint(&mut tx).await?;
@@ -81,7 +81,7 @@ pub async fn backup(db: &Db, url: &str, out: &Path, pg_dump: &Path) -> anyhow::R
             }
             c
         }
-        Db::Postgres(pool) => {
+        Pool::Postgres(pool) => {
             // The dump runs in the snapshot of this transaction, which also reads the audit head.
             let mut tx = pool.begin().await?;
             sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
@@ -90,7 +90,10 @@ pub async fn backup(db: &Db, url: &str, out: &Path, pg_dump: &Path) -> anyhow::R
             let snapshot: String = sqlx::query_scalar("SELECT pg_export_snapshot()")
                 .fetch_one(&mut *tx)
                 .await?;
-            let mut wrapped = super::Tx::Postgres(tx);
+            let mut wrapped = super::Tx {
+                conn: super::Conn::Postgres(tx),
+                keys: db.keys().clone(),
+            };
             let c = audit::checkpoint(&mut wrapped).await?;
             let status = Command::new(pg_dump)
                 .args(["--format=custom", "--no-owner", "--no-privileges"])
@@ -203,7 +206,7 @@ pub async fn restore(
             if !force {
                 return Ok(Err(RestoreRefusal::NotEmpty));
             }
-            if let Db::Postgres(p) = &target {
+            if let Pool::Postgres(p) = &target.pool {
                 sqlx::query("DROP SCHEMA public CASCADE").execute(p).await?;
                 sqlx::query("CREATE SCHEMA public").execute(p).await?;
             }

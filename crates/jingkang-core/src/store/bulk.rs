@@ -13,7 +13,7 @@ use std::io::Write;
 
 use chrono::NaiveDate;
 
-use super::{Backend, Tx};
+use super::{Backend, Conn, Tx};
 
 /// The SQL type a value is stored as.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -194,8 +194,8 @@ pub async fn insert(
         rows.width() == cols.len() && rows.vals.len() == rows.rows * cols.len(),
         "bulk insert into {table}: rows do not match the columns"
     );
-    match tx {
-        Tx::Sqlite(c) => {
+    match &mut tx.conn {
+        Conn::Sqlite(c) => {
             let per_statement = (SQLITE_MAX_PARAMS / cols.len()).max(1);
             let mut done = 0;
             for chunk in rows.vals.chunks(per_statement * cols.len()) {
@@ -215,7 +215,7 @@ pub async fn insert(
             }
             Ok(done)
         }
-        Tx::Postgres(c) => {
+        Conn::Postgres(c) => {
             let sql = insert_sql(Backend::Postgres, table, cols);
             let json = rows.to_json();
             Ok(sqlx::query(&sql)
@@ -224,6 +224,85 @@ pub async fn insert(
                 .await?
                 .rows_affected())
         }
+    }
+}
+
+/// Update rows of `table` by id: `cols[0]` is `("id", Col::Int)`, the others the columns set, each
+/// row of `rows` one id and its new values. One statement per batch (the rows as one JSON
+/// parameter). Returns the number of rows updated.
+pub async fn update(
+    tx: &mut Tx,
+    table: &str,
+    cols: &[(&str, Col)],
+    rows: Rows,
+) -> anyhow::Result<u64> {
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    anyhow::ensure!(
+        cols.first().map(|c| c.0) == Some("id")
+            && rows.width() == cols.len()
+            && rows.vals.len() == rows.rows * cols.len(),
+        "bulk update of {table}: rows do not match the columns"
+    );
+    let backend = tx.backend();
+    let types: Vec<Col> = cols.iter().map(|(_, t)| *t).collect();
+    let select = select_json_rows(backend, 1, &types);
+    // Name the selected values: `SELECT a, b FROM …` becomes `SELECT a AS c0, b AS c1 FROM …`.
+    let (exprs, from) = select
+        .strip_prefix("SELECT ")
+        .and_then(|s| s.split_once(" FROM "))
+        .ok_or_else(|| anyhow::anyhow!("unexpected bulk select"))?;
+    let named: Vec<String> = split_top_level(exprs)
+        .iter()
+        .enumerate()
+        .map(|(i, e)| format!("{e} AS c{i}"))
+        .collect();
+    let sets: Vec<String> = cols
+        .iter()
+        .enumerate()
+        .skip(1)
+        .map(|(i, (name, _))| format!("{name} = u.c{i}"))
+        .collect();
+    let sql = format!(
+        "UPDATE {table} SET {} FROM (SELECT {} FROM {from}) AS u WHERE {table}.id = u.c0",
+        sets.join(", "),
+        named.join(", ")
+    );
+    let json = rows.to_json();
+    Ok(on_tx_conn(tx, &sql, &json).await?)
+}
+
+/// The expressions of a select list (no expression here holds a comma inside parentheses).
+fn split_top_level(list: &str) -> Vec<&str> {
+    let (mut out, mut depth, mut start) = (Vec::new(), 0i32, 0usize);
+    for (i, ch) in list.char_indices() {
+        match ch {
+            '(' => depth += 1,
+            ')' => depth -= 1,
+            ',' if depth == 0 => {
+                out.push(list[start..i].trim());
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    out.push(list[start..].trim());
+    out
+}
+
+async fn on_tx_conn(tx: &mut Tx, sql: &str, json: &str) -> Result<u64, sqlx::Error> {
+    match &mut tx.conn {
+        Conn::Sqlite(c) => Ok(sqlx::query(sql)
+            .bind(json)
+            .execute(&mut **c)
+            .await?
+            .rows_affected()),
+        Conn::Postgres(c) => Ok(sqlx::query(sql)
+            .bind(json)
+            .execute(&mut **c)
+            .await?
+            .rows_affected()),
     }
 }
 

@@ -6,10 +6,14 @@ use serde::Serialize;
 
 use super::alerts::{self, AlertKind};
 use super::audit::{self, Target};
+use super::sealing::{
+    EMERGENCY_DESCRIPTION, EMERGENCY_LATE_REASON, EMERGENCY_OUTCOME, open_in_place, open_text,
+};
 use super::{Actor, Backend, Tx, open_change_set};
 use crate::care::emergency::{self, Emergency};
 use crate::on_tx;
 use crate::regions::Scope;
+use crate::secrets::Keys;
 
 /// What recording did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,11 +50,15 @@ pub async fn record(
     };
     let change = open_change_set(tx, actor, "emergency", "record").await?;
     let grade = i64::from(e.risk_grade);
+    let k = tx.keys.clone();
+    let description = k.seal(EMERGENCY_DESCRIPTION, &e.description)?;
+    let outcome = k.seal(EMERGENCY_OUTCOME, &e.outcome)?;
+    let late_reason = k.seal_opt(EMERGENCY_LATE_REASON, e.late_reason.as_deref())?;
     let eid: i64 = on_tx!(tx, c => sqlx::query_scalar(
         "INSERT INTO emergencies (person_id, change_id, occurred_at, risk_grade, kinds, place, description, measures, outcome, late_reason) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id")
         .bind(id).bind(change).bind(e.occurred_at).bind(grade).bind(serde_json::to_string(&e.kinds)?).bind(&e.place)
-        .bind(&e.description).bind(serde_json::to_string(&e.measures)?).bind(&e.outcome).bind(&e.late_reason)
+        .bind(&description).bind(serde_json::to_string(&e.measures)?).bind(&outcome).bind(&late_reason)
         .fetch_one(&mut **c).await)?;
     // An event shows the person's current risk: it only ever raises the grade on record.
     let risk_after = Some(risk_before.map_or(grade, |g| g.max(grade)));
@@ -116,8 +124,11 @@ type Row = (
     DateTime<Utc>,
 );
 
-fn stored(r: Row) -> StoredEmergency {
-    StoredEmergency {
+fn stored(keys: &Keys, mut r: Row) -> anyhow::Result<StoredEmergency> {
+    open_text(keys, EMERGENCY_DESCRIPTION, &mut r.6)?;
+    open_in_place(keys, EMERGENCY_OUTCOME, &mut r.8)?;
+    open_in_place(keys, EMERGENCY_LATE_REASON, &mut r.9)?;
+    Ok(StoredEmergency {
         id: r.0,
         person_id: r.1,
         occurred_at: r.2,
@@ -130,7 +141,7 @@ fn stored(r: Row) -> StoredEmergency {
         late_reason: r.9,
         recorded_by: r.10,
         recorded_at: r.11,
-    }
+    })
 }
 
 const COLS: &str = "e.id, e.person_id, e.occurred_at, e.risk_grade, e.kinds, e.place, e.description, e.measures, e.outcome, e.late_reason, cs.actor, cs.at";
@@ -148,7 +159,7 @@ pub async fn of_person(
         scope.rows_sql("p")
     );
     let rows: Vec<Row> = on_tx!(tx, c => sqlx::query_as(&sql).bind(id).bind(&lo).bind(&hi).fetch_all(&mut **c).await)?;
-    Ok(rows.into_iter().map(stored).collect())
+    rows.into_iter().map(|r| stored(&tx.keys, r)).collect()
 }
 
 /// The latest events in `scope`, newest first.
@@ -164,5 +175,5 @@ pub async fn recent(
         scope.rows_sql("p")
     );
     let rows: Vec<Row> = on_tx!(tx, c => sqlx::query_as(&sql).bind(&lo).bind(&hi).bind(limit).fetch_all(&mut **c).await)?;
-    Ok(rows.into_iter().map(stored).collect())
+    rows.into_iter().map(|r| stored(&tx.keys, r)).collect()
 }

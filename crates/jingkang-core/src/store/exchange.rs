@@ -9,10 +9,12 @@ use serde::Serialize;
 
 use super::audit::{self, Target};
 use super::bulk::{self, Col, Rows};
+use super::sealing::{LIST_CERTIFICATE, LIST_ID_NUMBER, LIST_PHONE};
 use super::{Actor, Tx, open_change_set};
 use crate::exchange::{Class, Comparison, ListRead, Mapping, Ours, Source};
 use crate::on_tx;
 use crate::regions::Scope;
+use crate::secrets::Keys;
 
 /// A source's saved header texts (normalised header → column key).
 pub async fn mapping(tx: &mut Tx, source: &str) -> anyhow::Result<Mapping> {
@@ -84,25 +86,30 @@ pub async fn registry(tx: &mut Tx, scope: &Scope) -> anyhow::Result<Vec<Ours>> {
     );
     let rows: Vec<OursRow> = on_tx!(tx, c => sqlx::query_as(&sql)
         .bind(&lo).bind(&hi).fetch_all(&mut **c).await)?;
-    Ok(rows
-        .into_iter()
-        .map(|r| Ours {
-            person: r.id,
-            id_number: r.id_number,
-            name: r.name,
-            sex: r.sex,
-            birth_date: Some(r.birth_date),
-            residence_address: r.residence_address,
-            household_address: r.household_address,
-            phone: r.phone,
-            guardian: r.guardian,
-            certificate: r.disability_certificate,
-            grade: r.disability_grade,
-            allowance: r.subsistence_allowance || r.extreme_poverty,
-            active: r.registration_state != "closed",
-            died: r.close_reason.as_deref() == Some("died"),
+    let keys = tx.keys.clone();
+    rows.into_iter()
+        .map(|r| -> anyhow::Result<Ours> {
+            Ok(Ours {
+                person: r.id,
+                id_number: keys.open("persons.id_number", &r.id_number)?,
+                name: r.name,
+                sex: r.sex,
+                birth_date: Some(r.birth_date),
+                residence_address: r.residence_address,
+                household_address: r.household_address,
+                phone: keys.open_opt("persons.phone", r.phone.as_deref())?,
+                guardian: r.guardian,
+                certificate: keys.open_opt(
+                    "persons.disability_certificate",
+                    r.disability_certificate.as_deref(),
+                )?,
+                grade: r.disability_grade,
+                allowance: r.subsistence_allowance || r.extreme_poverty,
+                active: r.registration_state != "closed",
+                died: r.close_reason.as_deref() == Some("died"),
+            })
         })
-        .collect())
+        .collect()
 }
 
 /// Which of these canonical ID numbers are registered outside the scope (only the fact). A reader
@@ -117,17 +124,24 @@ pub async fn registered_elsewhere(
     }
     let (lo, hi) = scope.bounds();
     let sql = format!(
-        "SELECT id_number FROM persons WHERE id_number IN ({}) \
+        "SELECT id_number FROM persons WHERE id_hash IN ({}) \
          AND NOT (residence_region >= $2 AND residence_region < $3{})",
         bulk::json_text_list(tx.backend(), 1),
         scope.rows_sql("")
     );
     let mut out = HashSet::new();
+    let keys = tx.keys.clone();
     for chunk in ids.chunks(10_000) {
-        let list = serde_json::to_string(chunk)?;
+        let hashes = chunk
+            .iter()
+            .map(|id| keys.index(crate::secrets::Index::IdNumber, id))
+            .collect::<Result<Vec<_>, _>>()?;
+        let list = serde_json::to_string(&hashes)?;
         let rows: Vec<String> = on_tx!(tx, c => sqlx::query_scalar(&sql)
             .bind(&list).bind(&lo).bind(&hi).fetch_all(&mut **c).await)?;
-        out.extend(rows);
+        for sealed in rows {
+            out.insert(keys.open("persons.id_number", &sealed)?);
+        }
     }
     Ok(out)
 }
@@ -251,16 +265,24 @@ async fn save_list(
                 .int(Some(list))
                 .int(Some(i64::from(r.row)))
                 .text(Some(&r.name))
-                .text(r.id_number.as_deref())
+                .text(
+                    tx.keys
+                        .seal_opt(LIST_ID_NUMBER, r.id_number.as_deref())?
+                        .as_deref(),
+                )
                 .bool(r.id_valid)
                 .text(r.sex.map(|s| s.code()))
                 .opt_date(r.birth_date)
                 .text(r.address.as_deref())
-                .text(r.phone.as_deref())
+                .text(tx.keys.seal_opt(LIST_PHONE, r.phone.as_deref())?.as_deref())
                 .text(r.guardian.as_deref())
                 .bool(r.died)
                 .opt_date(r.died_on)
-                .text(r.certificate.as_deref())
+                .text(
+                    tx.keys
+                        .seal_opt(LIST_CERTIFICATE, r.certificate.as_deref())?
+                        .as_deref(),
+                )
                 .int(r.grade.map(i64::from))
                 .text(r.township.as_deref())
                 .text(r.category.as_deref())
@@ -546,7 +568,15 @@ struct ItemCols {
 }
 
 impl ItemCols {
-    fn into_row(self) -> Option<ItemRow> {
+    /// The item, its list row's sealed values opened; `None` for an unknown class or state.
+    fn into_row(mut self, keys: &Keys) -> anyhow::Result<Option<ItemRow>> {
+        self.id_number = keys.open_opt(LIST_ID_NUMBER, self.id_number.as_deref())?;
+        self.phone = keys.open_opt(LIST_PHONE, self.phone.as_deref())?;
+        self.certificate = keys.open_opt(LIST_CERTIFICATE, self.certificate.as_deref())?;
+        Ok(self.known())
+    }
+
+    fn known(self) -> Option<ItemRow> {
         let row = self.name.map(|name| crate::exchange::ListRow {
             row: self.row_number.unwrap_or(0) as u32,
             name,
@@ -604,7 +634,10 @@ pub async fn items(
     let rows: Vec<ItemCols> = on_tx!(tx, c => sqlx::query_as(&sql)
         .bind(run).bind(class).fetch_all(&mut **c).await)?;
     Ok(Some(
-        rows.into_iter().filter_map(ItemCols::into_row).collect(),
+        rows.into_iter()
+            .map(|r| r.into_row(&tx.keys))
+            .filter_map(Result::transpose)
+            .collect::<anyhow::Result<Vec<_>>>()?,
     ))
 }
 
@@ -624,7 +657,10 @@ pub async fn item(tx: &mut Tx, scope: &Scope, id: i64) -> anyhow::Result<Option<
     }
     let row: Option<WithRun> = on_tx!(tx, c => sqlx::query_as(&sql)
         .bind(id).bind(&lo).bind(&hi).fetch_optional(&mut **c).await)?;
-    Ok(row.and_then(|r| Some((r.run_id, r.cols.into_row()?))))
+    Ok(match row {
+        Some(r) => r.cols.into_row(&tx.keys)?.map(|item| (r.run_id, item)),
+        None => None,
+    })
 }
 
 /// A user's decision on an item.
@@ -960,7 +996,9 @@ pub async fn names(
         let list = serde_json::to_string(chunk)?;
         let rows: Vec<(i64, String, String)> = on_tx!(tx, c => sqlx::query_as(&sql)
             .bind(&list).bind(&lo).bind(&hi).fetch_all(&mut **c).await)?;
-        out.extend(rows.into_iter().map(|(id, n, i)| (id, (n, i))));
+        for (id, n, i) in rows {
+            out.insert(id, (n, tx.keys.open("persons.id_number", &i)?));
+        }
     }
     Ok(out)
 }

@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use super::audit::{self, Target};
 use super::bulk::{self, Col, Rows};
+use super::sealing::{MEETING_NOTES, RESPITE_NOTES, open_each};
 use super::{Actor, Backend, Tx, open_change_set};
 use crate::care::family::{
     FamilyMember, Group, Meeting, MembersChange, Peer, PeerUpdate, Respite, Training, problem,
@@ -221,9 +222,10 @@ pub async fn record_respite(
         return refuse("person_id", "family-persons-unknown", &[("n", "1")]);
     }
     let change = open_change_set(tx, actor, "family", "respite").await?;
+    let notes = tx.keys.seal_opt(RESPITE_NOTES, r.notes.as_deref())?;
     let id: i64 = on_tx!(tx, c => sqlx::query_scalar(
         "INSERT INTO respite_episodes (change_id, person_id, from_date, to_date, provider, hours, notes) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id")
-        .bind(change).bind(r.person_id).bind(r.from_date).bind(r.to_date).bind(&r.provider).bind(r.hours).bind(&r.notes)
+        .bind(change).bind(r.person_id).bind(r.from_date).bind(r.to_date).bind(&r.provider).bind(r.hours).bind(&notes)
         .fetch_one(&mut **c).await)?;
     audit::record(
         tx,
@@ -262,9 +264,10 @@ pub async fn respite(tx: &mut Tx, scope: &Scope, limit: i64) -> anyhow::Result<V
         "SELECT {RESPITE_COLS} FROM respite_episodes r JOIN persons p ON p.id = r.person_id JOIN change_sets cs ON cs.id = r.change_id \
          WHERE p.residence_region >= $1 AND p.residence_region < $2{site} ORDER BY r.from_date DESC, r.id DESC LIMIT $3"
     );
-    Ok(
-        on_tx!(tx, c => sqlx::query_as(&sql).bind(&lo).bind(&hi).bind(limit).fetch_all(&mut **c).await)?,
-    )
+    let rows = on_tx!(tx, c => sqlx::query_as(&sql).bind(&lo).bind(&hi).bind(limit).fetch_all(&mut **c).await)?;
+    open_each(&tx.keys, RESPITE_NOTES, rows, |r: &mut StoredRespite| {
+        &mut r.notes
+    })
 }
 
 /// The respite episodes of person `id` (in `scope`), newest first.
@@ -280,9 +283,10 @@ pub async fn respite_of_person(
         "SELECT {RESPITE_COLS} FROM respite_episodes r JOIN persons p ON p.id = r.person_id JOIN change_sets cs ON cs.id = r.change_id \
          WHERE r.person_id = $1 AND p.residence_region >= $2 AND p.residence_region < $3{site} ORDER BY r.from_date DESC, r.id DESC LIMIT $4"
     );
-    Ok(
-        on_tx!(tx, c => sqlx::query_as(&sql).bind(id).bind(&lo).bind(&hi).bind(limit).fetch_all(&mut **c).await)?,
-    )
+    let rows = on_tx!(tx, c => sqlx::query_as(&sql).bind(id).bind(&lo).bind(&hi).bind(limit).fetch_all(&mut **c).await)?;
+    open_each(&tx.keys, RESPITE_NOTES, rows, |r: &mut StoredRespite| {
+        &mut r.notes
+    })
 }
 
 // ---------- mutual-aid groups ----------
@@ -512,9 +516,10 @@ pub async fn record_meeting(
         );
     }
     let change = open_change_set(tx, actor, "family", "meeting").await?;
+    let notes = tx.keys.seal_opt(MEETING_NOTES, m.notes.as_deref())?;
     let id: i64 = on_tx!(tx, c => sqlx::query_scalar(
         "INSERT INTO mutual_aid_meetings (group_id, change_id, held_on, topic, notes, attendees) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id")
-        .bind(gid).bind(change).bind(m.held_on).bind(&m.topic).bind(&m.notes).bind(m.attendees.len() as i64).fetch_one(&mut **c).await)?;
+        .bind(gid).bind(change).bind(m.held_on).bind(&m.topic).bind(&notes).bind(m.attendees.len() as i64).fetch_one(&mut **c).await)?;
     let mut rows = Rows::new();
     for member in &m.attendees {
         rows.row().int(Some(id)).int(Some(*member));
@@ -641,10 +646,16 @@ pub async fn group(tx: &mut Tx, scope: &Scope, id: i64) -> anyhow::Result<Option
          WHERE m.group_id = $1 AND p.residence_region >= $2 AND p.residence_region < $3{site} \
          ORDER BY (CASE WHEN m.left_on IS NULL THEN 0 ELSE 1 END), p.name, m.id"))
         .bind(id).bind(&lo).bind(&hi).fetch_all(&mut **c).await)?;
-    let mut meetings: Vec<StoredMeeting> = on_tx!(tx, c => sqlx::query_as(
+    let meetings: Vec<StoredMeeting> = on_tx!(tx, c => sqlx::query_as(
         "SELECT x.id, x.held_on, x.topic, x.notes, x.attendees, cs.actor AS recorded_by, cs.at AS recorded_at \
          FROM mutual_aid_meetings x JOIN change_sets cs ON cs.id = x.change_id WHERE x.group_id = $1 ORDER BY x.held_on DESC, x.id DESC")
         .bind(id).fetch_all(&mut **c).await)?;
+    let mut meetings = open_each(
+        &tx.keys,
+        MEETING_NOTES,
+        meetings,
+        |m: &mut StoredMeeting| &mut m.notes,
+    )?;
     let attendance: Vec<(i64, i64)> = on_tx!(tx, c => sqlx::query_as(&format!(
         "SELECT a.meeting_id, a.member_id FROM mutual_aid_attendance a JOIN mutual_aid_meetings x ON x.id = a.meeting_id \
          JOIN mutual_aid_members m ON m.id = a.member_id JOIN persons p ON p.id = m.person_id \

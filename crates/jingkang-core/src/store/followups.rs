@@ -11,6 +11,7 @@ use serde_json::Value;
 
 use super::alerts;
 use super::audit::{self, Target};
+use super::sealing::FOLLOWUP_ANSWERS;
 use super::{Actor, Backend, Tx, open_change_set};
 use crate::care::followup::{self, Conclusion, FieldError, Followup, FormDef};
 use crate::care::schedule::ConditionClass;
@@ -83,7 +84,9 @@ pub async fn record(
         .last_followup_date
         .is_none_or(|last| f.visit_date >= last);
     let change = open_change_set(tx, actor, "followup", "record").await?;
-    let answers = serde_json::to_string(&f.answers)?;
+    let answers = tx
+        .keys
+        .seal(FOLLOWUP_ANSWERS, &serde_json::to_string(&f.answers)?)?;
     let risk = f.risk_grade.map(i64::from);
     let class = conclusion.class.map(|c| c.code());
     let adherence = f.answers.get("adherence").and_then(Value::as_str);
@@ -217,7 +220,8 @@ pub async fn list(
     let rows: Vec<FollowupRow> = on_tx!(tx, c => sqlx::query_as(&sql)
         .bind(id).bind(&lo).bind(&hi).bind(limit).fetch_all(&mut **c).await)?;
     rows.into_iter()
-        .map(|r| {
+        .map(|mut r| {
+            super::sealing::open_text(&tx.keys, FOLLOWUP_ANSWERS, &mut r.answers)?;
             let answers = match serde_json::from_str(&r.answers)? {
                 Value::Object(m) => m,
                 _ => serde_json::Map::new(),

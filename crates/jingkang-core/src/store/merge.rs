@@ -414,9 +414,14 @@ pub async fn merged_into(tx: &mut Tx, id: i64) -> anyhow::Result<Option<i64>> {
     Ok(into.flatten())
 }
 
+/// Set a record's ID number (sealed) and its blind indexes.
 async fn set_id_number(tx: &mut Tx, id: i64, value: &str) -> anyhow::Result<()> {
-    on_tx!(tx, c => sqlx::query("UPDATE persons SET id_number = $1 WHERE id = $2")
-        .bind(value).bind(id).execute(&mut **c).await.map(drop))?;
+    let sealed = tx.keys.seal("persons.id_number", value)?;
+    let ix = tx.keys.id_indexes(value)?;
+    on_tx!(tx, c => sqlx::query(
+        "UPDATE persons SET id_number = $1, id_hash = $3, id_bi6 = $4, id_bi14 = $5, id_bi4 = $6 WHERE id = $2")
+        .bind(&sealed).bind(id).bind(&ix.whole).bind(&ix.first6).bind(&ix.first14).bind(&ix.last4)
+        .execute(&mut **c).await.map(drop))?;
     Ok(())
 }
 

@@ -31,6 +31,7 @@ pub mod plans;
 pub mod referrals;
 pub mod registration;
 pub mod report;
+pub mod sealing;
 pub mod services;
 pub mod standard;
 pub mod throttle;
@@ -46,13 +47,15 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{PgPool, Postgres, Sqlite, SqlitePool, Transaction};
 
+use crate::secrets::Keys;
+
 /// Run `$body` with `$c` bound to the concrete transaction (`&mut Transaction<'static, DB>`).
 #[macro_export]
 macro_rules! on_tx {
     ($tx:expr, $c:ident => $body:expr) => {
-        match $tx {
-            $crate::store::Tx::Sqlite($c) => $body,
-            $crate::store::Tx::Postgres($c) => $body,
+        match &mut ($tx).conn {
+            $crate::store::Conn::Sqlite($c) => $body,
+            $crate::store::Conn::Postgres($c) => $body,
         }
     };
 }
@@ -61,9 +64,9 @@ macro_rules! on_tx {
 #[macro_export]
 macro_rules! on_pool {
     ($db:expr, $p:ident => $body:expr) => {
-        match $db {
-            $crate::store::Db::Sqlite { write: $p, .. } => $body,
-            $crate::store::Db::Postgres($p) => $body,
+        match &($db).pool {
+            $crate::store::Pool::Sqlite { write: $p, .. } => $body,
+            $crate::store::Pool::Postgres($p) => $body,
         }
     };
 }
@@ -74,14 +77,22 @@ pub enum Backend {
     Postgres,
 }
 
-/// A connection pool on one of the two backends. Cheap to clone.
+/// A database: its connection pool and the keys its sensitive values are sealed with
+/// ([`crate::secrets::Keys`], attached with [`Db::with_keys`]). Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Db {
+    pub pool: Pool,
+    keys: Keys,
+}
+
+/// A connection pool on one of the two backends.
 ///
 /// SQLite has one writer at a time, so its writes go through a pool of exactly one connection:
 /// writers queue in the pool, in order, instead of sleeping in SQLite's busy handler (which costs
 /// milliseconds per collision under load). Reads that write nothing (a session lookup) use `read`,
 /// read-only connections that run beside the writer under WAL.
 #[derive(Clone, Debug)]
-pub enum Db {
+pub enum Pool {
     Sqlite { write: SqlitePool, read: SqlitePool },
     Postgres(PgPool),
 }
@@ -92,8 +103,14 @@ const SQLITE_WRITE_CACHE_KIB: i64 = 32 * 1024;
 const SQLITE_READ_CACHE_KIB: i64 = 8 * 1024;
 const SQLITE_READERS: u32 = 4;
 
-/// A transaction on one of the two backends.
-pub enum Tx {
+/// A transaction on one of the two backends, with the database's keys.
+pub struct Tx {
+    pub conn: Conn,
+    pub keys: Keys,
+}
+
+/// The connection of a transaction.
+pub enum Conn {
     Sqlite(Transaction<'static, Sqlite>),
     Postgres(Transaction<'static, Postgres>),
 }
@@ -115,6 +132,24 @@ pub fn redact_url(url: &str) -> String {
 }
 
 impl Db {
+    /// A database on `pool`, without keys yet.
+    pub fn of(pool: Pool) -> Db {
+        Db {
+            pool,
+            keys: Keys::none(),
+        }
+    }
+
+    /// The same database with `keys` to seal and open sensitive values.
+    pub fn with_keys(mut self, keys: Keys) -> Db {
+        self.keys = keys;
+        self
+    }
+
+    pub fn keys(&self) -> &Keys {
+        &self.keys
+    }
+
     /// Open (creating if needed) the database at `url` and apply the embedded migrations.
     pub async fn connect(url: &str) -> anyhow::Result<Db> {
         let db = Self::connect_without_migrating(url).await?;
@@ -167,7 +202,7 @@ impl Db {
                             .pragma("cache_size", format!("-{SQLITE_READ_CACHE_KIB}")),
                     )
             };
-            Ok(Db::Sqlite { write, read })
+            Ok(Db::of(Pool::Sqlite { write, read }))
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let opts = PgConnectOptions::from_str(url)
                 .with_context(|| format!("invalid PostgreSQL URL {}", redact_url(url)))?;
@@ -187,7 +222,7 @@ impl Db {
             .connect_with(opts)
             .await
             .context("cannot connect to PostgreSQL")?;
-        Ok(Db::Postgres(pool))
+        Ok(Db::of(Pool::Postgres(pool)))
     }
 
     /// Apply the embedded migrations up to and including `version` only (tests of a migration over
@@ -203,13 +238,13 @@ impl Db {
                 .into();
             m
         }
-        match self {
-            Db::Sqlite { write: p, .. } => {
+        match &self.pool {
+            Pool::Sqlite { write: p, .. } => {
                 only(sqlx::migrate!("./migrations/sqlite"), version)
                     .run(p)
                     .await?
             }
-            Db::Postgres(p) => {
+            Pool::Postgres(p) => {
                 only(sqlx::migrate!("./migrations/postgres"), version)
                     .run(p)
                     .await?
@@ -219,9 +254,9 @@ impl Db {
     }
 
     pub async fn migrate(&self) -> anyhow::Result<()> {
-        match self {
-            Db::Sqlite { write: p, .. } => sqlx::migrate!("./migrations/sqlite").run(p).await?,
-            Db::Postgres(p) => sqlx::migrate!("./migrations/postgres").run(p).await?,
+        match &self.pool {
+            Pool::Sqlite { write: p, .. } => sqlx::migrate!("./migrations/sqlite").run(p).await?,
+            Pool::Postgres(p) => sqlx::migrate!("./migrations/postgres").run(p).await?,
         }
         // Data the SQL migrations cannot compute.
         persons::backfill_initials(self).await?;
@@ -229,61 +264,69 @@ impl Db {
     }
 
     pub fn backend(&self) -> Backend {
-        match self {
-            Db::Sqlite { .. } => Backend::Sqlite,
-            Db::Postgres(_) => Backend::Postgres,
+        match &self.pool {
+            Pool::Sqlite { .. } => Backend::Sqlite,
+            Pool::Postgres(_) => Backend::Postgres,
         }
     }
 
     /// Begin a read-write transaction. On SQLite it is `BEGIN IMMEDIATE`, so the write lock is held
     /// from the start (every person read writes an audit entry, and the audit chain reads its head).
     pub async fn begin(&self) -> anyhow::Result<Tx> {
-        Ok(match self {
-            Db::Sqlite { write, .. } => Tx::Sqlite(write.begin_with("BEGIN IMMEDIATE").await?),
-            Db::Postgres(p) => Tx::Postgres(p.begin().await?),
+        let conn = match &self.pool {
+            Pool::Sqlite { write, .. } => Conn::Sqlite(write.begin_with("BEGIN IMMEDIATE").await?),
+            Pool::Postgres(p) => Conn::Postgres(p.begin().await?),
+        };
+        Ok(Tx {
+            conn,
+            keys: self.keys.clone(),
         })
     }
 
     /// Begin a transaction that only reads. On SQLite it runs on a read-only connection beside the
     /// writer (a write in it fails); on PostgreSQL it is an ordinary transaction.
     pub async fn begin_read(&self) -> anyhow::Result<Tx> {
-        Ok(match self {
-            Db::Sqlite { read, .. } => Tx::Sqlite(read.begin().await?),
-            Db::Postgres(p) => Tx::Postgres(p.begin().await?),
+        let conn = match &self.pool {
+            Pool::Sqlite { read, .. } => Conn::Sqlite(read.begin().await?),
+            Pool::Postgres(p) => Conn::Postgres(p.begin().await?),
+        };
+        Ok(Tx {
+            conn,
+            keys: self.keys.clone(),
         })
     }
 
     pub async fn close(&self) {
-        match self {
-            Db::Sqlite { write, read } => {
+        match &self.pool {
+            Pool::Sqlite { write, read } => {
                 read.close().await;
                 write.close().await;
             }
-            Db::Postgres(p) => p.close().await,
+            Pool::Postgres(p) => p.close().await,
         }
     }
 }
 
 impl Tx {
     pub fn backend(&self) -> Backend {
-        match self {
-            Tx::Sqlite(_) => Backend::Sqlite,
-            Tx::Postgres(_) => Backend::Postgres,
+        match &self.conn {
+            Conn::Sqlite(_) => Backend::Sqlite,
+            Conn::Postgres(_) => Backend::Postgres,
         }
     }
 
     pub async fn commit(self) -> anyhow::Result<()> {
-        match self {
-            Tx::Sqlite(t) => t.commit().await?,
-            Tx::Postgres(t) => t.commit().await?,
+        match self.conn {
+            Conn::Sqlite(t) => t.commit().await?,
+            Conn::Postgres(t) => t.commit().await?,
         }
         Ok(())
     }
 
     pub async fn rollback(self) -> anyhow::Result<()> {
-        match self {
-            Tx::Sqlite(t) => t.rollback().await?,
-            Tx::Postgres(t) => t.rollback().await?,
+        match self.conn {
+            Conn::Sqlite(t) => t.rollback().await?,
+            Conn::Postgres(t) => t.rollback().await?,
         }
         Ok(())
     }

@@ -5,11 +5,12 @@ use std::collections::HashMap;
 
 use super::audit::{self, Target};
 use super::bulk::{self, Col, Rows};
-use super::{Actor, Backend, Tx};
+use super::{Actor, Backend, Conn, Tx, sealing};
 use crate::domain::RegistrationState;
 use crate::on_tx;
 use crate::regions::Scope;
 use crate::registry::{FieldChange, Guardian, PERSON_COLUMNS, PersonData, PersonWithGuardian};
+use crate::secrets::{Index, Keys};
 use anyhow::bail;
 use chrono::NaiveDate;
 
@@ -51,27 +52,34 @@ struct PersonRow {
     g: GuardianCols,
 }
 
-impl From<PersonRow> for StoredPerson {
-    fn from(r: PersonRow) -> StoredPerson {
-        let guardian = r.g.g_name.map(|name| Guardian {
-            name,
-            relation: r.g.g_relation,
-            phone: r.g.g_phone,
-            phone_alt: r.g.g_phone_alt,
-            id_number: r.g.g_id_number,
-        });
+impl PersonRow {
+    /// The stored person, its sealed values opened with `keys`.
+    fn open(self, keys: &Keys) -> anyhow::Result<StoredPerson> {
+        let r = self;
+        let mut data = r.data;
+        sealing::open_person(keys, &mut data)?;
+        let guardian =
+            r.g.g_name
+                .map(|name| {
+                    let mut g = Guardian {
+                        name,
+                        relation: r.g.g_relation,
+                        phone: r.g.g_phone,
+                        phone_alt: r.g.g_phone_alt,
+                        id_number: r.g.g_id_number,
+                    };
+                    sealing::open_guardian(keys, &mut g).map(|()| g)
+                })
+                .transpose()?;
         // The column's CHECK constraint admits only known codes.
         let state = RegistrationState::from_code(&r.registration_state)
             .unwrap_or(RegistrationState::Pending);
-        StoredPerson {
+        Ok(StoredPerson {
             id: r.id,
             version: r.version,
             state,
-            record: PersonWithGuardian {
-                data: r.data,
-                guardian,
-            },
-        }
+            record: PersonWithGuardian { data, guardian },
+        })
     }
 }
 
@@ -101,21 +109,27 @@ pub async fn lookup_id_numbers(
     let sql = format!(
         "SELECT p.id, p.version, p.registration_state, {}, {GUARDIAN_COLS}, \
          (p.residence_region >= $1 AND p.residence_region < $2{}) AS inside \
-         FROM persons p {GUARDIAN_JOIN} WHERE p.id_number IN ({})",
+         FROM persons p {GUARDIAN_JOIN} WHERE p.id_hash IN ({})",
         person_select("p"),
         scope.rows_sql("p"),
         bulk::json_text_list(tx.backend(), 3)
     );
+    let keys = tx.keys.clone();
     for chunk in ids.chunks(10_000) {
-        let list = serde_json::to_string(chunk)?;
+        let hashes = chunk
+            .iter()
+            .map(|id| keys.index(Index::IdNumber, id))
+            .collect::<Result<Vec<_>, _>>()?;
+        let list = serde_json::to_string(&hashes)?;
         let rows: Vec<ScopedRow> = on_tx!(tx, c => sqlx::query_as(&sql)
             .bind(&lo).bind(&hi).bind(&list).fetch_all(&mut **c).await)?;
         for r in rows {
             if r.inside {
-                let p = StoredPerson::from(r.row);
+                let p = r.row.open(&keys)?;
                 out.inside.insert(p.record.data.id_number.clone(), p);
             } else {
-                out.elsewhere.insert(r.row.data.id_number, r.row.id);
+                let id = keys.open("persons.id_number", &r.row.data.id_number)?;
+                out.elsewhere.insert(id, r.row.id);
             }
         }
     }
@@ -172,18 +186,30 @@ pub async fn insert_many(
             ("created_change", Col::Int),
             ("updated_change", Col::Int),
             ("known_since", Col::Date),
+            ("id_hash", Col::Text),
+            ("id_bi6", Col::Text),
+            ("id_bi14", Col::Text),
+            ("id_bi4", Col::Text),
+            ("dx_bi3", Col::Text),
         ]);
         let new_ids = reserve_ids(tx, "persons", chunk.len()).await?;
         let mut rows = Rows::new();
         for (p, id) in chunk.iter().zip(&new_ids) {
+            let sealed = sealing::sealed_person(&tx.keys, &p.data)?;
+            let ix = sealing::person_indexes(&tx.keys, &p.data)?;
             rows.row().int(Some(*id));
             for &i in &used {
-                write_person_col(&mut rows, &p.data, i);
+                write_person_col(&mut rows, &sealed, i);
             }
             rows.text(Some(&name_initials(&p.data.name)))
                 .int(Some(change_id))
                 .int(Some(change_id))
                 .date(known_since)
+                .text(Some(&ix.id_hash))
+                .text(Some(&ix.id_bi6))
+                .text(Some(&ix.id_bi14))
+                .text(Some(&ix.id_bi4))
+                .text(ix.dx_bi3.as_deref())
                 .end_row();
         }
         bulk::insert(tx, "persons", &cols, rows).await?;
@@ -255,14 +281,14 @@ fn write_person_col(j: &mut Rows, d: &PersonData, i: usize) {
 /// (`BEGIN IMMEDIATE`), so the ids after the current maximum are free. PostgreSQL: the identity
 /// sequence hands them out, safe under concurrency.
 async fn reserve_ids(tx: &mut Tx, table: &str, n: usize) -> anyhow::Result<Vec<i64>> {
-    Ok(match tx {
-        Tx::Sqlite(c) => {
+    Ok(match &mut tx.conn {
+        Conn::Sqlite(c) => {
             let max: i64 = sqlx::query_scalar(&format!("SELECT COALESCE(MAX(id), 0) FROM {table}"))
                 .fetch_one(&mut **c)
                 .await?;
             (max + 1..=max + n as i64).collect()
         }
-        Tx::Postgres(c) => sqlx::query_scalar(&format!(
+        Conn::Postgres(c) => sqlx::query_scalar(&format!(
             "SELECT nextval(pg_get_serial_sequence('{table}', 'id')) FROM generate_series(1, $1)"
         ))
         .bind(n as i64)
@@ -294,6 +320,7 @@ fn is_default(d: &PersonData, i: usize) -> bool {
 async fn insert_guardians(tx: &mut Tx, guardians: &[(i64, &Guardian)]) -> anyhow::Result<()> {
     let mut rows = Rows::new();
     for (pid, g) in guardians {
+        let g = sealing::sealed_guardian(&tx.keys, g)?;
         rows.row()
             .int(Some(*pid))
             .int(Some(1))
@@ -343,9 +370,34 @@ pub async fn update_fields(
         .enumerate()
         .map(|(i, c)| format!("{c} = ${}", i + 5))
         .collect();
+    let mut extra = person_cols.len() + 5;
     if person_cols.contains(&"name") {
-        sets.push(format!("name_initials = ${}", person_cols.len() + 5));
+        sets.push(format!("name_initials = ${extra}"));
+        extra += 1;
     }
+    // The blind indexes follow the values they are of.
+    let ix = sealing::person_indexes(&tx.keys, d)?;
+    let mut index_binds: Vec<Option<String>> = Vec::new();
+    if person_cols.contains(&"id_number") {
+        for (col, v) in [
+            ("id_hash", &ix.id_hash),
+            ("id_bi6", &ix.id_bi6),
+            ("id_bi14", &ix.id_bi14),
+            ("id_bi4", &ix.id_bi4),
+        ] {
+            sets.push(format!("{col} = ${extra}"));
+            extra += 1;
+            index_binds.push(Some(v.clone()));
+        }
+    }
+    if person_cols.contains(&"diagnosis_code") {
+        sets.push(format!("dx_bi3 = ${extra}"));
+        index_binds.push(ix.dx_bi3.clone());
+    }
+    let sealed: Vec<Option<Option<String>>> = person_cols
+        .iter()
+        .map(|c| sealing::seal_person_column(&tx.keys, c, d.get(c).as_deref()))
+        .collect::<anyhow::Result<_>>()?;
     sets.push("updated_change = $1".into());
     sets.push("version = version + 1".into());
     let sql = format!(
@@ -355,7 +407,11 @@ pub async fn update_fields(
     );
     let affected = on_tx!(tx, c => {
         let mut q = sqlx::query(&sql).bind(change_id).bind(person_id).bind(&lo).bind(&hi);
-        for col in &person_cols {
+        for (col, sealed) in person_cols.iter().zip(&sealed) {
+            if let Some(v) = sealed {
+                q = q.bind(v.clone());
+                continue;
+            }
             q = match *col {
                 "birth_date" => q.bind(d.birth_date),
                 "disability_category" => q.bind(d.disability_category),
@@ -369,6 +425,9 @@ pub async fn update_fields(
         }
         if person_cols.contains(&"name") {
             q = q.bind(name_initials(&d.name));
+        }
+        for v in &index_binds {
+            q = q.bind(v.clone());
         }
         q.execute(&mut **c).await.map(|r| r.rows_affected())
     })?;
@@ -399,12 +458,14 @@ pub async fn insert_history(
     let mut rows = Rows::new();
     for (pid, changes) in items {
         for ch in *changes {
+            let old = sealing::seal_history(&tx.keys, ch.field, ch.old.as_deref())?;
+            let new = sealing::seal_history(&tx.keys, ch.field, ch.new.as_deref())?;
             rows.row()
                 .int(Some(*pid))
                 .int(Some(change_id))
                 .text(Some(ch.field))
-                .text(ch.old.as_deref())
-                .text(ch.new.as_deref())
+                .text(old.as_deref())
+                .text(new.as_deref())
                 .end_row();
         }
     }
@@ -478,15 +539,21 @@ fn like_escape(s: &str) -> String {
 #[cfg(test)]
 mod search_tests {
     #[test]
-    fn id_prefixes() {
-        assert_eq!(super::id_prefix("5001"), Some("5001".into()));
+    fn id_queries() {
+        use super::{IdQuery, id_query};
+        // Four characters are the last four a masked ID shows; 6 to 18 a prefix.
+        assert_eq!(id_query("1236"), Some(IdQuery::Last4("1236".into())));
+        assert_eq!(id_query("246x"), Some(IdQuery::Last4("246X".into())));
+        assert_eq!(id_query("500110"), Some(IdQuery::Prefix("500110".into())));
         assert_eq!(
-            super::id_prefix(" 50011019800101111x "),
-            Some("50011019800101111X".into())
+            id_query(" 50011019800101111x "),
+            Some(IdQuery::Prefix("50011019800101111X".into()))
         );
-        assert_eq!(super::id_prefix("500"), None);
-        assert_eq!(super::id_prefix("孔波秀"), None);
-        assert_eq!(super::id_prefix("50x1"), None);
+        assert_eq!(id_query("500"), None);
+        assert_eq!(id_query("50011"), None);
+        assert_eq!(id_query("5001101980010111112"), None);
+        assert_eq!(id_query("孔波秀"), None);
+        assert_eq!(id_query("50x1"), None);
         assert_eq!(super::name_initials("张三"), "zs");
         assert_eq!(super::name_initials("欧阳·娜娜"), "oynn");
         assert_eq!(super::name_initials("阿依古丽A"), "aygla");
@@ -528,18 +595,65 @@ pub async fn backfill_initials(db: &super::Db) -> anyhow::Result<u64> {
     }
 }
 
-/// The search box text as an ID-number prefix, if it looks like one (≥ 4 digits, perhaps ending in X).
-fn id_prefix(q: &str) -> Option<String> {
+/// The search box text as an ID-number search, if it looks like one: 4 characters are the last 4
+/// a masked ID shows (`3101**********1234`), 6 to 18 a prefix (digits, perhaps ending in X).
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum IdQuery {
+    Last4(String),
+    Prefix(String),
+}
+
+impl IdQuery {
+    fn len(&self) -> usize {
+        match self {
+            IdQuery::Last4(s) | IdQuery::Prefix(s) => s.len(),
+        }
+    }
+}
+
+fn id_query(q: &str) -> Option<IdQuery> {
     let q = q.trim().to_ascii_uppercase();
     if !q.is_ascii() {
         return None;
     }
     let (body, last) = q.split_at(q.len().saturating_sub(1));
-    let ok = q.len() >= 4
-        && q.len() <= 18
-        && body.chars().all(|c| c.is_ascii_digit())
+    let ok = body.chars().all(|c| c.is_ascii_digit())
         && last.chars().all(|c| c.is_ascii_digit() || c == 'X');
-    ok.then_some(q)
+    match q.len() {
+        4 if ok => Some(IdQuery::Last4(q)),
+        6..=18 if ok => Some(IdQuery::Prefix(q)),
+        _ => None,
+    }
+}
+
+/// The ids of the persons in the region range (and row rule) whose blind index `column` is
+/// `index` and whose opened ID number starts with `prefix`.
+async fn prefix_matches(
+    tx: &mut Tx,
+    (lo, hi): (&str, &str),
+    scope: &Scope,
+    column: &str,
+    index: &str,
+    prefix: &str,
+) -> anyhow::Result<Vec<i64>> {
+    let sql = format!(
+        "SELECT s.id, s.id_number FROM persons s WHERE s.{column} = $1 \
+         AND s.residence_region >= $2 AND s.residence_region < $3{}",
+        scope.rows_sql("s")
+    );
+    let rows: Vec<(i64, String)> = on_tx!(tx, c => sqlx::query_as(&sql)
+        .bind(index).bind(lo).bind(hi).fetch_all(&mut **c).await)?;
+    let mut ids = Vec::new();
+    for (id, sealed) in rows {
+        if tx
+            .keys
+            .open("persons.id_number", &sealed)?
+            .starts_with(prefix)
+        {
+            ids.push(id);
+        }
+    }
+    Ok(ids)
 }
 
 /// Persons in scope (and filter), ordered by residence region then id.
@@ -564,19 +678,36 @@ pub async fn list(
         .map(str::trim)
         .filter(|q| !q.is_empty())
     {
-        if let Some(prefix) = id_prefix(q) {
-            // A range on the unique index: the prefix up to the prefix with its last byte + 1.
-            extra.push_str(&format!(
-                " AND s.id_number >= ${} AND s.id_number < ${}",
-                7 + texts.len(),
-                8 + texts.len()
-            ));
-            let mut upper = prefix.clone().into_bytes();
-            if let Some(b) = upper.last_mut() {
-                *b += 1;
+        if let Some(id) = id_query(q) {
+            // ID numbers are sealed: the search goes through a blind index (the whole number,
+            // its first 14 or 6 characters, or its last 4); a prefix between those lengths takes
+            // the shorter index's persons and keeps those whose opened number starts with it.
+            let (column, kind, part) = match (&id, id.len()) {
+                (IdQuery::Last4(l), _) => ("id_bi4", Index::IdLast4, l.clone()),
+                (IdQuery::Prefix(p), 18) => ("id_hash", Index::IdNumber, p.clone()),
+                (IdQuery::Prefix(p), 14..) => ("id_bi14", Index::IdFirst14, p[..14].to_string()),
+                (IdQuery::Prefix(p), _) => ("id_bi6", Index::IdFirst6, p[..6].to_string()),
+            };
+            extra.push_str(&format!(" AND s.{column} = ${}", 7 + texts.len()));
+            texts.push(tx.keys.index(kind, &part)?);
+            if let IdQuery::Prefix(p) = &id
+                && ![6, 14, 18].contains(&p.len())
+            {
+                let ids = prefix_matches(
+                    tx,
+                    (&lo, &hi),
+                    scope,
+                    column,
+                    texts[texts.len() - 1].as_str(),
+                    p,
+                )
+                .await?;
+                extra.push_str(&format!(
+                    " AND s.id IN ({})",
+                    bulk::json_int_list(tx.backend(), 7 + texts.len())
+                ));
+                texts.push(serde_json::to_string(&ids)?);
             }
-            texts.push(prefix);
-            texts.push(String::from_utf8(upper).unwrap_or_default());
         } else if q.len() <= 8 && q.chars().all(|c| c.is_ascii_alphabetic()) {
             // Pinyin initials: `zs` finds 张三, 赵四…; a range on the initials index.
             let lower = q.to_ascii_lowercase();
@@ -657,7 +788,8 @@ pub async fn list(
         }
         q.fetch_all(&mut **c).await
     })?;
-    Ok(rows.into_iter().map(StoredPerson::from).collect())
+    let keys = tx.keys.clone();
+    rows.into_iter().map(|r| r.open(&keys)).collect()
 }
 
 /// Number of persons per residence township in scope: (township code, count), ordered by code.
@@ -710,7 +842,8 @@ pub async fn get_unaudited(
     );
     let found: Option<PersonRow> = on_tx!(tx, c => sqlx::query_as(&sql)
         .bind(id).bind(&lo).bind(&hi).fetch_optional(&mut **c).await)?;
-    Ok(found.map(StoredPerson::from))
+    let keys = tx.keys.clone();
+    found.map(|r| r.open(&keys)).transpose()
 }
 
 /// One history entry with its provenance.
@@ -735,8 +868,12 @@ pub async fn history(tx: &mut Tx, scope: &Scope, id: i64) -> anyhow::Result<Vec<
          WHERE h.person_id = $1 AND p.residence_region >= $2 AND p.residence_region < $3{} ORDER BY h.id",
         scope.rows_sql("p")
     );
-    let rows: Vec<HistoryEntry> = on_tx!(tx, c => sqlx::query_as(&sql)
+    let mut rows: Vec<HistoryEntry> = on_tx!(tx, c => sqlx::query_as(&sql)
             .bind(id).bind(&lo).bind(&hi).fetch_all(&mut **c).await)?;
+    for r in &mut rows {
+        sealing::open_history(&tx.keys, &mut r.old)?;
+        sealing::open_history(&tx.keys, &mut r.new)?;
+    }
     Ok(rows)
 }
 
@@ -745,8 +882,20 @@ pub async fn history(tx: &mut Tx, scope: &Scope, id: i64) -> anyhow::Result<Vec<
 /// index over sorted keys is several times cheaper than a million random B-tree inserts.
 const PERSON_INDEXES_SQLITE: &[(&str, &str)] = &[
     (
-        "persons_id_number",
-        "CREATE UNIQUE INDEX persons_id_number ON persons(id_number)",
+        "persons_id_hash",
+        "CREATE UNIQUE INDEX persons_id_hash ON persons(id_hash)",
+    ),
+    (
+        "persons_id_bi6",
+        "CREATE INDEX persons_id_bi6 ON persons(id_bi6, residence_region)",
+    ),
+    (
+        "persons_id_bi14",
+        "CREATE INDEX persons_id_bi14 ON persons(id_bi14, residence_region)",
+    ),
+    (
+        "persons_id_bi4",
+        "CREATE INDEX persons_id_bi4 ON persons(id_bi4, residence_region)",
     ),
     (
         "persons_residence",
@@ -790,13 +939,25 @@ const PERSON_INDEXES_SQLITE: &[(&str, &str)] = &[
     ),
     (
         "persons_report",
-        "CREATE INDEX persons_report ON persons(residence_region, registration_state, known_since, diagnosis_code)",
+        "CREATE INDEX persons_report ON persons(residence_region, registration_state, known_since, dx_bi3, close_reason)",
     ),
 ];
 const PERSON_INDEXES_POSTGRES: &[(&str, &str)] = &[
     (
-        "persons_id_number",
-        "CREATE UNIQUE INDEX persons_id_number ON persons(id_number)",
+        "persons_id_hash",
+        "CREATE UNIQUE INDEX persons_id_hash ON persons(id_hash)",
+    ),
+    (
+        "persons_id_bi6",
+        "CREATE INDEX persons_id_bi6 ON persons(id_bi6, residence_region) INCLUDE (id)",
+    ),
+    (
+        "persons_id_bi14",
+        "CREATE INDEX persons_id_bi14 ON persons(id_bi14, residence_region) INCLUDE (id)",
+    ),
+    (
+        "persons_id_bi4",
+        "CREATE INDEX persons_id_bi4 ON persons(id_bi4, residence_region) INCLUDE (id)",
     ),
     (
         "persons_residence",
@@ -840,7 +1001,7 @@ const PERSON_INDEXES_POSTGRES: &[(&str, &str)] = &[
     ),
     (
         "persons_report",
-        "CREATE INDEX persons_report ON persons(residence_region, registration_state, known_since, diagnosis_code) INCLUDE (id)",
+        "CREATE INDEX persons_report ON persons(residence_region, registration_state, known_since, dx_bi3) INCLUDE (id, close_reason)",
     ),
 ];
 
@@ -852,9 +1013,9 @@ pub async fn drop_indexes_for_bulk_load(tx: &mut Tx) -> anyhow::Result<()> {
     if !registry_is_empty(tx).await? {
         bail!("bulk load mode needs an empty registry");
     }
-    let defs = match tx {
-        Tx::Sqlite(_) => PERSON_INDEXES_SQLITE,
-        Tx::Postgres(_) => PERSON_INDEXES_POSTGRES,
+    let defs = match &tx.conn {
+        Conn::Sqlite(_) => PERSON_INDEXES_SQLITE,
+        Conn::Postgres(_) => PERSON_INDEXES_POSTGRES,
     };
     for (name, _) in defs {
         let sql = format!("DROP INDEX {name}");
@@ -866,9 +1027,9 @@ pub async fn drop_indexes_for_bulk_load(tx: &mut Tx) -> anyhow::Result<()> {
 /// Build the person indexes dropped by [`drop_indexes_for_bulk_load`]. Fails (and the caller rolls
 /// back) if the loaded rows break the unique ID index.
 pub async fn rebuild_indexes_after_bulk_load(tx: &mut Tx) -> anyhow::Result<()> {
-    let defs = match tx {
-        Tx::Sqlite(_) => PERSON_INDEXES_SQLITE,
-        Tx::Postgres(_) => PERSON_INDEXES_POSTGRES,
+    let defs = match &tx.conn {
+        Conn::Sqlite(_) => PERSON_INDEXES_SQLITE,
+        Conn::Postgres(_) => PERSON_INDEXES_POSTGRES,
     };
     for (_, sql) in defs {
         on_tx!(tx, c => sqlx::query(sql).execute(&mut **c).await.map(drop))?;
@@ -878,13 +1039,13 @@ pub async fn rebuild_indexes_after_bulk_load(tx: &mut Tx) -> anyhow::Result<()> 
 
 /// The names of the indexes on `persons`, sorted (for tests and `jingkang` diagnostics).
 pub async fn index_names(tx: &mut Tx) -> anyhow::Result<Vec<String>> {
-    let mut names: Vec<String> = match tx {
-        Tx::Sqlite(c) => sqlx::query_scalar(
+    let mut names: Vec<String> = match &mut tx.conn {
+        Conn::Sqlite(c) => sqlx::query_scalar(
             "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'persons' AND name NOT LIKE 'sqlite_%'",
         )
         .fetch_all(&mut **c)
         .await?,
-        Tx::Postgres(c) => sqlx::query_scalar(
+        Conn::Postgres(c) => sqlx::query_scalar(
             "SELECT indexname::text FROM pg_indexes WHERE tablename = 'persons' AND schemaname = current_schema() \
              AND indexname <> 'persons_pkey'",
         )

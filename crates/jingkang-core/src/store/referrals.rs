@@ -13,6 +13,9 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 
 use super::audit::{self, Target};
+use super::sealing::{
+    REFERRAL_EVENT_REASON, REFERRAL_REASON, REFERRAL_SUBJECT, open_each, open_in_place,
+};
 use super::{Actor, Backend, Tx, open_change_set, persons};
 use crate::care::referral::{self, Book, ReferralError, ReferralEvent, ReferralState};
 use crate::import::roster::{self, RowError};
@@ -256,10 +259,12 @@ pub async fn send(
         .unwrap_or_default();
     let deadline = referral::deadline(rule, &book.cal, ReferralState::Initiated, new.sent_on, None);
     let change = open_change_set(tx, &desk.actor, "referral", "send").await?;
+    let reason = tx.keys.seal(REFERRAL_REASON, new.reason.trim())?;
+    let subject = tx.keys.seal_opt(REFERRAL_SUBJECT, subject.as_deref())?;
     let id: i64 = on_tx!(tx, c => sqlx::query_scalar(
         "INSERT INTO referrals (person_id, kind, state, urgent, from_region, to_region, reason, documents, sent_on, deadline, change_id, subject, subject_name) \
          VALUES ($1, $2, 'initiated', $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id")
-        .bind(person_id).bind(&rule.code).bind(rule.urgent).bind(&from).bind(to_region).bind(new.reason.trim())
+        .bind(person_id).bind(&rule.code).bind(rule.urgent).bind(&from).bind(to_region).bind(&reason)
         .bind(serde_json::to_string(&documents)?).bind(new.sent_on).bind(deadline).bind(change).bind(&subject).bind(&subject_name)
         .fetch_one(&mut **c).await)?;
     on_tx!(tx, c => sqlx::query("INSERT INTO referral_events (referral_id, change_id, event, from_state, to_state) VALUES ($1, $2, 'send', NULL, 'initiated')")
@@ -341,9 +346,10 @@ pub async fn act(
         }
         q.fetch_optional(&mut **c).await
     })?;
-    let Some(row) = row else {
+    let Some(mut row) = row else {
         return Ok(Err(ActRefusal::NotFound));
     };
+    open_in_place(&tx.keys, REFERRAL_SUBJECT, &mut row.subject)?;
     let Some(from) = ReferralState::from_code(&row.state) else {
         return Ok(Err(ActRefusal::NotFound));
     };
@@ -412,6 +418,7 @@ pub async fn act(
         ReferralEvent::Return { reason } => Some(reason.trim().to_string()),
         _ => None,
     };
+    let reason = tx.keys.seal_opt(REFERRAL_EVENT_REASON, reason.as_deref())?;
     on_tx!(tx, c => sqlx::query("INSERT INTO referral_events (referral_id, change_id, event, from_state, to_state, reason) VALUES ($1, $2, $3, $4, $5, $6)")
         .bind(id).bind(change).bind(event.code()).bind(from.code()).bind(to.code()).bind(&reason).execute(&mut **c).await.map(drop))?;
     // A transfer, once accepted, moves the person into the receiver's region (and scope).
@@ -485,7 +492,7 @@ pub async fn received(
         kinds_clause("r.kind", &desk.receives, if dated { 4 } else { 3 }),
         desk.scope.about_sql("r.person_id", false)
     );
-    Ok(on_tx!(tx, c => {
+    let rows = on_tx!(tx, c => {
         let mut q = sqlx::query_as(&sql).bind(&lo).bind(&hi);
         if dated {
             q = q.bind(today);
@@ -494,7 +501,10 @@ pub async fn received(
             q = q.bind(k);
         }
         q.fetch_all(&mut **c).await
-    })?)
+    })?;
+    open_each(&tx.keys, REFERRAL_REASON, rows, |r: &mut ReferralItem| {
+        &mut r.reason
+    })
 }
 
 /// What was sent to the desk and is not finished: urgent first, then by deadline.
@@ -514,13 +524,16 @@ pub async fn sent(tx: &mut Tx, desk: &Desk, limit: i64) -> anyhow::Result<Vec<Re
         kinds_clause("kind", &desk.sends, 4),
         desk.scope.about_sql("referrals.person_id", false)
     );
-    Ok(on_tx!(tx, c => {
+    let rows = on_tx!(tx, c => {
         let mut q = sqlx::query_as(&sql).bind(&lo).bind(&hi).bind(limit);
         for k in &desk.sends {
             q = q.bind(k);
         }
         q.fetch_all(&mut **c).await
-    })?)
+    })?;
+    open_each(&tx.keys, REFERRAL_REASON, rows, |r: &mut ReferralItem| {
+        &mut r.reason
+    })
 }
 
 /// One step of a referral: when, by whom, what.
@@ -566,7 +579,9 @@ pub async fn get(tx: &mut Tx, desk: &Desk, id: i64) -> anyhow::Result<Option<Ref
     );
     let row: Option<DetailRow> =
         on_tx!(tx, c => sqlx::query_as(&sql).bind(id).fetch_optional(&mut **c).await)?;
-    let Some(row) = row else { return Ok(None) };
+    let Some(mut row) = row else { return Ok(None) };
+    open_in_place(&tx.keys, REFERRAL_REASON, &mut row.item.reason)?;
+    open_in_place(&tx.keys, REFERRAL_SUBJECT, &mut row.subject)?;
     let receiving =
         desk.scope.contains(&row.item.to_region) && desk.receives.contains(&row.item.kind);
     let sending = desk.scope.contains(&row.item.from_region) && desk.sends.contains(&row.item.kind);
@@ -577,6 +592,12 @@ pub async fn get(tx: &mut Tx, desk: &Desk, id: i64) -> anyhow::Result<Option<Ref
         "SELECT cs.at, cs.actor, e.event, e.from_state, e.to_state, e.reason FROM referral_events e \
          JOIN change_sets cs ON cs.id = e.change_id WHERE e.referral_id = $1 ORDER BY e.id")
         .bind(id).fetch_all(&mut **c).await)?;
+    let steps = open_each(
+        &tx.keys,
+        REFERRAL_EVENT_REASON,
+        steps,
+        |s: &mut ReferralStepRow| &mut s.reason,
+    )?;
     audit::record(
         tx,
         &desk.actor,

@@ -167,6 +167,10 @@ pub async fn transition(
         .bind(id).bind(change).bind(from.code()).bind(to.code()).execute(&mut **c).await.map(drop))?;
     let exception = matches!(event, Event::Register { exception: Some(_) });
     let reason = event.reason_text().filter(|r| !r.is_empty());
+    let reason_given = reason.is_some();
+    let reason = tx
+        .keys
+        .seal_opt(super::sealing::REGISTRATION_REASON, reason)?;
     on_tx!(tx, c => sqlx::query(
         "INSERT INTO registration_events (person_id, change_id, event, from_state, to_state, close_reason, reason, exception, effective_on) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)")
@@ -179,7 +183,7 @@ pub async fn transition(
         actor,
         &format!("registration.{}", event.code()),
         Some(Target::person(id)),
-        serde_json::json!({"from": from.code(), "to": to.code(), "close_reason": close_reason, "exception": exception, "reason_given": reason.is_some()}),
+        serde_json::json!({"from": from.code(), "to": to.code(), "close_reason": close_reason, "exception": exception, "reason_given": reason_given}),
     )
     .await?;
     Ok(Ok(Transitioned { from, to }))
@@ -215,6 +219,12 @@ pub async fn events(tx: &mut Tx, scope: &Scope, id: i64) -> anyhow::Result<Vec<R
          WHERE e.person_id = $1 AND p.residence_region >= $2 AND p.residence_region < $3{} ORDER BY e.id",
         scope.rows_sql("p")
     );
-    Ok(on_tx!(tx, c => sqlx::query_as(&sql)
-        .bind(id).bind(&lo).bind(&hi).fetch_all(&mut **c).await)?)
+    let rows = on_tx!(tx, c => sqlx::query_as(&sql)
+        .bind(id).bind(&lo).bind(&hi).fetch_all(&mut **c).await)?;
+    super::sealing::open_each(
+        &tx.keys,
+        super::sealing::REGISTRATION_REASON,
+        rows,
+        |e: &mut RegistrationEvent| &mut e.reason,
+    )
 }

@@ -3,7 +3,7 @@
 //! total. Person measures take each person's registration state on that day (`store::asof`'s
 //! rule) and, for 规范服务, the quarter's facts (`service_quarters`, `store::standard`).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use chrono::{Datelike, NaiveDate};
 use serde::{Deserialize, Serialize};
@@ -13,6 +13,7 @@ use crate::care::eligibility::Rule;
 use crate::care::standard::{Period, StandardRule};
 use crate::on_tx;
 use crate::regions::{RegionTree, Scope};
+use crate::secrets::Keys;
 
 /// What a column or an indicator can count.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, Serialize)]
@@ -311,37 +312,29 @@ fn urban_township(tree: &RegionTree, code: &str) -> Option<bool> {
     tree.get(code.get(..9)?).map(|r| r.name.ends_with("街道"))
 }
 
-/// The SQL condition "diagnosis is severe" from the eligibility rule's ICD-10 prefixes (letters
-/// and digits only, so they can be written into the SQL): for each prefix length one lookup of
-/// the code's upper-cased start in a list, not one LIKE per prefix (a million rows are read).
-fn severe_sql(rule: &Rule) -> String {
-    let mut by_len: BTreeMap<usize, Vec<String>> = BTreeMap::new();
-    for p in severe_prefixes(rule) {
-        by_len.entry(p.len()).or_default().push(format!("'{p}'"));
-    }
-    if by_len.is_empty() {
-        return "1 = 0".to_string();
-    }
-    let terms: Vec<String> = by_len
-        .iter()
-        .map(|(n, list)| {
-            format!(
-                "upper(substr(p.diagnosis_code, 1, {n})) IN ({})",
-                list.join(", ")
-            )
-        })
+/// The SQL condition "diagnosis is severe": the diagnosis is sealed, so its ICD-10 category's
+/// blind index (`dx_bi3`) is looked up among those of the eligibility rule's categories.
+fn severe_sql(keys: &Keys, rule: &Rule) -> anyhow::Result<String> {
+    let list: Vec<String> = severe_indexes(keys, rule)?
+        .into_iter()
+        .map(|h| format!("'{h}'"))
         .collect();
-    format!("({})", terms.join(" OR "))
+    Ok(if list.is_empty() {
+        "1 = 0".to_string()
+    } else {
+        format!("p.dx_bi3 IN ({})", list.join(", "))
+    })
 }
 
-/// The eligibility rule's ICD-10 prefixes of the severe disorders, upper-cased; those of letters
-/// and digits only (so they can be written into SQL).
-fn severe_prefixes(rule: &Rule) -> Vec<String> {
+/// The blind indexes (hex, so they can be written into SQL) of the eligibility rule's ICD-10
+/// categories of the severe disorders. The reports count by category: a rule's code must be a
+/// 3-character category (`F20`), which the rule's own test checks for the shipped rule.
+fn severe_indexes(keys: &Keys, rule: &Rule) -> anyhow::Result<HashSet<String>> {
     rule.severe_disorders
         .iter()
         .flat_map(|d| d.icd10.iter())
-        .filter(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_alphanumeric()))
-        .map(|p| p.to_ascii_uppercase())
+        .filter(|p| p.len() == 3 && p.chars().all(|c| c.is_ascii_alphanumeric()))
+        .map(|p| super::sealing::diagnosis_index(keys, Some(p)).map(|h| h.unwrap_or_default()))
         .collect()
 }
 
@@ -466,13 +459,14 @@ const STATE_NOW: &str = "p.registration_state || ':' || COALESCE(p.close_reason,
 /// The per-person query of `scope` as of `period`'s end: each person's id, township, state on
 /// the day (as `state:reason`) and facts (bits), with the `parts` asked for.
 fn person_sql(
+    keys: &Keys,
     backend: super::Backend,
     scope: &Scope,
     period: &Period,
     rule: &StandardRule,
     parts: Parts,
 ) -> anyhow::Result<String> {
-    let severe = severe_sql(&Rule::default_rule()?);
+    let severe = severe_sql(keys, &Rule::default_rule()?)?;
     let (joins, facts) = facts_sql(backend, period, rule, parts)?;
     let flags: String = facts
         .iter()
@@ -591,7 +585,7 @@ async fn person_counts(
     // One pass: the persons counted by township, current state (with a closing's reason),
     // diagnosis and, for those with an event after the day, their state on it.
     let sql = format!(
-        "SELECT {township}, p.registration_state, p.close_reason, p.diagnosis_code, \
+        "SELECT {township}, p.registration_state, p.close_reason, p.dx_bi3, \
                 CASE WHEN w.person_id IS NULL THEN NULL ELSE COALESCE(substr(w.last, 31), 'pending:') END, COUNT(*){sums} \
          FROM persons p{joins}{join} WHERE {within} GROUP BY 1, 2, 3, 4, 5"
     );
@@ -612,13 +606,8 @@ async fn person_counts(
         found.iter().map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?, r.try_get(4)?, decode(&|i| r.try_get::<i64, _>(i))?)))
             .collect::<Result<Vec<Row>, sqlx::Error>>()
     })?;
-    let prefixes = severe_prefixes(&Rule::default_rule()?);
-    let severe = |dx: &Option<String>| {
-        dx.as_ref().is_some_and(|code| {
-            let code = code.to_ascii_uppercase();
-            prefixes.iter().any(|p| code.starts_with(p.as_str()))
-        })
-    };
+    let severe_set = severe_indexes(&tx.keys, &Rule::default_rule()?)?;
+    let severe = |dx: &Option<String>| dx.as_ref().is_some_and(|h| severe_set.contains(h));
     let mut groups: std::collections::HashMap<(String, String, bool), FactCount> =
         std::collections::HashMap::new();
     for (t, st, reason, dx, on_the_day, counts) in rows {
@@ -684,7 +673,7 @@ pub async fn members(
             tune(tx, Query::List).await?;
             let sql = format!(
                 "SELECT id, state, flags FROM ({}) s ORDER BY id",
-                person_sql(tx.backend(), scope, period, rule, parts)?
+                person_sql(&tx.keys, tx.backend(), scope, period, rule, parts)?
             );
             let (lo, hi, day, start, contacts, since, year_before) =
                 person_params(scope, period, rule);

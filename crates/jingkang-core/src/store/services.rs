@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use super::audit::{self, Target};
 use super::bulk::{self, Col, Rows};
+use super::sealing::{SESSION_NOTES, open_each};
 use super::{Actor, Tx, open_change_set};
 use crate::care::service::Session;
 use crate::on_tx;
@@ -50,13 +51,14 @@ pub async fn record(
         ("person_id", Col::Int),
         ("service_date", Col::Date),
     ];
+    let notes = tx.keys.seal_opt(SESSION_NOTES, session.notes.as_deref())?;
     for date in &session.dates {
         let id: i64 = on_tx!(tx, c => sqlx::query_scalar(
             "INSERT INTO service_sessions (change_id, item, mode, service_date, start_time, end_time, staff, region, participants, notes, institution_id) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id")
             .bind(change).bind(&session.item).bind(&session.mode).bind(*date).bind(session.start.format("%H:%M").to_string())
             .bind(session.end.format("%H:%M").to_string()).bind(&session.staff).bind(&region).bind(session.participants.len() as i64)
-            .bind(&session.notes).bind(scope.site()).fetch_one(&mut **c).await)?;
+            .bind(&notes).bind(scope.site()).fetch_one(&mut **c).await)?;
         let mut rows = Rows::new();
         for pid in &session.participants {
             rows.row().int(Some(id)).int(Some(*pid)).date(*date);
@@ -120,9 +122,10 @@ pub async fn of_person(
          WHERE a.person_id = $1 AND p.residence_region >= $2 AND p.residence_region < $3{} ORDER BY a.service_date DESC, s.id DESC LIMIT $4",
         scope.rows_sql("p")
     );
-    Ok(
-        on_tx!(tx, c => sqlx::query_as(&sql).bind(id).bind(&lo).bind(&hi).bind(limit).fetch_all(&mut **c).await)?,
-    )
+    let rows = on_tx!(tx, c => sqlx::query_as(&sql).bind(id).bind(&lo).bind(&hi).bind(limit).fetch_all(&mut **c).await)?;
+    open_each(&tx.keys, SESSION_NOTES, rows, |r: &mut StoredSession| {
+        &mut r.notes
+    })
 }
 
 /// The sessions held in `scope` (by the session's region) on the days of `within` (inclusive;
@@ -147,7 +150,8 @@ pub async fn in_scope(
         "SELECT {COLS} FROM service_sessions s JOIN change_sets cs ON cs.id = s.change_id \
          WHERE s.region >= $1 AND s.region < $2{site} AND s.service_date >= $3 AND s.service_date <= $4 ORDER BY s.service_date DESC, s.id DESC LIMIT $5"
     );
-    Ok(
-        on_tx!(tx, c => sqlx::query_as(&sql).bind(&lo).bind(&hi).bind(from).bind(to).bind(limit).fetch_all(&mut **c).await)?,
-    )
+    let rows = on_tx!(tx, c => sqlx::query_as(&sql).bind(&lo).bind(&hi).bind(from).bind(to).bind(limit).fetch_all(&mut **c).await)?;
+    open_each(&tx.keys, SESSION_NOTES, rows, |r: &mut StoredSession| {
+        &mut r.notes
+    })
 }

@@ -37,7 +37,10 @@ pub async fn install_regions(db: &Db) -> RegionTree {
 pub async fn sqlite() -> TestDb {
     let dir = tempfile::tempdir().expect("tempdir");
     let url = format!("sqlite://{}", dir.path().join("test.db").display());
-    let db = Db::connect(&url).await.expect("connect sqlite");
+    let db = Db::connect(&url)
+        .await
+        .expect("connect sqlite")
+        .with_keys(test_keys());
     let tree = install_regions(&db).await;
     TestDb {
         db,
@@ -52,7 +55,8 @@ pub async fn sqlite_at(version: i64) -> (Db, tempfile::TempDir) {
     let url = format!("sqlite://{}", dir.path().join("test.db").display());
     let db = Db::connect_without_migrating(&url)
         .await
-        .expect("connect sqlite");
+        .expect("connect sqlite")
+        .with_keys(test_keys());
     db.migrate_up_to(version).await.expect("migrate");
     (db, dir)
 }
@@ -73,7 +77,10 @@ pub async fn postgres_at(version: i64) -> Option<Db> {
     let opts = PgConnectOptions::from_str(&url)
         .expect("pg url")
         .options([("search_path", schema.as_str())]);
-    let db = Db::connect_postgres(opts).await.expect("pool");
+    let db = Db::connect_postgres(opts)
+        .await
+        .expect("pool")
+        .with_keys(test_keys());
     if version == i64::MAX {
         db.migrate().await.expect("migrate");
     } else {
@@ -373,6 +380,7 @@ pub async fn import_named(
             .bind(known(name)).bind((!dx.is_empty()).then_some(*dx)).bind(id).execute(p).await.map(drop)).unwrap();
         pid.insert(*name, id);
     }
+    reseal(&t.db).await;
     pid
 }
 
@@ -525,4 +533,40 @@ pub async fn serve_all(
     .unwrap()
     .unwrap();
     tx.commit().await.unwrap();
+}
+
+/// A fresh master key's keys, as a first start creates one.
+pub fn test_keys() -> jingkang_core::secrets::Keys {
+    jingkang_core::secrets::Keys::of(&jingkang_core::secrets::MasterKey::generate())
+}
+
+/// The registry id of the person with this ID number (through its blind index: the number is
+/// stored sealed).
+#[allow(dead_code)]
+pub async fn person_by_id_number(db: &Db, id_number: &str) -> i64 {
+    let hash = db
+        .keys()
+        .index(jingkang_core::secrets::Index::IdNumber, id_number)
+        .unwrap();
+    jingkang_core::on_pool!(db, p => sqlx::query_scalar("SELECT id FROM persons WHERE id_hash = $1")
+        .bind(&hash).fetch_one(p).await)
+    .unwrap()
+}
+
+/// Seal what a test wrote in the clear with plain SQL (as the migration step does for a database
+/// from before encryption), with the blind indexes.
+#[allow(dead_code)]
+pub async fn reseal(db: &Db) {
+    jingkang_core::store::sealing::seal_pending(db, jingkang_core::store::sealing::BATCH, None)
+        .await
+        .unwrap();
+}
+
+/// A stored value of a sealed column `label` (`persons.phone`), opened.
+#[allow(dead_code)]
+pub async fn opened(db: &Db, label: &'static str, sql: &str, id: i64) -> Option<String> {
+    let stored: Option<String> =
+        jingkang_core::on_pool!(db, p => sqlx::query_scalar(sql).bind(id).fetch_one(p).await)
+            .unwrap();
+    db.keys().open_opt(label, stored.as_deref()).unwrap()
 }

@@ -18,6 +18,10 @@ fn kind(o: &LoginOutcome) -> &'static str {
         LoginOutcome::Invalid => "invalid",
         LoginOutcome::Locked => "locked",
         LoginOutcome::Disabled => "disabled",
+        LoginOutcome::Held(_, h) => match h {
+            store_accounts::Hold::Disabled => "held-disabled",
+            store_accounts::Hold::Locked => "held-locked",
+        },
     }
 }
 
@@ -122,6 +126,64 @@ pub async fn sign_in_is_hardened(app: App) {
     let now = u64::try_from(chrono::Utc::now().timestamp()).unwrap();
     let right = accounts::totp_code(&secret, now).unwrap();
     assert_eq!(verify(right).await, SecondFactor::Locked);
+
+    // A disabled account with a second factor: the right password is answered as for any such
+    // account (on to the code); a wrong code is just wrong; only the right code says the state,
+    // and the held session opens nothing.
+    app.add_user("lk-held", Role::Civil, COUNTY, false).await;
+    let mut tx = app.db.begin().await.unwrap();
+    let held = store_accounts::find_user(&mut tx, "lk-held")
+        .await
+        .unwrap()
+        .unwrap();
+    let held_secret = accounts::new_totp_secret();
+    store_accounts::set_totp_secret(&mut tx, &held, Some(&held_secret))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let live = client();
+    let r = app.login(&live, "lk-totp", PASSWORD).await;
+    let (live_status, live_to) = (r.status(), location(&r));
+    on_pool!(&app.db, p => sqlx::query("UPDATE users SET disabled = TRUE WHERE username = 'lk-held'")
+        .execute(p).await.map(drop))
+    .unwrap();
+    assert_eq!(
+        kind(&outcome(&app, "lk-held", PASSWORD, "192.0.2.30").await),
+        "held-disabled"
+    );
+    let c = client();
+    let r = app.login(&c, "lk-held", PASSWORD).await;
+    assert_eq!(
+        (r.status(), location(&r)),
+        (live_status, live_to),
+        "answered alike"
+    );
+    let r = c.get(app.url("/persons")).send().await.unwrap();
+    assert_eq!(location(&r), "/login/totp");
+    let r = c.get(app.url("/api/v1/persons")).send().await.unwrap();
+    assert_ne!(r.status(), StatusCode::OK, "a held session reads nothing");
+    let csrf = app.csrf_of(&c, "/login/totp").await;
+    let r = c
+        .post(app.url("/login/totp"))
+        .form(&[("csrf", csrf.as_str()), ("code", "000000")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let body = r.text().await.unwrap();
+    assert!(!body.contains("停用"), "{body}");
+    let now = u64::try_from(chrono::Utc::now().timestamp()).unwrap();
+    let code = accounts::totp_code(&held_secret, now).unwrap();
+    let r = c
+        .post(app.url("/login/totp"))
+        .form(&[("csrf", csrf.as_str()), ("code", code.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert!(r.text().await.unwrap().contains("账号已停用"));
+    let r = c.get(app.url("/persons")).send().await.unwrap();
+    assert_eq!(location(&r), "/login", "the held session ended");
 
     // Guessable passwords are refused with their reason, on the page.
     app.add_user("lk-b", Role::Township, &app.town_a, false)

@@ -54,7 +54,8 @@ pub async fn sqlite_db() -> (Db, Option<tempfile::TempDir>) {
     let dir = tempfile::tempdir().unwrap();
     let db = Db::connect(&format!("sqlite://{}", dir.path().join("t.db").display()))
         .await
-        .unwrap();
+        .unwrap()
+        .with_keys(test_keys());
     (db, Some(dir))
 }
 
@@ -79,7 +80,10 @@ pub async fn postgres_db() -> Option<Db> {
     let opts = sqlx::postgres::PgConnectOptions::from_str(&url)
         .unwrap()
         .options([("search_path", schema.as_str())]);
-    let db = Db::connect_postgres(opts).await.unwrap();
+    let db = Db::connect_postgres(opts)
+        .await
+        .unwrap()
+        .with_keys(test_keys());
     db.migrate().await.unwrap();
     Some(db)
 }
@@ -267,6 +271,19 @@ impl App {
         token
     }
 
+    /// A person's name and ID number (opened: it is stored sealed).
+    #[allow(dead_code)]
+    pub async fn name_and_id_number(&self, id: i64) -> (String, String) {
+        let (name, sealed): (String, String) =
+            jingkang_core::on_pool!(&self.db, p => sqlx::query_as(
+            "SELECT name, id_number FROM persons WHERE id = $1").bind(id).fetch_one(p).await)
+            .unwrap();
+        (
+            name,
+            self.db.keys().open("persons.id_number", &sealed).unwrap(),
+        )
+    }
+
     /// A person of `township`, by internal id.
     pub async fn person_in(&self, township: &str) -> i64 {
         let mut tx = self.db.begin().await.unwrap();
@@ -362,5 +379,60 @@ pub fn sheet_rows(
     range
         .rows()
         .map(|r| r.iter().map(|c| c.to_string()).collect())
+        .collect()
+}
+
+/// A fresh master key's keys, as a first start creates one.
+pub fn test_keys() -> jingkang_core::secrets::Keys {
+    jingkang_core::secrets::Keys::of(&jingkang_core::secrets::MasterKey::generate())
+}
+
+/// The registry id of the person with this ID number (through its blind index: the number is
+/// stored sealed).
+#[allow(dead_code)]
+pub async fn person_by_id_number(db: &Db, id_number: &str) -> i64 {
+    let hash = db
+        .keys()
+        .index(jingkang_core::secrets::Index::IdNumber, id_number)
+        .unwrap();
+    jingkang_core::on_pool!(db, p => sqlx::query_scalar("SELECT id FROM persons WHERE id_hash = $1")
+        .bind(&hash).fetch_one(p).await)
+    .unwrap()
+}
+
+/// Seal what a test wrote in the clear with plain SQL (as the migration step does for a database
+/// from before encryption), with the blind indexes.
+#[allow(dead_code)]
+pub async fn reseal(db: &Db) {
+    jingkang_core::store::sealing::seal_pending(db, jingkang_core::store::sealing::BATCH, None)
+        .await
+        .unwrap();
+}
+
+/// A stored value of a sealed column `label` (`persons.phone`), opened.
+#[allow(dead_code)]
+pub async fn opened(db: &Db, label: &'static str, sql: &str, id: i64) -> Option<String> {
+    let stored: Option<String> =
+        jingkang_core::on_pool!(db, p => sqlx::query_scalar(sql).bind(id).fetch_one(p).await)
+            .unwrap();
+    db.keys().open_opt(label, stored.as_deref()).unwrap()
+}
+
+/// The persons of a region (code prefix) with their diagnosis codes, opened.
+#[allow(dead_code)]
+pub async fn diagnoses(db: &Db, region: &str) -> Vec<(i64, Option<String>)> {
+    let rows: Vec<(i64, Option<String>)> = jingkang_core::on_pool!(db, p => sqlx::query_as(
+        "SELECT id, diagnosis_code FROM persons WHERE residence_region LIKE $1 ORDER BY id")
+        .bind(format!("{region}%")).fetch_all(p).await)
+    .unwrap();
+    rows.into_iter()
+        .map(|(id, dx)| {
+            (
+                id,
+                db.keys()
+                    .open_opt("persons.diagnosis_code", dx.as_deref())
+                    .unwrap(),
+            )
+        })
         .collect()
 }
