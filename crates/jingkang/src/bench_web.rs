@@ -64,7 +64,7 @@ pub async fn search(url: &str, queries: usize) -> anyhow::Result<ExitCode> {
     out.insert("backend".into(), json!(format!("{:?}", db.backend())));
     out.insert("persons_sampled".into(), json!(people.len()));
     for level in ["township", "county"] {
-        for kind in ["id_prefix", "name", "pinyin"] {
+        for kind in ["id_prefix", "id_whole", "id_last4", "name", "pinyin"] {
             let mut ms = Vec::with_capacity(people.len());
             let mut hits = 0usize;
             for (id, name, town) in &people {
@@ -77,6 +77,9 @@ pub async fn search(url: &str, queries: usize) -> anyhow::Result<ExitCode> {
                 let scope = Scope::of(r);
                 let q = match kind {
                     "id_prefix" => id[..14].to_string(),
+                    "id_whole" => id.clone(),
+                    // The digits a masked ID shows (`3101**********1234`).
+                    "id_last4" => id[id.len() - 4..].to_string(),
                     "name" => name.clone(),
                     _ => persons::name_initials(name),
                 };
