@@ -1923,3 +1923,310 @@ fn a_key_rotation_reseals_everything_and_the_old_key_is_refused() {
         );
     }
 }
+
+/// Issue 21 §8: a report freeze (签发, through the server) killed with SIGKILL at 20 points leaves
+/// the filing either as it was (审核 passed, nothing frozen, no audit entry) or signed with its
+/// frozen row and its audit entry; the database is intact and `audit verify` passes.
+#[test]
+fn a_report_freeze_killed_at_any_point_leaves_nothing_or_everything() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let mut backends = vec![(
+        "sqlite".to_string(),
+        format!("sqlite://{}", dir.path().join("freeze.db").display()),
+    )];
+    let pg_name = format!("jk_freeze_{}", std::process::id());
+    let pg = std::env::var("JINGKANG_TEST_DATABASE_URL")
+        .ok()
+        .filter(|u| !u.trim().is_empty());
+    if let Some(pg) = &pg {
+        psql(
+            pg,
+            &format!("DROP DATABASE IF EXISTS {pg_name} WITH (FORCE)"),
+        );
+        psql(pg, &format!("CREATE DATABASE {pg_name}"));
+        let base = pg.rsplit_once('/').unwrap().0;
+        backends.push(("postgres".into(), format!("{base}/{pg_name}")));
+    }
+    const TOWN: &str = "500110123";
+    const POINTS: usize = 20;
+    for (backend, url) in &backends {
+        // A data directory (key, audit witness) of each database's own.
+        let dir = tempfile::tempdir().unwrap();
+        let o = jk(dir.path(), &["--database", url, "init", "--demo"]);
+        assert!(o.status.success(), "{backend}: {}", stderr(&o));
+        let mut add = Command::new(env!("CARGO_BIN_EXE_jingkang"))
+            .arg("--data-dir")
+            .arg(dir.path())
+            .args(["--database", url, "user", "add", "--username", "qz-civil"])
+            .args(["--role", "civil", "--region", "500110", "--password-stdin"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        writeln!(add.stdin.take().unwrap(), "Qz-freeze-Kill-2026!").unwrap();
+        assert!(add.wait().unwrap().success(), "{backend}: user add");
+        // A session of the signer (with its second factor given) and POINTS + 1 filings of the
+        // township, each filed and reviewed, ready to be signed.
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let (cookie, csrf, filings) = rt.block_on(async {
+            use jingkang_core::store::{Actor, accounts, filings};
+            let key =
+                jingkang_core::secrets::MasterKey::load(&dir.path().join("jingkang.key")).unwrap();
+            let db = jingkang_core::store::Db::connect(url)
+                .await
+                .unwrap()
+                .with_keys(jingkang_core::secrets::Keys::of(&key));
+            let tree = jingkang_core::regions::load_tree(&db, false).await.unwrap();
+            let def = jingkang_core::report::Definition::shipped("fujian2").unwrap();
+            let (town, county) = (tree.get(TOWN).unwrap(), tree.get("500110").unwrap());
+            // Its first password was given by an administrator: as if changed since.
+            jingkang_core::on_pool!(&db, p => sqlx::query(
+                "UPDATE users SET must_change_password = $1 WHERE username = 'qz-civil'")
+                .bind(false).execute(p).await.map(drop))
+            .unwrap();
+            let mut tx = db.begin().await.unwrap();
+            let user = accounts::find_user(&mut tx, "qz-civil")
+                .await
+                .unwrap()
+                .unwrap();
+            let secret = jingkang_core::accounts::new_totp_secret();
+            accounts::set_totp_secret(&mut tx, &user, Some(&secret))
+                .await
+                .unwrap();
+            let user = accounts::find_user(&mut tx, "qz-civil")
+                .await
+                .unwrap()
+                .unwrap();
+            let (token, session) = accounts::create_session(&mut tx, &user, true)
+                .await
+                .unwrap();
+            let day = chrono::NaiveDate::from_ymd_opt(2026, 12, 1).unwrap();
+            let mut ids = Vec::new();
+            for i in 0..=POINTS {
+                let quarter = format!("{}Q{}", 2021 + i / 4, i % 4 + 1);
+                let id = filings::save(
+                    &mut tx,
+                    &jingkang_core::regions::Scope::of(town),
+                    &Actor::user("qz-clerk"),
+                    &def,
+                    (TOWN, &quarter),
+                    &std::collections::BTreeMap::new(),
+                    Some("王填报"),
+                    day,
+                )
+                .await
+                .unwrap()
+                .unwrap();
+                filings::review(
+                    &mut tx,
+                    &jingkang_core::regions::Scope::of(county),
+                    &Actor::user("qz-civil"),
+                    id,
+                    "李审核",
+                    true,
+                    "",
+                    day,
+                )
+                .await
+                .unwrap()
+                .unwrap();
+                ids.push((id, quarter));
+            }
+            tx.commit().await.unwrap();
+            db.close().await;
+            (format!("jk_session={token}"), session.csrf, ids)
+        });
+        // Sign filing `k` through a server started for it; kill the server `after` the request
+        // left (or, with `None`, let it answer). Returns how long the answer took.
+        let sign = |k: usize, after: Option<std::time::Duration>| -> std::time::Duration {
+            let (mut server, port) = start_server(dir.path(), url);
+            let (id, quarter) = &filings[k];
+            let (cookie, csrf, quarter) = (cookie.clone(), csrf.clone(), quarter.clone());
+            let id = *id;
+            let request = std::thread::spawn(move || {
+                use std::io::{Read, Write};
+                let enc = |v: &str| -> String {
+                    v.bytes()
+                        .map(|b| match b {
+                            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' => {
+                                (b as char).to_string()
+                            }
+                            _ => format!("%{b:02X}"),
+                        })
+                        .collect()
+                };
+                let body = format!(
+                    "csrf={}&quarter={}&name={}",
+                    enc(&csrf),
+                    enc(&quarter),
+                    enc("张签发")
+                );
+                let t = std::time::Instant::now();
+                let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+                let _ = write!(
+                    s,
+                    "POST /reports/filings/{id}/sign HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\
+                     Origin: http://127.0.0.1:{port}\r\nCookie: {cookie}\r\n\
+                     Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\
+                     Connection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let mut resp = String::new();
+                let _ = s.read_to_string(&mut resp);
+                let to = resp
+                    .lines()
+                    .find_map(|l| l.strip_prefix("location: "))
+                    .unwrap_or_default()
+                    .to_string();
+                (t.elapsed(), to)
+            });
+            match after {
+                Some(d) => {
+                    std::thread::sleep(d);
+                    let _ = Command::new("kill")
+                        .args(["-KILL", &server.id().to_string()])
+                        .status();
+                    let _ = server.wait();
+                    let _ = request.join();
+                    std::time::Duration::ZERO
+                }
+                None => {
+                    let (took, to) = request.join().unwrap();
+                    assert!(
+                        to.contains("done=sign"),
+                        "{backend}: a whole sign went to {to:?}"
+                    );
+                    let _ = Command::new("kill")
+                        .args(["-TERM", &server.id().to_string()])
+                        .status();
+                    let _ = server.wait();
+                    took
+                }
+            }
+        };
+        let whole = sign(0, None);
+        assert_eq!(filing_state(url, filings[0].0), ("signed".into(), true, 1));
+        let mut seen = (0, 0);
+        for i in 1..=POINTS {
+            // Spread over twice a whole sign and some (the kill itself takes a moment to land).
+            let span = (whole + std::time::Duration::from_millis(5)) * 2;
+            sign(i, Some(span.mul_f64(i as f64 / POINTS as f64)));
+            let (id, _) = &filings[i];
+            let (state, frozen, audited) = filing_state(url, *id);
+            match state.as_str() {
+                "reviewed" => {
+                    assert!(!frozen && audited == 0, "{backend} at {i}: half a freeze");
+                    seen.0 += 1;
+                }
+                "signed" => {
+                    assert!(
+                        frozen && audited == 1,
+                        "{backend} at {i}: signed without all"
+                    );
+                    seen.1 += 1;
+                }
+                other => panic!("{backend} at {i}: state {other}"),
+            }
+            let v = jk(dir.path(), &["--database", url, "audit", "verify"]);
+            assert!(
+                v.status.success(),
+                "{backend} at {i}: {}{}",
+                stdout(&v),
+                stderr(&v)
+            );
+            if backend == "sqlite" {
+                assert_eq!(intact(url), "ok", "{backend} at {i}");
+            }
+        }
+        // (On PostgreSQL the check ends by dropping the database.)
+        assert_eq!(intact(url), "ok", "{backend}");
+        eprintln!(
+            "{backend}: freeze killed before its commit {} times, after {} times (a whole sign {whole:?})",
+            seen.0, seen.1
+        );
+        assert!(seen.0 > 0 && seen.1 > 0, "{backend}: {seen:?}");
+    }
+}
+
+/// Start `serve` on database `url` and a free port; returns once it answers.
+fn start_server(dir: &Path, url: &str) -> (std::process::Child, u16) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_jingkang"))
+        .arg("--data-dir")
+        .arg(dir)
+        .args([
+            "--database",
+            url,
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut err = child.stderr.take().unwrap();
+    loop {
+        let mut line = String::new();
+        if out.read_line(&mut line).unwrap() == 0 {
+            let mut e = String::new();
+            let _ = err.read_to_string(&mut e);
+            panic!("serve stopped: {e}");
+        }
+        if line.contains("精康已启动") {
+            break;
+        }
+    }
+    // Drain its output so that it never blocks on a full pipe.
+    std::thread::spawn(move || {
+        let mut sink = String::new();
+        let _ = out.read_to_string(&mut sink);
+    });
+    std::thread::spawn(move || {
+        let mut sink = String::new();
+        let _ = err.read_to_string(&mut sink);
+    });
+    for _ in 0..100 {
+        if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+            let _ = write!(
+                s,
+                "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+            );
+            let mut resp = String::new();
+            let _ = s.read_to_string(&mut resp);
+            if resp.contains("200 OK") {
+                return (child, port);
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    panic!("serve did not answer");
+}
+
+/// A filing's state, whether it holds a frozen row, and its `report.sign` audit entries.
+fn filing_state(url: &str, id: i64) -> (String, bool, i64) {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let db = jingkang_core::store::Db::connect(url).await.unwrap();
+        let (state, frozen): (String, bool) = jingkang_core::on_pool!(&db, p => sqlx::query_as(
+            "SELECT state, snapshot IS NOT NULL FROM report_filings WHERE id = $1")
+            .bind(id).fetch_one(p).await)
+        .unwrap();
+        let audited: i64 = jingkang_core::on_pool!(&db, p => sqlx::query_scalar(
+            "SELECT COUNT(*) FROM audit_log WHERE action = 'report.sign' AND detail LIKE $1")
+            .bind(format!("%\"filing\":{id},%")).fetch_one(p).await)
+        .unwrap();
+        db.close().await;
+        (state, frozen, audited)
+    })
+}
