@@ -2111,11 +2111,10 @@ fn a_report_freeze_killed_at_any_point_leaves_nothing_or_everything() {
         let whole = sign(0, None);
         assert_eq!(filing_state(url, filings[0].0), ("signed".into(), true, 1));
         let mut seen = (0, 0);
-        for i in 1..=POINTS {
+        for (i, (id, _)) in filings.iter().enumerate().skip(1) {
             // Spread over twice a whole sign and some (the kill itself takes a moment to land).
             let span = (whole + std::time::Duration::from_millis(5)) * 2;
             sign(i, Some(span.mul_f64(i as f64 / POINTS as f64)));
-            let (id, _) = &filings[i];
             let (state, frozen, audited) = filing_state(url, *id);
             match state.as_str() {
                 "reviewed" => {
@@ -2181,6 +2180,7 @@ fn start_server(dir: &Path, url: &str) -> (std::process::Child, u16) {
         if out.read_line(&mut line).unwrap() == 0 {
             let mut e = String::new();
             let _ = err.read_to_string(&mut e);
+            let _ = child.wait();
             panic!("serve stopped: {e}");
         }
         if line.contains("精康已启动") {
@@ -2210,6 +2210,8 @@ fn start_server(dir: &Path, url: &str) -> (std::process::Child, u16) {
         }
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
+    let _ = child.kill();
+    let _ = child.wait();
     panic!("serve did not answer");
 }
 
