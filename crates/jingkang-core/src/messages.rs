@@ -494,6 +494,10 @@ pub static MESSAGES: &[(&str, &str)] = &[
         "文件无法导入：文本内容合计超过 {limit}，请拆分后分批导入",
     ),
     (
+        "xls-bad-sheet",
+        "文件无法导入：旧版 .xls 表格已损坏（工作表 {sheet} 的位置超出文件范围），请在 Excel 中打开后另存为 .xlsx 再导入",
+    ),
+    (
         "xls-too-large",
         "文件无法导入：旧版 .xls 表格的单元格超过 {limit} 个，请另存为 .xlsx 或 .csv 后再导入",
     ),

@@ -689,6 +689,10 @@ pub fn check_xls(path: &Path) -> Result<(), ReadError> {
     let mut bounds: Option<(u32, u32, u32, u32)> = None;
     let mut head = [0u8; 4];
     let mut body = vec![0u8; 8224];
+    // Where the stream is, and where each BoundSheet8 says its sheet starts (calamine slices the
+    // stream there without checking: a position past the end panicked, found by fuzzing).
+    let mut offset: u64 = 0;
+    let mut sheets: Vec<u64> = Vec::new();
     let grid = |b: Option<(u32, u32, u32, u32)>| {
         b.map_or(0, |(r0, r1, c0, c1)| {
             u64::from(r1 - r0 + 1) * u64::from(c1 - c0 + 1)
@@ -703,6 +707,12 @@ pub fn check_xls(path: &Path) -> Result<(), ReadError> {
         body.resize(len, 0);
         if read_exact_or_end(&mut s, &mut body[..len])? {
             break;
+        }
+        offset += 4 + len as u64;
+        if kind == 0x0085 && len >= 4 {
+            sheets.push(u64::from(u32::from_le_bytes([
+                body[0], body[1], body[2], body[3],
+            ])));
         }
         // Cell records: row (u16), column (u16) first; MULRK/MULBLANK: row, first col, …, last col.
         let cell = |r: u16, c0: u16, c1: u16| (u32::from(r), u32::from(c0), u32::from(c1));
@@ -737,6 +747,13 @@ pub fn check_xls(path: &Path) -> Result<(), ReadError> {
                 vec![("limit", limits::XLS_CELLS.to_string())],
             ));
         }
+    }
+    let length = s.len();
+    if let Some(k) = sheets.iter().position(|&at| at > length.max(offset)) {
+        return Err(refuse(
+            "xls-bad-sheet",
+            vec![("sheet", (k + 1).to_string())],
+        ));
     }
     Ok(())
 }

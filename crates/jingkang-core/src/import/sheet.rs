@@ -197,13 +197,13 @@ impl RowStream {
             Kind::Xlsx => {
                 checked = super::guard::check_xlsx(path)?;
                 let read = checked.copy.as_deref().unwrap_or(path);
-                let wb: Xlsx<_> = open_workbook(read)
+                let wb: Xlsx<_> = unpanicked(|| open_workbook(read))?
                     .map_err(|e: calamine::XlsxError| ReadError::Workbook(e.to_string()))?;
                 Source::Xlsx(wb)
             }
             Kind::Xls => {
                 super::guard::check_xls(path)?;
-                let wb: Xls<_> = open_workbook(path)
+                let wb: Xls<_> = unpanicked(|| open_workbook(path))?
                     .map_err(|e: calamine::XlsError| ReadError::Workbook(e.to_string()))?;
                 Source::Xls(wb)
             }
@@ -213,11 +213,14 @@ impl RowStream {
         let handle = std::thread::Builder::new()
             .name("sheet-reader".into())
             .spawn(move || {
-                let result = match source {
+                // A panic in the reader must not look like the end of the file (rows lost
+                // without a word): it is an error like any other.
+                let result = unpanicked(|| match source {
                     Source::Xlsx(wb) => read_xlsx(wb, &tx),
                     Source::Xls(wb) => read_xls(wb, &tx),
                     Source::Csv(f) => read_csv(f, &tx),
-                };
+                })
+                .and_then(|r| r);
                 if let Err(e) = result {
                     let _ = tx.blocking_send(Err(e));
                 }
@@ -286,6 +289,12 @@ impl RowStream {
             }
         }
     }
+}
+
+/// Run a third-party reader, a panic in it (a bug on a malformed file) turned into "cannot read".
+fn unpanicked<T>(f: impl FnOnce() -> T) -> Result<T, ReadError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
+        .map_err(|_| ReadError::Workbook("the reader stopped on a malformed file".into()))
 }
 
 enum Source {
