@@ -120,3 +120,14 @@ fn a_calamine_panic_is_an_unreadable_file_not_a_crash() {
     let e = opened.expect("no panic escapes").err().expect("refused");
     assert_eq!(e.code(), "file-unreadable", "{e:?}");
 }
+
+/// An .xls whose DIMENSIONS record declares an enormous range (calamine reserved room for it
+/// before reading a cell, and the allocation aborted the process) is refused by the guard.
+#[test]
+fn an_xls_declaring_a_huge_range_is_refused_by_the_guard() {
+    let path = reproducers_dir("xls_reader").join("calamine-dimensions-huge.xls");
+    let e = jingkang_core::import::sheet::RowStream::open(&path)
+        .err()
+        .expect("refused before reading");
+    assert_eq!(e.code(), "xls-too-large", "{e:?}");
+}

@@ -709,6 +709,14 @@ pub fn check_xls(path: &Path) -> Result<(), ReadError> {
             break;
         }
         offset += 4 + len as u64;
+        // DIMENSIONS: calamine reserves room for the declared range of each sheet before
+        // reading a cell (a huge or reversed range aborted the process, found by fuzzing).
+        if kind == 0x0200 && declared_cells(&body[..len]) > limits::XLS_CELLS {
+            return Err(refuse(
+                "xls-too-large",
+                vec![("limit", limits::XLS_CELLS.to_string())],
+            ));
+        }
         if kind == 0x0085 && len >= 4 {
             sheets.push(u64::from(u32::from_le_bytes([
                 body[0], body[1], body[2], body[3],
@@ -756,6 +764,31 @@ pub fn check_xls(path: &Path) -> Result<(), ReadError> {
         ));
     }
     Ok(())
+}
+
+/// The cells of a DIMENSIONS record's range, as calamine computes it (BIFF5: 10 bytes, BIFF8: 14
+/// or 16; a first column past 0xFF or after the last counts from 0); a reversed range, which
+/// calamine's unsigned arithmetic wraps, counts as `u64::MAX`. Other lengths calamine refuses.
+fn declared_cells(r: &[u8]) -> u64 {
+    let u16_at = |i: usize| u32::from(u16::from_le_bytes([r[i], r[i + 1]]));
+    let u32_at = |i: usize| u32::from_le_bytes([r[i], r[i + 1], r[i + 2], r[i + 3]]);
+    let (rf, rl, mut cf, cl) = match r.len() {
+        10 => (u16_at(0), u16_at(2), u16_at(4), u16_at(6)),
+        14 | 16 => (u32_at(0), u32_at(4), u16_at(8), u16_at(10)),
+        _ => return 0,
+    };
+    if cf > 0xFF || cl < cf {
+        cf = 0;
+    }
+    let ((r0, c0), (r1, c1)) = if rl >= 1 && cl >= 1 {
+        ((rf, cf), (rl - 1, cl - 1))
+    } else {
+        ((rf, cf), (rf, cf))
+    };
+    if r1 < r0 || c1 < c0 {
+        return u64::MAX;
+    }
+    u64::from(r1 - r0 + 1) * u64::from(c1 - c0 + 1)
 }
 
 /// Fill `buf`, or say the stream ended first.
