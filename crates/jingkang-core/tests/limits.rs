@@ -313,6 +313,25 @@ async fn hostile_files_are_read_in_bounded_memory(t: TestDb) {
     drop(f);
     let e = import(&t, &tall).await.unwrap_err();
     assert_eq!(e.code(), "file-too-many-rows");
+    // The guard counts records before any row is read, as the reader counts them: exactly the
+    // limit passes even with blank lines between records and a quoted field spanning lines; one
+    // more is refused.
+    let exact = p("exact.csv");
+    let mut f = std::io::BufWriter::new(std::fs::File::create(&exact).unwrap());
+    f.write_all(b"a,\"two\nlines\"\r\n\n\n").unwrap();
+    for _ in 1..limits::ROWS {
+        f.write_all(b"a\n\n").unwrap();
+    }
+    drop(f);
+    jingkang_core::import::guard::check_csv(&exact).unwrap();
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(&exact)
+        .unwrap()
+        .write_all(b"b")
+        .unwrap();
+    let e = jingkang_core::import::guard::check_csv(&exact).unwrap_err();
+    assert_eq!(e.code(), "file-too-many-rows");
 
     // One import at a time per database: while another holds the lease, an import is refused
     // with the file and the time it started; once it is given back, imports run again.

@@ -672,6 +672,54 @@ fn write(out: &mut Option<&mut dyn Write>, bytes: &[u8]) -> Result<(), ReadError
     Ok(())
 }
 
+/// Check a .csv file: no more than [`limits::ROWS`] records, counted before any row is read, so a
+/// file over the limit is refused at once rather than after its first 2 M rows were validated and
+/// written. Records are counted as the reader counts them (blank lines between records are not
+/// records; a quoted field may span lines). A file too small to hold that many is not scanned.
+pub fn check_csv(path: &Path) -> Result<(), ReadError> {
+    use std::io::BufRead;
+    let file = std::fs::File::open(path)?;
+    // The shortest record is one byte and its line end.
+    if file.metadata()?.len() <= limits::ROWS * 2 {
+        return Ok(());
+    }
+    let mut input = std::io::BufReader::with_capacity(256 * 1024, file);
+    let mut rdr = csv_core::ReaderBuilder::new().build();
+    let mut out = [0u8; 4096];
+    let (mut records, mut in_record) = (0u64, false);
+    loop {
+        let buf = input.fill_buf()?;
+        if !in_record {
+            let skip = buf
+                .iter()
+                .take_while(|&&b| b == b'\n' || b == b'\r')
+                .count();
+            if skip > 0 {
+                input.consume(skip);
+                continue;
+            }
+            in_record = true;
+        }
+        let buf = input.fill_buf()?;
+        let (res, nin, _) = rdr.read_field(buf, &mut out);
+        input.consume(nin);
+        match res {
+            csv_core::ReadFieldResult::Field { record_end: true } => {
+                records += 1;
+                in_record = false;
+                if records > limits::ROWS {
+                    return Err(refuse(
+                        "file-too-many-rows",
+                        vec![("limit", limits::ROWS.to_string())],
+                    ));
+                }
+            }
+            csv_core::ReadFieldResult::End => return Ok(()),
+            _ => {}
+        }
+    }
+}
+
 /// Check an .xls file: the dense grids calamine would build for its sheets stay within
 /// [`limits::XLS_CELLS`] cells in all.
 pub fn check_xls(path: &Path) -> Result<(), ReadError> {

@@ -207,9 +207,13 @@ impl RowStream {
                     .map_err(|e: calamine::XlsError| ReadError::Workbook(e.to_string()))?;
                 Source::Xls(wb)
             }
-            Kind::Csv => Source::Csv(File::open(path)?),
+            Kind::Csv => {
+                super::guard::check_csv(path)?;
+                Source::Csv(File::open(path)?)
+            }
         };
-        let (tx, rx) = channel(8);
+        // Four batches ahead of the validator: enough to keep it busy, few enough to stay small.
+        let (tx, rx) = channel(4);
         let handle = std::thread::Builder::new()
             .name("sheet-reader".into())
             .spawn(move || {
@@ -522,7 +526,12 @@ fn read_csv(mut f: File, tx: &Sender) -> Result<(), ReadError> {
                     in_record = false;
                     batch.push(RawRow {
                         number: u32::try_from(record_line).unwrap_or(u32::MAX),
-                        cells: std::mem::replace(&mut cells, Vec::with_capacity(32)),
+                        // The next row likely has as many cells: rows queued for validation hold
+                        // no spare room.
+                        cells: {
+                            let width = cells.len();
+                            std::mem::replace(&mut cells, Vec::with_capacity(width))
+                        },
                     });
                     if batch.len() >= BATCH && !send(tx, &mut batch) {
                         return Ok(());
