@@ -113,6 +113,32 @@ async fn generated_roster_matches_truth(t: TestDb) {
     assert_eq!(count(&t.db, "persons").await as u64, truth.valid);
 }
 
+/// A large import leaves PostgreSQL's planner statistics and visibility map current (VACUUM
+/// ANALYZE after it): otherwise the planner takes the new persons for none and every index-only
+/// search visits the table for each match, until autovacuum comes round.
+async fn a_large_import_refreshes_planner_statistics(t: TestDb) {
+    let dir = tempfile::tempdir().unwrap();
+    let rows = persons::REFRESH_AFTER_ROWS + 200;
+    let (path, truth) = gen_roster(&t, dir.path(), rows, 3, 0.0, false);
+    let r = import(&t, &path, COUNTY, false).await.unwrap();
+    assert_eq!(r.created, truth.valid);
+    assert!(r.created >= persons::REFRESH_AFTER_ROWS, "{}", r.created);
+    if let jingkang_core::store::Pool::Postgres(p) = &t.db.pool {
+        let (tuples, visible, pages): (f32, i32, i32) = sqlx::query_as(
+            "SELECT reltuples, relallvisible, relpages FROM pg_class WHERE relname = 'persons' \
+             AND relnamespace = current_schema()::regnamespace",
+        )
+        .fetch_one(p)
+        .await
+        .unwrap();
+        assert!(tuples as u64 >= r.created * 9 / 10, "reltuples {tuples}");
+        assert!(
+            visible > 0 && visible >= pages * 9 / 10,
+            "{visible} of {pages} pages all-visible"
+        );
+    }
+}
+
 async fn reimport_changes_nothing(t: TestDb) {
     let dir = tempfile::tempdir().unwrap();
     let (path, truth) = gen_roster(&t, dir.path(), 500, 5, 0.02, true);
@@ -954,6 +980,7 @@ backend_tests!(
     every_field_round_trips_through_bulk_insert,
     database_failure_mid_import_rolls_back_and_reports,
     generated_roster_matches_truth,
+    a_large_import_refreshes_planner_statistics,
     reimport_changes_nothing,
     changed_file_shows_diff_then_records_history,
     bad_rows_are_rejected_whole_and_good_rows_imported,

@@ -940,6 +940,13 @@ async fn import_roster_leased(
         .await?;
         audit_disclosures(&mut tx, opts, &disclosed).await?;
         tx.commit().await?;
+        if report.created + report.updated >= persons::REFRESH_AFTER_ROWS {
+            // The import is committed: a failure here only delays the planner's statistics until
+            // autovacuum, so it is logged, not reported as the import's.
+            if let Err(e) = persons::refresh_statistics(db).await {
+                tracing::warn!(error = %e, "refreshing statistics after an import failed");
+            }
+        }
     }
     Ok(report)
 }
