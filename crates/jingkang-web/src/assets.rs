@@ -27,3 +27,9 @@ pub async fn serve(Path(path): Path<String>) -> Response {
         None => StatusCode::NOT_FOUND.into_response(),
     }
 }
+
+/// `/favicon.ico`, which browsers ask for on every page whatever the page links (a 404 there is an
+/// error in the console): the site's icon, an SVG.
+pub async fn favicon() -> Response {
+    serve(Path("favicon.svg".to_string())).await
+}

@@ -203,6 +203,7 @@ fn table() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
     vec![
         r(Method::GET, "/healthz", Public, get(healthz)),
         r(Method::GET, "/static/{*path}", Public, get(assets::serve)),
+        r(Method::GET, "/favicon.ico", Public, get(assets::favicon)),
         r(Method::GET, "/login", Public, get(pages::login_form)),
         r(Method::POST, "/login", Public, post(pages::login)),
         r(Method::POST, "/logout", AnyUser, post(pages::logout)),
