@@ -1163,6 +1163,10 @@ pub static MESSAGES: &[(&str, &str)] = &[
         "该身份证号已在本辖区以外登记，不能在此新建档案；请联系其现居住地发起迁移",
     ),
     (
+        "registration-agreement-missing",
+        "不能开始服务：尚无有效的{kinds}。服务开始前须签署知情同意书和服务协议，请先在本页“协议”一栏录入（已过期的须重新签署）",
+    ),
+    (
         "registration-ineligible",
         "登记条件未全部符合（{conditions}）。如确需登记，请在“原因或说明”中写明例外理由",
     ),

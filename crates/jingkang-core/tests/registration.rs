@@ -7,6 +7,7 @@
 mod common;
 
 use common::{TestDb, one_person};
+use jingkang_core::care::agreement::AgreementKind;
 use jingkang_core::care::registration::{CloseReason, Event, TransitionError};
 use jingkang_core::domain::RegistrationState as S;
 use jingkang_core::on_pool;
@@ -39,6 +40,80 @@ async fn apply(t: &TestDb, scope: &Scope, pid: i64, event: Event) -> Result<Tran
         .unwrap();
     tx.commit().await.unwrap();
     r
+}
+
+/// Service starts, and starts again after a pause, only under a consent and a service agreement
+/// both valid that day (SPEC §3); each refusal names what is missing and writes nothing.
+async fn service_starts_only_under_a_valid_agreement(t: TestDb) {
+    let pid = one_person(&t).await;
+    let county = Scope::of(t.tree.get("500110").unwrap());
+    let today = common::today();
+    apply(&t, &county, pid, common::register_by_exception())
+        .await
+        .unwrap();
+    let refused = |missing: Vec<&'static str>| Err(Refusal::NoAgreement(missing));
+    let before = counts(&t).await;
+    assert_eq!(
+        apply(&t, &county, pid, Event::StartService).await,
+        refused(vec!["知情同意书", "服务协议"])
+    );
+    assert_eq!(counts(&t).await, before, "a refusal writes nothing");
+    let day = |d: i64| (today + chrono::Duration::days(d)).to_string();
+    common::sign_agreement(
+        &t,
+        &county,
+        pid,
+        AgreementKind::Consent,
+        (&day(-10), &day(300)),
+    )
+    .await;
+    // A service agreement that ended yesterday, and one signed only tomorrow, do not count.
+    common::sign_agreement(
+        &t,
+        &county,
+        pid,
+        AgreementKind::Service,
+        (&day(-400), &day(-1)),
+    )
+    .await;
+    common::sign_agreement(
+        &t,
+        &county,
+        pid,
+        AgreementKind::Service,
+        (&day(1), &day(300)),
+    )
+    .await;
+    let r = apply(&t, &county, pid, Event::StartService).await;
+    assert_eq!(r, refused(vec!["服务协议"]));
+    let message = r.unwrap_err().message();
+    assert!(message.contains("尚无有效的服务协议"), "{message}");
+    common::sign_agreement(&t, &county, pid, AgreementKind::Service, (&day(0), &day(0))).await;
+    assert_eq!(
+        apply(&t, &county, pid, Event::StartService).await,
+        Ok(Transitioned {
+            from: S::Registered,
+            to: S::InService
+        })
+    );
+    apply(
+        &t,
+        &county,
+        pid,
+        Event::Suspend {
+            reason: "住院治疗".into(),
+        },
+    )
+    .await
+    .unwrap();
+    // Resuming is judged the same way, on its own day: here still valid.
+    assert_eq!(
+        apply(&t, &county, pid, Event::Resume).await,
+        Ok(Transitioned {
+            from: S::Suspended,
+            to: S::InService
+        })
+    );
 }
 
 async fn a_whole_life_then_refusals_write_nothing(t: TestDb) {
@@ -84,6 +159,9 @@ async fn a_whole_life_then_refusals_write_nothing(t: TestDb) {
             S::Declined,
         ),
     ];
+    for kind in AgreementKind::ALL {
+        common::sign_agreement(&t, &county, pid, kind, ("2026-01-01", "2099-12-31")).await;
+    }
     let start = counts(&t).await;
     for (event, from, to) in path.clone() {
         assert_eq!(
@@ -146,7 +224,7 @@ async fn a_whole_life_then_refusals_write_nothing(t: TestDb) {
     tx.commit().await.unwrap();
 
     // Refusals: an illegal event, a missing reason, another county's scope, registering without an
-    // exception someone the rule does not admit (no certificate, no agreement on record). Nothing
+    // exception someone the rule does not admit (no certificate, no risk assessment). Nothing
     // is written.
     assert_eq!(
         apply(
@@ -169,13 +247,17 @@ async fn a_whole_life_then_refusals_write_nothing(t: TestDb) {
             let Refusal::Ineligible(open) = &r else {
                 unreachable!()
             };
-            assert!(open.iter().any(|c| c.key == "agreement"), "{open:?}");
+            assert!(
+                open.iter().any(|c| c.key == "diagnosis")
+                    && open.iter().all(|c| c.key != "agreement"),
+                "the agreements signed above count: {open:?}"
+            );
             assert!(
                 open.iter().all(|c| c.key != "age"),
                 "36 is within 18–60: {open:?}"
             );
             assert!(
-                r.message().starts_with("登记条件未全部符合") && r.message().contains("服务协议"),
+                r.message().starts_with("登记条件未全部符合") && r.message().contains("残疾证"),
                 "{}",
                 r.message()
             );
@@ -243,4 +325,7 @@ async fn a_whole_life_then_refusals_write_nothing(t: TestDb) {
     tx.commit().await.unwrap();
 }
 
-backend_tests!(a_whole_life_then_refusals_write_nothing);
+backend_tests!(
+    a_whole_life_then_refusals_write_nothing,
+    service_starts_only_under_a_valid_agreement
+);

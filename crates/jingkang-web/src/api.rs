@@ -587,9 +587,7 @@ pub async fn registration_post(
         Ok(_) => tx.commit().await?,
         Err(registration::Refusal::NotFound) => return Err(AppError::NotFound.into()),
         Err(registration::Refusal::Rule(e)) => return Ok(unprocessable(e.code(), e.message())),
-        Err(r @ registration::Refusal::Ineligible(_)) => {
-            return Ok(unprocessable("registration-ineligible", r.message()));
-        }
+        Err(r) => return Ok(unprocessable(r.code(), r.message())),
     }
     Ok(Json(registration_info(&state, &who, id).await?).into_response())
 }

@@ -1983,6 +1983,42 @@ async fn registration_changes_on_the_person_page(app: App) {
         !page.contains("登记评估："),
         "the rule is shown only while 待评估"
     );
+    // 开始服务 needs a signed consent and service agreement valid today (SPEC §3): refused with
+    // what is missing, the state unchanged; once both are recorded it goes through.
+    let r = post(vec![("event", "start_service")]).await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let text = r.text().await.unwrap();
+    assert!(
+        text.contains("不能开始服务：尚无有效的知情同意书、服务协议"),
+        "{text}"
+    );
+    let r = c
+        .post(app.url(&format!("/api/v1/persons/{id}/registration")))
+        .header("x-csrf-token", csrf.as_str())
+        .json(&serde_json::json!({"event": "start_service"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["code"], "registration-agreement-missing", "{body}");
+    let county = jingkang_core::regions::Scope::of(app.tree.get(COUNTY).unwrap());
+    let today = chrono::Utc::now().date_naive();
+    for kind in jingkang_core::care::agreement::AgreementKind::ALL {
+        let a = jingkang_core::care::agreement::Agreement {
+            kind,
+            signed_on: today - chrono::Duration::days(2),
+            person_signed: true,
+            guardian_name: None,
+            valid_until: today + chrono::Duration::days(360),
+        };
+        let mut tx = app.db.begin().await.unwrap();
+        jingkang_core::store::agreements::record(&mut tx, &county, &Actor::cli(), id, &a, None)
+            .await
+            .unwrap()
+            .unwrap();
+        tx.commit().await.unwrap();
+    }
     assert_eq!(
         post(vec![("event", "start_service")])
             .await

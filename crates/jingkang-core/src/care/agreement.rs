@@ -205,11 +205,22 @@ pub fn signed_and_valid(
     agreements: &[(AgreementKind, NaiveDate, NaiveDate)],
     today: NaiveDate,
 ) -> bool {
-    AgreementKind::ALL.iter().all(|k| {
-        agreements
-            .iter()
-            .any(|(kind, from, until)| kind == k && *from <= today && today <= *until)
-    })
+    missing(agreements, today).is_empty()
+}
+
+/// The kinds of which no agreement is valid on `today` (signed on or before it, valid until it).
+pub fn missing(
+    agreements: &[(AgreementKind, NaiveDate, NaiveDate)],
+    today: NaiveDate,
+) -> Vec<AgreementKind> {
+    AgreementKind::ALL
+        .into_iter()
+        .filter(|k| {
+            !agreements
+                .iter()
+                .any(|(kind, from, until)| kind == k && *from <= today && today <= *until)
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -29,6 +29,9 @@ pub enum Refusal {
     Rule(TransitionError),
     /// Registering without an exception, and these conditions of the eligibility rule are not met.
     Ineligible(Vec<Check>),
+    /// Starting (or resuming) service without a consent and a service agreement valid that day
+    /// (SPEC §3): the kinds missing or out of date, in Chinese.
+    NoAgreement(Vec<&'static str>),
 }
 
 impl Refusal {
@@ -47,8 +50,40 @@ impl Refusal {
                     &[("conditions", &open.join("；"))],
                 )
             }
+            Refusal::NoAgreement(kinds) => crate::messages::render(
+                "registration-agreement-missing",
+                &[("kinds", &kinds.join("、"))],
+            ),
         }
     }
+
+    /// The stable code (API answers).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Refusal::NotFound => "not-found",
+            Refusal::Rule(e) => e.code(),
+            Refusal::Ineligible(_) => "registration-ineligible",
+            Refusal::NoAgreement(_) => "registration-agreement-missing",
+        }
+    }
+}
+
+/// The agreement kinds (in Chinese) not signed and valid on `today` for person `id`.
+async fn agreements_missing(
+    tx: &mut Tx,
+    scope: &Scope,
+    id: i64,
+    today: NaiveDate,
+) -> anyhow::Result<Vec<&'static str>> {
+    let stored = super::agreements::of_person(tx, scope, id).await?;
+    let signed: Vec<_> = stored
+        .iter()
+        .filter_map(|a| Some((a.kind()?, a.signed_on, a.valid_until)))
+        .collect();
+    Ok(crate::care::agreement::missing(&signed, today)
+        .into_iter()
+        .map(crate::care::agreement::AgreementKind::label_zh)
+        .collect())
 }
 
 /// What registering without an exception is judged on: the rule, the day, and the evaluator's
@@ -152,6 +187,13 @@ pub async fn transition(
         let open = open_conditions(tx, scope, id, gate).await?;
         if !open.is_empty() {
             return Ok(Err(Refusal::Ineligible(open)));
+        }
+    }
+    // Service starts (and starts again) only under a signed agreement valid that day (SPEC §3).
+    if matches!(event, Event::StartService | Event::Resume) {
+        let missing = agreements_missing(tx, scope, id, gate.today).await?;
+        if !missing.is_empty() {
+            return Ok(Err(Refusal::NoAgreement(missing)));
         }
     }
     let change = open_change_set(tx, actor, "registration", event.code()).await?;

@@ -285,8 +285,40 @@ pub async fn some_persons(t: &TestDb, n: usize) -> Vec<i64> {
     jingkang_core::on_pool!(&t.db, p => sqlx::query_scalar("SELECT id FROM persons ORDER BY id").fetch_all(p).await).unwrap()
 }
 
+/// Record an agreement of `kind` for person `pid`, signed on `from` and valid until `until`.
+#[allow(dead_code)]
+pub async fn sign_agreement(
+    t: &TestDb,
+    scope: &jingkang_core::regions::Scope,
+    pid: i64,
+    kind: jingkang_core::care::agreement::AgreementKind,
+    (from, until): (&str, &str),
+) {
+    let a = jingkang_core::care::agreement::Agreement {
+        kind,
+        signed_on: from.parse().unwrap(),
+        person_signed: true,
+        guardian_name: None,
+        valid_until: until.parse().unwrap(),
+    };
+    let mut tx = t.db.begin().await.unwrap();
+    jingkang_core::store::agreements::record(
+        &mut tx,
+        scope,
+        &jingkang_core::store::Actor::user("clerk"),
+        pid,
+        &a,
+        None,
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    tx.commit().await.unwrap();
+}
+
 /// Apply registration `event` to person `pid` as a clerk on `day` (`YYYY-MM-DD`): the day the
-/// change takes effect.
+/// change takes effect. Starting or resuming service first records the consent
+/// and service agreement it needs (valid for a year from `day`), as a clerk would.
 #[allow(dead_code)]
 pub async fn transition_on(
     t: &TestDb,
@@ -295,7 +327,16 @@ pub async fn transition_on(
     day: &str,
     event: jingkang_core::care::registration::Event,
 ) {
+    use jingkang_core::care::agreement::AgreementKind;
+    use jingkang_core::care::registration::Event;
     use jingkang_core::store::{Actor, registration};
+    if matches!(event, Event::StartService | Event::Resume) {
+        let from: chrono::NaiveDate = day.parse().unwrap();
+        let until = (from + chrono::Duration::days(365)).to_string();
+        for kind in AgreementKind::ALL {
+            sign_agreement(t, scope, pid, kind, (day, &until)).await;
+        }
+    }
     let rule = jingkang_core::care::eligibility::Rule::default_rule().unwrap();
     let gate = registration::Gate {
         rule: &rule,
