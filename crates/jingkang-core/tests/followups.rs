@@ -155,12 +155,67 @@ async fn record(
     pid: i64,
     f: &followup::Followup,
 ) -> Result<followups::Recorded, Refusal> {
+    record_as(t, scope, pid, f, followups::SameDay::Ask).await
+}
+
+async fn record_as(
+    t: &TestDb,
+    scope: &Scope,
+    pid: i64,
+    f: &followup::Followup,
+    same_day: followups::SameDay,
+) -> Result<followups::Recorded, Refusal> {
     let mut tx = t.db.begin().await.unwrap();
-    let r = followups::record(&mut tx, scope, &Actor::user("doctor1"), pid, form(), f)
-        .await
-        .unwrap();
+    let r = followups::record(
+        &mut tx,
+        scope,
+        &Actor::user("doctor1"),
+        pid,
+        form(),
+        f,
+        same_day,
+    )
+    .await
+    .unwrap();
     tx.commit().await.unwrap();
     r
+}
+
+/// A second follow-up of a person on the same visit date is not saved without a word: it is
+/// refused, naming the earlier one (its doctor), and nothing is written; confirmed, it is saved.
+async fn a_second_follow_up_of_the_day_asks_first(t: TestDb) {
+    let pids = roster(&t).await;
+    let county = Scope::of(t.tree.get("500110").unwrap());
+    let day = d("2026-11-20");
+    record(&t, &county, pids[0], &filled(day, &[]))
+        .await
+        .unwrap();
+    // Another person, and another day of the same person, are not asked about.
+    record(&t, &county, pids[1], &filled(day, &[]))
+        .await
+        .unwrap();
+    let before = counts(&t).await;
+    let again = filled(day, &[("doctor", "李医生"), ("risk_grade", "1")]);
+    let Err(Refusal::SameDay(earlier)) = record(&t, &county, pids[0], &again).await else {
+        panic!("a second follow-up of the day was saved without asking");
+    };
+    assert_eq!(counts(&t).await, before, "nothing written");
+    assert_eq!(
+        (earlier.visit_date, earlier.doctor.as_str()),
+        (day, "王医生")
+    );
+    let message = earlier.field_error().message;
+    assert!(
+        message.contains("2026-11-20 已有一条随访记录") && message.contains("王医生"),
+        "{message}"
+    );
+    let done = record_as(&t, &county, pids[0], &again, followups::SameDay::Confirmed)
+        .await
+        .unwrap();
+    assert_eq!(done.risk_after, Some(1));
+    record(&t, &county, pids[0], &filled(d("2026-11-21"), &[]))
+        .await
+        .unwrap();
 }
 
 fn d(s: &str) -> NaiveDate {
@@ -496,6 +551,7 @@ async fn worklists_match_their_definitions(t: TestDb) {
 
 backend_tests!(
     a_risk_trajectory_moves_class_and_schedule,
+    a_second_follow_up_of_the_day_asks_first,
     worklists_match_their_definitions
 );
 

@@ -175,13 +175,18 @@ pub async fn followups_post(
         axum::extract::rejection::JsonRejection,
     >,
 ) -> Result<Response, ApiError> {
-    let Json(body) = body.map_err(|_| AppError::BadRequest("form-invalid".into()))?;
+    let Json(mut body) = body.map_err(|_| AppError::BadRequest("form-invalid".into()))?;
+    // `"confirm_same_day": true` records a second follow-up of the same visit date anyway.
+    let same_day = match body.remove(followups::CONFIRM_SAME_DAY) {
+        Some(serde_json::Value::Bool(true)) => followups::SameDay::Confirmed,
+        _ => followups::SameDay::Ask,
+    };
     let form = crate::followups::form_def()?;
     let f = match followup::validate_json(form, &body, today()) {
         Ok(f) => f,
         Err(errors) => return Ok(refused(&errors)),
     };
-    match crate::followups::record(&state, &who, id, f).await? {
+    match crate::followups::record(&state, &who, id, f, same_day).await? {
         Ok(r) => Ok((
             StatusCode::CREATED,
             Json(FollowupRecorded {
@@ -195,6 +200,7 @@ pub async fn followups_post(
             .into_response()),
         Err(Refusal::NotFound) => Err(AppError::NotFound.into()),
         Err(Refusal::Invalid(errors)) => Ok(refused(&errors)),
+        Err(Refusal::SameDay(earlier)) => Ok(refused(&[earlier.field_error()])),
     }
 }
 

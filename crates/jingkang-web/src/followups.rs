@@ -38,6 +38,8 @@ fn carried_forward(key: &str) -> bool {
             | "lab"
             | "lab_detail"
             | "last_discharge"
+            // This visit's own assessment: the last grade is shown beside it, never pre-chosen.
+            | "risk_grade"
     ) || key.starts_with("danger.")
         || key.starts_with("referral"))
 }
@@ -90,6 +92,8 @@ pub struct FollowupFormPage {
     previous: Option<String>,
     sections: Vec<SectionView>,
     errors: Vec<FieldError>,
+    /// The person has a follow-up on this date already: the form asks to confirm a second one.
+    ask_same_day: bool,
 }
 
 /// Radio buttons up to this many options (one tap on a tablet); a select beyond.
@@ -186,6 +190,24 @@ fn sections(
         .collect()
 }
 
+/// The risk grade field says the last visit's grade as a hint: this visit's grade must be chosen.
+fn with_last_risk(mut sections: Vec<SectionView>, last: Option<i64>) -> Vec<SectionView> {
+    let Some(last) = last else {
+        return sections;
+    };
+    for f in sections.iter_mut().flat_map(|s| s.fields.iter_mut()) {
+        if f.key == "risk_grade" {
+            let said = format!("上次随访评估为 {last} 级；请按本次评估重新选择。");
+            f.hint = if f.hint.is_empty() {
+                said
+            } else {
+                format!("{said}{}", f.hint)
+            };
+        }
+    }
+    sections
+}
+
 fn latest<'a>(
     tx: &'a mut Tx,
     scope: &'a Scope,
@@ -250,8 +272,12 @@ async fn form_page(
         } else {
             None
         },
-        sections: sections(form, &values, &carried, &errors),
+        sections: with_last_risk(
+            sections(form, &values, &carried, &errors),
+            previous.and_then(|f| f.risk_grade),
+        ),
         errors,
+        ask_same_day: false,
     })
 }
 
@@ -271,6 +297,7 @@ pub(crate) async fn record(
     who: &CurrentUser,
     id: i64,
     f: followup::Followup,
+    same_day: followups::SameDay,
 ) -> AppResult<Result<Recorded, Refusal>> {
     let form = form_def()?;
     let (scope, actor) = (who.scope.clone(), who.user.actor());
@@ -281,7 +308,7 @@ pub(crate) async fn record(
             let (scope, actor, f) = (scope.clone(), actor.clone(), f.clone());
             Box::pin(async move {
                 Ok(Outcome::Keep(
-                    followups::record(tx, &scope, &actor, id, form, &f).await?,
+                    followups::record(tx, &scope, &actor, id, form, &f, same_day).await?,
                 ))
             })
         })
@@ -309,11 +336,16 @@ pub async fn create(
         .map(|(_, v)| v.clone())
         .unwrap_or_default();
     who.check_csrf(&csrf)?;
-    let values = submitted(pairs);
+    let mut values = submitted(pairs);
+    let same_day = match values.remove(followups::CONFIRM_SAME_DAY) {
+        Some(v) if v.iter().any(|v| v == "yes") => followups::SameDay::Confirmed,
+        _ => followups::SameDay::Ask,
+    };
     let form = form_def()?;
+    let mut ask_same_day = false;
     let errors = match followup::validate(form, &values, today()) {
         Err(errors) => errors,
-        Ok(f) => match record(&state, &who, id, f).await? {
+        Ok(f) => match record(&state, &who, id, f, same_day).await? {
             Ok(done) => {
                 return Ok(
                     Redirect::to(&format!("/persons/{id}?fu={}#followups", done.id))
@@ -322,9 +354,14 @@ pub async fn create(
             }
             Err(Refusal::NotFound) => return Err(AppError::NotFound),
             Err(Refusal::Invalid(errors)) => errors,
+            Err(Refusal::SameDay(earlier)) => {
+                ask_same_day = true;
+                vec![earlier.field_error()]
+            }
         },
     };
-    let page = form_page(&state, &who, id, values, errors).await?;
+    let mut page = form_page(&state, &who, id, values, errors).await?;
+    page.ask_same_day = ask_same_day;
     Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
 }
 

@@ -2265,6 +2265,13 @@ async fn followups_risk_worklists_end_to_end(app: App) {
         !again.contains("name=\"danger.trouble\" id=\"fu-danger-trouble-input\" value=\"1\""),
         "counts since the last visit start empty"
     );
+    // The risk grade is this visit's own assessment: the last one is a hint, nothing is ticked.
+    assert!(
+        again.contains("上次随访评估为 3 级；请按本次评估重新选择")
+            && !again.contains("name=\"risk_grade\" value=\"3\" checked")
+            && !again.contains("name=\"risk_grade\" value=\"0\" checked"),
+        "{again}"
+    );
     // Police of the county now see the person (risk ≥ 3), without the follow-ups.
     let (police, _, _) = session_for(&app, "fu-police", Role::Police, COUNTY).await;
     let seen = police
@@ -2620,6 +2627,35 @@ async fn followups_risk_worklists_end_to_end(app: App) {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    // A second follow-up on the same visit date is not saved without a word: the form comes back
+    // naming the earlier one, with a box to confirm; confirmed, it is saved.
+    let second = vec![
+        ("visit_date", visit),
+        ("mode", "phone"),
+        ("risk_grade", "3"),
+        ("symptom_level", "marked"),
+        ("insight", "partial"),
+        ("social.self_care", "fair"),
+        ("social.housework", "poor"),
+        ("social.work", "na"),
+        ("social.learning", "fair"),
+        ("social.interpersonal", "poor"),
+        ("adherence", "intermittent"),
+        ("doctor", "李医生"),
+    ];
+    let r = post(second.clone()).await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let text = r.text().await.unwrap();
+    assert!(
+        text.contains(&format!("{visit} 已有一条随访记录（随访医生 王医生"))
+            && text.contains("name=\"confirm_same_day\" value=\"yes\"")
+            && text.contains("value=\"李医生\""),
+        "{text}"
+    );
+    let mut confirmed = second.clone();
+    confirmed.push(("confirm_same_day", "yes"));
+    let r = post(confirmed).await.unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER, "{:?}", r.text().await);
 }
 
 /// Agreements: a scan is checked by its content, stored, served only to the roles that read

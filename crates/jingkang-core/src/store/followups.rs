@@ -25,6 +25,55 @@ pub enum Refusal {
     NotFound,
     /// The form breaks a rule only the stored record can check (the next date).
     Invalid(Vec<FieldError>),
+    /// The person already has a follow-up on that visit date, and recording a second one was not
+    /// confirmed: the earlier one, to name it.
+    SameDay(SameDayEarlier),
+}
+
+/// The follow-up already recorded on a visit date.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SameDayEarlier {
+    pub visit_date: NaiveDate,
+    pub doctor: String,
+    pub recorded_by: String,
+    pub recorded_at: DateTime<Utc>,
+}
+
+impl SameDayEarlier {
+    /// The question put to the user, in Chinese.
+    pub fn message(&self) -> String {
+        let at = crate::care::emergency::beijing_minute(self.recorded_at);
+        crate::messages::render(
+            "followup-same-day",
+            &[
+                ("date", &self.visit_date.to_string()),
+                ("doctor", &self.doctor),
+                ("at", &at),
+            ],
+        )
+    }
+}
+
+impl SameDayEarlier {
+    /// The question as a problem of the visit date (how the form and the API list problems).
+    pub fn field_error(&self) -> FieldError {
+        FieldError {
+            field: "visit_date".into(),
+            label: "随访日期".into(),
+            code: "followup-same-day",
+            message: self.message(),
+        }
+    }
+}
+
+/// The key a form or an API body sends to record a second follow-up of the same day anyway.
+pub const CONFIRM_SAME_DAY: &str = "confirm_same_day";
+
+/// Whether the second follow-up of a day is recorded anyway (the user confirmed it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SameDay {
+    Ask,
+    Confirmed,
 }
 
 /// A follow-up that was recorded.
@@ -56,6 +105,7 @@ pub async fn record(
     id: i64,
     form: &FormDef,
     f: &Followup,
+    same_day: SameDay,
 ) -> anyhow::Result<Result<Recorded, Refusal>> {
     let (lo, hi) = scope.bounds();
     let lock = if tx.backend() == Backend::Postgres {
@@ -72,6 +122,20 @@ pub async fn record(
     let Some(cur) = cur else {
         return Ok(Err(Refusal::NotFound));
     };
+    if same_day == SameDay::Ask {
+        let earlier: Option<(String, String, DateTime<Utc>)> = on_tx!(tx, c => sqlx::query_as(
+            "SELECT f.doctor, cs.actor, cs.at FROM followups f JOIN change_sets cs ON cs.id = f.change_id \
+             WHERE f.person_id = $1 AND f.visit_date = $2 ORDER BY f.id LIMIT 1")
+            .bind(id).bind(f.visit_date).fetch_optional(&mut **c).await)?;
+        if let Some((doctor, recorded_by, recorded_at)) = earlier {
+            return Ok(Err(Refusal::SameDay(SameDayEarlier {
+                visit_date: f.visit_date,
+                doctor,
+                recorded_by,
+                recorded_at,
+            })));
+        }
+    }
     let previous = cur
         .condition_class
         .as_deref()

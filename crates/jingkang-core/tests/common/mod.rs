@@ -535,10 +535,18 @@ pub async fn visit(
     let form = FormDef::shipped().unwrap();
     let f = followup::validate(form, &m, today()).unwrap();
     let mut tx = t.db.begin().await.unwrap();
-    followups::record(&mut tx, scope, &Actor::user("doctor"), pid, form, &f)
-        .await
-        .unwrap()
-        .unwrap();
+    followups::record(
+        &mut tx,
+        scope,
+        &Actor::user("doctor"),
+        pid,
+        form,
+        &f,
+        followups::SameDay::Ask,
+    )
+    .await
+    .unwrap()
+    .unwrap();
     tx.commit().await.unwrap();
 }
 
