@@ -139,6 +139,66 @@ async fn a_large_import_refreshes_planner_statistics(t: TestDb) {
     }
 }
 
+/// A CSV and an xlsx of the same sheet report a problem on the same row: the row a person sees
+/// when opening the file (line 5 in a text editor, row 5 in Excel/WPS), not one lower.
+async fn csv_and_xlsx_report_the_same_rows(t: TestDb) {
+    let dir = tempfile::tempdir().unwrap();
+    let good = id("500110", "19900101", "123");
+    // A check character that does not match.
+    let valid = id("500110", "19850615", "246");
+    let last = if valid.ends_with('1') { "2" } else { "1" };
+    let bad = format!("{}{last}", &valid[..17]);
+    let rows: [[&str; 11]; 2] = [
+        [
+            "万盛街道",
+            "张三",
+            "男",
+            "36",
+            &good,
+            "",
+            "",
+            "新华路12号",
+            "张大山",
+            "13812345678",
+            "",
+        ],
+        [
+            "万盛街道",
+            "李四",
+            "女",
+            "41",
+            &bad,
+            "",
+            "",
+            "东林村3组",
+            "",
+            "",
+            "",
+        ],
+    ];
+    let xlsx = dir.path().join("same.xlsx");
+    write_roster_xlsx(&xlsx, &rows);
+    let csv = dir.path().join("same.csv");
+    let mut text = String::from(
+        "綦江区万盛街道精神障碍患者花名册\n填报单位：万盛街道\n\
+         序号,镇街,姓名,性别,年龄,身份证号,残疾证号,残疾等级,家庭住址,监护人,监护人电话,备注\n",
+    );
+    for (i, r) in rows.iter().enumerate() {
+        text.push_str(&format!("{},{}\n", i + 1, r.join(",")));
+    }
+    text.push_str("合计\n填表人：\n");
+    std::fs::write(&csv, text).unwrap();
+    let mut seen = Vec::new();
+    for path in [&xlsx, &csv] {
+        let r = import(&t, path, COUNTY, true).await.unwrap();
+        assert_eq!(r.accepted, 1, "{:?}", r.errors);
+        let rows: Vec<(u32, &str)> = r.errors.iter().map(|e| (e.row, e.field)).collect();
+        seen.push(rows);
+    }
+    assert_eq!(seen[0], vec![(5, "id_number")], "xlsx");
+    assert_eq!(seen[1], seen[0], "the CSV names the same rows as the xlsx");
+}
+
 async fn reimport_changes_nothing(t: TestDb) {
     let dir = tempfile::tempdir().unwrap();
     let (path, truth) = gen_roster(&t, dir.path(), 500, 5, 0.02, true);
@@ -981,6 +1041,7 @@ backend_tests!(
     database_failure_mid_import_rolls_back_and_reports,
     generated_roster_matches_truth,
     a_large_import_refreshes_planner_statistics,
+    csv_and_xlsx_report_the_same_rows,
     reimport_changes_nothing,
     changed_file_shows_diff_then_records_history,
     bad_rows_are_rejected_whole_and_good_rows_imported,
