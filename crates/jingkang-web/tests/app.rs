@@ -5112,7 +5112,7 @@ async fn indicators_with_targets_and_the_lists_behind_them(app: App) {
         "规律服药率",
         "病情不稳定患者个案管理率",
         "康复机构街镇覆盖率",
-        "2026年目标 80–90%",
+        "2026年目标 ≥ 80%",
         "未设目标",
         "定义：在管患者数 ÷ 在册患者数",
         "data-chart=\"bar-management_rate\" data-spec=",
