@@ -14,11 +14,11 @@ use common::{TestDb, id, today, write_roster_xlsx};
 use jingkang_core::care::followup::{self, FormDef};
 use jingkang_core::care::schedule::ConditionClass;
 use jingkang_core::import::{ImportOptions, import_roster};
-use jingkang_core::on_pool;
 use jingkang_core::regions::Scope;
 use jingkang_core::store::followups::{self, Refusal};
 use jingkang_core::store::worklists::{self, WorkFilter, Worklist};
 use jingkang_core::store::{Actor, audit, persons};
+use jingkang_core::{on_pool, on_tx};
 
 /// Four persons: three in 万盛街道, one in 东林街道. Returns their ids in roster order.
 async fn roster(t: &TestDb) -> Vec<i64> {
@@ -684,8 +684,10 @@ async fn high_risk_alerts_the_police_and_the_township(t: TestDb) {
         .unwrap();
     assert_eq!(
         (r.risk_before, r.risk_after, r.notifications.len()),
-        (None, Some(4), 2)
+        (None, Some(4), 3),
+        "the police, the township and the doctors' centre"
     );
+    let r_eid = r.id;
     let calm = emergency::validate(
         &EmergencyInput {
             risk_grade: "1".into(),
@@ -719,7 +721,7 @@ async fn high_risk_alerts_the_police_and_the_township(t: TestDb) {
     tx.commit().await.unwrap();
     assert_eq!(outbox_count(&t).await, 2);
 
-    // Who sees what: police and the township of 万盛街道, not another township, not a doctor.
+    // Who sees what: police, the township of 万盛街道 and the doctors' centre, not another township.
     let mut tx = t.db.begin().await.unwrap();
     let seen = alerts::for_user(&mut tx, police, "police", &county, 50)
         .await
@@ -755,7 +757,7 @@ async fn high_risk_alerts_the_police_and_the_township(t: TestDb) {
             .await
             .unwrap()
             .len(),
-        0
+        2
     );
     assert_eq!(
         alerts::unread(&mut tx, police, "police", &county)
@@ -764,20 +766,41 @@ async fn high_risk_alerts_the_police_and_the_township(t: TestDb) {
         2
     );
     assert!(
-        alerts::mark_read(&mut tx, police, "police", &county, seen[0].id)
-            .await
-            .unwrap()
+        alerts::mark_read(
+            &mut tx,
+            &Actor::user("police1"),
+            police,
+            "police",
+            &county,
+            seen[0].id
+        )
+        .await
+        .unwrap()
     );
     assert!(
-        alerts::mark_read(&mut tx, police, "police", &county, seen[0].id)
-            .await
-            .unwrap(),
+        alerts::mark_read(
+            &mut tx,
+            &Actor::user("police1"),
+            police,
+            "police",
+            &county,
+            seen[0].id
+        )
+        .await
+        .unwrap(),
         "twice is fine"
     );
     assert!(
-        !alerts::mark_read(&mut tx, other_town, "township", &guxiang, seen[0].id)
-            .await
-            .unwrap(),
+        !alerts::mark_read(
+            &mut tx,
+            &Actor::user("town2"),
+            other_town,
+            "township",
+            &guxiang,
+            seen[0].id
+        )
+        .await
+        .unwrap(),
         "not theirs"
     );
     assert_eq!(
@@ -792,6 +815,37 @@ async fn high_risk_alerts_the_police_and_the_township(t: TestDb) {
             .unwrap(),
         2,
         "read per user"
+    );
+    // Reading is audited with the person, once per read (the second read of the same is too).
+    let reads: i64 = on_tx!(&mut tx, c => sqlx::query_scalar(
+        "SELECT COUNT(*) FROM audit_log WHERE action = 'notification.read' AND target_id = $1")
+        .bind(seen[0].person_id.unwrap().to_string()).fetch_one(&mut **c).await)
+    .unwrap();
+    assert_eq!(reads, 2);
+    // Who was told of the emergency, and of nothing else.
+    let told = alerts::sent_for(
+        &mut tx,
+        &county,
+        pids[1],
+        (alerts::AlertKind::Emergency, r_eid),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        told.iter().map(|s| s.audience.as_str()).collect::<Vec<_>>(),
+        ["police", "township", "doctor"]
+    );
+    assert!(
+        alerts::sent_for(
+            &mut tx,
+            &elsewhere,
+            pids[1],
+            (alerts::AlertKind::Emergency, r_eid)
+        )
+        .await
+        .unwrap()
+        .is_empty(),
+        "out of scope: nothing"
     );
 
     // The outbox: due now, names no one; a failure backs off; retry makes it due; delivery ends it.

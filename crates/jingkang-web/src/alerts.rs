@@ -220,13 +220,13 @@ pub(crate) fn lines(list: Vec<StoredEmergency>) -> Vec<EmergencyLine> {
 // ---------- notifications ----------
 
 pub struct NoteLine {
-    id: i64,
-    at: String,
-    title: String,
-    body: String,
-    place: String,
-    person: Option<i64>,
-    read: bool,
+    pub(crate) id: i64,
+    pub(crate) at: String,
+    pub(crate) title: String,
+    pub(crate) body: String,
+    pub(crate) place: String,
+    pub(crate) person: Option<i64>,
+    pub(crate) read: bool,
 }
 
 #[derive(Template, WebTemplate)]
@@ -246,10 +246,109 @@ pub(crate) async fn read_notes(
     who: &CurrentUser,
 ) -> AppResult<Vec<Notification>> {
     let (uid, role, scope) = (who.user.id, who.user.role.code(), who.scope.clone());
-    let mut tx = state.db.begin_read().await?;
+    let mut tx = state.db.begin().await?;
     let notes = alerts::for_user(&mut tx, uid, role, &scope, NOTES).await?;
+    audit_shown(&mut tx, who, &notes).await?;
     tx.commit().await?;
     Ok(notes)
+}
+
+/// Alerts name persons: showing them is audited (which ones), in the reading transaction.
+async fn audit_shown(tx: &mut Tx, who: &CurrentUser, notes: &[Notification]) -> AppResult<()> {
+    if !notes.is_empty() {
+        let ids: Vec<i64> = notes.iter().map(|n| n.id).collect();
+        jingkang_core::store::audit::record(
+            tx,
+            &who.user.actor(),
+            "notification.list",
+            None,
+            serde_json::json!({"notifications": ids}),
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// The unread alerts of `who`, newest first (at most `limit`), and how many are unread in all;
+/// those shown are audited. For the home page's banner.
+pub(crate) async fn unread_alerts(
+    state: &AppState,
+    who: &CurrentUser,
+    limit: usize,
+) -> AppResult<(Vec<NoteLine>, i64)> {
+    let (uid, role, scope) = (who.user.id, who.user.role.code(), who.scope.clone());
+    if !alerts::AUDIENCES.contains(&role) {
+        return Ok((Vec::new(), 0));
+    }
+    let mut tx = state.db.begin().await?;
+    let total = alerts::unread(&mut tx, uid, role, &scope).await?;
+    let shown: Vec<Notification> = if total > 0 {
+        alerts::for_user(&mut tx, uid, role, &scope, NOTES)
+            .await?
+            .into_iter()
+            .filter(|n| !n.read)
+            .take(limit)
+            .collect()
+    } else {
+        Vec::new()
+    };
+    audit_shown(&mut tx, who, &shown).await?;
+    tx.commit().await?;
+    Ok((
+        shown.into_iter().map(|n| note_line(state, n)).collect(),
+        total,
+    ))
+}
+
+fn note_line(state: &AppState, n: Notification) -> NoteLine {
+    NoteLine {
+        id: n.id,
+        at: beijing_time(n.created_at),
+        place: state.tree.path_name(&n.region_code),
+        title: n.title,
+        body: n.body,
+        person: n.person_id,
+        read: n.read,
+    }
+}
+
+/// `GET /notifications/unread`: the menu's count of unread notifications (htmx loads it into
+/// every page's menu), or nothing when all are read. Names no one, so it is not audited.
+pub async fn unread_count(
+    State(state): State<AppState>,
+    Need { who, .. }: Need<ReadRegistry>,
+) -> AppResult<Response> {
+    let mut tx = state.db.begin_read().await?;
+    let n = alerts::unread(&mut tx, who.user.id, who.user.role.code(), &who.scope).await?;
+    tx.commit().await?;
+    let html = if n > 0 {
+        format!("<span class=\"count\" title=\"{n} 条未读通知\">{n}</span>")
+    } else {
+        String::new()
+    };
+    Ok((
+        [(axum::http::header::CACHE_CONTROL, "no-store")],
+        axum::response::Html(html),
+    )
+        .into_response())
+}
+
+/// Who was told of an alert, and when: `已于 12-08 02:29 通知 公安、街镇、精防医生（…万盛街道）。`
+pub(crate) fn told_line(state: &AppState, sent: &[alerts::Sent]) -> Option<String> {
+    let first = sent.first()?;
+    let mut who: Vec<&str> = Vec::new();
+    for s in sent {
+        let label = alerts::audience_label_zh(&s.audience);
+        if !who.contains(&label) {
+            who.push(label);
+        }
+    }
+    Some(format!(
+        "已于 {} 通知{}（{}），未读时会在其首页和菜单上提示。",
+        beijing_time(first.created_at),
+        who.join("、"),
+        state.tree.path_name(&first.region_code)
+    ))
 }
 
 pub async fn notifications(
@@ -259,15 +358,7 @@ pub async fn notifications(
     let notes: Vec<NoteLine> = read_notes(&state, &who)
         .await?
         .into_iter()
-        .map(|n| NoteLine {
-            id: n.id,
-            at: beijing_time(n.created_at),
-            place: state.tree.path_name(&n.region_code),
-            title: n.title,
-            body: n.body,
-            person: n.person_id,
-            read: n.read,
-        })
+        .map(|n| note_line(&state, n))
         .collect();
     let unread = notes.iter().filter(|n| !n.read).count();
     Ok(NotificationsPage {
@@ -292,8 +383,15 @@ pub async fn mark_read(
 ) -> AppResult<Response> {
     who.check_csrf(&form.csrf)?;
     let mut tx = state.db.begin().await?;
-    let mine =
-        alerts::mark_read(&mut tx, who.user.id, who.user.role.code(), &who.scope, id).await?;
+    let mine = alerts::mark_read(
+        &mut tx,
+        &who.user.actor(),
+        who.user.id,
+        who.user.role.code(),
+        &who.scope,
+        id,
+    )
+    .await?;
     tx.commit().await?;
     if !mine {
         return Err(AppError::NotFound);

@@ -399,6 +399,12 @@ fn table() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
             get(alerts::notifications),
         ),
         r(
+            Method::GET,
+            "/notifications/unread",
+            roles::<auth::ReadRegistry>(),
+            get(alerts::unread_count),
+        ),
+        r(
             Method::POST,
             "/notifications/{id}/read",
             roles::<auth::ReadRegistry>(),

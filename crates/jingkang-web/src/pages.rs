@@ -396,6 +396,9 @@ pub struct HomePage {
     region_name: String,
     rows: Vec<(String, String, i64)>,
     total: i64,
+    /// Unread alerts (newest first, the first few) and how many are unread in all.
+    alerts: Vec<crate::alerts::NoteLine>,
+    unread: i64,
 }
 
 pub async fn home(State(state): State<AppState>, who: CurrentUser) -> AppResult<Response> {
@@ -406,6 +409,8 @@ pub async fn home(State(state): State<AppState>, who: CurrentUser) -> AppResult<
         };
         return Ok(Redirect::to(to).into_response());
     }
+    // Alerts at risk ≥ 3 stay at the top of the home page until read.
+    let (alerts, unread) = crate::alerts::unread_alerts(&state, &who, 5).await?;
     let mut tx = state.db.begin().await?;
     let counts = if who.user.role == Role::Police {
         vec![]
@@ -430,6 +435,8 @@ pub async fn home(State(state): State<AppState>, who: CurrentUser) -> AppResult<
         region_name: state.tree.path_name(&who.user.region_code),
         rows,
         total,
+        alerts,
+        unread,
     }
     .into_response())
 }
@@ -1240,11 +1247,33 @@ pub async fn person_show(
 ) -> AppResult<Response> {
     let mut loaded = load_person(&state, &who, id).await?;
     loaded.just_recorded = q.fu;
+    // After a follow-up that raised an alert, the confirmation says who was told, and when.
+    let told = match q.fu {
+        Some(fid) => {
+            let mut tx = state.db.begin_read().await?;
+            let sent = jingkang_core::store::alerts::sent_for(
+                &mut tx,
+                &who.scope,
+                id,
+                (jingkang_core::store::alerts::AlertKind::Followup, fid),
+            )
+            .await?;
+            tx.commit().await?;
+            crate::alerts::told_line(&state, &sent)
+        }
+        None => None,
+    };
     let mut page = person_page(&state, &who, loaded, None);
+    if let (Some(told), Some(section)) = (told, page.followups.as_mut()) {
+        section.notice = Some(match section.notice.take() {
+            Some(n) => format!("{n}{told}"),
+            None => told,
+        });
+    }
     page.saved = q.saved;
     page.em_notice = q.em.map(|n| {
         if n > 0 {
-            "已记录应急处置，并已通知辖区公安和街镇。".to_string()
+            "已记录应急处置，并已通知辖区公安、街镇和精防医生。".to_string()
         } else {
             "已记录应急处置。".to_string()
         }

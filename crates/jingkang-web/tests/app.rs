@@ -2248,6 +2248,12 @@ async fn followups_risk_worklists_end_to_end(app: App) {
         page.contains("3 级：明显打砸行为") && page.contains("利培酮"),
         "{page}"
     );
+    // The confirmation names who was told of the alert, and when.
+    assert!(
+        page.contains("通知公安、街镇、精防医生（")
+            && page.contains("未读时会在其首页和菜单上提示"),
+        "{page}"
+    );
     // The next form offers the lasting answers again, not the visit's own.
     let again = doc
         .get(app.url(&format!("/persons/{id}/followups/new")))
@@ -2349,6 +2355,53 @@ async fn followups_risk_worklists_end_to_end(app: App) {
     );
     // Worklists: not overdue yet; a township clerk sees the counts and the list.
     let (clerk, clerk_csrf, _) = session_for(&app, "fu-clerk", Role::Township, &app.town_a).await;
+    // The township has not opened its notifications: the alert is at the top of its home page
+    // and counted on the menu until read; reading it is audited with the person.
+    let get_text = |path: &str| {
+        let r = clerk.get(app.url(path)).send();
+        async move { r.await.unwrap().text().await.unwrap() }
+    };
+    let home = get_text("/").await;
+    assert!(
+        home.contains("未读高风险提醒 1 条")
+            && home.contains("随访评估危险性 3 级")
+            && home.contains(&format!("href=\"/persons/{id}\""))
+            && home.contains("hx-get=\"/notifications/unread\""),
+        "{home}"
+    );
+    assert!(
+        get_text("/notifications/unread")
+            .await
+            .contains(">1</span>")
+    );
+    let list = get_text("/notifications").await;
+    let note = list
+        .split("action=\"/notifications/")
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .unwrap()
+        .to_string();
+    let reads_before = app
+        .audit_actions()
+        .await
+        .iter()
+        .filter(|a| *a == "notification.read")
+        .count();
+    let r = clerk
+        .post(app.url(&format!("/notifications/{note}/read")))
+        .form(&[("csrf", clerk_csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let actions = app.audit_actions().await;
+    assert_eq!(
+        actions.iter().filter(|a| *a == "notification.read").count(),
+        reads_before + 1
+    );
+    assert!(actions.iter().any(|a| a == "notification.list"));
+    assert!(!get_text("/").await.contains("未读高风险提醒"));
+    assert_eq!(get_text("/notifications/unread").await, "");
     let overview = clerk
         .get(app.url("/worklists"))
         .send()
@@ -2553,11 +2606,11 @@ async fn followups_risk_worklists_end_to_end(app: App) {
         (r.status(), location(&r)),
         (
             StatusCode::SEE_OTHER,
-            format!("/persons/{id}?em=2#emergencies")
+            format!("/persons/{id}?em=3#emergencies")
         )
     );
     let page = doc
-        .get(app.url(&format!("/persons/{id}?em=2")))
+        .get(app.url(&format!("/persons/{id}?em=3")))
         .send()
         .await
         .unwrap()
@@ -2565,7 +2618,7 @@ async fn followups_risk_worklists_end_to_end(app: App) {
         .await
         .unwrap();
     assert!(
-        page.contains("已记录应急处置，并已通知辖区公安和街镇")
+        page.contains("已记录应急处置，并已通知辖区公安、街镇和精防医生")
             && page.contains("毁物、伤人")
             && page.contains("4 级"),
         "{page}"

@@ -589,7 +589,9 @@ async fn a_follow_up_at_risk_three_reaches_the_police_in_chromium() {
     click(&c, "form.followup button[type=submit]").await;
     let page = wait_text(&c, "已记录随访").await;
     assert!(
-        page.contains("病情分类“不稳定”") && page.contains("立即转诊"),
+        page.contains("病情分类“不稳定”")
+            && page.contains("立即转诊")
+            && page.contains("通知公安、街镇、精防医生"),
         "{page}"
     );
     shot(&c, "13-followup-recorded").await;
@@ -637,6 +639,16 @@ async fn a_follow_up_at_risk_three_reaches_the_police_in_chromium() {
     c.set_window_size(1024, 900).await.unwrap();
     login(&c, &app, "gongan").await;
     wait_left(&c, "/login").await;
+    // At once on their home page and counted on the menu (htmx loads the count), until read.
+    let home = wait_text(&c, "未读高风险提醒 1 条").await;
+    assert!(home.contains(&name), "{home}");
+    let count = wait_for(&c, Locator::Css("nav a[href=\"/notifications\"] .count"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(count, "1");
+    shot(&c, "13d-police-home-alert").await;
     c.goto(&app.url("/notifications")).await.unwrap();
     let notes = wait_text(&c, "高风险提醒").await;
     assert!(

@@ -13,8 +13,19 @@ use super::Tx;
 use crate::on_tx;
 use crate::regions::Scope;
 
-/// Roles that receive high-risk alerts.
-pub const AUDIENCES: [&str; 2] = ["police", "township"];
+/// Roles that receive high-risk alerts: the police, the township and the doctors' centre
+/// (精防医生) of the person's area.
+pub const AUDIENCES: [&str; 3] = ["police", "township", "doctor"];
+
+/// Who an audience is, as a confirmation names them.
+pub fn audience_label_zh(audience: &str) -> &'static str {
+    match audience {
+        "police" => "公安",
+        "township" => "街镇",
+        "doctor" => "精防医生",
+        _ => "其他",
+    }
+}
 
 /// What raised an alert.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -48,7 +59,7 @@ pub async fn high_risk(
     name: &str,
     region: &str,
     grade: i64,
-    kind: AlertKind,
+    (kind, source_id): (AlertKind, i64),
     detail: &str,
 ) -> anyhow::Result<Vec<i64>> {
     let at = now();
@@ -60,8 +71,8 @@ pub async fn high_risk(
     let mut ids = Vec::new();
     for audience in AUDIENCES {
         let id: i64 = on_tx!(tx, c => sqlx::query_scalar(
-            "INSERT INTO notifications (created_at, region_code, audience, kind, person_id, title, body) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id")
-            .bind(at).bind(region).bind(audience).bind(kind.code()).bind(person_id).bind(&title).bind(&body)
+            "INSERT INTO notifications (created_at, region_code, audience, kind, person_id, title, body, source_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id")
+            .bind(at).bind(region).bind(audience).bind(kind.code()).bind(person_id).bind(&title).bind(&body).bind(source_id)
             .fetch_one(&mut **c).await)?;
         ids.push(id);
     }
@@ -69,6 +80,31 @@ pub async fn high_risk(
     on_tx!(tx, c => sqlx::query("INSERT INTO outbox (created_at, topic, payload, next_attempt_at) VALUES ($1, 'alert.high_risk', $2, $1)")
         .bind(at).bind(payload.to_string()).execute(&mut **c).await.map(drop))?;
     Ok(ids)
+}
+
+/// One notification sent for a follow-up or an emergency: to whom, for which area, when.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct Sent {
+    pub audience: String,
+    pub region_code: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// The notifications sent for the follow-up or emergency `source_id` of person `person_id` in
+/// `scope` (none when the person is not in scope).
+pub async fn sent_for(
+    tx: &mut Tx,
+    scope: &Scope,
+    person_id: i64,
+    (kind, source_id): (AlertKind, i64),
+) -> anyhow::Result<Vec<Sent>> {
+    let (lo, hi) = scope.bounds();
+    Ok(on_tx!(tx, c => sqlx::query_as(&format!(
+        "SELECT n.audience, n.region_code, n.created_at FROM notifications n JOIN persons p ON p.id = n.person_id \
+         WHERE n.kind = $1 AND n.source_id = $2 AND n.person_id = $3 AND p.residence_region >= $4 AND p.residence_region < $5{} \
+         ORDER BY n.id",
+        scope.rows_sql("p")))
+        .bind(kind.code()).bind(source_id).bind(person_id).bind(&lo).bind(&hi).fetch_all(&mut **c).await)?)
 }
 
 /// A notification as its reader sees it.
@@ -115,22 +151,32 @@ pub async fn unread(tx: &mut Tx, user_id: i64, role: &str, scope: &Scope) -> any
 /// Mark notification `id` read by `user_id`, if it is one of theirs. Returns whether it was.
 pub async fn mark_read(
     tx: &mut Tx,
+    actor: &super::Actor,
     user_id: i64,
     role: &str,
     scope: &Scope,
     id: i64,
 ) -> anyhow::Result<bool> {
     let (lo, hi) = scope.bounds();
-    let mine: Option<i64> = on_tx!(tx, c => sqlx::query_scalar(&format!(
-        "SELECT id FROM notifications n WHERE n.id = $1 AND n.audience = $2 AND n.region_code >= $3 AND n.region_code < $4{}",
+    let mine: Option<(i64, Option<i64>)> = on_tx!(tx, c => sqlx::query_as(&format!(
+        "SELECT id, person_id FROM notifications n WHERE n.id = $1 AND n.audience = $2 AND n.region_code >= $3 AND n.region_code < $4{}",
         scope.about_sql("n.person_id", true)))
         .bind(id).bind(role).bind(&lo).bind(&hi).fetch_optional(&mut **c).await)?;
-    if mine.is_none() {
+    let Some((_, person)) = mine else {
         return Ok(false);
-    }
+    };
     on_tx!(tx, c => sqlx::query(
         "INSERT INTO notification_reads (notification_id, user_id, read_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
         .bind(id).bind(user_id).bind(now()).execute(&mut **c).await.map(drop))?;
+    // Reading an alert about a person is a read of that person: audited with them.
+    super::audit::record(
+        tx,
+        actor,
+        "notification.read",
+        person.map(super::audit::Target::person),
+        serde_json::json!({"notification": id}),
+    )
+    .await?;
     Ok(true)
 }
 

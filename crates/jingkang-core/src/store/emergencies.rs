@@ -19,7 +19,7 @@ use crate::secrets::Keys;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Recorded {
     pub id: i64,
-    /// Notifications sent (police, township), empty below grade 3.
+    /// Notifications sent (police, township, doctors), empty below grade 3.
     pub notifications: Vec<i64>,
     pub risk_before: Option<i64>,
     pub risk_after: Option<i64>,
@@ -77,7 +77,16 @@ pub async fn record(
             crate::care::emergency::beijing_minute(e.occurred_at),
             what.join("、")
         );
-        alerts::high_risk(tx, id, &name, &region, grade, AlertKind::Emergency, &detail).await?
+        alerts::high_risk(
+            tx,
+            id,
+            &name,
+            &region,
+            grade,
+            (AlertKind::Emergency, eid),
+            &detail,
+        )
+        .await?
     } else {
         Vec::new()
     };

@@ -200,7 +200,7 @@ pub async fn record(
                 &cur.name,
                 &cur.residence_region,
                 g,
-                alerts::AlertKind::Followup,
+                (alerts::AlertKind::Followup, fid),
                 &detail,
             )
             .await?
