@@ -226,7 +226,7 @@ pub static MESSAGES: &[(&str, &str)] = &[
     ),
     (
         "township-unknown",
-        "“{value}”不是{county}下的乡镇（街道），请使用规范名称，如“万盛街道”",
+        "“{value}”不是{county}下的乡镇（街道），请使用规范名称，如“{example}”",
     ),
     (
         "township-ambiguous",
@@ -1166,6 +1166,7 @@ pub static MESSAGES: &[(&str, &str)] = &[
         "followup-same-day",
         "该服务对象 {date} 已有一条随访记录（随访医生 {doctor}，{at} 录入）。同一天再记一次请确认：勾选“确认再记录一次”后保存；若是补录或更正，请先核对已有记录",
     ),
+    ("import-outside-rows", "{n} 行属于本辖区以外的镇街，已跳过"),
     (
         "registration-agreement-missing",
         "不能开始服务：尚无有效的{kinds}。服务开始前须签署知情同意书和服务协议，请先在本页“协议”一栏录入（已过期的须重新签署）",

@@ -199,6 +199,45 @@ async fn csv_and_xlsx_report_the_same_rows(t: TestDb) {
     assert_eq!(seen[1], seen[0], "the CSV names the same rows as the xlsx");
 }
 
+/// A township's clerk imports the county's roster as it comes: rows of the county's other
+/// townships are skipped and counted, not errors; a name that is no township of the county is
+/// still an error, whose example is a real township and never the name it rejects.
+async fn a_township_import_skips_the_other_townships(t: TestDb) {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b, c) = (
+        id("500110", "19900101", "123"),
+        id("500110", "19850615", "246"),
+        id("500110", "19700303", "357"),
+    );
+    let path = dir.path().join("county.xlsx");
+    let row = |town: &'static str, name: &'static str, id: &str| -> [String; 11] {
+        [town, name, "", "", id, "", "", "", "", "", ""].map(str::to_string)
+    };
+    let rows = [
+        row("万盛街道", "张三", &a),
+        row("东林街道", "李四", &b),
+        row("万胜镇", "王五", &c),
+    ];
+    let refs: Vec<[&str; 11]> = rows
+        .iter()
+        .map(|r| r.each_ref().map(String::as_str))
+        .collect();
+    write_roster_xlsx(&path, &refs);
+    let r = import(&t, &path, "500110004", false).await.unwrap();
+    assert_eq!((r.created, r.outside_rows), (1, 1), "{:?}", r.errors);
+    let problems: Vec<(u32, &str)> = r.errors.iter().map(|e| (e.row, e.code.as_str())).collect();
+    assert_eq!(problems, vec![(6, "township-unknown")]);
+    let message = &r.errors[0].message;
+    assert!(
+        message.contains("“万胜镇”不是") && message.contains("如“万盛街道”"),
+        "{message}"
+    );
+    // The county's own import takes every township and skips nothing.
+    let r = import(&t, &path, COUNTY, true).await.unwrap();
+    assert_eq!(r.outside_rows, 0);
+    assert_eq!((r.created, r.unchanged), (1, 1), "{:?}", r.errors);
+}
+
 async fn reimport_changes_nothing(t: TestDb) {
     let dir = tempfile::tempdir().unwrap();
     let (path, truth) = gen_roster(&t, dir.path(), 500, 5, 0.02, true);
@@ -1042,6 +1081,7 @@ backend_tests!(
     generated_roster_matches_truth,
     a_large_import_refreshes_planner_statistics,
     csv_and_xlsx_report_the_same_rows,
+    a_township_import_skips_the_other_townships,
     reimport_changes_nothing,
     changed_file_shows_diff_then_records_history,
     bad_rows_are_rejected_whole_and_good_rows_imported,

@@ -162,6 +162,12 @@ pub fn import_report(r: &ImportReport) -> String {
             ("errors", &r.errors_total.to_string()),
         ],
     ));
+    if r.outside_rows > 0 {
+        out.push(render(
+            "import-outside-rows",
+            &[("n", &r.outside_rows.to_string())],
+        ));
+    }
     row_problems(
         &mut out,
         (&r.errors, r.errors_total),

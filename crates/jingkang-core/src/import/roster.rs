@@ -219,6 +219,9 @@ pub struct ImportReport {
     pub dry_run: bool,
     pub header_row: u32,
     pub skipped_rows: u64,
+    /// Rows of another township of the county, skipped by a township's import (a clerk importing
+    /// the county's roster takes their own township's rows; the others are not errors).
+    pub outside_rows: u64,
     /// The values of the first [`MAX_REJECTED_KEPT`] rows with errors, by column key, so a user can
     /// correct them in the entry form. Never serialised: they hold ID numbers and phones in clear.
     #[serde(skip)]
@@ -341,6 +344,8 @@ pub struct ImportOptions<'a> {
 struct Ctx {
     county_name: String,
     townships: Vec<Region>,
+    /// For a township's import: the other townships of its county, whose rows are skipped.
+    others: Vec<Region>,
     map: ColumnMap,
     today: NaiveDate,
     township_cache: HashMap<String, Result<String, &'static str>>,
@@ -386,6 +391,29 @@ fn is_template_row(ctx: &Ctx, raw: &RawRow) -> bool {
     ]
     .iter()
     .all(|&c| cell(ctx, raw, c).is_blank())
+}
+
+/// Whether the row names another township of the county than the one importing (its rows are
+/// skipped and counted, not rejected).
+fn is_outside_row(ctx: &Ctx, raw: &RawRow) -> bool {
+    if ctx.others.is_empty() {
+        return false;
+    }
+    let Some(written) = text(ctx, raw, C_TOWNSHIP) else {
+        return false;
+    };
+    let mine: Vec<&Region> = ctx.townships.iter().collect();
+    if !matches!(
+        resolve_township_among(&mine, &written),
+        TownshipMatch::Unknown
+    ) {
+        return false;
+    }
+    let others: Vec<&Region> = ctx.others.iter().collect();
+    matches!(
+        resolve_township_among(&others, &written),
+        TownshipMatch::Found(_)
+    )
 }
 
 fn resolve_township(ctx: &mut Ctx, written: &str) -> Result<String, &'static str> {
@@ -477,12 +505,19 @@ fn validate(ctx: &mut Ctx, raw: &RawRow) -> Result<RosterRow, Vec<RowError>> {
             Ok(code) => Some(code),
             Err(code) => {
                 let county = ctx.county_name.clone();
+                // An example of a name that is accepted here: never the one rejected.
+                let example = ctx
+                    .townships
+                    .iter()
+                    .map(|r| r.name.clone())
+                    .find(|n| *n != t)
+                    .unwrap_or_default();
                 errors.push(err(
                     ctx,
                     row,
                     C_TOWNSHIP,
                     code,
-                    &[("value", &t), ("county", &county)],
+                    &[("value", &t), ("county", &county), ("example", &example)],
                 ));
                 None
             }
@@ -674,6 +709,7 @@ pub fn validate_entry(
             .into_iter()
             .cloned()
             .collect(),
+        others: Vec::new(),
         map,
         today,
         township_cache: HashMap::new(),
@@ -783,6 +819,23 @@ async fn import_roster_leased(
         warnings_total: formulas_total,
         ..Default::default()
     };
+    // A township's clerk imports the county's roster as it comes: the rows of the county's other
+    // townships are skipped and counted.
+    let others: Vec<Region> = if county.level == Level::Township {
+        tree.path(&county.code)
+            .into_iter()
+            .find(|r| r.level == Level::County)
+            .map(|c| {
+                tree.townships_under(&c.code)
+                    .into_iter()
+                    .filter(|t| t.code != county.code)
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default()
+    } else {
+        Vec::new()
+    };
     let mut ctx = Ctx {
         county_name: county.name.clone(),
         townships: tree
@@ -790,6 +843,7 @@ async fn import_roster_leased(
             .into_iter()
             .cloned()
             .collect(),
+        others,
         map,
         today: opts.today,
         township_cache: HashMap::new(),
@@ -820,6 +874,10 @@ async fn import_roster_leased(
                     || header::is_noise_row(&ctx.map, C_NAME, &raw)
                 {
                     out.skipped += 1;
+                    continue;
+                }
+                if is_outside_row(&ctx, &raw) {
+                    out.outside += 1;
                     continue;
                 }
                 out.rows_read += 1;
@@ -886,6 +944,7 @@ async fn import_roster_leased(
         let v = msg?;
         report.rows_read += v.rows_read;
         report.skipped_rows += v.skipped;
+        report.outside_rows += v.outside;
         report.rows_rejected += v.rows_rejected;
         for (code, n) in v.counts {
             report.errors_total += n;
@@ -1007,6 +1066,8 @@ struct Validated {
     rejected: Vec<RejectedRow>,
     rows_read: u64,
     skipped: u64,
+    /// Rows of another township of the county (a township's import).
+    outside: u64,
     /// Rows of the file processed so far (for progress).
     processed: u64,
 }
