@@ -354,6 +354,28 @@ pub struct PageQuery {
     quarter: String,
     #[serde(default)]
     done: String,
+    /// After a sign: the region whose row was signed.
+    #[serde(default)]
+    row: String,
+}
+
+/// After a sign: which row was signed (frozen) and how many rows of the quarter remain unsigned.
+fn signed_notice(lines: &[Line], row: &str) -> Option<String> {
+    let signed = lines.iter().find(|l| l.region == row)?;
+    let remain = lines.iter().filter(|l| !l.signed).count();
+    Some(if remain == 0 {
+        format!(
+            "已签发{}的报表，该行已冻结；本季度全部 {} 行均已签发。",
+            signed.name,
+            lines.len()
+        )
+    } else {
+        format!(
+            "已签发{}的报表，该行已冻结；本季度还有 {remain} 行（共 {} 行）未签发。",
+            signed.name,
+            lines.len()
+        )
+    })
 }
 
 fn notice_of(done: &str) -> Option<String> {
@@ -362,7 +384,8 @@ fn notice_of(done: &str) -> Option<String> {
         "fill" => "已填报，等待区民政局审核。",
         "review" => "已审核通过。",
         "return" => "已退回镇街修改。",
-        "sign" => "已签发，本季度报表已冻结。",
+        // Replaced by the row signed and how many remain (`signed_notice`) when the row is known.
+        "sign" => "已签发，该行已冻结。",
         "correct" => "已生成更正版本（草稿），请修改后重新填报。",
         _ => return None,
     };
@@ -375,7 +398,7 @@ pub async fn page(
     Need { who, .. }: Need<ReadReports>,
     Query(q): Query<PageQuery>,
 ) -> AppResult<Response> {
-    Ok(page_of(
+    let mut page = page_of(
         &state,
         &who,
         &q.quarter,
@@ -384,8 +407,13 @@ pub async fn page(
         None,
         false,
     )
-    .await?
-    .into_response())
+    .await?;
+    if q.done == "sign"
+        && let Some(n) = signed_notice(&page.lines, &q.row)
+    {
+        page.notice = Some(n);
+    }
+    Ok(page.into_response())
 }
 
 /// The print view: the same table without the menu, with the note and signature line.
@@ -518,14 +546,17 @@ async fn after_step(
     who: &CurrentUser,
     quarter: &str,
     done: &str,
-    outcome: Result<(), Refusal>,
+    outcome: Result<Option<String>, Refusal>,
 ) -> AppResult<Response> {
     let (_, quarter) = quarter_of(quarter)?;
     match outcome {
-        Ok(()) => Ok(
-            Redirect::to(&format!("/reports/fujian2?quarter={quarter}&done={done}"))
-                .into_response(),
-        ),
+        Ok(row) => Ok(Redirect::to(&format!(
+            "/reports/fujian2?quarter={quarter}&done={done}{}",
+            row.filter(|r| r.bytes().all(|b| b.is_ascii_digit()))
+                .map(|r| format!("&row={r}"))
+                .unwrap_or_default()
+        ))
+        .into_response()),
         Err(r) => {
             let errors = refusal_messages(r)?;
             Ok((
@@ -570,7 +601,7 @@ pub async fn review(
         &who,
         &form.quarter,
         if approve { "review" } else { "return" },
-        outcome,
+        outcome.map(|()| None),
     )
     .await
 }
@@ -605,7 +636,7 @@ pub async fn sign(
                 Ok(Outcome::Keep(
                     filings::sign(tx, &scope, &actor, (&tree, &def, &rule), id, &name, today())
                         .await?
-                        .map(drop),
+                        .map(|frozen| frozen.rows.first().map(|r| r.region.clone())),
                 ))
             })
         })
@@ -633,7 +664,14 @@ pub async fn correct(
             })
         })
         .await?;
-    after_step(&state, &who, &form.quarter, "correct", outcome).await
+    after_step(
+        &state,
+        &who,
+        &form.quarter,
+        "correct",
+        outcome.map(|()| None),
+    )
+    .await
 }
 
 /// The report in the official .xlsx layout; a reason is required and audited with the export.

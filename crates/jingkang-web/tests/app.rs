@@ -5042,7 +5042,10 @@ async fn quarterly_report_filled_reviewed_signed(app: App) {
         (r.status(), location(&r)),
         (
             StatusCode::SEE_OTHER,
-            "/reports/fujian2?quarter=2026Q3&done=sign".to_string()
+            format!(
+                "/reports/fujian2?quarter=2026Q3&done=sign&row={}",
+                app.town_a
+            )
         )
     );
     let page = civil
@@ -5053,8 +5056,14 @@ async fn quarterly_report_filled_reviewed_signed(app: App) {
         .text()
         .await
         .unwrap();
+    // The notice says which row was signed and how many of the county's rows remain.
+    let town_name = app.tree.get(&app.town_a).unwrap().name.clone();
+    let rows = app.tree.townships_under(COUNTY).len();
     assert!(
-        page.contains("已签发，本季度报表已冻结") && page.contains("签发 张负责"),
+        page.contains(&format!(
+            "已签发{town_name}的报表，该行已冻结；本季度还有 {} 行（共 {rows} 行）未签发",
+            rows - 1
+        )) && page.contains("签发 张负责"),
         "{page}"
     );
     let r = town

@@ -997,7 +997,7 @@ async fn a_quarterly_report_is_signed_and_the_dashboard_drills_down_in_chromium(
     name.clear().await.unwrap();
     name.send_keys("张负责").await.unwrap();
     click(&c, "form[action$=\"/sign\"] button[type=\"submit\"]").await;
-    let page = wait_text(&c, "已签发，本季度报表已冻结").await;
+    let page = wait_text(&c, "的报表，该行已冻结；本季度还有").await;
     assert!(
         page.contains("签发 张负责") && page.contains("审核 李审核"),
         "{page}"
