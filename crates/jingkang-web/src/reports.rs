@@ -12,7 +12,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use jingkang_core::care::standard::{Period, StandardRule};
-use jingkang_core::report::{Cell, Definition, Difference, Report, compute, diff};
+use jingkang_core::report::{Cell, Definition, Difference, Report, diff};
 use jingkang_core::store::audit::{self, Target};
 use jingkang_core::store::batch::Outcome;
 use jingkang_core::store::filings::{self, Filing, FilingState, Refusal};
@@ -81,7 +81,7 @@ async fn assemble(
         .ok_or_else(|| AppError::BadRequest("region-unknown".into()))?
         .clone();
     let mut tx = state.db.begin_read().await?;
-    let mut report = compute(
+    let (report, latest, history) = filings::assemble(
         &mut tx,
         &state.tree,
         (&who.scope, &region),
@@ -90,13 +90,7 @@ async fn assemble(
         &StandardRule::shipped()?,
     )
     .await?;
-    let history = filings::history_in(&mut tx, &who.scope, CODE, quarter).await?;
     tx.commit().await?;
-    let latest: BTreeMap<String, Filing> = history
-        .iter()
-        .filter_map(|(region, v)| v.first().map(|f| (region.clone(), f.clone())))
-        .collect();
-    filings::overlay(&def, &mut report, &latest);
     Ok((def, report, latest, history))
 }
 

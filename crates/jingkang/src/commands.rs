@@ -1044,7 +1044,7 @@ async fn run_report(
     out: Option<&Path>,
 ) -> anyhow::Result<ExitCode> {
     use jingkang_core::care::standard::StandardRule;
-    use jingkang_core::report::{Cell, Definition, compute};
+    use jingkang_core::report::{Cell, Definition};
     let Some(r) = tree.get(region) else {
         return Ok(user_error(render(
             "cli-region-unknown",
@@ -1054,7 +1054,8 @@ async fn run_report(
     let def = Definition::shipped(code)?;
     let scope = jingkang_core::regions::Scope::of(r);
     let mut tx = db.begin().await?;
-    let report = compute(
+    // The same use case as the page: computed, with the filings laid over (signed rows frozen).
+    let (report, _, _) = jingkang_core::store::filings::assemble(
         &mut tx,
         tree,
         (&scope, r),

@@ -92,6 +92,97 @@ fn init_demo_prints_a_roster_summary_and_is_repeatable() {
         total_registered
     );
     assert!(v["total"]["columns"]["2"].is_null(), "entered by hand");
+    // Once 万盛街道 has filed its hand-entered figures and 民政 has signed them, the command line
+    // reads the same report as the page: the signed row as frozen, the filed figures in it and
+    // in the total (it computed live and ignored filings before).
+    let quarter = v["quarter"].as_str().unwrap().to_string();
+    let frozen = tokio::runtime::Runtime::new().unwrap().block_on(async {
+        use jingkang_core::store::{Actor, filings};
+        let url = format!("sqlite://{}", dir.path().join("jingkang.db").display());
+        let key =
+            jingkang_core::secrets::MasterKey::load(&dir.path().join("jingkang.key")).unwrap();
+        let db = jingkang_core::store::Db::connect(&url)
+            .await
+            .unwrap()
+            .with_keys(jingkang_core::secrets::Keys::of(&key));
+        let tree = jingkang_core::regions::load_tree(&db, false).await.unwrap();
+        let def = jingkang_core::report::Definition::shipped("fujian2").unwrap();
+        let rule = jingkang_core::care::standard::StandardRule::shipped().unwrap();
+        let (town, county) = (tree.get("500110004").unwrap(), tree.get("500110").unwrap());
+        let (town_scope, county_scope) = (
+            jingkang_core::regions::Scope::of(town),
+            jingkang_core::regions::Scope::of(county),
+        );
+        let day = (chrono::Utc::now() + chrono::Duration::hours(8)).date_naive();
+        let manual: std::collections::BTreeMap<String, i64> = [("2".to_string(), 7)].into();
+        let mut tx = db.begin().await.unwrap();
+        let id = filings::save(
+            &mut tx,
+            &town_scope,
+            &Actor::user("clerk"),
+            &def,
+            ("500110004", &quarter),
+            &manual,
+            Some("王填报"),
+            day,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+        filings::review(
+            &mut tx,
+            &county_scope,
+            &Actor::user("civil"),
+            id,
+            "李审核",
+            true,
+            "",
+            day,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+        let frozen = filings::sign(
+            &mut tx,
+            &county_scope,
+            &Actor::user("civil"),
+            (&tree, &def, &rule),
+            id,
+            "张负责",
+            day,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+        tx.commit().await.unwrap();
+        frozen
+    });
+    let r = jk(
+        dir.path(),
+        &[
+            "report",
+            "quarterly",
+            "--region",
+            "500110",
+            "--json",
+            "--quarter",
+            &quarter,
+        ],
+    );
+    assert!(r.status.success(), "{}", stderr(&r));
+    let after: Value = serde_json::from_str(&stdout(&r)).unwrap();
+    let row = after["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["region"] == "500110004")
+        .unwrap();
+    let signed = &frozen.rows[0];
+    for (key, value) in &signed.columns {
+        assert_eq!(row["columns"][key].as_f64(), *value, "column {key}: {row}");
+    }
+    assert_eq!(row["columns"]["2"].as_f64(), Some(7.0));
+    assert_eq!(after["total"]["columns"]["2"].as_f64(), Some(7.0));
     let xlsx = dir.path().join("fujian2.xlsx");
     let w = jk(
         dir.path(),

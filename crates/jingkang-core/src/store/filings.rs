@@ -419,6 +419,33 @@ pub async fn correct(
     Ok(Ok(new))
 }
 
+/// A report as everyone reads it — the page, its print and xlsx, the API and the command line:
+/// computed for `region` as of `period`'s end, with the filings of the quarter (`label`) laid over
+/// it (`overlay`: signed rows frozen, hand-entered figures filled in). Returns the report, each
+/// region's latest filing and every filing by region, newest first.
+pub async fn assemble(
+    tx: &mut Tx,
+    tree: &RegionTree,
+    (scope, region): (&Scope, &crate::regions::Region),
+    def: &Definition,
+    (period, label): (&Period, &str),
+    rule: &StandardRule,
+) -> anyhow::Result<(
+    crate::report::Report,
+    BTreeMap<String, Filing>,
+    BTreeMap<String, Vec<Filing>>,
+)> {
+    let mut report =
+        crate::report::compute(tx, tree, (scope, region), def, (period, label), rule).await?;
+    let history = history_in(tx, scope, &def.code, label).await?;
+    let latest: BTreeMap<String, Filing> = history
+        .iter()
+        .filter_map(|(region, v)| v.first().map(|f| (region.clone(), f.clone())))
+        .collect();
+    overlay(def, &mut report, &latest);
+    Ok((report, latest, history))
+}
+
 /// The report as its readers see it: a township whose latest filing is signed shows the row as
 /// signed; any other shows today's figures with its hand-entered ones. The total keeps today's
 /// figures, with the hand-entered columns summed over the filings.
