@@ -241,9 +241,34 @@ async fn fujian2_by_hand(t: TestDb) {
     tx.commit().await.unwrap();
     assert_eq!(
         report.rows.len(),
-        t.tree.townships_under("500110").len(),
-        "every township has its row"
+        t.tree.townships_under("500110").len() + 1,
+        "every township has its row, and the county's own level one (the county's contract)"
     );
+    assert_eq!(
+        (
+            report.rows.last().unwrap().region.as_str(),
+            report.rows.last().unwrap().name.as_str()
+        ),
+        ("500110", "区县本级")
+    );
+    // Every count column's total is the sum of its rows.
+    for c in def
+        .columns
+        .iter()
+        .filter(|c| matches!(c.value, jingkang_core::report::Source::Count { .. }))
+    {
+        let sum: f64 = report
+            .rows
+            .iter()
+            .filter_map(|r| r.columns.get(&c.key).and_then(Cell::number))
+            .sum();
+        assert_eq!(
+            Some(sum),
+            report.total.columns.get(&c.key).and_then(Cell::number),
+            "column {}",
+            c.key
+        );
+    }
     let row = |code: &str| {
         report
             .rows

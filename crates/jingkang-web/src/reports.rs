@@ -110,6 +110,8 @@ pub struct GroupHead {
 }
 
 pub struct Line {
+    /// The region's own level (区县本级): counted, not filed.
+    own_level: bool,
     region: String,
     name: String,
     cells: Vec<String>,
@@ -237,7 +239,13 @@ async fn page_of(
         .iter()
         .map(|r| {
             let f = latest.get(&r.region);
-            let state_label = f.map_or("未填报", |f| f.state.label_zh()).to_string();
+            // The row of the region's own level (区县本级) is counted, never filed.
+            let own_level = r.region == report.region;
+            let state_label = if own_level {
+                "无需填报".to_string()
+            } else {
+                f.map_or("未填报", |f| f.state.label_zh()).to_string()
+            };
             // The changes of the latest signed version against the one before it.
             let signed: Vec<&Filing> = history
                 .get(&r.region)
@@ -255,6 +263,7 @@ async fn page_of(
                 _ => Vec::new(),
             };
             Line {
+                own_level,
                 region: r.region.clone(),
                 name: r.name.clone(),
                 cells: def
@@ -280,9 +289,10 @@ async fn page_of(
         .rows
         .iter()
         .filter(|r| {
-            latest
-                .get(&r.region)
-                .is_none_or(|f| f.state == FilingState::Draft)
+            r.region != report.region
+                && latest
+                    .get(&r.region)
+                    .is_none_or(|f| f.state == FilingState::Draft)
         })
         .map(|r| r.name.clone())
         .collect();
@@ -356,7 +366,8 @@ pub struct PageQuery {
 /// After a sign: which row was signed (frozen) and how many rows of the quarter remain unsigned.
 fn signed_notice(lines: &[Line], row: &str) -> Option<String> {
     let signed = lines.iter().find(|l| l.region == row)?;
-    let remain = lines.iter().filter(|l| !l.signed).count();
+    let filed: Vec<&Line> = lines.iter().filter(|l| !l.own_level).collect();
+    let remain = filed.iter().filter(|l| !l.signed).count();
     Some(if remain == 0 {
         format!(
             "已签发{}的报表，该行已冻结；本季度全部 {} 行均已签发。",
@@ -367,7 +378,7 @@ fn signed_notice(lines: &[Line], row: &str) -> Option<String> {
         format!(
             "已签发{}的报表，该行已冻结；本季度还有 {remain} 行（共 {} 行）未签发。",
             signed.name,
-            lines.len()
+            filed.len()
         )
     })
 }

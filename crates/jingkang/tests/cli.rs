@@ -92,6 +92,55 @@ fn init_demo_prints_a_roster_summary_and_is_repeatable() {
         total_registered
     );
     assert!(v["total"]["columns"]["2"].is_null(), "entered by hand");
+    // Every count column's total is the sum of its rows: what belongs to no township (the
+    // county's own staff and contracts) has a row of its own, 区县本级.
+    let def = jingkang_core::report::Definition::shipped("fujian2").unwrap();
+    for c in def
+        .columns
+        .iter()
+        .filter(|c| matches!(c.value, jingkang_core::report::Source::Count { .. }))
+    {
+        let sum: f64 = rows
+            .iter()
+            .map(|r| r["columns"][&c.key].as_f64().unwrap_or(0.0))
+            .sum();
+        assert_eq!(
+            Some(sum),
+            v["total"]["columns"][&c.key].as_f64(),
+            "column {}",
+            c.key
+        );
+    }
+    assert_eq!(
+        rows.last().unwrap()["name"],
+        "区县本级",
+        "the demo has county-level staff"
+    );
+    // The same for the city: its own row takes its counties' own levels.
+    let city = jk(
+        dir.path(),
+        &["report", "quarterly", "--region", "500100", "--json"],
+    );
+    assert!(city.status.success(), "{}", stderr(&city));
+    let cv: Value = serde_json::from_str(&stdout(&city)).unwrap();
+    let city_rows = cv["rows"].as_array().unwrap();
+    assert_eq!(city_rows.last().unwrap()["name"], "市、区县本级");
+    for c in def
+        .columns
+        .iter()
+        .filter(|c| matches!(c.value, jingkang_core::report::Source::Count { .. }))
+    {
+        let sum: f64 = city_rows
+            .iter()
+            .map(|r| r["columns"][&c.key].as_f64().unwrap_or(0.0))
+            .sum();
+        assert_eq!(
+            Some(sum),
+            cv["total"]["columns"][&c.key].as_f64(),
+            "city column {}",
+            c.key
+        );
+    }
     // Once 万盛街道 has filed its hand-entered figures and 民政 has signed them, the command line
     // reads the same report as the page: the signed row as frozen, the filed figures in it and
     // in the total (it computed live and ignored filings before).

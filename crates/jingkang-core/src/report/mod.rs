@@ -288,13 +288,27 @@ pub async fn compute(
             }
         }
     }
-    let get = |w: (Measure, Option<bool>), town: Option<&str>| -> i64 {
-        measured.get(&w).map_or(0, |m| match town {
-            Some(t) => m.by_township.get(t).copied().unwrap_or(0),
-            None => m.total,
+    let towns: Vec<&Region> = if region.code.len() >= 9 {
+        vec![region]
+    } else {
+        tree.townships_under(&region.code)
+    };
+    // What is counted at the region's own level or above its townships (a county's own staff and
+    // contracts): the total less the townships' rows.
+    let get = |w: (Measure, Option<bool>), part: Part<'_>| -> i64 {
+        measured.get(&w).map_or(0, |m| match part {
+            Part::Township(t) => m.by_township.get(t).copied().unwrap_or(0),
+            Part::Own => {
+                m.total
+                    - towns
+                        .iter()
+                        .map(|t| m.by_township.get(&t.code).copied().unwrap_or(0))
+                        .sum::<i64>()
+            }
+            Part::Total => m.total,
         })
     };
-    let row = |code: &str, name: &str, town: Option<&str>| Row {
+    let row = |code: &str, name: &str, part: Part<'_>| Row {
         region: code.to_string(),
         name: name.to_string(),
         columns: def
@@ -304,23 +318,30 @@ pub async fn compute(
                 let cell = match &c.value {
                     Source::Manual { .. } => Cell::Manual(None),
                     Source::Ratio { ratio: [n, d] } => {
-                        Cell::Percent(percent(get((*n, None), town), get((*d, None), town)))
+                        Cell::Percent(percent(get((*n, None), part), get((*d, None), part)))
                     }
-                    Source::Count { measure, urban } => Cell::Count(get((*measure, *urban), town)),
+                    Source::Count { measure, urban } => Cell::Count(get((*measure, *urban), part)),
                 };
                 (c.key.clone(), cell)
             })
             .collect(),
     };
-    let towns: Vec<&Region> = if region.code.len() >= 9 {
-        vec![region]
-    } else {
-        tree.townships_under(&region.code)
-    };
-    let rows = towns
+    let mut rows: Vec<Row> = towns
         .iter()
-        .map(|t| row(&t.code, &t.name, Some(&t.code)))
+        .map(|t| row(&t.code, &t.name, Part::Township(&t.code)))
         .collect();
+    // A row of its own for what belongs to no township, so that every count column's total is
+    // the sum of its rows (in the page, the xlsx and the JSON alike).
+    if region.code.len() < 9 {
+        let own = row(&region.code, own_level_label(region.level), Part::Own);
+        if own
+            .columns
+            .values()
+            .any(|c| matches!(c, Cell::Count(n) if *n != 0))
+        {
+            rows.push(own);
+        }
+    }
     Ok(Report {
         code: def.code.clone(),
         name: def.name.clone(),
@@ -329,8 +350,27 @@ pub async fn compute(
         region: region.code.clone(),
         region_name: tree.path_name(&region.code),
         rows,
-        total: row(&region.code, &def.total_label, None),
+        total: row(&region.code, &def.total_label, Part::Total),
     })
+}
+
+/// Which part of a region a row counts.
+#[derive(Clone, Copy)]
+enum Part<'a> {
+    Township(&'a str),
+    /// The region's own level (and those between it and its townships).
+    Own,
+    Total,
+}
+
+/// The row of what is counted at the region's own level, by the region's level.
+pub fn own_level_label(level: crate::regions::Level) -> &'static str {
+    use crate::regions::Level;
+    match level {
+        Level::County => "区县本级",
+        Level::City => "市、区县本级",
+        _ => "省、市、区县本级",
+    }
 }
 
 #[cfg(test)]
