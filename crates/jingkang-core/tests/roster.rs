@@ -754,6 +754,24 @@ async fn xls_fixture_imports(t: TestDb) {
     );
     assert_eq!(r.created, 3);
     assert_eq!(r.header_row, 3);
+    // The correction form of row 6 gives the same verdict as the preview (it said 校验位错误
+    // for the same cell: the number's digits, printed in full, looked like an ID with a wrong
+    // check character).
+    let rejected = r.rejected.iter().find(|x| x.row == 6).unwrap();
+    let values: std::collections::HashMap<&str, String> = rejected.values.iter().cloned().collect();
+    let e = jingkang_core::import::roster::validate_entry(
+        &t.tree,
+        t.tree.get(COUNTY).unwrap(),
+        today(),
+        &|k: &str| values.get(k).cloned(),
+    )
+    .unwrap_err();
+    let id_errors: Vec<&str> = e
+        .iter()
+        .filter(|e| e.field == "id_number")
+        .map(|e| e.code.as_str())
+        .collect();
+    assert_eq!(id_errors, ["id-not-text-precision-lost"], "{e:?}");
 }
 
 async fn unreadable_files_change_nothing(t: TestDb) {

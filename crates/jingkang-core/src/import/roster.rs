@@ -662,7 +662,16 @@ fn rejected_row(ctx: &Ctx, raw: &RawRow) -> RejectedRow {
         .enumerate()
         .skip(1) // 序号 is not a field
         .filter(|(i, _)| *i != C_AGE)
-        .map(|(i, spec)| (spec.key, cell(ctx, raw, i).text().trim().to_string()))
+        .map(|(i, spec)| {
+            let value = match cell(ctx, raw, i) {
+                // An ID number stored as a number has lost its last digits: shown as the
+                // spreadsheet shows it (`5.00110198506152E17`), so the correction form gives the
+                // same verdict as the import (digits lost), not a wrong check character.
+                Cell::Number(x) if i == C_ID => format!("{x:E}"),
+                c => c.text().trim().to_string(),
+            };
+            (spec.key, value)
+        })
         .collect();
     RejectedRow {
         row: raw.number,
