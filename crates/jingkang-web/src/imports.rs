@@ -57,6 +57,8 @@ pub struct PreviewPage {
     report: ImportReport,
     error_rows: usize,
     errors: Vec<RowError>,
+    /// Who is (or would be) created: row, masked person, residence by name.
+    creates: Vec<(u32, String, String)>,
     changes: Vec<ChangeLine>,
     duplicates: Vec<Duplicate>,
     rejected: Vec<RejectedLine>,
@@ -139,6 +141,12 @@ fn preview_page(
     rows.dedup();
     let errors: Vec<RowError> = report.errors.iter().take(SHOWN).cloned().collect();
     let changes: Vec<ChangeLine> = report.changes.iter().take(SHOWN).cloned().collect();
+    let creates = report
+        .creates
+        .iter()
+        .take(SHOWN)
+        .map(|c| (c.row, c.person.clone(), state.tree.path_name(&c.region)))
+        .collect();
     let duplicates: Vec<Duplicate> = report.duplicates.iter().take(SHOWN).cloned().collect();
     let rejected = std::mem::take(&mut report.rejected)
         .into_iter()
@@ -161,6 +169,7 @@ fn preview_page(
             .unwrap_or(usize::MAX)
             .max(rows.len()),
         errors,
+        creates,
         changes,
         duplicates,
         rejected,

@@ -1447,6 +1447,26 @@ async fn roster_import_and_export_in_the_browser(app: App) {
             "row {row} offered for correction"
         );
     }
+    // It says who would be created, masked as pages mask: a line each, no ID number in clear.
+    let table = page
+        .split("id=\"import-creates\"")
+        .nth(1)
+        .and_then(|t| t.split("</table>").next())
+        .expect("the persons to be created are listed");
+    assert!(table.contains("将新建的服务对象"), "{table}");
+    assert_eq!(
+        table.matches("<tr><td class=\"num\">").count() as u64,
+        truth.valid.min(1000)
+    );
+    assert!(table.contains("**********"), "{table}");
+    assert!(
+        !table
+            .bytes()
+            .collect::<Vec<_>>()
+            .windows(18)
+            .any(|w| w.iter().all(u8::is_ascii_digit)),
+        "no whole ID number: {table}"
+    );
     assert_eq!(
         app.all_persons().await.len(),
         before,

@@ -190,6 +190,16 @@ pub struct ChangeLine {
     pub new: Option<String>,
 }
 
+/// One person an import creates (or would), masked for display.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct NewLine {
+    pub row: u32,
+    /// Name and masked ID number (`张三 500110**********1234`).
+    pub person: String,
+    /// The residence region's code (township or village).
+    pub region: String,
+}
+
 /// What an import did (or would do, for a dry run).
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct ImportReport {
@@ -213,6 +223,9 @@ pub struct ImportReport {
     /// empty): the first [`limits::LISTED_PROBLEMS`], and how many in all.
     pub warnings: Vec<RowError>,
     pub warnings_total: u64,
+    /// The first [`limits::LISTED_PROBLEMS`] persons created ([`Self::created`] in all), so a
+    /// preview says who, not only how many.
+    pub creates: Vec<NewLine>,
     /// The first [`limits::LISTED_PROBLEMS`] field changes ([`Self::changes_total`] in all).
     pub changes: Vec<ChangeLine>,
     pub changes_total: u64,
@@ -1201,6 +1214,17 @@ impl Applier<'_> {
                     code: "person-outside-scope".into(),
                 });
             } else {
+                if report.creates.len() < super::limits::LISTED_PROBLEMS {
+                    report.creates.push(NewLine {
+                        row: r.row,
+                        person: format!(
+                            "{} {}",
+                            r.record.data.name,
+                            registry::mask(registry::Sensitivity::Identifier, idn)
+                        ),
+                        region: r.record.data.residence_region.clone(),
+                    });
+                }
                 self.creates.push(r.record);
                 report.accepted += 1;
             }
