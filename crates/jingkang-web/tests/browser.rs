@@ -111,6 +111,63 @@ impl fantoccini::wd::WebDriverCompatibleCommand for BrowserLog {
     }
 }
 
+/// Chromium's own print to PDF (DevTools `Page.printToPDF` through chromedriver), honouring the
+/// page's CSS `@page` size as the print dialog does; WebDriver's print command would impose its
+/// own paper.
+#[derive(Debug)]
+struct PrintAsBrowser;
+
+impl fantoccini::wd::WebDriverCompatibleCommand for PrintAsBrowser {
+    fn endpoint(
+        &self,
+        base: &url::Url,
+        session: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        base.join(&format!(
+            "session/{}/goog/cdp/execute",
+            session.unwrap_or_default()
+        ))
+    }
+    fn method_and_body(&self, _: &url::Url) -> (axum::http::Method, Option<String>) {
+        (
+            axum::http::Method::POST,
+            Some(
+                r#"{"cmd":"Page.printToPDF","params":{"preferCSSPageSize":true,"printBackground":false}}"#
+                    .into(),
+            ),
+        )
+    }
+}
+
+/// The current page printed as the browser prints it: each page's size in points (width, height).
+async fn printed_pages(c: &Client) -> Vec<(f64, f64)> {
+    use base64::Engine;
+    let v = c.issue_cmd(PrintAsBrowser).await.expect("printToPDF");
+    let pdf = base64::engine::general_purpose::STANDARD
+        .decode(v["data"].as_str().expect("PDF data"))
+        .unwrap();
+    let text = String::from_utf8_lossy(&pdf);
+    // Each page object carries its MediaBox: `/MediaBox [0 0 595.92 842.88]`.
+    text.match_indices("/MediaBox [")
+        .filter_map(|(i, m)| {
+            let rest = &text[i + m.len()..];
+            let nums: Vec<f64> = rest
+                .split(']')
+                .next()?
+                .split_whitespace()
+                .filter_map(|n| n.parse().ok())
+                .collect();
+            (nums.len() == 4).then(|| (nums[2] - nums[0], nums[3] - nums[1]))
+        })
+        .collect()
+}
+
+/// Whether a page size in points is A4 (210 × 297 mm), upright or landscape.
+fn is_a4((w, h): (f64, f64), landscape: bool) -> bool {
+    let (short, long) = if landscape { (h, w) } else { (w, h) };
+    (short - 595.3).abs() < 3.0 && (long - 841.9).abs() < 3.0
+}
+
 /// The console's errors and warnings since the last call (each entry is handed out once): a
 /// script error, a resource that failed to load, and every Content-Security-Policy violation
 /// (an inline handler the policy blocked is only ever reported there).
@@ -633,6 +690,29 @@ async fn a_follow_up_at_risk_three_reaches_the_police_in_chromium() {
         "{sent}"
     );
     shot(&c, "13c-relapse-referral-sent").await;
+
+    // 附件4 printed from the browser: one A4 page for the person, however full the record.
+    c.set_window_size(1024, 900).await.unwrap();
+    c.goto(&app.url(&format!("/persons/{id}/form4")))
+        .await
+        .unwrap();
+    wait_text(&c, "打印原因").await;
+    // The form opens the print page in a new window; here it stays in this one.
+    c.execute(
+        "document.querySelector('form.search').removeAttribute('target')",
+        vec![],
+    )
+    .await
+    .unwrap();
+    fill(&c, "reason", "季度报送存档").await;
+    click(&c, "form.search button:not([name])").await;
+    wait_text(&c, "共 1 页").await;
+    shot(&c, "13e-form4-screen").await;
+    let pages = printed_pages(&c).await;
+    assert!(
+        pages.len() == 1 && is_a4(pages[0], false),
+        "one 附件4 on one A4 page: {pages:?}"
+    );
     c.delete_all_cookies().await.unwrap();
 
     // 2. The police: the alert is waiting; it opens the person, whom they may now see.
@@ -1003,6 +1083,25 @@ async fn a_quarterly_report_is_signed_and_the_dashboard_drills_down_in_chromium(
         "{page}"
     );
     shot(&c, "42-report-signed").await;
+    // The print version goes on A4 landscape, as the official sheet, with no menu on paper.
+    let print = c
+        .find(Locator::Css("a[href^=\"/reports/fujian2/print\"]"))
+        .await
+        .unwrap()
+        .attr("href")
+        .await
+        .unwrap()
+        .unwrap();
+    let back = c.current_url().await.unwrap();
+    c.goto(&app.url(&print)).await.unwrap();
+    wait_text(&c, "合计").await;
+    let pages = printed_pages(&c).await;
+    assert!(
+        !pages.is_empty() && pages.iter().all(|p| is_a4(*p, true)),
+        "附件2 on A4 landscape: {pages:?}"
+    );
+    c.goto(back.as_str()).await.unwrap();
+    wait_text(&c, "的报表，该行已冻结").await;
 
     // 3. The download, as the page's form posts it (with a reason), read back.
     let got = c
