@@ -111,13 +111,20 @@ fn reason_of(form: &ReasonForm) -> Option<String> {
     crate::downloads::reason_of(&form.reason)
 }
 
-/// Read `ids` (or the first persons of the scope) and audit each as printed, in one transaction.
+/// A person to print and the answers of their latest follow-up.
+type ToPrint = (
+    StoredPerson,
+    Option<serde_json::Map<String, serde_json::Value>>,
+);
+
+/// Read `ids` (or the first persons of the scope), each with their latest follow-up, and audit
+/// each as printed, in one transaction.
 async fn read_printed(
     state: &AppState,
     who: &CurrentUser,
     one: Option<i64>,
     reason: String,
-) -> AppResult<(Vec<StoredPerson>, bool)> {
+) -> AppResult<(Vec<ToPrint>, bool)> {
     let reader = who.clone();
     Ok(state
         .writes
@@ -143,8 +150,16 @@ async fn read_printed(
                         (all, more)
                     }
                 };
-                let shown: Vec<StoredPerson> = found;
-                for p in &shown {
+                let mut shown: Vec<ToPrint> = Vec::with_capacity(found.len());
+                for p in found {
+                    let latest = jingkang_core::store::followups::list(tx, &reader.scope, p.id, 1)
+                        .await?
+                        .into_iter()
+                        .next()
+                        .map(|f| f.answers);
+                    shown.push((p, latest));
+                }
+                for (p, _) in &shown {
                     audit::record(
                         tx,
                         &reader.user.actor(),
@@ -160,11 +175,11 @@ async fn read_printed(
         .await?)
 }
 
-fn printed(state: &AppState, list: &[StoredPerson], more: bool) -> AppResult<Printed> {
+fn printed(state: &AppState, list: &[ToPrint], more: bool) -> AppResult<Printed> {
     let def = FormDef::registration()?;
     let sheets = list
         .iter()
-        .map(|p| {
+        .map(|(p, latest)| {
             let town = state
                 .tree
                 .get(p.record.data.residence_region.get(..9).unwrap_or_default())
@@ -172,7 +187,7 @@ fn printed(state: &AppState, list: &[StoredPerson], more: bool) -> AppResult<Pri
                 .unwrap_or_default();
             Sheet {
                 title: format!("{town}{}", def.title),
-                rows: def.fill(&state.tree, &p.record),
+                rows: def.fill(&state.tree, &p.record, latest.as_ref()),
             }
         })
         .collect();

@@ -706,7 +706,9 @@ async fn a_follow_up_at_risk_three_reaches_the_police_in_chromium() {
     .unwrap();
     fill(&c, "reason", "季度报送存档").await;
     click(&c, "form.search button:not([name])").await;
-    wait_text(&c, "共 1 页").await;
+    let sheet = wait_text(&c, "共 1 页").await;
+    // Filled from the follow-up just recorded, not only from the record.
+    assert!(sheet.contains("利培酮（晚 2 mg）"), "{sheet}");
     shot(&c, "13e-form4-screen").await;
     let pages = printed_pages(&c).await;
     assert!(
