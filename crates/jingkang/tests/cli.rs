@@ -24,6 +24,29 @@ fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).to_string()
 }
 
+/// In a report's JSON (`report quarterly --json`), every count column's total is the sum of its
+/// rows.
+fn assert_counts_add_up(report: &Value, what: &str) {
+    let def = jingkang_core::report::Definition::shipped("fujian2").unwrap();
+    let rows = report["rows"].as_array().unwrap();
+    for c in def
+        .columns
+        .iter()
+        .filter(|c| matches!(c.value, jingkang_core::report::Source::Count { .. }))
+    {
+        let sum: f64 = rows
+            .iter()
+            .map(|r| r["columns"][&c.key].as_f64().unwrap_or(0.0))
+            .sum();
+        assert_eq!(
+            Some(sum),
+            report["total"]["columns"][&c.key].as_f64(),
+            "{what} column {}",
+            c.key
+        );
+    }
+}
+
 #[test]
 fn init_demo_prints_a_roster_summary_and_is_repeatable() {
     let dir = tempfile::tempdir().unwrap();
@@ -94,23 +117,7 @@ fn init_demo_prints_a_roster_summary_and_is_repeatable() {
     assert!(v["total"]["columns"]["2"].is_null(), "entered by hand");
     // Every count column's total is the sum of its rows: what belongs to no township (the
     // county's own staff and contracts) has a row of its own, 区县本级.
-    let def = jingkang_core::report::Definition::shipped("fujian2").unwrap();
-    for c in def
-        .columns
-        .iter()
-        .filter(|c| matches!(c.value, jingkang_core::report::Source::Count { .. }))
-    {
-        let sum: f64 = rows
-            .iter()
-            .map(|r| r["columns"][&c.key].as_f64().unwrap_or(0.0))
-            .sum();
-        assert_eq!(
-            Some(sum),
-            v["total"]["columns"][&c.key].as_f64(),
-            "column {}",
-            c.key
-        );
-    }
+    assert_counts_add_up(&v, "county");
     assert_eq!(
         rows.last().unwrap()["name"],
         "区县本级",
@@ -125,22 +132,7 @@ fn init_demo_prints_a_roster_summary_and_is_repeatable() {
     let cv: Value = serde_json::from_str(&stdout(&city)).unwrap();
     let city_rows = cv["rows"].as_array().unwrap();
     assert_eq!(city_rows.last().unwrap()["name"], "市、区县本级");
-    for c in def
-        .columns
-        .iter()
-        .filter(|c| matches!(c.value, jingkang_core::report::Source::Count { .. }))
-    {
-        let sum: f64 = city_rows
-            .iter()
-            .map(|r| r["columns"][&c.key].as_f64().unwrap_or(0.0))
-            .sum();
-        assert_eq!(
-            Some(sum),
-            cv["total"]["columns"][&c.key].as_f64(),
-            "city column {}",
-            c.key
-        );
-    }
+    assert_counts_add_up(&cv, "city");
     // Once 万盛街道 has filed its hand-entered figures and 民政 has signed them, the command line
     // reads the same report as the page: the signed row as frozen, the filed figures in it and
     // in the total (it computed live and ignored filings before).
