@@ -883,7 +883,44 @@ pub static MESSAGES: &[(&str, &str)] = &[
         "referral-same-region",
         "接收地区与服务对象现居住地相同，无需转介",
     ),
-    ("referral-incomplete", "转介材料不全，缺少：{missing}"),
+    (
+        "referral-incomplete",
+        "转介材料不全，缺少：{missing}（每项上传扫描件或填写内容）",
+    ),
+    (
+        "referral-document-unknown",
+        "“{kind}”不需要材料“{slot}”，所需材料：{allowed}",
+    ),
+    (
+        "referral-document-long",
+        "随附材料“{slot}”的填写内容超过 20000 字，请改为上传扫描件",
+    ),
+    (
+        "referral-files-too-large",
+        "随附文件合计超过 40 MB（至“{slot}”），请降低扫描分辨率后重新上传",
+    ),
+    ("referral-file-empty", "文件为空"),
+    (
+        "referral-file-too-large",
+        "超过 10 MB，请降低分辨率后重新扫描",
+    ),
+    (
+        "referral-file-type",
+        "须为 PDF、JPG 或 PNG 文件（按文件内容判断，改扩展名无效）",
+    ),
+    (
+        "referral-file-invalid",
+        "随附材料“{slot}”的文件“{file}”{problem}",
+    ),
+    ("referral-contact-invalid", "发出方联系信息有误：{problems}"),
+    (
+        "referral-document-shape",
+        "随附材料“{slot}”须提供 text（填写内容）或 content_base64（Base64 编码的扫描件）之一",
+    ),
+    ("referral-unit-missing", "请填写发出单位"),
+    ("referral-unit-long", "发出单位不能超过 100 字"),
+    ("referral-contact-missing", "请填写联系人"),
+    ("referral-contact-long", "联系人不能超过 50 字"),
     (
         "cli-referrals-expired",
         "已将 {n} 条逾期未处理的转介标为“超时”",

@@ -195,7 +195,8 @@ async fn employment_needs_a_recent_functional_assessment(t: TestDb) {
         subject: Subject::Existing(pid),
         to_region: "500110".into(),
         reason: "希望就业".into(),
-        documents: vec!["就业意向表".into()],
+        documents: common::filled(&["就业意向表".into()]),
+        contact: common::contact(),
         sent_on,
     };
     assert_eq!(
@@ -259,6 +260,38 @@ async fn employment_needs_a_recent_functional_assessment(t: TestDb) {
             && detail.documents.contains(&"就业意向表".to_string()),
         "{:?}",
         detail.documents
+    );
+    // The receiver (残联, county) reads the assessment itself, as filled: the recent one.
+    let receiver = Desk::of_role(
+        &book,
+        Scope::of(t.tree.get("500110").unwrap()),
+        Actor::user("dpf"),
+        "disability",
+    );
+    let seen = referrals::get(&mut tx, &receiver, rid)
+        .await
+        .unwrap()
+        .unwrap();
+    let a = seen
+        .assessment
+        .expect("the assessment travels with the referral");
+    assert_eq!(
+        (a.instrument.as_str(), a.assessed_on),
+        ("sdss", sent_on - Duration::days(10))
+    );
+    let instrument = catalogue.get("sdss").unwrap();
+    let answers: std::collections::BTreeMap<String, String> =
+        serde_json::from_str(&a.answers).unwrap();
+    let lines = instrument.describe(&answers);
+    assert_eq!(lines.len(), instrument.items.len());
+    assert!(
+        lines.iter().all(|(_, answer)| !answer.is_empty()),
+        "every item reads as answered: {lines:?}"
+    );
+    assert_eq!(seen.carried.len(), 1, "the typed 就业意向表");
+    assert_eq!(
+        seen.carried[0].text.as_deref(),
+        Some("就业意向表：内容见此")
     );
     tx.commit().await.unwrap();
 }

@@ -588,6 +588,13 @@ async fn generated_history_is_consistent(t: TestDb) {
     let registered: i64 = on_pool!(&t.db, p => sqlx::query_scalar(
         "SELECT COUNT(*) FROM persons WHERE registration_state IN ('registered','in_service','suspended')").fetch_one(p).await).unwrap();
     assert_eq!(n, registered);
+    // Generated referrals carry their documents as typed forms (sealed) and a contact, as sent.
+    let (slots, carried, contacts): (i64, i64, i64) = on_pool!(&t.db, p => sqlx::query_as(
+        "SELECT (SELECT COUNT(*) FROM referrals r WHERE r.documents <> '[]'), \
+                (SELECT COUNT(DISTINCT referral_id) FROM referral_documents WHERE body LIKE 'jk1:%'), \
+                (SELECT COUNT(*) FROM referrals WHERE contact_phone IS NOT NULL)").fetch_one(p).await).unwrap();
+    let total: i64 = on_pool!(&t.db, p => sqlx::query_scalar("SELECT COUNT(*) FROM referrals").fetch_one(p).await).unwrap();
+    assert_eq!((carried, contacts), (slots, total));
     let before = counts(&t).await;
     let again = history::write(&t.db, 7, 2, today(), None)
         .await

@@ -93,7 +93,8 @@ async fn transfer_and_refusals(t: TestDb) {
         subject: Subject::Existing(pid),
         to_region: to.into(),
         reason: "迁居".into(),
-        documents,
+        documents: common::filled(&documents),
+        contact: common::contact(),
         sent_on: d("2026-11-20"),
     };
     // Refusals write nothing.
@@ -228,7 +229,8 @@ async fn deadlines_expire_and_returns_are_resent(t: TestDb) {
         subject: Subject::Existing(pid),
         to_region: OTHER.into(),
         reason: String::new(),
-        documents: docs,
+        documents: common::filled(&docs),
+        contact: common::contact(),
         sent_on: d("2026-11-20"),
     };
     let rid = send(&t, &sender, &n).await.unwrap();
@@ -373,7 +375,8 @@ async fn discharge_of_a_new_person(t: TestDb) {
         subject: Subject::New(values),
         to_region: to.into(),
         reason: "出院".into(),
-        documents: docs,
+        documents: common::filled(&docs),
+        contact: common::contact(),
         sent_on: d("2026-11-20"),
     };
     let before = counts(&t).await;
@@ -521,7 +524,193 @@ async fn discharge_of_a_new_person(t: TestDb) {
     assert_eq!(counts(&t).await, before);
 }
 
+/// The smallest files of each type `infer` recognises by content.
+const PDF: &[u8] = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n";
+const PNG: &[u8] = &[
+    0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A, 0, 0, 0, 0x0D, b'I', b'H', b'D', b'R',
+];
+
+/// What the hospital sends, the township reads: each document itself (a scanned file read back
+/// byte for byte and audited, a filled form as typed and sealed at rest), the sending unit and a
+/// contact. A document outside the kind's slots, a blank form, a bad contact, a file that is not
+/// PDF/JPG/PNG or files too large together are refused, and nothing is written.
+async fn the_receiver_reads_the_documents_themselves(t: TestDb) {
+    use referrals::{Carried, CheckedFile, Content, FILES_MAX_BYTES};
+    let pid = one_person(&t).await;
+    let hospital = desk(&t, COUNTY, "ward", "hospital");
+    let township = desk(&t, WANSHENG, "clerk", "township");
+    let other = desk(&t, OTHER, "other", "township");
+    let slots = book()
+        .rules
+        .kind("hospital_to_community")
+        .unwrap()
+        .documents
+        .clone();
+    let file = |name: &str, bytes: &[u8]| Carried {
+        slot: slots[0].clone(),
+        content: Content::File(CheckedFile::check(name, bytes.to_vec()).unwrap()),
+    };
+    let mut documents = vec![file("病历摘要.pdf", PDF), file("第2页.png", PNG)];
+    documents.extend(common::filled(&slots[1..]));
+    let new = |documents: Vec<Carried>, contact: referrals::Contact| NewReferral {
+        kind: "hospital_to_community".into(),
+        subject: Subject::Existing(pid),
+        to_region: WANSHENG.into(),
+        reason: "出院回社区".into(),
+        documents,
+        contact,
+        sent_on: d("2026-11-20"),
+    };
+    assert_eq!(
+        CheckedFile::check("a.pdf", b"not a pdf at all".to_vec()),
+        Err("referral-file-type"),
+        "judged by content, not by name"
+    );
+    assert_eq!(
+        CheckedFile::check("a.pdf", Vec::new()),
+        Err("referral-file-empty")
+    );
+    let before = counts(&t).await;
+    let mut unknown = documents.clone();
+    unknown.push(Carried::text("转诊单", "不属于出院转介"));
+    assert_eq!(
+        send(&t, &hospital, &new(unknown, common::contact())).await,
+        Err(SendRefusal::DocumentInvalid {
+            code: "referral-document-unknown",
+            slot: "转诊单".into()
+        })
+    );
+    let mut blank = documents.clone();
+    blank.pop();
+    blank.push(Carried::text(&slots[slots.len() - 1], "   "));
+    assert_eq!(
+        send(&t, &hospital, &new(blank, common::contact())).await,
+        Err(SendRefusal::Incomplete(vec![
+            slots[slots.len() - 1].clone()
+        ])),
+        "a blank form is not a document"
+    );
+    let bad_contact = referrals::Contact {
+        phone: "12345".into(),
+        name: " ".into(),
+        ..common::contact()
+    };
+    match send(&t, &hospital, &new(documents.clone(), bad_contact)).await {
+        Err(SendRefusal::ContactInvalid(errors)) => assert_eq!(
+            errors.iter().map(|e| e.field).collect::<Vec<_>>(),
+            vec!["contact_name", "contact_phone"]
+        ),
+        other => panic!("{other:?}"),
+    }
+    let big = {
+        let mut bytes = PDF.to_vec();
+        bytes.resize(FILES_MAX_BYTES / 4, b' ');
+        bytes
+    };
+    let mut heavy = documents.clone();
+    for i in 0..5 {
+        heavy.push(file(&format!("{i}.pdf"), &big));
+    }
+    assert!(matches!(
+        send(&t, &hospital, &new(heavy, common::contact())).await,
+        Err(SendRefusal::DocumentInvalid {
+            code: "referral-files-too-large",
+            ..
+        })
+    ));
+    assert_eq!(counts(&t).await, before, "refusals write nothing");
+
+    let rid = send(
+        &t,
+        &hospital,
+        &new(
+            documents.clone(),
+            referrals::Contact {
+                phone: "023 4828 1234 转 801".into(),
+                ..common::contact()
+            },
+        ),
+    )
+    .await
+    .unwrap();
+    let mut tx = t.db.begin().await.unwrap();
+    let seen = referrals::get(&mut tx, &township, rid)
+        .await
+        .unwrap()
+        .unwrap();
+    let contact = seen.contact.clone().expect("the sender's contact");
+    assert_eq!(
+        (
+            contact.unit.as_str(),
+            contact.name.as_str(),
+            contact.phone.as_str()
+        ),
+        ("綦江区人民医院", "王医生", "023-48281234-801")
+    );
+    assert_eq!(seen.carried.len(), slots.len() + 1);
+    let files: Vec<_> = seen.carried.iter().filter(|c| c.text.is_none()).collect();
+    assert_eq!(
+        files
+            .iter()
+            .map(|f| (
+                f.slot.as_str(),
+                f.media_type.as_deref(),
+                f.file_name.as_deref()
+            ))
+            .collect::<Vec<_>>(),
+        vec![
+            (
+                slots[0].as_str(),
+                Some("application/pdf"),
+                Some("病历摘要.pdf")
+            ),
+            (slots[0].as_str(), Some("image/png"), Some("第2页.png"))
+        ]
+    );
+    for (slot, c) in slots[1..].iter().zip(seen.carried.iter().skip(2)) {
+        assert_eq!(
+            (c.slot.as_str(), c.text.clone()),
+            (slot.as_str(), Some(format!("{slot}：内容见此")))
+        );
+    }
+    let (media, name, bytes) = referrals::document(&mut tx, &township, rid, files[0].id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (media.as_str(), name.as_str(), bytes.as_slice()),
+        ("application/pdf", "病历摘要.pdf", PDF)
+    );
+    assert!(
+        referrals::document(&mut tx, &other, rid, files[0].id)
+            .await
+            .unwrap()
+            .is_none(),
+        "another township reads nothing"
+    );
+    assert!(
+        referrals::document(&mut tx, &township, rid + 1000, files[0].id)
+            .await
+            .unwrap()
+            .is_none(),
+        "the document belongs to its referral"
+    );
+    tx.commit().await.unwrap();
+    let reads: i64 = on_pool!(&t.db, p => sqlx::query_scalar(
+        "SELECT COUNT(*) FROM audit_log WHERE action = 'referral.document.read'").fetch_one(p).await).unwrap();
+    assert_eq!(reads, 1, "the read is audited, the refused ones are not");
+    let raw: Vec<String> = on_pool!(&t.db, p => sqlx::query_scalar(
+        "SELECT body FROM referral_documents WHERE body IS NOT NULL").fetch_all(p).await)
+    .unwrap();
+    assert!(
+        raw.iter()
+            .all(|b| jingkang_core::secrets::Keys::is_sealed(b) && !b.contains("内容见此")),
+        "filled forms are sealed at rest"
+    );
+}
+
 backend_tests!(
+    the_receiver_reads_the_documents_themselves,
     transfer_and_refusals,
     deadlines_expire_and_returns_are_resent,
     discharge_of_a_new_person

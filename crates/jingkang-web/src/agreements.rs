@@ -4,7 +4,7 @@
 
 use axum::extract::State;
 use axum::extract::multipart::{Multipart, MultipartRejection};
-use axum::http::{StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use jingkang_core::care::agreement::{self, AgreementInput, AgreementKind, MAX_SCAN_BYTES};
 use jingkang_core::messages;
@@ -16,7 +16,7 @@ use crate::auth::{ManageAgreements, Need, ReadAgreements};
 use crate::entry::today;
 use crate::error::{AppError, AppResult};
 use crate::extract::Path;
-use crate::pages::{beijing_time, load_person, person_page, urlencode};
+use crate::pages::{beijing_time, load_person, person_page};
 
 /// One agreement on the person page.
 pub struct AgreementLine {
@@ -78,20 +78,16 @@ pub async fn create(
     let (mut csrf, mut input) = (String::new(), AgreementInput::default());
     let mut file: Option<(String, Vec<u8>)> = None;
     let mut too_large = false;
-    while let Some(mut field) = multipart.next_field().await.map_err(|_| bad())? {
+    while let Some(field) = multipart.next_field().await.map_err(|_| bad())? {
         let name = field.name().unwrap_or("").to_string();
         if name == "file" {
-            let file_name = field.file_name().unwrap_or("").to_string();
-            let mut bytes = Vec::new();
-            while let Some(chunk) = field.chunk().await.map_err(|_| bad())? {
-                if bytes.len() + chunk.len() > MAX_SCAN_BYTES {
-                    too_large = true;
-                    continue; // drain the rest, keep nothing more
-                }
-                bytes.extend_from_slice(&chunk);
-            }
-            if !bytes.is_empty() || too_large {
-                file = Some((file_name, bytes));
+            if let Some(u) = crate::downloads::read_file_field(field, MAX_SCAN_BYTES)
+                .await
+                .map_err(|_| bad())?
+                && (!u.bytes.is_empty() || u.too_large)
+            {
+                too_large = u.too_large;
+                file = Some((u.file_name, u.bytes));
             }
             continue;
         }
@@ -203,21 +199,5 @@ pub async fn scan(
         })
         .await?;
     let (media, name, bytes) = found.ok_or(AppError::NotFound)?;
-    let disposition = format!(
-        "inline; filename=\"scan\"; filename*=UTF-8''{}",
-        urlencode(&name)
-    );
-    Ok((
-        [
-            (header::CONTENT_TYPE, media),
-            (header::CONTENT_DISPOSITION, disposition),
-            (header::CACHE_CONTROL, "no-store".to_string()),
-            (
-                header::HeaderName::from_static("x-content-type-options"),
-                "nosniff".to_string(),
-            ),
-        ],
-        bytes,
-    )
-        .into_response())
+    Ok(crate::downloads::inline(media, &name, bytes))
 }

@@ -450,9 +450,80 @@ pub struct ReferralRequest {
     pub to_region: String,
     #[serde(default)]
     pub reason: String,
-    /// The documents attached, by the names of `data/referrals.json` (for a discharge, the 一历六单).
+    /// The documents it carries, each in a slot of the kind (`data/referrals.json`; for a
+    /// discharge the 一历六单): every slot needs one, except the assessed document of a kind that
+    /// needs an assessment (the system attaches the latest).
     #[serde(default)]
-    pub documents: Vec<String>,
+    pub documents: Vec<DocumentIn>,
+    /// The sending unit and whom the receiver calls.
+    #[serde(default)]
+    pub contact: ContactIn,
+}
+
+/// One document of a referral: the form filled in as `text`, or a scanned file (PDF, JPG or PNG
+/// by content, at most 10 MB) as `content_base64` with its `file_name`.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct DocumentIn {
+    pub slot: String,
+    #[serde(default)]
+    pub text: Option<String>,
+    #[serde(default)]
+    pub content_base64: Option<String>,
+    #[serde(default)]
+    pub file_name: Option<String>,
+}
+
+/// The sending unit, a contact person there and a phone number (mobile, or landline with its area
+/// code).
+#[derive(Debug, Default, Deserialize, ToSchema)]
+pub struct ContactIn {
+    #[serde(default)]
+    pub unit: String,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub phone: String,
+}
+
+/// A document of the API as the store takes it; a refusal as the API answers it.
+fn carried_of(
+    d: DocumentIn,
+) -> Result<jingkang_core::store::referrals::Carried, (&'static str, String)> {
+    use base64::Engine;
+    use jingkang_core::store::referrals::{Carried, CheckedFile, Content};
+    let shape = |slot: &str| {
+        (
+            "referral-document-shape",
+            jingkang_core::messages::render("referral-document-shape", &[("slot", slot)]),
+        )
+    };
+    match (d.text, d.content_base64) {
+        (Some(text), None) => Ok(Carried::text(&d.slot, &text)),
+        (None, Some(b64)) => {
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(b64.trim())
+                .map_err(|_| shape(&d.slot))?;
+            let name = d.file_name.unwrap_or_default();
+            let file = CheckedFile::check(&name, bytes).map_err(|code| {
+                (
+                    "referral-file-invalid",
+                    jingkang_core::messages::render(
+                        "referral-file-invalid",
+                        &[
+                            ("slot", &d.slot),
+                            ("file", &name),
+                            ("problem", jingkang_core::messages::template(code)),
+                        ],
+                    ),
+                )
+            })?;
+            Ok(Carried {
+                slot: d.slot,
+                content: Content::File(file),
+            })
+        }
+        _ => Err(shape(&d.slot)),
+    }
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -493,12 +564,24 @@ pub async fn referrals_post(
             ));
         }
     };
+    let mut documents = Vec::with_capacity(req.documents.len());
+    for d in req.documents {
+        match carried_of(d) {
+            Ok(c) => documents.push(c),
+            Err((code, message)) => return Ok(unprocessable(code, message)),
+        }
+    }
     let new = NewReferral {
         kind: req.kind,
         subject,
         to_region: req.to_region.trim().to_string(),
         reason: req.reason,
-        documents: req.documents,
+        documents,
+        contact: jingkang_core::store::referrals::Contact {
+            unit: req.contact.unit,
+            name: req.contact.name,
+            phone: req.contact.phone,
+        },
         sent_on: today(),
     };
     match crate::referrals::send(&state, &who, new).await? {
@@ -519,6 +602,21 @@ pub async fn referral_get(
     Path(id): Path<i64>,
 ) -> Result<Json<jingkang_core::store::referrals::ReferralDetail>, ApiError> {
     Ok(Json(crate::referrals::read_masked(&state, &who, id).await?))
+}
+
+/// A file a referral carries (listed in its `carried` with a `media_type`), as stored. Audited.
+#[utoipa::path(get, path = "/api/v1/referrals/{id}/documents/{did}",
+    params(("id" = i64, Path, description = "Referral id"), ("did" = i64, Path, description = "Document id")),
+    responses((status = 200, description = "The file as stored", content(
+        (Vec<u8> = "application/pdf"), (Vec<u8> = "image/jpeg"), (Vec<u8> = "image/png"))), (status = 404, body = ApiErrorBody)),
+    security(("bearer" = [])), tag = "referrals")]
+pub async fn referral_document(
+    State(state): State<AppState>,
+    ApiNeed(who, _): ApiNeed<crate::auth::Referrals>,
+    Path((id, did)): Path<(i64, i64)>,
+) -> Result<Response, ApiError> {
+    let (media, name, bytes) = crate::referrals::read_document(&state, &who, id, did).await?;
+    Ok(crate::downloads::inline(media, &name, bytes))
 }
 
 /// A step on a referral.

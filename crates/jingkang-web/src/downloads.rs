@@ -88,3 +88,65 @@ pub fn text(s: impl Into<String>) -> Value {
 pub fn num(n: impl Into<f64>) -> Value {
     Value::Number(n.into())
 }
+
+/// A stored scan or document, to open in the browser (not to save): its own type, never sniffed,
+/// never cached.
+pub fn inline(media_type: String, file_name: &str, bytes: Vec<u8>) -> Response {
+    use axum::http::header;
+    use axum::response::IntoResponse;
+    let disposition = format!(
+        "inline; filename=\"scan\"; filename*=UTF-8''{}",
+        crate::pages::urlencode(file_name)
+    );
+    (
+        [
+            (header::CONTENT_TYPE, media_type),
+            (header::CONTENT_DISPOSITION, disposition),
+            (header::CACHE_CONTROL, "no-store".to_string()),
+            (
+                header::HeaderName::from_static("x-content-type-options"),
+                "nosniff".to_string(),
+            ),
+        ],
+        bytes,
+    )
+        .into_response()
+}
+
+/// A file field of a multipart form, read up to `max` bytes: past it the rest is drained and
+/// `too_large` is set (nothing more is kept).
+pub struct Uploaded {
+    pub field: String,
+    pub file_name: String,
+    pub bytes: Vec<u8>,
+    pub too_large: bool,
+}
+
+/// Read one file field to its end (see [`Uploaded`]). `None` for a file input left empty.
+pub async fn read_file_field(
+    mut field: axum::extract::multipart::Field<'_>,
+    max: usize,
+) -> Result<Option<Uploaded>, axum::extract::multipart::MultipartError> {
+    let name = field.name().unwrap_or("").to_string();
+    let file_name = field.file_name().unwrap_or("").to_string();
+    let mut bytes = Vec::new();
+    let mut too_large = false;
+    while let Some(chunk) = field.chunk().await? {
+        if too_large || bytes.len() + chunk.len() > max {
+            too_large = true;
+            continue; // drain the rest, keep nothing more
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    if too_large {
+        bytes = Vec::new();
+    }
+    Ok(
+        (!bytes.is_empty() || too_large || !file_name.is_empty()).then_some(Uploaded {
+            field: name,
+            file_name,
+            bytes,
+            too_large,
+        }),
+    )
+}

@@ -312,7 +312,7 @@ fn table() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
             Method::POST,
             "/persons/{id}/agreements",
             roles::<auth::ManageAgreements>(),
-            post(agreements::create),
+            post(agreements::create).layer(uploads_limit()),
         ),
         r(
             Method::GET,
@@ -744,7 +744,13 @@ fn table() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
             Method::POST,
             "/referrals",
             roles::<auth::Referrals>(),
-            post(referrals::create),
+            post(referrals::create).layer(uploads_limit()),
+        ),
+        r(
+            Method::GET,
+            "/referrals/{id}/documents/{did}",
+            roles::<auth::Referrals>(),
+            get(referrals::document),
         ),
         r(
             Method::POST,
@@ -1008,13 +1014,19 @@ fn table() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
             Method::POST,
             "/api/v1/referrals",
             roles::<auth::Referrals>(),
-            post(api_care::referrals_post),
+            post(api_care::referrals_post).layer(uploads_limit()),
         ),
         r(
             Method::GET,
             "/api/v1/referrals/{id}",
             roles::<auth::Referrals>(),
             get(api_care::referral_get),
+        ),
+        r(
+            Method::GET,
+            "/api/v1/referrals/{id}/documents/{did}",
+            roles::<auth::Referrals>(),
+            get(api_care::referral_document),
         ),
         r(
             Method::POST,

@@ -21,7 +21,8 @@ use jingkang_core::store::Tx;
 use jingkang_core::store::audit::{self, Target};
 use jingkang_core::store::batch::Outcome;
 use jingkang_core::store::referrals::{
-    self, ActRefusal, Desk, NewReferral, ReferralDetail, ReferralItem, SendRefusal, Subject, Tray,
+    self, ActRefusal, Carried, CheckedFile, Contact, Content, Desk, NewReferral, ReferralDetail,
+    ReferralItem, SendRefusal, Subject, Tray,
 };
 use serde::Deserialize;
 
@@ -97,6 +98,7 @@ pub(crate) async fn send(
         state.tree.clone(),
     );
     let kind = kind_label(state, &new.kind);
+    let new_kind = new.kind.clone();
     let new = std::sync::Arc::new(new);
     let done = state
         .writes
@@ -125,6 +127,29 @@ pub(crate) async fn send(
             "referral-incomplete",
             &[("missing", &missing.join("、"))],
         )),
+        Err(SendRefusal::DocumentInvalid { code, slot }) => {
+            let allowed = state
+                .referrals
+                .rules
+                .kind(&new_kind)
+                .map(|r| r.documents.join("、"))
+                .unwrap_or_default();
+            Err(Refused::new(
+                code,
+                &[("kind", &kind), ("slot", &slot), ("allowed", &allowed)],
+            ))
+        }
+        Err(SendRefusal::ContactInvalid(fields)) => {
+            let problems: Vec<&str> = fields.iter().map(|e| e.message.as_str()).collect();
+            Err(Refused {
+                code: "referral-contact-invalid",
+                text: render(
+                    "referral-contact-invalid",
+                    &[("problems", &problems.join("；"))],
+                ),
+                fields,
+            })
+        }
         Err(SendRefusal::AssessmentMissing {
             domain,
             within_days,
@@ -475,9 +500,39 @@ pub struct KindChoice {
     selected: bool,
 }
 
-pub struct DocChoice {
+/// A document slot of the kind on the send form: the form filled in as text, scanned files
+/// (those uploaded on an earlier try that was refused are kept), or the system's own record.
+pub struct DocSlot {
+    index: usize,
     name: String,
-    checked: bool,
+    text: String,
+    kept: Vec<KeptFile>,
+    /// The system attaches it (the kind's assessment): what it will attach.
+    auto: Option<String>,
+}
+
+/// A file uploaded on an earlier try, kept for the user (`Uploads`) until sent.
+pub struct KeptFile {
+    token: String,
+    name: String,
+    size: String,
+}
+
+/// A field of the sender's contact.
+pub struct ContactField {
+    key: &'static str,
+    label: &'static str,
+    value: String,
+    hint: &'static str,
+    error: Option<String>,
+}
+
+/// What the user typed and uploaded, to show again after a refusal.
+#[derive(Default)]
+pub(crate) struct Draft {
+    values: HashMap<String, String>,
+    /// Files kept for another try, by slot index.
+    kept: Vec<(usize, KeptFile)>,
 }
 
 /// An identity field of a discharged patient not yet in the registry.
@@ -513,7 +568,8 @@ pub struct SendPage {
     /// A receiving region typed as a code (not among the choices).
     typed_code: String,
     reason: String,
-    documents: Vec<DocChoice>,
+    documents: Vec<DocSlot>,
+    contact: Vec<ContactField>,
     error: Option<String>,
 }
 
@@ -581,16 +637,15 @@ async fn person_name(state: &AppState, who: &CurrentUser, id: i64) -> AppResult<
     Ok(p.record.data.name)
 }
 
-#[allow(clippy::too_many_arguments)]
 fn send_page(
     state: &AppState,
     who: &CurrentUser,
     kind: &str,
     person: Option<(i64, String)>,
-    values: &HashMap<String, String>,
-    documents: &[String],
+    draft: &Draft,
     refused: Option<&Refused>,
 ) -> SendPage {
+    let values = &draft.values;
     let d = desk(state, who);
     let rules = &state.referrals.rules;
     let kind = if d.sends.iter().any(|k| k == kind) {
@@ -600,22 +655,23 @@ fn send_page(
     };
     let rule = rules.kind(&kind);
     let fields = refused.map(|r| r.fields.as_slice()).unwrap_or_default();
+    let error_of = |key: &str| {
+        let msgs: Vec<&str> = fields
+            .iter()
+            .filter(|e| e.field == key)
+            .map(|e| e.message.as_str())
+            .collect();
+        (!msgs.is_empty()).then(|| msgs.join("；"))
+    };
     let identity = IDENTITY_KEYS
         .iter()
         .filter_map(|k| ROSTER_COLUMNS.iter().find(|c| c.key == *k))
-        .map(|c| {
-            let msgs: Vec<&str> = fields
-                .iter()
-                .filter(|e| e.field == c.key)
-                .map(|e| e.message.as_str())
-                .collect();
-            IdentityField {
-                key: c.key,
-                label: c.label_zh,
-                value: values.get(c.key).cloned().unwrap_or_default(),
-                required: c.required,
-                error: (!msgs.is_empty()).then(|| msgs.join("；")),
-            }
+        .map(|c| IdentityField {
+            key: c.key,
+            label: c.label_zh,
+            value: values.get(c.key).cloned().unwrap_or_default(),
+            required: c.required,
+            error: error_of(c.key),
         })
         .collect();
     let to_region = values
@@ -630,6 +686,68 @@ fn send_page(
     } else {
         to_region
     };
+    // The contact: as typed, else the account's unit (or region) and name.
+    let typed = |key: &str, default: String| values.get(key).cloned().unwrap_or(default);
+    let contact = vec![
+        ContactField {
+            key: "contact_unit",
+            label: "发出单位",
+            value: typed(
+                "contact_unit",
+                who.user
+                    .organisation
+                    .clone()
+                    .unwrap_or_else(|| state.tree.path_name(&who.user.region_code)),
+            ),
+            hint: "",
+            error: error_of("contact_unit"),
+        },
+        ContactField {
+            key: "contact_name",
+            label: "联系人",
+            value: typed("contact_name", who.user.display_name.clone()),
+            hint: "",
+            error: error_of("contact_name"),
+        },
+        ContactField {
+            key: "contact_phone",
+            label: "联系电话",
+            value: typed("contact_phone", String::new()),
+            hint: "接收方有疑问时拨打；手机或带区号的固定电话",
+            error: error_of("contact_phone"),
+        },
+    ];
+    let documents = rule.map_or_else(Vec::new, |r| {
+        r.documents
+            .iter()
+            .enumerate()
+            .map(|(i, n)| DocSlot {
+                index: i,
+                name: n.clone(),
+                text: values
+                    .get(&format!("text_{i}"))
+                    .cloned()
+                    .unwrap_or_default(),
+                kept: draft
+                    .kept
+                    .iter()
+                    .filter(|(slot, _)| *slot == i)
+                    .map(|(_, k)| KeptFile {
+                        token: k.token.clone(),
+                        name: k.name.clone(),
+                        size: k.size.clone(),
+                    })
+                    .collect(),
+                auto: r.assessment.as_ref().filter(|a| a.document == *n).map(|a| {
+                    format!(
+                        "由系统附上近 {} 天内最近一次{}评估（评估项目与结果随转介一并发送）",
+                        a.within_days,
+                        jingkang_core::care::instrument::domain_label_zh(&a.domain)
+                    )
+                }),
+            })
+            .collect()
+    });
     SendPage {
         chrome: Some(Chrome::of(state, who)),
         csrf: who.csrf().to_string(),
@@ -644,9 +762,8 @@ fn send_page(
         regions,
         typed_code,
         reason: values.get("reason").cloned().unwrap_or_default(),
-        documents: rule
-            .map(|r| r.documents.iter().map(|n| DocChoice { name: n.clone(), checked: documents.contains(n) }).collect())
-            .unwrap_or_default(),
+        documents,
+        contact,
         kind,
         error: refused.map(Refused::message),
     }
@@ -662,26 +779,115 @@ pub async fn new_form(
         Some(id) => Some((id, person_name(&state, &who, id).await?)),
         None => None,
     };
-    Ok(send_page(&state, &who, &q.kind, person, &HashMap::new(), &[], None).into_response())
+    Ok(send_page(&state, &who, &q.kind, person, &Draft::default(), None).into_response())
 }
 
-/// Send from the form. A refusal shows the form again with what was entered and why.
+fn bad_upload() -> AppError {
+    AppError::BadRequest("upload-invalid".into())
+}
+
+/// The index of a per-slot field (`text_3`, `file_3`, `kept_3`).
+fn slot_index(name: &str, prefix: &str) -> Option<usize> {
+    name.strip_prefix(prefix)?.parse().ok()
+}
+
+/// Keep `file` for the user's next try; its line on the form.
+fn keep_for_retry(state: &AppState, who: &CurrentUser, file: &CheckedFile) -> AppResult<KeptFile> {
+    use std::io::Write;
+    let mut tmp = tempfile::NamedTempFile::new().map_err(anyhow::Error::from)?;
+    tmp.write_all(file.bytes()).map_err(anyhow::Error::from)?;
+    let token = state.uploads.put(
+        who.user.id,
+        file.file_name().to_string(),
+        tmp.into_temp_path(),
+    );
+    Ok(KeptFile {
+        token,
+        name: file.file_name().to_string(),
+        size: jingkang_core::import::limits::size_label(file.len() as u64),
+    })
+}
+
+/// Send from the form (multipart: each document as text or scanned files). A refusal shows the
+/// form again with everything entered, the files uploaded kept, and why.
 pub async fn create(
     State(state): State<AppState>,
     Need { who, .. }: Need<crate::auth::Referrals>,
-    Form(pairs): Form<Vec<(String, String)>>,
+    multipart: Result<
+        axum::extract::multipart::Multipart,
+        axum::extract::multipart::MultipartRejection,
+    >,
 ) -> AppResult<Response> {
+    let mut multipart = multipart.map_err(|_| bad_upload())?;
     let mut values: HashMap<String, String> = HashMap::new();
-    let mut documents = Vec::new();
-    for (k, v) in pairs {
-        if k == "documents" {
-            documents.push(v);
+    let mut uploaded = Vec::new();
+    let mut kept_tokens: Vec<(usize, String)> = Vec::new();
+    while let Some(field) = multipart.next_field().await.map_err(|_| bad_upload())? {
+        let name = field.name().unwrap_or("").to_string();
+        if slot_index(&name, "file_").is_some() {
+            if let Some(u) = crate::downloads::read_file_field(
+                field,
+                jingkang_core::care::agreement::MAX_SCAN_BYTES,
+            )
+            .await
+            .map_err(|_| bad_upload())?
+            {
+                uploaded.push(u);
+            }
+            continue;
+        }
+        let value = field.text().await.map_err(|_| bad_upload())?;
+        if let Some(i) = slot_index(&name, "kept_") {
+            kept_tokens.push((i, value));
         } else {
-            values.insert(k, v);
+            values.insert(name, value);
         }
     }
     who.check_csrf(values.get("csrf").map_or("", String::as_str))?;
     let kind = values.get("kind").cloned().unwrap_or_default();
+    let slots = state
+        .referrals
+        .rules
+        .kind(&kind)
+        .map(|r| r.documents.clone())
+        .unwrap_or_default();
+    // The files: kept from an earlier try, then uploaded now; each checked by its content.
+    let mut files: Vec<(usize, CheckedFile)> = Vec::new();
+    let mut file_problem: Option<Refused> = None;
+    for (i, token) in kept_tokens {
+        if let Some(u) = state.uploads.take(who.user.id, &token)
+            && slots.get(i).is_some()
+        {
+            let bytes = std::fs::read(&u.path).map_err(anyhow::Error::from)?;
+            if let Ok(f) = CheckedFile::check(&u.name, bytes) {
+                files.push((i, f));
+            }
+        }
+    }
+    for u in uploaded {
+        let Some((i, slot)) = slot_index(&u.field, "file_").and_then(|i| Some((i, slots.get(i)?)))
+        else {
+            continue;
+        };
+        let checked = if u.too_large {
+            Err("referral-file-too-large")
+        } else {
+            CheckedFile::check(&u.file_name, u.bytes)
+        };
+        match checked {
+            Ok(f) => files.push((i, f)),
+            Err(code) => {
+                file_problem.get_or_insert(Refused::new(
+                    "referral-file-invalid",
+                    &[
+                        ("slot", slot),
+                        ("file", &u.file_name),
+                        ("problem", messages::template(code)),
+                    ],
+                ));
+            }
+        }
+    }
     let person_id = match values
         .get("person")
         .map(|p| p.trim())
@@ -690,51 +896,81 @@ pub async fn create(
         Some(p) => Some(p.parse::<i64>().map_err(|_| AppError::NotFound)?),
         None => None,
     };
-    let subject = match person_id {
-        Some(id) => Subject::Existing(id),
-        None => Subject::New(
-            IDENTITY_KEYS
-                .iter()
-                .filter_map(|k| {
-                    values
-                        .get(*k)
-                        .map(|v| (k.to_string(), v.trim().to_string()))
-                })
-                .collect::<BTreeMap<_, _>>(),
-        ),
-    };
-    let typed = values
-        .get("to_region_code")
-        .map(|c| c.trim().to_string())
-        .filter(|c| !c.is_empty());
-    let to_region = typed.unwrap_or_else(|| values.get("to_region").cloned().unwrap_or_default());
-    let new = NewReferral {
-        kind: kind.clone(),
-        subject,
-        to_region,
-        reason: values.get("reason").cloned().unwrap_or_default(),
-        documents: documents.clone(),
-        sent_on: today(),
-    };
-    match send(&state, &who, new).await? {
-        Ok(id) => Ok(Redirect::to(&format!("/referrals/{id}?sent=1")).into_response()),
-        Err(refused) => {
-            let person = match person_id {
-                Some(id) => Some((id, person_name(&state, &who, id).await?)),
-                None => None,
+    let refused = match file_problem {
+        Some(r) => r,
+        None => {
+            let subject = match person_id {
+                Some(id) => Subject::Existing(id),
+                None => Subject::New(
+                    IDENTITY_KEYS
+                        .iter()
+                        .filter_map(|k| {
+                            values
+                                .get(*k)
+                                .map(|v| (k.to_string(), v.trim().to_string()))
+                        })
+                        .collect::<BTreeMap<_, _>>(),
+                ),
             };
-            let page = send_page(
-                &state,
-                &who,
-                &kind,
-                person,
-                &values,
-                &documents,
-                Some(&refused),
-            );
-            Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
+            let typed = values
+                .get("to_region_code")
+                .map(|c| c.trim().to_string())
+                .filter(|c| !c.is_empty());
+            let to_region =
+                typed.unwrap_or_else(|| values.get("to_region").cloned().unwrap_or_default());
+            // Per slot in the kind's order: its files, then its text.
+            let mut documents: Vec<(usize, Carried)> = files
+                .iter()
+                .map(|(i, f)| {
+                    (
+                        *i,
+                        Carried {
+                            slot: slots[*i].clone(),
+                            content: Content::File(f.clone()),
+                        },
+                    )
+                })
+                .collect();
+            for (i, slot) in slots.iter().enumerate() {
+                if let Some(t) = values.get(&format!("text_{i}")) {
+                    documents.push((i, Carried::text(slot, t)));
+                }
+            }
+            documents.sort_by_key(|(i, _)| *i);
+            let new = NewReferral {
+                kind: kind.clone(),
+                subject,
+                to_region,
+                reason: values.get("reason").cloned().unwrap_or_default(),
+                documents: documents.into_iter().map(|(_, c)| c).collect(),
+                contact: Contact {
+                    unit: values.get("contact_unit").cloned().unwrap_or_default(),
+                    name: values.get("contact_name").cloned().unwrap_or_default(),
+                    phone: values.get("contact_phone").cloned().unwrap_or_default(),
+                },
+                sent_on: today(),
+            };
+            match send(&state, &who, new).await? {
+                Ok(id) => {
+                    return Ok(Redirect::to(&format!("/referrals/{id}?sent=1")).into_response());
+                }
+                Err(refused) => refused,
+            }
         }
+    };
+    let person = match person_id {
+        Some(id) => Some((id, person_name(&state, &who, id).await?)),
+        None => None,
+    };
+    let mut draft = Draft {
+        values,
+        kept: Vec::new(),
+    };
+    for (i, f) in &files {
+        draft.kept.push((*i, keep_for_retry(&state, &who, f)?));
     }
+    let page = send_page(&state, &who, &kind, person, &draft, Some(&refused));
+    Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
 }
 
 pub struct StepLine {
@@ -766,7 +1002,8 @@ pub struct DetailPage {
     deadline: String,
     late_days: u32,
     reason: String,
-    documents: Vec<(String, bool)>,
+    contact: Option<jingkang_core::store::referrals::SenderContact>,
+    documents: Vec<DocView>,
     steps: Vec<StepLine>,
     can_accept: bool,
     can_return: bool,
@@ -774,6 +1011,88 @@ pub struct DetailPage {
     can_resend: bool,
     notice: Option<&'static str>,
     error: Option<String>,
+}
+
+/// A file a referral carries, as a link that opens it in the browser.
+pub struct FileLink {
+    href: String,
+    name: String,
+    kind: &'static str,
+    size: String,
+}
+
+/// An assessment a referral carries, as filled.
+pub struct AssessmentView {
+    title: String,
+    assessed_on: String,
+    assessor: String,
+    total: i64,
+    band: String,
+    lines: Vec<(String, String)>,
+}
+
+/// A document slot of a referral as the receiver reads it.
+pub struct DocView {
+    slot: String,
+    files: Vec<FileLink>,
+    texts: Vec<String>,
+    assessment: Option<AssessmentView>,
+    /// Ticked by the sender without content (a referral from before documents travelled, or from
+    /// the provincial platform).
+    ticked: bool,
+}
+
+fn documents_view(state: &AppState, d: &ReferralDetail) -> Vec<DocView> {
+    let Some(rule) = state.referrals.rules.kind(&d.item.kind) else {
+        return Vec::new();
+    };
+    rule.documents
+        .iter()
+        .map(|slot| {
+            let mine = || d.carried.iter().filter(|c| &c.slot == slot);
+            let assessment = d
+                .assessment
+                .as_ref()
+                .filter(|_| {
+                    rule.assessment
+                        .as_ref()
+                        .is_some_and(|a| &a.document == slot)
+                })
+                .map(|a| {
+                    let instrument = state.instruments.get(&a.instrument);
+                    let answers: BTreeMap<String, String> =
+                        serde_json::from_str(&a.answers).unwrap_or_default();
+                    AssessmentView {
+                        title: instrument.map_or_else(|| a.instrument.clone(), |i| i.name.clone()),
+                        assessed_on: a.assessed_on.to_string(),
+                        assessor: a.assessor.clone(),
+                        total: a.total,
+                        band: a.band.clone().unwrap_or_default(),
+                        lines: instrument.map_or_else(Vec::new, |i| i.describe(&answers)),
+                    }
+                });
+            DocView {
+                slot: slot.clone(),
+                files: mine()
+                    .filter(|c| c.text.is_none())
+                    .map(|c| FileLink {
+                        href: format!("/referrals/{}/documents/{}", d.item.id, c.id),
+                        name: c.file_name.clone().unwrap_or_default(),
+                        kind: match c.media_type.as_deref() {
+                            Some("application/pdf") => "PDF",
+                            _ => "图片",
+                        },
+                        size: jingkang_core::import::limits::size_label(
+                            u64::try_from(c.size).unwrap_or_default(),
+                        ),
+                    })
+                    .collect(),
+                texts: mine().filter_map(|c| c.text.clone()).collect(),
+                assessment,
+                ticked: d.documents.contains(slot),
+            }
+        })
+        .collect()
 }
 
 fn event_label(code: &str) -> &'static str {
@@ -804,7 +1123,6 @@ fn detail_page(
     notice: Option<&'static str>,
     error: Option<String>,
 ) -> DetailPage {
-    let rule = state.referrals.rules.kind(&d.item.kind);
     let from = ReferralState::from_code(&d.item.state);
     let allowed =
         |e: &ReferralEvent| from.is_some_and(|s| jingkang_core::care::referral::next(s, e).is_ok());
@@ -848,12 +1166,8 @@ fn detail_page(
         deadline: d.item.deadline.map_or(String::new(), |x| x.to_string()),
         late_days: late,
         reason: d.item.reason.clone().unwrap_or_default(),
-        documents: rule.map_or_else(Vec::new, |r| {
-            r.documents
-                .iter()
-                .map(|n| (n.clone(), d.documents.contains(n)))
-                .collect()
-        }),
+        contact: d.contact.clone(),
+        documents: documents_view(state, &d),
         steps: d
             .steps
             .iter()
@@ -980,6 +1294,38 @@ pub async fn step(
         detail_page(&state, &who, d, None, Some(refused.message())),
     )
         .into_response())
+}
+
+/// A file a referral carries, opened in the browser; audited. Not on either side answers 404.
+pub async fn document(
+    State(state): State<AppState>,
+    Need { who, .. }: Need<crate::auth::Referrals>,
+    Path((id, did)): Path<(i64, i64)>,
+) -> AppResult<Response> {
+    let (media, name, bytes) = read_document(&state, &who, id, did).await?;
+    Ok(crate::downloads::inline(media, &name, bytes))
+}
+
+/// A file referral `id` carries, read and audited in one transaction.
+pub(crate) async fn read_document(
+    state: &AppState,
+    who: &CurrentUser,
+    id: i64,
+    did: i64,
+) -> AppResult<(String, String, Vec<u8>)> {
+    let desk = desk(state, who);
+    state
+        .writes
+        .run(move |tx| {
+            let desk = desk.clone();
+            Box::pin(async move {
+                Ok(Outcome::Keep(
+                    referrals::document(tx, &desk, id, did).await?,
+                ))
+            })
+        })
+        .await?
+        .ok_or(AppError::NotFound)
 }
 
 /// For the person page: the referral kinds the user may send about a person.

@@ -651,6 +651,7 @@ async fn authorization_matrix(app: App) {
     // it) and one out of it (town_a to town_a), for the routes on a referral.
     let book = jingkang_core::care::referral::Book::shipped().unwrap();
     let mut rids = std::collections::HashMap::new();
+    let mut rdocs = std::collections::HashMap::new();
     for role in Role::ALL {
         let (receives, sends) = (
             book.rules.received_by(role.code()),
@@ -671,6 +672,12 @@ async fn authorization_matrix(app: App) {
                     VALUES ($1, $2, 'initiated', FALSE, $3, $4, '', '[]', $5, $5, $6) RETURNING id")
                     .bind(in_person).bind(&kind).bind(&from).bind(&to).bind(day).bind(cs).fetch_one(p).await
             }.await).unwrap();
+            // A scanned file it carries, for the route that opens one.
+            let did: i64 = on_pool!(&app.db, p => sqlx::query_scalar(
+                "INSERT INTO referral_documents (referral_id, slot, media_type, file_name, size, sha256, content) \
+                 VALUES ($1, '转诊单', 'application/pdf', 'm.pdf', $2, '', $3) RETURNING id")
+                .bind(id).bind(PDF.len() as i64).bind(PDF).fetch_one(p).await).unwrap();
+            rdocs.insert(id, did);
             ids.push(id);
         }
         rids.insert(role, (ids[0], ids[1]));
@@ -871,7 +878,8 @@ async fn authorization_matrix(app: App) {
                     .replace("{name}", "overdue")
                     .replace("{aid}", &aids[usize::from(!in_scope)].to_string())
                     .replace("{gid}", &gids[usize::from(!in_scope)].to_string())
-                    .replace("{pid}", &pids[usize::from(!in_scope)].to_string());
+                    .replace("{pid}", &pids[usize::from(!in_scope)].to_string())
+                    .replace("{did}", &rdocs.get(&id).copied().unwrap_or(0).to_string());
                 let url = app.url(&path);
                 let send = |url: String| {
                     let req = if spec.method == axum::http::Method::GET {
@@ -905,7 +913,8 @@ async fn authorization_matrix(app: App) {
                                 .path
                                 .replace("{id}", "987654321")
                                 .replace("{gid}", "987654321")
-                                .replace("{pid}", "987654321"),
+                                .replace("{pid}", "987654321")
+                                .replace("{did}", "987654321"),
                         ),
                     )
                     .await;
@@ -928,7 +937,8 @@ async fn authorization_matrix(app: App) {
             .replace("{*path}", "app.css")
             .replace("{name}", "overdue")
             .replace("{gid}", &gids[0].to_string())
-            .replace("{pid}", &pids[0].to_string());
+            .replace("{pid}", &pids[0].to_string())
+            .replace("{did}", "1");
         let r = if spec.method == axum::http::Method::GET {
             anon.get(app.url(&path))
         } else {
@@ -2859,6 +2869,9 @@ async fn agreements_with_scans(app: App) {
     );
 }
 
+/// The smallest file `infer` reads as a PDF.
+const PDF: &[u8] = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n";
+
 /// A hospital sends a discharge referral with the 一历六单 (a refusal first, for missing
 /// documents); the receiving township finds it in its inbox and accepts; another township cannot.
 async fn referrals_through_the_api(app: App) {
@@ -2872,11 +2885,29 @@ async fn referrals_through_the_api(app: App) {
         .unwrap()
         .documents
         .clone();
-    let send = |documents: Vec<String>| {
-        hospital.post(app.url("/api/v1/referrals")).header("x-csrf-token", h_csrf.as_str())
-            .json(&serde_json::json!({"kind": "hospital_to_community", "person_id": id, "to_region": app.town_b, "reason": "出院", "documents": documents})).send()
+    use base64::Engine;
+    let contact =
+        serde_json::json!({"unit": "綦江区人民医院", "name": "王医生", "phone": "13800001111"});
+    // The summary as a scanned PDF, the others filled in as text.
+    let documents = |slots: &[String]| -> Vec<serde_json::Value> {
+        slots
+            .iter()
+            .map(|s| {
+                if *s == docs[0] {
+                    serde_json::json!({"slot": s, "file_name": "病历摘要.pdf",
+                        "content_base64": base64::engine::general_purpose::STANDARD.encode(PDF)})
+                } else {
+                    serde_json::json!({"slot": s, "text": format!("{s}：已填写")})
+                }
+            })
+            .collect()
     };
-    let r = send(docs[..1].to_vec()).await.unwrap();
+    let send = |documents: Vec<serde_json::Value>| {
+        hospital.post(app.url("/api/v1/referrals")).header("x-csrf-token", h_csrf.as_str())
+            .json(&serde_json::json!({"kind": "hospital_to_community", "person_id": id, "to_region": app.town_b, "reason": "出院",
+                "documents": documents, "contact": contact})).send()
+    };
+    let r = send(documents(&docs[..1])).await.unwrap();
     assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let body: serde_json::Value = r.json().await.unwrap();
     assert_eq!(body["code"], "referral-incomplete");
@@ -2884,7 +2915,21 @@ async fn referrals_through_the_api(app: App) {
         body["message"].as_str().unwrap().contains(&docs[1]),
         "{body}"
     );
-    let r = send(docs.clone()).await.unwrap();
+    let mut broken = documents(&docs);
+    broken[1] = serde_json::json!({"slot": docs[1], "content_base64": "***"});
+    let body: serde_json::Value = send(broken).await.unwrap().json().await.unwrap();
+    assert_eq!(body["code"], "referral-document-shape", "{body}");
+    let mut not_pdf = documents(&docs);
+    not_pdf[0]["content_base64"] = base64::engine::general_purpose::STANDARD
+        .encode("MZ not a scan")
+        .into();
+    let body: serde_json::Value = send(not_pdf).await.unwrap().json().await.unwrap();
+    assert_eq!(body["code"], "referral-file-invalid", "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("病历摘要.pdf"),
+        "{body}"
+    );
+    let r = send(documents(&docs)).await.unwrap();
     assert_eq!(r.status(), StatusCode::CREATED);
     let rid = r.json::<serde_json::Value>().await.unwrap()["id"]
         .as_i64()
@@ -2958,6 +3003,27 @@ async fn referrals_through_the_api(app: App) {
             && one["documents"].as_array().unwrap().len() == docs.len(),
         "{one}"
     );
+    // The documents themselves travel: the filled forms as typed, the file by its link.
+    assert_eq!(one["contact"]["phone"], "13800001111", "{one}");
+    let carried = one["carried"].as_array().unwrap();
+    assert_eq!(carried.len(), docs.len());
+    assert_eq!(carried[1]["text"], format!("{}：已填写", docs[1]));
+    assert_eq!(carried[0]["media_type"], "application/pdf");
+    let file_url = format!("/api/v1/referrals/{rid}/documents/{}", carried[0]["id"]);
+    let r = town_b.get(app.url(&file_url)).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()["content-type"], "application/pdf");
+    assert_eq!(r.bytes().await.unwrap().as_ref(), PDF);
+    assert_eq!(
+        town_a
+            .get(app.url(&file_url))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::NOT_FOUND,
+        "not on either side"
+    );
     assert_eq!(
         hospital
             .get(app.url(&format!("/api/v1/referrals/{rid}")))
@@ -3011,7 +3077,7 @@ async fn referral_pages_register_a_discharged_patient(app: App) {
     );
     let first17 = format!("{COUNTY}19880808235");
     let id_number = format!("{first17}{}", jingkang_core::domain::check_char(&first17));
-    let mut fields: Vec<(&str, String)> = vec![
+    let mut fields: Vec<(String, String)> = [
         ("csrf", h_csrf.clone()),
         ("kind", "hospital_to_community".into()),
         ("name", "王出院".into()),
@@ -3023,49 +3089,75 @@ async fn referral_pages_register_a_discharged_patient(app: App) {
         ("guardian_phone", "13700001111".into()),
         ("to_region", app.town_b.clone()),
         ("reason", "病情稳定出院".into()),
-    ];
-    for d in &docs[1..] {
-        fields.push(("documents", d.clone()));
+        ("contact_unit", "綦江区人民医院".into()),
+        ("contact_name", "王医生".into()),
+        ("contact_phone", "023-48281234".into()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    for (i, d) in docs.iter().enumerate().skip(1) {
+        fields.push((format!("text_{i}"), format!("{d}：已填写\n第二行")));
     }
-    let r = hospital
-        .post(app.url("/referrals"))
-        .form(&fields)
-        .send()
+    let post = |fields: &[(String, String)], file: Option<&[u8]>| {
+        let mut form = reqwest::multipart::Form::new();
+        for (k, v) in fields {
+            form = form.text(k.clone(), v.clone());
+        }
+        if let Some(bytes) = file {
+            form = form.part(
+                "file_0",
+                reqwest::multipart::Part::bytes(bytes.to_vec()).file_name("病历摘要.pdf"),
+            );
+        }
+        hospital.post(app.url("/referrals")).multipart(form).send()
+    };
+    let r = post(&fields, None).await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let page = r.text().await.unwrap();
+    assert!(
+        page.contains("转介材料不全")
+            && page.contains(docs[0].as_str())
+            && page.contains("王出院")
+            && page.contains("第二行")
+            && page.contains("023-48281234"),
+        "what was typed is kept: {page}"
+    );
+    // A file that is not a scan is refused by name; the typed text stays.
+    let r = post(&fields, Some(b"just text, renamed to .pdf"))
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let page = r.text().await.unwrap();
     assert!(
-        page.contains("转介材料不全") && page.contains(docs[0].as_str()) && page.contains("王出院"),
+        page.contains("病历摘要.pdf") && page.contains("须为 PDF"),
         "{page}"
     );
-    fields.push(("documents", docs[0].clone()));
+    // The right file with a wrong ID number: refused beside the field, the file kept for the next try.
     let mut wrong = fields.clone();
-    wrong.retain(|(k, _)| *k != "id_number");
+    wrong.retain(|(k, _)| k != "id_number");
     wrong.push((
-        "id_number",
+        "id_number".into(),
         format!(
             "{first17}{}",
             if id_number.ends_with('0') { '1' } else { '0' }
         ),
     ));
-    let r = hospital
-        .post(app.url("/referrals"))
-        .form(&wrong)
-        .send()
-        .await
-        .unwrap();
+    let r = post(&wrong, Some(PDF)).await.unwrap();
     assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let page = r.text().await.unwrap();
     assert!(
-        r.text().await.unwrap().contains("field-error"),
-        "the ID number's problem is shown beside it"
+        page.contains("field-error") && page.contains("已上传：病历摘要.pdf"),
+        "the ID number's problem is shown beside it, the file is kept: {page}"
     );
-    let r = hospital
-        .post(app.url("/referrals"))
-        .form(&fields)
-        .send()
-        .await
-        .unwrap();
+    let token = page
+        .split("name=\"kept_0\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap()
+        .to_string();
+    fields.push(("kept_0".into(), token));
+    let r = post(&fields, None).await.unwrap();
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     let at = location(&r);
     let rid: i64 = at
@@ -3103,6 +3195,34 @@ async fn referral_pages_register_a_discharged_patient(app: App) {
         page.contains("尚未建档") && !page.contains(&id_number) && page.contains("接收"),
         "{page}"
     );
+    // The receiver reads the documents themselves, and whom to call.
+    assert!(
+        page.contains("綦江区人民医院")
+            && page.contains("tel:023-48281234")
+            && page.contains(&format!("{}：已填写\n第二行", docs[1]))
+            && page.contains("病历摘要.pdf"),
+        "{page}"
+    );
+    let href = page
+        .split(&format!("href=\"/referrals/{rid}/documents/"))
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap();
+    let r = town
+        .get(app.url(&format!("/referrals/{rid}/documents/{href}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()["content-type"], "application/pdf");
+    assert!(
+        r.headers()["content-disposition"]
+            .to_str()
+            .unwrap()
+            .starts_with("inline"),
+        "opens in the browser"
+    );
+    assert_eq!(r.bytes().await.unwrap().as_ref(), PDF);
     let api: serde_json::Value = town
         .get(app.url(&format!("/api/v1/referrals/{rid}")))
         .send()

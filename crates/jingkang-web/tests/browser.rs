@@ -209,6 +209,15 @@ async fn fill(c: &Client, name: &str, value: &str) {
     e.send_keys(value).await.unwrap();
 }
 
+async fn fill_area(c: &Client, name: &str, value: &str) {
+    let e = c
+        .find(Locator::Css(&format!("textarea[name=\"{name}\"]")))
+        .await
+        .unwrap();
+    e.clear().await.unwrap();
+    e.send_keys(value).await.unwrap();
+}
+
 async fn submit(c: &Client, form: &str) {
     c.find(Locator::Css(&format!("{form} button[type=submit]")))
         .await
@@ -681,7 +690,13 @@ async fn a_follow_up_at_risk_three_reaches_the_police_in_chromium() {
         .select_by_value(COUNTY)
         .await
         .unwrap();
-    click(&c, "input[name=\"documents\"][value=\"转诊单\"]").await;
+    fill_area(
+        &c,
+        "text_0",
+        "危险性 3 级，家属诉近一周拒药、夜间不眠，请优先安排住院评估",
+    )
+    .await;
+    fill(&c, "contact_phone", "13800002222").await;
     shot(&c, "13b-relapse-referral-form").await;
     click(&c, "form.followup button[type=submit]").await;
     let sent = wait_text(&c, "转介已发出").await;
@@ -753,8 +768,9 @@ async fn a_follow_up_at_risk_three_reaches_the_police_in_chromium() {
 }
 
 /// A hospital sends a discharge referral for a patient not yet in the community registry, with the
-/// 一历六单 ticked one by one (first sent with a form missing: refused, what was entered kept);
-/// the receiving township finds it waiting, accepts it, and the patient is in its registry.
+/// 一历六单 filled in one by one (first sent with the summary missing: refused, what was entered
+/// kept; then the summary uploaded as a scan); the receiving township reads the documents and whom
+/// to call, accepts it, and the patient is in its registry.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_discharge_referral_is_accepted_into_the_township_registry_in_chromium() {
     let Some((c, _driver)) = browser().await else {
@@ -793,13 +809,16 @@ async fn a_discharge_referral_is_accepted_into_the_township_registry_in_chromium
         .select_by_value(&app.town_b)
         .await
         .unwrap();
+    fill(&c, "contact_phone", "023-48281234").await;
     let boxes = c
-        .find_all(Locator::Css("input[name=\"documents\"]"))
+        .find_all(Locator::Css("textarea[name^=\"text_\"]"))
         .await
         .unwrap();
     assert_eq!(boxes.len(), 7, "一历六单");
     for b in &boxes[1..] {
-        b.click().await.unwrap();
+        b.send_keys("已按出院记录填写：规律服药，门诊复查每月一次")
+            .await
+            .unwrap();
     }
     shot(&c, "21-referral-form").await;
     click(&c, "form.followup button[type=submit]").await;
@@ -808,7 +827,7 @@ async fn a_discharge_referral_is_accepted_into_the_township_registry_in_chromium
         text.contains("转介材料不全") && text.contains("病历摘要"),
         "{text}"
     );
-    // What was entered is kept; tick the missing one and send.
+    // What was entered is kept; scan the missing summary and send.
     let kept = c
         .find(Locator::Css("input[name=\"name\"]"))
         .await
@@ -817,10 +836,33 @@ async fn a_discharge_referral_is_accepted_into_the_township_registry_in_chromium
         .await
         .unwrap();
     assert_eq!(kept.as_deref(), Some("赵康复"));
-    c.find(Locator::Css("input[name=\"documents\"]"))
+    let typed = c
+        .find(Locator::Css("textarea[name=\"text_1\"]"))
         .await
         .unwrap()
-        .click()
+        .prop("value")
+        .await
+        .unwrap();
+    assert_eq!(
+        typed.as_deref(),
+        Some("已按出院记录填写：规律服药，门诊复查每月一次")
+    );
+    let scan = tempfile::Builder::new().suffix(".pdf").tempfile().unwrap();
+    let scan_name = scan
+        .path()
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    std::fs::write(
+        scan.path(),
+        b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n",
+    )
+    .unwrap();
+    c.find(Locator::Css("input[type=file][name=\"file_0\"]"))
+        .await
+        .unwrap()
+        .send_keys(scan.path().to_str().unwrap())
         .await
         .unwrap();
     click(&c, "form.followup button[type=submit]").await;
@@ -843,7 +885,41 @@ async fn a_discharge_referral_is_accepted_into_the_township_registry_in_chromium
     );
     shot(&c, "23-township-waiting").await;
     click(&c, "table.data a[href^=\"/referrals/\"]").await;
-    wait_text(&c, "办理经过").await;
+    let detail = wait_text(&c, "办理经过").await;
+    // The documents themselves, the sending unit and whom to call.
+    assert!(
+        detail.contains("已按出院记录填写：规律服药")
+            && detail.contains("023-48281234")
+            && detail.contains(&scan_name),
+        "{detail}"
+    );
+    let link = wait_for(
+        &c,
+        Locator::Css("section.document a[href*=\"/documents/\"]"),
+    )
+    .await;
+    let href = link.attr("href").await.unwrap().unwrap();
+    let opened = c
+        .execute_async(
+            "const done = arguments[arguments.length - 1]; \
+             fetch(arguments[0]).then(r => done([r.status, r.headers.get('content-type'), r.headers.get('content-disposition')]))",
+            vec![serde_json::json!(href)],
+        )
+        .await
+        .unwrap();
+    assert_eq!(opened[0], 200, "{opened}");
+    assert_eq!(opened[1], "application/pdf", "{opened}");
+    assert!(
+        opened[2].as_str().unwrap().starts_with("inline"),
+        "{opened}"
+    );
+    c.execute(
+        "document.querySelector('section.document').scrollIntoView()",
+        vec![],
+    )
+    .await
+    .unwrap();
+    shot(&c, "23b-township-reads-the-documents").await;
     click(&c, "form.inline[action$=\"/events\"] button[type=submit]").await;
     let done = wait_text(&c, "已接收。").await;
     assert!(!done.contains("尚未建档"), "{done}");

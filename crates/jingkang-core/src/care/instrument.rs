@@ -176,6 +176,28 @@ impl Instrument {
         item.options.as_deref().unwrap_or(&self.options)
     }
 
+    /// `answers` as a filled form reads: each item's label with the label of the option chosen
+    /// (blank when unanswered), then a rated total with its label.
+    pub fn describe(&self, answers: &BTreeMap<String, String>) -> Vec<(String, String)> {
+        let mut lines: Vec<(String, String)> = self
+            .items
+            .iter()
+            .map(|item| {
+                let chosen = answers.get(&item.key).map_or_else(String::new, |v| {
+                    self.options_of(item)
+                        .iter()
+                        .find(|c| &c.value == v)
+                        .map_or_else(|| v.clone(), |c| c.label.clone())
+                });
+                (item.label.clone(), chosen)
+            })
+            .collect();
+        if let Total::Rated { key, label, .. } = &self.total {
+            lines.push((label.clone(), answers.get(key).cloned().unwrap_or_default()));
+        }
+        lines
+    }
+
     /// The band a total falls in.
     pub fn band(&self, total: i64) -> Option<&Band> {
         self.bands.iter().find(|b| b.min <= total && total <= b.max)

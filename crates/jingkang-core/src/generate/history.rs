@@ -637,6 +637,16 @@ pub async fn write(
         ("accepted_on", Col::Date),
         ("deadline", Col::Date),
         ("change_id", Col::Int),
+        ("sender_unit", Col::Text),
+        ("contact_name", Col::Text),
+        ("contact_phone", Col::Text),
+    ];
+    // Each document a form typed in (sealed), as a sender fills it.
+    let rfd_cols = [
+        ("referral_id", Col::Int),
+        ("slot", Col::Text),
+        ("size", Col::Int),
+        ("body", Col::Text),
     ];
     let rfe_cols = [
         ("referral_id", Col::Int),
@@ -649,7 +659,7 @@ pub async fn write(
     let mut summary = HistorySummary::default();
     for chunk in ids.chunks(BATCH) {
         let (mut fu, mut ev, mut sc, mut ag) = (Rows::new(), Rows::new(), Rows::new(), Rows::new());
-        let (mut rf, mut rfe) = (Rows::new(), Rows::new());
+        let (mut rf, mut rfe, mut rfd) = (Rows::new(), Rows::new(), Rows::new());
         for (pid, residence) in chunk {
             let pid = *pid;
             let person_seed = seed ^ (pid as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
@@ -657,12 +667,28 @@ pub async fn write(
             let county = residence.get(..6).unwrap_or(residence);
             for r in person_referrals(person_seed, &h, residence, county, until, &book) {
                 next_referral += 1;
-                let documents = book
+                let slots = book
                     .rules
                     .kind(r.kind)
-                    .map(|k| serde_json::to_string(&k.documents))
-                    .transpose()?
-                    .unwrap_or_else(|| "[]".into());
+                    .map(|k| k.documents.clone())
+                    .unwrap_or_default();
+                let documents = serde_json::to_string(&slots)?;
+                for slot in &slots {
+                    let body = format!(
+                        "{slot}：按原件填写（演示数据）。病情稳定，规律服药，门诊复查每月一次。"
+                    );
+                    rfd.row()
+                        .int(Some(next_referral))
+                        .text(Some(slot))
+                        .int(Some(body.len() as i64))
+                        .text(Some(&keys.seal(sealing::REFERRAL_DOCUMENT_BODY, &body)?));
+                    rfd.end_row();
+                }
+                let (unit, contact) = if r.kind == "hospital_to_community" {
+                    ("区精神卫生中心", "李医生")
+                } else {
+                    ("街道社区卫生服务中心", "张社工")
+                };
                 rf.row()
                     .int(Some(next_referral))
                     .int(Some(pid))
@@ -680,7 +706,10 @@ pub async fn write(
                         None => rf.text(None),
                     };
                 }
-                rf.int(Some(change));
+                rf.int(Some(change))
+                    .text(Some(unit))
+                    .text(Some(contact))
+                    .text(Some("023-48281234"));
                 rf.end_row();
                 for (event, from, to, reason) in &r.steps {
                     rfe.row()
@@ -787,6 +816,7 @@ pub async fn write(
         bulk::insert(&mut tx, "agreements", &ag_cols, ag).await?;
         bulk::insert(&mut tx, "referrals", &rf_cols, rf).await?;
         bulk::insert(&mut tx, "referral_events", &rfe_cols, rfe).await?;
+        bulk::insert(&mut tx, "referral_documents", &rfd_cols, rfd).await?;
         summary.persons += chunk.len() as u64;
         if let Some(p) = progress {
             p(summary.persons);

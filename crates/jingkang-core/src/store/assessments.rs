@@ -160,3 +160,17 @@ pub async fn latest_in_domain(
     }
     Ok(row)
 }
+
+/// Assessment `id`, whatever the scope: for a referral that carries it, whose access the referral
+/// decides (the receiver may not hold the person in its scope).
+pub(crate) async fn by_id(tx: &mut Tx, id: i64) -> anyhow::Result<Option<StoredAssessment>> {
+    let sql = format!(
+        "SELECT {COLS} FROM assessments a JOIN change_sets cs ON cs.id = a.change_id WHERE a.id = $1"
+    );
+    let mut row: Option<StoredAssessment> =
+        on_tx!(tx, c => sqlx::query_as(&sql).bind(id).fetch_optional(&mut **c).await)?;
+    if let Some(r) = &mut row {
+        open_text(&tx.keys, ASSESSMENT_ANSWERS, &mut r.answers)?;
+    }
+    Ok(row)
+}

@@ -11,10 +11,12 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
+use sha2::{Digest, Sha256};
 
 use super::audit::{self, Target};
 use super::sealing::{
-    REFERRAL_EVENT_REASON, REFERRAL_REASON, REFERRAL_SUBJECT, open_each, open_in_place,
+    REFERRAL_DOCUMENT_BODY, REFERRAL_EVENT_REASON, REFERRAL_REASON, REFERRAL_SUBJECT, open_each,
+    open_in_place,
 };
 use super::{Actor, Backend, Tx, open_change_set, persons};
 use crate::care::referral::{self, Book, ReferralError, ReferralEvent, ReferralState};
@@ -66,6 +68,96 @@ pub enum Subject {
     New(BTreeMap<String, String>),
 }
 
+/// A file a referral carries, checked by its content (PDF, JPEG or PNG, at most 10 MB: the rule of
+/// an agreement's scan).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckedFile {
+    media_type: &'static str,
+    file_name: String,
+    bytes: Vec<u8>,
+}
+
+impl CheckedFile {
+    /// Check `bytes` by content; the error is a message code (`referral-file-empty`,
+    /// `referral-file-too-large`, `referral-file-type`).
+    pub fn check(file_name: &str, bytes: Vec<u8>) -> Result<CheckedFile, &'static str> {
+        let media_type = crate::care::agreement::check_scan(&bytes).map_err(|code| match code {
+            "agreement-file-empty" => "referral-file-empty",
+            "agreement-file-too-large" => "referral-file-too-large",
+            _ => "referral-file-type",
+        })?;
+        let file_name: String = file_name.trim().chars().take(200).collect();
+        Ok(CheckedFile {
+            media_type,
+            file_name: if file_name.is_empty() {
+                "file".into()
+            } else {
+                file_name
+            },
+            bytes,
+        })
+    }
+
+    pub fn media_type(&self) -> &'static str {
+        self.media_type
+    }
+
+    pub fn file_name(&self) -> &str {
+        &self.file_name
+    }
+
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    pub fn len(&self) -> usize {
+        self.bytes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.bytes.is_empty()
+    }
+}
+
+/// What a document of a referral is: a scanned file, or the form filled in as text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Content {
+    File(CheckedFile),
+    Text(String),
+}
+
+/// One document a referral carries, in one of its kind's slots (`data/referrals.json`). A slot
+/// may hold several (a summary scanned page by page).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Carried {
+    pub slot: String,
+    pub content: Content,
+}
+
+impl Carried {
+    /// The form of `slot` filled in as text.
+    pub fn text(slot: &str, text: &str) -> Carried {
+        Carried {
+            slot: slot.to_string(),
+            content: Content::Text(text.to_string()),
+        }
+    }
+}
+
+/// Most characters of a document filled in as text.
+pub const TEXT_MAX_CHARS: usize = 20_000;
+
+/// Most bytes of all the files one referral carries.
+pub const FILES_MAX_BYTES: usize = 40 * 1024 * 1024;
+
+/// Whom the receiver calls about a referral: the sending unit and a person there.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Contact {
+    pub unit: String,
+    pub name: String,
+    pub phone: String,
+}
+
 /// A referral to send.
 #[derive(Debug, Clone)]
 pub struct NewReferral {
@@ -75,8 +167,10 @@ pub struct NewReferral {
     /// for the others.
     pub to_region: String,
     pub reason: String,
-    /// The documents attached, by slot name.
-    pub documents: Vec<String>,
+    /// The documents it carries: every slot of its kind needs at least one (the assessment of a
+    /// kind that needs one stands for its slot).
+    pub documents: Vec<Carried>,
+    pub contact: Contact,
     pub sent_on: NaiveDate,
 }
 
@@ -97,6 +191,15 @@ pub enum SendRefusal {
     Invalid(Vec<RowError>),
     /// These documents are missing.
     Incomplete(Vec<String>),
+    /// A document is not one of the kind's slots, or its text is too long, or the files are too
+    /// large together: the message code and its arguments.
+    DocumentInvalid {
+        code: &'static str,
+        slot: String,
+    },
+    /// The sending unit, the contact's name or phone is missing or wrong (by field:
+    /// `contact_unit`, `contact_name`, `contact_phone`).
+    ContactInvalid(Vec<RowError>),
     /// The kind needs an assessment of this domain within so many days, and there is none.
     AssessmentMissing {
         domain: String,
@@ -158,6 +261,109 @@ fn validate_subject(
     roster::validate_entry(tree, county, today, &get)
 }
 
+fn contact_error(field: &'static str, column: &str, code: &str) -> RowError {
+    RowError {
+        row: 0,
+        field,
+        column: column.into(),
+        code: code.into(),
+        message: crate::messages::template(code).to_string(),
+    }
+}
+
+/// The contact, checked: every part present, the phone a mainland number (canonical form).
+fn check_contact(c: &Contact) -> Result<Contact, Vec<RowError>> {
+    let mut errors = Vec::new();
+    let (unit, name) = (c.unit.trim(), c.name.trim());
+    if unit.is_empty() {
+        errors.push(contact_error(
+            "contact_unit",
+            "发出单位",
+            "referral-unit-missing",
+        ));
+    } else if unit.chars().count() > 100 {
+        errors.push(contact_error(
+            "contact_unit",
+            "发出单位",
+            "referral-unit-long",
+        ));
+    }
+    if name.is_empty() {
+        errors.push(contact_error(
+            "contact_name",
+            "联系人",
+            "referral-contact-missing",
+        ));
+    } else if name.chars().count() > 50 {
+        errors.push(contact_error(
+            "contact_name",
+            "联系人",
+            "referral-contact-long",
+        ));
+    }
+    let phone = match crate::domain::phone::Phone::parse(&c.phone) {
+        Ok(p) => p.to_string(),
+        Err(e) => {
+            errors.push(contact_error("contact_phone", "联系电话", e.code()));
+            String::new()
+        }
+    };
+    if errors.is_empty() {
+        Ok(Contact {
+            unit: unit.to_string(),
+            name: name.to_string(),
+            phone,
+        })
+    } else {
+        Err(errors)
+    }
+}
+
+/// The documents, checked against the kind's slots: each in a slot of the kind, a text neither
+/// blank nor longer than [`TEXT_MAX_CHARS`], the files together at most [`FILES_MAX_BYTES`].
+/// Blank texts are dropped (an empty box is not a document).
+fn check_documents(
+    rule: &referral::KindRule,
+    documents: &[Carried],
+) -> Result<Vec<Carried>, SendRefusal> {
+    let mut kept = Vec::new();
+    let mut bytes = 0usize;
+    for d in documents {
+        let slot = d.slot.trim();
+        if !rule.documents.iter().any(|s| s == slot) {
+            return Err(SendRefusal::DocumentInvalid {
+                code: "referral-document-unknown",
+                slot: slot.to_string(),
+            });
+        }
+        let content = match &d.content {
+            Content::Text(t) if t.trim().is_empty() => continue,
+            Content::Text(t) if t.trim().chars().count() > TEXT_MAX_CHARS => {
+                return Err(SendRefusal::DocumentInvalid {
+                    code: "referral-document-long",
+                    slot: slot.to_string(),
+                });
+            }
+            Content::Text(t) => Content::Text(t.trim().to_string()),
+            Content::File(f) => {
+                bytes += f.len();
+                if bytes > FILES_MAX_BYTES {
+                    return Err(SendRefusal::DocumentInvalid {
+                        code: "referral-files-too-large",
+                        slot: slot.to_string(),
+                    });
+                }
+                Content::File(f.clone())
+            }
+        };
+        kept.push(Carried {
+            slot: slot.to_string(),
+            content,
+        });
+    }
+    Ok(kept)
+}
+
 /// Send `new` from the desk's scope.
 pub async fn send(
     tx: &mut Tx,
@@ -172,6 +378,14 @@ pub async fn send(
     if !desk.sends.contains(&rule.code) {
         return Ok(Err(SendRefusal::NotSender));
     }
+    let carried = match check_documents(rule, &new.documents) {
+        Ok(c) => c,
+        Err(refusal) => return Ok(Err(refusal)),
+    };
+    let contact = match check_contact(&new.contact) {
+        Ok(c) => c,
+        Err(errors) => return Ok(Err(SendRefusal::ContactInvalid(errors))),
+    };
     let to_region = new.to_region.trim();
     if tree
         .get(to_region)
@@ -217,7 +431,12 @@ pub async fn send(
         return Ok(Err(SendRefusal::SameRegion));
     }
     // The latest assessment of the domain the kind needs stands for its document.
-    let mut documents = new.documents.clone();
+    let mut documents: Vec<String> = Vec::new();
+    for c in &carried {
+        if !documents.contains(&c.slot) {
+            documents.push(c.slot.clone());
+        }
+    }
     let mut assessment_id = None;
     if let Some(needs) = &rule.assessment {
         let found = match person_id {
@@ -262,15 +481,35 @@ pub async fn send(
     let reason = tx.keys.seal(REFERRAL_REASON, new.reason.trim())?;
     let subject = tx.keys.seal_opt(REFERRAL_SUBJECT, subject.as_deref())?;
     let id: i64 = on_tx!(tx, c => sqlx::query_scalar(
-        "INSERT INTO referrals (person_id, kind, state, urgent, from_region, to_region, reason, documents, sent_on, deadline, change_id, subject, subject_name) \
-         VALUES ($1, $2, 'initiated', $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id")
+        "INSERT INTO referrals (person_id, kind, state, urgent, from_region, to_region, reason, documents, sent_on, deadline, change_id, subject, subject_name, \
+         assessment_id, sender_unit, contact_name, contact_phone) \
+         VALUES ($1, $2, 'initiated', $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) RETURNING id")
         .bind(person_id).bind(&rule.code).bind(rule.urgent).bind(&from).bind(to_region).bind(&reason)
         .bind(serde_json::to_string(&documents)?).bind(new.sent_on).bind(deadline).bind(change).bind(&subject).bind(&subject_name)
+        .bind(assessment_id).bind(&contact.unit).bind(&contact.name).bind(&contact.phone)
         .fetch_one(&mut **c).await)?;
+    for c in &carried {
+        match &c.content {
+            Content::File(f) => {
+                let sha = hex::encode(Sha256::digest(&f.bytes));
+                on_tx!(tx, conn => sqlx::query(
+                    "INSERT INTO referral_documents (referral_id, slot, media_type, file_name, size, sha256, content) VALUES ($1, $2, $3, $4, $5, $6, $7)")
+                    .bind(id).bind(&c.slot).bind(f.media_type).bind(&f.file_name).bind(f.bytes.len() as i64).bind(&sha).bind(&f.bytes)
+                    .execute(&mut **conn).await.map(drop))?;
+            }
+            Content::Text(t) => {
+                let body = tx.keys.seal(REFERRAL_DOCUMENT_BODY, t)?;
+                on_tx!(tx, conn => sqlx::query(
+                    "INSERT INTO referral_documents (referral_id, slot, size, body) VALUES ($1, $2, $3, $4)")
+                    .bind(id).bind(&c.slot).bind(t.len() as i64).bind(&body)
+                    .execute(&mut **conn).await.map(drop))?;
+            }
+        }
+    }
     on_tx!(tx, c => sqlx::query("INSERT INTO referral_events (referral_id, change_id, event, from_state, to_state) VALUES ($1, $2, 'send', NULL, 'initiated')")
         .bind(id).bind(change).execute(&mut **c).await.map(drop))?;
     audit::record(tx, &desk.actor, "referral.send", person_id.map(Target::person),
-        serde_json::json!({"referral": id, "kind": rule.code, "to": to_region, "new_person": subject.is_some(), "assessment": assessment_id})).await?;
+        serde_json::json!({"referral": id, "kind": rule.code, "to": to_region, "new_person": subject.is_some(), "assessment": assessment_id, "documents": carried.len()})).await?;
     Ok(Ok(id))
 }
 
@@ -548,12 +787,44 @@ pub struct ReferralStepRow {
     pub reason: Option<String>,
 }
 
+/// A document a referral carries, as listed: a file (its content read through [`document`]) or a
+/// form filled in as text.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CarriedDocument {
+    pub id: i64,
+    pub slot: String,
+    /// A file's type (`application/pdf`, `image/jpeg`, `image/png`); absent for a filled form.
+    pub media_type: Option<String>,
+    pub file_name: Option<String>,
+    /// Bytes of a file, or of the text.
+    pub size: i64,
+    /// The form as filled in; absent for a file.
+    pub text: Option<String>,
+}
+
+/// The sending unit and whom to call there.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SenderContact {
+    pub unit: String,
+    pub name: String,
+    pub phone: String,
+}
+
 /// A referral with its documents, the identity it carries (a new person) and its steps.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ReferralDetail {
     pub item: ReferralItem,
+    /// The slots present (names of `data/referrals.json`).
     pub documents: Vec<String>,
+    /// The documents themselves: files and filled forms, in the order sent.
+    pub carried: Vec<CarriedDocument>,
+    /// The assessment that stands for the kind's assessed document, as recorded.
+    pub assessment: Option<super::assessments::StoredAssessment>,
+    /// Who sent it and whom to call (absent on referrals sent before this was asked).
+    pub contact: Option<SenderContact>,
     /// The person form's values of a person not yet in the registry (unmasked: the caller masks).
     pub subject: Option<BTreeMap<String, String>>,
     pub steps: Vec<ReferralStepRow>,
@@ -569,25 +840,88 @@ struct DetailRow {
     item: ReferralItem,
     documents: String,
     subject: Option<String>,
+    assessment_id: Option<i64>,
+    sender_unit: Option<String>,
+    contact_name: Option<String>,
+    contact_phone: Option<String>,
 }
 
-/// Referral `id` if the desk is on either side of it; the read is audited.
-pub async fn get(tx: &mut Tx, desk: &Desk, id: i64) -> anyhow::Result<Option<ReferralDetail>> {
+/// Referral `id` with the desk on either side of it: (receiving, sending, its row).
+async fn on_either_side(
+    tx: &mut Tx,
+    desk: &Desk,
+    id: i64,
+) -> anyhow::Result<Option<(bool, bool, DetailRow)>> {
     let sql = format!(
-        "SELECT {ITEM}, r.documents, r.subject FROM referrals r LEFT JOIN persons p ON p.id = r.person_id WHERE r.id = $1{}",
+        "SELECT {ITEM}, r.documents, r.subject, r.assessment_id, r.sender_unit, r.contact_name, r.contact_phone \
+         FROM referrals r LEFT JOIN persons p ON p.id = r.person_id WHERE r.id = $1{}",
         desk.scope.about_sql("r.person_id", false)
     );
     let row: Option<DetailRow> =
         on_tx!(tx, c => sqlx::query_as(&sql).bind(id).fetch_optional(&mut **c).await)?;
-    let Some(mut row) = row else { return Ok(None) };
-    open_in_place(&tx.keys, REFERRAL_REASON, &mut row.item.reason)?;
-    open_in_place(&tx.keys, REFERRAL_SUBJECT, &mut row.subject)?;
+    let Some(row) = row else { return Ok(None) };
     let receiving =
         desk.scope.contains(&row.item.to_region) && desk.receives.contains(&row.item.kind);
     let sending = desk.scope.contains(&row.item.from_region) && desk.sends.contains(&row.item.kind);
-    if !receiving && !sending {
+    Ok((receiving || sending).then_some((receiving, sending, row)))
+}
+
+/// A file referral `id` carries, if the desk is on either side of it: (media type, file name,
+/// content). The read is audited.
+pub async fn document(
+    tx: &mut Tx,
+    desk: &Desk,
+    id: i64,
+    document_id: i64,
+) -> anyhow::Result<Option<(String, String, Vec<u8>)>> {
+    let Some((_, _, row)) = on_either_side(tx, desk, id).await? else {
         return Ok(None);
+    };
+    let found: Option<(String, String, Vec<u8>)> = on_tx!(tx, c => sqlx::query_as(
+        "SELECT media_type, file_name, content FROM referral_documents WHERE id = $1 AND referral_id = $2 AND content IS NOT NULL")
+        .bind(document_id).bind(id).fetch_optional(&mut **c).await)?;
+    if found.is_some() {
+        audit::record(
+            tx,
+            &desk.actor,
+            "referral.document.read",
+            row.item.person_id.map(Target::person),
+            serde_json::json!({"referral": id, "document": document_id}),
+        )
+        .await?;
     }
+    Ok(found)
+}
+
+/// Referral `id` if the desk is on either side of it; the read is audited.
+pub async fn get(tx: &mut Tx, desk: &Desk, id: i64) -> anyhow::Result<Option<ReferralDetail>> {
+    let Some((receiving, sending, mut row)) = on_either_side(tx, desk, id).await? else {
+        return Ok(None);
+    };
+    open_in_place(&tx.keys, REFERRAL_REASON, &mut row.item.reason)?;
+    open_in_place(&tx.keys, REFERRAL_SUBJECT, &mut row.subject)?;
+    let carried: Vec<CarriedDocument> = on_tx!(tx, c => sqlx::query_as(
+        "SELECT id, slot, media_type, file_name, size, body AS text FROM referral_documents WHERE referral_id = $1 ORDER BY id")
+        .bind(id).fetch_all(&mut **c).await)?;
+    let carried = open_each(
+        &tx.keys,
+        REFERRAL_DOCUMENT_BODY,
+        carried,
+        |d: &mut CarriedDocument| &mut d.text,
+    )?;
+    // The assessment the sender's scope found; the receiver reads it through the referral.
+    let assessment = match row.assessment_id {
+        Some(aid) => super::assessments::by_id(tx, aid).await?,
+        None => None,
+    };
+    let contact = match (
+        row.sender_unit.take(),
+        row.contact_name.take(),
+        row.contact_phone.take(),
+    ) {
+        (Some(unit), Some(name), Some(phone)) => Some(SenderContact { unit, name, phone }),
+        _ => None,
+    };
     let steps: Vec<ReferralStepRow> = on_tx!(tx, c => sqlx::query_as(
         "SELECT cs.at, cs.actor, e.event, e.from_state, e.to_state, e.reason FROM referral_events e \
          JOIN change_sets cs ON cs.id = e.change_id WHERE e.referral_id = $1 ORDER BY e.id")
@@ -608,6 +942,9 @@ pub async fn get(tx: &mut Tx, desk: &Desk, id: i64) -> anyhow::Result<Option<Ref
     .await?;
     Ok(Some(ReferralDetail {
         documents: serde_json::from_str(&row.documents)?,
+        carried,
+        assessment,
+        contact,
         subject: row
             .subject
             .as_deref()

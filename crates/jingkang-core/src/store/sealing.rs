@@ -52,6 +52,7 @@ pub const MEETING_NOTES: &str = "mutual_aid_meetings.notes";
 pub const REFERRAL_REASON: &str = "referrals.reason";
 pub const REFERRAL_SUBJECT: &str = "referrals.subject";
 pub const REFERRAL_EVENT_REASON: &str = "referral_events.reason";
+pub const REFERRAL_DOCUMENT_BODY: &str = "referral_documents.body";
 pub const REGISTRATION_REASON: &str = "registration_events.reason";
 pub const LIST_ID_NUMBER: &str = "exchange_rows.id_number";
 pub const LIST_PHONE: &str = "exchange_rows.phone";
@@ -115,6 +116,10 @@ pub const SEALED_ELSEWHERE: &[SealedColumns] = &[
     SealedColumns {
         table: "referral_events",
         columns: &[("reason", REFERRAL_EVENT_REASON)],
+    },
+    SealedColumns {
+        table: "referral_documents",
+        columns: &[("body", REFERRAL_DOCUMENT_BODY)],
     },
     SealedColumns {
         table: "registration_events",

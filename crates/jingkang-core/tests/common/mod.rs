@@ -619,3 +619,22 @@ pub async fn opened(db: &Db, label: &'static str, sql: &str, id: i64) -> Option<
             .unwrap();
     db.keys().open_opt(label, stored.as_deref()).unwrap()
 }
+
+/// Each of `slots` as a form filled in as text (what a referral carries).
+#[allow(dead_code)]
+pub fn filled(slots: &[String]) -> Vec<jingkang_core::store::referrals::Carried> {
+    slots
+        .iter()
+        .map(|s| jingkang_core::store::referrals::Carried::text(s, &format!("{s}：内容见此")))
+        .collect()
+}
+
+/// A sending unit's contact that passes the checks.
+#[allow(dead_code)]
+pub fn contact() -> jingkang_core::store::referrals::Contact {
+    jingkang_core::store::referrals::Contact {
+        unit: "綦江区人民医院".into(),
+        name: "王医生".into(),
+        phone: "023-48281234".into(),
+    }
+}
