@@ -2790,8 +2790,26 @@ async fn agreements_with_scans(app: App) {
         StatusCode::UNPROCESSABLE_ENTITY,
         "ends before it was signed"
     );
+    // Over 10 MB: refused by its size with the message that says so (not the framework's 2 MB).
+    let mut huge = pdf.clone();
+    huge.resize(10 * 1024 * 1024 + 1, b' ');
+    let r = upload("consent", huge, "同意书.pdf", String::new())
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.text().await.unwrap().contains("扫描件超过 10 MB"));
     let n: i64 = jingkang_core::on_pool!(&app.db, p => sqlx::query_scalar("SELECT COUNT(*) FROM agreements").fetch_one(p).await).unwrap();
     assert_eq!(n, 0);
+    // A 3 MB scan (a phone photo of the paper) is taken.
+    let mut photo = pdf.clone();
+    photo.resize(3 * 1024 * 1024, b' ');
+    assert_eq!(
+        upload("consent", photo, "同意书-拍照.pdf", String::new())
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::SEE_OTHER
+    );
     assert_eq!(
         upload("consent", pdf.clone(), "同意书.pdf", String::new())
             .await
