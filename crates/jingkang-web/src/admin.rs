@@ -87,7 +87,7 @@ fn day_bound(s: &str, end: bool) -> Result<Option<chrono::DateTime<chrono::Utc>>
         d.and_hms_opt(0, 0, 0)
     };
     // Days are China Standard Time.
-    Ok(t.map(|t| (t - chrono::Duration::hours(8)).and_utc()))
+    Ok(t.map(jingkang_core::domain::clock::from_china))
 }
 
 pub async fn audit_page(

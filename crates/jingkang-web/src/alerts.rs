@@ -73,7 +73,8 @@ async fn page(
         .await?
         .ok_or(AppError::NotFound)?;
     let occurred_at = if input.occurred_at.is_empty() {
-        (Utc::now() + chrono::Duration::hours(8))
+        Utc::now()
+            .with_timezone(&jingkang_core::domain::clock::china())
             .format("%Y-%m-%dT%H:%M")
             .to_string()
     } else {

@@ -21,7 +21,7 @@ use chrono::{DateTime, Utc};
 use jingkang_core::care::standard::{Period, StandardRule};
 use jingkang_core::regions::Scope;
 use jingkang_core::report::indicators::{Board, board_of, quarters_to};
-use jingkang_core::store::report::{FactCount, People, current_quarter, registry_counts};
+use jingkang_core::store::report::{FactCount, People, registry_counts};
 
 use crate::AppState;
 use crate::error::{AppError, AppResult};
@@ -291,10 +291,10 @@ fn count_in_background(state: &AppState, quarter: &str, period: Period) {
 /// The quarters the dashboard opens on: the last whole one and the three before (its trend),
 /// and the current one.
 pub fn dashboard_quarters() -> Vec<(String, Period)> {
-    let (y, q) = current_quarter(crate::entry::today());
-    let mut all = Period::quarter(y, q)
-        .map(|p| quarters_to(&p, 5))
-        .unwrap_or_default();
+    let mut all = quarters_to(
+        &jingkang_core::domain::period::Quarter::current().period(),
+        5,
+    );
     // The page's own quarter first, then the current one, then its trend's.
     all.reverse();
     if all.len() > 1 {

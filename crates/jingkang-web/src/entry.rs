@@ -53,10 +53,9 @@ impl FormField {
     }
 }
 
-/// Today's date in China (UTC+8): ages and ID plausibility are judged as of it.
-pub fn today() -> chrono::NaiveDate {
-    (chrono::Utc::now() + chrono::Duration::hours(8)).date_naive()
-}
+/// Today's date in China (UTC+8): ages and ID plausibility are judged as of it. The core's one
+/// clock, which the command line uses too.
+pub use jingkang_core::domain::clock::today;
 
 fn townships(state: &AppState, who: &CurrentUser) -> Vec<String> {
     entry::entry_region(&state.tree, &who.scope)

@@ -12,6 +12,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use chrono::Datelike;
 use jingkang_core::care::standard::{Period, StandardRule};
+use jingkang_core::domain::period::Quarter;
 use jingkang_core::export::table::{self, Table, Value};
 use jingkang_core::regions::{Region, Scope};
 use jingkang_core::report::indicators::{Figure, Indicator, board_regions, quarters_to};
@@ -48,20 +49,13 @@ pub struct BoardQuery {
 
 /// The quarter asked for (`2026Q3`), or the last whole one.
 fn quarter_of(text: &str) -> AppResult<(Period, String)> {
-    let text = text.trim();
-    let p = if text.is_empty() {
-        let (y, q) = jingkang_core::store::report::current_quarter(today());
-        let this = Period::quarter(y, q)
-            .ok_or_else(|| AppError::BadRequest("standard-quarter-invalid".into()))?;
-        let before = this.start - chrono::Duration::days(1);
-        let (y, q) = jingkang_core::store::report::current_quarter(before);
-        Period::quarter(y, q)
+    let q = if text.trim().is_empty() {
+        Quarter::last_complete()
     } else {
-        Period::parse_quarter(text)
-    }
-    .ok_or_else(|| AppError::BadRequest("standard-quarter-invalid".into()))?;
-    let label = quarters_to(&p, 1).pop().map(|(l, _)| l).unwrap_or_default();
-    Ok((p, label))
+        Quarter::parse(text)
+            .ok_or_else(|| AppError::BadRequest("standard-quarter-invalid".into()))?
+    };
+    Ok((q.period(), q.code()))
 }
 
 /// The region asked for, inside the user's area (default: the user's own); the scope to count
@@ -130,16 +124,11 @@ pub struct Page {
 
 /// The last eight whole quarters, newest first.
 fn quarters(selected: &str) -> Vec<(String, String, bool)> {
-    let (y, q) = jingkang_core::store::report::current_quarter(today());
-    let Some(this) = Period::quarter(y, q) else {
-        return vec![];
-    };
-    let mut out: Vec<(String, String, bool)> = quarters_to(&this, 9)
+    Quarter::current()
+        .back(9)
         .into_iter()
-        .map(|(l, p)| (l.clone(), p.label_zh(), l == selected))
-        .collect();
-    out.reverse();
-    out
+        .map(|q| (q.code(), q.label_zh(), q.code() == selected))
+        .collect()
 }
 
 fn drill(code: &str, region: &str, quarter: &str, part: &str) -> String {

@@ -1059,12 +1059,7 @@ pub(crate) async fn load_person(state: &AppState, who: &CurrentUser, id: i64) ->
 }
 
 /// A timestamp as users read it: China Standard Time (UTC+8), to the minute.
-pub fn beijing_time(t: chrono::DateTime<chrono::Utc>) -> String {
-    match chrono::FixedOffset::east_opt(8 * 3600) {
-        Some(cst) => t.with_timezone(&cst).format("%Y-%m-%d %H:%M").to_string(),
-        None => t.format("%Y-%m-%d %H:%M UTC").to_string(),
-    }
-}
+pub use jingkang_core::domain::clock::minute as beijing_time;
 
 pub(crate) fn person_page(
     state: &AppState,

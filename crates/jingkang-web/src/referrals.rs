@@ -1172,9 +1172,7 @@ fn detail_page(
             .steps
             .iter()
             .map(|s| StepLine {
-                at: (s.at + chrono::Duration::hours(8))
-                    .format("%Y-%m-%d %H:%M")
-                    .to_string(),
+                at: jingkang_core::domain::clock::minute(s.at),
                 actor: s
                     .actor
                     .strip_prefix("user:")

@@ -12,6 +12,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use jingkang_core::care::standard::{Period, StandardRule};
+use jingkang_core::domain::period::Quarter;
 use jingkang_core::report::{Cell, Definition, Difference, Report, diff};
 use jingkang_core::store::audit::{self, Target};
 use jingkang_core::store::batch::Outcome;
@@ -31,35 +32,25 @@ fn definition() -> AppResult<Definition> {
     Ok(Definition::shipped(CODE)?)
 }
 
-/// The quarter asked for (`2026Q3`), or the current one.
+/// The quarter asked for (`2026Q3`), or the current one (a report is filed before its quarter
+/// ends).
 fn quarter_of(text: &str) -> AppResult<(Period, String)> {
-    let text = text.trim();
-    if text.is_empty() {
-        let (y, q) = jingkang_core::store::report::current_quarter(today());
-        let label = format!("{y}Q{q}");
-        return Ok((
-            Period::parse_quarter(&label)
-                .ok_or_else(|| AppError::BadRequest("standard-quarter-invalid".into()))?,
-            label,
-        ));
-    }
-    let p = Period::parse_quarter(text)
-        .ok_or_else(|| AppError::BadRequest("standard-quarter-invalid".into()))?;
-    Ok((p, text.to_uppercase()))
+    let q = if text.trim().is_empty() {
+        Quarter::current()
+    } else {
+        Quarter::parse(text)
+            .ok_or_else(|| AppError::BadRequest("standard-quarter-invalid".into()))?
+    };
+    Ok((q.period(), q.code()))
 }
 
 /// The last eight quarters and the current one, newest first.
 fn quarters(selected: &str) -> Vec<(String, String, bool)> {
-    let (mut y, mut q) = jingkang_core::store::report::current_quarter(today());
-    let mut out = Vec::new();
-    for _ in 0..9 {
-        let code = format!("{y}Q{q}");
-        if let Some(p) = Period::quarter(y, q) {
-            out.push((code.clone(), p.label_zh(), code == selected));
-        }
-        (y, q) = if q == 1 { (y - 1, 4) } else { (y, q - 1) };
-    }
-    out
+    Quarter::current()
+        .back(9)
+        .into_iter()
+        .map(|q| (q.code(), q.label_zh(), q.code() == selected))
+        .collect()
 }
 
 /// The report of the user's area with its filings laid over it.

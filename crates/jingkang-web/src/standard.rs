@@ -6,8 +6,8 @@ use askama_web::WebTemplate;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use chrono::Datelike;
 use jingkang_core::care::standard::{Period, StandardRule};
+use jingkang_core::domain::period::Quarter;
 use jingkang_core::export::table::{self, Table, Value};
 use jingkang_core::store::standard::{self, StandardRow};
 use serde::Deserialize;
@@ -59,35 +59,23 @@ fn rate(n: i64, d: i64) -> String {
     }
 }
 
-fn quarter_of(d: chrono::NaiveDate) -> (i32, u32) {
-    (d.year(), (d.month() - 1) / 3 + 1)
-}
-
 /// The quarters offered: the last eight whole ones and the current one.
 fn quarters(selected: &Period) -> Vec<(String, String, bool)> {
-    let (mut y, mut q) = quarter_of(today());
-    let mut out = Vec::new();
-    for _ in 0..9 {
-        if let Some(p) = Period::quarter(y, q) {
-            out.push((format!("{y}Q{q}"), p.label_zh(), p == *selected));
-        }
-        (y, q) = if q == 1 { (y - 1, 4) } else { (y, q - 1) };
-    }
-    out
+    Quarter::current()
+        .back(9)
+        .into_iter()
+        .map(|q| (q.code(), q.label_zh(), q.period() == *selected))
+        .collect()
 }
 
 /// The quarter asked for (`2026Q3`), or the last whole one.
 fn period_of(text: &str) -> AppResult<Period> {
-    let invalid = || AppError::BadRequest("standard-quarter-invalid".into());
-    match text.trim() {
-        text if !text.is_empty() => Period::parse_quarter(text).ok_or_else(invalid),
-        _ => {
-            let (y, n) = quarter_of(today());
-            let this = Period::quarter(y, n).ok_or_else(invalid)?;
-            let (y, n) = quarter_of(this.start - chrono::Duration::days(1));
-            Period::quarter(y, n).ok_or_else(invalid)
-        }
+    if text.trim().is_empty() {
+        return Ok(Quarter::last_complete().period());
     }
+    Quarter::parse(text)
+        .map(Quarter::period)
+        .ok_or_else(|| AppError::BadRequest("standard-quarter-invalid".into()))
 }
 
 /// The page's lines (a township each) and the total, for the user's area in `period`.
@@ -165,8 +153,7 @@ impl Page {
 }
 
 fn quarters_to_code(p: &Period) -> String {
-    let (y, q) = quarter_of(p.start);
-    format!("{y}Q{q}")
+    Quarter::of(p.start).code()
 }
 
 #[derive(Deserialize, Default)]

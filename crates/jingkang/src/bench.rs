@@ -322,7 +322,7 @@ async fn phase_run(
         dry_run,
         actor: &actor,
         source: "bench",
-        today: chrono::Local::now().date_naive(),
+        today: jingkang_core::domain::clock::today(),
         progress: None,
     };
     let t = Instant::now();

@@ -4,7 +4,6 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use chrono::Local;
 use jingkang_core::export::{ExportRequest, export_roster};
 use jingkang_core::generate::{self, GenOptions};
 use jingkang_core::import::{ImportOptions, import_roster};
@@ -116,8 +115,9 @@ pub async fn key_rotate(url: &str, new_file: &std::path::Path) -> anyhow::Result
     Ok(ExitCode::SUCCESS)
 }
 
+/// Today in China: the same day the pages use, whatever the server's time zone.
 fn today() -> chrono::NaiveDate {
-    Local::now().date_naive()
+    jingkang_core::domain::clock::today()
 }
 
 pub fn user_error(msg: String) -> ExitCode {
@@ -977,10 +977,7 @@ async fn quarterly(
             Some(p) => p,
             None => return Ok(user_error(render("cli-quarter-invalid", &[("text", text)]))),
         },
-        None => {
-            let (y, q) = jingkang_core::store::report::current_quarter(today());
-            Period::quarter(y, q).context("quarter")?
-        }
+        None => jingkang_core::domain::period::Quarter::of(today()).period(),
     };
     let (y, q) = (
         chrono::Datelike::year(&period.start),
@@ -1750,7 +1747,7 @@ async fn audit_verify(url: &str, global: &crate::GlobalOpts) -> anyhow::Result<E
     .await?;
     tx.into_inner().commit().await?;
     let at = |t: chrono::DateTime<chrono::Utc>| {
-        (t + chrono::Duration::hours(8))
+        t.with_timezone(&jingkang_core::domain::clock::china())
             .format("%Y-%m-%d %H:%M:%S")
             .to_string()
     };

@@ -413,9 +413,7 @@ impl Backups {
     }
 
     async fn tell_admins(&self, at: chrono::DateTime<chrono::Utc>) -> anyhow::Result<()> {
-        let when = (at + chrono::Duration::hours(8))
-            .format("%Y-%m-%d %H:%M")
-            .to_string();
+        let when = jingkang_core::domain::clock::minute(at);
         let (title, body) = (
             render("notice-backup-failed-title", &[]),
             render("notice-backup-failed", &[("at", &when)]),

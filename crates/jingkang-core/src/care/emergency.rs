@@ -82,16 +82,11 @@ impl Emergency {
     }
 }
 
-/// A time as users read it: Beijing, to the minute.
-pub fn beijing_minute(t: DateTime<Utc>) -> String {
-    t.with_timezone(&beijing())
-        .format("%Y-%m-%d %H:%M")
-        .to_string()
-}
+/// A time as users read it: China time, to the minute.
+pub use crate::domain::clock::minute as beijing_minute;
 
 fn beijing() -> FixedOffset {
-    FixedOffset::east_opt(8 * 3600)
-        .unwrap_or_else(|| FixedOffset::east_opt(0).unwrap_or_else(|| unreachable!()))
+    crate::domain::clock::china()
 }
 
 fn err(field: &str, label: &str, code: &'static str, args: &[(&str, &str)]) -> FieldError {

@@ -2,7 +2,7 @@
 //! the decision for one person from their timeline; `store::standard` decides it for a whole
 //! region in one query. The rule's description goes with every figure it produces.
 
-use chrono::{Datelike, Duration, Months, NaiveDate};
+use chrono::{Datelike, Duration, NaiveDate};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
@@ -42,78 +42,7 @@ impl StandardRule {
     }
 }
 
-/// A period of whole months, e.g. a quarter.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct Period {
-    /// The first day of the first month.
-    pub start: NaiveDate,
-    /// The last day of the last month.
-    pub end: NaiveDate,
-}
-
-impl Period {
-    /// Quarter `q` (1–4) of `year`.
-    pub fn quarter(year: i32, q: u32) -> Option<Period> {
-        if !(1..=4).contains(&q) {
-            return None;
-        }
-        let start = NaiveDate::from_ymd_opt(year, 3 * (q - 1) + 1, 1)?;
-        let end = start.checked_add_months(Months::new(3))? - Duration::days(1);
-        Some(Period { start, end })
-    }
-
-    /// Month `m` (1–12) of `year`.
-    pub fn month(year: i32, m: u32) -> Option<Period> {
-        let start = NaiveDate::from_ymd_opt(year, m, 1)?;
-        let end = start.checked_add_months(Months::new(1))? - Duration::days(1);
-        Some(Period { start, end })
-    }
-
-    /// A month written `2026-08` (or `2026-8`), surrounding spaces ignored.
-    pub fn parse_month(text: &str) -> Option<Period> {
-        let (y, m) = text.trim().split_once('-')?;
-        Period::month(y.parse().ok()?, m.parse().ok()?)
-    }
-
-    /// A quarter written `2026Q3` (or `2026q3`), surrounding spaces ignored.
-    pub fn parse_quarter(text: &str) -> Option<Period> {
-        let (y, q) = text.trim().split_once(['Q', 'q'])?;
-        Period::quarter(y.parse().ok()?, q.parse().ok()?)
-    }
-
-    /// The months of the period as (year, month).
-    pub fn months(&self) -> Vec<(i32, u32)> {
-        let mut out = Vec::new();
-        let mut d = self.start;
-        while d <= self.end {
-            out.push((d.year(), d.month()));
-            let Some(next) = d.checked_add_months(Months::new(1)) else {
-                break;
-            };
-            d = next;
-        }
-        out
-    }
-
-    /// `YYYY年第N季度` for a quarter, else the dates.
-    pub fn label_zh(&self) -> String {
-        let is_quarter = self.start.day() == 1
-            && (self.start.month() - 1).is_multiple_of(3)
-            && Period::quarter(self.start.year(), (self.start.month() - 1) / 3 + 1) == Some(*self);
-        if is_quarter {
-            format!(
-                "{}年第{}季度",
-                self.start.year(),
-                (self.start.month() - 1) / 3 + 1
-            )
-        } else if Period::month(self.start.year(), self.start.month()) == Some(*self) {
-            format!("{}年{}月", self.start.year(), self.start.month())
-        } else {
-            format!("{} 至 {}", self.start, self.end)
-        }
-    }
-}
+pub use crate::domain::period::Period;
 
 /// One person's timeline within and before a period.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -169,21 +98,6 @@ mod tests {
 
     fn d(s: &str) -> NaiveDate {
         NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
-    }
-
-    #[test]
-    fn quarters() {
-        let q = Period::quarter(2026, 3).unwrap();
-        assert_eq!((q.start, q.end), (d("2026-07-01"), d("2026-09-30")));
-        assert_eq!(q.months(), vec![(2026, 7), (2026, 8), (2026, 9)]);
-        assert_eq!(q.label_zh(), "2026年第3季度");
-        assert_eq!(Period::quarter(2026, 1).unwrap().end, d("2026-03-31"));
-        assert_eq!(Period::quarter(2024, 1).unwrap().months().len(), 3);
-        assert!(Period::quarter(2026, 5).is_none());
-        assert_eq!(Period::parse_quarter(" 2026q3 "), Some(q));
-        for bad in ["2026Q5", "2026", "Q3", "二〇二六Q3", ""] {
-            assert_eq!(Period::parse_quarter(bad), None, "{bad}");
-        }
     }
 
     /// The rule against a table of timelines for 2026 Q3 (Jul–Sep).

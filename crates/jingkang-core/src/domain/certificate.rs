@@ -261,7 +261,7 @@ impl DisabilityCertificate {
     /// Parses a certificate number as of today's local date (the ID part's birth date must not
     /// lie in the future). See [`DisabilityCertificate::parse_as_of`].
     pub fn parse(input: &str) -> Result<DisabilityCertificate, CertificateError> {
-        Self::parse_as_of(input, chrono::Local::now().date_naive())
+        Self::parse_as_of(input, super::clock::today())
     }
 
     /// Parses a certificate number and checks that its ID part is `holder`'s ID number.

@@ -73,7 +73,7 @@ pub fn check_char(first17: &str) -> char {
 impl IdNumber {
     /// Parses and validates an ID number as of today's local date (see [`IdNumber::parse_as_of`]).
     pub fn parse(input: &str) -> Result<IdNumber, IdError> {
-        Self::parse_as_of(input, chrono::Local::now().date_naive())
+        Self::parse_as_of(input, super::clock::today())
     }
 
     /// Parses and validates an ID number; the birth date must not be after `today`.

@@ -10,9 +10,11 @@
 //! certificate numbers, phone numbers, names) is masked so it cannot leak into logs by accident.
 
 pub mod certificate;
+pub mod clock;
 pub mod credit_code;
 pub mod id_number;
 pub mod name;
+pub mod period;
 pub mod phone;
 pub mod region_code;
 pub mod registration;

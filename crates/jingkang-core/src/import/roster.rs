@@ -330,7 +330,9 @@ impl ImportError {
                     ("file", held.source()),
                     (
                         "since",
-                        &(held.since + chrono::Duration::hours(8))
+                        &held
+                            .since
+                            .with_timezone(&crate::domain::clock::china())
                             .format("%H:%M")
                             .to_string(),
                     ),

@@ -273,19 +273,11 @@ pub async fn board_of(
 
 /// The quarters ending with `last`, `n` of them, oldest first, as (`2026Q3`, period).
 pub fn quarters_to(last: &Period, n: usize) -> Vec<(String, Period)> {
-    let mut out = Vec::new();
-    let mut p = *last;
-    for _ in 0..n {
-        out.push((
-            format!("{}Q{}", p.start.year(), (p.start.month() - 1) / 3 + 1),
-            p,
-        ));
-        let before = p.start - chrono::Duration::days(1);
-        match Period::quarter(before.year(), (before.month() - 1) / 3 + 1) {
-            Some(prev) => p = prev,
-            None => break,
-        }
-    }
+    let mut out: Vec<(String, Period)> = crate::domain::period::Quarter::of(last.start)
+        .back(n)
+        .into_iter()
+        .map(|q| (q.code(), q.period()))
+        .collect();
     out.reverse();
     out
 }

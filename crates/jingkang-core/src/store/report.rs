@@ -830,8 +830,3 @@ pub async fn measure(
     };
     Ok(Measured::from_regions(by_region))
 }
-
-/// The default quarter of a report on `today`: the current one (filed before its last month ends).
-pub fn current_quarter(today: NaiveDate) -> (i32, u32) {
-    (today.year(), (today.month() - 1) / 3 + 1)
-}

@@ -89,12 +89,7 @@ pub async fn failed(
                         "动态验证码"
                     },
                 ),
-                (
-                    "until",
-                    &(until + Duration::hours(8))
-                        .format("%Y-%m-%d %H:%M")
-                        .to_string(),
-                ),
+                ("until", &crate::domain::clock::minute(until)),
             ],
         );
         on_tx!(tx, c => sqlx::query(
