@@ -392,6 +392,7 @@ pub static MESSAGES: &[(&str, &str)] = &[
         "用户名需为 3–32 位英文字母、数字或 . _ -",
     ),
     ("username-taken", "用户名已被使用"),
+    ("display-name-missing", "请填写姓名或单位"),
     ("user-unknown", "用户 {username} 不存在"),
     ("role-unknown", "角色“{role}”不存在，可选：{roles}"),
     ("region-unknown", "地区代码不存在"),

@@ -124,18 +124,24 @@ async fn a_large_import_refreshes_planner_statistics(t: TestDb) {
     assert_eq!(r.created, truth.valid);
     assert!(r.created >= persons::REFRESH_AFTER_ROWS, "{}", r.created);
     if let jingkang_core::store::Pool::Postgres(p) = &t.db.pool {
-        let (tuples, visible, pages): (f32, i32, i32) = sqlx::query_as(
-            "SELECT reltuples, relallvisible, relpages FROM pg_class WHERE relname = 'persons' \
+        let tuples: f32 = sqlx::query_scalar(
+            "SELECT reltuples FROM pg_class WHERE relname = 'persons' \
              AND relnamespace = current_schema()::regnamespace",
         )
         .fetch_one(p)
         .await
         .unwrap();
         assert!(tuples as u64 >= r.created * 9 / 10, "reltuples {tuples}");
-        assert!(
-            visible > 0 && visible >= pages * 9 / 10,
-            "{visible} of {pages} pages all-visible"
-        );
+        // The VACUUM ran (the visibility map it sets depends on no older snapshot being open in
+        // the cluster, which other tests running beside this one may hold: not asserted).
+        let vacuumed: bool = sqlx::query_scalar(
+            "SELECT last_vacuum IS NOT NULL FROM pg_stat_user_tables WHERE relname = 'persons' \
+             AND schemaname = current_schema()",
+        )
+        .fetch_one(p)
+        .await
+        .unwrap();
+        assert!(vacuumed, "persons was vacuumed after the import");
     }
 }
 

@@ -202,6 +202,45 @@ pub struct UsersPage {
     roles: Vec<(&'static str, &'static str)>,
     notice: Option<String>,
     error: Option<String>,
+    /// The new-user form as typed, and its problems by field (all of them, in the form's order).
+    draft: NewUserForm,
+    errors: Vec<(String, String)>,
+    /// The new-organisation form as typed, and its problems.
+    org_draft: NewOrgForm,
+    org_errors: Vec<(String, String)>,
+}
+
+impl UsersPage {
+    /// The problem of `field` of the new-user form (`org.` + field for the organisation form).
+    fn problem(&self, field: &str) -> Option<&str> {
+        let (list, key) = match field.strip_prefix("org.") {
+            Some(k) => (&self.org_errors, k),
+            None => (&self.errors, field),
+        };
+        list.iter().find(|(f, _)| f == key).map(|(_, m)| m.as_str())
+    }
+}
+
+/// What the two forms of the users page send back after a refusal.
+#[derive(Default)]
+struct Drafts {
+    user: NewUserForm,
+    user_errors: Vec<(&'static str, &'static str)>,
+    org: NewOrgForm,
+    org_errors: Vec<(&'static str, &'static str)>,
+}
+
+fn problems_of(list: &[(&'static str, &'static str)]) -> Vec<(String, String)> {
+    list.iter()
+        .map(|(f, code)| {
+            let text = if *code == "role-unknown" {
+                messages::render(code, &[("role", ""), ("roles", "")])
+            } else {
+                messages::template(code).to_string()
+            };
+            (f.to_string(), text)
+        })
+        .collect()
 }
 
 async fn users_page(
@@ -209,6 +248,16 @@ async fn users_page(
     who: &CurrentUser,
     notice: Option<String>,
     error: Option<String>,
+) -> AppResult<Response> {
+    users_page_with(state, who, notice, error, Drafts::default()).await
+}
+
+async fn users_page_with(
+    state: &AppState,
+    who: &CurrentUser,
+    notice: Option<String>,
+    error: Option<String>,
+    drafts: Drafts,
 ) -> AppResult<Response> {
     let mut tx = state.db.begin().await?;
     let all = store_accounts::list_users(&mut tx).await?;
@@ -249,7 +298,9 @@ async fn users_page(
             display_name: u.display_name,
         })
         .collect();
-    let status = if error.is_some() {
+    let status = if !drafts.user_errors.is_empty() || !drafts.org_errors.is_empty() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else if error.is_some() {
         StatusCode::BAD_REQUEST
     } else {
         StatusCode::OK
@@ -262,6 +313,10 @@ async fn users_page(
         roles: Role::ALL.iter().map(|r| (r.code(), r.label_zh())).collect(),
         notice,
         error,
+        errors: problems_of(&drafts.user_errors),
+        org_errors: problems_of(&drafts.org_errors),
+        draft: drafts.user,
+        org_draft: drafts.org,
     };
     Ok((status, page).into_response())
 }
@@ -273,105 +328,142 @@ pub async fn users(
     users_page(&state, &who, None, None).await
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 pub struct NewUserForm {
+    #[serde(default)]
     csrf: String,
+    #[serde(default)]
     username: String,
+    #[serde(default)]
     display_name: String,
+    #[serde(default)]
     role: String,
+    #[serde(default)]
     region: String,
     /// Organisation id, or empty.
     #[serde(default)]
     organisation: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 pub struct NewOrgForm {
+    #[serde(default)]
     csrf: String,
+    #[serde(default)]
     name: String,
+    #[serde(default)]
     region: String,
 }
 
-/// Add an organisation in the administrator's region subtree.
+/// Add an organisation in the administrator's region subtree. A refusal lists every problem
+/// beside its field and keeps what was typed.
 pub async fn organisation_create(
     State(state): State<AppState>,
     Need { who, .. }: Need<Admins>,
     Form(f): Form<NewOrgForm>,
 ) -> AppResult<Response> {
     who.check_csrf(&f.csrf)?;
-    let region = f.region.trim();
-    if !who.scope.contains(region) || state.tree.get(region).is_none() {
-        return users_page(
-            &state,
-            &who,
-            None,
-            Some(messages::render("region-unknown", &[])),
-        )
-        .await;
-    }
+    let region = f.region.trim().to_string();
     let mut tx = state.db.begin().await?;
-    match store_accounts::create_organisation(&mut tx, &who.user.actor(), &f.name, region).await? {
-        Ok(_) => tx.commit().await?,
-        Err(e) => {
-            tx.rollback().await?; // the page below needs the connection (SQLite has one writer)
-            return users_page(&state, &who, None, Some(messages::render(e.0, &[]))).await;
-        }
+    let mut problems = store_accounts::check_new_organisation(&mut tx, &f.name, &region).await?;
+    // Outside the administrator's area reads like a code that does not exist.
+    if !who.scope.contains(&region) && !problems.iter().any(|(field, _)| *field == "region") {
+        problems.push(("region", "region-unknown"));
+    }
+    if problems.is_empty()
+        && let Err(e) =
+            store_accounts::create_organisation(&mut tx, &who.user.actor(), &f.name, &region)
+                .await?
+    {
+        problems.push(("name", e.0));
+    }
+    if problems.is_empty() {
+        tx.commit().await?;
+    } else {
+        tx.rollback().await?; // the page below needs the connection (SQLite has one writer)
+        let drafts = Drafts {
+            org: f,
+            org_errors: problems,
+            ..Drafts::default()
+        };
+        return users_page_with(&state, &who, None, None, drafts).await;
     }
     let notice = messages::render(
         "cli-org-added",
         &[
             ("name", f.name.trim()),
-            ("region", &state.tree.path_name(region)),
+            ("region", &state.tree.path_name(&region)),
         ],
     );
     users_page(&state, &who, Some(notice), None).await
 }
 
+/// Create a user in the administrator's region subtree with a generated first password. A
+/// refusal lists every problem beside its field and keeps what was typed (the role too).
 pub async fn user_create(
     State(state): State<AppState>,
     Need { who, .. }: Need<Admins>,
     Form(f): Form<NewUserForm>,
 ) -> AppResult<Response> {
     who.check_csrf(&f.csrf)?;
-    let Some(role) = Role::parse(&f.role) else {
-        return users_page(
-            &state,
-            &who,
-            None,
-            Some(messages::render(
-                "role-unknown",
-                &[("role", &f.role), ("roles", "")],
-            )),
-        )
-        .await;
-    };
-    let region = f.region.trim();
-    if !who.scope.contains(region) || state.tree.get(region).is_none() {
-        return users_page(
-            &state,
-            &who,
-            None,
-            Some(messages::render("region-unknown", &[])),
-        )
-        .await;
-    }
+    let role = Role::parse(&f.role);
+    let region = f.region.trim().to_string();
     let password = accounts::generate_password();
+    let organisation = f.organisation.trim();
+    let mut problems = Vec::new();
+    let organisation_id = if organisation.is_empty() {
+        None
+    } else {
+        match organisation.parse::<i64>() {
+            Ok(id) => Some(id),
+            Err(_) => {
+                problems.push(("organisation", "organisation-unknown"));
+                None
+            }
+        }
+    };
     let new = NewUser {
         username: f.username.trim(),
         display_name: f.display_name.trim(),
-        role,
-        region_code: region,
+        role: role.unwrap_or(Role::Township),
+        region_code: &region,
         password: &password,
         must_change_password: true,
-        organisation_id: f.organisation.trim().parse().ok(),
+        organisation_id,
     };
     let mut tx = state.db.begin().await?;
-    match store_accounts::create_user(&mut tx, &who.user.actor(), &new).await? {
-        Ok(_) => tx.commit().await?,
-        Err(e) => {
-            tx.rollback().await?; // the page below needs the connection (SQLite has one writer)
-            return users_page(&state, &who, None, Some(messages::render(e.0, &[]))).await;
-        }
+    problems.extend(store_accounts::check_new_user(&mut tx, &new).await?);
+    if role.is_none() {
+        problems.push(("role", "role-unknown"));
+    }
+    // Outside the administrator's area reads like a code that does not exist.
+    if !who.scope.contains(&region) && !problems.iter().any(|(field, _)| *field == "region") {
+        problems.push(("region", "region-unknown"));
+    }
+    if problems.is_empty()
+        && let Err(e) = store_accounts::create_user(&mut tx, &who.user.actor(), &new).await?
+    {
+        problems.push(("username", e.0));
+    }
+    if problems.is_empty() {
+        tx.commit().await?;
+    } else {
+        tx.rollback().await?; // the page below needs the connection (SQLite has one writer)
+        let order = [
+            "username",
+            "display_name",
+            "role",
+            "region",
+            "organisation",
+            "password",
+        ];
+        problems.sort_by_key(|(field, _)| order.iter().position(|o| o == field));
+        let drafts = Drafts {
+            user: f,
+            user_errors: problems,
+            ..Drafts::default()
+        };
+        return users_page_with(&state, &who, None, None, drafts).await;
     }
     let notice = format!(
         "{}。{}",
@@ -379,8 +471,8 @@ pub async fn user_create(
             "cli-user-added",
             &[
                 ("username", new.username),
-                ("role", role.label_zh()),
-                ("region", &state.tree.path_name(region))
+                ("role", new.role.label_zh()),
+                ("region", &state.tree.path_name(&region))
             ]
         ),
         messages::render("cli-user-password", &[("password", &password)])

@@ -108,5 +108,14 @@ pub async fn registration_change(
     let loaded = load_person(&state, &who, id).await?;
     let mut page = person_page(&state, &who, loaded, None);
     page.reg_error = Some(refused);
+    // What was chosen and typed comes back.
+    for c in &mut page.reg_actions {
+        c.selected = c.value == form.event.trim();
+    }
+    for c in &mut page.close_reasons {
+        c.selected = c.value == form.close_reason.trim();
+    }
+    page.reg_reason = form.reason;
+    page.reg_checked = form.no_serious_disease == "1";
     Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
 }

@@ -25,6 +25,7 @@ use crate::institutions::{
     Created, InstitutionProblem as Problem, InstitutionRefused, Pick, region_picks,
 };
 use crate::pages::Chrome;
+use crate::problems::FieldProblems;
 
 fn problems_of(list: Vec<store::Problem>) -> Vec<Problem> {
     list.into_iter()
@@ -363,5 +364,11 @@ pub async fn api_create(
             )
                 .into_response())
         }
+    }
+}
+
+impl FieldProblems for Page {
+    fn problems(&self) -> &[(String, String)] {
+        &self.errors
     }
 }

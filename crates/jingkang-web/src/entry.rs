@@ -43,6 +43,8 @@ pub struct PersonForm {
     townships: Vec<String>,
     /// Errors not tied to a shown field.
     general: Vec<String>,
+    /// Every field's problem, in the form's order, for the list at the top: (field, message).
+    errors: Vec<(String, String)>,
     /// The form was opened from a rejected import row: the errors are shown before any save.
     from_row: Option<u32>,
 }
@@ -98,6 +100,10 @@ fn form(
         })
         .collect();
     let shown: Vec<&str> = fields.iter().map(|f| f.key).collect();
+    let listed = fields
+        .iter()
+        .filter_map(|f| Some((f.key.to_string(), f.error.clone()?)))
+        .collect();
     let general = errors
         .iter()
         .filter(|e| !shown.contains(&e.field))
@@ -111,6 +117,7 @@ fn form(
         fields,
         townships: townships(state, who),
         general,
+        errors: listed,
         from_row: None,
     }
 }

@@ -41,6 +41,7 @@ use crate::entry::today;
 use crate::error::{AppError, AppResult};
 use crate::extract::{Form, Path, Query};
 use crate::pages::Chrome;
+use crate::problems::FieldProblems;
 
 /// How many of each the page and the API list.
 const PAGE_ROWS: i64 = 100;
@@ -1809,5 +1810,29 @@ pub async fn api_peer_update(
     match update_peer(&state, &who, pid, &input).await? {
         Ok(()) => Ok(StatusCode::NO_CONTENT.into_response()),
         Err(r) => refused(r),
+    }
+}
+
+impl FieldProblems for GroupForm {
+    fn problems(&self) -> &[(String, String)] {
+        &self.errors
+    }
+}
+
+impl FieldProblems for PeerForm {
+    fn problems(&self) -> &[(String, String)] {
+        &self.errors
+    }
+}
+
+impl FieldProblems for RespiteForm {
+    fn problems(&self) -> &[(String, String)] {
+        &self.errors
+    }
+}
+
+impl FieldProblems for TrainingForm {
+    fn problems(&self) -> &[(String, String)] {
+        &self.errors
     }
 }

@@ -34,6 +34,7 @@ use crate::entry::today;
 use crate::error::{AppError, AppResult};
 use crate::extract::{Form, Path};
 use crate::pages::Chrome;
+use crate::problems::FieldProblems;
 
 /// A problem with one field, as the pages and the API show it.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -1334,5 +1335,11 @@ pub async fn api_qualification(
     match record_qualification(&state, &who, id, json(body)?).await? {
         Ok(()) => Ok(StatusCode::CREATED.into_response()),
         Err(p) => Ok(refused("qualification-invalid", p)),
+    }
+}
+
+impl FieldProblems for FormPage {
+    fn problems(&self) -> &[(String, String)] {
+        &self.errors
     }
 }

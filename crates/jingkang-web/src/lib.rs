@@ -28,6 +28,7 @@ pub mod institutions;
 pub mod limit;
 pub mod pages;
 pub mod plans;
+pub mod problems;
 pub mod referrals;
 pub mod reports;
 pub mod security;

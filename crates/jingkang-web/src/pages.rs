@@ -713,8 +713,11 @@ pub struct PersonPage {
     fields: Vec<FieldLine>,
     history: Vec<HistoryLine>,
     /// Registration: what can be done now, what was done, and the outcome of the last attempt.
-    reg_actions: Vec<Choice>,
-    close_reasons: Vec<Choice>,
+    pub(crate) reg_actions: Vec<Choice>,
+    pub(crate) close_reasons: Vec<Choice>,
+    /// The registration form as typed, after a refusal.
+    pub(crate) reg_reason: String,
+    pub(crate) reg_checked: bool,
     reg_events: Vec<RegLine>,
     reg_notice: Option<String>,
     pub(crate) reg_error: Option<String>,
@@ -1160,6 +1163,8 @@ pub(crate) fn person_page(
         reg_events,
         reg_notice: None,
         reg_error: None,
+        reg_reason: String::new(),
+        reg_checked: false,
         eligible: eligibility::eligible(&checks),
         eligibility: if can_edit && p.state == RegistrationState::Pending {
             checks

@@ -27,6 +27,7 @@ use crate::entry::today;
 use crate::error::{AppError, AppResult};
 use crate::extract::{Form, Path};
 use crate::pages::Chrome;
+use crate::problems::FieldProblems;
 
 /// A problem with a plan, by field.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -184,6 +185,12 @@ pub struct FormPage {
     errors: Vec<(String, String)>,
 }
 
+impl crate::problems::FieldProblems for FormPage {
+    fn problems(&self) -> &[(String, String)] {
+        &self.errors
+    }
+}
+
 fn form_page(
     state: &AppState,
     who: &CurrentUser,
@@ -330,18 +337,27 @@ fn plan_of(
         .get("signed_by")
         .map(|s| s.trim().to_string())
         .filter(|s| !s.is_empty());
-    match starts_on {
-        Some(starts_on) if problems.is_empty() => Ok(NewPlan {
-            goals: values.get("goals").cloned().unwrap_or_default(),
-            items,
-            responsible: values.get("responsible").cloned().unwrap_or_default(),
-            starts_on,
-            review_on,
-            signed_on,
-            signed_by,
-        }),
-        _ => Err(problems),
+    let plan = NewPlan {
+        goals: values.get("goals").cloned().unwrap_or_default(),
+        items,
+        responsible: values.get("responsible").cloned().unwrap_or_default(),
+        // A start that is missing or unreadable is already a problem; the rest is still checked.
+        starts_on: starts_on.unwrap_or(chrono::NaiveDate::MIN),
+        review_on,
+        signed_on,
+        signed_by,
+    };
+    if problems.is_empty() {
+        return Ok(plan);
     }
+    // A date the form could not read, and every other problem the plan has: all at once.
+    for (field, code) in jingkang_core::store::plans::check(&plan, &state.services) {
+        let depends_on_start = field == "review_on" && starts_on.is_none();
+        if !depends_on_start && !problems.iter().any(|p| p.field == field) {
+            problems.push(problem(field, code));
+        }
+    }
+    Err(problems)
 }
 
 /// Save a new version from the form; problems show the form again beside their fields (422).

@@ -26,6 +26,7 @@ use crate::entry::today;
 use crate::error::{AppError, AppResult};
 use crate::extract::{Form, Query};
 use crate::pages::Chrome;
+use crate::problems::FieldProblems;
 
 /// Check and record an entry in one group-committed transaction.
 pub(crate) async fn record(
@@ -530,5 +531,11 @@ pub async fn api_create(
             )
                 .into_response())
         }
+    }
+}
+
+impl FieldProblems for FormPage {
+    fn problems(&self) -> &[(String, String)] {
+        &self.errors
     }
 }

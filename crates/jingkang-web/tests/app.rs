@@ -7,6 +7,8 @@
 #[path = "app_parts/api_contract.rs"]
 mod api_contract;
 mod common;
+#[path = "app_parts/forms.rs"]
+mod forms;
 #[path = "app_parts/login.rs"]
 mod login;
 #[path = "app_parts/row_rules.rs"]
@@ -14,6 +16,7 @@ mod row_rules;
 
 use api_contract::api_errors_are_json_everywhere;
 use common::*;
+use forms::forms_keep_input_and_list_every_problem;
 use jingkang_core::accounts::{self, Role};
 use jingkang_core::on_pool;
 use jingkang_core::regions::Scope;
@@ -76,6 +79,7 @@ app_tests!(
     quarterly_report_filled_reviewed_signed,
     indicators_with_targets_and_the_lists_behind_them,
     registration_forms_printed_with_a_reason,
+    forms_keep_input_and_list_every_problem,
 );
 
 async fn login_lockout_and_first_password_change(app: App) {
@@ -1055,7 +1059,7 @@ async fn audit_page_finds_reads_and_admin_manages_users(app: App) {
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let mut tx = app.db.begin().await.unwrap();
     assert!(
         store_accounts::find_user(&mut tx, "yuanfang")
@@ -1064,15 +1068,19 @@ async fn audit_page_finds_reads_and_admin_manages_users(app: App) {
             .is_none()
     );
     tx.commit().await.unwrap();
-    // A malformed form gets the Chinese message, not axum's English text.
+    // A form with its fields missing gets every problem in Chinese, not axum's English text.
     let r = admin
         .post(app.url("/admin/users"))
         .form(&[("csrf", csrf.as_str())])
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
-    assert!(r.text().await.unwrap().contains("提交的内容不完整"));
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let page = r.text().await.unwrap();
+    assert!(
+        page.contains("请修改以下 4 处") && page.contains("请填写姓名或单位"),
+        "{page}"
+    );
 }
 
 async fn api_with_bearer_token(app: App) {
@@ -1862,12 +1870,12 @@ async fn admin_manages_organisations(app: App) {
         "the page title is plain text"
     );
     let r = add("綦江区民政局", COUNTY.to_string()).await.unwrap();
-    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
     assert!(r.text().await.unwrap().contains("该地区已有同名单位"));
     let r = add("外区民政局", "500101".to_string()).await.unwrap();
     assert_eq!(
         r.status(),
-        StatusCode::BAD_REQUEST,
+        StatusCode::UNPROCESSABLE_ENTITY,
         "outside the administrator's region"
     );
     add("街道办事处", app.town_a.clone()).await.unwrap();
@@ -1910,7 +1918,7 @@ async fn admin_manages_organisations(app: App) {
         "{page}"
     );
     let r = user("lisi", app.town_b.clone(), town_org).await.unwrap();
-    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
     assert!(r.text().await.unwrap().contains("不在该单位的地区范围内"));
     assert!(
         app.audit_actions()

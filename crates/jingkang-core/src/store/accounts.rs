@@ -138,26 +138,42 @@ pub struct Organisation {
 }
 
 /// Create an organisation in a region. Names are unique within a region.
+/// Every problem of a new organisation, by field (`name`, `region`) with its message code.
+pub async fn check_new_organisation(
+    tx: &mut Tx,
+    name: &str,
+    region_code: &str,
+) -> anyhow::Result<Vec<(&'static str, &'static str)>> {
+    let name = name.trim();
+    let mut problems = Vec::new();
+    if name.is_empty() || name.chars().count() > 100 {
+        problems.push(("name", "organisation-name-invalid"));
+    }
+    let region: Option<String> = on_tx!(tx, c => sqlx::query_scalar("SELECT code FROM regions WHERE code = $1")
+        .bind(region_code).fetch_optional(&mut **c).await)?;
+    if region.is_none() {
+        problems.push(("region", "region-unknown"));
+    }
+    if problems.is_empty() {
+        let taken: Option<i64> = on_tx!(tx, c => sqlx::query_scalar("SELECT id FROM organisations WHERE name = $1 AND region_code = $2")
+            .bind(name).bind(region_code).fetch_optional(&mut **c).await)?;
+        if taken.is_some() {
+            problems.push(("name", "organisation-taken"));
+        }
+    }
+    Ok(problems)
+}
+
 pub async fn create_organisation(
     tx: &mut Tx,
     actor: &Actor,
     name: &str,
     region_code: &str,
 ) -> anyhow::Result<Result<i64, AccountError>> {
+    if let Some((_, code)) = check_new_organisation(tx, name, region_code).await?.first() {
+        return Ok(Err(AccountError(code)));
+    }
     let name = name.trim();
-    if name.is_empty() || name.chars().count() > 100 {
-        return Ok(Err(AccountError("organisation-name-invalid")));
-    }
-    let region: Option<String> = on_tx!(tx, c => sqlx::query_scalar("SELECT code FROM regions WHERE code = $1")
-        .bind(region_code).fetch_optional(&mut **c).await)?;
-    if region.is_none() {
-        return Ok(Err(AccountError("region-unknown")));
-    }
-    let taken: Option<i64> = on_tx!(tx, c => sqlx::query_scalar("SELECT id FROM organisations WHERE name = $1 AND region_code = $2")
-        .bind(name).bind(region_code).fetch_optional(&mut **c).await)?;
-    if taken.is_some() {
-        return Ok(Err(AccountError("organisation-taken")));
-    }
     let id: i64 = on_tx!(tx, c => sqlx::query_scalar("INSERT INTO organisations (name, region_code) VALUES ($1, $2) RETURNING id")
         .bind(name).bind(region_code).fetch_one(&mut **c).await)?;
     audit::record(
@@ -221,31 +237,48 @@ fn region_contains(outer: &str, inner: &str) -> bool {
 pub struct AccountError(pub &'static str);
 
 /// Create a user. Checks the username, the password policy, the region and uniqueness.
+/// Every problem of `new`, by field (`username`, `display_name`, `region`, `organisation`,
+/// `password`) with its message code: a form shows them all at once.
+pub async fn check_new_user(
+    tx: &mut Tx,
+    new: &NewUser<'_>,
+) -> anyhow::Result<Vec<(&'static str, &'static str)>> {
+    let mut problems = Vec::new();
+    match accounts::check_username(new.username) {
+        Err(code) => problems.push(("username", code)),
+        Ok(()) if find_user(tx, new.username).await?.is_some() => {
+            problems.push(("username", "username-taken"));
+        }
+        Ok(()) => {}
+    }
+    if new.display_name.trim().is_empty() {
+        problems.push(("display_name", "display-name-missing"));
+    }
+    let region: Option<String> = on_tx!(tx, c => sqlx::query_scalar("SELECT code FROM regions WHERE code = $1")
+        .bind(new.region_code).fetch_optional(&mut **c).await)?;
+    if region.is_none() {
+        problems.push(("region", "region-unknown"));
+    }
+    if let Some(org) = new.organisation_id {
+        match get_organisation(tx, org).await? {
+            Some(o) if region.is_none() || region_contains(&o.region_code, new.region_code) => {}
+            Some(_) => problems.push(("organisation", "organisation-region-mismatch")),
+            None => problems.push(("organisation", "organisation-unknown")),
+        }
+    }
+    if let Err(code) = accounts::check_password_policy(new.username, new.password) {
+        problems.push(("password", code));
+    }
+    Ok(problems)
+}
+
 pub async fn create_user(
     tx: &mut Tx,
     actor: &Actor,
     new: &NewUser<'_>,
 ) -> anyhow::Result<Result<i64, AccountError>> {
-    if let Err(code) = accounts::check_username(new.username) {
+    if let Some((_, code)) = check_new_user(tx, new).await?.first() {
         return Ok(Err(AccountError(code)));
-    }
-    if let Err(code) = accounts::check_password_policy(new.username, new.password) {
-        return Ok(Err(AccountError(code)));
-    }
-    let region: Option<String> = on_tx!(tx, c => sqlx::query_scalar("SELECT code FROM regions WHERE code = $1")
-        .bind(new.region_code).fetch_optional(&mut **c).await)?;
-    if region.is_none() {
-        return Ok(Err(AccountError("region-unknown")));
-    }
-    if find_user(tx, new.username).await?.is_some() {
-        return Ok(Err(AccountError("username-taken")));
-    }
-    if let Some(org) = new.organisation_id {
-        match get_organisation(tx, org).await? {
-            Some(o) if region_contains(&o.region_code, new.region_code) => {}
-            Some(_) => return Ok(Err(AccountError("organisation-region-mismatch"))),
-            None => return Ok(Err(AccountError("organisation-unknown"))),
-        }
     }
     let hash = accounts::hash_password(new.password)?;
     let now = Utc::now();

@@ -1,0 +1,16 @@
+//! Problems of a form as its page shows them: every one listed at the top (`form_errors.html`,
+//! each linking to its field) and each beside its field (`self.problem("field")` in a template).
+//! A leaf: it imports no feature.
+
+/// A form page with problems by field: (field, message), in the form's order.
+pub trait FieldProblems {
+    fn problems(&self) -> &[(String, String)];
+
+    /// The problem of `field`, if it has one.
+    fn problem(&self, field: &str) -> Option<&str> {
+        self.problems()
+            .iter()
+            .find(|(f, _)| f == field)
+            .map(|(_, m)| m.as_str())
+    }
+}

@@ -1,0 +1,201 @@
+//! Forms keep what was typed and list every problem (issue 23, item 5): for each form route, an
+//! invalid submission with several wrong fields comes back 422 with each problem listed at the
+//! top (linked to its field) and beside its field, and every value typed — selects and ticks
+//! included — comes back as it was sent. Nothing is written.
+
+use super::*;
+
+/// One form: where it posts, who posts it, what is sent, which problems must be listed (message
+/// codes), and what must come back (fragments of the re-rendered form).
+struct Case {
+    what: &'static str,
+    path: String,
+    role: Role,
+    fields: Vec<(&'static str, String)>,
+    problems: Vec<&'static str>,
+    kept: Vec<String>,
+}
+
+pub async fn forms_keep_input_and_list_every_problem(app: App) {
+    let person = app.person_in(&app.town_b).await;
+    // Registered, so that 结案 is one of the steps the form offers.
+    on_pool!(&app.db, p => sqlx::query("UPDATE persons SET registration_state = 'registered' WHERE id = $1")
+        .bind(person).execute(p).await.map(drop))
+    .unwrap();
+    let cases = vec![
+        Case {
+            what: "new user",
+            path: "/admin/users".into(),
+            role: Role::Admin,
+            fields: vec![
+                ("username", "张三".into()),
+                ("display_name", " ".into()),
+                ("role", "civil".into()),
+                ("region", "5001109999".into()),
+                ("organisation", String::new()),
+            ],
+            problems: vec!["username-invalid", "display-name-missing", "region-unknown"],
+            kept: vec![
+                "value=\"张三\"".into(),
+                "value=\"civil\" selected".into(),
+                "value=\"5001109999\"".into(),
+            ],
+        },
+        Case {
+            what: "new organisation",
+            path: "/admin/organisations".into(),
+            role: Role::Admin,
+            fields: vec![("name", String::new()), ("region", "999".into())],
+            problems: vec!["organisation-name-invalid", "region-unknown"],
+            kept: vec!["value=\"999\"".into()],
+        },
+        Case {
+            what: "registration change",
+            path: format!("/persons/{person}/registration"),
+            role: Role::Township,
+            fields: vec![
+                ("event", "close".into()),
+                ("close_reason", String::new()),
+                ("reason", "迁往外省，家属要求结案".into()),
+            ],
+            problems: vec!["registration-close-reason-missing"],
+            kept: vec![
+                "value=\"close\" selected".into(),
+                "value=\"迁往外省，家属要求结案\"".into(),
+            ],
+        },
+        Case {
+            what: "new person",
+            path: "/persons/new".into(),
+            role: Role::Township,
+            fields: vec![
+                ("name", String::new()),
+                ("id_number", "500110198".into()),
+                ("sex", "男".into()),
+                ("address", "和平路9号".into()),
+                ("guardian_phone", "12345".into()),
+            ],
+            problems: vec![
+                "township-missing",
+                "name-missing",
+                "id-length",
+                "phone-invalid",
+            ],
+            kept: vec![
+                "value=\"500110198\"".into(),
+                "value=\"和平路9号\"".into(),
+                "value=\"12345\"".into(),
+            ],
+        },
+        Case {
+            what: "rehabilitation plan",
+            path: format!("/persons/{person}/plans"),
+            role: Role::Worker,
+            fields: vec![
+                ("goals", " ".into()),
+                ("responsible", String::new()),
+                ("starts_on", String::new()),
+                ("review_on", "2026-01-01".into()),
+                ("signed_by", "person".into()),
+            ],
+            problems: vec![
+                "plan-goals-missing",
+                "plan-responsible-missing",
+                "plan-start-missing",
+                "plan-items-invalid",
+                "plan-signature-incomplete",
+            ],
+            kept: vec![
+                "value=\"2026-01-01\"".into(),
+                "value=\"person\" checked".into(),
+            ],
+        },
+        Case {
+            what: "service sessions",
+            path: "/services".into(),
+            role: Role::Worker,
+            fields: vec![
+                ("item", String::new()),
+                ("start", "09:30".into()),
+                ("end", "08:00".into()),
+                ("staff", " ".into()),
+                ("notes", "手工小组第三次活动".into()),
+            ],
+            problems: vec![
+                "service-item-invalid",
+                "service-mode-invalid",
+                "service-date-missing",
+                "service-end-before-start",
+                "service-staff-missing",
+                "service-participants-missing",
+            ],
+            kept: vec![
+                "value=\"09:30\"".into(),
+                "value=\"08:00\"".into(),
+                "value=\"手工小组第三次活动\"".into(),
+            ],
+        },
+    ];
+    for (i, case) in cases.into_iter().enumerate() {
+        let region = if case.role == Role::Admin {
+            COUNTY.to_string()
+        } else {
+            app.town_b.clone()
+        };
+        let (c, csrf, _) = session_for(
+            &app,
+            &format!("form{i}-{}", case.role.code()),
+            case.role,
+            &region,
+        )
+        .await;
+        let writes = |actions: Vec<String>| {
+            actions
+                .into_iter()
+                .filter(|a| {
+                    a.ends_with(".create")
+                        || (a.starts_with("registration.") && a != "registration.read")
+                })
+                .count()
+        };
+        let before = writes(app.audit_actions().await);
+        let mut fields = case.fields.clone();
+        fields.push(("csrf", csrf));
+        let r = c
+            .post(app.url(&case.path))
+            .form(&fields)
+            .send()
+            .await
+            .unwrap();
+        let what = case.what;
+        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY, "{what}");
+        let page = r.text().await.unwrap();
+        if case.problems.len() > 1 {
+            assert!(
+                page.contains(&format!("请修改以下 {} 处", case.problems.len())),
+                "{what}: every problem counted: {page}"
+            );
+        }
+        // At the top and beside the field when there is a list; beside the form when one.
+        let times = if case.problems.len() > 1 { 2 } else { 1 };
+        for code in &case.problems {
+            let message = jingkang_core::messages::template(code);
+            let message = message.split('{').next().unwrap();
+            assert!(
+                page.matches(message).count() >= times,
+                "{what}: {code} listed at the top and beside its field: {page}"
+            );
+        }
+        for fragment in &case.kept {
+            assert!(
+                page.contains(fragment.as_str()),
+                "{what}: {fragment} kept: {page}"
+            );
+        }
+        assert_eq!(
+            writes(app.audit_actions().await),
+            before,
+            "{what}: nothing written"
+        );
+    }
+}
