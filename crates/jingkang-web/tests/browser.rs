@@ -1047,6 +1047,32 @@ async fn a_group_session_and_an_sdss_reach_the_person_page_in_chromium() {
     // 3. 制定康复计划 from the person page: goals, times per month, the guardian's signature.
     click(&c, &format!("a[href=\"/persons/{}/plans/new\"]", first.id)).await;
     wait_text(&c, "这是此人的第一份康复计划").await;
+    // Saved too early — no goals, no service, a signer without a date: every problem is listed
+    // at the top and beside its field, and the signer chosen stays chosen.
+    click(&c, "input[name=\"signed_by\"][value=\"guardian\"]").await;
+    click(&c, "form.followup button[type=submit]").await;
+    let refused = wait_text(&c, "没有保存，请修改以下 3 处").await;
+    assert!(
+        refused.contains("请填写康复目标") && refused.contains("请至少选择一项服务"),
+        "{refused}"
+    );
+    let beside = c
+        .find_all(Locator::Css("form.followup .field-error"))
+        .await
+        .unwrap();
+    assert_eq!(beside.len(), 3, "each problem beside its field");
+    assert!(
+        c.find(Locator::Css("input[name=\"signed_by\"][value=\"guardian\"]"))
+            .await
+            .unwrap()
+            .prop("checked")
+            .await
+            .unwrap()
+            .as_deref()
+            == Some("true"),
+        "the signer is kept"
+    );
+    shot(&c, "35a-plan-form-refused").await;
     let goals = c
         .find(Locator::Css("textarea[name=\"goals\"]"))
         .await
@@ -1054,7 +1080,6 @@ async fn a_group_session_and_an_sdss_reach_the_person_page_in_chromium() {
     goals.send_keys("规律服药，每周参加小组活动").await.unwrap();
     fill(&c, "per_month_group_activity", "4").await;
     fill(&c, "per_month_medication", "2").await;
-    click(&c, "input[name=\"signed_by\"][value=\"guardian\"]").await;
     c.execute(
         &format!("document.querySelector('input[name=\"signed_on\"]').value = '{today}';"),
         vec![],
