@@ -331,8 +331,6 @@ pub async fn users(
 #[derive(Deserialize, Default)]
 pub struct NewUserForm {
     #[serde(default)]
-    csrf: String,
-    #[serde(default)]
     username: String,
     #[serde(default)]
     display_name: String,
@@ -348,8 +346,6 @@ pub struct NewUserForm {
 #[derive(Deserialize, Default)]
 pub struct NewOrgForm {
     #[serde(default)]
-    csrf: String,
-    #[serde(default)]
     name: String,
     #[serde(default)]
     region: String,
@@ -362,7 +358,6 @@ pub async fn organisation_create(
     Need { who, .. }: Need<Admins>,
     Form(f): Form<NewOrgForm>,
 ) -> AppResult<Response> {
-    who.check_csrf(&f.csrf)?;
     let region = f.region.trim().to_string();
     let mut tx = state.db.begin().await?;
     let mut problems = store_accounts::check_new_organisation(&mut tx, &f.name, &region).await?;
@@ -405,7 +400,6 @@ pub async fn user_create(
     Need { who, .. }: Need<Admins>,
     Form(f): Form<NewUserForm>,
 ) -> AppResult<Response> {
-    who.check_csrf(&f.csrf)?;
     let role = Role::parse(&f.role);
     let region = f.region.trim().to_string();
     let password = accounts::generate_password();
@@ -480,11 +474,6 @@ pub async fn user_create(
     users_page(&state, &who, Some(notice), None).await
 }
 
-#[derive(Deserialize)]
-pub struct CsrfOnly {
-    csrf: String,
-}
-
 async fn managed_user(
     state: &AppState,
     who: &CurrentUser,
@@ -501,9 +490,8 @@ pub async fn user_reset(
     State(state): State<AppState>,
     Need { who, .. }: Need<Admins>,
     Path(id): Path<i64>,
-    Form(f): Form<CsrfOnly>,
+    _: crate::extract::Posted,
 ) -> AppResult<Response> {
-    who.check_csrf(&f.csrf)?;
     let user = managed_user(&state, &who, id).await?;
     let password = accounts::generate_password();
     let mut tx = state.db.begin().await?;
@@ -523,7 +511,6 @@ pub async fn user_reset(
 
 #[derive(Deserialize)]
 pub struct SiteForm {
-    csrf: String,
     #[serde(default)]
     site: String,
 }
@@ -535,7 +522,6 @@ pub async fn user_site(
     Path(id): Path<i64>,
     Form(f): Form<SiteForm>,
 ) -> AppResult<Response> {
-    who.check_csrf(&f.csrf)?;
     let user = managed_user(&state, &who, id).await?;
     let site = match f.site.trim() {
         "" => None,
@@ -571,9 +557,8 @@ pub async fn user_disable(
     State(state): State<AppState>,
     Need { who, .. }: Need<Admins>,
     Path(id): Path<i64>,
-    Form(f): Form<CsrfOnly>,
+    _: crate::extract::Posted,
 ) -> AppResult<Response> {
-    who.check_csrf(&f.csrf)?;
     let user = managed_user(&state, &who, id).await?;
     let mut tx = state.db.begin().await?;
     store_accounts::set_disabled(&mut tx, &who.user.actor(), &user, true).await?;

@@ -3,7 +3,6 @@
 //! read agreements, each read audited.
 
 use axum::extract::State;
-use axum::extract::multipart::{Multipart, MultipartRejection};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use jingkang_core::care::agreement::{self, AgreementInput, AgreementKind, MAX_SCAN_BYTES};
@@ -72,10 +71,9 @@ pub async fn create(
     State(state): State<AppState>,
     Need { who, .. }: Need<ManageAgreements>,
     Path(id): Path<i64>,
-    multipart: Result<Multipart, MultipartRejection>,
+    crate::extract::Multipart(mut multipart): crate::extract::Multipart,
 ) -> AppResult<Response> {
-    let mut multipart = multipart.map_err(|_| bad())?;
-    let (mut csrf, mut input) = (String::new(), AgreementInput::default());
+    let mut input = AgreementInput::default();
     let mut file: Option<(String, Vec<u8>)> = None;
     let mut too_large = false;
     while let Some(field) = multipart.next_field().await.map_err(|_| bad())? {
@@ -93,7 +91,6 @@ pub async fn create(
         }
         let value = field.text().await.map_err(|_| bad())?;
         match name.as_str() {
-            "csrf" => csrf = value,
             "kind" => input.kind = value,
             "signed_on" => input.signed_on = value,
             "person_signed" => input.person_signed = value == "1",
@@ -102,7 +99,6 @@ pub async fn create(
             _ => {}
         }
     }
-    who.check_csrf(&csrf)?;
     let a = match agreement::validate(&input, today()) {
         Ok(a) => a,
         Err(errors) => {

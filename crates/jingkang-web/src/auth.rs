@@ -65,6 +65,11 @@ where
     type Rejection = AppError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        // Found once per request: the route's `Need` finds the user, the form extractor (which
+        // checks the CSRF token) reads it back.
+        if let Some(found) = parts.extensions.get::<CurrentUser>() {
+            return Ok(found.clone());
+        }
         let state = AppState::from_ref(state);
         let bearer = parts
             .headers
@@ -142,11 +147,13 @@ where
             user.role,
             user.site_id,
         ));
-        Ok(CurrentUser {
+        let who = CurrentUser {
             user,
             session,
             scope,
-        })
+        };
+        parts.extensions.insert(who.clone());
+        Ok(who)
     }
 }
 

@@ -17,7 +17,6 @@ use crate::pages::{load_person, person_page};
 
 #[derive(Deserialize)]
 pub struct RegistrationForm {
-    csrf: String,
     /// Event code (`register`, `start_service`, …).
     event: String,
     #[serde(default)]
@@ -75,7 +74,6 @@ pub async fn registration_change(
     Path(id): Path<i64>,
     Form(form): Form<RegistrationForm>,
 ) -> AppResult<Response> {
-    who.check_csrf(&form.csrf)?;
     let refused = match event_of(&form.event, &form.reason, &form.close_reason) {
         Err(code) => messages::template(code).to_string(),
         Ok(event) => {

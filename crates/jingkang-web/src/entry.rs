@@ -154,7 +154,6 @@ pub async fn create(
     Need { who, .. }: Need<EditRegistry>,
     Form(values): Form<HashMap<String, String>>,
 ) -> AppResult<Response> {
-    who.check_csrf(values.get("csrf").map_or("", String::as_str))?;
     let get = lookup(&values);
     if let Some(row) = values.get("prefill").and_then(|r| r.parse::<u32>().ok()) {
         let errors = match jingkang_core::import::roster::validate_entry(
@@ -299,7 +298,6 @@ pub async fn update(
     Path(id): Path<i64>,
     Form(values): Form<HashMap<String, String>>,
 ) -> AppResult<Response> {
-    who.check_csrf(values.get("csrf").map_or("", String::as_str))?;
     let get = lookup(&values);
     match entry::update(
         &state.db,

@@ -6,7 +6,6 @@ use std::collections::HashMap;
 
 use askama::Template;
 use askama_web::WebTemplate;
-use axum::extract::multipart::{Multipart, MultipartRejection};
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -123,10 +122,9 @@ pub async fn page(
 pub async fn upload(
     State(state): State<AppState>,
     Need { who, .. }: Need<CompareLists>,
-    multipart: Result<Multipart, MultipartRejection>,
+    crate::extract::Multipart(multipart): crate::extract::Multipart,
 ) -> AppResult<Response> {
     let (form, file) = read_upload(multipart).await?;
-    who.check_csrf(form.get("csrf").map_or("", String::as_str))?;
     let refuse = |message: String| refused(&state, &who, &form, message);
     let Some(region) = entry_region(&state.tree, &who.scope) else {
         return refuse(render("exchange-region-too-low", &[])).await;
@@ -208,11 +206,10 @@ fn taken_on_of(form: &HashMap<String, String>) -> Result<NaiveDate, String> {
 pub async fn census(
     State(state): State<AppState>,
     Need { who, .. }: Need<CompareLists>,
-    multipart: Result<Multipart, MultipartRejection>,
+    crate::extract::Multipart(multipart): crate::extract::Multipart,
 ) -> AppResult<Response> {
     use jingkang_core::exchange::run::{CensusFile, CensusRequest, run_census};
     let (form, files) = crate::imports::read_uploads(multipart).await?;
-    who.check_csrf(form.get("csrf").map_or("", String::as_str))?;
     let refuse = |message: String| refused(&state, &who, &form, message);
     let Some(region) = entry_region(&state.tree, &who.scope) else {
         return refuse(render("exchange-region-too-low", &[])).await;
@@ -950,7 +947,6 @@ pub async fn decide(
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> AppResult<Response> {
     let form = DecideForm::of(pairs);
-    who.check_csrf(&form.csrf)?;
     let again = |errors: Vec<(String, String)>| {
         let (state, who, form) = (&state, &who, &form);
         async move {

@@ -683,7 +683,6 @@ pub async fn export(
     Need { who, .. }: Need<ReadClinical>,
     Form(form): Form<ExportForm>,
 ) -> AppResult<Response> {
-    who.check_csrf(&form.csrf)?;
     let Some(reason) = form.reason() else {
         let mut page = family_page(&state, &who, None, &[]).await?;
         page.export_error = downloads::reason_missing();
@@ -887,18 +886,14 @@ pub async fn training_create(
     Need { who, .. }: Need<RecordServices>,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> AppResult<Response> {
-    let (mut input, mut csrf, mut hours_text, mut picked) = (
-        TrainingInput::default(),
-        String::new(),
-        String::new(),
-        Picked::new(),
-    );
+    let (mut input, mut hours_text, mut picked) =
+        (TrainingInput::default(), String::new(), Picked::new());
     for (k, v) in pairs {
         if picked.take(&k, &v) {
             continue;
         }
         match k.as_str() {
-            "csrf" => csrf = v,
+            "csrf" => {} // checked by the form extractor
             "held_on" => input.held_on = v,
             "region" => input.region = v,
             "topic" => input.topic = v,
@@ -907,7 +902,6 @@ pub async fn training_create(
             _ => {}
         }
     }
-    who.check_csrf(&csrf)?;
     input.hours = number(&hours_text);
     input.attendees = picked.members();
     match record_training(&state, &who, &input).await? {
@@ -995,11 +989,10 @@ pub async fn respite_create(
     Need { who, .. }: Need<RecordServices>,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> AppResult<Response> {
-    let (mut input, mut csrf, mut hours_text) =
-        (RespiteInput::default(), String::new(), String::new());
+    let (mut input, mut hours_text) = (RespiteInput::default(), String::new());
     for (k, v) in pairs {
         match k.as_str() {
-            "csrf" => csrf = v,
+            "csrf" => {} // checked by the form extractor
             "person_id" => input.person_id = v.trim().parse().unwrap_or(0),
             "from_date" => input.from_date = v,
             "to_date" => input.to_date = v,
@@ -1009,7 +1002,6 @@ pub async fn respite_create(
             _ => {}
         }
     }
-    who.check_csrf(&csrf)?;
     input.hours = number(&hours_text);
     match record_respite(&state, &who, &input).await? {
         Ok(_) => Ok(Redirect::to("/family?saved=respite").into_response()),
@@ -1080,13 +1072,13 @@ pub async fn group_create(
     Need { who, .. }: Need<RecordServices>,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> AppResult<Response> {
-    let (mut input, mut csrf, mut picked) = (GroupInput::default(), String::new(), Picked::new());
+    let (mut input, mut picked) = (GroupInput::default(), Picked::new());
     for (k, v) in pairs {
         if picked.take(&k, &v) {
             continue;
         }
         match k.as_str() {
-            "csrf" => csrf = v,
+            "csrf" => {} // checked by the form extractor
             "name" => input.name = v,
             "region" => input.region = v,
             "facilitator" => input.facilitator = v,
@@ -1094,7 +1086,6 @@ pub async fn group_create(
             _ => {}
         }
     }
-    who.check_csrf(&csrf)?;
     input.members = picked.members();
     match record_group(&state, &who, &input).await? {
         Ok(id) => Ok(Redirect::to(&format!("/family/groups/{id}?saved=group")).into_response()),
@@ -1284,10 +1275,10 @@ pub async fn meeting_create(
     Path(gid): Path<i64>,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> AppResult<Response> {
-    let (mut input, mut csrf) = (MeetingInput::default(), String::new());
+    let mut input = MeetingInput::default();
     for (k, v) in pairs {
         match k.as_str() {
-            "csrf" => csrf = v,
+            "csrf" => {} // checked by the form extractor
             "held_on" => input.held_on = v,
             "topic" => input.topic = v,
             "notes" => input.notes = v,
@@ -1299,7 +1290,6 @@ pub async fn meeting_create(
             _ => {}
         }
     }
-    who.check_csrf(&csrf)?;
     match record_meeting(&state, &who, gid, &input).await? {
         Ok(_) => Ok(Redirect::to(&format!("/family/groups/{gid}?saved=meeting")).into_response()),
         Err(r) => {
@@ -1326,15 +1316,11 @@ pub async fn members_change(
     Path(gid): Path<i64>,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> AppResult<Response> {
-    let (mut add, mut leave, mut csrf) = (
-        FamilyMemberInput::default(),
-        LeaveInput::default(),
-        String::new(),
-    );
+    let (mut add, mut leave) = (FamilyMemberInput::default(), LeaveInput::default());
     let mut leaving = false;
     for (k, v) in pairs {
         match k.as_str() {
-            "csrf" => csrf = v,
+            "csrf" => {} // checked by the form extractor
             "person_id" => add.person_id = v.trim().parse().unwrap_or(0),
             "name" => add.name = v,
             "relation" => add.relation = v,
@@ -1347,7 +1333,6 @@ pub async fn members_change(
             _ => {}
         }
     }
-    who.check_csrf(&csrf)?;
     let input = if leaving {
         MembersInput {
             leave: vec![leave],
@@ -1445,11 +1430,10 @@ pub async fn peer_create(
     Need { who, .. }: Need<RecordServices>,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> AppResult<Response> {
-    let (mut input, mut csrf, mut hours_text) =
-        (PeerInput::default(), String::new(), String::new());
+    let (mut input, mut hours_text) = (PeerInput::default(), String::new());
     for (k, v) in pairs {
         match k.as_str() {
-            "csrf" => csrf = v,
+            "csrf" => {} // checked by the form extractor
             "name" => input.name = v,
             "region" => input.region = v,
             "person_id" => input.person_id = v.trim().parse().ok(),
@@ -1459,7 +1443,6 @@ pub async fn peer_create(
             _ => {}
         }
     }
-    who.check_csrf(&csrf)?;
     input.hours = number(&hours_text);
     match record_peer(&state, &who, &input).await? {
         Ok(_) => Ok(Redirect::to("/family?saved=peer").into_response()),
@@ -1481,16 +1464,15 @@ pub async fn peer_update(
     Path(pid): Path<i64>,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> AppResult<Response> {
-    let (mut input, mut csrf) = (PeerUpdateInput::default(), String::new());
+    let mut input = PeerUpdateInput::default();
     for (k, v) in pairs {
         match k.as_str() {
-            "csrf" => csrf = v,
+            "csrf" => {} // checked by the form extractor
             "add_hours" => input.add_hours = number(&v),
             "status" => input.status = v,
             _ => {}
         }
     }
-    who.check_csrf(&csrf)?;
     match update_peer(&state, &who, pid, &input).await? {
         Ok(()) => Ok(Redirect::to("/family?saved=peer-update").into_response()),
         Err(r) => {

@@ -330,12 +330,6 @@ pub async fn create(
     Path(id): Path<i64>,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> AppResult<Response> {
-    let csrf = pairs
-        .iter()
-        .find(|(k, _)| k == "csrf")
-        .map(|(_, v)| v.clone())
-        .unwrap_or_default();
-    who.check_csrf(&csrf)?;
     let mut values = submitted(pairs);
     let same_day = match values.remove(followups::CONFIRM_SAME_DAY) {
         Some(v) if v.iter().any(|v| v == "yes") => followups::SameDay::Confirmed,

@@ -49,7 +49,6 @@ pub struct Ask {
 
 #[derive(Deserialize)]
 pub struct ReasonForm {
-    csrf: String,
     #[serde(default)]
     reason: String,
     /// `pdf`: a PDF file to save; otherwise the print page.
@@ -227,7 +226,6 @@ pub async fn print_one(
     Path(id): Path<i64>,
     Form(form): Form<ReasonForm>,
 ) -> AppResult<Response> {
-    who.check_csrf(&form.csrf)?;
     let Some(reason) = reason_of(&form) else {
         let error = Some(jingkang_core::messages::render(
             "export-reason-missing",
@@ -258,7 +256,6 @@ pub async fn print_batch(
     Need { who, .. }: Need<ReadClinical>,
     Form(form): Form<ReasonForm>,
 ) -> AppResult<Response> {
-    who.check_csrf(&form.csrf)?;
     let Some(reason) = reason_of(&form) else {
         let error = Some(jingkang_core::messages::render(
             "export-reason-missing",

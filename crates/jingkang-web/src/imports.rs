@@ -6,8 +6,8 @@ use std::io::Write;
 
 use askama::Template;
 use askama_web::WebTemplate;
+use axum::extract::Multipart;
 use axum::extract::State;
-use axum::extract::multipart::{Multipart, MultipartRejection};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use jingkang_core::export::roster::{ExportRequest, export_roster};
@@ -185,9 +185,7 @@ pub(crate) type Upload = (
 );
 
 /// Read a multipart form, streaming the file to disk.
-pub(crate) async fn read_upload(
-    multipart: Result<Multipart, MultipartRejection>,
-) -> AppResult<Upload> {
+pub(crate) async fn read_upload(multipart: Multipart) -> AppResult<Upload> {
     let (fields, mut files) = read_uploads(multipart).await?;
     Ok((fields, files.remove("file")))
 }
@@ -195,7 +193,7 @@ pub(crate) async fn read_upload(
 /// A form with several files: its text fields, and each file given (by field name) as its name
 /// and a temporary copy. Empty file fields are left out.
 pub(crate) async fn read_uploads(
-    multipart: Result<Multipart, MultipartRejection>,
+    mut multipart: Multipart,
 ) -> AppResult<(
     std::collections::HashMap<String, String>,
     std::collections::HashMap<String, (String, tempfile::TempPath)>,
@@ -209,13 +207,6 @@ pub(crate) async fn read_uploads(
             invalid()
         }
     };
-    let mut multipart = multipart.map_err(|e| {
-        if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-            AppError::TooLarge
-        } else {
-            invalid()
-        }
-    })?;
     let mut fields = std::collections::HashMap::new();
     let mut files = std::collections::HashMap::new();
     while let Some(mut field) = multipart.next_field().await.map_err(failed)? {
@@ -250,14 +241,12 @@ pub(crate) async fn read_uploads(
 pub async fn upload(
     State(state): State<AppState>,
     Need { who, .. }: Need<EditRegistry>,
-    multipart: Result<Multipart, MultipartRejection>,
+    crate::extract::Multipart(multipart): crate::extract::Multipart,
 ) -> AppResult<Response> {
     let region = entry_region(&state.tree, &who.scope)
         .ok_or(AppError::BadRequest("entry-region-too-low".into()))?
         .clone();
-    let (fields, file) = read_upload(multipart).await?;
-    let csrf = fields.get("csrf").cloned().unwrap_or_default();
-    who.check_csrf(&csrf)?;
+    let (_, file) = read_upload(multipart).await?;
     let Some((name, path)) = file else {
         return refused(&state, &who, messages::render("upload-missing", &[]));
     };
@@ -282,7 +271,6 @@ pub async fn upload(
 
 #[derive(Deserialize)]
 pub struct ConfirmForm {
-    csrf: String,
     token: String,
 }
 
@@ -292,7 +280,6 @@ pub async fn confirm(
     Need { who, .. }: Need<EditRegistry>,
     Form(form): Form<ConfirmForm>,
 ) -> AppResult<Response> {
-    who.check_csrf(&form.csrf)?;
     let region = entry_region(&state.tree, &who.scope)
         .ok_or(AppError::BadRequest("entry-region-too-low".into()))?
         .clone();
@@ -321,7 +308,6 @@ pub async fn confirm(
 
 #[derive(Deserialize)]
 pub struct ExportForm {
-    csrf: String,
     region: String,
     #[serde(default)]
     reason: String,
@@ -334,7 +320,6 @@ pub async fn export(
     Need { who, .. }: Need<EditRegistry>,
     Form(form): Form<ExportForm>,
 ) -> AppResult<Response> {
-    who.check_csrf(&form.csrf)?;
     let region = state
         .tree
         .get(form.region.trim())

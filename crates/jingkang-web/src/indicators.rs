@@ -302,8 +302,6 @@ pub struct ListQuery {
 #[derive(Deserialize, Default)]
 pub struct ExportForm {
     #[serde(default)]
-    csrf: String,
-    #[serde(default)]
     code: String,
     #[serde(default)]
     quarter: String,
@@ -512,7 +510,6 @@ pub async fn export(
     Need { who, .. }: Need<ReadIndicators>,
     Form(form): Form<ExportForm>,
 ) -> AppResult<Response> {
-    who.check_csrf(&form.csrf)?;
     let q = ListQuery {
         code: form.code.clone(),
         quarter: form.quarter.clone(),

@@ -418,7 +418,6 @@ pub async fn export(
     Need { who, .. }: Need<ReadInstitutions>,
     Form(form): Form<ExportForm>,
 ) -> AppResult<Response> {
-    who.check_csrf(&form.csrf)?;
     let found = list(&state, &who).await?;
     let Some(reason) = form.reason() else {
         let page = ListPage::of(&state, &who, &found, None, downloads::reason_missing());
@@ -655,7 +654,6 @@ pub async fn create(
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> AppResult<Response> {
     let values: BTreeMap<String, String> = pairs.into_iter().collect();
-    who.check_csrf(values.get("csrf").map_or("", String::as_str))?;
     let outcome = match institution_of(&values) {
         Ok(new) => create_institution(&state, &who, new).await?,
         Err(p) => Err(p),
@@ -702,7 +700,6 @@ pub async fn edit(
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> AppResult<Response> {
     let values: BTreeMap<String, String> = pairs.into_iter().collect();
-    who.check_csrf(values.get("csrf").map_or("", String::as_str))?;
     let i = get(&state, &who, id).await?;
     let outcome = match institution_of(&values) {
         Ok(new) => update_institution(&state, &who, id, new).await?,
@@ -940,7 +937,6 @@ pub async fn assign_form(
     Path(id): Path<i64>,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> AppResult<Response> {
-    who.check_csrf(value(&pairs, "csrf"))?;
     let persons = ids_of(&pairs, "persons");
     match assign(&state, &who, Some(id), persons).await? {
         Ok(n) => {
@@ -971,7 +967,6 @@ pub async fn staff_form(
     Path(id): Path<i64>,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> AppResult<Response> {
-    who.check_csrf(value(&pairs, "csrf"))?;
     let mut problems = Vec::new();
     let hired_on = date_of(value(&pairs, "hired_on"), "hired_on", &mut problems);
     let qualifications = if value(&pairs, "qualification").is_empty() {
@@ -1022,7 +1017,6 @@ pub async fn training_form(
     Path(id): Path<i64>,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> AppResult<Response> {
-    who.check_csrf(value(&pairs, "csrf"))?;
     let staff: i64 = value(&pairs, "staff")
         .parse()
         .map_err(|_| AppError::BadRequest("form-invalid".into()))?;
@@ -1124,7 +1118,6 @@ pub async fn staff_export(
     Need { who, .. }: Need<ReadInstitutions>,
     Form(form): Form<ExportForm>,
 ) -> AppResult<Response> {
-    who.check_csrf(&form.csrf)?;
     let list = staff_sorted(&state, &who).await?;
     let Some(reason) = form.reason() else {
         return Ok((

@@ -274,18 +274,12 @@ fn login_again(username: &str, csrf: &str, code: &str) -> Response {
     (axum::http::StatusCode::UNAUTHORIZED, page).into_response()
 }
 
-#[derive(Deserialize)]
-pub struct CsrfForm {
-    csrf: String,
-}
-
 pub async fn logout(
     State(state): State<AppState>,
     who: CurrentUser,
     jar: CookieJar,
-    Form(form): Form<CsrfForm>,
+    _: crate::extract::Posted,
 ) -> AppResult<Response> {
-    who.check_csrf(&form.csrf)?;
     let mut tx = state.db.begin().await?;
     if let Some(c) = jar.get(SESSION_COOKIE) {
         store_accounts::delete_session(&mut tx, c.value()).await?;
@@ -331,7 +325,6 @@ pub async fn password_form(
 
 #[derive(Deserialize)]
 pub struct PasswordForm {
-    csrf: String,
     current: String,
     new: String,
     confirm: String,
@@ -343,7 +336,6 @@ pub async fn password_change(
     jar: CookieJar,
     Form(form): Form<PasswordForm>,
 ) -> AppResult<Response> {
-    who.check_csrf(&form.csrf)?;
     let again = |code: &str| {
         let page = PasswordPage {
             csrf: who.csrf().to_string(),
@@ -1308,7 +1300,6 @@ pub struct ShowQuery {
 
 #[derive(Deserialize)]
 pub struct RevealForm {
-    csrf: String,
     field: String,
     reason: String,
 }
@@ -1327,7 +1318,6 @@ pub async fn person_reveal(
     headers: HeaderMap,
     Form(form): Form<RevealForm>,
 ) -> AppResult<Response> {
-    who.check_csrf(&form.csrf)?;
     let field = form.field.replace('-', ".");
     let def = registry::field(&field)
         .filter(|d| d.sensitivity != Sensitivity::Plain)

@@ -443,7 +443,6 @@ pub async fn page(
 
 #[derive(Deserialize)]
 pub struct ExportForm {
-    csrf: String,
     #[serde(default)]
     view: String,
     #[serde(default)]
@@ -456,7 +455,6 @@ pub async fn export(
     Need { who, .. }: Need<crate::auth::Referrals>,
     Form(form): Form<ExportForm>,
 ) -> AppResult<Response> {
-    who.check_csrf(&form.csrf)?;
     let view = View::parse(&form.view);
     let Some(reason) = crate::downloads::reason_of(&form.reason) else {
         let items = read_view(&state, &who, view, "page", None).await?;
@@ -813,12 +811,8 @@ fn keep_for_retry(state: &AppState, who: &CurrentUser, file: &CheckedFile) -> Ap
 pub async fn create(
     State(state): State<AppState>,
     Need { who, .. }: Need<crate::auth::Referrals>,
-    multipart: Result<
-        axum::extract::multipart::Multipart,
-        axum::extract::multipart::MultipartRejection,
-    >,
+    crate::extract::Multipart(mut multipart): crate::extract::Multipart,
 ) -> AppResult<Response> {
-    let mut multipart = multipart.map_err(|_| bad_upload())?;
     let mut values: HashMap<String, String> = HashMap::new();
     let mut uploaded = Vec::new();
     let mut kept_tokens: Vec<(usize, String)> = Vec::new();
@@ -843,7 +837,6 @@ pub async fn create(
             values.insert(name, value);
         }
     }
-    who.check_csrf(values.get("csrf").map_or("", String::as_str))?;
     let kind = values.get("kind").cloned().unwrap_or_default();
     let slots = state
         .referrals
@@ -1255,7 +1248,6 @@ pub async fn show(
 
 #[derive(Deserialize)]
 pub struct StepForm {
-    csrf: String,
     #[serde(default)]
     event: String,
     #[serde(default)]
@@ -1269,7 +1261,6 @@ pub async fn step(
     Path(id): Path<i64>,
     Form(form): Form<StepForm>,
 ) -> AppResult<Response> {
-    who.check_csrf(&form.csrf)?;
     let refused = match event(&form.event, form.reason.clone()) {
         None => Refused {
             code: "form-invalid",

@@ -439,7 +439,6 @@ pub async fn save(
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> AppResult<Response> {
     let values: BTreeMap<String, String> = pairs.into_iter().collect();
-    who.check_csrf(values.get("csrf").map_or("", String::as_str))?;
     let quarter = values.get("quarter").cloned().unwrap_or_default();
     let (_, quarter) = quarter_of(&quarter)?;
     let def = definition()?;
@@ -526,7 +525,6 @@ pub async fn save(
 
 #[derive(Deserialize)]
 pub struct StepForm {
-    csrf: String,
     #[serde(default)]
     quarter: String,
     #[serde(default)]
@@ -571,7 +569,6 @@ pub async fn review(
     Path(id): Path<i64>,
     Form(form): Form<StepForm>,
 ) -> AppResult<Response> {
-    who.check_csrf(&form.csrf)?;
     let approve = form.decision == "approve";
     let (scope, actor, name, reason) = (
         who.scope.clone(),
@@ -609,7 +606,6 @@ pub async fn sign(
     Path(id): Path<i64>,
     Form(form): Form<StepForm>,
 ) -> AppResult<Response> {
-    who.check_csrf(&form.csrf)?;
     let def = definition()?;
     let (scope, actor, name, tree) = (
         who.scope.clone(),
@@ -647,7 +643,6 @@ pub async fn correct(
     Path(id): Path<i64>,
     Form(form): Form<StepForm>,
 ) -> AppResult<Response> {
-    who.check_csrf(&form.csrf)?;
     let (scope, actor) = (who.scope.clone(), who.user.actor());
     let outcome = state
         .writes
@@ -676,7 +671,6 @@ pub async fn export(
     Need { who, .. }: Need<ReadReports>,
     Form(form): Form<StepForm>,
 ) -> AppResult<Response> {
-    who.check_csrf(&form.csrf)?;
     let Some(reason) = crate::downloads::reason_of(&form.reason) else {
         let errors = crate::downloads::reason_missing().into_iter().collect();
         return Ok((

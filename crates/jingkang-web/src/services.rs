@@ -224,10 +224,9 @@ pub async fn create(
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> AppResult<Response> {
     let mut input = SessionInput::default();
-    let mut csrf = String::new();
     for (k, v) in pairs {
         match k.as_str() {
-            "csrf" => csrf = v,
+            "csrf" => {} // checked by the form extractor
             "item" => input.item = v,
             "mode" => input.mode = v,
             "dates" | "other_date" if !v.trim().is_empty() => input.dates.push(v),
@@ -243,7 +242,6 @@ pub async fn create(
             _ => {}
         }
     }
-    who.check_csrf(&csrf)?;
     match record(&state, &who, &input).await? {
         Ok(ids) => Ok(Redirect::to(&format!(
             "/services?recorded={}&people={}",
@@ -388,8 +386,6 @@ async fn in_scope(
 #[derive(Deserialize, Default)]
 pub struct ExportForm {
     #[serde(default)]
-    csrf: String,
-    #[serde(default)]
     from: String,
     #[serde(default)]
     to: String,
@@ -404,7 +400,6 @@ pub async fn export(
     Need { who, .. }: Need<ReadClinical>,
     Form(form): Form<ExportForm>,
 ) -> AppResult<Response> {
-    who.check_csrf(&form.csrf)?;
     let days = (form.from.trim().to_string(), form.to.trim().to_string());
     let date = |t: &str| NaiveDate::parse_from_str(t, "%Y-%m-%d").ok();
     let (from, to) = match (date(&days.0), date(&days.1)) {

@@ -46,7 +46,6 @@ pub struct TotpLoginPage {
 
 #[derive(Deserialize)]
 pub struct CodeForm {
-    csrf: String,
     code: String,
 }
 
@@ -102,7 +101,6 @@ pub async fn enrol(
     Need { who, .. }: Need<AnyUser>,
     Form(form): Form<CodeForm>,
 ) -> AppResult<Response> {
-    who.check_csrf(&form.csrf)?;
     if who.user.totp_enrolled {
         return Ok(Redirect::to("/").into_response());
     }
@@ -141,7 +139,6 @@ pub async fn login(
     who: CurrentUser,
     Form(form): Form<CodeForm>,
 ) -> AppResult<Response> {
-    who.check_csrf(&form.csrf)?;
     let session = who.session.as_ref().ok_or(AppError::Forbidden)?;
     if session.totp_ok {
         return Ok(Redirect::to("/").into_response());

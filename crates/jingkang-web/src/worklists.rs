@@ -261,7 +261,6 @@ fn list_page(
 
 #[derive(Deserialize)]
 pub struct ExportForm {
-    csrf: String,
     #[serde(default)]
     region: String,
     #[serde(default)]
@@ -277,7 +276,6 @@ pub async fn export(
     Path(name): Path<String>,
     Form(form): Form<ExportForm>,
 ) -> AppResult<Response> {
-    who.check_csrf(&form.csrf)?;
     let list = named(&name)?;
     let q = ListQuery {
         region: form.region.clone(),

@@ -521,8 +521,43 @@ async fn csrf_and_security_headers(app: App) {
         .await
         .unwrap();
     assert_eq!(css.status(), StatusCode::OK);
-    // Logout with the right token ends the session.
+    // Every form and upload is checked by its extractor, before the handler runs: a forged or
+    // missing token, or an upload whose first part is not the token, is refused and writes nothing.
+    let persons_before = app.all_persons().await.len();
+    for form in [
+        vec![("csrf", "forged"), ("name", "伪造请求"), ("sex", "男")],
+        vec![("name", "伪造请求"), ("sex", "男")],
+    ] {
+        let r = c
+            .post(app.url("/persons/new"))
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::FORBIDDEN, "{form:?}");
+    }
     let csrf = app.csrf_of(&c, "/persons").await;
+    let upload = |first: Option<(&'static str, String)>| {
+        let mut form = reqwest::multipart::Form::new();
+        if let Some((k, v)) = first {
+            form = form.text(k, v);
+        }
+        form = form.part(
+            "file",
+            reqwest::multipart::Part::bytes(b"name\n".to_vec()).file_name("r.csv"),
+        );
+        c.post(app.url("/import")).multipart(form).send()
+    };
+    for first in [
+        None,
+        Some(("csrf", "forged".to_string())),
+        Some(("note", csrf.clone())),
+    ] {
+        let r = upload(first.clone()).await.unwrap();
+        assert_eq!(r.status(), StatusCode::FORBIDDEN, "{first:?}");
+    }
+    assert_eq!(app.all_persons().await.len(), persons_before);
+    // Logout with the right token ends the session.
     let r = c
         .post(app.url("/logout"))
         .form(&[("csrf", csrf.as_str())])

@@ -1062,13 +1062,15 @@ async fn a_group_session_and_an_sdss_reach_the_person_page_in_chromium() {
         .unwrap();
     assert_eq!(beside.len(), 3, "each problem beside its field");
     assert!(
-        c.find(Locator::Css("input[name=\"signed_by\"][value=\"guardian\"]"))
-            .await
-            .unwrap()
-            .prop("checked")
-            .await
-            .unwrap()
-            .as_deref()
+        c.find(Locator::Css(
+            "input[name=\"signed_by\"][value=\"guardian\"]"
+        ))
+        .await
+        .unwrap()
+        .prop("checked")
+        .await
+        .unwrap()
+        .as_deref()
             == Some("true"),
         "the signer is kept"
     );

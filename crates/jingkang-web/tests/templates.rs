@@ -89,3 +89,44 @@ fn the_check_finds_what_it_refuses() {
                 <p>button onward</p>";
     assert!(problems(good).is_empty(), "{:?}", problems(good));
 }
+
+/// Every form that posts carries the CSRF token as its first field: the form extractor checks it
+/// before the handler runs, and for an upload it must come before the file (the extractor reads
+/// the first part only).
+#[test]
+fn every_posting_form_carries_the_token_first() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("templates");
+    let mut found = Vec::new();
+    let mut forms = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "html") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        for (at, _) in text.match_indices("<form method=\"post\"") {
+            forms += 1;
+            let rest = &text[at..];
+            let end = rest.find("</form>").unwrap_or(rest.len());
+            let form = &rest[..end];
+            let first_field = ["<input", "<select", "<textarea", "<button"]
+                .iter()
+                .filter_map(|tag| form.find(tag))
+                .min()
+                .map(|i| &form[i..form[i..].find('>').map_or(form.len(), |e| i + e)]);
+            if first_field.is_none_or(|f| !f.contains("name=\"csrf\"")) {
+                found.push(format!(
+                    "{}: {}",
+                    path.file_name().unwrap().to_string_lossy(),
+                    &form[..form.find('>').unwrap_or(form.len())]
+                ));
+            }
+        }
+    }
+    assert!(forms >= 40, "posting forms read: {forms}");
+    assert!(
+        found.is_empty(),
+        "forms whose first field is not the token:\n{}",
+        found.join("\n")
+    );
+}
