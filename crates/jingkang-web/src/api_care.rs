@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::AppState;
-use crate::api::{ApiError, ApiErrorBody, ApiNeed};
+use crate::api_base::{ApiError, ApiErrorBody, ApiNeed};
 use crate::auth::{ReadClinical, RecordFollowups};
 use crate::entry::today;
 use crate::error::AppError;

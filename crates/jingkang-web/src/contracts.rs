@@ -16,7 +16,7 @@ use jingkang_core::store::batch::Outcome;
 use jingkang_core::store::contracts::{self as store, Contract, NewContract};
 
 use crate::AppState;
-use crate::api::{ApiError, ApiNeed};
+use crate::api_base::{ApiError, ApiNeed};
 use crate::auth::{CurrentUser, ManageContracts, Need, ReadContracts};
 use crate::downloads::{self, ExportForm, num, text};
 use crate::error::{AppError, AppResult};

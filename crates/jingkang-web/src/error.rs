@@ -5,7 +5,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use jingkang_core::messages;
 
-use crate::pages::ErrorPage;
+use crate::shell::ErrorPage;
 
 #[derive(Debug)]
 pub enum AppError {

@@ -34,7 +34,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::AppState;
-use crate::api::{ApiError, ApiNeed};
+use crate::api_base::{ApiError, ApiNeed};
 use crate::auth::{CurrentUser, Need, ReadClinical, RecordServices};
 use crate::downloads::{self, ExportForm, num, text};
 use crate::entry::today;
@@ -1711,7 +1711,7 @@ pub async fn api_group_create(
 
 /// One group with its members (whose person is in the caller's scope) and meetings. Audited.
 #[utoipa::path(get, path = "/api/v1/family/groups/{gid}", params(("gid" = i64, Path, description = "group id")),
-    responses((status = 200, body = GroupDetail), (status = 404, body = crate::api::ApiErrorBody)), security(("bearer" = [])), tag = "family")]
+    responses((status = 200, body = GroupDetail), (status = 404, body = crate::api_base::ApiErrorBody)), security(("bearer" = [])), tag = "family")]
 pub async fn api_group(
     State(state): State<AppState>,
     ApiNeed(who, _): ApiNeed<ReadClinical>,
@@ -1726,7 +1726,7 @@ pub async fn api_group(
 
 /// Record a meeting of a group: the member ids who attended, once for all.
 #[utoipa::path(post, path = "/api/v1/family/groups/{gid}/meetings", params(("gid" = i64, Path, description = "group id")), request_body = MeetingInput,
-    responses((status = 201, body = FamilyRecorded), (status = 404, body = crate::api::ApiErrorBody), (status = 422, body = FamilyRefused)),
+    responses((status = 201, body = FamilyRecorded), (status = 404, body = crate::api_base::ApiErrorBody), (status = 422, body = FamilyRefused)),
     security(("bearer" = [])), tag = "family")]
 pub async fn api_meeting_create(
     State(state): State<AppState>,
@@ -1740,7 +1740,7 @@ pub async fn api_meeting_create(
 
 /// Members join (`add`) and leave (`leave`) a group, all at once.
 #[utoipa::path(post, path = "/api/v1/family/groups/{gid}/members", params(("gid" = i64, Path, description = "group id")), request_body = MembersInput,
-    responses((status = 204), (status = 404, body = crate::api::ApiErrorBody), (status = 422, body = FamilyRefused)),
+    responses((status = 204), (status = 404, body = crate::api_base::ApiErrorBody), (status = 422, body = FamilyRefused)),
     security(("bearer" = [])), tag = "family")]
 pub async fn api_members_change(
     State(state): State<AppState>,
@@ -1780,7 +1780,7 @@ pub async fn api_peer_create(
 
 /// Add hours of support given by a peer supporter and/or change their status.
 #[utoipa::path(post, path = "/api/v1/family/peers/{pid}", params(("pid" = i64, Path, description = "peer supporter id")), request_body = PeerUpdateInput,
-    responses((status = 204), (status = 404, body = crate::api::ApiErrorBody), (status = 422, body = FamilyRefused)),
+    responses((status = 204), (status = 404, body = crate::api_base::ApiErrorBody), (status = 422, body = FamilyRefused)),
     security(("bearer" = [])), tag = "family")]
 pub async fn api_peer_update(
     State(state): State<AppState>,

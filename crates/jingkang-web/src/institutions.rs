@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::AppState;
-use crate::api::{ApiError, ApiNeed};
+use crate::api_base::{ApiError, ApiNeed};
 use crate::auth::{CurrentUser, ManageInstitutions, ManageStaff, Need, ReadInstitutions};
 use crate::downloads::{self, ExportForm, num, text};
 use crate::entry::today;

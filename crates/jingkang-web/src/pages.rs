@@ -32,24 +32,7 @@ use crate::auth::{
 };
 use crate::error::{AppError, AppResult};
 
-/// What every signed-in page shows in its header.
-pub struct Chrome {
-    pub display_name: String,
-    pub role_label: &'static str,
-    pub region_name: String,
-    pub csrf: String,
-    pub can_read_registry: bool,
-    pub can_edit_registry: bool,
-    pub is_admin: bool,
-    pub can_audit: bool,
-    pub can_read_clinical: bool,
-    pub can_read_notifications: bool,
-    pub can_refer: bool,
-    pub can_read_institutions: bool,
-    pub can_read_reports: bool,
-    pub can_read_indicators: bool,
-    pub can_compare_lists: bool,
-}
+pub use crate::shell::{Chrome, ErrorPage};
 
 impl Chrome {
     pub fn of(state: &AppState, who: &CurrentUser) -> Chrome {
@@ -73,15 +56,6 @@ impl Chrome {
             can_compare_lists: crate::auth::allows::<crate::auth::CompareLists>(role),
         }
     }
-}
-
-#[derive(Template, WebTemplate)]
-#[template(path = "error.html")]
-pub struct ErrorPage {
-    /// Error pages carry no header menu (the request may have no valid session).
-    pub chrome: Option<Chrome>,
-    pub status: u16,
-    pub message: String,
 }
 
 fn session_cookie(state: &AppState, value: String) -> Cookie<'static> {

@@ -21,7 +21,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::AppState;
-use crate::api::{ApiError, ApiNeed};
+use crate::api_base::{ApiError, ApiNeed};
 use crate::auth::{CurrentUser, Need, ReadClinical, RecordPlans};
 use crate::entry::today;
 use crate::error::{AppError, AppResult};

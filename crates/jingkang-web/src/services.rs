@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::AppState;
-use crate::api::{ApiError, ApiNeed};
+use crate::api_base::{ApiError, ApiNeed};
 use crate::auth::{CurrentUser, Need, ReadClinical, RecordServices};
 use crate::downloads::{num, text};
 use crate::entry::today;

@@ -315,7 +315,7 @@ async fn phase_run(
     let url = db.context("phase needs --db")?;
     let dry_run = phase == "dry-run";
     // Setup (not timed): schema and region tree.
-    let (db, tree) = crate::commands::open(url).await?;
+    let (db, tree) = crate::db::open(url).await?;
     let actor = Actor::cli();
     let opts = ImportOptions {
         county,

@@ -26,7 +26,7 @@ use serde_json::{Value, json};
 use tower::ServiceExt;
 
 use crate::bench_web::summary;
-use crate::commands::open;
+use crate::db::open;
 
 async fn token_for(
     db: &Db,
@@ -336,7 +336,7 @@ pub async fn indicators(
     use jingkang_core::care::standard::StandardRule;
     use jingkang_core::report::indicators::{Indicators, board, quarters_to, trend};
     use jingkang_web::boards::{Ask, Boards};
-    let (db, _) = crate::commands::open_keyed(url).await?;
+    let (db, _) = crate::db::open_keyed(url).await?;
     let tree = jingkang_core::regions::load_tree(&db, false).await?;
     let period = bench_quarter(quarter)?;
     let (rule, defs) = (StandardRule::shipped()?, Indicators::shipped()?);

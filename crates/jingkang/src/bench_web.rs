@@ -19,7 +19,7 @@ use jingkang_core::store::persons::{self, ListFilter};
 use jingkang_core::store::{Actor, Db};
 use serde_json::{Value, json};
 
-use crate::commands::open;
+use crate::db::open;
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {

@@ -20,6 +20,7 @@ mod bench_care;
 mod bench_web;
 mod commands;
 mod config;
+mod db;
 mod serve;
 mod ui;
 mod users;
@@ -557,7 +558,7 @@ fn main() -> ExitCode {
         Err(e) => {
             if let Some(user) = e.downcast_ref::<config::UserError>() {
                 eprintln!("{user}");
-                return ExitCode::from(commands::EXIT_USER_ERROR);
+                return ExitCode::from(db::EXIT_USER_ERROR);
             }
             tracing::error!(error = %format!("{e:#}"), "command failed");
             eprintln!("{}", ui::internal_error(&e));

@@ -12,7 +12,7 @@ use jingkang_core::store::accounts::{self as store_accounts, NewUser};
 use jingkang_core::store::{Actor, Db, persons};
 use jingkang_web::{AppState, Settings};
 
-use crate::commands::{load_demo, user_error};
+use crate::db::{load_demo, user_error};
 
 pub async fn run(
     url: &str,
@@ -86,7 +86,7 @@ pub async fn run(
         },
     };
     // The master key (created in the data directory at a first start) must be this database's.
-    let (db, tree, key) = crate::commands::open_all(url).await?;
+    let (db, tree, key) = crate::db::open_all(url).await?;
     if demo {
         let Some(county) = tree.get(demo_county).cloned() else {
             return Ok(user_error(render(

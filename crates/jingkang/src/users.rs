@@ -8,7 +8,7 @@ use jingkang_core::messages::render;
 use jingkang_core::store::Actor;
 use jingkang_core::store::accounts::{self as store_accounts, NewUser};
 
-use crate::commands::{open, user_error};
+use crate::db::{open, user_error};
 use crate::{OrgCmd, UserCmd};
 
 fn role_list() -> String {
