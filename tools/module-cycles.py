@@ -43,6 +43,8 @@ def edges(mods):
             text = open(f, encoding="utf-8").read()
             # Tests inside a module do not make the module depend on anything.
             text = text.split("#[cfg(test)]")[0]
+            # Comments (docs naming another module) are not dependencies.
+            text = re.sub(r"//[^\n]*", "", text)
             for group, single in ITEM.findall(text):
                 names = [single] if single else [
                     n.strip().split("::")[0] for n in group.split(",") if n.strip()
