@@ -47,6 +47,16 @@ pub struct EmergencyPage {
     errors: Vec<FieldError>,
 }
 
+impl EmergencyPage {
+    /// The problem of `field`, shown beside it.
+    fn problem(&self, field: &str) -> Option<&str> {
+        self.errors
+            .iter()
+            .find(|e| e.field == field)
+            .map(|e| e.message.as_str())
+    }
+}
+
 fn opts(table: &'static [(&'static str, &'static str)], chosen: &[String]) -> Vec<Opt> {
     table
         .iter()

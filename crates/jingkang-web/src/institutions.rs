@@ -568,6 +568,8 @@ fn form_page(
 
 /// What a form says, as an institution, or the problems of its text.
 fn institution_of(
+    state: &AppState,
+    who: &CurrentUser,
     values: &BTreeMap<String, String>,
 ) -> Result<NewInstitution, Vec<InstitutionProblem>> {
     let get = |k: &str| values.get(k).map_or("", |s| s.trim()).to_string();
@@ -589,10 +591,7 @@ fn institution_of(
             }
         },
     };
-    if !problems.is_empty() {
-        return Err(problems);
-    }
-    Ok(NewInstitution {
+    let new = NewInstitution {
         name: get("name"),
         kind: get("kind"),
         urban: get("urban") == "1",
@@ -603,7 +602,18 @@ fn institution_of(
         operator_code: get("operator_code"),
         opened_on,
         status: get("status"),
-    })
+    };
+    if problems.is_empty() {
+        return Ok(new);
+    }
+    // A number or date the form could not read, and every other problem: all at once.
+    let rest = store::check(&new, &state.institutions, &state.tree, &who.scope, today());
+    for p in problems_of(rest) {
+        if !problems.iter().any(|q| q.field == p.field) {
+            problems.push(p);
+        }
+    }
+    Err(problems)
 }
 
 fn values_of(i: &Institution) -> BTreeMap<String, String> {
@@ -654,7 +664,7 @@ pub async fn create(
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> AppResult<Response> {
     let values: BTreeMap<String, String> = pairs.into_iter().collect();
-    let outcome = match institution_of(&values) {
+    let outcome = match institution_of(&state, &who, &values) {
         Ok(new) => create_institution(&state, &who, new).await?,
         Err(p) => Err(p),
     };
@@ -701,7 +711,7 @@ pub async fn edit(
 ) -> AppResult<Response> {
     let values: BTreeMap<String, String> = pairs.into_iter().collect();
     let i = get(&state, &who, id).await?;
-    let outcome = match institution_of(&values) {
+    let outcome = match institution_of(&state, &who, &values) {
         Ok(new) => update_institution(&state, &who, id, new).await?,
         Err(p) => Err(p),
     };

@@ -135,6 +135,58 @@ pub async fn forms_keep_input_and_list_every_problem(app: App) {
                 "value=\"手工小组第三次活动\"".into(),
             ],
         },
+        Case {
+            what: "emergency",
+            path: format!("/persons/{person}/emergencies"),
+            role: Role::Township,
+            fields: vec![
+                ("occurred_at", "2026-02-30T10:00".into()),
+                ("risk_grade", String::new()),
+                ("place", "河边公园".into()),
+                ("description", String::new()),
+                ("outcome", "已送医".into()),
+            ],
+            // The time, and the grade, the kinds, the measures and the description missing.
+            problems: vec![
+                "emergency-time-invalid",
+                "followup-field-missing",
+                "followup-field-missing",
+                "followup-field-missing",
+                "followup-field-missing",
+            ],
+            kept: vec![
+                "value=\"2026-02-30T10:00\"".into(),
+                "value=\"河边公园\"".into(),
+                "value=\"已送医\"".into(),
+                "has-error\" id=\"em-occurred_at\"".into(),
+                "has-error\" id=\"em-risk_grade\"".into(),
+                "has-error\" id=\"em-description\"".into(),
+                "【事件经过】未填写".into(),
+                "【处置措施】未填写".into(),
+            ],
+        },
+        Case {
+            what: "new institution",
+            path: "/institutions".into(),
+            role: Role::Township,
+            fields: vec![
+                ("name", String::new()),
+                ("kind", "site".into()),
+                ("address", String::new()),
+                ("capacity", "很多".into()),
+                ("operator", "阳光康复服务中心".into()),
+            ],
+            // The capacity the form cannot read no longer hides the rest.
+            problems: vec![
+                "institution-capacity-invalid",
+                "institution-name-invalid",
+                "institution-region-invalid",
+                "institution-address-missing",
+                "uscc-empty",
+                "institution-status-unknown",
+            ],
+            kept: vec!["value=\"很多\"".into(), "value=\"阳光康复服务中心\"".into()],
+        },
     ];
     for (i, case) in cases.into_iter().enumerate() {
         let region = if case.role == Role::Admin {
