@@ -9,8 +9,7 @@ an edge list, and exits 1 if there is any (with --check).
 
     python3 tools/module-cycles.py [--check] [--allow CRATE,...]
 
-With --check it exits 1 when a crate not named by --allow has a cycle (CI allows jingkang-core,
-whose cycle is still to be broken).
+With --check it exits 1 when a crate not named by --allow has a cycle (CI allows none).
 """
 import os
 import re

@@ -12,6 +12,7 @@
 //! - [`messages`]: every user-facing Chinese message.
 
 pub mod accounts;
+pub mod app;
 pub mod care;
 pub mod domain;
 pub mod exchange;

@@ -11,12 +11,12 @@ use std::collections::BTreeMap;
 
 use chrono::{Duration, NaiveDate};
 use common::{TestDb, one_person};
+use jingkang_core::app::referrals::{self, Desk, NewReferral, SendRefusal, Subject};
 use jingkang_core::care::instrument::Catalogue;
 use jingkang_core::care::referral::Book;
 use jingkang_core::on_pool;
 use jingkang_core::regions::Scope;
 use jingkang_core::store::assessments::{self, NewAssessment, Refusal};
-use jingkang_core::store::referrals::{self, Desk, NewReferral, SendRefusal, Subject};
 use jingkang_core::store::{Actor, audit};
 
 fn d(s: &str) -> NaiveDate {

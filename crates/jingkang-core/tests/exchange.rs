@@ -386,9 +386,9 @@ async fn police_list_lands_in_its_classes(t: TestDb) {
     assert_eq!(count(&t, "exchange_lists").await, 2);
 
     // Review: the county sees both runs, another county none; items by class, with their rows.
+    use jingkang_core::exchange::records::{self as saved, Decision, ItemState};
     use jingkang_core::regions::Scope;
     use jingkang_core::store::Refusal;
-    use jingkang_core::store::exchange::{self as saved, Decision, ItemState};
     let county = Scope::of(t.tree.get("500110").unwrap());
     let elsewhere = Scope::of(t.tree.get("500101").unwrap());
     let far_pid = person_id(&t, &far.id).await;
@@ -873,7 +873,7 @@ async fn census_gives_one_item_per_person(t: TestDb) {
     assert_eq!(report.summary.files.len(), 4);
     let county = jingkang_core::regions::Scope::of(t.tree.get("500110").unwrap());
     let mut tx = t.db.begin_read().await.unwrap();
-    let saved = jingkang_core::store::exchange::items(
+    let saved = jingkang_core::exchange::records::items(
         &mut tx,
         &county,
         report.run,
@@ -887,7 +887,7 @@ async fn census_gives_one_item_per_person(t: TestDb) {
     assert_eq!(seen[1]["source"], "disability_federation");
     assert_eq!(seen[1]["row_number"], 3);
     assert_eq!(saved[0].row.as_ref().unwrap().name, "欧阳明月");
-    let run = jingkang_core::store::exchange::run(&mut tx, &county, report.run)
+    let run = jingkang_core::exchange::records::run(&mut tx, &county, report.run)
         .await
         .unwrap()
         .unwrap();

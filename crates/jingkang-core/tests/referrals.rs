@@ -12,14 +12,14 @@ use chrono::NaiveDate;
 use common::{TestDb, one_person};
 use std::collections::BTreeMap;
 
+use jingkang_core::app::referrals::{
+    self, ActRefusal, Desk, NewReferral, SendRefusal, Subject, Tray,
+};
 use jingkang_core::care::referral::{
     Book, ReferralError, ReferralEvent, ReferralRules, ReferralState, WorkCalendar,
 };
 use jingkang_core::on_pool;
 use jingkang_core::regions::Scope;
-use jingkang_core::store::referrals::{
-    self, ActRefusal, Desk, NewReferral, SendRefusal, Subject, Tray,
-};
 use jingkang_core::store::{Actor, persons};
 
 const COUNTY: &str = "500110";

@@ -435,8 +435,8 @@ async fn fujian2_by_hand(t: TestDb) {
 backend_tests!(fujian2_by_hand);
 
 async fn filings_are_filled_reviewed_signed_and_then_frozen(t: TestDb) {
+    use jingkang_core::app::filings::{self, FilingState, Refusal};
     use jingkang_core::report::diff;
-    use jingkang_core::store::filings::{self, FilingState, Refusal};
     let p = hand_built(&t).await;
     let county = t.tree.get("500110").unwrap();
     let civil_scope = Scope::of(county);

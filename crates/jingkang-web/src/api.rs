@@ -187,7 +187,7 @@ pub async fn regions_find(
     ApiNeed(_who, _): ApiNeed<crate::auth::AnyUser>,
     Query(q): Query<RegionQuery>,
 ) -> Result<Json<Vec<RegionItem>>, ApiError> {
-    let found = jingkang_core::regions::find(&state.db, &state.tree, q.q.trim(), 50).await?;
+    let found = jingkang_core::store::regions::find(&state.db, &state.tree, q.q.trim(), 50).await?;
     Ok(Json(
         found
             .into_iter()
@@ -723,10 +723,10 @@ impl utoipa::Modify for ErrorResponses {
         crate::api_care::FollowupRefused, crate::api_care::FollowupRecorded, crate::api_care::RiskPoint, crate::api_care::RiskInfo,
         jingkang_core::store::worklists::WorkItem, crate::api_care::WorklistOut, jingkang_core::store::emergencies::StoredEmergency, crate::api_care::EmergencyRequest,
         crate::api_care::EmergencyRecorded, jingkang_core::store::alerts::Notification,
-        jingkang_core::store::referrals::ReferralItem, crate::api_care::ReferralsOut, crate::api_care::ReferralRequest, crate::api_care::DocumentIn, crate::api_care::ContactIn, crate::api_care::ReferralSent,
-        crate::api_care::ReferralStep, crate::api_care::ReferralStepped, jingkang_core::store::referrals::ReferralDetail, jingkang_core::store::referrals::CarriedDocument,
-        jingkang_core::store::referrals::SenderContact,
-        jingkang_core::store::referrals::ReferralStepRow, jingkang_core::care::instrument::Instrument, jingkang_core::care::instrument::Item,
+        jingkang_core::app::referrals::ReferralItem, crate::api_care::ReferralsOut, crate::api_care::ReferralRequest, crate::api_care::DocumentIn, crate::api_care::ContactIn, crate::api_care::ReferralSent,
+        crate::api_care::ReferralStep, crate::api_care::ReferralStepped, jingkang_core::app::referrals::ReferralDetail, jingkang_core::app::referrals::CarriedDocument,
+        jingkang_core::app::referrals::SenderContact,
+        jingkang_core::app::referrals::ReferralStepRow, jingkang_core::care::instrument::Instrument, jingkang_core::care::instrument::Item,
         jingkang_core::care::instrument::Choice, jingkang_core::care::instrument::Total, jingkang_core::care::instrument::Band,
         jingkang_core::care::instrument::Scored, jingkang_core::care::instrument::ItemScore, jingkang_core::care::instrument::Problem,
         jingkang_core::store::assessments::StoredAssessment, crate::api_care::AssessmentRequest, crate::api_care::AssessmentRecorded,

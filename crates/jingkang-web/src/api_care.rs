@@ -416,9 +416,9 @@ pub async fn notifications_get(
 /// The caller's referrals: received and not finished (urgent first, then by deadline), and sent.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ReferralsOut {
-    pub inbox: Vec<jingkang_core::store::referrals::ReferralItem>,
+    pub inbox: Vec<jingkang_core::app::referrals::ReferralItem>,
     /// The latest 200 sent from the caller's region, whatever became of them.
-    pub sent: Vec<jingkang_core::store::referrals::ReferralItem>,
+    pub sent: Vec<jingkang_core::app::referrals::ReferralItem>,
 }
 
 /// Referrals received and sent in the caller's scope. Audited.
@@ -488,9 +488,9 @@ pub struct ContactIn {
 /// A document of the API as the store takes it; a refusal as the API answers it.
 fn carried_of(
     d: DocumentIn,
-) -> Result<jingkang_core::store::referrals::Carried, (&'static str, String)> {
+) -> Result<jingkang_core::app::referrals::Carried, (&'static str, String)> {
     use base64::Engine;
-    use jingkang_core::store::referrals::{Carried, CheckedFile, Content};
+    use jingkang_core::app::referrals::{Carried, CheckedFile, Content};
     let shape = |slot: &str| {
         (
             "referral-document-shape",
@@ -552,7 +552,7 @@ pub async fn referrals_post(
     ApiNeed(who, _): ApiNeed<crate::auth::Referrals>,
     body: Result<Json<ReferralRequest>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Response, ApiError> {
-    use jingkang_core::store::referrals::{NewReferral, Subject};
+    use jingkang_core::app::referrals::{NewReferral, Subject};
     let Json(req) = body.map_err(|_| AppError::BadRequest("form-invalid".into()))?;
     let subject = match (req.person_id, req.new_person) {
         (Some(id), None) => Subject::Existing(id),
@@ -577,7 +577,7 @@ pub async fn referrals_post(
         to_region: req.to_region.trim().to_string(),
         reason: req.reason,
         documents,
-        contact: jingkang_core::store::referrals::Contact {
+        contact: jingkang_core::app::referrals::Contact {
             unit: req.contact.unit,
             name: req.contact.name,
             phone: req.contact.phone,
@@ -594,13 +594,13 @@ pub async fn referrals_post(
 /// not yet in the registry (ID number and phone masked, the grade and notes withheld) and every
 /// step with its time and actor. Audited.
 #[utoipa::path(get, path = "/api/v1/referrals/{id}", params(("id" = i64, Path, description = "Referral id")),
-    responses((status = 200, body = jingkang_core::store::referrals::ReferralDetail), (status = 404, body = ApiErrorBody)),
+    responses((status = 200, body = jingkang_core::app::referrals::ReferralDetail), (status = 404, body = ApiErrorBody)),
     security(("bearer" = [])), tag = "referrals")]
 pub async fn referral_get(
     State(state): State<AppState>,
     ApiNeed(who, _): ApiNeed<crate::auth::Referrals>,
     Path(id): Path<i64>,
-) -> Result<Json<jingkang_core::store::referrals::ReferralDetail>, ApiError> {
+) -> Result<Json<jingkang_core::app::referrals::ReferralDetail>, ApiError> {
     Ok(Json(crate::referrals::read_masked(&state, &who, id).await?))
 }
 

@@ -11,6 +11,10 @@ use askama_web::WebTemplate;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
+use jingkang_core::app::referrals::{
+    self, ActRefusal, Carried, CheckedFile, Contact, Content, Desk, NewReferral, ReferralDetail,
+    ReferralItem, SendRefusal, Subject, Tray,
+};
 use jingkang_core::care::referral::{ReferralEvent, ReferralState};
 use jingkang_core::export::referrals as xlsx;
 use jingkang_core::import::roster::{ROSTER_COLUMNS, RowError};
@@ -20,10 +24,6 @@ use jingkang_core::registry::{self, Sensitivity};
 use jingkang_core::store::Tx;
 use jingkang_core::store::audit::{self, Target};
 use jingkang_core::store::batch::Outcome;
-use jingkang_core::store::referrals::{
-    self, ActRefusal, Carried, CheckedFile, Contact, Content, Desk, NewReferral, ReferralDetail,
-    ReferralItem, SendRefusal, Subject, Tray,
-};
 use serde::Deserialize;
 
 use crate::AppState;
@@ -995,7 +995,7 @@ pub struct DetailPage {
     deadline: String,
     late_days: u32,
     reason: String,
-    contact: Option<jingkang_core::store::referrals::SenderContact>,
+    contact: Option<jingkang_core::app::referrals::SenderContact>,
     documents: Vec<DocView>,
     steps: Vec<StepLine>,
     can_accept: bool,

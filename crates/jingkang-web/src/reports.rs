@@ -11,12 +11,12 @@ use askama_web::WebTemplate;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
+use jingkang_core::app::filings::{self, Filing, FilingState, Refusal};
 use jingkang_core::care::standard::{Period, StandardRule};
 use jingkang_core::domain::period::Quarter;
 use jingkang_core::report::{Cell, Definition, Difference, Report, diff};
 use jingkang_core::store::audit::{self, Target};
 use jingkang_core::store::batch::Outcome;
-use jingkang_core::store::filings::{self, Filing, FilingState, Refusal};
 use serde::Deserialize;
 
 use crate::AppState;

@@ -826,7 +826,7 @@ async fn authorization_matrix(app: App) {
         let def = jingkang_core::report::Definition::shipped("fujian2").unwrap();
         let mut tx = app.db.begin().await.unwrap();
         fids.push(
-            jingkang_core::store::filings::save(
+            jingkang_core::app::filings::save(
                 &mut tx,
                 &scope,
                 &Actor::cli(),

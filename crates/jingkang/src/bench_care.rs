@@ -337,7 +337,7 @@ pub async fn indicators(
     use jingkang_core::report::indicators::{Indicators, board, quarters_to, trend};
     use jingkang_web::boards::{Ask, Boards};
     let (db, _) = crate::db::open_keyed(url).await?;
-    let tree = jingkang_core::regions::load_tree(&db, false).await?;
+    let tree = jingkang_core::store::regions::load_tree(&db, false).await?;
     let period = bench_quarter(quarter)?;
     let (rule, defs) = (StandardRule::shipped()?, Indicators::shipped()?);
     let runs = quarters_to(&period, 4);

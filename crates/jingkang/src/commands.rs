@@ -265,7 +265,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Regions(RegionsCmd::Find { query, limit }) => {
             let (db, tree) = open(&url).await?;
-            let found = regions::find(&db, &tree, &query, limit).await?;
+            let found = jingkang_core::store::regions::find(&db, &tree, &query, limit).await?;
             if found.is_empty() {
                 out!("{}", render("cli-find-none", &[("query", &query)]));
             }
@@ -286,7 +286,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let f = std::fs::File::open(&file)
                 .with_context(|| format!("cannot open {}", file.display()))?;
             let mut tx = db.begin().await?;
-            let (imported, skipped) = regions::import_villages(&mut tx, &tree, f).await?;
+            let (imported, skipped) =
+                jingkang_core::store::regions::import_villages(&mut tx, &tree, f).await?;
             audit::record(
                 &mut tx,
                 &Actor::cli(),
@@ -313,7 +314,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let book = jingkang_core::care::referral::Book::shipped()?;
             let mut tx = db.begin().await?;
             let n =
-                jingkang_core::store::referrals::expire_due(&mut tx, &book, &tree, today()).await?;
+                jingkang_core::app::referrals::expire_due(&mut tx, &book, &tree, today()).await?;
             tx.commit().await?;
             out!(
                 "{}",
@@ -659,7 +660,7 @@ pub async fn init(
     let _ = global;
     let (db, _) = open_keyed(url).await?;
     let mut tx = db.begin().await?;
-    let n = regions::install_embedded(&mut tx).await?;
+    let n = jingkang_core::store::regions::install_embedded(&mut tx).await?;
     audit::record(
         &mut tx,
         &Actor::cli(),
@@ -669,7 +670,7 @@ pub async fn init(
     )
     .await?;
     tx.commit().await?;
-    let tree = regions::load_tree(&db, false).await?;
+    let tree = jingkang_core::store::regions::load_tree(&db, false).await?;
     out!(
         "{}",
         render(
@@ -917,7 +918,7 @@ async fn run_report(
     let scope = jingkang_core::regions::Scope::of(r);
     let mut tx = db.begin().await?;
     // The same use case as the page: computed, with the filings laid over (signed rows frozen).
-    let (report, _, _) = jingkang_core::store::filings::assemble(
+    let (report, _, _) = jingkang_core::app::filings::assemble(
         &mut tx,
         tree,
         (&scope, r),

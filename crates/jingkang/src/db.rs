@@ -30,8 +30,8 @@ pub async fn open_all(
     url: &str,
 ) -> anyhow::Result<(Db, RegionTree, jingkang_core::secrets::MasterKey)> {
     let (db, key) = open_keyed(url).await?;
-    regions::ensure_installed(&db).await?;
-    let tree = regions::load_tree(&db, false).await?;
+    jingkang_core::store::regions::ensure_installed(&db).await?;
+    let tree = jingkang_core::store::regions::load_tree(&db, false).await?;
     Ok((db, tree, key))
 }
 

@@ -138,7 +138,8 @@ fn init_demo_prints_a_roster_summary_and_is_repeatable() {
     // in the total (it computed live and ignored filings before).
     let quarter = v["quarter"].as_str().unwrap().to_string();
     let frozen = tokio::runtime::Runtime::new().unwrap().block_on(async {
-        use jingkang_core::store::{Actor, filings};
+        use jingkang_core::app::filings;
+        use jingkang_core::store::Actor;
         let url = format!("sqlite://{}", dir.path().join("jingkang.db").display());
         let key =
             jingkang_core::secrets::MasterKey::load(&dir.path().join("jingkang.key")).unwrap();
@@ -146,7 +147,9 @@ fn init_demo_prints_a_roster_summary_and_is_repeatable() {
             .await
             .unwrap()
             .with_keys(jingkang_core::secrets::Keys::of(&key));
-        let tree = jingkang_core::regions::load_tree(&db, false).await.unwrap();
+        let tree = jingkang_core::store::regions::load_tree(&db, false)
+            .await
+            .unwrap();
         let def = jingkang_core::report::Definition::shipped("fujian2").unwrap();
         let rule = jingkang_core::care::standard::StandardRule::shipped().unwrap();
         let (town, county) = (tree.get("500110004").unwrap(), tree.get("500110").unwrap());
@@ -2105,14 +2108,17 @@ fn a_report_freeze_killed_at_any_point_leaves_nothing_or_everything() {
             .build()
             .unwrap();
         let (cookie, csrf, filings) = rt.block_on(async {
-            use jingkang_core::store::{Actor, accounts, filings};
+            use jingkang_core::app::filings;
+            use jingkang_core::store::{Actor, accounts};
             let key =
                 jingkang_core::secrets::MasterKey::load(&dir.path().join("jingkang.key")).unwrap();
             let db = jingkang_core::store::Db::connect(url)
                 .await
                 .unwrap()
                 .with_keys(jingkang_core::secrets::Keys::of(&key));
-            let tree = jingkang_core::regions::load_tree(&db, false).await.unwrap();
+            let tree = jingkang_core::store::regions::load_tree(&db, false)
+                .await
+                .unwrap();
             let def = jingkang_core::report::Definition::shipped("fujian2").unwrap();
             let (town, county) = (tree.get(TOWN).unwrap(), tree.get("500110").unwrap());
             // Its first password was given by an administrator: as if changed since.

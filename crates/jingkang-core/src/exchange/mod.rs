@@ -1,6 +1,6 @@
 //! Information exchange (信息比对, SPEC §8): a department's list compared with the registry of a
 //! county. Pure: the caller loads the registry in its scope ([`Ours`]) and the list ([`ListRow`]),
-//! [`compare`] classifies, and `store::exchange` keeps the list as a dated snapshot and the items for
+//! [`compare`] classifies, and `records` keeps the list as a dated snapshot and the items for
 //! a user to resolve. Nothing here changes the registry.
 //!
 //! Matching: exact on the canonical ID number first; the rest through the linkage engine
@@ -10,6 +10,7 @@
 
 pub mod census;
 pub mod list;
+pub mod records;
 pub mod run;
 
 use std::collections::{HashMap, HashSet};
@@ -113,7 +114,7 @@ pub fn source(name: &str) -> Option<&'static Source> {
 
 /// What a run compared, for people: the department's name, or 年度联合普查.
 pub fn run_label(kind: &str) -> String {
-    if kind == crate::store::exchange::CENSUS {
+    if kind == records::CENSUS {
         return "年度联合普查".to_string();
     }
     source(kind).map_or_else(|| kind.to_string(), |s| s.label.clone())

@@ -6,10 +6,10 @@ use std::path::Path;
 
 use chrono::NaiveDate;
 
+use super::records::{self as exchange, CENSUS, NewList, NewRun, Summary};
 use super::{Comparison, ListRead, Mapping, Source, census, compare, read_list};
 use crate::import::ImportError;
 use crate::regions::{Level, Region, RegionTree, Rows, Scope};
-use crate::store::exchange::{self, CENSUS, NewList, NewRun, Summary};
 use crate::store::leases::ImportLease;
 use crate::store::{Actor, Db};
 

@@ -4,9 +4,9 @@ use anyhow::Context;
 use chrono::NaiveDate;
 
 use super::table::{self, Table, Value};
+use crate::app::referrals::ReferralItem;
 use crate::care::referral::{ReferralRules, ReferralState};
 use crate::regions::RegionTree;
-use crate::store::referrals::ReferralItem;
 
 /// The column headers of an exported referral list.
 pub const HEADERS: [&str; 10] = [

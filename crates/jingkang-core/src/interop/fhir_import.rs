@@ -16,12 +16,13 @@ use serde_json::Value;
 
 use super::fhir::systems;
 use crate::domain::{IdNumber, Sex};
+use crate::exchange::records as exchange;
 use crate::exchange::{ListRow, MatchedBy, link_rows};
 use crate::import::roster;
 use crate::messages::render;
 use crate::regions::{Region, RegionTree, Scope};
 use crate::store::audit::{self, Target};
-use crate::store::{Actor, Db, exchange, open_change_set, persons};
+use crate::store::{Actor, Db, open_change_set, persons};
 
 /// An import to run.
 pub struct FhirImport<'a> {

@@ -27,11 +27,13 @@ pub async fn install_regions(db: &Db) -> RegionTree {
         .filter(|r| r.code.starts_with("50") || r.code.starts_with("11"))
         .collect();
     let mut tx = db.begin().await.expect("begin");
-    regions::upsert(&mut tx, &subset)
+    jingkang_core::store::regions::upsert(&mut tx, &subset)
         .await
         .expect("install regions");
     tx.commit().await.expect("commit");
-    regions::load_tree(db, false).await.expect("load tree")
+    jingkang_core::store::regions::load_tree(db, false)
+        .await
+        .expect("load tree")
 }
 
 pub async fn sqlite() -> TestDb {
@@ -622,17 +624,17 @@ pub async fn opened(db: &Db, label: &'static str, sql: &str, id: i64) -> Option<
 
 /// Each of `slots` as a form filled in as text (what a referral carries).
 #[allow(dead_code)]
-pub fn filled(slots: &[String]) -> Vec<jingkang_core::store::referrals::Carried> {
+pub fn filled(slots: &[String]) -> Vec<jingkang_core::app::referrals::Carried> {
     slots
         .iter()
-        .map(|s| jingkang_core::store::referrals::Carried::text(s, &format!("{s}：内容见此")))
+        .map(|s| jingkang_core::app::referrals::Carried::text(s, &format!("{s}：内容见此")))
         .collect()
 }
 
 /// A sending unit's contact that passes the checks.
 #[allow(dead_code)]
-pub fn contact() -> jingkang_core::store::referrals::Contact {
-    jingkang_core::store::referrals::Contact {
+pub fn contact() -> jingkang_core::app::referrals::Contact {
+    jingkang_core::app::referrals::Contact {
         unit: "綦江区人民医院".into(),
         name: "王医生".into(),
         phone: "023-48281234".into(),

@@ -45,9 +45,13 @@ pub async fn install(db: &Db) -> RegionTree {
         .filter(|r| r.code.starts_with("50"))
         .collect();
     let mut tx = db.begin().await.unwrap();
-    regions::upsert(&mut tx, &subset).await.unwrap();
+    jingkang_core::store::regions::upsert(&mut tx, &subset)
+        .await
+        .unwrap();
     tx.commit().await.unwrap();
-    regions::load_tree(db, false).await.unwrap()
+    jingkang_core::store::regions::load_tree(db, false)
+        .await
+        .unwrap()
 }
 
 pub async fn sqlite_db() -> (Db, Option<tempfile::TempDir>) {

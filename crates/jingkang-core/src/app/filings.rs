@@ -12,14 +12,14 @@ use std::collections::BTreeMap;
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
-use super::audit::{self, Target};
-use super::{Actor, Tx, open_change_set};
 use crate::care::family::problem;
 use crate::care::service::FieldError;
 use crate::care::standard::{Period, StandardRule};
 use crate::on_tx;
 use crate::regions::{RegionTree, Scope};
 use crate::report::{Definition, Frozen, Source, compute};
+use crate::store::audit::{self, Target};
+use crate::store::{Actor, Tx, open_change_set};
 
 /// The largest figure a hand-entered column takes.
 pub const MAX_MANUAL: i64 = 1_000_000;
@@ -176,8 +176,8 @@ async fn by_id(tx: &mut Tx, scope: &Scope, id: i64) -> anyhow::Result<Option<Fil
 }
 
 /// Why nothing was written.
-pub use super::Refusal;
-use super::refuse;
+pub use crate::store::Refusal;
+use crate::store::refuse;
 
 fn signer(name: &str) -> Option<String> {
     let n = name.trim();

@@ -7,14 +7,14 @@ use std::collections::{HashMap, HashSet};
 use chrono::NaiveDate;
 use serde::Serialize;
 
-use super::audit::{self, Target};
-use super::bulk::{self, Col, Rows};
-use super::sealing::{LIST_CERTIFICATE, LIST_ID_NUMBER, LIST_PHONE};
-use super::{Actor, Tx, open_change_set};
 use crate::exchange::{Class, Comparison, ListRead, Mapping, Ours, Source};
 use crate::on_tx;
 use crate::regions::Scope;
 use crate::secrets::Keys;
+use crate::store::audit::{self, Target};
+use crate::store::bulk::{self, Col, Rows};
+use crate::store::sealing::{LIST_CERTIFICATE, LIST_ID_NUMBER, LIST_PHONE};
+use crate::store::{Actor, Tx, open_change_set};
 
 /// A source's saved header texts (normalised header → column key).
 pub async fn mapping(tx: &mut Tx, source: &str) -> anyhow::Result<Mapping> {
@@ -670,7 +670,7 @@ pub enum Decision {
     /// region) it is; for the others, the difference was seen and is handled in the record.
     Link { person: Option<i64> },
     /// A duplicate item: keep `survivor` (one of its two records), taking the fields `take` from
-    /// the other, which is merged into it ([`super::merge`]).
+    /// the other, which is merged into it ([`crate::store::merge`]).
     Merge { survivor: i64, take: Vec<String> },
     /// A theirs-only item: register their row as a new person (待评估), in `township` (a name; the
     /// row's own when `None`), through the same rules as a form entry.
@@ -700,24 +700,26 @@ pub async fn decide(
     id: i64,
     decision: &Decision,
     note: &str,
-) -> anyhow::Result<Result<ItemState, super::Refusal>> {
+) -> anyhow::Result<Result<ItemState, crate::store::Refusal>> {
     let scope = desk.scope;
     let Some((run_id, item)) = item(tx, scope, id).await? else {
-        return Ok(Err(super::Refusal::NotFound));
+        return Ok(Err(crate::store::Refusal::NotFound));
     };
     let region: String = on_tx!(tx, c => sqlx::query_scalar("SELECT region FROM exchange_runs WHERE id = $1")
         .bind(run_id).fetch_one(&mut **c).await)?;
     let mut merge_id = None;
     let (to, person) = match (decision, item.state) {
         (Decision::Reopen, ItemState::Open) => {
-            return super::refuse("decision", "exchange-item-open", &[]);
+            return crate::store::refuse("decision", "exchange-item-open", &[]);
         }
         (Decision::Reopen, ItemState::Merged) => {
             let merge: Option<i64> = on_tx!(tx, c => sqlx::query_scalar(
                 "SELECT id FROM person_merges WHERE item_id = $1 AND undone_change IS NULL")
                 .bind(id).fetch_optional(&mut **c).await)?;
             if let Some(m) = merge {
-                if let Err(r) = super::merge::unmerge(tx, scope, desk.actor, m, desk.today).await? {
+                if let Err(r) =
+                    crate::store::merge::unmerge(tx, scope, desk.actor, m, desk.today).await?
+                {
                     return Ok(Err(r));
                 }
                 merge_id = Some(m);
@@ -734,7 +736,7 @@ pub async fn decide(
         }
         (Decision::Reopen, _) => (ItemState::Open, item.person),
         (_, s) if s != ItemState::Open => {
-            return super::refuse(
+            return crate::store::refuse(
                 "decision",
                 "exchange-item-decided",
                 &[("state", s.label_zh())],
@@ -743,16 +745,16 @@ pub async fn decide(
         (Decision::Reject, _) => (ItemState::Rejected, item.person),
         (Decision::Link { person }, _) => match (item.class, person) {
             (Class::TheirsOnly, None) => {
-                return super::refuse("person", "exchange-link-person-missing", &[]);
+                return crate::store::refuse("person", "exchange-link-person-missing", &[]);
             }
             (Class::TheirsOnly, Some(pid)) => {
                 // In the user's scope and in the run's region.
                 let run_scope = Scope::under(&crate::domain::RegionCode::parse(&region)?);
-                let here = super::persons::get_unaudited(tx, scope, *pid)
+                let here = crate::store::persons::get_unaudited(tx, scope, *pid)
                     .await?
                     .is_some_and(|p| run_scope.contains(&p.record.data.residence_region));
                 if !here {
-                    return super::refuse(
+                    return crate::store::refuse(
                         "person",
                         "exchange-link-person-unknown",
                         &[("id", &pid.to_string())],
@@ -767,21 +769,21 @@ pub async fn decide(
                 .then_some(item.person.zip(item.other))
                 .flatten();
             let Some((a, b)) = pair else {
-                return super::refuse("decision", "exchange-merge-class", &[]);
+                return crate::store::refuse("decision", "exchange-merge-class", &[]);
             };
             let absorbed = match *survivor {
                 s if s == a => b,
                 s if s == b => a,
-                _ => return super::refuse("survivor", "exchange-merge-survivor", &[]),
+                _ => return crate::store::refuse("survivor", "exchange-merge-survivor", &[]),
             };
-            let req = super::merge::MergeRequest {
+            let req = crate::store::merge::MergeRequest {
                 survivor: *survivor,
                 absorbed,
                 take,
                 item: Some(id),
                 today: desk.today,
             };
-            match super::merge::merge(tx, scope, desk.actor, &req).await? {
+            match crate::store::merge::merge(tx, scope, desk.actor, &req).await? {
                 Ok(m) => merge_id = Some(m.id),
                 Err(r) => return Ok(Err(r)),
             }
@@ -793,7 +795,7 @@ pub async fn decide(
                 .as_ref()
                 .filter(|_| item.class == Class::TheirsOnly)
             else {
-                return super::refuse("decision", "exchange-create-class", &[]);
+                return crate::store::refuse("decision", "exchange-create-class", &[]);
             };
             match create_person(tx, desk, &region, row, township.as_deref(), id).await? {
                 Ok(pid) => (ItemState::Created, Some(pid)),
@@ -836,7 +838,7 @@ async fn create_person(
     row: &crate::exchange::ListRow,
     township: Option<&str>,
     item: i64,
-) -> anyhow::Result<Result<i64, super::Refusal>> {
+) -> anyhow::Result<Result<i64, crate::store::Refusal>> {
     use crate::import::roster;
     let Some(region) = desk.tree.get(region) else {
         anyhow::bail!("run region {region} is not in the region tree");
@@ -860,7 +862,7 @@ async fn create_person(
     let mut record = match roster::validate_entry(desk.tree, region, desk.today, &value) {
         Ok(r) => r,
         Err(errors) => {
-            return Ok(Err(super::Refusal::Problems(
+            return Ok(Err(crate::store::Refusal::Problems(
                 errors
                     .into_iter()
                     .map(|e| crate::care::service::FieldError {
@@ -880,23 +882,23 @@ async fn create_person(
             .map(|p| p.to_string());
     }
     if !desk.scope.contains(&record.data.residence_region) {
-        return super::refuse("township", "exchange-create-outside", &[]);
+        return crate::store::refuse("township", "exchange-create-outside", &[]);
     }
     let found =
-        super::persons::lookup_id_numbers(tx, desk.scope, &[record.data.id_number.as_str()])
+        crate::store::persons::lookup_id_numbers(tx, desk.scope, &[record.data.id_number.as_str()])
             .await?;
     if let Some(existing) = found.inside.values().next() {
-        return super::refuse(
+        return crate::store::refuse(
             "id_number",
             "exchange-create-exists",
             &[("id", &existing.id.to_string())],
         );
     }
     if !found.elsewhere.is_empty() {
-        return super::refuse("id_number", "exchange-create-elsewhere", &[]);
+        return crate::store::refuse("id_number", "exchange-create-elsewhere", &[]);
     }
     let change = open_change_set(tx, desk.actor, "信息比对", "exchange-create").await?;
-    let ids = super::persons::insert_many(
+    let ids = crate::store::persons::insert_many(
         tx,
         desk.scope,
         (change, desk.today),
@@ -935,12 +937,12 @@ async fn undo_create(
     actor: &Actor,
     pid: i64,
     item: i64,
-) -> anyhow::Result<Result<(), super::Refusal>> {
-    let Some(p) = super::persons::get_unaudited(tx, scope, pid).await? else {
-        return Ok(Err(super::Refusal::NotFound));
+) -> anyhow::Result<Result<(), crate::store::Refusal>> {
+    let Some(p) = crate::store::persons::get_unaudited(tx, scope, pid).await? else {
+        return Ok(Err(crate::store::Refusal::NotFound));
     };
     let mut used = p.version != 1;
-    for table in super::merge::MOVED_BY_ID.iter().chain(USED_BY) {
+    for table in crate::store::merge::MOVED_BY_ID.iter().chain(USED_BY) {
         if used {
             break;
         }
@@ -956,7 +958,7 @@ async fn undo_create(
         used = n > 0;
     }
     if used {
-        return super::refuse("decision", "exchange-create-used", &[]);
+        return crate::store::refuse("decision", "exchange-create-used", &[]);
     }
     on_tx!(tx, c => sqlx::query("UPDATE exchange_items SET person_id = NULL WHERE id = $1")
         .bind(item).execute(&mut **c).await.map(drop))?;

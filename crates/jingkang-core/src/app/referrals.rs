@@ -13,16 +13,16 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use super::audit::{self, Target};
-use super::sealing::{
-    REFERRAL_DOCUMENT_BODY, REFERRAL_EVENT_REASON, REFERRAL_REASON, REFERRAL_SUBJECT, open_each,
-    open_in_place,
-};
-use super::{Actor, Backend, Tx, open_change_set, persons};
 use crate::care::referral::{self, Book, ReferralError, ReferralEvent, ReferralState};
 use crate::import::roster::{self, RowError};
 use crate::on_tx;
 use crate::regions::{Level, RegionTree, Scope};
+use crate::store::audit::{self, Target};
+use crate::store::sealing::{
+    REFERRAL_DOCUMENT_BODY, REFERRAL_EVENT_REASON, REFERRAL_REASON, REFERRAL_SUBJECT, open_each,
+    open_in_place,
+};
+use crate::store::{Actor, Backend, Tx, open_change_set, persons};
 
 /// Who works on referrals: the region scope, the actor, and the kinds the actor's role sends
 /// (its sent list, its resends) and receives (its inbox, its accept/return/complete).
@@ -441,7 +441,7 @@ pub async fn send(
     if let Some(needs) = &rule.assessment {
         let found = match person_id {
             Some(pid) => {
-                super::assessments::latest_in_domain(
+                crate::store::assessments::latest_in_domain(
                     tx,
                     &desk.scope,
                     pid,
@@ -822,7 +822,7 @@ pub struct ReferralDetail {
     /// The documents themselves: files and filled forms, in the order sent.
     pub carried: Vec<CarriedDocument>,
     /// The assessment that stands for the kind's assessed document, as recorded.
-    pub assessment: Option<super::assessments::StoredAssessment>,
+    pub assessment: Option<crate::store::assessments::StoredAssessment>,
     /// Who sent it and whom to call (absent on referrals sent before this was asked).
     pub contact: Option<SenderContact>,
     /// The person form's values of a person not yet in the registry (unmasked: the caller masks).
@@ -911,7 +911,7 @@ pub async fn get(tx: &mut Tx, desk: &Desk, id: i64) -> anyhow::Result<Option<Ref
     )?;
     // The assessment the sender's scope found; the receiver reads it through the referral.
     let assessment = match row.assessment_id {
-        Some(aid) => super::assessments::by_id(tx, aid).await?,
+        Some(aid) => crate::store::assessments::by_id(tx, aid).await?,
         None => None,
     };
     let contact = match (
