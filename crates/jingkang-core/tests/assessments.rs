@@ -94,13 +94,23 @@ async fn assessments_are_scored_and_refusals_write_nothing(t: TestDb) {
         record(&t, &other, pid, d("2026-11-20"), "李社工", sdss(&[])).await,
         Err(Refusal::NotFound)
     );
+    // Each problem by its field (the answers themselves are complete here).
+    let codes = |r: Result<_, Refusal>| match r {
+        Err(Refusal::Invalid(p)) => p.into_iter().map(|p| (p.key, p.code)).collect::<Vec<_>>(),
+        other => panic!("{other:?}"),
+    };
     assert_eq!(
-        record(&t, &town, pid, d("2026-11-24"), "李社工", sdss(&[])).await,
-        Err(Refusal::Future)
+        codes(record(&t, &town, pid, d("2026-11-24"), "李社工", sdss(&[])).await),
+        [("assessed_on".to_string(), "assessment-future".to_string())]
     );
     assert_eq!(
-        record(&t, &town, pid, d("2026-11-20"), " ", sdss(&[])).await,
-        Err(Refusal::AssessorMissing)
+        codes(record(&t, &town, pid, d("2026-11-24"), " ", sdss(&[("work", "5")])).await),
+        [
+            ("assessed_on".to_string(), "assessment-future".to_string()),
+            ("assessor".into(), "assessment-assessor-missing".into()),
+            ("work".into(), "instrument-item-invalid".into()),
+        ],
+        "every problem at once"
     );
     match record(
         &t,

@@ -24,6 +24,7 @@ use crate::entry::today;
 use crate::error::{AppError, AppResult};
 use crate::extract::{Form, Path, Query};
 use crate::pages::Chrome;
+use crate::problems::FieldProblems;
 
 /// Score and record one assessment in a group-committed transaction. `Err(NotFound)` is 404.
 pub(crate) async fn record(
@@ -57,12 +58,6 @@ pub(crate) async fn record(
     match done {
         Ok(v) => Ok(Ok(v)),
         Err(Refusal::NotFound) => Err(AppError::NotFound),
-        Err(Refusal::Future) => Ok(Err(vec![problem("assessed_on", "assessment-future", &[])])),
-        Err(Refusal::AssessorMissing) => Ok(Err(vec![problem(
-            "assessor",
-            "assessment-assessor-missing",
-            &[],
-        )])),
         Err(Refusal::Invalid(p)) => Ok(Err(p)),
     }
 }
@@ -119,8 +114,15 @@ pub struct FormPage {
     rated: Option<(String, String, i64, i64, String, Option<String>)>,
     assessed_on: String,
     assessor: String,
-    general: Vec<String>,
-    has_errors: bool,
+    /// Every problem, (field, message), in the form's order: listed at the top, each beside its
+    /// field.
+    errors: Vec<(String, String)>,
+}
+
+impl FieldProblems for FormPage {
+    fn problems(&self) -> &[(String, String)] {
+        &self.errors
+    }
 }
 
 #[derive(Deserialize, Default)]
@@ -180,17 +182,17 @@ fn form_page(
         )),
         Total::Sum => None,
     };
-    let known: Vec<&str> = instrument
-        .items
-        .iter()
-        .map(|i| i.key.as_str())
-        .chain(["assessed_on", "assessor"])
+    // The date and the assessor first, then the items and the total in the form's order.
+    let order: Vec<&str> = ["assessed_on", "assessor"]
+        .into_iter()
+        .chain(instrument.items.iter().map(|i| i.key.as_str()))
+        .chain(rated.as_ref().map(|r| r.0.as_str()))
         .collect();
-    let general: Vec<String> = problems
+    let mut errors: Vec<(String, String)> = problems
         .iter()
-        .filter(|p| !known.contains(&p.key.as_str()) && rated.as_ref().is_none_or(|r| r.0 != p.key))
-        .map(|p| p.message.clone())
+        .map(|p| (p.key.clone(), p.message.clone()))
         .collect();
+    errors.sort_by_key(|(k, _)| order.iter().position(|o| o == k).unwrap_or(order.len()));
     FormPage {
         chrome: Some(Chrome::of(state, who)),
         csrf: who.csrf().to_string(),
@@ -219,12 +221,7 @@ fn form_page(
             .get("assessor")
             .cloned()
             .unwrap_or_else(|| who.user.display_name.clone()),
-        general: [error_of("assessed_on"), error_of("assessor")]
-            .into_iter()
-            .flatten()
-            .chain(general)
-            .collect(),
-        has_errors: !problems.is_empty(),
+        errors,
     }
 }
 
@@ -267,15 +264,24 @@ pub async fn create(
     let assessed_on = values
         .get("assessed_on")
         .and_then(|d| NaiveDate::parse_from_str(d.trim(), "%Y-%m-%d").ok());
-    let outcome = match assessed_on {
-        None => Err(vec![problem("assessed_on", "assessment-date-invalid", &[])]),
-        Some(assessed_on) => {
-            let new = NewAssessment {
-                assessed_on,
-                assessor: values.get("assessor").cloned().unwrap_or_default(),
-                answers: values.clone(),
-            };
-            record(&state, &who, id, &code, new).await?
+    let new = NewAssessment {
+        // A date the form cannot read is one problem; the rest is still checked.
+        assessed_on: assessed_on.unwrap_or_else(today),
+        assessor: values.get("assessor").cloned().unwrap_or_default(),
+        answers: values.clone(),
+    };
+    let outcome = match (assessed_on, state.instruments.get(&code)) {
+        (Some(_), _) => record(&state, &who, id, &code, new).await?,
+        (None, instrument) => {
+            let mut problems = vec![problem("assessed_on", "assessment-date-invalid", &[])];
+            if let Some(instrument) = instrument {
+                problems.extend(
+                    assessments::check(instrument, &new, today())
+                        .err()
+                        .unwrap_or_default(),
+                );
+            }
+            Err(problems)
         }
     };
     match outcome {

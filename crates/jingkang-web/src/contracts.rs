@@ -12,6 +12,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::NaiveDate;
 use jingkang_core::export::table::Table;
+use jingkang_core::regions::{RegionTree, Scope};
 use jingkang_core::store::batch::Outcome;
 use jingkang_core::store::contracts::{self as store, Contract, NewContract};
 
@@ -255,7 +256,13 @@ pub async fn export(
 }
 
 /// What the form says, or the problems of its text (dates, numbers).
-fn contract_of(values: &BTreeMap<String, String>) -> Result<NewContract, Vec<Problem>> {
+/// The contract a form sends, or every problem: a date or number the form cannot read is one
+/// problem, and the rules still check every other field.
+fn contract_of(
+    values: &BTreeMap<String, String>,
+    tree: &RegionTree,
+    scope: &Scope,
+) -> Result<NewContract, Vec<Problem>> {
     let get = |k: &str| values.get(k).map_or("", |s| s.trim()).to_string();
     let mut problems = Vec::new();
     let mut date = |k: &'static str| match NaiveDate::parse_from_str(&get(k), "%Y-%m-%d") {
@@ -289,21 +296,58 @@ fn contract_of(values: &BTreeMap<String, String>) -> Result<NewContract, Vec<Pro
     let budget = number("budget_yuan", "contract-budget-invalid", true);
     let per_person = number("per_person_yuan", "contract-standard-invalid", false);
     let planned = number("planned_persons", "contract-planned-invalid", false);
-    if !problems.is_empty() {
-        return Err(problems);
-    }
-    Ok(NewContract {
+    let unread = problems;
+    let new = NewContract {
         region: get("region"),
         buyer: get("buyer"),
         provider: get("provider"),
         provider_code: get("provider_code"),
-        starts_on,
-        ends_on,
-        budget_yuan: budget.unwrap_or(0),
+        // An unreadable date does not also make the period wrong.
+        starts_on: if starts_on == NaiveDate::MIN {
+            ends_on
+        } else {
+            starts_on
+        },
+        ends_on: if ends_on == NaiveDate::MIN {
+            starts_on
+        } else {
+            ends_on
+        },
+        budget_yuan: budget.unwrap_or(1),
         per_person_yuan: per_person,
         planned_persons: planned,
-    })
+    };
+    let mut problems: Vec<Problem> = store::check(&new, tree, scope)
+        .into_iter()
+        .filter(|(f, _)| !unread.iter().any(|u| u.field == *f))
+        .map(|(f, c)| Problem {
+            field: f.into(),
+            code: c.into(),
+            message: jingkang_core::messages::render(c, &[]),
+        })
+        .collect();
+    problems.extend(unread);
+    // In the form's order.
+    problems.sort_by_key(|p| FORM_ORDER.iter().position(|f| *f == p.field));
+    if problems.is_empty() {
+        Ok(new)
+    } else {
+        Err(problems)
+    }
 }
+
+/// The contract form's fields, top to bottom.
+const FORM_ORDER: [&str; 9] = [
+    "region",
+    "buyer",
+    "provider",
+    "provider_code",
+    "starts_on",
+    "ends_on",
+    "budget_yuan",
+    "per_person_yuan",
+    "planned_persons",
+];
 
 /// Record from the form; problems show the page again beside the form (422).
 pub async fn create(
@@ -312,7 +356,7 @@ pub async fn create(
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> AppResult<Response> {
     let values: BTreeMap<String, String> = pairs.into_iter().collect();
-    let outcome = match contract_of(&values) {
+    let outcome = match contract_of(&values, &state.tree, &who.scope) {
         Ok(new) => record(&state, &who, new).await?,
         Err(p) => Err(p),
     };

@@ -795,7 +795,36 @@ pub struct ShowPage {
     can_staff: bool,
     today: String,
     notice: Option<String>,
-    errors: Vec<String>,
+    /// Problems by field, for the staff and training forms (the assignment's under `persons`).
+    errors: Vec<(String, String)>,
+    /// What the staff form and the training form hold: empty, or what was sent when refused.
+    staff_input: BTreeMap<String, String>,
+    training_input: BTreeMap<String, String>,
+}
+
+impl FieldProblems for ShowPage {
+    fn problems(&self) -> &[(String, String)] {
+        &self.errors
+    }
+}
+
+impl ShowPage {
+    /// A value the staff form (`staff`) or the training form (`training`) was sent.
+    fn sent<'a>(&'a self, form: &str, key: &str) -> &'a str {
+        let input = if form == "staff" {
+            &self.staff_input
+        } else {
+            &self.training_input
+        };
+        input.get(key).map_or("", String::as_str)
+    }
+}
+
+/// A form of the institution page refused: which one, what it was sent, its problems.
+struct Refused {
+    staff_form: bool,
+    sent: BTreeMap<String, String>,
+    problems: Vec<InstitutionProblem>,
 }
 
 #[derive(Deserialize, Default)]
@@ -812,8 +841,23 @@ async fn show_page(
     who: &CurrentUser,
     id: i64,
     notice: Option<String>,
-    errors: Vec<String>,
+    refused: Option<Refused>,
 ) -> AppResult<ShowPage> {
+    let (errors, staff_input, training_input) = match refused {
+        None => Default::default(),
+        Some(r) => {
+            let errors = r
+                .problems
+                .into_iter()
+                .map(|p| (p.field, p.message))
+                .collect();
+            if r.staff_form {
+                (errors, r.sent, BTreeMap::new())
+            } else {
+                (errors, BTreeMap::new(), r.sent)
+            }
+        }
+    };
     let i = get(state, who, id).await?;
     let staff = staff_of(state, who, Some(id)).await?;
     // The persons the site serves, and those in service in scope who could join it: person
@@ -899,6 +943,8 @@ async fn show_page(
         today: today().to_string(),
         notice,
         errors,
+        staff_input,
+        training_input,
     })
 }
 
@@ -920,7 +966,7 @@ pub async fn show(
     } else {
         q.trained.map(|_| "已保存。".to_string())
     };
-    Ok(show_page(&state, &who, id, notice, Vec::new())
+    Ok(show_page(&state, &who, id, notice, None)
         .await?
         .into_response())
 }
@@ -954,7 +1000,18 @@ pub async fn assign_form(
         }
         Err(p) => Ok((
             StatusCode::UNPROCESSABLE_ENTITY,
-            show_page(&state, &who, id, None, vec![p.message]).await?,
+            show_page(
+                &state,
+                &who,
+                id,
+                None,
+                Some(Refused {
+                    staff_form: false,
+                    sent: BTreeMap::new(),
+                    problems: vec![p],
+                }),
+            )
+            .await?,
         )
             .into_response()),
     }
@@ -970,33 +1027,84 @@ fn date_of(text: &str, field: &str, problems: &mut Vec<InstitutionProblem>) -> N
     }
 }
 
-/// Add a staff member (and a first certificate) from the institution page.
+/// The fields a form of the institution page sends, trimmed (the first of each name).
+fn sent_of(pairs: &[(String, String)], keys: &[&str]) -> BTreeMap<String, String> {
+    keys.iter()
+        .map(|k| (k.to_string(), value(pairs, k).to_string()))
+        .collect()
+}
+
+/// Answer a refused form of the institution page: 422, the page with what was sent kept and
+/// every problem listed and beside its field.
+async fn refuse_form(
+    state: &AppState,
+    who: &CurrentUser,
+    id: i64,
+    refused: Refused,
+) -> AppResult<Response> {
+    Ok((
+        StatusCode::UNPROCESSABLE_ENTITY,
+        show_page(state, who, id, None, Some(refused)).await?,
+    )
+        .into_response())
+}
+
+const STAFF_KEYS: [&str; 7] = [
+    "name",
+    "position",
+    "hired_on",
+    "qualification",
+    "number",
+    "issued_on",
+    "valid_until",
+];
+
+/// Add a staff member (and a first certificate) from the institution page. Every problem is
+/// found at once: a date the form cannot read is one problem, the others are still checked.
 pub async fn staff_form(
     State(state): State<AppState>,
     Need { who, .. }: Need<ManageStaff>,
     Path(id): Path<i64>,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> AppResult<Response> {
+    let sent = sent_of(&pairs, &STAFF_KEYS);
+    let day = today();
     let mut problems = Vec::new();
-    let hired_on = date_of(value(&pairs, "hired_on"), "hired_on", &mut problems);
-    let qualifications = if value(&pairs, "qualification").is_empty() {
+    let hired_on = date_of(&sent["hired_on"], "hired_on", &mut problems);
+    let qualifications = if sent["qualification"].is_empty() {
         Vec::new()
     } else {
+        let issued_on = date_of(&sent["issued_on"], "qualification", &mut problems);
+        let valid_until = match sent["valid_until"].as_str() {
+            "" => None,
+            v => Some(date_of(v, "qualification", &mut problems)),
+        };
         vec![NewQualification {
-            kind: value(&pairs, "qualification").to_string(),
-            number: value(&pairs, "number").to_string(),
-            issued_on: date_of(value(&pairs, "issued_on"), "issued_on", &mut problems),
-            valid_until: NaiveDate::parse_from_str(value(&pairs, "valid_until"), "%Y-%m-%d").ok(),
+            kind: sent["qualification"].clone(),
+            number: sent["number"].clone(),
+            issued_on: issued_on.min(day),
+            valid_until: valid_until.map(|v| v.max(issued_on)),
         }]
     };
+    let new = NewStaff {
+        institution_id: id,
+        name: sent["name"].clone(),
+        position: sent["position"].clone(),
+        hired_on: hired_on.min(day),
+        qualifications,
+    };
+    // The certificate's problems are shown at its kind's field.
+    problems.extend(
+        problems_of(store::check_staff(&new, &state.institutions, day))
+            .into_iter()
+            .map(|mut p| {
+                if p.field == "qualifications" {
+                    p.field = "qualification".into();
+                }
+                p
+            }),
+    );
     let outcome = if problems.is_empty() {
-        let new = NewStaff {
-            institution_id: id,
-            name: value(&pairs, "name").to_string(),
-            position: value(&pairs, "position").to_string(),
-            hired_on,
-            qualifications,
-        };
         create_staff(&state, &who, new).await?
     } else {
         Err(problems)
@@ -1005,29 +1113,26 @@ pub async fn staff_form(
         Ok(sid) => {
             Ok(Redirect::to(&format!("/institutions/{id}?staff={sid}#staff")).into_response())
         }
-        Err(p) => Ok((
-            StatusCode::UNPROCESSABLE_ENTITY,
-            show_page(
-                &state,
-                &who,
-                id,
-                None,
-                p.into_iter().map(|p| p.message).collect(),
-            )
-            .await?,
-        )
-            .into_response()),
+        Err(problems) => {
+            let refused = Refused {
+                staff_form: true,
+                sent,
+                problems,
+            };
+            refuse_form(&state, &who, id, refused).await
+        }
     }
 }
 
-/// Record training hours (or a certificate) of a staff member from the institution page.
+/// Record training hours of a staff member from the institution page.
 pub async fn training_form(
     State(state): State<AppState>,
     Need { who, .. }: Need<ManageStaff>,
     Path(id): Path<i64>,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> AppResult<Response> {
-    let staff: i64 = value(&pairs, "staff")
+    let sent = sent_of(&pairs, &["staff", "trained_on", "topic", "hours"]);
+    let staff: i64 = sent["staff"]
         .parse()
         .map_err(|_| AppError::BadRequest("form-invalid".into()))?;
     // The staff member must belong to this institution (and it to the scope).
@@ -1035,21 +1140,18 @@ pub async fn training_form(
     if !members.iter().any(|m| m.id == staff) {
         return Err(AppError::NotFound);
     }
+    let day = today();
     let mut problems = Vec::new();
-    let trained_on = date_of(value(&pairs, "trained_on"), "trained_on", &mut problems);
-    let hours: f64 = value(&pairs, "hours").parse().unwrap_or(0.0);
+    let trained_on = date_of(&sent["trained_on"], "trained_on", &mut problems);
+    let hours: f64 = sent["hours"].parse().unwrap_or(f64::NAN);
+    let t = NewTraining {
+        trained_on: trained_on.min(day),
+        topic: sent["topic"].clone(),
+        hours,
+    };
+    problems.extend(problems_of(store::check_training(&t, day)));
     let outcome = if problems.is_empty() {
-        record_training(
-            &state,
-            &who,
-            staff,
-            NewTraining {
-                trained_on,
-                topic: value(&pairs, "topic").to_string(),
-                hours,
-            },
-        )
-        .await?
+        record_training(&state, &who, staff, t).await?
     } else {
         Err(problems)
     };
@@ -1057,18 +1159,14 @@ pub async fn training_form(
         Ok(()) => {
             Ok(Redirect::to(&format!("/institutions/{id}?trained={staff}#staff")).into_response())
         }
-        Err(p) => Ok((
-            StatusCode::UNPROCESSABLE_ENTITY,
-            show_page(
-                &state,
-                &who,
-                id,
-                None,
-                p.into_iter().map(|p| p.message).collect(),
-            )
-            .await?,
-        )
-            .into_response()),
+        Err(problems) => {
+            let refused = Refused {
+                staff_form: false,
+                sent,
+                problems,
+            };
+            refuse_form(&state, &who, id, refused).await
+        }
     }
 }
 

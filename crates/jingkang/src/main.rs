@@ -15,15 +15,10 @@ macro_rules! out {
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-mod bench;
-mod bench_care;
-mod bench_web;
 mod commands;
 mod config;
 mod db;
-mod serve;
 mod ui;
-mod users;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -153,7 +148,7 @@ pub enum Command {
     Outbox(OutboxCmd),
     /// Benchmarks (figures for the closing notes).
     #[command(subcommand)]
-    Bench(bench::BenchCmd),
+    Bench(commands::bench::BenchCmd),
     /// Record linkage: find the same persons in two lists, or duplicates in one.
     #[command(subcommand)]
     Link(LinkCmd),

@@ -348,7 +348,7 @@ pub struct Problem {
 }
 
 impl Problem {
-    fn new(key: &str, code: &str, args: &[(&str, &str)]) -> Problem {
+    pub(crate) fn new(key: &str, code: &str, args: &[(&str, &str)]) -> Problem {
         Problem {
             key: key.to_string(),
             code: code.to_string(),

@@ -27,12 +27,32 @@ pub struct NewAssessment {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Refusal {
     NotFound,
-    /// Problems with the answers, by item.
+    /// Every problem, by field: the date, the assessor, then the items.
     Invalid(Vec<Problem>),
-    /// The date is after `today`.
-    Future,
-    /// The assessor's name is missing.
-    AssessorMissing,
+}
+
+/// Every problem of an assessment (the date after `today`, the assessor missing, each item the
+/// instrument finds wrong), or its score.
+pub fn check(
+    instrument: &Instrument,
+    new: &NewAssessment,
+    today: NaiveDate,
+) -> Result<Scored, Vec<Problem>> {
+    let mut problems = Vec::new();
+    if new.assessed_on > today {
+        problems.push(Problem::new("assessed_on", "assessment-future", &[]));
+    }
+    if new.assessor.trim().is_empty() {
+        problems.push(Problem::new("assessor", "assessment-assessor-missing", &[]));
+    }
+    match instrument.score(&new.answers) {
+        Ok(scored) if problems.is_empty() => Ok(scored),
+        Ok(_) => Err(problems),
+        Err(items) => {
+            problems.extend(items);
+            Err(problems)
+        }
+    }
 }
 
 /// Score `new` with `instrument` and record it for person `id` in `scope`.
@@ -55,13 +75,7 @@ pub async fn record(
     if found.is_none() {
         return Ok(Err(Refusal::NotFound));
     }
-    if new.assessed_on > today {
-        return Ok(Err(Refusal::Future));
-    }
-    if new.assessor.trim().is_empty() {
-        return Ok(Err(Refusal::AssessorMissing));
-    }
-    let scored = match instrument.score(&new.answers) {
+    let scored = match check(instrument, new, today) {
         Ok(s) => s,
         Err(problems) => return Ok(Err(Refusal::Invalid(problems))),
     };

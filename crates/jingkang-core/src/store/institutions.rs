@@ -356,6 +356,41 @@ async fn insert_qualification(
     Ok(())
 }
 
+/// Every problem of a new staff member and their certificates, in the form's order (the
+/// institution itself is checked against the scope when it is written).
+pub fn check_staff(new: &NewStaff, rules: &InstitutionRules, today: NaiveDate) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    if new.name.trim().is_empty() || new.name.trim().chars().count() > 50 {
+        problems.push(("name", "staff-name-invalid"));
+    }
+    if new.position.trim().is_empty() {
+        problems.push(("position", "staff-position-missing"));
+    }
+    if new.hired_on > today {
+        problems.push(("hired_on", "staff-hired-future"));
+    }
+    for q in &new.qualifications {
+        check_qualification(q, rules, today, &mut problems);
+    }
+    problems.dedup();
+    problems
+}
+
+/// Every problem of a training record.
+pub fn check_training(t: &NewTraining, today: NaiveDate) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    if t.trained_on > today {
+        problems.push(("trained_on", "staff-training-future"));
+    }
+    if t.topic.trim().is_empty() {
+        problems.push(("topic", "staff-training-topic-missing"));
+    }
+    if !(t.hours > 0.0 && t.hours <= 200.0) {
+        problems.push(("hours", "staff-training-hours-invalid"));
+    }
+    problems
+}
+
 /// Add a staff member (with their certificates) to an institution in scope.
 pub async fn add_staff(
     tx: &mut Tx,
@@ -372,19 +407,7 @@ pub async fn add_staff(
     {
         problems.push(("institution_id", "institution-unknown"));
     }
-    if new.name.trim().is_empty() || new.name.trim().chars().count() > 50 {
-        problems.push(("name", "staff-name-invalid"));
-    }
-    if new.position.trim().is_empty() {
-        problems.push(("position", "staff-position-missing"));
-    }
-    if new.hired_on > today {
-        problems.push(("hired_on", "staff-hired-future"));
-    }
-    for q in &new.qualifications {
-        check_qualification(q, rules, today, &mut problems);
-    }
-    problems.dedup();
+    problems.extend(check_staff(new, rules, today));
     if !problems.is_empty() {
         return Ok(Err(problems));
     }
@@ -454,16 +477,7 @@ pub async fn add_training(
     if !staff_in_scope(tx, scope, id).await? {
         return Ok(None);
     }
-    let mut problems = Vec::new();
-    if t.trained_on > today {
-        problems.push(("trained_on", "staff-training-future"));
-    }
-    if t.topic.trim().is_empty() {
-        problems.push(("topic", "staff-training-topic-missing"));
-    }
-    if !(t.hours > 0.0 && t.hours <= 200.0) {
-        problems.push(("hours", "staff-training-hours-invalid"));
-    }
+    let problems = check_training(t, today);
     if !problems.is_empty() {
         return Ok(Some(Err(problems)));
     }

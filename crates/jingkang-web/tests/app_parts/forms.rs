@@ -22,7 +22,193 @@ pub async fn forms_keep_input_and_list_every_problem(app: App) {
     on_pool!(&app.db, p => sqlx::query("UPDATE persons SET registration_state = 'registered' WHERE id = $1")
         .bind(person).execute(p).await.map(drop))
     .unwrap();
+    // An institution with one staff member in the clerk's township, for the staff forms.
+    let (site, member) = {
+        use jingkang_core::store::institutions as inst;
+        let county = Scope::of(app.tree.get(COUNTY).unwrap());
+        let rules = jingkang_core::care::institution::InstitutionRules::shipped().unwrap();
+        let today = jingkang_web::entry::today();
+        let new = inst::NewInstitution {
+            name: "表单站点".into(),
+            kind: "site".into(),
+            urban: true,
+            region: app.town_b.clone(),
+            address: "二号".into(),
+            capacity: 10,
+            operator: "运营方".into(),
+            operator_code: "91110108551385082Q".into(),
+            opened_on: None,
+            status: "operating".into(),
+        };
+        let mut tx = app.db.begin().await.unwrap();
+        let site = inst::create(
+            &mut tx,
+            &county,
+            &Actor::cli(),
+            (&rules, &app.tree),
+            &new,
+            today,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+        let staff = inst::NewStaff {
+            institution_id: site,
+            name: "表单社工".into(),
+            position: "社工".into(),
+            hired_on: chrono::NaiveDate::from_ymd_opt(2025, 1, 1).unwrap(),
+            qualifications: vec![],
+        };
+        let member = inst::add_staff(&mut tx, &county, &Actor::cli(), &rules, &staff, today)
+            .await
+            .unwrap()
+            .unwrap();
+        tx.commit().await.unwrap();
+        (site, member)
+    };
     let cases = vec![
+        Case {
+            what: "new staff member",
+            path: format!("/institutions/{site}/staff"),
+            role: Role::Township,
+            fields: vec![
+                ("name", " ".into()),
+                ("position", String::new()),
+                ("hired_on", "2026-02-30".into()),
+                ("qualification", String::new()),
+                ("number", "粤社证-0042".into()),
+            ],
+            problems: vec![
+                "date-invalid",
+                "staff-name-invalid",
+                "staff-position-missing",
+            ],
+            kept: vec![
+                "value=\"2026-02-30\"".into(),
+                "value=\"粤社证-0042\"".into(),
+                "has-error\" id=\"in-hired_on\"".into(),
+                "has-error\" id=\"in-name\"".into(),
+            ],
+        },
+        Case {
+            what: "staff training",
+            path: format!("/institutions/{site}/trainings"),
+            role: Role::Township,
+            fields: vec![
+                ("staff", member.to_string()),
+                ("trained_on", "明天".into()),
+                ("topic", String::new()),
+                ("hours", "三个半".into()),
+            ],
+            problems: vec![
+                "date-invalid",
+                "staff-training-topic-missing",
+                "staff-training-hours-invalid",
+            ],
+            kept: vec![
+                format!("value=\"{member}\" selected"),
+                "value=\"明天\"".into(),
+                "value=\"三个半\"".into(),
+            ],
+        },
+        Case {
+            what: "respite",
+            path: "/family/respite".into(),
+            role: Role::Worker,
+            fields: vec![
+                ("person_id", String::new()),
+                ("from_date", "2026-03-05".into()),
+                ("to_date", "2026-03-01".into()),
+                ("provider", String::new()),
+                ("hours", "0".into()),
+                ("notes", "家属外出就医".into()),
+            ],
+            problems: vec![
+                "family-person-missing",
+                "family-respite-order",
+                "family-missing",
+                "family-respite-hours",
+            ],
+            kept: vec![
+                "value=\"2026-03-05\"".into(),
+                "value=\"2026-03-01\"".into(),
+                "value=\"家属外出就医\"".into(),
+            ],
+        },
+        Case {
+            what: "follow-up",
+            path: format!("/persons/{person}/followups"),
+            role: Role::Doctor,
+            fields: vec![
+                ("visit_date", "2026-02-30".into()),
+                ("mode", "phone".into()),
+                ("lost_reason", "missing".into()),
+                ("doctor", " ".into()),
+            ],
+            problems: vec!["followup-date-invalid", "followup-field-missing"],
+            kept: vec![
+                "value=\"2026-02-30\"".into(),
+                "value=\"phone\" checked".into(),
+                "value=\"missing\" checked".into(),
+            ],
+        },
+        Case {
+            what: "assessment",
+            path: format!("/persons/{person}/assessments"),
+            role: Role::Worker,
+            fields: vec![
+                ("instrument", "sdss".into()),
+                ("assessed_on", "2026-02-30".into()),
+                ("assessor", " ".into()),
+                ("work", "1".into()),
+                ("marriage", "9".into()),
+                ("parenting", "0".into()),
+                ("withdrawal", "0".into()),
+                ("outside_activity", "0".into()),
+                ("home_activity", "0".into()),
+                ("family_role", "0".into()),
+                ("self_care", "7".into()),
+                ("responsibility", "2".into()),
+            ],
+            problems: vec![
+                "assessment-date-invalid",
+                "assessment-assessor-missing",
+                "instrument-item-invalid",
+                "instrument-item-missing",
+            ],
+            kept: vec![
+                "value=\"2026-02-30\"".into(),
+                "name=\"work\" value=\"1\" checked".into(),
+                "name=\"responsibility\" value=\"2\" checked".into(),
+            ],
+        },
+        Case {
+            what: "purchase contract",
+            path: "/contracts".into(),
+            role: Role::Civil,
+            fields: vec![
+                ("region", String::new()),
+                ("buyer", "区民政局".into()),
+                ("provider", String::new()),
+                ("provider_code", "91110108551385082Q".into()),
+                ("starts_on", "2026-05-01".into()),
+                ("ends_on", "2026-01-01".into()),
+                ("budget_yuan", "五十万".into()),
+                ("planned_persons", "120".into()),
+            ],
+            problems: vec![
+                "contract-region-invalid",
+                "contract-provider-missing",
+                "contract-period-invalid",
+                "contract-budget-invalid",
+            ],
+            kept: vec![
+                "value=\"区民政局\"".into(),
+                "value=\"五十万\"".into(),
+                "value=\"120\"".into(),
+                "value=\"2026-01-01\"".into(),
+            ],
+        },
         Case {
             what: "new user",
             path: "/admin/users".into(),

@@ -4,6 +4,11 @@
 //! (VmHWM) is its own; the child times only the work (not process start or database setup) and
 //! prints one JSON line. Phases: (a) calamine's bare read, (b) import --dry-run, (c) import into a
 //! fresh SQLite file, (d) into a fresh PostgreSQL database, (e) the Python openpyxl + pandas script.
+//! The other benchmarks are in `web` (`bench search`, `bench web`) and `care` (`bench care`,
+//! `bench standard`, `bench indicators`).
+
+mod care;
+mod web;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
@@ -124,24 +129,24 @@ fn child_peak_rss_mb(pid: u32) -> Option<f64> {
 
 pub async fn run(cmd: BenchCmd, url: &str) -> anyhow::Result<ExitCode> {
     match cmd {
-        BenchCmd::Search { queries } => crate::bench_web::search(url, queries).await,
+        BenchCmd::Search { queries } => web::search(url, queries).await,
         BenchCmd::Web {
             connections,
             seconds,
-        } => crate::bench_web::web(url, connections, seconds).await,
+        } => web::web(url, connections, seconds).await,
         BenchCmd::Care {
             queries,
             records,
             concurrency,
-        } => crate::bench_care::care(url, queries, records, concurrency).await,
+        } => care::care(url, queries, records, concurrency).await,
         BenchCmd::Standard { queries, quarter } => {
-            crate::bench_care::standard(url, queries, quarter.as_deref(), false).await
+            care::standard(url, queries, quarter.as_deref(), false).await
         }
         BenchCmd::Report { queries, quarter } => {
-            crate::bench_care::standard(url, queries, quarter.as_deref(), true).await
+            care::standard(url, queries, quarter.as_deref(), true).await
         }
         BenchCmd::Indicators { queries, quarter } => {
-            crate::bench_care::indicators(url, queries, quarter.as_deref()).await
+            care::indicators(url, queries, quarter.as_deref()).await
         }
         BenchCmd::Phase {
             phase,

@@ -25,7 +25,7 @@ use jingkang_core::store::{Actor, Db};
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
-use crate::bench_web::summary;
+use super::web::summary;
 use crate::db::open;
 
 async fn token_for(
