@@ -6,8 +6,9 @@
 //! starting with its prefix, so a scope is a range condition on an indexed text column.
 //!
 //! The official division data down to township level is embedded (gzip TSV converted from the npm
-//! package `china-division` by `tools/regions/convert.py`) and installed into the `regions` table by
-//! `init`; villages are loaded on demand from that package's `villages.csv` ([`import_villages`]).
+//! package `china-division` by `tools/regions/convert.py`); this module knows no database. The
+//! `regions` table, installing the embedded data, loading the tree and importing villages from that
+//! package's `villages.csv` are in [`crate::store::regions`].
 
 mod tree;
 
