@@ -22,7 +22,7 @@ use crate::store::sealing::{
     REFERRAL_DOCUMENT_BODY, REFERRAL_EVENT_REASON, REFERRAL_REASON, REFERRAL_SUBJECT, open_each,
     open_in_place,
 };
-use crate::store::{Actor, Backend, Tx, open_change_set, persons};
+use crate::store::{Actor, Tx, open_change_set, persons};
 
 /// Who works on referrals: the region scope, the actor, and the kinds the actor's role sends
 /// (its sent list, its resends) and receives (its inbox, its accept/return/complete).
@@ -568,11 +568,7 @@ pub async fn act(
     } else {
         ("to_region", &desk.receives)
     };
-    let lock = if tx.backend() == Backend::Postgres {
-        " FOR UPDATE"
-    } else {
-        ""
-    };
+    let lock = tx.backend().for_update();
     let sql = format!(
         "SELECT person_id, kind, state, from_region, to_region, sent_on, subject FROM referrals WHERE id = $1 AND {side} >= $2 AND {side} < $3{}{}{lock}",
         kinds_clause("kind", kinds, 4),

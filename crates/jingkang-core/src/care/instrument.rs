@@ -348,7 +348,12 @@ pub struct Problem {
 }
 
 impl Problem {
-    pub(crate) fn new(key: &str, code: &str, args: &[(&str, &str)]) -> Problem {
+    /// A problem of field `key` with message `code` (no arguments).
+    pub fn at(key: &str, code: &str) -> Problem {
+        Problem::new(key, code, &[])
+    }
+
+    fn new(key: &str, code: &str, args: &[(&str, &str)]) -> Problem {
         Problem {
             key: key.to_string(),
             code: code.to_string(),

@@ -571,10 +571,7 @@ pub async fn write(
     let actor = Actor::system();
     let change = open_change_set(&mut tx, &actor, "gen-history", "generate").await?;
     let backend = tx.backend();
-    let (int, text, date, boolean) = match backend {
-        Backend::Sqlite => ("INTEGER", "TEXT", "TEXT", "INTEGER"),
-        Backend::Postgres => ("BIGINT", "TEXT", "DATE", "BOOLEAN"),
-    };
+    let (int, text, date, boolean) = backend.column_types();
     let ddl = format!(
         "CREATE TEMP TABLE gen_schedule (person_id {int} PRIMARY KEY, state {text} NOT NULL, risk_grade {int}, condition_class {text}, \
          last_followup_date {date}, next_followup_date {date}, followup_lost {boolean} NOT NULL, agreement_valid_until {date})"

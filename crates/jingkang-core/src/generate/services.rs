@@ -298,10 +298,7 @@ pub async fn write(
     on_tx!(&mut tx, c => sqlx::query(
         "UPDATE persons SET plan_review_on = g.review_on FROM gen_plan_review g WHERE g.person_id = persons.id").execute(&mut **c).await.map(drop))?;
     on_tx!(&mut tx, c => sqlx::query("DROP TABLE gen_plan_review").execute(&mut **c).await.map(drop))?;
-    let month = match tx.backend() {
-        Backend::Sqlite => "substr(service_date, 1, 7)",
-        Backend::Postgres => "to_char(service_date, 'YYYY-MM')",
-    };
+    let month = tx.backend().month_of("service_date");
     let rebuild = format!(
         "INSERT INTO service_months (person_id, month, contacts) SELECT person_id, {month}, COUNT(*) FROM service_attendance GROUP BY person_id, {month}"
     );

@@ -40,10 +40,10 @@ pub fn check(
 ) -> Result<Scored, Vec<Problem>> {
     let mut problems = Vec::new();
     if new.assessed_on > today {
-        problems.push(Problem::new("assessed_on", "assessment-future", &[]));
+        problems.push(Problem::at("assessed_on", "assessment-future"));
     }
     if new.assessor.trim().is_empty() {
-        problems.push(Problem::new("assessor", "assessment-assessor-missing", &[]));
+        problems.push(Problem::at("assessor", "assessment-assessor-missing"));
     }
     match instrument.score(&new.answers) {
         Ok(scored) if problems.is_empty() => Ok(scored),

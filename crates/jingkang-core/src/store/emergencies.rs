@@ -9,7 +9,7 @@ use super::audit::{self, Target};
 use super::sealing::{
     EMERGENCY_DESCRIPTION, EMERGENCY_LATE_REASON, EMERGENCY_OUTCOME, open_in_place, open_text,
 };
-use super::{Actor, Backend, Tx, open_change_set};
+use super::{Actor, Tx, open_change_set};
 use crate::care::emergency::{self, Emergency};
 use crate::on_tx;
 use crate::regions::Scope;
@@ -35,11 +35,7 @@ pub async fn record(
     e: &Emergency,
 ) -> anyhow::Result<Option<Recorded>> {
     let (lo, hi) = scope.bounds();
-    let lock = if tx.backend() == Backend::Postgres {
-        " FOR UPDATE"
-    } else {
-        ""
-    };
+    let lock = tx.backend().for_update();
     let sql = format!(
         "SELECT name, residence_region, risk_grade FROM persons WHERE id = $1 AND residence_region >= $2 AND residence_region < $3{}{lock}",
         scope.rows_sql("")

@@ -11,7 +11,7 @@ use serde::Serialize;
 use super::audit::{self, Target};
 use super::bulk::{self, Col, Rows};
 use super::sealing::{MEETING_NOTES, RESPITE_NOTES, open_each};
-use super::{Actor, Backend, Tx, open_change_set};
+use super::{Actor, Tx, open_change_set};
 use crate::care::family::{
     FamilyMember, Group, Meeting, MembersChange, Peer, PeerUpdate, Respite, Training, problem,
 };
@@ -359,11 +359,7 @@ pub async fn record_group(
 /// meetings are checked against what stays true until the commit.
 async fn group_in_scope(tx: &mut Tx, scope: &Scope, id: i64) -> anyhow::Result<Option<NaiveDate>> {
     let (lo, hi) = scope.bounds();
-    let lock = if tx.backend() == Backend::Postgres {
-        " FOR UPDATE"
-    } else {
-        ""
-    };
+    let lock = tx.backend().for_update();
     let sql = format!(
         "SELECT started_on FROM mutual_aid_groups WHERE id = $1 AND region >= $2 AND region < $3{lock}"
     );
@@ -748,11 +744,7 @@ pub async fn update_peer(
     u: &PeerUpdate,
 ) -> anyhow::Result<Result<(), Refusal>> {
     let (lo, hi) = scope.bounds();
-    let lock = if tx.backend() == Backend::Postgres {
-        " FOR UPDATE"
-    } else {
-        ""
-    };
+    let lock = tx.backend().for_update();
     let sql = format!(
         "SELECT hours FROM peer_supporters WHERE id = $1 AND region >= $2 AND region < $3{lock}"
     );

@@ -108,11 +108,7 @@ pub async fn record(
     same_day: SameDay,
 ) -> anyhow::Result<Result<Recorded, Refusal>> {
     let (lo, hi) = scope.bounds();
-    let lock = if tx.backend() == Backend::Postgres {
-        " FOR UPDATE"
-    } else {
-        ""
-    };
+    let lock = tx.backend().for_update();
     let sql = format!(
         "SELECT name, residence_region, risk_grade, condition_class, last_followup_date FROM persons \
          WHERE id = $1 AND residence_region >= $2 AND residence_region < $3{}{lock}",
@@ -337,20 +333,8 @@ pub async fn schedule(tx: &mut Tx, scope: &Scope, id: i64) -> anyhow::Result<Opt
 /// The `followup_quarters` rows computed from the follow-ups that match `cond` (over `f`): each
 /// follow-up counts in its quarter and the three after it (whose 12 months hold it).
 fn quarters_select(backend: Backend, cond: &str) -> String {
-    let (fq, qs) = match backend {
-        Backend::Postgres => (
-            "CAST(date_trunc('quarter', f.visit_date) AS DATE)".to_string(),
-            "CAST(date_trunc('quarter', f.visit_date) + k.n * INTERVAL '3 months' AS DATE)"
-                .to_string(),
-        ),
-        Backend::Sqlite => {
-            let fq = "substr(f.visit_date, 1, 5) || printf('%02d', ((CAST(substr(f.visit_date, 6, 2) AS INTEGER) - 1) / 3) * 3 + 1) || '-01'";
-            (
-                fq.to_string(),
-                format!("date({fq}, '+' || (3 * k.n) || ' months')"),
-            )
-        }
-    };
+    let fq = backend.quarter_start_of("f.visit_date");
+    let qs = backend.plus_months(&fq, "3 * k.n");
     format!(
         "SELECT person_id, qs, \
                 SUM(CASE WHEN lost OR died THEN 0 ELSE 1 END), \

@@ -537,10 +537,7 @@ async fn refresh_derived(tx: &mut Tx, ids: &[i64]) -> anyhow::Result<()> {
         super::followups::refresh_quarters(tx, id).await?;
         on_tx!(tx, c => sqlx::query("DELETE FROM service_months WHERE person_id = $1")
             .bind(id).execute(&mut **c).await.map(drop))?;
-        let month = match tx.backend() {
-            super::Backend::Sqlite => "substr(service_date, 1, 7)",
-            super::Backend::Postgres => "to_char(service_date, 'YYYY-MM')",
-        };
+        let month = tx.backend().month_of("service_date");
         on_tx!(tx, c => sqlx::query(&format!(
             "INSERT INTO service_months (person_id, month, contacts) \
              SELECT person_id, {month}, COUNT(*) FROM service_attendance WHERE person_id = $1 GROUP BY person_id, {month}"))

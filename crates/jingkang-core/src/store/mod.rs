@@ -18,6 +18,7 @@ pub mod backup;
 pub mod batch;
 pub mod bulk;
 pub mod contracts;
+pub mod dialect;
 pub mod emergencies;
 pub mod family;
 pub mod followups;

@@ -5,7 +5,7 @@ use chrono::{DateTime, Months, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::audit::{self, Target};
-use super::{Actor, Backend, Tx, open_change_set};
+use super::{Actor, Tx, open_change_set};
 use crate::on_tx;
 use crate::regions::Scope;
 
@@ -93,11 +93,7 @@ pub async fn record(
     plan: &NewPlan,
 ) -> anyhow::Result<Result<i64, Refusal>> {
     let (lo, hi) = scope.bounds();
-    let lock = if tx.backend() == Backend::Postgres {
-        " FOR UPDATE"
-    } else {
-        ""
-    };
+    let lock = tx.backend().for_update();
     let sql = format!(
         "SELECT id FROM persons WHERE id = $1 AND residence_region >= $2 AND residence_region < $3{}{lock}",
         scope.rows_sql("")

@@ -6,7 +6,7 @@
 use chrono::{DateTime, NaiveDate, Utc};
 
 use super::audit::{self, Target};
-use super::{Actor, Backend, Tx, open_change_set};
+use super::{Actor, Tx, open_change_set};
 use crate::care::eligibility::{self, Check, Evidence, RiskChange, Verdict};
 use crate::care::registration::{self, CloseReason, Event, TransitionError};
 use crate::domain::RegistrationState;
@@ -159,11 +159,7 @@ pub async fn transition(
 ) -> anyhow::Result<Result<Transitioned, Refusal>> {
     let (lo, hi) = scope.bounds();
     // On PostgreSQL the row is locked until commit, so two clerks cannot both move the same state.
-    let lock = if tx.backend() == Backend::Postgres {
-        " FOR UPDATE"
-    } else {
-        ""
-    };
+    let lock = tx.backend().for_update();
     let sql = format!(
         "SELECT registration_state, merged_into FROM persons WHERE id = $1 AND residence_region >= $2 AND residence_region < $3{}{lock}",
         scope.rows_sql("")

@@ -572,10 +572,7 @@ async fn person_counts(
         .collect();
     // The persons with an event after the day, each with the last event in effect on it (its
     // day, id and state, so that the greatest is the last; none: not yet registered, pending).
-    let id = match tx.backend() {
-        super::Backend::Postgres => "lpad(CAST(e.id AS TEXT), 19, '0')",
-        super::Backend::Sqlite => "printf('%019d', e.id)",
-    };
+    let id = tx.backend().zero_padded("e.id", 19);
     let later = format!(
         "SELECT e.person_id, MAX(CASE WHEN e.effective_on <= $3 THEN CAST(e.effective_on AS TEXT) || {id} || '|' || e.to_state || ':' || COALESCE(e.close_reason, '') END) AS last \
          FROM registration_events e WHERE e.person_id IN (SELECT l.person_id FROM registration_events l WHERE l.effective_on > $3) GROUP BY e.person_id"

@@ -125,16 +125,10 @@ async fn quarter_headline(
 /// The rows of `service_quarters` computed from the `service_months` rows that match `filter`
 /// (a condition on `service_months`), for `INSERT … SELECT`.
 fn quarters_select(backend: super::Backend, filter: &str) -> String {
-    let (qs, end) = match backend {
-        super::Backend::Sqlite => (
-            "substr(month, 1, 5) || printf('%02d', ((CAST(substr(month, 6, 2) AS INTEGER) - 1) / 3) * 3 + 1) || '-01'",
-            "date(g.qs, '+3 months', '-1 day')",
-        ),
-        super::Backend::Postgres => (
-            "date_trunc('quarter', to_date(month, 'YYYY-MM'))::date",
-            "(g.qs + interval '3 months' - interval '1 day')::date",
-        ),
-    };
+    let (qs, end) = (
+        backend.quarter_of_month("month"),
+        backend.last_day_of_quarter("g.qs"),
+    );
     format!(
         "SELECT g.person_id, g.qs, g.m1, g.m2, g.m3, \
                 EXISTS (SELECT 1 FROM rehab_plans r WHERE r.person_id = g.person_id AND r.starts_on <= {end} AND r.review_on >= g.qs), \
