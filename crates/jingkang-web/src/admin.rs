@@ -14,7 +14,7 @@ use jingkang_core::store::audit;
 use serde::Deserialize;
 
 use crate::AppState;
-use crate::auth::{Admins, Auditors, CurrentUser, Need};
+use crate::auth::CurrentUser;
 use crate::error::{AppError, AppResult};
 use crate::pages::{Chrome, beijing_time};
 
@@ -92,7 +92,7 @@ fn day_bound(s: &str, end: bool) -> Result<Option<chrono::DateTime<chrono::Utc>>
 
 pub async fn audit_page(
     State(state): State<AppState>,
-    Need { who, .. }: Need<Auditors>,
+    who: CurrentUser,
     Query(q): Query<AuditQuery>,
 ) -> AppResult<Response> {
     let query = audit::Query {
@@ -321,10 +321,7 @@ async fn users_page_with(
     Ok((status, page).into_response())
 }
 
-pub async fn users(
-    State(state): State<AppState>,
-    Need { who, .. }: Need<Admins>,
-) -> AppResult<Response> {
+pub async fn users(State(state): State<AppState>, who: CurrentUser) -> AppResult<Response> {
     users_page(&state, &who, None, None).await
 }
 
@@ -355,7 +352,7 @@ pub struct NewOrgForm {
 /// beside its field and keeps what was typed.
 pub async fn organisation_create(
     State(state): State<AppState>,
-    Need { who, .. }: Need<Admins>,
+    who: CurrentUser,
     Form(f): Form<NewOrgForm>,
 ) -> AppResult<Response> {
     let region = f.region.trim().to_string();
@@ -397,7 +394,7 @@ pub async fn organisation_create(
 /// refusal lists every problem beside its field and keeps what was typed (the role too).
 pub async fn user_create(
     State(state): State<AppState>,
-    Need { who, .. }: Need<Admins>,
+    who: CurrentUser,
     Form(f): Form<NewUserForm>,
 ) -> AppResult<Response> {
     let role = Role::parse(&f.role);
@@ -488,7 +485,7 @@ async fn managed_user(
 
 pub async fn user_reset(
     State(state): State<AppState>,
-    Need { who, .. }: Need<Admins>,
+    who: CurrentUser,
     Path(id): Path<i64>,
     _: crate::extract::Posted,
 ) -> AppResult<Response> {
@@ -518,7 +515,7 @@ pub struct SiteForm {
 /// Make a user staff of a rehabilitation site (an empty site: of none).
 pub async fn user_site(
     State(state): State<AppState>,
-    Need { who, .. }: Need<Admins>,
+    who: CurrentUser,
     Path(id): Path<i64>,
     Form(f): Form<SiteForm>,
 ) -> AppResult<Response> {
@@ -555,7 +552,7 @@ pub async fn user_site(
 
 pub async fn user_disable(
     State(state): State<AppState>,
-    Need { who, .. }: Need<Admins>,
+    who: CurrentUser,
     Path(id): Path<i64>,
     _: crate::extract::Posted,
 ) -> AppResult<Response> {

@@ -11,7 +11,7 @@ use jingkang_core::store::agreements::{self, Scan, StoredAgreement};
 use jingkang_core::store::batch::Outcome;
 
 use crate::AppState;
-use crate::auth::{ManageAgreements, Need, ReadAgreements};
+use crate::auth::CurrentUser;
 use crate::entry::today;
 use crate::error::{AppError, AppResult};
 use crate::extract::Path;
@@ -69,7 +69,7 @@ fn bad() -> AppError {
 
 pub async fn create(
     State(state): State<AppState>,
-    Need { who, .. }: Need<ManageAgreements>,
+    who: CurrentUser,
     Path(id): Path<i64>,
     crate::extract::Multipart(mut multipart): crate::extract::Multipart,
 ) -> AppResult<Response> {
@@ -179,7 +179,7 @@ async fn refuse(
 /// The scan of an agreement, as stored; audited.
 pub async fn scan(
     State(state): State<AppState>,
-    Need { who, .. }: Need<ReadAgreements>,
+    who: CurrentUser,
     Path((id, aid)): Path<(i64, i64)>,
 ) -> AppResult<Response> {
     let (scope, actor) = (who.scope.clone(), who.user.actor());

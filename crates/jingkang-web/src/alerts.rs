@@ -17,7 +17,7 @@ use jingkang_core::store::batch::{BoxFuture, Outcome};
 use jingkang_core::store::emergencies::{self, StoredEmergency};
 
 use crate::AppState;
-use crate::auth::{CurrentUser, Need, ReadRegistry, RecordEmergencies};
+use crate::auth::CurrentUser;
 use crate::error::{AppError, AppResult};
 use crate::extract::{Form, Path};
 use crate::pages::{Chrome, beijing_time, read_person};
@@ -110,7 +110,7 @@ async fn page(
 
 pub async fn new_form(
     State(state): State<AppState>,
-    Need { who, .. }: Need<RecordEmergencies>,
+    who: CurrentUser,
     Path(id): Path<i64>,
 ) -> AppResult<Response> {
     Ok(
@@ -163,7 +163,7 @@ pub(crate) async fn record(
 
 pub async fn create(
     State(state): State<AppState>,
-    Need { who, .. }: Need<RecordEmergencies>,
+    who: CurrentUser,
     Path(id): Path<i64>,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> AppResult<Response> {
@@ -322,10 +322,7 @@ fn note_line(state: &AppState, n: Notification) -> NoteLine {
 
 /// `GET /notifications/unread`: the menu's count of unread notifications (htmx loads it into
 /// every page's menu), or nothing when all are read. Names no one, so it is not audited.
-pub async fn unread_count(
-    State(state): State<AppState>,
-    Need { who, .. }: Need<ReadRegistry>,
-) -> AppResult<Response> {
+pub async fn unread_count(State(state): State<AppState>, who: CurrentUser) -> AppResult<Response> {
     let mut tx = state.db.begin_read().await?;
     let n = alerts::unread(&mut tx, who.user.id, who.user.role.code(), &who.scope).await?;
     tx.commit().await?;
@@ -359,10 +356,7 @@ pub(crate) fn told_line(state: &AppState, sent: &[alerts::Sent]) -> Option<Strin
     ))
 }
 
-pub async fn notifications(
-    State(state): State<AppState>,
-    Need { who, .. }: Need<ReadRegistry>,
-) -> AppResult<Response> {
+pub async fn notifications(State(state): State<AppState>, who: CurrentUser) -> AppResult<Response> {
     let notes: Vec<NoteLine> = read_notes(&state, &who)
         .await?
         .into_iter()
@@ -383,7 +377,7 @@ pub struct CsrfOnly {}
 
 pub async fn mark_read(
     State(state): State<AppState>,
-    Need { who, .. }: Need<ReadRegistry>,
+    who: CurrentUser,
     Path(id): Path<i64>,
     _: crate::extract::Posted,
 ) -> AppResult<Response> {

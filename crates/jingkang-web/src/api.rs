@@ -13,11 +13,11 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
 use crate::AppState;
-use crate::auth::{CurrentUser, ReadRegistry};
+use crate::auth::CurrentUser;
 use crate::error::AppError;
 use crate::extract::{Path, Query};
 
-pub use crate::api_base::{ApiError, ApiErrorBody, ApiNeed};
+pub use crate::api_base::{ApiError, ApiErrorBody, ApiUser};
 
 /// A person in a list: identifiers masked.
 #[derive(Debug, Serialize, ToSchema)]
@@ -96,7 +96,7 @@ pub struct RegionQuery {
     security(("bearer" = [])), tag = "persons")]
 pub async fn persons_list(
     State(state): State<AppState>,
-    ApiNeed(who, _): ApiNeed<ReadRegistry>,
+    ApiUser(who): ApiUser,
     Query(q): Query<PersonQuery>,
 ) -> Result<Json<PersonPage>, ApiError> {
     let within = match q.region.as_deref().map(str::trim).filter(|r| !r.is_empty()) {
@@ -146,7 +146,7 @@ pub async fn persons_list(
     security(("bearer" = [])), tag = "persons")]
 pub async fn person_get(
     State(state): State<AppState>,
-    ApiNeed(who, _): ApiNeed<ReadRegistry>,
+    ApiUser(who): ApiUser,
     Path(id): Path<i64>,
 ) -> Result<Json<PersonRecord>, ApiError> {
     let (p, ()) = crate::pages::read_person(&state, &who, id, nothing_more)
@@ -184,7 +184,7 @@ pub async fn person_get(
     responses((status = 200, body = Vec<RegionItem>)), security(("bearer" = [])), tag = "regions")]
 pub async fn regions_find(
     State(state): State<AppState>,
-    ApiNeed(_who, _): ApiNeed<crate::auth::AnyUser>,
+    ApiUser(_who): ApiUser,
     Query(q): Query<RegionQuery>,
 ) -> Result<Json<Vec<RegionItem>>, ApiError> {
     let found = jingkang_core::store::regions::find(&state.db, &state.tree, q.q.trim(), 50).await?;
@@ -260,7 +260,7 @@ pub struct ImportQuery {
     security(("bearer" = [])), tag = "imports")]
 pub async fn import_roster(
     State(state): State<AppState>,
-    ApiNeed(who, _): ApiNeed<crate::auth::EditRegistry>,
+    ApiUser(who): ApiUser,
     Query(q): Query<ImportQuery>,
     body: axum::body::Body,
 ) -> Result<Response, ApiError> {
@@ -465,7 +465,7 @@ async fn registration_info(
     security(("bearer" = [])), tag = "registration")]
 pub async fn registration_get(
     State(state): State<AppState>,
-    ApiNeed(who, _): ApiNeed<ReadRegistry>,
+    ApiUser(who): ApiUser,
     Path(id): Path<i64>,
 ) -> Result<Json<RegistrationInfo>, ApiError> {
     Ok(Json(registration_info(&state, &who, id).await?))
@@ -480,7 +480,7 @@ pub async fn registration_get(
     security(("bearer" = [])), tag = "registration")]
 pub async fn registration_post(
     State(state): State<AppState>,
-    ApiNeed(who, _): ApiNeed<crate::auth::EditRegistry>,
+    ApiUser(who): ApiUser,
     Path(id): Path<i64>,
     body: Result<Json<RegistrationRequest>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Response, ApiError> {
@@ -562,7 +562,7 @@ pub struct NewUserResponse {
     security(("bearer" = [])), tag = "users")]
 pub async fn users_list(
     State(state): State<AppState>,
-    ApiNeed(who, _): ApiNeed<crate::auth::Admins>,
+    ApiUser(who): ApiUser,
 ) -> Result<Json<Vec<UserItem>>, ApiError> {
     let mut tx = state.db.begin().await?;
     let all = jingkang_core::store::accounts::list_users(&mut tx).await?;
@@ -591,7 +591,7 @@ pub async fn users_list(
     security(("bearer" = [])), tag = "users")]
 pub async fn users_create(
     State(state): State<AppState>,
-    ApiNeed(who, _): ApiNeed<crate::auth::Admins>,
+    ApiUser(who): ApiUser,
     body: Result<Json<NewUserRequest>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Response, ApiError> {
     let Json(req) = body.map_err(|_| AppError::BadRequest("form-invalid".into()))?;

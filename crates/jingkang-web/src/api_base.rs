@@ -1,6 +1,7 @@
-//! What every JSON handler uses, whichever feature it belongs to: the caller allowed by a
-//! policy (`ApiNeed`, with the `X-CSRF-Token` check for a browser session) and the error as the
-//! API returns it. A leaf beside `auth` and `error`: it imports no feature.
+//! What every JSON handler uses, whichever feature it belongs to: the caller (`ApiUser`, with the
+//! `X-CSRF-Token` check for a browser session; the route table's layer has already checked the
+//! caller's permission) and the error as the API returns it. A leaf beside `auth` and `error`: it
+//! imports no feature.
 
 use axum::Json;
 use axum::extract::{FromRef, FromRequestParts};
@@ -10,7 +11,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::AppState;
-use crate::auth::{CurrentUser, Need, Policy};
+use crate::auth::CurrentUser;
 use crate::error::AppError;
 
 /// An error as the API returns it.
@@ -54,18 +55,18 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// The caller, allowed by policy `P`, with API-style rejections.
-pub struct ApiNeed<P: Policy>(pub CurrentUser, pub std::marker::PhantomData<P>);
+/// The caller, with API-style rejections. What the caller may do is the route's
+/// [`Access`](crate::Access), checked by the router before the handler runs.
+pub struct ApiUser(pub CurrentUser);
 
-impl<S, P> FromRequestParts<S> for ApiNeed<P>
+impl<S> FromRequestParts<S> for ApiUser
 where
     AppState: FromRef<S>,
     S: Send + Sync,
-    P: Policy,
 {
     type Rejection = ApiError;
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let need = Need::<P>::from_request_parts(parts, state).await?;
+        let who = CurrentUser::from_request_parts(parts, state).await?;
         // A change made with a browser session (not a bearer token) must carry the session's CSRF
         // token in `X-CSRF-Token`.
         if !matches!(
@@ -77,8 +78,8 @@ where
                 .get("x-csrf-token")
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or("");
-            need.who.check_csrf(sent)?;
+            who.check_csrf(sent)?;
         }
-        Ok(ApiNeed(need.who, std::marker::PhantomData))
+        Ok(ApiUser(who))
     }
 }

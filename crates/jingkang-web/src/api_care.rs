@@ -19,8 +19,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::AppState;
-use crate::api_base::{ApiError, ApiErrorBody, ApiNeed};
-use crate::auth::{ReadClinical, RecordFollowups};
+use crate::api_base::{ApiError, ApiErrorBody, ApiUser};
 use crate::entry::today;
 use crate::error::AppError;
 use crate::extract::{Path, Query};
@@ -106,7 +105,7 @@ async fn followups_info(
     security(("bearer" = [])), tag = "followups")]
 pub async fn followups_get(
     State(state): State<AppState>,
-    ApiNeed(who, _): ApiNeed<ReadClinical>,
+    ApiUser(who): ApiUser,
     Path(id): Path<i64>,
 ) -> Result<Json<FollowupsInfo>, ApiError> {
     Ok(Json(followups_info(&state, &who, id).await?))
@@ -168,7 +167,7 @@ fn refused(errors: &[followup::FieldError]) -> Response {
     security(("bearer" = [])), tag = "followups")]
 pub async fn followups_post(
     State(state): State<AppState>,
-    ApiNeed(who, _): ApiNeed<RecordFollowups>,
+    ApiUser(who): ApiUser,
     Path(id): Path<i64>,
     body: Result<
         Json<serde_json::Map<String, serde_json::Value>>,
@@ -225,7 +224,7 @@ pub struct RiskInfo {
     security(("bearer" = [])), tag = "followups")]
 pub async fn risk_get(
     State(state): State<AppState>,
-    ApiNeed(who, _): ApiNeed<ReadClinical>,
+    ApiUser(who): ApiUser,
     Path(id): Path<i64>,
 ) -> Result<Json<RiskInfo>, ApiError> {
     let info = followups_info(&state, &who, id).await?;
@@ -249,9 +248,7 @@ pub async fn risk_get(
 /// The follow-up form definition: sections, fields (key, label, kind, options) — what
 /// `POST /api/v1/persons/{id}/followups` accepts.
 #[utoipa::path(get, path = "/api/v1/forms/followup", responses((status = 200, body = Object)), security(("bearer" = [])), tag = "followups")]
-pub async fn followup_form(
-    _who: ApiNeed<ReadClinical>,
-) -> Result<Json<&'static FormDef>, ApiError> {
+pub async fn followup_form(_who: ApiUser) -> Result<Json<&'static FormDef>, ApiError> {
     Ok(Json(crate::followups::form_def()?))
 }
 
@@ -286,7 +283,7 @@ pub struct WorklistOut {
     security(("bearer" = [])), tag = "worklists")]
 pub async fn worklist_get(
     State(state): State<AppState>,
-    ApiNeed(who, _): ApiNeed<ReadClinical>,
+    ApiUser(who): ApiUser,
     Path(name): Path<String>,
     Query(q): Query<WorklistQuery>,
 ) -> Result<Json<WorklistOut>, ApiError> {
@@ -310,7 +307,7 @@ pub async fn worklist_get(
 #[utoipa::path(get, path = "/api/v1/emergencies", responses((status = 200, body = Vec<StoredEmergency>)), security(("bearer" = [])), tag = "emergencies")]
 pub async fn emergencies_get(
     State(state): State<AppState>,
-    ApiNeed(who, _): ApiNeed<ReadClinical>,
+    ApiUser(who): ApiUser,
 ) -> Result<Json<Vec<StoredEmergency>>, ApiError> {
     let (scope, actor) = (who.scope.clone(), who.user.actor());
     let list = state
@@ -371,7 +368,7 @@ pub struct EmergencyRecorded {
     security(("bearer" = [])), tag = "emergencies")]
 pub async fn emergencies_post(
     State(state): State<AppState>,
-    ApiNeed(who, _): ApiNeed<crate::auth::RecordEmergencies>,
+    ApiUser(who): ApiUser,
     body: Result<Json<EmergencyRequest>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Response, ApiError> {
     let Json(req) = body.map_err(|_| AppError::BadRequest("form-invalid".into()))?;
@@ -408,7 +405,7 @@ pub async fn emergencies_post(
 #[utoipa::path(get, path = "/api/v1/notifications", responses((status = 200, body = Vec<Notification>)), security(("bearer" = [])), tag = "emergencies")]
 pub async fn notifications_get(
     State(state): State<AppState>,
-    ApiNeed(who, _): ApiNeed<crate::auth::ReadRegistry>,
+    ApiUser(who): ApiUser,
 ) -> Result<Json<Vec<Notification>>, ApiError> {
     Ok(Json(crate::alerts::read_notes(&state, &who).await?))
 }
@@ -425,7 +422,7 @@ pub struct ReferralsOut {
 #[utoipa::path(get, path = "/api/v1/referrals", responses((status = 200, body = ReferralsOut)), security(("bearer" = [])), tag = "referrals")]
 pub async fn referrals_get(
     State(state): State<AppState>,
-    ApiNeed(who, _): ApiNeed<crate::auth::Referrals>,
+    ApiUser(who): ApiUser,
 ) -> Result<Json<ReferralsOut>, ApiError> {
     let (inbox, sent) = crate::referrals::lists(&state, &who, "api").await?;
     Ok(Json(ReferralsOut { inbox, sent }))
@@ -549,7 +546,7 @@ fn unprocessable(code: &str, message: String) -> Response {
     security(("bearer" = [])), tag = "referrals")]
 pub async fn referrals_post(
     State(state): State<AppState>,
-    ApiNeed(who, _): ApiNeed<crate::auth::Referrals>,
+    ApiUser(who): ApiUser,
     body: Result<Json<ReferralRequest>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Response, ApiError> {
     use jingkang_core::app::referrals::{NewReferral, Subject};
@@ -584,7 +581,7 @@ pub async fn referrals_post(
         },
         sent_on: today(),
     };
-    match crate::referrals::send(&state, &who, new).await? {
+    match crate::referrals::send(&state, &who, std::sync::Arc::new(new)).await? {
         Ok(id) => Ok((StatusCode::CREATED, Json(ReferralSent { id })).into_response()),
         Err(refusal) => Ok(unprocessable(refusal.code, refusal.message())),
     }
@@ -598,7 +595,7 @@ pub async fn referrals_post(
     security(("bearer" = [])), tag = "referrals")]
 pub async fn referral_get(
     State(state): State<AppState>,
-    ApiNeed(who, _): ApiNeed<crate::auth::Referrals>,
+    ApiUser(who): ApiUser,
     Path(id): Path<i64>,
 ) -> Result<Json<jingkang_core::app::referrals::ReferralDetail>, ApiError> {
     Ok(Json(crate::referrals::read_masked(&state, &who, id).await?))
@@ -612,7 +609,7 @@ pub async fn referral_get(
     security(("bearer" = [])), tag = "referrals")]
 pub async fn referral_document(
     State(state): State<AppState>,
-    ApiNeed(who, _): ApiNeed<crate::auth::Referrals>,
+    ApiUser(who): ApiUser,
     Path((id, did)): Path<(i64, i64)>,
 ) -> Result<Response, ApiError> {
     let (media, name, bytes) = crate::referrals::read_document(&state, &who, id, did).await?;
@@ -642,7 +639,7 @@ pub struct ReferralStepped {
     security(("bearer" = [])), tag = "referrals")]
 pub async fn referral_step(
     State(state): State<AppState>,
-    ApiNeed(who, _): ApiNeed<crate::auth::Referrals>,
+    ApiUser(who): ApiUser,
     Path(id): Path<i64>,
     body: Result<Json<ReferralStep>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Response, ApiError> {
@@ -667,7 +664,7 @@ pub async fn referral_step(
 #[utoipa::path(get, path = "/api/v1/instruments", responses((status = 200, body = Vec<jingkang_core::care::instrument::Instrument>)), security(("bearer" = [])), tag = "assessments")]
 pub async fn instruments_get(
     State(state): State<AppState>,
-    _need: ApiNeed<ReadClinical>,
+    _who: ApiUser,
 ) -> Json<Vec<jingkang_core::care::instrument::Instrument>> {
     Json(state.instruments.instruments.clone())
 }
@@ -678,7 +675,7 @@ pub async fn instruments_get(
     security(("bearer" = [])), tag = "assessments")]
 pub async fn assessments_get(
     State(state): State<AppState>,
-    ApiNeed(who, _): ApiNeed<ReadClinical>,
+    ApiUser(who): ApiUser,
     Path(id): Path<i64>,
 ) -> Result<Json<Vec<jingkang_core::store::assessments::StoredAssessment>>, ApiError> {
     let (_, list) = crate::pages::read_person(&state, &who, id, crate::assessments::of_person)
@@ -718,7 +715,7 @@ pub struct AssessmentRefused {
     security(("bearer" = [])), tag = "assessments")]
 pub async fn assessments_post(
     State(state): State<AppState>,
-    ApiNeed(who, _): ApiNeed<crate::auth::RecordAssessments>,
+    ApiUser(who): ApiUser,
     Path(id): Path<i64>,
     body: Result<Json<AssessmentRequest>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Response, ApiError> {

@@ -19,7 +19,7 @@ use jingkang_core::store::batch::{BoxFuture, Outcome};
 use serde::Deserialize;
 
 use crate::AppState;
-use crate::auth::{CurrentUser, Need, RecordAssessments};
+use crate::auth::CurrentUser;
 use crate::entry::today;
 use crate::error::{AppError, AppResult};
 use crate::extract::{Form, Path, Query};
@@ -243,7 +243,7 @@ fn instrument_or_first<'a>(state: &'a AppState, code: &str) -> AppResult<&'a Ins
 /// The form of an instrument (`?instrument=sdss`; the first one otherwise).
 pub async fn new_form(
     State(state): State<AppState>,
-    Need { who, .. }: Need<RecordAssessments>,
+    who: CurrentUser,
     Path(id): Path<i64>,
     Query(q): Query<FormQuery>,
 ) -> AppResult<Response> {
@@ -255,7 +255,7 @@ pub async fn new_form(
 /// Record from the form; problems show the form again beside their items (422).
 pub async fn create(
     State(state): State<AppState>,
-    Need { who, .. }: Need<RecordAssessments>,
+    who: CurrentUser,
     Path(id): Path<i64>,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> AppResult<Response> {

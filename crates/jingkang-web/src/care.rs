@@ -10,7 +10,7 @@ use jingkang_core::store::registration::{self, Refusal};
 use serde::Deserialize;
 
 use crate::AppState;
-use crate::auth::{EditRegistry, Need};
+use crate::auth::CurrentUser;
 use crate::error::{AppError, AppResult};
 use crate::extract::{Form, Path};
 use crate::pages::{load_person, person_page};
@@ -70,7 +70,7 @@ pub(crate) fn event_of(
 /// (422) and changes nothing.
 pub async fn registration_change(
     State(state): State<AppState>,
-    Need { who, .. }: Need<EditRegistry>,
+    who: CurrentUser,
     Path(id): Path<i64>,
     Form(form): Form<RegistrationForm>,
 ) -> AppResult<Response> {

@@ -11,14 +11,15 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::NaiveDate;
+use jingkang_core::accounts::policy::Permission;
 use jingkang_core::export::table::Table;
 use jingkang_core::regions::{RegionTree, Scope};
 use jingkang_core::store::batch::Outcome;
 use jingkang_core::store::contracts::{self as store, Contract, NewContract};
 
 use crate::AppState;
-use crate::api_base::{ApiError, ApiNeed};
-use crate::auth::{CurrentUser, ManageContracts, Need, ReadContracts};
+use crate::api_base::{ApiError, ApiUser};
+use crate::auth::CurrentUser;
 use crate::downloads::{self, ExportForm, num, text};
 use crate::error::{AppError, AppResult};
 use crate::extract::{Form, Query};
@@ -179,7 +180,7 @@ async fn page_of(
         export_action: "/contracts/export",
         export_error: None,
         lines,
-        can_manage: crate::auth::allows::<ManageContracts>(who.user.role),
+        can_manage: who.may(Permission::ManageContracts),
         regions: region_picks(state, who, &chosen),
         standard: state.institutions.per_person_standard_yuan,
         errors: problems
@@ -194,7 +195,7 @@ async fn page_of(
 /// The contracts of the user's area, and the form to record one.
 pub async fn page(
     State(state): State<AppState>,
-    Need { who, .. }: Need<ReadContracts>,
+    who: CurrentUser,
     Query(q): Query<PageQuery>,
 ) -> AppResult<Response> {
     let values = BTreeMap::from([("region".to_string(), who.user.region_code.clone())]);
@@ -207,7 +208,7 @@ pub async fn page(
 /// The contracts as .xlsx, with a reason, audited `contract.export`.
 pub async fn export(
     State(state): State<AppState>,
-    Need { who, .. }: Need<ReadContracts>,
+    who: CurrentUser,
     Form(form): Form<ExportForm>,
 ) -> AppResult<Response> {
     let Some(reason) = form.reason() else {
@@ -352,7 +353,7 @@ const FORM_ORDER: [&str; 9] = [
 /// Record from the form; problems show the page again beside the form (422).
 pub async fn create(
     State(state): State<AppState>,
-    Need { who, .. }: Need<ManageContracts>,
+    who: CurrentUser,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> AppResult<Response> {
     let values: BTreeMap<String, String> = pairs.into_iter().collect();
@@ -374,7 +375,7 @@ pub async fn create(
 #[utoipa::path(get, path = "/api/v1/contracts", responses((status = 200, body = Vec<Contract>)), security(("bearer" = [])), tag = "institutions")]
 pub async fn api_list(
     State(state): State<AppState>,
-    ApiNeed(who, _): ApiNeed<ReadContracts>,
+    ApiUser(who): ApiUser,
 ) -> Result<Json<Vec<Contract>>, ApiError> {
     Ok(Json(list(&state, &who).await?))
 }
@@ -384,7 +385,7 @@ pub async fn api_list(
     responses((status = 201, body = Created), (status = 422, body = InstitutionRefused)), security(("bearer" = [])), tag = "institutions")]
 pub async fn api_create(
     State(state): State<AppState>,
-    ApiNeed(who, _): ApiNeed<ManageContracts>,
+    ApiUser(who): ApiUser,
     body: Result<Json<NewContract>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Response, ApiError> {
     let Json(new) = body.map_err(|_| AppError::BadRequest("form-invalid".into()))?;

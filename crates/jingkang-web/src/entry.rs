@@ -15,7 +15,7 @@ use jingkang_core::registry::{self, Sensitivity};
 use jingkang_core::store::persons;
 
 use crate::AppState;
-use crate::auth::{CurrentUser, EditRegistry, Need};
+use crate::auth::CurrentUser;
 use crate::error::{AppError, AppResult};
 use crate::extract::{Form, Path};
 use crate::pages::Chrome;
@@ -131,10 +131,7 @@ fn lookup(values: &HashMap<String, String>) -> impl Fn(&str) -> Option<String> +
     }
 }
 
-pub async fn new_form(
-    State(state): State<AppState>,
-    Need { who, .. }: Need<EditRegistry>,
-) -> AppResult<Response> {
+pub async fn new_form(State(state): State<AppState>, who: CurrentUser) -> AppResult<Response> {
     Ok(form(
         &state,
         &who,
@@ -151,7 +148,7 @@ pub async fn new_form(
 /// errors so the clerk can correct them.
 pub async fn create(
     State(state): State<AppState>,
-    Need { who, .. }: Need<EditRegistry>,
+    who: CurrentUser,
     Form(values): Form<HashMap<String, String>>,
 ) -> AppResult<Response> {
     let get = lookup(&values);
@@ -276,7 +273,7 @@ async fn stored_values(
 
 pub async fn edit_form(
     State(state): State<AppState>,
-    Need { who, .. }: Need<EditRegistry>,
+    who: CurrentUser,
     Path(id): Path<i64>,
 ) -> AppResult<Response> {
     let (name, values, hidden) = stored_values(&state, &who, id).await?;
@@ -294,7 +291,7 @@ pub async fn edit_form(
 
 pub async fn update(
     State(state): State<AppState>,
-    Need { who, .. }: Need<EditRegistry>,
+    who: CurrentUser,
     Path(id): Path<i64>,
     Form(values): Form<HashMap<String, String>>,
 ) -> AppResult<Response> {

@@ -10,6 +10,7 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::NaiveDate;
+use jingkang_core::accounts::policy::Permission;
 use jingkang_core::domain::IdNumber;
 use jingkang_core::exchange::records::{self as saved, Decision, ItemRow, ItemState, RunRow};
 use jingkang_core::exchange::{self, Class, ListRow, run::RunRequest};
@@ -21,7 +22,7 @@ use jingkang_core::store::{Refusal, Tx};
 use serde::Deserialize;
 
 use crate::AppState;
-use crate::auth::{CompareLists, CurrentUser, Need};
+use crate::auth::CurrentUser;
 use crate::entry::today;
 use crate::error::{AppError, AppResult};
 use crate::extract::{Form, Path};
@@ -109,10 +110,7 @@ async fn exchange_page(
     })
 }
 
-pub async fn page(
-    State(state): State<AppState>,
-    Need { who, .. }: Need<CompareLists>,
-) -> AppResult<Response> {
+pub async fn page(State(state): State<AppState>, who: CurrentUser) -> AppResult<Response> {
     Ok(exchange_page(&state, &who, None, &HashMap::new())
         .await?
         .into_response())
@@ -121,7 +119,7 @@ pub async fn page(
 /// Upload a department's list and compare it with the user's region; then show the run.
 pub async fn upload(
     State(state): State<AppState>,
-    Need { who, .. }: Need<CompareLists>,
+    who: CurrentUser,
     crate::extract::Multipart(multipart): crate::extract::Multipart,
 ) -> AppResult<Response> {
     let (form, file) = read_upload(multipart).await?;
@@ -205,7 +203,7 @@ fn taken_on_of(form: &HashMap<String, String>) -> Result<NaiveDate, String> {
 /// with the user's region at once; then show the run.
 pub async fn census(
     State(state): State<AppState>,
-    Need { who, .. }: Need<CompareLists>,
+    who: CurrentUser,
     crate::extract::Multipart(multipart): crate::extract::Multipart,
 ) -> AppResult<Response> {
     use jingkang_core::exchange::run::{CensusFile, CensusRequest, run_census};
@@ -442,7 +440,7 @@ fn may_see_check(who: &CurrentUser, code: &str) -> bool {
 
 pub async fn run(
     State(state): State<AppState>,
-    Need { who, .. }: Need<CompareLists>,
+    who: CurrentUser,
     Path(id): Path<i64>,
     Query(q): Query<RunQuery>,
 ) -> AppResult<Response> {
@@ -864,7 +862,7 @@ async fn item_page(
         anchor: "item",
         note,
         person_key,
-        may_edit: crate::auth::allows::<crate::auth::EditRegistry>(who.user.role),
+        may_edit: who.may(Permission::EditRegistry),
         merge_fields,
         census: census_lines(who, &item),
         townships,
@@ -878,7 +876,7 @@ async fn item_page(
 
 pub async fn item(
     State(state): State<AppState>,
-    Need { who, .. }: Need<CompareLists>,
+    who: CurrentUser,
     Path(id): Path<i64>,
 ) -> AppResult<Response> {
     Ok(item_page(&state, &who, id, Vec::new(), Default::default())
@@ -942,7 +940,7 @@ async fn named_person(state: &AppState, who: &CurrentUser, key: &str) -> AppResu
 
 pub async fn decide(
     State(state): State<AppState>,
-    Need { who, .. }: Need<CompareLists>,
+    who: CurrentUser,
     Path(id): Path<i64>,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> AppResult<Response> {
@@ -966,7 +964,7 @@ pub async fn decide(
             )
         }
     };
-    let may_edit = crate::auth::allows::<crate::auth::EditRegistry>(who.user.role);
+    let may_edit = who.may(Permission::EditRegistry);
     let decision = match form.decision.as_str() {
         "link" => Decision::Link {
             person: named_person(&state, &who, &form.person).await?,

@@ -11,7 +11,7 @@ use crate::error::AppError;
 /// A posted form (`application/x-www-form-urlencoded`) whose CSRF token is checked against the
 /// signed-in session before the handler sees it: a handler never checks it itself. A request
 /// without a session (the login form; an API token, which browsers do not send by themselves) has
-/// nothing to check; the route's `Need` refuses it if it needs a user.
+/// nothing to check; the route's access layer has refused it if it needs a user.
 pub struct Form<T>(pub T);
 
 /// The token a form carries, whatever else it holds.
@@ -21,7 +21,7 @@ struct Token {
     csrf: String,
 }
 
-/// The session user of the request, if any (cached by the route's `Need`).
+/// The session user of the request, if any (cached by the route's access layer).
 async fn session_user<S>(parts: &mut axum::http::request::Parts, state: &S) -> Option<CurrentUser>
 where
     AppState: axum::extract::FromRef<S>,

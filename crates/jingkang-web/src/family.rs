@@ -14,6 +14,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
+use jingkang_core::accounts::policy::Permission;
 use jingkang_core::care::family::{
     self as rules, FamilyMemberInput, GroupInput, LeaveInput, MeetingInput, MembersInput,
     PeerInput, PeerStatus, PeerUpdateInput, Relation, RespiteInput, TrainingInput,
@@ -34,8 +35,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::AppState;
-use crate::api_base::{ApiError, ApiNeed};
-use crate::auth::{CurrentUser, Need, ReadClinical, RecordServices};
+use crate::api_base::{ApiError, ApiUser};
+use crate::auth::CurrentUser;
 use crate::downloads::{self, ExportForm, num, text};
 use crate::entry::today;
 use crate::error::{AppError, AppResult};
@@ -603,7 +604,7 @@ impl FamilyPage {
             export_error: None,
             notice,
             errors: field_errors(errors, &["add_hours", "status"]),
-            can_record: crate::auth::allows::<RecordServices>(who.user.role),
+            can_record: who.may(Permission::RecordServices),
             trainings: o
                 .trainings
                 .iter()
@@ -655,7 +656,7 @@ impl FamilyPage {
 /// 家庭支持: the latest trainings, respite episodes, groups and peer supporters of the user's area.
 pub async fn page(
     State(state): State<AppState>,
-    Need { who, .. }: Need<ReadClinical>,
+    who: CurrentUser,
     Query(q): Query<PageQuery>,
 ) -> AppResult<Response> {
     let notice = q.saved.as_deref().and_then(|s| {
@@ -680,7 +681,7 @@ const EXPORT_ROWS: i64 = 50_000;
 /// in the transaction that reads them.
 pub async fn export(
     State(state): State<AppState>,
-    Need { who, .. }: Need<ReadClinical>,
+    who: CurrentUser,
     Form(form): Form<ExportForm>,
 ) -> AppResult<Response> {
     let Some(reason) = form.reason() else {
@@ -868,10 +869,7 @@ async fn training_form(
     })
 }
 
-pub async fn training_new(
-    State(state): State<AppState>,
-    Need { who, .. }: Need<RecordServices>,
-) -> AppResult<Response> {
+pub async fn training_new(State(state): State<AppState>, who: CurrentUser) -> AppResult<Response> {
     let input = TrainingInput {
         trainer: who.user.display_name.clone(),
         ..Default::default()
@@ -883,7 +881,7 @@ pub async fn training_new(
 
 pub async fn training_create(
     State(state): State<AppState>,
-    Need { who, .. }: Need<RecordServices>,
+    who: CurrentUser,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> AppResult<Response> {
     let (mut input, mut hours_text, mut picked) =
@@ -972,7 +970,7 @@ async fn respite_form(
 
 pub async fn respite_new(
     State(state): State<AppState>,
-    Need { who, .. }: Need<RecordServices>,
+    who: CurrentUser,
     Query(q): Query<RespiteQuery>,
 ) -> AppResult<Response> {
     let input = RespiteInput {
@@ -986,7 +984,7 @@ pub async fn respite_new(
 
 pub async fn respite_create(
     State(state): State<AppState>,
-    Need { who, .. }: Need<RecordServices>,
+    who: CurrentUser,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> AppResult<Response> {
     let (mut input, mut hours_text) = (RespiteInput::default(), String::new());
@@ -1056,10 +1054,7 @@ async fn group_form(
     })
 }
 
-pub async fn group_new(
-    State(state): State<AppState>,
-    Need { who, .. }: Need<RecordServices>,
-) -> AppResult<Response> {
+pub async fn group_new(State(state): State<AppState>, who: CurrentUser) -> AppResult<Response> {
     let input = GroupInput {
         facilitator: who.user.display_name.clone(),
         ..Default::default()
@@ -1069,7 +1064,7 @@ pub async fn group_new(
 
 pub async fn group_create(
     State(state): State<AppState>,
-    Need { who, .. }: Need<RecordServices>,
+    who: CurrentUser,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> AppResult<Response> {
     let (mut input, mut picked) = (GroupInput::default(), Picked::new());
@@ -1166,7 +1161,7 @@ async fn group_page(
     let g = read_group(state, who, gid)
         .await?
         .ok_or(AppError::NotFound)?;
-    let can_record = crate::auth::allows::<RecordServices>(who.user.role);
+    let can_record = who.may(Permission::RecordServices);
     let persons = if can_record {
         person_picks(area_persons(state, who, "family-group-page").await?, None)
     } else {
@@ -1245,7 +1240,7 @@ pub struct GroupQuery {
 /// A group: its members (current first) and meetings, the meeting form and the member form.
 pub async fn group_show(
     State(state): State<AppState>,
-    Need { who, .. }: Need<ReadClinical>,
+    who: CurrentUser,
     Path(gid): Path<i64>,
     Query(q): Query<GroupQuery>,
 ) -> AppResult<Response> {
@@ -1271,7 +1266,7 @@ pub async fn group_show(
 /// Record a meeting: the ticked members attended.
 pub async fn meeting_create(
     State(state): State<AppState>,
-    Need { who, .. }: Need<RecordServices>,
+    who: CurrentUser,
     Path(gid): Path<i64>,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> AppResult<Response> {
@@ -1312,7 +1307,7 @@ pub async fn meeting_create(
 /// leave (`leave` = member id, `left_on`).
 pub async fn members_change(
     State(state): State<AppState>,
-    Need { who, .. }: Need<RecordServices>,
+    who: CurrentUser,
     Path(gid): Path<i64>,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> AppResult<Response> {
@@ -1416,10 +1411,7 @@ async fn peer_form(
     })
 }
 
-pub async fn peer_new(
-    State(state): State<AppState>,
-    Need { who, .. }: Need<RecordServices>,
-) -> AppResult<Response> {
+pub async fn peer_new(State(state): State<AppState>, who: CurrentUser) -> AppResult<Response> {
     Ok(peer_form(&state, &who, &PeerInput::default(), "0", &[])
         .await?
         .into_response())
@@ -1427,7 +1419,7 @@ pub async fn peer_new(
 
 pub async fn peer_create(
     State(state): State<AppState>,
-    Need { who, .. }: Need<RecordServices>,
+    who: CurrentUser,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> AppResult<Response> {
     let (mut input, mut hours_text) = (PeerInput::default(), String::new());
@@ -1460,7 +1452,7 @@ pub async fn peer_create(
 /// Add hours of support to a peer supporter and/or change the status (from the 家庭支持 page).
 pub async fn peer_update(
     State(state): State<AppState>,
-    Need { who, .. }: Need<RecordServices>,
+    who: CurrentUser,
     Path(pid): Path<i64>,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> AppResult<Response> {
@@ -1554,7 +1546,7 @@ pub(crate) fn section(who: &CurrentUser, f: PersonFamily) -> FamilySection {
                 attended: m.meetings_attended,
             })
             .collect(),
-        can_record: crate::auth::allows::<RecordServices>(who.user.role),
+        can_record: who.may(Permission::RecordServices),
     }
 }
 
@@ -1617,7 +1609,7 @@ type JsonBody<T> = Result<Json<T>, axum::extract::rejection::JsonRejection>;
 #[utoipa::path(get, path = "/api/v1/family/trainings", responses((status = 200, body = Vec<TrainingOut>)), security(("bearer" = [])), tag = "family")]
 pub async fn api_trainings(
     State(state): State<AppState>,
-    ApiNeed(who, _): ApiNeed<ReadClinical>,
+    ApiUser(who): ApiUser,
 ) -> Result<Json<Vec<TrainingOut>>, ApiError> {
     let (scope, actor) = (who.scope.clone(), who.user.actor());
     let region = who.user.region_code.clone();
@@ -1652,7 +1644,7 @@ pub async fn api_trainings(
     responses((status = 201, body = FamilyRecorded), (status = 422, body = FamilyRefused)), security(("bearer" = [])), tag = "family")]
 pub async fn api_training_create(
     State(state): State<AppState>,
-    ApiNeed(who, _): ApiNeed<RecordServices>,
+    ApiUser(who): ApiUser,
     b: JsonBody<TrainingInput>,
 ) -> Result<Response, ApiError> {
     let input = body(b)?;
@@ -1663,7 +1655,7 @@ pub async fn api_training_create(
 #[utoipa::path(get, path = "/api/v1/family/respite", responses((status = 200, body = Vec<StoredRespite>)), security(("bearer" = [])), tag = "family")]
 pub async fn api_respite(
     State(state): State<AppState>,
-    ApiNeed(who, _): ApiNeed<ReadClinical>,
+    ApiUser(who): ApiUser,
 ) -> Result<Json<Vec<StoredRespite>>, ApiError> {
     Ok(Json(
         overview(&state, &who, API_ROWS, Some("respite"))
@@ -1677,7 +1669,7 @@ pub async fn api_respite(
     responses((status = 201, body = FamilyRecorded), (status = 422, body = FamilyRefused)), security(("bearer" = [])), tag = "family")]
 pub async fn api_respite_create(
     State(state): State<AppState>,
-    ApiNeed(who, _): ApiNeed<RecordServices>,
+    ApiUser(who): ApiUser,
     b: JsonBody<RespiteInput>,
 ) -> Result<Response, ApiError> {
     let input = body(b)?;
@@ -1688,7 +1680,7 @@ pub async fn api_respite_create(
 #[utoipa::path(get, path = "/api/v1/family/groups", responses((status = 200, body = Vec<StoredGroup>)), security(("bearer" = [])), tag = "family")]
 pub async fn api_groups(
     State(state): State<AppState>,
-    ApiNeed(who, _): ApiNeed<ReadClinical>,
+    ApiUser(who): ApiUser,
 ) -> Result<Json<Vec<StoredGroup>>, ApiError> {
     Ok(Json(
         overview(&state, &who, API_ROWS, Some("groups"))
@@ -1702,7 +1694,7 @@ pub async fn api_groups(
     responses((status = 201, body = FamilyRecorded), (status = 422, body = FamilyRefused)), security(("bearer" = [])), tag = "family")]
 pub async fn api_group_create(
     State(state): State<AppState>,
-    ApiNeed(who, _): ApiNeed<RecordServices>,
+    ApiUser(who): ApiUser,
     b: JsonBody<GroupInput>,
 ) -> Result<Response, ApiError> {
     let input = body(b)?;
@@ -1714,7 +1706,7 @@ pub async fn api_group_create(
     responses((status = 200, body = GroupDetail), (status = 404, body = crate::api_base::ApiErrorBody)), security(("bearer" = [])), tag = "family")]
 pub async fn api_group(
     State(state): State<AppState>,
-    ApiNeed(who, _): ApiNeed<ReadClinical>,
+    ApiUser(who): ApiUser,
     Path(gid): Path<i64>,
 ) -> Result<Json<GroupDetail>, ApiError> {
     Ok(Json(
@@ -1730,7 +1722,7 @@ pub async fn api_group(
     security(("bearer" = [])), tag = "family")]
 pub async fn api_meeting_create(
     State(state): State<AppState>,
-    ApiNeed(who, _): ApiNeed<RecordServices>,
+    ApiUser(who): ApiUser,
     Path(gid): Path<i64>,
     b: JsonBody<MeetingInput>,
 ) -> Result<Response, ApiError> {
@@ -1744,7 +1736,7 @@ pub async fn api_meeting_create(
     security(("bearer" = [])), tag = "family")]
 pub async fn api_members_change(
     State(state): State<AppState>,
-    ApiNeed(who, _): ApiNeed<RecordServices>,
+    ApiUser(who): ApiUser,
     Path(gid): Path<i64>,
     b: JsonBody<MembersInput>,
 ) -> Result<Response, ApiError> {
@@ -1759,7 +1751,7 @@ pub async fn api_members_change(
 #[utoipa::path(get, path = "/api/v1/family/peers", responses((status = 200, body = Vec<StoredPeer>)), security(("bearer" = [])), tag = "family")]
 pub async fn api_peers(
     State(state): State<AppState>,
-    ApiNeed(who, _): ApiNeed<ReadClinical>,
+    ApiUser(who): ApiUser,
 ) -> Result<Json<Vec<StoredPeer>>, ApiError> {
     Ok(Json(
         overview(&state, &who, API_ROWS, Some("peers")).await?.peers,
@@ -1771,7 +1763,7 @@ pub async fn api_peers(
     responses((status = 201, body = FamilyRecorded), (status = 422, body = FamilyRefused)), security(("bearer" = [])), tag = "family")]
 pub async fn api_peer_create(
     State(state): State<AppState>,
-    ApiNeed(who, _): ApiNeed<RecordServices>,
+    ApiUser(who): ApiUser,
     b: JsonBody<PeerInput>,
 ) -> Result<Response, ApiError> {
     let input = body(b)?;
@@ -1784,7 +1776,7 @@ pub async fn api_peer_create(
     security(("bearer" = [])), tag = "family")]
 pub async fn api_peer_update(
     State(state): State<AppState>,
-    ApiNeed(who, _): ApiNeed<RecordServices>,
+    ApiUser(who): ApiUser,
     Path(pid): Path<i64>,
     b: JsonBody<PeerUpdateInput>,
 ) -> Result<Response, ApiError> {

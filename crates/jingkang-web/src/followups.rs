@@ -8,6 +8,7 @@ use askama_web::WebTemplate;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
+use jingkang_core::accounts::policy::Permission;
 use jingkang_core::care::followup::{self, FieldDef, FieldError, FormDef, Kind};
 use jingkang_core::care::schedule::{self, ConditionClass};
 use jingkang_core::messages;
@@ -17,7 +18,7 @@ use jingkang_core::store::batch::{BoxFuture, Outcome};
 use jingkang_core::store::followups::{self, Recorded, Refusal, StoredFollowup};
 
 use crate::AppState;
-use crate::auth::{CurrentUser, Need, RecordFollowups};
+use crate::auth::CurrentUser;
 use crate::entry::today;
 use crate::error::{AppError, AppResult};
 use crate::extract::{Form, Path};
@@ -283,7 +284,7 @@ async fn form_page(
 
 pub async fn new_form(
     State(state): State<AppState>,
-    Need { who, .. }: Need<RecordFollowups>,
+    who: CurrentUser,
     Path(id): Path<i64>,
 ) -> AppResult<Response> {
     Ok(form_page(&state, &who, id, BTreeMap::new(), Vec::new())
@@ -326,7 +327,7 @@ fn submitted(pairs: Vec<(String, String)>) -> BTreeMap<String, Vec<String>> {
 
 pub async fn create(
     State(state): State<AppState>,
-    Need { who, .. }: Need<RecordFollowups>,
+    who: CurrentUser,
     Path(id): Path<i64>,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> AppResult<Response> {
@@ -482,7 +483,7 @@ pub(crate) fn section(
             .map_or(0, |d| (today - d).num_days().max(0)),
         lost: s.followup_lost,
         lines,
-        can_record: crate::auth::allows::<RecordFollowups>(who.user.role),
+        can_record: who.may(Permission::RecordFollowups),
         notice,
     }
 }

@@ -15,7 +15,7 @@ use jingkang_core::store::persons::{self, ListFilter, StoredPerson};
 use serde::Deserialize;
 
 use crate::AppState;
-use crate::auth::{CurrentUser, Need, ReadClinical};
+use crate::auth::CurrentUser;
 use crate::entry::today;
 use crate::error::{AppError, AppResult};
 use crate::extract::Form;
@@ -75,7 +75,7 @@ fn ask(
 /// The reason form before printing one person's 登记表 (a person out of scope: absent).
 pub async fn ask_one(
     State(state): State<AppState>,
-    Need { who, .. }: Need<ReadClinical>,
+    who: CurrentUser,
     Path(id): Path<i64>,
 ) -> AppResult<Response> {
     let mut tx = state.db.begin_read().await?;
@@ -95,10 +95,7 @@ pub async fn ask_one(
 }
 
 /// The reason form before printing the 登记表 of every person of the user's area.
-pub async fn ask_batch(
-    State(state): State<AppState>,
-    Need { who, .. }: Need<ReadClinical>,
-) -> AppResult<Response> {
+pub async fn ask_batch(State(state): State<AppState>, who: CurrentUser) -> AppResult<Response> {
     let what = format!(
         "{}全部服务对象的精神障碍患者登记表（附件4，每人一页，最多 {BATCH_MAX} 人）",
         state.tree.path_name(&who.user.region_code)
@@ -222,7 +219,7 @@ fn deliver(p: Printed, format: &str) -> AppResult<Response> {
 /// One person's 登记表, printed with a reason.
 pub async fn print_one(
     State(state): State<AppState>,
-    Need { who, .. }: Need<ReadClinical>,
+    who: CurrentUser,
     Path(id): Path<i64>,
     Form(form): Form<ReasonForm>,
 ) -> AppResult<Response> {
@@ -253,7 +250,7 @@ pub async fn print_one(
 /// Every person of the user's area, one page each, printed with a reason.
 pub async fn print_batch(
     State(state): State<AppState>,
-    Need { who, .. }: Need<ReadClinical>,
+    who: CurrentUser,
     Form(form): Form<ReasonForm>,
 ) -> AppResult<Response> {
     let Some(reason) = reason_of(&form) else {

@@ -19,7 +19,7 @@ use jingkang_core::regions::{Region, Scope};
 use serde::Deserialize;
 
 use crate::AppState;
-use crate::auth::{CurrentUser, EditRegistry, Need};
+use crate::auth::CurrentUser;
 use crate::entry::today;
 use crate::error::{AppError, AppResult};
 use crate::extract::Form;
@@ -112,10 +112,7 @@ fn refused_import(
     refused(state, who, e.message_zh())
 }
 
-pub async fn page(
-    State(state): State<AppState>,
-    Need { who, .. }: Need<EditRegistry>,
-) -> AppResult<Response> {
+pub async fn page(State(state): State<AppState>, who: CurrentUser) -> AppResult<Response> {
     Ok(import_page(&state, &who, None)?.into_response())
 }
 
@@ -240,7 +237,7 @@ pub(crate) async fn read_uploads(
 /// Receive the file, check it without writing anything, and show what an import would do.
 pub async fn upload(
     State(state): State<AppState>,
-    Need { who, .. }: Need<EditRegistry>,
+    who: CurrentUser,
     crate::extract::Multipart(multipart): crate::extract::Multipart,
 ) -> AppResult<Response> {
     let region = entry_region(&state.tree, &who.scope)
@@ -277,7 +274,7 @@ pub struct ConfirmForm {
 /// Import the previewed file for real.
 pub async fn confirm(
     State(state): State<AppState>,
-    Need { who, .. }: Need<EditRegistry>,
+    who: CurrentUser,
     Form(form): Form<ConfirmForm>,
 ) -> AppResult<Response> {
     let region = entry_region(&state.tree, &who.scope)
@@ -317,7 +314,7 @@ pub struct ExportForm {
 /// reason given.
 pub async fn export(
     State(state): State<AppState>,
-    Need { who, .. }: Need<EditRegistry>,
+    who: CurrentUser,
     Form(form): Form<ExportForm>,
 ) -> AppResult<Response> {
     let region = state

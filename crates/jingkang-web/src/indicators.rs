@@ -24,7 +24,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::AppState;
-use crate::auth::{CurrentUser, Need, ReadIndicators};
+use crate::auth::CurrentUser;
 use crate::boards::{Ask, Boards, Kept};
 use crate::entry::today;
 use crate::error::{AppError, AppResult};
@@ -137,7 +137,7 @@ fn drill(code: &str, region: &str, quarter: &str, part: &str) -> String {
 
 pub async fn page(
     State(state): State<AppState>,
-    Need { who, .. }: Need<ReadIndicators>,
+    who: CurrentUser,
     Query(q): Query<BoardQuery>,
 ) -> AppResult<Response> {
     let (period, quarter) = quarter_of(&q.quarter)?;
@@ -228,7 +228,7 @@ pub struct TrendPart {
 /// computes four boards).
 pub async fn trend_part(
     State(state): State<AppState>,
-    Need { who, .. }: Need<ReadIndicators>,
+    who: CurrentUser,
     Query(q): Query<BoardQuery>,
 ) -> AppResult<Response> {
     let (period, _) = quarter_of(&q.quarter)?;
@@ -499,7 +499,7 @@ async fn list_page(
 
 pub async fn list(
     State(state): State<AppState>,
-    Need { who, .. }: Need<ReadIndicators>,
+    who: CurrentUser,
     Query(q): Query<ListQuery>,
 ) -> AppResult<Response> {
     Ok(list_page(&state, &who, &q, None).await?.into_response())
@@ -507,7 +507,7 @@ pub async fn list(
 
 pub async fn export(
     State(state): State<AppState>,
-    Need { who, .. }: Need<ReadIndicators>,
+    who: CurrentUser,
     Form(form): Form<ExportForm>,
 ) -> AppResult<Response> {
     let q = ListQuery {

@@ -13,6 +13,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::{Datelike, NaiveDate};
+use jingkang_core::accounts::policy::Permission;
 use jingkang_core::care::institution::InstitutionRules;
 use jingkang_core::domain::RegistrationState;
 use jingkang_core::export::table::Table;
@@ -27,8 +28,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::AppState;
-use crate::api_base::{ApiError, ApiNeed};
-use crate::auth::{CurrentUser, ManageInstitutions, ManageStaff, Need, ReadInstitutions};
+use crate::api_base::{ApiError, ApiUser};
+use crate::auth::CurrentUser;
 use crate::downloads::{self, ExportForm, num, text};
 use crate::entry::today;
 use crate::error::{AppError, AppResult};
@@ -377,7 +378,7 @@ pub struct ListQuery {
 /// The institutions in scope.
 pub async fn page(
     State(state): State<AppState>,
-    Need { who, .. }: Need<ReadInstitutions>,
+    who: CurrentUser,
     crate::extract::Query(q): crate::extract::Query<ListQuery>,
 ) -> AppResult<Response> {
     let found = list(&state, &who).await?;
@@ -405,7 +406,7 @@ impl ListPage {
             export_action: "/institutions/export",
             export_error,
             lines: found.iter().map(|i| line(state, i)).collect(),
-            can_manage: crate::auth::allows::<ManageInstitutions>(who.user.role),
+            can_manage: who.may(Permission::ManageInstitutions),
             rule: qualified_rule(&state.institutions),
             notice,
         }
@@ -415,7 +416,7 @@ impl ListPage {
 /// The institutions list as .xlsx, with a reason, audited `institution.export`.
 pub async fn export(
     State(state): State<AppState>,
-    Need { who, .. }: Need<ReadInstitutions>,
+    who: CurrentUser,
     Form(form): Form<ExportForm>,
 ) -> AppResult<Response> {
     let found = list(&state, &who).await?;
@@ -638,10 +639,7 @@ fn values_of(i: &Institution) -> BTreeMap<String, String> {
 }
 
 /// The form for a new institution.
-pub async fn new_form(
-    State(state): State<AppState>,
-    Need { who, .. }: Need<ManageInstitutions>,
-) -> AppResult<Response> {
+pub async fn new_form(State(state): State<AppState>, who: CurrentUser) -> AppResult<Response> {
     let values = BTreeMap::from([
         ("status".to_string(), "operating".to_string()),
         ("urban".to_string(), "1".to_string()),
@@ -660,7 +658,7 @@ pub async fn new_form(
 /// Register from the form; problems show the form again beside their fields (422).
 pub async fn create(
     State(state): State<AppState>,
-    Need { who, .. }: Need<ManageInstitutions>,
+    who: CurrentUser,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> AppResult<Response> {
     let values: BTreeMap<String, String> = pairs.into_iter().collect();
@@ -688,7 +686,7 @@ pub async fn create(
 /// The form to change an institution (status, capacity …).
 pub async fn edit_form(
     State(state): State<AppState>,
-    Need { who, .. }: Need<ManageInstitutions>,
+    who: CurrentUser,
     Path(id): Path<i64>,
 ) -> AppResult<Response> {
     let i = get(&state, &who, id).await?;
@@ -705,7 +703,7 @@ pub async fn edit_form(
 
 pub async fn edit(
     State(state): State<AppState>,
-    Need { who, .. }: Need<ManageInstitutions>,
+    who: CurrentUser,
     Path(id): Path<i64>,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> AppResult<Response> {
@@ -875,7 +873,7 @@ async fn show_page(
         "institution",
     )
     .await?;
-    let can_manage = crate::auth::allows::<ManageInstitutions>(who.user.role);
+    let can_manage = who.may(Permission::ManageInstitutions);
     let candidates = if can_manage {
         let all = crate::pages::list_audited(
             state,
@@ -939,7 +937,7 @@ async fn show_page(
             })
             .collect(),
         can_manage,
-        can_staff: crate::auth::allows::<ManageStaff>(who.user.role),
+        can_staff: who.may(Permission::ManageStaff),
         today: today().to_string(),
         notice,
         errors,
@@ -951,7 +949,7 @@ async fn show_page(
 /// An institution's page.
 pub async fn show(
     State(state): State<AppState>,
-    Need { who, .. }: Need<ReadInstitutions>,
+    who: CurrentUser,
     Path(id): Path<i64>,
     crate::extract::Query(q): crate::extract::Query<ShowQuery>,
 ) -> AppResult<Response> {
@@ -989,7 +987,7 @@ fn value<'a>(pairs: &'a [(String, String)], key: &str) -> &'a str {
 /// Put the ticked persons in the site's care.
 pub async fn assign_form(
     State(state): State<AppState>,
-    Need { who, .. }: Need<ManageInstitutions>,
+    who: CurrentUser,
     Path(id): Path<i64>,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> AppResult<Response> {
@@ -1063,7 +1061,7 @@ const STAFF_KEYS: [&str; 7] = [
 /// found at once: a date the form cannot read is one problem, the others are still checked.
 pub async fn staff_form(
     State(state): State<AppState>,
-    Need { who, .. }: Need<ManageStaff>,
+    who: CurrentUser,
     Path(id): Path<i64>,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> AppResult<Response> {
@@ -1127,7 +1125,7 @@ pub async fn staff_form(
 /// Record training hours of a staff member from the institution page.
 pub async fn training_form(
     State(state): State<AppState>,
-    Need { who, .. }: Need<ManageStaff>,
+    who: CurrentUser,
     Path(id): Path<i64>,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> AppResult<Response> {
@@ -1185,10 +1183,7 @@ pub struct StaffPage {
 }
 
 /// Every current staff member in scope, those under the year's training hours first.
-pub async fn staff_page(
-    State(state): State<AppState>,
-    Need { who, .. }: Need<ReadInstitutions>,
-) -> AppResult<Response> {
+pub async fn staff_page(State(state): State<AppState>, who: CurrentUser) -> AppResult<Response> {
     let list = staff_sorted(&state, &who).await?;
     Ok(StaffPage::of(&state, &who, &list, None).into_response())
 }
@@ -1223,7 +1218,7 @@ impl StaffPage {
 /// The staff list as .xlsx, with a reason, audited `staff.export`.
 pub async fn staff_export(
     State(state): State<AppState>,
-    Need { who, .. }: Need<ReadInstitutions>,
+    who: CurrentUser,
     Form(form): Form<ExportForm>,
 ) -> AppResult<Response> {
     let list = staff_sorted(&state, &who).await?;
@@ -1295,7 +1290,7 @@ pub async fn staff_export(
 #[utoipa::path(get, path = "/api/v1/institutions", responses((status = 200, body = Vec<Institution>)), security(("bearer" = [])), tag = "institutions")]
 pub async fn api_list(
     State(state): State<AppState>,
-    ApiNeed(who, _): ApiNeed<ReadInstitutions>,
+    ApiUser(who): ApiUser,
 ) -> Result<Json<Vec<Institution>>, ApiError> {
     Ok(Json(list(&state, &who).await?))
 }
@@ -1305,7 +1300,7 @@ pub async fn api_list(
     responses((status = 200, body = Institution), (status = 404)), security(("bearer" = [])), tag = "institutions")]
 pub async fn api_get(
     State(state): State<AppState>,
-    ApiNeed(who, _): ApiNeed<ReadInstitutions>,
+    ApiUser(who): ApiUser,
     Path(id): Path<i64>,
 ) -> Result<Json<Institution>, ApiError> {
     Ok(Json(get(&state, &who, id).await?))
@@ -1351,7 +1346,7 @@ fn json<T>(body: Result<Json<T>, axum::extract::rejection::JsonRejection>) -> Re
     responses((status = 201, body = Created), (status = 422, body = InstitutionRefused)), security(("bearer" = [])), tag = "institutions")]
 pub async fn api_create(
     State(state): State<AppState>,
-    ApiNeed(who, _): ApiNeed<ManageInstitutions>,
+    ApiUser(who): ApiUser,
     body: Result<Json<NewInstitution>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Response, ApiError> {
     match create_institution(&state, &who, json(body)?).await? {
@@ -1376,7 +1371,7 @@ pub struct Assigned {
     responses((status = 200, body = Assigned), (status = 422, body = InstitutionRefused), (status = 404)), security(("bearer" = [])), tag = "institutions")]
 pub async fn api_assign(
     State(state): State<AppState>,
-    ApiNeed(who, _): ApiNeed<ManageInstitutions>,
+    ApiUser(who): ApiUser,
     Path(id): Path<i64>,
     body: Result<Json<AssignRequest>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Response, ApiError> {
@@ -1390,7 +1385,7 @@ pub async fn api_assign(
 #[utoipa::path(get, path = "/api/v1/staff", responses((status = 200, body = Vec<StaffMember>)), security(("bearer" = [])), tag = "institutions")]
 pub async fn api_staff(
     State(state): State<AppState>,
-    ApiNeed(who, _): ApiNeed<ReadInstitutions>,
+    ApiUser(who): ApiUser,
 ) -> Result<Json<Vec<StaffMember>>, ApiError> {
     Ok(Json(staff_of(&state, &who, None).await?))
 }
@@ -1400,7 +1395,7 @@ pub async fn api_staff(
     responses((status = 201, body = Created), (status = 422, body = InstitutionRefused)), security(("bearer" = [])), tag = "institutions")]
 pub async fn api_staff_create(
     State(state): State<AppState>,
-    ApiNeed(who, _): ApiNeed<ManageStaff>,
+    ApiUser(who): ApiUser,
     body: Result<Json<NewStaff>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Response, ApiError> {
     match create_staff(&state, &who, json(body)?).await? {
@@ -1414,7 +1409,7 @@ pub async fn api_staff_create(
     responses((status = 201), (status = 422, body = InstitutionRefused), (status = 404)), security(("bearer" = [])), tag = "institutions")]
 pub async fn api_training(
     State(state): State<AppState>,
-    ApiNeed(who, _): ApiNeed<ManageStaff>,
+    ApiUser(who): ApiUser,
     Path(id): Path<i64>,
     body: Result<Json<NewTraining>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Response, ApiError> {
@@ -1429,7 +1424,7 @@ pub async fn api_training(
     responses((status = 201), (status = 422, body = InstitutionRefused), (status = 404)), security(("bearer" = [])), tag = "institutions")]
 pub async fn api_qualification(
     State(state): State<AppState>,
-    ApiNeed(who, _): ApiNeed<ManageStaff>,
+    ApiUser(who): ApiUser,
     Path(id): Path<i64>,
     body: Result<Json<NewQualification>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Response, ApiError> {

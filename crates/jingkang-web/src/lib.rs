@@ -1,7 +1,9 @@
 //! jingkang-web: the HTTP layer — axum router, extractors, server-rendered pages.
 //!
-//! Only this crate knows axum. Handlers declare the roles they need in their signature
-//! ([`auth::Need`]); every person query goes through the caller's [`jingkang_core::regions::Scope`].
+//! Only this crate knows axum. The route table ([`route_specs`]) declares who may call each route
+//! ([`Access`]: a [`Permission`] of `jingkang_core::accounts::policy`) and the router enforces it
+//! as a layer in front of the handler; every person query goes through the caller's
+//! [`jingkang_core::regions::Scope`].
 
 pub mod admin;
 pub mod agreements;
@@ -47,7 +49,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::http::Method;
 use axum::routing::{MethodRouter, get, post};
-use jingkang_core::accounts::Role;
+use jingkang_core::accounts::policy::Permission;
 use jingkang_core::regions::RegionTree;
 use jingkang_core::store::Db;
 use jingkang_core::store::batch::WriteBatcher;
@@ -160,15 +162,19 @@ impl AppState {
     }
 }
 
-/// Who may call a route.
+/// Who may call a route. Declared once per route in the route table, and nowhere else: the router
+/// enforces it as a layer before the handler runs (`require`; a handler takes the
+/// [`auth::CurrentUser`] it found and declares nothing), and the authorization matrix test walks
+/// the same table ([`route_specs`]). Which roles hold a permission is `accounts::policy`'s
+/// [`Permission::roles`], in the core.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
     /// No session needed (login page, health check, static files).
     Public,
     /// Any signed-in user (own account pages).
     AnyUser,
-    /// Signed-in users with one of these roles (the handler's `Need<P>` says the same).
-    Roles(&'static [Role]),
+    /// Signed-in users whose role holds this permission (`Role::may`).
+    Permission(Permission),
 }
 
 /// One route of the application, as the authorization matrix test enumerates them.
@@ -183,10 +189,6 @@ pub struct RouteSpec {
 /// framework's 2 MB for forms, for the page and the API alike.
 fn uploads_limit() -> axum::extract::DefaultBodyLimit {
     axum::extract::DefaultBodyLimit::max(jingkang_core::import::limits::UPLOAD_BYTES as usize)
-}
-
-fn roles<P: auth::Policy>() -> Access {
-    Access::Roles(P::ROLES)
 }
 
 /// Every route with its access rule and handler. The router is built from this table and the
@@ -230,589 +232,589 @@ fn table() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
         r(
             Method::GET,
             "/persons",
-            roles::<auth::ReadRegistry>(),
+            Access::Permission(Permission::ReadRegistry),
             get(pages::persons_list),
         ),
         r(
             Method::GET,
             "/persons/new",
-            roles::<auth::EditRegistry>(),
+            Access::Permission(Permission::EditRegistry),
             get(entry::new_form),
         ),
         r(
             Method::POST,
             "/persons/new",
-            roles::<auth::EditRegistry>(),
+            Access::Permission(Permission::EditRegistry),
             post(entry::create),
         ),
         r(
             Method::GET,
             "/persons/{id}",
-            roles::<auth::ReadRegistry>(),
+            Access::Permission(Permission::ReadRegistry),
             get(pages::person_show),
         ),
         r(
             Method::GET,
             "/persons/{id}/edit",
-            roles::<auth::EditRegistry>(),
+            Access::Permission(Permission::EditRegistry),
             get(entry::edit_form),
         ),
         r(
             Method::POST,
             "/persons/{id}/edit",
-            roles::<auth::EditRegistry>(),
+            Access::Permission(Permission::EditRegistry),
             post(entry::update),
         ),
         r(
             Method::GET,
             "/import",
-            roles::<auth::EditRegistry>(),
+            Access::Permission(Permission::EditRegistry),
             get(imports::page),
         ),
         r(
             Method::POST,
             "/import",
-            roles::<auth::EditRegistry>(),
+            Access::Permission(Permission::EditRegistry),
             post(imports::upload).layer(uploads_limit()),
         ),
         r(
             Method::POST,
             "/import/confirm",
-            roles::<auth::EditRegistry>(),
+            Access::Permission(Permission::EditRegistry),
             post(imports::confirm),
         ),
         r(
             Method::POST,
             "/export",
-            roles::<auth::EditRegistry>(),
+            Access::Permission(Permission::EditRegistry),
             post(imports::export),
         ),
         r(
             Method::POST,
             "/persons/{id}/reveal",
-            roles::<auth::ReadRegistry>(),
+            Access::Permission(Permission::ReadRegistry),
             post(pages::person_reveal),
         ),
         r(
             Method::POST,
             "/persons/{id}/registration",
-            roles::<auth::EditRegistry>(),
+            Access::Permission(Permission::EditRegistry),
             post(care::registration_change),
         ),
         r(
             Method::GET,
             "/persons/{id}/followups/new",
-            roles::<auth::RecordFollowups>(),
+            Access::Permission(Permission::RecordFollowups),
             get(followups::new_form),
         ),
         r(
             Method::POST,
             "/persons/{id}/followups",
-            roles::<auth::RecordFollowups>(),
+            Access::Permission(Permission::RecordFollowups),
             post(followups::create),
         ),
         r(
             Method::POST,
             "/persons/{id}/agreements",
-            roles::<auth::ManageAgreements>(),
+            Access::Permission(Permission::ManageAgreements),
             post(agreements::create).layer(uploads_limit()),
         ),
         r(
             Method::GET,
             "/persons/{id}/agreements/{aid}/scan",
-            roles::<auth::ReadAgreements>(),
+            Access::Permission(Permission::ReadAgreements),
             get(agreements::scan),
         ),
         r(
             Method::GET,
             "/persons/{id}/assessments/new",
-            roles::<auth::RecordAssessments>(),
+            Access::Permission(Permission::RecordAssessments),
             get(assessments::new_form),
         ),
         r(
             Method::POST,
             "/persons/{id}/assessments",
-            roles::<auth::RecordAssessments>(),
+            Access::Permission(Permission::RecordAssessments),
             post(assessments::create),
         ),
         r(
             Method::GET,
             "/persons/{id}/plans/new",
-            roles::<auth::RecordPlans>(),
+            Access::Permission(Permission::RecordPlans),
             get(plans::new_form),
         ),
         r(
             Method::POST,
             "/persons/{id}/plans",
-            roles::<auth::RecordPlans>(),
+            Access::Permission(Permission::RecordPlans),
             post(plans::create),
         ),
         r(
             Method::GET,
             "/persons/{id}/emergencies/new",
-            roles::<auth::RecordEmergencies>(),
+            Access::Permission(Permission::RecordEmergencies),
             get(alerts::new_form),
         ),
         r(
             Method::POST,
             "/persons/{id}/emergencies",
-            roles::<auth::RecordEmergencies>(),
+            Access::Permission(Permission::RecordEmergencies),
             post(alerts::create),
         ),
         r(
             Method::GET,
             "/exchange",
-            roles::<auth::CompareLists>(),
+            Access::Permission(Permission::CompareLists),
             get(exchange::page),
         ),
         r(
             Method::POST,
             "/exchange",
-            roles::<auth::CompareLists>(),
+            Access::Permission(Permission::CompareLists),
             post(exchange::upload).layer(uploads_limit()),
         ),
         r(
             Method::POST,
             "/exchange/census",
-            roles::<auth::CompareLists>(),
+            Access::Permission(Permission::CompareLists),
             post(exchange::census).layer(uploads_limit()),
         ),
         r(
             Method::GET,
             "/exchange/runs/{id}",
-            roles::<auth::CompareLists>(),
+            Access::Permission(Permission::CompareLists),
             get(exchange::run),
         ),
         r(
             Method::GET,
             "/exchange/items/{id}",
-            roles::<auth::CompareLists>(),
+            Access::Permission(Permission::CompareLists),
             get(exchange::item),
         ),
         r(
             Method::POST,
             "/exchange/items/{id}/decide",
-            roles::<auth::CompareLists>(),
+            Access::Permission(Permission::CompareLists),
             post(exchange::decide),
         ),
         r(
             Method::GET,
             "/notifications",
-            roles::<auth::ReadRegistry>(),
+            Access::Permission(Permission::ReadRegistry),
             get(alerts::notifications),
         ),
         r(
             Method::GET,
             "/notifications/unread",
-            roles::<auth::ReadRegistry>(),
+            Access::Permission(Permission::ReadRegistry),
             get(alerts::unread_count),
         ),
         r(
             Method::POST,
             "/notifications/{id}/read",
-            roles::<auth::ReadRegistry>(),
+            Access::Permission(Permission::ReadRegistry),
             post(alerts::mark_read),
         ),
         r(
             Method::GET,
             "/worklists",
-            roles::<auth::ReadClinical>(),
+            Access::Permission(Permission::ReadClinical),
             get(worklists::overview),
         ),
         r(
             Method::GET,
             "/worklists/{name}",
-            roles::<auth::ReadClinical>(),
+            Access::Permission(Permission::ReadClinical),
             get(worklists::page),
         ),
         r(
             Method::POST,
             "/worklists/{name}/export",
-            roles::<auth::ReadClinical>(),
+            Access::Permission(Permission::ReadClinical),
             post(worklists::export),
         ),
         r(
             Method::GET,
             "/services",
-            roles::<auth::ReadClinical>(),
+            Access::Permission(Permission::ReadClinical),
             get(services::page),
         ),
         r(
             Method::POST,
             "/services/export",
-            roles::<auth::ReadClinical>(),
+            Access::Permission(Permission::ReadClinical),
             post(services::export),
         ),
         r(
             Method::GET,
             "/standard",
-            roles::<auth::ReadClinical>(),
+            Access::Permission(Permission::ReadClinical),
             get(standard::page),
         ),
         r(
             Method::POST,
             "/standard/export",
-            roles::<auth::ReadClinical>(),
+            Access::Permission(Permission::ReadClinical),
             post(standard::export),
         ),
         r(
             Method::GET,
             "/persons/form4",
-            roles::<auth::ReadClinical>(),
+            Access::Permission(Permission::ReadClinical),
             get(forms::ask_batch),
         ),
         r(
             Method::POST,
             "/persons/form4",
-            roles::<auth::ReadClinical>(),
+            Access::Permission(Permission::ReadClinical),
             post(forms::print_batch),
         ),
         r(
             Method::GET,
             "/persons/{id}/form4",
-            roles::<auth::ReadClinical>(),
+            Access::Permission(Permission::ReadClinical),
             get(forms::ask_one),
         ),
         r(
             Method::POST,
             "/persons/{id}/form4",
-            roles::<auth::ReadClinical>(),
+            Access::Permission(Permission::ReadClinical),
             post(forms::print_one),
         ),
         r(
             Method::GET,
             "/reports/fujian2",
-            roles::<auth::ReadReports>(),
+            Access::Permission(Permission::ReadReports),
             get(reports::page),
         ),
         r(
             Method::POST,
             "/reports/fujian2",
-            roles::<auth::FileReports>(),
+            Access::Permission(Permission::FileReports),
             post(reports::save),
         ),
         r(
             Method::GET,
             "/reports/fujian2/print",
-            roles::<auth::ReadReports>(),
+            Access::Permission(Permission::ReadReports),
             get(reports::print),
         ),
         r(
             Method::POST,
             "/reports/fujian2/export",
-            roles::<auth::ReadReports>(),
+            Access::Permission(Permission::ReadReports),
             post(reports::export),
         ),
         r(
             Method::GET,
             "/indicators",
-            roles::<auth::ReadIndicators>(),
+            Access::Permission(Permission::ReadIndicators),
             get(indicators::page),
         ),
         r(
             Method::GET,
             "/indicators/list",
-            roles::<auth::ReadIndicators>(),
+            Access::Permission(Permission::ReadIndicators),
             get(indicators::list),
         ),
         r(
             Method::GET,
             "/indicators/trend",
-            roles::<auth::ReadIndicators>(),
+            Access::Permission(Permission::ReadIndicators),
             get(indicators::trend_part),
         ),
         r(
             Method::POST,
             "/indicators/export",
-            roles::<auth::ReadIndicators>(),
+            Access::Permission(Permission::ReadIndicators),
             post(indicators::export),
         ),
         r(
             Method::POST,
             "/reports/filings/{id}/review",
-            roles::<auth::ReviewReports>(),
+            Access::Permission(Permission::ReviewReports),
             post(reports::review),
         ),
         r(
             Method::POST,
             "/reports/filings/{id}/sign",
-            roles::<auth::ReviewReports>(),
+            Access::Permission(Permission::ReviewReports),
             post(reports::sign),
         ),
         r(
             Method::POST,
             "/reports/filings/{id}/correct",
-            roles::<auth::ReadReports>(),
+            Access::Permission(Permission::ReadReports),
             post(reports::correct),
         ),
         r(
             Method::GET,
             "/services/new",
-            roles::<auth::RecordServices>(),
+            Access::Permission(Permission::RecordServices),
             get(services::new_form),
         ),
         r(
             Method::POST,
             "/services",
-            roles::<auth::RecordServices>(),
+            Access::Permission(Permission::RecordServices),
             post(services::create),
         ),
         r(
             Method::GET,
             "/institutions",
-            roles::<auth::ReadInstitutions>(),
+            Access::Permission(Permission::ReadInstitutions),
             get(institutions::page),
         ),
         r(
             Method::POST,
             "/institutions/export",
-            roles::<auth::ReadInstitutions>(),
+            Access::Permission(Permission::ReadInstitutions),
             post(institutions::export),
         ),
         r(
             Method::GET,
             "/institutions/new",
-            roles::<auth::ManageInstitutions>(),
+            Access::Permission(Permission::ManageInstitutions),
             get(institutions::new_form),
         ),
         r(
             Method::POST,
             "/institutions",
-            roles::<auth::ManageInstitutions>(),
+            Access::Permission(Permission::ManageInstitutions),
             post(institutions::create),
         ),
         r(
             Method::GET,
             "/institutions/{id}",
-            roles::<auth::ReadInstitutions>(),
+            Access::Permission(Permission::ReadInstitutions),
             get(institutions::show),
         ),
         r(
             Method::GET,
             "/institutions/{id}/edit",
-            roles::<auth::ManageInstitutions>(),
+            Access::Permission(Permission::ManageInstitutions),
             get(institutions::edit_form),
         ),
         r(
             Method::POST,
             "/institutions/{id}/edit",
-            roles::<auth::ManageInstitutions>(),
+            Access::Permission(Permission::ManageInstitutions),
             post(institutions::edit),
         ),
         r(
             Method::POST,
             "/institutions/{id}/persons",
-            roles::<auth::ManageInstitutions>(),
+            Access::Permission(Permission::ManageInstitutions),
             post(institutions::assign_form),
         ),
         r(
             Method::POST,
             "/institutions/{id}/staff",
-            roles::<auth::ManageStaff>(),
+            Access::Permission(Permission::ManageStaff),
             post(institutions::staff_form),
         ),
         r(
             Method::POST,
             "/institutions/{id}/trainings",
-            roles::<auth::ManageStaff>(),
+            Access::Permission(Permission::ManageStaff),
             post(institutions::training_form),
         ),
         r(
             Method::GET,
             "/staff",
-            roles::<auth::ReadInstitutions>(),
+            Access::Permission(Permission::ReadInstitutions),
             get(institutions::staff_page),
         ),
         r(
             Method::POST,
             "/staff/export",
-            roles::<auth::ReadInstitutions>(),
+            Access::Permission(Permission::ReadInstitutions),
             post(institutions::staff_export),
         ),
         r(
             Method::GET,
             "/contracts",
-            roles::<auth::ReadContracts>(),
+            Access::Permission(Permission::ReadContracts),
             get(contracts::page),
         ),
         r(
             Method::POST,
             "/contracts",
-            roles::<auth::ManageContracts>(),
+            Access::Permission(Permission::ManageContracts),
             post(contracts::create),
         ),
         r(
             Method::POST,
             "/contracts/export",
-            roles::<auth::ReadContracts>(),
+            Access::Permission(Permission::ReadContracts),
             post(contracts::export),
         ),
         r(
             Method::GET,
             "/family",
-            roles::<auth::ReadClinical>(),
+            Access::Permission(Permission::ReadClinical),
             get(family::page),
         ),
         r(
             Method::POST,
             "/family/export",
-            roles::<auth::ReadClinical>(),
+            Access::Permission(Permission::ReadClinical),
             post(family::export),
         ),
         r(
             Method::GET,
             "/family/trainings/new",
-            roles::<auth::RecordServices>(),
+            Access::Permission(Permission::RecordServices),
             get(family::training_new),
         ),
         r(
             Method::POST,
             "/family/trainings",
-            roles::<auth::RecordServices>(),
+            Access::Permission(Permission::RecordServices),
             post(family::training_create),
         ),
         r(
             Method::GET,
             "/family/respite/new",
-            roles::<auth::RecordServices>(),
+            Access::Permission(Permission::RecordServices),
             get(family::respite_new),
         ),
         r(
             Method::POST,
             "/family/respite",
-            roles::<auth::RecordServices>(),
+            Access::Permission(Permission::RecordServices),
             post(family::respite_create),
         ),
         r(
             Method::GET,
             "/family/groups/new",
-            roles::<auth::RecordServices>(),
+            Access::Permission(Permission::RecordServices),
             get(family::group_new),
         ),
         r(
             Method::POST,
             "/family/groups",
-            roles::<auth::RecordServices>(),
+            Access::Permission(Permission::RecordServices),
             post(family::group_create),
         ),
         r(
             Method::GET,
             "/family/groups/{gid}",
-            roles::<auth::ReadClinical>(),
+            Access::Permission(Permission::ReadClinical),
             get(family::group_show),
         ),
         r(
             Method::POST,
             "/family/groups/{gid}/meetings",
-            roles::<auth::RecordServices>(),
+            Access::Permission(Permission::RecordServices),
             post(family::meeting_create),
         ),
         r(
             Method::POST,
             "/family/groups/{gid}/members",
-            roles::<auth::RecordServices>(),
+            Access::Permission(Permission::RecordServices),
             post(family::members_change),
         ),
         r(
             Method::GET,
             "/family/peers/new",
-            roles::<auth::RecordServices>(),
+            Access::Permission(Permission::RecordServices),
             get(family::peer_new),
         ),
         r(
             Method::POST,
             "/family/peers",
-            roles::<auth::RecordServices>(),
+            Access::Permission(Permission::RecordServices),
             post(family::peer_create),
         ),
         r(
             Method::POST,
             "/family/peers/{pid}",
-            roles::<auth::RecordServices>(),
+            Access::Permission(Permission::RecordServices),
             post(family::peer_update),
         ),
         r(
             Method::GET,
             "/referrals",
-            roles::<auth::Referrals>(),
+            Access::Permission(Permission::Referrals),
             get(referrals::page),
         ),
         r(
             Method::GET,
             "/referrals/new",
-            roles::<auth::Referrals>(),
+            Access::Permission(Permission::Referrals),
             get(referrals::new_form),
         ),
         r(
             Method::POST,
             "/referrals",
-            roles::<auth::Referrals>(),
+            Access::Permission(Permission::Referrals),
             post(referrals::create).layer(uploads_limit()),
         ),
         r(
             Method::GET,
             "/referrals/{id}/documents/{did}",
-            roles::<auth::Referrals>(),
+            Access::Permission(Permission::Referrals),
             get(referrals::document),
         ),
         r(
             Method::POST,
             "/referrals/export",
-            roles::<auth::Referrals>(),
+            Access::Permission(Permission::Referrals),
             post(referrals::export),
         ),
         r(
             Method::GET,
             "/referrals/{id}",
-            roles::<auth::Referrals>(),
+            Access::Permission(Permission::Referrals),
             get(referrals::show),
         ),
         r(
             Method::POST,
             "/referrals/{id}/events",
-            roles::<auth::Referrals>(),
+            Access::Permission(Permission::Referrals),
             post(referrals::step),
         ),
         r(
             Method::GET,
             "/audit",
-            roles::<auth::Auditors>(),
+            Access::Permission(Permission::Auditors),
             get(admin::audit_page),
         ),
         r(
             Method::GET,
             "/admin/users",
-            roles::<auth::Admins>(),
+            Access::Permission(Permission::Admins),
             get(admin::users),
         ),
         r(
             Method::POST,
             "/admin/users",
-            roles::<auth::Admins>(),
+            Access::Permission(Permission::Admins),
             post(admin::user_create),
         ),
         r(
             Method::POST,
             "/admin/users/{id}/reset-password",
-            roles::<auth::Admins>(),
+            Access::Permission(Permission::Admins),
             post(admin::user_reset),
         ),
         r(
             Method::POST,
             "/admin/users/{id}/disable",
-            roles::<auth::Admins>(),
+            Access::Permission(Permission::Admins),
             post(admin::user_disable),
         ),
         r(
             Method::POST,
             "/admin/users/{id}/site",
-            roles::<auth::Admins>(),
+            Access::Permission(Permission::Admins),
             post(admin::user_site),
         ),
         r(
             Method::POST,
             "/admin/organisations",
-            roles::<auth::Admins>(),
+            Access::Permission(Permission::Admins),
             post(admin::organisation_create),
         ),
         r(
@@ -824,277 +826,277 @@ fn table() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
         r(
             Method::GET,
             "/api/v1/persons",
-            roles::<auth::ReadRegistry>(),
+            Access::Permission(Permission::ReadRegistry),
             get(api::persons_list),
         ),
         r(
             Method::GET,
             "/api/v1/persons/{id}",
-            roles::<auth::ReadRegistry>(),
+            Access::Permission(Permission::ReadRegistry),
             get(api::person_get),
         ),
         r(
             Method::GET,
             "/api/v1/persons/{id}/registration",
-            roles::<auth::ReadRegistry>(),
+            Access::Permission(Permission::ReadRegistry),
             get(api::registration_get),
         ),
         r(
             Method::POST,
             "/api/v1/persons/{id}/registration",
-            roles::<auth::EditRegistry>(),
+            Access::Permission(Permission::EditRegistry),
             post(api::registration_post),
         ),
         r(
             Method::GET,
             "/api/v1/persons/{id}/followups",
-            roles::<auth::ReadClinical>(),
+            Access::Permission(Permission::ReadClinical),
             get(api_care::followups_get),
         ),
         r(
             Method::POST,
             "/api/v1/persons/{id}/followups",
-            roles::<auth::RecordFollowups>(),
+            Access::Permission(Permission::RecordFollowups),
             post(api_care::followups_post),
         ),
         r(
             Method::GET,
             "/api/v1/persons/{id}/risk",
-            roles::<auth::ReadClinical>(),
+            Access::Permission(Permission::ReadClinical),
             get(api_care::risk_get),
         ),
         r(
             Method::GET,
             "/api/v1/forms/followup",
-            roles::<auth::ReadClinical>(),
+            Access::Permission(Permission::ReadClinical),
             get(api_care::followup_form),
         ),
         r(
             Method::GET,
             "/api/v1/worklists/{name}",
-            roles::<auth::ReadClinical>(),
+            Access::Permission(Permission::ReadClinical),
             get(api_care::worklist_get),
         ),
         r(
             Method::GET,
             "/api/v1/services",
-            roles::<auth::ReadClinical>(),
+            Access::Permission(Permission::ReadClinical),
             get(services::api_list),
         ),
         r(
             Method::POST,
             "/api/v1/services",
-            roles::<auth::RecordServices>(),
+            Access::Permission(Permission::RecordServices),
             post(services::api_create),
         ),
         r(
             Method::GET,
             "/api/v1/family/trainings",
-            roles::<auth::ReadClinical>(),
+            Access::Permission(Permission::ReadClinical),
             get(family::api_trainings),
         ),
         r(
             Method::POST,
             "/api/v1/family/trainings",
-            roles::<auth::RecordServices>(),
+            Access::Permission(Permission::RecordServices),
             post(family::api_training_create),
         ),
         r(
             Method::GET,
             "/api/v1/family/respite",
-            roles::<auth::ReadClinical>(),
+            Access::Permission(Permission::ReadClinical),
             get(family::api_respite),
         ),
         r(
             Method::POST,
             "/api/v1/family/respite",
-            roles::<auth::RecordServices>(),
+            Access::Permission(Permission::RecordServices),
             post(family::api_respite_create),
         ),
         r(
             Method::GET,
             "/api/v1/family/groups",
-            roles::<auth::ReadClinical>(),
+            Access::Permission(Permission::ReadClinical),
             get(family::api_groups),
         ),
         r(
             Method::POST,
             "/api/v1/family/groups",
-            roles::<auth::RecordServices>(),
+            Access::Permission(Permission::RecordServices),
             post(family::api_group_create),
         ),
         r(
             Method::GET,
             "/api/v1/family/groups/{gid}",
-            roles::<auth::ReadClinical>(),
+            Access::Permission(Permission::ReadClinical),
             get(family::api_group),
         ),
         r(
             Method::POST,
             "/api/v1/family/groups/{gid}/meetings",
-            roles::<auth::RecordServices>(),
+            Access::Permission(Permission::RecordServices),
             post(family::api_meeting_create),
         ),
         r(
             Method::POST,
             "/api/v1/family/groups/{gid}/members",
-            roles::<auth::RecordServices>(),
+            Access::Permission(Permission::RecordServices),
             post(family::api_members_change),
         ),
         r(
             Method::GET,
             "/api/v1/family/peers",
-            roles::<auth::ReadClinical>(),
+            Access::Permission(Permission::ReadClinical),
             get(family::api_peers),
         ),
         r(
             Method::POST,
             "/api/v1/family/peers",
-            roles::<auth::RecordServices>(),
+            Access::Permission(Permission::RecordServices),
             post(family::api_peer_create),
         ),
         r(
             Method::POST,
             "/api/v1/family/peers/{pid}",
-            roles::<auth::RecordServices>(),
+            Access::Permission(Permission::RecordServices),
             post(family::api_peer_update),
         ),
         r(
             Method::GET,
             "/api/v1/instruments",
-            roles::<auth::ReadClinical>(),
+            Access::Permission(Permission::ReadClinical),
             get(api_care::instruments_get),
         ),
         r(
             Method::GET,
             "/api/v1/persons/{id}/assessments",
-            roles::<auth::ReadClinical>(),
+            Access::Permission(Permission::ReadClinical),
             get(api_care::assessments_get),
         ),
         r(
             Method::POST,
             "/api/v1/persons/{id}/assessments",
-            roles::<auth::RecordAssessments>(),
+            Access::Permission(Permission::RecordAssessments),
             post(api_care::assessments_post),
         ),
         r(
             Method::GET,
             "/api/v1/persons/{id}/plans",
-            roles::<auth::ReadClinical>(),
+            Access::Permission(Permission::ReadClinical),
             get(plans::api_list),
         ),
         r(
             Method::POST,
             "/api/v1/persons/{id}/plans",
-            roles::<auth::RecordPlans>(),
+            Access::Permission(Permission::RecordPlans),
             post(plans::api_create),
         ),
         r(
             Method::GET,
             "/api/v1/emergencies",
-            roles::<auth::ReadClinical>(),
+            Access::Permission(Permission::ReadClinical),
             get(api_care::emergencies_get),
         ),
         r(
             Method::POST,
             "/api/v1/emergencies",
-            roles::<auth::RecordEmergencies>(),
+            Access::Permission(Permission::RecordEmergencies),
             post(api_care::emergencies_post),
         ),
         r(
             Method::GET,
             "/api/v1/notifications",
-            roles::<auth::ReadRegistry>(),
+            Access::Permission(Permission::ReadRegistry),
             get(api_care::notifications_get),
         ),
         r(
             Method::GET,
             "/api/v1/referrals",
-            roles::<auth::Referrals>(),
+            Access::Permission(Permission::Referrals),
             get(api_care::referrals_get),
         ),
         r(
             Method::POST,
             "/api/v1/referrals",
-            roles::<auth::Referrals>(),
+            Access::Permission(Permission::Referrals),
             post(api_care::referrals_post).layer(uploads_limit()),
         ),
         r(
             Method::GET,
             "/api/v1/referrals/{id}",
-            roles::<auth::Referrals>(),
+            Access::Permission(Permission::Referrals),
             get(api_care::referral_get),
         ),
         r(
             Method::GET,
             "/api/v1/referrals/{id}/documents/{did}",
-            roles::<auth::Referrals>(),
+            Access::Permission(Permission::Referrals),
             get(api_care::referral_document),
         ),
         r(
             Method::POST,
             "/api/v1/referrals/{id}/events",
-            roles::<auth::Referrals>(),
+            Access::Permission(Permission::Referrals),
             post(api_care::referral_step),
         ),
         r(
             Method::GET,
             "/api/v1/institutions",
-            roles::<auth::ReadInstitutions>(),
+            Access::Permission(Permission::ReadInstitutions),
             get(institutions::api_list),
         ),
         r(
             Method::POST,
             "/api/v1/institutions",
-            roles::<auth::ManageInstitutions>(),
+            Access::Permission(Permission::ManageInstitutions),
             post(institutions::api_create),
         ),
         r(
             Method::GET,
             "/api/v1/institutions/{id}",
-            roles::<auth::ReadInstitutions>(),
+            Access::Permission(Permission::ReadInstitutions),
             get(institutions::api_get),
         ),
         r(
             Method::POST,
             "/api/v1/institutions/{id}/persons",
-            roles::<auth::ManageInstitutions>(),
+            Access::Permission(Permission::ManageInstitutions),
             post(institutions::api_assign),
         ),
         r(
             Method::GET,
             "/api/v1/staff",
-            roles::<auth::ReadInstitutions>(),
+            Access::Permission(Permission::ReadInstitutions),
             get(institutions::api_staff),
         ),
         r(
             Method::GET,
             "/api/v1/contracts",
-            roles::<auth::ReadContracts>(),
+            Access::Permission(Permission::ReadContracts),
             get(contracts::api_list),
         ),
         r(
             Method::POST,
             "/api/v1/contracts",
-            roles::<auth::ManageContracts>(),
+            Access::Permission(Permission::ManageContracts),
             post(contracts::api_create),
         ),
         r(
             Method::POST,
             "/api/v1/staff",
-            roles::<auth::ManageStaff>(),
+            Access::Permission(Permission::ManageStaff),
             post(institutions::api_staff_create),
         ),
         r(
             Method::POST,
             "/api/v1/staff/{id}/trainings",
-            roles::<auth::ManageStaff>(),
+            Access::Permission(Permission::ManageStaff),
             post(institutions::api_training),
         ),
         r(
             Method::POST,
             "/api/v1/staff/{id}/qualifications",
-            roles::<auth::ManageStaff>(),
+            Access::Permission(Permission::ManageStaff),
             post(institutions::api_qualification),
         ),
         r(
@@ -1106,19 +1108,19 @@ fn table() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
         r(
             Method::POST,
             "/api/v1/imports",
-            roles::<auth::EditRegistry>(),
+            Access::Permission(Permission::EditRegistry),
             post(api::import_roster).layer(uploads_limit()),
         ),
         r(
             Method::GET,
             "/api/v1/users",
-            roles::<auth::Admins>(),
+            Access::Permission(Permission::Admins),
             get(api::users_list),
         ),
         r(
             Method::POST,
             "/api/v1/users",
-            roles::<auth::Admins>(),
+            Access::Permission(Permission::Admins),
             post(api::users_create),
         ),
     ]
@@ -1140,6 +1142,13 @@ pub fn router(state: AppState) -> Router {
     let secure = state.settings.secure_cookies;
     let mut router = Router::new();
     for (spec, handler) in table() {
+        let handler = match spec.access {
+            Access::Public => handler,
+            access => handler.route_layer(axum::middleware::from_fn_with_state(
+                state.clone(),
+                move |state, req, next| require(access, state, req, next),
+            )),
+        };
         router = router.route(spec.path, handler);
     }
     let docs = utoipa_swagger_ui::SwaggerUi::new("/api/v1/docs")
@@ -1165,6 +1174,45 @@ pub fn router(state: AppState) -> Router {
         // Outermost: every error under /api/ is JSON, whichever layer or extractor made it.
         .layer(axum::middleware::from_fn(error::api_json_errors))
         .with_state(state)
+}
+
+/// A route's [`Access`], enforced before its handler runs (the one place it is checked): the
+/// signed-in user is found — and kept in the request for the handler's [`auth::CurrentUser`] — and
+/// a role without the route's permission gets 403. Without a valid session a page route sends the
+/// browser to the login page (or the step due first: password, second factor); an API route
+/// answers 401, and every refusal under `/api/` is the API's JSON.
+async fn require(
+    access: Access,
+    axum::extract::State(state): axum::extract::State<AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::extract::FromRequestParts;
+    use axum::response::IntoResponse;
+    let (mut parts, body) = req.into_parts();
+    let allowed = match access {
+        Access::Public => Ok(()),
+        Access::AnyUser => auth::CurrentUser::from_request_parts(&mut parts, &state)
+            .await
+            .map(drop),
+        Access::Permission(p) => auth::CurrentUser::from_request_parts(&mut parts, &state)
+            .await
+            .and_then(|who| {
+                if who.may(p) {
+                    Ok(())
+                } else {
+                    Err(error::AppError::Forbidden)
+                }
+            }),
+    };
+    match allowed {
+        Ok(()) => {
+            next.run(axum::extract::Request::from_parts(parts, body))
+                .await
+        }
+        Err(e) if parts.uri.path().starts_with("/api/") => api_base::ApiError(e).into_response(),
+        Err(e) => e.into_response(),
+    }
 }
 
 async fn healthz() -> &'static str {

@@ -9,6 +9,7 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::CookieJar;
 use axum_extra::extract::cookie::{Cookie, SameSite};
+use jingkang_core::accounts::policy::Permission;
 use jingkang_core::accounts::{self, Role};
 use jingkang_core::care::eligibility;
 use jingkang_core::care::registration::{self as care_registration, CloseReason};
@@ -27,9 +28,7 @@ use serde::Deserialize;
 use std::net::SocketAddr;
 
 use crate::AppState;
-use crate::auth::{
-    AnyUser, CurrentUser, LOGIN_CSRF_COOKIE, Need, ReadRegistry, SESSION_COOKIE, constant_time_eq,
-};
+use crate::auth::{CurrentUser, LOGIN_CSRF_COOKIE, SESSION_COOKIE, constant_time_eq};
 use crate::error::{AppError, AppResult};
 
 pub use crate::shell::{Chrome, ErrorPage};
@@ -42,18 +41,17 @@ impl Chrome {
             role_label: role.label_zh(),
             region_name: state.tree.path_name(&who.user.region_code),
             csrf: who.csrf().to_string(),
-            can_read_registry: <ReadRegistry as crate::auth::Policy>::ROLES.contains(&role),
-            can_edit_registry: <crate::auth::EditRegistry as crate::auth::Policy>::ROLES
-                .contains(&role),
-            is_admin: role == Role::Admin,
-            can_audit: matches!(role, Role::Admin | Role::Auditor),
-            can_read_clinical: crate::auth::allows::<crate::auth::ReadClinical>(role),
-            can_refer: crate::auth::allows::<crate::auth::Referrals>(role),
-            can_read_institutions: crate::auth::allows::<crate::auth::ReadInstitutions>(role),
-            can_read_reports: crate::auth::allows::<crate::auth::ReadReports>(role),
-            can_read_indicators: crate::auth::allows::<crate::auth::ReadIndicators>(role),
-            can_read_notifications: crate::auth::allows::<ReadRegistry>(role),
-            can_compare_lists: crate::auth::allows::<crate::auth::CompareLists>(role),
+            can_read_registry: role.may(Permission::ReadRegistry),
+            can_edit_registry: role.may(Permission::EditRegistry),
+            is_admin: role.may(Permission::Admins),
+            can_audit: role.may(Permission::Auditors),
+            can_read_clinical: role.may(Permission::ReadClinical),
+            can_refer: role.may(Permission::Referrals),
+            can_read_institutions: role.may(Permission::ReadInstitutions),
+            can_read_reports: role.may(Permission::ReadReports),
+            can_read_indicators: role.may(Permission::ReadIndicators),
+            can_read_notifications: role.may(Permission::ReadRegistry),
+            can_compare_lists: role.may(Permission::CompareLists),
         }
     }
 }
@@ -285,10 +283,7 @@ pub struct PasswordPage {
     error: Option<String>,
 }
 
-pub async fn password_form(
-    State(state): State<AppState>,
-    Need { who, .. }: Need<AnyUser>,
-) -> PasswordPage {
+pub async fn password_form(State(state): State<AppState>, who: CurrentUser) -> PasswordPage {
     PasswordPage {
         csrf: who.csrf().to_string(),
         must_change: who.user.must_change_password,
@@ -306,7 +301,7 @@ pub struct PasswordForm {
 
 pub async fn password_change(
     State(state): State<AppState>,
-    Need { who, .. }: Need<AnyUser>,
+    who: CurrentUser,
     jar: CookieJar,
     Form(form): Form<PasswordForm>,
 ) -> AppResult<Response> {
@@ -368,7 +363,7 @@ pub struct HomePage {
 }
 
 pub async fn home(State(state): State<AppState>, who: CurrentUser) -> AppResult<Response> {
-    if !<ReadRegistry as crate::auth::Policy>::ROLES.contains(&who.user.role) {
+    if !who.may(Permission::ReadRegistry) {
         let to = match who.user.role {
             Role::Admin => "/admin/users",
             _ => "/audit",
@@ -463,7 +458,7 @@ pub(crate) fn sex_label(code: &str) -> &'static str {
 
 pub async fn persons_list(
     State(state): State<AppState>,
-    Need { who, .. }: Need<ReadRegistry>,
+    who: CurrentUser,
     Query(query): Query<PersonsQuery>,
 ) -> AppResult<Response> {
     let within = within_region(&state, &query.region)?;
@@ -951,9 +946,9 @@ fn more_clinical<'a>(
 
 pub(crate) async fn load_person(state: &AppState, who: &CurrentUser, id: i64) -> AppResult<Loaded> {
     let role = who.user.role;
-    let more = if crate::auth::allows::<crate::auth::ReadClinical>(role) {
+    let more = if role.may(Permission::ReadClinical) {
         more_clinical
-    } else if crate::auth::allows::<crate::auth::ReadAgreements>(role) {
+    } else if role.may(Permission::ReadAgreements) {
         more_basic
     } else {
         more_limited
@@ -1083,8 +1078,7 @@ pub(crate) fn person_page(
             })
         })
         .collect();
-    let can_edit =
-        <crate::auth::EditRegistry as crate::auth::Policy>::ROLES.contains(&who.user.role);
+    let can_edit = who.may(Permission::EditRegistry);
     let reg_actions = if can_edit {
         care_registration::sample_events()
             .into_iter()
@@ -1158,9 +1152,10 @@ pub(crate) fn person_page(
         followups: followups
             .map(|(schedule, list)| crate::followups::section(who, schedule, list, just_recorded)),
         emergencies: clinical.then(|| crate::alerts::lines(emergencies)),
-        agreements: crate::auth::allows::<crate::auth::ReadAgreements>(who.user.role)
+        agreements: who
+            .may(Permission::ReadAgreements)
             .then_some(agreement_lines),
-        can_record_agreement: crate::auth::allows::<crate::auth::ManageAgreements>(who.user.role),
+        can_record_agreement: who.may(Permission::ManageAgreements),
         agreement_kinds: jingkang_core::care::agreement::AgreementKind::ALL
             .into_iter()
             .map(|k| Choice {
@@ -1171,16 +1166,16 @@ pub(crate) fn person_page(
             .collect(),
         agreement_error: None,
         today: crate::entry::today().to_string(),
-        can_record_emergency: crate::auth::allows::<crate::auth::RecordEmergencies>(who.user.role),
+        can_record_emergency: who.may(Permission::RecordEmergencies),
         can_refer: crate::referrals::may_refer(state, who),
         em_notice: None,
         assessments: clinical.then(|| crate::assessments::section(state, &assessments)),
         services: clinical.then(|| crate::services::lines(state, &services)),
         family: clinical.then(|| crate::family::section(who, family)),
-        can_assess: crate::auth::allows::<crate::auth::RecordAssessments>(who.user.role),
+        can_assess: who.may(Permission::RecordAssessments),
         assessed: false,
         plans: clinical.then(|| crate::plans::section(state, &plans)),
-        can_plan: crate::auth::allows::<crate::auth::RecordPlans>(who.user.role),
+        can_plan: who.may(Permission::RecordPlans),
         planned: None,
         merged_into: merges
             .iter()
@@ -1215,7 +1210,7 @@ pub(crate) fn person_page(
 
 pub async fn person_show(
     State(state): State<AppState>,
-    Need { who, .. }: Need<ReadRegistry>,
+    who: CurrentUser,
     Path(id): Path<i64>,
     Query(q): Query<ShowQuery>,
 ) -> AppResult<Response> {
@@ -1295,7 +1290,7 @@ pub struct Revealed {
 /// Show one masked field of one person in clear, after a reason is given; audited with the reason.
 pub async fn person_reveal(
     State(state): State<AppState>,
-    Need { who, .. }: Need<ReadRegistry>,
+    who: CurrentUser,
     Path(id): Path<i64>,
     headers: HeaderMap,
     Form(form): Form<RevealForm>,

@@ -21,8 +21,8 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::AppState;
-use crate::api_base::{ApiError, ApiNeed};
-use crate::auth::{CurrentUser, Need, ReadClinical, RecordPlans};
+use crate::api_base::{ApiError, ApiUser};
+use crate::auth::CurrentUser;
 use crate::entry::today;
 use crate::error::{AppError, AppResult};
 use crate::extract::{Form, Path};
@@ -263,7 +263,7 @@ fn values_of(current: Option<&StoredPlan>, who: &CurrentUser) -> BTreeMap<String
 /// The plan form, filled in from the current version.
 pub async fn new_form(
     State(state): State<AppState>,
-    Need { who, .. }: Need<RecordPlans>,
+    who: CurrentUser,
     Path(id): Path<i64>,
 ) -> AppResult<Response> {
     let (p, list) = crate::pages::read_person(&state, &who, id, of_person)
@@ -363,7 +363,7 @@ fn plan_of(
 /// Save a new version from the form; problems show the form again beside their fields (422).
 pub async fn create(
     State(state): State<AppState>,
-    Need { who, .. }: Need<RecordPlans>,
+    who: CurrentUser,
     Path(id): Path<i64>,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> AppResult<Response> {
@@ -399,7 +399,7 @@ pub async fn create(
     responses((status = 200, body = Vec<StoredPlan>), (status = 404)), security(("bearer" = [])), tag = "services")]
 pub async fn api_list(
     State(state): State<AppState>,
-    ApiNeed(who, _): ApiNeed<ReadClinical>,
+    ApiUser(who): ApiUser,
     Path(id): Path<i64>,
 ) -> Result<Json<Vec<StoredPlan>>, ApiError> {
     let (_, list) = crate::pages::read_person(&state, &who, id, of_person)
@@ -426,7 +426,7 @@ pub struct PlanRefused {
     responses((status = 201, body = PlanRecorded), (status = 422, body = PlanRefused), (status = 404)), security(("bearer" = [])), tag = "services")]
 pub async fn api_create(
     State(state): State<AppState>,
-    ApiNeed(who, _): ApiNeed<RecordPlans>,
+    ApiUser(who): ApiUser,
     Path(id): Path<i64>,
     body: Result<Json<NewPlan>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Response, ApiError> {

@@ -11,6 +11,7 @@ use askama_web::WebTemplate;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
+use jingkang_core::accounts::policy::Permission;
 use jingkang_core::app::referrals::{
     self, ActRefusal, Carried, CheckedFile, Contact, Content, Desk, NewReferral, ReferralDetail,
     ReferralItem, SendRefusal, Subject, Tray,
@@ -27,7 +28,7 @@ use jingkang_core::store::batch::Outcome;
 use serde::Deserialize;
 
 use crate::AppState;
-use crate::auth::{CurrentUser, Need};
+use crate::auth::CurrentUser;
 use crate::entry::today;
 use crate::error::{AppError, AppResult};
 use crate::extract::{Form, Path, Query};
@@ -90,7 +91,7 @@ fn kind_label(state: &AppState, kind: &str) -> String {
 pub(crate) async fn send(
     state: &AppState,
     who: &CurrentUser,
-    new: NewReferral,
+    new: std::sync::Arc<NewReferral>,
 ) -> AppResult<Result<i64, Refused>> {
     let (desk, book, tree) = (
         desk(state, who),
@@ -99,7 +100,6 @@ pub(crate) async fn send(
     );
     let kind = kind_label(state, &new.kind);
     let new_kind = new.kind.clone();
-    let new = std::sync::Arc::new(new);
     let done = state
         .writes
         .run(move |tx| {
@@ -433,7 +433,7 @@ pub struct ListQuery {
 /// The referral worklists: waiting, late, the whole inbox, and the sent trace.
 pub async fn page(
     State(state): State<AppState>,
-    Need { who, .. }: Need<crate::auth::Referrals>,
+    who: CurrentUser,
     Query(q): Query<ListQuery>,
 ) -> AppResult<Response> {
     let view = View::parse(&q.view);
@@ -452,7 +452,7 @@ pub struct ExportForm {
 /// A referral view as .xlsx; a reason is required and audited with the export.
 pub async fn export(
     State(state): State<AppState>,
-    Need { who, .. }: Need<crate::auth::Referrals>,
+    who: CurrentUser,
     Form(form): Form<ExportForm>,
 ) -> AppResult<Response> {
     let view = View::parse(&form.view);
@@ -770,7 +770,7 @@ fn send_page(
 /// The send form: for a person of the registry (`?person=`), or a discharged patient not yet in it.
 pub async fn new_form(
     State(state): State<AppState>,
-    Need { who, .. }: Need<crate::auth::Referrals>,
+    who: CurrentUser,
     Query(q): Query<NewQuery>,
 ) -> AppResult<Response> {
     let person = match q.person {
@@ -790,6 +790,22 @@ fn slot_index(name: &str, prefix: &str) -> Option<usize> {
 }
 
 /// Keep `file` for the user's next try; its line on the form.
+/// The files a refused referral carried, by their slot's index, to keep for the next try (moved
+/// out of it; copied only if the writer still held it).
+fn files_of(new: std::sync::Arc<NewReferral>, slots: &[String]) -> Vec<(usize, CheckedFile)> {
+    let documents = match std::sync::Arc::try_unwrap(new) {
+        Ok(new) => new.documents,
+        Err(shared) => shared.documents.clone(),
+    };
+    documents
+        .into_iter()
+        .filter_map(|c| match c.content {
+            Content::File(f) => Some((slots.iter().position(|s| *s == c.slot)?, f)),
+            Content::Text(_) => None,
+        })
+        .collect()
+}
+
 fn keep_for_retry(state: &AppState, who: &CurrentUser, file: &CheckedFile) -> AppResult<KeptFile> {
     use std::io::Write;
     let mut tmp = tempfile::NamedTempFile::new().map_err(anyhow::Error::from)?;
@@ -810,7 +826,7 @@ fn keep_for_retry(state: &AppState, who: &CurrentUser, file: &CheckedFile) -> Ap
 /// form again with everything entered, the files uploaded kept, and why.
 pub async fn create(
     State(state): State<AppState>,
-    Need { who, .. }: Need<crate::auth::Referrals>,
+    who: CurrentUser,
     crate::extract::Multipart(mut multipart): crate::extract::Multipart,
 ) -> AppResult<Response> {
     let mut values: HashMap<String, String> = HashMap::new();
@@ -912,14 +928,15 @@ pub async fn create(
             let to_region =
                 typed.unwrap_or_else(|| values.get("to_region").cloned().unwrap_or_default());
             // Per slot in the kind's order: its files, then its text.
-            let mut documents: Vec<(usize, Carried)> = files
-                .iter()
+            // The files move into the referral (a scan is never copied); a refusal gives them back.
+            let mut documents: Vec<(usize, Carried)> = std::mem::take(&mut files)
+                .into_iter()
                 .map(|(i, f)| {
                     (
-                        *i,
+                        i,
                         Carried {
-                            slot: slots[*i].clone(),
-                            content: Content::File(f.clone()),
+                            slot: slots[i].clone(),
+                            content: Content::File(f),
                         },
                     )
                 })
@@ -930,7 +947,7 @@ pub async fn create(
                 }
             }
             documents.sort_by_key(|(i, _)| *i);
-            let new = NewReferral {
+            let new = std::sync::Arc::new(NewReferral {
                 kind: kind.clone(),
                 subject,
                 to_region,
@@ -942,12 +959,15 @@ pub async fn create(
                     phone: values.get("contact_phone").cloned().unwrap_or_default(),
                 },
                 sent_on: today(),
-            };
-            match send(&state, &who, new).await? {
+            });
+            match send(&state, &who, new.clone()).await? {
                 Ok(id) => {
                     return Ok(Redirect::to(&format!("/referrals/{id}?sent=1")).into_response());
                 }
-                Err(refused) => refused,
+                Err(refused) => {
+                    files = files_of(new, &slots);
+                    refused
+                }
             }
         }
     };
@@ -1227,7 +1247,7 @@ pub struct ShowQuery {
 /// One referral with its documents, steps and the actions open to the user.
 pub async fn show(
     State(state): State<AppState>,
-    Need { who, .. }: Need<crate::auth::Referrals>,
+    who: CurrentUser,
     Path(id): Path<i64>,
     Query(q): Query<ShowQuery>,
 ) -> AppResult<Response> {
@@ -1257,7 +1277,7 @@ pub struct StepForm {
 /// Accept, return (with a reason), complete, or resend. A refusal shows the referral with why.
 pub async fn step(
     State(state): State<AppState>,
-    Need { who, .. }: Need<crate::auth::Referrals>,
+    who: CurrentUser,
     Path(id): Path<i64>,
     Form(form): Form<StepForm>,
 ) -> AppResult<Response> {
@@ -1288,7 +1308,7 @@ pub async fn step(
 /// A file a referral carries, opened in the browser; audited. Not on either side answers 404.
 pub async fn document(
     State(state): State<AppState>,
-    Need { who, .. }: Need<crate::auth::Referrals>,
+    who: CurrentUser,
     Path((id, did)): Path<(i64, i64)>,
 ) -> AppResult<Response> {
     let (media, name, bytes) = read_document(&state, &who, id, did).await?;
@@ -1319,8 +1339,7 @@ pub(crate) async fn read_document(
 
 /// For the person page: the referral kinds the user may send about a person.
 pub(crate) fn may_refer(state: &AppState, who: &CurrentUser) -> bool {
-    crate::auth::allows::<crate::auth::Referrals>(who.user.role)
-        && !desk(state, who).sends.is_empty()
+    who.may(Permission::Referrals) && !desk(state, who).sends.is_empty()
 }
 
 #[cfg(test)]
@@ -1328,7 +1347,7 @@ mod tests {
     use jingkang_core::accounts::Role;
     use jingkang_core::care::referral::Book;
 
-    use crate::auth::{Policy, Referrals};
+    use jingkang_core::accounts::policy::Permission;
 
     /// The route policy and the referral data agree: every role let in sends or receives some kind,
     /// and every role the data names is let in.
@@ -1338,7 +1357,7 @@ mod tests {
         for role in Role::ALL {
             let works = !book.rules.sent_by(role.code()).is_empty()
                 || !book.rules.received_by(role.code()).is_empty();
-            assert_eq!(Referrals::ROLES.contains(&role), works, "{role:?}");
+            assert_eq!(role.may(Permission::Referrals), works, "{role:?}");
         }
     }
 }

@@ -11,6 +11,7 @@ use askama_web::WebTemplate;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
+use jingkang_core::accounts::policy::Permission;
 use jingkang_core::app::filings::{self, Filing, FilingState, Refusal};
 use jingkang_core::care::standard::{Period, StandardRule};
 use jingkang_core::domain::period::Quarter;
@@ -20,7 +21,7 @@ use jingkang_core::store::batch::Outcome;
 use serde::Deserialize;
 
 use crate::AppState;
-use crate::auth::{CurrentUser, FileReports, Need, ReadReports, ReviewReports, allows};
+use crate::auth::CurrentUser;
 use crate::entry::today;
 use crate::error::{AppError, AppResult};
 use crate::extract::{Form, Query};
@@ -265,11 +266,11 @@ async fn page_of(
                 state: state_label,
                 signed: f.is_some_and(|f| f.state == FilingState::Signed),
                 filing: f.map(|f| f.id),
-                can_review: allows::<ReviewReports>(role)
+                can_review: role.may(Permission::ReviewReports)
                     && f.is_some_and(|f| f.state == FilingState::Filled),
-                can_sign: allows::<ReviewReports>(role)
+                can_sign: role.may(Permission::ReviewReports)
                     && f.is_some_and(|f| f.state == FilingState::Reviewed),
-                can_correct: allows::<ReadReports>(role)
+                can_correct: role.may(Permission::ReadReports)
                     && f.is_some_and(|f| f.state == FilingState::Signed),
                 steps: f.map(steps).unwrap_or_default(),
                 changes,
@@ -288,7 +289,7 @@ async fn page_of(
         .map(|r| r.name.clone())
         .collect();
     // A township's own filing: its hand-entered columns (what was typed, else what is saved).
-    let own = (allows::<FileReports>(role) && who.user.region_code.len() == 9).then(|| {
+    let own = (role.may(Permission::FileReports) && who.user.region_code.len() == 9).then(|| {
         let f = latest.get(&who.user.region_code);
         let editable = f.is_none_or(|f| f.state == FilingState::Draft);
         let fields = def
@@ -391,7 +392,7 @@ fn notice_of(done: &str) -> Option<String> {
 /// The report of the user's area for a quarter.
 pub async fn page(
     State(state): State<AppState>,
-    Need { who, .. }: Need<ReadReports>,
+    who: CurrentUser,
     Query(q): Query<PageQuery>,
 ) -> AppResult<Response> {
     let mut page = page_of(
@@ -415,7 +416,7 @@ pub async fn page(
 /// The print view: the same table without the menu, with the note and signature line.
 pub async fn print(
     State(state): State<AppState>,
-    Need { who, .. }: Need<ReadReports>,
+    who: CurrentUser,
     Query(q): Query<PageQuery>,
 ) -> AppResult<Response> {
     Ok(
@@ -435,7 +436,7 @@ fn refusal_messages(r: Refusal) -> AppResult<Vec<String>> {
 /// Save the township's hand-entered figures; with `submit=1`, 填报 under the name given.
 pub async fn save(
     State(state): State<AppState>,
-    Need { who, .. }: Need<FileReports>,
+    who: CurrentUser,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> AppResult<Response> {
     let values: BTreeMap<String, String> = pairs.into_iter().collect();
@@ -565,7 +566,7 @@ async fn after_step(
 /// 审核: approve (`decision=approve`) or return with a reason.
 pub async fn review(
     State(state): State<AppState>,
-    Need { who, .. }: Need<ReviewReports>,
+    who: CurrentUser,
     Path(id): Path<i64>,
     Form(form): Form<StepForm>,
 ) -> AppResult<Response> {
@@ -602,7 +603,7 @@ pub async fn review(
 /// 签发: freeze a reviewed filing.
 pub async fn sign(
     State(state): State<AppState>,
-    Need { who, .. }: Need<ReviewReports>,
+    who: CurrentUser,
     Path(id): Path<i64>,
     Form(form): Form<StepForm>,
 ) -> AppResult<Response> {
@@ -639,7 +640,7 @@ pub async fn sign(
 /// 更正: a new version from the latest signed one.
 pub async fn correct(
     State(state): State<AppState>,
-    Need { who, .. }: Need<ReadReports>,
+    who: CurrentUser,
     Path(id): Path<i64>,
     Form(form): Form<StepForm>,
 ) -> AppResult<Response> {
@@ -668,7 +669,7 @@ pub async fn correct(
 /// The report in the official .xlsx layout; a reason is required and audited with the export.
 pub async fn export(
     State(state): State<AppState>,
-    Need { who, .. }: Need<ReadReports>,
+    who: CurrentUser,
     Form(form): Form<StepForm>,
 ) -> AppResult<Response> {
     let Some(reason) = crate::downloads::reason_of(&form.reason) else {

@@ -9,6 +9,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::{Datelike, Duration, NaiveDate};
+use jingkang_core::accounts::policy::Permission;
 use jingkang_core::care::service::{self, FieldError, SessionInput};
 use jingkang_core::domain::RegistrationState;
 use jingkang_core::export::table::Table;
@@ -19,8 +20,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::AppState;
-use crate::api_base::{ApiError, ApiNeed};
-use crate::auth::{CurrentUser, Need, ReadClinical, RecordServices};
+use crate::api_base::{ApiError, ApiUser};
+use crate::auth::CurrentUser;
 use crate::downloads::{num, text};
 use crate::entry::today;
 use crate::error::{AppError, AppResult};
@@ -206,10 +207,7 @@ async fn form_page(
 }
 
 /// The entry form.
-pub async fn new_form(
-    State(state): State<AppState>,
-    Need { who, .. }: Need<RecordServices>,
-) -> AppResult<Response> {
+pub async fn new_form(State(state): State<AppState>, who: CurrentUser) -> AppResult<Response> {
     let input = SessionInput {
         mode: "institution".into(),
         ..Default::default()
@@ -220,7 +218,7 @@ pub async fn new_form(
 /// Record from the form: every ticked day is one session for all ticked participants.
 pub async fn create(
     State(state): State<AppState>,
-    Need { who, .. }: Need<RecordServices>,
+    who: CurrentUser,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> AppResult<Response> {
     let mut input = SessionInput::default();
@@ -313,7 +311,7 @@ const EXPORT_MAX: i64 = 50_000;
 /// The latest sessions recorded in the user's scope.
 pub async fn page(
     State(state): State<AppState>,
-    Need { who, .. }: Need<ReadClinical>,
+    who: CurrentUser,
     Query(q): Query<ListQuery>,
 ) -> AppResult<Response> {
     let notice = q.recorded.map(|n| {
@@ -346,7 +344,7 @@ async fn list_page(
         chrome: Some(Chrome::of(state, who)),
         csrf: who.csrf().to_string(),
         notice,
-        can_record: crate::auth::allows::<RecordServices>(who.user.role),
+        can_record: who.may(Permission::RecordServices),
         sessions: lines(state, &list),
         export_from,
         export_to,
@@ -397,7 +395,7 @@ pub struct ExportForm {
 /// transaction that reads them.
 pub async fn export(
     State(state): State<AppState>,
-    Need { who, .. }: Need<ReadClinical>,
+    who: CurrentUser,
     Form(form): Form<ExportForm>,
 ) -> AppResult<Response> {
     let days = (form.from.trim().to_string(), form.to.trim().to_string());
@@ -480,7 +478,7 @@ pub async fn export(
 #[utoipa::path(get, path = "/api/v1/services", responses((status = 200, body = Vec<StoredSession>)), security(("bearer" = [])), tag = "services")]
 pub async fn api_list(
     State(state): State<AppState>,
-    ApiNeed(who, _): ApiNeed<ReadClinical>,
+    ApiUser(who): ApiUser,
 ) -> Result<Json<Vec<StoredSession>>, ApiError> {
     Ok(Json(in_scope(&state, &who, None, 500, None).await?))
 }
@@ -504,7 +502,7 @@ pub struct ServicesRefused {
     responses((status = 201, body = ServicesRecorded), (status = 422, body = ServicesRefused)), security(("bearer" = [])), tag = "services")]
 pub async fn api_create(
     State(state): State<AppState>,
-    ApiNeed(who, _): ApiNeed<RecordServices>,
+    ApiUser(who): ApiUser,
     body: Result<Json<SessionInput>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Response, ApiError> {
     let Json(input) = body.map_err(|_| AppError::BadRequest("form-invalid".into()))?;

@@ -13,7 +13,7 @@ use jingkang_core::store::standard::{self, StandardRow};
 use serde::Deserialize;
 
 use crate::AppState;
-use crate::auth::{Need, ReadClinical};
+use crate::auth::CurrentUser;
 use crate::entry::today;
 use crate::error::{AppError, AppResult};
 use crate::extract::{Form, Query};
@@ -120,7 +120,7 @@ async fn lines(
 
 pub async fn page(
     State(state): State<AppState>,
-    Need { who, .. }: Need<ReadClinical>,
+    who: CurrentUser,
     Query(q): Query<PageQuery>,
 ) -> AppResult<Response> {
     let period = period_of(&q.quarter)?;
@@ -167,7 +167,7 @@ pub struct ExportForm {
 /// The page's table as .xlsx, with a reason, audited `standard.export`.
 pub async fn export(
     State(state): State<AppState>,
-    Need { who, .. }: Need<ReadClinical>,
+    who: CurrentUser,
     Form(form): Form<ExportForm>,
 ) -> AppResult<Response> {
     let period = period_of(&form.quarter)?;

@@ -13,7 +13,7 @@ use serde::Deserialize;
 use std::net::SocketAddr;
 
 use crate::AppState;
-use crate::auth::{AnyUser, CurrentUser, Need, SESSION_COOKIE};
+use crate::auth::{CurrentUser, SESSION_COOKIE};
 use crate::error::{AppError, AppResult};
 use crate::pages::{Chrome, client_addr};
 use axum_extra::extract::cookie::{Cookie, CookieJar};
@@ -86,10 +86,7 @@ async fn enrol_page(
     Ok((status, page).into_response())
 }
 
-pub async fn enrol_form(
-    State(state): State<AppState>,
-    Need { who, .. }: Need<AnyUser>,
-) -> AppResult<Response> {
+pub async fn enrol_form(State(state): State<AppState>, who: CurrentUser) -> AppResult<Response> {
     if who.user.totp_enrolled {
         return Ok(Redirect::to("/").into_response());
     }
@@ -98,7 +95,7 @@ pub async fn enrol_form(
 
 pub async fn enrol(
     State(state): State<AppState>,
-    Need { who, .. }: Need<AnyUser>,
+    who: CurrentUser,
     Form(form): Form<CodeForm>,
 ) -> AppResult<Response> {
     if who.user.totp_enrolled {

@@ -14,7 +14,7 @@ use jingkang_core::store::worklists::{self, WorkFilter, WorkItem, Worklist};
 use serde::Deserialize;
 
 use crate::AppState;
-use crate::auth::{CurrentUser, Need, ReadClinical};
+use crate::auth::CurrentUser;
 use crate::entry::today;
 use crate::error::{AppError, AppResult};
 use crate::extract::{Form, Path, Query};
@@ -107,7 +107,7 @@ pub struct OverviewPage {
 /// Every worklist with its count, for the user's scope (or a region within it).
 pub async fn overview(
     State(state): State<AppState>,
-    Need { who, .. }: Need<ReadClinical>,
+    who: CurrentUser,
     Query(q): Query<ListQuery>,
 ) -> AppResult<Response> {
     let mine = q.mine == "1";
@@ -206,7 +206,7 @@ fn lines(state: &AppState, items: &[WorkItem], today: NaiveDate) -> Vec<ItemLine
 
 pub async fn page(
     State(state): State<AppState>,
-    Need { who, .. }: Need<ReadClinical>,
+    who: CurrentUser,
     Path(name): Path<String>,
     Query(q): Query<ListQuery>,
 ) -> AppResult<Response> {
@@ -272,7 +272,7 @@ pub struct ExportForm {
 /// The whole list as .xlsx; a reason is required and audited with the export.
 pub async fn export(
     State(state): State<AppState>,
-    Need { who, .. }: Need<ReadClinical>,
+    who: CurrentUser,
     Path(name): Path<String>,
     Form(form): Form<ExportForm>,
 ) -> AppResult<Response> {

@@ -935,7 +935,7 @@ async fn authorization_matrix(app: App) {
                 let status = send(url).await;
                 let allowed = match spec.access {
                     Access::Public | Access::AnyUser => true,
-                    Access::Roles(r) => r.contains(&role),
+                    Access::Permission(p) => p.roles().contains(&role),
                 };
                 let what = format!(
                     "{} {path} as {} (in scope: {in_scope}) → {status}",

@@ -322,10 +322,10 @@ fn check_contact(c: &Contact) -> Result<Contact, Vec<RowError>> {
 /// The documents, checked against the kind's slots: each in a slot of the kind, a text neither
 /// blank nor longer than [`TEXT_MAX_CHARS`], the files together at most [`FILES_MAX_BYTES`].
 /// Blank texts are dropped (an empty box is not a document).
-fn check_documents(
+fn check_documents<'a>(
     rule: &referral::KindRule,
-    documents: &[Carried],
-) -> Result<Vec<Carried>, SendRefusal> {
+    documents: &'a [Carried],
+) -> Result<Vec<Kept<'a>>, SendRefusal> {
     let mut kept = Vec::new();
     let mut bytes = 0usize;
     for d in documents {
@@ -344,7 +344,7 @@ fn check_documents(
                     slot: slot.to_string(),
                 });
             }
-            Content::Text(t) => Content::Text(t.trim().to_string()),
+            Content::Text(t) => KeptContent::Text(t.trim()),
             Content::File(f) => {
                 bytes += f.len();
                 if bytes > FILES_MAX_BYTES {
@@ -353,15 +353,24 @@ fn check_documents(
                         slot: slot.to_string(),
                     });
                 }
-                Content::File(f.clone())
+                KeptContent::File(f)
             }
         };
-        kept.push(Carried {
-            slot: slot.to_string(),
-            content,
-        });
+        kept.push(Kept { slot, content });
     }
     Ok(kept)
+}
+
+/// A document that passed [`check_documents`], borrowed from the request (a scan is never
+/// copied on its way to the database).
+struct Kept<'a> {
+    slot: &'a str,
+    content: KeptContent<'a>,
+}
+
+enum KeptContent<'a> {
+    File(&'a CheckedFile),
+    Text(&'a str),
 }
 
 /// Send `new` from the desk's scope.
@@ -433,8 +442,8 @@ pub async fn send(
     // The latest assessment of the domain the kind needs stands for its document.
     let mut documents: Vec<String> = Vec::new();
     for c in &carried {
-        if !documents.contains(&c.slot) {
-            documents.push(c.slot.clone());
+        if !documents.iter().any(|d| d == c.slot) {
+            documents.push(c.slot.to_string());
         }
     }
     let mut assessment_id = None;
@@ -489,19 +498,19 @@ pub async fn send(
         .bind(assessment_id).bind(&contact.unit).bind(&contact.name).bind(&contact.phone)
         .fetch_one(&mut **c).await)?;
     for c in &carried {
-        match &c.content {
-            Content::File(f) => {
+        match c.content {
+            KeptContent::File(f) => {
                 let sha = hex::encode(Sha256::digest(&f.bytes));
                 on_tx!(tx, conn => sqlx::query(
                     "INSERT INTO referral_documents (referral_id, slot, media_type, file_name, size, sha256, content) VALUES ($1, $2, $3, $4, $5, $6, $7)")
-                    .bind(id).bind(&c.slot).bind(f.media_type).bind(&f.file_name).bind(f.bytes.len() as i64).bind(&sha).bind(&f.bytes)
+                    .bind(id).bind(c.slot).bind(f.media_type).bind(&f.file_name).bind(f.bytes.len() as i64).bind(&sha).bind(&f.bytes)
                     .execute(&mut **conn).await.map(drop))?;
             }
-            Content::Text(t) => {
+            KeptContent::Text(t) => {
                 let body = tx.keys.seal(REFERRAL_DOCUMENT_BODY, t)?;
                 on_tx!(tx, conn => sqlx::query(
                     "INSERT INTO referral_documents (referral_id, slot, size, body) VALUES ($1, $2, $3, $4)")
-                    .bind(id).bind(&c.slot).bind(t.len() as i64).bind(&body)
+                    .bind(id).bind(c.slot).bind(t.len() as i64).bind(&body)
                     .execute(&mut **conn).await.map(drop))?;
             }
         }

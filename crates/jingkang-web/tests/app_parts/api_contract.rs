@@ -115,6 +115,32 @@ pub async fn api_errors_are_json_everywhere(app: App) {
     if r.status() == StatusCode::UNPROCESSABLE_ENTITY {
         json_error(r).await;
     }
+    // A route the role may not call: refused before the handler reads anything (the route
+    // table's permission, enforced by its layer), even with a body it could not read; and a call
+    // without a token.
+    let (s, code, _) = json_error(get("/api/v1/users").await.unwrap()).await;
+    assert_eq!((s, code.as_str()), (StatusCode::FORBIDDEN, "forbidden"));
+    let r = c
+        .post(app.url("/api/v1/users"))
+        .bearer_auth(&token)
+        .header("content-type", "application/json")
+        .body("not json")
+        .send()
+        .await
+        .unwrap();
+    let (s, code, _) = json_error(r).await;
+    assert_eq!((s, code.as_str()), (StatusCode::FORBIDDEN, "forbidden"));
+    let (s, code, _) = json_error(c.get(app.url("/api/v1/users")).send().await.unwrap()).await;
+    assert_eq!(
+        (s, code.as_str()),
+        (StatusCode::UNAUTHORIZED, "unauthenticated")
+    );
+    // A page route without a session still sends the browser to the login page.
+    let r = c.get(app.url("/admin/users")).send().await.unwrap();
+    assert_eq!(
+        (r.status(), location(&r)),
+        (StatusCode::SEE_OTHER, "/login".to_string())
+    );
     // A disabled user's token says so.
     on_pool!(&app.db, p => sqlx::query("UPDATE users SET disabled = TRUE WHERE username = 'api-jz'")
         .execute(p).await.map(drop))
