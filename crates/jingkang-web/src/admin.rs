@@ -217,7 +217,7 @@ impl UsersPage {
             Some(k) => (&self.org_errors, k),
             None => (&self.errors, field),
         };
-        list.iter().find(|(f, _)| f == key).map(|(_, m)| m.as_str())
+        crate::problems::of(list, key)
     }
 }
 

@@ -21,6 +21,7 @@ use crate::auth::CurrentUser;
 use crate::error::{AppError, AppResult};
 use crate::extract::{Form, Path};
 use crate::pages::{Chrome, beijing_time, read_person};
+use crate::problems::FieldProblems;
 
 pub struct Opt {
     value: &'static str,
@@ -44,16 +45,13 @@ pub struct EmergencyPage {
     description: String,
     outcome: String,
     late_reason: String,
-    errors: Vec<FieldError>,
+    /// Every problem, (field, message), listed at the top and each beside its field.
+    errors: Vec<(String, String)>,
 }
 
-impl EmergencyPage {
-    /// The problem of `field`, shown beside it.
-    fn problem(&self, field: &str) -> Option<&str> {
-        self.errors
-            .iter()
-            .find(|e| e.field == field)
-            .map(|e| e.message.as_str())
+impl FieldProblems for EmergencyPage {
+    fn problems(&self) -> &[(String, String)] {
+        &self.errors
     }
 }
 
@@ -104,7 +102,7 @@ async fn page(
         description: input.description,
         outcome: input.outcome,
         late_reason: input.late_reason,
-        errors,
+        errors: errors.into_iter().map(|e| (e.field, e.message)).collect(),
     })
 }
 

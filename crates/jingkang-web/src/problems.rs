@@ -8,9 +8,14 @@ pub trait FieldProblems {
 
     /// The problem of `field`, if it has one.
     fn problem(&self, field: &str) -> Option<&str> {
-        self.problems()
-            .iter()
-            .find(|(f, _)| f == field)
-            .map(|(_, m)| m.as_str())
+        of(self.problems(), field)
     }
+}
+
+/// The problem of `field` in a list of (field, message), for a page with more than one form.
+pub fn of<'a>(problems: &'a [(String, String)], field: &str) -> Option<&'a str> {
+    problems
+        .iter()
+        .find(|(f, _)| f == field)
+        .map(|(_, m)| m.as_str())
 }
