@@ -725,54 +725,9 @@ async fn authorization_matrix(app: App) {
     // routes on an institution or a staff member.
     let (mut sites, mut staff) = (Vec::new(), Vec::new());
     for town in [&app.town_b, &app.town_a] {
-        let county = Scope::of(app.tree.get(COUNTY).unwrap());
-        let rules = jingkang_core::care::institution::InstitutionRules::shipped().unwrap();
-        let new = jingkang_core::store::institutions::NewInstitution {
-            name: "矩阵站点".into(),
-            kind: "site".into(),
-            urban: true,
-            region: town.clone(),
-            address: "一号".into(),
-            capacity: 10,
-            operator: "运营方".into(),
-            operator_code: "91110108551385082Q".into(),
-            opened_on: None,
-            status: "operating".into(),
-        };
-        let mut tx = app.db.begin().await.unwrap();
-        let sid = jingkang_core::store::institutions::create(
-            &mut tx,
-            &county,
-            &Actor::cli(),
-            (&rules, &app.tree),
-            &new,
-            jingkang_web::entry::today(),
-        )
-        .await
-        .unwrap()
-        .unwrap();
-        let member = jingkang_core::store::institutions::NewStaff {
-            institution_id: sid,
-            name: "矩阵社工".into(),
-            position: "社工".into(),
-            hired_on: chrono::NaiveDate::from_ymd_opt(2025, 1, 1).unwrap(),
-            qualifications: vec![],
-        };
-        staff.push(
-            jingkang_core::store::institutions::add_staff(
-                &mut tx,
-                &county,
-                &Actor::cli(),
-                &rules,
-                &member,
-                jingkang_web::entry::today(),
-            )
-            .await
-            .unwrap()
-            .unwrap(),
-        );
-        tx.commit().await.unwrap();
-        sites.push(sid);
+        let (site, member) = site_with_staff(&app, town, "矩阵站点").await;
+        sites.push(site);
+        staff.push(member);
     }
     // A mutual-aid group and a peer supporter in scope (town_b) and out of it (town_a), for the
     // family routes (`{gid}`, `{pid}`).

@@ -23,49 +23,7 @@ pub async fn forms_keep_input_and_list_every_problem(app: App) {
         .bind(person).execute(p).await.map(drop))
     .unwrap();
     // An institution with one staff member in the clerk's township, for the staff forms.
-    let (site, member) = {
-        use jingkang_core::store::institutions as inst;
-        let county = Scope::of(app.tree.get(COUNTY).unwrap());
-        let rules = jingkang_core::care::institution::InstitutionRules::shipped().unwrap();
-        let today = jingkang_web::entry::today();
-        let new = inst::NewInstitution {
-            name: "表单站点".into(),
-            kind: "site".into(),
-            urban: true,
-            region: app.town_b.clone(),
-            address: "二号".into(),
-            capacity: 10,
-            operator: "运营方".into(),
-            operator_code: "91110108551385082Q".into(),
-            opened_on: None,
-            status: "operating".into(),
-        };
-        let mut tx = app.db.begin().await.unwrap();
-        let site = inst::create(
-            &mut tx,
-            &county,
-            &Actor::cli(),
-            (&rules, &app.tree),
-            &new,
-            today,
-        )
-        .await
-        .unwrap()
-        .unwrap();
-        let staff = inst::NewStaff {
-            institution_id: site,
-            name: "表单社工".into(),
-            position: "社工".into(),
-            hired_on: chrono::NaiveDate::from_ymd_opt(2025, 1, 1).unwrap(),
-            qualifications: vec![],
-        };
-        let member = inst::add_staff(&mut tx, &county, &Actor::cli(), &rules, &staff, today)
-            .await
-            .unwrap()
-            .unwrap();
-        tx.commit().await.unwrap();
-        (site, member)
-    };
+    let (site, member) = site_with_staff(&app, &app.town_b, "表单站点").await;
     let cases = vec![
         Case {
             what: "new staff member",

@@ -440,3 +440,48 @@ pub async fn diagnoses(db: &Db, region: &str) -> Vec<(i64, Option<String>)> {
         })
         .collect()
 }
+
+/// An operating site in `town` with one staff member, written as the county would: (site, staff).
+pub async fn site_with_staff(app: &App, town: &str, name: &str) -> (i64, i64) {
+    use jingkang_core::store::institutions as inst;
+    let county = Scope::of(app.tree.get(COUNTY).unwrap());
+    let rules = jingkang_core::care::institution::InstitutionRules::shipped().unwrap();
+    let today = jingkang_web::entry::today();
+    let new = inst::NewInstitution {
+        name: name.into(),
+        kind: "site".into(),
+        urban: true,
+        region: town.to_string(),
+        address: "一号".into(),
+        capacity: 10,
+        operator: "运营方".into(),
+        operator_code: "91110108551385082Q".into(),
+        opened_on: None,
+        status: "operating".into(),
+    };
+    let mut tx = app.db.begin().await.unwrap();
+    let site = inst::create(
+        &mut tx,
+        &county,
+        &Actor::cli(),
+        (&rules, &app.tree),
+        &new,
+        today,
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    let staff = inst::NewStaff {
+        institution_id: site,
+        name: "社工甲".into(),
+        position: "社工".into(),
+        hired_on: chrono::NaiveDate::from_ymd_opt(2025, 1, 1).unwrap(),
+        qualifications: vec![],
+    };
+    let member = inst::add_staff(&mut tx, &county, &Actor::cli(), &rules, &staff, today)
+        .await
+        .unwrap()
+        .unwrap();
+    tx.commit().await.unwrap();
+    (site, member)
+}
