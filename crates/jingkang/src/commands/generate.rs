@@ -33,13 +33,18 @@ pub async fn run(url: &str, cmd: GenCmd) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// `jingkang gen history`: years of registrations and follow-ups for the persons in the database.
-async fn history(url: &str, Span { years, seed, until }: Span) -> anyhow::Result<ExitCode> {
+/// What `gen history` and `gen services` share: the span checked, the database opened, a progress
+/// bar over the registry's persons. `Err`: the user's error, already said.
+async fn begin_span(
+    url: &str,
+    years: u32,
+    what: &str,
+) -> anyhow::Result<Result<(jingkang_core::store::Db, indicatif::ProgressBar), ExitCode>> {
     if !(1..=20).contains(&years) {
-        return Ok(user_error(render(
+        return Ok(Err(user_error(render(
             "cli-value-invalid",
             &[("name", "--years"), ("message", "1–20")],
-        )));
+        ))));
     }
     let (db, _) = open(url).await?;
     let total = jingkang_core::store::persons::count(
@@ -47,45 +52,52 @@ async fn history(url: &str, Span { years, seed, until }: Span) -> anyhow::Result
         &jingkang_core::regions::Scope::national(),
     )
     .await?;
-    let pb = ui::progress(Some(total as u64), "gen history");
+    Ok(Ok((db, ui::progress(Some(total as u64), what))))
+}
+
+/// Say what a generator wrote (message `code` with `args` and the seconds since `started`).
+fn said_done(code: &str, args: &[(&str, String)], started: std::time::Instant) -> ExitCode {
+    let seconds = format!("{:.1}", started.elapsed().as_secs_f64());
+    let mut all: Vec<(&str, &str)> = args.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    all.push(("seconds", &seconds));
+    eprintln!("{}", render(code, &all));
+    ExitCode::SUCCESS
+}
+
+/// `jingkang gen history`: years of registrations and follow-ups for the persons in the database.
+async fn history(url: &str, Span { years, seed, until }: Span) -> anyhow::Result<ExitCode> {
+    let (db, pb) = match begin_span(url, years, "gen history").await? {
+        Ok(v) => v,
+        Err(code) => return Ok(code),
+    };
     let started = std::time::Instant::now();
-    let done = match generate::history::write(
+    let progress = |n| pb.set_position(n);
+    let written = generate::history::write(
         &db,
         seed,
         years,
         until.unwrap_or_else(today),
-        Some(&|n| pb.set_position(n)),
+        Some(&progress),
     )
-    .await
-    {
+    .await;
+    pb.finish_and_clear();
+    let done = match written {
         Ok(d) => d,
         Err(e)
             if e.downcast_ref::<generate::history::HistoryExists>()
                 .is_some() =>
         {
-            pb.finish_and_clear();
             return Ok(user_error(render("cli-gen-history-exists", &[])));
         }
         Err(e) => return Err(e),
     };
-    pb.finish_and_clear();
-    eprintln!(
-        "{}",
-        render(
-            "cli-gen-history-done",
-            &[
-                ("persons", &done.persons.to_string()),
-                ("followups", &done.followups.to_string()),
-                ("events", &done.events.to_string()),
-                ("referrals", &done.referrals.to_string()),
-                (
-                    "seconds",
-                    &format!("{:.1}", started.elapsed().as_secs_f64())
-                ),
-            ]
-        )
-    );
-    Ok(ExitCode::SUCCESS)
+    let args = [
+        ("persons", done.persons.to_string()),
+        ("followups", done.followups.to_string()),
+        ("events", done.events.to_string()),
+        ("referrals", done.referrals.to_string()),
+    ];
+    Ok(said_done("cli-gen-history-done", &args, started))
 }
 
 /// `jingkang gen linkage`: a registry, a department's list and the truth, as CSV files.
@@ -136,58 +148,39 @@ fn linkage(
 
 /// `jingkang gen services`: years of rehabilitation services for the persons registered.
 async fn services(url: &str, Span { years, seed, until }: Span) -> anyhow::Result<ExitCode> {
-    if !(1..=20).contains(&years) {
-        return Ok(user_error(render(
-            "cli-value-invalid",
-            &[("name", "--years"), ("message", "1–20")],
-        )));
-    }
-    let (db, _) = open(url).await?;
-    let total = jingkang_core::store::persons::count(
-        &mut db.begin().await?,
-        &jingkang_core::regions::Scope::national(),
-    )
-    .await?;
-    let pb = ui::progress(Some(total as u64), "gen services");
+    let (db, pb) = match begin_span(url, years, "gen services").await? {
+        Ok(v) => v,
+        Err(code) => return Ok(code),
+    };
     let started = std::time::Instant::now();
-    let done = match generate::services::write(
+    let progress = |n| pb.set_position(n);
+    let written = generate::services::write(
         &db,
         seed,
         years,
         until.unwrap_or_else(today),
-        Some(&|n| pb.set_position(n)),
+        Some(&progress),
     )
-    .await
-    {
+    .await;
+    pb.finish_and_clear();
+    let done = match written {
         Ok(d) => d,
         Err(e)
             if e.downcast_ref::<generate::services::ServicesExist>()
                 .is_some() =>
         {
-            pb.finish_and_clear();
             return Ok(user_error(render("cli-gen-services-exist", &[])));
         }
         Err(e) => return Err(e),
     };
-    pb.finish_and_clear();
-    eprintln!(
-        "{}",
-        render(
-            "cli-gen-services-done",
-            &[
-                ("persons", &done.persons.to_string()),
-                ("plans", &done.plans.to_string()),
-                ("assessments", &done.assessments.to_string()),
-                ("sessions", &done.sessions.to_string()),
-                ("contacts", &done.contacts.to_string()),
-                (
-                    "seconds",
-                    &format!("{:.1}", started.elapsed().as_secs_f64())
-                ),
-            ]
-        )
-    );
-    Ok(ExitCode::SUCCESS)
+    let args = [
+        ("persons", done.persons.to_string()),
+        ("plans", done.plans.to_string()),
+        ("assessments", done.assessments.to_string()),
+        ("sessions", done.sessions.to_string()),
+        ("contacts", done.contacts.to_string()),
+    ];
+    Ok(said_done("cli-gen-services-done", &args, started))
 }
 
 /// `jingkang gen roster`: a realistic, messy roster (.xlsx or .csv), with its truth.
